@@ -1,0 +1,255 @@
+// The engine's ABI: every constant the host and the engine must agree on, defined once.
+//
+// This file is compiled twice: by asc into the engine and by tsc into the host
+// (host/engine/abi.ts re-exports it). It may therefore hold enums only — no
+// AssemblyScript-only types, no Node-only code. The host checks at load time that
+// the engine it talks to was built from the same ABI (Abi.VERSION).
+
+export enum Abi {
+  VERSION = 1,
+  /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
+   *  option stripping can move the frame start backwards in place. */
+  HEADROOM = 64,
+  /** RX and TX descriptors: 4 x u32. */
+  DESC_SIZE = 16,
+  MAX_INTERFACES = 16,
+  MAX_ROUTES = 64,
+  /** sh and dh use IPVS's default table size (CONFIG_IP_VS_SH_TAB_BITS = 8). */
+  SCHED_BUCKETS = 256,
+}
+
+/** RX descriptor i (written by the host): the frame is at slot i + HEADROOM. */
+export enum RxDesc {
+  IFINDEX = 0,
+  LEN = 4,
+}
+
+/** TX descriptor i (written by the engine). PTR is an absolute address in linear memory. */
+export enum TxDesc {
+  PTR = 0,
+  LEN = 4,
+  IFINDEX = 8,
+}
+
+/** Regions of linear memory, laid out by init(); regionOffset(r) returns their start. */
+export enum Region {
+  RX_DESC = 0,
+  RX_SLOTS = 1,
+  TX_DESC = 2,
+  COUNTERS = 3,
+  SERVICES = 4,
+  SERVICE_STATS = 5,
+  DESTS = 6,
+  DEST_STATS = 7,
+  CONNS = 8,
+  NEIGHBOURS = 9,
+  SCRATCH = 10,
+  END = 11,
+  COUNT = 12,
+}
+
+/** Parameters of init(), in this order. */
+export enum InitParam {
+  BATCH = 0,
+  SLOT_SIZE = 1,
+  CONN_CAPACITY = 2,
+  MAX_SERVICES = 3,
+  MAX_DESTS = 4,
+  MAX_NEIGHBOURS = 5,
+  HASH_SEED = 6,
+}
+
+/** Error codes returned by control-path exports (0 = ok). Names in host/engine/errors.ts. */
+export enum Err {
+  OK = 0,
+  NOT_INITIALISED = 1,
+  BAD_ARGUMENT = 2,
+  NO_MEMORY = 3,
+  EXISTS = 4,
+  NOT_FOUND = 5,
+  FULL = 6,
+  NOT_ON_LINK = 7,
+  PORT_MISMATCH = 8,
+  NO_ROUTE = 9,
+}
+
+export enum Proto {
+  ICMP = 1,
+  IPIP = 4,
+  TCP = 6,
+  UDP = 17,
+}
+
+/** Forwarding method of a real server, as IPVS's IP_VS_CONN_F_FWD_MASK values. */
+export enum Fwd {
+  MASQ = 0,
+  TUNNEL = 2,
+  DROUTE = 3,
+}
+
+export enum Sched {
+  RR = 0,
+  WRR = 1,
+  LC = 2,
+  WLC = 3,
+  SH = 4,
+  DH = 5,
+}
+
+/** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */
+export enum Stat {
+  CONNS = 0,
+  INPKTS = 8,
+  OUTPKTS = 16,
+  INBYTES = 24,
+  OUTBYTES = 32,
+  SIZE = 40,
+}
+
+/** Real-server record (DESTS region), fields the host reads. */
+export enum DestField {
+  ADDR = 0,
+  PORT = 4,
+  FWD = 6,
+  FLAGS = 7,
+  WEIGHT = 8,
+  UTHRESHOLD = 12,
+  LTHRESHOLD = 16,
+  ACTIVE = 20,
+  INACTIVE = 24,
+  SERVICE = 28,
+  NEXT = 32,
+  SIZE = 48,
+}
+
+export enum DestFlag {
+  USED = 1,
+  /** IP_VS_DEST_F_AVAILABLE: cleared when the server is removed; it then lingers
+   *  (like IPVS's trash) until its last connection is gone. */
+  AVAILABLE = 2,
+  /** IP_VS_DEST_F_OVERLOAD: over the upper threshold. */
+  OVERLOAD = 4,
+}
+
+/** Service record (SERVICES region), fields the host reads. */
+export enum ServiceField {
+  VADDR = 0,
+  VPORT = 4,
+  PROTO = 6,
+  FLAGS = 7,
+  SCHED = 8,
+  DEST_COUNT = 10,
+  DEST_HEAD = 12,
+  SIZE = 64,
+}
+
+/** TCP states, numbered as IPVS's IP_VS_TCP_S_*; UDP connections use UDP. */
+export enum ConnState {
+  NONE = 0,
+  ESTABLISHED = 1,
+  SYN_SENT = 2,
+  SYN_RECV = 3,
+  FIN_WAIT = 4,
+  TIME_WAIT = 5,
+  CLOSE = 6,
+  CLOSE_WAIT = 7,
+  LAST_ACK = 8,
+  LISTEN = 9,
+  SYNACK = 10,
+  UDP = 11,
+  COUNT = 12,
+}
+
+/** Connection entry (CONNS region): 40 bytes. Addresses and ports in wire order. */
+export enum ConnField {
+  CADDR = 0,
+  CPORT = 4,
+  VPORT = 6,
+  VADDR = 8,
+  DADDR = 12,
+  DPORT = 16,
+  PROTO = 18,
+  STATE = 19,
+  DEST = 20,
+  FLAGS = 22,
+  EXPIRES = 24,
+  NEXT_IN = 28,
+  NEXT_OUT = 32,
+  CREATED = 36,
+  SIZE = 40,
+}
+
+export enum ConnFlag {
+  USED = 1,
+  /** IP_VS_CONN_F_INACTIVE: counted in the server's inactive connections. */
+  INACTIVE = 2,
+  /** IP_VS_CONN_F_NOOUTPUT: DR/TUN, replies are not seen; TCP uses the INPUT-ONLY table. */
+  NOOUTPUT = 4,
+  /** Hashed in the reply (real server side) table: NAT only. */
+  HASHED_OUT = 8,
+  /** The forwarding method bound at creation (Fwd), in bits 4-5: a connection keeps
+   *  the method it started with even if its server is edited, as IPVS's bound xmit. */
+  FWD_SHIFT = 4,
+  FWD_MASK = 0x30,
+}
+
+/**
+ * Global counters (COUNTERS region, u64 each). Every dropped frame bumps exactly one
+ * DROP_* counter; every frame handed to the engine bumps RX_FRAMES.
+ * Invariant checked by the tests: RX_FRAMES = sum(DROP_*) + FORWARDED + CONSUMED + QUEUED.
+ */
+export enum Counter {
+  RX_FRAMES = 0,
+  /** Frames sent on (NAT, DR, TUN, echo replies are CONSUMED). */
+  FORWARDED = 1,
+  /** Frames the engine answered or absorbed (ARP, echo request, ICMP error it generated for). */
+  CONSUMED = 2,
+  /** Frames parked while their next hop is being resolved. */
+  QUEUED = 3,
+  TX_FRAMES = 4,
+  CONNS_CREATED = 5,
+  CONNS_EXPIRED = 6,
+  CONNS_RECLAIMED = 7,
+  ARP_REQUESTS_SENT = 8,
+  ARP_REPLIES_SENT = 9,
+  ICMP_ERRORS_SENT = 10,
+  QUEUE_RELEASED = 11,
+  QUEUE_DROPPED = 12,
+  /** Frames the engine built (ARP requests, ICMP errors) lost for want of TX room. */
+  GENERATED_LOST = 13,
+  FIRST_DROP = 16,
+  DROP_FRAME_TOO_SHORT = 16,
+  DROP_FRAME_TOO_BIG = 17,
+  DROP_NO_INTERFACE = 18,
+  DROP_OTHER_HOST = 19,
+  DROP_UNSUPPORTED_ETHERTYPE = 20,
+  DROP_ARP_MALFORMED = 21,
+  DROP_ARP_NOT_FOR_US = 22,
+  DROP_IP_TRUNCATED = 23,
+  DROP_IP_BAD_VERSION = 24,
+  DROP_IP_BAD_IHL = 25,
+  DROP_IP_BAD_LENGTH = 26,
+  DROP_IP_BAD_CHECKSUM = 27,
+  DROP_IP_FRAGMENT = 28,
+  DROP_L4_TRUNCATED = 29,
+  DROP_UNSUPPORTED_PROTOCOL = 30,
+  DROP_NOT_FOR_US = 31,
+  DROP_NO_SERVICE = 32,
+  DROP_NO_CONNECTION = 33,
+  DROP_NO_DEST = 34,
+  DROP_DEST_UNAVAILABLE = 35,
+  DROP_TABLE_FULL = 36,
+  DROP_TTL_EXCEEDED = 37,
+  DROP_NEEDS_FRAGMENTATION = 38,
+  DROP_TOO_BIG_NO_DF = 39,
+  DROP_NO_ROUTE = 40,
+  DROP_ICMP_MALFORMED = 41,
+  DROP_ICMP_BAD_CHECKSUM = 42,
+  DROP_ICMP_UNHANDLED = 43,
+  DROP_ICMP_NO_CONNECTION = 44,
+  DROP_NEIGH_QUEUE_FULL = 45,
+  DROP_TX_FULL = 46,
+  DROP_TCP_RST_NO_CONN = 47,
+  LAST_DROP = 47,
+  COUNT = 48,
+}

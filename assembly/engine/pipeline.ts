@@ -1,0 +1,270 @@
+// One frame through the engine: the Ethernet gate, then ARP or IPv4; for IPv4 the
+// connection lookup (client side first, as ip_vs_in does), scheduling of new
+// connections, the reply path of NAT, ICMP, and the forwarding method.
+// Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
+
+import { ConnField, ConnFlag, ConnState, Counter, Fwd, Proto, Stat } from "../abi";
+import { copyMac, macEquals } from "../wire/bytes";
+import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE } from "../wire/ethernet";
+import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
+import { ipv4Check, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
+import { tcpCheck, tcpFlags, TCP_RST, TCP_SYN } from "../wire/tcp";
+import { udpCheck } from "../wire/udp";
+import { l4DstPort, l4SrcPort } from "../wire/l4";
+import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
+import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
+import { neighLearn } from "../neigh/neigh";
+import { connCreate, connLookupIn, connLookupOut, connEntry, connBase, connRemove } from "../conn/table";
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
+import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
+import { DestField } from "../abi";
+import { schedule } from "../sched/index";
+import { count, now, slotCapacity } from "./state";
+import { txPush } from "./tx";
+import { natIn, natOut, ttlAllowsForwarding } from "../xmit/nat";
+import { drXmit } from "../xmit/dr";
+import { tunXmit } from "../xmit/tun";
+import { echoReply, icmpErrorCheck, icmpRewriteQuoted } from "../xmit/icmp";
+import { ipv4DecrementTtlUpdatingChecksum, ipv4SetDstUpdatingChecksum, ipv4SetSrcUpdatingChecksum } from "../wire/ipv4";
+import { sendRouted } from "../xmit/output";
+
+/** IPVS's expire_nodest_conn sysctl: 0 drops packets of connections whose server was
+ *  removed (they resume if it is added back); 1 expires such connections at once. */
+export let expireNodestConn = false;
+export function setExpireNodestConn(on: bool): void { expireNodestConn = on; }
+
+export function handleFrame(frame: usize, len: u32, ifindex: u32): void {
+  count(Counter.RX_FRAMES);
+  if (!ifaceExists(ifindex)) { count(Counter.DROP_NO_INTERFACE); return; }
+  if (len > slotCapacity()) { count(Counter.DROP_FRAME_TOO_BIG); return; }
+  let l2len = ethCheck(frame, len);
+  if (l2len == 0) { count(Counter.DROP_FRAME_TOO_SHORT); return; }
+  if (!ethIsGroup(frame) && !macEquals(frame + EthField.DST, ifaceMac(ifindex))) { count(Counter.DROP_OTHER_HOST); return; }
+  let type = ethType(frame, l2len);
+  if (type == ETHERTYPE_IPV4_WIRE) handleIpv4(frame, l2len, len, ifindex);
+  else if (type == ETHERTYPE_ARP_WIRE) handleArp(frame, l2len, len, ifindex);
+  else count(Counter.DROP_UNSUPPORTED_ETHERTYPE);
+}
+
+/** ARP (RFC 826): learn the sender, answer requests for our addresses and VIPs. */
+function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
+  let arp = frame + l2len;
+  if (!arpCheck(arp, len - l2len)) { count(Counter.DROP_ARP_MALFORMED); return; }
+  let target = arpTargetIp(arp);
+  let sender = arpSenderIp(arp);
+  let forUs = target != 0 && (target == ifaceAddr(ifindex) || isVip(target));
+  neighLearn(sender, arp + ArpField.SHA, ifindex, forUs);
+  if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
+  if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
+  // Reply in place: the asker becomes the target.
+  copyMac(arp + ArpField.THA, arp + ArpField.SHA);
+  arpEmit(arp, ARP_OP_REPLY_WIRE, ifaceMac(ifindex), target, arp + ArpField.THA, sender);
+  copyMac(frame + EthField.DST, arp + ArpField.THA);
+  copyMac(frame + EthField.SRC, ifaceMac(ifindex));
+  if (txPush(frame, len, ifindex)) { count(Counter.ARP_REPLIES_SENT); count(Counter.CONSUMED); }
+  else count(Counter.DROP_TX_FULL);
+}
+
+@inline function isOurs(addr: u32): bool {
+  return ifaceByAddr(addr) >= 0 || isVip(addr);
+}
+
+function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
+  let ip = frame + l2len;
+  let bad = ipv4Check(ip, len - l2len);
+  if (bad != 0) { count(bad); return; }
+  // IPVS works on reassembled datagrams; wasmvs does not reassemble.
+  if (ipv4IsFragment(ip)) { count(Counter.DROP_IP_FRAGMENT); return; }
+  let ihl = ipv4Ihl(ip);
+  let totalLen = ipv4TotalLen(ip);
+  let proto = ipv4Proto(ip);
+  let l4 = ip + ihl;
+  let l4len = totalLen - ihl;
+  if (proto == Proto.TCP) {
+    if (!tcpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
+  } else if (proto == Proto.UDP) {
+    if (!udpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
+  } else if (proto == Proto.ICMP) {
+    handleIcmp(frame, l2len, ip, ihl, totalLen, ifindex);
+    return;
+  } else {
+    count(isOurs(ipv4Dst(ip)) ? Counter.DROP_UNSUPPORTED_PROTOCOL : Counter.DROP_NOT_FOR_US);
+    return;
+  }
+  let saddr = ipv4Src(ip);
+  let daddr = ipv4Dst(ip);
+  let sport = l4SrcPort(l4);
+  let dport = l4DstPort(l4);
+  let conn = connLookupIn(proto, saddr, sport | (dport << 16), daddr);
+  if (conn != 0) { forwardIn(frame, l2len, ip, totalLen, l4, proto, conn); return; }
+  let s = svcFind(proto, daddr, dport);
+  if (s != NONE) { newConnection(frame, l2len, ip, totalLen, l4, proto, s); return; }
+  conn = connLookupOut(proto, saddr, sport, daddr, dport);
+  if (conn != 0) { forwardOut(frame, l2len, ip, totalLen, l4, proto, conn, ifindex); return; }
+  count(isOurs(daddr) ? Counter.DROP_NO_SERVICE : Counter.DROP_NOT_FOR_US);
+}
+
+/** A packet for a service with no connection yet: schedule it (ip_vs_schedule). */
+function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, s: u32): void {
+  if (proto == Proto.TCP) {
+    // tcp_conn_schedule: only a SYN (without RST) opens a connection.
+    let f = tcpFlags(l4);
+    if ((f & TCP_SYN) == 0 || (f & TCP_RST) != 0) {
+      count((f & TCP_RST) != 0 ? Counter.DROP_TCP_RST_NO_CONN : Counter.DROP_NO_CONNECTION);
+      return;
+    }
+  }
+  let saddr = ipv4Src(ip);
+  let daddr = ipv4Dst(ip);
+  let d = schedule(s, saddr, daddr);
+  if (d == NONE) { count(Counter.DROP_NO_DEST); return; }
+  let fwd = destFwd(d);
+  // ip_vs_bind_dest: UDP connections count as inactive; DR/TUN never see replies.
+  let flags: u32 = fwd << ConnFlag.FWD_SHIFT;
+  flags |= fwd == Fwd.MASQ ? ConnFlag.HASHED_OUT : ConnFlag.NOOUTPUT;
+  if (proto == Proto.UDP) flags |= ConnFlag.INACTIVE;
+  let r = destRec(d);
+  let conn = connCreate(proto, saddr, l4SrcPort(l4), daddr, l4DstPort(l4), load<u32>(r, DestField.ADDR),
+    <u32>load<u16>(r, DestField.PORT), d, flags, proto == Proto.TCP ? ConnState.NONE : ConnState.UDP);
+  if (conn == 0) return;
+  destBind(d, proto == Proto.UDP);
+  let ds = destStats(d);
+  store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
+  let svc = destService(d);
+  if (svc != NONE) {
+    let ss = svcStats(svc);
+    store<u64>(ss + Stat.CONNS, load<u64>(ss + Stat.CONNS) + 1);
+  }
+  forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);
+}
+
+/** Count a packet in both the server's and the service's statistics. */
+@inline function account(d: u32, inbound: bool, bytes: u32): void {
+  let pk: usize = inbound ? Stat.INPKTS : Stat.OUTPKTS;
+  let by: usize = inbound ? Stat.INBYTES : Stat.OUTBYTES;
+  statAdd(destStats(d), pk, by, bytes);
+  let s = destService(d);
+  if (s != NONE) statAdd(svcStats(s), pk, by, bytes);
+}
+
+/** set_tcp_state: move the connection, keep the server's active/inactive counts right,
+ *  and arm the state's timeout. */
+@inline function tcpTransition(conn: usize, dir: u32, flags: u32): void {
+  let st = <u32>load<u8>(conn, ConnField.STATE);
+  let ns = tcpNextState(dir, st, flags);
+  if (ns != st) {
+    let cf = <u32>load<u8>(conn, ConnField.FLAGS);
+    let d = <u32>load<u16>(conn, ConnField.DEST);
+    if ((cf & ConnFlag.INACTIVE) == 0 && ns != ConnState.ESTABLISHED) {
+      destMoveConn(d, true);
+      store<u8>(conn, <u8>(cf | ConnFlag.INACTIVE), ConnField.FLAGS);
+    } else if ((cf & ConnFlag.INACTIVE) != 0 && ns == ConnState.ESTABLISHED) {
+      destMoveConn(d, false);
+      store<u8>(conn, <u8>(cf & ~ConnFlag.INACTIVE), ConnField.FLAGS);
+    }
+    store<u8>(conn, <u8>ns, ConnField.STATE);
+  }
+  store<u32>(conn, now + stateTimeout(ns), ConnField.EXPIRES);
+}
+
+/** True if the connection's server can take the packet; otherwise the packet is
+ *  dropped (and with expire_nodest_conn the connection expired). */
+@inline function destCheck(conn: usize): bool {
+  let d = <u32>load<u16>(conn, ConnField.DEST);
+  if (destAvailable(d)) return true;
+  if (expireNodestConn) connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
+  count(Counter.DROP_DEST_UNAVAILABLE);
+  return false;
+}
+
+@inline function connFwd(conn: usize): u32 {
+  return (<u32>load<u8>(conn, ConnField.FLAGS) & ConnFlag.FWD_MASK) >>> ConnFlag.FWD_SHIFT;
+}
+
+/** Client -> server on a known connection. */
+function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize): void {
+  if (!destCheck(conn)) return;
+  let cf = <u32>load<u8>(conn, ConnField.FLAGS);
+  if (proto == Proto.TCP) tcpTransition(conn, (cf & ConnFlag.NOOUTPUT) != 0 ? DIR_INPUT_ONLY : DIR_INPUT, tcpFlags(l4));
+  else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
+  account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
+  let fwd = connFwd(conn);
+  if (fwd == Fwd.MASQ) natIn(frame, l2len, ip, totalLen, l4, proto, conn);
+  else if (fwd == Fwd.DROUTE) drXmit(frame, l2len, totalLen, conn);
+  else tunXmit(frame, l2len, ip, totalLen, conn);
+}
+
+/** Server -> client on a NAT connection. */
+function forwardOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
+  if (!destCheck(conn)) return;
+  if (proto == Proto.TCP) tcpTransition(conn, DIR_OUTPUT, tcpFlags(l4));
+  else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
+  account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
+  natOut(frame, l2len, ip, totalLen, l4, proto, conn, ifindex);
+}
+
+function handleIcmp(frame: usize, l2len: u32, ip: usize, ihl: u32, totalLen: u32, ifindex: u32): void {
+  let icmp = ip + ihl;
+  let icmpLen = totalLen - ihl;
+  if (icmpLen < ICMP_HEADER_LEN) { count(Counter.DROP_ICMP_MALFORMED); return; }
+  let type = icmpType(icmp);
+  let daddr = ipv4Dst(ip);
+  if (isOurs(daddr)) {
+    if (type == ICMP_ECHO_REQUEST) {
+      if (!icmpCheck(icmp, icmpLen)) { count(Counter.DROP_ICMP_BAD_CHECKSUM); return; }
+      echoReply(frame, l2len, ip, ihl, totalLen);
+      return;
+    }
+    if (icmpIsConnectionError(type)) { icmpIn(frame, l2len, ip, totalLen, icmp, icmpLen); return; }
+    count(Counter.DROP_ICMP_UNHANDLED);
+    return;
+  }
+  if (icmpIsConnectionError(type)) { icmpOut(frame, l2len, ip, totalLen, icmp, icmpLen, ifindex); return; }
+  count(Counter.DROP_NOT_FOR_US);
+}
+
+/** An ICMP error from the client side about a packet that left as VIP:vport ->
+ *  client:cport (ip_vs_in_icmp). NAT: to the real server, quoted source rewritten to
+ *  the server; DR/TUN: to the real server unchanged. */
+function icmpIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize, icmpLen: u32): void {
+  let bad = icmpErrorCheck(icmp, icmpLen);
+  if (bad != 0) { count(bad); return; }
+  let inner = icmp + ICMP_HEADER_LEN;
+  let ilen = icmpLen - ICMP_HEADER_LEN;
+  let il4 = inner + ipv4Ihl(inner);
+  let iproto = ipv4Proto(inner);
+  let conn = connLookupIn(iproto, ipv4Dst(inner), l4DstPort(il4) | (l4SrcPort(il4) << 16), ipv4Src(inner));
+  if (conn == 0) { count(Counter.DROP_ICMP_NO_CONNECTION); return; }
+  if (!destCheck(conn)) return;
+  account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
+  let fwd = connFwd(conn);
+  if (fwd == Fwd.DROUTE) { drXmit(frame, l2len, totalLen, conn); return; }
+  if (fwd == Fwd.TUNNEL) { tunXmit(frame, l2len, ip, totalLen, conn); return; }
+  if (!ttlAllowsForwarding(ip, totalLen, ipv4Dst(ip))) return;
+  let raddr = load<u32>(conn, ConnField.DADDR);
+  icmpRewriteQuoted(icmp, icmpLen, inner, ilen, Ipv4Field.SRC, raddr, 0, <u32>load<u16>(conn, ConnField.DPORT));
+  ipv4SetDstUpdatingChecksum(ip, raddr);
+  ipv4DecrementTtlUpdatingChecksum(ip);
+  sendRouted(frame, l2len, totalLen, raddr, Counter.FORWARDED);
+}
+
+/** An ICMP error from a NAT real server about a packet client:cport -> RIP:rport
+ *  (ip_vs_out_icmp): it leaves from the VIP, quoting VIP:vport. */
+function icmpOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize, icmpLen: u32, ifindex: u32): void {
+  let bad = icmpErrorCheck(icmp, icmpLen);
+  if (bad != 0) { count(bad == Counter.DROP_ICMP_UNHANDLED ? Counter.DROP_NOT_FOR_US : bad); return; }
+  let inner = icmp + ICMP_HEADER_LEN;
+  let ilen = icmpLen - ICMP_HEADER_LEN;
+  let il4 = inner + ipv4Ihl(inner);
+  let iproto = ipv4Proto(inner);
+  let conn = connLookupOut(iproto, ipv4Dst(inner), l4DstPort(il4), ipv4Src(inner), l4SrcPort(il4));
+  if (conn == 0) { count(Counter.DROP_NOT_FOR_US); return; }
+  if (!destCheck(conn)) return;
+  account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
+  if (!ttlAllowsForwarding(ip, totalLen, ifaceAddr(ifindex))) return;
+  let vaddr = load<u32>(conn, ConnField.VADDR);
+  icmpRewriteQuoted(icmp, icmpLen, inner, ilen, Ipv4Field.DST, vaddr, 2, <u32>load<u16>(conn, ConnField.VPORT));
+  ipv4SetSrcUpdatingChecksum(ip, vaddr);
+  ipv4DecrementTtlUpdatingChecksum(ip);
+  sendRouted(frame, l2len, totalLen, ipv4Dst(ip), Counter.FORWARDED);
+}

@@ -1,0 +1,64 @@
+// The engine's global state: where each region of linear memory starts (laid out
+// once by init(), see layout.ts), the clock of the current call, and the counters.
+
+import { Counter } from "../abi";
+
+// Region bases and sizes, set by layout().
+export let initialised = false;
+export let batchSize: u32 = 0;
+export let slotSize: u32 = 0;
+export let rxDescBase: usize = 0;
+export let rxSlotsBase: usize = 0;
+export let txDescBase: usize = 0;
+export let txCapacity: u32 = 0;
+export let countersBase: usize = 0;
+export let scratchBase: usize = 0;
+export let scratchSlots: u32 = 0;
+export let queueBase: usize = 0;
+
+export function setLayout(batch: u32, slot: u32, rxDesc: usize, rxSlots: usize, txDesc: usize, txCap: u32,
+  counters: usize, scratch: usize, nScratch: u32, queue: usize): void {
+  batchSize = batch; slotSize = slot; rxDescBase = rxDesc; rxSlotsBase = rxSlots; txDescBase = txDesc;
+  txCapacity = txCap; countersBase = counters; scratchBase = scratch; scratchSlots = nScratch; queueBase = queue;
+  initialised = true;
+}
+
+/** Milliseconds of the current call, as the host passed them (wraps after 49 days;
+ *  all comparisons use wrapping differences). */
+export let now: u32 = 0;
+export function setNow(t: u32): void { now = t; }
+
+/** True if deadline has passed at time t (wrap-safe for spans under 24 days). */
+@inline export function expired(deadline: u32, t: u32): bool {
+  return <i32>(t - deadline) >= 0;
+}
+
+@inline export function count(c: i32): void {
+  let p = countersBase + (<usize>c << 3);
+  store<u64>(p, load<u64>(p) + 1);
+}
+
+@inline export function countN(c: i32, n: u64): void {
+  let p = countersBase + (<usize>c << 3);
+  store<u64>(p, load<u64>(p) + n);
+}
+
+@inline export function counterValue(c: i32): u64 {
+  return load<u64>(countersBase + (<usize>c << 3));
+}
+
+/** Bytes of a slot available to a frame (the headroom is in front). */
+@inline export function slotCapacity(): u32 {
+  return slotSize - 64;
+}
+
+/** Next IPv4 identification for headers the engine builds (deterministic). */
+let nextIpId: u32 = 1;
+@inline export function takeIpId(): u32 {
+  let id = nextIpId;
+  nextIpId = (nextIpId + 1) & 0xffff;
+  return id;
+}
+export function resetIpId(): void { nextIpId = 1; }
+
+export { Counter };

@@ -1,0 +1,208 @@
+// The engine's exported ABI. Control-path exports validate their arguments and return
+// 0 or a negative Err (or an index >= 0); the per-batch export, processBatch, never
+// throws, allocates or grows memory. Addresses and ports cross the boundary in wire
+// order (the u32/u16 a little-endian load of the packet bytes gives).
+
+import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, Region, RxDesc, ServiceField, Stat } from "./abi";
+import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
+import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
+import { copyMac } from "./wire/bytes";
+import * as state from "./engine/state";
+import { count, setLayout, setNow, slotSize, rxDescBase, rxSlotsBase, batchSize } from "./engine/state";
+import { scratchTake, txBegin, txLength, txPush } from "./engine/tx";
+import { handleFrame, setExpireNodestConn } from "./engine/pipeline";
+import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
+import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
+import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
+import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
+import { destAdd, destDelete, destEdit, destFind, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind } from "./svc/service";
+import { schedulerInit } from "./sched/index";
+
+@inline const SCRATCH_SLOTS: u32 = 64;
+
+const regions: usize = memory.data(<i32>Region.COUNT * 4);
+
+@inline function alignUp(v: u64, a: u64): u64 { return (v + a - 1) & ~(a - 1); }
+@inline function pow2AtLeast(v: u32): u32 {
+  let p: u32 = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+export function abiVersion(): u32 { return Abi.VERSION; }
+
+/** Lay out linear memory and grow it once to fit. Call before anything else; the host
+ *  must (re)create its views of memory afterwards. Returns 0 or -Err. */
+export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32): i32 {
+  if (batch == 0 || batch > 4096) return -Err.BAD_ARGUMENT;
+  if (slot < 256 || slot > 131072 + <u32>Abi.HEADROOM || (slot & 63) != 0) return -Err.BAD_ARGUMENT;
+  if (connCap == 0 || connCap > 0x4000000) return -Err.BAD_ARGUMENT;
+  if (maxSvc == 0 || maxSvc > 65536 || maxDest == 0 || maxDest > 65535 || maxNeigh == 0 || maxNeigh > 1 << 20) return -Err.BAD_ARGUMENT;
+  let at: u64 = alignUp(<u64>__heap_base, 64);
+  let txCap = batch + SCRATCH_SLOTS + QUEUE_SLOTS;
+  let connBuckets = pow2AtLeast(connCap);
+  let svcHashSize = pow2AtLeast(maxSvc * 2);
+  let neighSize = pow2AtLeast(maxNeigh * 2);
+  let r = regions;
+  store<u32>(r + (<usize>Region.RX_DESC << 2), <u32>at); at = alignUp(at + <u64>batch * <u64>Abi.DESC_SIZE, 64);
+  store<u32>(r + (<usize>Region.RX_SLOTS << 2), <u32>at); at = alignUp(at + <u64>batch * <u64>slot, 64);
+  store<u32>(r + (<usize>Region.TX_DESC << 2), <u32>at); at = alignUp(at + <u64>txCap * <u64>Abi.DESC_SIZE, 64);
+  store<u32>(r + (<usize>Region.COUNTERS << 2), <u32>at); at = alignUp(at + <u64>Counter.COUNT * 8, 64);
+  store<u32>(r + (<usize>Region.SERVICES << 2), <u32>at); at = alignUp(at + <u64>maxSvc * <u64>ServiceField.SIZE, 64);
+  store<u32>(r + (<usize>Region.SERVICE_STATS << 2), <u32>at); at = alignUp(at + <u64>maxSvc * <u64>Stat.SIZE, 64);
+  store<u32>(r + (<usize>Region.DESTS << 2), <u32>at); at = alignUp(at + <u64>maxDest * <u64>DestField.SIZE, 64);
+  store<u32>(r + (<usize>Region.DEST_STATS << 2), <u32>at); at = alignUp(at + <u64>maxDest * <u64>Stat.SIZE, 64);
+  let buckets = at; at = alignUp(at + <u64>maxSvc * <u64>Abi.SCHED_BUCKETS * 2, 64);
+  let svcHash = at; at = alignUp(at + <u64>svcHashSize * 4, 64);
+  store<u32>(r + (<usize>Region.CONNS << 2), <u32>at); at = alignUp(at + <u64>connCap * <u64>ConnField.SIZE, 64);
+  let inHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
+  let outHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
+  store<u32>(r + (<usize>Region.NEIGHBOURS << 2), <u32>at); at = alignUp(at + <u64>neighSize * 24, 64);
+  store<u32>(r + (<usize>Region.SCRATCH << 2), <u32>at); at = alignUp(at + <u64>SCRATCH_SLOTS * <u64>slot, 64);
+  let queue = at; at = alignUp(at + <u64>QUEUE_SLOTS * <u64>slot, 64);
+  if (at > 0xffff0000) return -Err.NO_MEMORY;
+  store<u32>(r + (<usize>Region.END << 2), <u32>at);
+  let pages = <i32>((at + 65535) >> 16);
+  let have = memory.size();
+  if (pages > have && memory.grow(pages - have) < 0) return -Err.NO_MEMORY;
+  let counters = <usize>load<u32>(r + (<usize>Region.COUNTERS << 2));
+  memory.fill(counters, 0, <usize>Counter.COUNT * 8);
+  memory.fill(<usize>load<u32>(r + (<usize>Region.SERVICES << 2)), 0, <usize>maxSvc * <usize>ServiceField.SIZE);
+  memory.fill(<usize>load<u32>(r + (<usize>Region.DESTS << 2)), 0, <usize>maxDest * <usize>DestField.SIZE);
+  memory.fill(<usize>load<u32>(r + (<usize>Region.RX_DESC << 2)), 0, <usize>batch * <usize>Abi.DESC_SIZE);
+  setLayout(batch, slot, <usize>load<u32>(r + (<usize>Region.RX_DESC << 2)), <usize>load<u32>(r + (<usize>Region.RX_SLOTS << 2)),
+    <usize>load<u32>(r + (<usize>Region.TX_DESC << 2)), txCap, counters,
+    <usize>load<u32>(r + (<usize>Region.SCRATCH << 2)), SCRATCH_SLOTS, <usize>queue);
+  serviceLayout(<usize>load<u32>(r + (<usize>Region.SERVICES << 2)), <usize>load<u32>(r + (<usize>Region.SERVICE_STATS << 2)), maxSvc,
+    <usize>load<u32>(r + (<usize>Region.DESTS << 2)), <usize>load<u32>(r + (<usize>Region.DEST_STATS << 2)), maxDest,
+    <usize>buckets, <usize>svcHash, svcHashSize);
+  memory.fill(<usize>svcHash, 0, <usize>svcHashSize * 4);
+  connLayout(<usize>load<u32>(r + (<usize>Region.CONNS << 2)), connCap, <usize>inHash, <usize>outHash, connBuckets, seed);
+  neighLayout(<usize>load<u32>(r + (<usize>Region.NEIGHBOURS << 2)), neighSize);
+  neighFlush();
+  routeClear();
+  state.resetIpId();
+  schedulerInit();
+  return Err.OK;
+}
+
+/** Start of region r (Region), valid after init. */
+export function regionOffset(r: u32): u32 {
+  return r < <u32>Region.COUNT ? load<u32>(regions + (<usize>r << 2)) : 0;
+}
+
+/** Bytes of linear memory the layout needs (after init). */
+export function memoryEnd(): u32 { return regionOffset(Region.END); }
+
+function beginCall(now: u32): void {
+  setNow(now);
+  txBegin();
+  neighQueueRecycle();
+  connSweep();
+  neighTick();
+}
+
+/** Process RX descriptors 0..n-1 at time nowMs. Returns the number of TX descriptors. */
+export function processBatch(n: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  if (n > batchSize) n = batchSize;
+  let slot = <usize>slotSize;
+  let frame = rxSlotsBase + <usize>Abi.HEADROOM;
+  let desc = rxDescBase;
+  for (let i: u32 = 0; i < n; i++) {
+    handleFrame(frame, load<u32>(desc, RxDesc.LEN), load<u32>(desc, RxDesc.IFINDEX));
+    frame += slot;
+    desc += <usize>Abi.DESC_SIZE;
+  }
+  return txLength();
+}
+
+/** Timers only (connection expiry, ARP retries): call when idle. Returns TX count. */
+export function tick(nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  return txLength();
+}
+
+/** Announce addr on ifindex with a gratuitous ARP request (RFC 5227 section 3). Returns TX count. */
+export function sendGratuitousArp(ifindex: u32, addr: u32, nowMs: u32): u32 {
+  if (!state.initialised || !ifaceExists(ifindex)) return 0;
+  beginCall(nowMs);
+  let f = scratchTake();
+  if (f == 0) return 0;
+  ethSetBroadcastDst(f);
+  copyMac(f + EthField.SRC, ifaceMac(ifindex));
+  store<u16>(f, <u16>ETHERTYPE_ARP_WIRE, EthField.TYPE);
+  arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, ifaceMac(ifindex), addr, 0, addr);
+  memory.fill(f + ETH_HEADER_LEN + ARP_LEN, 0, ETH_MIN_FRAME - ETH_HEADER_LEN - ARP_LEN);
+  txPush(f, ETH_MIN_FRAME, ifindex);
+  return txLength();
+}
+
+// ---- interfaces, routes, neighbours ------------------------------------------------
+
+export function setInterface(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return ifaceSet(ifindex, macLo, macHi, mtu, addr, prefixLen) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+export function addRoute(net: u32, prefixLen: u32, gateway: u32, ifindex: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return routeAdd(net, prefixLen, gateway, ifindex) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+export function deleteRoute(net: u32, prefixLen: u32): i32 {
+  return routeDelete(net, prefixLen) ? Err.OK : -Err.NOT_FOUND;
+}
+export function setNeighbour(ip: u32, macLo: u32, macHi: u32, ifindex: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  if (!ifaceExists(ifindex)) return -Err.BAD_ARGUMENT;
+  return neighSetStatic(ip, macLo, macHi, ifindex) ? Err.OK : -Err.FULL;
+}
+export function deleteNeighbour(ip: u32): i32 { return neighDelete(ip) ? Err.OK : -Err.NOT_FOUND; }
+
+// ---- services and real servers ------------------------------------------------------
+
+export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return svcAdd(proto, vaddr, vport, sched);
+}
+export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
+export function deleteService(s: u32): i32 { return svcDelete(s); }
+export function findService(proto: u32, vaddr: u32, vport: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  let s = svcFind(proto, vaddr, vport);
+  return s == NONE ? -Err.NOT_FOUND : <i32>s;
+}
+export function addDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
+  return destAdd(s, addr, port, fwd, weight, uthreshold, lthreshold);
+}
+export function editDest(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
+  return destEdit(d, fwd, weight, uthreshold, lthreshold);
+}
+export function deleteDest(d: u32): i32 { return destDelete(d); }
+export function findDest(s: u32, addr: u32, port: u32): i32 {
+  let d = destFind(s, addr, port, false);
+  return d == NONE ? -Err.NOT_FOUND : <i32>d;
+}
+
+// ---- connections and timeouts -------------------------------------------------------
+
+/** ipvsadm --set tcp tcpfin udp, in milliseconds; 0 leaves a value unchanged. */
+export function setTimeouts(tcpMs: u32, tcpFinMs: u32, udpMs: u32): void {
+  if (tcpMs) setStateTimeout(ConnState.ESTABLISHED, tcpMs);
+  if (tcpFinMs) setStateTimeout(ConnState.FIN_WAIT, tcpFinMs);
+  if (udpMs) setStateTimeout(ConnState.UDP, udpMs);
+}
+export function setStateTimeoutMs(s: u32, ms: u32): i32 {
+  if (s >= <u32>ConnState.COUNT || ms == 0 || ms > 0x7fffffff) return -Err.BAD_ARGUMENT;
+  setStateTimeout(s, ms);
+  return Err.OK;
+}
+export function getStateTimeoutMs(s: u32): u32 { return s < <u32>ConnState.COUNT ? stateTimeout(s) : 0; }
+export function setExpireNodest(on: u32): void { setExpireNodestConn(on != 0); }
+export function connectionCount(): u32 { return connCount; }
+export function connectionCapacity(): u32 { return tableCapacity; }
+/** Expire every connection whose time has passed at nowMs (control path). */
+export function expireConnections(nowMs: u32): void { setNow(nowMs); connExpireAll(); connSetLastSweep(nowMs); }
+export function flushConnections(): void { connFlush(); }
+export function flushNeighbours(): void { neighFlush(); }

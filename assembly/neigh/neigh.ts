@@ -1,0 +1,274 @@
+// The neighbour (ARP) table and the queue of frames waiting for a resolution.
+//
+// States follow Linux's neighbour subsystem in miniature: an entry learnt from ARP is
+// REACHABLE for REACHABLE_MS; after that it is still used but each use asks for a
+// refresh (at most one request a second), and once STALE_MS pass without an answer it
+// must be resolved again. INCOMPLETE entries are probed every second, MAX_PROBES
+// times, and then fail: their queued frames are dropped. STATIC entries never expire.
+//
+// Table: open addressing, linear probing over a window of PROBE_WINDOW slots. An
+// address is never removed, only marked FAILED and overwritten later, so a lookup can
+// stop at the first empty slot.
+
+import { Abi, Counter } from "../abi";
+import { copyMac } from "../wire/bytes";
+import { EthField, ethSetAddresses, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "../wire/ethernet";
+import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "../wire/arp";
+import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+import { count, expired, now, queueBase, slotSize } from "../engine/state";
+import { scratchTake, txPush } from "../engine/tx";
+
+@inline export const NEIGH_INCOMPLETE: u8 = 1;
+@inline export const NEIGH_REACHABLE: u8 = 2;
+@inline export const NEIGH_STATIC: u8 = 3;
+@inline export const NEIGH_FAILED: u8 = 4;
+
+@inline export const REACHABLE_MS: u32 = 30000;
+@inline export const STALE_MS: u32 = 60000;
+@inline export const PROBE_INTERVAL_MS: u32 = 1000;
+@inline export const MAX_PROBES: u32 = 3;
+@inline const PROBE_WINDOW: u32 = 16;
+
+@inline const N_SIZE: usize = 24;
+@inline const N_IP: usize = 0;
+@inline const N_MAC: usize = 4;
+@inline const N_STATE: usize = 10;
+@inline const N_IFINDEX: usize = 11;
+@inline const N_CONFIRMED: usize = 12;
+@inline const N_LAST_PROBE: usize = 16;
+@inline const N_PROBES: usize = 20;
+
+@inline export const QUEUE_SLOTS: u32 = 64;
+@inline const Q_SIZE: usize = 16;
+@inline const Q_FREE: u32 = 0;
+@inline const Q_WAITING: u32 = 1;
+@inline const Q_IN_FLIGHT: u32 = 2;
+const queueMeta: usize = memory.data(<i32>(Q_SIZE * <usize>QUEUE_SLOTS));
+let queueWaiting: u32 = 0;
+
+let table: usize = 0;
+let mask: u32 = 0;
+
+export function neighLayout(base: usize, capacityPow2: u32): void {
+  table = base;
+  mask = capacityPow2 - 1;
+}
+
+@inline function hashIp(ip: u32): u32 {
+  let h = ip * 0x9e3779b1;
+  return (h ^ (h >>> 15)) & mask;
+}
+
+/** The entry for ip, or 0. */
+export function neighLookup(ip: u32): usize {
+  let i = hashIp(ip);
+  for (let n: u32 = 0; n < PROBE_WINDOW; n++) {
+    let e = table + <usize>((i + n) & mask) * N_SIZE;
+    let eip = load<u32>(e, N_IP);
+    if (eip == ip && load<u8>(e, N_STATE) != 0) return e;
+    if (load<u8>(e, N_STATE) == 0) return 0;
+  }
+  return 0;
+}
+
+/** A slot for ip: its entry, an empty slot, or the best victim in the window
+ *  (FAILED first, then the oldest non-static entry); 0 if the window is all static. */
+function neighSlot(ip: u32): usize {
+  let i = hashIp(ip);
+  let victim: usize = 0;
+  let victimAge: u32 = 0;
+  for (let n: u32 = 0; n < PROBE_WINDOW; n++) {
+    let e = table + <usize>((i + n) & mask) * N_SIZE;
+    let st = load<u8>(e, N_STATE);
+    if (st == 0 || load<u32>(e, N_IP) == ip) return e;
+    if (st == NEIGH_STATIC) continue;
+    let age: u32 = st == NEIGH_FAILED ? 0xffffffff : now - load<u32>(e, N_CONFIRMED);
+    if (victim == 0 || age > victimAge) { victim = e; victimAge = age; }
+  }
+  return victim;
+}
+
+@inline export function neighMac(e: usize): usize { return e + N_MAC; }
+@inline export function neighState(e: usize): u8 { return load<u8>(e, N_STATE); }
+@inline export function neighIfindex(e: usize): u32 { return <u32>load<u8>(e, N_IFINDEX); }
+@inline export function neighConfirmed(e: usize): u32 { return load<u32>(e, N_CONFIRMED); }
+
+/** A static entry (configured by the operator). */
+export function neighSetStatic(ip: u32, macLo: u32, macHi: u32, ifindex: u32): bool {
+  let e = neighSlot(ip);
+  if (e == 0) return false;
+  store<u32>(e, ip, N_IP);
+  store<u32>(e, macLo, N_MAC);
+  store<u16>(e, <u16>macHi, N_MAC + 4);
+  store<u8>(e, NEIGH_STATIC, N_STATE);
+  store<u8>(e, <u8>ifindex, N_IFINDEX);
+  store<u32>(e, now, N_CONFIRMED);
+  neighReleaseQueued(ip, e);
+  return true;
+}
+
+/** Remove the entry for ip (marks it FAILED); false if there was none. */
+export function neighDelete(ip: u32): bool {
+  let e = neighLookup(ip);
+  if (e == 0) return false;
+  store<u8>(e, NEIGH_FAILED, N_STATE);
+  return true;
+}
+
+/** RFC 826 merge: learn ip -> mac from an ARP message. An existing entry is refreshed;
+ *  a new one is created only when create is set (the message was for us). */
+export function neighLearn(ip: u32, mac: usize, ifindex: u32, create: bool): void {
+  if (ip == 0) return;
+  let e = neighLookup(ip);
+  if (e == 0) {
+    if (!create) return;
+    e = neighSlot(ip);
+    if (e == 0) return;
+  } else if (load<u8>(e, N_STATE) == NEIGH_STATIC) {
+    return;
+  }
+  store<u32>(e, ip, N_IP);
+  copyMac(e + N_MAC, mac);
+  store<u8>(e, NEIGH_REACHABLE, N_STATE);
+  store<u8>(e, <u8>ifindex, N_IFINDEX);
+  store<u32>(e, now, N_CONFIRMED);
+  store<u32>(e, 0, N_PROBES);
+  neighReleaseQueued(ip, e);
+}
+
+/** Build and send an ARP request for ip on ifindex (broadcast). */
+export function neighSendRequest(ip: u32, ifindex: u32): void {
+  let f = scratchTake();
+  if (f == 0) { count(Counter.GENERATED_LOST); return; }
+  ethSetBroadcastDst(f);
+  copyMac(f + EthField.SRC, ifaceMac(ifindex));
+  store<u16>(f, <u16>ETHERTYPE_ARP_WIRE, EthField.TYPE);
+  arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, ifaceMac(ifindex), ifaceAddr(ifindex), 0, ip);
+  memory.fill(f + ETH_HEADER_LEN + ARP_LEN, 0, ETH_MIN_FRAME - ETH_HEADER_LEN - ARP_LEN);
+  if (txPush(f, ETH_MIN_FRAME, ifindex)) count(Counter.ARP_REQUESTS_SENT);
+  else count(Counter.GENERATED_LOST);
+}
+
+/** The MAC to use for next hop ip on ifindex, or 0 if it is not resolved yet (the
+ *  caller queues the frame with neighEnqueue). Sends requests as the states require. */
+export function neighResolve(ip: u32, ifindex: u32): usize {
+  let e = neighLookup(ip);
+  if (e != 0) {
+    let st = load<u8>(e, N_STATE);
+    if (st == NEIGH_STATIC) return e + N_MAC;
+    if (st == NEIGH_REACHABLE) {
+      let age = now - load<u32>(e, N_CONFIRMED);
+      if (age < REACHABLE_MS) return e + N_MAC;
+      if (age < STALE_MS) {
+        if (expired(load<u32>(e, N_LAST_PROBE) + PROBE_INTERVAL_MS, now)) {
+          store<u32>(e, now, N_LAST_PROBE);
+          neighSendRequest(ip, ifindex);
+        }
+        return e + N_MAC;
+      }
+      // Stale for too long: resolve again.
+      store<u8>(e, NEIGH_INCOMPLETE, N_STATE);
+      store<u32>(e, 1, N_PROBES);
+      store<u32>(e, now, N_LAST_PROBE);
+      neighSendRequest(ip, ifindex);
+      return 0;
+    }
+    if (st == NEIGH_INCOMPLETE) return 0;
+  }
+  // Unknown or failed: start resolving.
+  e = neighSlot(ip);
+  if (e == 0) return 0;
+  store<u32>(e, ip, N_IP);
+  store<u8>(e, NEIGH_INCOMPLETE, N_STATE);
+  store<u8>(e, <u8>ifindex, N_IFINDEX);
+  store<u32>(e, now, N_CONFIRMED);
+  store<u32>(e, now, N_LAST_PROBE);
+  store<u32>(e, 1, N_PROBES);
+  neighSendRequest(ip, ifindex);
+  return 0;
+}
+
+@inline function queueMetaAt(i: u32): usize { return queueMeta + <usize>i * Q_SIZE; }
+@inline function queueFrameAt(i: u32): usize {
+  return queueBase + <usize>i * <usize>slotSize + <usize>Abi.HEADROOM;
+}
+
+/** Park a frame (its Ethernet header still to be addressed) until nextHop resolves. */
+export function neighEnqueue(frame: usize, len: u32, ifindex: u32, nextHop: u32): bool {
+  for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
+    let m = queueMetaAt(i);
+    if (load<u32>(m) != Q_FREE) continue;
+    memory.copy(queueFrameAt(i), frame, len);
+    store<u32>(m, Q_WAITING, 0);
+    store<u32>(m, nextHop, 4);
+    store<u32>(m, len, 8);
+    store<u32>(m, ifindex, 12);
+    queueWaiting++;
+    return true;
+  }
+  return false;
+}
+
+/** Send the frames waiting for ip, now that e resolves it. */
+function neighReleaseQueued(ip: u32, e: usize): void {
+  if (queueWaiting == 0) return;
+  for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
+    let m = queueMetaAt(i);
+    if (load<u32>(m) != Q_WAITING || load<u32>(m, 4) != ip) continue;
+    let f = queueFrameAt(i);
+    let ifindex = load<u32>(m, 12);
+    ethSetAddresses(f, e + N_MAC, ifaceMac(ifindex));
+    queueWaiting--;
+    if (txPush(f, load<u32>(m, 8), ifindex)) {
+      store<u32>(m, Q_IN_FLIGHT, 0);
+      count(Counter.QUEUE_RELEASED);
+    } else {
+      store<u32>(m, Q_FREE, 0);
+      count(Counter.QUEUE_DROPPED);
+    }
+  }
+}
+
+/** Start of every call: frames handed out by the previous call have been written. */
+export function neighQueueRecycle(): void {
+  for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
+    let m = queueMetaAt(i);
+    if (load<u32>(m) == Q_IN_FLIGHT) store<u32>(m, Q_FREE, 0);
+  }
+}
+
+/** Timers: probe INCOMPLETE neighbours that have frames waiting, fail them after
+ *  MAX_PROBES unanswered requests and drop their frames. */
+export function neighTick(): void {
+  if (queueWaiting == 0) return;
+  for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
+    let m = queueMetaAt(i);
+    if (load<u32>(m) != Q_WAITING) continue;
+    let ip = load<u32>(m, 4);
+    let e = neighLookup(ip);
+    let failed = e == 0 || load<u8>(e, N_STATE) == NEIGH_FAILED;
+    if (!failed && load<u8>(e, N_STATE) == NEIGH_INCOMPLETE &&
+        expired(load<u32>(e, N_LAST_PROBE) + PROBE_INTERVAL_MS, now)) {
+      if (load<u32>(e, N_PROBES) >= MAX_PROBES) {
+        store<u8>(e, NEIGH_FAILED, N_STATE);
+        failed = true;
+      } else {
+        store<u32>(e, load<u32>(e, N_PROBES) + 1, N_PROBES);
+        store<u32>(e, now, N_LAST_PROBE);
+        if (ifaceExists(load<u32>(m, 12))) neighSendRequest(ip, load<u32>(m, 12));
+      }
+    }
+    if (failed) {
+      store<u32>(m, Q_FREE, 0);
+      queueWaiting--;
+      count(Counter.QUEUE_DROPPED);
+    }
+  }
+}
+
+/** Drop every queued frame and forget every learnt neighbour (tests, reconfiguration). */
+export function neighFlush(): void {
+  for (let i: u32 = 0; i < QUEUE_SLOTS; i++) store<u32>(queueMetaAt(i), Q_FREE, 0);
+  queueWaiting = 0;
+  memory.fill(table, 0, <usize>(mask + 1) * N_SIZE);
+}

@@ -1,0 +1,23 @@
+// Destination hashing (ip_vs_dh.c): 256 buckets filled round-robin in list order —
+// IPVS's dh does not replicate buckets by weight, the weight only decides whether a
+// server may be chosen — and the packet's destination address picks the bucket.
+
+import { Abi } from "../abi";
+import { bucketTable, destNext, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
+import { bucketDest, hashBucket } from "./sh";
+
+export function dhAssign(s: u32): void {
+  let t = bucketTable(s);
+  let head = svcHead(s);
+  let d = head;
+  for (let i: u32 = 0; i < <u32>Abi.SCHED_BUCKETS; i++) {
+    if (head == NONE) { store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16); continue; }
+    if (d == NONE) d = head;
+    store<u16>(t + (<usize>i << 1), <u16>d);
+    d = destNext(d);
+  }
+}
+
+export function scheduleDh(s: u32, daddr: u32): u32 {
+  return bucketDest(s, hashBucket(daddr));
+}

@@ -1,0 +1,35 @@
+// Scheduler dispatch: the service's scheduler picks a real server for a new
+// connection, and is told when the service's list of servers or their weights change.
+
+import { Sched } from "../abi";
+import { setSchedulerHook, svcSched, NONE } from "../svc/service";
+import { scheduleRr } from "./rr";
+import { scheduleWrr, wrrDestsChanged } from "./wrr";
+import { scheduleLc } from "./lc";
+import { scheduleWlc } from "./wlc";
+import { scheduleSh, shAssign } from "./sh";
+import { scheduleDh, dhAssign } from "./dh";
+
+function destsChanged(s: u32): void {
+  let k = svcSched(s);
+  if (k == Sched.WRR) wrrDestsChanged(s);
+  else if (k == Sched.SH) shAssign(s);
+  else if (k == Sched.DH) dhAssign(s);
+}
+
+export function schedulerInit(): void {
+  setSchedulerHook(destsChanged);
+}
+
+/** A real server for a new connection from saddr to daddr, or NONE. */
+export function schedule(s: u32, saddr: u32, daddr: u32): u32 {
+  switch (svcSched(s)) {
+    case Sched.RR: return scheduleRr(s);
+    case Sched.WRR: return scheduleWrr(s);
+    case Sched.LC: return scheduleLc(s);
+    case Sched.WLC: return scheduleWlc(s);
+    case Sched.SH: return scheduleSh(s, saddr);
+    case Sched.DH: return scheduleDh(s, daddr);
+  }
+  return NONE;
+}

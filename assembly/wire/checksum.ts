@@ -1,0 +1,75 @@
+// All checksum arithmetic of the engine: the Internet checksum (RFC 1071), the
+// TCP/UDP pseudo-header, incremental updates (RFC 1624, eqn. 3) and the UDP
+// zero-checksum rule (RFC 768). Forwarding code calls the named helpers in the
+// wire/ files, never this arithmetic directly.
+//
+// Sums are computed over the raw little-endian loads of big-endian data: the
+// ones'-complement sum is byte-order independent (RFC 1071 section 2(B)), so a
+// checksum computed this way is stored back with a plain store<u16>.
+
+/** Ones'-complement sum of len bytes at ptr, added to sum (not folded). */
+export function sum(ptr: usize, len: usize, initial: u64): u64 {
+  let acc: u64 = initial;
+  let p = ptr;
+  let end = ptr + (len & ~7);
+  while (p < end) {
+    let w = load<u64>(p);
+    acc += (w & 0xffffffff) + (w >>> 32);
+    p += 8;
+  }
+  let rest = len & 7;
+  if (rest >= 4) { acc += <u64>load<u32>(p); p += 4; rest -= 4; }
+  if (rest >= 2) { acc += <u64>load<u16>(p); p += 2; rest -= 2; }
+  if (rest) acc += <u64>load<u8>(p);
+  return acc;
+}
+
+/** Fold a 64-bit accumulator to 16 bits (not complemented). */
+@inline export function fold(acc: u64): u32 {
+  acc = (acc & 0xffffffff) + (acc >>> 32);
+  acc = (acc & 0xffffffff) + (acc >>> 32);
+  let s = <u32>(acc & 0xffff) + <u32>(acc >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
+/** The Internet checksum of len bytes at ptr, ready to store (complemented). */
+export function checksum(ptr: usize, len: usize): u32 {
+  return ~fold(sum(ptr, len, 0)) & 0xffff;
+}
+
+/** Sum of the IPv4 pseudo-header (RFC 793 section 3.1, RFC 768): addresses in wire
+ *  order, protocol, and the L4 length in host order. */
+@inline export function pseudoHeaderSum(srcWire: u32, dstWire: u32, proto: u32, l4len: u32): u64 {
+  // proto and length are big-endian 16-bit words: swap them into the wire layout.
+  return <u64>(srcWire & 0xffff) + <u64>(srcWire >>> 16) + <u64>(dstWire & 0xffff) +
+    <u64>(dstWire >>> 16) + <u64>((proto & 0xff) << 8) + <u64>(((l4len & 0xff) << 8) | ((l4len >>> 8) & 0xff));
+}
+
+/** Full TCP/UDP checksum over the pseudo-header and len bytes at l4, ready to store. */
+export function transportChecksum(srcWire: u32, dstWire: u32, proto: u32, l4: usize, len: u32): u32 {
+  return ~fold(sum(l4, len, pseudoHeaderSum(srcWire, dstWire, proto, len))) & 0xffff;
+}
+
+/** RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m') for one 16-bit field changing from m to m'
+ *  (all in the same byte order as stored). */
+@inline export function update16(check: u32, oldWord: u32, newWord: u32): u32 {
+  let s: u32 = (~check & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** RFC 1624 for a 32-bit field (an address): two 16-bit updates in one fold. */
+@inline export function update32(check: u32, oldWord: u32, newWord: u32): u32 {
+  let s: u32 = (~check & 0xffff) + (~oldWord & 0xffff) + (~oldWord >>> 16) +
+    (newWord & 0xffff) + (newWord >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/** UDP (RFC 768): a computed checksum of 0 is sent as 0xffff, since 0 means "none". */
+@inline export function udpNonZero(check: u32): u32 {
+  return check == 0 ? 0xffff : check;
+}

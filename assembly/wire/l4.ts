@@ -1,0 +1,41 @@
+// What TCP and UDP share for load balancing: ports at offsets 0 and 2, and a checksum
+// that covers the pseudo-header, so NAT rewrites go through these helpers.
+
+import { update16, update32, udpNonZero } from "./checksum";
+import { TcpField } from "./tcp";
+import { UdpField } from "./udp";
+import { Proto } from "../abi";
+
+@inline export function l4SrcPort(l4: usize): u32 { return <u32>load<u16>(l4, 0); }
+@inline export function l4DstPort(l4: usize): u32 { return <u32>load<u16>(l4, 2); }
+
+/** Offset of the checksum field for TCP or UDP. */
+@inline export function l4ChecksumOffset(proto: u32): usize {
+  return proto == Proto.TCP ? TcpField.CHECKSUM : UdpField.CHECKSUM;
+}
+
+/** Apply a 32-bit change (an address in the pseudo-header) and a 16-bit change (a port)
+ *  to the TCP or UDP checksum at l4 + csumOff. A UDP checksum of 0 means "none"
+ *  (RFC 768) and stays 0; a computed 0 is sent as 0xffff. */
+@inline export function l4UpdateChecksum(l4: usize, proto: u32, csumOff: usize, oldAddr: u32, newAddr: u32, oldPort: u32, newPort: u32): void {
+  let c = <u32>load<u16>(l4 + csumOff);
+  if (proto == Proto.UDP && c == 0) return;
+  c = update32(c, oldAddr, newAddr);
+  c = update16(c, oldPort, newPort);
+  if (proto == Proto.UDP) c = udpNonZero(c);
+  store<u16>(l4 + csumOff, <u16>c);
+}
+
+/** Replace the destination port and account for a new destination address in the checksum. */
+@inline export function l4SetDstUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32): void {
+  let oldPort = <u32>load<u16>(l4, 2);
+  store<u16>(l4, <u16>newPort, 2);
+  l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
+}
+
+/** Replace the source port and account for a new source address in the checksum. */
+@inline export function l4SetSrcUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32): void {
+  let oldPort = <u32>load<u16>(l4, 0);
+  store<u16>(l4, <u16>newPort, 0);
+  l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
+}

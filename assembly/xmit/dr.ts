@@ -1,0 +1,10 @@
+// Direct routing (IPVS's ip_vs_dr_xmit): the IP packet is not touched; the frame is
+// addressed to the real server's MAC on the shared segment, where the server holds
+// the VIP on a non-ARPing interface and answers the client itself.
+
+import { ConnField, Counter } from "../abi";
+import { sendRouted } from "./output";
+
+export function drXmit(frame: usize, l2len: u32, totalLen: u32, conn: usize): void {
+  sendRouted(frame, l2len, totalLen, load<u32>(conn, ConnField.DADDR), Counter.FORWARDED);
+}

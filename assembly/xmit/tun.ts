@@ -1,0 +1,37 @@
+// IP tunnelling (IPVS's ip_vs_tunnel_xmit): the packet is wrapped in an outer IPv4
+// header (RFC 2003) from the director's address to the real server, which unwraps it
+// and answers the client directly. The 20 bytes come from the slot's headroom, so the
+// frame is encapsulated in place. A packet that would not fit the egress MTU once
+// wrapped is refused: with DF the client gets ICMP fragmentation needed carrying
+// MTU - 20 (RFC 1191), as IPVS does; without DF it is dropped and counted (wasmvs
+// does not fragment).
+
+import { ConnField, Counter } from "../abi";
+import { ipv4Dst } from "../wire/ipv4";
+import { ipv4HasDf, IPV4_HEADER_LEN } from "../wire/ipv4";
+import { ipipEncapsulate } from "../wire/ipip";
+import { ICMP_CODE_FRAG_NEEDED, ICMP_DEST_UNREACH } from "../wire/icmp";
+import { ifaceAddr, ifaceMtu, routeIfindex, routeLookup } from "../route/route";
+import { count, takeIpId } from "../engine/state";
+import { sendIcmpError } from "./icmp";
+import { sendRouted } from "./output";
+
+export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn: usize): void {
+  let raddr = load<u32>(conn, ConnField.DADDR);
+  if (!routeLookup(raddr)) { count(Counter.DROP_NO_ROUTE); return; }
+  let ifindex = routeIfindex;
+  let mtu = ifaceMtu(ifindex);
+  if (totalLen + IPV4_HEADER_LEN > mtu) {
+    if (ipv4HasDf(ip)) {
+      sendIcmpError(ip, totalLen, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, mtu - IPV4_HEADER_LEN, ipv4Dst(ip));
+      count(Counter.DROP_NEEDS_FRAGMENTATION);
+    } else {
+      count(Counter.DROP_TOO_BIG_NO_DF);
+    }
+    return;
+  }
+  let moved = frame - IPV4_HEADER_LEN;
+  memory.copy(moved, frame, l2len);
+  ipipEncapsulate(moved + l2len, takeIpId(), ifaceAddr(ifindex), raddr);
+  sendRouted(moved, l2len, totalLen + IPV4_HEADER_LEN, raddr, Counter.FORWARDED);
+}

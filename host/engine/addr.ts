@@ -1,0 +1,72 @@
+// Conversions between the operator's notation and the engine's wire-order integers.
+// An IPv4 address crosses into the engine as the u32 a little-endian load of its four
+// network-order bytes gives; a port as the u16 a little-endian load of its two bytes gives.
+
+export class AddressError extends Error {}
+
+/** "10.0.0.1" -> wire-order u32. Throws AddressError naming the input. */
+export function ipToWire(text: string): number {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) throw new AddressError(`not an IPv4 address: "${text}"`);
+  const b = m.slice(1).map(Number);
+  if (b.some((x) => x > 255)) throw new AddressError(`not an IPv4 address: "${text}"`);
+  return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
+}
+
+export function wireToIp(v: number): string {
+  return `${v & 0xff}.${(v >>> 8) & 0xff}.${(v >>> 16) & 0xff}.${v >>> 24}`;
+}
+
+/** IPv4 address as a host-order number (for sorting and arithmetic). */
+export function ipToNumber(text: string): number {
+  const w = ipToWire(text);
+  return (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | (w >>> 24)) >>> 0;
+}
+
+export function numberToIp(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
+export function portToWire(port: number): number {
+  return ((port & 0xff) << 8) | ((port >>> 8) & 0xff);
+}
+
+export const wireToPort = portToWire;
+
+export function checkPort(port: number, what = "port"): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AddressError(`${what} out of range (0-65535): ${port}`);
+  return port;
+}
+
+/** "02:00:00:00:00:01" -> 6 bytes. */
+export function parseMac(text: string): Uint8Array {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(text);
+  if (!m) throw new AddressError(`not a MAC address: "${text}"`);
+  return Uint8Array.from(m.slice(1).map((x) => parseInt(x, 16)));
+}
+
+export function formatMac(b: Uint8Array | number[], off = 0): string {
+  const out: string[] = [];
+  for (let i = 0; i < 6; i++) out.push(b[off + i].toString(16).padStart(2, "0"));
+  return out.join(":");
+}
+
+/** "10.0.0.0/24" -> address and prefix length; a bare address means /32. */
+export function parseCidr(text: string): { address: string; prefixLen: number } {
+  const [address, len] = text.split("/");
+  ipToWire(address);
+  if (len === undefined) return { address, prefixLen: 32 };
+  if (!/^\d{1,2}$/.test(len) || Number(len) > 32) throw new AddressError(`bad prefix length in "${text}"`);
+  return { address, prefixLen: Number(len) };
+}
+
+/** "10.0.0.1:80" -> address and port. */
+export function parseEndpoint(text: string): { address: string; port: number } {
+  const i = text.lastIndexOf(":");
+  if (i < 0) throw new AddressError(`expected ADDRESS:PORT, got "${text}"`);
+  const address = text.slice(0, i);
+  ipToWire(address);
+  const p = text.slice(i + 1);
+  if (!/^\d+$/.test(p)) throw new AddressError(`bad port in "${text}"`);
+  return { address, port: checkPort(Number(p)) };
+}

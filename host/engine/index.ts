@@ -1,0 +1,521 @@
+// The TypeScript face of the WebAssembly engine. It imports no Node module, so it runs
+// in a browser or any other JavaScript runtime: give it the engine's bytes (or a
+// compiled WebAssembly.Module) and it does the rest.
+//
+// Two kinds of calls:
+//  - the data path: put frames in RX slots (rxBuffer/setRx or loadFrame), call
+//    process(n, nowMs) once per batch, read the frames to send with txFrame(i). One call
+//    across the JS/WASM boundary per batch, through the raw instance export.
+//  - the control path: interfaces, routes, services, real servers, timeouts, statistics.
+//    These validate and throw EngineError with a readable message; nothing changes on error.
+
+import {
+  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Proto, Region, RxDesc, Sched,
+  ServiceField, Stat, TxDesc,
+} from "./abi.js";
+import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
+
+export * from "./addr.js";
+export { Counter, Fwd, Proto, Sched, ConnState, Err } from "./abi.js";
+
+export class EngineError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+export type Protocol = "tcp" | "udp";
+export type Method = "nat" | "dr" | "tun";
+export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh";
+
+export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh"];
+const SCHED_CODE: Record<SchedulerName, number> = { rr: Sched.RR, wrr: Sched.WRR, lc: Sched.LC, wlc: Sched.WLC, sh: Sched.SH, dh: Sched.DH };
+const METHOD_CODE: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
+const METHOD_NAME: Record<number, Method> = { [Fwd.MASQ]: "nat", [Fwd.DROUTE]: "dr", [Fwd.TUNNEL]: "tun" };
+const PROTO_CODE: Record<Protocol, number> = { tcp: Proto.TCP, udp: Proto.UDP };
+
+export interface EngineOptions {
+  /** Frames per batch (RX slots). Default 256. */
+  batch?: number;
+  /** Bytes per frame slot, including 64 bytes of headroom; a multiple of 64. Default 2048. */
+  slotSize?: number;
+  /** Connection table capacity, fixed for the engine's life. Default 65536. */
+  connCapacity?: number;
+  maxServices?: number;
+  maxRealServers?: number;
+  maxNeighbours?: number;
+  /** Seed of the connection hash (fixed by default so runs are reproducible). */
+  hashSeed?: number;
+}
+
+export interface InterfaceSpec {
+  index: number;
+  mac: string;
+  /** "10.0.0.1/24", or undefined for an interface without an address. */
+  address?: string;
+  mtu?: number;
+}
+
+export interface ServiceSpec {
+  protocol: Protocol;
+  address: string;
+  port: number;
+  scheduler: SchedulerName;
+}
+
+export interface RealServerSpec {
+  address: string;
+  port: number;
+  method: Method;
+  weight: number;
+  uthreshold?: number;
+  lthreshold?: number;
+}
+
+export interface Stats {
+  conns: bigint;
+  inpkts: bigint;
+  outpkts: bigint;
+  inbytes: bigint;
+  outbytes: bigint;
+}
+
+export interface RealServerInfo extends Required<RealServerSpec> {
+  index: number;
+  active: number;
+  inactive: number;
+  overloaded: boolean;
+  stats: Stats;
+}
+
+export interface ServiceInfo extends ServiceSpec {
+  index: number;
+  stats: Stats;
+  /** In IPVS list order: the most recently added first. */
+  realServers: RealServerInfo[];
+}
+
+export interface ConnectionInfo {
+  protocol: Protocol;
+  client: string;
+  clientPort: number;
+  vip: string;
+  vport: number;
+  server: string;
+  serverPort: number;
+  method: Method;
+  state: string;
+  /** Milliseconds left before expiry, relative to the nowMs given. */
+  expiresInMs: number;
+}
+
+/** Timeouts in seconds, as ipvsadm --set and -L --timeout show them. */
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+/** Raw exports of the engine module (see assembly/index.ts). */
+export interface EngineExports {
+  memory: WebAssembly.Memory;
+  abiVersion(): number;
+  init(batch: number, slot: number, conns: number, svcs: number, dests: number, neigh: number, seed: number): number;
+  regionOffset(r: number): number;
+  memoryEnd(): number;
+  processBatch(n: number, nowMs: number): number;
+  tick(nowMs: number): number;
+  sendGratuitousArp(ifindex: number, addr: number, nowMs: number): number;
+  setInterface(ifindex: number, macLo: number, macHi: number, mtu: number, addr: number, prefixLen: number): number;
+  addRoute(net: number, prefixLen: number, gateway: number, ifindex: number): number;
+  deleteRoute(net: number, prefixLen: number): number;
+  setNeighbour(ip: number, macLo: number, macHi: number, ifindex: number): number;
+  deleteNeighbour(ip: number): number;
+  addService(proto: number, vaddr: number, vport: number, sched: number): number;
+  editService(s: number, sched: number): number;
+  deleteService(s: number): number;
+  findService(proto: number, vaddr: number, vport: number): number;
+  addDest(s: number, addr: number, port: number, fwd: number, weight: number, uth: number, lth: number): number;
+  editDest(d: number, fwd: number, weight: number, uth: number, lth: number): number;
+  deleteDest(d: number): number;
+  findDest(s: number, addr: number, port: number): number;
+  setTimeouts(tcp: number, tcpfin: number, udp: number): void;
+  setStateTimeoutMs(s: number, ms: number): number;
+  getStateTimeoutMs(s: number): number;
+  setExpireNodest(on: number): void;
+  connectionCount(): number;
+  connectionCapacity(): number;
+  expireConnections(nowMs: number): void;
+  flushConnections(): void;
+  flushNeighbours(): void;
+}
+
+const ERR_TEXT: Record<number, string> = {
+  [Err.NOT_INITIALISED]: "engine not initialised",
+  [Err.BAD_ARGUMENT]: "invalid argument",
+  [Err.NO_MEMORY]: "not enough memory for the requested sizes",
+  [Err.EXISTS]: "already exists",
+  [Err.NOT_FOUND]: "no such entry",
+  [Err.FULL]: "table full",
+  [Err.NOT_ON_LINK]: "real server is not on a directly connected network (direct routing needs one)",
+  [Err.PORT_MISMATCH]: "direct routing and tunnelling cannot change the port: the real server port must equal the service port",
+  [Err.NO_ROUTE]: "no route to the real server",
+};
+
+/** Names of the drop counters, in Counter order (DROP_FRAME_TOO_SHORT -> "frame_too_short"). */
+export const DROP_REASONS: string[] = [];
+/** Every counter by name (lower case, DROP_ prefix kept). */
+export const COUNTER_NAMES: string[] = [];
+for (const [name, value] of Object.entries(Counter)) {
+  if (typeof value !== "number" || name === "FIRST_DROP" || name === "LAST_DROP" || name === "COUNT") continue;
+  COUNTER_NAMES[value] = name.toLowerCase();
+  if (value >= Counter.FIRST_DROP && value <= Counter.LAST_DROP) DROP_REASONS[value - Counter.FIRST_DROP] = name.slice(5).toLowerCase();
+}
+
+const STATE_NAMES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK", "UDP"];
+
+function check(code: number, what: string): number {
+  if (code < 0) throw new EngineError(`${what}: ${ERR_TEXT[-code] ?? `error ${-code}`}`, -code);
+  return code;
+}
+
+function macWords(mac: string): [number, number] {
+  const b = parseMac(mac);
+  return [(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, b[4] | (b[5] << 8)];
+}
+
+export class Engine {
+  readonly exports: EngineExports;
+  readonly batch: number;
+  readonly slotSize: number;
+  readonly connCapacity: number;
+  readonly maxServices: number;
+  readonly maxRealServers: number;
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private region: number[] = [];
+  private processBatchRaw: (n: number, nowMs: number) => number;
+
+  /** Instantiate the engine from its bytes or module and size its memory (once). */
+  static async create(wasm: BufferSource | WebAssembly.Module, options: EngineOptions = {}): Promise<Engine> {
+    const module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
+    const instance = await WebAssembly.instantiate(module, {
+      env: {
+        abort(_msg: number, _file: number, line: number, col: number) {
+          throw new EngineError(`engine aborted at ${line}:${col}`, -1);
+        },
+      },
+    });
+    return new Engine(instance.exports as unknown as EngineExports, options);
+  }
+
+  constructor(exports: EngineExports, options: EngineOptions = {}) {
+    this.exports = exports;
+    if (exports.abiVersion() !== Abi.VERSION) {
+      throw new EngineError(`engine ABI ${exports.abiVersion()} does not match host ABI ${Abi.VERSION}: rebuild with npm run build`, -1);
+    }
+    this.batch = options.batch ?? 256;
+    this.slotSize = options.slotSize ?? 2048;
+    this.connCapacity = options.connCapacity ?? 65536;
+    this.maxServices = options.maxServices ?? 256;
+    this.maxRealServers = options.maxRealServers ?? 4096;
+    check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed), "init");
+    // Memory has its final size now: views made from here on stay valid.
+    this.u8 = new Uint8Array(exports.memory.buffer);
+    this.dv = new DataView(exports.memory.buffer);
+    for (let r = 0; r < Region.COUNT; r++) this.region[r] = exports.regionOffset(r);
+    this.processBatchRaw = exports.processBatch;
+  }
+
+  /** Start of a memory region (for zero-copy I/O that writes slots directly). */
+  regionOffset(r: Region): number {
+    return this.region[r];
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.exports.memory;
+  }
+
+  /** Bytes a frame may have in one slot. */
+  get frameCapacity(): number {
+    return this.slotSize - Abi.HEADROOM;
+  }
+
+  // ---- data path -------------------------------------------------------------------
+
+  /** A view of RX slot i, to write a frame into. */
+  rxBuffer(i: number): Uint8Array {
+    const start = this.region[Region.RX_SLOTS] + i * this.slotSize + Abi.HEADROOM;
+    return this.u8.subarray(start, start + this.frameCapacity);
+  }
+
+  /** Describe the frame in RX slot i. */
+  setRx(i: number, len: number, ifindex: number): void {
+    const d = this.region[Region.RX_DESC] + i * Abi.DESC_SIZE;
+    this.dv.setUint32(d + RxDesc.IFINDEX, ifindex, true);
+    this.dv.setUint32(d + RxDesc.LEN, len, true);
+  }
+
+  /** Copy a frame into RX slot i. A frame larger than a slot is marked with its real
+   *  length (truncated copy) so the engine drops and counts it. */
+  loadFrame(i: number, frame: Uint8Array, ifindex: number): void {
+    const buf = this.rxBuffer(i);
+    buf.set(frame.length <= buf.length ? frame : frame.subarray(0, buf.length));
+    this.setRx(i, frame.length, ifindex);
+  }
+
+  /** Run the engine over RX slots 0..n-1. Returns the number of frames to transmit. */
+  process(n: number, nowMs: number): number {
+    return this.processBatchRaw(n, nowMs >>> 0);
+  }
+
+  /** Timers only; returns the number of frames to transmit. */
+  tick(nowMs: number): number {
+    return this.exports.tick(nowMs >>> 0);
+  }
+
+  /** TX frame i of the last call: a view into engine memory, valid until the next call. */
+  txFrame(i: number): { ifindex: number; frame: Uint8Array } {
+    const d = this.region[Region.TX_DESC] + i * Abi.DESC_SIZE;
+    const ptr = this.dv.getUint32(d + TxDesc.PTR, true);
+    const len = this.dv.getUint32(d + TxDesc.LEN, true);
+    return { ifindex: this.dv.getUint32(d + TxDesc.IFINDEX, true), frame: this.u8.subarray(ptr, ptr + len) };
+  }
+
+  /** All TX frames of the last call, copied. */
+  txFrames(count: number): { ifindex: number; frame: Uint8Array }[] {
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      const t = this.txFrame(i);
+      out.push({ ifindex: t.ifindex, frame: t.frame.slice() });
+    }
+    return out;
+  }
+
+  sendGratuitousArp(ifindex: number, address: string, nowMs: number): number {
+    return this.exports.sendGratuitousArp(ifindex, ipToWire(address), nowMs >>> 0);
+  }
+
+  // ---- counters ----------------------------------------------------------------------
+
+  counter(c: Counter): bigint {
+    return this.dv.getBigUint64(this.region[Region.COUNTERS] + c * 8, true);
+  }
+
+  /** Every counter by name. */
+  counters(): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    COUNTER_NAMES.forEach((name, i) => {
+      if (name) out[name] = this.counter(i);
+    });
+    return out;
+  }
+
+  /** Drop counters by reason (only the non-zero ones unless all is set). */
+  drops(all = false): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    DROP_REASONS.forEach((name, i) => {
+      const v = this.counter(Counter.FIRST_DROP + i);
+      if (all || v !== 0n) out[name] = v;
+    });
+    return out;
+  }
+
+  // ---- interfaces, routes, neighbours --------------------------------------------------
+
+  setInterface(spec: InterfaceSpec): void {
+    const [lo, hi] = macWords(spec.mac);
+    let addr = 0;
+    let prefix = 0;
+    if (spec.address) {
+      const c = parseCidr(spec.address);
+      addr = ipToWire(c.address);
+      prefix = c.prefixLen;
+    }
+    const mtu = spec.mtu ?? 1500;
+    if (mtu + 18 > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
+    check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
+  }
+
+  /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
+  addRoute(cidr: string, via: string | undefined, ifindex: number): void {
+    const c = parseCidr(cidr);
+    check(this.exports.addRoute(ipToWire(c.address), c.prefixLen, via ? ipToWire(via) : 0, ifindex), `route ${cidr}`);
+  }
+
+  deleteRoute(cidr: string): void {
+    const c = parseCidr(cidr);
+    check(this.exports.deleteRoute(ipToWire(c.address), c.prefixLen), `route ${cidr}`);
+  }
+
+  setNeighbour(address: string, mac: string, ifindex: number): void {
+    const [lo, hi] = macWords(mac);
+    check(this.exports.setNeighbour(ipToWire(address), lo, hi, ifindex), `neighbour ${address}`);
+  }
+
+  // ---- services and real servers ---------------------------------------------------------
+
+  addService(spec: ServiceSpec): number {
+    checkPort(spec.port);
+    const sched = SCHED_CODE[spec.scheduler];
+    if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
+    return check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
+      `service ${spec.protocol} ${spec.address}:${spec.port}`);
+  }
+
+  editService(index: number, scheduler: SchedulerName): void {
+    const sched = SCHED_CODE[scheduler];
+    if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
+    check(this.exports.editService(index, sched), `service ${index}`);
+  }
+
+  deleteService(index: number): void {
+    check(this.exports.deleteService(index), `service ${index}`);
+  }
+
+  findService(protocol: Protocol, address: string, port: number): number | undefined {
+    const r = this.exports.findService(PROTO_CODE[protocol], ipToWire(address), portToWire(port));
+    return r >= 0 ? r : undefined;
+  }
+
+  private destArgs(spec: RealServerSpec): [number, number, number, number] {
+    const fwd = METHOD_CODE[spec.method];
+    if (fwd === undefined) throw new EngineError(`unknown forwarding method "${spec.method}"`, Err.BAD_ARGUMENT);
+    if (!Number.isInteger(spec.weight) || spec.weight < 0 || spec.weight > 65535) {
+      throw new EngineError(`weight out of range (0-65535): ${spec.weight}`, Err.BAD_ARGUMENT);
+    }
+    const u = spec.uthreshold ?? 0;
+    const l = spec.lthreshold ?? 0;
+    for (const [n, v] of [["upper threshold", u], ["lower threshold", l]] as const) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EngineError(`${n} out of range: ${v}`, Err.BAD_ARGUMENT);
+    }
+    return [fwd, spec.weight, u, l];
+  }
+
+  addRealServer(service: number, spec: RealServerSpec): number {
+    checkPort(spec.port);
+    const [fwd, w, u, l] = this.destArgs(spec);
+    return check(this.exports.addDest(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l),
+      `real server ${spec.address}:${spec.port}`);
+  }
+
+  editRealServer(index: number, spec: RealServerSpec): void {
+    const [fwd, w, u, l] = this.destArgs(spec);
+    check(this.exports.editDest(index, fwd, w, u, l), `real server ${spec.address}:${spec.port}`);
+  }
+
+  deleteRealServer(index: number): void {
+    check(this.exports.deleteDest(index), `real server ${index}`);
+  }
+
+  findRealServer(service: number, address: string, port: number): number | undefined {
+    const r = this.exports.findDest(service, ipToWire(address), portToWire(port));
+    return r >= 0 ? r : undefined;
+  }
+
+  private stats(base: number): Stats {
+    const g = (o: number) => this.dv.getBigUint64(base + o, true);
+    return { conns: g(Stat.CONNS), inpkts: g(Stat.INPKTS), outpkts: g(Stat.OUTPKTS), inbytes: g(Stat.INBYTES), outbytes: g(Stat.OUTBYTES) };
+  }
+
+  realServer(d: number): RealServerInfo {
+    const r = this.region[Region.DESTS] + d * DestField.SIZE;
+    const flags = this.u8[r + DestField.FLAGS];
+    return {
+      index: d,
+      address: wireToIp(this.dv.getUint32(r + DestField.ADDR, true)),
+      port: wireToPort(this.dv.getUint16(r + DestField.PORT, true)),
+      method: METHOD_NAME[this.u8[r + DestField.FWD]],
+      weight: this.dv.getInt32(r + DestField.WEIGHT, true),
+      uthreshold: this.dv.getUint32(r + DestField.UTHRESHOLD, true),
+      lthreshold: this.dv.getUint32(r + DestField.LTHRESHOLD, true),
+      active: this.dv.getUint32(r + DestField.ACTIVE, true),
+      inactive: this.dv.getUint32(r + DestField.INACTIVE, true),
+      overloaded: (flags & DestFlag.OVERLOAD) !== 0,
+      stats: this.stats(this.region[Region.DEST_STATS] + d * Stat.SIZE),
+    };
+  }
+
+  /** Every service with its real servers, in index order. */
+  services(): ServiceInfo[] {
+    const out: ServiceInfo[] = [];
+    for (let s = 0; s < this.maxServices; s++) {
+      const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
+      if (this.u8[r + ServiceField.FLAGS] === 0) continue;
+      const realServers: RealServerInfo[] = [];
+      for (let d = this.dv.getUint32(r + ServiceField.DEST_HEAD, true); d !== 0xffffffff;) {
+        realServers.push(this.realServer(d));
+        d = this.dv.getUint32(this.region[Region.DESTS] + d * DestField.SIZE + DestField.NEXT, true);
+      }
+      out.push({
+        index: s,
+        protocol: this.u8[r + ServiceField.PROTO] === Proto.TCP ? "tcp" : "udp",
+        address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
+        port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
+        scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
+        stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
+        realServers,
+      });
+    }
+    return out;
+  }
+
+  // ---- connections and timeouts ------------------------------------------------------------
+
+  get connectionCount(): number {
+    return this.exports.connectionCount();
+  }
+
+  /** The live connections (a walk of the whole table: control path only). */
+  connections(nowMs: number): ConnectionInfo[] {
+    const out: ConnectionInfo[] = [];
+    const base = this.region[Region.CONNS];
+    for (let i = 0; i < this.connCapacity; i++) {
+      const e = base + i * ConnField.SIZE;
+      const flags = this.u8[e + ConnField.FLAGS];
+      if ((flags & ConnFlag.USED) === 0) continue;
+      out.push({
+        protocol: this.u8[e + ConnField.PROTO] === Proto.TCP ? "tcp" : "udp",
+        client: wireToIp(this.dv.getUint32(e + ConnField.CADDR, true)),
+        clientPort: wireToPort(this.dv.getUint16(e + ConnField.CPORT, true)),
+        vip: wireToIp(this.dv.getUint32(e + ConnField.VADDR, true)),
+        vport: wireToPort(this.dv.getUint16(e + ConnField.VPORT, true)),
+        server: wireToIp(this.dv.getUint32(e + ConnField.DADDR, true)),
+        serverPort: wireToPort(this.dv.getUint16(e + ConnField.DPORT, true)),
+        method: METHOD_NAME[(flags & ConnFlag.FWD_MASK) >> ConnFlag.FWD_SHIFT],
+        state: STATE_NAMES[this.u8[e + ConnField.STATE]],
+        expiresInMs: (this.dv.getUint32(e + ConnField.EXPIRES, true) - (nowMs >>> 0)) | 0,
+      });
+    }
+    return out;
+  }
+
+  /** ipvsadm --set: seconds, 0 leaves a value unchanged. */
+  setTimeouts(t: Partial<Timeouts>): void {
+    for (const [k, v] of Object.entries(t)) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 2147483)) {
+        throw new EngineError(`timeout ${k} out of range (0-2147483 seconds): ${v}`, Err.BAD_ARGUMENT);
+      }
+    }
+    this.exports.setTimeouts((t.tcp ?? 0) * 1000, (t.tcpfin ?? 0) * 1000, (t.udp ?? 0) * 1000);
+  }
+
+  timeouts(): Timeouts {
+    const s = (st: ConnState) => Math.floor(this.exports.getStateTimeoutMs(st) / 1000);
+    return { tcp: s(ConnState.ESTABLISHED), tcpfin: s(ConnState.FIN_WAIT), udp: s(ConnState.UDP) };
+  }
+
+  setStateTimeout(state: ConnState, ms: number): void {
+    check(this.exports.setStateTimeoutMs(state, ms), `timeout of state ${STATE_NAMES[state]}`);
+  }
+
+  /** IPVS's expire_nodest_conn: expire connections of removed servers on their next packet. */
+  setExpireNodestConn(on: boolean): void {
+    this.exports.setExpireNodest(on ? 1 : 0);
+  }
+
+  expireConnections(nowMs: number): void {
+    this.exports.expireConnections(nowMs >>> 0);
+  }
+}

@@ -1,0 +1,43 @@
+// Loading the engine in Node: reads the compiled module from build/. The only Node
+// dependency of the engine's TypeScript layer lives here, apart from index.ts.
+
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+import { Engine, EngineOptions } from "./index.js";
+
+/** The package root, from dist/host/engine or host/engine. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (dir.endsWith("/host/engine")) {
+      const up = dirname(dirname(dir));
+      return up.endsWith("/dist") ? dirname(up) : up;
+    }
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+export function wasmPath(flavour: "release" | "debug" = "release"): string {
+  return join(packageRoot(), "build", `${flavour}.wasm`);
+}
+
+const modules = new Map<string, WebAssembly.Module>();
+
+/** A new engine instance from build/release.wasm (or debug.wasm). */
+export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" = "release"): Promise<Engine> {
+  let module = modules.get(flavour);
+  if (!module) {
+    const path = wasmPath(flavour);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch {
+      throw new Error(`engine not built: ${path} is missing (run npm run build)`);
+    }
+    module = await WebAssembly.compile(new Uint8Array(bytes));
+    modules.set(flavour, module);
+  }
+  return Engine.create(module, options);
+}

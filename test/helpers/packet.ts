@@ -1,0 +1,224 @@
+// Packet builders and a decoder with its own checksum code, written independently of
+// the engine's (plain RFC 1071 over big-endian words, no incremental tricks), so
+// every frame the engine emits is checked by a second implementation.
+
+export type Bytes = Uint8Array;
+
+export function ip(text: string): number[] {
+  return text.split(".").map(Number);
+}
+export function mac(text: string): number[] {
+  return text.split(":").map((h) => parseInt(h, 16));
+}
+export function ipText(b: Bytes, off: number): string {
+  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+}
+export function macText(b: Bytes, off: number): string {
+  return Array.from(b.subarray(off, off + 6), (x) => x.toString(16).padStart(2, "0")).join(":");
+}
+export function be16(b: Bytes, off: number): number {
+  return (b[off] << 8) | b[off + 1];
+}
+function put16(b: number[], v: number): void {
+  b.push((v >> 8) & 0xff, v & 0xff);
+}
+
+/** RFC 1071 over big-endian 16-bit words; returns the folded, complemented sum. */
+export function inetChecksum(data: ArrayLike<number>, initial = 0): number {
+  let sum = initial;
+  for (let i = 0; i < data.length; i += 2) sum += (data[i] << 8) | (i + 1 < data.length ? data[i + 1] : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return ~sum & 0xffff;
+}
+
+function pseudoSum(src: number[], dst: number[], proto: number, len: number): number {
+  return ((src[0] << 8) | src[1]) + ((src[2] << 8) | src[3]) + ((dst[0] << 8) | dst[1]) + ((dst[2] << 8) | dst[3]) + proto + len;
+}
+
+export interface Ipv4Opts {
+  src: string;
+  dst: string;
+  proto: number;
+  payload: number[];
+  ttl?: number;
+  tos?: number;
+  id?: number;
+  df?: boolean;
+  mf?: boolean;
+  fragOffset?: number;
+  options?: number[];
+  badChecksum?: boolean;
+}
+
+export function ipv4(o: Ipv4Opts): number[] {
+  const opts = o.options ?? [];
+  const ihl = 20 + opts.length;
+  const h: number[] = [0x40 | (ihl / 4), o.tos ?? 0];
+  put16(h, ihl + o.payload.length);
+  put16(h, o.id ?? 0x1234);
+  put16(h, (o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) | (o.fragOffset ?? 0));
+  h.push(o.ttl ?? 64, o.proto, 0, 0, ...ip(o.src), ...ip(o.dst), ...opts);
+  const c = inetChecksum(h) ^ (o.badChecksum ? 0x5a5a : 0);
+  h[10] = c >> 8;
+  h[11] = c & 0xff;
+  return [...h, ...o.payload];
+}
+
+export const FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16;
+
+export interface TcpOpts {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  flags: number;
+  seq?: number;
+  ack?: number;
+  payload?: number[];
+  badChecksum?: boolean;
+}
+
+export function tcp(o: TcpOpts): number[] {
+  const p = o.payload ?? [];
+  const h: number[] = [];
+  put16(h, o.sport);
+  put16(h, o.dport);
+  const seq = o.seq ?? 1000;
+  const ack = o.ack ?? 0;
+  h.push((seq >>> 24) & 0xff, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff);
+  h.push((ack >>> 24) & 0xff, (ack >>> 16) & 0xff, (ack >>> 8) & 0xff, ack & 0xff);
+  h.push(0x50, o.flags);
+  put16(h, 65535);
+  h.push(0, 0, 0, 0);
+  const seg = [...h, ...p];
+  const c = inetChecksum(seg, pseudoSum(ip(o.src), ip(o.dst), 6, seg.length)) ^ (o.badChecksum ? 0x1111 : 0);
+  seg[16] = c >> 8;
+  seg[17] = c & 0xff;
+  return seg;
+}
+
+export interface UdpOpts {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  payload?: number[];
+  noChecksum?: boolean;
+}
+
+export function udp(o: UdpOpts): number[] {
+  const p = o.payload ?? [];
+  const h: number[] = [];
+  put16(h, o.sport);
+  put16(h, o.dport);
+  put16(h, 8 + p.length);
+  h.push(0, 0);
+  const seg = [...h, ...p];
+  if (!o.noChecksum) {
+    let c = inetChecksum(seg, pseudoSum(ip(o.src), ip(o.dst), 17, seg.length));
+    if (c === 0) c = 0xffff;
+    seg[6] = c >> 8;
+    seg[7] = c & 0xff;
+  }
+  return seg;
+}
+
+export function icmp(type: number, code: number, rest: number[], data: number[]): number[] {
+  const m = [type, code, 0, 0, ...rest, ...data];
+  const c = inetChecksum(m);
+  m[2] = c >> 8;
+  m[3] = c & 0xff;
+  return m;
+}
+
+export function eth(dst: string, src: string, type: number, payload: number[], vlan?: number): Bytes {
+  const h = [...mac(dst), ...mac(src)];
+  if (vlan !== undefined) {
+    put16(h, 0x8100);
+    put16(h, vlan);
+  }
+  put16(h, type);
+  return Uint8Array.from([...h, ...payload]);
+}
+
+export function arp(op: 1 | 2, sha: string, spa: string, tha: string, tpa: string): number[] {
+  return [0, 1, 8, 0, 6, 4, 0, op, ...mac(sha), ...ip(spa), ...mac(tha), ...ip(tpa)];
+}
+
+// ---- decoding ---------------------------------------------------------------------
+
+export interface Decoded {
+  dstMac: string;
+  srcMac: string;
+  vlan?: number;
+  type: number;
+  ip?: DecodedIp;
+  arp?: { op: number; sha: string; spa: string; tha: string; tpa: string };
+  /** Every checksum problem found in the frame (empty when all are right). */
+  checksumErrors: string[];
+}
+
+export interface DecodedIp {
+  src: string;
+  dst: string;
+  proto: number;
+  ttl: number;
+  tos: number;
+  id: number;
+  df: boolean;
+  ihl: number;
+  totalLen: number;
+  tcp?: { sport: number; dport: number; flags: number };
+  udp?: { sport: number; dport: number; checksum: number };
+  icmp?: { type: number; code: number; rest: number[]; quoted?: DecodedIp };
+  inner?: DecodedIp;
+}
+
+function decodeIp(b: Bytes, off: number, avail: number, errors: string[], where: string, quoted: boolean): DecodedIp {
+  const ihl = (b[off] & 0xf) * 4;
+  const totalLen = be16(b, off + 2);
+  const d: DecodedIp = {
+    src: ipText(b, off + 12), dst: ipText(b, off + 16), proto: b[off + 9], ttl: b[off + 8], tos: b[off + 1],
+    id: be16(b, off + 4), df: (b[off + 6] & 0x40) !== 0, ihl, totalLen,
+  };
+  if (inetChecksum(b.subarray(off, off + ihl)) !== 0) errors.push(`${where} IPv4 header checksum`);
+  const l4 = off + ihl;
+  const l4len = Math.min(totalLen, avail) - ihl;
+  const full = !quoted && totalLen <= avail;
+  const ps = (len: number) => pseudoSum(Array.from(b.subarray(off + 12, off + 16)), Array.from(b.subarray(off + 16, off + 20)), d.proto, len);
+  if (d.proto === 6 && l4len >= 4) {
+    d.tcp = { sport: be16(b, l4), dport: be16(b, l4 + 2), flags: l4len > 13 ? b[l4 + 13] : 0 };
+    if (full && inetChecksum(b.subarray(l4, l4 + l4len), ps(l4len)) !== 0) errors.push(`${where} TCP checksum`);
+  } else if (d.proto === 17 && l4len >= 8) {
+    d.udp = { sport: be16(b, l4), dport: be16(b, l4 + 2), checksum: be16(b, l4 + 6) };
+    if (full && d.udp.checksum !== 0 && inetChecksum(b.subarray(l4, l4 + l4len), ps(l4len)) !== 0) errors.push(`${where} UDP checksum`);
+  } else if (d.proto === 1 && l4len >= 8) {
+    d.icmp = { type: b[l4], code: b[l4 + 1], rest: Array.from(b.subarray(l4 + 4, l4 + 8)) };
+    if (!quoted && inetChecksum(b.subarray(l4, l4 + l4len)) !== 0) errors.push(`${where} ICMP checksum`);
+    if ([3, 4, 11].includes(d.icmp.type) && l4len >= 28) {
+      d.icmp.quoted = decodeIp(b, l4 + 8, l4len - 8, errors, `${where} quoted`, true);
+    }
+  } else if (d.proto === 4 && l4len >= 20) {
+    d.inner = decodeIp(b, l4, l4len, errors, `${where} inner`, quoted);
+  }
+  return d;
+}
+
+/** Decode a frame and verify every checksum in it (IP, TCP, UDP, ICMP, quoted and inner headers). */
+export function decode(frame: Bytes): Decoded {
+  const errors: string[] = [];
+  let off = 12;
+  let vlan: number | undefined;
+  if (be16(frame, 12) === 0x8100) {
+    vlan = be16(frame, 14);
+    off = 16;
+  }
+  const type = be16(frame, off);
+  const d: Decoded = { dstMac: macText(frame, 0), srcMac: macText(frame, 6), vlan, type, checksumErrors: errors };
+  const p = off + 2;
+  if (type === 0x0800) d.ip = decodeIp(frame, p, frame.length - p, errors, "outer", false);
+  if (type === 0x0806) {
+    d.arp = { op: be16(frame, p + 6), sha: macText(frame, p + 8), spa: ipText(frame, p + 14), tha: macText(frame, p + 18), tpa: ipText(frame, p + 24) };
+  }
+  return d;
+}
