@@ -1,0 +1,358 @@
+// The director configuration as text: ipvsadm rules in the format `ipvsadm-save -n`
+// prints, plus lines for the director's own interfaces, routes and neighbours.
+//
+//   # director
+//   interface 0 name outside mac 02:00:00:00:00:01 address 10.0.0.1/24 mtu 1500
+//   interface 1 name inside  mac 02:00:00:00:01:01 address 10.1.0.1/24
+//   route default via 10.0.0.254
+//   route 10.9.0.0/16 via 10.1.0.254
+//   neighbour 10.0.0.254 02:00:00:00:00:fe
+//   connections 1000000
+//   # ipvsadm-save -n
+//   --set 900 120 300
+//   -A -t 10.0.0.100:80 -s wrr
+//   -a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m -w 3
+//
+// Everything is parsed and checked before anything is applied; an error names the
+// file, line, column and the keyword or option at fault.
+
+import {
+  AddressError, Engine, EngineError, Method, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, checkPort, ipToWire,
+  parseCidr, parseMac,
+} from "../engine/index.js";
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, readonly reason: string) {
+    super(`${file}:${line}:${column}: ${keyword ? `'${keyword}': ` : ""}${reason}`);
+  }
+}
+
+export interface InterfaceConfig {
+  index: number;
+  name: string;
+  mac: string;
+  address?: string;
+  mtu: number;
+  line: number;
+}
+
+export interface RouteConfig {
+  cidr: string;
+  via?: string;
+  dev?: string;
+  line: number;
+}
+
+export interface NeighbourConfig {
+  address: string;
+  mac: string;
+  dev?: string;
+  line: number;
+}
+
+export interface RealServerConfig extends RealServerSpec {
+  line: number;
+}
+
+export interface ServiceConfig {
+  protocol: Protocol;
+  address: string;
+  port: number;
+  scheduler: SchedulerName;
+  realServers: RealServerConfig[];
+  line: number;
+}
+
+export interface DirectorConfig {
+  file: string;
+  interfaces: InterfaceConfig[];
+  routes: RouteConfig[];
+  neighbours: NeighbourConfig[];
+  services: ServiceConfig[];
+  timeouts?: { tcp: number; tcpfin: number; udp: number; line: number };
+  connections?: number;
+}
+
+interface Token {
+  text: string;
+  column: number;
+}
+
+function tokenize(line: string): Token[] {
+  const out: Token[] = [];
+  const re = /\S+/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line))) out.push({ text: m[0], column: m.index + 1 });
+  return out;
+}
+
+/** Options of ipvsadm that wasmvs does not implement yet: refused, never ignored. */
+const NOT_YET: Record<string, string> = {
+  "-p": "persistence", "--persistent": "persistence",
+  "-M": "persistence netmasks", "--netmask": "persistence netmasks",
+  "-f": "firewall-mark services", "--fwmark-service": "firewall-mark services",
+  "--sctp-service": "SCTP services", "--sct-service": "SCTP services",
+  "-6": "IPv6", "--ipv6": "IPv6",
+  "-b": "scheduler flags", "--sched-flags": "scheduler flags",
+  "-o": "one-packet scheduling", "--ops": "one-packet scheduling",
+  "--pe": "persistence engines",
+  "--tun-type": "tunnel types other than ipip", "--tun-port": "tunnel types other than ipip",
+  "--tun-nocsum": "tunnel types other than ipip", "--tun-csum": "tunnel types other than ipip", "--tun-remcsum": "tunnel types other than ipip",
+};
+
+const SCHEDULER_NAMES = new Set<string>(SCHEDULERS);
+const IPVS_ONLY_SCHEDULERS = new Set(["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"]);
+
+function intIn(tok: Token, min: number, max: number, fail: (t: Token, why: string) => never, what: string): number {
+  if (!/^\d+$/.test(tok.text)) fail(tok, `${what} must be a whole number, got "${tok.text}"`);
+  const v = Number(tok.text);
+  if (v < min || v > max) fail(tok, `${what} out of range (${min}-${max}): ${v}`);
+  return v;
+}
+
+export function parseRules(text: string, file = "<config>"): DirectorConfig {
+  const cfg: DirectorConfig = { file, interfaces: [], routes: [], neighbours: [], services: [] };
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const lineNo = i + 1;
+    const hash = raw.search(/(^|\s)[#!]/);
+    const line = hash >= 0 ? raw.slice(0, hash) : raw;
+    const toks = tokenize(line);
+    if (toks.length === 0) return;
+    const fail = (t: Token, why: string): never => {
+      throw new ConfigError(file, lineNo, t.column, t.text, why);
+    };
+    const need = (k: number, what: string): Token => {
+      if (k >= toks.length) throw new ConfigError(file, lineNo, line.length + 1, toks[k - 1].text, `expects ${what}`);
+      return toks[k];
+    };
+    const head = toks[0];
+    const addr = (t: Token, what: string): string => {
+      try {
+        ipToWire(t.text);
+      } catch {
+        fail(t, `${what} must be an IPv4 address, got "${t.text}"`);
+      }
+      return t.text;
+    };
+    if (head.text === "interface") {
+      const index = intIn(need(1, "an interface index"), 0, 15, fail, "interface index");
+      const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, line: lineNo };
+      for (let k = 2; k < toks.length; k += 2) {
+        const key = toks[k];
+        const val = need(k + 1, `a value after ${key.text}`);
+        if (key.text === "name") ifc.name = val.text;
+        else if (key.text === "mac") {
+          try {
+            parseMac(val.text);
+          } catch {
+            fail(val, `not a MAC address: "${val.text}"`);
+          }
+          ifc.mac = val.text.toLowerCase();
+        } else if (key.text === "address") {
+          try {
+            parseCidr(val.text);
+          } catch (e) {
+            fail(val, (e as Error).message);
+          }
+          ifc.address = val.text.includes("/") ? val.text : `${val.text}/32`;
+        } else if (key.text === "mtu") ifc.mtu = intIn(val, 68, 65535, fail, "mtu");
+        else fail(key, `unknown interface setting (expected name, mac, address or mtu)`);
+      }
+      if (!ifc.mac) fail(head, `interface ${index} needs a mac`);
+      if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
+      cfg.interfaces.push(ifc);
+    } else if (head.text === "route") {
+      const dest = need(1, "a destination (CIDR or default)");
+      const r: RouteConfig = { cidr: dest.text === "default" ? "0.0.0.0/0" : dest.text, line: lineNo };
+      if (dest.text !== "default") {
+        try {
+          parseCidr(dest.text);
+        } catch (e) {
+          fail(dest, (e as Error).message);
+        }
+      }
+      for (let k = 2; k < toks.length; k += 2) {
+        const key = toks[k];
+        const val = need(k + 1, `a value after ${key.text}`);
+        if (key.text === "via") r.via = addr(val, "the gateway");
+        else if (key.text === "dev") r.dev = val.text;
+        else fail(key, "unknown route setting (expected via or dev)");
+      }
+      if (!r.via && !r.dev) fail(head, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
+      cfg.routes.push(r);
+    } else if (head.text === "neighbour" || head.text === "neighbor") {
+      const a = addr(need(1, "an address"), "the neighbour");
+      const m = need(2, "a MAC address");
+      try {
+        parseMac(m.text);
+      } catch {
+        fail(m, `not a MAC address: "${m.text}"`);
+      }
+      const n: NeighbourConfig = { address: a, mac: m.text.toLowerCase(), line: lineNo };
+      for (let k = 3; k < toks.length; k += 2) {
+        const key = toks[k];
+        const val = need(k + 1, `a value after ${key.text}`);
+        if (key.text === "dev") n.dev = val.text;
+        else fail(key, "unknown neighbour setting (expected dev)");
+      }
+      cfg.neighbours.push(n);
+    } else if (head.text === "connections") {
+      cfg.connections = intIn(need(1, "a table size"), 1, 67108864, fail, "connection table size");
+    } else if (head.text.startsWith("-")) {
+      parseIpvsadm(toks, lineNo, cfg, fail, need, addr);
+    } else {
+      fail(head, "unknown keyword (expected interface, route, neighbour, connections or an ipvsadm rule such as -A/-a/--set)");
+    }
+  });
+  return cfg;
+}
+
+function parseIpvsadm(
+  toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never,
+  need: (k: number, what: string) => Token, addr: (t: Token, what: string) => string,
+): void {
+  const cmd = toks[0];
+  const commands: Record<string, string> = {
+    "-A": "add-service", "--add-service": "add-service", "-a": "add-server", "--add-server": "add-server", "--set": "set",
+  };
+  const which = commands[cmd.text];
+  if (!which) {
+    if (NOT_YET[cmd.text]) fail(cmd, `${NOT_YET[cmd.text]} is not supported by wasmvs yet`);
+    fail(cmd, "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
+  }
+  if (which === "set") {
+    const t = intIn(need(1, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "tcp timeout");
+    const f = intIn(need(2, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "tcpfin timeout");
+    const u = intIn(need(3, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "udp timeout");
+    if (toks.length > 4) fail(toks[4], "unexpected argument after --set TCP TCPFIN UDP");
+    cfg.timeouts = { tcp: t, tcpfin: f, udp: u, line: lineNo };
+    return;
+  }
+  let protocol: Protocol | undefined;
+  let endpoint: Token | undefined;
+  let scheduler: SchedulerName | undefined;
+  let real: Token | undefined;
+  let method: Method | undefined;
+  let weight: number | undefined;
+  let uth: number | undefined;
+  let lth: number | undefined;
+  for (let k = 1; k < toks.length; k++) {
+    const o = toks[k];
+    switch (o.text) {
+      case "-t": case "--tcp-service": case "-u": case "--udp-service":
+        if (protocol) fail(o, "the service is given twice");
+        protocol = o.text === "-t" || o.text === "--tcp-service" ? "tcp" : "udp";
+        endpoint = need(++k, "VIP:PORT");
+        break;
+      case "-s": case "--scheduler": {
+        const v = need(++k, "a scheduler name");
+        if (IPVS_ONLY_SCHEDULERS.has(v.text)) fail(v, `scheduler ${v.text} is not supported by wasmvs yet (supported: ${SCHEDULERS.join(", ")})`);
+        if (!SCHEDULER_NAMES.has(v.text)) fail(v, `unknown scheduler (supported: ${SCHEDULERS.join(", ")})`);
+        scheduler = v.text as SchedulerName;
+        break;
+      }
+      case "-r": case "--real-server":
+        real = need(++k, "RIP[:PORT]");
+        break;
+      case "-g": case "--gatewaying": method = "dr"; break;
+      case "-i": case "--ipip": method = "tun"; break;
+      case "-m": case "--masquerading": method = "nat"; break;
+      case "-w": case "--weight": weight = intIn(need(++k, "a weight"), 0, 65535, fail, "weight"); break;
+      case "-x": case "--u-threshold": uth = intIn(need(++k, "an upper threshold"), 0, 2147483647, fail, "upper threshold"); break;
+      case "-y": case "--l-threshold": lth = intIn(need(++k, "a lower threshold"), 0, 2147483647, fail, "lower threshold"); break;
+      default:
+        if (NOT_YET[o.text]) fail(o, `${NOT_YET[o.text]} is not supported by wasmvs yet`);
+        fail(o, "unknown or misplaced option");
+    }
+  }
+  if (!protocol || !endpoint) fail(cmd, "needs -t VIP:PORT or -u VIP:PORT");
+  const ep = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(endpoint!.text);
+  if (!ep) fail(endpoint!, `expected VIP:PORT, got "${endpoint!.text}"`);
+  addr({ text: ep![1], column: endpoint!.column }, "the virtual address");
+  const port = intIn({ text: ep![2], column: endpoint!.column + ep![1].length + 1 }, 0, 65535, fail, "port");
+  const svc = cfg.services.find((s) => s.protocol === protocol && s.address === ep![1] && s.port === port);
+  if (which === "add-service") {
+    if (real || method || weight !== undefined || uth !== undefined || lth !== undefined) fail(cmd, "-A takes only the service and -s; real servers are added with -a");
+    if (svc) fail(endpoint!, `service ${protocol} ${endpoint!.text} is defined twice (first on line ${svc.line})`);
+    // ipvsadm's default scheduler is wlc.
+    cfg.services.push({ protocol: protocol!, address: ep![1], port, scheduler: scheduler ?? "wlc", realServers: [], line: lineNo });
+    return;
+  }
+  if (scheduler) fail(cmd, "-a does not take -s");
+  if (!real) fail(cmd, "-a needs -r REAL-SERVER[:PORT]");
+  if (!svc) fail(endpoint!, `service ${protocol} ${endpoint!.text} is not defined (add it with -A before its real servers)`);
+  const rp = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(real!.text);
+  if (!rp) fail(real!, `expected RIP or RIP:PORT, got "${real!.text}"`);
+  addr({ text: rp![1], column: real!.column }, "the real server");
+  // ipvsadm: the default method is direct routing; without a port the service port is used.
+  const m = method ?? "dr";
+  const rport = rp![2] !== undefined ? intIn({ text: rp![2], column: real!.column + rp![1].length + 1 }, 0, 65535, fail, "real server port") : port;
+  if (m !== "nat" && rport !== port) {
+    fail(real!, `direct routing and tunnelling cannot change the port: the real server port (${rport}) must equal the service port (${port})`);
+  }
+  if (svc!.realServers.some((r) => r.address === rp![1] && r.port === rport)) fail(real!, "this real server is already in the service");
+  svc!.realServers.push({ address: rp![1], port: rport, method: m, weight: weight ?? 1, uthreshold: uth ?? 0, lthreshold: lth ?? 0, line: lineNo });
+}
+
+/** The interface index a dev name or number refers to. */
+function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
+  const byName = cfg.interfaces.find((i) => i.name === dev);
+  if (byName) return byName.index;
+  if (/^\d+$/.test(dev) && cfg.interfaces.some((i) => i.index === Number(dev))) return Number(dev);
+  throw new ConfigError(cfg.file, line, 1, dev, "no such interface");
+}
+
+/** The interface whose connected subnet holds addr. */
+function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefined {
+  const a = ipToWire(addr);
+  for (const i of cfg.interfaces) {
+    if (!i.address) continue;
+    const c = parseCidr(i.address);
+    const mask = c.prefixLen === 0 ? 0 : ((0xffffffff << (32 - c.prefixLen)) >>> 0);
+    const n = (x: number) => (((x & 0xff) << 24) | (((x >>> 8) & 0xff) << 16) | (((x >>> 16) & 0xff) << 8) | (x >>> 24)) >>> 0;
+    if (((n(a) & mask) >>> 0) === ((n(ipToWire(c.address)) & mask) >>> 0)) return i.index;
+  }
+  return undefined;
+}
+
+/** Apply a parsed configuration to a fresh engine. Engine refusals (a DR server not
+ *  on-link, no route to a server, ...) are reported as ConfigErrors on their line. */
+export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
+  const at = (line: number, what: string, f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, what, e.message);
+      throw e;
+    }
+  };
+  if (cfg.interfaces.length === 0) throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)");
+  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i));
+  for (const r of cfg.routes) {
+    at(r.line, "route", () => {
+      const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line) : onLinkIndex(cfg, r.via!);
+      if (dev === undefined) throw new ConfigError(cfg.file, r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
+      engine.addRoute(r.cidr, r.via, dev);
+    });
+  }
+  for (const n of cfg.neighbours) {
+    at(n.line, "neighbour", () => {
+      const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line) : onLinkIndex(cfg, n.address);
+      if (dev === undefined) throw new ConfigError(cfg.file, n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
+      engine.setNeighbour(n.address, n.mac, dev);
+    });
+  }
+  if (cfg.timeouts) {
+    const t = cfg.timeouts;
+    at(t.line, "--set", () => engine.setTimeouts(t));
+  }
+  for (const s of cfg.services) {
+    let index = 0;
+    at(s.line, "-A", () => {
+      checkPort(s.port);
+      index = engine.addService(s);
+    });
+    for (const r of s.realServers) at(r.line, "-a", () => engine.addRealServer(index, r));
+  }
+}
