@@ -1,0 +1,293 @@
+// Schedulers against a plain reference model of IPVS's algorithms (ip_vs_rr.c,
+// ip_vs_wrr.c, ip_vs_lc.c, ip_vs_wlc.c, ip_vs_sh.c, ip_vs_dh.c), written here without
+// any of the engine's code: the engine must pick the same server for every new
+// connection, also across weight changes, quiescing (weight 0) and thresholds.
+
+import { describe, it, expect } from "vitest";
+import { director, RS, VIP, OUT_MAC, GATEWAY_MAC } from "./helpers/director.js";
+import { eth, ipv4, tcp, decode, SYN, ACK } from "./helpers/packet.js";
+import type { Engine, SchedulerName } from "../host/engine/index.js";
+
+interface ModelDest {
+  addr: string;
+  weight: number;
+  active: number;
+  inactive: number;
+  uth: number;
+  lth: number;
+  overloaded: boolean;
+}
+
+/** IPVS's schedulers over a list where new servers go first (list_add). */
+class Model {
+  list: ModelDest[] = [];
+  rrLast = -1; // index into list, -1 = head
+  wrr = { cl: -1, cw: 0, mw: 0, di: 1 };
+  buckets: (ModelDest | null)[] = [];
+  constructor(readonly sched: SchedulerName) {}
+
+  add(addr: string, weight: number, uth = 0, lth = 0): void {
+    this.list.unshift({ addr, weight, active: 0, inactive: 0, uth, lth, overloaded: false });
+    if (this.rrLast >= 0) this.rrLast++;
+    this.changed();
+  }
+  setWeight(addr: string, weight: number): void {
+    const d = this.list.find((x) => x.addr === addr)!;
+    d.weight = weight;
+    d.overloaded = false;
+    this.changed();
+  }
+  private changed(): void {
+    const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+    let g = 0;
+    let max = 0;
+    for (const d of this.list) {
+      if (d.weight > 0) g = g > 0 ? gcd(d.weight, g) : d.weight;
+      max = Math.max(max, d.weight);
+    }
+    const w = this.wrr;
+    w.cl = -1;
+    w.di = g || 1;
+    w.mw = max - (w.di - 1);
+    if (w.cw > w.mw || w.cw === 0) w.cw = w.mw;
+    else if (w.di > 1) w.cw = Math.floor(w.cw / w.di) * w.di + 1;
+    // sh: weight-replicated buckets; dh: one bucket per server in turn.
+    this.buckets = [];
+    let i = 0;
+    let n = 0;
+    for (let b = 0; b < 256; b++) {
+      if (this.list.length === 0) { this.buckets.push(null); continue; }
+      const d = this.list[i % this.list.length];
+      this.buckets.push(d);
+      if (this.sched === "dh" || ++n >= d.weight) { i++; n = 0; }
+    }
+  }
+  private usable(d: ModelDest): boolean {
+    return !d.overloaded && d.weight > 0;
+  }
+  private static hash(addr: string): number {
+    const [a, b, c, d] = addr.split(".").map(Number);
+    const v = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+    return Number((BigInt(v) * 2654435761n) & 255n);
+  }
+  schedule(saddr: string, daddr: string): ModelDest | null {
+    const L = this.list;
+    switch (this.sched) {
+      case "rr": {
+        for (let k = 1; k <= L.length; k++) {
+          const i = (this.rrLast + k) % L.length;
+          if (this.rrLast === -1 && k > L.length) break;
+          if (this.usable(L[i])) { this.rrLast = i; return L[i]; }
+        }
+        return null;
+      }
+      case "wrr": {
+        const w = this.wrr;
+        if (w.mw === 0) return null;
+        // Walk positions after cl; -1 is the head. Same control flow as ip_vs_wrr_schedule.
+        let dest = w.cl;
+        const last = dest;
+        let stop = -2;
+        let lastPass = false;
+        let restarted = false;
+        for (;;) {
+          for (let i = dest + 1; i < L.length; i++) {
+            if (!L[i].overloaded && L[i].weight >= w.cw) { w.cl = i; return L[i]; }
+            if (i === stop) { w.cl = i; return null; }
+          }
+          dest = -1;
+          w.cw -= w.di;
+          if (w.cw <= 0) {
+            w.cw = w.mw;
+            if (lastPass || last === -1) { w.cl = -1; return null; }
+            restarted = true;
+          }
+          lastPass = w.cw <= w.di;
+          if (lastPass && restarted && last !== -1) stop = last;
+        }
+      }
+      case "lc": {
+        let least: ModelDest | null = null;
+        for (const d of L) {
+          if (!this.usable(d)) continue;
+          const oh = d.active * 256 + d.inactive;
+          if (!least || oh < least.active * 256 + least.inactive) least = d;
+        }
+        return least;
+      }
+      case "wlc": {
+        const first = L.findIndex((d) => this.usable(d));
+        if (first < 0) return null;
+        let least = L[first];
+        for (const d of L.slice(first + 1)) {
+          if (d.overloaded) continue;
+          const loh = least.active * 256 + least.inactive;
+          const doh = d.active * 256 + d.inactive;
+          if (loh * d.weight > doh * least.weight) least = d;
+        }
+        return least;
+      }
+      case "sh":
+      case "dh": {
+        const d = this.buckets[Model.hash(this.sched === "sh" ? saddr : daddr)];
+        return d && this.usable(d) ? d : null;
+      }
+    }
+  }
+  /** A new connection (SYN_RECV: inactive) on d; sets OVERLOAD at the upper threshold. */
+  bind(d: ModelDest): void {
+    d.inactive++;
+    if (d.uth && d.active + d.inactive >= d.uth) d.overloaded = true;
+  }
+}
+
+let clientSeq = 0;
+function nextClient(): { addr: string; port: number } {
+  clientSeq++;
+  return { addr: `192.0.${2 + ((clientSeq >> 8) & 63)}.${clientSeq & 255}`, port: 10000 + (clientSeq % 50000) };
+}
+
+function syn(c: { addr: string; port: number }, flags = SYN): Uint8Array {
+  return eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport: 80, flags }) }));
+}
+
+/** Open a connection from a new client; returns the real server it went to, or null. */
+function connect(e: Engine, now = 1000): { server: string | null; client: { addr: string; port: number } } {
+  const c = nextClient();
+  e.loadFrame(0, syn(c), 0);
+  const n = e.process(1, now);
+  if (n === 0) return { server: null, client: c };
+  return { server: decode(e.txFrame(0).frame).ip!.dst, client: c };
+}
+
+async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = []): Promise<{ e: Engine; m: Model; svc: number }> {
+  const e = await director();
+  const m = new Model(sched);
+  const svc = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: sched });
+  weights.forEach((w, i) => {
+    const [u, l] = thresholds[i] ?? [0, 0];
+    e.addRealServer(svc, { address: RS[i], port: 80, method: "nat", weight: w, uthreshold: u, lthreshold: l });
+    m.add(RS[i], w, u, l);
+  });
+  return { e, m, svc };
+}
+
+function compare(e: Engine, m: Model, count: number): string[] {
+  const seq: string[] = [];
+  for (let k = 0; k < count; k++) {
+    const got = connect(e);
+    const want = m.schedule(got.client.addr, VIP);
+    if (want) m.bind(want);
+    expect(got.server, `connection ${k}`).toBe(want ? want.addr : null);
+    seq.push(got.server ?? "-");
+  }
+  return seq;
+}
+
+describe("schedulers match IPVS's algorithms", () => {
+  it("rr walks the list from the most recently added server", async () => {
+    const { e, m } = await setup("rr", [1, 1, 1]);
+    const seq = compare(e, m, 9);
+    expect(seq.slice(0, 3)).toEqual([RS[2], RS[1], RS[0]]);
+  });
+
+  it("wrr with weights 4,3,2 gives IPVS's sequence, in weight proportion", async () => {
+    const { e, m } = await setup("wrr", [4, 3, 2]);
+    const seq = compare(e, m, 27);
+    // Servers added one by one: after the first (weight 4) the gcd is 4, so cw = mw = 1,
+    // and ip_vs_wrr_dest_changed keeps cw = 1 for the next adds. The first pass is
+    // therefore the cw = 1 pass (every server), then cw restarts at 4.
+    expect(seq.slice(0, 12)).toEqual([RS[2], RS[1], RS[0], RS[0], RS[1], RS[0], RS[2], RS[1], RS[0], RS[2], RS[1], RS[0]]);
+    const counts = RS.map((r) => seq.filter((s) => s === r).length);
+    expect(counts).toEqual([12, 9, 6]);
+  });
+
+  it("wrr with a common divisor steps by the gcd (weights 6,4,2)", async () => {
+    const { e, m } = await setup("wrr", [6, 4, 2]);
+    compare(e, m, 24);
+  });
+
+  it("wrr follows a weight change and quiesces a server at weight 0 mid-stream", async () => {
+    const { e, m, svc } = await setup("wrr", [4, 3, 2]);
+    compare(e, m, 5);
+    e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[1], 0);
+    const seq = compare(e, m, 12);
+    expect(seq).not.toContain(RS[1]);
+    e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 5 });
+    m.setWeight(RS[1], 5);
+    compare(e, m, 12);
+  });
+
+  it("rr skips a quiesced server and takes it back", async () => {
+    const { e, m, svc } = await setup("rr", [1, 1, 1]);
+    compare(e, m, 4);
+    e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { address: RS[0], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[0], 0);
+    expect(compare(e, m, 6)).not.toContain(RS[0]);
+    e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { address: RS[0], port: 80, method: "nat", weight: 1 });
+    m.setWeight(RS[0], 1);
+    expect(compare(e, m, 6)).toContain(RS[0]);
+  });
+
+  it("lc picks the fewest connections (active*256 + inactive)", async () => {
+    const { e, m } = await setup("lc", [1, 1, 1]);
+    compare(e, m, 10);
+  });
+
+  it("wlc weighs the overhead by weight (weights 1,2,5)", async () => {
+    const { e, m } = await setup("wlc", [1, 2, 5]);
+    const seq = compare(e, m, 40);
+    expect(seq.filter((s) => s === RS[2]).length).toBe(25);
+  });
+
+  it("wlc counts established connections 256 times (active) against SYN_RECV (inactive)", async () => {
+    const { e, m } = await setup("wlc", [1, 1]);
+    // One established connection on the first server scheduled.
+    const first = connect(e);
+    const d = m.schedule(first.client.addr, VIP)!;
+    m.bind(d);
+    expect(first.server).toBe(d.addr);
+    e.loadFrame(0, syn(first.client, ACK), 0);
+    e.process(1, 1001);
+    d.inactive--;
+    d.active++;
+    expect(e.services()[0].realServers.find((r) => r.address === d.addr)!.active).toBe(1);
+    compare(e, m, 20);
+  });
+
+  it("sh maps each client address to a fixed server, buckets replicated by weight", async () => {
+    const { e, m } = await setup("sh", [1, 3, 2]);
+    const seq = compare(e, m, 60);
+    expect(new Set(seq).size).toBe(3);
+  });
+
+  it("dh hashes the destination: every connection to one VIP goes to one server", async () => {
+    const { e, m } = await setup("dh", [1, 1, 1]);
+    const seq = compare(e, m, 10);
+    expect(new Set(seq).size).toBe(1);
+  });
+
+  it("sh does not fall back when the client's server is quiesced", async () => {
+    const { e, m, svc } = await setup("sh", [1, 1, 1]);
+    compare(e, m, 10);
+    e.editRealServer(e.findRealServer(svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[2], 0);
+    const seq = compare(e, m, 30);
+    expect(seq).toContain("-");
+    expect(e.drops().no_dest).toBeGreaterThan(0n);
+  });
+
+  it("an upper threshold overloads a server and the lower one is not reached while connections stay", async () => {
+    const { e, m } = await setup("rr", [1, 1], [[2, 1], [0, 0]]);
+    const seq = compare(e, m, 8);
+    expect(seq.filter((s) => s === RS[0]).length).toBe(2);
+    expect(e.services()[0].realServers.find((r) => r.address === RS[0])!.overloaded).toBe(true);
+  });
+
+  it("a service whose servers are all quiesced drops and counts", async () => {
+    const { e } = await setup("wlc", [0, 0]);
+    expect(connect(e).server).toBeNull();
+    expect(e.drops().no_dest).toBe(1n);
+  });
+});
