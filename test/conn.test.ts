@@ -1,0 +1,252 @@
+// The connection table on a controlled clock: TCP states and their timeouts, the
+// active/inactive counts, ipvsadm --set, lazy and amortised expiry, the table-full
+// policy, quiescing and removing real servers while connections flow.
+
+import { describe, it, expect } from "vitest";
+import { director, RS, VIP, OUT_MAC, GATEWAY_MAC, IN_MAC, RS_MAC } from "./helpers/director.js";
+import { eth, ipv4, tcp, udp, decode, SYN, ACK, FIN, RST } from "./helpers/packet.js";
+import type { Engine, Method } from "../host/engine/index.js";
+
+let n = 0;
+const client = () => {
+  n++;
+  return { addr: `192.0.${2 + ((n >> 8) & 63)}.${n & 255}`, port: 20000 + (n % 40000) };
+};
+type Client = { addr: string; port: number };
+const toVip = (c: Client, flags: number) =>
+  eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport: 80, flags }) }));
+const fromRs = (i: number, c: Client, flags: number) =>
+  eth(IN_MAC, RS_MAC[i], 0x0800, ipv4({ src: RS[i], dst: c.addr, proto: 6, payload: tcp({ src: RS[i], dst: c.addr, sport: 80, dport: c.port, flags }) }));
+
+function send(e: Engine, frame: Uint8Array, ifindex: number, now: number): Uint8Array[] {
+  e.loadFrame(0, frame, ifindex);
+  return e.txFrames(e.process(1, now)).map((t) => t.frame);
+}
+
+async function oneServer(method: Method = "nat", capacity = 4096, servers = 1): Promise<{ e: Engine; svc: number }> {
+  const e = await director({ connCapacity: capacity });
+  const svc = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
+  for (let i = 0; i < servers; i++) e.addRealServer(svc, { address: RS[i], port: 80, method, weight: 1 });
+  return { e, svc };
+}
+
+const counts = (e: Engine, i = 0) => {
+  const r = e.services()[0].realServers.find((x) => x.address === RS[i])!;
+  return [r.active, r.inactive];
+};
+
+describe("TCP state machine (IPVS tcp_states)", () => {
+  it("NAT: SYN_RECV inactive, ESTABLISHED active, FIN from both ends to TIME_WAIT", async () => {
+    const { e } = await oneServer("nat");
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    expect(e.connections(1000)[0].state).toBe("SYN_RECV");
+    expect(counts(e)).toEqual([0, 1]);
+    send(e, fromRs(0, c, SYN | ACK), 1, 1001);
+    send(e, toVip(c, ACK), 0, 1002);
+    expect(e.connections(1002)[0].state).toBe("ESTABLISHED");
+    expect(e.connections(1002)[0].expiresInMs).toBe(900000);
+    expect(counts(e)).toEqual([1, 0]);
+    send(e, toVip(c, FIN | ACK), 0, 1003);
+    expect(e.connections(1003)[0].state).toBe("CLOSE_WAIT");
+    expect(counts(e)).toEqual([0, 1]);
+    send(e, fromRs(0, c, FIN | ACK), 1, 1004);
+    expect(e.connections(1004)[0].state).toBe("TIME_WAIT");
+    expect(e.connections(1004)[0].expiresInMs).toBe(120000);
+  });
+
+  it("DR uses the input-only table: a client FIN on ESTABLISHED gives FIN_WAIT", async () => {
+    const { e } = await oneServer("dr");
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    send(e, toVip(c, ACK), 0, 1001);
+    expect(e.connections(1001)[0].state).toBe("ESTABLISHED");
+    send(e, toVip(c, FIN | ACK), 0, 1002);
+    expect(e.connections(1002)[0].state).toBe("FIN_WAIT");
+    send(e, toVip(c, RST), 0, 1003);
+    expect(e.connections(1003)[0].state).toBe("CLOSE");
+    expect(e.connections(1003)[0].expiresInMs).toBe(10000);
+  });
+
+  it("a connection expires after its state's timeout and its server's count drops", async () => {
+    const { e } = await oneServer("nat");
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    e.tick(1000 + 59999);
+    expect(e.connectionCount).toBe(1);
+    e.tick(1000 + 60000);
+    expect(e.connectionCount).toBe(0);
+    expect(counts(e)).toEqual([0, 0]);
+    expect(e.counters().conns_expired).toBe(1n);
+  });
+
+  it("ipvsadm --set changes the established, FIN_WAIT and UDP timeouts", async () => {
+    const { e, svc } = await oneServer("dr");
+    e.setTimeouts({ tcp: 10, tcpfin: 5, udp: 7 });
+    expect(e.timeouts()).toEqual({ tcp: 10, tcpfin: 5, udp: 7 });
+    e.setTimeouts({ tcp: 0, tcpfin: 0, udp: 0 });
+    expect(e.timeouts()).toEqual({ tcp: 10, tcpfin: 5, udp: 7 });
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    send(e, toVip(c, ACK), 0, 1000);
+    expect(e.connections(1000)[0].expiresInMs).toBe(10000);
+    send(e, toVip(c, FIN), 0, 1000);
+    expect(e.connections(1000)[0].expiresInMs).toBe(5000);
+    const u = e.addService({ protocol: "udp", address: VIP, port: 53, scheduler: "rr" });
+    e.addRealServer(u, { address: RS[0], port: 53, method: "dr", weight: 1 });
+    send(e, eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 17, payload: udp({ src: c.addr, dst: VIP, sport: 9, dport: 53 }) })), 0, 1000);
+    const conn = e.connections(1000).find((x) => x.protocol === "udp")!;
+    expect(conn.expiresInMs).toBe(7000);
+    expect(conn.state).toBe("UDP");
+    expect(e.services().find((s) => s.protocol === "udp")!.realServers[0].inactive).toBe(1);
+    expect(svc).toBe(0);
+  });
+
+  it("keeps a connection on its server for its whole life (NAT keep-alive)", async () => {
+    const { e } = await oneServer("nat", 4096, 3);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    for (let k = 0; k < 20; k++) {
+      expect(decode(send(e, toVip(c, ACK), 0, 1001 + k)[0]).ip!.dst).toBe(first);
+      client(); // other clients in between would move rr on
+      send(e, toVip(client(), SYN), 0, 1001 + k);
+    }
+  });
+});
+
+describe("expiry is lazy and amortised", () => {
+  it("one call sweeps a bounded slice (65536 entries), later calls finish the job", async () => {
+    const { e } = await oneServer("dr", 131072);
+    const batch = 50;
+    for (let k = 0; k < 100000; k += batch) {
+      for (let j = 0; j < batch; j++) e.loadFrame(j, toVip(client(), SYN), 0);
+      e.process(batch, 1000);
+    }
+    expect(e.connectionCount).toBe(100000);
+    // Long after every timeout: the first call sweeps at most 65536 entries.
+    e.tick(1000 + 2 * 60000);
+    const first = 100000 - e.connectionCount;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThanOrEqual(65536);
+    // Time-proportional credit (1000 entries per ms): 10 ms later, 10000 entries more are looked at.
+    const before = e.connectionCount;
+    e.tick(1000 + 2 * 60000 + 10);
+    expect(before - e.connectionCount).toBeGreaterThan(0);
+    expect(before - e.connectionCount).toBeLessThanOrEqual(10000);
+    e.tick(1000 + 3 * 60000);
+    expect(e.connectionCount).toBe(0);
+    expect(e.counters().conns_expired).toBe(100000n);
+  });
+
+  it("a lookup frees an expired connection at once and a new one is scheduled", async () => {
+    const { e } = await oneServer("dr");
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    send(e, toVip(c, SYN), 0, 1000 + 60000);
+    expect(e.counters().conns_expired).toBe(1n);
+    expect(e.counters().conns_created).toBe(2n);
+  });
+});
+
+describe("table full", () => {
+  it("never evicts an established connection; refuses and counts the new one", async () => {
+    const { e } = await oneServer("dr", 16);
+    for (let k = 0; k < 16; k++) {
+      const c = client();
+      send(e, toVip(c, SYN), 0, 1000);
+      send(e, toVip(c, ACK), 0, 1000);
+    }
+    expect(send(e, toVip(client(), SYN), 0, 2000)).toEqual([]);
+    expect(e.drops().table_full).toBe(1n);
+    expect(e.connections(2000).every((x) => x.state === "ESTABLISHED")).toBe(true);
+    expect(e.connectionCount).toBe(16);
+  });
+
+  it("reclaims a half-open connection when nothing has expired", async () => {
+    const { e } = await oneServer("dr", 16);
+    for (let k = 0; k < 15; k++) {
+      const c = client();
+      send(e, toVip(c, SYN), 0, 1000);
+      send(e, toVip(c, ACK), 0, 1000);
+    }
+    send(e, toVip(client(), SYN), 0, 1000); // half-open, SYN_RECV (60 s)
+    // At 45 s nothing has expired (established: 900 s): the half-open one is reclaimed.
+    expect(send(e, toVip(client(), SYN), 0, 45000)).toHaveLength(1);
+    expect(e.counters().conns_reclaimed).toBe(1n);
+    expect(e.drops().table_full).toBeUndefined();
+    expect(e.connections(45000).filter((x) => x.state === "ESTABLISHED")).toHaveLength(15);
+  });
+
+  it("takes an entry whose time has passed before it touches a half-open one", async () => {
+    const { e } = await oneServer("dr", 8);
+    e.setTimeouts({ tcp: 5 });
+    for (let k = 0; k < 4; k++) {
+      const c = client();
+      send(e, toVip(c, SYN), 0, 1000);
+      send(e, toVip(c, ACK), 0, 1000); // ESTABLISHED, 5 s
+    }
+    for (let k = 0; k < 4; k++) send(e, toVip(client(), SYN), 0, 1000); // SYN_RECV, 60 s
+    // No call in between, so no sweep ran: the table is full of 4 expired + 4 half-open.
+    expect(send(e, toVip(client(), SYN), 0, 7000)).toHaveLength(1);
+    expect(e.counters().conns_reclaimed).toBe(0n);
+    expect(e.counters().conns_expired).toBeGreaterThanOrEqual(1n);
+    expect(e.connections(7000).filter((x) => x.state === "SYN_RECV")).toHaveLength(5);
+  });
+});
+
+describe("real servers changed while connections flow", () => {
+  it("weight 0 quiesces: the existing connection keeps flowing, new ones go elsewhere", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 2);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    const i = RS.indexOf(first);
+    e.editRealServer(e.findRealServer(svc, first, 80)!, { address: first, port: 80, method: "nat", weight: 0 });
+    expect(decode(send(e, toVip(c, ACK), 0, 1001)[0]).ip!.dst).toBe(first);
+    for (let k = 0; k < 5; k++) expect(decode(send(e, toVip(client(), SYN), 0, 1002)[0]).ip!.dst).not.toBe(first);
+    expect(send(e, fromRs(i, c, ACK), 1, 1003)).toHaveLength(1);
+  });
+
+  it("a removed server's connections are dropped (IPVS default) and resume if it is added back", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 2);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    e.deleteRealServer(e.findRealServer(svc, first, 80)!);
+    expect(send(e, toVip(c, ACK), 0, 1001)).toEqual([]);
+    expect(e.drops().dest_unavailable).toBe(1n);
+    expect(e.connectionCount).toBe(1);
+    e.addRealServer(svc, { address: first, port: 80, method: "nat", weight: 1 });
+    expect(decode(send(e, toVip(c, ACK), 0, 1002)[0]).ip!.dst).toBe(first);
+  });
+
+  it("with expire_nodest_conn the connection of a removed server is expired on its next packet", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 2);
+    e.setExpireNodestConn(true);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    e.deleteRealServer(e.findRealServer(svc, first, 80)!);
+    send(e, toVip(c, ACK), 0, 1001);
+    expect(e.connectionCount).toBe(0);
+  });
+
+  it("editing one server leaves the connections of the others untouched", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 3);
+    const conns = [client(), client(), client()].map((c) => ({ c, rs: decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst }));
+    e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 7, uthreshold: 100 });
+    e.addRealServer(svc, { address: "10.1.0.14", port: 80, method: "nat", weight: 1 });
+    for (const { c, rs } of conns) expect(decode(send(e, toVip(c, ACK), 0, 1001)[0]).ip!.dst).toBe(rs);
+  });
+
+  it("a removed service's connections stop; the rest are untouched", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 1);
+    const other = e.addService({ protocol: "tcp", address: "10.0.0.101", port: 80, scheduler: "rr" });
+    e.addRealServer(other, { address: RS[1], port: 80, method: "nat", weight: 1 });
+    const c = client();
+    send(e, toVip(c, SYN), 0, 1000);
+    const d = client();
+    const toOther = (f: number) => eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: d.addr, dst: "10.0.0.101", proto: 6, payload: tcp({ src: d.addr, dst: "10.0.0.101", sport: d.port, dport: 80, flags: f }) }));
+    send(e, toOther(SYN), 0, 1000);
+    e.deleteService(svc);
+    expect(send(e, toVip(c, ACK), 0, 1001)).toEqual([]);
+    expect(send(e, toOther(ACK), 0, 1001)).toHaveLength(1);
+  });
+});
