@@ -1,0 +1,124 @@
+// wasmvs replay end to end: a capture built here goes through the command; the output
+// is the same byte for byte on every run, tcpdump reads it, the report counts it, and
+// a bad rule stops everything with its line and reason.
+
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
+import { writePcap, readPcap } from "../host/io/pcap.js";
+import { eth, ipv4, tcp, udp, decode, SYN, ACK } from "./helpers/packet.js";
+import { parseRules, ConfigError } from "../host/control/rules.js";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const CLI = join(ROOT, "bin/wasmvs.js");
+let dir: string;
+
+function capture(): Uint8Array {
+  const frames: { timeUs: number; data: Uint8Array }[] = [];
+  let t = 1_700_000_000_000_000;
+  for (let i = 0; i < 30; i++) {
+    const src = `192.0.2.${i + 1}`;
+    const vip = ["10.0.0.100", "10.0.0.101"][i % 2];
+    frames.push({ timeUs: (t += 1500), data: eth("02:00:00:00:00:01", "02:00:00:00:00:fe", 0x0800, ipv4({ src, dst: vip, proto: 6, payload: tcp({ src, dst: vip, sport: 30000 + i, dport: 80, flags: SYN }) })) });
+    frames.push({ timeUs: (t += 700), data: eth("02:00:00:00:00:01", "02:00:00:00:00:fe", 0x0800, ipv4({ src, dst: "10.0.0.102", proto: 17, payload: udp({ src, dst: "10.0.0.102", sport: 40000 + i, dport: 53, payload: [i] }) })) });
+  }
+  // ARP replies from the real servers, so the director can address them.
+  for (const [k, rs] of ["10.1.0.11", "10.1.0.12", "10.1.0.13"].entries()) {
+    const m = `02:aa:00:00:00:1${k + 1}`;
+    frames.push({ timeUs: 1_700_000_000_001_600 + k, data: eth("02:00:00:00:01:01", m, 0x0806, [0, 1, 8, 0, 6, 4, 0, 2, ...m.split(":").map((h) => parseInt(h, 16)), ...rs.split(".").map(Number), 2, 0, 0, 0, 1, 1, 10, 1, 0, 1]) });
+  }
+  frames.sort((a, b) => a.timeUs - b.timeUs);
+  // The first SYN (t0 + 1500 us) precedes the ARP replies (t0 + 1600 us): it waits for them.
+  return writePcap(frames);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "wasmvs-replay-"));
+  copyFileSync(join(ROOT, "examples/director.rules"), join(dir, "director.rules"));
+  writeFileSync(join(dir, "in.pcap"), capture());
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const run = (args: string[]) => spawnSync("node", [CLI, ...args], { encoding: "utf8" });
+
+describe("wasmvs replay", () => {
+  it("balances the capture and writes the same bytes on every run", () => {
+    const a = run(["replay", "--config", join(dir, "director.rules"), "--in", join(dir, "in.pcap"), "--out", join(dir, "a.pcap")]);
+    expect(a.stderr).toBe("");
+    expect(a.status).toBe(0);
+    const b = run(["replay", "--config", join(dir, "director.rules"), "--in", join(dir, "in.pcap"), "--out", join(dir, "b.pcap"), "--batch", "7"]);
+    expect(b.status).toBe(0);
+    const out = readFileSync(join(dir, "a.pcap"));
+    expect(Buffer.compare(out, readFileSync(join(dir, "b.pcap")))).toBe(0);
+    const packets = readPcap(new Uint8Array(out)).packets.map((p) => decode(p.data));
+    // The first SYN to the NAT service comes before the ARP replies: it waits, then leaves.
+    expect(packets.filter((p) => p.arp?.op === 1).length).toBeGreaterThan(0);
+    const nat = packets.filter((p) => p.ip?.tcp && p.ip.dst.startsWith("10.1.0.") && p.ip.tcp.dport === 8080);
+    const dr = packets.filter((p) => p.ip?.tcp && p.ip.dst === "10.0.0.101");
+    const tun = packets.filter((p) => p.ip?.proto === 4);
+    expect(nat).toHaveLength(15);
+    expect(dr).toHaveLength(15);
+    expect(tun).toHaveLength(30);
+    // wrr 3:2:1 over 15 connections.
+    expect(["10.1.0.11", "10.1.0.12", "10.1.0.13"].map((r) => nat.filter((p) => p.ip!.dst === r).length)).toEqual([7, 5, 3]);
+    for (const p of packets) expect(p.checksumErrors).toEqual([]);
+    expect(a.stdout).toMatch(/replayed 63 frames/);
+    expect(a.stdout).toMatch(/TCP  10\.0\.0\.100:80\s+wrr/);
+    expect(a.stdout).toMatch(/drops: none/);
+  });
+
+  it("writes a capture that tcpdump reads", () => {
+    const probe = spawnSync("tcpdump", ["--version"], { encoding: "utf8" });
+    if (probe.error) throw new Error("tcpdump is not installed (apt-get install tcpdump; .ci/run installs it)");
+    const text = execFileSync("tcpdump", ["-nn", "-r", join(dir, "a.pcap")], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(text).toMatch(/IP 10\.1\.0\.1 > 10\.1\.0\.1[123]: IP 192\.0\.2\.\d+\.\d+ > 10\.0\.0\.102\.53: /);
+    expect(text).toMatch(/ARP, Request who-has 10\.1\.0\.13 tell 10\.1\.0\.1/);
+    expect(text).toMatch(/192\.0\.2\.\d+\.\d+ > 10\.1\.0\.1[123]\.8080: Flags \[S\]/);
+  });
+
+  it("refuses a bad rule with file, line and reason, and writes nothing", () => {
+    const bad = join(dir, "bad.rules");
+    writeFileSync(bad, readFileSync(join(dir, "director.rules"), "utf8").replace("-a -t 10.0.0.101:80 -r 10.1.0.12:80 -g -w 1", "-a -t 10.0.0.101:80 -r 10.1.0.12:81 -g -w 1"));
+    const r = run(["replay", "--config", bad, "--in", join(dir, "in.pcap"), "--out", join(dir, "never.pcap")]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.rules:17:\d+: '10\.1\.0\.12:81': direct routing and tunnelling cannot change the port/);
+    expect(spawnSync("test", ["-e", join(dir, "never.pcap")]).status).toBe(1);
+  });
+
+  it("says what is wrong with the arguments and shows the usage", () => {
+    const r = run(["replay", "--in", "x.pcap", "--bogus"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown option --bogus/);
+    expect(r.stderr).toMatch(/usage: wasmvs/);
+  });
+});
+
+describe("rules parser", () => {
+  const err = (text: string) => {
+    try {
+      parseRules(text, "t.rules");
+    } catch (e) {
+      return (e as ConfigError).message;
+    }
+    return "no error";
+  };
+  it("reads ipvsadm-save -n output with ipvsadm's defaults", () => {
+    const c = parseRules("interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\n-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.5\n--set 10 20 30\n");
+    expect(c.services[0].scheduler).toBe("wlc");
+    expect(c.services[0].realServers[0]).toMatchObject({ address: "10.0.0.5", port: 80, method: "dr", weight: 1 });
+    expect(c.timeouts).toMatchObject({ tcp: 10, tcpfin: 20, udp: 30 });
+  });
+  it("names line, column and keyword of each error", () => {
+    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, connections or an ipvsadm rule such as -A/-a/--set)");
+    expect(err("\n-A -t 10.0.0.100:80 -s lblc")).toMatch(/^t\.rules:2:24: 'lblc': scheduler lblc is not supported by wasmvs yet/);
+    expect(err("-A -t 10.0.0.100:80 -p 300")).toMatch(/^t\.rules:1:21: '-p': persistence is not supported by wasmvs yet/);
+    expect(err("-A -f 1")).toMatch(/'-f': firewall-mark services is not supported by wasmvs yet/);
+    expect(err("-a -t 10.0.0.100:80 -r 10.0.0.5")).toMatch(/is not defined \(add it with -A before its real servers\)/);
+    expect(err("-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.5 -w 70000")).toMatch(/^t\.rules:2:36: '70000': weight out of range/);
+    expect(err("-A -t 10.0.0.300:80")).toMatch(/the virtual address must be an IPv4 address/);
+    expect(err("route default")).toMatch(/needs 'via GATEWAY' or 'dev INTERFACE'/);
+    expect(err("interface 0 mac zz")).toMatch(/^t\.rules:1:17: 'zz': not a MAC address/);
+  });
+});
