@@ -44,8 +44,11 @@ export enum Region {
   CONNS = 8,
   NEIGHBOURS = 9,
   SCRATCH = 10,
-  END = 11,
-  COUNT = 12,
+  /** Bytes the embedder asked init() to set aside for its own use (benchmarks keep
+   *  frame templates there); the engine never touches them. */
+  RESERVED = 11,
+  END = 12,
+  COUNT = 13,
 }
 
 /** Parameters of init(), in this order. */
@@ -57,6 +60,7 @@ export enum InitParam {
   MAX_DESTS = 4,
   MAX_NEIGHBOURS = 5,
   HASH_SEED = 6,
+  RESERVE = 7,
 }
 
 /** Error codes returned by control-path exports (0 = ok). Names in host/engine/errors.ts. */
@@ -119,6 +123,12 @@ export enum DestField {
   INACTIVE = 24,
   SERVICE = 28,
   NEXT = 32,
+  /** The server's cached next hop (like IPVS's per-destination dst cache): valid while
+   *  NH_GENERATION equals the routing generation and the neighbour entry at NH_NEIGHBOUR
+   *  still resolves NH_ADDR. */
+  NH_GENERATION = 36,
+  NH_ADDR = 40,
+  NH_NEIGHBOUR = 44,
   SIZE = 48,
 }
 

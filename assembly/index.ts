@@ -8,9 +8,9 @@ import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_M
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
 import { copyMac } from "./wire/bytes";
 import * as state from "./engine/state";
-import { count, setLayout, setNow, slotSize, rxDescBase, rxSlotsBase, batchSize } from "./engine/state";
-import { scratchTake, txBegin, txLength, txPush } from "./engine/tx";
-import { handleFrame, setExpireNodestConn } from "./engine/pipeline";
+import { count, countN, setLayout, setNow, slotSize, rxDescBase, rxSlotsBase, batchSize } from "./engine/state";
+import { scratchTake, txBegin, txEnd, txPush } from "./engine/tx";
+import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestConn } from "./engine/pipeline";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
@@ -33,7 +33,7 @@ export function abiVersion(): u32 { return Abi.VERSION; }
 
 /** Lay out linear memory and grow it once to fit. Call before anything else; the host
  *  must (re)create its views of memory afterwards. Returns 0 or -Err. */
-export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32): i32 {
+export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32): i32 {
   if (batch == 0 || batch > 4096) return -Err.BAD_ARGUMENT;
   if (slot < 256 || slot > 131072 + <u32>Abi.HEADROOM || (slot & 63) != 0) return -Err.BAD_ARGUMENT;
   if (connCap == 0 || connCap > 0x4000000) return -Err.BAD_ARGUMENT;
@@ -60,6 +60,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   store<u32>(r + (<usize>Region.NEIGHBOURS << 2), <u32>at); at = alignUp(at + <u64>neighSize * 24, 64);
   store<u32>(r + (<usize>Region.SCRATCH << 2), <u32>at); at = alignUp(at + <u64>SCRATCH_SLOTS * <u64>slot, 64);
   let queue = at; at = alignUp(at + <u64>QUEUE_SLOTS * <u64>slot, 64);
+  store<u32>(r + (<usize>Region.RESERVED << 2), <u32>at); at = alignUp(at + <u64>reserve, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
   store<u32>(r + (<usize>Region.END << 2), <u32>at);
   let pages = <i32>((at + 65535) >> 16);
@@ -107,6 +108,10 @@ export function processBatch(n: u32, nowMs: u32): u32 {
   if (!state.initialised) return 0;
   beginCall(nowMs);
   if (n > batchSize) n = batchSize;
+  countN(Counter.RX_FRAMES, n);
+  // With a table larger than the caches, touch every frame's connection first so the
+  // cache misses of the whole batch overlap (WebAssembly has no prefetch instruction).
+  if (connCount >= PREFETCH_MIN_CONNECTIONS) prefetchBatch(n);
   let slot = <usize>slotSize;
   let frame = rxSlotsBase + <usize>Abi.HEADROOM;
   let desc = rxDescBase;
@@ -115,14 +120,14 @@ export function processBatch(n: u32, nowMs: u32): u32 {
     frame += slot;
     desc += <usize>Abi.DESC_SIZE;
   }
-  return txLength();
+  return txEnd();
 }
 
 /** Timers only (connection expiry, ARP retries): call when idle. Returns TX count. */
 export function tick(nowMs: u32): u32 {
   if (!state.initialised) return 0;
   beginCall(nowMs);
-  return txLength();
+  return txEnd();
 }
 
 /** Announce addr on ifindex with a gratuitous ARP request (RFC 5227 section 3). Returns TX count. */
@@ -137,7 +142,7 @@ export function sendGratuitousArp(ifindex: u32, addr: u32, nowMs: u32): u32 {
   arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, ifaceMac(ifindex), addr, 0, addr);
   memory.fill(f + ETH_HEADER_LEN + ARP_LEN, 0, ETH_MIN_FRAME - ETH_HEADER_LEN - ARP_LEN);
   txPush(f, ETH_MIN_FRAME, ifindex);
-  return txLength();
+  return txEnd();
 }
 
 // ---- interfaces, routes, neighbours ------------------------------------------------

@@ -83,15 +83,16 @@ export function connFlush(): void {
   return mix(daddr, caddr ^ proto, ports) & bucketMask;
 }
 
-/** Address of the in-hash bucket, so a batch can touch it before it needs it. */
+/** Address of a bucket head, so a batch can touch it before it needs it. */
 @inline export function inBucketAddr(b: u32): usize { return inHash + (<usize>b << 2); }
+@inline export function outBucketAddr(b: u32): usize { return outHash + (<usize>b << 2); }
 
 /** Find a client-side connection; 0 if none (an expired one is freed on the way). */
 @inline export function connLookupIn(proto: u32, caddr: u32, ports: u32, vaddr: u32): usize {
   return connLookupInBucket(inBucket(proto, caddr, ports, vaddr), proto, caddr, ports, vaddr);
 }
 
-export function connLookupInBucket(b: u32, proto: u32, caddr: u32, ports: u32, vaddr: u32): usize {
+@inline export function connLookupInBucket(b: u32, proto: u32, caddr: u32, ports: u32, vaddr: u32): usize {
   let i = load<u32>(inHash + (<usize>b << 2));
   while (i != NIL) {
     let e = connEntry(i - 1);

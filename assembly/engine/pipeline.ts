@@ -3,9 +3,9 @@
 // connections, the reply path of NAT, ICMP, and the forwarding method.
 // Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
 
-import { ConnField, ConnFlag, ConnState, Counter, Fwd, Proto, Stat } from "../abi";
+import { Abi, ConnField, ConnFlag, ConnState, Counter, Fwd, Proto, RxDesc, Stat } from "../abi";
 import { copyMac, macEquals } from "../wire/bytes";
-import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE } from "../wire/ethernet";
+import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
 import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ipv4Check, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
 import { tcpCheck, tcpFlags, TCP_RST, TCP_SYN } from "../wire/tcp";
@@ -14,27 +14,27 @@ import { l4DstPort, l4SrcPort } from "../wire/l4";
 import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
 import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
-import { connCreate, connLookupIn, connLookupOut, connEntry, connBase, connRemove } from "../conn/table";
+import { connCreate, connLookupIn, connLookupOut, connEntry, connBase, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
 import { DestField } from "../abi";
 import { schedule } from "../sched/index";
-import { count, now, slotCapacity } from "./state";
+import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize } from "./state";
 import { txPush } from "./tx";
 import { natIn, natOut, ttlAllowsForwarding } from "../xmit/nat";
 import { drXmit } from "../xmit/dr";
 import { tunXmit } from "../xmit/tun";
 import { echoReply, icmpErrorCheck, icmpRewriteQuoted } from "../xmit/icmp";
 import { ipv4DecrementTtlUpdatingChecksum, ipv4SetDstUpdatingChecksum, ipv4SetSrcUpdatingChecksum } from "../wire/ipv4";
-import { sendRouted } from "../xmit/output";
+import { sendRouted, sendToDest } from "../xmit/output";
 
 /** IPVS's expire_nodest_conn sysctl: 0 drops packets of connections whose server was
  *  removed (they resume if it is added back); 1 expires such connections at once. */
 export let expireNodestConn = false;
 export function setExpireNodestConn(on: bool): void { expireNodestConn = on; }
 
+/** One received frame. The caller counts RX_FRAMES (per batch). */
 export function handleFrame(frame: usize, len: u32, ifindex: u32): void {
-  count(Counter.RX_FRAMES);
   if (!ifaceExists(ifindex)) { count(Counter.DROP_NO_INTERFACE); return; }
   if (len > slotCapacity()) { count(Counter.DROP_FRAME_TOO_BIG); return; }
   let l2len = ethCheck(frame, len);
@@ -93,14 +93,24 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   }
   let saddr = ipv4Src(ip);
   let daddr = ipv4Dst(ip);
-  let sport = l4SrcPort(l4);
-  let dport = l4DstPort(l4);
-  let conn = connLookupIn(proto, saddr, sport | (dport << 16), daddr);
-  if (conn != 0) { forwardIn(frame, l2len, ip, totalLen, l4, proto, conn); return; }
+  let ports = load<u32>(l4); // source port | destination port << 16, wire order
+  let sport = ports & 0xffff;
+  let dport = ports >>> 16;
+  // The service table is small and stays in cache: it tells the client side (a
+  // service's VIP:port) from the server side before the big table is touched.
   let s = svcFind(proto, daddr, dport);
-  if (s != NONE) { newConnection(frame, l2len, ip, totalLen, l4, proto, s); return; }
+  let conn: usize = 0;
+  if (s != NONE) {
+    conn = connLookupIn(proto, saddr, ports, daddr);
+    if (conn != 0) forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);
+    else newConnection(frame, l2len, ip, totalLen, l4, proto, s);
+    return;
+  }
   conn = connLookupOut(proto, saddr, sport, daddr, dport);
   if (conn != 0) { forwardOut(frame, l2len, ip, totalLen, l4, proto, conn, ifindex); return; }
+  // A connection whose service was removed: ip_vs_in finds it before any service.
+  conn = connLookupIn(proto, saddr, ports, daddr);
+  if (conn != 0) { forwardIn(frame, l2len, ip, totalLen, l4, proto, conn); return; }
   count(isOurs(daddr) ? Counter.DROP_NO_SERVICE : Counter.DROP_NOT_FOR_US);
 }
 
@@ -245,7 +255,7 @@ function icmpIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize,
   icmpRewriteQuoted(icmp, icmpLen, inner, ilen, Ipv4Field.SRC, raddr, 0, <u32>load<u16>(conn, ConnField.DPORT));
   ipv4SetDstUpdatingChecksum(ip, raddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
-  sendRouted(frame, l2len, totalLen, raddr, Counter.FORWARDED);
+  sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
 }
 
 /** An ICMP error from a NAT real server about a packet client:cport -> RIP:rport
@@ -267,4 +277,40 @@ function icmpOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize
   ipv4SetSrcUpdatingChecksum(ip, vaddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
   sendRouted(frame, l2len, totalLen, ipv4Dst(ip), Counter.FORWARDED);
+}
+
+/** Below this many live connections the table is cache-resident and prefetching
+ *  would only add work. */
+export const PREFETCH_MIN_CONNECTIONS: u32 = 32768;
+let prefetchSink: u32 = 0;
+
+/** First pass over a batch: for each TCP/UDP frame, load the bucket head and the first
+ *  entry its lookup will need (client side for a service, server side otherwise). The
+ *  loads of different frames are independent, so their cache misses overlap; the
+ *  second pass then finds the lines in cache. Only reads, and only within the frame. */
+export function prefetchBatch(n: u32): void {
+  let slot = <usize>slotSize;
+  let frame = rxSlotsBase + <usize>Abi.HEADROOM;
+  let desc = rxDescBase;
+  let sink = prefetchSink;
+  for (let i: u32 = 0; i < n; i++, frame += slot, desc += <usize>Abi.DESC_SIZE) {
+    let len = load<u32>(desc, RxDesc.LEN);
+    if (len < 14 + 20 + 4 || len > slotCapacity()) continue;
+    let l2: u32 = <u32>load<u16>(frame, EthField.TYPE) == ETHERTYPE_VLAN_WIRE ? 18 : 14;
+    if (<u32>load<u16>(frame + l2 - 2) != ETHERTYPE_IPV4_WIRE) continue;
+    let ip = frame + l2;
+    let vi = <u32>load<u8>(ip);
+    let ihl = (vi & 0xf) << 2;
+    if ((vi >>> 4) != 4 || ihl < 20 || l2 + ihl + 4 > len) continue;
+    let proto = <u32>load<u8>(ip, Ipv4Field.PROTO);
+    if (proto != Proto.TCP && proto != Proto.UDP) continue;
+    let ports = load<u32>(ip + ihl);
+    let saddr = ipv4Src(ip);
+    let daddr = ipv4Dst(ip);
+    let head: u32;
+    if (svcFind(proto, daddr, ports >>> 16) != NONE) head = load<u32>(inBucketAddr(inBucket(proto, saddr, ports, daddr)));
+    else head = load<u32>(outBucketAddr(outBucket(proto, saddr, ports, daddr)));
+    if (head != 0) sink ^= load<u32>(connEntry(head - 1));
+  }
+  prefetchSink = sink;
 }

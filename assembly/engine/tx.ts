@@ -2,7 +2,7 @@
 // point into their RX slot, frames the engine builds go into per-call scratch slots.
 
 import { Abi, Counter, TxDesc } from "../abi";
-import { count, scratchBase, scratchSlots, slotSize, txCapacity, txDescBase } from "./state";
+import { countN, scratchBase, scratchSlots, slotSize, txCapacity, txDescBase } from "./state";
 
 let txCount: u32 = 0;
 let scratchUsed: u32 = 0;
@@ -10,6 +10,12 @@ let scratchUsed: u32 = 0;
 export function txBegin(): void {
   txCount = 0;
   scratchUsed = 0;
+}
+
+/** End of a call: count what it hands to the host. */
+export function txEnd(): u32 {
+  countN(Counter.TX_FRAMES, txCount);
+  return txCount;
 }
 
 @inline export function txLength(): u32 { return txCount; }
@@ -23,7 +29,6 @@ export function txBegin(): void {
   store<u32>(d, ifindex, TxDesc.IFINDEX);
   store<u32>(d, 0, 12);
   txCount++;
-  count(Counter.TX_FRAMES);
   return true;
 }
 

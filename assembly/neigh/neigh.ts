@@ -14,7 +14,7 @@ import { Abi, Counter } from "../abi";
 import { copyMac } from "../wire/bytes";
 import { EthField, ethSetAddresses, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "../wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "../wire/arp";
-import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+import { ifaceAddr, ifaceExists, ifaceMac, routeChanged } from "../route/route";
 import { count, expired, now, queueBase, slotSize } from "../engine/state";
 import { scratchTake, txPush } from "../engine/tx";
 
@@ -104,6 +104,7 @@ export function neighSetStatic(ip: u32, macLo: u32, macHi: u32, ifindex: u32): b
   store<u8>(e, <u8>ifindex, N_IFINDEX);
   store<u32>(e, now, N_CONFIRMED);
   neighReleaseQueued(ip, e);
+  routeChanged();
   return true;
 }
 
@@ -112,6 +113,7 @@ export function neighDelete(ip: u32): bool {
   let e = neighLookup(ip);
   if (e == 0) return false;
   store<u8>(e, NEIGH_FAILED, N_STATE);
+  routeChanged();
   return true;
 }
 
@@ -147,6 +149,14 @@ export function neighSendRequest(ip: u32, ifindex: u32): void {
   memory.fill(f + ETH_HEADER_LEN + ARP_LEN, 0, ETH_MIN_FRAME - ETH_HEADER_LEN - ARP_LEN);
   if (txPush(f, ETH_MIN_FRAME, ifindex)) count(Counter.ARP_REQUESTS_SENT);
   else count(Counter.GENERATED_LOST);
+}
+
+/** True if entry e resolves ip and may be used now without asking again: static, or
+ *  learnt less than REACHABLE_MS ago. (The fast path of a cached next hop.) */
+@inline export function neighFresh(e: usize, ip: u32): bool {
+  if (load<u32>(e, N_IP) != ip) return false;
+  let st = load<u8>(e, N_STATE);
+  return st == NEIGH_STATIC || (st == NEIGH_REACHABLE && now - load<u32>(e, N_CONFIRMED) < REACHABLE_MS);
 }
 
 /** The MAC to use for next hop ip on ifindex, or 0 if it is not resolved yet (the

@@ -16,6 +16,12 @@ const interfaces: usize = memory.data(<i32>(IF_SIZE * <usize>Abi.MAX_INTERFACES)
 
 // Route record (20 bytes): net u32 | mask u32 | gateway u32 (0: on-link) | ifindex u32 | prefixLen u32
 @inline const RT_SIZE: usize = 20;
+
+/** Bumped by every change of interfaces, routes or static neighbours: cached next hops
+ *  (DestField.NH_*) from an older generation are looked up again. Starts at 1 so a
+ *  zeroed cache is never valid. */
+export let routeGeneration: u32 = 1;
+export function routeChanged(): void { routeGeneration++; }
 const routes: usize = memory.data(<i32>(RT_SIZE * <usize>Abi.MAX_ROUTES));
 let routeCount: u32 = 0;
 
@@ -43,6 +49,7 @@ export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u
   store<u32>(r, mtu, IF_MTU);
   store<u32>(r, addr, IF_ADDR);
   store<u32>(r, prefixMaskWire(prefixLen), IF_MASK);
+  routeChanged();
   routeRemoveConnected(ifindex);
   if (addr != 0) routeAdd(addr & prefixMaskWire(prefixLen), prefixLen, 0, ifindex);
   return true;
@@ -82,6 +89,7 @@ export function routeAdd(netWire: u32, prefixLen: u32, gateway: u32, ifindex: u3
   let mask = prefixMaskWire(prefixLen);
   let net = netWire & mask;
   routeDelete(net, prefixLen);
+  routeChanged();
   if (routeCount >= <u32>Abi.MAX_ROUTES) return false;
   // Insert keeping longest prefixes first.
   let at = routeCount;
@@ -108,13 +116,14 @@ export function routeDelete(netWire: u32, prefixLen: u32): bool {
     if (load<u32>(r, 0) == net && load<u32>(r, 16) == prefixLen) {
       memory.copy(r, r + RT_SIZE, <usize>(routeCount - i - 1) * RT_SIZE);
       routeCount--;
+      routeChanged();
       return true;
     }
   }
   return false;
 }
 
-export function routeClear(): void { routeCount = 0; }
+export function routeClear(): void { routeCount = 0; routeChanged(); }
 
 /** Result of the last successful routeLookup. */
 export let routeIfindex: u32 = 0;

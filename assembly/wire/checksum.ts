@@ -33,6 +33,14 @@ export function sum(ptr: usize, len: usize, initial: u64): u64 {
   return (s & 0xffff) + (s >>> 16);
 }
 
+/** The checksum of a 20-byte IPv4 header (no options), ready to compare or store. */
+@inline export function checksum20(p: usize): u32 {
+  let a = load<u64>(p);
+  let b = load<u64>(p, 8);
+  let acc: u64 = (a & 0xffffffff) + (a >>> 32) + (b & 0xffffffff) + (b >>> 32) + <u64>load<u32>(p, 16);
+  return ~fold(acc) & 0xffff;
+}
+
 /** The Internet checksum of len bytes at ptr, ready to store (complemented). */
 export function checksum(ptr: usize, len: usize): u32 {
   return ~fold(sum(ptr, len, 0)) & 0xffff;

@@ -12,7 +12,7 @@
 // +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 
 import { bswap16 } from "./bytes";
-import { checksum, update16, update32 } from "./checksum";
+import { checksum, checksum20, update16, update32 } from "./checksum";
 import { Counter } from "../abi";
 
 export namespace Ipv4Field {
@@ -65,7 +65,7 @@ export function ipv4Check(ip: usize, avail: u32): i32 {
   let total = ipv4TotalLen(ip);
   if (total < ihl || total > avail) return Counter.DROP_IP_BAD_LENGTH;
   // RFC 1812 section 5.2.2: a router verifies the header checksum.
-  if (checksum(ip, ihl) != 0) return Counter.DROP_IP_BAD_CHECKSUM;
+  if ((ihl == IPV4_HEADER_LEN ? checksum20(ip) : checksum(ip, ihl)) != 0) return Counter.DROP_IP_BAD_CHECKSUM;
   return 0;
 }
 

@@ -3,8 +3,8 @@
 // the VIP on a non-ARPing interface and answers the client itself.
 
 import { ConnField, Counter } from "../abi";
-import { sendRouted } from "./output";
+import { sendToDest } from "./output";
 
 export function drXmit(frame: usize, l2len: u32, totalLen: u32, conn: usize): void {
-  sendRouted(frame, l2len, totalLen, load<u32>(conn, ConnField.DADDR), Counter.FORWARDED);
+  sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
 }

@@ -10,7 +10,7 @@ import { l4SetDstUpdatingChecksum, l4SetSrcUpdatingChecksum } from "../wire/l4";
 import { ifaceAddr } from "../route/route";
 import { count } from "../engine/state";
 import { sendIcmpError } from "./icmp";
-import { sendRouted } from "./output";
+import { sendRouted, sendToDest } from "./output";
 
 /** False (and an ICMP time exceeded sent from src) if the packet may not be routed on. */
 @inline export function ttlAllowsForwarding(ip: usize, totalLen: u32, src: u32): bool {
@@ -21,13 +21,13 @@ import { sendRouted } from "./output";
 }
 
 /** Client -> real server. */
-export function natIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize): void {
+@inline export function natIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize): void {
   if (!ttlAllowsForwarding(ip, totalLen, ipv4Dst(ip))) return;
   let daddr = load<u32>(conn, ConnField.DADDR);
   l4SetDstUpdatingChecksum(l4, proto, ipv4Dst(ip), daddr, <u32>load<u16>(conn, ConnField.DPORT));
   ipv4SetDstUpdatingChecksum(ip, daddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
-  sendRouted(frame, l2len, totalLen, daddr, Counter.FORWARDED);
+  sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
 }
 
 /** Real server -> client: the reply leaves from VIP:vport. */

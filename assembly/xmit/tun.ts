@@ -14,7 +14,7 @@ import { ICMP_CODE_FRAG_NEEDED, ICMP_DEST_UNREACH } from "../wire/icmp";
 import { ifaceAddr, ifaceMtu, routeIfindex, routeLookup } from "../route/route";
 import { count, takeIpId } from "../engine/state";
 import { sendIcmpError } from "./icmp";
-import { sendRouted } from "./output";
+import { sendToDest } from "./output";
 
 export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn: usize): void {
   let raddr = load<u32>(conn, ConnField.DADDR);
@@ -33,5 +33,5 @@ export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn
   let moved = frame - IPV4_HEADER_LEN;
   memory.copy(moved, frame, l2len);
   ipipEncapsulate(moved + l2len, takeIpId(), ifaceAddr(ifindex), raddr);
-  sendRouted(moved, l2len, totalLen + IPV4_HEADER_LEN, raddr, Counter.FORWARDED);
+  sendToDest(moved, l2len, totalLen + IPV4_HEADER_LEN, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
 }

@@ -16,7 +16,7 @@ import {
 import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
 
 export * from "./addr.js";
-export { Counter, Fwd, Proto, Sched, ConnState, Err } from "./abi.js";
+export { Counter, Fwd, Proto, Sched, ConnState, Err, Region } from "./abi.js";
 
 export class EngineError extends Error {
   constructor(message: string, readonly code: number) {
@@ -46,6 +46,8 @@ export interface EngineOptions {
   maxNeighbours?: number;
   /** Seed of the connection hash (fixed by default so runs are reproducible). */
   hashSeed?: number;
+  /** Bytes of engine memory set aside for the embedder (Region.RESERVED). */
+  reserveBytes?: number;
 }
 
 export interface InterfaceSpec {
@@ -120,7 +122,7 @@ export interface Timeouts {
 export interface EngineExports {
   memory: WebAssembly.Memory;
   abiVersion(): number;
-  init(batch: number, slot: number, conns: number, svcs: number, dests: number, neigh: number, seed: number): number;
+  init(batch: number, slot: number, conns: number, svcs: number, dests: number, neigh: number, seed: number, reserve: number): number;
   regionOffset(r: number): number;
   memoryEnd(): number;
   processBatch(n: number, nowMs: number): number;
@@ -220,7 +222,7 @@ export class Engine {
     this.maxServices = options.maxServices ?? 256;
     this.maxRealServers = options.maxRealServers ?? 4096;
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
-      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed), "init");
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0), "init");
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
     this.dv = new DataView(exports.memory.buffer);

@@ -19,14 +19,14 @@ function packageRoot(): string {
   return process.cwd();
 }
 
-export function wasmPath(flavour: "release" | "debug" = "release"): string {
+export function wasmPath(flavour: "release" | "debug" | "bench" = "release"): string {
   return join(packageRoot(), "build", `${flavour}.wasm`);
 }
 
 const modules = new Map<string, WebAssembly.Module>();
 
 /** A new engine instance from build/release.wasm (or debug.wasm). */
-export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" = "release"): Promise<Engine> {
+export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" | "bench" = "release"): Promise<Engine> {
   let module = modules.get(flavour);
   if (!module) {
     const path = wasmPath(flavour);

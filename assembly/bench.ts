@@ -1,0 +1,31 @@
+// The engine plus one benchmark helper (build/bench.wasm): refilling RX slots from
+// frame templates kept in the reserved region, the way the TAP addon writes frames
+// straight into the slots — a memcpy per frame, no JavaScript per frame.
+
+export * from "./index";
+import { Abi, RxDesc } from "./abi";
+import { batchSize, rxDescBase, rxSlotsBase, slotSize } from "./engine/state";
+
+/** Fill RX slots 0..n-1 with templates first, first+1, ... (mod count): hdrLen bytes
+ *  from templates + t * stride, then frameLen - hdrLen bytes from payload. Returns the
+ *  next template index. */
+export function benchRefill(templates: usize, stride: u32, hdrLen: u32, first: u32, count: u32, n: u32,
+  frameLen: u32, payload: usize, ifindex: u32): u32 {
+  if (n > batchSize) n = batchSize;
+  let t = first;
+  let slot = rxSlotsBase + <usize>Abi.HEADROOM;
+  let desc = rxDescBase;
+  for (let i: u32 = 0; i < n; i++) {
+    // Headers are copied 8 bytes at a time (gcc inlines the C baseline's memcpy the same
+    // way); memory.copy is a call into the runtime and costs more for 54 bytes.
+    let src = templates + <usize>t * <usize>stride;
+    for (let k: usize = 0; k < <usize>hdrLen; k += 8) store<u64>(slot + k, load<u64>(src + k));
+    if (frameLen > hdrLen) memory.copy(slot + hdrLen, payload, frameLen - hdrLen);
+    store<u32>(desc, frameLen, RxDesc.LEN);
+    store<u32>(desc, ifindex, RxDesc.IFINDEX);
+    slot += <usize>slotSize;
+    desc += <usize>Abi.DESC_SIZE;
+    if (++t == count) t = 0;
+  }
+  return t;
+}
