@@ -263,3 +263,27 @@ export enum Counter {
   LAST_DROP = 47,
   COUNT = 48,
 }
+
+/** Counters of the decapsulator (wasm/decap.wasm, `wasmvs decap`), u64 each. */
+export enum DecapCounter {
+  RX_FRAMES = 0,
+  DECAPSULATED = 1,
+  PASSED_UP = 2,
+  PASSED_DOWN = 3,
+  TX_FRAMES = 4,
+  FIRST_DROP = 8,
+  DROP_BAD_OUTER = 8,
+  DROP_OUTER_FRAGMENT = 9,
+  DROP_BAD_INNER = 10,
+  DROP_ECN = 11,
+  DROP_FRAME_TOO_BIG = 12,
+  DROP_TX_FULL = 13,
+  LAST_DROP = 13,
+  COUNT = 14,
+}
+
+/** Interfaces of the decapsulator. */
+export enum DecapPort {
+  UPLINK = 0,
+  STACK = 1,
+}

@@ -1,4 +1,4 @@
-// The engine plus one benchmark helper (build/bench.wasm): refilling RX slots from
+// The engine plus one benchmark helper (wasm/bench.wasm): refilling RX slots from
 // frame templates kept in the reserved region, the way the TAP addon writes frames
 // straight into the slots — a memcpy per frame, no JavaScript per frame.
 

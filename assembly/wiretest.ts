@@ -1,5 +1,5 @@
 // A second entry point that exports the wire/ and checksum helpers one by one, so
-// the header tests exercise the engine's own code (build/wiretest.wasm, tests only).
+// the header tests exercise the engine's own code (wasm/wiretest.wasm, tests only).
 
 import { checksum as csum, update16 as upd16, update32 as upd32, transportChecksum, udpNonZero } from "./wire/checksum";
 import { ethCheck as eCheck, ethType as eType } from "./wire/ethernet";

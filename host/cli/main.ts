@@ -1,6 +1,8 @@
 // The wasmvs command.
 
 import { replay } from "./replay.js";
+import { runDirector } from "../dataplane/director.js";
+import { runDecap } from "../dataplane/decap.js";
 import { ConfigError } from "../control/rules.js";
 import { PcapError } from "../io/pcap.js";
 
@@ -10,6 +12,13 @@ commands:
   replay --config FILE --in CAPTURE.pcap --out OUTPUT.pcap [--clock capture|fixed] [--per-interface] [--batch N]
          run the engine over a capture with the configuration in FILE (ipvsadm-save
          rules plus interface/route/neighbour lines) and write every frame it emits
+  run --config FILE [--status FILE] [--batch N]
+         run the director on TAP devices (as root): one TAP per 'interface' line
+         ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it
+  decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
+         unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
+         where the kernel has no ipip module)
+  demo   the live demo: a sandbox of network namespaces, NAT, DR and TUN in turn
   help   show this text
 `;
 
@@ -47,12 +56,52 @@ async function cmdReplay(args: string[]): Promise<number> {
   return 0;
 }
 
+function log(line: string): void {
+  process.stdout.write(`${new Date().toISOString()} wasmvs: ${line}\n`);
+}
+
+function batchFlag(f: Flags): number {
+  const batch = f.batch ? Number(f.batch) : 256;
+  if (!Number.isInteger(batch) || batch < 1 || batch > 4096) throw new UsageError(`--batch must be a whole number from 1 to 4096`);
+  return batch;
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const f = parseFlags(args, ["config", "status", "batch"], []);
+  if (!f.config) throw new UsageError("run needs --config");
+  await runDirector({ config: f.config as string, status: f.status as string | undefined, batch: batchFlag(f), log });
+  return 0;
+}
+
+async function cmdDecap(args: string[]): Promise<number> {
+  const addresses: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--address") {
+      if (i + 1 >= args.length) throw new UsageError("--address needs a value");
+      addresses.push(args[++i]);
+    } else rest.push(args[i]);
+  }
+  const f = parseFlags(rest, ["uplink", "stack", "uplink-bridge"], []);
+  if (!f.uplink || !f.stack) throw new UsageError("decap needs --uplink TAP and --stack TAP");
+  if (addresses.length === 0) throw new UsageError("decap needs at least one --address (the server's tunnel address)");
+  for (const a of addresses) if (!/^\d+\.\d+\.\d+\.\d+$/.test(a)) throw new UsageError(`--address: not an IPv4 address: "${a}"`);
+  await runDecap({ uplink: f.uplink as string, stack: f.stack as string, addresses, uplinkBridge: f["uplink-bridge"] as string | undefined, log });
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
       case "replay":
         return await cmdReplay(rest);
+      case "run":
+        return await cmdRun(rest);
+      case "decap":
+        return await cmdDecap(rest);
+      case "demo":
+        return await (await import("../demo/demo.js")).demo(rest);
       case "help": case "--help": case "-h": case undefined:
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;
@@ -68,7 +117,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`wasmvs: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof Error && "code" in e && (e as NodeJS.ErrnoException).code === "ENOENT") {
+    if (e instanceof Error && ("code" in e || "errno" in e)) {
+      // System errors (no such file, no permission, device busy): the message says it.
       process.stderr.write(`wasmvs: ${(e as Error).message}\n`);
       return 1;
     }

@@ -33,6 +33,10 @@ export interface InterfaceConfig {
   mac: string;
   address?: string;
   mtu: number;
+  /** The TAP device (`wasmvs run`); defaults to the name. */
+  tap: string;
+  /** A bridge to put the TAP in (`wasmvs run`). */
+  bridge?: string;
   line: number;
 }
 
@@ -137,7 +141,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     };
     if (head.text === "interface") {
       const index = intIn(need(1, "an interface index"), 0, 15, fail, "interface index");
-      const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, line: lineNo };
+      const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, tap: "", line: lineNo };
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
@@ -157,9 +161,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
           }
           ifc.address = val.text.includes("/") ? val.text : `${val.text}/32`;
         } else if (key.text === "mtu") ifc.mtu = intIn(val, 68, 65535, fail, "mtu");
-        else fail(key, `unknown interface setting (expected name, mac, address or mtu)`);
+        else if (key.text === "tap" || key.text === "bridge") {
+          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(val.text)) fail(val, `not a device name (1 to 15 letters, digits, '_', '.', '-')`);
+          if (key.text === "tap") ifc.tap = val.text;
+          else ifc.bridge = val.text;
+        } else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
       }
       if (!ifc.mac) fail(head, `interface ${index} needs a mac`);
+      if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
       cfg.interfaces.push(ifc);
     } else if (head.text === "route") {
@@ -296,7 +305,7 @@ function parseIpvsadm(
 }
 
 /** The interface index a dev name or number refers to. */
-function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
+export function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
   const byName = cfg.interfaces.find((i) => i.name === dev);
   if (byName) return byName.index;
   if (/^\d+$/.test(dev) && cfg.interfaces.some((i) => i.index === Number(dev))) return Number(dev);
@@ -304,7 +313,7 @@ function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
 }
 
 /** The interface whose connected subnet holds addr. */
-function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefined {
+export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefined {
   const a = ipToWire(addr);
   for (const i of cfg.interfaces) {
     if (!i.address) continue;

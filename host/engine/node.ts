@@ -1,10 +1,11 @@
-// Loading the engine in Node: reads the compiled module from build/. The only Node
+// Loading the engine in Node: reads the compiled module from wasm/. The only Node
 // dependency of the engine's TypeScript layer lives here, apart from index.ts.
 
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Engine, EngineOptions } from "./index.js";
+import { Decapsulator } from "./decap.js";
 
 /** The package root, from dist/host/engine or host/engine. */
 function packageRoot(): string {
@@ -19,14 +20,13 @@ function packageRoot(): string {
   return process.cwd();
 }
 
-export function wasmPath(flavour: "release" | "debug" | "bench" = "release"): string {
-  return join(packageRoot(), "build", `${flavour}.wasm`);
+export function wasmPath(flavour: "release" | "debug" | "bench" | "decap" = "release"): string {
+  return join(packageRoot(), "wasm", `${flavour}.wasm`);
 }
 
 const modules = new Map<string, WebAssembly.Module>();
 
-/** A new engine instance from build/release.wasm (or debug.wasm). */
-export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" | "bench" = "release"): Promise<Engine> {
+async function compiled(flavour: "release" | "debug" | "bench" | "decap"): Promise<WebAssembly.Module> {
   let module = modules.get(flavour);
   if (!module) {
     const path = wasmPath(flavour);
@@ -39,5 +39,15 @@ export async function loadEngine(options: EngineOptions = {}, flavour: "release"
     module = await WebAssembly.compile(new Uint8Array(bytes));
     modules.set(flavour, module);
   }
-  return Engine.create(module, options);
+  return module;
+}
+
+/** A new engine instance from wasm/release.wasm (or debug.wasm, bench.wasm). */
+export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" | "bench" = "release"): Promise<Engine> {
+  return Engine.create(await compiled(flavour), options);
+}
+
+/** A new decapsulator instance from wasm/decap.wasm. */
+export async function loadDecapsulator(batch = 256, slotSize = 2048): Promise<Decapsulator> {
+  return Decapsulator.create(await compiled("decap"), batch, slotSize);
 }

@@ -1,4 +1,4 @@
-// The engine's wire/ helpers, one export each (build/wiretest.wasm).
+// The engine's wire/ helpers, one export each (wasm/wiretest.wasm).
 import { readFileSync } from "node:fs";
 import { wasmPath } from "../../host/engine/node.js";
 

@@ -1,0 +1,54 @@
+// `wasmvs decap`: the decapsulator as a bump in the wire on a real server. The uplink
+// TAP faces the network (put it in a bridge with the real uplink, or with a veth);
+// the stack TAP carries the server's addresses. IPIP for the tunnel addresses is
+// unwrapped on the way up; everything else passes both ways unchanged.
+
+import { execFileSync } from "node:child_process";
+import { loadDecapsulator } from "../engine/node.js";
+import { DecapPort } from "../engine/decap.js";
+import { tapAddon } from "../io/tap.js";
+import { Dataplane } from "./loop.js";
+
+export interface DecapOptions {
+  uplink: string;
+  stack: string;
+  addresses: string[];
+  uplinkBridge?: string;
+  log: (line: string) => void;
+}
+
+export async function runDecap(o: DecapOptions): Promise<void> {
+  const d = await loadDecapsulator();
+  for (const a of o.addresses) d.addTunnelAddress(a);
+  const addon = tapAddon();
+  const up = addon.open(o.uplink);
+  let stack: number;
+  try {
+    stack = addon.open(o.stack);
+  } catch (e) {
+    addon.close(up);
+    throw e;
+  }
+  try {
+    if (o.uplinkBridge) execFileSync("ip", ["link", "set", "dev", o.uplink, "master", o.uplinkBridge], { stdio: "pipe" });
+    execFileSync("ip", ["link", "set", "dev", o.uplink, "up"], { stdio: "pipe" });
+    execFileSync("ip", ["link", "set", "dev", o.stack, "up"], { stdio: "pipe" });
+  } catch (e) {
+    addon.close(up);
+    addon.close(stack);
+    throw new Error(`setting up ${o.uplink}/${o.stack}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`);
+  }
+  const loop = new Dataplane(d, [{ ifindex: DecapPort.UPLINK, fd: up, name: o.uplink }, { ifindex: DecapPort.STACK, fd: stack, name: o.stack }], 1000);
+  loop.start();
+  o.log(`decapsulating IPIP for ${o.addresses.join(", ")}: uplink ${o.uplink}${o.uplinkBridge ? ` (bridge ${o.uplinkBridge})` : ""}, stack ${o.stack}`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  loop.stop();
+  addon.close(up);
+  addon.close(stack);
+  const c = d.counters();
+  o.log(`stopped: ${c.rx_frames} frames in, ${c.decapsulated} decapsulated, ${c.passed_up} passed up, ${c.passed_down} passed down, ` +
+    `drops: ${Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0n).map(([k, v]) => `${k.slice(5)} ${v}`).join(", ") || "none"}`);
+}

@@ -1,0 +1,133 @@
+// `wasmvs run`: a director on TAP devices. Reads the configuration, builds the engine,
+// attaches (or creates) a TAP device per interface, puts it in its bridge, announces
+// the VIPs with gratuitous ARP, and moves frames until SIGINT or SIGTERM. SIGHUP
+// reloads the configuration file (the difference only; a bad file changes nothing).
+// With --status FILE it writes its services, statistics and counters there as JSON
+// every second and on exit.
+
+import { execFileSync } from "node:child_process";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { Engine } from "../engine/index.js";
+import { loadEngine } from "../engine/node.js";
+import { applyConfig, ConfigError, DirectorConfig, onLinkIndex, parseRules } from "../control/rules.js";
+import { reload } from "../control/reload.js";
+import { tapAddon } from "../io/tap.js";
+import { Dataplane, engineNow, Port } from "./loop.js";
+import { formatCounters, formatServices } from "../cli/report.js";
+
+export interface RunOptions {
+  config: string;
+  status?: string;
+  batch: number;
+  log: (line: string) => void;
+}
+
+function ip(args: string[]): void {
+  try {
+    execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`ip ${args.join(" ")}: ${err || (e as Error).message}`);
+  }
+}
+
+/** A JSON-friendly snapshot (bigints as numbers: they stay far below 2^53 here). */
+export function snapshot(e: Engine, loop?: Dataplane): unknown {
+  const num = (o: Record<string, bigint>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
+  return {
+    time: new Date().toISOString(),
+    pid: process.pid,
+    connections: e.connectionCount,
+    counters: num(e.counters()),
+    services: e.services().map((s) => ({
+      ...s,
+      stats: num(s.stats as unknown as Record<string, bigint>),
+      realServers: s.realServers.map((r) => ({ ...r, stats: num(r.stats as unknown as Record<string, bigint>) })),
+    })),
+    loop: loop?.stats,
+  };
+}
+
+export async function runDirector(o: RunOptions): Promise<void> {
+  let cfg: DirectorConfig = parseRules(readFileSync(o.config, "utf8"), o.config);
+  const engine = await loadEngine({ batch: o.batch, connCapacity: cfg.connections ?? 65536 });
+  applyConfig(engine, cfg);
+  const addon = tapAddon();
+  const ports: Port[] = [];
+  try {
+    for (const i of cfg.interfaces) {
+      const fd = addon.open(i.tap);
+      ports.push({ ifindex: i.index, fd, name: i.tap });
+      ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
+      if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
+      ip(["link", "set", "dev", i.tap, "up"]);
+      o.log(`interface ${i.index} (${i.name}): TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, ` +
+        `address ${i.address ?? "none"}, mtu ${i.mtu}`);
+    }
+  } catch (e) {
+    for (const p of ports) addon.close(p.fd);
+    throw e;
+  }
+  for (const s of engine.services()) {
+    o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
+      (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
+  }
+  const loop = new Dataplane(engine, ports);
+  loop.start();
+  // Announce every VIP (and the director's addresses) so switches and neighbours learn them.
+  const announce = () => {
+    const vips = new Set(engine.services().map((s) => s.address));
+    for (const i of cfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
+    for (const v of vips) {
+      const ifindex = onLinkIndex(cfg, v) ?? cfg.interfaces[0].index;
+      loop.flush(engine.sendGratuitousArp(ifindex, v, engineNow()));
+    }
+  };
+  announce();
+  o.log(`running: ${ports.length} interface(s), connection table ${engine.connCapacity}, pid ${process.pid}`);
+  const writeStatus = () => {
+    if (!o.status) return;
+    const tmp = `${o.status}.tmp`;
+    writeFileSync(tmp, JSON.stringify(snapshot(engine, loop), null, 1));
+    renameSync(tmp, o.status);
+  };
+  writeStatus();
+  const statusTimer = setInterval(writeStatus, 1000);
+  let reloading = false;
+  process.on("SIGHUP", () => {
+    if (reloading) return;
+    reloading = true;
+    o.log(`SIGHUP: reloading ${o.config}`);
+    let next: DirectorConfig;
+    try {
+      next = parseRules(readFileSync(o.config, "utf8"), o.config);
+    } catch (e) {
+      o.log(`reload refused, the running configuration stays: ${(e as Error).message}`);
+      reloading = false;
+      return;
+    }
+    reload(engine, cfg, next).then(
+      (r) => {
+        cfg = next;
+        o.log(r.changes.length ? `reloaded: ${r.changes.join("; ")}` : "reloaded: no change");
+        writeStatus();
+      },
+      (e) => o.log(`reload refused, the running configuration stays: ${e instanceof ConfigError ? e.message : (e as Error).stack}`),
+    ).finally(() => {
+      reloading = false;
+    });
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      o.log(`${sig}: stopping`);
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  loop.stop();
+  clearInterval(statusTimer);
+  writeStatus();
+  for (const p of ports) addon.close(p.fd);
+  o.log(`stopped after ${loop.stats.framesIn} frames in, ${loop.stats.framesOut} out\n${formatServices(engine)}\n${formatCounters(engine)}`);
+}

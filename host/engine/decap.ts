@@ -1,0 +1,65 @@
+// The decapsulator's TypeScript face (wasm/decap.wasm). No Node imports.
+
+import { Abi, DecapCounter, Err, Region } from "./abi.js";
+import { ipToWire } from "./addr.js";
+
+export { DecapCounter, DecapPort } from "./abi.js";
+
+interface DecapExports {
+  memory: WebAssembly.Memory;
+  abiVersion(): number;
+  init(batch: number, slot: number): number;
+  regionOffset(r: number): number;
+  addTunnelAddress(addr: number): number;
+  processBatch(n: number, nowMs: number): number;
+  tick(nowMs: number): number;
+}
+
+export class Decapsulator {
+  private readonly x: DecapExports;
+  private dv: DataView;
+
+  static async create(wasm: BufferSource | WebAssembly.Module, batch = 256, slotSize = 2048): Promise<Decapsulator> {
+    const module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
+    const instance = await WebAssembly.instantiate(module, { env: { abort() { throw new Error("decapsulator aborted"); } } });
+    return new Decapsulator(instance.exports as unknown as DecapExports, batch, slotSize);
+  }
+
+  constructor(x: DecapExports, readonly batch: number, readonly slotSize: number) {
+    this.x = x;
+    if (x.abiVersion() !== Abi.VERSION) throw new Error("decapsulator ABI mismatch: rebuild with npm run build");
+    const rc = x.init(batch, slotSize);
+    if (rc < 0) throw new Error(`decapsulator init: error ${-rc} (${Err[-rc]})`);
+    this.dv = new DataView(x.memory.buffer);
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.x.memory;
+  }
+
+  regionOffset(r: Region): number {
+    return this.x.regionOffset(r);
+  }
+
+  addTunnelAddress(address: string): void {
+    if (this.x.addTunnelAddress(ipToWire(address)) < 0) throw new Error(`too many tunnel addresses (at most 16): ${address}`);
+  }
+
+  process(n: number, nowMs: number): number {
+    return this.x.processBatch(n, nowMs >>> 0);
+  }
+
+  tick(nowMs: number): number {
+    return this.x.tick(nowMs >>> 0);
+  }
+
+  counters(): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    const base = this.x.regionOffset(Region.COUNTERS);
+    for (const [name, v] of Object.entries(DecapCounter)) {
+      if (typeof v !== "number" || name === "FIRST_DROP" || name === "LAST_DROP" || name === "COUNT") continue;
+      out[name.toLowerCase()] = this.dv.getBigUint64(base + v * 8, true);
+    }
+    return out;
+  }
+}

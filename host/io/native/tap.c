@@ -1,0 +1,320 @@
+/*
+ * wasmvs_tap: TAP devices for the wasmvs data path, as a small N-API addon.
+ *
+ * Frames move between TAP file descriptors and the engine's frame slots in
+ * WebAssembly memory directly: readBatch() reads up to N frames into consecutive RX
+ * slots and fills their descriptors, writeBatch() writes every frame the TX
+ * descriptors point at. One call per batch, no per-frame copy or call in JavaScript.
+ * Readiness comes from the event loop (uv_poll), so an idle director uses no CPU.
+ *
+ * The descriptor layout is the engine's (assembly/abi.ts): RX {ifindex u32, len u32,
+ * ...} and TX {ptr u32, len u32, ifindex u32, ...}, 16 bytes each, little endian.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define DESC_SIZE 16
+
+#define CHECK(call)                                                      \
+  do {                                                                   \
+    if ((call) != napi_ok) {                                             \
+      napi_throw_error(env, NULL, "wasmvs_tap: N-API call failed: " #call); \
+      return NULL;                                                       \
+    }                                                                    \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, const char *dev, int err) {
+  char msg[256];
+  const char *hint = "";
+  if (err == EPERM || err == EACCES) hint = " (needs root or CAP_NET_ADMIN)";
+  else if (err == EBUSY) hint = " (the device is in use by another process)";
+  else if (err == ENOENT || err == ENODEV) hint = " (is the tun module loaded? /dev/net/tun must exist)";
+  snprintf(msg, sizeof msg, "%s %s: %s%s", what, dev, strerror(err), hint);
+  napi_value code, message, error;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_int32(env, err, &code);
+  napi_create_error(env, NULL, message, &error);
+  napi_set_named_property(env, error, "errno", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int32_t arg_i32(napi_env env, napi_value v) {
+  int32_t x = 0;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+/* Bytes of a WebAssembly.Memory's buffer (or any ArrayBuffer / typed array). */
+static uint8_t *buffer_bytes(napi_env env, napi_value v, size_t *len) {
+  bool is_ab = false, is_ta = false;
+  void *data = NULL;
+  napi_is_arraybuffer(env, v, &is_ab);
+  if (is_ab) {
+    if (napi_get_arraybuffer_info(env, v, &data, len) != napi_ok) return NULL;
+    return data;
+  }
+  napi_is_typedarray(env, v, &is_ta);
+  if (is_ta) {
+    napi_typedarray_type t;
+    size_t n, off;
+    napi_value ab;
+    if (napi_get_typedarray_info(env, v, &t, &n, &data, &ab, &off) != napi_ok) return NULL;
+    *len = n;
+    return data;
+  }
+  return NULL;
+}
+
+/* open(name, vnetHdr) -> fd. Creates the device if it does not exist (non-persistent:
+ * it goes away with the last descriptor). */
+static napi_value tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[IFNAMSIZ + 1] = {0};
+  size_t n = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &n) != napi_ok || n == 0 || n >= IFNAMSIZ) {
+    napi_throw_type_error(env, NULL, "open(name): name must be a string of 1 to 15 characters");
+    return NULL;
+  }
+  bool vnet = false;
+  if (argc > 1) napi_get_value_bool(env, argv[1], &vnet);
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "cannot open /dev/net/tun for", name, errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
+  memcpy(ifr.ifr_name, name, n);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "cannot attach TAP device", name, e);
+  }
+  /* A device an earlier user left with offloads on would hand over oversized or
+   * unchecksummed frames: turn them off when not using virtio-net headers. */
+  if (!vnet && ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "cannot clear offloads of", name, e);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
+static napi_value tap_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  close(arg_i32(env, argv[0]));
+  return NULL;
+}
+
+/* readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex)
+ * -> frames read. A frame longer than its slot is marked with a length past the
+ * slot's capacity (the engine drops and counts it); it is never truncated silently. */
+static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) {
+    napi_throw_type_error(env, NULL, "readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex)");
+    return NULL;
+  }
+  int fd = arg_i32(env, argv[0]);
+  size_t mlen = 0;
+  uint8_t *mem = buffer_bytes(env, argv[1], &mlen);
+  uint32_t desc = (uint32_t)arg_i32(env, argv[2]), slots = (uint32_t)arg_i32(env, argv[3]);
+  uint32_t slot = (uint32_t)arg_i32(env, argv[4]), head = (uint32_t)arg_i32(env, argv[5]);
+  uint32_t first = (uint32_t)arg_i32(env, argv[6]), max = (uint32_t)arg_i32(env, argv[7]);
+  uint32_t ifindex = (uint32_t)arg_i32(env, argv[8]);
+  if (!mem || (uint64_t)slots + (uint64_t)(first + max) * slot > mlen || (uint64_t)desc + (uint64_t)(first + max) * DESC_SIZE > mlen) {
+    napi_throw_range_error(env, NULL, "readBatch: slots or descriptors outside the memory");
+    return NULL;
+  }
+  uint32_t cap = slot - head, got = 0;
+  for (uint32_t i = first; i < first + max; i++) {
+    uint8_t *p = mem + slots + (size_t)i * slot + head;
+    /* One byte more than the slot holds: the next slot's headroom (or the region after
+     * the last slot) absorbs it, and a frame that fills it is known to be too big. */
+    ssize_t r = read(fd, p, cap + 1);
+    if (r < 0) {
+      if (errno == EINTR) { i--; continue; }
+      break; /* EAGAIN: drained */
+    }
+    uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
+    uint32_t len = (uint32_t)r;
+    memcpy(d, &ifindex, 4);
+    memcpy(d + 4, &len, 4);
+    got++;
+  }
+  napi_value out;
+  CHECK(napi_create_uint32(env, got, &out));
+  return out;
+}
+
+/* writeBatch(fds: Int32Array by ifindex, memory, txDescBase, count, errors: Float64Array?)
+ * -> frames written. Frames that cannot be written (queue full, device down) are
+ * counted in errors[ifindex] when given. */
+static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "writeBatch(fds, memory, txDescBase, count[, errors])");
+    return NULL;
+  }
+  size_t flen = 0, mlen = 0, elen = 0;
+  int32_t *fds = (int32_t *)buffer_bytes(env, argv[0], &flen);
+  uint8_t *mem = buffer_bytes(env, argv[1], &mlen);
+  uint32_t desc = (uint32_t)arg_i32(env, argv[2]), count = (uint32_t)arg_i32(env, argv[3]);
+  double *errors = NULL;
+  if (argc > 4) errors = (double *)buffer_bytes(env, argv[4], &elen);
+  if (!fds || !mem || (uint64_t)desc + (uint64_t)count * DESC_SIZE > mlen) {
+    napi_throw_range_error(env, NULL, "writeBatch: descriptors outside the memory");
+    return NULL;
+  }
+  uint32_t written = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
+    uint32_t ptr, len, ifindex;
+    memcpy(&ptr, d, 4);
+    memcpy(&len, d + 4, 4);
+    memcpy(&ifindex, d + 8, 4);
+    if (ifindex >= flen / 4 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen) {
+      if (errors && ifindex < elen) errors[ifindex]++;
+      continue;
+    }
+    ssize_t w;
+    do w = write(fds[ifindex], mem + ptr, len);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)len) written++;
+    else if (errors && ifindex < elen) errors[ifindex]++;
+  }
+  napi_value out;
+  CHECK(napi_create_uint32(env, written, &out));
+  return out;
+}
+
+/* ---- readiness ------------------------------------------------------------------- */
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int closed;
+} watch_t;
+
+static void on_ready(uv_poll_t *h, int status, int events) {
+  watch_t *w = (watch_t *)h->data;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, global, arg, result;
+  napi_get_reference_value(env, w->callback, &cb);
+  /* The receiver must be an object: with undefined, napi_make_callback fails and the
+   * poll, never drained, would spin. */
+  napi_get_global(env, &global);
+  napi_create_int32(env, status, &arg);
+  if (napi_make_callback(env, w->context, global, cb, 1, &arg, &result) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+      napi_fatal_exception(env, ex);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_closed(uv_handle_t *h) {
+  watch_t *w = (watch_t *)h->data;
+  napi_delete_reference(w->env, w->callback);
+  napi_async_destroy(w->env, w->context);
+  free(w);
+}
+
+static void watch_finalize(napi_env env, void *data, void *hint) {
+  watch_t *w = (watch_t *)data;
+  if (!w->closed) {
+    w->closed = 1;
+    uv_poll_stop(&w->poll);
+    uv_close((uv_handle_t *)&w->poll, on_closed);
+  }
+}
+
+/* watch(fd, callback) -> handle: callback() runs whenever fd is readable, until
+ * unwatch(handle). */
+static napi_value tap_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd = arg_i32(env, argv[0]);
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  watch_t *w = calloc(1, sizeof *w);
+  if (!w) {
+    napi_throw_error(env, NULL, "watch: out of memory");
+    return NULL;
+  }
+  w->env = env;
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "wasmvs:tap", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_async_init(env, NULL, name, &w->context));
+  CHECK(napi_create_reference(env, argv[1], 1, &w->callback));
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    free(w);
+    napi_throw_error(env, NULL, uv_strerror(rc));
+    return NULL;
+  }
+  w->poll.data = w;
+  uv_poll_start(&w->poll, UV_READABLE, on_ready);
+  napi_value handle;
+  CHECK(napi_create_external(env, w, watch_finalize, NULL, &handle));
+  return handle;
+}
+
+static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  watch_t *w = NULL;
+  CHECK(napi_get_value_external(env, argv[0], (void **)&w));
+  if (w && !w->closed) {
+    w->closed = 1;
+    uv_poll_stop(&w->poll);
+    uv_close((uv_handle_t *)&w->poll, on_closed);
+  }
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, tap_close, NULL, NULL, NULL, napi_default, NULL},
+    {"readBatch", NULL, tap_read_batch, NULL, NULL, NULL, napi_default, NULL},
+    {"writeBatch", NULL, tap_write_batch, NULL, NULL, NULL, napi_default, NULL},
+    {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
+    {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

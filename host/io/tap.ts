@@ -1,0 +1,30 @@
+// The TAP addon (host/io/native/tap.c, built by node-gyp on npm install), typed.
+
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface TapAddon {
+  /** Attach to (or create) TAP device name; returns a non-blocking fd. */
+  open(name: string, vnetHdr?: boolean): number;
+  close(fd: number): void;
+  readBatch(fd: number, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number, headroom: number,
+    first: number, max: number, ifindex: number): number;
+  writeBatch(fds: Int32Array, memory: ArrayBuffer, txDescBase: number, count: number, errors?: Float64Array): number;
+  watch(fd: number, onReadable: (status: number) => void): unknown;
+  unwatch(handle: unknown): void;
+}
+
+let addon: TapAddon | undefined;
+
+/** The addon, loaded once. Throws with the way to build it when it is missing. */
+export function tapAddon(): TapAddon {
+  if (addon) return addon;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6 && !existsSync(join(dir, "binding.gyp")); i++) dir = dirname(dir);
+  const path = join(dir, "build", "Release", "wasmvs_tap.node");
+  if (!existsSync(path)) throw new Error(`the TAP addon is not built: ${path} is missing (run npm install, or npm run build:native)`);
+  addon = createRequire(import.meta.url)(path) as TapAddon;
+  return addon;
+}

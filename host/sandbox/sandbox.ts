@@ -1,0 +1,336 @@
+// A sandbox of network namespaces on this machine, for the end-to-end tests, the demo
+// and the end-to-end benchmark: real Linux hosts around a wasmvs director.
+//
+//   client 10.0.0.2 ─┐                        ┌─ server 1 10.1.0.11
+//   router 10.0.0.254┤ bridge bo ─ TAP wvo    │  server 2 10.1.0.12
+//                    │   [ director: wasmvs ] ├─ server 3 10.1.0.13
+//   (router 10.1.0.254 on the inside too)     │
+//                      bridge bi ─ TAP wvi ───┘
+//
+// The director's namespace holds the two bridges; wasmvs attaches a TAP to each. The
+// router joins both segments (for DR and TUN the servers answer clients through it,
+// never through the director). In NAT mode the servers' default route is the director
+// (10.1.0.1). In DR and TUN mode the servers hold the VIP on loopback and do not answer
+// ARP for it; in TUN mode each server's stack sits behind `wasmvs decap`.
+//
+// Everything lives in namespaces whose names start with a unique prefix; destroy()
+// kills what runs in them and deletes them, devices included.
+
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export type Mode = "nat" | "dr" | "tun";
+
+export const VIP = "10.0.0.100";
+export const CLIENT = "10.0.0.2";
+export const DIRECTOR_OUT = "10.0.0.1";
+export const DIRECTOR_IN = "10.1.0.1";
+export const ROUTER_OUT = "10.0.0.254";
+export const ROUTER_IN = "10.1.0.254";
+export const OUT_MAC = "02:00:00:00:00:01";
+export const IN_MAC = "02:00:00:00:01:01";
+export const serverAddress = (k: number) => `10.1.0.${11 + k}`;
+export const serverName = (k: number) => `server${k + 1}`;
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dir !== "/") dir = dirname(dir);
+  return dir;
+}
+export const ROOT = packageRoot();
+const TOOLS = join(ROOT, "host", "sandbox", "tools");
+const CLI = join(ROOT, "bin", "wasmvs.js");
+
+export interface SandboxOptions {
+  mode: Mode;
+  servers?: number;
+  /** Ports the servers answer HTTP on. */
+  httpPorts?: number[];
+  udpPorts?: number[];
+  prefix?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Why the sandbox cannot be built here, or undefined if it can. */
+export function sandboxUnavailable(): string | undefined {
+  if (process.getuid && process.getuid() !== 0) return "needs root (network namespaces, bridges, TAP devices)";
+  const ip = spawnSync("ip", ["-V"], { encoding: "utf8" });
+  if (ip.error) return "needs the ip command (iproute2)";
+  if (!existsSync("/dev/net/tun")) return "needs /dev/net/tun (the tun module)";
+  if (!existsSync(join(ROOT, "build", "Release", "wasmvs_tap.node"))) return "needs the TAP addon (npm install builds it)";
+  return undefined;
+}
+
+export class Sandbox {
+  readonly prefix: string;
+  readonly dir: string;
+  readonly director: string;
+  readonly client: string;
+  readonly router: string;
+  readonly servers: string[];
+  private procs: ChildProcess[] = [];
+  private namespaces: string[] = [];
+  private destroyed = false;
+
+  private constructor(readonly o: Required<Omit<SandboxOptions, "log" | "prefix">> & { log: (l: string) => void }, prefix: string) {
+    this.prefix = prefix;
+    this.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    this.director = `${prefix}d`;
+    this.client = `${prefix}c`;
+    this.router = `${prefix}g`;
+    this.servers = Array.from({ length: o.servers }, (_, k) => `${prefix}r${k + 1}`);
+  }
+
+  static async create(options: SandboxOptions): Promise<Sandbox> {
+    const prefix = options.prefix ?? `wv${process.pid % 10000}${Math.random().toString(36).slice(2, 5)}`;
+    const s = new Sandbox({
+      mode: options.mode,
+      servers: options.servers ?? 3,
+      httpPorts: options.httpPorts ?? [options.mode === "nat" ? 8080 : 80],
+      udpPorts: options.udpPorts ?? [],
+      log: options.log ?? (() => {}),
+    }, prefix);
+    try {
+      s.build();
+    } catch (e) {
+      await s.destroy();
+      throw e;
+    }
+    return s;
+  }
+
+  /** Run a command in a namespace and wait for it. */
+  run(ns: string, argv: string[], timeoutMs = 60000): RunResult {
+    const r = spawnSync("ip", ["netns", "exec", ns, ...argv], { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (r.error ? String(r.error) : "") };
+  }
+
+  /** Run a command in a namespace; throw with its output if it fails. */
+  must(ns: string, argv: string[]): string {
+    const r = this.run(ns, argv);
+    if (r.status !== 0) throw new Error(`in ${ns}: ${argv.join(" ")}: exit ${r.status}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  private host(argv: string[]): void {
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr?.trim() || r.error}`);
+  }
+
+  private addNs(ns: string): void {
+    this.host(["ip", "netns", "add", ns]);
+    this.namespaces.push(ns);
+    this.must(ns, ["ip", "link", "set", "lo", "up"]);
+    this.must(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
+  }
+
+  /** A veth pair from namespace a (name an, in bridge) to namespace b (name bn). */
+  private veth(a: string, an: string, bridge: string, b: string, bn: string): void {
+    this.host(["ip", "-n", a, "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b]);
+    this.must(a, ["ip", "link", "set", an, "master", bridge, "up"]);
+    this.must(b, ["ip", "link", "set", bn, "up"]);
+  }
+
+  private build(): void {
+    const { mode } = this.o;
+    for (const ns of [this.director, this.client, this.router, ...this.servers]) this.addNs(ns);
+    for (const br of ["bo", "bi"]) {
+      this.must(this.director, ["ip", "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+      this.must(this.director, ["ip", "link", "set", br, "up"]);
+    }
+    this.veth(this.director, "c1", "bo", this.client, "eth0");
+    this.must(this.client, ["ip", "addr", "add", `${CLIENT}/24`, "dev", "eth0"]);
+    this.must(this.client, ["ip", "route", "add", "default", "via", ROUTER_OUT]);
+    this.veth(this.director, "go", "bo", this.router, "eo");
+    this.veth(this.director, "gi", "bi", this.router, "ei");
+    this.must(this.router, ["ip", "addr", "add", `${ROUTER_OUT}/24`, "dev", "eo"]);
+    this.must(this.router, ["ip", "addr", "add", `${ROUTER_IN}/24`, "dev", "ei"]);
+    this.must(this.router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    this.servers.forEach((ns, k) => {
+      this.veth(this.director, `r${k + 1}`, "bi", ns, "eth0");
+      let dev = "eth0";
+      if (mode === "tun") {
+        // The stack behind the decapsulator: eth0 and the decapsulator's uplink TAP
+        // share a bridge; the server's address lives on the stack TAP.
+        this.must(ns, ["ip", "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+        this.must(ns, ["ip", "link", "set", "br0", "up"]);
+        this.must(ns, ["ip", "link", "set", "eth0", "master", "br0"]);
+        this.must(ns, ["ip", "tuntap", "add", "dev", "dup", "mode", "tap"]);
+        this.must(ns, ["ip", "link", "set", "dup", "master", "br0", "up"]);
+        this.must(ns, ["ip", "tuntap", "add", "dev", "dst", "mode", "tap"]);
+        this.must(ns, ["ip", "link", "set", "dst", "up"]);
+        dev = "dst";
+      }
+      this.must(ns, ["ip", "addr", "add", `${serverAddress(k)}/24`, "dev", dev]);
+      this.must(ns, ["ip", "route", "add", "default", "via", mode === "nat" ? DIRECTOR_IN : ROUTER_IN]);
+      if (mode !== "nat") {
+        // The VIP on loopback, never announced: the LVS-DR/TUN real-server setup.
+        this.must(ns, ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+          "net.ipv4.conf.all.rp_filter=0", `net.ipv4.conf.${dev}.rp_filter=0`, "net.ipv4.conf.lo.rp_filter=0"]);
+        this.must(ns, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
+      }
+    });
+    this.o.log(`sandbox ${this.prefix}: client ${CLIENT}, router, director, ${this.servers.length} servers (${mode.toUpperCase()})`);
+  }
+
+  /** Start a long-running command in a namespace; its output goes to a log file. */
+  spawn(ns: string, argv: string[], name: string): ChildProcess {
+    const logPath = join(this.dir, `${name}.log`);
+    const fd = openSync(logPath, "a");
+    const p = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: ["ignore", fd, fd], detached: false });
+    closeSync(fd);
+    this.procs.push(p);
+    return p;
+  }
+
+  logOf(name: string): string {
+    const p = join(this.dir, `${name}.log`);
+    return existsSync(p) ? readFileSync(p, "utf8") : "";
+  }
+
+  async waitFor(what: string, test: () => boolean, timeoutMs = 15000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!test()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async startServers(): Promise<void> {
+    this.servers.forEach((ns, k) => {
+      const args = [process.execPath, join(TOOLS, "server.mjs"), serverName(k)];
+      for (const p of this.o.httpPorts) args.push("--http", String(p));
+      for (const p of this.o.udpPorts) args.push("--udp", String(p));
+      this.spawn(ns, args, serverName(k));
+    });
+    for (let k = 0; k < this.servers.length; k++) await this.waitFor(`${serverName(k)} to listen`, () => this.logOf(serverName(k)).includes("ready"));
+  }
+
+  async startDecapsulators(): Promise<void> {
+    this.servers.forEach((ns, k) => {
+      this.spawn(ns, [process.execPath, CLI, "decap", "--uplink", "dup", "--stack", "dst", "--address", serverAddress(k)], `decap${k + 1}`);
+    });
+    for (let k = 0; k < this.servers.length; k++) await this.waitFor(`decapsulator ${k + 1}`, () => this.logOf(`decap${k + 1}`).includes("decapsulating"));
+  }
+
+  /** The director's configuration for this sandbox: one service per port given. */
+  config(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[]): string {
+    const flag = { nat: "-m", dr: "-g", tun: "-i" }[this.o.mode];
+    const lines = [
+      `interface 0 name outside tap wvo bridge bo mac ${OUT_MAC} address ${DIRECTOR_OUT}/24 mtu 1500`,
+      `interface 1 name inside tap wvi bridge bi mac ${IN_MAC} address ${DIRECTOR_IN}/24 mtu 1500`,
+      `route default via ${ROUTER_OUT}`,
+      "connections 262144",
+    ];
+    for (const s of services) {
+      const p = s.protocol === "tcp" ? "-t" : "-u";
+      lines.push(`-A ${p} ${VIP}:${s.port} -s ${s.scheduler}`);
+      this.servers.forEach((_, k) => {
+        lines.push(`-a ${p} ${VIP}:${s.port} -r ${serverAddress(k)}:${s.serverPort ?? s.port} ${flag} -w ${s.weights?.[k] ?? 1}`);
+      });
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  /** Start wasmvs in the director's namespace with configText; resolves when it runs. */
+  async startDirector(configText: string): Promise<Director> {
+    const config = join(this.dir, "director.rules");
+    writeFileSync(config, configText);
+    const status = join(this.dir, "status.json");
+    rmSync(status, { force: true });
+    const proc = this.spawn(this.director, [process.execPath, CLI, "run", "--config", config, "--status", status], "director");
+    await this.waitFor("the director to start", () => existsSync(status) || proc.exitCode !== null);
+    if (proc.exitCode !== null) throw new Error(`the director exited: ${this.logOf("director")}`);
+    return new Director(this, proc, config, status);
+  }
+
+  /** HTTP requests from the client; returns what it saw. */
+  http(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; timeoutMs?: number }): { bodies: string[]; errors: string[]; ports: number[] } {
+    const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
+    if (o.keepalive) args.push("--keepalive");
+    if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
+    const r = this.run(this.client, args, 120000);
+    if (r.status !== 0) throw new Error(`client failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** Start a long HTTP client in the background (its JSON result arrives on its log). */
+  httpInBackground(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean }, name: string): ChildProcess {
+    const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
+    if (o.keepalive) args.push("--keepalive");
+    return this.spawn(this.client, args, name);
+  }
+
+  udp(host: string, port: number, count: number): { replies: string[]; errors: string[] } {
+    const r = this.run(this.client, [process.execPath, join(TOOLS, "client.mjs"), "udp", host, String(port), "--count", String(count), "--timeout", "5000"]);
+    if (r.status !== 0) throw new Error(`udp client failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const p of this.procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
+    const end = Date.now() + 3000;
+    while (this.procs.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    for (const p of this.procs) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+    for (const ns of this.namespaces) {
+      // Anything still running inside (a grandchild of ip netns exec) goes too.
+      const pids = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout?.split(/\s+/).filter(Boolean) ?? [];
+      for (const pid of pids) try { process.kill(Number(pid), "SIGKILL"); } catch { /* gone */ }
+      spawnSync("ip", ["netns", "del", ns]);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export class Director {
+  constructor(private readonly sb: Sandbox, readonly proc: ChildProcess, readonly configPath: string, readonly statusPath: string) {}
+
+  /** The status the director wrote last (services, statistics, counters). */
+  status(): DirectorStatus {
+    return JSON.parse(readFileSync(this.statusPath, "utf8"));
+  }
+
+  /** A fresh status: waits for the next write. */
+  async freshStatus(): Promise<DirectorStatus> {
+    const before = this.status().time;
+    await this.sb.waitFor("a status update", () => this.status().time !== before, 5000);
+    return this.status();
+  }
+
+  /** Write a new configuration and send SIGHUP; resolves when the director has answered. */
+  async reload(configText: string): Promise<string> {
+    writeFileSync(this.configPath, configText);
+    const before = this.sb.logOf("director").length;
+    this.proc.kill("SIGHUP");
+    await this.sb.waitFor("the reload", () => /reload(ed|\s+refused)/.test(this.sb.logOf("director").slice(before)), 10000);
+    return this.sb.logOf("director").slice(before);
+  }
+
+  async stop(): Promise<string> {
+    this.proc.kill("SIGTERM");
+    await this.sb.waitFor("the director to stop", () => this.proc.exitCode !== null || this.proc.signalCode !== null, 10000);
+    return this.sb.logOf("director");
+  }
+}
+
+export interface DirectorStatus {
+  time: string;
+  connections: number;
+  counters: Record<string, number>;
+  services: {
+    protocol: string; address: string; port: number; scheduler: string;
+    stats: { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number };
+    realServers: { address: string; port: number; weight: number; active: number; inactive: number; stats: { conns: number; inpkts: number; outpkts: number } }[];
+  }[];
+}

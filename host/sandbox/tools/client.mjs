@@ -1,0 +1,66 @@
+// The client side of the end-to-end tests. Prints one JSON line with what it saw.
+//   http URL --requests N --concurrency C [--keepalive] [--timeout MS]
+//     N requests, each on its own TCP connection unless --keepalive (then one
+//     connection per concurrent worker); reports the body of every response.
+//   udp HOST PORT --count N [--timeout MS]
+//     N datagrams, each from its own socket (so its own source port); reports replies.
+import http from "node:http";
+import dgram from "node:dgram";
+
+const [mode, ...rest] = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = rest.indexOf(`--${name}`);
+  return i < 0 ? dflt : rest[i + 1];
+};
+const flag = (name) => rest.includes(`--${name}`);
+const timeout = Number(opt("timeout", 10000));
+
+async function httpMode() {
+  const url = new URL(rest[0]);
+  const n = Number(opt("requests", 1));
+  const c = Number(opt("concurrency", 1));
+  const keep = flag("keepalive");
+  const bodies = [];
+  const errors = [];
+  const ports = [];
+  let next = 0;
+  const worker = async () => {
+    const agent = new http.Agent({ keepAlive: keep, maxSockets: 1 });
+    while (next < n) {
+      const k = next++;
+      await new Promise((resolve) => {
+        const req = http.get(url, { agent, timeout }, (res) => {
+          const chunks = [];
+          res.on("data", (d) => chunks.push(d));
+          res.on("end", () => {
+            bodies[k] = Buffer.concat(chunks).toString();
+            ports[k] = req.socket?.localPort;
+            resolve();
+          });
+          res.on("error", (e) => { errors.push(`${k}: ${e.message}`); resolve(); });
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", (e) => { errors.push(`${k}: ${e.message}`); resolve(); });
+      });
+    }
+    agent.destroy();
+  };
+  await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
+  console.log(JSON.stringify({ bodies, errors, ports }));
+}
+
+async function udpMode() {
+  const [host, port] = rest;
+  const n = Number(opt("count", 1));
+  const replies = [];
+  const errors = [];
+  await Promise.all(Array.from({ length: n }, (_, k) => new Promise((resolve) => {
+    const s = dgram.createSocket("udp4");
+    const t = setTimeout(() => { errors.push(`${k}: timeout`); s.close(); resolve(); }, timeout);
+    s.on("message", (m) => { replies[k] = m.toString(); clearTimeout(t); s.close(); resolve(); });
+    s.send(Buffer.from(`hello ${k}`), Number(port), host, (e) => { if (e) { errors.push(`${k}: ${e.message}`); clearTimeout(t); s.close(); resolve(); } });
+  })));
+  console.log(JSON.stringify({ replies, errors }));
+}
+
+(mode === "udp" ? udpMode() : httpMode()).catch((e) => { console.error(e); process.exit(1); });
