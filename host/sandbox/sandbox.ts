@@ -254,9 +254,10 @@ export class Sandbox {
   }
 
   /** HTTP requests from the client; returns what it saw. */
-  http(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; timeoutMs?: number }): { bodies: string[]; errors: string[]; ports: number[] } {
+  http(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; timeoutMs?: number; post?: number }): { bodies: string[]; errors: string[]; ports: number[] } {
     const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
     if (o.keepalive) args.push("--keepalive");
+    if (o.post) args.push("--post", String(o.post));
     if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
     const r = this.run(this.client, args, 120000);
     if (r.status !== 0) throw new Error(`client failed: ${r.stderr}`);
@@ -264,9 +265,10 @@ export class Sandbox {
   }
 
   /** Start a long HTTP client in the background (its JSON result arrives on its log). */
-  httpInBackground(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean }, name: string): ChildProcess {
+  httpInBackground(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; intervalMs?: number }, name: string): ChildProcess {
     const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
     if (o.keepalive) args.push("--keepalive");
+    if (o.intervalMs) args.push("--interval", String(o.intervalMs));
     return this.spawn(this.client, args, name);
   }
 

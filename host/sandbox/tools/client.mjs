@@ -1,5 +1,5 @@
 // The client side of the end-to-end tests. Prints one JSON line with what it saw.
-//   http URL --requests N --concurrency C [--keepalive] [--timeout MS]
+//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS]
 //     N requests, each on its own TCP connection unless --keepalive (then one
 //     connection per concurrent worker); reports the body of every response.
 //   udp HOST PORT --count N [--timeout MS]
@@ -20,6 +20,9 @@ async function httpMode() {
   const n = Number(opt("requests", 1));
   const c = Number(opt("concurrency", 1));
   const keep = flag("keepalive");
+  const post = Number(opt("post", 0));
+  const interval = Number(opt("interval", 0));
+  const payload = post ? Buffer.alloc(post, 0x61) : undefined;
   const bodies = [];
   const errors = [];
   const ports = [];
@@ -28,8 +31,9 @@ async function httpMode() {
     const agent = new http.Agent({ keepAlive: keep, maxSockets: 1 });
     while (next < n) {
       const k = next++;
+      if (interval && k > 0) await new Promise((r) => setTimeout(r, interval));
       await new Promise((resolve) => {
-        const req = http.get(url, { agent, timeout }, (res) => {
+        const req = http.request(url, { agent, timeout, method: payload ? "POST" : "GET" }, (res) => {
           const chunks = [];
           res.on("data", (d) => chunks.push(d));
           res.on("end", () => {
@@ -41,6 +45,7 @@ async function httpMode() {
         });
         req.on("timeout", () => req.destroy(new Error("timeout")));
         req.on("error", (e) => { errors.push(`${k}: ${e.message}`); resolve(); });
+        req.end(payload);
       });
     }
     agent.destroy();

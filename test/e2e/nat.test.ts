@@ -1,0 +1,162 @@
+// NAT end to end: real clients and servers (Linux TCP/UDP stacks in namespaces) talk
+// through wasmvs on TAP devices. VIP:80 maps to the servers' port 8080.
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { Director, Sandbox, VIP, OUT_MAC, IN_MAC, serverName } from "../../host/sandbox/sandbox.js";
+import { e2eDescribe, tally } from "./e2e.js";
+
+e2eDescribe("NAT through wasmvs on TAP", () => {
+  let sb: Sandbox;
+  let director: Director | undefined;
+  const rr = () => sb.config([
+    { protocol: "tcp", port: 80, scheduler: "rr", serverPort: 8080 },
+    { protocol: "udp", port: 53, scheduler: "rr" },
+  ]);
+
+  beforeAll(async () => {
+    sb = await Sandbox.create({ mode: "nat", httpPorts: [8080], udpPorts: [53] });
+    await sb.startServers();
+  });
+  afterAll(async () => {
+    await director?.stop().catch(() => {});
+    await sb?.destroy();
+  });
+
+  async function restart(config: string): Promise<Director> {
+    if (director) await director.stop();
+    director = await sb.startDirector(config);
+    return director;
+  }
+
+  it("rr: HTTP through VIP:80 reaches the servers on :8080, exactly evenly, and replies pass the director", async () => {
+    const d = await restart(rr());
+    const r = sb.http(`http://${VIP}/`, { requests: 30 });
+    expect(r.errors).toEqual([]);
+    expect(tally(r.bodies)).toEqual({ server1: 10, server2: 10, server3: 10 });
+    const st = await d.freshStatus();
+    const web = st.services.find((s) => s.port === 80)!;
+    expect(web.realServers.map((x) => x.port)).toEqual([8080, 8080, 8080]);
+    for (const x of web.realServers) {
+      expect(x.stats.conns).toBe(10);
+      expect(x.stats.outpkts).toBeGreaterThan(0);
+    }
+  });
+
+  it("wrr: weights 3,2,1 give IPVS's 30/20/10 over 60 connections", async () => {
+    await restart(sb.config([{ protocol: "tcp", port: 80, scheduler: "wrr", serverPort: 8080, weights: [3, 2, 1] }]));
+    const r = sb.http(`http://${VIP}/`, { requests: 60 });
+    expect(r.errors).toEqual([]);
+    expect(tally(r.bodies)).toEqual({ server1: 30, server2: 20, server3: 10 });
+  });
+
+  it("a keep-alive connection stays on one server for its whole life", async () => {
+    await restart(rr());
+    const r = sb.http(`http://${VIP}/`, { requests: 50, keepalive: true });
+    expect(r.errors).toEqual([]);
+    expect(new Set(r.bodies).size).toBe(1);
+    expect(new Set(r.ports).size).toBe(1);
+  });
+
+  it("UDP through NAT: every datagram from its own port is answered, rr across the servers", async () => {
+    await restart(rr());
+    const r = sb.udp(VIP, 53, 30);
+    expect(r.errors).toEqual([]);
+    expect(r.replies.every((x, k) => x.endsWith(`:hello ${k}`))).toBe(true);
+    expect(tally(r.replies.map((x) => x.split(":")[0]))).toEqual({ server1: 10, server2: 10, server3: 10 });
+  });
+
+  it("weight 0 while traffic flows: the existing connection finishes, new ones go elsewhere", async () => {
+    const d = await restart(rr());
+    // 200 requests 20 ms apart on one connection: about four seconds of traffic.
+    const bg = sb.httpInBackground(`http://${VIP}/`, { requests: 200, keepalive: true, intervalMs: 20 }, "longclient");
+    // Find the server of the long connection: the one with an active (established) connection.
+    let busy = -1;
+    await sb.waitFor("the long connection", () => {
+      const st = d.status();
+      busy = st.services.find((s) => s.port === 80)?.realServers.findIndex((x) => x.active === 1) ?? -1;
+      return busy >= 0;
+    });
+    const addr = d.status().services.find((s) => s.port === 80)!.realServers[busy].address;
+    const k = Number(addr.split(".")[3]) - 11;
+    const weights = [1, 1, 1];
+    weights[k] = 0;
+    const log = await d.reload(sb.config([
+      { protocol: "tcp", port: 80, scheduler: "rr", serverPort: 8080, weights },
+      { protocol: "udp", port: 53, scheduler: "rr" },
+    ]));
+    expect(log).toMatch(new RegExp(`real server ${addr.replace(/\./g, "\\.")}:8080 of tcp ${VIP}:80 now nat, weight 0`));
+    const fresh = sb.http(`http://${VIP}/`, { requests: 20 });
+    expect(fresh.errors).toEqual([]);
+    expect(fresh.bodies).not.toContain(serverName(k));
+    await sb.waitFor("the long client", () => bg.exitCode !== null, 60000);
+    const long = JSON.parse(sb.logOf("longclient").trim().split("\n").pop()!);
+    expect(long.errors).toEqual([]);
+    expect(long.bodies.length).toBe(200);
+    expect(new Set(long.bodies)).toEqual(new Set([serverName(k)]));
+  });
+
+  it("a real server removed: no new connections go to it; it is gone from the table", async () => {
+    const d = await restart(rr());
+    const noSecond = rr().split("\n").filter((l) => !l.includes("10.1.0.12")).join("\n");
+    const log = await d.reload(noSecond);
+    expect(log).toMatch(/real server 10\.1\.0\.12:8080 removed/);
+    const r = sb.http(`http://${VIP}/`, { requests: 20 });
+    expect(r.errors).toEqual([]);
+    expect(tally(r.bodies)).toEqual({ server1: 10, server3: 10 });
+    const st = await d.freshStatus();
+    expect(st.services.find((s) => s.port === 80)!.realServers.map((x) => x.address).sort()).toEqual(["10.1.0.11", "10.1.0.13"]);
+  });
+
+  it("a reload with an error is refused whole and the running table stays", async () => {
+    const d = await restart(rr());
+    const log = await d.reload(rr() + "-a -t 10.0.0.100:80 -r 10.9.9.9:80 -g -w 1\n");
+    expect(log).toMatch(/reload refused, the running configuration stays: .*director\.rules:\d+:\d+: .*not on a directly connected network/);
+    const r = sb.http(`http://${VIP}/`, { requests: 9 });
+    expect(tally(r.bodies)).toEqual({ server1: 3, server2: 3, server3: 3 });
+  });
+
+  it("1,000 concurrent connections all complete with correct bodies", async () => {
+    await restart(rr());
+    const r = sb.http(`http://${VIP}/`, { requests: 1000, concurrency: 1000, timeoutMs: 30000 });
+    expect(r.errors).toEqual([]);
+    expect(r.bodies.length).toBe(1000);
+    const t = tally(r.bodies);
+    expect(Object.keys(t).sort()).toEqual(["server1", "server2", "server3"]);
+    for (const n of Object.values(t)) expect(n === 333 || n === 334).toBe(true);
+  });
+
+  it("answers ping to the VIP", async () => {
+    await restart(rr());
+    const r = sb.run(sb.client, ["ping", "-c", "3", "-i", "0.2", "-W", "2", VIP]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
+  });
+
+  it("every frame the director emits has good checksums (tshark, checksum validation on)", async () => {
+    const d = await restart(rr());
+    const caps = ["wvo", "wvi"].map((tap) => ({ tap, file: join(sb.dir, `${tap}.pcap`) }));
+    const dumps = caps.map((c) => sb.spawn(sb.director, ["tcpdump", "-i", c.tap, "--immediate-mode", "-U", "-w", c.file, `ether src ${OUT_MAC} or ether src ${IN_MAC}`], `tcpdump-${c.tap}`));
+    for (const c of caps) await sb.waitFor("tcpdump", () => /listening on/.test(sb.logOf(`tcpdump-${c.tap}`)));
+    sb.http(`http://${VIP}/`, { requests: 30 });
+    sb.udp(VIP, 53, 10);
+    sb.run(sb.client, ["ping", "-c", "2", "-i", "0.2", VIP]);
+    await d.freshStatus();
+    for (const p of dumps) p.kill("SIGINT");
+    await sb.waitFor("tcpdump to finish", () => dumps.every((p) => p.exitCode !== null || p.signalCode !== null));
+    const opts = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"];
+    let frames = 0;
+    for (const c of caps) {
+      const all = spawnSync("tshark", ["-r", c.file, ...opts, "-T", "fields", "-e", "frame.number"], { encoding: "utf8" });
+      expect(all.error).toBeUndefined();
+      frames += all.stdout.trim().split("\n").filter(Boolean).length;
+      const bad = spawnSync("tshark", ["-r", c.file, ...opts, "-Y",
+        'ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad"'], { encoding: "utf8" });
+      expect(bad.status).toBe(0);
+      expect(bad.stdout).toBe("");
+    }
+    // Both directions were captured: requests to the servers and replies to the client.
+    expect(frames).toBeGreaterThan(200);
+  });
+});
