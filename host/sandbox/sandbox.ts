@@ -78,6 +78,7 @@ export class Sandbox {
   readonly router: string;
   readonly servers: string[];
   private procs: ChildProcess[] = [];
+  private named = new Map<string, ChildProcess>();
   private namespaces: string[] = [];
   private destroyed = false;
 
@@ -189,7 +190,16 @@ export class Sandbox {
     const p = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: ["ignore", fd, fd], detached: false });
     closeSync(fd);
     this.procs.push(p);
+    this.named.set(name, p);
     return p;
+  }
+
+  /** Stop a process started with spawn() and wait for it. */
+  async stop(name: string): Promise<void> {
+    const p = this.named.get(name);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill("SIGTERM");
+    await this.waitFor(`${name} to stop`, () => p.exitCode !== null || p.signalCode !== null, 10000);
   }
 
   logOf(name: string): string {

@@ -1,0 +1,6 @@
+// Direct routing end to end: the servers hold the VIP on loopback (arp_ignore=1,
+// arp_announce=2) and answer through the router; the director only rewrites MACs.
+import { e2eDescribe } from "./e2e.js";
+import { directModeTests } from "./direct.js";
+
+e2eDescribe("DR through wasmvs on TAP", () => directModeTests("dr"));
