@@ -1,0 +1,221 @@
+// npm run bench:e2e: the namespace sandbox under load, bounded in time. For each path
+// it measures small-packet UDP packets/s (iperf3, 64-byte datagrams), TCP bulk
+// throughput (iperf3) and HTTP requests/s with latency (wrk against nginx):
+//   direct      client -> one real server through the kernel router (no user-space hop)
+//   tapfwd      a minimal C forwarder between the two TAPs, one read and one write per frame
+//   haproxy     HAProxy in TCP mode on the router, round robin over the three servers
+//   wasmvs NAT, wasmvs DR, wasmvs TUN   the director, rr over the three servers
+// and the director's CPU use while idle. Everything runs on this machine, in network
+// namespaces the benchmark creates and removes.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { Director, Mode, ROOT, Sandbox, sandboxUnavailable, serverAddress, VIP, ROUTER_OUT, CLIENT } from "../../host/sandbox/sandbox.js";
+
+const SECONDS = Number(process.env.WASMVS_E2E_SECONDS ?? 4);
+const HTTP_PORT = { nat: 8080, dr: 80, tun: 80 };
+
+interface Result {
+  path: string;
+  udpPps?: number;
+  tcpGbps?: number;
+  httpRps?: number;
+  httpP50Ms?: number;
+  httpP99Ms?: number;
+  note?: string;
+}
+
+function need(cmd: string, pkg: string): void {
+  if (spawnSync(cmd, ["--version"]).error && spawnSync(cmd, ["-v"]).error) throw new Error(`${cmd} is missing: apt-get install ${pkg}`);
+}
+
+function nginxConf(sb: Sandbox, k: number, port: number): string {
+  const d = join(sb.dir, `nginx${k}`);
+  mkdirSync(d, { recursive: true });
+  const conf = join(d, "nginx.conf");
+  writeFileSync(conf, `worker_processes 1;
+pid ${d}/nginx.pid;
+error_log ${d}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${d}/body; proxy_temp_path ${d}/proxy; fastcgi_temp_path ${d}/fcgi;
+  uwsgi_temp_path ${d}/uwsgi; scgi_temp_path ${d}/scgi;
+  keepalive_requests 1000000;
+  server { listen ${port}; location / { return 200 "server${k + 1}\\n"; } }
+}
+`);
+  return conf;
+}
+
+/** nginx and an iperf3 server on every real server. With the VIP on loopback (DR, TUN)
+ *  iperf3 binds to it: its UDP replies must leave from the VIP, not the server's own
+ *  address (the classic LVS-DR rule for UDP services). */
+async function startServers(sb: Sandbox, port: number, bindVip: boolean): Promise<void> {
+  sb.servers.forEach((ns, k) => {
+    sb.spawn(ns, ["nginx", "-c", nginxConf(sb, k, port), "-g", "daemon off;"], `nginx${k + 1}`);
+    sb.spawn(ns, ["iperf3", "-s", "-p", "5201", ...(bindVip ? ["-B", VIP] : [])], `iperf${k + 1}`);
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  for (let k = 0; k < sb.servers.length; k++) {
+    await sb.waitFor(`nginx ${k + 1}`, () => sb.run(sb.servers[k], ["curl", "-s", "-m", "1", `http://127.0.0.1:${port}/`]).stdout.startsWith("server"));
+  }
+}
+
+function wrk(sb: Sandbox, url: string): { rps: number; p50: number; p99: number } {
+  const r = sb.run(sb.client, ["wrk", "-t", "1", "-c", "50", "-d", `${SECONDS}s`, "--latency", url], (SECONDS + 20) * 1000);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  const ms = (label: string) => {
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(r.stdout);
+    if (!m) return NaN;
+    return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+  };
+  if (!Number.isFinite(rps)) throw new Error(`wrk: ${r.stdout}${r.stderr}`);
+  return { rps, p50: ms("50"), p99: ms("99") };
+}
+
+function iperf(sb: Sandbox, host: string, udp: boolean): number {
+  const args = ["iperf3", "-c", host, "-p", "5201", "-t", String(SECONDS), "-J"];
+  if (udp) args.push("-u", "-l", "64", "-b", "0");
+  const r = sb.run(sb.client, args, (SECONDS + 20) * 1000);
+  let j;
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`iperf3: ${r.stdout.slice(0, 300)} ${r.stderr}`);
+  }
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  if (udp) {
+    const s = j.end.sum;
+    return (s.packets - s.lost_packets) / s.seconds;
+  }
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+function measure(sb: Sandbox, path: string, host: string, port: number): Result {
+  const tcpGbps = iperf(sb, host, false);
+  const udpPps = iperf(sb, host, true);
+  const h = wrk(sb, `http://${host}:${port}/`);
+  return { path, udpPps, tcpGbps, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99 };
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+
+/** HTTP rr over the three servers; iperf3 on sh, so its TCP control connection and its
+ *  UDP stream from the same client reach the same server. */
+async function director(sb: Sandbox, mode: Mode): Promise<Director> {
+  return sb.startDirector(sb.config([
+    { protocol: "tcp", port: HTTP_PORT[mode], scheduler: "rr" },
+    { protocol: "tcp", port: 5201, scheduler: "sh" },
+    { protocol: "udp", port: 5201, scheduler: "sh" },
+  ]));
+}
+
+async function withSandbox<T>(mode: Mode, f: (sb: Sandbox) => Promise<T>): Promise<T> {
+  const sb = await Sandbox.create({ mode });
+  try {
+    return await f(sb);
+  } finally {
+    await sb.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const why = sandboxUnavailable();
+  if (why) throw new Error(`the end-to-end benchmark ${why}`);
+  for (const [c, p] of [["wrk", "wrk"], ["iperf3", "iperf3"], ["nginx", "nginx-light"], ["haproxy", "haproxy"], ["gcc", "gcc"]]) need(c, p);
+  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  console.log(`wasmvs end-to-end benchmark on ${machine}, ${SECONDS} s per measurement\n`);
+  const tapfwd = join(ROOT, "build", "tapfwd");
+  execFileSync("gcc", ["-O2", "-o", tapfwd, join(ROOT, "bench", "e2e", "tapfwd.c")], { stdio: "inherit" });
+  const results: Result[] = [];
+  let idle = "";
+
+  // Direct, the C forwarder and HAProxy share a sandbox without wasmvs, the servers'
+  // default route through the router (as for DR).
+  await withSandbox("dr", async (sb) => {
+    await startServers(sb, 8080, false);
+    console.log("direct: client -> server 1 through the kernel router");
+    results.push(measure(sb, "direct (kernel)", serverAddress(0), 8080));
+    console.log("haproxy: TCP mode on the router, round robin");
+    writeFileSync(join(sb.dir, "haproxy.cfg"), `global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen web
+  bind ${ROUTER_OUT}:8081
+  balance roundrobin
+${[0, 1, 2].map((k) => `  server s${k + 1} ${serverAddress(k)}:8080`).join("\n")}
+listen iperf
+  bind ${ROUTER_OUT}:5201
+  server s1 ${serverAddress(0)}:5201
+`);
+    sb.spawn(sb.router, ["haproxy", "-db", "-f", join(sb.dir, "haproxy.cfg")], "haproxy");
+    await sb.waitFor("haproxy", () => sb.run(sb.client, ["curl", "-s", "-m", "1", `http://${ROUTER_OUT}:8081/`]).stdout.startsWith("server"));
+    const h = wrk(sb, `http://${ROUTER_OUT}:8081/`);
+    const tcp = iperf(sb, ROUTER_OUT, false);
+    results.push({ path: "haproxy (TCP mode)", tcpGbps: tcp, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99, note: "UDP: not proxied" });
+    await sb.stop("haproxy");
+    console.log("tapfwd: the C forwarder between the two TAPs, one read and one write per frame");
+    const p = sb.spawn(sb.director, [tapfwd, "wvo", "wvi"], "tapfwd");
+    await sb.waitFor("tapfwd", () => sb.logOf("tapfwd").includes("forwarding") || p.exitCode !== null);
+    for (const [tap, br] of [["wvo", "bo"], ["wvi", "bi"]]) sb.must(sb.director, ["ip", "link", "set", tap, "master", br, "up"]);
+    // Client and server 1 see each other as on-link: their frames cross the forwarder.
+    sb.must(sb.client, ["ip", "route", "add", `${serverAddress(0)}/32`, "dev", "eth0"]);
+    sb.must(sb.servers[0], ["ip", "route", "add", `${CLIENT}/32`, "dev", "eth0"]);
+    results.push(measure(sb, "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080));
+  });
+
+  for (const mode of ["nat", "dr", "tun"] as Mode[]) {
+    await withSandbox(mode, async (sb) => {
+      await startServers(sb, HTTP_PORT[mode], mode !== "nat");
+      if (mode === "tun") await sb.startDecapsulators();
+      const d = await director(sb, mode);
+      console.log(`wasmvs ${mode.toUpperCase()}`);
+      results.push(measure(sb, `wasmvs ${mode.toUpperCase()}`, VIP, HTTP_PORT[mode]));
+      if (mode === "nat") {
+        const t0 = cpuTicks(d.proc.pid!);
+        await new Promise((r) => setTimeout(r, 3000));
+        const ticks = cpuTicks(d.proc.pid!) - t0;
+        idle = `${((ticks / 100 / 3) * 100).toFixed(1)}% of one core over 3 s idle (${ticks} ticks)`;
+      }
+      const st = d.status();
+      const drops = Object.entries(st.counters).filter(([k, v]) => k.startsWith("drop_") && v > 0);
+      if (drops.length) console.log(`  director drops: ${drops.map(([k, v]) => `${k.slice(5)} ${v}`).join(", ")}`);
+    });
+  }
+
+  const direct = results[0];
+  const fmt = (v: number | undefined, d = 0) => (v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d));
+  const ratio = (v: number | undefined, b: number | undefined) => (v && b ? `${(v / b).toFixed(2)}x` : "-");
+  console.log(`\npath                          UDP kpps  vs direct   TCP Gbit/s  vs direct   HTTP req/s  vs direct  p50 ms  p99 ms`);
+  for (const r of results) {
+    console.log(`${r.path.padEnd(29)} ${fmt((r.udpPps ?? NaN) / 1000, 1).padStart(8)} ${ratio(r.udpPps, direct.udpPps).padStart(10)} ` +
+      `${fmt(r.tcpGbps, 2).padStart(12)} ${ratio(r.tcpGbps, direct.tcpGbps).padStart(10)} ${fmt(r.httpRps).padStart(12)} ` +
+      `${ratio(r.httpRps, direct.httpRps).padStart(10)} ${fmt(r.httpP50Ms, 2).padStart(7)} ${fmt(r.httpP99Ms, 2).padStart(7)}` +
+      (r.note ? `  (${r.note})` : ""));
+  }
+  const fwd = results.find((r) => r.path.startsWith("tapfwd"));
+  const ha = results.find((r) => r.path.startsWith("haproxy"));
+  console.log(`\nwasmvs NAT vs the C forwarder: UDP ${ratio(results.find((r) => r.path === "wasmvs NAT")?.udpPps, fwd?.udpPps)}, ` +
+    `HTTP vs HAProxy: ${ratio(results.find((r) => r.path === "wasmvs NAT")?.httpRps, ha?.httpRps)}`);
+  console.log(`idle director CPU: ${idle}`);
+  const folder = join(ROOT, "bench", "results");
+  mkdirSync(folder, { recursive: true });
+  const report = { date: new Date().toISOString(), machine, seconds: SECONDS, results, idle };
+  writeFileSync(join(folder, "e2e-latest.json"), JSON.stringify(report, null, 2));
+  console.log(`saved ${join(folder, "e2e-latest.json")}`);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
