@@ -10,6 +10,8 @@ export enum Abi {
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
+  /** struct virtio_net_hdr, kept in the headroom before each frame in vnet mode. */
+  VNET_HDR_LEN = 10,
   /** RX and TX descriptors: 4 x u32. */
   DESC_SIZE = 16,
   MAX_INTERFACES = 16,
@@ -260,8 +262,10 @@ export enum Counter {
   DROP_NEIGH_QUEUE_FULL = 45,
   DROP_TX_FULL = 46,
   DROP_TCP_RST_NO_CONN = 47,
-  LAST_DROP = 47,
-  COUNT = 48,
+  /** A large (GSO) segment from a TAP with offloads, for a path that cannot carry it (TUN). */
+  DROP_GSO_UNSUPPORTED = 48,
+  LAST_DROP = 48,
+  COUNT = 49,
 }
 
 /** Counters of the decapsulator (wasm/decap.wasm, `wasmvs decap`), u64 each. */

@@ -205,6 +205,8 @@ export function setStateTimeoutMs(s: u32, ms: u32): i32 {
 }
 export function getStateTimeoutMs(s: u32): u32 { return s < <u32>ConnState.COUNT ? stateTimeout(s) : 0; }
 export function setExpireNodest(on: u32): void { setExpireNodestConn(on != 0); }
+/** Vnet mode: frames carry a virtio-net header in the 10 bytes before them (TAP offloads). */
+export function setVnetHeaders(on: u32): void { state.setVnet(on != 0); }
 export function connectionCount(): u32 { return connCount; }
 export function connectionCapacity(): u32 { return tableCapacity; }
 /** Expire every connection whose time has passed at nowMs (control path). */

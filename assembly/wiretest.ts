@@ -34,8 +34,8 @@ export function ipv4IsFragment(p: usize): bool { return v4.ipv4IsFragment(p); }
 export function tcpCheck(p: usize, len: u32): bool { return tCheck(p, len); }
 export function udpCheck(p: usize, len: u32): bool { return uCheck(p, len); }
 export function icmpCheck(p: usize, len: u32): bool { return iCheck(p, len); }
-export function l4SetDst(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32): void { l4SetDstUpdatingChecksum(l4, proto, oldA, newA, port); }
-export function l4SetSrc(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32): void { l4SetSrcUpdatingChecksum(l4, proto, oldA, newA, port); }
+export function l4SetDst(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32, partial: bool): void { l4SetDstUpdatingChecksum(l4, proto, oldA, newA, port, partial); }
+export function l4SetSrc(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32, partial: bool): void { l4SetSrcUpdatingChecksum(l4, proto, oldA, newA, port, partial); }
 export function ipipEncapsulate(outer: usize, id: u32, src: u32, dst: u32): void { ipipEnc(outer, id, src, dst); }
 export function ipipOuterTos(t: u32): u32 { return outerTos(t); }
 export function ipipDecapsulatedTos(o: u32, i: u32): i32 { return decapTos(o, i); }

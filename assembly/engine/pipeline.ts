@@ -19,7 +19,8 @@ import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } fro
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
 import { DestField } from "../abi";
 import { schedule } from "../sched/index";
-import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize } from "./state";
+import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
+import { vnetClear } from "../wire/vnet";
 import { txPush } from "./tx";
 import { natIn, natOut, ttlAllowsForwarding } from "../xmit/nat";
 import { drXmit } from "../xmit/dr";
@@ -61,6 +62,7 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   arpEmit(arp, ARP_OP_REPLY_WIRE, ifaceMac(ifindex), target, arp + ArpField.THA, sender);
   copyMac(frame + EthField.DST, arp + ArpField.THA);
   copyMac(frame + EthField.SRC, ifaceMac(ifindex));
+  if (vnet) vnetClear(frame);
   if (txPush(frame, len, ifindex)) { count(Counter.ARP_REPLIES_SENT); count(Counter.CONSUMED); }
   else count(Counter.DROP_TX_FULL);
 }

@@ -23,6 +23,11 @@ export function setLayout(batch: u32, slot: u32, rxDesc: usize, rxSlots: usize, 
   initialised = true;
 }
 
+/** Vnet mode: every frame has a virtio-net header in the 10 bytes before it (TAPs
+ *  opened with IFF_VNET_HDR and offloads on). See wire/vnet.ts. */
+export let vnet = false;
+export function setVnet(on: bool): void { vnet = on; }
+
 /** Milliseconds of the current call, as the host passed them (wraps after 49 days;
  *  all comparisons use wrapping differences). */
 export let now: u32 = 0;

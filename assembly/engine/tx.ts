@@ -2,7 +2,8 @@
 // point into their RX slot, frames the engine builds go into per-call scratch slots.
 
 import { Abi, Counter, TxDesc } from "../abi";
-import { countN, scratchBase, scratchSlots, slotSize, txCapacity, txDescBase } from "./state";
+import { vnetClear } from "../wire/vnet";
+import { countN, vnet, scratchBase, scratchSlots, slotSize, txCapacity, txDescBase } from "./state";
 
 let txCount: u32 = 0;
 let scratchUsed: u32 = 0;
@@ -37,5 +38,6 @@ export function txEnd(): u32 {
   if (scratchUsed >= scratchSlots) return 0;
   let p = scratchBase + <usize>scratchUsed * <usize>slotSize + <usize>Abi.HEADROOM;
   scratchUsed++;
+  if (vnet) vnetClear(p);
   return p;
 }

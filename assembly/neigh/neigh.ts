@@ -15,7 +15,8 @@ import { copyMac } from "../wire/bytes";
 import { EthField, ethSetAddresses, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "../wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ifaceAddr, ifaceExists, ifaceMac, routeChanged } from "../route/route";
-import { count, expired, now, queueBase, slotSize } from "../engine/state";
+import { count, expired, now, queueBase, slotSize, vnet } from "../engine/state";
+import { VNET_HDR_LEN } from "../wire/vnet";
 import { scratchTake, txPush } from "../engine/tx";
 
 @inline export const NEIGH_INCOMPLETE: u8 = 1;
@@ -208,7 +209,9 @@ export function neighEnqueue(frame: usize, len: u32, ifindex: u32, nextHop: u32)
   for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
     let m = queueMetaAt(i);
     if (load<u32>(m) != Q_FREE) continue;
-    memory.copy(queueFrameAt(i), frame, len);
+    // In vnet mode the frame's virtio-net header (just before it) travels with it.
+    if (vnet) memory.copy(queueFrameAt(i) - VNET_HDR_LEN, frame - VNET_HDR_LEN, len + <u32>VNET_HDR_LEN);
+    else memory.copy(queueFrameAt(i), frame, len);
     store<u32>(m, Q_WAITING, 0);
     store<u32>(m, nextHop, 4);
     store<u32>(m, len, 8);

@@ -26,16 +26,28 @@ import { Proto } from "../abi";
   store<u16>(l4 + csumOff, <u16>c);
 }
 
-/** Replace the destination port and account for a new destination address in the checksum. */
-@inline export function l4SetDstUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32): void {
+/** A partial checksum (virtio NEEDS_CSUM: the field holds the folded pseudo-header sum,
+ *  not complemented, and the rest is summed later from the L4 header on): only the
+ *  address change touches it; the ports are summed later. S' = S + ~m + m', which is
+ *  ~update32(~S, m, m'). */
+@inline export function l4UpdatePartialChecksum(l4: usize, csumOff: usize, oldAddr: u32, newAddr: u32): void {
+  let s = <u32>load<u16>(l4 + csumOff);
+  store<u16>(l4 + csumOff, <u16>(~update32(~s & 0xffff, oldAddr, newAddr) & 0xffff));
+}
+
+/** Replace the destination port and account for a new destination address in the
+ *  checksum (full, or partial when the frame's checksum is left for later). */
+@inline export function l4SetDstUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32, partial: bool): void {
   let oldPort = <u32>load<u16>(l4, 2);
   store<u16>(l4, <u16>newPort, 2);
-  l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
+  if (partial) l4UpdatePartialChecksum(l4, l4ChecksumOffset(proto), oldAddr, newAddr);
+  else l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
 }
 
 /** Replace the source port and account for a new source address in the checksum. */
-@inline export function l4SetSrcUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32): void {
+@inline export function l4SetSrcUpdatingChecksum(l4: usize, proto: u32, oldAddr: u32, newAddr: u32, newPort: u32, partial: bool): void {
   let oldPort = <u32>load<u16>(l4, 0);
   store<u16>(l4, <u16>newPort, 0);
-  l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
+  if (partial) l4UpdatePartialChecksum(l4, l4ChecksumOffset(proto), oldAddr, newAddr);
+  else l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
 }

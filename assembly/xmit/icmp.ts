@@ -4,10 +4,11 @@
 import { Counter, Proto } from "../abi";
 import { checksum, update16, update32, udpNonZero } from "../wire/checksum";
 import { ETHERTYPE_IPV4_WIRE, EthField, ETH_HEADER_LEN } from "../wire/ethernet";
-import { Ipv4Field, ipv4Emit, ipv4HeaderChecksum, ipv4Ihl, ipv4Proto, ipv4Src, ipv4Dst, ipv4TotalLen, IPV4_HEADER_LEN } from "../wire/ipv4";
+import { Ipv4Field, ipv4Emit, ipv4HeaderChecksum, ipv4Ihl, ipv4Proto, ipv4Src, ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { icmpEmitErrorHeader, icmpFillChecksum, icmpIsConnectionError, icmpType, IcmpField, ICMP_ECHO_REPLY, ICMP_HEADER_LEN } from "../wire/icmp";
 import { l4ChecksumOffset } from "../wire/l4";
-import { count, takeIpId } from "../engine/state";
+import { count, takeIpId, vnet } from "../engine/state";
+import { vnetClear } from "../wire/vnet";
 import { scratchTake } from "../engine/tx";
 import { sendRouted } from "./output";
 
@@ -68,6 +69,7 @@ export function echoReply(frame: usize, l2len: u32, ip: usize, ihl: u32, totalLe
   store<u32>(ip, from, Ipv4Field.DST);
   store<u8>(ip, 64, Ipv4Field.TTL);
   ipv4HeaderChecksum(ip, IPV4_HEADER_LEN);
+  if (vnet) vnetClear(frame);
   sendRouted(frame, l2len, totalLen, from, Counter.CONSUMED);
 }
 
@@ -111,4 +113,3 @@ export function icmpErrorCheck(icmp: usize, icmpLen: u32): i32 {
   return 0;
 }
 
-export { ipv4TotalLen };

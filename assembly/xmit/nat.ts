@@ -8,7 +8,8 @@ import { ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4SetDstUpdatingChecksum, 
 import { ICMP_CODE_TTL_EXCEEDED, ICMP_TIME_EXCEEDED } from "../wire/icmp";
 import { l4SetDstUpdatingChecksum, l4SetSrcUpdatingChecksum } from "../wire/l4";
 import { ifaceAddr } from "../route/route";
-import { count } from "../engine/state";
+import { count, vnet } from "../engine/state";
+import { vnetNeedsCsum } from "../wire/vnet";
 import { sendIcmpError } from "./icmp";
 import { sendRouted, sendToDest } from "./output";
 
@@ -24,7 +25,7 @@ import { sendRouted, sendToDest } from "./output";
 @inline export function natIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize): void {
   if (!ttlAllowsForwarding(ip, totalLen, ipv4Dst(ip))) return;
   let daddr = load<u32>(conn, ConnField.DADDR);
-  l4SetDstUpdatingChecksum(l4, proto, ipv4Dst(ip), daddr, <u32>load<u16>(conn, ConnField.DPORT));
+  l4SetDstUpdatingChecksum(l4, proto, ipv4Dst(ip), daddr, <u32>load<u16>(conn, ConnField.DPORT), vnet && vnetNeedsCsum(frame));
   ipv4SetDstUpdatingChecksum(ip, daddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
   sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
@@ -34,7 +35,7 @@ import { sendRouted, sendToDest } from "./output";
 export function natOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
   if (!ttlAllowsForwarding(ip, totalLen, ifaceAddr(ifindex))) return;
   let vaddr = load<u32>(conn, ConnField.VADDR);
-  l4SetSrcUpdatingChecksum(l4, proto, ipv4Src(ip), vaddr, <u32>load<u16>(conn, ConnField.VPORT));
+  l4SetSrcUpdatingChecksum(l4, proto, ipv4Src(ip), vaddr, <u32>load<u16>(conn, ConnField.VPORT), vnet && vnetNeedsCsum(frame));
   ipv4SetSrcUpdatingChecksum(ip, vaddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
   sendRouted(frame, l2len, totalLen, ipv4Dst(ip), Counter.FORWARDED);

@@ -12,7 +12,8 @@ import { ipv4HasDf, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { ipipEncapsulate } from "../wire/ipip";
 import { ICMP_CODE_FRAG_NEEDED, ICMP_DEST_UNREACH } from "../wire/icmp";
 import { ifaceAddr, ifaceMtu, routeIfindex, routeLookup } from "../route/route";
-import { count, takeIpId } from "../engine/state";
+import { count, takeIpId, vnet } from "../engine/state";
+import { vnetGsoType, vnetMove, VNET_GSO_NONE } from "../wire/vnet";
 import { sendIcmpError } from "./icmp";
 import { sendToDest } from "./output";
 
@@ -31,6 +32,11 @@ export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn
     return;
   }
   let moved = frame - IPV4_HEADER_LEN;
+  if (vnet) {
+    // IPIP has no virtio GSO type: a large segment cannot be wrapped as it is.
+    if (vnetGsoType(frame) != VNET_GSO_NONE) { count(Counter.DROP_GSO_UNSUPPORTED); return; }
+    vnetMove(frame, moved, IPV4_HEADER_LEN);
+  }
   memory.copy(moved, frame, l2len);
   ipipEncapsulate(moved + l2len, takeIpId(), ifaceAddr(ifindex), raddr);
   sendToDest(moved, l2len, totalLen + IPV4_HEADER_LEN, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);

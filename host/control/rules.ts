@@ -75,6 +75,8 @@ export interface DirectorConfig {
   services: ServiceConfig[];
   timeouts?: { tcp: number; tcpfin: number; udp: number; line: number };
   connections?: number;
+  /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
+  offload?: { on: boolean; line: number };
 }
 
 interface Token {
@@ -206,14 +208,27 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
         else fail(key, "unknown neighbour setting (expected dev)");
       }
       cfg.neighbours.push(n);
+    } else if (head.text === "offload") {
+      const v = need(1, "on or off");
+      if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
+      cfg.offload = { on: v.text === "on", line: lineNo };
     } else if (head.text === "connections") {
       cfg.connections = intIn(need(1, "a table size"), 1, 67108864, fail, "connection table size");
     } else if (head.text.startsWith("-")) {
       parseIpvsadm(toks, lineNo, cfg, fail, need, addr);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, connections or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload or an ipvsadm rule such as -A/-a/--set)");
     }
   });
+  if (cfg.offload?.on) {
+    for (const s of cfg.services) {
+      const r = s.realServers.find((x) => x.method === "tun");
+      if (r) {
+        throw new ConfigError(file, r.line, 1, "-i", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
+          `(IPIP has no virtio GSO type): use 'offload off' (line ${cfg.offload.line}) with TUN real servers`);
+      }
+    }
+  }
   return cfg;
 }
 

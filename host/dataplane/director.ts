@@ -15,6 +15,9 @@ import { tapAddon } from "../io/tap.js";
 import { Dataplane, engineNow, Port } from "./loop.js";
 import { formatCounters, formatServices } from "../cli/report.js";
 
+/** A slot for a 64 KB segment, its Ethernet header and the headroom (a multiple of 64). */
+const OFFLOAD_SLOT = 66560;
+
 export interface RunOptions {
   config: string;
   status?: string;
@@ -50,13 +53,18 @@ export function snapshot(e: Engine, loop?: Dataplane): unknown {
 
 export async function runDirector(o: RunOptions): Promise<void> {
   let cfg: DirectorConfig = parseRules(readFileSync(o.config, "utf8"), o.config);
-  const engine = await loadEngine({ batch: o.batch, connCapacity: cfg.connections ?? 65536 });
+  const offload = cfg.offload?.on ?? false;
+  // With offloads the kernel hands over TCP segments of up to 64 KB: slots must hold them.
+  const engine = await loadEngine(offload
+    ? { batch: Math.min(o.batch, 64), slotSize: OFFLOAD_SLOT, connCapacity: cfg.connections ?? 65536 }
+    : { batch: o.batch, connCapacity: cfg.connections ?? 65536 });
   applyConfig(engine, cfg);
+  engine.setVnetHeaders(offload);
   const addon = tapAddon();
   const ports: Port[] = [];
   try {
     for (const i of cfg.interfaces) {
-      const fd = addon.open(i.tap);
+      const fd = addon.open(i.tap, offload);
       ports.push({ ifindex: i.index, fd, name: i.tap });
       ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
       if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
@@ -72,7 +80,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
     o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
       (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
   }
-  const loop = new Dataplane(engine, ports);
+  const loop = new Dataplane(engine, ports, 100, offload);
+  if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
   loop.start();
   // Announce every VIP (and the director's addresses) so switches and neighbours learn them.
   const announce = () => {

@@ -46,7 +46,8 @@ export class Dataplane {
   private readonly rxSlots: number;
   private readonly txDesc: number;
 
-  constructor(private readonly engine: BatchEngine, private readonly ports: Port[], private readonly tickMs = 100) {
+  /** vnet: the TAPs were opened with virtio-net headers (offloads) and the engine is in vnet mode. */
+  constructor(private readonly engine: BatchEngine, private readonly ports: Port[], private readonly tickMs = 100, private readonly vnet = false) {
     this.addon = tapAddon();
     for (const p of ports) this.fds[p.ifindex] = p.fd;
     // Engine memory never grows after init, so this buffer stays valid.
@@ -76,14 +77,14 @@ export class Dataplane {
   /** Write the TX frames of the engine's last call (after a control call that emits). */
   flush(tx: number): void {
     if (tx === 0) return;
-    this.stats.framesOut += this.addon.writeBatch(this.fds, this.buffer, this.txDesc, tx, this.errors);
+    this.stats.framesOut += this.addon.writeBatch(this.fds, this.buffer, this.txDesc, tx, this.errors, this.vnet);
   }
 
   /** Read until the device is empty, a batch at a time. */
   private drain(p: Port): void {
     const { batch, slotSize } = this.engine;
     for (;;) {
-      const n = this.addon.readBatch(p.fd, this.buffer, this.rxDesc, this.rxSlots, slotSize, Abi.HEADROOM, 0, batch, p.ifindex);
+      const n = this.addon.readBatch(p.fd, this.buffer, this.rxDesc, this.rxSlots, slotSize, Abi.HEADROOM, 0, batch, p.ifindex, this.vnet);
       if (n === 0) return;
       this.stats.batches++;
       this.stats.framesIn += n;

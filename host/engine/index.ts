@@ -145,6 +145,7 @@ export interface EngineExports {
   setStateTimeoutMs(s: number, ms: number): number;
   getStateTimeoutMs(s: number): number;
   setExpireNodest(on: number): void;
+  setVnetHeaders(on: number): void;
   connectionCount(): number;
   connectionCapacity(): number;
   expireConnections(nowMs: number): void;
@@ -515,6 +516,12 @@ export class Engine {
   /** IPVS's expire_nodest_conn: expire connections of removed servers on their next packet. */
   setExpireNodestConn(on: boolean): void {
     this.exports.setExpireNodest(on ? 1 : 0);
+  }
+
+  /** Vnet mode, for TAPs with offloads (IFF_VNET_HDR): each frame has its 10-byte
+   *  virtio-net header just before it in its slot, and TCP/UDP checksums may be partial. */
+  setVnetHeaders(on: boolean): void {
+    this.exports.setVnetHeaders(on ? 1 : 0);
   }
 
   expireConnections(nowMs: number): void {

@@ -10,8 +10,8 @@ export interface TapAddon {
   open(name: string, vnetHdr?: boolean): number;
   close(fd: number): void;
   readBatch(fd: number, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number, headroom: number,
-    first: number, max: number, ifindex: number): number;
-  writeBatch(fds: Int32Array, memory: ArrayBuffer, txDescBase: number, count: number, errors?: Float64Array): number;
+    first: number, max: number, ifindex: number, vnet?: boolean): number;
+  writeBatch(fds: Int32Array, memory: ArrayBuffer, txDescBase: number, count: number, errors?: Float64Array, vnet?: boolean): number;
   watch(fd: number, onReadable: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
 }

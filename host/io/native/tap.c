@@ -103,12 +103,19 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "cannot attach TAP device", name, e);
   }
-  /* A device an earlier user left with offloads on would hand over oversized or
-   * unchecksummed frames: turn them off when not using virtio-net headers. */
-  if (!vnet && ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+  /* Without virtio-net headers, offloads must be off: a device an earlier user left
+   * with them on would hand over oversized or unchecksummed frames. With them, the
+   * kernel may pass TCP segments up to 64 KB and leave checksums partial. */
+  int hdr = 10;
+  if (vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
     int e = errno;
     close(fd);
-    return throw_errno(env, "cannot clear offloads of", name, e);
+    return throw_errno(env, "cannot set the virtio-net header size of", name, e);
+  }
+  if (ioctl(fd, TUNSETOFFLOAD, vnet ? (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN) : 0UL) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, vnet ? "cannot turn on offloads of" : "cannot clear offloads of", name, e);
   }
   napi_value out;
   CHECK(napi_create_int32(env, fd, &out));
@@ -123,13 +130,17 @@ static napi_value tap_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex)
+/* readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex, vnet)
  * -> frames read. A frame longer than its slot is marked with a length past the
- * slot's capacity (the engine drops and counts it); it is never truncated silently. */
+ * slot's capacity (the engine drops and counts it); it is never truncated silently.
+ * With vnet, the 10-byte virtio-net header lands in the headroom right before the frame. */
 static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool vnet = false;
+  if (argc > 9) napi_get_value_bool(env, argv[9], &vnet);
+  uint32_t pre = vnet ? 10 : 0;
   if (argc < 9) {
     napi_throw_type_error(env, NULL, "readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex)");
     return NULL;
@@ -150,13 +161,13 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
     uint8_t *p = mem + slots + (size_t)i * slot + head;
     /* One byte more than the slot holds: the next slot's headroom (or the region after
      * the last slot) absorbs it, and a frame that fills it is known to be too big. */
-    ssize_t r = read(fd, p, cap + 1);
-    if (r < 0) {
-      if (errno == EINTR) { i--; continue; }
+    ssize_t r = read(fd, p - pre, cap + 1 + pre);
+    if (r < (ssize_t)pre) {
+      if (r < 0 && errno == EINTR) { i--; continue; }
       break; /* EAGAIN: drained */
     }
     uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
-    uint32_t len = (uint32_t)r;
+    uint32_t len = (uint32_t)r - pre;
     memcpy(d, &ifindex, 4);
     memcpy(d + 4, &len, 4);
     got++;
@@ -166,13 +177,17 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* writeBatch(fds: Int32Array by ifindex, memory, txDescBase, count, errors: Float64Array?)
+/* writeBatch(fds: Int32Array by ifindex, memory, txDescBase, count, errors: Float64Array?, vnet)
  * -> frames written. Frames that cannot be written (queue full, device down) are
- * counted in errors[ifindex] when given. */
+ * counted in errors[ifindex] when given. With vnet, each frame's virtio-net header is
+ * the 10 bytes before it and is written with it. */
 static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool vnet = false;
+  if (argc > 5) napi_get_value_bool(env, argv[5], &vnet);
+  uint32_t pre = vnet ? 10 : 0;
   if (argc < 4) {
     napi_throw_type_error(env, NULL, "writeBatch(fds, memory, txDescBase, count[, errors])");
     return NULL;
@@ -182,7 +197,12 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
   uint8_t *mem = buffer_bytes(env, argv[1], &mlen);
   uint32_t desc = (uint32_t)arg_i32(env, argv[2]), count = (uint32_t)arg_i32(env, argv[3]);
   double *errors = NULL;
-  if (argc > 4) errors = (double *)buffer_bytes(env, argv[4], &elen);
+  if (argc > 4) {
+    napi_valuetype t;
+    napi_typeof(env, argv[4], &t);
+    if (t == napi_object) errors = (double *)buffer_bytes(env, argv[4], &elen);
+    elen /= sizeof(double);
+  }
   if (!fds || !mem || (uint64_t)desc + (uint64_t)count * DESC_SIZE > mlen) {
     napi_throw_range_error(env, NULL, "writeBatch: descriptors outside the memory");
     return NULL;
@@ -194,14 +214,14 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
     memcpy(&ptr, d, 4);
     memcpy(&len, d + 4, 4);
     memcpy(&ifindex, d + 8, 4);
-    if (ifindex >= flen / 4 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen) {
+    if (ifindex >= flen / 4 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen || ptr < pre) {
       if (errors && ifindex < elen) errors[ifindex]++;
       continue;
     }
     ssize_t w;
-    do w = write(fds[ifindex], mem + ptr, len);
+    do w = write(fds[ifindex], mem + ptr - pre, len + pre);
     while (w < 0 && errno == EINTR);
-    if (w == (ssize_t)len) written++;
+    if (w == (ssize_t)(len + pre)) written++;
     else if (errors && ifindex < elen) errors[ifindex]++;
   }
   napi_value out;
