@@ -108,12 +108,12 @@ function cpuTicks(pid: number): number {
 
 /** HTTP rr over the three servers; iperf3 on sh, so its TCP control connection and its
  *  UDP stream from the same client reach the same server. */
-async function director(sb: Sandbox, mode: Mode): Promise<Director> {
+async function director(sb: Sandbox, mode: Mode, offload = false): Promise<Director> {
   return sb.startDirector(sb.config([
     { protocol: "tcp", port: HTTP_PORT[mode], scheduler: "rr" },
     { protocol: "tcp", port: 5201, scheduler: "sh" },
     { protocol: "udp", port: 5201, scheduler: "sh" },
-  ]));
+  ]) + (offload ? "offload on\n" : ""));
 }
 
 async function withSandbox<T>(mode: Mode, f: (sb: Sandbox) => Promise<T>): Promise<T> {
@@ -190,6 +190,13 @@ listen iperf
       const st = d.status();
       const drops = Object.entries(st.counters).filter(([k, v]) => k.startsWith("drop_") && v > 0);
       if (drops.length) console.log(`  director drops: ${drops.map(([k, v]) => `${k.slice(5)} ${v}`).join(", ")}`);
+      if (mode !== "tun") {
+        // The same path with TAP offloads: 64 KB TCP segments and partial checksums.
+        await d.stop();
+        await director(sb, mode, true);
+        console.log(`wasmvs ${mode.toUpperCase()} with TAP offloads`);
+        results.push(measure(sb, `wasmvs ${mode.toUpperCase()} + offload`, VIP, HTTP_PORT[mode]));
+      }
     });
   }
 
@@ -207,6 +214,9 @@ listen iperf
   const ha = results.find((r) => r.path.startsWith("haproxy"));
   console.log(`\nwasmvs NAT vs the C forwarder: UDP ${ratio(results.find((r) => r.path === "wasmvs NAT")?.udpPps, fwd?.udpPps)}, ` +
     `HTTP vs HAProxy: ${ratio(results.find((r) => r.path === "wasmvs NAT")?.httpRps, ha?.httpRps)}`);
+  const off = results.find((r) => r.path === "wasmvs NAT + offload");
+  console.log(`TCP bulk with TAP offloads vs without: NAT ${ratio(off?.tcpGbps, results.find((r) => r.path === "wasmvs NAT")?.tcpGbps)}, ` +
+    `DR ${ratio(results.find((r) => r.path === "wasmvs DR + offload")?.tcpGbps, results.find((r) => r.path === "wasmvs DR")?.tcpGbps)}`);
   console.log(`idle director CPU: ${idle}`);
   const folder = join(ROOT, "bench", "results");
   mkdirSync(folder, { recursive: true });
