@@ -107,7 +107,7 @@ export function connFlush(): void {
 }
 
 /** Find a NAT connection from the real-server side; 0 if none. */
-export function connLookupOut(proto: u32, daddr: u32, dport: u32, caddr: u32, cport: u32): usize {
+@inline export function connLookupOut(proto: u32, daddr: u32, dport: u32, caddr: u32, cport: u32): usize {
   let i = load<u32>(outHash + (<usize>outBucket(proto, daddr, dport | (cport << 16), caddr) << 2));
   while (i != NIL) {
     let e = connEntry(i - 1);
