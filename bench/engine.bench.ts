@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Engine, Region, SchedulerName, SCHEDULERS, ipToWire, portToWire } from "../host/engine/index.js";
+import { Engine, Region, SchedulerName, SCHEDULERS } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/dist\/?$/, "");

@@ -3,21 +3,21 @@
 // connections, the reply path of NAT, ICMP, and the forwarding method.
 // Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
 
-import { Abi, ConnField, ConnFlag, ConnState, Counter, Fwd, Proto, RxDesc, Stat } from "../abi";
+import { Abi, ConnField, ConnFlag, ConnState, Counter, DestField, Fwd, Proto, RxDesc, Stat } from "../abi";
 import { copyMac, macEquals } from "../wire/bytes";
 import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
 import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
-import { ipv4Check, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
+import { ipv4Check, ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4SetDstUpdatingChecksum,
+  ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
 import { tcpCheck, tcpFlags, TCP_RST, TCP_SYN } from "../wire/tcp";
 import { udpCheck } from "../wire/udp";
 import { l4DstPort, l4SrcPort } from "../wire/l4";
 import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
 import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
-import { connCreate, connLookupIn, connLookupOut, connEntry, connBase, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
+import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
-import { DestField } from "../abi";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -26,7 +26,6 @@ import { natIn, natOut, ttlAllowsForwarding } from "../xmit/nat";
 import { drXmit } from "../xmit/dr";
 import { tunXmit } from "../xmit/tun";
 import { echoReply, icmpErrorCheck, icmpRewriteQuoted } from "../xmit/icmp";
-import { ipv4DecrementTtlUpdatingChecksum, ipv4SetDstUpdatingChecksum, ipv4SetSrcUpdatingChecksum } from "../wire/ipv4";
 import { sendRouted, sendToDest } from "../xmit/output";
 
 /** IPVS's expire_nodest_conn sysctl: 0 drops packets of connections whose server was
