@@ -15,7 +15,7 @@ import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, con
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind } from "./svc/service";
+import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
@@ -185,6 +185,20 @@ export function editDest(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthresh
   return destEdit(d, fwd, weight, uthreshold, lthreshold);
 }
 export function deleteDest(d: u32): i32 { return destDelete(d); }
+/** ipvsadm -Z: zero the statistics of service s and its real servers, or of all when s < 0. */
+export function zeroStats(s: i32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  for (let i: u32 = 0; i < maxServices; i++) {
+    if (s >= 0 && <u32>s != i) continue;
+    if (s >= 0 && !svcUsed(i)) return -Err.NOT_FOUND;
+    memory.fill(svcStats(i), 0, <usize>Stat.SIZE);
+  }
+  for (let d: u32 = 0; d < maxDests; d++) {
+    if (s < 0 || destService(d) == <u32>s) memory.fill(destStats(d), 0, <usize>Stat.SIZE);
+  }
+  return Err.OK;
+}
+
 export function findDest(s: u32, addr: u32, port: u32): i32 {
   let d = destFind(s, addr, port, false);
   return d == NONE ? -Err.NOT_FOUND : <i32>d;

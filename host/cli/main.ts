@@ -3,6 +3,7 @@
 import { replay } from "./replay.js";
 import { runDirector } from "../dataplane/director.js";
 import { runDecap } from "../dataplane/decap.js";
+import { ipvsadm } from "./ipvsadm.js";
 import { ConfigError } from "../control/rules.js";
 import { PcapError } from "../io/pcap.js";
 
@@ -12,7 +13,12 @@ commands:
   replay --config FILE --in CAPTURE.pcap --out OUTPUT.pcap [--clock capture|fixed] [--per-interface] [--batch N]
          run the engine over a capture with the configuration in FILE (ipvsadm-save
          rules plus interface/route/neighbour lines) and write every frame it emits
-  run --config FILE [--status FILE] [--batch N]
+  -A|-E|-D|-C|-a|-e|-d|-L|-l|-Z|-S|-R|--set ...
+         ipvsadm's command line against the running director (wasmvs -h lists it;
+         the socket is WASMVS_SOCKET, default /run/wasmvs.sock)
+  reload [--socket PATH]
+         make the running director re-read its configuration file (as SIGHUP)
+  run --config FILE [--status FILE] [--socket PATH] [--batch N]
          run the director on TAP devices (as root): one TAP per 'interface' line
          ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it
   decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
@@ -67,9 +73,9 @@ function batchFlag(f: Flags): number {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "status", "batch"], []);
+  const f = parseFlags(args, ["config", "status", "batch", "socket"], []);
   if (!f.config) throw new UsageError("run needs --config");
-  await runDirector({ config: f.config as string, status: f.status as string | undefined, batch: batchFlag(f), log });
+  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: (f.socket as string) ?? "/run/wasmvs.sock", batch: batchFlag(f), log });
   return 0;
 }
 
@@ -92,12 +98,27 @@ async function cmdDecap(args: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // ipvsadm's command line: every option starts with a dash (wasmvs -L -n, wasmvs -A -t ...).
+  if (cmd !== undefined && cmd.startsWith("-") && !["--help"].includes(cmd)) return ipvsadm(argv);
   try {
     switch (cmd) {
       case "replay":
         return await cmdReplay(rest);
       case "run":
         return await cmdRun(rest);
+      case "ipvsadm":
+        return await ipvsadm(rest);
+      case "reload": {
+        const f = parseFlags(rest, ["socket"], []);
+        const { request } = await import("./ipvsadm.js");
+        const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? "/run/wasmvs.sock", { op: "reload" }) as { ok: boolean; error?: string; changes?: string[] };
+        if (!r.ok) {
+          process.stderr.write(`wasmvs: reload refused, the running configuration stays: ${r.error}\n`);
+          return 1;
+        }
+        process.stdout.write((r.changes?.length ? r.changes.join("\n") : "no change") + "\n");
+        return 0;
+      }
       case "decap":
         return await cmdDecap(rest);
       case "demo":

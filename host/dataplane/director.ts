@@ -11,6 +11,9 @@ import { Engine } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, DirectorConfig, onLinkIndex, parseRules } from "../control/rules.js";
 import { reload } from "../control/reload.js";
+import { ControlHost, estimate, startControl } from "../control/server.js";
+import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
+import { IpvsadmError } from "../control/ipvsadm.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane, engineNow, Port } from "./loop.js";
 import { formatCounters, formatServices } from "../cli/report.js";
@@ -21,6 +24,8 @@ const OFFLOAD_SLOT = 66560;
 export interface RunOptions {
   config: string;
   status?: string;
+  /** The control socket (ipvsadm command line, wasmvs reload). */
+  socket?: string;
   batch: number;
   log: (line: string) => void;
 }
@@ -102,30 +107,37 @@ export async function runDirector(o: RunOptions): Promise<void> {
   };
   writeStatus();
   const statusTimer = setInterval(writeStatus, 1000);
+  /** Re-read the configuration file and apply the difference; throws (changing nothing) on error. */
+  const reloadFile = async (): Promise<string[]> => {
+    o.log(`reloading ${o.config}`);
+    try {
+      const next = parseRules(readFileSync(o.config, "utf8"), o.config);
+      const r = await reload(engine, cfg, next);
+      cfg = next;
+      o.log(r.changes.length ? `reloaded: ${r.changes.join("; ")}` : "reloaded: no change");
+      writeStatus();
+      return r.changes;
+    } catch (e) {
+      const why = e instanceof ConfigError || (e as NodeJS.ErrnoException).code ? (e as Error).message : String((e as Error).stack);
+      o.log(`reload refused, the running configuration stays: ${why}`);
+      throw new IpvsadmError(why, 1);
+    }
+  };
   let reloading = false;
   process.on("SIGHUP", () => {
     if (reloading) return;
     reloading = true;
-    o.log(`SIGHUP: reloading ${o.config}`);
-    let next: DirectorConfig;
-    try {
-      next = parseRules(readFileSync(o.config, "utf8"), o.config);
-    } catch (e) {
-      o.log(`reload refused, the running configuration stays: ${(e as Error).message}`);
-      reloading = false;
-      return;
-    }
-    reload(engine, cfg, next).then(
-      (r) => {
-        cfg = next;
-        o.log(r.changes.length ? `reloaded: ${r.changes.join("; ")}` : "reloaded: no change");
-        writeStatus();
-      },
-      (e) => o.log(`reload refused, the running configuration stays: ${e instanceof ConfigError ? e.message : (e as Error).stack}`),
-    ).finally(() => {
+    reloadFile().catch(() => {}).finally(() => {
       reloading = false;
     });
   });
+  // Rates: IPVS's estimator, every two seconds.
+  const estimator = new Estimator();
+  const host: ControlHost = { engine, estimator, config: () => cfg, setConfig: (c) => { cfg = c; }, reloadFile, log: o.log };
+  estimate(host);
+  const estimatorTimer = setInterval(() => estimate(host), ESTIMATOR_INTERVAL_MS);
+  const control = o.socket ? startControl(host, o.socket) : undefined;
+  if (o.socket) o.log(`control socket ${o.socket}`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       o.log(`${sig}: stopping`);
@@ -136,6 +148,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
   });
   loop.stop();
   clearInterval(statusTimer);
+  clearInterval(estimatorTimer);
+  control?.close();
   writeStatus();
   for (const p of ports) addon.close(p.fd);
   o.log(`stopped after ${loop.stats.framesIn} frames in, ${loop.stats.framesOut} out\n${formatServices(engine)}\n${formatCounters(engine)}`);

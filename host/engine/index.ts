@@ -141,6 +141,7 @@ export interface EngineExports {
   editDest(d: number, fwd: number, weight: number, uth: number, lth: number): number;
   deleteDest(d: number): number;
   findDest(s: number, addr: number, port: number): number;
+  zeroStats(s: number): number;
   setTimeouts(tcp: number, tcpfin: number, udp: number): void;
   setStateTimeoutMs(s: number, ms: number): number;
   getStateTimeoutMs(s: number): number;
@@ -410,6 +411,11 @@ export class Engine {
 
   deleteRealServer(index: number): void {
     check(this.exports.deleteDest(index), `real server ${index}`);
+  }
+
+  /** ipvsadm -Z: zero the statistics of one service and its real servers, or of all. */
+  zeroStats(service?: number): void {
+    check(this.exports.zeroStats(service ?? -1), `service ${service}`);
   }
 
   findRealServer(service: number, address: string, port: number): number | undefined {

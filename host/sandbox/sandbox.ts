@@ -257,10 +257,11 @@ export class Sandbox {
     writeFileSync(config, configText);
     const status = join(this.dir, "status.json");
     rmSync(status, { force: true });
-    const proc = this.spawn(this.director, [process.execPath, CLI, "run", "--config", config, "--status", status], "director");
-    await this.waitFor("the director to start", () => existsSync(status) || proc.exitCode !== null);
+    const socket = join(this.dir, "control.sock");
+    const proc = this.spawn(this.director, [process.execPath, CLI, "run", "--config", config, "--status", status, "--socket", socket], "director");
+    await this.waitFor("the director to start", () => (existsSync(status) && existsSync(socket)) || proc.exitCode !== null);
     if (proc.exitCode !== null) throw new Error(`the director exited: ${this.logOf("director")}`);
-    return new Director(this, proc, config, status);
+    return new Director(this, proc, config, status, socket);
   }
 
   /** HTTP requests from the client; returns what it saw. */
@@ -306,7 +307,14 @@ export class Sandbox {
 }
 
 export class Director {
-  constructor(private readonly sb: Sandbox, readonly proc: ChildProcess, readonly configPath: string, readonly statusPath: string) {}
+  constructor(private readonly sb: Sandbox, readonly proc: ChildProcess, readonly configPath: string, readonly statusPath: string,
+    readonly socket: string) {}
+
+  /** Run the wasmvs command line (ipvsadm's options) against this director. */
+  ipvsadm(args: string[], input?: string): RunResult {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", input, env: { ...process.env, WASMVS_SOCKET: this.socket }, timeout: 30000 });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  }
 
   /** The status the director wrote last (services, statistics, counters). */
   status(): DirectorStatus {

@@ -1,0 +1,106 @@
+// `wasmvs -L -n`, `wasmvs -A -t ...`: ipvsadm's command line against the running
+// daemon, through its control socket (WASMVS_SOCKET, default /run/wasmvs.sock).
+
+import { connect } from "node:net";
+import { readFileSync } from "node:fs";
+import {
+  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, Parsed, TableView,
+  VERSION_TEXT,
+} from "../control/ipvsadm.js";
+import { DEFAULT_SOCKET } from "../control/server.js";
+
+type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[] };
+
+export function request(path: string, req: unknown): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    let buf = "";
+    sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));
+    sock.on("data", (d) => {
+      buf += d.toString();
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) {
+        sock.end();
+        try {
+          resolve(JSON.parse(buf.slice(0, nl)));
+        } catch (e) {
+          reject(e);
+        }
+      }
+    });
+    sock.on("error", (e: NodeJS.ErrnoException) =>
+      reject(new IpvsadmError(`Can't initialize ipvs: cannot connect to ${path} (${e.code ?? e.message})\n` +
+        "Are you sure that wasmvs is running (wasmvs run --config FILE)?", 2)));
+  });
+}
+
+async function call(path: string, req: unknown): Promise<Reply> {
+  const r = await request(path, req);
+  if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
+  return r;
+}
+
+/** Run one ipvsadm command line; returns the exit status. */
+export async function ipvsadm(argv: string[], out = (s: string) => process.stdout.write(s), err = (s: string) => process.stderr.write(s),
+  stdin = () => readFileSync(0, "utf8")): Promise<number> {
+  const path = process.env.WASMVS_SOCKET ?? DEFAULT_SOCKET;
+  try {
+    const p = parseArgs(argv);
+    switch (p.command) {
+      case "help":
+        out(HELP_TEXT);
+        return 0;
+      case "version":
+        out(VERSION_TEXT);
+        return 0;
+      case "list": {
+        if (p.format.connections) {
+          out(formatConnections((await call(path, { op: "connections" })).connections!));
+        } else {
+          const t = (await call(path, { op: "table" })).table!;
+          if (p.format.timeout) out(formatTimeouts(t));
+          else {
+            if (p.service && !t.services.some((s) => s.protocol === p.service!.protocol && s.address === p.service!.address && s.port === p.service!.port)) {
+              throw new IpvsadmError("No such service", 255);
+            }
+            out(formatList(t, p.format, p.service));
+          }
+        }
+        return 0;
+      }
+      case "save":
+        out(formatSave((await call(path, { op: "table" })).table!, p.format));
+        return 0;
+      case "zero":
+        await call(path, { op: "zero", service: p.service });
+        return 0;
+      case "restore": {
+        const commands: Parsed[] = [];
+        stdin().split(/\r?\n/).forEach((line, i) => {
+          const words = line.trim().split(/\s+/).filter(Boolean);
+          if (words.length === 0 || words[0].startsWith("#")) return;
+          try {
+            const c = parseArgs(words);
+            if (["list", "save", "restore", "help", "version", "zero"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
+            commands.push(c);
+          } catch (e) {
+            if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${i + 1}: ${e.message}`, e.status);
+            throw e;
+          }
+        });
+        await call(path, { op: "apply", commands });
+        return 0;
+      }
+      default:
+        await call(path, { op: "apply", commands: [p] });
+        return 0;
+    }
+  } catch (e) {
+    if (e instanceof IpvsadmError) {
+      err(e.message + "\n");
+      if (e.showTryHelp) err("Try `wasmvs -h' or 'wasmvs --help' for more information.\n");
+      return e.status;
+    }
+    throw e;
+  }
+}

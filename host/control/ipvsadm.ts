@@ -1,0 +1,460 @@
+// ipvsadm's command line and output, for wasmvs: parsing argv the way ipvsadm 1.31 does
+// (short options in clusters like -Ln, long options, the command/option legality
+// table), and printing -L, --stats, --rate, --thresholds, --persistent-conn, -c,
+// --timeout and -S in its exact formats (printf widths, K/M/G/T suffixes, --exact).
+// Pure functions: the control client sends what they produce to the daemon.
+
+export type Command =
+  | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
+  | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version";
+
+export interface ServiceKey {
+  protocol: "tcp" | "udp";
+  address: string;
+  port: number;
+}
+
+export interface Parsed {
+  command: Command;
+  service?: ServiceKey;
+  scheduler?: string;
+  server?: { address: string; port?: number };
+  method?: "nat" | "dr" | "tun";
+  weight?: number;
+  uthreshold?: number;
+  lthreshold?: number;
+  timeouts?: { tcp: number; tcpfin: number; udp: number };
+  format: Format;
+}
+
+export interface Format {
+  numeric: boolean;
+  connections: boolean;
+  timeout: boolean;
+  stats: boolean;
+  rate: boolean;
+  thresholds: boolean;
+  persistentConn: boolean;
+  nosort: boolean;
+  exact: boolean;
+}
+
+/** An error ipvsadm would report: message and exit status. */
+export class IpvsadmError extends Error {
+  constructor(message: string, readonly status: number, readonly showTryHelp = false) {
+    super(message);
+  }
+}
+
+const MAX_TIMEOUT = 86400 * 31;
+export const SUPPORTED_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "sh", "dh"];
+const IPVS_SCHEDULERS = ["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"];
+
+/** Options for features wasmvs does not have: refused with a message, never ignored. */
+const NOT_YET: Record<string, string> = {
+  f: "firewall-mark services", "fwmark-service": "firewall-mark services",
+  p: "persistence", persistent: "persistence", M: "persistence netmasks", netmask: "persistence netmasks",
+  "6": "IPv6", ipv6: "IPv6", b: "scheduler flags", "sched-flags": "scheduler flags",
+  o: "one-packet scheduling", ops: "one-packet scheduling", pe: "persistence engines",
+  "start-daemon": "the connection sync daemon", "stop-daemon": "the connection sync daemon",
+  daemon: "the connection sync daemon", "mcast-interface": "the connection sync daemon", syncid: "the connection sync daemon",
+  "sync-maxlen": "the connection sync daemon", "mcast-group": "the connection sync daemon", "mcast-port": "the connection sync daemon",
+  "mcast-ttl": "the connection sync daemon", "tun-port": "tunnel types other than ipip", "tun-nocsum": "tunnel types other than ipip",
+  "tun-csum": "tunnel types other than ipip", "tun-remcsum": "tunnel types other than ipip", "tun-info": "tunnel information output",
+  sctp: "SCTP services", "sctp-service": "SCTP services",
+};
+
+interface OptSpec {
+  long: string;
+  short?: string;
+  arg: boolean;
+  apply: (p: Parsed, v: string | undefined, st: ParseState) => void;
+}
+
+interface ParseState {
+  commands: Command[];
+  options: Set<string>;
+  rest: string[];
+}
+
+function setCommand(st: ParseState, c: Command): void {
+  st.commands.push(c);
+}
+
+function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
+  const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
+  const ok = m && m[1].split(".").every((o) => Number(o) <= 255) && m[2] !== undefined && Number(m[2]) <= 65535;
+  if (!ok) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
+  return { protocol, address: m![1], port: Number(m![2]) };
+}
+
+function num(text: string | undefined, min: number, max: number, what: string): number {
+  if (text === undefined || !/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new IpvsadmError(`illegal ${what} specified`, 2);
+  return Number(text);
+}
+
+const OPTIONS: OptSpec[] = [
+  { long: "add-service", short: "A", arg: false, apply: (_p, _v, st) => setCommand(st, "add-service") },
+  { long: "edit-service", short: "E", arg: false, apply: (_p, _v, st) => setCommand(st, "edit-service") },
+  { long: "delete-service", short: "D", arg: false, apply: (_p, _v, st) => setCommand(st, "delete-service") },
+  { long: "clear", short: "C", arg: false, apply: (_p, _v, st) => setCommand(st, "flush") },
+  { long: "list", short: "L", arg: false, apply: (_p, _v, st) => setCommand(st, "list") },
+  { long: "list", short: "l", arg: false, apply: (_p, _v, st) => setCommand(st, "list") },
+  { long: "zero", short: "Z", arg: false, apply: (_p, _v, st) => setCommand(st, "zero") },
+  { long: "add-server", short: "a", arg: false, apply: (_p, _v, st) => setCommand(st, "add-server") },
+  { long: "edit-server", short: "e", arg: false, apply: (_p, _v, st) => setCommand(st, "edit-server") },
+  { long: "delete-server", short: "d", arg: false, apply: (_p, _v, st) => setCommand(st, "delete-server") },
+  { long: "set", arg: false, apply: (_p, _v, st) => setCommand(st, "set") },
+  { long: "help", short: "h", arg: false, apply: (_p, _v, st) => setCommand(st, "help") },
+  { long: "version", short: "v", arg: false, apply: (_p, _v, st) => setCommand(st, "version") },
+  { long: "restore", short: "R", arg: false, apply: (_p, _v, st) => setCommand(st, "restore") },
+  { long: "save", short: "S", arg: false, apply: (_p, _v, st) => setCommand(st, "save") },
+  { long: "tcp-service", short: "t", arg: true, apply: (p, v, st) => { option(st, "service"); p.service = parseServiceAddr(v!, "tcp"); } },
+  { long: "udp-service", short: "u", arg: true, apply: (p, v, st) => { option(st, "service"); p.service = parseServiceAddr(v!, "udp"); } },
+  { long: "scheduler", short: "s", arg: true, apply: (p, v, st) => { option(st, "scheduler"); p.scheduler = v; } },
+  { long: "real-server", short: "r", arg: true, apply: (p, v, st) => {
+    option(st, "real-server");
+    const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(v!);
+    if (!m || !m[1].split(".").every((o) => Number(o) <= 255) || (m[2] !== undefined && Number(m[2]) > 65535)) {
+      throw new IpvsadmError("illegal real server address[:port] specified", 2);
+    }
+    p.server = { address: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
+  } },
+  { long: "masquerading", short: "m", arg: false, apply: (p, _v, st) => { option(st, "forwarding-method"); p.method = "nat"; } },
+  { long: "ipip", short: "i", arg: false, apply: (p, _v, st) => { option(st, "forwarding-method"); p.method = "tun"; } },
+  { long: "gatewaying", short: "g", arg: false, apply: (p, _v, st) => { option(st, "forwarding-method"); p.method = "dr"; } },
+  { long: "tun-type", arg: true, apply: (_p, v) => {
+    if (v !== "ipip") throw new IpvsadmError(`tunnel type ${v} is not supported by wasmvs yet (only ipip)`, 2);
+  } },
+  { long: "weight", short: "w", arg: true, apply: (p, v, st) => { option(st, "weight"); p.weight = num(v, 0, 65535, "weight"); } },
+  { long: "u-threshold", short: "x", arg: true, apply: (p, v, st) => { option(st, "u-threshold"); p.uthreshold = num(v, 0, 2147483647, "u_threshold"); } },
+  { long: "l-threshold", short: "y", arg: true, apply: (p, v, st) => { option(st, "l-threshold"); p.lthreshold = num(v, 0, 2147483647, "l_threshold"); } },
+  { long: "numeric", short: "n", arg: false, apply: (p, _v, st) => { option(st, "numeric"); p.format.numeric = true; } },
+  { long: "connection", short: "c", arg: false, apply: (p, _v, st) => { option(st, "connection"); p.format.connections = true; } },
+  { long: "timeout", arg: false, apply: (p, _v, st) => { option(st, "timeout"); p.format.timeout = true; } },
+  { long: "stats", arg: false, apply: (p, _v, st) => { option(st, "stats"); p.format.stats = true; } },
+  { long: "rate", arg: false, apply: (p, _v, st) => { option(st, "rate"); p.format.rate = true; } },
+  { long: "thresholds", arg: false, apply: (p, _v, st) => { option(st, "thresholds"); p.format.thresholds = true; } },
+  { long: "persistent-conn", arg: false, apply: (p, _v, st) => { option(st, "persistent-conn"); p.format.persistentConn = true; } },
+  { long: "nosort", arg: false, apply: (p, _v, st) => { option(st, "nosort"); p.format.nosort = true; } },
+  { long: "sort", arg: false, apply: () => {} },
+  { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
+];
+
+function option(st: ParseState, name: string): void {
+  st.options.add(name);
+}
+
+// ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
+const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
+  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact"];
+const TABLE: Partial<Record<Command, string>> = {
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex
+  "add-service": /**/ "xx+ xxxxxxxxxxxx",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxx",
+  "delete-service": "xx+xxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      ",
+  "add-server": /* */ "xx+x+    xxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxx",
+};
+
+function optCheck(cmd: Command, options: Set<string>): void {
+  const row = TABLE[cmd];
+  if (!row) return;
+  let exclusive: string | undefined;
+  COLUMNS.forEach((name, i) => {
+    const has = options.has(name);
+    const rule = row[i];
+    if (rule === "+" && !has) throw new IpvsadmError(`You need to supply the '${optName(name)}' option for the '${cmd}' command`, 2);
+    if (rule === "x" && has) throw new IpvsadmError(`Illegal '${optName(name)}' option with the '${cmd}' command`, 2);
+    if (rule === "1" && has) {
+      if (exclusive) throw new IpvsadmError(`The '${optName(exclusive)}' and '${optName(name)}' options cannot be used together with the '${cmd}' command`, 2);
+      exclusive = name;
+    }
+  });
+}
+
+const optName = (n: string) => (n === "service" ? "service-address" : n);
+
+/** Parse ipvsadm's argv (without the program name). */
+export function parseArgs(argv: string[]): Parsed {
+  const p: Parsed = {
+    command: "list",
+    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false },
+  };
+  const st: ParseState = { commands: [], options: new Set(), rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith("--")) {
+      const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+      if (NOT_YET[name]) throw new IpvsadmError(`ipvsadm: option --${name}: ${NOT_YET[name]} ${NOT_YET[name].endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+      const spec = OPTIONS.find((o) => o.long === name);
+      if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
+      let v = inline;
+      if (spec.arg && v === undefined) {
+        if (i + 1 >= argv.length) throw new IpvsadmError(`ipvsadm: option '${a}' requires an argument`, 2, true);
+        v = argv[++i];
+      }
+      spec.apply(p, v, st);
+    } else if (a.startsWith("-") && a.length > 1) {
+      for (let k = 1; k < a.length; k++) {
+        const c = a[k];
+        if (NOT_YET[c]) throw new IpvsadmError(`ipvsadm: option -${c}: ${NOT_YET[c]} ${NOT_YET[c].endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+        const spec = OPTIONS.find((o) => o.short === c);
+        if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
+        let v: string | undefined;
+        if (spec.arg) {
+          if (k + 1 < a.length) v = a.slice(k + 1);
+          else if (i + 1 < argv.length) v = argv[++i];
+          else throw new IpvsadmError(`ipvsadm: option requires an argument -- '${c}'`, 2, true);
+          spec.apply(p, v, st);
+          break;
+        }
+        spec.apply(p, v, st);
+      }
+    } else {
+      st.rest.push(a);
+    }
+  }
+  if (st.commands.length > 1 && new Set(st.commands).size > 1) throw new IpvsadmError("ipvsadm: multiple commands specified", 2, true);
+  p.command = st.commands[0] ?? "list";
+  if (p.command === "set") {
+    if (st.rest.length !== 3) throw new IpvsadmError("--set requires 3 timeout values: tcp tcpfin udp", 2);
+    const t = st.rest.map((x, k) => num(x, 0, MAX_TIMEOUT, ["tcp timeout", "tcpfin timeout", "udp timeout"][k]));
+    p.timeouts = { tcp: t[0], tcpfin: t[1], udp: t[2] };
+  } else if (st.rest.length) {
+    throw new IpvsadmError(`ipvsadm: unexpected argument ${st.rest[0]}`, 2, true);
+  }
+  if (p.command === "help" || p.command === "version") return p;
+  optCheck(p.command, st.options);
+  if (p.scheduler !== undefined && !SUPPORTED_SCHEDULERS.includes(p.scheduler)) {
+    if (IPVS_SCHEDULERS.includes(p.scheduler)) throw new IpvsadmError(`Scheduler ${p.scheduler} is not supported by wasmvs yet (supported: ${SUPPORTED_SCHEDULERS.join(", ")})`, 1);
+    throw new IpvsadmError("Scheduler or persistence engine not found", 255);
+  }
+  if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
+  if ((p.command === "add-server" || p.command === "edit-server") && (p.method ?? "dr") !== "nat" && p.server && p.service && p.server.port !== p.service.port) {
+    // ipvsadm: for DR and TUN the real server port is the service port.
+    p.server.port = p.service.port;
+  }
+  return p;
+}
+
+// ---- output --------------------------------------------------------------------------
+
+export interface StatsView {
+  conns: number | bigint;
+  inpkts: number | bigint;
+  outpkts: number | bigint;
+  inbytes: number | bigint;
+  outbytes: number | bigint;
+}
+export interface RatesView {
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+export interface DestView {
+  address: string;
+  port: number;
+  method: "nat" | "dr" | "tun";
+  weight: number;
+  uthreshold: number;
+  lthreshold: number;
+  active: number;
+  inactive: number;
+  stats: StatsView;
+  rates: RatesView;
+}
+export interface ServiceView extends ServiceKey {
+  scheduler: string;
+  stats: StatsView;
+  rates: RatesView;
+  realServers: DestView[];
+}
+export interface ConnView {
+  protocol: "tcp" | "udp";
+  client: string;
+  clientPort: number;
+  vip: string;
+  vport: number;
+  server: string;
+  serverPort: number;
+  state: string;
+  expiresInMs: number;
+}
+export interface TableView {
+  size: number;
+  services: ServiceView[];
+  timeouts: { tcp: number; tcpfin: number; udp: number };
+}
+
+const pad = (s: string, w: number) => s.padEnd(w);
+const lpad = (s: string, w: number) => s.padStart(w);
+const FWD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
+const SWITCH = { nat: "-m", dr: "-g", tun: "-i" } as const;
+const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+
+/** print_largenum: 9 columns, K/M/G/T above 10^8, or exact numbers with --exact. */
+export function largenum(v: number | bigint, exact: boolean): string {
+  const i = BigInt(v);
+  if (exact) {
+    const s = i.toString();
+    return lpad(s, s.length <= 8 ? 9 : s.length + 1);
+  }
+  if (i < 100000000n) return lpad(i.toString(), 9);
+  if (i < 1000000000n) return lpad((i / 1000n).toString(), 8) + "K";
+  if (i < 100000000000n) return lpad((i / 1000000n).toString(), 8) + "M";
+  if (i < 100000000000000n) return lpad((i / 1000000000n).toString(), 8) + "G";
+  return lpad((i / 1000000000000n).toString(), 8) + "T";
+}
+
+function title(f: Format): string {
+  if (f.stats) return `${pad("Prot LocalAddress:Port", 33)} ${["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"].map((x) => lpad(x, 8)).join(" ")}\n  -> RemoteAddress:Port\n`;
+  if (f.rate) return `${pad("Prot LocalAddress:Port", 33)} ${["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"].map((x) => lpad(x, 8)).join(" ")}\n  -> RemoteAddress:Port\n`;
+  if (f.thresholds) return `${pad("Prot LocalAddress:Port", 33)} ${["Uthreshold", "Lthreshold", "ActiveConn", "InActConn"].map((x) => pad(x, 10)).join(" ")}\n  -> RemoteAddress:Port\n`;
+  if (f.persistentConn) return `${pad("Prot LocalAddress:Port", 33)} ${pad("Weight", 9)} ${pad("PersistConn", 11)} ${pad("ActiveConn", 10)} ${pad("InActConn", 10)}\n  -> RemoteAddress:Port\n`;
+  return "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
+}
+
+/** ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
+export function sortServices(s: ServiceView[]): ServiceView[] {
+  const proto = (p: string) => (p === "tcp" ? 6 : 17);
+  return [...s].sort((a, b) => proto(a.protocol) - proto(b.protocol) || ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+}
+function sortDests(d: DestView[]): DestView[] {
+  return [...d].sort((a, b) => ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+}
+
+function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
+  const ap = `${s.address}:${s.port}`;
+  if (rule) return `-A ${s.protocol === "tcp" ? "-t" : "-u"} ${ap} -s ${s.scheduler}\n`;
+  const name = `${s.protocol.toUpperCase()}  ${ap}`.slice(0, 33);
+  if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
+  if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
+  return `${name} ${s.scheduler}\n`;
+}
+
+function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
+  const dname = `${d.address}:${d.port}`;
+  if (rule) {
+    const base = `-a ${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port} -r ${dname} ${SWITCH[d.method]} -w ${d.weight}`;
+    return d.method === "tun" ? `${base} --tun-type ipip\n` : `${base}\n`;
+  }
+  const n = dname.slice(0, 28);
+  if (f.stats) return `  -> ${pad(n, 28)}` + [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
+  if (f.rate) return `  -> ${pad(n, 28)} ${lpad(String(d.rates.cps), 8)} ${lpad(String(d.rates.inpps), 8)} ${lpad(String(d.rates.outpps), 8)}` + largenum(d.rates.inbps, f.exact) + largenum(d.rates.outbps, f.exact) + "\n";
+  if (f.thresholds) return `  -> ${pad(n, 28)} ${[d.uthreshold, d.lthreshold, d.active, d.inactive].map((v) => pad(String(v), 10)).join(" ")}\n`;
+  if (f.persistentConn) return `  -> ${pad(n, 28)} ${pad(String(d.weight), 9)} ${pad("0", 11)} ${pad(String(d.active), 10)} ${pad(String(d.inactive), 10)}\n`;
+  return `  -> ${pad(n, 28)} ${pad(FWD[d.method], 7)} ${pad(String(d.weight), 6)} ${pad(String(d.active), 10)} ${pad(String(d.inactive), 10)}\n`;
+}
+
+/** -L (and --stats, --rate, --thresholds, --persistent-conn), all services or one. */
+export function formatList(t: TableView, f: Format, only?: ServiceKey): string {
+  let out = `IP Virtual Server version 1.2.1 (size=${t.size})\n` + title(f);
+  const services = f.nosort ? t.services : sortServices(t.services);
+  for (const s of services) {
+    if (only && !(s.protocol === only.protocol && s.address === only.address && s.port === only.port)) continue;
+    out += serviceLine(s, f, false);
+    for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, false);
+  }
+  return out;
+}
+
+/** -S: the rules that rebuild the table with -R. */
+export function formatSave(t: TableView, f: Format): string {
+  let out = "";
+  for (const s of f.nosort ? t.services : sortServices(t.services)) {
+    out += serviceLine(s, f, true);
+    for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, true);
+  }
+  return out;
+}
+
+/** --timeout */
+export function formatTimeouts(t: TableView): string {
+  return `Timeout (tcp tcpfin udp): ${t.timeouts.tcp} ${t.timeouts.tcpfin} ${t.timeouts.udp}\n`;
+}
+
+/** -c: the connection table as /proc/net/ip_vs_conn gives it to ipvsadm. */
+export function formatConnections(conns: ConnView[]): string {
+  let out = `IPVS connection entries\npro expire ${pad("state", 11)} ${pad("source", 18)} ${pad("virtual", 18)} destination\n`;
+  for (const c of conns) {
+    const secs = Math.max(0, Math.floor(c.expiresInMs / 1000));
+    const expire = `${String(Math.floor(secs / 60)).padStart(2, "0")}:${String(secs % 60).padStart(2, "0")}`;
+    out += `${pad(c.protocol.toUpperCase(), 3)} ${pad(expire, 6)} ${pad(c.state, 11)} ${pad(`${c.client}:${c.clientPort}`, 18)} ` +
+      `${pad(`${c.vip}:${c.vport}`, 18)} ${c.server}:${c.serverPort}\n`;
+  }
+  return out;
+}
+
+export const VERSION_TEXT = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1) -- wasmvs\n";
+
+export const HELP_TEXT = `ipvsadm v1.31 2019/12/24 (wasmvs)
+Usage:
+  wasmvs -A|E virtual-service [-s scheduler]
+  wasmvs -D virtual-service
+  wasmvs -C
+  wasmvs -R
+  wasmvs -S [-n]
+  wasmvs -a|e virtual-service -r server-address [options]
+  wasmvs -d virtual-service -r server-address
+  wasmvs -L|l [virtual-service] [options]
+  wasmvs -Z [virtual-service]
+  wasmvs --set tcp tcpfin udp
+  wasmvs -h
+
+Commands:
+Either long or short options are allowed.
+  --add-service     -A        add virtual service with options
+  --edit-service    -E        edit virtual service with options
+  --delete-service  -D        delete virtual service
+  --clear           -C        clear the whole table
+  --restore         -R        restore rules from stdin
+  --save            -S        save rules to stdout
+  --add-server      -a        add real server with options
+  --edit-server     -e        edit real server with options
+  --delete-server   -d        delete real server
+  --list            -L|-l     list the table
+  --zero            -Z        zero counters in a service or all services
+  --set tcp tcpfin udp        set connection timeout values
+  --help            -h        display this help message
+
+virtual-service:
+  --tcp-service|-t  service-address   service-address is host[:port]
+  --udp-service|-u  service-address   service-address is host[:port]
+
+Options:
+  --scheduler    -s scheduler         one of ${SUPPORTED_SCHEDULERS.join("|")},
+                                      the default scheduler is wlc.
+  --real-server  -r server-address    server-address is host (and port)
+  --gatewaying   -g                   gatewaying (direct routing) (default)
+  --ipip         -i                   ipip encapsulation (tunneling)
+  --masquerading -m                   masquerading (NAT)
+  --tun-type     type                 one of ipip
+  --weight       -w weight            capacity of real server
+  --u-threshold  -x uthreshold        upper threshold of connections
+  --l-threshold  -y lthreshold        lower threshold of connections
+  --connection   -c                   output of current IPVS connections
+  --timeout                           output of timeout (tcp tcpfin udp)
+  --stats                             output of statistics information
+  --rate                              output of rate information
+  --exact        -X                   expand numbers (display exact values)
+  --thresholds                        output of thresholds information
+  --persistent-conn                   output of persistent connection info
+  --nosort                            disable sorting output of service/server entries
+  --sort                              does nothing, for backwards compatibility
+  --numeric      -n                   numeric output of addresses and ports
+
+Not supported by wasmvs yet (refused with a message): -f (firewall marks), -p/-M (persistence),
+-6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, the sync daemon options,
+tunnel types other than ipip, schedulers other than ${SUPPORTED_SCHEDULERS.join(", ")}.
+Addresses are always printed numerically (as with -n).
+`;
