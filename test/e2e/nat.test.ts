@@ -117,6 +117,60 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     expect(tally(r.bodies)).toEqual({ server1: 3, server2: 3, server3: 3 });
   });
 
+  it("ipvsadm against the running director while traffic flows: nothing established breaks, -L -n shows the new table", async () => {
+    const d = await restart(rr());
+    const long = sb.httpInBackground(`http://${VIP}/`, { requests: 150, keepalive: true, intervalMs: 20 }, "cli-long");
+    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 200, intervalMs: 10 }, "cli-stream");
+    let busy = "";
+    await sb.waitFor("the long connection", () => {
+      busy = d.status().services.find((s) => s.port === 80)?.realServers.find((x) => x.active === 1)?.address ?? "";
+      return busy !== "";
+    });
+    const others = ["10.1.0.11", "10.1.0.12", "10.1.0.13"].filter((a) => a !== busy);
+    const steps = [
+      ["-E", "-t", `${VIP}:80`, "-s", "wrr"],
+      ["-e", "-t", `${VIP}:80`, "-r", `${others[0]}:8080`, "-m", "-w", "3"],
+      ["-d", "-t", `${VIP}:80`, "-r", `${others[1]}:8080`],
+      ["-A", "-t", `${VIP}:81`, "-s", "lc"],
+      ["-a", "-t", `${VIP}:81`, "-r", `${others[1]}:8080`, "-m"],
+      ["-a", "-t", `${VIP}:80`, "-r", `${others[1]}:8080`, "-m", "-w", "2"],
+    ];
+    for (const a of steps) {
+      const r = d.ipvsadm(a);
+      expect([a.join(" "), r.status, r.stderr]).toEqual([a.join(" "), 0, ""]);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await sb.waitFor("the clients", () => long.exitCode !== null && stream.exitCode !== null, 60000);
+    const l = JSON.parse(sb.logOf("cli-long").trim().split("\n").pop()!);
+    const st = JSON.parse(sb.logOf("cli-stream").trim().split("\n").pop()!);
+    expect(l.errors).toEqual([]);
+    expect(new Set(l.bodies).size).toBe(1);
+    expect(st.errors).toEqual([]);
+    expect(st.bodies.length).toBe(200);
+    const list = d.ipvsadm(["-L", "-n"]);
+    expect(list.status).toBe(0);
+    const sorted = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+    const weight = (a: string) => (a === others[0] ? 3 : a === others[1] ? 2 : 1);
+    const rows = list.stdout.split("\n");
+    expect(rows.slice(0, 4)).toEqual([
+      "IP Virtual Server version 1.2.1 (size=262144)",
+      "Prot LocalAddress:Port Scheduler Flags",
+      "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+      "TCP  10.0.0.100:80 wrr",
+    ]);
+    expect(rows.slice(4, 7).map((r) => r.split(/\s+/).slice(2, 5).join(" "))).toEqual(sorted.map((a) => `${a}:8080 Masq ${weight(a)}`));
+    expect(rows[7]).toBe("TCP  10.0.0.100:81 lc");
+    expect(rows[8].split(/\s+/).slice(2, 5).join(" ")).toBe(`${others[1]}:8080 Masq 1`);
+    // -S -n fed back with -R after -C gives the same table.
+    const saved = d.ipvsadm(["-S", "-n"]).stdout;
+    expect(d.ipvsadm(["-C"]).status).toBe(0);
+    expect(d.ipvsadm(["-L", "-n"]).stdout.split("\n").length).toBe(4);
+    expect(d.ipvsadm(["-R"], saved).status).toBe(0);
+    expect(d.ipvsadm(["-S", "-n"]).stdout).toBe(saved);
+    expect(d.ipvsadm(["-Z"]).status).toBe(0);
+    expect(d.ipvsadm(["-L", "-n", "--stats"]).stdout).toMatch(/TCP  10\.0\.0\.100:80\s+0\s+0\s+0\s+0\s+0\n/);
+  });
+
   it("1,000 concurrent connections all complete with correct bodies", async () => {
     await restart(rr());
     const r = sb.http(`http://${VIP}/`, { requests: 1000, concurrency: 1000, timeoutMs: 30000 });
