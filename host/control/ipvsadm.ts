@@ -4,6 +4,8 @@
 // --timeout and -S in its exact formats (printf widths, K/M/G/T suffixes, --exact).
 // Pure functions: the control client sends what they produce to the daemon.
 
+import type { ConnectionInfo, Stats } from "../engine/index.js";
+
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
   | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version";
@@ -247,13 +249,8 @@ export function parseArgs(argv: string[]): Parsed {
 
 // ---- output --------------------------------------------------------------------------
 
-export interface StatsView {
-  conns: number | bigint;
-  inpkts: number | bigint;
-  outpkts: number | bigint;
-  inbytes: number | bigint;
-  outbytes: number | bigint;
-}
+/** Statistics as the engine keeps them, or as numbers after a trip through JSON. */
+export type StatsView = { [K in keyof Stats]: number | bigint };
 export interface RatesView {
   cps: number;
   inpps: number;
@@ -279,17 +276,8 @@ export interface ServiceView extends ServiceKey {
   rates: RatesView;
   realServers: DestView[];
 }
-export interface ConnView {
-  protocol: "tcp" | "udp";
-  client: string;
-  clientPort: number;
-  vip: string;
-  vport: number;
-  server: string;
-  serverPort: number;
-  state: string;
-  expiresInMs: number;
-}
+/** A connection as -c lists it: the engine's view, the forwarding method aside. */
+export type ConnView = Omit<ConnectionInfo, "method">;
 export interface TableView {
   size: number;
   services: ServiceView[];
