@@ -268,6 +268,26 @@ export enum Counter {
   COUNT = 49,
 }
 
+/** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */
+export enum NeighField {
+  IP = 0,
+  MAC = 4,
+  STATE = 10,
+  IFINDEX = 11,
+  CONFIRMED = 12,
+  LAST_PROBE = 16,
+  PROBES = 20,
+  SIZE = 24,
+}
+
+/** Neighbour states (NeighField.STATE); 0 is an empty slot. */
+export enum NeighState {
+  INCOMPLETE = 1,
+  REACHABLE = 2,
+  STATIC = 3,
+  FAILED = 4,
+}
+
 /** Counters of the decapsulator (wasm/decap.wasm, `wasmvs decap`), u64 each. */
 export enum DecapCounter {
   RX_FRAMES = 0,

@@ -3,7 +3,7 @@
 // throws, allocates or grows memory. Addresses and ports cross the boundary in wire
 // order (the u32/u16 a little-endian load of the packet bytes gives).
 
-import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, Region, RxDesc, ServiceField, Stat } from "./abi";
+import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
 import { copyMac } from "./wire/bytes";
@@ -57,7 +57,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   store<u32>(r + (<usize>Region.CONNS << 2), <u32>at); at = alignUp(at + <u64>connCap * <u64>ConnField.SIZE, 64);
   let inHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
   let outHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
-  store<u32>(r + (<usize>Region.NEIGHBOURS << 2), <u32>at); at = alignUp(at + <u64>neighSize * 24, 64);
+  store<u32>(r + (<usize>Region.NEIGHBOURS << 2), <u32>at); at = alignUp(at + <u64>neighSize * <u64>NeighField.SIZE, 64);
   store<u32>(r + (<usize>Region.SCRATCH << 2), <u32>at); at = alignUp(at + <u64>SCRATCH_SLOTS * <u64>slot, 64);
   let queue = at; at = alignUp(at + <u64>QUEUE_SLOTS * <u64>slot, 64);
   store<u32>(r + (<usize>Region.RESERVED << 2), <u32>at); at = alignUp(at + <u64>reserve, 64);

@@ -10,7 +10,7 @@
 // address is never removed, only marked FAILED and overwritten later, so a lookup can
 // stop at the first empty slot.
 
-import { Abi, Counter } from "../abi";
+import { Abi, Counter, NeighField, NeighState } from "../abi";
 import { copyMac } from "../wire/bytes";
 import { EthField, ethSetAddresses, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "../wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "../wire/arp";
@@ -19,10 +19,10 @@ import { count, expired, now, queueBase, slotSize, vnet } from "../engine/state"
 import { VNET_HDR_LEN } from "../wire/vnet";
 import { scratchTake, txPush } from "../engine/tx";
 
-@inline export const NEIGH_INCOMPLETE: u8 = 1;
-@inline export const NEIGH_REACHABLE: u8 = 2;
-@inline export const NEIGH_STATIC: u8 = 3;
-@inline export const NEIGH_FAILED: u8 = 4;
+@inline export const NEIGH_INCOMPLETE: u8 = <u8>NeighState.INCOMPLETE;
+@inline export const NEIGH_REACHABLE: u8 = <u8>NeighState.REACHABLE;
+@inline export const NEIGH_STATIC: u8 = <u8>NeighState.STATIC;
+@inline export const NEIGH_FAILED: u8 = <u8>NeighState.FAILED;
 
 @inline export const REACHABLE_MS: u32 = 30000;
 @inline export const STALE_MS: u32 = 60000;
@@ -30,14 +30,15 @@ import { scratchTake, txPush } from "../engine/tx";
 @inline export const MAX_PROBES: u32 = 3;
 @inline const PROBE_WINDOW: u32 = 16;
 
-@inline const N_SIZE: usize = 24;
-@inline const N_IP: usize = 0;
-@inline const N_MAC: usize = 4;
-@inline const N_STATE: usize = 10;
-@inline const N_IFINDEX: usize = 11;
-@inline const N_CONFIRMED: usize = 12;
-@inline const N_LAST_PROBE: usize = 16;
-@inline const N_PROBES: usize = 20;
+// The entry layout is NeighField (abi.ts), which the host reads too.
+@inline const N_SIZE: usize = NeighField.SIZE;
+@inline const N_IP: usize = NeighField.IP;
+@inline const N_MAC: usize = NeighField.MAC;
+@inline const N_STATE: usize = NeighField.STATE;
+@inline const N_IFINDEX: usize = NeighField.IFINDEX;
+@inline const N_CONFIRMED: usize = NeighField.CONFIRMED;
+@inline const N_LAST_PROBE: usize = NeighField.LAST_PROBE;
+@inline const N_PROBES: usize = NeighField.PROBES;
 
 @inline export const QUEUE_SLOTS: u32 = 64;
 @inline const Q_SIZE: usize = 16;

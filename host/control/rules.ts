@@ -77,6 +77,8 @@ export interface DirectorConfig {
   connections?: number;
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
   offload?: { on: boolean; line: number };
+  /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
+  metrics?: { host: string; port: number; line: number };
 }
 
 interface Token {
@@ -208,6 +210,12 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
         else fail(key, "unknown neighbour setting (expected dev)");
       }
       cfg.neighbours.push(n);
+    } else if (head.text === "metrics") {
+      const v = need(1, "[ADDRESS:]PORT");
+      const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(v.text);
+      if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
+      if (m![1]) addr({ text: m![1], column: v.column }, "the metrics address");
+      cfg.metrics = { host: m![1] ?? "127.0.0.1", port: intIn({ text: m![2], column: v.column }, 1, 65535, fail, "metrics port"), line: lineNo };
     } else if (head.text === "offload") {
       const v = need(1, "on or off");
       if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
@@ -217,7 +225,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       parseIpvsadm(toks, lineNo, cfg, fail, need, addr);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   });
   if (cfg.offload?.on) {

@@ -14,6 +14,7 @@ import { reload } from "../control/reload.js";
 import { ControlHost, estimate, startControl } from "../control/server.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
 import { IpvsadmError } from "../control/ipvsadm.js";
+import { metricsRegistry, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane, engineNow, Port } from "./loop.js";
 import { formatCounters, formatServices } from "../cli/report.js";
@@ -138,6 +139,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const estimatorTimer = setInterval(() => estimate(host), ESTIMATOR_INTERVAL_MS);
   const control = o.socket ? startControl(host, o.socket) : undefined;
   if (o.socket) o.log(`control socket ${o.socket}`);
+  const metrics = cfg.metrics
+    ? startMetrics(metricsRegistry(engine, () => loop.stats), cfg.metrics.host, cfg.metrics.port, (e) => o.log(`metrics: ${e.message}`))
+    : undefined;
+  if (cfg.metrics) o.log(`metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       o.log(`${sig}: stopping`);
@@ -150,6 +155,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   clearInterval(statusTimer);
   clearInterval(estimatorTimer);
   control?.close();
+  metrics?.close();
   writeStatus();
   for (const p of ports) addon.close(p.fd);
   o.log(`stopped after ${loop.stats.framesIn} frames in, ${loop.stats.framesOut} out\n${formatServices(engine)}\n${formatCounters(engine)}`);

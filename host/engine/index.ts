@@ -10,7 +10,7 @@
 //    These validate and throw EngineError with a readable message; nothing changes on error.
 
 import {
-  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Proto, Region, RxDesc, Sched,
+  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc,
 } from "./abi.js";
 import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
@@ -466,6 +466,17 @@ export class Engine {
         stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
         realServers,
       });
+    }
+    return out;
+  }
+
+  /** Entries of the neighbour (ARP) table by state: incomplete, reachable, static, failed. */
+  neighbourStates(): Record<string, number> {
+    const out: Record<string, number> = { incomplete: 0, reachable: 0, static: 0, failed: 0 };
+    const names: Record<number, string> = { [NeighState.INCOMPLETE]: "incomplete", [NeighState.REACHABLE]: "reachable", [NeighState.STATIC]: "static", [NeighState.FAILED]: "failed" };
+    for (let p = this.region[Region.NEIGHBOURS]; p + NeighField.SIZE <= this.region[Region.SCRATCH]; p += NeighField.SIZE) {
+      const name = names[this.u8[p + NeighField.STATE]];
+      if (name) out[name]++;
     }
     return out;
   }

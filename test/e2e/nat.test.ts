@@ -171,6 +171,31 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     expect(d.ipvsadm(["-L", "-n", "--stats"]).stdout).toMatch(/TCP  10\.0\.0\.100:80\s+0\s+0\s+0\s+0\s+0\n/);
   });
 
+  it("Prometheus metrics with node_exporter's IPVS names, scraped by curl while traffic flows, match --stats", async () => {
+    const d = await restart(rr() + "metrics 127.0.0.1:9100\n");
+    const bg = sb.httpInBackground(`http://${VIP}/`, { requests: 100, intervalMs: 5 }, "metrics-load");
+    const scrape = () => sb.run(sb.director, ["curl", "-s", "-f", "http://127.0.0.1:9100/metrics"]);
+    const during = scrape();
+    expect(during.status).toBe(0);
+    expect(during.stdout).toMatch(/^# HELP node_ipvs_connections_total /m);
+    await sb.waitFor("the load", () => bg.exitCode !== null, 60000);
+    const text = scrape().stdout;
+    const value = (re: RegExp) => Number(re.exec(text)?.[1]);
+    const stats = d.ipvsadm(["-L", "-n", "--stats", "--exact"]).stdout.split("\n");
+    const [conns, inpkts, outpkts, inbytes, outbytes] = stats.find((l) => l.startsWith("TCP  10.0.0.100:80"))!.trim().split(/\s+/).slice(2).map(Number);
+    expect(value(/^node_ipvs_connections_total (\d+)$/m)).toBe(conns);
+    expect(value(/^node_ipvs_incoming_packets_total (\d+)$/m)).toBe(inpkts);
+    expect(value(/^node_ipvs_outgoing_packets_total (\d+)$/m)).toBe(outpkts);
+    expect(value(/^node_ipvs_incoming_bytes_total (\d+)$/m)).toBe(inbytes);
+    expect(value(/^node_ipvs_outgoing_bytes_total (\d+)$/m)).toBe(outbytes);
+    expect(conns).toBeGreaterThanOrEqual(100);
+    expect(text).toMatch(/^node_ipvs_backend_weight\{local_address="10\.0\.0\.100",local_port="80",remote_address="10\.1\.0\.11",remote_port="8080",proto="TCP",local_mark=""\} 1$/m);
+    expect(text).toMatch(/^node_ipvs_backend_connections_inactive\{local_address="10\.0\.0\.100",local_port="80",remote_address="10\.1\.0\.12",remote_port="8080",proto="TCP",local_mark=""\} \d+$/m);
+    expect(text).toMatch(/^wasmvs_drops_total\{reason="table_full"\} 0$/m);
+    expect(text).toMatch(/^wasmvs_connection_table_capacity 262144$/m);
+    expect(text).toMatch(/^wasmvs_neighbour_entries\{state="reachable"\} [1-9]\d*$/m);
+  });
+
   it("1,000 concurrent connections all complete with correct bodies", async () => {
     await restart(rr());
     const r = sb.http(`http://${VIP}/`, { requests: 1000, concurrency: 1000, timeoutMs: 30000 });
