@@ -11,11 +11,15 @@ export const USAGE = `usage: wasmvs <command> [options]
 
 commands:
   replay --config FILE --in CAPTURE.pcap --out OUTPUT.pcap [--clock capture|fixed] [--per-interface] [--batch N]
-         run the engine over a capture with the configuration in FILE (ipvsadm-save
-         rules plus interface/route/neighbour lines) and write every frame it emits
+         run the engine over a capture with the configuration in FILE (keepalived.conf
+         with a director block, or ipvsadm-save rules plus interface/route/neighbour
+         lines) and write every frame it emits
   -A|-E|-D|-C|-a|-e|-d|-L|-l|-Z|-S|-R|--set ...
          ipvsadm's command line against the running director (wasmvs -h lists it;
          the socket is WASMVS_SOCKET, default /run/wasmvs.sock)
+  check FILE
+         validate a configuration (keepalived.conf with a director block, or ipvsadm
+         rules) without running anything, and say what it would set up
   reload [--socket PATH]
          make the running director re-read its configuration file (as SIGHUP)
   run --config FILE [--status FILE] [--socket PATH] [--batch N]
@@ -75,7 +79,7 @@ function batchFlag(f: Flags): number {
 async function cmdRun(args: string[]): Promise<number> {
   const f = parseFlags(args, ["config", "status", "batch", "socket"], []);
   if (!f.config) throw new UsageError("run needs --config");
-  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: (f.socket as string) ?? "/run/wasmvs.sock", batch: batchFlag(f), log });
+  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: f.socket as string | undefined, batch: batchFlag(f), log });
   return 0;
 }
 
@@ -108,6 +112,11 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(rest);
       case "ipvsadm":
         return await ipvsadm(rest);
+      case "check": {
+        if (rest.length !== 1 || rest[0].startsWith("--")) throw new UsageError("check needs exactly one FILE");
+        process.stdout.write(await (await import("./check.js")).check(rest[0]));
+        return 0;
+      }
       case "reload": {
         const f = parseFlags(rest, ["socket"], []);
         const { request } = await import("./ipvsadm.js");

@@ -6,7 +6,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { Engine, ipToWire, parseMac } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../io/pcap.js";
-import { applyConfig, parseRules, DirectorConfig } from "../control/rules.js";
+import { applyConfig, DirectorConfig } from "../control/rules.js";
+import { loadConfig } from "../control/load.js";
 import { formatCounters, formatServices } from "./report.js";
 
 export interface ReplayOptions {
@@ -54,8 +55,7 @@ function interfaceChooser(cfg: DirectorConfig): (f: Uint8Array) => number {
 }
 
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
-  const text = await readFile(o.config, "utf8");
-  const cfg = parseRules(text, o.config);
+  const cfg = loadConfig(o.config);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
   const engine = await loadEngine({ batch: o.batch, connCapacity: cfg.connections ?? 65536 });

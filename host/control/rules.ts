@@ -79,6 +79,8 @@ export interface DirectorConfig {
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
   metrics?: { host: string; port: number; line: number };
+  /** The control socket of `wasmvs run` (keepalived.conf's director block). */
+  controlSocket?: string;
 }
 
 interface Token {
@@ -228,16 +230,20 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   });
-  if (cfg.offload?.on) {
-    for (const s of cfg.services) {
-      const r = s.realServers.find((x) => x.method === "tun");
-      if (r) {
-        throw new ConfigError(file, r.line, 1, "-i", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
-          `(IPIP has no virtio GSO type): use 'offload off' (line ${cfg.offload.line}) with TUN real servers`);
-      }
+  checkOffload(cfg);
+  return cfg;
+}
+
+/** TUN cannot carry what TAP offloads hand over: refuse the combination, whatever the format. */
+export function checkOffload(cfg: DirectorConfig): void {
+  if (!cfg.offload?.on) return;
+  for (const s of cfg.services) {
+    const r = s.realServers.find((x) => x.method === "tun");
+    if (r) {
+      throw new ConfigError(cfg.file, r.line, 1, "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
+        `(IPIP has no virtio GSO type): turn offloads off (line ${cfg.offload.line}) to use TUN real servers`);
     }
   }
-  return cfg;
 }
 
 function parseIpvsadm(

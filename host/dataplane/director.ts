@@ -6,12 +6,13 @@
 // every second and on exit.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { Engine } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, DirectorConfig, onLinkIndex, parseRules } from "../control/rules.js";
+import { applyConfig, ConfigError, DirectorConfig, onLinkIndex } from "../control/rules.js";
 import { reload } from "../control/reload.js";
-import { ControlHost, estimate, startControl } from "../control/server.js";
+import { ControlHost, DEFAULT_SOCKET, estimate, startControl } from "../control/server.js";
+import { loadConfig } from "../control/load.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
 import { IpvsadmError } from "../control/ipvsadm.js";
 import { metricsRegistry, startMetrics } from "../metrics/metrics.js";
@@ -58,7 +59,7 @@ export function snapshot(e: Engine, loop?: Dataplane): unknown {
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
-  let cfg: DirectorConfig = parseRules(readFileSync(o.config, "utf8"), o.config);
+  let cfg: DirectorConfig = loadConfig(o.config);
   const offload = cfg.offload?.on ?? false;
   // With offloads the kernel hands over TCP segments of up to 64 KB: slots must hold them.
   const engine = await loadEngine(offload
@@ -112,7 +113,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const reloadFile = async (): Promise<string[]> => {
     o.log(`reloading ${o.config}`);
     try {
-      const next = parseRules(readFileSync(o.config, "utf8"), o.config);
+      const next = loadConfig(o.config);
       const r = await reload(engine, cfg, next);
       cfg = next;
       o.log(r.changes.length ? `reloaded: ${r.changes.join("; ")}` : "reloaded: no change");
@@ -137,8 +138,9 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const host: ControlHost = { engine, estimator, config: () => cfg, setConfig: (c) => { cfg = c; }, reloadFile, log: o.log };
   estimate(host);
   const estimatorTimer = setInterval(() => estimate(host), ESTIMATOR_INTERVAL_MS);
-  const control = o.socket ? startControl(host, o.socket) : undefined;
-  if (o.socket) o.log(`control socket ${o.socket}`);
+  const socketPath = o.socket ?? cfg.controlSocket ?? DEFAULT_SOCKET;
+  const control = startControl(host, socketPath);
+  o.log(`control socket ${socketPath}`);
   const metrics = cfg.metrics
     ? startMetrics(metricsRegistry(engine, () => loop.stats), cfg.metrics.host, cfg.metrics.port, (e) => o.log(`metrics: ${e.message}`))
     : undefined;
@@ -154,7 +156,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   loop.stop();
   clearInterval(statusTimer);
   clearInterval(estimatorTimer);
-  control?.close();
+  control.close();
   metrics?.close();
   writeStatus();
   for (const p of ports) addon.close(p.fd);

@@ -1,0 +1,31 @@
+// `wasmvs check FILE`: validate a configuration (either format) without running
+// anything — parse it, load it into a scratch engine so the engine's own checks run
+// (a DR server must be on-link, ...) — and say what it would set up.
+
+import { loadEngine } from "../engine/node.js";
+import { loadConfig } from "../control/load.js";
+import { applyConfig } from "../control/rules.js";
+import { formatSave, Format, TableView } from "../control/ipvsadm.js";
+
+export async function check(path: string): Promise<string> {
+  const cfg = loadConfig(path);
+  const engine = await loadEngine({ batch: 1, connCapacity: 16 });
+  applyConfig(engine, cfg);
+  const lines = [`${path}: OK`];
+  for (const i of cfg.interfaces) {
+    lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
+  }
+  for (const r of cfg.routes) lines.push(`route ${r.cidr}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`);
+  for (const n of cfg.neighbours) lines.push(`neighbour ${n.address} ${n.mac}`);
+  const t = engine.timeouts();
+  lines.push(`connection table: ${cfg.connections ?? 65536} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
+  lines.push(`control socket: ${cfg.controlSocket ?? "/run/wasmvs.sock (default)"}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}`);
+  const z = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+  const view: TableView = {
+    size: cfg.connections ?? 65536, timeouts: t,
+    services: engine.services().map((s) => ({ ...s, rates: z, realServers: s.realServers.map((r) => ({ ...r, rates: z })) })),
+  };
+  const f: Format = { numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false };
+  lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
+  return lines.join("\n") + "\n" + formatSave(view, f);
+}

@@ -1,0 +1,460 @@
+// keepalived.conf for wasmvs: keepalived's block grammar (`keyword args { ... }`, `#`
+// and `!` comments, quoted strings, `include` with globs), its LVS part
+// (virtual_server, virtual_server_group, real_server, lb_algo/lvs_sched,
+// lb_kind/lvs_method, protocol, sorry_server, lvs_timeouts), and one block of
+// wasmvs's own, `director { ... }`, for what keepalived leaves to the kernel: the TAP
+// interfaces, routes, neighbours, table size, control socket, metrics, offloads.
+//
+// The result is the same DirectorConfig the ipvsadm-rules format gives, so running,
+// reloading, checking and replaying do not care which format a file is in. Keywords
+// of features wasmvs does not have yet (health checkers, VRRP, persistence,
+// notifications) are refused with their position and a note that they are not
+// supported yet; unknown keywords likewise, with the nearest known one suggested.
+
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import { checkOffload, ConfigError, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { ipToWire, parseCidr, parseMac } from "../engine/index.js";
+
+interface Tok {
+  text: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+interface Node {
+  key: Tok;
+  args: Tok[];
+  children?: Node[];
+}
+
+const fail = (t: Tok, why: string): never => {
+  throw new ConfigError(t.file, t.line, t.column, t.text, why);
+};
+
+/** Expand a glob (*, ?, [...] in any path component) relative to base, sorted. */
+export function expandGlob(pattern: string, base: string): string[] {
+  const abs = isAbsolute(pattern) ? pattern : join(base, pattern);
+  const parts = abs.split("/").filter((p, i) => p !== "" || i === 0);
+  let paths = ["/"];
+  for (const part of parts.slice(1)) {
+    const next: string[] = [];
+    if (!/[*?[]/.test(part)) {
+      for (const p of paths) next.push(join(p, part));
+    } else {
+      const re = new RegExp("^" + part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
+      for (const p of paths) {
+        let names: string[] = [];
+        try {
+          names = readdirSync(p);
+        } catch {
+          continue;
+        }
+        for (const n of names.sort()) if (re.test(n) && !n.startsWith(".")) next.push(join(p, n));
+      }
+    }
+    paths = next;
+  }
+  return paths.filter((p) => {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Words, braces and quoted strings with their positions; comments dropped; includes spliced. */
+function tokenize(file: string, depth = 0, seen = new Set<string>()): Tok[] {
+  if (depth > 8) throw new ConfigError(file, 1, 1, "include", "includes nested more than 8 deep");
+  const text = readFileSync(file, "utf8");
+  const out: Tok[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const lineToks: Tok[] = [];
+    const re = /"([^"]*)"|[{}]|[^\s{}"]+/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(line))) {
+      const word = m[1] !== undefined ? m[1] : m[0];
+      if (m[1] === undefined && (word.startsWith("#") || word.startsWith("!"))) break;
+      lineToks.push({ text: word, file, line: i + 1, column: m.index + 1 });
+    }
+    if (lineToks.length && lineToks[0].text === "include") {
+      const [inc, pattern] = lineToks;
+      if (!pattern) fail(inc, "include needs a file name or a glob");
+      if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
+      const files = expandGlob(pattern.text, dirname(file));
+      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text}`);
+      for (const f of files) {
+        if (seen.has(f)) fail(pattern, `${f} includes itself`);
+        out.push(...tokenize(f, depth + 1, new Set([...seen, f])));
+      }
+      continue;
+    }
+    if (lineToks.length && lineToks[0].text.startsWith("@")) {
+      fail(lineToks[0], "conditional configuration (@ prefixes) is not supported by wasmvs yet");
+    }
+    // A newline ends a statement: mark it so arguments stop at the end of the line.
+    for (const t of lineToks) out.push(t);
+    if (lineToks.length) out.push({ text: "\n", file, line: i + 1, column: line.length + 1 });
+  }
+  return out;
+}
+
+function parseBlock(toks: Tok[], at: { i: number }, opener?: Tok): Node[] {
+  const nodes: Node[] = [];
+  while (at.i < toks.length) {
+    const t = toks[at.i];
+    if (t.text === "\n") { at.i++; continue; }
+    if (t.text === "}") {
+      if (!opener) fail(t, "unexpected '}' with no block open");
+      at.i++;
+      return nodes;
+    }
+    if (t.text === "{") fail(t, "a block needs a keyword before '{'");
+    at.i++;
+    const node: Node = { key: t, args: [] };
+    while (at.i < toks.length && toks[at.i].text !== "\n" && toks[at.i].text !== "{" && toks[at.i].text !== "}") node.args.push(toks[at.i++]);
+    // keepalived allows the opening brace on the next line.
+    let j = at.i;
+    while (j < toks.length && toks[j].text === "\n") j++;
+    if (j < toks.length && toks[j].text === "{") {
+      at.i = j + 1;
+      node.children = parseBlock(toks, at, toks[j]);
+    }
+    nodes.push(node);
+  }
+  if (opener) fail(opener, "this block is never closed (missing '}')");
+  return nodes;
+}
+
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length][b.length];
+}
+
+/** Keywords keepalived knows but wasmvs does not implement yet, and why. */
+const NOT_YET: Record<string, string> = {};
+for (const k of ["HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "BFD_CHECK", "FILE_CHECK",
+  "delay_loop", "inhibit_on_failure", "alpha", "omega", "quorum", "quorum_up", "quorum_down", "hysteresis", "ha_suspend", "virtualhost",
+  "notify_up", "notify_down", "retry", "delay_before_retry", "connect_timeout", "warmup", "smtp_alert", "track_file", "sorry_server_inhibit"]) {
+  NOT_YET[k] = "health checking is not supported by wasmvs yet";
+}
+for (const k of ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
+  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]) {
+  NOT_YET[k] = "VRRP and the sync daemon are not supported by wasmvs yet";
+}
+for (const k of ["persistence_timeout", "persistence_granularity", "persistence_engine"]) NOT_YET[k] = "persistence is not supported by wasmvs yet";
+for (const k of ["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name", "enable_traps",
+  "enable_snmp_checker", "enable_dbus"]) {
+  NOT_YET[k] = "notifications (email, SNMP, D-Bus) are not supported by wasmvs yet";
+}
+NOT_YET.ops = "one-packet scheduling is not supported by wasmvs yet";
+NOT_YET.fwmark = "firewall-mark services are not supported by wasmvs yet";
+NOT_YET.local_address_group = "full NAT is not supported by wasmvs yet";
+
+const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
+const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
+const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "metrics", "offload"];
+const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director"];
+
+function unknown(t: Tok, known: string[], where: string): never {
+  if (NOT_YET[t.text]) fail(t, NOT_YET[t.text]);
+  const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
+    .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
+  return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
+}
+
+function arg(n: Node, i: number, what: string): Tok {
+  const t = n.args[i];
+  if (!t) fail(n.key, `expects ${what}`);
+  return t!;
+}
+function noMoreArgs(n: Node, count: number): void {
+  if (n.args.length > count) fail(n.args[count], `unexpected argument to ${n.key.text}`);
+}
+function leaf(n: Node): void {
+  if (n.children) fail(n.key, `${n.key.text} does not take a block`);
+}
+function int(t: Tok, min: number, max: number, what: string): number {
+  if (!/^\d+$/.test(t.text) || Number(t.text) < min || Number(t.text) > max) fail(t, `${what} must be a whole number from ${min} to ${max}`);
+  return Number(t.text);
+}
+function ip(t: Tok, what: string): string {
+  if (t.text.includes(":")) fail(t, "IPv6 addresses are not supported by wasmvs yet");
+  try {
+    ipToWire(t.text);
+  } catch {
+    fail(t, `${what} must be an IPv4 address, got "${t.text}"`);
+  }
+  return t.text;
+}
+const SCHED: Record<string, ServiceConfig["scheduler"]> = { rr: "rr", wrr: "wrr", lc: "lc", wlc: "wlc", sh: "sh", dh: "dh" };
+function sched(t: Tok): ServiceConfig["scheduler"] {
+  const s = SCHED[t.text];
+  if (!s) {
+    if (["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"].includes(t.text)) fail(t, `scheduler ${t.text} is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh)`);
+    fail(t, "unknown scheduler (supported: rr, wrr, lc, wlc, sh, dh)");
+  }
+  return s!;
+}
+function method(t: Tok): RealServerConfig["method"] {
+  const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
+  if (!m) fail(t, "expected NAT, DR or TUN");
+  return m!;
+}
+
+/** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
+function groupMembers(g: Node): { address: string; port: number }[] {
+  const out: { address: string; port: number }[] = [];
+  for (const m of g.children ?? []) {
+    if (m.key.text === "fwmark") fail(m.key, NOT_YET.fwmark);
+    if (m.key.text.includes(":")) fail(m.key, "IPv6 addresses are not supported by wasmvs yet");
+    const port = int(arg(m, 0, "a port"), 0, 65535, "port");
+    noMoreArgs(m, 1);
+    const r = /^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?$/.exec(m.key.text);
+    if (!r) fail(m.key, "expected IP PORT or IP-LAST PORT in virtual_server_group");
+    ip({ ...m.key, text: r![1] + r![2] }, "the address");
+    const first = Number(r![2]);
+    const last = r![3] !== undefined ? Number(r![3]) : first;
+    if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port });
+  }
+  return out;
+}
+
+export function parseKeepalived(path: string): DirectorConfig {
+  const toks = tokenize(path, 0, new Set([path]));
+  const nodes = parseBlock(toks, { i: 0 });
+  const cfg: DirectorConfig = { file: path, interfaces: [], routes: [], neighbours: [], services: [] };
+  const groups = new Map<string, Node>();
+  for (const n of nodes) if (n.key.text === "virtual_server_group") groups.set(arg(n, 0, "a group name").text, n);
+  let director: Node | undefined;
+  for (const n of nodes) {
+    switch (n.key.text) {
+      case "global_defs":
+        for (const g of n.children ?? []) {
+          if (g.key.text === "router_id" || g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); continue; }
+          if (g.key.text === "lvs_timeouts") {
+            leaf(g);
+            const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
+            for (let k = 0; k < g.args.length; k += 2) {
+              const name = g.args[k].text as "tcp" | "tcpfin" | "udp";
+              if (!["tcp", "tcpfin", "udp"].includes(name)) fail(g.args[k], "expected tcp, tcpfin or udp");
+              t[name] = int(arg(g, k + 1, `a timeout after ${name}`), 0, 86400 * 31, `${name} timeout`);
+            }
+            cfg.timeouts = t;
+            continue;
+          }
+          unknown(g.key, GLOBAL_KEYS, "global_defs");
+        }
+        break;
+      case "virtual_server_group":
+        if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
+        groupMembers(n);
+        break;
+      case "virtual_server":
+        virtualServer(n, cfg, groups);
+        break;
+      case "director":
+        if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
+        director = n;
+        directorBlock(n, cfg);
+        break;
+      default:
+        unknown(n.key, TOP_KEYS, "the top level");
+    }
+  }
+  if (!director) throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')");
+  checkOffload(cfg);
+  return cfg;
+}
+
+function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>): void {
+  if (!n.children) fail(n.key, "virtual_server needs a block");
+  let members: { address: string; port: number }[];
+  const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
+  if (first.text === "fwmark") fail(first, NOT_YET.fwmark);
+  if (first.text === "group") {
+    const g = groups.get(arg(n, 1, "a group name").text);
+    if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
+    members = groupMembers(g!);
+    noMoreArgs(n, 2);
+  } else {
+    members = [{ address: ip(first, "the virtual address"), port: int(arg(n, 1, "a port"), 0, 65535, "port") }];
+    noMoreArgs(n, 2);
+  }
+  let scheduler: ServiceConfig["scheduler"] = "wlc";
+  let kind: RealServerConfig["method"] = "nat";
+  let protocol: "tcp" | "udp" = "tcp";
+  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean }[] = [];
+  let sorry: RealServerConfig | undefined;
+  let sorryMethod: RealServerConfig["method"] | undefined;
+  for (const c of n.children!) {
+    const k = c.key.text;
+    if (k === "lb_algo" || k === "lvs_sched") {
+      leaf(c);
+      scheduler = sched(arg(c, 0, "a scheduler"));
+      if (c.args.length > 1) fail(c.args[1], "scheduler flags are not supported by wasmvs yet");
+    } else if (k === "lb_kind" || k === "lvs_method") {
+      leaf(c);
+      kind = method(arg(c, 0, "NAT, DR or TUN"));
+      noMoreArgs(c, 1);
+    } else if (k === "protocol") {
+      leaf(c);
+      const p = arg(c, 0, "TCP or UDP").text.toUpperCase();
+      if (p === "SCTP") fail(c.args[0], "SCTP services are not supported by wasmvs yet");
+      if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
+      protocol = p === "TCP" ? "tcp" : "udp";
+    } else if (k === "real_server") {
+      const rs: RealServerConfig = {
+        address: ip(arg(c, 0, "an address and a port"), "the real server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line,
+      };
+      noMoreArgs(c, 2);
+      let explicitMethod = false;
+      for (const r of c.children ?? []) {
+        if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
+        else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
+        else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
+        else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
+        else unknown(r.key, RS_KEYS, "real_server");
+      }
+      reals.push({ node: c, rs, explicitMethod });
+    } else if (k === "sorry_server") {
+      leaf(c);
+      sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line };
+    } else if (k === "sorry_server_lvs_method") {
+      leaf(c);
+      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
+    } else {
+      unknown(c.key, VS_KEYS, "virtual_server");
+    }
+  }
+  for (const r of reals) if (!r.explicitMethod) r.rs.method = kind;
+  // keepalived installs the sorry server when no real server can take traffic; with no
+  // health checks yet, that is a virtual server without real servers.
+  const servers = reals.map((r) => r.rs);
+  if (servers.length === 0 && sorry) servers.push({ ...sorry, method: sorryMethod ?? kind });
+  for (const m of members) {
+    if (cfg.services.some((s) => s.protocol === protocol && s.address === m.address && s.port === m.port)) {
+      fail(n.key, `virtual server ${protocol.toUpperCase()} ${m.address}:${m.port} is defined twice`);
+    }
+    cfg.services.push({
+      protocol, address: m.address, port: m.port, scheduler, line: n.key.line,
+      // DR and TUN keep the service port (ipvsadm does the same with -g and -i).
+      realServers: servers.map((r) => ({ ...r, port: r.method === "nat" ? r.port : m.port })),
+    });
+  }
+}
+
+function directorBlock(n: Node, cfg: DirectorConfig): void {
+  if (!n.children) fail(n.key, "director needs a block");
+  for (const c of n.children!) {
+    const k = c.key.text;
+    if (k === "interface") {
+      const name = arg(c, 0, "a name");
+      if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
+      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line };
+      if (cfg.interfaces.some((i) => i.name === name.text)) fail(name, `interface ${name.text} is defined twice`);
+      if (ifc.index >= 16) fail(c.key, "at most 16 interfaces");
+      for (const p of c.children!) {
+        leaf(p);
+        const v = arg(p, 0, "a value");
+        noMoreArgs(p, 1);
+        if (p.key.text === "tap" || p.key.text === "bridge") {
+          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.text)) fail(v, "not a device name (1 to 15 letters, digits, '_', '.', '-')");
+          if (p.key.text === "tap") ifc.tap = v.text;
+          else ifc.bridge = v.text;
+        } else if (p.key.text === "mac") {
+          try {
+            parseMac(v.text);
+          } catch {
+            fail(v, `not a MAC address: "${v.text}"`);
+          }
+          ifc.mac = v.text.toLowerCase();
+        } else if (p.key.text === "address") {
+          try {
+            parseCidr(v.text);
+          } catch (e) {
+            fail(v, (e as Error).message);
+          }
+          ifc.address = v.text.includes("/") ? v.text : `${v.text}/32`;
+        } else if (p.key.text === "mtu") ifc.mtu = int(v, 68, 65535, "mtu");
+        else unknown(p.key, IF_KEYS, "interface");
+      }
+      if (!ifc.mac) fail(c.key, `interface ${name.text} needs a mac`);
+      cfg.interfaces.push(ifc);
+    } else if (k === "route" || k === "default_gateway") {
+      leaf(c);
+      if (k === "default_gateway") {
+        cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
+        noMoreArgs(c, 1);
+        continue;
+      }
+      const dest = arg(c, 0, "a destination (CIDR or default)");
+      const r = { cidr: dest.text === "default" ? "0.0.0.0/0" : dest.text, via: undefined as string | undefined, dev: undefined as string | undefined, line: c.key.line };
+      if (dest.text !== "default") {
+        try {
+          parseCidr(dest.text);
+        } catch (e) {
+          fail(dest, (e as Error).message);
+        }
+      }
+      for (let i = 1; i < c.args.length; i += 2) {
+        const key = c.args[i];
+        const val = arg(c, i + 1, `a value after ${key.text}`);
+        if (key.text === "via") r.via = ip(val, "the gateway");
+        else if (key.text === "dev") r.dev = val.text;
+        else fail(key, "expected via or dev");
+      }
+      if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
+      cfg.routes.push(r);
+    } else if (k === "neighbour" || k === "neighbor") {
+      leaf(c);
+      const a = ip(arg(c, 0, "an address"), "the neighbour");
+      const m = arg(c, 1, "a MAC address");
+      try {
+        parseMac(m.text);
+      } catch {
+        fail(m, `not a MAC address: "${m.text}"`);
+      }
+      cfg.neighbours.push({ address: a, mac: m.text.toLowerCase(), dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
+    } else if (k === "connection_table_size") {
+      leaf(c);
+      cfg.connections = int(arg(c, 0, "a size"), 1, 67108864, "connection table size");
+    } else if (k === "control_socket") {
+      leaf(c);
+      cfg.controlSocket = arg(c, 0, "a path").text;
+    } else if (k === "metrics") {
+      leaf(c);
+      const v = arg(c, 0, "[ADDRESS:]PORT");
+      const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(v.text);
+      if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
+      if (m![1]) ip({ ...v, text: m![1] }, "the metrics address");
+      cfg.metrics = { host: m![1] ?? "127.0.0.1", port: int({ ...v, text: m![2] }, 1, 65535, "metrics port"), line: c.key.line };
+    } else if (k === "offload") {
+      leaf(c);
+      const v = arg(c, 0, "on or off");
+      if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
+      cfg.offload = { on: v.text === "on", line: c.key.line };
+    } else {
+      unknown(c.key, DIRECTOR_KEYS, "director");
+    }
+  }
+  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+}
+
+/** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */
+export function looksLikeKeepalived(text: string): boolean {
+  return text.split(/\r?\n/).map((l) => l.replace(/(^|\s)[#!].*$/, "")).some((l) => /\{/.test(l) || /^\s*include\s/.test(l));
+}

@@ -1,0 +1,194 @@
+// keepalived.conf: the block grammar, includes with globs, the LVS keywords, the
+// director block, exact error positions, and what happens to keepalived's own samples.
+
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseKeepalived } from "../host/control/keepalived.js";
+import { loadConfig } from "../host/control/load.js";
+import { ConfigError } from "../host/control/rules.js";
+import { reload } from "../host/control/reload.js";
+import { applyConfig } from "../host/control/rules.js";
+import { loadEngine } from "../host/engine/node.js";
+
+let dir: string;
+beforeAll(() => { dir = mkdtempSync(join(tmpdir(), "wasmvs-kc-")); });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const DIRECTOR = `director {
+  interface outside {
+    mac 02:00:00:00:00:01
+    address 10.0.0.1/24
+  }
+  interface inside {
+    mac 02:00:00:00:01:01
+    address 10.1.0.1/24
+  }
+}
+`;
+/** The line of the n-th line after the director block. */
+const L = (n: number) => DIRECTOR.split("\n").length - 1 + n;
+function write(name: string, text: string): string {
+  const p = join(dir, name);
+  mkdirSync(join(p, ".."), { recursive: true });
+  writeFileSync(p, text);
+  return p;
+}
+const error = (file: string) => {
+  try {
+    loadConfig(file);
+  } catch (e) {
+    return (e as ConfigError).message.replace(dir + "/", "");
+  }
+  return "no error";
+};
+
+describe("keepalived.conf", () => {
+  it("reads every supported keyword (examples/keepalived.conf)", () => {
+    const cfg = loadConfig(new URL("../examples/keepalived.conf", import.meta.url).pathname);
+    expect(cfg.interfaces.map((i) => [i.name, i.tap, i.bridge, i.mac, i.address, i.mtu])).toEqual([
+      ["outside", "wvo", "br-up", "02:00:00:00:00:01", "10.0.0.1/24", 1500],
+      ["inside", "wvi", "br-srv", "02:00:00:00:01:01", "10.1.0.1/24", 1500],
+    ]);
+    expect(cfg.routes).toMatchObject([{ cidr: "0.0.0.0/0", via: "10.0.0.254" }]);
+    expect(cfg.neighbours).toMatchObject([{ address: "10.0.0.254", mac: "02:00:00:00:00:fe" }]);
+    expect(cfg.connections).toBe(65536);
+    expect(cfg.controlSocket).toBe("/run/wasmvs.sock");
+    expect(cfg.metrics).toMatchObject({ host: "127.0.0.1", port: 9100 });
+    expect(cfg.timeouts).toMatchObject({ tcp: 900, tcpfin: 120, udp: 300 });
+    const svc = (p: string, a: string, port: number) => cfg.services.find((s) => s.protocol === p && s.address === a && s.port === port)!;
+    expect(svc("tcp", "10.0.0.100", 80)).toMatchObject({ scheduler: "wrr" });
+    expect(svc("tcp", "10.0.0.100", 80).realServers.map((r) => [r.address, r.port, r.method, r.weight, r.uthreshold, r.lthreshold])).toEqual([
+      ["10.1.0.11", 8080, "nat", 3, 0, 0], ["10.1.0.12", 8080, "nat", 2, 1000, 800], ["10.1.0.13", 8080, "nat", 1, 0, 0],
+    ]);
+    expect(svc("udp", "10.0.0.102", 53)).toMatchObject({ scheduler: "sh" });
+    expect(svc("udp", "10.0.0.102", 53).realServers.every((r) => r.method === "tun")).toBe(true);
+    // No real servers: the sorry server takes the traffic (DR keeps the service port).
+    expect(svc("tcp", "10.0.0.101", 80).realServers).toMatchObject([{ address: "10.1.0.13", port: 80, method: "dr" }]);
+  });
+
+  it("expands virtual_server_group ranges and a real server's own lvs_method", () => {
+    const f = write("group.conf", `${DIRECTOR}
+virtual_server_group web {
+  10.0.0.100-102 80
+  10.0.0.110 8080
+}
+virtual_server group web {
+  lvs_sched lc
+  lvs_method DR
+  real_server 10.1.0.11 80 { weight 2 }
+  real_server 10.1.0.12 8080 {
+    lvs_method NAT
+  }
+  sorry_server 10.1.0.99 80
+  sorry_server_lvs_method NAT
+}
+`);
+    const cfg = loadConfig(f);
+    expect(cfg.services.map((s) => `${s.address}:${s.port}`)).toEqual(["10.0.0.100:80", "10.0.0.101:80", "10.0.0.102:80", "10.0.0.110:8080"]);
+    expect(cfg.services[3].realServers.map((r) => [r.address, r.port, r.method])).toEqual([["10.1.0.11", 8080, "dr"], ["10.1.0.12", 8080, "nat"]]);
+  });
+
+  it("follows include with globs, and reports positions in the included file", () => {
+    write("inc/main.conf", `include director.part\ninclude services/*.conf\n`);
+    write("inc/director.part", DIRECTOR);
+    write("inc/services/a.conf", `virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 { weight 1 }\n}\n`);
+    write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weigth 1\n  }\n}\n`);
+    expect(error(join(dir, "inc/main.conf"))).toBe("inc/services/b.conf:4:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)");
+    write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weight 1\n  }\n}\n`);
+    const cfg = loadConfig(join(dir, "inc/main.conf"));
+    expect(cfg.services.map((s) => s.port)).toEqual([80, 81]);
+    // keepalived's default method is NAT; ipvsadm's would be DR.
+    expect(cfg.services[0].realServers[0].method).toBe("nat");
+  });
+
+  it("names file, line, column and keyword of each error", () => {
+    const cases: [string, string][] = [
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algoo rr\n}\n`, `e.conf:${L(2)}:3: 'lb_algoo': unknown keyword in virtual_server (did you mean 'lb_algo'?)`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo lblc\n}\n`, `e.conf:${L(2)}:11: 'lblc': scheduler lblc is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh)`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 99999 {\n  }\n}\n`, `e.conf:${L(2)}:25: '99999': port must be a whole number from 0 to 65535`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n`, `e.conf:${L(1)}:30: '{': this block is never closed (missing '}')`],
+      [`${DIRECTOR}}\n`, `e.conf:${L(1)}:1: '}': unexpected '}' with no block open`],
+      [`${DIRECTOR}virtual_server 10.0.0.300 80 {\n}\n`, `e.conf:${L(1)}:16: '10.0.0.300': the virtual address must be an IPv4 address, got "10.0.0.300"`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  persistence_timeout 50\n}\n`, `e.conf:${L(2)}:3: 'persistence_timeout': persistence is not supported by wasmvs yet`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 {\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n`, `e.conf:${L(3)}:5: 'TCP_CHECK': health checking is not supported by wasmvs yet`],
+      [`${DIRECTOR}vrrp_instance VI_1 {\n}\n`, `e.conf:${L(1)}:1: 'vrrp_instance': VRRP and the sync daemon are not supported by wasmvs yet`],
+      [`virtual_server 10.0.0.100 80 {\n}\n`, "e.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:1: 'virtual_server': virtual server TCP 10.0.0.100:80 is defined twice`],
+      [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
+        `e.conf:${L(4)}:1: 'tun': tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over (IPIP has no virtio GSO type): turn offloads off (line ${L(0)}) to use TUN real servers`],
+      [`${DIRECTOR}include nosuch.conf\n`, `e.conf:${L(1)}:9: 'nosuch.conf': no such file: nosuch.conf`],
+      [`${DIRECTOR}virtual_server_group g {\n  ae00::2-9 80\n}\n`, `e.conf:${L(2)}:3: 'ae00::2-9': IPv6 addresses are not supported by wasmvs yet`],
+    ];
+    for (const [text, msg] of cases) {
+      write("e.conf", text);
+      expect(error(join(dir, "e.conf"))).toBe(msg);
+    }
+  });
+
+  it("refuses each of keepalived's samples at its first unsupported feature, saying so", () => {
+    const samples = new URL("./fixtures/keepalived-samples/", import.meta.url).pathname;
+    const files = readdirSync(samples).filter((f) => f.startsWith("keepalived.conf"));
+    expect(files.length).toBe(25);
+    for (const f of files) {
+      let msg = "";
+      try {
+        parseKeepalived(join(samples, f));
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      expect(msg.startsWith(`${join(samples, f)}:`), f).toBe(true);
+      expect(msg.slice(join(samples, f).length), f).toMatch(/^:\d+:\d+: '[^']+': .*not supported by wasmvs yet$/);
+    }
+  });
+
+  it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {
+    const f = write("sample.conf", `${DIRECTOR}
+virtual_server 10.10.10.2 1358 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    sorry_server 192.168.200.200 1358
+    real_server 10.1.0.2 1358 {
+        weight 1
+    }
+    real_server 10.1.0.3 1358 {
+        weight 1
+    }
+}
+virtual_server 10.10.10.3 1358 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.1.0.2 1358 {
+        weight 1
+    }
+}
+`);
+    const cfg = loadConfig(f);
+    expect(cfg.services.map((s) => [s.address, s.port, s.scheduler, s.realServers.map((r) => `${r.address}:${r.port}/${r.method}/${r.weight}`).join(",")]))
+      .toEqual([["10.10.10.2", 1358, "rr", "10.1.0.2:1358/nat/1,10.1.0.3:1358/nat/1"], ["10.10.10.3", 1358, "rr", "10.1.0.2:1358/nat/1"]]);
+  });
+
+  it("a reload from a changed keepalived.conf applies only the difference; a broken one changes nothing", async () => {
+    const v1 = write("r.conf", `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  real_server 10.1.0.11 80 { weight 1 }\n  real_server 10.1.0.12 80 { weight 1 }\n}\n`);
+    const engine = await loadEngine({ connCapacity: 1024 });
+    const c1 = loadConfig(v1);
+    applyConfig(engine, c1);
+    const d11 = engine.findRealServer(0, "10.1.0.11", 80);
+    write("r.conf", `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  real_server 10.1.0.11 80 { weight 5 }\n  real_server 10.1.0.13 80 { weight 1 }\n}\n`);
+    const r = await reload(engine, c1, loadConfig(v1));
+    expect(r.changes).toEqual([
+      "real server 10.1.0.12:80 removed from tcp 10.0.0.100:80",
+      "real server 10.1.0.11:80 of tcp 10.0.0.100:80 now nat, weight 5",
+      "real server 10.1.0.13:80 added to tcp 10.0.0.100:80 (nat, weight 1)",
+    ]);
+    expect(engine.findRealServer(0, "10.1.0.11", 80)).toBe(d11);
+    const snap = () => JSON.stringify(engine.services(), (_k, v) => (typeof v === "bigint" ? String(v) : v));
+    const before = snap();
+    write("r.conf", `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_kind DR\n  real_server 10.9.9.9 80 { weight 1 }\n}\n`);
+    await expect(reload(engine, loadConfig(v1), loadConfig(v1))).rejects.toThrow(/not on a directly connected network/);
+    expect(snap()).toBe(before);
+  });
+});
