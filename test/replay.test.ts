@@ -69,6 +69,65 @@ describe("wasmvs replay", () => {
     expect(a.stdout).toMatch(/drops: none/);
   });
 
+  it("takes the same director as keepalived.conf, with the same output", () => {
+    const conf = join(dir, "director.conf");
+    writeFileSync(conf, `global_defs {
+  lvs_timeouts tcp 900 tcpfin 120 udp 300
+}
+director {
+  interface outside {
+    mac 02:00:00:00:00:01
+    address 10.0.0.1/24
+  }
+  interface inside {
+    mac 02:00:00:00:01:01
+    address 10.1.0.1/24
+  }
+  default_gateway 10.0.0.254
+  neighbour 10.0.0.254 02:00:00:00:00:fe
+  connection_table_size 65536
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo wrr
+  lb_kind NAT
+  real_server 10.1.0.11 8080 {
+    weight 3
+  }
+  real_server 10.1.0.12 8080 {
+    weight 2
+  }
+  real_server 10.1.0.13 8080 {
+    weight 1
+  }
+}
+virtual_server 10.0.0.101 80 {
+  lb_algo rr
+  lb_kind DR
+  real_server 10.1.0.11 80 {
+    weight 1
+  }
+  real_server 10.1.0.12 80 {
+    weight 1
+  }
+}
+virtual_server 10.0.0.102 53 {
+  protocol UDP
+  lb_algo sh
+  lb_kind TUN
+  real_server 10.1.0.11 53 {
+    weight 1
+  }
+  real_server 10.1.0.12 53 {
+    weight 1
+  }
+}
+`);
+    const r = run(["replay", "--config", conf, "--in", join(dir, "in.pcap"), "--out", join(dir, "k.pcap")]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "k.pcap")), readFileSync(join(dir, "a.pcap")))).toBe(0);
+  });
+
   it("writes a capture that tcpdump reads", () => {
     const probe = spawnSync("tcpdump", ["--version"], { encoding: "utf8" });
     if (probe.error) throw new Error("tcpdump is not installed (apt-get install tcpdump; .ci/run installs it)");
