@@ -251,6 +251,26 @@ export class Sandbox {
     return lines.join("\n") + "\n";
   }
 
+  /** The same director as keepalived.conf (with wasmvs's director block). */
+  keepalivedConfig(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[], extra = ""): string {
+    const kind = { nat: "NAT", dr: "DR", tun: "TUN" }[this.o.mode];
+    const lines = [
+      "director {",
+      "  interface outside {", "    tap wvo", "    bridge bo", `    mac ${OUT_MAC}`, `    address ${DIRECTOR_OUT}/24`, "  }",
+      "  interface inside {", "    tap wvi", "    bridge bi", `    mac ${IN_MAC}`, `    address ${DIRECTOR_IN}/24`, "  }",
+      `  default_gateway ${ROUTER_OUT}`, "  connection_table_size 262144", extra, "}",
+    ];
+    for (const s of services) {
+      lines.push(`virtual_server ${VIP} ${s.port} {`, `  protocol ${s.protocol.toUpperCase()}`, `  lb_algo ${s.scheduler}`, `  lb_kind ${kind}`);
+      this.servers.forEach((_, k) => {
+        if (s.weights && s.weights[k] === undefined) return;
+        lines.push(`  real_server ${serverAddress(k)} ${s.serverPort ?? s.port} {`, `    weight ${s.weights?.[k] ?? 1}`, "  }");
+      });
+      lines.push("}");
+    }
+    return lines.join("\n") + "\n";
+  }
+
   /** Start wasmvs in the director's namespace with configText; resolves when it runs. */
   async startDirector(configText: string): Promise<Director> {
     const config = join(this.dir, "director.rules");

@@ -3,6 +3,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, Sandbox, VIP, OUT_MAC, IN_MAC, serverName } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, tally } from "./e2e.js";
@@ -194,6 +195,50 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     expect(text).toMatch(/^wasmvs_drops_total\{reason="table_full"\} 0$/m);
     expect(text).toMatch(/^wasmvs_connection_table_capacity 262144$/m);
     expect(text).toMatch(/^wasmvs_neighbour_entries\{state="reachable"\} [1-9]\d*$/m);
+  });
+
+  it("keepalived.conf: reloaded with `wasmvs reload` while traffic flows, nothing established breaks; a broken file changes nothing", async () => {
+    const d = await restart(sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr", serverPort: 8080 }]));
+    expect(sb.logOf("director")).toMatch(/service TCP 10\.0\.0\.100:80 rr: 10\.1\.0\.13:8080 nat w1, 10\.1\.0\.12:8080 nat w1, 10\.1\.0\.11:8080 nat w1/);
+    const long = sb.httpInBackground(`http://${VIP}/`, { requests: 120, keepalive: true, intervalMs: 20 }, "kc-long");
+    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 150, intervalMs: 10 }, "kc-stream");
+    let busy = -1;
+    await sb.waitFor("the long connection", () => {
+      busy = d.status().services[0]?.realServers.findIndex((x) => x.active === 1) ?? -1;
+      return busy >= 0;
+    });
+    const busyAddr = d.status().services[0].realServers[busy].address;
+    const k = Number(busyAddr.split(".")[3]) - 11;
+    // wrr now, the busy server weight 4, another removed, a new service on :81.
+    const weights: (number | undefined)[] = [1, 1, 1];
+    weights[k] = 4;
+    weights[(k + 1) % 3] = undefined;
+    writeFileSync(d.configPath, sb.keepalivedConfig([
+      { protocol: "tcp", port: 80, scheduler: "wrr", serverPort: 8080, weights: weights as number[] },
+      { protocol: "tcp", port: 81, scheduler: "lc", serverPort: 8080 },
+    ]));
+    const r = d.ipvsadm(["reload"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/service tcp 10\.0\.0\.100:81 added \(lc\)/);
+    expect(r.stdout).toMatch(/scheduler rr -> wrr/);
+    await sb.waitFor("the clients", () => long.exitCode !== null && stream.exitCode !== null, 60000);
+    const l = JSON.parse(sb.logOf("kc-long").trim().split("\n").pop()!);
+    expect(l.errors).toEqual([]);
+    expect(new Set(l.bodies)).toEqual(new Set([serverName(k)]));
+    expect(JSON.parse(sb.logOf("kc-stream").trim().split("\n").pop()!).errors).toEqual([]);
+    const list = d.ipvsadm(["-L", "-n"]).stdout.split("\n");
+    expect(list[3]).toBe("TCP  10.0.0.100:80 wrr");
+    const rows = list.slice(4, 6).map((x) => x.split(/\s+/).slice(2, 5).join(" "));
+    expect(rows).toEqual([0, 1, 2].filter((i) => weights[i] !== undefined).map((i) => `10.1.0.1${i + 1}:8080 Masq ${weights[i]}`));
+    expect(list[6]).toBe("TCP  10.0.0.100:81 lc");
+    // A broken file: refused whole with its position, the table stays.
+    const before = d.ipvsadm(["-S", "-n"]).stdout;
+    writeFileSync(d.configPath, sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "wrr", serverPort: 8080 }]).replace("lb_algo wrr", "lb_algo wrrr"));
+    const bad = d.ipvsadm(["reload"]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/reload refused, the running configuration stays: .*director\.rules:\d+:11: 'wrrr': unknown scheduler/);
+    expect(d.ipvsadm(["-S", "-n"]).stdout).toBe(before);
   });
 
   it("1,000 concurrent connections all complete with correct bodies", async () => {
