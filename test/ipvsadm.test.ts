@@ -49,6 +49,11 @@ describe("ipvsadm command line", () => {
     expect(parseArgs(["-L", "--persistent-conn"]).format.persistentConn).toBe(true);
     expect(parseArgs(["-L", "--nosort"]).format.nosort).toBe(true);
     expect(parseArgs(["-L", "--sort"]).format.nosort).toBe(false);
+    expect(parseArgs(["-l", "-n"]).command).toBe("list");
+    expect(parseArgs(["-L", "-u", "10.0.0.100:53"]).service).toEqual({ protocol: "udp", address: "10.0.0.100", port: 53 });
+    expect(parseArgs(["--add-server", "--tcp-service", "10.0.0.100:80", "--real-server", "10.1.0.11:80", "--gatewaying", "--weight", "2",
+      "--u-threshold", "9", "--l-threshold", "3"])).toMatchObject({ command: "add-server", method: "dr", weight: 2, uthreshold: 9, lthreshold: 3 });
+    expect(parseArgs(["--delete-service", "-t", "10.0.0.100:80"]).command).toBe("delete-service");
     expect(parseArgs(["-h"]).command).toBe("help");
     expect(parseArgs(["-v"]).command).toBe("version");
   });
@@ -74,6 +79,8 @@ describe("ipvsadm command line", () => {
     expect(err(["-A", "-f", "1"])).toBe("2: ipvsadm: option -f: firewall-mark services are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-6"])).toBe("2: ipvsadm: option -6: IPv6 is not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-b", "sh-port"])).toMatch(/scheduler flags are not supported by wasmvs yet/);
+    expect(err(["-A", "-t", "10.0.0.1:80", "-M", "255.255.255.0"])).toBe("2: ipvsadm: option -M: persistence netmasks are not supported by wasmvs yet");
+    expect(err(["-A", "-t", "10.0.0.1:80", "--pe", "sip"])).toBe("2: ipvsadm: option --pe: persistence engines are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-o"])).toMatch(/one-packet scheduling is not supported by wasmvs yet/);
     expect(err(["--start-daemon", "master"])).toMatch(/the connection sync daemon is not supported by wasmvs yet/);
     expect(err(["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.3", "-i", "--tun-type", "gue"])).toBe("2: tunnel type gue is not supported by wasmvs yet (only ipip)");
