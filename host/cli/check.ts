@@ -5,7 +5,8 @@
 import { loadEngine } from "../engine/node.js";
 import { loadConfig } from "../control/load.js";
 import { applyConfig } from "../control/rules.js";
-import { formatSave, Format, TableView } from "../control/ipvsadm.js";
+import { formatSave, Format } from "../control/ipvsadm.js";
+import { tableView } from "../control/server.js";
 
 export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
@@ -20,11 +21,7 @@ export async function check(path: string): Promise<string> {
   const t = engine.timeouts();
   lines.push(`connection table: ${cfg.connections ?? 65536} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
   lines.push(`control socket: ${cfg.controlSocket ?? "/run/wasmvs.sock (default)"}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}`);
-  const z = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
-  const view: TableView = {
-    size: cfg.connections ?? 65536, timeouts: t,
-    services: engine.services().map((s) => ({ ...s, rates: z, realServers: s.realServers.map((r) => ({ ...r, rates: z })) })),
-  };
+  const view = tableView(engine);
   const f: Format = { numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false };
   lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
   return lines.join("\n") + "\n" + formatSave(view, f);

@@ -1,26 +1,16 @@
-// Human-readable summaries of an engine: services in the shape of ipvsadm -L -n --stats,
+// Human-readable summaries of an engine: services as ipvsadm -L -n (--stats) prints them,
 // and the counters with every non-zero drop reason.
 
 import { Engine } from "../engine/index.js";
+import { formatList, Format } from "../control/ipvsadm.js";
+import { tableView } from "../control/server.js";
 
-const METHOD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
+const NUMERIC: Format = { numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false };
 
+/** The services as ipvsadm -L -n and -L -n --stats print them. */
 export function formatServices(e: Engine): string {
-  const lines = [
-    "Prot LocalAddress:Port Scheduler",
-    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn      Conns   InPkts  OutPkts",
-  ];
-  for (const s of e.services()) {
-    lines.push(`${s.protocol.toUpperCase().padEnd(4)} ${`${s.address}:${s.port}`.padEnd(22)} ${s.scheduler}`);
-    for (const r of s.realServers) {
-      lines.push(
-        `  -> ${`${r.address}:${r.port}`.padEnd(28)} ${METHOD[r.method].padEnd(7)} ${String(r.weight).padEnd(6)} ` +
-          `${String(r.active).padEnd(10)} ${String(r.inactive).padEnd(9)} ${String(r.stats.conns).padStart(9)} ` +
-          `${String(r.stats.inpkts).padStart(8)} ${String(r.stats.outpkts).padStart(8)}`,
-      );
-    }
-  }
-  return lines.join("\n");
+  const t = tableView(e);
+  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd();
 }
 
 export function formatCounters(e: Engine): string {

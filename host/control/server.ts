@@ -94,10 +94,10 @@ export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
   return next;
 }
 
-/** The table as ipvsadm shows it: services, real servers, statistics and rates. */
-export function tableView(h: ControlHost): TableView {
-  const e = h.engine;
+/** The table as ipvsadm shows it: services, real servers, statistics and rates (zero without an estimator). */
+export function tableView(e: Engine, estimator?: Estimator): TableView {
   const num = (x: bigint) => Number(x);
+  const rates = (key: string) => estimator?.rates(key) ?? { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
   return {
     size: e.connCapacity,
     timeouts: e.timeouts(),
@@ -106,12 +106,12 @@ export function tableView(h: ControlHost): TableView {
       return {
         protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler,
         stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
-        rates: h.estimator.rates(key),
+        rates: rates(key),
         realServers: s.realServers.map((r) => ({
           address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
           active: r.active, inactive: r.inactive,
           stats: { conns: num(r.stats.conns), inpkts: num(r.stats.inpkts), outpkts: num(r.stats.outpkts), inbytes: num(r.stats.inbytes), outbytes: num(r.stats.outbytes) },
-          rates: h.estimator.rates(`${key} ${r.address}:${r.port}`),
+          rates: rates(`${key} ${r.address}:${r.port}`),
         })),
       };
     }),
@@ -137,7 +137,7 @@ export function estimate(h: ControlHost): void {
 async function handle(h: ControlHost, req: { op?: string; commands?: Parsed[]; service?: ServiceKey }): Promise<unknown> {
   switch (req.op) {
     case "table":
-      return { ok: true, table: tableView(h) };
+      return { ok: true, table: tableView(h.engine, h.estimator) };
     case "connections":
       return { ok: true, connections: h.engine.connections(Math.floor(performance.now()) >>> 0) };
     case "apply": {
