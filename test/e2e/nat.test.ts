@@ -121,12 +121,13 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
   it("ipvsadm against the running director while traffic flows: nothing established breaks, -L -n shows the new table", async () => {
     const d = await restart(rr());
     const long = sb.httpInBackground(`http://${VIP}/`, { requests: 150, keepalive: true, intervalMs: 20 }, "cli-long");
-    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 200, intervalMs: 10 }, "cli-stream");
+    // The long connection's server, found before the stream of short ones starts (they are briefly active too).
     let busy = "";
     await sb.waitFor("the long connection", () => {
       busy = d.status().services.find((s) => s.port === 80)?.realServers.find((x) => x.active === 1)?.address ?? "";
       return busy !== "";
     });
+    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 200, intervalMs: 10 }, "cli-stream");
     const others = ["10.1.0.11", "10.1.0.12", "10.1.0.13"].filter((a) => a !== busy);
     const steps = [
       ["-E", "-t", `${VIP}:80`, "-s", "wrr"],
@@ -201,12 +202,13 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     const d = await restart(sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr", serverPort: 8080 }]));
     expect(sb.logOf("director")).toMatch(/service TCP 10\.0\.0\.100:80 rr: 10\.1\.0\.13:8080 nat w1, 10\.1\.0\.12:8080 nat w1, 10\.1\.0\.11:8080 nat w1/);
     const long = sb.httpInBackground(`http://${VIP}/`, { requests: 120, keepalive: true, intervalMs: 20 }, "kc-long");
-    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 150, intervalMs: 10 }, "kc-stream");
+    // The long connection's server, found before the stream of short ones starts (they are briefly active too).
     let busy = -1;
     await sb.waitFor("the long connection", () => {
       busy = d.status().services[0]?.realServers.findIndex((x) => x.active === 1) ?? -1;
       return busy >= 0;
     });
+    const stream = sb.httpInBackground(`http://${VIP}/`, { requests: 150, intervalMs: 10 }, "kc-stream");
     const busyAddr = d.status().services[0].realServers[busy].address;
     const k = Number(busyAddr.split(".")[3]) - 11;
     // wrr now, the busy server weight 4, another removed, a new service on :81.
