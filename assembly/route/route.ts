@@ -14,8 +14,11 @@ import { bswap32 } from "../wire/bytes";
 @inline const IF_MASK: usize = 16;
 const interfaces: usize = memory.data(<i32>(IF_SIZE * <usize>Abi.MAX_INTERFACES));
 
-// Route record (20 bytes): net u32 | mask u32 | gateway u32 (0: on-link) | ifindex u32 | prefixLen u32
-@inline const RT_SIZE: usize = 20;
+// Route record (32 bytes): net u32 | mask u32 | gateway u32 (0: on-link) | ifindex u32 | prefixLen u32
+// | a next-hop cache slot for its gateway (12 bytes, see xmit/output.ts)
+@inline const RT_SIZE: usize = 32;
+/** Offset of a route's next-hop cache slot. */
+@inline export const RT_NEXT_HOP_SLOT: usize = 20;
 
 /** Bumped by every change of interfaces, routes or static neighbours: cached next hops
  *  (DestField.NH_*) from an older generation are looked up again. Starts at 1 so a
@@ -103,6 +106,7 @@ export function routeAdd(netWire: u32, prefixLen: u32, gateway: u32, ifindex: u3
   store<u32>(r, gateway, 8);
   store<u32>(r, ifindex, 12);
   store<u32>(r, prefixLen, 16);
+  store<u32>(r, 0, RT_NEXT_HOP_SLOT); // generation 0 is never current: an empty cache
   routeCount++;
   return true;
 }
@@ -127,6 +131,8 @@ export function routeClear(): void { routeCount = 0; routeChanged(); }
 
 /** Result of the last successful routeLookup. */
 export let routeIfindex: u32 = 0;
+/** The record of the route the last successful routeLookup matched. */
+export let routeRecord: usize = 0;
 export let routeNextHop: u32 = 0;
 
 /** Longest-prefix match for dst. Sets routeIfindex and routeNextHop (the gateway, or
@@ -138,6 +144,7 @@ export function routeLookup(dst: u32): bool {
       let gw = load<u32>(r, 8);
       routeIfindex = load<u32>(r, 12);
       routeNextHop = gw != 0 ? gw : dst;
+      routeRecord = r;
       return true;
     }
   }

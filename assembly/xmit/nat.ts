@@ -32,7 +32,7 @@ import { sendRouted, sendToDest } from "./output";
 }
 
 /** Real server -> client: the reply leaves from VIP:vport. */
-export function natOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
+@inline export function natOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
   if (!ttlAllowsForwarding(ip, totalLen, ifaceAddr(ifindex))) return;
   let vaddr = load<u32>(conn, ConnField.VADDR);
   l4SetSrcUpdatingChecksum(l4, proto, ipv4Src(ip), vaddr, <u32>load<u16>(conn, ConnField.VPORT), vnet && vnetNeedsCsum(frame));

@@ -5,17 +5,17 @@
 import { Counter, DestField } from "../abi";
 import { copyMac } from "../wire/bytes";
 import { EthField, ethSetAddresses } from "../wire/ethernet";
-import { ifaceMac, routeGeneration, routeIfindex, routeLookup, routeNextHop } from "../route/route";
+import { ifaceMac, routeGeneration, routeIfindex, routeLookup, routeNextHop, routeRecord, RT_NEXT_HOP_SLOT } from "../route/route";
 import { neighEnqueue, neighFresh, neighIfindex, neighLookup, neighMac, neighResolve } from "../neigh/neigh";
 import { destRec } from "../svc/service";
 import { count } from "../engine/state";
 import { txPush } from "../engine/tx";
 
-// Next-hop cache of a real server: a slot in its record holds {routing generation, next
-// hop, neighbour entry}, valid while the generation is current and the entry still
-// freshly resolves the next hop (IPVS keeps a route per destination, dest_dst, for the
-// same reason). Replies to clients are routed each time: with many clients a cache
-// keyed by client address missed more than it saved (measured).
+// Next-hop caches: a slot holds {routing generation, next hop, neighbour entry}, valid
+// while the generation is current and the entry still freshly resolves the next hop.
+// Real servers have one in their record (IPVS keeps a route per destination,
+// dest_dst, for the same reason); routes through a gateway have one for the gateway.
+// (A cache keyed by client address missed more than it saved with many clients: measured.)
 @inline const NH_GENERATION: usize = 0;
 @inline const NH_ADDR: usize = 4;
 @inline const NH_NEIGHBOUR: usize = 8;
@@ -52,6 +52,11 @@ export function sendRouted(frame: usize, l2len: u32, ipLen: u32, routeDst: u32, 
     if (okCounter >= 0) count(Counter.DROP_NO_ROUTE);
     return;
   }
+  // Through a gateway (NAT replies to clients elsewhere): the route keeps the gateway's
+  // next hop, so most replies skip the neighbour lookup.
+  let viaGateway = routeNextHop != routeDst;
+  let slot = routeRecord + RT_NEXT_HOP_SLOT;
+  if (viaGateway && okCounter >= 0 && sendCached(frame, l2len + ipLen, slot, okCounter)) return;
   let ifindex = routeIfindex;
   let len = l2len + ipLen;
   let mac = neighResolve(routeNextHop, ifindex);
@@ -70,6 +75,7 @@ export function sendRouted(frame: usize, l2len: u32, ipLen: u32, routeDst: u32, 
   } else {
     count(okCounter >= 0 ? Counter.DROP_TX_FULL : Counter.GENERATED_LOST);
   }
+  if (viaGateway) fillCache(slot, routeDst);
 }
 
 /** sendRouted towards real server d, through the next-hop slot in its record. */
