@@ -48,10 +48,6 @@ export function setNow(t: u32): void { now = t; }
   store<u64>(p, load<u64>(p) + n);
 }
 
-@inline export function counterValue(c: i32): u64 {
-  return load<u64>(countersBase + (<usize>c << 3));
-}
-
 /** Bytes of a slot available to a frame (the headroom is in front). */
 @inline export function slotCapacity(): u32 {
   return slotSize - 64;

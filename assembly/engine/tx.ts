@@ -19,8 +19,6 @@ export function txEnd(): u32 {
   return txCount;
 }
 
-@inline export function txLength(): u32 { return txCount; }
-
 /** Queue a frame for transmission. False if the TX list is full (the caller counts). */
 @inline export function txPush(frame: usize, len: u32, ifindex: u32): bool {
   if (txCount >= txCapacity) return false;

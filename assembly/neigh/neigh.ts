@@ -91,9 +91,7 @@ function neighSlot(ip: u32): usize {
 }
 
 @inline export function neighMac(e: usize): usize { return e + N_MAC; }
-@inline export function neighState(e: usize): u8 { return load<u8>(e, N_STATE); }
 @inline export function neighIfindex(e: usize): u32 { return <u32>load<u8>(e, N_IFINDEX); }
-@inline export function neighConfirmed(e: usize): u32 { return load<u32>(e, N_CONFIRMED); }
 
 /** A static entry (configured by the operator). */
 export function neighSetStatic(ip: u32, macLo: u32, macHi: u32, ifindex: u32): bool {

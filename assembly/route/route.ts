@@ -66,15 +66,6 @@ export function ifaceByAddr(addr: u32): i32 {
   return -1;
 }
 
-/** The interface whose MAC equals the 6 bytes at mac, or -1. */
-export function ifaceByMac(mac: usize): i32 {
-  for (let i: u32 = 0; i < <u32>Abi.MAX_INTERFACES; i++) {
-    let r = ifaceRecord(i);
-    if (load<u8>(r, IF_USED) != 0 && load<u32>(r) == load<u32>(mac) && load<u16>(r, 4) == load<u16>(mac, 4)) return <i32>i;
-  }
-  return -1;
-}
-
 function routeRemoveConnected(ifindex: u32): void {
   let w: u32 = 0;
   for (let i: u32 = 0; i < routeCount; i++) {

@@ -26,12 +26,6 @@ export function ipipEncapsulate(outer: usize, id: u32, src: u32, dst: u32): void
     <u32>load<u8>(inner, Ipv4Field.TTL), Proto.IPIP, src, dst);
 }
 
-/** The validation gate for an IPIP payload: true if the datagram at outer (already
- *  checked by ipv4Check) carries protocol 4 and at least an inner header's worth of bytes. */
-@inline export function ipipCheck(outer: usize, totalLen: u32): bool {
-  return <u32>load<u8>(outer, Ipv4Field.PROTO) == Proto.IPIP && totalLen >= ipv4Ihl(outer) + IPV4_HEADER_LEN;
-}
-
 /** RFC 6040 section 4.2: the inner TOS after decapsulation, or -1 if the
  *  combination must be dropped (outer CE on a Not-ECT inner packet). */
 export function ipipDecapsulatedTos(outerTos: u32, innerTos: u32): i32 {

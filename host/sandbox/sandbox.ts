@@ -70,6 +70,25 @@ export function sandboxUnavailable(): string | undefined {
   return undefined;
 }
 
+/** What the client tool does: requests, in parallel or one after another, on new or kept connections. */
+export interface HttpLoad {
+  requests: number;
+  concurrency?: number;
+  keepalive?: boolean;
+  intervalMs?: number;
+  timeoutMs?: number;
+  post?: number;
+}
+
+function httpClientArgs(url: string, o: HttpLoad): string[] {
+  const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
+  if (o.keepalive) args.push("--keepalive");
+  if (o.intervalMs) args.push("--interval", String(o.intervalMs));
+  if (o.post) args.push("--post", String(o.post));
+  if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
+  return args;
+}
+
 export class Sandbox {
   readonly prefix: string;
   readonly dir: string;
@@ -285,22 +304,15 @@ export class Sandbox {
   }
 
   /** HTTP requests from the client; returns what it saw. */
-  http(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; timeoutMs?: number; post?: number }): { bodies: string[]; errors: string[]; ports: number[] } {
-    const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
-    if (o.keepalive) args.push("--keepalive");
-    if (o.post) args.push("--post", String(o.post));
-    if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
-    const r = this.run(this.client, args, 120000);
+  http(url: string, o: HttpLoad): { bodies: string[]; errors: string[]; ports: number[] } {
+    const r = this.run(this.client, httpClientArgs(url, o), 120000);
     if (r.status !== 0) throw new Error(`client failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   }
 
   /** Start a long HTTP client in the background (its JSON result arrives on its log). */
-  httpInBackground(url: string, o: { requests: number; concurrency?: number; keepalive?: boolean; intervalMs?: number }, name: string): ChildProcess {
-    const args = [process.execPath, join(TOOLS, "client.mjs"), "http", url, "--requests", String(o.requests), "--concurrency", String(o.concurrency ?? 1)];
-    if (o.keepalive) args.push("--keepalive");
-    if (o.intervalMs) args.push("--interval", String(o.intervalMs));
-    return this.spawn(this.client, args, name);
+  httpInBackground(url: string, o: HttpLoad, name: string): ChildProcess {
+    return this.spawn(this.client, httpClientArgs(url, o), name);
   }
 
   udp(host: string, port: number, count: number): { replies: string[]; errors: string[] } {

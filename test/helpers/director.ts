@@ -4,18 +4,16 @@
 
 import { Engine, EngineOptions, RealServerSpec, SchedulerName, Protocol } from "../../host/engine/index.js";
 import { loadEngine } from "../../host/engine/node.js";
+import { ROUTER_OUT, serverAddress } from "../../host/sandbox/sandbox.js";
 
-export const OUT_MAC = "02:00:00:00:00:01";
-export const IN_MAC = "02:00:00:00:01:01";
-export const DIRECTOR_OUT = "10.0.0.1";
-export const DIRECTOR_IN = "10.1.0.1";
-export const VIP = "10.0.0.100";
-export const GATEWAY = "10.0.0.254";
+// The same network plan as the namespace sandbox of the end-to-end tests.
+import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "../../host/sandbox/sandbox.js";
+export { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP };
+export const GATEWAY = ROUTER_OUT;
 export const GATEWAY_MAC = "02:00:00:00:00:fe";
-export const CLIENT = "10.0.0.2";
 export const CLIENT_MAC = "02:cc:00:00:00:02";
 export const REMOTE_CLIENT = "192.0.2.7";
-export const RS = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+export const RS = [0, 1, 2].map(serverAddress);
 export const RS_MAC = ["02:aa:00:00:00:11", "02:aa:00:00:00:12", "02:aa:00:00:00:13"];
 
 export async function director(options: EngineOptions = {}, staticNeighbours = true): Promise<Engine> {
