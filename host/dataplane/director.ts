@@ -6,7 +6,7 @@
 // every second and on exit.
 
 import { execFileSync } from "node:child_process";
-import { renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Engine } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, DirectorConfig, onLinkIndex } from "../control/rules.js";
@@ -58,6 +58,15 @@ export function snapshot(e: Engine, loop?: Dataplane): unknown {
   };
 }
 
+/** br_netfilter passes bridged IPv4 frames through iptables (per network namespace). */
+function bridgeNetfilterOn(): boolean {
+  try {
+    return readFileSync("/proc/sys/net/bridge/bridge-nf-call-iptables", "utf8").trim() === "1";
+  } catch {
+    return false; // br_netfilter not in this kernel
+  }
+}
+
 export async function runDirector(o: RunOptions): Promise<void> {
   let cfg: DirectorConfig = loadConfig(o.config);
   const offload = cfg.offload?.on ?? false;
@@ -86,6 +95,11 @@ export async function runDirector(o: RunOptions): Promise<void> {
   for (const s of engine.services()) {
     o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
       (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
+  }
+  if (cfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
+    o.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
+      "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
+      "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring a director)");
   }
   const loop = new Dataplane(engine, ports, 100, offload);
   if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");

@@ -151,6 +151,12 @@ export class Sandbox {
     this.namespaces.push(ns);
     this.must(ns, ["ip", "link", "set", "lo", "up"]);
     this.must(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
+    // Where the kernel has br_netfilter, a new namespace passes bridged frames through
+    // iptables; nothing here filters bridged traffic, so the bridges skip that work (as
+    // on a director without Docker-style bridge filtering; README: Wiring a director).
+    if (existsSync("/proc/sys/net/bridge/bridge-nf-call-iptables")) {
+      this.must(ns, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-arptables=0"]);
+    }
   }
 
   /** A veth pair from namespace a (name an, in bridge) to namespace b (name bn). */

@@ -276,6 +276,26 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
   });
 
+  it("with bridge netfilter on in its namespace the director says how to turn it off, and still forwards", async () => {
+    const brnf = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    const before = sb.logOf("director").length;
+    await restart(rr());
+    // The sandbox turns it off (and a kernel without br_netfilter has nothing to turn off).
+    expect(sb.logOf("director").slice(before)).not.toMatch(/bridge netfilter is on/);
+    if (sb.run(sb.director, ["cat", brnf]).status !== 0) return;
+    sb.must(sb.director, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
+    try {
+      const at = sb.logOf("director").length;
+      await restart(rr());
+      expect(sb.logOf("director").slice(at)).toMatch(/bridge netfilter is on .*net\.bridge\.bridge-nf-call-iptables=0/);
+      const r = sb.http(`http://${VIP}/`, { requests: 6 });
+      expect(r.errors).toEqual([]);
+      expect(tally(r.bodies)).toEqual({ server1: 2, server2: 2, server3: 2 });
+    } finally {
+      sb.must(sb.director, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"]);
+    }
+  });
+
   it("every frame the director emits has good checksums (tshark, checksum validation on)", async () => {
     const d = await restart(rr());
     const caps = ["wvo", "wvi"].map((tap) => ({ tap, file: join(sb.dir, `${tap}.pcap`) }));
