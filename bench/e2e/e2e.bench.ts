@@ -2,7 +2,8 @@
 // it measures small-packet UDP packets/s (iperf3, 64-byte datagrams), TCP bulk
 // throughput (iperf3) and HTTP requests/s with latency (wrk against nginx):
 //   direct      client -> one real server through the kernel router (no user-space hop)
-//   tapfwd      a minimal C forwarder between the two TAPs, one read and one write per frame
+//   tapfwd      a minimal C forwarder between the two TAPs, one read and one write per frame,
+//               polling per frame and (--drain) draining each device per wakeup as wasmvs does
 //   haproxy     HAProxy in TCP mode on the router, round robin over the three servers
 //   wasmvs NAT, wasmvs DR, wasmvs TUN   the director, rr over the three servers
 // and the director's CPU use while idle. Everything runs on this machine, in network
@@ -164,14 +165,18 @@ listen iperf
     const tcp = iperf(sb, ROUTER_OUT, false);
     results.push({ path: "haproxy (TCP mode)", tcpGbps: tcp, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99, note: "UDP: not proxied" });
     await sb.stop("haproxy");
-    console.log("tapfwd: the C forwarder between the two TAPs, one read and one write per frame");
-    const p = sb.spawn(sb.director, [tapfwd, "wvo", "wvi"], "tapfwd");
-    await sb.waitFor("tapfwd", () => sb.logOf("tapfwd").includes("forwarding") || p.exitCode !== null);
-    for (const [tap, br] of [["wvo", "bo"], ["wvi", "bi"]]) sb.must(sb.director, ["ip", "link", "set", tap, "master", br, "up"]);
     // Client and server 1 see each other as on-link: their frames cross the forwarder.
     sb.must(sb.client, ["ip", "route", "add", `${serverAddress(0)}/32`, "dev", "eth0"]);
     sb.must(sb.servers[0], ["ip", "route", "add", `${CLIENT}/32`, "dev", "eth0"]);
-    results.push(measure(sb, "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080));
+    for (const drain of [false, true]) {
+      console.log(`tapfwd: the C forwarder between the two TAPs, one read and one write per frame${drain ? ", draining each wakeup" : ""}`);
+      const name = drain ? "tapfwd-drain" : "tapfwd";
+      const p = sb.spawn(sb.director, [tapfwd, ...(drain ? ["--drain"] : []), "wvo", "wvi"], name);
+      await sb.waitFor(name, () => sb.logOf(name).includes("forwarding") || p.exitCode !== null);
+      for (const [tap, br] of [["wvo", "bo"], ["wvi", "bi"]]) sb.must(sb.director, ["ip", "link", "set", tap, "master", br, "up"]);
+      results.push(measure(sb, drain ? "tapfwd (C, draining)" : "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080));
+      await sb.stop(name);
+    }
   });
 
   for (const mode of ["nat", "dr", "tun"] as Mode[]) {
@@ -210,10 +215,12 @@ listen iperf
       `${ratio(r.httpRps, direct.httpRps).padStart(10)} ${fmt(r.httpP50Ms, 2).padStart(7)} ${fmt(r.httpP99Ms, 2).padStart(7)}` +
       (r.note ? `  (${r.note})` : ""));
   }
-  const fwd = results.find((r) => r.path.startsWith("tapfwd"));
+  const fwd = results.find((r) => r.path.startsWith("tapfwd (C, 1"));
+  const drained = results.find((r) => r.path.startsWith("tapfwd (C, draining"));
   const ha = results.find((r) => r.path.startsWith("haproxy"));
-  console.log(`\nwasmvs NAT vs the C forwarder: UDP ${ratio(results.find((r) => r.path === "wasmvs NAT")?.udpPps, fwd?.udpPps)}, ` +
-    `HTTP vs HAProxy: ${ratio(results.find((r) => r.path === "wasmvs NAT")?.httpRps, ha?.httpRps)}`);
+  const nat = results.find((r) => r.path === "wasmvs NAT");
+  console.log(`\nwasmvs NAT vs the C forwarder: UDP ${ratio(nat?.udpPps, fwd?.udpPps)} (draining: ${ratio(nat?.udpPps, drained?.udpPps)}), ` +
+    `HTTP ${ratio(nat?.httpRps, fwd?.httpRps)} (draining: ${ratio(nat?.httpRps, drained?.httpRps)}); HTTP vs HAProxy: ${ratio(nat?.httpRps, ha?.httpRps)}`);
   const off = results.find((r) => r.path === "wasmvs NAT + offload");
   console.log(`TCP bulk with TAP offloads vs without: NAT ${ratio(off?.tcpGbps, results.find((r) => r.path === "wasmvs NAT")?.tcpGbps)}, ` +
     `DR ${ratio(results.find((r) => r.path === "wasmvs DR + offload")?.tcpGbps, results.find((r) => r.path === "wasmvs DR")?.tcpGbps)}`);
