@@ -99,7 +99,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   if (cfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
     o.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
       "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
-      "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring a director)");
+      "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
   }
   const loop = new Dataplane(engine, ports, 100, offload);
   if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");

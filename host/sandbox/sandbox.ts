@@ -153,7 +153,7 @@ export class Sandbox {
     this.must(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
     // Where the kernel has br_netfilter, a new namespace passes bridged frames through
     // iptables; nothing here filters bridged traffic, so the bridges skip that work (as
-    // on a director without Docker-style bridge filtering; README: Wiring a director).
+    // on a director without Docker-style bridge filtering; README: Wiring it on a director).
     if (existsSync("/proc/sys/net/bridge/bridge-nf-call-iptables")) {
       this.must(ns, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-arptables=0"]);
     }
