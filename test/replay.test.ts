@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 import { writePcap, readPcap } from "../host/io/pcap.js";
+import { loadEngine } from "../host/engine/node.js";
 import { eth, ipv4, tcp, udp, decode, SYN, ACK } from "./helpers/packet.js";
-import { parseRules, ConfigError } from "../host/control/rules.js";
+import { parseRules, ConfigError, configSlotSize } from "../host/control/rules.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "bin/wasmvs.js");
@@ -179,5 +180,16 @@ describe("rules parser", () => {
     expect(err("-A -t 10.0.0.300:80")).toMatch(/the virtual address must be an IPv4 address/);
     expect(err("route default")).toMatch(/needs 'via GATEWAY' or 'dev INTERFACE'/);
     expect(err("interface 0 mac zz")).toMatch(/^t\.rules:1:17: 'zz': not a MAC address/);
+  });
+  it("sizes the engine's frame slots from the largest MTU (or TAP offloads), and the engine holds interfaces to them", async () => {
+    const cfg = (mtus: number[], extra = "") => parseRules(mtus.map((m, i) => `interface ${i} mac 02:00:00:00:00:0${i} mtu ${m}`).join("\n") + "\n" + extra);
+    expect(configSlotSize(cfg([1500]))).toBe(2048);
+    expect(configSlotSize(cfg([576, 1500]))).toBe(2048);
+    // 64 bytes of headroom + 9000 + 14 (Ethernet) + 4 (802.1Q), rounded up to 64.
+    expect(configSlotSize(cfg([1500, 9000]))).toBe(9088);
+    expect(configSlotSize(cfg([1500], "offload on"))).toBe(66560);
+    const e = await loadEngine({ batch: 4, connCapacity: 16, slotSize: configSlotSize(cfg([9000])) });
+    e.setInterface({ index: 0, mac: "02:00:00:00:00:01", mtu: 9006 }); // the slot's 24 spare bytes: 9006 + 18 = 9088 - 64
+    expect(() => e.setInterface({ index: 1, mac: "02:00:00:00:00:02", mtu: 9007 })).toThrow(/MTU 9007 does not fit a 9088-byte slot/);
   });
 });

@@ -4,13 +4,13 @@
 
 import { loadEngine } from "../engine/node.js";
 import { loadConfig } from "../control/load.js";
-import { applyConfig } from "../control/rules.js";
+import { applyConfig, configSlotSize } from "../control/rules.js";
 import { formatSave, Format } from "../control/ipvsadm.js";
 import { tableView } from "../control/server.js";
 
 export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
-  const engine = await loadEngine({ batch: 1, connCapacity: 16 });
+  const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16 });
   applyConfig(engine, cfg);
   const lines = [`${path}: OK`];
   for (const i of cfg.interfaces) {

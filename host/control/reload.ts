@@ -27,7 +27,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
 export async function reload(live: Engine, prev: DirectorConfig, next: DirectorConfig): Promise<ReloadResult> {
   const why = sameInterfaces(prev, next);
   if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
-  const scratch = await loadEngine({ batch: 1, connCapacity: 16, maxServices: live.maxServices, maxRealServers: live.maxRealServers });
+  const scratch = await loadEngine({ batch: 1, slotSize: live.slotSize, connCapacity: 16, maxServices: live.maxServices, maxRealServers: live.maxRealServers });
   applyConfig(scratch, next);
   const changes: string[] = [];
   const at = (line: number, what: string, f: () => void) => {

@@ -18,7 +18,7 @@
 
 import {
   AddressError, Engine, EngineError, Method, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, checkPort, ipToWire,
-  parseCidr, parseMac,
+  parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 
 export class ConfigError extends Error {
@@ -232,6 +232,11 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
   });
   checkOffload(cfg);
   return cfg;
+}
+
+/** The engine's frame slot for cfg: its interfaces' largest MTU decides, or TAP offloads. */
+export function configSlotSize(cfg: DirectorConfig): number {
+  return slotSizeFor(Math.max(1500, ...cfg.interfaces.map((i) => i.mtu)), cfg.offload?.on ?? false);
 }
 
 /** TUN cannot carry what TAP offloads hand over: refuse the combination, whatever the format. */

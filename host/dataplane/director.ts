@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Engine } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, DirectorConfig, onLinkIndex } from "../control/rules.js";
+import { applyConfig, ConfigError, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
 import { reload } from "../control/reload.js";
 import { ControlHost, DEFAULT_SOCKET, estimate, startControl } from "../control/server.js";
 import { loadConfig } from "../control/load.js";
@@ -19,9 +19,6 @@ import { metricsRegistry, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane, engineNow, Port } from "./loop.js";
 import { formatCounters, formatServices } from "../cli/report.js";
-
-/** A slot for a 64 KB segment, its Ethernet header and the headroom (a multiple of 64). */
-const OFFLOAD_SLOT = 66560;
 
 export interface RunOptions {
   config: string;
@@ -70,10 +67,9 @@ function bridgeNetfilterOn(): boolean {
 export async function runDirector(o: RunOptions): Promise<void> {
   let cfg: DirectorConfig = loadConfig(o.config);
   const offload = cfg.offload?.on ?? false;
-  // With offloads the kernel hands over TCP segments of up to 64 KB: slots must hold them.
-  const engine = await loadEngine(offload
-    ? { batch: Math.min(o.batch, 64), slotSize: OFFLOAD_SLOT, connCapacity: cfg.connections ?? 65536 }
-    : { batch: o.batch, connCapacity: cfg.connections ?? 65536 });
+  // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
+  // over TCP segments of up to 64 KB, and fewer such slots are enough.
+  const engine = await loadEngine({ batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? 65536 });
   applyConfig(engine, cfg);
   engine.setVnetHeaders(offload);
   const addon = tapAddon();

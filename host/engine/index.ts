@@ -166,6 +166,20 @@ const ERR_TEXT: Record<number, string> = {
   [Err.NO_ROUTE]: "no route to the real server",
 };
 
+/** Frame slot size when none is given: an Ethernet frame of MTU 1500 fits with room to spare. */
+export const DEFAULT_SLOT_SIZE = 2048;
+/** A slot for a 64 KB TCP segment (TAP offloads), its Ethernet header and the headroom (a multiple of 64). */
+export const OFFLOAD_SLOT_SIZE = 66560;
+/** Bytes an Ethernet frame adds to its IP packet at most: the header and one 802.1Q tag. */
+const ETHERNET_OVERHEAD = 18;
+
+/** The slot size for interfaces of up to maxMtu: the largest frame they carry behind the headroom, in 64-byte
+ *  steps and never under the default; with TAP offloads, a 64 KB segment. */
+export function slotSizeFor(maxMtu: number, offload = false): number {
+  if (offload) return OFFLOAD_SLOT_SIZE;
+  return Math.max(DEFAULT_SLOT_SIZE, Math.ceil((Abi.HEADROOM + maxMtu + ETHERNET_OVERHEAD) / 64) * 64);
+}
+
 /** Names of the drop counters, in Counter order (DROP_FRAME_TOO_SHORT -> "frame_too_short"). */
 export const DROP_REASONS: string[] = [];
 /** Every counter by name (lower case, DROP_ prefix kept). */
@@ -219,7 +233,7 @@ export class Engine {
       throw new EngineError(`engine ABI ${exports.abiVersion()} does not match host ABI ${Abi.VERSION}: rebuild with npm run build`, -1);
     }
     this.batch = options.batch ?? 256;
-    this.slotSize = options.slotSize ?? 2048;
+    this.slotSize = options.slotSize ?? DEFAULT_SLOT_SIZE;
     this.connCapacity = options.connCapacity ?? 65536;
     this.maxServices = options.maxServices ?? 256;
     this.maxRealServers = options.maxRealServers ?? 4096;
@@ -338,7 +352,7 @@ export class Engine {
       prefix = c.prefixLen;
     }
     const mtu = spec.mtu ?? 1500;
-    if (mtu + 18 > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
+    if (mtu + ETHERNET_OVERHEAD > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
     check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
   }
 
