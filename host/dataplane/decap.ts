@@ -5,7 +5,9 @@
 
 import { execFileSync } from "node:child_process";
 import { loadDecapsulator } from "../engine/node.js";
-import { DecapPort } from "../engine/decap.js";
+import { Decapsulator, DecapPort } from "../engine/decap.js";
+import { slotSizeFor } from "../engine/index.js";
+import { Abi } from "../engine/abi.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane } from "./loop.js";
 
@@ -17,9 +19,13 @@ export interface DecapOptions {
   log: (line: string) => void;
 }
 
+/** The MTU of a device in this network namespace (netlink, through ip). */
+function mtuOf(dev: string): number {
+  const links = JSON.parse(execFileSync("ip", ["-j", "link", "show", "dev", dev], { encoding: "utf8" })) as { mtu?: number }[];
+  return links[0]?.mtu ?? 1500;
+}
+
 export async function runDecap(o: DecapOptions): Promise<void> {
-  const d = await loadDecapsulator();
-  for (const a of o.addresses) d.addTunnelAddress(a);
   const addon = tapAddon();
   const up = addon.open(o.uplink);
   let stack: number;
@@ -29,18 +35,24 @@ export async function runDecap(o: DecapOptions): Promise<void> {
     addon.close(up);
     throw e;
   }
+  let d: Decapsulator;
   try {
     if (o.uplinkBridge) execFileSync("ip", ["link", "set", "dev", o.uplink, "master", o.uplinkBridge], { stdio: "pipe" });
     execFileSync("ip", ["link", "set", "dev", o.uplink, "up"], { stdio: "pipe" });
     execFileSync("ip", ["link", "set", "dev", o.stack, "up"], { stdio: "pipe" });
+    // Slots for the largest frame either TAP's MTU lets through (jumbo frames pass whole).
+    d = await loadDecapsulator(256, slotSizeFor(Math.max(mtuOf(o.uplink), mtuOf(o.stack))));
+    for (const a of o.addresses) d.addTunnelAddress(a);
   } catch (e) {
     addon.close(up);
     addon.close(stack);
-    throw new Error(`setting up ${o.uplink}/${o.stack}: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`);
+    const stderr = (e as { stderr?: Buffer | string }).stderr?.toString().trim();
+    throw stderr ? new Error(`setting up ${o.uplink}/${o.stack}: ${stderr}`) : e;
   }
   const loop = new Dataplane(d, [{ ifindex: DecapPort.UPLINK, fd: up, name: o.uplink }, { ifindex: DecapPort.STACK, fd: stack, name: o.stack }], 1000);
   loop.start();
-  o.log(`decapsulating IPIP for ${o.addresses.join(", ")}: uplink ${o.uplink}${o.uplinkBridge ? ` (bridge ${o.uplinkBridge})` : ""}, stack ${o.stack}`);
+  o.log(`decapsulating IPIP for ${o.addresses.join(", ")}: uplink ${o.uplink}${o.uplinkBridge ? ` (bridge ${o.uplinkBridge})` : ""}, stack ${o.stack}, ` +
+    `frames up to ${d.slotSize - Abi.HEADROOM} bytes`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());

@@ -32,4 +32,32 @@ e2eDescribe("TUN through wasmvs on TAP, servers behind wasmvs decap", () =>
         expect(Number(m![4])).toBeGreaterThan(100); // the server's replies
       }
     });
+
+    it("a jumbo MTU: uploads in 9000-byte frames cross the director and the decapsulators whole (their slots follow the TAPs' MTU)", async () => {
+      const { sb, restart } = ctx();
+      const links: [string, string][] = [[sb.client, "eth0"], [sb.router, "eo"], [sb.router, "ei"],
+        ...["c1", "go", "gi", "r1", "r2", "r3"].map((dev): [string, string] => [sb.director, dev]),
+        ...sb.servers.flatMap((ns) => ["eth0", "dup", "dst"].map((dev): [string, string] => [ns, dev]))];
+      const setMtu = (mtu: number) => { for (const [ns, dev] of links) sb.must(ns, ["ip", "link", "set", dev, "mtu", String(mtu)]); };
+      for (let k = 0; k < 3; k++) await sb.stop(`decap${k + 1}`);
+      setMtu(9000);
+      // Forget the 1480 the client learnt for the VIP in the test above.
+      sb.must(sb.client, ["ip", "route", "flush", "cache"]);
+      try {
+        await sb.startDecapsulators();
+        const d = await restart(sb.config([{ protocol: "tcp", port: 80, scheduler: "rr" }]).replaceAll("mtu 1500", "mtu 9000"));
+        const r = sb.http(`http://${VIP}/`, { requests: 6, post: 300000, timeoutMs: 20000 });
+        expect(r.errors).toEqual([]);
+        expect(tally(r.bodies)).toEqual({ server1: 2, server2: 2, server3: 2 });
+        const web = (await d.freshStatus()).services[0].stats;
+        expect(web.inbytes / web.inpkts).toBeGreaterThan(1500);
+        for (let k = 0; k < 3; k++) {
+          await sb.stop(`decap${k + 1}`);
+          const last = sb.logOf(`decap${k + 1}`).trim().split("\n").filter((l) => l.includes("stopped:")).pop();
+          expect(last).toMatch(/decapsulated.*drops: none/);
+        }
+      } finally {
+        setMtu(1500);
+      }
+    });
   }));
