@@ -4,6 +4,7 @@
 //   direct      client -> one real server through the kernel router (no user-space hop)
 //   tapfwd      a minimal C forwarder between the two TAPs, one read and one write per frame,
 //               polling per frame and (--drain) draining each device per wakeup as wasmvs does
+//   pktfwd      the same hop without TAP: AF_PACKET rings on two veths, no syscall per frame
 //   haproxy     HAProxy in TCP mode on the router, round robin over the three servers
 //   wasmvs NAT, wasmvs DR, wasmvs TUN   the director, rr over the three servers
 // and the director's CPU use while idle. Everything runs on this machine, in network
@@ -129,11 +130,13 @@ async function withSandbox<T>(mode: Mode, f: (sb: Sandbox) => Promise<T>): Promi
 async function main(): Promise<void> {
   const why = sandboxUnavailable();
   if (why) throw new Error(`the end-to-end benchmark ${why}`);
-  for (const [c, p] of [["wrk", "wrk"], ["iperf3", "iperf3"], ["nginx", "nginx-light"], ["haproxy", "haproxy"], ["gcc", "gcc"]]) need(c, p);
+  for (const [c, p] of [["wrk", "wrk"], ["iperf3", "iperf3"], ["nginx", "nginx-light"], ["haproxy", "haproxy"], ["gcc", "gcc"], ["ethtool", "ethtool"]]) need(c, p);
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`wasmvs end-to-end benchmark on ${machine}, ${SECONDS} s per measurement\n`);
   const tapfwd = join(ROOT, "build", "tapfwd");
   execFileSync("gcc", ["-O2", "-o", tapfwd, join(ROOT, "bench", "e2e", "tapfwd.c")], { stdio: "inherit" });
+  const pktfwd = join(ROOT, "build", "pktfwd");
+  execFileSync("gcc", ["-O2", "-o", pktfwd, join(ROOT, "bench", "e2e", "pktfwd.c")], { stdio: "inherit" });
   const results: Result[] = [];
   let idle = "";
 
@@ -177,6 +180,21 @@ listen iperf
       results.push(measure(sb, drain ? "tapfwd (C, draining)" : "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080));
       await sb.stop(name);
     }
+    // The same hop without TAP: veths in the bridges, AF_PACKET rings on their peers, no
+    // syscall per frame. The bridge side does not take TCP segments (TSO/GSO off), so
+    // every frame fits a ring slot, as TUNSETOFFLOAD(0) does for a TAP.
+    console.log("pktfwd: a C forwarder over AF_PACKET rings between two veths, no syscall per frame");
+    for (const [veth, peer, br] of [["xo", "po", "bo"], ["xi", "pi", "bi"]]) {
+      sb.must(sb.director, ["ip", "link", "add", veth, "type", "veth", "peer", "name", peer]);
+      sb.must(sb.director, ["ethtool", "-K", veth, "tso", "off", "gso", "off"]);
+      sb.must(sb.director, ["ip", "link", "set", veth, "master", br, "up"]);
+      sb.must(sb.director, ["ip", "link", "set", peer, "up"]);
+    }
+    const pf = sb.spawn(sb.director, [pktfwd, "po", "pi"], "pktfwd");
+    await sb.waitFor("pktfwd", () => sb.logOf("pktfwd").includes("forwarding") || pf.exitCode !== null);
+    if (pf.exitCode !== null) throw new Error(`pktfwd: ${sb.logOf("pktfwd")}`);
+    results.push(measure(sb, "pktfwd (C, AF_PACKET rings)", serverAddress(0), 8080));
+    await sb.stop("pktfwd");
   });
 
   for (const mode of ["nat", "dr", "tun"] as Mode[]) {
