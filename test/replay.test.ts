@@ -152,6 +152,12 @@ virtual_server 10.0.0.102 53 {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown option --bogus/);
     expect(r.stderr).toMatch(/usage: wasmvs/);
+    // decap checks its tunnel addresses before it touches a device.
+    const d = run(["decap", "--uplink", "wvnone1", "--stack", "wvnone2", "--address", "10.1.0.300"]);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/--address: not an IPv4 address: "10\.1\.0\.300"/);
+    expect(d.stderr).toMatch(/usage: wasmvs/);
+    expect(spawnSync("ip", ["link", "show", "wvnone1"]).status).not.toBe(0);
   });
 });
 

@@ -6,6 +6,7 @@ import { runDecap } from "../dataplane/decap.js";
 import { ipvsadm } from "./ipvsadm.js";
 import { ConfigError } from "../control/rules.js";
 import { PcapError } from "../io/pcap.js";
+import { ipToWire } from "../engine/index.js";
 
 export const USAGE = `usage: wasmvs <command> [options]
 
@@ -95,7 +96,13 @@ async function cmdDecap(args: string[]): Promise<number> {
   const f = parseFlags(rest, ["uplink", "stack", "uplink-bridge"], []);
   if (!f.uplink || !f.stack) throw new UsageError("decap needs --uplink TAP and --stack TAP");
   if (addresses.length === 0) throw new UsageError("decap needs at least one --address (the server's tunnel address)");
-  for (const a of addresses) if (!/^\d+\.\d+\.\d+\.\d+$/.test(a)) throw new UsageError(`--address: not an IPv4 address: "${a}"`);
+  for (const a of addresses) {
+    try {
+      ipToWire(a);
+    } catch {
+      throw new UsageError(`--address: not an IPv4 address: "${a}"`);
+    }
+  }
   await runDecap({ uplink: f.uplink as string, stack: f.stack as string, addresses, uplinkBridge: f["uplink-bridge"] as string | undefined, log });
   return 0;
 }

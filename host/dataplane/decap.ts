@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { loadDecapsulator } from "../engine/node.js";
 import { Decapsulator, DecapPort } from "../engine/decap.js";
-import { slotSizeFor } from "../engine/index.js";
+import { ipToWire, slotSizeFor } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane } from "./loop.js";
@@ -26,6 +26,7 @@ function mtuOf(dev: string): number {
 }
 
 export async function runDecap(o: DecapOptions): Promise<void> {
+  for (const a of o.addresses) ipToWire(a); // a bad address is refused before any device is touched
   const addon = tapAddon();
   const up = addon.open(o.uplink);
   let stack: number;
