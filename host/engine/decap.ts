@@ -2,6 +2,7 @@
 
 import { Abi, DecapCounter, Err, Region } from "./abi.js";
 import { ipToWire } from "./addr.js";
+import { DEFAULT_SLOT_SIZE } from "./index.js";
 
 export { DecapCounter, DecapPort } from "./abi.js";
 
@@ -19,7 +20,7 @@ export class Decapsulator {
   private readonly x: DecapExports;
   private dv: DataView;
 
-  static async create(wasm: BufferSource | WebAssembly.Module, batch = 256, slotSize = 2048): Promise<Decapsulator> {
+  static async create(wasm: BufferSource | WebAssembly.Module, batch = 256, slotSize = DEFAULT_SLOT_SIZE): Promise<Decapsulator> {
     const module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
     const instance = await WebAssembly.instantiate(module, { env: { abort() { throw new Error("decapsulator aborted"); } } });
     return new Decapsulator(instance.exports as unknown as DecapExports, batch, slotSize);

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { Engine, EngineOptions } from "./index.js";
+import { DEFAULT_SLOT_SIZE, Engine, EngineOptions } from "./index.js";
 import { Decapsulator } from "./decap.js";
 
 /** The package root, from dist/host/engine or host/engine. */
@@ -48,6 +48,6 @@ export async function loadEngine(options: EngineOptions = {}, flavour: "release"
 }
 
 /** A new decapsulator instance from wasm/decap.wasm. */
-export async function loadDecapsulator(batch = 256, slotSize = 2048): Promise<Decapsulator> {
+export async function loadDecapsulator(batch = 256, slotSize = DEFAULT_SLOT_SIZE): Promise<Decapsulator> {
   return Decapsulator.create(await compiled("decap"), batch, slotSize);
 }
