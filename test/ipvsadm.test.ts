@@ -7,7 +7,7 @@ import { describe, it, expect } from "vitest";
 import {
   formatConnections, formatList, formatSave, formatTimeouts, IpvsadmError, largenum, parseArgs, TableView, Format,
 } from "../host/control/ipvsadm.js";
-import { applyCommand } from "../host/control/server.js";
+import { applyCommand } from "../host/control/model.js";
 import { Estimator } from "../host/control/estimator.js";
 import { DirectorConfig, parseRules } from "../host/control/rules.js";
 

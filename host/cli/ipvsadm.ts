@@ -7,30 +7,44 @@ import {
   ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, Parsed, TableView,
   VERSION_TEXT,
 } from "../control/ipvsadm.js";
-import { DEFAULT_SOCKET } from "../control/server.js";
+import { defaultSocket } from "../control/server.js";
 
 type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[] };
+
+/** How long a client waits for the daemon's answer. */
+const REPLY_TIMEOUT_MS = 120_000;
+
+/** Why the daemon cannot be reached, in words. */
+function unreachable(path: string, e: NodeJS.ErrnoException): IpvsadmError {
+  const why = e.code === "EACCES" || e.code === "EPERM"
+    ? `permission denied on ${path} (the control socket takes root, the daemon's user or its control_group)`
+    : e.code === "ENOENT" || e.code === "ECONNREFUSED"
+      ? `no wasmvs director is running on ${path} (start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)`
+      : `cannot connect to ${path}: ${e.code ?? e.message}`;
+  return new IpvsadmError(`Can't initialize ipvs: ${why}`, 2);
+}
 
 export function request(path: string, req: unknown): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
-    let buf = "";
+    const chunks: Buffer[] = [];
+    sock.setTimeout(REPLY_TIMEOUT_MS, () => {
+      sock.destroy();
+      reject(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2));
+    });
     sock.on("connect", () => sock.write(JSON.stringify(req) + "\n"));
     sock.on("data", (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf("\n");
-      if (nl >= 0) {
-        sock.end();
-        try {
-          resolve(JSON.parse(buf.slice(0, nl)));
-        } catch (e) {
-          reject(e);
-        }
+      chunks.push(d);
+      if (d.indexOf(10) < 0) return;
+      const all = Buffer.concat(chunks).toString();
+      sock.end();
+      try {
+        resolve(JSON.parse(all.slice(0, all.indexOf("\n"))));
+      } catch {
+        reject(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
       }
     });
-    sock.on("error", (e: NodeJS.ErrnoException) =>
-      reject(new IpvsadmError(`Can't initialize ipvs: cannot connect to ${path} (${e.code ?? e.message})\n` +
-        "Are you sure that wasmvs is running (wasmvs run --config FILE)?", 2)));
+    sock.on("error", (e: NodeJS.ErrnoException) => reject(unreachable(path, e)));
   });
 }
 
@@ -43,7 +57,7 @@ async function call(path: string, req: unknown): Promise<Reply> {
 /** Run one ipvsadm command line; returns the exit status. */
 export async function ipvsadm(argv: string[], out = (s: string) => process.stdout.write(s), err = (s: string) => process.stderr.write(s),
   stdin = () => readFileSync(0, "utf8")): Promise<number> {
-  const path = process.env.WASMVS_SOCKET ?? DEFAULT_SOCKET;
+  const path = process.env.WASMVS_SOCKET ?? defaultSocket();
   try {
     const p = parseArgs(argv);
     switch (p.command) {

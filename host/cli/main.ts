@@ -7,6 +7,9 @@ import { ipvsadm } from "./ipvsadm.js";
 import { ConfigError } from "../control/rules.js";
 import { PcapError } from "../io/pcap.js";
 import { ipToWire } from "../engine/index.js";
+import { IpvsadmError } from "../control/ipvsadm.js";
+import { defaultSocket } from "../control/server.js";
+import { readFileSync } from "node:fs";
 
 export const USAGE = `usage: wasmvs <command> [options]
 
@@ -17,7 +20,8 @@ commands:
          lines) and write every frame it emits
   -A|-E|-D|-C|-a|-e|-d|-L|-l|-Z|-S|-R|--set ...
          ipvsadm's command line against the running director (wasmvs -h lists it;
-         the socket is WASMVS_SOCKET, default /run/wasmvs.sock)
+         the socket is WASMVS_SOCKET, by default this network namespace's
+         /run/wasmvs/net-INODE.sock)
   check FILE
          validate a configuration (keepalived.conf with a director block, or ipvsadm
          rules) without running anything, and say what it would set up
@@ -30,10 +34,28 @@ commands:
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)
   demo   the live demo: a sandbox of network namespaces, NAT, DR and TUN in turn
-  help   show this text
+  help   show this text; wasmvs COMMAND --help shows one command's
+  --version  wasmvs's version (wasmvs -v: ipvsadm's version line, as ipvsadm)
 `;
 
-export class UsageError extends Error {}
+/** Each command's own usage, for COMMAND --help and its usage errors. */
+const COMMAND_USAGE: Record<string, string> = Object.fromEntries(
+  USAGE.split("\ncommands:\n")[1].split(/\n(?=  \S)/).map((block) => [block.trim().split(/\s/)[0], `usage: wasmvs ${block.trim()}\n`]));
+
+/** wasmvs's own version, from its package.json. */
+export function version(): string {
+  try {
+    return JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+export class UsageError extends Error {
+  constructor(message: string, readonly command?: string) {
+    super(message);
+  }
+}
 
 type Flags = Record<string, string | boolean>;
 
@@ -109,8 +131,16 @@ async function cmdDecap(args: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === "--version" || cmd === "version") {
+    process.stdout.write(`wasmvs ${version()}\n`);
+    return 0;
+  }
   // ipvsadm's command line: every option starts with a dash (wasmvs -L -n, wasmvs -A -t ...).
   if (cmd !== undefined && cmd.startsWith("-") && !["--help"].includes(cmd)) return ipvsadm(argv);
+  if (cmd !== undefined && COMMAND_USAGE[cmd] && (rest.includes("--help") || rest.includes("-h"))) {
+    process.stdout.write(COMMAND_USAGE[cmd]);
+    return 0;
+  }
   try {
     switch (cmd) {
       case "replay":
@@ -120,14 +150,14 @@ export async function main(argv: string[]): Promise<number> {
       case "ipvsadm":
         return await ipvsadm(rest);
       case "check": {
-        if (rest.length !== 1 || rest[0].startsWith("--")) throw new UsageError("check needs exactly one FILE");
+        if (rest.length !== 1 || rest[0].startsWith("--")) throw new UsageError("check needs exactly one FILE", "check");
         process.stdout.write(await (await import("./check.js")).check(rest[0]));
         return 0;
       }
       case "reload": {
         const f = parseFlags(rest, ["socket"], []);
         const { request } = await import("./ipvsadm.js");
-        const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? "/run/wasmvs.sock", { op: "reload" }) as { ok: boolean; error?: string; changes?: string[] };
+        const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? defaultSocket(), { op: "reload" }) as { ok: boolean; error?: string; changes?: string[] };
         if (!r.ok) {
           process.stderr.write(`wasmvs: reload refused, the running configuration stays: ${r.error}\n`);
           return 1;
@@ -147,18 +177,21 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`wasmvs: ${e.message}\n\n${USAGE}`);
+      process.stderr.write(`wasmvs: ${e.message}\n\n${COMMAND_USAGE[e.command ?? cmd ?? ""] ?? USAGE}`);
       return 2;
+    }
+    if (e instanceof IpvsadmError) {
+      process.stderr.write(`wasmvs: ${e.message}\n`);
+      return e.status === 0 ? 1 : e.status;
     }
     if (e instanceof ConfigError || e instanceof PcapError) {
       process.stderr.write(`wasmvs: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof Error && ("code" in e || "errno" in e)) {
-      // System errors (no such file, no permission, device busy): the message says it.
-      process.stderr.write(`wasmvs: ${(e as Error).message}\n`);
-      return 1;
-    }
-    throw e;
+    // System errors (no such file, no permission, device busy, a missing bridge): the
+    // message says it, on one line; the stack only when asked for (WASMVS_DEBUG=1).
+    const detail = process.env.WASMVS_DEBUG ? (e as Error).stack : (e as Error).message ?? String(e);
+    process.stderr.write(`wasmvs: ${detail}\n`);
+    return 1;
   }
 }

@@ -8,7 +8,8 @@ import { loadEngine } from "../engine/node.js";
 import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../io/pcap.js";
 import { applyConfig, configSlotSize, DirectorConfig } from "../control/rules.js";
 import { loadConfig } from "../control/load.js";
-import { formatCounters, formatServices } from "./report.js";
+import { formatCounters, formatServices } from "../control/table.js";
+import { engineSnapshot } from "../dataplane/requests.js";
 
 export interface ReplayOptions {
   config: string;
@@ -86,12 +87,13 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
       await writeFile(name, writePcap(out.filter((x) => x.ifindex === ifc.index)));
     }
   }
+  const snap = engineSnapshot(engine, { batches: 0, framesIn: packets.length, framesOut: out.length, writeErrors: 0 });
   const report = [
     `replayed ${packets.length} frames from ${o.input}, wrote ${out.length} frames to ${o.output}`,
     "",
-    formatServices(engine),
+    formatServices(snap),
     "",
-    formatCounters(engine),
+    formatCounters(snap),
   ].join("\n");
   return { framesIn: packets.length, framesOut: out.length, engine, report };
 }

@@ -13,7 +13,7 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
-import { checkOffload, ConfigError, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { checkOffload, groupId, ConfigError, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { ipToWire, parseCidr, parseMac } from "../engine/index.js";
 
 interface Tok {
@@ -162,7 +162,7 @@ NOT_YET.local_address_group = "full NAT is not supported by wasmvs yet";
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
-const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "metrics", "offload"];
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director"];
 
@@ -432,6 +432,13 @@ function directorBlock(n: Node, cfg: DirectorConfig): void {
     } else if (k === "connection_table_size") {
       leaf(c);
       cfg.connections = int(arg(c, 0, "a size"), 1, 67108864, "connection table size");
+    } else if (k === "control_group") {
+      leaf(c);
+      const g = arg(c, 0, "a group name or number");
+      noMoreArgs(c, 1);
+      const gid = groupId(g.text);
+      if (gid === undefined) fail(g, `no such group: ${g.text}`);
+      cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
     } else if (k === "control_socket") {
       leaf(c);
       cfg.controlSocket = arg(c, 0, "a path").text;

@@ -23,17 +23,84 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   return undefined;
 }
 
-/** Check next in full on a scratch engine, then apply what differs from prev to live. */
-export async function reload(live: Engine, prev: DirectorConfig, next: DirectorConfig): Promise<ReloadResult> {
+/** Check next in full on a scratch engine of live's sizes: everything the engine
+ *  refuses (a DR server not on-link, no route, too many services) is refused here,
+ *  before the running engine is touched. */
+export async function validateOnScratch(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
+  next: DirectorConfig): Promise<void> {
   const why = sameInterfaces(prev, next);
   if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
-  const scratch = await loadEngine({ batch: 1, slotSize: live.slotSize, connCapacity: 16, maxServices: live.maxServices, maxRealServers: live.maxRealServers });
+  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers });
   applyConfig(scratch, next);
+}
+
+/** Check next in full on a scratch engine, then apply what differs from prev to live. */
+export async function reload(live: Engine, prev: DirectorConfig, next: DirectorConfig): Promise<ReloadResult> {
+  await validateOnScratch(live, prev, next);
+  return { changes: applyDifference(live, prev, next) };
+}
+
+/**
+ * Room the change needs in live's tables, checked before anything is touched: a real
+ * server removed while it still has connections keeps its record (IPVS's trash) until
+ * they end, so the scratch engine, which has none, cannot tell.
+ */
+function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig): void {
+  const oldServices = new Map(prev.services.map((s) => [key(s), s]));
+  const newServices = new Map(next.services.map((s) => [key(s), s]));
+  const lingering = live.lingeringRealServers();
+  let freed = 0;
+  let needed: { line: number; what: string }[] = [];
+  const connsOf = (svc: number | undefined, r: { address: string; port: number }) => {
+    if (svc === undefined) return 0;
+    const d = live.findRealServer(svc, r.address, r.port);
+    return d === undefined ? 0 : live.realServer(d).active + live.realServer(d).inactive;
+  };
+  for (const [k, s] of oldServices) {
+    const idx = live.findService(s.protocol, s.address, s.port);
+    const after = newServices.get(k);
+    for (const r of s.realServers) {
+      if (after && after.realServers.some((x) => rkey(x) === rkey(r))) continue;
+      if (connsOf(idx, r) === 0) freed++;
+    }
+  }
+  for (const [k, s] of newServices) {
+    const before = oldServices.get(k);
+    const idx = live.findService(s.protocol, s.address, s.port);
+    for (const r of s.realServers) {
+      if (before && before.realServers.some((x) => rkey(x) === rkey(r))) continue;
+      if (idx !== undefined && lingering.some((l) => l.service === idx && rkey(l) === rkey(r))) continue; // its record comes back
+      needed.push({ line: r.line, what: `${rkey(r)} in ${k}` });
+    }
+  }
+  const free = live.freeRealServerSlots() + freed;
+  if (needed.length > free) {
+    const held = lingering.length;
+    needed = needed.slice(free);
+    throw new ConfigError(next.file, needed[0].line, 1, "real_server",
+      `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +
+      `this change needs ${needed.length} more (first: ${needed[0].what}); nothing was changed`);
+  }
+  const used = live.services().length;
+  const removed = [...oldServices.keys()].filter((k) => !newServices.has(k)).length;
+  const added = [...newServices.keys()].filter((k) => !oldServices.has(k)).length;
+  if (used - removed + added > live.maxServices) {
+    const first = [...newServices.values()].filter((s) => !oldServices.has(key(s)))[0];
+    throw new ConfigError(next.file, first.line, 1, "virtual_server",
+      `the service table is full (${live.maxServices} services): this change would make ${used - removed + added}; nothing was changed`);
+  }
+}
+
+/** Apply what differs from prev to live (next already validated): all of it, or nothing
+ *  when live lacks the room. Synchronous: the data path runs it between two batches. */
+export function applyDifference(live: Engine, prev: DirectorConfig, next: DirectorConfig): string[] {
+  checkCapacity(live, prev, next);
   const changes: string[] = [];
   const at = (line: number, what: string, f: () => void) => {
     try {
       f();
     } catch (e) {
+      // Not expected after validation and the capacity check; say so if it happens.
       if (e instanceof EngineError) throw new ConfigError(next.file, line, 1, what, `${e.message} (reload stopped part-way)`);
       throw e;
     }
@@ -49,6 +116,18 @@ export async function reload(live: Engine, prev: DirectorConfig, next: DirectorC
     if (idx !== undefined) live.deleteService(idx);
     changes.push(`service ${k} removed`);
   }
+  // Real servers that went, everywhere first, so that their records are free for the adds.
+  for (const [k, s] of newServices) {
+    const old = oldServices.get(k);
+    const idx = live.findService(s.protocol, s.address, s.port);
+    if (!old || idx === undefined) continue;
+    for (const r of old.realServers) {
+      if (s.realServers.some((x) => rkey(x) === rkey(r))) continue;
+      const d = live.findRealServer(idx, r.address, r.port);
+      if (d !== undefined) live.deleteRealServer(d);
+      changes.push(`real server ${rkey(r)} removed from ${k}`);
+    }
+  }
   // The routes, neighbours and timeouts of next, applied as a fresh engine would.
   applyDirectorParts(live, next);
   for (const [k, s] of newServices) {
@@ -63,7 +142,7 @@ export async function reload(live: Engine, prev: DirectorConfig, next: DirectorC
     }
     syncRealServers(live, idx!, old, s, changes, at);
   }
-  return { changes };
+  return changes;
 }
 
 function applyDirectorParts(live: Engine, next: DirectorConfig): void {
@@ -77,12 +156,6 @@ function syncRealServers(live: Engine, svc: number, old: ServiceConfig | undefin
   at: (line: number, what: string, f: () => void) => void): void {
   const before = new Map((old?.realServers ?? []).map((r) => [rkey(r), r]));
   const after = new Map(s.realServers.map((r) => [rkey(r), r]));
-  for (const [k, r] of before) {
-    if (after.has(k)) continue;
-    const d = live.findRealServer(svc, r.address, r.port);
-    if (d !== undefined) live.deleteRealServer(d);
-    changes.push(`real server ${k} removed from ${key(s)}`);
-  }
   for (const [k, r] of after) {
     const prev = before.get(k);
     const d = live.findRealServer(svc, r.address, r.port);

@@ -16,6 +16,7 @@
 // Everything is parsed and checked before anything is applied; an error names the
 // file, line, column and the keyword or option at fault.
 
+import { readFileSync } from "node:fs";
 import {
   AddressError, Engine, EngineError, Method, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, checkPort, ipToWire,
   parseCidr, parseMac, slotSizeFor,
@@ -81,6 +82,8 @@ export interface DirectorConfig {
   metrics?: { host: string; port: number; line: number };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
   controlSocket?: string;
+  /** A group whose members may use the control socket besides root. */
+  controlGroup?: { name: string; gid: number; line: number };
 }
 
 interface Token {
@@ -336,6 +339,18 @@ function parseIpvsadm(
   }
   if (svc!.realServers.some((r) => r.address === rp![1] && r.port === rport)) fail(real!, "this real server is already in the service");
   svc!.realServers.push({ address: rp![1], port: rport, method: m, weight: weight ?? 1, uthreshold: uth ?? 0, lthreshold: lth ?? 0, line: lineNo });
+}
+
+/** A group's id from its name (/etc/group) or number. */
+export function groupId(name: string): number | undefined {
+  if (/^\d+$/.test(name)) return Number(name);
+  try {
+    for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+      const f = line.split(":");
+      if (f[0] === name && /^\d+$/.test(f[2] ?? "")) return Number(f[2]);
+    }
+  } catch { /* no group database */ }
+  return undefined;
 }
 
 /** The interface index a dev name or number refers to. */

@@ -1,24 +1,29 @@
-// `wasmvs run`: a director on TAP devices. Reads the configuration, builds the engine,
-// attaches (or creates) a TAP device per interface, puts it in its bridge, announces
-// the VIPs with gratuitous ARP, and moves frames until SIGINT or SIGTERM. SIGHUP
-// reloads the configuration file (the difference only; a bad file changes nothing).
-// With --status FILE it writes its services, statistics and counters there as JSON
-// every second and on exit.
+// `wasmvs run`: the director on TAP devices, as a composition root of small services
+// started in order and stopped in reverse: the control socket's claim, the TAPs, the
+// data-path thread (which owns the engine and the frames), the control socket, metrics,
+// the status file and IPVS's rate estimator. The main thread keeps the configuration
+// model and serves the control plane; it never touches a frame, so nothing it does —
+// parsing a file, listing a large table, answering a scrape — stalls forwarding.
+//
+// Every change to the running configuration (an ipvsadm command on the control socket,
+// `wasmvs reload`, SIGHUP) goes through one queue: they apply one at a time, each
+// entirely or not at all, and the model always says what the engine holds.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { Engine } from "../engine/index.js";
+import { readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
-import { reload } from "../control/reload.js";
-import { ControlHost, DEFAULT_SOCKET, estimate, startControl } from "../control/server.js";
+import { claimSocket, defaultSocket, startControl } from "../control/server.js";
 import { loadConfig } from "../control/load.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
-import { IpvsadmError } from "../control/ipvsadm.js";
-import { metricsRegistry, startMetrics } from "../metrics/metrics.js";
+import { IpvsadmError, Parsed } from "../control/ipvsadm.js";
+import { applyCommand, mergeReload } from "../control/model.js";
+import { estimate, formatCounters, formatServices } from "../control/table.js";
+import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
-import { Dataplane, engineNow, Port } from "./loop.js";
-import { formatCounters, formatServices } from "../cli/report.js";
+import { DataplaneThread } from "./client.js";
+import { EngineSnapshot } from "./requests.js";
 
 export interface RunOptions {
   config: string;
@@ -38,20 +43,21 @@ function ip(args: string[]): void {
   }
 }
 
-/** A JSON-friendly snapshot (bigints as numbers: they stay far below 2^53 here). */
-export function snapshot(e: Engine, loop?: Dataplane): unknown {
-  const num = (o: Record<string, bigint>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
+/** The status file's content: JSON-friendly (bigints as numbers: they stay far below 2^53 here). */
+export function statusOf(s: EngineSnapshot): unknown {
+  const num = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
   return {
     time: new Date().toISOString(),
     pid: process.pid,
-    connections: e.connectionCount,
-    counters: num(e.counters()),
-    services: e.services().map((s) => ({
-      ...s,
-      stats: num(s.stats as unknown as Record<string, bigint>),
-      realServers: s.realServers.map((r) => ({ ...r, stats: num(r.stats as unknown as Record<string, bigint>) })),
+    connections: s.connectionCount,
+    counters: num(s.counters),
+    neighbours: s.neighbours,
+    services: s.services.map((v) => ({
+      ...v,
+      stats: num(v.stats),
+      realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })),
     })),
-    loop: loop?.stats,
+    loop: s.loop,
   };
 }
 
@@ -64,111 +70,179 @@ function bridgeNetfilterOn(): boolean {
   }
 }
 
+/** Runs f for each I/O error a timer or socket survives: logged once a second at most, counted. */
+function errorLog(log: (line: string) => void, health: ProcessHealth) {
+  let last = 0;
+  return (what: string, e: unknown) => {
+    health.errors++;
+    const now = Date.now();
+    if (now - last >= 1000) {
+      last = now;
+      log(`${what}: ${(e as Error).message ?? e} (the director carries on)`);
+    }
+  };
+}
+
 export async function runDirector(o: RunOptions): Promise<void> {
-  let cfg: DirectorConfig = loadConfig(o.config);
-  const offload = cfg.offload?.on ?? false;
+  let fileCfg: DirectorConfig = loadConfig(o.config);
+  const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
-  const engine = await loadEngine({ batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? 65536 });
-  applyConfig(engine, cfg);
-  engine.setVnetHeaders(offload);
-  const addon = tapAddon();
-  const ports: Port[] = [];
+  const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? 65536 };
+  // Everything is checked before any device or socket is touched.
+  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16 }), fileCfg);
+  const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
+  await claimSocket(socketPath);
+
+  const stops: (() => unknown)[] = [];
+  const health: ProcessHealth = { errors: 0, lagMs: 0, refused: 0 };
+  const survived = errorLog(o.log, health);
+  let fatal: string | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    wake = () => resolve("fatal");
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+  let dp: DataplaneThread | undefined;
+  let last: EngineSnapshot | undefined;
   try {
-    for (const i of cfg.interfaces) {
-      const fd = addon.open(i.tap, offload);
-      ports.push({ ifindex: i.index, fd, name: i.tap });
+    const addon = tapAddon();
+    const fds: number[] = [];
+    stops.push(() => { for (const fd of fds) if (fd >= 0) addon.close(fd); });
+    for (const i of fileCfg.interfaces) {
+      fds[i.index] = addon.open(i.tap, offload);
       ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
       if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
       ip(["link", "set", "dev", i.tap, "up"]);
       o.log(`interface ${i.index} (${i.name}): TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, ` +
         `address ${i.address ?? "none"}, mtu ${i.mtu}`);
     }
-  } catch (e) {
-    for (const p of ports) addon.close(p.fd);
-    throw e;
-  }
-  for (const s of engine.services()) {
-    o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
-      (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
-  }
-  if (cfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
-    o.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
-      "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
-      "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
-  }
-  const loop = new Dataplane(engine, ports, 100, offload);
-  if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
-  loop.start();
-  // Announce every VIP (and the director's addresses) so switches and neighbours learn them.
-  const announce = () => {
-    const vips = new Set(engine.services().map((s) => s.address));
-    for (const i of cfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
-    for (const v of vips) {
-      const ifindex = onLinkIndex(cfg, v) ?? cfg.interfaces[0].index;
-      loop.flush(engine.sendGratuitousArp(ifindex, v, engineNow()));
+    for (let k = 0; k < fds.length; k++) if (fds[k] === undefined) fds[k] = -1;
+    if (fileCfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
+      o.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
+        "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
+        "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
     }
-  };
-  announce();
-  o.log(`running: ${ports.length} interface(s), connection table ${engine.connCapacity}, pid ${process.pid}`);
-  const writeStatus = () => {
-    if (!o.status) return;
-    const tmp = `${o.status}.tmp`;
-    writeFileSync(tmp, JSON.stringify(snapshot(engine, loop), null, 1));
-    renameSync(tmp, o.status);
-  };
-  writeStatus();
-  const statusTimer = setInterval(writeStatus, 1000);
-  /** Re-read the configuration file and apply the difference; throws (changing nothing) on error. */
-  const reloadFile = async (): Promise<string[]> => {
-    o.log(`reloading ${o.config}`);
-    try {
-      const next = loadConfig(o.config);
-      const r = await reload(engine, cfg, next);
-      cfg = next;
-      o.log(r.changes.length ? `reloaded: ${r.changes.join("; ")}` : "reloaded: no change");
-      writeStatus();
-      return r.changes;
-    } catch (e) {
-      const why = e instanceof ConfigError || (e as NodeJS.ErrnoException).code ? (e as Error).message : String((e as Error).stack);
-      o.log(`reload refused, the running configuration stays: ${why}`);
-      throw new IpvsadmError(why, 1);
-    }
-  };
-  let reloading = false;
-  process.on("SIGHUP", () => {
-    if (reloading) return;
-    reloading = true;
-    reloadFile().catch(() => {}).finally(() => {
-      reloading = false;
+
+    dp = await DataplaneThread.start({
+      options, config: fileCfg, fds, vnet: offload,
+      onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
     });
-  });
-  // Rates: IPVS's estimator, every two seconds.
-  const estimator = new Estimator();
-  const host: ControlHost = { engine, estimator, config: () => cfg, setConfig: (c) => { cfg = c; }, reloadFile, log: o.log };
-  estimate(host);
-  const estimatorTimer = setInterval(() => estimate(host), ESTIMATOR_INTERVAL_MS);
-  const socketPath = o.socket ?? cfg.controlSocket ?? DEFAULT_SOCKET;
-  const control = startControl(host, socketPath);
-  o.log(`control socket ${socketPath}`);
-  const metrics = cfg.metrics
-    ? startMetrics(metricsRegistry(engine, () => loop.stats), cfg.metrics.host, cfg.metrics.port, (e) => o.log(`metrics: ${e.message}`))
-    : undefined;
-  if (cfg.metrics) o.log(`metrics on http://${cfg.metrics.host}:${cfg.metrics.port}/metrics`);
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      o.log(`${sig}: stopping`);
-      resolve();
+    const thread = dp;
+    stops.push(async () => {
+      last = await thread.snapshot().catch(() => last);
+      const s = await thread.stop();
+      if (last && s) last = { ...last, loop: s };
+    });
+    // The services as the engine holds them (IPVS list order: the latest added first).
+    for (const s of (await thread.snapshot()).services) {
+      o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
+        (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
+    }
+    if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
+    o.log(`data path on its own thread: ${fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}`);
+
+    // The configuration model: the file as last loaded, and what the engine holds.
+    let running = fileCfg;
+    let chain: Promise<unknown> = Promise.resolve();
+    const serial = <T>(f: () => Promise<T>): Promise<T> => {
+      const r = chain.then(f);
+      chain = r.catch(() => {});
+      return r;
     };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
-  loop.stop();
-  clearInterval(statusTimer);
-  clearInterval(estimatorTimer);
-  control.close();
-  metrics?.close();
-  writeStatus();
-  for (const p of ports) addon.close(p.fd);
-  o.log(`stopped after ${loop.stats.framesIn} frames in, ${loop.stats.framesOut} out\n${formatServices(engine)}\n${formatCounters(engine)}`);
+    const estimator = new Estimator();
+    const host = {
+      engine: thread,
+      estimator,
+      log: o.log,
+      applyCommands: (commands: Parsed[]) => serial(async () => {
+        let next = running;
+        for (const c of commands) next = applyCommand(next, c);
+        try {
+          const changes = await thread.apply(running, next);
+          running = next;
+          if (changes.length) o.log(`control: ${changes.join("; ")}`);
+          return changes;
+        } catch (e) {
+          if (e instanceof ConfigError) throw new IpvsadmError(e.reason, 255);
+          throw e;
+        }
+      }),
+      reloadFile: () => serial(async () => {
+        o.log(`reloading ${o.config}`);
+        try {
+          const nextFile = loadConfig(o.config);
+          const next = mergeReload(running, fileCfg, nextFile);
+          const changes = await thread.apply(running, next);
+          running = next;
+          fileCfg = nextFile;
+          o.log(changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change");
+          return changes;
+        } catch (e) {
+          const why = (e as Error).message;
+          o.log(`reload refused, the running configuration stays: ${why}`);
+          throw new IpvsadmError(why, 1);
+        }
+      }),
+    };
+    const onHup = () => { host.reloadFile().catch(() => {}); };
+    process.on("SIGHUP", onHup);
+    stops.push(() => process.off("SIGHUP", onHup));
+
+    const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid });
+    stops.push(() => control.close());
+    o.log(`control socket ${socketPath}`);
+    if (fileCfg.metrics) {
+      const m = fileCfg.metrics;
+      let current: EngineSnapshot | undefined;
+      const registry = metricsRegistry(() => current!, () => health);
+      const metrics = await startMetrics(registry, async () => { current = await thread.snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
+      stops.push(() => metrics.close());
+      o.log(`metrics on http://${m.host}:${m.port}/metrics`);
+    }
+
+    // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
+    const vips = new Set(fileCfg.services.map((s) => s.address));
+    for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
+    await thread.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
+
+    // Housekeeping once a second (status file, timer lateness) and IPVS's estimator every two.
+    const writeStatus = async () => {
+      if (!o.status) return;
+      const tmp = `${o.status}.tmp`;
+      await writeFile(tmp, JSON.stringify(statusOf(await thread.snapshot()), null, 1));
+      await rename(tmp, o.status);
+    };
+    await writeStatus();
+    const periodic = (ms: number, what: string, f: () => Promise<void>) => {
+      let due = Date.now() + ms;
+      let busy = false;
+      const t = setInterval(() => {
+        health.lagMs = Math.max(0, Date.now() - due);
+        due = Date.now() + ms;
+        if (busy) return; // never two at once, whatever the disk does
+        busy = true;
+        f().catch((e) => survived(what, e)).finally(() => { busy = false; });
+      }, ms);
+      stops.push(() => clearInterval(t));
+    };
+    periodic(1000, "status", writeStatus);
+    periodic(ESTIMATOR_INTERVAL_MS, "estimator", async () => estimate(await thread.snapshot(), estimator));
+    estimate(await thread.snapshot(), estimator);
+    stops.push(() => writeStatus().catch(() => {}));
+
+    const why = await stopped;
+    if (why !== "fatal") o.log(`${why}: stopping`);
+  } finally {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (e) {
+        o.log(`while stopping: ${(e as Error).message}`);
+      }
+    }
+  }
+  if (last) o.log(`stopped after ${last.loop.framesIn} frames in, ${last.loop.framesOut} out\n${formatServices(last)}\n${formatCounters(last)}`);
+  if (fatal) throw new Error(`the data path stopped: ${fatal}`);
 }

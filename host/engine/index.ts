@@ -503,13 +503,22 @@ export class Engine {
 
   /** The live connections (a walk of the whole table: control path only). */
   connections(nowMs: number): ConnectionInfo[] {
-    const out: ConnectionInfo[] = [];
+    return this.connectionsSlice(nowMs, 0, this.connCapacity, this.connCapacity).items;
+  }
+
+  /** Part of the table: the live connections among entries from, from+1, ... stopping after
+   *  maxScan entries or maxItems connections; next is where the following slice starts
+   *  (connCapacity at the end). Lets a listing proceed without holding the data path. */
+  connectionsSlice(nowMs: number, from: number, maxScan: number, maxItems: number): { items: ConnectionInfo[]; next: number } {
+    const items: ConnectionInfo[] = [];
     const base = this.region[Region.CONNS];
-    for (let i = 0; i < this.connCapacity; i++) {
+    const end = Math.min(this.connCapacity, from + maxScan);
+    let i = Math.max(0, from);
+    for (; i < end && items.length < maxItems; i++) {
       const e = base + i * ConnField.SIZE;
       const flags = this.u8[e + ConnField.FLAGS];
       if ((flags & ConnFlag.USED) === 0) continue;
-      out.push({
+      items.push({
         protocol: this.u8[e + ConnField.PROTO] === Proto.TCP ? "tcp" : "udp",
         client: wireToIp(this.dv.getUint32(e + ConnField.CADDR, true)),
         clientPort: wireToPort(this.dv.getUint16(e + ConnField.CPORT, true)),
@@ -520,6 +529,30 @@ export class Engine {
         method: METHOD_NAME[(flags & ConnFlag.FWD_MASK) >> ConnFlag.FWD_SHIFT],
         state: STATE_NAMES[this.u8[e + ConnField.STATE]],
         expiresInMs: (this.dv.getUint32(e + ConnField.EXPIRES, true) - (nowMs >>> 0)) | 0,
+      });
+    }
+    return { items, next: i };
+  }
+
+  /** Free slots of the real-server table: records neither in use nor held by a removed
+   *  server's lingering connections. */
+  freeRealServerSlots(): number {
+    let free = 0;
+    for (let d = 0; d < this.maxRealServers; d++) if ((this.u8[this.region[Region.DESTS] + d * DestField.SIZE + DestField.FLAGS] & DestFlag.USED) === 0) free++;
+    return free;
+  }
+
+  /** Real servers removed from their service but still holding connections (IPVS's trash). */
+  lingeringRealServers(): { service: number; address: string; port: number; connections: number }[] {
+    const out: { service: number; address: string; port: number; connections: number }[] = [];
+    for (let d = 0; d < this.maxRealServers; d++) {
+      const r = this.region[Region.DESTS] + d * DestField.SIZE;
+      const flags = this.u8[r + DestField.FLAGS];
+      if ((flags & DestFlag.USED) === 0 || (flags & DestFlag.AVAILABLE) !== 0) continue;
+      out.push({
+        service: this.dv.getUint32(r + DestField.SERVICE, true), address: wireToIp(this.dv.getUint32(r + DestField.ADDR, true)),
+        port: wireToPort(this.dv.getUint16(r + DestField.PORT, true)),
+        connections: this.dv.getUint32(r + DestField.ACTIVE, true) + this.dv.getUint32(r + DestField.INACTIVE, true),
       });
     }
     return out;

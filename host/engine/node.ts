@@ -26,7 +26,8 @@ export function wasmPath(flavour: "release" | "debug" | "bench" | "decap" = "rel
 
 const modules = new Map<string, WebAssembly.Module>();
 
-async function compiled(flavour: "release" | "debug" | "bench" | "decap"): Promise<WebAssembly.Module> {
+/** The engine module compiled once per process (it can be posted to a worker thread). */
+export async function compiledEngine(flavour: "release" | "debug" | "bench" | "decap"): Promise<WebAssembly.Module> {
   let module = modules.get(flavour);
   if (!module) {
     const path = wasmPath(flavour);
@@ -44,10 +45,10 @@ async function compiled(flavour: "release" | "debug" | "bench" | "decap"): Promi
 
 /** A new engine instance from wasm/release.wasm (or debug.wasm, bench.wasm). */
 export async function loadEngine(options: EngineOptions = {}, flavour: "release" | "debug" | "bench" = "release"): Promise<Engine> {
-  return Engine.create(await compiled(flavour), options);
+  return Engine.create(await compiledEngine(flavour), options);
 }
 
 /** A new decapsulator instance from wasm/decap.wasm. */
 export async function loadDecapsulator(batch = 256, slotSize = DEFAULT_SLOT_SIZE): Promise<Decapsulator> {
-  return Decapsulator.create(await compiled("decap"), batch, slotSize);
+  return Decapsulator.create(await compiledEngine("decap"), batch, slotSize);
 }

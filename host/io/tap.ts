@@ -14,7 +14,20 @@ export interface TapAddon {
   writeBatch(fds: Int32Array, memory: ArrayBuffer, txDescBase: number, count: number, errors?: Float64Array, vnet?: boolean): number;
   watch(fd: number, onReadable: (status: number) => void): unknown;
   unwatch(handle: unknown): void;
+  /** An epoll set over fds (indexed by ifindex, -1 for none) and the doorbell bellFd. */
+  epollOpen(fds: Int32Array, bellFd: number): number;
+  /** Block up to timeoutMs; a mask of the ready ifindexes, with BELL_BIT for the doorbell. */
+  epollWait(epfd: number, timeoutMs: number): number;
+  /** An eventfd that wakes a thread blocked in epollWait. */
+  bellOpen(): number;
+  bellRing(fd: number): void;
+  bellClear(fd: number): void;
+  /** SO_PEERCRED of a connected Unix socket. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
+
+/** The doorbell's bit in epollWait's mask. */
+export const BELL_BIT = 1 << 31;
 
 let addon: TapAddon | undefined;
 

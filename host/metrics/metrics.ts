@@ -4,15 +4,31 @@
 // at scrape time, nothing is kept twice. Exposition by prom-client.
 
 import { createServer, Server } from "node:http";
-import { Counter as PCounter, Gauge, Registry } from "prom-client";
-import { Engine } from "../engine/index.js";
-import { LoopStats } from "../dataplane/loop.js";
+import { Counter as PCounter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { ServiceInfo } from "../engine/index.js";
+import { dropsOf, EngineSnapshot } from "../dataplane/requests.js";
 
-export function metricsRegistry(engine: Engine, loop: () => LoopStats | undefined): Registry {
+/** Scrapers at once, and how long one may take to send its request. */
+export const MAX_SCRAPERS = 16;
+export const SCRAPE_TIMEOUT_MS = 5000;
+
+/** What the registry reads besides the engine: the control plane's own health. */
+export interface ProcessHealth {
+  /** Errors the control plane caught in its timers and sockets (logged, counted, survived). */
+  errors: number;
+  /** Lateness of the control plane's last timer tick, in ms (event-loop lag). */
+  lagMs: number;
+  /** Requests refused for their size, clients refused for their number. */
+  refused: number;
+}
+
+export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth): Registry {
   const r = new Registry();
+  // The process's own CPU, memory, descriptors and event-loop lag: the director is the data plane.
+  collectDefaultMetrics({ register: r, prefix: "wasmvs_process_" });
   const totals = () => {
     const t = { conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n };
-    for (const s of engine.services()) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s.stats[k];
+    for (const s of snap().services) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s.stats[k];
     return t;
   };
   const total = (name: string, help: string, key: "conns" | "inpkts" | "outpkts" | "inbytes" | "outbytes") =>
@@ -23,12 +39,12 @@ export function metricsRegistry(engine: Engine, loop: () => LoopStats | undefine
   total("node_ipvs_incoming_bytes_total", "The total amount of incoming data.", "inbytes");
   total("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.", "outbytes");
   const labels = ["local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"];
-  const backend = (name: string, help: string, pick: (r: ReturnType<Engine["services"]>[number]["realServers"][number]) => number) =>
+  const backend = (name: string, help: string, pick: (r: ServiceInfo["realServers"][number]) => number) =>
     new Gauge({
       name, help, labelNames: labels, registers: [r],
       collect() {
         this.reset();
-        for (const s of engine.services()) {
+        for (const s of snap().services) {
           for (const d of s.realServers) {
             this.set({ local_address: s.address, local_port: String(s.port), remote_address: d.address, remote_port: String(d.port),
               proto: s.protocol.toUpperCase(), local_mark: "" }, pick(d));
@@ -44,45 +60,70 @@ export function metricsRegistry(engine: Engine, loop: () => LoopStats | undefine
     name: "wasmvs_drops_total", help: "Frames the engine dropped, by reason.", labelNames: ["reason"], registers: [r],
     collect() {
       this.reset();
-      for (const [reason, v] of Object.entries(engine.drops(true))) this.inc({ reason }, Number(v));
+      for (const [reason, v] of Object.entries(dropsOf(snap().counters, true))) this.inc({ reason }, Number(v));
     },
   });
   const counter = (name: string, help: string, key: string) =>
-    new PCounter({ name, help, registers: [r], collect() { this.reset(); this.inc(Number(engine.counters()[key])); } });
+    new PCounter({ name, help, registers: [r], collect() { this.reset(); this.inc(Number(snap().counters[key])); } });
   counter("wasmvs_frames_received_total", "Frames handed to the engine.", "rx_frames");
   counter("wasmvs_frames_forwarded_total", "Frames the engine sent on.", "forwarded");
   counter("wasmvs_frames_sent_total", "Frames the engine handed out for transmission.", "tx_frames");
   counter("wasmvs_connections_expired_total", "Connections that timed out.", "conns_expired");
   counter("wasmvs_connections_reclaimed_total", "Half-open or closing connections evicted for new ones (table full).", "conns_reclaimed");
-  new Gauge({ name: "wasmvs_connection_table_entries", help: "Connections in the table.", registers: [r], collect() { this.set(engine.connectionCount); } });
-  new Gauge({ name: "wasmvs_connection_table_capacity", help: "Size of the connection table.", registers: [r], collect() { this.set(engine.connCapacity); } });
+  new Gauge({ name: "wasmvs_connection_table_entries", help: "Connections in the table.", registers: [r], collect() { this.set(snap().connectionCount); } });
+  new Gauge({ name: "wasmvs_connection_table_capacity", help: "Size of the connection table.", registers: [r], collect() { this.set(snap().connCapacity); } });
   new Gauge({
     name: "wasmvs_neighbour_entries", help: "Entries of the ARP table, by state.", labelNames: ["state"], registers: [r],
     collect() {
       this.reset();
-      for (const [state, n] of Object.entries(engine.neighbourStates())) this.set({ state }, n);
+      for (const [state, n] of Object.entries(snap().neighbours)) this.set({ state }, n);
     },
   });
   new PCounter({ name: "wasmvs_batches_total", help: "Engine calls with received frames (frames per batch = frames / batches).", registers: [r],
-    collect() { this.reset(); this.inc(loop()?.batches ?? 0); } });
+    collect() { this.reset(); this.inc(snap().loop.batches); } });
+  new Gauge({ name: "wasmvs_arp_failed_next_hops", help: "Next hops that stopped answering ARP (neighbour entries in state failed).", registers: [r],
+    collect() { this.set(snap().neighbours.failed ?? 0); } });
+  if (health) {
+    new PCounter({ name: "wasmvs_control_errors_total", help: "Errors the control plane caught in its timers and sockets and survived.", registers: [r],
+      collect() { this.reset(); this.inc(health().errors); } });
+    new PCounter({ name: "wasmvs_control_refused_total", help: "Control and metrics requests refused at a limit (size, clients).", registers: [r],
+      collect() { this.reset(); this.inc(health().refused); } });
+    new Gauge({ name: "wasmvs_control_timer_lag_seconds", help: "How late the control plane's last periodic timer ran.", registers: [r],
+      collect() { this.set(health().lagMs / 1000); } });
+  }
   return r;
 }
 
-/** Serve /metrics on host:port. */
-export function startMetrics(registry: Registry, host: string, port: number, onError: (e: Error) => void): Server {
+/** Serve /metrics on host:port; refresh() takes a fresh snapshot before each scrape.
+ *  Resolves once listening, rejects when the port is taken (the director then does not start). */
+export async function startMetrics(registry: Registry, refresh: () => Promise<void>, host: string, port: number,
+  onError: (e: Error) => void): Promise<Server> {
   const server = createServer(async (req, res) => {
     if (req.url !== "/metrics") {
       res.writeHead(404).end("not found: try /metrics\n");
       return;
     }
     try {
+      await refresh();
       const body = await registry.metrics();
       res.writeHead(200, { "content-type": registry.contentType }).end(body);
     } catch (e) {
-      res.writeHead(500).end(String(e));
+      res.writeHead(500).end(`${(e as Error).message}\n`);
     }
   });
+  // Bounded: idle or slow scrapers are cut off, and only so many at once (the rest are
+  // closed at accept), so they cannot take the descriptors the control plane needs.
+  server.maxConnections = MAX_SCRAPERS;
+  server.headersTimeout = SCRAPE_TIMEOUT_MS;
+  server.requestTimeout = SCRAPE_TIMEOUT_MS;
+  server.keepAliveTimeout = SCRAPE_TIMEOUT_MS;
+  server.setTimeout(SCRAPE_TIMEOUT_MS, (s) => s.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(`metrics on ${host}:${port}: ${e.code === "EADDRINUSE" ? "the port is in use" : e.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  server.removeAllListeners("error");
   server.on("error", onError);
-  server.listen(port, host);
   return server;
 }

@@ -10,6 +10,7 @@
  * The descriptor layout is the engine's (assembly/abi.ts): RX {ifindex u32, len u32,
  * ...} and TX {ptr u32, len u32, ifindex u32, ...}, 16 bytes each, little endian.
  */
+#define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <uv.h>
@@ -22,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define DESC_SIZE 16
@@ -324,6 +328,111 @@ static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- a blocking loop on a thread of its own ------------------------------------------
+ * The data-path thread waits in epoll_wait itself (nothing else is scheduled on it), and
+ * the control plane wakes it with an eventfd "doorbell" after posting a message. */
+
+#define BELL_BIT 31u
+
+/* epollOpen(fds: Int32Array by ifindex, bellFd) -> epfd, level-triggered, each fd's
+ * event carrying its ifindex; the doorbell carries BELL_BIT. */
+static napi_value loop_epoll_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t flen = 0;
+  int32_t *fds = argc > 0 ? (int32_t *)buffer_bytes(env, argv[0], &flen) : NULL;
+  if (!fds || argc < 2) {
+    napi_throw_type_error(env, NULL, "epollOpen(fds: Int32Array, bellFd)");
+    return NULL;
+  }
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return throw_errno(env, "epoll_create1", "", errno);
+  for (uint32_t i = 0; i < flen / 4 && i < BELL_BIT; i++) {
+    if (fds[i] < 0) continue;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+      int e = errno;
+      close(ep);
+      return throw_errno(env, "epoll_ctl", "", e);
+    }
+  }
+  struct epoll_event bell = {.events = EPOLLIN, .data.u32 = BELL_BIT};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, arg_i32(env, argv[1]), &bell) < 0) {
+    int e = errno;
+    close(ep);
+    return throw_errno(env, "epoll_ctl (doorbell)", "", e);
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, ep, &out));
+  return out;
+}
+
+/* epollWait(epfd, timeoutMs) -> bit mask of the ready ifindexes, bit 31 for the doorbell
+ * (0 on timeout or signal). Blocks the calling thread. */
+static napi_value loop_epoll_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct epoll_event evs[32];
+  int n = epoll_wait(arg_i32(env, argv[0]), evs, 32, arg_i32(env, argv[1]));
+  uint32_t mask = 0;
+  for (int i = 0; i < n; i++) mask |= 1u << (evs[i].data.u32 & 31u);
+  napi_value out;
+  CHECK(napi_create_uint32(env, mask, &out));
+  return out;
+}
+
+/* bellOpen() -> a non-blocking eventfd. */
+static napi_value bell_open(napi_env env, napi_callback_info info) {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "eventfd", "", errno);
+  napi_value out;
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
+/* bellRing(fd): wake whoever waits on it. */
+static napi_value bell_ring(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint64_t one = 1;
+  ssize_t w = write(arg_i32(env, argv[0]), &one, sizeof one);
+  (void)w; /* EAGAIN: the counter is saturated, the waiter wakes anyway */
+  return NULL;
+}
+
+/* bellClear(fd): consume the rings so far. */
+static napi_value bell_clear(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint64_t v;
+  ssize_t r = read(arg_i32(env, argv[0]), &v, sizeof v);
+  (void)r;
+  return NULL;
+}
+
+/* peerCredentials(fd) -> {pid, uid, gid} of a connected Unix socket's peer (SO_PEERCRED). */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(arg_i32(env, argv[0]), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "SO_PEERCRED", "", errno);
+  napi_value out, v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, cred.pid, &v));
+  CHECK(napi_set_named_property(env, out, "pid", v));
+  CHECK(napi_create_uint32(env, cred.uid, &v));
+  CHECK(napi_set_named_property(env, out, "uid", v));
+  CHECK(napi_create_uint32(env, cred.gid, &v));
+  CHECK(napi_set_named_property(env, out, "gid", v));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
@@ -332,6 +441,12 @@ static napi_value init(napi_env env, napi_value exports) {
     {"writeBatch", NULL, tap_write_batch, NULL, NULL, NULL, napi_default, NULL},
     {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
     {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
+    {"epollOpen", NULL, loop_epoll_open, NULL, NULL, NULL, napi_default, NULL},
+    {"epollWait", NULL, loop_epoll_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"bellOpen", NULL, bell_open, NULL, NULL, NULL, napi_default, NULL},
+    {"bellRing", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
+    {"bellClear", NULL, bell_clear, NULL, NULL, NULL, napi_default, NULL},
+    {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,0 +1,78 @@
+// The engine as the control plane sees it (Katran's BpfAdapter): ask for a snapshot,
+// apply a change set, list connections, zero counters, announce addresses. The live
+// director implements it with the data-path thread (host/dataplane/client.ts); tests and
+// `wasmvs check` use LocalEngine, the same requests served in this thread.
+
+import { ConnectionInfo, Engine } from "../engine/index.js";
+import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "../dataplane/requests.js";
+import { LoopStats } from "../dataplane/loop.js";
+import { DirectorConfig } from "./rules.js";
+import { validateOnScratch } from "./reload.js";
+import { ServiceKey } from "./ipvsadm.js";
+
+export interface EngineSizes {
+  slotSize: number;
+  maxServices: number;
+  maxRealServers: number;
+  connCapacity: number;
+}
+
+export interface EngineAdapter {
+  readonly sizes: EngineSizes;
+  snapshot(): Promise<EngineSnapshot>;
+  /** Validate next on a scratch engine, then apply its difference from prev: all or nothing. */
+  apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]>;
+  /** The whole connection table, read in bounded slices. */
+  connections(): Promise<ConnectionInfo[]>;
+  zero(service?: ServiceKey): Promise<void>;
+  /** Gratuitous ARP for each address on its interface. */
+  announce(targets: { ifindex: number; address: string }[]): Promise<void>;
+}
+
+/** Shared by both adapters: what is built from single requests. */
+export abstract class RequestAdapter implements EngineAdapter {
+  abstract readonly sizes: EngineSizes;
+  protected abstract request(req: EngineRequest): Promise<EngineReply>;
+
+  async snapshot(): Promise<EngineSnapshot> {
+    return ((await this.request({ op: "snapshot" })) as { snapshot: EngineSnapshot }).snapshot;
+  }
+
+  async apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]> {
+    await validateOnScratch(this.sizes, prev, next);
+    return ((await this.request({ op: "apply", prev, next })) as { changes: string[] }).changes;
+  }
+
+  async connections(): Promise<ConnectionInfo[]> {
+    const out: ConnectionInfo[] = [];
+    for (let from = 0; from < this.sizes.connCapacity;) {
+      const r = (await this.request({ op: "connections", from })) as { connections: ConnectionInfo[]; next: number };
+      for (const c of r.connections) out.push(c);
+      from = r.next;
+    }
+    return out;
+  }
+
+  async zero(service?: ServiceKey): Promise<void> {
+    await this.request({ op: "zero", service });
+  }
+
+  async announce(targets: { ifindex: number; address: string }[]): Promise<void> {
+    await this.request({ op: "announce", targets });
+  }
+}
+
+/** The engine in this thread; frames a request emits go to sink (dropped by default). */
+export class LocalEngine extends RequestAdapter {
+  readonly sizes: EngineSizes;
+  readonly loop: LoopStats = { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 };
+
+  constructor(readonly engine: Engine, private readonly clock: () => number = () => 0, private readonly sink: (tx: number) => void = () => {}) {
+    super();
+    this.sizes = engine;
+  }
+
+  protected async request(req: EngineRequest): Promise<EngineReply> {
+    return serveRequest(this.engine, req, this.clock(), this.loop, this.sink);
+  }
+}

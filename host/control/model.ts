@@ -1,0 +1,150 @@
+// The running configuration and how it changes: ipvsadm commands applied to it, a reload
+// merged into it, and a check that the engine holds exactly what it says.
+//
+// A reload is a three-way merge (base: the file as last loaded; ours: the running
+// configuration, which ipvsadm commands and, later, health checks change; theirs: the
+// file as it is now). What the file changed wins; what it did not change stays as the
+// control plane left it — so a reload never brings back the weight a checker or an
+// operator set, nor a server one removed, unless the file itself changed that server.
+
+import { IpvsadmError, Parsed, ServiceKey } from "./ipvsadm.js";
+import { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import type { EngineSnapshot } from "../dataplane/requests.js";
+
+export const serviceKey = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
+export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
+
+const sameService = (s: { protocol: string; address: string; port: number }, k: ServiceKey) =>
+  s.protocol === k.protocol && s.address === k.address && s.port === k.port;
+
+/** A deep copy (configurations are plain data). */
+export function cloneConfig(c: DirectorConfig): DirectorConfig {
+  return structuredClone(c);
+}
+
+/** ipvsadm semantics on the configuration model; throws IpvsadmError as ipvsadm reports. */
+export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
+  const next = cloneConfig(cfg);
+  const find = () => next.services.find((s) => sameService(s, p.service!));
+  switch (p.command) {
+    case "add-service": {
+      if (find()) throw new IpvsadmError("Service already exists", 255);
+      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line: 0 });
+      break;
+    }
+    case "edit-service": {
+      const s = find();
+      if (!s) throw new IpvsadmError("No such service", 255);
+      s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
+      break;
+    }
+    case "delete-service": {
+      if (!find()) throw new IpvsadmError("No such service", 255);
+      next.services = next.services.filter((s) => !sameService(s, p.service!));
+      break;
+    }
+    case "flush":
+      next.services = [];
+      break;
+    case "add-server":
+    case "edit-server":
+    case "delete-server": {
+      const s = find();
+      if (!s) throw new IpvsadmError("Service not defined", 255);
+      const port = p.server!.port ?? s.port;
+      const i = s.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
+      if (p.command === "delete-server") {
+        if (i < 0) throw new IpvsadmError("No such destination", 255);
+        s.realServers.splice(i, 1);
+        break;
+      }
+      if (p.command === "add-server" && i >= 0) throw new IpvsadmError("Destination already exists", 255);
+      if (p.command === "edit-server" && i < 0) throw new IpvsadmError("No such destination", 255);
+      // ipvsadm fills what is not given with its defaults, for -e as for -a.
+      const r: RealServerConfig = {
+        address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
+        uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line: 0,
+      };
+      if (i >= 0) s.realServers[i] = r;
+      else s.realServers.push(r);
+      break;
+    }
+    case "set": {
+      const old = cfg.timeouts;
+      const t = p.timeouts!;
+      next.timeouts = { tcp: t.tcp || old?.tcp || 0, tcpfin: t.tcpfin || old?.tcpfin || 0, udp: t.udp || old?.udp || 0, line: 0 };
+      break;
+    }
+    default:
+      throw new IpvsadmError(`'${p.command}' is not a change`, 2);
+  }
+  return next;
+}
+
+/** Equal apart from line numbers (and nested real servers, compared separately). */
+function sameRecord<T extends object>(a: T | undefined, b: T | undefined, skip: string[] = []): boolean {
+  if (!a || !b) return a === b;
+  const strip = (x: object) => JSON.stringify(Object.entries(x).filter(([k]) => k !== "line" && !skip.includes(k)).sort(([x], [y]) => (x < y ? -1 : 1)));
+  return strip(a) === strip(b);
+}
+
+/** Three-way merge of keyed lists: what theirs changed against base wins, the rest is ours. */
+function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x: T) => string,
+  merge: (b: T | undefined, o: T | undefined, t: T) => T | undefined): T[] {
+  const b = new Map(base.map((x) => [key(x), x]));
+  const o = new Map(ours.map((x) => [key(x), x]));
+  const t = new Map(theirs.map((x) => [key(x), x]));
+  const out: T[] = [];
+  // The file's order first, then what only the control plane added.
+  for (const [k, tv] of t) {
+    const m = merge(b.get(k), o.get(k), tv);
+    if (m) out.push(m);
+  }
+  for (const [k, ov] of o) if (!t.has(k) && !b.has(k)) out.push(ov);
+  return out;
+}
+
+function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | undefined, t: RealServerConfig): RealServerConfig | undefined {
+  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line } : undefined; // unchanged in the file: as the control plane left it
+  return t;
+}
+
+function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
+  if (b && !o && sameRecord(b, t, ["realServers"]) && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
+    return undefined; // removed by the control plane, unchanged in the file
+  }
+  const scalars = b && o && sameRecord(b, t, ["realServers"]) ? o : t;
+  return { ...scalars, line: t.line, realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
+}
+
+/** The running configuration after a reload from newFile (oldFile: the file as last loaded). */
+export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, newFile: DirectorConfig): DirectorConfig {
+  const out = cloneConfig(newFile);
+  out.services = mergeKeyed(oldFile.services, running.services, newFile.services, serviceKey, mergeService).map((s) => structuredClone(s));
+  if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts && structuredClone(running.timeouts);
+  return out;
+}
+
+/** Where the engine and the configuration disagree (empty when they agree). */
+export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] {
+  const out: string[] = [];
+  const live = new Map(snap.services.map((s) => [serviceKey(s), s]));
+  for (const s of cfg.services) {
+    const l = live.get(serviceKey(s));
+    if (!l) { out.push(`service ${serviceKey(s)} is configured but not in the engine`); continue; }
+    live.delete(serviceKey(s));
+    if (l.scheduler !== s.scheduler) out.push(`service ${serviceKey(s)}: scheduler ${l.scheduler} in the engine, ${s.scheduler} configured`);
+    const servers = new Map(l.realServers.map((r) => [serverKey(r), r]));
+    for (const r of s.realServers) {
+      const e = servers.get(serverKey(r));
+      if (!e) { out.push(`real server ${serverKey(r)} of ${serviceKey(s)} is configured but not in the engine`); continue; }
+      servers.delete(serverKey(r));
+      for (const f of ["method", "weight", "uthreshold", "lthreshold"] as const) {
+        if ((e[f] ?? 0) !== (r[f] ?? 0)) out.push(`real server ${serverKey(r)} of ${serviceKey(s)}: ${f} ${e[f]} in the engine, ${r[f]} configured`);
+      }
+    }
+    for (const k of servers.keys()) out.push(`real server ${k} of ${serviceKey(s)} is in the engine but not configured`);
+  }
+  for (const k of live.keys()) out.push(`service ${k} is in the engine but not configured`);
+  return out;
+}

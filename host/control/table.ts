@@ -1,0 +1,83 @@
+// Views of an engine snapshot: the table as ipvsadm shows it (with IPVS's estimator
+// rates), one estimation tick, and the human-readable summaries the director logs.
+
+import { Estimator } from "./estimator.js";
+import { formatList, Format, TableView } from "./ipvsadm.js";
+import { dropsOf, EngineSnapshot } from "../dataplane/requests.js";
+import { serviceKey, serverKey } from "./model.js";
+
+export const NUMERIC: Format = {
+  numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false,
+};
+
+/** The table as ipvsadm shows it: services, real servers, statistics and rates (zero without an estimator). */
+export function tableView(snap: EngineSnapshot, estimator?: Estimator): TableView {
+  const num = (x: bigint) => Number(x);
+  const rates = (key: string) => estimator?.rates(key) ?? { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+  return {
+    size: snap.connCapacity,
+    timeouts: snap.timeouts,
+    services: snap.services.map((s) => {
+      const key = serviceKey(s);
+      return {
+        protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler,
+        stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
+        rates: rates(key),
+        realServers: s.realServers.map((r) => ({
+          address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
+          active: r.active, inactive: r.inactive,
+          stats: { conns: num(r.stats.conns), inpkts: num(r.stats.inpkts), outpkts: num(r.stats.outpkts), inbytes: num(r.stats.inbytes), outbytes: num(r.stats.outbytes) },
+          rates: rates(`${key} ${serverKey(r)}`),
+        })),
+      };
+    }),
+  };
+}
+
+/** One estimation tick over every service and real server (every 2 s, as IPVS). */
+export function estimate(snap: EngineSnapshot, estimator: Estimator): void {
+  const keys = new Set<string>();
+  for (const s of snap.services) {
+    const key = serviceKey(s);
+    keys.add(key);
+    estimator.update(key, s.stats);
+    for (const r of s.realServers) {
+      const k = `${key} ${serverKey(r)}`;
+      keys.add(k);
+      estimator.update(k, r.stats);
+    }
+  }
+  estimator.retain(keys);
+}
+
+/** After -Z: the estimator starts again from the zeroed counters. */
+export function zeroEstimates(snap: EngineSnapshot, estimator: Estimator): void {
+  for (const s of snap.services) {
+    const key = serviceKey(s);
+    estimator.zero(key, s.stats);
+    for (const r of s.realServers) estimator.zero(`${key} ${serverKey(r)}`, r.stats);
+  }
+}
+
+/** The services as ipvsadm -L -n and -L -n --stats print them. */
+export function formatServices(snap: EngineSnapshot): string {
+  const t = tableView(snap);
+  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd();
+}
+
+export function formatCounters(snap: EngineSnapshot): string {
+  const c = snap.counters;
+  const lines = [
+    `frames: ${c.rx_frames} in, ${c.forwarded} forwarded, ${c.consumed} answered, ${c.queued} queued for ARP, ${c.tx_frames} sent`,
+    `connections: ${c.conns_created} created, ${c.conns_expired} expired, ${c.conns_reclaimed} reclaimed, ${snap.connectionCount} live`,
+    `generated: ${c.arp_requests_sent} ARP requests, ${c.arp_replies_sent} ARP replies, ${c.icmp_errors_sent} ICMP errors`,
+  ];
+  const drops = dropsOf(c);
+  const names = Object.keys(drops);
+  if (names.length === 0) lines.push("drops: none");
+  else {
+    lines.push("drops:");
+    for (const n of names) lines.push(`  ${n.padEnd(24)} ${drops[n]}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,103 @@
+// The control plane's side of the data-path thread: starts it, sends it requests (each
+// followed by a ring of the doorbell that wakes its epoll_wait), and matches replies.
+
+import { Worker, MessageChannel, MessagePort } from "node:worker_threads";
+import { EngineOptions } from "../engine/index.js";
+import { compiledEngine } from "../engine/node.js";
+import { tapAddon } from "../io/tap.js";
+import { DirectorConfig } from "../control/rules.js";
+import { EngineSizes, RequestAdapter } from "../control/adapter.js";
+import { EngineReply, EngineRequest, EngineSnapshot, fromFailure, RequestFailure } from "./requests.js";
+import { LoopStats } from "./loop.js";
+import type { ThreadData, ThreadMessage } from "./thread.js";
+
+export interface ThreadOptions {
+  options: Required<Pick<EngineOptions, "batch" | "slotSize" | "connCapacity">> & EngineOptions;
+  config: DirectorConfig;
+  fds: number[];
+  vnet: boolean;
+  tickMs?: number;
+  /** The thread died (a defect): the director cannot forward any more. */
+  onFatal: (why: string) => void;
+}
+
+export class DataplaneThread extends RequestAdapter {
+  readonly sizes: EngineSizes;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
+  private stopped?: (s: LoopStats) => void;
+  private inflightSnapshot?: Promise<EngineSnapshot>;
+  private dead?: string;
+
+  private constructor(private readonly worker: Worker, private readonly port: MessagePort, private readonly bell: number, o: ThreadOptions) {
+    super();
+    this.sizes = { slotSize: o.options.slotSize, connCapacity: o.options.connCapacity, maxServices: o.options.maxServices ?? 256,
+      maxRealServers: o.options.maxRealServers ?? 4096 };
+  }
+
+  /** Start the thread; resolves once its engine holds the configuration and it forwards. */
+  static async start(o: ThreadOptions): Promise<DataplaneThread> {
+    const addon = tapAddon();
+    const bell = addon.bellOpen();
+    const { port1, port2 } = new MessageChannel();
+    const data: ThreadData = { module: await compiledEngine("release"), options: o.options, config: o.config, fds: o.fds, vnet: o.vnet,
+      tickMs: o.tickMs ?? 100, bell, port: port2 };
+    const worker = new Worker(new URL("./thread.js", import.meta.url), { workerData: data, transferList: [port2] });
+    const t = new DataplaneThread(worker, port1, bell, o);
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string) => {
+        t.dead = why;
+        for (const p of t.pending.values()) p.reject(new Error(`the data path stopped: ${why}`));
+        t.pending.clear();
+        reject(new Error(why));
+        o.onFatal(why);
+      };
+      port1.on("message", (m: ThreadMessage) => {
+        if ("ready" in m) resolve();
+        else if ("fatal" in m) fail(m.fatal);
+        else if ("stopped" in m) t.stopped?.(m.stopped);
+        else {
+          const p = t.pending.get(m.id);
+          if (!p) return;
+          t.pending.delete(m.id);
+          if (m.failure) p.reject(fromFailure(m.failure as RequestFailure));
+          else p.resolve(m.reply as EngineReply);
+        }
+      });
+      worker.on("error", (e) => fail(`data-path thread error: ${e.message}`));
+      worker.on("exit", (code) => { if (!t.stopped && !t.dead) fail(`data-path thread exited (${code})`); });
+    });
+    return t;
+  }
+
+  protected request(req: EngineRequest): Promise<EngineReply> {
+    if (this.dead) return Promise.reject(new Error(`the data path stopped: ${this.dead}`));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.port.postMessage({ id, req });
+      tapAddon().bellRing(this.bell);
+    });
+  }
+
+  /** Concurrent readers (status, metrics, estimator) share one snapshot in flight. */
+  override snapshot(): Promise<EngineSnapshot> {
+    if (!this.inflightSnapshot) {
+      this.inflightSnapshot = super.snapshot().finally(() => { this.inflightSnapshot = undefined; });
+    }
+    return this.inflightSnapshot;
+  }
+
+  /** Stop the loop; resolves with its final statistics once the thread has ended. */
+  async stop(): Promise<LoopStats | undefined> {
+    if (this.dead) return undefined;
+    const stats = new Promise<LoopStats>((resolve) => { this.stopped = resolve; });
+    this.port.postMessage({ stop: true });
+    tapAddon().bellRing(this.bell);
+    const s = await Promise.race([stats, new Promise<undefined>((r) => { (setTimeout(r, 5000) as unknown as NodeJS.Timeout).unref(); })]);
+    await this.worker.terminate();
+    this.port.close();
+    tapAddon().close(this.bell);
+    return s;
+  }
+}

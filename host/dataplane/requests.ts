@@ -1,0 +1,114 @@
+// What the control plane may ask of the engine, and the one function that answers it.
+// The data-path thread runs serveRequest() between two batches; the in-thread adapter
+// (unit tests, `wasmvs check`) runs the same function directly, so both behave alike.
+// Every request is short: listings of the connection table come in bounded slices so
+// that no single request holds the data path for long.
+
+import { Engine, ConnectionInfo, ServiceInfo, Timeouts, DROP_REASONS } from "../engine/index.js";
+import { applyDifference } from "../control/reload.js";
+import type { DirectorConfig } from "../control/rules.js";
+import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
+import { ConfigError } from "../control/rules.js";
+import type { LoopStats } from "./loop.js";
+
+/** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
+export const CONNECTIONS_PER_SLICE = 2048;
+/** Most table entries one slice scans, used or not. */
+export const ENTRIES_PER_SLICE = 65536;
+
+export interface EngineSnapshot {
+  services: ServiceInfo[];
+  counters: Record<string, bigint>;
+  connectionCount: number;
+  connCapacity: number;
+  timeouts: Timeouts;
+  neighbours: Record<string, number>;
+  loop: LoopStats;
+}
+
+export type EngineRequest =
+  | { op: "snapshot" }
+  | { op: "apply"; prev: DirectorConfig; next: DirectorConfig }
+  | { op: "connections"; from: number }
+  | { op: "zero"; service?: ServiceKey }
+  | { op: "announce"; targets: { ifindex: number; address: string }[] };
+
+export type EngineReply =
+  | { snapshot: EngineSnapshot }
+  | { changes: string[] }
+  | { connections: ConnectionInfo[]; next: number }
+  | { done: true };
+
+/** A refusal that crosses the thread boundary with what the caller needs to report it. */
+export interface RequestFailure {
+  error: string;
+  kind: "config" | "ipvsadm" | "engine";
+  status?: number;
+  file?: string;
+  line?: number;
+  column?: number;
+  keyword?: string;
+  reason?: string;
+}
+
+/** Drop counters by reason, from a snapshot's counters (only the non-zero ones unless all). */
+export function dropsOf(counters: Record<string, bigint>, all = false): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const name of DROP_REASONS) {
+    const v = counters[`drop_${name}`] ?? 0n;
+    if (all || v !== 0n) out[name] = v;
+  }
+  return out;
+}
+
+export function engineSnapshot(e: Engine, loop: LoopStats): EngineSnapshot {
+  return {
+    services: e.services(), counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
+    timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop },
+  };
+}
+
+/**
+ * Answer one request on engine e. emit() receives the number of TX frames a request
+ * produced (gratuitous ARP) for the caller to send. Throws on refusal; an "apply" that
+ * throws has changed nothing.
+ */
+export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop: LoopStats, emit: (tx: number) => void): EngineReply {
+  switch (req.op) {
+    case "snapshot":
+      return { snapshot: engineSnapshot(e, loop) };
+    case "apply":
+      return { changes: applyDifference(e, req.prev, req.next) };
+    case "connections": {
+      const r = e.connectionsSlice(nowMs, req.from, ENTRIES_PER_SLICE, CONNECTIONS_PER_SLICE);
+      return { connections: r.items, next: r.next };
+    }
+    case "zero": {
+      if (req.service) {
+        const idx = e.findService(req.service.protocol, req.service.address, req.service.port);
+        if (idx === undefined) throw new IpvsadmError("No such service", 255);
+        e.zeroStats(idx);
+      } else e.zeroStats();
+      return { done: true };
+    }
+    case "announce":
+      for (const t of req.targets) emit(e.sendGratuitousArp(t.ifindex, t.address, nowMs));
+      return { done: true };
+  }
+}
+
+/** An error as it crosses the thread boundary. */
+export function toFailure(e: unknown): RequestFailure {
+  if (e instanceof ConfigError) {
+    return { error: e.message, kind: "config", file: e.file, line: e.line, column: e.column, keyword: e.keyword, reason: e.reason };
+  }
+  if (e instanceof IpvsadmError) return { error: e.message, kind: "ipvsadm", status: e.status };
+  return { error: e instanceof Error ? e.message : String(e), kind: "engine" };
+}
+
+/** The error a failure stood for, on the caller's side. */
+export function fromFailure(f: RequestFailure): Error {
+  if (f.kind === "config") return new ConfigError(f.file!, f.line!, f.column!, f.keyword!, f.reason!);
+  if (f.kind === "ipvsadm") return new IpvsadmError(f.error, f.status ?? 255);
+  return new Error(f.error);
+}

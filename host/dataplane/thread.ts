@@ -1,0 +1,115 @@
+// The data path on a thread of its own (a worker thread): it owns the engine and the
+// TAP descriptors and runs a synchronous loop that blocks in epoll_wait (through the
+// addon), drains the ready TAPs a batch at a time, and runs the engine's timers. Nothing
+// else is scheduled on this thread, so a configuration being parsed, a control client,
+// a metrics scrape or a long listing on the main thread never delays a frame.
+//
+// The control plane talks to it through a MessagePort and rings an eventfd doorbell
+// after each message; requests are served between two batches (host/dataplane/requests.ts),
+// so a change applies entirely before or after a batch, never in the middle of one.
+
+import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
+import { Engine, EngineOptions } from "../engine/index.js";
+import { Abi, Region } from "../engine/abi.js";
+import { BELL_BIT, tapAddon } from "../io/tap.js";
+import { applyConfig, DirectorConfig } from "../control/rules.js";
+import { engineNow, LoopStats } from "./loop.js";
+import { EngineRequest, serveRequest, toFailure } from "./requests.js";
+
+export interface ThreadData {
+  module: WebAssembly.Module;
+  options: EngineOptions;
+  config: DirectorConfig;
+  /** TAP descriptors by ifindex (-1: none). */
+  fds: number[];
+  vnet: boolean;
+  tickMs: number;
+  bell: number;
+  port: MessagePort;
+}
+
+/** Batches read from one TAP before the others (and the control plane) get a turn. */
+const BATCHES_PER_TURN = 8;
+
+export type ThreadMessage =
+  | { ready: true }
+  | { fatal: string }
+  | { id: number; reply?: unknown; failure?: unknown }
+  | { stopped: LoopStats };
+
+async function main(d: ThreadData): Promise<void> {
+  const post = (m: ThreadMessage) => d.port.postMessage(m);
+  let engine: Engine;
+  try {
+    engine = await Engine.create(d.module, d.options);
+    applyConfig(engine, d.config);
+    engine.setVnetHeaders(d.vnet);
+  } catch (e) {
+    post({ fatal: (e as Error).message });
+    d.port.close();
+    return;
+  }
+  const addon = tapAddon();
+  const fds = new Int32Array(Abi.MAX_INTERFACES).fill(-1);
+  d.fds.forEach((fd, i) => { fds[i] = fd; });
+  const errors = new Float64Array(Abi.MAX_INTERFACES);
+  const buffer = engine.memory.buffer; // never grows after init
+  const rxDesc = engine.regionOffset(Region.RX_DESC);
+  const rxSlots = engine.regionOffset(Region.RX_SLOTS);
+  const txDesc = engine.regionOffset(Region.TX_DESC);
+  const { batch, slotSize } = engine;
+  const stats: LoopStats = { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 };
+  const flush = (tx: number) => {
+    if (tx === 0) return;
+    const written = addon.writeBatch(fds, buffer, txDesc, tx, errors, d.vnet);
+    stats.framesOut += written;
+    stats.writeErrors += tx - written;
+  };
+  const ep = addon.epollOpen(fds, d.bell);
+  post({ ready: true });
+
+  /** Serve every queued request; true when asked to stop. */
+  const serve = (): boolean => {
+    for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
+      const msg = m.message as { id: number; req: EngineRequest } | { stop: true };
+      if ("stop" in msg) return true;
+      try {
+        post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
+      } catch (e) {
+        post({ id: msg.id, failure: toFailure(e) });
+      }
+    }
+    return false;
+  };
+
+  let nextTick = (engineNow() + d.tickMs) >>> 0;
+  for (;;) {
+    const wait = Math.max(0, (nextTick - engineNow()) | 0);
+    const ready = addon.epollWait(ep, wait);
+    if (ready & BELL_BIT) {
+      addon.bellClear(d.bell);
+      if (serve()) break;
+    }
+    for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
+      if ((ready & (1 << i)) === 0) continue;
+      for (let k = 0; k < BATCHES_PER_TURN; k++) {
+        const n = addon.readBatch(fds[i], buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, 0, batch, i, d.vnet);
+        if (n === 0) break;
+        stats.batches++;
+        stats.framesIn += n;
+        flush(engine.process(n, engineNow()));
+        if (n < batch) break;
+      }
+    }
+    const now = engineNow();
+    if (((now - nextTick) | 0) >= 0) {
+      flush(engine.tick(now));
+      nextTick = (now + d.tickMs) >>> 0;
+    }
+  }
+  addon.close(ep);
+  post({ stopped: stats });
+  d.port.close();
+}
+
+if (workerData) void main(workerData as ThreadData);
