@@ -11,9 +11,9 @@
 // notifications) are refused with their position and a note that they are not
 // supported yet; unknown keywords likewise, with the nearest known one suggested.
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
-import { checkOffload, groupId, ConfigError, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { checkOffload, groupId, ConfigError, ErrorList, LIMITS, readConfigFile, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { ipToWire, parseCidr, parseMac } from "../engine/index.js";
 
 interface Tok {
@@ -21,6 +21,8 @@ interface Tok {
   file: string;
   line: number;
   column: number;
+  /** Written in double quotes: never a brace or a keyword of the grammar. */
+  quoted?: boolean;
 }
 
 interface Node {
@@ -35,10 +37,11 @@ const fail = (t: Tok, why: string): never => {
 
 /** Expand a glob (*, ?, [...] in any path component) relative to base, sorted. */
 export function expandGlob(pattern: string, base: string): string[] {
-  const abs = isAbsolute(pattern) ? pattern : join(base, pattern);
-  const parts = abs.split("/").filter((p, i) => p !== "" || i === 0);
+  // Relative to the including file's folder, however that file's own path was given.
+  const abs = resolve(base, pattern);
+  const parts = abs.split("/").filter((p) => p !== "");
   let paths = ["/"];
-  for (const part of parts.slice(1)) {
+  for (const part of parts) {
     const next: string[] = [];
     if (!/[*?[]/.test(part)) {
       for (const p of paths) next.push(join(p, part));
@@ -55,6 +58,7 @@ export function expandGlob(pattern: string, base: string): string[] {
       }
     }
     paths = next;
+    if (paths.length > LIMITS.includedFiles) break;
   }
   return paths.filter((p) => {
     try {
@@ -65,69 +69,111 @@ export function expandGlob(pattern: string, base: string): string[] {
   });
 }
 
-/** Words, braces and quoted strings with their positions; comments dropped; includes spliced. */
-function tokenize(file: string, depth = 0, seen = new Set<string>()): Tok[] {
-  if (depth > 8) throw new ConfigError(file, 1, 1, "include", "includes nested more than 8 deep");
-  const text = readFileSync(file, "utf8");
+/** What reading a configuration with its includes has used so far (see LIMITS). */
+interface Budget {
+  files: number;
+  bytes: number;
+  tokens: number;
+}
+
+/** The words, braces and quoted strings of one line, with their columns. */
+function lineTokens(line: string, file: string, lineNo: number): Tok[] {
   const out: Tok[] = [];
-  const lines = text.split(/\r?\n/);
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i];
+    if (c === " " || c === "\t" || c === "\r") { i++; continue; }
+    if (c === "#" || c === "!") break; // a comment to the end of the line
+    if (c === "{" || c === "}") { out.push({ text: c, file, line: lineNo, column: i + 1 }); i++; continue; }
+    if (c === '"') {
+      const end = line.indexOf('"', i + 1);
+      if (end < 0) throw new ConfigError(file, lineNo, i + 1, "", "unbalanced quote: a string opened here is not closed on its line");
+      out.push({ text: line.slice(i + 1, end), file, line: lineNo, column: i + 1, quoted: true });
+      i = end + 1;
+      continue;
+    }
+    let j = i;
+    while (j < line.length && !" \t\r{}\"".includes(line[j])) j++;
+    if (j - i > LIMITS.wordChars) throw new ConfigError(file, lineNo, i + 1, line.slice(i, i + 40), `a word longer than ${LIMITS.wordChars} characters`);
+    out.push({ text: line.slice(i, j), file, line: lineNo, column: i + 1 });
+    i = j;
+  }
+  return out;
+}
+
+/** Words, braces and quoted strings with their positions; comments dropped; includes
+ *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). */
+function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[]): void {
+  const text = readConfigFile(file);
+  budget.bytes += text.length;
+  if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`);
+  const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    const lineToks: Tok[] = [];
-    const re = /"([^"]*)"|[{}]|[^\s{}"]+/g;
-    let m: RegExpExecArray | null;
-    while ((m = re.exec(line))) {
-      const word = m[1] !== undefined ? m[1] : m[0];
-      if (m[1] === undefined && (word.startsWith("#") || word.startsWith("!"))) break;
-      lineToks.push({ text: word, file, line: i + 1, column: m.index + 1 });
-    }
-    if (lineToks.length && lineToks[0].text === "include") {
+    const lineToks = lineTokens(line, file, i + 1);
+    if (lineToks.length && lineToks[0].text === "include" && !lineToks[0].quoted) {
       const [inc, pattern] = lineToks;
       if (!pattern) fail(inc, "include needs a file name or a glob");
       if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
+      if (depth + 1 > LIMITS.includeDepth) fail(inc, `includes nested more than ${LIMITS.includeDepth} deep`);
       const files = expandGlob(pattern.text, dirname(file));
-      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text}`);
+      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+      budget.files += files.length;
+      if (budget.files > LIMITS.includedFiles) fail(pattern, `more than ${LIMITS.includedFiles} included files in all`);
       for (const f of files) {
         if (seen.has(f)) fail(pattern, `${f} includes itself`);
-        out.push(...tokenize(f, depth + 1, new Set([...seen, f])));
+        seen.add(f);
+        tokenize(f, depth + 1, seen, budget, out);
+        seen.delete(f);
       }
       continue;
     }
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
       fail(lineToks[0], "conditional configuration (@ prefixes) is not supported by wasmvs yet");
     }
+    budget.tokens += lineToks.length + 1;
+    if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
     // A newline ends a statement: mark it so arguments stop at the end of the line.
     for (const t of lineToks) out.push(t);
     if (lineToks.length) out.push({ text: "\n", file, line: i + 1, column: line.length + 1 });
   }
-  return out;
 }
 
-function parseBlock(toks: Tok[], at: { i: number }, opener?: Tok): Node[] {
-  const nodes: Node[] = [];
-  while (at.i < toks.length) {
-    const t = toks[at.i];
-    if (t.text === "\n") { at.i++; continue; }
-    if (t.text === "}") {
-      if (!opener) fail(t, "unexpected '}' with no block open");
-      at.i++;
-      return nodes;
+const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
+
+/** The block structure, built with an explicit stack: the nesting of a file cannot
+ *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
+function parseBlocks(toks: Tok[]): Node[] {
+  const root: Node[] = [];
+  const stack: { nodes: Node[]; opener?: Tok }[] = [{ nodes: root }];
+  let i = 0;
+  while (i < toks.length) {
+    const t = toks[i];
+    const top = stack[stack.length - 1];
+    if (t.text === "\n") { i++; continue; }
+    if (isBrace(t, "}")) {
+      if (!top.opener) fail(t, "unexpected '}' with no block open");
+      stack.pop();
+      i++;
+      continue;
     }
-    if (t.text === "{") fail(t, "a block needs a keyword before '{'");
-    at.i++;
+    if (isBrace(t, "{")) fail(t, "a block needs a keyword before '{'");
+    i++;
     const node: Node = { key: t, args: [] };
-    while (at.i < toks.length && toks[at.i].text !== "\n" && toks[at.i].text !== "{" && toks[at.i].text !== "}") node.args.push(toks[at.i++]);
+    while (i < toks.length && toks[i].text !== "\n" && !isBrace(toks[i], "{") && !isBrace(toks[i], "}")) node.args.push(toks[i++]);
+    top.nodes.push(node);
     // keepalived allows the opening brace on the next line.
-    let j = at.i;
+    let j = i;
     while (j < toks.length && toks[j].text === "\n") j++;
-    if (j < toks.length && toks[j].text === "{") {
-      at.i = j + 1;
-      node.children = parseBlock(toks, at, toks[j]);
+    if (j < toks.length && isBrace(toks[j], "{")) {
+      if (stack.length > LIMITS.blockDepth) fail(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
+      node.children = [];
+      stack.push({ nodes: node.children, opener: toks[j] });
+      i = j + 1;
     }
-    nodes.push(node);
   }
-  if (opener) fail(opener, "this block is never closed (missing '}')");
-  return nodes;
+  if (stack.length > 1) fail(stack[stack.length - 1].opener!, "this block is never closed (missing '}')");
+  return root;
 }
 
 function distance(a: string, b: string): number {
@@ -168,6 +214,8 @@ const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "dire
 
 function unknown(t: Tok, known: string[], where: string): never {
   if (NOT_YET[t.text]) fail(t, NOT_YET[t.text]);
+  // A suggestion only for a word that could be a misspelt keyword (they are short).
+  if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
   const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
     .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
@@ -232,17 +280,22 @@ function groupMembers(g: Node): { address: string; port: number }[] {
 }
 
 export function parseKeepalived(path: string): DirectorConfig {
-  const toks = tokenize(path, 0, new Set([path]));
-  const nodes = parseBlock(toks, { i: 0 });
-  const cfg: DirectorConfig = { file: path, interfaces: [], routes: [], neighbours: [], services: [] };
+  const toks: Tok[] = [];
+  tokenize(path, 0, new Set([resolve(path)]), { files: 1, bytes: 0, tokens: 0 }, toks);
+  const nodes = parseBlocks(toks);
+  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [] };
   const groups = new Map<string, Node>();
-  for (const n of nodes) if (n.key.text === "virtual_server_group") groups.set(arg(n, 0, "a group name").text, n);
+  // Every error is reported, not only the first: each statement is checked on its own.
+  const errs = new ErrorList();
+  for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => groups.set(arg(n, 0, "a group name").text, n));
   let director: Node | undefined;
-  for (const n of nodes) {
+  // The director block first: virtual servers are checked against its interfaces.
+  const ordered = [...nodes.filter((n) => n.key.text === "director"), ...nodes.filter((n) => n.key.text !== "director")];
+  for (const n of ordered) errs.attempt(() => {
     switch (n.key.text) {
       case "global_defs":
-        for (const g of n.children ?? []) {
-          if (g.key.text === "router_id" || g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); continue; }
+        for (const g of n.children ?? []) errs.attempt(() => {
+          if (g.key.text === "router_id" || g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
             const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
@@ -252,33 +305,34 @@ export function parseKeepalived(path: string): DirectorConfig {
               t[name] = int(arg(g, k + 1, `a timeout after ${name}`), 0, 86400 * 31, `${name} timeout`);
             }
             cfg.timeouts = t;
-            continue;
+            return;
           }
           unknown(g.key, GLOBAL_KEYS, "global_defs");
-        }
+        });
         break;
       case "virtual_server_group":
         if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
         groupMembers(n);
         break;
       case "virtual_server":
-        virtualServer(n, cfg, groups);
+        virtualServer(n, cfg, groups, errs);
         break;
       case "director":
         if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
         director = n;
-        directorBlock(n, cfg);
+        directorBlock(n, cfg, errs);
         break;
       default:
         unknown(n.key, TOP_KEYS, "the top level");
     }
-  }
-  if (!director) throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')");
-  checkOffload(cfg);
+  });
+  if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
+  errs.attempt(() => checkOffload(cfg));
+  errs.check();
   return cfg;
 }
 
-function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>): void {
+function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
   let members: { address: string; port: number }[];
   const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
@@ -298,7 +352,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>):
   const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean }[] = [];
   let sorry: RealServerConfig | undefined;
   let sorryMethod: RealServerConfig["method"] | undefined;
-  for (const c of n.children!) {
+  for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "lb_algo" || k === "lvs_sched") {
       leaf(c);
@@ -321,13 +375,13 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>):
       };
       noMoreArgs(c, 2);
       let explicitMethod = false;
-      for (const r of c.children ?? []) {
+      for (const r of c.children ?? []) errs.attempt(() => {
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
         else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
         else unknown(r.key, RS_KEYS, "real_server");
-      }
+      });
       reals.push({ node: c, rs, explicitMethod });
     } else if (k === "sorry_server") {
       leaf(c);
@@ -339,7 +393,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>):
     } else {
       unknown(c.key, VS_KEYS, "virtual_server");
     }
-  }
+  });
   for (const r of reals) if (!r.explicitMethod) r.rs.method = kind;
   // keepalived installs the sorry server when no real server can take traffic; with no
   // health checks yet, that is a virtual server without real servers.
@@ -357,9 +411,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>):
   }
 }
 
-function directorBlock(n: Node, cfg: DirectorConfig): void {
+function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
   if (!n.children) fail(n.key, "director needs a block");
-  for (const c of n.children!) {
+  for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "interface") {
       const name = arg(c, 0, "a name");
@@ -399,7 +453,7 @@ function directorBlock(n: Node, cfg: DirectorConfig): void {
       if (k === "default_gateway") {
         cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
         noMoreArgs(c, 1);
-        continue;
+        return;
       }
       const dest = arg(c, 0, "a destination (CIDR or default)");
       const r = { cidr: dest.text === "default" ? "0.0.0.0/0" : dest.text, via: undefined as string | undefined, dev: undefined as string | undefined, line: c.key.line };
@@ -457,7 +511,7 @@ function directorBlock(n: Node, cfg: DirectorConfig): void {
     } else {
       unknown(c.key, DIRECTOR_KEYS, "director");
     }
-  }
+  });
   if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
 }
 

@@ -7,7 +7,7 @@
 
 import { Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, ServiceConfig } from "./rules.js";
+import { applyConfig, ConfigError, devIndex, DirectorConfig, keywordsOf, onLinkIndex, ServiceConfig } from "./rules.js";
 
 const key = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
 const rkey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -77,7 +77,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   if (needed.length > free) {
     const held = lingering.length;
     needed = needed.slice(free);
-    throw new ConfigError(next.file, needed[0].line, 1, "real_server",
+    throw new ConfigError(next.file, needed[0].line, 1, keywordsOf(next)["-a"] ?? "-a",
       `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +
       `this change needs ${needed.length} more (first: ${needed[0].what}); nothing was changed`);
   }
@@ -86,7 +86,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   const added = [...newServices.keys()].filter((k) => !oldServices.has(k)).length;
   if (used - removed + added > live.maxServices) {
     const first = [...newServices.values()].filter((s) => !oldServices.has(key(s)))[0];
-    throw new ConfigError(next.file, first.line, 1, "virtual_server",
+    throw new ConfigError(next.file, first.line, 1, keywordsOf(next)["-A"] ?? "-A",
       `the service table is full (${live.maxServices} services): this change would make ${used - removed + added}; nothing was changed`);
   }
 }
@@ -101,7 +101,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
       f();
     } catch (e) {
       // Not expected after validation and the capacity check; say so if it happens.
-      if (e instanceof EngineError) throw new ConfigError(next.file, line, 1, what, `${e.message} (reload stopped part-way)`);
+      if (e instanceof EngineError) throw new ConfigError(next.file, line, 1, keywordsOf(next)[what] ?? what, `${e.message} (reload stopped part-way)`);
       throw e;
     }
   };

@@ -16,15 +16,87 @@
 // Everything is parsed and checked before anything is applied; an error names the
 // file, line, column and the keyword or option at fault.
 
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
   AddressError, Engine, EngineError, Method, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, checkPort, ipToWire,
   parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 
 export class ConfigError extends Error {
+  /** Every error found, when a check went on past the first (this one is errors[0]). */
+  errors: ConfigError[] = [this];
+
   constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, readonly reason: string) {
-    super(`${file}:${line}:${column}: ${keyword ? `'${keyword}': ` : ""}${reason}`);
+    super(`${file}:${line}:${column}: ${keyword ? `'${keyword.length > 60 ? `${keyword.slice(0, 60)}...` : keyword}': ` : ""}${reason}`);
+  }
+
+  /** One error standing for several: its message lists them all, one per line. */
+  static all(errors: ConfigError[]): ConfigError {
+    if (errors.length === 1) return errors[0];
+    const first = errors[0];
+    const e = new ConfigError(first.file, first.line, first.column, first.keyword, first.reason);
+    e.errors = errors;
+    const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((x) => x.message);
+    if (errors.length > MAX_REPORTED_ERRORS) shown.push(`... and ${errors.length - MAX_REPORTED_ERRORS} more`);
+    e.message = `${errors.length} errors:\n${shown.join("\n")}`;
+    return e;
+  }
+}
+
+/** Collects ConfigErrors so a check reports every one, not only the first. */
+export class ErrorList {
+  readonly errors: ConfigError[] = [];
+
+  /** Run f; a ConfigError it throws is kept and the caller goes on. */
+  attempt(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      this.errors.push(...e.errors);
+      if (this.errors.length > MAX_COLLECTED_ERRORS) throw ConfigError.all(this.errors);
+    }
+  }
+
+  /** Throw what was collected, if anything. */
+  check(): void {
+    if (this.errors.length) throw ConfigError.all(this.errors);
+  }
+}
+
+const MAX_REPORTED_ERRORS = 50;
+const MAX_COLLECTED_ERRORS = 1000;
+
+/** Bounds on every configuration input, whatever its format. */
+export const LIMITS = {
+  /** Bytes of one file; files are read up to this and no further. */
+  fileBytes: 8 * 1024 * 1024,
+  /** Bytes of a configuration with all its includes. */
+  totalBytes: 32 * 1024 * 1024,
+  /** Files one configuration may include, all levels together. */
+  includedFiles: 256,
+  /** Levels of include. */
+  includeDepth: 8,
+  /** Words, braces and strings of a configuration with its includes. */
+  tokens: 2_000_000,
+  /** Blocks inside blocks (keepalived nests four deep). */
+  blockDepth: 16,
+  /** A keyword or value longer than this is refused without further thought. */
+  wordChars: 1024,
+};
+
+/** A configuration file's text, bounded: a regular file of at most LIMITS.fileBytes. */
+export function readConfigFile(path: string): string {
+  const st = statSync(path);
+  if (!st.isFile()) throw new ConfigError(path, 1, 1, "", "not a regular file (a configuration is read from a file)");
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(Math.min(st.size, LIMITS.fileBytes) + 1);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    if (n > LIMITS.fileBytes) throw new ConfigError(path, 1, 1, "", `the file is larger than ${LIMITS.fileBytes} bytes`);
+    return buf.subarray(0, n).toString("utf8");
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -70,6 +142,8 @@ export interface ServiceConfig {
 
 export interface DirectorConfig {
   file: string;
+  /** Which syntax the file was in: errors name that syntax's keywords. */
+  format?: "keepalived" | "rules";
   interfaces: InterfaceConfig[];
   routes: RouteConfig[];
   neighbours: NeighbourConfig[];
@@ -124,9 +198,11 @@ function intIn(tok: Token, min: number, max: number, fail: (t: Token, why: strin
 }
 
 export function parseRules(text: string, file = "<config>"): DirectorConfig {
-  const cfg: DirectorConfig = { file, interfaces: [], routes: [], neighbours: [], services: [] };
+  const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
   const lines = text.split(/\r?\n/);
-  lines.forEach((raw, i) => {
+  // Every error is reported, not only the first: each line is checked on its own.
+  const errs = new ErrorList();
+  lines.forEach((raw, i) => errs.attempt(() => {
     const lineNo = i + 1;
     const hash = raw.search(/(^|\s)[#!]/);
     const line = hash >= 0 ? raw.slice(0, hash) : raw;
@@ -232,8 +308,9 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else {
       fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
-  });
-  checkOffload(cfg);
+  }));
+  errs.attempt(() => checkOffload(cfg));
+  errs.check();
   return cfg;
 }
 
@@ -377,14 +454,16 @@ export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefin
 /** Apply a parsed configuration to a fresh engine. Engine refusals (a DR server not
  *  on-link, no route to a server, ...) are reported as ConfigErrors on their line. */
 export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
-  const at = (line: number, what: string, f: () => void) => {
+  const errs = new ErrorList();
+  const word = keywordsOf(cfg);
+  const at = (line: number, what: string, f: () => void) => errs.attempt(() => {
     try {
       f();
     } catch (e) {
-      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, what, e.message);
+      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, word[what] ?? what, e.message);
       throw e;
     }
-  };
+  });
   if (cfg.interfaces.length === 0) throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)");
   for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i));
   for (const r of cfg.routes) {
@@ -406,11 +485,19 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
     at(t.line, "--set", () => engine.setTimeouts(t));
   }
   for (const s of cfg.services) {
-    let index = 0;
+    let index = -1;
     at(s.line, "-A", () => {
       checkPort(s.port);
       index = engine.addService(s);
     });
-    for (const r of s.realServers) at(r.line, "-a", () => engine.addRealServer(index, r));
+    if (index >= 0) for (const r of s.realServers) at(r.line, "-a", () => engine.addRealServer(index, r));
   }
+  errs.check();
+}
+
+/** The keyword each syntax uses for an engine setting, for error messages. */
+export function keywordsOf(cfg: DirectorConfig): Record<string, string> {
+  return cfg.format === "keepalived"
+    ? { "-A": "virtual_server", "-a": "real_server", "-E": "lb_algo", "-e": "real_server", "--set": "lvs_timeouts", route: "route", neighbour: "neighbour", interface: "interface" }
+    : {};
 }

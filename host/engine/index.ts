@@ -192,8 +192,9 @@ for (const [name, value] of Object.entries(Counter)) {
 
 const STATE_NAMES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK", "UDP"];
 
-function check(code: number, what: string): number {
-  if (code < 0) throw new EngineError(`${what}: ${ERR_TEXT[-code] ?? `error ${-code}`}`, -code);
+/** Throws EngineError for a negative code; full says which table and its size. */
+function check(code: number, what: string, full?: string): number {
+  if (code < 0) throw new EngineError(`${what}: ${(code === -Err.FULL && full) || ERR_TEXT[-code] || `error ${-code}`}`, -code);
   return code;
 }
 
@@ -359,7 +360,8 @@ export class Engine {
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
   addRoute(cidr: string, via: string | undefined, ifindex: number): void {
     const c = parseCidr(cidr);
-    check(this.exports.addRoute(ipToWire(c.address), c.prefixLen, via ? ipToWire(via) : 0, ifindex), `route ${cidr}`);
+    check(this.exports.addRoute(ipToWire(c.address), c.prefixLen, via ? ipToWire(via) : 0, ifindex), `route ${cidr}`,
+      `the route table is full (${Abi.MAX_ROUTES} routes)`);
   }
 
   deleteRoute(cidr: string): void {
@@ -369,7 +371,7 @@ export class Engine {
 
   setNeighbour(address: string, mac: string, ifindex: number): void {
     const [lo, hi] = macWords(mac);
-    check(this.exports.setNeighbour(ipToWire(address), lo, hi, ifindex), `neighbour ${address}`);
+    check(this.exports.setNeighbour(ipToWire(address), lo, hi, ifindex), `neighbour ${address}`, "the neighbour table is full");
   }
 
   // ---- services and real servers ---------------------------------------------------------
@@ -379,7 +381,7 @@ export class Engine {
     const sched = SCHED_CODE[spec.scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
     return check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
-      `service ${spec.protocol} ${spec.address}:${spec.port}`);
+      `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
   }
 
   editService(index: number, scheduler: SchedulerName): void {
@@ -415,7 +417,7 @@ export class Engine {
     checkPort(spec.port);
     const [fwd, w, u, l] = this.destArgs(spec);
     return check(this.exports.addDest(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l),
-      `real server ${spec.address}:${spec.port}`);
+      `real server ${spec.address}:${spec.port}`, `the real-server table is full (${this.maxRealServers} real servers, counting removed ones that still have connections)`);
   }
 
   editRealServer(index: number, spec: RealServerSpec): void {
