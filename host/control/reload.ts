@@ -50,6 +50,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   const newServices = new Map(next.services.map((s) => [key(s), s]));
   const lingering = live.lingeringRealServers();
   let freed = 0;
+  let kept = 0; // removed now, but held by their connections
   let needed: { line: number; what: string }[] = [];
   const connsOf = (svc: number | undefined, r: { address: string; port: number }) => {
     if (svc === undefined) return 0;
@@ -62,6 +63,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
     for (const r of s.realServers) {
       if (after && after.realServers.some((x) => rkey(x) === rkey(r))) continue;
       if (connsOf(idx, r) === 0) freed++;
+      else kept++;
     }
   }
   for (const [k, s] of newServices) {
@@ -75,7 +77,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   }
   const free = live.freeRealServerSlots() + freed;
   if (needed.length > free) {
-    const held = lingering.length;
+    const held = lingering.length + kept;
     needed = needed.slice(free);
     throw new ConfigError(next.file, needed[0].line, 1, keywordsOf(next)["-a"] ?? "-a",
       `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +

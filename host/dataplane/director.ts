@@ -13,12 +13,12 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
+import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
 import { claimSocket, defaultSocket, startControl } from "../control/server.js";
 import { loadConfig } from "../control/load.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
-import { IpvsadmError, Parsed } from "../control/ipvsadm.js";
-import { applyCommand, mergeReload } from "../control/model.js";
+import { Parsed } from "../control/ipvsadm.js";
+import { ControlState } from "../control/daemon.js";
 import { estimate, formatCounters, formatServices } from "../control/table.js";
 import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
@@ -84,7 +84,7 @@ function errorLog(log: (line: string) => void, health: ProcessHealth) {
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
-  let fileCfg: DirectorConfig = loadConfig(o.config);
+  const fileCfg: DirectorConfig = loadConfig(o.config);
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
@@ -143,48 +143,12 @@ export async function runDirector(o: RunOptions): Promise<void> {
     if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
     o.log(`data path on its own thread: ${fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}`);
 
-    // The configuration model: the file as last loaded, and what the engine holds.
-    let running = fileCfg;
-    let chain: Promise<unknown> = Promise.resolve();
-    const serial = <T>(f: () => Promise<T>): Promise<T> => {
-      const r = chain.then(f);
-      chain = r.catch(() => {});
-      return r;
-    };
     const estimator = new Estimator();
+    const state = new ControlState(thread, fileCfg, () => loadConfig(o.config), o.log);
     const host = {
-      engine: thread,
-      estimator,
-      log: o.log,
-      applyCommands: (commands: Parsed[]) => serial(async () => {
-        let next = running;
-        for (const c of commands) next = applyCommand(next, c);
-        try {
-          const changes = await thread.apply(running, next);
-          running = next;
-          if (changes.length) o.log(`control: ${changes.join("; ")}`);
-          return changes;
-        } catch (e) {
-          if (e instanceof ConfigError) throw new IpvsadmError(e.reason, 255);
-          throw e;
-        }
-      }),
-      reloadFile: () => serial(async () => {
-        o.log(`reloading ${o.config}`);
-        try {
-          const nextFile = loadConfig(o.config);
-          const next = mergeReload(running, fileCfg, nextFile);
-          const changes = await thread.apply(running, next);
-          running = next;
-          fileCfg = nextFile;
-          o.log(changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change");
-          return changes;
-        } catch (e) {
-          const why = (e as Error).message;
-          o.log(`reload refused, the running configuration stays: ${why}`);
-          throw new IpvsadmError(why, 1);
-        }
-      }),
+      engine: thread, estimator, log: o.log,
+      applyCommands: (commands: Parsed[]) => state.applyCommands(commands),
+      reloadFile: () => state.reloadFile(),
     };
     const onHup = () => { host.reloadFile().catch(() => {}); };
     process.on("SIGHUP", onHup);

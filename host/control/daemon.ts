@@ -1,0 +1,72 @@
+// The director's configuration model and the one way it changes. Every change — an
+// ipvsadm command from the control socket, `wasmvs reload`, SIGHUP — goes through one
+// queue: changes apply one at a time, each entirely or not at all, and `running` always
+// says what the engine holds. Independent of TAP and threads: tests drive it with the
+// in-thread engine adapter.
+
+import { EngineAdapter } from "./adapter.js";
+import { IpvsadmError, Parsed } from "./ipvsadm.js";
+import { applyCommand, mergeReload } from "./model.js";
+import { ConfigError, DirectorConfig } from "./rules.js";
+
+export class ControlState {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** file: the configuration as loaded from loadFile() at start, which the engine holds. */
+  constructor(private readonly engine: EngineAdapter, private file: DirectorConfig, private readonly loadFile: () => DirectorConfig,
+    private readonly log: (line: string) => void = () => {}) {
+    this.current = file;
+  }
+
+  private current: DirectorConfig;
+
+  /** What the engine holds. */
+  get running(): DirectorConfig {
+    return this.current;
+  }
+
+  /** Run f after every change queued before it, and before any queued after. */
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const r = this.chain.then(f);
+    this.chain = r.catch(() => {});
+    return r;
+  }
+
+  /** ipvsadm commands on the running configuration: all or none. Refusals are IpvsadmErrors. */
+  applyCommands(commands: Parsed[]): Promise<string[]> {
+    return this.serial(async () => {
+      let next = this.current;
+      for (const c of commands) next = applyCommand(next, c);
+      try {
+        const changes = await this.engine.apply(this.current, next);
+        this.current = next;
+        if (changes.length) this.log(`control: ${changes.join("; ")}`);
+        return changes;
+      } catch (e) {
+        if (e instanceof ConfigError) throw new IpvsadmError(e.reason, 255);
+        throw e;
+      }
+    });
+  }
+
+  /** Re-read the file and merge it in (model.ts: what the file did not change stays as the
+   *  control plane left it). Refused whole, with the reason, when anything is wrong. */
+  reloadFile(): Promise<string[]> {
+    return this.serial(async () => {
+      this.log(`reloading ${this.file.file}`);
+      try {
+        const nextFile = this.loadFile();
+        const next = mergeReload(this.current, this.file, nextFile);
+        const changes = await this.engine.apply(this.current, next);
+        this.current = next;
+        this.file = nextFile;
+        this.log(changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change");
+        return changes;
+      } catch (e) {
+        const why = (e as Error).message;
+        this.log(`reload refused, the running configuration stays: ${why}`);
+        throw new IpvsadmError(why, 1);
+      }
+    });
+  }
+}

@@ -1,0 +1,137 @@
+// The control plane on the in-thread engine adapter, no TAP: changes apply entirely or
+// not at all, concurrent changes and reloads are serialised, the model never drifts from
+// the engine, and a reload keeps what the control plane learned that the file does not say.
+
+import { describe, it, expect } from "vitest";
+import { loadEngine } from "../host/engine/node.js";
+import { LocalEngine } from "../host/control/adapter.js";
+import { ControlState } from "../host/control/daemon.js";
+import { mismatches } from "../host/control/model.js";
+import { applyConfig, DirectorConfig, parseRules } from "../host/control/rules.js";
+import { parseArgs } from "../host/control/ipvsadm.js";
+import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
+import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";
+
+const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
+neighbour ${CLIENT} 02:cc:00:00:00:02
+`;
+const server = (k: number) => `10.1.0.${11 + k}`;
+
+async function setup(text: string, sizes: { maxRealServers?: number; maxServices?: number } = {}) {
+  let fileText = text;
+  const load = (): DirectorConfig => parseRules(fileText, "director.rules");
+  const engine = await loadEngine({ batch: 64, connCapacity: 4096, ...sizes });
+  const cfg = load();
+  applyConfig(engine, cfg);
+  const adapter = new LocalEngine(engine, () => 1000);
+  const state = new ControlState(adapter, cfg, load);
+  return {
+    engine, adapter, state,
+    setFile: (t: string) => { fileText = t; },
+    cmd: (line: string) => state.applyCommands([parseArgs(line.split(/\s+/))]),
+    drift: async () => mismatches(state.running, await adapter.snapshot()),
+  };
+}
+
+/** A client's SYN to VIP:port through the engine: a connection to whichever server it picks. */
+function connect(e: Awaited<ReturnType<typeof setup>>["engine"], sport: number, port = 80): void {
+  const frame = eth(OUT_MAC, "02:cc:00:00:00:02", 0x0800, ipv4({ src: CLIENT, dst: VIP, proto: 6, payload: tcp({ src: CLIENT, dst: VIP, sport, dport: port, flags: SYN }) }));
+  e.loadFrame(0, frame, 0);
+  e.process(1, 1000);
+}
+
+describe("changes apply entirely or not at all", () => {
+  it("a batch that needs a slot held by a removed server's connections is refused whole (was: applied part-way)", async () => {
+    const rules = HEAD + "-A -t 10.0.0.100:80 -s rr\n" + Array.from({ length: 8 }, (_, k) => `-a -t 10.0.0.100:80 -r ${server(k)}:80 -m -w 2\n`).join("");
+    const t = await setup(rules, { maxRealServers: 8 });
+    connect(t.engine, 40000);
+    const before = await t.adapter.snapshot();
+    const busy = before.services[0].realServers.find((r) => r.active + r.inactive > 0)!;
+    const other = before.services[0].realServers.find((r) => r !== busy)!;
+    // [edit a weight, delete the server with a live connection, add a new one]: the table is full.
+    const batch = [`-e -t 10.0.0.100:80 -r ${other.address}:80 -m -w 7`, `-d -t 10.0.0.100:80 -r ${busy.address}:80`, "-a -t 10.0.0.100:80 -r 10.1.0.99:80 -m"]
+      .map((l) => parseArgs(l.split(" ")));
+    await expect(t.state.applyCommands(batch)).rejects.toThrow(
+      "the real-server table is full (8 real servers, 1 of them removed but still holding connections): this change needs 1 more (first: 10.1.0.99:80 in tcp 10.0.0.100:80); nothing was changed");
+    const after = await t.adapter.snapshot();
+    expect(after.services).toEqual(before.services);
+    expect(await t.drift()).toEqual([]);
+    // The edit alone goes through afterwards, and the model follows.
+    expect(await t.cmd(`-e -t 10.0.0.100:80 -r ${other.address}:80 -m -w 1`)).toEqual([`real server ${other.address}:80 of tcp 10.0.0.100:80 now nat, weight 1`]);
+    expect((await t.adapter.snapshot()).services[0].realServers.find((r) => r.address === other.address)!.weight).toBe(1);
+    expect(await t.drift()).toEqual([]);
+    // A server removed without connections frees its slot in the same batch.
+    const idle = after.services[0].realServers.find((r) => r.address !== busy.address && r.address !== other.address)!;
+    await t.state.applyCommands([`-d -t 10.0.0.100:80 -r ${idle.address}:80`, "-a -t 10.0.0.100:80 -r 10.1.0.99:80 -m"].map((l) => parseArgs(l.split(" "))));
+    expect(await t.drift()).toEqual([]);
+  });
+
+  it("services: the table's size is named, nothing changes", async () => {
+    const t = await setup(HEAD + "-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:81 -s rr\n", { maxServices: 2 });
+    await expect(t.cmd("-A -t 10.0.0.100:82 -s rr")).rejects.toThrow("service tcp 10.0.0.100:82: the service table is full (2 services)");
+    expect((await t.adapter.snapshot()).services.length).toBe(2);
+    expect(await t.drift()).toEqual([]);
+  });
+});
+
+describe("one model, serialised changes", () => {
+  it("a reload keeps what the control plane changed and the file did not (was: a reload revived a weight set to 0)", async () => {
+    const file = (w: number, extra = "") => HEAD + `-A -t 10.0.0.100:80 -s wrr\n-a -t 10.0.0.100:80 -r ${server(0)}:80 -m -w ${w}\n-a -t 10.0.0.100:80 -r ${server(1)}:80 -m -w 1\n${extra}`;
+    const t = await setup(file(3));
+    const weightOf = async (a: string) => (await t.adapter.snapshot()).services[0].realServers.find((r) => r.address === a)?.weight;
+    await t.cmd(`-e -t 10.0.0.100:80 -r ${server(0)}:80 -m -w 0`); // as an external checker would
+    expect(await t.state.reloadFile()).toEqual([]);
+    expect(await weightOf(server(0))).toBe(0);
+    // The file changed that server: the file wins.
+    t.setFile(file(5));
+    await t.state.reloadFile();
+    expect(await weightOf(server(0))).toBe(5);
+    // A server the operator removed stays removed while the file does not change it; one the file adds comes.
+    await t.cmd(`-d -t 10.0.0.100:80 -r ${server(1)}:80`);
+    t.setFile(file(5, `-a -t 10.0.0.100:80 -r ${server(2)}:80 -m -w 4\n`));
+    expect(await t.state.reloadFile()).toEqual([`real server ${server(2)}:80 added to tcp 10.0.0.100:80 (nat, weight 4)`]);
+    expect(await weightOf(server(1))).toBeUndefined();
+    // A service the control plane added is kept across reloads.
+    await t.cmd("-A -t 10.0.0.100:90 -s rr");
+    await t.state.reloadFile();
+    expect((await t.adapter.snapshot()).services.map((s) => s.port).sort()).toEqual([80, 90]);
+    expect(await t.drift()).toEqual([]);
+  });
+
+  it("interleaved control requests and reloads, fired concurrently at random: the model never drifts from the engine", async () => {
+    let seed = 12345;
+    const rand = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const fileFor = (k: number) => HEAD + Array.from({ length: 3 }, (_, s) => `-A -t 10.0.0.100:${80 + s} -s ${["rr", "wrr", "wlc"][(s + k) % 3]}\n` +
+      Array.from({ length: 1 + ((k + s) % 4) }, (_, r) => `-a -t 10.0.0.100:${80 + s} -r ${server(r)}:${80 + s} -m -w ${(k + r) % 5}\n`).join("")).join("");
+    const t = await setup(fileFor(0), { maxRealServers: 16 });
+    const ops: (() => Promise<unknown>)[] = [];
+    for (let i = 0; i < 400; i++) {
+      const port = 80 + rand(4);
+      const rs = server(rand(6));
+      const choice = rand(8);
+      if (choice === 0) {
+        const k = rand(5);
+        ops.push(() => { t.setFile(fileFor(k)); return t.state.reloadFile(); });
+      } else {
+        const line = [
+          `-a -t 10.0.0.100:${port} -r ${rs}:${port} -m -w ${rand(4)}`, `-e -t 10.0.0.100:${port} -r ${rs}:${port} -m -w ${rand(4)}`,
+          `-d -t 10.0.0.100:${port} -r ${rs}:${port}`, `-A -t 10.0.0.100:${port} -s rr`, `-D -t 10.0.0.100:${port}`, `-E -t 10.0.0.100:${port} -s wlc`,
+          `-a -t 10.0.0.100:${port} -r 192.0.2.${rand(3)}:${port} -g`, // refused: not on-link
+        ][choice - 1];
+        ops.push(() => t.cmd(line));
+      }
+      if (i % 20 === 0) connect(t.engine, 30000 + i, port);
+    }
+    // Fired all at once, as concurrent clients and SIGHUPs would; many are refused.
+    const results = await Promise.allSettled(ops.map((f) => f()));
+    expect(results.some((r) => r.status === "fulfilled")).toBe(true);
+    expect(results.some((r) => r.status === "rejected")).toBe(true);
+    expect(await t.drift()).toEqual([]);
+    // And one at a time, checking after each.
+    for (const f of ops.slice(0, 120)) {
+      await f().catch(() => {});
+      expect(await t.drift()).toEqual([]);
+    }
+  });
+});
