@@ -51,6 +51,11 @@ export interface ControlHost {
 export interface ControlOptions {
   /** A group whose members may use the socket too (the socket is then 0660). */
   gid?: number;
+  /** Overrides of the bounds, for tests. */
+  idleTimeoutMs?: number;
+  maxRequestBytes?: number;
+  /** Called for each request or client refused at a bound (for the metrics). */
+  onRefused?: () => void;
 }
 
 async function handle(h: ControlHost, req: { op?: string; commands?: Parsed[]; service?: ServiceKey }): Promise<unknown> {
@@ -113,18 +118,22 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
       allowed = c.uid === 0 || c.uid === ownUid || (o.gid !== undefined && c.gid === o.gid);
     } catch { /* unknown peer: refused */ }
     if (!allowed) {
+      o.onRefused?.();
       sock.end(JSON.stringify({ ok: false, error: "Permission denied: the control socket takes root, the daemon's user or its control group", status: 2 }) + "\n");
       return;
     }
-    sock.setTimeout(IDLE_TIMEOUT_MS, () => sock.destroy());
+    sock.setTimeout(o.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => sock.destroy());
+    const maxBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
     let buf = "";
     let queue = Promise.resolve();
     sock.on("data", (d) => {
       buf += d.toString();
-      if (buf.length > MAX_REQUEST_BYTES && buf.indexOf("\n") < 0) {
+      const first = buf.indexOf("\n");
+      if ((first < 0 ? buf.length : first) > maxBytes) {
+        o.onRefused?.();
         buf = "";
-        sock.end(JSON.stringify({ ok: false, error: `request too long (over ${MAX_REQUEST_BYTES} bytes): refused`, status: 2 }) + "\n");
-        sock.destroySoon();
+        sock.removeAllListeners("data");
+        sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n");
         return;
       }
       let nl: number;

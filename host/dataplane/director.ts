@@ -154,7 +154,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     process.on("SIGHUP", onHup);
     stops.push(() => process.off("SIGHUP", onHup));
 
-    const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid });
+    const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
     stops.push(() => control.close());
     o.log(`control socket ${socketPath}`);
     if (fileCfg.metrics) {

@@ -1,0 +1,125 @@
+// The control socket as an attacker and a careless operator would use it, on the
+// in-thread engine adapter (no TAP): created with its final mode whatever the umask,
+// bounded request lines, idle clients cut off, never deleting what it did not create,
+// refusing a second daemon on the same path.
+
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { connect, Server } from "node:net";
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadEngine } from "../host/engine/node.js";
+import { LocalEngine } from "../host/control/adapter.js";
+import { ControlState } from "../host/control/daemon.js";
+import { Estimator } from "../host/control/estimator.js";
+import { applyConfig, parseRules } from "../host/control/rules.js";
+import { ControlOptions, startControl } from "../host/control/server.js";
+import { request } from "../host/cli/ipvsadm.js";
+import { DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC } from "./helpers/director.js";
+
+const RULES = `interface 0 mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 mac ${IN_MAC} address ${DIRECTOR_IN}/24
+-A -t 10.0.0.100:80 -s rr
+-a -t 10.0.0.100:80 -r 10.1.0.11:80 -m
+`;
+
+let dir: string;
+beforeAll(() => { dir = mkdtempSync(join(tmpdir(), "wasmvs-cs-")); });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function daemon(path: string, o: ControlOptions = {}): Promise<Server> {
+  const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+  const cfg = parseRules(RULES, "r");
+  applyConfig(engine, cfg);
+  const adapter = new LocalEngine(engine);
+  const state = new ControlState(adapter, cfg, () => cfg);
+  return startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (c) => state.applyCommands(c), reloadFile: () => state.reloadFile() }, path, o);
+}
+
+/** Send raw bytes; resolves with everything the daemon answered before closing. */
+function raw(path: string, data: string | Buffer, waitClose = true): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let got = "";
+    s.on("data", (d) => {
+      got += d.toString();
+      if (!waitClose && got.includes("\n")) { s.destroy(); resolve(got); }
+    });
+    s.on("close", () => resolve(got));
+    s.on("error", (e) => (got ? resolve(got) : reject(e)));
+    s.on("connect", () => s.write(data));
+  });
+}
+
+describe("the control socket", () => {
+  it("is created 0600 even under umask 000 (was: a window between listen and chmod)", async () => {
+    const old = process.umask(0);
+    try {
+      const path = join(dir, "umask.sock");
+      const server = await daemon(path);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      server.close();
+      const g = await daemon(join(dir, "group.sock"), { gid: 0 });
+      expect(statSync(join(dir, "group.sock")).mode & 0o777).toBe(0o660);
+      g.close();
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it("refuses a request line past its bound, says so, and keeps serving others", async () => {
+    const path = join(dir, "big.sock");
+    const server = await daemon(path, { maxRequestBytes: 64 * 1024 });
+    const reply = await raw(path, Buffer.alloc(1024 * 1024, 0x61));
+    expect(JSON.parse(reply.split("\n")[0])).toEqual({ ok: false, error: "request too long (over 65536 bytes): refused", status: 2 });
+    // A long line that does end in a newline is refused alike, without being parsed.
+    const withNewline = await raw(path, "x".repeat(200 * 1024) + "\n");
+    expect(withNewline).toContain("request too long");
+    const ok = await request(path, { op: "table" });
+    expect(ok.ok).toBe(true);
+    expect(ok.table!.services.length).toBe(1);
+    server.close();
+  });
+
+  it("answers garbage with an error, not a crash", async () => {
+    const path = join(dir, "junk.sock");
+    const server = await daemon(path);
+    expect(JSON.parse((await raw(path, "{not json\n", false)).trim())).toMatchObject({ ok: false, error: "request is not JSON" });
+    expect(JSON.parse((await raw(path, '{"op":"apply","commands":7}\n', false)).trim())).toMatchObject({ ok: false, status: 2 });
+    expect(JSON.parse((await raw(path, '{"op":"nosuch"}\n', false)).trim())).toMatchObject({ ok: false, error: 'unknown request "nosuch"' });
+    expect((await request(path, { op: "table" })).ok).toBe(true);
+    server.close();
+  });
+
+  it("closes an idle client", async () => {
+    const path = join(dir, "idle.sock");
+    const server = await daemon(path, { idleTimeoutMs: 200 });
+    const start = Date.now();
+    await new Promise<void>((resolve) => {
+      const s = connect(path);
+      s.on("close", () => resolve());
+      s.on("error", () => {});
+    });
+    expect(Date.now() - start).toBeGreaterThanOrEqual(150);
+    server.close();
+  });
+
+  it("never deletes what it did not create, and refuses a second daemon on the same path", async () => {
+    const file = join(dir, "precious.txt");
+    writeFileSync(file, "keep me");
+    await expect(daemon(file)).rejects.toThrow(`control socket ${file}: the path exists and is not a socket; not touching it`);
+    expect(readFileSync(file, "utf8")).toBe("keep me");
+    const path = join(dir, "one.sock");
+    const first = await daemon(path);
+    await expect(daemon(path)).rejects.toThrow(`control socket ${path}: another wasmvs director is running there`);
+    expect(existsSync(path)).toBe(true);
+    expect((await request(path, { op: "table" })).ok).toBe(true);
+    first.close();
+    await new Promise((r) => setTimeout(r, 50));
+    // Closing removes the socket; the path is free for the next daemon.
+    expect(existsSync(path)).toBe(false);
+    const second = await daemon(path);
+    expect((await request(path, { op: "table" })).ok).toBe(true);
+    second.close();
+  });
+});
