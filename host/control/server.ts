@@ -119,7 +119,7 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
     } catch { /* unknown peer: refused */ }
     if (!allowed) {
       o.onRefused?.();
-      sock.end(JSON.stringify({ ok: false, error: "Permission denied: the control socket takes root, the daemon's user or its control group", status: 2 }) + "\n");
+      sock.end(JSON.stringify({ ok: false, error: "Permission denied: the control socket takes root, the daemon's user or its control_group", status: 2 }) + "\n");
       return;
     }
     sock.setTimeout(o.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => sock.destroy());

@@ -25,7 +25,7 @@ export interface ProcessHealth {
 export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth): Registry {
   const r = new Registry();
   // The process's own CPU, memory, descriptors and event-loop lag: the director is the data plane.
-  collectDefaultMetrics({ register: r, prefix: "wasmvs_process_" });
+  collectDefaultMetrics({ register: r, prefix: "wasmvs_" });
   const totals = () => {
     const t = { conns: 0n, inpkts: 0n, outpkts: 0n, inbytes: 0n, outbytes: 0n };
     for (const s of snap().services) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s.stats[k];

@@ -78,6 +78,10 @@ export interface HttpLoad {
   intervalMs?: number;
   timeoutMs?: number;
   post?: number;
+  /** Report when each request was answered (Date.now()). */
+  times?: boolean;
+  /** Stop starting requests after this long. */
+  durationMs?: number;
 }
 
 function httpClientArgs(url: string, o: HttpLoad): string[] {
@@ -86,6 +90,8 @@ function httpClientArgs(url: string, o: HttpLoad): string[] {
   if (o.intervalMs) args.push("--interval", String(o.intervalMs));
   if (o.post) args.push("--post", String(o.post));
   if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
+  if (o.times) args.push("--times");
+  if (o.durationMs) args.push("--duration", String(o.durationMs));
   return args;
 }
 
@@ -296,15 +302,16 @@ export class Sandbox {
     return lines.join("\n") + "\n";
   }
 
-  /** Start wasmvs in the director's namespace with configText; resolves when it runs. */
-  async startDirector(configText: string): Promise<Director> {
+  /** Start wasmvs in the director's namespace with configText; resolves when it runs.
+   *  socket: the control socket's path, or "default" for the namespace's own default. */
+  async startDirector(configText: string, socket = join(this.dir, "control.sock")): Promise<Director> {
     const config = join(this.dir, "director.rules");
     writeFileSync(config, configText);
     const status = join(this.dir, "status.json");
     rmSync(status, { force: true });
-    const socket = join(this.dir, "control.sock");
-    const proc = this.spawn(this.director, [process.execPath, CLI, "run", "--config", config, "--status", status, "--socket", socket], "director");
-    await this.waitFor("the director to start", () => (existsSync(status) && existsSync(socket)) || proc.exitCode !== null);
+    const argv = [process.execPath, CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket])];
+    const proc = this.spawn(this.director, argv, "director");
+    await this.waitFor("the director to start", () => (existsSync(status) && (socket === "default" || existsSync(socket))) || proc.exitCode !== null);
     if (proc.exitCode !== null) throw new Error(`the director exited: ${this.logOf("director")}`);
     return new Director(this, proc, config, status, socket);
   }

@@ -1,7 +1,9 @@
 // The client side of the end-to-end tests. Prints one JSON line with what it saw.
-//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS]
+//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS] [--times] [--duration MS]
 //     N requests, each on its own TCP connection unless --keepalive (then one
-//     connection per concurrent worker); reports the body of every response.
+//     connection per concurrent worker); reports the body of every response, and with
+//     --times when each was answered (Date.now(), ms); --duration stops starting new
+//     requests after MS (whichever of N and MS comes first), as does SIGTERM.
 //   udp HOST PORT --count N [--timeout MS]
 //     N datagrams, each from its own socket (so its own source port); reports replies.
 import http from "node:http";
@@ -22,14 +24,18 @@ async function httpMode() {
   const keep = flag("keepalive");
   const post = Number(opt("post", 0));
   const interval = Number(opt("interval", 0));
+  let until = Date.now() + Number(opt("duration", 1e12));
+  // SIGTERM: start no more requests, report what was seen.
+  process.on("SIGTERM", () => { until = 0; });
   const payload = post ? Buffer.alloc(post, 0x61) : undefined;
   const bodies = [];
   const errors = [];
   const ports = [];
+  const times = [];
   let next = 0;
   const worker = async () => {
     const agent = new http.Agent({ keepAlive: keep, maxSockets: 1 });
-    while (next < n) {
+    while (next < n && Date.now() < until) {
       const k = next++;
       if (interval && k > 0) await new Promise((r) => setTimeout(r, interval));
       await new Promise((resolve) => {
@@ -38,6 +44,7 @@ async function httpMode() {
           res.on("data", (d) => chunks.push(d));
           res.on("end", () => {
             bodies[k] = Buffer.concat(chunks).toString();
+            times[k] = Date.now();
             ports[k] = req.socket?.localPort;
             resolve();
           });
@@ -51,7 +58,7 @@ async function httpMode() {
     agent.destroy();
   };
   await Promise.all(Array.from({ length: Math.min(c, n) }, worker));
-  console.log(JSON.stringify({ bodies, errors, ports }));
+  console.log(JSON.stringify(flag("times") ? { bodies, errors, ports, times } : { bodies, errors, ports }));
 }
 
 async function udpMode() {

@@ -25,6 +25,8 @@ for (const port of httpPorts) {
 }
 for (const port of udpPorts) {
   const sock = dgram.createSocket("udp4");
+  // A reply that cannot be sent (a flood from made-up sources) is not this server's problem.
+  sock.on("error", () => {});
   sock.on("message", (msg, from) => sock.send(Buffer.concat([Buffer.from(name + ":"), msg]), from.port, from.address));
   sock.bind(port, "0.0.0.0", ready);
 }
