@@ -136,3 +136,42 @@ describe("configuration errors", () => {
     refused(check([f]), /dr.conf:13:1: 'real_server': real server 192.0.2.9:80: real server is not on a directly connected network/);
   });
 });
+
+describe("what ipvsadm and the kernel would not take is refused in every input", () => {
+  const RULES_HEAD = "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\ninterface 1 mac 02:00:00:00:01:01 address 10.1.0.1/24\n";
+
+  it("VIPs of 0.0.0.0, 255.255.255.255 or the director's own address; such real servers; broadcast MACs — all reported", () => {
+    const f = write("refuse.rules", RULES_HEAD + [
+      "-A -t 0.0.0.0:80", "-A -t 255.255.255.255:80", "-A -t 10.0.0.1:80",
+      "-A -t 10.0.0.100:80", "-a -t 10.0.0.100:80 -r 0.0.0.0:80 -m", "-a -t 10.0.0.100:80 -r 10.0.0.100:8080 -m", "-a -t 10.0.0.100:80 -r 10.1.0.1:80 -m",
+      "neighbour 10.1.0.9 ff:ff:ff:ff:ff:ff",
+    ].join("\n") + "\n");
+    const r = check([f]);
+    refused(r, /^wasmvs: 7 errors:$/m);
+    for (const [line, text] of [
+      [3, "'-A': a virtual address cannot be 0.0.0.0"], [4, "'-A': a virtual address cannot be 255.255.255.255"],
+      [5, "'-A': 10.0.0.1 is the director's own address (interface if0): a VIP must be an address of its own"],
+      [7, "'-a': a real server cannot be 0.0.0.0"], [8, "'-a': real server 10.0.0.100 is a virtual address of this director"],
+      [9, "'-a': real server 10.1.0.1 is the director's own address (interface if1)"],
+      [10, "'ff:ff:ff:ff:ff:ff': neighbour 10.1.0.9: ff:ff:ff:ff:ff:ff is a broadcast or multicast MAC address"],
+    ] as const) expect(r.stderr).toContain(`refuse.rules:${line}:1: ${text}`);
+    const k = write("refuse.conf", DIRECTOR.replace("02:00:00:00:00:01", "01:00:5e:00:00:01") + "virtual_server 10.0.0.1 80 {\n}\n");
+    const kr = check([k]);
+    refused(kr, /^wasmvs: 2 errors:$/m);
+    expect(kr.stderr).toContain("'01:00:5e:00:00:01': interface outside: 01:00:5e:00:00:01 is a multicast MAC address");
+    expect(kr.stderr).toContain("'virtual_server': 10.0.0.1 is the director's own address (interface outside)");
+  });
+
+  it("DR and TUN with another real-server port: the service port, with a warning, whatever the input", () => {
+    const rules = write("drport.rules", RULES_HEAD + "-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -g\n");
+    const r = check([rules]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("warning: " + rules + ":4: direct routing cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does");
+    expect(r.stdout).toContain("-a -t 10.0.0.100:80 -r 10.1.0.11:80 -g -w 1");
+    const conf = write("drport.conf", `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 8080 {\n  }\n}\n`);
+    const k = check([conf]);
+    expect(k.status).toBe(0);
+    expect(k.stdout).toContain("warning: " + conf + ":13: tunnelling cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does");
+    expect(k.stdout).toContain("-a -t 10.0.0.100:80 -r 10.1.0.11:80 -i -w 1");
+  });
+});

@@ -63,7 +63,7 @@ describe("ipvsadm command line", () => {
     expect(err(["-a", "-t", "10.0.0.1:80"])).toBe("2: You need to supply the 'real-server' option for the 'add-server' command");
     expect(err(["-A", "-t", "10.0.0.1:80", "-w", "1"])).toBe("2: Illegal 'weight' option with the 'add-service' command");
     expect(err(["-L", "-c", "--timeout"])).toMatch(/^2: The 'connection' and 'timeout' options cannot be used together/);
-    expect(err(["-A", "-L"])).toBe("2: ipvsadm: multiple commands specified");
+    expect(err(["-A", "-L"])).toBe("2: multiple commands specified");
     expect(err(["-A", "-t", "10.0.0.1"])).toBe("2: illegal virtual server address[:port] specified");
     expect(err(["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.300"])).toBe("2: illegal real server address[:port] specified");
     expect(err(["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.3", "-w", "65536"])).toBe("2: illegal weight specified");
@@ -259,5 +259,14 @@ describe("rate estimator (ip_vs_est.c) on a fake clock", () => {
     expect(est.rates("s")).toEqual({ cps: 100, inpps: 1000, outpps: 0, inbps: 64000, outbps: 0 });
     est.zero("s", c(6000, 60000, 3840000));
     expect(est.rates("s").cps).toBe(0);
+  });
+});
+
+describe("one behaviour for DR/TUN ports", () => {
+  it("-a with -g or -i and another port: the service port, as ipvsadm, with a warning", () => {
+    const p = parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-g"]);
+    expect(p.server).toEqual({ address: "10.1.0.11", port: 80 });
+    expect(p.warnings).toEqual(["direct routing cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does"]);
+    expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-m"]).warnings).toBeUndefined();
   });
 });

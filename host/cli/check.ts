@@ -13,7 +13,7 @@ export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
   const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16 });
   applyConfig(engine, cfg);
-  const lines = [`${path}: OK`];
+  const lines = [`${path}: OK`, ...(cfg.warnings ?? []).map((w) => `warning: ${w}`)];
   for (const i of cfg.interfaces) {
     lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
   }

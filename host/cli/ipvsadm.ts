@@ -95,6 +95,8 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
           if (words.length === 0 || words[0].startsWith("#")) return;
           try {
             const c = parseArgs(words);
+            c.line = i + 1;
+            for (const w of c.warnings ?? []) err(`Warning: line ${i + 1}: ${w}\n`);
             if (["list", "save", "restore", "help", "version", "zero"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
             commands.push(c);
           } catch (e) {
@@ -106,6 +108,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         return 0;
       }
       default:
+        for (const w of p.warnings ?? []) err(`Warning: ${w}\n`);
         await call(path, { op: "apply", commands: [p] });
         return 0;
     }

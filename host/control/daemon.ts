@@ -6,7 +6,7 @@
 
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
-import { applyCommand, mergeReload } from "./model.js";
+import { applyCommand, checkModel, mergeReload } from "./model.js";
 import { ConfigError, DirectorConfig } from "./rules.js";
 
 export class ControlState {
@@ -36,14 +36,24 @@ export class ControlState {
   applyCommands(commands: Parsed[]): Promise<string[]> {
     return this.serial(async () => {
       let next = this.current;
-      for (const c of commands) next = applyCommand(next, c);
+      for (const c of commands) {
+        try {
+          next = applyCommand(next, c);
+        } catch (e) {
+          if (e instanceof IpvsadmError && c.line) throw new IpvsadmError(`line ${c.line}: ${e.message}`, e.status);
+          throw e;
+        }
+      }
+      const problem = checkModel(next)[0];
+      if (problem) throw new IpvsadmError(problem.line ? `line ${problem.line}: ${problem.reason}` : problem.reason, 2);
       try {
         const changes = await this.engine.apply(this.current, next);
         this.current = next;
         if (changes.length) this.log(`control: ${changes.join("; ")}`);
         return changes;
       } catch (e) {
-        if (e instanceof ConfigError) throw new IpvsadmError(e.reason, 255);
+        // An -R line's records carry its line number: engine refusals name it.
+        if (e instanceof ConfigError) throw new IpvsadmError(commands.some((c) => c.line) && e.line ? `line ${e.line}: ${e.reason}` : e.reason, 255);
         throw e;
       }
     });
@@ -56,6 +66,7 @@ export class ControlState {
       this.log(`reloading ${this.file.file}`);
       try {
         const nextFile = this.loadFile();
+        for (const w of nextFile.warnings ?? []) this.log(`warning: ${w}`);
         const next = mergeReload(this.current, this.file, nextFile);
         const changes = await this.engine.apply(this.current, next);
         this.current = next;

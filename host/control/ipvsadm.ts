@@ -5,6 +5,7 @@
 // Pure functions: the control client sends what they produce to the daemon.
 
 import type { ConnectionInfo, Stats } from "../engine/index.js";
+import { AddressError, ipToWire } from "../engine/addr.js";
 
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
@@ -18,6 +19,10 @@ export interface ServiceKey {
 
 export interface Parsed {
   command: Command;
+  /** Where the command came from (a line of -R input or of a rules file), for errors. */
+  line?: number;
+  /** What was done differently from what was asked, as ipvsadm does it silently. */
+  warnings?: string[];
   service?: ServiceKey;
   scheduler?: string;
   server?: { address: string; port?: number };
@@ -43,6 +48,9 @@ export interface Format {
 
 /** An error ipvsadm would report: message and exit status. */
 export class IpvsadmError extends Error {
+  /** The index in argv of the word at fault, when one is. */
+  arg?: number;
+
   constructor(message: string, readonly status: number, readonly showTryHelp = false) {
     super(message);
   }
@@ -79,15 +87,28 @@ interface ParseState {
   rest: string[];
 }
 
+/** ipvsadm's set_command: one command per line. */
 function setCommand(st: ParseState, c: Command): void {
+  if (st.commands.length) throw new IpvsadmError("multiple commands specified", 2, true);
   st.commands.push(c);
 }
 
-function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
+/** ADDRESS[:PORT] as ipvsadm reads it; what names the address in the error. */
+function parseAddrPort(text: string, what: string): { address: string; port?: number } {
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
-  const ok = m && m[1].split(".").every((o) => Number(o) <= 255) && m[2] !== undefined && Number(m[2]) <= 65535;
-  if (!ok) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
-  return { protocol, address: m![1], port: Number(m![2]) };
+  if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new IpvsadmError(`illegal ${what} address[:port] specified`, 2);
+  try {
+    ipToWire(m[1]);
+  } catch (e) {
+    throw new IpvsadmError(e instanceof AddressError && e.message.startsWith("ambiguous") ? e.message : `illegal ${what} address[:port] specified`, 2);
+  }
+  return { address: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
+  const a = parseAddrPort(text, "virtual server");
+  if (a.port === undefined) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
+  return { protocol, address: a.address, port: a.port };
 }
 
 function num(text: string | undefined, min: number, max: number, what: string): number {
@@ -116,11 +137,7 @@ const OPTIONS: OptSpec[] = [
   { long: "scheduler", short: "s", arg: true, apply: (p, v, st) => { option(st, "scheduler"); p.scheduler = v; } },
   { long: "real-server", short: "r", arg: true, apply: (p, v, st) => {
     option(st, "real-server");
-    const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(v!);
-    if (!m || !m[1].split(".").every((o) => Number(o) <= 255) || (m[2] !== undefined && Number(m[2]) > 65535)) {
-      throw new IpvsadmError("illegal real server address[:port] specified", 2);
-    }
-    p.server = { address: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
+    p.server = parseAddrPort(v!, "real server");
   } },
   { long: "masquerading", short: "m", arg: false, apply: (p, _v, st) => { option(st, "forwarding-method"); p.method = "nat"; } },
   { long: "ipip", short: "i", arg: false, apply: (p, _v, st) => { option(st, "forwarding-method"); p.method = "tun"; } },
@@ -143,7 +160,9 @@ const OPTIONS: OptSpec[] = [
   { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
 ];
 
+/** ipvsadm's set_option: each option at most once (-m -g, -t A -t B, -s rr -s wrr are refused). */
 function option(st: ParseState, name: string): void {
+  if (st.options.has(name)) throw new IpvsadmError(`multiple '${optName(name)}' options specified`, 2);
   st.options.add(name);
 }
 
@@ -184,6 +203,23 @@ function optCheck(cmd: Command, options: Set<string>): void {
 
 const optName = (n: string) => (n === "service" ? "service-address" : n);
 
+/** An option of a feature wasmvs does not have yet, at argv[arg]. */
+function notYet(option: string, feature: string, arg: number): IpvsadmError {
+  const e = new IpvsadmError(`ipvsadm: option ${option}: ${feature} ${feature.endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+  e.arg = arg;
+  return e;
+}
+
+/** Run an option's apply; its errors name the word at fault (value, or option for a repeat). */
+function applyAt(f: () => void, valueArg: number, optionArg: number): void {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof IpvsadmError && e.arg === undefined) e.arg = e.message.startsWith("multiple") ? optionArg : valueArg;
+    throw e;
+  }
+}
+
 /** Parse ipvsadm's argv (without the program name). */
 export function parseArgs(argv: string[]): Parsed {
   const p: Parsed = {
@@ -195,36 +231,37 @@ export function parseArgs(argv: string[]): Parsed {
     const a = argv[i];
     if (a.startsWith("--")) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      if (NOT_YET[name]) throw new IpvsadmError(`ipvsadm: option --${name}: ${NOT_YET[name]} ${NOT_YET[name].endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+      if (NOT_YET[name]) throw notYet(`--${name}`, NOT_YET[name], i);
       const spec = OPTIONS.find((o) => o.long === name);
       if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
       let v = inline;
+      const at = i;
       if (spec.arg && v === undefined) {
         if (i + 1 >= argv.length) throw new IpvsadmError(`ipvsadm: option '${a}' requires an argument`, 2, true);
         v = argv[++i];
       }
-      spec.apply(p, v, st);
+      applyAt(() => spec.apply(p, v, st), inline === undefined && spec.arg ? i : at, at);
     } else if (a.startsWith("-") && a.length > 1) {
       for (let k = 1; k < a.length; k++) {
         const c = a[k];
-        if (NOT_YET[c]) throw new IpvsadmError(`ipvsadm: option -${c}: ${NOT_YET[c]} ${NOT_YET[c].endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+        if (NOT_YET[c]) throw notYet(`-${c}`, NOT_YET[c], i);
         const spec = OPTIONS.find((o) => o.short === c);
         if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
         let v: string | undefined;
+        const at = i;
         if (spec.arg) {
           if (k + 1 < a.length) v = a.slice(k + 1);
           else if (i + 1 < argv.length) v = argv[++i];
           else throw new IpvsadmError(`ipvsadm: option requires an argument -- '${c}'`, 2, true);
-          spec.apply(p, v, st);
+          applyAt(() => spec.apply(p, v, st), i, at);
           break;
         }
-        spec.apply(p, v, st);
+        applyAt(() => spec.apply(p, v, st), at, at);
       }
     } else {
       st.rest.push(a);
     }
   }
-  if (st.commands.length > 1 && new Set(st.commands).size > 1) throw new IpvsadmError("ipvsadm: multiple commands specified", 2, true);
   p.command = st.commands[0] ?? "list";
   if (p.command === "set") {
     if (st.rest.length !== 3) throw new IpvsadmError("--set requires 3 timeout values: tcp tcpfin udp", 2);
@@ -236,13 +273,26 @@ export function parseArgs(argv: string[]): Parsed {
   if (p.command === "help" || p.command === "version") return p;
   optCheck(p.command, st.options);
   if (p.scheduler !== undefined && !SUPPORTED_SCHEDULERS.includes(p.scheduler)) {
-    if (IPVS_SCHEDULERS.includes(p.scheduler)) throw new IpvsadmError(`Scheduler ${p.scheduler} is not supported by wasmvs yet (supported: ${SUPPORTED_SCHEDULERS.join(", ")})`, 1);
-    throw new IpvsadmError("Scheduler or persistence engine not found", 255);
+    const e = IPVS_SCHEDULERS.includes(p.scheduler)
+      ? new IpvsadmError(`Scheduler ${p.scheduler} is not supported by wasmvs yet (supported: ${SUPPORTED_SCHEDULERS.join(", ")})`, 1)
+      : new IpvsadmError("Scheduler or persistence engine not found", 255);
+    e.arg = argv.lastIndexOf(p.scheduler);
+    throw e;
   }
   if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
-  if ((p.command === "add-server" || p.command === "edit-server") && (p.method ?? "dr") !== "nat" && p.server && p.service && p.server.port !== p.service.port) {
-    // ipvsadm: for DR and TUN the real server port is the service port.
-    p.server.port = p.service.port;
+  // ipvsadm: a service needs a port unless it is persistent (and wasmvs has no persistence yet).
+  if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0) {
+    throw new IpvsadmError("Zero port specified for non-persistent service", 2);
+  }
+  if ((p.command === "add-server" || p.command === "edit-server") && p.server && p.service) {
+    const method = p.method ?? "dr";
+    if (method === "nat" && p.server.port === 0) throw new IpvsadmError("Zero port specified for a masqueraded real server", 2);
+    if (method !== "nat" && p.server.port !== p.service.port) {
+      // ipvsadm: for DR and TUN the real server port is the service port (it says nothing; wasmvs warns).
+      (p.warnings ??= []).push(`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
+        `real server ${p.server.address}:${p.server.port} gets the service port ${p.service.port}, as ipvsadm does`);
+      p.server.port = p.service.port;
+    }
   }
   return p;
 }

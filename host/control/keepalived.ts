@@ -403,9 +403,15 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     if (cfg.services.some((s) => s.protocol === protocol && s.address === m.address && s.port === m.port)) {
       fail(n.key, `virtual server ${protocol.toUpperCase()} ${m.address}:${m.port} is defined twice`);
     }
+    for (const r of servers) {
+      if (r.method !== "nat" && r.port !== m.port) {
+        (cfg.warnings ??= []).push(`${n.key.file}:${r.line}: ${r.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
+          `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
+      }
+    }
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line,
-      // DR and TUN keep the service port (ipvsadm does the same with -g and -i).
+      // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" ? r.port : m.port })),
     });
   }

@@ -1,10 +1,14 @@
 // Reading a configuration file in either format: keepalived.conf (with a director
 // block) or ipvsadm-save rules with director lines. Both give a DirectorConfig.
 
-import { DirectorConfig, parseRules, readConfigFile } from "./rules.js";
+import { ConfigError, DirectorConfig, parseRules, readConfigFile } from "./rules.js";
 import { looksLikeKeepalived, parseKeepalived } from "./keepalived.js";
+import { checkModel } from "./model.js";
 
 export function loadConfig(path: string): DirectorConfig {
   const text = readConfigFile(path);
-  return looksLikeKeepalived(text) ? parseKeepalived(path) : parseRules(text, path);
+  const cfg = looksLikeKeepalived(text) ? parseKeepalived(path) : parseRules(text, path);
+  const problems = checkModel(cfg);
+  if (problems.length) throw ConfigError.all(problems.map((p) => new ConfigError(cfg.file, p.line, 1, p.keyword, p.reason)));
+  return cfg;
 }

@@ -24,12 +24,17 @@ export function cloneConfig(c: DirectorConfig): DirectorConfig {
 
 /** ipvsadm semantics on the configuration model; throws IpvsadmError as ipvsadm reports. */
 export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
-  const next = cloneConfig(cfg);
+  return applyCommandInPlace(cloneConfig(cfg), p, cfg);
+}
+
+/** The same on next itself (a rules file builds its configuration this way, line by line). */
+export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: DirectorConfig = next): DirectorConfig {
+  const line = p.line ?? 0;
   const find = () => next.services.find((s) => sameService(s, p.service!));
   switch (p.command) {
     case "add-service": {
       if (find()) throw new IpvsadmError("Service already exists", 255);
-      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line: 0 });
+      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line });
       break;
     }
     case "edit-service": {
@@ -63,7 +68,7 @@ export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
       // ipvsadm fills what is not given with its defaults, for -e as for -a.
       const r: RealServerConfig = {
         address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
-        uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line: 0,
+        uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line,
       };
       if (i >= 0) s.realServers[i] = r;
       else s.realServers.push(r);
@@ -72,7 +77,7 @@ export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
     case "set": {
       const old = cfg.timeouts;
       const t = p.timeouts!;
-      next.timeouts = { tcp: t.tcp || old?.tcp || 0, tcpfin: t.tcpfin || old?.tcpfin || 0, udp: t.udp || old?.udp || 0, line: 0 };
+      next.timeouts = { tcp: t.tcp || old?.tcp || 0, tcpfin: t.tcpfin || old?.tcpfin || 0, udp: t.udp || old?.udp || 0, line };
       break;
     }
     default:
@@ -146,5 +151,43 @@ export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] 
     for (const k of servers.keys()) out.push(`real server ${k} of ${serviceKey(s)} is in the engine but not configured`);
   }
   for (const k of live.keys()) out.push(`service ${k} is in the engine but not configured`);
+  return out;
+}
+
+/** A problem checkModel found: where and why. */
+export interface ModelProblem {
+  line: number;
+  keyword: string;
+  reason: string;
+}
+
+const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
+
+/**
+ * What no input may set up, whichever syntax it came in (checked once, here): a VIP of
+ * 0.0.0.0, 255.255.255.255 or the director's own address; a real server of 0.0.0.0,
+ * 255.255.255.255, a VIP or the director's own address; a broadcast or multicast MAC.
+ */
+export function checkModel(cfg: DirectorConfig): ModelProblem[] {
+  const out: ModelProblem[] = [];
+  const words = cfg.format === "keepalived" ? { svc: "virtual_server", rs: "real_server" } : { svc: "-A", rs: "-a" };
+  const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
+  const vips = new Set(cfg.services.map((s) => s.address));
+  for (const i of cfg.interfaces) {
+    if (isMulticastMac(i.mac)) out.push({ line: i.line, keyword: i.mac, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+  }
+  for (const n of cfg.neighbours) {
+    if (isMulticastMac(n.mac)) out.push({ line: n.line, keyword: n.mac, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
+  }
+  for (const s of cfg.services) {
+    if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
+    else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
+    for (const r of s.realServers) {
+      const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
+        : vips.has(r.address) ? `real server ${r.address} is a virtual address of this director`
+          : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
+      if (why) out.push({ line: r.line, keyword: words.rs, reason: why });
+    }
+  }
   return out;
 }

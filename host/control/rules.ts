@@ -18,9 +18,10 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, Method, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, checkPort, ipToWire,
-  parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, Protocol, RealServerSpec, SchedulerName, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
+import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
+import { applyCommandInPlace } from "./model.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -156,6 +157,8 @@ export interface DirectorConfig {
   metrics?: { host: string; port: number; line: number };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
   controlSocket?: string;
+  /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
+  warnings?: string[];
   /** A group whose members may use the control socket besides root. */
   controlGroup?: { name: string; gid: number; line: number };
 }
@@ -172,23 +175,6 @@ function tokenize(line: string): Token[] {
   while ((m = re.exec(line))) out.push({ text: m[0], column: m.index + 1 });
   return out;
 }
-
-/** Options of ipvsadm that wasmvs does not implement yet: refused, never ignored. */
-const NOT_YET: Record<string, string> = {
-  "-p": "persistence", "--persistent": "persistence",
-  "-M": "persistence netmasks", "--netmask": "persistence netmasks",
-  "-f": "firewall-mark services", "--fwmark-service": "firewall-mark services",
-  "--sctp-service": "SCTP services", "--sct-service": "SCTP services",
-  "-6": "IPv6", "--ipv6": "IPv6",
-  "-b": "scheduler flags", "--sched-flags": "scheduler flags",
-  "-o": "one-packet scheduling", "--ops": "one-packet scheduling",
-  "--pe": "persistence engines",
-  "--tun-type": "tunnel types other than ipip", "--tun-port": "tunnel types other than ipip",
-  "--tun-nocsum": "tunnel types other than ipip", "--tun-csum": "tunnel types other than ipip", "--tun-remcsum": "tunnel types other than ipip",
-};
-
-const SCHEDULER_NAMES = new Set<string>(SCHEDULERS);
-const IPVS_ONLY_SCHEDULERS = new Set(["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"]);
 
 function intIn(tok: Token, min: number, max: number, fail: (t: Token, why: string) => never, what: string): number {
   if (!/^\d+$/.test(tok.text)) fail(tok, `${what} must be a whole number, got "${tok.text}"`);
@@ -304,7 +290,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text === "connections") {
       cfg.connections = intIn(need(1, "a table size"), 1, 67108864, fail, "connection table size");
     } else if (head.text.startsWith("-")) {
-      parseIpvsadm(toks, lineNo, cfg, fail, need, addr);
+      ruleLine(toks, lineNo, cfg, fail);
     } else {
       fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
@@ -331,91 +317,36 @@ export function checkOffload(cfg: DirectorConfig): void {
   }
 }
 
-function parseIpvsadm(
-  toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never,
-  need: (k: number, what: string) => Token, addr: (t: Token, what: string) => string,
-): void {
-  const cmd = toks[0];
-  const commands: Record<string, string> = {
-    "-A": "add-service", "--add-service": "add-service", "-a": "add-server", "--add-server": "add-server", "--set": "set",
-  };
-  const which = commands[cmd.text];
-  if (!which) {
-    if (NOT_YET[cmd.text]) fail(cmd, `${NOT_YET[cmd.text]} is not supported by wasmvs yet`);
-    fail(cmd, "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
+/** Commands a rules file takes: what ipvsadm-save prints. */
+const RULE_COMMANDS = new Set(["add-service", "add-server", "set"]);
+
+/** Friendlier words for ipvsadm's refusals when they come from a file. */
+const IN_A_FILE: Record<string, (p: Parsed) => string> = {
+  "Service already exists": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is defined twice`,
+  "Service not defined": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is not defined (add it with -A before its real servers)`,
+  "Destination already exists": () => "this real server is already in the service",
+};
+
+/** One ipvsadm rule, read by the ipvsadm grammar (host/control/ipvsadm.ts) and applied with
+ *  ipvsadm's semantics (model.ts): one grammar and one behaviour for files and commands. */
+function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never): void {
+  let p: Parsed;
+  try {
+    p = parseArgs(toks.map((t) => t.text));
+  } catch (e) {
+    if (!(e instanceof IpvsadmError)) throw e;
+    const at = toks[e.arg ?? 0] ?? toks[0];
+    return fail(at, e.message.replace(/^ipvsadm: /, "").replace(/^option -{1,2}[\w-]+: /, ""));
   }
-  if (which === "set") {
-    const t = intIn(need(1, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "tcp timeout");
-    const f = intIn(need(2, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "tcpfin timeout");
-    const u = intIn(need(3, "three timeouts: TCP TCPFIN UDP"), 0, 2147483, fail, "udp timeout");
-    if (toks.length > 4) fail(toks[4], "unexpected argument after --set TCP TCPFIN UDP");
-    cfg.timeouts = { tcp: t, tcpfin: f, udp: u, line: lineNo };
-    return;
+  if (!RULE_COMMANDS.has(p.command)) fail(toks[0], "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
+  p.line = lineNo;
+  try {
+    applyCommandInPlace(cfg, p);
+  } catch (e) {
+    if (!(e instanceof IpvsadmError)) throw e;
+    fail(toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
   }
-  let protocol: Protocol | undefined;
-  let endpoint: Token | undefined;
-  let scheduler: SchedulerName | undefined;
-  let real: Token | undefined;
-  let method: Method | undefined;
-  let weight: number | undefined;
-  let uth: number | undefined;
-  let lth: number | undefined;
-  for (let k = 1; k < toks.length; k++) {
-    const o = toks[k];
-    switch (o.text) {
-      case "-t": case "--tcp-service": case "-u": case "--udp-service":
-        if (protocol) fail(o, "the service is given twice");
-        protocol = o.text === "-t" || o.text === "--tcp-service" ? "tcp" : "udp";
-        endpoint = need(++k, "VIP:PORT");
-        break;
-      case "-s": case "--scheduler": {
-        const v = need(++k, "a scheduler name");
-        if (IPVS_ONLY_SCHEDULERS.has(v.text)) fail(v, `scheduler ${v.text} is not supported by wasmvs yet (supported: ${SCHEDULERS.join(", ")})`);
-        if (!SCHEDULER_NAMES.has(v.text)) fail(v, `unknown scheduler (supported: ${SCHEDULERS.join(", ")})`);
-        scheduler = v.text as SchedulerName;
-        break;
-      }
-      case "-r": case "--real-server":
-        real = need(++k, "RIP[:PORT]");
-        break;
-      case "-g": case "--gatewaying": method = "dr"; break;
-      case "-i": case "--ipip": method = "tun"; break;
-      case "-m": case "--masquerading": method = "nat"; break;
-      case "-w": case "--weight": weight = intIn(need(++k, "a weight"), 0, 65535, fail, "weight"); break;
-      case "-x": case "--u-threshold": uth = intIn(need(++k, "an upper threshold"), 0, 2147483647, fail, "upper threshold"); break;
-      case "-y": case "--l-threshold": lth = intIn(need(++k, "a lower threshold"), 0, 2147483647, fail, "lower threshold"); break;
-      default:
-        if (NOT_YET[o.text]) fail(o, `${NOT_YET[o.text]} is not supported by wasmvs yet`);
-        fail(o, "unknown or misplaced option");
-    }
-  }
-  if (!protocol || !endpoint) fail(cmd, "needs -t VIP:PORT or -u VIP:PORT");
-  const ep = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(endpoint!.text);
-  if (!ep) fail(endpoint!, `expected VIP:PORT, got "${endpoint!.text}"`);
-  addr({ text: ep![1], column: endpoint!.column }, "the virtual address");
-  const port = intIn({ text: ep![2], column: endpoint!.column + ep![1].length + 1 }, 0, 65535, fail, "port");
-  const svc = cfg.services.find((s) => s.protocol === protocol && s.address === ep![1] && s.port === port);
-  if (which === "add-service") {
-    if (real || method || weight !== undefined || uth !== undefined || lth !== undefined) fail(cmd, "-A takes only the service and -s; real servers are added with -a");
-    if (svc) fail(endpoint!, `service ${protocol} ${endpoint!.text} is defined twice (first on line ${svc.line})`);
-    // ipvsadm's default scheduler is wlc.
-    cfg.services.push({ protocol: protocol!, address: ep![1], port, scheduler: scheduler ?? "wlc", realServers: [], line: lineNo });
-    return;
-  }
-  if (scheduler) fail(cmd, "-a does not take -s");
-  if (!real) fail(cmd, "-a needs -r REAL-SERVER[:PORT]");
-  if (!svc) fail(endpoint!, `service ${protocol} ${endpoint!.text} is not defined (add it with -A before its real servers)`);
-  const rp = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(real!.text);
-  if (!rp) fail(real!, `expected RIP or RIP:PORT, got "${real!.text}"`);
-  addr({ text: rp![1], column: real!.column }, "the real server");
-  // ipvsadm: the default method is direct routing; without a port the service port is used.
-  const m = method ?? "dr";
-  const rport = rp![2] !== undefined ? intIn({ text: rp![2], column: real!.column + rp![1].length + 1 }, 0, 65535, fail, "real server port") : port;
-  if (m !== "nat" && rport !== port) {
-    fail(real!, `direct routing and tunnelling cannot change the port: the real server port (${rport}) must equal the service port (${port})`);
-  }
-  if (svc!.realServers.some((r) => r.address === rp![1] && r.port === rport)) fail(real!, "this real server is already in the service");
-  svc!.realServers.push({ address: rp![1], port: rport, method: m, weight: weight ?? 1, uthreshold: uth ?? 0, lthreshold: lth ?? 0, line: lineNo });
+  for (const w of p.warnings ?? []) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
 }
 
 /** A group's id from its name (/etc/group) or number. */

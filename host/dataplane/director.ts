@@ -91,6 +91,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? 65536 };
   // Everything is checked before any device or socket is touched.
   applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16 }), fileCfg);
+  for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
 

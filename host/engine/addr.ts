@@ -8,6 +8,12 @@ export class AddressError extends Error {}
 export function ipToWire(text: string): number {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (!m) throw new AddressError(`not an IPv4 address: "${text}"`);
+  // inet_aton, which ipvsadm and keepalived use, reads 010 as octal 8: refused as ambiguous.
+  if (m.slice(1).some((o) => o.length > 1 && o.startsWith("0"))) {
+    const octal = m.slice(1).map((o) => (/^0[0-7]*$/.test(o) ? parseInt(o, 8) : Number(o))).join(".");
+    throw new AddressError(`ambiguous IPv4 address "${text}": ipvsadm and keepalived (inet_aton) read a leading 0 as octal (${octal}); ` +
+      "write it without leading zeros");
+  }
   const b = m.slice(1).map(Number);
   if (b.some((x) => x > 255)) throw new AddressError(`not an IPv4 address: "${text}"`);
   return (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0;
