@@ -3,6 +3,7 @@
     {
       "target_name": "wasmvs_tap",
       "sources": ["host/io/native/tap.c"],
+      "defines": ["<!@(node host/io/native/abi-defines.cjs)"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]

@@ -6,7 +6,9 @@
 // the engine it talks to was built from the same ABI (Abi.VERSION).
 
 export enum Abi {
-  VERSION = 1,
+  /** Bumped whenever anything below changes meaning or size. 2: reset and reuse counters,
+   *  three drop reasons, the unknown-traffic replies setting. */
+  VERSION = 2,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -229,6 +231,11 @@ export enum Counter {
   QUEUE_DROPPED = 12,
   /** Frames the engine built (ARP requests, ICMP errors) lost for want of TX room. */
   GENERATED_LOST = 13,
+  /** TCP resets the engine sent for segments to a VIP it has no connection or service for. */
+  RESETS_SENT = 14,
+  /** Connections a new SYN replaced (IPVS's conn_reuse_mode): TIME_WAIT/CLOSE, or a
+   *  removed or quiescent server. */
+  CONNS_REUSED = 15,
   FIRST_DROP = 16,
   DROP_FRAME_TOO_SHORT = 16,
   DROP_FRAME_TOO_BIG = 17,
@@ -264,8 +271,15 @@ export enum Counter {
   DROP_TCP_RST_NO_CONN = 47,
   /** A large (GSO) segment from a TAP with offloads, for a path that cannot carry it (TUN). */
   DROP_GSO_UNSUPPORTED = 48,
-  LAST_DROP = 48,
-  COUNT = 49,
+  /** An ICMP error quoting a fragment other than the first: its ports are not there. */
+  DROP_ICMP_QUOTES_FRAGMENT = 49,
+  /** An ICMP error whose quote stops inside the quoted IP header or its first 8 bytes. */
+  DROP_ICMP_QUOTE_TRUNCATED = 50,
+  /** A packet with a loose or strict source route option (RFC 791 LSRR/SSRR): a director
+   *  does not let senders steer traffic through it (Linux: accept_source_route=0). */
+  DROP_IP_SOURCE_ROUTED = 51,
+  LAST_DROP = 51,
+  COUNT = 52,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

@@ -11,6 +11,7 @@ import * as state from "./engine/state";
 import { count, countN, setLayout, setNow, slotSize, rxDescBase, rxSlotsBase, batchSize } from "./engine/state";
 import { scratchTake, txBegin, txEnd, txPush } from "./engine/tx";
 import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestConn } from "./engine/pipeline";
+import { setRejectUnknown as setRejectUnknownReplies } from "./xmit/reject";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
@@ -221,6 +222,8 @@ export function getStateTimeoutMs(s: u32): u32 { return s < <u32>ConnState.COUNT
 export function setExpireNodest(on: u32): void { setExpireNodestConn(on != 0); }
 /** Vnet mode: frames carry a virtio-net header in the 10 bytes before them (TAP offloads). */
 export function setVnetHeaders(on: u32): void { state.setVnet(on != 0); }
+/** Answer traffic the director has nothing for (TCP reset, ICMP port unreachable): 1 on, 0 off. */
+export function setRejectUnknown(on: u32): void { setRejectUnknownReplies(on != 0); }
 export function connectionCount(): u32 { return connCount; }
 export function connectionCapacity(): u32 { return tableCapacity; }
 /** Expire every connection whose time has passed at nowMs (control path). */

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { Engine, Region, SchedulerName, SCHEDULERS } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
 
+import type { instantiate as instantiateBench } from "../wasm/bench.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/dist\/?$/, "");
 const QUICK = process.env.WASMVS_BENCH_QUICK === "1";
 const BIG = QUICK ? 100_000 : 1_000_000;
@@ -25,9 +26,8 @@ const HDR = 54;
 const STRIDE = 64;
 type Mode = "nat-in" | "nat-out" | "dr" | "tun";
 
-interface BenchExports {
-  benchRefill(templates: number, stride: number, hdrLen: number, first: number, count: number, n: number, frameLen: number, payload: number, ifindex: number): number;
-}
+/** The bench build's exports, typed from the declarations asc writes for it. */
+type BenchExports = Awaited<ReturnType<typeof instantiateBench>>;
 
 const OUT_MAC = [2, 0, 0, 0, 0, 1];
 const IN_MAC = [2, 0, 0, 0, 1, 1];

@@ -156,8 +156,10 @@ function connect(e: Engine, now = 1000): { server: string | null; client: { addr
   const c = nextClient();
   e.loadFrame(0, syn(c), 0);
   const n = e.process(1, now);
-  if (n === 0) return { server: null, client: c };
-  return { server: decode(e.txFrame(0).frame).ip!.dst, client: c };
+  // The SYN to a real server leaves on the inside; with no server left, the client gets
+  // ICMP port unreachable on the outside (ip_vs_leave).
+  const toServer = e.txFrames(n).find((f) => f.ifindex === 1);
+  return { server: toServer ? decode(toServer.frame).ip!.dst : null, client: c };
 }
 
 async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = []): Promise<{ e: Engine; m: Model; svc: number }> {
@@ -285,9 +287,17 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(e.services()[0].realServers.find((r) => r.address === RS[0])!.overloaded).toBe(true);
   });
 
-  it("a service whose servers are all quiesced drops and counts", async () => {
+  it("a service whose servers are all quiesced drops, counts, and tells the client the port is unreachable", async () => {
     const { e } = await setup("wlc", [0, 0]);
-    expect(connect(e).server).toBeNull();
+    const c = nextClient();
+    e.loadFrame(0, syn(c), 0);
+    const out = e.txFrames(e.process(1, 1000));
     expect(e.drops().no_dest).toBe(1n);
+    expect(out.length).toBe(1);
+    const d = decode(out[0].frame);
+    expect(out[0].ifindex).toBe(0);
+    expect(d.ip).toMatchObject({ src: VIP, dst: c.addr });
+    expect(d.ip!.icmp).toMatchObject({ type: 3, code: 3 });
+    expect(d.checksumErrors).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_
 import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ipv4Check, ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4SetDstUpdatingChecksum,
   ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
-import { tcpCheck, tcpFlags, TCP_RST, TCP_SYN } from "../wire/tcp";
+import { tcpCheck, tcpFlags, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/tcp";
 import { udpCheck } from "../wire/udp";
 import { l4DstPort, l4SrcPort } from "../wire/l4";
 import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
@@ -17,7 +17,7 @@ import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
 import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
-import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
+import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -27,6 +27,8 @@ import { drXmit } from "../xmit/dr";
 import { tunXmit } from "../xmit/tun";
 import { echoReply, icmpErrorCheck, icmpRewriteQuoted } from "../xmit/icmp";
 import { sendRouted, sendToDest } from "../xmit/output";
+import { sendPortUnreachable, sendReset } from "../xmit/reject";
+import { mtuAllows } from "../xmit/mtu";
 
 /** IPVS's expire_nodest_conn sysctl: 0 drops packets of connections whose server was
  *  removed (they resume if it is added back); 1 expires such connections at once. */
@@ -103,8 +105,12 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   let conn: usize = 0;
   if (s != NONE) {
     conn = connLookupIn(proto, saddr, ports, daddr);
+    if (conn != 0 && proto == Proto.TCP && connReusable(conn, l4)) {
+      connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_REUSED);
+      conn = 0;
+    }
     if (conn != 0) forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);
-    else newConnection(frame, l2len, ip, totalLen, l4, proto, s);
+    else newConnection(frame, l2len, ip, totalLen, l4, proto, s, ihl);
     return;
   }
   conn = connLookupOut(proto, saddr, sport, daddr, dport);
@@ -112,23 +118,47 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // A connection whose service was removed: ip_vs_in finds it before any service.
   conn = connLookupIn(proto, saddr, ports, daddr);
   if (conn != 0) { forwardIn(frame, l2len, ip, totalLen, l4, proto, conn); return; }
-  count(isOurs(daddr) ? Counter.DROP_NO_SERVICE : Counter.DROP_NOT_FOR_US);
+  if (!isOurs(daddr)) { count(Counter.DROP_NOT_FOR_US); return; }
+  count(Counter.DROP_NO_SERVICE);
+  // A port of ours with nothing behind it: answered as a closed port.
+  if (proto == Proto.TCP) sendReset(ip, ihl, l4);
+  else sendPortUnreachable(ip, totalLen);
+}
+
+/** IPVS's conn_reuse_mode (1) for a new SYN on a known connection: one in TIME_WAIT or
+ *  CLOSE makes way for a new one, and so does one whose server was removed or set to
+ *  weight 0 — the client has moved on, and the SYN is scheduled afresh. */
+@inline function connReusable(conn: usize, l4: usize): bool {
+  if ((tcpFlags(l4) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return false;
+  let st = <u32>load<u8>(conn, ConnField.STATE);
+  if (st == ConnState.TIME_WAIT || st == ConnState.CLOSE) return true;
+  let d = <u32>load<u16>(conn, ConnField.DEST);
+  return !destAvailable(d) || destWeight(d) == 0;
 }
 
 /** A packet for a service with no connection yet: schedule it (ip_vs_schedule). */
-function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, s: u32): void {
+function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, s: u32, ihl: u32): void {
   if (proto == Proto.TCP) {
     // tcp_conn_schedule: only a SYN (without RST) opens a connection.
     let f = tcpFlags(l4);
-    if ((f & TCP_SYN) == 0 || (f & TCP_RST) != 0) {
-      count((f & TCP_RST) != 0 ? Counter.DROP_TCP_RST_NO_CONN : Counter.DROP_NO_CONNECTION);
+    if ((f & TCP_RST) != 0) { count(Counter.DROP_TCP_RST_NO_CONN); return; }
+    if ((f & TCP_SYN) == 0) {
+      // A segment of a connection this director does not know (it restarted, or the
+      // connection expired): the client is told at once, as the local stack would.
+      count(Counter.DROP_NO_CONNECTION);
+      sendReset(ip, ihl, l4);
       return;
     }
   }
   let saddr = ipv4Src(ip);
   let daddr = ipv4Dst(ip);
   let d = schedule(s, saddr, daddr);
-  if (d == NONE) { count(Counter.DROP_NO_DEST); return; }
+  if (d == NONE) {
+    // ip_vs_leave: no server can take it; the client learns the port is unreachable.
+    count(Counter.DROP_NO_DEST);
+    sendPortUnreachable(ip, totalLen);
+    return;
+  }
   let fwd = destFwd(d);
   // ip_vs_bind_dest: UDP connections count as inactive; DR/TUN never see replies.
   let flags: u32 = fwd << ConnFlag.FWD_SHIFT;
@@ -200,9 +230,10 @@ function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
   account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
   let fwd = connFwd(conn);
+  if (fwd == Fwd.TUNNEL) { tunXmit(frame, l2len, ip, totalLen, conn); return; }
+  if (!mtuAllows(frame, ip, totalLen, load<u32>(conn, ConnField.DADDR), ipv4Dst(ip))) return;
   if (fwd == Fwd.MASQ) natIn(frame, l2len, ip, totalLen, l4, proto, conn);
-  else if (fwd == Fwd.DROUTE) drXmit(frame, l2len, totalLen, conn);
-  else tunXmit(frame, l2len, ip, totalLen, conn);
+  else drXmit(frame, l2len, totalLen, conn);
 }
 
 /** Server -> client on a NAT connection. */
@@ -211,6 +242,7 @@ function forwardOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usiz
   if (proto == Proto.TCP) tcpTransition(conn, DIR_OUTPUT, tcpFlags(l4));
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
   account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
+  if (!mtuAllows(frame, ip, totalLen, ipv4Dst(ip), ifaceAddr(ifindex))) return;
   natOut(frame, l2len, ip, totalLen, l4, proto, conn, ifindex);
 }
 

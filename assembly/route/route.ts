@@ -41,6 +41,10 @@ let routeCount: u32 = 0;
 @inline export function ifaceMtu(ifindex: u32): u32 { return load<u32>(ifaceRecord(ifindex), IF_MTU); }
 @inline export function ifaceAddr(ifindex: u32): u32 { return load<u32>(ifaceRecord(ifindex), IF_ADDR); }
 
+/** The smallest MTU of any interface: a packet no longer than this fits every egress,
+ *  so the forwarding paths check the egress MTU only above it (one compare per packet). */
+export let minIfaceMtu: u32 = 65535;
+
 /** Define (or redefine) interface ifindex. macLo holds bytes 0-3 of the MAC, macHi bytes 4-5.
  *  addr 0 means no address. Redefining replaces its connected route. */
 export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32): bool {
@@ -52,6 +56,8 @@ export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u
   store<u32>(r, mtu, IF_MTU);
   store<u32>(r, addr, IF_ADDR);
   store<u32>(r, prefixMaskWire(prefixLen), IF_MASK);
+  minIfaceMtu = 65535;
+  for (let i: u32 = 0; i < <u32>Abi.MAX_INTERFACES; i++) if (ifaceExists(i) && ifaceMtu(i) < minIfaceMtu) minIfaceMtu = ifaceMtu(i);
   routeChanged();
   routeRemoveConnected(ifindex);
   if (addr != 0) routeAdd(addr & prefixMaskWire(prefixLen), prefixLen, 0, ifindex);

@@ -45,6 +45,11 @@ export namespace Ipv4Field {
   return (<u32>load<u16>(ip, Ipv4Field.FLAGS_FRAG) & IPV4_MF_OFFSET_MASK_WIRE) != 0;
 }
 
+/** The fragment offset in 8-byte units (0 for an unfragmented datagram or a first fragment). */
+@inline export function ipv4FragOffset(ip: usize): u32 {
+  return bswap16(<u32>load<u16>(ip, Ipv4Field.FLAGS_FRAG)) & 0x1fff;
+}
+
 /** The header checksum over ihl bytes, as stored. */
 @inline export function ipv4HeaderChecksum(ip: usize, ihl: u32): u32 {
   store<u16>(ip, 0, Ipv4Field.CHECKSUM);
@@ -66,7 +71,29 @@ export function ipv4Check(ip: usize, avail: u32): i32 {
   if (total < ihl || total > avail) return Counter.DROP_IP_BAD_LENGTH;
   // RFC 1812 section 5.2.2: a router verifies the header checksum.
   if ((ihl == IPV4_HEADER_LEN ? checksum20(ip) : checksum(ip, ihl)) != 0) return Counter.DROP_IP_BAD_CHECKSUM;
+  if (ihl > IPV4_HEADER_LEN && ipv4HasSourceRoute(ip, ihl)) return Counter.DROP_IP_SOURCE_ROUTED;
   return 0;
+}
+
+/** RFC 791 option types of the loose and strict source routes. */
+@inline const IPOPT_LSRR: u32 = 131;
+@inline const IPOPT_SSRR: u32 = 137;
+
+/** True if the options (bytes 20..ihl) hold a loose or strict source route. Walks the
+ *  options by their lengths and never past ihl; a malformed length ends the walk. */
+export function ipv4HasSourceRoute(ip: usize, ihl: u32): bool {
+  let i: u32 = IPV4_HEADER_LEN;
+  while (i < ihl) {
+    let type = <u32>load<u8>(ip + i);
+    if (type == 0) return false; // end of options
+    if (type == 1) { i++; continue; } // no-operation
+    if (type == IPOPT_LSRR || type == IPOPT_SSRR) return true;
+    if (i + 1 >= ihl) return false;
+    let len = <u32>load<u8>(ip + i + 1);
+    if (len < 2) return false;
+    i += len;
+  }
+  return false;
 }
 
 /** Replace the destination address and fix the header checksum (RFC 1624). */

@@ -4,7 +4,7 @@
 import { Counter, Proto } from "../abi";
 import { checksum, update16, update32, udpNonZero } from "../wire/checksum";
 import { ETHERTYPE_IPV4_WIRE, EthField, ETH_HEADER_LEN } from "../wire/ethernet";
-import { Ipv4Field, ipv4Emit, ipv4HeaderChecksum, ipv4Ihl, ipv4Proto, ipv4Src, ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
+import { Ipv4Field, ipv4Emit, ipv4FragOffset, ipv4HeaderChecksum, ipv4Ihl, ipv4Proto, ipv4Src, ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { icmpEmitErrorHeader, icmpFillChecksum, icmpIsConnectionError, icmpType, IcmpField, ICMP_ECHO_REPLY, ICMP_HEADER_LEN } from "../wire/icmp";
 import { l4ChecksumOffset } from "../wire/l4";
 import { count, takeIpId, vnet } from "../engine/state";
@@ -99,17 +99,21 @@ export function icmpRewriteQuoted(icmp: usize, icmpLen: u32, inner: usize, ilen:
   icmpFillChecksum(icmp, icmpLen);
 }
 
-/** The validation gate for an ICMP error that quotes a TCP/UDP datagram: true if the
- *  message checksum is right and the quote holds an IPv4 header and 8 bytes of ports. */
+/** The validation gate for an ICMP error that quotes a TCP/UDP datagram: 0 if the
+ *  message checksum is right and the quote holds a first fragment's whole IPv4 header
+ *  and 8 bytes of ports (RFC 792); else the drop counter naming what is wrong. */
 export function icmpErrorCheck(icmp: usize, icmpLen: u32): i32 {
-  if (icmpLen < ICMP_HEADER_LEN + IPV4_HEADER_LEN + 8) return Counter.DROP_ICMP_MALFORMED;
   if (checksum(icmp, icmpLen) != 0) return Counter.DROP_ICMP_BAD_CHECKSUM;
+  let ilen = icmpLen - ICMP_HEADER_LEN;
+  if (ilen == 0) return Counter.DROP_ICMP_QUOTE_TRUNCATED;
   let inner = icmp + ICMP_HEADER_LEN;
   let vi = <u32>load<u8>(inner);
   let iihl = (vi & 0xf) << 2;
-  if ((vi >>> 4) != 4 || iihl < IPV4_HEADER_LEN || iihl + 8 > icmpLen - ICMP_HEADER_LEN) return Counter.DROP_ICMP_MALFORMED;
+  if ((vi >>> 4) != 4 || iihl < IPV4_HEADER_LEN) return Counter.DROP_ICMP_MALFORMED;
+  if (iihl + 8 > ilen) return Counter.DROP_ICMP_QUOTE_TRUNCATED;
+  // A later fragment carries no ports: matching it to a connection would be a guess.
+  if (ipv4FragOffset(inner) != 0) return Counter.DROP_ICMP_QUOTES_FRAGMENT;
   let p = ipv4Proto(inner);
   if (p != Proto.TCP && p != Proto.UDP) return Counter.DROP_ICMP_UNHANDLED;
   return 0;
 }
-

@@ -208,7 +208,7 @@ NOT_YET.local_address_group = "full NAT is not supported by wasmvs yet";
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
-const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload"];
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload", "reject_unknown"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director"];
 
@@ -509,11 +509,13 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
       if (m![1]) ip({ ...v, text: m![1] }, "the metrics address");
       cfg.metrics = { host: m![1] ?? "127.0.0.1", port: int({ ...v, text: m![2] }, 1, 65535, "metrics port"), line: c.key.line };
-    } else if (k === "offload") {
+    } else if (k === "offload" || k === "reject_unknown") {
       leaf(c);
       const v = arg(c, 0, "on or off");
+      noMoreArgs(c, 1);
       if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
-      cfg.offload = { on: v.text === "on", line: c.key.line };
+      if (k === "offload") cfg.offload = { on: v.text === "on", line: c.key.line };
+      else cfg.rejectUnknown = { on: v.text === "on", line: c.key.line };
     } else {
       unknown(c.key, DIRECTOR_KEYS, "director");
     }

@@ -149,6 +149,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
 
 function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   if (next.timeouts) live.setTimeouts(next.timeouts);
+  live.setRejectUnknown(next.rejectUnknown?.on ?? true);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

@@ -151,6 +151,9 @@ export interface DirectorConfig {
   services: ServiceConfig[];
   timeouts?: { tcp: number; tcpfin: number; udp: number; line: number };
   connections?: number;
+  /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
+   *  port unreachable), as a Linux host would; on unless turned off. */
+  rejectUnknown?: { on: boolean; line: number };
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
@@ -283,16 +286,17 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
       if (m![1]) addr({ text: m![1], column: v.column }, "the metrics address");
       cfg.metrics = { host: m![1] ?? "127.0.0.1", port: intIn({ text: m![2], column: v.column }, 1, 65535, fail, "metrics port"), line: lineNo };
-    } else if (head.text === "offload") {
+    } else if (head.text === "offload" || head.text === "reject_unknown") {
       const v = need(1, "on or off");
       if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
-      cfg.offload = { on: v.text === "on", line: lineNo };
+      if (head.text === "offload") cfg.offload = { on: v.text === "on", line: lineNo };
+      else cfg.rejectUnknown = { on: v.text === "on", line: lineNo };
     } else if (head.text === "connections") {
       cfg.connections = intIn(need(1, "a table size"), 1, 67108864, fail, "connection table size");
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -415,6 +419,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
     const t = cfg.timeouts;
     at(t.line, "--set", () => engine.setTimeouts(t));
   }
+  engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   for (const s of cfg.services) {
     let index = -1;
     at(s.line, "-A", () => {

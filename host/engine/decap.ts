@@ -3,18 +3,12 @@
 import { Abi, DecapCounter, Err, Region } from "./abi.js";
 import { ipToWire } from "./addr.js";
 import { DEFAULT_SLOT_SIZE } from "./index.js";
+import type { instantiate as instantiateDecap } from "../../wasm/decap.js";
 
 export { DecapCounter, DecapPort } from "./abi.js";
 
-interface DecapExports {
-  memory: WebAssembly.Memory;
-  abiVersion(): number;
-  init(batch: number, slot: number): number;
-  regionOffset(r: number): number;
-  addTunnelAddress(addr: number): number;
-  processBatch(n: number, nowMs: number): number;
-  tick(nowMs: number): number;
-}
+/** Raw exports, typed from the declarations asc writes for assembly/decap.ts. */
+type DecapExports = Awaited<ReturnType<typeof instantiateDecap>>;
 
 export class Decapsulator {
   private readonly x: DecapExports;

@@ -14,6 +14,7 @@ import {
   ServiceField, Stat, TxDesc,
 } from "./abi.js";
 import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
+import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
 export { Counter, Fwd, Proto, Sched, ConnState, Err, Region } from "./abi.js";
@@ -118,41 +119,9 @@ export interface Timeouts {
   udp: number;
 }
 
-/** Raw exports of the engine module (see assembly/index.ts). */
-export interface EngineExports {
-  memory: WebAssembly.Memory;
-  abiVersion(): number;
-  init(batch: number, slot: number, conns: number, svcs: number, dests: number, neigh: number, seed: number, reserve: number): number;
-  regionOffset(r: number): number;
-  memoryEnd(): number;
-  processBatch(n: number, nowMs: number): number;
-  tick(nowMs: number): number;
-  sendGratuitousArp(ifindex: number, addr: number, nowMs: number): number;
-  setInterface(ifindex: number, macLo: number, macHi: number, mtu: number, addr: number, prefixLen: number): number;
-  addRoute(net: number, prefixLen: number, gateway: number, ifindex: number): number;
-  deleteRoute(net: number, prefixLen: number): number;
-  setNeighbour(ip: number, macLo: number, macHi: number, ifindex: number): number;
-  deleteNeighbour(ip: number): number;
-  addService(proto: number, vaddr: number, vport: number, sched: number): number;
-  editService(s: number, sched: number): number;
-  deleteService(s: number): number;
-  findService(proto: number, vaddr: number, vport: number): number;
-  addDest(s: number, addr: number, port: number, fwd: number, weight: number, uth: number, lth: number): number;
-  editDest(d: number, fwd: number, weight: number, uth: number, lth: number): number;
-  deleteDest(d: number): number;
-  findDest(s: number, addr: number, port: number): number;
-  zeroStats(s: number): number;
-  setTimeouts(tcp: number, tcpfin: number, udp: number): void;
-  setStateTimeoutMs(s: number, ms: number): number;
-  getStateTimeoutMs(s: number): number;
-  setExpireNodest(on: number): void;
-  setVnetHeaders(on: number): void;
-  connectionCount(): number;
-  connectionCapacity(): number;
-  expireConnections(nowMs: number): void;
-  flushConnections(): void;
-  flushNeighbours(): void;
-}
+/** Raw exports of the engine module: typed from the declarations asc writes next to
+ *  wasm/release.wasm when it compiles assembly/index.ts, so they cannot drift from it. */
+export type EngineExports = Awaited<ReturnType<typeof instantiateEngine>>;
 
 const ERR_TEXT: Record<number, string> = {
   [Err.NOT_INITIALISED]: "engine not initialised",
@@ -582,6 +551,13 @@ export class Engine {
   /** IPVS's expire_nodest_conn: expire connections of removed servers on their next packet. */
   setExpireNodestConn(on: boolean): void {
     this.exports.setExpireNodest(on ? 1 : 0);
+  }
+
+  /** Answer traffic the director has nothing for as a Linux host would: a TCP reset for a
+   *  segment with no service or connection, ICMP port unreachable for UDP with no service
+   *  and for a service with no server left; rate-limited (1000/s, burst 50). On by default. */
+  setRejectUnknown(on: boolean): void {
+    this.exports.setRejectUnknown(on ? 1 : 0);
   }
 
   /** Vnet mode, for TAPs with offloads (IFF_VNET_HDR): each frame has its 10-byte

@@ -76,6 +76,8 @@ export interface TcpOpts {
   ack?: number;
   payload?: number[];
   badChecksum?: boolean;
+  /** Default 65535. */
+  window?: number;
 }
 
 export function tcp(o: TcpOpts): number[] {
@@ -88,7 +90,7 @@ export function tcp(o: TcpOpts): number[] {
   h.push((seq >>> 24) & 0xff, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff);
   h.push((ack >>> 24) & 0xff, (ack >>> 16) & 0xff, (ack >>> 8) & 0xff, ack & 0xff);
   h.push(0x50, o.flags);
-  put16(h, 65535);
+  put16(h, o.window ?? 65535);
   h.push(0, 0, 0, 0);
   const seg = [...h, ...p];
   const c = inetChecksum(seg, pseudoSum(ip(o.src), ip(o.dst), 6, seg.length)) ^ (o.badChecksum ? 0x1111 : 0);

@@ -7,8 +7,9 @@
  * descriptors point at. One call per batch, no per-frame copy or call in JavaScript.
  * Readiness comes from the event loop (uv_poll), so an idle director uses no CPU.
  *
- * The descriptor layout is the engine's (assembly/abi.ts): RX {ifindex u32, len u32,
- * ...} and TX {ptr u32, len u32, ifindex u32, ...}, 16 bytes each, little endian.
+ * The descriptor layout is the engine's (assembly/abi.ts), handed over as WASMVS_*
+ * defines by binding.gyp (host/io/native/abi-defines.cjs reads them from abi.ts):
+ * RX {ifindex, len} and TX {ptr, len, ifindex}, u32 fields, little endian.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
@@ -29,7 +30,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DESC_SIZE 16
+#if !defined(WASMVS_DESC_SIZE) || !defined(WASMVS_RX_LEN) || !defined(WASMVS_TX_IFINDEX) || !defined(WASMVS_VNET_HDR_LEN)
+#error "build through binding.gyp: the descriptor layout comes from assembly/abi.ts"
+#endif
+#define DESC_SIZE WASMVS_DESC_SIZE
 
 #define CHECK(call)                                                      \
   do {                                                                   \
@@ -110,7 +114,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   /* Without virtio-net headers, offloads must be off: a device an earlier user left
    * with them on would hand over oversized or unchecksummed frames. With them, the
    * kernel may pass TCP segments up to 64 KB and leave checksums partial. */
-  int hdr = 10;
+  int hdr = WASMVS_VNET_HDR_LEN;
   if (vnet && ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
     int e = errno;
     close(fd);
@@ -144,7 +148,7 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool vnet = false;
   if (argc > 9) napi_get_value_bool(env, argv[9], &vnet);
-  uint32_t pre = vnet ? 10 : 0;
+  uint32_t pre = vnet ? WASMVS_VNET_HDR_LEN : 0;
   if (argc < 9) {
     napi_throw_type_error(env, NULL, "readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex)");
     return NULL;
@@ -172,8 +176,8 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
     }
     uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
     uint32_t len = (uint32_t)r - pre;
-    memcpy(d, &ifindex, 4);
-    memcpy(d + 4, &len, 4);
+    memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
+    memcpy(d + WASMVS_RX_LEN, &len, 4);
     got++;
   }
   napi_value out;
@@ -191,7 +195,7 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool vnet = false;
   if (argc > 5) napi_get_value_bool(env, argv[5], &vnet);
-  uint32_t pre = vnet ? 10 : 0;
+  uint32_t pre = vnet ? WASMVS_VNET_HDR_LEN : 0;
   if (argc < 4) {
     napi_throw_type_error(env, NULL, "writeBatch(fds, memory, txDescBase, count[, errors])");
     return NULL;
@@ -215,9 +219,9 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < count; i++) {
     uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
     uint32_t ptr, len, ifindex;
-    memcpy(&ptr, d, 4);
-    memcpy(&len, d + 4, 4);
-    memcpy(&ifindex, d + 8, 4);
+    memcpy(&ptr, d + WASMVS_TX_PTR, 4);
+    memcpy(&len, d + WASMVS_TX_LEN, 4);
+    memcpy(&ifindex, d + WASMVS_TX_IFINDEX, 4);
     if (ifindex >= flen / 4 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen || ptr < pre) {
       if (errors && ifindex < elen) errors[ifindex]++;
       continue;
