@@ -72,6 +72,21 @@ describe("neighbours (ARP)", () => {
     expect(out.map((d) => (d.arp ? "arp" : d.dstMac))).toEqual(["arp", RS_MAC[0]]);
   });
 
+  it("re-resolves a neighbour unconfirmed for 60 s: the frame waits for a fresh answer", async () => {
+    const e = await unresolved();
+    e.loadFrame(0, eth(IN_MAC, RS_MAC[0], 0x0806, arp(2, RS_MAC[0], RS[0], IN_MAC, DIRECTOR_IN)), 1);
+    e.process(1, 1000);
+    // Past STALE_MS without a confirmation: not sent to the old MAC; asked again, queued.
+    e.loadFrame(0, syn(2), 0);
+    const out = e.txFrames(e.process(1, 1000 + 61000)).map((t) => decode(t.frame));
+    expect(out.map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.dstMac))).toEqual([`arp who-has ${RS[0]}`]);
+    expect(e.counters().queued).toBe(1n);
+    // The answer releases it to the (new) MAC.
+    e.loadFrame(0, eth(IN_MAC, "02:aa:00:00:00:99", 0x0806, arp(2, "02:aa:00:00:00:99", RS[0], IN_MAC, DIRECTOR_IN)), 1);
+    const after = e.txFrames(e.process(1, 1000 + 61100)).map((t) => decode(t.frame));
+    expect(after.map((d) => d.dstMac)).toEqual(["02:aa:00:00:00:99"]);
+  });
+
   it("answers ARP for a VIP on the asking interface and learns the asker", async () => {
     const e = await director({}, false);
     e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });

@@ -5,7 +5,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, RS, VIP, OUT_MAC, GATEWAY_MAC } from "./helpers/director.js";
-import { eth, ipv4, tcp, decode, SYN, ACK } from "./helpers/packet.js";
+import { eth, ipv4, tcp, decode, SYN, ACK, RST } from "./helpers/packet.js";
 import type { Engine, SchedulerName } from "../host/engine/index.js";
 
 interface ModelDest {
@@ -285,6 +285,35 @@ describe("schedulers match IPVS's algorithms", () => {
     const seq = compare(e, m, 8);
     expect(seq.filter((s) => s === RS[0]).length).toBe(2);
     expect(e.services()[0].realServers.find((r) => r.address === RS[0])!.overloaded).toBe(true);
+  });
+
+  it("without a lower threshold, the overload mark clears below 3/4 of the upper one (ip_vs_dest_totalconns * 4 < u * 3)", async () => {
+    const { e } = await setup("rr", [1, 1], [[4, 0], [0, 0]]);
+    const mine: { addr: string; port: number }[] = [];
+    for (let k = 0; k < 8; k++) {
+      const c = connect(e);
+      if (c.server === RS[0]) mine.push(c.client);
+    }
+    const overloaded = () => e.services()[0].realServers.find((r) => r.address === RS[0])!.overloaded;
+    expect(mine.length).toBe(4);
+    expect(overloaded()).toBe(true);
+    // The client resets one connection; once it expires, 3 remain: 12 is not below 12, still overloaded.
+    let t = 2000;
+    const closeOne = () => {
+      // IPVS keeps SYN_RECV on a client RST; established first, the RST closes it.
+      const c = mine.pop()!;
+      e.loadFrame(0, syn(c, ACK), 0);
+      e.process(1, t);
+      e.loadFrame(0, syn(c, RST), 0);
+      e.process(1, t);
+      t += 11000; // past the CLOSE timeout (10 s), well within SYN_RECV's (60 s)
+      e.expireConnections(t);
+    };
+    closeOne();
+    expect(e.services()[0].realServers.find((r) => r.address === RS[0])!.active + e.services()[0].realServers.find((r) => r.address === RS[0])!.inactive).toBe(3);
+    expect(overloaded()).toBe(true);
+    closeOne();
+    expect(overloaded()).toBe(false); // 2 * 4 < 12
   });
 
   it("a service whose servers are all quiesced drops, counts, and tells the client the port is unreachable", async () => {

@@ -131,6 +131,22 @@ describe("tcp and udp", () => {
     w.l4SetDst(p, 6, wire("10.0.0.100"), wire("10.1.0.11"), portToWire(8080));
     expect(get(p, seg.length)).toEqual(tcp({ src: "10.0.0.2", dst: "10.1.0.11", sport: 40000, dport: 8080, flags: SYN | ACK, payload: [1, 2, 3] }));
   });
+  it("UDP on the NAT path: a computed zero goes out as 0xffff, and no checksum (0) stays none", () => {
+    // Find the new port for which the rewritten datagram's checksum computes to zero.
+    const src = "10.0.0.2", dst = "10.0.0.100", ndst = "10.1.0.11";
+    let hit = -1;
+    for (let nport = 0; nport < 65536 && hit < 0; nport++) {
+      if (udp({ src, dst: ndst, sport: 5000, dport: nport, payload: [1, 2] }).slice(6, 8).every((b) => b === 0xff)) hit = nport;
+    }
+    expect(hit).toBeGreaterThanOrEqual(0);
+    const p = put(udp({ src, dst, sport: 5000, dport: 53, payload: [1, 2] }));
+    w.l4SetDst(p, 17, wire(dst), wire(ndst), portToWire(hit));
+    expect(get(p + 6, 2)).toEqual([0xff, 0xff]);
+    const none = put(udp({ src, dst, sport: 5000, dport: 53, payload: [1, 2], noChecksum: true }));
+    w.l4SetDst(none, 17, wire(dst), wire(ndst), portToWire(5353));
+    expect(get(none + 6, 2)).toEqual([0, 0]);
+    expect(get(none + 2, 2)).toEqual([0x14, 0xe9]); // the port did change
+  });
   it("checks the UDP length field", () => {
     const d = udp({ src: "10.0.0.2", dst: "10.0.0.100", sport: 5000, dport: 53, payload: [7, 7] });
     expect(w.udpCheck(put(d), d.length)).toBe(1);
@@ -195,8 +211,9 @@ describe("incremental updates against full recomputation (RFC 1624)", () => {
       const expected = isTcp ? tcp({ src, dst: ndst, sport, dport: nport, flags: ACK, payload }) : udp({ src, dst: ndst, sport, dport: nport, payload });
       const got = get(p, seg.length);
       const off = isTcp ? 16 : 6;
-      // Both encodings of zero are the same ones'-complement value; the builder never makes -0.
-      const norm = (a: number[]) => { const v = (a[off] << 8) | a[off + 1]; return v === 0xffff || v === 0 ? 0 : v; };
+      // TCP: both encodings of zero are the same ones'-complement value. UDP: exact, as a
+      // computed zero must go out as 0xffff (RFC 768; 0 would mean "no checksum").
+      const norm = (a: number[]) => { const v = (a[off] << 8) | a[off + 1]; return isTcp && v === 0xffff ? 0 : v; };
       expect(norm(got)).toBe(norm(expected));
       expect(got.slice(0, off)).toEqual(expected.slice(0, off));
       const hdr = ipv4({ src, dst, proto: 17, ttl: 2 + (rnd() & 127), payload: [] });
