@@ -135,3 +135,20 @@ describe("one model, serialised changes", () => {
     }
   });
 });
+
+describe("control-plane timer lateness", () => {
+  it("records how late a periodic timer fires: last, greatest, 99th percentile (fake clock)", async () => {
+    const { Lateness } = await import("../host/control/lateness.js");
+    const l = new Lateness(100, 0);
+    let t = 0;
+    for (let k = 0; k < 200; k++) { t += 100; l.fired(t); }
+    expect(l.view()).toEqual({ periodMs: 100, lastMs: 0, maxMs: 0, p99Ms: 0 });
+    t += 100 + 37; // one firing 37 ms late
+    l.fired(t);
+    for (let k = 0; k < 10; k++) { t += 102; l.fired(t); }
+    expect(l.view()).toMatchObject({ lastMs: 2, maxMs: 37 });
+    expect(l.p99Ms()).toBe(2);
+    for (let k = 0; k < 5; k++) { t += 150; l.fired(t); }
+    expect(l.p99Ms()).toBe(37);
+  });
+});

@@ -22,6 +22,7 @@ import { ControlState } from "../control/daemon.js";
 import { estimate, formatCounters, formatServices } from "../control/table.js";
 import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
+import { Lateness } from "../control/lateness.js";
 import { DataplaneThread } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
 
@@ -44,7 +45,7 @@ function ip(args: string[]): void {
 }
 
 /** The status file's content: JSON-friendly (bigints as numbers: they stay far below 2^53 here). */
-export function statusOf(s: EngineSnapshot): unknown {
+export function statusOf(s: EngineSnapshot, control?: unknown): unknown {
   const num = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
   return {
     time: new Date().toISOString(),
@@ -58,6 +59,7 @@ export function statusOf(s: EngineSnapshot): unknown {
       realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })),
     })),
     loop: s.loop,
+    control,
   };
 }
 
@@ -96,7 +98,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   await claimSocket(socketPath);
 
   const stops: (() => unknown)[] = [];
-  const health: ProcessHealth = { errors: 0, lagMs: 0, refused: 0 };
+  const health: ProcessHealth = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
   const survived = errorLog(o.log, health);
   let fatal: string | undefined;
   let wake: () => void = () => {};
@@ -172,20 +174,27 @@ export async function runDirector(o: RunOptions): Promise<void> {
     for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
     await thread.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
 
-    // Housekeeping once a second (status file, timer lateness) and IPVS's estimator every two.
+    // A 100 ms heartbeat measures how late the control plane's timers fire (the data path
+    // being on its own thread, forwarding load should not make them late).
+    const lateness = new Lateness(100, performance.now());
+    const heartbeat = setInterval(() => {
+      lateness.fired(performance.now());
+      health.lagMs = lateness.lastMs;
+      health.lagMaxMs = lateness.maxMs;
+    }, 100);
+    stops.push(() => clearInterval(heartbeat));
+    // Housekeeping once a second (status file) and IPVS's estimator every two.
     const writeStatus = async () => {
       if (!o.status) return;
       const tmp = `${o.status}.tmp`;
-      await writeFile(tmp, JSON.stringify(statusOf(await thread.snapshot()), null, 1));
+      const control = { timer: lateness.view(), errors: health.errors, refused: health.refused };
+      await writeFile(tmp, JSON.stringify(statusOf(await thread.snapshot(), control), null, 1));
       await rename(tmp, o.status);
     };
     await writeStatus();
     const periodic = (ms: number, what: string, f: () => Promise<void>) => {
-      let due = Date.now() + ms;
       let busy = false;
       const t = setInterval(() => {
-        health.lagMs = Math.max(0, Date.now() - due);
-        due = Date.now() + ms;
         if (busy) return; // never two at once, whatever the disk does
         busy = true;
         f().catch((e) => survived(what, e)).finally(() => { busy = false; });

@@ -16,8 +16,9 @@ export const SCRAPE_TIMEOUT_MS = 5000;
 export interface ProcessHealth {
   /** Errors the control plane caught in its timers and sockets (logged, counted, survived). */
   errors: number;
-  /** Lateness of the control plane's last timer tick, in ms (event-loop lag). */
+  /** Lateness of the control plane's 100 ms heartbeat, last and greatest, in ms. */
   lagMs: number;
+  lagMaxMs: number;
   /** Requests refused for their size, clients refused for their number. */
   refused: number;
 }
@@ -88,8 +89,10 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
       collect() { this.reset(); this.inc(health().errors); } });
     new PCounter({ name: "wasmvs_control_refused_total", help: "Control and metrics requests refused at a limit (size, clients).", registers: [r],
       collect() { this.reset(); this.inc(health().refused); } });
-    new Gauge({ name: "wasmvs_control_timer_lag_seconds", help: "How late the control plane's last periodic timer ran.", registers: [r],
+    new Gauge({ name: "wasmvs_control_timer_lag_seconds", help: "How late the control plane's 100 ms heartbeat last fired.", registers: [r],
       collect() { this.set(health().lagMs / 1000); } });
+    new Gauge({ name: "wasmvs_control_timer_lag_max_seconds", help: "The latest the control plane's 100 ms heartbeat fired since start.", registers: [r],
+      collect() { this.set(health().lagMaxMs / 1000); } });
   }
   return r;
 }

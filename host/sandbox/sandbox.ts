@@ -392,6 +392,8 @@ export class Director {
 export interface DirectorStatus {
   time: string;
   connections: number;
+  /** The control plane: how late its 100 ms heartbeat fires, errors survived, requests refused. */
+  control?: { timer: { periodMs: number; lastMs: number; maxMs: number; p99Ms: number }; errors: number; refused: number };
   counters: Record<string, number>;
   services: {
     protocol: string; address: string; port: number; scheduler: string;
