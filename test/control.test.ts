@@ -148,7 +148,8 @@ describe("control-plane timer lateness", () => {
     for (let k = 0; k < 10; k++) { t += 102; l.fired(t); }
     expect(l.view()).toMatchObject({ lastMs: 2, maxMs: 37 });
     expect(l.p99Ms()).toBe(2);
+    // Over 1% of the samples 50 ms late: the 99th percentile follows them.
     for (let k = 0; k < 5; k++) { t += 150; l.fired(t); }
-    expect(l.p99Ms()).toBe(37);
+    expect(l.view()).toMatchObject({ lastMs: 50, maxMs: 50, p99Ms: 50 });
   });
 });
