@@ -119,7 +119,7 @@ virtual_server group web {
       [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
         `e.conf:${L(4)}:1: 'tun': tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over (IPIP has no virtio GSO type): turn offloads off (line ${L(0)}) to use TUN real servers`],
       [`${DIRECTOR}include nosuch.conf\n`, `e.conf:${L(1)}:9: 'nosuch.conf': no such file: nosuch.conf (relative to ${dir})`],
-      [`${DIRECTOR}virtual_server_group g {\n  ae00::2-9 80\n}\n`, `e.conf:${L(2)}:3: 'ae00::2-9': IPv6 addresses are not supported by wasmvs yet`],
+      [`${DIRECTOR}virtual_server_group g {\n  ae00::2-9 80\n}\n`, `e.conf:${L(2)}:3: 'ae00::2-9': IPv6 is not supported by wasmvs yet`],
     ];
     for (const [text, msg] of cases) {
       write("e.conf", text);

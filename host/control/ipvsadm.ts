@@ -6,6 +6,8 @@
 
 import type { ConnectionInfo, Stats } from "../engine/index.js";
 import { AddressError, ipToWire } from "../engine/addr.js";
+import { SCHEDULERS } from "../engine/index.js";
+import { Missing, notSupported, schedulerProblem } from "./features.js";
 
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
@@ -57,21 +59,14 @@ export class IpvsadmError extends Error {
 }
 
 const MAX_TIMEOUT = 86400 * 31;
-export const SUPPORTED_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "sh", "dh"];
-const IPVS_SCHEDULERS = ["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"];
-
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
-const NOT_YET: Record<string, string> = {
-  f: "firewall-mark services", "fwmark-service": "firewall-mark services",
-  p: "persistence", persistent: "persistence", M: "persistence netmasks", netmask: "persistence netmasks",
-  "6": "IPv6", ipv6: "IPv6", b: "scheduler flags", "sched-flags": "scheduler flags",
-  o: "one-packet scheduling", ops: "one-packet scheduling", pe: "persistence engines",
-  "start-daemon": "the connection sync daemon", "stop-daemon": "the connection sync daemon",
-  daemon: "the connection sync daemon", "mcast-interface": "the connection sync daemon", syncid: "the connection sync daemon",
-  "sync-maxlen": "the connection sync daemon", "mcast-group": "the connection sync daemon", "mcast-port": "the connection sync daemon",
-  "mcast-ttl": "the connection sync daemon", "tun-port": "tunnel types other than ipip", "tun-nocsum": "tunnel types other than ipip",
-  "tun-csum": "tunnel types other than ipip", "tun-remcsum": "tunnel types other than ipip", "tun-info": "tunnel information output",
-  sctp: "SCTP services", "sctp-service": "SCTP services",
+const NOT_YET: Record<string, Missing> = {
+  f: "fwmark", "fwmark-service": "fwmark", p: "persistence", persistent: "persistence", M: "persistenceNetmask",
+  netmask: "persistenceNetmask", "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
+  pe: "persistenceEngines", "start-daemon": "syncDaemon", "stop-daemon": "syncDaemon", daemon: "syncDaemon",
+  "mcast-interface": "syncDaemon", syncid: "syncDaemon", "sync-maxlen": "syncDaemon", "mcast-group": "syncDaemon",
+  "mcast-port": "syncDaemon", "mcast-ttl": "syncDaemon", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
+  "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
 };
 
 interface OptSpec {
@@ -204,8 +199,8 @@ function optCheck(cmd: Command, options: Set<string>): void {
 const optName = (n: string) => (n === "service" ? "service-address" : n);
 
 /** An option of a feature wasmvs does not have yet, at argv[arg]. */
-function notYet(option: string, feature: string, arg: number): IpvsadmError {
-  const e = new IpvsadmError(`ipvsadm: option ${option}: ${feature} ${feature.endsWith("s") ? "are" : "is"} not supported by wasmvs yet`, 2);
+function notYet(option: string, feature: Missing, arg: number): IpvsadmError {
+  const e = new IpvsadmError(`ipvsadm: option ${option}: ${notSupported(feature)}`, 2);
   e.arg = arg;
   return e;
 }
@@ -231,7 +226,7 @@ export function parseArgs(argv: string[]): Parsed {
     const a = argv[i];
     if (a.startsWith("--")) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      if (NOT_YET[name]) throw notYet(`--${name}`, NOT_YET[name], i);
+      if (Object.hasOwn(NOT_YET, name)) throw notYet(`--${name}`, NOT_YET[name], i);
       const spec = OPTIONS.find((o) => o.long === name);
       if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
       let v = inline;
@@ -244,7 +239,7 @@ export function parseArgs(argv: string[]): Parsed {
     } else if (a.startsWith("-") && a.length > 1) {
       for (let k = 1; k < a.length; k++) {
         const c = a[k];
-        if (NOT_YET[c]) throw notYet(`-${c}`, NOT_YET[c], i);
+        if (Object.hasOwn(NOT_YET, c)) throw notYet(`-${c}`, NOT_YET[c], i);
         const spec = OPTIONS.find((o) => o.short === c);
         if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
         let v: string | undefined;
@@ -272,11 +267,11 @@ export function parseArgs(argv: string[]): Parsed {
   }
   if (p.command === "help" || p.command === "version") return p;
   optCheck(p.command, st.options);
-  if (p.scheduler !== undefined && !SUPPORTED_SCHEDULERS.includes(p.scheduler)) {
-    const e = IPVS_SCHEDULERS.includes(p.scheduler)
-      ? new IpvsadmError(`Scheduler ${p.scheduler} is not supported by wasmvs yet (supported: ${SUPPORTED_SCHEDULERS.join(", ")})`, 1)
-      : new IpvsadmError("Scheduler or persistence engine not found", 255);
-    e.arg = argv.lastIndexOf(p.scheduler);
+  const problem = p.scheduler === undefined ? undefined : schedulerProblem(p.scheduler);
+  if (problem) {
+    // ipvsadm's own message for a name IPVS does not know; for IPVS's others, wasmvs's.
+    const e = problem.known ? new IpvsadmError(problem.reason.replace(/^s/, "S"), 1) : new IpvsadmError("Scheduler or persistence engine not found", 255);
+    e.arg = argv.lastIndexOf(p.scheduler!);
     throw e;
   }
   if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
@@ -470,7 +465,7 @@ virtual-service:
   --udp-service|-u  service-address   service-address is host[:port]
 
 Options:
-  --scheduler    -s scheduler         one of ${SUPPORTED_SCHEDULERS.join("|")},
+  --scheduler    -s scheduler         one of ${SCHEDULERS.join("|")},
                                       the default scheduler is wlc.
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
@@ -493,6 +488,6 @@ Options:
 
 Not supported by wasmvs yet (refused with a message): -f (firewall marks), -p/-M (persistence),
 -6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, the sync daemon options,
-tunnel types other than ipip, schedulers other than ${SUPPORTED_SCHEDULERS.join(", ")}.
+tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).
 `;

@@ -15,6 +15,7 @@ import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { checkOffload, groupId, ConfigError, ErrorList, LIMITS, readConfigFile, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { ipToWire, parseCidr, parseMac } from "../engine/index.js";
+import { Missing, notSupported, schedulerProblem } from "./features.js";
 
 interface Tok {
   text: string;
@@ -129,7 +130,7 @@ function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget
       continue;
     }
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
-      fail(lineToks[0], "conditional configuration (@ prefixes) is not supported by wasmvs yet");
+      fail(lineToks[0], notSupported("conditional"));
     }
     budget.tokens += lineToks.length + 1;
     if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
@@ -185,25 +186,21 @@ function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** Keywords keepalived knows but wasmvs does not implement yet, and why. */
-const NOT_YET: Record<string, string> = {};
-for (const k of ["HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "BFD_CHECK", "FILE_CHECK",
-  "delay_loop", "inhibit_on_failure", "alpha", "omega", "quorum", "quorum_up", "quorum_down", "hysteresis", "ha_suspend", "virtualhost",
-  "notify_up", "notify_down", "retry", "delay_before_retry", "connect_timeout", "warmup", "smtp_alert", "track_file", "sorry_server_inhibit"]) {
-  NOT_YET[k] = "health checking is not supported by wasmvs yet";
-}
-for (const k of ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
-  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]) {
-  NOT_YET[k] = "VRRP and the sync daemon are not supported by wasmvs yet";
-}
-for (const k of ["persistence_timeout", "persistence_granularity", "persistence_engine"]) NOT_YET[k] = "persistence is not supported by wasmvs yet";
-for (const k of ["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name", "enable_traps",
-  "enable_snmp_checker", "enable_dbus"]) {
-  NOT_YET[k] = "notifications (email, SNMP, D-Bus) are not supported by wasmvs yet";
-}
-NOT_YET.ops = "one-packet scheduling is not supported by wasmvs yet";
-NOT_YET.fwmark = "firewall-mark services are not supported by wasmvs yet";
-NOT_YET.local_address_group = "full NAT is not supported by wasmvs yet";
+/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them). */
+const NOT_YET: Record<string, Missing> = {};
+const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
+missing("healthChecks", ["HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "BFD_CHECK",
+  "FILE_CHECK", "delay_loop", "inhibit_on_failure", "alpha", "omega", "quorum", "quorum_up", "quorum_down", "hysteresis", "ha_suspend",
+  "virtualhost", "notify_up", "notify_down", "retry", "delay_before_retry", "connect_timeout", "warmup", "smtp_alert", "track_file",
+  "sorry_server_inhibit"]);
+missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
+  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]);
+missing("persistence", ["persistence_timeout", "persistence_granularity", "persistence_engine"]);
+missing("notifications", ["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name",
+  "enable_traps", "enable_snmp_checker", "enable_dbus"]);
+missing("ops", ["ops"]);
+missing("fwmark", ["fwmark"]);
+missing("fullNat", ["local_address_group"]);
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
@@ -213,7 +210,7 @@ const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director"];
 
 function unknown(t: Tok, known: string[], where: string): never {
-  if (NOT_YET[t.text]) fail(t, NOT_YET[t.text]);
+  if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
   if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
   const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
@@ -237,7 +234,7 @@ function int(t: Tok, min: number, max: number, what: string): number {
   return Number(t.text);
 }
 function ip(t: Tok, what: string): string {
-  if (t.text.includes(":")) fail(t, "IPv6 addresses are not supported by wasmvs yet");
+  if (t.text.includes(":")) fail(t, notSupported("ipv6"));
   try {
     ipToWire(t.text);
   } catch {
@@ -245,14 +242,10 @@ function ip(t: Tok, what: string): string {
   }
   return t.text;
 }
-const SCHED: Record<string, ServiceConfig["scheduler"]> = { rr: "rr", wrr: "wrr", lc: "lc", wlc: "wlc", sh: "sh", dh: "dh" };
 function sched(t: Tok): ServiceConfig["scheduler"] {
-  const s = SCHED[t.text];
-  if (!s) {
-    if (["lblc", "lblcr", "sed", "nq", "fo", "ovf", "mh", "twos"].includes(t.text)) fail(t, `scheduler ${t.text} is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh)`);
-    fail(t, "unknown scheduler (supported: rr, wrr, lc, wlc, sh, dh)");
-  }
-  return s!;
+  const problem = schedulerProblem(t.text);
+  if (problem) fail(t, problem.reason);
+  return t.text as ServiceConfig["scheduler"];
 }
 function method(t: Tok): RealServerConfig["method"] {
   const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
@@ -264,8 +257,8 @@ function method(t: Tok): RealServerConfig["method"] {
 function groupMembers(g: Node): { address: string; port: number }[] {
   const out: { address: string; port: number }[] = [];
   for (const m of g.children ?? []) {
-    if (m.key.text === "fwmark") fail(m.key, NOT_YET.fwmark);
-    if (m.key.text.includes(":")) fail(m.key, "IPv6 addresses are not supported by wasmvs yet");
+    if (m.key.text === "fwmark") fail(m.key, notSupported("fwmark"));
+    if (m.key.text.includes(":")) fail(m.key, notSupported("ipv6"));
     const port = int(arg(m, 0, "a port"), 0, 65535, "port");
     noMoreArgs(m, 1);
     const r = /^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?$/.exec(m.key.text);
@@ -336,7 +329,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   if (!n.children) fail(n.key, "virtual_server needs a block");
   let members: { address: string; port: number }[];
   const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
-  if (first.text === "fwmark") fail(first, NOT_YET.fwmark);
+  if (first.text === "fwmark") fail(first, notSupported("fwmark"));
   if (first.text === "group") {
     const g = groups.get(arg(n, 1, "a group name").text);
     if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
@@ -357,7 +350,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     if (k === "lb_algo" || k === "lvs_sched") {
       leaf(c);
       scheduler = sched(arg(c, 0, "a scheduler"));
-      if (c.args.length > 1) fail(c.args[1], "scheduler flags are not supported by wasmvs yet");
+      if (c.args.length > 1) fail(c.args[1], notSupported("schedFlags"));
     } else if (k === "lb_kind" || k === "lvs_method") {
       leaf(c);
       kind = method(arg(c, 0, "NAT, DR or TUN"));
@@ -365,7 +358,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     } else if (k === "protocol") {
       leaf(c);
       const p = arg(c, 0, "TCP or UDP").text.toUpperCase();
-      if (p === "SCTP") fail(c.args[0], "SCTP services are not supported by wasmvs yet");
+      if (p === "SCTP") fail(c.args[0], notSupported("sctp"));
       if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
       protocol = p === "TCP" ? "tcp" : "udp";
     } else if (k === "real_server") {

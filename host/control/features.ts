@@ -1,0 +1,45 @@
+// What wasmvs does not do yet, and IPVS's schedulers: one table each, read by every
+// syntax (ipvsadm's options, keepalived's keywords), so that a feature is named and
+// refused the same way wherever it is asked for — never ignored.
+
+import { SCHEDULERS } from "../engine/index.js";
+
+/** Features of IPVS and keepalived that wasmvs does not have yet: the name a refusal
+ *  gives, and whether it takes "are". */
+export const MISSING = {
+  healthChecks: ["health checking", false],
+  vrrp: ["VRRP and the sync daemon", true],
+  syncDaemon: ["the connection sync daemon", false],
+  persistence: ["persistence", false],
+  persistenceNetmask: ["persistence netmasks", true],
+  persistenceEngines: ["persistence engines", true],
+  fwmark: ["firewall-mark services", true],
+  ipv6: ["IPv6", false],
+  sctp: ["SCTP services", true],
+  schedFlags: ["scheduler flags", true],
+  ops: ["one-packet scheduling", false],
+  tunnelTypes: ["tunnel types other than ipip", true],
+  tunnelInfo: ["tunnel information output", false],
+  notifications: ["notifications (email, SNMP, D-Bus)", true],
+  fullNat: ["full NAT", false],
+  conditional: ["conditional configuration (@ prefixes)", false],
+} as const;
+export type Missing = keyof typeof MISSING;
+
+/** "X is (are) not supported by wasmvs yet". */
+export function notSupported(f: Missing): string {
+  const [name, plural] = MISSING[f];
+  return `${name} ${plural ? "are" : "is"} not supported by wasmvs yet`;
+}
+
+/** Every scheduler IPVS has (net/netfilter/ipvs/ip_vs_*.c). */
+export const IPVS_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"] as const;
+
+/** Why a scheduler name cannot be used, or undefined when wasmvs has it. */
+export function schedulerProblem(name: string): { known: boolean; reason: string } | undefined {
+  if ((SCHEDULERS as string[]).includes(name)) return undefined;
+  const supported = SCHEDULERS.join(", ");
+  return (IPVS_SCHEDULERS as readonly string[]).includes(name)
+    ? { known: true, reason: `scheduler ${name} is not supported by wasmvs yet (supported: ${supported})` }
+    : { known: false, reason: `unknown scheduler (supported: ${supported})` };
+}
