@@ -14,7 +14,8 @@
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { checkOffload, groupId, ConfigError, ErrorList, LIMITS, readConfigFile, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { ipToWire, parseCidr, parseMac } from "../engine/index.js";
+import { deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize,
+  wholeNumber } from "./settings.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
 
 interface Tok {
@@ -229,19 +230,17 @@ function noMoreArgs(n: Node, count: number): void {
 function leaf(n: Node): void {
   if (n.children) fail(n.key, `${n.key.text} does not take a block`);
 }
-function int(t: Tok, min: number, max: number, what: string): number {
-  if (!/^\d+$/.test(t.text) || Number(t.text) < min || Number(t.text) > max) fail(t, `${what} must be a whole number from ${min} to ${max}`);
-  return Number(t.text);
-}
-function ip(t: Tok, what: string): string {
-  if (t.text.includes(":")) fail(t, notSupported("ipv6"));
+/** The value of a word (settings.ts), its errors at the word's position. */
+function value<T>(t: Tok, f: (text: string) => T): T {
   try {
-    ipToWire(t.text);
-  } catch {
-    fail(t, `${what} must be an IPv4 address, got "${t.text}"`);
+    return f(t.text);
+  } catch (e) {
+    if (e instanceof SettingError) return fail(t, e.message);
+    throw e;
   }
-  return t.text;
 }
+const int = (t: Tok, min: number, max: number, what: string) => value(t, (x) => wholeNumber(x, min, max, what));
+const ip = (t: Tok, what: string) => value(t, (x) => ipv4Address(x, what));
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
   if (problem) fail(t, problem.reason);
@@ -414,6 +413,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
   if (!n.children) fail(n.key, "director needs a block");
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
+    if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
@@ -424,45 +424,24 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
         leaf(p);
         const v = arg(p, 0, "a value");
         noMoreArgs(p, 1);
-        if (p.key.text === "tap" || p.key.text === "bridge") {
-          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v.text)) fail(v, "not a device name (1 to 15 letters, digits, '_', '.', '-')");
-          if (p.key.text === "tap") ifc.tap = v.text;
-          else ifc.bridge = v.text;
-        } else if (p.key.text === "mac") {
-          try {
-            parseMac(v.text);
-          } catch {
-            fail(v, `not a MAC address: "${v.text}"`);
-          }
-          ifc.mac = v.text.toLowerCase();
-        } else if (p.key.text === "address") {
-          try {
-            parseCidr(v.text);
-          } catch (e) {
-            fail(v, (e as Error).message);
-          }
-          ifc.address = v.text.includes("/") ? v.text : `${v.text}/32`;
-        } else if (p.key.text === "mtu") ifc.mtu = int(v, 68, 65535, "mtu");
+        if (p.key.text === "tap") ifc.tap = value(v, deviceName);
+        else if (p.key.text === "bridge") ifc.bridge = value(v, deviceName);
+        else if (p.key.text === "mac") ifc.mac = value(v, macAddress);
+        else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
+        else if (p.key.text === "mtu") ifc.mtu = value(v, mtu);
         else unknown(p.key, IF_KEYS, "interface");
       }
       if (!ifc.mac) fail(c.key, `interface ${name.text} needs a mac`);
       cfg.interfaces.push(ifc);
-    } else if (k === "route" || k === "default_gateway") {
-      leaf(c);
-      if (k === "default_gateway") {
-        cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
-        noMoreArgs(c, 1);
-        return;
-      }
-      const dest = arg(c, 0, "a destination (CIDR or default)");
-      const r = { cidr: dest.text === "default" ? "0.0.0.0/0" : dest.text, via: undefined as string | undefined, dev: undefined as string | undefined, line: c.key.line };
-      if (dest.text !== "default") {
-        try {
-          parseCidr(dest.text);
-        } catch (e) {
-          fail(dest, (e as Error).message);
-        }
-      }
+      return;
+    }
+    leaf(c);
+    if (k === "default_gateway") {
+      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
+      noMoreArgs(c, 1);
+    } else if (k === "route") {
+      const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
+        dev: undefined as string | undefined, line: c.key.line };
       for (let i = 1; i < c.args.length; i += 2) {
         const key = c.args[i];
         const val = arg(c, i + 1, `a value after ${key.text}`);
@@ -473,44 +452,26 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
       cfg.routes.push(r);
     } else if (k === "neighbour" || k === "neighbor") {
-      leaf(c);
       const a = ip(arg(c, 0, "an address"), "the neighbour");
-      const m = arg(c, 1, "a MAC address");
-      try {
-        parseMac(m.text);
-      } catch {
-        fail(m, `not a MAC address: "${m.text}"`);
-      }
-      cfg.neighbours.push({ address: a, mac: m.text.toLowerCase(), dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
+      const m = value(arg(c, 1, "a MAC address"), macAddress);
+      cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
     } else if (k === "connection_table_size") {
-      leaf(c);
-      cfg.connections = int(arg(c, 0, "a size"), 1, 67108864, "connection table size");
+      cfg.connections = value(arg(c, 0, "a size"), tableSize);
+    } else if (k === "control_socket") {
+      cfg.controlSocket = arg(c, 0, "a path").text;
     } else if (k === "control_group") {
-      leaf(c);
       const g = arg(c, 0, "a group name or number");
       noMoreArgs(c, 1);
       const gid = groupId(g.text);
       if (gid === undefined) fail(g, `no such group: ${g.text}`);
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
-    } else if (k === "control_socket") {
-      leaf(c);
-      cfg.controlSocket = arg(c, 0, "a path").text;
     } else if (k === "metrics") {
-      leaf(c);
-      const v = arg(c, 0, "[ADDRESS:]PORT");
-      const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(v.text);
-      if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
-      if (m![1]) ip({ ...v, text: m![1] }, "the metrics address");
-      cfg.metrics = { host: m![1] ?? "127.0.0.1", port: int({ ...v, text: m![2] }, 1, 65535, "metrics port"), line: c.key.line };
+      cfg.metrics = { ...value(arg(c, 0, "[ADDRESS:]PORT"), metricsEndpoint), line: c.key.line };
     } else if (k === "offload" || k === "reject_unknown") {
-      leaf(c);
-      const v = arg(c, 0, "on or off");
+      const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
-      if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
-      if (k === "offload") cfg.offload = { on: v.text === "on", line: c.key.line };
-      else cfg.rejectUnknown = { on: v.text === "on", line: c.key.line };
-    } else {
-      unknown(c.key, DIRECTOR_KEYS, "director");
+      if (k === "offload") cfg.offload = { on, line: c.key.line };
+      else cfg.rejectUnknown = { on, line: c.key.line };
     }
   });
   if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");

@@ -21,6 +21,9 @@ import {
   AddressError, Engine, EngineError, Protocol, RealServerSpec, SchedulerName, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
+import {
+  deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+} from "./settings.js";
 import { applyCommandInPlace } from "./model.js";
 
 export class ConfigError extends Error {
@@ -179,13 +182,6 @@ function tokenize(line: string): Token[] {
   return out;
 }
 
-function intIn(tok: Token, min: number, max: number, fail: (t: Token, why: string) => never, what: string): number {
-  if (!/^\d+$/.test(tok.text)) fail(tok, `${what} must be a whole number, got "${tok.text}"`);
-  const v = Number(tok.text);
-  if (v < min || v > max) fail(tok, `${what} out of range (${min}-${max}): ${v}`);
-  return v;
-}
-
 export function parseRules(text: string, file = "<config>"): DirectorConfig {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
   const lines = text.split(/\r?\n/);
@@ -205,74 +201,48 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       return toks[k];
     };
     const head = toks[0];
-    const addr = (t: Token, what: string): string => {
+    /** The value of a setting word, its errors at the word's position. */
+    const value = <T>(t: Token, f: (text: string) => T): T => {
       try {
-        ipToWire(t.text);
-      } catch {
-        fail(t, `${what} must be an IPv4 address, got "${t.text}"`);
+        return f(t.text);
+      } catch (e) {
+        if (e instanceof SettingError) return fail(t, e.message);
+        throw e;
       }
-      return t.text;
     };
     if (head.text === "interface") {
-      const index = intIn(need(1, "an interface index"), 0, 15, fail, "interface index");
+      const index = value(need(1, "an interface index"), (x) => wholeNumber(x, 0, 15, "interface index"));
       const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, tap: "", line: lineNo };
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
         if (key.text === "name") ifc.name = val.text;
-        else if (key.text === "mac") {
-          try {
-            parseMac(val.text);
-          } catch {
-            fail(val, `not a MAC address: "${val.text}"`);
-          }
-          ifc.mac = val.text.toLowerCase();
-        } else if (key.text === "address") {
-          try {
-            parseCidr(val.text);
-          } catch (e) {
-            fail(val, (e as Error).message);
-          }
-          ifc.address = val.text.includes("/") ? val.text : `${val.text}/32`;
-        } else if (key.text === "mtu") ifc.mtu = intIn(val, 68, 65535, fail, "mtu");
-        else if (key.text === "tap" || key.text === "bridge") {
-          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(val.text)) fail(val, `not a device name (1 to 15 letters, digits, '_', '.', '-')`);
-          if (key.text === "tap") ifc.tap = val.text;
-          else ifc.bridge = val.text;
-        } else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
+        else if (key.text === "mac") ifc.mac = value(val, macAddress);
+        else if (key.text === "address") ifc.address = value(val, interfaceAddress);
+        else if (key.text === "mtu") ifc.mtu = value(val, mtu);
+        else if (key.text === "tap") ifc.tap = value(val, deviceName);
+        else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
+        else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
       }
       if (!ifc.mac) fail(head, `interface ${index} needs a mac`);
       if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
       cfg.interfaces.push(ifc);
     } else if (head.text === "route") {
-      const dest = need(1, "a destination (CIDR or default)");
-      const r: RouteConfig = { cidr: dest.text === "default" ? "0.0.0.0/0" : dest.text, line: lineNo };
-      if (dest.text !== "default") {
-        try {
-          parseCidr(dest.text);
-        } catch (e) {
-          fail(dest, (e as Error).message);
-        }
-      }
+      const r: RouteConfig = { cidr: value(need(1, "a destination (CIDR or default)"), routeDestination), line: lineNo };
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
-        if (key.text === "via") r.via = addr(val, "the gateway");
+        if (key.text === "via") r.via = value(val, (x) => ipv4Address(x, "the gateway"));
         else if (key.text === "dev") r.dev = val.text;
         else fail(key, "unknown route setting (expected via or dev)");
       }
       if (!r.via && !r.dev) fail(head, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
       cfg.routes.push(r);
     } else if (head.text === "neighbour" || head.text === "neighbor") {
-      const a = addr(need(1, "an address"), "the neighbour");
-      const m = need(2, "a MAC address");
-      try {
-        parseMac(m.text);
-      } catch {
-        fail(m, `not a MAC address: "${m.text}"`);
-      }
-      const n: NeighbourConfig = { address: a, mac: m.text.toLowerCase(), line: lineNo };
+      const n: NeighbourConfig = {
+        address: value(need(1, "an address"), (x) => ipv4Address(x, "the neighbour")), mac: value(need(2, "a MAC address"), macAddress), line: lineNo,
+      };
       for (let k = 3; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
@@ -281,18 +251,13 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       }
       cfg.neighbours.push(n);
     } else if (head.text === "metrics") {
-      const v = need(1, "[ADDRESS:]PORT");
-      const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(v.text);
-      if (!m) fail(v, "expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
-      if (m![1]) addr({ text: m![1], column: v.column }, "the metrics address");
-      cfg.metrics = { host: m![1] ?? "127.0.0.1", port: intIn({ text: m![2], column: v.column }, 1, 65535, fail, "metrics port"), line: lineNo };
-    } else if (head.text === "offload" || head.text === "reject_unknown") {
-      const v = need(1, "on or off");
-      if (v.text !== "on" && v.text !== "off") fail(v, "expected on or off");
-      if (head.text === "offload") cfg.offload = { on: v.text === "on", line: lineNo };
-      else cfg.rejectUnknown = { on: v.text === "on", line: lineNo };
+      cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), metricsEndpoint), line: lineNo };
+    } else if (head.text === "offload") {
+      cfg.offload = { on: value(need(1, "on or off"), onOff), line: lineNo };
+    } else if (head.text === "reject_unknown") {
+      cfg.rejectUnknown = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "connections") {
-      cfg.connections = intIn(need(1, "a table size"), 1, 67108864, fail, "connection table size");
+      cfg.connections = value(need(1, "a table size"), tableSize);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {

@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi, Region } from "../engine/abi.js";
-import { BELL_BIT, tapAddon } from "../io/tap.js";
+import { tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
@@ -27,9 +27,6 @@ export interface ThreadData {
   bell: number;
   port: MessagePort;
 }
-
-/** Batches read from one TAP before the others (and the control plane) get a turn. */
-const BATCHES_PER_TURN = 8;
 
 export type ThreadMessage =
   | { ready: true }
@@ -82,24 +79,21 @@ async function main(d: ThreadData): Promise<void> {
     return false;
   };
 
+  // One addon call per wakeup waits and reads every ready TAP into the RX slots; one engine
+  // call takes the frames of both directions; one addon call writes what it emitted.
+  const state = new Uint32Array(1);
   let nextTick = (engineNow() + d.tickMs) >>> 0;
   for (;;) {
     const wait = Math.max(0, (nextTick - engineNow()) | 0);
-    const ready = addon.epollWait(ep, wait);
-    if (ready & BELL_BIT) {
+    const n = addon.pollRead(ep, wait, fds, buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, batch, d.vnet, state);
+    if (n > 0) {
+      stats.batches++;
+      stats.framesIn += n;
+      flush(engine.process(n, engineNow()));
+    }
+    if (state[0]) {
       addon.bellClear(d.bell);
       if (serve()) break;
-    }
-    for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
-      if ((ready & (1 << i)) === 0) continue;
-      for (let k = 0; k < BATCHES_PER_TURN; k++) {
-        const n = addon.readBatch(fds[i], buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, 0, batch, i, d.vnet);
-        if (n === 0) break;
-        stats.batches++;
-        stats.framesIn += n;
-        flush(engine.process(n, engineNow()));
-        if (n < batch) break;
-      }
     }
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {

@@ -18,6 +18,11 @@ export interface TapAddon {
   epollOpen(fds: Int32Array, bellFd: number): number;
   /** Block up to timeoutMs; a mask of the ready ifindexes, with BELL_BIT for the doorbell. */
   epollWait(epfd: number, timeoutMs: number): number;
+  /** Wait like epollWait, then read the ready TAPs round robin into consecutive RX slots (each
+   *  descriptor with its frame's ifindex) until they are empty or max are read; state[0] = 1 when
+   *  the doorbell rang. Returns the frames read. */
+  pollRead(epfd: number, timeoutMs: number, fds: Int32Array, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number,
+    headroom: number, max: number, vnet: boolean, state: Uint32Array): number;
   /** An eventfd that wakes a thread blocked in epollWait. */
   bellOpen(): number;
   bellRing(fd: number): void;
