@@ -16,23 +16,18 @@ export interface TapAddon {
   unwatch(handle: unknown): void;
   /** An epoll set over fds (indexed by ifindex, -1 for none) and the doorbell bellFd. */
   epollOpen(fds: Int32Array, bellFd: number): number;
-  /** Block up to timeoutMs; a mask of the ready ifindexes, with BELL_BIT for the doorbell. */
-  epollWait(epfd: number, timeoutMs: number): number;
-  /** Wait like epollWait, then read the ready TAPs round robin into consecutive RX slots (each
+  /** Wait for readiness (epoll_wait, up to timeoutMs), then read the ready TAPs round robin into consecutive RX slots (each
    *  descriptor with its frame's ifindex) until they are empty or max are read; state[0] = 1 when
    *  the doorbell rang. Returns the frames read. */
   pollRead(epfd: number, timeoutMs: number, fds: Int32Array, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number,
     headroom: number, max: number, vnet: boolean, state: Uint32Array): number;
-  /** An eventfd that wakes a thread blocked in epollWait. */
+  /** An eventfd that wakes a thread blocked in pollRead. */
   bellOpen(): number;
   bellRing(fd: number): void;
   bellClear(fd: number): void;
   /** SO_PEERCRED of a connected Unix socket. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
-
-/** The doorbell's bit in epollWait's mask. */
-export const BELL_BIT = 1 << 31;
 
 let addon: TapAddon | undefined;
 

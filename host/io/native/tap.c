@@ -65,7 +65,8 @@ static int32_t arg_i32(napi_env env, napi_value v) {
   return x;
 }
 
-/* Bytes of a WebAssembly.Memory's buffer (or any ArrayBuffer / typed array). */
+/* The bytes of a WebAssembly.Memory's buffer (or any ArrayBuffer / typed array) and their
+ * number in *len. */
 static uint8_t *buffer_bytes(napi_env env, napi_value v, size_t *len) {
   bool is_ab = false, is_ta = false;
   void *data = NULL;
@@ -80,7 +81,15 @@ static uint8_t *buffer_bytes(napi_env env, napi_value v, size_t *len) {
     size_t n, off;
     napi_value ab;
     if (napi_get_typedarray_info(env, v, &t, &n, &data, &ab, &off) != napi_ok) return NULL;
-    *len = n;
+    /* Bytes, not elements: every caller sizes its checks in bytes. */
+    size_t size = 1;
+    switch (t) {
+      case napi_int16_array: case napi_uint16_array: size = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: size = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: size = 8; break;
+      default: size = 1;
+    }
+    *len = n * size;
     return data;
   }
   return NULL;
@@ -372,21 +381,6 @@ static napi_value loop_epoll_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* epollWait(epfd, timeoutMs) -> bit mask of the ready ifindexes, bit 31 for the doorbell
- * (0 on timeout or signal). Blocks the calling thread. */
-static napi_value loop_epoll_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct epoll_event evs[32];
-  int n = epoll_wait(arg_i32(env, argv[0]), evs, 32, arg_i32(env, argv[1]));
-  uint32_t mask = 0;
-  for (int i = 0; i < n; i++) mask |= 1u << (evs[i].data.u32 & 31u);
-  napi_value out;
-  CHECK(napi_create_uint32(env, mask, &out));
-  return out;
-}
-
 /* pollRead(epfd, timeoutMs, fds: Int32Array by ifindex, memory, descBase, slotsBase, slotSize, headroom, max, vnet,
  *          state: Uint32Array) -> frames read.
  * One call per wakeup of the data-path thread: wait for readiness (epoll_wait), then read the
@@ -508,7 +502,6 @@ static napi_value init(napi_env env, napi_value exports) {
     {"watch", NULL, tap_watch, NULL, NULL, NULL, napi_default, NULL},
     {"unwatch", NULL, tap_unwatch, NULL, NULL, NULL, napi_default, NULL},
     {"epollOpen", NULL, loop_epoll_open, NULL, NULL, NULL, napi_default, NULL},
-    {"epollWait", NULL, loop_epoll_wait, NULL, NULL, NULL, napi_default, NULL},
     {"pollRead", NULL, loop_poll_read, NULL, NULL, NULL, napi_default, NULL},
     {"bellOpen", NULL, bell_open, NULL, NULL, NULL, napi_default, NULL},
     {"bellRing", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
