@@ -309,7 +309,8 @@ export class Sandbox {
     writeFileSync(config, configText);
     const status = join(this.dir, "status.json");
     rmSync(status, { force: true });
-    const argv = [process.execPath, CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket])];
+    // WASMVS_DIRECTOR_NODE_FLAGS: node flags for the director (e.g. --trace-gc, --cpu-prof) when investigating.
+    const argv = [process.execPath, ...(process.env.WASMVS_DIRECTOR_NODE_FLAGS ?? "").split(" ").filter(Boolean), CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket])];
     const proc = this.spawn(this.director, argv, "director");
     await this.waitFor("the director to start", () => (existsSync(status) && (socket === "default" || existsSync(socket))) || proc.exitCode !== null);
     if (proc.exitCode !== null) throw new Error(`the director exited: ${this.logOf("director")}`);

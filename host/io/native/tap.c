@@ -420,22 +420,20 @@ static napi_value loop_poll_read(napi_env env, napi_callback_info info) {
     else if (ix < flen / 4 && fds[ix] >= 0) active[na++] = ix;
   }
   uint32_t cap = slot - head, got = 0;
-  while (na > 0 && got < max) {
-    for (uint32_t i = 0; i < na && got < max;) {
+  for (uint32_t i = 0; i < na && got < max; i++) {
+    while (got < max) {
       uint8_t *p = mem + slots + (size_t)got * slot + head;
       /* One byte more than the slot holds marks a frame too big (see readBatch). */
       ssize_t r = read(fds[active[i]], p - pre, cap + 1 + pre);
       if (r < (ssize_t)pre) {
         if (r < 0 && errno == EINTR) continue;
-        active[i] = active[--na]; /* drained (EAGAIN) */
-        continue;
+        break; /* drained (EAGAIN) */
       }
       uint8_t *d = mem + desc + (size_t)got * DESC_SIZE;
       uint32_t len = (uint32_t)r - pre, ifindex = active[i];
       memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
       memcpy(d + WASMVS_RX_LEN, &len, 4);
       got++;
-      i++;
     }
   }
   napi_value out;
