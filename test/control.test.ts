@@ -153,3 +153,50 @@ describe("control-plane timer lateness", () => {
     expect(l.view()).toMatchObject({ lastMs: 50, maxMs: 50, p99Ms: 50 });
   });
 });
+
+describe("housekeeping on a fake clock", () => {
+  it("writes the status every second, runs the estimator every two, and measures a stalled event loop", async () => {
+    const { FakeClock } = await import("../host/control/clock.js");
+    const { Housekeeping } = await import("../host/control/housekeeping.js");
+    const { Estimator } = await import("../host/control/estimator.js");
+    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-hk-"));
+    try {
+      const t = await setup(HEAD + "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.1.0.11:80 -m\n");
+      const clock = new FakeClock();
+      const health = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
+      let writes = 0;
+      const hk = new Housekeeping(t.adapter, clock, new Estimator(), {
+        status: join(dir, "status.json"), health, survived: () => { health.errors++; },
+        statusOf: (s, control) => { writes++; return { connections: s.connectionCount, control }; },
+      });
+      await hk.start();
+      expect(writes).toBe(1);
+      const flush = () => new Promise((r) => setTimeout(r, 20)); // the async writes settle
+      const seconds = async (n: number) => { for (let k = 0; k < n; k++) { clock.advance(1000); await flush(); } };
+      await seconds(3);
+      expect(writes).toBe(4);
+      // A write still going when the next is due is not doubled.
+      clock.advance(1000);
+      clock.advance(1000);
+      await flush();
+      expect(writes).toBe(5);
+      for (let k = 0; k < 50; k++) connect(t.engine, 50000 + k);
+      await seconds(2);
+      expect(hk.estimator.rates("tcp 10.0.0.100:80").cps).toBeGreaterThan(0);
+      expect(JSON.parse(readFileSync(join(dir, "status.json"), "utf8"))).toMatchObject({ connections: 50, control: { timer: { maxMs: 0 } } });
+      // The event loop blocked for 350 ms: the heartbeat fires once, 250 ms late.
+      clock.stall(350);
+      expect(health.lagMs).toBe(250);
+      expect(hk.lateness.view().maxMs).toBe(250);
+      await hk.stop();
+      await seconds(5);
+      expect(writes).toBe(8); // the last write at stop, nothing after
+      expect(health.errors).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

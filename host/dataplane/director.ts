@@ -11,18 +11,18 @@
 
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
 import { claimSocket, defaultSocket, startControl } from "../control/server.js";
 import { loadConfig } from "../control/load.js";
-import { Estimator, ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
+import { Estimator } from "../control/estimator.js";
 import { Parsed } from "../control/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
-import { estimate, formatCounters, formatServices } from "../control/table.js";
+import { formatCounters, formatServices } from "../control/table.js";
 import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { tapAddon } from "../io/tap.js";
-import { Lateness } from "../control/lateness.js";
+import { Housekeeping } from "../control/housekeeping.js";
+import { systemClock } from "../control/clock.js";
 import { DataplaneThread } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
 
@@ -107,8 +107,12 @@ export async function runDirector(o: RunOptions): Promise<void> {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  let dp: DataplaneThread | undefined;
   let last: EngineSnapshot | undefined;
+  // SIGHUP's default would end the process: until the director can reload, it is ignored.
+  let onHup = () => o.log("SIGHUP while starting: ignored (reload once the director runs)");
+  const hup = () => onHup();
+  process.on("SIGHUP", hup);
+  stops.push(() => process.off("SIGHUP", hup));
   try {
     const addon = tapAddon();
     const fds: number[] = [];
@@ -128,11 +132,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
         "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
     }
 
-    dp = await DataplaneThread.start({
+    const thread = await DataplaneThread.start({
       options, config: fileCfg, fds, vnet: offload,
       onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
     });
-    const thread = dp;
     stops.push(async () => {
       last = await thread.snapshot().catch(() => last);
       const s = await thread.stop();
@@ -153,9 +156,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       applyCommands: (commands: Parsed[]) => state.applyCommands(commands),
       reloadFile: () => state.reloadFile(),
     };
-    const onHup = () => { host.reloadFile().catch(() => {}); };
-    process.on("SIGHUP", onHup);
-    stops.push(() => process.off("SIGHUP", onHup));
+    onHup = () => { host.reloadFile().catch(() => {}); };
 
     const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
     stops.push(() => control.close());
@@ -174,37 +175,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
     for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
     await thread.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
 
-    // A 100 ms heartbeat measures how late the control plane's timers fire (the data path
-    // being on its own thread, forwarding load should not make them late).
-    const lateness = new Lateness(100, performance.now());
-    const heartbeat = setInterval(() => {
-      lateness.fired(performance.now());
-      health.lagMs = lateness.lastMs;
-      health.lagMaxMs = lateness.maxMs;
-    }, 100);
-    stops.push(() => clearInterval(heartbeat));
-    // Housekeeping once a second (status file) and IPVS's estimator every two.
-    const writeStatus = async () => {
-      if (!o.status) return;
-      const tmp = `${o.status}.tmp`;
-      const control = { timer: lateness.view(), errors: health.errors, refused: health.refused };
-      await writeFile(tmp, JSON.stringify(statusOf(await thread.snapshot(), control), null, 1));
-      await rename(tmp, o.status);
-    };
-    await writeStatus();
-    const periodic = (ms: number, what: string, f: () => Promise<void>) => {
-      let busy = false;
-      const t = setInterval(() => {
-        if (busy) return; // never two at once, whatever the disk does
-        busy = true;
-        f().catch((e) => survived(what, e)).finally(() => { busy = false; });
-      }, ms);
-      stops.push(() => clearInterval(t));
-    };
-    periodic(1000, "status", writeStatus);
-    periodic(ESTIMATOR_INTERVAL_MS, "estimator", async () => estimate(await thread.snapshot(), estimator));
-    estimate(await thread.snapshot(), estimator);
-    stops.push(() => writeStatus().catch(() => {}));
+    // The heartbeat (timer lateness), the status file and IPVS's estimator.
+    const housekeeping = new Housekeeping(thread, systemClock, estimator, { status: o.status, statusOf, health, survived });
+    await housekeeping.start();
+    stops.push(() => housekeeping.stop());
 
     const why = await stopped;
     if (why !== "fatal") o.log(`${why}: stopping`);

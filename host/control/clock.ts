@@ -1,0 +1,61 @@
+// Time as an argument (smoltcp's way): the control plane reads the time and sets its
+// periodic timers only through a Clock, so its timers run on a fake clock in tests — a
+// second of housekeeping in microseconds, and an event loop blocked on purpose.
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** Run f every ms milliseconds until cancelled. */
+  every(ms: number, f: () => void): Timer;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  every(ms, f) {
+    const t = setInterval(f, ms);
+    return { cancel: () => clearInterval(t) };
+  },
+};
+
+/** A clock that moves only when told. */
+export class FakeClock implements Clock {
+  private t = 0;
+  private timers: { due: number; ms: number; f: () => void; live: boolean }[] = [];
+
+  now(): number {
+    return this.t;
+  }
+
+  every(ms: number, f: () => void): Timer {
+    const timer = { due: this.t + ms, ms, f, live: true };
+    this.timers.push(timer);
+    return { cancel: () => { timer.live = false; } };
+  }
+
+  /** Move time forward by ms, running each timer at the moments it is due. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.timers.filter((x) => x.live && x.due <= end).sort((a, b) => a.due - b.due)[0];
+      if (!next) break;
+      this.t = next.due;
+      next.due += next.ms;
+      next.f();
+    }
+    this.t = end;
+  }
+
+  /** Move time forward by ms with nothing running (an event loop blocked), then run each
+   *  overdue timer once, late, as setInterval does after a stall. */
+  stall(ms: number): void {
+    this.t += ms;
+    for (const x of this.timers.filter((y) => y.live && y.due <= this.t)) {
+      x.due = this.t + x.ms;
+      x.f();
+    }
+  }
+}

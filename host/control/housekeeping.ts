@@ -1,0 +1,73 @@
+// The control plane's periodic work, as a service with start and stop: a 100 ms heartbeat
+// that measures how late its timers fire, the status file every second, and IPVS's rate
+// estimator every two seconds. Timers and time come from a Clock, the engine from an
+// adapter: tested on a fake clock with the in-thread engine.
+
+import { rename, writeFile } from "node:fs/promises";
+import { Clock, Timer } from "./clock.js";
+import { EngineAdapter } from "./adapter.js";
+import { Estimator, ESTIMATOR_INTERVAL_MS } from "./estimator.js";
+import { Lateness } from "./lateness.js";
+import { estimate } from "./table.js";
+import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { ProcessHealth } from "../metrics/metrics.js";
+
+export const HEARTBEAT_MS = 100;
+export const STATUS_MS = 1000;
+
+export interface HousekeepingOptions {
+  /** Where to write the status file (none: no file). */
+  status?: string;
+  /** The status file's content from a snapshot and the control plane's own figures. */
+  statusOf: (s: EngineSnapshot, control: unknown) => unknown;
+  health: ProcessHealth;
+  /** An error a timer survived (logged and counted by the caller). */
+  survived: (what: string, e: unknown) => void;
+}
+
+export class Housekeeping {
+  readonly lateness: Lateness;
+  private timers: Timer[] = [];
+
+  constructor(private readonly engine: EngineAdapter, private readonly clock: Clock, readonly estimator: Estimator,
+    private readonly o: HousekeepingOptions) {
+    this.lateness = new Lateness(HEARTBEAT_MS, clock.now());
+  }
+
+  async start(): Promise<void> {
+    this.timers.push(this.clock.every(HEARTBEAT_MS, () => {
+      this.lateness.fired(this.clock.now());
+      this.o.health.lagMs = this.lateness.lastMs;
+      this.o.health.lagMaxMs = this.lateness.maxMs;
+    }));
+    this.periodic(STATUS_MS, "status", () => this.writeStatus());
+    this.periodic(ESTIMATOR_INTERVAL_MS, "estimator", async () => estimate(await this.engine.snapshot(), this.estimator));
+    estimate(await this.engine.snapshot(), this.estimator);
+    await this.writeStatus();
+  }
+
+  /** Stop the timers and write the status a last time. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
+    await this.writeStatus().catch((e) => this.o.survived("status", e));
+  }
+
+  async writeStatus(): Promise<void> {
+    if (!this.o.status) return;
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused };
+    const tmp = `${this.o.status}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
+    await rename(tmp, this.o.status);
+  }
+
+  /** f every ms, never two at once whatever the disk does, its errors survived. */
+  private periodic(ms: number, what: string, f: () => Promise<void>): void {
+    let busy = false;
+    this.timers.push(this.clock.every(ms, () => {
+      if (busy) return;
+      busy = true;
+      f().catch((e) => this.o.survived(what, e)).finally(() => { busy = false; });
+    }));
+  }
+}
