@@ -5,41 +5,21 @@
 // The CLI is run for real (`wasmvs check`): a clear one-line error per problem and a
 // non-zero exit, never a stack trace.
 
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../host/sandbox/sandbox.js";
 import { LIMITS } from "../host/control/rules.js";
+import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
-let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), "wasmvs-ci-")); });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const DIRECTOR = `director {
-  interface outside {
-    mac 02:00:00:00:00:01
-    address 10.0.0.1/24
-  }
-  interface inside {
-    mac 02:00:00:00:01:01
-    address 10.1.0.1/24
-  }
-}
-`;
+const folder = tempFolder("wasmvs-ci-");
+const write = folder.write;
 const VS = (port: number) => `virtual_server 10.0.0.100 ${port} {\n  lb_kind NAT\n  real_server 10.1.0.11 ${port} {\n  }\n}\n`;
 
-function write(name: string, text: string): string {
-  const p = join(dir, name);
-  mkdirSync(join(p, ".."), { recursive: true });
-  writeFileSync(p, text);
-  return p;
-}
-
 /** wasmvs check, bounded in time; returns what it said. */
-function check(args: string[], cwd = dir) {
+function check(args: string[], cwd = folder.path()) {
   const r = spawnSync(process.execPath, [CLI, "check", ...args], { cwd, encoding: "utf8", timeout: 60000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
@@ -54,7 +34,7 @@ function refused(r: ReturnType<typeof check>, pattern: RegExp): void {
 describe("configuration input is bounded", () => {
   it("a device or a huge file is refused, not read without end (was: check /dev/zero grew to 14 GB)", () => {
     refused(check(["/dev/zero"]), /^wasmvs: \/dev\/zero:1:1: not a regular file/);
-    const big = join(dir, "big.conf");
+    const big = join(folder.path(), "big.conf");
     writeFileSync(big, "");
     truncateSync(big, LIMITS.fileBytes + 10);
     refused(check([big]), new RegExp(`big.conf:1:1: the file is larger than ${LIMITS.fileBytes} bytes`));
@@ -101,7 +81,7 @@ describe("configuration errors", () => {
     write("rel/conf.d/b.conf", VS(81));
     write("rel/sub/c.conf", VS(82));
     write("rel/main.conf", `${DIRECTOR}include conf.d/*.conf\ninclude sub/c.conf\n`);
-    for (const [cwd, path] of [[join(dir, "rel"), "main.conf"], [dir, "rel/main.conf"], ["/", join(dir, "rel/main.conf")]]) {
+    for (const [cwd, path] of [[join(folder.path(), "rel"), "main.conf"], [folder.path(), "rel/main.conf"], ["/", join(folder.path(), "rel/main.conf")]]) {
       const r = check([path], cwd);
       expect(r.stderr, `${cwd} ${path}`).toBe("");
       expect(r.stdout).toMatch(/services \(3\)/);

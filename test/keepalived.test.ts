@@ -1,9 +1,8 @@
 // keepalived.conf: the block grammar, includes with globs, the LVS keywords, the
 // director block, exact error positions, and what happens to keepalived's own samples.
 
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, it, expect } from "vitest";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseKeepalived } from "../host/control/keepalived.js";
 import { loadConfig } from "../host/control/load.js";
@@ -11,35 +10,17 @@ import { ConfigError } from "../host/control/rules.js";
 import { reload } from "../host/control/reload.js";
 import { applyConfig } from "../host/control/rules.js";
 import { loadEngine } from "../host/engine/node.js";
+import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
-let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), "wasmvs-kc-")); });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const DIRECTOR = `director {
-  interface outside {
-    mac 02:00:00:00:00:01
-    address 10.0.0.1/24
-  }
-  interface inside {
-    mac 02:00:00:00:01:01
-    address 10.1.0.1/24
-  }
-}
-`;
+const folder = tempFolder("wasmvs-kc-");
+const write = folder.write;
 /** The line of the n-th line after the director block. */
 const L = (n: number) => DIRECTOR.split("\n").length - 1 + n;
-function write(name: string, text: string): string {
-  const p = join(dir, name);
-  mkdirSync(join(p, ".."), { recursive: true });
-  writeFileSync(p, text);
-  return p;
-}
 const error = (file: string) => {
   try {
     loadConfig(file);
   } catch (e) {
-    return (e as ConfigError).message.replace(dir + "/", "");
+    return (e as ConfigError).message.replace(folder.path() + "/", "");
   }
   return "no error";
 };
@@ -95,9 +76,9 @@ virtual_server group web {
     write("inc/director.part", DIRECTOR);
     write("inc/services/a.conf", `virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 { weight 1 }\n}\n`);
     write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weigth 1\n  }\n}\n`);
-    expect(error(join(dir, "inc/main.conf"))).toBe("inc/services/b.conf:4:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)");
+    expect(error(join(folder.path(), "inc/main.conf"))).toBe("inc/services/b.conf:4:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)");
     write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weight 1\n  }\n}\n`);
-    const cfg = loadConfig(join(dir, "inc/main.conf"));
+    const cfg = loadConfig(join(folder.path(), "inc/main.conf"));
     expect(cfg.services.map((s) => s.port)).toEqual([80, 81]);
     // keepalived's default method is NAT; ipvsadm's would be DR.
     expect(cfg.services[0].realServers[0].method).toBe("nat");
@@ -118,12 +99,12 @@ virtual_server group web {
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:1: 'virtual_server': virtual server TCP 10.0.0.100:80 is defined twice`],
       [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
         `e.conf:${L(4)}:1: 'tun': tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over (IPIP has no virtio GSO type): turn offloads off (line ${L(0)}) to use TUN real servers`],
-      [`${DIRECTOR}include nosuch.conf\n`, `e.conf:${L(1)}:9: 'nosuch.conf': no such file: nosuch.conf (relative to ${dir})`],
+      [`${DIRECTOR}include nosuch.conf\n`, `e.conf:${L(1)}:9: 'nosuch.conf': no such file: nosuch.conf (relative to ${folder.path()})`],
       [`${DIRECTOR}virtual_server_group g {\n  ae00::2-9 80\n}\n`, `e.conf:${L(2)}:3: 'ae00::2-9': IPv6 is not supported by wasmvs yet`],
     ];
     for (const [text, msg] of cases) {
       write("e.conf", text);
-      expect(error(join(dir, "e.conf"))).toBe(msg);
+      expect(error(join(folder.path(), "e.conf"))).toBe(msg);
     }
   });
 

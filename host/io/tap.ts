@@ -16,8 +16,8 @@ export interface TapAddon {
   unwatch(handle: unknown): void;
   /** An epoll set over fds (indexed by ifindex, -1 for none) and the doorbell bellFd. */
   epollOpen(fds: Int32Array, bellFd: number): number;
-  /** Wait for readiness (epoll_wait, up to timeoutMs), then read the ready TAPs round robin into consecutive RX slots (each
-   *  descriptor with its frame's ifindex) until they are empty or max are read; state[0] = 1 when
+  /** Wait for readiness (epoll_wait, up to timeoutMs), then read the ready TAPs in turn, each until it is empty, into
+   *  consecutive RX slots (each descriptor with its frame's ifindex), max at most; state[0] = 1 when
    *  the doorbell rang. Returns the frames read. */
   pollRead(epfd: number, timeoutMs: number, fds: Int32Array, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number,
     headroom: number, max: number, vnet: boolean, state: Uint32Array): number;

@@ -147,10 +147,34 @@ static napi_value tap_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Read frames from fd into RX slots first, first+1, ... until it is empty (EAGAIN) or
+ * max are read; each descriptor gets ifindex and the frame's length. One byte more than
+ * the slot holds is asked for: the next slot's headroom (or the region after the last
+ * slot) absorbs it, and a frame that fills it is known to be too big (the engine drops and
+ * counts it); nothing is truncated silently. With pre = the virtio-net header's size, that
+ * header lands in the headroom right before the frame. Returns the frames read. */
+static uint32_t read_frames(int fd, uint8_t *mem, uint32_t desc, uint32_t slots, uint32_t slot, uint32_t head, uint32_t pre,
+                            uint32_t first, uint32_t max, uint32_t ifindex) {
+  uint32_t cap = slot - head, got = 0;
+  while (got < max) {
+    uint32_t i = first + got;
+    uint8_t *p = mem + slots + (size_t)i * slot + head;
+    ssize_t r = read(fd, p - pre, cap + 1 + pre);
+    if (r < (ssize_t)pre) {
+      if (r < 0 && errno == EINTR) continue;
+      break; /* EAGAIN: drained */
+    }
+    uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
+    uint32_t len = (uint32_t)r - pre;
+    memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
+    memcpy(d + WASMVS_RX_LEN, &len, 4);
+    got++;
+  }
+  return got;
+}
+
 /* readBatch(fd, memory, descBase, slotsBase, slotSize, headroom, first, max, ifindex, vnet)
- * -> frames read. A frame longer than its slot is marked with a length past the
- * slot's capacity (the engine drops and counts it); it is never truncated silently.
- * With vnet, the 10-byte virtio-net header lands in the headroom right before the frame. */
+ * -> frames read (read_frames above). */
 static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
   size_t argc = 10;
   napi_value argv[10];
@@ -173,22 +197,7 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "readBatch: slots or descriptors outside the memory");
     return NULL;
   }
-  uint32_t cap = slot - head, got = 0;
-  for (uint32_t i = first; i < first + max; i++) {
-    uint8_t *p = mem + slots + (size_t)i * slot + head;
-    /* One byte more than the slot holds: the next slot's headroom (or the region after
-     * the last slot) absorbs it, and a frame that fills it is known to be too big. */
-    ssize_t r = read(fd, p - pre, cap + 1 + pre);
-    if (r < (ssize_t)pre) {
-      if (r < 0 && errno == EINTR) { i--; continue; }
-      break; /* EAGAIN: drained */
-    }
-    uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
-    uint32_t len = (uint32_t)r - pre;
-    memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
-    memcpy(d + WASMVS_RX_LEN, &len, 4);
-    got++;
-  }
+  uint32_t got = read_frames(fd, mem, desc, slots, slot, head, pre, first, max, ifindex);
   napi_value out;
   CHECK(napi_create_uint32(env, got, &out));
   return out;
@@ -384,10 +393,10 @@ static napi_value loop_epoll_open(napi_env env, napi_callback_info info) {
 /* pollRead(epfd, timeoutMs, fds: Int32Array by ifindex, memory, descBase, slotsBase, slotSize, headroom, max, vnet,
  *          state: Uint32Array) -> frames read.
  * One call per wakeup of the data-path thread: wait for readiness (epoll_wait), then read the
- * ready TAPs round robin, one frame from each in turn, into consecutive RX slots until they are
- * empty or max frames are read; each descriptor carries its frame's ifindex, so one engine call
- * takes both directions. state[0] is set to 1 when the doorbell rang. (epoll is level-triggered:
- * a TAP left with frames is reported again at once.) */
+ * ready TAPs in turn, each until it is empty, into consecutive RX slots, max frames at most;
+ * each descriptor carries its frame's ifindex, so one engine call takes both directions.
+ * state[0] is set to 1 when the doorbell rang. (epoll is level-triggered: a TAP left with
+ * frames is reported again at once.) */
 static napi_value loop_poll_read(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value argv[11];
@@ -419,23 +428,8 @@ static napi_value loop_poll_read(napi_env env, napi_callback_info info) {
     if (ix == BELL_BIT) state[0] = 1;
     else if (ix < flen / 4 && fds[ix] >= 0) active[na++] = ix;
   }
-  uint32_t cap = slot - head, got = 0;
-  for (uint32_t i = 0; i < na && got < max; i++) {
-    while (got < max) {
-      uint8_t *p = mem + slots + (size_t)got * slot + head;
-      /* One byte more than the slot holds marks a frame too big (see readBatch). */
-      ssize_t r = read(fds[active[i]], p - pre, cap + 1 + pre);
-      if (r < (ssize_t)pre) {
-        if (r < 0 && errno == EINTR) continue;
-        break; /* drained (EAGAIN) */
-      }
-      uint8_t *d = mem + desc + (size_t)got * DESC_SIZE;
-      uint32_t len = (uint32_t)r - pre, ifindex = active[i];
-      memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
-      memcpy(d + WASMVS_RX_LEN, &len, 4);
-      got++;
-    }
-  }
+  uint32_t got = 0;
+  for (uint32_t i = 0; i < na && got < max; i++) got += read_frames(fds[active[i]], mem, desc, slots, slot, head, pre, got, max - got, active[i]);
   napi_value out;
   CHECK(napi_create_uint32(env, got, &out));
   return out;
