@@ -1,11 +1,11 @@
 // The TAP addon's batch calls on ordinary descriptors (no TAP, no root): the typed arrays
 // it is given are sized in bytes, so every interface index up to 15 is reachable (a
 // defect once let only indexes 0-3 write and counted errors for 0-1 only), and the
-// data-path thread's doorbell wakes pollRead.
+// data-path thread's doorbell wakes its epoll_wait.
 
 import { describe, it, expect } from "vitest";
 import { closeSync, openSync } from "node:fs";
-import { tapAddon } from "../host/io/tap.js";
+import { BELL_BIT, tapAddon } from "../host/io/tap.js";
 import { Abi, TxDesc } from "../host/engine/abi.js";
 
 describe("the TAP addon's batch calls", () => {
@@ -36,26 +36,23 @@ describe("the TAP addon's batch calls", () => {
     }
   });
 
-  it("pollRead wakes on the doorbell, says so, and reads nothing", () => {
+  it("epollWait wakes on the doorbell and says so; a ready descriptor shows at its interface index", () => {
     const bell = addon.bellOpen();
+    const other = addon.bellOpen(); // any pollable descriptor stands in for a TAP
     const fds = new Int32Array(Abi.MAX_INTERFACES).fill(-1);
+    fds[9] = other;
     const ep = addon.epollOpen(fds, bell);
-    const state = new Uint32Array(1);
-    const mem = new ArrayBuffer(64 * 1024);
     try {
-      expect(addon.pollRead(ep, 0, fds, mem, 0, 4096, 2048, Abi.HEADROOM, 8, false, state)).toBe(0);
-      expect(state[0]).toBe(0);
+      expect(addon.epollWait(ep, 0)).toBe(0);
       addon.bellRing(bell);
-      expect(addon.pollRead(ep, 1000, fds, mem, 0, 4096, 2048, Abi.HEADROOM, 8, false, state)).toBe(0);
-      expect(state[0]).toBe(1);
+      expect(addon.epollWait(ep, 1000) >>> 0).toBe(BELL_BIT >>> 0);
       addon.bellClear(bell);
-      expect(addon.pollRead(ep, 0, fds, mem, 0, 4096, 2048, Abi.HEADROOM, 8, false, state)).toBe(0);
-      expect(state[0]).toBe(0);
-      // Slots past the memory are refused, not written.
-      expect(() => addon.pollRead(ep, 0, fds, mem, 0, 4096, 2048, Abi.HEADROOM, 64, false, state)).toThrow(/outside their memory/);
+      addon.bellRing(other);
+      expect(addon.epollWait(ep, 1000)).toBe(1 << 9);
+      addon.bellClear(other);
+      expect(addon.epollWait(ep, 0)).toBe(0);
     } finally {
-      addon.close(ep);
-      addon.close(bell);
+      for (const fd of [ep, bell, other]) addon.close(fd);
     }
   });
 });

@@ -155,11 +155,25 @@ export function svcDelete(s: u32): i32 {
   return Err.OK;
 }
 
-/** The real server addr:port of service s (linked or lingering), or NONE. */
+/** Removed real servers still holding connections (USED, not AVAILABLE): while there are
+ *  none, looking for one costs nothing. */
+let lingeringDests: u32 = 0;
+/** Where the search for a free real-server record starts (the one after the last taken). */
+let freeDestHint: u32 = 0;
+
+/** The real server addr:port of service s (linked or lingering), or NONE. Linked servers
+ *  are found on the service's list, lingering ones by a scan only when there are any. */
 export function destFind(s: u32, addr: u32, port: u32, lingering: bool): u32 {
+  if (!lingering) {
+    if (!svcUsed(s)) return NONE;
+    for (let d = svcHead(s); d != NONE; d = destNext(d)) {
+      if (destAddr(d) == addr && destPort(d) == port) return d;
+    }
+    return NONE;
+  }
+  if (lingeringDests == 0) return NONE;
   for (let d: u32 = 0; d < maxDests; d++) {
-    if (!destUsed(d) || destService(d) != s || destAddr(d) != addr || destPort(d) != port) continue;
-    if (destAvailable(d) != lingering) return d;
+    if (destUsed(d) && !destAvailable(d) && destService(d) == s && destAddr(d) == addr && destPort(d) == port) return d;
   }
   return NONE;
 }
@@ -195,11 +209,14 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
   if (e != Err.OK) return e;
   if (destFind(s, addr, port, false) != NONE) return -Err.EXISTS;
   let d = destFind(s, addr, port, true);
-  if (d == NONE) {
-    for (let i: u32 = 0; i < maxDests; i++) {
+  if (d != NONE) lingeringDests--; // it comes back with its connections
+  else {
+    for (let k: u32 = 0; k < maxDests; k++) {
+      let i = (freeDestHint + k) % maxDests;
       if (!destUsed(i)) { d = i; break; }
     }
     if (d == NONE) return -Err.FULL;
+    freeDestHint = d + 1;
     let r = destRec(d);
     memory.fill(r, 0, <usize>DestField.SIZE);
     memory.fill(destStats(d), 0, <usize>Stat.SIZE);
@@ -233,6 +250,7 @@ export function destEdit(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthresh
 function destRetire(d: u32): void {
   let r = destRec(d);
   store<u8>(r, <u8>(load<u8>(r, DestField.FLAGS) & ~(<u8>DestFlag.AVAILABLE)), DestField.FLAGS);
+  lingeringDests++;
   destFreeIfIdle(d);
 }
 
@@ -259,7 +277,10 @@ export function destDelete(d: u32): i32 {
 
 /** A removed server's record is released with its last connection. */
 export function destFreeIfIdle(d: u32): void {
-  if (!destAvailable(d) && destTotalConns(d) == 0) store<u8>(destRec(d), 0, DestField.FLAGS);
+  if (destUsed(d) && !destAvailable(d) && destTotalConns(d) == 0) {
+    store<u8>(destRec(d), 0, DestField.FLAGS);
+    lingeringDests--;
+  }
 }
 
 /** ip_vs_bind_dest: count a new connection and set OVERLOAD at the upper threshold. */

@@ -49,29 +49,29 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   const oldServices = new Map(prev.services.map((s) => [key(s), s]));
   const newServices = new Map(next.services.map((s) => [key(s), s]));
   const lingering = live.lingeringRealServers();
+  const lingeringKeys = new Set(lingering.map((l) => `${l.service} ${rkey(l)}`));
+  // Connections per live real server, from one walk of the tables (this runs between two
+  // batches of the data path: no per-server scans).
+  const conns = new Map<string, number>();
+  for (const s of live.services()) for (const r of s.realServers) conns.set(`${key(s)} ${rkey(r)}`, r.active + r.inactive);
+  const serversOf = (s: ServiceConfig | undefined) => new Set((s?.realServers ?? []).map(rkey));
   let freed = 0;
   let kept = 0; // removed now, but held by their connections
   let needed: { line: number; what: string }[] = [];
-  const connsOf = (svc: number | undefined, r: { address: string; port: number }) => {
-    if (svc === undefined) return 0;
-    const d = live.findRealServer(svc, r.address, r.port);
-    return d === undefined ? 0 : live.realServer(d).active + live.realServer(d).inactive;
-  };
   for (const [k, s] of oldServices) {
-    const idx = live.findService(s.protocol, s.address, s.port);
-    const after = newServices.get(k);
+    const after = serversOf(newServices.get(k));
     for (const r of s.realServers) {
-      if (after && after.realServers.some((x) => rkey(x) === rkey(r))) continue;
-      if (connsOf(idx, r) === 0) freed++;
+      if (after.has(rkey(r))) continue;
+      if ((conns.get(`${k} ${rkey(r)}`) ?? 0) === 0) freed++;
       else kept++;
     }
   }
   for (const [k, s] of newServices) {
-    const before = oldServices.get(k);
+    const before = serversOf(oldServices.get(k));
     const idx = live.findService(s.protocol, s.address, s.port);
     for (const r of s.realServers) {
-      if (before && before.realServers.some((x) => rkey(x) === rkey(r))) continue;
-      if (idx !== undefined && lingering.some((l) => l.service === idx && rkey(l) === rkey(r))) continue; // its record comes back
+      if (before.has(rkey(r))) continue;
+      if (idx !== undefined && lingeringKeys.has(`${idx} ${rkey(r)}`)) continue; // its record comes back
       needed.push({ line: r.line, what: `${rkey(r)} in ${k}` });
     }
   }
@@ -123,8 +123,9 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
     const old = oldServices.get(k);
     const idx = live.findService(s.protocol, s.address, s.port);
     if (!old || idx === undefined) continue;
+    const kept = new Set(s.realServers.map(rkey));
     for (const r of old.realServers) {
-      if (s.realServers.some((x) => rkey(x) === rkey(r))) continue;
+      if (kept.has(rkey(r))) continue;
       const d = live.findRealServer(idx, r.address, r.port);
       if (d !== undefined) live.deleteRealServer(d);
       changes.push(`real server ${rkey(r)} removed from ${k}`);

@@ -21,7 +21,7 @@ import { dirname } from "node:path";
 import { Estimator } from "./estimator.js";
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed, ServiceKey } from "./ipvsadm.js";
-import { estimate, tableView, zeroEstimates } from "./table.js";
+import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
@@ -133,7 +133,8 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
         o.onRefused?.();
         buf = "";
         sock.removeAllListeners("data");
-        sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n");
+        // Answered, then closed both ways: the rest of the line is not read.
+        sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n", () => sock.destroy());
         return;
       }
       let nl: number;
@@ -169,9 +170,4 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
   server.on("error", (e) => h.log(`control socket: ${e.message}`));
   // libuv removes the socket file when the server closes.
   return server;
-}
-
-/** Periodic estimation over snapshots of the engine. */
-export async function estimateOnce(h: { engine: EngineAdapter; estimator: Estimator }): Promise<void> {
-  estimate(await h.engine.snapshot(), h.estimator);
 }

@@ -3,7 +3,8 @@
 
 import { Estimator } from "./estimator.js";
 import { formatList, Format, TableView } from "./ipvsadm.js";
-import { dropsOf, EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/requests.js";
+import { dropsOf } from "../engine/index.js";
 import { serviceKey, serverKey } from "./model.js";
 
 export const NUMERIC: Format = {

@@ -4,7 +4,7 @@
 // Every request is short: listings of the connection table come in bounded slices so
 // that no single request holds the data path for long.
 
-import { Engine, ConnectionInfo, ServiceInfo, Timeouts, DROP_REASONS } from "../engine/index.js";
+import { Engine, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
 import { applyDifference } from "../control/reload.js";
 import type { DirectorConfig } from "../control/rules.js";
 import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
@@ -49,16 +49,6 @@ export interface RequestFailure {
   column?: number;
   keyword?: string;
   reason?: string;
-}
-
-/** Drop counters by reason, from a snapshot's counters (only the non-zero ones unless all). */
-export function dropsOf(counters: Record<string, bigint>, all = false): Record<string, bigint> {
-  const out: Record<string, bigint> = {};
-  for (const name of DROP_REASONS) {
-    const v = counters[`drop_${name}`] ?? 0n;
-    if (all || v !== 0n) out[name] = v;
-  }
-  return out;
 }
 
 export function engineSnapshot(e: Engine, loop: LoopStats): EngineSnapshot {

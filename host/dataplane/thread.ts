@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi, Region } from "../engine/abi.js";
-import { tapAddon } from "../io/tap.js";
+import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
@@ -29,10 +29,8 @@ export interface ThreadData {
   port: MessagePort;
 }
 
-/** Frames read per call: a request waits for the reading of every frame before it in its
- *  batch, so small batches keep latency low (measured with bench:e2e: 16 gave the C
- *  forwarder's requests/s and a lower median than 256); a busy TAP is read again at once. */
-const FRAMES_PER_CALL = 16;
+/** Batches read from one TAP before the others (and the control plane) get a turn. */
+const BATCHES_PER_TURN = 8;
 
 export type ThreadMessage =
   | { ready: true }
@@ -85,23 +83,28 @@ async function main(d: ThreadData): Promise<void> {
     return false;
   };
 
-  // One addon call per wakeup waits and reads every ready TAP into the RX slots; one engine
-  // call takes the frames of both directions; one addon call writes what it emitted.
-  const state = new Uint32Array(1);
   let busy = false;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
   for (;;) {
     const wait = Math.max(0, (nextTick - engineNow()) | 0);
-    const n = addon.pollRead(ep, wait, fds, buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, Math.min(batch, FRAMES_PER_CALL), d.vnet, state);
-    if (n > 0) {
-      busy = true;
-      stats.batches++;
-      stats.framesIn += n;
-      flush(engine.process(n, engineNow()));
-    }
-    if (state[0]) {
+    const ready = addon.epollWait(ep, wait);
+    if (ready & BELL_BIT) {
       addon.bellClear(d.bell);
       if (serve()) break;
+    }
+    // Each ready TAP in turn, a batch at a time, each batch processed and written before the
+    // next is read (see epollWait in tap.c for why), BATCHES_PER_TURN at most before the others.
+    for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
+      if ((ready & (1 << i)) === 0) continue;
+      for (let k = 0; k < BATCHES_PER_TURN; k++) {
+        const n = addon.readBatch(fds[i], buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, 0, batch, i, d.vnet);
+        if (n === 0) break;
+        busy = true;
+        stats.batches++;
+        stats.framesIn += n;
+        flush(engine.process(n, engineNow()));
+        if (n < batch) break;
+      }
     }
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {

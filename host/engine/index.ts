@@ -159,6 +159,16 @@ for (const [name, value] of Object.entries(Counter)) {
   if (value >= Counter.FIRST_DROP && value <= Counter.LAST_DROP) DROP_REASONS[value - Counter.FIRST_DROP] = name.slice(5).toLowerCase();
 }
 
+/** Drop counters by reason from a set of counters (counters()), only the non-zero ones unless all. */
+export function dropsOf(counters: Record<string, bigint>, all = false): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const name of DROP_REASONS) {
+    const v = counters[`drop_${name}`] ?? 0n;
+    if (all || v !== 0n) out[name] = v;
+  }
+  return out;
+}
+
 const STATE_NAMES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK", "UDP"];
 
 /** Throws EngineError for a negative code; full says which table and its size. */
@@ -302,12 +312,7 @@ export class Engine {
 
   /** Drop counters by reason (only the non-zero ones unless all is set). */
   drops(all = false): Record<string, bigint> {
-    const out: Record<string, bigint> = {};
-    DROP_REASONS.forEach((name, i) => {
-      const v = this.counter(Counter.FIRST_DROP + i);
-      if (all || v !== 0n) out[name] = v;
-    });
-    return out;
+    return dropsOf(this.counters(), all);
   }
 
   // ---- interfaces, routes, neighbours --------------------------------------------------

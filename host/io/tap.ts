@@ -16,12 +16,9 @@ export interface TapAddon {
   unwatch(handle: unknown): void;
   /** An epoll set over fds (indexed by ifindex, -1 for none) and the doorbell bellFd. */
   epollOpen(fds: Int32Array, bellFd: number): number;
-  /** Wait for readiness (epoll_wait, up to timeoutMs), then read the ready TAPs in turn, each until it is empty, into
-   *  consecutive RX slots (each descriptor with its frame's ifindex), max at most; state[0] = 1 when
-   *  the doorbell rang. Returns the frames read. */
-  pollRead(epfd: number, timeoutMs: number, fds: Int32Array, memory: ArrayBuffer, descBase: number, slotsBase: number, slotSize: number,
-    headroom: number, max: number, vnet: boolean, state: Uint32Array): number;
-  /** An eventfd that wakes a thread blocked in pollRead. */
+  /** Block up to timeoutMs; a mask of the ready ifindexes, with BELL_BIT for the doorbell. */
+  epollWait(epfd: number, timeoutMs: number): number;
+  /** An eventfd that wakes a thread blocked in epollWait. */
   bellOpen(): number;
   bellRing(fd: number): void;
   bellClear(fd: number): void;
@@ -41,3 +38,6 @@ export function tapAddon(): TapAddon {
   addon = createRequire(import.meta.url)(path) as TapAddon;
   return addon;
 }
+
+/** The doorbell's bit in epollWait's mask. */
+export const BELL_BIT = 1 << 31;

@@ -5,8 +5,8 @@
 
 import { createServer, Server } from "node:http";
 import { Counter as PCounter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { ServiceInfo } from "../engine/index.js";
-import { dropsOf, EngineSnapshot } from "../dataplane/requests.js";
+import { dropsOf, ServiceInfo } from "../engine/index.js";
+import type { EngineSnapshot } from "../dataplane/requests.js";
 
 /** Scrapers at once, and how long one may take to send its request. */
 export const MAX_SCRAPERS = 16;
