@@ -177,10 +177,11 @@ async function main(): Promise<void> {
         // The control plane's 100 ms heartbeat through the TCP, UDP-flood and HTTP loads just run.
         const timer = (await d.freshStatus()).control?.timer;
         if (timer) lateness = `p99 ${timer.p99Ms.toFixed(1)} ms, max ${timer.maxMs.toFixed(1)} ms late (100 ms timer, through TCP, a UDP flood and HTTP through NAT)`;
+        // Ten seconds: a clock tick is 10 ms of CPU, too coarse over less.
         const t0 = cpuTicks(d.proc.pid!);
-        await new Promise((r) => setTimeout(r, 3000));
+        await new Promise((r) => setTimeout(r, 10000));
         const ticks = cpuTicks(d.proc.pid!) - t0;
-        idle = `${((ticks / 100 / 3) * 100).toFixed(1)}% of one core over 3 s idle (${ticks} ticks)`;
+        idle = `${((ticks / 100 / 10) * 100).toFixed(2)}% of one core over 10 s idle (${ticks} ticks)`;
       }
       const st = d.status();
       const drops = Object.entries(st.counters).filter(([k, v]) => k.startsWith("drop_") && v > 0);
