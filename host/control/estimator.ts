@@ -4,13 +4,10 @@
 // divides the scale back out with rounding. Driven by the caller's clock, so it runs
 // on a fake clock in tests.
 
-export interface Counters {
-  conns: bigint;
-  inpkts: bigint;
-  outpkts: bigint;
-  inbytes: bigint;
-  outbytes: bigint;
-}
+import type { Stats } from "../engine/index.js";
+
+/** The counters it estimates from: the engine's statistics of a service or real server. */
+type Counters = Stats;
 
 export interface Rates {
   cps: number;

@@ -115,11 +115,15 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(statSync(`/run/wasmvs/net-${ino(sb.director)}.sock`).mode & 0o777).toBe(0o600);
   });
 
-  it("a second director on the same socket refuses to start and leaves the first one alone", async () => {
+  it("a second director on the same socket or the same TAPs refuses to start and leaves the first one alone", async () => {
     const d = await restart(config());
     const second = cli(sb.director, ["run", "--config", d.configPath, "--socket", d.socket]);
     expect(second.status).toBe(1);
     expect(second.stderr).toBe(`wasmvs: control socket ${d.socket}: another wasmvs director is running there (stop it first, or use --socket)\n`);
+    // On another socket but the same TAPs: refused too, the live director's TAPs untouched.
+    const sameTaps = cli(sb.director, ["run", "--config", d.configPath, "--socket", join(sb.dir, "other.sock")]);
+    expect(sameTaps.status).toBe(1);
+    expect(sameTaps.stderr).toMatch(/^wasmvs: cannot attach TAP device wvo: Device or resource busy \(the device is in use by another process\)\n$/);
     expect(d.ipvsadm(["-L", "-n"]).stdout).toContain(`TCP  ${VIP}:80 rr`);
     expect(sb.http(`http://${VIP}/`, { requests: 6 }).errors).toEqual([]);
   });
