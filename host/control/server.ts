@@ -124,34 +124,47 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
     }
     sock.setTimeout(o.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => sock.destroy());
     const maxBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
-    let buf = "";
     let queue = Promise.resolve();
-    sock.on("data", (d) => {
-      buf += d.toString();
-      const first = buf.indexOf("\n");
-      if ((first < 0 ? buf.length : first) > maxBytes) {
-        o.onRefused?.();
-        buf = "";
-        sock.removeAllListeners("data");
-        // Answered, then closed both ways: the rest of the line is not read.
-        sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n", () => sock.destroy());
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        // A client's requests are answered in order; changes are serialised by the host.
-        queue = queue.then(async () => {
-          let reply: unknown;
-          try {
-            reply = await handle(h, JSON.parse(line));
-          } catch (e) {
-            reply = e instanceof IpvsadmError ? { ok: false, error: e.message, status: e.status }
-              : { ok: false, error: e instanceof SyntaxError ? "request is not JSON" : String((e as Error).message), status: 2 };
-          }
-          if (!sock.destroyed) sock.write(JSON.stringify(reply) + "\n");
-        });
+    // A client's requests are answered in order; changes are serialised by the host.
+    const answer = (line: string) => {
+      queue = queue.then(async () => {
+        let reply: unknown;
+        try {
+          reply = await handle(h, JSON.parse(line));
+        } catch (e) {
+          reply = e instanceof IpvsadmError ? { ok: false, error: e.message, status: e.status }
+            : { ok: false, error: e instanceof SyntaxError ? "request is not JSON" : String((e as Error).message), status: 2 };
+        }
+        if (!sock.destroyed) sock.write(JSON.stringify(reply) + "\n");
+      });
+    };
+    const refuse = () => {
+      o.onRefused?.();
+      sock.removeAllListeners("data");
+      // Answered, then closed both ways: the rest of the line is not read.
+      sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n", () => sock.destroy());
+    };
+    // The pieces of the line being received, joined only once it is complete: memory stays
+    // within maxBytes and no byte is copied twice, however the line arrives.
+    const pieces: Buffer[] = [];
+    let size = 0;
+    sock.on("data", (d: Buffer) => {
+      for (let start = 0; ;) {
+        const nl = d.indexOf(10, start);
+        const piece = d.subarray(start, nl < 0 ? d.length : nl);
+        size += piece.length;
+        if (size > maxBytes) {
+          pieces.length = 0;
+          refuse();
+          return;
+        }
+        pieces.push(piece);
+        if (nl < 0) return;
+        const line = Buffer.concat(pieces, size).toString();
+        pieces.length = 0;
+        size = 0;
+        answer(line);
+        start = nl + 1;
       }
     });
     sock.on("error", () => {});
