@@ -35,7 +35,7 @@ describe("keepalived.conf", () => {
     expect(cfg.routes).toMatchObject([{ cidr: "0.0.0.0/0", via: "10.0.0.254" }]);
     expect(cfg.neighbours).toMatchObject([{ address: "10.0.0.254", mac: "02:00:00:00:00:fe" }]);
     expect(cfg.connections).toBe(65536);
-    expect(cfg.controlSocket).toBe("/run/wasmvs.sock");
+    expect(cfg.controlSocket).toBe("/run/wasmvs/lvs.sock");
     expect(cfg.metrics).toMatchObject({ host: "127.0.0.1", port: 9100 });
     expect(cfg.timeouts).toMatchObject({ tcp: 900, tcpfin: 120, udp: 300 });
     const svc = (p: string, a: string, port: number) => cfg.services.find((s) => s.protocol === p && s.address === a && s.port === port)!;

@@ -1,5 +1,5 @@
 // `wasmvs -L -n`, `wasmvs -A -t ...`: ipvsadm's command line against the running
-// daemon, through its control socket (WASMVS_SOCKET, default /run/wasmvs.sock).
+// daemon, through its control socket (WASMVS_SOCKET, default this network namespace's /run/wasmvs/net-INODE.sock).
 
 import { connect } from "node:net";
 import { readFileSync } from "node:fs";
