@@ -1,7 +1,7 @@
 // `wasmvs run`: the director on TAP devices, as a composition root of small services
-// started in order and stopped in reverse: the control socket's claim, the TAPs, the
-// data-path thread (which owns the engine and the frames), the control socket, metrics,
-// the status file and IPVS's rate estimator. The main thread keeps the configuration
+// started in order and stopped in reverse (after the control socket's path is claimed):
+// the TAPs, the data-path thread (which owns the engine and the frames), the control
+// socket, metrics, the announcements, housekeeping (status file, estimator, heartbeat). The main thread keeps the configuration
 // model and serves the control plane; it never touches a frame, so nothing it does —
 // parsing a file, listing a large table, answering a scrape — stalls forwarding.
 //
@@ -23,7 +23,7 @@ import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics
 import { tapAddon } from "../io/tap.js";
 import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../control/clock.js";
-import { DataplaneThread } from "./client.js";
+import { DataplaneThread, ThreadOptions } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
 
 export interface RunOptions {
@@ -85,6 +85,92 @@ function errorLog(log: (line: string) => void, health: ProcessHealth) {
   };
 }
 
+/** A part of the director with a lifecycle, started in order and stopped in reverse
+ *  (health checks, VRRP and connection sync are to be more of them). */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The TAP device of each interface: opened (or created), MTU set, put in its bridge, up. */
+class TapDevices implements Service {
+  readonly name = "TAP devices";
+  /** Descriptors by interface index (-1: none). */
+  readonly fds: number[] = [];
+
+  constructor(private readonly cfg: DirectorConfig, private readonly offload: boolean, private readonly log: (line: string) => void) {}
+
+  async start(): Promise<void> {
+    const addon = tapAddon();
+    try {
+      for (const i of this.cfg.interfaces) {
+        this.fds[i.index] = addon.open(i.tap, this.offload);
+        ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
+        if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
+        ip(["link", "set", "dev", i.tap, "up"]);
+        this.log(`interface ${i.index} (${i.name}): TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, ` +
+          `address ${i.address ?? "none"}, mtu ${i.mtu}`);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    for (let k = 0; k < this.fds.length; k++) if (this.fds[k] === undefined) this.fds[k] = -1;
+    if (this.cfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
+      this.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
+        "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
+        "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const fd of this.fds) if (fd >= 0) tapAddon().close(fd);
+    this.fds.length = 0;
+  }
+}
+
+/** The data-path thread, and the last word on what it did when it stops. */
+class DataPath implements Service {
+  readonly name = "data path";
+  thread?: DataplaneThread;
+  last?: EngineSnapshot;
+
+  constructor(private readonly o: { options: ThreadOptions["options"]; config: DirectorConfig; taps: TapDevices; offload: boolean;
+    log: (line: string) => void; onFatal: (why: string) => void }) {}
+
+  async start(): Promise<void> {
+    const { options, config, taps, offload, log } = this.o;
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal });
+    this.thread = thread;
+    // The services as the engine holds them (IPVS list order: the latest added first).
+    for (const s of (await thread.snapshot()).services) {
+      log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
+        (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
+    }
+    if (offload) log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
+    log(`data path on its own thread: ${taps.fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}`);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.thread) return;
+    this.last = await this.thread.snapshot().catch(() => this.last);
+    const loop = await this.thread.stop();
+    if (this.last && loop) this.last = { ...this.last, loop };
+    this.thread = undefined;
+  }
+}
+
+/** A service from a start function that returns its stop. */
+function service(name: string, start: () => Promise<() => unknown>): Service {
+  let stop: (() => unknown) | undefined;
+  return {
+    name,
+    async start() { stop = await start(); },
+    async stop() { await stop?.(); stop = undefined; },
+  };
+}
+
 export async function runDirector(o: RunOptions): Promise<void> {
   const fileCfg: DirectorConfig = loadConfig(o.config);
   const offload = fileCfg.offload?.on ?? false;
@@ -97,7 +183,6 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
 
-  const stops: (() => unknown)[] = [];
   const health: ProcessHealth = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
   const survived = errorLog(o.log, health);
   let fatal: string | undefined;
@@ -107,90 +192,77 @@ export async function runDirector(o: RunOptions): Promise<void> {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
-  let last: EngineSnapshot | undefined;
   // SIGHUP's default would end the process: until the director can reload, it is ignored.
   let onHup = () => o.log("SIGHUP while starting: ignored (reload once the director runs)");
   const hup = () => onHup();
   process.on("SIGHUP", hup);
-  stops.push(() => process.off("SIGHUP", hup));
-  try {
-    const addon = tapAddon();
-    const fds: number[] = [];
-    stops.push(() => { for (const fd of fds) if (fd >= 0) addon.close(fd); });
-    for (const i of fileCfg.interfaces) {
-      fds[i.index] = addon.open(i.tap, offload);
-      ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
-      if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
-      ip(["link", "set", "dev", i.tap, "up"]);
-      o.log(`interface ${i.index} (${i.name}): TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, ` +
-        `address ${i.address ?? "none"}, mtu ${i.mtu}`);
-    }
-    for (let k = 0; k < fds.length; k++) if (fds[k] === undefined) fds[k] = -1;
-    if (fileCfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
-      o.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
-        "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
-        "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
-    }
 
-    const thread = await DataplaneThread.start({
-      options, config: fileCfg, fds, vnet: offload,
-      onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
-    });
-    stops.push(async () => {
-      last = await thread.snapshot().catch(() => last);
-      const s = await thread.stop();
-      if (last && s) last = { ...last, loop: s };
-    });
-    // The services as the engine holds them (IPVS list order: the latest added first).
-    for (const s of (await thread.snapshot()).services) {
-      o.log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
-        (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
-    }
-    if (offload) o.log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
-    o.log(`data path on its own thread: ${fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}`);
-
-    const estimator = new Estimator();
-    const state = new ControlState(thread, fileCfg, () => loadConfig(o.config), o.log);
-    const host = {
-      engine: thread, estimator, log: o.log,
-      applyCommands: (commands: Parsed[]) => state.applyCommands(commands),
-      reloadFile: () => state.reloadFile(),
-    };
-    onHup = () => { host.reloadFile().catch(() => {}); };
-
-    const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
-    stops.push(() => control.close());
-    o.log(`control socket ${socketPath}`);
-    if (fileCfg.metrics) {
+  const taps = new TapDevices(fileCfg, offload, o.log);
+  const dataPath = new DataPath({
+    options, config: fileCfg, taps, offload, log: o.log,
+    onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
+  });
+  const thread = () => dataPath.thread!;
+  const estimator = new Estimator();
+  const services: Service[] = [
+    taps,
+    dataPath,
+    // The configuration model and the control socket: every change through one queue.
+    service("control socket", async () => {
+      const state = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
+      const host = {
+        engine: thread(), estimator, log: o.log,
+        applyCommands: (commands: Parsed[]) => state.applyCommands(commands),
+        reloadFile: () => state.reloadFile(),
+      };
+      onHup = () => { host.reloadFile().catch(() => {}); };
+      const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
+      o.log(`control socket ${socketPath}`);
+      return () => control.close();
+    }),
+    service("metrics", async () => {
       const m = fileCfg.metrics;
+      if (!m) return () => {};
       let current: EngineSnapshot | undefined;
       const registry = metricsRegistry(() => current!, () => health);
-      const metrics = await startMetrics(registry, async () => { current = await thread.snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
-      stops.push(() => metrics.close());
+      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
-    }
-
+      return () => metrics.close();
+    }),
     // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
-    const vips = new Set(fileCfg.services.map((s) => s.address));
-    for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
-    await thread.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
-
+    service("announcements", async () => {
+      const vips = new Set(fileCfg.services.map((s) => s.address));
+      for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
+      await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
+      return () => {};
+    }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
-    const housekeeping = new Housekeeping(thread, systemClock, estimator, { status: o.status, statusOf, health, survived });
-    await housekeeping.start();
-    stops.push(() => housekeeping.stop());
+    service("housekeeping", async () => {
+      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived });
+      await housekeeping.start();
+      return () => housekeeping.stop();
+    }),
+  ];
 
+  const started: Service[] = [];
+  try {
+    for (const s of services) {
+      await s.start();
+      started.push(s);
+    }
     const why = await stopped;
     if (why !== "fatal") o.log(`${why}: stopping`);
   } finally {
-    for (const stop of stops.reverse()) {
+    for (const s of started.reverse()) {
       try {
-        await stop();
+        await s.stop();
       } catch (e) {
-        o.log(`while stopping: ${(e as Error).message}`);
+        o.log(`while stopping the ${s.name}: ${(e as Error).message}`);
       }
     }
+    process.off("SIGHUP", hup);
   }
+  const last = dataPath.last;
   if (last) o.log(`stopped after ${last.loop.framesIn} frames in, ${last.loop.framesOut} out\n${formatServices(last)}\n${formatCounters(last)}`);
   if (fatal) throw new Error(`the data path stopped: ${fatal}`);
 }
