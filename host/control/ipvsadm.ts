@@ -4,7 +4,7 @@
 // --timeout and -S in its exact formats (printf widths, K/M/G/T suffixes, --exact).
 // Pure functions: the control client sends what they produce to the daemon.
 
-import type { ConnectionInfo, Stats } from "../engine/index.js";
+import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
 import { AddressError, ipToWire } from "../engine/addr.js";
 import { SCHEDULERS } from "../engine/index.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
@@ -13,11 +13,8 @@ export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
   | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version";
 
-export interface ServiceKey {
-  protocol: "tcp" | "udp";
-  address: string;
-  port: number;
-}
+/** What names a service (the engine's ServiceSpec without its scheduler). */
+export type ServiceKey = Pick<ServiceSpec, "protocol" | "address" | "port">;
 
 export interface Parsed {
   command: Command;
@@ -303,18 +300,12 @@ export interface RatesView {
   inbps: number;
   outbps: number;
 }
-export interface DestView {
-  address: string;
-  port: number;
-  method: "nat" | "dr" | "tun";
-  weight: number;
-  uthreshold: number;
-  lthreshold: number;
-  active: number;
-  inactive: number;
+/** A real server as the listings show it: the engine's view, with rates, counters as numbers. */
+export interface DestView extends Pick<RealServerInfo, "address" | "port" | "method" | "weight" | "uthreshold" | "lthreshold" | "active" | "inactive"> {
   stats: StatsView;
   rates: RatesView;
 }
+/** A service as the listings show it. */
 export interface ServiceView extends ServiceKey {
   scheduler: string;
   stats: StatsView;

@@ -18,7 +18,7 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, Protocol, RealServerSpec, SchedulerName, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
@@ -137,11 +137,8 @@ export interface RealServerConfig extends RealServerSpec {
   line: number;
 }
 
-export interface ServiceConfig {
-  protocol: Protocol;
-  address: string;
-  port: number;
-  scheduler: SchedulerName;
+/** A service of the configuration: the engine's ServiceSpec, its real servers, its line. */
+export interface ServiceConfig extends ServiceSpec {
   realServers: RealServerConfig[];
   line: number;
 }
