@@ -87,6 +87,15 @@ describe("the control socket", () => {
     expect(JSON.parse((await raw(path, "{not json\n", false)).trim())).toMatchObject({ ok: false, error: "request is not JSON" });
     expect(JSON.parse((await raw(path, '{"op":"apply","commands":7}\n', false)).trim())).toMatchObject({ ok: false, status: 2 });
     expect(JSON.parse((await raw(path, '{"op":"nosuch"}\n', false)).trim())).toMatchObject({ ok: false, error: 'unknown request "nosuch"' });
+    // Commands are command lines the daemon parses itself; no structure from a client is trusted.
+    const apply = async (commands: unknown) => JSON.parse((await raw(path, JSON.stringify({ op: "apply", commands }) + "\n", false)).trim());
+    expect(await apply([{ command: "add-service" }])).toMatchObject({ ok: false, status: 2,
+      error: 'a command is {"argv": [up to 64 words of up to 256 characters], "line": N}' });
+    expect(await apply([{ argv: ["-L", "-n"] }])).toMatchObject({ ok: false, error: "'list' is not a change" });
+    expect(await apply([{ argv: new Array(65).fill("-n") }])).toMatchObject({ ok: false, status: 2 });
+    expect(await apply([{ argv: ["-A", "-t", "10.0.0.100:81"], line: 1 }, { argv: ["-A", "-t", "10.0.0.300:81"], line: 2 }]))
+      .toMatchObject({ ok: false, error: "line 2: illegal virtual server address[:port] specified" });
+    expect(await apply([{ argv: ["-A", "-t", "10.0.0.100:81", "-s", "rr"] }])).toMatchObject({ ok: true, changes: ["service tcp 10.0.0.100:81 added (rr)"] });
     expect((await request(path, { op: "table" })).ok).toBe(true);
     server.close();
   });

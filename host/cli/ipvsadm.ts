@@ -4,7 +4,7 @@
 import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import {
-  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, Parsed, TableView,
+  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, TableView,
   VERSION_TEXT,
 } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
@@ -89,16 +89,15 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         await call(path, { op: "zero", service: p.service });
         return 0;
       case "restore": {
-        const commands: Parsed[] = [];
+        const commands: { argv: string[]; line: number }[] = [];
         stdin().split(/\r?\n/).forEach((line, i) => {
           const words = line.trim().split(/\s+/).filter(Boolean);
           if (words.length === 0 || words[0].startsWith("#")) return;
           try {
             const c = parseArgs(words);
-            c.line = i + 1;
             for (const w of c.warnings ?? []) err(`Warning: line ${i + 1}: ${w}\n`);
             if (["list", "save", "restore", "help", "version", "zero"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
-            commands.push(c);
+            commands.push({ argv: words, line: i + 1 });
           } catch (e) {
             if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${i + 1}: ${e.message}`, e.status);
             throw e;
@@ -109,7 +108,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
       }
       default:
         for (const w of p.warnings ?? []) err(`Warning: ${w}\n`);
-        await call(path, { op: "apply", commands: [p] });
+        await call(path, { op: "apply", commands: [{ argv }] });
         return 0;
     }
   } catch (e) {

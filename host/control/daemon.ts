@@ -6,7 +6,7 @@
 
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
-import { applyCommand, checkModel, mergeReload } from "./model.js";
+import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
 import { ConfigError, DirectorConfig } from "./rules.js";
 
 export class ControlState {
@@ -35,10 +35,11 @@ export class ControlState {
   /** ipvsadm commands on the running configuration: all or none. Refusals are IpvsadmErrors. */
   applyCommands(commands: Parsed[]): Promise<string[]> {
     return this.serial(async () => {
-      let next = this.current;
+      // One copy for the whole batch (an -R of thousands of lines must not copy the table per line).
+      const next = cloneConfig(this.current);
       for (const c of commands) {
         try {
-          next = applyCommand(next, c);
+          applyCommandInPlace(next, c);
         } catch (e) {
           if (e instanceof IpvsadmError && c.line) throw new IpvsadmError(`line ${c.line}: ${e.message}`, e.status);
           throw e;

@@ -2,7 +2,8 @@
 //
 //   {"op":"table"}                      -> {"ok":true,"table":{size,timeouts,services:[...]}}
 //   {"op":"connections"}                -> {"ok":true,"connections":[...]}
-//   {"op":"apply","commands":[...]}     -> {"ok":true,"changes":[...]}   ipvsadm commands, all or none
+//   {"op":"apply","commands":[{"argv":["-a","-t","10.0.0.100:80","-r","10.1.0.11"],"line":1},...]}
+//                                       -> {"ok":true,"changes":[...]}   ipvsadm command lines, all or none
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
 //   errors                              -> {"ok":false,"error":"No such service","status":255}
@@ -20,7 +21,7 @@ import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { Estimator } from "./estimator.js";
 import { EngineAdapter } from "./adapter.js";
-import { IpvsadmError, Parsed, ServiceKey } from "./ipvsadm.js";
+import { IpvsadmError, parseArgs, Parsed, ServiceKey } from "./ipvsadm.js";
 import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
 
@@ -58,15 +59,44 @@ export interface ControlOptions {
   onRefused?: () => void;
 }
 
-async function handle(h: ControlHost, req: { op?: string; commands?: Parsed[]; service?: ServiceKey }): Promise<unknown> {
+/** The words of one command line at most, and of one word. */
+const MAX_WORDS = 64;
+const MAX_WORD = 256;
+
+/** The commands of an apply request, read by ipvsadm's grammar here (the daemon trusts no
+ *  parsed structure from a client): each {argv, line?}, a change command, refused with
+ *  its line (for -R) when anything is wrong. */
+function commandsOf(raw: unknown): Parsed[] {
+  if (!Array.isArray(raw)) throw new IpvsadmError("apply needs a list of commands", 2);
+  return raw.map((c: unknown, i) => {
+    const cmd = c as { argv?: unknown; line?: unknown };
+    const line = typeof cmd?.line === "number" && Number.isInteger(cmd.line) && cmd.line > 0 ? cmd.line : undefined;
+    const where = line ? `line ${line}: ` : raw.length > 1 ? `command ${i + 1}: ` : "";
+    if (!cmd || !Array.isArray(cmd.argv) || cmd.argv.length > MAX_WORDS || !cmd.argv.every((w) => typeof w === "string" && w.length <= MAX_WORD)) {
+      throw new IpvsadmError(`${where}a command is {"argv": [up to ${MAX_WORDS} words of up to ${MAX_WORD} characters], "line": N}`, 2);
+    }
+    let p: Parsed;
+    try {
+      p = parseArgs(cmd.argv as string[]);
+    } catch (e) {
+      if (e instanceof IpvsadmError) throw new IpvsadmError(`${where}${e.message}`, e.status);
+      throw e;
+    }
+    if (!CHANGES.has(p.command)) throw new IpvsadmError(`${where}'${p.command}' is not a change`, 2);
+    p.line = line;
+    return p;
+  });
+}
+const CHANGES = new Set(["add-service", "edit-service", "delete-service", "flush", "add-server", "edit-server", "delete-server", "set"]);
+
+async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey }): Promise<unknown> {
   switch (req.op) {
     case "table":
       return { ok: true, table: tableView(await h.engine.snapshot(), h.estimator) };
     case "connections":
       return { ok: true, connections: await h.engine.connections() };
     case "apply":
-      if (!Array.isArray(req.commands)) throw new IpvsadmError("apply needs a list of commands", 2);
-      return { ok: true, changes: await h.applyCommands(req.commands) };
+      return { ok: true, changes: await h.applyCommands(commandsOf(req.commands)) };
     case "zero":
       await h.engine.zero(req.service);
       zeroEstimates(await h.engine.snapshot(), h.estimator);
