@@ -26,11 +26,17 @@ function mtuCheck(frame: usize, ip: usize, totalLen: u32, routeDst: u32, icmpSrc
   if (!routeLookup(routeDst)) return true; // the output step counts the missing route
   let mtu = ifaceMtu(routeIfindex);
   if (totalLen <= mtu) return true;
+  refuseTooBig(ip, totalLen, mtu, icmpSrc);
+  return false;
+}
+
+/** A packet too big for a path of mtu bytes: with DF, ICMP fragmentation needed carrying
+ *  that MTU goes to its sender from icmpSrc; without, it is counted (wasmvs does not fragment). */
+export function refuseTooBig(ip: usize, totalLen: u32, mtu: u32, icmpSrc: u32): void {
   if (ipv4HasDf(ip)) {
     sendIcmpError(ip, totalLen, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, mtu, icmpSrc);
     count(Counter.DROP_NEEDS_FRAGMENTATION);
   } else {
     count(Counter.DROP_TOO_BIG_NO_DF);
   }
-  return false;
 }

@@ -7,14 +7,12 @@
 // does not fragment).
 
 import { ConnField, Counter } from "../abi";
-import { ipv4Dst } from "../wire/ipv4";
-import { ipv4HasDf, IPV4_HEADER_LEN } from "../wire/ipv4";
+import { ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { ipipEncapsulate } from "../wire/ipip";
-import { ICMP_CODE_FRAG_NEEDED, ICMP_DEST_UNREACH } from "../wire/icmp";
 import { ifaceAddr, ifaceMtu, routeIfindex, routeLookup } from "../route/route";
 import { count, takeIpId, vnet } from "../engine/state";
 import { vnetGsoType, vnetMove, VNET_GSO_NONE } from "../wire/vnet";
-import { sendIcmpError } from "./icmp";
+import { refuseTooBig } from "./mtu";
 import { sendToDest } from "./output";
 
 export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn: usize): void {
@@ -22,15 +20,7 @@ export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn
   if (!routeLookup(raddr)) { count(Counter.DROP_NO_ROUTE); return; }
   let ifindex = routeIfindex;
   let mtu = ifaceMtu(ifindex);
-  if (totalLen + IPV4_HEADER_LEN > mtu) {
-    if (ipv4HasDf(ip)) {
-      sendIcmpError(ip, totalLen, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, mtu - IPV4_HEADER_LEN, ipv4Dst(ip));
-      count(Counter.DROP_NEEDS_FRAGMENTATION);
-    } else {
-      count(Counter.DROP_TOO_BIG_NO_DF);
-    }
-    return;
-  }
+  if (totalLen + IPV4_HEADER_LEN > mtu) { refuseTooBig(ip, totalLen, mtu - IPV4_HEADER_LEN, ipv4Dst(ip)); return; }
   let moved = frame - IPV4_HEADER_LEN;
   if (vnet) {
     // IPIP has no virtio GSO type: a large segment cannot be wrapped as it is.
