@@ -10,10 +10,10 @@
 
 import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
 import { Engine, EngineOptions } from "../engine/index.js";
-import { Abi, Region } from "../engine/abi.js";
+import { Abi } from "../engine/abi.js";
 import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
-import { engineNow, LoopStats } from "./loop.js";
+import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
 
 export interface ThreadData {
@@ -57,22 +57,10 @@ async function main(d: ThreadData): Promise<void> {
     return;
   }
   const addon = tapAddon();
-  const fds = new Int32Array(Abi.MAX_INTERFACES).fill(-1);
-  d.fds.forEach((fd, i) => { fds[i] = fd; });
-  const errors = new Float64Array(Abi.MAX_INTERFACES);
-  const buffer = engine.memory.buffer; // never grows after init
-  const rxDesc = engine.regionOffset(Region.RX_DESC);
-  const rxSlots = engine.regionOffset(Region.RX_SLOTS);
-  const txDesc = engine.regionOffset(Region.TX_DESC);
-  const { batch, slotSize } = engine;
-  const stats: LoopStats = { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 };
-  const flush = (tx: number) => {
-    if (tx === 0) return;
-    const written = addon.writeBatch(fds, buffer, txDesc, tx, errors, d.vnet);
-    stats.framesOut += written;
-    stats.writeErrors += tx - written;
-  };
-  const ep = addon.epollOpen(fds, d.bell);
+  const pump = new FramePump(engine, d.fds.map((fd, ifindex) => ({ ifindex, fd })).filter((p) => p.fd >= 0), d.vnet);
+  const { stats } = pump;
+  const flush = (tx: number) => pump.flush(tx);
+  const ep = addon.epollOpen(pump.fds, d.bell);
   post({ ready: true });
 
   /** Serve every queued request; true when asked to stop. */
@@ -89,7 +77,6 @@ async function main(d: ThreadData): Promise<void> {
     return false;
   };
 
-  const perRead = Math.min(batch, FRAMES_PER_READ);
   let busy = false;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
   for (;;) {
@@ -102,16 +89,7 @@ async function main(d: ThreadData): Promise<void> {
     // Each ready TAP in turn, a batch at a time, each batch processed and written before the
     // next is read (see epollWait in tap.c for why), READS_PER_TURN at most before the others.
     for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
-      if ((ready & (1 << i)) === 0) continue;
-      for (let k = 0; k < READS_PER_TURN; k++) {
-        const n = addon.readBatch(fds[i], buffer, rxDesc, rxSlots, slotSize, Abi.HEADROOM, 0, perRead, i, d.vnet);
-        if (n === 0) break;
-        busy = true;
-        stats.batches++;
-        stats.framesIn += n;
-        flush(engine.process(n, engineNow()));
-        if (n < perRead) break;
-      }
+      if ((ready & (1 << i)) !== 0 && pump.drain(i, FRAMES_PER_READ, READS_PER_TURN)) busy = true;
     }
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {
