@@ -3,10 +3,11 @@
 // (a DR server must be on-link, ...) — and say what it would set up.
 
 import { loadEngine } from "../engine/node.js";
+import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { loadConfig } from "../control/load.js";
 import { applyConfig, configSlotSize } from "../control/rules.js";
-import { formatSave, Format } from "../control/ipvsadm.js";
-import { tableView } from "../control/table.js";
+import { formatSave } from "../control/ipvsadm.js";
+import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../control/server.js";
 import { engineSnapshot } from "../dataplane/requests.js";
 
@@ -21,10 +22,9 @@ export async function check(path: string): Promise<string> {
   for (const r of cfg.routes) lines.push(`route ${r.cidr}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`);
   for (const n of cfg.neighbours) lines.push(`neighbour ${n.address} ${n.mac}`);
   const t = engine.timeouts();
-  lines.push(`connection table: ${cfg.connections ?? 65536} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
+  lines.push(`connection table: ${cfg.connections ?? DEFAULT_CONN_CAPACITY} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
   lines.push(`control socket: ${cfg.controlSocket ?? `${defaultSocket()} (this network namespace's default)`}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}; reject_unknown: ${cfg.rejectUnknown?.on ?? true ? "on" : "off"}`);
   const view = tableView(engineSnapshot(engine, { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }));
-  const f: Format = { numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false };
   lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
-  return lines.join("\n") + "\n" + formatSave(view, f);
+  return lines.join("\n") + "\n" + formatSave(view, NUMERIC);
 }

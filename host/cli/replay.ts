@@ -3,7 +3,7 @@
 // (or is fixed), the hash seed is fixed, nothing reads the wall clock.
 
 import { readFile, writeFile } from "node:fs/promises";
-import { Engine, ipToWire, parseMac } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, Engine, ipToWire, parseMac } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../io/pcap.js";
 import { applyConfig, configSlotSize, DirectorConfig } from "../control/rules.js";
@@ -59,7 +59,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const cfg = loadConfig(o.config);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
-  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? 65536 });
+  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY });
   applyConfig(engine, cfg);
   const choose = interfaceChooser(cfg);
   const t0 = packets.length ? packets[0].timeUs : 0;

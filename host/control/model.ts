@@ -8,7 +8,7 @@
 // operator set, nor a server one removed, unless the file itself changed that server.
 
 import { IpvsadmError, Parsed, ServiceKey } from "./ipvsadm.js";
-import { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import type { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 
 export const serviceKey = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
@@ -154,6 +154,17 @@ export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] 
   return out;
 }
 
+/** keepalived.conf's keyword for an ipvsadm command or a director setting. */
+const KEEPALIVED_WORDS: Record<string, string> = {
+  "-A": "virtual_server", "-a": "real_server", "-E": "lb_algo", "-e": "real_server", "--set": "lvs_timeouts",
+};
+
+/** The word the file's own syntax uses for what (an ipvsadm command, or a director setting
+ *  named alike in both), for error messages. */
+export function keywordOf(cfg: DirectorConfig, what: string): string {
+  return (cfg.format === "keepalived" && KEEPALIVED_WORDS[what]) || what;
+}
+
 /** A problem checkModel found: where and why. */
 export interface ModelProblem {
   line: number;
@@ -170,7 +181,7 @@ const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 
  */
 export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   const out: ModelProblem[] = [];
-  const words = cfg.format === "keepalived" ? { svc: "virtual_server", rs: "real_server" } : { svc: "-A", rs: "-a" };
+  const words = { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") };
   const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
   const vips = new Set(cfg.services.map((s) => s.address));
   for (const i of cfg.interfaces) {

@@ -5,9 +5,10 @@
 // the server comes back). The new configuration is first applied in full to a scratch
 // engine: if anything in it is refused, nothing changes in the running one.
 
-import { Engine, EngineError } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, keywordsOf, onLinkIndex, ServiceConfig } from "./rules.js";
+import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, ServiceConfig } from "./rules.js";
+import { keywordOf } from "./model.js";
 
 const key = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
 const rkey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -19,7 +20,7 @@ export interface ReloadResult {
 function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefined {
   const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
-  if ((a.connections ?? 65536) !== (b.connections ?? 65536)) return "the connection table size changed: restart wasmvs to resize it";
+  if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
   return undefined;
 }
 
@@ -79,7 +80,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   if (needed.length > free) {
     const held = lingering.length + kept;
     needed = needed.slice(free);
-    throw new ConfigError(next.file, needed[0].line, 1, keywordsOf(next)["-a"] ?? "-a",
+    throw new ConfigError(next.file, needed[0].line, 1, keywordOf(next, "-a"),
       `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +
       `this change needs ${needed.length} more (first: ${needed[0].what}); nothing was changed`);
   }
@@ -88,7 +89,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   const added = [...newServices.keys()].filter((k) => !oldServices.has(k)).length;
   if (used - removed + added > live.maxServices) {
     const first = [...newServices.values()].filter((s) => !oldServices.has(key(s)))[0];
-    throw new ConfigError(next.file, first.line, 1, keywordsOf(next)["-A"] ?? "-A",
+    throw new ConfigError(next.file, first.line, 1, keywordOf(next, "-A"),
       `the service table is full (${live.maxServices} services): this change would make ${used - removed + added}; nothing was changed`);
   }
 }
@@ -103,7 +104,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
       f();
     } catch (e) {
       // Not expected after validation and the capacity check; say so if it happens.
-      if (e instanceof EngineError) throw new ConfigError(next.file, line, 1, keywordsOf(next)[what] ?? what, `${e.message} (reload stopped part-way)`);
+      if (e instanceof EngineError) throw new ConfigError(next.file, line, 1, keywordOf(next, what), `${e.message} (reload stopped part-way)`);
       throw e;
     }
   };

@@ -24,7 +24,7 @@ import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
   deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
-import { applyCommandInPlace } from "./model.js";
+import { applyCommandInPlace, keywordOf } from "./model.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -354,12 +354,12 @@ export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefin
  *  on-link, no route to a server, ...) are reported as ConfigErrors on their line. */
 export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   const errs = new ErrorList();
-  const word = keywordsOf(cfg);
+
   const at = (line: number, what: string, f: () => void) => errs.attempt(() => {
     try {
       f();
     } catch (e) {
-      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, word[what] ?? what, e.message);
+      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, keywordOf(cfg, what), e.message);
       throw e;
     }
   });
@@ -393,11 +393,4 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
     if (index >= 0) for (const r of s.realServers) at(r.line, "-a", () => engine.addRealServer(index, r));
   }
   errs.check();
-}
-
-/** The keyword each syntax uses for an engine setting, for error messages. */
-export function keywordsOf(cfg: DirectorConfig): Record<string, string> {
-  return cfg.format === "keepalived"
-    ? { "-A": "virtual_server", "-a": "real_server", "-E": "lb_algo", "-e": "real_server", "--set": "lvs_timeouts", route: "route", neighbour: "neighbour", interface: "interface" }
-    : {};
 }

@@ -2,7 +2,7 @@
 // followed by a ring of the doorbell that wakes its epoll_wait), and matches replies.
 
 import { Worker, MessageChannel, MessagePort } from "node:worker_threads";
-import { EngineOptions } from "../engine/index.js";
+import { DEFAULT_MAX_REAL_SERVERS, DEFAULT_MAX_SERVICES, EngineOptions } from "../engine/index.js";
 import { compiledEngine } from "../engine/node.js";
 import { tapAddon } from "../io/tap.js";
 import { DirectorConfig } from "../control/rules.js";
@@ -31,8 +31,8 @@ export class DataplaneThread extends RequestAdapter {
 
   private constructor(private readonly worker: Worker, private readonly port: MessagePort, private readonly bell: number, o: ThreadOptions) {
     super();
-    this.sizes = { slotSize: o.options.slotSize, connCapacity: o.options.connCapacity, maxServices: o.options.maxServices ?? 256,
-      maxRealServers: o.options.maxRealServers ?? 4096 };
+    this.sizes = { slotSize: o.options.slotSize, connCapacity: o.options.connCapacity, maxServices: o.options.maxServices ?? DEFAULT_MAX_SERVICES,
+      maxRealServers: o.options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS };
   }
 
   /** Start the thread; resolves once its engine holds the configuration and it forwards. */

@@ -10,6 +10,7 @@
 // entirely or not at all, and the model always says what the engine holds.
 
 import { execFileSync } from "node:child_process";
+import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { readFileSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
@@ -176,7 +177,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
-  const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? 65536 };
+  const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? DEFAULT_CONN_CAPACITY };
   // Everything is checked before any device or socket is touched.
   applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16 }), fileCfg);
   for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);

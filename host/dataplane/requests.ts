@@ -6,9 +6,8 @@
 
 import { Engine, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
 import { applyDifference } from "../control/reload.js";
-import type { DirectorConfig } from "../control/rules.js";
+import { ConfigError, DirectorConfig } from "../control/rules.js";
 import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
-import { ConfigError } from "../control/rules.js";
 import type { LoopStats } from "./loop.js";
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */

@@ -159,6 +159,11 @@ for (const [name, value] of Object.entries(Counter)) {
   if (value >= Counter.FIRST_DROP && value <= Counter.LAST_DROP) DROP_REASONS[value - Counter.FIRST_DROP] = name.slice(5).toLowerCase();
 }
 
+/** The table sizes when none are given (IPVS has no fixed limits; these fit a large director). */
+export const DEFAULT_CONN_CAPACITY = 65536;
+export const DEFAULT_MAX_SERVICES = 256;
+export const DEFAULT_MAX_REAL_SERVERS = 4096;
+
 /** Drop counters by reason from a set of counters (counters()), only the non-zero ones unless all. */
 export function dropsOf(counters: Record<string, bigint>, all = false): Record<string, bigint> {
   const out: Record<string, bigint> = {};
@@ -214,9 +219,9 @@ export class Engine {
     }
     this.batch = options.batch ?? 256;
     this.slotSize = options.slotSize ?? DEFAULT_SLOT_SIZE;
-    this.connCapacity = options.connCapacity ?? 65536;
-    this.maxServices = options.maxServices ?? 256;
-    this.maxRealServers = options.maxRealServers ?? 4096;
+    this.connCapacity = options.connCapacity ?? DEFAULT_CONN_CAPACITY;
+    this.maxServices = options.maxServices ?? DEFAULT_MAX_SERVICES;
+    this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
       options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0), "init");
     // Memory has its final size now: views made from here on stay valid.
