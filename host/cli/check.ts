@@ -10,11 +10,15 @@ import { formatSave } from "../control/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../control/server.js";
 import { engineSnapshot } from "../dataplane/requests.js";
+import { effective } from "../health/overlay.js";
+import { healthSummary } from "../health/summary.js";
 
 export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
   const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16 });
-  applyConfig(engine, cfg);
+  // What the director starts with: servers with an alpha checker wait for their first
+  // success; a virtual server without quorum gets its sorry server.
+  applyConfig(engine, effective(cfg));
   const lines = [`${path}: OK`, ...(cfg.warnings ?? []).map((w) => `warning: ${w}`)];
   for (const i of cfg.interfaces) {
     lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
@@ -24,6 +28,7 @@ export async function check(path: string): Promise<string> {
   const t = engine.timeouts();
   lines.push(`connection table: ${cfg.connections ?? DEFAULT_CONN_CAPACITY} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
   lines.push(`control socket: ${cfg.controlSocket ?? `${defaultSocket()} (this network namespace's default)`}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}; reject_unknown: ${cfg.rejectUnknown?.on ?? true ? "on" : "off"}`);
+  lines.push(...healthSummary(cfg));
   const view = tableView(engineSnapshot(engine, { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }));
   lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
   return lines.join("\n") + "\n" + formatSave(view, NUMERIC);

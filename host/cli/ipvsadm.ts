@@ -8,8 +8,10 @@ import {
   VERSION_TEXT,
 } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
+import { formatHealth } from "../health/format.js";
+import type { ServerHealthView } from "../health/service.js";
 
-type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[] };
+type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[]; health?: ServerHealthView[] };
 
 /** How long a client waits for the daemon's answer. */
 const REPLY_TIMEOUT_MS = 120_000;
@@ -68,7 +70,9 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         out(VERSION_TEXT);
         return 0;
       case "list": {
-        if (p.format.connections) {
+        if (p.format.health) {
+          out(formatHealth((await call(path, { op: "health" })).health!));
+        } else if (p.format.connections) {
           out(formatConnections((await call(path, { op: "connections" })).connections!));
         } else {
           const t = (await call(path, { op: "table" })).table!;

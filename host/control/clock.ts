@@ -11,6 +11,8 @@ export interface Clock {
   now(): number;
   /** Run f every ms milliseconds until cancelled. */
   every(ms: number, f: () => void): Timer;
+  /** Run f once, ms milliseconds from now, unless cancelled. */
+  after(ms: number, f: () => void): Timer;
 }
 
 export const systemClock: Clock = {
@@ -19,12 +21,16 @@ export const systemClock: Clock = {
     const t = setInterval(f, ms);
     return { cancel: () => clearInterval(t) };
   },
+  after(ms, f) {
+    const t = setTimeout(f, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
 };
 
 /** A clock that moves only when told. */
 export class FakeClock implements Clock {
   private t = 0;
-  private timers: { due: number; ms: number; f: () => void; live: boolean }[] = [];
+  private timers: { due: number; ms: number; f: () => void; live: boolean; once?: boolean }[] = [];
 
   now(): number {
     return this.t;
@@ -36,6 +42,18 @@ export class FakeClock implements Clock {
     return { cancel: () => { timer.live = false; } };
   }
 
+  after(ms: number, f: () => void): Timer {
+    const timer = { due: this.t + ms, ms, f, live: true, once: true };
+    this.timers.push(timer);
+    return { cancel: () => { timer.live = false; } };
+  }
+
+  /** Timers still to fire (for tests that check nothing is left behind). */
+  get pending(): number {
+    this.timers = this.timers.filter((x) => x.live);
+    return this.timers.length;
+  }
+
   /** Move time forward by ms, running each timer at the moments it is due. */
   advance(ms: number): void {
     const end = this.t + ms;
@@ -44,6 +62,7 @@ export class FakeClock implements Clock {
       if (!next) break;
       this.t = next.due;
       next.due += next.ms;
+      if (next.once) next.live = false;
       next.f();
     }
     this.t = end;
@@ -55,6 +74,7 @@ export class FakeClock implements Clock {
     this.t += ms;
     for (const x of this.timers.filter((y) => y.live && y.due <= this.t)) {
       x.due = this.t + x.ms;
+      if (x.once) x.live = false;
       x.f();
     }
   }

@@ -8,21 +8,68 @@ import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
 import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
 import { ConfigError, DirectorConfig } from "./rules.js";
+import { effective, HealthView, INITIAL } from "../health/overlay.js";
 
 export class ControlState {
   private chain: Promise<unknown> = Promise.resolve();
 
-  /** file: the configuration as loaded from loadFile() at start, which the engine holds. */
+  /** file: the configuration as loaded from loadFile() at start; the engine holds it
+   *  through health's overlay (host/health/overlay.ts) as view saw it then. */
   constructor(private readonly engine: EngineAdapter, private file: DirectorConfig, private readonly loadFile: () => DirectorConfig,
-    private readonly log: (line: string) => void = () => {}) {
+    private readonly log: (line: string) => void = () => {}, private view: HealthView = INITIAL) {
     this.current = file;
+    this.applied = effective(file, view);
   }
 
   private current: DirectorConfig;
+  private applied: DirectorConfig;
+  private listeners: ((cfg: DirectorConfig) => void)[] = [];
 
-  /** What the engine holds. */
+  /** The running configuration (what the file and ipvsadm commands made it). */
   get running(): DirectorConfig {
     return this.current;
+  }
+
+  /** What the engine holds: the running configuration as health checking lets it be. */
+  get inEngine(): DirectorConfig {
+    return this.applied;
+  }
+
+  /** Health checking's view, and f called with each new running configuration. */
+  follow(view: HealthView, f: (cfg: DirectorConfig) => void): void {
+    this.view = view;
+    this.listeners.push(f);
+  }
+
+  /** Apply the running configuration again through the overlay (health changed). */
+  refresh(): Promise<string[]> {
+    return this.serial(async () => {
+      const next = effective(this.current, this.view);
+      const changes = await this.engine.apply(this.applied, next);
+      this.applied = next;
+      if (changes.length) this.log(`health: ${changes.join("; ")}`);
+      return changes;
+    });
+  }
+
+  /** next becomes the running configuration: the engine gets its effective form. Health
+   *  checking follows only once the engine took it, so a refused change leaves every
+   *  checker as it was. */
+  private async commit(next: DirectorConfig): Promise<string[]> {
+    const eff = effective(next, this.view);
+    const changes = await this.engine.apply(this.applied, eff);
+    this.current = next;
+    this.applied = eff;
+    if (this.listeners.length) {
+      for (const f of this.listeners) f(next);
+      // Checkers the change (re)started see their servers as keepalived starts them (alpha).
+      const after = effective(next, this.view);
+      if (JSON.stringify(after.services) !== JSON.stringify(eff.services)) {
+        changes.push(...await this.engine.apply(this.applied, after));
+        this.applied = after;
+      }
+    }
+    return changes;
   }
 
   /** Run f after every change queued before it, and before any queued after. */
@@ -48,8 +95,7 @@ export class ControlState {
       const problem = checkModel(next)[0];
       if (problem) throw new IpvsadmError(problem.line ? `line ${problem.line}: ${problem.reason}` : problem.reason, 2);
       try {
-        const changes = await this.engine.apply(this.current, next);
-        this.current = next;
+        const changes = await this.commit(next);
         if (changes.length) this.log(`control: ${changes.join("; ")}`);
         return changes;
       } catch (e) {
@@ -69,8 +115,7 @@ export class ControlState {
         const nextFile = this.loadFile();
         for (const w of nextFile.warnings ?? []) this.log(`warning: ${w}`);
         const next = mergeReload(this.current, this.file, nextFile);
-        const changes = await this.engine.apply(this.current, next);
-        this.current = next;
+        const changes = await this.commit(next);
         this.file = nextFile;
         this.log(changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change");
         return changes;

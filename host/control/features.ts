@@ -7,7 +7,7 @@ import { SCHEDULERS } from "../engine/index.js";
 /** Features of IPVS and keepalived that wasmvs does not have yet: the name a refusal
  *  gives, and whether it takes "are". */
 export const MISSING = {
-  healthChecks: ["health checking", false],
+  bfd: ["BFD checking", false],
   vrrp: ["VRRP and the sync daemon", true],
   syncDaemon: ["the connection sync daemon", false],
   persistence: ["persistence", false],
@@ -20,7 +20,7 @@ export const MISSING = {
   ops: ["one-packet scheduling", false],
   tunnelTypes: ["tunnel types other than ipip", true],
   tunnelInfo: ["tunnel information output", false],
-  notifications: ["notifications (email, SNMP, D-Bus)", true],
+  notifications: ["SNMP and D-Bus notifications", true],
   fullNat: ["full NAT", false],
   conditional: ["conditional configuration (@ prefixes)", false],
 } as const;

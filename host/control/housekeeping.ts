@@ -23,6 +23,8 @@ export interface HousekeepingOptions {
   health: ProcessHealth;
   /** An error a timer survived (logged and counted by the caller). */
   survived: (what: string, e: unknown) => void;
+  /** Each checked real server's health, for the status file. */
+  checks?: () => unknown[];
 }
 
 export class Housekeeping {
@@ -55,7 +57,7 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused };
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [] };
     const tmp = `${this.o.status}.tmp`;
     await writeFile(tmp, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
     await rename(tmp, this.o.status);

@@ -43,6 +43,8 @@ export interface Format {
   persistentConn: boolean;
   nosort: boolean;
   exact: boolean;
+  /** wasmvs's own view: each checked real server's health (not an ipvsadm option). */
+  health: boolean;
 }
 
 /** An error ipvsadm would report: message and exit status. */
@@ -150,6 +152,7 @@ const OPTIONS: OptSpec[] = [
   { long: "nosort", arg: false, apply: (p, _v, st) => { option(st, "nosort"); p.format.nosort = true; } },
   { long: "sort", arg: false, apply: () => {} },
   { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
+  { long: "health", arg: false, apply: (p, _v, st) => { option(st, "health"); p.format.health = true; } },
 ];
 
 /** ipvsadm's set_option: each option at most once (-m -g, -t A -t B, -s rr -s wrr are refused). */
@@ -160,21 +163,21 @@ function option(st: ParseState, name: string): void {
 
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
-  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact"];
+  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex
-  "add-service": /**/ "xx+ xxxxxxxxxxxx",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxx",
-  "delete-service": "xx+xxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      ",
-  "add-server": /* */ "xx+x+    xxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx",
+  "delete-service": "xx+xxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1",
+  "add-server": /* */ "xx+x+    xxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -216,7 +219,7 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
 export function parseArgs(argv: string[]): Parsed {
   const p: Parsed = {
     command: "list",
-    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false },
+    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false },
   };
   const st: ParseState = { commands: [], options: new Set(), rest: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -476,6 +479,8 @@ Options:
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
+  --health                            (wasmvs) each checked real server's health: state, weight,
+                                      time since its last change, each checker's last result
 
 Not supported by wasmvs yet (refused with a message): -f (firewall marks), -p/-M (persistence),
 -6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, the sync daemon options,

@@ -11,236 +11,25 @@
 // notifications) are refused with their position and a note that they are not
 // supported yet; unknown keywords likewise, with the nearest known one suggested.
 
-import { readdirSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { checkOffload, groupId, ConfigError, ErrorList, LIMITS, readConfigFile, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize,
-  wholeNumber } from "./settings.js";
-import { Missing, notSupported, schedulerProblem } from "./features.js";
+import { resolve } from "node:path";
+import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { deviceName, interfaceAddress, macAddress, metricsEndpoint, mtu, onOff, routeDestination, tableSize } from "./settings.js";
+import { notSupported, schedulerProblem } from "./features.js";
+import {
+  checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
+  sslBlock, Timing, TrackFile, trackFileBlock,
+} from "../health/keepalived-checks.js";
+import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
-interface Tok {
-  text: string;
-  file: string;
-  line: number;
-  column: number;
-  /** Written in double quotes: never a brace or a keyword of the grammar. */
-  quoted?: boolean;
-}
-
-interface Node {
-  key: Tok;
-  args: Tok[];
-  children?: Node[];
-}
-
-const fail = (t: Tok, why: string): never => {
-  throw new ConfigError(t.file, t.line, t.column, t.text, why);
-};
-
-/** Expand a glob (*, ?, [...] in any path component) relative to base, sorted. */
-export function expandGlob(pattern: string, base: string): string[] {
-  // Relative to the including file's folder, however that file's own path was given.
-  const abs = resolve(base, pattern);
-  const parts = abs.split("/").filter((p) => p !== "");
-  let paths = ["/"];
-  for (const part of parts) {
-    const next: string[] = [];
-    if (!/[*?[]/.test(part)) {
-      for (const p of paths) next.push(join(p, part));
-    } else {
-      const re = new RegExp("^" + part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
-      for (const p of paths) {
-        let names: string[] = [];
-        try {
-          names = readdirSync(p);
-        } catch {
-          continue;
-        }
-        for (const n of names.sort()) if (re.test(n) && !n.startsWith(".")) next.push(join(p, n));
-      }
-    }
-    paths = next;
-    if (paths.length > LIMITS.includedFiles) break;
-  }
-  return paths.filter((p) => {
-    try {
-      return statSync(p).isFile();
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** What reading a configuration with its includes has used so far (see LIMITS). */
-interface Budget {
-  files: number;
-  bytes: number;
-  tokens: number;
-}
-
-/** The words, braces and quoted strings of one line, with their columns. */
-function lineTokens(line: string, file: string, lineNo: number): Tok[] {
-  const out: Tok[] = [];
-  let i = 0;
-  while (i < line.length) {
-    const c = line[i];
-    if (c === " " || c === "\t" || c === "\r") { i++; continue; }
-    if (c === "#" || c === "!") break; // a comment to the end of the line
-    if (c === "{" || c === "}") { out.push({ text: c, file, line: lineNo, column: i + 1 }); i++; continue; }
-    if (c === '"') {
-      const end = line.indexOf('"', i + 1);
-      if (end < 0) throw new ConfigError(file, lineNo, i + 1, "", "unbalanced quote: a string opened here is not closed on its line");
-      out.push({ text: line.slice(i + 1, end), file, line: lineNo, column: i + 1, quoted: true });
-      i = end + 1;
-      continue;
-    }
-    let j = i;
-    while (j < line.length && !" \t\r{}\"".includes(line[j])) j++;
-    if (j - i > LIMITS.wordChars) throw new ConfigError(file, lineNo, i + 1, line.slice(i, i + 40), `a word longer than ${LIMITS.wordChars} characters`);
-    out.push({ text: line.slice(i, j), file, line: lineNo, column: i + 1 });
-    i = j;
-  }
-  return out;
-}
-
-/** Words, braces and quoted strings with their positions; comments dropped; includes
- *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). */
-function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[]): void {
-  const text = readConfigFile(file);
-  budget.bytes += text.length;
-  if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`);
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    const lineToks = lineTokens(line, file, i + 1);
-    if (lineToks.length && lineToks[0].text === "include" && !lineToks[0].quoted) {
-      const [inc, pattern] = lineToks;
-      if (!pattern) fail(inc, "include needs a file name or a glob");
-      if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
-      if (depth + 1 > LIMITS.includeDepth) fail(inc, `includes nested more than ${LIMITS.includeDepth} deep`);
-      const files = expandGlob(pattern.text, dirname(file));
-      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
-      budget.files += files.length;
-      if (budget.files > LIMITS.includedFiles) fail(pattern, `more than ${LIMITS.includedFiles} included files in all`);
-      for (const f of files) {
-        if (seen.has(f)) fail(pattern, `${f} includes itself`);
-        seen.add(f);
-        tokenize(f, depth + 1, seen, budget, out);
-        seen.delete(f);
-      }
-      continue;
-    }
-    if (lineToks.length && lineToks[0].text.startsWith("@")) {
-      fail(lineToks[0], notSupported("conditional"));
-    }
-    budget.tokens += lineToks.length + 1;
-    if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
-    // A newline ends a statement: mark it so arguments stop at the end of the line.
-    for (const t of lineToks) out.push(t);
-    if (lineToks.length) out.push({ text: "\n", file, line: i + 1, column: line.length + 1 });
-  }
-}
-
-const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
-
-/** The block structure, built with an explicit stack: the nesting of a file cannot
- *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
-function parseBlocks(toks: Tok[]): Node[] {
-  const root: Node[] = [];
-  const stack: { nodes: Node[]; opener?: Tok }[] = [{ nodes: root }];
-  let i = 0;
-  while (i < toks.length) {
-    const t = toks[i];
-    const top = stack[stack.length - 1];
-    if (t.text === "\n") { i++; continue; }
-    if (isBrace(t, "}")) {
-      if (!top.opener) fail(t, "unexpected '}' with no block open");
-      stack.pop();
-      i++;
-      continue;
-    }
-    if (isBrace(t, "{")) fail(t, "a block needs a keyword before '{'");
-    i++;
-    const node: Node = { key: t, args: [] };
-    while (i < toks.length && toks[i].text !== "\n" && !isBrace(toks[i], "{") && !isBrace(toks[i], "}")) node.args.push(toks[i++]);
-    top.nodes.push(node);
-    // keepalived allows the opening brace on the next line.
-    let j = i;
-    while (j < toks.length && toks[j].text === "\n") j++;
-    if (j < toks.length && isBrace(toks[j], "{")) {
-      if (stack.length > LIMITS.blockDepth) fail(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
-      node.children = [];
-      stack.push({ nodes: node.children, opener: toks[j] });
-      i = j + 1;
-    }
-  }
-  if (stack.length > 1) fail(stack[stack.length - 1].opener!, "this block is never closed (missing '}')");
-  return root;
-}
-
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-  }
-  return d[a.length][b.length];
-}
-
-/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them). */
-const NOT_YET: Record<string, Missing> = {};
-const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
-missing("healthChecks", ["HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "BFD_CHECK",
-  "FILE_CHECK", "delay_loop", "inhibit_on_failure", "alpha", "omega", "quorum", "quorum_up", "quorum_down", "hysteresis", "ha_suspend",
-  "virtualhost", "notify_up", "notify_down", "retry", "delay_before_retry", "connect_timeout", "warmup", "smtp_alert", "track_file",
-  "sorry_server_inhibit"]);
-missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
-  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]);
-missing("persistence", ["persistence_timeout", "persistence_granularity", "persistence_engine"]);
-missing("notifications", ["notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name",
-  "enable_traps", "enable_snmp_checker", "enable_dbus"]);
-missing("ops", ["ops"]);
-missing("fwmark", ["fwmark"]);
-missing("fullNat", ["local_address_group"]);
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload", "reject_unknown"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL"];
 
-function unknown(t: Tok, known: string[], where: string): never {
-  if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
-  // A suggestion only for a word that could be a misspelt keyword (they are short).
-  if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
-  const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
-    .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
-  return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
-}
-
-function arg(n: Node, i: number, what: string): Tok {
-  const t = n.args[i];
-  if (!t) fail(n.key, `expects ${what}`);
-  return t!;
-}
-function noMoreArgs(n: Node, count: number): void {
-  if (n.args.length > count) fail(n.args[count], `unexpected argument to ${n.key.text}`);
-}
-function leaf(n: Node): void {
-  if (n.children) fail(n.key, `${n.key.text} does not take a block`);
-}
-/** The value of a word (settings.ts), its errors at the word's position. */
-function value<T>(t: Tok, f: (text: string) => T): T {
-  try {
-    return f(t.text);
-  } catch (e) {
-    if (e instanceof SettingError) return fail(t, e.message);
-    throw e;
-  }
-}
-const int = (t: Tok, min: number, max: number, what: string) => value(t, (x) => wholeNumber(x, min, max, what));
-const ip = (t: Tok, what: string) => value(t, (x) => ipv4Address(x, what));
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
   if (problem) fail(t, problem.reason);
@@ -282,12 +71,18 @@ export function parseKeepalived(path: string): DirectorConfig {
   for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => groups.set(arg(n, 0, "a group name").text, n));
   let director: Node | undefined;
   // The director block first: virtual servers are checked against its interfaces.
-  const ordered = [...nodes.filter((n) => n.key.text === "director"), ...nodes.filter((n) => n.key.text !== "director")];
+  // Then tracked files and global_defs: checkers refer to the one and inherit from the other.
+  const rank = (n: Node) => ["director", "track_file", "global_defs", "SSL"].indexOf(n.key.text) >>> 0;
+  const ordered = [...nodes].sort((a, b) => rank(a) - rank(b));
+  const globals = defaultGlobals();
+  const trackFiles = new Map<string, TrackFile>();
+  cfg.health = globals;
   for (const n of ordered) errs.attempt(() => {
     switch (n.key.text) {
       case "global_defs":
         for (const g of n.children ?? []) errs.attempt(() => {
-          if (g.key.text === "router_id" || g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
+          if (g.key.text === "router_id") { globals.routerId = arg(g, 0, "a name").text; noMoreArgs(g, 1); leaf(g); return; }
+          if (g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
             const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
@@ -299,7 +94,8 @@ export function parseKeepalived(path: string): DirectorConfig {
             cfg.timeouts = t;
             return;
           }
-          unknown(g.key, GLOBAL_KEYS, "global_defs");
+          if (globalHealthKeyword(g, globals)) return;
+          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS], "global_defs");
         });
         break;
       case "virtual_server_group":
@@ -307,7 +103,13 @@ export function parseKeepalived(path: string): DirectorConfig {
         groupMembers(n);
         break;
       case "virtual_server":
-        virtualServer(n, cfg, groups, errs);
+        virtualServer(n, cfg, groups, errs, globals, trackFiles);
+        break;
+      case "track_file":
+        trackFileBlock(n, trackFiles);
+        break;
+      case "SSL":
+        sslBlock(n, globals);
         break;
       case "director":
         if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
@@ -324,7 +126,8 @@ export function parseKeepalived(path: string): DirectorConfig {
   return cfg;
 }
 
-function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList): void {
+function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
   let members: { address: string; port: number }[];
   const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
@@ -341,7 +144,10 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
-  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean }[] = [];
+  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[] }[] = [];
+  const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
+    where: { file: n.key.file, line: n.key.line, column: n.key.column } };
+  const vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean } = {};
   let sorry: RealServerConfig | undefined;
   let sorryMethod: RealServerConfig["method"] | undefined;
   for (const c of n.children!) errs.attempt(() => {
@@ -367,14 +173,18 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       };
       noMoreArgs(c, 2);
       let explicitMethod = false;
+      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
+      const rsTiming: Timing & { inhibit?: boolean } = {};
+      const checkers: Node[] = [];
+      rs.health = rh;
       for (const r of c.children ?? []) errs.attempt(() => {
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
         else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
-        else unknown(r.key, RS_KEYS, "real_server");
+        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server");
       });
-      reals.push({ node: c, rs, explicitMethod });
+      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
     } else if (k === "sorry_server") {
       leaf(c);
       sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
@@ -382,15 +192,28 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     } else if (k === "sorry_server_lvs_method") {
       leaf(c);
       sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
-    } else {
-      unknown(c.key, VS_KEYS, "virtual_server");
+    } else if (!serviceHealthKeyword(c, health, vsTiming)) {
+      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server");
     }
   });
-  for (const r of reals) if (!r.explicitMethod) r.rs.method = kind;
-  // keepalived installs the sorry server when no real server can take traffic; with no
-  // health checks yet, that is a virtual server without real servers.
+  // Health settings resolve once the whole block is read: keepalived's inheritance
+  // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
+  const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
+  health.smtpAlert = vsTiming.smtpAlert ?? checkerMail ?? false;
+  for (const r of reals) {
+    if (!r.explicitMethod) r.rs.method = kind;
+    const rh = r.rs.health!;
+    rh.inhibit = r.timing.inhibit ?? vsTiming.inhibit ?? false;
+    // keepalived mails real-server changes unless told not to (check_data.c keeps this default for compatibility).
+    rh.smtpAlert = r.timing.smtpAlert ?? checkerMail ?? true;
+    for (const cn of r.checkers) {
+      errs.attempt(() => { rh.checkers.push(...checker(cn, { vs: vsTiming, rs: r.timing, address: r.rs.address, port: r.rs.port }, globals, trackFiles)); });
+    }
+  }
+  // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
+  // the virtual server has no real server at all.
+  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line };
   const servers = reals.map((r) => r.rs);
-  if (servers.length === 0 && sorry) servers.push({ ...sorry, method: sorryMethod ?? kind });
   for (const m of members) {
     if (cfg.services.some((s) => s.protocol === protocol && s.address === m.address && s.port === m.port)) {
       fail(n.key, `virtual server ${protocol.toUpperCase()} ${m.address}:${m.port} is defined twice`);
@@ -405,6 +228,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line,
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" ? r.port : m.port })),
+      health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
   }
 }

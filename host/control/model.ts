@@ -70,7 +70,8 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
         address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
         uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line,
       };
-      if (i >= 0) s.realServers[i] = r;
+      // An edit changes what ipvsadm says; the server's checkers (keepalived.conf) stay.
+      if (i >= 0) s.realServers[i] = s.realServers[i].health ? { ...r, health: s.realServers[i].health } : r;
       else s.realServers.push(r);
       break;
     }

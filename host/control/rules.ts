@@ -25,6 +25,7 @@ import {
   deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
+import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -135,12 +136,16 @@ export interface NeighbourConfig {
 
 export interface RealServerConfig extends RealServerSpec {
   line: number;
+  /** keepalived.conf's checkers and health settings of this server (host/health). */
+  health?: ServerHealth;
 }
 
 /** A service of the configuration: the engine's ServiceSpec, its real servers, its line. */
 export interface ServiceConfig extends ServiceSpec {
   realServers: RealServerConfig[];
   line: number;
+  /** keepalived.conf's quorum, sorry server and notifications of this virtual server (host/health). */
+  health?: ServiceHealth;
 }
 
 export interface DirectorConfig {
@@ -166,6 +171,8 @@ export interface DirectorConfig {
   warnings?: string[];
   /** A group whose members may use the control socket besides root. */
   controlGroup?: { name: string; gid: number; line: number };
+  /** keepalived.conf's global_defs for health checking: script user, mail (host/health). */
+  health?: HealthGlobals;
 }
 
 interface Token {

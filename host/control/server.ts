@@ -6,6 +6,7 @@
 //                                       -> {"ok":true,"changes":[...]}   ipvsadm command lines, all or none
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
+//   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
 //   errors                              -> {"ok":false,"error":"No such service","status":255}
 //
 // The default socket is per network namespace, as IPVS tables are: /run/wasmvs/net-INODE.sock
@@ -24,6 +25,7 @@ import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, parseArgs, Parsed, ServiceKey } from "./ipvsadm.js";
 import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
+import type { ServerHealthView } from "../health/service.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -46,6 +48,8 @@ export interface ControlHost {
   applyCommands(commands: Parsed[]): Promise<string[]>;
   /** Re-read the configuration file (as SIGHUP), serialised with every other change. */
   reloadFile(): Promise<string[]>;
+  /** Each checked real server's health (-L --health); none without health checking. */
+  health?(): ServerHealthView[];
   log(line: string): void;
 }
 
@@ -103,6 +107,8 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true };
     case "reload":
       return { ok: true, changes: await h.reloadFile() };
+    case "health":
+      return { ok: true, health: h.health?.() ?? [] };
     default:
       throw new IpvsadmError(`unknown request "${String(req.op).slice(0, 40)}"`, 2);
   }

@@ -10,7 +10,7 @@ export class SettingError extends Error {}
 
 /** A whole number in [min, max]. */
 export function wholeNumber(text: string, min: number, max: number, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new SettingError(`${what} must be a whole number from ${min} to ${max}`);
+  if (!(min < 0 ? /^-?\d+$/ : /^\d+$/).test(text) || Number(text) < min || Number(text) > max) throw new SettingError(`${what} must be a whole number from ${min} to ${max}`);
   return Number(text);
 }
 

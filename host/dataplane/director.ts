@@ -26,6 +26,9 @@ import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../control/clock.js";
 import { DataplaneThread, ThreadOptions } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
+import { effective } from "../health/overlay.js";
+import { HealthService } from "../health/service.js";
+import { healthSummary } from "../health/summary.js";
 
 export interface RunOptions {
   config: string;
@@ -178,8 +181,11 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
   const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? DEFAULT_CONN_CAPACITY };
+  // What the engine starts with: the file as health checking lets it be before any check
+  // (servers with an alpha checker wait for their first success; sorry servers stand in).
+  const startCfg = effective(fileCfg);
   // Everything is checked before any device or socket is touched.
-  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16 }), fileCfg);
+  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16 }), startCfg);
   for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
@@ -200,32 +206,47 @@ export async function runDirector(o: RunOptions): Promise<void> {
 
   const taps = new TapDevices(fileCfg, offload, o.log);
   const dataPath = new DataPath({
-    options, config: fileCfg, taps, offload, log: o.log,
+    options, config: startCfg, taps, offload, log: o.log,
     onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
   });
   const thread = () => dataPath.thread!;
   const estimator = new Estimator();
+  let state: ControlState | undefined;
+  let checking: HealthService | undefined;
   const services: Service[] = [
     taps,
     dataPath,
     // The configuration model and the control socket: every change through one queue.
     service("control socket", async () => {
-      const state = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
+      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
+      state = control;
       const host = {
         engine: thread(), estimator, log: o.log,
-        applyCommands: (commands: Parsed[]) => state.applyCommands(commands),
-        reloadFile: () => state.reloadFile(),
+        applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
+        reloadFile: () => control.reloadFile(),
+        health: () => checking?.views() ?? [],
       };
       onHup = () => { host.reloadFile().catch(() => {}); };
-      const control = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
+      const server = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
       o.log(`control socket ${socketPath}`);
-      return () => control.close();
+      return () => server.close();
+    }),
+    // keepalived's checkers: they follow the running configuration and change what the
+    // engine holds through the control state's queue, like any other change.
+    service("health checks", async () => {
+      const control = state!;
+      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: () => control.refresh() });
+      checking = hc;
+      hc.reconcile(control.running);
+      control.follow(hc, (cfg) => hc.reconcile(cfg));
+      for (const line of healthSummary(control.running)) o.log(line);
+      return () => hc.stop();
     }),
     service("metrics", async () => {
       const m = fileCfg.metrics;
       if (!m) return () => {};
       let current: EngineSnapshot | undefined;
-      const registry = metricsRegistry(() => current!, () => health);
+      const registry = metricsRegistry(() => current!, () => health, () => checking);
       const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
@@ -239,7 +260,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
     service("housekeeping", async () => {
-      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived });
+      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived,
+        checks: () => checking?.views() ?? [] });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),

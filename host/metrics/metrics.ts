@@ -4,9 +4,10 @@
 // at scrape time, nothing is kept twice. Exposition by prom-client.
 
 import { createServer, Server } from "node:http";
-import { Counter as PCounter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter as PCounter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { dropsOf, ServiceInfo } from "../engine/index.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
+import { LATENCY_BUCKETS_MS, ServerHealthView } from "../health/service.js";
 
 /** Scrapers at once, and how long one may take to send its request. */
 export const MAX_SCRAPERS = 16;
@@ -23,7 +24,16 @@ export interface ProcessHealth {
   refused: number;
 }
 
-export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth): Registry {
+/** Health checking as the metrics read it (host/health/service.ts). */
+export interface CheckingView {
+  views(): ServerHealthView[];
+  /** f with each check's duration (the metrics' histogram). */
+  onLatency(f: (kind: string, ms: number) => void): void;
+  drift: { lastMs: number; maxMs: number };
+  counts: { checks: number; failures: number; transitions: number };
+}
+
+export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth, checking?: () => CheckingView | undefined): Registry {
   const r = new Registry();
   // The process's own CPU, memory, descriptors and event-loop lag: the director is the data plane.
   collectDefaultMetrics({ register: r, prefix: "wasmvs_" });
@@ -94,7 +104,30 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
     new Gauge({ name: "wasmvs_control_timer_lag_max_seconds", help: "The latest the control plane's 100 ms heartbeat fired since start.", registers: [r],
       collect() { this.set(health().lagMaxMs / 1000); } });
   }
+  if (checking) checkingMetrics(r, checking);
   return r;
+}
+
+function checkingMetrics(r: Registry, checking: () => CheckingView | undefined): void {
+  const perServer = (name: string, help: string, pick: (v: ServerHealthView) => number) => new Gauge({
+    name, help, labelNames: ["service", "server"], registers: [r],
+    collect() {
+      this.reset();
+      for (const v of checking()?.views() ?? []) this.set({ service: v.service, server: v.server }, pick(v));
+    },
+  });
+  perServer("wasmvs_real_server_up", "1 when health checking finds the real server alive (all its checkers pass), else 0.", (v) => (v.alive ? 1 : 0));
+  perServer("wasmvs_real_server_health_weight", "The weight health checking gives the real server (configured + misc_dynamic/FILE_CHECK).", (v) => v.weight);
+  const count = (name: string, help: string, key: keyof CheckingView["counts"]) =>
+    new PCounter({ name, help, registers: [r], collect() { this.reset(); this.inc(checking()?.counts[key] ?? 0); } });
+  count("wasmvs_checks_total", "Health checks run.", "checks");
+  count("wasmvs_check_failures_total", "Health checks that failed.", "failures");
+  count("wasmvs_real_server_transitions_total", "Real servers that went up or down.", "transitions");
+  new Gauge({ name: "wasmvs_check_timer_drift_max_seconds", help: "The latest a health check started after it was due, since start.", registers: [r],
+    collect() { this.set((checking()?.drift.maxMs ?? 0) / 1000); } });
+  const histogram = new Histogram({ name: "wasmvs_check_latency_seconds", help: "How long health checks took.", labelNames: ["checker"],
+    buckets: LATENCY_BUCKETS_MS.map((b) => b / 1000), registers: [r] });
+  checking()?.onLatency((kind, ms) => histogram.observe({ checker: kind }, ms / 1000));
 }
 
 /** Serve /metrics on host:port; refresh() takes a fresh snapshot before each scrape.

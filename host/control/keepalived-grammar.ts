@@ -1,0 +1,224 @@
+// keepalived.conf's grammar, shared by the parsers of its parts (keepalived.ts for the LVS
+// part and the director block, host/health/keepalived-checks.ts for the checkers): words,
+// braces and quoted strings with their positions, `#`/`!` comments, `include` with globs,
+// the block structure, and the helpers that read a keyword's arguments or refuse it with
+// its file, line and column. Bounded by LIMITS (size, files, depth, words).
+
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { ConfigError, LIMITS, readConfigFile } from "./rules.js";
+import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
+import { Missing, notSupported } from "./features.js";
+
+export interface Tok {
+  text: string;
+  file: string;
+  line: number;
+  column: number;
+  /** Written in double quotes: never a brace or a keyword of the grammar. */
+  quoted?: boolean;
+}
+
+export interface Node {
+  key: Tok;
+  args: Tok[];
+  children?: Node[];
+}
+
+export const fail = (t: Tok, why: string): never => {
+  throw new ConfigError(t.file, t.line, t.column, t.text, why);
+};
+
+/** Expand a glob (*, ?, [...] in any path component) relative to base, sorted. */
+export function expandGlob(pattern: string, base: string): string[] {
+  // Relative to the including file's folder, however that file's own path was given.
+  const abs = resolve(base, pattern);
+  const parts = abs.split("/").filter((p) => p !== "");
+  let paths = ["/"];
+  for (const part of parts) {
+    const next: string[] = [];
+    if (!/[*?[]/.test(part)) {
+      for (const p of paths) next.push(join(p, part));
+    } else {
+      const re = new RegExp("^" + part.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]") + "$");
+      for (const p of paths) {
+        let names: string[] = [];
+        try {
+          names = readdirSync(p);
+        } catch {
+          continue;
+        }
+        for (const n of names.sort()) if (re.test(n) && !n.startsWith(".")) next.push(join(p, n));
+      }
+    }
+    paths = next;
+    if (paths.length > LIMITS.includedFiles) break;
+  }
+  return paths.filter((p) => {
+    try {
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** What reading a configuration with its includes has used so far (see LIMITS). */
+export interface Budget {
+  files: number;
+  bytes: number;
+  tokens: number;
+}
+
+/** The words, braces and quoted strings of one line, with their columns. */
+export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i];
+    if (c === " " || c === "\t" || c === "\r") { i++; continue; }
+    if (c === "#" || c === "!") break; // a comment to the end of the line
+    if (c === "{" || c === "}") { out.push({ text: c, file, line: lineNo, column: i + 1 }); i++; continue; }
+    if (c === '"') {
+      const end = line.indexOf('"', i + 1);
+      if (end < 0) throw new ConfigError(file, lineNo, i + 1, "", "unbalanced quote: a string opened here is not closed on its line");
+      out.push({ text: line.slice(i + 1, end), file, line: lineNo, column: i + 1, quoted: true });
+      i = end + 1;
+      continue;
+    }
+    let j = i;
+    while (j < line.length && !" \t\r{}\"".includes(line[j])) j++;
+    if (j - i > LIMITS.wordChars) throw new ConfigError(file, lineNo, i + 1, line.slice(i, i + 40), `a word longer than ${LIMITS.wordChars} characters`);
+    out.push({ text: line.slice(i, j), file, line: lineNo, column: i + 1 });
+    i = j;
+  }
+  return out;
+}
+
+/** Words, braces and quoted strings with their positions; comments dropped; includes
+ *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). */
+export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[]): void {
+  const text = readConfigFile(file);
+  budget.bytes += text.length;
+  if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`);
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const lineToks = lineTokens(line, file, i + 1);
+    if (lineToks.length && lineToks[0].text === "include" && !lineToks[0].quoted) {
+      const [inc, pattern] = lineToks;
+      if (!pattern) fail(inc, "include needs a file name or a glob");
+      if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
+      if (depth + 1 > LIMITS.includeDepth) fail(inc, `includes nested more than ${LIMITS.includeDepth} deep`);
+      const files = expandGlob(pattern.text, dirname(file));
+      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+      budget.files += files.length;
+      if (budget.files > LIMITS.includedFiles) fail(pattern, `more than ${LIMITS.includedFiles} included files in all`);
+      for (const f of files) {
+        if (seen.has(f)) fail(pattern, `${f} includes itself`);
+        seen.add(f);
+        tokenize(f, depth + 1, seen, budget, out);
+        seen.delete(f);
+      }
+      continue;
+    }
+    if (lineToks.length && lineToks[0].text.startsWith("@")) {
+      fail(lineToks[0], notSupported("conditional"));
+    }
+    budget.tokens += lineToks.length + 1;
+    if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
+    // A newline ends a statement: mark it so arguments stop at the end of the line.
+    for (const t of lineToks) out.push(t);
+    if (lineToks.length) out.push({ text: "\n", file, line: i + 1, column: line.length + 1 });
+  }
+}
+
+export const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
+
+/** The block structure, built with an explicit stack: the nesting of a file cannot
+ *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
+export function parseBlocks(toks: Tok[]): Node[] {
+  const root: Node[] = [];
+  const stack: { nodes: Node[]; opener?: Tok }[] = [{ nodes: root }];
+  let i = 0;
+  while (i < toks.length) {
+    const t = toks[i];
+    const top = stack[stack.length - 1];
+    if (t.text === "\n") { i++; continue; }
+    if (isBrace(t, "}")) {
+      if (!top.opener) fail(t, "unexpected '}' with no block open");
+      stack.pop();
+      i++;
+      continue;
+    }
+    if (isBrace(t, "{")) fail(t, "a block needs a keyword before '{'");
+    i++;
+    const node: Node = { key: t, args: [] };
+    while (i < toks.length && toks[i].text !== "\n" && !isBrace(toks[i], "{") && !isBrace(toks[i], "}")) node.args.push(toks[i++]);
+    top.nodes.push(node);
+    // keepalived allows the opening brace on the next line.
+    let j = i;
+    while (j < toks.length && toks[j].text === "\n") j++;
+    if (j < toks.length && isBrace(toks[j], "{")) {
+      if (stack.length > LIMITS.blockDepth) fail(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
+      node.children = [];
+      stack.push({ nodes: node.children, opener: toks[j] });
+      i = j + 1;
+    }
+  }
+  if (stack.length > 1) fail(stack[stack.length - 1].opener!, "this block is never closed (missing '}')");
+  return root;
+}
+
+export function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  }
+  return d[a.length][b.length];
+}
+
+/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them). */
+export const NOT_YET: Record<string, Missing> = {};
+export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
+missing("bfd", ["BFD_CHECK", "bfd_instance"]);
+missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
+  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]);
+missing("persistence", ["persistence_timeout", "persistence_granularity", "persistence_engine"]);
+missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
+missing("ops", ["ops"]);
+missing("fwmark", ["fwmark"]);
+missing("fullNat", ["local_address_group"]);
+
+export function unknown(t: Tok, known: string[], where: string): never {
+  if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
+  // A suggestion only for a word that could be a misspelt keyword (they are short).
+  if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
+  const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
+    .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
+  return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
+}
+
+export function arg(n: Node, i: number, what: string): Tok {
+  const t = n.args[i];
+  if (!t) fail(n.key, `expects ${what}`);
+  return t!;
+}
+export function noMoreArgs(n: Node, count: number): void {
+  if (n.args.length > count) fail(n.args[count], `unexpected argument to ${n.key.text}`);
+}
+export function leaf(n: Node): void {
+  if (n.children) fail(n.key, `${n.key.text} does not take a block`);
+}
+/** The value of a word (settings.ts), its errors at the word's position. */
+export function value<T>(t: Tok, f: (text: string) => T): T {
+  try {
+    return f(t.text);
+  } catch (e) {
+    if (e instanceof SettingError) return fail(t, e.message);
+    throw e;
+  }
+}
+export const int = (t: Tok, min: number, max: number, what: string) => value(t, (x) => wholeNumber(x, min, max, what));
+export const ip = (t: Tok, what: string) => value(t, (x) => ipv4Address(x, what));

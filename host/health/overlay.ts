@@ -1,0 +1,62 @@
+// What the engine holds for a configuration, given what health checking knows: the
+// configuration says which real servers a virtual server has; health decides which of
+// them take traffic and with what weight, and when the sorry server stands in. Kept
+// apart from the configuration, so that a reload or an ipvsadm command never revives a
+// server that is down, and a server that comes back gets its configured weight.
+//
+//   down, no inhibit_on_failure   -> not in the engine (IPVS DELDEST)
+//   down, inhibit_on_failure      -> in the engine with weight 0
+//   alive                         -> weight = configured + checker weights
+//   quorum lost, sorry server     -> alive servers out (or weight 0 with inhibit), sorry server in
+//   quorum up, sorry_server_inhibit -> the sorry server stays, with weight 0
+
+import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../control/rules.js";
+import { serverKey, serviceKey } from "../control/model.js";
+
+/** What health checking knows about a server (alive, and what its checkers add to its
+ *  configured weight) or a virtual server (quorum); undefined: nothing yet. */
+export interface HealthView {
+  server(service: string, server: string): { alive: boolean; add: number } | undefined;
+  quorumUp(service: string): boolean | undefined;
+}
+
+/** Before any check ran: servers with an alpha checker are down, others alive with their weight. */
+export const INITIAL: HealthView = { server: () => undefined, quorumUp: () => undefined };
+
+/** A server's state before any check: down when a checker starts in alpha mode. */
+export function initialServer(r: RealServerConfig): { alive: boolean; add: number } {
+  return { alive: !(r.health?.checkers ?? []).some((c) => c.alpha), add: 0 };
+}
+
+/** The weight of a server its checkers add to (IPVS's range). */
+export const checkedWeight = (configured: number, add: number) => Math.max(0, Math.min(65535, configured + add));
+
+function effectiveService(s: ServiceConfig, view: HealthView): ServiceConfig {
+  const h = s.health;
+  if (!h) return s;
+  const key = serviceKey(s);
+  const states = s.realServers.map((r) => {
+    const st = view.server(key, serverKey(r)) ?? initialServer(r);
+    return { r, alive: st.alive, weight: checkedWeight(r.weight, st.add) };
+  });
+  const live = states.reduce((sum, st) => sum + (st.alive ? st.weight : 0), 0);
+  const quorumUp = view.quorumUp(key) ?? live >= h.quorum + h.hysteresis;
+  const sorryIn = !quorumUp && h.sorry !== undefined;
+  const out: RealServerConfig[] = [];
+  for (const { r, alive, weight } of states) {
+    const inhibit = r.health?.inhibit ?? false;
+    if (!alive || sorryIn) {
+      if (inhibit) out.push({ ...r, weight: 0 });
+    } else out.push(weight === r.weight ? r : { ...r, weight });
+  }
+  if (h.sorry && (sorryIn || h.sorry.inhibit) && !out.some((r) => r.address === h.sorry!.address && r.port === h.sorry!.port)) {
+    out.push({ address: h.sorry.address, port: h.sorry.port, method: h.sorry.method, weight: sorryIn ? 1 : 0, uthreshold: 0, lthreshold: 0, line: h.sorry.line });
+  }
+  return { ...s, realServers: out };
+}
+
+/** The configuration as the engine is to hold it. */
+export function effective(cfg: DirectorConfig, view: HealthView = INITIAL): DirectorConfig {
+  if (!cfg.services.some((s) => s.health)) return cfg;
+  return { ...cfg, services: cfg.services.map((s) => effectiveService(s, view)) };
+}

@@ -1,0 +1,311 @@
+// Health checking as a service of the director: it runs every checker of the running
+// configuration on the control plane's clock, decides real-server and quorum states as
+// keepalived does (state.ts), and asks the control state to re-apply the configuration
+// through the overlay (overlay.ts) whenever what the engine should hold changed. Scripts
+// and mail follow each change. Probes are real sockets (checkers/), or a fake in tests.
+//
+// Checks run on their own schedule each (keepalived's timer per checker): the next one is
+// set when the current one ends, after delay_loop, or delay_before_retry while retrying.
+// A reload keeps the state of every checker whose settings did not change (keepalived
+// does the same), so a reload never revives a dead server nor takes a live one down.
+
+import type { Clock, Timer } from "../control/clock.js";
+import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../control/rules.js";
+import { serverKey, serviceKey } from "../control/model.js";
+import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, Script } from "./config.js";
+import { checkedWeight, HealthView, initialServer } from "./overlay.js";
+import { CheckerState, QuorumState, serverState } from "./state.js";
+import { probe as realProbe, Probe } from "./checkers/index.js";
+import { ScriptRunner } from "./scripts.js";
+import { Mailer } from "./mail.js";
+
+/** Upper bounds (ms) of the check latency histogram (wasmvs_check_latency_seconds). */
+export const LATENCY_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+export interface HealthServiceOptions {
+  clock: Clock;
+  log: (line: string) => void;
+  /** Apply the configuration again through the overlay (ControlState.refresh). */
+  refresh: () => Promise<unknown>;
+  probe?: Probe;
+  scripts?: ScriptRunner;
+  mail?: Mailer;
+  /** For the first check's spread over warmup (Math.random; a fixed one in tests). */
+  random?: () => number;
+}
+
+interface CheckerEntry {
+  id: string;
+  state: CheckerState;
+  server: ServerEntry;
+  timer?: Timer;
+  /** When the next check was planned (for the drift figures). */
+  due: number;
+  stopped: boolean;
+}
+
+interface ServerEntry {
+  service: string;
+  server: string;
+  cfg: RealServerConfig;
+  checkers: CheckerEntry[];
+  alive: boolean;
+  /** What the checkers add to the configured weight. */
+  add: number;
+  lastChange?: number;
+  reason: string;
+}
+
+interface ServiceEntry {
+  key: string;
+  cfg: ServiceConfig;
+  quorum: QuorumState;
+}
+
+/** What -L --health, the metrics and the status file show of one real server. */
+export interface ServerHealthView {
+  service: string;
+  server: string;
+  alive: boolean;
+  weight: number;
+  /** Seconds since the last change of state (undefined: none since start). */
+  sinceChangeS?: number;
+  reason: string;
+  checkers: { kind: string; up: boolean; last?: string; lastOk?: boolean; latencyMs?: number; target: string }[];
+}
+
+export class HealthService implements HealthView {
+  private servers = new Map<string, ServerEntry>();
+  private services = new Map<string, ServiceEntry>();
+  private checkers = new Map<string, CheckerEntry>();
+  private globals: HealthGlobals | undefined;
+  private refreshing = false;
+  private refreshAgain = false;
+  private stopped = false;
+  private readonly probe: Probe;
+  private mail?: Mailer;
+  private mailKey = "";
+  readonly scripts: ScriptRunner;
+  private latencyListeners: ((kind: string, ms: number) => void)[] = [];
+  /** How late checks started against when they were due. */
+  readonly drift = { lastMs: 0, maxMs: 0, sumMs: 0, count: 0 };
+  readonly counts = { checks: 0, failures: 0, transitions: 0 };
+
+  constructor(private readonly o: HealthServiceOptions) {
+    this.probe = o.probe ?? realProbe;
+    this.scripts = o.scripts ?? new ScriptRunner({ security: false, log: o.log });
+    this.mail = o.mail;
+  }
+
+  // --- HealthView (overlay.ts) ---
+  server(service: string, server: string): { alive: boolean; add: number } | undefined {
+    const s = this.servers.get(`${service} ${server}`);
+    return s && { alive: s.alive, add: s.add };
+  }
+
+  quorumUp(service: string): boolean | undefined {
+    return this.services.get(service)?.quorum.up;
+  }
+
+  /** Follow the running configuration: start the checkers it added, stop those it removed,
+   *  keep those it did not change (with their state). */
+  reconcile(cfg: DirectorConfig): void {
+    if (this.stopped) return;
+    this.globals = cfg.health;
+    this.scripts.setPolicy({ user: cfg.health?.scriptUser, security: cfg.health?.enableScriptSecurity ?? false, log: this.o.log });
+    if (!this.o.mail) {
+      const g = cfg.health;
+      const key = JSON.stringify([g?.smtpServer, g?.notificationEmail, g?.notificationEmailFrom, g?.smtpConnectTimeoutMs, g?.smtpHeloName, g?.routerId]);
+      if (key !== this.mailKey) {
+        this.mail?.close();
+        this.mail = Mailer.from(g, this.o.log);
+        this.mailKey = key;
+      }
+    }
+    const servers = new Map<string, ServerEntry>();
+    const services = new Map<string, ServiceEntry>();
+    const checkers = new Map<string, CheckerEntry>();
+    for (const s of cfg.services) {
+      if (!s.health) continue;
+      const sk = serviceKey(s);
+      for (const r of s.realServers) {
+        const rk = serverKey(r);
+        const key = `${sk} ${rk}`;
+        const old = this.servers.get(key);
+        const entry: ServerEntry = old ?? { service: sk, server: rk, cfg: r, checkers: [], ...initialServer(r), reason: "not checked yet" };
+        entry.cfg = r;
+        entry.checkers = [];
+        (r.health?.checkers ?? []).forEach((c, i) => {
+          const id = `${key} ${i} ${checkerIdentity(c)}`;
+          let ce = this.checkers.get(id);
+          if (!ce) {
+            ce = { id, state: new CheckerState(c), server: entry, due: 0, stopped: false };
+            // keepalived starts each checker at a random point of its warmup, so that a
+            // thousand checkers do not all fire at once.
+            const first = Math.min(1000, c.delayLoopMs) + Math.floor((this.o.random ?? Math.random)() * c.warmupMs);
+            this.schedule(ce, first);
+          }
+          ce.server = entry;
+          entry.checkers.push(ce);
+          checkers.set(id, ce);
+        });
+        const st = serverState(entry.checkers.map((c) => c.state));
+        entry.alive = st.alive;
+        entry.add = st.add;
+        if (!entry.checkers.length) entry.reason = "no checker: always in the pool";
+        servers.set(key, entry);
+      }
+      const live = s.realServers.reduce((sum, r) => {
+        const e = servers.get(`${sk} ${serverKey(r)}`)!;
+        return sum + (e.alive ? checkedWeight(r.weight, e.add) : 0);
+      }, 0);
+      const old = this.services.get(sk);
+      const quorum = old && old.quorum.quorum === s.health.quorum && old.quorum.hysteresis === s.health.hysteresis
+        ? old.quorum : new QuorumState(s.health.quorum, s.health.hysteresis, live);
+      services.set(sk, { key: sk, cfg: s, quorum });
+    }
+    for (const [id, ce] of this.checkers) {
+      if (checkers.has(id)) continue;
+      ce.stopped = true;
+      ce.timer?.cancel();
+    }
+    this.servers = servers;
+    this.services = services;
+    this.checkers = checkers;
+  }
+
+  /** Stop every checker; with omega, run the down scripts of what was up (keepalived's omega). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const ce of this.checkers.values()) {
+      ce.stopped = true;
+      ce.timer?.cancel();
+    }
+    const scripts: Promise<unknown>[] = [];
+    for (const v of this.services.values()) {
+      if (!v.cfg.health?.omega) continue;
+      for (const r of v.cfg.realServers) {
+        const e = this.servers.get(`${v.key} ${serverKey(r)}`);
+        if (e?.alive && r.health?.notifyDown) scripts.push(this.scripts.run(r.health.notifyDown, 10_000));
+      }
+      if (v.quorum.up && v.cfg.health.quorumDown) scripts.push(this.scripts.run(v.cfg.health.quorumDown, 10_000));
+    }
+    await Promise.all(scripts);
+    if (!this.o.mail) this.mail?.close();
+  }
+
+  /** Every checked real server's state, for -L --health, the metrics and the status file. */
+  views(): ServerHealthView[] {
+    const now = this.o.clock.now();
+    return [...this.servers.values()].map((s) => ({
+      service: s.service, server: s.server, alive: s.alive, weight: checkedWeight(s.cfg.weight, s.add), reason: s.reason,
+      sinceChangeS: s.lastChange === undefined ? undefined : Math.round((now - s.lastChange) / 1000),
+      checkers: s.checkers.map((c) => ({
+        kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
+        target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
+          : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
+      })),
+    }));
+  }
+
+  private schedule(ce: CheckerEntry, ms: number): void {
+    ce.due = this.o.clock.now() + ms;
+    ce.timer = this.o.clock.after(ms, () => { this.run(ce); });
+  }
+
+  private run(ce: CheckerEntry): void {
+    ce.timer = undefined;
+    if (ce.stopped) return;
+    const start = this.o.clock.now();
+    const late = Math.max(0, start - ce.due);
+    this.drift.lastMs = late;
+    this.drift.maxMs = Math.max(this.drift.maxMs, late);
+    this.drift.sumMs += late;
+    this.drift.count++;
+    const ctx = { scripts: this.scripts, ssl: this.globals?.ssl };
+    void this.probe(ce.state.cfg, ctx).then((outcome) => {
+      if (ce.stopped) return;
+      const latencyMs = this.o.clock.now() - start;
+      for (const f of this.latencyListeners) f(ce.state.cfg.kind, latencyMs);
+      this.counts.checks++;
+      if (!outcome.ok) this.counts.failures++;
+      const s = ce.server;
+      const c = ce.state.cfg;
+      const r = ce.state.record({ ...outcome, latencyMs }, this.o.clock.now(), s.cfg.weight);
+      if (!outcome.ok && (c.logAllFailures || r.changed || ce.state.isUp)) {
+        this.o.log(`${c.kind} of ${s.server} in ${s.service} failed: ${outcome.reason}` +
+          (ce.state.isUp ? ` (retry ${ce.state.retryIt} of ${c.retry} in ${r.nextMs} ms)` : ""));
+      }
+      if (r.changed || r.weightChanged) this.serverChanged(s, outcome.reason);
+      this.schedule(ce, r.nextMs);
+    });
+  }
+
+  /** f with each check's kind and duration. */
+  onLatency(f: (kind: string, ms: number) => void): void {
+    this.latencyListeners.push(f);
+  }
+
+  private serverChanged(s: ServerEntry, reason: string): void {
+    const st = serverState(s.checkers.map((c) => c.state));
+    const was = s.alive;
+    const weight = checkedWeight(s.cfg.weight, st.add);
+    s.alive = st.alive;
+    s.add = st.add;
+    if (was !== st.alive) {
+      this.counts.transitions++;
+      s.lastChange = this.o.clock.now();
+      s.reason = reason;
+      const inhibit = s.cfg.health?.inhibit;
+      this.o.log(st.alive ? `${inhibit ? "Enabling" : "Adding"} real server ${s.server} to ${s.service} (weight ${weight}): ${reason}`
+        : `${inhibit ? "Disabling (weight 0)" : "Removing"} real server ${s.server} from ${s.service}: ${reason}`);
+      const script = st.alive ? s.cfg.health?.notifyUp : s.cfg.health?.notifyDown;
+      if (script) void this.notify(script, `notify_${st.alive ? "up" : "down"} of ${s.server}`);
+      if (s.cfg.health?.smtpAlert) this.mail?.send(`Realserver ${s.server} of virtual server ${s.service} - ${st.alive ? "UP" : "DOWN"}`,
+        `=> ${st.alive ? "CHECK succeed" : "CHECK failed"} on service: ${reason} <=`);
+    } else {
+      s.reason = reason;
+      this.o.log(`real server ${s.server} of ${s.service}: weight ${weight} (${reason})`);
+    }
+    const v = this.services.get(s.service);
+    if (v) {
+      const live = [...this.servers.values()].filter((x) => x.service === s.service && x.alive).reduce((sum, x) => sum + checkedWeight(x.cfg.weight, x.add), 0);
+      const q = v.quorum.update(live);
+      if (q) {
+        const h = v.cfg.health!;
+        this.o.log(`${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}${q === "gained" ? "+" : "-"}${h.hysteresis} (live weight ${live}) for ${s.service}` +
+          (h.sorry ? `: ${q === "gained" ? "removing" : "adding"} sorry server ${h.sorry.address}:${h.sorry.port}` : ""));
+        const script = q === "gained" ? h.quorumUp : h.quorumDown;
+        if (script) void this.notify(script, `quorum_${q === "gained" ? "up" : "down"} of ${s.service}`);
+        if (h.smtpAlert) this.mail?.send(`Virtual server ${s.service} - quorum ${q === "gained" ? "UP" : "DOWN"}`,
+          `=> ${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}, live weight ${live} <=`);
+      }
+    }
+    this.requestRefresh();
+  }
+
+  private async notify(script: Script, what: string): Promise<void> {
+    const r = await this.scripts.run(script, HEALTH_DEFAULTS.notifyTimeoutMs);
+    if (r.refused) this.o.log(`${what}: not run: ${r.refused}`);
+    else if (r.timedOut) this.o.log(`${what}: killed after ${HEALTH_DEFAULTS.notifyTimeoutMs} ms`);
+    else if (r.code !== 0) this.o.log(`${what}: exited with ${r.code ?? r.signal}`);
+  }
+
+  /** One refresh at a time; changes during one are applied by the next. */
+  private requestRefresh(): void {
+    if (this.refreshing) { this.refreshAgain = true; return; }
+    this.refreshing = true;
+    void this.o.refresh().catch((e) => this.o.log(`health: applying a change failed: ${(e as Error).message}`)).finally(() => {
+      this.refreshing = false;
+      if (this.refreshAgain) {
+        this.refreshAgain = false;
+        this.requestRefresh();
+      }
+    });
+  }
+}
+
+/** A checker's settings without where they were written: a reload that only moves lines keeps its state. */
+function checkerIdentity(c: CheckerConfig): string {
+  return JSON.stringify(c, (k, v) => (k === "where" ? undefined : v));
+}
