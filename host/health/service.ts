@@ -237,6 +237,8 @@ export class HealthService implements HealthView {
           (ce.state.isUp ? ` (retry ${ce.state.retryIt} of ${c.retry} in ${r.nextMs} ms)` : ""));
       }
       if (r.changed || r.weightChanged) this.serverChanged(s, outcome.reason);
+      // The reason shown: the latest result, unless another checker keeps the server down.
+      else if (outcome.ok === s.alive || !outcome.ok) s.reason = outcome.reason;
       this.schedule(ce, r.nextMs);
     });
   }

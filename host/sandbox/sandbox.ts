@@ -30,6 +30,8 @@ export const DIRECTOR_OUT = "10.0.0.1";
 export const DIRECTOR_IN = "10.1.0.1";
 export const ROUTER_OUT = "10.0.0.254";
 export const ROUTER_IN = "10.1.0.254";
+/** The director host's address on the servers' segment, for health checks (addCheckSource). */
+export const CHECK_SOURCE = "10.1.0.2";
 export const OUT_MAC = "02:00:00:00:00:01";
 export const IN_MAC = "02:00:00:00:01:01";
 export const serverAddress = (k: number) => `10.1.0.${11 + k}`;
@@ -254,6 +256,20 @@ export class Sandbox {
       this.spawn(ns, args, serverName(k));
     });
     for (let k = 0; k < this.servers.length; k++) await this.waitFor(`${serverName(k)} to listen`, () => this.logOf(serverName(k)).includes("ready"));
+  }
+
+  /** Start one more server process in server k's namespace (server.mjs with args, answering
+   *  with body), logging to name; resolves when it listens. */
+  async startServerProcess(k: number, name: string, args: string[], body = name): Promise<void> {
+    this.spawn(this.servers[k], [process.execPath, join(TOOLS, "server.mjs"), body, ...args], name);
+    await this.waitFor(`${name} to listen`, () => this.logOf(name).includes("ready"));
+  }
+
+  /** The director host's own address on the servers' segment (the inside bridge), which
+   *  health checks leave from, as keepalived's do from the director's kernel. */
+  addCheckSource(): string {
+    this.must(this.director, ["ip", "addr", "add", `${CHECK_SOURCE}/24`, "dev", "bi"]);
+    return CHECK_SOURCE;
   }
 
   async startDecapsulators(): Promise<void> {

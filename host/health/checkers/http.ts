@@ -87,9 +87,18 @@ function fetchOne(c: HttpChecker, u: HttpUrl, tls?: Record<string, unknown>): Pr
       res.on("error", (e) => finish(failure(errorText(e))));
     });
     req.on("timeout", () => finish(failure(`no answer within ${c.connectTimeoutMs} ms`)));
-    req.on("error", (e) => finish(failure(c.kind === "SSL_GET" && !(e as NodeJS.ErrnoException).code?.startsWith("E") ? `TLS: ${e.message}` : errorText(e))));
+    req.on("error", (e) => finish(failure(tlsText(e) ?? errorText(e))));
     // A server trickling its answer is down too: the whole fetch has a bound.
     const deadline = setTimeout(() => finish(failure(`answer not complete within ${4 * c.connectTimeoutMs} ms`)), 4 * c.connectTimeoutMs);
     req.end();
   });
+}
+
+/** A TLS failure in a line: OpenSSL's reason ("wrong version number"), or Node's code. */
+function tlsText(e: Error): string | undefined {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  const ssl = /SSL routines:[^:]*:([^:\n]+)/.exec(e.message);
+  if (ssl) return `TLS handshake failed: ${ssl[1].trim()}`;
+  if (code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") || /CERT|SELF_SIGNED|UNABLE_TO/.test(code)) return `TLS: ${e.message.split("\n")[0]}`;
+  return undefined;
 }
