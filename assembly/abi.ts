@@ -7,8 +7,9 @@
 
 export enum Abi {
   /** Bumped whenever anything below changes meaning or size. 2: reset and reuse counters,
-   *  three drop reasons, the unknown-traffic replies setting. */
-  VERSION = 2,
+   *  three drop reasons, the unknown-traffic replies setting. 3: persistence (service
+   *  timeout and netmask, templates, persistent-connection counts, port-zero services). */
+  VERSION = 3,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -133,7 +134,9 @@ export enum DestField {
   NH_GENERATION = 36,
   NH_ADDR = 40,
   NH_NEIGHBOUR = 44,
-  SIZE = 48,
+  /** Persistence templates pointing here (IPVS's dest->persistconns). */
+  PERSIST_CONNS = 48,
+  SIZE = 52,
 }
 
 export enum DestFlag {
@@ -154,6 +157,10 @@ export enum ServiceField {
   SCHED = 8,
   DEST_COUNT = 10,
   DEST_HEAD = 12,
+  /** Persistence timeout in seconds (-p); 0: not persistent. */
+  PERSIST_TIMEOUT = 48,
+  /** Persistence netmask (-M), network byte order as loaded little-endian. */
+  NETMASK = 52,
   SIZE = 64,
 }
 
@@ -189,7 +196,9 @@ export enum ConnField {
   EXPIRES = 24,
   NEXT_IN = 28,
   NEXT_OUT = 32,
-  CREATED = 36,
+  /** A connection: its persistence template (entry index + 1; 0: none). A template: the
+   *  connections it controls (IPVS's n_control), which keep it alive. */
+  CONTROL = 36,
   SIZE = 40,
 }
 
@@ -205,6 +214,12 @@ export enum ConnFlag {
    *  the method it started with even if its server is edited, as IPVS's bound xmit. */
   FWD_SHIFT = 4,
   FWD_MASK = 0x30,
+  /** IP_VS_CONN_F_TEMPLATE: a persistence template, hashed under PROTO | TEMPLATE_PROTO
+   *  with client port 0, so no packet's lookup can meet it. */
+  TEMPLATE = 0x40,
+  /** A connection controlled by a template (CONTROL holds it). */
+  CONTROLLED = 0x80,
+  TEMPLATE_PROTO = 0x80,
 }
 
 /**

@@ -16,8 +16,9 @@ import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, con
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcStats, svcUsed } from "./svc/service";
+import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
+import { setExpireQuiescentTemplate } from "./conn/persist";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -173,6 +174,10 @@ export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 
   return svcAdd(proto, vaddr, vport, sched);
 }
 export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
+/** ipvsadm -p TIMEOUT -M NETMASK (timeout in seconds, 0: not persistent; netmask in network byte order). */
+export function setPersistence(s: u32, timeoutS: u32, netmask: u32): i32 { return svcSetPersistence(s, timeoutS, netmask); }
+/** IPVS's expire_quiescent_template sysctl. */
+export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }
 export function deleteService(s: u32): i32 { return svcDelete(s); }
 export function findService(proto: u32, vaddr: u32, vport: u32): i32 {
   if (!state.initialised) return -Err.NOT_INITIALISED;

@@ -103,7 +103,7 @@ describe("configuration errors", () => {
     refused(r, /^wasmvs: 17 errors:$/m);
     for (let k = 0; k < 17; k++) expect(r.stderr).toContain(`many-errors.conf:${12 + 3 * k}:11: 'nosuch${k}': unknown scheduler`);
     // Rules files too, one error per line.
-    const rules = write("many-errors.rules", "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\n-A -t 10.0.0.100:80 -s nosuch\n-A -t 10.0.0.101:80 -s rr -p 5\nbogus line\n");
+    const rules = write("many-errors.rules", "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\n-A -t 10.0.0.100:80 -s nosuch\n-A -t 10.0.0.101:80 -s rr -p 0\nbogus line\n");
     const rr = check([rules]);
     refused(rr, /^wasmvs: 3 errors:$/m);
     expect(rr.stderr).toMatch(/many-errors.rules:2:/);

@@ -75,11 +75,13 @@ describe("ipvsadm command line", () => {
   });
 
   it("refuses features wasmvs does not have yet, saying so", () => {
-    expect(err(["-A", "-t", "10.0.0.1:80", "-p", "300"])).toBe("2: ipvsadm: option -p: persistence is not supported by wasmvs yet");
     expect(err(["-A", "-f", "1"])).toBe("2: ipvsadm: option -f: firewall-mark services are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-6"])).toBe("2: ipvsadm: option -6: IPv6 is not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-b", "sh-port"])).toMatch(/scheduler flags are not supported by wasmvs yet/);
-    expect(err(["-A", "-t", "10.0.0.1:80", "-M", "255.255.255.0"])).toBe("2: ipvsadm: option -M: persistence netmasks are not supported by wasmvs yet");
+    expect(err(["-A", "-t", "10.0.0.1:80", "-M", "255.255.255.0"])).toBe("2: the netmask (-M) only applies to a persistent service (-p)");
+    expect(err(["-A", "-t", "10.0.0.1:80", "-p", "0"])).toBe("2: illegal timeout specified");
+    expect(err(["-A", "-t", "10.0.0.1:80", "-p", "-M", "255.0.x.0"])).toBe("2: illegal virtual server persistent mask specified");
+    expect(err(["-A", "-t", "10.0.0.1:0", "-s", "rr"])).toBe("2: Zero port specified for non-persistent service");
     expect(err(["-A", "-t", "10.0.0.1:80", "--pe", "sip"])).toBe("2: ipvsadm: option --pe: persistence engines are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-o"])).toMatch(/one-packet scheduling is not supported by wasmvs yet/);
     expect(err(["--start-daemon", "master"])).toMatch(/the connection sync daemon is not supported by wasmvs yet/);
@@ -96,16 +98,17 @@ const table: TableView = {
   services: [
     {
       protocol: "udp", address: "10.0.0.100", port: 53, scheduler: "sh", stats: s0, rates: z,
-      realServers: [{ address: "10.1.0.11", port: 53, method: "tun", weight: 1, uthreshold: 0, lthreshold: 0, active: 0, inactive: 2, stats: s0, rates: z }],
+      persistence: { timeout: 30, netmask: "255.255.255.0" },
+      realServers: [{ address: "10.1.0.11", port: 53, method: "tun", weight: 1, uthreshold: 0, lthreshold: 0, active: 0, inactive: 2, persistConns: 1, stats: s0, rates: z }],
     },
     {
       protocol: "tcp", address: "255.255.255.255", port: 65535, scheduler: "wlc",
       stats: { conns: 123456789, inpkts: 99999999, outpkts: 1234567890123n as unknown as number, inbytes: 98765432109876543n as unknown as number, outbytes: 5 },
       rates: { cps: 12, inpps: 3400, outpps: 5600, inbps: 123456789, outbps: 1000 },
       realServers: [
-        { address: "255.255.255.254", port: 65535, method: "nat", weight: 65535, uthreshold: 2147483647, lthreshold: 100, active: 4294967295, inactive: 7,
+        { address: "255.255.255.254", port: 65535, method: "nat", weight: 65535, uthreshold: 2147483647, lthreshold: 100, active: 4294967295, inactive: 7, persistConns: 0,
           stats: { conns: 100000000, inpkts: 1, outpkts: 2, inbytes: 3, outbytes: 4 }, rates: { cps: 1, inpps: 2, outpps: 3, inbps: 100000000, outbps: 5 } },
-        { address: "10.1.0.9", port: 80, method: "dr", weight: 0, uthreshold: 0, lthreshold: 0, active: 1, inactive: 0, stats: s0, rates: z },
+        { address: "10.1.0.9", port: 80, method: "dr", weight: 0, uthreshold: 0, lthreshold: 0, active: 1, inactive: 0, persistConns: 3, stats: s0, rates: z },
       ],
     },
   ],
@@ -130,12 +133,12 @@ describe("ipvsadm output formats (golden)", () => {
       "TCP  255.255.255.255:65535 wlc\n" +
       "  -> 10.1.0.9:80                  Route   0      1          0         \n" +
       "  -> 255.255.255.254:65535        Masq    65535  4294967295 7         \n" +
-      "UDP  10.0.0.100:53 sh\n" +
+      "UDP  10.0.0.100:53 sh persistent 30 mask 255.255.255.0\n" +
       "  -> 10.1.0.11:53                 Tunnel  1      0          2         \n");
   });
 
   it("-L -n --nosort keeps the table's order", () => {
-    expect(formatList(table, fmt({ nosort: true })).split("\n")[3]).toBe("UDP  10.0.0.100:53 sh");
+    expect(formatList(table, fmt({ nosort: true })).split("\n")[3]).toBe("UDP  10.0.0.100:53 sh persistent 30 mask 255.255.255.0");
   });
 
   it("-L -n --stats and --exact", () => {
@@ -172,7 +175,7 @@ describe("ipvsadm output formats (golden)", () => {
       "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn ",
       "  -> RemoteAddress:Port",
       "TCP  255.255.255.255:65535 wlc",
-      "  -> 10.1.0.9:80                  0         0           1          0         ",
+      "  -> 10.1.0.9:80                  0         3           1          0         ",
     ]);
   });
 
@@ -187,7 +190,7 @@ describe("ipvsadm output formats (golden)", () => {
       "-A -t 255.255.255.255:65535 -s wlc\n" +
       "-a -t 255.255.255.255:65535 -r 10.1.0.9:80 -g -w 0\n" +
       "-a -t 255.255.255.255:65535 -r 255.255.255.254:65535 -m -w 65535\n" +
-      "-A -u 10.0.0.100:53 -s sh\n" +
+      "-A -u 10.0.0.100:53 -s sh -p 30 -M 255.255.255.0\n" +
       "-a -u 10.0.0.100:53 -r 10.1.0.11:53 -i -w 1 --tun-type ipip\n");
     expect(formatTimeouts(table)).toBe("Timeout (tcp tcpfin udp): 900 120 300\n");
     expect(formatConnections([{ protocol: "tcp", client: "192.0.2.1", clientPort: 40000, vip: "10.0.0.100", vport: 80, server: "10.1.0.11", serverPort: 8080, state: "ESTABLISHED", expiresInMs: 899500 }]))

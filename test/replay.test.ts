@@ -180,9 +180,9 @@ describe("rules parser", () => {
     expect(c.timeouts).toMatchObject({ tcp: 10, tcpfin: 20, udp: 30 });
   });
   it("names line, column and keyword of each error", () => {
-    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, metrics or an ipvsadm rule such as -A/-a/--set)");
+    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
     expect(err("\n-A -t 10.0.0.100:80 -s lblc")).toMatch(/^t\.rules:2:24: 'lblc': Scheduler lblc is not supported by wasmvs yet/);
-    expect(err("-A -t 10.0.0.100:80 -p 300")).toMatch(/^t\.rules:1:21: '-p': persistence is not supported by wasmvs yet/);
+    expect(err("-A -t 10.0.0.100:80 -p 0")).toMatch(/^t\.rules:1:24: '0': illegal timeout specified/);
     expect(err("-A -f 1")).toMatch(/'-f': firewall-mark services are not supported by wasmvs yet/);
     expect(err("-a -t 10.0.0.100:80 -r 10.0.0.5")).toMatch(/is not defined \(add it with -A before its real servers\)/);
     expect(err("-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.5 -w 70000")).toBe("t.rules:2:36: '70000': illegal weight specified");

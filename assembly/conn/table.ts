@@ -16,10 +16,14 @@
 // half-open or closing one (TCP NONE, SYN_RECV, SYN_SENT, CLOSE, TIME_WAIT); an
 // established connection is never evicted, and if nothing can be reclaimed the new
 // connection is refused and counted (DROP_TABLE_FULL).
+//
+// Persistence templates (conn/persist.ts) live in the same table, hashed on the client
+// side under PROTO | TEMPLATE_PROTO with client port 0. An expired template that still
+// controls connections is re-armed instead of freed, as IPVS's ip_vs_conn_expire does.
 
 import { ConnField, ConnFlag, ConnState, Counter } from "../abi";
 import { count, expired, now } from "../engine/state";
-import { destUnbind } from "../svc/service";
+import { destService, destUnbind, destUnbindTemplate, NONE, svcPersistTimeout, svcUsed } from "../svc/service";
 
 @inline export const NIL: u32 = 0;
 @inline const SWEEP_PER_MS: u32 = 1000;
@@ -98,7 +102,7 @@ export function connFlush(): void {
     let e = connEntry(i - 1);
     if (load<u32>(e, ConnField.CADDR) == caddr && load<u32>(e, ConnField.CPORT) == ports &&
         load<u32>(e, ConnField.VADDR) == vaddr && <u32>load<u8>(e, ConnField.PROTO) == proto) {
-      if (expired(load<u32>(e, ConnField.EXPIRES), now)) { connRemove(i - 1, Counter.CONNS_EXPIRED); return 0; }
+      if (expired(load<u32>(e, ConnField.EXPIRES), now) && connExpire(i - 1)) return 0;
       return e;
     }
     i = load<u32>(e, ConnField.NEXT_IN);
@@ -140,10 +144,7 @@ function connAllocate(): usize {
   let at = sweepCursor;
   for (let n: u32 = 0; n < RECLAIM_SCAN; n++) {
     let e = connEntry(at);
-    if (expired(load<u32>(e, ConnField.EXPIRES), now)) {
-      connRemove(at, Counter.CONNS_EXPIRED);
-      return connAllocate();
-    }
+    if (expired(load<u32>(e, ConnField.EXPIRES), now) && connExpire(at)) return connAllocate();
     if (victim < 0 && isReclaimable(<u32>load<u8>(e, ConnField.STATE), <u32>load<u8>(e, ConnField.PROTO))) victim = <i32>at;
     at = at + 1 < connCapacity ? at + 1 : 0;
   }
@@ -170,7 +171,7 @@ export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport
   store<u8>(e, <u8>state, ConnField.STATE);
   store<u16>(e, <u16>dest, ConnField.DEST);
   store<u8>(e, <u8>(flags | ConnFlag.USED), ConnField.FLAGS);
-  store<u32>(e, now, ConnField.CREATED);
+  store<u32>(e, 0, ConnField.CONTROL);
   let bi = inBucket(proto, caddr, cport | (vport << 16), vaddr);
   store<u32>(e, load<u32>(inHash + (<usize>bi << 2)), ConnField.NEXT_IN);
   store<u32>(inHash + (<usize>bi << 2), idx1);
@@ -211,12 +212,49 @@ export function connRemove(i: u32, reason: i32): void {
     let dport = <u32>load<u16>(e, ConnField.DPORT);
     unlink(outHash + (<usize>outBucket(proto, daddr, dport | (cport << 16), caddr) << 2), i + 1, ConnField.NEXT_OUT);
   }
-  destUnbind(<u32>load<u16>(e, ConnField.DEST), (flags & ConnFlag.INACTIVE) != 0);
+  let dest = <u32>load<u16>(e, ConnField.DEST);
+  if (flags & ConnFlag.TEMPLATE) destUnbindTemplate(dest);
+  else {
+    destUnbind(dest, (flags & ConnFlag.INACTIVE) != 0);
+    if (flags & ConnFlag.CONTROLLED) controlRelease(e, load<u32>(e, ConnField.CONTROL));
+  }
   store<u8>(e, 0, ConnField.FLAGS);
   store<u32>(e, freeHead, ConnField.NEXT_IN);
   freeHead = i + 1;
   connCount--;
   count(reason);
+}
+
+/** A template's lifetime: its service's persistence timeout (300 s, ipvsadm's default,
+ *  once the service is gone). */
+export function templateTimeoutMs(e: usize): u32 {
+  let s = destService(<u32>load<u16>(e, ConnField.DEST));
+  let t: u32 = s != NONE && svcUsed(s) ? svcPersistTimeout(s) : 0;
+  return (t != 0 ? t : 300) * 1000;
+}
+
+/** Expire entry i: freed, unless it is a template still controlling connections, which is
+ *  re-armed for another timeout (ip_vs_conn_expire). True when freed. */
+export function connExpire(i: u32): bool {
+  let e = connEntry(i);
+  if ((load<u8>(e, ConnField.FLAGS) & <u8>ConnFlag.TEMPLATE) != 0 && load<u32>(e, ConnField.CONTROL) != 0) {
+    store<u32>(e, now + templateTimeoutMs(e), ConnField.EXPIRES);
+    return false;
+  }
+  connRemove(i, Counter.CONNS_EXPIRED);
+  return true;
+}
+
+/** A controlled connection e goes: its template controls one less. The template is checked
+ *  to be the one e was made under (it may have gone and its entry been reused). */
+function controlRelease(e: usize, tpl1: u32): void {
+  if (tpl1 == NIL || tpl1 > connCapacity) return;
+  let t = connEntry(tpl1 - 1);
+  let tf = <u32>load<u8>(t, ConnField.FLAGS);
+  if ((tf & (ConnFlag.USED | ConnFlag.TEMPLATE)) != (ConnFlag.USED | ConnFlag.TEMPLATE)) return;
+  if (load<u16>(t, ConnField.DEST) != load<u16>(e, ConnField.DEST) || load<u32>(t, ConnField.VADDR) != load<u32>(e, ConnField.VADDR)) return;
+  let n = load<u32>(t, ConnField.CONTROL);
+  if (n > 0) store<u32>(t, n - 1, ConnField.CONTROL);
 }
 
 /** Sweep a slice of the table, in proportion to the time since the last sweep. */
@@ -232,9 +270,7 @@ export function connSweep(): void {
   let at = sweepCursor;
   for (let k: u32 = 0; k < n; k++) {
     let e = connEntry(at);
-    if ((load<u8>(e, ConnField.FLAGS) & <u8>ConnFlag.USED) != 0 && expired(load<u32>(e, ConnField.EXPIRES), now)) {
-      connRemove(at, Counter.CONNS_EXPIRED);
-    }
+    if ((load<u8>(e, ConnField.FLAGS) & <u8>ConnFlag.USED) != 0 && expired(load<u32>(e, ConnField.EXPIRES), now)) connExpire(at);
     at = at + 1 < connCapacity ? at + 1 : 0;
   }
   sweepCursor = at;
@@ -244,9 +280,7 @@ export function connSweep(): void {
 export function connExpireAll(): void {
   for (let i: u32 = 0; i < connCapacity; i++) {
     let e = connEntry(i);
-    if ((load<u8>(e, ConnField.FLAGS) & <u8>ConnFlag.USED) != 0 && expired(load<u32>(e, ConnField.EXPIRES), now)) {
-      connRemove(i, Counter.CONNS_EXPIRED);
-    }
+    if ((load<u8>(e, ConnField.FLAGS) & <u8>ConnFlag.USED) != 0 && expired(load<u32>(e, ConnField.EXPIRES), now)) connExpire(i);
   }
 }
 

@@ -17,7 +17,9 @@ import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
 import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
-import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, statAdd, svcFind, svcStats } from "../svc/service";
+import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
+  svcPersistTimeout, svcStats } from "../svc/service";
+import { persistControl, persistSchedule } from "../conn/persist";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -102,6 +104,8 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // The service table is small and stays in cache: it tells the client side (a
   // service's VIP:port) from the server side before the big table is touched.
   let s = svcFind(proto, daddr, dport);
+  // ip_vs_service_find: then the VIP's port-zero service, if any exists at all.
+  if (s == NONE && portZeroServices != 0) s = svcFind(proto, daddr, 0);
   let conn: usize = 0;
   if (s != NONE) {
     conn = connLookupIn(proto, saddr, ports, daddr);
@@ -152,7 +156,8 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   }
   let saddr = ipv4Src(ip);
   let daddr = ipv4Dst(ip);
-  let d = schedule(s, saddr, daddr);
+  let persistent = svcPersistTimeout(s) != 0;
+  let d = persistent ? persistSchedule(s, proto, saddr, daddr) : schedule(s, saddr, daddr);
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);
@@ -165,9 +170,12 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   flags |= fwd == Fwd.MASQ ? ConnFlag.HASHED_OUT : ConnFlag.NOOUTPUT;
   if (proto == Proto.UDP) flags |= ConnFlag.INACTIVE;
   let r = destRec(d);
+  // A port-zero service's server (port 0) gets the port the client asked for.
+  let rport = <u32>load<u16>(r, DestField.PORT);
   let conn = connCreate(proto, saddr, l4SrcPort(l4), daddr, l4DstPort(l4), load<u32>(r, DestField.ADDR),
-    <u32>load<u16>(r, DestField.PORT), d, flags, proto == Proto.TCP ? ConnState.NONE : ConnState.UDP);
+    rport != 0 ? rport : l4DstPort(l4), d, flags, proto == Proto.TCP ? ConnState.NONE : ConnState.UDP);
   if (conn == 0) return;
+  if (persistent) persistControl(conn);
   destBind(d, proto == Proto.UDP);
   let ds = destStats(d);
   store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);

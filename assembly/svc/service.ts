@@ -59,6 +59,15 @@ export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: us
 @inline export function destFwd(d: u32): u32 { return <u32>load<u8>(destRec(d), DestField.FWD); }
 @inline export function destService(d: u32): u32 { return load<u32>(destRec(d), DestField.SERVICE); }
 @inline export function destUsed(d: u32): bool { return d < maxDests && (destFlags(d) & DestFlag.USED) != 0; }
+@inline export function destPersistConns(d: u32): u32 { return load<u32>(destRec(d), DestField.PERSIST_CONNS); }
+@inline export function svcPort(s: u32): u32 { return <u32>load<u16>(svcRec(s), ServiceField.VPORT); }
+/** Persistence timeout in seconds; 0 when the service is not persistent. */
+@inline export function svcPersistTimeout(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.PERSIST_TIMEOUT); }
+@inline export function svcNetmask(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.NETMASK); }
+
+/** Services on port 0 (all ports of a VIP, persistent only): while there are none, the
+ *  per-packet lookup never tries port 0. */
+export let portZeroServices: u32 = 0;
 
 @inline function svcHash(proto: u32, vaddr: u32, vport: u32): u32 {
   let h = (vaddr * 0x9e3779b1) ^ ((vport | (proto << 16)) * 0x85ebca77);
@@ -120,6 +129,8 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
     store<u8>(r, <u8>sched, ServiceField.SCHED);
     store<u32>(r, NONE, ServiceField.DEST_HEAD);
     store<u32>(r, NONE, SVC_SCHED_CURSOR);
+    store<u32>(r, 0xffffffff, ServiceField.NETMASK);
+    if (vport == 0) portZeroServices++;
     svcRehash();
     onDestsChanged(s);
     return <i32>s;
@@ -138,9 +149,22 @@ export function svcEdit(s: u32, sched: u32): i32 {
   return Err.OK;
 }
 
+/** Persistence (ipvsadm -p TIMEOUT -M NETMASK): timeout in seconds, 0 to turn it off;
+ *  netmask in network byte order. Existing templates live out their time, as in IPVS. */
+export function svcSetPersistence(s: u32, timeoutS: u32, netmask: u32): i32 {
+  if (!svcUsed(s)) return -Err.NOT_FOUND;
+  // IPVS refuses a port-zero service that is not persistent.
+  if (timeoutS == 0 && svcPort(s) == 0) return -Err.BAD_ARGUMENT;
+  let r = svcRec(s);
+  store<u32>(r, timeoutS, ServiceField.PERSIST_TIMEOUT);
+  store<u32>(r, netmask, ServiceField.NETMASK);
+  return Err.OK;
+}
+
 /** Remove a service and (as removed) all its real servers. */
 export function svcDelete(s: u32): i32 {
   if (!svcUsed(s)) return -Err.NOT_FOUND;
+  if (svcPort(s) == 0) portZeroServices--;
   let d = svcHead(s);
   while (d != NONE) {
     let next = destNext(d);
@@ -275,9 +299,9 @@ export function destDelete(d: u32): i32 {
 
 @inline export function destTotalConns(d: u32): u32 { return destActive(d) + destInactive(d); }
 
-/** A removed server's record is released with its last connection. */
+/** A removed server's record is released with its last connection or template. */
 export function destFreeIfIdle(d: u32): void {
-  if (destUsed(d) && !destAvailable(d) && destTotalConns(d) == 0) {
+  if (destUsed(d) && !destAvailable(d) && destTotalConns(d) == 0 && destPersistConns(d) == 0) {
     store<u8>(destRec(d), 0, DestField.FLAGS);
     lingeringDests--;
   }
@@ -306,6 +330,18 @@ export function destUnbind(d: u32, inactive: bool): void {
   else if (u != 0) clear = total * 4 < u * 3;
   else clear = true;
   if (clear) store<u8>(r, load<u8>(r, DestField.FLAGS) & ~(<u8>DestFlag.OVERLOAD), DestField.FLAGS);
+  destFreeIfIdle(d);
+}
+
+/** A persistence template to d is made or goes (IPVS counts them apart: persistconns). */
+export function destBindTemplate(d: u32): void {
+  let r = destRec(d);
+  store<u32>(r, load<u32>(r, DestField.PERSIST_CONNS) + 1, DestField.PERSIST_CONNS);
+}
+export function destUnbindTemplate(d: u32): void {
+  let r = destRec(d);
+  let n = load<u32>(r, DestField.PERSIST_CONNS);
+  if (n > 0) store<u32>(r, n - 1, DestField.PERSIST_CONNS);
   destFreeIfIdle(d);
 }
 

@@ -30,6 +30,10 @@ export interface Parsed {
   uthreshold?: number;
   lthreshold?: number;
   timeouts?: { tcp: number; tcpfin: number; udp: number };
+  /** -M as given, until it joins persistence. */
+  netmask?: string;
+  /** -p [TIMEOUT] (300 s by default) and -M NETMASK. */
+  persistence?: { timeout: number; netmask: string };
   format: Format;
 }
 
@@ -60,8 +64,7 @@ export class IpvsadmError extends Error {
 const MAX_TIMEOUT = 86400 * 31;
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
 const NOT_YET: Record<string, Missing> = {
-  f: "fwmark", "fwmark-service": "fwmark", p: "persistence", persistent: "persistence", M: "persistenceNetmask",
-  netmask: "persistenceNetmask", "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
+  f: "fwmark", "fwmark-service": "fwmark", "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
   pe: "persistenceEngines", "start-daemon": "syncDaemon", "stop-daemon": "syncDaemon", daemon: "syncDaemon",
   "mcast-interface": "syncDaemon", syncid: "syncDaemon", "sync-maxlen": "syncDaemon", "mcast-group": "syncDaemon",
   "mcast-port": "syncDaemon", "mcast-ttl": "syncDaemon", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
@@ -71,7 +74,8 @@ const NOT_YET: Record<string, Missing> = {
 interface OptSpec {
   long: string;
   short?: string;
-  arg: boolean;
+  /** "optional": popt's POPT_ARGFLAG_OPTIONAL (-p [timeout]): the next word if it is a number. */
+  arg: boolean | "optional";
   apply: (p: Parsed, v: string | undefined, st: ParseState) => void;
 }
 
@@ -153,7 +157,31 @@ const OPTIONS: OptSpec[] = [
   { long: "sort", arg: false, apply: () => {} },
   { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
   { long: "health", arg: false, apply: (p, _v, st) => { option(st, "health"); p.format.health = true; } },
+  { long: "persistent", short: "p", arg: "optional", apply: (p, v, st) => {
+    option(st, "persistent");
+    // ipvsadm: 1 to (2^31-1)/HZ seconds; 300 when no timeout is given.
+    p.persistence = { timeout: v === undefined ? DEFAULT_PERSISTENCE : num(v, 1, 2678400, "timeout"), netmask: p.persistence?.netmask ?? "255.255.255.255" };
+  } },
+  { long: "netmask", short: "M", arg: true, apply: (p, v, st) => {
+    option(st, "netmask");
+    p.netmask = parseNetmask(v!);
+  } },
 ];
+
+/** ipvsadm's default persistence timeout (IP_VS_TEMPLATE_TIMEOUT / HZ). */
+export const DEFAULT_PERSISTENCE = 300;
+
+/** A persistence netmask: dotted (255.255.255.0), or a prefix length (24). Like ipvsadm
+ *  and the kernel, a mask need not be contiguous. */
+export function parseNetmask(text: string): string {
+  if (/^\d{1,2}$/.test(text) && Number(text) <= 32) {
+    const bits = Number(text);
+    const n = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  }
+  if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(text) && text.split(".").every((o) => Number(o) <= 255)) return text.split(".").map(Number).join(".");
+  throw new IpvsadmError("illegal virtual server persistent mask specified", 2);
+}
 
 /** ipvsadm's set_option: each option at most once (-m -g, -t A -t B, -s rr -s wrr are refused). */
 function option(st: ParseState, name: string): void {
@@ -163,21 +191,21 @@ function option(st: ParseState, name: string): void {
 
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
-  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health"];
+  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl
-  "add-service": /**/ "xx+ xxxxxxxxxxxxx",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxxx",
-  "delete-service": "xx+xxxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      1",
-  "add-server": /* */ "xx+x+    xxxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx  ",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  ",
+  "delete-service": "xx+xxxxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1xx",
+  "add-server": /* */ "xx+x+    xxxxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -231,7 +259,9 @@ export function parseArgs(argv: string[]): Parsed {
       if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
       let v = inline;
       const at = i;
-      if (spec.arg && v === undefined) {
+      if (spec.arg === "optional") {
+        if (v === undefined && i + 1 < argv.length && /^\d+$/.test(argv[i + 1])) v = argv[++i];
+      } else if (spec.arg && v === undefined) {
         if (i + 1 >= argv.length) throw new IpvsadmError(`ipvsadm: option '${a}' requires an argument`, 2, true);
         v = argv[++i];
       }
@@ -244,6 +274,12 @@ export function parseArgs(argv: string[]): Parsed {
         if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
         let v: string | undefined;
         const at = i;
+        if (spec.arg === "optional") {
+          if (k + 1 < a.length) v = a.slice(k + 1);
+          else if (i + 1 < argv.length && /^\d+$/.test(argv[i + 1])) v = argv[++i];
+          applyAt(() => spec.apply(p, v, st), i, at);
+          break;
+        }
         if (spec.arg) {
           if (k + 1 < a.length) v = a.slice(k + 1);
           else if (i + 1 < argv.length) v = argv[++i];
@@ -275,13 +311,18 @@ export function parseArgs(argv: string[]): Parsed {
     throw e;
   }
   if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
-  // ipvsadm: a service needs a port unless it is persistent (and wasmvs has no persistence yet).
-  if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0) {
+  if (p.netmask !== undefined) {
+    if (!p.persistence) throw new IpvsadmError("the netmask (-M) only applies to a persistent service (-p)", 2);
+    p.persistence.netmask = p.netmask;
+  }
+  // ipvsadm: a service needs a port unless it is persistent.
+  if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0 && !p.persistence) {
     throw new IpvsadmError("Zero port specified for non-persistent service", 2);
   }
   if ((p.command === "add-server" || p.command === "edit-server") && p.server && p.service) {
     const method = p.method ?? "dr";
-    if (method === "nat" && p.server.port === 0) throw new IpvsadmError("Zero port specified for a masqueraded real server", 2);
+    // A port-zero service's servers keep the port the client asked for (port 0 here).
+    if (method === "nat" && p.server.port === 0 && p.service.port !== 0) throw new IpvsadmError("Zero port specified for a masqueraded real server", 2);
     if (method !== "nat" && p.server.port !== p.service.port) {
       // ipvsadm: for DR and TUN the real server port is the service port (it says nothing; wasmvs warns).
       (p.warnings ??= []).push(`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
@@ -304,13 +345,14 @@ export interface RatesView {
   outbps: number;
 }
 /** A real server as the listings show it: the engine's view, with rates, counters as numbers. */
-export interface DestView extends Pick<RealServerInfo, "address" | "port" | "method" | "weight" | "uthreshold" | "lthreshold" | "active" | "inactive"> {
+export interface DestView extends Pick<RealServerInfo, "address" | "port" | "method" | "weight" | "uthreshold" | "lthreshold" | "active" | "inactive" | "persistConns"> {
   stats: StatsView;
   rates: RatesView;
 }
 /** A service as the listings show it. */
 export interface ServiceView extends ServiceKey {
   scheduler: string;
+  persistence?: { timeout: number; netmask: string };
   stats: StatsView;
   rates: RatesView;
   realServers: DestView[];
@@ -360,13 +402,20 @@ function sortDests(d: DestView[]): DestView[] {
   return [...d].sort((a, b) => ipNum(a.address) - ipNum(b.address) || a.port - b.port);
 }
 
+/** ipvsadm's persistence part of a service line: " persistent T mask M" or " -p T -M M". */
+function persistenceText(s: ServiceView, rule: boolean): string {
+  if (!s.persistence) return "";
+  const mask = s.persistence.netmask !== "255.255.255.255" ? (rule ? ` -M ${s.persistence.netmask}` : ` mask ${s.persistence.netmask}`) : "";
+  return (rule ? ` -p ${s.persistence.timeout}` : ` persistent ${s.persistence.timeout}`) + mask;
+}
+
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
   const ap = `${s.address}:${s.port}`;
-  if (rule) return `-A ${s.protocol === "tcp" ? "-t" : "-u"} ${ap} -s ${s.scheduler}\n`;
+  if (rule) return `-A ${s.protocol === "tcp" ? "-t" : "-u"} ${ap} -s ${s.scheduler}${persistenceText(s, true)}\n`;
   const name = `${s.protocol.toUpperCase()}  ${ap}`.slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
-  return `${name} ${s.scheduler}\n`;
+  return `${name} ${s.scheduler}${persistenceText(s, false)}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
@@ -379,7 +428,7 @@ function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string
   if (f.stats) return `  -> ${pad(n, 28)}` + [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return `  -> ${pad(n, 28)} ${lpad(String(d.rates.cps), 8)} ${lpad(String(d.rates.inpps), 8)} ${lpad(String(d.rates.outpps), 8)}` + largenum(d.rates.inbps, f.exact) + largenum(d.rates.outbps, f.exact) + "\n";
   if (f.thresholds) return `  -> ${pad(n, 28)} ${[d.uthreshold, d.lthreshold, d.active, d.inactive].map((v) => pad(String(v), 10)).join(" ")}\n`;
-  if (f.persistentConn) return `  -> ${pad(n, 28)} ${pad(String(d.weight), 9)} ${pad("0", 11)} ${pad(String(d.active), 10)} ${pad(String(d.inactive), 10)}\n`;
+  if (f.persistentConn) return `  -> ${pad(n, 28)} ${pad(String(d.weight), 9)} ${pad(String(d.persistConns), 11)} ${pad(String(d.active), 10)} ${pad(String(d.inactive), 10)}\n`;
   return `  -> ${pad(n, 28)} ${pad(FWD[d.method], 7)} ${pad(String(d.weight), 6)} ${pad(String(d.active), 10)} ${pad(String(d.inactive), 10)}\n`;
 }
 

@@ -185,7 +185,7 @@ export const missing = (f: Missing, keys: string[]) => { for (const k of keys) N
 missing("bfd", ["BFD_CHECK", "bfd_instance"]);
 missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
   "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]);
-missing("persistence", ["persistence_timeout", "persistence_granularity", "persistence_engine"]);
+missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
 missing("ops", ["ops"]);
 missing("fwmark", ["fwmark"]);

@@ -13,7 +13,8 @@
 
 import { resolve } from "node:path";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, metricsEndpoint, mtu, onOff, routeDestination, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
+import { parseNetmask } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -24,9 +25,11 @@ import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize,
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
-const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method"];
+const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
+  "persistence_timeout", "persistence_granularity"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
-const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload", "reject_unknown"];
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload",
+  "reject_unknown", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL"];
 
@@ -148,6 +151,8 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
     where: { file: n.key.file, line: n.key.line, column: n.key.column } };
   const vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean } = {};
+  let persistence: ServiceConfig["persistence"];
+  let granularity: { mask: string; tok: Tok } | undefined;
   let sorry: RealServerConfig | undefined;
   let sorryMethod: RealServerConfig["method"] | undefined;
   for (const c of n.children!) errs.attempt(() => {
@@ -189,6 +194,16 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       leaf(c);
       sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
         method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line };
+    } else if (k === "persistence_timeout") {
+      leaf(c);
+      noMoreArgs(c, 1);
+      // keepalived: 360 s when no value is given (IPVS_SVC_PERSISTENT_TIMEOUT).
+      persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: persistence?.netmask ?? "255.255.255.255" };
+    } else if (k === "persistence_granularity") {
+      leaf(c);
+      const m = arg(c, 0, "a netmask");
+      noMoreArgs(c, 1);
+      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw new SettingError(`${(e as Error).message.replace("illegal virtual server persistent mask specified", "not an IPv4 netmask")}`); } }), tok: c.key };
     } else if (k === "sorry_server_lvs_method") {
       leaf(c);
       sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
@@ -196,6 +211,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server");
     }
   });
+  if (granularity) {
+    // keepalived applies the granularity to a persistent service only.
+    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
+    persistence!.netmask = granularity.mask;
+  }
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
@@ -224,8 +244,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
           `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
       }
     }
+    if (m.port === 0 && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
-      protocol, address: m.address, port: m.port, scheduler, line: n.key.line,
+      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
@@ -291,11 +312,12 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
     } else if (k === "metrics") {
       cfg.metrics = { ...value(arg(c, 0, "[ADDRESS:]PORT"), metricsEndpoint), line: c.key.line };
-    } else if (k === "offload" || k === "reject_unknown") {
+    } else if (k === "offload" || k === "reject_unknown" || k === "expire_quiescent_template") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
       if (k === "offload") cfg.offload = { on, line: c.key.line };
-      else cfg.rejectUnknown = { on, line: c.key.line };
+      else if (k === "reject_unknown") cfg.rejectUnknown = { on, line: c.key.line };
+      else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });
   if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");

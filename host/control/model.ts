@@ -34,13 +34,17 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
   switch (p.command) {
     case "add-service": {
       if (find()) throw new IpvsadmError("Service already exists", 255);
-      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line });
+      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
+        ...(p.persistence ? { persistence: p.persistence } : {}) });
       break;
     }
     case "edit-service": {
       const s = find();
       if (!s) throw new IpvsadmError("No such service", 255);
       s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
+      // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
+      if (p.persistence) s.persistence = p.persistence;
+      else delete s.persistence;
       break;
     }
     case "delete-service": {

@@ -140,18 +140,23 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
     if (idx === undefined) {
       at(s.line, "-A", () => { idx = live.addService(s); });
       changes.push(`service ${k} added (${s.scheduler})`);
-    } else if (old && old.scheduler !== s.scheduler) {
-      at(s.line, "-E", () => live.editService(idx!, s.scheduler));
-      changes.push(`service ${k} scheduler ${old.scheduler} -> ${s.scheduler}`);
+    } else if (old && (old.scheduler !== s.scheduler || !samePersistence(old, s))) {
+      at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence));
+      changes.push(old.scheduler !== s.scheduler ? `service ${k} scheduler ${old.scheduler} -> ${s.scheduler}` : `service ${k} ${persistenceText(s)}`);
     }
     syncRealServers(live, idx!, old, s, changes, at);
   }
   return changes;
 }
 
+const samePersistence = (a: ServiceConfig, b: ServiceConfig) =>
+  a.persistence?.timeout === b.persistence?.timeout && (a.persistence?.netmask ?? "") === (b.persistence?.netmask ?? "");
+const persistenceText = (s: ServiceConfig) => (s.persistence ? `persistent ${s.persistence.timeout} mask ${s.persistence.netmask}` : "not persistent");
+
 function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   if (next.timeouts) live.setTimeouts(next.timeouts);
   live.setRejectUnknown(next.rejectUnknown?.on ?? true);
+  live.setExpireQuiescentTemplate(next.expireQuiescentTemplate?.on ?? false);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

@@ -161,6 +161,9 @@ export interface DirectorConfig {
   /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
    *  port unreachable), as a Linux host would; on unless turned off. */
   rejectUnknown?: { on: boolean; line: number };
+  /** IPVS's expire_quiescent_template: a persistence template to a server of weight 0
+   *  expires at its next use (off: persistence to a quiesced server goes on, as IPVS's default). */
+  expireQuiescentTemplate?: { on: boolean; line: number };
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
@@ -262,12 +265,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.offload = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "reject_unknown") {
       cfg.rejectUnknown = { on: value(need(1, "on or off"), onOff), line: lineNo };
+    } else if (head.text === "expire_quiescent_template") {
+      cfg.expireQuiescentTemplate = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "connections") {
       cfg.connections = value(need(1, "a table size"), tableSize);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -391,6 +396,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
     at(t.line, "--set", () => engine.setTimeouts(t));
   }
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
+  engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
   for (const s of cfg.services) {
     let index = -1;
     at(s.line, "-A", () => {

@@ -21,12 +21,12 @@ export function tableView(snap: EngineSnapshot, estimator?: Estimator): TableVie
     services: snap.services.map((s) => {
       const key = serviceKey(s);
       return {
-        protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler,
+        protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler, ...(s.persistence ? { persistence: s.persistence } : {}),
         stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
         rates: rates(key),
         realServers: s.realServers.map((r) => ({
           address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
-          active: r.active, inactive: r.inactive,
+          active: r.active, inactive: r.inactive, persistConns: r.persistConns,
           stats: { conns: num(r.stats.conns), inpkts: num(r.stats.inpkts), outpkts: num(r.stats.outpkts), inbytes: num(r.stats.inbytes), outbytes: num(r.stats.outbytes) },
           rates: rates(`${key} ${serverKey(r)}`),
         })),

@@ -64,6 +64,9 @@ export interface ServiceSpec {
   address: string;
   port: number;
   scheduler: SchedulerName;
+  /** ipvsadm -p TIMEOUT [-M NETMASK]: a client's connections go to one server while its
+   *  template lives (timeout in seconds; netmask dotted, 255.255.255.255 by default). */
+  persistence?: { timeout: number; netmask: string };
 }
 
 export interface RealServerSpec {
@@ -87,6 +90,8 @@ export interface RealServerInfo extends Required<RealServerSpec> {
   index: number;
   active: number;
   inactive: number;
+  /** Persistence templates naming this server (ipvsadm's PersistConn). */
+  persistConns: number;
   overloaded: boolean;
   stats: Stats;
 }
@@ -110,6 +115,8 @@ export interface ConnectionInfo {
   state: string;
   /** Milliseconds left before expiry, relative to the nowMs given. */
   expiresInMs: number;
+  /** A persistence template (client port 0, state NONE in ipvsadm's listing). */
+  template?: boolean;
 }
 
 /** Timeouts in seconds, as ipvsadm --set and -L --timeout show them. */
@@ -359,14 +366,32 @@ export class Engine {
     checkPort(spec.port);
     const sched = SCHED_CODE[spec.scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
-    return check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
+    // IPVS: a port-zero service (all ports of the VIP) must be persistent.
+    if (spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
+    const persistence = spec.persistence && this.persistenceArgs(spec.persistence);
+    const index = check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
       `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
+    if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
+    return index;
   }
 
-  editService(index: number, scheduler: SchedulerName): void {
+  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"]): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
+    const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
+    check(this.exports.setPersistence(index, ...p), `service ${index}`);
     check(this.exports.editService(index, sched), `service ${index}`);
+  }
+
+  private persistenceArgs(p: NonNullable<ServiceSpec["persistence"]>): [number, number] {
+    // ipvsadm: -p 1 to 31 days; any netmask (the kernel does not ask for a contiguous one).
+    if (!Number.isInteger(p.timeout) || p.timeout < 1 || p.timeout > 2678400) throw new EngineError(`persistence timeout out of range (1-2678400): ${p.timeout}`, Err.BAD_ARGUMENT);
+    return [p.timeout, ipToWire(p.netmask) >>> 0];
+  }
+
+  /** IPVS's expire_quiescent_template: templates to a server of weight 0 expire at their next use. */
+  setExpireQuiescentTemplate(on: boolean): void {
+    this.exports.setExpireQuiescent(on ? 1 : 0);
   }
 
   deleteService(index: number): void {
@@ -436,6 +461,7 @@ export class Engine {
       lthreshold: this.dv.getUint32(r + DestField.LTHRESHOLD, true),
       active: this.dv.getUint32(r + DestField.ACTIVE, true),
       inactive: this.dv.getUint32(r + DestField.INACTIVE, true),
+      persistConns: this.dv.getUint32(r + DestField.PERSIST_CONNS, true),
       overloaded: (flags & DestFlag.OVERLOAD) !== 0,
       stats: this.stats(this.region[Region.DEST_STATS] + d * Stat.SIZE),
     };
@@ -458,11 +484,18 @@ export class Engine {
         address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
         port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
         scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
+        ...this.persistenceOf(r),
         stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
         realServers,
       });
     }
     return out;
+  }
+
+  private persistenceOf(r: number): { persistence?: ServiceSpec["persistence"] } {
+    const timeout = this.dv.getUint32(r + ServiceField.PERSIST_TIMEOUT, true);
+    if (timeout === 0) return {};
+    return { persistence: { timeout, netmask: wireToIp(this.dv.getUint32(r + ServiceField.NETMASK, true)) } };
   }
 
   /** Entries of the neighbour (ARP) table by state: incomplete, reachable, static, failed. */
@@ -499,8 +532,9 @@ export class Engine {
       const e = base + i * ConnField.SIZE;
       const flags = this.u8[e + ConnField.FLAGS];
       if ((flags & ConnFlag.USED) === 0) continue;
+      const template = (flags & ConnFlag.TEMPLATE) !== 0;
       items.push({
-        protocol: this.u8[e + ConnField.PROTO] === Proto.TCP ? "tcp" : "udp",
+        protocol: (this.u8[e + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO) === Proto.TCP ? "tcp" : "udp",
         client: wireToIp(this.dv.getUint32(e + ConnField.CADDR, true)),
         clientPort: wireToPort(this.dv.getUint16(e + ConnField.CPORT, true)),
         vip: wireToIp(this.dv.getUint32(e + ConnField.VADDR, true)),
@@ -510,6 +544,7 @@ export class Engine {
         method: METHOD_NAME[(flags & ConnFlag.FWD_MASK) >> ConnFlag.FWD_SHIFT],
         state: STATE_NAMES[this.u8[e + ConnField.STATE]],
         expiresInMs: (this.dv.getUint32(e + ConnField.EXPIRES, true) - (nowMs >>> 0)) | 0,
+        ...(template ? { template } : {}),
       });
     }
     return { items, next: i };

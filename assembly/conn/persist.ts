@@ -1,0 +1,65 @@
+// Persistence (IPVS's ip_vs_sched_persist): a client's connections to a persistent service
+// go to the server its first one went to, as long as a template says so. The template is
+// keyed by (protocol, client address & netmask, VIP, service port — 0 for a port-zero
+// service) and names the server; it lives the service's persistence timeout after its
+// last use, and while connections it controls are alive (conn/table.ts connExpire).
+//
+// A template whose server was removed is dropped and the client scheduled afresh
+// (ip_vs_check_template); one whose server has weight 0 is still used, unless
+// expire_quiescent_template is set (then it is dropped too), as IPVS does.
+
+import { ConnField, ConnFlag, ConnState, Counter, DestField } from "../abi";
+import { connBase, connCreate, connLookupIn, connRemove } from "./table";
+import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort } from "../svc/service";
+import { schedule } from "../sched/index";
+import { now } from "../engine/state";
+
+/** IPVS's expire_quiescent_template sysctl. */
+export let expireQuiescentTemplate = false;
+export function setExpireQuiescentTemplate(on: bool): void { expireQuiescentTemplate = on; }
+
+/** The template the last persistSchedule() used or made (0: none), for the caller to tie
+ *  the new connection to it. */
+export let lastTemplate: usize = 0;
+
+@inline function entryIndex(e: usize): u32 { return <u32>((e - connBase) / <usize>ConnField.SIZE); }
+
+/** The real server for a new connection of persistent service s (NONE if none). */
+export function persistSchedule(s: u32, proto: u32, saddr: u32, daddr: u32): u32 {
+  lastTemplate = 0;
+  let tproto = proto | <u32>ConnFlag.TEMPLATE_PROTO;
+  let cnet = saddr & svcNetmask(s);
+  let vport = svcPort(s);
+  let tpl = connLookupIn(tproto, cnet, vport << 16, daddr);
+  let timeoutMs = svcPersistTimeout(s) * 1000;
+  if (tpl != 0) {
+    let d = <u32>load<u16>(tpl, ConnField.DEST);
+    if (!destAvailable(d) || (expireQuiescentTemplate && destWeight(d) == 0)) {
+      connRemove(entryIndex(tpl), Counter.CONNS_EXPIRED);
+    } else {
+      // ip_vs_conn_put: a used template starts its timeout again.
+      store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);
+      lastTemplate = tpl;
+      return d;
+    }
+  }
+  let d = schedule(s, saddr, daddr);
+  if (d == NONE) return NONE;
+  let r = destRec(d);
+  tpl = connCreate(tproto, cnet, 0, daddr, vport, load<u32>(r, DestField.ADDR), destPort(d), d,
+    ConnFlag.TEMPLATE | (destFwd(d) << ConnFlag.FWD_SHIFT), ConnState.NONE);
+  if (tpl == 0) return d; // the table is full: this connection goes unremembered
+  store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);
+  destBindTemplate(d);
+  lastTemplate = tpl;
+  return d;
+}
+
+/** Tie a new connection to the template it was scheduled by (IPVS's ip_vs_control_add). */
+export function persistControl(conn: usize): void {
+  if (lastTemplate == 0) return;
+  store<u8>(conn, load<u8>(conn, ConnField.FLAGS) | <u8>ConnFlag.CONTROLLED, ConnField.FLAGS);
+  store<u32>(conn, entryIndex(lastTemplate) + 1, ConnField.CONTROL);
+  store<u32>(lastTemplate, load<u32>(lastTemplate, ConnField.CONTROL) + 1, ConnField.CONTROL);
+  lastTemplate = 0;
+}

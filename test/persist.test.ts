@@ -1,0 +1,144 @@
+// Persistence in the engine, on a controlled clock (IPVS's ip_vs_sched_persist): a client's
+// connections stick to one server while its template lives; -M groups clients by network;
+// a template outlives its timeout while it controls connections and expires after;
+// a removed server's template is dropped, a quiesced one's kept unless
+// expire_quiescent_template; port-zero services take every port of the VIP; templates are
+// listed and counted as ipvsadm shows them. Every emitted frame's checksums are verified.
+
+import { describe, it, expect } from "vitest";
+import { director, RS, VIP, OUT_MAC, GATEWAY_MAC, RS_MAC } from "./helpers/director.js";
+import { eth, ipv4, tcp, udp, decode, SYN, ACK, RST } from "./helpers/packet.js";
+import type { Engine } from "../host/engine/index.js";
+import { formatConnections } from "../host/control/ipvsadm.js";
+
+type Client = { addr: string; port: number };
+const syn = (c: Client, dport = 80) =>
+  eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport, flags: SYN }) }));
+const seg = (c: Client, flags: number, dport = 80) =>
+  eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport, flags }) }));
+const dgram = (c: Client, dport: number) =>
+  eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 17, payload: udp({ src: c.addr, dst: VIP, sport: c.port, dport, payload: new Uint8Array([1, 2]) }) }));
+
+/** The server a frame to the VIP was sent to (by its destination MAC), and the frame decoded. */
+function send(e: Engine, frame: Uint8Array, now: number): { server?: string; dport?: number } {
+  e.loadFrame(0, frame, 0);
+  const out = e.txFrames(e.process(1, now));
+  if (!out.length) return {};
+  const d = decode(out[0].frame);
+  expect(d.checksumErrors).toEqual([]);
+  const k = RS_MAC.indexOf(d.dstMac);
+  expect(d.ip!.dst).toBe(RS[k]); // NAT: the destination rewritten to that server
+  return { server: RS[k], dport: (d.ip!.tcp ?? d.ip!.udp)!.dport };
+}
+
+async function persistent(o: { timeout?: number; netmask?: string; port?: number; scheduler?: "rr" | "wlc"; protocol?: "tcp" | "udp" } = {}) {
+  const e = await director();
+  const port = o.port ?? 80;
+  const s = e.addService({ protocol: o.protocol ?? "tcp", address: VIP, port, scheduler: o.scheduler ?? "rr",
+    persistence: { timeout: o.timeout ?? 300, netmask: o.netmask ?? "255.255.255.255" } });
+  for (const a of RS) e.addRealServer(s, { address: a, port, method: "nat", weight: 1 });
+  return { e, s };
+}
+
+describe("persistence (ipvsadm -p, -M)", () => {
+  it("20 connections from one client land on one server under rr; another client gets the next server", async () => {
+    const { e } = await persistent();
+    const servers = new Set<string>();
+    for (let k = 0; k < 20; k++) servers.add(send(e, syn({ addr: "192.0.2.7", port: 30000 + k }), 1000 + k).server!);
+    expect(servers.size).toBe(1);
+    const other = send(e, syn({ addr: "192.0.2.8", port: 30000 }), 1100).server;
+    expect(other).not.toBe([...servers][0]);
+    // One template per client, counted on its server (ipvsadm --persistent-conn), listed with client port 0.
+    const conns = e.connections(1100);
+    const templates = conns.filter((c) => c.template);
+    expect(templates.map((t) => `${t.client}:${t.clientPort} ${t.vip}:${t.vport} ${t.server}:${t.serverPort} ${t.state}`).sort())
+      .toEqual([`192.0.2.7:0 ${VIP}:80 ${[...servers][0]}:80 NONE`, `192.0.2.8:0 ${VIP}:80 ${other}:80 NONE`]);
+    expect(formatConnections(conns.filter((c) => c.template && c.client === "192.0.2.7"))).toBe(
+      "IPVS connection entries\npro expire state       source             virtual            destination\n" +
+      `TCP 04:59  NONE        192.0.2.7:0        ${VIP}:80      ${[...servers][0]}:80\n`);
+    const rs = e.services()[0].realServers;
+    expect(rs.find((r) => r.address === [...servers][0])!.persistConns).toBe(1);
+    expect(rs.reduce((n, r) => n + r.persistConns, 0)).toBe(2);
+    expect(rs.reduce((n, r) => n + r.active + r.inactive, 0)).toBe(21);
+  });
+
+  it("-M 255.255.255.0: two clients of one /24 share a server, a third /24 does not", async () => {
+    const { e } = await persistent({ netmask: "255.255.255.0" });
+    const a = send(e, syn({ addr: "192.0.2.7", port: 30000 }), 1000).server;
+    expect(send(e, syn({ addr: "192.0.2.200", port: 30001 }), 1001).server).toBe(a);
+    expect(send(e, syn({ addr: "192.0.3.7", port: 30002 }), 1002).server).not.toBe(a);
+    expect(e.connections(1002).filter((c) => c.template).map((t) => t.client).sort()).toEqual(["192.0.2.0", "192.0.3.0"]);
+  });
+
+  it("the template expires after the timeout with no connection, lives on while it controls one", async () => {
+    const { e } = await persistent({ timeout: 10 });
+    const c = { addr: "192.0.2.7", port: 30000 };
+    const first = send(e, syn(c), 1000).server;
+    // The connection (SYN_RECV: 30 s) outlives the template's 10 s: the template stays.
+    e.expireConnections(12000);
+    expect(e.connections(12000).filter((x) => x.template).length).toBe(1);
+    expect(send(e, syn({ ...c, port: 30001 }), 12000).server).toBe(first);
+    // The connections end (RST in SYN_RECV keeps SYN_RECV's 60 s, as IPVS's table). A template that expires while it still
+    // controls one is re-armed for another timeout (ip_vs_conn_expire), so it is gone at
+    // most one timeout after the last connection; then the client is scheduled afresh.
+    send(e, seg(c, RST | ACK), 12001);
+    send(e, seg({ ...c, port: 30001 }, RST | ACK), 12002);
+    e.expireConnections(73000);
+    expect(e.connections(73000).filter((x) => !x.template)).toEqual([]);
+    e.expireConnections(90000);
+    expect(e.connections(90000)).toEqual([]);
+    expect(e.services()[0].realServers.every((r) => r.persistConns === 0)).toBe(true);
+    expect(send(e, syn({ ...c, port: 30002 }), 90000).server).not.toBe(first); // rr moved on
+  });
+
+  it("a removed server's template is dropped; a quiesced one's is kept, unless expire_quiescent_template", async () => {
+    const { e, s } = await persistent();
+    const c = { addr: "192.0.2.7", port: 30000 };
+    const first = send(e, syn(c), 1000).server!;
+    const d = e.findRealServer(s, first, 80)!;
+    e.editRealServer(d, { address: first, port: 80, method: "nat", weight: 0 });
+    expect(send(e, syn({ ...c, port: 30001 }), 1001).server).toBe(first);
+    e.setExpireQuiescentTemplate(true);
+    const moved = send(e, syn({ ...c, port: 30002 }), 1002).server;
+    expect(moved).not.toBe(first);
+    e.deleteRealServer(e.findRealServer(s, moved!, 80)!);
+    const again = send(e, syn({ ...c, port: 30003 }), 1003).server;
+    expect([first, moved]).not.toContain(again);
+  });
+
+  it("a port-zero service takes every port of the VIP, one server per client across ports (HTTP and HTTPS)", async () => {
+    const e = await director();
+    const s = e.addService({ protocol: "tcp", address: VIP, port: 0, scheduler: "rr", persistence: { timeout: 300, netmask: "255.255.255.255" } });
+    for (const a of RS) e.addRealServer(s, { address: a, port: 0, method: "nat", weight: 1 });
+    const c = { addr: "192.0.2.7", port: 30000 };
+    const http = send(e, syn(c, 80), 1000);
+    const https = send(e, syn({ ...c, port: 30001 }, 443), 1001);
+    expect(https.server).toBe(http.server);
+    // The server gets the port the client asked for.
+    expect([http.dport, https.dport]).toEqual([80, 443]);
+    expect(send(e, syn({ addr: "192.0.2.8", port: 30000 }, 8443), 1002).server).not.toBe(http.server);
+    expect(() => e.addService({ protocol: "tcp", address: "10.0.0.101", port: 0, scheduler: "rr" })).toThrow("Zero port specified for non-persistent service");
+  });
+
+  it("UDP: datagrams of one client stay on one server across source ports", async () => {
+    const { e } = await persistent({ protocol: "udp", port: 53 });
+    const servers = new Set<string>();
+    for (let k = 0; k < 10; k++) servers.add(send(e, dgram({ addr: "192.0.2.9", port: 40000 + k }, 53), 1000 + k).server!);
+    expect(servers.size).toBe(1);
+  });
+
+  it("a table full of templates and connections: nothing is lost from the counts, no crash", async () => {
+    const e = await director({ connCapacity: 64 });
+    const s = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr", persistence: { timeout: 5, netmask: "255.255.255.255" } });
+    for (const a of RS) e.addRealServer(s, { address: a, port: 80, method: "nat", weight: 1 });
+    for (let k = 0; k < 200; k++) send(e, syn({ addr: `192.0.${2 + (k >> 8)}.${k & 255}`, port: 30000 }), 1000 + k);
+    const conns = e.connections(1200);
+    expect(conns.length).toBe(64);
+    const rs = e.services()[0].realServers;
+    expect(rs.reduce((n, r) => n + r.persistConns, 0)).toBe(conns.filter((c) => c.template).length);
+    expect(rs.reduce((n, r) => n + r.active + r.inactive, 0)).toBe(conns.filter((c) => !c.template).length);
+    e.expireConnections(10_000_000);
+    expect(e.connections(10_000_000)).toEqual([]);
+    expect(e.services()[0].realServers.every((r) => r.persistConns === 0 && r.active + r.inactive === 0)).toBe(true);
+  });
+});
