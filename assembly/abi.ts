@@ -8,7 +8,8 @@
 export enum Abi {
   /** Bumped whenever anything below changes meaning or size. 2: reset and reuse counters,
    *  three drop reasons, the unknown-traffic replies setting. 3: persistence (service
-   *  timeout and netmask, templates, persistent-connection counts, port-zero services). */
+   *  timeout and netmask, templates, persistent-connection counts, port-zero services),
+   *  firewall marks (rules, services of protocol 0 keyed by their mark). */
   VERSION = 3,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -21,6 +22,9 @@ export enum Abi {
   MAX_ROUTES = 64,
   /** sh and dh use IPVS's default table size (CONFIG_IP_VS_SH_TAB_BITS = 8). */
   SCHED_BUCKETS = 256,
+  /** Firewall-mark rules (svc/mark.ts), and port ranges in one rule (iptables multiport's 15). */
+  MAX_MARK_RULES = 256,
+  MAX_MARK_PORT_RANGES = 15,
 }
 
 /** RX descriptor i (written by the host): the frame is at slot i + HEADROOM. */

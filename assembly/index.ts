@@ -19,6 +19,7 @@ import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } fr
 import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
+import { markAdd, markAddPorts, markClear } from "./svc/mark";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -176,6 +177,14 @@ export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 
 export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
 /** ipvsadm -p TIMEOUT -M NETMASK (timeout in seconds, 0: not persistent; netmask in network byte order). */
 export function setPersistence(s: u32, timeoutS: u32, netmask: u32): i32 { return svcSetPersistence(s, timeoutS, netmask); }
+/** Firewall-mark rules (svc/mark.ts): cleared, then added one by one (net and mask in
+ *  wire order, proto 0 for any); ports are added to the rule addMarkRule returned. */
+export function clearMarkRules(): void { markClear(); }
+export function addMarkRule(mark: u32, net: u32, mask: u32, proto: u32): i32 {
+  let i = markAdd(mark, net, mask, proto);
+  return i < 0 ? -Err.FULL : i;
+}
+export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddPorts(rule, lo, hi) ? Err.OK : -Err.BAD_ARGUMENT; }
 /** IPVS's expire_quiescent_template sysctl. */
 export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }
 export function deleteService(s: u32): i32 { return svcDelete(s); }

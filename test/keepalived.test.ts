@@ -22,10 +22,13 @@ const SAMPLE_DIRECTOR = `director {
   default_gateway 192.168.200.253
 }
 `;
-/** Samples that load as they are (README, "keepalived's samples"). */
+/** Address changes samples need: virtual_server_group's real server 192.168.200.1:1358 is
+ *  also a member of its group (a service forwarding to itself, refused). */
+const ADAPTED: Record<string, [string, string][]> = { "keepalived.conf.virtual_server_group": [["\t192.168.200.1 1358", "\t192.168.200.11 1358"]] };
+/** Samples that load (README, "keepalived's samples"). */
 const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
   "keepalived.conf.inhibit", "keepalived.conf.misc_check", "keepalived.conf.misc_check_arg", "keepalived.conf.quorum", "keepalived.conf.status_code",
-  "keepalived.conf.virtualhost"];
+  "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group"];
 
 const folder = tempFolder("wasmvs-kc-");
 const write = folder.write;
@@ -134,8 +137,11 @@ virtual_server group web {
     const loaded: string[] = [];
     let total = 0;
     for (const f of files) {
-      // The adaptation an operator makes: the director block for the interfaces keepalived leaves to the kernel.
-      const adapted = write(f, SAMPLE_DIRECTOR + readFileSync(join(samples, f), "utf8"));
+      // The adaptation an operator makes: the director block for the interfaces keepalived
+      // leaves to the kernel, and addresses that clash (ADAPTED).
+      let text = readFileSync(join(samples, f), "utf8");
+      for (const [from, to] of ADAPTED[f] ?? []) text = text.replace(from, to);
+      const adapted = write(f, SAMPLE_DIRECTOR + text);
       let errors: ConfigError[] = [];
       try {
         parseKeepalived(adapted);
@@ -152,7 +158,7 @@ virtual_server group web {
       const lines = errors.map((e) => e.line);
       expect([...lines].sort((a, b) => a - b), f).toEqual(lines);
     }
-    expect(loaded.sort()).toEqual(SAMPLES_THAT_LOAD);
+    expect(loaded.sort()).toEqual([...SAMPLES_THAT_LOAD].sort());
     // Each refused sample has several: all are reported at once (the first alone would need an edit per error).
     expect(total).toBeGreaterThan(40);
   });

@@ -142,3 +142,56 @@ describe("persistence (ipvsadm -p, -M)", () => {
     expect(e.services()[0].realServers.every((r) => r.persistConns === 0 && r.active + r.inactive === 0)).toBe(true);
   });
 });
+
+describe("firewall marks (mark rules, ipvsadm -f)", () => {
+  async function marked() {
+    const e = await director();
+    e.setMarkRules([
+      { mark: 1, protocol: "tcp", destination: `${VIP}/32`, ports: [[80, 80], [443, 443]] },
+      { mark: 2, destination: "10.0.0.0/24", ports: [[8000, 8100]] },
+      // iptables' MARK does not stop the walk: a later rule wins.
+      { mark: 3, protocol: "udp", destination: `${VIP}/32`, ports: [[8053, 8053]] },
+    ]);
+    const f1 = e.addService({ protocol: "tcp", address: "0.0.0.0", port: 0, scheduler: "rr", fwmark: 1, persistence: { timeout: 300, netmask: "255.255.255.255" } });
+    for (const a of RS) e.addRealServer(f1, { address: a, port: 0, method: "nat", weight: 1 });
+    const f2 = e.addService({ protocol: "tcp", address: "0.0.0.0", port: 0, scheduler: "rr", fwmark: 2 });
+    e.addRealServer(f2, { address: RS[2], port: 9000, method: "nat", weight: 1 });
+    const f3 = e.addService({ protocol: "tcp", address: "0.0.0.0", port: 0, scheduler: "rr", fwmark: 3 });
+    e.addRealServer(f3, { address: RS[0], port: 53, method: "nat", weight: 1 });
+    return e;
+  }
+
+  it("HTTP and HTTPS of one VIP as one persistent service: one server per client across both ports", async () => {
+    const e = await marked();
+    for (let k = 0; k < 5; k++) {
+      const c = { addr: `192.0.2.${10 + k}`, port: 31000 };
+      const http = send(e, syn(c, 80), 1000 + k);
+      const https = send(e, syn({ ...c, port: 31001 }, 443), 1000 + k);
+      expect(https.server).toBe(http.server);
+      expect([http.dport, https.dport]).toEqual([80, 443]);
+    }
+    // One template per client, under the mark (protocol IP, 0.0.0.1 in place of a VIP, as IPVS lists it).
+    const t = e.connections(2000).filter((c) => c.template);
+    expect(t.length).toBe(5);
+    expect(t.every((x) => x.protocol === "ip" && x.vip === "0.0.0.1" && x.vport === 0)).toBe(true);
+    expect(e.services().find((s) => s.fwmark === 1)).toMatchObject({ fwmark: 1, persistence: { timeout: 300 } });
+  });
+
+  it("a prefix and a port range mark other VIPs; a port no rule marks and no service has is refused (RST)", async () => {
+    const e = await marked();
+    const other = eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: "192.0.2.7", dst: "10.0.0.77", proto: 6, payload: tcp({ src: "192.0.2.7", dst: "10.0.0.77", sport: 31000, dport: 8080, flags: SYN }) }));
+    expect(send(e, other, 1000)).toEqual({ server: RS[2], dport: 9000 });
+    expect(send(e, dgram({ addr: "192.0.2.7", port: 31000 }, 8053), 1001)).toEqual({ server: RS[0], dport: 53 });
+    // 10.0.0.100:22: marked by nothing, no service: the engine answers as a closed port.
+    e.loadFrame(0, syn({ addr: "192.0.2.7", port: 31002 }, 22), 0);
+    const out = e.txFrames(e.process(1, 1002)).map((f) => decode(f.frame));
+    expect(out.map((d) => [d.ip!.src, d.ip!.tcp!.flags & RST ? "RST" : "?"])).toEqual([[VIP, "RST"]]);
+    // Clearing the rules takes the marks away, and the address with them: no longer the
+    // director's, it is neither forwarded nor answered.
+    e.setMarkRules([]);
+    const before = e.counters().drop_not_for_us;
+    e.loadFrame(0, syn({ addr: "192.0.2.9", port: 31003 }, 80), 0);
+    expect(e.txFrames(e.process(1, 1003))).toEqual([]);
+    expect(e.counters().drop_not_for_us).toBe(before + 1n);
+  });
+});

@@ -180,10 +180,14 @@ describe("rules parser", () => {
     expect(c.timeouts).toMatchObject({ tcp: 10, tcpfin: 20, udp: 30 });
   });
   it("names line, column and keyword of each error", () => {
-    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
+    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
     expect(err("\n-A -t 10.0.0.100:80 -s lblc")).toMatch(/^t\.rules:2:24: 'lblc': Scheduler lblc is not supported by wasmvs yet/);
     expect(err("-A -t 10.0.0.100:80 -p 0")).toMatch(/^t\.rules:1:24: '0': illegal timeout specified/);
-    expect(err("-A -f 1")).toMatch(/'-f': firewall-mark services are not supported by wasmvs yet/);
+    expect(err("-A -f 0")).toMatch(/^t\.rules:1:7: '0': illegal fwmark specified/);
+    expect(err("mark 1 destination 10.0.0.100 ports 80,70000")).toMatch(/^t\.rules:1:37: '80,70000': port must be a whole number from 0 to 65535/);
+    expect(err("mark 0 destination 10.0.0.100")).toMatch(/^t\.rules:1:6: '0': a firewall mark is a whole number/);
+    expect(err("mark 1 protocol sctp destination 10.0.0.100")).toMatch(/^t\.rules:1:17: 'sctp': expected tcp or udp/);
+    expect(err("mark 1 ports 80")).toMatch(/^t\.rules:1:1: 'mark': a mark rule needs a destination/);
     expect(err("-a -t 10.0.0.100:80 -r 10.0.0.5")).toMatch(/is not defined \(add it with -A before its real servers\)/);
     expect(err("-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.0.0.5 -w 70000")).toBe("t.rules:2:36: '70000': illegal weight specified");
     expect(err("-A -t 10.0.0.300:80")).toBe("t.rules:1:7: '10.0.0.300:80': illegal virtual server address[:port] specified");

@@ -1,7 +1,8 @@
 // Persistence (IPVS's ip_vs_sched_persist): a client's connections to a persistent service
 // go to the server its first one went to, as long as a template says so. The template is
 // keyed by (protocol, client address & netmask, VIP, service port — 0 for a port-zero
-// service) and names the server; it lives the service's persistence timeout after its
+// service; for a firewall-mark service protocol 0 and the mark in place of the VIP, so
+// that every port and protocol the mark covers shares one) and names the server; it lives the service's persistence timeout after its
 // last use, and while connections it controls are alive (conn/table.ts connExpire).
 //
 // A template whose server was removed is dropped and the client scheduled afresh
@@ -10,7 +11,7 @@
 
 import { ConnField, ConnFlag, ConnState, Counter, DestField } from "../abi";
 import { connBase, connCreate, connLookupIn, connRemove } from "./table";
-import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort } from "../svc/service";
+import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";
 import { schedule } from "../sched/index";
 import { now } from "../engine/state";
 
@@ -25,12 +26,13 @@ export let lastTemplate: usize = 0;
 @inline function entryIndex(e: usize): u32 { return <u32>((e - connBase) / <usize>ConnField.SIZE); }
 
 /** The real server for a new connection of persistent service s (NONE if none). */
-export function persistSchedule(s: u32, proto: u32, saddr: u32, daddr: u32): u32 {
+export function persistSchedule(s: u32, saddr: u32, daddr: u32): u32 {
   lastTemplate = 0;
-  let tproto = proto | <u32>ConnFlag.TEMPLATE_PROTO;
+  let tproto = svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO;
+  let tvaddr = svcVaddr(s);
   let cnet = saddr & svcNetmask(s);
   let vport = svcPort(s);
-  let tpl = connLookupIn(tproto, cnet, vport << 16, daddr);
+  let tpl = connLookupIn(tproto, cnet, vport << 16, tvaddr);
   let timeoutMs = svcPersistTimeout(s) * 1000;
   if (tpl != 0) {
     let d = <u32>load<u16>(tpl, ConnField.DEST);
@@ -46,7 +48,7 @@ export function persistSchedule(s: u32, proto: u32, saddr: u32, daddr: u32): u32
   let d = schedule(s, saddr, daddr);
   if (d == NONE) return NONE;
   let r = destRec(d);
-  tpl = connCreate(tproto, cnet, 0, daddr, vport, load<u32>(r, DestField.ADDR), destPort(d), d,
+  tpl = connCreate(tproto, cnet, 0, tvaddr, vport, load<u32>(r, DestField.ADDR), destPort(d), d,
     ConnFlag.TEMPLATE | (destFwd(d) << ConnFlag.FWD_SHIFT), ConnState.NONE);
   if (tpl == 0) return d; // the table is full: this connection goes unremembered
   store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);

@@ -20,6 +20,7 @@ import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } fro
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
   svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule } from "../conn/persist";
+import { markOf, markRuleCount } from "../svc/mark";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -103,8 +104,14 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   let dport = ports >>> 16;
   // The service table is small and stays in cache: it tells the client side (a
   // service's VIP:port) from the server side before the big table is touched.
-  let s = svcFind(proto, daddr, dport);
-  // ip_vs_service_find: then the VIP's port-zero service, if any exists at all.
+  // ip_vs_service_find: a firewall-mark service first (when rules mark the packet), then
+  // the VIP:port service, then the VIP's port-zero service — each only if any exists.
+  let s = NONE;
+  if (markRuleCount != 0) {
+    let mark = markOf(proto, daddr, dport);
+    if (mark != 0) s = svcFind(0, mark, 0);
+  }
+  if (s == NONE) s = svcFind(proto, daddr, dport);
   if (s == NONE && portZeroServices != 0) s = svcFind(proto, daddr, 0);
   let conn: usize = 0;
   if (s != NONE) {
@@ -157,7 +164,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let saddr = ipv4Src(ip);
   let daddr = ipv4Dst(ip);
   let persistent = svcPersistTimeout(s) != 0;
-  let d = persistent ? persistSchedule(s, proto, saddr, daddr) : schedule(s, saddr, daddr);
+  let d = persistent ? persistSchedule(s, saddr, daddr) : schedule(s, saddr, daddr);
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);

@@ -12,6 +12,7 @@
 
 import { DestField, DestFlag, Err, Fwd, Sched, ServiceField, Stat, Abi } from "../abi";
 import { routeIsOnLink, routeLookup } from "../route/route";
+import { markCovers, markRuleCount } from "./mark";
 
 @inline export const NONE: u32 = 0xffffffff;
 @inline export const DEST_NONE_U16: u32 = 0xffff;
@@ -61,6 +62,10 @@ export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: us
 @inline export function destUsed(d: u32): bool { return d < maxDests && (destFlags(d) & DestFlag.USED) != 0; }
 @inline export function destPersistConns(d: u32): u32 { return load<u32>(destRec(d), DestField.PERSIST_CONNS); }
 @inline export function svcPort(s: u32): u32 { return <u32>load<u16>(svcRec(s), ServiceField.VPORT); }
+/** 6 or 17; 0 for a firewall-mark service. */
+@inline export function svcProto(s: u32): u32 { return <u32>load<u8>(svcRec(s), ServiceField.PROTO); }
+/** The VIP; the mark of a firewall-mark service. */
+@inline export function svcVaddr(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.VADDR); }
 /** Persistence timeout in seconds; 0 when the service is not persistent. */
 @inline export function svcPersistTimeout(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.PERSIST_TIMEOUT); }
 @inline export function svcNetmask(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.NETMASK); }
@@ -98,12 +103,13 @@ function svcRehash(): void {
   }
 }
 
-/** True if addr is the VIP of any service (for ARP and ICMP echo). */
+/** True if addr is the VIP of any service or a firewall-mark rule's address (for ARP and
+ *  ICMP echo). A firewall-mark service keeps its mark where others keep their VIP. */
 export function isVip(addr: u32): bool {
   for (let s: u32 = 0; s < maxServices; s++) {
-    if (svcUsed(s) && load<u32>(svcRec(s), ServiceField.VADDR) == addr) return true;
+    if (svcUsed(s) && load<u8>(svcRec(s), ServiceField.PROTO) != 0 && load<u32>(svcRec(s), ServiceField.VADDR) == addr) return true;
   }
-  return false;
+  return markRuleCount != 0 && markCovers(addr);
 }
 
 // ---- scheduler hooks (implemented in sched/) -------------------------------------
@@ -113,9 +119,11 @@ export function setSchedulerHook(changed: (s: u32) => void): void {
   onDestsChanged = changed;
 }
 
-/** Add a service; returns its index, or -Err. */
+/** Add a service; returns its index, or -Err. A firewall-mark service is protocol 0 with
+ *  its mark as vaddr and port 0 (IPVS matches it by mark alone, any protocol). */
 export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
-  if (sched > <u32>Sched.DH || (proto != 6 && proto != 17)) return -Err.BAD_ARGUMENT;
+  if (sched > <u32>Sched.DH || (proto != 6 && proto != 17 && proto != 0)) return -Err.BAD_ARGUMENT;
+  if (proto == 0 && (vaddr == 0 || vport != 0)) return -Err.BAD_ARGUMENT;
   if (svcFind(proto, vaddr, vport) != NONE) return -Err.EXISTS;
   for (let s: u32 = 0; s < maxServices; s++) {
     if (svcUsed(s)) continue;
@@ -130,7 +138,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
     store<u32>(r, NONE, ServiceField.DEST_HEAD);
     store<u32>(r, NONE, SVC_SCHED_CURSOR);
     store<u32>(r, 0xffffffff, ServiceField.NETMASK);
-    if (vport == 0) portZeroServices++;
+    if (vport == 0 && proto != 0) portZeroServices++;
     svcRehash();
     onDestsChanged(s);
     return <i32>s;
@@ -153,8 +161,8 @@ export function svcEdit(s: u32, sched: u32): i32 {
  *  netmask in network byte order. Existing templates live out their time, as in IPVS. */
 export function svcSetPersistence(s: u32, timeoutS: u32, netmask: u32): i32 {
   if (!svcUsed(s)) return -Err.NOT_FOUND;
-  // IPVS refuses a port-zero service that is not persistent.
-  if (timeoutS == 0 && svcPort(s) == 0) return -Err.BAD_ARGUMENT;
+  // IPVS refuses a port-zero service that is not persistent (a firewall-mark one may be).
+  if (timeoutS == 0 && svcPort(s) == 0 && load<u8>(svcRec(s), ServiceField.PROTO) != 0) return -Err.BAD_ARGUMENT;
   let r = svcRec(s);
   store<u32>(r, timeoutS, ServiceField.PERSIST_TIMEOUT);
   store<u32>(r, netmask, ServiceField.NETMASK);
@@ -164,7 +172,7 @@ export function svcSetPersistence(s: u32, timeoutS: u32, netmask: u32): i32 {
 /** Remove a service and (as removed) all its real servers. */
 export function svcDelete(s: u32): i32 {
   if (!svcUsed(s)) return -Err.NOT_FOUND;
-  if (svcPort(s) == 0) portZeroServices--;
+  if (svcPort(s) == 0 && load<u8>(svcRec(s), ServiceField.PROTO) != 0) portZeroServices--;
   let d = svcHead(s);
   while (d != NONE) {
     let next = destNext(d);
@@ -206,8 +214,9 @@ function validateDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32): i32 
   if (weight < 0 || weight > 65535) return -Err.BAD_ARGUMENT;
   if (fwd != Fwd.MASQ && fwd != Fwd.DROUTE && fwd != Fwd.TUNNEL) return -Err.BAD_ARGUMENT;
   let vport = <u32>load<u16>(svcRec(s), ServiceField.VPORT);
-  // DR and TUN cannot change the port: the packet reaches the server unchanged.
-  if (fwd != Fwd.MASQ && port != vport) return -Err.PORT_MISMATCH;
+  // DR and TUN cannot change the port: the packet reaches the server unchanged (a
+  // firewall-mark service has no port of its own: ipvsadm does not check it).
+  if (fwd != Fwd.MASQ && port != vport && load<u8>(svcRec(s), ServiceField.PROTO) != 0) return -Err.PORT_MISMATCH;
   if (fwd == Fwd.DROUTE) {
     if (!routeIsOnLink(addr)) return -Err.NOT_ON_LINK;
   } else if (!routeLookup(addr)) {

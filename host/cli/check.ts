@@ -25,6 +25,9 @@ export async function check(path: string): Promise<string> {
   }
   for (const r of cfg.routes) lines.push(`route ${r.cidr}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`);
   for (const n of cfg.neighbours) lines.push(`neighbour ${n.address} ${n.mac}`);
+  for (const m of cfg.marks ?? []) {
+    lines.push(`mark ${m.mark}: ${m.protocol ?? "tcp and udp"} to ${m.destination}${m.ports ? ` ports ${m.ports.map(([a, b]) => (a === b ? a : `${a}-${b}`)).join(",")}` : ""}`);
+  }
   const t = engine.timeouts();
   lines.push(`connection table: ${cfg.connections ?? DEFAULT_CONN_CAPACITY} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
   lines.push(`control socket: ${cfg.controlSocket ?? `${defaultSocket()} (this network namespace's default)`}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}; reject_unknown: ${cfg.rejectUnknown?.on ?? true ? "on" : "off"}`);

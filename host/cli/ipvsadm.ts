@@ -4,7 +4,7 @@
 import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import {
-  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, TableView,
+  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, TableView,
   VERSION_TEXT,
 } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
@@ -78,7 +78,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
           const t = (await call(path, { op: "table" })).table!;
           if (p.format.timeout) out(formatTimeouts(t));
           else {
-            if (p.service && !t.services.some((s) => s.protocol === p.service!.protocol && s.address === p.service!.address && s.port === p.service!.port)) {
+            if (p.service && !t.services.some((s) => sameService(s, p.service!))) {
               throw new IpvsadmError("No such service", 255);
             }
             out(formatList(t, p.format, p.service));

@@ -14,7 +14,13 @@ export type Command =
   | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version";
 
 /** What names a service (the engine's ServiceSpec without its scheduler). */
-export type ServiceKey = Pick<ServiceSpec, "protocol" | "address" | "port">;
+/** A service as ipvsadm names it: -t/-u ADDRESS:PORT, or -f MARK (then fwmark is set
+ *  and protocol, address and port are tcp, 0.0.0.0 and 0). */
+export type ServiceKey = Pick<ServiceSpec, "protocol" | "address" | "port" | "fwmark">;
+
+/** The one key of a service (model, engine lookups, health, estimator): "tcp 10.0.0.100:80" or "fwm 1". */
+export const serviceKey = (s: ServiceKey) => (s.fwmark !== undefined ? `fwm ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`);
+export const sameService = (a: ServiceKey, b: ServiceKey) => serviceKey(a) === serviceKey(b);
 
 export interface Parsed {
   command: Command;
@@ -64,7 +70,7 @@ export class IpvsadmError extends Error {
 const MAX_TIMEOUT = 86400 * 31;
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
 const NOT_YET: Record<string, Missing> = {
-  f: "fwmark", "fwmark-service": "fwmark", "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
+  "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
   pe: "persistenceEngines", "start-daemon": "syncDaemon", "stop-daemon": "syncDaemon", daemon: "syncDaemon",
   "mcast-interface": "syncDaemon", syncid: "syncDaemon", "sync-maxlen": "syncDaemon", "mcast-group": "syncDaemon",
   "mcast-port": "syncDaemon", "mcast-ttl": "syncDaemon", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
@@ -132,6 +138,10 @@ const OPTIONS: OptSpec[] = [
   { long: "save", short: "S", arg: false, apply: (_p, _v, st) => setCommand(st, "save") },
   { long: "tcp-service", short: "t", arg: true, apply: (p, v, st) => { option(st, "service"); p.service = parseServiceAddr(v!, "tcp"); } },
   { long: "udp-service", short: "u", arg: true, apply: (p, v, st) => { option(st, "service"); p.service = parseServiceAddr(v!, "udp"); } },
+  { long: "fwmark-service", short: "f", arg: true, apply: (p, v, st) => {
+    option(st, "service");
+    p.service = { protocol: "tcp", address: "0.0.0.0", port: 0, fwmark: num(v, 1, 0xffffffff, "fwmark") };
+  } },
   { long: "scheduler", short: "s", arg: true, apply: (p, v, st) => { option(st, "scheduler"); p.scheduler = v; } },
   { long: "real-server", short: "r", arg: true, apply: (p, v, st) => {
     option(st, "real-server");
@@ -316,14 +326,14 @@ export function parseArgs(argv: string[]): Parsed {
     p.persistence.netmask = p.netmask;
   }
   // ipvsadm: a service needs a port unless it is persistent.
-  if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0 && !p.persistence) {
+  if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0 && p.service.fwmark === undefined && !p.persistence) {
     throw new IpvsadmError("Zero port specified for non-persistent service", 2);
   }
   if ((p.command === "add-server" || p.command === "edit-server") && p.server && p.service) {
     const method = p.method ?? "dr";
     // A port-zero service's servers keep the port the client asked for (port 0 here).
     if (method === "nat" && p.server.port === 0 && p.service.port !== 0) throw new IpvsadmError("Zero port specified for a masqueraded real server", 2);
-    if (method !== "nat" && p.server.port !== p.service.port) {
+    if (method !== "nat" && p.server.port !== p.service.port && p.service.fwmark === undefined) {
       // ipvsadm: for DR and TUN the real server port is the service port (it says nothing; wasmvs warns).
       (p.warnings ??= []).push(`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
         `real server ${p.server.address}:${p.server.port} gets the service port ${p.service.port}, as ipvsadm does`);
@@ -393,10 +403,10 @@ function title(f: Format): string {
   return "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
 }
 
-/** ipvs_cmp_services / ipvs_cmp_dests order: protocol, address, port. */
+/** ipvs_cmp_services / ipvs_cmp_dests order: firewall mark (address services first), protocol, address, port. */
 export function sortServices(s: ServiceView[]): ServiceView[] {
   const proto = (p: string) => (p === "tcp" ? 6 : 17);
-  return [...s].sort((a, b) => proto(a.protocol) - proto(b.protocol) || ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+  return [...s].sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || proto(a.protocol) - proto(b.protocol) || ipNum(a.address) - ipNum(b.address) || a.port - b.port);
 }
 function sortDests(d: DestView[]): DestView[] {
   return [...d].sort((a, b) => ipNum(a.address) - ipNum(b.address) || a.port - b.port);
@@ -409,10 +419,12 @@ function persistenceText(s: ServiceView, rule: boolean): string {
   return (rule ? ` -p ${s.persistence.timeout}` : ` persistent ${s.persistence.timeout}`) + mask;
 }
 
+/** -t ADDRESS:PORT, -u ADDRESS:PORT or -f MARK, as -S writes a service. */
+const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port}`);
+
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
-  const ap = `${s.address}:${s.port}`;
-  if (rule) return `-A ${s.protocol === "tcp" ? "-t" : "-u"} ${ap} -s ${s.scheduler}${persistenceText(s, true)}\n`;
-  const name = `${s.protocol.toUpperCase()}  ${ap}`.slice(0, 33);
+  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${persistenceText(s, true)}\n`;
+  const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
   return `${name} ${s.scheduler}${persistenceText(s, false)}\n`;
@@ -421,7 +433,7 @@ function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
   const dname = `${d.address}:${d.port}`;
   if (rule) {
-    const base = `-a ${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port} -r ${dname} ${SWITCH[d.method]} -w ${d.weight}`;
+    const base = `-a ${ruleName(s)} -r ${dname} ${SWITCH[d.method]} -w ${d.weight}`;
     return d.method === "tun" ? `${base} --tun-type ipip\n` : `${base}\n`;
   }
   const n = dname.slice(0, 28);
@@ -437,7 +449,7 @@ export function formatList(t: TableView, f: Format, only?: ServiceKey): string {
   let out = `IP Virtual Server version 1.2.1 (size=${t.size})\n` + title(f);
   const services = f.nosort ? t.services : sortServices(t.services);
   for (const s of services) {
-    if (only && !(s.protocol === only.protocol && s.address === only.address && s.port === only.port)) continue;
+    if (only && !sameService(s, only)) continue;
     out += serviceLine(s, f, false);
     for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, false);
   }
@@ -506,10 +518,14 @@ Either long or short options are allowed.
 virtual-service:
   --tcp-service|-t  service-address   service-address is host[:port]
   --udp-service|-u  service-address   service-address is host[:port]
+  --fwmark-service|-f fwmark          fwmark is an integer greater than zero (marks: the
+                                      director's mark rules, README "Firewall marks")
 
 Options:
   --scheduler    -s scheduler         one of ${SCHEDULERS.join("|")},
                                       the default scheduler is wlc.
+  --persistent   -p [timeout]         persistent service (default timeout 300 s)
+  --netmask      -M netmask           persistent granularity mask
   --real-server  -r server-address    server-address is host (and port)
   --gatewaying   -g                   gatewaying (direct routing) (default)
   --ipip         -i                   ipip encapsulation (tunneling)
@@ -531,7 +547,7 @@ Options:
   --health                            (wasmvs) each checked real server's health: state, weight,
                                       time since its last change, each checker's last result
 
-Not supported by wasmvs yet (refused with a message): -f (firewall marks), -p/-M (persistence),
+Not supported by wasmvs yet (refused with a message):
 -6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, the sync daemon options,
 tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).

@@ -188,7 +188,6 @@ missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_
 missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
 missing("ops", ["ops"]);
-missing("fwmark", ["fwmark"]);
 missing("fullNat", ["local_address_group"]);
 
 export function unknown(t: Tok, known: string[], where: string): never {

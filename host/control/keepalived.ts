@@ -13,8 +13,8 @@
 
 import { resolve } from "node:path";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
-import { parseNetmask } from "./ipvsadm.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
+import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -28,8 +28,8 @@ const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
   "persistence_timeout", "persistence_granularity"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
-const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "connection_table_size", "control_socket", "control_group", "metrics", "offload",
-  "reject_unknown", "expire_quiescent_template"];
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
+  "offload", "reject_unknown", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL"];
 
@@ -45,10 +45,17 @@ function method(t: Tok): RealServerConfig["method"] {
 }
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
-function groupMembers(g: Node): { address: string; port: number }[] {
-  const out: { address: string; port: number }[] = [];
+/** A virtual server's (or a group member's) identity: an address and port, or a mark. */
+type Member = { address: string; port: number; fwmark?: number };
+
+function groupMembers(g: Node): Member[] {
+  const out: Member[] = [];
   for (const m of g.children ?? []) {
-    if (m.key.text === "fwmark") fail(m.key, notSupported("fwmark"));
+    if (m.key.text === "fwmark") {
+      out.push({ address: "0.0.0.0", port: 0, fwmark: value(arg(m, 0, "a mark"), markValue) });
+      noMoreArgs(m, 1);
+      continue;
+    }
     if (m.key.text.includes(":")) fail(m.key, notSupported("ipv6"));
     const port = int(arg(m, 0, "a port"), 0, 65535, "port");
     noMoreArgs(m, 1);
@@ -132,10 +139,12 @@ export function parseKeepalived(path: string): DirectorConfig {
 function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
-  let members: { address: string; port: number }[];
+  let members: Member[];
   const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
-  if (first.text === "fwmark") fail(first, notSupported("fwmark"));
-  if (first.text === "group") {
+  if (first.text === "fwmark") {
+    members = [{ address: "0.0.0.0", port: 0, fwmark: value(arg(n, 1, "a mark"), markValue) }];
+    noMoreArgs(n, 2);
+  } else if (first.text === "group") {
     const g = groups.get(arg(n, 1, "a group name").text);
     if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
     members = groupMembers(g!);
@@ -172,8 +181,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
       protocol = p === "TCP" ? "tcp" : "udp";
     } else if (k === "real_server") {
+      // keepalived: the port may be left out (a firewall-mark service's servers have none).
       const rs: RealServerConfig = {
-        address: ip(arg(c, 0, "an address and a port"), "the real server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+        address: ip(arg(c, 0, "an address [and a port]"), "the real server"), port: c.args[1] ? int(c.args[1], 0, 65535, "port") : 0,
         method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line,
       };
       noMoreArgs(c, 2);
@@ -235,20 +245,22 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line };
   const servers = reals.map((r) => r.rs);
   for (const m of members) {
-    if (cfg.services.some((s) => s.protocol === protocol && s.address === m.address && s.port === m.port)) {
-      fail(n.key, `virtual server ${protocol.toUpperCase()} ${m.address}:${m.port} is defined twice`);
+    const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
+    if (cfg.services.some((s) => sameService(s, key))) {
+      fail(n.key, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
-      if (r.method !== "nat" && r.port !== m.port) {
+      if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
         (cfg.warnings ??= []).push(`${n.key.file}:${r.line}: ${r.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
           `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
       }
     }
-    if (m.port === 0 && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
+      ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
-      realServers: servers.map((r) => ({ ...r, port: r.method === "nat" ? r.port : m.port })),
+      realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
   }
@@ -300,6 +312,10 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
       cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
+    } else if (k === "mark") {
+      const mark = value(arg(c, 0, "a mark"), markValue);
+      const words = c.args.slice(1);
+      (cfg.marks ??= []).push({ ...markRuleWords(mark, words.map((w) => w.text), (i, e) => fail(i < 0 ? c.key : words[i], e.message)), line: c.key.line });
     } else if (k === "connection_table_size") {
       cfg.connections = value(arg(c, 0, "a size"), tableSize);
     } else if (k === "control_socket") {

@@ -8,7 +8,8 @@ import { checkModel } from "./model.js";
 export function loadConfig(path: string): DirectorConfig {
   const text = readConfigFile(path);
   const cfg = looksLikeKeepalived(text) ? parseKeepalived(path) : parseRules(text, path);
-  const problems = checkModel(cfg);
+  // One error per place and reason (a virtual_server group repeats its servers per member).
+  const problems = [...new Map(checkModel(cfg).map((p) => [`${p.line} ${p.keyword} ${p.reason}`, p])).values()];
   if (problems.length) throw ConfigError.all(problems.map((p) => new ConfigError(cfg.file, p.line, 1, p.keyword, p.reason)));
   return cfg;
 }

@@ -7,15 +7,12 @@
 // control plane left it — so a reload never brings back the weight a checker or an
 // operator set, nor a server one removed, unless the file itself changed that server.
 
-import { IpvsadmError, Parsed, ServiceKey } from "./ipvsadm.js";
+import { IpvsadmError, Parsed, sameService, serviceKey } from "./ipvsadm.js";
 import type { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 
-export const serviceKey = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
+export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
-
-const sameService = (s: { protocol: string; address: string; port: number }, k: ServiceKey) =>
-  s.protocol === k.protocol && s.address === k.address && s.port === k.port;
 
 /** A deep copy (configurations are plain data). */
 export function cloneConfig(c: DirectorConfig): DirectorConfig {
@@ -188,7 +185,7 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   const out: ModelProblem[] = [];
   const words = { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") };
   const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
-  const vips = new Set(cfg.services.map((s) => s.address));
+  const vips = new Set(cfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
   for (const i of cfg.interfaces) {
     if (isMulticastMac(i.mac)) out.push({ line: i.line, keyword: i.mac, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
   }
@@ -196,7 +193,8 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
     if (isMulticastMac(n.mac)) out.push({ line: n.line, keyword: n.mac, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
   }
   for (const s of cfg.services) {
-    if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
+    if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
+    else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
     else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
     for (const r of s.realServers) {
       const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`

@@ -8,10 +8,10 @@
 import { DEFAULT_CONN_CAPACITY, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, ServiceConfig } from "./rules.js";
-import { keywordOf } from "./model.js";
+import { keywordOf, serverKey, serviceKey } from "./model.js";
 
-const key = (s: { protocol: string; address: string; port: number }) => `${s.protocol} ${s.address}:${s.port}`;
-const rkey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
+const key = serviceKey;
+const rkey = serverKey;
 
 export interface ReloadResult {
   changes: string[];
@@ -69,7 +69,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   }
   for (const [k, s] of newServices) {
     const before = serversOf(oldServices.get(k));
-    const idx = live.findService(s.protocol, s.address, s.port);
+    const idx = live.findService(s.protocol, s.address, s.port, s.fwmark);
     for (const r of s.realServers) {
       if (before.has(rkey(r))) continue;
       if (idx !== undefined && lingeringKeys.has(`${idx} ${rkey(r)}`)) continue; // its record comes back
@@ -115,14 +115,14 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
   for (const [k] of oldServices) {
     if (newServices.has(k)) continue;
     const s = oldServices.get(k)!;
-    const idx = live.findService(s.protocol, s.address, s.port);
+    const idx = live.findService(s.protocol, s.address, s.port, s.fwmark);
     if (idx !== undefined) live.deleteService(idx);
     changes.push(`service ${k} removed`);
   }
   // Real servers that went, everywhere first, so that their records are free for the adds.
   for (const [k, s] of newServices) {
     const old = oldServices.get(k);
-    const idx = live.findService(s.protocol, s.address, s.port);
+    const idx = live.findService(s.protocol, s.address, s.port, s.fwmark);
     if (!old || idx === undefined) continue;
     const kept = new Set(s.realServers.map(rkey));
     for (const r of old.realServers) {
@@ -134,9 +134,11 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
   }
   // The routes, neighbours and timeouts of next, applied as a fresh engine would.
   applyDirectorParts(live, next);
+  const marks = (c: DirectorConfig) => JSON.stringify((c.marks ?? []).map(({ line, ...m }) => m));
+  if (marks(prev) !== marks(next)) changes.push(`mark rules replaced (${next.marks?.length ?? 0})`);
   for (const [k, s] of newServices) {
     const old = oldServices.get(k);
-    let idx = live.findService(s.protocol, s.address, s.port);
+    let idx = live.findService(s.protocol, s.address, s.port, s.fwmark);
     if (idx === undefined) {
       at(s.line, "-A", () => { idx = live.addService(s); });
       changes.push(`service ${k} added (${s.scheduler})`);
@@ -157,6 +159,7 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   if (next.timeouts) live.setTimeouts(next.timeouts);
   live.setRejectUnknown(next.rejectUnknown?.on ?? true);
   live.setExpireQuiescentTemplate(next.expireQuiescentTemplate?.on ?? false);
+  live.setMarkRules(next.marks ?? []);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

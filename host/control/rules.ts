@@ -18,11 +18,11 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -164,6 +164,8 @@ export interface DirectorConfig {
   /** IPVS's expire_quiescent_template: a persistence template to a server of weight 0
    *  expires at its next use (off: persistence to a quiesced server goes on, as IPVS's default). */
   expireQuiescentTemplate?: { on: boolean; line: number };
+  /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
+  marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
@@ -265,6 +267,10 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.offload = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "reject_unknown") {
       cfg.rejectUnknown = { on: value(need(1, "on or off"), onOff), line: lineNo };
+    } else if (head.text === "mark") {
+      const mark = value(need(1, "a mark"), markValue);
+      const words = toks.slice(2);
+      (cfg.marks ??= []).push({ ...markRuleWords(mark, words.map((w) => w.text), (i, e) => fail(i < 0 ? head : words[i], e.message)), line: lineNo });
     } else if (head.text === "expire_quiescent_template") {
       cfg.expireQuiescentTemplate = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "connections") {
@@ -272,7 +278,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -397,6 +403,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   }
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
+  engine.setMarkRules(cfg.marks ?? []);
   for (const s of cfg.services) {
     let index = -1;
     at(s.line, "-A", () => {

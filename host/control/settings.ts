@@ -4,6 +4,7 @@
 // the word as written and returns the value, or throws a SettingError saying what is
 // wrong; the parser turns that into a ConfigError at the word's position.
 
+import type { MarkRule } from "../engine/index.js";
 import { AddressError, ipToWire, parseCidr, parseMac } from "../engine/index.js";
 
 export class SettingError extends Error {}
@@ -73,4 +74,62 @@ export function metricsEndpoint(text: string): { host: string; port: number } {
 export function onOff(text: string): boolean {
   if (text !== "on" && text !== "off") throw new SettingError("expected on or off");
   return text === "on";
+}
+
+/** A firewall mark: 1 to 2^32-1 (decimal or 0x hex, as iptables --set-mark). */
+export function markValue(text: string): number {
+  const v = /^0x[0-9a-f]{1,8}$/i.test(text) ? parseInt(text, 16) : /^\d{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(v >= 1 && v <= 0xffffffff)) throw new SettingError("a firewall mark is a whole number from 1 to 4294967295 (or 0x hex)");
+  return v;
+}
+
+/** A mark rule's destination: ADDRESS or ADDRESS/PREFIX. */
+export function markDestination(text: string): string {
+  const [a, len] = text.split("/", 2);
+  ipv4Address(a, "the destination");
+  if (len !== undefined) wholeNumber(len, 0, 32, "prefix length");
+  return len === undefined ? `${a}/32` : text;
+}
+
+/** Destination ports as iptables multiport writes them: 80,443,8000-8100 (at most 15 items). */
+export function portList(text: string): [number, number][] {
+  const items = text.split(",");
+  if (items.length > 15) throw new SettingError("at most 15 ports or ranges (as iptables multiport)");
+  return items.map((item) => {
+    const m = /^(\d+)(?:[-:](\d+))?$/.exec(item);
+    if (!m) throw new SettingError("expected ports and ranges such as 80,443,8000-8100");
+    const lo = wholeNumber(m[1], 0, 65535, "port");
+    const hi = m[2] === undefined ? lo : wholeNumber(m[2], 0, 65535, "port");
+    if (hi < lo) throw new SettingError(`the range ${item} ends before it starts`);
+    return [lo, hi] as [number, number];
+  });
+}
+
+/** The words after `mark N`: protocol tcp|udp, destination ADDRESS[/PREFIX], ports LIST.
+ *  word(i) reads the i-th word (its errors at that word's position). */
+export function markRuleWords(mark: number, words: string[], at: (i: number, e: SettingError) => never): MarkRule {
+  const r: MarkRule = { mark, destination: "" };
+  for (let i = 0; i < words.length; i += 2) {
+    const key = words[i];
+    const val = words[i + 1];
+    const read = <T>(f: (x: string) => T): T => {
+      if (val === undefined) return at(i, new SettingError(`expects a value after ${key}`));
+      try {
+        return f(val);
+      } catch (e) {
+        if (e instanceof SettingError) return at(i + 1, e);
+        throw e;
+      }
+    };
+    if (key === "protocol") {
+      r.protocol = read((x) => {
+        if (x !== "tcp" && x !== "udp") throw new SettingError("expected tcp or udp");
+        return x;
+      });
+    } else if (key === "destination") r.destination = read(markDestination);
+    else if (key === "ports") r.ports = read(portList);
+    else at(i, new SettingError("expected protocol, destination or ports"));
+  }
+  if (!r.destination) at(-1, new SettingError("a mark rule needs a destination (ADDRESS or ADDRESS/PREFIX)"));
+  return r;
 }

@@ -253,7 +253,9 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }),
     // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
     service("announcements", async () => {
-      const vips = new Set(fileCfg.services.map((s) => s.address));
+      const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
+      // A mark rule's single address is a VIP too (the engine answers ARP for it).
+      for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32")) vips.add(m.destination.slice(0, -3));
       for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
       await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
       return () => {};

@@ -74,7 +74,7 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
     }
     case "zero": {
       if (req.service) {
-        const idx = e.findService(req.service.protocol, req.service.address, req.service.port);
+        const idx = e.findService(req.service.protocol, req.service.address, req.service.port, req.service.fwmark);
         if (idx === undefined) throw new IpvsadmError("No such service", 255);
         e.zeroStats(idx);
       } else e.zeroStats();

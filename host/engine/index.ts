@@ -26,6 +26,11 @@ export class EngineError extends Error {
 }
 
 export type Protocol = "tcp" | "udp";
+const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: "udp" };
+/** A mark as the engine keeps it: in network byte order, where a VIP would be (so a
+ *  firewall-mark template lists its mark as 0.0.0.N, as IPVS's do). */
+const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
+const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
 export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh";
 
@@ -67,6 +72,20 @@ export interface ServiceSpec {
   /** ipvsadm -p TIMEOUT [-M NETMASK]: a client's connections go to one server while its
    *  template lives (timeout in seconds; netmask dotted, 255.255.255.255 by default). */
   persistence?: { timeout: number; netmask: string };
+  /** ipvsadm -f MARK: a firewall-mark service, matched by the mark of the packet (any
+   *  protocol, address and port the mark rules cover); protocol, address and port unused. */
+  fwmark?: number;
+}
+
+/** A firewall-mark rule: what iptables -t mangle ... -j MARK --set-mark would mark. */
+export interface MarkRule {
+  mark: number;
+  /** Any when absent. */
+  protocol?: Protocol;
+  /** ADDRESS or ADDRESS/PREFIX. */
+  destination: string;
+  /** Inclusive ranges of destination ports; any when absent. */
+  ports?: [number, number][];
 }
 
 export interface RealServerSpec {
@@ -104,7 +123,7 @@ export interface ServiceInfo extends ServiceSpec {
 }
 
 export interface ConnectionInfo {
-  protocol: Protocol;
+  protocol: Protocol | "ip";
   client: string;
   clientPort: number;
   vip: string;
@@ -115,7 +134,8 @@ export interface ConnectionInfo {
   state: string;
   /** Milliseconds left before expiry, relative to the nowMs given. */
   expiresInMs: number;
-  /** A persistence template (client port 0, state NONE in ipvsadm's listing). */
+  /** A persistence template (client port 0, state NONE in ipvsadm's listing); a
+   *  firewall-mark service's template has protocol "ip" and the mark as its vip. */
   template?: boolean;
 }
 
@@ -367,10 +387,12 @@ export class Engine {
     const sched = SCHED_CODE[spec.scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
     // IPVS: a port-zero service (all ports of the VIP) must be persistent.
-    if (spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
+    if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
     const persistence = spec.persistence && this.persistenceArgs(spec.persistence);
-    const index = check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
-      `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
+    const index = spec.fwmark !== undefined
+      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, `the service table is full (${this.maxServices} services)`)
+      : check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
+        `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
     if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
     return index;
   }
@@ -398,9 +420,25 @@ export class Engine {
     check(this.exports.deleteService(index), `service ${index}`);
   }
 
-  findService(protocol: Protocol, address: string, port: number): number | undefined {
-    const r = this.exports.findService(PROTO_CODE[protocol], ipToWire(address), portToWire(port));
+  findService(protocol: Protocol, address: string, port: number, fwmark?: number): number | undefined {
+    const r = fwmark !== undefined ? this.exports.findService(0, markToWire(fwmark), 0)
+      : this.exports.findService(PROTO_CODE[protocol], ipToWire(address), portToWire(port));
     return r >= 0 ? r : undefined;
+  }
+
+  /** Replace the firewall-mark rules (all of them, between two batches). */
+  setMarkRules(rules: MarkRule[]): void {
+    this.exports.clearMarkRules();
+    for (const m of rules) {
+      const { net, prefixLen } = (() => {
+        const c = parseCidr(m.destination.includes("/") ? m.destination : `${m.destination}/32`);
+        return { net: ipToWire(c.address), prefixLen: c.prefixLen };
+      })();
+      const mask = prefixLen === 0 ? 0 : ipToWire([24, 16, 8, 0].map((sh) => ((0xffffffff << (32 - prefixLen)) >>> sh) & 255).join("."));
+      const i = check(this.exports.addMarkRule(markToWire(m.mark), net, mask >>> 0, m.protocol ? PROTO_CODE[m.protocol] : 0), `mark ${m.mark}`,
+        `too many mark rules (${Abi.MAX_MARK_RULES})`);
+      for (const [lo, hi] of m.ports ?? []) check(this.exports.addMarkPorts(i, lo, hi), `mark ${m.mark} ports ${lo}-${hi}`);
+    }
   }
 
   private destArgs(spec: RealServerSpec): [number, number, number, number] {
@@ -478,9 +516,11 @@ export class Engine {
         realServers.push(this.realServer(d));
         d = this.dv.getUint32(this.region[Region.DESTS] + d * DestField.SIZE + DestField.NEXT, true);
       }
+      const proto = this.u8[r + ServiceField.PROTO];
       out.push({
         index: s,
-        protocol: this.u8[r + ServiceField.PROTO] === Proto.TCP ? "tcp" : "udp",
+        ...(proto === 0 ? { fwmark: wireToMark(this.dv.getUint32(r + ServiceField.VADDR, true)) } : {}),
+        protocol: proto === Proto.UDP ? "udp" : "tcp",
         address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
         port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
         scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
@@ -534,7 +574,7 @@ export class Engine {
       if ((flags & ConnFlag.USED) === 0) continue;
       const template = (flags & ConnFlag.TEMPLATE) !== 0;
       items.push({
-        protocol: (this.u8[e + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO) === Proto.TCP ? "tcp" : "udp",
+        protocol: PROTO_NAME[this.u8[e + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO] ?? "ip",
         client: wireToIp(this.dv.getUint32(e + ConnField.CADDR, true)),
         clientPort: wireToPort(this.dv.getUint16(e + ConnField.CPORT, true)),
         vip: wireToIp(this.dv.getUint32(e + ConnField.VADDR, true)),
