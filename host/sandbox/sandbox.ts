@@ -84,6 +84,8 @@ export interface HttpLoad {
   times?: boolean;
   /** Stop starting requests after this long. */
   durationMs?: number;
+  /** The client address to send from (one the client namespace holds). */
+  source?: string;
 }
 
 function httpClientArgs(url: string, o: HttpLoad): string[] {
@@ -94,6 +96,7 @@ function httpClientArgs(url: string, o: HttpLoad): string[] {
   if (o.timeoutMs) args.push("--timeout", String(o.timeoutMs));
   if (o.times) args.push("--times");
   if (o.durationMs) args.push("--duration", String(o.durationMs));
+  if (o.source) args.push("--source", o.source);
   return args;
 }
 

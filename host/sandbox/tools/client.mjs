@@ -1,5 +1,5 @@
 // The client side of the end-to-end tests. Prints one JSON line with what it saw.
-//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS] [--times] [--duration MS]
+//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS] [--times] [--duration MS] [--source ADDR]
 //     N requests, each on its own TCP connection unless --keepalive (then one
 //     connection per concurrent worker); reports the body of every response, and with
 //     --times when each was answered (Date.now(), ms); --duration stops starting new
@@ -39,7 +39,7 @@ async function httpMode() {
       const k = next++;
       if (interval && k > 0) await new Promise((r) => setTimeout(r, interval));
       await new Promise((resolve) => {
-        const req = http.request(url, { agent, timeout, method: payload ? "POST" : "GET" }, (res) => {
+        const req = http.request(url, { agent, timeout, method: payload ? "POST" : "GET", localAddress: opt("source", undefined) }, (res) => {
           const chunks = [];
           res.on("data", (d) => chunks.push(d));
           res.on("end", () => {
