@@ -195,3 +195,30 @@ describe("firewall marks (mark rules, ipvsadm -f)", () => {
     expect(e.counters().drop_not_for_us).toBe(before + 1n);
   });
 });
+
+describe("expire_nodest_conn (on by default in wasmvs run)", () => {
+  it("on: a UDP flow to a removed server moves to a live one at its next datagram; a TCP segment gets a reset", async () => {
+    const e = await director();
+    e.setExpireNodestConn(true);
+    const s = e.addService({ protocol: "udp", address: VIP, port: 53, scheduler: "rr" });
+    for (const a of RS.slice(0, 2)) e.addRealServer(s, { address: a, port: 53, method: "nat", weight: 1 });
+    const t = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
+    for (const a of RS.slice(0, 2)) e.addRealServer(t, { address: a, port: 80, method: "nat", weight: 1 });
+    const c = { addr: "192.0.2.7", port: 40000 };
+    const first = send(e, dgram(c, 53), 1000).server!;
+    const tcpFirst = send(e, syn(c), 1000).server!;
+    e.deleteRealServer(e.findRealServer(s, first, 53)!);
+    e.deleteRealServer(e.findRealServer(t, tcpFirst, 80)!);
+    const moved = send(e, dgram(c, 53), 1001).server;
+    expect(moved).toBeDefined();
+    expect(moved).not.toBe(first);
+    e.loadFrame(0, seg(c, ACK), 0);
+    const out = e.txFrames(e.process(1, 1002)).map((f) => decode(f.frame));
+    expect(out.map((d) => [d.ip!.src, d.ip!.dst, (d.ip!.tcp!.flags & RST) !== 0])).toEqual([[VIP, c.addr, true]]);
+    // Off (IPVS's default): the packets are dropped until the connection times out.
+    e.setExpireNodestConn(false);
+    const again = send(e, dgram({ ...c, port: 40001 }, 53), 1003).server!;
+    e.deleteRealServer(e.findRealServer(s, again, 53)!);
+    expect(send(e, dgram({ ...c, port: 40001 }, 53), 1004)).toEqual({});
+  });
+});

@@ -33,8 +33,9 @@ import { sendRouted, sendToDest } from "../xmit/output";
 import { sendPortUnreachable, sendReset } from "../xmit/reject";
 import { mtuAllows } from "../xmit/mtu";
 
-/** IPVS's expire_nodest_conn sysctl: 0 drops packets of connections whose server was
- *  removed (they resume if it is added back); 1 expires such connections at once. */
+/** IPVS's expire_nodest_conn sysctl: off drops packets of connections whose server was
+ *  removed (they resume if it is added back); on expires such a connection at its next
+ *  packet and handles that packet as new. The host turns it on unless configured off. */
 export let expireNodestConn = false;
 export function setExpireNodestConn(on: bool): void { expireNodestConn = on; }
 
@@ -118,6 +119,13 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
     conn = connLookupIn(proto, saddr, ports, daddr);
     if (conn != 0 && proto == Proto.TCP && connReusable(conn, l4)) {
       connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_REUSED);
+      conn = 0;
+    }
+    // expire_nodest_conn: a connection whose server was removed ends at its next packet,
+    // which is then handled as new — a UDP flow moves to a live server at once, a TCP
+    // client gets a reset and reconnects elsewhere (instead of silence until it times out).
+    if (conn != 0 && expireNodestConn && !destAvailable(<u32>load<u16>(conn, ConnField.DEST))) {
+      connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
       conn = 0;
     }
     if (conn != 0) forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);

@@ -29,7 +29,7 @@ const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "r
   "persistence_timeout", "persistence_granularity"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
-  "offload", "reject_unknown", "expire_quiescent_template"];
+  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL"];
 
@@ -328,11 +328,12 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
     } else if (k === "metrics") {
       cfg.metrics = { ...value(arg(c, 0, "[ADDRESS:]PORT"), metricsEndpoint), line: c.key.line };
-    } else if (k === "offload" || k === "reject_unknown" || k === "expire_quiescent_template") {
+    } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
       if (k === "offload") cfg.offload = { on, line: c.key.line };
       else if (k === "reject_unknown") cfg.rejectUnknown = { on, line: c.key.line };
+      else if (k === "expire_nodest_conn") cfg.expireNodestConn = { on, line: c.key.line };
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });

@@ -164,6 +164,10 @@ export interface DirectorConfig {
   /** IPVS's expire_quiescent_template: a persistence template to a server of weight 0
    *  expires at its next use (off: persistence to a quiesced server goes on, as IPVS's default). */
   expireQuiescentTemplate?: { on: boolean; line: number };
+  /** IPVS's expire_nodest_conn: a connection to a removed (e.g. failed) real server ends
+   *  at its next packet, which is scheduled afresh (UDP) or answered with a reset (TCP).
+   *  On unless turned off: off drops its packets until it times out, as IPVS's default. */
+  expireNodestConn?: { on: boolean; line: number };
   /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
   marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
@@ -271,6 +275,8 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       const mark = value(need(1, "a mark"), markValue);
       const words = toks.slice(2);
       (cfg.marks ??= []).push({ ...markRuleWords(mark, words.map((w) => w.text), (i, e) => fail(i < 0 ? head : words[i], e.message)), line: lineNo });
+    } else if (head.text === "expire_nodest_conn") {
+      cfg.expireNodestConn = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "expire_quiescent_template") {
       cfg.expireQuiescentTemplate = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "connections") {
@@ -278,7 +284,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -404,6 +410,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
   engine.setMarkRules(cfg.marks ?? []);
+  engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
   for (const s of cfg.services) {
     let index = -1;
     at(s.line, "-A", () => {
