@@ -57,7 +57,7 @@ export class ScriptRunner {
   private running = 0;
   private waiting: (() => void)[] = [];
   /** Scripts started, and output bytes dropped past MAX_OUTPUT_BYTES (for the metrics). */
-  readonly stats = { started: 0, timedOut: 0, refused: 0, outputDropped: 0 };
+  readonly stats = { started: 0, timedOut: 0, refused: 0, outputDropped: 0, peakRunning: 0 };
 
   constructor(private policy: ScriptPolicy) {}
 
@@ -77,6 +77,7 @@ export class ScriptRunner {
     }
     if (this.running >= MAX_RUNNING) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
+    this.stats.peakRunning = Math.max(this.stats.peakRunning, this.running);
     try {
       return await this.spawn(s, timeoutMs, extra, user);
     } finally {
