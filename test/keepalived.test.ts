@@ -163,6 +163,33 @@ virtual_server group web {
     expect(total).toBeGreaterThan(40);
   });
 
+  it("the samples that load set up what keepalived would", () => {
+    const samples = new URL("./fixtures/keepalived-samples/", import.meta.url).pathname;
+    const load = (f: string) => parseKeepalived(write(f, SAMPLE_DIRECTOR + readFileSync(join(samples, f), "utf8")));
+    // quorum: alpha (every server starts down, so quorum is lost at start), omega, quorum 7 with hysteresis 2, wrr, persistence 900.
+    const q = load("keepalived.conf.quorum").services[0];
+    expect(q).toMatchObject({ scheduler: "wrr", persistence: { timeout: 900, netmask: "255.255.255.255" },
+      health: { quorum: 7, hysteresis: 2, omega: true, quorumUp: { argv: ["/usr/local/sbin/quorum-up.sh"] } } });
+    expect(q.realServers.length).toBe(10);
+    expect(q.realServers.every((r) => r.health!.checkers[0].alpha && r.health!.checkers[0].kind === "TCP_CHECK" && r.health!.checkers[0].connectPort === 80)).toBe(true);
+    expect(effective(load("keepalived.conf.quorum")).services[0].realServers).toEqual([]);
+    // inhibit: inhibit_on_failure on its real servers.
+    expect(load("keepalived.conf.inhibit").services[0].realServers.every((r) => r.health!.inhibit)).toBe(true);
+    // fwmark: a persistent firewall-mark service, servers without a port, checked on port 80.
+    const f = load("keepalived.conf.fwmark").services[0];
+    expect(f).toMatchObject({ fwmark: 1, persistence: { timeout: 900 }, realServers: [{ address: "192.168.201.100", port: 0 }, { address: "192.168.201.101", port: 0 }] });
+    expect(f.realServers[0].health!.checkers[0]).toMatchObject({ kind: "TCP_CHECK", connectIp: "192.168.201.100", connectPort: 80, connectTimeoutMs: 3000, delayLoopMs: 6000 });
+    // misc_check_arg: the script with its arguments; SMTP_CHECK: one checker per host block.
+    const misc = load("keepalived.conf.misc_check_arg").services[0].realServers[0].health!.checkers[0];
+    expect(misc).toMatchObject({ kind: "MISC_CHECK" });
+    expect((misc as { script: { argv: string[] } }).script.argv).toEqual(["/usr/local/bin/script.sh", "arg1", "arg2"]);
+    const smtp = load("keepalived.conf.SMTP_CHECK");
+    expect(smtp.health).toMatchObject({ notificationEmail: ["acassen"], notificationEmailFrom: "Alexandre.Cassen@firewall.loc", smtpServer: { host: "192.168.200.1", port: 25 }, smtpConnectTimeoutMs: 30000, routerId: "LVS_DEVEL" });
+    expect(smtp.services[0].realServers[0].health!.checkers[0]).toMatchObject({ kind: "SMTP_CHECK", helo: "foo.bar.com", connectTimeoutMs: 30000, retry: 2, delayBeforeRetryMs: 5000 });
+    expect(smtp.services[0].realServers[1].health!.checkers.map((c) => `${c.kind} ${c.connectIp}:${c.connectPort}`))
+      .toEqual(["SMTP_CHECK 172.16.1.11:25", "SMTP_CHECK 192.168.155.10:25", "SMTP_CHECK 64.233.167.99:25"]);
+  });
+
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {
     const f = write("sample.conf", `${DIRECTOR}
 virtual_server 10.10.10.2 1358 {
