@@ -236,14 +236,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
       }
       hosts.push(h);
     } else if (k === "track_file") trackFile = { name: onlyArg(c, "a track_file name").text, tok: c.args[0] };
-    else if (k === "weight") {
-      leaf(c);
-      extra.weight = int(arg(c, 0, "a weight"), -254, 254, "weight");
-      const r = c.args[1]?.text;
-      if (r !== undefined && r !== "reverse" && r !== "noreverse") fail(c.args[1], "expected reverse or noreverse");
-      extra.reverse = r === "reverse";
-      noMoreArgs(c, 2);
-    }
+    else if (k === "weight") ({ weight: extra.weight, reverse: extra.reverse } = trackWeight(c));
   }
   // keepalived's inheritance: the checker, then the real server, then the virtual server,
   // then the checker kind's default.
@@ -302,6 +295,16 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
   return fail(n.key, `${kind} is not a checker`);
 }
 
+/** `weight W [reverse|noreverse]` of a tracked file (track_file.c's track_file_weight_handler). */
+function trackWeight(c: Node): { weight: number; reverse: boolean } {
+  leaf(c);
+  const weight = int(arg(c, 0, "a weight"), -254, 254, "weight");
+  const r = c.args[1]?.text;
+  if (r !== undefined && r !== "reverse" && r !== "noreverse") fail(c.args[1], "expected reverse or noreverse");
+  noMoreArgs(c, 2);
+  return { weight, reverse: r === "reverse" };
+}
+
 /** A top-level track_file block (keepalived's trackers/track_file.c). */
 export interface TrackFile {
   path: string;
@@ -321,14 +324,8 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
       const p = onlyArg(c, "a file path");
       if (!p.text.startsWith("/")) fail(p, "a tracked file needs an absolute path");
       tf.path = p.text;
-    } else if (k === "weight") {
-      leaf(c);
-      tf.weight = int(arg(c, 0, "a weight"), -254, 254, "weight");
-      const r = c.args[1]?.text;
-      if (r !== undefined && r !== "reverse" && r !== "noreverse") fail(c.args[1], "expected reverse or noreverse");
-      tf.reverse = r === "reverse";
-      noMoreArgs(c, 2);
-    } else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
+    } else if (k === "weight") ({ weight: tf.weight, reverse: tf.reverse } = trackWeight(c));
+    else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
     else unknown(c.key, ["file", "weight"], "track_file");
   }
   if (!tf.path) fail(n.key, "track_file needs a file");
