@@ -19,7 +19,7 @@ import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } fr
 import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
-import { markAdd, markAddPorts, markClear } from "./svc/mark";
+import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -64,6 +64,8 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   store<u32>(r + (<usize>Region.SCRATCH << 2), <u32>at); at = alignUp(at + <u64>SCRATCH_SLOTS * <u64>slot, 64);
   let queue = at; at = alignUp(at + <u64>QUEUE_SLOTS * <u64>slot, 64);
   store<u32>(r + (<usize>Region.RESERVED << 2), <u32>at); at = alignUp(at + <u64>reserve, 64);
+  // Last, so that the regions above keep the offsets they had before it existed (mark.ts).
+  let marks = at; at = alignUp(at + <u64>MARK_TABLE_BYTES, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
   store<u32>(r + (<usize>Region.END << 2), <u32>at);
   let pages = <i32>((at + 65535) >> 16);
@@ -83,6 +85,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   memory.fill(<usize>svcHash, 0, <usize>svcHashSize * 4);
   connLayout(<usize>load<u32>(r + (<usize>Region.CONNS << 2)), connCap, <usize>inHash, <usize>outHash, connBuckets, seed);
   neighLayout(<usize>load<u32>(r + (<usize>Region.NEIGHBOURS << 2)), neighSize);
+  markLayout(<usize>marks);
   neighFlush();
   routeClear();
   state.resetIpId();
