@@ -12,6 +12,7 @@ import { effective, HealthView } from "../host/health/overlay.js";
 import { CheckerConfig, TcpChecker } from "../host/health/config.js";
 import { HealthService } from "../host/health/service.js";
 import { parseKeepalived } from "../host/control/keepalived.js";
+import { loadConfig } from "../host/control/load.js";
 import { ControlState } from "../host/control/daemon.js";
 import { LocalEngine } from "../host/control/adapter.js";
 import { mismatches } from "../host/control/model.js";
@@ -372,5 +373,23 @@ describe("the health service on a fake clock, driving a real engine", () => {
     expect(d.health.views().length).toBe(2);
     await d.health.stop();
     expect(d.clock.pending).toBe(0);
+  });
+});
+
+describe("checked like a real server", () => {
+  it("a sorry server that is the VIP is refused with its keyword; FILE_CHECK is read every second at most, without retries", () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-sorry-"));
+    const p = join(dir, "k.conf");
+    writeFileSync(p, DIRECTOR + "virtual_server 10.0.0.100 80 {\n  sorry_server 10.0.0.100 80\n}\n");
+    expect(() => loadConfig(p)).toThrow(/k\.conf:8:1: 'sorry_server': real server 10\.0\.0\.100 is a virtual address of this director/);
+    const cfg = conf(`track_file m { file /run/m }
+virtual_server 10.0.0.100 80 {
+  retry 5
+  real_server 10.1.0.11 80 { FILE_CHECK { track_file m } }
+}`);
+    const fc = cfg.services[0].realServers[0].health!.checkers[0];
+    expect(fc).toMatchObject({ kind: "FILE_CHECK", retry: 0, warmupMs: 0, delayLoopMs: 60000 });
+    const st = new CheckerState(fc);
+    expect(st.record({ ok: false, reason: "x", latencyMs: 0 }, 0, 1)).toMatchObject({ nextMs: 1000, changed: true });
   });
 });

@@ -196,11 +196,13 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
     if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
     else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
     else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
-    for (const r of s.realServers) {
+    // The sorry server stands in for the real servers: the same rules apply to it.
+    const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server" }] : [];
+    for (const r of [...s.realServers.map((x) => ({ ...x, keyword: words.rs })), ...sorry]) {
       const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
         : vips.has(r.address) ? `real server ${r.address} is a virtual address of this director`
           : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
-      if (why) out.push({ line: r.line, keyword: words.rs, reason: why });
+      if (why) out.push({ line: r.line, keyword: r.keyword, reason: why });
     }
   }
   return out;

@@ -286,8 +286,9 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
       if (!trackFile) fail(n.key, "FILE_CHECK needs track_file NAME (a track_file block at the top level)");
       const tf = trackFiles.get(trackFile!.name);
       if (!tf) fail(trackFile!.tok, `no track_file block named ${trackFile!.name}`);
+      // keepalived knows a tracked file's state at once: no alpha, no retries, read from the start.
       return [{
-        ...common, kind, alpha: false, trackFile: trackFile!.name, path: tf!.path,
+        ...common, kind, alpha: false, retry: 0, warmupMs: 0, trackFile: trackFile!.name, path: tf!.path,
         weight: (extra.weight as number) ?? tf!.weight, reverse: extra.weight !== undefined ? !!extra.reverse : tf!.reverse,
       }];
     }

@@ -75,6 +75,8 @@ export class CheckerState {
       weightChanged = true;
     }
     this.hasRun = true;
+    // A tracked file is read at least every second (keepalived watches it with inotify).
+    if (c.kind === "FILE_CHECK") nextMs = Math.min(c.delayLoopMs, 1000);
     return { nextMs, changed, weightChanged };
   }
 }
