@@ -393,3 +393,33 @@ virtual_server 10.0.0.100 80 {
     expect(st.record({ ok: false, reason: "x", latencyMs: 0 }, 0, 1)).toMatchObject({ nextMs: 1000, changed: true });
   });
 });
+
+describe("keywords a checker kind does not take are refused, as keepalived does", () => {
+  it("MISC_CHECK has no connection keywords, FILE_CHECK no common ones; bind_port where the library cannot honour it", () => {
+    let err: Error | undefined;
+    try {
+      conf(`track_file m { file /run/m }
+virtual_server 10.0.0.100 80 {
+  real_server 10.1.0.11 80 {
+    MISC_CHECK { misc_path /bin/true
+      connect_timeout 3 }
+    FILE_CHECK { track_file m
+      delay_loop 2 }
+    DNS_CHECK { bind_port 5353 }
+    SMTP_CHECK { host { bind_port 2525 } }
+    TCP_CHECK { nb_get_retry 2 }
+  }
+}`);
+    } catch (e) {
+      err = e as Error;
+    }
+    const lines = err!.message.split("\n").slice(1).map((l) => l.replace(/^.*keepalived\.conf:/, ""));
+    expect(lines).toEqual([
+      "11:7: 'connect_timeout': unknown keyword in MISC_CHECK",
+      "13:7: 'delay_loop': unknown keyword in FILE_CHECK",
+      "14:17: 'bind_port': bind_port is not supported by wasmvs for DNS_CHECK (Node's resolver chooses its source port; bindto works)",
+      "15:25: 'bind_port': bind_port is not supported by wasmvs for SMTP_CHECK (its SMTP client chooses its source port; bindto works)",
+      "16:17: 'nb_get_retry': unknown keyword in TCP_CHECK",
+    ]);
+  });
+});

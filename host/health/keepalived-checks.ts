@@ -94,8 +94,21 @@ export interface Inherited {
   port: number;
 }
 
-const COMMON_KEYS = [...TIMING_KEYS.filter((k) => k !== "virtualhost" && k !== "smtp_alert"), "nb_get_retry", "connect_ip", "connect_port", "bindto",
+const COMMON_KEYS = [...TIMING_KEYS.filter((k) => k !== "virtualhost" && k !== "smtp_alert"), "connect_ip", "connect_port", "bindto",
   "bind_port", "log_all_failures"];
+const CONNECTION_KEYS = ["connect_ip", "connect_port", "bindto", "bind_port", "connect_timeout"];
+/** The common keywords a checker kind takes (check_api.c install_checker_common_keywords). */
+function kindCommonKeys(kind: CheckerKind): string[] {
+  if (kind === "FILE_CHECK") return [];
+  if (kind === "MISC_CHECK") return COMMON_KEYS.filter((k) => !CONNECTION_KEYS.includes(k));
+  return kind === "HTTP_GET" || kind === "SSL_GET" ? [...COMMON_KEYS, "nb_get_retry"] : COMMON_KEYS;
+}
+/** Checkers whose library or tool cannot choose the source port. */
+const NO_BIND_PORT: Partial<Record<CheckerKind, string>> = {
+  DNS_CHECK: "bind_port is not supported by wasmvs for DNS_CHECK (Node's resolver chooses its source port; bindto works)",
+  SMTP_CHECK: "bind_port is not supported by wasmvs for SMTP_CHECK (its SMTP client chooses its source port; bindto works)",
+  PING_CHECK: "bind_port has no meaning for PING_CHECK (ICMP has no ports)",
+};
 const NOT_HERE: Record<string, string> = {
   bind_if: "bind_if (binding a checker to an interface) is not supported by wasmvs yet: use bindto with the address of that interface",
   fwmark: "a checker's fwmark (SO_MARK on its socket) is not supported by wasmvs yet",
@@ -183,6 +196,10 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
   let trackFile: { name: string; tok: Tok } | undefined;
   for (const c of n.children!) {
     const k = c.key.text;
+    // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
+    const allowed = kindCommonKeys(kind);
+    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind);
+    if (k === "bind_port" && NO_BIND_PORT[kind]) fail(c.key, NO_BIND_PORT[kind]!);
     if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) continue;
     if (k === "connect_ip") base.connectIp = ip(onlyArg(c, "an address"), "connect_ip");
     else if (k === "connect_port") base.connectPort = int(onlyArg(c, "a port"), 1, 65535, "connect_port");
@@ -230,7 +247,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
         if (hk === "connect_ip") h.ip = ip(onlyArg(hc, "an address"), "connect_ip");
         else if (hk === "connect_port") h.port = int(onlyArg(hc, "a port"), 1, 65535, "connect_port");
         else if (hk === "bindto") h.bindto = ip(onlyArg(hc, "an address"), "bindto");
-        else if (hk === "bind_port") h.bindPort = int(onlyArg(hc, "a port"), 1, 65535, "bind_port");
+        else if (hk === "bind_port") fail(hc.key, NO_BIND_PORT.SMTP_CHECK!);
         else if (NOT_HERE[hk]) fail(hc.key, NOT_HERE[hk]);
         else unknown(hc.key, ["connect_ip", "connect_port", "bindto", "bind_port"], "host");
       }

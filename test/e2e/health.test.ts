@@ -108,6 +108,12 @@ virtual_server ${VIP} 5353 {
     connect_timeout 0.3
     require_reply } }
 }
+virtual_server ${VIP} 5354 {
+  protocol UDP
+  lb_kind NAT
+  delay_loop 0.2
+  real_server ${S2} 5353 { UDP_CHECK { connect_timeout 0.3 } }
+}
 virtual_server ${VIP} 53 {
   protocol UDP
   lb_kind NAT
@@ -164,7 +170,7 @@ virtual_server ${VIP} 9000 {
     director = await sb.startDirector(config());
     await sb.waitFor("the checkers to settle", () => {
       const h = health();
-      return h.length === 15 && h.every((x) => !x.reason.startsWith("not checked")) && row(9000, "10.1.0.13:9090")?.alive === false
+      return h.length === 16 && h.every((x) => !x.reason.startsWith("not checked")) && row(9000, "10.1.0.13:9090")?.alive === false
         && row(53, "10.1.0.12:53")?.alive === false && row(443, "10.1.0.12:80")?.alive === false;
     }, 20000);
     const h = health();
@@ -178,7 +184,9 @@ virtual_server ${VIP} 9000 {
     expect(state(443, `${S2}:80`)).toBe("DOWN TLS handshake failed: wrong version number");
     expect(state(5353, `${S1}:5353`)).toMatch(/^UP /);
     expect(state(5353, `${S2}:5353`)).toBe("DOWN connection refused (ECONNREFUSED)");
-    expect(state(5353, `${S3}:5353`)).toMatch(/^DOWN /);
+    expect(state(5353, `${S3}:5353`)).toMatch(/^DOWN (connection refused|no reply within 300 ms)/);
+    // Without require_reply, a UDP server that answers nothing wrong (no ICMP error) is up.
+    expect(state(5354, `${S2}:5353`)).toMatch(/^UP /);
     expect(state(53, `${S3}:53`)).toMatch(/^UP /);
     expect(state(53, `${S2}:53`)).toMatch(/^DOWN SOA \.: (malformed answer|no answer)/);
     expect(state(25, `${S3}:2525`)).toMatch(/^UP /);
