@@ -179,6 +179,13 @@ virtual_server group web {
     const f = load("keepalived.conf.fwmark").services[0];
     expect(f).toMatchObject({ fwmark: 1, persistence: { timeout: 900 }, realServers: [{ address: "192.168.201.100", port: 0 }, { address: "192.168.201.101", port: 0 }] });
     expect(f.realServers[0].health!.checkers[0]).toMatchObject({ kind: "TCP_CHECK", connectIp: "192.168.201.100", connectPort: 80, connectTimeoutMs: 3000, delayLoopMs: 6000 });
+    // virtual_server_group: its members, fwmark entries included, each a service with the group's servers.
+    let vsg = readFileSync(join(samples, "keepalived.conf.virtual_server_group"), "utf8");
+    for (const [from, to] of ADAPTED["keepalived.conf.virtual_server_group"]) vsg = vsg.replace(from, to);
+    const g = parseKeepalived(write("vsg.conf", SAMPLE_DIRECTOR + vsg)).services;
+    expect(g.map((x) => (x.fwmark !== undefined ? `fwm ${x.fwmark}` : `${x.address}:${x.port}`))).toEqual([
+      "10.0.0.1:8080", "10.0.0.2:80", "192.168.200.11:1358", ...[3, 4, 5, 6, 7, 8, 9, 10].map((k) => `192.168.200.${k}:80`), "fwm 1", "fwm 2"]);
+    expect(g.every((x) => x.realServers.length === 2 && x.persistence?.timeout === 50)).toBe(true);
     // misc_check_arg: the script with its arguments; SMTP_CHECK: one checker per host block.
     const misc = load("keepalived.conf.misc_check_arg").services[0].realServers[0].health!.checkers[0];
     expect(misc).toMatchObject({ kind: "MISC_CHECK" });
