@@ -1,15 +1,30 @@
 // `wasmvs demo` (npm start): builds a sandbox of network namespaces, runs the director
 // on TAP devices, and shows a client's requests being balanced across three real
 // servers in NAT, DR and TUN mode in turn — live counts from the director itself and
-// the answers the client got. Removes everything at the end, and on Ctrl-C.
+// the answers the client got — then health checking: a server stops, its TCP_CHECK takes
+// it out, it comes back. Removes everything at the end, and on Ctrl-C.
 
-import { Sandbox, sandboxUnavailable, VIP, Mode, serverAddress, serverName } from "../sandbox/sandbox.js";
+import { CHECK_SOURCE, Sandbox, sandboxUnavailable, VIP, Mode, serverAddress, serverName } from "../sandbox/sandbox.js";
 
-const MODES: { mode: Mode; scheduler: string; weights: number[]; title: string }[] = [
+const MODES: { mode: Mode; scheduler: string; weights: number[]; title: string; health?: boolean }[] = [
   { mode: "nat", scheduler: "rr", weights: [1, 1, 1], title: "NAT (masquerading): VIP:80 -> servers :8080, replies back through the director" },
   { mode: "dr", scheduler: "wrr", weights: [3, 2, 1], title: "DR (direct routing): MAC rewrite only, servers answer the client themselves" },
   { mode: "tun", scheduler: "rr", weights: [1, 1, 1], title: "TUN (IP-in-IP): servers behind `wasmvs decap` unwrap and answer directly" },
+  { mode: "nat", scheduler: "rr", weights: [1, 1, 1], health: true,
+    title: "Health checks (keepalived.conf, TCP_CHECK every 0.2 s): server2 stops, leaves the pool, comes back" },
 ];
+
+/** The health scene's configuration: keepalived.conf with a TCP_CHECK per server. */
+function healthConfig(sb: Sandbox): string {
+  const servers = [0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 8080 {
+    weight 1
+    TCP_CHECK { delay_loop 0.2
+      connect_timeout 0.2
+      retry 1
+      delay_before_retry 0.2 }
+  }`).join("\n");
+  return sb.keepalivedConfig([]) + `virtual_server ${VIP} 80 {\n  lb_algo rr\n  lb_kind NAT\n${servers}\n}\n`;
+}
 const REQUESTS = 240;
 
 const tty = process.stdout.isTTY;
@@ -44,10 +59,17 @@ export async function demo(_args: string[]): Promise<number> {
       const sb = (current = await Sandbox.create({ mode: m.mode, httpPorts: [m.mode === "nat" ? 8080 : 80] }));
       await sb.startServers();
       if (m.mode === "tun") await sb.startDecapsulators();
-      const d = await sb.startDirector(sb.config([{ protocol: "tcp", port: 80, scheduler: m.scheduler, serverPort: m.mode === "nat" ? 8080 : 80, weights: m.weights }]));
-      out(`   ipvsadm: -A -t ${VIP}:80 -s ${m.scheduler}; ` +
-        m.weights.map((w, k) => `-a -r ${serverAddress(k)} ${{ nat: "-m", dr: "-g", tun: "-i" }[m.mode]} -w ${w}`).join("; ") + "\n");
-      const client = sb.httpInBackground(`http://${VIP}/`, { requests: REQUESTS, intervalMs: 12 }, "client");
+      if (m.health) sb.addCheckSource();
+      const d = await sb.startDirector(m.health ? healthConfig(sb)
+        : sb.config([{ protocol: "tcp", port: 80, scheduler: m.scheduler, serverPort: m.mode === "nat" ? 8080 : 80, weights: m.weights }]));
+      if (m.health) out(`   the checks leave from the director host's own address on the servers' segment, ${CHECK_SOURCE}; wasmvs -L --health shows them\n`);
+      else {
+        out(`   ipvsadm: -A -t ${VIP}:80 -s ${m.scheduler}; ` +
+          m.weights.map((w, k) => `-a -r ${serverAddress(k)} ${{ nat: "-m", dr: "-g", tun: "-i" }[m.mode]} -w ${w}`).join("; ") + "\n");
+      }
+      const client = sb.httpInBackground(`http://${VIP}/`, { requests: REQUESTS, intervalMs: 12, times: true, timeoutMs: 2000 }, "client");
+      const story: string[] = [];
+      const storyDone = m.health ? healthStory(sb, d, story) : Promise.resolve();
       let lines = 0;
       const draw = (final: boolean) => {
         let st;
@@ -58,9 +80,16 @@ export async function demo(_args: string[]): Promise<number> {
         }
         const rs = [...st.services[0].realServers].sort((a, b) => a.address.localeCompare(b.address));
         const total = rs.reduce((a, r) => a + r.stats.conns, 0);
-        const rows = rs.map((r, k) =>
-          `   ${serverName(k)} ${r.address.padEnd(10)} w${r.weight} ${bar(r.stats.conns, REQUESTS)} ${String(r.stats.conns).padStart(4)} conns  ` +
-          `in ${String(r.stats.inpkts).padStart(5)} pkts  out ${String(r.stats.outpkts).padStart(5)} pkts`);
+        const health = (st.control as { health?: { server: string; alive: boolean }[] } | undefined)?.health ?? [];
+        const names = [0, 1, 2].map(serverAddress);
+        const rows = names.map((a, k) => {
+          const r = rs.find((x) => x.address === a);
+          const h = health.find((x) => x.server.startsWith(`${a}:`));
+          const state = m.health ? (h ? (h.alive ? "  UP  " : " DOWN ") : "      ") : "";
+          if (!r) return `   ${serverName(k)} ${a.padEnd(10)}${state} (out of the pool)`;
+          return `   ${serverName(k)} ${a.padEnd(10)}${state} w${r.weight} ${bar(r.stats.conns, REQUESTS)} ${String(r.stats.conns).padStart(4)} conns  ` +
+            `in ${String(r.stats.inpkts).padStart(5)} pkts  out ${String(r.stats.outpkts).padStart(5)} pkts`;
+        });
         rows.push(`   ${total}/${REQUESTS} requests balanced` + (final ? "" : "..."));
         if (tty) {
           if (lines) out(`\x1b[${lines}A`);
@@ -72,14 +101,19 @@ export async function demo(_args: string[]): Promise<number> {
       };
       const timer = setInterval(() => draw(false), 250);
       await sb.waitFor("the client", () => client.exitCode !== null || interrupted, 60000);
+      await storyDone;
       await d.freshStatus();
       clearInterval(timer);
       draw(true);
       const result = JSON.parse(sb.logOf("client").trim().split("\n").pop() || "{}");
       const seen: Record<string, number> = {};
-      for (const b of result.bodies ?? []) seen[b] = (seen[b] ?? 0) + 1;
+      for (const b of result.bodies ?? []) if (typeof b === "string") seen[b] = (seen[b] ?? 0) + 1;
+      for (const line of story) out(`   ${line}\n`);
       out(`   the client got ${Object.entries(seen).sort().map(([k, v]) => `${v} answers from ${k}`).join(", ")}` +
         `${result.errors?.length ? `, ${result.errors.length} errors` : ", no errors"}\n`);
+      if (m.health && result.errors?.length) {
+        out("   (the errors are the requests server2 refused in the moments before its check took it out: none after)\n");
+      }
       if (m.mode !== "nat") out(`   replies that passed the director: ${d.status().services[0].stats.outpkts} packets (the servers answered directly)\n`);
       await d.stop();
       await sb.destroy();
@@ -92,4 +126,20 @@ export async function demo(_args: string[]): Promise<number> {
   }
   out(`\nDone: everything the demo created is gone. Next: npm test, or see README.md.\n`);
   return 0;
+}
+
+/** The health scene: server2 stops a second in, its TCP_CHECK takes it out, it restarts a
+ *  second later and its check brings it back; what happened, with times, goes to story. */
+async function healthStory(sb: Sandbox, d: Awaited<ReturnType<Sandbox["startDirector"]>>, story: string[]): Promise<void> {
+  const inPool = () => d.ipvsadm(["-L", "-n"]).stdout.includes(`${serverAddress(1)}:8080`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const stopped = Date.now();
+  await sb.stop(serverName(1));
+  await sb.waitFor("server2 to leave", () => !inPool(), 10000).catch(() => {});
+  story.push(`server2 stopped; its TCP_CHECK took it out ${Date.now() - stopped} ms later (retry 1: two failed checks)`);
+  await new Promise((r) => setTimeout(r, 1000));
+  const restarted = Date.now();
+  await sb.startServerProcess(1, "server2-again", ["--http", "8080"], serverName(1));
+  await sb.waitFor("server2 to come back", () => inPool(), 10000).catch(() => {});
+  story.push(`server2 restarted; back in the pool ${Date.now() - restarted} ms later, with its weight`);
 }
