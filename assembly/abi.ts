@@ -9,8 +9,9 @@ export enum Abi {
   /** Bumped whenever anything below changes meaning or size. 2: reset and reuse counters,
    *  three drop reasons, the unknown-traffic replies setting. 3: persistence (service
    *  timeout and netmask, templates, persistent-connection counts, port-zero services),
-   *  firewall marks (rules, services of protocol 0 keyed by their mark). */
-  VERSION = 3,
+   *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
+   *  addresses owned only while master, the advert queue to the host, its counters). */
+  VERSION = 4,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -25,6 +26,25 @@ export enum Abi {
   /** Firewall-mark rules (svc/mark.ts), and port ranges in one rule (iptables multiport's 15). */
   MAX_MARK_RULES = 256,
   MAX_MARK_PORT_RANGES = 15,
+  /** VRRP instances and the addresses they hold (ha/vrrp.ts). */
+  MAX_VRRP_INSTANCES = 32,
+  MAX_VRRP_ADDRESSES = 256,
+  /** Adverts the engine keeps for the host between two of its reads (VrrpQueue). */
+  VRRP_QUEUE_ENTRIES = 64,
+}
+
+/** The advert queue (Region.VRRP_QUEUE): a u32 count at 0, entries of ENTRY_SIZE from
+ *  FIRST on, each: instance u32, source address u32 (wire order), length u32 of the VRRP
+ *  message, the message itself (at most ENTRY_SIZE - DATA bytes). The host reads the
+ *  entries and zeroes the count. */
+export enum VrrpQueue {
+  COUNT = 0,
+  FIRST = 64,
+  INSTANCE = 0,
+  SRC = 4,
+  LEN = 8,
+  DATA = 16,
+  ENTRY_SIZE = 256,
 }
 
 /** RX descriptor i (written by the host): the frame is at slot i + HEADROOM. */
@@ -56,8 +76,10 @@ export enum Region {
   /** Bytes the embedder asked init() to set aside for its own use (benchmarks keep
    *  frame templates there); the engine never touches them. */
   RESERVED = 11,
-  END = 12,
-  COUNT = 13,
+  /** VRRP adverts for the host (VrrpQueue). */
+  VRRP_QUEUE = 12,
+  END = 13,
+  COUNT = 14,
 }
 
 /** Parameters of init(), in this order. */
@@ -91,6 +113,7 @@ export enum Proto {
   IPIP = 4,
   TCP = 6,
   UDP = 17,
+  VRRP = 112,
 }
 
 /** Forwarding method of a real server, as IPVS's IP_VS_CONN_F_FWD_MASK values. */
@@ -255,50 +278,66 @@ export enum Counter {
   /** Connections a new SYN replaced (IPVS's conn_reuse_mode): TIME_WAIT/CLOSE, or a
    *  removed or quiescent server. */
   CONNS_REUSED = 15,
-  FIRST_DROP = 16,
-  DROP_FRAME_TOO_SHORT = 16,
-  DROP_FRAME_TOO_BIG = 17,
-  DROP_NO_INTERFACE = 18,
-  DROP_OTHER_HOST = 19,
-  DROP_UNSUPPORTED_ETHERTYPE = 20,
-  DROP_ARP_MALFORMED = 21,
-  DROP_ARP_NOT_FOR_US = 22,
-  DROP_IP_TRUNCATED = 23,
-  DROP_IP_BAD_VERSION = 24,
-  DROP_IP_BAD_IHL = 25,
-  DROP_IP_BAD_LENGTH = 26,
-  DROP_IP_BAD_CHECKSUM = 27,
-  DROP_IP_FRAGMENT = 28,
+  /** VRRP adverts queued for the host, and sent. */
+  VRRP_ADVERTS_RECEIVED = 16,
+  VRRP_ADVERTS_SENT = 17,
+  FIRST_DROP = 18,
+  DROP_FRAME_TOO_SHORT = 18,
+  DROP_FRAME_TOO_BIG = 19,
+  DROP_NO_INTERFACE = 20,
+  DROP_OTHER_HOST = 21,
+  DROP_UNSUPPORTED_ETHERTYPE = 22,
+  DROP_ARP_MALFORMED = 23,
+  DROP_ARP_NOT_FOR_US = 24,
+  DROP_IP_TRUNCATED = 25,
+  DROP_IP_BAD_VERSION = 26,
+  DROP_IP_BAD_IHL = 27,
+  DROP_IP_BAD_LENGTH = 28,
+  DROP_IP_BAD_CHECKSUM = 29,
+  DROP_IP_FRAGMENT = 30,
   DROP_L4_TRUNCATED = 29,
-  DROP_UNSUPPORTED_PROTOCOL = 30,
-  DROP_NOT_FOR_US = 31,
-  DROP_NO_SERVICE = 32,
-  DROP_NO_CONNECTION = 33,
-  DROP_NO_DEST = 34,
-  DROP_DEST_UNAVAILABLE = 35,
-  DROP_TABLE_FULL = 36,
-  DROP_TTL_EXCEEDED = 37,
-  DROP_NEEDS_FRAGMENTATION = 38,
-  DROP_TOO_BIG_NO_DF = 39,
-  DROP_NO_ROUTE = 40,
-  DROP_ICMP_MALFORMED = 41,
-  DROP_ICMP_BAD_CHECKSUM = 42,
-  DROP_ICMP_UNHANDLED = 43,
-  DROP_ICMP_NO_CONNECTION = 44,
-  DROP_NEIGH_QUEUE_FULL = 45,
-  DROP_TX_FULL = 46,
-  DROP_TCP_RST_NO_CONN = 47,
+  DROP_UNSUPPORTED_PROTOCOL = 32,
+  DROP_NOT_FOR_US = 33,
+  DROP_NO_SERVICE = 34,
+  DROP_NO_CONNECTION = 35,
+  DROP_NO_DEST = 36,
+  DROP_DEST_UNAVAILABLE = 37,
+  DROP_TABLE_FULL = 38,
+  DROP_TTL_EXCEEDED = 39,
+  DROP_NEEDS_FRAGMENTATION = 40,
+  DROP_TOO_BIG_NO_DF = 41,
+  DROP_NO_ROUTE = 42,
+  DROP_ICMP_MALFORMED = 43,
+  DROP_ICMP_BAD_CHECKSUM = 44,
+  DROP_ICMP_UNHANDLED = 45,
+  DROP_ICMP_NO_CONNECTION = 46,
+  DROP_NEIGH_QUEUE_FULL = 47,
+  DROP_TX_FULL = 48,
+  DROP_TCP_RST_NO_CONN = 49,
   /** A large (GSO) segment from a TAP with offloads, for a path that cannot carry it (TUN). */
-  DROP_GSO_UNSUPPORTED = 48,
+  DROP_GSO_UNSUPPORTED = 50,
   /** An ICMP error quoting a fragment other than the first: its ports are not there. */
-  DROP_ICMP_QUOTES_FRAGMENT = 49,
+  DROP_ICMP_QUOTES_FRAGMENT = 51,
   /** An ICMP error whose quote stops inside the quoted IP header or its first 8 bytes. */
-  DROP_ICMP_QUOTE_TRUNCATED = 50,
+  DROP_ICMP_QUOTE_TRUNCATED = 52,
   /** A packet with a loose or strict source route option (RFC 791 LSRR/SSRR): a director
    *  does not let senders steer traffic through it (Linux: accept_source_route=0). */
-  DROP_IP_SOURCE_ROUTED = 51,
-  LAST_DROP = 51,
-  COUNT = 52,
+  DROP_IP_SOURCE_ROUTED = 53,
+  /** VRRP (RFC 3768, 5798) adverts keepalived would drop too (vrrp_check_packet): TTL not
+   *  255, a version other than 2 or 3 or than the instance's, a type other than advert, a
+   *  length that does not match the address count, a bad checksum, a VRID no instance has. */
+  DROP_VRRP_BAD_TTL = 54,
+  DROP_VRRP_BAD_VERSION = 55,
+  DROP_VRRP_BAD_TYPE = 56,
+  DROP_VRRP_BAD_LENGTH = 57,
+  DROP_VRRP_BAD_CHECKSUM = 58,
+  DROP_VRRP_NO_INSTANCE = 59,
+  /** The host had not read the adverts queued since its last read. */
+  DROP_VRRP_QUEUE_FULL = 60,
+  /** Traffic for an address of a VRRP instance this director is not master of. */
+  DROP_NOT_MASTER = 61,
+  LAST_DROP = 61,
+  COUNT = 62,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

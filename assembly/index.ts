@@ -3,7 +3,7 @@
 // throws, allocates or grows memory. Addresses and ports cross the boundary in wire
 // order (the u32/u16 a little-endian load of the packet bytes gives).
 
-import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat } from "./abi";
+import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
 import { copyMac } from "./wire/bytes";
@@ -20,6 +20,7 @@ import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDes
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
+import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, VRRP_TABLE_BYTES } from "./ha/vrrp";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -64,8 +65,11 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   store<u32>(r + (<usize>Region.SCRATCH << 2), <u32>at); at = alignUp(at + <u64>SCRATCH_SLOTS * <u64>slot, 64);
   let queue = at; at = alignUp(at + <u64>QUEUE_SLOTS * <u64>slot, 64);
   store<u32>(r + (<usize>Region.RESERVED << 2), <u32>at); at = alignUp(at + <u64>reserve, 64);
-  // Last, so that the regions above keep the offsets they had before it existed (mark.ts).
+  // Last, so that the regions above keep the offsets they had before they existed (mark.ts).
   let marks = at; at = alignUp(at + <u64>MARK_TABLE_BYTES, 64);
+  let vrrpTables = at; at = alignUp(at + <u64>VRRP_TABLE_BYTES, 64);
+  store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
+  at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
   store<u32>(r + (<usize>Region.END << 2), <u32>at);
   let pages = <i32>((at + 65535) >> 16);
@@ -86,6 +90,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   connLayout(<usize>load<u32>(r + (<usize>Region.CONNS << 2)), connCap, <usize>inHash, <usize>outHash, connBuckets, seed);
   neighLayout(<usize>load<u32>(r + (<usize>Region.NEIGHBOURS << 2)), neighSize);
   markLayout(<usize>marks);
+  vrrpLayout(<usize>vrrpTables, <usize>load<u32>(r + (<usize>Region.VRRP_QUEUE << 2)));
   neighFlush();
   routeClear();
   state.resetIpId();
@@ -188,6 +193,23 @@ export function addMarkRule(mark: u32, net: u32, mask: u32, proto: u32): i32 {
   return i < 0 ? -Err.FULL : i;
 }
 export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddPorts(rule, lo, hi) ? Err.OK : -Err.BAD_ARGUMENT; }
+/** VRRP instances (ha/vrrp.ts): cleared, then added one by one with their addresses (auth:
+ *  the PASS data as two words; the instance added last takes the addresses). */
+export function vrrpReset(): void { vrrpClear(); }
+export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32): i32 {
+  let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi);
+  return i < 0 ? -Err.BAD_ARGUMENT : i;
+}
+export function vrrpAddress(i: u32, addr: u32): i32 { return vrrpAddAddress(i, addr) ? Err.OK : -Err.FULL; }
+/** The host's state machine: instance i is master (its addresses are the engine's) or not. */
+export function vrrpMaster(i: u32, master: u32): i32 { return vrrpSetMaster(i, master != 0) ? Err.OK : -Err.NOT_FOUND; }
+/** Send instance i's advert with this priority. Returns TX count. */
+export function vrrpAdvert(i: u32, priority: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  vrrpSendAdvert(i, priority);
+  return txEnd();
+}
 /** IPVS's expire_quiescent_template sysctl. */
 export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }
 export function deleteService(s: u32): i32 { return svcDelete(s); }

@@ -8,7 +8,7 @@ import { copyMac, macEquals } from "../wire/bytes";
 import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
 import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ipv4Check, ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4SetDstUpdatingChecksum,
-  ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4TotalLen, Ipv4Field } from "../wire/ipv4";
+  ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4TotalLen, ipv4Ttl, Ipv4Field } from "../wire/ipv4";
 import { tcpCheck, tcpFlags, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/tcp";
 import { udpCheck } from "../wire/udp";
 import { l4DstPort, l4SrcPort } from "../wire/l4";
@@ -21,6 +21,7 @@ import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, d
   svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
+import { vrrpAddressCount, vrrpOwnership, vrrpReceive } from "../ha/vrrp";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -58,7 +59,9 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   if (!arpCheck(arp, len - l2len)) { count(Counter.DROP_ARP_MALFORMED); return; }
   let target = arpTargetIp(arp);
   let sender = arpSenderIp(arp);
-  let forUs = target != 0 && (target == ifaceAddr(ifindex) || isVip(target));
+  // A VRRP instance's address is ours only while that instance is master.
+  let own = vrrpAddressCount != 0 ? vrrpOwnership(target) : 0;
+  let forUs = target != 0 && (own == 1 || (own == 0 && (target == ifaceAddr(ifindex) || isVip(target))));
   neighLearn(sender, arp + ArpField.SHA, ifindex, forUs);
   if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
   if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
@@ -87,6 +90,12 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   let proto = ipv4Proto(ip);
   let l4 = ip + ihl;
   let l4len = totalLen - ihl;
+  if (proto == Proto.VRRP) {
+    vrrpReceive(ip, ihl, totalLen, ipv4Ttl(ip), ipv4Src(ip), ipv4Dst(ip), ifindex);
+    return;
+  }
+  // A backup director leaves the traffic of its VRRP addresses to the master.
+  if (vrrpAddressCount != 0 && vrrpOwnership(ipv4Dst(ip)) == 2) { count(Counter.DROP_NOT_MASTER); return; }
   if (proto == Proto.TCP) {
     if (!tcpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
   } else if (proto == Proto.UDP) {

@@ -11,7 +11,7 @@
 
 import {
   Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
-  ServiceField, Stat, TxDesc,
+  ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
 import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
@@ -75,6 +75,24 @@ export interface ServiceSpec {
   /** ipvsadm -f MARK: a firewall-mark service, matched by the mark of the packet (any
    *  protocol, address and port the mark rules cover); protocol, address and port unused. */
   fwmark?: number;
+}
+
+/** A VRRP instance as the engine keeps it. */
+export interface VrrpInstanceSpec {
+  ifindex: number;
+  vrid: number;
+  version: 2 | 3;
+  intervalCs: number;
+  /** authentication PASS (v2): up to 8 characters. */
+  authPass?: string;
+  addresses: string[];
+}
+
+/** An advert the engine validated and queued for the host. */
+export interface VrrpAdvert {
+  instance: number;
+  src: string;
+  message: Uint8Array;
 }
 
 /** A firewall-mark rule: what iptables -t mangle ... -j MARK --set-mark would mark. */
@@ -325,6 +343,47 @@ export class Engine {
 
   sendGratuitousArp(ifindex: number, address: string, nowMs: number): number {
     return this.exports.sendGratuitousArp(ifindex, ipToWire(address), nowMs >>> 0);
+  }
+
+  // ---- VRRP (assembly/ha/vrrp.ts) -----------------------------------------------------
+
+  /** Replace the VRRP instances (all backup until setVrrpMaster). */
+  setVrrpInstances(instances: VrrpInstanceSpec[]): void {
+    this.exports.vrrpReset();
+    instances.forEach((v) => {
+      const auth = new Uint8Array(8);
+      if (v.authPass) auth.set(Buffer.from(v.authPass, "latin1").subarray(0, 8));
+      const dv = new DataView(auth.buffer);
+      const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true)),
+        `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
+      for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a)), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
+    });
+  }
+
+  /** Instance i (in setVrrpInstances order) is master: its addresses are this director's. */
+  setVrrpMaster(i: number, master: boolean): void {
+    check(this.exports.vrrpMaster(i, master ? 1 : 0), `VRRP instance ${i}`);
+  }
+
+  /** Build instance i's advert with this priority; returns the TX count. */
+  sendVrrpAdvert(i: number, priority: number, nowMs: number): number {
+    return this.exports.vrrpAdvert(i, priority, nowMs >>> 0);
+  }
+
+  /** The adverts queued since the last call (each a copy of its VRRP message). */
+  takeVrrpAdverts(): VrrpAdvert[] {
+    const q = this.region[Region.VRRP_QUEUE];
+    const n = this.dv.getUint32(q + VrrpQueue.COUNT, true);
+    if (n === 0) return [];
+    const out: VrrpAdvert[] = [];
+    for (let k = 0; k < n; k++) {
+      const e = q + VrrpQueue.FIRST + k * VrrpQueue.ENTRY_SIZE;
+      const len = this.dv.getUint32(e + VrrpQueue.LEN, true);
+      out.push({ instance: this.dv.getUint32(e + VrrpQueue.INSTANCE, true), src: wireToIp(this.dv.getUint32(e + VrrpQueue.SRC, true)),
+        message: this.u8.slice(e + VrrpQueue.DATA, e + VrrpQueue.DATA + len) });
+    }
+    this.dv.setUint32(q + VrrpQueue.COUNT, 0, true);
+    return out;
   }
 
   // ---- counters ----------------------------------------------------------------------

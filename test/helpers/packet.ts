@@ -171,6 +171,7 @@ export interface DecodedIp {
   ihl: number;
   totalLen: number;
   tcp?: { sport: number; dport: number; flags: number };
+  vrrp?: { version: number; type: number; vrid: number; priority: number; count: number; authType?: number; intervalCs: number; addresses: string[]; auth?: number[] };
   udp?: { sport: number; dport: number; checksum: number };
   icmp?: { type: number; code: number; rest: number[]; quoted?: DecodedIp };
   inner?: DecodedIp;
@@ -202,6 +203,16 @@ function decodeIp(b: Bytes, off: number, avail: number, errors: string[], where:
     }
   } else if (d.proto === 4 && l4len >= 20) {
     d.inner = decodeIp(b, l4, l4len, errors, `${where} inner`, quoted);
+  } else if (d.proto === 112 && l4len >= 8) {
+    // VRRP: v2 (RFC 3768) checksums the message alone, v3 (RFC 5798) with the pseudo-header.
+    const version = b[l4] >> 4;
+    const count = b[l4 + 3];
+    const addresses = Array.from({ length: count }, (_, k) => ipText(b, l4 + 8 + 4 * k));
+    d.vrrp = version === 2
+      ? { version, type: b[l4] & 15, vrid: b[l4 + 1], priority: b[l4 + 2], count, authType: b[l4 + 4], intervalCs: b[l4 + 5] * 100, addresses,
+        auth: Array.from(b.subarray(l4 + 8 + 4 * count, l4 + 16 + 4 * count)) }
+      : { version, type: b[l4] & 15, vrid: b[l4 + 1], priority: b[l4 + 2], count, intervalCs: be16(b, l4 + 4) & 0xfff, addresses };
+    if (inetChecksum(b.subarray(l4, l4 + l4len), version === 3 ? ps(l4len) : 0) !== 0) errors.push(`${where} VRRP checksum`);
   }
   return d;
 }
@@ -223,4 +234,22 @@ export function decode(frame: Bytes): Decoded {
     d.arp = { op: be16(frame, p + 6), sha: macText(frame, p + 8), spa: ipText(frame, p + 14), tha: macText(frame, p + 18), tpa: ipText(frame, p + 24) };
   }
   return d;
+}
+
+/** A VRRP advert (RFC 3768 v2 with auth data, RFC 5798 v3), checksum included unless given. */
+export function vrrp(o: { version: 2 | 3; vrid: number; priority: number; addresses: string[]; intervalCs?: number; authType?: number; auth?: number[];
+  src?: string; dst?: string; checksum?: number; type?: number; count?: number }): number[] {
+  const n = o.addresses.length;
+  const m = [((o.version << 4) | (o.type ?? 1)) & 255, o.vrid, o.priority, o.count ?? n];
+  const interval = o.intervalCs ?? 100;
+  if (o.version === 2) m.push(o.authType ?? 0, Math.floor(interval / 100));
+  else m.push((interval >> 8) & 0x0f, interval & 255);
+  m.push(0, 0);
+  for (const a of o.addresses) m.push(...a.split(".").map(Number));
+  if (o.version === 2) m.push(...(o.auth ?? [0, 0, 0, 0, 0, 0, 0, 0]));
+  const c = o.checksum ?? (o.version === 2 ? inetChecksum(m)
+    : inetChecksum(m, pseudoSum((o.src ?? "0.0.0.0").split(".").map(Number), (o.dst ?? "224.0.0.18").split(".").map(Number), 112, m.length)));
+  m[6] = c >> 8;
+  m[7] = c & 255;
+  return m;
 }
