@@ -4,6 +4,7 @@ import { describe, it, expect } from "vitest";
 import { loadWire } from "./helpers/wiretest.js";
 import { arp, eth, icmp, inetChecksum, ipv4, tcp, udp, ip, mac, SYN, ACK } from "./helpers/packet.js";
 import { ipToWire, portToWire } from "../host/engine/index.js";
+import { Counter } from "../host/engine/abi.js";
 
 const { w, put, get, mem } = loadWire();
 const wire = (a: string) => ipToWire(a);
@@ -73,15 +74,15 @@ describe("ipv4 (RFC 791)", () => {
   const pkt = ipv4({ src: "10.0.0.2", dst: "10.0.0.100", proto: 17, ttl: 9, payload: [1, 2, 3, 4] });
   it("accepts a good header and names each defect", () => {
     expect(w.ipv4Check(put(pkt), pkt.length)).toBe(0);
-    expect(w.ipv4Check(put(pkt), 19)).toBe(23); // DROP_IP_TRUNCATED
-    expect(w.ipv4Check(put([0x65, ...pkt.slice(1)]), pkt.length)).toBe(24); // version 6
-    expect(w.ipv4Check(put([0x44, ...pkt.slice(1)]), pkt.length)).toBe(25); // IHL 4
-    expect(w.ipv4Check(put([0x4f, ...pkt.slice(1)]), pkt.length)).toBe(25); // IHL 60 > length
+    expect(w.ipv4Check(put(pkt), 19)).toBe(Counter.DROP_IP_TRUNCATED);
+    expect(w.ipv4Check(put([0x65, ...pkt.slice(1)]), pkt.length)).toBe(Counter.DROP_IP_BAD_VERSION); // version 6
+    expect(w.ipv4Check(put([0x44, ...pkt.slice(1)]), pkt.length)).toBe(Counter.DROP_IP_BAD_IHL); // IHL 4
+    expect(w.ipv4Check(put([0x4f, ...pkt.slice(1)]), pkt.length)).toBe(Counter.DROP_IP_BAD_IHL); // IHL 60 > length
     const longer = [...pkt];
     longer[3] += 10;
-    expect(w.ipv4Check(put(longer), pkt.length)).toBe(26); // total length beyond the frame
+    expect(w.ipv4Check(put(longer), pkt.length)).toBe(Counter.DROP_IP_BAD_LENGTH); // total length beyond the frame
     const bad = ipv4({ src: "10.0.0.2", dst: "10.0.0.100", proto: 17, payload: [], badChecksum: true });
-    expect(w.ipv4Check(put(bad), bad.length)).toBe(27);
+    expect(w.ipv4Check(put(bad), bad.length)).toBe(Counter.DROP_IP_BAD_CHECKSUM);
   });
   it("accepts options (IHL > 5) and checks them in the checksum", () => {
     const o = ipv4({ src: "10.0.0.2", dst: "10.0.0.100", proto: 17, payload: [9], options: [0x94, 0x04, 0, 0] });
@@ -222,5 +223,15 @@ describe("incremental updates against full recomputation (RFC 1624)", () => {
       w.ipv4DecTtl(hp);
       expect(inetChecksum(get(hp, 20))).toBe(0);
     }
+  });
+});
+
+describe("the ABI's counters", () => {
+  it("are numbered once each, drops contiguous from FIRST_DROP to LAST_DROP, COUNT after the last", () => {
+    const entries = Object.entries(Counter).filter(([k, v]) => typeof v === "number" && !["FIRST_DROP", "LAST_DROP", "COUNT"].includes(k)) as [string, number][];
+    const values = entries.map(([, v]) => v).sort((a, b) => a - b);
+    expect(values).toEqual(Array.from({ length: Counter.COUNT }, (_, i) => i));
+    expect(entries.filter(([k]) => k.startsWith("DROP_")).map(([, v]) => v).sort((a, b) => a - b))
+      .toEqual(Array.from({ length: Counter.LAST_DROP - Counter.FIRST_DROP + 1 }, (_, i) => Counter.FIRST_DROP + i));
   });
 });
