@@ -1,0 +1,45 @@
+// VRRP as keepalived.conf describes it (vrrp_instance blocks), resolved by the parser:
+// every instance carries its final values, keepalived's defaults applied
+// (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
+
+import type { Script } from "../health/config.js";
+
+export const VRRP_DEFAULTS = {
+  priority: 100,
+  /** advert_int 1 s. */
+  advertIntMs: 1000,
+  version: 2 as 2 | 3,
+  /** The master is declared down after this many advert intervals (plus the skew). */
+  downTimerAdverts: 3,
+  garpMasterDelayMs: 5000,
+  garpMasterRepeat: 5,
+};
+
+export interface VrrpInstanceConfig {
+  name: string;
+  /** The director interface (index) the instance speaks on. */
+  ifindex: number;
+  interfaceName: string;
+  vrid: number;
+  /** 1-255 (255: the address owner); keepalived's default 100. */
+  priority: number;
+  /** state MASTER: take over after one advert interval if nobody answers (keepalived). */
+  initialMaster: boolean;
+  version: 2 | 3;
+  advertIntMs: number;
+  preempt: boolean;
+  preemptDelayMs: number;
+  /** authentication { auth_type PASS; auth_pass ... } (v2 only). */
+  authPass?: string;
+  /** virtual_ipaddress: the addresses the master holds. */
+  addresses: string[];
+  garpMasterDelayMs: number;
+  garpMasterRepeat: number;
+  downTimerAdverts: number;
+  notify?: Script;
+  notifyMaster?: Script;
+  notifyBackup?: Script;
+  notifyFault?: Script;
+  notifyStop?: Script;
+  line: number;
+}

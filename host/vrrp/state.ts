@@ -1,0 +1,197 @@
+// One VRRP instance's state machine (RFC 3768 section 6.4, RFC 5798 section 6.4) with
+// keepalived's choices (keepalived/vrrp/vrrp.c, vrrp_scheduler.c; ../shared/HA-FACTS.md):
+//
+//   start      priority 255 (the address owner): master at once; `state MASTER`: master
+//              after one advert interval if no master speaks; else backup, master after
+//              Master_Down_Interval = down_timer_adverts (3) x Master_Adver_Interval + Skew,
+//              Skew = (256 - priority) / 256 s (v2) or (256 - priority) x Master_Adver_Interval / 256 (v3).
+//   backup     an advert of priority 0 (the master resigns): master after Skew; one of a
+//              priority >= ours, or any with nopreempt (or within preempt_delay): the
+//              master is alive, restart the timer (v3 learns its interval); a lower one with
+//              preempt: ignored, so the timer runs out and this one takes over.
+//   master     adverts every advert interval; an advert of a higher priority, or an equal one
+//              from a higher address: backup; of priority 0: answer at once; a lower one:
+//              answer at once (keepalived), so the other backs off.
+//   stop       a master sends priority 0 (resigns) so the backup takes over after Skew.
+//
+// keepalived 2.2.7 drops an advert whose authentication, v2 interval or address list does
+// not match its own (vrrp_check_packet); so does this, counting each reason.
+
+import type { Clock, Timer } from "../control/clock.js";
+import type { VrrpInstanceConfig } from "./config.js";
+
+export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "STOP";
+
+export interface Advert {
+  src: string;
+  version: number;
+  vrid: number;
+  priority: number;
+  /** v2: the interval (whole seconds) in centiseconds; v3: max advert interval in centiseconds. */
+  intervalCs: number;
+  authType: number;
+  auth: Uint8Array;
+  addresses: string[];
+}
+
+/** A VRRP message as the engine queued it (already checked for length and checksum). */
+export function parseAdvert(msg: Uint8Array, src: string): Advert {
+  const version = msg[0] >> 4;
+  const count = msg[3];
+  const addresses: string[] = [];
+  for (let k = 0; k < count; k++) addresses.push(Array.from(msg.subarray(8 + 4 * k, 12 + 4 * k)).join("."));
+  return {
+    src, version, vrid: msg[1], priority: msg[2], addresses,
+    intervalCs: version === 2 ? msg[5] * 100 : ((msg[4] & 0x0f) << 8) | msg[5],
+    authType: version === 2 ? msg[4] : 0,
+    auth: version === 2 ? msg.slice(8 + 4 * count, 16 + 4 * count) : new Uint8Array(0),
+  };
+}
+
+/** What a state machine asks of the director. */
+export interface VrrpEffects {
+  sendAdvert(priority: number): void;
+  /** The engine owns the instance's addresses (answers and forwards for them) or not. */
+  setMaster(master: boolean): void;
+  /** Gratuitous ARP for every address of the instance. */
+  announce(): void;
+  /** A state change (notify scripts, logs, metrics). */
+  changed(state: VrrpState, why: string): void;
+}
+
+const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+export class VrrpInstance {
+  state: VrrpState = "INIT";
+  /** The master's advert interval as this backup learned it (v3), else ours. */
+  masterAdverIntMs: number;
+  readonly counts = { received: 0, sent: 0, becameMaster: 0, authMismatch: 0, intervalMismatch: 0, addressMismatch: 0, priorityZeroReceived: 0 };
+  /** Where the last master advert came from, for the status view. */
+  lastMaster?: { src: string; priority: number; at: number };
+  private timer?: Timer;
+  private garpTimers: Timer[] = [];
+  private lowerSeenAt?: number;
+
+  constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
+    this.masterAdverIntMs = cfg.advertIntMs;
+  }
+
+  /** Skew_Time: a lower priority waits longer before taking over. */
+  skewMs(): number {
+    return this.cfg.version === 2 ? ((256 - this.cfg.priority) * 1000) / 256 : ((256 - this.cfg.priority) * this.masterAdverIntMs) / 256;
+  }
+
+  masterDownMs(): number {
+    return this.cfg.downTimerAdverts * this.masterAdverIntMs + this.skewMs();
+  }
+
+  start(): void {
+    this.toBackup("start", this.cfg.priority === 255 ? 0 : this.cfg.initialMaster ? this.cfg.advertIntMs + this.skewMs() : this.masterDownMs());
+  }
+
+  /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. */
+  stop(): void {
+    if (this.state === "MASTER") {
+      this.fx.sendAdvert(0);
+      this.counts.sent++;
+      this.fx.setMaster(false);
+    }
+    this.cancel();
+    this.state = "STOP";
+    this.fx.changed("STOP", "stopping");
+  }
+
+  /** An advert for this instance (the engine checked length, TTL, checksum, VRID, version). */
+  onAdvert(a: Advert): void {
+    if (this.state === "STOP" || this.state === "INIT") return;
+    this.counts.received++;
+    if (this.cfg.version === 2) {
+      const wantAuth = this.cfg.authPass !== undefined ? 1 : 0;
+      const pass = new Uint8Array(8);
+      if (this.cfg.authPass) pass.set(Buffer.from(this.cfg.authPass, "latin1").subarray(0, 8));
+      if (a.authType !== wantAuth || (wantAuth && !Buffer.from(a.auth).equals(Buffer.from(pass)))) { this.counts.authMismatch++; return; }
+      if (a.intervalCs !== Math.round(this.cfg.advertIntMs / 1000) * 100) { this.counts.intervalMismatch++; return; }
+    }
+    if (!sameList(a.addresses, this.cfg.addresses)) { this.counts.addressMismatch++; return; }
+    const now = this.clock.now();
+    if (a.priority === 0) this.counts.priorityZeroReceived++;
+    if (this.state === "BACKUP") {
+      if (a.priority === 0) {
+        this.arm(this.skewMs(), () => this.toMaster("the master resigned (priority 0)"));
+        return;
+      }
+      const preemptHeld = this.cfg.preemptDelayMs > 0 && (this.lowerSeenAt ??= now) + this.cfg.preemptDelayMs > now;
+      if (!this.cfg.preempt || a.priority >= this.cfg.priority || preemptHeld) {
+        if (a.priority >= this.cfg.priority) this.lowerSeenAt = undefined;
+        if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
+        this.lastMaster = { src: a.src, priority: a.priority, at: now };
+        this.arm(this.masterDownMs(), () => this.toMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
+      }
+      return;
+    }
+    // MASTER.
+    if (a.priority === 0) { this.advertise(); return; }
+    if (a.priority > this.cfg.priority || (a.priority === this.cfg.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
+      if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
+      this.lastMaster = { src: a.src, priority: a.priority, at: now };
+      this.toBackup(`${a.src} advertises priority ${a.priority}`, this.masterDownMs());
+      return;
+    }
+    // A lower priority thinks it is master: tell it at once (keepalived).
+    this.advertise();
+  }
+
+  private toBackup(why: string, downMs: number): void {
+    const was = this.state;
+    this.cancel();
+    this.state = "BACKUP";
+    if (was === "MASTER") this.fx.setMaster(false);
+    this.fx.changed("BACKUP", why);
+    this.arm(downMs, () => this.toMaster(why === "start" ? "no master heard since start" : `no advert from the master for ${Math.round(downMs)} ms`));
+  }
+
+  private toMaster(why: string): void {
+    if (this.state === "STOP") return;
+    this.cancel();
+    this.state = "MASTER";
+    this.counts.becameMaster++;
+    this.masterAdverIntMs = this.cfg.advertIntMs;
+    this.lowerSeenAt = undefined;
+    this.fx.setMaster(true);
+    this.advertise();
+    // keepalived's garp_master_delay / garp_master_repeat: a burst at once, another later.
+    this.garp();
+    if (this.cfg.garpMasterDelayMs > 0) this.garpTimers.push(this.clock.after(this.cfg.garpMasterDelayMs, () => { if (this.state === "MASTER") this.garp(); }));
+    this.fx.changed("MASTER", why);
+  }
+
+  private garp(): void {
+    for (let k = 0; k < this.cfg.garpMasterRepeat; k++) this.fx.announce();
+  }
+
+  /** Send an advert now and the next one an interval later. */
+  private advertise(): void {
+    this.fx.sendAdvert(this.cfg.priority);
+    this.counts.sent++;
+    this.arm(this.cfg.advertIntMs, () => this.advertise());
+  }
+
+  private arm(ms: number, f: () => void): void {
+    this.timer?.cancel();
+    this.timer = this.clock.after(Math.max(0, ms), f);
+  }
+
+  private cancel(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    for (const t of this.garpTimers) t.cancel();
+    this.garpTimers = [];
+  }
+
+  /** For the status view. */
+  view(): { name: string; state: VrrpState; vrid: number; priority: number; interface: string; addresses: string[]; master?: string; counts: VrrpInstance["counts"] } {
+    return { name: this.cfg.name, state: this.state, vrid: this.cfg.vrid, priority: this.cfg.priority, interface: this.cfg.interfaceName,
+      addresses: this.cfg.addresses, master: this.state === "MASTER" ? this.ownAddress : this.lastMaster?.src, counts: { ...this.counts } };
+  }
+}

@@ -1,0 +1,134 @@
+// VRRP's state machine on a fake clock, against keepalived's behaviour (HA-FACTS.md):
+// takeover times by version, interval and priority, preemption, resignation, ties broken
+// by address, a master answering a lower priority at once, adverts keepalived would drop.
+
+import { describe, it, expect } from "vitest";
+import { FakeClock } from "../host/control/clock.js";
+import { Advert, VrrpInstance, VrrpState } from "../host/vrrp/state.js";
+import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
+
+const cfg = (o: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig => ({
+  name: "VI_1", ifindex: 0, interfaceName: "outside", vrid: 51, priority: 100, initialMaster: false, version: 3, advertIntMs: 100, preempt: true,
+  preemptDelayMs: 0, addresses: ["10.0.0.100"], garpMasterDelayMs: 5000, garpMasterRepeat: 5, downTimerAdverts: 3, line: 1, ...o,
+});
+
+function machine(c: VrrpInstanceConfig, own = "10.0.0.1") {
+  const clock = new FakeClock();
+  const log: string[] = [];
+  const states: [number, VrrpState, string][] = [];
+  let master = false;
+  const vi = new VrrpInstance(c, clock, {
+    sendAdvert: (p) => log.push(`advert ${p} @${clock.now()}`),
+    setMaster: (m) => { master = m; },
+    announce: () => log.push(`garp @${clock.now()}`),
+    changed: (s, why) => states.push([clock.now(), s, why]),
+  }, own);
+  const adv = (o: Partial<Advert> = {}): Advert => ({ src: "10.0.0.9", version: c.version, vrid: c.vrid, priority: 150, intervalCs: c.version === 2 ? 100 : c.advertIntMs / 10,
+    authType: c.authPass ? 1 : 0, auth: (() => { const a = new Uint8Array(8); if (c.authPass) a.set(Buffer.from(c.authPass)); return a; })(), addresses: c.addresses, ...o });
+  return { clock, log, states, vi, adv, isMaster: () => master };
+}
+
+describe("VRRP takeover times (keepalived's, HA-FACTS: v3 0.1 s 0.361 s, v2 1 s 3.609 s for priority 100)", () => {
+  for (const [version, interval, expected] of [[3, 100, 361], [2, 1000, 3610]] as const) {
+    it(`v${version} at ${interval} ms: a backup whose master went silent is master after ${expected} ms`, () => {
+      const m = machine(cfg({ version, advertIntMs: interval }));
+      m.vi.start();
+      m.clock.advance(50);
+      m.vi.onAdvert(m.adv());
+      expect(m.vi.state).toBe("BACKUP");
+      // The master dies right after that advert.
+      m.clock.advance(expected - 1);
+      expect(m.vi.state).toBe("BACKUP");
+      m.clock.advance(1);
+      expect(m.vi.state).toBe("MASTER");
+      expect(m.isMaster()).toBe(true);
+      // It advertises at once and then every interval; five gratuitous ARPs now, five after 5 s.
+      expect(m.log.filter((l) => l.startsWith("advert 100")).length).toBe(1);
+      expect(m.log.filter((l) => l.startsWith("garp")).length).toBe(5);
+      m.clock.advance(5000);
+      expect(m.log.filter((l) => l.startsWith("garp")).length).toBe(10);
+      expect(m.log.filter((l) => l.startsWith("advert 100")).length).toBe(1 + Math.floor(5000 / interval));
+    });
+  }
+});
+
+describe("VRRP decisions", () => {
+  it("priority 255 is master at once; state MASTER after one interval; a resigning master (priority 0) is replaced after the skew", () => {
+    const owner = machine(cfg({ priority: 255 }));
+    owner.vi.start();
+    owner.clock.advance(0);
+    expect(owner.vi.state).toBe("MASTER");
+    const want = machine(cfg({ initialMaster: true }));
+    want.vi.start();
+    want.clock.advance(100 + 60);
+    expect(want.vi.state).toBe("BACKUP");
+    want.clock.advance(1);
+    expect(want.vi.state).toBe("MASTER");
+    const b = machine(cfg());
+    b.vi.start();
+    b.vi.onAdvert(b.adv());
+    b.vi.onAdvert(b.adv({ priority: 0 }));
+    b.clock.advance(61);
+    expect(b.vi.state).toBe("MASTER");
+  });
+
+  it("preempt: a backup of higher priority takes over from a lower master; nopreempt: it does not", () => {
+    for (const preempt of [true, false]) {
+      const m = machine(cfg({ priority: 200, preempt }));
+      m.vi.start();
+      for (let t = 0; t < 20; t++) {
+        m.vi.onAdvert(m.adv({ priority: 100 }));
+        m.clock.advance(100);
+      }
+      expect(m.vi.state).toBe(preempt ? "MASTER" : "BACKUP");
+    }
+  });
+
+  it("a master yields to a higher priority, and to an equal one from a higher address; a lower one gets an advert at once", () => {
+    const m = machine(cfg({ priority: 100 }), "10.0.0.5");
+    m.vi.start();
+    m.clock.advance(400);
+    expect(m.vi.state).toBe("MASTER");
+    const sent = m.log.length;
+    m.vi.onAdvert(m.adv({ priority: 50 }));
+    expect(m.log.length).toBe(sent + 1);
+    expect(m.vi.state).toBe("MASTER");
+    m.vi.onAdvert(m.adv({ priority: 100, src: "10.0.0.3" }));
+    expect(m.vi.state).toBe("MASTER");
+    m.vi.onAdvert(m.adv({ priority: 100, src: "10.0.0.9" }));
+    expect(m.vi.state).toBe("BACKUP");
+    expect(m.isMaster()).toBe(false);
+  });
+
+  it("stop: a master resigns with priority 0 and gives the addresses up", () => {
+    const m = machine(cfg());
+    m.vi.start();
+    m.clock.advance(400);
+    m.vi.stop();
+    expect(m.log[m.log.length - 1]).toMatch(/^advert 0 /);
+    expect(m.isMaster()).toBe(false);
+    expect(m.vi.state).toBe("STOP");
+  });
+
+  it("adverts keepalived drops are counted and change nothing: wrong password, v2 interval, address list", () => {
+    const m = machine(cfg({ version: 2, advertIntMs: 1000, authPass: "secret" }));
+    m.vi.start();
+    m.clock.advance(3000);
+    m.vi.onAdvert(m.adv({ auth: new Uint8Array(8) }));
+    m.vi.onAdvert(m.adv({ intervalCs: 200 }));
+    m.vi.onAdvert(m.adv({ addresses: ["10.0.0.101"] }));
+    m.clock.advance(700);
+    expect(m.vi.state).toBe("MASTER");
+    expect(m.vi.counts).toMatchObject({ authMismatch: 1, intervalMismatch: 1, addressMismatch: 1 });
+  });
+
+  it("v3 learns the master's interval in backup", () => {
+    const m = machine(cfg({ advertIntMs: 100 }));
+    m.vi.start();
+    m.vi.onAdvert(m.adv({ intervalCs: 50 }));
+    expect(m.vi.masterAdverIntMs).toBe(500);
+    expect(Math.round(m.vi.masterDownMs())).toBe(1500 + 305);
+  });
+});
+
+
