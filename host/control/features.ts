@@ -8,7 +8,10 @@ import { SCHEDULERS } from "../engine/index.js";
  *  gives, and whether it takes "are". */
 export const MISSING = {
   bfd: ["BFD checking", false],
-  vrrp: ["VRRP and the sync daemon", true],
+  vrrpSyncGroups: ["VRRP sync groups", true],
+  vrrpScripts: ["vrrp_script and script tracking", false],
+  vrrpTracking: ["VRRP interface tracking and strict mode", false],
+  staticRouting: ["static addresses, routes and rules", true],
   syncDaemon: ["the connection sync daemon", false],
   persistenceEngines: ["persistence engines", true],
   ipv6: ["IPv6", false],

@@ -183,8 +183,11 @@ export function distance(a: string, b: string): number {
 export const NOT_YET: Record<string, Missing> = {};
 export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
 missing("bfd", ["BFD_CHECK", "bfd_instance"]);
-missing("vrrp", ["vrrp_instance", "vrrp_sync_group", "vrrp_script", "vrrp_track_file", "static_ipaddress", "static_routes", "static_rules",
-  "track_interface", "virtual_ipaddress", "vrrp_strict", "lvs_sync_daemon", "lvs_sync_daemon_interface", "garp_master_delay"]);
+missing("vrrpSyncGroups", ["vrrp_sync_group"]);
+missing("vrrpScripts", ["vrrp_script", "vrrp_track_file", "track_script"]);
+missing("staticRouting", ["static_ipaddress", "static_routes", "static_rules"]);
+missing("syncDaemon", ["lvs_sync_daemon", "lvs_sync_daemon_interface"]);
+missing("vrrpTracking", ["track_interface", "vrrp_strict"]);
 missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
 missing("ops", ["ops"]);

@@ -21,6 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, vrrpInstance, VrrpGlobals } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -31,7 +32,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -85,6 +86,7 @@ export function parseKeepalived(path: string): DirectorConfig {
   const rank = (n: Node) => ["director", "track_file", "global_defs", "SSL"].indexOf(n.key.text) >>> 0;
   const ordered = [...nodes].sort((a, b) => rank(a) - rank(b));
   const globals = defaultGlobals();
+  const vrrpGlobals: VrrpGlobals = {};
   const trackFiles = new Map<string, TrackFile>();
   cfg.health = globals;
   for (const n of ordered) errs.attempt(() => {
@@ -105,7 +107,8 @@ export function parseKeepalived(path: string): DirectorConfig {
             return;
           }
           if (globalHealthKeyword(g, globals)) return;
-          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS], "global_defs");
+          if (globalVrrpKeyword(g, vrrpGlobals)) return;
+          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs");
         });
         break;
       case "virtual_server_group":
@@ -121,6 +124,14 @@ export function parseKeepalived(path: string): DirectorConfig {
       case "SSL":
         sslBlock(n, globals);
         break;
+      case "vrrp_instance": {
+        const v = vrrpInstance(n, cfg, vrrpGlobals, new ErrorList());
+        const same = (cfg.vrrp ?? []).find((x) => x.ifindex === v.ifindex && x.vrid === v.vrid);
+        if (same) fail(n.key, `virtual_router_id ${v.vrid} on ${v.interfaceName} is already instance ${same.name}'s`);
+        if ((cfg.vrrp ?? []).some((x) => x.name === v.name)) fail(n.args[0], `a second vrrp_instance named ${v.name}`);
+        (cfg.vrrp ??= []).push(v);
+        break;
+      }
       case "director":
         if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
         director = n;

@@ -18,7 +18,7 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
@@ -26,6 +26,7 @@ import {
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
+import type { VrrpInstanceConfig } from "../vrrp/config.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -91,6 +92,11 @@ export const LIMITS = {
   /** A keyword or value longer than this is refused without further thought. */
   wordChars: 1024,
 };
+
+/** What the engine keeps of a VRRP instance. */
+export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
+  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses };
+}
 
 /** A configuration file's text, bounded: a regular file of at most LIMITS.fileBytes. */
 export function readConfigFile(path: string): string {
@@ -182,6 +188,8 @@ export interface DirectorConfig {
   controlGroup?: { name: string; gid: number; line: number };
   /** keepalived.conf's global_defs for health checking: script user, mail (host/health). */
   health?: HealthGlobals;
+  /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
+  vrrp?: VrrpInstanceConfig[];
 }
 
 interface Token {
@@ -410,6 +418,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
   engine.setMarkRules(cfg.marks ?? []);
+  engine.setVrrpInstances((cfg.vrrp ?? []).map(vrrpSpec));
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
   for (const s of cfg.services) {
     let index = -1;

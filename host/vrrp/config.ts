@@ -31,8 +31,10 @@ export interface VrrpInstanceConfig {
   preemptDelayMs: number;
   /** authentication { auth_type PASS; auth_pass ... } (v2 only). */
   authPass?: string;
-  /** virtual_ipaddress: the addresses the master holds. */
+  /** virtual_ipaddress: the addresses the master holds, and the interface each is
+   *  announced on (`dev`, else the instance's). */
   addresses: string[];
+  addressIfindex: number[];
   garpMasterDelayMs: number;
   garpMasterRepeat: number;
   downTimerAdverts: number;

@@ -1,0 +1,161 @@
+// keepalived.conf's vrrp_instance blocks (keepalived/vrrp/vrrp_parser.c), read into
+// host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
+// (sync groups, scripts, tracking, unicast peers, VMACs, routes and rules).
+
+import type { DirectorConfig, ErrorList } from "../control/rules.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { seconds } from "../health/keepalived-checks.js";
+import type { Script } from "../health/config.js";
+import { VRRP_DEFAULTS, VrrpInstanceConfig } from "./config.js";
+
+/** global_defs keywords of VRRP that set defaults for every instance. */
+export interface VrrpGlobals {
+  version?: 2 | 3;
+  garpMasterDelayMs?: number;
+  garpMasterRepeat?: number;
+}
+export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat"];
+
+export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
+  switch (n.key.text) {
+    case "vrrp_version": leaf(n); g.version = versionOf(arg(n, 0, "2 or 3")); noMoreArgs(n, 1); return true;
+    case "vrrp_garp_master_delay": leaf(n); g.garpMasterDelayMs = int(arg(n, 0, "seconds"), 0, 1000, "vrrp_garp_master_delay") * 1000; noMoreArgs(n, 1); return true;
+    case "vrrp_garp_master_repeat": leaf(n); g.garpMasterRepeat = int(arg(n, 0, "a count"), 1, 255, "vrrp_garp_master_repeat"); noMoreArgs(n, 1); return true;
+  }
+  return false;
+}
+
+function versionOf(t: Tok): 2 | 3 {
+  if (t.text !== "2" && t.text !== "3") fail(t, "expected 2 or 3");
+  return Number(t.text) as 2 | 3;
+}
+
+const NOT_YET: Record<string, string> = {
+  track_script: "track_script (vrrp_script tracking) is not supported by wasmvs yet",
+  track_interface: "track_interface is not supported by wasmvs yet",
+  track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
+  unicast_peer: "unicast_peer is not supported by wasmvs yet (multicast adverts only)",
+  unicast_src_ip: "unicast_src_ip is not supported by wasmvs yet", mcast_src_ip: "mcast_src_ip is not supported by wasmvs yet (adverts leave from the interface's address)",
+  use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
+  virtual_routes: "virtual_routes are not supported by wasmvs yet", virtual_rules: "virtual_rules are not supported by wasmvs yet",
+  virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
+  lvs_sync_daemon_interface: "the connection sync daemon is not supported by wasmvs yet", smtp_alert: "smtp_alert for VRRP is not supported by wasmvs yet",
+  garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
+  dont_track_primary: "dont_track_primary is not supported by wasmvs yet (nothing is tracked)", strict_mode: "strict_mode is not supported by wasmvs yet",
+  accept: "accept is not supported by wasmvs yet", no_accept: "no_accept is not supported by wasmvs yet",
+};
+const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
+  "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
+  "garp_master_repeat", "down_timer_adverts"];
+
+function script(n: Node): Script {
+  leaf(n);
+  const first = arg(n, 0, "a script (a path and its arguments)");
+  const argv = n.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : n.args.map((a) => a.text);
+  if (!argv[0]?.startsWith("/")) fail(first, "a script needs an absolute path");
+  return { argv, where: { file: first.file, line: first.line, column: first.column } };
+}
+
+/** One vrrp_instance block. cfg: for the director's interfaces (the instance's interface
+ *  and each address's `dev` are director interface names). */
+export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs: ErrorList): VrrpInstanceConfig {
+  const name = arg(n, 0, "a name");
+  noMoreArgs(n, 1);
+  if (!n.children) fail(n.key, "vrrp_instance needs a block");
+  const ifaceOf = (t: Tok) => {
+    const i = cfg.interfaces.find((x) => x.name === t.text);
+    if (!i) fail(t, `no interface ${t.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
+    return i!;
+  };
+  let iface: { index: number; name: string } | undefined;
+  let vrid: number | undefined;
+  const v: Partial<VrrpInstanceConfig> & { addresses: string[]; addressIfindex: number[]; addressDev: (Tok | undefined)[] } = {
+    addresses: [], addressIfindex: [], addressDev: [],
+  };
+  // Every keyword is checked on its own: all errors of a block are reported, not only the first.
+  for (const c of n.children!) errs.attempt(() => {
+    const k = c.key.text;
+    if (NOT_YET[k]) fail(c.key, NOT_YET[k]);
+    switch (k) {
+      case "interface": iface = ifaceOf(arg(c, 0, "an interface")); noMoreArgs(c, 1); leaf(c); break;
+      case "state": {
+        leaf(c);
+        const s = arg(c, 0, "MASTER or BACKUP");
+        if (s.text !== "MASTER" && s.text !== "BACKUP") fail(s, "expected MASTER or BACKUP");
+        v.initialMaster = s.text === "MASTER";
+        break;
+      }
+      case "virtual_router_id": leaf(c); vrid = int(arg(c, 0, "1-255"), 1, 255, "virtual_router_id"); noMoreArgs(c, 1); break;
+      case "priority": leaf(c); v.priority = int(arg(c, 0, "1-255"), 1, 255, "priority"); noMoreArgs(c, 1); break;
+      case "advert_int": leaf(c); v.advertIntMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 10, 255_000, "advert_int")); noMoreArgs(c, 1); break;
+      case "nopreempt": leaf(c); noMoreArgs(c, 0); v.preempt = false; break;
+      case "preempt": leaf(c); noMoreArgs(c, 0); v.preempt = true; break;
+      case "preempt_delay": leaf(c); v.preemptDelayMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 0, 1_000_000, "preempt_delay")); noMoreArgs(c, 1); break;
+      case "version": leaf(c); v.version = versionOf(arg(c, 0, "2 or 3")); noMoreArgs(c, 1); break;
+      case "garp_master_delay": leaf(c); v.garpMasterDelayMs = int(arg(c, 0, "seconds"), 0, 1000, "garp_master_delay") * 1000; noMoreArgs(c, 1); break;
+      case "garp_master_repeat": leaf(c); v.garpMasterRepeat = int(arg(c, 0, "a count"), 1, 255, "garp_master_repeat"); noMoreArgs(c, 1); break;
+      case "down_timer_adverts": leaf(c); v.downTimerAdverts = int(arg(c, 0, "a count"), 1, 100, "down_timer_adverts"); noMoreArgs(c, 1); break;
+      case "notify": v.notify = script(c); break;
+      case "notify_master": v.notifyMaster = script(c); break;
+      case "notify_backup": v.notifyBackup = script(c); break;
+      case "notify_fault": v.notifyFault = script(c); break;
+      case "notify_stop": v.notifyStop = script(c); break;
+      case "authentication": {
+        if (!c.children) fail(c.key, "authentication needs a block (auth_type, auth_pass)");
+        let type: string | undefined;
+        for (const a of c.children!) {
+          if (a.key.text === "auth_type") {
+            const t = arg(a, 0, "PASS or AH");
+            if (t.text === "AH") fail(t, "AH authentication is not supported by wasmvs yet (RFC 5798 dropped it: use PASS or none)");
+            if (t.text !== "PASS") fail(t, "expected PASS or AH");
+            type = t.text;
+          } else if (a.key.text === "auth_pass") {
+            const p = arg(a, 0, "a password");
+            if (p.text.length > 8) fail(p, "a VRRP password is at most 8 characters (keepalived truncates longer ones; say it whole)");
+            v.authPass = p.text;
+          } else unknown(a.key, ["auth_type", "auth_pass"], "authentication");
+        }
+        if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
+        if (type && v.authPass === undefined) fail(c.key, "auth_type PASS needs auth_pass");
+        break;
+      }
+      case "virtual_ipaddress":
+        if (!c.children) fail(c.key, "virtual_ipaddress needs a block of addresses");
+        for (const a of c.children!) {
+          const [addr] = a.key.text.split("/");
+          if (addr.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
+          v.addresses.push(ip({ ...a.key, text: addr }, "the virtual address"));
+          let dev: Tok | undefined;
+          for (let k2 = 0; k2 < a.args.length; k2++) {
+            const w = a.args[k2];
+            if (w.text === "dev") { dev = arg(a, k2 + 1, "an interface"); k2++; }
+            else if (w.text === "label" || w.text === "brd" || w.text === "scope") k2++; // kernel address attributes: no meaning without a kernel address
+            else fail(w, "expected dev IFNAME (or label, brd, scope)");
+          }
+          v.addressDev.push(dev);
+        }
+        break;
+      default:
+        unknown(c.key, KEYS, "vrrp_instance");
+    }
+  });
+  errs.check();
+  if (!iface) fail(n.key, "vrrp_instance needs an interface");
+  if (vrid === undefined) fail(n.key, "vrrp_instance needs a virtual_router_id");
+  if (!v.addresses.length) fail(n.key, "vrrp_instance needs virtual_ipaddress");
+  const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
+  if (version === 3 && v.authPass !== undefined) fail(n.key, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2");
+  const advertIntMs = v.advertIntMs ?? VRRP_DEFAULTS.advertIntMs;
+  if (version === 2 && advertIntMs % 1000 !== 0) fail(n.key, "VRRP version 2 adverts carry whole seconds: advert_int must be whole for version 2 (use version 3 for less)");
+  if (version === 3 && advertIntMs > 40_950) fail(n.key, "VRRP version 3 adverts carry at most 40.95 s");
+  return {
+    name: name.text, ifindex: iface!.index, interfaceName: iface!.name, vrid: vrid!, priority: v.priority ?? VRRP_DEFAULTS.priority,
+    initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
+    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map((d) => (d ? ifaceOf(d).index : iface!.index)),
+    garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? VRRP_DEFAULTS.garpMasterDelayMs,
+    garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? VRRP_DEFAULTS.garpMasterRepeat,
+    downTimerAdverts: v.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
+    notify: v.notify, notifyMaster: v.notifyMaster, notifyBackup: v.notifyBackup, notifyFault: v.notifyFault, notifyStop: v.notifyStop,
+    line: n.key.line,
+  };
+}
