@@ -3,7 +3,7 @@
 // director implements it with the data-path thread (host/dataplane/client.ts); tests and
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
-import { ConnectionInfo, Engine } from "../engine/index.js";
+import { ConnectionInfo, Engine, VrrpAdvert } from "../engine/index.js";
 import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "../dataplane/requests.js";
 import { LoopStats } from "../dataplane/loop.js";
 import { DirectorConfig } from "./rules.js";
@@ -27,6 +27,10 @@ export interface EngineAdapter {
   zero(service?: ServiceKey): Promise<void>;
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
+  /** VRRP instance i: master or not, and/or send an advert with this priority. */
+  vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void>;
+  /** f with the adverts the engine receives for the host's VRRP instances. */
+  onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
 }
 
 /** Shared by both adapters: what is built from single requests. */
@@ -60,6 +64,15 @@ export abstract class RequestAdapter implements EngineAdapter {
   async announce(targets: { ifindex: number; address: string }[]): Promise<void> {
     await this.request({ op: "announce", targets });
   }
+
+  async vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void> {
+    await this.request({ op: "vrrp", instance, ...o });
+  }
+
+  protected advertListeners: ((adverts: VrrpAdvert[]) => void)[] = [];
+  onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void {
+    this.advertListeners.push(f);
+  }
 }
 
 /** The engine in this thread; frames a request emits go to sink (dropped by default). */
@@ -74,5 +87,11 @@ export class LocalEngine extends RequestAdapter {
 
   protected async request(req: EngineRequest): Promise<EngineReply> {
     return serveRequest(this.engine, req, this.clock(), this.loop, this.sink);
+  }
+
+  /** Hand the adverts the engine queued to the listeners (tests call it after feeding frames). */
+  deliverAdverts(): void {
+    const a = this.engine.takeVrrpAdverts();
+    if (a.length) for (const f of this.advertListeners) f(a);
   }
 }

@@ -25,6 +25,8 @@ export interface HousekeepingOptions {
   survived: (what: string, e: unknown) => void;
   /** Each checked real server's health, for the status file. */
   checks?: () => unknown[];
+  /** Each VRRP instance's state, for the status file. */
+  vrrp?: () => unknown[];
 }
 
 export class Housekeeping {
@@ -57,7 +59,7 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [] };
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [] };
     const tmp = `${this.o.status}.tmp`;
     await writeFile(tmp, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
     await rename(tmp, this.o.status);

@@ -54,6 +54,7 @@ export class DataplaneThread extends RequestAdapter {
       };
       port1.on("message", (m: ThreadMessage) => {
         if ("ready" in m) resolve();
+        else if ("adverts" in m) { for (const f of t.advertListeners) f(m.adverts); }
         else if ("fatal" in m) fail(m.fatal);
         else if ("stopped" in m) t.stopped?.(m.stopped);
         else {

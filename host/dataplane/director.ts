@@ -29,6 +29,7 @@ import { EngineSnapshot } from "./requests.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
 import { healthSummary } from "../health/summary.js";
+import { VrrpService } from "../vrrp/service.js";
 
 export interface RunOptions {
   config: string;
@@ -213,6 +214,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const estimator = new Estimator();
   let state: ControlState | undefined;
   let checking: HealthService | undefined;
+  let vrrp: VrrpService | undefined;
   const services: Service[] = [
     taps,
     dataPath,
@@ -253,17 +255,27 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }),
     // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
     service("announcements", async () => {
-      const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
+      // VRRP's addresses are announced by their instance when it becomes master, not here.
+      const vrrpOwned = new Set((fileCfg.vrrp ?? []).flatMap((v) => v.addresses));
+      const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined && !vrrpOwned.has(s.address)).map((s) => s.address));
       // A mark rule's single address is a VIP too (the engine answers ARP for it).
-      for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32")) vips.add(m.destination.slice(0, -3));
+      for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
       for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
       await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
       return () => {};
     }),
+    // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
+    service("VRRP", async () => {
+      if (!fileCfg.vrrp?.length) return () => {};
+      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log });
+      vrrp = v;
+      v.start();
+      return () => v.stop();
+    }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
     service("housekeeping", async () => {
       const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived,
-        checks: () => checking?.views() ?? [] });
+        checks: () => checking?.views() ?? [], vrrp: () => vrrp?.views() ?? [] });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),

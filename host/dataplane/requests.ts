@@ -30,7 +30,9 @@ export type EngineRequest =
   | { op: "apply"; prev: DirectorConfig; next: DirectorConfig }
   | { op: "connections"; from: number }
   | { op: "zero"; service?: ServiceKey }
-  | { op: "announce"; targets: { ifindex: number; address: string }[] };
+  | { op: "announce"; targets: { ifindex: number; address: string }[] }
+  /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
+  | { op: "vrrp"; instance: number; master?: boolean; advert?: number };
 
 export type EngineReply =
   | { snapshot: EngineSnapshot }
@@ -82,6 +84,10 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
     }
     case "announce":
       for (const t of req.targets) emit(e.sendGratuitousArp(t.ifindex, t.address, nowMs));
+      return { done: true };
+    case "vrrp":
+      if (req.master !== undefined) e.setVrrpMaster(req.instance, req.master);
+      if (req.advert !== undefined) emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs));
       return { done: true };
   }
 }

@@ -9,7 +9,7 @@
 // so a change applies entirely before or after a batch, never in the middle of one.
 
 import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
-import { Engine, EngineOptions } from "../engine/index.js";
+import { Engine, EngineOptions, VrrpAdvert } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
@@ -40,6 +40,7 @@ const READS_PER_TURN = 64;
 
 export type ThreadMessage =
   | { ready: true }
+  | { adverts: VrrpAdvert[] }
   | { fatal: string }
   | { id: number; reply?: unknown; failure?: unknown }
   | { stopped: LoopStats };
@@ -91,6 +92,9 @@ async function main(d: ThreadData): Promise<void> {
     for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
       if ((ready & (1 << i)) !== 0 && pump.drain(i, FRAMES_PER_READ, READS_PER_TURN)) busy = true;
     }
+    // VRRP adverts the engine queued: to the control plane's state machines at once.
+    const adverts = engine.takeVrrpAdverts();
+    if (adverts.length) post({ adverts });
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {
       flush(engine.tick(now));

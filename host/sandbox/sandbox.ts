@@ -323,17 +323,18 @@ export class Sandbox {
 
   /** Start wasmvs in the director's namespace with configText; resolves when it runs.
    *  socket: the control socket's path, or "default" for the namespace's own default. */
-  async startDirector(configText: string, socket = join(this.dir, "control.sock")): Promise<Director> {
-    const config = join(this.dir, "director.rules");
+  async startDirector(configText: string, socket = join(this.dir, "control.sock"), name = "director"): Promise<Director> {
+    // A second director (VRRP tests) runs in the same namespace with files of its own.
+    const config = join(this.dir, name === "director" ? "director.rules" : `${name}.conf`);
     writeFileSync(config, configText);
-    const status = join(this.dir, "status.json");
+    const status = join(this.dir, name === "director" ? "status.json" : `${name}-status.json`);
     rmSync(status, { force: true });
     // WASMVS_DIRECTOR_NODE_FLAGS: node flags for the director (e.g. --trace-gc, --cpu-prof) when investigating.
     const argv = [process.execPath, ...(process.env.WASMVS_DIRECTOR_NODE_FLAGS ?? "").split(" ").filter(Boolean), CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket])];
-    const proc = this.spawn(this.director, argv, "director");
-    await this.waitFor("the director to start", () => (existsSync(status) && (socket === "default" || existsSync(socket))) || proc.exitCode !== null);
-    if (proc.exitCode !== null) throw new Error(`the director exited: ${this.logOf("director")}`);
-    return new Director(this, proc, config, status, socket);
+    const proc = this.spawn(this.director, argv, name);
+    await this.waitFor(`${name} to start`, () => (existsSync(status) && (socket === "default" || existsSync(socket))) || proc.exitCode !== null);
+    if (proc.exitCode !== null) throw new Error(`${name} exited: ${this.logOf(name)}`);
+    return new Director(this, proc, config, status, socket, name);
   }
 
   /** HTTP requests from the client; returns what it saw. */
@@ -373,7 +374,7 @@ export class Sandbox {
 
 export class Director {
   constructor(private readonly sb: Sandbox, readonly proc: ChildProcess, readonly configPath: string, readonly statusPath: string,
-    readonly socket: string) {}
+    readonly socket: string, readonly name = "director") {}
 
   /** Run the wasmvs command line (ipvsadm's options) against this director. */
   ipvsadm(args: string[], input?: string): RunResult {
@@ -396,16 +397,16 @@ export class Director {
   /** Write a new configuration and send SIGHUP; resolves when the director has answered. */
   async reload(configText: string): Promise<string> {
     writeFileSync(this.configPath, configText);
-    const before = this.sb.logOf("director").length;
+    const before = this.sb.logOf(this.name).length;
     this.proc.kill("SIGHUP");
-    await this.sb.waitFor("the reload", () => /reload(ed|\s+refused)/.test(this.sb.logOf("director").slice(before)), 10000);
-    return this.sb.logOf("director").slice(before);
+    await this.sb.waitFor("the reload", () => /reload(ed|\s+refused)/.test(this.sb.logOf(this.name).slice(before)), 10000);
+    return this.sb.logOf(this.name).slice(before);
   }
 
   async stop(): Promise<string> {
     this.proc.kill("SIGTERM");
-    await this.sb.waitFor("the director to stop", () => this.proc.exitCode !== null || this.proc.signalCode !== null, 10000);
-    return this.sb.logOf("director");
+    await this.sb.waitFor(`${this.name} to stop`, () => this.proc.exitCode !== null || this.proc.signalCode !== null, 10000);
+    return this.sb.logOf(this.name);
   }
 }
 
