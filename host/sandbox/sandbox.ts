@@ -268,6 +268,16 @@ export class Sandbox {
     await this.waitFor(`${name} to listen`, () => this.logOf(name).includes("ready"));
   }
 
+  /** One more host on a segment (bo: the clients', bi: the servers'): a namespace of this
+   *  sandbox with eth0 in that bridge and the address given; returns its name. */
+  addHost(name: string, bridge: "bo" | "bi", address: string): string {
+    const ns = `${this.prefix}${name}`;
+    this.addNs(ns);
+    this.veth(this.director, `h${name}`.slice(0, 15), bridge, ns, "eth0");
+    this.must(ns, ["ip", "addr", "add", address, "dev", "eth0"]);
+    return ns;
+  }
+
   /** The director host's own address on the servers' segment (the inside bridge), which
    *  health checks leave from, as keepalived's do from the director's kernel. */
   addCheckSource(): string {
