@@ -113,4 +113,16 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const r = sb.http(`http://${VIP}/`, { requests: 30, concurrency: 3 });
     expect(r.errors).toEqual([]);
   });
+
+  it("a master stopped cleanly resigns (priority 0): the backup takes over after its skew, not the full timeout", async () => {
+    const a = directors[directors.length - 1];
+    const before = sb.logOf("director-b").length;
+    const stoppedAt = Date.now();
+    await a.stop();
+    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER: the master resigned \(priority 0\)/.test(sb.logOf("director-b").slice(before)), 5000);
+    const line = sb.logOf("director-b").slice(before).split("\n").find((l) => /: MASTER/.test(l))!;
+    console.log(`graceful stop: the backup was master ${Date.parse(line.split(" ")[0]) - stoppedAt} ms after SIGTERM to the master (skew for priority 100: 61 ms)`);
+    const r = sb.http(`http://${VIP}/`, { requests: 20, concurrency: 2 });
+    expect(r.errors).toEqual([]);
+  });
 });
