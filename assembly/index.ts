@@ -21,6 +21,7 @@ import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, VRRP_TABLE_BYTES } from "./ha/vrrp";
+import { syncConfigure, syncFlush, syncLayout, syncPending, SYNC_BUFFER_BYTES } from "./ha/sync";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -68,6 +69,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   // Last, so that the regions above keep the offsets they had before they existed (mark.ts).
   let marks = at; at = alignUp(at + <u64>MARK_TABLE_BYTES, 64);
   let vrrpTables = at; at = alignUp(at + <u64>VRRP_TABLE_BYTES, 64);
+  let syncBuffer = at; at = alignUp(at + <u64>SYNC_BUFFER_BYTES, 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -91,6 +93,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   neighLayout(<usize>load<u32>(r + (<usize>Region.NEIGHBOURS << 2)), neighSize);
   markLayout(<usize>marks);
   vrrpLayout(<usize>vrrpTables, <usize>load<u32>(r + (<usize>Region.VRRP_QUEUE << 2)));
+  syncLayout(<usize>syncBuffer);
   neighFlush();
   routeClear();
   state.resetIpId();
@@ -131,6 +134,8 @@ export function processBatch(n: u32, nowMs: u32): u32 {
     frame += slot;
     desc += <usize>Abi.DESC_SIZE;
   }
+  // What this batch changed reaches the backup now (ha/sync.ts).
+  if (syncPending()) syncFlush();
   return txEnd();
 }
 
@@ -209,6 +214,11 @@ export function vrrpAdvert(i: u32, priority: u32, nowMs: u32): u32 {
   beginCall(nowMs);
   vrrpSendAdvert(i, priority);
   return txEnd();
+}
+/** Connection sync: roles (1 send, 2 receive, 3 both, 0 off), the interface, the sync ID
+ *  (0: accept any), the largest message (UDP payload bytes). */
+export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32): i32 {
+  return syncConfigure(roles, ifindex, syncid, maxlen) ? Err.OK : -Err.BAD_ARGUMENT;
 }
 /** IPVS's expire_quiescent_template sysctl. */
 export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }

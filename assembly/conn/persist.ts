@@ -14,6 +14,7 @@ import { connBase, connCreate, connLookupIn, connRemove } from "./table";
 import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";
 import { schedule } from "../sched/index";
 import { now } from "../engine/state";
+import { syncConn, syncSending } from "../ha/sync";
 
 /** IPVS's expire_quiescent_template sysctl. */
 export let expireQuiescentTemplate = false;
@@ -54,6 +55,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32): u32 {
   store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);
   destBindTemplate(d);
   lastTemplate = tpl;
+  if (syncSending) syncConn(tpl);
   return d;
 }
 

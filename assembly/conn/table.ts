@@ -157,9 +157,9 @@ function connAllocate(): usize {
 /** Create and hash a connection. outHashed: also in the server-side table (NAT).
  *  Returns the entry, or 0 if the table is full (counted). */
 export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport: u32, daddr: u32, dport: u32,
-  dest: u32, flags: u32, state: u32): usize {
+  dest: u32, flags: u32, state: u32, countFull: bool = true): usize {
   let e = connAllocate();
-  if (e == 0) { count(Counter.DROP_TABLE_FULL); return 0; }
+  if (e == 0) { if (countFull) count(Counter.DROP_TABLE_FULL); return 0; }
   let idx1 = <u32>((e - connBase) / <usize>ConnField.SIZE) + 1;
   store<u32>(e, caddr, ConnField.CADDR);
   store<u16>(e, <u16>cport, ConnField.CPORT);

@@ -22,6 +22,8 @@ import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, d
 import { persistControl, persistSchedule } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
 import { vrrpAddressCount, vrrpOwnership, vrrpReceive } from "../ha/vrrp";
+import { syncConn, syncIsForUs, syncReceive, syncReceiving, syncSending } from "../ha/sync";
+import { bswap16 } from "../wire/bytes";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
@@ -100,6 +102,12 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
     if (!tcpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
   } else if (proto == Proto.UDP) {
     if (!udpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
+    // Connection sync from the master (ha/sync.ts), before any service lookup.
+    if (syncReceiving && syncIsForUs(ipv4Dst(ip), <u32>load<u16>(l4, 2), ifindex)) {
+      let ulen = bswap16(<u32>load<u16>(l4, 4));
+      syncReceive(l4 + 8, ulen - 8);
+      return;
+    }
   } else if (proto == Proto.ICMP) {
     handleIcmp(frame, l2len, ip, ihl, totalLen, ifindex);
     return;
@@ -200,6 +208,8 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
     rport != 0 ? rport : l4DstPort(l4), d, flags, proto == Proto.TCP ? ConnState.NONE : ConnState.UDP);
   if (conn == 0) return;
   if (persistent) persistControl(conn);
+  // A UDP connection is synced when it is made (TCP ones at their first state change).
+  if (syncSending && proto == Proto.UDP) syncConn(conn);
   destBind(d, proto == Proto.UDP);
   let ds = destStats(d);
   store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
@@ -236,6 +246,10 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
       store<u8>(conn, <u8>(cf & ~ConnFlag.INACTIVE), ConnField.FLAGS);
     }
     store<u8>(conn, <u8>ns, ConnField.STATE);
+    store<u32>(conn, now + stateTimeout(ns), ConnField.EXPIRES);
+    // The backup learns every TCP state change (IPVS syncs them at once).
+    if (syncSending) syncConn(conn);
+    return;
   }
   store<u32>(conn, now + stateTimeout(ns), ConnField.EXPIRES);
 }

@@ -370,6 +370,12 @@ export class Engine {
     return this.exports.vrrpAdvert(i, priority, nowMs >>> 0);
   }
 
+  /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
+   *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size. */
+  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number }): void {
+    check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472), "connection sync");
+  }
+
   /** The adverts queued since the last call (each a copy of its VRRP message). */
   takeVrrpAdverts(): VrrpAdvert[] {
     const q = this.region[Region.VRRP_QUEUE];

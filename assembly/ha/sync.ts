@@ -1,0 +1,209 @@
+// Connection sync (IPVS's sync daemon, protocol version 1) done by the engine itself: a
+// sending director appends an entry for every new connection, every TCP state change and
+// every persistence template to a message, and sends the message at the end of the call
+// that filled it — within one batch of the event, not IPVS's 3 packets and 2 s flush;
+// a receiving director applies each entry to its own table as it arrives (the service and
+// real server found by address and port, or by mark), so that when it becomes master the
+// connections go on. No JS touches a connection on either side.
+//
+// Roles are bits: SEND (master), RECEIVE (backup); the host sets them from VRRP.
+
+import { ConnField, ConnFlag, ConnState, Counter, Fwd, Proto } from "../abi";
+import { count, countN, now } from "../engine/state";
+import { scratchTake, txPush } from "../engine/tx";
+import { bswap16, bswap32 } from "../wire/bytes";
+import { EthField, ETHERTYPE_IPV4_WIRE, ETH_HEADER_LEN } from "../wire/ethernet";
+import { ipv4Emit, IPV4_HEADER_LEN } from "../wire/ipv4";
+import { UdpField, UDP_HEADER_LEN } from "../wire/udp";
+import { transportChecksum, udpNonZero } from "../wire/checksum";
+import {
+  syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, SyncEntry, SyncField, syncU16, syncU32, SYNC_ENTRY_LEN, SYNC_F_FWD_MASK, SYNC_F_INACTIVE,
+  SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT,
+} from "../wire/ipvssync";
+import { connCreate, connLookupIn, connBase } from "../conn/table";
+import { stateTimeout } from "../conn/tcpstate";
+import {
+  destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
+} from "../svc/service";
+import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+
+@inline export const SYNC_SEND: u32 = 1;
+@inline export const SYNC_RECEIVE: u32 = 2;
+/** Bytes of the message buffer (a 1500-byte MTU's worth). */
+export const SYNC_BUFFER_BYTES: usize = 1472;
+
+export let syncSending = false;
+export let syncReceiving = false;
+let syncIfindex: u32 = 0;
+let syncId: u32 = 0;
+let maxEntries: u32 = 40;
+let buffer: usize = 0;
+let pending: u32 = 0;
+
+export function syncLayout(base: usize): void { buffer = base; pending = 0; syncSending = false; syncReceiving = false; }
+
+/** Roles (SEND | RECEIVE), the interface, the sync ID (0: accept any) and the largest
+ *  message (UDP payload bytes, at most 1472). */
+export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32): bool {
+  if (roles != 0 && !ifaceExists(ifindex)) return false;
+  if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > <u32>SYNC_BUFFER_BYTES) return false;
+  if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
+  syncSending = (roles & SYNC_SEND) != 0;
+  syncReceiving = (roles & SYNC_RECEIVE) != 0;
+  syncIfindex = ifindex;
+  syncId = syncid & 0xff;
+  maxEntries = (maxlen - SYNC_HEADER_LEN) / SYNC_ENTRY_LEN;
+  return true;
+}
+
+/** Append connection (or template) e to the message; sends it when full. */
+export function syncConn(e: usize): void {
+  let flags8 = <u32>load<u8>(e, ConnField.FLAGS);
+  let template = (flags8 & ConnFlag.TEMPLATE) != 0;
+  let proto = <u32>load<u8>(e, ConnField.PROTO) & 0x7f;
+  let fwd = (flags8 & ConnFlag.FWD_MASK) >> ConnFlag.FWD_SHIFT;
+  let flags = fwd | ((flags8 & ConnFlag.NOOUTPUT) != 0 ? SYNC_F_NOOUTPUT : 0) | ((flags8 & ConnFlag.INACTIVE) != 0 ? SYNC_F_INACTIVE : 0) |
+    (template ? SYNC_F_TEMPLATE : 0);
+  let st = <u32>load<u8>(e, ConnField.STATE);
+  // IPVS's UDP connections and templates are in state 0 on the wire.
+  let wireState = template || st == ConnState.UDP ? 0 : st;
+  let s = destService(<u32>load<u16>(e, ConnField.DEST));
+  let fwmark: u32 = s != NONE && svcProto(s) == 0 ? bswap32(svcVaddr(s)) : 0;
+  let timeoutS = template ? (s != NONE ? svcPersistTimeout(s) : 300) : stateTimeout(st) / 1000;
+  syncEntryEmit(buffer + SYNC_HEADER_LEN + <usize>pending * SYNC_ENTRY_LEN, proto, flags, wireState, <u32>load<u16>(e, ConnField.CPORT),
+    <u32>load<u16>(e, ConnField.VPORT), <u32>load<u16>(e, ConnField.DPORT), fwmark, timeoutS, load<u32>(e, ConnField.CADDR),
+    load<u32>(e, ConnField.VADDR), load<u32>(e, ConnField.DADDR));
+  pending++;
+  count(Counter.SYNC_CONNS_SENT);
+  if (pending >= maxEntries) syncFlush();
+}
+
+@inline export function syncPending(): bool { return pending != 0; }
+
+/** Send the message being built (to 224.0.0.81:8848, TTL 1, from the sync interface). */
+export function syncFlush(): void {
+  if (pending == 0) return;
+  let n = pending;
+  pending = 0;
+  let src = ifaceAddr(syncIfindex);
+  let f = scratchTake();
+  if (f == 0 || src == 0) { countN(Counter.GENERATED_LOST, 1); return; }
+  let msgLen = SYNC_HEADER_LEN + n * SYNC_ENTRY_LEN;
+  syncHeaderEmit(buffer, syncId, msgLen, n);
+  // 01:00:5e:00:00:51, the multicast MAC of 224.0.0.81.
+  store<u32>(f, 0x005e0001, EthField.DST);
+  store<u16>(f, 0x5100, EthField.DST + 4);
+  memory.copy(f + EthField.SRC, ifaceMac(syncIfindex), 6);
+  store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
+  let ip = f + ETH_HEADER_LEN;
+  let udpLen = UDP_HEADER_LEN + msgLen;
+  ipv4Emit(ip, 0, IPV4_HEADER_LEN + udpLen, 0, 0, 1, Proto.UDP, src, SYNC_GROUP_WIRE);
+  let udp = ip + IPV4_HEADER_LEN;
+  store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.SRC_PORT);
+  store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.DST_PORT);
+  store<u16>(udp, <u16>bswap16(udpLen), UdpField.LENGTH);
+  store<u16>(udp, 0, UdpField.CHECKSUM);
+  memory.copy(udp + UDP_HEADER_LEN, buffer, msgLen);
+  store<u16>(udp, <u16>udpNonZero(transportChecksum(src, SYNC_GROUP_WIRE, Proto.UDP, udp, udpLen)), UdpField.CHECKSUM);
+  let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + udpLen;
+  if (!txPush(f, len < 60 ? 60 : len, syncIfindex)) { count(Counter.GENERATED_LOST); return; }
+  count(Counter.SYNC_MESSAGES_SENT);
+}
+
+/** Is this UDP datagram a sync message for this director? (Before any service lookup.) */
+@inline export function syncIsForUs(dst: u32, dportWire: u32, ifindex: u32): bool {
+  return ifindex == syncIfindex && dportWire == bswap16(SYNC_PORT) && (dst == SYNC_GROUP_WIRE || dst == ifaceAddr(ifindex));
+}
+
+/** Apply a sync message (len bytes at m). Ends in exactly one counter for the frame. */
+export function syncReceive(m: usize, len: u32): void {
+  if (syncCheck(m, len) != 0) { count(Counter.DROP_SYNC_MALFORMED); return; }
+  let id = <u32>load<u8>(m, SyncField.SYNCID);
+  if (syncId != 0 && id != syncId) { count(Counter.DROP_SYNC_OTHER_SYNCID); return; }
+  let n = <u32>load<u8>(m, SyncField.NR_CONNS);
+  // Every entry is checked before any is applied: a message that does not add up changes nothing.
+  let at = m + SYNC_HEADER_LEN;
+  let end = m + len;
+  for (let k: u32 = 0; k < n; k++) {
+    if (at + SYNC_ENTRY_LEN > end) { count(Counter.DROP_SYNC_MALFORMED); return; }
+    let size = syncEntrySize(at);
+    if (size < SYNC_ENTRY_LEN || at + size > end) { count(Counter.DROP_SYNC_MALFORMED); return; }
+    at += size;
+  }
+  if (at != end) { count(Counter.DROP_SYNC_MALFORMED); return; }
+  at = m + SYNC_HEADER_LEN;
+  for (let k: u32 = 0; k < n; k++) {
+    let size = syncEntrySize(at);
+    if ((load<u8>(at, SyncEntry.TYPE) & 1) != 0) count(Counter.SYNC_CONNS_UNMATCHED); // IPv6
+    else if (applyEntry(at)) count(Counter.SYNC_CONNS_RECEIVED);
+    else count(Counter.SYNC_CONNS_UNMATCHED);
+    at += size;
+  }
+  count(Counter.CONSUMED);
+}
+
+function applyEntry(e: usize): bool {
+  let proto = <u32>load<u8>(e, SyncEntry.PROTOCOL);
+  let flags = syncU32(e, SyncEntry.FLAGS);
+  let template = (flags & SYNC_F_TEMPLATE) != 0;
+  let wireState = syncU16(e, SyncEntry.STATE);
+  let cport = <u32>load<u16>(e, SyncEntry.CPORT);
+  let vport = <u32>load<u16>(e, SyncEntry.VPORT);
+  let dport = <u32>load<u16>(e, SyncEntry.DPORT);
+  let fwmark = syncU32(e, SyncEntry.FWMARK);
+  let timeoutMs = syncU32(e, SyncEntry.TIMEOUT) * 1000;
+  let caddr = load<u32>(e, SyncEntry.CADDR);
+  let vaddr = load<u32>(e, SyncEntry.VADDR);
+  let daddr = load<u32>(e, SyncEntry.DADDR);
+  if (!template && proto != Proto.TCP && proto != Proto.UDP) return false;
+  if (!template && proto == Proto.TCP && (wireState == 0 || wireState >= <u32>ConnState.UDP)) return false;
+  let s = fwmark != 0 ? svcFind(0, bswap32(fwmark), 0) : svcFind(proto, vaddr, vport);
+  if (s == NONE && !template && fwmark == 0) s = svcFind(proto, vaddr, 0); // a port-zero service
+  if (s == NONE) return false;
+  let d = destFind(s, daddr, dport, false);
+  if (d == NONE) d = destFind(s, daddr, 0, false);
+  if (d == NONE) return false;
+  let fwd = flags & SYNC_F_FWD_MASK;
+  if (fwd != Fwd.MASQ && fwd != Fwd.TUNNEL && fwd != Fwd.DROUTE) return false;
+  if (template) {
+    let tproto = svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO;
+    let tvaddr = svcVaddr(s);
+    let t = connLookupIn(tproto, caddr, svcPort(s) << 16, tvaddr);
+    if (t == 0) {
+      t = connCreate(tproto, caddr, 0, tvaddr, svcPort(s), daddr, dport, d, ConnFlag.TEMPLATE | (fwd << ConnFlag.FWD_SHIFT), ConnState.NONE, false);
+      if (t == 0) return false;
+      destBindTemplate(d);
+    }
+    store<u32>(t, now + (timeoutMs != 0 ? timeoutMs : 300000), ConnField.EXPIRES);
+    return true;
+  }
+  let state = proto == Proto.UDP ? <u32>ConnState.UDP : wireState;
+  let inactive = proto == Proto.UDP || state != ConnState.ESTABLISHED;
+  let c = connLookupIn(proto, caddr, cport | (vport << 16), vaddr);
+  if (c == 0) {
+    let cf: u32 = (fwd << ConnFlag.FWD_SHIFT) | (fwd == Fwd.MASQ ? ConnFlag.HASHED_OUT : ConnFlag.NOOUTPUT) | (inactive ? ConnFlag.INACTIVE : 0);
+    c = connCreate(proto, caddr, cport, vaddr, vport, daddr, dport, d, cf, state, false);
+    if (c == 0) return false;
+    destBind(d, inactive);
+    if (svcPersistTimeout(s) != 0) link(c, s);
+  } else if (<u32>load<u8>(c, ConnField.STATE) != state) {
+    let cf = <u32>load<u8>(c, ConnField.FLAGS);
+    let wasInactive = (cf & ConnFlag.INACTIVE) != 0;
+    if (wasInactive != inactive) {
+      destMoveConn(<u32>load<u16>(c, ConnField.DEST), inactive);
+      store<u8>(c, <u8>(inactive ? cf | ConnFlag.INACTIVE : cf & ~ConnFlag.INACTIVE), ConnField.FLAGS);
+    }
+    store<u8>(c, <u8>state, ConnField.STATE);
+  }
+  store<u32>(c, now + (timeoutMs != 0 ? timeoutMs : stateTimeout(state)), ConnField.EXPIRES);
+  return true;
+}
+
+/** Tie a synced connection of a persistent service to its template, as the master did. */
+function link(c: usize, s: u32): void {
+  let t = connLookupIn(svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO, load<u32>(c, ConnField.CADDR) & svcNetmask(s), svcPort(s) << 16, svcVaddr(s));
+  if (t == 0) return;
+  store<u8>(c, load<u8>(c, ConnField.FLAGS) | <u8>ConnFlag.CONTROLLED, ConnField.FLAGS);
+  store<u32>(c, <u32>((t - connBase) / <usize>ConnField.SIZE) + 1, ConnField.CONTROL);
+  store<u32>(t, load<u32>(t, ConnField.CONTROL) + 1, ConnField.CONTROL);
+}

@@ -1,0 +1,135 @@
+// Connection sync between two engines (IPVS sync protocol v1, done in the engine): what
+// the master sends — decoded here byte by byte by an independent reader, the UDP checksum
+// verified — and what the backup makes of it: the same connections and templates in its
+// table, so that a mid-stream segment reaching the backup after a failover goes to the same
+// server instead of drawing a reset. Malformed messages change nothing and are counted.
+
+import { describe, it, expect } from "vitest";
+import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
+import { decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
+import type { Engine } from "../host/engine/index.js";
+
+const C = { addr: "192.0.2.7", port: 40000 };
+const syn = (c = C, dport = 80) => eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport, flags: SYN }) }));
+const ack = (c = C) => eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport: 80, flags: ACK }) }));
+
+async function pair(persistent = false): Promise<{ master: Engine; backup: Engine }> {
+  const make = async () => {
+    const e = await director();
+    const s = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr", ...(persistent ? { persistence: { timeout: 300, netmask: "255.255.255.0" } } : {}) });
+    for (const a of RS) e.addRealServer(s, { address: a, port: 80, method: "dr", weight: 1 });
+    return e;
+  };
+  const master = await make();
+  const backup = await make();
+  master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9 });
+  backup.setSync({ send: false, receive: true, ifindex: 0, syncid: 9 });
+  return { master, backup };
+}
+
+/** Frames out of one engine call on e. */
+function feed(e: Engine, frame: Uint8Array, now = 1000): Uint8Array[] {
+  e.loadFrame(0, frame, 0);
+  return e.txFrames(e.process(1, now)).map((t) => t.frame);
+}
+
+/** An IPVS v1 sync message, read independently of the engine. */
+function readSync(frame: Uint8Array) {
+  const d = decode(frame);
+  expect(d.checksumErrors).toEqual([]);
+  expect(d.dstMac).toBe("01:00:5e:00:00:51");
+  expect(d.ip).toMatchObject({ dst: "224.0.0.81", proto: 17, ttl: 1 });
+  expect(d.ip!.udp).toMatchObject({ sport: 8848, dport: 8848 });
+  const m = frame.subarray(14 + 20 + 8);
+  const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
+  const header = { reserved: m[0], syncid: m[1], size: dv.getUint16(2), count: m[4], version: m[5], spare: dv.getUint16(6) };
+  const ip = (o: number) => Array.from(m.subarray(o, o + 4)).join(".");
+  const entries = Array.from({ length: header.count }, (_, k) => {
+    const o = 8 + 36 * k;
+    return { type: m[o], protocol: m[o + 1], verSize: dv.getUint16(o + 2), flags: dv.getUint32(o + 4), state: dv.getUint16(o + 8), cport: dv.getUint16(o + 10),
+      vport: dv.getUint16(o + 12), dport: dv.getUint16(o + 14), fwmark: dv.getUint32(o + 16), timeout: dv.getUint32(o + 20), caddr: ip(o + 24), vaddr: ip(o + 28), daddr: ip(o + 32) };
+  });
+  return { header, entries, length: m.length };
+}
+
+const isSync = (f: Uint8Array) => f[0] === 1 && f[1] === 0 && f[2] === 0x5e && f[5] === 0x51;
+
+describe("connection sync, master side", () => {
+  it("a new connection is sent at the end of the batch that made it: IPVS v1, 36-byte entry, DR flags, SYN_RECV, its 60 s", async () => {
+    const { master } = await pair();
+    const out = feed(master, syn());
+    const fwd = out.filter((f) => !isSync(f));
+    const sync = out.filter(isSync);
+    expect(fwd.length).toBe(1);
+    expect(sync.length).toBe(1);
+    const server = RS[RS_MAC.indexOf(decode(fwd[0]).dstMac)];
+    const m = readSync(sync[0]);
+    expect(m.header).toEqual({ reserved: 0, syncid: 9, size: 8 + 36, count: 1, version: 1, spare: 0 });
+    expect(m.entries).toEqual([{ type: 0, protocol: 6, verSize: 36, flags: 3 | 0x80 | 0x100, state: 3, cport: 40000, vport: 80, dport: 80, fwmark: 0,
+      timeout: 60, caddr: C.addr, vaddr: VIP, daddr: server }]);
+    expect(master.counters()).toMatchObject({ sync_messages_sent: 1n, sync_conns_sent: 1n });
+    // The client's ACK moves it to ESTABLISHED: synced again, with its timeout.
+    const m2 = readSync(feed(master, ack(), 1001).filter(isSync)[0]);
+    expect(m2.entries[0]).toMatchObject({ state: 1, flags: 3 | 0x80, timeout: 900 });
+    // Packets that change nothing send nothing.
+    expect(feed(master, ack(), 1002).filter(isSync)).toEqual([]);
+  });
+});
+
+describe("connection sync, backup side", () => {
+  it("the backup holds the master's connections: a mid-stream segment after a failover goes to the same server", async () => {
+    const { master, backup } = await pair();
+    const servers: string[] = [];
+    for (let k = 0; k < 5; k++) {
+      const c = { addr: C.addr, port: 40000 + k };
+      const out = [...feed(master, syn(c)), ...feed(master, ack(c), 1001)];
+      servers.push(RS[RS_MAC.indexOf(decode(out.find((f) => !isSync(f))!).dstMac)]);
+      for (const f of out.filter(isSync)) expect(feed(backup, f)).toEqual([]);
+    }
+    expect(backup.counters().sync_conns_received).toBe(10n);
+    const conns = backup.connections(1001).sort((a, b) => a.clientPort - b.clientPort);
+    expect(conns.map((c) => [c.clientPort, c.state, c.server, c.method])).toEqual(servers.map((s, k) => [40000 + k, "ESTABLISHED", s, "dr"]));
+    expect(backup.services()[0].realServers.reduce((n, r) => n + r.active, 0)).toBe(5);
+    // Failover: the client's next segment reaches the backup, which forwards it on.
+    for (let k = 0; k < 5; k++) {
+      const out = feed(backup, ack({ addr: C.addr, port: 40000 + k }), 2000);
+      expect(out.map((f) => RS[RS_MAC.indexOf(decode(f).dstMac)])).toEqual([servers[k]]);
+    }
+    expect(backup.counters().resets_sent).toBe(0n);
+  });
+
+  it("persistence templates are synced: a new connection of the same client goes to its server on the backup", async () => {
+    const { master, backup } = await pair(true);
+    const out = [...feed(master, syn())];
+    const server = RS[RS_MAC.indexOf(decode(out.find((f) => !isSync(f))!).dstMac)];
+    const m = readSync(out.find(isSync)!);
+    expect(m.entries.map((e) => [e.protocol, e.flags & 0x1000, e.cport, e.caddr, e.timeout])).toEqual([[6, 0x1000, 0, "192.0.2.0", 300], [6, 0, 40000, C.addr, 60]]);
+    for (const f of out.filter(isSync)) feed(backup, f);
+    expect(backup.connections(1000).filter((c) => c.template).map((c) => [c.client, c.server])).toEqual([["192.0.2.0", server]]);
+    for (let k = 1; k < 6; k++) {
+      const o = feed(backup, syn({ addr: `192.0.2.${20 + k}`, port: 41000 + k }), 2000).filter((f) => !isSync(f));
+      expect(RS[RS_MAC.indexOf(decode(o[0]).dstMac)]).toBe(server);
+    }
+  });
+
+  it("malformed messages change nothing and are counted; another sync ID is ignored", async () => {
+    const { master, backup } = await pair();
+    const good = feed(master, syn()).find(isSync)!;
+    const msg = Array.from(good.subarray(42));
+    const send = (payload: number[]) => feed(backup, eth("01:00:5e:00:00:51", "02:00:00:00:00:0a", 0x0800,
+      ipv4({ src: "10.0.0.5", dst: "224.0.0.81", proto: 17, ttl: 1, payload: udp({ src: "10.0.0.5", dst: "224.0.0.81", sport: 8848, dport: 8848, payload: new Uint8Array(payload) }) })));
+    const withByte = (i: number, v: number) => msg.map((b, k) => (k === i ? v : b));
+    send(withByte(5, 2)); // version 2
+    send(withByte(3, 45)); // size does not match
+    send(withByte(4, 2)); // two entries announced, one there
+    send(msg.slice(0, 40)); // cut short
+    send([...withByte(11, 20).slice(0, 44)]); // an entry size of 20
+    send(withByte(1, 7)); // another director group
+    expect(backup.counters()).toMatchObject({ drop_sync_malformed: 5n, drop_sync_other_syncid: 1n, sync_conns_received: 0n });
+    expect(backup.connections(1000)).toEqual([]);
+    send(msg);
+    expect(backup.connections(1000).length).toBe(1);
+  });
+});
+
+
