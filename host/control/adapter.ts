@@ -31,6 +31,8 @@ export interface EngineAdapter {
   vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void>;
   /** f with the adverts the engine receives for the host's VRRP instances. */
   onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
+  /** Connection sync's roles. */
+  sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void>;
 }
 
 /** Shared by both adapters: what is built from single requests. */
@@ -67,6 +69,10 @@ export abstract class RequestAdapter implements EngineAdapter {
 
   async vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void> {
     await this.request({ op: "vrrp", instance, ...o });
+  }
+
+  async sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void> {
+    await this.request({ op: "sync", ...o });
   }
 
   protected advertListeners: ((adverts: VrrpAdvert[]) => void)[] = [];

@@ -186,7 +186,7 @@ missing("bfd", ["BFD_CHECK", "bfd_instance"]);
 missing("vrrpSyncGroups", ["vrrp_sync_group"]);
 missing("vrrpScripts", ["vrrp_script", "vrrp_track_file", "track_script"]);
 missing("staticRouting", ["static_ipaddress", "static_routes", "static_rules"]);
-missing("syncDaemon", ["lvs_sync_daemon", "lvs_sync_daemon_interface"]);
+missing("syncDaemon", ["lvs_sync_daemon_interface"]);
 missing("vrrpTracking", ["track_interface", "vrrp_strict"]);
 missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);

@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, vrrpInstance, VrrpGlobals } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, syncDaemon, vrrpInstance, VrrpGlobals } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -87,6 +87,7 @@ export function parseKeepalived(path: string): DirectorConfig {
   const ordered = [...nodes].sort((a, b) => rank(a) - rank(b));
   const globals = defaultGlobals();
   const vrrpGlobals: VrrpGlobals = {};
+  let syncTok: Node | undefined;
   const trackFiles = new Map<string, TrackFile>();
   cfg.health = globals;
   for (const n of ordered) errs.attempt(() => {
@@ -107,6 +108,7 @@ export function parseKeepalived(path: string): DirectorConfig {
             return;
           }
           if (globalHealthKeyword(g, globals)) return;
+          if (g.key.text === "lvs_sync_daemon") { syncTok = g; cfg.syncDaemon = syncDaemon(g, cfg); return; }
           if (globalVrrpKeyword(g, vrrpGlobals)) return;
           unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs");
         });
@@ -143,6 +145,16 @@ export function parseKeepalived(path: string): DirectorConfig {
   });
   if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
   errs.attempt(() => checkOffload(cfg));
+  // lvs_sync_daemon follows a VRRP instance: the one it names, or the only one there is.
+  errs.attempt(() => {
+    const sd = cfg.syncDaemon as (typeof cfg.syncDaemon & { instanceTok?: Tok }) | undefined;
+    if (!sd || !syncTok) return;
+    const named = sd.instance ? (cfg.vrrp ?? []).find((v) => v.name === sd.instance) : undefined;
+    if (sd.instance && !named) fail(sd.instanceTok!, `no vrrp_instance named ${sd.instance}`);
+    if (!sd.instance && (cfg.vrrp ?? []).length !== 1) fail(syncTok.key, "lvs_sync_daemon needs the vrrp_instance whose state it follows (lvs_sync_daemon IF INSTANCE)");
+    sd.instance = named?.name ?? cfg.vrrp![0].name;
+    delete sd.instanceTok;
+  });
   errs.check();
   return cfg;
 }

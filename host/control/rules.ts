@@ -26,7 +26,7 @@ import {
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import type { VrrpInstanceConfig } from "../vrrp/config.js";
+import type { SyncDaemonConfig, VrrpInstanceConfig } from "../vrrp/config.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -190,6 +190,8 @@ export interface DirectorConfig {
   health?: HealthGlobals;
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
+  /** keepalived.conf's lvs_sync_daemon: connection sync tied to a VRRP instance. */
+  syncDaemon?: SyncDaemonConfig;
 }
 
 interface Token {
@@ -419,6 +421,8 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
   engine.setMarkRules(cfg.marks ?? []);
   engine.setVrrpInstances((cfg.vrrp ?? []).map(vrrpSpec));
+  // Connection sync starts receiving: its VRRP instance starts as backup.
+  if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen });
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
   for (const s of cfg.services) {
     let index = -1;

@@ -32,7 +32,9 @@ export type EngineRequest =
   | { op: "zero"; service?: ServiceKey }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
   /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
-  | { op: "vrrp"; instance: number; master?: boolean; advert?: number };
+  | { op: "vrrp"; instance: number; master?: boolean; advert?: number }
+  /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
+  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number };
 
 export type EngineReply =
   | { snapshot: EngineSnapshot }
@@ -84,6 +86,9 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
     }
     case "announce":
       for (const t of req.targets) emit(e.sendGratuitousArp(t.ifindex, t.address, nowMs));
+      return { done: true };
+    case "sync":
+      e.setSync(req);
       return { done: true };
     case "vrrp":
       if (req.master !== undefined) e.setVrrpMaster(req.instance, req.master);

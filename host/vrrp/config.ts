@@ -45,3 +45,16 @@ export interface VrrpInstanceConfig {
   notifyStop?: Script;
   line: number;
 }
+
+/** keepalived's `lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [id SYNCID] [maxlen BYTES]`: the
+ *  engine syncs connections on that interface, sending while the instance is master and
+ *  receiving while it is backup (keepalived's ipvs_syncd_cmd). */
+export interface SyncDaemonConfig {
+  ifindex: number;
+  interfaceName: string;
+  /** The vrrp_instance whose state decides the role. */
+  instance: string;
+  syncid: number;
+  maxlen: number;
+  line: number;
+}

@@ -6,7 +6,7 @@ import type { DirectorConfig, ErrorList } from "../control/rules.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
-import { VRRP_DEFAULTS, VrrpInstanceConfig } from "./config.js";
+import { SyncDaemonConfig, VRRP_DEFAULTS, VrrpInstanceConfig } from "./config.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
 export interface VrrpGlobals {
@@ -14,7 +14,29 @@ export interface VrrpGlobals {
   garpMasterDelayMs?: number;
   garpMasterRepeat?: number;
 }
-export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat"];
+export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon"];
+
+/** global_defs' lvs_sync_daemon (checked against the instances once they are all read). */
+export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { instanceTok?: Tok } {
+  leaf(n);
+  const ifTok = arg(n, 0, "an interface");
+  const iface = cfg.interfaces.find((x) => x.name === ifTok.text);
+  if (!iface) fail(ifTok, `no interface ${ifTok.text} in the director block`);
+  const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: 0, maxlen: 1472, line: n.key.line };
+  let k = 1;
+  if (n.args[k] && !["id", "maxlen", "port", "ttl", "group"].includes(n.args[k].text)) { out.instanceTok = n.args[k]; out.instance = n.args[k].text; k++; }
+  for (; k < n.args.length; k += 2) {
+    const key = n.args[k];
+    const v = arg(n, k + 1, `a value after ${key.text}`);
+    if (key.text === "id") out.syncid = int(v, 0, 255, "id");
+    else if (key.text === "maxlen") out.maxlen = int(v, 44, 1472, "maxlen");
+    else if (key.text === "port") { if (v.text !== "8848") fail(v, "only the IPVS sync port 8848 is supported by wasmvs yet"); }
+    else if (key.text === "ttl") { if (v.text !== "1") fail(v, "only TTL 1 (the segment) is supported by wasmvs yet"); }
+    else if (key.text === "group") { if (v.text !== "224.0.0.81") fail(v, "only the IPVS sync group 224.0.0.81 is supported by wasmvs yet"); }
+    else fail(key, "expected a vrrp_instance name, id, maxlen, port, ttl or group");
+  }
+  return out;
+}
 
 export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
   switch (n.key.text) {

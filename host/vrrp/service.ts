@@ -66,6 +66,13 @@ export class VrrpService {
   private changed(i: number, state: VrrpState, why: string): void {
     const v = this.cfg.vrrp![i];
     this.o.log(`VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
+    // lvs_sync_daemon follows its instance: the master sends, a backup receives.
+    const sd = this.cfg.syncDaemon;
+    if (sd && sd.instance === v.name && (state === "MASTER" || state === "BACKUP")) {
+      this.track(this.o.engine.sync({ send: state === "MASTER", receive: state === "BACKUP", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
+        .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
+        .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
+    }
     const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "STOP" ? v.notifyStop : undefined;
     if (specific) void this.run(specific, []);
     if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(v.priority)]);
