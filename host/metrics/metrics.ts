@@ -81,6 +81,12 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   counter("wasmvs_frames_sent_total", "Frames the engine handed out for transmission.", "tx_frames");
   counter("wasmvs_connections_expired_total", "Connections that timed out.", "conns_expired");
   counter("wasmvs_connections_reclaimed_total", "Half-open or closing connections evicted for new ones (table full).", "conns_reclaimed");
+  counter("wasmvs_vrrp_adverts_received_total", "VRRP adverts the engine checked and passed to the state machines.", "vrrp_adverts_received");
+  counter("wasmvs_vrrp_adverts_sent_total", "VRRP adverts the engine sent.", "vrrp_adverts_sent");
+  counter("wasmvs_sync_messages_sent_total", "Connection sync messages sent (IPVS sync v1).", "sync_messages_sent");
+  counter("wasmvs_sync_connections_sent_total", "Connections (and templates) in the sync messages sent.", "sync_conns_sent");
+  counter("wasmvs_sync_connections_received_total", "Synced connections applied to this director's table.", "sync_conns_received");
+  counter("wasmvs_sync_connections_unmatched_total", "Synced connections for a service or real server this director does not have.", "sync_conns_unmatched");
   new Gauge({ name: "wasmvs_connection_table_entries", help: "Connections in the table.", registers: [r], collect() { this.set(snap().connectionCount); } });
   new Gauge({ name: "wasmvs_connection_table_capacity", help: "Size of the connection table.", registers: [r], collect() { this.set(snap().connCapacity); } });
   new Gauge({
