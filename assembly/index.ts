@@ -21,7 +21,7 @@ import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, VRRP_TABLE_BYTES } from "./ha/vrrp";
-import { syncConfigure, syncFlush, syncLayout, syncPending, SYNC_BUFFER_BYTES } from "./ha/sync";
+import { syncConfigure, syncFlush, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES } from "./ha/sync";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -135,7 +135,8 @@ export function processBatch(n: u32, nowMs: u32): u32 {
     desc += <usize>Abi.DESC_SIZE;
   }
   // What this batch changed reaches the backup now (ha/sync.ts).
-  if (syncPending()) syncFlush();
+  if (syncSending) syncRefresh();
+  if (syncPending(false)) syncFlush();
   return txEnd();
 }
 
@@ -143,6 +144,8 @@ export function processBatch(n: u32, nowMs: u32): u32 {
 export function tick(nowMs: u32): u32 {
   if (!state.initialised) return 0;
   beginCall(nowMs);
+  if (syncSending) syncRefresh();
+  if (syncPending(true)) syncFlush();
   return txEnd();
 }
 
@@ -216,9 +219,10 @@ export function vrrpAdvert(i: u32, priority: u32, nowMs: u32): u32 {
   return txEnd();
 }
 /** Connection sync: roles (1 send, 2 receive, 3 both, 0 off), the interface, the sync ID
- *  (0: accept any), the largest message (UDP payload bytes). */
-export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32): i32 {
-  return syncConfigure(roles, ifindex, syncid, maxlen) ? Err.OK : -Err.BAD_ARGUMENT;
+ *  (0: accept any), the largest message (UDP payload bytes), the period in which the master
+ *  resends its whole table (ms; 0: never). */
+export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32): i32 {
+  return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs) ? Err.OK : -Err.BAD_ARGUMENT;
 }
 /** IPVS's expire_quiescent_template sysctl. */
 export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }

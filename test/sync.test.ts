@@ -22,7 +22,7 @@ async function pair(persistent = false): Promise<{ master: Engine; backup: Engin
   };
   const master = await make();
   const backup = await make();
-  master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9 });
+  master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0 });
   backup.setSync({ send: false, receive: true, ifindex: 0, syncid: 9 });
   return { master, backup };
 }
@@ -133,3 +133,26 @@ describe("connection sync, backup side", () => {
 });
 
 
+
+describe("connection sync, the refresh", () => {
+  it("a backup that joins late has every established connection and template within one refresh period", async () => {
+    const { master } = await pair(true);
+    master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 1000 });
+    for (let k = 0; k < 20; k++) {
+      const c = { addr: `192.0.2.${10 + k}`, port: 40000 };
+      feed(master, syn(c), 1000);
+      feed(master, ack(c), 1001);
+    }
+    // The backup starts now: it saw none of it.
+    const late = (await pair(true)).backup;
+    let t = 1100;
+    for (; t <= 2200; t += 100) {
+      const out = master.txFrames(master.tick(t)).map((f) => f.frame).filter(isSync);
+      for (const f of out) feed(late, f, t);
+    }
+    const conns = late.connections(t);
+    expect(conns.filter((c) => !c.template).length).toBe(20);
+    expect(conns.filter((c) => c.template).length).toBe(1); // one /24, one template
+    expect(conns.filter((c) => !c.template).every((c) => c.state === "ESTABLISHED")).toBe(true);
+  });
+});

@@ -20,7 +20,7 @@ import {
   syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, SyncEntry, SyncField, syncU16, syncU32, SYNC_ENTRY_LEN, SYNC_F_FWD_MASK, SYNC_F_INACTIVE,
   SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT,
 } from "../wire/ipvssync";
-import { connCreate, connLookupIn, connBase } from "../conn/table";
+import { connCapacity, connCreate, connEntry, connLookupIn, connBase } from "../conn/table";
 import { stateTimeout } from "../conn/tcpstate";
 import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
@@ -44,7 +44,7 @@ export function syncLayout(base: usize): void { buffer = base; pending = 0; sync
 
 /** Roles (SEND | RECEIVE), the interface, the sync ID (0: accept any) and the largest
  *  message (UDP payload bytes, at most 1472). */
-export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32): bool {
+export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32): bool {
   if (roles != 0 && !ifaceExists(ifindex)) return false;
   if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > <u32>SYNC_BUFFER_BYTES) return false;
   if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
@@ -53,11 +53,19 @@ export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32
   syncIfindex = ifindex;
   syncId = syncid & 0xff;
   maxEntries = (maxlen - SYNC_HEADER_LEN) / SYNC_ENTRY_LEN;
+  refreshMs = refreshPeriodMs;
+  refreshLast = now;
   return true;
 }
 
-/** Append connection (or template) e to the message; sends it when full. */
+/** An event on connection (or template) e: it goes out at the end of this call. */
 export function syncConn(e: usize): void {
+  urgent = true;
+  append(e);
+}
+
+/** Append e to the message; sends it when full. */
+function append(e: usize): void {
   let flags8 = <u32>load<u8>(e, ConnField.FLAGS);
   let template = (flags8 & ConnFlag.TEMPLATE) != 0;
   let proto = <u32>load<u8>(e, ConnField.PROTO) & 0x7f;
@@ -78,13 +86,49 @@ export function syncConn(e: usize): void {
   if (pending >= maxEntries) syncFlush();
 }
 
-@inline export function syncPending(): bool { return pending != 0; }
+/** Something should go out at the end of this call (timer calls send whatever waits). */
+@inline export function syncPending(timer: bool): bool { return pending != 0 && (urgent || timer); }
+
+/** The master resends its whole table every SYNC_REFRESH_MS, a slice per call in
+ *  proportion to the time passed: a backup that joins (or restarts) has every connection
+ *  within one period, and long-lived connections never age out on the backup. */
+let refreshMs: u32 = 10000;
+let refreshCursor: u32 = 0;
+/** An entry for an event (new connection, state change) is waiting: send at the end of the
+ *  call; refresh entries alone wait for the next timer call or a full message. */
+let urgent = false;
+let refreshCredit: f64 = 0;
+let refreshLast: u32 = 0;
+
+export function syncRefresh(): void {
+  if (!syncSending || connCapacity == 0 || refreshMs == 0) { refreshLast = now; return; }
+  let elapsed = now - refreshLast;
+  refreshLast = now;
+  if (<i32>elapsed < 0 || elapsed > refreshMs) elapsed = refreshMs;
+  refreshCredit += <f64>connCapacity * <f64>elapsed / <f64>refreshMs;
+  let n = <u32>refreshCredit;
+  refreshCredit -= <f64>n;
+  if (n > connCapacity) n = connCapacity;
+  let at = refreshCursor;
+  for (let k: u32 = 0; k < n; k++) {
+    let e = connEntry(at);
+    let f = <u32>load<u8>(e, ConnField.FLAGS);
+    if ((f & ConnFlag.USED) != 0) {
+      let st = <u32>load<u8>(e, ConnField.STATE);
+      // Templates, UDP flows and established connections: the rest changes state soon and is synced then.
+      if ((f & ConnFlag.TEMPLATE) != 0 || st == ConnState.UDP || st == ConnState.ESTABLISHED) append(e);
+    }
+    at = at + 1 < connCapacity ? at + 1 : 0;
+  }
+  refreshCursor = at;
+}
 
 /** Send the message being built (to 224.0.0.81:8848, TTL 1, from the sync interface). */
 export function syncFlush(): void {
   if (pending == 0) return;
   let n = pending;
   pending = 0;
+  urgent = false;
   let src = ifaceAddr(syncIfindex);
   let f = scratchTake();
   if (f == 0 || src == 0) { countN(Counter.GENERATED_LOST, 1); return; }

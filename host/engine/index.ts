@@ -77,6 +77,9 @@ export interface ServiceSpec {
   fwmark?: number;
 }
 
+/** A sync master resends its whole table in this period (joining backups, long-lived connections). */
+export const SYNC_REFRESH_MS = 10_000;
+
 /** A VRRP instance as the engine keeps it. */
 export interface VrrpInstanceSpec {
   ifindex: number;
@@ -371,9 +374,10 @@ export class Engine {
   }
 
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
-   *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size. */
-  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number }): void {
-    check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472), "connection sync");
+   *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size;
+   *  a master resends its whole table every refreshMs (default 10 s; 0: never). */
+  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number }): void {
+    check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS), "connection sync");
   }
 
   /** The adverts queued since the last call (each a copy of its VRRP message). */

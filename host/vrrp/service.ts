@@ -11,6 +11,7 @@ import type { DirectorConfig } from "../control/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
+import { SYNC_REFRESH_MS } from "../engine/index.js";
 
 export interface VrrpServiceOptions {
   clock: Clock;
@@ -25,7 +26,11 @@ export class VrrpService {
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
-    (cfg.vrrp ?? []).forEach((v, i) => {
+    (cfg.vrrp ?? []).forEach((vcfg, i) => {
+      // With connection sync, a returning master waits a full refresh of the table before it
+      // preempts, so it never takes over with connections it has not seen (keepalived #237).
+      const synced = cfg.syncDaemon?.instance === vcfg.name;
+      const v = synced ? { ...vcfg, preemptDelayMs: Math.max(vcfg.preemptDelayMs, SYNC_REFRESH_MS + 1000) } : vcfg;
       const own = cfg.interfaces.find((x) => x.index === v.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
       const fail = (what: string) => (e: unknown) => o.log(`VRRP ${v.name}: ${what} failed: ${(e as Error).message}`);
       this.instances.push(new VrrpInstance(v, o.clock, {
