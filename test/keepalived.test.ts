@@ -31,6 +31,8 @@ const ADAPTED: Record<string, [string, string][]> = {
   "keepalived.conf.virtual_server_group": [["\t192.168.200.1 1358", "\t192.168.200.11 1358"]],
   // A VLAN interface name: the director block names its interfaces eth0-eth3.
   "keepalived.conf.track_interface": [["eth0.1", "eth2"]],
+  // keepalived 1's sync group syntax, which keepalived 2 refuses too: the members in a group block.
+  "keepalived.conf.vrrp.lvs_syncd": [["vrrp_sync_group VG1 {\n  VI_2\n  VI_3\n}", "vrrp_sync_group VG1 {\n  group {\n    VI_2\n    VI_3\n  }\n}"]],
 };
 /** Samples that load (README, "keepalived's samples"). */
 const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
@@ -123,7 +125,9 @@ virtual_server group web {
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  persistence_granularity 255.255.0.0\n}\n`, `e.conf:${L(2)}:3: 'persistence_granularity': persistence_granularity needs persistence_timeout`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  persistence_timeout 0\n}\n`, `e.conf:${L(2)}:23: '0': persistence_timeout must be a whole number from 1 to 2678400`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 {\n    BFD_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n`, `e.conf:${L(3)}:5: 'BFD_CHECK': BFD checking is not supported by wasmvs yet`],
-      [`${DIRECTOR}vrrp_sync_group G {\n}\n`, `e.conf:${L(1)}:1: 'vrrp_sync_group': VRRP sync groups are not supported by wasmvs yet`],
+      [`${DIRECTOR}vrrp_sync_group G {\n  group {\n    VI_1\n    VI_9\n  }\n}\nvrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 5\n  virtual_ipaddress {\n    10.0.0.100\n  }\n}\n`,
+        `e.conf:${L(3)}:5: 'VI_1': no vrrp_instance named VI_9`.replace("3:5: 'VI_1'", "4:5: 'VI_9'")],
+      [`${DIRECTOR}vrrp_sync_group G {\n  track_script { s }\n}\n`, `e.conf:${L(2)}:3: 'track_script': track_script in a vrrp_sync_group is not supported by wasmvs yet`],
       [`${DIRECTOR}vrrp_instance VI_1 {\n  virtual_router_id 5\n}\n`, `e.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs an interface`],
       [`virtual_server 10.0.0.100 80 {\n}\n`, "e.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:1: 'virtual_server': virtual server TCP 10.0.0.100:80 is defined twice`],

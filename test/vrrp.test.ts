@@ -132,3 +132,18 @@ describe("VRRP decisions", () => {
 });
 
 
+
+describe("vrrp_sync_group", () => {
+  it("a member follows the group into MASTER and back to BACKUP", () => {
+    const m = machine(cfg({ priority: 100 }));
+    m.vi.start();
+    m.vi.onAdvert(m.adv({ priority: 150 }));
+    m.vi.follow("MASTER", "sync group G: VI_2 is MASTER");
+    expect(m.vi.state).toBe("MASTER");
+    expect(m.isMaster()).toBe(true);
+    m.vi.follow("BACKUP", "sync group G: VI_2 is BACKUP");
+    expect(m.vi.state).toBe("BACKUP");
+    expect(m.isMaster()).toBe(false);
+    expect(m.states.map(([, s, why]) => `${s}: ${why}`).slice(-2)).toEqual(["MASTER: sync group G: VI_2 is MASTER", "BACKUP: sync group G: VI_2 is BACKUP"]);
+  });
+});

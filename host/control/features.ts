@@ -8,7 +8,6 @@ import { SCHEDULERS } from "../engine/index.js";
  *  gives, and whether it takes "are". */
 export const MISSING = {
   bfd: ["BFD checking", false],
-  vrrpSyncGroups: ["VRRP sync groups", true],
   vrrpScripts: ["vrrp_script and script tracking", false],
   vrrpTracking: ["VRRP interface tracking and strict mode", false],
   staticRouting: ["static addresses, routes and rules", true],

@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, syncDaemon, vrrpInstance, VrrpGlobals } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, syncDaemon, vrrpInstance, VrrpGlobals, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -32,7 +32,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -88,6 +88,7 @@ export function parseKeepalived(path: string): DirectorConfig {
   const globals = defaultGlobals();
   const vrrpGlobals: VrrpGlobals = {};
   let syncTok: Node | undefined;
+  const syncGroupToks: ReturnType<typeof vrrpSyncGroup>[] = [];
   const trackFiles = new Map<string, TrackFile>();
   cfg.health = globals;
   for (const n of ordered) errs.attempt(() => {
@@ -126,6 +127,11 @@ export function parseKeepalived(path: string): DirectorConfig {
       case "SSL":
         sslBlock(n, globals);
         break;
+      case "vrrp_sync_group": {
+        const g = vrrpSyncGroup(n, new ErrorList());
+        syncGroupToks.push(g);
+        break;
+      }
       case "vrrp_instance": {
         const v = vrrpInstance(n, cfg, vrrpGlobals, new ErrorList());
         const same = (cfg.vrrp ?? []).find((x) => x.ifindex === v.ifindex && x.vrid === v.vrid);
@@ -145,6 +151,17 @@ export function parseKeepalived(path: string): DirectorConfig {
   });
   if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
   errs.attempt(() => checkOffload(cfg));
+  // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
+  for (const g of syncGroupToks) errs.attempt(() => {
+    g.memberToks.forEach((t, k) => {
+      if (!(cfg.vrrp ?? []).some((v) => v.name === g.members[k])) fail(t, `no vrrp_instance named ${t.text}`);
+      const other = (cfg.vrrpSyncGroups ?? []).find((x) => x.members.includes(g.members[k]));
+      if (other) fail(t, `${t.text} is already in vrrp_sync_group ${other.name}`);
+    });
+    const { memberToks, ...group } = g;
+    void memberToks;
+    (cfg.vrrpSyncGroups ??= []).push(group);
+  });
   // lvs_sync_daemon follows a VRRP instance: the one it names, or the only one there is.
   errs.attempt(() => {
     const sd = cfg.syncDaemon as (typeof cfg.syncDaemon & { instanceTok?: Tok }) | undefined;

@@ -21,7 +21,8 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
-  const vrrp = (c: DirectorConfig) => JSON.stringify([(c.vrrp ?? []).map(({ line, ...v }) => v), c.syncDaemon && { ...c.syncDaemon, line: 0 }]);
+  const vrrp = (c: DirectorConfig) => JSON.stringify([(c.vrrp ?? []).map(({ line, ...v }) => v), c.syncDaemon && { ...c.syncDaemon, line: 0 },
+    (c.vrrpSyncGroups ?? []).map(({ line, ...g }) => g)]);
   if (vrrp(a) !== vrrp(b)) return "the VRRP instances or lvs_sync_daemon changed: restart wasmvs to change them (the backup takes over meanwhile)";
   return undefined;
 }

@@ -58,3 +58,13 @@ export interface SyncDaemonConfig {
   maxlen: number;
   line: number;
 }
+
+/** keepalived's vrrp_sync_group: its instances are master together or backup together. */
+export interface VrrpSyncGroupConfig {
+  name: string;
+  members: string[];
+  notifyMaster?: Script;
+  notifyBackup?: Script;
+  notify?: Script;
+  line: number;
+}

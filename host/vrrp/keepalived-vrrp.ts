@@ -6,7 +6,7 @@ import type { DirectorConfig, ErrorList } from "../control/rules.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
-import { SyncDaemonConfig, VRRP_DEFAULTS, VrrpInstanceConfig } from "./config.js";
+import { SyncDaemonConfig, VRRP_DEFAULTS, VrrpInstanceConfig, VrrpSyncGroupConfig } from "./config.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
 export interface VrrpGlobals {
@@ -180,4 +180,32 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     notify: v.notify, notifyMaster: v.notifyMaster, notifyBackup: v.notifyBackup, notifyFault: v.notifyFault, notifyStop: v.notifyStop,
     line: n.key.line,
   };
+}
+
+/** A vrrp_sync_group block (members checked once every instance is read). */
+export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & { memberToks: Tok[] } {
+  const name = arg(n, 0, "a name");
+  noMoreArgs(n, 1);
+  if (!n.children) fail(n.key, "vrrp_sync_group needs a block (group { INSTANCE ... })");
+  const g: VrrpSyncGroupConfig & { memberToks: Tok[] } = { name: name.text, members: [], memberToks: [], line: n.key.line };
+  for (const c of n.children!) errs.attempt(() => {
+    const k = c.key.text;
+    if (k === "group") {
+      if (!c.children) fail(c.key, "group needs a block of vrrp_instance names");
+      for (const m of c.children!) {
+        if (m.children) fail(m.key, "an instance name, not a block");
+        for (const t of [m.key, ...m.args]) { g.members.push(t.text); g.memberToks.push(t); }
+      }
+    } else if (k === "notify_master") g.notifyMaster = script(c);
+    else if (k === "notify_backup") g.notifyBackup = script(c);
+    else if (k === "notify") g.notify = script(c);
+    else if (["track_script", "track_interface", "track_file", "track_process", "global_tracking", "sync_group_tracking_weight", "notify_fault", "notify_stop", "smtp_alert"].includes(k)) {
+      fail(c.key, `${k} in a vrrp_sync_group is not supported by wasmvs yet`);
+    } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length) {
+      fail(c.key, "instance names go in a group { } block (keepalived 2's syntax: vrrp_sync_group NAME { group { VI_1 VI_2 } })");
+    } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify"], "vrrp_sync_group");
+  });
+  errs.check();
+  if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");
+  return g;
 }

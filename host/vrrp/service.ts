@@ -22,6 +22,7 @@ export interface VrrpServiceOptions {
 
 export class VrrpService {
   readonly instances: VrrpInstance[] = [];
+  private moving = false;
   private readonly scripts: ScriptRunner;
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
@@ -71,6 +72,22 @@ export class VrrpService {
   private changed(i: number, state: VrrpState, why: string): void {
     const v = this.cfg.vrrp![i];
     this.o.log(`VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
+    // A sync group moves together: the others follow this one (keepalived's vrrp_sync_group).
+    const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(v.name));
+    if (group && (state === "MASTER" || state === "BACKUP") && !this.moving) {
+      this.moving = true;
+      try {
+        for (const m of group.members) {
+          const k = this.cfg.vrrp!.findIndex((x) => x.name === m);
+          if (k !== i) this.instances[k]?.follow(state, `sync group ${group.name}: ${v.name} is ${state}`);
+        }
+      } finally {
+        this.moving = false;
+      }
+      const gs = state === "MASTER" ? group.notifyMaster : group.notifyBackup;
+      if (gs) void this.run(gs, []);
+      if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
+    }
     // lvs_sync_daemon follows its instance: the master sends, a backup receives.
     const sd = this.cfg.syncDaemon;
     if (sd && sd.instance === v.name && (state === "MASTER" || state === "BACKUP")) {

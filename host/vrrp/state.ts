@@ -142,6 +142,13 @@ export class VrrpInstance {
     this.advertise();
   }
 
+  /** A sync group moves this instance with the others (keepalived's vrrp_sync_group). */
+  follow(state: "MASTER" | "BACKUP", why: string): void {
+    if (this.state === state || this.state === "STOP" || this.state === "INIT") return;
+    if (state === "MASTER") this.toMaster(why);
+    else this.toBackup(why, this.masterDownMs());
+  }
+
   private toBackup(why: string, downMs: number): void {
     const was = this.state;
     this.cancel();
