@@ -37,7 +37,8 @@ const ADAPTED: Record<string, [string, string][]> = {
 /** Samples that load (README, "keepalived's samples"). */
 const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
   "keepalived.conf.inhibit", "keepalived.conf.misc_check", "keepalived.conf.misc_check_arg", "keepalived.conf.quorum", "keepalived.conf.status_code",
-  "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group", "keepalived.conf.sample"];
+  "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group", "keepalived.conf.sample", "keepalived.conf.vrrp",
+  "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync"];
 
 const folder = tempFolder("wasmvs-kc-");
 const write = folder.write;

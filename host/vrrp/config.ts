@@ -41,8 +41,11 @@ export interface VrrpInstanceConfig {
   notify?: Script;
   notifyMaster?: Script;
   notifyBackup?: Script;
+  /** Runs when the instance enters FAULT: without tracking (not built yet) it never does. */
   notifyFault?: Script;
   notifyStop?: Script;
+  /** Mail each state change (global_defs' mail settings). */
+  smtpAlert: boolean;
   line: number;
 }
 
@@ -65,6 +68,9 @@ export interface VrrpSyncGroupConfig {
   members: string[];
   notifyMaster?: Script;
   notifyBackup?: Script;
+  /** Runs when the group enters FAULT: without tracking (not built yet) it never does. */
+  notifyFault?: Script;
   notify?: Script;
+  smtpAlert?: boolean;
   line: number;
 }

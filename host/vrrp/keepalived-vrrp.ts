@@ -61,14 +61,14 @@ const NOT_YET: Record<string, string> = {
   use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
   virtual_routes: "virtual_routes are not supported by wasmvs yet", virtual_rules: "virtual_rules are not supported by wasmvs yet",
   virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
-  lvs_sync_daemon_interface: "the connection sync daemon is not supported by wasmvs yet", smtp_alert: "smtp_alert for VRRP is not supported by wasmvs yet",
+  lvs_sync_daemon_interface: "lvs_sync_daemon_interface is not supported by wasmvs yet (use global_defs lvs_sync_daemon INTERFACE INSTANCE)",
   garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
   dont_track_primary: "dont_track_primary is not supported by wasmvs yet (nothing is tracked)", strict_mode: "strict_mode is not supported by wasmvs yet",
   accept: "accept is not supported by wasmvs yet", no_accept: "no_accept is not supported by wasmvs yet",
 };
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
-  "garp_master_repeat", "down_timer_adverts"];
+  "garp_master_repeat", "down_timer_adverts", "smtp_alert"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -122,6 +122,14 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "notify_backup": v.notifyBackup = script(c); break;
       case "notify_fault": v.notifyFault = script(c); break;
       case "notify_stop": v.notifyStop = script(c); break;
+      case "smtp_alert": {
+        leaf(c);
+        const w = c.args[0]?.text;
+        noMoreArgs(c, 1);
+        if (w !== undefined && !["on", "off", "true", "false", "yes", "no"].includes(w)) fail(c.args[0], "expected on or off");
+        v.smtpAlert = w === undefined || ["on", "true", "yes"].includes(w);
+        break;
+      }
       case "authentication": {
         if (!c.children) fail(c.key, "authentication needs a block (auth_type, auth_pass)");
         let type: string | undefined;
@@ -178,6 +186,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? VRRP_DEFAULTS.garpMasterRepeat,
     downTimerAdverts: v.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
     notify: v.notify, notifyMaster: v.notifyMaster, notifyBackup: v.notifyBackup, notifyFault: v.notifyFault, notifyStop: v.notifyStop,
+    smtpAlert: v.smtpAlert ?? false,
     line: n.key.line,
   };
 }
@@ -199,7 +208,9 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
     } else if (k === "notify_master") g.notifyMaster = script(c);
     else if (k === "notify_backup") g.notifyBackup = script(c);
     else if (k === "notify") g.notify = script(c);
-    else if (["track_script", "track_interface", "track_file", "track_process", "global_tracking", "sync_group_tracking_weight", "notify_fault", "notify_stop", "smtp_alert"].includes(k)) {
+    else if (k === "notify_fault") g.notifyFault = script(c);
+    else if (k === "smtp_alert") { leaf(c); g.smtpAlert = c.args[0]?.text !== "off"; }
+    else if (["track_script", "track_interface", "track_file", "track_process", "global_tracking", "sync_group_tracking_weight", "notify_stop"].includes(k)) {
       fail(c.key, `${k} in a vrrp_sync_group is not supported by wasmvs yet`);
     } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length) {
       fail(c.key, "instance names go in a group { } block (keepalived 2's syntax: vrrp_sync_group NAME { group { VI_1 VI_2 } })");

@@ -9,6 +9,7 @@ import type { Clock } from "../control/clock.js";
 import type { EngineAdapter } from "../control/adapter.js";
 import type { DirectorConfig } from "../control/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
+import { Mailer } from "../health/mail.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
@@ -23,10 +24,12 @@ export interface VrrpServiceOptions {
 export class VrrpService {
   readonly instances: VrrpInstance[] = [];
   private moving = false;
+  private readonly mail?: Mailer;
   private readonly scripts: ScriptRunner;
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
+    this.mail = Mailer.from(cfg.health, o.log);
     (cfg.vrrp ?? []).forEach((vcfg, i) => {
       // With connection sync, a returning master waits a full refresh of the table before it
       // preempts, so it never takes over with connections it has not seen (keepalived #237).
@@ -57,6 +60,7 @@ export class VrrpService {
   async stop(): Promise<void> {
     for (const vi of this.instances) vi.stop();
     await Promise.all(this.pending);
+    this.mail?.close();
   }
 
   private pending = new Set<Promise<unknown>>();
@@ -87,6 +91,7 @@ export class VrrpService {
       const gs = state === "MASTER" ? group.notifyMaster : group.notifyBackup;
       if (gs) void this.run(gs, []);
       if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
+      if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering ${state} state`, `=> All the group's instances are now ${state} <=`);
     }
     // lvs_sync_daemon follows its instance: the master sends, a backup receives.
     const sd = this.cfg.syncDaemon;
@@ -95,6 +100,7 @@ export class VrrpService {
         .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
         .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
     }
+    if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);
     const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "STOP" ? v.notifyStop : undefined;
     if (specific) void this.run(specific, []);
     if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(v.priority)]);
