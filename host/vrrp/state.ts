@@ -59,6 +59,9 @@ export interface VrrpEffects {
   changed(state: VrrpState, why: string): void;
 }
 
+/** A master answers adverts that challenge it (lower priority, resignations) at most this often. */
+const ANSWER_MS = 100;
+
 const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
 const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
@@ -72,6 +75,7 @@ export class VrrpInstance {
   private timer?: Timer;
   private garpTimers: Timer[] = [];
   private lowerSeenAt?: number;
+  private lastAnswer = -Infinity;
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
     this.masterAdverIntMs = cfg.advertIntMs;
@@ -131,15 +135,25 @@ export class VrrpInstance {
       return;
     }
     // MASTER.
-    if (a.priority === 0) { this.advertise(); return; }
+    if (a.priority === 0) {
+      if (now - this.lastAnswer >= ANSWER_MS) { this.lastAnswer = now; this.advertise(); }
+      return;
+    }
     if (a.priority > this.cfg.priority || (a.priority === this.cfg.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
       if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
       this.lastMaster = { src: a.src, priority: a.priority, at: now };
       this.toBackup(`${a.src} advertises priority ${a.priority}`, this.masterDownMs());
       return;
     }
-    // A lower priority thinks it is master: tell it at once (keepalived).
-    this.advertise();
+    // A lower priority thinks it is master: tell it at once (keepalived), and announce the
+    // addresses again — while both were master (a partition) it may have taken the
+    // neighbours' ARP caches, and keepalived leaves them there (its issues #166, #1528).
+    // At most once per ANSWER_MS: a storm of forged adverts must not become a storm of ours.
+    if (now - this.lastAnswer >= ANSWER_MS) {
+      this.lastAnswer = now;
+      this.advertise();
+      this.fx.announce();
+    }
   }
 
   /** A sync group moves this instance with the others (keepalived's vrrp_sync_group). */

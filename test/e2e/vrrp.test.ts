@@ -114,6 +114,24 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     expect(r.errors).toEqual([]);
   });
 
+  it("a partition and back: exactly one master, and the clients' ARP caches point at it (keepalived #166, #1528)", async () => {
+    // a2 (150) is master, b (100) backup. Cut a2 off the outside segment: b becomes master too
+    // and announces the VIP; then heal the link.
+    const a = directors[directors.length - 1];
+    const beforeB = sb.logOf("director-b").length;
+    sb.must(sb.director, ["ip", "link", "set", "vao", "down"]);
+    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b").slice(beforeB)), 5000);
+    await sb.waitFor("the client's cache to move to b", () => neigh(sb.client).includes(MAC_B), 5000);
+    const beforeHeal = sb.logOf("director-b").length;
+    sb.must(sb.director, ["ip", "link", "set", "vao", "up"]);
+    await sb.waitFor("b to back off", () => /VI_1 .*: BACKUP/.test(sb.logOf("director-b").slice(beforeHeal)), 5000);
+    // The winner announced the VIP again when it heard the other: the caches follow it.
+    await sb.waitFor("the client's cache back to a", () => neigh(sb.client).includes(MAC_A), 5000);
+    const r = sb.http(`http://${VIP}/`, { requests: 20, concurrency: 2 });
+    expect(r.errors).toEqual([]);
+    expect(a.proc.exitCode).toBe(null);
+  });
+
   it("a master stopped cleanly resigns (priority 0): the backup takes over after its skew, not the full timeout", async () => {
     const a = directors[directors.length - 1];
     const before = sb.logOf("director-b").length;
