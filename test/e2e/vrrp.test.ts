@@ -7,6 +7,7 @@
 // not built yet: connections open at the moment of failure are not carried over.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, tally } from "./e2e.js";
@@ -130,6 +131,43 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const r = sb.http(`http://${VIP}/`, { requests: 20, concurrency: 2 });
     expect(r.errors).toEqual([]);
     expect(a.proc.exitCode).toBe(null);
+  });
+
+  it("a storm of forged adverts (lower priority) and garbage sync messages: forwarding goes on, the roles stay", async () => {
+    const a = directors[directors.length - 1];
+    const b = directors.find((d) => d.name === "director-b")!;
+    // A valid v3 advert for VRID 51, priority 50, from the client: checksum over the pseudo-header.
+    const m = [0x31, 51, 50, 1, 0x00, 10, 0, 0, ...VIP.split(".").map(Number)];
+    const ps = [10, 0, 0, 2, 224, 0, 0, 18].reduce((acc, v, i) => acc + (i % 2 ? v : v << 8), 0) + 112 + m.length;
+    let sum = ps;
+    for (let i = 0; i < m.length; i += 2) sum += (m[i] << 8) | m[i + 1];
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    m[6] = (~sum >> 8) & 255;
+    m[7] = ~sum & 255;
+    const file = join(sb.dir, "advert.bin");
+    writeFileSync(file, Buffer.from(m));
+    const beforeA = sb.logOf("director-a2").length;
+    const beforeB = sb.logOf("director-b").length;
+    const sentBefore = (await a.freshStatus()).counters.vrrp_adverts_sent;
+    const load = sb.httpInBackground(`http://${VIP}/`, { requests: 300, concurrency: 3, intervalMs: 5 }, "storm-load");
+    const adverts = sb.run(sb.client, ["hping3", "--rawip", "-H", "112", "-t", "255", "-E", file, "-d", String(m.length), "-c", "30000", "-i", "u20", "-q", "224.0.0.18"], 120000);
+    const sync = sb.run(sb.client, ["hping3", "-2", "-p", "8848", "-s", "8848", "-t", "1", "-d", "100", "-c", "20000", "-i", "u20", "-q", "224.0.0.81"], 120000);
+    expect(adverts.stdout + adverts.stderr).toMatch(/30000 packets transmitted/);
+    expect(sync.stdout + sync.stderr).toMatch(/20000 packets transmitted/);
+    await sb.waitFor("the load", () => load.exitCode !== null, 60000);
+    const r = JSON.parse(sb.logOf("storm-load").trim().split("\n").pop()!) as { errors: string[]; bodies: unknown[] };
+    expect(r.errors).toEqual([]);
+    expect(r.bodies.length).toBe(300);
+    expect(/: BACKUP/.test(sb.logOf("director-a2").slice(beforeA))).toBe(false);
+    expect(/: MASTER/.test(sb.logOf("director-b").slice(beforeB))).toBe(false);
+    const st = await a.freshStatus();
+    const sent = st.counters.vrrp_adverts_sent - sentBefore;
+    console.log(`advert storm: the master's engine passed ${st.counters.vrrp_adverts_received} adverts to its state machine ` +
+      `(${st.counters.drop_vrrp_queue_full ?? 0} dropped at the queue) and it sent ${sent} (answers at most every 100 ms); the load saw no error`);
+    // Not one answer per forged advert: the storm is not amplified.
+    expect(sent).toBeLessThan(1000);
+    expect(a.proc.exitCode).toBe(null);
+    expect(b.proc.exitCode).toBe(null);
   });
 
   it("a master stopped cleanly resigns (priority 0): the backup takes over after its skew, not the full timeout", async () => {
