@@ -8,8 +8,8 @@ import { SCHEDULERS } from "../engine/index.js";
  *  gives, and whether it takes "are". */
 export const MISSING = {
   bfd: ["BFD checking", false],
-  vrrpScripts: ["vrrp_script and script tracking", false],
-  vrrpTracking: ["VRRP interface tracking and strict mode", false],
+  vrrpTrackFile: ["file tracking in VRRP (vrrp_track_file)", false],
+  vrrpStrict: ["VRRP strict mode", false],
   staticRouting: ["static addresses, routes and rules", true],
   syncDaemon: ["the connection sync daemon", false],
   persistenceEngines: ["persistence engines", true],

@@ -183,10 +183,10 @@ export function distance(a: string, b: string): number {
 export const NOT_YET: Record<string, Missing> = {};
 export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
 missing("bfd", ["BFD_CHECK", "bfd_instance"]);
-missing("vrrpScripts", ["vrrp_script", "vrrp_track_file", "track_script"]);
+missing("vrrpTrackFile", ["vrrp_track_file"]);
 missing("staticRouting", ["static_ipaddress", "static_routes", "static_rules"]);
 missing("syncDaemon", ["lvs_sync_daemon_interface"]);
-missing("vrrpTracking", ["track_interface", "vrrp_strict"]);
+missing("vrrpStrict", ["vrrp_strict"]);
 missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
 missing("ops", ["ops"]);

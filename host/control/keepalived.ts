@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, syncDaemon, vrrpInstance, VrrpGlobals, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, PendingTrackScript, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -32,7 +32,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -89,6 +89,7 @@ export function parseKeepalived(path: string): DirectorConfig {
   const vrrpGlobals: VrrpGlobals = {};
   let syncTok: Node | undefined;
   const syncGroupToks: ReturnType<typeof vrrpSyncGroup>[] = [];
+  const scripts = new Map<string, ReturnType<typeof vrrpScript>>();
   const trackFiles = new Map<string, TrackFile>();
   cfg.health = globals;
   for (const n of ordered) errs.attempt(() => {
@@ -132,6 +133,12 @@ export function parseKeepalived(path: string): DirectorConfig {
         syncGroupToks.push(g);
         break;
       }
+      case "vrrp_script": {
+        const sc = vrrpScript(n, new ErrorList());
+        if (scripts.has(sc.name)) fail(n.args[0], `a second vrrp_script named ${sc.name}`);
+        scripts.set(sc.name, sc);
+        break;
+      }
       case "vrrp_instance": {
         const v = vrrpInstance(n, cfg, vrrpGlobals, new ErrorList());
         const same = (cfg.vrrp ?? []).find((x) => x.ifindex === v.ifindex && x.vrid === v.vrid);
@@ -162,6 +169,42 @@ export function parseKeepalived(path: string): DirectorConfig {
     void memberToks;
     (cfg.vrrpSyncGroups ??= []).push(group);
   });
+  // track_script names a vrrp_script of the file; its weight is the script's unless the entry
+  // sets one (vrrp_track.c). A script that cannot be run is not tracked (keepalived disables it).
+  const tracked = new Set<string>();
+  for (const v of cfg.vrrp ?? []) {
+    const pending = (v as typeof v & { pendingScripts?: PendingTrackScript[] }).pendingScripts ?? [];
+    delete (v as typeof v & { pendingScripts?: PendingTrackScript[] }).pendingScripts;
+    for (const t of pending) errs.attempt(() => {
+      const sc = scripts.get(t.tok.text);
+      if (!sc) fail(t.tok, `no vrrp_script named ${t.tok.text}${scripts.size ? ` (vrrp_scripts: ${[...scripts.keys()].slice(0, 10).join(", ")})` : ""}`);
+      if (v.trackScripts.some((x) => x.script === sc!.name)) fail(t.tok, `${sc!.name} is tracked twice`);
+      if (sc!.unusable) return;
+      const weight = t.weight ?? sc!.weight;
+      if (weight !== 0 && v.priority === 255) {
+        (cfg.warnings ??= []).push(`${t.tok.file}:${t.tok.line}: ${v.name} owns its addresses (priority 255): the weight of ${sc!.name} is ignored, as keepalived does`);
+      }
+      v.trackScripts.push({ script: sc!.name, weight, reverse: t.reverse ?? sc!.reverse });
+      tracked.add(sc!.name);
+    });
+  }
+  for (const sc of scripts.values()) {
+    if (sc.unusable && [...(cfg.vrrp ?? [])].length) (cfg.warnings ??= []).push(sc.unusable);
+    const { unusable, ...plain } = sc;
+    void unusable;
+    if (tracked.has(sc.name)) (cfg.vrrpScripts ??= []).push(plain);
+  }
+  // An instance's lvs_sync_daemon_interface (keepalived 1's form) is lvs_sync_daemon IF INSTANCE.
+  for (const v of cfg.vrrp ?? []) errs.attempt(() => {
+    const x = v as typeof v & { syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
+    const si = x.syncInterface;
+    delete x.syncInterface;
+    if (!si) return;
+    if (cfg.syncDaemon) fail(si.tok, `connection sync is already set (${syncTok ? `lvs_sync_daemon on line ${syncTok.key.line}` : "by another instance"})`);
+    cfg.syncDaemon = { ifindex: si.ifindex, interfaceName: si.interfaceName, instance: v.name, syncid: SYNCID_UNSET, maxlen: 1472, line: si.tok.line };
+    (cfg.warnings ??= []).push(`${si.tok.file}:${si.tok.line}: lvs_sync_daemon_interface in a vrrp_instance is keepalived 1's form (deprecated): ` +
+      `it means global_defs { lvs_sync_daemon ${si.interfaceName} ${v.name} }`);
+  });
   // lvs_sync_daemon follows a VRRP instance: the one it names, or the only one there is.
   errs.attempt(() => {
     const sd = cfg.syncDaemon as (typeof cfg.syncDaemon & { instanceTok?: Tok }) | undefined;
@@ -172,6 +215,8 @@ export function parseKeepalived(path: string): DirectorConfig {
     sd.instance = named?.name ?? cfg.vrrp![0].name;
     delete sd.instanceTok;
   });
+  // Without an id, the sync ID is the instance's virtual_router_id (keepalived's vrrp.c).
+  if (cfg.syncDaemon?.syncid === SYNCID_UNSET) cfg.syncDaemon.syncid = cfg.vrrp!.find((v) => v.name === cfg.syncDaemon!.instance)?.vrid ?? 0;
   errs.check();
   return cfg;
 }

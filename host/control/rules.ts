@@ -26,7 +26,7 @@ import {
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
+import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -190,6 +190,8 @@ export interface DirectorConfig {
   health?: HealthGlobals;
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
+  /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
+  vrrpScripts?: VrrpScriptConfig[];
   /** keepalived.conf's vrrp_sync_group blocks. */
   vrrpSyncGroups?: VrrpSyncGroupConfig[];
   /** keepalived.conf's lvs_sync_daemon: connection sync tied to a VRRP instance. */

@@ -12,6 +12,8 @@ import type { Script } from "./config.js";
 import { userIds } from "./keepalived-checks.js";
 
 export const MAX_RUNNING = 64;
+/** The PATH scripts run with (and bare command names of vrrp_script are found in). */
+export const SCRIPT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 /** Output kept from one run (the rest is counted, not kept). */
 export const MAX_OUTPUT_BYTES = 4096;
 const KILL_GRACE_MS = 1000;
@@ -99,7 +101,7 @@ export class ScriptRunner {
       let child;
       try {
         child = spawn(s.argv[0], [...s.argv.slice(1), ...extra], {
-          stdio: ["ignore", "pipe", "pipe"], detached: true, uid: u?.uid, gid: u?.gid, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+          stdio: ["ignore", "pipe", "pipe"], detached: true, uid: u?.uid, gid: u?.gid, env: { PATH: SCRIPT_PATH },
         });
       } catch (e) {
         resolve({ timedOut: false, refused: (e as Error).message, output: "" });

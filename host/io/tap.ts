@@ -24,6 +24,8 @@ export interface TapAddon {
   bellClear(fd: number): void;
   /** SO_PEERCRED of a connected Unix socket. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** An interface's flags (IFF_UP 0x1, IFF_RUNNING 0x40 ...) in this process's namespace; -1: none. */
+  linkFlags(name: string): number;
 }
 
 let addon: TapAddon | undefined;

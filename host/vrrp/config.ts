@@ -41,9 +41,14 @@ export interface VrrpInstanceConfig {
   notify?: Script;
   notifyMaster?: Script;
   notifyBackup?: Script;
-  /** Runs when the instance enters FAULT: without tracking (not built yet) it never does. */
+  /** Runs when the instance enters FAULT (a tracked script or interface with weight 0 failed). */
   notifyFault?: Script;
   notifyStop?: Script;
+  /** track_script entries: the script's weight unless the entry sets its own. */
+  trackScripts: TrackedScript[];
+  /** track_interface entries, plus the instance's own interface (weight 0) unless
+   *  dont_track_primary (keepalived tracks it by default). */
+  trackInterfaces: TrackedInterface[];
   /** Mail each state change (global_defs' mail settings). */
   smtpAlert: boolean;
   line: number;
@@ -68,9 +73,45 @@ export interface VrrpSyncGroupConfig {
   members: string[];
   notifyMaster?: Script;
   notifyBackup?: Script;
-  /** Runs when the group enters FAULT: without tracking (not built yet) it never does. */
+  /** Runs when the group enters FAULT (one of its instances did). */
   notifyFault?: Script;
   notify?: Script;
   smtpAlert?: boolean;
   line: number;
 }
+
+/** keepalived's vrrp_script block (vrrp_parser.c; defaults vrrp_data.c alloc_vrrp_script). */
+export interface VrrpScriptConfig {
+  name: string;
+  script: Script;
+  /** interval 1 s. */
+  intervalMs: number;
+  /** timeout: the interval when not set (vrrp_scheduler.c). */
+  timeoutMs: number;
+  /** -253..253; 0: a failure puts the tracking instances in FAULT. */
+  weight: number;
+  reverse: boolean;
+  rise: number;
+  fall: number;
+  /** init_fail: assume failed until the first success. */
+  initFail: boolean;
+  user?: string;
+  line: number;
+}
+
+/** A tracker's effect on an instance (vrrp_track.c): weight 0 means FAULT while failing;
+ *  otherwise a positive weight is added while it succeeds, a negative one while it fails;
+ *  `reverse` swaps success and failure. */
+export interface TrackWeight {
+  weight: number;
+  reverse: boolean;
+}
+export interface TrackedScript extends TrackWeight {
+  script: string;
+}
+export interface TrackedInterface extends TrackWeight {
+  ifindex: number;
+  interfaceName: string;
+}
+
+export const VRRP_SCRIPT_DEFAULTS = { intervalMs: 1000, weight: 0, rise: 1, fall: 1 };

@@ -1,12 +1,16 @@
-// keepalived.conf's vrrp_instance blocks (keepalived/vrrp/vrrp_parser.c), read into
-// host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
-// (sync groups, scripts, tracking, unicast peers, VMACs, routes and rules).
+// keepalived.conf's vrrp_instance, vrrp_sync_group and vrrp_script blocks
+// (keepalived/vrrp/vrrp_parser.c, vrrp_track.c), read into host/vrrp/config.ts's model.
+// What wasmvs does not do yet is refused with its position (unicast peers, VMACs, routes
+// and rules, file tracking).
 
 import type { DirectorConfig, ErrorList } from "../control/rules.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
-import { seconds } from "../health/keepalived-checks.js";
+import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
-import { SyncDaemonConfig, VRRP_DEFAULTS, VrrpInstanceConfig, VrrpSyncGroupConfig } from "./config.js";
+import { accessSync, constants } from "node:fs";
+import { SCRIPT_PATH } from "../health/scripts.js";
+import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
+  VrrpSyncGroupConfig } from "./config.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
 export interface VrrpGlobals {
@@ -16,13 +20,16 @@ export interface VrrpGlobals {
 }
 export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon"];
 
+/** No `id`: keepalived takes the instance's virtual_router_id (vrrp.c). */
+export const SYNCID_UNSET = -1;
+
 /** global_defs' lvs_sync_daemon (checked against the instances once they are all read). */
 export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { instanceTok?: Tok } {
   leaf(n);
   const ifTok = arg(n, 0, "an interface");
   const iface = cfg.interfaces.find((x) => x.name === ifTok.text);
   if (!iface) fail(ifTok, `no interface ${ifTok.text} in the director block`);
-  const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: 0, maxlen: 1472, line: n.key.line };
+  const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: SYNCID_UNSET, maxlen: 1472, line: n.key.line };
   let k = 1;
   if (n.args[k] && !["id", "maxlen", "port", "ttl", "group"].includes(n.args[k].text)) { out.instanceTok = n.args[k]; out.instance = n.args[k].text; k++; }
   for (; k < n.args.length; k += 2) {
@@ -53,22 +60,20 @@ function versionOf(t: Tok): 2 | 3 {
 }
 
 const NOT_YET: Record<string, string> = {
-  track_script: "track_script (vrrp_script tracking) is not supported by wasmvs yet",
-  track_interface: "track_interface is not supported by wasmvs yet",
   track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
   unicast_peer: "unicast_peer is not supported by wasmvs yet (multicast adverts only)",
   unicast_src_ip: "unicast_src_ip is not supported by wasmvs yet", mcast_src_ip: "mcast_src_ip is not supported by wasmvs yet (adverts leave from the interface's address)",
   use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
   virtual_routes: "virtual_routes are not supported by wasmvs yet", virtual_rules: "virtual_rules are not supported by wasmvs yet",
   virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
-  lvs_sync_daemon_interface: "lvs_sync_daemon_interface is not supported by wasmvs yet (use global_defs lvs_sync_daemon INTERFACE INSTANCE)",
   garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
-  dont_track_primary: "dont_track_primary is not supported by wasmvs yet (nothing is tracked)", strict_mode: "strict_mode is not supported by wasmvs yet",
+  strict_mode: "strict_mode is not supported by wasmvs yet",
   accept: "accept is not supported by wasmvs yet", no_accept: "no_accept is not supported by wasmvs yet",
 };
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
-  "garp_master_repeat", "down_timer_adverts", "smtp_alert"];
+  "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
+  "lvs_sync_daemon_interface"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -94,6 +99,10 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   const v: Partial<VrrpInstanceConfig> & { addresses: string[]; addressIfindex: number[]; addressDev: (Tok | undefined)[] } = {
     addresses: [], addressIfindex: [], addressDev: [],
   };
+  const trackScripts: PendingTrackScript[] = [];
+  const trackInterfaces: TrackedInterface[] = [];
+  let dontTrackPrimary = false;
+  let syncInterface: { tok: Tok; ifindex: number; interfaceName: string } | undefined;
   // Every keyword is checked on its own: all errors of a block are reported, not only the first.
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
@@ -117,6 +126,33 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "garp_master_delay": leaf(c); v.garpMasterDelayMs = int(arg(c, 0, "seconds"), 0, 1000, "garp_master_delay") * 1000; noMoreArgs(c, 1); break;
       case "garp_master_repeat": leaf(c); v.garpMasterRepeat = int(arg(c, 0, "a count"), 1, 255, "garp_master_repeat"); noMoreArgs(c, 1); break;
       case "down_timer_adverts": leaf(c); v.downTimerAdverts = int(arg(c, 0, "a count"), 1, 100, "down_timer_adverts"); noMoreArgs(c, 1); break;
+      case "lvs_sync_daemon_interface": {
+        // keepalived 1's form, still read by keepalived 2 (deprecated there): the global
+        // lvs_sync_daemon on that interface, following this instance.
+        leaf(c);
+        const i = ifaceOf(arg(c, 0, "an interface"));
+        noMoreArgs(c, 1);
+        syncInterface = { tok: c.key, ifindex: i.index, interfaceName: i.name };
+        break;
+      }
+      case "dont_track_primary": leaf(c); noMoreArgs(c, 0); dontTrackPrimary = true; break;
+      case "track_script":
+        if (!c.children) fail(c.key, "track_script needs a block of vrrp_script names");
+        for (const t of c.children!) errs.attempt(() => {
+          if (t.children) fail(t.key, "a vrrp_script name, not a block");
+          trackScripts.push({ tok: t.key, ...trackWeight(t, true) });
+        });
+        break;
+      case "track_interface":
+        if (!c.children) fail(c.key, "track_interface needs a block of interfaces");
+        for (const t of c.children!) errs.attempt(() => {
+          if (t.children) fail(t.key, "an interface name, not a block");
+          const i = ifaceOf(t.key);
+          if (trackInterfaces.some((x) => x.ifindex === i.index)) fail(t.key, `${i.name} is tracked twice`);
+          const w = trackWeight(t, false);
+          trackInterfaces.push({ ifindex: i.index, interfaceName: i.name, weight: w.weight ?? 0, reverse: w.reverse ?? false });
+        });
+        break;
       case "notify": v.notify = script(c); break;
       case "notify_master": v.notifyMaster = script(c); break;
       case "notify_backup": v.notifyBackup = script(c); break;
@@ -187,9 +223,111 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     downTimerAdverts: v.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
     notify: v.notify, notifyMaster: v.notifyMaster, notifyBackup: v.notifyBackup, notifyFault: v.notifyFault, notifyStop: v.notifyStop,
     smtpAlert: v.smtpAlert ?? false,
+    // The instance's own interface is tracked (weight 0) unless dont_track_primary
+    // (keepalived: an instance whose interface goes down enters FAULT).
+    trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
+      ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
+    trackScripts: [],
+    pendingScripts: trackScripts,
+    syncInterface,
     line: n.key.line,
+  } as VrrpInstanceConfig & { pendingScripts: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
+}
+
+/** A track_script entry before the scripts are all read (its weight may come from the script). */
+export interface PendingTrackScript {
+  tok: Tok;
+  weight?: number;
+  reverse?: boolean;
+}
+
+/** `NAME [weight W [reverse|noreverse]]` of a track_script or track_interface entry
+ *  (vrrp_track.c: -253..253; keepalived turns +/-254 into +/-253 with a warning, wasmvs says so). */
+function trackWeight(t: Node, noreverse: boolean): Partial<TrackWeight> {
+  if (!t.args.length) return {};
+  if (t.args[0].text !== "weight") fail(t.args[0], "expected weight W [reverse]");
+  const out: Partial<TrackWeight> = { weight: int(arg(t, 1, "a weight (-253..253)"), -253, 253, "weight") };
+  const opt = t.args[2];
+  if (opt) {
+    if (opt.text === "reverse") out.reverse = true;
+    else if (noreverse && opt.text === "noreverse") out.reverse = false;
+    else fail(opt, noreverse ? "expected reverse or noreverse" : "expected reverse");
+  }
+  noMoreArgs(t, 3);
+  return out;
+}
+
+const SCRIPT_KEYS = ["script", "interval", "timeout", "weight", "rise", "fall", "user", "init_fail"];
+
+/** A vrrp_script block. The command is found as keepalived finds it: an absolute path, or
+ *  the first word searched in PATH; one that cannot be run is left out with a warning, as
+ *  keepalived disables it (vrrp_parser.c, check_script_secure). */
+export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusable?: string } {
+  const name = arg(n, 0, "a name");
+  noMoreArgs(n, 1);
+  if (!n.children) fail(n.key, "vrrp_script needs a block (script, interval, weight, rise, fall ...)");
+  const out: Partial<VrrpScriptConfig> & { unusable?: string } = { name: name.text, line: n.key.line };
+  for (const c of n.children!) errs.attempt(() => {
+    switch (c.key.text) {
+      case "script": {
+        leaf(c);
+        const first = arg(c, 0, "a command");
+        const argv = c.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : c.args.map((a) => a.text);
+        if (!argv.length) fail(first, "expects a command");
+        const found = resolveCommand(argv[0]);
+        if (found) argv[0] = found;
+        else out.unusable = `${first.file}:${first.line}: vrrp_script ${name.text}: ${argv[0]} cannot be found or run: tracking of it is disabled, as keepalived does`;
+        out.script = { argv, where: { file: first.file, line: first.line, column: first.column } };
+        break;
+      }
+      case "interval": leaf(c); out.intervalMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 10, 86_400_000, "interval")); noMoreArgs(c, 1); break;
+      case "timeout": leaf(c); out.timeoutMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 10, 86_400_000, "timeout")); noMoreArgs(c, 1); break;
+      case "weight": {
+        leaf(c);
+        out.weight = int(arg(c, 0, "a weight (-253..253)"), -253, 253, "weight");
+        if (c.args[1] && c.args[1].text !== "reverse") fail(c.args[1], "expected reverse");
+        out.reverse = !!c.args[1];
+        noMoreArgs(c, 2);
+        break;
+      }
+      case "rise": leaf(c); out.rise = int(arg(c, 0, "a count"), 1, 1_000_000, "rise"); noMoreArgs(c, 1); break;
+      case "fall": leaf(c); out.fall = int(arg(c, 0, "a count"), 1, 1_000_000, "fall"); noMoreArgs(c, 1); break;
+      case "user": {
+        leaf(c);
+        const u = arg(c, 0, "a user");
+        value(u, (x) => userIds(x));
+        out.user = u.text;
+        break;
+      }
+      case "init_fail": leaf(c); noMoreArgs(c, 0); out.initFail = true; break;
+      default: unknown(c.key, SCRIPT_KEYS, "vrrp_script");
+    }
+  });
+  errs.check();
+  if (!out.script) fail(n.key, "vrrp_script needs a script");
+  const intervalMs = out.intervalMs ?? VRRP_SCRIPT_DEFAULTS.intervalMs;
+  return {
+    name: name.text, script: out.script!, intervalMs, timeoutMs: out.timeoutMs ?? intervalMs, weight: out.weight ?? VRRP_SCRIPT_DEFAULTS.weight,
+    reverse: out.reverse ?? false, rise: out.rise ?? VRRP_SCRIPT_DEFAULTS.rise, fall: out.fall ?? VRRP_SCRIPT_DEFAULTS.fall,
+    initFail: out.initFail ?? false, user: out.user, line: n.key.line, unusable: out.unusable,
   };
 }
+
+/** An absolute path that can be executed, or the first match in the scripts' PATH. */
+function resolveCommand(cmd: string): string | undefined {
+  const runnable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes("/")) return cmd.startsWith("/") && runnable(cmd) ? cmd : undefined;
+  for (const dir of SCRIPT_PATH.split(":")) if (runnable(`${dir}/${cmd}`)) return `${dir}/${cmd}`;
+  return undefined;
+}
+
 
 /** A vrrp_sync_group block (members checked once every instance is read). */
 export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & { memberToks: Tok[] } {

@@ -4,6 +4,8 @@
 // instance's addresses owned by the engine only while master, gratuitous ARP bursts on
 // becoming master, and keepalived's notify scripts with keepalived's arguments:
 // `notify_master` etc. as written, and `notify SCRIPT` with "INSTANCE" NAME STATE PRIORITY.
+// Tracked scripts and interfaces (track.ts) put instances in FAULT or move their priority;
+// a sync group is in FAULT when any member is (vrrp_sync.c).
 
 import type { Clock } from "../control/clock.js";
 import type { EngineAdapter } from "../control/adapter.js";
@@ -12,6 +14,8 @@ import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
+import { faults, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
+import type { Timer } from "../control/clock.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 
 export interface VrrpServiceOptions {
@@ -19,13 +23,21 @@ export interface VrrpServiceOptions {
   engine: EngineAdapter;
   log: (line: string) => void;
   scripts?: ScriptRunner;
+  /** An interface's link (by ifindex); default: the TAP device's state in sysfs. */
+  linkUp?: (ifindex: number) => boolean;
 }
 
 export class VrrpService {
   readonly instances: VrrpInstance[] = [];
   private moving = false;
   private readonly mail?: Mailer;
+  private readonly groupInFault = new Set<string>();
   private readonly scripts: ScriptRunner;
+  readonly trackers = new Map<string, ScriptTracker>();
+  /** Each interface's last known link state. */
+  private readonly links = new Map<number, boolean>();
+  private linkTimer?: Timer;
+  private readonly linkUp: (ifindex: number) => boolean;
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
@@ -46,18 +58,79 @@ export class VrrpService {
         changed: (state, why) => this.changed(i, state, why),
       }, own));
     });
+    this.linkUp = o.linkUp ?? ((ifindex) => {
+      const i = cfg.interfaces.find((x) => x.index === ifindex);
+      return i ? tapLinkUp(i.tap) : false;
+    });
+    for (const sc of cfg.vrrpScripts ?? []) {
+      this.trackers.set(sc.name, new ScriptTracker(sc, o.clock, this.scripts, () => this.retrack(), o.log));
+    }
     o.engine.onVrrpAdverts((adverts) => {
       for (const a of adverts) this.instances[a.instance]?.onAdvert(parseAdvert(a.message, a.src));
     });
   }
 
   start(): void {
+    for (const i of this.trackedLinks()) this.links.set(i, this.linkUp(i));
+    this.retrack();
     for (const vi of this.instances) vi.start();
+    for (const t of this.trackers.values()) t.start();
+    if (this.links.size) this.pollLinks();
+  }
+
+  private trackedLinks(): Set<number> {
+    return new Set(this.instances.flatMap((vi) => vi.cfg.trackInterfaces.map((t) => t.ifindex)));
+  }
+
+  private pollLinks(): void {
+    this.linkTimer = this.o.clock.after(LINK_POLL_MS, () => {
+      let changed = false;
+      for (const [i, was] of this.links) {
+        const up = this.linkUp(i);
+        if (up !== was) {
+          this.links.set(i, up);
+          changed = true;
+          const name = this.cfg.interfaces.find((x) => x.index === i)?.name ?? `if${i}`;
+          this.o.log(`VRRP: interface ${name} is ${up ? "up" : "down"}`);
+        }
+      }
+      if (changed) this.retrack();
+      this.pollLinks();
+    });
+  }
+
+  /** Every instance's faults and effective priority from its trackers' states, then the
+   *  sync groups: a group is in FAULT while any member has a fault of its own. */
+  private retrack(): void {
+    for (const vi of this.instances) {
+      let total = vi.cfg.priority;
+      for (const t of vi.cfg.trackScripts) {
+        const good = this.trackers.get(t.script)?.good;
+        const key = `script ${t.script}`;
+        vi.hold(key, good === undefined && t.weight === 0);
+        if (good === undefined) continue;
+        vi.setFault(key, faults(t, good));
+        total += weightOf(t, good);
+      }
+      for (const t of vi.cfg.trackInterfaces) {
+        const up = this.links.get(t.ifindex) ?? true;
+        vi.setFault(`interface ${t.interfaceName} ${t.reverse ? "up (tracked reversed)" : "down"}`, faults(t, up));
+        total += weightOf(t, up);
+      }
+      vi.setPriority(total);
+    }
+    for (const g of this.cfg.vrrpSyncGroups ?? []) {
+      const members = g.members.map((m) => this.instances[this.cfg.vrrp!.findIndex((x) => x.name === m)]).filter(Boolean);
+      const down = members.filter((m) => m.ownFault()).map((m) => m.cfg.name);
+      for (const m of members) m.setFault(`sync group ${g.name}`, down.length > 0 && !down.includes(m.cfg.name));
+    }
   }
 
   /** Resign every master (priority 0), so that a backup takes over at once; resolves once
    *  the engine has sent the adverts. */
   async stop(): Promise<void> {
+    this.linkTimer?.cancel();
+    for (const t of this.trackers.values()) t.stop();
     for (const vi of this.instances) vi.stop();
     await Promise.all(this.pending);
     this.mail?.close();
@@ -78,6 +151,13 @@ export class VrrpService {
     this.o.log(`VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
     // A sync group moves together: the others follow this one (keepalived's vrrp_sync_group).
     const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(v.name));
+    if (group && state === "FAULT" && !this.moving && !this.groupInFault.has(group.name)) {
+      this.groupInFault.add(group.name);
+      if (group.notifyFault) void this.run(group.notifyFault, []);
+      if (group.notify) void this.run(group.notify, ["GROUP", group.name, "FAULT", "0"]);
+      if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering FAULT state`, "=> All the group's instances are now FAULT <=");
+    }
+    if (group && (state === "MASTER" || state === "BACKUP")) this.groupInFault.delete(group.name);
     if (group && (state === "MASTER" || state === "BACKUP") && !this.moving) {
       this.moving = true;
       try {
@@ -95,15 +175,17 @@ export class VrrpService {
     }
     // lvs_sync_daemon follows its instance: the master sends, a backup receives.
     const sd = this.cfg.syncDaemon;
-    if (sd && sd.instance === v.name && (state === "MASTER" || state === "BACKUP")) {
-      this.track(this.o.engine.sync({ send: state === "MASTER", receive: state === "BACKUP", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
+    if (sd && sd.instance === v.name && state !== "STOP") {
+      // In FAULT the director receives, as a backup: it keeps the table for when it is back.
+      this.track(this.o.engine.sync({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
         .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
         .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
     }
     if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);
-    const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "STOP" ? v.notifyStop : undefined;
+    const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "FAULT" ? v.notifyFault :
+      state === "STOP" ? v.notifyStop : undefined;
     if (specific) void this.run(specific, []);
-    if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(v.priority)]);
+    if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(this.instances[i].priority)]);
   }
 
   private async run(script: { argv: string[]; where: { file: string; line: number; column: number } }, args: string[]): Promise<void> {

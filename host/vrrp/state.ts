@@ -13,6 +13,12 @@
 //              from a higher address: backup; of priority 0: answer at once; a lower one:
 //              answer at once (keepalived), so the other backs off.
 //   stop       a master sends priority 0 (resigns) so the backup takes over after Skew.
+//   fault      a tracked script or interface of weight 0 fails (or a sync group member is in
+//              FAULT): a master resigns (priority 0), no adverts, adverts heard are ignored;
+//              when every fault has cleared: backup, as at start (vrrp_track.c down_instance,
+//              try_up_instance). Weighted trackers change the effective priority instead
+//              (clamped to 1..254, never for the owner), which the adverts and Skew use.
+//   init       until every weight-0 script has its first result, the instance does not start.
 //
 // keepalived 2.2.7 drops an advert whose authentication, v2 interval or address list does
 // not match its own (vrrp_check_packet); so does this, counting each reason.
@@ -20,7 +26,7 @@
 import type { Clock, Timer } from "../control/clock.js";
 import type { VrrpInstanceConfig } from "./config.js";
 
-export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "STOP";
+export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP";
 
 export interface Advert {
   src: string;
@@ -67,6 +73,13 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].s
 
 export class VrrpInstance {
   state: VrrpState = "INIT";
+  /** The priority adverts carry: the configured one moved by weighted trackers. */
+  priority: number;
+  /** Why the instance is in FAULT (tracker names; "sync group NAME"), and the weight-0
+   *  scripts it waits on before starting. */
+  private readonly faults = new Set<string>();
+  private readonly pending = new Set<string>();
+  private started = false;
   /** The master's advert interval as this backup learned it (v3), else ours. */
   masterAdverIntMs: number;
   readonly counts = { received: 0, sent: 0, becameMaster: 0, authMismatch: 0, intervalMismatch: 0, addressMismatch: 0, priorityZeroReceived: 0 };
@@ -79,11 +92,12 @@ export class VrrpInstance {
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
     this.masterAdverIntMs = cfg.advertIntMs;
+    this.priority = cfg.priority;
   }
 
   /** Skew_Time: a lower priority waits longer before taking over. */
   skewMs(): number {
-    return this.cfg.version === 2 ? ((256 - this.cfg.priority) * 1000) / 256 : ((256 - this.cfg.priority) * this.masterAdverIntMs) / 256;
+    return this.cfg.version === 2 ? ((256 - this.priority) * 1000) / 256 : ((256 - this.priority) * this.masterAdverIntMs) / 256;
   }
 
   masterDownMs(): number {
@@ -91,7 +105,46 @@ export class VrrpInstance {
   }
 
   start(): void {
+    this.started = true;
+    if (this.pending.size) return;
+    if (this.faults.size) { this.toFault([...this.faults].join(", ")); return; }
     this.toBackup("start", this.cfg.priority === 255 ? 0 : this.cfg.initialMaster ? this.cfg.advertIntMs + this.skewMs() : this.masterDownMs());
+  }
+
+  /** A weight-0 script that has not reported yet holds the start (keepalived's num_script_init). */
+  hold(script: string, on: boolean): void {
+    if (on) { this.pending.add(script); return; }
+    if (!this.pending.delete(script)) return;
+    if (this.started && this.state === "INIT" && !this.pending.size) this.start();
+  }
+
+  /** A reason for FAULT appears or clears. */
+  setFault(reason: string, on: boolean): void {
+    if (on === this.faults.has(reason)) return;
+    if (on) this.faults.add(reason);
+    else this.faults.delete(reason);
+    if (this.state === "INIT" || this.state === "STOP") return;
+    if (on && this.state !== "FAULT") this.toFault(reason);
+    else if (!this.faults.size && this.state === "FAULT") this.toBackup(`${reason} recovered`, this.masterDownMs());
+  }
+
+  get faulted(): boolean {
+    return this.faults.size > 0;
+  }
+
+  /** Only the instance's own reasons (not the sync group's): what the group looks at. */
+  ownFault(): boolean {
+    return [...this.faults].some((f) => !f.startsWith("sync group "));
+  }
+
+  /** The effective priority from the trackers' total (vrrp_set_effective_priority): 1..254,
+   *  and never moved for the address owner. A master's next advert carries it; a backup's
+   *  master-down timer moves by the change in Skew. */
+  setPriority(total: number): void {
+    if (this.cfg.priority === 255) return;
+    const p = Math.min(254, Math.max(1, total));
+    if (p === this.priority) return;
+    this.priority = p;
   }
 
   /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. */
@@ -108,7 +161,7 @@ export class VrrpInstance {
 
   /** An advert for this instance (the engine checked length, TTL, checksum, VRID, version). */
   onAdvert(a: Advert): void {
-    if (this.state === "STOP" || this.state === "INIT") return;
+    if (this.state === "STOP" || this.state === "INIT" || this.state === "FAULT") return;
     this.counts.received++;
     if (this.cfg.version === 2) {
       const wantAuth = this.cfg.authPass !== undefined ? 1 : 0;
@@ -126,8 +179,8 @@ export class VrrpInstance {
         return;
       }
       const preemptHeld = this.cfg.preemptDelayMs > 0 && (this.lowerSeenAt ??= now) + this.cfg.preemptDelayMs > now;
-      if (!this.cfg.preempt || a.priority >= this.cfg.priority || preemptHeld) {
-        if (a.priority >= this.cfg.priority) this.lowerSeenAt = undefined;
+      if (!this.cfg.preempt || a.priority >= this.priority || preemptHeld) {
+        if (a.priority >= this.priority) this.lowerSeenAt = undefined;
         if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
         this.lastMaster = { src: a.src, priority: a.priority, at: now };
         this.arm(this.masterDownMs(), () => this.toMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
@@ -139,7 +192,7 @@ export class VrrpInstance {
       if (now - this.lastAnswer >= ANSWER_MS) { this.lastAnswer = now; this.advertise(); }
       return;
     }
-    if (a.priority > this.cfg.priority || (a.priority === this.cfg.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
+    if (a.priority > this.priority || (a.priority === this.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
       if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
       this.lastMaster = { src: a.src, priority: a.priority, at: now };
       this.toBackup(`${a.src} advertises priority ${a.priority}`, this.masterDownMs());
@@ -158,7 +211,7 @@ export class VrrpInstance {
 
   /** A sync group moves this instance with the others (keepalived's vrrp_sync_group). */
   follow(state: "MASTER" | "BACKUP", why: string): void {
-    if (this.state === state || this.state === "STOP" || this.state === "INIT") return;
+    if (this.state === state || this.state === "STOP" || this.state === "INIT" || this.state === "FAULT") return;
     if (state === "MASTER") this.toMaster(why);
     else this.toBackup(why, this.masterDownMs());
   }
@@ -172,8 +225,22 @@ export class VrrpInstance {
     this.arm(downMs, () => this.toMaster(why === "start" ? "no master heard since start" : `no advert from the master for ${Math.round(downMs)} ms`));
   }
 
+  private toFault(why: string): void {
+    const was = this.state;
+    this.cancel();
+    this.state = "FAULT";
+    if (was === "MASTER") {
+      // Resign, so that a backup takes over after its Skew rather than Master_Down_Interval
+      // (keepalived's vrrp_state_leave_master sends priority 0 on the way to FAULT).
+      this.fx.sendAdvert(0);
+      this.counts.sent++;
+      this.fx.setMaster(false);
+    }
+    this.fx.changed("FAULT", why);
+  }
+
   private toMaster(why: string): void {
-    if (this.state === "STOP") return;
+    if (this.state === "STOP" || this.state === "FAULT") return;
     this.cancel();
     this.state = "MASTER";
     this.counts.becameMaster++;
@@ -193,7 +260,7 @@ export class VrrpInstance {
 
   /** Send an advert now and the next one an interval later. */
   private advertise(): void {
-    this.fx.sendAdvert(this.cfg.priority);
+    this.fx.sendAdvert(this.priority);
     this.counts.sent++;
     this.arm(this.cfg.advertIntMs, () => this.advertise());
   }
@@ -211,8 +278,10 @@ export class VrrpInstance {
   }
 
   /** For the status view. */
-  view(): { name: string; state: VrrpState; vrid: number; priority: number; interface: string; addresses: string[]; master?: string; counts: VrrpInstance["counts"] } {
-    return { name: this.cfg.name, state: this.state, vrid: this.cfg.vrid, priority: this.cfg.priority, interface: this.cfg.interfaceName,
+  view(): { name: string; state: VrrpState; vrid: number; priority: number; basePriority: number; faults: string[]; interface: string;
+    addresses: string[]; master?: string; counts: VrrpInstance["counts"]; } {
+    return { name: this.cfg.name, state: this.state, vrid: this.cfg.vrid, priority: this.priority, basePriority: this.cfg.priority,
+      faults: [...this.faults, ...[...this.pending].map((p) => `${p} (first result pending)`)], interface: this.cfg.interfaceName,
       addresses: this.cfg.addresses, master: this.state === "MASTER" ? this.ownAddress : this.lastMaster?.src, counts: { ...this.counts } };
   }
 }

@@ -7,7 +7,7 @@
 // not built yet: connections open at the moment of failure are not carried over.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, tally } from "./e2e.js";
@@ -19,7 +19,7 @@ e2eDescribe("VRRP between two wasmvs directors", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number) => `director {
+  const config = (who: "a" | "b", priority: number, tracking = "") => `director {
   interface outside {
     tap v${who}o
     bridge bo
@@ -43,7 +43,7 @@ vrrp_instance VI_1 {
   virtual_ipaddress {
     ${VIP}
   }
-}
+${tracking}}
 virtual_server ${VIP} 80 {
   lb_algo rr
   lb_kind DR
@@ -116,15 +116,16 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
   });
 
   it("a partition and back: exactly one master, and the clients' ARP caches point at it (keepalived #166, #1528)", async () => {
-    // a2 (150) is master, b (100) backup. Cut a2 off the outside segment: b becomes master too
-    // and announces the VIP; then heal the link.
+    // a2 (150) is master, b (100) backup. Cut a2 off the outside segment beyond its link (the
+    // bridge stops forwarding its port, as a failed switch would: a2's own link stays up, so
+    // interface tracking does not see it): b becomes master too and announces the VIP; heal.
     const a = directors[directors.length - 1];
     const beforeB = sb.logOf("director-b").length;
-    sb.must(sb.director, ["ip", "link", "set", "vao", "down"]);
+    sb.must(sb.director, ["bridge", "link", "set", "dev", "vao", "state", "0"]);
     await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b").slice(beforeB)), 5000);
     await sb.waitFor("the client's cache to move to b", () => neigh(sb.client).includes(MAC_B), 5000);
     const beforeHeal = sb.logOf("director-b").length;
-    sb.must(sb.director, ["ip", "link", "set", "vao", "up"]);
+    sb.must(sb.director, ["bridge", "link", "set", "dev", "vao", "state", "3"]);
     await sb.waitFor("b to back off", () => /VI_1 .*: BACKUP/.test(sb.logOf("director-b").slice(beforeHeal)), 5000);
     // The winner announced the VIP again when it heard the other: the caches follow it.
     await sb.waitFor("the client's cache back to a", () => neigh(sb.client).includes(MAC_A), 5000);
@@ -168,6 +169,48 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     expect(sent).toBeLessThan(1000);
     expect(a.proc.exitCode).toBe(null);
     expect(b.proc.exitCode).toBe(null);
+  });
+
+  it("tracking: a failing vrrp_script or the master's link down puts it in FAULT (it resigns, b takes over at once); recovered, it preempts again", async () => {
+    // a2 steps down for a3, the same director with a tracked script (weight 0) and its
+    // interface tracked (keepalived's default for the instance's own interface).
+    const old = directors[directors.length - 1];
+    await old.stop();
+    const flag = join(sb.dir, "chk-fail");
+    const script = join(sb.dir, "chk.sh");
+    writeFileSync(script, `#!/bin/sh\n[ ! -e ${flag} ]\n`, { mode: 0o755 });
+    const tracking = `  track_script {\n    chk\n  }\n`;
+    const a = await sb.startDirector(`vrrp_script chk {\n  script ${script}\n  interval 0.1\n}\n` + config("a", 150, tracking), join(sb.dir, "a3.sock"), "director-a3");
+    directors.push(a);
+    await sb.waitFor("a3 to preempt", () => /VI_1 .*: MASTER/.test(sb.logOf("director-a3")), 5000);
+    await sb.waitFor("the client's ARP cache", () => neigh(sb.client).includes(MAC_A), 5000);
+    const takeovers: string[] = [];
+    for (const [what, fail, heal] of [
+      ["the tracked script fails", () => writeFileSync(flag, ""), () => rmSync(flag)],
+      ["a3's link goes down", () => sb.must(sb.director, ["ip", "link", "set", "vao", "down"]), () => sb.must(sb.director, ["ip", "link", "set", "vao", "up"])],
+    ] as const) {
+      const beforeA = sb.logOf("director-a3").length;
+      const beforeB = sb.logOf("director-b").length;
+      const at = Date.now();
+      fail();
+      await sb.waitFor("a3 in FAULT", () => /VI_1 .*: FAULT/.test(sb.logOf("director-a3").slice(beforeA)), 5000);
+      await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b").slice(beforeB)), 5000);
+      const line = sb.logOf("director-b").slice(beforeB).split("\n").find((l) => /: MASTER/.test(l))!;
+      // The master resigned on its way to FAULT: b took over after its skew, not 3 intervals.
+      if (what.includes("script")) expect(line).toMatch(/the master resigned \(priority 0\)/);
+      takeovers.push(`${what}: b master ${Date.parse(line.split(" ")[0]) - at} ms later`);
+      await sb.waitFor("the client's cache to move to b", () => neigh(sb.client).includes(MAC_B), 5000);
+      expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+      await a.freshStatus();
+      expect((a.status() as unknown as { control: { vrrp: { state: string; faults: string[] }[] } }).control.vrrp[0]).toMatchObject({ state: "FAULT" });
+      const beforeBack = sb.logOf("director-a3").length;
+      heal();
+      await sb.waitFor("a3 back and master", () => /VI_1 .*: MASTER/.test(sb.logOf("director-a3").slice(beforeBack)), 5000);
+      expect(sb.logOf("director-a3").slice(beforeBack)).toMatch(/VI_1 .*: BACKUP: .* recovered/);
+      await sb.waitFor("the client's ARP cache back to a3", () => neigh(sb.client).includes(MAC_A), 5000);
+      expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+    }
+    console.log(`VRRP tracking (script every 0.1 s, weight 0): ${takeovers.join("; ")}`);
   });
 
   it("a master stopped cleanly resigns (priority 0): the backup takes over after its skew, not the full timeout", async () => {

@@ -458,6 +458,27 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* linkFlags(name) -> the interface's flags (SIOCGIFFLAGS: IFF_UP, IFF_RUNNING ...) in the
+ * process's own network namespace, or -1 when there is no such interface. Sysfs may show
+ * another namespace (entered without remounting it); a socket is always the caller's. */
+static napi_value link_flags(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  size_t len = 0;
+  CHECK(napi_get_value_string_utf8(env, argv[0], ifr.ifr_name, IFNAMSIZ, &len));
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return throw_errno(env, "socket", ifr.ifr_name, errno);
+  int flags = -1;
+  if (ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) flags = ifr.ifr_flags & 0xffff;
+  close(sock);
+  napi_value out;
+  CHECK(napi_create_int32(env, flags, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
@@ -472,6 +493,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"bellRing", NULL, bell_ring, NULL, NULL, NULL, napi_default, NULL},
     {"bellClear", NULL, bell_clear, NULL, NULL, NULL, napi_default, NULL},
     {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
+    {"linkFlags", NULL, link_flags, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

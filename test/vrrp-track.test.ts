@@ -1,0 +1,282 @@
+// VRRP tracking on a fake clock (keepalived/vrrp/vrrp_track.c, vrrp_scheduler.c): vrrp_script
+// rise/fall, weight 0 -> FAULT (a master resigns with priority 0, notify_fault runs, it comes back
+// as backup), weights moving the priority the adverts carry, the primary interface tracked by
+// default, track_interface weights, and a sync group in FAULT together. Scripts and links are
+// stand-ins the test controls; the state machines, timers and keepalived.conf are the real ones.
+
+import { describe, it, expect, afterAll } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FakeClock } from "../host/control/clock.js";
+import { parseKeepalived } from "../host/control/keepalived.js";
+import type { EngineAdapter } from "../host/control/adapter.js";
+import type { ScriptRunner } from "../host/health/scripts.js";
+import type { Script } from "../host/health/config.js";
+import { VrrpService } from "../host/vrrp/service.js";
+import { ScriptTracker } from "../host/vrrp/track.js";
+
+const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const DIRECTOR = `director {
+  interface eth0 { mac 02:00:00:00:00:01
+    address 10.0.0.2/24 }
+  interface eth1 { mac 02:00:00:00:01:01
+    address 10.0.1.2/24 }
+}
+`;
+
+/** A director with VRRP from text, its scripts' results and links set by the test. */
+function director(text: string) {
+  const path = join(dir, `k${Math.random().toString(36).slice(2)}.conf`);
+  writeFileSync(path, DIRECTOR + text);
+  const cfg = parseKeepalived(path);
+  const clock = new FakeClock();
+  const exits = new Map<string, number>();
+  const links = new Map<number, boolean>([[0, true], [1, true]]);
+  const ran: string[] = [];
+  const adverts: string[] = [];
+  const masters = new Map<number, boolean>();
+  const log: string[] = [];
+  // A script's "name" is its first argument (/bin/true NAME): the test decides its exit.
+  const scripts = {
+    run: async (s: Script, _timeout: number, extra: string[] = []) => {
+      ran.push([...s.argv.slice(1), ...extra].join(" "));
+      return { code: exits.get(s.argv[1]) ?? 0, timedOut: false, output: "" };
+    },
+  } as unknown as ScriptRunner;
+  const engine = {
+    vrrp: async (i: number, o: { master?: boolean; advert?: number }) => {
+      if (o.advert !== undefined) adverts.push(`${cfg.vrrp![i].name} ${o.advert}`);
+      if (o.master !== undefined) masters.set(i, o.master);
+    },
+    announce: async () => {},
+    sync: async () => {},
+    onVrrpAdverts: () => {},
+  } as unknown as EngineAdapter;
+  const service = new VrrpService(cfg, { clock, engine, log: (l) => log.push(l), scripts, linkUp: (i) => links.get(i) ?? false });
+  const settle = async () => { for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r)); };
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 10) { clock.advance(10); await settle(); }
+  };
+  const state = (name: string) => service.instances.find((v) => v.cfg.name === name)!;
+  return { cfg, clock, exits, links, ran, adverts, masters, log, service, run, settle, state };
+}
+
+describe("vrrp_script: keepalived's rise/fall counter", () => {
+  it("the first result decides; then rise successes to go good, fall failures to go bad; init_fail starts bad", () => {
+    const seen: boolean[] = [];
+    const cfg = { name: "s", script: { argv: ["/bin/true"], where: { file: "f", line: 1, column: 1 } }, intervalMs: 1000, timeoutMs: 1000,
+      weight: 0, reverse: false, rise: 2, fall: 3, initFail: false, line: 1 };
+    const t = new ScriptTracker(cfg, new FakeClock(), {} as ScriptRunner, (g) => seen.push(g), () => {});
+    t.record(false);
+    expect(seen).toEqual([false]);
+    t.record(true);
+    expect(seen).toEqual([false]); // one success of two
+    t.record(true);
+    expect(seen).toEqual([false, true]);
+    t.record(false);
+    t.record(false);
+    expect(seen).toEqual([false, true]); // two failures of three
+    t.record(true); // back to the top: the failures are forgotten
+    t.record(false);
+    t.record(false);
+    expect(seen).toEqual([false, true]);
+    t.record(false);
+    expect(seen).toEqual([false, true, false]);
+    const f = new ScriptTracker({ ...cfg, initFail: true }, new FakeClock(), {} as ScriptRunner, (g) => seen.push(g), () => {});
+    expect(f.good).toBe(false);
+    f.record(true);
+    expect(f.good).toBe(false);
+    f.record(true);
+    expect(f.good).toBe(true);
+  });
+});
+
+describe("VRRP tracking", () => {
+  it("a weight-0 script holds the start until its first result, then FAULT on failure (the master resigns, notify_fault) and back as backup", async () => {
+    const d = director(`vrrp_script chk_zero {
+  script "/bin/true zero"
+  interval 1
+}
+vrrp_script chk_minus {
+  script "/bin/true minus"
+  interval 1
+  weight -30
+}
+vrrp_instance VI_1 {
+  interface eth0
+  state MASTER
+  virtual_router_id 1
+  priority 100
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+  track_script {
+    chk_zero
+    chk_minus
+  }
+  notify_fault "/bin/true fault"
+  notify "/bin/true notify"
+}
+`);
+    const vi = d.state("VI_1");
+    d.exits.set("zero", 1);
+    d.service.start();
+    expect(vi.state).toBe("INIT"); // waiting for chk_zero's first result
+    await d.settle();
+    expect(vi.state).toBe("FAULT");
+    expect(d.ran).toContain("fault");
+    expect(d.ran).toContain("notify INSTANCE VI_1 FAULT 100");
+    d.exits.set("zero", 0);
+    await d.run(1500);
+    expect(d.log.some((l) => /VI_1 .*: BACKUP: script chk_zero recovered/.test(l))).toBe(true);
+    expect(vi.state).toBe("MASTER");
+    expect(d.adverts.at(-1)).toBe("VI_1 100");
+    // A weighted script moves the priority the adverts carry, not the state.
+    d.exits.set("minus", 1);
+    await d.run(1100);
+    expect(vi.state).toBe("MASTER");
+    expect(vi.priority).toBe(70);
+    expect(d.adverts.at(-1)).toBe("VI_1 70");
+    // chk_zero fails: FAULT; the master resigns with priority 0 and gives its addresses up.
+    d.exits.set("zero", 1);
+    await d.run(1100);
+    expect(vi.state).toBe("FAULT");
+    expect(d.adverts.at(-1)).toBe("VI_1 0");
+    expect(d.masters.get(0)).toBe(false);
+    expect(vi.view().faults).toEqual(["script chk_zero"]);
+    const sent = d.adverts.length;
+    await d.run(1000);
+    expect(d.adverts.length).toBe(sent); // nothing sent in FAULT
+    d.exits.set("zero", 0);
+    d.exits.set("minus", 0);
+    await d.run(1500);
+    expect(d.log.filter((l) => /VI_1 .*: BACKUP: script chk_zero recovered/.test(l)).length).toBe(2);
+    expect(vi.state).toBe("MASTER");
+    expect(vi.priority).toBe(100);
+    expect(d.adverts.at(-1)).toBe("VI_1 100");
+  });
+
+  it("the primary interface is tracked (weight 0) unless dont_track_primary; track_interface weights move the priority", async () => {
+    const d = director(`vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+  track_interface {
+    eth1 weight -20
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  dont_track_primary
+  virtual_router_id 2
+  priority 100
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.101
+  }
+}
+`);
+    d.service.start();
+    await d.run(500);
+    expect(d.state("VI_1").state).toBe("MASTER");
+    d.links.set(1, false);
+    await d.run(200);
+    expect(d.state("VI_1").priority).toBe(80);
+    expect(d.state("VI_1").state).toBe("MASTER");
+    d.links.set(0, false);
+    await d.run(200);
+    expect(d.state("VI_1").state).toBe("FAULT");
+    expect(d.state("VI_1").view().faults).toEqual(["interface eth0 down"]);
+    expect(d.state("VI_2").state).toBe("MASTER"); // dont_track_primary
+    expect(d.log.some((l) => l.includes("interface eth0 is down"))).toBe(true);
+    d.links.set(0, true);
+    d.links.set(1, true);
+    await d.run(200);
+    expect(d.state("VI_1").state).toBe("BACKUP");
+    expect(d.state("VI_1").priority).toBe(100);
+  });
+
+  it("a sync group: one member's FAULT puts every member in FAULT (notify_fault of the group once), and they come back together", async () => {
+    const d = director(`vrrp_script chk {
+  script "/bin/true chk"
+  interval 0.5
+  fall 2
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+  notify_fault "/bin/true group-fault"
+  notify "/bin/true group"
+}
+vrrp_instance VI_1 {
+  interface eth0
+  state MASTER
+  virtual_router_id 1
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  state MASTER
+  virtual_router_id 2
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.1.100
+  }
+  track_script {
+    chk
+  }
+}
+`);
+    d.service.start();
+    await d.run(600);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    d.exits.set("chk", 1);
+    await d.run(600);
+    expect(d.state("VI_2").state).toBe("MASTER"); // fall 2: one failure is not enough
+    await d.run(500);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["FAULT", "FAULT"]);
+    expect(d.state("VI_1").view().faults).toEqual(["sync group G"]);
+    expect(d.adverts.filter((a) => a.endsWith(" 0")).sort()).toEqual(["VI_1 0", "VI_2 0"]);
+    expect(d.ran.filter((r) => r === "group-fault").length).toBe(1);
+    expect(d.ran).toContain("group GROUP G FAULT 0");
+    d.exits.set("chk", 0);
+    await d.run(600);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["BACKUP", "BACKUP"]);
+    await d.run(600);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+  });
+
+  it("keepalived.conf: unknown script names and interfaces, bad weights are refused with their position", () => {
+    const bad = (text: string) => {
+      try {
+        director(text);
+        return "loaded";
+      } catch (e) {
+        return (e as Error).message.replace(/^.*?\.conf:/, "");
+      }
+    };
+    const inst = (body: string) => `vrrp_script chk {\n  script "/bin/true"\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 1\n  virtual_ipaddress {\n    10.0.0.100\n  }\n${body}}\n`;
+    expect(bad(inst("  track_script {\n    chk_typo\n  }\n"))).toMatch(/^17:5: 'chk_typo': no vrrp_script named chk_typo \(vrrp_scripts: chk\)$/);
+    expect(bad(inst("  track_interface {\n    eth7\n  }\n"))).toMatch(/^17:5: 'eth7': no interface eth7 in the director block/);
+    expect(bad(inst("  track_script {\n    chk weight 254\n  }\n"))).toMatch(/^17:16: '254': weight must be/);
+    expect(bad(inst("  track_interface {\n    eth1 weight 5 sideways\n  }\n"))).toMatch(/^17:19: 'sideways': expected reverse/);
+  });
+});
