@@ -21,7 +21,10 @@ import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, VRRP_TABLE_BYTES } from "./ha/vrrp";
-import { syncConfigure, syncFlush, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES } from "./ha/sync";
+import {
+  syncConfigure, syncFlush, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
+  tableImport, tableUnmatched,
+} from "./ha/sync";
 
 @inline const SCRATCH_SLOTS: u32 = 64;
 
@@ -224,6 +227,28 @@ export function vrrpAdvert(i: u32, priority: u32, nowMs: u32): u32 {
 export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32): i32 {
   return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs) ? Err.OK : -Err.BAD_ARGUMENT;
 }
+/** A planned restart (host/dataplane/handoff.ts): the table as sync entries with their
+ *  remaining timeouts, written at out (max entries) from slot `from`, templates (1) or
+ *  connections (0); returns the next slot (the capacity when done), exportCount() the entries. */
+export function exportTable(from: u32, templates: u32, out: usize, max: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  let next = tableExport(from, templates != 0, out, max);
+  txEnd();
+  return next;
+}
+export function exportCount(): u32 { return tableExported; }
+/** Take n exported entries at `at`, elapsedMs after they were written; returns those applied
+ *  (importExpired() ran out meanwhile, importUnmatched() match no service or server here). */
+export function importTable(at: usize, n: u32, elapsedMs: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  let applied = tableImport(at, n, elapsedMs);
+  txEnd();
+  return applied;
+}
+export function importExpired(): u32 { return tableExpired; }
+export function importUnmatched(): u32 { return tableUnmatched; }
 /** IPVS's expire_quiescent_template sysctl. */
 export function setExpireQuiescent(on: u32): void { setExpireQuiescentTemplate(on != 0); }
 export function deleteService(s: u32): i32 { return svcDelete(s); }

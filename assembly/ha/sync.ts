@@ -66,6 +66,16 @@ export function syncConn(e: usize): void {
 
 /** Append e to the message; sends it when full. */
 function append(e: usize): void {
+  encodeEntry(e, buffer + SYNC_HEADER_LEN + <usize>pending * SYNC_ENTRY_LEN, false);
+  pending++;
+  count(Counter.SYNC_CONNS_SENT);
+  if (pending >= maxEntries) syncFlush();
+}
+
+/** Connection (or template) e as a 36-byte sync entry at out. Its timeout: the full one of
+ *  its state, as IPVS sends it, or (remaining) what is left of it, for a process that takes
+ *  the table over. */
+function encodeEntry(e: usize, out: usize, remaining: bool): void {
   let flags8 = <u32>load<u8>(e, ConnField.FLAGS);
   let template = (flags8 & ConnFlag.TEMPLATE) != 0;
   let proto = <u32>load<u8>(e, ConnField.PROTO) & 0x7f;
@@ -78,12 +88,59 @@ function append(e: usize): void {
   let s = destService(<u32>load<u16>(e, ConnField.DEST));
   let fwmark: u32 = s != NONE && svcProto(s) == 0 ? bswap32(svcVaddr(s)) : 0;
   let timeoutS = template ? (s != NONE ? svcPersistTimeout(s) : 300) : stateTimeout(st) / 1000;
-  syncEntryEmit(buffer + SYNC_HEADER_LEN + <usize>pending * SYNC_ENTRY_LEN, proto, flags, wireState, <u32>load<u16>(e, ConnField.CPORT),
+  if (remaining) {
+    let left = <i32>(load<u32>(e, ConnField.EXPIRES) - now);
+    timeoutS = left <= 0 ? 1 : (<u32>left + 999) / 1000;
+  }
+  syncEntryEmit(out, proto, flags, wireState, <u32>load<u16>(e, ConnField.CPORT),
     <u32>load<u16>(e, ConnField.VPORT), <u32>load<u16>(e, ConnField.DPORT), fwmark, timeoutS, load<u32>(e, ConnField.CADDR),
     load<u32>(e, ConnField.VADDR), load<u32>(e, ConnField.DADDR));
-  pending++;
-  count(Counter.SYNC_CONNS_SENT);
-  if (pending >= maxEntries) syncFlush();
+}
+
+/** Entries the last tableExport wrote. */
+export let tableExported: u32 = 0;
+
+/** The table for a process that takes over (a planned restart, host/dataplane/handoff.ts),
+ *  as sync entries with what remains of each timeout: entries from slot `from` on, the
+ *  templates only or the connections only (templates go first, so that the connections find
+ *  them), at most max of them at out. Returns the slot to go on from (capacity: done). */
+export function tableExport(from: u32, templates: bool, out: usize, max: u32): u32 {
+  let n: u32 = 0;
+  let at = from;
+  for (; at < connCapacity && n < max; at++) {
+    let e = connEntry(at);
+    let f = <u32>load<u8>(e, ConnField.FLAGS);
+    if ((f & ConnFlag.USED) == 0 || ((f & ConnFlag.TEMPLATE) != 0) != templates) continue;
+    // A TCP connection before its first state (a moment after its creation) has no wire state.
+    if ((f & ConnFlag.TEMPLATE) == 0 && <u32>load<u8>(e, ConnField.STATE) == ConnState.NONE) continue;
+    encodeEntry(e, out + <usize>n * SYNC_ENTRY_LEN, true);
+    n++;
+  }
+  tableExported = n;
+  return at;
+}
+
+/** Entries of the last tableImport that had expired meanwhile, and that matched no service
+ *  or server here. */
+export let tableExpired: u32 = 0;
+export let tableUnmatched: u32 = 0;
+
+/** Take n exported entries at `at` into the table, elapsedMs after they were written (each
+ *  timeout shortened by it; those run out are left). Returns how many were applied. */
+export function tableImport(at: usize, n: u32, elapsedMs: u32): u32 {
+  let applied: u32 = 0;
+  tableExpired = 0;
+  tableUnmatched = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    let e = at + <usize>k * SYNC_ENTRY_LEN;
+    if (syncEntrySize(e) != SYNC_ENTRY_LEN || (load<u8>(e, SyncEntry.TYPE) & 1) != 0) { tableUnmatched++; continue; }
+    let leftMs = <i64>syncU32(e, SyncEntry.TIMEOUT) * 1000 - <i64>elapsedMs;
+    if (leftMs <= 0) { tableExpired++; continue; }
+    store<u32>(e, bswap32(<u32>((leftMs + 999) / 1000)), SyncEntry.TIMEOUT);
+    if (applyEntry(e)) applied++;
+    else tableUnmatched++;
+  }
+  return applied;
 }
 
 /** Something should go out at the end of this call (timer calls send whatever waits). */

@@ -27,9 +27,11 @@ commands:
          rules) without running anything, and say what it would set up
   reload [--socket PATH]
          make the running director re-read its configuration file (as SIGHUP)
-  run --config FILE [--status FILE] [--socket PATH] [--batch N]
+  run --config FILE [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
          run the director on TAP devices (as root): one TAP per 'interface' line
-         ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it
+         ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it and
+         leave the connection table in the table file (default: the socket's path
+         with .table), which the next run takes over: a restart loses no connection
   decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)
@@ -100,9 +102,10 @@ function batchFlag(f: Flags): number {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "status", "batch", "socket"], []);
+  const f = parseFlags(args, ["config", "status", "batch", "socket", "table-file"], []);
   if (!f.config) throw new UsageError("run needs --config");
-  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: f.socket as string | undefined, batch: batchFlag(f), log });
+  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: f.socket as string | undefined,
+    tableFile: f["table-file"] as string | undefined, batch: batchFlag(f), log });
   return 0;
 }
 

@@ -17,6 +17,8 @@ export interface ThreadOptions {
   fds: number[];
   vnet: boolean;
   tickMs?: number;
+  /** A previous process's table to take in before the first frame (handoff.ts). */
+  table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
 }
@@ -25,7 +27,9 @@ export class DataplaneThread extends RequestAdapter {
   readonly sizes: EngineSizes;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
-  private stopped?: (s: LoopStats) => void;
+  private stopped?: (s: { loop: LoopStats; table?: { entries: Uint8Array; count: number } }) => void;
+  /** What the thread took in from a previous process's table. */
+  imported?: { applied: number; expired: number; unmatched: number };
   private inflightSnapshot?: Promise<EngineSnapshot>;
   private dead?: string;
 
@@ -41,7 +45,7 @@ export class DataplaneThread extends RequestAdapter {
     const bell = addon.bellOpen();
     const { port1, port2 } = new MessageChannel();
     const data: ThreadData = { module: await compiledEngine("release"), options: o.options, config: o.config, fds: o.fds, vnet: o.vnet,
-      tickMs: o.tickMs ?? 100, bell, port: port2 };
+      tickMs: o.tickMs ?? 100, bell, port: port2, table: o.table };
     const worker = new Worker(new URL("./thread.js", import.meta.url), { workerData: data, transferList: [port2] });
     const t = new DataplaneThread(worker, port1, bell, o);
     await new Promise<void>((resolve, reject) => {
@@ -53,10 +57,10 @@ export class DataplaneThread extends RequestAdapter {
         o.onFatal(why);
       };
       port1.on("message", (m: ThreadMessage) => {
-        if ("ready" in m) resolve();
+        if ("ready" in m) { t.imported = m.imported; resolve(); }
         else if ("adverts" in m) { for (const f of t.advertListeners) f(m.adverts); }
         else if ("fatal" in m) fail(m.fatal);
-        else if ("stopped" in m) t.stopped?.(m.stopped);
+        else if ("stopped" in m) t.stopped?.({ loop: m.stopped, table: m.table });
         else {
           const p = t.pending.get(m.id);
           if (!p) return;
@@ -89,11 +93,12 @@ export class DataplaneThread extends RequestAdapter {
     return this.inflightSnapshot;
   }
 
-  /** Stop the loop; resolves with its final statistics once the thread has ended. */
-  async stop(): Promise<LoopStats | undefined> {
+  /** Stop the loop; resolves with its final statistics (and, when asked, the connection
+   *  table as it was when the last frame moved) once the thread has ended. */
+  async stop(exportTable = false): Promise<{ loop: LoopStats; table?: { entries: Uint8Array; count: number } } | undefined> {
     if (this.dead) return undefined;
-    const stats = new Promise<LoopStats>((resolve) => { this.stopped = resolve; });
-    this.port.postMessage({ stop: true });
+    const stats = new Promise<{ loop: LoopStats; table?: { entries: Uint8Array; count: number } }>((resolve) => { this.stopped = resolve; });
+    this.port.postMessage({ stop: true, exportTable });
     tapAddon().bellRing(this.bell);
     const s = await Promise.race([stats, new Promise<undefined>((r) => { (setTimeout(r, 5000) as unknown as NodeJS.Timeout).unref(); })]);
     await this.worker.terminate();

@@ -28,6 +28,7 @@ import { DataplaneThread, ThreadOptions } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
+import { TableFileError, TakenTable, takeTable, writeTable } from "./handoff.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
 
@@ -36,6 +37,9 @@ export interface RunOptions {
   status?: string;
   /** The control socket (ipvsadm command line, wasmvs reload). */
   socket?: string;
+  /** Where the connection table is left on a stop and taken from at start (handoff.ts);
+   *  default: beside the control socket, SOCKET with .table for .sock; "none": nowhere. */
+  tableFile?: string;
   batch: number;
   log: (line: string) => void;
 }
@@ -141,13 +145,23 @@ class DataPath implements Service {
   thread?: DataplaneThread;
   last?: EngineSnapshot;
 
+  /** Where the table goes when the director stops on purpose (handoff.ts); unset: nowhere. */
+  handoff?: string;
+
   constructor(private readonly o: { options: ThreadOptions["options"]; config: DirectorConfig; taps: TapDevices; offload: boolean;
-    log: (line: string) => void; onFatal: (why: string) => void }) {}
+    log: (line: string) => void; onFatal: (why: string) => void; table?: TakenTable }) {}
 
   async start(): Promise<void> {
-    const { options, config, taps, offload, log } = this.o;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal });
+    const { options, config, taps, offload, log, table } = this.o;
+    const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal,
+      table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
+    if (table && thread.imported) {
+      const i = thread.imported;
+      log(`took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +
+        (i.expired || i.unmatched ? `; ${i.expired} had expired meanwhile, ${i.unmatched} match no service or real server here` : ""));
+    }
     // The services as the engine holds them (IPVS list order: the latest added first).
     for (const s of (await thread.snapshot()).services) {
       log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
@@ -160,9 +174,17 @@ class DataPath implements Service {
   async stop(): Promise<void> {
     if (!this.thread) return;
     this.last = await this.thread.snapshot().catch(() => this.last);
-    const loop = await this.thread.stop();
-    if (this.last && loop) this.last = { ...this.last, loop };
+    const end = await this.thread.stop(this.handoff !== undefined);
+    if (this.last && end) this.last = { ...this.last, loop: end.loop };
     this.thread = undefined;
+    if (this.handoff && end?.table) {
+      try {
+        writeTable(this.handoff, end.table.entries, end.table.count, Date.now());
+        this.o.log(`connection table (${end.table.count} entries) left in ${this.handoff} for the next wasmvs run`);
+      } catch (e) {
+        this.o.log(`connection table not written to ${this.handoff}: ${(e as Error).message}`);
+      }
+    }
   }
 }
 
@@ -190,6 +212,17 @@ export async function runDirector(o: RunOptions): Promise<void> {
   for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
+  // A previous process's table: the connections go on (a planned restart or upgrade).
+  const tablePath = o.tableFile === "none" ? undefined : o.tableFile ?? `${socketPath.replace(/\.sock$/, "")}.table`;
+  let table: TakenTable | undefined;
+  if (tablePath) {
+    try {
+      table = takeTable(tablePath, options.connCapacity);
+    } catch (e) {
+      if (!(e instanceof TableFileError)) throw e;
+      o.log(`connection table not taken: ${e.message}`);
+    }
+  }
 
   const health: ProcessHealth = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
   const survived = errorLog(o.log, health);
@@ -207,7 +240,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
 
   const taps = new TapDevices(fileCfg, offload, o.log);
   const dataPath = new DataPath({
-    options, config: startCfg, taps, offload, log: o.log,
+    options, config: startCfg, taps, offload, log: o.log, table,
     onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
   });
   const thread = () => dataPath.thread!;
@@ -289,6 +322,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }
     const why = await stopped;
     if (why !== "fatal") o.log(`${why}: stopping`);
+    // Stopped on purpose: the next process takes the connections over.
+    if (why !== "fatal") dataPath.handoff = tablePath;
   } finally {
     for (const s of started.reverse()) {
       try {

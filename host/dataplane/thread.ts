@@ -27,6 +27,8 @@ export interface ThreadData {
   tickMs: number;
   bell: number;
   port: MessagePort;
+  /** A previous process's table (handoff.ts), taken in before the first frame. */
+  table?: { entries: Uint8Array; elapsedMs: number };
 }
 
 /** Frames read for one engine call. Every frame of a batch is read before the first is
@@ -39,19 +41,22 @@ const FRAMES_PER_READ = 32;
 const READS_PER_TURN = 64;
 
 export type ThreadMessage =
-  | { ready: true }
+  | { ready: true; imported?: { applied: number; expired: number; unmatched: number } }
   | { adverts: VrrpAdvert[] }
   | { fatal: string }
   | { id: number; reply?: unknown; failure?: unknown }
-  | { stopped: LoopStats };
+  | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } };
 
 async function main(d: ThreadData): Promise<void> {
   const post = (m: ThreadMessage) => d.port.postMessage(m);
   let engine: Engine;
+  let imported: { applied: number; expired: number; unmatched: number } | undefined;
   try {
     engine = await Engine.create(d.module, d.options);
     applyConfig(engine, d.config);
     engine.setVnetHeaders(d.vnet);
+    // Before the first frame: a packet of a connection the table holds must find it.
+    if (d.table) imported = engine.importTable(d.table.entries, d.table.elapsedMs, engineNow());
   } catch (e) {
     post({ fatal: (e as Error).message });
     d.port.close();
@@ -62,13 +67,14 @@ async function main(d: ThreadData): Promise<void> {
   const { stats } = pump;
   const flush = (tx: number) => pump.flush(tx);
   const ep = addon.epollOpen(pump.fds, d.bell);
-  post({ ready: true });
+  post({ ready: true, imported });
 
   /** Serve every queued request; true when asked to stop. */
+  let exportTable = false;
   const serve = (): boolean => {
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
-      const msg = m.message as { id: number; req: EngineRequest } | { stop: true };
-      if ("stop" in msg) return true;
+      const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean };
+      if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
       try {
         post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
       } catch (e) {
@@ -105,7 +111,11 @@ async function main(d: ThreadData): Promise<void> {
     }
   }
   addon.close(ep);
-  post({ stopped: stats });
+  // The last act of the data path: no frame moves after this, so the table is complete.
+  if (exportTable) {
+    const table = engine.exportTable(engineNow());
+    d.port.postMessage({ stopped: stats, table } satisfies ThreadMessage, [table.entries.buffer as ArrayBuffer]);
+  } else post({ stopped: stats });
   d.port.close();
 }
 

@@ -183,6 +183,9 @@ const ERR_TEXT: Record<number, string> = {
   [Err.NO_ROUTE]: "no route to the real server",
 };
 
+/** Bytes of an IPVS sync protocol v1 IPv4 connection entry (ip_vs_sync.c, struct ip_vs_sync_v4). */
+export const SYNC_ENTRY_BYTES = 36;
+
 /** Frame slot size when none is given: an Ethernet frame of MTU 1500 fits with room to spare. */
 export const DEFAULT_SLOT_SIZE = 2048;
 /** A slot for a 64 KB TCP segment (TAP offloads), its Ethernet header and the headroom (a multiple of 64). */
@@ -378,6 +381,46 @@ export class Engine {
    *  a master resends its whole table every refreshMs (default 10 s; 0: never). */
   setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number }): void {
     check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS), "connection sync");
+  }
+
+  /** The whole table as IPVS sync entries (SYNC_ENTRY_BYTES each) with what remains of each
+   *  timeout, templates first, for a process that takes over (host/dataplane/handoff.ts). The
+   *  RX slots are its buffer: call it only between batches of a loop that has stopped. */
+  exportTable(nowMs: number): { entries: Uint8Array; count: number } {
+    const buf = this.region[Region.RX_SLOTS];
+    const max = Math.floor((this.batch * this.slotSize) / SYNC_ENTRY_BYTES);
+    const chunks: Uint8Array[] = [];
+    let count = 0;
+    for (const templates of [1, 0]) {
+      for (let from = 0; from < this.connCapacity;) {
+        from = this.exports.exportTable(from, templates, buf, max, nowMs >>> 0);
+        const n = this.exports.exportCount();
+        if (n) chunks.push(this.u8.slice(buf, buf + n * SYNC_ENTRY_BYTES));
+        count += n;
+        if (from === 0) break; // not initialised
+      }
+    }
+    const entries = new Uint8Array(count * SYNC_ENTRY_BYTES);
+    let at = 0;
+    for (const c of chunks) { entries.set(c, at); at += c.length; }
+    return { entries, count };
+  }
+
+  /** Entries from exportTable (another process's), elapsedMs after they were written: each
+   *  timeout shortened by that. Call it before the loop starts (the RX slots are its buffer). */
+  importTable(entries: Uint8Array, elapsedMs: number, nowMs: number): { applied: number; expired: number; unmatched: number } {
+    const buf = this.region[Region.RX_SLOTS];
+    const max = Math.floor((this.batch * this.slotSize) / SYNC_ENTRY_BYTES);
+    const total = Math.floor(entries.length / SYNC_ENTRY_BYTES);
+    const r = { applied: 0, expired: 0, unmatched: 0 };
+    for (let k = 0; k < total; k += max) {
+      const n = Math.min(max, total - k);
+      this.u8.set(entries.subarray(k * SYNC_ENTRY_BYTES, (k + n) * SYNC_ENTRY_BYTES), buf);
+      r.applied += this.exports.importTable(buf, n, Math.max(0, Math.min(elapsedMs, 0xffffffff)) >>> 0, nowMs >>> 0);
+      r.expired += this.exports.importExpired();
+      r.unmatched += this.exports.importUnmatched();
+    }
+    return r;
   }
 
   /** The adverts queued since the last call (each a copy of its VRRP message). */

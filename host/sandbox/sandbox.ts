@@ -333,14 +333,14 @@ export class Sandbox {
 
   /** Start wasmvs in the director's namespace with configText; resolves when it runs.
    *  socket: the control socket's path, or "default" for the namespace's own default. */
-  async startDirector(configText: string, socket = join(this.dir, "control.sock"), name = "director"): Promise<Director> {
+  async startDirector(configText: string, socket = join(this.dir, "control.sock"), name = "director", extraArgs: string[] = []): Promise<Director> {
     // A second director (VRRP tests) runs in the same namespace with files of its own.
     const config = join(this.dir, name === "director" ? "director.rules" : `${name}.conf`);
     writeFileSync(config, configText);
     const status = join(this.dir, name === "director" ? "status.json" : `${name}-status.json`);
     rmSync(status, { force: true });
     // WASMVS_DIRECTOR_NODE_FLAGS: node flags for the director (e.g. --trace-gc, --cpu-prof) when investigating.
-    const argv = [process.execPath, ...(process.env.WASMVS_DIRECTOR_NODE_FLAGS ?? "").split(" ").filter(Boolean), CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket])];
+    const argv = [process.execPath, ...(process.env.WASMVS_DIRECTOR_NODE_FLAGS ?? "").split(" ").filter(Boolean), CLI, "run", "--config", config, "--status", status, ...(socket === "default" ? [] : ["--socket", socket]), ...extraArgs];
     const proc = this.spawn(this.director, argv, name);
     await this.waitFor(`${name} to start`, () => (existsSync(status) && (socket === "default" || existsSync(socket))) || proc.exitCode !== null);
     if (proc.exitCode !== null) throw new Error(`${name} exited: ${this.logOf(name)}`);
