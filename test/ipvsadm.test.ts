@@ -84,7 +84,15 @@ describe("ipvsadm command line", () => {
     expect(err(["-A", "-t", "10.0.0.1:0", "-s", "rr"])).toBe("2: Zero port specified for non-persistent service");
     expect(err(["-A", "-t", "10.0.0.1:80", "--pe", "sip"])).toBe("2: ipvsadm: option --pe: persistence engines are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-o"])).toMatch(/one-packet scheduling is not supported by wasmvs yet/);
-    expect(err(["--start-daemon", "master"])).toMatch(/the connection sync daemon is not supported by wasmvs yet/);
+    expect(err(["--start-daemon", "master", "--mcast-group", "239.1.1.1"])).toBe("2: mcast-group 239.1.1.1: only IPVS's sync group 224.0.0.81 is supported by wasmvs yet");
+    // The sync daemon's commands as ipvsadm reads them (what the director does with them: test/e2e/failover.test.ts).
+    expect(err(["--start-daemon", "boss"])).toBe("2: illegal start-daemon parameter specified");
+    expect(err(["--stop-daemon", "master", "--mcast-interface", "eth1"])).toBe("2: Illegal 'mcast-interface' option with the 'stop-daemon' command");
+    expect(err(["--start-daemon", "master", "--syncid", "256"])).toBe("2: illegal syncid specified");
+    expect(err(["--start-daemon", "master", "--sync-maxlen", "9000"])).toBe("2: illegal sync-maxlen specified");
+    expect(err(["-L", "--daemon", "-c"])).toBe("2: The 'connection' and 'daemon' options cannot be used together with the 'list' command");
+    expect(parseArgs(["--start-daemon", "backup", "--syncid", "9", "--mcast-interface", "outside"]).daemon).toEqual({ state: "backup", ifname: "outside", syncid: 9 });
+    expect(parseArgs(["--start-daemon", "master"]).daemon).toEqual({ state: "master", ifname: "eth0", syncid: 0 });
     expect(err(["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.3", "-i", "--tun-type", "gue"])).toBe("2: tunnel type gue is not supported by wasmvs yet (only ipip)");
     expect(err(["-A", "-t", "10.0.0.1:80", "-s", "lblc"])).toBe("1: Scheduler lblc is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh)");
   });

@@ -11,7 +11,7 @@ import { defaultSocket } from "../control/server.js";
 import { formatHealth } from "../health/format.js";
 import type { ServerHealthView } from "../health/service.js";
 
-type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[]; health?: ServerHealthView[] };
+type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[]; health?: ServerHealthView[]; daemon?: string };
 
 /** How long a client waits for the daemon's answer. */
 const REPLY_TIMEOUT_MS = 120_000;
@@ -70,7 +70,9 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         out(VERSION_TEXT);
         return 0;
       case "list": {
-        if (p.format.health) {
+        if (p.format.daemon) {
+          out((await call(path, { op: "daemon", argv })).daemon!);
+        } else if (p.format.health) {
           out(formatHealth((await call(path, { op: "health" })).health!));
         } else if (p.format.connections) {
           out(formatConnections((await call(path, { op: "connections" })).connections!));
@@ -86,6 +88,10 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         }
         return 0;
       }
+      case "start-daemon":
+      case "stop-daemon":
+        await call(path, { op: "daemon", argv });
+        return 0;
       case "save":
         out(formatSave((await call(path, { op: "table" })).table!, p.format));
         return 0;
@@ -100,7 +106,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
           try {
             const c = parseArgs(words);
             for (const w of c.warnings ?? []) err(`Warning: line ${i + 1}: ${w}\n`);
-            if (["list", "save", "restore", "help", "version", "zero"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
+            if (["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
             commands.push({ argv: words, line: i + 1 });
           } catch (e) {
             if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${i + 1}: ${e.message}`, e.status);

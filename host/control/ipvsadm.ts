@@ -11,7 +11,17 @@ import { Missing, notSupported, schedulerProblem } from "./features.js";
 
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
-  | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version";
+  | "edit-server" | "set" | "restore" | "save" | "zero" | "help" | "version" | "start-daemon" | "stop-daemon";
+
+/** The sync daemon of --start-daemon / --stop-daemon (ipvsadm's ipvs_daemon_t). */
+export interface DaemonArgs {
+  state: "master" | "backup";
+  /** --mcast-interface: ipvsadm's default is eth0. */
+  ifname: string;
+  syncid: number;
+  /** --sync-maxlen: the largest message, UDP payload bytes (IPVS: 1472 for a 1500-byte MTU). */
+  maxlen?: number;
+}
 
 /** What names a service (the engine's ServiceSpec without its scheduler). */
 /** A service as ipvsadm names it: -t/-u ADDRESS:PORT, or -f MARK (then fwmark is set
@@ -40,6 +50,7 @@ export interface Parsed {
   netmask?: string;
   /** -p [TIMEOUT] (300 s by default) and -M NETMASK. */
   persistence?: { timeout: number; netmask: string };
+  daemon?: DaemonArgs;
   format: Format;
 }
 
@@ -55,6 +66,8 @@ export interface Format {
   exact: boolean;
   /** wasmvs's own view: each checked real server's health (not an ipvsadm option). */
   health: boolean;
+  /** -L --daemon: the sync daemons. */
+  daemon: boolean;
 }
 
 /** An error ipvsadm would report: message and exit status. */
@@ -71,9 +84,7 @@ const MAX_TIMEOUT = 86400 * 31;
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
 const NOT_YET: Record<string, Missing> = {
   "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
-  pe: "persistenceEngines", "start-daemon": "syncDaemon", "stop-daemon": "syncDaemon", daemon: "syncDaemon",
-  "mcast-interface": "syncDaemon", syncid: "syncDaemon", "sync-maxlen": "syncDaemon", "mcast-group": "syncDaemon",
-  "mcast-port": "syncDaemon", "mcast-ttl": "syncDaemon", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
+  pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
   "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
 };
 
@@ -167,6 +178,34 @@ const OPTIONS: OptSpec[] = [
   { long: "sort", arg: false, apply: () => {} },
   { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
   { long: "health", arg: false, apply: (p, _v, st) => { option(st, "health"); p.format.health = true; } },
+  { long: "start-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "start-daemon"); daemonOf(p).state = daemonState(v!, "start-daemon"); } },
+  { long: "stop-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "stop-daemon"); daemonOf(p).state = daemonState(v!, "stop-daemon"); } },
+  { long: "daemon", arg: false, apply: (p, _v, st) => { option(st, "daemon"); p.format.daemon = true; } },
+  { long: "mcast-interface", arg: true, apply: (p, v, st) => {
+    option(st, "mcast-interface");
+    // IP_VS_IFNAME_MAXLEN is 16 with the NUL.
+    if (v!.length > 15) throw new IpvsadmError("too long mcast-interface name", 2);
+    daemonOf(p).ifname = v!;
+  } },
+  { long: "syncid", arg: true, apply: (p, v, st) => { option(st, "syncid"); daemonOf(p).syncid = num(v, 0, 255, "syncid"); } },
+  { long: "sync-maxlen", arg: true, apply: (p, v, st) => {
+    option(st, "sync-maxlen");
+    // IPVS keeps a message within one frame of the interface: at most 1472 bytes on a 1500-byte MTU.
+    daemonOf(p).maxlen = num(v, 44, 1472, "sync-maxlen");
+  } },
+  // The sync group, port and TTL: IPVS's defaults are all wasmvs speaks.
+  { long: "mcast-group", arg: true, apply: (_p, v, st) => {
+    option(st, "mcast-group");
+    if (v !== "224.0.0.81") throw new IpvsadmError(`mcast-group ${v}: only IPVS's sync group 224.0.0.81 is supported by wasmvs yet`, 2);
+  } },
+  { long: "mcast-port", arg: true, apply: (_p, v, st) => {
+    option(st, "mcast-port");
+    if (v !== "8848") throw new IpvsadmError(`mcast-port ${v}: only IPVS's sync port 8848 is supported by wasmvs yet`, 2);
+  } },
+  { long: "mcast-ttl", arg: true, apply: (_p, v, st) => {
+    option(st, "mcast-ttl");
+    if (v !== "1") throw new IpvsadmError(`mcast-ttl ${v}: only TTL 1 (the segment) is supported by wasmvs yet`, 2);
+  } },
   { long: "persistent", short: "p", arg: "optional", apply: (p, v, st) => {
     option(st, "persistent");
     // ipvsadm: 1 to (2^31-1)/HZ seconds; 300 when no timeout is given.
@@ -177,6 +216,14 @@ const OPTIONS: OptSpec[] = [
     p.netmask = parseNetmask(v!);
   } },
 ];
+
+/** ipvsadm's default multicast interface (DEF_MCAST_IFN). */
+export const DEFAULT_MCAST_IFN = "eth0";
+const daemonOf = (p: Parsed): DaemonArgs => (p.daemon ??= { state: "master", ifname: DEFAULT_MCAST_IFN, syncid: 0 });
+function daemonState(v: string, what: string): "master" | "backup" {
+  if (v !== "master" && v !== "backup") throw new IpvsadmError(`illegal ${what} parameter specified`, 2);
+  return v;
+}
 
 /** ipvsadm's default persistence timeout (IP_VS_TEMPLATE_TIMEOUT / HZ). */
 export const DEFAULT_PERSISTENCE = 300;
@@ -201,21 +248,24 @@ function option(st: ParseState, name: string): void {
 
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
-  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask"];
+  "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask",
+  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M
-  "add-service": /**/ "xx+ xxxxxxxxxxxxx  ",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  ",
-  "delete-service": "xx+xxxxxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      1xx",
-  "add-server": /* */ "xx+x+    xxxxxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxxxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxx",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxx",
+  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1xxx1xxxxx",
+  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxx",
+  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     ",
+  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -257,7 +307,7 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
 export function parseArgs(argv: string[]): Parsed {
   const p: Parsed = {
     command: "list",
-    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false },
+    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false },
   };
   const st: ParseState = { commands: [], options: new Set(), rest: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -497,6 +547,8 @@ Usage:
   wasmvs -L|l [virtual-service] [options]
   wasmvs -Z [virtual-service]
   wasmvs --set tcp tcpfin udp
+  wasmvs --start-daemon {master|backup} [daemon-options]
+  wasmvs --stop-daemon {master|backup}
   wasmvs -h
 
 Commands:
@@ -513,6 +565,8 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --zero            -Z        zero counters in a service or all services
   --set tcp tcpfin udp        set connection timeout values
+  --start-daemon              start connection sync daemon
+  --stop-daemon               stop connection sync daemon
   --help            -h        display this help message
 
 virtual-service:
@@ -546,9 +600,19 @@ Options:
   --numeric      -n                   numeric output of addresses and ports
   --health                            (wasmvs) each checked real server's health: state, weight,
                                       time since its last change, each checker's last result
+  --daemon                            output of daemon information
+
+Daemon Options:
+  --syncid sid                        syncid for connection sync (default=0)
+  --sync-maxlen length                Max sync message length (default=1472)
+  --mcast-interface interface         multicast interface for connection sync
+                                      (a director interface's name or its TAP)
+  --mcast-group address               IPv4 multicast group (default=224.0.0.81, the only one)
+  --mcast-port port                   UDP port (default=8848, the only one)
+  --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 
 Not supported by wasmvs yet (refused with a message):
--6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, the sync daemon options,
+-6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, another sync group, port or TTL,
 tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).
 `;

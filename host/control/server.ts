@@ -7,6 +7,7 @@
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
 //   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
+//   {"op":"daemon","argv":[...]}        -> {"ok":true,"daemon":"..."}   --start-daemon, --stop-daemon, -L --daemon
 //   errors                              -> {"ok":false,"error":"No such service","status":255}
 //
 // The default socket is per network namespace, as IPVS tables are: /run/wasmvs/net-INODE.sock
@@ -26,6 +27,7 @@ import { IpvsadmError, parseArgs, Parsed, ServiceKey } from "./ipvsadm.js";
 import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
+import type { SyncDaemons } from "./syncd.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -50,6 +52,8 @@ export interface ControlHost {
   reloadFile(): Promise<string[]>;
   /** Each checked real server's health (-L --health); none without health checking. */
   health?(): ServerHealthView[];
+  /** The connection sync daemons (--start-daemon, --stop-daemon, -L --daemon). */
+  syncd?: SyncDaemons;
   log(line: string): void;
 }
 
@@ -93,7 +97,20 @@ function commandsOf(raw: unknown): Parsed[] {
 }
 const CHANGES = new Set(["add-service", "edit-service", "delete-service", "flush", "add-server", "edit-server", "delete-server", "set"]);
 
-async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey }): Promise<unknown> {
+/** A sync daemon command line (read by ipvsadm's grammar here, as apply's are). */
+async function daemon(h: ControlHost, argv: unknown): Promise<string> {
+  if (!Array.isArray(argv) || argv.length > MAX_WORDS || !argv.every((w) => typeof w === "string" && w.length <= MAX_WORD)) {
+    throw new IpvsadmError(`daemon needs "argv": [up to ${MAX_WORDS} words of up to ${MAX_WORD} characters]`, 2);
+  }
+  const p = parseArgs(argv as string[]);
+  if (!h.syncd) throw new IpvsadmError("this director has no connection sync", 2);
+  if (p.command === "start-daemon") await h.syncd.start(p.daemon!);
+  else if (p.command === "stop-daemon") await h.syncd.stop(p.daemon!.state);
+  else if (p.command !== "list" || !p.format.daemon) throw new IpvsadmError("daemon takes --start-daemon, --stop-daemon or -L --daemon", 2);
+  return h.syncd.list();
+}
+
+async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey; argv?: unknown }): Promise<unknown> {
   switch (req.op) {
     case "table":
       return { ok: true, table: tableView(await h.engine.snapshot(), h.estimator) };
@@ -109,6 +126,8 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, changes: await h.reloadFile() };
     case "health":
       return { ok: true, health: h.health?.() ?? [] };
+    case "daemon":
+      return { ok: true, daemon: await daemon(h, req.argv) };
     default:
       throw new IpvsadmError(`unknown request "${String(req.op).slice(0, 40)}"`, 2);
   }

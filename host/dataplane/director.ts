@@ -29,6 +29,7 @@ import { EngineSnapshot } from "./requests.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
 import { TableFileError, TakenTable, takeTable, writeTable } from "./handoff.js";
+import { SyncDaemons } from "../control/syncd.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
 
@@ -248,6 +249,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   let state: ControlState | undefined;
   let checking: HealthService | undefined;
   let vrrp: VrrpService | undefined;
+  let syncd: SyncDaemons | undefined;
   const services: Service[] = [
     taps,
     dataPath,
@@ -255,11 +257,13 @@ export async function runDirector(o: RunOptions): Promise<void> {
     service("control socket", async () => {
       const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
       state = control;
+      syncd = new SyncDaemons(thread(), fileCfg);
       const host = {
         engine: thread(), estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
         reloadFile: () => control.reloadFile(),
         health: () => checking?.views() ?? [],
+        syncd,
       };
       onHup = () => { host.reloadFile().catch(() => {}); };
       const server = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
@@ -300,7 +304,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
     service("VRRP", async () => {
       if (!fileCfg.vrrp?.length) return () => {};
-      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log });
+      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x) });
       vrrp = v;
       v.start();
       return () => v.stop();

@@ -55,14 +55,32 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
   });
 
   /** Two directors, long-lived and new connections, kill -9 the master; what broke. */
-  async function failover(sync: boolean, tag: string): Promise<{ broken: number; freshFailed: number }> {
-    const a = await sb.startDirector(config("a", 150, sync), join(sb.dir, `${tag}-a.sock`), `${tag}-a`);
+  async function failover(how: boolean | "ipvsadm", tag: string): Promise<{ broken: number; freshFailed: number }> {
+    const sync = how !== false;
+    const a = await sb.startDirector(config("a", 150, how === true), join(sb.dir, `${tag}-a.sock`), `${tag}-a`);
     directors.push(a);
     await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf(`${tag}-a`)), 5000);
-    const b = await sb.startDirector(config("b", 100, sync), join(sb.dir, `${tag}-b.sock`), `${tag}-b`);
+    const b = await sb.startDirector(config("b", 100, how === true), join(sb.dir, `${tag}-b.sock`), `${tag}-b`);
     directors.push(b);
     await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf(`${tag}-b`)), 5000);
-    if (sync) {
+    if (how === "ipvsadm") {
+      // The sync daemons started by hand, as ipvsadm starts IPVS's.
+      expect(a.ipvsadm(["-L", "--daemon"])).toMatchObject({ status: 0, stdout: "" });
+      expect(a.ipvsadm(["--start-daemon", "master", "--mcast-interface", "outside", "--syncid", "7"])).toMatchObject({ status: 0, stderr: "" });
+      expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside", "--syncid", "7"])).toMatchObject({ status: 0, stderr: "" });
+      expect(a.ipvsadm(["-L", "--daemon"]).stdout).toBe("master sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+      // What an operator gets wrong is refused and changes nothing.
+      expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside"])).toMatchObject({ status: 255,
+        stderr: "a backup sync daemon is already running (mcast=outside, syncid=7)\n" });
+      expect(b.ipvsadm(["--start-daemon", "master"]).stderr).toMatch(/^no interface eth0 on this director \(interfaces: outside, inside; ipvsadm's default is eth0/);
+      expect(b.ipvsadm(["--start-daemon", "master", "--mcast-interface", "inside", "--syncid", "7"]).stderr)
+        .toBe("the backup sync daemon runs with mcast=outside, syncid=7, maxlen=1472: wasmvs runs both with the same interface, sync ID and message size\n");
+      expect(b.ipvsadm(["--stop-daemon", "master"])).toMatchObject({ status: 255, stderr: "no master sync daemon is running\n" });
+      expect(b.ipvsadm(["--start-daemon", "boss"])).toMatchObject({ status: 2, stderr: "illegal start-daemon parameter specified\n" });
+      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    }
+    if (how === true) {
       await sb.waitFor("b to receive sync", () => /connection sync on outside: receiving/.test(sb.logOf(`${tag}-b`)), 5000);
       expect(sb.logOf(`${tag}-a`)).toMatch(/connection sync on outside: sending/);
     }
@@ -90,7 +108,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const fr = JSON.parse(sb.logOf(`${tag}-fresh`).trim().split("\n").pop()!) as { bodies: (string | null)[]; errors: string[] };
     // A broken keep-alive connection shows as an error and a new local port for that worker.
     const broken = lr.errors.length;
-    console.log(`failover ${sync ? "with" : "without"} sync (DR, VRRP v3 0.1 s): master after ${takeoverMs} ms; long-lived connections broken: ${broken} of 50 ` +
+    console.log(`failover ${how === "ipvsadm" ? "with sync daemons started by ipvsadm" : sync ? "with sync" : "without sync"} (DR, VRRP v3 0.1 s): master after ${takeoverMs} ms; long-lived connections broken: ${broken} of 50 ` +
       `(${lr.bodies.filter((x) => x).length} requests answered on them); new connections failed: ${fr.errors.length} of ${fr.bodies.length}`);
     if (!sync) await b.stop();
     return { broken, freshFailed: fr.errors.length };
@@ -99,6 +117,10 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
   it("kill -9 the master: the backup carries on every long-lived connection", async () => {
     const r = await failover(true, "sync");
     expect(r.broken).toBe(0);
+    // lvs_sync_daemon's roles follow VRRP: ipvsadm lists them and may not change them.
+    const b = directors.find((d) => d.name === "sync-b")!;
+    expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("master sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    expect(b.ipvsadm(["--stop-daemon", "master"]).stderr).toMatch(/^connection sync follows VRRP instance VI_1 \(lvs_sync_daemon in the configuration\)/);
   });
 
   it("the old master comes back: it takes the table from the new one before it preempts, and no connection breaks", async () => {
@@ -122,6 +144,12 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     expect(r.errors).toEqual([]);
     await a.stop();
     await b.stop();
+  });
+
+  it("ipvsadm's --start-daemon master/backup instead of lvs_sync_daemon: the same failover breaks nothing either", async () => {
+    const r = await failover("ipvsadm", "syncd");
+    expect(r.broken).toBe(0);
+    for (const d of directors.filter((x) => x.name.startsWith("syncd-"))) await d.stop().catch(() => {});
   });
 
   it("without sync (the control): the same failover breaks the long-lived connections", async () => {

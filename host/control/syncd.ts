@@ -1,0 +1,85 @@
+// The connection sync daemons as ipvsadm knows them (--start-daemon, --stop-daemon,
+// -L --daemon): a master daemon (this director sends its connections) and a backup daemon
+// (it applies another's), each on an interface with a sync ID. The engine does the work
+// (assembly/ha/sync.ts); this keeps what was asked and answers for it. With keepalived's
+// lvs_sync_daemon the VRRP instance sets the roles instead (host/vrrp/service.ts), and the
+// command line may look but not change them, as keepalived would put them back.
+
+import type { EngineAdapter } from "./adapter.js";
+import type { DirectorConfig } from "./rules.js";
+import { DaemonArgs, IpvsadmError } from "./ipvsadm.js";
+
+/** IPVS's default message size for a 1500-byte MTU (ip_vs_sync.c: the MTU less IP and UDP headers). */
+export const DEFAULT_SYNC_MAXLEN = 1472;
+
+interface Daemon {
+  ifindex: number;
+  ifname: string;
+  syncid: number;
+  maxlen: number;
+}
+
+export class SyncDaemons {
+  private master?: Daemon;
+  private backup?: Daemon;
+
+  constructor(private readonly engine: EngineAdapter, private readonly cfg: DirectorConfig) {}
+
+  /** ipvsadm --start-daemon. */
+  async start(a: DaemonArgs): Promise<void> {
+    this.refuseWhenVrrp();
+    const iface = this.cfg.interfaces.find((i) => i.name === a.ifname || i.tap === a.ifname);
+    if (!iface) {
+      throw new IpvsadmError(`no interface ${a.ifname} on this director (interfaces: ${this.cfg.interfaces.map((i) => i.name).join(", ")}; ` +
+        "ipvsadm's default is eth0: name one with --mcast-interface)", 2);
+    }
+    if (this[a.state]) throw new IpvsadmError(`a ${a.state} sync daemon is already running (mcast=${this[a.state]!.ifname}, syncid=${this[a.state]!.syncid})`, 255);
+    const d: Daemon = { ifindex: iface.index, ifname: iface.name, syncid: a.syncid, maxlen: a.maxlen ?? DEFAULT_SYNC_MAXLEN };
+    const other = a.state === "master" ? this.backup : this.master;
+    // The engine runs both roles on one interface with one sync ID and message size.
+    if (other && (other.ifindex !== d.ifindex || other.syncid !== d.syncid || other.maxlen !== d.maxlen)) {
+      throw new IpvsadmError(`the ${a.state === "master" ? "backup" : "master"} sync daemon runs with mcast=${other.ifname}, syncid=${other.syncid}, ` +
+        `maxlen=${other.maxlen}: wasmvs runs both with the same interface, sync ID and message size`, 2);
+    }
+    await this.apply({ ...this.roles(), [a.state]: d });
+  }
+
+  /** ipvsadm --stop-daemon. */
+  async stop(state: "master" | "backup"): Promise<void> {
+    this.refuseWhenVrrp();
+    if (!this[state]) throw new IpvsadmError(`no ${state} sync daemon is running`, 255);
+    await this.apply({ ...this.roles(), [state]: undefined });
+  }
+
+  /** keepalived's lvs_sync_daemon (through VRRP) sets the roles. */
+  async follow(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void> {
+    const iface = this.cfg.interfaces.find((i) => i.index === o.ifindex)!;
+    const d: Daemon = { ifindex: o.ifindex, ifname: iface.name, syncid: o.syncid, maxlen: o.maxlen };
+    await this.apply({ master: o.send ? d : undefined, backup: o.receive ? d : undefined });
+  }
+
+  /** -L --daemon, as ipvsadm 1.31 prints it (list_daemon). */
+  list(): string {
+    let out = "";
+    for (const [state, d] of [["master", this.master], ["backup", this.backup]] as const) {
+      if (d) out += `${state} sync daemon (mcast=${d.ifname}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=224.0.0.81, port=8848, ttl=1)\n`;
+    }
+    return out;
+  }
+
+  private roles(): { master?: Daemon; backup?: Daemon } {
+    return { master: this.master, backup: this.backup };
+  }
+
+  private async apply(next: { master?: Daemon; backup?: Daemon }): Promise<void> {
+    const d = next.master ?? next.backup;
+    await this.engine.sync({ send: !!next.master, receive: !!next.backup, ifindex: d?.ifindex ?? 0, syncid: d?.syncid ?? 0, maxlen: d?.maxlen ?? DEFAULT_SYNC_MAXLEN });
+    this.master = next.master;
+    this.backup = next.backup;
+  }
+
+  private refuseWhenVrrp(): void {
+    const sd = this.cfg.syncDaemon;
+    if (sd) throw new IpvsadmError(`connection sync follows VRRP instance ${sd.instance} (lvs_sync_daemon in the configuration): it starts and stops the daemons`, 2);
+  }
+}
