@@ -5,7 +5,7 @@
 // stand-ins the test controls; the state machines, timers and keepalived.conf are the real ones.
 
 import { describe, it, expect, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeClock } from "../host/control/clock.js";
@@ -262,6 +262,60 @@ vrrp_instance VI_2 {
     expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["BACKUP", "BACKUP"]);
     await d.run(600);
     expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+  });
+
+  it("vrrp_notify_fifo: keepalived's lines for each instance and group change; a file planted at the path is not written", async () => {
+    const fifo = join(dir, "vrrp.fifo");
+    const planted = join(dir, "planted");
+    writeFileSync(planted, "");
+    const d = director(`global_defs {
+  vrrp_notify_fifo ${fifo}
+  notify_fifo ${planted}
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  state MASTER
+  virtual_router_id 1
+  priority 150
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  state MASTER
+  virtual_router_id 2
+  priority 150
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.1.100
+  }
+}
+`);
+    d.service.start();
+    // A reader, as an operator's script would be (a FIFO keeps its data while someone has it open).
+    const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    await d.run(300);
+    d.links.set(1, false);
+    await d.run(200);
+    await d.service.stop();
+    const buf = Buffer.alloc(4096);
+    const text = buf.subarray(0, readSync(fd, buf)).toString();
+    closeSync(fd);
+    expect(text.split("\n").filter(Boolean)).toEqual([
+      'INSTANCE "VI_1" BACKUP 150', 'GROUP "G" BACKUP 0', 'INSTANCE "VI_2" BACKUP 150', 'INSTANCE "VI_1" MASTER 150', 'INSTANCE "VI_2" MASTER 150',
+      'GROUP "G" MASTER 0', 'INSTANCE "VI_2" FAULT 150', 'GROUP "G" FAULT 0', 'INSTANCE "VI_1" FAULT 150', 'INSTANCE "VI_1" STOP 150', 'INSTANCE "VI_2" STOP 150']);
+    expect(readFileSync(planted, "utf8")).toBe("");
+    expect(d.log).toContain(`notify FIFO ${planted} is not a FIFO this user owns: not used`);
   });
 
   it("keepalived.conf: unknown script names and interfaces, bad weights are refused with their position", () => {

@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, PendingTrackScript, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -168,6 +168,10 @@ export function parseKeepalived(path: string): DirectorConfig {
     const { memberToks, ...group } = g;
     void memberToks;
     (cfg.vrrpSyncGroups ??= []).push(group);
+  });
+  errs.attempt(() => {
+    const fifos = notifyFifos(vrrpGlobals);
+    if (fifos.length) cfg.notifyFifos = fifos;
   });
   // track_script names a vrrp_script of the file; its weight is the script's unless the entry
   // sets one (vrrp_track.c). A script that cannot be run is not tracked (keepalived disables it).

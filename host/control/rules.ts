@@ -27,6 +27,7 @@ import {
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
+import type { FifoConfig } from "../vrrp/fifo.js";
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -190,6 +191,8 @@ export interface DirectorConfig {
   health?: HealthGlobals;
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
+  /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
+  notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
   vrrpScripts?: VrrpScriptConfig[];
   /** keepalived.conf's vrrp_sync_group blocks. */

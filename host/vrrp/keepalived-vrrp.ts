@@ -9,6 +9,7 @@ import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
 import { SCRIPT_PATH } from "../health/scripts.js";
+import type { FifoConfig } from "./fifo.js";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./config.js";
 
@@ -17,8 +18,11 @@ export interface VrrpGlobals {
   version?: 2 | 3;
   garpMasterDelayMs?: number;
   garpMasterRepeat?: number;
+  /** notify_fifo and vrrp_notify_fifo (with their scripts), by keyword. */
+  fifos?: Record<string, FifoConfig & { tok: Tok; scriptTok?: Tok }>;
 }
-export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon"];
+export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon", "notify_fifo", "notify_fifo_script",
+  "vrrp_notify_fifo", "vrrp_notify_fifo_script"];
 
 /** No `id`: keepalived takes the instance's virtual_router_id (vrrp.c). */
 export const SYNCID_UNSET = -1;
@@ -50,8 +54,50 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
     case "vrrp_version": leaf(n); g.version = versionOf(arg(n, 0, "2 or 3")); noMoreArgs(n, 1); return true;
     case "vrrp_garp_master_delay": leaf(n); g.garpMasterDelayMs = int(arg(n, 0, "seconds"), 0, 1000, "vrrp_garp_master_delay") * 1000; noMoreArgs(n, 1); return true;
     case "vrrp_garp_master_repeat": leaf(n); g.garpMasterRepeat = int(arg(n, 0, "a count"), 1, 255, "vrrp_garp_master_repeat"); noMoreArgs(n, 1); return true;
+    case "notify_fifo":
+    case "vrrp_notify_fifo": {
+      // PATH [USER [GROUP]] (keepalived's global_parser.c notify_fifo).
+      leaf(n);
+      const path = arg(n, 0, "the FIFO's path");
+      if (!path.text.startsWith("/")) fail(path, "a FIFO needs an absolute path");
+      const user = n.args[1];
+      if (user) value(user, (x) => userIds(x));
+      noMoreArgs(n, 3);
+      const fifos = (g.fifos ??= {});
+      if (fifos[n.key.text]) fail(n.key, `${n.key.text} is already set (line ${fifos[n.key.text].tok.line})`);
+      fifos[n.key.text] = { ...fifos[n.key.text], path: path.text, user: user?.text, tok: n.key };
+      return true;
+    }
+    case "notify_fifo_script":
+    case "vrrp_notify_fifo_script": {
+      // SCRIPT [USER]: run at start with the FIFO's name appended.
+      leaf(n);
+      const first = arg(n, 0, "a script");
+      const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
+      if (!argv[0]?.startsWith("/")) fail(first, "a script needs an absolute path");
+      const user = n.args[1];
+      if (user) value(user, (x) => userIds(x));
+      noMoreArgs(n, 2);
+      const key = n.key.text.replace(/_script$/, "");
+      const fifos = (g.fifos ??= {});
+      if (fifos[key]?.script) fail(n.key, `${n.key.text} is already set`);
+      fifos[key] = { ...(fifos[key] ?? { path: "", tok: n.key }), script: { argv, where: { file: first.file, line: first.line, column: first.column } },
+        scriptUser: user?.text, scriptTok: n.key };
+      return true;
+    }
+    case "lvs_notify_fifo":
+    case "lvs_notify_fifo_script":
+      fail(n.key, `${n.key.text} is not supported by wasmvs yet (notify_fifo and vrrp_notify_fifo carry VRRP's lines)`);
   }
   return false;
+}
+
+/** The FIFOs of global_defs, checked (a script needs its FIFO). */
+export function notifyFifos(g: VrrpGlobals): FifoConfig[] {
+  return Object.values(g.fifos ?? {}).map(({ tok, scriptTok, ...f }) => {
+    if (!f.path) fail(scriptTok ?? tok, `${(scriptTok ?? tok).text} needs ${(scriptTok ?? tok).text.replace(/_script$/, "")} (the FIFO it reads)`);
+    return f;
+  });
 }
 
 function versionOf(t: Tok): 2 | 3 {

@@ -15,6 +15,7 @@ import { Mailer } from "../health/mail.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import { faults, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
+import { fifoLine, NotifyFifo } from "./fifo.js";
 import type { Timer } from "../control/clock.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 
@@ -34,7 +35,9 @@ export class VrrpService {
   readonly instances: VrrpInstance[] = [];
   private moving = false;
   private readonly mail?: Mailer;
-  private readonly groupInFault = new Set<string>();
+  /** Each sync group's state as last announced (notify scripts, FIFO lines, mail). */
+  private readonly groupState = new Map<string, VrrpState>();
+  private readonly fifos: NotifyFifo[];
   private readonly scripts: ScriptRunner;
   readonly trackers = new Map<string, ScriptTracker>();
   /** Each interface's last known link state. */
@@ -45,6 +48,7 @@ export class VrrpService {
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
     this.mail = Mailer.from(cfg.health, o.log);
+    this.fifos = (cfg.notifyFifos ?? []).map((f) => new NotifyFifo(f, o.log));
     (cfg.vrrp ?? []).forEach((vcfg, i) => {
       // With connection sync, a returning master waits a full refresh of the table before it
       // preempts, so it never takes over with connections it has not seen (keepalived #237).
@@ -74,6 +78,7 @@ export class VrrpService {
   }
 
   start(): void {
+    for (const f of this.fifos) f.open();
     for (const i of this.trackedLinks()) this.links.set(i, this.linkUp(i));
     this.retrack();
     for (const vi of this.instances) vi.start();
@@ -136,6 +141,7 @@ export class VrrpService {
     for (const t of this.trackers.values()) t.stop();
     for (const vi of this.instances) vi.stop();
     await Promise.all(this.pending);
+    for (const f of this.fifos) f.close();
     this.mail?.close();
   }
 
@@ -152,16 +158,26 @@ export class VrrpService {
   private changed(i: number, state: VrrpState, why: string): void {
     const v = this.cfg.vrrp![i];
     this.o.log(`VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
-    // A sync group moves together: the others follow this one (keepalived's vrrp_sync_group).
-    const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(v.name));
-    if (group && state === "FAULT" && !this.moving && !this.groupInFault.has(group.name)) {
-      this.groupInFault.add(group.name);
-      if (group.notifyFault) void this.run(group.notifyFault, []);
-      if (group.notify) void this.run(group.notify, ["GROUP", group.name, "FAULT", "0"]);
-      if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering FAULT state`, "=> All the group's instances are now FAULT <=");
+    // The instance's own notifications first, then the group's (once its members have moved).
+    if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);
+    const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "FAULT" ? v.notifyFault :
+      state === "STOP" ? v.notifyStop : undefined;
+    if (specific) void this.run(specific, []);
+    if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(this.instances[i].priority)]);
+    this.fifo(fifoLine("INSTANCE", v.name, state, this.instances[i].priority));
+    // lvs_sync_daemon follows its instance: the master sends, a backup receives.
+    const sd = this.cfg.syncDaemon;
+    if (sd && sd.instance === v.name && state !== "STOP") {
+      // In FAULT the director receives, as a backup: it keeps the table for when it is back.
+      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
+        .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
+        .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
     }
-    if (group && (state === "MASTER" || state === "BACKUP")) this.groupInFault.delete(group.name);
-    if (group && (state === "MASTER" || state === "BACKUP") && !this.moving) {
+    // A sync group moves together: the others follow this one (keepalived's vrrp_sync_group).
+    // A member moved by the group (moving) leaves the group's part to the one that moved it.
+    const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(v.name));
+    if (!group || this.moving || state === "STOP" || state === "INIT") return;
+    if (state !== "FAULT") {
       this.moving = true;
       try {
         for (const m of group.members) {
@@ -171,24 +187,18 @@ export class VrrpService {
       } finally {
         this.moving = false;
       }
-      const gs = state === "MASTER" ? group.notifyMaster : group.notifyBackup;
-      if (gs) void this.run(gs, []);
-      if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
-      if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering ${state} state`, `=> All the group's instances are now ${state} <=`);
     }
-    // lvs_sync_daemon follows its instance: the master sends, a backup receives.
-    const sd = this.cfg.syncDaemon;
-    if (sd && sd.instance === v.name && state !== "STOP") {
-      // In FAULT the director receives, as a backup: it keeps the table for when it is back.
-      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
-        .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
-        .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
-    }
-    if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);
-    const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "FAULT" ? v.notifyFault :
-      state === "STOP" ? v.notifyStop : undefined;
-    if (specific) void this.run(specific, []);
-    if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(this.instances[i].priority)]);
+    if (this.groupState.get(group.name) === state) return;
+    this.groupState.set(group.name, state);
+    this.fifo(fifoLine("GROUP", group.name, state, 0));
+    const gs = state === "MASTER" ? group.notifyMaster : state === "BACKUP" ? group.notifyBackup : group.notifyFault;
+    if (gs) void this.run(gs, []);
+    if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
+    if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering ${state} state`, `=> All the group's instances are now ${state} <=`);
+  }
+
+  private fifo(line: string): void {
+    for (const f of this.fifos) f.write(line);
   }
 
   private async run(script: { argv: string[]; where: { file: string; line: number; column: number } }, args: string[]): Promise<void> {
