@@ -214,11 +214,12 @@ export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: 
 export function vrrpAddress(i: u32, addr: u32): i32 { return vrrpAddAddress(i, addr) ? Err.OK : -Err.FULL; }
 /** The host's state machine: instance i is master (its addresses are the engine's) or not. */
 export function vrrpMaster(i: u32, master: u32): i32 { return vrrpSetMaster(i, master != 0) ? Err.OK : -Err.NOT_FOUND; }
-/** Send instance i's advert with this priority. Returns TX count. */
-export function vrrpAdvert(i: u32, priority: u32, nowMs: u32): u32 {
+/** Send instance i's advert with this priority, to 224.0.0.18 or (peer, wire order, not 0)
+ *  a unicast peer. Returns TX count. */
+export function vrrpAdvert(i: u32, priority: u32, peer: u32, nowMs: u32): u32 {
   if (!state.initialised) return 0;
   beginCall(nowMs);
-  vrrpSendAdvert(i, priority);
+  vrrpSendAdvert(i, priority, peer);
   return txEnd();
 }
 /** Connection sync: roles (1 send, 2 receive, 3 both, 0 off), the interface, the sync ID

@@ -60,6 +60,25 @@ describe("VRRP adverts the engine builds", () => {
       expect(e.counters().vrrp_adverts_sent).toBe(2n);
     }
   });
+
+  it("unicast_peer: to the peer's address and MAC (ARP first when unknown), the v3 checksum over the unicast pseudo-header", async () => {
+    const e = await withVrrp(3);
+    // The peer's MAC unknown: an ARP request goes out and the advert waits for the answer.
+    const first = e.txFrames(e.sendVrrpAdvert(0, 150, 1000, PEER)).map((f) => decode(f.frame));
+    expect(first.map((d) => [d.dstMac, d.arp?.op, d.arp?.tpa])).toEqual([["ff:ff:ff:ff:ff:ff", 1, PEER]]);
+    expect(e.counters()).toMatchObject({ vrrp_adverts_sent: 1n });
+    const released = feed(e, eth(OUT_MAC, PEER_MAC, 0x0806, new Uint8Array(arp(2, PEER_MAC, PEER, OUT_MAC, "10.0.0.1")))).map((f) => decode(f));
+    // Known now: straight to it.
+    const second = e.txFrames(e.sendVrrpAdvert(0, 150, 1100, PEER)).map((f) => decode(f.frame));
+    for (const d of [...released, ...second]) {
+      expect(d.checksumErrors).toEqual([]);
+      expect([d.dstMac, d.srcMac]).toEqual([PEER_MAC, OUT_MAC]);
+      expect(d.ip).toMatchObject({ src: "10.0.0.1", dst: PEER, proto: 112, ttl: 255 });
+      expect(d.ip!.vrrp).toMatchObject({ version: 3, vrid: 51, priority: 150, addresses: [VIP], intervalCs: 100 });
+    }
+    expect(released.length).toBe(1);
+    expect(second.length).toBe(1);
+  });
 });
 
 describe("VRRP adverts the engine receives", () => {

@@ -332,5 +332,8 @@ vrrp_instance VI_2 {
     expect(bad(inst("  track_interface {\n    eth7\n  }\n"))).toMatch(/^17:5: 'eth7': no interface eth7 in the director block/);
     expect(bad(inst("  track_script {\n    chk weight 254\n  }\n"))).toMatch(/^17:16: '254': weight must be/);
     expect(bad(inst("  track_interface {\n    eth1 weight 5 sideways\n  }\n"))).toMatch(/^17:19: 'sideways': expected reverse/);
+    expect(bad(inst("  unicast_src_ip 10.0.0.99\n"))).toMatch(/^16:18: '10.0.0.99': adverts leave from eth0's address 10.0.0.2: wasmvs has one address per interface/);
+    expect(bad(inst("  unicast_peer {\n    10.0.0.9 min_ttl 3\n  }\n"))).toMatch(/^17:14: 'min_ttl': min_ttl: peer options \(min_ttl, max_ttl\) are not supported by wasmvs yet/);
+    expect(bad(inst("  unicast_src_ip 10.0.0.2\n  unicast_peer {\n    10.0.0.9\n    10.0.0.8\n  }\n"))).toBe("loaded");
   });
 });

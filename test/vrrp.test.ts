@@ -124,6 +124,18 @@ describe("VRRP decisions", () => {
     expect(m.vi.counts).toMatchObject({ authMismatch: 1, intervalMismatch: 1, addressMismatch: 1 });
   });
 
+  it("unicast_peer: an advert from an address that is not a peer is dropped and counted (a forged master cannot take over)", () => {
+    const m = machine(cfg({ unicastPeers: ["10.0.0.9"] }));
+    m.vi.start();
+    m.clock.advance(50);
+    m.vi.onAdvert(m.adv({ src: "10.0.0.66", priority: 254 }));
+    expect(m.vi.counts).toMatchObject({ unknownPeer: 1, received: 0 });
+    m.vi.onAdvert(m.adv()); // the peer, 150: this backup stays backup
+    m.clock.advance(300);
+    expect(m.vi.state).toBe("BACKUP");
+    expect(m.vi.counts).toMatchObject({ unknownPeer: 1, received: 1 });
+  });
+
   it("v3 learns the master's interval in backup", () => {
     const m = machine(cfg({ advertIntMs: 100 }));
     m.vi.start();

@@ -18,6 +18,7 @@ import { EthField, ETHERTYPE_IPV4_WIRE, ETH_HEADER_LEN } from "../wire/ethernet"
 import { ipv4Emit, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { vrrpCheck, vrrpEmit, vrrpLength, vrrpVersion, vrrpVrid, VRRP_GROUP_WIRE, VRRP_TOS, VRRP_TTL, VrrpField, VRRP_HEADER_LEN } from "../wire/vrrp";
 import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+import { sendRouted } from "../xmit/output";
 
 // Instance record: ifindex u8 | vrid u8 | version u8 | master u8 | auth type u8 | pad u8 |
 // interval (cs) u16 | auth data 8 | first address u16 | address count u16 | pad to 24.
@@ -173,9 +174,11 @@ export function vrrpReceive(ip: usize, ihl: u32, totalLen: u32, ttl: u32, src: u
   count(Counter.CONSUMED);
 }
 
-/** Build instance i's advert with this priority to 224.0.0.18 from its interface's
- *  address and MAC; false when there is no room or the interface has no address. */
-export function vrrpSendAdvert(i: u32, priority: u32): bool {
+/** Build instance i's advert with this priority to 224.0.0.18 — or, with keepalived's
+ *  unicast_peer, to peer (wire order; 0: multicast), routed and resolved like any frame the
+ *  engine sends — from its interface's address and MAC; false when there is no room or the
+ *  interface has no address. */
+export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   if (i >= instanceCount) return false;
   let r = inst(i);
   let ifindex = <u32>load<u8>(r, I_IFINDEX);
@@ -192,14 +195,20 @@ export function vrrpSendAdvert(i: u32, priority: u32): bool {
   copyMac(f + EthField.SRC, ifaceMac(ifindex));
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;
-  ipv4Emit(ip, VRRP_TOS, IPV4_HEADER_LEN + len, 0, 0, VRRP_TTL, Proto.VRRP, src, VRRP_GROUP_WIRE);
+  let dst = peer != 0 ? peer : VRRP_GROUP_WIRE;
+  ipv4Emit(ip, VRRP_TOS, IPV4_HEADER_LEN + len, 0, 0, VRRP_TTL, Proto.VRRP, src, dst);
   let v = ip + IPV4_HEADER_LEN;
   memory.copy(v + VrrpField.ADDRS, addresses + (<usize>load<u16>(r, I_FIRST) << 2), <usize>n << 2);
   if (version == 2) memory.copy(v + VRRP_HEADER_LEN + (n << 2), r + I_AUTH, 8);
-  vrrpEmit(v, version, <u32>load<u8>(r, I_VRID), priority, n, <u32>load<u8>(r, I_AUTH_TYPE), <u32>load<u16>(r, I_INTERVAL), src, VRRP_GROUP_WIRE);
+  vrrpEmit(v, version, <u32>load<u8>(r, I_VRID), priority, n, <u32>load<u8>(r, I_AUTH_TYPE), <u32>load<u16>(r, I_INTERVAL), src, dst);
   let frameLen = ETH_HEADER_LEN + IPV4_HEADER_LEN + len;
   if (frameLen < 60) { memory.fill(f + frameLen, 0, 60 - frameLen); frameLen = 60; }
-  if (!txPush(f, frameLen, ifindex)) { count(Counter.GENERATED_LOST); return false; }
   count(Counter.VRRP_ADVERTS_SENT);
+  if (peer != 0) {
+    // To the peer's MAC (ARP first if need be): the Ethernet padding travels as IP's trailer.
+    sendRouted(f, ETH_HEADER_LEN, frameLen - ETH_HEADER_LEN, peer, -1);
+    return true;
+  }
+  if (!txPush(f, frameLen, ifindex)) { count(Counter.GENERATED_LOST); return false; }
   return true;
 }

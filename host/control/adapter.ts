@@ -28,7 +28,8 @@ export interface EngineAdapter {
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
   /** VRRP instance i: master or not, and/or send an advert with this priority. */
-  vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void>;
+  /** advert: send one with this priority, to 224.0.0.18 or to each of peers (unicast_peer). */
+  vrrp(instance: number, o: { master?: boolean; advert?: number; peers?: string[] }): Promise<void>;
   /** f with the adverts the engine receives for the host's VRRP instances. */
   onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
   /** Connection sync's roles. */
@@ -67,7 +68,7 @@ export abstract class RequestAdapter implements EngineAdapter {
     await this.request({ op: "announce", targets });
   }
 
-  async vrrp(instance: number, o: { master?: boolean; advert?: number }): Promise<void> {
+  async vrrp(instance: number, o: { master?: boolean; advert?: number; peers?: string[] }): Promise<void> {
     await this.request({ op: "vrrp", instance, ...o });
   }
 

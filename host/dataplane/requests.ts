@@ -32,7 +32,7 @@ export type EngineRequest =
   | { op: "zero"; service?: ServiceKey }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
   /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
-  | { op: "vrrp"; instance: number; master?: boolean; advert?: number }
+  | { op: "vrrp"; instance: number; master?: boolean; advert?: number; peers?: string[] }
   /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
   | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number };
 
@@ -92,7 +92,10 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
       return { done: true };
     case "vrrp":
       if (req.master !== undefined) e.setVrrpMaster(req.instance, req.master);
-      if (req.advert !== undefined) emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs));
+      if (req.advert !== undefined) {
+        if (req.peers?.length) for (const p of req.peers) emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs, p));
+        else emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs));
+      }
       return { done: true };
   }
 }

@@ -372,8 +372,8 @@ export class Engine {
   }
 
   /** Build instance i's advert with this priority; returns the TX count. */
-  sendVrrpAdvert(i: number, priority: number, nowMs: number): number {
-    return this.exports.vrrpAdvert(i, priority, nowMs >>> 0);
+  sendVrrpAdvert(i: number, priority: number, nowMs: number, peer?: string): number {
+    return this.exports.vrrpAdvert(i, priority, peer ? ipToWire(peer) : 0, nowMs >>> 0);
   }
 
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)

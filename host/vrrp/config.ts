@@ -44,6 +44,9 @@ export interface VrrpInstanceConfig {
   /** Runs when the instance enters FAULT (a tracked script or interface with weight 0 failed). */
   notifyFault?: Script;
   notifyStop?: Script;
+  /** unicast_peer: adverts go to each of these instead of 224.0.0.18, and only theirs are
+   *  heard (keepalived's check_unicast_src, always on here). */
+  unicastPeers?: string[];
   /** track_script entries: the script's weight unless the entry sets its own. */
   trackScripts: TrackedScript[];
   /** track_interface entries, plus the instance's own interface (weight 0) unless

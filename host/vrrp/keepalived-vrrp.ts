@@ -107,8 +107,6 @@ function versionOf(t: Tok): 2 | 3 {
 
 const NOT_YET: Record<string, string> = {
   track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
-  unicast_peer: "unicast_peer is not supported by wasmvs yet (multicast adverts only)",
-  unicast_src_ip: "unicast_src_ip is not supported by wasmvs yet", mcast_src_ip: "mcast_src_ip is not supported by wasmvs yet (adverts leave from the interface's address)",
   use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
   virtual_routes: "virtual_routes are not supported by wasmvs yet", virtual_rules: "virtual_rules are not supported by wasmvs yet",
   virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
@@ -119,7 +117,7 @@ const NOT_YET: Record<string, string> = {
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -149,6 +147,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   const trackInterfaces: TrackedInterface[] = [];
   let dontTrackPrimary = false;
   let syncInterface: { tok: Tok; ifindex: number; interfaceName: string } | undefined;
+  let srcIp: { tok: Tok; key: Tok } | undefined;
   // Every keyword is checked on its own: all errors of a block are reported, not only the first.
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
@@ -182,6 +181,26 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         break;
       }
       case "dont_track_primary": leaf(c); noMoreArgs(c, 0); dontTrackPrimary = true; break;
+      case "unicast_peer":
+        if (!c.children) fail(c.key, "unicast_peer needs a block of addresses");
+        for (const a of c.children!) errs.attempt(() => {
+          if (a.children) fail(a.key, "an address, not a block");
+          if (a.key.text.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
+          const peer = ip(a.key, "a peer address");
+          if (a.args[0]) fail(a.args[0], `${a.args[0].text}: peer options (min_ttl, max_ttl) are not supported by wasmvs yet`);
+          if ((v.unicastPeers ??= []).includes(peer)) fail(a.key, `${peer} is listed twice`);
+          v.unicastPeers.push(peer);
+        });
+        break;
+      case "unicast_src_ip":
+      case "mcast_src_ip": {
+        // The engine has one address per interface: adverts leave from it.
+        leaf(c);
+        srcIp = { tok: arg(c, 0, "an address"), key: c.key };
+        noMoreArgs(c, 1);
+        break;
+      }
+      case "check_unicast_src": leaf(c); noMoreArgs(c, 0); break; // always on: adverts from others than the peers are dropped
       case "track_script":
         if (!c.children) fail(c.key, "track_script needs a block of vrrp_script names");
         for (const t of c.children!) errs.attempt(() => {
@@ -255,6 +274,10 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   if (!iface) fail(n.key, "vrrp_instance needs an interface");
   if (vrid === undefined) fail(n.key, "vrrp_instance needs a virtual_router_id");
   if (!v.addresses.length) fail(n.key, "vrrp_instance needs virtual_ipaddress");
+  if (srcIp) {
+    const own = cfg.interfaces.find((i) => i.index === iface!.index)?.address?.split("/")[0];
+    if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
+  }
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
   if (version === 3 && v.authPass !== undefined) fail(n.key, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2");
   const advertIntMs = v.advertIntMs ?? VRRP_DEFAULTS.advertIntMs;
@@ -274,6 +297,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
+    unicastPeers: v.unicastPeers,
     pendingScripts: trackScripts,
     syncInterface,
     line: n.key.line,

@@ -57,7 +57,7 @@ export class VrrpService {
       const own = cfg.interfaces.find((x) => x.index === v.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
       const fail = (what: string) => (e: unknown) => o.log(`VRRP ${v.name}: ${what} failed: ${(e as Error).message}`);
       this.instances.push(new VrrpInstance(v, o.clock, {
-        sendAdvert: (priority) => this.track(o.engine.vrrp(i, { advert: priority }).catch(fail("an advert"))),
+        sendAdvert: (priority) => this.track(o.engine.vrrp(i, { advert: priority, peers: v.unicastPeers }).catch(fail("an advert"))),
         setMaster: (master) => this.track(o.engine.vrrp(i, { master }).catch(fail("taking or leaving the addresses"))),
         announce: () => {
           o.engine.announce(v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address }))).catch(fail("gratuitous ARP"));

@@ -82,7 +82,7 @@ export class VrrpInstance {
   private started = false;
   /** The master's advert interval as this backup learned it (v3), else ours. */
   masterAdverIntMs: number;
-  readonly counts = { received: 0, sent: 0, becameMaster: 0, authMismatch: 0, intervalMismatch: 0, addressMismatch: 0, priorityZeroReceived: 0 };
+  readonly counts = { received: 0, sent: 0, becameMaster: 0, authMismatch: 0, intervalMismatch: 0, addressMismatch: 0, priorityZeroReceived: 0, unknownPeer: 0 };
   /** Where the last master advert came from, for the status view. */
   lastMaster?: { src: string; priority: number; at: number };
   private timer?: Timer;
@@ -162,6 +162,9 @@ export class VrrpInstance {
   /** An advert for this instance (the engine checked length, TTL, checksum, VRID, version). */
   onAdvert(a: Advert): void {
     if (this.state === "STOP" || this.state === "INIT" || this.state === "FAULT") return;
+    // With unicast peers only theirs count (keepalived's check_unicast_src): another host on
+    // the segment cannot take the addresses with a forged advert.
+    if (this.cfg.unicastPeers?.length && !this.cfg.unicastPeers.includes(a.src)) { this.counts.unknownPeer++; return; }
     this.counts.received++;
     if (this.cfg.version === 2) {
       const wantAuth = this.cfg.authPass !== undefined ? 1 : 0;

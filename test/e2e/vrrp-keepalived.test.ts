@@ -18,7 +18,7 @@ e2eDescribe("VRRP interop with keepalived", () => {
   const directors: Director[] = [];
   let kRun = 0;
 
-  const wasmvs = (priority: number, version: 2 | 3) => `director {
+  const wasmvs = (priority: number, version: 2 | 3, unicast = false) => `director {
   interface outside {
     tap vbo
     bridge bo
@@ -42,7 +42,7 @@ vrrp_instance VI_1 {
 ${version === 2 ? "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n" : ""}  virtual_ipaddress {
     ${VIP}
   }
-}
+${unicast ? "  unicast_peer {\n    10.0.0.7\n  }\n" : ""}}
 virtual_server ${VIP} 80 {
   lb_algo rr
   lb_kind DR
@@ -51,7 +51,7 @@ ${[0, 1, 2].map((n) => `  real_server ${serverAddress(n)} 80 { weight 1 }`).join
 `;
 
   /** Start keepalived (VRRP only) in its namespace; its notify script records each state. */
-  function keepalived(priority: number, version: 2 | 3): string {
+  function keepalived(priority: number, version: 2 | 3, unicast = false): string {
     kRun++;
     const notify = join(sb.dir, "knotify.sh");
     const states = join(sb.dir, `kstates-${kRun}`);
@@ -72,7 +72,7 @@ vrrp_instance VI_1 {
 ${version === 2 ? "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n" : ""}  virtual_ipaddress {
     ${VIP}/32
   }
-  notify ${notify}
+${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" : ""}  notify ${notify}
 }
 `);
     sb.spawn(k, ["keepalived", "-n", "-l", "-D", "-P", "-f", conf, "-p", join(sb.dir, `k${kRun}.pid`), "-r", join(sb.dir, `k${kRun}-vrrp.pid`)], `keepalived-${kRun}`);
@@ -156,4 +156,44 @@ ${version === 2 ? "  authentication {\n    auth_type PASS\n    auth_pass s3cret\
       await new Promise((res) => setTimeout(res, 300));
     });
   }
+
+  it("unicast_peer (v3): adverts go host to host, not to 224.0.0.18; each side takes over from the other", async () => {
+    sb.must(k, ["ip", "addr", "flush", "dev", "eth0"]);
+    sb.must(k, ["ip", "addr", "add", "10.0.0.7/24", "dev", "eth0"]);
+    sb.must(k, ["ip", "link", "set", "eth0", "up"]);
+    const kStates = keepalived(200, 3, true);
+    await sb.waitFor("keepalived to be master", () => lastState(kStates) === "MASTER", 15000);
+    const w = await sb.startDirector(wasmvs(100, 3, true), join(sb.dir, "wasmvs-unicast.sock"), "wasmvs-unicast");
+    directors.push(w);
+    await sb.waitFor("wasmvs to be backup", () => wasmvsIs("wasmvs-unicast", "BACKUP"), 5000);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(wasmvsIs("wasmvs-unicast", "MASTER")).toBe(false); // it hears keepalived's unicast adverts
+    // keepalived's adverts to wasmvs's address; after wasmvs takes over, wasmvs's to keepalived's.
+    const fields = ["-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "vrrp.prio", "-e", "vrrp.checksum.status"];
+    const cap = sb.run(sb.director, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
+    const kLines = cap.stdout.trim().split("\n").filter(Boolean);
+    expect(kLines.length).toBeGreaterThan(3);
+    expect(kLines.every((l) => l === "10.0.0.7\t10.0.0.6\t200\t1"), cap.stdout).toBe(true);
+    const killedAt = Date.now();
+    killKeepalived();
+    sb.must(k, ["ip", "addr", "del", `${VIP}/32`, "dev", "eth0"]);
+    await sb.waitFor("wasmvs to take over", () => wasmvsIs("wasmvs-unicast", "MASTER"), 10000);
+    const line = sb.logOf("wasmvs-unicast").split("\n").find((l) => /VI_1 .*: MASTER/.test(l))!;
+    const takeover = Date.parse(line.split(" ")[0]) - killedAt;
+    expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+    const cap2 = sb.run(sb.director, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
+    const wLines = cap2.stdout.trim().split("\n").filter(Boolean);
+    expect(wLines.length).toBeGreaterThan(3);
+    expect(wLines.every((l) => l === "10.0.0.6\t10.0.0.7\t100\t1"), cap2.stdout).toBe(true);
+    // keepalived back at a lower priority stays backup (it hears wasmvs's unicast adverts); kill wasmvs: it takes over.
+    const kStates2 = keepalived(50, 3, true);
+    await sb.waitFor("keepalived to be backup", () => lastState(kStates2) === "BACKUP", 15000);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(lastState(kStates2)).toBe("BACKUP");
+    const killed2 = Date.now();
+    w.proc.kill("SIGKILL");
+    await sb.waitFor("keepalived to take over", () => lastState(kStates2) === "MASTER", 10000);
+    console.log(`VRRP v3 unicast: wasmvs took over from a killed keepalived in ${takeover} ms; keepalived from a killed wasmvs in about ${Date.now() - killed2} ms`);
+    killKeepalived();
+  });
 });
