@@ -23,6 +23,8 @@ const SAMPLE_DIRECTOR = `director {
     address 192.168.202.254/24 }
   interface eth3 { mac 02:00:00:00:03:01
     address 192.168.203.254/24 }
+  interface eth4 { mac 02:00:00:00:04:01
+    address 192.168.100.2/24 }
   default_gateway 192.168.200.253
 }
 `;/** Address changes samples need: virtual_server_group's real server 192.168.200.1:1358 is
@@ -38,7 +40,7 @@ const ADAPTED: Record<string, [string, string][]> = {
 const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
   "keepalived.conf.inhibit", "keepalived.conf.misc_check", "keepalived.conf.misc_check_arg", "keepalived.conf.quorum", "keepalived.conf.status_code",
   "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group", "keepalived.conf.sample", "keepalived.conf.vrrp",
-  "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync", "keepalived.conf.vrrp.localcheck", "keepalived.conf.vrrp.lvs_syncd"];
+  "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync", "keepalived.conf.vrrp.localcheck", "keepalived.conf.vrrp.lvs_syncd", "keepalived.conf.track_interface"];
 
 const folder = tempFolder("wasmvs-kc-");
 const write = folder.write;
@@ -224,6 +226,16 @@ virtual_server group web {
     const lsc = parseKeepalived(write("ls.conf", SAMPLE_DIRECTOR + ls));
     expect(lsc.syncDaemon).toMatchObject({ interfaceName: "eth1", instance: "VI_1", syncid: 51 });
     expect(lsc.warnings!.some((w) => w.includes("lvs_sync_daemon_interface in a vrrp_instance is keepalived 1's form"))).toBe(true);
+    // track_interface: static routes always, virtual routes while master, the tracked interfaces (the VLAN
+    // interface eth0.1 adapted to eth2, which is then the primary one, tracked too).
+    let ti = readFileSync(join(samples, "keepalived.conf.track_interface"), "utf8");
+    for (const [from, to] of ADAPTED["keepalived.conf.track_interface"]) ti = ti.replace(from, to);
+    const tic = parseKeepalived(write("ti.conf", SAMPLE_DIRECTOR + ti));
+    expect(tic.routes.filter((r) => r.cidr !== "0.0.0.0/0").map((r) => `${r.cidr} ${r.via ?? "-"} ${r.dev}`)).toEqual(["192.168.210.0/24 192.168.200.254 eth0", "192.168.211.0/24 192.168.200.254 eth0",
+      "192.168.212.0/24 - eth3", "192.168.213.0/24 - eth1"]);
+    expect(tic.vrrp![0].virtualRoutes!.map((r) => `${r.cidr} ${r.via ?? "-"} ${r.ifindex}`)).toEqual(["192.168.110.0/24 192.168.200.254 1",
+      "192.168.111.0/24 - 2", "192.168.112.0/24 192.168.100.254 4"]);
+    expect(tic.vrrp![0].trackInterfaces.map((t) => `${t.interfaceName} ${t.weight}`)).toEqual(["eth2 0", "eth0 0", "eth1 0"]);
   });
 
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {

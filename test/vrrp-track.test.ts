@@ -14,6 +14,10 @@ import type { EngineAdapter } from "../host/control/adapter.js";
 import type { ScriptRunner } from "../host/health/scripts.js";
 import type { Script } from "../host/health/config.js";
 import { VrrpService } from "../host/vrrp/service.js";
+import { LocalEngine } from "../host/control/adapter.js";
+import { applyConfig } from "../host/control/rules.js";
+import { loadEngine } from "../host/engine/node.js";
+import { decode, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { ScriptTracker } from "../host/vrrp/track.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
@@ -318,6 +322,55 @@ vrrp_instance VI_2 {
     expect(d.log).toContain(`notify FIFO ${planted} is not a FIFO this user owns: not used`);
   });
 
+  it("virtual_routes are the engine's while the instance is master: a reply through them leaves (ARP for the gateway); as backup it has no route", async () => {
+    const path = join(dir, "routes.conf");
+    writeFileSync(path, `${DIRECTOR}vrrp_instance VI_1 {
+  interface eth0
+  state MASTER
+  virtual_router_id 1
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+  virtual_routes {
+    10.9.0.0/24 via 10.0.0.254
+    src 10.0.1.2 10.8.0.0/16 dev eth1
+  }
+}
+static_routes {
+  10.7.0.0/16 via 10.0.1.254 scope link
+}
+`);
+    const cfg = parseKeepalived(path);
+    expect(cfg.routes).toEqual([{ cidr: "10.7.0.0/16", via: "10.0.1.254", dev: "eth1", line: 22 }]);
+    expect(cfg.vrrp![0].virtualRoutes).toEqual([{ cidr: "10.9.0.0/24", via: "10.0.0.254", ifindex: 0, line: 17 }, { cidr: "10.8.0.0/16", ifindex: 1, line: 18, via: undefined }]);
+    const engine = await loadEngine({ batch: 16, connCapacity: 64 });
+    applyConfig(engine, cfg);
+    const clock = new FakeClock();
+    const out: ReturnType<typeof decode>[] = [];
+    const local = new LocalEngine(engine, () => clock.now(), (tx) => { for (const f of engine.txFrames(tx)) out.push(decode(f.frame)); });
+    const service = new VrrpService(cfg, { clock, engine: local, log: () => {}, linkUp: () => true, scripts: {} as ScriptRunner });
+    // A ping from a network only the virtual route reaches.
+    const ping = () => {
+      out.length = 0;
+      engine.loadFrame(0, eth("02:00:00:00:00:01", "02:00:00:00:00:fe", 0x0800, ipv4({ src: "10.9.0.5", dst: "10.0.0.2", proto: 1,
+        payload: new Uint8Array(icmp(8, 0, [0, 1, 0, 1], [1, 2, 3, 4])) })), 0);
+      for (const f of engine.txFrames(engine.process(1, clock.now()))) out.push(decode(f.frame));
+      return out.map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.ip ? `ip ${d.ip.dst}` : "?"));
+    };
+    service.start();
+    await new Promise((r) => setImmediate(r));
+    expect(ping()).toEqual([]); // backup: no route to 10.9.0.5
+    clock.advance(500);
+    for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    expect(service.instances[0].state).toBe("MASTER");
+    expect(ping()).toEqual(["arp who-has 10.0.0.254"]); // the reply waits for the gateway's address
+    await service.stop();
+    for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
+    expect(ping()).toEqual([]);
+  });
+
   it("keepalived.conf: unknown script names and interfaces, bad weights are refused with their position", () => {
     const bad = (text: string) => {
       try {
@@ -335,5 +388,9 @@ vrrp_instance VI_2 {
     expect(bad(inst("  unicast_src_ip 10.0.0.99\n"))).toMatch(/^16:18: '10.0.0.99': adverts leave from eth0's address 10.0.0.2: wasmvs has one address per interface/);
     expect(bad(inst("  unicast_peer {\n    10.0.0.9 min_ttl 3\n  }\n"))).toMatch(/^17:14: 'min_ttl': min_ttl: peer options \(min_ttl, max_ttl\) are not supported by wasmvs yet/);
     expect(bad(inst("  unicast_src_ip 10.0.0.2\n  unicast_peer {\n    10.0.0.9\n    10.0.0.8\n  }\n"))).toBe("loaded");
+    expect(bad(inst("  virtual_routes {\n    10.9.0.0/24 via 10.0.0.254 table 100\n  }\n"))).toMatch(/^17:32: 'table': table is not supported by wasmvs yet/);
+    expect(bad(inst("  virtual_routes {\n    blackhole 10.9.0.1/32\n  }\n"))).toMatch(/^17:5: 'blackhole': blackhole is not supported by wasmvs yet/);
+    expect(bad(inst("  virtual_routes {\n    10.9.0.0/24 via 192.168.100.254\n  }\n"))).toMatch(/^17:21: '192.168.100.254': gateway 192.168.100.254 is not on any interface's subnet/);
+    expect(bad(inst("  virtual_routes {\n    src 10.0.0.77 10.9.0.0/24 dev eth0\n  }\n"))).toMatch(/^17:9: '10.0.0.77': a src other than the interface's own address \(10.0.0.2\) is not supported by wasmvs yet/);
   });
 });

@@ -34,6 +34,8 @@ export interface EngineAdapter {
   onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
   /** Connection sync's roles. */
   sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void>;
+  /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
+  routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
 
 /** Shared by both adapters: what is built from single requests. */
@@ -74,6 +76,10 @@ export abstract class RequestAdapter implements EngineAdapter {
 
   async sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void> {
     await this.request({ op: "sync", ...o });
+  }
+
+  async routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void> {
+    await this.request({ op: "routes", ...o });
   }
 
   protected advertListeners: ((adverts: VrrpAdvert[]) => void)[] = [];

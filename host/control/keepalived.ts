@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -32,7 +32,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -133,6 +133,15 @@ export function parseKeepalived(path: string): DirectorConfig {
         syncGroupToks.push(g);
         break;
       }
+      case "static_routes":
+        // Routes the engine always has (as the director block's route lines).
+        if (!n.children) fail(n.key, "static_routes needs a block of routes");
+        for (const r of n.children!) errs.attempt(() => {
+          const { cidr, via, dev, line } = routeLine(r, cfg);
+          if (cfg.routes.some((x) => x.cidr === cidr)) fail(r.key, `a second route to ${cidr}`);
+          cfg.routes.push({ cidr, via, dev, line });
+        });
+        break;
       case "vrrp_script": {
         const sc = vrrpScript(n, new ErrorList());
         if (scripts.has(sc.name)) fail(n.args[0], `a second vrrp_script named ${sc.name}`);
@@ -172,6 +181,13 @@ export function parseKeepalived(path: string): DirectorConfig {
   errs.attempt(() => {
     const fifos = notifyFifos(vrrpGlobals);
     if (fifos.length) cfg.notifyFifos = fifos;
+  });
+  // A virtual route is the instance's alone: not a static route's, nor another instance's.
+  const routeOwner = new Map<string, string>(cfg.routes.map((r) => [r.cidr, "a static route"]));
+  for (const v of cfg.vrrp ?? []) for (const r of v.virtualRoutes ?? []) errs.attempt(() => {
+    const other = routeOwner.get(r.cidr);
+    if (other) throw new ConfigError(path, r.line, 1, "virtual_routes", `the route to ${r.cidr} is already ${other}'s`);
+    routeOwner.set(r.cidr, `vrrp_instance ${v.name}`);
   });
   // track_script names a vrrp_script of the file; its weight is the script's unless the entry
   // sets one (vrrp_track.c). A script that cannot be run is not tracked (keepalived disables it).

@@ -4,7 +4,8 @@
 // Every request is short: listings of the connection table come in bounded slices so
 // that no single request holds the data path for long.
 
-import { Engine, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
+import { Engine, EngineError, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
+import { Err } from "../engine/abi.js";
 import { applyDifference } from "../control/reload.js";
 import { ConfigError, DirectorConfig } from "../control/rules.js";
 import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
@@ -34,7 +35,9 @@ export type EngineRequest =
   /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
   | { op: "vrrp"; instance: number; master?: boolean; advert?: number; peers?: string[] }
   /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
-  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number };
+  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }
+  /** virtual_routes of an instance that became master (add) or stopped being it (remove). */
+  | { op: "routes"; add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] };
 
 export type EngineReply =
   | { snapshot: EngineSnapshot }
@@ -89,6 +92,16 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
       return { done: true };
     case "sync":
       e.setSync(req);
+      return { done: true };
+    case "routes":
+      for (const cidr of req.remove ?? []) {
+        try {
+          e.deleteRoute(cidr);
+        } catch (err) {
+          if (!(err instanceof EngineError && err.code === Err.NOT_FOUND)) throw err;
+        }
+      }
+      for (const r of req.add ?? []) e.addRoute(r.cidr, r.via, r.ifindex);
       return { done: true };
     case "vrrp":
       if (req.master !== undefined) e.setVrrpMaster(req.instance, req.master);

@@ -47,6 +47,8 @@ export interface VrrpInstanceConfig {
   /** unicast_peer: adverts go to each of these instead of 224.0.0.18, and only theirs are
    *  heard (keepalived's check_unicast_src, always on here). */
   unicastPeers?: string[];
+  /** virtual_routes: engine routes while the instance is master (cidr, gateway, interface). */
+  virtualRoutes?: { cidr: string; via?: string; ifindex: number; line: number }[];
   /** track_script entries: the script's weight unless the entry sets its own. */
   trackScripts: TrackedScript[];
   /** track_interface entries, plus the instance's own interface (weight 0) unless

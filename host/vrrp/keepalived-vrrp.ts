@@ -3,7 +3,8 @@
 // What wasmvs does not do yet is refused with its position (unicast peers, VMACs, routes
 // and rules, file tracking).
 
-import type { DirectorConfig, ErrorList } from "../control/rules.js";
+import { onLinkIndex } from "../control/rules.js";
+import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
@@ -108,7 +109,7 @@ function versionOf(t: Tok): 2 | 3 {
 const NOT_YET: Record<string, string> = {
   track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
   use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
-  virtual_routes: "virtual_routes are not supported by wasmvs yet", virtual_rules: "virtual_rules are not supported by wasmvs yet",
+  virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
   virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
   garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
   strict_mode: "strict_mode is not supported by wasmvs yet",
@@ -117,7 +118,7 @@ const NOT_YET: Record<string, string> = {
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -201,6 +202,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         break;
       }
       case "check_unicast_src": leaf(c); noMoreArgs(c, 0); break; // always on: adverts from others than the peers are dropped
+      case "virtual_routes":
+        if (!c.children) fail(c.key, "virtual_routes needs a block of routes");
+        for (const r of c.children!) errs.attempt(() => {
+          const { cidr, via, ifindex, line } = routeLine(r, cfg);
+          (v.virtualRoutes ??= []).push({ cidr, via, ifindex, line });
+        });
+        break;
       case "track_script":
         if (!c.children) fail(c.key, "track_script needs a block of vrrp_script names");
         for (const t of c.children!) errs.attempt(() => {
@@ -298,6 +306,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
     unicastPeers: v.unicastPeers,
+    virtualRoutes: v.virtualRoutes,
     pendingScripts: trackScripts,
     syncInterface,
     line: n.key.line,
@@ -427,4 +436,53 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
   errs.check();
   if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");
   return g;
+}
+const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
+  "realms", "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd", "features", "quickack",
+  "congctl", "pref", "expires", "fastopen_no_cookie", "tos", "dsfield", "type", "nexthop", "encap", "via6"];
+
+/** A line of static_routes or virtual_routes (keepalived's vrrp_iproute.c grammar, which is
+ *  ip route's): what the engine's routes have — a destination, a gateway (`via` or `gw`), an
+ *  interface (`dev`; else the one whose subnet holds the gateway) — is taken; `scope` has no
+ *  meaning without a kernel and is passed over (as for addresses); `src` must be the
+ *  interface's own address (the engine's packets leave from it); the rest is refused. */
+export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex: number; tok: Tok } {
+  if (n.children) fail(n.key, "a route, not a block");
+  const words = [n.key, ...n.args];
+  let dest: Tok | undefined;
+  let via: Tok | undefined;
+  let dev: Tok | undefined;
+  let src: Tok | undefined;
+  for (let k = 0; k < words.length; k++) {
+    const w = words[k];
+    const next = () => { const x = words[k + 1]; if (!x) fail(w, `${w.text} needs a value`); k++; return x!; };
+    if (w.text === "via" || w.text === "gw") via = next();
+    else if (w.text === "dev") dev = next();
+    else if (w.text === "src") src = next();
+    else if (w.text === "scope") next();
+    else if (ROUTE_NOT_YET.includes(w.text)) fail(w, `${w.text} is not supported by wasmvs yet (the engine's routes have a destination, a gateway and an interface)`);
+    else if (!dest) dest = w;
+    else fail(w, "expected via, gw, dev, src or scope");
+  }
+  if (!dest) fail(n.key, "a route needs a destination");
+  const cidrText = dest!.text === "default" ? "0.0.0.0/0" : dest!.text.includes("/") ? dest!.text : `${dest!.text}/32`;
+  if (cidrText.includes(":")) fail(dest!, "IPv6 is not supported by wasmvs yet");
+  const [addr, len] = cidrText.split("/");
+  ip({ ...dest!, text: addr }, "a destination");
+  if (!/^\d+$/.test(len) || Number(len) > 32) fail(dest!, "a destination is ADDRESS[/PREFIX]");
+  const gw = via ? ip(via, "a gateway") : undefined;
+  let ifindex: number | undefined;
+  if (dev) {
+    const i = cfg.interfaces.find((x) => x.name === dev!.text);
+    if (!i) fail(dev, `no interface ${dev.text} in the director block`);
+    ifindex = i!.index;
+  } else if (gw) {
+    ifindex = onLinkIndex(cfg, gw);
+    if (ifindex === undefined) fail(via!, `gateway ${gw} is not on any interface's subnet (add dev INTERFACE)`);
+  } else fail(n.key, "a route needs a gateway (via) or an interface (dev)");
+  if (src) {
+    const own = cfg.interfaces.find((x) => x.index === ifindex)?.address?.split("/")[0];
+    if (src.text !== own) fail(src, `a src other than the interface's own address (${own ?? "none"}) is not supported by wasmvs yet (the engine's packets leave from it)`);
+  }
+  return { cidr: cidrText, via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
 }

@@ -165,6 +165,11 @@ export class VrrpService {
     if (specific) void this.run(specific, []);
     if (v.notify) void this.run(v.notify, ["INSTANCE", v.name, state, String(this.instances[i].priority)]);
     this.fifo(fifoLine("INSTANCE", v.name, state, this.instances[i].priority));
+    // virtual_routes are the master's: added on becoming master, removed on leaving.
+    if (v.virtualRoutes?.length) {
+      const routes = state === "MASTER" ? { add: v.virtualRoutes } : { remove: v.virtualRoutes.map((r) => r.cidr) };
+      this.track(this.o.engine.routes(routes).catch((e) => this.o.log(`VRRP ${v.name}: virtual_routes: ${(e as Error).message}`)));
+    }
     // lvs_sync_daemon follows its instance: the master sends, a backup receives.
     const sd = this.cfg.syncDaemon;
     if (sd && sd.instance === v.name && state !== "STOP") {
