@@ -134,6 +134,50 @@ describe("connection sync, backup side", () => {
 
 
 
+describe("connection sync, version 0 (an old IPVS master)", () => {
+  /** A v0 message as ip_vs_sync.c lays it out: 4-byte header, 24-byte entries (48 with sequence options). */
+  function v0(syncid: number, entries: { proto: number; cport: number; server: string; flags: number; state: number; seq?: boolean }[]): number[] {
+    const ip4 = (a: string) => a.split(".").map(Number);
+    const be16 = (v: number) => [v >> 8, v & 255];
+    const body = entries.flatMap((e) => [0, e.proto, ...be16(e.cport), ...be16(80), ...be16(80), ...ip4(C.addr), ...ip4(VIP), ...ip4(e.server),
+      ...be16(e.flags | (e.seq ? 0x0600 : 0)), ...be16(e.state), ...(e.seq ? new Array(24).fill(7) : [])]);
+    return [entries.length, syncid, ...be16(4 + body.length), ...body];
+  }
+  const send = (e: Engine, payload: number[]) => feed(e, eth("01:00:5e:00:00:51", "02:00:00:00:00:0a", 0x0800,
+    ipv4({ src: "10.0.0.5", dst: "224.0.0.81", proto: 17, ttl: 1, payload: udp({ src: "10.0.0.5", dst: "224.0.0.81", sport: 8848, dport: 8848, payload: new Uint8Array(payload) }) })));
+
+  it("read as IPVS reads it: connections with the backup's own state timeouts, entries with sequence options skipped over whole", async () => {
+    const { backup } = await pair();
+    // DR (3) ESTABLISHED; a second with sequence options, SYN_RECV; a template (taken as IPVS takes it).
+    expect(send(backup, v0(9, [{ proto: 6, cport: 40001, server: RS[1], flags: 3, state: 1 }, { proto: 6, cport: 40002, server: RS[2], flags: 3, state: 3, seq: true },
+      { proto: 6, cport: 0, server: RS[0], flags: 3 | 0x1000, state: 0 }]))).toEqual([]);
+    expect(backup.counters()).toMatchObject({ sync_conns_received: 3n, sync_conns_unmatched: 0n, drop_sync_malformed: 0n });
+    expect(backup.connections(1000).filter((c) => c.template).map((c) => [c.client, c.server, c.expiresInMs])).toEqual([[C.addr, RS[0], 300_000]]);
+    const conns = backup.connections(1000).filter((c) => !c.template).sort((a, b) => a.clientPort - b.clientPort);
+    expect(conns.map((c) => [c.clientPort, c.state, c.server, c.method, c.expiresInMs])).toEqual([[40001, "ESTABLISHED", RS[1], "dr", 900_000], [40002, "SYN_RECV", RS[2], "dr", 60_000]]);
+    // A mid-stream segment of the synced connection goes to its server.
+    expect(feed(backup, ack({ addr: C.addr, port: 40001 }), 2000).map((f) => RS[RS_MAC.indexOf(decode(f).dstMac)])).toEqual([RS[1]]);
+  });
+
+  it("a v0 message cut short, with a count that does not add up, or of another sync ID changes nothing", async () => {
+    const { backup } = await pair();
+    const good = v0(9, [{ proto: 6, cport: 40001, server: RS[1], flags: 3, state: 1, seq: true }]);
+    const cut = good.slice(0, 40);
+    cut[3] = 40;
+    send(backup, cut); // 48-byte entry in 36 bytes
+    const more = good.slice();
+    more[0] = 2; // two entries announced
+    send(backup, more);
+    const other = good.slice();
+    other[1] = 8;
+    send(backup, other);
+    expect(backup.counters()).toMatchObject({ drop_sync_malformed: 2n, drop_sync_other_syncid: 1n, sync_conns_received: 0n });
+    expect(backup.connections(1000)).toEqual([]);
+    send(backup, good);
+    expect(backup.connections(1000).length).toBe(1);
+  });
+});
+
 describe("connection sync, the refresh", () => {
   it("a backup that joins late has every established connection and template within one refresh period", async () => {
     const { master } = await pair(true);

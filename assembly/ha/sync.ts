@@ -17,8 +17,8 @@ import { ipv4Emit, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { UdpField, UDP_HEADER_LEN } from "../wire/udp";
 import { transportChecksum, udpNonZero } from "../wire/checksum";
 import {
-  syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, SyncEntry, SyncField, syncU16, syncU32, SYNC_ENTRY_LEN, SYNC_F_FWD_MASK, SYNC_F_INACTIVE,
-  SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT,
+  syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, syncIsV1, SyncEntry, SyncEntryV0, SyncField, syncU16, syncU32, syncV0EntrySize, SYNC_ENTRY_LEN,
+  SYNC_F_FWD_MASK, SYNC_F_INACTIVE, SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT, SYNC_V0_ENTRY_LEN, SYNC_V0_HEADER_LEN,
 } from "../wire/ipvssync";
 import { connCapacity, connCreate, connEntry, connLookupIn, connBase } from "../conn/table";
 import { stateTimeout } from "../conn/tcpstate";
@@ -29,8 +29,10 @@ import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
 
 @inline export const SYNC_SEND: u32 = 1;
 @inline export const SYNC_RECEIVE: u32 = 2;
-/** Bytes of the message buffer (a 1500-byte MTU's worth). */
-export const SYNC_BUFFER_BYTES: usize = 1472;
+/** Bytes of the message buffer (a 1500-byte MTU's worth), then one v1 entry's room for
+ *  reading v0 entries into. */
+export const SYNC_BUFFER_BYTES: usize = 1472 + 64;
+const SEND_BYTES: u32 = 1472;
 
 export let syncSending = false;
 export let syncReceiving = false;
@@ -46,7 +48,7 @@ export function syncLayout(base: usize): void { buffer = base; pending = 0; sync
  *  message (UDP payload bytes, at most 1472). */
 export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32): bool {
   if (roles != 0 && !ifaceExists(ifindex)) return false;
-  if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > <u32>SYNC_BUFFER_BYTES) return false;
+  if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > SEND_BYTES) return false;
   if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
   syncSending = (roles & SYNC_SEND) != 0;
   syncReceiving = (roles & SYNC_RECEIVE) != 0;
@@ -221,6 +223,7 @@ export function syncReceive(m: usize, len: u32): void {
   if (syncCheck(m, len) != 0) { count(Counter.DROP_SYNC_MALFORMED); return; }
   let id = <u32>load<u8>(m, SyncField.SYNCID);
   if (syncId != 0 && id != syncId) { count(Counter.DROP_SYNC_OTHER_SYNCID); return; }
+  if (!syncIsV1(m)) { receiveV0(m, len); return; }
   let n = <u32>load<u8>(m, SyncField.NR_CONNS);
   // Every entry is checked before any is applied: a message that does not add up changes nothing.
   let at = m + SYNC_HEADER_LEN;
@@ -239,6 +242,31 @@ export function syncReceive(m: usize, len: u32): void {
     else if (applyEntry(at)) count(Counter.SYNC_CONNS_RECEIVED);
     else count(Counter.SYNC_CONNS_UNMATCHED);
     at += size;
+  }
+  count(Counter.CONSUMED);
+}
+
+/** A version-0 message (an old IPVS master): each entry read into a v1 entry, timeout 0
+ *  (the state's own), and applied as one. */
+function receiveV0(m: usize, len: u32): void {
+  let n = <u32>load<u8>(m);
+  let at = m + SYNC_V0_HEADER_LEN;
+  let end = m + len;
+  for (let k: u32 = 0; k < n; k++) {
+    if (at + SYNC_V0_ENTRY_LEN > end || at + syncV0EntrySize(at) > end) { count(Counter.DROP_SYNC_MALFORMED); return; }
+    at += syncV0EntrySize(at);
+  }
+  if (at != end) { count(Counter.DROP_SYNC_MALFORMED); return; }
+  let v1 = buffer + <usize>SEND_BYTES;
+  at = m + SYNC_V0_HEADER_LEN;
+  for (let k: u32 = 0; k < n; k++) {
+    let flags = bswap16(<u32>load<u16>(at, SyncEntryV0.FLAGS));
+    syncEntryEmit(v1, <u32>load<u8>(at, SyncEntryV0.PROTOCOL), flags, bswap16(<u32>load<u16>(at, SyncEntryV0.STATE)), <u32>load<u16>(at, SyncEntryV0.CPORT),
+      <u32>load<u16>(at, SyncEntryV0.VPORT), <u32>load<u16>(at, SyncEntryV0.DPORT), 0, 0, load<u32>(at, SyncEntryV0.CADDR),
+      load<u32>(at, SyncEntryV0.VADDR), load<u32>(at, SyncEntryV0.DADDR));
+    if (applyEntry(v1)) count(Counter.SYNC_CONNS_RECEIVED);
+    else count(Counter.SYNC_CONNS_UNMATCHED);
+    at += syncV0EntrySize(at);
   }
   count(Counter.CONSUMED);
 }
