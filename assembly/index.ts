@@ -224,9 +224,9 @@ export function vrrpAdvert(i: u32, priority: u32, peer: u32, nowMs: u32): u32 {
 }
 /** Connection sync: roles (1 send, 2 receive, 3 both, 0 off), the interface, the sync ID
  *  (0: accept any), the largest message (UDP payload bytes), the period in which the master
- *  resends its whole table (ms; 0: never). */
-export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32): i32 {
-  return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs) ? Err.OK : -Err.BAD_ARGUMENT;
+ *  resends its whole table (ms; 0: never), a unicast peer to send to (wire order; 0: 224.0.0.81). */
+export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32, peer: u32): i32 {
+  return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs, peer) ? Err.OK : -Err.BAD_ARGUMENT;
 }
 /** A planned restart (host/dataplane/handoff.ts): the table as sync entries with their
  *  remaining timeouts, written at out (max entries) from slot `from`, templates (1) or

@@ -84,7 +84,9 @@ describe("ipvsadm command line", () => {
     expect(err(["-A", "-t", "10.0.0.1:0", "-s", "rr"])).toBe("2: Zero port specified for non-persistent service");
     expect(err(["-A", "-t", "10.0.0.1:80", "--pe", "sip"])).toBe("2: ipvsadm: option --pe: persistence engines are not supported by wasmvs yet");
     expect(err(["-A", "-t", "10.0.0.1:80", "-o"])).toMatch(/one-packet scheduling is not supported by wasmvs yet/);
-    expect(err(["--start-daemon", "master", "--mcast-group", "239.1.1.1"])).toBe("2: mcast-group 239.1.1.1: only IPVS's sync group 224.0.0.81 is supported by wasmvs yet");
+    expect(err(["--start-daemon", "master", "--mcast-group", "239.1.1.1"])).toBe("2: mcast-group 239.1.1.1: a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)");
+    expect(parseArgs(["--start-daemon", "master", "--mcast-group", "10.0.0.6"]).daemon).toMatchObject({ peer: "10.0.0.6" });
+    expect(err(["--start-daemon", "master", "--mcast-group", "10.0.0.6:80"])).toBe("2: illegal mcast-group specified");
     // The sync daemon's commands as ipvsadm reads them (what the director does with them: test/e2e/failover.test.ts).
     expect(err(["--start-daemon", "boss"])).toBe("2: illegal start-daemon parameter specified");
     expect(err(["--stop-daemon", "master", "--mcast-interface", "eth1"])).toBe("2: Illegal 'mcast-interface' option with the 'stop-daemon' command");

@@ -6,7 +6,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
-import { decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
+import { arp, decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
 
 const C = { addr: "192.0.2.7", port: 40000 };
@@ -133,6 +133,29 @@ describe("connection sync, backup side", () => {
 });
 
 
+
+describe("connection sync to a unicast peer", () => {
+  it("the master sends to the peer's address and MAC (ARP first), TTL 64; the backup takes messages to its own address", async () => {
+    const { master, backup } = await pair();
+    master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0, peer: "10.0.0.9" });
+    const first = feed(master, syn()).map((f) => decode(f));
+    // The connection forwarded; the message waits for the peer's MAC: an ARP request goes out.
+    expect(first.filter((d) => d.arp).map((d) => [d.arp!.op, d.arp!.tpa])).toEqual([[1, "10.0.0.9"]]);
+    const released = feed(master, eth(OUT_MAC, "02:00:00:00:00:09", 0x0806, new Uint8Array(arp(2, "02:00:00:00:00:09", "10.0.0.9", OUT_MAC, "10.0.0.1"))), 1001);
+    expect(released.length).toBe(1);
+    const d = decode(released[0]);
+    expect(d.checksumErrors).toEqual([]);
+    expect(d.dstMac).toBe("02:00:00:00:00:09");
+    expect(d.ip).toMatchObject({ src: "10.0.0.1", dst: "10.0.0.9", proto: 17, ttl: 64 });
+    expect(d.ip!.udp).toMatchObject({ sport: 8848, dport: 8848 });
+    // The backup (10.0.0.1 here too: the same director's plan) takes it when it is addressed to it.
+    const payload = released[0].subarray(42);
+    const toBackup = eth(OUT_MAC, "02:00:00:00:00:0a", 0x0800, ipv4({ src: "10.0.0.5", dst: "10.0.0.1", proto: 17, ttl: 64,
+      payload: udp({ src: "10.0.0.5", dst: "10.0.0.1", sport: 8848, dport: 8848, payload: new Uint8Array(payload) }) }));
+    expect(feed(backup, toBackup)).toEqual([]);
+    expect(backup.connections(1000).length).toBe(1);
+  });
+});
 
 describe("connection sync, version 0 (an old IPVS master)", () => {
   /** A v0 message as ip_vs_sync.c lays it out: 4-byte header, 24-byte entries (48 with sequence options). */

@@ -26,6 +26,7 @@ import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
 } from "../svc/service";
 import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+import { sendRouted } from "../xmit/output";
 
 @inline export const SYNC_SEND: u32 = 1;
 @inline export const SYNC_RECEIVE: u32 = 2;
@@ -38,15 +39,18 @@ export let syncSending = false;
 export let syncReceiving = false;
 let syncIfindex: u32 = 0;
 let syncId: u32 = 0;
+/** A unicast peer the master sends to (wire order), or 0 for the group 224.0.0.81. */
+let syncPeer: u32 = 0;
 let maxEntries: u32 = 40;
 let buffer: usize = 0;
 let pending: u32 = 0;
 
 export function syncLayout(base: usize): void { buffer = base; pending = 0; syncSending = false; syncReceiving = false; }
 
-/** Roles (SEND | RECEIVE), the interface, the sync ID (0: accept any) and the largest
- *  message (UDP payload bytes, at most 1472). */
-export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32): bool {
+/** Roles (SEND | RECEIVE), the interface, the sync ID (0: accept any), the largest message
+ *  (UDP payload bytes, at most 1472) and a unicast peer to send to instead of the group
+ *  (wire order, 0: the group; a backup takes messages to the group or to its address). */
+export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32, peer: u32): bool {
   if (roles != 0 && !ifaceExists(ifindex)) return false;
   if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > SEND_BYTES) return false;
   if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
@@ -54,6 +58,7 @@ export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32
   syncReceiving = (roles & SYNC_RECEIVE) != 0;
   syncIfindex = ifindex;
   syncId = syncid & 0xff;
+  syncPeer = peer;
   maxEntries = (maxlen - SYNC_HEADER_LEN) / SYNC_ENTRY_LEN;
   refreshMs = refreshPeriodMs;
   refreshLast = now;
@@ -182,7 +187,8 @@ export function syncRefresh(): void {
   refreshCursor = at;
 }
 
-/** Send the message being built (to 224.0.0.81:8848, TTL 1, from the sync interface). */
+/** Send the message being built (to 224.0.0.81:8848, TTL 1, from the sync interface; or to
+ *  the unicast peer, TTL 64 as IPVS's unicast socket would, routed and ARP-resolved). */
 export function syncFlush(): void {
   if (pending == 0) return;
   let n = pending;
@@ -193,22 +199,28 @@ export function syncFlush(): void {
   if (f == 0 || src == 0) { countN(Counter.GENERATED_LOST, 1); return; }
   let msgLen = SYNC_HEADER_LEN + n * SYNC_ENTRY_LEN;
   syncHeaderEmit(buffer, syncId, msgLen, n);
-  // 01:00:5e:00:00:51, the multicast MAC of 224.0.0.81.
+  let dst = syncPeer != 0 ? syncPeer : SYNC_GROUP_WIRE;
+  // 01:00:5e:00:00:51, the multicast MAC of 224.0.0.81 (a unicast peer's comes from ARP).
   store<u32>(f, 0x005e0001, EthField.DST);
   store<u16>(f, 0x5100, EthField.DST + 4);
   memory.copy(f + EthField.SRC, ifaceMac(syncIfindex), 6);
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;
   let udpLen = UDP_HEADER_LEN + msgLen;
-  ipv4Emit(ip, 0, IPV4_HEADER_LEN + udpLen, 0, 0, 1, Proto.UDP, src, SYNC_GROUP_WIRE);
+  ipv4Emit(ip, 0, IPV4_HEADER_LEN + udpLen, 0, 0, syncPeer != 0 ? 64 : 1, Proto.UDP, src, dst);
   let udp = ip + IPV4_HEADER_LEN;
   store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.SRC_PORT);
   store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.DST_PORT);
   store<u16>(udp, <u16>bswap16(udpLen), UdpField.LENGTH);
   store<u16>(udp, 0, UdpField.CHECKSUM);
   memory.copy(udp + UDP_HEADER_LEN, buffer, msgLen);
-  store<u16>(udp, <u16>udpNonZero(transportChecksum(src, SYNC_GROUP_WIRE, Proto.UDP, udp, udpLen)), UdpField.CHECKSUM);
+  store<u16>(udp, <u16>udpNonZero(transportChecksum(src, dst, Proto.UDP, udp, udpLen)), UdpField.CHECKSUM);
   let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + udpLen;
+  if (syncPeer != 0) {
+    count(Counter.SYNC_MESSAGES_SENT);
+    sendRouted(f, ETH_HEADER_LEN, IPV4_HEADER_LEN + udpLen, syncPeer, -1);
+    return;
+  }
   if (!txPush(f, len < 60 ? 60 : len, syncIfindex)) { count(Counter.GENERATED_LOST); return; }
   count(Counter.SYNC_MESSAGES_SENT);
 }

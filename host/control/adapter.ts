@@ -33,7 +33,7 @@ export interface EngineAdapter {
   /** f with the adverts the engine receives for the host's VRRP instances. */
   onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
   /** Connection sync's roles. */
-  sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void>;
+  sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void>;
   /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
   routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
@@ -74,7 +74,7 @@ export abstract class RequestAdapter implements EngineAdapter {
     await this.request({ op: "vrrp", instance, ...o });
   }
 
-  async sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void> {
+  async sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void> {
     await this.request({ op: "sync", ...o });
   }
 

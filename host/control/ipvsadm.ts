@@ -21,6 +21,8 @@ export interface DaemonArgs {
   syncid: number;
   /** --sync-maxlen: the largest message, UDP payload bytes (IPVS: 1472 for a 1500-byte MTU). */
   maxlen?: number;
+  /** --mcast-group with a unicast address: the master sends there. */
+  peer?: string;
 }
 
 /** What names a service (the engine's ServiceSpec without its scheduler). */
@@ -194,9 +196,15 @@ const OPTIONS: OptSpec[] = [
     daemonOf(p).maxlen = num(v, 44, 1472, "sync-maxlen");
   } },
   // The sync group, port and TTL: IPVS's defaults are all wasmvs speaks.
-  { long: "mcast-group", arg: true, apply: (_p, v, st) => {
+  { long: "mcast-group", arg: true, apply: (p, v, st) => {
     option(st, "mcast-group");
-    if (v !== "224.0.0.81") throw new IpvsadmError(`mcast-group ${v}: only IPVS's sync group 224.0.0.81 is supported by wasmvs yet`, 2);
+    const a = parseAddrPort(v!, "mcast-group");
+    if (a.port !== undefined) throw new IpvsadmError("illegal mcast-group specified", 2);
+    const first = Number(a.address.split(".")[0]);
+    if (first >= 224 && first <= 239 && a.address !== "224.0.0.81") {
+      throw new IpvsadmError(`mcast-group ${v}: a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)`, 2);
+    }
+    if (a.address !== "224.0.0.81") daemonOf(p).peer = a.address;
   } },
   { long: "mcast-port", arg: true, apply: (_p, v, st) => {
     option(st, "mcast-port");
@@ -607,7 +615,8 @@ Daemon Options:
   --sync-maxlen length                Max sync message length (default=1472)
   --mcast-interface interface         multicast interface for connection sync
                                       (a director interface's name or its TAP)
-  --mcast-group address               IPv4 multicast group (default=224.0.0.81, the only one)
+  --mcast-group address               IPv4 multicast group (default=224.0.0.81, the only
+                                      group), or a unicast address: the master sends there
   --mcast-port port                   UDP port (default=8848, the only one)
   --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 

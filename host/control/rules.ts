@@ -429,7 +429,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setMarkRules(cfg.marks ?? []);
   engine.setVrrpInstances((cfg.vrrp ?? []).map(vrrpSpec));
   // Connection sync starts receiving: its VRRP instance starts as backup.
-  if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen });
+  if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer });
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
   for (const s of cfg.services) {
     let index = -1;

@@ -17,6 +17,8 @@ interface Daemon {
   ifname: string;
   syncid: number;
   maxlen: number;
+  /** The master's unicast peer (else the group). */
+  peer?: string;
 }
 
 export class SyncDaemons {
@@ -34,7 +36,7 @@ export class SyncDaemons {
         "ipvsadm's default is eth0: name one with --mcast-interface)", 2);
     }
     if (this[a.state]) throw new IpvsadmError(`a ${a.state} sync daemon is already running (mcast=${this[a.state]!.ifname}, syncid=${this[a.state]!.syncid})`, 255);
-    const d: Daemon = { ifindex: iface.index, ifname: iface.name, syncid: a.syncid, maxlen: a.maxlen ?? DEFAULT_SYNC_MAXLEN };
+    const d: Daemon = { ifindex: iface.index, ifname: iface.name, syncid: a.syncid, maxlen: a.maxlen ?? DEFAULT_SYNC_MAXLEN, peer: a.state === "master" ? a.peer : undefined };
     const other = a.state === "master" ? this.backup : this.master;
     // The engine runs both roles on one interface with one sync ID and message size.
     if (other && (other.ifindex !== d.ifindex || other.syncid !== d.syncid || other.maxlen !== d.maxlen)) {
@@ -52,17 +54,17 @@ export class SyncDaemons {
   }
 
   /** keepalived's lvs_sync_daemon (through VRRP) sets the roles. */
-  async follow(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }): Promise<void> {
+  async follow(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void> {
     const iface = this.cfg.interfaces.find((i) => i.index === o.ifindex)!;
     const d: Daemon = { ifindex: o.ifindex, ifname: iface.name, syncid: o.syncid, maxlen: o.maxlen };
-    await this.apply({ master: o.send ? d : undefined, backup: o.receive ? d : undefined });
+    await this.apply({ master: o.send ? { ...d, peer: o.peer } : undefined, backup: o.receive ? d : undefined });
   }
 
   /** -L --daemon, as ipvsadm 1.31 prints it (list_daemon). */
   list(): string {
     let out = "";
     for (const [state, d] of [["master", this.master], ["backup", this.backup]] as const) {
-      if (d) out += `${state} sync daemon (mcast=${d.ifname}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=224.0.0.81, port=8848, ttl=1)\n`;
+      if (d) out += `${state} sync daemon (mcast=${d.ifname}, syncid=${d.syncid}, maxlen=${d.maxlen}, group=${d.peer ?? "224.0.0.81"}, port=8848, ttl=1)\n`;
     }
     return out;
   }
@@ -73,7 +75,8 @@ export class SyncDaemons {
 
   private async apply(next: { master?: Daemon; backup?: Daemon }): Promise<void> {
     const d = next.master ?? next.backup;
-    await this.engine.sync({ send: !!next.master, receive: !!next.backup, ifindex: d?.ifindex ?? 0, syncid: d?.syncid ?? 0, maxlen: d?.maxlen ?? DEFAULT_SYNC_MAXLEN });
+    await this.engine.sync({ send: !!next.master, receive: !!next.backup, ifindex: d?.ifindex ?? 0, syncid: d?.syncid ?? 0, maxlen: d?.maxlen ?? DEFAULT_SYNC_MAXLEN,
+      peer: next.master?.peer });
     this.master = next.master;
     this.backup = next.backup;
   }

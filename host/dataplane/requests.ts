@@ -35,7 +35,7 @@ export type EngineRequest =
   /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
   | { op: "vrrp"; instance: number; master?: boolean; advert?: number; peers?: string[] }
   /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
-  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }
+  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }
   /** virtual_routes of an instance that became master (add) or stopped being it (remove). */
   | { op: "routes"; add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] };
 

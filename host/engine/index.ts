@@ -378,9 +378,11 @@ export class Engine {
 
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
    *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size;
-   *  a master resends its whole table every refreshMs (default 10 s; 0: never). */
-  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number }): void {
-    check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS), "connection sync");
+   *  a master resends its whole table every refreshMs (default 10 s; 0: never); with peer,
+   *  a master sends to that unicast address instead of 224.0.0.81. */
+  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number; peer?: string }): void {
+    check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS,
+      o.peer ? ipToWire(o.peer) : 0), "connection sync");
   }
 
   /** The whole table as IPVS sync entries (SYNC_ENTRY_BYTES each) with what remains of each

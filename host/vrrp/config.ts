@@ -69,6 +69,8 @@ export interface SyncDaemonConfig {
   instance: string;
   syncid: number;
   maxlen: number;
+  /** `group ADDR` with a unicast address: the master sends there instead of 224.0.0.81. */
+  peer?: string;
   line: number;
 }
 

@@ -44,7 +44,12 @@ export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { i
     else if (key.text === "maxlen") out.maxlen = int(v, 44, 1472, "maxlen");
     else if (key.text === "port") { if (v.text !== "8848") fail(v, "only the IPVS sync port 8848 is supported by wasmvs yet"); }
     else if (key.text === "ttl") { if (v.text !== "1") fail(v, "only TTL 1 (the segment) is supported by wasmvs yet"); }
-    else if (key.text === "group") { if (v.text !== "224.0.0.81") fail(v, "only the IPVS sync group 224.0.0.81 is supported by wasmvs yet"); }
+    else if (key.text === "group") {
+      const g = ip(v, "an address");
+      const first = Number(g.split(".")[0]);
+      if (first >= 224 && first <= 239 && g !== "224.0.0.81") fail(v, "a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)");
+      if (g !== "224.0.0.81") out.peer = g;
+    }
     else fail(key, "expected a vrrp_instance name, id, maxlen, port, ttl or group");
   }
   return out;

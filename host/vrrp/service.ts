@@ -26,7 +26,7 @@ export interface VrrpServiceOptions {
   scripts?: ScriptRunner;
   /** Sets connection sync's roles (the director's SyncDaemons, so that -L --daemon shows
    *  them); default: the engine directly. */
-  sync?: (o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number }) => Promise<void>;
+  sync?: (o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }) => Promise<void>;
   /** An interface's link (by ifindex); default: the TAP device's state (SIOCGIFFLAGS). */
   linkUp?: (ifindex: number) => boolean;
 }
@@ -174,7 +174,7 @@ export class VrrpService {
     const sd = this.cfg.syncDaemon;
     if (sd && sd.instance === v.name && state !== "STOP") {
       // In FAULT the director receives, as a backup: it keeps the table for when it is back.
-      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen })
+      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer })
         .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
         .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
     }

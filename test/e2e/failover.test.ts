@@ -64,11 +64,11 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     directors.push(b);
     await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf(`${tag}-b`)), 5000);
     if (how === "ipvsadm") {
-      // The sync daemons started by hand, as ipvsadm starts IPVS's.
+      // The sync daemons started by hand, as ipvsadm starts IPVS's; the master sends to b's address (unicast).
       expect(a.ipvsadm(["-L", "--daemon"])).toMatchObject({ status: 0, stdout: "" });
-      expect(a.ipvsadm(["--start-daemon", "master", "--mcast-interface", "outside", "--syncid", "7"])).toMatchObject({ status: 0, stderr: "" });
+      expect(a.ipvsadm(["--start-daemon", "master", "--mcast-interface", "outside", "--syncid", "7", "--mcast-group", "10.0.0.6"])).toMatchObject({ status: 0, stderr: "" });
       expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside", "--syncid", "7"])).toMatchObject({ status: 0, stderr: "" });
-      expect(a.ipvsadm(["-L", "--daemon"]).stdout).toBe("master sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+      expect(a.ipvsadm(["-L", "--daemon"]).stdout).toBe("master sync daemon (mcast=outside, syncid=7, maxlen=1472, group=10.0.0.6, port=8848, ttl=1)\n");
       expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
       // What an operator gets wrong is refused and changes nothing.
       expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside"])).toMatchObject({ status: 255,
@@ -146,7 +146,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     await b.stop();
   });
 
-  it("ipvsadm's --start-daemon master/backup instead of lvs_sync_daemon: the same failover breaks nothing either", async () => {
+  it("ipvsadm's --start-daemon master/backup (unicast to the backup) instead of lvs_sync_daemon: the same failover breaks nothing either", async () => {
     const r = await failover("ipvsadm", "syncd");
     expect(r.broken).toBe(0);
     for (const d of directors.filter((x) => x.name.startsWith("syncd-"))) await d.stop().catch(() => {});
