@@ -20,7 +20,7 @@ import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDes
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
-import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, VRRP_TABLE_BYTES } from "./ha/vrrp";
+import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_TABLE_BYTES } from "./ha/vrrp";
 import {
   syncConfigure, syncFlush, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
   tableImport, tableUnmatched,
@@ -158,10 +158,13 @@ export function sendGratuitousArp(ifindex: u32, addr: u32, nowMs: u32): u32 {
   beginCall(nowMs);
   let f = scratchTake();
   if (f == 0) return 0;
+  // A master use_vmac instance's address is announced with its virtual MAC.
+  let mac = vrrpVmacFor(addr, ifindex);
+  if (mac == 0) mac = ifaceMac(ifindex);
   ethSetBroadcastDst(f);
-  copyMac(f + EthField.SRC, ifaceMac(ifindex));
+  copyMac(f + EthField.SRC, mac);
   store<u16>(f, <u16>ETHERTYPE_ARP_WIRE, EthField.TYPE);
-  arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, ifaceMac(ifindex), addr, 0, addr);
+  arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, mac, addr, 0, addr);
   memory.fill(f + ETH_HEADER_LEN + ARP_LEN, 0, ETH_MIN_FRAME - ETH_HEADER_LEN - ARP_LEN);
   txPush(f, ETH_MIN_FRAME, ifindex);
   return txEnd();
@@ -207,8 +210,8 @@ export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddP
 /** VRRP instances (ha/vrrp.ts): cleared, then added one by one with their addresses (auth:
  *  the PASS data as two words; the instance added last takes the addresses). */
 export function vrrpReset(): void { vrrpClear(); }
-export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32): i32 {
-  let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi);
+export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, vmac: u32): i32 {
+  let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, vmac);
   return i < 0 ? -Err.BAD_ARGUMENT : i;
 }
 export function vrrpAddress(i: u32, addr: u32): i32 { return vrrpAddAddress(i, addr) ? Err.OK : -Err.FULL; }

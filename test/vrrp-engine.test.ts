@@ -149,4 +149,33 @@ describe("an instance's addresses belong to the director only while it is master
     expect(e.counters().drop_not_master).toBe(2n);
     balanced(e);
   });
+
+  it("use_vmac: ARP answered, addresses announced and adverts sent from 00:00:5e:00:01:VRID; frames to it taken while master, left to the master while backup", async () => {
+    const VMAC = "00:00:5e:00:01:33"; // VRID 51
+    const e = await director();
+    const s = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
+    e.addRealServer(s, { address: RS[0], port: 80, method: "nat", weight: 1 });
+    e.setVrrpInstances([{ ifindex: 0, vrid: 51, version: 3, intervalCs: 10, addresses: [VIP], vmac: true }]);
+    const arpFor = () => feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", VIP)), 0).map(decode);
+    const syn = (port: number) => feed(e, eth(VMAC, GATEWAY_MAC, 0x0800, ipv4({ src: CLIENT, dst: VIP, proto: 6, payload: tcp({ src: CLIENT, dst: VIP, sport: port, dport: 80, flags: SYN }) }))).map(decode);
+    // Backup: the virtual MAC's frames are the master's.
+    expect(syn(40000)).toEqual([]);
+    expect(e.counters().drop_other_host).toBe(1n);
+    e.setVrrpMaster(0, true);
+    const reply = arpFor();
+    expect(reply.map((d) => [d.srcMac, d.arp?.op, d.arp?.sha, d.arp?.spa])).toEqual([[VMAC, 2, VMAC, VIP]]);
+    // The director's own address keeps the interface's MAC.
+    expect(decode(feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", "10.0.0.1")), 0)[0]).arp!.sha).toBe(OUT_MAC);
+    const garp = e.txFrames(e.sendGratuitousArp(0, VIP, 1000)).map((f) => decode(f.frame));
+    expect(garp.map((d) => [d.dstMac, d.srcMac, d.arp?.sha, d.arp?.spa, d.arp?.tpa])).toEqual([["ff:ff:ff:ff:ff:ff", VMAC, VMAC, VIP, VIP]]);
+    const adv = decode(e.txFrames(e.sendVrrpAdvert(0, 150, 1000))[0].frame);
+    expect([adv.srcMac, adv.checksumErrors]).toEqual([VMAC, []]);
+    expect(syn(40001).map((d) => d.ip!.dst)).toEqual([RS[0]]);
+    // vmac_xmit_base: adverts from the interface's MAC, the rest as before.
+    e.setVrrpInstances([{ ifindex: 0, vrid: 51, version: 3, intervalCs: 10, addresses: [VIP], vmac: true, vmacXmitBase: true }]);
+    e.setVrrpMaster(0, true);
+    expect(decode(e.txFrames(e.sendVrrpAdvert(0, 150, 1000))[0].frame).srcMac).toBe(OUT_MAC);
+    expect(arpFor()[0].arp!.sha).toBe(VMAC);
+    balanced(e);
+  });
 });

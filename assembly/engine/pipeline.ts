@@ -21,7 +21,7 @@ import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, d
   svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
-import { vrrpAddressCount, vrrpOwnership, vrrpReceive } from "../ha/vrrp";
+import { vrrpAddressCount, vrrpOwnership, vrrpReceive, vrrpVmacCount, vrrpVmacFor, vrrpVmacTaken } from "../ha/vrrp";
 import { syncConn, syncIsForUs, syncReceive, syncReceiving, syncSending } from "../ha/sync";
 import { bswap16 } from "../wire/bytes";
 import { schedule } from "../sched/index";
@@ -48,7 +48,8 @@ export function handleFrame(frame: usize, len: u32, ifindex: u32): void {
   if (len > slotCapacity()) { count(Counter.DROP_FRAME_TOO_BIG); return; }
   let l2len = ethCheck(frame, len);
   if (l2len == 0) { count(Counter.DROP_FRAME_TOO_SHORT); return; }
-  if (!ethIsGroup(frame) && !macEquals(frame + EthField.DST, ifaceMac(ifindex))) { count(Counter.DROP_OTHER_HOST); return; }
+  if (!ethIsGroup(frame) && !macEquals(frame + EthField.DST, ifaceMac(ifindex)) &&
+      !(vrrpVmacCount != 0 && vrrpVmacTaken(frame + EthField.DST, ifindex))) { count(Counter.DROP_OTHER_HOST); return; }
   let type = ethType(frame, l2len);
   if (type == ETHERTYPE_IPV4_WIRE) handleIpv4(frame, l2len, len, ifindex);
   else if (type == ETHERTYPE_ARP_WIRE) handleArp(frame, l2len, len, ifindex);
@@ -67,11 +68,14 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   neighLearn(sender, arp + ArpField.SHA, ifindex, forUs);
   if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
   if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
-  // Reply in place: the asker becomes the target.
+  // Reply in place: the asker becomes the target. An address of a use_vmac instance is
+  // answered with its virtual MAC, which stays the same whichever director is master.
+  let mac = own == 1 ? vrrpVmacFor(target, ifindex) : 0;
+  if (mac == 0) mac = ifaceMac(ifindex);
   copyMac(arp + ArpField.THA, arp + ArpField.SHA);
-  arpEmit(arp, ARP_OP_REPLY_WIRE, ifaceMac(ifindex), target, arp + ArpField.THA, sender);
+  arpEmit(arp, ARP_OP_REPLY_WIRE, mac, target, arp + ArpField.THA, sender);
   copyMac(frame + EthField.DST, arp + ArpField.THA);
-  copyMac(frame + EthField.SRC, ifaceMac(ifindex));
+  copyMac(frame + EthField.SRC, mac);
   if (vnet) vnetClear(frame);
   if (txPush(frame, len, ifindex)) { count(Counter.ARP_REPLIES_SENT); count(Counter.CONSUMED); }
   else count(Counter.DROP_TX_FULL);

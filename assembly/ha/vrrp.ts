@@ -20,7 +20,7 @@ import { vrrpCheck, vrrpEmit, vrrpLength, vrrpVersion, vrrpVrid, VRRP_GROUP_WIRE
 import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
 import { sendRouted } from "../xmit/output";
 
-// Instance record: ifindex u8 | vrid u8 | version u8 | master u8 | auth type u8 | pad u8 |
+// Instance record: ifindex u8 | vrid u8 | version u8 | master u8 | auth type u8 | vmac u8 |
 // interval (cs) u16 | auth data 8 | first address u16 | address count u16 | pad to 24.
 @inline const I_SIZE: usize = 24;
 @inline const I_IFINDEX: usize = 0;
@@ -28,6 +28,12 @@ import { sendRouted } from "../xmit/output";
 @inline const I_VERSION: usize = 2;
 @inline const I_MASTER: usize = 3;
 @inline const I_AUTH_TYPE: usize = 4;
+/** keepalived's use_vmac: VMAC_ON (the instance's addresses are answered and announced from
+ *  00:00:5e:00:01:VRID, RFC 5798 section 7.3, and frames to it are taken while master),
+ *  VMAC_XMIT_BASE too (vmac_xmit_base: adverts still leave from the interface's MAC). */
+@inline const I_VMAC: usize = 5;
+@inline const VMAC_ON: u32 = 1;
+@inline const VMAC_XMIT_BASE: u32 = 2;
 @inline const I_INTERVAL: usize = 6;
 @inline const I_AUTH: usize = 8;
 @inline const I_FIRST: usize = 16;
@@ -38,7 +44,7 @@ import { sendRouted } from "../xmit/output";
 @inline const H_SIZE: usize = 8;
 
 /** Bytes the tables take (init() places them at the end of memory, as mark.ts's). */
-export const VRRP_TABLE_BYTES: usize = I_SIZE * <usize>Abi.MAX_VRRP_INSTANCES + 4 * <usize>Abi.MAX_VRRP_ADDRESSES + H_SIZE * <usize>HASH_SIZE;
+export const VRRP_TABLE_BYTES: usize = I_SIZE * <usize>Abi.MAX_VRRP_INSTANCES + 4 * <usize>Abi.MAX_VRRP_ADDRESSES + H_SIZE * <usize>HASH_SIZE + 8;
 
 let instances: usize = 0;
 let addresses: usize = 0;
@@ -47,11 +53,16 @@ let queue: usize = 0;
 let instanceCount: u32 = 0;
 /** Addresses held by instances; while 0, the data path never looks. */
 export let vrrpAddressCount: u32 = 0;
+/** Instances with a virtual MAC; while 0, nothing looks for one. */
+export let vrrpVmacCount: u32 = 0;
+/** 00:00:5e:00:01:VRID, built here for the one who asks (6 bytes). */
+let vmacScratch: usize = 0;
 
 export function vrrpLayout(tables: usize, queueBase: usize): void {
   instances = tables;
   addresses = tables + I_SIZE * <usize>Abi.MAX_VRRP_INSTANCES;
   hash = addresses + 4 * <usize>Abi.MAX_VRRP_ADDRESSES;
+  vmacScratch = hash + H_SIZE * <usize>HASH_SIZE;
   queue = queueBase;
   vrrpClear();
 }
@@ -61,13 +72,14 @@ export function vrrpLayout(tables: usize, queueBase: usize): void {
 export function vrrpClear(): void {
   instanceCount = 0;
   vrrpAddressCount = 0;
+  vrrpVmacCount = 0;
   memory.fill(hash, 0, H_SIZE * <usize>HASH_SIZE);
   store<u32>(queue, 0, VrrpQueue.COUNT);
 }
 
 /** Add an instance; its index, or -1 (table full, bad interface or version). intervalCs:
  *  the advert interval in centiseconds; auth: PASS data (v2), 8 bytes as two words. */
-export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32): i32 {
+export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, vmac: u32): i32 {
   if (instanceCount >= <u32>Abi.MAX_VRRP_INSTANCES || !ifaceExists(ifindex) || (version != 2 && version != 3) || vrid == 0 || vrid > 255) return -1;
   let r = inst(instanceCount);
   memory.fill(r, 0, I_SIZE);
@@ -79,6 +91,8 @@ export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalC
   store<u32>(r, authLo, I_AUTH);
   store<u32>(r, authHi, I_AUTH + 4);
   store<u16>(r, <u16>vrrpAddressCount, I_FIRST);
+  store<u8>(r, <u8>vmac, I_VMAC);
+  if (vmac != 0) vrrpVmacCount++;
   instanceCount++;
   return <i32>(instanceCount - 1);
 }
@@ -100,6 +114,41 @@ export function vrrpSetMaster(i: u32, master: bool): bool {
   store<u8>(inst(i), master ? 1 : 0, I_MASTER);
   rebuild();
   return true;
+}
+
+/** 00:00:5e:00:01:vrid (RFC 5798 section 7.3), in the scratch. */
+function vmacOf(vrid: u32): usize {
+  store<u32>(vmacScratch, 0x005e0000);
+  store<u16>(vmacScratch, <u16>(0x0001 | (vrid << 8)), 4);
+  return vmacScratch;
+}
+
+/** The MAC a master instance with use_vmac answers and announces addr with on ifindex,
+ *  or 0 (the interface's own). ARP and gratuitous ARP only: a scan is cheap enough. */
+export function vrrpVmacFor(addr: u32, ifindex: u32): usize {
+  if (vrrpVmacCount == 0) return 0;
+  for (let i: u32 = 0; i < instanceCount; i++) {
+    let r = inst(i);
+    if (load<u8>(r, I_VMAC) == 0 || load<u8>(r, I_MASTER) == 0 || <u32>load<u8>(r, I_IFINDEX) != ifindex) continue;
+    let first = <u32>load<u16>(r, I_FIRST);
+    let n = <u32>load<u16>(r, I_COUNT);
+    for (let k: u32 = 0; k < n; k++) {
+      if (load<u32>(addresses + (<usize>(first + k) << 2)) == addr) return vmacOf(<u32>load<u8>(r, I_VRID));
+    }
+  }
+  return 0;
+}
+
+/** Is mac (6 bytes) the virtual MAC of a master instance on ifindex? (The Ethernet gate asks
+ *  it of a frame not to the interface's MAC; a backup leaves such frames to the master.) */
+export function vrrpVmacTaken(mac: usize, ifindex: u32): bool {
+  if (load<u32>(mac) != 0x005e0000 || (<u32>load<u16>(mac, 4) & 0xff) != 0x01) return false;
+  let vrid = <u32>load<u8>(mac, 5);
+  for (let i: u32 = 0; i < instanceCount; i++) {
+    let r = inst(i);
+    if (<u32>load<u8>(r, I_VRID) == vrid && <u32>load<u8>(r, I_IFINDEX) == ifindex && load<u8>(r, I_VMAC) != 0) return load<u8>(r, I_MASTER) != 0;
+  }
+  return false;
 }
 
 @inline function slotOf(addr: u32): u32 {
@@ -192,7 +241,9 @@ export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   // 01:00:5e:00:00:12, the multicast MAC of 224.0.0.18 (RFC 1112 section 6.4).
   store<u32>(f, 0x005e0001, EthField.DST);
   store<u16>(f, 0x1200, EthField.DST + 4);
-  copyMac(f + EthField.SRC, ifaceMac(ifindex));
+  // use_vmac: adverts from the virtual MAC (so that switches learn where it is), unless vmac_xmit_base.
+  let vmac = <u32>load<u8>(r, I_VMAC);
+  copyMac(f + EthField.SRC, vmac == VMAC_ON ? vmacOf(<u32>load<u8>(r, I_VRID)) : ifaceMac(ifindex));
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;
   let dst = peer != 0 ? peer : VRRP_GROUP_WIRE;

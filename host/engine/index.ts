@@ -89,6 +89,10 @@ export interface VrrpInstanceSpec {
   /** authentication PASS (v2): up to 8 characters. */
   authPass?: string;
   addresses: string[];
+  /** keepalived's use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID;
+   *  with vmacXmitBase the adverts still leave from the interface's MAC. */
+  vmac?: boolean;
+  vmacXmitBase?: boolean;
 }
 
 /** An advert the engine validated and queued for the host. */
@@ -360,7 +364,8 @@ export class Engine {
       const auth = new Uint8Array(8);
       if (v.authPass) auth.set(Buffer.from(v.authPass, "latin1").subarray(0, 8));
       const dv = new DataView(auth.buffer);
-      const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true)),
+      const vmac = v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0;
+      const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
       for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a)), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
     });

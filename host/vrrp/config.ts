@@ -47,6 +47,11 @@ export interface VrrpInstanceConfig {
   /** unicast_peer: adverts go to each of these instead of 224.0.0.18, and only theirs are
    *  heard (keepalived's check_unicast_src, always on here). */
   unicastPeers?: string[];
+  /** use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID (RFC 5798
+   *  7.3), the same MAC whichever director is master; vmac_xmit_base: adverts from the
+   *  interface's MAC. */
+  vmac?: boolean;
+  vmacXmitBase?: boolean;
   /** virtual_routes: engine routes while the instance is master (cidr, gateway, interface). */
   virtualRoutes?: { cidr: string; via?: string; ifindex: number; line: number }[];
   /** track_script entries: the script's weight unless the entry sets its own. */

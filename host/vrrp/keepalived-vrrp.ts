@@ -113,7 +113,6 @@ function versionOf(t: Tok): 2 | 3 {
 
 const NOT_YET: Record<string, string> = {
   track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
-  use_vmac: "use_vmac is not supported by wasmvs yet (adverts leave from the interface's MAC)", vmac_xmit_base: "vmac_xmit_base is not supported by wasmvs yet",
   virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
   virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
   garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
@@ -123,7 +122,7 @@ const NOT_YET: Record<string, string> = {
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -207,6 +206,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         break;
       }
       case "check_unicast_src": leaf(c); noMoreArgs(c, 0); break; // always on: adverts from others than the peers are dropped
+      case "use_vmac":
+        // [NAME]: keepalived's name for the macvlan device; the engine needs no device.
+        leaf(c);
+        noMoreArgs(c, 1);
+        v.vmac = true;
+        break;
+      case "vmac_xmit_base": leaf(c); noMoreArgs(c, 0); v.vmacXmitBase = true; break;
       case "virtual_routes":
         if (!c.children) fail(c.key, "virtual_routes needs a block of routes");
         for (const r of c.children!) errs.attempt(() => {
@@ -291,6 +297,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     const own = cfg.interfaces.find((i) => i.index === iface!.index)?.address?.split("/")[0];
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
   }
+  if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac");
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
   if (version === 3 && v.authPass !== undefined) fail(n.key, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2");
   const advertIntMs = v.advertIntMs ?? VRRP_DEFAULTS.advertIntMs;
@@ -311,6 +318,8 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
     unicastPeers: v.unicastPeers,
+    vmac: v.vmac,
+    vmacXmitBase: v.vmacXmitBase,
     virtualRoutes: v.virtualRoutes,
     pendingScripts: trackScripts,
     syncInterface,

@@ -224,4 +224,26 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const r = sb.http(`http://${VIP}/`, { requests: 20, concurrency: 2 });
     expect(r.errors).toEqual([]);
   });
+
+  it("use_vmac: the VIP's MAC is 00:00:5e:00:01:33 whichever director is master; after kill -9 the client's ARP entry needs no change, the bridge follows", async () => {
+    for (const d of directors) await d.stop().catch(() => {});
+    const VMAC = "00:00:5e:00:01:33";
+    const a = await sb.startDirector(config("a", 150, "  use_vmac\n"), join(sb.dir, "a-vmac.sock"), "director-a-vmac");
+    directors.push(a);
+    await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("director-a-vmac")), 5000);
+    const b = await sb.startDirector(config("b", 100, "  use_vmac\n"), join(sb.dir, "b-vmac.sock"), "director-b-vmac");
+    directors.push(b);
+    await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("director-b-vmac")), 5000);
+    sb.run(sb.client, ["ip", "neigh", "flush", "dev", "eth0"]);
+    expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+    expect(neigh(sb.client)).toContain(VMAC);
+    const port = () => sb.run(sb.director, ["bridge", "fdb", "show", "br", "bo"]).stdout.split("\n").find((l) => l.startsWith(VMAC))?.split(" ")[2];
+    expect(port()).toBe("vao");
+    a.proc.kill("SIGKILL");
+    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b-vmac")), 5000);
+    // The same MAC for the VIP: the client's entry is right as it is; the switch (bridge) learnt the new port.
+    await sb.waitFor("the bridge to learn the VMAC on b's port", () => port() === "vbo", 5000);
+    expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+    expect(neigh(sb.client)).toContain(VMAC);
+  });
 });
