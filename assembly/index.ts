@@ -214,7 +214,8 @@ export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: 
   let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, vmac);
   return i < 0 ? -Err.BAD_ARGUMENT : i;
 }
-export function vrrpAddress(i: u32, addr: u32): i32 { return vrrpAddAddress(i, addr) ? Err.OK : -Err.FULL; }
+/** An address of instance i: advertised (1) or held but not advertised (0, virtual_ipaddress_excluded, after the others). */
+export function vrrpAddress(i: u32, addr: u32, advertised: u32): i32 { return vrrpAddAddress(i, addr, advertised != 0) ? Err.OK : -Err.FULL; }
 /** The host's state machine: instance i is master (its addresses are the engine's) or not. */
 export function vrrpMaster(i: u32, master: u32): i32 { return vrrpSetMaster(i, master != 0) ? Err.OK : -Err.NOT_FOUND; }
 /** Send instance i's advert with this priority, to 224.0.0.18 or (peer, wire order, not 0)

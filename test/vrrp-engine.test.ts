@@ -178,4 +178,17 @@ describe("an instance's addresses belong to the director only while it is master
     expect(arpFor()[0].arp!.sha).toBe(VMAC);
     balanced(e);
   });
+
+  it("virtual_ipaddress_excluded: answered while master like the others, never in the adverts", async () => {
+    const e = await director();
+    e.setVrrpInstances([{ ifindex: 0, vrid: 51, version: 3, intervalCs: 10, addresses: [VIP], excluded: ["10.0.0.77"] }]);
+    e.setVrrpMaster(0, true);
+    const adv = decode(e.txFrames(e.sendVrrpAdvert(0, 150, 1000))[0].frame);
+    expect(adv.checksumErrors).toEqual([]);
+    expect(adv.ip!.vrrp).toMatchObject({ count: 1, addresses: [VIP] });
+    const reply = feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", "10.0.0.77")), 0).map(decode);
+    expect(reply.map((d) => [d.arp?.op, d.arp?.spa, d.arp?.sha])).toEqual([[2, "10.0.0.77", OUT_MAC]]);
+    e.setVrrpMaster(0, false);
+    expect(feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", "10.0.0.77")), 0)).toEqual([]);
+  });
 });

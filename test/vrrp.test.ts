@@ -136,6 +136,24 @@ describe("VRRP decisions", () => {
     expect(m.vi.counts).toMatchObject({ unknownPeer: 1, received: 1 });
   });
 
+  it("garp_master_refresh: gratuitous ARPs again every refresh while master (refresh_repeat at a time), none once backup", () => {
+    const m = machine(cfg({ garpMasterDelayMs: 0, garpMasterRefreshMs: 2000, garpMasterRefreshRepeat: 2 }));
+    m.vi.start();
+    m.clock.advance(400);
+    expect(m.vi.state).toBe("MASTER");
+    const garps = () => m.log.filter((l) => l.startsWith("garp")).length;
+    expect(garps()).toBe(5);
+    m.clock.advance(4000);
+    expect(garps()).toBe(5 + 2 * 2);
+    // A higher priority takes over; its adverts keep coming: no more refreshes here.
+    for (let t = 0; t < 40; t++) {
+      m.vi.onAdvert(m.adv({ priority: 150 }));
+      m.clock.advance(100);
+    }
+    expect(m.vi.state).toBe("BACKUP");
+    expect(garps()).toBe(9);
+  });
+
   it("v3 learns the master's interval in backup", () => {
     const m = machine(cfg({ advertIntMs: 100 }));
     m.vi.start();

@@ -21,7 +21,7 @@ import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
 import { sendRouted } from "../xmit/output";
 
 // Instance record: ifindex u8 | vrid u8 | version u8 | master u8 | auth type u8 | vmac u8 |
-// interval (cs) u16 | auth data 8 | first address u16 | address count u16 | pad to 24.
+// interval (cs) u16 | auth data 8 | first address u16 | address count u16 | advertised u16 | pad to 24.
 @inline const I_SIZE: usize = 24;
 @inline const I_IFINDEX: usize = 0;
 @inline const I_VRID: usize = 1;
@@ -38,6 +38,9 @@ import { sendRouted } from "../xmit/output";
 @inline const I_AUTH: usize = 8;
 @inline const I_FIRST: usize = 16;
 @inline const I_COUNT: usize = 18;
+/** The first ADVERTISED of an instance's addresses go in its adverts; the rest are
+ *  keepalived's virtual_ipaddress_excluded: held by the master, never advertised. */
+@inline const I_ADVERTISED: usize = 20;
 // Address list: the addresses of every instance, in instance order (u32 wire order each).
 // Ownership hash: HASH_SIZE slots of (address u32, masters u16, holders u16).
 @inline const HASH_SIZE: u32 = 1024;
@@ -97,10 +100,15 @@ export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalC
   return <i32>(instanceCount - 1);
 }
 
-/** Add an address to the last instance added (instance i must be the last). */
-export function vrrpAddAddress(i: u32, addr: u32): bool {
+/** Add an address to the last instance added (instance i must be the last); advertised
+ *  ones first, then the excluded ones (advertised 0). */
+export function vrrpAddAddress(i: u32, addr: u32, advertised: bool): bool {
   if (i + 1 != instanceCount || vrrpAddressCount >= <u32>Abi.MAX_VRRP_ADDRESSES) return false;
   let r = inst(i);
+  if (advertised) {
+    if (load<u16>(r, I_ADVERTISED) != load<u16>(r, I_COUNT)) return false;
+    store<u16>(r, load<u16>(r, I_ADVERTISED) + 1, I_ADVERTISED);
+  }
   store<u32>(addresses + (<usize>vrrpAddressCount << 2), addr);
   vrrpAddressCount++;
   store<u16>(r, load<u16>(r, I_COUNT) + 1, I_COUNT);
@@ -236,7 +244,7 @@ export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   let f = scratchTake();
   if (f == 0) { count(Counter.GENERATED_LOST); return false; }
   let version = <u32>load<u8>(r, I_VERSION);
-  let n = <u32>load<u16>(r, I_COUNT);
+  let n = <u32>load<u16>(r, I_ADVERTISED);
   let len = vrrpLength(version, n);
   // 01:00:5e:00:00:12, the multicast MAC of 224.0.0.18 (RFC 1112 section 6.4).
   store<u32>(f, 0x005e0001, EthField.DST);

@@ -97,7 +97,7 @@ export const LIMITS = {
 /** What the engine keeps of a VRRP instance. */
 export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
   return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
-    vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
+    excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
 }
 
 /** A configuration file's text, bounded: a regular file of at most LIMITS.fileBytes. */

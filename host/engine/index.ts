@@ -89,6 +89,8 @@ export interface VrrpInstanceSpec {
   /** authentication PASS (v2): up to 8 characters. */
   authPass?: string;
   addresses: string[];
+  /** virtual_ipaddress_excluded: held while master, not in the adverts. */
+  excluded?: string[];
   /** keepalived's use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID;
    *  with vmacXmitBase the adverts still leave from the interface's MAC. */
   vmac?: boolean;
@@ -367,7 +369,8 @@ export class Engine {
       const vmac = v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0;
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
-      for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a)), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
+      for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
+      for (const a of v.excluded ?? []) check(this.exports.vrrpAddress(i, ipToWire(a), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
     });
   }
 

@@ -35,6 +35,12 @@ export interface VrrpInstanceConfig {
    *  announced on (`dev`, else the instance's). */
   addresses: string[];
   addressIfindex: number[];
+  /** virtual_ipaddress_excluded: held and announced while master, not in the adverts. */
+  excludedAddresses?: { address: string; ifindex: number }[];
+  /** garp_master_refresh: gratuitous ARPs again every this many ms while master (0: off),
+   *  garp_master_refresh_repeat (1) at a time. */
+  garpMasterRefreshMs?: number;
+  garpMasterRefreshRepeat?: number;
   garpMasterDelayMs: number;
   garpMasterRepeat: number;
   downTimerAdverts: number;

@@ -114,15 +114,13 @@ function versionOf(t: Tok): 2 | 3 {
 const NOT_YET: Record<string, string> = {
   track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
   virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
-  virtual_ipaddress_excluded: "virtual_ipaddress_excluded is not supported by wasmvs yet",
-  garp_master_refresh: "garp_master_refresh is not supported by wasmvs yet", garp_master_refresh_repeat: "garp_master_refresh_repeat is not supported by wasmvs yet",
   strict_mode: "strict_mode is not supported by wasmvs yet",
-  accept: "accept is not supported by wasmvs yet", no_accept: "no_accept is not supported by wasmvs yet",
+  no_accept: "no_accept is not supported by wasmvs yet (the master always takes its addresses' traffic, as keepalived outside strict mode)",
 };
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -153,6 +151,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   let dontTrackPrimary = false;
   let syncInterface: { tok: Tok; ifindex: number; interfaceName: string } | undefined;
   let srcIp: { tok: Tok; key: Tok } | undefined;
+  const excludedToks: { address: string; dev?: Tok }[] = [];
   // Every keyword is checked on its own: all errors of a block are reported, not only the first.
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
@@ -270,11 +269,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         break;
       }
       case "virtual_ipaddress":
-        if (!c.children) fail(c.key, "virtual_ipaddress needs a block of addresses");
+      case "virtual_ipaddress_excluded": {
+        if (!c.children) fail(c.key, `${k} needs a block of addresses`);
+        const excluded = k === "virtual_ipaddress_excluded";
         for (const a of c.children!) {
           const [addr] = a.key.text.split("/");
           if (addr.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
-          v.addresses.push(ip({ ...a.key, text: addr }, "the virtual address"));
+          const address = ip({ ...a.key, text: addr }, "the virtual address");
           let dev: Tok | undefined;
           for (let k2 = 0; k2 < a.args.length; k2++) {
             const w = a.args[k2];
@@ -282,9 +283,18 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             else if (w.text === "label" || w.text === "brd" || w.text === "scope") k2++; // kernel address attributes: no meaning without a kernel address
             else fail(w, "expected dev IFNAME (or label, brd, scope)");
           }
-          v.addressDev.push(dev);
+          if (excluded) excludedToks.push({ address, dev });
+          else {
+            v.addresses.push(address);
+            v.addressDev.push(dev);
+          }
         }
         break;
+      }
+      case "garp_master_refresh": leaf(c); v.garpMasterRefreshMs = int(arg(c, 0, "seconds (0: off)"), 0, 86400, "garp_master_refresh") * 1000; noMoreArgs(c, 1); break;
+      case "garp_master_refresh_repeat": leaf(c); v.garpMasterRefreshRepeat = int(arg(c, 0, "a count"), 1, 255, "garp_master_refresh_repeat"); noMoreArgs(c, 1); break;
+      // keepalived's default outside strict mode: the master takes the addresses' traffic, as the engine does.
+      case "accept": leaf(c); noMoreArgs(c, 0); break;
       default:
         unknown(c.key, KEYS, "vrrp_instance");
     }
@@ -320,6 +330,9 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
+    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: x.dev ? ifaceOf(x.dev).index : iface!.index })) : undefined,
+    garpMasterRefreshMs: v.garpMasterRefreshMs,
+    garpMasterRefreshRepeat: v.garpMasterRefreshRepeat,
     virtualRoutes: v.virtualRoutes,
     pendingScripts: trackScripts,
     syncInterface,

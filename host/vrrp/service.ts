@@ -60,7 +60,8 @@ export class VrrpService {
         sendAdvert: (priority) => this.track(o.engine.vrrp(i, { advert: priority, peers: v.unicastPeers }).catch(fail("an advert"))),
         setMaster: (master) => this.track(o.engine.vrrp(i, { master }).catch(fail("taking or leaving the addresses"))),
         announce: () => {
-          o.engine.announce(v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address }))).catch(fail("gratuitous ARP"));
+          o.engine.announce([...v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address })), ...(v.excludedAddresses ?? [])])
+            .catch(fail("gratuitous ARP"));
         },
         changed: (state, why) => this.changed(i, state, why),
       }, own));

@@ -254,6 +254,13 @@ export class VrrpInstance {
     // keepalived's garp_master_delay / garp_master_repeat: a burst at once, another later.
     this.garp();
     if (this.cfg.garpMasterDelayMs > 0) this.garpTimers.push(this.clock.after(this.cfg.garpMasterDelayMs, () => { if (this.state === "MASTER") this.garp(); }));
+    // garp_master_refresh: more gratuitous ARPs every so often while master (off by default).
+    const refresh = this.cfg.garpMasterRefreshMs ?? 0;
+    if (refresh > 0) {
+      this.garpTimers.push(this.clock.every(refresh, () => {
+        if (this.state === "MASTER") for (let k = 0; k < (this.cfg.garpMasterRefreshRepeat ?? 1); k++) this.fx.announce();
+      }));
+    }
     this.fx.changed("MASTER", why);
   }
 
