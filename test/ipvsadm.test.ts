@@ -92,6 +92,7 @@ describe("ipvsadm command line", () => {
     expect(err(["--stop-daemon", "master", "--mcast-interface", "eth1"])).toBe("2: Illegal 'mcast-interface' option with the 'stop-daemon' command");
     expect(err(["--start-daemon", "master", "--syncid", "256"])).toBe("2: illegal syncid specified");
     expect(err(["--start-daemon", "master", "--sync-maxlen", "9000"])).toBe("2: illegal sync-maxlen specified");
+    expect(err(["-L", "--vrrp", "--daemon"])).toBe("2: The 'daemon' and 'vrrp' options cannot be used together with the 'list' command");
     expect(err(["-L", "--daemon", "-c"])).toBe("2: The 'connection' and 'daemon' options cannot be used together with the 'list' command");
     expect(parseArgs(["--start-daemon", "backup", "--syncid", "9", "--mcast-interface", "outside"]).daemon).toEqual({ state: "backup", ifname: "outside", syncid: 9 });
     expect(parseArgs(["--start-daemon", "master"]).daemon).toEqual({ state: "master", ifname: "eth0", syncid: 0 });

@@ -9,9 +9,10 @@ import {
 } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
 import { formatHealth } from "../health/format.js";
+import { formatVrrp, VrrpView } from "../vrrp/format.js";
 import type { ServerHealthView } from "../health/service.js";
 
-type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[]; health?: ServerHealthView[]; daemon?: string };
+type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; connections?: ConnView[]; health?: ServerHealthView[]; daemon?: string; vrrp?: VrrpView[] };
 
 /** How long a client waits for the daemon's answer. */
 const REPLY_TIMEOUT_MS = 120_000;
@@ -70,7 +71,9 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         out(VERSION_TEXT);
         return 0;
       case "list": {
-        if (p.format.daemon) {
+        if (p.format.vrrp) {
+          out(formatVrrp((await call(path, { op: "vrrp" })).vrrp!));
+        } else if (p.format.daemon) {
           out((await call(path, { op: "daemon", argv })).daemon!);
         } else if (p.format.health) {
           out(formatHealth((await call(path, { op: "health" })).health!));

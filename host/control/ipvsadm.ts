@@ -70,6 +70,8 @@ export interface Format {
   health: boolean;
   /** -L --daemon: the sync daemons. */
   daemon: boolean;
+  /** wasmvs's own view: the VRRP instances (not an ipvsadm option). */
+  vrrp: boolean;
 }
 
 /** An error ipvsadm would report: message and exit status. */
@@ -183,6 +185,7 @@ const OPTIONS: OptSpec[] = [
   { long: "start-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "start-daemon"); daemonOf(p).state = daemonState(v!, "start-daemon"); } },
   { long: "stop-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "stop-daemon"); daemonOf(p).state = daemonState(v!, "stop-daemon"); } },
   { long: "daemon", arg: false, apply: (p, _v, st) => { option(st, "daemon"); p.format.daemon = true; } },
+  { long: "vrrp", arg: false, apply: (p, _v, st) => { option(st, "vrrp"); p.format.vrrp = true; } },
   { long: "mcast-interface", arg: true, apply: (p, v, st) => {
     option(st, "mcast-interface");
     // IP_VS_IFNAME_MAXLEN is 16 with the NUL.
@@ -257,23 +260,23 @@ function option(st: ParseState, name: string): void {
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
   "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask",
-  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl"];
+  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl", "vrrp"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl
-  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxx",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxx",
-  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      1xxx1xxxxx",
-  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxx",
-  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     ",
-  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl vr
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxxx",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxxx",
+  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1xxx1xxxxx1",
+  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxxx",
+  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     x",
+  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -315,7 +318,7 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
 export function parseArgs(argv: string[]): Parsed {
   const p: Parsed = {
     command: "list",
-    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false },
+    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false },
   };
   const st: ParseState = { commands: [], options: new Set(), rest: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -609,6 +612,8 @@ Options:
   --health                            (wasmvs) each checked real server's health: state, weight,
                                       time since its last change, each checker's last result
   --daemon                            output of daemon information
+  --vrrp                              (wasmvs) each VRRP instance: state, priority, master,
+                                      adverts, faults
 
 Daemon Options:
   --syncid sid                        syncid for connection sync (default=0)

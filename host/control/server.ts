@@ -7,6 +7,7 @@
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
 //   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
+//   {"op":"vrrp"}                       -> {"ok":true,"vrrp":[...]}     each VRRP instance's state
 //   {"op":"daemon","argv":[...]}        -> {"ok":true,"daemon":"..."}   --start-daemon, --stop-daemon, -L --daemon
 //   errors                              -> {"ok":false,"error":"No such service","status":255}
 //
@@ -28,6 +29,7 @@ import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
 import type { SyncDaemons } from "./syncd.js";
+import type { VrrpView } from "../vrrp/format.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -52,6 +54,8 @@ export interface ControlHost {
   reloadFile(): Promise<string[]>;
   /** Each checked real server's health (-L --health); none without health checking. */
   health?(): ServerHealthView[];
+  /** Each VRRP instance's state (-L --vrrp); none without VRRP. */
+  vrrp?(): VrrpView[];
   /** The connection sync daemons (--start-daemon, --stop-daemon, -L --daemon). */
   syncd?: SyncDaemons;
   log(line: string): void;
@@ -128,6 +132,8 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, health: h.health?.() ?? [] };
     case "daemon":
       return { ok: true, daemon: await daemon(h, req.argv) };
+    case "vrrp":
+      return { ok: true, vrrp: h.vrrp?.() ?? [] };
     default:
       throw new IpvsadmError(`unknown request "${String(req.op).slice(0, 40)}"`, 2);
   }

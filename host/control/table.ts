@@ -8,7 +8,7 @@ import { dropsOf } from "../engine/index.js";
 import { serviceKey, serverKey } from "./model.js";
 
 export const NUMERIC: Format = {
-  numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false,
+  numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false,
 };
 
 /** The table as ipvsadm shows it: services, real servers, statistics and rates (zero without an estimator). */

@@ -263,6 +263,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
         reloadFile: () => control.reloadFile(),
         health: () => checking?.views() ?? [],
+        vrrp: () => vrrp?.views() ?? [],
         syncd,
       };
       onHup = () => { host.reloadFile().catch(() => {}); };

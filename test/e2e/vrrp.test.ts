@@ -201,6 +201,8 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
       takeovers.push(`${what}: b master ${Date.parse(line.split(" ")[0]) - at} ms later`);
       await sb.waitFor("the client's cache to move to b", () => neigh(sb.client).includes(MAC_B), 5000);
       expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
+      // -L --vrrp says it and why.
+      expect(a.ipvsadm(["-L", "--vrrp"]).stdout).toMatch(new RegExp(`\\nVI_1 +FAULT +51 +outside +150 +\\S+ +\\d+/\\d+ +${what.includes("script") ? "script chk" : "interface outside down"}\\n`));
       await a.freshStatus();
       expect((a.status() as unknown as { control: { vrrp: { state: string; faults: string[] }[] } }).control.vrrp[0]).toMatchObject({ state: "FAULT" });
       const beforeBack = sb.logOf("director-a3").length;
