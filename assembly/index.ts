@@ -210,8 +210,9 @@ export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddP
 /** VRRP instances (ha/vrrp.ts): cleared, then added one by one with their addresses (auth:
  *  the PASS data as two words; the instance added last takes the addresses). */
 export function vrrpReset(): void { vrrpClear(); }
-export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, vmac: u32): i32 {
-  let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, vmac);
+/** flags: 1 use_vmac, 2 vmac_xmit_base, 4 static (static_ipaddress: always held, no VRRP). */
+export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, flags: u32): i32 {
+  let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, flags);
   return i < 0 ? -Err.BAD_ARGUMENT : i;
 }
 /** An address of instance i: advertised (1) or held but not advertised (0, virtual_ipaddress_excluded, after the others). */

@@ -24,7 +24,7 @@ const SAMPLE_DIRECTOR = `director {
   interface eth3 { mac 02:00:00:00:03:01
     address 192.168.203.254/24 }
   interface eth4 { mac 02:00:00:00:04:01
-    address 192.168.100.2/24 }
+    address 192.168.100.1/24 }
   default_gateway 192.168.200.253
 }
 `;/** Address changes samples need: virtual_server_group's real server 192.168.200.1:1358 is
@@ -40,7 +40,7 @@ const ADAPTED: Record<string, [string, string][]> = {
 const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
   "keepalived.conf.inhibit", "keepalived.conf.misc_check", "keepalived.conf.misc_check_arg", "keepalived.conf.quorum", "keepalived.conf.status_code",
   "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group", "keepalived.conf.sample", "keepalived.conf.vrrp",
-  "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync", "keepalived.conf.vrrp.localcheck", "keepalived.conf.vrrp.lvs_syncd", "keepalived.conf.track_interface"];
+  "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync", "keepalived.conf.vrrp.localcheck", "keepalived.conf.vrrp.lvs_syncd", "keepalived.conf.track_interface", "keepalived.conf.vrrp.static_ipaddress"];
 
 const folder = tempFolder("wasmvs-kc-");
 const write = folder.write;
@@ -236,6 +236,9 @@ virtual_server group web {
     expect(tic.vrrp![0].virtualRoutes!.map((r) => `${r.cidr} ${r.via ?? "-"} ${r.ifindex}`)).toEqual(["192.168.110.0/24 192.168.200.254 1",
       "192.168.111.0/24 - 2", "192.168.112.0/24 192.168.100.254 4"]);
     expect(tic.vrrp![0].trackInterfaces.map((t) => `${t.interfaceName} ${t.weight}`)).toEqual(["eth2 0", "eth0 0", "eth1 0"]);
+    // static_ipaddress: held always, each on its interface (the kernel's scope attribute has no meaning here).
+    expect(load("keepalived.conf.vrrp.static_ipaddress").staticAddresses).toEqual([{ address: "192.168.200.16", ifindex: 0, line: 21 },
+      { address: "192.168.200.17", ifindex: 1, line: 22 }, { address: "192.168.200.18", ifindex: 2, line: 23 }]);
   });
 
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {

@@ -6,7 +6,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, CLIENT, CLIENT_MAC, GATEWAY_MAC, OUT_MAC, IN_MAC, VIP, RS } from "./helpers/director.js";
-import { arp, decode, eth, ipv4, tcp, vrrp, SYN } from "./helpers/packet.js";
+import { arp, decode, eth, icmp, ipv4, tcp, vrrp, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
 
 const PEER = "10.0.0.9";
@@ -190,5 +190,18 @@ describe("an instance's addresses belong to the director only while it is master
     expect(reply.map((d) => [d.arp?.op, d.arp?.spa, d.arp?.sha])).toEqual([[2, "10.0.0.77", OUT_MAC]]);
     e.setVrrpMaster(0, false);
     expect(feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", "10.0.0.77")), 0)).toEqual([]);
+  });
+
+  it("static_ipaddress: held always — ARP and ping answered whatever VRRP says, never advertised", async () => {
+    const e = await director();
+    e.setVrrpInstances([{ ifindex: 0, vrid: 51, version: 3, intervalCs: 10, addresses: [VIP] }, { ifindex: 0, vrid: 0, version: 3, intervalCs: 0, addresses: ["10.0.0.88"], static: true }]);
+    const reply = feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", "10.0.0.88")), 0).map(decode);
+    expect(reply.map((d) => [d.arp?.op, d.arp?.spa, d.arp?.sha])).toEqual([[2, "10.0.0.88", OUT_MAC]]);
+    const pong = feed(e, eth(OUT_MAC, CLIENT_MAC, 0x0800, ipv4({ src: CLIENT, dst: "10.0.0.88", proto: 1, payload: new Uint8Array(icmp(8, 0, [0, 1, 0, 1], [9, 9])) })), 0).map(decode);
+    expect(pong.map((d) => [d.ip?.src, d.ip?.dst, d.ip?.icmp?.type, d.checksumErrors.length])).toEqual([["10.0.0.88", CLIENT, 0, 0]]);
+    // The VRRP instance beside it is a backup: its address is not answered.
+    expect(feed(e, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", VIP)), 0)).toEqual([]);
+    expect(() => e.setVrrpMaster(1, false)).toThrow();
+    expect(e.txFrames(e.sendVrrpAdvert(1, 100, 1000))).toEqual([]);
   });
 });

@@ -391,6 +391,6 @@ static_routes {
     expect(bad(inst("  virtual_routes {\n    10.9.0.0/24 via 10.0.0.254 table 100\n  }\n"))).toMatch(/^17:32: 'table': table is not supported by wasmvs yet/);
     expect(bad(inst("  virtual_routes {\n    blackhole 10.9.0.1/32\n  }\n"))).toMatch(/^17:5: 'blackhole': blackhole is not supported by wasmvs yet/);
     expect(bad(inst("  virtual_routes {\n    10.9.0.0/24 via 192.168.100.254\n  }\n"))).toMatch(/^17:21: '192.168.100.254': gateway 192.168.100.254 is not on any interface's subnet/);
-    expect(bad(inst("  virtual_routes {\n    src 10.0.0.77 10.9.0.0/24 dev eth0\n  }\n"))).toMatch(/^17:9: '10.0.0.77': a src other than the interface's own address \(10.0.0.2\) is not supported by wasmvs yet/);
+    expect(bad(inst("  virtual_routes {\n    src 10.0.0.77 10.9.0.0/24 dev eth0\n  }\n"))).toMatch(/^17:9: '10.0.0.77': src 10.0.0.77 is not an address of this director/);
   });
 });

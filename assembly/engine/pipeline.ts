@@ -81,8 +81,10 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   else count(Counter.DROP_TX_FULL);
 }
 
+/** The interfaces' addresses, the VIPs, and the addresses a master VRRP instance (or
+ *  static_ipaddress) holds. */
 @inline function isOurs(addr: u32): bool {
-  return ifaceByAddr(addr) >= 0 || isVip(addr);
+  return ifaceByAddr(addr) >= 0 || isVip(addr) || (vrrpAddressCount != 0 && vrrpOwnership(addr) == 1);
 }
 
 function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {

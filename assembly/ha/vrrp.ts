@@ -34,6 +34,9 @@ import { sendRouted } from "../xmit/output";
 @inline const I_VMAC: usize = 5;
 @inline const VMAC_ON: u32 = 1;
 @inline const VMAC_XMIT_BASE: u32 = 2;
+/** keepalived's static_ipaddress: not VRRP at all, addresses the director always holds
+ *  (answers ARP and ping for); kept here so that one table says which addresses are ours. */
+@inline const STATIC: u32 = 4;
 @inline const I_INTERVAL: usize = 6;
 @inline const I_AUTH: usize = 8;
 @inline const I_FIRST: usize = 16;
@@ -82,8 +85,10 @@ export function vrrpClear(): void {
 
 /** Add an instance; its index, or -1 (table full, bad interface or version). intervalCs:
  *  the advert interval in centiseconds; auth: PASS data (v2), 8 bytes as two words. */
-export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, vmac: u32): i32 {
-  if (instanceCount >= <u32>Abi.MAX_VRRP_INSTANCES || !ifaceExists(ifindex) || (version != 2 && version != 3) || vrid == 0 || vrid > 255) return -1;
+export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, flags: u32): i32 {
+  let isStatic = (flags & STATIC) != 0;
+  if (instanceCount >= <u32>Abi.MAX_VRRP_INSTANCES || !ifaceExists(ifindex)) return -1;
+  if (!isStatic && ((version != 2 && version != 3) || vrid == 0 || vrid > 255)) return -1;
   let r = inst(instanceCount);
   memory.fill(r, 0, I_SIZE);
   store<u8>(r, <u8>ifindex, I_IFINDEX);
@@ -94,8 +99,9 @@ export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalC
   store<u32>(r, authLo, I_AUTH);
   store<u32>(r, authHi, I_AUTH + 4);
   store<u16>(r, <u16>vrrpAddressCount, I_FIRST);
-  store<u8>(r, <u8>vmac, I_VMAC);
-  if (vmac != 0) vrrpVmacCount++;
+  store<u8>(r, <u8>(flags & (VMAC_ON | VMAC_XMIT_BASE | STATIC)), I_VMAC);
+  if ((flags & VMAC_ON) != 0) vrrpVmacCount++;
+  if (isStatic) store<u8>(r, 1, I_MASTER);
   instanceCount++;
   return <i32>(instanceCount - 1);
 }
@@ -118,7 +124,7 @@ export function vrrpAddAddress(i: u32, addr: u32, advertised: bool): bool {
 
 /** The host's state machine says whether instance i is master. */
 export function vrrpSetMaster(i: u32, master: bool): bool {
-  if (i >= instanceCount) return false;
+  if (i >= instanceCount || (<u32>load<u8>(inst(i), I_VMAC) & STATIC) != 0) return false;
   store<u8>(inst(i), master ? 1 : 0, I_MASTER);
   rebuild();
   return true;
@@ -137,7 +143,7 @@ export function vrrpVmacFor(addr: u32, ifindex: u32): usize {
   if (vrrpVmacCount == 0) return 0;
   for (let i: u32 = 0; i < instanceCount; i++) {
     let r = inst(i);
-    if (load<u8>(r, I_VMAC) == 0 || load<u8>(r, I_MASTER) == 0 || <u32>load<u8>(r, I_IFINDEX) != ifindex) continue;
+    if ((<u32>load<u8>(r, I_VMAC) & VMAC_ON) == 0 || load<u8>(r, I_MASTER) == 0 || <u32>load<u8>(r, I_IFINDEX) != ifindex) continue;
     let first = <u32>load<u16>(r, I_FIRST);
     let n = <u32>load<u16>(r, I_COUNT);
     for (let k: u32 = 0; k < n; k++) {
@@ -154,7 +160,7 @@ export function vrrpVmacTaken(mac: usize, ifindex: u32): bool {
   let vrid = <u32>load<u8>(mac, 5);
   for (let i: u32 = 0; i < instanceCount; i++) {
     let r = inst(i);
-    if (<u32>load<u8>(r, I_VRID) == vrid && <u32>load<u8>(r, I_IFINDEX) == ifindex && load<u8>(r, I_VMAC) != 0) return load<u8>(r, I_MASTER) != 0;
+    if (<u32>load<u8>(r, I_VRID) == vrid && <u32>load<u8>(r, I_IFINDEX) == ifindex && (<u32>load<u8>(r, I_VMAC) & VMAC_ON) != 0) return load<u8>(r, I_MASTER) != 0;
   }
   return false;
 }
@@ -213,7 +219,7 @@ export function vrrpReceive(ip: usize, ihl: u32, totalLen: u32, ttl: u32, src: u
   let found: i32 = -1;
   for (let i: u32 = 0; i < instanceCount; i++) {
     let r = inst(i);
-    if (<u32>load<u8>(r, I_IFINDEX) == ifindex && <u32>load<u8>(r, I_VRID) == vrid) { found = <i32>i; break; }
+    if (<u32>load<u8>(r, I_IFINDEX) == ifindex && <u32>load<u8>(r, I_VRID) == vrid && (<u32>load<u8>(r, I_VMAC) & STATIC) == 0) { found = <i32>i; break; }
   }
   if (found < 0) { count(Counter.DROP_VRRP_NO_INSTANCE); return; }
   // keepalived drops an advert of the other version (v2/v3 peers do not see each other).
@@ -238,6 +244,7 @@ export function vrrpReceive(ip: usize, ihl: u32, totalLen: u32, ttl: u32, src: u
 export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   if (i >= instanceCount) return false;
   let r = inst(i);
+  if ((<u32>load<u8>(r, I_VMAC) & STATIC) != 0) return false;
   let ifindex = <u32>load<u8>(r, I_IFINDEX);
   let src = ifaceAddr(ifindex);
   if (src == 0) return false;
@@ -250,7 +257,7 @@ export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   store<u32>(f, 0x005e0001, EthField.DST);
   store<u16>(f, 0x1200, EthField.DST + 4);
   // use_vmac: adverts from the virtual MAC (so that switches learn where it is), unless vmac_xmit_base.
-  let vmac = <u32>load<u8>(r, I_VMAC);
+  let vmac = <u32>load<u8>(r, I_VMAC) & (VMAC_ON | VMAC_XMIT_BASE);
   copyMac(f + EthField.SRC, vmac == VMAC_ON ? vmacOf(<u32>load<u8>(r, I_VRID)) : ifaceMac(ifindex));
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;

@@ -10,7 +10,7 @@ export const MISSING = {
   bfd: ["BFD checking", false],
   vrrpTrackFile: ["file tracking in VRRP (vrrp_track_file)", false],
   vrrpStrict: ["VRRP strict mode", false],
-  staticRouting: ["static addresses and rules", true],
+  staticRouting: ["static rules (policy routing)", true],
   syncDaemon: ["the connection sync daemon", false],
   persistenceEngines: ["persistence engines", true],
   ipv6: ["IPv6", false],

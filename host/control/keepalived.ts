@@ -21,7 +21,7 @@ import {
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
@@ -32,7 +32,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -142,6 +142,11 @@ export function parseKeepalived(path: string): DirectorConfig {
           cfg.routes.push({ cidr, via, dev, line });
         });
         break;
+      case "static_ipaddress":
+        // Addresses the director always holds: answered (ARP, ping) and announced.
+        if (!n.children) fail(n.key, "static_ipaddress needs a block of addresses");
+        for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg)));
+        break;
       case "vrrp_script": {
         const sc = vrrpScript(n, new ErrorList());
         if (scripts.has(sc.name)) fail(n.args[0], `a second vrrp_script named ${sc.name}`);
@@ -181,6 +186,12 @@ export function parseKeepalived(path: string): DirectorConfig {
   errs.attempt(() => {
     const fifos = notifyFifos(vrrpGlobals);
     if (fifos.length) cfg.notifyFifos = fifos;
+  });
+  // A static address is no one else's: not an interface's, nor a VRRP instance's.
+  for (const sa of cfg.staticAddresses ?? []) errs.attempt(() => {
+    const owner = cfg.interfaces.find((i) => i.address?.split("/")[0] === sa.address)?.name ??
+      (cfg.vrrp ?? []).find((v) => v.addresses.includes(sa.address) || v.excludedAddresses?.some((x) => x.address === sa.address))?.name;
+    if (owner) throw new ConfigError(path, sa.line, 1, "static_ipaddress", `${sa.address} is already ${owner}'s`);
   });
   // A virtual route is the instance's alone: not a static route's, nor another instance's.
   const routeOwner = new Map<string, string>(cfg.routes.map((r) => [r.cidr, "a static route"]));

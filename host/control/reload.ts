@@ -21,9 +21,10 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
-  const vrrp = (c: DirectorConfig) => JSON.stringify([(c.vrrp ?? []).map(({ line, ...v }) => v), c.syncDaemon && { ...c.syncDaemon, line: 0 },
-    (c.vrrpSyncGroups ?? []).map(({ line, ...g }) => g)]);
-  if (vrrp(a) !== vrrp(b)) return "the VRRP instances or lvs_sync_daemon changed: restart wasmvs to change them (the backup takes over meanwhile)";
+  // Positions aside (a line added above must not count as a change).
+  const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
+    (k, v) => (k === "line" || k === "where" ? undefined : v));
+  if (vrrp(a) !== vrrp(b)) return "the VRRP instances, their scripts, static_ipaddress or lvs_sync_daemon changed: restart wasmvs to change them (the backup takes over meanwhile)";
   return undefined;
 }
 

@@ -95,6 +95,14 @@ export const LIMITS = {
 };
 
 /** What the engine keeps of a VRRP instance. */
+/** The engine's VRRP table: the instances in order, then static_ipaddress as one held-always entry. */
+export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
+  const out = (cfg.vrrp ?? []).map(vrrpSpec);
+  const st = cfg.staticAddresses ?? [];
+  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), static: true });
+  return out;
+}
+
 export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
   return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
     excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
@@ -192,6 +200,8 @@ export interface DirectorConfig {
   health?: HealthGlobals;
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
+  /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
+  staticAddresses?: { address: string; ifindex: number; line: number }[];
   /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
   notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
@@ -428,7 +438,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
   engine.setMarkRules(cfg.marks ?? []);
-  engine.setVrrpInstances((cfg.vrrp ?? []).map(vrrpSpec));
+  engine.setVrrpInstances(vrrpSpecs(cfg));
   // Connection sync starts receiving: its VRRP instance starts as backup.
   if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer });
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);

@@ -299,6 +299,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       // A mark rule's single address is a VIP too (the engine answers ARP for it).
       for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
       for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
+      for (const a of fileCfg.staticAddresses ?? []) vips.add(a.address);
       await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
       return () => {};
     }),

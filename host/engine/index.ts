@@ -91,6 +91,8 @@ export interface VrrpInstanceSpec {
   addresses: string[];
   /** virtual_ipaddress_excluded: held while master, not in the adverts. */
   excluded?: string[];
+  /** Not VRRP: keepalived's static_ipaddress, held always (vrid, version, interval unused). */
+  static?: boolean;
   /** keepalived's use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID;
    *  with vmacXmitBase the adverts still leave from the interface's MAC. */
   vmac?: boolean;
@@ -366,7 +368,7 @@ export class Engine {
       const auth = new Uint8Array(8);
       if (v.authPass) auth.set(Buffer.from(v.authPass, "latin1").subarray(0, 8));
       const dv = new DataView(auth.buffer);
-      const vmac = v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0;
+      const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
       for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);

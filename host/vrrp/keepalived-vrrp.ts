@@ -471,8 +471,8 @@ const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit"
 /** A line of static_routes or virtual_routes (keepalived's vrrp_iproute.c grammar, which is
  *  ip route's): what the engine's routes have — a destination, a gateway (`via` or `gw`), an
  *  interface (`dev`; else the one whose subnet holds the gateway) — is taken; `scope` has no
- *  meaning without a kernel and is passed over (as for addresses); `src` must be the
- *  interface's own address (the engine's packets leave from it); the rest is refused. */
+ *  meaning without a kernel and is passed over (as for addresses); `src` must be one of the
+ *  director's addresses; the rest is refused. */
 export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex: number; tok: Tok } {
   if (n.children) fail(n.key, "a route, not a block");
   const words = [n.key, ...n.args];
@@ -507,9 +507,35 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
     ifindex = onLinkIndex(cfg, gw);
     if (ifindex === undefined) fail(via!, `gateway ${gw} is not on any interface's subnet (add dev INTERFACE)`);
   } else fail(n.key, "a route needs a gateway (via) or an interface (dev)");
-  if (src) {
-    const own = cfg.interfaces.find((x) => x.index === ifindex)?.address?.split("/")[0];
-    if (src.text !== own) fail(src, `a src other than the interface's own address (${own ?? "none"}) is not supported by wasmvs yet (the engine's packets leave from it)`);
+  // src is the source the host picks for packets it makes through the route: the engine makes
+  // none that way (replies leave from the address asked, adverts and sync from the
+  // interface's), so it changes nothing — but, as the kernel requires, it must be ours.
+  if (src && !cfg.interfaces.some((x) => x.address?.split("/")[0] === src!.text)) {
+    fail(src, `src ${src.text} is not an address of this director (the kernel refuses it too)`);
   }
   return { cidr: cidrText, via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
+}
+
+/** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
+ *  attributes mean nothing here); without dev, the interface whose subnet holds it. */
+export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; ifindex: number; line: number } {
+  if (n.children) fail(n.key, "an address, not a block");
+  const [addr] = n.key.text.split("/");
+  if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
+  const address = ip({ ...n.key, text: addr }, "an address");
+  let ifindex: number | undefined;
+  for (let k = 0; k < n.args.length; k++) {
+    const w = n.args[k];
+    if (w.text === "dev") {
+      const d = arg(n, k + 1, "an interface");
+      const i = cfg.interfaces.find((x) => x.name === d.text);
+      if (!i) fail(d, `no interface ${d.text} in the director block`);
+      ifindex = i!.index;
+      k++;
+    } else if (["label", "brd", "scope", "broadcast", "peer"].includes(w.text)) k++;
+    else fail(w, "expected dev IFNAME (or label, brd, scope)");
+  }
+  ifindex ??= onLinkIndex(cfg, address);
+  if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
+  return { address, ifindex: ifindex!, line: n.key.line };
 }
