@@ -316,8 +316,9 @@ vrrp_instance VI_2 {
     const text = buf.subarray(0, readSync(fd, buf)).toString();
     closeSync(fd);
     expect(text.split("\n").filter(Boolean)).toEqual([
-      'INSTANCE "VI_1" BACKUP 150', 'GROUP "G" BACKUP 0', 'INSTANCE "VI_2" BACKUP 150', 'INSTANCE "VI_1" MASTER 150', 'INSTANCE "VI_2" MASTER 150',
-      'GROUP "G" MASTER 0', 'INSTANCE "VI_2" FAULT 150', 'GROUP "G" FAULT 0', 'INSTANCE "VI_1" FAULT 150', 'INSTANCE "VI_1" STOP 150', 'INSTANCE "VI_2" STOP 150']);
+      'INSTANCE "VI_1" BACKUP 150', 'GROUP "G" BACKUP 0', 'INSTANCE "VI_2" BACKUP 150',
+      // VI_1's timer ran out first; it waited for VI_2's (keepalived's vrrp_sync_can_goto_master), which took the group.
+      'INSTANCE "VI_2" MASTER 150', 'INSTANCE "VI_1" MASTER 150', 'GROUP "G" MASTER 0', 'INSTANCE "VI_2" FAULT 150', 'GROUP "G" FAULT 0', 'INSTANCE "VI_1" FAULT 150', 'INSTANCE "VI_1" STOP 150', 'INSTANCE "VI_2" STOP 150']);
     expect(readFileSync(planted, "utf8")).toBe("");
     expect(d.log).toContain(`notify FIFO ${planted} is not a FIFO this user owns: not used`);
   });
@@ -369,6 +370,50 @@ static_routes {
     await service.stop();
     for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
     expect(ping()).toEqual([]);
+  });
+
+  it("a sync group goes master only when every member would: one member that still hears a master holds the others back", async () => {
+    const d = director(`vrrp_sync_group G {
+  group {
+    VI_OUT
+    VI_IN
+  }
+}
+vrrp_instance VI_OUT {
+  interface eth0
+  virtual_router_id 1
+  priority 150
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+vrrp_instance VI_IN {
+  interface eth1
+  virtual_router_id 2
+  priority 150
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.1.100
+  }
+}
+`);
+    const out = d.state("VI_OUT");
+    const inside = d.state("VI_IN");
+    d.service.start();
+    // A master of priority 200 is heard on the outside only (its inside adverts are lost).
+    const advert = (p: number) => ({ src: "10.0.0.9", version: 3, vrid: 1, priority: p, intervalCs: 10, authType: 0, auth: new Uint8Array(0), addresses: ["10.0.0.100"] });
+    for (let t = 0; t < 20; t++) {
+      out.onAdvert(advert(200));
+      await d.run(100);
+    }
+    expect(inside.wantMaster).toBe(true);
+    expect([out.state, inside.state]).toEqual(["BACKUP", "BACKUP"]); // not master with half the group
+    // The outside master goes silent: now both would, and the group goes master together.
+    await d.run(500);
+    expect([out.state, inside.state]).toEqual(["MASTER", "MASTER"]);
   });
 
   it("keepalived.conf: unknown script names and interfaces, bad weights are refused with their position", () => {

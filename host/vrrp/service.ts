@@ -52,7 +52,8 @@ export class VrrpService {
     (cfg.vrrp ?? []).forEach((vcfg, i) => {
       // With connection sync, a returning master waits a full refresh of the table before it
       // preempts, so it never takes over with connections it has not seen (keepalived #237).
-      const synced = cfg.syncDaemon?.instance === vcfg.name;
+      const syncedGroup = (cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(cfg.syncDaemon?.instance ?? ""));
+      const synced = cfg.syncDaemon?.instance === vcfg.name || !!syncedGroup?.members.includes(vcfg.name);
       const v = synced ? { ...vcfg, preemptDelayMs: Math.max(vcfg.preemptDelayMs, SYNC_REFRESH_MS + 1000) } : vcfg;
       const own = cfg.interfaces.find((x) => x.index === v.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
       const fail = (what: string) => (e: unknown) => o.log(`VRRP ${v.name}: ${what} failed: ${(e as Error).message}`);
@@ -64,6 +65,7 @@ export class VrrpService {
             .catch(fail("gratuitous ARP"));
         },
         changed: (state, why) => this.changed(i, state, why),
+        mayBecomeMaster: () => this.groupLets(i),
       }, own));
     });
     this.linkUp = o.linkUp ?? ((ifindex) => {
@@ -201,6 +203,19 @@ export class VrrpService {
     if (gs) void this.run(gs, []);
     if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
     if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering ${state} state`, `=> All the group's instances are now ${state} <=`);
+  }
+
+  /** keepalived's vrrp_sync_can_goto_master: an instance of a sync group becomes master only
+   *  when the group is master already or every other member would be too. */
+  private groupLets(i: number): boolean {
+    const name = this.cfg.vrrp![i].name;
+    const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(name));
+    if (!group) return true;
+    return group.members.every((m) => {
+      if (m === name) return true;
+      const other = this.instances[this.cfg.vrrp!.findIndex((x) => x.name === m)];
+      return !other || other.state === "MASTER" || other.wantMaster;
+    });
   }
 
   private fifo(line: string): void {

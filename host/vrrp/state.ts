@@ -63,6 +63,8 @@ export interface VrrpEffects {
   announce(): void;
   /** A state change (notify scripts, logs, metrics). */
   changed(state: VrrpState, why: string): void;
+  /** In a sync group: whether every other member would be master too (absent: yes). */
+  mayBecomeMaster?(): boolean;
 }
 
 /** A master answers adverts that challenge it (lower priority, resignations) at most this often. */
@@ -88,6 +90,8 @@ export class VrrpInstance {
   private timer?: Timer;
   private garpTimers: Timer[] = [];
   private lowerSeenAt?: number;
+  /** Its timer ran out: it would be master if its sync group let it (keepalived's wantstate). */
+  wantMaster = false;
   private lastAnswer = -Infinity;
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
@@ -178,7 +182,7 @@ export class VrrpInstance {
     if (a.priority === 0) this.counts.priorityZeroReceived++;
     if (this.state === "BACKUP") {
       if (a.priority === 0) {
-        this.arm(this.skewMs(), () => this.toMaster("the master resigned (priority 0)"));
+        this.arm(this.skewMs(), () => this.tryMaster("the master resigned (priority 0)"));
         return;
       }
       const preemptHeld = this.cfg.preemptDelayMs > 0 && (this.lowerSeenAt ??= now) + this.cfg.preemptDelayMs > now;
@@ -186,7 +190,8 @@ export class VrrpInstance {
         if (a.priority >= this.priority) this.lowerSeenAt = undefined;
         if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
         this.lastMaster = { src: a.src, priority: a.priority, at: now };
-        this.arm(this.masterDownMs(), () => this.toMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
+        this.wantMaster = false;
+        this.arm(this.masterDownMs(), () => this.tryMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
       }
       return;
     }
@@ -225,13 +230,14 @@ export class VrrpInstance {
     this.state = "BACKUP";
     if (was === "MASTER") this.fx.setMaster(false);
     this.fx.changed("BACKUP", why);
-    this.arm(downMs, () => this.toMaster(why === "start" ? "no master heard since start" : `no advert from the master for ${Math.round(downMs)} ms`));
+    this.arm(downMs, () => this.tryMaster(why === "start" ? "no master heard since start" : `no advert from the master for ${Math.round(downMs)} ms`));
   }
 
   private toFault(why: string): void {
     const was = this.state;
     this.cancel();
     this.state = "FAULT";
+    this.wantMaster = false;
     if (was === "MASTER") {
       // Resign, so that a backup takes over after its Skew rather than Master_Down_Interval
       // (keepalived's vrrp_state_leave_master sends priority 0 on the way to FAULT).
@@ -242,10 +248,23 @@ export class VrrpInstance {
     this.fx.changed("FAULT", why);
   }
 
+  /** This instance would be master (its timer ran out). In a sync group it goes only when
+   *  every member would (keepalived's vrrp_sync_can_goto_master: backup is preferred to
+   *  thrashing); otherwise it stays backup and looks again a master-down interval later. */
+  private tryMaster(why: string): void {
+    this.wantMaster = true;
+    if (this.fx.mayBecomeMaster && !this.fx.mayBecomeMaster()) {
+      this.arm(this.masterDownMs(), () => this.tryMaster(why));
+      return;
+    }
+    this.toMaster(why);
+  }
+
   private toMaster(why: string): void {
     if (this.state === "STOP" || this.state === "FAULT") return;
     this.cancel();
     this.state = "MASTER";
+    this.wantMaster = false;
     this.counts.becameMaster++;
     this.masterAdverIntMs = this.cfg.advertIntMs;
     this.lowerSeenAt = undefined;
