@@ -134,6 +134,25 @@ describe("connection sync, backup side", () => {
 
 
 
+describe("connection sync, message size", () => {
+  it("messages stay within the interface's MTU (IPVS's sync_maxlen limit): 1400 bytes of MTU, 38 entries a message", async () => {
+    const e = await director();
+    e.setInterface({ index: 0, mac: OUT_MAC, address: "10.0.0.1/24", mtu: 1400 });
+    const s = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
+    for (const a of RS) e.addRealServer(s, { address: a, port: 80, method: "dr", weight: 1 });
+    e.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0 });
+    // 100 new connections in two batches: full messages go out as they fill.
+    const sizes: number[] = [];
+    for (let b = 0; b < 2; b++) {
+      const n = b === 0 ? 64 : 36;
+      for (let k = 0; k < n; k++) e.loadFrame(k, syn({ addr: C.addr, port: 41000 + b * 64 + k }), 0);
+      for (const t of e.txFrames(e.process(n, 1000 + b))) if (isSync(t.frame)) sizes.push(readSync(t.frame).header.count);
+    }
+    expect(Math.max(...sizes)).toBe(Math.floor((1400 - 28 - 8) / 36));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(100);
+  });
+});
+
 describe("connection sync to a unicast peer", () => {
   it("the master sends to the peer's address and MAC (ARP first), TTL 64; the backup takes messages to its own address", async () => {
     const { master, backup } = await pair();

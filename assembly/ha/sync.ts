@@ -25,7 +25,7 @@ import { stateTimeout } from "../conn/tcpstate";
 import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
 } from "../svc/service";
-import { ifaceAddr, ifaceExists, ifaceMac } from "../route/route";
+import { ifaceAddr, ifaceExists, ifaceMac, ifaceMtu } from "../route/route";
 import { sendRouted } from "../xmit/output";
 
 @inline export const SYNC_SEND: u32 = 1;
@@ -53,6 +53,13 @@ export function syncLayout(base: usize): void { buffer = base; pending = 0; sync
 export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32, peer: u32): bool {
   if (roles != 0 && !ifaceExists(ifindex)) return false;
   if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > SEND_BYTES) return false;
+  // A message never needs fragmenting: at most the interface's MTU less the IP and UDP
+  // headers, as IPVS limits sync_maxlen (set_sync_mesg_maxlen).
+  if (roles != 0) {
+    let limit = ifaceMtu(ifindex) - IPV4_HEADER_LEN - UDP_HEADER_LEN;
+    if (limit < SYNC_HEADER_LEN + SYNC_ENTRY_LEN) return false;
+    if (maxlen > limit) maxlen = limit;
+  }
   if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
   syncSending = (roles & SYNC_SEND) != 0;
   syncReceiving = (roles & SYNC_RECEIVE) != 0;
