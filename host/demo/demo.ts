@@ -2,8 +2,10 @@
 // on TAP devices, and shows a client's requests being balanced across three real
 // servers in NAT, DR and TUN mode in turn — live counts from the director itself and
 // the answers the client got — then health checking: a server stops, its TCP_CHECK takes
-// it out, it comes back. Removes everything at the end, and on Ctrl-C.
+// it out, it comes back; then failover: two directors with VRRP and connection sync, the
+// master killed under long-lived connections. Removes everything at the end, and on Ctrl-C.
 
+import { join } from "node:path";
 import { CHECK_SOURCE, Sandbox, sandboxUnavailable, VIP, Mode, serverAddress, serverName } from "../sandbox/sandbox.js";
 
 const MODES: { mode: Mode; scheduler: string; weights: number[]; title: string; health?: boolean }[] = [
@@ -119,6 +121,13 @@ export async function demo(_args: string[]): Promise<number> {
       await sb.destroy();
       current = undefined;
     }
+    if (!interrupted) {
+      out("\n== Failover (VRRP v3 every 0.1 s, connection sync): two directors, the master killed under long-lived connections\n");
+      const sb = (current = await Sandbox.create({ mode: "dr", httpPorts: [80] }));
+      await failoverScene(sb, () => interrupted);
+      await sb.destroy();
+      current = undefined;
+    }
   } finally {
     if (current) await current.destroy();
     process.off("SIGINT", onSignal);
@@ -142,4 +151,76 @@ async function healthStory(sb: Sandbox, d: Awaited<ReturnType<Sandbox["startDire
   await sb.startServerProcess(1, "server2-again", ["--http", "8080"], serverName(1));
   await sb.waitFor("server2 to come back", () => inPool(), 10000).catch(() => {});
   story.push(`server2 restarted; back in the pool ${Date.now() - restarted} ms later, with its weight`);
+}
+
+/** Two directors, a (150) and b (100): VRRP v3 at 0.1 s for the VIP and keepalived's
+ *  lvs_sync_daemon; DR to the three servers. */
+function failoverConfig(who: "a" | "b"): string {
+  const k = who === "a" ? 5 : 6;
+  return `global_defs {
+  lvs_sync_daemon outside VI_1
+}
+director {
+  interface outside {
+    tap d${who}o
+    bridge bo
+    mac 02:00:00:00:2${who === "a" ? "a" : "b"}:01
+    address 10.0.0.${k}/24
+  }
+  interface inside {
+    tap d${who}i
+    bridge bi
+    mac 02:00:00:00:2${who === "a" ? "a" : "b"}:02
+    address 10.1.0.${k}/24
+  }
+  default_gateway 10.0.0.254
+}
+vrrp_instance VI_1 {
+  interface outside
+  virtual_router_id 51
+  priority ${who === "a" ? 150 : 100}
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    ${VIP}
+  }
+}
+virtual_server ${VIP} 80 {
+  lb_algo rr
+  lb_kind DR
+${[0, 1, 2].map((n) => `  real_server ${serverAddress(n)} 80 { weight 1 }`).join("\n")}
+}
+`;
+}
+
+/** The failover scene: 20 keep-alive connections through the master, kill -9, what broke. */
+async function failoverScene(sb: Sandbox, interrupted: () => boolean): Promise<void> {
+  await sb.startServers();
+  const a = await sb.startDirector(failoverConfig("a"), join(sb.dir, "a.sock"), "director-a");
+  await sb.waitFor("director-a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("director-a")), 5000);
+  const b = await sb.startDirector(failoverConfig("b"), join(sb.dir, "b.sock"), "director-b");
+  await sb.waitFor("director-b to receive sync", () => /connection sync on outside: receiving/.test(sb.logOf("director-b")), 5000);
+  out("   director-a (priority 150) is master and sends its connections; director-b (100) is backup and receives them\n");
+  const conns = 20;
+  const long = sb.httpInBackground(`http://${VIP}/`, { requests: conns * 150, concurrency: conns, keepalive: true, intervalMs: 20, timeoutMs: 3000 }, "long");
+  await sb.waitFor("the connections on director-b", () => {
+    try {
+      return (b.status().connections ?? 0) >= conns || interrupted();
+    } catch {
+      return false;
+    }
+  }, 10000);
+  out(`   ${conns} keep-alive connections send a request every 20 ms; director-b holds all ${conns} (synced as they opened)\n`);
+  await new Promise((r) => setTimeout(r, 800));
+  const killedAt = Date.now();
+  a.proc.kill("SIGKILL");
+  await sb.waitFor("director-b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b")) || interrupted(), 5000);
+  const line = sb.logOf("director-b").split("\n").find((l) => /VI_1 .*: MASTER/.test(l));
+  out(`   kill -9 director-a: director-b was master ${line ? Date.parse(line.split(" ")[0]) - killedAt : "?"} ms later and announced the VIP\n`);
+  await sb.waitFor("the client", () => long.exitCode !== null || interrupted(), 60000);
+  const r = JSON.parse(sb.logOf("long").trim().split("\n").pop() || "{}") as { bodies?: (string | null)[]; errors?: string[] };
+  out(`   the client: ${(r.bodies ?? []).filter((x) => x).length} of ${conns * 150} requests answered, ` +
+    `${r.errors?.length ?? 0} of ${conns} connections broken (without connection sync they all would: test/e2e/failover.test.ts)\n`);
+  out(b.ipvsadm(["-L", "--vrrp"]).stdout.split("\n").filter(Boolean).map((l) => `   ${l}\n`).join(""));
+  await b.stop();
 }
