@@ -130,7 +130,7 @@ virtual_server group web {
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 {\n    BFD_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n`, `e.conf:${L(3)}:5: 'BFD_CHECK': BFD checking is not supported by wasmvs yet`],
       [`${DIRECTOR}vrrp_sync_group G {\n  group {\n    VI_1\n    VI_9\n  }\n}\nvrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 5\n  virtual_ipaddress {\n    10.0.0.100\n  }\n}\n`,
         `e.conf:${L(3)}:5: 'VI_1': no vrrp_instance named VI_9`.replace("3:5: 'VI_1'", "4:5: 'VI_9'")],
-      [`${DIRECTOR}vrrp_sync_group G {\n  track_script { s }\n}\n`, `e.conf:${L(2)}:3: 'track_script': track_script in a vrrp_sync_group is not supported by wasmvs yet`],
+      [`${DIRECTOR}vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n  track_process { p }\n}\n`, `e.conf:${L(6)}:3: 'track_process': track_process in a vrrp_sync_group is not supported by wasmvs yet`],
       [`${DIRECTOR}vrrp_instance VI_1 {\n  virtual_router_id 5\n}\n`, `e.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs an interface`],
       [`virtual_server 10.0.0.100 80 {\n}\n`, "e.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:1: 'virtual_server': virtual server TCP 10.0.0.100:80 is defined twice`],

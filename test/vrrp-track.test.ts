@@ -416,6 +416,105 @@ vrrp_instance VI_IN {
     expect([out.state, inside.state]).toEqual(["MASTER", "MASTER"]);
   });
 
+  it("track_file: the file's number times the weight moves the priority; -254 or below, or weight 0 and not 0, is FAULT", async () => {
+    const load = join(dir, "load");
+    const stop = join(dir, "stop");
+    writeFileSync(load, "0\n");
+    writeFileSync(stop, "0\n");
+    const d = director(`track_file load {
+  file ${load}
+  weight 10
+}
+vrrp_track_file stop {
+  file ${stop}
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+  track_file {
+    load
+    stop weight 0
+  }
+}
+`);
+    const vi = d.state("VI_1");
+    expect(vi.cfg.trackFiles).toEqual([{ name: "load", path: load, weight: 10, reverse: false }, { name: "stop", path: stop, weight: 0, reverse: false }]);
+    d.service.start();
+    await d.run(500);
+    expect([vi.state, vi.priority]).toEqual(["MASTER", 100]);
+    writeFileSync(load, "-3\n");
+    await d.run(1100);
+    expect([vi.state, vi.priority]).toEqual(["MASTER", 70]);
+    expect(d.adverts.at(-1)).toBe("VI_1 70");
+    writeFileSync(load, "-30\n"); // -300: fault
+    await d.run(1100);
+    expect(vi.state).toBe("FAULT");
+    expect(vi.view().faults).toEqual(["file load"]);
+    writeFileSync(load, "0x2\n"); // strtol's hex: +20
+    writeFileSync(stop, "1\n");
+    await d.run(1100);
+    expect(vi.view().faults).toEqual(["file stop"]);
+    writeFileSync(stop, "0\n");
+    await d.run(1100);
+    expect(d.log.some((l) => /VI_1 .*: BACKUP: file stop recovered/.test(l))).toBe(true);
+    expect([vi.state, vi.priority]).toEqual(["MASTER", 120]);
+    expect(d.adverts.at(-1)).toBe("VI_1 120");
+    await d.service.stop();
+  });
+
+  it("a sync group's own track_script is every member's, with weight 0 (the group's FAULT) unless sync_group_tracking_weight", async () => {
+    const group = (extra: string) => director(`vrrp_script chk {
+  script "/bin/true chk"
+  interval 0.5
+  weight -50
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+  track_script {
+    chk
+  }
+${extra}}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 2
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    10.0.1.100
+  }
+}
+`);
+    const d = group("");
+    expect(d.cfg.vrrp!.map((v) => v.trackScripts)).toEqual([[{ script: "chk", weight: 0, reverse: false }], [{ script: "chk", weight: 0, reverse: false }]]);
+    d.service.start();
+    await d.run(600);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    d.exits.set("chk", 1);
+    await d.run(600);
+    expect([d.state("VI_1").state, d.state("VI_2").state]).toEqual(["FAULT", "FAULT"]);
+    expect(d.state("VI_1").view().faults).toEqual(["script chk"]);
+    await d.service.stop();
+    expect(group("  sync_group_tracking_weight\n").cfg.vrrp![1].trackScripts).toEqual([{ script: "chk", weight: -50, reverse: false }]);
+  });
+
   it("keepalived.conf: unknown script names and interfaces, bad weights are refused with their position", () => {
     const bad = (text: string) => {
       try {

@@ -10,7 +10,7 @@ import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
 const cfg = (o: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig => ({
   name: "VI_1", ifindex: 0, interfaceName: "outside", vrid: 51, priority: 100, initialMaster: false, version: 3, advertIntMs: 100, preempt: true,
   preemptDelayMs: 0, addresses: ["10.0.0.100"], garpMasterDelayMs: 5000, garpMasterRepeat: 5, downTimerAdverts: 3, line: 1,
-  trackScripts: [], trackInterfaces: [], ...o,
+  trackScripts: [], trackInterfaces: [], trackFiles: [], ...o,
 });
 
 function machine(c: VrrpInstanceConfig, own = "10.0.0.1") {

@@ -8,7 +8,6 @@ import { SCHEDULERS } from "../engine/index.js";
  *  gives, and whether it takes "are". */
 export const MISSING = {
   bfd: ["BFD checking", false],
-  vrrpTrackFile: ["file tracking in VRRP (vrrp_track_file)", false],
   vrrpStrict: ["VRRP strict mode", false],
   staticRouting: ["static rules (policy routing)", true],
   syncDaemon: ["the connection sync daemon", false],

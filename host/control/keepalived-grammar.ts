@@ -183,7 +183,6 @@ export function distance(a: string, b: string): number {
 export const NOT_YET: Record<string, Missing> = {};
 export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
 missing("bfd", ["BFD_CHECK", "bfd_instance"]);
-missing("vrrpTrackFile", ["vrrp_track_file"]);
 missing("staticRouting", ["static_rules"]);
 missing("syncDaemon", ["lvs_sync_daemon_interface"]);
 missing("vrrpStrict", ["vrrp_strict"]);

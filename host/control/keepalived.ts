@@ -12,6 +12,7 @@
 // supported yet; unknown keywords likewise, with the nearest known one suggested.
 
 import { resolve } from "node:path";
+import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, metricsEndpoint, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
@@ -32,7 +33,7 @@ const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
-const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress"];
+const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
   const problem = schedulerProblem(t.text);
@@ -83,7 +84,7 @@ export function parseKeepalived(path: string): DirectorConfig {
   let director: Node | undefined;
   // The director block first: virtual servers are checked against its interfaces.
   // Then tracked files and global_defs: checkers refer to the one and inherit from the other.
-  const rank = (n: Node) => ["director", "track_file", "global_defs", "SSL"].indexOf(n.key.text) >>> 0;
+  const rank = (n: Node) => ["director", "track_file", "vrrp_track_file", "global_defs", "SSL"].indexOf(n.key.text) >>> 0;
   const ordered = [...nodes].sort((a, b) => rank(a) - rank(b));
   const globals = defaultGlobals();
   const vrrpGlobals: VrrpGlobals = {};
@@ -123,6 +124,7 @@ export function parseKeepalived(path: string): DirectorConfig {
         virtualServer(n, cfg, groups, errs, globals, trackFiles);
         break;
       case "track_file":
+      case "vrrp_track_file": // keepalived's older name for the same block
         trackFileBlock(n, trackFiles);
         break;
       case "SSL":
@@ -179,9 +181,24 @@ export function parseKeepalived(path: string): DirectorConfig {
       const other = (cfg.vrrpSyncGroups ?? []).find((x) => x.members.includes(g.members[k]));
       if (other) fail(t, `${t.text} is already in vrrp_sync_group ${other.name}`);
     });
-    const { memberToks, ...group } = g;
+    const { memberToks, trackers, ...group } = g;
     void memberToks;
     (cfg.vrrpSyncGroups ??= []).push(group);
+    // The group's trackers are every member's (weight 0 unless sync_group_tracking_weight).
+    const w = (t: PendingTrackScript): PendingTrackScript => (trackers.keepWeights ? t : { ...t, weight: 0, reverse: t.reverse });
+    for (const m of group.members) {
+      const v = cfg.vrrp!.find((x) => x.name === m) as VrrpInstanceConfig & { pendingScripts?: PendingTrackScript[]; pendingFiles?: PendingTrackScript[] };
+      v.pendingScripts?.push(...trackers.scripts.map(w));
+      v.pendingFiles?.push(...trackers.files.map(w));
+      for (const t of trackers.interfaces) {
+        const i = cfg.interfaces.find((x) => x.name === t.tok.text);
+        if (!i) fail(t.tok, `no interface ${t.tok.text} in the director block`);
+        const weight = trackers.keepWeights ? t.weight ?? 0 : 0;
+        const existing = v.trackInterfaces.findIndex((x) => x.ifindex === i!.index);
+        if (existing >= 0) v.trackInterfaces.splice(existing, 1);
+        v.trackInterfaces.push({ ifindex: i!.index, interfaceName: i!.name, weight, reverse: t.reverse ?? false });
+      }
+    }
   });
   errs.attempt(() => {
     const fifos = notifyFifos(vrrpGlobals);
@@ -217,6 +234,18 @@ export function parseKeepalived(path: string): DirectorConfig {
       }
       v.trackScripts.push({ script: sc!.name, weight, reverse: t.reverse ?? sc!.reverse });
       tracked.add(sc!.name);
+    });
+  }
+  // track_file names a top-level track_file block; its weight unless the entry sets one.
+  for (const v of cfg.vrrp ?? []) {
+    const x = v as typeof v & { pendingFiles?: PendingTrackScript[] };
+    const pending = x.pendingFiles ?? [];
+    delete x.pendingFiles;
+    for (const t of pending) errs.attempt(() => {
+      const tf = trackFiles.get(t.tok.text);
+      if (!tf) fail(t.tok, `no track_file named ${t.tok.text}${trackFiles.size ? ` (track_files: ${[...trackFiles.keys()].slice(0, 10).join(", ")})` : ""}`);
+      if (v.trackFiles.some((f) => f.name === t.tok.text)) fail(t.tok, `${t.tok.text} is tracked twice`);
+      v.trackFiles.push({ name: t.tok.text, path: tf!.path, weight: t.weight ?? tf!.weight, reverse: t.reverse ?? tf!.reverse });
     });
   }
   for (const sc of scripts.values()) {

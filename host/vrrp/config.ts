@@ -62,6 +62,9 @@ export interface VrrpInstanceConfig {
   virtualRoutes?: { cidr: string; via?: string; ifindex: number; line: number }[];
   /** track_script entries: the script's weight unless the entry sets its own. */
   trackScripts: TrackedScript[];
+  /** track_file entries (top-level track_file blocks): the file's number times the weight
+   *  moves the priority; weight 0: FAULT while it is not 0. */
+  trackFiles: TrackedFile[];
   /** track_interface entries, plus the instance's own interface (weight 0) unless
    *  dont_track_primary (keepalived tracks it by default). */
   trackInterfaces: TrackedInterface[];
@@ -126,6 +129,10 @@ export interface TrackWeight {
 }
 export interface TrackedScript extends TrackWeight {
   script: string;
+}
+export interface TrackedFile extends TrackWeight {
+  name: string;
+  path: string;
 }
 export interface TrackedInterface extends TrackWeight {
   ifindex: number;

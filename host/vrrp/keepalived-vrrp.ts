@@ -112,7 +112,6 @@ function versionOf(t: Tok): 2 | 3 {
 }
 
 const NOT_YET: Record<string, string> = {
-  track_file: "track_file in a vrrp_instance is not supported by wasmvs yet",
   virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
   strict_mode: "strict_mode is not supported by wasmvs yet",
   no_accept: "no_accept is not supported by wasmvs yet (the master always takes its addresses' traffic, as keepalived outside strict mode)",
@@ -120,7 +119,7 @@ const NOT_YET: Record<string, string> = {
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept", "track_file"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -147,6 +146,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     addresses: [], addressIfindex: [], addressDev: [],
   };
   const trackScripts: PendingTrackScript[] = [];
+  const trackFiles: PendingTrackScript[] = [];
   const trackInterfaces: TrackedInterface[] = [];
   let dontTrackPrimary = false;
   let syncInterface: { tok: Tok; ifindex: number; interfaceName: string } | undefined;
@@ -224,6 +224,14 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         for (const t of c.children!) errs.attempt(() => {
           if (t.children) fail(t.key, "a vrrp_script name, not a block");
           trackScripts.push({ tok: t.key, ...trackWeight(t, true) });
+        });
+        break;
+      case "track_file":
+        // Names of top-level track_file blocks, resolved once the file is read.
+        if (!c.children) fail(c.key, "track_file needs a block of track_file names");
+        for (const t of c.children!) errs.attempt(() => {
+          if (t.children) fail(t.key, "a track_file name, not a block");
+          trackFiles.push({ tok: t.key, ...trackWeight(t, true) });
         });
         break;
       case "track_interface":
@@ -327,6 +335,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
+    trackFiles: [],
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
@@ -335,9 +344,10 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     garpMasterRefreshRepeat: v.garpMasterRefreshRepeat,
     virtualRoutes: v.virtualRoutes,
     pendingScripts: trackScripts,
+    pendingFiles: trackFiles,
     syncInterface,
     line: n.key.line,
-  } as VrrpInstanceConfig & { pendingScripts: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
+  } as VrrpInstanceConfig & { pendingScripts: PendingTrackScript[]; pendingFiles: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
 }
 
 /** A track_script entry before the scripts are all read (its weight may come from the script). */
@@ -436,11 +446,28 @@ function resolveCommand(cmd: string): string | undefined {
 
 
 /** A vrrp_sync_group block (members checked once every instance is read). */
-export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & { memberToks: Tok[] } {
+/** A sync group's trackers: each member tracks them too (keepalived's vrrp_sync.c), with
+ *  weight 0 — a failure is the whole group's FAULT — unless sync_group_tracking_weight. */
+export interface GroupTrackers {
+  scripts: PendingTrackScript[];
+  files: PendingTrackScript[];
+  interfaces: PendingTrackScript[];
+  keepWeights: boolean;
+}
+
+export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & { memberToks: Tok[]; trackers: GroupTrackers } {
   const name = arg(n, 0, "a name");
   noMoreArgs(n, 1);
   if (!n.children) fail(n.key, "vrrp_sync_group needs a block (group { INSTANCE ... })");
-  const g: VrrpSyncGroupConfig & { memberToks: Tok[] } = { name: name.text, members: [], memberToks: [], line: n.key.line };
+  const g: VrrpSyncGroupConfig & { memberToks: Tok[]; trackers: GroupTrackers } = { name: name.text, members: [], memberToks: [], line: n.key.line,
+    trackers: { scripts: [], files: [], interfaces: [], keepWeights: false } };
+  const entries = (c: Node, into: PendingTrackScript[], what: string) => {
+    if (!c.children) fail(c.key, `${c.key.text} needs a block of ${what}`);
+    for (const t of c.children!) {
+      if (t.children) fail(t.key, `a ${what.replace(/s$/, "")}, not a block`);
+      into.push({ tok: t.key, ...trackWeight(t, c.key.text !== "track_interface") });
+    }
+  };
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "group") {
@@ -454,11 +481,16 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
     else if (k === "notify") g.notify = script(c);
     else if (k === "notify_fault") g.notifyFault = script(c);
     else if (k === "smtp_alert") { leaf(c); g.smtpAlert = c.args[0]?.text !== "off"; }
-    else if (["track_script", "track_interface", "track_file", "track_process", "global_tracking", "sync_group_tracking_weight", "notify_stop"].includes(k)) {
+    else if (k === "track_script") entries(c, g.trackers.scripts, "vrrp_script names");
+    else if (k === "track_file") entries(c, g.trackers.files, "track_file names");
+    else if (k === "track_interface") entries(c, g.trackers.interfaces, "interfaces");
+    else if (k === "sync_group_tracking_weight") { leaf(c); noMoreArgs(c, 0); g.trackers.keepWeights = true; }
+    else if (["track_process", "track_bfd", "global_tracking", "notify_stop"].includes(k)) {
       fail(c.key, `${k} in a vrrp_sync_group is not supported by wasmvs yet`);
     } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length) {
       fail(c.key, "instance names go in a group { } block (keepalived 2's syntax: vrrp_sync_group NAME { group { VI_1 VI_2 } })");
-    } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify"], "vrrp_sync_group");
+    } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
+      "sync_group_tracking_weight"], "vrrp_sync_group");
   });
   errs.check();
   if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");

@@ -14,7 +14,8 @@ import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
-import { faults, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
+import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
+import { trackedValue } from "../health/checkers/file.js";
 import { fifoLine, NotifyFifo } from "./fifo.js";
 import type { Timer } from "../control/clock.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
@@ -43,6 +44,9 @@ export class VrrpService {
   /** Each interface's last known link state. */
   private readonly links = new Map<number, boolean>();
   private linkTimer?: Timer;
+  /** Each tracked file's last value. */
+  private readonly files = new Map<string, number>();
+  private fileTimer?: Timer;
   private readonly linkUp: (ifindex: number) => boolean;
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
@@ -83,10 +87,29 @@ export class VrrpService {
   start(): void {
     for (const f of this.fifos) f.open();
     for (const i of this.trackedLinks()) this.links.set(i, this.linkUp(i));
+    for (const vi of this.instances) for (const f of vi.cfg.trackFiles) this.files.set(f.path, trackedValue(f.path));
     this.retrack();
     for (const vi of this.instances) vi.start();
     for (const t of this.trackers.values()) t.start();
     if (this.links.size) this.pollLinks();
+    if (this.files.size) this.pollFiles();
+  }
+
+  /** keepalived watches tracked files with inotify; this reads them every FILE_POLL_MS (as FILE_CHECK does). */
+  private pollFiles(): void {
+    this.fileTimer = this.o.clock.after(FILE_POLL_MS, () => {
+      let changed = false;
+      for (const [path, was] of this.files) {
+        const v = trackedValue(path);
+        if (v !== was) {
+          this.files.set(path, v);
+          changed = true;
+          this.o.log(`VRRP: tracked file ${path} reads ${v}`);
+        }
+      }
+      if (changed) this.retrack();
+      this.pollFiles();
+    });
   }
 
   private trackedLinks(): Set<number> {
@@ -123,6 +146,11 @@ export class VrrpService {
         vi.setFault(key, faults(t, good));
         total += weightOf(t, good);
       }
+      for (const t of vi.cfg.trackFiles) {
+        const st = fileStatus(t, this.files.get(t.path) ?? 0);
+        vi.setFault(`file ${t.name}`, st === "FAULT");
+        if (st !== "FAULT") total += st;
+      }
       for (const t of vi.cfg.trackInterfaces) {
         const up = this.links.get(t.ifindex) ?? true;
         vi.setFault(`interface ${t.interfaceName} ${t.reverse ? "up (tracked reversed)" : "down"}`, faults(t, up));
@@ -141,6 +169,7 @@ export class VrrpService {
    *  the engine has sent the adverts. */
   async stop(): Promise<void> {
     this.linkTimer?.cancel();
+    this.fileTimer?.cancel();
     for (const t of this.trackers.values()) t.stop();
     for (const vi of this.instances) vi.stop();
     await Promise.all(this.pending);

@@ -89,3 +89,15 @@ export function weightOf(t: TrackWeight, good: boolean): number {
 export function faults(t: TrackWeight, good: boolean): boolean {
   return t.weight === 0 && good === t.reverse;
 }
+
+/** Tracked files are read this often. */
+export const FILE_POLL_MS = 1000;
+
+/** A tracked file's effect on an instance (vrrp_track.c process_update_vrrp_track_file_status):
+ *  weight 0: FAULT while the number is not 0 (reverse: while it is 0); otherwise number x weight
+ *  (negated with reverse), FAULT at -254 or below, at most 253. */
+export function fileStatus(t: TrackWeight, value: number): number | "FAULT" {
+  if (t.weight === 0) return (value !== 0) !== t.reverse ? "FAULT" : 0;
+  const v = value * t.weight * (t.reverse ? -1 : 1);
+  return v <= -254 ? "FAULT" : Math.min(253, v);
+}
