@@ -4,7 +4,7 @@
 // engine through the control state (probes faked, time faked, everything else real).
 
 import { describe, it, expect } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CheckerState, QuorumState } from "../host/health/state.js";
@@ -22,6 +22,7 @@ import { loadEngine } from "../host/engine/node.js";
 import { parseArgs } from "../host/control/ipvsadm.js";
 import { trackedValue } from "../host/health/checkers/file.js";
 import type { Outcome } from "../host/health/checkers/outcome.js";
+import { NotifyFifos } from "../host/control/notify-fifo.js";
 
 const tcp = (o: Partial<TcpChecker> = {}): TcpChecker => ({
   kind: "TCP_CHECK", where: { file: "f", line: 1, column: 1 }, connectIp: "10.1.0.11", connectPort: 80, connectTimeoutMs: 5000, retry: 1,
@@ -261,7 +262,7 @@ describe("the overlay: what the engine holds", () => {
 });
 
 /** A director with health checking on a fake clock: probes answer from `answers`. */
-async function director(text: string) {
+async function director(text: string, fifos?: NotifyFifos) {
   let fileText = text;
   const load = () => conf(fileText);
   const cfg = load();
@@ -274,7 +275,7 @@ async function director(text: string) {
   const answers = new Map<string, Outcome>();
   const probed: string[] = [];
   const health = new HealthService({
-    clock, log: (l) => logs.push(l), refresh: () => state.refresh(), random: () => 0,
+    clock, log: (l) => logs.push(l), refresh: () => state.refresh(), random: () => 0, fifos,
     probe: async (c) => { probed.push(`${c.kind} ${c.connectIp}`); return answers.get(c.connectIp) ?? { ok: true, reason: "fine" }; },
   });
   health.reconcile(cfg);
@@ -356,6 +357,32 @@ describe("the health service on a fake clock, driving a real engine", () => {
     await d.run(1100);
     expect(await d.servers()).toEqual(["10.1.0.12 w1"]);
     expect(await d.drift()).toEqual([]);
+  });
+
+  it("lvs_notify_fifo: keepalived's RS and VS lines for each server and quorum change", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-lvsfifo-"));
+    const path = join(dir, "lvs.fifo");
+    const fifos = new NotifyFifos([{ kind: "lvs", path }], () => {});
+    fifos.open();
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const d = await director(TWO, fifos);
+      await d.run(1500);
+      d.answers.set("10.1.0.11", { ok: false, reason: "refused" });
+      d.answers.set("10.1.0.12", { ok: false, reason: "refused" });
+      await d.run(3000);
+      d.answers.delete("10.1.0.12");
+      await d.run(1100);
+      const buf = Buffer.alloc(4096);
+      expect(buf.subarray(0, readSync(fd, buf)).toString().split("\n").filter(Boolean)).toEqual([
+        // (The servers start up, without alpha: no line until a change.)
+        "RS [10.1.0.12]:tcp:80 [10.0.0.100]:tcp:80 DOWN", "RS [10.1.0.11]:tcp:80 [10.0.0.100]:tcp:80 DOWN", "VS [10.0.0.100]:tcp:80 DOWN",
+        "RS [10.1.0.12]:tcp:80 [10.0.0.100]:tcp:80 UP", "VS [10.0.0.100]:tcp:80 UP"]);
+    } finally {
+      closeSync(fd);
+      fifos.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("alpha: a server starts out of the pool and joins at its first success", async () => {

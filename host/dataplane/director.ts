@@ -30,6 +30,7 @@ import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
 import { TableFileError, TakenTable, takeTable, writeTable } from "./handoff.js";
 import { SyncDaemons } from "../control/syncd.js";
+import { NotifyFifos } from "../control/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
 
@@ -250,6 +251,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   let checking: HealthService | undefined;
   let vrrp: VrrpService | undefined;
   let syncd: SyncDaemons | undefined;
+  const fifos = new NotifyFifos(fileCfg.notifyFifos ?? [], o.log);
   const services: Service[] = [
     taps,
     dataPath,
@@ -271,11 +273,16 @@ export async function runDirector(o: RunOptions): Promise<void> {
       o.log(`control socket ${socketPath}`);
       return () => server.close();
     }),
+    // keepalived's notify FIFOs, shared by the checkers and VRRP (each opened once, its script run once).
+    service("notify FIFOs", async () => {
+      fifos.open();
+      return () => fifos.close();
+    }),
     // keepalived's checkers: they follow the running configuration and change what the
     // engine holds through the control state's queue, like any other change.
     service("health checks", async () => {
       const control = state!;
-      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: () => control.refresh() });
+      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: () => control.refresh(), fifos });
       checking = hc;
       hc.reconcile(control.running);
       control.follow(hc, (cfg) => hc.reconcile(cfg));
@@ -306,7 +313,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
     service("VRRP", async () => {
       if (!fileCfg.vrrp?.length) return () => {};
-      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x) });
+      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x), fifos });
       vrrp = v;
       v.start();
       return () => v.stop();

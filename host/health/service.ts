@@ -18,6 +18,7 @@ import { CheckerState, QuorumState, serverState } from "./state.js";
 import { probe as realProbe, Probe } from "./checkers/index.js";
 import { ScriptRunner } from "./scripts.js";
 import { Mailer } from "./mail.js";
+import { fifoRs, fifoVs, NotifyFifos } from "../control/notify-fifo.js";
 
 /** Upper bounds (ms) of the check latency histogram (wasmvs_check_latency_seconds). */
 export const LATENCY_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -30,6 +31,8 @@ export interface HealthServiceOptions {
   probe?: Probe;
   scripts?: ScriptRunner;
   mail?: Mailer;
+  /** notify_fifo / lvs_notify_fifo: VS and RS lines for each change. */
+  fifos?: NotifyFifos;
   /** For the first check's spread over warmup (Math.random; a fixed one in tests). */
   random?: () => number;
 }
@@ -263,6 +266,7 @@ export class HealthService implements HealthView {
         : `${inhibit ? "Disabling (weight 0)" : "Removing"} real server ${s.server} from ${s.service}: ${reason}`);
       const script = st.alive ? s.cfg.health?.notifyUp : s.cfg.health?.notifyDown;
       if (script) void this.notify(script, `notify_${st.alive ? "up" : "down"} of ${s.server}`);
+      this.o.fifos?.write("lvs", `RS ${fifoRs(s.service, s.server)} ${fifoVs(s.service)} ${st.alive ? "UP" : "DOWN"}\n`);
       if (s.cfg.health?.smtpAlert) this.mail?.send(`Realserver ${s.server} of virtual server ${s.service} - ${st.alive ? "UP" : "DOWN"}`,
         `=> ${st.alive ? "CHECK succeed" : "CHECK failed"} on service: ${reason} <=`);
     } else {
@@ -279,6 +283,7 @@ export class HealthService implements HealthView {
           (h.sorry ? `: ${q === "gained" ? "removing" : "adding"} sorry server ${h.sorry.address}:${h.sorry.port}` : ""));
         const script = q === "gained" ? h.quorumUp : h.quorumDown;
         if (script) void this.notify(script, `quorum_${q === "gained" ? "up" : "down"} of ${s.service}`);
+        this.o.fifos?.write("lvs", `VS ${fifoVs(s.service)} ${q === "gained" ? "UP" : "DOWN"}\n`);
         if (h.smtpAlert) this.mail?.send(`Virtual server ${s.service} - quorum ${q === "gained" ? "UP" : "DOWN"}`,
           `=> ${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}, live weight ${live} <=`);
       }

@@ -10,7 +10,7 @@ import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
 import { SCRIPT_PATH } from "../health/scripts.js";
-import type { FifoConfig } from "./fifo.js";
+import type { FifoConfig } from "../control/notify-fifo.js";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./config.js";
 
@@ -23,7 +23,7 @@ export interface VrrpGlobals {
   fifos?: Record<string, FifoConfig & { tok: Tok; scriptTok?: Tok }>;
 }
 export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon", "notify_fifo", "notify_fifo_script",
-  "vrrp_notify_fifo", "vrrp_notify_fifo_script"];
+  "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script"];
 
 /** No `id`: keepalived takes the instance's virtual_router_id (vrrp.c). */
 export const SYNCID_UNSET = -1;
@@ -61,7 +61,8 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
     case "vrrp_garp_master_delay": leaf(n); g.garpMasterDelayMs = int(arg(n, 0, "seconds"), 0, 1000, "vrrp_garp_master_delay") * 1000; noMoreArgs(n, 1); return true;
     case "vrrp_garp_master_repeat": leaf(n); g.garpMasterRepeat = int(arg(n, 0, "a count"), 1, 255, "vrrp_garp_master_repeat"); noMoreArgs(n, 1); return true;
     case "notify_fifo":
-    case "vrrp_notify_fifo": {
+    case "vrrp_notify_fifo":
+    case "lvs_notify_fifo": {
       // PATH [USER [GROUP]] (keepalived's global_parser.c notify_fifo).
       leaf(n);
       const path = arg(n, 0, "the FIFO's path");
@@ -71,11 +72,12 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
       noMoreArgs(n, 3);
       const fifos = (g.fifos ??= {});
       if (fifos[n.key.text]) fail(n.key, `${n.key.text} is already set (line ${fifos[n.key.text].tok.line})`);
-      fifos[n.key.text] = { ...fifos[n.key.text], path: path.text, user: user?.text, tok: n.key };
+      fifos[n.key.text] = { ...fifos[n.key.text], kind: fifoKind(n.key.text), path: path.text, user: user?.text, tok: n.key };
       return true;
     }
     case "notify_fifo_script":
-    case "vrrp_notify_fifo_script": {
+    case "vrrp_notify_fifo_script":
+    case "lvs_notify_fifo_script": {
       // SCRIPT [USER]: run at start with the FIFO's name appended.
       leaf(n);
       const first = arg(n, 0, "a script");
@@ -87,16 +89,15 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
       const key = n.key.text.replace(/_script$/, "");
       const fifos = (g.fifos ??= {});
       if (fifos[key]?.script) fail(n.key, `${n.key.text} is already set`);
-      fifos[key] = { ...(fifos[key] ?? { path: "", tok: n.key }), script: { argv, where: { file: first.file, line: first.line, column: first.column } },
+      fifos[key] = { ...(fifos[key] ?? { kind: fifoKind(key), path: "", tok: n.key }), script: { argv, where: { file: first.file, line: first.line, column: first.column } },
         scriptUser: user?.text, scriptTok: n.key };
       return true;
     }
-    case "lvs_notify_fifo":
-    case "lvs_notify_fifo_script":
-      fail(n.key, `${n.key.text} is not supported by wasmvs yet (notify_fifo and vrrp_notify_fifo carry VRRP's lines)`);
   }
   return false;
 }
+
+const fifoKind = (key: string): FifoConfig["kind"] => (key.startsWith("vrrp_") ? "vrrp" : key.startsWith("lvs_") ? "lvs" : "all");
 
 /** The FIFOs of global_defs, checked (a script needs its FIFO). */
 export function notifyFifos(g: VrrpGlobals): FifoConfig[] {

@@ -16,7 +16,7 @@ import { HEALTH_DEFAULTS } from "../health/config.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
 import { trackedValue } from "../health/checkers/file.js";
-import { fifoLine, NotifyFifo } from "./fifo.js";
+import { fifoLine, NotifyFifos } from "../control/notify-fifo.js";
 import type { Timer } from "../control/clock.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 
@@ -28,6 +28,8 @@ export interface VrrpServiceOptions {
   /** Sets connection sync's roles (the director's SyncDaemons, so that -L --daemon shows
    *  them); default: the engine directly. */
   sync?: (o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }) => Promise<void>;
+  /** The director's notify FIFOs (shared with the checkers); default: its own from the configuration. */
+  fifos?: NotifyFifos;
   /** An interface's link (by ifindex); default: the TAP device's state (SIOCGIFFLAGS). */
   linkUp?: (ifindex: number) => boolean;
 }
@@ -38,7 +40,9 @@ export class VrrpService {
   private readonly mail?: Mailer;
   /** Each sync group's state as last announced (notify scripts, FIFO lines, mail). */
   private readonly groupState = new Map<string, VrrpState>();
-  private readonly fifos: NotifyFifo[];
+  private readonly fifos: NotifyFifos;
+  /** The FIFOs are this service's own (opened and closed here) unless the director shares them. */
+  private readonly ownFifos: boolean;
   private readonly scripts: ScriptRunner;
   readonly trackers = new Map<string, ScriptTracker>();
   /** Each interface's last known link state. */
@@ -52,7 +56,8 @@ export class VrrpService {
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
     this.mail = Mailer.from(cfg.health, o.log);
-    this.fifos = (cfg.notifyFifos ?? []).map((f) => new NotifyFifo(f, o.log));
+    this.ownFifos = !o.fifos;
+    this.fifos = o.fifos ?? new NotifyFifos(cfg.notifyFifos ?? [], o.log);
     (cfg.vrrp ?? []).forEach((vcfg, i) => {
       // With connection sync, a returning master waits a full refresh of the table before it
       // preempts, so it never takes over with connections it has not seen (keepalived #237).
@@ -85,7 +90,7 @@ export class VrrpService {
   }
 
   start(): void {
-    for (const f of this.fifos) f.open();
+    if (this.ownFifos) this.fifos.open();
     for (const i of this.trackedLinks()) this.links.set(i, this.linkUp(i));
     for (const vi of this.instances) for (const f of vi.cfg.trackFiles) this.files.set(f.path, trackedValue(f.path));
     this.retrack();
@@ -173,7 +178,7 @@ export class VrrpService {
     for (const t of this.trackers.values()) t.stop();
     for (const vi of this.instances) vi.stop();
     await Promise.all(this.pending);
-    for (const f of this.fifos) f.close();
+    if (this.ownFifos) this.fifos.close();
     this.mail?.close();
   }
 
@@ -248,7 +253,7 @@ export class VrrpService {
   }
 
   private fifo(line: string): void {
-    for (const f of this.fifos) f.write(line);
+    this.fifos.write("vrrp", line);
   }
 
   private async run(script: { argv: string[]; where: { file: string; line: number; column: number } }, args: string[]): Promise<void> {

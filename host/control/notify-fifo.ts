@@ -1,7 +1,10 @@
-// keepalived's notify FIFOs for VRRP (global_defs notify_fifo, vrrp_notify_fifo;
-// keepalived/core/notify.c fifo_open, keepalived/vrrp/vrrp_notify.c notify_fifo): each state
-// change of an instance or a sync group is one line, `INSTANCE "VI_1" MASTER 100` or
-// `GROUP "G" FAULT 0`. The FIFO is made if missing (mode 0644, for the configured user),
+// keepalived's notify FIFOs (global_defs notify_fifo, vrrp_notify_fifo, lvs_notify_fifo;
+// keepalived/core/notify.c fifo_open, vrrp/vrrp_notify.c notify_fifo, check/ipwrapper.c
+// notify_fifo_vs/_rs): each state change is one line — of a VRRP instance or sync group,
+// `INSTANCE "VI_1" MASTER 100` or `GROUP "G" FAULT 0`, to notify_fifo and vrrp_notify_fifo;
+// of a virtual server's quorum or a real server, `VS [10.0.0.100]:tcp:80 UP` or
+// `RS [10.1.0.11]:tcp:8080 [10.0.0.100]:tcp:80 DOWN`, to notify_fifo and lvs_notify_fifo
+// (keepalived also writes the C string's NUL after those two; wasmvs writes the line only). The FIFO is made if missing (mode 0644, for the configured user),
 // opened read-write and non-blocking — a reader that is slow or absent never blocks the
 // director; what does not fit in the pipe is lost and counted — and refused unless it is
 // a FIFO that this user (or the configured one) owns: a file planted at that path is never
@@ -15,6 +18,8 @@ import { SCRIPT_PATH } from "../health/scripts.js";
 import { userIds } from "../health/keepalived-checks.js";
 
 export interface FifoConfig {
+  /** notify_fifo gets every line; vrrp_ and lvs_notify_fifo their part. */
+  kind: "all" | "vrrp" | "lvs";
   path: string;
   /** The FIFO's owner when wasmvs makes it (keepalived: the script user). */
   user?: string;
@@ -84,3 +89,47 @@ export class NotifyFifo {
 
 /** keepalived's line for a state change: TYPE "NAME" STATE PRIORITY. */
 export const fifoLine = (type: "INSTANCE" | "GROUP", name: string, state: string, priority: number) => `${type} "${name}" ${state} ${priority}\n`;
+
+/** Every configured FIFO, opened once (their scripts run once) and shared by VRRP and the checkers. */
+export class NotifyFifos {
+  private readonly fifos: { kind: FifoConfig["kind"]; fifo: NotifyFifo }[];
+
+  constructor(cfgs: FifoConfig[], log: (line: string) => void) {
+    this.fifos = cfgs.map((c) => ({ kind: c.kind, fifo: new NotifyFifo(c, log) }));
+  }
+
+  get size(): number {
+    return this.fifos.length;
+  }
+
+  open(): void {
+    for (const f of this.fifos) f.fifo.open();
+  }
+
+  /** A VRRP line (kind "vrrp") or a checker line ("lvs"): to notify_fifo and that kind's FIFO. */
+  write(kind: "vrrp" | "lvs", line: string): void {
+    for (const f of this.fifos) if (f.kind === "all" || f.kind === kind) f.fifo.write(line);
+  }
+
+  close(): void {
+    for (const f of this.fifos) f.fifo.close();
+  }
+}
+
+/** keepalived's inet_sockaddrtotrio: [ADDR]:proto:PORT. */
+const trio = (addr: string, proto: string, port: string) => `[${addr}]:${proto}:${port}`;
+
+/** A virtual server as keepalived's FMT_VS writes it, from wasmvs's key ("tcp 10.0.0.100:80", "fwm 1"). */
+export function fifoVs(service: string): string {
+  const [proto, rest] = service.split(" ");
+  if (proto === "fwm") return `FWM ${rest}`;
+  const i = rest.lastIndexOf(":");
+  return trio(rest.slice(0, i), proto, rest.slice(i + 1));
+}
+
+/** A real server as keepalived's FMT_RS writes it (the virtual server's protocol; tcp for a mark's). */
+export function fifoRs(service: string, server: string): string {
+  const proto = service.startsWith("udp ") ? "udp" : "tcp";
+  const i = server.lastIndexOf(":");
+  return trio(server.slice(0, i), proto, server.slice(i + 1));
+}
