@@ -1,7 +1,7 @@
-// keepalived.conf's vrrp_instance, vrrp_sync_group and vrrp_script blocks
-// (keepalived/vrrp/vrrp_parser.c, vrrp_track.c), read into host/vrrp/config.ts's model.
-// What wasmvs does not do yet is refused with its position (unicast peers, VMACs, routes
-// and rules, file tracking).
+// keepalived.conf's vrrp_instance, vrrp_sync_group and vrrp_script blocks, static routes and
+// addresses, and VRRP's global_defs (keepalived/vrrp/vrrp_parser.c, vrrp_track.c), read into
+// host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
+// (policy routing, AH, strict mode, process and BFD tracking).
 
 import { onLinkIndex } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";

@@ -1,6 +1,6 @@
 // What VRRP instances track (keepalived/vrrp/vrrp_track.c, vrrp_scheduler.c): vrrp_script
-// results with rise/fall, and the link state of director interfaces. Each tracker reports
-// good or bad; the service turns that into FAULT (weight 0) or an effective priority.
+// results with rise/fall, the link state of director interfaces, and tracked files' numbers.
+// Each tracker reports its state; the service turns that into FAULT or an effective priority.
 
 import { tapAddon } from "../io/tap.js";
 import type { Clock, Timer } from "../control/clock.js";
