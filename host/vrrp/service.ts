@@ -4,10 +4,12 @@
 // instance's addresses owned by the engine only while master, gratuitous ARP bursts on
 // becoming master, and keepalived's notify scripts with keepalived's arguments:
 // `notify_master` etc. as written, and `notify SCRIPT` with "INSTANCE" NAME STATE PRIORITY.
-// Tracked scripts and interfaces (track.ts) put instances in FAULT or move their priority;
-// a sync group is in FAULT when any member is (vrrp_sync.c).
+// Tracked scripts, interfaces and files (track.ts) put instances in FAULT or move their
+// priority; a sync group goes master only when every member would, and is in FAULT when any
+// member is (vrrp_sync.c); virtual_routes come and go with master; each change is a line
+// on the notify FIFOs.
 
-import type { Clock } from "../control/clock.js";
+import type { Clock, Timer } from "../control/clock.js";
 import type { EngineAdapter } from "../control/adapter.js";
 import type { DirectorConfig } from "../control/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
@@ -17,7 +19,6 @@ import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
 import { trackedValue } from "../health/checkers/file.js";
 import { fifoLine, NotifyFifos } from "../control/notify-fifo.js";
-import type { Timer } from "../control/clock.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 
 export interface VrrpServiceOptions {
