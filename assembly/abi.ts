@@ -11,8 +11,9 @@ export enum Abi {
    *  timeout and netmask, templates, persistent-connection counts, port-zero services),
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
-   *  connection sync (IPVS sync protocol v1 sent and received by the engine). */
-  VERSION = 4,
+   *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
+   *  sed, nq, fo, ovf. */
+  VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -131,6 +132,11 @@ export enum Sched {
   WLC = 3,
   SH = 4,
   DH = 5,
+  SED = 6,
+  NQ = 7,
+  FO = 8,
+  OVF = 9,
+  COUNT = 10,
 }
 
 /** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */

@@ -1,5 +1,6 @@
 // Schedulers against a plain reference model of IPVS's algorithms (ip_vs_rr.c,
-// ip_vs_wrr.c, ip_vs_lc.c, ip_vs_wlc.c, ip_vs_sh.c, ip_vs_dh.c), written here without
+// ip_vs_wrr.c, ip_vs_lc.c, ip_vs_wlc.c, ip_vs_sh.c, ip_vs_dh.c, ip_vs_sed.c, ip_vs_nq.c,
+// ip_vs_fo.c, ip_vs_ovf.c), written here without
 // any of the engine's code: the engine must pick the same server for every new
 // connection, also across weight changes, quiescing (weight 0) and thresholds.
 
@@ -132,7 +133,41 @@ class Model {
         const d = this.buckets[Model.hash(this.sched === "sh" ? saddr : daddr)];
         return d && this.usable(d) ? d : null;
       }
+      case "sed": {
+        // (active + 1) / weight, by cross-multiplication; the first usable one starts.
+        const first = L.findIndex((d) => this.usable(d));
+        if (first < 0) return null;
+        let least = L[first];
+        for (const d of L.slice(first + 1)) {
+          if (d.overloaded) continue;
+          if ((least.active + 1) * d.weight > (d.active + 1) * least.weight) least = d;
+        }
+        return least;
+      }
+      case "nq": {
+        let least: ModelDest | null = null;
+        for (const d of L) {
+          if (!this.usable(d)) continue;
+          if (d.active === 0) return d;
+          if (!least || (least.active + 1) * d.weight > (d.active + 1) * least.weight) least = d;
+        }
+        return least;
+      }
+      case "fo": {
+        let best: ModelDest | null = null;
+        for (const d of L) if (!d.overloaded && d.weight > (best?.weight ?? 0)) best = d;
+        return best;
+      }
+      case "ovf": {
+        let best: ModelDest | null = null;
+        for (const d of L) {
+          if (d.overloaded || d.active > d.weight || d.weight === 0) continue;
+          if (!best || d.weight > best.weight) best = d;
+        }
+        return best;
+      }
     }
+    return null;
   }
   /** A new connection (SYN_RECV: inactive) on d; sets OVERLOAD at the upper threshold. */
   bind(d: ModelDest): void {
@@ -174,7 +209,7 @@ async function setup(sched: SchedulerName, weights: number[], thresholds: [numbe
   return { e, m, svc };
 }
 
-function compare(e: Engine, m: Model, count: number): string[] {
+function compare(e: Engine, m: Model, count: number, establish = false): string[] {
   const seq: string[] = [];
   for (let k = 0; k < count; k++) {
     const got = connect(e);
@@ -182,6 +217,13 @@ function compare(e: Engine, m: Model, count: number): string[] {
     if (want) m.bind(want);
     expect(got.server, `connection ${k}`).toBe(want ? want.addr : null);
     seq.push(got.server ?? "-");
+    // The client's ACK: SYN_RECV (inactive) becomes ESTABLISHED (active), in both.
+    if (establish && want) {
+      e.loadFrame(0, syn(got.client, ACK), 0);
+      e.process(1, 1000);
+      want.inactive--;
+      want.active++;
+    }
   }
   return seq;
 }
@@ -314,6 +356,40 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(overloaded()).toBe(true);
     closeOne();
     expect(overloaded()).toBe(false); // 2 * 4 < 12
+  });
+
+  it("sed: the smallest (active + 1) / weight; inactive connections do not count (weights 1,2,5)", async () => {
+    const { e, m } = await setup("sed", [1, 2, 5]);
+    const seq = compare(e, m, 40, true);
+    // (C + 1) / W evens out at 5 : 10 : 25 of 40.
+    expect(RS.map((r) => seq.filter((x) => x === r).length)).toEqual([5, 10, 25]);
+    compare(e, m, 20); // SYN_RECV only: inactive, not counted — the same server until one is established
+  });
+
+  it("nq: an idle server at once (the first in list order), then sed's choice; follows weight changes", async () => {
+    const { e, m, svc } = await setup("nq", [1, 2, 5]);
+    const seq = compare(e, m, 3, true);
+    expect(new Set(seq).size).toBe(3); // every idle server once first
+    compare(e, m, 30, true);
+    e.editRealServer(e.findRealServer(svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[2], 0);
+    expect(compare(e, m, 10, true)).not.toContain(RS[2]);
+  });
+
+  it("fo: everything to the highest weight (the first of equals); the next when it is quiesced or overloaded", async () => {
+    const { e, m, svc } = await setup("fo", [2, 3, 3], [[0, 0], [0, 0], [4, 2]]);
+    // RS[2] was added last, so it is first in list order among the two of weight 3; at 4 connections it is overloaded.
+    expect(compare(e, m, 8, true)).toEqual([RS[2], RS[2], RS[2], RS[2], RS[1], RS[1], RS[1], RS[1]]);
+    e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[1], 0);
+    expect(compare(e, m, 3, true)).toEqual([RS[0], RS[0], RS[0]]);
+  });
+
+  it("ovf: the highest weight until its active connections exceed its weight, then the next (weights 2,3,1)", async () => {
+    const { e, m } = await setup("ovf", [2, 3, 1]);
+    const seq = compare(e, m, 9, true);
+    expect(seq).toEqual([RS[1], RS[1], RS[1], RS[1], RS[0], RS[0], RS[0], RS[2], RS[2]]);
+    expect(compare(e, m, 2, true)).toEqual(["-", "-"]); // every server past its weight: no destination
   });
 
   it("a service whose servers are all quiesced drops, counts, and tells the client the port is unreachable", async () => {

@@ -9,6 +9,8 @@ import { scheduleLc } from "./lc";
 import { scheduleWlc } from "./wlc";
 import { scheduleSh, shAssign } from "./sh";
 import { scheduleDh, dhAssign } from "./dh";
+import { scheduleNq, scheduleSed } from "./sed";
+import { scheduleFo, scheduleOvf } from "./fo";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -30,6 +32,10 @@ export function schedule(s: u32, saddr: u32, daddr: u32): u32 {
     case Sched.WLC: return scheduleWlc(s);
     case Sched.SH: return scheduleSh(s, saddr);
     case Sched.DH: return scheduleDh(s, daddr);
+    case Sched.SED: return scheduleSed(s);
+    case Sched.NQ: return scheduleNq(s);
+    case Sched.FO: return scheduleFo(s);
+    case Sched.OVF: return scheduleOvf(s);
   }
   return NONE;
 }

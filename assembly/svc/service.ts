@@ -122,7 +122,7 @@ export function setSchedulerHook(changed: (s: u32) => void): void {
 /** Add a service; returns its index, or -Err. A firewall-mark service is protocol 0 with
  *  its mark as vaddr and port 0 (IPVS matches it by mark alone, any protocol). */
 export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
-  if (sched > <u32>Sched.DH || (proto != 6 && proto != 17 && proto != 0)) return -Err.BAD_ARGUMENT;
+  if (sched >= <u32>Sched.COUNT || (proto != 6 && proto != 17 && proto != 0)) return -Err.BAD_ARGUMENT;
   if (proto == 0 && (vaddr == 0 || vport != 0)) return -Err.BAD_ARGUMENT;
   if (svcFind(proto, vaddr, vport) != NONE) return -Err.EXISTS;
   for (let s: u32 = 0; s < maxServices; s++) {
@@ -148,7 +148,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
 
 /** Change a service's scheduler (its scheduler state starts afresh, as in IPVS). */
 export function svcEdit(s: u32, sched: u32): i32 {
-  if (!svcUsed(s) || sched > <u32>Sched.DH) return -Err.BAD_ARGUMENT;
+  if (!svcUsed(s) || sched >= <u32>Sched.COUNT) return -Err.BAD_ARGUMENT;
   let r = svcRec(s);
   store<u8>(r, <u8>sched, ServiceField.SCHED);
   store<u32>(r, NONE, SVC_SCHED_CURSOR);
