@@ -12,7 +12,7 @@ export enum Abi {
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
    *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
-   *  sed, nq, fo, ovf. */
+   *  sed, nq, fo, ovf; scheduler flags (ServiceField.SCHED_FLAGS). */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -189,6 +189,9 @@ export enum ServiceField {
   PROTO = 6,
   FLAGS = 7,
   SCHED = 8,
+  /** IPVS's scheduler flags (IP_VS_SVC_F_SCHED1..3 >> 3): bit 0 flag-1 (sh-fallback,
+   *  mh-fallback), bit 1 flag-2 (sh-port, mh-port), bit 2 flag-3. */
+  SCHED_FLAGS = 9,
   DEST_COUNT = 10,
   DEST_HEAD = 12,
   /** Persistence timeout in seconds (-p); 0: not persistent. */

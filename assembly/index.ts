@@ -16,7 +16,7 @@ import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, con
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcStats, svcUsed } from "./svc/service";
+import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
@@ -197,6 +197,8 @@ export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 
   return svcAdd(proto, vaddr, vport, sched);
 }
 export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
+/** ipvsadm -b: the scheduler flags, bit 0 flag-1, bit 1 flag-2, bit 2 flag-3. */
+export function setSchedFlags(s: u32, flags: u32): i32 { return svcSetSchedFlags(s, flags); }
 /** ipvsadm -p TIMEOUT -M NETMASK (timeout in seconds, 0: not persistent; netmask in network byte order). */
 export function setPersistence(s: u32, timeoutS: u32, netmask: u32): i32 { return svcSetPersistence(s, timeoutS, netmask); }
 /** Firewall-mark rules (svc/mark.ts): cleared, then added one by one (net and mask in

@@ -77,7 +77,7 @@ describe("ipvsadm command line", () => {
   it("refuses features wasmvs does not have yet, saying so", () => {
     expect(err(["-A", "-f", "0"])).toBe("2: illegal fwmark specified");
     expect(err(["-A", "-t", "10.0.0.1:80", "-6"])).toBe("2: ipvsadm: option -6: IPv6 is not supported by wasmvs yet");
-    expect(err(["-A", "-t", "10.0.0.1:80", "-b", "sh-port"])).toMatch(/scheduler flags are not supported by wasmvs yet/);
+    expect(err(["-A", "-t", "10.0.0.1:80", "-b", "sh-port"])).toBe("2: incompatible scheduler flag `sh-port'");
     expect(err(["-A", "-t", "10.0.0.1:80", "-M", "255.255.255.0"])).toBe("2: the netmask (-M) only applies to a persistent service (-p)");
     expect(err(["-A", "-t", "10.0.0.1:80", "-p", "0"])).toBe("2: illegal timeout specified");
     expect(err(["-A", "-t", "10.0.0.1:80", "-p", "-M", "255.0.x.0"])).toBe("2: illegal virtual server persistent mask specified");
@@ -126,6 +126,20 @@ const table: TableView = {
 };
 
 describe("ipvsadm output formats (golden)", () => {
+  it("scheduler flags: -b as parse_sched_flags reads it, in the listing and in -S as ipvsadm prints them", () => {
+    expect(parseArgs(["-A", "-t", "10.0.0.1:80", "-s", "sh", "-b", "sh-fallback,sh-port"]).schedFlags).toBe(3);
+    expect(parseArgs(["-A", "-t", "10.0.0.1:80", "-b", "flag-3,flag-1", "-s", "rr"]).schedFlags).toBe(5);
+    const e = (argv: string[]) => { try { parseArgs(argv); return "ok"; } catch (x) { return `${(x as IpvsadmError).status}: ${(x as Error).message}`; } };
+    expect(e(["-A", "-t", "10.0.0.1:80", "-s", "rr", "-b", "sh-port"])).toBe("2: incompatible scheduler flag `sh-port'");
+    expect(e(["-A", "-t", "10.0.0.1:80", "-s", "sh", "-b", "sh-port,turbo"])).toBe("2: invalid scheduler flag `turbo'");
+    expect(e(["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1", "-b", "flag-1"])).toBe("2: Illegal 'sched-flags' option with the 'add-server' command");
+    const t: TableView = { size: 4096, timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, services: [
+      { protocol: "tcp", address: "10.0.0.1", port: 80, scheduler: "sh", schedFlags: 3, stats: s0, rates: z, realServers: [] },
+      { protocol: "tcp", address: "10.0.0.2", port: 80, scheduler: "wlc", schedFlags: 4, persistence: { timeout: 300, netmask: "255.255.255.255" }, stats: s0, rates: z, realServers: [] }] };
+    expect(formatList(t, fmt()).split("\n").slice(3, 5)).toEqual(["TCP  10.0.0.1:80 sh (sh-fallback,sh-port)", "TCP  10.0.0.2:80 wlc (flag-3) persistent 300"]);
+    expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port\n-A -t 10.0.0.2:80 -s wlc -b flag-3 -p 300\n");
+  });
+
   it("prints K/M/G/T suffixes as print_largenum, and exact numbers with --exact", () => {
     expect(largenum(99999999, false)).toBe(" 99999999");
     expect(largenum(100000000, false)).toBe("  100000K");

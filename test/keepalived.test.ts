@@ -118,6 +118,8 @@ virtual_server group web {
   it("names file, line, column and keyword of each error", () => {
     const cases: [string, string][] = [
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algoo rr\n}\n`, `e.conf:${L(2)}:3: 'lb_algoo': unknown keyword in virtual_server (did you mean 'lb_algo'?)`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  sh-port\n}\n`, `e.conf:${L(3)}:3: 'sh-port': sh-port applies to the sh scheduler only (lb_algo is rr)`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo sh sh-port\n}\n`, `e.conf:${L(2)}:14: 'sh-port': scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo lblc\n}\n`, `e.conf:${L(2)}:11: 'lblc': scheduler lblc is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh, sed, nq, fo, ovf)`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 99999 {\n  }\n}\n`, `e.conf:${L(2)}:25: '99999': port must be a whole number from 0 to 65535`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n`, `e.conf:${L(1)}:30: '{': this block is never closed (missing '}')`],
@@ -239,6 +241,11 @@ virtual_server group web {
     // static_ipaddress: held always, each on its interface (the kernel's scope attribute has no meaning here).
     expect(load("keepalived.conf.vrrp.static_ipaddress").staticAddresses).toEqual([{ address: "192.168.200.16", ifindex: 0, line: 21 },
       { address: "192.168.200.17", ifindex: 1, line: 22 }, { address: "192.168.200.18", ifindex: 2, line: 23 }]);
+  });
+
+  it("scheduler flags as keepalived's keywords: sh-fallback, sh-port, flag-3 for sh; flag-1..3 for any", () => {
+    const f = write("flags.conf", `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  sh-port\n  lb_algo sh\n  sh-fallback\n  flag-3\n}\nvirtual_server 10.0.0.100 81 {\n  lb_algo wlc\n  flag-2\n}\n`);
+    expect(parseKeepalived(f).services.map((x) => [x.scheduler, x.schedFlags])).toEqual([["sh", 7], ["wlc", 2]]);
   });
 
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {

@@ -25,6 +25,8 @@ class Model {
   rrLast = -1; // index into list, -1 = head
   wrr = { cl: -1, cw: 0, mw: 0, di: 1 };
   buckets: (ModelDest | null)[] = [];
+  /** Scheduler flags: 1 sh-fallback, 2 sh-port. */
+  flags = 0;
   constructor(readonly sched: SchedulerName) {}
 
   add(addr: string, weight: number, uth = 0, lth = 0): void {
@@ -71,7 +73,7 @@ class Model {
     const v = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
     return Number((BigInt(v) * 2654435761n) & 255n);
   }
-  schedule(saddr: string, daddr: string): ModelDest | null {
+  schedule(saddr: string, daddr: string, sport = 0): ModelDest | null {
     const L = this.list;
     switch (this.sched) {
       case "rr": {
@@ -128,9 +130,25 @@ class Model {
         }
         return least;
       }
-      case "sh":
+      case "sh": {
+        // ip_vs_sh_hashkey: (offset + (port + addr) * 2654435761) & 255; ip_vs_sh_get_fallback.
+        const [a, b, c, dd] = saddr.split(".").map(Number);
+        const addr = BigInt(((a << 24) | (b << 16) | (c << 8) | dd) >>> 0);
+        const port = BigInt(this.flags & 2 ? sport : 0);
+        const key = (offset: number) => Number((BigInt(offset) + (port + addr) * 2654435761n) & 255n);
+        const first = key(0);
+        const d = this.buckets[first];
+        if (!d) return null;
+        if (this.usable(d) || !(this.flags & 1)) return this.usable(d) ? d : null;
+        for (let off = 0; off < 256; off++) {
+          const x = this.buckets[key((off + first) % 256)];
+          if (!x) return null;
+          if (this.usable(x)) return x;
+        }
+        return null;
+      }
       case "dh": {
-        const d = this.buckets[Model.hash(this.sched === "sh" ? saddr : daddr)];
+        const d = this.buckets[Model.hash(daddr)];
         return d && this.usable(d) ? d : null;
       }
       case "sed": {
@@ -197,10 +215,11 @@ function connect(e: Engine, now = 1000): { server: string | null; client: { addr
   return { server: toServer ? decode(toServer.frame).ip!.dst : null, client: c };
 }
 
-async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = []): Promise<{ e: Engine; m: Model; svc: number }> {
+async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = [], schedFlags = 0): Promise<{ e: Engine; m: Model; svc: number }> {
   const e = await director();
   const m = new Model(sched);
-  const svc = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: sched });
+  m.flags = schedFlags;
+  const svc = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: sched, schedFlags });
   weights.forEach((w, i) => {
     const [u, l] = thresholds[i] ?? [0, 0];
     e.addRealServer(svc, { address: RS[i], port: 80, method: "nat", weight: w, uthreshold: u, lthreshold: l });
@@ -213,7 +232,7 @@ function compare(e: Engine, m: Model, count: number, establish = false): string[
   const seq: string[] = [];
   for (let k = 0; k < count; k++) {
     const got = connect(e);
-    const want = m.schedule(got.client.addr, VIP);
+    const want = m.schedule(got.client.addr, VIP, got.client.port);
     if (want) m.bind(want);
     expect(got.server, `connection ${k}`).toBe(want ? want.addr : null);
     seq.push(got.server ?? "-");
@@ -390,6 +409,20 @@ describe("schedulers match IPVS's algorithms", () => {
     const seq = compare(e, m, 9, true);
     expect(seq).toEqual([RS[1], RS[1], RS[1], RS[1], RS[0], RS[0], RS[0], RS[2], RS[2]]);
     expect(compare(e, m, 2, true)).toEqual(["-", "-"]); // every server past its weight: no destination
+  });
+
+  it("sh-port: the client's port joins the hash (one client spreads over the servers); sh-fallback: past a quiesced server to the next bucket's", async () => {
+    const { e, m } = await setup("sh", [1, 1, 1], [], 2);
+    const seq = compare(e, m, 30);
+    expect(new Set(seq).size).toBe(3);
+    const f = await setup("sh", [1, 1, 1], [], 1);
+    compare(f.e, f.m, 10);
+    f.e.editRealServer(f.e.findRealServer(f.svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
+    f.m.setWeight(RS[2], 0);
+    const after = compare(f.e, f.m, 30);
+    expect(after).not.toContain("-"); // every client placed, none on the quiesced server
+    expect(after).not.toContain(RS[2]);
+    expect(f.e.drops().no_dest ?? 0n).toBe(0n);
   });
 
   it("a service whose servers are all quiesced drops, counts, and tells the client the port is unreachable", async () => {

@@ -195,7 +195,8 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let saddr = ipv4Src(ip);
   let daddr = ipv4Dst(ip);
   let persistent = svcPersistTimeout(s) != 0;
-  let d = persistent ? persistSchedule(s, saddr, daddr) : schedule(s, saddr, daddr);
+  let sport = l4SrcPort(l4);
+  let d = persistent ? persistSchedule(s, saddr, daddr, sport) : schedule(s, saddr, daddr, sport);
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);

@@ -23,14 +23,14 @@ export function schedulerInit(): void {
   setSchedulerHook(destsChanged);
 }
 
-/** A real server for a new connection from saddr to daddr, or NONE. */
-export function schedule(s: u32, saddr: u32, daddr: u32): u32 {
+/** A real server for a new connection from saddr:sport (wire order) to daddr, or NONE. */
+export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
   switch (svcSched(s)) {
     case Sched.RR: return scheduleRr(s);
     case Sched.WRR: return scheduleWrr(s);
     case Sched.LC: return scheduleLc(s);
     case Sched.WLC: return scheduleWlc(s);
-    case Sched.SH: return scheduleSh(s, saddr);
+    case Sched.SH: return scheduleSh(s, saddr, sportWire);
     case Sched.DH: return scheduleDh(s, daddr);
     case Sched.SED: return scheduleSed(s);
     case Sched.NQ: return scheduleNq(s);

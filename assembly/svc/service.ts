@@ -48,6 +48,7 @@ export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: us
 @inline export function svcUsed(s: u32): bool { return s < maxServices && load<u8>(svcRec(s), ServiceField.FLAGS) != 0; }
 @inline export function svcHead(s: u32): u32 { return load<u32>(svcRec(s), ServiceField.DEST_HEAD); }
 @inline export function svcSched(s: u32): u32 { return <u32>load<u8>(svcRec(s), ServiceField.SCHED); }
+@inline export function svcSchedFlags(s: u32): u32 { return <u32>load<u8>(svcRec(s), ServiceField.SCHED_FLAGS); }
 @inline export function destNext(d: u32): u32 { return load<u32>(destRec(d), DestField.NEXT); }
 @inline export function destWeight(d: u32): i32 { return load<i32>(destRec(d), DestField.WEIGHT); }
 @inline export function destFlags(d: u32): u32 { return <u32>load<u8>(destRec(d), DestField.FLAGS); }
@@ -154,6 +155,13 @@ export function svcEdit(s: u32, sched: u32): i32 {
   store<u32>(r, NONE, SVC_SCHED_CURSOR);
   store<i32>(r, 0, SVC_SCHED_CW);
   onDestsChanged(s);
+  return Err.OK;
+}
+
+/** Scheduler flags (ipvsadm -b): bit 0 flag-1, bit 1 flag-2, bit 2 flag-3. */
+export function svcSetSchedFlags(s: u32, flags: u32): i32 {
+  if (!svcUsed(s) || flags > 7) return -Err.BAD_ARGUMENT;
+  store<u8>(svcRec(s), <u8>flags, ServiceField.SCHED_FLAGS);
   return Err.OK;
 }
 

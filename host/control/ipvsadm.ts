@@ -52,6 +52,10 @@ export interface Parsed {
   netmask?: string;
   /** -p [TIMEOUT] (300 s by default) and -M NETMASK. */
   persistence?: { timeout: number; netmask: string };
+  /** -b: IPVS's scheduler flags (bit 0 flag-1, bit 1 flag-2, bit 2 flag-3). */
+  schedFlags?: number;
+  /** -b as given, checked against the scheduler once every option is read. */
+  schedFlagNames?: string[];
   daemon?: DaemonArgs;
   format: Format;
 }
@@ -87,7 +91,7 @@ export class IpvsadmError extends Error {
 const MAX_TIMEOUT = 86400 * 31;
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
 const NOT_YET: Record<string, Missing> = {
-  "6": "ipv6", ipv6: "ipv6", b: "schedFlags", "sched-flags": "schedFlags", o: "ops", ops: "ops",
+  "6": "ipv6", ipv6: "ipv6", o: "ops", ops: "ops",
   pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
   "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
 };
@@ -182,6 +186,10 @@ const OPTIONS: OptSpec[] = [
   { long: "sort", arg: false, apply: () => {} },
   { long: "exact", short: "X", arg: false, apply: (p, _v, st) => { option(st, "exact"); p.format.exact = true; } },
   { long: "health", arg: false, apply: (p, _v, st) => { option(st, "health"); p.format.health = true; } },
+  { long: "sched-flags", short: "b", arg: true, apply: (p, v, st) => {
+    option(st, "sched-flags");
+    p.schedFlagNames = v!.split(",");
+  } },
   { long: "start-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "start-daemon"); daemonOf(p).state = daemonState(v!, "start-daemon"); } },
   { long: "stop-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "stop-daemon"); daemonOf(p).state = daemonState(v!, "stop-daemon"); } },
   { long: "daemon", arg: false, apply: (p, _v, st) => { option(st, "daemon"); p.format.daemon = true; } },
@@ -236,6 +244,28 @@ function daemonState(v: string, what: string): "master" | "backup" {
   return v;
 }
 
+/** -b's words as ipvsadm's parse_sched_flags reads them: flag-1..3 for any scheduler,
+ *  sh-fallback/sh-port (flag-1/flag-2) for sh only, mh-fallback/mh-port for mh only. */
+export function schedFlagBits(names: string[], scheduler: string): number {
+  let bits = 0;
+  for (const n of names) {
+    const generic = /^flag-([123])$/.exec(n);
+    if (generic) { bits |= 1 << (Number(generic[1]) - 1); continue; }
+    const named = /^(sh|mh)-(fallback|port)$/.exec(n);
+    if (!named) throw new IpvsadmError(`invalid scheduler flag \`${n}'`, 2);
+    if (named[1] !== scheduler) throw new IpvsadmError(`incompatible scheduler flag \`${n}'`, 2);
+    bits |= named[2] === "fallback" ? 1 : 2;
+  }
+  return bits;
+}
+
+/** The flags as ipvsadm prints them for this scheduler (sh and mh name their first two). */
+export function schedFlagNames(bits: number, scheduler: string): string[] {
+  const named = scheduler === "sh" || scheduler === "mh";
+  return [[1, named ? `${scheduler}-fallback` : "flag-1"], [2, named ? `${scheduler}-port` : "flag-2"], [4, "flag-3"]]
+    .filter(([b]) => bits & (b as number)).map(([, n]) => n as string);
+}
+
 /** ipvsadm's default persistence timeout (IP_VS_TEMPLATE_TIMEOUT / HZ). */
 export const DEFAULT_PERSISTENCE = 300;
 
@@ -260,23 +290,23 @@ function option(st: ParseState, name: string): void {
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
   "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask",
-  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl", "vrrp"];
+  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl", "vrrp", "sched-flags"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl vr
-  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxxx",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxxx",
-  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      1xxx1xxxxx1",
-  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxxx",
-  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     x",
-  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl vr b
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxxx ",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxxx ",
+  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1xxx1xxxxx1x",
+  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxxxx",
+  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     xx",
+  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -382,6 +412,7 @@ export function parseArgs(argv: string[]): Parsed {
     throw e;
   }
   if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
+  if (p.schedFlagNames) p.schedFlags = schedFlagBits(p.schedFlagNames, p.scheduler ?? "wlc");
   if (p.netmask !== undefined) {
     if (!p.persistence) throw new IpvsadmError("the netmask (-M) only applies to a persistent service (-p)", 2);
     p.persistence.netmask = p.netmask;
@@ -423,6 +454,7 @@ export interface DestView extends Pick<RealServerInfo, "address" | "port" | "met
 /** A service as the listings show it. */
 export interface ServiceView extends ServiceKey {
   scheduler: string;
+  schedFlags?: number;
   persistence?: { timeout: number; netmask: string };
   stats: StatsView;
   rates: RatesView;
@@ -484,11 +516,12 @@ function persistenceText(s: ServiceView, rule: boolean): string {
 const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port}`);
 
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
-  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${persistenceText(s, true)}\n`;
+  const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : "";
+  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${flags ? ` -b ${flags}` : ""}${persistenceText(s, true)}\n`;
   const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
-  return `${name} ${s.scheduler}${persistenceText(s, false)}\n`;
+  return `${name} ${s.scheduler}${flags ? ` (${flags})` : ""}${persistenceText(s, false)}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
@@ -626,7 +659,7 @@ Daemon Options:
   --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 
 Not supported by wasmvs yet (refused with a message):
--6 (IPv6), -b (scheduler flags), -o (one-packet scheduling), --pe, another sync group, port or TTL,
+-6 (IPv6), -o (one-packet scheduling), --pe, another sync group, port or TTL,
 tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).
 `;

@@ -11,6 +11,7 @@
 // notifications) are refused with their position and a note that they are not
 // supported yet; unknown keywords likewise, with the nearest known one suggested.
 
+import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
@@ -28,7 +29,7 @@ import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize,
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
-  "persistence_timeout", "persistence_granularity"];
+  "persistence_timeout", "persistence_granularity", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
@@ -309,12 +310,18 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   let granularity: { mask: string; tok: Tok } | undefined;
   let sorry: RealServerConfig | undefined;
   let sorryMethod: RealServerConfig["method"] | undefined;
+  const flagToks: Tok[] = [];
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "lb_algo" || k === "lvs_sched") {
       leaf(c);
       scheduler = sched(arg(c, 0, "a scheduler"));
-      if (c.args.length > 1) fail(c.args[1], notSupported("schedFlags"));
+      if (c.args.length > 1) fail(c.args[1], "scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)");
+    } else if (/^(flag-[123]|sh-port|sh-fallback|mh-port|mh-fallback)$/.test(k)) {
+      // keepalived's scheduler flags (check_parser.c lbflags_handler), checked against the scheduler below.
+      leaf(c);
+      noMoreArgs(c, 0);
+      flagToks.push(c.key);
     } else if (k === "lb_kind" || k === "lvs_method") {
       leaf(c);
       kind = method(arg(c, 0, "NAT, DR or TUN"));
@@ -366,6 +373,15 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server");
     }
   });
+  // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
+  let schedFlags = 0;
+  for (const t of flagToks) {
+    try {
+      schedFlags |= schedFlagBits([t.text], scheduler);
+    } catch {
+      fail(t, `${t.text} applies to the ${t.text.slice(0, 2)} scheduler only (lb_algo is ${scheduler})`);
+    }
+  }
   if (granularity) {
     // keepalived applies the granularity to a persistent service only.
     if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
@@ -403,6 +419,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
+      ...(schedFlags ? { schedFlags } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),

@@ -32,7 +32,7 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
     case "add-service": {
       if (find()) throw new IpvsadmError("Service already exists", 255);
       next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
-        ...(p.persistence ? { persistence: p.persistence } : {}) });
+        ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}) });
       break;
     }
     case "edit-service": {
@@ -42,6 +42,8 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
       // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
       if (p.persistence) s.persistence = p.persistence;
       else delete s.persistence;
+      if (p.schedFlags) s.schedFlags = p.schedFlags;
+      else delete s.schedFlags;
       break;
     }
     case "delete-service": {
@@ -141,6 +143,7 @@ export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] 
     if (!l) { out.push(`service ${serviceKey(s)} is configured but not in the engine`); continue; }
     live.delete(serviceKey(s));
     if (l.scheduler !== s.scheduler) out.push(`service ${serviceKey(s)}: scheduler ${l.scheduler} in the engine, ${s.scheduler} configured`);
+    if ((l.schedFlags ?? 0) !== (s.schedFlags ?? 0)) out.push(`service ${serviceKey(s)}: scheduler flags ${l.schedFlags ?? 0} in the engine, ${s.schedFlags ?? 0} configured`);
     const servers = new Map(l.realServers.map((r) => [serverKey(r), r]));
     for (const r of s.realServers) {
       const e = servers.get(serverKey(r));

@@ -146,8 +146,8 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
     if (idx === undefined) {
       at(s.line, "-A", () => { idx = live.addService(s); });
       changes.push(`service ${k} added (${s.scheduler})`);
-    } else if (old && (old.scheduler !== s.scheduler || !samePersistence(old, s))) {
-      at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence));
+    } else if (old && (old.scheduler !== s.scheduler || !samePersistence(old, s) || (old.schedFlags ?? 0) !== (s.schedFlags ?? 0))) {
+      at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence, s.schedFlags));
       changes.push(old.scheduler !== s.scheduler ? `service ${k} scheduler ${old.scheduler} -> ${s.scheduler}` : `service ${k} ${persistenceText(s)}`);
     }
     syncRealServers(live, idx!, old, s, changes, at);

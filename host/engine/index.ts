@@ -76,6 +76,9 @@ export interface ServiceSpec {
   /** ipvsadm -f MARK: a firewall-mark service, matched by the mark of the packet (any
    *  protocol, address and port the mark rules cover); protocol, address and port unused. */
   fwmark?: number;
+  /** ipvsadm -b: IPVS's scheduler flags, bit 0 flag-1 (sh-fallback), bit 1 flag-2 (sh-port),
+   *  bit 2 flag-3; absent: none. */
+  schedFlags?: number;
 }
 
 /** A sync master resends its whole table in this period (joining backups, long-lived connections). */
@@ -519,14 +522,16 @@ export class Engine {
       : check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
         `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
     if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
+    if (spec.schedFlags) check(this.exports.setSchedFlags(index, spec.schedFlags), `service ${index} scheduler flags`);
     return index;
   }
 
-  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"]): void {
+  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
     const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
     check(this.exports.setPersistence(index, ...p), `service ${index}`);
+    check(this.exports.setSchedFlags(index, schedFlags), `service ${index} scheduler flags`);
     check(this.exports.editService(index, sched), `service ${index}`);
   }
 
@@ -649,6 +654,7 @@ export class Engine {
         address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
         port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
         scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
+        ...(this.u8[r + ServiceField.SCHED_FLAGS] ? { schedFlags: this.u8[r + ServiceField.SCHED_FLAGS] } : {}),
         ...this.persistenceOf(r),
         stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
         realServers,
