@@ -3,6 +3,7 @@
 // throws, allocates or grows memory. Addresses and ports cross the boundary in wire
 // order (the u32/u16 a little-endian load of the packet bytes gives).
 
+import { twosSeed } from "./sched/twos";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -197,6 +198,8 @@ export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 
   return svcAdd(proto, vaddr, vport, sched);
 }
 export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
+/** The seed of the twos scheduler's draws (the host gives a random one; tests a fixed one). */
+export function setRandomSeed(seed: u32): void { twosSeed(seed); }
 /** ipvsadm -b: the scheduler flags, bit 0 flag-1, bit 1 flag-2, bit 2 flag-3. */
 export function setSchedFlags(s: u32, flags: u32): i32 { return svcSetSchedFlags(s, flags); }
 /** ipvsadm -p TIMEOUT -M NETMASK (timeout in seconds, 0: not persistent; netmask in network byte order). */

@@ -27,6 +27,16 @@ class Model {
   buckets: (ModelDest | null)[] = [];
   /** Scheduler flags: 1 sh-fallback, 2 sh-port. */
   flags = 0;
+  /** twos's draws: the engine's xorshift32 from its default seed, [0, n) by the high half of x * n. */
+  rnd = 0x2545f491;
+  below(n: number): number {
+    let x = this.rnd;
+    x = (x ^ (x << 13)) >>> 0;
+    x = (x ^ (x >>> 17)) >>> 0;
+    x = (x ^ (x << 5)) >>> 0;
+    this.rnd = x;
+    return Number((BigInt(x) * BigInt(n)) >> 32n);
+  }
   constructor(readonly sched: SchedulerName) {}
 
   add(addr: string, weight: number, uth = 0, lth = 0): void {
@@ -170,6 +180,26 @@ class Model {
           if (!least || (least.active + 1) * d.weight > (d.active + 1) * least.weight) least = d;
         }
         return least;
+      }
+      case "twos": {
+        const live = L.filter((d) => !d.overloaded && d.weight > 0);
+        if (!live.length) return null;
+        const total = live.reduce((a, d) => a + d.weight, 0) + 1;
+        let r1 = this.below(total);
+        let r2 = this.below(total);
+        let c1 = live[live.length - 1];
+        let c2: ModelDest | null = null;
+        let w1 = -1;
+        let w2 = -1;
+        for (const d of live) {
+          r1 -= d.weight;
+          r2 -= d.weight;
+          if (r1 <= 0 && w1 === -1) { c1 = d; w1 = d.weight; }
+          if (r2 <= 0 && w2 === -1) { c2 = d; w2 = d.weight; }
+          if (w1 !== -1 && w2 !== -1) break;
+        }
+        const oh = (d: ModelDest) => d.active * 256 + d.inactive;
+        return c2 && w2 * oh(c1) > w1 * oh(c2) ? c2 : c1;
       }
       case "fo": {
         let best: ModelDest | null = null;
@@ -409,6 +439,17 @@ describe("schedulers match IPVS's algorithms", () => {
     const seq = compare(e, m, 9, true);
     expect(seq).toEqual([RS[1], RS[1], RS[1], RS[1], RS[0], RS[0], RS[0], RS[2], RS[2]]);
     expect(compare(e, m, 2, true)).toEqual(["-", "-"]); // every server past its weight: no destination
+  });
+
+  it("twos: two weighted random draws, the lighter of the two (overhead / weight) taken; the same draws as the model's", async () => {
+    const { e, m, svc } = await setup("twos", [1, 2, 5]);
+    const seq = compare(e, m, 200, true);
+    const share = RS.map((r) => seq.filter((x) => x === r).length);
+    expect(share[2]).toBeGreaterThan(share[1]);
+    expect(share[1]).toBeGreaterThan(share[0]);
+    e.editRealServer(e.findRealServer(svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[2], 0);
+    expect(compare(e, m, 30, true)).not.toContain(RS[2]);
   });
 
   it("sh-port: the client's port joins the hash (one client spreads over the servers); sh-fallback: past a quiesced server to the next bucket's", async () => {

@@ -11,6 +11,7 @@ import { scheduleSh, shAssign } from "./sh";
 import { scheduleDh, dhAssign } from "./dh";
 import { scheduleNq, scheduleSed } from "./sed";
 import { scheduleFo, scheduleOvf } from "./fo";
+import { scheduleTwos } from "./twos";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -36,6 +37,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
     case Sched.NQ: return scheduleNq(s);
     case Sched.FO: return scheduleFo(s);
     case Sched.OVF: return scheduleOvf(s);
+    case Sched.TWOS: return scheduleTwos(s);
   }
   return NONE;
 }

@@ -32,11 +32,11 @@ const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: 
 const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
 const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
-export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf";
+export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos";
 
-export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf"];
+export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos"];
 const SCHED_CODE: Record<SchedulerName, number> = { rr: Sched.RR, wrr: Sched.WRR, lc: Sched.LC, wlc: Sched.WLC, sh: Sched.SH, dh: Sched.DH,
-  sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF };
+  sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF, twos: Sched.TWOS };
 const METHOD_CODE: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 const METHOD_NAME: Record<number, Method> = { [Fwd.MASQ]: "nat", [Fwd.DROUTE]: "dr", [Fwd.TUNNEL]: "tun" };
 const PROTO_CODE: Record<Protocol, number> = { tcp: Proto.TCP, udp: Proto.UDP };
@@ -55,6 +55,8 @@ export interface EngineOptions {
   hashSeed?: number;
   /** Bytes of engine memory set aside for the embedder (Region.RESERVED). */
   reserveBytes?: number;
+  /** Seed of the twos scheduler's draws (fixed by default: a replay chooses the same servers). */
+  randomSeed?: number;
 }
 
 export interface InterfaceSpec {
@@ -287,6 +289,7 @@ export class Engine {
     this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
       options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0), "init");
+    exports.setRandomSeed((options.randomSeed ?? 0x2545f491) >>> 0);
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
     this.dv = new DataView(exports.memory.buffer);
