@@ -12,7 +12,8 @@ export enum Abi {
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
    *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
-   *  sed, nq, fo, ovf, twos; scheduler flags (ServiceField.SCHED_FLAGS). */
+   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory); scheduler flags
+   *  (ServiceField.SCHED_FLAGS). */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -137,7 +138,8 @@ export enum Sched {
   FO = 8,
   OVF = 9,
   TWOS = 10,
-  COUNT = 11,
+  LBLC = 11,
+  COUNT = 12,
 }
 
 /** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */

@@ -4,6 +4,7 @@
 // order (the u32/u16 a little-endian load of the packet bytes gives).
 
 import { twosSeed } from "./sched/twos";
+import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -74,6 +75,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let marks = at; at = alignUp(at + <u64>MARK_TABLE_BYTES, 64);
   let vrrpTables = at; at = alignUp(at + <u64>VRRP_TABLE_BYTES, 64);
   let syncBuffer = at; at = alignUp(at + <u64>SYNC_BUFFER_BYTES, 64);
+  let lblcTable = at; at = alignUp(at + <u64>LBLC_TABLE_BYTES, 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -98,6 +100,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   markLayout(<usize>marks);
   vrrpLayout(<usize>vrrpTables, <usize>load<u32>(r + (<usize>Region.VRRP_QUEUE << 2)));
   syncLayout(<usize>syncBuffer);
+  lblcLayout(<usize>lblcTable);
   neighFlush();
   routeClear();
   state.resetIpId();

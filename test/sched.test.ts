@@ -25,6 +25,8 @@ class Model {
   rrLast = -1; // index into list, -1 = head
   wrr = { cl: -1, cw: 0, mw: 0, di: 1 };
   buckets: (ModelDest | null)[] = [];
+  /** lblc's memory: destination address -> server. */
+  lblc = new Map<string, ModelDest>();
   /** Scheduler flags: 1 sh-fallback, 2 sh-port. */
   flags = 0;
   /** twos's draws: the engine's xorshift32 from its default seed, [0, n) by the high half of x * n. */
@@ -179,6 +181,20 @@ class Model {
           if (d.active === 0) return d;
           if (!least || (least.active + 1) * d.weight > (d.active + 1) * least.weight) least = d;
         }
+        return least;
+      }
+      case "lblc": {
+        const overloaded = (d: ModelDest) => d.active > d.weight && L.some((x) => x.active * 2 < x.weight);
+        const known = this.lblc.get(daddr);
+        if (known && L.includes(known) && known.weight > 0 && !overloaded(known)) return known;
+        const first = L.findIndex((d) => this.usable(d));
+        if (first < 0) return null;
+        let least = L[first];
+        for (const d of L.slice(first + 1)) {
+          if (d.overloaded) continue;
+          if ((least.active * 256 + least.inactive) * d.weight > (d.active * 256 + d.inactive) * least.weight) least = d;
+        }
+        this.lblc.set(daddr, least);
         return least;
       }
       case "twos": {
@@ -450,6 +466,16 @@ describe("schedulers match IPVS's algorithms", () => {
     e.editRealServer(e.findRealServer(svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
     m.setWeight(RS[2], 0);
     expect(compare(e, m, 30, true)).not.toContain(RS[2]);
+  });
+
+  it("lblc: a destination stays on its server until that one is busier than its weight while another is under half", async () => {
+    const { e, m, svc } = await setup("lblc", [2, 3, 1]);
+    const seq = compare(e, m, 12, true);
+    expect(seq.slice(0, 2)).toEqual([RS[2], RS[2]]); // the first usable server (the last added) keeps the VIP...
+    expect(new Set(seq).size).toBeGreaterThan(1); // ...until it is overloaded in lblc's sense
+    e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { address: RS[0], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[0], 0);
+    expect(compare(e, m, 10, true)).not.toContain(RS[0]);
   });
 
   it("sh-port: the client's port joins the hash (one client spreads over the servers); sh-fallback: past a quiesced server to the next bucket's", async () => {

@@ -12,6 +12,7 @@ import { scheduleDh, dhAssign } from "./dh";
 import { scheduleNq, scheduleSed } from "./sed";
 import { scheduleFo, scheduleOvf } from "./fo";
 import { scheduleTwos } from "./twos";
+import { lblcForget, scheduleLblc } from "./lblc";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -21,7 +22,7 @@ function destsChanged(s: u32): void {
 }
 
 export function schedulerInit(): void {
-  setSchedulerHook(destsChanged);
+  setSchedulerHook(destsChanged, lblcForget);
 }
 
 /** A real server for a new connection from saddr:sport (wire order) to daddr, or NONE. */
@@ -38,6 +39,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
     case Sched.FO: return scheduleFo(s);
     case Sched.OVF: return scheduleOvf(s);
     case Sched.TWOS: return scheduleTwos(s);
+    case Sched.LBLC: return scheduleLblc(s, daddr);
   }
   return NONE;
 }

@@ -116,7 +116,10 @@ export function isVip(addr: u32): bool {
 // ---- scheduler hooks (implemented in sched/) -------------------------------------
 // Set by sched/index.ts to avoid an import cycle.
 export let onDestsChanged: (s: u32) => void = (s: u32): void => {};
-export function setSchedulerHook(changed: (s: u32) => void): void {
+/** The service's scheduler state starts afresh (added, deleted, another scheduler). */
+export let onServiceReset: (s: u32) => void = (s: u32): void => {};
+export function setSchedulerHook(changed: (s: u32) => void, reset: (s: u32) => void): void {
+  onServiceReset = reset;
   onDestsChanged = changed;
 }
 
@@ -141,6 +144,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
     store<u32>(r, 0xffffffff, ServiceField.NETMASK);
     if (vport == 0 && proto != 0) portZeroServices++;
     svcRehash();
+    onServiceReset(s);
     onDestsChanged(s);
     return <i32>s;
   }
@@ -154,6 +158,7 @@ export function svcEdit(s: u32, sched: u32): i32 {
   store<u8>(r, <u8>sched, ServiceField.SCHED);
   store<u32>(r, NONE, SVC_SCHED_CURSOR);
   store<i32>(r, 0, SVC_SCHED_CW);
+  onServiceReset(s);
   onDestsChanged(s);
   return Err.OK;
 }
@@ -189,6 +194,7 @@ export function svcDelete(s: u32): i32 {
     d = next;
   }
   let r = svcRec(s);
+  onServiceReset(s);
   store<u32>(r, NONE, ServiceField.DEST_HEAD);
   store<u8>(r, 0, ServiceField.FLAGS);
   svcRehash();

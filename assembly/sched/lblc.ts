@@ -1,0 +1,119 @@
+// Locality-based least connections (ip_vs_lblc.c): each destination address (daddr, the
+// "locality" of a cache cluster) sticks to the server it was first given, as long as that
+// server can take it — available, weight > 0, and not overloaded in lblc's sense (more
+// active connections than its weight while some server has under half its weight busy);
+// otherwise the least loaded server by overhead / weight (wlc's comparison, the first
+// usable one starting) is chosen and remembered.
+//
+// The memory (daddr -> server) is one table for every service, LBLC_ENTRIES entries, open
+// addressing over PROBE slots. IPVS forgets an entry unused for 24 h (lblc_expiration) at
+// its periodic full check, and entries unused for 6 min (ENTRY_TIMEOUT) when its table
+// holds more than 16384; here an entry unused for 24 h is not used again, and a full probe
+// window gives its oldest entry unused for 6 min to the new daddr — or, with none, the
+// choice is made without being remembered ("if we fail to create a cache entry, we'll just
+// use the valid dest").
+
+import { now } from "../engine/state";
+import { destActive, destAddr, destAvailable, destNext, destOverloaded, destService, destWeight, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
+import { connOverhead } from "./lc";
+
+export const LBLC_ENTRIES: u32 = 16384;
+@inline const E_SIZE: usize = 16;
+@inline const E_DADDR: usize = 0;
+@inline const E_SVC: usize = 4;
+@inline const E_DEST: usize = 6;
+@inline const E_LASTUSE: usize = 8;
+@inline const E_DEST_ADDR: usize = 12;
+@inline const PROBE: u32 = 16;
+/** sysctl lblc_expiration's default, and ENTRY_TIMEOUT (ms). */
+@inline const EXPIRATION_MS: u32 = 24 * 3600 * 1000;
+@inline const ENTRY_TIMEOUT_MS: u32 = 6 * 60 * 1000;
+
+export const LBLC_TABLE_BYTES: usize = <usize>LBLC_ENTRIES * E_SIZE;
+let table: usize = 0;
+
+export function lblcLayout(base: usize): void {
+  table = base;
+  for (let i: u32 = 0; i < LBLC_ENTRIES; i++) store<u16>(table + <usize>i * E_SIZE, <u16>DEST_NONE_U16, E_DEST);
+}
+
+/** Forget service s's entries (it was added, removed or given another scheduler). */
+export function lblcForget(s: u32): void {
+  if (table == 0) return;
+  for (let i: u32 = 0; i < LBLC_ENTRIES; i++) {
+    let e = table + <usize>i * E_SIZE;
+    if (<u32>load<u16>(e, E_DEST) != DEST_NONE_U16 && <u32>load<u16>(e, E_SVC) == s) store<u16>(e, <u16>DEST_NONE_U16, E_DEST);
+  }
+}
+
+@inline function home(s: u32, daddr: u32): u32 {
+  let h = (daddr ^ (s * 0x9e3779b1)) * 0x85ebca6b;
+  return (h ^ (h >>> 16)) & (LBLC_ENTRIES - 1);
+}
+
+@inline function stale(e: usize, ms: u32): bool { return <i32>(now - load<u32>(e, E_LASTUSE)) >= <i32>ms; }
+
+/** lblc's is_overloaded: busier than its weight while another server is under half. */
+function lblcOverloaded(s: u32, d: u32): bool {
+  if (<i64>destActive(d) <= <i64>destWeight(d)) return false;
+  for (let x = svcHead(s); x != NONE; x = destNext(x)) {
+    if (<i64>destActive(x) * 2 < <i64>destWeight(x)) return true;
+  }
+  return false;
+}
+
+/** wlc's choice over the service's servers (__ip_vs_lblc_schedule). */
+function leastLoaded(s: u32): u32 {
+  let least = NONE;
+  let d = svcHead(s);
+  for (; d != NONE; d = destNext(d)) {
+    if (!destOverloaded(d) && destWeight(d) > 0) { least = d; break; }
+  }
+  if (least == NONE) return NONE;
+  let loh = <i64>connOverhead(least);
+  for (d = destNext(least); d != NONE; d = destNext(d)) {
+    if (destOverloaded(d)) continue;
+    let doh = <i64>connOverhead(d);
+    if (loh * <i64>destWeight(d) > doh * <i64>destWeight(least)) { least = d; loh = doh; }
+  }
+  return least;
+}
+
+export function scheduleLblc(s: u32, daddr: u32): u32 {
+  let h = home(s, daddr);
+  let found: usize = 0;
+  for (let k: u32 = 0; k < PROBE; k++) {
+    let e = table + <usize>((h + k) & (LBLC_ENTRIES - 1)) * E_SIZE;
+    if (<u32>load<u16>(e, E_DEST) == DEST_NONE_U16) continue;
+    if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr && !stale(e, EXPIRATION_MS)) { found = e; break; }
+  }
+  if (found != 0) {
+    store<u32>(found, now, E_LASTUSE);
+    let d = <u32>load<u16>(found, E_DEST);
+    // The remembered server, if it is still the same one (its record may have been reused) and can take it.
+    if (destAvailable(d) && destService(d) == s && destAddr(d) == load<u32>(found, E_DEST_ADDR) && destWeight(d) > 0 && !lblcOverloaded(s, d)) return d;
+  }
+  let d = leastLoaded(s);
+  if (d == NONE) return NONE;
+  let e = found != 0 ? found : claim(s, h);
+  if (e != 0) {
+    store<u32>(e, daddr, E_DADDR);
+    store<u16>(e, <u16>s, E_SVC);
+    store<u16>(e, <u16>d, E_DEST);
+    store<u32>(e, now, E_LASTUSE);
+    store<u32>(e, destAddr(d), E_DEST_ADDR);
+  }
+  return d;
+}
+
+/** A slot for a new entry in the probe window: an empty or 24-h-old one, else the oldest
+ *  unused for 6 min, else none (0). */
+function claim(s: u32, h: u32): usize {
+  let oldest: usize = 0;
+  for (let k: u32 = 0; k < PROBE; k++) {
+    let e = table + <usize>((h + k) & (LBLC_ENTRIES - 1)) * E_SIZE;
+    if (<u32>load<u16>(e, E_DEST) == DEST_NONE_U16 || stale(e, EXPIRATION_MS)) return e;
+    if (stale(e, ENTRY_TIMEOUT_MS) && (oldest == 0 || <i32>(load<u32>(e, E_LASTUSE) - load<u32>(oldest, E_LASTUSE)) < 0)) oldest = e;
+  }
+  return oldest;
+}
