@@ -12,8 +12,8 @@ export enum Abi {
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
    *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
-   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory); scheduler flags
-   *  (ServiceField.SCHED_FLAGS). */
+   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too);
+   *  scheduler flags (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT. */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -139,7 +139,8 @@ export enum Sched {
   OVF = 9,
   TWOS = 10,
   LBLC = 11,
-  COUNT = 12,
+  MH = 12,
+  COUNT = 13,
 }
 
 /** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */
@@ -173,7 +174,10 @@ export enum DestField {
   NH_NEIGHBOUR = 44,
   /** Persistence templates pointing here (IPVS's dest->persistconns). */
   PERSIST_CONNS = 48,
-  SIZE = 52,
+  /** IPVS's dest->last_weight: the weight at the add and the last non-zero one since (mh
+   *  builds its table on it, so that quiescing a server does not reshuffle the others). */
+  LAST_WEIGHT = 52,
+  SIZE = 56,
 }
 
 export enum DestFlag {

@@ -5,6 +5,7 @@
 
 import { twosSeed } from "./sched/twos";
 import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
+import { mhLayout, mhScratchBytes, MH_SVC_BYTES } from "./sched/mh";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -76,6 +77,8 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let vrrpTables = at; at = alignUp(at + <u64>VRRP_TABLE_BYTES, 64);
   let syncBuffer = at; at = alignUp(at + <u64>SYNC_BUFFER_BYTES, 64);
   let lblcTable = at; at = alignUp(at + <u64>LBLC_TABLE_BYTES, 64);
+  let mhTables = at; at = alignUp(at + <u64>maxSvc * <u64>MH_SVC_BYTES, 64);
+  let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(maxDest), 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -101,6 +104,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   vrrpLayout(<usize>vrrpTables, <usize>load<u32>(r + (<usize>Region.VRRP_QUEUE << 2)));
   syncLayout(<usize>syncBuffer);
   lblcLayout(<usize>lblcTable);
+  mhLayout(<usize>mhTables, <usize>mhScratch, maxDest);
   neighFlush();
   routeClear();
   state.resetIpId();

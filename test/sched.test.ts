@@ -12,6 +12,8 @@ import type { Engine, SchedulerName } from "../host/engine/index.js";
 interface ModelDest {
   addr: string;
   weight: number;
+  /** IPVS's last_weight: the weight at the add, then the last non-zero one. */
+  lastWeight: number;
   active: number;
   inactive: number;
   uth: number;
@@ -42,17 +44,21 @@ class Model {
   constructor(readonly sched: SchedulerName) {}
 
   add(addr: string, weight: number, uth = 0, lth = 0): void {
-    this.list.unshift({ addr, weight, active: 0, inactive: 0, uth, lth, overloaded: false });
+    this.list.unshift({ addr, weight, lastWeight: weight, active: 0, inactive: 0, uth, lth, overloaded: false });
     if (this.rrLast >= 0) this.rrLast++;
     this.changed();
   }
   setWeight(addr: string, weight: number): void {
     const d = this.list.find((x) => x.addr === addr)!;
     d.weight = weight;
+    if (weight !== 0) d.lastWeight = weight;
     d.overloaded = false;
     this.changed();
   }
+  /** mh's lookup table (ip_vs_mh.c), rebuilt on every change. */
+  mh: (ModelDest | null)[] = [];
   private changed(): void {
+    if (this.sched === "mh") this.mh = mhTable(this.list);
     const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
     let g = 0;
     let max = 0;
@@ -183,6 +189,20 @@ class Model {
         }
         return least;
       }
+      case "mh": {
+        const port = this.flags & 2 ? sport : 0;
+        const ihash = mhKey(saddr, port, MH_K1, 0) % MH_SIZE;
+        const d = this.mh[ihash];
+        if (!d) return null;
+        if (this.usable(d)) return d;
+        if (!(this.flags & 1)) return null;
+        for (let off = 0; off < MH_SIZE; off++) {
+          const x = this.mh[mhKey(saddr, port, MH_K1, (off + ihash) % MH_SIZE) % MH_SIZE];
+          if (!x) return null;
+          if (this.usable(x)) return x;
+        }
+        return null;
+      }
       case "lblc": {
         const overloaded = (d: ModelDest) => d.active > d.weight && L.some((x) => x.active * 2 < x.weight);
         const known = this.lblc.get(daddr);
@@ -237,6 +257,59 @@ class Model {
   bind(d: ModelDest): void {
     d.inactive++;
     if (d.uth && d.active + d.inactive >= d.uth) d.overloaded = true;
+  }
+}
+
+// ---- ip_vs_mh.c, written again: the kernel's hsiphash on 64-bit (SipHash-1-3, truncated to
+// 32 bits) with its fixed keys, the permutations and the population in rounds.
+const MASK = (1n << 64n) - 1n;
+const rotl = (x: bigint, b: bigint) => ((x << b) | (x >> (64n - b))) & MASK;
+function hsiphash32(v: number, k: bigint, k1 = k): number {
+  let v0 = 0x736f6d6570736575n ^ k, v1 = 0x646f72616e646f6dn ^ k1, v2 = 0x6c7967656e657261n ^ k, v3 = 0x7465646279746573n ^ k1;
+  const round = () => {
+    v0 = (v0 + v1) & MASK; v1 = rotl(v1, 13n); v1 ^= v0; v0 = rotl(v0, 32n);
+    v2 = (v2 + v3) & MASK; v3 = rotl(v3, 16n); v3 ^= v2;
+    v0 = (v0 + v3) & MASK; v3 = rotl(v3, 21n); v3 ^= v0;
+    v2 = (v2 + v1) & MASK; v1 = rotl(v1, 17n); v1 ^= v2; v2 = rotl(v2, 32n);
+  };
+  const b = (4n << 56n) | BigInt(v >>> 0);
+  v3 ^= b; round(); v0 ^= b; v2 ^= 0xffn; round(); round(); round();
+  return Number((v0 ^ v1 ^ v2 ^ v3) & 0xffffffffn);
+}
+const MH_SIZE = 4093;
+const MH_K1 = 2654435761n;
+const MH_K2 = 2654446892n;
+const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+const mhKey = (addr: string, port: number, k: bigint, offset: number) => hsiphash32((offset + port + ipNum(addr)) >>> 0, k);
+function mhTable(list: ModelDest[]): (ModelDest | null)[] {
+  const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+  let g = 0;
+  let maxw = 0;
+  for (const d of list) { if (d.lastWeight > 0) g = g > 0 ? gcd(d.lastWeight, g) : d.lastWeight; maxw = Math.max(maxw, d.lastWeight); }
+  const table: (ModelDest | null)[] = new Array(MH_SIZE).fill(null);
+  if (g < 1) return table;
+  const fls = (x: number) => (x === 0 ? 0 : 32 - Math.clz32(x));
+  const rshift = Math.max(0, fls(Math.floor(maxw / g)) - 6);
+  const ds = list.map((d) => {
+    const offset = mhKey(d.addr, 80, MH_K1, 0) % MH_SIZE;
+    const turns = (Math.floor(d.lastWeight / g) >> rshift) || (d.lastWeight !== 0 ? 1 : 0);
+    return { d, skip: (mhKey(d.addr, 80, MH_K2, 0) % (MH_SIZE - 1)) + 1, perm: offset, turns };
+  });
+  const taken = new Array(MH_SIZE).fill(false);
+  let n = 0;
+  let dt = 0;
+  for (;;) {
+    for (let i = 0; i < ds.length;) {
+      const x = ds[i];
+      if (x.turns < 1) { i++; continue; }
+      let c = x.perm;
+      while (taken[c]) { c += x.skip; if (c >= MH_SIZE) c -= MH_SIZE; }
+      x.perm = c;
+      taken[c] = true;
+      table[c] = x.d;
+      if (++n === MH_SIZE) return table;
+      if (++dt >= x.turns) { dt = 0; i++; }
+    }
   }
 }
 
@@ -466,6 +539,35 @@ describe("schedulers match IPVS's algorithms", () => {
     e.editRealServer(e.findRealServer(svc, RS[2], 80)!, { address: RS[2], port: 80, method: "nat", weight: 0 });
     m.setWeight(RS[2], 0);
     expect(compare(e, m, 30, true)).not.toContain(RS[2]);
+  });
+
+  it("the model's hsiphash is the kernel's: lib/siphash_kunit.c's 64-bit vector for the 4 bytes 00 01 02 03", () => {
+    expect(hsiphash32(0x03020100, 0x0706050403020100n, 0x0f0e0d0c0b0a0908n)).toBe(0x88d38328);
+  });
+
+  it("mh: Maglev lookup as ip_vs_mh builds it (hsiphash with the kernel's keys, turns from last_weight / gcd); mh-port and mh-fallback", async () => {
+    const { e, m } = await setup("mh", [1, 2, 3]);
+    const seq = compare(e, m, 300);
+    expect(new Set(seq).size).toBe(3);
+    const p = await setup("mh", [1, 1, 1], [], 2);
+    compare(p.e, p.m, 100);
+    const f = await setup("mh", [1, 1, 1], [], 1);
+    compare(f.e, f.m, 20);
+    f.e.editRealServer(f.e.findRealServer(f.svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 0 });
+    f.m.setWeight(RS[1], 0);
+    const after = compare(f.e, f.m, 50);
+    expect(after).not.toContain("-");
+    expect(after).not.toContain(RS[1]);
+  });
+
+  it("mh without fallback: a quiesced server's clients get no destination, and nobody else's client moves (the table keeps its last weight)", async () => {
+    const { e, m, svc } = await setup("mh", [1, 1, 1]);
+    const before = compare(e, m, 60);
+    e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { address: RS[0], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[0], 0);
+    compare(e, m, 60);
+    expect(m.mh.filter((d) => d?.addr === RS[0]).length).toBeGreaterThan(1000); // still in the table
+    expect(before).toContain(RS[0]);
   });
 
   it("lblc: a destination stays on its server until that one is busier than its weight while another is under half", async () => {

@@ -13,12 +13,14 @@ import { scheduleNq, scheduleSed } from "./sed";
 import { scheduleFo, scheduleOvf } from "./fo";
 import { scheduleTwos } from "./twos";
 import { lblcForget, scheduleLblc } from "./lblc";
+import { mhAssign, scheduleMh } from "./mh";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
   if (k == Sched.WRR) wrrDestsChanged(s);
   else if (k == Sched.SH) shAssign(s);
   else if (k == Sched.DH) dhAssign(s);
+  else if (k == Sched.MH) mhAssign(s);
 }
 
 export function schedulerInit(): void {
@@ -40,6 +42,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
     case Sched.OVF: return scheduleOvf(s);
     case Sched.TWOS: return scheduleTwos(s);
     case Sched.LBLC: return scheduleLblc(s, daddr);
+    case Sched.MH: return scheduleMh(s, saddr, sportWire);
   }
   return NONE;
 }

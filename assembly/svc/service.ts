@@ -51,6 +51,7 @@ export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: us
 @inline export function svcSchedFlags(s: u32): u32 { return <u32>load<u8>(svcRec(s), ServiceField.SCHED_FLAGS); }
 @inline export function destNext(d: u32): u32 { return load<u32>(destRec(d), DestField.NEXT); }
 @inline export function destWeight(d: u32): i32 { return load<i32>(destRec(d), DestField.WEIGHT); }
+@inline export function destLastWeight(d: u32): i32 { return load<i32>(destRec(d), DestField.LAST_WEIGHT); }
 @inline export function destFlags(d: u32): u32 { return <u32>load<u8>(destRec(d), DestField.FLAGS); }
 @inline export function destOverloaded(d: u32): bool { return (destFlags(d) & DestFlag.OVERLOAD) != 0; }
 @inline export function destAvailable(d: u32): bool { return (destFlags(d) & DestFlag.AVAILABLE) != 0; }
@@ -239,8 +240,10 @@ function validateDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32): i32 
   return Err.OK;
 }
 
-function destWrite(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): void {
+function destWrite(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32, add: bool): void {
   let r = destRec(d);
+  // __ip_vs_update_dest: "keep the last_weight with latest non-0 weight".
+  if (add || weight != 0) store<i32>(r, weight, DestField.LAST_WEIGHT);
   store<u8>(r, <u8>fwd, DestField.FWD);
   store<i32>(r, weight, DestField.WEIGHT);
   store<u32>(r, uthreshold, DestField.UTHRESHOLD);
@@ -272,7 +275,7 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
     store<u32>(r, s, DestField.SERVICE);
   }
   let r = destRec(d);
-  destWrite(d, fwd, weight, uthreshold, lthreshold);
+  destWrite(d, fwd, weight, uthreshold, lthreshold, true);
   store<u8>(r, <u8>(DestFlag.USED | DestFlag.AVAILABLE), DestField.FLAGS);
   store<u32>(r, svcHead(s), DestField.NEXT);
   store<u32>(svcRec(s), d, ServiceField.DEST_HEAD);
@@ -288,7 +291,7 @@ export function destEdit(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthresh
   let s = destService(d);
   let e = validateDest(s, destAddr(d), destPort(d), fwd, weight);
   if (e != Err.OK) return e;
-  destWrite(d, fwd, weight, uthreshold, lthreshold);
+  destWrite(d, fwd, weight, uthreshold, lthreshold, false);
   onDestsChanged(s);
   return Err.OK;
 }

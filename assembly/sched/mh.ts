@@ -1,0 +1,133 @@
+// Maglev hashing (ip_vs_mh.c, Google's Maglev paper): every service has a lookup table of
+// MH_TAB_SIZE (4093, the kernel's default prime) entries, filled by the servers in turn,
+// each taking the next free slot of its own permutation (offset and skip from hsiphash of
+// its address and port with the kernel's fixed keys), as many times per round as its
+// last_weight / gcd (shifted right when the weights need more than MH_TAB_BITS bits). A
+// client's address (and port with mh-port) picks the entry; with mh-fallback an unusable
+// server's clients walk the table from there as sh-fallback does. The table is rebuilt on
+// every change of the servers, as the kernel does; quiescing a server (weight 0) keeps its
+// entries (last_weight), so the others' clients do not move.
+
+import { bswap16, bswap32 } from "../wire/bytes";
+import { destAddr, destLastWeight, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16, NONE, svcHead, svcSchedFlags } from "../svc/service";
+import { hsiphash32 } from "./hsiphash";
+
+export const MH_TAB_SIZE: u32 = 4093;
+/** CONFIG_IP_VS_MH_TAB_INDEX (12) / 2. */
+@inline const MH_TAB_BITS: u32 = 6;
+/** generate_hash_secret's fixed keys: hash1 for offsets and lookups, hash2 for skips. */
+@inline const K1: u64 = 2654435761;
+@inline const K2: u64 = 2654446892;
+@inline const MH_FALLBACK: u32 = 1;
+@inline const MH_PORT: u32 = 2;
+/** Bytes of one service's table (u16 server indexes), rounded to 64. */
+export const MH_SVC_BYTES: usize = 8192;
+/** A server's permutation state while the table is built: offset, skip, perm, turns. */
+@inline const DS_SIZE: usize = 16;
+
+let tables: usize = 0;
+let setup: usize = 0;
+let used: usize = 0;
+
+/** tablesBase: maxServices x MH_SVC_BYTES; scratch: mhScratchBytes(maxDests). */
+export function mhLayout(tablesBase: usize, scratch: usize, maxDests: u32): void {
+  tables = tablesBase;
+  setup = scratch;
+  used = scratch + <usize>maxDests * DS_SIZE;
+}
+export function mhScratchBytes(maxDests: u32): usize { return <usize>maxDests * DS_SIZE + ((<usize>MH_TAB_SIZE + 7) >> 3) + 8; }
+
+@inline function table(s: u32): usize { return tables + <usize>s * MH_SVC_BYTES; }
+
+/** ip_vs_mh_hashkey: hsiphash of offset + ntohs(port) + ntohl(addr). */
+@inline function hashkey(addrWire: u32, portWire: u32, k: u64, offset: u32): u32 {
+  return hsiphash32(offset + bswap16(portWire) + bswap32(addrWire), k, k);
+}
+
+function gcd(a: i32, b: i32): i32 {
+  while (b != 0) { let t = a % b; a = b; b = t; }
+  return a;
+}
+
+/** fls: the position of the highest set bit, 1-based (0 for 0). */
+@inline function fls(x: u32): i32 { return x == 0 ? 0 : 32 - <i32>clz(x); }
+
+/** ip_vs_mh_dest_changed: gcd and shift of the last weights, permutations, population. */
+export function mhAssign(s: u32): void {
+  let t = table(s);
+  let g: i32 = 0;
+  let maxw: i32 = 0;
+  let n: u32 = 0;
+  for (let d = svcHead(s); d != NONE; d = destNext(d)) {
+    let w = destLastWeight(d);
+    if (w > 0) g = g > 0 ? gcd(w, g) : w;
+    if (w > maxw) maxw = w;
+    n++;
+  }
+  if (g < 1 || n > MH_TAB_SIZE) {
+    for (let i: u32 = 0; i < MH_TAB_SIZE; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
+    return;
+  }
+  let shift = fls(<u32>(maxw / g)) - <i32>MH_TAB_BITS;
+  let rshift: i32 = shift >= 0 ? shift : 0;
+  // ip_vs_mh_permutate, in list order.
+  let ds = setup;
+  for (let d = svcHead(s); d != NONE; d = destNext(d)) {
+    let offset = hashkey(destAddr(d), destPort(d), K1, 0) % MH_TAB_SIZE;
+    let skip = hashkey(destAddr(d), destPort(d), K2, 0) % (MH_TAB_SIZE - 1) + 1;
+    let lw = destLastWeight(d);
+    let turns = (lw / g) >> rshift;
+    if (turns == 0) turns = lw != 0 ? 1 : 0;
+    store<u32>(ds, offset, 0);
+    store<u32>(ds, skip, 4);
+    store<u32>(ds, offset, 8);
+    store<i32>(ds, turns, 12);
+    ds += DS_SIZE;
+  }
+  // ip_vs_mh_populate: rounds over the list until every entry is taken.
+  memory.fill(used, 0, (<usize>MH_TAB_SIZE + 7) >> 3);
+  let filled: u32 = 0;
+  let dtCount: i32 = 0;
+  let head = svcHead(s);
+  let p = head;
+  while (filled < MH_TAB_SIZE) {
+    if (p == NONE) p = head;
+    ds = setup;
+    while (p != NONE) {
+      let turns = load<i32>(ds, 12);
+      if (turns < 1) { p = destNext(p); ds += DS_SIZE; continue; }
+      let c = load<u32>(ds, 8);
+      while ((load<u8>(used + (<usize>c >> 3)) & (1 << (c & 7))) != 0) {
+        c += load<u32>(ds, 4);
+        if (c >= MH_TAB_SIZE) c -= MH_TAB_SIZE;
+      }
+      store<u32>(ds, c, 8);
+      store<u8>(used + (<usize>c >> 3), <u8>(<u32>load<u8>(used + (<usize>c >> 3)) | (<u32>1 << (c & 7))));
+      store<u16>(t + (<usize>c << 1), <u16>p);
+      if (++filled == MH_TAB_SIZE) return;
+      if (++dtCount >= turns) { dtCount = 0; p = destNext(p); ds += DS_SIZE; }
+    }
+  }
+}
+
+/** is_unavailable: weight 0 or below, or overloaded. */
+@inline function usable(d: u32): bool { return destWeight(d) > 0 && !destOverloaded(d); }
+
+export function scheduleMh(s: u32, saddr: u32, sportWire: u32): u32 {
+  let flags = svcSchedFlags(s);
+  let port = (flags & MH_PORT) != 0 ? sportWire : 0;
+  let t = table(s);
+  let ihash = hashkey(saddr, port, K1, 0) % MH_TAB_SIZE;
+  let d = <u32>load<u16>(t + (<usize>ihash << 1));
+  if (d == DEST_NONE_U16) return NONE;
+  if (usable(d)) return d;
+  if ((flags & MH_FALLBACK) == 0) return NONE;
+  for (let offset: u32 = 0; offset < MH_TAB_SIZE; offset++) {
+    let roffset = (offset + ihash) % MH_TAB_SIZE;
+    let h = hashkey(saddr, port, K1, roffset) % MH_TAB_SIZE;
+    d = <u32>load<u16>(t + (<usize>h << 1));
+    if (d == DEST_NONE_U16) return NONE;
+    if (usable(d)) return d;
+  }
+  return NONE;
+}
