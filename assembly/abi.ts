@@ -12,7 +12,7 @@ export enum Abi {
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
    *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
-   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too);
+   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too), maglev (init's ninth argument: how many services may use it);
    *  scheduler flags (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT. */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
@@ -140,7 +140,9 @@ export enum Sched {
   TWOS = 10,
   LBLC = 11,
   MH = 12,
-  COUNT = 13,
+  /** wasmvs's own: Maglev as the paper and Katran build it (sched/maglev.ts). */
+  MAGLEV = 13,
+  COUNT = 14,
 }
 
 /** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */

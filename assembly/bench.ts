@@ -29,3 +29,30 @@ export function benchRefill(templates: usize, stride: u32, hdrLen: u32, first: u
   }
   return t;
 }
+
+// ---- schedulers (bench/sched.bench.ts) ---------------------------------------------------
+import { schedule } from "./sched/index";
+import { maglevBuild } from "./sched/maglev";
+import { mhAssign } from "./sched/mh";
+import { maxServices, NONE } from "./svc/service";
+
+/** Schedule n new TCP flows to daddr:dport from a xorshift32 stream of client addresses and
+ *  ports (no connection is made); with out != 0 the chosen server of flow i (u16 index,
+ *  0xffff for none) is written at out + 2i. Returns a sum of the choices (keeps the work). */
+export function benchSchedule(s: u32, n: u32, seed: u32, daddrWire: u32, dportWire: u32, out: usize): u32 {
+  let x = seed != 0 ? seed : 1;
+  let acc: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    let saddr = x;
+    x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+    let d = schedule(s, saddr, daddrWire, x & 0xffff, dportWire, 6);
+    if (out != 0) store<u16>(out + (<usize>i << 1), <u16>(d == NONE ? 0xffff : d));
+    acc += d;
+  }
+  return acc;
+}
+
+/** Rebuild service s's maglev table (or mh table) as a change of its servers would. */
+export function benchMaglevBuild(s: u32): void { maglevBuild(s, maxServices); }
+export function benchMhBuild(s: u32): void { mhAssign(s); }

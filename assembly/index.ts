@@ -6,6 +6,7 @@
 import { twosSeed } from "./sched/twos";
 import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
 import { mhLayout, mhScratchBytes, MH_SVC_BYTES } from "./sched/mh";
+import { maglevBytes, maglevEntry, maglevLayout } from "./sched/maglev";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -44,10 +45,11 @@ export function abiVersion(): u32 { return Abi.VERSION; }
 
 /** Lay out linear memory and grow it once to fit. Call before anything else; the host
  *  must (re)create its views of memory afterwards. Returns 0 or -Err. */
-export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32): i32 {
+export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32, maglevSvc: u32): i32 {
   if (batch == 0 || batch > 4096) return -Err.BAD_ARGUMENT;
   if (slot < 256 || slot > 131072 + <u32>Abi.HEADROOM || (slot & 63) != 0) return -Err.BAD_ARGUMENT;
   if (connCap == 0 || connCap > 0x4000000) return -Err.BAD_ARGUMENT;
+  if (maglevSvc > maxSvc || maglevSvc > 4096) return -Err.BAD_ARGUMENT;
   if (maxSvc == 0 || maxSvc > 65536 || maxDest == 0 || maxDest > 65535 || maxNeigh == 0 || maxNeigh > 1 << 20) return -Err.BAD_ARGUMENT;
   let at: u64 = alignUp(<u64>__heap_base, 64);
   let txCap = batch + SCRATCH_SLOTS + QUEUE_SLOTS;
@@ -79,6 +81,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let lblcTable = at; at = alignUp(at + <u64>LBLC_TABLE_BYTES, 64);
   let mhTables = at; at = alignUp(at + <u64>maxSvc * <u64>MH_SVC_BYTES, 64);
   let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(maxDest), 64);
+  let maglevBase = at; at = alignUp(at + <u64>maglevBytes(maglevSvc, maxSvc, maxDest), 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -105,6 +108,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   syncLayout(<usize>syncBuffer);
   lblcLayout(<usize>lblcTable);
   mhLayout(<usize>mhTables, <usize>mhScratch, maxDest);
+  maglevLayout(<usize>maglevBase, maglevSvc, maxSvc);
   neighFlush();
   routeClear();
   state.resetIpId();
@@ -207,6 +211,8 @@ export function addService(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 
 export function editService(s: u32, sched: u32): i32 { return svcEdit(s, sched); }
 /** The seed of the twos scheduler's draws (the host gives a random one; tests a fixed one). */
 export function setRandomSeed(seed: u32): void { twosSeed(seed); }
+/** Entry i of a maglev service's table: a real server's index, or 0xffffffff. */
+export function maglevTableEntry(s: u32, i: u32): u32 { return svcUsed(s) ? maglevEntry(s, i) : 0xffffffff; }
 /** ipvsadm -b: the scheduler flags, bit 0 flag-1, bit 1 flag-2, bit 2 flag-3. */
 export function setSchedFlags(s: u32, flags: u32): i32 { return svcSetSchedFlags(s, flags); }
 /** ipvsadm -p TIMEOUT -M NETMASK (timeout in seconds, 0: not persistent; netmask in network byte order). */

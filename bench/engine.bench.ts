@@ -261,7 +261,7 @@ async function main(): Promise<void> {
     console.log(`${r.mode.padEnd(9)} ${String(r.flows).padStart(11)}  ${String(r.bytes).padStart(5)}B ${fmt(r.engineNs, 10)} ${fmt(r.enginePps / 1e6, 7, 2)} ${fmt(r.cNs, 8)} ${fmt(r.cPps / 1e6, 7, 2)}   ${fmt(r.ratio, 6, 2)}x`);
   }
   console.log(`\nNew connections per second (SYN to a service of 8 real servers)`);
-  for (const c of conns) console.log(`  ${c.scheduler.padEnd(4)} ${fmt(c.connsPerSec / 1e6, 6, 2)} M/s`);
+  for (const c of conns) console.log(`  ${c.scheduler.padEnd(6)} ${fmt(c.connsPerSec / 1e6, 6, 2)} M/s`);
   console.log(`\nMemory per connection: ${perConn.toFixed(1)} bytes (40-byte entry + two hash-bucket heads, 2^20 capacity)`);
   const report = { date: new Date().toISOString(), machine, quick: QUICK, batch: BATCH, established: rows, newConnections: conns, bytesPerConnection: perConn };
   const file = join(folder, `engine-${report.date.replace(/[:.]/g, "-")}.json`);

@@ -27,7 +27,7 @@ export let lastTemplate: usize = 0;
 @inline function entryIndex(e: usize): u32 { return <u32>((e - connBase) / <usize>ConnField.SIZE); }
 
 /** The real server for a new connection of persistent service s (NONE if none). */
-export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
+export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
   lastTemplate = 0;
   let tproto = svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO;
   let tvaddr = svcVaddr(s);
@@ -46,7 +46,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32):
       return d;
     }
   }
-  let d = schedule(s, saddr, daddr, sportWire);
+  let d = schedule(s, saddr, daddr, sportWire, dportWire, proto);
   if (d == NONE) return NONE;
   let r = destRec(d);
   tpl = connCreate(tproto, cnet, 0, tvaddr, vport, load<u32>(r, DestField.ADDR), destPort(d), d,

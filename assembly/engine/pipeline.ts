@@ -196,7 +196,8 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let daddr = ipv4Dst(ip);
   let persistent = svcPersistTimeout(s) != 0;
   let sport = l4SrcPort(l4);
-  let d = persistent ? persistSchedule(s, saddr, daddr, sport) : schedule(s, saddr, daddr, sport);
+  let dport = l4DstPort(l4);
+  let d = persistent ? persistSchedule(s, saddr, daddr, sport, dport, proto) : schedule(s, saddr, daddr, sport, dport, proto);
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);

@@ -2,7 +2,7 @@
 // connection, and is told when the service's list of servers or their weights change.
 
 import { Sched } from "../abi";
-import { setSchedulerHook, svcSched, NONE } from "../svc/service";
+import { maxServices, setSchedulerHook, svcSched, NONE } from "../svc/service";
 import { scheduleRr } from "./rr";
 import { scheduleWrr, wrrDestsChanged } from "./wrr";
 import { scheduleLc } from "./lc";
@@ -14,6 +14,7 @@ import { scheduleFo, scheduleOvf } from "./fo";
 import { scheduleTwos } from "./twos";
 import { lblcForget, scheduleLblc } from "./lblc";
 import { mhAssign, scheduleMh } from "./mh";
+import { maglevBuild, maglevCanClaim, maglevRelease, scheduleMaglev } from "./maglev";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -21,14 +22,25 @@ function destsChanged(s: u32): void {
   else if (k == Sched.SH) shAssign(s);
   else if (k == Sched.DH) dhAssign(s);
   else if (k == Sched.MH) mhAssign(s);
+  else if (k == Sched.MAGLEV) maglevBuild(s, maxServices);
+}
+
+function serviceReset(s: u32): void {
+  lblcForget(s);
+  maglevRelease(s);
+}
+
+/** Whether service s can take scheduler k (maglev needs one of its tables). */
+function canSchedule(s: u32, k: u32): bool {
+  return k != Sched.MAGLEV || maglevCanClaim(s, maxServices);
 }
 
 export function schedulerInit(): void {
-  setSchedulerHook(destsChanged, lblcForget);
+  setSchedulerHook(destsChanged, serviceReset, canSchedule);
 }
 
-/** A real server for a new connection from saddr:sport (wire order) to daddr, or NONE. */
-export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
+/** A real server for a new connection from saddr:sport to daddr:dport (wire order), or NONE. */
+export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
   switch (svcSched(s)) {
     case Sched.RR: return scheduleRr(s);
     case Sched.WRR: return scheduleWrr(s);
@@ -43,6 +55,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32): u32 {
     case Sched.TWOS: return scheduleTwos(s);
     case Sched.LBLC: return scheduleLblc(s, daddr);
     case Sched.MH: return scheduleMh(s, saddr, sportWire);
+    case Sched.MAGLEV: return scheduleMaglev(s, saddr, daddr, sportWire, dportWire, proto);
   }
   return NONE;
 }

@@ -119,7 +119,10 @@ export function isVip(addr: u32): bool {
 export let onDestsChanged: (s: u32) => void = (s: u32): void => {};
 /** The service's scheduler state starts afresh (added, deleted, another scheduler). */
 export let onServiceReset: (s: u32) => void = (s: u32): void => {};
-export function setSchedulerHook(changed: (s: u32) => void, reset: (s: u32) => void): void {
+/** Whether service s can take scheduler k (its tables may be all in use). */
+export let canSchedule: (s: u32, k: u32) => bool = (s: u32, k: u32): bool => true;
+export function setSchedulerHook(changed: (s: u32) => void, reset: (s: u32) => void, can: (s: u32, k: u32) => bool): void {
+  canSchedule = can;
   onServiceReset = reset;
   onDestsChanged = changed;
 }
@@ -132,6 +135,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
   if (svcFind(proto, vaddr, vport) != NONE) return -Err.EXISTS;
   for (let s: u32 = 0; s < maxServices; s++) {
     if (svcUsed(s)) continue;
+    if (!canSchedule(s, sched)) return -Err.FULL;
     let r = svcRec(s);
     memory.fill(r, 0, <usize>ServiceField.SIZE);
     memory.fill(svcStats(s), 0, <usize>Stat.SIZE);
@@ -155,6 +159,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
 /** Change a service's scheduler (its scheduler state starts afresh, as in IPVS). */
 export function svcEdit(s: u32, sched: u32): i32 {
   if (!svcUsed(s) || sched >= <u32>Sched.COUNT) return -Err.BAD_ARGUMENT;
+  if (!canSchedule(s, sched)) return -Err.FULL;
   let r = svcRec(s);
   store<u8>(r, <u8>sched, ServiceField.SCHED);
   store<u32>(r, NONE, SVC_SCHED_CURSOR);

@@ -32,11 +32,11 @@ const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: 
 const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
 const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
-export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos" | "lblc" | "mh";
+export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos" | "lblc" | "mh" | "maglev";
 
-export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos", "lblc", "mh"];
+export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos", "lblc", "mh", "maglev"];
 const SCHED_CODE: Record<SchedulerName, number> = { rr: Sched.RR, wrr: Sched.WRR, lc: Sched.LC, wlc: Sched.WLC, sh: Sched.SH, dh: Sched.DH,
-  sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF, twos: Sched.TWOS, lblc: Sched.LBLC, mh: Sched.MH };
+  sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF, twos: Sched.TWOS, lblc: Sched.LBLC, mh: Sched.MH, maglev: Sched.MAGLEV };
 const METHOD_CODE: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 const METHOD_NAME: Record<number, Method> = { [Fwd.MASQ]: "nat", [Fwd.DROUTE]: "dr", [Fwd.TUNNEL]: "tun" };
 const PROTO_CODE: Record<Protocol, number> = { tcp: Proto.TCP, udp: Proto.UDP };
@@ -57,6 +57,9 @@ export interface EngineOptions {
   reserveBytes?: number;
   /** Seed of the twos scheduler's draws (fixed by default: a replay chooses the same servers). */
   randomSeed?: number;
+  /** How many services may use the maglev scheduler at once: each holds a table of 65,537
+   *  entries (128 KiB of engine memory). Default 16 (or maxServices if fewer). */
+  maglevServices?: number;
 }
 
 export interface InterfaceSpec {
@@ -227,6 +230,9 @@ for (const [name, value] of Object.entries(Counter)) {
 /** The table sizes when none are given (IPVS has no fixed limits; these fit a large director). */
 export const DEFAULT_CONN_CAPACITY = 65536;
 export const DEFAULT_MAX_SERVICES = 256;
+export const DEFAULT_MAGLEV_SERVICES = 16;
+/** Entries of a maglev table (the paper's and Katran's default M, a prime). */
+export const MAGLEV_M = 65537;
 export const DEFAULT_MAX_REAL_SERVERS = 4096;
 
 /** Drop counters by reason from a set of counters (counters()), only the non-zero ones unless all. */
@@ -258,6 +264,7 @@ export class Engine {
   readonly slotSize: number;
   readonly connCapacity: number;
   readonly maxServices: number;
+  readonly maglevServices: number;
   readonly maxRealServers: number;
   private u8!: Uint8Array;
   private dv!: DataView;
@@ -287,8 +294,9 @@ export class Engine {
     this.connCapacity = options.connCapacity ?? DEFAULT_CONN_CAPACITY;
     this.maxServices = options.maxServices ?? DEFAULT_MAX_SERVICES;
     this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
+    this.maglevServices = options.maglevServices ?? Math.min(DEFAULT_MAGLEV_SERVICES, this.maxServices);
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
-      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0), "init");
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices), "init");
     exports.setRandomSeed((options.randomSeed ?? 0x2545f491) >>> 0);
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
@@ -521,9 +529,9 @@ export class Engine {
     if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
     const persistence = spec.persistence && this.persistenceArgs(spec.persistence);
     const index = spec.fwmark !== undefined
-      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, `the service table is full (${this.maxServices} services)`)
+      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, this.fullText(sched))
       : check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
-        `service ${spec.protocol} ${spec.address}:${spec.port}`, `the service table is full (${this.maxServices} services)`);
+        `service ${spec.protocol} ${spec.address}:${spec.port}`, this.fullText(sched));
     if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
     if (spec.schedFlags) check(this.exports.setSchedFlags(index, spec.schedFlags), `service ${index} scheduler flags`);
     return index;
@@ -533,9 +541,39 @@ export class Engine {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
     const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
+    // Refused before anything changes (the engine would refuse it too, after the rest).
+    const current = this.services().find((s) => s.index === index);
+    if (sched === Sched.MAGLEV && current && current.scheduler !== "maglev" && this.maglevServicesInUse() >= this.maglevServices) {
+      throw new EngineError(`service ${index}: ${this.fullText(sched)}`, Err.FULL);
+    }
     check(this.exports.setPersistence(index, ...p), `service ${index}`);
     check(this.exports.setSchedFlags(index, schedFlags), `service ${index} scheduler flags`);
-    check(this.exports.editService(index, sched), `service ${index}`);
+    check(this.exports.editService(index, sched), `service ${index}`, this.fullText(sched));
+  }
+
+  private fullText(sched: number): string {
+    return sched === Sched.MAGLEV && this.maglevServicesInUse() >= this.maglevServices
+      ? `every maglev table is in use (${this.maglevServices} services may use maglev; engine option maglevServices)`
+      : `the service table is full (${this.maxServices} services)`;
+  }
+
+  private maglevServicesInUse(): number {
+    return this.services().filter((s) => s.scheduler === "maglev").length;
+  }
+
+  /** A maglev service's lookup table: for each of its 65,537 entries, the real server's
+   *  "address:port" (or null). Two engines with the same servers return the same array. */
+  maglevTable(index: number): (string | null)[] {
+    const names = new Map<number, string>();
+    const out: (string | null)[] = new Array(MAGLEV_M);
+    for (let i = 0; i < MAGLEV_M; i++) {
+      const d = this.exports.maglevTableEntry(index, i) >>> 0;
+      if (d === 0xffffffff) { out[i] = null; continue; }
+      let name = names.get(d);
+      if (name === undefined) { const rs = this.realServer(d); name = `${rs.address}:${rs.port}`; names.set(d, name); }
+      out[i] = name;
+    }
+    return out;
   }
 
   private persistenceArgs(p: NonNullable<ServiceSpec["persistence"]>): [number, number] {

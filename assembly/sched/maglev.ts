@@ -1,0 +1,191 @@
+// Maglev mode (wasmvs's scheduler "maglev"): the lookup table of Google's Maglev paper
+// (Eisenbud et al., NSDI 2016, section 3.4) built as Katran builds it (MaglevHashV2,
+// katran/lib/MaglevHashV2.cpp): M = 65537 entries; every server has an offset and a skip
+// (MurmurHash3 x64 of its identity with Katran's seeds 42/0 and 2718281828/2307); the
+// servers take turns, a server's turn coming each time its running sum of weight reaches
+// the largest weight, and take the next free entry of their permutation. A flow picks entry
+// murmur3(5-tuple) mod M.
+//
+// Unlike ip_vs_mh (the kernel's "mh", keyed with the kernel's per-boot-constant hsiphash and
+// taking servers in the order they were added), everything here is a pure function of the
+// service's servers and weights: a server's identity is (address << 16 | port) in host order
+// and the servers are taken in ascending order of it, so two directors given the same
+// servers in any order, or a director after a reload, hold byte-identical tables and send a
+// flow to the same server. Servers of weight 0 are left out (Katran's drain); one that is
+// overloaded (upper threshold) keeps its entries and its flows are refused, as IPVS refuses
+// a connection no server can take.
+
+import { destAddr, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16, maxDests, NONE, svcHead } from "../svc/service";
+import { bswap16, bswap32 } from "../wire/bytes";
+import { murmur3x64 } from "./murmur3";
+
+export const MAGLEV_M: u32 = 65537;
+/** Bytes of one table (u16 server indexes), rounded to 64. */
+export const MAGLEV_TABLE_BYTES: usize = ((<usize>MAGLEV_M * 2) + 63) & ~<usize>63;
+// Katran's kHashSeed0..3.
+@inline const SEED0: u32 = 0;
+@inline const SEED1: u32 = 2307;
+@inline const SEED2: u64 = 42;
+@inline const SEED3: u64 = 2718281828;
+/** Per server while a table is built: sort key (u64), offset, skip, next, cum_weight. */
+@inline const DS_SIZE: usize = 24;
+
+let tables: usize = 0;
+let slotCount: u32 = 0;
+/** slotOf[s]: the table slot of service s (u16, DEST_NONE_U16 for none). */
+let slotOf: usize = 0;
+let scratch: usize = 0;
+
+export function maglevBytes(slots: u32, maxSvc: u32, maxDest: u32): usize {
+  return <usize>slots * MAGLEV_TABLE_BYTES + <usize>maxSvc * 2 + <usize>maxDest * DS_SIZE + 64;
+}
+
+export function maglevLayout(base: usize, slots: u32, maxSvc: u32): void {
+  tables = base;
+  slotCount = slots;
+  slotOf = base + <usize>slots * MAGLEV_TABLE_BYTES;
+  scratch = (slotOf + <usize>maxSvc * 2 + 7) & ~<usize>7;
+  for (let s: u32 = 0; s < maxSvc; s++) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
+}
+
+@inline function slot(s: u32): u32 { return <u32>load<u16>(slotOf + (<usize>s << 1)); }
+@inline function table(k: u32): usize { return tables + <usize>k * MAGLEV_TABLE_BYTES; }
+
+function slotTaken(k: u32, maxSvc: u32): bool {
+  for (let s: u32 = 0; s < maxSvc; s++) if (slot(s) == k) return true;
+  return false;
+}
+
+/** Whether service s can have a table: it has one, or one is free. */
+export function maglevCanClaim(s: u32, maxSvc: u32): bool {
+  if (slot(s) != DEST_NONE_U16) return true;
+  for (let k: u32 = 0; k < slotCount; k++) if (!slotTaken(k, maxSvc)) return true;
+  return false;
+}
+
+/** Give service s's table back (deleted, or another scheduler). */
+export function maglevRelease(s: u32): void {
+  if (slotOf != 0) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
+}
+
+function claim(s: u32, maxSvc: u32): u32 {
+  let k = slot(s);
+  if (k != DEST_NONE_U16) return k;
+  for (k = 0; k < slotCount; k++) {
+    if (!slotTaken(k, maxSvc)) { store<u16>(slotOf + (<usize>s << 1), <u16>k); return k; }
+  }
+  return DEST_NONE_U16;
+}
+
+/** A server's identity: address and port in host order. */
+@inline function identity(d: u32): u64 { return (<u64>bswap32(destAddr(d)) << 16) | <u64>bswap16(destPort(d)); }
+
+/** Heapsort of n u64 keys at ds (stride DS_SIZE): ascending. */
+function sortKeys(n: u32): void {
+  if (n < 2) return;
+  let i: i32 = <i32>(n >> 1) - 1;
+  while (true) {
+    siftDown(<u32>i, n);
+    if (i == 0) break;
+    i--;
+  }
+  for (let end = n - 1; end > 0; end--) {
+    swap(0, end);
+    siftDown(0, end);
+  }
+}
+@inline function keyAt(i: u32): u64 { return load<u64>(scratch + <usize>i * DS_SIZE); }
+@inline function swap(a: u32, b: u32): void {
+  let t = keyAt(a);
+  store<u64>(scratch + <usize>a * DS_SIZE, keyAt(b));
+  store<u64>(scratch + <usize>b * DS_SIZE, t);
+}
+function siftDown(root: u32, n: u32): void {
+  let r = root;
+  while (true) {
+    let child: u32 = 2 * r + 1;
+    if (child >= n) return;
+    if (child + 1 < n && keyAt(child + 1) > keyAt(child)) child++;
+    if (keyAt(r) >= keyAt(child)) return;
+    swap(r, child);
+    r = child;
+  }
+}
+
+/** Build service s's table from its servers (called on every change of them). */
+export function maglevBuild(s: u32, maxSvc: u32): void {
+  let k = claim(s, maxSvc);
+  if (k == DEST_NONE_U16) return;
+  let t = table(k);
+  for (let i: u32 = 0; i < MAGLEV_M; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
+  // The servers that take part, as (identity << 16 | index) so that sorting orders them.
+  let n: u32 = 0;
+  let maxWeight: u32 = 0;
+  for (let d = svcHead(s); d != NONE; d = destNext(d)) {
+    let w = destWeight(d);
+    if (w <= 0 || n >= maxDests) continue;
+    store<u64>(scratch + <usize>n * DS_SIZE, (identity(d) << 16) | <u64>d);
+    if (<u32>w > maxWeight) maxWeight = <u32>w;
+    n++;
+  }
+  if (n == 0) return;
+  sortKeys(n);
+  if (n == 1) {
+    let only = <u16>(keyAt(0) & 0xffff);
+    for (let i: u32 = 0; i < MAGLEV_M; i++) store<u16>(t + (<usize>i << 1), only);
+    return;
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    let e = scratch + <usize>i * DS_SIZE;
+    let id = load<u64>(e) >>> 16;
+    store<u32>(e, <u32>(murmur3x64(id, SEED2, SEED0) % <u64>MAGLEV_M), 8);
+    store<u32>(e, <u32>(murmur3x64(id, SEED3, SEED1) % <u64>(MAGLEV_M - 1)) + 1, 12);
+    store<u32>(e, 0, 16);
+    store<u32>(e, 0, 20);
+  }
+  // MaglevHashV2's rounds: u32 arithmetic throughout, as Katran's (offset + next * skip
+  // wraps there too for the largest next and skip).
+  let runs: u32 = 0;
+  while (true) {
+    for (let i: u32 = 0; i < n; i++) {
+      let e = scratch + <usize>i * DS_SIZE;
+      let d = <u32>(load<u64>(e) & 0xffff);
+      let cum = load<u32>(e, 20) + <u32>destWeight(d);
+      if (cum < maxWeight) { store<u32>(e, cum, 20); continue; }
+      store<u32>(e, cum - maxWeight, 20);
+      let offset = load<u32>(e, 8);
+      let skip = load<u32>(e, 12);
+      let next = load<u32>(e, 16);
+      let cur = (offset + next * skip) % MAGLEV_M;
+      while (<u32>load<u16>(t + (<usize>cur << 1)) != DEST_NONE_U16) {
+        next++;
+        cur = (offset + next * skip) % MAGLEV_M;
+      }
+      store<u16>(t + (<usize>cur << 1), <u16>d);
+      store<u32>(e, next + 1, 16);
+      if (++runs == MAGLEV_M) return;
+    }
+  }
+}
+
+/** The table's entry i of service s: a server index, or NONE. */
+export function maglevEntry(s: u32, i: u32): u32 {
+  let k = slot(s);
+  if (k == DEST_NONE_U16 || i >= MAGLEV_M) return NONE;
+  let d = <u32>load<u16>(table(k) + (<usize>i << 1));
+  return d == DEST_NONE_U16 ? NONE : d;
+}
+
+/** The flow's slot: murmur3 of (saddr << 32 | daddr, proto << 32 | sport << 16 | dport),
+ *  all in host order, seed 0. */
+@inline export function maglevFlowSlot(saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
+  let a = (<u64>bswap32(saddr) << 32) | <u64>bswap32(daddr);
+  let b = (<u64>proto << 32) | (<u64>bswap16(sportWire) << 16) | <u64>bswap16(dportWire);
+  return <u32>(murmur3x64(a, b, 0) % <u64>MAGLEV_M);
+}
+
+export function scheduleMaglev(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
+  let d = maglevEntry(s, maglevFlowSlot(saddr, daddr, sportWire, dportWire, proto));
+  if (d == NONE || destWeight(d) <= 0 || destOverloaded(d)) return NONE;
+  return d;
+}
