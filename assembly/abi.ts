@@ -12,8 +12,10 @@ export enum Abi {
    *  firewall marks (rules, services of protocol 0 keyed by their mark). 4: VRRP (instances,
    *  addresses owned only while master, the advert queue to the host, its counters),
    *  connection sync (IPVS sync protocol v1 sent and received by the engine). 5: schedulers
-   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too), maglev (init's ninth argument: how many services may use it);
-   *  scheduler flags (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT. */
+   *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too),
+   *  maglev (init's ninth argument: how many services may use it); scheduler flags
+   *  (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT; one-packet scheduling (service flag
+   *  bit 1); sloppy_tcp. */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */

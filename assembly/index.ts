@@ -14,13 +14,13 @@ import { copyMac } from "./wire/bytes";
 import * as state from "./engine/state";
 import { count, countN, setLayout, setNow, slotSize, rxDescBase, rxSlotsBase, batchSize } from "./engine/state";
 import { scratchTake, txBegin, txEnd, txPush } from "./engine/tx";
-import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestConn } from "./engine/pipeline";
+import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestConn, setSloppyTcp as pipelineSloppyTcp } from "./engine/pipeline";
 import { setRejectUnknown as setRejectUnknownReplies } from "./xmit/reject";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
+import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
@@ -322,6 +322,10 @@ export function setStateTimeoutMs(s: u32, ms: u32): i32 {
 }
 export function getStateTimeoutMs(s: u32): u32 { return s < <u32>ConnState.COUNT ? stateTimeout(s) : 0; }
 export function setExpireNodest(on: u32): void { setExpireNodestConn(on != 0); }
+/** IPVS's sloppy_tcp: a TCP connection may start on any segment but a RST. */
+export function setSloppyTcp(on: u32): void { pipelineSloppyTcp(on != 0); }
+/** One-packet scheduling for service s (ipvsadm -o). */
+export function setOnePacket(s: u32, on: u32): i32 { return svcSetOnePacket(s, on != 0); }
 /** Vnet mode: frames carry a virtio-net header in the 10 bytes before them (TAP offloads). */
 export function setVnetHeaders(on: u32): void { state.setVnet(on != 0); }
 /** Answer traffic the director has nothing for (TCP reset, ICMP port unreachable): 1 on, 0 off. */

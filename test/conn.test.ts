@@ -250,3 +250,66 @@ describe("real servers changed while connections flow", () => {
     expect(send(e, toOther(ACK), 0, 1001)).toHaveLength(1);
   });
 });
+
+describe("sloppy_tcp and one-packet scheduling (IPVS's sloppy_tcp sysctl, ipvsadm -o)", () => {
+  it("without sloppy_tcp a segment of an unknown flow is refused with a RST; with it, an ACK opens an ESTABLISHED connection (tcp_states: NONE + ack), a RST never does", async () => {
+    for (const method of ["nat", "dr"] as Method[]) {
+      const { e } = await oneServer(method);
+      const c = client();
+      const strict = send(e, toVip(c, ACK), 0, 1000);
+      expect(strict.length).toBe(1);
+      expect(decode(strict[0]).ip!.tcp!.flags & RST).toBe(RST); // to the client, from the VIP
+      expect(decode(strict[0]).ip!.dst).toBe(c.addr);
+      expect(e.connectionCount).toBe(0);
+      e.setSloppyTcp(true);
+      const mid = send(e, toVip(c, ACK), 0, 1001);
+      expect(mid.length).toBe(1);
+      const d = decode(mid[0]);
+      expect(d.checksumErrors).toEqual([]);
+      expect(method === "nat" ? d.ip!.dst : d.dstMac).toBe(method === "nat" ? RS[0] : RS_MAC[0]);
+      const [conn] = e.connections(1001);
+      expect(conn.state).toBe("ESTABLISHED");
+      expect(counts(e)).toEqual([1, 0]);
+      // A RST alone still opens nothing.
+      const c2 = client();
+      expect(send(e, toVip(c2, RST), 0, 1002)).toEqual([]);
+      expect(e.connectionCount).toBe(1);
+      e.setSloppyTcp(false);
+      expect(send(e, toVip(client(), ACK | FIN), 0, 1003).map((f) => decode(f).ip!.tcp!.flags & RST)).toEqual([RST]);
+    }
+  });
+
+  it("ops: each datagram of one client port is scheduled on its own (rr across servers), none stays in the table, each counts as a connection; TCP services ignore the flag", async () => {
+    const e = await director();
+    const svc = e.addService({ protocol: "udp", address: VIP, port: 53, scheduler: "rr", onePacket: true });
+    for (let i = 0; i < 3; i++) e.addRealServer(svc, { address: RS[i], port: 53, method: "nat", weight: 1 });
+    expect(e.services()[0].onePacket).toBe(true);
+    const c = { addr: "192.0.2.9", port: 5353 };
+    const dgram = () => eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 17, payload: udp({ src: c.addr, dst: VIP, sport: c.port, dport: 53, payload: [1, 2, 3] }) }));
+    const to: string[] = [];
+    for (let k = 0; k < 6; k++) {
+      const out = send(e, dgram(), 0, 1000 + k);
+      expect(out.length).toBe(1);
+      const d = decode(out[0]);
+      expect(d.checksumErrors).toEqual([]);
+      to.push(d.ip!.dst);
+      expect(e.connectionCount).toBe(0);
+    }
+    expect(new Set(to.slice(0, 3)).size).toBe(3);
+    expect(to.slice(3)).toEqual(to.slice(0, 3));
+    expect(e.services()[0].stats.conns).toBe(6n);
+    expect(e.services()[0].realServers.map((r) => [r.active, r.inactive])).toEqual([[0, 0], [0, 0], [0, 0]]);
+    // Off again: the flow sticks to one server.
+    e.editService(svc, "rr", undefined, 0, false);
+    expect(e.services()[0].onePacket).toBeUndefined();
+    const a = decode(send(e, dgram(), 0, 2000)[0]).ip!.dst;
+    expect(decode(send(e, dgram(), 0, 2001)[0]).ip!.dst).toBe(a);
+    expect(e.connectionCount).toBe(1);
+    // A TCP service with the flag keeps its connections, as IPVS (ONE_PACKET is for UDP only).
+    const t = await director();
+    const ts = t.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr", onePacket: true });
+    t.addRealServer(ts, { address: RS[0], port: 80, method: "nat", weight: 1 });
+    send(t, toVip(client(), SYN), 0, 1000);
+    expect(t.connectionCount).toBe(1);
+  });
+});

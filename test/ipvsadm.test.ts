@@ -83,7 +83,6 @@ describe("ipvsadm command line", () => {
     expect(err(["-A", "-t", "10.0.0.1:80", "-p", "-M", "255.0.x.0"])).toBe("2: illegal virtual server persistent mask specified");
     expect(err(["-A", "-t", "10.0.0.1:0", "-s", "rr"])).toBe("2: Zero port specified for non-persistent service");
     expect(err(["-A", "-t", "10.0.0.1:80", "--pe", "sip"])).toBe("2: ipvsadm: option --pe: persistence engines are not supported by wasmvs yet");
-    expect(err(["-A", "-t", "10.0.0.1:80", "-o"])).toMatch(/one-packet scheduling is not supported by wasmvs yet/);
     expect(err(["--start-daemon", "master", "--mcast-group", "239.1.1.1"])).toBe("2: mcast-group 239.1.1.1: a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)");
     expect(parseArgs(["--start-daemon", "master", "--mcast-group", "10.0.0.6"]).daemon).toMatchObject({ peer: "10.0.0.6" });
     expect(err(["--start-daemon", "master", "--mcast-group", "10.0.0.6:80"])).toBe("2: illegal mcast-group specified");
@@ -138,6 +137,20 @@ describe("ipvsadm output formats (golden)", () => {
       { protocol: "tcp", address: "10.0.0.2", port: 80, scheduler: "wlc", schedFlags: 4, persistence: { timeout: 300, netmask: "255.255.255.255" }, stats: s0, rates: z, realServers: [] }] };
     expect(formatList(t, fmt()).split("\n").slice(3, 5)).toEqual(["TCP  10.0.0.1:80 sh (sh-fallback,sh-port)", "TCP  10.0.0.2:80 wlc (flag-3) persistent 300"]);
     expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port\n-A -t 10.0.0.2:80 -s wlc -b flag-3 -p 300\n");
+  });
+
+  it("one-packet scheduling: -o/--ops on -A and -E only, listed as ipvsadm lists it (\" ops\" after persistence) and saved as -o", () => {
+    expect(parseArgs(["-A", "-u", "10.0.0.1:53", "-s", "rr", "-o"]).onePacket).toBe(true);
+    expect(parseArgs(["-E", "-u", "10.0.0.1:53", "--ops"]).onePacket).toBe(true);
+    expect(parseArgs(["-A", "-u", "10.0.0.1:53"]).onePacket).toBeUndefined();
+    const e = (argv: string[]) => { try { parseArgs(argv); return "ok"; } catch (x) { return `${(x as IpvsadmError).status}: ${(x as Error).message}`; } };
+    expect(e(["-a", "-u", "10.0.0.1:53", "-r", "10.1.0.1", "-o"])).toBe("2: Illegal 'ops' option with the 'add-server' command");
+    expect(e(["-L", "-o"])).toBe("2: Illegal 'ops' option with the 'list' command");
+    expect(e(["-A", "-u", "10.0.0.1:53", "-o", "-o"])).toBe("2: multiple 'ops' options specified");
+    const t: TableView = { size: 4096, timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, services: [
+      { protocol: "udp", address: "10.0.0.1", port: 53, scheduler: "rr", onePacket: true, persistence: { timeout: 60, netmask: "255.255.255.0" }, stats: s0, rates: z, realServers: [] }] };
+    expect(formatList(t, fmt()).split("\n")[3]).toBe("UDP  10.0.0.1:53 rr persistent 60 mask 255.255.255.0 ops");
+    expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -u 10.0.0.1:53 -s rr -p 60 -M 255.255.255.0 -o\n");
   });
 
   it("prints K/M/G/T suffixes as print_largenum, and exact numbers with --exact", () => {

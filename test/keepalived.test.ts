@@ -248,6 +248,14 @@ virtual_server group web {
     expect(parseKeepalived(f).services.map((x) => [x.scheduler, x.schedFlags])).toEqual([["sh", 7], ["wlc", 2]]);
   });
 
+  it("ops (one-packet scheduling), maglev as lb_algo, and the director's sloppy_tcp", () => {
+    const f = write("ops.conf", `${DIRECTOR.replace("director {", "director {\n  sloppy_tcp on")}virtual_server 10.0.0.100 53 {\n  protocol UDP\n  lb_algo maglev\n  ops\n}\nvirtual_server 10.0.0.100 80 {\n  lb_algo mh\n  mh-port\n}\n`);
+    const c = parseKeepalived(f);
+    expect(c.services.map((x) => [x.protocol, x.scheduler, x.onePacket ?? false, x.schedFlags ?? 0])).toEqual([["udp", "maglev", true, 0], ["tcp", "mh", false, 2]]);
+    expect(c.sloppyTcp?.on).toBe(true);
+    expect(() => parseKeepalived(write("ops2.conf", `${DIRECTOR}virtual_server 10.0.0.100 53 {\n  ops 1\n}\n`))).toThrow(/ops2.conf:\d+:\d+: '1'/);
+  });
+
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {
     const f = write("sample.conf", `${DIRECTOR}
 virtual_server 10.10.10.2 1358 {

@@ -14,10 +14,10 @@ import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/tcp";
 // states: NO ES SS SR FW TW CL CW LA LI SA (ConnState 0..10).
 const NO: u8 = 0, ES: u8 = 1, SS: u8 = 2, SR: u8 = 3, FW: u8 = 4, TW: u8 = 5, CL: u8 = 6, CW: u8 = 7, LA: u8 = 8, LI: u8 = 9;
 const TRANSITIONS: usize = memory.data<u8>([
-  // INPUT
+  // INPUT (an ACK in state NONE, a connection sloppy_tcp opened mid-way, is ESTABLISHED)
   SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR, 0,
   CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW, 0,
-  CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, 0,
+  ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, 0,
   CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR, 0,
   // OUTPUT
   SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR, 0,
@@ -27,7 +27,7 @@ const TRANSITIONS: usize = memory.data<u8>([
   // INPUT-ONLY
   SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR, 0,
   CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW, 0,
-  CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, 0,
+  ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES, 0,
   CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL, 0,
 ]);
 

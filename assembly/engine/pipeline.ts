@@ -18,7 +18,7 @@ import { neighLearn } from "../neigh/neigh";
 import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
-  svcPersistTimeout, svcStats } from "../svc/service";
+  svcOnePacket, svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
 import { vrrpAddressCount, vrrpOwnership, vrrpReceive, vrrpVmacCount, vrrpVmacFor, vrrpVmacTaken } from "../ha/vrrp";
@@ -40,6 +40,10 @@ import { mtuAllows } from "../xmit/mtu";
  *  removed (they resume if it is added back); on expires such a connection at its next
  *  packet and handles that packet as new. The host turns it on unless configured off. */
 export let expireNodestConn = false;
+/** IPVS's sloppy_tcp: any TCP segment but a RST may open a connection, not only a SYN (for
+ *  a director that sees flows mid-way: after a failover without sync, or in a fleet). */
+let sloppyTcp = false;
+export function setSloppyTcp(on: bool): void { sloppyTcp = on; }
 export function setExpireNodestConn(on: bool): void { expireNodestConn = on; }
 
 /** One received frame. The caller counts RX_FRAMES (per batch). */
@@ -184,7 +188,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
     // tcp_conn_schedule: only a SYN (without RST) opens a connection.
     let f = tcpFlags(l4);
     if ((f & TCP_RST) != 0) { count(Counter.DROP_TCP_RST_NO_CONN); return; }
-    if ((f & TCP_SYN) == 0) {
+    if ((f & TCP_SYN) == 0 && !sloppyTcp) {
       // A segment of a connection this director does not know (it restarted, or the
       // connection expired): the client is told at once, as the local stack would.
       count(Counter.DROP_NO_CONNECTION);
@@ -217,7 +221,10 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   if (conn == 0) return;
   if (persistent) persistControl(conn);
   // A UDP connection is synced when it is made (TCP ones at their first state change).
-  if (syncSending && proto == Proto.UDP) syncConn(conn);
+  // One-packet scheduling (IP_VS_CONN_F_ONE_PACKET): the datagram goes out and its
+  // connection ends at once, as IPVS frees it after transmission; nothing is synced.
+  let onePacket = proto == Proto.UDP && svcOnePacket(s);
+  if (syncSending && proto == Proto.UDP && !onePacket) syncConn(conn);
   destBind(d, proto == Proto.UDP);
   let ds = destStats(d);
   store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
@@ -227,6 +234,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
     store<u64>(ss + Stat.CONNS, load<u64>(ss + Stat.CONNS) + 1);
   }
   forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);
+  if (onePacket) connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
 }
 
 /** Count a packet in both the server's and the service's statistics. */

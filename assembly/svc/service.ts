@@ -23,6 +23,8 @@ import { markCovers, markRuleCount } from "./mark";
 @inline export const SVC_SCHED_MW: usize = 24;
 @inline export const SVC_SCHED_DI: usize = 28;
 @inline const SVC_USED: u8 = 1;
+/** IP_VS_SVC_F_ONEPACKET (ipvsadm -o): every UDP datagram is scheduled on its own. */
+@inline const SVC_ONEPACKET: u8 = 2;
 
 export let svcBase: usize = 0;
 export let svcStatsBase: usize = 0;
@@ -166,6 +168,17 @@ export function svcEdit(s: u32, sched: u32): i32 {
   store<i32>(r, 0, SVC_SCHED_CW);
   onServiceReset(s);
   onDestsChanged(s);
+  return Err.OK;
+}
+
+@inline export function svcOnePacket(s: u32): bool { return (load<u8>(svcRec(s), ServiceField.FLAGS) & SVC_ONEPACKET) != 0; }
+
+/** One-packet scheduling on or off (ipvsadm -o; IPVS applies it to UDP datagrams only). */
+export function svcSetOnePacket(s: u32, on: bool): i32 {
+  if (!svcUsed(s)) return -Err.NOT_FOUND;
+  let r = svcRec(s);
+  let f = load<u8>(r, ServiceField.FLAGS);
+  store<u8>(r, on ? f | SVC_ONEPACKET : f & ~SVC_ONEPACKET, ServiceField.FLAGS);
   return Err.OK;
 }
 

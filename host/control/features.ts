@@ -14,7 +14,6 @@ export const MISSING = {
   persistenceEngines: ["persistence engines", true],
   ipv6: ["IPv6", false],
   sctp: ["SCTP services", true],
-  ops: ["one-packet scheduling", false],
   tunnelTypes: ["tunnel types other than ipip", true],
   tunnelInfo: ["tunnel information output", false],
   notifications: ["SNMP and D-Bus notifications", true],

@@ -56,6 +56,8 @@ export interface Parsed {
   schedFlags?: number;
   /** -b as given, checked against the scheduler once every option is read. */
   schedFlagNames?: string[];
+  /** -o/--ops: one-packet scheduling (IPVS applies it to UDP datagrams only). */
+  onePacket?: boolean;
   daemon?: DaemonArgs;
   format: Format;
 }
@@ -91,7 +93,7 @@ export class IpvsadmError extends Error {
 const MAX_TIMEOUT = 86400 * 31;
 /** Options for features wasmvs does not have: refused with a message, never ignored. */
 const NOT_YET: Record<string, Missing> = {
-  "6": "ipv6", ipv6: "ipv6", o: "ops", ops: "ops",
+  "6": "ipv6", ipv6: "ipv6",
   pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
   "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
 };
@@ -190,6 +192,7 @@ const OPTIONS: OptSpec[] = [
     option(st, "sched-flags");
     p.schedFlagNames = v!.split(",");
   } },
+  { long: "ops", short: "o", arg: false, apply: (p, _v, st) => { option(st, "ops"); p.onePacket = true; } },
   { long: "start-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "start-daemon"); daemonOf(p).state = daemonState(v!, "start-daemon"); } },
   { long: "stop-daemon", arg: true, apply: (p, v, st) => { setCommand(st, "stop-daemon"); daemonOf(p).state = daemonState(v!, "stop-daemon"); } },
   { long: "daemon", arg: false, apply: (p, _v, st) => { option(st, "daemon"); p.format.daemon = true; } },
@@ -290,23 +293,23 @@ function option(st: ParseState, name: string): void {
 // ipvsadm's table of legal combinations: '+' compulsory, 'x' illegal, '1' one of, ' ' optional.
 const COLUMNS = ["numeric", "connection", "service", "scheduler", "real-server", "forwarding-method", "weight", "u-threshold",
   "l-threshold", "timeout", "stats", "rate", "thresholds", "persistent-conn", "nosort", "exact", "health", "persistent", "netmask",
-  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl", "vrrp", "sched-flags"];
+  "mcast-interface", "daemon", "syncid", "sync-maxlen", "mcast-group", "mcast-port", "mcast-ttl", "vrrp", "sched-flags", "ops"];
 const TABLE: Partial<Record<Command, string>> = {
-  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl vr b
-  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxxx ",
-  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxxx ",
-  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxxx",
-  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  list: /*         */ " 11xxxxxx1      1xxx1xxxxx1x",
-  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxxxx",
-  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxxxx",
-  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxxxx",
-  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxxxx",
-  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     xx",
-  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxxxx",
+  //                 n  c  svc s  r  fw w  x  y  tot st rt thr pc srt ex hl p M mc dm sid len grp prt ttl vr b o
+  "add-service": /**/ "xx+ xxxxxxxxxxxxx  xxxxxxxx  ",
+  "edit-service": /* */ "xx+ xxxxxxxxxxxxx  xxxxxxxx  ",
+  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  flush: /*        */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  list: /*         */ " 11xxxxxx1      1xxx1xxxxx1xx",
+  "add-server": /* */ "xx+x+    xxxxxxxxxxxxxxxxxxxx",
+  "delete-server": "xx+x+xxxxxxxxxxxxxxxxxxxxxxxx",
+  "edit-server": /**/ "xx+x+    xxxxxxxxxxxxxxxxxxxx",
+  set: /*          */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  restore: /*      */ "xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  save: /*         */ " xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  zero: /*         */ "xx xxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "start-daemon": /*  */ "xxxxxxxxxxxxxxxxxxx x     xxx",
+  "stop-daemon": /*   */ "xxxxxxxxxxxxxxxxxxxxx xxxxxxx",
 };
 
 function optCheck(cmd: Command, options: Set<string>): void {
@@ -456,6 +459,7 @@ export interface ServiceView extends ServiceKey {
   scheduler: string;
   schedFlags?: number;
   persistence?: { timeout: number; netmask: string };
+  onePacket?: boolean;
   stats: StatsView;
   rates: RatesView;
   realServers: DestView[];
@@ -517,11 +521,11 @@ const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` :
 
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
   const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : "";
-  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${flags ? ` -b ${flags}` : ""}${persistenceText(s, true)}\n`;
+  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${flags ? ` -b ${flags}` : ""}${persistenceText(s, true)}${s.onePacket ? " -o" : ""}\n`;
   const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
-  return `${name} ${s.scheduler}${flags ? ` (${flags})` : ""}${persistenceText(s, false)}\n`;
+  return `${name} ${s.scheduler}${flags ? ` (${flags})` : ""}${persistenceText(s, false)}${s.onePacket ? " ops" : ""}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
@@ -659,7 +663,7 @@ Daemon Options:
   --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 
 Not supported by wasmvs yet (refused with a message):
--6 (IPv6), -o (one-packet scheduling), --pe, another sync group, port or TTL,
+-6 (IPv6), --pe, another sync group, port or TTL,
 tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).
 `;

@@ -188,7 +188,6 @@ missing("syncDaemon", ["lvs_sync_daemon_interface"]);
 missing("vrrpStrict", ["vrrp_strict"]);
 missing("persistenceEngines", ["persistence_engine"]);
 missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
-missing("ops", ["ops"]);
 missing("fullNat", ["local_address_group"]);
 
 export function unknown(t: Tok, known: string[], where: string): never {

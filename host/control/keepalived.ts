@@ -29,10 +29,10 @@ import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize,
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
-  "persistence_timeout", "persistence_granularity", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
+  "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
-  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template"];
+  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
@@ -311,6 +311,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   let sorry: RealServerConfig | undefined;
   let sorryMethod: RealServerConfig["method"] | undefined;
   const flagToks: Tok[] = [];
+  let onePacket = false;
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "lb_algo" || k === "lvs_sched") {
@@ -322,6 +323,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       leaf(c);
       noMoreArgs(c, 0);
       flagToks.push(c.key);
+    } else if (k === "ops") {
+      // keepalived's lbflags_handler: one-packet scheduling ("inactive due to not UDP" otherwise).
+      leaf(c);
+      noMoreArgs(c, 0);
+      onePacket = true;
     } else if (k === "lb_kind" || k === "lvs_method") {
       leaf(c);
       kind = method(arg(c, 0, "NAT, DR or TUN"));
@@ -419,7 +425,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
-      ...(schedFlags ? { schedFlags } : {}),
+      ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
@@ -490,12 +496,13 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
     } else if (k === "metrics") {
       cfg.metrics = { ...value(arg(c, 0, "[ADDRESS:]PORT"), metricsEndpoint), line: c.key.line };
-    } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template") {
+    } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
       if (k === "offload") cfg.offload = { on, line: c.key.line };
       else if (k === "reject_unknown") cfg.rejectUnknown = { on, line: c.key.line };
       else if (k === "expire_nodest_conn") cfg.expireNodestConn = { on, line: c.key.line };
+      else if (k === "sloppy_tcp") cfg.sloppyTcp = { on, line: c.key.line };
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });

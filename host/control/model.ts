@@ -32,7 +32,8 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
     case "add-service": {
       if (find()) throw new IpvsadmError("Service already exists", 255);
       next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
-        ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}) });
+        ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
+        ...(p.onePacket ? { onePacket: true } : {}) });
       break;
     }
     case "edit-service": {
@@ -44,6 +45,8 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
       else delete s.persistence;
       if (p.schedFlags) s.schedFlags = p.schedFlags;
       else delete s.schedFlags;
+      if (p.onePacket) s.onePacket = true;
+      else delete s.onePacket;
       break;
     }
     case "delete-service": {
@@ -143,6 +146,7 @@ export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] 
     if (!l) { out.push(`service ${serviceKey(s)} is configured but not in the engine`); continue; }
     live.delete(serviceKey(s));
     if (l.scheduler !== s.scheduler) out.push(`service ${serviceKey(s)}: scheduler ${l.scheduler} in the engine, ${s.scheduler} configured`);
+    if (!!l.onePacket !== !!s.onePacket) out.push(`service ${serviceKey(s)}: one-packet scheduling ${l.onePacket ? "on" : "off"} in the engine, ${s.onePacket ? "on" : "off"} configured`);
     if ((l.schedFlags ?? 0) !== (s.schedFlags ?? 0)) out.push(`service ${serviceKey(s)}: scheduler flags ${l.schedFlags ?? 0} in the engine, ${s.schedFlags ?? 0} configured`);
     const servers = new Map(l.realServers.map((r) => [serverKey(r), r]));
     for (const r of s.realServers) {

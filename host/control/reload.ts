@@ -146,8 +146,8 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
     if (idx === undefined) {
       at(s.line, "-A", () => { idx = live.addService(s); });
       changes.push(`service ${k} added (${s.scheduler})`);
-    } else if (old && (old.scheduler !== s.scheduler || !samePersistence(old, s) || (old.schedFlags ?? 0) !== (s.schedFlags ?? 0))) {
-      at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence, s.schedFlags));
+    } else if (old && (old.scheduler !== s.scheduler || !samePersistence(old, s) || (old.schedFlags ?? 0) !== (s.schedFlags ?? 0) || !!old.onePacket !== !!s.onePacket)) {
+      at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence, s.schedFlags, s.onePacket));
       changes.push(old.scheduler !== s.scheduler ? `service ${k} scheduler ${old.scheduler} -> ${s.scheduler}` : `service ${k} ${persistenceText(s)}`);
     }
     syncRealServers(live, idx!, old, s, changes, at);
@@ -165,6 +165,7 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setExpireQuiescentTemplate(next.expireQuiescentTemplate?.on ?? false);
   live.setMarkRules(next.marks ?? []);
   live.setExpireNodestConn(next.expireNodestConn?.on ?? true);
+  live.setSloppyTcp(next.sloppyTcp?.on ?? false);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

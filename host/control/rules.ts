@@ -184,6 +184,9 @@ export interface DirectorConfig {
    *  at its next packet, which is scheduled afresh (UDP) or answered with a reset (TCP).
    *  On unless turned off: off drops its packets until it times out, as IPVS's default. */
   expireNodestConn?: { on: boolean; line: number };
+  /** IPVS's sloppy_tcp (off by default, as its sysctl): any TCP segment but a RST may open a
+   *  connection, for a director that sees flows mid-way. */
+  sloppyTcp?: { on: boolean; line: number };
   /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
   marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
@@ -305,6 +308,8 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       (cfg.marks ??= []).push({ ...markRuleWords(mark, words.map((w) => w.text), (i, e) => fail(i < 0 ? head : words[i], e.message)), line: lineNo });
     } else if (head.text === "expire_nodest_conn") {
       cfg.expireNodestConn = { on: value(need(1, "on or off"), onOff), line: lineNo };
+    } else if (head.text === "sloppy_tcp") {
+      cfg.sloppyTcp = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "expire_quiescent_template") {
       cfg.expireQuiescentTemplate = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "connections") {
@@ -312,7 +317,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -442,6 +447,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   // Connection sync starts receiving: its VRRP instance starts as backup.
   if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer });
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
+  engine.setSloppyTcp(cfg.sloppyTcp?.on ?? false);
   for (const s of cfg.services) {
     let index = -1;
     at(s.line, "-A", () => {

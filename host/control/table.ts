@@ -22,7 +22,7 @@ export function tableView(snap: EngineSnapshot, estimator?: Estimator): TableVie
       const key = serviceKey(s);
       return {
         protocol: s.protocol, address: s.address, port: s.port, ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}), scheduler: s.scheduler, ...(s.schedFlags ? { schedFlags: s.schedFlags } : {}),
-        ...(s.persistence ? { persistence: s.persistence } : {}),
+        ...(s.persistence ? { persistence: s.persistence } : {}), ...(s.onePacket ? { onePacket: true } : {}),
         stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
         rates: rates(key),
         realServers: s.realServers.map((r) => ({

@@ -84,6 +84,9 @@ export interface ServiceSpec {
   /** ipvsadm -b: IPVS's scheduler flags, bit 0 flag-1 (sh-fallback), bit 1 flag-2 (sh-port),
    *  bit 2 flag-3; absent: none. */
   schedFlags?: number;
+  /** ipvsadm -o: one-packet scheduling — each UDP datagram is scheduled on its own and no
+   *  connection is kept (IPVS ignores it for TCP). */
+  onePacket?: boolean;
 }
 
 /** A sync master resends its whole table in this period (joining backups, long-lived connections). */
@@ -231,6 +234,8 @@ for (const [name, value] of Object.entries(Counter)) {
 export const DEFAULT_CONN_CAPACITY = 65536;
 export const DEFAULT_MAX_SERVICES = 256;
 export const DEFAULT_MAGLEV_SERVICES = 16;
+/** ServiceField.FLAGS bit of one-packet scheduling (svc/service.ts SVC_ONEPACKET). */
+const SERVICE_ONE_PACKET = 2;
 /** Entries of a maglev table (the paper's and Katran's default M, a prime). */
 export const MAGLEV_M = 65537;
 export const DEFAULT_MAX_REAL_SERVERS = 4096;
@@ -534,10 +539,11 @@ export class Engine {
         `service ${spec.protocol} ${spec.address}:${spec.port}`, this.fullText(sched));
     if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
     if (spec.schedFlags) check(this.exports.setSchedFlags(index, spec.schedFlags), `service ${index} scheduler flags`);
+    if (spec.onePacket) check(this.exports.setOnePacket(index, 1), `service ${index} one-packet scheduling`);
     return index;
   }
 
-  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0): void {
+  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0, onePacket = false): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
     const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
@@ -548,6 +554,7 @@ export class Engine {
     }
     check(this.exports.setPersistence(index, ...p), `service ${index}`);
     check(this.exports.setSchedFlags(index, schedFlags), `service ${index} scheduler flags`);
+    check(this.exports.setOnePacket(index, onePacket ? 1 : 0), `service ${index} one-packet scheduling`);
     check(this.exports.editService(index, sched), `service ${index}`, this.fullText(sched));
   }
 
@@ -696,6 +703,7 @@ export class Engine {
         port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
         scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
         ...(this.u8[r + ServiceField.SCHED_FLAGS] ? { schedFlags: this.u8[r + ServiceField.SCHED_FLAGS] } : {}),
+        ...(this.u8[r + ServiceField.FLAGS] & SERVICE_ONE_PACKET ? { onePacket: true } : {}),
         ...this.persistenceOf(r),
         stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
         realServers,
@@ -803,6 +811,12 @@ export class Engine {
 
   setStateTimeout(state: ConnState, ms: number): void {
     check(this.exports.setStateTimeoutMs(state, ms), `timeout of state ${STATE_NAMES[state]}`);
+  }
+
+  /** IPVS's sloppy_tcp: a TCP connection may start on any segment but a RST, not only a SYN
+   *  (a director that sees flows mid-way, after a failover without sync or in a fleet). */
+  setSloppyTcp(on: boolean): void {
+    this.exports.setSloppyTcp(on ? 1 : 0);
   }
 
   /** IPVS's expire_nodest_conn: expire connections of removed servers on their next packet. */
