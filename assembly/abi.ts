@@ -15,7 +15,7 @@ export enum Abi {
    *  sed, nq, fo, ovf, twos, lblc (its table at the end of memory), mh (its tables too),
    *  maglev (init's ninth argument: how many services may use it); scheduler flags
    *  (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT; one-packet scheduling (service flag
-   *  bit 1); sloppy_tcp. */
+   *  bit 1); sloppy_tcp; lblcr (its table at the end of memory). */
   VERSION = 5,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -144,7 +144,8 @@ export enum Sched {
   MH = 12,
   /** wasmvs's own: Maglev as the paper and Katran build it (sched/maglev.ts). */
   MAGLEV = 13,
-  COUNT = 14,
+  LBLCR = 14,
+  COUNT = 15,
 }
 
 /** Per-service and per-real-server statistics: 5 x u64, like struct ip_vs_kstats. */

@@ -5,6 +5,7 @@
 
 import { twosSeed } from "./sched/twos";
 import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
+import { lblcrLayout, LBLCR_TABLE_BYTES } from "./sched/lblcr";
 import { mhLayout, mhScratchBytes, MH_SVC_BYTES } from "./sched/mh";
 import { maglevBytes, maglevEntry, maglevLayout } from "./sched/maglev";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
@@ -79,6 +80,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let vrrpTables = at; at = alignUp(at + <u64>VRRP_TABLE_BYTES, 64);
   let syncBuffer = at; at = alignUp(at + <u64>SYNC_BUFFER_BYTES, 64);
   let lblcTable = at; at = alignUp(at + <u64>LBLC_TABLE_BYTES, 64);
+  let lblcrTable = at; at = alignUp(at + <u64>LBLCR_TABLE_BYTES, 64);
   let mhTables = at; at = alignUp(at + <u64>maxSvc * <u64>MH_SVC_BYTES, 64);
   let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(maxDest), 64);
   let maglevBase = at; at = alignUp(at + <u64>maglevBytes(maglevSvc, maxSvc, maxDest), 64);
@@ -107,6 +109,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   vrrpLayout(<usize>vrrpTables, <usize>load<u32>(r + (<usize>Region.VRRP_QUEUE << 2)));
   syncLayout(<usize>syncBuffer);
   lblcLayout(<usize>lblcTable);
+  lblcrLayout(<usize>lblcrTable);
   mhLayout(<usize>mhTables, <usize>mhScratch, maxDest);
   maglevLayout(<usize>maglevBase, maglevSvc, maxSvc);
   neighFlush();

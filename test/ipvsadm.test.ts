@@ -96,7 +96,9 @@ describe("ipvsadm command line", () => {
     expect(parseArgs(["--start-daemon", "backup", "--syncid", "9", "--mcast-interface", "outside"]).daemon).toEqual({ state: "backup", ifname: "outside", syncid: 9 });
     expect(parseArgs(["--start-daemon", "master"]).daemon).toEqual({ state: "master", ifname: "eth0", syncid: 0 });
     expect(err(["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.3", "-i", "--tun-type", "gue"])).toBe("2: tunnel type gue is not supported by wasmvs yet (only ipip)");
-    expect(err(["-A", "-t", "10.0.0.1:80", "-s", "lblcr"])).toBe("1: Scheduler lblcr is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh, sed, nq, fo, ovf, twos, lblc, mh, maglev)");
+    expect(err(["-A", "-t", "10.0.0.1:80", "-s", "lblcx"])).toBe("255: Scheduler or persistence engine not found");
+    // Every scheduler IPVS has, and wasmvs's maglev.
+    for (const s of ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos", "maglev"]) expect(err(["-A", "-t", "10.0.0.1:80", "-s", s])).toBe("no error");
   });
 });
 

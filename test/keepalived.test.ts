@@ -120,7 +120,7 @@ virtual_server group web {
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algoo rr\n}\n`, `e.conf:${L(2)}:3: 'lb_algoo': unknown keyword in virtual_server (did you mean 'lb_algo'?)`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  sh-port\n}\n`, `e.conf:${L(3)}:3: 'sh-port': sh-port applies to the sh scheduler only (lb_algo is rr)`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo sh sh-port\n}\n`, `e.conf:${L(2)}:14: 'sh-port': scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)`],
-      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo lblcr\n}\n`, `e.conf:${L(2)}:11: 'lblcr': scheduler lblcr is not supported by wasmvs yet (supported: rr, wrr, lc, wlc, sh, dh, sed, nq, fo, ovf, twos, lblc, mh, maglev)`],
+      [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo lblcx\n}\n`, `e.conf:${L(2)}:11: 'lblcx': unknown scheduler (supported: rr, wrr, lc, wlc, sh, dh, sed, nq, fo, ovf, twos, lblc, mh, maglev, lblcr)`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 99999 {\n  }\n}\n`, `e.conf:${L(2)}:25: '99999': port must be a whole number from 0 to 65535`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n`, `e.conf:${L(1)}:30: '{': this block is never closed (missing '}')`],
       [`${DIRECTOR}}\n`, `e.conf:${L(1)}:1: '}': unexpected '}' with no block open`],

@@ -181,7 +181,7 @@ describe("rules parser", () => {
   });
   it("names line, column and keyword of each error", () => {
     expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, metrics or an ipvsadm rule such as -A/-a/--set)");
-    expect(err("\n-A -t 10.0.0.100:80 -s lblcr")).toMatch(/^t\.rules:2:24: 'lblcr': Scheduler lblcr is not supported by wasmvs yet/);
+    expect(err("\n-A -t 10.0.0.100:80 -s lblcx")).toMatch(/^t\.rules:2:24: 'lblcx': Scheduler or persistence engine not found/);
     expect(err("-A -t 10.0.0.100:80 -p 0")).toMatch(/^t\.rules:1:24: '0': illegal timeout specified/);
     expect(err("-A -f 0")).toMatch(/^t\.rules:1:7: '0': illegal fwmark specified/);
     expect(err("mark 1 destination 10.0.0.100 ports 80,70000")).toMatch(/^t\.rules:1:37: '80,70000': port must be a whole number from 0 to 65535/);

@@ -29,6 +29,10 @@ class Model {
   buckets: (ModelDest | null)[] = [];
   /** lblc's memory: destination address -> server. */
   lblc = new Map<string, ModelDest>();
+  /** lblcr's memory: destination address -> set of servers (its head first) and when it last changed. */
+  lblcr = new Map<string, { set: ModelDest[]; lastmod: number }>();
+  /** The clock (ms), for lblcr's set expiry. */
+  now = 1000;
   /** Scheduler flags: 1 sh-fallback, 2 sh-port. */
   flags = 0;
   /** twos's draws: the engine's xorshift32 from its default seed, [0, n) by the high half of x * n. */
@@ -203,6 +207,51 @@ class Model {
         }
         return null;
       }
+      case "lblcr": {
+        // ip_vs_lblcr.c: ip_vs_dest_set_min / _max over the set, lblc's is_overloaded, wlc over the service.
+        const overloaded = (d: ModelDest) => d.active > d.weight && L.some((x) => x.active * 2 < x.weight);
+        const oh = (d: ModelDest) => d.active * 256 + d.inactive;
+        const wlc = () => {
+          const first = L.findIndex((d) => this.usable(d));
+          if (first < 0) return null;
+          let least = L[first];
+          for (const d of L.slice(first + 1)) if (!d.overloaded && oh(least) * d.weight > oh(d) * least.weight) least = d;
+          return least;
+        };
+        const setMin = (set: ModelDest[]) => {
+          const first = set.findIndex((d) => !d.overloaded && d.weight > 0);
+          if (first < 0) return null;
+          let least = set[first];
+          for (const d of set.slice(first + 1)) if (!d.overloaded && oh(least) * d.weight > oh(d) * least.weight) least = d;
+          return least;
+        };
+        const setMax = (set: ModelDest[]) => {
+          let most = set.findIndex((d) => d.weight > 0);
+          if (most < 0) return -1;
+          for (let i = most + 1; i < set.length; i++) {
+            const d = set[i];
+            if (oh(set[most]) * d.weight < oh(d) * set[most].weight && d.weight > 0) most = i;
+          }
+          return most;
+        };
+        const en = this.lblcr.get(daddr);
+        if (en) {
+          en.set = en.set.filter((d) => L.includes(d));
+          const min = setMin(en.set);
+          if (en.set.length > 1 && this.now - en.lastmod > 86400000) {
+            const i = setMax(en.set);
+            if (i >= 0) { en.set.splice(i, 1); en.lastmod = this.now; }
+          }
+          if (min && !overloaded(min)) return min;
+          const d = wlc();
+          if (!d) return null;
+          if (!en.set.includes(d)) { en.set.unshift(d); en.lastmod = this.now; }
+          return d;
+        }
+        const d = wlc();
+        if (d) this.lblcr.set(daddr, { set: [d], lastmod: this.now });
+        return d;
+      }
       case "lblc": {
         const overloaded = (d: ModelDest) => d.active > d.weight && L.some((x) => x.active * 2 < x.weight);
         const known = this.lblc.get(daddr);
@@ -347,10 +396,11 @@ async function setup(sched: SchedulerName, weights: number[], thresholds: [numbe
   return { e, m, svc };
 }
 
-function compare(e: Engine, m: Model, count: number, establish = false): string[] {
+function compare(e: Engine, m: Model, count: number, establish = false, now = 1000): string[] {
   const seq: string[] = [];
+  m.now = now;
   for (let k = 0; k < count; k++) {
-    const got = connect(e);
+    const got = connect(e, now);
     const want = m.schedule(got.client.addr, VIP, got.client.port);
     if (want) m.bind(want);
     expect(got.server, `connection ${k}`).toBe(want ? want.addr : null);
@@ -358,7 +408,7 @@ function compare(e: Engine, m: Model, count: number, establish = false): string[
     // The client's ACK: SYN_RECV (inactive) becomes ESTABLISHED (active), in both.
     if (establish && want) {
       e.loadFrame(0, syn(got.client, ACK), 0);
-      e.process(1, 1000);
+      e.process(1, now);
       want.inactive--;
       want.active++;
     }
@@ -578,6 +628,28 @@ describe("schedulers match IPVS's algorithms", () => {
     e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { address: RS[0], port: 80, method: "nat", weight: 0 });
     m.setWeight(RS[0], 0);
     expect(compare(e, m, 10, true)).not.toContain(RS[0]);
+  });
+
+  it("lblcr: a destination's set grows by wlc's choice when its least loaded member is overloaded, and sheds its most loaded member once unchanged for 24 h", async () => {
+    const { e, m, svc } = await setup("lblcr", [2, 3, 1]);
+    const seq = compare(e, m, 16, true);
+    expect(seq.slice(0, 2)).toEqual([RS[2], RS[2]]);
+    const set = () => m.lblcr.get(VIP)!.set.map((d) => d.addr);
+    expect(set().length).toBe(3); // every server joined, one by one
+    // Everything expires; 12 h later the set is used (nothing changes), 24 h after its last change it sheds one.
+    const H = 3600 * 1000;
+    e.exports.expireConnections(1000 + 12 * H);
+    for (const d of m.list) { d.active = 0; d.inactive = 0; }
+    compare(e, m, 1, false, 1000 + 12 * H);
+    expect(set().length).toBe(3);
+    e.exports.expireConnections(1000 + 25 * H);
+    for (const d of m.list) { d.active = 0; d.inactive = 0; }
+    compare(e, m, 2, false, 1000 + 25 * H);
+    expect(set().length).toBe(2);
+    // A quiesced member takes no more; a removed one leaves the set.
+    e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 0 });
+    m.setWeight(RS[1], 0);
+    expect(compare(e, m, 12, true, 1000 + 25 * H)).not.toContain(RS[1]);
   });
 
   it("sh-port: the client's port joins the hash (one client spreads over the servers); sh-fallback: past a quiesced server to the next bucket's", async () => {

@@ -13,6 +13,7 @@ import { scheduleNq, scheduleSed } from "./sed";
 import { scheduleFo, scheduleOvf } from "./fo";
 import { scheduleTwos } from "./twos";
 import { lblcForget, scheduleLblc } from "./lblc";
+import { lblcrForget, scheduleLblcr } from "./lblcr";
 import { mhAssign, scheduleMh } from "./mh";
 import { maglevBuild, maglevCanClaim, maglevRelease, scheduleMaglev } from "./maglev";
 
@@ -27,6 +28,7 @@ function destsChanged(s: u32): void {
 
 function serviceReset(s: u32): void {
   lblcForget(s);
+  lblcrForget(s);
   maglevRelease(s);
 }
 
@@ -54,6 +56,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWi
     case Sched.OVF: return scheduleOvf(s);
     case Sched.TWOS: return scheduleTwos(s);
     case Sched.LBLC: return scheduleLblc(s, daddr);
+    case Sched.LBLCR: return scheduleLblcr(s, daddr);
     case Sched.MH: return scheduleMh(s, saddr, sportWire);
     case Sched.MAGLEV: return scheduleMaglev(s, saddr, daddr, sportWire, dportWire, proto);
   }

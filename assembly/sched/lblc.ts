@@ -54,7 +54,7 @@ export function lblcForget(s: u32): void {
 @inline function stale(e: usize, ms: u32): bool { return <i32>(now - load<u32>(e, E_LASTUSE)) >= <i32>ms; }
 
 /** lblc's is_overloaded: busier than its weight while another server is under half. */
-function lblcOverloaded(s: u32, d: u32): bool {
+export function lblcOverloaded(s: u32, d: u32): bool {
   if (<i64>destActive(d) <= <i64>destWeight(d)) return false;
   for (let x = svcHead(s); x != NONE; x = destNext(x)) {
     if (<i64>destActive(x) * 2 < <i64>destWeight(x)) return true;
@@ -63,7 +63,7 @@ function lblcOverloaded(s: u32, d: u32): bool {
 }
 
 /** wlc's choice over the service's servers (__ip_vs_lblc_schedule). */
-function leastLoaded(s: u32): u32 {
+export function leastLoaded(s: u32): u32 {
   let least = NONE;
   let d = svcHead(s);
   for (; d != NONE; d = destNext(d)) {
