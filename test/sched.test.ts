@@ -8,6 +8,7 @@ import { describe, it, expect } from "vitest";
 import { director, RS, VIP, OUT_MAC, GATEWAY_MAC } from "./helpers/director.js";
 import { eth, ipv4, tcp, decode, SYN, ACK, RST } from "./helpers/packet.js";
 import type { Engine, SchedulerName } from "../host/engine/index.js";
+import { hsiphash32, mhKey, mhTable, MH_K1, MH_SIZE } from "./helpers/mh-model.js";
 
 interface ModelDest {
   addr: string;
@@ -62,7 +63,7 @@ class Model {
   /** mh's lookup table (ip_vs_mh.c), rebuilt on every change. */
   mh: (ModelDest | null)[] = [];
   private changed(): void {
-    if (this.sched === "mh") this.mh = mhTable(this.list);
+    if (this.sched === "mh") this.mh = mhTable(this.list, 80);
     const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
     let g = 0;
     let max = 0;
@@ -306,59 +307,6 @@ class Model {
   bind(d: ModelDest): void {
     d.inactive++;
     if (d.uth && d.active + d.inactive >= d.uth) d.overloaded = true;
-  }
-}
-
-// ---- ip_vs_mh.c, written again: the kernel's hsiphash on 64-bit (SipHash-1-3, truncated to
-// 32 bits) with its fixed keys, the permutations and the population in rounds.
-const MASK = (1n << 64n) - 1n;
-const rotl = (x: bigint, b: bigint) => ((x << b) | (x >> (64n - b))) & MASK;
-function hsiphash32(v: number, k: bigint, k1 = k): number {
-  let v0 = 0x736f6d6570736575n ^ k, v1 = 0x646f72616e646f6dn ^ k1, v2 = 0x6c7967656e657261n ^ k, v3 = 0x7465646279746573n ^ k1;
-  const round = () => {
-    v0 = (v0 + v1) & MASK; v1 = rotl(v1, 13n); v1 ^= v0; v0 = rotl(v0, 32n);
-    v2 = (v2 + v3) & MASK; v3 = rotl(v3, 16n); v3 ^= v2;
-    v0 = (v0 + v3) & MASK; v3 = rotl(v3, 21n); v3 ^= v0;
-    v2 = (v2 + v1) & MASK; v1 = rotl(v1, 17n); v1 ^= v2; v2 = rotl(v2, 32n);
-  };
-  const b = (4n << 56n) | BigInt(v >>> 0);
-  v3 ^= b; round(); v0 ^= b; v2 ^= 0xffn; round(); round(); round();
-  return Number((v0 ^ v1 ^ v2 ^ v3) & 0xffffffffn);
-}
-const MH_SIZE = 4093;
-const MH_K1 = 2654435761n;
-const MH_K2 = 2654446892n;
-const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
-const mhKey = (addr: string, port: number, k: bigint, offset: number) => hsiphash32((offset + port + ipNum(addr)) >>> 0, k);
-function mhTable(list: ModelDest[]): (ModelDest | null)[] {
-  const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
-  let g = 0;
-  let maxw = 0;
-  for (const d of list) { if (d.lastWeight > 0) g = g > 0 ? gcd(d.lastWeight, g) : d.lastWeight; maxw = Math.max(maxw, d.lastWeight); }
-  const table: (ModelDest | null)[] = new Array(MH_SIZE).fill(null);
-  if (g < 1) return table;
-  const fls = (x: number) => (x === 0 ? 0 : 32 - Math.clz32(x));
-  const rshift = Math.max(0, fls(Math.floor(maxw / g)) - 6);
-  const ds = list.map((d) => {
-    const offset = mhKey(d.addr, 80, MH_K1, 0) % MH_SIZE;
-    const turns = (Math.floor(d.lastWeight / g) >> rshift) || (d.lastWeight !== 0 ? 1 : 0);
-    return { d, skip: (mhKey(d.addr, 80, MH_K2, 0) % (MH_SIZE - 1)) + 1, perm: offset, turns };
-  });
-  const taken = new Array(MH_SIZE).fill(false);
-  let n = 0;
-  let dt = 0;
-  for (;;) {
-    for (let i = 0; i < ds.length;) {
-      const x = ds[i];
-      if (x.turns < 1) { i++; continue; }
-      let c = x.perm;
-      while (taken[c]) { c += x.skip; if (c >= MH_SIZE) c -= MH_SIZE; }
-      x.perm = c;
-      taken[c] = true;
-      table[c] = x.d;
-      if (++n === MH_SIZE) return table;
-      if (++dt >= x.turns) { dt = 0; i++; }
-    }
   }
 }
 
