@@ -13,7 +13,7 @@ e2eDescribe("failover with connection sync", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, sync = true) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}director {
+  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}director {
   interface outside {
     tap s${who}o
     bridge bo
@@ -26,7 +26,7 @@ e2eDescribe("failover with connection sync", () => {
     mac 02:00:00:00:0${who === "a" ? "c" : "d"}:02
     address 10.1.0.${who === "a" ? 5 : 6}/24
   }
-  default_gateway 10.0.0.254
+  default_gateway 10.0.0.254${sloppy ? "\n  sloppy_tcp on" : ""}
 }
 vrrp_instance VI_1 {
   interface outside
@@ -39,7 +39,7 @@ vrrp_instance VI_1 {
   }
 }
 virtual_server ${VIP} 80 {
-  lb_algo rr
+  lb_algo ${sched}
   lb_kind DR
 ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join("\n")}
 }
@@ -55,12 +55,12 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
   });
 
   /** Two directors, long-lived and new connections, kill -9 the master; what broke. */
-  async function failover(how: boolean | "ipvsadm", tag: string): Promise<{ broken: number; freshFailed: number }> {
+  async function failover(how: boolean | "ipvsadm", tag: string, sched = "rr", sloppy = false): Promise<{ broken: number; freshFailed: number }> {
     const sync = how !== false;
-    const a = await sb.startDirector(config("a", 150, how === true), join(sb.dir, `${tag}-a.sock`), `${tag}-a`);
+    const a = await sb.startDirector(config("a", 150, how === true, sched, sloppy), join(sb.dir, `${tag}-a.sock`), `${tag}-a`);
     directors.push(a);
     await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf(`${tag}-a`)), 5000);
-    const b = await sb.startDirector(config("b", 100, how === true), join(sb.dir, `${tag}-b.sock`), `${tag}-b`);
+    const b = await sb.startDirector(config("b", 100, how === true, sched, sloppy), join(sb.dir, `${tag}-b.sock`), `${tag}-b`);
     directors.push(b);
     await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf(`${tag}-b`)), 5000);
     if (how === "ipvsadm") {
@@ -108,7 +108,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const fr = JSON.parse(sb.logOf(`${tag}-fresh`).trim().split("\n").pop()!) as { bodies: (string | null)[]; errors: string[] };
     // A broken keep-alive connection shows as an error and a new local port for that worker.
     const broken = lr.errors.length;
-    console.log(`failover ${how === "ipvsadm" ? "with sync daemons started by ipvsadm" : sync ? "with sync" : "without sync"} (DR, VRRP v3 0.1 s): master after ${takeoverMs} ms; long-lived connections broken: ${broken} of 50 ` +
+    console.log(`failover ${how === "ipvsadm" ? "with sync daemons started by ipvsadm" : sync ? "with sync" : `without sync (${sched}${sloppy ? ", sloppy_tcp" : ""})`} (DR, VRRP v3 0.1 s): master after ${takeoverMs} ms; long-lived connections broken: ${broken} of 50 ` +
       `(${lr.bodies.filter((x) => x).length} requests answered on them); new connections failed: ${fr.errors.length} of ${fr.bodies.length}`);
     if (!sync) await b.stop();
     return { broken, freshFailed: fr.errors.length };
@@ -154,6 +154,16 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
 
   it("without sync (the control): the same failover breaks the long-lived connections", async () => {
     const r = await failover(false, "nosync");
+    expect(r.broken).toBeGreaterThan(0);
+  });
+
+  it("without sync but with maglev and sloppy_tcp on both: the backup picks every flow's server again from its first segment, and nothing breaks", async () => {
+    const r = await failover(false, "maglev", "maglev", true);
+    expect(r.broken).toBe(0);
+  });
+
+  it("sloppy_tcp with rr instead (the control): the backup sends most flows to another server, which resets them", async () => {
+    const r = await failover(false, "rrsloppy", "rr", true);
     expect(r.broken).toBeGreaterThan(0);
   });
 });
