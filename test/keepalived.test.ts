@@ -253,6 +253,10 @@ virtual_server group web {
     const c = parseKeepalived(f);
     expect(c.services.map((x) => [x.protocol, x.scheduler, x.onePacket ?? false, x.schedFlags ?? 0])).toEqual([["udp", "maglev", true, 0], ["tcp", "mh", false, 2]]);
     expect(c.sloppyTcp?.on).toBe(true);
+    const sized = parseKeepalived(write("mhsize.conf", `${DIRECTOR.replace("director {", "director {\n  mh_table_size 65521")}virtual_server 10.0.0.100 80 {\n  lb_algo mh\n}\n`));
+    expect(sized.mhTableSize).toBe(65521);
+    expect(() => parseKeepalived(write("mhsize2.conf", `${DIRECTOR.replace("director {", "director {\n  mh_table_size 4096")}`)))
+      .toThrow(/mhsize2.conf:2:17: '4096': mh table size must be one of the kernel's: 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071/);
     expect(() => parseKeepalived(write("ops2.conf", `${DIRECTOR}virtual_server 10.0.0.100 53 {\n  ops 1\n}\n`))).toThrow(/ops2.conf:\d+:\d+: '1'/);
   });
 

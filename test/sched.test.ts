@@ -30,6 +30,8 @@ class Model {
   buckets: (ModelDest | null)[] = [];
   /** lblc's memory: destination address -> server. */
   lblc = new Map<string, ModelDest>();
+  /** mh's table size (the engine's option mhTableSize). */
+  mhSize = MH_SIZE;
   /** lblcr's memory: destination address -> set of servers (its head first) and when it last changed. */
   lblcr = new Map<string, { set: ModelDest[]; lastmod: number }>();
   /** The clock (ms), for lblcr's set expiry. */
@@ -63,7 +65,7 @@ class Model {
   /** mh's lookup table (ip_vs_mh.c), rebuilt on every change. */
   mh: (ModelDest | null)[] = [];
   private changed(): void {
-    if (this.sched === "mh") this.mh = mhTable(this.list, 80);
+    if (this.sched === "mh") this.mh = mhTable(this.list, 80, this.mhSize);
     const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
     let g = 0;
     let max = 0;
@@ -196,13 +198,14 @@ class Model {
       }
       case "mh": {
         const port = this.flags & 2 ? sport : 0;
-        const ihash = mhKey(saddr, port, MH_K1, 0) % MH_SIZE;
+        const size = this.mh.length;
+        const ihash = mhKey(saddr, port, MH_K1, 0) % size;
         const d = this.mh[ihash];
         if (!d) return null;
         if (this.usable(d)) return d;
         if (!(this.flags & 1)) return null;
-        for (let off = 0; off < MH_SIZE; off++) {
-          const x = this.mh[mhKey(saddr, port, MH_K1, (off + ihash) % MH_SIZE) % MH_SIZE];
+        for (let off = 0; off < size; off++) {
+          const x = this.mh[mhKey(saddr, port, MH_K1, (off + ihash) % size) % size];
           if (!x) return null;
           if (this.usable(x)) return x;
         }
@@ -331,9 +334,10 @@ function connect(e: Engine, now = 1000): { server: string | null; client: { addr
   return { server: toServer ? decode(toServer.frame).ip!.dst : null, client: c };
 }
 
-async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = [], schedFlags = 0): Promise<{ e: Engine; m: Model; svc: number }> {
-  const e = await director();
+async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = [], schedFlags = 0, mhTableSize = MH_SIZE): Promise<{ e: Engine; m: Model; svc: number }> {
+  const e = await director({ mhTableSize });
   const m = new Model(sched);
+  m.mhSize = mhTableSize;
   m.flags = schedFlags;
   const svc = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: sched, schedFlags });
   weights.forEach((w, i) => {
@@ -556,6 +560,15 @@ describe("schedulers match IPVS's algorithms", () => {
     const after = compare(f.e, f.m, 50);
     expect(after).not.toContain("-");
     expect(after).not.toContain(RS[1]);
+  });
+
+  it("mh's table sizes: the kernel's primes 251 .. 131071 (CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17), weights through the size's turn bits; another size is refused", async () => {
+    for (const size of [251, 1021, 65521, 131071]) {
+      const { e, m } = await setup("mh", [1, 5, 300], [], 0, size);
+      expect(m.mh.length).toBe(size);
+      compare(e, m, 60);
+    }
+    await expect(director({ mhTableSize: 4096 })).rejects.toThrow("mh table size 4096 is not one of the kernel's (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071)");
   });
 
   it("mh without fallback: a quiesced server's clients get no destination, and nobody else's client moves (the table keeps its last weight)", async () => {

@@ -1,8 +1,9 @@
 // Maglev hashing (ip_vs_mh.c, Google's Maglev paper): every service has a lookup table of
-// MH_TAB_SIZE (4093, the kernel's default prime) entries, filled by the servers in turn,
+// tabSize entries (the kernel's primes[CONFIG_IP_VS_MH_TAB_INDEX - 8], 4093 by default,
+// chosen when the engine starts as the kernel's is when it is built), filled by the servers in turn,
 // each taking the next free slot of its own permutation (offset and skip from hsiphash of
 // its address and port with the kernel's fixed keys), as many times per round as its
-// last_weight / gcd (shifted right when the weights need more than MH_TAB_BITS bits). A
+// last_weight / gcd (shifted right when the weights need more than tabBits bits). A
 // client's address (and port with mh-port) picks the entry; with mh-fallback an unusable
 // server's clients walk the table from there as sh-fallback does. The table is rebuilt on
 // every change of the servers, as the kernel does; quiescing a server (weight 0) keeps its
@@ -12,16 +13,17 @@ import { bswap16, bswap32 } from "../wire/bytes";
 import { destAddr, destLastWeight, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16, NONE, svcHead, svcSchedFlags } from "../svc/service";
 import { hsiphash32 } from "./hsiphash";
 
-export const MH_TAB_SIZE: u32 = 4093;
-/** CONFIG_IP_VS_MH_TAB_INDEX (12) / 2. */
-@inline const MH_TAB_BITS: u32 = 6;
+/** ip_vs_mh.c's primes: the table size for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17. */
+const PRIMES: StaticArray<u32> = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
+let tabSize: u32 = 4093;
+/** CONFIG_IP_VS_MH_TAB_INDEX / 2 (12 / 2 by default). */
+let tabBits: u32 = 6;
+let svcBytes: usize = 8192;
 /** generate_hash_secret's fixed keys: hash1 for offsets and lookups, hash2 for skips. */
 @inline const K1: u64 = 2654435761;
 @inline const K2: u64 = 2654446892;
 @inline const MH_FALLBACK: u32 = 1;
 @inline const MH_PORT: u32 = 2;
-/** Bytes of one service's table (u16 server indexes), rounded to 64. */
-export const MH_SVC_BYTES: usize = 8192;
 /** A server's permutation state while the table is built: offset, skip, perm, turns. */
 @inline const DS_SIZE: usize = 16;
 
@@ -29,15 +31,27 @@ let tables: usize = 0;
 let setup: usize = 0;
 let used: usize = 0;
 
-/** tablesBase: maxServices x MH_SVC_BYTES; scratch: mhScratchBytes(maxDests). */
-export function mhLayout(tablesBase: usize, scratch: usize, maxDests: u32): void {
+/** The CONFIG_IP_VS_MH_TAB_INDEX of a table size, or 0 if it is not one of the primes. */
+export function mhIndexOf(size: u32): u32 {
+  for (let i = 0; i < PRIMES.length; i++) if (PRIMES[i] == size) return <u32>i + 8;
+  return 0;
+}
+
+/** Bytes of one service's table (u16 server indexes), rounded to 64. */
+export function mhServiceBytes(size: u32): usize { return ((<usize>size << 1) + 63) & ~<usize>63; }
+
+/** tablesBase: maxServices x mhServiceBytes(size); scratch: mhScratchBytes(maxDests, size). */
+export function mhLayout(tablesBase: usize, scratch: usize, maxDests: u32, size: u32): void {
+  tabSize = size;
+  tabBits = mhIndexOf(size) >> 1;
+  svcBytes = mhServiceBytes(size);
   tables = tablesBase;
   setup = scratch;
   used = scratch + <usize>maxDests * DS_SIZE;
 }
-export function mhScratchBytes(maxDests: u32): usize { return <usize>maxDests * DS_SIZE + ((<usize>MH_TAB_SIZE + 7) >> 3) + 8; }
+export function mhScratchBytes(maxDests: u32, size: u32): usize { return <usize>maxDests * DS_SIZE + ((<usize>size + 7) >> 3) + 8; }
 
-@inline function table(s: u32): usize { return tables + <usize>s * MH_SVC_BYTES; }
+@inline function table(s: u32): usize { return tables + <usize>s * svcBytes; }
 
 /** ip_vs_mh_hashkey: hsiphash of offset + ntohs(port) + ntohl(addr). */
 @inline function hashkey(addrWire: u32, portWire: u32, k: u64, offset: u32): u32 {
@@ -64,17 +78,17 @@ export function mhAssign(s: u32): void {
     if (w > maxw) maxw = w;
     n++;
   }
-  if (g < 1 || n > MH_TAB_SIZE) {
-    for (let i: u32 = 0; i < MH_TAB_SIZE; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
+  if (g < 1 || n > tabSize) {
+    for (let i: u32 = 0; i < tabSize; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
     return;
   }
-  let shift = fls(<u32>(maxw / g)) - <i32>MH_TAB_BITS;
+  let shift = fls(<u32>(maxw / g)) - <i32>tabBits;
   let rshift: i32 = shift >= 0 ? shift : 0;
   // ip_vs_mh_permutate, in list order.
   let ds = setup;
   for (let d = svcHead(s); d != NONE; d = destNext(d)) {
-    let offset = hashkey(destAddr(d), destPort(d), K1, 0) % MH_TAB_SIZE;
-    let skip = hashkey(destAddr(d), destPort(d), K2, 0) % (MH_TAB_SIZE - 1) + 1;
+    let offset = hashkey(destAddr(d), destPort(d), K1, 0) % tabSize;
+    let skip = hashkey(destAddr(d), destPort(d), K2, 0) % (tabSize - 1) + 1;
     let lw = destLastWeight(d);
     let turns = (lw / g) >> rshift;
     if (turns == 0) turns = lw != 0 ? 1 : 0;
@@ -85,12 +99,12 @@ export function mhAssign(s: u32): void {
     ds += DS_SIZE;
   }
   // ip_vs_mh_populate: rounds over the list until every entry is taken.
-  memory.fill(used, 0, (<usize>MH_TAB_SIZE + 7) >> 3);
+  memory.fill(used, 0, (<usize>tabSize + 7) >> 3);
   let filled: u32 = 0;
   let dtCount: i32 = 0;
   let head = svcHead(s);
   let p = head;
-  while (filled < MH_TAB_SIZE) {
+  while (filled < tabSize) {
     if (p == NONE) p = head;
     ds = setup;
     while (p != NONE) {
@@ -99,12 +113,12 @@ export function mhAssign(s: u32): void {
       let c = load<u32>(ds, 8);
       while ((load<u8>(used + (<usize>c >> 3)) & (1 << (c & 7))) != 0) {
         c += load<u32>(ds, 4);
-        if (c >= MH_TAB_SIZE) c -= MH_TAB_SIZE;
+        if (c >= tabSize) c -= tabSize;
       }
       store<u32>(ds, c, 8);
       store<u8>(used + (<usize>c >> 3), <u8>(<u32>load<u8>(used + (<usize>c >> 3)) | (<u32>1 << (c & 7))));
       store<u16>(t + (<usize>c << 1), <u16>p);
-      if (++filled == MH_TAB_SIZE) return;
+      if (++filled == tabSize) return;
       if (++dtCount >= turns) { dtCount = 0; p = destNext(p); ds += DS_SIZE; }
     }
   }
@@ -117,14 +131,14 @@ export function scheduleMh(s: u32, saddr: u32, sportWire: u32): u32 {
   let flags = svcSchedFlags(s);
   let port = (flags & MH_PORT) != 0 ? sportWire : 0;
   let t = table(s);
-  let ihash = hashkey(saddr, port, K1, 0) % MH_TAB_SIZE;
+  let ihash = hashkey(saddr, port, K1, 0) % tabSize;
   let d = <u32>load<u16>(t + (<usize>ihash << 1));
   if (d == DEST_NONE_U16) return NONE;
   if (usable(d)) return d;
   if ((flags & MH_FALLBACK) == 0) return NONE;
-  for (let offset: u32 = 0; offset < MH_TAB_SIZE; offset++) {
-    let roffset = (offset + ihash) % MH_TAB_SIZE;
-    let h = hashkey(saddr, port, K1, roffset) % MH_TAB_SIZE;
+  for (let offset: u32 = 0; offset < tabSize; offset++) {
+    let roffset = (offset + ihash) % tabSize;
+    let h = hashkey(saddr, port, K1, roffset) % tabSize;
     d = <u32>load<u16>(t + (<usize>h << 1));
     if (d == DEST_NONE_U16) return NONE;
     if (usable(d)) return d;

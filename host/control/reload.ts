@@ -5,7 +5,7 @@
 // the server comes back). The new configuration is first applied in full to a scratch
 // engine: if anything in it is refused, nothing changes in the running one.
 
-import { DEFAULT_CONN_CAPACITY, Engine, EngineError } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, ServiceConfig } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
@@ -21,6 +21,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
+  if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
   // Positions aside (a line added above must not count as a change).
   const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
     (k, v) => (k === "line" || k === "where" ? undefined : v));

@@ -10,7 +10,7 @@
 // entirely or not at all, and the model always says what the engine holds.
 
 import { execFileSync } from "node:child_process";
-import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE } from "../engine/index.js";
 import { readFileSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
@@ -205,7 +205,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
-  const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? DEFAULT_CONN_CAPACITY };
+  const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? DEFAULT_CONN_CAPACITY,
+    mhTableSize: fileCfg.mhTableSize ?? DEFAULT_MH_TABLE_SIZE };
   // What the engine starts with: the file as health checking lets it be before any check
   // (servers with an alpha checker wait for their first success; sorry servers stand in).
   const startCfg = effective(fileCfg);

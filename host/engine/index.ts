@@ -60,6 +60,10 @@ export interface EngineOptions {
   /** How many services may use the maglev scheduler at once: each holds a table of 65,537
    *  entries (128 KiB of engine memory). Default 16 (or maxServices if fewer). */
   maglevServices?: number;
+  /** mh's table size, one of the kernel's primes (ip_vs_mh.c: 251, 509, 1021, 2039, 4093,
+   *  8191, 16381, 32749, 65521, 131071 for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17); default 4093,
+   *  the kernel's default. Every service has room for one (2 bytes an entry). */
+  mhTableSize?: number;
 }
 
 export interface InterfaceSpec {
@@ -234,6 +238,9 @@ for (const [name, value] of Object.entries(Counter)) {
 export const DEFAULT_CONN_CAPACITY = 65536;
 export const DEFAULT_MAX_SERVICES = 256;
 export const DEFAULT_MAGLEV_SERVICES = 16;
+/** ip_vs_mh.c's table sizes (CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17) and its default (12). */
+export const MH_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
+export const DEFAULT_MH_TABLE_SIZE = 4093;
 /** ServiceField.FLAGS bit of one-packet scheduling (svc/service.ts SVC_ONEPACKET). */
 const SERVICE_ONE_PACKET = 2;
 /** Entries of a maglev table (the paper's and Katran's default M, a prime). */
@@ -270,6 +277,7 @@ export class Engine {
   readonly connCapacity: number;
   readonly maxServices: number;
   readonly maglevServices: number;
+  readonly mhTableSize: number;
   readonly maxRealServers: number;
   private u8!: Uint8Array;
   private dv!: DataView;
@@ -300,8 +308,10 @@ export class Engine {
     this.maxServices = options.maxServices ?? DEFAULT_MAX_SERVICES;
     this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
     this.maglevServices = options.maglevServices ?? Math.min(DEFAULT_MAGLEV_SERVICES, this.maxServices);
+    this.mhTableSize = options.mhTableSize ?? DEFAULT_MH_TABLE_SIZE;
+    if (!MH_TABLE_SIZES.includes(this.mhTableSize)) throw new EngineError(`mh table size ${this.mhTableSize} is not one of the kernel's (${MH_TABLE_SIZES.join(", ")})`, Err.BAD_ARGUMENT);
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
-      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices), "init");
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices, this.mhTableSize), "init");
     exports.setRandomSeed((options.randomSeed ?? 0x2545f491) >>> 0);
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);

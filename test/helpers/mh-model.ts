@@ -22,25 +22,28 @@ export function hsiphash32(v: number, k: bigint, k1 = k): number {
   return Number((v0 ^ v1 ^ v2 ^ v3) & 0xffffffffn);
 }
 export const MH_SIZE = 4093;
+/** ip_vs_mh.c's primes, for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17. */
+export const MH_PRIMES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
 export const MH_K1 = 2654435761n;
 export const MH_K2 = 2654446892n;
 const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export const mhKey = (addr: string, port: number, k: bigint, offset: number) => hsiphash32((offset + port + ipNum(addr)) >>> 0, k);
-export function mhTable<D extends MhServer>(list: D[], port: number): (D | null)[] {
+export function mhTable<D extends MhServer>(list: D[], port: number, size = MH_SIZE): (D | null)[] {
+  const bits = (MH_PRIMES.indexOf(size) + 8) >> 1;
   const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
   let g = 0;
   let maxw = 0;
   for (const d of list) { if (d.lastWeight > 0) g = g > 0 ? gcd(d.lastWeight, g) : d.lastWeight; maxw = Math.max(maxw, d.lastWeight); }
-  const table: (D | null)[] = new Array(MH_SIZE).fill(null);
+  const table: (D | null)[] = new Array(size).fill(null);
   if (g < 1) return table;
   const fls = (x: number) => (x === 0 ? 0 : 32 - Math.clz32(x));
-  const rshift = Math.max(0, fls(Math.floor(maxw / g)) - 6);
+  const rshift = Math.max(0, fls(Math.floor(maxw / g)) - bits);
   const ds = list.map((d) => {
-    const offset = mhKey(d.addr, port, MH_K1, 0) % MH_SIZE;
+    const offset = mhKey(d.addr, port, MH_K1, 0) % size;
     const turns = (Math.floor(d.lastWeight / g) >> rshift) || (d.lastWeight !== 0 ? 1 : 0);
-    return { d, skip: (mhKey(d.addr, port, MH_K2, 0) % (MH_SIZE - 1)) + 1, perm: offset, turns };
+    return { d, skip: (mhKey(d.addr, port, MH_K2, 0) % (size - 1)) + 1, perm: offset, turns };
   });
-  const taken = new Array(MH_SIZE).fill(false);
+  const taken = new Array(size).fill(false);
   let n = 0;
   let dt = 0;
   for (;;) {
@@ -48,11 +51,11 @@ export function mhTable<D extends MhServer>(list: D[], port: number): (D | null)
       const x = ds[i];
       if (x.turns < 1) { i++; continue; }
       let c = x.perm;
-      while (taken[c]) { c += x.skip; if (c >= MH_SIZE) c -= MH_SIZE; }
+      while (taken[c]) { c += x.skip; if (c >= size) c -= size; }
       x.perm = c;
       taken[c] = true;
       table[c] = x.d;
-      if (++n === MH_SIZE) return table;
+      if (++n === size) return table;
       if (++dt >= x.turns) { dt = 0; i++; }
     }
   }
@@ -60,5 +63,5 @@ export function mhTable<D extends MhServer>(list: D[], port: number): (D | null)
 
 /** The server the kernel's mh picks for a client (no fallback): mh-port hashes its port too. */
 export function mhPick<D extends MhServer>(table: (D | null)[], client: string, clientPort: number, mhPort: boolean): D | null {
-  return table[mhKey(client, mhPort ? clientPort : 0, MH_K1, 0) % MH_SIZE];
+  return table[mhKey(client, mhPort ? clientPort : 0, MH_K1, 0) % table.length];
 }
