@@ -171,7 +171,7 @@ describe("maglev: Katran's MaglevHashV2, the same table on every director", () =
     for (let i = 0; i < 16; i++) e.addService({ protocol: "tcp", address: VIP, port: 1000 + i, scheduler: "maglev" });
     const before = e.services().length;
     expect(() => e.addService({ protocol: "tcp", address: VIP, port: 2000, scheduler: "maglev" }))
-      .toThrow("every maglev table is in use (16 services may use maglev; engine option maglevServices)");
+      .toThrow("every maglev table is in use (16 services may use maglev; the director's maglev_services, engine option maglevServices)");
     expect(e.services().length).toBe(before);
     const other = e.addService({ protocol: "tcp", address: VIP, port: 2001, scheduler: "wlc" });
     expect(() => e.editService(other, "maglev")).toThrow("every maglev table is in use");

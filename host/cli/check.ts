@@ -15,7 +15,8 @@ import { healthSummary } from "../health/summary.js";
 
 export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
-  const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16 });
+  const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16, mhTableSize: cfg.mhTableSize,
+    ...(cfg.maglevServices !== undefined ? { maglevServices: cfg.maglevServices } : {}) });
   // What the director starts with: servers with an alpha checker wait for their first
   // success; a virtual server without quorum gets its sorry server.
   applyConfig(engine, effective(cfg));

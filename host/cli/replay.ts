@@ -59,7 +59,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const cfg = loadConfig(o.config);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
-  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, mhTableSize: cfg.mhTableSize });
+  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, mhTableSize: cfg.mhTableSize, maglevServices: cfg.maglevServices });
   applyConfig(engine, cfg);
   const choose = interfaceChooser(cfg);
   const t0 = packets.length ? packets[0].timeUs : 0;

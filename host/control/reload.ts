@@ -22,6 +22,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
+  if (a.maglevServices !== b.maglevServices) return "maglev_services changed: restart wasmvs to change it";
   // Positions aside (a line added above must not count as a change).
   const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
     (k, v) => (k === "line" || k === "where" ? undefined : v));
@@ -36,7 +37,9 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
   next: DirectorConfig): Promise<void> {
   const why = sameInterfaces(prev, next);
   if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
-  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers });
+  // The same number of maglev tables as the live engine (sameInterfaces keeps it unchanged).
+  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers,
+    ...(next.maglevServices !== undefined ? { maglevServices: next.maglevServices } : {}) });
   applyConfig(scratch, next);
 }
 

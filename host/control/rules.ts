@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -176,6 +176,8 @@ export interface DirectorConfig {
   connections?: number;
   /** mh's table size (one of the kernel's primes; 4093 by default), fixed while wasmvs runs. */
   mhTableSize?: number;
+  /** How many services may use maglev (16 by default), fixed while wasmvs runs. */
+  maglevServices?: number;
   /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
    *  port unreachable), as a Linux host would; on unless turned off. */
   rejectUnknown?: { on: boolean; line: number };
@@ -318,10 +320,12 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.connections = value(need(1, "a table size"), tableSize);
     } else if (head.text === "mh_table_size") {
       cfg.mhTableSize = value(need(1, "a table size"), mhTableSize);
+    } else if (head.text === "maglev_services") {
+      cfg.maglevServices = value(need(1, "a number"), maglevServices);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));

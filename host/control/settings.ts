@@ -5,7 +5,7 @@
 // wrong; the parser turns that into a ConfigError at the word's position.
 
 import type { MarkRule } from "../engine/index.js";
-import { AddressError, ipToWire, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
 
 export class SettingError extends Error {}
 
@@ -52,6 +52,9 @@ export function interfaceAddress(text: string): string {
 
 export const mtu = (text: string) => wholeNumber(text, 68, 65535, "mtu");
 export const tableSize = (text: string) => wholeNumber(text, 1, 67108864, "connection table size");
+
+/** How many services may use maglev (each holds a 128 KiB table). */
+export const maglevServices = (text: string) => wholeNumber(text, 0, DEFAULT_MAX_SERVICES, "number of maglev services");
 
 /** mh's table size: one of ip_vs_mh.c's primes (CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17). */
 export function mhTableSize(text: string): number {

@@ -570,7 +570,7 @@ export class Engine {
 
   private fullText(sched: number): string {
     return sched === Sched.MAGLEV && this.maglevServicesInUse() >= this.maglevServices
-      ? `every maglev table is in use (${this.maglevServices} services may use maglev; engine option maglevServices)`
+      ? `every maglev table is in use (${this.maglevServices} services may use maglev; the director's maglev_services, engine option maglevServices)`
       : `the service table is full (${this.maxServices} services)`;
   }
 
