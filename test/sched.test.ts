@@ -55,11 +55,21 @@ class Model {
     if (this.rrLast >= 0) this.rrLast++;
     this.changed();
   }
+  /** ip_vs_del_dest: off the list; rr's cursor, if it was there, goes back to the one
+   *  before (ip_vs_rr_del_dest), and every scheduler learns of the change. */
+  remove(addr: string): void {
+    const i = this.list.findIndex((x) => x.addr === addr);
+    this.list.splice(i, 1);
+    if (this.rrLast === i) this.rrLast = i - 1;
+    else if (this.rrLast > i) this.rrLast--;
+    this.changed();
+  }
   setWeight(addr: string, weight: number): void {
     const d = this.list.find((x) => x.addr === addr)!;
     d.weight = weight;
     if (weight !== 0) d.lastWeight = weight;
-    d.overloaded = false;
+    // __ip_vs_update_dest: the same upper threshold keeps the overload mark (none has none).
+    if (d.uth === 0) d.overloaded = false;
     this.changed();
   }
   /** mh's lookup table (ip_vs_mh.c), rebuilt on every change. */
@@ -607,7 +617,7 @@ describe("schedulers match IPVS's algorithms", () => {
     for (const d of m.list) { d.active = 0; d.inactive = 0; }
     compare(e, m, 2, false, 1000 + 25 * H);
     expect(set().length).toBe(2);
-    // A quiesced member takes no more; a removed one leaves the set.
+    // A quiesced member takes no more.
     e.editRealServer(e.findRealServer(svc, RS[1], 80)!, { address: RS[1], port: 80, method: "nat", weight: 0 });
     m.setWeight(RS[1], 0);
     expect(compare(e, m, 12, true, 1000 + 25 * H)).not.toContain(RS[1]);
@@ -625,6 +635,45 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(after).not.toContain("-"); // every client placed, none on the quiesced server
     expect(after).not.toContain(RS[2]);
     expect(f.e.drops().no_dest ?? 0n).toBe(0n);
+  });
+
+  it("every scheduler over a random sequence of servers added, removed, reweighted, quiesced and overloaded, connection by connection as the model", async () => {
+    const scheds: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos", "lblc", "lblcr", "mh"];
+    for (const sched of scheds) {
+      for (const flags of sched === "sh" || sched === "mh" ? [0, 1, 3] : [0]) {
+        const { e, m, svc } = await setup(sched, [2, 1, 3], [], flags);
+        let x = 0x1234567 ^ (flags * 7919) ^ sched.length;
+        const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+        // Fresh addresses for added servers (a removed server is never added back: IPVS would
+        // revive it with its connections, which the model does not keep).
+        let next = 20;
+        for (let step = 0; step < 40; step++) {
+          const op = rnd(10);
+          const live = m.list.map((d) => d.addr);
+          if (op === 0 && live.length < 8) {
+            const addr = `10.1.0.${next++}`;
+            const w = 1 + rnd(4);
+            const uth = rnd(3) === 0 ? 2 + rnd(4) : 0;
+            e.setNeighbour(addr, "02:aa:00:00:02:01", 1);
+            e.addRealServer(svc, { address: addr, port: 80, method: "nat", weight: w, uthreshold: uth });
+            m.add(addr, w, uth);
+          } else if (op === 1 && live.length > 1) {
+            const addr = live[rnd(live.length)];
+            e.deleteRealServer(e.findRealServer(svc, addr, 80)!);
+            m.remove(addr);
+          } else if (op === 2 && live.length) {
+            const addr = live[rnd(live.length)];
+            const w = rnd(4) === 0 ? 0 : 1 + rnd(5);
+            const md = m.list.find((d) => d.addr === addr)!;
+            e.editRealServer(e.findRealServer(svc, addr, 80)!, { address: addr, port: 80, method: "nat", weight: w, uthreshold: md.uth, lthreshold: md.lth });
+            m.setWeight(addr, w);
+          } else {
+            compare(e, m, 1 + rnd(4), rnd(2) === 0);
+          }
+        }
+        compare(e, m, 10, true);
+      }
+    }
   });
 
   it("a service whose servers are all quiesced drops, counts, and tells the client the port is unreachable", async () => {

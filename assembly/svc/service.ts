@@ -264,10 +264,13 @@ function destWrite(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u
   if (add || weight != 0) store<i32>(r, weight, DestField.LAST_WEIGHT);
   store<u8>(r, <u8>fwd, DestField.FWD);
   store<i32>(r, weight, DestField.WEIGHT);
+  // __ip_vs_update_dest: no upper threshold, or a higher one, clears the overload mark (the
+  // next binding sets it again if it still applies); the same or a lower one keeps it.
+  if (uthreshold == 0 || uthreshold > load<u32>(r, DestField.UTHRESHOLD)) {
+    store<u8>(r, <u8>(load<u8>(r, DestField.FLAGS) & ~(<u8>DestFlag.OVERLOAD)), DestField.FLAGS);
+  }
   store<u32>(r, uthreshold, DestField.UTHRESHOLD);
   store<u32>(r, lthreshold, DestField.LTHRESHOLD);
-  // __ip_vs_update_dest: new thresholds clear the overload mark; the next binding sets it again.
-  store<u8>(r, <u8>(load<u8>(r, DestField.FLAGS) & ~(<u8>DestFlag.OVERLOAD)), DestField.FLAGS);
 }
 
 /** Add a real server to service s; returns its index, or -Err. */
