@@ -138,7 +138,12 @@ describe("ipvsadm output formats (golden)", () => {
       { protocol: "tcp", address: "10.0.0.1", port: 80, scheduler: "sh", schedFlags: 3, stats: s0, rates: z, realServers: [] },
       { protocol: "tcp", address: "10.0.0.2", port: 80, scheduler: "wlc", schedFlags: 4, persistence: { timeout: 300, netmask: "255.255.255.255" }, stats: s0, rates: z, realServers: [] }] };
     expect(formatList(t, fmt()).split("\n").slice(3, 5)).toEqual(["TCP  10.0.0.1:80 sh (sh-fallback,sh-port)", "TCP  10.0.0.2:80 wlc (flag-3) persistent 300"]);
-    expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port\n-A -t 10.0.0.2:80 -s wlc -b flag-3 -p 300\n");
+    expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -t 10.0.0.1:80 -s sh -b sh-fallback,sh-port\n-A -t 10.0.0.2:80 -s wlc -p 300 -b flag-3\n");
+    // sh prints its two named flags only (print_sched_flags): a flag-3 alone shows as "()".
+    const sh3: TableView = { ...t, services: [{ protocol: "tcp", address: "10.0.0.1", port: 80, scheduler: "sh", schedFlags: 6, stats: s0, rates: z, realServers: [] }] };
+    expect(formatList(sh3, fmt()).split("\n")[3]).toBe("TCP  10.0.0.1:80 sh (sh-port)");
+    sh3.services[0].schedFlags = 4;
+    expect(formatList(sh3, fmt()).split("\n")[3]).toBe("TCP  10.0.0.1:80 sh ()");
   });
 
   it("one-packet scheduling: -o/--ops on -A and -E only, listed as ipvsadm lists it (\" ops\" after persistence) and saved as -o", () => {
@@ -149,10 +154,15 @@ describe("ipvsadm output formats (golden)", () => {
     expect(e(["-a", "-u", "10.0.0.1:53", "-r", "10.1.0.1", "-o"])).toBe("2: Illegal 'ops' option with the 'add-server' command");
     expect(e(["-L", "-o"])).toBe("2: Illegal 'ops' option with the 'list' command");
     expect(e(["-A", "-u", "10.0.0.1:53", "-o", "-o"])).toBe("2: multiple 'ops' options specified");
+    expect(e(["-A", "-t", "10.0.0.1:80", "-o"])).toBe("2: One-Packet Scheduling is only for UDP virtual services");
+    expect(parseArgs(["-A", "-f", "7", "-o"]).onePacket).toBe(true);
     const t: TableView = { size: 4096, timeouts: { tcp: 900, tcpfin: 120, udp: 300 }, services: [
       { protocol: "udp", address: "10.0.0.1", port: 53, scheduler: "rr", onePacket: true, persistence: { timeout: 60, netmask: "255.255.255.0" }, stats: s0, rates: z, realServers: [] }] };
     expect(formatList(t, fmt()).split("\n")[3]).toBe("UDP  10.0.0.1:53 rr persistent 60 mask 255.255.255.0 ops");
     expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -u 10.0.0.1:53 -s rr -p 60 -M 255.255.255.0 -o\n");
+    t.services[0] = { ...t.services[0], scheduler: "sh", schedFlags: 2 };
+    expect(formatSave(t, fmt({ numeric: true }))).toBe("-A -u 10.0.0.1:53 -s sh -p 60 -M 255.255.255.0 -o -b sh-port\n");
+    expect(formatList(t, fmt()).split("\n")[3]).toBe("UDP  10.0.0.1:53 sh (sh-port) persistent 60 mask 255.255.255.0 ops");
   });
 
   it("prints K/M/G/T suffixes as print_largenum, and exact numbers with --exact", () => {

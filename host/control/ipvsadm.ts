@@ -262,11 +262,14 @@ export function schedFlagBits(names: string[], scheduler: string): number {
   return bits;
 }
 
-/** The flags as ipvsadm prints them for this scheduler (sh and mh name their first two). */
+/** The flags as ipvsadm 1.31's print_sched_flags prints them: sh and mh name their first
+ *  two and print nothing else (a flag-3 of sh shows as "()" in the listing, as ipvsadm's
+ *  does); any other scheduler prints flag-1..3. */
 export function schedFlagNames(bits: number, scheduler: string): string[] {
-  const named = scheduler === "sh" || scheduler === "mh";
-  return [[1, named ? `${scheduler}-fallback` : "flag-1"], [2, named ? `${scheduler}-port` : "flag-2"], [4, "flag-3"]]
-    .filter(([b]) => bits & (b as number)).map(([, n]) => n as string);
+  if (scheduler === "sh" || scheduler === "mh") {
+    return [[1, `${scheduler}-fallback`], [2, `${scheduler}-port`]].filter(([b]) => bits & (b as number)).map(([, n]) => n as string);
+  }
+  return [[1, "flag-1"], [2, "flag-2"], [4, "flag-3"]].filter(([b]) => bits & (b as number)).map(([, n]) => n as string);
 }
 
 /** ipvsadm's default persistence timeout (IP_VS_TEMPLATE_TIMEOUT / HZ). */
@@ -416,6 +419,10 @@ export function parseArgs(argv: string[]): Parsed {
   }
   if (p.server && p.server.port === undefined && p.service) p.server.port = p.service.port;
   if (p.schedFlagNames) p.schedFlags = schedFlagBits(p.schedFlagNames, p.scheduler ?? "wlc");
+  // ipvsadm: -o for a UDP service or a firewall-mark one only.
+  if (p.onePacket && p.service && p.service.fwmark === undefined && p.service.protocol !== "udp") {
+    throw new IpvsadmError("One-Packet Scheduling is only for UDP virtual services", 2);
+  }
   if (p.netmask !== undefined) {
     if (!p.persistence) throw new IpvsadmError("the netmask (-M) only applies to a persistent service (-p)", 2);
     p.persistence.netmask = p.netmask;
@@ -520,12 +527,14 @@ function persistenceText(s: ServiceView, rule: boolean): string {
 const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port}`);
 
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
-  const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : "";
-  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${flags ? ` -b ${flags}` : ""}${persistenceText(s, true)}${s.onePacket ? " -o" : ""}\n`;
+  const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : undefined;
+  // ipvsadm 1.31's print_service_entry: -p, -M, --pe, -o, then -b; listed, the flags in
+  // parentheses after the scheduler and "ops" last.
+  if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${persistenceText(s, true)}${s.onePacket ? " -o" : ""}${flags !== undefined ? ` -b ${flags}` : ""}\n`;
   const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
-  return `${name} ${s.scheduler}${flags ? ` (${flags})` : ""}${persistenceText(s, false)}${s.onePacket ? " ops" : ""}\n`;
+  return `${name} ${s.scheduler}${flags !== undefined ? ` (${flags})` : ""}${persistenceText(s, false)}${s.onePacket ? " ops" : ""}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
