@@ -655,6 +655,8 @@ Options:
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
+  --ops          -o                   one-packet scheduling
+  --sched-flags  -b flags             scheduler flags (comma-separated)
   --health                            (wasmvs) each checked real server's health: state, weight,
                                       time since its last change, each checker's last result
   --daemon                            output of daemon information
