@@ -11,6 +11,8 @@ import { writePcap, readPcap } from "../host/io/pcap.js";
 import { loadEngine } from "../host/engine/node.js";
 import { eth, ipv4, tcp, udp, decode, SYN, ACK } from "./helpers/packet.js";
 import { parseRules, ConfigError, configSlotSize } from "../host/control/rules.js";
+import { mhPick, mhTable } from "./helpers/mh-model.js";
+import { flowSlot, model as maglevModel } from "./helpers/maglev-model.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "bin/wasmvs.js");
@@ -211,5 +213,74 @@ describe("rules parser", () => {
     const e = await loadEngine({ batch: 4, connCapacity: 16, slotSize: configSlotSize(cfg([9000])) });
     e.setInterface({ index: 0, mac: "02:00:00:00:00:01", mtu: 9006 }); // the slot's 24 spare bytes: 9006 + 18 = 9088 - 64
     expect(() => e.setInterface({ index: 1, mac: "02:00:00:00:00:02", mtu: 9007 })).toThrow(/MTU 9007 does not fit a 9088-byte slot/);
+  });
+});
+
+describe("wasmvs replay shows each scheduler's choices", () => {
+  // 40 clients, 3 connections each (another source port), to a DR service of three servers
+  // with weights 3,2,1 (neighbours static: no ARP waits), then replayed per scheduler.
+  const clients = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}`);
+  const syns = clients.flatMap((src, i) => [0, 1, 2].map((k) => ({ src, sport: 20000 + i * 3 + k })));
+  function schedCapture(): Uint8Array {
+    let t = 1_700_000_000_000_000;
+    return writePcap(syns.map(({ src, sport }) => ({ timeUs: (t += 1000),
+      data: eth("02:00:00:00:00:01", "02:00:00:00:00:fe", 0x0800, ipv4({ src, dst: "10.0.0.100", proto: 6, payload: tcp({ src, dst: "10.0.0.100", sport, dport: 80, flags: SYN }) })) })));
+  }
+  const servers = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+  function rules(sched: string): string {
+    return [
+      "interface 0 name outside mac 02:00:00:00:00:01 address 10.0.0.1/24",
+      "interface 1 name inside mac 02:00:00:00:01:01 address 10.1.0.1/24",
+      "route default via 10.0.0.254",
+      "neighbour 10.0.0.254 02:00:00:00:00:fe",
+      ...servers.map((s, k) => `neighbour ${s} 02:aa:00:00:00:1${k + 1}`),
+      `-A -t 10.0.0.100:80 -s ${sched}`,
+      ...servers.map((s, k) => `-a -t 10.0.0.100:80 -r ${s}:80 -g -w ${3 - k}`),
+    ].join("\n") + "\n";
+  }
+  /** The server each SYN went to (by the destination MAC DR writes), in capture order. */
+  function replay(sched: string, tag: string): string[] {
+    writeFileSync(join(dir, `${tag}.rules`), rules(sched));
+    const r = run(["replay", "--config", join(dir, `${tag}.rules`), "--in", join(dir, "sched.pcap"), "--out", join(dir, `${tag}.pcap`), "--clock", "fixed"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = readPcap(new Uint8Array(readFileSync(join(dir, `${tag}.pcap`)))).packets.map((p) => decode(p.data));
+    for (const p of out) expect(p.checksumErrors).toEqual([]);
+    return out.filter((p) => p.ip?.tcp).map((p) => servers[Number(p.dstMac.slice(-1)) - 1]);
+  }
+
+  it("every scheduler places all 120 connections, the same way on every run; rr, wrr, sh, mh and maglev as their models say", () => {
+    writeFileSync(join(dir, "sched.pcap"), schedCapture());
+    const all = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos", "maglev", "sh -b sh-port", "mh -b mh-port"];
+    const got: Record<string, string[]> = {};
+    for (const [i, s] of all.entries()) {
+      const a = replay(s, `s${i}a`);
+      expect(a, s).toHaveLength(120);
+      expect(replay(s, `s${i}b`), `${s} again`).toEqual(a);
+      got[s] = a;
+    }
+    const count = (xs: string[]) => servers.map((s) => xs.filter((x) => x === s).length);
+    expect(count(got.rr)).toEqual([40, 40, 40]);
+    expect(count(got.wrr)).toEqual([60, 40, 20]);
+    // Without connections ending, lc/wlc/sed/nq spread by weight; fo and ovf (active counts
+    // never reached: all connections stay SYN_RECV, inactive) everything to the heaviest.
+    expect(count(got.fo)).toEqual([120, 0, 0]);
+    expect(count(got.ovf)).toEqual([120, 0, 0]);
+    expect(count(got.sed)).toEqual([120, 0, 0]); // sed counts active connections only
+    // dh, lblc and lblcr: one destination (the VIP), one server.
+    for (const s of ["dh", "lblc", "lblcr"]) expect(new Set(got[s]).size, s).toBe(1);
+    // sh and mh without the port: a client's three connections on one server; with it, spread.
+    for (const s of ["sh", "mh"]) {
+      for (let c = 0; c < 40; c++) expect(new Set(got[s].slice(c * 3, c * 3 + 3)).size, `${s} client ${c}`).toBe(1);
+    }
+    // mh as the kernel's table says, with and without mh-port; maglev as its table says.
+    const mh = mhTable([2, 1, 0].map((k) => ({ addr: servers[k], lastWeight: 3 - k })), 80);
+    syns.forEach(({ src, sport }, k) => {
+      expect(got.mh[k]).toBe(mhPick(mh, src, sport, false)!.addr);
+      expect(got["mh -b mh-port"][k]).toBe(mhPick(mh, src, sport, true)!.addr);
+    });
+    const mg = maglevModel(servers.map((addr, k) => ({ addr, port: 80, weight: 3 - k })));
+    syns.forEach(({ src, sport }, k) => expect(got.maglev[k]).toBe(mg[flowSlot(src, "10.0.0.100", sport, 80, 6)]!.split(":")[0]));
+    expect(new Set(got["sh -b sh-port"].slice(0, 30)).size).toBeGreaterThan(1);
   });
 });
