@@ -623,6 +623,28 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(compare(e, m, 12, true, 1000 + 25 * H)).not.toContain(RS[1]);
   });
 
+  it("lblc and lblcr forget a destination at the full check that comes every 30 min once it has been unused for 24 h (the engine's tick), and not before", async () => {
+    const H = 3600 * 1000;
+    const M = 60 * 1000;
+    for (const sched of ["lblc", "lblcr"] as SchedulerName[]) {
+      for (const collected of [false, true]) {
+        const { e, svc } = await setup(sched, [1, 5]);
+        e.tick(0);
+        const w = (i: number, weight: number) => e.editRealServer(e.findRealServer(svc, RS[i], 80)!, { address: RS[i], port: 80, method: "nat", weight });
+        // RS[1] quiesced: the VIP is remembered on RS[0]; back at weight 5, the memory still wins.
+        w(1, 0);
+        expect(connect(e, 1000).server).toBe(RS[0]);
+        w(1, 5);
+        expect(connect(e, 2000).server).toBe(RS[0]);
+        // The engine's timer every minute; the memory is unused from t = 2 s.
+        const until = collected ? 2000 + 24 * H + 31 * M : 2000 + 24 * H - M;
+        for (let t = M; t <= until; t += M) e.tick(t);
+        // Once collected, wlc's choice (the heavier RS[1]); before the full check, still RS[0].
+        expect(connect(e, 2000 + 24 * H + 32 * M).server, `${sched} ${collected ? "after" : "before"} the full check`).toBe(collected ? RS[1] : RS[0]);
+      }
+    }
+  });
+
   it("sh-port: the client's port joins the hash (one client spreads over the servers); sh-fallback: past a quiesced server to the next bucket's", async () => {
     const { e, m } = await setup("sh", [1, 1, 1], [], 2);
     const seq = compare(e, m, 30);

@@ -12,8 +12,8 @@ import { scheduleDh, dhAssign } from "./dh";
 import { scheduleNq, scheduleSed } from "./sed";
 import { scheduleFo, scheduleOvf } from "./fo";
 import { scheduleTwos } from "./twos";
-import { lblcForget, scheduleLblc } from "./lblc";
-import { lblcrForget, scheduleLblcr } from "./lblcr";
+import { lblcCollect, lblcForget, scheduleLblc } from "./lblc";
+import { lblcrCollect, lblcrForget, scheduleLblcr } from "./lblcr";
 import { mhAssign, scheduleMh } from "./mh";
 import { maglevBuild, maglevCanClaim, maglevRelease, scheduleMaglev } from "./maglev";
 
@@ -37,7 +37,26 @@ function canSchedule(s: u32, k: u32): bool {
   return k != Sched.MAGLEV || maglevCanClaim(s, maxServices);
 }
 
+/** CHECK_EXPIRE_INTERVAL and COUNT_FOR_FULL_EXPIRATION of ip_vs_lblc.c / ip_vs_lblcr.c. */
+const CHECK_EXPIRE_INTERVAL_MS: u32 = 60 * 1000;
+const COUNT_FOR_FULL_EXPIRATION: u32 = 30;
+let lastCheck: u32 = 0;
+let checks: u32 = 0;
+let checking = false;
+
+/** The schedulers' timer, from the engine's tick: lblc's and lblcr's periodic check. */
+export function schedulerTick(now: u32): void {
+  if (!checking) { checking = true; lastCheck = now; return; }
+  if (<i32>(now - lastCheck) < <i32>CHECK_EXPIRE_INTERVAL_MS) return;
+  lastCheck = now;
+  if (++checks % COUNT_FOR_FULL_EXPIRATION != 0) return;
+  lblcCollect();
+  lblcrCollect();
+}
+
 export function schedulerInit(): void {
+  checking = false;
+  checks = 0;
   setSchedulerHook(destsChanged, serviceReset, canSchedule);
 }
 

@@ -6,12 +6,14 @@
 // usable one starting) is chosen and remembered.
 //
 // The memory (daddr -> server) is one table for every service, LBLC_ENTRIES entries, open
-// addressing over PROBE slots. IPVS forgets an entry unused for 24 h (lblc_expiration) at
-// its periodic full check, and entries unused for 6 min (ENTRY_TIMEOUT) when its table
-// holds more than 16384; here an entry unused for 24 h is not used again, and a full probe
-// window gives its oldest entry unused for 6 min to the new daddr — or, with none, the
-// choice is made without being remembered ("if we fail to create a cache entry, we'll just
-// use the valid dest").
+// addressing over PROBE slots. As IPVS's timer does, a check every minute (CHECK_EXPIRE_
+// INTERVAL) makes every 30th one (COUNT_FOR_FULL_EXPIRATION) a full check that forgets the
+// entries unused for 24 h (lblc_expiration): lblcCollect, from the engine's tick; until
+// then an old entry is still used, as in IPVS. IPVS's tables grow past 16384 entries and
+// the minute's check trims them by the entries unused for 6 min (ENTRY_TIMEOUT); this one
+// is bounded, so a full probe window gives its oldest entry unused for 6 min (or one
+// already past 24 h) to the new daddr — or, with none, the choice is made without being
+// remembered ("if we fail to create a cache entry, we'll just use the valid dest").
 
 import { now } from "../engine/state";
 import { destActive, destAddr, destAvailable, destNext, destOverloaded, destService, destWeight, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
@@ -43,6 +45,15 @@ export function lblcForget(s: u32): void {
   for (let i: u32 = 0; i < LBLC_ENTRIES; i++) {
     let e = table + <usize>i * E_SIZE;
     if (<u32>load<u16>(e, E_DEST) != DEST_NONE_U16 && <u32>load<u16>(e, E_SVC) == s) store<u16>(e, <u16>DEST_NONE_U16, E_DEST);
+  }
+}
+
+/** ip_vs_lblc_full_check: forget the entries unused for lblc_expiration. */
+export function lblcCollect(): void {
+  if (table == 0) return;
+  for (let i: u32 = 0; i < LBLC_ENTRIES; i++) {
+    let e = table + <usize>i * E_SIZE;
+    if (<u32>load<u16>(e, E_DEST) != DEST_NONE_U16 && stale(e, EXPIRATION_MS)) store<u16>(e, <u16>DEST_NONE_U16, E_DEST);
   }
 }
 
@@ -85,7 +96,7 @@ export function scheduleLblc(s: u32, daddr: u32): u32 {
   for (let k: u32 = 0; k < PROBE; k++) {
     let e = table + <usize>((h + k) & (LBLC_ENTRIES - 1)) * E_SIZE;
     if (<u32>load<u16>(e, E_DEST) == DEST_NONE_U16) continue;
-    if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr && !stale(e, EXPIRATION_MS)) { found = e; break; }
+    if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr) { found = e; break; }
   }
   if (found != 0) {
     store<u32>(found, now, E_LASTUSE);

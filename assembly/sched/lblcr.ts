@@ -6,7 +6,8 @@
 // (24 h) sheds its most loaded member (ip_vs_dest_set_max) on its next use.
 //
 // The memory is one table for every service (LBLCR_ENTRIES entries of 64 bytes, open
-// addressing over PROBE slots), forgotten as lblc's is (sched/lblc.ts); a set holds at most
+// addressing over PROBE slots), forgotten as lblc's is (sched/lblc.ts: the full check every
+// 30 min drops the sets unused for lblcr_expiration, 24 h); a set holds at most
 // MEMBERS servers — IPVS's sets are unbounded — and a full set sheds its most loaded member
 // before another joins. A member whose record now belongs to another server (it was removed
 // and the record reused) leaves the set when the set is next used; one removed but still
@@ -49,6 +50,15 @@ export function lblcrForget(s: u32): void {
   for (let i: u32 = 0; i < LBLCR_ENTRIES; i++) {
     let e = table + <usize>i * E_SIZE;
     if (load<u8>(e, E_USED) != 0 && <u32>load<u16>(e, E_SVC) == s) store<u8>(e, 0, E_USED);
+  }
+}
+
+/** ip_vs_lblcr_full_check: forget the sets unused for lblcr_expiration. */
+export function lblcrCollect(): void {
+  if (table == 0) return;
+  for (let i: u32 = 0; i < LBLCR_ENTRIES; i++) {
+    let e = table + <usize>i * E_SIZE;
+    if (load<u8>(e, E_USED) != 0 && stale(e, EXPIRATION_MS)) store<u8>(e, 0, E_USED);
   }
 }
 
@@ -142,7 +152,7 @@ export function scheduleLblcr(s: u32, daddr: u32): u32 {
   for (let k: u32 = 0; k < PROBE; k++) {
     let e = table + <usize>((h + k) & (LBLCR_ENTRIES - 1)) * E_SIZE;
     if (load<u8>(e, E_USED) == 0) continue;
-    if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr && !stale(e, EXPIRATION_MS)) { found = e; break; }
+    if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr) { found = e; break; }
   }
   if (found != 0) {
     store<u32>(found, now, E_LASTUSE);
