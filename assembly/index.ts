@@ -7,7 +7,7 @@ import { twosSeed } from "./sched/twos";
 import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
 import { lblcrLayout, LBLCR_TABLE_BYTES } from "./sched/lblcr";
 import { mhIndexOf, mhLayout, mhScratchBytes, mhServiceBytes } from "./sched/mh";
-import { maglevBytes, maglevEntry, maglevLayout } from "./sched/maglev";
+import { maglevBytes, maglevEntry, maglevLayout, maglevSizeValid } from "./sched/maglev";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -46,11 +46,11 @@ export function abiVersion(): u32 { return Abi.VERSION; }
 
 /** Lay out linear memory and grow it once to fit. Call before anything else; the host
  *  must (re)create its views of memory afterwards. Returns 0 or -Err. */
-export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32, maglevSvc: u32, mhSize: u32): i32 {
+export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32, maglevSvc: u32, mhSize: u32, maglevSize: u32): i32 {
   if (batch == 0 || batch > 4096) return -Err.BAD_ARGUMENT;
   if (slot < 256 || slot > 131072 + <u32>Abi.HEADROOM || (slot & 63) != 0) return -Err.BAD_ARGUMENT;
   if (connCap == 0 || connCap > 0x4000000) return -Err.BAD_ARGUMENT;
-  if (maglevSvc > maxSvc || maglevSvc > 4096 || mhIndexOf(mhSize) == 0) return -Err.BAD_ARGUMENT;
+  if (maglevSvc > maxSvc || maglevSvc > 4096 || mhIndexOf(mhSize) == 0 || !maglevSizeValid(maglevSize)) return -Err.BAD_ARGUMENT;
   if (maxSvc == 0 || maxSvc > 65536 || maxDest == 0 || maxDest > 65535 || maxNeigh == 0 || maxNeigh > 1 << 20) return -Err.BAD_ARGUMENT;
   let at: u64 = alignUp(<u64>__heap_base, 64);
   let txCap = batch + SCRATCH_SLOTS + QUEUE_SLOTS;
@@ -83,7 +83,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let lblcrTable = at; at = alignUp(at + <u64>LBLCR_TABLE_BYTES, 64);
   let mhTables = at; at = alignUp(at + <u64>maxSvc * <u64>mhServiceBytes(mhSize), 64);
   let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(maxDest, mhSize), 64);
-  let maglevBase = at; at = alignUp(at + <u64>maglevBytes(maglevSvc, maxSvc, maxDest), 64);
+  let maglevBase = at; at = alignUp(at + <u64>maglevBytes(maglevSvc, maxSvc, maxDest, maglevSize), 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -111,7 +111,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   lblcLayout(<usize>lblcTable);
   lblcrLayout(<usize>lblcrTable);
   mhLayout(<usize>mhTables, <usize>mhScratch, maxDest, mhSize);
-  maglevLayout(<usize>maglevBase, maglevSvc, maxSvc);
+  maglevLayout(<usize>maglevBase, maglevSvc, maxSvc, maglevSize);
   neighFlush();
   routeClear();
   state.resetIpId();

@@ -255,6 +255,10 @@ virtual_server group web {
     expect(c.sloppyTcp?.on).toBe(true);
     const sized = parseKeepalived(write("mhsize.conf", `${DIRECTOR.replace("director {", "director {\n  mh_table_size 65521")}virtual_server 10.0.0.100 80 {\n  lb_algo mh\n}\n`));
     expect(sized.mhTableSize).toBe(65521);
+    const mg = parseKeepalived(write("mgsize.conf", `${DIRECTOR.replace("director {", "director {\n  maglev_table_size 131071\n  maglev_services 4")}`));
+    expect([mg.maglevTableSize, mg.maglevServices]).toEqual([131071, 4]);
+    expect(() => parseKeepalived(write("mgsize2.conf", `${DIRECTOR.replace("director {", "director {\n  maglev_table_size 65535")}`)))
+      .toThrow(/mgsize2.conf:2:21: '65535': maglev table size must be a prime/);
     expect(() => parseKeepalived(write("mhsize2.conf", `${DIRECTOR.replace("director {", "director {\n  mh_table_size 4096")}`)))
       .toThrow(/mhsize2.conf:2:17: '4096': mh table size must be one of the kernel's: 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071/);
     expect(() => parseKeepalived(write("ops2.conf", `${DIRECTOR}virtual_server 10.0.0.100 53 {\n  ops 1\n}\n`))).toThrow(/ops2.conf:\d+:\d+: '1'/);

@@ -16,8 +16,8 @@ function servers(n: number, weight: (i: number) => number = () => 1): Server[] {
   return Array.from({ length: n }, (_, i) => ({ addr: `10.1.0.${11 + (i % 200)}`, port: 80 + Math.floor(i / 200), weight: weight(i) }));
 }
 
-async function engineWith(list: Server[], proto: "tcp" | "udp" = "tcp"): Promise<{ e: Engine; svc: number }> {
-  const e = await director({ maxRealServers: 2048, connCapacity: 32768 });
+async function engineWith(list: Server[], proto: "tcp" | "udp" = "tcp", maglevTableSize = M): Promise<{ e: Engine; svc: number }> {
+  const e = await director({ maxRealServers: 2048, connCapacity: 32768, maglevTableSize });
   const svc = e.addService({ protocol: proto, address: VIP, port: 80, scheduler: "maglev" });
   for (const s of list) {
     e.addRealServer(svc, { address: s.addr, port: s.port, method: "nat", weight: s.weight });
@@ -76,6 +76,18 @@ describe("maglev: Katran's MaglevHashV2, the same table on every director", () =
       const diff = got.findIndex((x, i) => x !== want[i]);
       expect(diff, `${list.length} servers: first differing entry`).toBe(-1);
     }
+  });
+
+  it("another M (a prime the engine starts with): the table equals the model's at M = 251, 1021 and 655373; M not prime is refused", async () => {
+    for (const m of [251, 1021, 655373]) {
+      const list = servers(40, (i) => 1 + (i % 3));
+      const { e, svc } = await engineWith(list, "tcp", m);
+      const got = e.maglevTable(svc);
+      expect(got.length).toBe(m);
+      const want = model(list, m);
+      expect(got.findIndex((x, i) => x !== want[i]), `M = ${m}`).toBe(-1);
+    }
+    await expect(director({ maglevTableSize: 65536 })).rejects.toThrow("maglev table size 65536 is not a prime from 251 to 1048573");
   });
 
   it("balance: 1,000 servers of equal weight hold 65 or 66 of the 65,537 entries each; weights 1:2:3 hold entries 1:2:3", async () => {

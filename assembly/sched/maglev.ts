@@ -1,6 +1,7 @@
 // Maglev mode (wasmvs's scheduler "maglev"): the lookup table of Google's Maglev paper
 // (Eisenbud et al., NSDI 2016, section 3.4) built as Katran builds it (MaglevHashV2,
-// katran/lib/MaglevHashV2.cpp): M = 65537 entries; every server has an offset and a skip
+// katran/lib/MaglevHashV2.cpp): M = 65537 entries (or another prime the engine starts
+// with); every server has an offset and a skip
 // (MurmurHash3 x64 of its identity with Katran's seeds 42/0 and 2718281828/2307); the
 // servers take turns, a server's turn coming each time its running sum of weight reaches
 // the largest weight, and take the next free entry of their permutation. A flow picks entry
@@ -19,9 +20,11 @@ import { destAddr, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16
 import { bswap16, bswap32 } from "../wire/bytes";
 import { murmur3x64 } from "./murmur3";
 
-export const MAGLEV_M: u32 = 65537;
+/** M, the table's size: a prime, 65537 unless the engine was started with another. */
+let M: u32 = 65537;
 /** Bytes of one table (u16 server indexes), rounded to 64. */
-export const MAGLEV_TABLE_BYTES: usize = ((<usize>MAGLEV_M * 2) + 63) & ~<usize>63;
+let tableBytes: usize = ((<usize>65537 * 2) + 63) & ~<usize>63;
+@inline function bytesFor(size: u32): usize { return ((<usize>size * 2) + 63) & ~<usize>63; }
 // Katran's kHashSeed0..3.
 @inline const SEED0: u32 = 0;
 @inline const SEED1: u32 = 2307;
@@ -36,20 +39,30 @@ let slotCount: u32 = 0;
 let slotOf: usize = 0;
 let scratch: usize = 0;
 
-export function maglevBytes(slots: u32, maxSvc: u32, maxDest: u32): usize {
-  return <usize>slots * MAGLEV_TABLE_BYTES + <usize>maxSvc * 2 + <usize>maxDest * DS_SIZE + 64;
+export function maglevBytes(slots: u32, maxSvc: u32, maxDest: u32, size: u32): usize {
+  return <usize>slots * bytesFor(size) + <usize>maxSvc * 2 + <usize>maxDest * DS_SIZE + 64;
 }
 
-export function maglevLayout(base: usize, slots: u32, maxSvc: u32): void {
+/** Whether n can be M: a prime from 251 to 1048573 (the paper asks for a prime, so that
+ *  every skip walks the whole table). */
+export function maglevSizeValid(n: u32): bool {
+  if (n < 251 || n > 1048573 || (n & 1) == 0) return false;
+  for (let d: u32 = 3; d * d <= n; d += 2) if (n % d == 0) return false;
+  return true;
+}
+
+export function maglevLayout(base: usize, slots: u32, maxSvc: u32, size: u32): void {
+  M = size;
+  tableBytes = bytesFor(size);
   tables = base;
   slotCount = slots;
-  slotOf = base + <usize>slots * MAGLEV_TABLE_BYTES;
+  slotOf = base + <usize>slots * tableBytes;
   scratch = (slotOf + <usize>maxSvc * 2 + 7) & ~<usize>7;
   for (let s: u32 = 0; s < maxSvc; s++) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
 }
 
 @inline function slot(s: u32): u32 { return <u32>load<u16>(slotOf + (<usize>s << 1)); }
-@inline function table(k: u32): usize { return tables + <usize>k * MAGLEV_TABLE_BYTES; }
+@inline function table(k: u32): usize { return tables + <usize>k * tableBytes; }
 
 function slotTaken(k: u32, maxSvc: u32): bool {
   for (let s: u32 = 0; s < maxSvc; s++) if (slot(s) == k) return true;
@@ -117,7 +130,7 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
   let k = claim(s, maxSvc);
   if (k == DEST_NONE_U16) return;
   let t = table(k);
-  for (let i: u32 = 0; i < MAGLEV_M; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
+  for (let i: u32 = 0; i < M; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
   // The servers that take part, as (identity << 16 | index) so that sorting orders them.
   let n: u32 = 0;
   let maxWeight: u32 = 0;
@@ -132,14 +145,14 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
   sortKeys(n);
   if (n == 1) {
     let only = <u16>(keyAt(0) & 0xffff);
-    for (let i: u32 = 0; i < MAGLEV_M; i++) store<u16>(t + (<usize>i << 1), only);
+    for (let i: u32 = 0; i < M; i++) store<u16>(t + (<usize>i << 1), only);
     return;
   }
   for (let i: u32 = 0; i < n; i++) {
     let e = scratch + <usize>i * DS_SIZE;
     let id = load<u64>(e) >>> 16;
-    store<u32>(e, <u32>(murmur3x64(id, SEED2, SEED0) % <u64>MAGLEV_M), 8);
-    store<u32>(e, <u32>(murmur3x64(id, SEED3, SEED1) % <u64>(MAGLEV_M - 1)) + 1, 12);
+    store<u32>(e, <u32>(murmur3x64(id, SEED2, SEED0) % <u64>M), 8);
+    store<u32>(e, <u32>(murmur3x64(id, SEED3, SEED1) % <u64>(M - 1)) + 1, 12);
     store<u32>(e, 0, 16);
     store<u32>(e, 0, 20);
   }
@@ -156,14 +169,14 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
       let offset = load<u32>(e, 8);
       let skip = load<u32>(e, 12);
       let next = load<u32>(e, 16);
-      let cur = (offset + next * skip) % MAGLEV_M;
+      let cur = (offset + next * skip) % M;
       while (<u32>load<u16>(t + (<usize>cur << 1)) != DEST_NONE_U16) {
         next++;
-        cur = (offset + next * skip) % MAGLEV_M;
+        cur = (offset + next * skip) % M;
       }
       store<u16>(t + (<usize>cur << 1), <u16>d);
       store<u32>(e, next + 1, 16);
-      if (++runs == MAGLEV_M) return;
+      if (++runs == M) return;
     }
   }
 }
@@ -171,7 +184,7 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
 /** The table's entry i of service s: a server index, or NONE. */
 export function maglevEntry(s: u32, i: u32): u32 {
   let k = slot(s);
-  if (k == DEST_NONE_U16 || i >= MAGLEV_M) return NONE;
+  if (k == DEST_NONE_U16 || i >= M) return NONE;
   let d = <u32>load<u16>(table(k) + (<usize>i << 1));
   return d == DEST_NONE_U16 ? NONE : d;
 }
@@ -181,7 +194,7 @@ export function maglevEntry(s: u32, i: u32): u32 {
 @inline export function maglevFlowSlot(saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
   let a = (<u64>bswap32(saddr) << 32) | <u64>bswap32(daddr);
   let b = (<u64>proto << 32) | (<u64>bswap16(sportWire) << 16) | <u64>bswap16(dportWire);
-  return <u32>(murmur3x64(a, b, 0) % <u64>MAGLEV_M);
+  return <u32>(murmur3x64(a, b, 0) % <u64>M);
 }
 
 export function scheduleMaglev(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {

@@ -5,7 +5,7 @@
 import { loadEngine } from "../engine/node.js";
 import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { loadConfig } from "../control/load.js";
-import { applyConfig, configSlotSize } from "../control/rules.js";
+import { applyConfig, configSlotSize, schedulerSizing } from "../control/rules.js";
 import { formatSave } from "../control/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../control/server.js";
@@ -15,8 +15,7 @@ import { healthSummary } from "../health/summary.js";
 
 export async function check(path: string): Promise<string> {
   const cfg = loadConfig(path);
-  const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16, mhTableSize: cfg.mhTableSize,
-    ...(cfg.maglevServices !== undefined ? { maglevServices: cfg.maglevServices } : {}) });
+  const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16, ...schedulerSizing(cfg) });
   // What the director starts with: servers with an alpha checker wait for their first
   // success; a virtual server without quorum gets its sorry server.
   applyConfig(engine, effective(cfg));

@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { DEFAULT_CONN_CAPACITY, Engine, ipToWire, parseMac } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../io/pcap.js";
-import { applyConfig, configSlotSize, DirectorConfig } from "../control/rules.js";
+import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing } from "../control/rules.js";
 import { loadConfig } from "../control/load.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { engineSnapshot } from "../dataplane/requests.js";
@@ -59,7 +59,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const cfg = loadConfig(o.config);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
-  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, mhTableSize: cfg.mhTableSize, maglevServices: cfg.maglevServices });
+  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, ...schedulerSizing(cfg) });
   applyConfig(engine, cfg);
   const choose = interfaceChooser(cfg);
   const t0 = packets.length ? packets[0].timeUs : 0;

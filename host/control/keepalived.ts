@@ -15,7 +15,7 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -32,7 +32,7 @@ const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "r
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics",
-  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "mh_table_size", "maglev_services"];
+  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "mh_table_size", "maglev_services", "maglev_table_size"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
@@ -488,6 +488,8 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       cfg.connections = value(arg(c, 0, "a size"), tableSize);
     } else if (k === "mh_table_size") {
       cfg.mhTableSize = value(arg(c, 0, "a size"), mhTableSize);
+    } else if (k === "maglev_table_size") {
+      cfg.maglevTableSize = value(arg(c, 0, "a prime"), maglevTableSize);
     } else if (k === "maglev_services") {
       cfg.maglevServices = value(arg(c, 0, "a number"), maglevServices);
     } else if (k === "control_socket") {

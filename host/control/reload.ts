@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, ServiceConfig } from "./rules.js";
+import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -23,6 +23,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
   if (a.maglevServices !== b.maglevServices) return "maglev_services changed: restart wasmvs to change it";
+  if (a.maglevTableSize !== b.maglevTableSize) return "maglev_table_size changed: restart wasmvs to change it";
   // Positions aside (a line added above must not count as a change).
   const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
     (k, v) => (k === "line" || k === "where" ? undefined : v));
@@ -39,7 +40,7 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
   if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
   // The same number of maglev tables as the live engine (sameInterfaces keeps it unchanged).
   const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers,
-    ...(next.maglevServices !== undefined ? { maglevServices: next.maglevServices } : {}) });
+    ...schedulerSizing(next) });
   applyConfig(scratch, next);
 }
 

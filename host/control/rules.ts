@@ -18,11 +18,11 @@
 
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, EngineOptions, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -178,6 +178,8 @@ export interface DirectorConfig {
   mhTableSize?: number;
   /** How many services may use maglev (16 by default), fixed while wasmvs runs. */
   maglevServices?: number;
+  /** maglev's M (65537 by default), fixed while wasmvs runs. */
+  maglevTableSize?: number;
   /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
    *  port unreachable), as a Linux host would; on unless turned off. */
   rejectUnknown?: { on: boolean; line: number };
@@ -320,12 +322,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.connections = value(need(1, "a table size"), tableSize);
     } else if (head.text === "mh_table_size") {
       cfg.mhTableSize = value(need(1, "a table size"), mhTableSize);
+    } else if (head.text === "maglev_table_size") {
+      cfg.maglevTableSize = value(need(1, "a prime"), maglevTableSize);
     } else if (head.text === "maglev_services") {
       cfg.maglevServices = value(need(1, "a number"), maglevServices);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -334,6 +338,16 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
 }
 
 /** The engine's frame slot for cfg: its interfaces' largest MTU decides, or TAP offloads. */
+/** The engine sizes a configuration fixes besides the connection table: mh's and maglev's
+ *  tables (absent keywords keep the engine's defaults). */
+export function schedulerSizing(cfg: DirectorConfig): Pick<EngineOptions, "mhTableSize" | "maglevServices" | "maglevTableSize"> {
+  return {
+    ...(cfg.mhTableSize !== undefined ? { mhTableSize: cfg.mhTableSize } : {}),
+    ...(cfg.maglevServices !== undefined ? { maglevServices: cfg.maglevServices } : {}),
+    ...(cfg.maglevTableSize !== undefined ? { maglevTableSize: cfg.maglevTableSize } : {}),
+  };
+}
+
 export function configSlotSize(cfg: DirectorConfig): number {
   return slotSizeFor(Math.max(1500, ...cfg.interfaces.map((i) => i.mtu)), cfg.offload?.on ?? false);
 }

@@ -5,7 +5,7 @@
 // wrong; the parser turns that into a ConfigError at the word's position.
 
 import type { MarkRule } from "../engine/index.js";
-import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, isMaglevTableSize, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
 
 export class SettingError extends Error {}
 
@@ -55,6 +55,13 @@ export const tableSize = (text: string) => wholeNumber(text, 1, 67108864, "conne
 
 /** How many services may use maglev (each holds a 128 KiB table). */
 export const maglevServices = (text: string) => wholeNumber(text, 0, DEFAULT_MAX_SERVICES, "number of maglev services");
+
+/** maglev's M: a prime from 251 to 1048573. */
+export function maglevTableSize(text: string): number {
+  const n = wholeNumber(text, 251, 1048573, "maglev table size");
+  if (!isMaglevTableSize(n)) throw new SettingError("maglev table size must be a prime (65537, the default, 131071, 262139, 655373 ...)");
+  return n;
+}
 
 /** mh's table size: one of ip_vs_mh.c's primes (CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17). */
 export function mhTableSize(text: string): number {

@@ -10,10 +10,10 @@
 // entirely or not at all, and the model always says what the engine holds.
 
 import { execFileSync } from "node:child_process";
-import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { readFileSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex } from "../control/rules.js";
+import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../control/rules.js";
 import { claimSocket, defaultSocket, startControl } from "../control/server.js";
 import { loadConfig } from "../control/load.js";
 import { Estimator } from "../control/estimator.js";
@@ -206,13 +206,12 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
   const options = { batch: offload ? Math.min(o.batch, 64) : o.batch, slotSize: configSlotSize(fileCfg), connCapacity: fileCfg.connections ?? DEFAULT_CONN_CAPACITY,
-    mhTableSize: fileCfg.mhTableSize ?? DEFAULT_MH_TABLE_SIZE, ...(fileCfg.maglevServices !== undefined ? { maglevServices: fileCfg.maglevServices } : {}) };
+    ...schedulerSizing(fileCfg) };
   // What the engine starts with: the file as health checking lets it be before any check
   // (servers with an alpha checker wait for their first success; sorry servers stand in).
   const startCfg = effective(fileCfg);
   // Everything is checked before any device or socket is touched.
-  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16, mhTableSize: options.mhTableSize,
-    ...(fileCfg.maglevServices !== undefined ? { maglevServices: fileCfg.maglevServices } : {}) }), startCfg);
+  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16, ...schedulerSizing(fileCfg) }), startCfg);
   for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);

@@ -64,6 +64,8 @@ export interface EngineOptions {
    *  8191, 16381, 32749, 65521, 131071 for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17); default 4093,
    *  the kernel's default. Every service has room for one (2 bytes an entry). */
   mhTableSize?: number;
+  /** maglev's M: a prime from 251 to 1048573; default 65537, the paper's and Katran's. */
+  maglevTableSize?: number;
 }
 
 export interface InterfaceSpec {
@@ -243,8 +245,14 @@ export const MH_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 6
 export const DEFAULT_MH_TABLE_SIZE = 4093;
 /** ServiceField.FLAGS bit of one-packet scheduling (svc/service.ts SVC_ONEPACKET). */
 const SERVICE_ONE_PACKET = 2;
-/** Entries of a maglev table (the paper's and Katran's default M, a prime). */
+/** Entries of a maglev table by default (the paper's and Katran's M, a prime). */
 export const MAGLEV_M = 65537;
+/** Whether n may be maglev's M: a prime from 251 to 1048573. */
+export function isMaglevTableSize(n: number): boolean {
+  if (!Number.isInteger(n) || n < 251 || n > 1048573 || n % 2 === 0) return false;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
 export const DEFAULT_MAX_REAL_SERVERS = 4096;
 
 /** Drop counters by reason from a set of counters (counters()), only the non-zero ones unless all. */
@@ -278,6 +286,7 @@ export class Engine {
   readonly maxServices: number;
   readonly maglevServices: number;
   readonly mhTableSize: number;
+  readonly maglevTableSize: number;
   readonly maxRealServers: number;
   private u8!: Uint8Array;
   private dv!: DataView;
@@ -309,9 +318,11 @@ export class Engine {
     this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
     this.maglevServices = options.maglevServices ?? Math.min(DEFAULT_MAGLEV_SERVICES, this.maxServices);
     this.mhTableSize = options.mhTableSize ?? DEFAULT_MH_TABLE_SIZE;
+    this.maglevTableSize = options.maglevTableSize ?? MAGLEV_M;
+    if (!isMaglevTableSize(this.maglevTableSize)) throw new EngineError(`maglev table size ${this.maglevTableSize} is not a prime from 251 to 1048573`, Err.BAD_ARGUMENT);
     if (!MH_TABLE_SIZES.includes(this.mhTableSize)) throw new EngineError(`mh table size ${this.mhTableSize} is not one of the kernel's (${MH_TABLE_SIZES.join(", ")})`, Err.BAD_ARGUMENT);
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
-      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices, this.mhTableSize), "init");
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices, this.mhTableSize, this.maglevTableSize), "init");
     exports.setRandomSeed((options.randomSeed ?? 0x2545f491) >>> 0);
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
@@ -578,12 +589,12 @@ export class Engine {
     return this.services().filter((s) => s.scheduler === "maglev").length;
   }
 
-  /** A maglev service's lookup table: for each of its 65,537 entries, the real server's
+  /** A maglev service's lookup table: for each of its M entries (65,537 by default), the real server's
    *  "address:port" (or null). Two engines with the same servers return the same array. */
   maglevTable(index: number): (string | null)[] {
     const names = new Map<number, string>();
-    const out: (string | null)[] = new Array(MAGLEV_M);
-    for (let i = 0; i < MAGLEV_M; i++) {
+    const out: (string | null)[] = new Array(this.maglevTableSize);
+    for (let i = 0; i < this.maglevTableSize; i++) {
       const d = this.exports.maglevTableEntry(index, i) >>> 0;
       if (d === 0xffffffff) { out[i] = null; continue; }
       let name = names.get(d);

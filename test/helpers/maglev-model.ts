@@ -30,16 +30,16 @@ export interface Server { addr: string; port: number; weight: number }
 export const name = (s: Server) => `${s.addr}:${s.port}`;
 
 /** MaglevHashV2::generateHashRing over the servers of weight > 0, sorted by identity. */
-export function model(servers: Server[]): (string | null)[] {
+export function model(servers: Server[], m = M): (string | null)[] {
   const eps = servers.filter((s) => s.weight > 0)
     .map((s) => ({ s, id: (BigInt(ipNum(s.addr)) << 16n) | BigInt(s.port) }))
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const out: (string | null)[] = new Array(M).fill(null);
+  const out: (string | null)[] = new Array(m).fill(null);
   if (eps.length === 0) return out;
   if (eps.length === 1) return out.fill(name(eps[0].s));
   const maxW = Math.max(...eps.map((e) => e.s.weight));
   const st = eps.map((e) => ({
-    e, offset: Number(murmur(e.id, 42n, 0) % BigInt(M)), skip: Number(murmur(e.id, 2718281828n, 2307) % BigInt(M - 1)) + 1, next: 0, cum: 0,
+    e, offset: Number(murmur(e.id, 42n, 0) % BigInt(m)), skip: Number(murmur(e.id, 2718281828n, 2307) % BigInt(m - 1)) + 1, next: 0, cum: 0,
   }));
   let runs = 0;
   for (;;) {
@@ -48,16 +48,16 @@ export function model(servers: Server[]): (string | null)[] {
       if (x.cum < maxW) continue;
       x.cum -= maxW;
       // uint32 arithmetic, as Katran's.
-      let cur = ((x.offset + Math.imul(x.next, x.skip)) >>> 0) % M;
-      while (out[cur] !== null) { x.next++; cur = ((x.offset + Math.imul(x.next, x.skip)) >>> 0) % M; }
+      let cur = ((x.offset + Math.imul(x.next, x.skip)) >>> 0) % m;
+      while (out[cur] !== null) { x.next++; cur = ((x.offset + Math.imul(x.next, x.skip)) >>> 0) % m; }
       out[cur] = name(x.e.s);
       x.next++;
-      if (++runs === M) return out;
+      if (++runs === m) return out;
     }
   }
 }
 
 /** The slot of a flow (addresses dotted, ports and protocol numbers). */
-export function flowSlot(saddr: string, daddr: string, sport: number, dport: number, proto: number): number {
-  return Number(murmur((BigInt(ipNum(saddr)) << 32n) | BigInt(ipNum(daddr)), (BigInt(proto) << 32n) | (BigInt(sport) << 16n) | BigInt(dport), 0) % BigInt(M));
+export function flowSlot(saddr: string, daddr: string, sport: number, dport: number, proto: number, m = M): number {
+  return Number(murmur((BigInt(ipNum(saddr)) << 32n) | BigInt(ipNum(daddr)), (BigInt(proto) << 32n) | (BigInt(sport) << 16n) | BigInt(dport), 0) % BigInt(m));
 }
