@@ -68,6 +68,11 @@ describe("maglev: Katran's MaglevHashV2, the same table on every director", () =
       servers(1),
       servers(4, (i) => (i === 2 ? 0 : 3)), // weight 0 is left out
       [],
+      // One heavy server among light ones: MaglevHashV2 spends most rounds placing nothing,
+      // the case the engine's turn-by-turn build exists for.
+      servers(300, (i) => (i === 0 ? 65535 : 1)),
+      servers(64, (i) => [65535, 65534, 40000, 3, 1][i % 5]),
+      servers(400, (i) => (i < 3 ? 65535 : 1 + (i % 3))), // turns shared by many servers in one round
     ];
     for (const list of cases) {
       const { e, svc } = await engineWith(list);

@@ -15,7 +15,7 @@ import { scheduleTwos } from "./twos";
 import { lblcCollect, lblcForget, scheduleLblc } from "./lblc";
 import { lblcrCollect, lblcrForget, scheduleLblcr } from "./lblcr";
 import { mhAssign, scheduleMh } from "./mh";
-import { maglevBuild, maglevCanClaim, maglevRelease, scheduleMaglev } from "./maglev";
+import { maglevCanClaim, maglevChanged, maglevRelease, scheduleMaglev } from "./maglev";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -23,7 +23,7 @@ function destsChanged(s: u32): void {
   else if (k == Sched.SH) shAssign(s);
   else if (k == Sched.DH) dhAssign(s);
   else if (k == Sched.MH) mhAssign(s);
-  else if (k == Sched.MAGLEV) maglevBuild(s, maxServices);
+  else if (k == Sched.MAGLEV) maglevChanged(s, maxServices);
 }
 
 function serviceReset(s: u32): void {

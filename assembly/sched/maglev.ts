@@ -30,17 +30,22 @@ let tableBytes: usize = ((<usize>65537 * 2) + 63) & ~<usize>63;
 @inline const SEED1: u32 = 2307;
 @inline const SEED2: u64 = 42;
 @inline const SEED3: u64 = 2718281828;
-/** Per server while a table is built: sort key (u64), offset, skip, next, cum_weight. */
-@inline const DS_SIZE: usize = 24;
+/** Per server while a table is built: sort key (u64), offset, skip, next, and its running
+ *  sum (by rounds) or turns taken (by turns) as u32, the round of its next turn (u64). */
+@inline const DS_SIZE: usize = 32;
 
 let tables: usize = 0;
 let slotCount: u32 = 0;
 /** slotOf[s]: the table slot of service s (u16, DEST_NONE_U16 for none). */
 let slotOf: usize = 0;
 let scratch: usize = 0;
+/** The turn heap while a table is built: server positions (u32), earliest turn first. */
+let heap: usize = 0;
+/** dirty[k]: table k must be built again before it is used. */
+let dirty: usize = 0;
 
 export function maglevBytes(slots: u32, maxSvc: u32, maxDest: u32, size: u32): usize {
-  return <usize>slots * bytesFor(size) + <usize>maxSvc * 2 + <usize>maxDest * DS_SIZE + 64;
+  return <usize>slots * bytesFor(size) + <usize>maxSvc * 2 + <usize>slots + <usize>maxDest * (DS_SIZE + 4) + 64;
 }
 
 /** Whether n can be M: a prime from 251 to 1048573 (the paper asks for a prime, so that
@@ -57,7 +62,10 @@ export function maglevLayout(base: usize, slots: u32, maxSvc: u32, size: u32): v
   tables = base;
   slotCount = slots;
   slotOf = base + <usize>slots * tableBytes;
-  scratch = (slotOf + <usize>maxSvc * 2 + 7) & ~<usize>7;
+  dirty = slotOf + <usize>maxSvc * 2;
+  scratch = (dirty + <usize>slots + 7) & ~<usize>7;
+  heap = scratch + <usize>maxDests * DS_SIZE;
+  for (let k: u32 = 0; k < slots; k++) store<u8>(dirty + k, 0);
   for (let s: u32 = 0; s < maxSvc; s++) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
 }
 
@@ -125,20 +133,65 @@ function siftDown(root: u32, n: u32): void {
   }
 }
 
-/** Build service s's table from its servers (called on every change of them). */
+/** Service s's servers changed: its table is built again before its next use (the next
+ *  flow, or a read of it), so that loading or editing many servers costs one build. */
+export function maglevChanged(s: u32, maxSvc: u32): void {
+  let k = claim(s, maxSvc);
+  if (k != DEST_NONE_U16) store<u8>(dirty + k, 1);
+}
+
+/** Build service s's table now (the benchmark times this). */
 export function maglevBuild(s: u32, maxSvc: u32): void {
   let k = claim(s, maxSvc);
-  if (k == DEST_NONE_U16) return;
+  if (k != DEST_NONE_U16) build(s, k);
+}
+
+@inline function ensureBuilt(s: u32, k: u32): void {
+  if (load<u8>(dirty + k) != 0) build(s, k);
+}
+
+@inline function ds(i: u32): usize { return scratch + <usize>i * DS_SIZE; }
+@inline function turnOf(i: u32): u64 { return load<u64>(ds(i), 24); }
+/** Whether position a's turn comes before b's: the earlier round, then the server that
+ *  comes first in the round. */
+@inline function before(a: u32, b: u32): bool {
+  let ra = turnOf(a), rb = turnOf(b);
+  return ra < rb || (ra == rb && a < b);
+}
+@inline function heapAt(h: u32): u32 { return load<u32>(heap + (<usize>h << 2)); }
+@inline function heapSet(h: u32, i: u32): void { store<u32>(heap + (<usize>h << 2), i); }
+function heapDown(root: u32, n: u32): void {
+  let h = root;
+  let item = heapAt(h);
+  while (true) {
+    let child: u32 = 2 * h + 1;
+    if (child >= n) break;
+    if (child + 1 < n && before(heapAt(child + 1), heapAt(child))) child++;
+    if (!before(heapAt(child), item)) break;
+    heapSet(h, heapAt(child));
+    h = child;
+  }
+  heapSet(h, item);
+}
+/** The round of the turn after a server of weight w has taken p. */
+@inline function nextTurn(p: u32, w: u32, maxWeight: u32): u64 {
+  return ((<u64>p + 1) * <u64>maxWeight + <u64>w - 1) / <u64>w;
+}
+
+function build(s: u32, k: u32): void {
+  store<u8>(dirty + k, 0);
   let t = table(k);
   for (let i: u32 = 0; i < M; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
   // The servers that take part, as (identity << 16 | index) so that sorting orders them.
   let n: u32 = 0;
   let maxWeight: u32 = 0;
+  let sumWeight: u64 = 0;
   for (let d = svcHead(s); d != NONE; d = destNext(d)) {
     let w = destWeight(d);
     if (w <= 0 || n >= maxDests) continue;
-    store<u64>(scratch + <usize>n * DS_SIZE, (identity(d) << 16) | <u64>d);
+    store<u64>(ds(n), (identity(d) << 16) | <u64>d);
     if (<u32>w > maxWeight) maxWeight = <u32>w;
+    sumWeight += <u64>w;
     n++;
   }
   if (n == 0) return;
@@ -149,35 +202,70 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
     return;
   }
   for (let i: u32 = 0; i < n; i++) {
-    let e = scratch + <usize>i * DS_SIZE;
+    let e = ds(i);
     let id = load<u64>(e) >>> 16;
     store<u32>(e, <u32>(murmur3x64(id, SEED2, SEED0) % <u64>M), 8);
     store<u32>(e, <u32>(murmur3x64(id, SEED3, SEED1) % <u64>(M - 1)) + 1, 12);
     store<u32>(e, 0, 16);
     store<u32>(e, 0, 20);
   }
-  // MaglevHashV2's rounds: u32 arithmetic throughout, as Katran's (offset + next * skip
-  // wraps there too for the largest next and skip).
+  // MaglevHashV2 visits every server every round, and a round can place nothing: with one
+  // server of weight 65,535 among thousands of weight 1 that is rounds × servers = minutes
+  // of stalled forwarding. When the rounds would cost much more than the table, the same
+  // turns are taken from a heap in the order the rounds would take them (round, then
+  // position): the same table in O(M log n).
+  let rounds = (<u64>M * <u64>maxWeight) / sumWeight + 1;
+  if (rounds * <u64>n <= <u64>8 * <u64>M) placeByRounds(t, n, maxWeight);
+  else placeByTurns(t, n, maxWeight);
+}
+
+/** Server at position i takes its turn: the next free entry of its permutation. u32
+ *  arithmetic, as Katran's (offset + next * skip wraps there too for the largest values). */
+@inline function takeTurn(t: usize, e: usize): void {
+  let offset = load<u32>(e, 8);
+  let skip = load<u32>(e, 12);
+  let next = load<u32>(e, 16);
+  let cur = (offset + next * skip) % M;
+  while (<u32>load<u16>(t + (<usize>cur << 1)) != DEST_NONE_U16) {
+    next++;
+    cur = (offset + next * skip) % M;
+  }
+  store<u16>(t + (<usize>cur << 1), <u16>(load<u64>(e) & 0xffff));
+  store<u32>(e, next + 1, 16);
+}
+
+/** MaglevHashV2's loop as Katran writes it: each round every server's running sum gains its
+ *  weight, and a server whose sum reaches the largest weight takes a turn. */
+function placeByRounds(t: usize, n: u32, maxWeight: u32): void {
   let runs: u32 = 0;
   while (true) {
     for (let i: u32 = 0; i < n; i++) {
-      let e = scratch + <usize>i * DS_SIZE;
-      let d = <u32>(load<u64>(e) & 0xffff);
-      let cum = load<u32>(e, 20) + <u32>destWeight(d);
+      let e = ds(i);
+      let cum = load<u32>(e, 20) + <u32>destWeight(<u32>(load<u64>(e) & 0xffff));
       if (cum < maxWeight) { store<u32>(e, cum, 20); continue; }
       store<u32>(e, cum - maxWeight, 20);
-      let offset = load<u32>(e, 8);
-      let skip = load<u32>(e, 12);
-      let next = load<u32>(e, 16);
-      let cur = (offset + next * skip) % M;
-      while (<u32>load<u16>(t + (<usize>cur << 1)) != DEST_NONE_U16) {
-        next++;
-        cur = (offset + next * skip) % M;
-      }
-      store<u16>(t + (<usize>cur << 1), <u16>d);
-      store<u32>(e, next + 1, 16);
+      takeTurn(t, e);
       if (++runs == M) return;
     }
+  }
+}
+
+/** The same turns in the same order from a heap. A server of weight w takes its p-th turn
+ *  in the first round whose running sum reaches p·maxWeight: round ceil(p·maxWeight / w). */
+function placeByTurns(t: usize, n: u32, maxWeight: u32): void {
+  for (let i: u32 = 0; i < n; i++) {
+    store<u64>(ds(i), nextTurn(0, <u32>destWeight(<u32>(load<u64>(ds(i)) & 0xffff)), maxWeight), 24);
+    heapSet(i, i);
+  }
+  let h: i32 = <i32>(n >> 1) - 1;
+  while (h >= 0) { heapDown(<u32>h, n); h--; }
+  for (let runs: u32 = 0; runs < M; runs++) {
+    let e = ds(heapAt(0));
+    takeTurn(t, e);
+    let placed = load<u32>(e, 20) + 1;
+    store<u32>(e, placed, 20);
+    store<u64>(e, nextTurn(placed, <u32>destWeight(<u32>(load<u64>(e) & 0xffff)), maxWeight), 24);
+    heapDown(0, n);
   }
 }
 
@@ -185,6 +273,7 @@ export function maglevBuild(s: u32, maxSvc: u32): void {
 export function maglevEntry(s: u32, i: u32): u32 {
   let k = slot(s);
   if (k == DEST_NONE_U16 || i >= M) return NONE;
+  ensureBuilt(s, k);
   let d = <u32>load<u16>(table(k) + (<usize>i << 1));
   return d == DEST_NONE_U16 ? NONE : d;
 }

@@ -132,6 +132,9 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     const steps = [
       ["-E", "-t", `${VIP}:80`, "-s", "wrr"],
       ["-e", "-t", `${VIP}:80`, "-r", `${others[0]}:8080`, "-m", "-w", "3"],
+      // Drained first, as an operator does: with expire_nodest_conn on (the default), a connection still open to a
+      // deleted server is reset at its next packet, which is that setting's point, not a break.
+      ["-e", "-t", `${VIP}:80`, "-r", `${others[1]}:8080`, "-m", "-w", "0"],
       ["-d", "-t", `${VIP}:80`, "-r", `${others[1]}:8080`],
       ["-A", "-t", `${VIP}:81`, "-s", "lc"],
       ["-a", "-t", `${VIP}:81`, "-r", `${others[1]}:8080`, "-m"],
