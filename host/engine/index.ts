@@ -407,7 +407,8 @@ export class Engine {
     this.exports.vrrpReset();
     instances.forEach((v) => {
       const auth = new Uint8Array(8);
-      if (v.authPass) auth.set(Buffer.from(v.authPass, "latin1").subarray(0, 8));
+      // latin1, as keepalived copies the password's bytes (no Buffer: this file runs in browsers too).
+      if (v.authPass) for (let k = 0; k < Math.min(8, v.authPass.length); k++) auth[k] = v.authPass.charCodeAt(k) & 0xff;
       const dv = new DataView(auth.buffer);
       const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
