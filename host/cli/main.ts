@@ -36,6 +36,9 @@ commands:
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)
   demo   the live demo: a sandbox of network namespaces, NAT, DR and TUN in turn
+  playground [--listen [ADDRESS:]PORT]
+         serve the playground, the engine in a web page showing LVS at work (default
+         127.0.0.1:8080; the page, dist/playground/index.html, also opens from disk)
   help   show this text; wasmvs COMMAND --help shows one command's
   --version  wasmvs's version (wasmvs -v: ipvsadm's version line, as ipvsadm)
 `;
@@ -172,6 +175,11 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDecap(rest);
       case "demo":
         return await (await import("../demo/demo.js")).demo(rest);
+      case "playground": {
+        const f = parseFlags(rest, ["listen"], []);
+        const { playground } = await import("./playground.js");
+        return await playground(f.listen as string | undefined, (line) => process.stdout.write(`wasmvs: ${line}\n`));
+      }
       case "help": case "--help": case "-h": case undefined:
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;

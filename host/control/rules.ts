@@ -108,8 +108,21 @@ export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
     excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
 }
 
+/** Where configuration text comes from when not from files: the playground gives the text
+ *  in its editor under a file name (undefined: no such file). */
+let configSource: ((path: string) => string | undefined) | undefined;
+export function setConfigSource(source: ((path: string) => string | undefined) | undefined): void {
+  configSource = source;
+}
+
 /** A configuration file's text, bounded: a regular file of at most LIMITS.fileBytes. */
 export function readConfigFile(path: string): string {
+  if (configSource) {
+    const text = configSource(path);
+    if (text === undefined) throw new ConfigError(path, 1, 1, "", "no such file here (only the configuration being edited can be read)");
+    if (new TextEncoder().encode(text).length > LIMITS.fileBytes) throw new ConfigError(path, 1, 1, "", `the file is larger than ${LIMITS.fileBytes} bytes`);
+    return text;
+  }
   const st = statSync(path);
   if (!st.isFile()) throw new ConfigError(path, 1, 1, "", "not a regular file (a configuration is read from a file)");
   const fd = openSync(path, "r");
