@@ -313,5 +313,9 @@ virtual_server 10.10.10.3 1358 {
     // From what runs (c2) to the broken file: refused whole, nothing applied.
     await expect(reload(engine, c2, loadConfig(v1))).rejects.toThrow(/not on a directly connected network/);
     expect(snap()).toBe(before);
+    // A dashboard line added (or moved) needs a restart: refused with its place, nothing applied.
+    write("r.conf", `${DIRECTOR.replace("director {", "director {\n    dashboard 127.0.0.1:8088")}virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  real_server 10.1.0.11 80 { weight 2 }\n}\n`);
+    await expect(reload(engine, c2, loadConfig(v1))).rejects.toThrow(/r\.conf:2:1: 'dashboard': dashboard off changed to 127\.0\.0\.1:8088: restart wasmvs to move, start or stop it/);
+    expect(snap()).toBe(before);
   });
 });

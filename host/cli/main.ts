@@ -36,6 +36,10 @@ commands:
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)
   demo   the live demo: a sandbox of network namespaces, NAT, DR and TUN in turn
+  top [--socket PATH] [--interval SECONDS] [--once]
+         the running director live in the terminal: per service and real server the
+         connections, statistics and rates, the table's occupancy, drops, VRRP and health,
+         refreshed every second (--interval) until q; --once prints one screen
   playground [--listen [ADDRESS:]PORT]
          serve the playground, the engine in a web page showing LVS at work (default
          127.0.0.1:8080; the page, dist/playground/index.html, also opens from disk)
@@ -175,6 +179,13 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdDecap(rest);
       case "demo":
         return await (await import("../demo/demo.js")).demo(rest);
+      case "top": {
+        const f = parseFlags(rest, ["socket", "interval"], ["once"]);
+        const interval = f.interval === undefined ? 1 : Number(f.interval);
+        if (!(interval >= 0.2 && interval <= 60)) throw new UsageError(`--interval must be from 0.2 to 60 seconds, not "${f.interval}"`, "top");
+        const { top } = await import("./top.js");
+        return await top({ socket: (f.socket as string) ?? process.env.WASMVS_SOCKET ?? defaultSocket(), intervalMs: interval * 1000, once: !!f.once });
+      }
       case "playground": {
         const f = parseFlags(rest, ["listen"], []);
         const { playground } = await import("./playground.js");

@@ -24,6 +24,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
   if (a.maglevServices !== b.maglevServices) return "maglev_services changed: restart wasmvs to change it";
   if (a.maglevTableSize !== b.maglevTableSize) return "maglev_table_size changed: restart wasmvs to change it";
+
   // Positions aside (a line added above must not count as a change).
   const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
     (k, v) => (k === "line" || k === "where" ? undefined : v));
@@ -38,6 +39,13 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
   next: DirectorConfig): Promise<void> {
   const why = sameInterfaces(prev, next);
   if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
+  // The metrics and dashboard endpoints are opened once, at start.
+  const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
+  for (const k of ["metrics", "dashboard"] as const) {
+    if (endpoint(prev[k]) !== endpoint(next[k])) {
+      throw new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
+    }
+  }
   // The same number of maglev tables as the live engine (sameInterfaces keeps it unchanged).
   const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers,
     ...schedulerSizing(next) });

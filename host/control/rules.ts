@@ -212,6 +212,8 @@ export interface DirectorConfig {
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
   metrics?: { host: string; port: number; line: number };
+  /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
+  dashboard?: { host: string; port: number; line: number };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
   controlSocket?: string;
   /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
@@ -317,6 +319,8 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.neighbours.push(n);
     } else if (head.text === "metrics") {
       cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), metricsEndpoint), line: lineNo };
+    } else if (head.text === "dashboard") {
+      cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), metricsEndpoint), line: lineNo };
     } else if (head.text === "offload") {
       cfg.offload = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "reject_unknown") {
@@ -342,7 +346,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));

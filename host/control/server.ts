@@ -8,6 +8,7 @@
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
 //   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
 //   {"op":"vrrp"}                       -> {"ok":true,"vrrp":[...]}     each VRRP instance's state
+//   {"op":"view"}                       -> {"ok":true,"view":{...}}     the live view (wasmvs top, the dashboard)
 //   {"op":"daemon","argv":[...]}        -> {"ok":true,"daemon":"..."}   --start-daemon, --stop-daemon, -L --daemon
 //   errors                              -> {"ok":false,"error":"No such service","status":255}
 //
@@ -30,6 +31,7 @@ import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
 import type { SyncDaemons } from "./syncd.js";
 import type { VrrpView } from "../vrrp/format.js";
+import { liveView } from "./live.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -134,6 +136,8 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, daemon: await daemon(h, req.argv) };
     case "vrrp":
       return { ok: true, vrrp: h.vrrp?.() ?? [] };
+    case "view":
+      return { ok: true, view: liveView(await h.engine.snapshot(), h.estimator, h.health?.() ?? [], h.vrrp?.() ?? []) };
     default:
       throw new IpvsadmError(`unknown request "${String(req.op).slice(0, 40)}"`, 2);
   }

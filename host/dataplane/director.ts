@@ -21,6 +21,8 @@ import { Parsed } from "../control/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
+import { startDashboard } from "../dashboard/server.js";
+import { liveView } from "../control/live.js";
 import { tapAddon } from "../io/tap.js";
 import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../control/clock.js";
@@ -298,6 +300,17 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
+    }),
+    // The live dashboard: the same view as `wasmvs top`, pushed to pages every second.
+    service("dashboard", async () => {
+      const d = fileCfg.dashboard;
+      if (!d) return () => {};
+      const dashboard = await startDashboard({
+        host: d.host, port: d.port, onError: (e) => survived("dashboard", e),
+        view: async () => liveView(await thread().snapshot(), estimator, checking?.views() ?? [], vrrp?.views() ?? []),
+      });
+      o.log(`dashboard on http://${d.host}:${d.port}/`);
+      return () => dashboard.close();
     }),
     // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
     service("announcements", async () => {

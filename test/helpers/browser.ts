@@ -2,9 +2,11 @@
 // a pipe (no browser download, no debugging port). Pages load from http://wasmvs.test/, an
 // origin that exists only inside the browser context: every request to it is answered from
 // the repository's files by route interception, and any other request is refused, so no
-// socket is opened, not even on loopback.
+// socket is opened, not even on loopback — except, for a browser started inside a test's
+// network namespace, its own loopback (a director's dashboard).
 
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { extname, join, sep } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { ROOT } from "../../host/sandbox/sandbox.js";
@@ -50,16 +52,38 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-export async function openBrowser(): Promise<BrowserSession> {
-  const path = chromiumPath();
+export interface BrowserOptions {
+  /** Run Chromium inside this network namespace (one the test made), e.g. to reach a
+   *  director's dashboard on its loopback; pages may then load from http://127.0.0.1. */
+  namespace?: string;
+}
+
+export async function openBrowser(o: BrowserOptions = {}): Promise<BrowserSession> {
+  let path = chromiumPath();
   if (!path) throw new Error(browserUnavailable());
+  let wrapperDir: string | undefined;
+  const cleanup = () => { if (wrapperDir) rmSync(wrapperDir, { recursive: true, force: true }); };
+  if (o.namespace) {
+    if (!/^[\w-]+$/.test(o.namespace)) throw new Error(`not a namespace name: ${o.namespace}`);
+    wrapperDir = mkdtempSync(join(tmpdir(), "wasmvs-chromium-"));
+    const wrapper = join(wrapperDir, "chromium");
+    writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${o.namespace} ${path} "$@"\n`, { mode: 0o755 });
+    path = wrapper;
+  }
   // --no-sandbox: Chromium refuses to run as root with its sandbox, and the tests run as root.
-  const browser = await chromium.launch({ executablePath: path, args: ["--no-sandbox", "--disable-gpu"], timeout: 60_000 });
+  let browser: Browser;
+  try {
+    browser = await chromium.launch({ executablePath: path, args: ["--no-sandbox", "--disable-gpu"], timeout: 60_000 });
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
   const problems: string[] = [];
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.route("**/*", (route) => {
       const url = new URL(route.request().url());
+      if (o.namespace && url.hostname === "127.0.0.1") return route.continue();
       if (url.origin !== ORIGIN) {
         problems.push(`refused request to ${url.href}`);
         return route.abort("blockedbyclient");
@@ -82,10 +106,11 @@ export async function openBrowser(): Promise<BrowserSession> {
         watch(p);
         return p;
       },
-      async close() { await browser.close(); },
+      async close() { await browser.close(); cleanup(); },
     };
   } catch (err) {
     await browser.close();
+    cleanup();
     throw err;
   }
 }

@@ -1,0 +1,115 @@
+// The live dashboard of `wasmvs run` (a `dashboard [ADDRESS:]PORT` line; off without one):
+// one page (dist/dashboard/index.html, self-contained: its script and uPlot inlined, no CDN),
+// the live view as JSON at /api/view, and the same view pushed every second as server-sent
+// events at /events. One snapshot a second however many pages watch; every input bounded:
+// at most MAX_WATCHERS event streams and MAX_REQUESTS other requests at once, requests cut
+// off after REQUEST_TIMEOUT_MS, and a page that stops reading is dropped rather than
+// buffered for.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { LiveView } from "../control/live.js";
+
+export const DASHBOARD_PAGE = fileURLToPath(new URL("../../../dist/dashboard/index.html", import.meta.url));
+export const MAX_WATCHERS = 16;
+export const MAX_REQUESTS = 16;
+export const REQUEST_TIMEOUT_MS = 5000;
+/** Unsent bytes a watcher may fall behind by before it is dropped. */
+const MAX_BACKLOG = 1 << 20;
+
+export interface DashboardOptions {
+  view: () => Promise<LiveView>;
+  host: string;
+  port: number;
+  intervalMs?: number;
+  onError: (e: Error) => void;
+}
+
+export interface Dashboard { close(): Promise<void>; watchers(): number }
+
+export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
+  if (!existsSync(DASHBOARD_PAGE)) throw new Error(`dashboard: ${DASHBOARD_PAGE} is missing (run npm run build)`);
+  const page = readFileSync(DASHBOARD_PAGE);
+  const watchers = new Set<ServerResponse>();
+  let requests = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let busy = false;
+
+  const push = async () => {
+    if (busy || watchers.size === 0) return;
+    busy = true;
+    try {
+      const data = `event: view\ndata: ${JSON.stringify(await o.view())}\n\n`;
+      for (const w of watchers) {
+        if (w.writableLength > MAX_BACKLOG) { w.destroy(); continue; }
+        w.write(data);
+      }
+    } catch (e) {
+      o.onError(e as Error);
+    } finally {
+      busy = false;
+    }
+  };
+  const watch = (req: IncomingMessage, res: ServerResponse) => {
+    if (watchers.size >= MAX_WATCHERS) {
+      res.writeHead(503, { "content-type": "text/plain", "retry-after": "10" }).end(`at most ${MAX_WATCHERS} pages watch at once\n`);
+      return;
+    }
+    req.socket.setTimeout(0);
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    res.write("retry: 2000\n\n");
+    watchers.add(res);
+    const gone = () => { watchers.delete(res); if (watchers.size === 0 && timer) { clearInterval(timer); timer = undefined; } };
+    res.on("close", gone);
+    res.on("error", gone);
+    if (!timer) timer = setInterval(() => void push(), o.intervalMs ?? 1000);
+    void push();
+  };
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET and HEAD\n");
+      return;
+    }
+    if (path === "/events") { watch(req, res); return; }
+    if (requests >= MAX_REQUESTS) {
+      res.writeHead(503, { "content-type": "text/plain" }).end("busy\n");
+      return;
+    }
+    requests++;
+    res.on("close", () => { requests--; });
+    if (path === "/" || path === "/index.html") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length, "cache-control": "no-cache" }).end(req.method === "HEAD" ? undefined : page);
+    } else if (path === "/api/view") {
+      o.view().then(
+        (v) => res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" }).end(JSON.stringify(v)),
+        (e: Error) => res.writeHead(500, { "content-type": "text/plain" }).end(`${e.message}\n`),
+      );
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: the dashboard is at /\n");
+    }
+  });
+  server.maxConnections = MAX_WATCHERS + MAX_REQUESTS;
+  server.headersTimeout = REQUEST_TIMEOUT_MS;
+  server.requestTimeout = 0; // the event streams are long; other requests are timed by the socket below
+  server.keepAliveTimeout = REQUEST_TIMEOUT_MS;
+  server.setTimeout(REQUEST_TIMEOUT_MS, (s) => s.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(`dashboard on ${o.host}:${o.port}: ${e.code === "EADDRINUSE" ? "the port is in use" : e.message}`)));
+    server.listen(o.port, o.host, () => resolve());
+  });
+  server.removeAllListeners("error");
+  server.on("error", o.onError);
+  return {
+    watchers: () => watchers.size,
+    close: () => new Promise<void>((resolve) => {
+      if (timer) clearInterval(timer);
+      for (const w of watchers) w.destroy();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
