@@ -92,6 +92,14 @@ function servicesTable(v: LiveView): HTMLTableElement {
         ...[r.rates.cps, r.rates.inpps, r.rates.outpps, r.rates.inbps, r.rates.outbps].map((x) => el("td", {}, int(x))),
         el("td", { class: h ? (h.alive ? "up" : "down") : "" }, h ? `${h.alive ? "up" : "down"}${h.alive ? "" : `: ${h.reason}`}` : "")));
     }
+    // Servers health checking took out of the table (keepalived removes a failed server
+    // unless inhibit_on_failure): still listed, so that a failure does not just vanish.
+    const listed = new Set(s.realServers.map((r) => `${r.address}:${r.port}`));
+    for (const h of v.health.filter((x) => x.service === hkey && !listed.has(x.server))) {
+      rows.push(el("tr", { class: "server removed", "data-server": `${key} ${h.server}` },
+        el("td", {}, `→ ${h.server}`), el("td", { colspan: "14", class: "hint" }, "not in the table (taken out by its health check)"),
+        el("td", { class: h.alive ? "up" : "down" }, h.alive ? "up" : `down: ${h.reason}`)));
+    }
   }
   return el("table", { id: "services-table" }, el("thead", {}, el("tr", {}, ...head.map((x) => el("th", {}, x)))), el("tbody", {}, ...rows));
 }

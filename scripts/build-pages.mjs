@@ -44,6 +44,9 @@ write("playground", inline("playground/index.html", "<!-- the engine and the scr
   `<script>window.WASMVS_ENGINE = "${wasm}";</script>\n<script>${await bundle("playground/main.ts")}</script>`));
 
 const css = readFileSync(join(root, "node_modules", "uplot", "dist", "uPlot.min.css"), "utf8");
-let dashboard = inline("dashboard/index.html", "<!-- uPlot's stylesheet is inlined here by scripts/build-pages.mjs -->", `<style>${css}</style>`);
-dashboard = dashboard.replace("<!-- the script is inlined here by scripts/build-pages.mjs -->", () => `<script>${"\u0000"}</script>`);
-write("dashboard", dashboard.replace("\u0000", await bundle("dashboard/main.ts")));
+const script = await bundle("dashboard/main.ts");
+const marker = "<!-- the script is inlined here by scripts/build-pages.mjs -->";
+const dashboard = inline("dashboard/index.html", "<!-- uPlot's stylesheet is inlined here by scripts/build-pages.mjs -->", `<style>${css}</style>`);
+if (!dashboard.includes(marker)) throw new Error(`dashboard/index.html lost its inlining marker: ${marker}`);
+// A function, not a string, as the replacement: the bundle's "$'" and "$&" must stay as they are.
+write("dashboard", dashboard.replace(marker, () => `<script>${script}</script>`));

@@ -7,14 +7,18 @@
 //   pktfwd      the same hop without TAP: AF_PACKET rings on two veths, no syscall per frame
 //   haproxy     HAProxy in TCP mode on the router, round robin over the three servers
 //   wasmvs NAT, wasmvs DR, wasmvs TUN   the director, rr over the three servers
-// and the director's CPU use while idle. Everything runs on this machine, in network
-// namespaces the benchmark creates and removes.
+// and, for each path with a forwarding process, its CPU per request; then, through the
+// director in each mode, a sweep of response sizes (100 B to 1 MB) for its CPU per request
+// (NAT carries the replies, DR and TUN do not), and the director's CPU use while idle.
+// Results: bench/results/e2e-latest.json and a report with plots, e2e-report.html.
+// Everything runs on this machine, in network namespaces the benchmark creates and removes.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { Director, Mode, ROOT, Sandbox, sandboxUnavailable, serverAddress, VIP, ROUTER_OUT, CLIENT } from "../../host/sandbox/sandbox.js";
+import { renderReport, type PathResult, type SavedResults, type SizePoint } from "./report.js";
 
 const SECONDS = Number(process.env.WASMVS_E2E_SECONDS ?? 4);
 /** WASMVS_E2E_QUICK=1: only the paths the NAT target is stated against (direct, the draining
@@ -22,15 +26,11 @@ const SECONDS = Number(process.env.WASMVS_E2E_SECONDS ?? 4);
 const QUICK = process.env.WASMVS_E2E_QUICK === "1";
 const HTTP_PORT = { nat: 8080, dr: 80, tun: 80 };
 
-interface Result {
-  path: string;
-  udpPps?: number;
-  tcpGbps?: number;
-  httpRps?: number;
-  httpP50Ms?: number;
-  httpP99Ms?: number;
-  note?: string;
-}
+type Result = PathResult;
+/** Response sizes of the sweep (NAT, DR and TUN): the director's CPU per request against them. */
+const SIZES = [100, 10_000, 100_000, 1_000_000];
+const SWEEP_SECONDS = Number(process.env.WASMVS_E2E_SWEEP_SECONDS ?? 3);
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 function need(cmd: string, pkg: string): void {
   if (spawnSync(cmd, ["--version"]).error && spawnSync(cmd, ["-v"]).error) throw new Error(`${cmd} is missing: apt-get install ${pkg}`);
@@ -40,7 +40,9 @@ function nginxConf(sb: Sandbox, k: number, port: number): string {
   const d = join(sb.dir, `nginx${k}`);
   mkdirSync(d, { recursive: true });
   const conf = join(d, "nginx.conf");
-  writeFileSync(conf, `worker_processes 1;
+  // user root: the workers read the sweep's files from this run's private directory.
+  writeFileSync(conf, `user root;
+worker_processes 1;
 pid ${d}/nginx.pid;
 error_log ${d}/error.log;
 events { worker_connections 4096; }
@@ -49,9 +51,13 @@ http {
   client_body_temp_path ${d}/body; proxy_temp_path ${d}/proxy; fastcgi_temp_path ${d}/fcgi;
   uwsgi_temp_path ${d}/uwsgi; scgi_temp_path ${d}/scgi;
   keepalive_requests 1000000;
-  server { listen ${port}; location / { return 200 "server${k + 1}\\n"; } }
+  sendfile on;
+  server { listen ${port}; location / { return 200 "server${k + 1}\\n"; } location /size/ { alias ${d}/www/; } }
 }
 `);
+  // The sweep's responses: files of each size.
+  mkdirSync(join(d, "www"), { recursive: true });
+  for (const n of SIZES) writeFileSync(join(d, "www", String(n)), Buffer.alloc(n, 0x61));
   return conf;
 }
 
@@ -69,8 +75,8 @@ async function startServers(sb: Sandbox, port: number, bindVip: boolean): Promis
   }
 }
 
-function wrk(sb: Sandbox, url: string): { rps: number; p50: number; p99: number } {
-  const r = sb.run(sb.client, ["wrk", "-t", "1", "-c", "50", "-d", `${SECONDS}s`, "--latency", url], (SECONDS + 20) * 1000);
+function wrk(sb: Sandbox, url: string, seconds = SECONDS, connections = 50): { rps: number; p50: number; p99: number } {
+  const r = sb.run(sb.client, ["wrk", "-t", "1", "-c", String(connections), "-d", `${seconds}s`, "--latency", url], (seconds + 20) * 1000);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
   const ms = (label: string) => {
     const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(r.stdout);
@@ -78,6 +84,9 @@ function wrk(sb: Sandbox, url: string): { rps: number; p50: number; p99: number 
     return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
   };
   if (!Number.isFinite(rps)) throw new Error(`wrk: ${r.stdout}${r.stderr}`);
+  // Errors answered fast would pass for throughput.
+  const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout);
+  if (bad) throw new Error(`wrk ${url}: ${bad[1]} responses were errors`);
   return { rps, p50: ms("50"), p99: ms("99") };
 }
 
@@ -99,11 +108,31 @@ function iperf(sb: Sandbox, host: string, udp: boolean): number {
   return j.end.sum_received.bits_per_second / 1e9;
 }
 
-function measure(sb: Sandbox, path: string, host: string, port: number): Result {
+/** wrk, and the CPU the forwarding process (pid) used per request meanwhile. */
+function wrkWithCpu(sb: Sandbox, url: string, pid: number | undefined, seconds = SECONDS, connections = 50): { rps: number; p50: number; p99: number; cpuUsPerRequest?: number } {
+  const t0 = pid ? cpuTicks(pid) : 0;
+  const h = wrk(sb, url, seconds, connections);
+  if (!pid) return h;
+  const cpuSeconds = (cpuTicks(pid) - t0) / CLK_TCK;
+  return { ...h, cpuUsPerRequest: (cpuSeconds * 1e6) / Math.max(1, h.rps * seconds) };
+}
+
+function measure(sb: Sandbox, path: string, host: string, port: number, forwarder?: number): Result {
   const tcpGbps = iperf(sb, host, false);
   const udpPps = iperf(sb, host, true);
-  const h = wrk(sb, `http://${host}:${port}/`);
-  return { path, udpPps, tcpGbps, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99 };
+  const h = wrkWithCpu(sb, `http://${host}:${port}/`, forwarder);
+  return { path, udpPps, tcpGbps, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99, ...(h.cpuUsPerRequest !== undefined ? { cpuUsPerRequest: h.cpuUsPerRequest } : {}) };
+}
+
+/** The response-size sweep through a running director: requests/s and its CPU per request. */
+function sweep(sb: Sandbox, mode: Mode, d: Director): SizePoint[] {
+  return SIZES.map((bytes) => {
+    // Fewer connections for the large responses: enough to fill the path, not to queue.
+    const h = wrkWithCpu(sb, `http://${VIP}:${HTTP_PORT[mode]}/size/${bytes}`, d.proc.pid!, SWEEP_SECONDS, bytes >= 100_000 ? 10 : 50);
+    const point = { mode: mode.toUpperCase(), bytes, rps: h.rps, cpuUsPerRequest: h.cpuUsPerRequest!, mbytesPerSecond: (h.rps * bytes) / 1e6 };
+    console.log(`  ${String(bytes).padStart(8)}-byte responses: ${h.rps.toFixed(0).padStart(7)} req/s, ${point.mbytesPerSecond.toFixed(0).padStart(5)} MB/s, ${point.cpuUsPerRequest.toFixed(1).padStart(7)} µs of director CPU per request`);
+    return point;
+  });
 }
 
 function cpuTicks(pid: number): number {
@@ -141,6 +170,7 @@ async function main(): Promise<void> {
   const pktfwd = join(ROOT, "build", "pktfwd");
   execFileSync("gcc", ["-O2", "-o", pktfwd, join(ROOT, "bench", "e2e", "pktfwd.c")], { stdio: "inherit" });
   const results: Result[] = [];
+  const sizes: SizePoint[] = [];
   let idle = "";
   let lateness = "";
 
@@ -160,7 +190,7 @@ async function main(): Promise<void> {
       const p = sb.spawn(sb.director, [tapfwd, ...(drain ? ["--drain"] : []), "wvo", "wvi"], name);
       await sb.waitFor(name, () => sb.logOf(name).includes("forwarding") || p.exitCode !== null);
       for (const [tap, br] of [["wvo", "bo"], ["wvi", "bi"]]) sb.must(sb.director, ["ip", "link", "set", tap, "master", br, "up"]);
-      results.push(measure(sb, drain ? "tapfwd (C, draining)" : "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080));
+      results.push(measure(sb, drain ? "tapfwd (C, draining)" : "tapfwd (C, 1 read + 1 write)", serverAddress(0), 8080, p.pid));
       await sb.stop(name);
     }
     if (!QUICK) await pktfwdPath(sb, results, pktfwd);
@@ -172,7 +202,9 @@ async function main(): Promise<void> {
       if (mode === "tun") await sb.startDecapsulators();
       const d = await director(sb, mode);
       console.log(`wasmvs ${mode.toUpperCase()}`);
-      results.push(measure(sb, `wasmvs ${mode.toUpperCase()}`, VIP, HTTP_PORT[mode]));
+      results.push(measure(sb, `wasmvs ${mode.toUpperCase()}`, VIP, HTTP_PORT[mode], d.proc.pid));
+      console.log(`wasmvs ${mode.toUpperCase()}: director CPU per request as responses grow`);
+      sizes.push(...sweep(sb, mode, d));
       if (mode === "nat") {
         // The control plane's 100 ms heartbeat through the TCP, UDP-flood and HTTP loads just run.
         const timer = (await d.freshStatus()).control?.timer;
@@ -189,13 +221,13 @@ async function main(): Promise<void> {
       if (mode !== "tun" && !QUICK) {
         // The same path with TAP offloads: 64 KB TCP segments and partial checksums.
         await d.stop();
-        await director(sb, mode, true);
         console.log(`wasmvs ${mode.toUpperCase()} with TAP offloads`);
-        results.push(measure(sb, `wasmvs ${mode.toUpperCase()} + offload`, VIP, HTTP_PORT[mode]));
+        const o = await director(sb, mode, true);
+        results.push(measure(sb, `wasmvs ${mode.toUpperCase()} + offload`, VIP, HTTP_PORT[mode], o.proc.pid));
       }
     });
   }
-  report(results, idle, machine, lateness);
+  report(results, sizes, idle, machine, lateness);
 }
 
 async function haproxy(sb: Sandbox, results: Result[]): Promise<void> {
@@ -215,11 +247,11 @@ listen iperf
   bind ${ROUTER_OUT}:5201
   server s1 ${serverAddress(0)}:5201
 `);
-    sb.spawn(sb.router, ["haproxy", "-db", "-f", join(sb.dir, "haproxy.cfg")], "haproxy");
+    const ha = sb.spawn(sb.router, ["haproxy", "-db", "-f", join(sb.dir, "haproxy.cfg")], "haproxy");
     await sb.waitFor("haproxy", () => sb.run(sb.client, ["curl", "-s", "-m", "1", `http://${ROUTER_OUT}:8081/`]).stdout.startsWith("server"));
-    const h = wrk(sb, `http://${ROUTER_OUT}:8081/`);
+    const h = wrkWithCpu(sb, `http://${ROUTER_OUT}:8081/`, ha.pid);
     const tcp = iperf(sb, ROUTER_OUT, false);
-    results.push({ path: "haproxy (TCP mode)", tcpGbps: tcp, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99, note: "UDP: not proxied" });
+    results.push({ path: "haproxy (TCP mode)", tcpGbps: tcp, httpRps: h.rps, httpP50Ms: h.p50, httpP99Ms: h.p99, cpuUsPerRequest: h.cpuUsPerRequest, note: "UDP: not proxied" });
     await sb.stop("haproxy");
 }
 
@@ -237,11 +269,11 @@ async function pktfwdPath(sb: Sandbox, results: Result[], pktfwd: string): Promi
     const pf = sb.spawn(sb.director, [pktfwd, "po", "pi"], "pktfwd");
     await sb.waitFor("pktfwd", () => sb.logOf("pktfwd").includes("forwarding") || pf.exitCode !== null);
     if (pf.exitCode !== null) throw new Error(`pktfwd: ${sb.logOf("pktfwd")}`);
-    results.push(measure(sb, "pktfwd (C, AF_PACKET rings)", serverAddress(0), 8080));
+    results.push(measure(sb, "pktfwd (C, AF_PACKET rings)", serverAddress(0), 8080, pf.pid));
     await sb.stop("pktfwd");
 }
 
-function report(results: Result[], idle: string, machine: string, lateness: string): void {
+function report(results: Result[], sizes: SizePoint[], idle: string, machine: string, lateness: string): void {
   const direct = results[0];
   const fmt = (v: number | undefined, d = 0) => (v === undefined || !Number.isFinite(v) ? "-" : v.toFixed(d));
   const ratio = (v: number | undefined, b: number | undefined) => (v && b ? `${(v / b).toFixed(2)}x` : "-");
@@ -268,9 +300,17 @@ function report(results: Result[], idle: string, machine: string, lateness: stri
   console.log(`control-plane timer under load: ${lateness}`);
   const folder = join(ROOT, "bench", "results");
   mkdirSync(folder, { recursive: true });
-  const saved = { date: new Date().toISOString(), machine, seconds: SECONDS, quick: QUICK, results, idle, lateness };
+  const cpu = results.filter((r) => r.cpuUsPerRequest !== undefined).map((r) => `${r.path} ${r.cpuUsPerRequest!.toFixed(1)}`);
+  console.log(`forwarder CPU per HTTP request (µs): ${cpu.join(", ")}`);
+  const growth = (m: string) => {
+    const ps = sizes.filter((p) => p.mode === m);
+    return ps.length ? `${m} ${(ps[ps.length - 1].cpuUsPerRequest / ps[0].cpuUsPerRequest).toFixed(1)}x` : "";
+  };
+  if (sizes.length) console.log(`director CPU per request, ${SIZES[SIZES.length - 1]}-byte vs ${SIZES[0]}-byte responses: ${["NAT", "DR", "TUN"].map(growth).filter(Boolean).join(", ")}`);
+  const saved: SavedResults = { date: new Date().toISOString(), machine, seconds: SECONDS, quick: QUICK, results, sizes, idle, lateness };
   writeFileSync(join(folder, "e2e-latest.json"), JSON.stringify(saved, null, 2));
-  console.log(`saved ${join(folder, "e2e-latest.json")}`);
+  writeFileSync(join(folder, "e2e-report.html"), renderReport(saved));
+  console.log(`saved ${join(folder, "e2e-latest.json")} and the report with plots, ${join(folder, "e2e-report.html")}`);
 }
 
 main().catch((e) => {

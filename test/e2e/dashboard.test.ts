@@ -149,4 +149,41 @@ e2eDescribe("the live dashboard and wasmvs top", () => {
     const bad = spawnSync(process.execPath, [join(ROOT, "bin/wasmvs.js"), "top", "--interval", "0"], { encoding: "utf8" });
     expect([bad.status, bad.stderr.split("\n")[0]]).toEqual([2, 'wasmvs: --interval must be from 0.2 to 60 seconds, not "0"']);
   }, 90_000);
+
+  it("health and VRRP as they land: a stopped server shows down with its reason, the instance its role", async () => {
+    await d.stop();
+    // Checks leave from the director host's own address on the servers' segment, as keepalived's do.
+    sb.addCheckSource();
+    d = await sb.startDirector(sb.keepalivedConfig([], `  dashboard 127.0.0.1:${PORT}`) + `
+vrrp_instance VI_1 {
+  interface outside
+  virtual_router_id 51
+  priority 150
+  version 3
+  advert_int 0.1
+  virtual_ipaddress {
+    ${VIP}
+  }
+}
+virtual_server ${VIP} 80 {
+  lb_algo wlc
+  lb_kind NAT
+  delay_loop 0.2
+${[0, 1, 2].map((k) => `  real_server 10.1.0.${11 + k} 8080 {\n    weight ${k + 1}\n    TCP_CHECK { connect_timeout 0.2\n      retry 0 }\n  }`).join("\n")}
+}
+`, join(sb.dir, "control.sock"), "director-ha");
+    await page.goto(`http://127.0.0.1:${PORT}/`);
+    await page.waitForFunction(() => document.querySelector("#vrrp-table td.master") !== null, undefined, { timeout: 20_000 });
+    expect(await page.textContent("#vrrp-table tr[data-instance=VI_1]")).toMatch(/VI_1\s*MASTER\s*150\s*outside\s*10\.0\.0\.100/);
+    await page.waitForFunction(() => document.querySelectorAll("#services-table td.up").length === 3, undefined, { timeout: 20_000 });
+    await sb.stop("server2");
+    try {
+      await page.waitForFunction(() => document.querySelector("#services-table tr[data-server='TCP 10.0.0.100:80 10.1.0.12:8080'] td.down") !== null, undefined, { timeout: 20_000 });
+      expect(await page.textContent("#services-table tr[data-server='TCP 10.0.0.100:80 10.1.0.12:8080'] td.down")).toMatch(/^down: .+/);
+    } finally {
+      await sb.startServerProcess(1, "server2-again", ["--http", "8080"], "server2");
+    }
+    await page.waitForFunction(() => document.querySelectorAll("#services-table td.up").length === 3, undefined, { timeout: 20_000 });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-health.png"), fullPage: true });
+  }, 90_000);
 });

@@ -1,0 +1,110 @@
+// The end-to-end benchmark's report: one HTML file with its charts drawn as inline SVG (no
+// script, no external file: it opens offline, anywhere), from the results bench:e2e saves.
+// Three pictures: requests/s for each path, the forwarder's CPU per request for each path,
+// and how the director's CPU per request grows with the response size in NAT (every reply
+// byte crosses the director) but not in DR and TUN (replies go straight to the client) —
+// the trade-off every LVS article describes, measured.
+
+export interface PathResult {
+  path: string;
+  udpPps?: number;
+  tcpGbps?: number;
+  httpRps?: number;
+  httpP50Ms?: number;
+  httpP99Ms?: number;
+  /** CPU of the forwarding process (the director, the C forwarder, HAProxy) per HTTP request. */
+  cpuUsPerRequest?: number;
+  note?: string;
+}
+
+export interface SizePoint { mode: string; bytes: number; rps: number; cpuUsPerRequest: number; mbytesPerSecond: number }
+
+export interface SavedResults {
+  date: string;
+  machine: string;
+  seconds: number;
+  quick: boolean;
+  results: PathResult[];
+  sizes?: SizePoint[];
+  idle?: string;
+  lateness?: string;
+}
+
+const COLOURS: Record<string, string> = { NAT: "#d9480f", DR: "#2b8a3e", TUN: "#0b6bcb" };
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString("en-US") : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const sizeLabel = (b: number) => (b >= 1e6 ? `${b / 1e6} MB` : b >= 1e3 ? `${b / 1e3} KB` : `${b} B`);
+
+/** Horizontal bars, one per labelled value. */
+export function barChart(title: string, unit: string, rows: { label: string; value: number }[]): string {
+  const w = 760, barH = 22, left = 230, top = 34;
+  const h = top + rows.length * (barH + 8) + 20;
+  const max = Math.max(1e-9, ...rows.map((r) => r.value));
+  const bars = rows.map((r, i) => {
+    const y = top + i * (barH + 8);
+    const len = Math.max(1, ((w - left - 110) * r.value) / max);
+    const colour = COLOURS[r.label.split(" ")[1] ?? ""] ?? "#868e96";
+    return `<text x="${left - 8}" y="${y + barH * 0.7}" text-anchor="end">${esc(r.label)}</text>` +
+      `<rect class="bar" x="${left}" y="${y}" width="${len.toFixed(1)}" height="${barH}" fill="${colour}"><title>${esc(r.label)}: ${fmt(r.value)} ${esc(unit)}</title></rect>` +
+      `<text x="${(left + len + 6).toFixed(1)}" y="${y + barH * 0.7}">${fmt(r.value)}</text>`;
+  }).join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="13">` +
+    `<text x="0" y="18" font-weight="bold" font-size="15">${esc(title)}</text><text x="${w}" y="18" text-anchor="end" fill="#5b6670">${esc(unit)}</text>${bars}</svg>`;
+}
+
+/** Lines over a logarithmic x axis (response sizes), one per mode. */
+export function lineChart(title: string, unit: string, points: SizePoint[], y: (p: SizePoint) => number): string {
+  const w = 760, h = 340, left = 70, right = 120, top = 40, bottom = 50;
+  const modes = [...new Set(points.map((p) => p.mode))];
+  const xs = [...new Set(points.map((p) => p.bytes))].sort((a, b) => a - b);
+  const lx = (b: number) => Math.log10(b);
+  const x0 = lx(xs[0] ?? 1), x1 = lx(xs[xs.length - 1] ?? 10);
+  const X = (b: number) => left + ((lx(b) - x0) / Math.max(1e-9, x1 - x0)) * (w - left - right);
+  const maxY = Math.max(1e-9, ...points.map(y)) * 1.1;
+  const Y = (v: number) => top + (1 - v / maxY) * (h - top - bottom);
+  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const v = maxY * f;
+    return `<line x1="${left}" x2="${w - right}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="#e9ecef"/><text x="${left - 6}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`;
+  }).join("");
+  const ticks = xs.map((b) => `<text x="${X(b).toFixed(1)}" y="${h - bottom + 18}" text-anchor="middle">${sizeLabel(b)}</text>`).join("");
+  const lines = modes.map((m, i) => {
+    const ps = points.filter((p) => p.mode === m).sort((a, b) => a.bytes - b.bytes);
+    const colour = COLOURS[m] ?? "#868e96";
+    const path = ps.map((p) => `${X(p.bytes).toFixed(1)},${Y(y(p)).toFixed(1)}`).join(" ");
+    const dots = ps.map((p) => `<circle cx="${X(p.bytes).toFixed(1)}" cy="${Y(y(p)).toFixed(1)}" r="3.5" fill="${colour}"><title>${esc(m)} ${sizeLabel(p.bytes)}: ${fmt(y(p))} ${esc(unit)}</title></circle>`).join("");
+    return `<polyline class="series" data-mode="${esc(m)}" points="${path}" fill="none" stroke="${colour}" stroke-width="2.5"/>${dots}` +
+      `<text x="${w - right + 10}" y="${top + 16 + i * 20}" fill="${colour}" font-weight="bold">${esc(m)}</text>`;
+  }).join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="13">` +
+    `<text x="0" y="18" font-weight="bold" font-size="15">${esc(title)}</text>${grid}${ticks}` +
+    `<text x="${(left + (w - right)) / 2}" y="${h - 8}" text-anchor="middle" fill="#5b6670">response size (log scale)</text>` +
+    `<text x="14" y="${top - 10}" fill="#5b6670">${esc(unit)}</text>${lines}</svg>`;
+}
+
+export function renderReport(s: SavedResults): string {
+  const http = s.results.filter((r) => r.httpRps !== undefined && Number.isFinite(r.httpRps)).map((r) => ({ label: r.path, value: r.httpRps! }));
+  const cpu = s.results.filter((r) => r.cpuUsPerRequest !== undefined && Number.isFinite(r.cpuUsPerRequest)).map((r) => ({ label: r.path, value: r.cpuUsPerRequest! }));
+  const sizes = s.sizes ?? [];
+  const rows = s.results.map((r) => `<tr><td>${esc(r.path)}</td><td>${r.udpPps ? fmt(r.udpPps / 1000) : "-"}</td><td>${r.tcpGbps ? fmt(r.tcpGbps) : "-"}</td>` +
+    `<td>${r.httpRps ? fmt(r.httpRps) : "-"}</td><td>${r.httpP99Ms ? fmt(r.httpP99Ms) : "-"}</td><td>${r.cpuUsPerRequest !== undefined ? fmt(r.cpuUsPerRequest) : "-"}</td><td>${esc(r.note ?? "")}</td></tr>`).join("");
+  const sizeRows = sizes.map((p) => `<tr><td>${esc(p.mode)}</td><td>${sizeLabel(p.bytes)}</td><td>${fmt(p.rps)}</td><td>${fmt(p.mbytesPerSecond)}</td><td>${fmt(p.cpuUsPerRequest)}</td></tr>`).join("");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>wasmvs end-to-end benchmark, ${esc(s.date)}</title>
+<style>body{font:14px/1.45 sans-serif;margin:24px;max-width:820px;color:#1d232a}table{border-collapse:collapse;margin:8px 0 24px}
+th,td{padding:3px 10px;border-bottom:1px solid #d8dee4;text-align:right}th:first-child,td:first-child{text-align:left}figure{margin:18px 0}p.note{color:#5b6670}</style></head>
+<body>
+<h1>wasmvs end-to-end benchmark</h1>
+<p>${esc(s.date)} on ${esc(s.machine)}; ${s.seconds} s per measurement${s.quick ? " (quick run: fewer paths)" : ""}. Every figure was measured in this run, in network namespaces on this machine; compare the ratios between paths rather than the absolute numbers across machines.</p>
+<figure>${barChart("HTTP requests per second (wrk, 50 connections, small responses)", "requests/s", http)}</figure>
+<figure>${barChart("CPU of the forwarder per HTTP request", "µs of CPU per request", cpu)}</figure>
+<p class="note">The forwarder is the process between client and servers: the wasmvs director, the C forwarders, HAProxy. The direct path has none (the kernel routes in softirq).</p>
+${sizes.length ? `<figure>${lineChart("Director CPU per request as responses grow", "µs of director CPU per request", sizes, (p) => p.cpuUsPerRequest)}</figure>
+<p class="note">In NAT every byte of every response crosses the director, so its work per request grows with the response; in DR and TUN the servers answer the client directly and the director sees only the client's side: its request and its ACKs, which also grow with the response, but one small packet per one or two segments instead of the segments themselves.</p>
+<figure>${lineChart("Requests per second as responses grow", "requests/s", sizes, (p) => p.rps)}</figure>
+<table><thead><tr><th>mode</th><th>response</th><th>requests/s</th><th>MB/s</th><th>director µs CPU/request</th></tr></thead><tbody>${sizeRows}</tbody></table>` : ""}
+<h2>All paths</h2>
+<table><thead><tr><th>path</th><th>UDP kpps</th><th>TCP Gbit/s</th><th>HTTP req/s</th><th>p99 ms</th><th>µs CPU/request</th><th></th></tr></thead><tbody>${rows}</tbody></table>
+${s.idle ? `<p>Idle director CPU: ${esc(s.idle)}.</p>` : ""}${s.lateness ? `<p>Control-plane timer under load: ${esc(s.lateness)}.</p>` : ""}
+</body></html>
+`;
+}
