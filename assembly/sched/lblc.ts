@@ -16,15 +16,17 @@
 // remembered ("if we fail to create a cache entry, we'll just use the valid dest").
 
 import { now } from "../engine/state";
-import { destActive, destAddr, destAvailable, destNext, destOverloaded, destService, destWeight, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
-import { connOverhead } from "./lc";
+import { destActive, destAddr, destAvailable, destNext, destService, destWeight, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
+import { scheduleWlc } from "./wlc";
 
 export const LBLC_ENTRIES: u32 = 16384;
+/** Where lblc's and lblcr's records alike keep their last use (u32 ms). */
+export const LOCALITY_LASTUSE: usize = 8;
 @inline const E_SIZE: usize = 16;
 @inline const E_DADDR: usize = 0;
 @inline const E_SVC: usize = 4;
 @inline const E_DEST: usize = 6;
-@inline const E_LASTUSE: usize = 8;
+@inline const E_LASTUSE: usize = LOCALITY_LASTUSE;
 @inline const E_DEST_ADDR: usize = 12;
 @inline const PROBE: u32 = 16;
 /** sysctl lblc_expiration's default, and ENTRY_TIMEOUT (ms). */
@@ -57,12 +59,17 @@ export function lblcCollect(): void {
   }
 }
 
-@inline function home(s: u32, daddr: u32): u32 {
+/** Where (service, daddr)'s probe window starts in a table of `entries` (a power of two);
+ *  lblcr's table uses it too. */
+@inline export function localityHome(s: u32, daddr: u32, entries: u32): u32 {
   let h = (daddr ^ (s * 0x9e3779b1)) * 0x85ebca6b;
-  return (h ^ (h >>> 16)) & (LBLC_ENTRIES - 1);
+  return (h ^ (h >>> 16)) & (entries - 1);
 }
+@inline function home(s: u32, daddr: u32): u32 { return localityHome(s, daddr, LBLC_ENTRIES); }
 
-@inline function stale(e: usize, ms: u32): bool { return <i32>(now - load<u32>(e, E_LASTUSE)) >= <i32>ms; }
+/** Whether the record at e (its last use at LOCALITY_LASTUSE) is at least ms old. */
+@inline export function localityStale(e: usize, ms: u32): bool { return <i32>(now - load<u32>(e, LOCALITY_LASTUSE)) >= <i32>ms; }
+@inline function stale(e: usize, ms: u32): bool { return localityStale(e, ms); }
 
 /** lblc's is_overloaded: busier than its weight while another server is under half. */
 export function lblcOverloaded(s: u32, d: u32): bool {
@@ -71,23 +78,6 @@ export function lblcOverloaded(s: u32, d: u32): bool {
     if (<i64>destActive(x) * 2 < <i64>destWeight(x)) return true;
   }
   return false;
-}
-
-/** wlc's choice over the service's servers (__ip_vs_lblc_schedule). */
-export function leastLoaded(s: u32): u32 {
-  let least = NONE;
-  let d = svcHead(s);
-  for (; d != NONE; d = destNext(d)) {
-    if (!destOverloaded(d) && destWeight(d) > 0) { least = d; break; }
-  }
-  if (least == NONE) return NONE;
-  let loh = <i64>connOverhead(least);
-  for (d = destNext(least); d != NONE; d = destNext(d)) {
-    if (destOverloaded(d)) continue;
-    let doh = <i64>connOverhead(d);
-    if (loh * <i64>destWeight(d) > doh * <i64>destWeight(least)) { least = d; loh = doh; }
-  }
-  return least;
 }
 
 export function scheduleLblc(s: u32, daddr: u32): u32 {
@@ -104,7 +94,7 @@ export function scheduleLblc(s: u32, daddr: u32): u32 {
     // The remembered server, if it is still the same one (its record may have been reused) and can take it.
     if (destAvailable(d) && destService(d) == s && destAddr(d) == load<u32>(found, E_DEST_ADDR) && destWeight(d) > 0 && !lblcOverloaded(s, d)) return d;
   }
-  let d = leastLoaded(s);
+  let d = scheduleWlc(s);
   if (d == NONE) return NONE;
   let e = found != 0 ? found : claim(s, h);
   if (e != 0) {

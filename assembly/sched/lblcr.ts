@@ -16,7 +16,8 @@
 import { now } from "../engine/state";
 import { destAddr, destAvailable, destOverloaded, destService, destWeight, NONE } from "../svc/service";
 import { connOverhead } from "./lc";
-import { lblcOverloaded, leastLoaded } from "./lblc";
+import { lblcOverloaded, localityHome, localityStale, LOCALITY_LASTUSE } from "./lblc";
+import { scheduleWlc } from "./wlc";
 
 export const LBLCR_ENTRIES: u32 = 16384;
 @inline const MEMBERS: u32 = 8;
@@ -25,7 +26,7 @@ export const LBLCR_ENTRIES: u32 = 16384;
 @inline const E_SVC: usize = 4;
 @inline const E_COUNT: usize = 6;
 @inline const E_USED: usize = 7;
-@inline const E_LASTUSE: usize = 8;
+@inline const E_LASTUSE: usize = LOCALITY_LASTUSE;
 @inline const E_LASTMOD: usize = 12;
 /** MEMBERS u16 server indexes, the set's head first. */
 @inline const E_DEST: usize = 16;
@@ -62,12 +63,9 @@ export function lblcrCollect(): void {
   }
 }
 
-@inline function home(s: u32, daddr: u32): u32 {
-  let h = (daddr ^ (s * 0x9e3779b1)) * 0x85ebca6b;
-  return (h ^ (h >>> 16)) & (LBLCR_ENTRIES - 1);
-}
+@inline function home(s: u32, daddr: u32): u32 { return localityHome(s, daddr, LBLCR_ENTRIES); }
 
-@inline function stale(e: usize, ms: u32): bool { return <i32>(now - load<u32>(e, E_LASTUSE)) >= <i32>ms; }
+@inline function stale(e: usize, ms: u32): bool { return localityStale(e, ms); }
 @inline function count(e: usize): u32 { return <u32>load<u8>(e, E_COUNT); }
 @inline function member(e: usize, i: u32): u32 { return <u32>load<u16>(e + E_DEST + (<usize>i << 1)); }
 
@@ -164,12 +162,12 @@ export function scheduleLblcr(s: u32, daddr: u32): u32 {
       if (m >= 0) { removeAt(found, <u32>m); store<u32>(found, now, E_LASTMOD); }
     }
     if (d != NONE && !lblcOverloaded(s, d)) return d;
-    d = leastLoaded(s);
+    d = scheduleWlc(s);
     if (d == NONE) return NONE;
     insert(found, d);
     return d;
   }
-  let d = leastLoaded(s);
+  let d = scheduleWlc(s);
   if (d == NONE) return NONE;
   // ip_vs_lblcr_new; without a slot the choice is made without being remembered.
   let e = claim(h);
