@@ -5,7 +5,7 @@
 import { createServer } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { metricsEndpoint, SettingError } from "../control/settings.js";
+import { listenEndpoint, SettingError } from "../control/settings.js";
 
 export const PLAYGROUND_PAGE = fileURLToPath(new URL("../../../dist/playground/index.html", import.meta.url));
 
@@ -14,9 +14,10 @@ export class PlaygroundError extends Error {}
 export async function playground(listen: string | undefined, log: (line: string) => void): Promise<number> {
   let at: { host: string; port: number };
   try {
-    at = metricsEndpoint(listen ?? "127.0.0.1:8080");
+    at = listenEndpoint(listen ?? "127.0.0.1:8080", "playground");
   } catch (e) {
-    throw new PlaygroundError(`--listen ${listen}: ${e instanceof SettingError ? e.message.replace("the metrics address", "the address").replace("metrics port", "port") : String(e)}`);
+    if (!(e instanceof SettingError)) throw e;
+    throw new PlaygroundError(`--listen ${listen}: ${e.message}`);
   }
   if (!existsSync(PLAYGROUND_PAGE)) throw new PlaygroundError(`the playground is not built: ${PLAYGROUND_PAGE} is missing (run npm run build)`);
   const page = readFileSync(PLAYGROUND_PAGE);

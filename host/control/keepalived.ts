@@ -15,7 +15,7 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -501,7 +501,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       if (gid === undefined) fail(g, `no such group: ${g.text}`);
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
     } else if (k === "metrics" || k === "dashboard") {
-      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), metricsEndpoint), line: c.key.line };
+      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);

@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -318,9 +318,9 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       }
       cfg.neighbours.push(n);
     } else if (head.text === "metrics") {
-      cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), metricsEndpoint), line: lineNo };
+      cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "metrics")), line: lineNo };
     } else if (head.text === "dashboard") {
-      cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), metricsEndpoint), line: lineNo };
+      cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "dashboard")), line: lineNo };
     } else if (head.text === "offload") {
       cfg.offload = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "reject_unknown") {

@@ -82,10 +82,12 @@ export function routeDestination(text: string): string {
 }
 
 /** [ADDRESS:]PORT for the metrics endpoint (loopback unless an address is given). */
-export function metricsEndpoint(text: string): { host: string; port: number } {
+/** Where an HTTP endpoint of wasmvs listens (metrics, dashboard, playground): [ADDRESS:]PORT,
+ *  loopback when no address is given. */
+export function listenEndpoint(text: string, what = "metrics"): { host: string; port: number } {
   const m = /^(?:(\d+\.\d+\.\d+\.\d+):)?(\d+)$/.exec(text);
   if (!m) throw new SettingError("expected [ADDRESS:]PORT, e.g. 9100 or 127.0.0.1:9100");
-  return { host: m[1] ? ipv4Address(m[1], "the metrics address") : "127.0.0.1", port: wholeNumber(m[2], 1, 65535, "metrics port") };
+  return { host: m[1] ? ipv4Address(m[1], `the ${what} address`) : "127.0.0.1", port: wholeNumber(m[2], 1, 65535, `${what} port`) };
 }
 
 export function onOff(text: string): boolean {
