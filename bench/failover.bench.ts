@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { Director, ROOT, Sandbox, sandboxUnavailable, serverAddress, VIP } from "../host/sandbox/sandbox.js";
+import { Director, pairDirectorBlock, ROOT, Sandbox, sandboxUnavailable, serverAddress, VIP } from "../host/sandbox/sandbox.js";
 
 const ROUNDS_V3 = Number(process.env.WASMVS_FAILOVERS ?? 20);
 const ROUNDS_V2 = Number(process.env.WASMVS_FAILOVERS_V2 ?? 5);
@@ -33,22 +33,7 @@ function config(who: "a" | "b", version: 2 | 3): string {
   return `global_defs {
   lvs_sync_daemon outside VI_1 id 7
 }
-director {
-  interface outside {
-    tap f${who}o
-    bridge bo
-    mac 02:00:00:00:1${who === "a" ? "a" : "b"}:01
-    address 10.0.0.${k}/24
-  }
-  interface inside {
-    tap f${who}i
-    bridge bi
-    mac 02:00:00:00:1${who === "a" ? "a" : "b"}:02
-    address 10.1.0.${k}/24
-  }
-  default_gateway 10.0.0.254
-}
-vrrp_instance VI_1 {
+${pairDirectorBlock(`f${who}`, who === "a" ? "1a" : "1b", k)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 71
   priority 100

@@ -27,10 +27,15 @@ async function bundle(entry) {
   return result.outputFiles[0].text.replace(/<\/script/gi, "<\\/script");
 }
 
-function inline(template, marker, text) {
-  const page = readFileSync(join(root, template), "utf8");
-  if (!page.includes(marker)) throw new Error(`${template} lost its inlining marker: ${marker}`);
-  return page.replace(marker, () => text);
+/** The template with each marker comment replaced by its text. */
+function inline(template, parts) {
+  let page = readFileSync(join(root, template), "utf8");
+  for (const [marker, text] of parts) {
+    if (!page.includes(marker)) throw new Error(`${template} lost its inlining marker: ${marker}`);
+    // A function, not a string, as the replacement: a bundle's "$'" and "$&" must stay as they are.
+    page = page.replace(marker, () => text);
+  }
+  return page;
 }
 
 function write(dir, html) {
@@ -40,13 +45,11 @@ function write(dir, html) {
 }
 
 const wasm = readFileSync(join(root, "wasm", "release.wasm")).toString("base64");
-write("playground", inline("playground/index.html", "<!-- the engine and the script are inlined here by scripts/build-pages.mjs -->",
-  `<script>window.WASMVS_ENGINE = "${wasm}";</script>\n<script>${await bundle("playground/main.ts")}</script>`));
+write("playground", inline("playground/index.html", [["<!-- the engine and the script are inlined here by scripts/build-pages.mjs -->",
+  `<script>window.WASMVS_ENGINE = "${wasm}";</script>\n<script>${await bundle("playground/main.ts")}</script>`]]));
 
 const css = readFileSync(join(root, "node_modules", "uplot", "dist", "uPlot.min.css"), "utf8");
-const script = await bundle("dashboard/main.ts");
-const marker = "<!-- the script is inlined here by scripts/build-pages.mjs -->";
-const dashboard = inline("dashboard/index.html", "<!-- uPlot's stylesheet is inlined here by scripts/build-pages.mjs -->", `<style>${css}</style>`);
-if (!dashboard.includes(marker)) throw new Error(`dashboard/index.html lost its inlining marker: ${marker}`);
-// A function, not a string, as the replacement: the bundle's "$'" and "$&" must stay as they are.
-write("dashboard", dashboard.replace(marker, () => `<script>${script}</script>`));
+write("dashboard", inline("dashboard/index.html", [
+  ["<!-- uPlot's stylesheet is inlined here by scripts/build-pages.mjs -->", `<style>${css}</style>`],
+  ["<!-- the script is inlined here by scripts/build-pages.mjs -->", `<script>${await bundle("dashboard/main.ts")}</script>`],
+]));

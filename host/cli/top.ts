@@ -4,7 +4,7 @@
 // running director over its control socket ({"op":"view"}), as ipvsadm's listing does.
 
 import { request } from "./ipvsadm.js";
-import { IpvsadmError, type ServiceView } from "../control/ipvsadm.js";
+import { FWD, IpvsadmError, type ServiceView } from "../control/ipvsadm.js";
 import type { LiveView } from "../control/live.js";
 
 export interface TopOptions {
@@ -13,7 +13,6 @@ export interface TopOptions {
   once: boolean;
 }
 
-const FORWARD: Record<string, string> = { nat: "Masq", dr: "Route", tun: "Tunnel" };
 /** Rates and byte counts in K/M/G above 10^6, as a person reads them; exact below. */
 function human(v: number): string {
   if (v < 1e6) return String(Math.round(v));
@@ -44,7 +43,7 @@ export function renderTop(v: LiveView, socket: string, width: number): string[] 
     const hkey = s.fwmark !== undefined ? `fwm ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`;
     for (const r of s.realServers) {
       const h = health.get(`${hkey} ${r.address}:${r.port}`);
-      lines.push(row(`  -> ${r.address}:${r.port}`, FORWARD[r.method] ?? r.method, String(r.weight), String(r.active), String(r.inactive), String(r.stats.conns),
+      lines.push(row(`  -> ${r.address}:${r.port}`, FWD[r.method], String(r.weight), String(r.active), String(r.inactive), String(r.stats.conns),
         human(r.rates.cps), human(r.rates.inpps), human(r.rates.outpps), human(r.rates.inbps), human(r.rates.outbps)) + (h && !h.alive ? `  DOWN: ${h.reason}` : ""));
     }
   }

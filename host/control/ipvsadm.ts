@@ -481,7 +481,8 @@ export interface TableView {
 
 const pad = (s: string, w: number) => s.padEnd(w);
 const lpad = (s: string, w: number) => s.padStart(w);
-const FWD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
+/** The Forward column's words. */
+export const FWD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
 const SWITCH = { nat: "-m", dr: "-g", tun: "-i" } as const;
 const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
 

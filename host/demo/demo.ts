@@ -6,7 +6,7 @@
 // master killed under long-lived connections. Removes everything at the end, and on Ctrl-C.
 
 import { join } from "node:path";
-import { CHECK_SOURCE, Sandbox, sandboxUnavailable, VIP, Mode, serverAddress, serverName } from "../sandbox/sandbox.js";
+import { CHECK_SOURCE, pairDirectorBlock, Sandbox, sandboxUnavailable, VIP, Mode, serverAddress, serverName } from "../sandbox/sandbox.js";
 
 const MODES: { mode: Mode; scheduler: string; weights: number[]; title: string; health?: boolean }[] = [
   { mode: "nat", scheduler: "rr", weights: [1, 1, 1], title: "NAT (masquerading): VIP:80 -> servers :8080, replies back through the director" },
@@ -160,22 +160,7 @@ function failoverConfig(who: "a" | "b"): string {
   return `global_defs {
   lvs_sync_daemon outside VI_1
 }
-director {
-  interface outside {
-    tap d${who}o
-    bridge bo
-    mac 02:00:00:00:2${who === "a" ? "a" : "b"}:01
-    address 10.0.0.${k}/24
-  }
-  interface inside {
-    tap d${who}i
-    bridge bi
-    mac 02:00:00:00:2${who === "a" ? "a" : "b"}:02
-    address 10.1.0.${k}/24
-  }
-  default_gateway 10.0.0.254
-}
-vrrp_instance VI_1 {
+${pairDirectorBlock(`d${who}`, who === "a" ? "2a" : "2b", k)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 51
   priority ${who === "a" ? 150 : 100}

@@ -100,6 +100,29 @@ function httpClientArgs(url: string, o: HttpLoad): string[] {
   return args;
 }
 
+/** The director block of one of two or more directors on a sandbox's segments (VRRP,
+ *  failover): TAPs TAP+"o" and TAP+"i" in the two bridges, MACs 02:00:00:00:MM:01 and :02,
+ *  addresses 10.0.0.HOST/24 and 10.1.0.HOST/24, the router as default gateway, and extra
+ *  lines of the block after it. */
+export function pairDirectorBlock(tap: string, macByte: string, host: number, extra = ""): string {
+  return `director {
+  interface outside {
+    tap ${tap}o
+    bridge bo
+    mac 02:00:00:00:${macByte}:01
+    address 10.0.0.${host}/24
+  }
+  interface inside {
+    tap ${tap}i
+    bridge bi
+    mac 02:00:00:00:${macByte}:02
+    address 10.1.0.${host}/24
+  }
+  default_gateway ${ROUTER_OUT}${extra ? `\n${extra}` : ""}
+}
+`;
+}
+
 export class Sandbox {
   readonly prefix: string;
   readonly dir: string;

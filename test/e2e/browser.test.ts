@@ -3,11 +3,12 @@
 // byte-identical results to the same run in Node (test/browser/scenario.mjs is that run,
 // one file for all three). Chromium is Debian's, driven by playwright-core.
 
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { it, expect, beforeAll, afterAll } from "vitest";
 import { readFileSync } from "node:fs";
 import * as embedded from "../../dist/host/engine/embed.js";
 import { runScenario } from "../browser/scenario.mjs";
-import { browserUnavailable, openBrowser, ORIGIN, type BrowserSession } from "../helpers/browser.js";
+import { openBrowser, ORIGIN, type BrowserSession } from "../helpers/browser.js";
+import { browserDescribe } from "./e2e.js";
 import { decode, eth, ipv4, tcp, udp, icmp, arp, SYN, ACK, PSH, FIN } from "../helpers/packet.js";
 import { CLIENT, CLIENT_MAC, DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, VIP } from "../helpers/director.js";
 import type { Fixture, Scenario } from "../fixtures/build.js";
@@ -88,16 +89,11 @@ type Result = Awaited<ReturnType<typeof runScenario>>;
 /** Results made comparable: the output capture as hex. */
 const comparable = (r: Result & { pcap: Uint8Array | string }) => ({ ...r, pcap: typeof r.pcap === "string" ? r.pcap : hex(r.pcap) });
 
-const why = browserUnavailable();
-const suite = why === undefined ? describe : process.env.WASMVS_REQUIRE_E2E === "1" ? describe : describe.skip;
-if (why !== undefined && process.env.WASMVS_REQUIRE_E2E !== "1") console.warn(`skipping browser tests: ${why}`);
-
-suite("the engine embedded in headless Chromium (wasmvs/engine)", () => {
+browserDescribe("the engine embedded in headless Chromium (wasmvs/engine)", () => {
   let session: BrowserSession;
   let inNode: ReturnType<typeof comparable>;
 
   beforeAll(async () => {
-    if (why !== undefined) throw new Error(`browser tests cannot run: ${why}`);
     inNode = comparable(await runScenario(embedded, wasm(), input()));
     session = await openBrowser();
   }, 120_000);

@@ -1,11 +1,20 @@
 // Shared by the end-to-end tests: whether they can run here, and counting bodies.
 import { describe, it } from "vitest";
 import { sandboxUnavailable } from "../../host/sandbox/sandbox.js";
+import { browserUnavailable } from "../helpers/browser.js";
 
 /** describe() for tests that need root and namespaces: skipped with the reason when
  *  they cannot run, except under WASMVS_REQUIRE_E2E=1 (CI), where that is a failure. */
 export function e2eDescribe(name: string, body: () => void): void {
-  const why = sandboxUnavailable();
+  gatedDescribe(name, sandboxUnavailable(), body);
+}
+
+/** The same for tests that need Chromium (and, with namespaces, also root). */
+export function browserDescribe(name: string, body: () => void, namespaces = false): void {
+  gatedDescribe(name, browserUnavailable() ?? (namespaces ? sandboxUnavailable() : undefined), body);
+}
+
+function gatedDescribe(name: string, why: string | undefined, body: () => void): void {
   if (!why) {
     describe(name, body);
   } else if (process.env.WASMVS_REQUIRE_E2E === "1") {

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { join } from "node:path";
-import { Director, DIRECTOR_IN, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, DIRECTOR_IN, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 e2eDescribe("NAT failover with a sync group and connection sync", () => {
@@ -15,22 +15,7 @@ e2eDescribe("NAT failover with a sync group and connection sync", () => {
   const config = (who: "a" | "b", priority: number) => `global_defs {
   lvs_sync_daemon outside VI_OUT id 3
 }
-director {
-  interface outside {
-    tap n${who}o
-    bridge bo
-    mac 02:00:00:00:0${who === "a" ? "e" : "f"}:01
-    address 10.0.0.${who === "a" ? 5 : 6}/24
-  }
-  interface inside {
-    tap n${who}i
-    bridge bi
-    mac 02:00:00:00:0${who === "a" ? "e" : "f"}:02
-    address 10.1.0.${who === "a" ? 5 : 6}/24
-  }
-  default_gateway 10.0.0.254
-}
-vrrp_sync_group G {
+${pairDirectorBlock(`n${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6)}vrrp_sync_group G {
   group {
     VI_OUT
     VI_IN

@@ -6,29 +6,14 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { join } from "node:path";
-import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 e2eDescribe("failover with connection sync", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}director {
-  interface outside {
-    tap s${who}o
-    bridge bo
-    mac 02:00:00:00:0${who === "a" ? "c" : "d"}:01
-    address 10.0.0.${who === "a" ? 5 : 6}/24
-  }
-  interface inside {
-    tap s${who}i
-    bridge bi
-    mac 02:00:00:00:0${who === "a" ? "c" : "d"}:02
-    address 10.1.0.${who === "a" ? 5 : 6}/24
-  }
-  default_gateway 10.0.0.254${sloppy ? "\n  sloppy_tcp on" : ""}
-}
-vrrp_instance VI_1 {
+  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}${pairDirectorBlock(`s${who}`, who === "a" ? "0c" : "0d", who === "a" ? 5 : 6, sloppy ? "  sloppy_tcp on" : "")}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 61
   priority ${priority}

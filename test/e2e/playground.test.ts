@@ -3,21 +3,19 @@
 // checks what the page shows (DOM assertions; screenshots in test/artifacts/). Also
 // `wasmvs playground` serving the page, inside a network namespace this test makes.
 
-import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import type { Page } from "playwright-core";
-import { browserUnavailable, openBrowser, ORIGIN, type BrowserSession } from "../helpers/browser.js";
+import { openBrowser, ORIGIN, type BrowserSession } from "../helpers/browser.js";
+import { browserDescribe, e2eDescribe } from "./e2e.js";
 import { ROOT } from "../../host/sandbox/sandbox.js";
 import { Engine, replayFrames, writePcap, readPcap } from "../../dist/host/engine/embed.js";
 import { applyConfig, configSlotSize, parseRules } from "../../host/control/rules.js";
 import { eth, ipv4, tcp, udp, SYN } from "../helpers/packet.js";
 
 const ARTIFACTS = join(ROOT, "test", "artifacts");
-const why = browserUnavailable();
-const suite = why === undefined || process.env.WASMVS_REQUIRE_E2E === "1" ? describe : describe.skip;
-if (why !== undefined && process.env.WASMVS_REQUIRE_E2E !== "1") console.warn(`skipping playground tests: ${why}`);
 
 /** The rows of the latest "after" table the page shows, and which of them are highlighted. */
 async function afterTable(page: Page, k = 0): Promise<{ rows: string[]; changed: string[] }> {
@@ -31,12 +29,11 @@ async function afterTable(page: Page, k = 0): Promise<{ rows: string[]; changed:
 const names = (rows: string[]) => rows.map((r) => r.split(" | ").slice(0, 2).join(" "));
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `playground-${name}.png`), fullPage: true });
 
-suite("the playground in headless Chromium", () => {
+browserDescribe("the playground in headless Chromium", () => {
   let session: BrowserSession;
   let page: Page;
 
   beforeAll(async () => {
-    if (why !== undefined) throw new Error(`browser tests cannot run: ${why}`);
     mkdirSync(ARTIFACTS, { recursive: true });
     session = await openBrowser();
     page = await session.page();
@@ -196,13 +193,11 @@ suite("the playground in headless Chromium", () => {
   });
 });
 
-describe("wasmvs playground serves the page", () => {
+e2eDescribe("wasmvs playground serves the page", () => {
   const ns = `wvpg${process.pid % 100000}`;
-  const root = process.getuid?.() === 0 && spawnSync("ip", ["-V"]).status === 0;
-  const maybe = root || process.env.WASMVS_REQUIRE_E2E === "1" ? it : it.skip;
   afterAll(() => { spawnSync("ip", ["netns", "del", ns]); });
 
-  maybe("inside a namespace of its own: GET / is the built page, anything else 404; a bad --listen is a usage-style error", async () => {
+  it("inside a namespace of its own: GET / is the built page, anything else 404; a bad --listen is a usage-style error", async () => {
     expect(spawnSync("ip", ["netns", "add", ns]).status).toBe(0);
     spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
     const child = spawn("ip", ["netns", "exec", ns, "node", join(ROOT, "bin/wasmvs.js"), "playground", "--listen", "127.0.0.1:8080"], { stdio: ["ignore", "pipe", "pipe"] });

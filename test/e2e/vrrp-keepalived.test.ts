@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 const MAC = "02:00:00:00:0b:01";
@@ -18,22 +18,7 @@ e2eDescribe("VRRP interop with keepalived", () => {
   const directors: Director[] = [];
   let kRun = 0;
 
-  const wasmvs = (priority: number, version: 2 | 3, unicast = false) => `director {
-  interface outside {
-    tap vbo
-    bridge bo
-    mac ${MAC}
-    address 10.0.0.6/24
-  }
-  interface inside {
-    tap vbi
-    bridge bi
-    mac 02:00:00:00:0b:02
-    address 10.1.0.6/24
-  }
-  default_gateway 10.0.0.254
-}
-vrrp_instance VI_1 {
+  const wasmvs = (priority: number, version: 2 | 3, unicast = false) => `${pairDirectorBlock("vb", "0b", 6)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 51
   priority ${priority}

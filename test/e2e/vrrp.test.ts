@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, tally } from "./e2e.js";
 
 const MAC_A = "02:00:00:00:0a:01";
@@ -19,22 +19,7 @@ e2eDescribe("VRRP between two wasmvs directors", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, tracking = "") => `director {
-  interface outside {
-    tap v${who}o
-    bridge bo
-    mac ${who === "a" ? MAC_A : MAC_B}
-    address 10.0.0.${who === "a" ? 5 : 6}/24
-  }
-  interface inside {
-    tap v${who}i
-    bridge bi
-    mac 02:00:00:00:0${who === "a" ? "a" : "b"}:02
-    address 10.1.0.${who === "a" ? 5 : 6}/24
-  }
-  default_gateway 10.0.0.254
-}
-vrrp_instance VI_1 {
+  const config = (who: "a" | "b", priority: number, tracking = "") => `${pairDirectorBlock(`v${who}`, who === "a" ? "0a" : "0b", who === "a" ? 5 : 6)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 51
   priority ${priority}

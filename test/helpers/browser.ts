@@ -21,12 +21,15 @@ const TYPES: Record<string, string> = {
 };
 
 export function chromiumPath(): string | undefined {
-  return process.env.WASMVS_CHROMIUM ?? CANDIDATES.find((p) => existsSync(p));
+  const chosen = process.env.WASMVS_CHROMIUM;
+  if (chosen) return existsSync(chosen) ? chosen : undefined;
+  return CANDIDATES.find((p) => existsSync(p));
 }
 
 /** Why the browser tests cannot run here, or undefined. */
 export function browserUnavailable(): string | undefined {
-  return chromiumPath() ? undefined : `no Chromium (apt-get install chromium, or set WASMVS_CHROMIUM)`;
+  if (chromiumPath()) return undefined;
+  return process.env.WASMVS_CHROMIUM ? `WASMVS_CHROMIUM=${process.env.WASMVS_CHROMIUM} does not exist` : "no Chromium (apt-get install chromium, or set WASMVS_CHROMIUM)";
 }
 
 function file(path: string): { body: Buffer; type: string } | undefined {
