@@ -3,7 +3,7 @@
 // estimator every two seconds. Timers and time come from a Clock, the engine from an
 // adapter: tested on a fake clock with the in-thread engine.
 
-import { rename, writeFile } from "node:fs/promises";
+import { writeFileSafelyAsync } from "../io/safe-file.js";
 import { Clock, Timer } from "./clock.js";
 import { EngineAdapter } from "./adapter.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "./estimator.js";
@@ -60,9 +60,9 @@ export class Housekeeping {
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
     const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [] };
-    const tmp = `${this.o.status}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
-    await rename(tmp, this.o.status);
+    // Exclusively created under a random name, then renamed: a link planted at a predictable
+    // STATUS.tmp once made root write through it (host/io/safe-file.ts).
+    await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
   }
 
   /** f every ms, never two at once whatever the disk does, its errors survived. */

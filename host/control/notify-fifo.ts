@@ -7,12 +7,13 @@
 // (keepalived also writes the C string's NUL after those two; wasmvs writes the line only). The FIFO is made if missing (mode 0644, for the configured user),
 // opened read-write and non-blocking — a reader that is slow or absent never blocks the
 // director; what does not fit in the pipe is lost and counted — and refused unless it is
-// a FIFO that this user (or the configured one) owns: a file planted at that path is never
-// written to. `*_fifo_script` runs once at start with the FIFO's name as its last argument,
+// a FIFO that this user (or the configured one) owns: a file or link planted at that path
+// is never written to, followed or chowned (only a FIFO made by this start is given to
+// the user, by fchown on its descriptor). `*_fifo_script` runs once at start with the FIFO's name as its last argument,
 // in its own process group, and gets SIGTERM at stop.
 
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
-import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fchownSync, fstatSync, openSync, writeSync } from "node:fs";
 import type { Script } from "../health/config.js";
 import { SCRIPT_PATH } from "../health/scripts.js";
 import { userIds } from "../health/keepalived-checks.js";
@@ -38,9 +39,10 @@ export class NotifyFifo {
 
   open(): void {
     const owner = this.cfg.user ? userIds(this.cfg.user) : undefined;
-    // Made if missing; an existing path is checked after it is opened, never trusted by name.
-    spawnSync("mkfifo", ["-m", "644", this.cfg.path], { stdio: "ignore" });
-    if (owner) spawnSync("chown", [`${owner.uid}:${owner.gid}`, this.cfg.path], { stdio: "ignore" });
+    // Made if missing. As keepalived (notify.c fifo_open), only a FIFO made here and now is
+    // given to the user, and by its descriptor: `chown PATH` follows a link, and a link
+    // planted at the path once handed a root-only file to that user.
+    const made = spawnSync("mkfifo", ["-m", "644", this.cfg.path], { stdio: "ignore" }).status === 0;
     if (this.cfg.script) {
       const [cmd, ...args] = this.cfg.script.argv;
       const u = this.cfg.scriptUser ? userIds(this.cfg.scriptUser) : undefined;
@@ -51,17 +53,30 @@ export class NotifyFifo {
         this.log(`notify FIFO script ${cmd}: ${(e as Error).message}`);
       }
     }
+    // Read-write: opening a FIFO write-only blocks (or fails with ENXIO) until a reader opens
+    // it; O_NOFOLLOW refuses a link, O_NONBLOCK a FIFO never stalls the director.
     try {
       this.fd = openSync(this.cfg.path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     } catch (e) {
-      this.log(`notify FIFO ${this.cfg.path}: not used: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      this.log(`notify FIFO ${this.cfg.path}: not used: ${code === "ELOOP" ? "a symbolic link (refused)" : code ?? (e as Error).message}`);
       return;
     }
+    // What was opened is checked, never the name: a FIFO of this user (or of the configured one).
     const st = fstatSync(this.fd);
-    if (!st.isFIFO() || (st.uid !== (process.getuid?.() ?? 0) && st.uid !== owner?.uid)) {
+    const self = process.getuid?.() ?? 0;
+    if (!st.isFIFO() || (st.uid !== self && st.uid !== owner?.uid)) {
       this.log(`notify FIFO ${this.cfg.path} is not a FIFO this user owns: not used`);
       closeSync(this.fd);
       this.fd = -1;
+      return;
+    }
+    if (made && owner && st.uid === self && (owner.uid !== st.uid || owner.gid !== st.gid)) {
+      try {
+        fchownSync(this.fd, owner.uid, owner.gid);
+      } catch (e) {
+        this.log(`notify FIFO ${this.cfg.path}: not given to ${this.cfg.user}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
     }
   }
 

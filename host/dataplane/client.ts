@@ -21,6 +21,8 @@ export interface ThreadOptions {
   table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
+  /** What the thread has to say (the crash journal's trouble). */
+  log?: (line: string) => void;
 }
 
 export class DataplaneThread extends RequestAdapter {
@@ -61,6 +63,7 @@ export class DataplaneThread extends RequestAdapter {
         else if ("adverts" in m) { for (const f of t.advertListeners) f(m.adverts); }
         else if ("fatal" in m) fail(m.fatal);
         else if ("stopped" in m) t.stopped?.({ loop: m.stopped, table: m.table });
+        else if ("log" in m) o.log?.(m.log);
         else {
           const p = t.pending.get(m.id);
           if (!p) return;
@@ -91,6 +94,13 @@ export class DataplaneThread extends RequestAdapter {
       this.inflightSnapshot = super.snapshot().finally(() => { this.inflightSnapshot = undefined; });
     }
     return this.inflightSnapshot;
+  }
+
+  /** The data path writes its table to path every half second from now on (journal.ts). */
+  startJournal(path: string): void {
+    if (this.dead) return;
+    this.port.postMessage({ journal: path });
+    tapAddon().bellRing(this.bell);
   }
 
   /** Stop the loop; resolves with its final statistics (and, when asked, the connection

@@ -11,7 +11,7 @@
 
 import { execFileSync } from "node:child_process";
 import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../control/rules.js";
 import { claimSocket, defaultSocket, startControl } from "../control/server.js";
@@ -30,8 +30,9 @@ import { DataplaneThread, ThreadOptions } from "./client.js";
 import { EngineSnapshot } from "./requests.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
-import { TableFileError, TakenTable, takeTable, writeTable } from "./handoff.js";
+import { readTable, removeStaleTemps, TableFileError, TakenTable, writeTable } from "./handoff.js";
 import { SyncDaemons } from "../control/syncd.js";
+import { JOURNAL_MS } from "./journal.js";
 import { NotifyFifos } from "../control/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
@@ -158,7 +159,7 @@ class DataPath implements Service {
   async start(): Promise<void> {
     const { options, config, taps, offload, log, table } = this.o;
     const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal,
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal, log,
       table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
     if (table && thread.imported) {
@@ -217,15 +218,25 @@ export async function runDirector(o: RunOptions): Promise<void> {
   for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
-  // A previous process's table: the connections go on (a planned restart or upgrade).
+  // A previous process's table: the connections go on (a planned restart or upgrade, or the
+  // crash journal of one that was killed). Read now, replaced only once every service below
+  // has started (the journal's first pass): a start that fails leaves it as it was.
   const tablePath = o.tableFile === "none" ? undefined : o.tableFile ?? `${socketPath.replace(/\.sock$/, "")}.table`;
   let table: TakenTable | undefined;
   if (tablePath) {
+    removeStaleTemps(tablePath);
     try {
-      table = takeTable(tablePath, options.connCapacity);
+      table = readTable(tablePath, options.connCapacity);
     } catch (e) {
       if (!(e instanceof TableFileError)) throw e;
-      o.log(`connection table not taken: ${e.message}`);
+      // Moved aside for a look (rename moves a link itself, never what it points to): the
+      // journal will write its own table at this path.
+      let aside = "";
+      try {
+        renameSync(tablePath, `${tablePath}.refused`);
+        aside = `; moved to ${tablePath}.refused`;
+      } catch { /* left where it is; the journal's rename replaces it or says why not */ }
+      o.log(`connection table not taken: ${e.message}${aside}`);
     }
   }
 
@@ -346,6 +357,11 @@ export async function runDirector(o: RunOptions): Promise<void> {
     for (const s of services) {
       await s.start();
       started.push(s);
+    }
+    // Every resource is held: from now on the table file is this director's (journal.ts).
+    if (tablePath) {
+      thread().startJournal(tablePath);
+      o.log(`connection journal ${tablePath}: the table every ${JOURNAL_MS} ms (a crash or kill -9 loses no older connection)`);
     }
     const why = await stopped;
     if (why !== "fatal") o.log(`${why}: stopping`);

@@ -7,7 +7,12 @@
 // The entries are IPVS sync protocol v1 entries (assembly/ha/sync.ts encodes and applies
 // them, as it does for a backup director) with what remained of each timeout, behind a
 // header that says what they are. A file of another format is refused with a message,
-// never misread; the file is removed once read, so that an old table is never applied twice.
+// never misread. The same file is the crash journal (journal.ts): while the director runs,
+// its data path rewrites it with the whole table every half second, so that a `kill -9`
+// or a crash loses only what is younger than that. It is read at start but replaced only
+// once the new director has every resource it needs (its journal's first pass): a start
+// that fails leaves it untouched for the next one, and once replaced an old table can
+// never be applied twice.
 //
 //   offset  size  field
 //   0       8     magic "WVSTABLE"
@@ -18,13 +23,15 @@
 //   24      8     written at, ms since the epoch (float64)
 //   32      ...   entries
 
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, constants } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, unlinkSync, constants } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { SYNC_ENTRY_BYTES } from "../engine/index.js";
+import { writeFileSafely } from "../io/safe-file.js";
 
 const MAGIC = "WVSTABLE";
 /** Bumped whenever the meaning of a file changes. */
 export const TABLE_FORMAT = 1;
-const HEADER_BYTES = 32;
+export const HEADER_BYTES = 32;
 
 export class TableFileError extends Error {}
 
@@ -34,14 +41,21 @@ export interface TakenTable {
   writtenAtMs: number;
 }
 
-export function encodeTable(entries: Uint8Array, count: number, writtenAtMs: number): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + entries.length);
-  const dv = new DataView(out.buffer);
+/** The header of a table of count entries, written at writtenAtMs, at out's start. */
+export function encodeHeader(out: Uint8Array, count: number, writtenAtMs: number): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
   out.set(Buffer.from(MAGIC, "latin1"), 0);
   dv.setUint32(8, TABLE_FORMAT, true);
   dv.setUint32(12, SYNC_ENTRY_BYTES, true);
   dv.setUint32(16, count, true);
+  dv.setUint32(20, 0, true);
   dv.setFloat64(24, writtenAtMs, true);
+  return out;
+}
+
+export function encodeTable(entries: Uint8Array, count: number, writtenAtMs: number): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + entries.length);
+  encodeHeader(out, count, writtenAtMs);
   out.set(entries, HEADER_BYTES);
   return out;
 }
@@ -64,21 +78,19 @@ export function decodeTable(buf: Uint8Array, path: string): TakenTable {
   return { entries: buf.subarray(HEADER_BYTES), count, writtenAtMs: dv.getFloat64(24, true) };
 }
 
-/** Write the table where the next process will look, atomically (a new file renamed over
- *  the old), readable by this user only. */
+/** Write the table where the next process will look, atomically (a new file, created
+ *  exclusively under a random name, renamed over the old), readable by this user only. */
 export function writeTable(path: string, entries: Uint8Array, count: number, writtenAtMs: number): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, encodeTable(entries, count, writtenAtMs), { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileSafely(path, encodeTable(entries, count, writtenAtMs), 0o600);
 }
 
 /**
- * Read and remove the table at path: undefined when there is none. Refused (TableFileError)
- * when it is not a regular file of this user that only this user can change (the table
- * decides where connections go), when it holds more entries than maxEntries, or when it
- * is not of this version's format. A refused file is left where it is, for a look.
+ * Read the table at path: undefined when there is none. Refused (TableFileError) when it is
+ * not a regular file of this user that only this user can change (the table decides where
+ * connections go), when it holds more entries than maxEntries, or when it is not of this
+ * version's format. The file stays where it is (the director replaces it once it runs).
  */
-export function takeTable(path: string, maxEntries: number): TakenTable | undefined {
+export function readTable(path: string, maxEntries: number): TakenTable | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -100,10 +112,39 @@ export function takeTable(path: string, maxEntries: number): TakenTable | undefi
       if (n === 0) throw new TableFileError(`${path} ended early`);
       at += n;
     }
-    const t = decodeTable(buf, path);
-    unlinkSync(path);
-    return t;
+    return decodeTable(buf, path);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readTable, then the file removed (read once, never applied twice). A refused file is left
+ *  where it is, for a look. */
+export function takeTable(path: string, maxEntries: number): TakenTable | undefined {
+  const t = readTable(path, maxEntries);
+  if (t) unlinkSync(path);
+  return t;
+}
+
+/** Temporaries of path (path.<12 hex>.tmp) that a killed process left half written: removed
+ *  when they are regular files of this user (never followed, never another user's). */
+export function removeStaleTemps(path: string): number {
+  const base = basename(path);
+  const re = /^\.[0-9a-f]{12}\.tmp$/;
+  let removed = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    if (!n.startsWith(base) || !re.test(n.slice(base.length))) continue;
+    const p = join(dirname(path), n);
+    try {
+      const st = lstatSync(p);
+      if (st.isFile() && st.uid === (process.getuid?.() ?? st.uid)) { unlinkSync(p); removed++; }
+    } catch { /* gone meanwhile */ }
+  }
+  return removed;
 }

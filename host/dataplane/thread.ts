@@ -15,6 +15,7 @@ import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
+import { Journal } from "./journal.js";
 
 export interface ThreadData {
   module: WebAssembly.Module;
@@ -45,7 +46,8 @@ export type ThreadMessage =
   | { adverts: VrrpAdvert[] }
   | { fatal: string }
   | { id: number; reply?: unknown; failure?: unknown }
-  | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } };
+  | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } }
+  | { log: string };
 
 async function main(d: ThreadData): Promise<void> {
   const post = (m: ThreadMessage) => d.port.postMessage(m);
@@ -71,10 +73,13 @@ async function main(d: ThreadData): Promise<void> {
 
   /** Serve every queued request; true when asked to stop. */
   let exportTable = false;
+  // The crash journal (journal.ts), once the director has started every service.
+  let journal: Journal | undefined;
   const serve = (): boolean => {
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
-      const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean };
+      const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: string };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
+      if ("journal" in msg) { journal ??= new Journal(engine, msg.journal, (line) => post({ log: line })); continue; }
       try {
         post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
       } catch (e) {
@@ -104,6 +109,7 @@ async function main(d: ThreadData): Promise<void> {
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {
       flush(engine.tick(now));
+      journal?.step(now);
       // An idle director wakes once a second: ARP retries are a second apart anyway, and
       // expiry is amortised over the calls that traffic makes.
       nextTick = (now + (busy ? d.tickMs : d.tickMs * 10)) >>> 0;
@@ -111,6 +117,7 @@ async function main(d: ThreadData): Promise<void> {
     }
   }
   addon.close(ep);
+  journal?.abandon();
   // The last act of the data path: no frame moves after this, so the table is complete.
   if (exportTable) {
     const table = engine.exportTable(engineNow());
