@@ -16,7 +16,7 @@
 // Everything is parsed and checked before anything is applied; an error names the
 // file, line, column and the keyword or option at fault.
 
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
   AddressError, Engine, EngineError, EngineOptions, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
@@ -123,10 +123,12 @@ export function readConfigFile(path: string): string {
     if (new TextEncoder().encode(text).length > LIMITS.fileBytes) throw new ConfigError(path, 1, 1, "", `the file is larger than ${LIMITS.fileBytes} bytes`);
     return text;
   }
-  const st = statSync(path);
-  if (!st.isFile()) throw new ConfigError(path, 1, 1, "", "not a regular file (a configuration is read from a file)");
-  const fd = openSync(path, "r");
+  // Opened without blocking, then checked by descriptor (not stat then open: a FIFO swapped
+  // in between would block the reload, and the main thread with it).
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError(path, 1, 1, "", "not a regular file (a configuration is read from a file)");
     const buf = Buffer.alloc(Math.min(st.size, LIMITS.fileBytes) + 1);
     const n = readSync(fd, buf, 0, buf.length, 0);
     if (n > LIMITS.fileBytes) throw new ConfigError(path, 1, 1, "", `the file is larger than ${LIMITS.fileBytes} bytes`);

@@ -166,6 +166,8 @@ export async function claimSocket(path: string): Promise<void> {
     return;
   }
   if (!st.isSocket()) throw new Error(`control socket ${path}: the path exists and is not a socket; not touching it (choose another with --socket)`);
+  // Another user's socket (in a shared folder) is theirs to remove, never this daemon's.
+  if (st.uid !== (process.getuid?.() ?? st.uid)) throw new Error(`control socket ${path}: a socket of uid ${st.uid}, not of this user; not touching it (choose another with --socket)`);
   if (await answers(path)) throw new Error(`control socket ${path}: another wasmvs director is running there (stop it first, or use --socket)`);
   unlinkSync(path);
 }

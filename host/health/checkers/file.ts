@@ -4,7 +4,7 @@
 // otherwise a result of -254 or below means down, anything else is up and adds that much
 // to the server's weight.
 
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { FileChecker } from "../config.js";
 import { Outcome } from "./outcome.js";
 
@@ -12,8 +12,13 @@ import { Outcome } from "./outcome.js";
 export function trackedValue(path: string): number {
   let text = "";
   try {
-    const fd = openSync(path, "r");
+    // Non-blocking, then checked: a FIFO (or a device) planted at the path would block the
+    // main thread in open() or read() — health checks, VRRP, the control socket with it.
+    // Only a regular file is read; anything else reads as an unreadable file does (0). A
+    // link is followed, as keepalived follows it (the path is the administrator's).
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) return 0;
       const buf = Buffer.alloc(127);
       text = buf.subarray(0, readSync(fd, buf, 0, 127, 0)).toString("latin1");
     } finally {
