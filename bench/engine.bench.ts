@@ -10,12 +10,13 @@
 
 import b from "benny";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Engine, Region, SchedulerName, SCHEDULERS } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
+import { Journal, JournalMessage, JournalWriter } from "../host/dataplane/journal.js";
 
 import type { instantiate as instantiateBench } from "../wasm/bench.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/dist\/?$/, "");
@@ -239,6 +240,42 @@ async function memoryPerConnection(): Promise<number> {
   return (e.regionOffset(Region.NEIGHBOURS) - e.regionOffset(Region.CONNS)) / capacity;
 }
 
+/** The crash journal's cost (host/dataplane/journal.ts), for one whole pass: on the data
+ *  path (the table encoded and copied out, a slice a turn: summed over the turns), and in
+ *  all (with the main thread's writer, to the page cache). Per connection held and per
+ *  pass (every JOURNAL_MS), never per packet. */
+async function journalCost(flows: number, dir: string): Promise<{ flows: number; capacity: number; dataPathMs: number; maxTurnMs: number; totalMs: number; nsPerConn: number; bytes: number }> {
+  const s = await establish("nat-in", flows);
+  const path = join(dir, `journal-${flows}.table`);
+  const writer = new JournalWriter(path, (l) => { throw new Error(l); });
+  const pending: JournalMessage[] = [];
+  const j = new Journal(s.e, (m) => pending.push(m));
+  const data: number[] = [];
+  const total: number[] = [];
+  let maxTurnMs = 0;
+  for (let k = 0; k < (QUICK ? 5 : 15); k++) {
+    const now = 2000 + k * 1000;
+    s.e.tick(now);
+    const t0 = process.hrtime.bigint();
+    let onPath = 0n;
+    const before = j.passes;
+    while (j.passes === before) {
+      const t = process.hrtime.bigint();
+      j.step(now);
+      const d = process.hrtime.bigint() - t;
+      onPath += d;
+      maxTurnMs = Math.max(maxTurnMs, Number(d) / 1e6);
+    }
+    for (const m of pending.splice(0)) writer.take(m);
+    await writer.settled();
+    data.push(Number(onPath) / 1e6);
+    total.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  const median = (a: number[]) => a.sort((x, y) => x - y)[a.length >> 1];
+  const dataPathMs = median(data);
+  return { flows, capacity: s.e.connCapacity, dataPathMs, maxTurnMs, totalMs: median(total), nsPerConn: (dataPathMs * 1e6) / flows, bytes: statSync(path).size };
+}
+
 async function main(): Promise<void> {
   const folder = join(ROOT, "bench", "results");
   mkdirSync(folder, { recursive: true });
@@ -254,6 +291,7 @@ async function main(): Promise<void> {
   }
   const conns = process.env.WASMVS_BENCH_MODES ? [] : await newConnections(folder);
   const perConn = await memoryPerConnection();
+  const journal = process.env.WASMVS_BENCH_MODES ? [] : [await journalCost(1000, tmp), await journalCost(BIG, tmp)];
   const fmt = (n: number, w: number, d = 1) => n.toFixed(d).padStart(w);
   console.log(`\nEstablished flows (ns/packet and Mpps; C = bench/baseline.c, gcc -O2, same run)`);
   console.log(`mode      connections  frame   engine ns    Mpps     C ns    Mpps   engine/C speed`);
@@ -263,7 +301,13 @@ async function main(): Promise<void> {
   console.log(`\nNew connections per second (SYN to a service of 8 real servers)`);
   for (const c of conns) console.log(`  ${c.scheduler.padEnd(6)} ${fmt(c.connsPerSec / 1e6, 6, 2)} M/s`);
   console.log(`\nMemory per connection: ${perConn.toFixed(1)} bytes (40-byte entry + two hash-bucket heads, 2^20 capacity)`);
-  const report = { date: new Date().toISOString(), machine, quick: QUICK, batch: BATCH, established: rows, newConnections: conns, bytesPerConnection: perConn };
+  console.log(`\nCrash journal (the whole table every 500 ms; median pass; the data path's share is its encoding, a slice of at most 4,096 a turn)`);
+  for (const r of journal) {
+    console.log(`  ${String(r.flows).padStart(9)} connections (table ${r.capacity}): data path ${fmt(r.dataPathMs, 7, 2)} ms a pass ` +
+      `(${fmt(r.nsPerConn, 5)} ns a connection, longest turn ${fmt(r.maxTurnMs, 5, 2)} ms, ${fmt((r.dataPathMs / 500) * 100, 5, 2)}% of its time); ` +
+      `with the writer ${fmt(r.totalMs, 7, 2)} ms; ${(r.bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+  const report = { date: new Date().toISOString(), machine, quick: QUICK, batch: BATCH, established: rows, newConnections: conns, bytesPerConnection: perConn, journal };
   const file = join(folder, `engine-${report.date.replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2));
   writeFileSync(join(folder, "engine-latest.json"), JSON.stringify(report, null, 2));

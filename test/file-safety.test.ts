@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { NotifyFifo } from "../host/control/notify-fifo.js";
 import { userIds } from "../host/health/keepalived-checks.js";
 import { readTable, removeStaleTemps, TableFileError, writeTable } from "../host/dataplane/handoff.js";
-import { Journal, JOURNAL_MS } from "../host/dataplane/journal.js";
+import { Journal, JOURNAL_MS, JournalWriter } from "../host/dataplane/journal.js";
 import { writeFileSafely, writeFileSafelyAsync } from "../host/io/safe-file.js";
 import { claimSocket } from "../host/control/server.js";
 import { trackedValue } from "../host/health/checkers/file.js";
@@ -182,7 +182,7 @@ describe.runIf(root)("files a local user can plant", () => {
     const seg = (port: number, flags: number) =>
       eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: "192.0.2.7", dst: VIP, proto: 6, payload: tcp({ src: "192.0.2.7", dst: VIP, sport: port, dport: 80, flags }) }));
     async function engineWith(conns: number): Promise<Engine> {
-      const e = await director();
+      const e = await director({ connCapacity: 32768 });
       const s = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
       for (const a of RS) e.addRealServer(s, { address: a, port: 80, method: "dr", weight: 1 });
       for (let k = 0; k < conns; k++) {
@@ -191,30 +191,42 @@ describe.runIf(root)("files a local user can plant", () => {
       return e;
     }
 
+    /** A journal whose slices reach its writer as the thread's messages would. */
+    function journal(e: Engine, path: string, wall?: () => number) {
+      const log: string[] = [];
+      const writer = new JournalWriter(path, (l) => log.push(l));
+      const j = new Journal(e, (m) => writer.take(structuredClone(m)), wall);
+      /** One whole pass (or nothing when none is due), written. */
+      const pass = async (now: number) => {
+        e.tick(now);
+        let turns = 0;
+        do { j.step(now); turns++; } while (j.busy);
+        await writer.settled();
+        return turns;
+      };
+      return { j, writer, log, pass };
+    }
+
     it("each pass is the whole table, read back exactly as a handoff table; a link planted at the path is replaced, not followed", async () => {
       const d = place();
       const s = secret(d);
       const path = join(d, "control.table");
       symlinkSync(s.path, path);
       const e = await engineWith(30);
-      const log: string[] = [];
       let wall = 5_000_000;
-      const j = new Journal(e, path, (l) => log.push(l), () => wall);
-      e.tick(2000);
-      j.step(2000);
+      const { j, log, pass } = journal(e, path, () => wall);
+      await pass(2000);
       s.check();
       expect(lstatSync(path).isFile()).toBe(true);
       const t = readTable(path, e.connCapacity)!;
-      expect([t.count, t.writtenAtMs, statSync(path).size]).toEqual([30, 5_000_000, 32 + 30 * 36]);
+      expect([t.count, t.writtenAtMs, statSync(path).size, statSync(path).mode & 0o777]).toEqual([30, 5_000_000, 32 + 30 * 36, 0o600]);
       expect(Buffer.from(t.entries).equals(Buffer.from(e.exportTable(2000).entries))).toBe(true);
       // Not again before JOURNAL_MS; then again, with the new connections.
       for (const f of [SYN, ACK]) { e.loadFrame(0, seg(41000, f), 0); e.process(1, 2100); }
       wall += 300;
-      e.tick(2100);
-      j.step(2100);
+      await pass(2100);
       expect(readTable(path, e.connCapacity)!.count).toBe(30);
-      e.tick(2000 + JOURNAL_MS);
-      j.step(2000 + JOURNAL_MS);
+      await pass(2000 + JOURNAL_MS);
       expect(readTable(path, e.connCapacity)!).toMatchObject({ count: 31, writtenAtMs: 5_000_300 });
       expect(j.passes).toBe(2);
       expect(readdirSync(d).sort()).toEqual(["control.table", "shadow"]);
@@ -224,18 +236,36 @@ describe.runIf(root)("files a local user can plant", () => {
       expect(fresh.importTable(readTable(path, e.connCapacity)!.entries, 500, 9000)).toEqual({ applied: 31, expired: 0, unmatched: 0 });
     });
 
-    it("a journal that cannot be written says so once, keeps the last file, and says when it writes again", async () => {
+    it("a large table is written a slice of at most 4,096 entries a turn, the file whole only at the end", async () => {
+      const d = place();
+      const path = join(d, "control.table");
+      const e = await engineWith(10_000);
+      expect(e.connectionCount).toBe(10_000);
+      const { j, pass } = journal(e, path);
+      // Three turns: 4,096 + 4,096 + 1,808 connections (no templates).
+      expect(await pass(2000)).toBe(3);
+      expect(j.passes).toBe(1);
+      expect(readTable(path, e.connCapacity)!.count).toBe(10_000);
+    });
+
+    it("a journal that cannot be written says so once, keeps the last file, and says when it writes again; close drops a pass under way", async () => {
       const d = place();
       const e = await engineWith(3);
-      const log: string[] = [];
       const path = join(d, "sub", "control.table");
-      const j = new Journal(e, path, (l) => log.push(l));
-      for (let k = 0; k < 3; k++) { e.tick(2000 + k * JOURNAL_MS); j.step(2000 + k * JOURNAL_MS); }
+      const { writer, log, pass } = journal(e, path);
+      for (let k = 0; k < 3; k++) await pass(2000 + k * JOURNAL_MS);
       expect(log).toEqual([`connection journal ${path}: not written (ENOENT); the last one written stays`]);
       mkdirSync(join(d, "sub"));
-      e.tick(4000);
-      j.step(4000);
+      await pass(4000);
       expect(log[1]).toBe(`connection journal ${path}: written again`);
+      expect(readTable(path, 100)?.count).toBe(3);
+      // A stop in the middle of a pass: its temporary goes, the last whole file stays.
+      writer.take({ begin: 1 });
+      writer.take({ chunk: new Uint8Array(36) });
+      await writer.close();
+      writer.take({ end: 1 });
+      await writer.settled();
+      expect(readdirSync(join(d, "sub"))).toEqual(["control.table"]);
       expect(readTable(path, 100)?.count).toBe(3);
     });
   });

@@ -9,6 +9,7 @@ import { DirectorConfig } from "../control/rules.js";
 import { EngineSizes, RequestAdapter } from "../control/adapter.js";
 import { EngineReply, EngineRequest, EngineSnapshot, fromFailure, RequestFailure } from "./requests.js";
 import { LoopStats } from "./loop.js";
+import { JournalWriter } from "./journal.js";
 import type { ThreadData, ThreadMessage } from "./thread.js";
 
 export interface ThreadOptions {
@@ -21,8 +22,7 @@ export interface ThreadOptions {
   table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
-  /** What the thread has to say (the crash journal's trouble). */
-  log?: (line: string) => void;
+
 }
 
 export class DataplaneThread extends RequestAdapter {
@@ -63,7 +63,7 @@ export class DataplaneThread extends RequestAdapter {
         else if ("adverts" in m) { for (const f of t.advertListeners) f(m.adverts); }
         else if ("fatal" in m) fail(m.fatal);
         else if ("stopped" in m) t.stopped?.({ loop: m.stopped, table: m.table });
-        else if ("log" in m) o.log?.(m.log);
+        else if ("journal" in m) t.journal?.take(m.journal);
         else {
           const p = t.pending.get(m.id);
           if (!p) return;
@@ -96,16 +96,21 @@ export class DataplaneThread extends RequestAdapter {
     return this.inflightSnapshot;
   }
 
-  /** The data path writes its table to path every half second from now on (journal.ts). */
-  startJournal(path: string): void {
-    if (this.dead) return;
-    this.port.postMessage({ journal: path });
+  private journal?: JournalWriter;
+
+  /** The table written to path every half second from now on (journal.ts). */
+  startJournal(path: string, log: (line: string) => void): void {
+    if (this.dead || this.journal) return;
+    this.journal = new JournalWriter(path, log);
+    this.port.postMessage({ journal: true });
     tapAddon().bellRing(this.bell);
   }
 
   /** Stop the loop; resolves with its final statistics (and, when asked, the connection
    *  table as it was when the last frame moved) once the thread has ended. */
   async stop(exportTable = false): Promise<{ loop: LoopStats; table?: { entries: Uint8Array; count: number } } | undefined> {
+    // A journal pass under way is dropped: the file is left alone for the final table.
+    await this.journal?.close();
     if (this.dead) return undefined;
     const stats = new Promise<{ loop: LoopStats; table?: { entries: Uint8Array; count: number } }>((resolve) => { this.stopped = resolve; });
     this.port.postMessage({ stop: true, exportTable });

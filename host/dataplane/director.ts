@@ -159,7 +159,7 @@ class DataPath implements Service {
   async start(): Promise<void> {
     const { options, config, taps, offload, log, table } = this.o;
     const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal, log,
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal,
       table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
     if (table && thread.imported) {
@@ -360,7 +360,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }
     // Every resource is held: from now on the table file is this director's (journal.ts).
     if (tablePath) {
-      thread().startJournal(tablePath);
+      thread().startJournal(tablePath, o.log);
       o.log(`connection journal ${tablePath}: the table every ${JOURNAL_MS} ms (a crash or kill -9 loses no older connection)`);
     }
     const why = await stopped;

@@ -15,7 +15,7 @@ import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
-import { Journal } from "./journal.js";
+import { Journal, JournalMessage } from "./journal.js";
 
 export interface ThreadData {
   module: WebAssembly.Module;
@@ -47,7 +47,7 @@ export type ThreadMessage =
   | { fatal: string }
   | { id: number; reply?: unknown; failure?: unknown }
   | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } }
-  | { log: string };
+  | { journal: JournalMessage };
 
 async function main(d: ThreadData): Promise<void> {
   const post = (m: ThreadMessage) => d.port.postMessage(m);
@@ -77,9 +77,9 @@ async function main(d: ThreadData): Promise<void> {
   let journal: Journal | undefined;
   const serve = (): boolean => {
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
-      const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: string };
+      const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: true };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
-      if ("journal" in msg) { journal ??= new Journal(engine, msg.journal, (line) => post({ log: line })); continue; }
+      if ("journal" in msg) { journal ??= new Journal(engine, (j, transfer) => d.port.postMessage({ journal: j } satisfies ThreadMessage, transfer)); continue; }
       try {
         post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
       } catch (e) {
@@ -112,12 +112,12 @@ async function main(d: ThreadData): Promise<void> {
       journal?.step(now);
       // An idle director wakes once a second: ARP retries are a second apart anyway, and
       // expiry is amortised over the calls that traffic makes.
-      nextTick = (now + (busy ? d.tickMs : d.tickMs * 10)) >>> 0;
+      // A journal pass under way goes on at the next turn (a slice a turn, journal.ts).
+      nextTick = (now + (journal?.busy ? 1 : busy ? d.tickMs : d.tickMs * 10)) >>> 0;
       busy = false;
     }
   }
   addon.close(ep);
-  journal?.abandon();
   // The last act of the data path: no frame moves after this, so the table is complete.
   if (exportTable) {
     const table = engine.exportTable(engineNow());
