@@ -265,6 +265,14 @@ export function exportTable(from: u32, templates: u32, out: usize, max: u32, now
   txEnd();
   return next;
 }
+/** The crash journal's slice (host/dataplane/journal.ts): exportTable between two batches of
+ *  a running loop, at most `slots` slots looked at; only the clock is set (no timer runs, so
+ *  nothing is sent or expired by this call). */
+export function exportSlots(from: u32, templates: u32, out: usize, max: u32, slots: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  setNow(nowMs);
+  return tableExport(from, templates != 0, out, max, slots);
+}
 export function exportCount(): u32 { return tableExported; }
 /** Take n exported entries at `at`, elapsedMs after they were written; returns those applied
  *  (importExpired() ran out meanwhile, importUnmatched() match no service or server here). */

@@ -118,10 +118,12 @@ export let tableExported: u32 = 0;
  *  as sync entries with what remains of each timeout: entries from slot `from` on, the
  *  templates only or the connections only (templates go first, so that the connections find
  *  them), at most max of them at out. Returns the slot to go on from (capacity: done). */
-export function tableExport(from: u32, templates: bool, out: usize, max: u32): u32 {
+export function tableExport(from: u32, templates: bool, out: usize, max: u32, slots: u32 = 0xffffffff): u32 {
   let n: u32 = 0;
   let at = from;
-  for (; at < connCapacity && n < max; at++) {
+  // At most `slots` slots looked at (the crash journal bounds each turn's work by it).
+  let end = connCapacity - from > slots ? from + slots : connCapacity;
+  for (; at < end && n < max; at++) {
     let e = connEntry(at);
     let f = <u32>load<u8>(e, ConnField.FLAGS);
     if ((f & ConnFlag.USED) == 0 || ((f & ConnFlag.TEMPLATE) != 0) != templates) continue;

@@ -3,11 +3,13 @@
 // no connection older than about a second. Beyond IPVS, whose table lives in the kernel
 // and dies with the machine only; keepalived has nothing of the kind.
 //
-// Every JOURNAL_MS the data-path thread encodes the whole table (Journal), a slice of at
-// most STEP_ENTRIES per turn of its loop so that no turn stalls the frames for long, and
-// hands each slice to the main thread, whose JournalWriter writes it with asynchronous
-// file calls (libuv's pool: a slow disk or a metadata commit never stops forwarding, and
-// never the main thread) into a new file created exclusively under a random name
+// Every JOURNAL_MS the data-path thread encodes the whole table (Journal), a slice per turn
+// of its loop (at most STEP_SLOTS slots looked at, STEP_ENTRIES entries encoded: well under
+// a millisecond, whatever the table's size), copies each slice into one of a few shared
+// buffers (no allocation; a writer that falls behind makes the pass wait, not memory
+// grow) and tells the main thread, whose JournalWriter writes it with asynchronous file
+// calls (libuv's pool: a slow disk or a metadata commit never stops forwarding, nor the
+// main thread) into a new file created exclusively under a random name
 // (host/io/safe-file.ts), then writes the header and renames the file over the table
 // file. So the file is always a whole table of the handoff format (handoff.ts: IPVS sync
 // v1 entries with what remained of each timeout), read at start by the same code and the
@@ -29,14 +31,19 @@ import { encodeHeader, HEADER_BYTES } from "./handoff.js";
 
 /** A new pass every this many ms. */
 export const JOURNAL_MS = 500;
-/** Entries encoded in one turn of the data-path loop at most (about 0.4 ms of work). */
+/** Entries encoded in one turn of the data-path loop at most. */
 const STEP_ENTRIES = 4096;
-/** Bytes handed to the writer and not yet written beyond which a new pass is skipped (a
- *  disk slower than the table: the last whole file stays, memory stays bounded). */
-const BACKLOG_BYTES = 64 << 20;
+/** Table slots looked at in one turn at most (an empty stretch of a large table costs too). */
+const STEP_SLOTS = 65536;
+/** Shared buffers of STEP_ENTRIES entries between the data path and the writer (1.2 MB). */
+const BUFFERS = 8;
 
-/** What the data path hands the main thread: a pass begins, a slice of it, it ends. */
-export type JournalMessage = { begin: number } | { chunk: Uint8Array } | { end: number };
+/** What the data path hands the main thread: a pass begins (with the shared buffers, the
+ *  first time), a slice of it is in buffer k, it ends. */
+export type JournalMessage =
+  | { begin: number; shared?: { buffers: SharedArrayBuffer[]; held: SharedArrayBuffer } }
+  | { chunk: number; bytes: number }
+  | { end: number };
 
 /** The data path's side: the table, a slice at a time. */
 export class Journal {
@@ -45,18 +52,25 @@ export class Journal {
   private templates = true;
   private count = 0;
   private due = 0;
-  /** Passes handed over whole. */
+  private readonly buffers: Uint8Array[] = [];
+  /** held[k] is 1 while buffer k waits for the writer. */
+  private readonly held = new Int32Array(new SharedArrayBuffer(4 * BUFFERS));
+  private shared = false;
+  /** Passes handed over whole; turns that found every buffer held (the writer behind). */
   passes = 0;
+  waits = 0;
 
-  constructor(private readonly engine: Engine, private readonly send: (m: JournalMessage, transfer?: ArrayBuffer[]) => void,
-    private readonly wallMs: () => number = Date.now) {}
+  constructor(private readonly engine: Engine, private readonly send: (m: JournalMessage) => void,
+    private readonly wallMs: () => number = Date.now) {
+    for (let k = 0; k < BUFFERS; k++) this.buffers.push(new Uint8Array(new SharedArrayBuffer(STEP_ENTRIES * SYNC_ENTRY_BYTES)));
+  }
 
-  /** A pass is under way: the loop comes back soon rather than at its idle pace. */
+  /** A pass is under way: the loop comes back at its next turn rather than at its idle pace. */
   get busy(): boolean {
     return this.inPass;
   }
 
-  /** Between batches, right after an engine call at the same nowMs (Engine.exportSlice). */
+  /** Between two batches of the loop. */
   step(nowMs: number): void {
     if (!this.inPass) {
       if (this.passes > 0 && ((nowMs - this.due) | 0) < 0) return;
@@ -66,28 +80,27 @@ export class Journal {
       this.templates = true;
       this.count = 0;
       // The earliest moment of the pass: a reader shortens every timeout by at least the time since.
-      this.send({ begin: this.wallMs() });
+      this.send(this.shared ? { begin: this.wallMs() }
+        : { begin: this.wallMs(), shared: { buffers: this.buffers.map((b) => b.buffer as SharedArrayBuffer), held: this.held.buffer as SharedArrayBuffer } });
+      this.shared = true;
     }
-    const cap = this.engine.connCapacity;
-    for (let done = 0; done < STEP_ENTRIES;) {
-      const { next, entries } = this.engine.exportSlice(this.from, this.templates, nowMs, STEP_ENTRIES - done);
-      if (entries.length) {
-        // A copy (the view is the RX slots'), moved to the main thread without another.
-        const chunk = entries.slice();
-        this.send({ chunk }, [chunk.buffer]);
-      }
-      const n = entries.length / SYNC_ENTRY_BYTES;
-      this.count += n;
-      done += n;
-      this.from = next;
-      if (next !== 0 && next < cap) continue;
-      // Templates first (their connections find them on import), then the connections.
-      if (this.templates) { this.templates = false; this.from = 0; continue; }
-      this.send({ end: this.count });
-      this.inPass = false;
-      this.passes++;
-      return;
+    let k = 0;
+    while (k < BUFFERS && Atomics.load(this.held, k) !== 0) k++;
+    if (k === BUFFERS) { this.waits++; return; }
+    const { next, entries } = this.engine.exportSlice(this.from, this.templates, nowMs, STEP_ENTRIES, STEP_SLOTS);
+    if (entries.length) {
+      this.buffers[k].set(entries);
+      Atomics.store(this.held, k, 1);
+      this.send({ chunk: k, bytes: entries.length });
     }
+    this.count += entries.length / SYNC_ENTRY_BYTES;
+    this.from = next;
+    if (next !== 0 && next < this.engine.connCapacity) return;
+    // Templates first (their connections find them on import), then the connections.
+    if (this.templates) { this.templates = false; this.from = 0; return; }
+    this.send({ end: this.count });
+    this.inPass = false;
+    this.passes++;
   }
 }
 
@@ -97,37 +110,36 @@ const EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | co
 export class JournalWriter {
   private chain: Promise<void> = Promise.resolve();
   private pass?: { fh?: FileHandle; tmp: string; at: number; writtenAtMs: number; failed: boolean };
-  private skipping = false;
-  private backlog = 0;
+  private buffers: Uint8Array[] = [];
+  private held?: Int32Array;
   private closed = false;
   private failing?: string;
-  /** Files written whole, passes skipped for a slow disk. */
-  readonly stats = { written: 0, skipped: 0 };
+  /** Files written whole. */
+  written = 0;
 
   constructor(private readonly path: string, private readonly log: (line: string) => void) {}
 
   take(m: JournalMessage): void {
-    if (this.closed) return;
-    if ("begin" in m) {
-      this.skipping = this.backlog > BACKLOG_BYTES;
-      if (this.skipping) { this.stats.skipped++; return; }
+    if ("chunk" in m) {
+      const k = m.chunk;
+      const data = this.buffers[k].subarray(0, m.bytes);
+      this.then(async () => {
+        const p = this.pass!;
+        for (let done = 0; done < data.length;) done += (await p.fh!.write(data, done, data.length - done, p.at + done)).bytesWritten;
+        p.at += data.length;
+      }, false, k);
+    } else if ("begin" in m) {
+      if (m.shared) {
+        this.buffers = m.shared.buffers.map((b) => new Uint8Array(b));
+        this.held = new Int32Array(m.shared.held);
+      }
       const writtenAtMs = m.begin;
       this.then(async () => {
         const tmp = tempName(this.path);
         this.pass = { tmp, at: HEADER_BYTES, writtenAtMs, failed: false };
         this.pass.fh = await open(tmp, EXCLUSIVE, 0o600);
       }, true);
-    } else if ("chunk" in m) {
-      if (this.skipping) return;
-      const chunk = m.chunk;
-      this.backlog += chunk.length;
-      this.then(async () => {
-        const p = this.pass!;
-        for (let done = 0; done < chunk.length;) done += (await p.fh!.write(chunk, done, chunk.length - done, p.at + done)).bytesWritten;
-        p.at += chunk.length;
-      }, false, chunk.length);
     } else {
-      if (this.skipping) return;
       const count = m.end;
       this.then(async () => {
         const p = this.pass!;
@@ -137,21 +149,21 @@ export class JournalWriter {
         p.fh = undefined;
         await rename(p.tmp, this.path);
         this.pass = undefined;
-        this.stats.written++;
+        this.written++;
         if (this.failing) { this.log(`connection journal ${this.path}: written again`); this.failing = undefined; }
       });
     }
   }
 
-  /** Run f after what is queued (a pass's begin, slice or end). A failure drops the pass
-   *  (its temporary removed; its other slices ignored) and is said once per kind (a full
-   *  disk is not news every half second): the last whole file stays. */
-  private then(f: () => Promise<void>, begin = false, bytes = 0): void {
+  /** Run f after what is queued (a pass's begin, slice or end), then give buffer k back. A
+   *  failure drops the pass (its temporary removed, its other slices ignored) and is said
+   *  once per kind (a full disk is not news every half second): the last whole file stays.
+   *  Once closed, nothing more is written (buffers are still given back). */
+  private then(f: () => Promise<void>, begin = false, k = -1): void {
     this.chain = this.chain.then(async () => {
-      this.backlog -= bytes;
-      if (begin) await this.drop();
-      else if (!this.pass || this.pass.failed) return;
       try {
+        if (begin) await this.drop();
+        if (this.closed || (!begin && (!this.pass || this.pass.failed))) return;
         await f();
       } catch (e) {
         const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -159,6 +171,8 @@ export class JournalWriter {
         this.failing = why;
         await this.drop();
         this.pass = { tmp: "", at: 0, writtenAtMs: 0, failed: true };
+      } finally {
+        if (k >= 0 && this.held) Atomics.store(this.held, k, 0);
       }
     });
   }

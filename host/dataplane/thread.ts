@@ -79,7 +79,7 @@ async function main(d: ThreadData): Promise<void> {
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
       const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: true };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
-      if ("journal" in msg) { journal ??= new Journal(engine, (j, transfer) => d.port.postMessage({ journal: j } satisfies ThreadMessage, transfer)); continue; }
+      if ("journal" in msg) { journal ??= new Journal(engine, (j) => post({ journal: j })); continue; }
       try {
         post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
       } catch (e) {

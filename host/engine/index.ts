@@ -461,14 +461,14 @@ export class Engine {
   }
 
   /** One slice of exportTable while the loop runs (the crash journal, host/dataplane/journal.ts):
-   *  the templates or the connections from slot `from` on, at most max (and what the RX slots hold).
-   *  entries is a view of the RX slots, valid until the next call. Call it between batches,
-   *  right after a call at the same nowMs, so that the timers this call runs have nothing
-   *  due (it sends nothing). next: the slot to go on from; connCapacity (or 0) when done. */
-  exportSlice(from: number, templates: boolean, nowMs: number, most = Infinity): { next: number; entries: Uint8Array } {
+   *  the templates or the connections among at most `slots` slots from `from` on, at most max
+   *  of them (and what the RX slots hold). entries is a view of the RX slots, valid until the
+   *  next call. Call it between batches; it runs no timer (sends and expires nothing). next:
+   *  the slot to go on from; connCapacity (or 0) when done. */
+  exportSlice(from: number, templates: boolean, nowMs: number, max = Infinity, slots = 0xffffffff): { next: number; entries: Uint8Array } {
     const buf = this.region[Region.RX_SLOTS];
-    const max = Math.min(most, Math.floor((this.batch * this.slotSize) / SYNC_ENTRY_BYTES));
-    const next = this.exports.exportTable(from, templates ? 1 : 0, buf, max, nowMs >>> 0);
+    const most = Math.min(max, Math.floor((this.batch * this.slotSize) / SYNC_ENTRY_BYTES));
+    const next = this.exports.exportSlots(from, templates ? 1 : 0, buf, most, Math.min(slots, 0xffffffff) >>> 0, nowMs >>> 0);
     return { next, entries: this.u8.subarray(buf, buf + this.exports.exportCount() * SYNC_ENTRY_BYTES) };
   }
 
