@@ -31,7 +31,9 @@ commands:
          run the director on TAP devices (as root): one TAP per 'interface' line
          ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it and
          leave the connection table in the table file (default: the socket's path
-         with .table), which the next run takes over: a restart loses no connection
+         with .table), which the next run takes over: a restart loses no connection;
+         while it runs the file is rewritten every 500 ms, so a crash or kill -9
+         loses none older than that (none: neither)
   decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)

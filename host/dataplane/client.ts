@@ -22,7 +22,6 @@ export interface ThreadOptions {
   table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
-
 }
 
 export class DataplaneThread extends RequestAdapter {

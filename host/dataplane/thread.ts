@@ -111,10 +111,11 @@ async function main(d: ThreadData): Promise<void> {
       flush(engine.tick(now));
       journal?.step(now);
       // An idle director wakes once a second: ARP retries are a second apart anyway, and
-      // expiry is amortised over the calls that traffic makes.
-      // A journal pass under way goes on at the next turn (a slice a turn, journal.ts).
-      nextTick = (now + (journal?.busy ? 1 : busy ? d.tickMs : d.tickMs * 10)) >>> 0;
-      busy = false;
+      // expiry is amortised over the calls that traffic makes. A journal pass under way goes
+      // on at the next turn (a slice a turn, journal.ts); what traffic did meanwhile counts after.
+      const pass = journal?.busy ?? false;
+      nextTick = (now + (pass ? 1 : busy ? d.tickMs : d.tickMs * 10)) >>> 0;
+      if (!pass) busy = false;
     }
   }
   addon.close(ep);
