@@ -223,20 +223,15 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // has started (the journal's first pass): a start that fails leaves it as it was.
   const tablePath = o.tableFile === "none" ? undefined : o.tableFile ?? `${socketPath.replace(/\.sock$/, "")}.table`;
   let table: TakenTable | undefined;
+  let refused = false;
   if (tablePath) {
     removeStaleTemps(tablePath);
     try {
       table = readTable(tablePath, options.connCapacity);
     } catch (e) {
       if (!(e instanceof TableFileError)) throw e;
-      // Moved aside for a look (rename moves a link itself, never what it points to): the
-      // journal will write its own table at this path.
-      let aside = "";
-      try {
-        renameSync(tablePath, `${tablePath}.refused`);
-        aside = `; moved to ${tablePath}.refused`;
-      } catch { /* left where it is; the journal's rename replaces it or says why not */ }
-      o.log(`connection table not taken: ${e.message}${aside}`);
+      o.log(`connection table not taken: ${e.message}`);
+      refused = true;
     }
   }
 
@@ -360,6 +355,14 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }
     // Every resource is held: from now on the table file is this director's (journal.ts).
     if (tablePath) {
+      // A refused file, moved aside for a look (rename moves a link itself, never what it
+      // points to) before the journal writes its own table at the path.
+      if (refused) {
+        try {
+          renameSync(tablePath, `${tablePath}.refused`);
+          o.log(`connection table ${tablePath} (not taken) moved to ${tablePath}.refused`);
+        } catch { /* gone meanwhile, or not ours to move: the journal's rename says why not */ }
+      }
       thread().startJournal(tablePath, o.log);
       o.log(`connection journal ${tablePath}: the table every ${JOURNAL_MS} ms (a crash or kill -9 loses no older connection)`);
     }
