@@ -27,6 +27,8 @@ export interface HousekeepingOptions {
   checks?: () => unknown[];
   /** Each VRRP instance's state, for the status file. */
   vrrp?: () => unknown[];
+  /** The crash journal's figures, for the status file. */
+  journal?: () => unknown;
 }
 
 export class Housekeeping {
@@ -59,7 +61,8 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [] };
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [],
+      journal: this.o.journal?.() };
     // Exclusively created under a random name, then renamed: a link planted at a predictable
     // STATUS.tmp once made root write through it (host/io/safe-file.ts).
     await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));

@@ -105,6 +105,11 @@ export class DataplaneThread extends RequestAdapter {
     tapAddon().bellRing(this.bell);
   }
 
+  /** The crash journal's figures (undefined before it starts). */
+  journalView(): ReturnType<JournalWriter["view"]> | undefined {
+    return this.journal?.view();
+  }
+
   /** Stop the loop; resolves with its final statistics (and, when asked, the connection
    *  table as it was when the last frame moved) once the thread has ended. */
   async stop(exportTable = false): Promise<{ loop: LoopStats; table?: { entries: Uint8Array; count: number } } | undefined> {

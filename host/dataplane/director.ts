@@ -341,7 +341,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
     service("housekeeping", async () => {
       const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived,
-        checks: () => checking?.views() ?? [], vrrp: () => vrrp?.views() ?? [] });
+        checks: () => checking?.views() ?? [], vrrp: () => vrrp?.views() ?? [], journal: () => dataPath.thread?.journalView() });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),

@@ -185,6 +185,11 @@ export class JournalWriter {
     if (p.tmp) await unlink(p.tmp).catch(() => {});
   }
 
+  /** For the status file: the files written whole, and why the last pass failed if it did. */
+  view(): { file: string; written: number; failing?: string } {
+    return { file: this.path, written: this.written, ...(this.failing ? { failing: this.failing } : {}) };
+  }
+
   /** Everything handed over so far written (or dropped). */
   settled(): Promise<void> {
     return this.chain;

@@ -87,6 +87,11 @@ e2eDescribe("restart without losing connections", () => {
   it("kill -9 and a new process at once: the crash journal has the table, none of 12 long-lived connections breaks", async () => {
     const r = await restart("crash", [], { kill: true });
     expect(sb.logOf("crash-1")).not.toMatch(/left in/); // nothing written at the end: the journal it is
+    // The killed director's last status: its journal had written whole files, none failed.
+    const last = JSON.parse(readFileSync(join(sb.dir, "crash-1-status.json"), "utf8")) as { control: { journal: { file: string; written: number; failing?: string } } };
+    expect(last.control.journal.file).toBe(tableFile());
+    expect(last.control.journal.written).toBeGreaterThan(0);
+    expect(last.control.journal.failing).toBeUndefined();
     const took = /took over (\d+) of (\d+) connections from the previous process \(its table written (\d+) ms before\)/.exec(sb.logOf("crash-2"));
     expect(took).not.toBeNull();
     expect(Number(took![1])).toBeGreaterThanOrEqual(12);
