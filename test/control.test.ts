@@ -174,7 +174,7 @@ describe("housekeeping on a fake clock", () => {
       });
       await hk.start();
       expect(writes).toBe(1);
-      const flush = () => new Promise((r) => setTimeout(r, 20)); // the async writes settle
+      const flush = () => hk.settled(); // the async writes settle (however slow the disk)
       const seconds = async (n: number) => { for (let k = 0; k < n; k++) { clock.advance(1000); await flush(); } };
       await seconds(3);
       expect(writes).toBe(4);

@@ -68,13 +68,21 @@ export class Housekeeping {
     await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
   }
 
+  private readonly inflight = new Set<Promise<void>>();
+
+  /** The periodic work under way, done (tests on a fake clock wait for the disk with it). */
+  async settled(): Promise<void> {
+    while (this.inflight.size) await Promise.all(this.inflight);
+  }
+
   /** f every ms, never two at once whatever the disk does, its errors survived. */
   private periodic(ms: number, what: string, f: () => Promise<void>): void {
     let busy = false;
     this.timers.push(this.clock.every(ms, () => {
       if (busy) return;
       busy = true;
-      f().catch((e) => this.o.survived(what, e)).finally(() => { busy = false; });
+      const run = f().catch((e) => this.o.survived(what, e)).finally(() => { busy = false; this.inflight.delete(run); });
+      this.inflight.add(run);
     }));
   }
 }
