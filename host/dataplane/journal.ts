@@ -14,7 +14,9 @@
 // file. So the file is always a whole table of the handoff format (handoff.ts: IPVS sync
 // v1 entries with what remained of each timeout), read at start by the same code and the
 // same checks as a planned restart's; its size is bounded by the table's (36 bytes a
-// connection).
+// connection). A pass is not one instant: each entry is as it was when its slice was
+// taken (a connection made behind the cursor waits for the next pass), which is all a
+// reader needs, since every entry stands alone.
 //
 // A snapshot rather than an append-only log of events: replaying a log needs a snapshot
 // anyway, and the table changes faster than a log could be compacted (every packet moves a
