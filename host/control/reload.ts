@@ -179,6 +179,7 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setMarkRules(next.marks ?? []);
   live.setExpireNodestConn(next.expireNodestConn?.on ?? true);
   live.setSloppyTcp(next.sloppyTcp?.on ?? false);
+  live.setSyncTableShare(next.syncTableShare?.percent);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

@@ -95,6 +95,9 @@ export interface ServiceSpec {
   onePacket?: boolean;
 }
 
+/** The percent of the connection table a backup's synced-but-never-seen entries may hold
+ *  (assembly/ha/sync.ts says why half). */
+export const SYNC_TABLE_SHARE = 50;
 /** A sync master resends its whole table in this period (joining backups, long-lived connections). */
 export const SYNC_REFRESH_MS = 10_000;
 
@@ -431,10 +434,26 @@ export class Engine {
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
    *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size;
    *  a master resends its whole table every refreshMs (default 10 s; 0: never); with peer,
-   *  a master sends to that unicast address instead of 224.0.0.81. */
-  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number; peer?: string }): void {
+   *  a master sends to that unicast address instead of 224.0.0.81. A backup takes multicast
+   *  sync to 224.0.0.81 with TTL 1, and unicast sync only from `from` (the other director)
+   *  or the VRRP master (setSyncMaster). */
+  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number; peer?: string; from?: string }): void {
     check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS,
-      o.peer ? ipToWire(o.peer) : 0), "connection sync");
+      o.peer ? ipToWire(o.peer) : 0, o.from ? ipToWire(o.from) : 0), "connection sync");
+  }
+
+  /** The percent of the connection table entries made by sync and matched by no packet yet
+   *  may hold (sync_table_share; default SYNC_TABLE_SHARE): past it, new synced entries are
+   *  refused and counted (sync_conns_over_share). */
+  setSyncTableShare(percent: number = SYNC_TABLE_SHARE): void {
+    if (!Number.isInteger(percent) || percent < 1 || percent > 100) throw new EngineError(`sync table share out of range (1-100 %): ${percent}`, Err.BAD_ARGUMENT);
+    check(this.exports.syncShare(percent), "sync table share");
+  }
+
+  /** The master of the VRRP instance sync follows, as this backup learned it from its adverts
+   *  (undefined: none): the engine takes unicast sync from that address too. */
+  setSyncMaster(addr: string | undefined): void {
+    this.exports.syncMaster(addr ? ipToWire(addr) : 0);
   }
 
   /** The whole table as IPVS sync entries (SYNC_ENTRY_BYTES each) with what remains of each
