@@ -11,6 +11,7 @@ import { describe, it, expect } from "vitest";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
 import { decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
 import { Counter, type Engine } from "../host/engine/index.js";
+import { syncEntry, syncMessage } from "./helpers/syncmsg.js";
 
 const PEER = "10.0.0.5";
 const PEER_MAC = "02:00:00:00:00:0a";
@@ -19,21 +20,9 @@ const OFF_LINK = "198.51.100.9";
 const CLIENT = "192.0.2.7";
 const MAX_TIMEOUT_MS = 0x7fffffff;
 
-const be16 = (v: number) => [(v >>> 8) & 255, v & 255];
-const be32 = (v: number) => [...be16(v >>> 16), ...be16(v & 0xffff)];
-const ip4 = (a: string) => a.split(".").map(Number);
-
 interface EntrySpec { cport: number; server?: string; state?: number; timeout?: number; caddr?: string; template?: boolean }
-/** One 36-byte IPv4 v1 entry (ip_vs_sync.c struct ip_vs_sync_v4): DR, TCP, port 80. */
-function entry(e: EntrySpec): number[] {
-  const flags = 3 | (e.template ? 0x1000 : 0) | ((e.state ?? 1) === 1 || e.template ? 0 : 0x100) | 0x80;
-  return [0, 6, ...be16(36), ...be32(flags), ...be16(e.template ? 0 : e.state ?? 1), ...be16(e.cport), ...be16(80), ...be16(80), ...be32(0), ...be32(e.timeout ?? 0),
-    ...ip4(e.caddr ?? CLIENT), ...ip4(VIP), ...ip4(e.server ?? RS[2])];
-}
-function message(entries: EntrySpec[], syncid = 9): number[] {
-  const body = entries.flatMap(entry);
-  return [0, syncid, ...be16(8 + body.length), entries.length, 1, 0, 0, ...body];
-}
+const entry = (e: EntrySpec) => syncEntry({ ...e, caddr: e.caddr ?? CLIENT, vaddr: VIP, daddr: e.server ?? RS[2] });
+const message = (entries: EntrySpec[], syncid = 9) => syncMessage(entries.map((e) => ({ ...e, caddr: e.caddr ?? CLIENT, vaddr: VIP, daddr: e.server ?? RS[2] })), syncid);
 /** A sync datagram as a frame: to the group (its MAC) or to the backup's address. */
 function datagram(payload: number[], o: { src?: string; dst?: string; ttl?: number; smac?: string; badChecksum?: boolean; noChecksum?: boolean } = {}): Uint8Array {
   const src = o.src ?? PEER;
