@@ -7,9 +7,17 @@
 // one is scheduled afresh. Timeouts of any size are clamped to what a deadline holds.
 // Messages are built here byte by byte (IPVS sync v1 layout), not by the engine.
 
-import { describe, it, expect } from "vitest";
+import { describe, it, expect, afterAll } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FakeClock } from "../host/control/clock.js";
+import { parseKeepalived } from "../host/control/keepalived.js";
+import type { EngineAdapter } from "../host/control/adapter.js";
+import type { VrrpAdvert } from "../host/engine/index.js";
+import { VrrpService } from "../host/vrrp/service.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
-import { decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
+import { decode, eth, ipv4, tcp, udp, vrrp, ACK, SYN } from "./helpers/packet.js";
 import { Counter, type Engine } from "../host/engine/index.js";
 import { syncEntry, syncMessage } from "./helpers/syncmsg.js";
 
@@ -239,5 +247,52 @@ describe("timeouts over 2^31 ms (24.8 days)", () => {
     expect(conns.find((c) => !c.template)?.state).toBe("ESTABLISHED");
     // A day later the client's next connection still goes to the same server.
     expect(serverOf(feed(e, seg(40001, SYN), 1000 + 86_400_000)[0])).toBe(first);
+  });
+});
+
+describe("the VRRP master's address reaches sync (the one hook from VRRP)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "wasmvs-syncguard-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("a backup's instance that learns a master from its adverts tells the engine once per change; a director without lvs_sync_daemon never does", async () => {
+    const run = async (sync: boolean) => {
+      const path = join(dir, `k${sync ? 1 : 0}.conf`);
+      writeFileSync(path, `${sync ? "global_defs {\n  lvs_sync_daemon eth0 VI_1\n}\n" : ""}director {
+  interface eth0 { mac 02:00:00:00:00:01
+    address 10.0.0.2/24 }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 61
+  priority 100
+  version 3
+  advert_int 1
+  virtual_ipaddress {
+    10.0.0.100
+  }
+}
+`);
+      const cfg = parseKeepalived(path);
+      const clock = new FakeClock();
+      const told: (string | undefined)[] = [];
+      let deliver: (a: VrrpAdvert[]) => void = () => {};
+      const engine = {
+        vrrp: async () => {}, announce: async () => {}, sync: async () => {}, routes: async () => {},
+        syncAcceptFrom: async (a: string | undefined) => { told.push(a); },
+        onVrrpAdverts: (f: (a: VrrpAdvert[]) => void) => { deliver = f; },
+      } as unknown as EngineAdapter;
+      const service = new VrrpService(cfg, { clock, engine, log: () => {}, linkUp: () => true });
+      service.start();
+      const advert = (src: string, priority: number) => ({ instance: 0, src,
+        message: new Uint8Array(vrrp({ version: 3, vrid: 61, priority, addresses: ["10.0.0.100"], src, dst: "224.0.0.18" })) });
+      deliver([advert("10.0.0.5", 150)]);
+      deliver([advert("10.0.0.5", 150), advert("10.0.0.5", 150)]);
+      // A new master (the old one gone, another with a higher priority).
+      deliver([advert("10.0.0.7", 200)]);
+      await service.stop();
+      return told;
+    };
+    expect(await run(true)).toEqual(["10.0.0.5", "10.0.0.7"]);
+    expect(await run(false)).toEqual([]);
   });
 });
