@@ -389,14 +389,17 @@ export enum Counter {
   DROP_SYNC_BAD_TTL = 69,
   DROP_SYNC_BAD_GROUP = 70,
   DROP_SYNC_BAD_CHECKSUM = 71,
-  LAST_DROP = 71,
+  /** With a sync key set (ha/auth.ts): a message without a MAC trailer, or whose MAC is not
+   *  the key's. */
+  DROP_SYNC_BAD_MAC = 72,
+  LAST_DROP = 72,
   /** Synced connections refused because synced-but-never-seen entries hold their share of
    *  the table already, or the table is full (sync never evicts). */
-  SYNC_CONNS_OVER_SHARE = 72,
-  SYNC_CONNS_TABLE_FULL = 73,
+  SYNC_CONNS_OVER_SHARE = 73,
+  SYNC_CONNS_TABLE_FULL = 74,
   /** Synced-but-never-seen entries a new connection evicted when the table was full. */
-  CONNS_EVICTED_SYNCED = 74,
-  COUNT = 75,
+  CONNS_EVICTED_SYNCED = 75,
+  COUNT = 76,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

@@ -25,9 +25,10 @@ import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDes
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
+import { sha256 } from "./ha/auth";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_TABLE_BYTES } from "./ha/vrrp";
 import {
-  syncAcceptFrom, syncConfigure, syncFlush, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
+  syncAcceptFrom, syncConfigure, syncFlush, syncSetKey, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
   tableImport, tableUnmatched,
 } from "./ha/sync";
 
@@ -256,6 +257,13 @@ export function vrrpAdvert(i: u32, priority: u32, peer: u32, nowMs: u32): u32 {
 export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32, peer: u32, from: u32): i32 {
   return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs, peer, from) ? Err.OK : -Err.BAD_ARGUMENT;
 }
+/** The sync key (len bytes at p, at most 64; 0: off): HMAC-SHA256 trailers sent and required. */
+export function syncKey(p: usize, len: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return syncSetKey(p, len) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+/** SHA-256 of len bytes at p into out (tests check the engine's against node:crypto). */
+export function sha256Of(p: usize, len: u32, out: usize): void { sha256(p, len, out); }
 /** The percent of the connection table synced-never-seen entries may hold (1-100; 0: 50). */
 export function syncShare(percent: u32): i32 {
   if (!state.initialised) return -Err.NOT_INITIALISED;

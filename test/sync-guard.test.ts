@@ -8,7 +8,8 @@
 // Messages are built here byte by byte (IPVS sync v1 layout), not by the engine.
 
 import { describe, it, expect, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createHash, createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeClock } from "../host/control/clock.js";
@@ -294,5 +295,75 @@ vrrp_instance VI_1 {
     };
     expect(await run(true)).toEqual(["10.0.0.5", "10.0.0.7"]);
     expect(await run(false)).toEqual([]);
+  });
+});
+
+describe("authenticated sync (beyond IPVS, off by default): an HMAC-SHA256 trailer", () => {
+  it("the engine's SHA-256 is node:crypto's, at every padding boundary", async () => {
+    const e = await director();
+    for (const n of [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 1472]) {
+      const data = Uint8Array.from({ length: n }, (_, k) => (k * 131 + n) & 255);
+      expect(Buffer.from(e.sha256(data)).toString("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+    }
+  });
+
+  it("a keyed master appends the HMAC of each message; a backup with the key takes it; no MAC, another key's, or a keyless backup: dropped", async () => {
+    const key = Buffer.from("0123456789abcdef0123456789abcdef", "latin1");
+    const master = await backupEngine();
+    master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0 });
+    master.setSyncAuthKey(key);
+    const out = feed(master, seg(40000, SYN)).filter((f) => f[0] === 1 && f[5] === 0x51);
+    expect(out.length).toBe(1);
+    const d = decode(out[0]);
+    expect(d.checksumErrors).toEqual([]);
+    const payload = out[0].subarray(42);
+    const size = (payload[2] << 8) | payload[3];
+    expect(payload.length).toBe(size + 32);
+    expect(Buffer.from(payload.subarray(size)).toString("hex")).toBe(createHmac("sha256", key).update(payload.subarray(0, size)).digest("hex"));
+    const resend = (p: Uint8Array) => datagram(Array.from(p));
+    // The backups: the same key, another key, none.
+    const same = await backupEngine();
+    same.setSyncAuthKey(key);
+    feed(same, resend(payload));
+    feed(same, resend(payload.subarray(0, size))); // without its MAC
+    const forged = Uint8Array.from(payload);
+    forged[size - 1] ^= 1; // the entry changed, the MAC kept
+    feed(same, resend(forged));
+    expect(same.counters()).toMatchObject({ sync_conns_received: 1n, drop_sync_bad_mac: 2n });
+    expect(same.connections(1000).map((c) => c.clientPort)).toEqual([40000]);
+    const other = await backupEngine();
+    other.setSyncAuthKey(Buffer.from("another key, 16+ bytes long", "latin1"));
+    feed(other, resend(payload));
+    expect(other.counters()).toMatchObject({ sync_conns_received: 0n, drop_sync_bad_mac: 1n });
+    const keyless = await backupEngine();
+    feed(keyless, resend(payload));
+    expect(keyless.counters()).toMatchObject({ sync_conns_received: 0n, drop_sync_malformed: 1n });
+    expectCountersAddUp(same);
+    expect(() => same.setSyncAuthKey(new Uint8Array(65))).toThrow(/at most 64/);
+  });
+
+  it("with a key, a full message holds one entry less (1472 bytes: 39, not 40), so that the MAC fits the MTU", async () => {
+    const master = await backupEngine();
+    master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0 });
+    master.setSyncAuthKey(Buffer.alloc(32, 7));
+    for (let k = 0; k < 40; k++) master.loadFrame(k, seg(41000 + k, SYN), 0);
+    const sizes = master.txFrames(master.process(40, 1000)).filter((t) => t.frame[0] === 1 && t.frame[5] === 0x51).map((t) => t.frame.length - 42);
+    expect(sizes).toEqual([8 + 39 * 36 + 32, 8 + 36 + 32]);
+  });
+
+  it("sync_auth_key_file: a file only this user can read, at least 16 bytes; a trailing newline is not part of the key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-synckey-"));
+    try {
+      const put = (name: string, text: string, mode = 0o600) => { const p = join(dir, name); writeFileSync(p, text, { mode }); chmodSync(p, mode); return p; };
+      const conf = (path: string) => { const p = join(dir, "k.conf"); writeFileSync(p, `director {\n  interface eth0 { mac 02:00:00:00:00:01\n    address 10.0.0.2/24 }\n  sync_auth_key_file ${path}\n}\n`); return p; };
+      expect(parseKeepalived(conf(put("good", "0123456789abcdef0123456789abcdef\n"))).syncAuth?.keyHex).toBe(Buffer.from("0123456789abcdef0123456789abcdef").toString("hex"));
+      expect(() => parseKeepalived(conf(put("open", "0123456789abcdef0123456789abcdef\n", 0o644)))).toThrow(/can be read or changed by other users \(mode 644; chmod 600\)/);
+      expect(() => parseKeepalived(conf(put("short", "secret\n")))).toThrow(/holds 6 bytes: a key needs at least 16/);
+      expect(() => parseKeepalived(conf(join(dir, "missing")))).toThrow(/no such file/);
+      symlinkSync(join(dir, "good"), join(dir, "link"));
+      expect(() => parseKeepalived(conf(join(dir, "link")))).toThrow(/a symbolic link \(refused\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

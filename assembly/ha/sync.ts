@@ -41,6 +41,7 @@ import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
 } from "../svc/service";
 import { ifaceAddr, ifaceExists, ifaceMac, ifaceMtu } from "../route/route";
+import { authKeyed, authMac, authSetKey, authVerify, MAC_LEN } from "./auth";
 import { sendRouted } from "../xmit/output";
 
 @inline export const SYNC_SEND: u32 = 1;
@@ -66,6 +67,8 @@ let syncMaster: u32 = 0;
  *  a bigger share or table (IPVS's own table has no fixed size). */
 @inline const DEFAULT_SHARE_PERCENT: u32 = 50;
 let maxEntries: u32 = 40;
+/** The largest message, MAC trailer included (sync_maxlen, limited by the MTU). */
+let maxBytes: u32 = SEND_BYTES;
 let buffer: usize = 0;
 let pending: u32 = 0;
 
@@ -95,7 +98,8 @@ export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32
   syncId = syncid & 0xff;
   syncPeer = peer;
   syncFrom = from;
-  maxEntries = (maxlen - SYNC_HEADER_LEN) / SYNC_ENTRY_LEN;
+  maxBytes = maxlen;
+  maxEntries = entriesFitting();
   refreshMs = refreshPeriodMs;
   refreshLast = now;
   return true;
@@ -243,7 +247,7 @@ export function syncFlush(): void {
   memory.copy(f + EthField.SRC, ifaceMac(syncIfindex), 6);
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;
-  let udpLen = UDP_HEADER_LEN + msgLen;
+  let udpLen = UDP_HEADER_LEN + msgLen + (authKeyed ? MAC_LEN : 0);
   ipv4Emit(ip, 0, IPV4_HEADER_LEN + udpLen, 0, 0, syncPeer != 0 ? 64 : 1, Proto.UDP, src, dst);
   let udp = ip + IPV4_HEADER_LEN;
   store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.SRC_PORT);
@@ -251,6 +255,8 @@ export function syncFlush(): void {
   store<u16>(udp, <u16>bswap16(udpLen), UdpField.LENGTH);
   store<u16>(udp, 0, UdpField.CHECKSUM);
   memory.copy(udp + UDP_HEADER_LEN, buffer, msgLen);
+  // With a key, the MAC of the message right after it (ha/auth.ts).
+  if (authKeyed) authMac(udp + UDP_HEADER_LEN, msgLen, udp + UDP_HEADER_LEN + msgLen);
   store<u16>(udp, <u16>udpNonZero(transportChecksum(src, dst, Proto.UDP, udp, udpLen)), UdpField.CHECKSUM);
   let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + udpLen;
   if (syncPeer != 0) {
@@ -260,6 +266,23 @@ export function syncFlush(): void {
   }
   if (!txPush(f, len < 60 ? 60 : len, syncIfindex)) { count(Counter.GENERATED_LOST); return; }
   count(Counter.SYNC_MESSAGES_SENT);
+}
+
+/** Entries a message holds, leaving room for the MAC when there is a key. */
+function entriesFitting(): u32 {
+  let room = maxBytes - SYNC_HEADER_LEN - (authKeyed ? MAC_LEN : 0);
+  let n = room / SYNC_ENTRY_LEN;
+  return n > 255 ? 255 : n == 0 ? 1 : n;
+}
+
+/** The sync key (len bytes at p, at most 64; 0: none, authentication off). What waits is
+ *  sent first, under the old key. */
+export function syncSetKey(p: usize, len: u32): bool {
+  if (len > 64) return false;
+  if (pending != 0) syncFlush();
+  authSetKey(p, len);
+  maxEntries = entriesFitting();
+  return true;
 }
 
 /** The percent of the table synced-never-seen entries may hold (1-100; 0: the default). */
@@ -292,7 +315,14 @@ export function syncReceiveDatagram(frame: usize, ip: usize, udp: usize, udpLen:
   // checksum (NEEDS_CSUM) or one the kernel checked (DATA_VALID): both are good, as in Linux.
   let offloaded = vnet && (<u32>load<u8>(frame - 10, VnetField.FLAGS) & 3) != 0;
   if (!offloaded && !udpChecksumValid(src, dst, udp, udpLen)) { count(Counter.DROP_SYNC_BAD_CHECKSUM); return; }
-  syncReceive(udp + UDP_HEADER_LEN, udpLen - UDP_HEADER_LEN);
+  let m = udp + UDP_HEADER_LEN;
+  let len = udpLen - UDP_HEADER_LEN;
+  if (authKeyed) {
+    // The MAC trailer after the message; the message's size field is checked after (syncCheck).
+    if (len < MAC_LEN || !authVerify(m, len - MAC_LEN, m + len - MAC_LEN)) { count(Counter.DROP_SYNC_BAD_MAC); return; }
+    len -= MAC_LEN;
+  }
+  syncReceive(m, len);
 }
 
 /** Apply a sync message (len bytes at m). Ends in exactly one counter for the frame. */

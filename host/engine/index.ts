@@ -450,6 +450,31 @@ export class Engine {
     check(this.exports.syncShare(percent), "sync table share");
   }
 
+  /** The sync key (sync_auth_key_file; undefined: none): every message sent carries an
+   *  HMAC-SHA256 trailer, and one received without the right one is dropped (sync_bad_mac).
+   *  Off by default: kernel IPVS neither sends nor takes the trailer. At most 64 bytes (a
+   *  longer key is hashed first, RFC 2104: readSyncKey does). Uses the RX slots: call it
+   *  between batches. */
+  setSyncAuthKey(key: Uint8Array | undefined): void {
+    const k = key ?? new Uint8Array(0);
+    if (k.length > 64) throw new EngineError(`sync key of ${k.length} bytes: at most 64 (hash a longer one first)`, Err.BAD_ARGUMENT);
+    const buf = this.region[Region.RX_SLOTS];
+    this.u8.set(k, buf);
+    try {
+      check(this.exports.syncKey(buf, k.length), "sync key");
+    } finally {
+      this.u8.fill(0, buf, buf + k.length);
+    }
+  }
+
+  /** SHA-256 as the engine computes it (tests hold it against node:crypto). */
+  sha256(data: Uint8Array): Uint8Array {
+    const buf = this.region[Region.RX_SLOTS];
+    this.u8.set(data, buf + 32);
+    this.exports.sha256Of(buf + 32, data.length, buf);
+    return this.u8.slice(buf, buf + 32);
+  }
+
   /** The master of the VRRP instance sync follows, as this backup learned it from its adverts
    *  (undefined: none): the engine takes unicast sync from that address too. */
   setSyncMaster(addr: string | undefined): void {
