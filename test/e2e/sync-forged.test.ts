@@ -67,10 +67,10 @@ e2eDescribe("forged connection sync", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number) => `global_defs {
+  const config = (who: "a" | "b", priority: number, keyFile?: string) => `global_defs {
   lvs_sync_daemon outside VI_1
 }
-${pairDirectorBlock(`x${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6, "  connection_table_size 4096")}vrrp_instance VI_1 {
+${pairDirectorBlock(`x${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6, `  connection_table_size 4096${keyFile ? `\n  sync_auth_key_file ${keyFile}` : ""}`)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id ${VRID}
   priority ${priority}
@@ -96,20 +96,25 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     await sb?.destroy();
   });
 
-  it("off-link, non-peer and TTL>1 forgeries are dropped and counted; TTL-1 ones hold at most half the table; after kill -9 of the master nothing breaks and nothing is steered", async () => {
-    const onLink = sb.addHost("atk", "bo", `${ATTACKER}/24`);
-    const far = sb.addHost("far", "bi", `${FAR_ATTACKER}/24`);
-    sb.must(far, ["ip", "route", "add", "default", "via", ROUTER_IN]);
+  let onLink = "";
+  let far = "";
 
-    const a = await sb.startDirector(config("a", 150), join(sb.dir, "xa.sock"), "xa");
+  /** The directors (with a sync key or not), the traffic, the forgeries, kill -9 of the master: what got through. */
+  async function attack(tag: string, keyFile?: string): Promise<void> {
+    if (!onLink) {
+      onLink = sb.addHost("atk", "bo", `${ATTACKER}/24`);
+      far = sb.addHost("far", "bi", `${FAR_ATTACKER}/24`);
+      sb.must(far, ["ip", "route", "add", "default", "via", ROUTER_IN]);
+    }
+    const a = await sb.startDirector(config("a", 150, keyFile), join(sb.dir, `${tag}a.sock`), `${tag}a`);
     directors.push(a);
-    await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("xa")), 5000);
-    const b = await sb.startDirector(config("b", 100), join(sb.dir, "xb.sock"), "xb");
+    await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf(`${tag}a`)), 5000);
+    const b = await sb.startDirector(config("b", 100, keyFile), join(sb.dir, `${tag}b.sock`), `${tag}b`);
     directors.push(b);
-    await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("xb")), 5000);
-    await sb.waitFor("b to receive sync", () => new RegExp(`connection sync on outside: receiving \\(sync ID ${VRID}\\)`).test(sb.logOf("xb")), 5000);
+    await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf(`${tag}b`)), 5000);
+    await sb.waitFor("b to receive sync", () => new RegExp(`connection sync on outside: receiving \\(sync ID ${VRID}\\)`).test(sb.logOf(`${tag}b`)), 5000);
 
-    const long = sb.httpInBackground(`http://${VIP}/`, { requests: 50 * 200, concurrency: 50, keepalive: true, intervalMs: 20, timeoutMs: 3000 }, "x-long");
+    const long = sb.httpInBackground(`http://${VIP}/`, { requests: 50 * 200, concurrency: 50, keepalive: true, intervalMs: 20, timeoutMs: 3000 }, `${tag}-long`);
     await sb.waitFor("the connections to be synced", () => {
       try {
         return (b.status().connections ?? 0) >= 50;
@@ -124,7 +129,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     const fill = (k: number): SyncEntrySpec[] => Array.from({ length: 40 }, (_, j) => ({ cport: 1024 + j, caddr: `198.51.${100 + (k >> 8)}.${k & 255}`, vaddr: VIP,
       daddr: serverAddress(2), timeout: 2_000_000 }));
     const msgs = [syncMessage(planted, VRID), ...Array.from({ length: 105 }, (_, k) => syncMessage(fill(k), VRID))];
-    const file = join(sb.dir, "forged.json");
+    const file = join(sb.dir, `${tag}-forged.json`);
     writeFileSync(file, JSON.stringify(msgs));
     const send = (ns: string, dst: string, ttl: number, src: string) => expect(sb.must(ns, [process.execPath, "-e", SENDER, file, dst, String(ttl), src]).trim()).toBe(`sent ${msgs.length}`);
     const before = b.status().counters;
@@ -142,26 +147,33 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     expect(table.filter((l) => l.includes("198.51.")).length).toBe(0);
     expect(table.filter((l) => PLANTED_PORTS.some((p) => l.includes(`${CLIENT}:${p} `))).length).toBe(0);
 
-    // What IPVS takes too: multicast with TTL 1 from the link. Bounded to half of 4,096.
+    // What IPVS takes too: multicast with TTL 1 from the link. Bounded to half of 4,096; with a key, refused.
     send(onLink, "224.0.0.81", 1, ATTACKER);
     const after = await b.freshStatus().then(() => b.freshStatus());
     table = listing();
     const forgedIn = table.filter((l) => l.includes("198.51.") || PLANTED_PORTS.some((p) => l.includes(`${CLIENT}:${p} `))).length;
     const overShare = (after.counters.sync_conns_over_share ?? 0) - (before.sync_conns_over_share ?? 0);
-    console.log(`forged sync with TTL 1 from the link: ${forgedIn} of ${12 + 105 * 40} entries taken, ${overShare} refused over the share; table ${after.connections} of 4096`);
-    expect(forgedIn).toBeLessThanOrEqual(2048);
-    expect(overShare).toBeGreaterThanOrEqual(12 + 105 * 40 - 2048);
-    expect(after.connections).toBeLessThanOrEqual(2048 + 50 + 10);
+    const badMac = (after.counters.drop_sync_bad_mac ?? 0) - (before.drop_sync_bad_mac ?? 0);
+    console.log(`forged sync with TTL 1 from the link${keyFile ? ", sync key set" : ""}: ${forgedIn} of ${12 + 105 * 40} entries taken, ${overShare} refused over the share, ` +
+      `${badMac} messages dropped for their MAC; table ${after.connections} of 4096`);
+    if (keyFile) {
+      expect(badMac).toBe(msgs.length);
+      expect(forgedIn).toBe(0);
+    } else {
+      expect(forgedIn).toBeLessThanOrEqual(2048);
+      expect(overShare).toBeGreaterThanOrEqual(12 + 105 * 40 - 2048);
+      expect(after.connections).toBeLessThanOrEqual(2048 + 50 + 10);
+    }
 
     await new Promise((r) => setTimeout(r, 1000));
     a.proc.kill("SIGKILL");
-    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("xb")), 5000);
+    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf(`${tag}b`)), 5000);
     // New connections: 20 of them, and 12 from the ports whose entries were planted.
     const fresh = sb.http(`http://${VIP}/`, { requests: 20, intervalMs: 20, timeoutMs: 3000 });
     const fromPorts = JSON.parse(sb.must(sb.client, [process.execPath, "-e", FROM_PORTS, JSON.stringify(PLANTED_PORTS)]).trim()) as string[];
     long.kill("SIGTERM");
     await sb.waitFor("the long-lived client", () => long.exitCode !== null, 30000);
-    const lr = JSON.parse(sb.logOf("x-long").trim().split("\n").pop()!) as { bodies: (string | null)[]; errors: string[] };
+    const lr = JSON.parse(sb.logOf(`${tag}-long`).trim().split("\n").pop()!) as { bodies: (string | null)[]; errors: string[] };
     const s3 = fromPorts.filter((x) => x === "server3").length;
     console.log(`after kill -9 of the master: long-lived connections broken ${lr.errors.length} of 50 (${lr.bodies.filter((x) => x).length} requests answered); ` +
       `new connections failed ${fresh.errors.length} of 20; from the 12 planted ports: ${JSON.stringify(fromPorts)} (${s3} to the attacker's server 3)`);
@@ -173,6 +185,18 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     expect(s3).toBeLessThan(12);
     const final = (await b.freshStatus()).counters;
     expect(final.drop_table_full ?? 0).toBe(0);
-    expect((final.conns_reused ?? 0) - (after.counters.conns_reused ?? 0)).toBeGreaterThanOrEqual(12);
+    // The planted entries that got in (no key) made way for the SYNs from their ports.
+    if (!keyFile) expect((final.conns_reused ?? 0) - (after.counters.conns_reused ?? 0)).toBeGreaterThanOrEqual(12);
+    await b.stop();
+  }
+
+  it("off-link, non-peer and TTL>1 forgeries are dropped and counted; TTL-1 ones hold at most half the table; after kill -9 of the master nothing breaks and nothing is steered", async () => {
+    await attack("x");
+  });
+
+  it("with sync_auth_key_file on both directors even the TTL-1 forgeries from the link are dropped (sync_bad_mac), and the keyed sync carries every connection over", async () => {
+    const key = join(sb.dir, "sync.key");
+    writeFileSync(key, "5f0c6bd7a1e94f28b3d1c07e9a6f4e21\n", { mode: 0o600 });
+    await attack("k", key);
   });
 });
