@@ -157,8 +157,9 @@ export function connSetSyncedShare(percent: u32): void {
 }
 
 /** A free entry, reclaiming one if the table is full; 0 if none can be had. real: for a
- *  connection (or template) a packet made, which may evict. A synced entry (real false) takes only an expired entry's place: never a live one, not
- *  even a half-open one (that is a new connection in its handshake). */
+ *  connection (or template) a packet made, which may evict. A synced entry (real false)
+ *  takes only an expired entry's place: never a live one, not even a half-open one (that
+ *  is a new connection in its handshake). */
 function connAllocate(real: bool): usize {
   if (freeHead != NIL) {
     let i = freeHead - 1;
