@@ -243,6 +243,8 @@ export enum ConnField {
   STATE = 19,
   DEST = 20,
   FLAGS = 22,
+  /** ConnFlag2 bits (the byte after FLAGS). */
+  FLAGS2 = 23,
   EXPIRES = 24,
   NEXT_IN = 28,
   NEXT_OUT = 32,
@@ -270,6 +272,16 @@ export enum ConnFlag {
   /** A connection controlled by a template (CONTROL holds it). */
   CONTROLLED = 0x80,
   TEMPLATE_PROTO = 0x80,
+  /** connCreate's flags from this bit on go to FLAGS2 (>> 8). */
+  FLAGS2_SHIFT = 8,
+}
+
+/** ConnField.FLAGS2 bits. */
+export enum ConnFlag2 {
+  /** Made by connection sync and matched by no packet yet (conn/table.ts): it counts in
+   *  the synced share, a new connection may evict it when the table is full, and a SYN
+   *  that meets it is scheduled afresh. The first packet that matches it clears it. */
+  SYNCED = 1,
 }
 
 /**
@@ -369,8 +381,25 @@ export enum Counter {
    *  add up; another director group's sync ID. */
   DROP_SYNC_MALFORMED = 66,
   DROP_SYNC_OTHER_SYNCID = 67,
-  LAST_DROP = 67,
-  COUNT = 68,
+  /** Sync messages from a source sync does not accept (ha/sync.ts): unicast from other than
+   *  the configured peer or the VRRP master; multicast with a TTL other than 1 (it was
+   *  routed, or sent from off the link); to a multicast group other than 224.0.0.81; a
+   *  UDP checksum that does not add up. */
+  DROP_SYNC_BAD_SOURCE = 68,
+  DROP_SYNC_BAD_TTL = 69,
+  DROP_SYNC_BAD_GROUP = 70,
+  DROP_SYNC_BAD_CHECKSUM = 71,
+  /** With a sync key set (ha/auth.ts): a message without a MAC trailer, or whose MAC is not
+   *  the key's. */
+  DROP_SYNC_BAD_MAC = 72,
+  LAST_DROP = 72,
+  /** Synced connections refused because synced-but-never-seen entries hold their share of
+   *  the table already, or the table is full (sync never evicts). */
+  SYNC_CONNS_OVER_SHARE = 73,
+  SYNC_CONNS_TABLE_FULL = 74,
+  /** Synced-but-never-seen entries a new connection evicted when the table was full. */
+  CONNS_EVICTED_SYNCED = 75,
+  COUNT = 76,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

@@ -25,9 +25,10 @@ import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDes
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
+import { sha256 } from "./ha/auth";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_TABLE_BYTES } from "./ha/vrrp";
 import {
-  syncConfigure, syncFlush, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
+  syncAcceptFrom, syncConfigure, syncFlush, syncSetKey, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
   tableImport, tableUnmatched,
 } from "./ha/sync";
 
@@ -251,10 +252,26 @@ export function vrrpAdvert(i: u32, priority: u32, peer: u32, nowMs: u32): u32 {
 }
 /** Connection sync: roles (1 send, 2 receive, 3 both, 0 off), the interface, the sync ID
  *  (0: accept any), the largest message (UDP payload bytes), the period in which the master
- *  resends its whole table (ms; 0: never), a unicast peer to send to (wire order; 0: 224.0.0.81). */
-export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32, peer: u32): i32 {
-  return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs, peer) ? Err.OK : -Err.BAD_ARGUMENT;
+ *  resends its whole table (ms; 0: never), a unicast peer to send to (wire order; 0: 224.0.0.81),
+ *  the address a backup takes unicast sync from (wire order; 0: none but the VRRP master). */
+export function syncSetup(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshMs: u32, peer: u32, from: u32): i32 {
+  return syncConfigure(roles, ifindex, syncid, maxlen, refreshMs, peer, from) ? Err.OK : -Err.BAD_ARGUMENT;
 }
+/** The sync key (len bytes at p, at most 64; 0: off): HMAC-SHA256 trailers sent and required. */
+export function syncKey(p: usize, len: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return syncSetKey(p, len) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+/** SHA-256 of len bytes at p into out (tests check the engine's against node:crypto). */
+export function sha256Of(p: usize, len: u32, out: usize): void { sha256(p, len, out); }
+/** The percent of the connection table synced-never-seen entries may hold (1-100; 0: 50). */
+export function syncShare(percent: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return syncSetShare(percent) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+/** The VRRP master of the instance sync follows, as a backup learned it from its adverts
+ *  (wire order; 0: none): a backup takes unicast sync from it too. */
+export function syncMaster(addr: u32): void { syncAcceptFrom(addr); }
 /** A planned restart (host/dataplane/handoff.ts): the table as sync entries with their
  *  remaining timeouts, written at out (max entries) from slot `from`, templates (1) or
  *  connections (0); returns the next slot (the capacity when done), exportCount() the entries. */

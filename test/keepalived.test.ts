@@ -264,6 +264,20 @@ virtual_server group web {
     expect(() => parseKeepalived(write("ops2.conf", `${DIRECTOR}virtual_server 10.0.0.100 53 {\n  ops 1\n}\n`))).toThrow(/ops2.conf:\d+:\d+: '1'/);
   });
 
+  it("sync_table_share: a percent of the table for a backup's synced entries (1-100), applied to the engine and on reload", async () => {
+    const c = parseKeepalived(write("share.conf", `${DIRECTOR.replace("director {", "director {\n  sync_table_share 30")}`));
+    expect(c.syncTableShare?.percent).toBe(30);
+    for (const bad of ["0", "101", "half"]) {
+      expect(() => parseKeepalived(write("share2.conf", `${DIRECTOR.replace("director {", `director {\n  sync_table_share ${bad}`)}`)))
+        .toThrow(/share2.conf:2:20: '.*': sync table share \(percent\)/);
+    }
+    // Applied with the rest (test/sync-guard.test.ts has what the share does); a bad value refused by the engine too.
+    const engine = await loadEngine({ connCapacity: 1000 });
+    applyConfig(engine, c);
+    engine.setSync({ send: false, receive: true, ifindex: 0, syncid: 0 });
+    expect(() => engine.setSyncTableShare(0)).toThrow(/sync table share out of range \(1-100 %\): 0/);
+  });
+
   it("a sample with its unsupported parts taken out loads, with what keepalived would set up", () => {
     const f = write("sample.conf", `${DIRECTOR}
 virtual_server 10.10.10.2 1358 {

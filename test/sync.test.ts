@@ -154,7 +154,7 @@ describe("connection sync, message size", () => {
 });
 
 describe("connection sync to a unicast peer", () => {
-  it("the master sends to the peer's address and MAC (ARP first), TTL 64; the backup takes messages to its own address", async () => {
+  it("the master sends to the peer's address and MAC (ARP first), TTL 64; the backup takes messages to its own address from its peer only", async () => {
     const { master, backup } = await pair();
     master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0, peer: "10.0.0.9" });
     const first = feed(master, syn()).map((f) => decode(f));
@@ -171,7 +171,13 @@ describe("connection sync to a unicast peer", () => {
     const payload = released[0].subarray(42);
     const toBackup = eth(OUT_MAC, "02:00:00:00:00:0a", 0x0800, ipv4({ src: "10.0.0.5", dst: "10.0.0.1", proto: 17, ttl: 64,
       payload: udp({ src: "10.0.0.5", dst: "10.0.0.1", sport: 8848, dport: 8848, payload: new Uint8Array(payload) }) }));
+    // Not from a peer it was given: dropped, counted, nothing applied.
     expect(feed(backup, toBackup)).toEqual([]);
+    expect(backup.counters()).toMatchObject({ drop_sync_bad_source: 1n, sync_conns_received: 0n });
+    expect(backup.connections(1000)).toEqual([]);
+    backup.setSync({ send: false, receive: true, ifindex: 0, syncid: 9, from: "10.0.0.5" });
+    expect(feed(backup, toBackup)).toEqual([]);
+    expect(backup.counters()).toMatchObject({ drop_sync_bad_source: 1n, sync_conns_received: 1n });
     expect(backup.connections(1000).length).toBe(1);
   });
 });

@@ -10,10 +10,10 @@
 // expire_quiescent_template is set (then it is dropped too), as IPVS does.
 
 import { ConnField, ConnFlag, ConnState, Counter, DestField } from "../abi";
-import { connBase, connCreate, connLookupIn, connRemove } from "./table";
+import { connBase, connCreate, connLookupIn, connRemove, connSeen } from "./table";
 import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";
 import { schedule } from "../sched/index";
-import { now } from "../engine/state";
+import { now, timeoutMsOf } from "../engine/state";
 import { syncConn, syncSending } from "../ha/sync";
 
 /** IPVS's expire_quiescent_template sysctl. */
@@ -34,7 +34,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, 
   let cnet = saddr & svcNetmask(s);
   let vport = svcPort(s);
   let tpl = connLookupIn(tproto, cnet, vport << 16, tvaddr);
-  let timeoutMs = svcPersistTimeout(s) * 1000;
+  let timeoutMs = timeoutMsOf(svcPersistTimeout(s));
   if (tpl != 0) {
     let d = <u32>load<u16>(tpl, ConnField.DEST);
     if (!destAvailable(d) || (expireQuiescentTemplate && destWeight(d) == 0)) {
@@ -42,6 +42,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, 
     } else {
       // ip_vs_conn_put: a used template starts its timeout again.
       store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);
+      connSeen(tpl);
       lastTemplate = tpl;
       return d;
     }

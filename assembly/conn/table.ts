@@ -17,12 +17,21 @@
 // established connection is never evicted, and if nothing can be reclaimed the new
 // connection is refused and counted (DROP_TABLE_FULL).
 //
+// Entries made by connection sync (ha/sync.ts) carry ConnFlag2.SYNCED until a packet
+// matches them (connSeen). IPVS's table has no fixed size, so sync there never takes room
+// from new connections; here it could (a forged flood filled a backup's table and after
+// the failover no new connection got in). So synced-never-seen entries are bounded to a
+// share of the table (connSyncedMax, checked by sync before it creates one), and a new
+// connection that finds the table full evicts one of them before anything else
+// (CONNS_EVICTED_SYNCED): sync can delay a new connection by one bounded scan, never
+// refuse it while such an entry is within reach. Sync itself never evicts.
+//
 // Persistence templates (conn/persist.ts) live in the same table, hashed on the client
 // side under PROTO | TEMPLATE_PROTO with client port 0. An expired template that still
 // controls connections is re-armed instead of freed, as IPVS's ip_vs_conn_expire does.
 
-import { ConnField, ConnFlag, ConnState, Counter } from "../abi";
-import { count, expired, now } from "../engine/state";
+import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter } from "../abi";
+import { count, expired, now, timeoutMsOf } from "../engine/state";
 import { destService, destUnbind, destUnbindTemplate, NONE, svcPersistTimeout, svcUsed } from "../svc/service";
 
 @inline export const NIL: u32 = 0;
@@ -37,6 +46,9 @@ let outHash: usize = 0;
 let bucketMask: u32 = 0;
 let freeHead: u32 = NIL; // index + 1
 export let connCount: u32 = 0;
+/** Entries with ConnFlag2.SYNCED, and how many of them sync may make (its share). */
+export let connSynced: u32 = 0;
+export let connSyncedMax: u32 = 0;
 let sweepCursor: u32 = 0;
 let sweepCredit: u32 = 0;
 let lastSweep: u32 = 0;
@@ -59,6 +71,7 @@ export function connFlush(): void {
   }
   freeHead = connCapacity > 0 ? 1 : NIL;
   connCount = 0;
+  connSynced = 0;
   sweepCursor = 0;
   sweepCredit = 0;
 }
@@ -131,8 +144,23 @@ export function connFlush(): void {
     state == ConnState.CLOSE || state == ConnState.TIME_WAIT);
 }
 
-/** A free entry, reclaiming one if the table is full; 0 if none can be had. */
-function connAllocate(): usize {
+/** The synced share: at most `percent` of the table may hold synced-never-seen entries. */
+export function connSetSyncedShare(percent: u32): void {
+  connSyncedMax = <u32>(<u64>connCapacity * <u64>(percent > 100 ? 100 : percent) / 100);
+}
+
+/** A synced entry that no packet has matched yet, which a new connection may take: not a
+ *  template that still controls connections (they would lose their persistence). */
+@inline function isEvictableSynced(e: usize): bool {
+  return (<u32>load<u8>(e, ConnField.FLAGS2) & ConnFlag2.SYNCED) != 0 &&
+    ((<u32>load<u8>(e, ConnField.FLAGS) & ConnFlag.TEMPLATE) == 0 || load<u32>(e, ConnField.CONTROL) == 0);
+}
+
+/** A free entry, reclaiming one if the table is full; 0 if none can be had. real: for a
+ *  connection (or template) a packet made, which may evict. A synced entry (real false)
+ *  takes only an expired entry's place: never a live one, not even a half-open one (that
+ *  is a new connection in its handshake). */
+function connAllocate(real: bool): usize {
   if (freeHead != NIL) {
     let i = freeHead - 1;
     let e = connEntry(i);
@@ -142,24 +170,44 @@ function connAllocate(): usize {
   if (connCapacity == 0) return 0;
   let victim: i32 = -1;
   let at = sweepCursor;
+  // Synced-never-seen entries are taken first and at once (a table full of them costs one
+  // step); only when there are some is the byte looked at.
+  let synced = real && connSynced != 0;
   for (let n: u32 = 0; n < RECLAIM_SCAN; n++) {
     let e = connEntry(at);
-    if (expired(load<u32>(e, ConnField.EXPIRES), now) && connExpire(at)) return connAllocate();
-    if (victim < 0 && isReclaimable(<u32>load<u8>(e, ConnField.STATE), <u32>load<u8>(e, ConnField.PROTO))) victim = <i32>at;
+    if (expired(load<u32>(e, ConnField.EXPIRES), now) && connExpire(at)) return connAllocate(real);
+    if (synced && isEvictableSynced(e)) {
+      sweepCursor = at + 1 < connCapacity ? at + 1 : 0;
+      connRemove(at, Counter.CONNS_EVICTED_SYNCED);
+      return connAllocate(real);
+    }
+    if (victim < 0 && real && isReclaimable(<u32>load<u8>(e, ConnField.STATE), <u32>load<u8>(e, ConnField.PROTO))) victim = <i32>at;
     at = at + 1 < connCapacity ? at + 1 : 0;
   }
   sweepCursor = at;
   if (victim < 0) return 0;
   connRemove(<u32>victim, Counter.CONNS_RECLAIMED);
-  return connAllocate();
+  return connAllocate(real);
 }
 
-/** Create and hash a connection. outHashed: also in the server-side table (NAT).
- *  Returns the entry, or 0 if the table is full (counted). */
+/** A packet matched connection (or template) e: it is a live one, no longer synced-never-seen. */
+@inline export function connSeen(e: usize): void {
+  if (load<u8>(e, ConnField.FLAGS2) != 0) {
+    store<u8>(e, 0, ConnField.FLAGS2);
+    connSynced--;
+  }
+}
+
+/** Create and hash a connection. outHashed: also in the server-side table (NAT). flags:
+ *  ConnFlag bits, and ConnFlag2 bits << FLAGS2_SHIFT (SYNCED: made by sync, which then
+ *  evicts nothing). Returns the entry, or 0 if the table is full (counted). */
 export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport: u32, daddr: u32, dport: u32,
   dest: u32, flags: u32, state: u32, countFull: bool = true): usize {
-  let e = connAllocate();
+  let flags2 = flags >> ConnFlag.FLAGS2_SHIFT;
+  let e = connAllocate(flags2 == 0);
   if (e == 0) { if (countFull) count(Counter.DROP_TABLE_FULL); return 0; }
+  store<u8>(e, <u8>flags2, ConnField.FLAGS2);
+  connSynced += flags2 & ConnFlag2.SYNCED;
   let idx1 = <u32>((e - connBase) / <usize>ConnField.SIZE) + 1;
   store<u32>(e, caddr, ConnField.CADDR);
   store<u16>(e, <u16>cport, ConnField.CPORT);
@@ -213,6 +261,7 @@ export function connRemove(i: u32, reason: i32): void {
     unlink(outHash + (<usize>outBucket(proto, daddr, dport | (cport << 16), caddr) << 2), i + 1, ConnField.NEXT_OUT);
   }
   let dest = <u32>load<u16>(e, ConnField.DEST);
+  if (load<u8>(e, ConnField.FLAGS2) != 0) connSynced--;
   if (flags & ConnFlag.TEMPLATE) destUnbindTemplate(dest);
   else {
     destUnbind(dest, (flags & ConnFlag.INACTIVE) != 0);
@@ -230,7 +279,7 @@ export function connRemove(i: u32, reason: i32): void {
 export function templateTimeoutMs(e: usize): u32 {
   let s = destService(<u32>load<u16>(e, ConnField.DEST));
   let t: u32 = s != NONE && svcUsed(s) ? svcPersistTimeout(s) : 0;
-  return (t != 0 ? t : 300) * 1000;
+  return timeoutMsOf(t != 0 ? t : 300);
 }
 
 /** Expire entry i: freed, unless it is a template still controlling connections, which is

@@ -5,6 +5,7 @@
 
 import { ConnState } from "../abi";
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/tcp";
+import { MAX_TIMEOUT_MS } from "../engine/state";
 
 @inline export const DIR_INPUT: u32 = 0;
 @inline export const DIR_OUTPUT: u32 = 1;
@@ -42,7 +43,8 @@ const TIMEOUTS: usize = memory.data<u32>([
 }
 
 export function setStateTimeout(state: u32, ms: u32): void {
-  if (state < <u32>ConnState.COUNT) store<u32>(TIMEOUTS + (<usize>state << 2), ms);
+  // ipvsadm --set takes up to 31 days; a deadline holds at most MAX_TIMEOUT_MS (24.8 days).
+  if (state < <u32>ConnState.COUNT) store<u32>(TIMEOUTS + (<usize>state << 2), ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : ms);
 }
 
 /** The state after a segment with these flags (tcp_state_idx: rst, then syn, fin, ack);

@@ -15,14 +15,14 @@ import { l4DstPort, l4SrcPort } from "../wire/l4";
 import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
 import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
-import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
+import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, connSeen, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
   svcOnePacket, svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
 import { vrrpAddressCount, vrrpOwnership, vrrpReceive, vrrpVmacCount, vrrpVmacFor, vrrpVmacTaken } from "../ha/vrrp";
-import { syncConn, syncIsForUs, syncReceive, syncReceiving, syncSending } from "../ha/sync";
+import { syncConn, syncIsForUs, syncReceiveDatagram, syncReceiving, syncSending } from "../ha/sync";
 import { bswap16 } from "../wire/bytes";
 import { schedule } from "../sched/index";
 import { count, now, rxDescBase, rxSlotsBase, slotCapacity, slotSize, vnet } from "./state";
@@ -114,8 +114,7 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
     if (!udpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return; }
     // Connection sync from the master (ha/sync.ts), before any service lookup.
     if (syncReceiving && syncIsForUs(ipv4Dst(ip), <u32>load<u16>(l4, 2), ifindex)) {
-      let ulen = bswap16(<u32>load<u16>(l4, 4));
-      syncReceive(l4 + 8, ulen - 8);
+      syncReceiveDatagram(frame, ip, l4, bswap16(<u32>load<u16>(l4, 4)));
       return;
     }
   } else if (proto == Proto.ICMP) {
@@ -173,11 +172,14 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
 
 /** IPVS's conn_reuse_mode (1) for a new SYN on a known connection: one in TIME_WAIT or
  *  CLOSE makes way for a new one, and so does one whose server was removed or set to
- *  weight 0 — the client has moved on, and the SYN is scheduled afresh. */
+ *  weight 0 — the client has moved on, and the SYN is scheduled afresh. So does a synced
+ *  entry no packet has matched yet (beyond IPVS): a client whose connection lived on the
+ *  old master sends segments of it, not a SYN, so a SYN there opens a new connection,
+ *  and a planted entry cannot steer it. */
 @inline function connReusable(conn: usize, l4: usize): bool {
   if ((tcpFlags(l4) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return false;
   let st = <u32>load<u8>(conn, ConnField.STATE);
-  if (st == ConnState.TIME_WAIT || st == ConnState.CLOSE) return true;
+  if (st == ConnState.TIME_WAIT || st == ConnState.CLOSE || load<u8>(conn, ConnField.FLAGS2) != 0) return true;
   let d = <u32>load<u16>(conn, ConnField.DEST);
   return !destAvailable(d) || destWeight(d) == 0;
 }
@@ -286,6 +288,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
 
 /** Client -> server on a known connection. */
 function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize): void {
+  connSeen(conn);
   if (!destCheck(conn)) return;
   let cf = <u32>load<u8>(conn, ConnField.FLAGS);
   if (proto == Proto.TCP) tcpTransition(conn, (cf & ConnFlag.NOOUTPUT) != 0 ? DIR_INPUT_ONLY : DIR_INPUT, tcpFlags(l4));
@@ -300,6 +303,7 @@ function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize
 
 /** Server -> client on a NAT connection. */
 function forwardOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
+  connSeen(conn);
   if (!destCheck(conn)) return;
   if (proto == Proto.TCP) tcpTransition(conn, DIR_OUTPUT, tcpFlags(l4));
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);

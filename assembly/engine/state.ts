@@ -33,6 +33,18 @@ export function setVnet(on: bool): void { vnet = on; }
 export let now: u32 = 0;
 export function setNow(t: u32): void { now = t; }
 
+/** The longest timeout a deadline can hold: expired() compares in 32-bit signed
+ *  milliseconds, so a span must stay under 2^31 ms (24.8 days, 2,147,483 s). */
+@inline export const MAX_TIMEOUT_MS: u32 = 0x7fffffff;
+
+/** A timeout of `seconds` (from the wire, a table file or a setting) in milliseconds,
+ *  clamped to MAX_TIMEOUT_MS, as IPVS clamps a synced one to MAX_SCHEDULE_TIMEOUT / HZ
+ *  (ip_vs_proc_conn): multiplied in 32 bits, 2,147,484 s and more would wrap and expire
+ *  at once. */
+@inline export function timeoutMsOf(seconds: u32): u32 {
+  return seconds >= MAX_TIMEOUT_MS / 1000 ? MAX_TIMEOUT_MS : seconds * 1000;
+}
+
 /** True if deadline has passed at time t (wrap-safe for spans under 24 days). */
 @inline export function expired(deadline: u32, t: u32): bool {
   return <i32>(t - deadline) >= 0;

@@ -7,25 +7,41 @@
 // connections go on. No JS touches a connection on either side.
 //
 // Roles are bits: SEND (master), RECEIVE (backup); the host sets them from VRRP.
+//
+// What a backup accepts (IPVS binds its receive socket to 224.0.0.81 on the sync interface
+// and so takes only what the link itself carries; wasmvs sees every frame, so it checks):
+// - multicast to 224.0.0.81 on the sync interface with IP TTL exactly 1 (IPVS sends TTL 1;
+//   the group is link-local and never routed, and a router that forwarded the datagram
+//   would have lowered its TTL): anything with another TTL is DROP_SYNC_BAD_TTL, to
+//   another group DROP_SYNC_BAD_GROUP;
+// - unicast to the interface's address only from the configured peer (`--mcast-group` /
+//   `group` naming the other director) or from the current VRRP master's address (the
+//   host learns it from the adverts: syncAcceptFrom); from anyone else DROP_SYNC_BAD_SOURCE;
+// - with a UDP checksum that adds up when there is one (DROP_SYNC_BAD_CHECKSUM), as the
+//   kernel's UDP layer drops a bad one before IPVS sees it.
+// Entries it makes are marked synced-never-seen and bounded to a share of the table
+// (conn/table.ts), so that sync can never keep a new connection out.
 
-import { ConnField, ConnFlag, ConnState, Counter, Fwd, Proto } from "../abi";
-import { count, countN, now } from "../engine/state";
+import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter, Fwd, Proto } from "../abi";
+import { count, countN, now, timeoutMsOf, vnet } from "../engine/state";
 import { scratchTake, txPush } from "../engine/tx";
 import { bswap16, bswap32 } from "../wire/bytes";
 import { EthField, ETHERTYPE_IPV4_WIRE, ETH_HEADER_LEN } from "../wire/ethernet";
 import { ipv4Emit, IPV4_HEADER_LEN } from "../wire/ipv4";
-import { UdpField, UDP_HEADER_LEN } from "../wire/udp";
+import { udpChecksumValid, UdpField, UDP_HEADER_LEN } from "../wire/udp";
+import { VnetField } from "../wire/vnet";
 import { transportChecksum, udpNonZero } from "../wire/checksum";
 import {
   syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, syncIsV1, SyncEntry, SyncEntryV0, SyncField, syncU16, syncU32, syncV0EntrySize, SYNC_ENTRY_LEN,
   SYNC_F_FWD_MASK, SYNC_F_INACTIVE, SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT, SYNC_V0_ENTRY_LEN, SYNC_V0_HEADER_LEN,
 } from "../wire/ipvssync";
-import { connCapacity, connCreate, connEntry, connLookupIn, connBase } from "../conn/table";
+import { connCapacity, connCreate, connEntry, connLookupIn, connBase, connSetSyncedShare, connSynced, connSyncedMax } from "../conn/table";
 import { stateTimeout } from "../conn/tcpstate";
 import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
 } from "../svc/service";
 import { ifaceAddr, ifaceExists, ifaceMac, ifaceMtu } from "../route/route";
+import { authKeyed, authMac, authSetKey, authVerify, MAC_LEN } from "./auth";
 import { sendRouted } from "../xmit/output";
 
 @inline export const SYNC_SEND: u32 = 1;
@@ -41,16 +57,31 @@ let syncIfindex: u32 = 0;
 let syncId: u32 = 0;
 /** A unicast peer the master sends to (wire order), or 0 for the group 224.0.0.81. */
 let syncPeer: u32 = 0;
+/** Whom a backup takes unicast sync from: the configured peer, and the VRRP master of the
+ *  instance sync follows as the host last learned it (wire order, 0: none). */
+let syncFrom: u32 = 0;
+let syncMaster: u32 = 0;
+/** The share of the table synced-never-seen entries may hold when none is configured:
+ *  half. A forged flood then leaves half the table free for the connections a failover
+ *  brings, with no eviction scan; a backup of a master busier than half its table needs
+ *  a bigger share or table (IPVS's own table has no fixed size). */
+@inline const DEFAULT_SHARE_PERCENT: u32 = 50;
 let maxEntries: u32 = 40;
+/** The largest message, MAC trailer included (sync_maxlen, limited by the MTU). */
+let maxBytes: u32 = SEND_BYTES;
 let buffer: usize = 0;
 let pending: u32 = 0;
 
-export function syncLayout(base: usize): void { buffer = base; pending = 0; syncSending = false; syncReceiving = false; }
+export function syncLayout(base: usize): void {
+  buffer = base; pending = 0; syncSending = false; syncReceiving = false; syncFrom = 0; syncMaster = 0;
+  connSetSyncedShare(DEFAULT_SHARE_PERCENT);
+}
 
 /** Roles (SEND | RECEIVE), the interface, the sync ID (0: accept any), the largest message
- *  (UDP payload bytes, at most 1472) and a unicast peer to send to instead of the group
- *  (wire order, 0: the group; a backup takes messages to the group or to its address). */
-export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32, peer: u32): bool {
+ *  (UDP payload bytes, at most 1472), a unicast peer to send to instead of the group
+ *  (wire order, 0: the group), the one address a backup takes unicast messages from besides
+ *  the VRRP master (0: none). */
+export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32, refreshPeriodMs: u32, peer: u32, from: u32): bool {
   if (roles != 0 && !ifaceExists(ifindex)) return false;
   if (maxlen < SYNC_HEADER_LEN + SYNC_ENTRY_LEN || maxlen > SEND_BYTES) return false;
   // A message never needs fragmenting: at most the interface's MTU less the IP and UDP
@@ -66,7 +97,9 @@ export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32
   syncIfindex = ifindex;
   syncId = syncid & 0xff;
   syncPeer = peer;
-  maxEntries = (maxlen - SYNC_HEADER_LEN) / SYNC_ENTRY_LEN;
+  syncFrom = from;
+  maxBytes = maxlen;
+  maxEntries = entriesFitting();
   refreshMs = refreshPeriodMs;
   refreshLast = now;
   return true;
@@ -153,7 +186,8 @@ export function tableImport(at: usize, n: u32, elapsedMs: u32): u32 {
     let leftMs = <i64>syncU32(e, SyncEntry.TIMEOUT) * 1000 - <i64>elapsedMs;
     if (leftMs <= 0) { tableExpired++; continue; }
     store<u32>(e, bswap32(<u32>((leftMs + 999) / 1000)), SyncEntry.TIMEOUT);
-    if (applyEntry(e)) applied++;
+    // The process's own table (a file only root could write): no share, marked as live.
+    if (applyEntry(e, false) == Counter.SYNC_CONNS_RECEIVED) applied++;
     else tableUnmatched++;
   }
   return applied;
@@ -215,7 +249,7 @@ export function syncFlush(): void {
   memory.copy(f + EthField.SRC, ifaceMac(syncIfindex), 6);
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
   let ip = f + ETH_HEADER_LEN;
-  let udpLen = UDP_HEADER_LEN + msgLen;
+  let udpLen = UDP_HEADER_LEN + msgLen + (authKeyed ? MAC_LEN : 0);
   ipv4Emit(ip, 0, IPV4_HEADER_LEN + udpLen, 0, 0, syncPeer != 0 ? 64 : 1, Proto.UDP, src, dst);
   let udp = ip + IPV4_HEADER_LEN;
   store<u16>(udp, <u16>bswap16(SYNC_PORT), UdpField.SRC_PORT);
@@ -223,6 +257,8 @@ export function syncFlush(): void {
   store<u16>(udp, <u16>bswap16(udpLen), UdpField.LENGTH);
   store<u16>(udp, 0, UdpField.CHECKSUM);
   memory.copy(udp + UDP_HEADER_LEN, buffer, msgLen);
+  // With a key, the MAC of the message right after it (ha/auth.ts).
+  if (authKeyed) authMac(udp + UDP_HEADER_LEN, msgLen, udp + UDP_HEADER_LEN + msgLen);
   store<u16>(udp, <u16>udpNonZero(transportChecksum(src, dst, Proto.UDP, udp, udpLen)), UdpField.CHECKSUM);
   let len = ETH_HEADER_LEN + IPV4_HEADER_LEN + udpLen;
   if (syncPeer != 0) {
@@ -234,9 +270,61 @@ export function syncFlush(): void {
   count(Counter.SYNC_MESSAGES_SENT);
 }
 
-/** Is this UDP datagram a sync message for this director? (Before any service lookup.) */
+/** Entries a message holds, leaving room for the MAC when there is a key. */
+function entriesFitting(): u32 {
+  let room = maxBytes - SYNC_HEADER_LEN - (authKeyed ? MAC_LEN : 0);
+  let n = room / SYNC_ENTRY_LEN;
+  return n > 255 ? 255 : n == 0 ? 1 : n;
+}
+
+/** The sync key (len bytes at p, at most 64; 0: none, authentication off). What waits is
+ *  sent first, under the old key. */
+export function syncSetKey(p: usize, len: u32): bool {
+  if (len > 64) return false;
+  if (pending != 0) syncFlush();
+  authSetKey(p, len);
+  maxEntries = entriesFitting();
+  return true;
+}
+
+/** The percent of the table synced-never-seen entries may hold (1-100; 0: the default). */
+export function syncSetShare(percent: u32): bool {
+  if (percent > 100) return false;
+  connSetSyncedShare(percent != 0 ? percent : DEFAULT_SHARE_PERCENT);
+  return true;
+}
+
+/** The VRRP master of the instance sync follows (wire order; 0: none known): a backup takes
+ *  unicast sync from it. The host calls it when a backup learns a new master's address. */
+export function syncAcceptFrom(addr: u32): void { syncMaster = addr; }
+
+/** Is this UDP datagram to the sync port on the sync interface, to a multicast group or to
+ *  the interface's address? Then sync has the last word on it. (Before any service lookup.) */
 @inline export function syncIsForUs(dst: u32, dportWire: u32, ifindex: u32): bool {
-  return ifindex == syncIfindex && dportWire == bswap16(SYNC_PORT) && (dst == SYNC_GROUP_WIRE || dst == ifaceAddr(ifindex));
+  return ifindex == syncIfindex && dportWire == bswap16(SYNC_PORT) && ((dst & 0xf0) == 0xe0 || dst == ifaceAddr(ifindex));
+}
+
+/** A datagram syncIsForUs took (IPv4 header at ip, UDP at udp, udpLen bytes by its length
+ *  field): from whom and how it came, then its message. Ends in exactly one counter. */
+export function syncReceiveDatagram(frame: usize, ip: usize, udp: usize, udpLen: u32): void {
+  let src = load<u32>(ip, 12);
+  let dst = load<u32>(ip, 16);
+  if ((dst & 0xf0) == 0xe0) {
+    if (dst != SYNC_GROUP_WIRE) { count(Counter.DROP_SYNC_BAD_GROUP); return; }
+    if (load<u8>(ip, 8) != 1) { count(Counter.DROP_SYNC_BAD_TTL); return; }
+  } else if (src == 0 || (src != syncFrom && src != syncMaster)) { count(Counter.DROP_SYNC_BAD_SOURCE); return; }
+  // A frame from the host's own stack through a TAP with offloads may carry a partial
+  // checksum (NEEDS_CSUM) or one the kernel checked (DATA_VALID): both are good, as in Linux.
+  let offloaded = vnet && (<u32>load<u8>(frame - 10, VnetField.FLAGS) & 3) != 0;
+  if (!offloaded && !udpChecksumValid(src, dst, udp, udpLen)) { count(Counter.DROP_SYNC_BAD_CHECKSUM); return; }
+  let m = udp + UDP_HEADER_LEN;
+  let len = udpLen - UDP_HEADER_LEN;
+  if (authKeyed) {
+    // The MAC trailer after the message; the message's size field is checked after (syncCheck).
+    if (len < MAC_LEN || !authVerify(m, len - MAC_LEN, m + len - MAC_LEN)) { count(Counter.DROP_SYNC_BAD_MAC); return; }
+    len -= MAC_LEN;
+  }
+  syncReceive(m, len);
 }
 
 /** Apply a sync message (len bytes at m). Ends in exactly one counter for the frame. */
@@ -260,8 +348,7 @@ export function syncReceive(m: usize, len: u32): void {
   for (let k: u32 = 0; k < n; k++) {
     let size = syncEntrySize(at);
     if ((load<u8>(at, SyncEntry.TYPE) & 1) != 0) count(Counter.SYNC_CONNS_UNMATCHED); // IPv6
-    else if (applyEntry(at)) count(Counter.SYNC_CONNS_RECEIVED);
-    else count(Counter.SYNC_CONNS_UNMATCHED);
+    else count(applyEntry(at, true));
     at += size;
   }
   count(Counter.CONSUMED);
@@ -285,14 +372,17 @@ function receiveV0(m: usize, len: u32): void {
     syncEntryEmit(v1, <u32>load<u8>(at, SyncEntryV0.PROTOCOL), flags, bswap16(<u32>load<u16>(at, SyncEntryV0.STATE)), <u32>load<u16>(at, SyncEntryV0.CPORT),
       <u32>load<u16>(at, SyncEntryV0.VPORT), <u32>load<u16>(at, SyncEntryV0.DPORT), 0, 0, load<u32>(at, SyncEntryV0.CADDR),
       load<u32>(at, SyncEntryV0.VADDR), load<u32>(at, SyncEntryV0.DADDR));
-    if (applyEntry(v1)) count(Counter.SYNC_CONNS_RECEIVED);
-    else count(Counter.SYNC_CONNS_UNMATCHED);
+    count(applyEntry(v1, true));
     at += syncV0EntrySize(at);
   }
   count(Counter.CONSUMED);
 }
 
-function applyEntry(e: usize): bool {
+/** Apply one entry; returns its counter: SYNC_CONNS_RECEIVED (applied), _UNMATCHED (no such
+ *  service or server here, or not an entry wasmvs takes), _OVER_SHARE or _TABLE_FULL (a new
+ *  entry refused). synced: from the wire, so a new entry is marked synced-never-seen and
+ *  counts in the share. */
+function applyEntry(e: usize, synced: bool): i32 {
   let proto = <u32>load<u8>(e, SyncEntry.PROTOCOL);
   let flags = syncU32(e, SyncEntry.FLAGS);
   let template = (flags & SYNC_F_TEMPLATE) != 0;
@@ -301,39 +391,41 @@ function applyEntry(e: usize): bool {
   let vport = <u32>load<u16>(e, SyncEntry.VPORT);
   let dport = <u32>load<u16>(e, SyncEntry.DPORT);
   let fwmark = syncU32(e, SyncEntry.FWMARK);
-  let timeoutMs = syncU32(e, SyncEntry.TIMEOUT) * 1000;
+  let timeoutMs = timeoutMsOf(syncU32(e, SyncEntry.TIMEOUT));
   let caddr = load<u32>(e, SyncEntry.CADDR);
   let vaddr = load<u32>(e, SyncEntry.VADDR);
   let daddr = load<u32>(e, SyncEntry.DADDR);
-  if (!template && proto != Proto.TCP && proto != Proto.UDP) return false;
-  if (!template && proto == Proto.TCP && (wireState == 0 || wireState >= <u32>ConnState.UDP)) return false;
+  if (!template && proto != Proto.TCP && proto != Proto.UDP) return Counter.SYNC_CONNS_UNMATCHED;
+  if (!template && proto == Proto.TCP && (wireState == 0 || wireState >= <u32>ConnState.UDP)) return Counter.SYNC_CONNS_UNMATCHED;
   let s = fwmark != 0 ? svcFind(0, bswap32(fwmark), 0) : svcFind(proto, vaddr, vport);
   if (s == NONE && !template && fwmark == 0) s = svcFind(proto, vaddr, 0); // a port-zero service
-  if (s == NONE) return false;
+  if (s == NONE) return Counter.SYNC_CONNS_UNMATCHED;
   let d = destFind(s, daddr, dport, false);
   if (d == NONE) d = destFind(s, daddr, 0, false);
-  if (d == NONE) return false;
+  if (d == NONE) return Counter.SYNC_CONNS_UNMATCHED;
   let fwd = flags & SYNC_F_FWD_MASK;
-  if (fwd != Fwd.MASQ && fwd != Fwd.TUNNEL && fwd != Fwd.DROUTE) return false;
+  if (fwd != Fwd.MASQ && fwd != Fwd.TUNNEL && fwd != Fwd.DROUTE) return Counter.SYNC_CONNS_UNMATCHED;
   if (template) {
     let tproto = svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO;
     let tvaddr = svcVaddr(s);
     let t = connLookupIn(tproto, caddr, svcPort(s) << 16, tvaddr);
     if (t == 0) {
-      t = connCreate(tproto, caddr, 0, tvaddr, svcPort(s), daddr, dport, d, ConnFlag.TEMPLATE | (fwd << ConnFlag.FWD_SHIFT), ConnState.NONE, false);
-      if (t == 0) return false;
+      if (synced && connSynced >= connSyncedMax) return Counter.SYNC_CONNS_OVER_SHARE;
+      t = connCreate(tproto, caddr, 0, tvaddr, svcPort(s), daddr, dport, d, ConnFlag.TEMPLATE | (fwd << ConnFlag.FWD_SHIFT) | markOf(synced), ConnState.NONE, false);
+      if (t == 0) return Counter.SYNC_CONNS_TABLE_FULL;
       destBindTemplate(d);
     }
     store<u32>(t, now + (timeoutMs != 0 ? timeoutMs : 300000), ConnField.EXPIRES);
-    return true;
+    return Counter.SYNC_CONNS_RECEIVED;
   }
   let state = proto == Proto.UDP ? <u32>ConnState.UDP : wireState;
   let inactive = proto == Proto.UDP || state != ConnState.ESTABLISHED;
   let c = connLookupIn(proto, caddr, cport | (vport << 16), vaddr);
   if (c == 0) {
-    let cf: u32 = (fwd << ConnFlag.FWD_SHIFT) | (fwd == Fwd.MASQ ? ConnFlag.HASHED_OUT : ConnFlag.NOOUTPUT) | (inactive ? ConnFlag.INACTIVE : 0);
+    if (synced && connSynced >= connSyncedMax) return Counter.SYNC_CONNS_OVER_SHARE;
+    let cf: u32 = (fwd << ConnFlag.FWD_SHIFT) | (fwd == Fwd.MASQ ? ConnFlag.HASHED_OUT : ConnFlag.NOOUTPUT) | (inactive ? ConnFlag.INACTIVE : 0) | markOf(synced);
     c = connCreate(proto, caddr, cport, vaddr, vport, daddr, dport, d, cf, state, false);
-    if (c == 0) return false;
+    if (c == 0) return Counter.SYNC_CONNS_TABLE_FULL;
     destBind(d, inactive);
     if (svcPersistTimeout(s) != 0) link(c, s);
   } else if (<u32>load<u8>(c, ConnField.STATE) != state) {
@@ -346,8 +438,11 @@ function applyEntry(e: usize): bool {
     store<u8>(c, <u8>state, ConnField.STATE);
   }
   store<u32>(c, now + (timeoutMs != 0 ? timeoutMs : stateTimeout(state)), ConnField.EXPIRES);
-  return true;
+  return Counter.SYNC_CONNS_RECEIVED;
 }
+
+/** connCreate's flag for an entry from the wire: synced-never-seen. */
+@inline function markOf(synced: bool): u32 { return synced ? <u32>ConnFlag2.SYNCED << ConnFlag.FLAGS2_SHIFT : 0; }
 
 /** Tie a synced connection of a persistent service to its template, as the master did. */
 function link(c: usize, s: u32): void {

@@ -7,6 +7,7 @@
 // +--------+--------+--------+--------+
 
 import { bswap16 } from "./bytes";
+import { transportChecksum } from "./checksum";
 
 export namespace UdpField {
   @inline export const SRC_PORT: usize = 0;
@@ -21,4 +22,11 @@ export namespace UdpField {
   if (len < UDP_HEADER_LEN) return false;
   let l = bswap16(<u32>load<u16>(udp, UdpField.LENGTH));
   return l >= UDP_HEADER_LEN && l <= len;
+}
+
+/** A received datagram's checksum (RFC 768): 0 means the sender computed none; otherwise
+ *  the sum over the pseudo-header and the len bytes at udp, its checksum included, is
+ *  all ones. Addresses in wire order. */
+@inline export function udpChecksumValid(srcWire: u32, dstWire: u32, udp: usize, len: u32): bool {
+  return load<u16>(udp, UdpField.CHECKSUM) == 0 || transportChecksum(srcWire, dstWire, 17, udp, len) == 0;
 }

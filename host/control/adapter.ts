@@ -10,6 +10,17 @@ import { DirectorConfig } from "./rules.js";
 import { validateOnScratch } from "./reload.js";
 import { ServiceKey } from "./ipvsadm.js";
 
+/** Connection sync's settings as the control plane sets them (Engine.setSync). */
+export interface SyncRoles {
+  send: boolean;
+  receive: boolean;
+  ifindex: number;
+  syncid: number;
+  maxlen: number;
+  peer?: string;
+  from?: string;
+}
+
 export interface EngineSizes {
   slotSize: number;
   maxServices: number;
@@ -32,8 +43,12 @@ export interface EngineAdapter {
   vrrp(instance: number, o: { master?: boolean; advert?: number; peers?: string[] }): Promise<void>;
   /** f with the adverts the engine receives for the host's VRRP instances. */
   onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
-  /** Connection sync's roles. */
-  sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void>;
+  /** Connection sync's roles; peer: where a master sends (unicast), from: whom a backup takes
+   *  unicast sync from. */
+  sync(o: SyncRoles): Promise<void>;
+  /** The master of the VRRP instance sync follows, as learned from its adverts (undefined:
+   *  none): a backup takes unicast sync from it. The one hook VRRP has into sync. */
+  syncAcceptFrom(address: string | undefined): Promise<void>;
   /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
   routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
@@ -74,8 +89,12 @@ export abstract class RequestAdapter implements EngineAdapter {
     await this.request({ op: "vrrp", instance, ...o });
   }
 
-  async sync(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void> {
+  async sync(o: SyncRoles): Promise<void> {
     await this.request({ op: "sync", ...o });
+  }
+
+  async syncAcceptFrom(address: string | undefined): Promise<void> {
+    await this.request({ op: "syncMaster", address });
   }
 
   async routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void> {

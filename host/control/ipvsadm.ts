@@ -21,7 +21,8 @@ export interface DaemonArgs {
   syncid: number;
   /** --sync-maxlen: the largest message, UDP payload bytes (IPVS: 1472 for a 1500-byte MTU). */
   maxlen?: number;
-  /** --mcast-group with a unicast address: the master sends there. */
+  /** --mcast-group with a unicast address: the other director (a master sends there; a
+   *  backup takes unicast sync from there, and from nobody else but the VRRP master). */
   peer?: string;
 }
 
@@ -670,7 +671,8 @@ Daemon Options:
   --mcast-interface interface         multicast interface for connection sync
                                       (a director interface's name or its TAP)
   --mcast-group address               IPv4 multicast group (default=224.0.0.81, the only
-                                      group), or a unicast address: the master sends there
+                                      group), or a unicast address: the other director
+                                      (a master sends there, a backup takes sync from it)
   --mcast-port port                   UDP port (default=8848, the only one)
   --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 

@@ -15,7 +15,8 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize } from "./settings.js";
+import { readSyncKey } from "./synckey.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableShare, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -32,7 +33,7 @@ const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "r
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "dashboard",
-  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "mh_table_size", "maglev_services", "maglev_table_size"];
+  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
@@ -484,6 +485,13 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);
       (cfg.marks ??= []).push({ ...markRuleWords(mark, words.map((w) => w.text), (i, e) => fail(i < 0 ? c.key : words[i], e.message)), line: c.key.line });
+    } else if (k === "sync_auth_key_file") {
+      const path = arg(c, 0, "the key file's path");
+      noMoreArgs(c, 1);
+      cfg.syncAuth = { path: path.text, keyHex: value(path, readSyncKey), line: c.key.line };
+    } else if (k === "sync_table_share") {
+      cfg.syncTableShare = { percent: value(arg(c, 0, "a percent"), tableShare), line: c.key.line };
+      noMoreArgs(c, 1);
     } else if (k === "connection_table_size") {
       cfg.connections = value(arg(c, 0, "a size"), tableSize);
     } else if (k === "mh_table_size") {

@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig } from "./rules.js";
+import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -179,6 +179,8 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setMarkRules(next.marks ?? []);
   live.setExpireNodestConn(next.expireNodestConn?.on ?? true);
   live.setSloppyTcp(next.sloppyTcp?.on ?? false);
+  live.setSyncTableShare(next.syncTableShare?.percent);
+  live.setSyncAuthKey(syncKeyBytes(next));
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
   for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);

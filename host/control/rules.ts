@@ -22,12 +22,17 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
 import type { FifoConfig } from "./notify-fifo.js";
+import { readSyncKey } from "./synckey.js";
+
+/** The sync key's bytes (undefined: none, authentication off). */
+export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
+  cfg.syncAuth ? Uint8Array.from(cfg.syncAuth.keyHex.match(/../g)!.map((h) => parseInt(h, 16))) : undefined;
 
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
@@ -208,6 +213,11 @@ export interface DirectorConfig {
   /** IPVS's sloppy_tcp (off by default, as its sysctl): any TCP segment but a RST may open a
    *  connection, for a director that sees flows mid-way. */
   sloppyTcp?: { on: boolean; line: number };
+  /** The percent of the connection table a backup's synced-but-never-seen entries may hold
+   *  (default 50: assembly/ha/sync.ts). */
+  syncTableShare?: { percent: number; line: number };
+  /** sync_auth_key_file: the key of authenticated sync, read when the file was (hex). */
+  syncAuth?: { path: string; keyHex: string; line: number };
   /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
   marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
@@ -337,6 +347,11 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.sloppyTcp = { on: value(need(1, "on or off"), onOff), line: lineNo };
     } else if (head.text === "expire_quiescent_template") {
       cfg.expireQuiescentTemplate = { on: value(need(1, "on or off"), onOff), line: lineNo };
+    } else if (head.text === "sync_auth_key_file") {
+      const path = need(1, "the key file's path");
+      cfg.syncAuth = { path: path.text, keyHex: value(path, readSyncKey), line: lineNo };
+    } else if (head.text === "sync_table_share") {
+      cfg.syncTableShare = { percent: value(need(1, "a percent"), tableShare), line: lineNo };
     } else if (head.text === "connections") {
       cfg.connections = value(need(1, "a table size"), tableSize);
     } else if (head.text === "mh_table_size") {
@@ -348,7 +363,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics, dashboard or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
@@ -486,7 +501,9 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setMarkRules(cfg.marks ?? []);
   engine.setVrrpInstances(vrrpSpecs(cfg));
   // Connection sync starts receiving: its VRRP instance starts as backup.
-  if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer });
+  if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer, from: cfg.syncDaemon.peer });
+  engine.setSyncTableShare(cfg.syncTableShare?.percent);
+  engine.setSyncAuthKey(syncKeyBytes(cfg));
   engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
   engine.setSloppyTcp(cfg.sloppyTcp?.on ?? false);
   for (const s of cfg.services) {

@@ -52,6 +52,8 @@ export function interfaceAddress(text: string): string {
 
 export const mtu = (text: string) => wholeNumber(text, 68, 65535, "mtu");
 export const tableSize = (text: string) => wholeNumber(text, 1, 67108864, "connection table size");
+/** sync_table_share: a percent of the connection table (1-100). */
+export const tableShare = (text: string) => wholeNumber(text.replace(/%$/, ""), 1, 100, "sync table share (percent)");
 
 /** How many services may use maglev (each holds a 128 KiB table). */
 export const maglevServices = (text: string) => wholeNumber(text, 0, DEFAULT_MAX_SERVICES, "number of maglev services");

@@ -5,7 +5,7 @@
 // lvs_sync_daemon the VRRP instance sets the roles instead (host/vrrp/service.ts), and the
 // command line may look but not change them, as keepalived would put them back.
 
-import type { EngineAdapter } from "./adapter.js";
+import type { EngineAdapter, SyncRoles } from "./adapter.js";
 import type { DirectorConfig } from "./rules.js";
 import { DaemonArgs, IpvsadmError } from "./ipvsadm.js";
 
@@ -17,7 +17,9 @@ interface Daemon {
   ifname: string;
   syncid: number;
   maxlen: number;
-  /** The master's unicast peer (else the group). */
+  /** --mcast-group with a unicast address: the other director. A master sends there (else
+   *  to the group); a backup takes unicast sync from there only (else from nobody but the
+   *  VRRP master: multicast to the group, TTL 1, is taken from the link). */
   peer?: string;
 }
 
@@ -36,7 +38,7 @@ export class SyncDaemons {
         "ipvsadm's default is eth0: name one with --mcast-interface)", 2);
     }
     if (this[a.state]) throw new IpvsadmError(`a ${a.state} sync daemon is already running (mcast=${this[a.state]!.ifname}, syncid=${this[a.state]!.syncid})`, 255);
-    const d: Daemon = { ifindex: iface.index, ifname: iface.name, syncid: a.syncid, maxlen: a.maxlen ?? DEFAULT_SYNC_MAXLEN, peer: a.state === "master" ? a.peer : undefined };
+    const d: Daemon = { ifindex: iface.index, ifname: iface.name, syncid: a.syncid, maxlen: a.maxlen ?? DEFAULT_SYNC_MAXLEN, peer: a.peer };
     const other = a.state === "master" ? this.backup : this.master;
     // The engine runs both roles on one interface with one sync ID and message size.
     if (other && (other.ifindex !== d.ifindex || other.syncid !== d.syncid || other.maxlen !== d.maxlen)) {
@@ -54,10 +56,15 @@ export class SyncDaemons {
   }
 
   /** keepalived's lvs_sync_daemon (through VRRP) sets the roles. */
-  async follow(o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }): Promise<void> {
+  async follow(o: SyncRoles): Promise<void> {
     const iface = this.cfg.interfaces.find((i) => i.index === o.ifindex)!;
-    const d: Daemon = { ifindex: o.ifindex, ifname: iface.name, syncid: o.syncid, maxlen: o.maxlen };
-    await this.apply({ master: o.send ? { ...d, peer: o.peer } : undefined, backup: o.receive ? d : undefined });
+    const d: Daemon = { ifindex: o.ifindex, ifname: iface.name, syncid: o.syncid, maxlen: o.maxlen, peer: o.peer };
+    await this.apply({ master: o.send ? d : undefined, backup: o.receive ? d : undefined });
+  }
+
+  /** The VRRP master's address, as learned from its adverts: a backup takes unicast sync from it. */
+  async acceptFrom(address: string | undefined): Promise<void> {
+    await this.engine.syncAcceptFrom(address);
   }
 
   /** -L --daemon, as ipvsadm 1.31 prints it (list_daemon). */
@@ -76,7 +83,7 @@ export class SyncDaemons {
   private async apply(next: { master?: Daemon; backup?: Daemon }): Promise<void> {
     const d = next.master ?? next.backup;
     await this.engine.sync({ send: !!next.master, receive: !!next.backup, ifindex: d?.ifindex ?? 0, syncid: d?.syncid ?? 0, maxlen: d?.maxlen ?? DEFAULT_SYNC_MAXLEN,
-      peer: next.master?.peer });
+      peer: next.master?.peer, from: next.backup?.peer });
     this.master = next.master;
     this.backup = next.backup;
   }

@@ -35,7 +35,8 @@ export type EngineRequest =
   /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
   | { op: "vrrp"; instance: number; master?: boolean; advert?: number; peers?: string[] }
   /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
-  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }
+  | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string; from?: string }
+  | { op: "syncMaster"; address?: string }
   /** virtual_routes of an instance that became master (add) or stopped being it (remove). */
   | { op: "routes"; add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] };
 
@@ -92,6 +93,9 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
       return { done: true };
     case "sync":
       e.setSync(req);
+      return { done: true };
+    case "syncMaster":
+      e.setSyncMaster(req.address);
       return { done: true };
     case "routes":
       for (const cidr of req.remove ?? []) {

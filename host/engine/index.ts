@@ -95,6 +95,9 @@ export interface ServiceSpec {
   onePacket?: boolean;
 }
 
+/** The percent of the connection table a backup's synced-but-never-seen entries may hold
+ *  (assembly/ha/sync.ts says why half). */
+export const SYNC_TABLE_SHARE = 50;
 /** A sync master resends its whole table in this period (joining backups, long-lived connections). */
 export const SYNC_REFRESH_MS = 10_000;
 
@@ -431,10 +434,51 @@ export class Engine {
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
    *  and/or receive (backup) on the interface, with this sync ID (0: any) and message size;
    *  a master resends its whole table every refreshMs (default 10 s; 0: never); with peer,
-   *  a master sends to that unicast address instead of 224.0.0.81. */
-  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number; peer?: string }): void {
+   *  a master sends to that unicast address instead of 224.0.0.81. A backup takes multicast
+   *  sync to 224.0.0.81 with TTL 1, and unicast sync only from `from` (the other director)
+   *  or the VRRP master (setSyncMaster). */
+  setSync(o: { send: boolean; receive: boolean; ifindex: number; syncid?: number; maxlen?: number; refreshMs?: number; peer?: string; from?: string }): void {
     check(this.exports.syncSetup((o.send ? 1 : 0) | (o.receive ? 2 : 0), o.ifindex, o.syncid ?? 0, o.maxlen ?? 1472, o.refreshMs ?? SYNC_REFRESH_MS,
-      o.peer ? ipToWire(o.peer) : 0), "connection sync");
+      o.peer ? ipToWire(o.peer) : 0, o.from ? ipToWire(o.from) : 0), "connection sync");
+  }
+
+  /** The percent of the connection table entries made by sync and matched by no packet yet
+   *  may hold (sync_table_share; default SYNC_TABLE_SHARE): past it, new synced entries are
+   *  refused and counted (sync_conns_over_share). */
+  setSyncTableShare(percent: number = SYNC_TABLE_SHARE): void {
+    if (!Number.isInteger(percent) || percent < 1 || percent > 100) throw new EngineError(`sync table share out of range (1-100 %): ${percent}`, Err.BAD_ARGUMENT);
+    check(this.exports.syncShare(percent), "sync table share");
+  }
+
+  /** The sync key (sync_auth_key_file; undefined: none): every message sent carries an
+   *  HMAC-SHA256 trailer, and one received without the right one is dropped (sync_bad_mac).
+   *  Off by default: kernel IPVS neither sends nor takes the trailer. At most 64 bytes (a
+   *  longer key is hashed first, RFC 2104: readSyncKey does). Uses the RX slots: call it
+   *  between batches. */
+  setSyncAuthKey(key: Uint8Array | undefined): void {
+    const k = key ?? new Uint8Array(0);
+    if (k.length > 64) throw new EngineError(`sync key of ${k.length} bytes: at most 64 (hash a longer one first)`, Err.BAD_ARGUMENT);
+    const buf = this.region[Region.RX_SLOTS];
+    this.u8.set(k, buf);
+    try {
+      check(this.exports.syncKey(buf, k.length), "sync key");
+    } finally {
+      this.u8.fill(0, buf, buf + k.length);
+    }
+  }
+
+  /** SHA-256 as the engine computes it (tests hold it against node:crypto). */
+  sha256(data: Uint8Array): Uint8Array {
+    const buf = this.region[Region.RX_SLOTS];
+    this.u8.set(data, buf + 32);
+    this.exports.sha256Of(buf + 32, data.length, buf);
+    return this.u8.slice(buf, buf + 32);
+  }
+
+  /** The master of the VRRP instance sync follows, as this backup learned it from its adverts
+   *  (undefined: none): the engine takes unicast sync from that address too. */
+  setSyncMaster(addr: string | undefined): void {
+    this.exports.syncMaster(addr ? ipToWire(addr) : 0);
   }
 
   /** The whole table as IPVS sync entries (SYNC_ENTRY_BYTES each) with what remains of each

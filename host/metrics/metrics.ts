@@ -87,6 +87,10 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   counter("wasmvs_sync_connections_sent_total", "Connections (and templates) in the sync messages sent.", "sync_conns_sent");
   counter("wasmvs_sync_connections_received_total", "Synced connections applied to this director's table.", "sync_conns_received");
   counter("wasmvs_sync_connections_unmatched_total", "Synced connections for a service or real server this director does not have.", "sync_conns_unmatched");
+  counter("wasmvs_sync_connections_over_share_total", "Synced connections refused: synced entries no packet has matched hold their share of the table (sync_table_share).",
+    "sync_conns_over_share");
+  counter("wasmvs_sync_connections_table_full_total", "Synced connections refused: the table is full (sync evicts nothing).", "sync_conns_table_full");
+  counter("wasmvs_connections_evicted_synced_total", "Synced entries no packet had matched, evicted for new connections (table full).", "conns_evicted_synced");
   new Gauge({ name: "wasmvs_connection_table_entries", help: "Connections in the table.", registers: [r], collect() { this.set(snap().connectionCount); } });
   new Gauge({ name: "wasmvs_connection_table_capacity", help: "Size of the connection table.", registers: [r], collect() { this.set(snap().connCapacity); } });
   new Gauge({

@@ -83,7 +83,8 @@ export interface SyncDaemonConfig {
   instance: string;
   syncid: number;
   maxlen: number;
-  /** `group ADDR` with a unicast address: the master sends there instead of 224.0.0.81. */
+  /** `group ADDR` with a unicast address: the other director. The master sends there instead of
+   *  224.0.0.81; a backup takes unicast sync from there (and from the VRRP master) only. */
   peer?: string;
   line: number;
 }

@@ -10,7 +10,7 @@
 // on the notify FIFOs.
 
 import type { Clock, Timer } from "../control/clock.js";
-import type { EngineAdapter } from "../control/adapter.js";
+import type { EngineAdapter, SyncRoles } from "../control/adapter.js";
 import type { DirectorConfig } from "../control/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
@@ -28,7 +28,7 @@ export interface VrrpServiceOptions {
   scripts?: ScriptRunner;
   /** Sets connection sync's roles (the director's SyncDaemons, so that -L --daemon shows
    *  them); default: the engine directly. */
-  sync?: (o: { send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string }) => Promise<void>;
+  sync?: (o: SyncRoles) => Promise<void>;
   /** The director's notify FIFOs (shared with the checkers); default: its own from the configuration. */
   fifos?: NotifyFifos;
   /** An interface's link (by ifindex); default: the TAP device's state (SIOCGIFFLAGS). */
@@ -53,6 +53,8 @@ export class VrrpService {
   private readonly files = new Map<string, number>();
   private fileTimer?: Timer;
   private readonly linkUp: (ifindex: number) => boolean;
+  /** The sync instance's master as last given to the engine. */
+  private syncMaster?: string;
 
   constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
@@ -87,6 +89,7 @@ export class VrrpService {
     }
     o.engine.onVrrpAdverts((adverts) => {
       for (const a of adverts) this.instances[a.instance]?.onAdvert(parseAdvert(a.message, a.src));
+      this.followSyncMaster();
     });
   }
 
@@ -212,7 +215,7 @@ export class VrrpService {
     const sd = this.cfg.syncDaemon;
     if (sd && sd.instance === v.name && state !== "STOP") {
       // In FAULT the director receives, as a backup: it keeps the table for when it is back.
-      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer })
+      this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer, from: sd.peer })
         .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
         .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
     }
@@ -238,6 +241,17 @@ export class VrrpService {
     if (gs) void this.run(gs, []);
     if (group.notify) void this.run(group.notify, ["GROUP", group.name, state, "0"]);
     if (group.smtpAlert) this.mail?.send(`VRRP Group ${group.name} - Entering ${state} state`, `=> All the group's instances are now ${state} <=`);
+  }
+
+  /** lvs_sync_daemon's instance has a new master (from its adverts): the engine takes unicast
+   *  sync from that address (ha/sync.ts). The one hook from VRRP into sync. */
+  private followSyncMaster(): void {
+    const sd = this.cfg.syncDaemon;
+    if (!sd) return;
+    const src = this.instances[(this.cfg.vrrp ?? []).findIndex((v) => v.name === sd.instance)]?.lastMaster?.src;
+    if (src === this.syncMaster) return;
+    this.syncMaster = src;
+    this.track(this.o.engine.syncAcceptFrom(src).catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
   }
 
   /** keepalived's vrrp_sync_can_goto_master: an instance of a sync group becomes master only

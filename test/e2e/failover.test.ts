@@ -49,12 +49,13 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     directors.push(b);
     await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf(`${tag}-b`)), 5000);
     if (how === "ipvsadm") {
-      // The sync daemons started by hand, as ipvsadm starts IPVS's; the master sends to b's address (unicast).
+      // The sync daemons started by hand, as ipvsadm starts IPVS's; the master sends to b's address (unicast), and b
+      // takes unicast sync from a's address only (its --mcast-group names the other director).
       expect(a.ipvsadm(["-L", "--daemon"])).toMatchObject({ status: 0, stdout: "" });
       expect(a.ipvsadm(["--start-daemon", "master", "--mcast-interface", "outside", "--syncid", "7", "--mcast-group", "10.0.0.6"])).toMatchObject({ status: 0, stderr: "" });
-      expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside", "--syncid", "7"])).toMatchObject({ status: 0, stderr: "" });
+      expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside", "--syncid", "7", "--mcast-group", "10.0.0.5"])).toMatchObject({ status: 0, stderr: "" });
       expect(a.ipvsadm(["-L", "--daemon"]).stdout).toBe("master sync daemon (mcast=outside, syncid=7, maxlen=1472, group=10.0.0.6, port=8848, ttl=1)\n");
-      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=10.0.0.5, port=8848, ttl=1)\n");
       // What an operator gets wrong is refused and changes nothing.
       expect(b.ipvsadm(["--start-daemon", "backup", "--mcast-interface", "outside"])).toMatchObject({ status: 255,
         stderr: "a backup sync daemon is already running (mcast=outside, syncid=7)\n" });
@@ -63,7 +64,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
         .toBe("the backup sync daemon runs with mcast=outside, syncid=7, maxlen=1472: wasmvs runs both with the same interface, sync ID and message size\n");
       expect(b.ipvsadm(["--stop-daemon", "master"])).toMatchObject({ status: 255, stderr: "no master sync daemon is running\n" });
       expect(b.ipvsadm(["--start-daemon", "boss"])).toMatchObject({ status: 2, stderr: "illegal start-daemon parameter specified\n" });
-      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+      expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=10.0.0.5, port=8848, ttl=1)\n");
     }
     if (how === true) {
       await sb.waitFor("b to receive sync", () => /connection sync on outside: receiving/.test(sb.logOf(`${tag}-b`)), 5000);
