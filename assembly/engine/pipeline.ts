@@ -19,7 +19,7 @@ import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemov
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
   svcOnePacket, svcPersistTimeout, svcStats } from "../svc/service";
-import { persistControl, persistSchedule } from "../conn/persist";
+import { persistControl, persistSchedule, PERSIST_TABLE_FULL } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
 import { vrrpAddressCount, vrrpOwnership, vrrpReceive, vrrpVmacCount, vrrpVmacFor, vrrpVmacTaken } from "../ha/vrrp";
 import { syncConn, syncIsForUs, syncReceive, syncReceiving, syncSending } from "../ha/sync";
@@ -202,6 +202,9 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let sport = l4SrcPort(l4);
   let dport = l4DstPort(l4);
   let d = persistent ? persistSchedule(s, saddr, daddr, sport, dport, proto) : schedule(s, saddr, daddr, sport, dport, proto);
+  // No room for the template: already counted (DROP_TABLE_FULL), and the connection is
+  // not tried — it would count the same frame twice, or forward it unremembered.
+  if (d == PERSIST_TABLE_FULL) return;
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);
