@@ -652,6 +652,8 @@ export class Engine {
     for (const [n, v] of [["upper threshold", u], ["lower threshold", l]] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EngineError(`${n} out of range: ${v}`, Err.BAD_ARGUMENT);
     }
+    // ip_vs_add_dest, ip_vs_edit_dest: ERANGE, also when no upper threshold is set.
+    if (l > u) throw new EngineError(`lower threshold ${l} is higher than upper threshold ${u}`, Err.BAD_ARGUMENT);
     return [fwd, spec.weight, u, l];
   }
 
