@@ -69,7 +69,8 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // A VRRP instance's address is ours only while that instance is master.
   let own = vrrpAddressCount != 0 ? vrrpOwnership(target) : 0;
   let forUs = target != 0 && (own == 1 || (own == 0 && (target == ifaceAddr(ifindex) || isVip(target))));
-  neighLearn(sender, arp + ArpField.SHA, ifindex, forUs);
+  // Only a reply sent to us confirms the sender (arp_process: else it is only STALE).
+  neighLearn(sender, arp + ArpField.SHA, ifindex, forUs, arpOp(arp) == ARP_OP_REPLY_WIRE && !ethIsGroup(frame));
   if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
   if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
   // Reply in place: the asker becomes the target. An address of a use_vmac instance is
