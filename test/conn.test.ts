@@ -282,6 +282,27 @@ describe("real servers changed while connections flow", () => {
     expect(decode(send(e, toVip(c, ACK), 0, 1002)[0]).ip!.dst).toBe(first);
   });
 
+  it("a removed server's replies still reach the client, rewritten, and are not counted (ip_vs_out checks no server; ip_vs_out_stats skips it)", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 2);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    const i = RS.indexOf(first);
+    e.deleteRealServer(e.findRealServer(svc, first, 80)!);
+    const before = e.counters().forwarded;
+    // The server's SYN-ACK (and then its data and FIN) leave from the VIP as IPVS's ip_vs_out lets them.
+    const out = send(e, fromRs(i, c, SYN | ACK), 1, 1001);
+    expect(out).toHaveLength(1);
+    const d = decode(out[0]);
+    expect([d.ip!.src, d.ip!.dst, d.ip!.tcp!.sport]).toEqual([VIP, c.addr, 80]);
+    expect(d.checksumErrors).toEqual([]);
+    expect(e.counters().forwarded).toBe(before + 1n);
+    // The client's side is dropped (ip_vs_in), nothing expired: expire_nodest_conn is off by default.
+    expect(send(e, toVip(c, ACK), 0, 1002)).toEqual([]);
+    expect(e.drops().dest_unavailable).toBe(1n);
+    expect(e.connectionCount).toBe(1);
+    expect(e.services()[0].stats.outpkts).toBe(0n);
+  });
+
   it("with expire_nodest_conn the connection of a removed server is expired on its next packet", async () => {
     const { e, svc } = await oneServer("nat", 4096, 2);
     e.setExpireNodestConn(true);

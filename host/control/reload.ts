@@ -186,7 +186,7 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setRejectUnknown(next.rejectUnknown?.on ?? true);
   live.setExpireQuiescentTemplate(next.expireQuiescentTemplate?.on ?? false);
   live.setMarkRules(next.marks ?? []);
-  live.setExpireNodestConn(next.expireNodestConn?.on ?? true);
+  live.setExpireNodestConn(next.expireNodestConn?.on ?? false);
   live.setSloppyTcp(next.sloppyTcp?.on ?? false);
   // Re-adding a route or a static neighbour replaces it in place.
   for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
