@@ -420,6 +420,10 @@ export enum NeighState {
   REACHABLE = 2,
   STATIC = 3,
   FAILED = 4,
+  /** Linux's NUD_STALE, NUD_DELAY, NUD_PROBE (neigh/neigh.ts): the MAC is still used. */
+  STALE = 5,
+  DELAY = 6,
+  PROBE = 7,
 }
 
 /** Counters of the decapsulator (wasm/decap.wasm, `wasmvs decap`), u64 each. */

@@ -143,6 +143,41 @@ describe("what ipvsadm and the kernel would not take is refused in every input",
     expect(kr.stderr).toContain("'virtual_server': 10.0.0.1 is the director's own address (interface outside)");
   });
 
+  it("VIPs and real servers that are not unicast (multicast, loopback, a subnet's network or broadcast address) and -y above -x — rules file and keepalived.conf", () => {
+    const f = write("unicast.rules", RULES_HEAD + [
+      "-A -t 224.0.0.18:80", "-A -t 239.1.2.3:80", "-A -t 127.0.0.1:80", "-A -t 10.0.0.0:80", "-A -t 10.1.0.255:80",
+      "-A -t 10.0.0.100:80", "-a -t 10.0.0.100:80 -r 10.1.0.0:80 -m", "-a -t 10.0.0.100:80 -r 224.0.0.5:80 -m", "-a -t 10.0.0.100:80 -r 127.0.0.2:80 -m",
+      "-a -t 10.0.0.100:80 -r 10.1.0.11:80 -m -x 5 -y 10", "-a -t 10.0.0.100:80 -r 10.1.0.12:80 -m -y 10",
+      "-a -t 10.0.0.100:80 -r 10.1.0.13:80 -m -x 10 -y 10", "-A -t 10.0.0.254:80", // equal thresholds and the last host address are fine
+    ].join("\n") + "\n");
+    const r = check([f]);
+    refused(r, /^wasmvs: 10 errors:$/m);
+    for (const [line, text] of [
+      [3, "'-A': 224.0.0.18 is a multicast address (224.0.0.0/4), VRRP's group: a virtual address must be a unicast address"],
+      [4, "'-A': 239.1.2.3 is a multicast address (224.0.0.0/4): a virtual address must be a unicast address"],
+      [5, "'-A': 127.0.0.1 is a loopback address (127.0.0.0/8), which Linux never accepts from the wire: a virtual address must be a unicast address"],
+      [6, "'-A': 10.0.0.0 is the network address of 10.0.0.0/24 (interface if0): a virtual address must be a unicast address"],
+      [7, "'-A': 10.1.0.255 is the broadcast address of 10.1.0.0/24 (interface if1): a virtual address must be a unicast address"],
+      [9, "'-a': real server 10.1.0.0: 10.1.0.0 is the network address of 10.1.0.0/24 (interface if1): a real server must be a unicast address (IPVS: \"address not unicast\")"],
+      [10, "'-a': real server 224.0.0.5: 224.0.0.5 is a multicast address (224.0.0.0/4)"],
+      [11, "'-a': real server 127.0.0.2: 127.0.0.2 is a loopback address (127.0.0.0/8)"],
+      [12, "'-a': real server 10.1.0.11:80: lower threshold (-y) 10 is higher than upper threshold (-x) 5; IPVS refuses it (\"lower threshold is higher than upper threshold\")"],
+      [13, "'-a': real server 10.1.0.12:80: lower threshold (-y) 10 is higher than upper threshold (-x) 0 (none set): without an upper threshold the lower one must be 0"],
+    ] as const) expect(r.stderr).toContain(`unicast.rules:${line}:1: ${text}`);
+    // keepalived.conf: its own keywords, each at its line.
+    const k = write("unicast.conf", DIRECTOR + "virtual_server 224.0.0.18 80 {\n}\nvirtual_server 127.0.0.1 80 {\n}\nvirtual_server 10.0.0.255 80 {\n}\n" +
+      "virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.0 80 {\n  }\n  real_server 10.1.0.11 80 {\n    uthreshold 5\n    lthreshold 10\n  }\n}\n");
+    const kr = check([k]);
+    refused(kr, /^wasmvs: 5 errors:$/m);
+    for (const [line, text] of [
+      [11, "'virtual_server': 224.0.0.18 is a multicast address (224.0.0.0/4), VRRP's group: a virtual address must be a unicast address"],
+      [13, "'virtual_server': 127.0.0.1 is a loopback address (127.0.0.0/8)"],
+      [15, "'virtual_server': 10.0.0.255 is the broadcast address of 10.0.0.0/24 (interface outside)"],
+      [18, "'real_server': real server 10.1.0.0: 10.1.0.0 is the network address of 10.1.0.0/24 (interface inside)"],
+      [20, "'real_server': real server 10.1.0.11:80: lthreshold 10 is higher than uthreshold 5; IPVS refuses it"],
+    ] as const) expect(kr.stderr).toContain(`unicast.conf:${line}:1: ${text}`);
+  });
+
   it("DR and TUN with another real-server port: the service port, with a warning, whatever the input", () => {
     const rules = write("drport.rules", RULES_HEAD + "-A -t 10.0.0.100:80\n-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -g\n");
     const r = check([rules]);

@@ -194,6 +194,70 @@ describe("table full", () => {
   });
 });
 
+/** Every frame given to the engine in exactly one outcome counter: a drop reason,
+ *  forwarded, consumed or queued. */
+function outcomesAddUp(e: Engine): void {
+  const c = e.counters();
+  let drops = 0n;
+  for (const v of Object.values(e.drops())) drops += v;
+  expect(drops + c.forwarded + c.consumed + c.queued).toBe(c.rx_frames);
+}
+
+describe("table full: every frame counted once", () => {
+  // A table of 16 full of established connections (never evicted), then new connections
+  // to a persistent and a plain service: each refused SYN is one table_full, nothing else.
+  async function full(freeSlots = 0) {
+    const e = await director({ connCapacity: 16 });
+    const plain = e.addService({ protocol: "tcp", address: VIP, port: 80, scheduler: "rr" });
+    const sticky = e.addService({ protocol: "tcp", address: VIP, port: 443, scheduler: "rr", persistence: { timeout: 300, netmask: "255.255.255.255" } });
+    for (const s of [plain, sticky]) e.addRealServer(s, { address: RS[0], port: s === plain ? 80 : 443, method: "dr", weight: 1 });
+    for (let k = 0; k < 16 - freeSlots; k++) {
+      const c = client();
+      send(e, toVip(c, SYN), 0, 1000);
+      send(e, toVip(c, ACK), 0, 1000);
+    }
+    return e;
+  }
+  const to443 = (c: Client, flags: number) =>
+    eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport: 443, flags }) }));
+
+  it("a persistent and a plain service, table full: one table_full per refused SYN, counters add up", async () => {
+    const e = await full();
+    expect(e.connectionCount).toBe(16);
+    outcomesAddUp(e);
+    const base = e.counters().rx_frames;
+    for (let k = 0; k < 10; k++) {
+      expect(send(e, to443(client(), SYN), 0, 2000 + k)).toEqual([]); // persistent: no room for the template
+      expect(send(e, toVip(client(), SYN), 0, 2000 + k)).toEqual([]); // plain
+    }
+    expect(e.counters().rx_frames - base).toBe(20n);
+    expect(e.drops().table_full).toBe(20n);
+    expect(e.connectionCount).toBe(16);
+    expect(e.connections(2100).some((x) => x.template)).toBe(false);
+    outcomesAddUp(e);
+  });
+
+  it("one free slot: the template takes it, the connection is refused once; the next SYN too", async () => {
+    const e = await full(1);
+    const c = client();
+    expect(send(e, to443(c, SYN), 0, 2000)).toEqual([]);
+    expect(e.drops().table_full).toBe(1n);
+    // The template stays (IPVS keeps it for its timeout) and sends the client's next try to its server.
+    expect(e.connections(2000).filter((x) => x.template).map((x) => x.server)).toEqual([RS[0]]);
+    expect(send(e, to443({ ...c, port: c.port + 1 }, SYN), 0, 2001)).toEqual([]);
+    expect(e.drops().table_full).toBe(2n);
+    outcomesAddUp(e);
+  });
+
+  it("with room, a persistent SYN makes its template and its connection and is forwarded once", async () => {
+    const e = await full(2);
+    expect(send(e, to443(client(), SYN), 0, 2000)).toHaveLength(1);
+    expect(e.drops().table_full).toBeUndefined();
+    expect(e.connectionCount).toBe(16);
+    outcomesAddUp(e);
+  });
+});
+
 describe("real servers changed while connections flow", () => {
   it("weight 0 quiesces: the existing connection keeps flowing, new ones go elsewhere", async () => {
     const { e, svc } = await oneServer("nat", 4096, 2);
@@ -216,6 +280,27 @@ describe("real servers changed while connections flow", () => {
     expect(e.connectionCount).toBe(1);
     e.addRealServer(svc, { address: first, port: 80, method: "nat", weight: 1 });
     expect(decode(send(e, toVip(c, ACK), 0, 1002)[0]).ip!.dst).toBe(first);
+  });
+
+  it("a removed server's replies still reach the client, rewritten, and are not counted (ip_vs_out checks no server; ip_vs_out_stats skips it)", async () => {
+    const { e, svc } = await oneServer("nat", 4096, 2);
+    const c = client();
+    const first = decode(send(e, toVip(c, SYN), 0, 1000)[0]).ip!.dst;
+    const i = RS.indexOf(first);
+    e.deleteRealServer(e.findRealServer(svc, first, 80)!);
+    const before = e.counters().forwarded;
+    // The server's SYN-ACK (and then its data and FIN) leave from the VIP as IPVS's ip_vs_out lets them.
+    const out = send(e, fromRs(i, c, SYN | ACK), 1, 1001);
+    expect(out).toHaveLength(1);
+    const d = decode(out[0]);
+    expect([d.ip!.src, d.ip!.dst, d.ip!.tcp!.sport]).toEqual([VIP, c.addr, 80]);
+    expect(d.checksumErrors).toEqual([]);
+    expect(e.counters().forwarded).toBe(before + 1n);
+    // The client's side is dropped (ip_vs_in), nothing expired: expire_nodest_conn is off by default.
+    expect(send(e, toVip(c, ACK), 0, 1002)).toEqual([]);
+    expect(e.drops().dest_unavailable).toBe(1n);
+    expect(e.connectionCount).toBe(1);
+    expect(e.services()[0].stats.outpkts).toBe(0n);
   });
 
   it("with expire_nodest_conn the connection of a removed server is expired on its next packet", async () => {

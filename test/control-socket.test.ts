@@ -81,6 +81,29 @@ describe("the control socket", () => {
     server.close();
   });
 
+  it("ipvsadm over the socket refuses a VIP or real server that is not unicast and -y above -x, and changes nothing", async () => {
+    const path = join(dir, "unicast.sock");
+    const server = await daemon(path);
+    try {
+      const apply = async (line: string) => JSON.parse((await raw(path, JSON.stringify({ op: "apply", commands: [{ argv: line.split(" ") }] }) + "\n", false)).trim());
+      const before = (await request(path, { op: "table" })).table;
+      for (const [line, error] of [
+        ["-A -t 224.0.0.18:80", "224.0.0.18 is a multicast address (224.0.0.0/4), VRRP's group: a virtual address must be a unicast address"],
+        ["-A -t 127.0.0.1:80", "127.0.0.1 is a loopback address (127.0.0.0/8), which Linux never accepts from the wire: a virtual address must be a unicast address"],
+        [`-A -u 10.0.0.255:53`, "10.0.0.255 is the broadcast address of 10.0.0.0/24 (interface if0): a virtual address must be a unicast address"],
+        [`-A -t 10.1.0.0:80`, "10.1.0.0 is the network address of 10.1.0.0/24 (interface if1): a virtual address must be a unicast address"],
+        ["-a -t 10.0.0.100:80 -r 10.1.0.12:80 -m -x 5 -y 10",
+          "real server 10.1.0.12:80: lower threshold (-y) 10 is higher than upper threshold (-x) 5; IPVS refuses it (\"lower threshold is higher than upper threshold\")"],
+        ["-e -t 10.0.0.100:80 -r 10.1.0.11:80 -m -y 3",
+          "real server 10.1.0.11:80: lower threshold (-y) 3 is higher than upper threshold (-x) 0 (none set): without an upper threshold the lower one must be 0; IPVS refuses it (\"lower threshold is higher than upper threshold\")"],
+      ] as const) expect(await apply(line)).toEqual({ ok: false, error, status: 2 });
+      expect((await request(path, { op: "table" })).table).toEqual(before);
+      expect(await apply("-a -t 10.0.0.100:80 -r 10.1.0.12:80 -m -x 10 -y 5")).toMatchObject({ ok: true });
+    } finally {
+      server.close();
+    }
+  });
+
   it("answers garbage with an error, not a crash", async () => {
     const path = join(dir, "junk.sock");
     const server = await daemon(path);

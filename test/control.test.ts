@@ -67,10 +67,27 @@ describe("changes apply entirely or not at all", () => {
     expect(await t.drift()).toEqual([]);
   });
 
+  it("a full real-server table names the server that does not fit, wherever it is in the file (was: the last server of the file)", async () => {
+    const svc = (port: number, servers: number[]) => `-A -t 10.0.0.100:${port} -s rr\n` + servers.map((k) => `-a -t 10.0.0.100:${port} -r ${server(k)}:${port} -m\n`).join("");
+    const t = await setup(HEAD + svc(80, [0]) + svc(81, [1, 2]), { maxRealServers: 3 });
+    // ipvsadm -a to the first service: the new server is named, not 10.1.0.13:81 (the last one the file lists).
+    await expect(t.cmd("-a -t 10.0.0.100:80 -r 10.1.0.99:80 -m")).rejects.toThrow(
+      "the real-server table is full (3 real servers): this change needs 1 more (first: 10.1.0.99:80 in tcp 10.0.0.100:80); nothing was changed");
+    // A reload that inserts a server in the middle of the file: that one is named, with its line.
+    t.setFile(HEAD + svc(80, [0, 5]) + svc(81, [1, 2]));
+    await expect(t.state.reloadFile()).rejects.toThrow(
+      "director.rules:6:1: '-a': the real-server table is full (3 real servers): this change needs 1 more (first: 10.1.0.16:80 in tcp 10.0.0.100:80); nothing was changed");
+    expect((await t.adapter.snapshot()).services.flatMap((s) => s.realServers.map((r) => r.address))).toHaveLength(3);
+    expect(await t.drift()).toEqual([]);
+  });
+
   it("services: the table's size is named, nothing changes", async () => {
     const t = await setup(HEAD + "-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:81 -s rr\n", { maxServices: 2 });
     await expect(t.cmd("-A -t 10.0.0.100:82 -s rr")).rejects.toThrow("service tcp 10.0.0.100:82: the service table is full (2 services)");
     expect((await t.adapter.snapshot()).services.length).toBe(2);
+    // A reload that adds a service above the others: that one is named, at its line.
+    t.setFile(HEAD + "-A -t 10.0.0.100:79 -s rr\n-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:81 -s rr\n");
+    await expect(t.state.reloadFile()).rejects.toThrow("director.rules:4:1: '-A': service tcp 10.0.0.100:79: the service table is full (2 services): this change would make 3; nothing was changed");
     expect(await t.drift()).toEqual([]);
   });
 });

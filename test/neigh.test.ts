@@ -1,6 +1,7 @@
 // Neighbour resolution: frames wait in a bounded queue while the director asks who has
 // the next hop, leave when the answer comes, and are dropped after three unanswered
-// requests. Gratuitous ARP for a VIP.
+// requests; a known neighbour goes stale and is re-checked by unicast while frames keep
+// leaving (Linux's STALE, DELAY, PROBE). Gratuitous ARP for a VIP.
 
 import { describe, it, expect } from "vitest";
 import { director, RS, RS_MAC, VIP, OUT_MAC, IN_MAC, CLIENT, CLIENT_MAC, DIRECTOR_IN } from "./helpers/director.js";
@@ -63,28 +64,89 @@ describe("neighbours (ARP)", () => {
     expect(e.drops().neigh_queue_full).toBe(26n);
   });
 
-  it("refreshes a neighbour after 30 s while still using it", async () => {
+  // Linux's NUD states (net/core/neighbour.c) with its defaults: reachable 30 s, then STALE;
+  // the first frame through a stale entry leaves at once with the cached MAC (DELAY); 5 s
+  // later (delay_first_probe_time) up to 3 unicast requests to that MAC, 1 s apart
+  // (ucast_solicit, retrans_time); then FAILED, and only then a broadcast and a wait.
+  const replyFrom = (mac: string) => eth(IN_MAC, mac, 0x0806, arp(2, mac, RS[0], IN_MAC, DIRECTOR_IN));
+  /** The unicast ARP request Linux's arp_solicit sends in PROBE: to the cached MAC, target hardware address zero, padded to 60 bytes. */
+  const unicastProbe = () => Buffer.concat([eth(RS_MAC[0], IN_MAC, 0x0806, arp(1, IN_MAC, DIRECTOR_IN, "00:00:00:00:00:00", RS[0])), Buffer.alloc(18)]).toString("hex");
+  const send = (e: Awaited<ReturnType<typeof unresolved>>, frame: Uint8Array, ifindex: number, now: number) => {
+    e.loadFrame(0, frame, ifindex);
+    return e.txFrames(e.process(1, now));
+  };
+  const describeOut = (out: { frame: Uint8Array; ifindex: number }[]) =>
+    out.map((t) => { const d = decode(t.frame); return d.arp ? `arp ${d.arp.op === 1 ? "who-has" : "is-at"} ${d.arp.tpa} to ${d.dstMac}` : `to ${d.dstMac}`; });
+
+  it("a stale entry is used at once (DELAY), probed by unicast 5 s later, and confirmed: a busy server's frames never wait", async () => {
     const e = await unresolved();
-    e.loadFrame(0, eth(IN_MAC, RS_MAC[0], 0x0806, arp(2, RS_MAC[0], RS[0], IN_MAC, DIRECTOR_IN)), 1);
-    e.process(1, 1000);
-    e.loadFrame(0, syn(1), 0);
-    const out = e.txFrames(e.process(1, 1000 + 31000)).map((t) => decode(t.frame));
-    expect(out.map((d) => (d.arp ? "arp" : d.dstMac))).toEqual(["arp", RS_MAC[0]]);
+    send(e, replyFrom(RS_MAC[0]), 1, 1000); // REACHABLE
+    // Frames every 100 ms from 29 s to 45 s: each leaves at once, with the cached MAC.
+    const seen: string[] = [];
+    for (let t = 29000; t <= 45000; t += 100) {
+      const out = describeOut(send(e, syn(t / 100), 0, t));
+      expect(out.filter((x) => x.startsWith("to "))).toEqual([`to ${RS_MAC[0]}`]);
+      seen.push(...out.filter((x) => x.startsWith("arp")).map((x) => `${t} ${x}`));
+      if (t === 31000) expect(e.neighbourStates().delay).toBe(1);
+      if (t === 36100) {
+        expect(e.neighbourStates().probe).toBe(1);
+        send(e, replyFrom(RS_MAC[0]), 1, 36150); // the server answers the probe
+        expect(e.neighbourStates().reachable).toBe(1);
+      }
+    }
+    // 5 s after the first use of the stale entry (31,000 ms): one request, to the cached MAC, with the frame of 36,000 ms.
+    expect(seen).toEqual([`36000 arp who-has ${RS[0]} to ${RS_MAC[0]}`]);
+    expect(e.counters().queued).toBe(0n);
+    expect(e.counters().arp_requests_sent).toBe(1n);
   });
 
-  it("re-resolves a neighbour unconfirmed for 60 s: the frame waits for a fresh answer", async () => {
+  it("the unicast probe's bytes: to the cached MAC, from the director's, target hardware address zero", async () => {
     const e = await unresolved();
-    e.loadFrame(0, eth(IN_MAC, RS_MAC[0], 0x0806, arp(2, RS_MAC[0], RS[0], IN_MAC, DIRECTOR_IN)), 1);
-    e.process(1, 1000);
-    // Past STALE_MS without a confirmation: not sent to the old MAC; asked again, queued.
-    e.loadFrame(0, syn(2), 0);
-    const out = e.txFrames(e.process(1, 1000 + 61000)).map((t) => decode(t.frame));
-    expect(out.map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.dstMac))).toEqual([`arp who-has ${RS[0]}`]);
+    send(e, replyFrom(RS_MAC[0]), 1, 1000);
+    expect(describeOut(send(e, syn(1), 0, 31000))).toEqual([`to ${RS_MAC[0]}`]);
+    // No traffic: the timer sweep (the whole table every 128 ms) sends it.
+    expect(e.tick(35000)).toBe(0);
+    expect(e.tick(36000)).toBe(1);
+    const probe = e.txFrame(0);
+    expect(probe.ifindex).toBe(1);
+    expect(Buffer.from(probe.frame).toString("hex")).toBe(unicastProbe());
+  });
+
+  it("a server that stops answering: three unicast probes a second apart while frames still leave, then FAILED; the next frame asks by broadcast and waits", async () => {
+    const e = await unresolved();
+    send(e, replyFrom(RS_MAC[0]), 1, 1000);
+    expect(describeOut(send(e, syn(1), 0, 31000))).toEqual([`to ${RS_MAC[0]}`]); // DELAY
+    const probes: string[] = [];
+    for (let t = 32000; t <= 39000; t += 500) {
+      // Timers run without traffic (a quiet entry is probed as Linux's timer would), and frames in between are not held.
+      const n = e.tick(t);
+      for (let k = 0; k < n; k++) probes.push(`${t} ${Buffer.from(e.txFrame(k).frame).toString("hex") === unicastProbe() ? "unicast probe" : "?"}`);
+      if (t < 39000) expect(describeOut(send(e, syn(t / 100), 0, t + 1))).toEqual([`to ${RS_MAC[0]}`]);
+    }
+    expect(probes).toEqual(["36000 unicast probe", "37000 unicast probe", "38000 unicast probe"]);
+    expect(e.neighbourStates().failed).toBe(1);
+    expect(e.counters().queued).toBe(0n);
+    // FAILED: the next frame starts afresh — a broadcast request, and the frame waits for the answer.
+    expect(describeOut(send(e, syn(2), 0, 39500))).toEqual([`arp who-has ${RS[0]} to ff:ff:ff:ff:ff:ff`]);
     expect(e.counters().queued).toBe(1n);
-    // The answer releases it to the (new) MAC.
-    e.loadFrame(0, eth(IN_MAC, "02:aa:00:00:00:99", 0x0806, arp(2, "02:aa:00:00:00:99", RS[0], IN_MAC, DIRECTOR_IN)), 1);
-    const after = e.txFrames(e.process(1, 1000 + 61100)).map((t) => decode(t.frame));
-    expect(after.map((d) => d.dstMac)).toEqual(["02:aa:00:00:00:99"]);
+    const after = describeOut(send(e, replyFrom("02:aa:00:00:00:99"), 1, 39600));
+    expect(after).toEqual(["to 02:aa:00:00:00:99"]);
+    expect(e.counters().queue_released).toBe(1n);
+  });
+
+  it("an ARP request from a server makes it STALE, not REACHABLE (arp_process): the first frame goes out at once and the entry is probed 5 s later", async () => {
+    const e = await unresolved();
+    // The server asks for the director's address: learnt, STALE.
+    send(e, eth("ff:ff:ff:ff:ff:ff", RS_MAC[0], 0x0806, arp(1, RS_MAC[0], RS[0], "00:00:00:00:00:00", DIRECTOR_IN)), 1, 1000);
+    expect(e.neighbourStates().stale).toBe(1);
+    expect(describeOut(send(e, syn(1), 0, 1100))).toEqual([`to ${RS_MAC[0]}`]);
+    expect(e.neighbourStates().delay).toBe(1);
+    // Another request with the same MAC does not confirm it (the state stays).
+    send(e, eth("ff:ff:ff:ff:ff:ff", RS_MAC[0], 0x0806, arp(1, RS_MAC[0], RS[0], "00:00:00:00:00:00", DIRECTOR_IN)), 1, 2000);
+    expect(e.neighbourStates().delay).toBe(1);
+    expect(e.tick(6100)).toBe(1);
+    expect(Buffer.from(e.txFrame(0).frame).toString("hex")).toBe(unicastProbe());
+    expect(e.counters().queued).toBe(0n);
   });
 
   it("answers ARP for a VIP on the asking interface and learns the asker", async () => {

@@ -479,6 +479,15 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(e.services()[0].realServers.find((r) => r.address === RS[0])!.overloaded).toBe(true);
   });
 
+  it("a lower threshold above the upper one is refused, as ip_vs_add_dest and ip_vs_edit_dest do (ERANGE)", async () => {
+    const { e, svc } = await setup("rr", [1], [[10, 5]]);
+    const spec = { address: RS[1], port: 80, method: "nat" as const, weight: 1 };
+    expect(() => e.addRealServer(svc, { ...spec, uthreshold: 5, lthreshold: 10 })).toThrow("lower threshold 10 is higher than upper threshold 5");
+    expect(() => e.addRealServer(svc, { ...spec, lthreshold: 1 })).toThrow("lower threshold 1 is higher than upper threshold 0");
+    expect(() => e.editRealServer(e.findRealServer(svc, RS[0], 80)!, { ...spec, address: RS[0], uthreshold: 4, lthreshold: 5 })).toThrow("higher than upper");
+    expect(e.services()[0].realServers.map((r) => [r.address, r.uthreshold, r.lthreshold])).toEqual([[RS[0], 10, 5]]);
+  });
+
   it("without a lower threshold, the overload mark clears below 3/4 of the upper one (ip_vs_dest_totalconns * 4 < u * 3)", async () => {
     const { e } = await setup("rr", [1, 1], [[4, 0], [0, 0]]);
     const mine: { addr: string; port: number }[] = [];

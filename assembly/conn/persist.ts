@@ -26,7 +26,14 @@ export let lastTemplate: usize = 0;
 
 @inline function entryIndex(e: usize): u32 { return <u32>((e - connBase) / <usize>ConnField.SIZE); }
 
-/** The real server for a new connection of persistent service s (NONE if none). */
+/** persistSchedule's answer when the table has no room for the client's template: the
+ *  packet is dropped, counted once as DROP_TABLE_FULL (by connCreate), and no connection
+ *  is made — IPVS's ip_vs_sched_persist returns NULL with *ignored = -1 and the packet is
+ *  dropped, so every connection of a persistent service has its template. */
+@inline export const PERSIST_TABLE_FULL: u32 = 0xfffffffe;
+
+/** The real server for a new connection of persistent service s (NONE if none,
+ *  PERSIST_TABLE_FULL if its template could not be made). */
 export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWire: u32, proto: u32): u32 {
   lastTemplate = 0;
   let tproto = svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO;
@@ -52,7 +59,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, 
   let r = destRec(d);
   tpl = connCreate(tproto, cnet, 0, tvaddr, vport, load<u32>(r, DestField.ADDR), destPort(d), d,
     ConnFlag.TEMPLATE | (destFwd(d) << ConnFlag.FWD_SHIFT), ConnState.NONE);
-  if (tpl == 0) return d; // the table is full: this connection goes unremembered
+  if (tpl == 0) return PERSIST_TABLE_FULL;
   store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);
   destBindTemplate(d);
   lastTemplate = tpl;

@@ -19,7 +19,7 @@ import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemov
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
 import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
   svcOnePacket, svcPersistTimeout, svcStats } from "../svc/service";
-import { persistControl, persistSchedule } from "../conn/persist";
+import { persistControl, persistSchedule, PERSIST_TABLE_FULL } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
 import { vrrpAddressCount, vrrpOwnership, vrrpReceive, vrrpVmacCount, vrrpVmacFor, vrrpVmacTaken } from "../ha/vrrp";
 import { syncConn, syncIsForUs, syncReceiveDatagram, syncReceiving, syncSending } from "../ha/sync";
@@ -36,9 +36,10 @@ import { sendRouted, sendToDest } from "../xmit/output";
 import { sendPortUnreachable, sendReset } from "../xmit/reject";
 import { mtuAllows } from "../xmit/mtu";
 
-/** IPVS's expire_nodest_conn sysctl: off drops packets of connections whose server was
- *  removed (they resume if it is added back); on expires such a connection at its next
- *  packet and handles that packet as new. The host turns it on unless configured off. */
+/** IPVS's expire_nodest_conn sysctl (default 0, as IPVS): off drops the client's packets
+ *  of connections whose server was removed (they resume if it is added back); on expires
+ *  such a connection at the client's next packet and handles that packet as new. Either
+ *  way the server's replies and ICMP errors still pass: only ip_vs_in checks the server. */
 export let expireNodestConn = false;
 /** IPVS's sloppy_tcp: any TCP segment but a RST may open a connection, not only a SYN (for
  *  a director that sees flows mid-way: after a failover without sync, or in a fleet). */
@@ -69,7 +70,8 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // A VRRP instance's address is ours only while that instance is master.
   let own = vrrpAddressCount != 0 ? vrrpOwnership(target) : 0;
   let forUs = target != 0 && (own == 1 || (own == 0 && (target == ifaceAddr(ifindex) || isVip(target))));
-  neighLearn(sender, arp + ArpField.SHA, ifindex, forUs);
+  // Only a reply sent to us confirms the sender (arp_process: else it is only STALE).
+  neighLearn(sender, arp + ArpField.SHA, ifindex, forUs, arpOp(arp) == ARP_OP_REPLY_WIRE && !ethIsGroup(frame));
   if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
   if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
   // Reply in place: the asker becomes the target. An address of a use_vmac instance is
@@ -204,6 +206,9 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let sport = l4SrcPort(l4);
   let dport = l4DstPort(l4);
   let d = persistent ? persistSchedule(s, saddr, daddr, sport, dport, proto) : schedule(s, saddr, daddr, sport, dport, proto);
+  // No room for the template: already counted (DROP_TABLE_FULL), and the connection is
+  // not tried — it would count the same frame twice, or forward it unremembered.
+  if (d == PERSIST_TABLE_FULL) return;
   if (d == NONE) {
     // ip_vs_leave: no server can take it; the client learns the port is unreachable.
     count(Counter.DROP_NO_DEST);
@@ -239,8 +244,10 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   if (onePacket) connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
 }
 
-/** Count a packet in both the server's and the service's statistics. */
+/** Count a packet in both the server's and the service's statistics (ip_vs_in_stats,
+ *  ip_vs_out_stats: not for a removed server). */
 @inline function account(d: u32, inbound: bool, bytes: u32): void {
+  if (!destAvailable(d)) return;
   let pk: usize = inbound ? Stat.INPKTS : Stat.OUTPKTS;
   let by: usize = inbound ? Stat.INBYTES : Stat.OUTBYTES;
   statAdd(destStats(d), pk, by, bytes);
@@ -272,8 +279,9 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   store<u32>(conn, now + stateTimeout(ns), ConnField.EXPIRES);
 }
 
-/** True if the connection's server can take the packet; otherwise the packet is
- *  dropped (and with expire_nodest_conn the connection expired). */
+/** ip_vs_in's server check: true if the connection's server can take the client's
+ *  packet; otherwise the packet is dropped (and with expire_nodest_conn the connection
+ *  expired). Replies and ICMP errors are not checked (ip_vs_out, ip_vs_*_icmp). */
 @inline function destCheck(conn: usize): bool {
   let d = <u32>load<u16>(conn, ConnField.DEST);
   if (destAvailable(d)) return true;
@@ -301,10 +309,10 @@ function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize
   else drXmit(frame, l2len, totalLen, conn);
 }
 
-/** Server -> client on a NAT connection. */
+/** Server -> client on a NAT connection (ip_vs_out: also when the server was removed,
+ *  so what it still sends reaches the client). */
 function forwardOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize, proto: u32, conn: usize, ifindex: u32): void {
   connSeen(conn);
-  if (!destCheck(conn)) return;
   if (proto == Proto.TCP) tcpTransition(conn, DIR_OUTPUT, tcpFlags(l4));
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
   account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
@@ -344,7 +352,6 @@ function icmpIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize,
   let iproto = ipv4Proto(inner);
   let conn = connLookupIn(iproto, ipv4Dst(inner), l4DstPort(il4) | (l4SrcPort(il4) << 16), ipv4Src(inner));
   if (conn == 0) { count(Counter.DROP_ICMP_NO_CONNECTION); return; }
-  if (!destCheck(conn)) return;
   account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
   let fwd = connFwd(conn);
   if (fwd == Fwd.DROUTE) { drXmit(frame, l2len, totalLen, conn); return; }
@@ -368,7 +375,6 @@ function icmpOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize
   let iproto = ipv4Proto(inner);
   let conn = connLookupOut(iproto, ipv4Dst(inner), l4DstPort(il4), ipv4Src(inner), l4SrcPort(il4));
   if (conn == 0) { count(Counter.DROP_NOT_FOR_US); return; }
-  if (!destCheck(conn)) return;
   account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
   if (!ttlAllowsForwarding(ip, totalLen, ifaceAddr(ifindex))) return;
   let vaddr = load<u32>(conn, ConnField.VADDR);

@@ -1,17 +1,32 @@
 // The neighbour (ARP) table and the queue of frames waiting for a resolution.
 //
-// States follow Linux's neighbour subsystem in miniature: an entry learnt from ARP is
-// REACHABLE for REACHABLE_MS; after that it is still used but each use asks for a
-// refresh (at most one request a second), and once STALE_MS pass without an answer it
-// must be resolved again. INCOMPLETE entries are probed every second, MAX_PROBES
-// times, and then fail: their queued frames are dropped. STATIC entries never expire.
+// States follow Linux's neighbour subsystem (net/core/neighbour.c, net/ipv4/arp.c) with its
+// default timers, so a busy real server's frames never wait for ARP:
+//   REACHABLE   confirmed by an ARP reply to us less than REACHABLE_MS ago
+//               (base_reachable_time; Linux draws 15-45 s, here 30 s).
+//   STALE       older than that (a REACHABLE entry past REACHABLE_MS is STALE), or learnt from
+//               an ARP request or an unsolicited ARP. Still used: the first frame sent through
+//               it leaves with the cached MAC and moves the entry to DELAY (neigh_event_send).
+//   DELAY       used while it waits DELAY_FIRST_PROBE_MS (delay_first_probe_time) for a
+//               confirmation, then PROBE.
+//   PROBE       used while UCAST_SOLICIT ARP requests go to the cached MAC by unicast,
+//               RETRANS_MS (retrans_time) apart; if none is answered, FAILED.
+//   INCOMPLETE  no MAC yet: frames wait in the queue while broadcast requests go out every
+//               RETRANS_MS, MCAST_SOLICIT times; unanswered, FAILED and the frames dropped.
+//   FAILED      the next frame starts resolving afresh (INCOMPLETE).
+//   STATIC      configured by the operator: never probed, never expires.
+// Only an ARP reply sent to us confirms an entry (arp_process: a request, or a reply to
+// the broadcast address, only makes it STALE, and not even that if the MAC is unchanged).
+// DELAY and PROBE move on Linux's timer schedule: checked as each frame passes, and by a
+// time-proportional sweep of the table (neighTimers, the whole table every 128 ms), so a
+// quiet entry is probed and failed as Linux's per-entry timer would.
 //
 // Table: open addressing, linear probing over a window of PROBE_WINDOW slots. An
 // address is never removed, only marked FAILED and overwritten later, so a lookup can
 // stop at the first empty slot.
 
 import { Abi, Counter, NeighField, NeighState } from "../abi";
-import { copyMac } from "../wire/bytes";
+import { copyMac, macEquals } from "../wire/bytes";
 import { EthField, ethSetAddresses, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "../wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ifaceAddr, ifaceExists, ifaceMac, routeChanged } from "../route/route";
@@ -23,12 +38,19 @@ import { scratchTake, txPush } from "../engine/tx";
 @inline export const NEIGH_REACHABLE: u8 = <u8>NeighState.REACHABLE;
 @inline export const NEIGH_STATIC: u8 = <u8>NeighState.STATIC;
 @inline export const NEIGH_FAILED: u8 = <u8>NeighState.FAILED;
+@inline export const NEIGH_STALE: u8 = <u8>NeighState.STALE;
+@inline export const NEIGH_DELAY: u8 = <u8>NeighState.DELAY;
+@inline export const NEIGH_PROBE: u8 = <u8>NeighState.PROBE;
 
-@inline export const REACHABLE_MS: u32 = 30000;
-@inline export const STALE_MS: u32 = 60000;
-@inline export const PROBE_INTERVAL_MS: u32 = 1000;
-@inline export const MAX_PROBES: u32 = 3;
+// Linux's defaults (Documentation/networking/ip-sysctl.rst, neigh/default/*).
+@inline export const REACHABLE_MS: u32 = 30000;        // base_reachable_time_ms
+@inline export const DELAY_FIRST_PROBE_MS: u32 = 5000; // delay_first_probe_time
+@inline export const RETRANS_MS: u32 = 1000;           // retrans_time_ms
+@inline export const UCAST_SOLICIT: u32 = 3;           // ucast_solicit
+@inline export const MCAST_SOLICIT: u32 = 3;           // mcast_solicit
 @inline const PROBE_WINDOW: u32 = 16;
+/** The timer sweep looks at the whole table once per this many ms. */
+@inline const TIMER_SWEEP_MS: u32 = 128;
 
 // The entry layout is NeighField (abi.ts), which the host reads too.
 @inline const N_SIZE: usize = NeighField.SIZE;
@@ -117,32 +139,41 @@ export function neighDelete(ip: u32): bool {
   return true;
 }
 
-/** RFC 826 merge: learn ip -> mac from an ARP message. An existing entry is refreshed;
- *  a new one is created only when create is set (the message was for us). */
-export function neighLearn(ip: u32, mac: usize, ifindex: u32, create: bool): void {
+/** RFC 826 merge as Linux's arp_process and neigh_update do it: learn ip -> mac from an
+ *  ARP message. confirm: a reply sent to us, which makes the entry REACHABLE; anything
+ *  else makes it STALE, unless it is valid with the same MAC (then it keeps its state).
+ *  A new entry is created only when create is set (the message was for us). */
+export function neighLearn(ip: u32, mac: usize, ifindex: u32, create: bool, confirm: bool): void {
   if (ip == 0) return;
   let e = neighLookup(ip);
+  let st: u8 = 0;
   if (e == 0) {
     if (!create) return;
     e = neighSlot(ip);
     if (e == 0) return;
-  } else if (load<u8>(e, N_STATE) == NEIGH_STATIC) {
-    return;
+  } else {
+    st = load<u8>(e, N_STATE);
+    if (st == NEIGH_STATIC) return;
   }
+  let valid = st == NEIGH_REACHABLE || st == NEIGH_STALE || st == NEIGH_DELAY || st == NEIGH_PROBE;
+  if (!confirm && valid && macEquals(e + N_MAC, mac)) return;
   store<u32>(e, ip, N_IP);
   copyMac(e + N_MAC, mac);
-  store<u8>(e, NEIGH_REACHABLE, N_STATE);
+  store<u8>(e, confirm ? NEIGH_REACHABLE : NEIGH_STALE, N_STATE);
   store<u8>(e, <u8>ifindex, N_IFINDEX);
   store<u32>(e, now, N_CONFIRMED);
   store<u32>(e, 0, N_PROBES);
+  // STALE is valid too: frames waiting for this neighbour leave now.
   neighReleaseQueued(ip, e);
 }
 
-/** Build and send an ARP request for ip on ifindex (broadcast). */
-export function neighSendRequest(ip: u32, ifindex: u32): void {
+/** Build and send an ARP request for ip on ifindex: broadcast, or (a PROBE) to the cached
+ *  MAC at unicastMac; the target hardware address is zero either way (arp_solicit). */
+export function neighSendRequest(ip: u32, ifindex: u32, unicastMac: usize = 0): void {
   let f = scratchTake();
   if (f == 0) { count(Counter.GENERATED_LOST); return; }
-  ethSetBroadcastDst(f);
+  if (unicastMac != 0) copyMac(f + EthField.DST, unicastMac);
+  else ethSetBroadcastDst(f);
   copyMac(f + EthField.SRC, ifaceMac(ifindex));
   store<u16>(f, <u16>ETHERTYPE_ARP_WIRE, EthField.TYPE);
   arpEmit(f + ETH_HEADER_LEN, ARP_OP_REQUEST_WIRE, ifaceMac(ifindex), ifaceAddr(ifindex), 0, ip);
@@ -151,8 +182,9 @@ export function neighSendRequest(ip: u32, ifindex: u32): void {
   else count(Counter.GENERATED_LOST);
 }
 
-/** True if entry e resolves ip and may be used now without asking again: static, or
- *  learnt less than REACHABLE_MS ago. (The fast path of a cached next hop.) */
+/** True if entry e resolves ip and a frame may use it with nothing else to do: static,
+ *  or REACHABLE and confirmed less than REACHABLE_MS ago. (The fast path of a cached
+ *  next hop; other states take neighResolve, which keeps DELAY and PROBE on time.) */
 @inline export function neighFresh(e: usize, ip: u32): bool {
   if (load<u32>(e, N_IP) != ip) return false;
   let st = load<u8>(e, N_STATE);
@@ -160,28 +192,29 @@ export function neighSendRequest(ip: u32, ifindex: u32): void {
 }
 
 /** The MAC to use for next hop ip on ifindex, or 0 if it is not resolved yet (the
- *  caller queues the frame with neighEnqueue). Sends requests as the states require. */
+ *  caller queues the frame with neighEnqueue). A STALE entry is used, and starts its
+ *  DELAY; an unknown or FAILED one starts resolving with a broadcast request. */
 export function neighResolve(ip: u32, ifindex: u32): usize {
   let e = neighLookup(ip);
   if (e != 0) {
     let st = load<u8>(e, N_STATE);
+    if (st == NEIGH_DELAY || st == NEIGH_PROBE) {
+      // Their timer, run now as the frame passes (the sweep serves quiet entries): a
+      // probe that is due goes out first; the frame still leaves with the cached MAC
+      // unless the last probe went unanswered (FAILED: resolved afresh below).
+      neighTimer(e, st);
+      if (load<u8>(e, N_STATE) != NEIGH_FAILED) return e + N_MAC;
+      st = NEIGH_FAILED;
+    }
     if (st == NEIGH_STATIC) return e + N_MAC;
-    if (st == NEIGH_REACHABLE) {
-      let age = now - load<u32>(e, N_CONFIRMED);
-      if (age < REACHABLE_MS) return e + N_MAC;
-      if (age < STALE_MS) {
-        if (expired(load<u32>(e, N_LAST_PROBE) + PROBE_INTERVAL_MS, now)) {
-          store<u32>(e, now, N_LAST_PROBE);
-          neighSendRequest(ip, ifindex);
-        }
-        return e + N_MAC;
-      }
-      // Stale for too long: resolve again.
-      store<u8>(e, NEIGH_INCOMPLETE, N_STATE);
-      store<u32>(e, 1, N_PROBES);
+    if (st == NEIGH_REACHABLE && now - load<u32>(e, N_CONFIRMED) < REACHABLE_MS) return e + N_MAC;
+    if (st == NEIGH_REACHABLE || st == NEIGH_STALE) {
+      // First use of a STALE entry (neigh_event_send): the frame leaves with the cached
+      // MAC, and the entry waits for a confirmation before it is probed.
+      store<u8>(e, NEIGH_DELAY, N_STATE);
       store<u32>(e, now, N_LAST_PROBE);
-      neighSendRequest(ip, ifindex);
-      return 0;
+      store<u32>(e, 0, N_PROBES);
+      return e + N_MAC;
     }
     if (st == NEIGH_INCOMPLETE) return 0;
   }
@@ -196,6 +229,46 @@ export function neighResolve(ip: u32, ifindex: u32): usize {
   store<u32>(e, 1, N_PROBES);
   neighSendRequest(ip, ifindex);
   return 0;
+}
+
+let timerCursor: u32 = 0;
+let timerLast: u32 = 0;
+
+/** neigh_timer_handler for DELAY and PROBE entries: DELAY_FIRST_PROBE_MS after the first
+ *  use of a stale entry, UCAST_SOLICIT unicast requests RETRANS_MS apart, then FAILED.
+ *  A slice of the table per call, in proportion to the time since the last. */
+function neighTimers(): void {
+  let elapsed = now - timerLast;
+  if (<i32>elapsed <= 0) { if (<i32>elapsed < 0) timerLast = now; return; }
+  timerLast = now;
+  let slots = mask + 1;
+  let n64 = <u64>elapsed * <u64>((slots + TIMER_SWEEP_MS - 1) / TIMER_SWEEP_MS);
+  let n = n64 >= <u64>slots ? slots : <u32>n64;
+  let at = timerCursor;
+  for (let k: u32 = 0; k < n; k++) {
+    let e = table + <usize>at * N_SIZE;
+    let st = load<u8>(e, N_STATE);
+    if (st == NEIGH_DELAY || st == NEIGH_PROBE) neighTimer(e, st);
+    at = (at + 1) & mask;
+  }
+  timerCursor = at;
+}
+
+function neighTimer(e: usize, st: u8): void {
+  if (st == NEIGH_DELAY) {
+    // No confirmation came (it would have made the entry REACHABLE): probe.
+    if (!expired(load<u32>(e, N_LAST_PROBE) + DELAY_FIRST_PROBE_MS, now)) return;
+    store<u8>(e, NEIGH_PROBE, N_STATE);
+    store<u32>(e, 0, N_PROBES);
+  } else if (!expired(load<u32>(e, N_LAST_PROBE) + RETRANS_MS, now)) {
+    return;
+  }
+  let probes = load<u32>(e, N_PROBES);
+  if (probes >= UCAST_SOLICIT) { store<u8>(e, NEIGH_FAILED, N_STATE); return; }
+  store<u32>(e, probes + 1, N_PROBES);
+  store<u32>(e, now, N_LAST_PROBE);
+  let ifindex = neighIfindex(e);
+  if (ifaceExists(ifindex)) neighSendRequest(load<u32>(e, N_IP), ifindex, e + N_MAC);
 }
 
 @inline function queueMetaAt(i: u32): usize { return queueMeta + <usize>i * Q_SIZE; }
@@ -249,9 +322,11 @@ export function neighQueueRecycle(): void {
   }
 }
 
-/** Timers: probe INCOMPLETE neighbours that have frames waiting, fail them after
- *  MAX_PROBES unanswered requests and drop their frames. */
+/** Timers: DELAY and PROBE entries (neighTimers); INCOMPLETE neighbours that have frames
+ *  waiting are asked every RETRANS_MS and fail after MCAST_SOLICIT unanswered requests,
+ *  their frames dropped. */
 export function neighTick(): void {
+  neighTimers();
   if (queueWaiting == 0) return;
   for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
     let m = queueMetaAt(i);
@@ -260,8 +335,8 @@ export function neighTick(): void {
     let e = neighLookup(ip);
     let failed = e == 0 || load<u8>(e, N_STATE) == NEIGH_FAILED;
     if (!failed && load<u8>(e, N_STATE) == NEIGH_INCOMPLETE &&
-        expired(load<u32>(e, N_LAST_PROBE) + PROBE_INTERVAL_MS, now)) {
-      if (load<u32>(e, N_PROBES) >= MAX_PROBES) {
+        expired(load<u32>(e, N_LAST_PROBE) + RETRANS_MS, now)) {
+      if (load<u32>(e, N_PROBES) >= MCAST_SOLICIT) {
         store<u8>(e, NEIGH_FAILED, N_STATE);
         failed = true;
       } else {

@@ -10,6 +10,7 @@
 import { IpvsadmError, Parsed, sameService, serviceKey } from "./ipvsadm.js";
 import type { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
+import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
 
 export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -183,15 +184,55 @@ export interface ModelProblem {
 
 const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 
+/** Why addr cannot be a VIP or a real server, or undefined. IPVS refuses a real server
+ *  that is not unicast (ip_vs_new_dest: inet_addr_type must be RTN_UNICAST or RTN_LOCAL;
+ *  0.0.0.0, 255.255.255.255 and a subnet's broadcast address are RTN_BROADCAST, class D
+ *  RTN_MULTICAST); it checks no VIP, but such a VIP can never take a connection: Linux
+ *  answers no ARP for it, drops packets to 127/8 from the wire as martians, and
+ *  224.0.0.18 is VRRP's own group. Subnets of /31 and /32 have no network or broadcast
+ *  address (RFC 3021). */
+function notUnicast(addr: string, subnets: { net: number; mask: number; prefix: number; text: string; name: string }[]): string | undefined {
+  if (addr === "0.0.0.0" || addr === "255.255.255.255") return `${addr} is ${addr === "0.0.0.0" ? "the unspecified address" : "the limited broadcast address"}`;
+  const n = ipToNumber(addr);
+  if (n >>> 28 === 0xe) return `${addr} is a multicast address (224.0.0.0/4)${addr === "224.0.0.18" ? ", VRRP's group" : ""}`;
+  if (n >>> 24 === 127) return `${addr} is a loopback address (127.0.0.0/8), which Linux never accepts from the wire`;
+  for (const sn of subnets) {
+    if (sn.prefix >= 31 || ((n & sn.mask) >>> 0) !== sn.net) continue;
+    if (n === sn.net) return `${addr} is the network address of ${sn.text} (interface ${sn.name})`;
+    if (n === ((sn.net | ~sn.mask) >>> 0)) return `${addr} is the broadcast address of ${sn.text} (interface ${sn.name})`;
+  }
+  return undefined;
+}
+
+/** IPVS's ip_vs_add_dest and ip_vs_edit_dest refuse l_threshold > u_threshold (ERANGE),
+ *  also when no upper threshold is set. In the input's own words. */
+function thresholdProblem(cfg: DirectorConfig, r: { uthreshold?: number; lthreshold?: number }): string | undefined {
+  const u = r.uthreshold ?? 0;
+  const l = r.lthreshold ?? 0;
+  if (l <= u) return undefined;
+  const [lw, uw] = cfg.format === "keepalived" ? ["lthreshold", "uthreshold"] : ["lower threshold (-y)", "upper threshold (-x)"];
+  return `${lw} ${l} is higher than ${uw} ${u}` +
+    (u === 0 ? ` (none set): without an upper threshold the lower one must be 0` : "") +
+    `; IPVS refuses it ("lower threshold is higher than upper threshold")`;
+}
+
 /**
- * What no input may set up, whichever syntax it came in (checked once, here): a VIP of
- * 0.0.0.0, 255.255.255.255 or the director's own address; a real server of 0.0.0.0,
- * 255.255.255.255, a VIP or the director's own address; a broadcast or multicast MAC.
+ * What no input may set up, whichever syntax it came in (checked once, here): a VIP or a
+ * real server that is not a unicast address (0.0.0.0, 255.255.255.255, multicast,
+ * loopback, a director subnet's network or broadcast address); a VIP that is the
+ * director's own address; a real server that is a VIP or the director's own address; a
+ * lower threshold above the upper; a broadcast or multicast MAC.
  */
 export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   const out: ModelProblem[] = [];
   const words = { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") };
   const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
+  const subnets = cfg.interfaces.filter((i) => i.address).map((i) => {
+    const { address, prefixLen } = parseCidr(i.address!);
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
+    const net = (ipToNumber(address) & mask) >>> 0;
+    return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
+  });
   const vips = new Set(cfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
   for (const i of cfg.interfaces) {
     if (isMulticastMac(i.mac)) out.push({ line: i.line, keyword: i.mac, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
@@ -202,14 +243,20 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   for (const s of cfg.services) {
     if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
     else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
+    else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
     else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
     // The sorry server stands in for the real servers: the same rules apply to it.
     const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server" }] : [];
     for (const r of [...s.realServers.map((x) => ({ ...x, keyword: words.rs })), ...sorry]) {
       const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
+        : notUnicast(r.address, subnets) ? `real server ${r.address}: ${notUnicast(r.address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
         : vips.has(r.address) ? `real server ${r.address} is a virtual address of this director`
           : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
       if (why) out.push({ line: r.line, keyword: r.keyword, reason: why });
+    }
+    for (const r of s.realServers) {
+      const why = thresholdProblem(cfg, r);
+      if (why) out.push({ line: r.line, keyword: words.rs, reason: `real server ${r.address}:${r.port}: ${why}` });
     }
   }
   return out;

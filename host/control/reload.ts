@@ -5,7 +5,7 @@
 // the server comes back). The new configuration is first applied in full to a scratch
 // engine: if anything in it is refused, nothing changes in the running one.
 
-import { DEFAULT_CONN_CAPACITY, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
@@ -46,9 +46,16 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
       throw new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
     }
   }
-  // The same number of maglev tables as the live engine (sameInterfaces keeps it unchanged).
-  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16, maxServices: sizes.maxServices, maxRealServers: sizes.maxRealServers,
-    ...schedulerSizing(next) });
+  // Room for all of next: which services and servers need a new record in live's tables,
+  // and which of them does not fit, only checkCapacity can tell (live holds removed servers
+  // that still have connections; a scratch engine of live's size would fail on whichever
+  // comes last in the file, not on the one added). The same number of maglev tables as the
+  // live engine (sameInterfaces keeps it unchanged).
+  const servers = next.services.reduce((n, s) => n + s.realServers.length, 0);
+  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16,
+    maxServices: Math.min(65536, Math.max(sizes.maxServices, next.services.length)),
+    maxRealServers: Math.min(65535, Math.max(sizes.maxRealServers, servers)),
+    maglevServices: Math.min(DEFAULT_MAGLEV_SERVICES, sizes.maxServices), ...schedulerSizing(next) });
   applyConfig(scratch, next);
 }
 
@@ -103,11 +110,13 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   }
   const used = live.services().length;
   const removed = [...oldServices.keys()].filter((k) => !newServices.has(k)).length;
-  const added = [...newServices.keys()].filter((k) => !oldServices.has(k)).length;
-  if (used - removed + added > live.maxServices) {
-    const first = [...newServices.values()].filter((s) => !oldServices.has(key(s)))[0];
+  const added = [...newServices.values()].filter((s) => !oldServices.has(key(s)));
+  const room = live.maxServices - used + removed;
+  if (added.length > room) {
+    // Services are added in the file's order: the first that finds no room is named.
+    const first = added[Math.max(0, room)];
     throw new ConfigError(next.file, first.line, 1, keywordOf(next, "-A"),
-      `the service table is full (${live.maxServices} services): this change would make ${used - removed + added}; nothing was changed`);
+      `service ${key(first)}: the service table is full (${live.maxServices} services): this change would make ${used - removed + added.length}; nothing was changed`);
   }
 }
 
@@ -177,7 +186,7 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setRejectUnknown(next.rejectUnknown?.on ?? true);
   live.setExpireQuiescentTemplate(next.expireQuiescentTemplate?.on ?? false);
   live.setMarkRules(next.marks ?? []);
-  live.setExpireNodestConn(next.expireNodestConn?.on ?? true);
+  live.setExpireNodestConn(next.expireNodestConn?.on ?? false);
   live.setSloppyTcp(next.sloppyTcp?.on ?? false);
   live.setSyncTableShare(next.syncTableShare?.percent);
   live.setSyncAuthKey(syncKeyBytes(next));

@@ -206,9 +206,10 @@ export interface DirectorConfig {
   /** IPVS's expire_quiescent_template: a persistence template to a server of weight 0
    *  expires at its next use (off: persistence to a quiesced server goes on, as IPVS's default). */
   expireQuiescentTemplate?: { on: boolean; line: number };
-  /** IPVS's expire_nodest_conn: a connection to a removed (e.g. failed) real server ends
-   *  at its next packet, which is scheduled afresh (UDP) or answered with a reset (TCP).
-   *  On unless turned off: off drops its packets until it times out, as IPVS's default. */
+  /** IPVS's expire_nodest_conn: on, a connection to a removed (e.g. failed) real server
+   *  ends at the client's next packet, which is scheduled afresh (UDP) or answered with a
+   *  reset (TCP). Off unless turned on, as IPVS's default: the client's packets are dropped
+   *  until the connection times out (or the server comes back). */
   expireNodestConn?: { on: boolean; line: number };
   /** IPVS's sloppy_tcp (off by default, as its sysctl): any TCP segment but a RST may open a
    *  connection, for a director that sees flows mid-way. */
@@ -504,7 +505,7 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   if (cfg.syncDaemon) engine.setSync({ send: false, receive: true, ifindex: cfg.syncDaemon.ifindex, syncid: cfg.syncDaemon.syncid, maxlen: cfg.syncDaemon.maxlen, peer: cfg.syncDaemon.peer, from: cfg.syncDaemon.peer });
   engine.setSyncTableShare(cfg.syncTableShare?.percent);
   engine.setSyncAuthKey(syncKeyBytes(cfg));
-  engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? true);
+  engine.setExpireNodestConn(cfg.expireNodestConn?.on ?? false);
   engine.setSloppyTcp(cfg.sloppyTcp?.on ?? false);
   for (const s of cfg.services) {
     let index = -1;

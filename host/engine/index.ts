@@ -708,6 +708,8 @@ export class Engine {
     for (const [n, v] of [["upper threshold", u], ["lower threshold", l]] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EngineError(`${n} out of range: ${v}`, Err.BAD_ARGUMENT);
     }
+    // ip_vs_add_dest, ip_vs_edit_dest: ERANGE, also when no upper threshold is set.
+    if (l > u) throw new EngineError(`lower threshold ${l} is higher than upper threshold ${u}`, Err.BAD_ARGUMENT);
     return [fwd, spec.weight, u, l];
   }
 
@@ -796,10 +798,12 @@ export class Engine {
     return { persistence: { timeout, netmask: wireToIp(this.dv.getUint32(r + ServiceField.NETMASK, true)) } };
   }
 
-  /** Entries of the neighbour (ARP) table by state: incomplete, reachable, static, failed. */
+  /** Entries of the neighbour (ARP) table by state (Linux's NUD states: a reachable entry
+   *  past its 30 s is stale at its next use). */
   neighbourStates(): Record<string, number> {
-    const out: Record<string, number> = { incomplete: 0, reachable: 0, static: 0, failed: 0 };
-    const names: Record<number, string> = { [NeighState.INCOMPLETE]: "incomplete", [NeighState.REACHABLE]: "reachable", [NeighState.STATIC]: "static", [NeighState.FAILED]: "failed" };
+    const out: Record<string, number> = { incomplete: 0, reachable: 0, stale: 0, delay: 0, probe: 0, static: 0, failed: 0 };
+    const names: Record<number, string> = { [NeighState.INCOMPLETE]: "incomplete", [NeighState.REACHABLE]: "reachable", [NeighState.STALE]: "stale",
+      [NeighState.DELAY]: "delay", [NeighState.PROBE]: "probe", [NeighState.STATIC]: "static", [NeighState.FAILED]: "failed" };
     for (let p = this.region[Region.NEIGHBOURS]; p + NeighField.SIZE <= this.region[Region.SCRATCH]; p += NeighField.SIZE) {
       const name = names[this.u8[p + NeighField.STATE]];
       if (name) out[name]++;
