@@ -44,7 +44,7 @@ describe("fuzz", () => {
   }
 
   it("the slices together reached every parser and the paths behind them", () => {
-    expect(reports.length).toBe(SLICES.length);
+    expect(reports.length, "slices that passed").toBe(SLICES.length);
     const sum = (name: string) => reports.reduce((n, r) => n + (r.counters[name] ?? r.decap[name] ?? 0n), 0n);
     for (const k of ["arp", "tcp-in", "udp-in", "reply-out", "icmp-echo", "icmp-error", "vrrp", "sync", "ipip", "other", "fixture"]) {
       expect(reports.reduce((n, r) => n + (r.kinds[k] ?? 0), 0), k).toBeGreaterThan(1000);
