@@ -10,8 +10,10 @@
 // for services scheduled by wrr, sh, wlc, rr, maglev, mh, lblc, lblcr, lc, persistent,
 // port-zero, one-packet and firewall-mark ones. Then they are mutated — bit flips, bytes set,
 // truncation, trailing bytes, length fields, splices — and in half of them every checksum is
-// fixed up afterwards, so that the mutation reaches the code behind the checksum gates. The
-// same frames also go through the decapsulator (wasm/decap.wasm), the other parser.
+// fixed up afterwards, so that the mutation reaches the code behind the checksum gates. Phases
+// of a few hundred batches flood the table with new clients, silence ARP (frames wait for
+// neighbours until the queue is full) or leave the advert queue unread. The same frames also
+// go through the decapsulator (wasm/decap.wasm), the other parser.
 //
 // Invariants: nothing traps; every frame ends in exactly one outcome counter (RX = drops +
 // forwarded + consumed + queued, each batch); every IPv4 header the engine emits has a right
@@ -635,6 +637,10 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
   const stride = cap + 256;
   const frames = new Uint8Array(batch * stride);
   let flood = false;
+  /** A phase where the host reads the advert queue seldom (a busy control thread). */
+  let lagging = false;
+  /** A phase without ARP frames (servers 2 and 3 and two clients are never resolved). */
+  let silent = false;
   const inputs: { ifindex: number; bytes: Uint8Array }[] = [];
   const started = performance.now();
   let lastProgress = started;
@@ -686,10 +692,12 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
       // A clean batch: every frame's checksums are right, so every checksum out must be too.
       const clean = (r() & 1) === 1;
       // Phases of a few hundred batches: ordinary traffic, or a flood of new clients.
-      if (batchIndex % 256 === 0) flood = r() % 3 === 0;
+      if (batchIndex % 256 === 0) { flood = r() % 3 === 0; lagging = r() % 8 === 0; silent = r() % 6 === 0; }
       inputs.length = 0;
       for (let i = 0; i < n; i++) {
-        const base = bases[r() % bases.length];
+        let base = bases[r() % bases.length];
+        // Neighbours that do not answer: frames wait for them until the queue is full.
+        while (silent && base.kind === "arp") base = bases[r() % bases.length];
         const slot = frames.subarray(i * stride, (i + 1) * stride);
         const m = mutate(r, base, bases, slot, cap, clean, flood);
         const ifindex = r() % 50 === 0 ? 2 + (r() & 15) : base.ifindex;
@@ -706,7 +714,7 @@ export async function fuzz(o: FuzzOptions): Promise<FuzzReport> {
       if (!engineCall(0, n, clean)) break;
       // The host's side: read the adverts (mostly: a host that lags fills the queue), the
       // timers, and now and then a change of configuration a director makes while it runs.
-      if (r() % 10 !== 0) e.takeVrrpAdverts();
+      if (lagging ? r() % 40 === 0 : r() % 10 !== 0) e.takeVrrpAdverts();
       if (r() % 8 === 0) {
         const t = e.tick(now);
         for (let k = 0; k < t && !failure; k++) {
