@@ -25,8 +25,6 @@ export interface HousekeepingOptions {
   survived: (what: string, e: unknown) => void;
   /** Each checked real server's health, for the status file. */
   checks?: () => unknown[];
-  /** Each VRRP instance's state, for the status file. */
-  vrrp?: () => unknown[];
 }
 
 export class Housekeeping {
@@ -59,9 +57,11 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [] };
+    const snap = await this.engine.snapshot();
+    // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [] };
     const tmp = `${this.o.status}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
+    await writeFile(tmp, JSON.stringify(this.o.statusOf(snap, control), null, 1));
     await rename(tmp, this.o.status);
   }
 

@@ -158,7 +158,7 @@ class DataPath implements Service {
   async start(): Promise<void> {
     const { options, config, taps, offload, log, table } = this.o;
     const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal,
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal, log,
       table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
     if (table && thread.imported) {
@@ -172,7 +172,8 @@ class DataPath implements Service {
         (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
     }
     if (offload) log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
-    log(`data path on its own thread: ${taps.fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}`);
+    log(`data path on its own thread: ${taps.fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}` +
+      `${thread.tid ? `, thread ${thread.tid}` : ""}${config.vrrp?.length ? " (VRRP's state machines and timers run there too)" : ""}`);
   }
 
   async stop(): Promise<void> {
@@ -268,7 +269,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
         reloadFile: () => control.reloadFile(),
         health: () => checking?.views() ?? [],
-        vrrp: () => vrrp?.views() ?? [],
+        vrrp: async () => (vrrp ? vrrp.views() : []),
         syncd,
       };
       onHup = () => { host.reloadFile().catch(() => {}); };
@@ -307,7 +308,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
       if (!d) return () => {};
       const dashboard = await startDashboard({
         host: d.host, port: d.port, onError: (e) => survived("dashboard", e),
-        view: async () => liveView(await thread().snapshot(), estimator, checking?.views() ?? [], vrrp?.views() ?? []),
+        view: async () => {
+          const snap = await thread().snapshot();
+          return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);
+        },
       });
       o.log(`dashboard on http://${d.host}:${d.port}/`);
       return () => dashboard.close();
@@ -334,8 +338,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
     service("housekeeping", async () => {
-      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf, health, survived,
-        checks: () => checking?.views() ?? [], vrrp: () => vrrp?.views() ?? [] });
+      // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
+      const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
+      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf: status, health, survived,
+        checks: () => checking?.views() ?? [] });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),
