@@ -90,13 +90,19 @@ export class DataplaneThread extends RequestAdapter {
     });
   }
 
-  /** Concurrent readers (status, metrics, estimator) share one snapshot in flight. */
-  override snapshot(): Promise<EngineSnapshot> {
+  /** Concurrent readers (status, metrics, estimator) share one snapshot in flight; a reader
+   *  that says how old a snapshot may be (metrics) gets the last one while it is younger. */
+  override snapshot(maxAgeMs = 0): Promise<EngineSnapshot> {
+    if (this.lastSnapshot && performance.now() - this.lastSnapshot.at <= maxAgeMs) return Promise.resolve(this.lastSnapshot.snap);
     if (!this.inflightSnapshot) {
-      this.inflightSnapshot = super.snapshot().finally(() => { this.inflightSnapshot = undefined; });
+      this.inflightSnapshot = super.snapshot().then((snap) => {
+        this.lastSnapshot = { snap, at: performance.now() };
+        return snap;
+      }).finally(() => { this.inflightSnapshot = undefined; });
     }
     return this.inflightSnapshot;
   }
+  private lastSnapshot?: { snap: EngineSnapshot; at: number };
 
   /** Stop the loop; resolves with its final statistics (and, when asked, the connection
    *  table as it was when the last frame moved) once the thread has ended. */
