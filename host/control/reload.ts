@@ -63,15 +63,17 @@ export async function reload(live: Engine, prev: DirectorConfig, next: DirectorC
  * server removed while it still has connections keeps its record (IPVS's trash) until
  * they end, so the scratch engine, which has none, cannot tell.
  */
-function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig): void {
+function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig, poll?: () => void): void {
   const oldServices = new Map(prev.services.map((s) => [key(s), s]));
   const newServices = new Map(next.services.map((s) => [key(s), s]));
   const lingering = live.lingeringRealServers();
+  poll?.();
   const lingeringKeys = new Set(lingering.map((l) => `${l.service} ${rkey(l)}`));
   // Connections per live real server, from one walk of the tables (this runs between two
   // batches of the data path: no per-server scans).
   const conns = new Map<string, number>();
   for (const s of live.services()) for (const r of s.realServers) conns.set(`${key(s)} ${rkey(r)}`, r.active + r.inactive);
+  poll?.();
   const serversOf = (s: ServiceConfig | undefined) => new Set((s?.realServers ?? []).map(rkey));
   let freed = 0;
   let kept = 0; // removed now, but held by their connections
@@ -119,7 +121,7 @@ const OPS_PER_POLL = 64;
  *  poll() every OPS_PER_POLL changes (VRRP's timers: an -R of 4,000 servers takes about
  *  70 ms here, longer than an advert may be late). */
 export function applyDifference(live: Engine, prev: DirectorConfig, next: DirectorConfig, poll?: () => void): string[] {
-  checkCapacity(live, prev, next);
+  checkCapacity(live, prev, next, poll);
   poll?.();
   const changes: string[] = [];
   let ops = 0;

@@ -34,7 +34,7 @@ e2eDescribe("VRRP keeps time under a busy control plane", () => {
 
   /** A director of the pair: VRRP v3 at 0.1 s, VIP:80 (DR) and VIP:53/udp (DR) on the three
    *  servers, and 10 NAT services of 100 servers each (1,006 real servers in all). */
-  const config = (who: "a" | "b", priority: number) => `${pairDirectorBlock(`q${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6,
+  const config = (who: "a" | "b", priority: number, peers = "") => `${pairDirectorBlock(`q${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6,
     `  connection_table_size 262144\n  metrics 127.0.0.1:${who === "a" ? 9171 : 9172}`)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 71
@@ -44,7 +44,7 @@ e2eDescribe("VRRP keeps time under a busy control plane", () => {
   virtual_ipaddress {
     ${VIP}
   }
-}
+${peers}}
 virtual_server ${VIP} 80 {
   lb_algo rr
   lb_kind DR
@@ -214,5 +214,52 @@ int main(int argc, char **argv) {
     } finally {
       if (stopper.exitCode === null) stopper.kill("SIGKILL");
     }
+  }, 60000);
+
+  /** A v3 advert for VRID 71 from the client (10.0.0.2) to dst, priority 255: checksum over the pseudo-header. */
+  const forged = (dst: string) => {
+    const m = [0x31, 71, 255, 1, 0x00, 10, 0, 0, ...VIP.split(".").map(Number)];
+    let sum = [10, 0, 0, 2, ...dst.split(".").map(Number)].reduce((acc, v, i) => acc + (i % 2 ? v : v << 8), 0) + 112 + m.length;
+    for (let i = 0; i < m.length; i += 2) sum += (m[i] << 8) | m[i + 1];
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    m[6] = (~sum >> 8) & 255;
+    m[7] = ~sum & 255;
+    const file = join(sb.dir, `forged-${dst}.bin`);
+    writeFileSync(file, Buffer.from(m));
+    return (count: number) => {
+      const r = sb.run(sb.client, ["hping3", "--rawip", "-H", "112", "-t", "255", "-E", file, "-d", String(m.length), "-c", String(count), "-i", "u10000", "-q", dst], 60000);
+      expect(r.stdout + r.stderr).toMatch(new RegExp(`${count} packets transmitted`));
+    };
+  };
+
+  it("VRRP's own security: a forged priority-255 advert from any host makes the master yield (RFC 5798, keepalived); with unicast_peer only the peers are heard, the rest counted", async () => {
+    // Without unicast_peer, as keepalived: the master yields to the forged 255 (then, the forger silent, takes over again).
+    await sb.waitFor("a to be master again", () => vrrpOf(a).state === "MASTER" && vrrpOf(b).state === "BACKUP", 10000);
+    let logA = sb.logOf("busy-a").length;
+    forged("224.0.0.18")(3);
+    await sb.waitFor("a to yield", () => /VI_1 .*: BACKUP: 10\.0\.0\.2 advertises priority 255/.test(sb.logOf("busy-a").slice(logA)), 5000);
+    await sb.waitFor("a to take over again", () => /VI_1 .*: MASTER/.test(sb.logOf("busy-a").slice(logA)), 5000);
+    // With unicast_peer on both: the same adverts, multicast and to a's own address, are dropped and counted.
+    for (const d of directors) await d.stop();
+    a = await sb.startDirector(config("a", 150, "  unicast_peer {\n    10.0.0.6\n  }\n"), join(sb.dir, "a2.sock"), "peer-a");
+    b = await sb.startDirector(config("b", 100, "  unicast_peer {\n    10.0.0.5\n  }\n"), join(sb.dir, "b2.sock"), "peer-b");
+    directors.push(a, b);
+    await sb.waitFor("a master, b backup", () => /VI_1 .*: MASTER/.test(sb.logOf("peer-a")) && /VI_1 .*: BACKUP/.test(sb.logOf("peer-b")), 10000);
+    logA = sb.logOf("peer-a").length;
+    const logB = sb.logOf("peer-b").length;
+    forged("224.0.0.18")(20);
+    forged("10.0.0.5")(20);
+    forged("10.0.0.6")(20);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(count(sb.logOf("peer-a").slice(logA), /VI_1 .*: (MASTER|BACKUP|FAULT)/)).toBe(0);
+    expect(count(sb.logOf("peer-b").slice(logB), /VI_1 .*: (MASTER|BACKUP|FAULT)/)).toBe(0);
+    const la = a.ipvsadm(["-L", "--vrrp"]).stdout;
+    const lb = b.ipvsadm(["-L", "--vrrp"]).stdout;
+    expect(la).toMatch(/\nVI_1 +MASTER /);
+    expect(lb).toMatch(/\nVI_1 +BACKUP .* 10\.0\.0\.5 /);
+    // a heard 40 of them (multicast and its own address), b 40 (multicast and its own): each counted, none acted on.
+    expect(la).toContain("  -> dropped: unknownPeer 40\n");
+    expect(lb).toContain("  -> dropped: unknownPeer 40\n");
+    console.log(`unicast_peer: 60 forged priority-255 adverts from a non-peer (multicast and to each director): ignored and counted\n${la}`);
   }, 60000);
 });
