@@ -78,7 +78,6 @@ ${Array.from({ length: 100 }, (_, r) => `  real_server 10.1.0.${100 + (r % 100)}
   }, 120000);
   afterAll(async () => {
     for (const d of directors) await d.stop().catch(() => {});
-    if (process.env.KEEP_LOGS) for (const n of ["busy-a", "busy-b"]) writeFileSync(`/tmp/vr/${n}.log`, sb.logOf(n));
     await sb?.destroy();
   });
 
