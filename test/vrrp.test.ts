@@ -248,3 +248,26 @@ describe("PolledClock (the data-path thread's VRRP clock)", () => {
     expect(c.next()).toBe(Infinity);
   });
 });
+
+describe("VRRP in the metrics", () => {
+  it("each instance's state, became-master count and advert lateness histogram, as the data-path thread's views give them", async () => {
+    const { metricsRegistry } = await import("../host/metrics/metrics.js");
+    const m = machine(cfg({ priority: 255 }));
+    m.vi.start();
+    m.clock.advance(1000);
+    m.clock.stall(230); // the advert due at 1100 leaves at 1230: 130 ms late
+    const counters = new Proxy({}, { get: () => 0n }) as Record<string, bigint>;
+    const snap = { services: [], counters, connectionCount: 0, connCapacity: 16, timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, neighbours: {},
+      loop: { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }, vrrp: [m.vi.view()] };
+    const text = await metricsRegistry(() => snap as never).metrics();
+    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="MASTER"} 1\n');
+    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="BACKUP"} 0\n');
+    expect(text).toContain('wasmvs_vrrp_became_master_total{instance="VI_1"} 1\n');
+    expect(text).toContain("# TYPE wasmvs_vrrp_advert_lateness_seconds histogram\n");
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.1"} 10\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.2"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="+Inf"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_count{instance="VI_1"} 11\n');
+    expect(text).toMatch(/wasmvs_vrrp_advert_lateness_seconds_sum\{instance="VI_1"\} 0\.1[23]/);
+  });
+});
