@@ -159,7 +159,7 @@ describe("control-plane timer lateness", () => {
     const l = new Lateness(100, 0);
     let t = 0;
     for (let k = 0; k < 200; k++) { t += 100; l.fired(t); }
-    expect(l.view()).toEqual({ periodMs: 100, lastMs: 0, maxMs: 0, p99Ms: 0 });
+    expect(l.view()).toEqual({ periodMs: 100, lastMs: 0, maxMs: 0, p99Ms: 0, count: 200, sumMs: 0, buckets: Array(10).fill(200) });
     t += 100 + 37; // one firing 37 ms late
     l.fired(t);
     for (let k = 0; k < 10; k++) { t += 102; l.fired(t); }
@@ -168,6 +168,8 @@ describe("control-plane timer lateness", () => {
     // Over 1% of the samples 50 ms late: the 99th percentile follows them.
     for (let k = 0; k < 5; k++) { t += 150; l.fired(t); }
     expect(l.view()).toMatchObject({ lastMs: 50, maxMs: 50, p99Ms: 50 });
+    // The histogram since start (buckets at 1 2 5 10 20 50 100 ... ms, cumulative).
+    expect(l.view()).toMatchObject({ count: 216, sumMs: 37 + 20 + 250, buckets: [200, 210, 210, 210, 210, 216, 216, 216, 216, 216] });
   });
 });
 

@@ -14,9 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeClock } from "../host/control/clock.js";
 import { parseKeepalived } from "../host/control/keepalived.js";
-import type { EngineAdapter } from "../host/control/adapter.js";
-import type { VrrpAdvert } from "../host/engine/index.js";
-import { VrrpService } from "../host/vrrp/service.js";
+import { VrrpMachines } from "../host/vrrp/machines.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
 import { decode, eth, ipv4, tcp, udp, vrrp, ACK, SYN } from "./helpers/packet.js";
 import { Counter, type Engine } from "../host/engine/index.js";
@@ -275,22 +273,20 @@ vrrp_instance VI_1 {
 `);
       const cfg = parseKeepalived(path);
       const clock = new FakeClock();
-      const told: (string | undefined)[] = [];
-      let deliver: (a: VrrpAdvert[]) => void = () => {};
-      const engine = {
-        vrrp: async () => {}, announce: async () => {}, sync: async () => {}, routes: async () => {},
-        syncAcceptFrom: async (a: string | undefined) => { told.push(a); },
-        onVrrpAdverts: (f: (a: VrrpAdvert[]) => void) => { deliver = f; },
-      } as unknown as EngineAdapter;
-      const service = new VrrpService(cfg, { clock, engine, log: () => {}, linkUp: () => true });
-      service.start();
-      const advert = (src: string, priority: number) => ({ instance: 0, src,
-        message: new Uint8Array(vrrp({ version: 3, vrid: 61, priority, addresses: ["10.0.0.100"], src, dst: "224.0.0.18" })) });
-      deliver([advert("10.0.0.5", 150)]);
-      deliver([advert("10.0.0.5", 150), advert("10.0.0.5", 150)]);
+      const told: string[] = [];
+      // The state machines as the data-path thread runs them, on an engine that records.
+      const machines = new VrrpMachines(cfg, clock, {
+        sendAdvert: () => {}, setMaster: () => {}, announce: () => {}, syncMaster: (a) => { told.push(a); },
+      }, () => {});
+      machines.start();
+      const advert = (src: string, priority: number) =>
+        machines.onAdvert(0, new Uint8Array(vrrp({ version: 3, vrid: 61, priority, addresses: ["10.0.0.100"], src, dst: "224.0.0.18" })), src);
+      advert("10.0.0.5", 150);
+      advert("10.0.0.5", 150);
+      advert("10.0.0.5", 150);
       // A new master (the old one gone, another with a higher priority).
-      deliver([advert("10.0.0.7", 200)]);
-      await service.stop();
+      advert("10.0.0.7", 200);
+      machines.stop();
       return told;
     };
     expect(await run(true)).toEqual(["10.0.0.5", "10.0.0.7"]);

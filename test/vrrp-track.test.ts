@@ -2,7 +2,8 @@
 // rise/fall, weight 0 -> FAULT (a master resigns with priority 0, notify_fault runs, it comes back
 // as backup), weights moving the priority the adverts carry, the primary interface tracked by
 // default, track_interface weights, and a sync group in FAULT together. Scripts and links are
-// stand-ins the test controls; the state machines, timers and keepalived.conf are the real ones.
+// stand-ins the test controls; the state machines (in this thread, as InThreadVrrp serves them:
+// on the director they run on the data-path thread), timers and keepalived.conf are the real ones.
 
 import { describe, it, expect, afterAll } from "vitest";
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { applyConfig } from "../host/control/rules.js";
 import { loadEngine } from "../host/engine/node.js";
 import { decode, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { ScriptTracker } from "../host/vrrp/track.js";
+import { InThreadVrrp } from "../host/vrrp/machines.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,21 +52,19 @@ function director(text: string) {
       return { code: exits.get(s.argv[1]) ?? 0, timedOut: false, output: "" };
     },
   } as unknown as ScriptRunner;
-  const engine = {
-    vrrp: async (i: number, o: { master?: boolean; advert?: number }) => {
-      if (o.advert !== undefined) adverts.push(`${cfg.vrrp![i].name} ${o.advert}`);
-      if (o.master !== undefined) masters.set(i, o.master);
-    },
-    announce: async () => {},
-    sync: async () => {},
-    onVrrpAdverts: () => {},
-  } as unknown as EngineAdapter;
+  // The state machines with an engine device that records what they ask of it.
+  const vrrp = new InThreadVrrp(cfg, clock, {
+    sendAdvert: (i, p) => { adverts.push(`${cfg.vrrp![i].name} ${p}`); },
+    setMaster: (i, m) => { masters.set(i, m); },
+    announce: () => {},
+  });
+  const engine = Object.assign(vrrp, { sync: async () => {}, routes: async () => {} }) as unknown as EngineAdapter;
   const service = new VrrpService(cfg, { clock, engine, log: (l) => log.push(l), scripts, linkUp: (i) => links.get(i) ?? false });
   const settle = async () => { for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r)); };
   const run = async (ms: number) => {
     for (let t = 0; t < ms; t += 10) { clock.advance(10); await settle(); }
   };
-  const state = (name: string) => service.instances.find((v) => v.cfg.name === name)!;
+  const state = (name: string) => vrrp.machines.instances.find((v) => v.cfg.name === name)!;
   return { cfg, clock, exits, links, ran, adverts, masters, log, service, run, settle, state };
 }
 
@@ -350,7 +350,7 @@ static_routes {
     applyConfig(engine, cfg);
     const clock = new FakeClock();
     const out: ReturnType<typeof decode>[] = [];
-    const local = new LocalEngine(engine, () => clock.now(), (tx) => { for (const f of engine.txFrames(tx)) out.push(decode(f.frame)); });
+    const local = new LocalEngine(engine, () => clock.now(), (tx) => { for (const f of engine.txFrames(tx)) out.push(decode(f.frame)); }, { config: cfg, clock });
     const service = new VrrpService(cfg, { clock, engine: local, log: () => {}, linkUp: () => true, scripts: {} as ScriptRunner });
     // A ping from a network only the virtual route reaches.
     const ping = () => {
@@ -365,7 +365,7 @@ static_routes {
     expect(ping()).toEqual([]); // backup: no route to 10.9.0.5
     clock.advance(500);
     for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));
-    expect(service.instances[0].state).toBe("MASTER");
+    expect(local.vrrp!.machines.instances[0].state).toBe("MASTER");
     expect(ping()).toEqual(["arp who-has 10.0.0.254"]); // the reply waits for the gateway's address
     await service.stop();
     for (let k = 0; k < 5; k++) await new Promise((r) => setImmediate(r));

@@ -198,3 +198,76 @@ describe("an advert storm", () => {
     expect(m.vi.state).toBe("MASTER");
   });
 });
+
+describe("advert lateness (issue 16: measured against the schedule, on the clock the timers run on)", () => {
+  it("each scheduled advert's lateness is recorded; answers and the first advert as master are not", () => {
+    const m = machine(cfg({ advertIntMs: 100, priority: 255 }));
+    m.vi.start();
+    m.clock.advance(0);
+    expect(m.vi.state).toBe("MASTER"); // the address owner: master at 0, adverts due at 100, 200, ...
+    expect(m.vi.view().advertLateness).toMatchObject({ count: 0 }); // the first advert as master is not scheduled
+    m.clock.advance(1000);
+    expect(m.vi.view().advertLateness).toMatchObject({ count: 10, maxMs: 0, p99Ms: 0 });
+    // The thread the timers run on stalls for 250 ms: the advert due in its middle leaves 150 ms late.
+    m.clock.advance(50);
+    m.clock.stall(250);
+    expect(m.vi.view().advertLateness).toMatchObject({ count: 11, lastMs: 200, maxMs: 200 });
+    // An answer to a lower priority is not scheduled: not counted, and the schedule restarts from it.
+    m.vi.onAdvert(m.adv({ priority: 50 }));
+    m.clock.advance(100);
+    expect(m.vi.view().advertLateness).toMatchObject({ count: 12, lastMs: 0 });
+    expect(m.vi.view().advertLateness.buckets).toEqual([11, 11, 11, 11, 11, 11, 11, 12, 12, 12]);
+  });
+});
+
+describe("PolledClock (the data-path thread's VRRP clock)", () => {
+  it("runs due timers earliest first when polled, says when the next is due, and fires a periodic timer once after a stall", async () => {
+    const { PolledClock } = await import("../host/control/clock.js");
+    let t = 0;
+    const ran: string[] = [];
+    const errors: unknown[] = [];
+    const c = new PolledClock(() => t, (e) => errors.push(e));
+    c.after(30, () => ran.push(`b@${t}`));
+    c.after(10, () => { ran.push(`a@${t}`); c.after(0, () => ran.push(`a2@${t}`)); });
+    const p = c.every(25, () => ran.push(`p@${t}`));
+    c.after(40, () => { throw new Error("boom"); });
+    expect(c.next()).toBe(10);
+    t = 9;
+    c.run();
+    expect(ran).toEqual([]);
+    t = 31; // late: everything due runs, in order of due time
+    c.run();
+    expect(ran).toEqual(["a@31", "p@31", "b@31", "a2@31"]); // a2 was set at 31: due last
+    expect(c.next()).toBe(40);
+    t = 200; // a stall: the periodic timer once, then a period after now
+    c.run();
+    expect(ran.filter((r) => r.startsWith("p"))).toEqual(["p@31", "p@200"]);
+    expect(errors.map((e) => (e as Error).message)).toEqual(["boom"]);
+    expect(c.next()).toBe(225);
+    p.cancel();
+    expect(c.next()).toBe(Infinity);
+  });
+});
+
+describe("VRRP in the metrics", () => {
+  it("each instance's state, became-master count and advert lateness histogram, as the data-path thread's views give them", async () => {
+    const { metricsRegistry } = await import("../host/metrics/metrics.js");
+    const m = machine(cfg({ priority: 255 }));
+    m.vi.start();
+    m.clock.advance(1000);
+    m.clock.stall(230); // the advert due at 1100 leaves at 1230: 130 ms late
+    const counters = new Proxy({}, { get: () => 0n }) as Record<string, bigint>;
+    const snap = { services: [], counters, connectionCount: 0, connCapacity: 16, timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, neighbours: {},
+      loop: { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }, vrrp: [m.vi.view()] };
+    const text = await metricsRegistry(() => snap as never).metrics();
+    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="MASTER"} 1\n');
+    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="BACKUP"} 0\n');
+    expect(text).toContain('wasmvs_vrrp_became_master_total{instance="VI_1"} 1\n');
+    expect(text).toContain("# TYPE wasmvs_vrrp_advert_lateness_seconds histogram\n");
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.1"} 10\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.2"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="+Inf"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_count{instance="VI_1"} 11\n');
+    expect(text).toMatch(/wasmvs_vrrp_advert_lateness_seconds_sum\{instance="VI_1"\} 0\.1[23]/);
+  });
+});

@@ -3,12 +3,15 @@
 // director implements it with the data-path thread (host/dataplane/client.ts); tests and
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
-import { ConnectionInfo, Engine, VrrpAdvert } from "../engine/index.js";
+import { ConnectionInfo, Engine } from "../engine/index.js";
 import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "../dataplane/requests.js";
 import { LoopStats } from "../dataplane/loop.js";
 import { DirectorConfig } from "./rules.js";
 import { validateOnScratch } from "./reload.js";
 import { ServiceKey } from "./ipvsadm.js";
+import type { Clock } from "./clock.js";
+import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
+import type { VrrpView } from "../vrrp/format.js";
 
 /** Connection sync's settings as the control plane sets them (Engine.setSync). */
 export interface SyncRoles {
@@ -38,17 +41,17 @@ export interface EngineAdapter {
   zero(service?: ServiceKey): Promise<void>;
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
-  /** VRRP instance i: master or not, and/or send an advert with this priority. */
-  /** advert: send one with this priority, to 224.0.0.18 or to each of peers (unicast_peer). */
-  vrrp(instance: number, o: { master?: boolean; advert?: number; peers?: string[] }): Promise<void>;
-  /** f with the adverts the engine receives for the host's VRRP instances. */
-  onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void;
+  /** VRRP's state machines live with the engine (host/vrrp/machines.ts): start them, give
+   *  them tracking's results, stop them (masters resign; resolves once the adverts left and
+   *  after the STOP events), read their views, and f with their state changes. */
+  vrrpStart(): Promise<void>;
+  vrrpTrack(list: VrrpTracking[]): Promise<void>;
+  vrrpStop(): Promise<void>;
+  vrrpViews(): Promise<VrrpView[]>;
+  onVrrpEvents(f: (events: VrrpEvent[]) => void): void;
   /** Connection sync's roles; peer: where a master sends (unicast), from: whom a backup takes
    *  unicast sync from. */
   sync(o: SyncRoles): Promise<void>;
-  /** The master of the VRRP instance sync follows, as learned from its adverts (undefined:
-   *  none): a backup takes unicast sync from it. The one hook VRRP has into sync. */
-  syncAcceptFrom(address: string | undefined): Promise<void>;
   /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
   routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
@@ -85,45 +88,60 @@ export abstract class RequestAdapter implements EngineAdapter {
     await this.request({ op: "announce", targets });
   }
 
-  async vrrp(instance: number, o: { master?: boolean; advert?: number; peers?: string[] }): Promise<void> {
-    await this.request({ op: "vrrp", instance, ...o });
+  async vrrpStart(): Promise<void> {
+    await this.request({ op: "vrrpStart" });
+  }
+
+  async vrrpTrack(list: VrrpTracking[]): Promise<void> {
+    await this.request({ op: "vrrpTrack", list });
+  }
+
+  async vrrpStop(): Promise<void> {
+    await this.request({ op: "vrrpStop" });
+  }
+
+  async vrrpViews(): Promise<VrrpView[]> {
+    return ((await this.request({ op: "vrrpViews" })) as { vrrp: VrrpView[] }).vrrp;
   }
 
   async sync(o: SyncRoles): Promise<void> {
     await this.request({ op: "sync", ...o });
   }
 
-  async syncAcceptFrom(address: string | undefined): Promise<void> {
-    await this.request({ op: "syncMaster", address });
-  }
 
   async routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void> {
     await this.request({ op: "routes", ...o });
   }
 
-  protected advertListeners: ((adverts: VrrpAdvert[]) => void)[] = [];
-  onVrrpAdverts(f: (adverts: VrrpAdvert[]) => void): void {
-    this.advertListeners.push(f);
+  protected vrrpListeners: ((events: VrrpEvent[]) => void)[] = [];
+  onVrrpEvents(f: (events: VrrpEvent[]) => void): void {
+    this.vrrpListeners.push(f);
   }
 }
 
-/** The engine in this thread; frames a request emits go to sink (dropped by default). */
+/** The engine in this thread; frames a request emits go to sink (dropped by default).
+ *  With vrrp, the configuration's VRRP state machines run here on that clock (unit tests). */
 export class LocalEngine extends RequestAdapter {
   readonly sizes: EngineSizes;
   readonly loop: LoopStats = { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 };
+  readonly vrrp?: InThreadVrrp;
 
-  constructor(readonly engine: Engine, private readonly clock: () => number = () => 0, private readonly sink: (tx: number) => void = () => {}) {
+  constructor(readonly engine: Engine, private readonly clock: () => number = () => 0, private readonly sink: (tx: number) => void = () => {},
+    vrrp?: { config: DirectorConfig; clock: Clock; log?: (line: string) => void }) {
     super();
     this.sizes = engine;
+    if (vrrp) {
+      this.vrrp = new InThreadVrrp(vrrp.config, vrrp.clock, engineDevice(engine, vrrp.config, () => vrrp.clock.now(), sink), vrrp.log);
+      this.vrrp.onVrrpEvents((e) => { for (const f of this.vrrpListeners) f(e); });
+    }
   }
 
   protected async request(req: EngineRequest): Promise<EngineReply> {
-    return serveRequest(this.engine, req, this.clock(), this.loop, this.sink);
+    return serveRequest(this.engine, req, { nowMs: this.clock(), loop: this.loop, emit: this.sink, vrrp: this.vrrp?.machines });
   }
 
-  /** Hand the adverts the engine queued to the listeners (tests call it after feeding frames). */
+  /** Hand the adverts the engine queued to the state machines (tests call it after feeding frames). */
   deliverAdverts(): void {
-    const a = this.engine.takeVrrpAdverts();
-    if (a.length) for (const f of this.advertListeners) f(a);
+    for (const a of this.engine.takeVrrpAdverts()) this.vrrp?.machines.onAdvert(a.instance, a.message, a.src);
   }
 }

@@ -79,3 +79,53 @@ export class FakeClock implements Clock {
     }
   }
 }
+
+/** A clock whose timers run when its owner polls it: the data-path thread's loop, which
+ *  sleeps in epoll_wait until next() at the latest and calls run() whenever it wakes and
+ *  between long pieces of work. VRRP's timers run on it there (host/vrrp/machines.ts). */
+export class PolledClock implements Clock {
+  private timers: { due: number; ms: number; f: () => void; live: boolean; once: boolean }[] = [];
+
+  /** onError: a timer that threw (the loop goes on). */
+  constructor(readonly now: () => number = () => performance.now(), private readonly onError: (e: unknown) => void = () => {}) {}
+
+  every(ms: number, f: () => void): Timer {
+    return this.add(ms, f, false);
+  }
+
+  after(ms: number, f: () => void): Timer {
+    return this.add(ms, f, true);
+  }
+
+  private add(ms: number, f: () => void, once: boolean): Timer {
+    const timer = { due: this.now() + ms, ms, f, live: true, once };
+    this.timers.push(timer);
+    return { cancel: () => { timer.live = false; } };
+  }
+
+  /** When the next timer is due (Infinity: none). */
+  next(): number {
+    let due = Infinity;
+    for (const x of this.timers) if (x.live && x.due < due) due = x.due;
+    return due;
+  }
+
+  /** Run every timer that is due, earliest first (those they set that are due too). */
+  run(): void {
+    for (let guard = 0; guard < 1000; guard++) {
+      const now = this.now();
+      let next: (typeof this.timers)[number] | undefined;
+      for (const x of this.timers) if (x.live && x.due <= now && (!next || x.due < next.due)) next = x;
+      if (!next) break;
+      if (next.once) next.live = false;
+      // A periodic timer after a stall fires once, late, then a period later (as setInterval).
+      else next.due = next.due + next.ms > now ? next.due + next.ms : now + next.ms;
+      try {
+        next.f();
+      } catch (e) {
+        this.onError(e);
+      }
+    }
+    if (this.timers.length > 64) this.timers = this.timers.filter((x) => x.live);
+  }
+}

@@ -25,8 +25,6 @@ export interface HousekeepingOptions {
   survived: (what: string, e: unknown) => void;
   /** Each checked real server's health, for the status file. */
   checks?: () => unknown[];
-  /** Each VRRP instance's state, for the status file. */
-  vrrp?: () => unknown[];
   /** The crash journal's figures, for the status file. */
   journal?: () => unknown;
 }
@@ -61,11 +59,13 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: this.o.vrrp?.() ?? [],
+    const snap = await this.engine.snapshot();
+    // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [],
       journal: this.o.journal?.() };
     // Exclusively created under a random name, then renamed: a link planted at a predictable
     // STATUS.tmp once made root write through it (host/io/safe-file.ts).
-    await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(await this.engine.snapshot(), control), null, 1));
+    await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(snap, control), null, 1));
   }
 
   private readonly inflight = new Set<Promise<void>>();

@@ -70,15 +70,17 @@ export async function reload(live: Engine, prev: DirectorConfig, next: DirectorC
  * server removed while it still has connections keeps its record (IPVS's trash) until
  * they end, so the scratch engine, which has none, cannot tell.
  */
-function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig): void {
+function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig, poll?: () => void): void {
   const oldServices = new Map(prev.services.map((s) => [key(s), s]));
   const newServices = new Map(next.services.map((s) => [key(s), s]));
   const lingering = live.lingeringRealServers();
+  poll?.();
   const lingeringKeys = new Set(lingering.map((l) => `${l.service} ${rkey(l)}`));
   // Connections per live real server, from one walk of the tables (this runs between two
   // batches of the data path: no per-server scans).
   const conns = new Map<string, number>();
   for (const s of live.services()) for (const r of s.realServers) conns.set(`${key(s)} ${rkey(r)}`, r.active + r.inactive);
+  poll?.();
   const serversOf = (s: ServiceConfig | undefined) => new Set((s?.realServers ?? []).map(rkey));
   let freed = 0;
   let kept = 0; // removed now, but held by their connections
@@ -120,12 +122,21 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig)
   }
 }
 
+/** Engine operations of an apply between two calls of its poll. */
+const OPS_PER_POLL = 64;
+
 /** Apply what differs from prev to live (next already validated): all of it, or nothing
- *  when live lacks the room. Synchronous: the data path runs it between two batches. */
-export function applyDifference(live: Engine, prev: DirectorConfig, next: DirectorConfig): string[] {
-  checkCapacity(live, prev, next);
+ *  when live lacks the room. Synchronous: the data path runs it between two batches, and
+ *  poll() every OPS_PER_POLL changes (VRRP's timers: an -R of 4,000 servers takes about
+ *  70 ms here, longer than an advert may be late). */
+export function applyDifference(live: Engine, prev: DirectorConfig, next: DirectorConfig, poll?: () => void): string[] {
+  checkCapacity(live, prev, next, poll);
+  poll?.();
   const changes: string[] = [];
+  let ops = 0;
+  const step = () => { if (poll && ++ops % OPS_PER_POLL === 0) poll(); };
   const at = (line: number, what: string, f: () => void) => {
+    step();
     try {
       f();
     } catch (e) {
@@ -143,6 +154,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
     const s = oldServices.get(k)!;
     const idx = live.findService(s.protocol, s.address, s.port, s.fwmark);
     if (idx !== undefined) live.deleteService(idx);
+    step();
     changes.push(`service ${k} removed`);
   }
   // Real servers that went, everywhere first, so that their records are free for the adds.
@@ -155,6 +167,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
       if (kept.has(rkey(r))) continue;
       const d = live.findRealServer(idx, r.address, r.port);
       if (d !== undefined) live.deleteRealServer(d);
+      step();
       changes.push(`real server ${rkey(r)} removed from ${k}`);
     }
   }
@@ -172,7 +185,7 @@ export function applyDifference(live: Engine, prev: DirectorConfig, next: Direct
       at(s.line, "-E", () => live.editService(idx!, s.scheduler, s.persistence, s.schedFlags, s.onePacket));
       changes.push(old.scheduler !== s.scheduler ? `service ${k} scheduler ${old.scheduler} -> ${s.scheduler}` : `service ${k} ${persistenceText(s)}`);
     }
-    syncRealServers(live, idx!, old, s, changes, at);
+    syncRealServers(live, idx!, old, s, changes, at, step);
   }
   return changes;
 }
@@ -196,10 +209,11 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
 }
 
 function syncRealServers(live: Engine, svc: number, old: ServiceConfig | undefined, s: ServiceConfig, changes: string[],
-  at: (line: number, what: string, f: () => void) => void): void {
+  at: (line: number, what: string, f: () => void) => void, step: () => void): void {
   const before = new Map((old?.realServers ?? []).map((r) => [rkey(r), r]));
   const after = new Map(s.realServers.map((r) => [rkey(r), r]));
   for (const [k, r] of after) {
+    step();
     const prev = before.get(k);
     const d = live.findRealServer(svc, r.address, r.port);
     if (d === undefined) {

@@ -56,8 +56,9 @@ export interface ControlHost {
   reloadFile(): Promise<string[]>;
   /** Each checked real server's health (-L --health); none without health checking. */
   health?(): ServerHealthView[];
-  /** Each VRRP instance's state (-L --vrrp); none without VRRP. */
-  vrrp?(): VrrpView[];
+  /** Each VRRP instance's state (-L --vrrp), asked of the data-path thread where the state
+   *  machines run; none without VRRP. */
+  vrrp?(): Promise<VrrpView[]>;
   /** The connection sync daemons (--start-daemon, --stop-daemon, -L --daemon). */
   syncd?: SyncDaemons;
   log(line: string): void;
@@ -135,9 +136,11 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
     case "daemon":
       return { ok: true, daemon: await daemon(h, req.argv) };
     case "vrrp":
-      return { ok: true, vrrp: h.vrrp?.() ?? [] };
-    case "view":
-      return { ok: true, view: liveView(await h.engine.snapshot(), h.estimator, h.health?.() ?? [], h.vrrp?.() ?? []) };
+      return { ok: true, vrrp: (await h.vrrp?.()) ?? [] };
+    case "view": {
+      const snap = await h.engine.snapshot();
+      return { ok: true, view: liveView(snap, h.estimator, h.health?.() ?? [], snap.vrrp) };
+    }
     default:
       throw new IpvsadmError(`unknown request "${String(req.op).slice(0, 40)}"`, 2);
   }

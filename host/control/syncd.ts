@@ -62,11 +62,6 @@ export class SyncDaemons {
     await this.apply({ master: o.send ? d : undefined, backup: o.receive ? d : undefined });
   }
 
-  /** The VRRP master's address, as learned from its adverts: a backup takes unicast sync from it. */
-  async acceptFrom(address: string | undefined): Promise<void> {
-    await this.engine.syncAcceptFrom(address);
-  }
-
   /** -L --daemon, as ipvsadm 1.31 prints it (list_daemon). */
   list(): string {
     let out = "";

@@ -22,6 +22,8 @@ export interface ThreadOptions {
   table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
+  /** A line the thread has to say (a VRRP engine call that failed). */
+  log?: (line: string) => void;
 }
 
 export class DataplaneThread extends RequestAdapter {
@@ -29,6 +31,8 @@ export class DataplaneThread extends RequestAdapter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
   private stopped?: (s: { loop: LoopStats; table?: { entries: Uint8Array; count: number } }) => void;
+  /** The data-path thread's kernel thread ID (where the system allows reading it). */
+  tid?: number;
   /** What the thread took in from a previous process's table. */
   imported?: { applied: number; expired: number; unmatched: number };
   private inflightSnapshot?: Promise<EngineSnapshot>;
@@ -58,8 +62,9 @@ export class DataplaneThread extends RequestAdapter {
         o.onFatal(why);
       };
       port1.on("message", (m: ThreadMessage) => {
-        if ("ready" in m) { t.imported = m.imported; resolve(); }
-        else if ("adverts" in m) { for (const f of t.advertListeners) f(m.adverts); }
+        if ("ready" in m) { t.imported = m.imported; t.tid = m.tid; resolve(); }
+        else if ("vrrp" in m) { for (const f of t.vrrpListeners) f(m.vrrp); }
+        else if ("log" in m) o.log?.(m.log);
         else if ("fatal" in m) fail(m.fatal);
         else if ("stopped" in m) t.stopped?.({ loop: m.stopped, table: m.table });
         else if ("journal" in m) t.journal?.take(m.journal);
@@ -87,13 +92,19 @@ export class DataplaneThread extends RequestAdapter {
     });
   }
 
-  /** Concurrent readers (status, metrics, estimator) share one snapshot in flight. */
-  override snapshot(): Promise<EngineSnapshot> {
+  /** Concurrent readers (status, metrics, estimator) share one snapshot in flight; a reader
+   *  that says how old a snapshot may be (metrics) gets the last one while it is younger. */
+  override snapshot(maxAgeMs = 0): Promise<EngineSnapshot> {
+    if (this.lastSnapshot && performance.now() - this.lastSnapshot.at <= maxAgeMs) return Promise.resolve(this.lastSnapshot.snap);
     if (!this.inflightSnapshot) {
-      this.inflightSnapshot = super.snapshot().finally(() => { this.inflightSnapshot = undefined; });
+      this.inflightSnapshot = super.snapshot().then((snap) => {
+        this.lastSnapshot = { snap, at: performance.now() };
+        return snap;
+      }).finally(() => { this.inflightSnapshot = undefined; });
     }
     return this.inflightSnapshot;
   }
+  private lastSnapshot?: { snap: EngineSnapshot; at: number };
 
   private journal?: JournalWriter;
 

@@ -70,9 +70,9 @@ export class FramePump {
   }
 
   /** Read the TAP of ifindex perRead frames at a time, each batch processed and written
-   *  before the next is read, until it is empty or `reads` batches are done. True if any
-   *  frame came. */
-  drain(ifindex: number, perRead: number, reads = Infinity): boolean {
+   *  before the next is read, until it is empty or `reads` batches are done; between(),
+   *  if given, after each batch. True if any frame came. */
+  drain(ifindex: number, perRead: number, reads = Infinity, between?: () => void): boolean {
     const perCall = Math.min(perRead, this.engine.batch);
     let any = false;
     for (let k = 0; k < reads; k++) {
@@ -83,6 +83,7 @@ export class FramePump {
       this.stats.batches++;
       this.stats.framesIn += n;
       this.flush(this.engine.process(n, engineNow()));
+      between?.();
       if (n < perCall) break;
     }
     return any;

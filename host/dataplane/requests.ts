@@ -10,6 +10,8 @@ import { applyDifference } from "../control/reload.js";
 import { ConfigError, DirectorConfig } from "../control/rules.js";
 import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
 import type { LoopStats } from "./loop.js";
+import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
+import type { VrrpView } from "../vrrp/format.js";
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
 export const CONNECTIONS_PER_SLICE = 2048;
@@ -24,6 +26,8 @@ export interface EngineSnapshot {
   timeouts: Timeouts;
   neighbours: Record<string, number>;
   loop: LoopStats;
+  /** The VRRP instances as their state machines (on the data-path thread) see them. */
+  vrrp: VrrpView[];
 }
 
 export type EngineRequest =
@@ -32,11 +36,13 @@ export type EngineRequest =
   | { op: "connections"; from: number }
   | { op: "zero"; service?: ServiceKey }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
-  /** VRRP instance i: master or not (its addresses), and/or an advert with this priority. */
-  | { op: "vrrp"; instance: number; master?: boolean; advert?: number; peers?: string[] }
+  /** VRRP's state machines (host/vrrp/machines.ts): start, tracking's results, stop, views. */
+  | { op: "vrrpStart" }
+  | { op: "vrrpTrack"; list: VrrpTracking[] }
+  | { op: "vrrpStop" }
+  | { op: "vrrpViews" }
   /** Connection sync's roles (the sync daemon's settings otherwise as configured). */
   | { op: "sync"; send: boolean; receive: boolean; ifindex: number; syncid: number; maxlen: number; peer?: string; from?: string }
-  | { op: "syncMaster"; address?: string }
   /** virtual_routes of an instance that became master (add) or stopped being it (remove). */
   | { op: "routes"; add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] };
 
@@ -44,6 +50,7 @@ export type EngineReply =
   | { snapshot: EngineSnapshot }
   | { changes: string[] }
   | { connections: ConnectionInfo[]; next: number }
+  | { vrrp: VrrpView[] }
   | { done: true };
 
 /** A refusal that crosses the thread boundary with what the caller needs to report it. */
@@ -58,24 +65,36 @@ export interface RequestFailure {
   reason?: string;
 }
 
-export function engineSnapshot(e: Engine, loop: LoopStats): EngineSnapshot {
+export function engineSnapshot(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
   return {
     services: e.services(), counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
-    timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop },
+    timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
   };
 }
 
+/** What serving a request may use besides the engine. */
+export interface ServeContext {
+  nowMs: number;
+  loop: LoopStats;
+  /** Receives the number of TX frames a request produced (gratuitous ARP) for the caller to send. */
+  emit: (tx: number) => void;
+  /** The VRRP state machines, where they live with this engine. */
+  vrrp?: VrrpMachines;
+  /** Called between the pieces of a long request (an apply of thousands of servers), so
+   *  that the data-path thread runs VRRP's due timers meanwhile. */
+  poll?: () => void;
+}
+
 /**
- * Answer one request on engine e. emit() receives the number of TX frames a request
- * produced (gratuitous ARP) for the caller to send. Throws on refusal; an "apply" that
- * throws has changed nothing.
+ * Answer one request on engine e. Throws on refusal; an "apply" that throws has changed nothing.
  */
-export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop: LoopStats, emit: (tx: number) => void): EngineReply {
+export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): EngineReply {
+  const { nowMs, loop, emit } = ctx;
   switch (req.op) {
     case "snapshot":
-      return { snapshot: engineSnapshot(e, loop) };
+      return { snapshot: engineSnapshot(e, loop, ctx.vrrp) };
     case "apply":
-      return { changes: applyDifference(e, req.prev, req.next) };
+      return { changes: applyDifference(e, req.prev, req.next, ctx.poll) };
     case "connections": {
       const r = e.connectionsSlice(nowMs, req.from, ENTRIES_PER_SLICE, CONNECTIONS_PER_SLICE);
       return { connections: r.items, next: r.next };
@@ -94,9 +113,6 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
     case "sync":
       e.setSync(req);
       return { done: true };
-    case "syncMaster":
-      e.setSyncMaster(req.address);
-      return { done: true };
     case "routes":
       for (const cidr of req.remove ?? []) {
         try {
@@ -107,14 +123,23 @@ export function serveRequest(e: Engine, req: EngineRequest, nowMs: number, loop:
       }
       for (const r of req.add ?? []) e.addRoute(r.cidr, r.via, r.ifindex);
       return { done: true };
-    case "vrrp":
-      if (req.master !== undefined) e.setVrrpMaster(req.instance, req.master);
-      if (req.advert !== undefined) {
-        if (req.peers?.length) for (const p of req.peers) emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs, p));
-        else emit(e.sendVrrpAdvert(req.instance, req.advert, nowMs));
-      }
+    case "vrrpStart":
+      vrrpOf(ctx).start();
       return { done: true };
+    case "vrrpTrack":
+      vrrpOf(ctx).track(req.list);
+      return { done: true };
+    case "vrrpStop":
+      vrrpOf(ctx).stop();
+      return { done: true };
+    case "vrrpViews":
+      return { vrrp: ctx.vrrp?.views() ?? [] };
   }
+}
+
+function vrrpOf(ctx: ServeContext): VrrpMachines {
+  if (!ctx.vrrp) throw new Error("no VRRP instances here");
+  return ctx.vrrp;
 }
 
 /** An error as it crosses the thread boundary. */

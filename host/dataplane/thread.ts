@@ -7,15 +7,24 @@
 // The control plane talks to it through a MessagePort and rings an eventfd doorbell
 // after each message; requests are served between two batches (host/dataplane/requests.ts),
 // so a change applies entirely before or after a batch, never in the middle of one.
+//
+// VRRP's state machines and timers run here too (host/vrrp/machines.ts says why): the loop
+// sleeps until the engine's tick or the next VRRP timer, whichever is first, and runs the
+// due VRRP timers whenever it wakes, after each TAP's turn and between the requests it
+// serves (and inside a long apply), so nothing the control plane asks delays an advert by
+// more than one short piece of work.
 
 import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threads";
-import { Engine, EngineOptions, VrrpAdvert } from "../engine/index.js";
+import { readlinkSync } from "node:fs";
+import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { BELL_BIT, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
 import { Journal, JournalMessage } from "./journal.js";
+import { PolledClock } from "../control/clock.js";
+import { engineDevice, VrrpEvent, VrrpMachines } from "../vrrp/machines.js";
 
 export interface ThreadData {
   module: WebAssembly.Module;
@@ -42,8 +51,9 @@ const FRAMES_PER_READ = 32;
 const READS_PER_TURN = 64;
 
 export type ThreadMessage =
-  | { ready: true; imported?: { applied: number; expired: number; unmatched: number } }
-  | { adverts: VrrpAdvert[] }
+  | { ready: true; tid?: number; imported?: { applied: number; expired: number; unmatched: number } }
+  | { vrrp: VrrpEvent[] }
+  | { log: string }
   | { fatal: string }
   | { id: number; reply?: unknown; failure?: unknown }
   | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } }
@@ -69,7 +79,12 @@ async function main(d: ThreadData): Promise<void> {
   const { stats } = pump;
   const flush = (tx: number) => pump.flush(tx);
   const ep = addon.epollOpen(pump.fds, d.bell);
-  post({ ready: true, imported });
+  // VRRP on this thread's own clock (performance.now(), ms), timers run by this loop.
+  const clock = new PolledClock(() => performance.now(), (e) => post({ log: `VRRP timer: ${(e as Error).message}` }));
+  const vrrp = d.config.vrrp?.length ? new VrrpMachines(d.config, clock, engineDevice(engine, d.config, engineNow, flush),
+    (e) => post({ vrrp: [e] }), (line) => post({ log: line })) : undefined;
+  const poll = vrrp ? () => clock.run() : undefined;
+  post({ ready: true, tid: threadId(), imported });
 
   /** Serve every queued request; true when asked to stop. */
   let exportTable = false;
@@ -81,19 +96,28 @@ async function main(d: ThreadData): Promise<void> {
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
       if ("journal" in msg) { journal ??= new Journal(engine, (j) => post({ journal: j })); continue; }
       try {
-        post({ id: msg.id, reply: serveRequest(engine, msg.req, engineNow(), stats, flush) });
+        post({ id: msg.id, reply: serveRequest(engine, msg.req, { nowMs: engineNow(), loop: stats, emit: flush, vrrp, poll }) });
       } catch (e) {
         post({ id: msg.id, failure: toFailure(e) });
       }
+      poll?.();
     }
     return false;
   };
+  /** After each batch: the adverts the engine queued, to the state machines (its queue
+   *  holds 64), then VRRP's due timers (a turn of 64 batches may take milliseconds). */
+  const vrrpTurn = vrrp ? () => {
+    for (const a of engine.takeVrrpAdverts()) vrrp.onAdvert(a.instance, a.message, a.src);
+    clock.run();
+  } : undefined;
 
   let busy = false;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
   for (;;) {
-    const wait = Math.max(0, (nextTick - engineNow()) | 0);
+    // Until the engine's tick or the next VRRP timer (epoll's ms: rounded up, never early).
+    const wait = Math.max(0, Math.min((nextTick - engineNow()) | 0, Math.ceil(clock.next() - performance.now())));
     const ready = addon.epollWait(ep, wait);
+    poll?.();
     if (ready & BELL_BIT) {
       addon.bellClear(d.bell);
       if (serve()) break;
@@ -101,11 +125,8 @@ async function main(d: ThreadData): Promise<void> {
     // Each ready TAP in turn, a batch at a time, each batch processed and written before the
     // next is read (see epollWait in tap.c for why), READS_PER_TURN at most before the others.
     for (let i = 0; i < Abi.MAX_INTERFACES; i++) {
-      if ((ready & (1 << i)) !== 0 && pump.drain(i, FRAMES_PER_READ, READS_PER_TURN)) busy = true;
+      if ((ready & (1 << i)) !== 0 && pump.drain(i, FRAMES_PER_READ, READS_PER_TURN, vrrpTurn)) busy = true;
     }
-    // VRRP adverts the engine queued: to the control plane's state machines at once.
-    const adverts = engine.takeVrrpAdverts();
-    if (adverts.length) post({ adverts });
     const now = engineNow();
     if (((now - nextTick) | 0) >= 0) {
       flush(engine.tick(now));
@@ -118,6 +139,8 @@ async function main(d: ThreadData): Promise<void> {
       if (!pass) busy = false;
     }
   }
+  // Stopped on purpose with VRRP still running (the control plane did not stop it): masters resign.
+  vrrp?.stop();
   addon.close(ep);
   // The last act of the data path: no frame moves after this, so the table is complete.
   if (exportTable) {
@@ -125,6 +148,15 @@ async function main(d: ThreadData): Promise<void> {
     d.port.postMessage({ stopped: stats, table } satisfies ThreadMessage, [table.entries.buffer as ArrayBuffer]);
   } else post({ stopped: stats });
   d.port.close();
+}
+
+/** This thread's kernel ID (for chrt/taskset, and for a test that stops the data path alone). */
+function threadId(): number | undefined {
+  try {
+    return Number(readlinkSync("/proc/thread-self").split("/").pop());
+  } catch {
+    return undefined;
+  }
 }
 
 if (workerData) void main(workerData as ThreadData);

@@ -8,6 +8,7 @@ import { Counter as PCounter, Gauge, Histogram, Registry, collectDefaultMetrics 
 import { dropsOf, ServiceInfo } from "../engine/index.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import { LATENCY_BUCKETS_MS, ServerHealthView } from "../health/service.js";
+import { LATENESS_BUCKETS_MS } from "../control/lateness.js";
 
 /** Scrapers at once, and how long one may take to send its request. */
 export const MAX_SCRAPERS = 16;
@@ -100,6 +101,7 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
       for (const [state, n] of Object.entries(snap().neighbours)) this.set({ state }, n);
     },
   });
+  vrrpMetrics(r, snap);
   new PCounter({ name: "wasmvs_batches_total", help: "Engine calls with received frames (frames per batch = frames / batches).", registers: [r],
     collect() { this.reset(); this.inc(snap().loop.batches); } });
   new Gauge({ name: "wasmvs_arp_failed_next_hops", help: "Next hops that stopped answering ARP (neighbour entries in state failed).", registers: [r],
@@ -116,6 +118,41 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   }
   if (checking) checkingMetrics(r, checking);
   return r;
+}
+
+/** VRRP as the data-path thread's state machines see it: each instance's state, and how late
+ *  its scheduled adverts left (a histogram the thread keeps since start, exposed as it is). */
+function vrrpMetrics(r: Registry, snap: () => EngineSnapshot): void {
+  const states = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
+  new Gauge({
+    name: "wasmvs_vrrp_state", help: "1 for each VRRP instance's current state (INIT, BACKUP, MASTER, FAULT, STOP), else 0.",
+    labelNames: ["instance", "state"], registers: [r],
+    collect() {
+      this.reset();
+      for (const v of snap().vrrp ?? []) for (const st of states) this.set({ instance: v.name, state: st }, v.state === st ? 1 : 0);
+    },
+  });
+  new PCounter({ name: "wasmvs_vrrp_became_master_total", help: "Times each VRRP instance became master.", labelNames: ["instance"], registers: [r],
+    collect() { this.reset(); for (const v of snap().vrrp ?? []) this.inc({ instance: v.name }, v.counts.becameMaster); } });
+  // prom-client's Histogram observes one value at a time; this one's counts come whole from
+  // the data-path thread, so it is written as a histogram's lines directly.
+  const name = "wasmvs_vrrp_advert_lateness_seconds";
+  r.registerMetric({
+    name,
+    get: async () => ({
+      name, help: "How late each scheduled VRRP advert left against its schedule (measured on the data-path thread that sends it).",
+      type: "histogram", aggregator: "sum",
+      values: (snap().vrrp ?? []).flatMap((v) => {
+        const l = v.advertLateness;
+        return [
+          ...LATENESS_BUCKETS_MS.map((b, k) => ({ metricName: `${name}_bucket`, labels: { instance: v.name, le: b / 1000 }, value: l.buckets[k] })),
+          { metricName: `${name}_bucket`, labels: { instance: v.name, le: "+Inf" }, value: l.count },
+          { metricName: `${name}_sum`, labels: { instance: v.name }, value: l.sumMs / 1000 },
+          { metricName: `${name}_count`, labels: { instance: v.name }, value: l.count },
+        ];
+      }),
+    }),
+  } as unknown as Parameters<Registry["registerMetric"]>[0]);
 }
 
 function checkingMetrics(r: Registry, checking: () => CheckingView | undefined): void {

@@ -16,6 +16,9 @@ export function formatVrrp(views: VrrpView[]): string {
     for (const [k, n] of Object.entries(v.counts)) {
       if (n && !["received", "sent", "becameMaster"].includes(k)) out.push(`  -> dropped: ${k} ${n}`);
     }
+    // Measured on the data-path thread that sends them (issue 16: p99 under 20 ms under load).
+    const l = v.advertLateness;
+    if (l?.count) out.push(`  -> adverts late by: last ${l.lastMs.toFixed(1)} ms, p99 ${l.p99Ms.toFixed(1)} ms, max ${l.maxMs.toFixed(1)} ms (${l.count} scheduled adverts)`);
   }
   return out.join("\n") + "\n";
 }

@@ -24,6 +24,7 @@
 // not match its own (vrrp_check_packet); so does this, counting each reason.
 
 import type { Clock, Timer } from "../control/clock.js";
+import { Lateness, LatenessView } from "../control/lateness.js";
 import type { VrrpInstanceConfig } from "./config.js";
 
 export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP";
@@ -65,6 +66,9 @@ export interface VrrpEffects {
   changed(state: VrrpState, why: string): void;
   /** In a sync group: whether every other member would be master too (absent: yes). */
   mayBecomeMaster?(): boolean;
+  /** The master this backup hears is now at src (the source of its adverts): what connection
+   *  sync's source filter would follow. Called only when the address changes. */
+  masterSeen?(src: string): void;
 }
 
 /** A master answers adverts that challenge it (lower priority, resignations) at most this often. */
@@ -93,10 +97,16 @@ export class VrrpInstance {
   /** Its timer ran out: it would be master if its sync group let it (keepalived's wantstate). */
   wantMaster = false;
   private lastAnswer = -Infinity;
+  /** How late each scheduled advert left against its schedule (the issue's measure of
+   *  whether VRRP keeps time), measured on the clock the timers run on. */
+  readonly advertLateness: Lateness;
+  /** When the next scheduled advert is due (undefined: none scheduled). */
+  private advertDue?: number;
 
   constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
     this.masterAdverIntMs = cfg.advertIntMs;
     this.priority = cfg.priority;
+    this.advertLateness = new Lateness(cfg.advertIntMs, clock.now());
   }
 
   /** Skew_Time: a lower priority waits longer before taking over. */
@@ -189,7 +199,7 @@ export class VrrpInstance {
       if (!this.cfg.preempt || a.priority >= this.priority || preemptHeld) {
         if (a.priority >= this.priority) this.lowerSeenAt = undefined;
         if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
-        this.lastMaster = { src: a.src, priority: a.priority, at: now };
+        this.heard(a, now);
         this.wantMaster = false;
         this.arm(this.masterDownMs(), () => this.tryMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
       }
@@ -202,7 +212,7 @@ export class VrrpInstance {
     }
     if (a.priority > this.priority || (a.priority === this.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
       if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
-      this.lastMaster = { src: a.src, priority: a.priority, at: now };
+      this.heard(a, now);
       this.toBackup(`${a.src} advertises priority ${a.priority}`, this.masterDownMs());
       return;
     }
@@ -215,6 +225,14 @@ export class VrrpInstance {
       this.advertise();
       this.fx.announce();
     }
+  }
+
+  /** The master's advert: where the instance learns the master's address (the advert's
+   *  source; keepalived's vrrp->master_saddr). */
+  private heard(a: Advert, now: number): void {
+    const moved = this.lastMaster?.src !== a.src;
+    this.lastMaster = { src: a.src, priority: a.priority, at: now };
+    if (moved) this.fx.masterSeen?.(a.src);
   }
 
   /** A sync group moves this instance with the others (keepalived's vrrp_sync_group). */
@@ -287,30 +305,36 @@ export class VrrpInstance {
     for (let k = 0; k < this.cfg.garpMasterRepeat; k++) this.fx.announce();
   }
 
-  /** Send an advert now and the next one an interval later. */
-  private advertise(): void {
+  /** Send an advert now and the next one an interval later; scheduled: this one is the
+   *  timer's (its lateness counts), not an answer or the first as master. */
+  private advertise(scheduled = false): void {
+    if (scheduled && this.advertDue !== undefined) this.advertLateness.record(this.clock.now() - this.advertDue);
     this.fx.sendAdvert(this.priority);
     this.counts.sent++;
-    this.arm(this.cfg.advertIntMs, () => this.advertise());
+    this.arm(this.cfg.advertIntMs, () => this.advertise(true));
+    this.advertDue = this.clock.now() + this.cfg.advertIntMs;
   }
 
   private arm(ms: number, f: () => void): void {
     this.timer?.cancel();
+    this.advertDue = undefined;
     this.timer = this.clock.after(Math.max(0, ms), f);
   }
 
   private cancel(): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.advertDue = undefined;
     for (const t of this.garpTimers) t.cancel();
     this.garpTimers = [];
   }
 
   /** For the status view. */
   view(): { name: string; state: VrrpState; vrid: number; priority: number; basePriority: number; faults: string[]; interface: string;
-    addresses: string[]; master?: string; counts: VrrpInstance["counts"]; } {
+    addresses: string[]; master?: string; counts: VrrpInstance["counts"]; advertLateness: LatenessView } {
     return { name: this.cfg.name, state: this.state, vrid: this.cfg.vrid, priority: this.priority, basePriority: this.cfg.priority,
       faults: [...this.faults, ...[...this.pending].map((p) => `${p} (first result pending)`)], interface: this.cfg.interfaceName,
-      addresses: this.cfg.addresses, master: this.state === "MASTER" ? this.ownAddress : this.lastMaster?.src, counts: { ...this.counts } };
+      addresses: this.cfg.addresses, master: this.state === "MASTER" ? this.ownAddress : this.lastMaster?.src, counts: { ...this.counts },
+      advertLateness: this.advertLateness.view() };
   }
 }
