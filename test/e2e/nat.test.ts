@@ -203,6 +203,9 @@ e2eDescribe("NAT through wasmvs on TAP", () => {
     expect(during.status).toBe(0);
     expect(during.stdout).toMatch(/^# HELP node_ipvs_connections_total /m);
     await sb.waitFor("the load", () => bg.exitCode !== null, 60000);
+    // Scrapes within 250 ms share one snapshot of the engine (METRICS_SNAPSHOT_MS): past that,
+    // one taken after the last packet.
+    await new Promise((r) => setTimeout(r, 300));
     const text = scrape().stdout;
     const value = (re: RegExp) => Number(re.exec(text)?.[1]);
     const stats = d.ipvsadm(["-L", "-n", "--stats", "--exact"]).stdout.split("\n");
