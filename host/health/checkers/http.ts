@@ -17,6 +17,7 @@ import { request as httpsRequest } from "node:https";
 import type { HealthGlobals, HttpChecker, HttpUrl } from "../config.js";
 import { failure, Outcome } from "./outcome.js";
 import { errorText } from "./tcp.js";
+import { compileRegex, regexFinds } from "../regex.js";
 
 /** Bytes of a body read for its digest at most; a regex sees the first REGEX_BYTES. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -79,7 +80,8 @@ function fetchOne(c: HttpChecker, u: HttpUrl, tls?: Record<string, unknown>): Pr
           if (got !== u.digest) { finish(failure(`digest ${got}, expected ${u.digest}`)); return; }
         }
         if (u.regex) {
-          const matched = new RegExp(u.regex).test(Buffer.concat(kept).subarray(0, REGEX_BYTES).toString("latin1"));
+          // RE2 (linear in the body): a hostile body cannot stall the control plane.
+          const matched = regexFinds(compileRegex(u.regex), Buffer.concat(kept).subarray(0, REGEX_BYTES).toString("latin1"));
           if (matched === u.regexNoMatch) { finish(failure(u.regexNoMatch ? "body matches regex (regex_no_match)" : "body does not match regex")); return; }
         }
         finish({ ok: true, reason: `status ${status}${u.digest ? ", digest matches" : ""}${u.regex ? ", regex ok" : ""}` });
