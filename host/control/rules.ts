@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPERS, scraperAddress, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -212,6 +212,9 @@ export interface DirectorConfig {
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
   metrics?: { host: string; port: number; line: number };
+  /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
+   *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
+  metricsScrapers?: { cidr: string; line: number }[];
   /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
   dashboard?: { host: string; port: number; line: number };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
@@ -319,6 +322,11 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.neighbours.push(n);
     } else if (head.text === "metrics") {
       cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "metrics")), line: lineNo };
+    } else if (head.text === "metrics_scraper") {
+      const t = need(1, "ADDRESS[/PREFIX]");
+      if (toks.length > 2) fail(toks[2], "metrics_scraper takes one ADDRESS[/PREFIX] (one line each)");
+      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPERS) fail(head, `at most ${MAX_SCRAPERS} metrics_scraper lines`);
+      (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: lineNo });
     } else if (head.text === "dashboard") {
       cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "dashboard")), line: lineNo };
     } else if (head.text === "offload") {
@@ -346,7 +354,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics, dashboard or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));

@@ -35,6 +35,7 @@ import { SyncDaemons } from "../control/syncd.js";
 import { NotifyFifos } from "../control/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
+import { withinAny } from "../control/settings.js";
 
 export interface RunOptions {
   config: string;
@@ -297,7 +298,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
       if (!m) return () => {};
       let current: EngineSnapshot | undefined;
       const registry = metricsRegistry(() => current!, () => health, () => checking);
-      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(); }, m.host, m.port, (e) => survived("metrics", e));
+      // metrics_scraper follows the running configuration (a reload may change it).
+      const trusted = (address: string) => withinAny((state?.running ?? fileCfg).metricsScrapers?.map((x) => x.cidr) ?? [], address);
+      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(); }, m.host, m.port, (e) => survived("metrics", e),
+        { trusted, onRefused: () => { health.refused++; } });
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
     }),
@@ -306,7 +310,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const d = fileCfg.dashboard;
       if (!d) return () => {};
       const dashboard = await startDashboard({
-        host: d.host, port: d.port, onError: (e) => survived("dashboard", e),
+        host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
         view: async () => liveView(await thread().snapshot(), estimator, checking?.views() ?? [], vrrp?.views() ?? []),
       });
       o.log(`dashboard on http://${d.host}:${d.port}/`);
