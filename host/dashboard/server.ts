@@ -14,7 +14,10 @@ import { fileURLToPath } from "node:url";
 import type { LiveView } from "../control/live.js";
 import { limitPeers, replyWithin } from "../metrics/peers.js";
 
-export const DASHBOARD_PAGE = fileURLToPath(new URL("../../../dist/dashboard/index.html", import.meta.url));
+/** The built page, found from the package root (this file runs from dist/host/dashboard, or from
+ *  host/dashboard under a TypeScript runner such as the tests'). */
+export const DASHBOARD_PAGE = ["../../..", "../.."].map((up) => fileURLToPath(new URL(`${up}/dist/dashboard/index.html`, import.meta.url)))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL("../../../dist/dashboard/index.html", import.meta.url));
 export const MAX_WATCHERS = 16;
 export const MAX_REQUESTS = 16;
 export const WATCHERS_PER_PEER = 4;
@@ -39,7 +42,7 @@ export interface DashboardOptions {
   slowWatcherMs?: number;
 }
 
-export interface Dashboard { close(): Promise<void>; watchers(): number }
+export interface Dashboard { close(): Promise<void>; watchers(): number; port(): number }
 
 export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   if (!existsSync(DASHBOARD_PAGE)) throw new Error(`dashboard: ${DASHBOARD_PAGE} is missing (run npm run build)`);
@@ -140,6 +143,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   server.on("error", o.onError);
   return {
     watchers: () => watchers.size,
+    port: () => (server.address() as { port: number }).port,
     close: () => new Promise<void>((resolve) => {
       if (timer) clearInterval(timer);
       for (const w of watchers) w.destroy();

@@ -75,13 +75,13 @@ export function limitPeers(server: Server, l: PeerLimits): Peers {
   // accept still count there until their close event, and must not shut out a scraper).
   server.maxConnections = 4 * (l.total + (l.reserved ?? 0));
   server.on("connection", (sock: Socket) => {
+    // A trusted address takes from its reserve first (by address, as it was configured), then
+    // like any peer from the shared connections, within its peer's share.
     const key = peerOf(sock);
     const n = held.get(key) ?? 0;
     let pool: "reserved" | "shared" | undefined;
-    if (n < l.perPeer) {
-      if (l.trusted?.(remoteOf(sock)) && reserved < (l.reserved ?? 0)) pool = "reserved";
-      else if (shared < l.total) pool = "shared";
-    }
+    if (l.trusted?.(remoteOf(sock)) && reserved < (l.reserved ?? 0)) pool = "reserved";
+    else if (n < l.perPeer && shared < l.total) pool = "shared";
     if (!pool) {
       l.onRefused?.();
       sock.destroy();
