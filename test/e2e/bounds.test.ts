@@ -36,7 +36,7 @@ function open() {
   }
   s.on("close", () => {
     const ms = Date.now() - t0;
-    if (ms < 300) { out.refused++; setTimeout(open, 200); } else { out.lifetimes.push(ms); setTimeout(open, 10); }
+    if (ms < 2500) { out.refused++; setTimeout(open, 200); } else { out.lifetimes.push(ms); setTimeout(open, 10); }
   });
 }
 for (let i = 0; i < +count; i++) open();
