@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
 import { httpCheck } from "../host/health/checkers/http.js";
+import { regexFindsOffThread } from "../host/health/regex.js";
 import { smtpCheck } from "../host/health/checkers/smtp.js";
 import type { HttpChecker, SmtpChecker } from "../host/health/config.js";
 import { parseKeepalived } from "../host/control/keepalived.js";
@@ -82,6 +83,21 @@ describe("HTTP_GET's regex by RE2's rules", () => {
     } finally {
       await closed(server);
     }
+  });
+
+  it("the match runs off the control thread within a time bound: past it the check fails with why, and the next match works", async () => {
+    // [a-z]{50}[0-9] over 1 MiB of letters: linear, but seconds of pure JavaScript.
+    const body = Buffer.from("abcdefghijklmnopqrstuvwxyz".repeat(40_330));
+    let beats = 0;
+    const heart = setInterval(() => beats++, 5);
+    const r = await regexFindsOffThread("[a-z]{50}[0-9]", body, 50);
+    clearInterval(heart);
+    expect(r).toBe("regex match took longer than 50 ms");
+    // The control thread ran its timers meanwhile.
+    expect(beats).toBeGreaterThan(0);
+    // A fresh thread answers the next one.
+    expect(await regexFindsOffThread("[a-z]{3}xyz$", body)).toBe(true);
+    expect(await regexFindsOffThread("^(a+)+$", Buffer.from("a".repeat(35) + "!"))).toBe(false);
   });
 
   it("PCRE2 syntax RE2 has no linear-time match for is refused at load, with its place and why", () => {

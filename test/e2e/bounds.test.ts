@@ -17,7 +17,7 @@ const DASHBOARD = "127.0.0.1:8089";
 const RAW_CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
 
 /** A user's connections: count of them to host:port, each re-opened when the director closes
- *  it (200 ms later when closed at accept), for holdMs. idle: never sends; sse: asks for the
+ *  it (200 ms later when closed at accept, i.e. within 2.5 s: the idle timeout is 5 s), for holdMs. idle: never sends; sse: asks for the
  *  event stream, reads the status line, then reads nothing. Prints "ready", then at the end
  *  {refused, lifetimes (ms of each accepted connection the director closed), statuses}. */
 const HOLDER = `
