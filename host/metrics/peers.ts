@@ -2,10 +2,10 @@
 // everyone let a local user with no privilege take them all (16 idle sockets: 0 of 20 scrapes
 // answered), so each peer gets a share and the configured scrapers a reserve of their own:
 //
-//  - a peer is a local user when the connection comes from this host (a loopback source, or
-//    the endpoint's own address): every user shares 127.0.0.1, so the owner of the client's
-//    socket is asked of the kernel (sock_diag, by the connection's four-tuple); any other
-//    peer is its address;
+//  - a peer is a local user when the connection comes from this host (its client socket is in
+//    this network namespace): every user shares 127.0.0.1, so the owner of the client's socket
+//    is asked of the kernel (sock_diag, by the connection's four-tuple); any other peer is its
+//    address;
 //  - a peer holds at most perPeer connections, all peers but the trusted at most total;
 //  - trusted addresses (metrics_scraper) have `reserved` connections nobody else can take,
 //    and the shared ones besides. A loopback source address can be chosen by any local user:
@@ -56,7 +56,9 @@ export function peerOf(sock: Socket): string {
   let key = remote;
   const src = v4(remote);
   const dst = v4(sock.localAddress ?? "");
-  if (src !== undefined && dst !== undefined && (src >>> 24 === 127 || src === dst)) {
+  // Asked for every peer (an exact lookup, a few microseconds): a local user may connect from
+  // any address of this host, not only loopback; a remote peer's socket is not found here.
+  if (src !== undefined && dst !== undefined) {
     try {
       const uid = tapAddon().tcpOwner(src, sock.remotePort ?? 0, dst, sock.localPort ?? 0);
       if (uid >= 0) key = `uid ${uid}`;
