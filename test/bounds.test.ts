@@ -161,6 +161,10 @@ describe("metrics_scraper", () => {
     expect(parseKeepalived(keepalived("  metrics 9100\n  metrics_scraper 10.0.0.9/32\n  metrics_scraper 10.2.0.0/24")).metricsScrapers)
       .toEqual([{ cidr: "10.0.0.9/32", line: 13 }, { cidr: "10.2.0.0/24", line: 14 }]);
     expect(errorsOf(() => parseKeepalived(keepalived("  metrics_scraper 10.0.0.9 10.0.0.10")))).toEqual(["12:28: '10.0.0.10': unexpected argument to metrics_scraper"]);
+    expect(errorsOf(() => parseRules(`interface 0 mac ${OUT_MAC} address ${DIRECTOR_OUT}/24\nmetrics_scraper 10.0.0.9\n`, "r")))
+      .toEqual(["2:1: 'metrics_scraper': metrics_scraper needs a metrics line (there is no endpoint to keep connections of)"]);
+    expect(errorsOf(() => parseKeepalived(keepalived("  metrics_scraper 10.0.0.9"))))
+      .toEqual(["12:3: 'metrics_scraper': metrics_scraper needs a metrics line (there is no endpoint to keep connections of)"]);
     expect(withinAny(["10.2.0.0/24", "10.0.0.9/32"], "10.2.0.77")).toBe(true);
     expect(withinAny(["10.2.0.0/24", "10.0.0.9/32"], "10.0.0.10")).toBe(false);
     expect(withinAny(["0.0.0.0/0"], "1.2.3.4")).toBe(true);

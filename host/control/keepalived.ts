@@ -14,7 +14,7 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
-import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPERS, scraperAddress, SettingError, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
@@ -436,6 +436,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
 
 function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
   if (!n.children) fail(n.key, "director needs a block");
+  let scraper: Tok | undefined;
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
@@ -505,6 +506,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       noMoreArgs(c, 1);
       if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPERS) fail(c.key, `at most ${MAX_SCRAPERS} metrics_scraper lines`);
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
+      scraper ??= c.key;
     } else if (k === "metrics" || k === "dashboard") {
       cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
@@ -518,6 +520,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     }
   });
   if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 
 /** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */

@@ -252,6 +252,8 @@ function tokenize(line: string): Token[] {
   return out;
 }
 
+export const SCRAPER_WITHOUT_METRICS = "metrics_scraper needs a metrics line (there is no endpoint to keep connections of)";
+
 export function parseRules(text: string, file = "<config>"): DirectorConfig {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
   const lines = text.split(/\r?\n/);
@@ -358,6 +360,10 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     }
   }));
   errs.attempt(() => checkOffload(cfg));
+  errs.attempt(() => {
+    const first = cfg.metricsScrapers?.[0];
+    if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
+  });
   errs.check();
   return cfg;
 }
