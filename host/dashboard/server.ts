@@ -5,14 +5,14 @@
 // at most MAX_WATCHERS event streams (WATCHERS_PER_PEER of one peer: a local user, or an
 // address, host/metrics/peers.ts) and MAX_REQUESTS other requests at once, each peer's
 // connections capped, requests cut off after REQUEST_TIMEOUT_MS, replies not read within
-// REPLY_TIMEOUT_MS dropped, and a page that stops reading its events (one not taken by the
-// kernel for SLOW_WATCHER_MS, or MAX_BACKLOG behind) is dropped rather than buffered for.
+// REPLY_TIMEOUT_MS dropped, and a page that stops reading its events (behind by more than a few
+// events for SLOW_WATCHER_MS, or MAX_BACKLOG) is dropped rather than buffered for.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { LiveView } from "../control/live.js";
-import { limitPeers, replyWithin } from "../metrics/peers.js";
+import { limitPeers, replyWithin, unreadBy } from "../metrics/peers.js";
 
 /** The built page, found from the package root (this file runs from dist/host/dashboard, or from
  *  host/dashboard under a TypeScript runner such as the tests'). */
@@ -25,9 +25,10 @@ export const WATCHERS_PER_PEER = 4;
 export const CONNECTIONS_PER_PEER = 8;
 export const REQUEST_TIMEOUT_MS = 5000;
 export const REPLY_TIMEOUT_MS = 10_000;
-/** How long a watcher may leave an event untaken (the kernel's buffers full) before it is dropped. */
+/** How long a watcher may stay behind (more than MAX_UNREAD, or 8 events, unread) before it is dropped. */
 export const SLOW_WATCHER_MS = 10_000;
-/** Unsent bytes a watcher may fall behind by before it is dropped. */
+const MAX_UNREAD = 64 * 1024;
+/** Unsent bytes a watcher may fall behind by before it is dropped at once. */
 const MAX_BACKLOG = 1 << 20;
 
 export interface DashboardOptions {
@@ -48,7 +49,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   if (!existsSync(DASHBOARD_PAGE)) throw new Error(`dashboard: ${DASHBOARD_PAGE} is missing (run npm run build)`);
   const page = readFileSync(DASHBOARD_PAGE);
   const watchers = new Set<ServerResponse>();
-  /** Since when each watcher has left an event in Node's buffer (write() said false, no drain yet). */
+  /** Since when each watcher has been behind (see push). */
   const stuck = new Map<ServerResponse, number>();
   const watching = new Map<string, number>();
   let requests = 0;
@@ -61,13 +62,18 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     try {
       const data = `event: view\ndata: ${JSON.stringify(await o.view())}\n\n`;
       const now = Date.now();
+      // Behind: more unread than a few events' worth, in the kernel (the client's socket, or
+      // this end's unacknowledged bytes) and in Node. Loopback absorbs megabytes before write()
+      // says false, so Node's backpressure alone would keep a page that never reads for an hour.
+      const bound = Math.max(MAX_UNREAD, 8 * data.length);
       for (const w of watchers) {
+        if (w.writableLength > MAX_BACKLOG) { w.destroy(); continue; }
+        const behind = w.socket ? unreadBy(w.socket) > bound : false;
         const since = stuck.get(w);
-        if (w.writableLength > MAX_BACKLOG || (since !== undefined && now - since > (o.slowWatcherMs ?? SLOW_WATCHER_MS))) { w.destroy(); continue; }
-        if (!w.write(data) && since === undefined) {
-          stuck.set(w, now);
-          w.once("drain", () => stuck.delete(w));
-        }
+        if (!behind) stuck.delete(w);
+        else if (since === undefined) stuck.set(w, now);
+        else if (now - since > (o.slowWatcherMs ?? SLOW_WATCHER_MS)) { w.destroy(); continue; }
+        w.write(data);
       }
     } catch (e) {
       o.onError(e as Error);

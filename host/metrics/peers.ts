@@ -45,27 +45,56 @@ function v4(text: string): number | undefined {
 /** The address a connection comes from, without the IPv4-mapped prefix. */
 export const remoteOf = (sock: Socket): string => (sock.remoteAddress ?? "?").replace(/^::ffff:/, "");
 
-const keys = new WeakMap<Socket, string>();
+/** A connection's four-tuple as the addon takes it (host-order IPv4 addresses); undefined off IPv4. */
+function tuple(sock: Socket): { remote: number; remotePort: number; local: number; localPort: number } | undefined {
+  const remote = v4(sock.remoteAddress ?? "");
+  const local = v4(sock.localAddress ?? "");
+  if (remote === undefined || local === undefined) return undefined;
+  return { remote, remotePort: sock.remotePort ?? 0, local, localPort: sock.localPort ?? 0 };
+}
+
+/** The kernel's word on the client's own socket of sock (when the client is on this host). */
+function clientSocket(sock: Socket): { uid: number; rqueue: number } | null {
+  const t = tuple(sock);
+  if (!t) return null;
+  try {
+    return tapAddon().tcpSocket(t.remote, t.remotePort, t.local, t.localPort);
+  } catch {
+    return null; // no addon: the peer is its address
+  }
+}
+
+const keys = new WeakMap<Socket, { key: string; local: boolean }>();
 
 /** The peer of sock: "uid N" for a connection from this host whose socket's owner the kernel
- *  names, else the remote address. Kept with the socket: asked once, at accept. */
+ *  names, else the remote address. Kept with the socket: asked once, at accept. Asked for every
+ *  peer (an exact lookup, a few microseconds): a local user may connect from any address of this
+ *  host, not only loopback; a remote peer's socket is not found here. */
 export function peerOf(sock: Socket): string {
-  const known = keys.get(sock);
-  if (known) return known;
-  const remote = remoteOf(sock);
-  let key = remote;
-  const src = v4(remote);
-  const dst = v4(sock.localAddress ?? "");
-  // Asked for every peer (an exact lookup, a few microseconds): a local user may connect from
-  // any address of this host, not only loopback; a remote peer's socket is not found here.
-  if (src !== undefined && dst !== undefined) {
-    try {
-      const uid = tapAddon().tcpOwner(src, sock.remotePort ?? 0, dst, sock.localPort ?? 0);
-      if (uid >= 0) key = `uid ${uid}`;
-    } catch { /* no addon: by address */ }
+  let k = keys.get(sock);
+  if (!k) {
+    const c = clientSocket(sock);
+    k = c ? { key: `uid ${c.uid}`, local: true } : { key: remoteOf(sock), local: false };
+    keys.set(sock, k);
   }
-  keys.set(sock, key);
-  return key;
+  return k.key;
+}
+
+/** Bytes written to sock that its peer has not read, as far as the kernel knows: what this end
+ *  has sent and not had acknowledged or not sent yet (a reader that stops closes its window),
+ *  plus, for a client on this host, what its own socket holds unread (loopback takes a few
+ *  hundred KB there before a writer sees any backpressure) — plus what Node still buffers. */
+export function unreadBy(sock: Socket): number {
+  peerOf(sock);
+  let kernel = 0;
+  const t = tuple(sock);
+  if (t) {
+    try {
+      kernel = tapAddon().tcpSocket(t.local, t.localPort, t.remote, t.remotePort)?.wqueue ?? 0;
+      if (keys.get(sock)!.local) kernel += tapAddon().tcpSocket(t.remote, t.remotePort, t.local, t.localPort)?.rqueue ?? 0;
+    } catch { /* no addon: Node's buffer only */ }
+  }
+  return kernel + sock.writableLength;
 }
 
 /** Share server's connections among its peers as l says. */
