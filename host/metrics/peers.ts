@@ -17,6 +17,10 @@ import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import { tapAddon } from "../io/tap.js";
 
+/** Refusals in FLOOD_MS that make a flood (see limitPeers). */
+const FLOOD = 256;
+const FLOOD_MS = 100;
+
 export interface PeerLimits {
   /** Connections one peer may hold. */
   perPeer: number;
@@ -102,10 +106,33 @@ export function limitPeers(server: Server, l: PeerLimits): Peers {
   const held = new Map<string, number>();
   let shared = 0;
   let reserved = 0;
-  // Our own accounting bounds what is held; Node's cap only backs it up (sockets closed at
-  // accept still count there until their close event, and must not shut out a scraper).
-  server.maxConnections = 4 * (l.total + (l.reserved ?? 0));
-  server.on("connection", (sock: Socket) => {
+  // Node's own cap closes a connection before any JavaScript object is made for it; one refused
+  // here costs three times as much (it must be made to know its peer). The cap follows what is
+  // held: the shared connections held, the whole reserve, and one peer's share of room for
+  // newcomers and for refused connections whose close is under way, so held connections never
+  // shut out a scraper or a peer with room in its share. A flood (more than FLOOD refusals in
+  // FLOOD_MS) is different: the accept queue would overflow at that cost, so for FLOOD_MS Node's
+  // cap sheds every new connection cheaply, as a single cap did — a scrape then may fail, as
+  // under any flood; the reserve is for connections held, not for a flood's.
+  let shedding: NodeJS.Timeout | undefined;
+  let windowStart = 0;
+  let refusals = 0;
+  const cap = () => { server.maxConnections = shared + (shedding ? reserved : (l.reserved ?? 0) + l.perPeer); };
+  cap();
+  const refused = () => {
+    l.onRefused?.();
+    const now = Date.now();
+    if (now - windowStart > FLOOD_MS) { windowStart = now; refusals = 0; }
+    if (++refusals > FLOOD && !shedding) {
+      shedding = setTimeout(() => { shedding = undefined; cap(); }, FLOOD_MS);
+      shedding.unref();
+      cap();
+    }
+  };
+  server.on("drop", () => l.onRefused?.());
+  // Admission runs before Node's HTTP machinery sees the connection (no parser, no timers
+  // for one refused): a flood of connections costs a third of what it costs once they are HTTP's.
+  const admit = (sock: Socket): boolean => {
     // A trusted address takes from its reserve first (by address, as it was configured), then
     // like any peer from the shared connections, within its peer's share.
     const key = peerOf(sock);
@@ -114,21 +141,27 @@ export function limitPeers(server: Server, l: PeerLimits): Peers {
     if (l.trusted?.(remoteOf(sock)) && reserved < (l.reserved ?? 0)) pool = "reserved";
     else if (n < l.perPeer && shared < l.total) pool = "shared";
     if (!pool) {
-      l.onRefused?.();
+      refused();
       sock.destroy();
-      return;
+      return false;
     }
     if (pool === "reserved") reserved++;
     else shared++;
+    cap();
     held.set(key, n + 1);
     sock.once("close", () => {
       if (pool === "reserved") reserved--;
       else shared--;
+      cap();
       const m = (held.get(key) ?? 1) - 1;
       if (m > 0) held.set(key, m);
       else held.delete(key);
     });
-  });
+    return true;
+  };
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  server.emit = ((event: string | symbol, ...args: unknown[]) =>
+    (event === "connection" && !admit(args[0] as Socket) ? false : emit(event, ...args))) as typeof server.emit;
   return { of: peerOf, held: () => held };
 }
 

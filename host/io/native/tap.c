@@ -480,11 +480,16 @@ static napi_value tcp_socket(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[3], &dport));
   napi_value out;
   CHECK(napi_get_null(env, &out));
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  /* One netlink socket per thread, kept: asked at every accept, opening one each time cost
+   * half the lookup. A request gets exactly one answer (the socket or an error). */
+  static __thread int fd = -1;
+  static __thread uint32_t seq = 0;
+  if (fd < 0) fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return out;
   struct { struct nlmsghdr nlh; struct inet_diag_req_v2 r; } req;
   memset(&req, 0, sizeof req);
   req.nlh.nlmsg_len = sizeof req;
+  req.nlh.nlmsg_seq = ++seq;
   req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
   req.nlh.nlmsg_flags = NLM_F_REQUEST; /* no NLM_F_DUMP: one socket, found by its four-tuple */
   req.r.sdiag_family = AF_INET;
@@ -504,12 +509,18 @@ static napi_value tcp_socket(napi_env env, napi_callback_info info) {
   int found = 0;
   if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&nl, sizeof nl) == (ssize_t)sizeof req) {
     ssize_t n = recv(fd, &buf, sizeof buf, 0);
-    if (n >= (ssize_t)NLMSG_LENGTH(sizeof m) && NLMSG_OK(&buf.h, (size_t)n) && buf.h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+    if (n < 0 || (n >= (ssize_t)sizeof buf.h && buf.h.nlmsg_seq != seq)) {
+      /* Out of step (never expected): start again with a fresh socket next time. */
+      close(fd);
+      fd = -1;
+    } else if (n >= (ssize_t)NLMSG_LENGTH(sizeof m) && NLMSG_OK(&buf.h, (size_t)n) && buf.h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
       memcpy(&m, NLMSG_DATA(&buf.h), sizeof m);
       found = 1;
     }
+  } else {
+    close(fd);
+    fd = -1;
   }
-  close(fd);
   if (!found) return out;
   napi_value v;
   CHECK(napi_create_object(env, &out));
