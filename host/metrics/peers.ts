@@ -130,8 +130,8 @@ export function limitPeers(server: Server, l: PeerLimits): Peers {
     }
   };
   server.on("drop", () => l.onRefused?.());
-  // Admission runs before Node's HTTP machinery sees the connection (no parser, no timers
-  // for one refused): a flood of connections costs a third of what it costs once they are HTTP's.
+  // Admission runs before Node's HTTP machinery sees the connection: one refused gets no
+  // parser and no timers.
   const admit = (sock: Socket): boolean => {
     // A trusted address takes from its reserve first (by address, as it was configured), then
     // like any peer from the shared connections, within its peer's share.
