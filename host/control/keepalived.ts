@@ -15,7 +15,7 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPERS, scraperAddress, SettingError, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -504,7 +504,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     } else if (k === "metrics_scraper") {
       const t = arg(c, 0, "ADDRESS[/PREFIX]");
       noMoreArgs(c, 1);
-      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPERS) fail(c.key, `at most ${MAX_SCRAPERS} metrics_scraper lines`);
+      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(c.key, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
       scraper ??= c.key;
     } else if (k === "metrics" || k === "dashboard") {

@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPERS, scraperAddress, SettingError, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -327,7 +327,7 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text === "metrics_scraper") {
       const t = need(1, "ADDRESS[/PREFIX]");
       if (toks.length > 2) fail(toks[2], "metrics_scraper takes one ADDRESS[/PREFIX] (one line each)");
-      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPERS) fail(head, `at most ${MAX_SCRAPERS} metrics_scraper lines`);
+      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(head, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: lineNo });
     } else if (head.text === "dashboard") {
       cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "dashboard")), line: lineNo };

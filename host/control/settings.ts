@@ -91,7 +91,7 @@ export function listenEndpoint(text: string, what = "metrics"): { host: string; 
 }
 
 /** How many metrics_scraper lines a configuration may have. */
-export const MAX_SCRAPERS = 16;
+export const MAX_SCRAPER_LINES = 16;
 
 /** A metrics_scraper: ADDRESS[/PREFIX] (a bare address is /32), the address Prometheus scrapes from. */
 export function scraperAddress(text: string): string {
