@@ -123,6 +123,47 @@ describe("the control socket", () => {
     server.close();
   });
 
+  it("serves one request of a client at a time: 2,000 pipelined and never read are not all answered into memory; others are served; the client is closed", async () => {
+    const path = join(dir, "pipe.sock");
+    // A table of 300 services: each reply is some 100 KB.
+    const rules = RULES + Array.from({ length: 300 }, (_, i) => `-A -t 10.0.${1 + (i >> 8)}.${i & 255}:80 -s wlc\n-a -t 10.0.${1 + (i >> 8)}.${i & 255}:80 -r 10.1.0.11:80 -m\n`).join("");
+    const engine = await loadEngine({ batch: 8, connCapacity: 64, maxServices: 512 });
+    const cfg = parseRules(rules, "r");
+    applyConfig(engine, cfg);
+    const adapter = new LocalEngine(engine);
+    let served = 0;
+    const snapshot = adapter.snapshot.bind(adapter);
+    adapter.snapshot = () => { served++; return snapshot(); };
+    const state = new ControlState(adapter, cfg, () => cfg);
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (c) => state.applyCommands(c), reloadFile: () => state.reloadFile() },
+      path, { idleTimeoutMs: 1500 });
+    const one = (await request(path, { op: "table" })) as { table: unknown };
+    const replyBytes = JSON.stringify({ ok: true, ...one }).length;
+    expect(replyBytes).toBeGreaterThan(50_000);
+    served = 0;
+    const greedy = connect(path);
+    greedy.on("error", () => {});
+    greedy.pause(); // never reads
+    await new Promise<void>((r) => greedy.once("connect", () => r()));
+    greedy.write(`{"op":"table"}\n`.repeat(2000));
+    await new Promise((r) => setTimeout(r, 500));
+    // Served only as far as the kernel's socket buffers take the replies, then waiting.
+    const servedWhileUnread = served;
+    expect(servedWhileUnread).toBeGreaterThan(0);
+    expect(servedWhileUnread).toBeLessThan(40);
+    // Others are served meanwhile.
+    expect((await request(path, { op: "table" })).ok).toBe(true);
+    // The client that never reads goes quiet and the daemon closes it at the idle timeout
+    // (seen from the daemon's side: a client that never reads never sees the FIN).
+    const clients = () => new Promise<number>((r) => server.getConnections((_, n) => r(n)));
+    const start = Date.now();
+    while ((await clients()) > 0 && Date.now() - start < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(await clients()).toBe(0);
+    expect(served - 1).toBeLessThan(40);
+    greedy.destroy();
+    server.close();
+  });
+
   it("closes an idle client", async () => {
     const path = join(dir, "idle.sock");
     const server = await daemon(path, { idleTimeoutMs: 200 });

@@ -179,7 +179,7 @@ describe("keepalived.conf's health keywords", () => {
       "14:25: 'xyz': payload must be hexadecimal bytes (at most 1400)",
       "16:21: '0.9': HTTP/0.9 is not supported by wasmvs (its checker speaks HTTP/1.1 with Connection: close)",
       "17:29: 'nosuch': no track_file block named nosuch",
-      "20:13: '(': not a regular expression: Invalid regular expression: /(/: Unterminated group",
+      "20:13: '(': not a regular expression (RE2 syntax): missing closing ): `(`",
       "21:28: '0.001': delay_loop must be between 0.01 and 86400 seconds",
     ]);
   });

@@ -10,6 +10,7 @@ import { ipToWire } from "../engine/index.js";
 import { IpvsadmError } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
 import { readFileSync } from "node:fs";
+import { printable } from "../control/printable.js";
 
 export const USAGE = `usage: wasmvs <command> [options]
 
@@ -101,7 +102,7 @@ async function cmdReplay(args: string[]): Promise<number> {
 }
 
 function log(line: string): void {
-  process.stdout.write(`${new Date().toISOString()} wasmvs: ${line}\n`);
+  process.stdout.write(`${new Date().toISOString()} wasmvs: ${printable(line, true)}\n`);
 }
 
 function batchFlag(f: Flags): number {

@@ -6,6 +6,7 @@
 import { request } from "./ipvsadm.js";
 import { FWD, IpvsadmError, type ServiceView } from "../control/ipvsadm.js";
 import type { LiveView } from "../control/live.js";
+import { printable } from "../control/printable.js";
 
 export interface TopOptions {
   socket: string;
@@ -50,7 +51,8 @@ export function renderTop(v: LiveView, socket: string, width: number): string[] 
   if (v.table.services.length === 0) lines.push("(no virtual services)");
   lines.push("");
   lines.push(drops.length ? `drops: ${drops.map(([k, n]) => `${k} ${n}`).join(", ")}` : "drops: none");
-  return lines.map((l) => (l.length > width ? l.slice(0, width) : l));
+  // Reasons quote checked servers: no byte of theirs may move the cursor or retitle the window.
+  return lines.map((l) => printable(l)).map((l) => (l.length > width ? l.slice(0, width) : l));
 }
 
 async function fetchView(socket: string): Promise<LiveView> {

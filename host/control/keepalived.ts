@@ -14,9 +14,9 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
-import { checkOffload, groupId, ConfigError, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableShare, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -32,7 +32,7 @@ const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
-const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "dashboard",
+const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size"];
 const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
@@ -437,6 +437,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
 
 function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
   if (!n.children) fail(n.key, "director needs a block");
+  let scraper: Tok | undefined;
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
@@ -508,6 +509,12 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       const gid = groupId(g.text);
       if (gid === undefined) fail(g, `no such group: ${g.text}`);
       cfg.controlGroup = { name: g.text, gid: gid!, line: c.key.line };
+    } else if (k === "metrics_scraper") {
+      const t = arg(c, 0, "ADDRESS[/PREFIX]");
+      noMoreArgs(c, 1);
+      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(c.key, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
+      (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
+      scraper ??= c.key;
     } else if (k === "metrics" || k === "dashboard") {
       cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
@@ -521,6 +528,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     }
   });
   if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 
 /** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */

@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, SettingError, tableShare, tableSize, wholeNumber,
+  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -225,6 +225,9 @@ export interface DirectorConfig {
   offload?: { on: boolean; line: number };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
   metrics?: { host: string; port: number; line: number };
+  /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
+   *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
+  metricsScrapers?: { cidr: string; line: number }[];
   /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
   dashboard?: { host: string; port: number; line: number };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
@@ -261,6 +264,8 @@ function tokenize(line: string): Token[] {
   while ((m = re.exec(line))) out.push({ text: m[0], column: m.index + 1 });
   return out;
 }
+
+export const SCRAPER_WITHOUT_METRICS = "metrics_scraper needs a metrics line (there is no endpoint to keep connections of)";
 
 export function parseRules(text: string, file = "<config>"): DirectorConfig {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
@@ -332,6 +337,11 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       cfg.neighbours.push(n);
     } else if (head.text === "metrics") {
       cfg.metrics = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "metrics")), line: lineNo };
+    } else if (head.text === "metrics_scraper") {
+      const t = need(1, "ADDRESS[/PREFIX]");
+      if (toks.length > 2) fail(toks[2], "metrics_scraper takes one ADDRESS[/PREFIX] (one line each)");
+      if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(head, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
+      (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: lineNo });
     } else if (head.text === "dashboard") {
       cfg.dashboard = { ...value(need(1, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, "dashboard")), line: lineNo };
     } else if (head.text === "offload") {
@@ -364,10 +374,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, dashboard or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }));
   errs.attempt(() => checkOffload(cfg));
+  errs.attempt(() => {
+    const first = cfg.metricsScrapers?.[0];
+    if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
+  });
   errs.check();
   return cfg;
 }

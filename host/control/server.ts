@@ -17,8 +17,9 @@
 // mode (0600, or 0660 with a control group) — no window between bind and chmod — and each
 // peer is checked with SO_PEERCRED: root, the daemon's own user, or the control group.
 // Every input is bounded: a request line (MAX_REQUEST_BYTES), the clients at once
-// (MAX_CLIENTS), and a client's idle time (IDLE_TIMEOUT_MS). Changes are serialised by
-// the daemon (ControlHost.applyCommands / reloadFile), whoever asks.
+// (MAX_CLIENTS), a client's idle time (IDLE_TIMEOUT_MS), and its requests in flight (one:
+// the next is read once the reply to the last has been taken by the kernel). Changes are
+// serialised by the daemon (ControlHost.applyCommands / reloadFile), whoever asks.
 
 import { createServer, connect, Server, Socket } from "node:net";
 import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
@@ -194,10 +195,17 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
     }
     sock.setTimeout(o.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => sock.destroy());
     const maxBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
-    let queue = Promise.resolve();
-    // A client's requests are answered in order; changes are serialised by the host.
-    const answer = (line: string) => {
-      queue = queue.then(async () => {
+    // One request in flight per client: reading stops while a request is served and until its
+    // reply has left for the kernel (write()'s false, then 'drain'), so a client that pipelines
+    // and never reads holds one reply at most, not one per request (2,000 unread requests grew
+    // the daemon by 186 MB). Such a client goes quiet and the idle timeout closes it.
+    const lines: string[] = [];
+    let serving = false;
+    const serve = async () => {
+      serving = true;
+      sock.pause();
+      while (lines.length && !sock.destroyed) {
+        const line = lines.shift()!;
         let reply: unknown;
         try {
           reply = await handle(h, JSON.parse(line));
@@ -205,17 +213,28 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
           reply = e instanceof IpvsadmError ? { ok: false, error: e.message, status: e.status }
             : { ok: false, error: e instanceof SyntaxError ? "request is not JSON" : String((e as Error).message), status: 2 };
         }
-        if (!sock.destroyed) sock.write(JSON.stringify(reply) + "\n");
-      });
+        if (sock.destroyed || sock.writableEnded) break;
+        if (!sock.write(JSON.stringify(reply) + "\n")) {
+          await new Promise<void>((resolve) => { sock.once("drain", resolve); sock.once("close", resolve); });
+        }
+      }
+      serving = false;
+      if (!sock.destroyed) sock.resume();
+    };
+    const answer = (line: string) => {
+      lines.push(line);
+      if (!serving) void serve();
     };
     const refuse = () => {
       o.onRefused?.();
       sock.removeAllListeners("data");
+      lines.length = 0;
       // Answered, then closed both ways: the rest of the line is not read.
       sock.end(JSON.stringify({ ok: false, error: `request too long (over ${maxBytes} bytes): refused`, status: 2 }) + "\n", () => sock.destroy());
     };
     // The pieces of the line being received, joined only once it is complete: memory stays
-    // within maxBytes and no byte is copied twice, however the line arrives.
+    // within maxBytes and no byte is copied twice, however the line arrives. The lines of one
+    // read wait in lines (one read's worth at most: reading is paused until they are answered).
     const pieces: Buffer[] = [];
     let size = 0;
     sock.on("data", (d: Buffer) => {

@@ -92,6 +92,30 @@ export function listenEndpoint(text: string, what = "metrics"): { host: string; 
   return { host: m[1] ? ipv4Address(m[1], `the ${what} address`) : "127.0.0.1", port: wholeNumber(m[2], 1, 65535, `${what} port`) };
 }
 
+/** How many metrics_scraper lines a configuration may have. */
+export const MAX_SCRAPER_LINES = 16;
+
+/** A metrics_scraper: ADDRESS[/PREFIX] (a bare address is /32), the address Prometheus scrapes from. */
+export function scraperAddress(text: string): string {
+  const [a, len, extra] = text.split("/");
+  if (extra !== undefined) throw new SettingError("expected ADDRESS[/PREFIX], e.g. 10.0.0.9 or 10.0.0.0/24");
+  ipv4Address(a, "a metrics scraper");
+  if (len !== undefined) wholeNumber(len, 0, 32, "prefix length");
+  return `${a}/${len ?? 32}`;
+}
+
+/** Whether address (a peer's, as Node gives it) is within one of cidrs (ADDRESS/PREFIX). */
+export function withinAny(cidrs: readonly string[], address: string): boolean {
+  const num = (t: string) => t.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(address)) return false;
+  const a = num(address);
+  return cidrs.some((c) => {
+    const [net, len] = c.split("/");
+    const size = 2 ** (32 - Number(len));
+    return Math.floor(a / size) === Math.floor(num(net) / size);
+  });
+}
+
 export function onOff(text: string): boolean {
   if (text !== "on" && text !== "off") throw new SettingError("expected on or off");
   return text === "on";

@@ -37,6 +37,7 @@ import { JOURNAL_MS } from "./journal.js";
 import { NotifyFifos } from "../control/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
+import { withinAny } from "../control/settings.js";
 
 export interface RunOptions {
   config: string;
@@ -337,7 +338,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const registry = metricsRegistry(() => current!, () => health, () => checking);
       // Scrapes within METRICS_SNAPSHOT_MS share a snapshot: 16 scrapers back to back ask the
       // data-path thread (and VRRP's timers beside it) for at most a few a second.
-      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(METRICS_SNAPSHOT_MS); }, m.host, m.port, (e) => survived("metrics", e));
+      // metrics_scraper follows the running configuration (a reload may change it).
+      const trusted = (address: string) => withinAny((state?.running ?? fileCfg).metricsScrapers?.map((x) => x.cidr) ?? [], address);
+      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(METRICS_SNAPSHOT_MS); }, m.host, m.port, (e) => survived("metrics", e),
+        { trusted, onRefused: () => { health.refused++; } });
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
     }),
@@ -346,7 +350,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const d = fileCfg.dashboard;
       if (!d) return () => {};
       const dashboard = await startDashboard({
-        host: d.host, port: d.port, onError: (e) => survived("dashboard", e),
+        host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
         view: async () => {
           const snap = await thread().snapshot();
           return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);

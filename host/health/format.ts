@@ -2,6 +2,7 @@
 // change and why — wasmvs's own view (ipvsadm's listings keep their exact formats).
 
 import type { ServerHealthView } from "./service.js";
+import { printable } from "../control/printable.js";
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 
@@ -16,5 +17,6 @@ export function formatHealth(views: ServerHealthView[]): string {
       out.push(`  -> ${pad(c.kind, 10)} ${pad(c.target, 22)} ${pad(c.up ? "up" : "down", 5)} ${last}`);
     }
   }
-  return out.join("\n") + "\n";
+  // Reasons quote checked servers: escaped again here, whatever director sent them.
+  return out.map((l) => printable(l)).join("\n") + "\n";
 }

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
+import { compileRegex } from "./regex.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
@@ -113,7 +114,7 @@ const NOT_HERE: Record<string, string> = {
   bind_if: "bind_if (binding a checker to an interface) is not supported by wasmvs yet: use bindto with the address of that interface",
   fwmark: "a checker's fwmark (SO_MARK on its socket) is not supported by wasmvs yet",
   tls_compliant: "tls_compliant is not supported by wasmvs yet (its TLS client always ends sessions with close_notify)",
-  regex_options: "regex_options (PCRE2 options) are not supported by wasmvs: regex is matched as a JavaScript regular expression",
+  regex_options: "regex_options (PCRE2 options) are not supported by wasmvs: regex is matched by RE2's rules (host/health/regex.ts); write flags in the pattern, e.g. (?i)",
   regex_min_offset: "regex_min_offset is not supported by wasmvs yet", regex_max_offset: "regex_max_offset is not supported by wasmvs yet",
   regex_stack: "regex_stack is not supported by wasmvs (no PCRE2 JIT stack to size)",
 };
@@ -165,10 +166,11 @@ function url(n: Node): HttpUrl {
     else if (k === "virtualhost") u.virtualhost = onlyArg(c, "a host name").text;
     else if (k === "regex") {
       const r = onlyArg(c, "a regular expression");
+      // Compiled once here so that a pattern RE2 refuses (PCRE2's backreferences, lookaround) stops the load.
       try {
-        new RegExp(r.text);
+        compileRegex(r.text);
       } catch (e) {
-        fail(r, `not a regular expression: ${(e as Error).message}`);
+        fail(r, (e as Error).message);
       }
       u.regex = r.text;
     } else if (k === "regex_no_match") u.regexNoMatch = flag(c);

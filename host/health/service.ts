@@ -19,6 +19,10 @@ import { probe as realProbe, Probe } from "./checkers/index.js";
 import { ScriptRunner } from "./scripts.js";
 import { Mailer } from "./mail.js";
 import { fifoRs, fifoVs, NotifyFifos } from "../control/notify-fifo.js";
+import { printable } from "../control/printable.js";
+
+/** Characters of a check's reason kept (before escaping). */
+const MAX_REASON = 300;
 
 /** Upper bounds (ms) of the check latency histogram (wasmvs_check_latency_seconds). */
 export const LATENCY_BUCKETS_MS = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -226,8 +230,11 @@ export class HealthService implements HealthView {
     this.drift.sumMs += late;
     this.drift.count++;
     const ctx = { scripts: this.scripts, ssl: this.globals?.ssl };
-    void this.probe(ce.state.cfg, ctx).then((outcome) => {
+    void this.probe(ce.state.cfg, ctx).then((raw) => {
       if (ce.stopped) return;
+      // A reason may quote the server (an SMTP greeting, a parser's complaint) or a script:
+      // one printable line of bounded length before it is kept, logged or listed.
+      const outcome = { ...raw, reason: printable(raw.reason.length > MAX_REASON ? `${raw.reason.slice(0, MAX_REASON)}...` : raw.reason) };
       const latencyMs = this.o.clock.now() - start;
       for (const f of this.latencyListeners) f(ce.state.cfg.kind, latencyMs);
       this.counts.checks++;

@@ -26,6 +26,9 @@ export interface TapAddon {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /** An interface's flags (IFF_UP 0x1, IFF_RUNNING 0x40 ...) in this process's namespace; -1: none. */
   linkFlags(name: string): number;
+  /** This namespace's IPv4 TCP socket src:sport -> dst:dport (host-order addresses): its owner, its
+   *  bytes received and unread (rqueue), sent and unacknowledged (wqueue); null when there is none. */
+  tcpSocket(src: number, sport: number, dst: number, dport: number): { uid: number; rqueue: number; wqueue: number } | null;
 }
 
 let addon: TapAddon | undefined;

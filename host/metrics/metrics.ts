@@ -9,10 +9,17 @@ import { dropsOf, ServiceInfo } from "../engine/index.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import { LATENCY_BUCKETS_MS, ServerHealthView } from "../health/service.js";
 import { LATENESS_BUCKETS_MS } from "../control/lateness.js";
+import { limitPeers, replyWithin } from "./peers.js";
 
-/** Scrapers at once, and how long one may take to send its request. */
+/** Scrapers at once (besides the reserve of metrics_scraper addresses), and each peer's share. */
 export const MAX_SCRAPERS = 16;
+export const SCRAPERS_PER_PEER = 4;
+/** Connections only metrics_scraper addresses may take. */
+export const RESERVED_SCRAPERS = 4;
+/** How long a scraper may take to send its request, or stay idle. */
 export const SCRAPE_TIMEOUT_MS = 5000;
+/** How long a scraper may take to read its reply (a client that does not read is cut off). */
+export const REPLY_TIMEOUT_MS = 10_000;
 
 /** What the registry reads besides the engine: the control plane's own health. */
 export interface ProcessHealth {
@@ -177,11 +184,19 @@ function checkingMetrics(r: Registry, checking: () => CheckingView | undefined):
   checking()?.onLatency((kind, ms) => histogram.observe({ checker: kind }, ms / 1000));
 }
 
+export interface MetricsLimits {
+  /** The scrapers' addresses (metrics_scraper): a reserve of connections is theirs alone. */
+  trusted?: (address: string) => boolean;
+  /** Called for each connection refused at a limit. */
+  onRefused?: () => void;
+}
+
 /** Serve /metrics on host:port; refresh() takes a fresh snapshot before each scrape.
  *  Resolves once listening, rejects when the port is taken (the director then does not start). */
 export async function startMetrics(registry: Registry, refresh: () => Promise<void>, host: string, port: number,
-  onError: (e: Error) => void): Promise<Server> {
+  onError: (e: Error) => void, limits: MetricsLimits = {}): Promise<Server> {
   const server = createServer(async (req, res) => {
+    replyWithin(res, REPLY_TIMEOUT_MS);
     if (req.url !== "/metrics") {
       res.writeHead(404).end("not found: try /metrics\n");
       return;
@@ -194,9 +209,10 @@ export async function startMetrics(registry: Registry, refresh: () => Promise<vo
       res.writeHead(500).end(`${(e as Error).message}\n`);
     }
   });
-  // Bounded: idle or slow scrapers are cut off, and only so many at once (the rest are
-  // closed at accept), so they cannot take the descriptors the control plane needs.
-  server.maxConnections = MAX_SCRAPERS;
+  // Bounded: idle or slow scrapers are cut off, replies not read in time too, and only so many
+  // at once, each peer its share and the configured scrapers a reserve (the rest are closed at
+  // accept), so nobody can take the descriptors the control plane needs, nor shut Prometheus out.
+  limitPeers(server, { perPeer: SCRAPERS_PER_PEER, total: MAX_SCRAPERS, reserved: RESERVED_SCRAPERS, ...limits });
   server.headersTimeout = SCRAPE_TIMEOUT_MS;
   server.requestTimeout = SCRAPE_TIMEOUT_MS;
   server.keepAliveTimeout = SCRAPE_TIMEOUT_MS;

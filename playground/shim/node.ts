@@ -34,6 +34,7 @@ export const execFile = no("running scripts");
 export class ChildProcess {}
 export const createHash = no("hashing");
 export const createRequire = no("require");
+export class Worker { constructor() { throw new Unavailable("threads"); } }
 export const createServer = no("sockets");
 export const connect = no("sockets");
 export class Server {}

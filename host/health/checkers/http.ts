@@ -17,6 +17,7 @@ import { request as httpsRequest } from "node:https";
 import type { HealthGlobals, HttpChecker, HttpUrl } from "../config.js";
 import { failure, Outcome } from "./outcome.js";
 import { errorText } from "./tcp.js";
+import { regexFindsOffThread } from "../regex.js";
 
 /** Bytes of a body read for its digest at most; a regex sees the first REGEX_BYTES. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -79,10 +80,17 @@ function fetchOne(c: HttpChecker, u: HttpUrl, tls?: Record<string, unknown>): Pr
           if (got !== u.digest) { finish(failure(`digest ${got}, expected ${u.digest}`)); return; }
         }
         if (u.regex) {
-          const matched = new RegExp(u.regex).test(Buffer.concat(kept).subarray(0, REGEX_BYTES).toString("latin1"));
-          if (matched === u.regexNoMatch) { finish(failure(u.regexNoMatch ? "body matches regex (regex_no_match)" : "body does not match regex")); return; }
+          // RE2 (linear in the body), on a thread of its own within a time bound: a hostile
+          // body cannot stall the control plane.
+          const regex = u.regex;
+          void regexFindsOffThread(regex, Buffer.concat(kept).subarray(0, REGEX_BYTES)).then((matched) => {
+            if (typeof matched === "string") finish(failure(matched));
+            else if (matched === u.regexNoMatch) finish(failure(u.regexNoMatch ? "body matches regex (regex_no_match)" : "body does not match regex"));
+            else finish({ ok: true, reason: `status ${status}${u.digest ? ", digest matches" : ""}, regex ok` });
+          });
+          return;
         }
-        finish({ ok: true, reason: `status ${status}${u.digest ? ", digest matches" : ""}${u.regex ? ", regex ok" : ""}` });
+        finish({ ok: true, reason: `status ${status}${u.digest ? ", digest matches" : ""}` });
       });
       res.on("error", (e) => finish(failure(errorText(e))));
     });

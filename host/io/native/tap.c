@@ -20,6 +20,10 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +462,77 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* tcpSocket(src, sport, dst, dport) -> {uid, rqueue, wqueue} of the IPv4 TCP socket of this
+ * network namespace whose local end is src:sport and remote end dst:dport, or null when there is
+ * none. Addresses are host-order 32-bit numbers. An exact lookup by sock_diag (the kernel hashes
+ * the four-tuple, as `ss -e` asks), so its cost does not grow with the sockets there are. The
+ * metrics and dashboard ask it of a client's own socket, when the client is on this host, to tell
+ * the local users who share 127.0.0.1 apart (uid) and to see what a page has not read (rqueue:
+ * received, unread); of their own socket for a remote client (wqueue: sent, not acknowledged). */
+static napi_value tcp_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t src, dst, sport, dport;
+  CHECK(napi_get_value_uint32(env, argv[0], &src));
+  CHECK(napi_get_value_uint32(env, argv[1], &sport));
+  CHECK(napi_get_value_uint32(env, argv[2], &dst));
+  CHECK(napi_get_value_uint32(env, argv[3], &dport));
+  napi_value out;
+  CHECK(napi_get_null(env, &out));
+  /* One netlink socket per thread, kept: asked at every accept, opening one each time cost
+   * half the lookup. A request gets exactly one answer (the socket or an error). */
+  static __thread int fd = -1;
+  static __thread uint32_t seq = 0;
+  if (fd < 0) fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return out;
+  struct { struct nlmsghdr nlh; struct inet_diag_req_v2 r; } req;
+  memset(&req, 0, sizeof req);
+  req.nlh.nlmsg_len = sizeof req;
+  req.nlh.nlmsg_seq = ++seq;
+  req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.nlh.nlmsg_flags = NLM_F_REQUEST; /* no NLM_F_DUMP: one socket, found by its four-tuple */
+  req.r.sdiag_family = AF_INET;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = ~0U;
+  req.r.id.idiag_src[0] = htonl(src);
+  req.r.id.idiag_dst[0] = htonl(dst);
+  req.r.id.idiag_sport = htons((uint16_t)sport);
+  req.r.id.idiag_dport = htons((uint16_t)dport);
+  req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  struct sockaddr_nl nl;
+  memset(&nl, 0, sizeof nl);
+  nl.nl_family = AF_NETLINK;
+  union { struct nlmsghdr h; char b[4096]; } buf;
+  struct inet_diag_msg m;
+  int found = 0;
+  if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&nl, sizeof nl) == (ssize_t)sizeof req) {
+    ssize_t n = recv(fd, &buf, sizeof buf, 0);
+    if (n < 0 || (n >= (ssize_t)sizeof buf.h && buf.h.nlmsg_seq != seq)) {
+      /* Out of step (never expected): start again with a fresh socket next time. */
+      close(fd);
+      fd = -1;
+    } else if (n >= (ssize_t)NLMSG_LENGTH(sizeof m) && NLMSG_OK(&buf.h, (size_t)n) && buf.h.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+      memcpy(&m, NLMSG_DATA(&buf.h), sizeof m);
+      found = 1;
+    }
+  } else {
+    close(fd);
+    fd = -1;
+  }
+  if (!found) return out;
+  napi_value v;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_uint32(env, m.idiag_uid, &v));
+  CHECK(napi_set_named_property(env, out, "uid", v));
+  CHECK(napi_create_uint32(env, m.idiag_rqueue, &v));
+  CHECK(napi_set_named_property(env, out, "rqueue", v));
+  CHECK(napi_create_uint32(env, m.idiag_wqueue, &v));
+  CHECK(napi_set_named_property(env, out, "wqueue", v));
+  return out;
+}
+
 /* linkFlags(name) -> the interface's flags (SIOCGIFFLAGS: IFF_UP, IFF_RUNNING ...) in the
  * process's own network namespace, or -1 when there is no such interface. Sysfs may show
  * another namespace (entered without remounting it); a socket is always the caller's. */
@@ -494,6 +569,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"bellClear", NULL, bell_clear, NULL, NULL, NULL, napi_default, NULL},
     {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
     {"linkFlags", NULL, link_flags, NULL, NULL, NULL, napi_default, NULL},
+    {"tcpSocket", NULL, tcp_socket, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
