@@ -63,8 +63,10 @@ const MAX_WAITING = 1024;
 // Linear is not instant: a large pattern over a 1 MiB body takes seconds of pure JavaScript.
 // So the match runs on a thread of its own, one at a time, each within REGEX_TIME_MS (the
 // thread is ended and started afresh past it): the control thread only waits for an answer.
-// The thread's code is given inline, so it runs the same from the sources and from dist/.
-const THREAD = `
+// The thread's code is given inline, so it runs the same from the sources and from dist/;
+// made when the first thread starts (the playground's page imports this module too, and has
+// no require to resolve re2js with).
+const threadSource = () => `
 const { parentPort } = require("node:worker_threads");
 const { RE2JS } = require(${JSON.stringify(createRequire(import.meta.url).resolve("re2js"))});
 const cache = new Map();
@@ -119,7 +121,7 @@ class Matcher {
 
   private thread(timeMs: number): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(THREAD, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    const w = new Worker(threadSource(), { eval: true, resourceLimits: { maxOldGenerationSizeMb: 64 } });
     w.unref();
     w.on("message", (found: boolean) => { if (this.worker === w) this.done(found, timeMs); });
     const gone = (why: string) => {
