@@ -7,7 +7,7 @@ import { arpCheck as aCheck, arpEmit as aEmit } from "./wire/arp";
 import * as v4 from "./wire/ipv4";
 import { tcpCheck as tCheck } from "./wire/tcp";
 import { udpCheck as uCheck } from "./wire/udp";
-import { icmpCheck as iCheck } from "./wire/icmp";
+import { icmpCheck as iCheck, icmpSetTypeUpdatingChecksum } from "./wire/icmp";
 import { l4SetDstUpdatingChecksum, l4SetSrcUpdatingChecksum } from "./wire/l4";
 import { ipipEncapsulate as ipipEnc, ipipOuterTos as outerTos, ipipDecapsulatedTos as decapTos } from "./wire/ipip";
 
@@ -34,6 +34,7 @@ export function ipv4IsFragment(p: usize): bool { return v4.ipv4IsFragment(p); }
 export function tcpCheck(p: usize, len: u32): bool { return tCheck(p, len); }
 export function udpCheck(p: usize, len: u32): bool { return uCheck(p, len); }
 export function icmpCheck(p: usize, len: u32): bool { return iCheck(p, len); }
+export function icmpSetType(p: usize, len: u32, type: u32): void { icmpSetTypeUpdatingChecksum(p, len, type); }
 export function l4SetDst(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32, partial: bool): void { l4SetDstUpdatingChecksum(l4, proto, oldA, newA, port, partial); }
 export function l4SetSrc(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32, partial: bool): void { l4SetSrcUpdatingChecksum(l4, proto, oldA, newA, port, partial); }
 export function ipipEncapsulate(outer: usize, id: u32, src: u32, dst: u32): void { ipipEnc(outer, id, src, dst); }

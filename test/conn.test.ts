@@ -249,6 +249,22 @@ describe("table full: every frame counted once", () => {
     outcomesAddUp(e);
   });
 
+  it("a persistent firewall-mark service, table full: one table_full per refused SYN, none with one free slot either", async () => {
+    const e = await full();
+    // HTTP and HTTPS alternate (8080, 8443), as one persistent service under mark 1 (ipvsadm -A -f 1 -p).
+    e.setMarkRules([{ mark: 1, protocol: "tcp", destination: `${VIP}/32`, ports: [[8080, 8080], [8443, 8443]] }]);
+    const fw = e.addService({ protocol: "tcp", address: "0.0.0.0", port: 0, scheduler: "rr", fwmark: 1, persistence: { timeout: 300, netmask: "255.255.255.255" } });
+    e.addRealServer(fw, { address: RS[1], port: 0, method: "dr", weight: 1 });
+    const toMark = (c: Client, port: number) =>
+      eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport: port, flags: SYN }) }));
+    const base = e.counters().rx_frames;
+    for (let k = 0; k < 10; k++) expect(send(e, toMark(client(), k & 1 ? 8443 : 8080), 0, 2000 + k)).toEqual([]);
+    expect(e.counters().rx_frames - base).toBe(10n);
+    expect(e.drops().table_full).toBe(10n);
+    expect(e.connections(2100).some((x) => x.template)).toBe(false);
+    outcomesAddUp(e);
+  });
+
   it("with room, a persistent SYN makes its template and its connection and is forwarded once", async () => {
     const e = await full(2);
     expect(send(e, to443(client(), SYN), 0, 2000)).toHaveLength(1);

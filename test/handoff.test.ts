@@ -85,6 +85,13 @@ describe("restart handoff", () => {
     expect(feed(fresh, seg(41000, SYN, "192.0.2.99"), 5001)).toEqual([server]);
     const other = await director();
     expect(other.importTable(t.entries, 0, 5000)).toEqual({ applied: 0, expired: 0, unmatched: 2 });
+    // The connection is tied to its template again (it was on the old process): the template
+    // (300 s) lives on while the connection (ESTABLISHED, 900 s) does, then goes.
+    fresh.expireConnections(400_000);
+    expect(fresh.connections(400_000).map((c) => !!c.template).sort()).toEqual([false, true]);
+    fresh.expireConnections(1_000_000);
+    fresh.expireConnections(1_400_000);
+    expect(fresh.connections(1_400_000)).toEqual([]);
   });
 
   it("a file of another format, damaged, planted by another user or a symbolic link is refused with a message and left alone", async () => {

@@ -106,6 +106,37 @@ describe("persistence (ipvsadm -p, -M)", () => {
     expect([first, moved]).not.toContain(again);
   });
 
+  it("a template dropped while it controls a connection stays, unfindable, until that one has gone; no other template loses count", async () => {
+    // IPVS: ip_vs_check_template rehashes it under port 65535 and ip_vs_conn_expire keeps it
+    // while n_control > 0. Were it freed, its slot would go to the next template, which the
+    // old connection's end would then count down (here: B's, expiring under B's live connection).
+    const { e, s } = await persistent({ timeout: 10 });
+    e.setExpireQuiescentTemplate(true);
+    const a = { addr: "192.0.2.7", port: 30000 };
+    const b = { addr: "192.0.2.8", port: 30000 };
+    const x = send(e, syn(a), 1000).server!;
+    const weights = (w: (addr: string) => number) => RS.forEach((r) => e.editRealServer(e.findRealServer(s, r, 80)!, { address: r, port: 80, method: "nat", weight: w(r) }));
+    // Every server quiesced: A's template is dropped (it controls A's first connection), A's new SYN has nowhere to go.
+    weights(() => 0);
+    e.loadFrame(0, syn({ ...a, port: 30001 }), 0);
+    e.txFrames(e.process(1, 1001));
+    expect(e.counters().drop_no_dest).toBe(1n);
+    // Only x back: B's template and connection go to it.
+    weights((r) => (r === x ? 1 : 0));
+    expect(send(e, syn(b), 1002).server).toBe(x);
+    send(e, seg(b, ACK), 1003); // ESTABLISHED: 900 s
+    weights(() => 1);
+    const templates = (now: number) => e.connections(now).filter((c) => c.template).map((c) => `${c.client}:${c.clientPort} ${c.server}`).sort();
+    expect(templates(1003)).toEqual([`${a.addr}:65535 ${x}`, `${b.addr}:0 ${x}`]);
+    // A's connection ends (SYN_RECV, 60 s), then A's old template (10 s, not restarted); B's lives on with B's connection.
+    e.expireConnections(200_000);
+    e.expireConnections(230_000);
+    expect(templates(230_000)).toEqual([`${b.addr}:0 ${x}`]);
+    expect(e.connections(230_000).filter((c) => !c.template).map((c) => [c.client, c.state])).toEqual([[b.addr, "ESTABLISHED"]]);
+    expect(e.services()[0].realServers.find((r) => r.address === x)!.persistConns).toBe(1);
+    expect(send(e, syn({ ...b, port: 30001 }), 230_000).server).toBe(x);
+  });
+
   it("a port-zero service takes every port of the VIP, one server per client across ports (HTTP and HTTPS)", async () => {
     const e = await director();
     const s = e.addService({ protocol: "tcp", address: VIP, port: 0, scheduler: "rr", persistence: { timeout: 300, netmask: "255.255.255.255" } });
@@ -175,6 +206,25 @@ describe("firewall marks (mark rules, ipvsadm -f)", () => {
     expect(t.length).toBe(5);
     expect(t.every((x) => x.protocol === "ip" && x.vip === "0.0.0.1" && x.vport === 0)).toBe(true);
     expect(e.services().find((s) => s.fwmark === 1)).toMatchObject({ fwmark: 1, persistence: { timeout: 300 } });
+  });
+
+  it("a firewall-mark template expires once the connection it controls has gone (it holds the mark, not the VIP)", async () => {
+    const e = await director();
+    e.setMarkRules([{ mark: 1, protocol: "tcp", destination: `${VIP}/32`, ports: [[80, 80], [443, 443]] }]);
+    const f = e.addService({ protocol: "tcp", address: "0.0.0.0", port: 0, scheduler: "rr", fwmark: 1, persistence: { timeout: 30, netmask: "255.255.255.255" } });
+    for (const a of RS) e.addRealServer(f, { address: a, port: 0, method: "nat", weight: 1 });
+    const c = { addr: "192.0.2.7", port: 31000 };
+    const first = send(e, syn(c, 443), 1000).server;
+    expect(e.connections(1000).map((x) => !!x.template).sort()).toEqual([false, true]);
+    // The connection (SYN_RECV, 60 s) outlives the template's 30 s: the template stays.
+    e.expireConnections(45_000);
+    expect(e.connections(45_000).map((x) => !!x.template).sort()).toEqual([false, true]);
+    // Once it has gone, the template is gone within one more timeout.
+    e.expireConnections(2_000_000);
+    e.expireConnections(2_070_000);
+    expect(e.connections(2_070_000)).toEqual([]);
+    expect(e.services()[0].realServers.every((r) => r.persistConns === 0 && r.active + r.inactive === 0)).toBe(true);
+    expect(send(e, syn({ ...c, port: 31001 }, 80), 2_070_000).server).not.toBe(first); // scheduled afresh: rr moved on
   });
 
   it("a prefix and a port range mark other VIPs; a port no rule marks and no service has is refused (RST)", async () => {

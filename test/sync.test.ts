@@ -8,6 +8,7 @@ import { describe, it, expect } from "vitest";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
 import { arp, decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
+import { syncMessage } from "./helpers/syncmsg.js";
 
 const C = { addr: "192.0.2.7", port: 40000 };
 const syn = (c = C, dport = 80) => eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: VIP, proto: 6, payload: tcp({ src: c.addr, dst: VIP, sport: c.port, dport, flags: SYN }) }));
@@ -110,6 +111,24 @@ describe("connection sync, backup side", () => {
       const o = feed(backup, syn({ addr: `192.0.2.${20 + k}`, port: 41000 + k }), 2000).filter((f) => !isSync(f));
       expect(RS[RS_MAC.indexOf(decode(o[0]).dstMac)]).toBe(server);
     }
+  });
+
+  it("a synced connection is tied to no template (as ip_vs_proc_conn): one of another server cannot keep the template forever", async () => {
+    const { backup } = await pair(true);
+    // One message: the client's /24 template names RS[1], its connection RS[2] (a forger's, or
+    // a master whose template was replaced meanwhile). Template 60 s, connection 30 s.
+    const msg = syncMessage([{ template: true, cport: 0, caddr: "192.0.2.0", vaddr: VIP, daddr: RS[1], timeout: 60 },
+      { cport: 40000, caddr: C.addr, vaddr: VIP, daddr: RS[2], timeout: 30 }], 9);
+    feed(backup, eth("01:00:5e:00:00:51", "02:00:00:00:00:0a", 0x0800, ipv4({ src: "10.0.0.5", dst: "224.0.0.81", proto: 17, ttl: 1,
+      payload: udp({ src: "10.0.0.5", dst: "224.0.0.81", sport: 8848, dport: 8848, payload: new Uint8Array(msg) }) })));
+    expect(backup.counters().sync_conns_received).toBe(2n);
+    expect(backup.connections(1000).map((c) => [!!c.template, c.server]).sort()).toEqual([[false, RS[2]], [true, RS[1]]]);
+    // Each goes at its own time, and nothing is left.
+    backup.expireConnections(32_000);
+    expect(backup.connections(32_000).map((c) => [!!c.template, c.server])).toEqual([[true, RS[1]]]);
+    backup.expireConnections(62_000);
+    expect(backup.connections(62_000)).toEqual([]);
+    expect(backup.services()[0].realServers.every((r) => r.persistConns === 0 && r.active + r.inactive === 0)).toBe(true);
   });
 
   it("malformed messages change nothing and are counted; another sync ID is ignored", async () => {

@@ -7,10 +7,12 @@
 //
 // A template whose server was removed is dropped and the client scheduled afresh
 // (ip_vs_check_template); one whose server has weight 0 is still used, unless
-// expire_quiescent_template is set (then it is dropped too), as IPVS does.
+// expire_quiescent_template is set (then it is dropped too), as IPVS does. A dropped
+// template that still controls connections stays, unfindable, until they have gone
+// (conn/table.ts templateInvalidate): they hold its slot.
 
-import { ConnField, ConnFlag, ConnState, Counter, DestField } from "../abi";
-import { connBase, connCreate, connLookupIn, connRemove, connSeen } from "./table";
+import { ConnField, ConnFlag, ConnState, DestField } from "../abi";
+import { connBase, connCreate, connLookupIn, connSeen, templateInvalidate } from "./table";
 import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";
 import { schedule } from "../sched/index";
 import { now, timeoutMsOf } from "../engine/state";
@@ -45,7 +47,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, 
   if (tpl != 0) {
     let d = <u32>load<u16>(tpl, ConnField.DEST);
     if (!destAvailable(d) || (expireQuiescentTemplate && destWeight(d) == 0)) {
-      connRemove(entryIndex(tpl), Counter.CONNS_EXPIRED);
+      templateInvalidate(entryIndex(tpl));
     } else {
       // ip_vs_conn_put: a used template starts its timeout again.
       store<u32>(tpl, now + timeoutMs, ConnField.EXPIRES);

@@ -27,8 +27,13 @@
 // refuse it while such an entry is within reach. Sync itself never evicts.
 //
 // Persistence templates (conn/persist.ts) live in the same table, hashed on the client
-// side under PROTO | TEMPLATE_PROTO with client port 0. An expired template that still
-// controls connections is re-armed instead of freed, as IPVS's ip_vs_conn_expire does.
+// side under PROTO | TEMPLATE_PROTO with client port 0. A connection a template controls
+// holds the template's slot (CONTROL), as IPVS's cp->control holds a reference: so a
+// template is never freed while it controls connections. An expired one is re-armed
+// instead (ip_vs_conn_expire: n_control postpones it), one whose server went is only
+// made unfindable (templateInvalidate, ip_vs_check_template), nothing evicts one, and the
+// slot a connection names is always its own template's: releasing it is one decrement,
+// with no identity to compare (a firewall-mark template holds the mark, not the VIP).
 
 import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter } from "../abi";
 import { count, expired, now, timeoutMsOf } from "../engine/state";
@@ -245,7 +250,8 @@ function unlink(head: usize, idx1: u32, nextOff: usize): void {
   }
 }
 
-/** Unhash and free entry i, uncounting it from its real server. */
+/** Unhash and free entry i, uncounting it from its real server. Never a template that
+ *  still controls connections (its connections hold its slot): the callers see to it. */
 export function connRemove(i: u32, reason: i32): void {
   let e = connEntry(i);
   let flags = <u32>load<u8>(e, ConnField.FLAGS);
@@ -265,7 +271,7 @@ export function connRemove(i: u32, reason: i32): void {
   if (flags & ConnFlag.TEMPLATE) destUnbindTemplate(dest);
   else {
     destUnbind(dest, (flags & ConnFlag.INACTIVE) != 0);
-    if (flags & ConnFlag.CONTROLLED) controlRelease(e, load<u32>(e, ConnField.CONTROL));
+    if (flags & ConnFlag.CONTROLLED) controlRelease(load<u32>(e, ConnField.CONTROL));
   }
   store<u8>(e, 0, ConnField.FLAGS);
   store<u32>(e, freeHead, ConnField.NEXT_IN);
@@ -294,16 +300,41 @@ export function connExpire(i: u32): bool {
   return true;
 }
 
-/** A controlled connection e goes: its template controls one less. The template is checked
- *  to be the one e was made under (it may have gone and its entry been reused). */
-function controlRelease(e: usize, tpl1: u32): void {
+/** A controlled connection goes: its template controls one less (IPVS's ip_vs_control_del).
+ *  The slot is the template's own: it cannot have been freed while it controlled e. */
+function controlRelease(tpl1: u32): void {
   if (tpl1 == NIL || tpl1 > connCapacity) return;
   let t = connEntry(tpl1 - 1);
-  let tf = <u32>load<u8>(t, ConnField.FLAGS);
-  if ((tf & (ConnFlag.USED | ConnFlag.TEMPLATE)) != (ConnFlag.USED | ConnFlag.TEMPLATE)) return;
-  if (load<u16>(t, ConnField.DEST) != load<u16>(e, ConnField.DEST) || load<u32>(t, ConnField.VADDR) != load<u32>(e, ConnField.VADDR)) return;
   let n = load<u32>(t, ConnField.CONTROL);
   if (n > 0) store<u32>(t, n - 1, ConnField.CONTROL);
+}
+
+/** A client-port value no template lookup asks for (they all ask for port 0). */
+@inline const INVALID_CPORT: u32 = 0xffff;
+
+/** True for a template lookups can find, false for one templateInvalidate took out. */
+@inline export function templateValid(e: usize): bool {
+  return load<u16>(e, ConnField.CPORT) == 0;
+}
+
+/** Template i's server is gone (or quiesced, with expire_quiescent_template): the next
+ *  connection of its client must be scheduled afresh. Freed at once if it controls no
+ *  connection; otherwise rehashed under client port 0xffff, which no lookup asks for, and
+ *  left to expire once its connections have gone — IPVS's ip_vs_check_template rehashes
+ *  it under port 0xffff and drops its reference without restarting its timer, and
+ *  ip_vs_conn_expire frees it when n_control is 0. Not synced or exported from then on. */
+export function templateInvalidate(i: u32): void {
+  let e = connEntry(i);
+  if (load<u32>(e, ConnField.CONTROL) == 0) { connRemove(i, Counter.CONNS_EXPIRED); return; }
+  if (!templateValid(e)) return;
+  let proto = <u32>load<u8>(e, ConnField.PROTO);
+  let caddr = load<u32>(e, ConnField.CADDR);
+  let vaddr = load<u32>(e, ConnField.VADDR);
+  unlink(inHash + (<usize>inBucket(proto, caddr, load<u32>(e, ConnField.CPORT), vaddr) << 2), i + 1, ConnField.NEXT_IN);
+  store<u16>(e, <u16>INVALID_CPORT, ConnField.CPORT);
+  let bi = inBucket(proto, caddr, load<u32>(e, ConnField.CPORT), vaddr);
+  store<u32>(e, load<u32>(inHash + (<usize>bi << 2)), ConnField.NEXT_IN);
+  store<u32>(inHash + (<usize>bi << 2), i + 1);
 }
 
 /** Sweep a slice of the table, in proportion to the time since the last sweep. */

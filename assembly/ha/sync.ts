@@ -35,7 +35,7 @@ import {
   syncCheck, syncEntryEmit, syncEntrySize, syncHeaderEmit, syncIsV1, SyncEntry, SyncEntryV0, SyncField, syncU16, syncU32, syncV0EntrySize, SYNC_ENTRY_LEN,
   SYNC_F_FWD_MASK, SYNC_F_INACTIVE, SYNC_F_NOOUTPUT, SYNC_F_TEMPLATE, SYNC_GROUP_WIRE, SYNC_HEADER_LEN, SYNC_PORT, SYNC_V0_ENTRY_LEN, SYNC_V0_HEADER_LEN,
 } from "../wire/ipvssync";
-import { connCapacity, connCreate, connEntry, connLookupIn, connBase, connSetSyncedShare, connSynced, connSyncedMax } from "../conn/table";
+import { connCapacity, connCreate, connEntry, connLookupIn, connBase, connSetSyncedShare, connSynced, connSyncedMax, templateValid } from "../conn/table";
 import { stateTimeout } from "../conn/tcpstate";
 import {
   destBind, destBindTemplate, destFind, destMoveConn, destService, NONE, svcFind, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr,
@@ -160,6 +160,8 @@ export function tableExport(from: u32, templates: bool, out: usize, max: u32, sl
     let e = connEntry(at);
     let f = <u32>load<u8>(e, ConnField.FLAGS);
     if ((f & ConnFlag.USED) == 0 || ((f & ConnFlag.TEMPLATE) != 0) != templates) continue;
+    // A template dropped while it controls connections (templateInvalidate) is no one's to take over.
+    if (templates && !templateValid(e)) continue;
     // A TCP connection before its first state (a moment after its creation) has no wire state.
     if ((f & ConnFlag.TEMPLATE) == 0 && <u32>load<u8>(e, ConnField.STATE) == ConnState.NONE) continue;
     encodeEntry(e, out + <usize>n * SYNC_ENTRY_LEN, true);
@@ -223,7 +225,8 @@ export function syncRefresh(): void {
     if ((f & ConnFlag.USED) != 0) {
       let st = <u32>load<u8>(e, ConnField.STATE);
       // Templates, UDP flows and established connections: the rest changes state soon and is synced then.
-      if ((f & ConnFlag.TEMPLATE) != 0 || st == ConnState.UDP || st == ConnState.ESTABLISHED) append(e);
+      // Not a template dropped while it controls connections: a backup would take it for a live one.
+      if ((f & ConnFlag.TEMPLATE) != 0 ? templateValid(e) : st == ConnState.UDP || st == ConnState.ESTABLISHED) append(e);
     }
     at = at + 1 < connCapacity ? at + 1 : 0;
   }
@@ -427,7 +430,7 @@ function applyEntry(e: usize, synced: bool): i32 {
     c = connCreate(proto, caddr, cport, vaddr, vport, daddr, dport, d, cf, state, false);
     if (c == 0) return Counter.SYNC_CONNS_TABLE_FULL;
     destBind(d, inactive);
-    if (svcPersistTimeout(s) != 0) link(c, s);
+    if (!synced && svcPersistTimeout(s) != 0) link(c, s, d);
   } else if (<u32>load<u8>(c, ConnField.STATE) != state) {
     let cf = <u32>load<u8>(c, ConnField.FLAGS);
     let wasInactive = (cf & ConnFlag.INACTIVE) != 0;
@@ -444,10 +447,16 @@ function applyEntry(e: usize, synced: bool): i32 {
 /** connCreate's flag for an entry from the wire: synced-never-seen. */
 @inline function markOf(synced: bool): u32 { return synced ? <u32>ConnFlag2.SYNCED << ConnFlag.FLAGS2_SHIFT : 0; }
 
-/** Tie a synced connection of a persistent service to its template, as the master did. */
-function link(c: usize, s: u32): void {
+/** A planned restart's connection of a persistent service (tableImport) is tied again to
+ *  its template, as the process that exported both had it (ip_vs_control_add in
+ *  ip_vs_sched_persist): only a template of its own server, which its release can find and
+ *  which cannot be freed before it (conn/table.ts). A connection from the wire is tied to
+ *  none, as IPVS's ip_vs_proc_conn ties none (only ip_vs_sched_persist and the FTP helper
+ *  call ip_vs_control_add): the master refreshes the template itself, and a template
+ *  tied to a connection of another server would never be released. */
+function link(c: usize, s: u32, d: u32): void {
   let t = connLookupIn(svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO, load<u32>(c, ConnField.CADDR) & svcNetmask(s), svcPort(s) << 16, svcVaddr(s));
-  if (t == 0) return;
+  if (t == 0 || <u32>load<u16>(t, ConnField.DEST) != d) return;
   store<u8>(c, load<u8>(c, ConnField.FLAGS) | <u8>ConnFlag.CONTROLLED, ConnField.FLAGS);
   store<u32>(c, <u32>((t - connBase) / <usize>ConnField.SIZE) + 1, ConnField.CONTROL);
   store<u32>(t, load<u32>(t, ConnField.CONTROL) + 1, ConnField.CONTROL);

@@ -68,6 +68,22 @@ export function transportChecksum(srcWire: u32, dstWire: u32, proto: u32, l4: us
   return ~s & 0xffff;
 }
 
+/** update16 for a message that may be all zeros after the change (its checksum field
+ *  aside): len bytes at ptr, already holding the new word, with the checksum at csumOff.
+ *  Eqn. 3 gives 0x0000 whenever the new sum is zero, taking it to be -0 (0xffff): right
+ *  when some byte is nonzero, which RFC 1624 section 3 can count on in an IP header (the
+ *  version) and a TCP/UDP pseudo-header (the protocol). All-zero data sums to +0, and its
+ *  checksum is 0xffff (an ICMP echo reply with identifier 0, sequence 0 and no data). So
+ *  a 0x0000 (one result in 65,536) is checked against the bytes. */
+export function update16Zeroable(check: u32, oldWord: u32, newWord: u32, ptr: usize, len: usize, csumOff: usize): u32 {
+  let c = update16(check, oldWord, newWord);
+  if (c != 0) return c;
+  for (let k: usize = 0; k < len; k++) {
+    if (k - csumOff >= 2 && load<u8>(ptr + k) != 0) return 0;
+  }
+  return 0xffff;
+}
+
 /** RFC 1624 for a 32-bit field (an address): two 16-bit updates in one fold. */
 @inline export function update32(check: u32, oldWord: u32, newWord: u32): u32 {
   let s: u32 = (~check & 0xffff) + (~oldWord & 0xffff) + (~oldWord >>> 16) +

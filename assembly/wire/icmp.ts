@@ -8,7 +8,7 @@
 // +-------+-------+---------------+
 // | data: for errors, the offending IP header + at least 8 bytes
 
-import { checksum } from "./checksum";
+import { checksum, update16Zeroable } from "./checksum";
 import { storeBe16 } from "./bytes";
 
 export namespace IcmpField {
@@ -47,6 +47,15 @@ export namespace IcmpField {
 @inline export function icmpFillChecksum(icmp: usize, len: u32): void {
   store<u16>(icmp, 0, IcmpField.CHECKSUM);
   store<u16>(icmp, <u16>checksum(icmp, len), IcmpField.CHECKSUM);
+}
+
+/** Set the type of the len-byte message at icmp, updating its checksum (an echo request
+ *  turned into its reply, which may be all zeros but the checksum). */
+@inline export function icmpSetTypeUpdatingChecksum(icmp: usize, len: u32, type: u32): void {
+  let oldWord = <u32>load<u16>(icmp);
+  store<u8>(icmp, <u8>type, IcmpField.TYPE);
+  store<u16>(icmp, <u16>update16Zeroable(<u32>load<u16>(icmp, IcmpField.CHECKSUM), oldWord, <u32>load<u16>(icmp), icmp, len, IcmpField.CHECKSUM),
+    IcmpField.CHECKSUM);
 }
 
 /** Write an error header: type, code, and the 32-bit rest (next-hop MTU for code 4). */

@@ -5,7 +5,7 @@ import { Counter, Proto } from "../abi";
 import { checksum, update16, update32, udpNonZero } from "../wire/checksum";
 import { ETHERTYPE_IPV4_WIRE, EthField, ETH_HEADER_LEN } from "../wire/ethernet";
 import { Ipv4Field, ipv4Emit, ipv4FragOffset, ipv4HeaderChecksum, ipv4Ihl, ipv4Proto, ipv4Src, ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
-import { icmpEmitErrorHeader, icmpFillChecksum, icmpIsConnectionError, icmpType, IcmpField, ICMP_ECHO_REPLY, ICMP_HEADER_LEN } from "../wire/icmp";
+import { icmpEmitErrorHeader, icmpFillChecksum, icmpIsConnectionError, icmpSetTypeUpdatingChecksum, icmpType, ICMP_ECHO_REPLY, ICMP_HEADER_LEN } from "../wire/icmp";
 import { l4ChecksumOffset } from "../wire/l4";
 import { count, takeIpId, vnet } from "../engine/state";
 import { vnetClear } from "../wire/vnet";
@@ -59,10 +59,7 @@ export function echoReply(frame: usize, l2len: u32, ip: usize, ihl: u32, totalLe
     store<u8>(ip, 0x45);
     store<u16>(ip, <u16>(((totalLen & 0xff) << 8) | (totalLen >>> 8)), Ipv4Field.TOTAL_LEN);
   }
-  let icmp = ip + IPV4_HEADER_LEN;
-  let oldWord = <u32>load<u16>(icmp);
-  store<u8>(icmp, <u8>ICMP_ECHO_REPLY, IcmpField.TYPE);
-  store<u16>(icmp, <u16>update16(<u32>load<u16>(icmp, IcmpField.CHECKSUM), oldWord, <u32>load<u16>(icmp)), IcmpField.CHECKSUM);
+  icmpSetTypeUpdatingChecksum(ip + IPV4_HEADER_LEN, totalLen - IPV4_HEADER_LEN, ICMP_ECHO_REPLY);
   let asked = ipv4Dst(ip);
   let from = ipv4Src(ip);
   store<u32>(ip, asked, Ipv4Field.SRC);

@@ -20,8 +20,9 @@
 // checksum, and in batches of checksum-clean frames every TCP, UDP, ICMP, VRRP, quoted and
 // inner checksum too (checked by ./packet.ts's decoder); the connection table agrees with
 // itself (connectionCount with the used entries and with created - expired - reclaimed -
-// reused; each real server's active, inactive and persistent counts with the entries naming
-// it; each template's controlled count with the connections tied to it).
+// reused - evicted-synced; each real server's active, inactive and persistent counts with the
+// entries naming it; each controlled connection tied to a live template of its server; each
+// template's controlled count with the connections tied to it).
 //
 // Everything is drawn from one xorshift32 stream seeded by the caller: a run is reproduced by
 // its seed and frame count alone.
@@ -513,22 +514,26 @@ export function stateProblems(e: Engine): string[] {
     if (flags & ConnFlag.TEMPLATE) { inc(templates, d); continue; }
     inc(flags & ConnFlag.INACTIVE ? inactive : active, d);
     if (flags & ConnFlag.CONTROLLED) {
-      // A live template of the same server and VIP, as conn/table.ts's controlRelease checks
-      // (the entry may have been freed and reused since the connection was tied to it).
+      // A controlled connection holds its template's slot (conn/table.ts): a template is never
+      // freed while it controls connections, so the slot is a live template of the same server
+      // and protocol (0: a firewall mark's, which holds the mark where the connection holds its VIP)
+      // and VIP. Anything else is a stale link, whose release would miscount another template.
       const t1 = mem.getUint32(c + ConnField.CONTROL, true);
-      if (t1 === 0 || t1 > e.connCapacity) continue;
       const t = conns + (t1 - 1) * ConnField.SIZE;
-      if ((u8[t + ConnField.FLAGS] & (ConnFlag.USED | ConnFlag.TEMPLATE)) !== (ConnFlag.USED | ConnFlag.TEMPLATE)) continue;
-      // (A firewall-mark template holds the mark where the connection holds its VIP.)
-      const tproto = u8[t + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO;
-      if (mem.getUint16(t + ConnField.DEST, true) !== d) continue;
-      if (tproto !== 0 && mem.getUint32(t + ConnField.VADDR, true) !== mem.getUint32(c + ConnField.VADDR, true)) continue;
+      const live = t1 !== 0 && t1 <= e.connCapacity && (u8[t + ConnField.FLAGS] & (ConnFlag.USED | ConnFlag.TEMPLATE)) === (ConnFlag.USED | ConnFlag.TEMPLATE);
+      const tproto = live ? u8[t + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO : -1;
+      if (!live || mem.getUint16(t + ConnField.DEST, true) !== d || (tproto !== 0 && (tproto !== u8[c + ConnField.PROTO] ||
+          mem.getUint32(t + ConnField.VADDR, true) !== mem.getUint32(c + ConnField.VADDR, true)))) {
+        p.push(`connection ${i} (real server ${d}) is tied to entry ${t1 - 1}, not a live template of its server`);
+        continue;
+      }
       inc(controlled, t1 - 1);
     }
   }
   if (e.connectionCount !== used) p.push(`connectionCount ${e.connectionCount}, used entries ${used}`);
-  const ledger = e.counter(Counter.CONNS_CREATED) - e.counter(Counter.CONNS_EXPIRED) - e.counter(Counter.CONNS_RECLAIMED) - e.counter(Counter.CONNS_REUSED);
-  if (ledger !== BigInt(used)) p.push(`conns_created - expired - reclaimed - reused = ${ledger}, entries in the table ${used}`);
+  const ledger = e.counter(Counter.CONNS_CREATED) - e.counter(Counter.CONNS_EXPIRED) - e.counter(Counter.CONNS_RECLAIMED) - e.counter(Counter.CONNS_REUSED) -
+    e.counter(Counter.CONNS_EVICTED_SYNCED);
+  if (ledger !== BigInt(used)) p.push(`conns_created - expired - reclaimed - reused - evicted_synced = ${ledger}, entries in the table ${used}`);
   for (let d = 0; d < e.maxRealServers; d++) {
     const r = dests + d * DestField.SIZE;
     const inUse = (u8[r + DestField.FLAGS] & DestFlag.USED) !== 0;
