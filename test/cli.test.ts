@@ -38,10 +38,27 @@ describe("the wasmvs command", () => {
     expect(missing.stderr).toMatch(/^wasmvs: .*no such file or directory/i);
     const reload = run(["reload", "--socket", "/nonexistent/wasmvs.sock"]);
     expect(reload.status).toBe(2);
-    expect(reload.stderr).toBe("wasmvs: Can't initialize ipvs: no wasmvs director is running on /nonexistent/wasmvs.sock " +
-      "(start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)\n");
+    expect(reload.stderr).toBe("wasmvs: no wasmvs director is running here (control socket /nonexistent/wasmvs.sock not found): " +
+      "start one with `wasmvs run --config FILE`, or name its socket with --socket or WASMVS_SOCKET\n");
     const list = run(["-L", "-n"], { WASMVS_SOCKET: "/nonexistent/wasmvs.sock" });
     expect(list.status).toBe(2);
     expect(list.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("ipvsadm's wording only on ipvsadm's command line: reload and top say it in wasmvs's words (issue 17)", () => {
+    const sock = "/nonexistent/wasmvs.sock";
+    const words = `no wasmvs director is running here (control socket ${sock} not found): ` +
+      "start one with `wasmvs run --config FILE`, or name its socket with --socket or WASMVS_SOCKET\n";
+    for (const args of [["reload", "--socket", sock], ["top", "--once", "--socket", sock], ["reload"], ["top", "--once"]]) {
+      const r = run(args, { WASMVS_SOCKET: sock });
+      expect([r.status, r.stderr], args.join(" ")).toEqual([2, `wasmvs: ${words}`]);
+      expect(r.stderr).not.toContain("ipvs");
+    }
+    // ipvsadm's command line keeps ipvsadm's "Can't initialize ipvs:", which scripts written for ipvsadm look for.
+    for (const args of [["-L", "-n"], ["-A", "-t", "10.0.0.1:80"], ["-Z"]]) {
+      const r = run(args, { WASMVS_SOCKET: sock });
+      expect([r.status, r.stderr], args.join(" ")).toEqual([2, `Can't initialize ipvs: no wasmvs director is running on ${sock} ` +
+        "(start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)\n"]);
+    }
   });
 });

@@ -17,17 +17,30 @@ type Reply = { ok: boolean; error?: string; status?: number; table?: TableView; 
 /** How long a client waits for the daemon's answer. */
 const REPLY_TIMEOUT_MS = 120_000;
 
-/** Why the daemon cannot be reached, in words. */
-function unreachable(path: string, e: NodeJS.ErrnoException): IpvsadmError {
-  const why = e.code === "EACCES" || e.code === "EPERM"
-    ? `permission denied on ${path} (the control socket takes root, the daemon's user or its control_group)`
-    : e.code === "ENOENT" || e.code === "ECONNREFUSED"
-      ? `no wasmvs director is running on ${path} (start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)`
-      : `cannot connect to ${path}: ${e.code ?? e.message}`;
-  return new IpvsadmError(`Can't initialize ipvs: ${why}`, 2);
+/** Why the daemon cannot be reached, in words. ipvsadm's command line starts with ipvsadm's
+ *  own "Can't initialize ipvs:" (scripts written for ipvsadm look for it); wasmvs's own
+ *  commands (reload, top) say it in wasmvs's words. */
+function unreachable(path: string, e: NodeJS.ErrnoException, ipvsadmWording: boolean): IpvsadmError {
+  if (ipvsadmWording) {
+    const why = e.code === "EACCES" || e.code === "EPERM"
+      ? `permission denied on ${path} (the control socket takes root, the daemon's user or its control_group)`
+      : e.code === "ENOENT" || e.code === "ECONNREFUSED"
+        ? `no wasmvs director is running on ${path} (start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)`
+        : `cannot connect to ${path}: ${e.code ?? e.message}`;
+    return new IpvsadmError(`Can't initialize ipvs: ${why}`, 2);
+  }
+  const start = "start one with `wasmvs run --config FILE`, or name its socket with --socket or WASMVS_SOCKET";
+  return new IpvsadmError(e.code === "EACCES" || e.code === "EPERM"
+    ? `the control socket ${path} is not open to this user (it takes root, the director's user or its control_group)`
+    : e.code === "ENOENT"
+      ? `no wasmvs director is running here (control socket ${path} not found): ${start}`
+      : e.code === "ECONNREFUSED"
+        ? `no wasmvs director is running here (nothing answers on the control socket ${path}, left by one that stopped): ${start}`
+        : `cannot reach the director's control socket ${path}: ${e.code ?? e.message}`, 2);
 }
 
-export function request(path: string, req: unknown): Promise<Reply> {
+/** One request to the director on path; its reply. ipvsadmWording: as ipvsadm says it can't reach IPVS. */
+export function request(path: string, req: unknown, ipvsadmWording = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     const chunks: Buffer[] = [];
@@ -47,12 +60,12 @@ export function request(path: string, req: unknown): Promise<Reply> {
         reject(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
       }
     });
-    sock.on("error", (e: NodeJS.ErrnoException) => reject(unreachable(path, e)));
+    sock.on("error", (e: NodeJS.ErrnoException) => reject(unreachable(path, e, ipvsadmWording)));
   });
 }
 
 async function call(path: string, req: unknown): Promise<Reply> {
-  const r = await request(path, req);
+  const r = await request(path, req, true);
   if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
   return r;
 }

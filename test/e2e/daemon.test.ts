@@ -210,7 +210,7 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(bridge.stderr).toMatch(/^wasmvs: ip link set dev wvo master nosuchbr: .+\n$/);
     const none = cli(sb.director, ["reload", "--socket", join(sb.dir, "nobody-here.sock")]);
     expect(none.status).toBe(2);
-    expect(none.stderr).toBe(`wasmvs: Can't initialize ipvs: no wasmvs director is running on ${join(sb.dir, "nobody-here.sock")} ` +
-      "(start one with wasmvs run --config FILE, or point WASMVS_SOCKET at its socket)\n");
+    expect(none.stderr).toBe(`wasmvs: no wasmvs director is running here (control socket ${join(sb.dir, "nobody-here.sock")} not found): ` +
+      "start one with `wasmvs run --config FILE`, or name its socket with --socket or WASMVS_SOCKET\n");
   });
 });
