@@ -29,6 +29,7 @@ import { FakeClock } from "../host/control/clock.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS } from "./helpers/director.js";
 import { eth, ipv4, tcp, ACK, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
+import { ERROR, NOTICE } from "../host/io/log.js";
 
 const root = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-files-"));
@@ -253,10 +254,10 @@ describe.runIf(root)("files a local user can plant", () => {
       const path = join(d, "sub", "control.table");
       const { writer, log, pass } = journal(e, path);
       for (let k = 0; k < 3; k++) await pass(2000 + k * JOURNAL_MS);
-      expect(log).toEqual([`connection journal ${path}: not written (ENOENT); the last one written stays`]);
+      expect(log).toEqual([`${ERROR}connection journal ${path}: not written (ENOENT); the last one written stays`]);
       mkdirSync(join(d, "sub"));
       await pass(4000);
-      expect(log[1]).toBe(`connection journal ${path}: written again`);
+      expect(log[1]).toBe(`${NOTICE}connection journal ${path}: written again`);
       expect(readTable(path, 100)?.count).toBe(3);
       // A stop in the middle of a pass: its temporary goes, the last whole file stays.
       writer.take({ begin: 1 });

@@ -23,6 +23,7 @@ import { parseArgs } from "../host/control/ipvsadm.js";
 import { trackedValue } from "../host/health/checkers/file.js";
 import type { Outcome } from "../host/health/checkers/outcome.js";
 import { NotifyFifos } from "../host/control/notify-fifo.js";
+import { NOTICE } from "../host/io/log.js";
 
 const tcp = (o: Partial<TcpChecker> = {}): TcpChecker => ({
   kind: "TCP_CHECK", where: { file: "f", line: 1, column: 1 }, connectIp: "10.1.0.11", connectPort: 80, connectTimeoutMs: 5000, retry: 1,
@@ -352,7 +353,7 @@ describe("the health service on a fake clock, driving a real engine", () => {
     d.answers.set("10.1.0.12", { ok: false, reason: "refused" });
     await d.run(3000);
     expect(await d.servers()).toEqual(["10.1.0.99 w1"]);
-    expect(d.logs.some((l) => l.startsWith("Lost quorum 1-0 (live weight 0) for tcp 10.0.0.100:80: adding sorry server 10.1.0.99:80"))).toBe(true);
+    expect(d.logs.some((l) => l.startsWith(NOTICE + "Lost quorum 1-0 (live weight 0) for tcp 10.0.0.100:80: adding sorry server 10.1.0.99:80"))).toBe(true);
     d.answers.delete("10.1.0.12");
     await d.run(1100);
     expect(await d.servers()).toEqual(["10.1.0.12 w1"]);

@@ -21,6 +21,7 @@ import { loadEngine } from "../host/engine/node.js";
 import { decode, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { ScriptTracker } from "../host/vrrp/track.js";
 import { InThreadVrrp } from "../host/vrrp/machines.js";
+import { WARNING } from "../host/io/log.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -320,7 +321,7 @@ vrrp_instance VI_2 {
       // VI_1's timer ran out first; it waited for VI_2's (keepalived's vrrp_sync_can_goto_master), which took the group.
       'INSTANCE "VI_2" MASTER 150', 'INSTANCE "VI_1" MASTER 150', 'GROUP "G" MASTER 0', 'INSTANCE "VI_2" FAULT 150', 'GROUP "G" FAULT 0', 'INSTANCE "VI_1" FAULT 150', 'INSTANCE "VI_1" STOP 150', 'INSTANCE "VI_2" STOP 150']);
     expect(readFileSync(planted, "utf8")).toBe("");
-    expect(d.log).toContain(`notify FIFO ${planted} is not a FIFO this user owns: not used`);
+    expect(d.log).toContain(`${WARNING}notify FIFO ${planted} is not a FIFO this user owns: not used`);
   });
 
   it("virtual_routes are the engine's while the instance is master: a reply through them leaves (ARP for the gateway); as backup it has no route", async () => {

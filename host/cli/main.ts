@@ -9,8 +9,9 @@ import { PcapError } from "../io/pcap.js";
 import { ipToWire } from "../engine/index.js";
 import { IpvsadmError } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
+import { tapAddon } from "../io/tap.js";
 import { readFileSync } from "node:fs";
-import { printable } from "../control/printable.js";
+import { journalStream, Logger, makeLogger, parseFacility, parseLevel } from "../io/log.js";
 
 export const USAGE = `usage: wasmvs <command> [options]
 
@@ -29,12 +30,15 @@ commands:
   reload [--socket PATH]
          make the running director re-read its configuration file (as SIGHUP)
   run --config FILE [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
+      [--log console|syslog] [--log-level LEVEL] [--log-facility daemon|local0-7] [--log-socket PATH]
          run the director on TAP devices (as root): one TAP per 'interface' line
          ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it and
          leave the connection table in the table file (default: the socket's path
          with .table), which the next run takes over: a restart loses no connection;
          while it runs the file is rewritten every 500 ms, so a crash or kill -9
-         loses none older than that (none: neither)
+         loses none older than that (none: neither). Logs go to stdout (journald's
+         priorities under systemd), or with --log syslog to /dev/log (--log-socket) as
+         daemon (--log-facility); --log-level error|warning|notice|info|debug (info)
   decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
          where the kernel has no ipip module)
@@ -101,8 +105,27 @@ async function cmdReplay(args: string[]): Promise<number> {
   return 0;
 }
 
-function log(line: string): void {
-  process.stdout.write(`${new Date().toISOString()} wasmvs: ${printable(line, true)}\n`);
+/** The log of the command running (run's options set it; console otherwise). */
+let log: Logger = makeLogger({ to: "console" });
+
+/** run's --log options: where the log goes, from which level. */
+function logOptions(f: Flags): Logger {
+  const to = (f.log as string) ?? "console";
+  if (to !== "console" && to !== "syslog") throw new UsageError(`--log must be console or syslog, not "${to}"`, "run");
+  const level = f["log-level"] === undefined ? 6 : parseLevel(f["log-level"] as string);
+  if (level === undefined) throw new UsageError(`--log-level must be error, warning, notice, info or debug, not "${f["log-level"]}"`, "run");
+  const facility = f["log-facility"] === undefined ? 3 : parseFacility(f["log-facility"] as string);
+  if (facility === undefined) throw new UsageError(`--log-facility must be daemon, local0 to local7 or 0 to 7, not "${f["log-facility"]}"`, "run");
+  if (f["log-socket"] !== undefined && to !== "syslog") throw new UsageError("--log-socket is for --log syslog", "run");
+  const socket = (f["log-socket"] as string) ?? "/dev/log";
+  if (socket.length > 107) throw new UsageError(`--log-socket: a path of at most 107 characters`, "run");
+  return makeLogger({ to, level, facility, socket }, undefined, to === "syslog" ? (p, b) => tapAddon().sendDatagram(p, b) : undefined);
+}
+
+/** An error line on stderr: with journald's error prefix when stderr is its stream. */
+function errorLine(text: string): string {
+  log.fatal(text.replace(/^wasmvs: /, "").trimEnd());
+  return journalStream(2) ? text.split("\n").map((l) => (l ? `<3>${l}` : l)).join("\n") : text;
 }
 
 function batchFlag(f: Flags): number {
@@ -112,8 +135,9 @@ function batchFlag(f: Flags): number {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "status", "batch", "socket", "table-file"], []);
+  const f = parseFlags(args, ["config", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], []);
   if (!f.config) throw new UsageError("run needs --config");
+  log = logOptions(f);
   await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: f.socket as string | undefined,
     tableFile: f["table-file"] as string | undefined, batch: batchFlag(f), log });
   return 0;
@@ -172,7 +196,7 @@ export async function main(argv: string[]): Promise<number> {
         const { request } = await import("./ipvsadm.js");
         const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? defaultSocket(), { op: "reload" }) as { ok: boolean; error?: string; changes?: string[] };
         if (!r.ok) {
-          process.stderr.write(`wasmvs: reload refused, the running configuration stays: ${r.error}\n`);
+          process.stderr.write(errorLine(`wasmvs: reload refused, the running configuration stays: ${r.error}\n`));
           return 1;
         }
         process.stdout.write((r.changes?.length ? r.changes.join("\n") : "no change") + "\n");
@@ -206,17 +230,17 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof IpvsadmError) {
-      process.stderr.write(`wasmvs: ${e.message}\n`);
+      process.stderr.write(errorLine(`wasmvs: ${e.message}\n`));
       return e.status === 0 ? 1 : e.status;
     }
     if (e instanceof ConfigError || e instanceof PcapError) {
-      process.stderr.write(`wasmvs: ${e.message}\n`);
+      process.stderr.write(errorLine(`wasmvs: ${e.message}\n`));
       return 1;
     }
     // System errors (no such file, no permission, device busy, a missing bridge): the
     // message says it, on one line; the stack only when asked for (WASMVS_DEBUG=1).
     const detail = process.env.WASMVS_DEBUG ? (e as Error).stack : (e as Error).message ?? String(e);
-    process.stderr.write(`wasmvs: ${detail}\n`);
+    process.stderr.write(errorLine(`wasmvs: ${detail}\n`));
     return 1;
   }
 }

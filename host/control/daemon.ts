@@ -9,6 +9,7 @@ import { IpvsadmError, Parsed } from "./ipvsadm.js";
 import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
 import { ConfigError, DirectorConfig } from "./rules.js";
 import { effective, HealthView, INITIAL } from "../health/overlay.js";
+import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 export class ControlState {
   private chain: Promise<unknown> = Promise.resolve();
@@ -113,15 +114,15 @@ export class ControlState {
       this.log(`reloading ${this.file.file}`);
       try {
         const nextFile = this.loadFile();
-        for (const w of nextFile.warnings ?? []) this.log(`warning: ${w}`);
+        for (const w of nextFile.warnings ?? []) this.log(`${WARNING}${w}`);
         const next = mergeReload(this.current, this.file, nextFile);
         const changes = await this.commit(next);
         this.file = nextFile;
-        this.log(changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change");
+        this.log(NOTICE + (changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change"));
         return changes;
       } catch (e) {
         const why = (e as Error).message;
-        this.log(`reload refused, the running configuration stays: ${why}`);
+        this.log(`${ERROR}reload refused, the running configuration stays: ${why}`);
         throw new IpvsadmError(why, 1);
       }
     });

@@ -17,6 +17,7 @@ import { closeSync, constants, fchownSync, fstatSync, openSync, writeSync } from
 import type { Script } from "../health/config.js";
 import { SCRIPT_PATH } from "../health/scripts.js";
 import { userIds } from "../health/keepalived-checks.js";
+import { WARNING } from "../io/log.js";
 
 export interface FifoConfig {
   /** notify_fifo gets every line; vrrp_ and lvs_notify_fifo their part. */
@@ -48,9 +49,9 @@ export class NotifyFifo {
       const u = this.cfg.scriptUser ? userIds(this.cfg.scriptUser) : undefined;
       try {
         this.reader = spawn(cmd, [...args, this.cfg.path], { stdio: "ignore", detached: true, uid: u?.uid, gid: u?.gid, env: { PATH: SCRIPT_PATH } });
-        this.reader.on("error", (e) => this.log(`notify FIFO script ${cmd}: ${e.message}`));
+        this.reader.on("error", (e) => this.log(`${WARNING}notify FIFO script ${cmd}: ${e.message}`));
       } catch (e) {
-        this.log(`notify FIFO script ${cmd}: ${(e as Error).message}`);
+        this.log(`${WARNING}notify FIFO script ${cmd}: ${(e as Error).message}`);
       }
     }
     // Read-write: opening a FIFO write-only blocks (or fails with ENXIO) until a reader opens
@@ -59,14 +60,14 @@ export class NotifyFifo {
       this.fd = openSync(this.cfg.path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      this.log(`notify FIFO ${this.cfg.path}: not used: ${code === "ELOOP" ? "a symbolic link (refused)" : code ?? (e as Error).message}`);
+      this.log(`${WARNING}notify FIFO ${this.cfg.path}: not used: ${code === "ELOOP" ? "a symbolic link (refused)" : code ?? (e as Error).message}`);
       return;
     }
     // What was opened is checked, never the name: a FIFO of this user (or of the configured one).
     const st = fstatSync(this.fd);
     const self = process.getuid?.() ?? 0;
     if (!st.isFIFO() || (st.uid !== self && st.uid !== owner?.uid)) {
-      this.log(`notify FIFO ${this.cfg.path} is not a FIFO this user owns: not used`);
+      this.log(`${WARNING}notify FIFO ${this.cfg.path} is not a FIFO this user owns: not used`);
       closeSync(this.fd);
       this.fd = -1;
       return;
@@ -75,7 +76,7 @@ export class NotifyFifo {
       try {
         fchownSync(this.fd, owner.uid, owner.gid);
       } catch (e) {
-        this.log(`notify FIFO ${this.cfg.path}: not given to ${this.cfg.user}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        this.log(`${WARNING}notify FIFO ${this.cfg.path}: not given to ${this.cfg.user}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     }
   }
@@ -87,7 +88,7 @@ export class NotifyFifo {
       writeSync(this.fd, line);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EAGAIN") this.lost++;
-      else this.log(`notify FIFO ${this.cfg.path}: ${(e as Error).message}`);
+      else this.log(`${WARNING}notify FIFO ${this.cfg.path}: ${(e as Error).message}`);
     }
   }
 

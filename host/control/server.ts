@@ -33,6 +33,7 @@ import type { ServerHealthView } from "../health/service.js";
 import type { SyncDaemons } from "./syncd.js";
 import type { VrrpView } from "../vrrp/format.js";
 import { liveView } from "./live.js";
+import { ERROR } from "../io/log.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -269,7 +270,7 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
   } finally {
     process.umask(umask);
   }
-  server.on("error", (e) => h.log(`control socket: ${e.message}`));
+  server.on("error", (e) => h.log(`${ERROR}control socket: ${e.message}`));
   // libuv removes the socket file when the server closes.
   return server;
 }

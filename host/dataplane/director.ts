@@ -38,6 +38,8 @@ import { NotifyFifos } from "../control/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
 import { withinAny } from "../control/settings.js";
+import { ERROR, NOTICE, WARNING } from "../io/log.js";
+import { sdNotify } from "../io/sd-notify.js";
 
 export interface RunOptions {
   config: string;
@@ -96,7 +98,7 @@ function errorLog(log: (line: string) => void, health: ProcessHealth) {
     const now = Date.now();
     if (now - last >= 1000) {
       last = now;
-      log(`${what}: ${(e as Error).message ?? e} (the director carries on)`);
+      log(`${ERROR}${what}: ${(e as Error).message ?? e} (the director carries on)`);
     }
   };
 }
@@ -134,7 +136,7 @@ class TapDevices implements Service {
     }
     for (let k = 0; k < this.fds.length; k++) if (this.fds[k] === undefined) this.fds[k] = -1;
     if (this.cfg.interfaces.some((i) => i.bridge) && bridgeNetfilterOn()) {
-      this.log("note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
+      this.log(NOTICE + "note: bridge netfilter is on in this network namespace (net.bridge.bridge-nf-call-iptables=1): every frame " +
         "crossing the TAPs' bridges also runs the iptables hooks; unless you filter bridged traffic, " +
         "sysctl -w net.bridge.bridge-nf-call-iptables=0 saves that work (README: Wiring it on a director)");
     }
@@ -168,9 +170,9 @@ function dataPathPriority(tid: number): string {
     const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split("\n")[0];
     try {
       setPriority(tid, DATA_PATH_NICE);
-      return `data-path thread ${tid}: nice ${DATA_PATH_NICE} (real-time refused: ${why})`;
+      return `${WARNING}data-path thread ${tid}: nice ${DATA_PATH_NICE} (real-time refused: ${why})`;
     } catch (e2) {
-      return `data-path thread ${tid}: default priority (real-time refused: ${why}; nice ${DATA_PATH_NICE}: ${(e2 as Error).message})`;
+      return `${WARNING}data-path thread ${tid}: default priority (real-time refused: ${why}; nice ${DATA_PATH_NICE}: ${(e2 as Error).message})`;
     }
   }
 }
@@ -196,7 +198,7 @@ class DataPath implements Service {
     if (thread.tid) log(dataPathPriority(thread.tid));
     if (table && thread.imported) {
       const i = thread.imported;
-      log(`took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +
+      log(`${NOTICE}took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +
         (i.expired || i.unmatched ? `; ${i.expired} had expired meanwhile, ${i.unmatched} match no service or real server here` : ""));
     }
     // The services as the engine holds them (IPVS list order: the latest added first).
@@ -218,9 +220,9 @@ class DataPath implements Service {
     if (this.handoff && end?.table) {
       try {
         writeTable(this.handoff, end.table.entries, end.table.count, Date.now());
-        this.o.log(`connection table (${end.table.count} entries) left in ${this.handoff} for the next wasmvs run`);
+        this.o.log(`${NOTICE}connection table (${end.table.count} entries) left in ${this.handoff} for the next wasmvs run`);
       } catch (e) {
-        this.o.log(`connection table not written to ${this.handoff}: ${(e as Error).message}`);
+        this.o.log(`${ERROR}connection table not written to ${this.handoff}: ${(e as Error).message}`);
       }
     }
   }
@@ -248,7 +250,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const startCfg = effective(fileCfg);
   // Everything is checked before any device or socket is touched.
   applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16, ...schedulerSizing(fileCfg) }), startCfg);
-  for (const w of fileCfg.warnings ?? []) o.log(`warning: ${w}`);
+  for (const w of fileCfg.warnings ?? []) o.log(`${WARNING}${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
   // A previous process's table: the connections go on (a planned restart or upgrade, or the
@@ -263,7 +265,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       table = readTable(tablePath, options.connCapacity);
     } catch (e) {
       if (!(e instanceof TableFileError)) throw e;
-      o.log(`connection table not taken: ${e.message}`);
+      o.log(`${WARNING}connection table not taken: ${e.message}`);
       refused = true;
     }
   }
@@ -278,14 +280,14 @@ export async function runDirector(o: RunOptions): Promise<void> {
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
   // SIGHUP's default would end the process: until the director can reload, it is ignored.
-  let onHup = () => o.log("SIGHUP while starting: ignored (reload once the director runs)");
+  let onHup = () => o.log(WARNING + "SIGHUP while starting: ignored (reload once the director runs)");
   const hup = () => onHup();
   process.on("SIGHUP", hup);
 
   const taps = new TapDevices(fileCfg, offload, o.log);
   const dataPath = new DataPath({
     options, config: startCfg, taps, offload, log: o.log, table,
-    onFatal: (why) => { fatal = why; o.log(`the data path stopped: ${why}`); wake(); },
+    onFatal: (why) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); },
   });
   const thread = () => dataPath.thread!;
   const estimator = new Estimator();
@@ -305,7 +307,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const host = {
         engine: thread(), estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
-        reloadFile: () => control.reloadFile(),
+        // systemd (Type=notify) hears of a reload from its start to its end.
+        reloadFile: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reloadFile().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
         health: () => checking?.views() ?? [],
         vrrp: async () => (vrrp ? vrrp.views() : []),
         syncd,
@@ -390,6 +393,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     }),
   ];
 
+  const running = `forwarding on ${fileCfg.interfaces.length} interface(s), control socket ${socketPath}`;
   const started: Service[] = [];
   try {
     for (const s of services) {
@@ -403,14 +407,17 @@ export async function runDirector(o: RunOptions): Promise<void> {
       if (refused) {
         try {
           renameSync(tablePath, `${tablePath}.refused`);
-          o.log(`connection table ${tablePath} (not taken) moved to ${tablePath}.refused`);
+          o.log(`${WARNING}connection table ${tablePath} (not taken) moved to ${tablePath}.refused`);
         } catch { /* gone meanwhile, or not ours to move: the journal's rename says why not */ }
       }
       thread().startJournal(tablePath, o.log);
       o.log(`connection journal ${tablePath}: the table every ${JOURNAL_MS} ms (a crash or kill -9 loses no older connection)`);
     }
+    // systemd's Type=notify: started once every resource is held (a failed start fails `systemctl start`).
+    sdNotify(`READY=1\nMAINPID=${process.pid}\nSTATUS=${running}`);
     const why = await stopped;
-    if (why !== "fatal") o.log(`${why}: stopping`);
+    sdNotify(`STOPPING=1\nSTATUS=stopping (${why}), leaving the connection table for the next start`);
+    if (why !== "fatal") o.log(`${NOTICE}${why}: stopping`);
     // Stopped on purpose: the next process takes the connections over.
     if (why !== "fatal") dataPath.handoff = tablePath;
   } finally {
@@ -418,12 +425,12 @@ export async function runDirector(o: RunOptions): Promise<void> {
       try {
         await s.stop();
       } catch (e) {
-        o.log(`while stopping the ${s.name}: ${(e as Error).message}`);
+        o.log(`${ERROR}while stopping the ${s.name}: ${(e as Error).message}`);
       }
     }
     process.off("SIGHUP", hup);
   }
   const last = dataPath.last;
-  if (last) o.log(`stopped after ${last.loop.framesIn} frames in, ${last.loop.framesOut} out\n${formatServices(last)}\n${formatCounters(last)}`);
+  if (last) o.log(`${NOTICE}stopped after ${last.loop.framesIn} frames in, ${last.loop.framesOut} out\n${formatServices(last)}\n${formatCounters(last)}`);
   if (fatal) throw new Error(`the data path stopped: ${fatal}`);
 }

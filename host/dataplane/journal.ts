@@ -30,6 +30,7 @@ import { constants } from "node:fs";
 import { Engine, SYNC_ENTRY_BYTES } from "../engine/index.js";
 import { tempName } from "../io/safe-file.js";
 import { encodeHeader, HEADER_BYTES } from "./handoff.js";
+import { ERROR, NOTICE } from "../io/log.js";
 
 /** A new pass every this many ms. */
 export const JOURNAL_MS = 500;
@@ -152,7 +153,7 @@ export class JournalWriter {
         await rename(p.tmp, this.path);
         this.pass = undefined;
         this.written++;
-        if (this.failing) { this.log(`connection journal ${this.path}: written again`); this.failing = undefined; }
+        if (this.failing) { this.log(`${NOTICE}connection journal ${this.path}: written again`); this.failing = undefined; }
       });
     }
   }
@@ -169,7 +170,7 @@ export class JournalWriter {
         await f();
       } catch (e) {
         const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-        if (why !== this.failing) this.log(`connection journal ${this.path}: not written (${why}); the last one written stays`);
+        if (why !== this.failing) this.log(`${ERROR}connection journal ${this.path}: not written (${why}); the last one written stays`);
         this.failing = why;
         await this.drop();
         this.pass = { tmp: "", at: 0, writtenAtMs: 0, failed: true };

@@ -25,6 +25,7 @@ import { EngineRequest, serveRequest, toFailure } from "./requests.js";
 import { Journal, JournalMessage } from "./journal.js";
 import { PolledClock } from "../control/clock.js";
 import { engineDevice, VrrpEvent, VrrpMachines } from "../vrrp/machines.js";
+import { ERROR } from "../io/log.js";
 
 export interface ThreadData {
   module: WebAssembly.Module;
@@ -80,7 +81,7 @@ async function main(d: ThreadData): Promise<void> {
   const flush = (tx: number) => pump.flush(tx);
   const ep = addon.epollOpen(pump.fds, d.bell);
   // VRRP on this thread's own clock (performance.now(), ms), timers run by this loop.
-  const clock = new PolledClock(() => performance.now(), (e) => post({ log: `VRRP timer: ${(e as Error).message}` }));
+  const clock = new PolledClock(() => performance.now(), (e) => post({ log: `${ERROR}VRRP timer: ${(e as Error).message}` }));
   const vrrp = d.config.vrrp?.length ? new VrrpMachines(d.config, clock, engineDevice(engine, d.config, engineNow, flush),
     (e) => post({ vrrp: [e] }), (line) => post({ log: line })) : undefined;
   const poll = vrrp ? () => clock.run() : undefined;

@@ -5,6 +5,7 @@
 
 import { createTransport, Transporter } from "nodemailer";
 import type { HealthGlobals } from "./config.js";
+import { WARNING } from "../io/log.js";
 
 /** Mails waiting at most; past this, new ones are dropped (and counted). */
 export const MAX_QUEUED_MAILS = 100;
@@ -47,7 +48,7 @@ export class Mailer {
           this.stats.sent++;
         } catch (e) {
           this.stats.failed++;
-          this.log(`mail to ${this.g.smtpServer.host}:${this.g.smtpServer.port} not sent: ${(e as Error).message}`);
+          this.log(`${WARNING}mail to ${this.g.smtpServer.host}:${this.g.smtpServer.port} not sent: ${(e as Error).message}`);
         }
       }
     } finally {

@@ -20,6 +20,7 @@ import { ScriptRunner } from "./scripts.js";
 import { Mailer } from "./mail.js";
 import { fifoRs, fifoVs, NotifyFifos } from "../control/notify-fifo.js";
 import { printable } from "../control/printable.js";
+import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 /** Characters of a check's reason kept (before escaping). */
 const MAX_REASON = 300;
@@ -269,8 +270,8 @@ export class HealthService implements HealthView {
       s.lastChange = this.o.clock.now();
       s.reason = reason;
       const inhibit = s.cfg.health?.inhibit;
-      this.o.log(st.alive ? `${inhibit ? "Enabling" : "Adding"} real server ${s.server} to ${s.service} (weight ${weight}): ${reason}`
-        : `${inhibit ? "Disabling (weight 0)" : "Removing"} real server ${s.server} from ${s.service}: ${reason}`);
+      this.o.log(NOTICE + (st.alive ? `${inhibit ? "Enabling" : "Adding"} real server ${s.server} to ${s.service} (weight ${weight}): ${reason}`
+        : `${inhibit ? "Disabling (weight 0)" : "Removing"} real server ${s.server} from ${s.service}: ${reason}`));
       const script = st.alive ? s.cfg.health?.notifyUp : s.cfg.health?.notifyDown;
       if (script) void this.notify(script, `notify_${st.alive ? "up" : "down"} of ${s.server}`);
       this.o.fifos?.write("lvs", `RS ${fifoRs(s.service, s.server)} ${fifoVs(s.service)} ${st.alive ? "UP" : "DOWN"}\n`);
@@ -278,7 +279,7 @@ export class HealthService implements HealthView {
         `=> ${st.alive ? "CHECK succeed" : "CHECK failed"} on service: ${reason} <=`);
     } else {
       s.reason = reason;
-      this.o.log(`real server ${s.server} of ${s.service}: weight ${weight} (${reason})`);
+      this.o.log(`${NOTICE}real server ${s.server} of ${s.service}: weight ${weight} (${reason})`);
     }
     const v = this.services.get(s.service);
     if (v) {
@@ -286,7 +287,7 @@ export class HealthService implements HealthView {
       const q = v.quorum.update(live);
       if (q) {
         const h = v.cfg.health!;
-        this.o.log(`${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}${q === "gained" ? "+" : "-"}${h.hysteresis} (live weight ${live}) for ${s.service}` +
+        this.o.log(`${NOTICE}${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}${q === "gained" ? "+" : "-"}${h.hysteresis} (live weight ${live}) for ${s.service}` +
           (h.sorry ? `: ${q === "gained" ? "removing" : "adding"} sorry server ${h.sorry.address}:${h.sorry.port}` : ""));
         const script = q === "gained" ? h.quorumUp : h.quorumDown;
         if (script) void this.notify(script, `quorum_${q === "gained" ? "up" : "down"} of ${s.service}`);
@@ -300,16 +301,16 @@ export class HealthService implements HealthView {
 
   private async notify(script: Script, what: string): Promise<void> {
     const r = await this.scripts.run(script, HEALTH_DEFAULTS.notifyTimeoutMs);
-    if (r.refused) this.o.log(`${what}: not run: ${r.refused}`);
-    else if (r.timedOut) this.o.log(`${what}: killed after ${HEALTH_DEFAULTS.notifyTimeoutMs} ms`);
-    else if (r.code !== 0) this.o.log(`${what}: exited with ${r.code ?? r.signal}`);
+    if (r.refused) this.o.log(`${WARNING}${what}: not run: ${r.refused}`);
+    else if (r.timedOut) this.o.log(`${WARNING}${what}: killed after ${HEALTH_DEFAULTS.notifyTimeoutMs} ms`);
+    else if (r.code !== 0) this.o.log(`${WARNING}${what}: exited with ${r.code ?? r.signal}`);
   }
 
   /** One refresh at a time; changes during one are applied by the next. */
   private requestRefresh(): void {
     if (this.refreshing) { this.refreshAgain = true; return; }
     this.refreshing = true;
-    void this.o.refresh().catch((e) => this.o.log(`health: applying a change failed: ${(e as Error).message}`)).finally(() => {
+    void this.o.refresh().catch((e) => this.o.log(`${ERROR}health: applying a change failed: ${(e as Error).message}`)).finally(() => {
       this.refreshing = false;
       if (this.refreshAgain) {
         this.refreshAgain = false;

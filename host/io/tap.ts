@@ -29,6 +29,8 @@ export interface TapAddon {
   /** This namespace's IPv4 TCP socket src:sport -> dst:dport (host-order addresses): its owner, its
    *  bytes received and unread (rqueue), sent and unacknowledged (wqueue); null when there is none. */
   tcpSocket(src: number, sport: number, dst: number, dport: number): { uid: number; rqueue: number; wqueue: number } | null;
+  /** One datagram to the Unix datagram socket at path ('@': abstract), without blocking: 0, or the errno. */
+  sendDatagram(path: string, bytes: Uint8Array): number;
 }
 
 let addon: TapAddon | undefined;

@@ -23,6 +23,7 @@ import type { Engine } from "../engine/index.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
+import { ERROR } from "../io/log.js";
 
 /** What the state machines ask of the engine. */
 export interface VrrpDevice {
@@ -98,7 +99,7 @@ export class VrrpMachines {
         try {
           f();
         } catch (e) {
-          log(`VRRP ${v.name}: ${what} failed: ${(e as Error).message}`);
+          log(`${ERROR}VRRP ${v.name}: ${what} failed: ${(e as Error).message}`);
         }
       };
       this.instances.push(new VrrpInstance(v, clock, {

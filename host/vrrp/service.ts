@@ -19,6 +19,7 @@ import type { VrrpEvent, VrrpTracking } from "./machines.js";
 import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
 import { trackedValue } from "../health/checkers/file.js";
 import { fifoLine, NotifyFifos } from "../control/notify-fifo.js";
+import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 export interface VrrpServiceOptions {
   clock: Clock;
@@ -78,7 +79,7 @@ export class VrrpService {
     for (const i of this.trackedLinks()) this.links.set(i, this.linkUp(i));
     for (const v of this.cfg.vrrp ?? []) for (const f of v.trackFiles) this.files.set(f.path, trackedValue(f.path));
     this.retrack();
-    this.track(this.o.engine.vrrpStart().catch((e) => this.o.log(`VRRP: not started: ${(e as Error).message}`)));
+    this.track(this.o.engine.vrrpStart().catch((e) => this.o.log(`${ERROR}VRRP: not started: ${(e as Error).message}`)));
     for (const t of this.trackers.values()) t.start();
     if (this.links.size) this.pollLinks();
     if (this.files.size) this.pollFiles();
@@ -93,7 +94,7 @@ export class VrrpService {
         if (v !== was) {
           this.files.set(path, v);
           changed = true;
-          this.o.log(`VRRP: tracked file ${path} reads ${v}`);
+          this.o.log(`${NOTICE}VRRP: tracked file ${path} reads ${v}`);
         }
       }
       if (changed) this.retrack();
@@ -114,7 +115,7 @@ export class VrrpService {
           this.links.set(i, up);
           changed = true;
           const name = this.cfg.interfaces.find((x) => x.index === i)?.name ?? `if${i}`;
-          this.o.log(`VRRP: interface ${name} is ${up ? "up" : "down"}`);
+          this.o.log(`${NOTICE}VRRP: interface ${name} is ${up ? "up" : "down"}`);
         }
       }
       if (changed) this.retrack();
@@ -151,7 +152,7 @@ export class VrrpService {
     const text = JSON.stringify(list);
     if (text === this.lastTracking || this.stopped) return;
     this.lastTracking = text;
-    this.track(this.o.engine.vrrpTrack(list).catch((e) => this.o.log(`VRRP: tracking not applied: ${(e as Error).message}`)));
+    this.track(this.o.engine.vrrpTrack(list).catch((e) => this.o.log(`${ERROR}VRRP: tracking not applied: ${(e as Error).message}`)));
   }
 
   /** Resign every master (priority 0), so that a backup takes over at once; resolves once
@@ -162,7 +163,7 @@ export class VrrpService {
     this.fileTimer?.cancel();
     for (const t of this.trackers.values()) t.stop();
     // The STOP events arrive before the answer: their notify scripts and FIFO lines are queued first.
-    await this.o.engine.vrrpStop().catch((e) => this.o.log(`VRRP: not stopped cleanly: ${(e as Error).message}`));
+    await this.o.engine.vrrpStop().catch((e) => this.o.log(`${WARNING}VRRP: not stopped cleanly: ${(e as Error).message}`));
     await Promise.all(this.pending);
     if (this.ownFifos) this.fifos.close();
     this.mail?.close();
@@ -192,7 +193,7 @@ export class VrrpService {
 
   private changed(i: number, state: VrrpState, why: string, priority: number): void {
     const v = this.cfg.vrrp![i];
-    this.o.log(`VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
+    this.o.log(`${NOTICE}VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
     // The instance's own notifications first, then the group's (once its members have moved).
     if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);
     const specific = state === "MASTER" ? v.notifyMaster : state === "BACKUP" ? v.notifyBackup : state === "FAULT" ? v.notifyFault :
@@ -203,15 +204,15 @@ export class VrrpService {
     // virtual_routes are the master's: added on becoming master, removed on leaving.
     if (v.virtualRoutes?.length) {
       const routes = state === "MASTER" ? { add: v.virtualRoutes } : { remove: v.virtualRoutes.map((r) => r.cidr) };
-      this.track(this.o.engine.routes(routes).catch((e) => this.o.log(`VRRP ${v.name}: virtual_routes: ${(e as Error).message}`)));
+      this.track(this.o.engine.routes(routes).catch((e) => this.o.log(`${ERROR}VRRP ${v.name}: virtual_routes: ${(e as Error).message}`)));
     }
     // lvs_sync_daemon follows its instance: the master sends, a backup receives.
     const sd = this.cfg.syncDaemon;
     if (sd && sd.instance === v.name && state !== "STOP") {
       // In FAULT the director receives, as a backup: it keeps the table for when it is back.
       this.track((this.o.sync ?? ((x) => this.o.engine.sync(x)))({ send: state === "MASTER", receive: state !== "MASTER", ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer, from: sd.peer })
-        .then(() => this.o.log(`connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
-        .catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
+        .then(() => this.o.log(`${NOTICE}connection sync on ${sd.interfaceName}: ${state === "MASTER" ? "sending" : "receiving"} (sync ID ${sd.syncid})`))
+        .catch((e) => this.o.log(`${ERROR}connection sync: ${(e as Error).message}`)));
     }
   }
 
@@ -232,6 +233,6 @@ export class VrrpService {
 
   private async run(script: { argv: string[]; where: { file: string; line: number; column: number } }, args: string[]): Promise<void> {
     const r = await this.scripts.run(script, HEALTH_DEFAULTS.notifyTimeoutMs, args);
-    if (r.refused) this.o.log(`VRRP notify ${script.argv[0]}: not run: ${r.refused}`);
+    if (r.refused) this.o.log(`${WARNING}VRRP notify ${script.argv[0]}: not run: ${r.refused}`);
   }
 }

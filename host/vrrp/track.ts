@@ -6,6 +6,7 @@ import { tapAddon } from "../io/tap.js";
 import type { Clock, Timer } from "../control/clock.js";
 import type { ScriptRunner } from "../health/scripts.js";
 import type { TrackWeight, VrrpScriptConfig } from "./config.js";
+import { NOTICE } from "../io/log.js";
 
 /** One vrrp_script, run every interval (never two runs at once), good or bad with
  *  keepalived's counter: `result` in 0..rise+fall-1, good when >= rise; it starts at
@@ -61,7 +62,7 @@ export class ScriptTracker {
     // The first result always counts (it leaves the init state); then only changes.
     if (was === undefined || now !== was) {
       this.good = now;
-      this.log(`VRRP script ${this.cfg.name}: ${now ? "succeeded" : `failed (${this.stats.lastExit})`}`);
+      this.log(`${NOTICE}VRRP script ${this.cfg.name}: ${now ? "succeeded" : `failed (${this.stats.lastExit})`}`);
       this.onChange(now);
     }
   }

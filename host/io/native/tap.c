@@ -31,7 +31,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #if !defined(WASMVS_DESC_SIZE) || !defined(WASMVS_RX_LEN) || !defined(WASMVS_TX_IFINDEX) || !defined(WASMVS_VNET_HDR_LEN)
@@ -554,6 +556,41 @@ static napi_value link_flags(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* sendDatagram(path, bytes) -> 0, or the errno: one datagram to the Unix datagram socket at
+ * path (a leading '@' names an abstract socket, as $NOTIFY_SOCKET may). Node's dgram has no
+ * AF_UNIX; syslog's /dev/log and systemd's $NOTIFY_SOCKET are both such sockets. One socket
+ * per thread, kept, non-blocking: a log line is dropped (EAGAIN) rather than stall the
+ * control plane behind a syslog daemon that does not read. */
+static napi_value send_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t len = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], sa.sun_path, sizeof sa.sun_path, &len) != napi_ok || len == 0 ||
+      len >= sizeof sa.sun_path - 1) {
+    napi_throw_type_error(env, NULL, "sendDatagram(path, bytes): path must be a string of 1 to 106 characters");
+    return NULL;
+  }
+  size_t n = 0;
+  uint8_t *data = buffer_bytes(env, argv[1], &n);
+  if (!data && n != 0) {
+    napi_throw_type_error(env, NULL, "sendDatagram(path, bytes): bytes must be a Buffer");
+    return NULL;
+  }
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
+  static __thread int fd = -1;
+  if (fd < 0) fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int err = 0;
+  if (fd < 0) err = errno;
+  else if (sendto(fd, data, n, MSG_NOSIGNAL, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) err = errno;
+  napi_value out;
+  CHECK(napi_create_int32(env, err, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, tap_open, NULL, NULL, NULL, napi_default, NULL},
@@ -570,6 +607,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_default, NULL},
     {"linkFlags", NULL, link_flags, NULL, NULL, NULL, napi_default, NULL},
     {"tcpSocket", NULL, tcp_socket, NULL, NULL, NULL, napi_default, NULL},
+    {"sendDatagram", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
