@@ -3,7 +3,7 @@
 // socket, filtered by --log-level; and sd_notify's datagram.
 
 import { afterAll, describe, expect, it } from "vitest";
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,23 +11,11 @@ import { consoleLine, DEBUG, ERROR, levelOf, makeLogger, NOTICE, parseFacility, 
 import { sdNotify } from "../host/io/sd-notify.js";
 import { tapAddon } from "../host/io/tap.js";
 import { ROOT } from "../host/sandbox/sandbox.js";
+import { datagramSink } from "./helpers/dgram-sink.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-log-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A datagram socket at path (python3: Node binds none) and the datagrams it has received. */
-async function sink(path: string, seconds = 20): Promise<{ proc: ChildProcess; got: () => string[]; stop: () => void }> {
-  const proc = spawn("python3", [join(ROOT, "test", "helpers", "dgram-sink.py"), path, String(seconds)], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  proc.stdout!.on("data", (d) => { out += d; });
-  const deadline = Date.now() + 10000;
-  while (!out.startsWith("ready\n")) {
-    if (Date.now() > deadline || proc.exitCode !== null) throw new Error("the datagram sink did not start");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { proc, got: () => out.split("\n").slice(1).filter(Boolean).map((l) => JSON.parse(l) as string), stop: () => proc.kill() };
-}
 
 async function until(test: () => boolean, what: string): Promise<void> {
   const deadline = Date.now() + 10000;
@@ -69,7 +57,7 @@ describe("log lines", () => {
 
   it("syslog: one datagram a line to the socket, with facility, level and wasmvs[PID]; none lost, none blocking when nobody listens", async () => {
     const path = join(dir, "log.sock");
-    const s = await sink(path);
+    const s = await datagramSink(path);
     try {
       const log = makeLogger({ to: "syslog", facility: 16, socket: path, level: 7 }, undefined, (p, b) => tapAddon().sendDatagram(p, b));
       log(`${ERROR}the data path stopped: x`); log(`${NOTICE}stopped\nTCP 10.0.0.1:80`); log(`${DEBUG}d`);
@@ -88,7 +76,7 @@ describe("log lines", () => {
 
   it("wasmvs run --log syslog: its error reaches syslog's socket as daemon.err with wasmvs's ident; bad options are refused", async () => {
     const path = join(dir, "run.sock");
-    const s = await sink(path);
+    const s = await datagramSink(path);
     try {
       const r = spawnSync(process.execPath, [CLI, "run", "--config", join(dir, "missing.conf"), "--log", "syslog", "--log-socket", path], { encoding: "utf8" });
       expect(r.status).toBe(1);
@@ -121,7 +109,7 @@ describe("log lines", () => {
 
   it("sd_notify: the state reaches $NOTIFY_SOCKET as one datagram (a path, or '@' for an abstract socket's name)", async () => {
     const path = join(dir, "notify.sock");
-    const s = await sink(path);
+    const s = await datagramSink(path);
     try {
       expect(sdNotify("READY=1\nSTATUS=x", { NOTIFY_SOCKET: path })).toBe(true);
       await until(() => s.got().length === 1, "READY=1");
@@ -130,7 +118,7 @@ describe("log lines", () => {
       s.stop();
     }
     const abstract = `@wasmvs-test-${process.pid}`;
-    const a = await sink(abstract);
+    const a = await datagramSink(abstract);
     try {
       expect(sdNotify("STOPPING=1", { NOTIFY_SOCKET: abstract })).toBe(true);
       await until(() => a.got().length === 1, "STOPPING=1");
