@@ -9,6 +9,8 @@ const TOOLS = [
   ["ip", "iproute2"], ["ping", "iputils-ping"], ["tcpdump", "tcpdump"], ["tshark", "tshark"], ["hping3", "hping3"],
   ["curl", "curl"], ["setpriv", "util-linux"], ["dnsmasq", "dnsmasq-base"], ["openssl", "openssl"],
   ["keepalived", "keepalived"], ["chromium", "chromium"], ["tmux", "tmux"],
+  // The systemd unit's check (systemd-analyze verify) and the tests' Unix datagram sockets (Node binds none).
+  ["systemd-analyze", "systemd"], ["python3", "python3"],
 ];
 const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const missing = TOOLS.filter(([cmd]) => !has(cmd));
