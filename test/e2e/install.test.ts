@@ -2,11 +2,11 @@
 // test's own, puts `wasmvs` on PATH with everything it needs — the built engine and host,
 // the TAP addon compiled at install time (node-gyp, npm's default install step for a package
 // with binding.gyp), the systemd unit — and that installed command runs a director that
-// forwards. The shipped unit passes `systemd-analyze verify` once `wasmvs` resolves to it.
+// forwards, as an unprivileged user holding only the unit's capabilities (ambient). The shipped unit passes `systemd-analyze verify` once `wasmvs` resolves to it.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, Sandbox, VIP } from "../../host/sandbox/sandbox.js";
@@ -62,20 +62,39 @@ e2eDescribe("npm install -g from the packed tarball", () => {
     expect([v.status, v.stderr.trim()]).toEqual([0, ""]);
   });
 
-  it("the installed wasmvs runs a director that forwards", async () => {
+  it("the installed wasmvs runs a director that forwards — as nobody, with the unit's capabilities as ambient ones (User= in a drop-in)", async () => {
     sb = await Sandbox.create({ mode: "nat", httpPorts: [80], servers: 2 });
     await sb.startServers();
-    const config = join(sb.dir, "installed.rules");
+    // The director's own folder (config, socket, status, table), its user's; the install is readable by all.
+    chmodSync(dir, 0o755);
+    const own = join(dir, "run");
+    mkdirSync(own);
+    chownSync(own, 65534, 65534);
+    const config = join(own, "installed.rules");
     writeFileSync(config, sb.config([{ protocol: "tcp", port: 80, scheduler: "rr" }]));
-    const status = join(sb.dir, "installed.json");
-    const proc = sb.spawn(sb.director, [join(prefix, "bin", "wasmvs"), "run", "--config", config, "--status", status, "--socket", join(sb.dir, "i.sock")], "installed");
+    const status = join(own, "installed.json");
+    const unit = readFileSync(join(prefix, "lib", "node_modules", "wasmvs", "packaging", "wasmvs.service"), "utf8");
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`).join(",");
+    // A user other than root opens /dev/net/tun where udev made it 0666 (Debian's rule); this machine's is 0600.
+    // In a mount namespace of the director's own, a node of the same device with 0666 stands over it: the host's
+    // /dev is not touched.
+    const tun = join(dir, "tun");
+    expect(spawnSync("mknod", ["-m", "0666", tun, "c", "10", "200"]).status).toBe(0);
+    const argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--nnp", `--inh-caps=-all,${caps}`,
+      `--ambient-caps=-all,${caps}`, `--bounding-set=-all,${caps}`, join(prefix, "bin", "wasmvs"), "run", "--config", config, "--status", status,
+      "--socket", join(own, "i.sock")];
+    const proc = sb.spawn(sb.director, ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /dev/net/tun && exec "$@"', tun, ...argv], "installed");
     await sb.waitFor("the installed director", () => existsSync(status) || proc.exitCode !== null, 20000);
     expect(proc.exitCode, sb.logOf("installed")).toBeNull();
+    expect(readFileSync(`/proc/${proc.pid}/status`, "utf8")).toMatch(/^Uid:\s+65534\s/m);
+    // chrt, a child, has CAP_SYS_NICE from the ambient set.
+    expect(sb.logOf("installed")).toMatch(/data-path thread \d+: real-time \(SCHED_RR 10\)/);
     const r = sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 });
     expect(r.errors).toEqual([]);
     expect(new Set(r.bodies).size).toBe(2);
     proc.kill("SIGTERM");
     await sb.waitFor("it to stop", () => proc.exitCode !== null || proc.signalCode !== null, 10000);
     expect(proc.exitCode).toBe(0);
+    expect(sb.logOf("installed")).toMatch(/connection table \(\d+ entries\) left in .*i\.table for the next wasmvs run/);
   }, 120000);
 });
