@@ -21,6 +21,7 @@ import { systemClock } from "../host/control/clock.js";
 import type { DirectorConfig, RealServerConfig } from "../host/control/rules.js";
 import type { TcpChecker } from "../host/health/config.js";
 import { ROOT } from "../host/sandbox/sandbox.js";
+import { levelOf } from "../host/io/log.js";
 
 const SECONDS = Number(process.env.WASMVS_HEALTH_SECONDS ?? 20);
 const QUICK = process.env.WASMVS_HEALTH_QUICK === "1";
@@ -117,7 +118,7 @@ async function detection(how: "refuse" | "hang", t: { loop: number; timeout: num
   let failedAt = 0;
   const hc = new HealthService({
     clock: systemClock, random: Math.random,
-    log: (l) => { if (l.startsWith("Removing real server")) downAt.push(performance.now() - failedAt); },
+    log: (l) => { if (levelOf(l).text.startsWith("Removing real server")) downAt.push(performance.now() - failedAt); },
     refresh: async () => {},
   });
   hc.reconcile(config(n, port, { ...t, warmup: t.loop }));
