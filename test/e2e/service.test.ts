@@ -10,7 +10,8 @@
 // cannot run as script_user; without CAP_NET_RAW ping cannot send: each is needed.
 
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Director, ROOT, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
@@ -28,6 +29,12 @@ const unitCaps = (/^CapabilityBoundingSet=(.*)$/m.exec(UNIT)![1]).trim().split(/
 const limited = (caps: string[]) => ["setpriv", "--nnp", "--inh-caps=-all", `--bounding-set=-all,${caps.map((c) => `+${c}`).join(",")}`];
 
 /** The bit of each capability in /proc/PID/status's masks (linux/capability.h). */
+/** The slow script's sleep, to find it by (pgrep). */
+const SLOW = "29.125";
+/** The oldest running copy of the slow script (each check starts one), or undefined. */
+const slowPid = () => Number(spawnSync("pgrep", ["-o", "-u", "65534", "-f", `sleep ${SLOW}`], { encoding: "utf8" }).stdout.trim()) || undefined;
+const alive = (pid: number) => existsSync(`/proc/${pid}`);
+
 const CAP_BITS: Record<string, number> = { chown: 0, kill: 5, setgid: 6, setuid: 7, net_bind_service: 10, net_admin: 12, net_raw: 13, sys_nice: 23 };
 
 e2eDescribe("the systemd unit's capabilities", () => {
@@ -45,24 +52,32 @@ e2eDescribe("the systemd unit's capabilities", () => {
     scripts = mkdtempSync(join(tmpdir(), "wasmvs-unit-"));
     chmodSync(scripts, 0o755);
     writeFileSync(join(scripts, "as-nobody.sh"), '#!/bin/sh\n[ "$(id -u)" = 65534 ]\n', { mode: 0o755 });
+    // Outlives misc_timeout: killed (SIGTERM to its process group) only with CAP_KILL, as it runs as nobody.
+    writeFileSync(join(scripts, "slow.sh"), `#!/bin/sh\nexec sleep ${SLOW}\n`, { mode: 0o755 });
   }, 60000);
   // A failed test leaves no director behind for the next (they share the socket).
   const sinks: { stop: () => void }[] = [];
   afterEach(async () => {
     for (const d of running.splice(0)) await d.stop().catch(() => {});
     for (const k of sinks.splice(0)) k.stop();
+    spawnSync("pkill", ["-u", "65534", "-f", `sleep ${SLOW}`]); // the slow script, where it was not killed
   });
   afterAll(async () => {
     await sb?.destroy();
     if (scripts) rmSync(scripts, { recursive: true, force: true });
   });
 
-  /** keepalived.conf: server 1 up only while a script running as nobody says so, server 2 while it answers ping. */
-  const config = (weight = 1) => `global_defs {\n  script_user nobody\n}\n` + sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr" }])
-    .replace(`  real_server ${serverAddress(0)} 80 {\n    weight 1\n  }`,
-      `  real_server ${serverAddress(0)} 80 {\n    weight ${weight}\n    MISC_CHECK {\n      misc_path ${join(scripts, "as-nobody.sh")}\n    }\n  }`)
-    .replace(`  real_server ${serverAddress(1)} 80 {\n    weight 1\n  }`,
-      `  real_server ${serverAddress(1)} 80 {\n    weight 1\n    PING_CHECK {\n      connect_timeout 1\n    }\n  }`).replace(/(lb_kind NAT)/, "$1\n  delay_loop 0.3\n  alpha");
+  /** keepalived.conf: server 1 up only while a script running as nobody says so (or a script that outlives its
+   *  timeout), server 2 while it answers ping; a notify FIFO given to nobody. */
+  const config = (o: { weight?: number; fifo?: string; slow?: boolean } = {}) =>
+    `global_defs {\n  script_user nobody\n${o.fifo ? `  notify_fifo ${o.fifo} nobody\n` : ""}}\n` +
+    sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr" }])
+      .replace(`  real_server ${serverAddress(0)} 80 {\n    weight 1\n  }`,
+        `  real_server ${serverAddress(0)} 80 {\n    weight ${o.weight ?? 1}\n    MISC_CHECK {\n      misc_path ${join(scripts, o.slow ? "slow.sh" : "as-nobody.sh")}\n` +
+        `      misc_timeout 1\n    }\n  }`)
+      .replace(`  real_server ${serverAddress(1)} 80 {\n    weight 1\n  }`,
+        `  real_server ${serverAddress(1)} 80 {\n    weight 1\n    PING_CHECK {\n      connect_timeout 1\n    }\n  }`)
+      .replace(/(lb_kind NAT)/, "$1\n  delay_loop 0.3\n  alpha");
 
   /** Start the director under caps; its Director, or its exit with the log. */
   async function start(caps: string[], file: string, o: { env?: string[]; args?: string[] } = {}): Promise<{ d?: Director; log: string; pid?: number }> {
@@ -89,7 +104,8 @@ e2eDescribe("the systemd unit's capabilities", () => {
     expect(unitCaps).toEqual(["net_admin", "net_raw", "sys_nice", "setuid", "setgid", "kill", "chown"]);
     expect(UNIT).toMatch(/^NoNewPrivileges=yes$/m);
     const file = join(sb.dir, "unit.conf");
-    writeFileSync(file, config());
+    const fifo = join(sb.dir, "notify.fifo");
+    writeFileSync(file, config({ fifo }));
     // Type=notify: systemd's socket hears READY=1 once the director holds everything.
     const notify = await datagramSink(join(sb.dir, "notify.sock"));
     sinks.push(notify);
@@ -102,6 +118,8 @@ e2eDescribe("the systemd unit's capabilities", () => {
     expect(eff).toBe(unitCaps.reduce((m, c) => m | (1n << BigInt(CAP_BITS[c])), 0n));
     expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^NoNewPrivs:\s*1$/m);
     expect(sb.logOf(d!.name)).toMatch(/data-path thread \d+: real-time \(SCHED_RR 10\)/);
+    // CAP_CHOWN: the FIFO it made is nobody's.
+    expect([statSync(fifo).isFIFO(), statSync(fifo).uid]).toEqual([true, 65534]);
     // alpha: both servers out until their checks succeed — the script as nobody, ping.
     await sb.waitFor("both checks to succeed", () => (health(d!).match(/ UP /g) ?? []).length === 2, 20000)
       .catch((e) => { throw new Error(`${e.message}\n${health(d!)}\n${sb.logOf(d!.name)}`); });
@@ -110,7 +128,7 @@ e2eDescribe("the systemd unit's capabilities", () => {
     expect(new Set(r.bodies).size).toBe(2); // both servers answered
 
     // ExecReload: `wasmvs reload` under the same set.
-    writeFileSync(file, config(3));
+    writeFileSync(file, config({ weight: 3, fifo }));
     const reload = sb.run(sb.director, [...limited(unitCaps), process.execPath, CLI, "reload", "--socket", socket()]);
     expect([reload.status, reload.stderr]).toEqual([0, ""]);
     expect(reload.stdout).toMatch(/weight/);
@@ -134,11 +152,13 @@ e2eDescribe("the systemd unit's capabilities", () => {
         new RegExp(`^<29>\\w{3} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d wasmvs\\[${again.pid}\\]: took over \\d+ of \\d+ connections from the previous process`));
       expect(syslog.got().find((l) => l.includes("real-time"))).toMatch(/^<30>.* wasmvs\[\d+\]: data-path thread \d+: real-time/); // daemon.info
       expect(sb.logOf(again.d!.name)).toBe(""); // nothing on stdout
+      // The FIFO is nobody's now: root without CAP_DAC_OVERRIDE cannot open it for writing (the unit's comment says so).
+      expect(syslog.got().find((l) => l.includes("notify FIFO"))).toMatch(/^<28>.* wasmvs\[\d+\]: notify FIFO .*notify\.fifo: not used: EACCES/);
       await stop(again.d!);
     }
   }, 180000);
 
-  it("each capability is needed: without CAP_NET_ADMIN no start, without CAP_SYS_NICE no real time, without CAP_SETUID or CAP_NET_RAW the checks fail", async () => {
+  it("each capability is needed: without CAP_NET_ADMIN no start, CAP_SYS_NICE no real time, CAP_CHOWN the FIFO not given, CAP_KILL a script not killed, CAP_SETUID or CAP_NET_RAW checks failing", async () => {
     const file = join(sb.dir, "less.conf");
     writeFileSync(file, config());
     const noAdmin = await start(unitCaps.filter((c) => c !== "net_admin"), file);
@@ -148,6 +168,31 @@ e2eDescribe("the systemd unit's capabilities", () => {
     const noNice = await start(unitCaps.filter((c) => c !== "sys_nice"), file);
     expect(sb.logOf(noNice.d!.name)).toMatch(/data-path thread \d+: default priority \(real-time refused: .*\)/);
     await stop(noNice.d!);
+
+    // CAP_CHOWN: without it the FIFO stays root's, and the log says so.
+    const fifo = join(sb.dir, "nochown.fifo");
+    writeFileSync(file, config({ fifo }));
+    const noChown = await start(unitCaps.filter((c) => c !== "chown"), file);
+    expect(statSync(fifo).uid).toBe(0);
+    expect(sb.logOf(noChown.d!.name)).toMatch(/warning: notify FIFO .*nochown\.fifo: not given to nobody: EPERM/);
+    await stop(noChown.d!);
+
+    // CAP_KILL: a script as nobody past its timeout is killed with it, and lives on without it.
+    writeFileSync(file, config({ slow: true }));
+    const withKill = await start(unitCaps, file);
+    await sb.waitFor("the slow script", () => slowPid() !== undefined, 10000);
+    const killed = slowPid()!;
+    await sb.waitFor("it to be killed at its timeout", () => !alive(killed), 15000);
+    await stop(withKill.d!);
+    spawnSync("pkill", ["-u", "65534", "-f", `sleep ${SLOW}`]);
+    const noKill = await start(unitCaps.filter((c) => c !== "kill"), file);
+    await sb.waitFor("the slow script", () => slowPid() !== undefined, 10000);
+    const kept = slowPid()!;
+    await new Promise((r) => setTimeout(r, 5000)); // misc_timeout 1 s and the 1 s grace before SIGKILL, long past
+    expect(alive(kept)).toBe(true);
+    await stop(noKill.d!);
+    spawnSync("pkill", ["-u", "65534", "-f", `sleep ${SLOW}`]);
+    writeFileSync(file, config());
 
     for (const [cap, kind] of [["setuid", "MISC_CHECK"], ["net_raw", "PING_CHECK"]]) {
       const less = await start(unitCaps.filter((c) => c !== cap), file);
