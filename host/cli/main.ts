@@ -118,7 +118,7 @@ function logOptions(f: Flags): Logger {
   if (facility === undefined) throw new UsageError(`--log-facility must be daemon, local0 to local7 or 0 to 7, not "${f["log-facility"]}"`, "run");
   if (f["log-socket"] !== undefined && to !== "syslog") throw new UsageError("--log-socket is for --log syslog", "run");
   const socket = (f["log-socket"] as string) ?? "/dev/log";
-  if (socket.length > 107) throw new UsageError(`--log-socket: a path of at most 107 characters`, "run");
+  if (Buffer.byteLength(socket) > 106) throw new UsageError("--log-socket: a path of at most 106 bytes (a Unix socket address)", "run");
   return makeLogger({ to, level, facility, socket }, undefined, to === "syslog" ? (p, b) => tapAddon().sendDatagram(p, b) : undefined);
 }
 
