@@ -399,7 +399,10 @@ export enum Counter {
   SYNC_CONNS_TABLE_FULL = 74,
   /** Synced-but-never-seen entries a new connection evicted when the table was full. */
   CONNS_EVICTED_SYNCED = 75,
-  COUNT = 76,
+  /** Sync messages a backup accepted (every check passed, its entries applied or counted):
+   *  with the master's SYNC_MESSAGES_SENT, what alerting compares across the pair. */
+  SYNC_MESSAGES_RECEIVED = 76,
+  COUNT = 77,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

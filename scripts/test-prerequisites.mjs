@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 const TOOLS = [
   ["ip", "iproute2"], ["ping", "iputils-ping"], ["tcpdump", "tcpdump"], ["tshark", "tshark"], ["hping3", "hping3"],
   ["curl", "curl"], ["setpriv", "util-linux"], ["dnsmasq", "dnsmasq-base"], ["openssl", "openssl"],
-  ["keepalived", "keepalived"], ["chromium", "chromium"], ["tmux", "tmux"],
+  ["keepalived", "keepalived"], ["chromium", "chromium"], ["tmux", "tmux"], ["promtool", "prometheus"],
 ];
 const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const missing = TOOLS.filter(([cmd]) => !has(cmd));

@@ -335,7 +335,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const m = fileCfg.metrics;
       if (!m) return () => {};
       let current: EngineSnapshot | undefined;
-      const registry = metricsRegistry(() => current!, () => health, () => checking);
+      const registry = metricsRegistry(() => current!, () => health, () => checking, () => syncd?.view());
       // Scrapes within METRICS_SNAPSHOT_MS share a snapshot: 16 scrapers back to back ask the
       // data-path thread (and VRRP's timers beside it) for at most a few a second.
       // metrics_scraper follows the running configuration (a reload may change it).
