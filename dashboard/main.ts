@@ -32,7 +32,15 @@ class Chart {
   private labels = "";
   readonly times: number[] = [];
   readonly series = new Map<string, Series>();
-  constructor(private host: HTMLElement, private title: string, private unit: string) {}
+  constructor(private host: HTMLElement, private title: string, private unit: string) {
+    // The card's width, not the width it had when the chart was made (a page drawing its
+    // history as it opens may measure before its layout settles; windows are resized).
+    new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: 200 })).observe(this.host);
+  }
+
+  private width(): number {
+    return Math.max(320, this.host.clientWidth - 8);
+  }
 
   push(at: number, values: Record<string, number | null>, draw = true): void {
     this.times.push(at / 1000);
@@ -61,7 +69,7 @@ class Chart {
       this.labels = labels;
       const colours = ["#0b6bcb", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#1098ad", "#c2255c", "#5c940d"];
       this.plot = new uPlot({
-        title: this.title, width: Math.max(320, this.host.clientWidth - 8), height: 200,
+        title: this.title, width: this.width(), height: 200,
         scales: { x: { time: true } },
         axes: [{}, { label: this.unit, size: 60 }],
         series: [{}, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: true }))],

@@ -222,6 +222,11 @@ ${[0, 1, 2].map((k) => `  real_server 10.1.0.${11 + k} 8080 {\n    weight ${k + 
       await sb.startServerProcess(1, "server2-again", ["--http", "8080"], "server2");
     }
     await page.waitForFunction(() => document.querySelectorAll("#services-table td.up").length === 3, undefined, { timeout: 20_000 });
+    // Each chart spans its card (less the card's padding), however early the page drew it.
+    await page.waitForFunction(() => document.querySelectorAll(".charts .uplot").length === 3, undefined, { timeout: 10_000 });
+    const charts = await page.evaluate(() => [...document.querySelectorAll(".charts > section")].map((s) => [s.clientWidth, s.querySelector(".uplot")!.getBoundingClientRect().width]));
+    expect(charts.length).toBe(3);
+    for (const [card, chart] of charts) expect([card - 40 < chart, chart <= card]).toEqual([true, true]);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-health.png"), fullPage: true });
   }, 90_000);
 }, true);
