@@ -16,8 +16,9 @@ export enum Abi {
    *  maglev (init's ninth argument: how many services may use it); scheduler flags
    *  (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT; one-packet scheduling (service flag
    *  bit 1); sloppy_tcp; lblcr (its table at the end of memory); init's tenth argument: mh's
-   *  table size; the eleventh: maglev's M. */
-  VERSION = 5,
+   *  table size; the eleventh: maglev's M. 6: SYNC_MESSAGES_RECEIVED and syncIdle (a
+   *  backup's silence, for the metrics). */
+  VERSION = 6,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
