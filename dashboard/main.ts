@@ -7,7 +7,7 @@
 import uPlot from "uplot";
 import type { LiveView } from "../host/control/live.js";
 import type { ServiceView } from "../host/control/ipvsadm.js";
-import type { HistoryView } from "../host/dashboard/history.js";
+import { serviceLabel, type HistoryView } from "../host/dashboard/history.js";
 
 /** Seconds the charts span (the server's history is as long). */
 const WINDOW_S = 3600;
@@ -18,7 +18,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   e.append(...children);
   return e;
 }
-const serviceName = (s: ServiceView) => (s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.protocol.toUpperCase()} ${s.address}:${s.port}`);
+/** Named as the director's history names them: its series and the live ones are one. */
+const serviceName = (s: ServiceView) => serviceLabel(s);
 const FORWARD: Record<string, string> = { nat: "Masq", dr: "Route", tun: "Tunnel" };
 const int = (n: number | bigint) => String(typeof n === "bigint" ? n : Math.round(n));
 /** Statistics arrive as JSON numbers (the type also allows the engine's bigints). */
