@@ -64,7 +64,5 @@ describe("the dashboard's history", () => {
     expect(w.refused).toBe(0);
     expect(Object.keys(w.charts.cps).sort()).toEqual(Array.from({ length: 8 }, (_, k) => `TCP 10.0.0.${100 + k}:80`).sort());
     expect(w.at.length).toBe(HISTORY_POINTS);
-    // The JSON a page fetches stays within a few hundred kB at this size.
-    expect(JSON.stringify(w).length).toBeLessThan(400_000);
   });
 });
