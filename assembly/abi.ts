@@ -16,8 +16,9 @@ export enum Abi {
    *  maglev (init's ninth argument: how many services may use it); scheduler flags
    *  (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT; one-packet scheduling (service flag
    *  bit 1); sloppy_tcp; lblcr (its table at the end of memory); init's tenth argument: mh's
-   *  table size; the eleventh: maglev's M. */
-  VERSION = 5,
+   *  table size; the eleventh: maglev's M. 6: SYNC_MESSAGES_RECEIVED and syncIdle (a
+   *  backup's silence, for the metrics). */
+  VERSION = 6,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -399,7 +400,10 @@ export enum Counter {
   SYNC_CONNS_TABLE_FULL = 74,
   /** Synced-but-never-seen entries a new connection evicted when the table was full. */
   CONNS_EVICTED_SYNCED = 75,
-  COUNT = 76,
+  /** Sync messages a backup accepted (every check passed, its entries applied or counted):
+   *  with the master's SYNC_MESSAGES_SENT, what alerting compares across the pair. */
+  SYNC_MESSAGES_RECEIVED = 76,
+  COUNT = 77,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */

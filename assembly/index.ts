@@ -28,7 +28,7 @@ import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "
 import { sha256 } from "./ha/auth";
 import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_TABLE_BYTES } from "./ha/vrrp";
 import {
-  syncAcceptFrom, syncConfigure, syncFlush, syncSetKey, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
+  syncAcceptFrom, syncConfigure, syncIdleMs, syncFlush, syncSetKey, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
   tableImport, tableUnmatched,
 } from "./ha/sync";
 
@@ -272,6 +272,8 @@ export function syncShare(percent: u32): i32 {
 /** The VRRP master of the instance sync follows, as a backup learned it from its adverts
  *  (wire order; 0: none): a backup takes unicast sync from it too. */
 export function syncMaster(addr: u32): void { syncAcceptFrom(addr); }
+/** Milliseconds the backup sync daemon has gone without a message (0xffffffff: not receiving). */
+export function syncIdle(): u32 { return syncIdleMs(); }
 /** A planned restart (host/dataplane/handoff.ts): the table as sync entries with their
  *  remaining timeouts, written at out (max entries) from slot `from`, templates (1) or
  *  connections (0); returns the next slot (the capacity when done), exportCount() the entries. */

@@ -1,13 +1,16 @@
 // The dashboard page of `wasmvs run`: the live view arrives every second as a server-sent
 // event; the tables show it as it is (the services' statistics are the numbers
 // `wasmvs -L -n --stats --exact` prints; the rates are the estimator's, as --rate's), and the
-// charts show the last five minutes of rates computed from successive views.
+// charts show the last hour of rates: the director's own history (/api/history, a point per
+// estimator tick) drawn as the page opens, then rates computed from successive views.
 
 import uPlot from "uplot";
 import type { LiveView } from "../host/control/live.js";
 import type { ServiceView } from "../host/control/ipvsadm.js";
+import { serviceLabel, type HistoryView } from "../host/dashboard/history.js";
 
-const HISTORY = 300;
+/** Seconds the charts span (the server's history is as long). */
+const WINDOW_S = 3600;
 const $ = (id: string) => document.getElementById(id)!;
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -15,7 +18,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   e.append(...children);
   return e;
 }
-const serviceName = (s: ServiceView) => (s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.protocol.toUpperCase()} ${s.address}:${s.port}`);
+/** Named as the director's history names them: its series and the live ones are one. */
+const serviceName = (s: ServiceView) => serviceLabel(s);
 const FORWARD: Record<string, string> = { nat: "Masq", dr: "Route", tun: "Tunnel" };
 const int = (n: number | bigint) => String(typeof n === "bigint" ? n : Math.round(n));
 /** Statistics arrive as JSON numbers (the type also allows the engine's bigints). */
@@ -29,19 +33,33 @@ class Chart {
   private labels = "";
   readonly times: number[] = [];
   readonly series = new Map<string, Series>();
-  constructor(private host: HTMLElement, private title: string, private unit: string) {}
+  constructor(private host: HTMLElement, private title: string, private unit: string) {
+    // The card's width, not the width it had when the chart was made (a page drawing its
+    // history as it opens may measure before its layout settles; windows are resized).
+    new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: 200 })).observe(this.host);
+  }
 
-  push(at: number, values: Record<string, number>): void {
+  private width(): number {
+    return Math.max(320, this.host.clientWidth - 8);
+  }
+
+  push(at: number, values: Record<string, number | null>, draw = true): void {
     this.times.push(at / 1000);
     for (const [k, v] of Object.entries(values)) {
-      if (!this.series.has(k)) this.series.set(k, { label: k, values: this.times.slice(0, -1).map(() => null) });
+      if (v !== null && !this.series.has(k)) this.series.set(k, { label: k, values: this.times.slice(0, -1).map(() => null) });
     }
-    for (const [k, s] of this.series) s.values.push(k in values ? values[k] : null);
-    if (this.times.length > HISTORY) {
+    for (const [k, s] of this.series) s.values.push(values[k] ?? null);
+    while (this.times.length && this.times[0] < at / 1000 - WINDOW_S) {
       this.times.shift();
       for (const s of this.series.values()) s.values.shift();
     }
-    this.draw();
+    if (draw) this.draw();
+  }
+
+  /** The server's history of this chart, drawn once. */
+  seed(at: number[], series: Record<string, (number | null)[]>): void {
+    at.forEach((t, i) => this.push(t, Object.fromEntries(Object.entries(series).map(([k, v]) => [k, v[i]])), false));
+    if (at.length) this.draw();
   }
 
   private draw(): void {
@@ -52,7 +70,7 @@ class Chart {
       this.labels = labels;
       const colours = ["#0b6bcb", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#1098ad", "#c2255c", "#5c940d"];
       this.plot = new uPlot({
-        title: this.title, width: Math.max(320, this.host.clientWidth - 8), height: 200,
+        title: this.title, width: this.width(), height: 200,
         scales: { x: { time: true } },
         axes: [{}, { label: this.unit, size: 60 }],
         series: [{}, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: colours[i % colours.length], width: 1.5, spanGaps: true }))],
@@ -129,9 +147,9 @@ function show(v: LiveView): void {
   $("drops").replaceChildren(pairs("drop-table", ["dropped because", "frames"], Object.entries(v.drops).map(([k, x]) => [k, String(x)]), "No drops."));
   $("neighbours").replaceChildren(pairs("neighbour-table", ["state", "entries"], Object.entries(v.neighbours).filter(([, x]) => x > 0).map(([k, x]) => [k, String(x)]), "No neighbour entries."));
   $("vrrp").replaceChildren(v.vrrp.length
-    ? el("table", { id: "vrrp-table" }, el("thead", {}, el("tr", {}, ...["instance", "state", "priority", "interface", "addresses", "master"].map((x) => el("th", {}, x)))),
+    ? el("table", { id: "vrrp-table" }, el("thead", {}, el("tr", {}, ...["instance", "state", "priority", "interface", "addresses", "master"].map((x) => el("th", x === "addresses" ? { class: "addresses" } : {}, x)))),
       el("tbody", {}, ...v.vrrp.map((i) => el("tr", { "data-instance": i.name }, el("td", {}, i.name), el("td", { class: i.state.toLowerCase() }, i.state), el("td", {}, String(i.priority)),
-        el("td", {}, i.interface), el("td", {}, i.addresses.join(" ")), el("td", {}, i.master ?? "")))))
+        el("td", {}, i.interface), el("td", { class: "addresses" }, i.addresses.join(" ")), el("td", {}, i.master ?? "")))))
     : el("p", { class: "hint" }, "No VRRP instances."));
   // Rates over time, from this view and the one before.
   if (previous && v.at > previous.at) {
@@ -155,14 +173,31 @@ function show(v: LiveView): void {
   previous = v;
 }
 
+let seeded = 0;
+/** The last hour as the director kept it, then the live view. */
+async function start(): Promise<void> {
+  try {
+    const r = await fetch("/api/history", { cache: "no-store" });
+    if (r.ok) {
+      const h = (await r.json()) as HistoryView;
+      for (const k of ["cps", "pps", "active"] as const) charts[k].seed(h.at, h.charts[k]);
+      seeded = h.at.length;
+    }
+  } catch { /* no history: the charts start empty */ }
+  document.body.dataset.seeded = String(seeded);
+  connect();
+}
+
 function connect(): void {
   const events = new EventSource("/events");
   events.addEventListener("view", (m) => { $("live").className = "live"; $("live").textContent = "live"; show(JSON.parse((m as MessageEvent).data)); });
   events.onerror = () => { $("live").className = "down"; $("live").textContent = "reconnecting"; };
 }
-connect();
+void start();
 
 // For tests and the curious: the charts' data.
 (window as unknown as { wasmvsDashboard: unknown }).wasmvsDashboard = {
   series: (chart: keyof typeof charts) => Object.fromEntries([...charts[chart].series].map(([k, s]) => [k, s.values])),
+  times: (chart: keyof typeof charts) => [...charts[chart].times],
+  seeded: () => seeded,
 };

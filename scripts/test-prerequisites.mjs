@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 const TOOLS = [
   ["ip", "iproute2"], ["ping", "iputils-ping"], ["tcpdump", "tcpdump"], ["tshark", "tshark"], ["hping3", "hping3"],
   ["curl", "curl"], ["setpriv", "util-linux"], ["dnsmasq", "dnsmasq-base"], ["openssl", "openssl"],
-  ["keepalived", "keepalived"], ["chromium", "chromium"], ["tmux", "tmux"],
+  ["keepalived", "keepalived"], ["chromium", "chromium"], ["tmux", "tmux"], ["promtool", "prometheus"],
   // The systemd unit's check (systemd-analyze verify) and the tests' Unix datagram sockets (Node binds none).
   ["systemd-analyze", "systemd"], ["python3", "python3"],
 ];

@@ -153,6 +153,26 @@ describe("connection sync, backup side", () => {
 
 
 
+describe("connection sync, the backup's silence (what the metrics call its lag)", () => {
+  it("accepted messages are counted and end the silence, refused ones neither; a master measures none", async () => {
+    const { master, backup } = await pair();
+    const good = feed(master, syn()).find(isSync)!;
+    expect(master.syncIdleMs()).toBeUndefined();
+    backup.tick(5000);
+    // Silent since it started receiving (the engine's clock stood at 0 then).
+    expect(backup.syncIdleMs()).toBe(5000);
+    feed(backup, good, 6000);
+    backup.tick(9000);
+    expect([backup.counters().sync_messages_received, backup.syncIdleMs()]).toEqual([1n, 3000]);
+    const bad = good.slice();
+    bad[14 + 20 + 8 + 5] = 2; // version 2: malformed, and its UDP checksum no longer adds up either way
+    feed(backup, bad, 10000);
+    expect([backup.counters().sync_messages_received, backup.syncIdleMs()]).toEqual([1n, 4000]);
+    backup.setSync({ send: false, receive: false, ifindex: 0, syncid: 9 });
+    expect(backup.syncIdleMs()).toBeUndefined();
+  });
+});
+
 describe("connection sync, message size", () => {
   it("messages stay within the interface's MTU (IPVS's sync_maxlen limit): 1400 bytes of MTU, 38 entries a message", async () => {
     const e = await director();

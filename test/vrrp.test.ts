@@ -260,14 +260,14 @@ describe("VRRP in the metrics", () => {
     const snap = { services: [], counters, connectionCount: 0, connCapacity: 16, timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, neighbours: {},
       loop: { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }, vrrp: [m.vi.view()] };
     const text = await metricsRegistry(() => snap as never).metrics();
-    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="MASTER"} 1\n');
-    expect(text).toContain('wasmvs_vrrp_state{instance="VI_1",state="BACKUP"} 0\n');
-    expect(text).toContain('wasmvs_vrrp_became_master_total{instance="VI_1"} 1\n');
+    expect(text).toContain('wasmvs_vrrp_state{vrrp_instance="VI_1",vrid="51",interface="outside",state="MASTER"} 1\n');
+    expect(text).toContain('wasmvs_vrrp_state{vrrp_instance="VI_1",vrid="51",interface="outside",state="BACKUP"} 0\n');
+    expect(text).toContain('wasmvs_vrrp_became_master_total{vrrp_instance="VI_1",vrid="51",interface="outside"} 1\n');
     expect(text).toContain("# TYPE wasmvs_vrrp_advert_lateness_seconds histogram\n");
-    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.1"} 10\n');
-    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="0.2"} 11\n');
-    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{instance="VI_1",le="+Inf"} 11\n');
-    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_count{instance="VI_1"} 11\n');
-    expect(text).toMatch(/wasmvs_vrrp_advert_lateness_seconds_sum\{instance="VI_1"\} 0\.1[23]/);
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{vrrp_instance="VI_1",vrid="51",interface="outside",le="0.1"} 10\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{vrrp_instance="VI_1",vrid="51",interface="outside",le="0.2"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_bucket{vrrp_instance="VI_1",vrid="51",interface="outside",le="+Inf"} 11\n');
+    expect(text).toContain('wasmvs_vrrp_advert_lateness_seconds_count{vrrp_instance="VI_1",vrid="51",interface="outside"} 11\n');
+    expect(text).toMatch(/wasmvs_vrrp_advert_lateness_seconds_sum\{vrrp_instance="VI_1",vrid="51",interface="outside"\} 0\.1[23]/);
   });
 });

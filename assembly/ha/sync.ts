@@ -71,6 +71,8 @@ let maxEntries: u32 = 40;
 let maxBytes: u32 = SEND_BYTES;
 let buffer: usize = 0;
 let pending: u32 = 0;
+/** When the last message was accepted (the engine's clock; the backup's start before any). */
+let lastReceived: u32 = 0;
 
 export function syncLayout(base: usize): void {
   buffer = base; pending = 0; syncSending = false; syncReceiving = false; syncFrom = 0; syncMaster = 0;
@@ -92,6 +94,8 @@ export function syncConfigure(roles: u32, ifindex: u32, syncid: u32, maxlen: u32
     if (maxlen > limit) maxlen = limit;
   }
   if (syncSending && (roles & SYNC_SEND) == 0) syncFlush();
+  // A backup that starts has gone without a message since it started (syncIdleMs).
+  if (!syncReceiving && (roles & SYNC_RECEIVE) != 0) lastReceived = now;
   syncSending = (roles & SYNC_SEND) != 0;
   syncReceiving = (roles & SYNC_RECEIVE) != 0;
   syncIfindex = ifindex;
@@ -301,6 +305,11 @@ export function syncSetShare(percent: u32): bool {
  *  unicast sync from it. The host calls it when a backup learns a new master's address. */
 export function syncAcceptFrom(addr: u32): void { syncMaster = addr; }
 
+/** Milliseconds a backup has gone without accepting a message (since it started, before its
+ *  first); 0xffffffff when not receiving. IPVS sends nothing while a master has nothing to
+ *  sync, so this grows on an idle pair: alerting pairs it with the master's messages sent. */
+export function syncIdleMs(): u32 { return syncReceiving ? now - lastReceived : 0xffffffff; }
+
 /** Is this UDP datagram to the sync port on the sync interface, to a multicast group or to
  *  the interface's address? Then sync has the last word on it. (Before any service lookup.) */
 @inline export function syncIsForUs(dst: u32, dportWire: u32, ifindex: u32): bool {
@@ -354,7 +363,14 @@ export function syncReceive(m: usize, len: u32): void {
     else count(applyEntry(at, true));
     at += size;
   }
+  received();
+}
+
+/** A message accepted: the frame's counter, and the backup's last word from its master. */
+function received(): void {
   count(Counter.CONSUMED);
+  count(Counter.SYNC_MESSAGES_RECEIVED);
+  lastReceived = now;
 }
 
 /** A version-0 message (an old IPVS master): each entry read into a v1 entry, timeout 0
@@ -378,7 +394,7 @@ function receiveV0(m: usize, len: u32): void {
     count(applyEntry(v1, true));
     at += syncV0EntrySize(at);
   }
-  count(Counter.CONSUMED);
+  received();
 }
 
 /** Apply one entry; returns its counter: SYNC_CONNS_RECEIVED (applied), _UNMATCHED (no such

@@ -1,7 +1,8 @@
 // wasmvs top: the dashboard's live view in a terminal — per service and per real server the
 // connections, the statistics and the estimator's rates, the connection table's occupancy,
-// drops by reason, VRRP and health — refreshed in place until q (or Ctrl-C). It asks the
-// running director over its control socket ({"op":"view"}), as ipvsadm's listing does.
+// drops by reason, VRRP and health (servers their checks took out too) — refreshed in place
+// until q (or Ctrl-C). It asks the running director over its control socket ({"op":"view"}),
+// as ipvsadm's listing does.
 
 import { request } from "./ipvsadm.js";
 import { FWD, IpvsadmError, type ServiceView } from "../control/ipvsadm.js";
@@ -20,6 +21,7 @@ function human(v: number): string {
   for (const [d, u] of [[1e12, "T"], [1e9, "G"], [1e6, "M"]] as const) if (v >= d) return `${(v / d).toFixed(1)}${u}`;
   return String(Math.round(v));
 }
+const since = (s?: number) => (s === undefined ? "" : `, ${s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`} ago`);
 const name = (s: ServiceView) => (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase().padEnd(4)} ${s.address}:${s.port}`);
 
 /** One screen of the view, width columns wide (lines cut at the width). */
@@ -46,6 +48,12 @@ export function renderTop(v: LiveView, socket: string, width: number): string[] 
       const h = health.get(`${hkey} ${r.address}:${r.port}`);
       lines.push(row(`  -> ${r.address}:${r.port}`, FWD[r.method], String(r.weight), String(r.active), String(r.inactive), String(r.stats.conns),
         human(r.rates.cps), human(r.rates.inpps), human(r.rates.outpps), human(r.rates.inbps), human(r.rates.outbps)) + (h && !h.alive ? `  DOWN: ${h.reason}` : ""));
+    }
+    // Servers health checking took out of the table (keepalived removes a failed server unless
+    // inhibit_on_failure): listed as the dashboard lists them, so that a failure does not just vanish.
+    const listed = new Set(s.realServers.map((r) => `${r.address}:${r.port}`));
+    for (const h of v.health.filter((x) => x.service === hkey && !listed.has(x.server))) {
+      lines.push(`${`  -> ${h.server}`.padEnd(32)} ${h.alive ? "up" : `DOWN: ${h.reason}`}  (not in the table: taken out by its health check${since(h.sinceChangeS)})`);
     }
   }
   if (v.table.services.length === 0) lines.push("(no virtual services)");

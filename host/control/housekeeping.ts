@@ -27,6 +27,8 @@ export interface HousekeepingOptions {
   checks?: () => unknown[];
   /** The crash journal's figures, for the status file. */
   journal?: () => unknown;
+  /** Each estimator tick's snapshot, after the estimate (the dashboard's history). */
+  estimated?: (s: EngineSnapshot) => void;
 }
 
 export class Housekeeping {
@@ -45,8 +47,13 @@ export class Housekeeping {
       this.o.health.lagMaxMs = this.lateness.maxMs;
     }));
     this.periodic(STATUS_MS, "status", () => this.writeStatus());
-    this.periodic(ESTIMATOR_INTERVAL_MS, "estimator", async () => estimate(await this.engine.snapshot(), this.estimator));
-    estimate(await this.engine.snapshot(), this.estimator);
+    const tick = async () => {
+      const s = await this.engine.snapshot();
+      estimate(s, this.estimator);
+      this.o.estimated?.(s);
+    };
+    this.periodic(ESTIMATOR_INTERVAL_MS, "estimator", tick);
+    await tick();
     await this.writeStatus();
   }
 

@@ -71,6 +71,12 @@ export class SyncDaemons {
     return out;
   }
 
+  /** The roles running, for the metrics. */
+  view(): { master?: { ifname: string; syncid: number }; backup?: { ifname: string; syncid: number } } {
+    const v = (d?: Daemon) => (d ? { ifname: d.ifname, syncid: d.syncid } : undefined);
+    return { master: v(this.master), backup: v(this.backup) };
+  }
+
   private roles(): { master?: Daemon; backup?: Daemon } {
     return { master: this.master, backup: this.backup };
   }

@@ -1,7 +1,7 @@
 // The live dashboard of `wasmvs run` (a `dashboard [ADDRESS:]PORT` line; off without one):
 // one page (dist/dashboard/index.html, self-contained: its script and uPlot inlined, no CDN),
 // the live view as JSON at /api/view, and the same view pushed every second as server-sent
-// events at /events. One snapshot a second however many pages watch; every input bounded:
+// events at /events; the charts' last hour (history.ts) at /api/history, drawn by a page as it opens. One snapshot a second however many pages watch; every input bounded:
 // at most MAX_WATCHERS event streams (WATCHERS_PER_PEER of one peer: a local user, or an
 // address, host/metrics/peers.ts) and MAX_REQUESTS other requests at once, each peer's
 // connections capped, requests cut off after REQUEST_TIMEOUT_MS, replies not read within
@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { LiveView } from "../control/live.js";
+import type { HistoryView } from "./history.js";
 import { limitPeers, replyWithin, unreadBy } from "../metrics/peers.js";
 
 /** The built page, found from the package root (this file runs from dist/host/dashboard, or from
@@ -33,6 +34,8 @@ const MAX_BACKLOG = 1 << 20;
 
 export interface DashboardOptions {
   view: () => Promise<LiveView>;
+  /** The charts' server-side history (none: the page starts with empty charts). */
+  history?: () => HistoryView;
   host: string;
   port: number;
   intervalMs?: number;
@@ -126,6 +129,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     res.on("close", () => { requests--; });
     if (path === "/" || path === "/index.html") {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": page.length, "cache-control": "no-cache" }).end(req.method === "HEAD" ? undefined : page);
+    } else if (path === "/api/history" && o.history) {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" }).end(JSON.stringify(o.history()));
     } else if (path === "/api/view") {
       o.view().then(
         (v) => res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" }).end(JSON.stringify(v)),

@@ -23,6 +23,7 @@ import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { startDashboard } from "../dashboard/server.js";
+import { History } from "../dashboard/history.js";
 import { liveView } from "../control/live.js";
 import { tapAddon } from "../io/tap.js";
 import { Housekeeping } from "../control/housekeeping.js";
@@ -295,6 +296,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   let checking: HealthService | undefined;
   let vrrp: VrrpService | undefined;
   let syncd: SyncDaemons | undefined;
+  let history: History | undefined;
   const fifos = new NotifyFifos(fileCfg.notifyFifos ?? [], o.log);
   const services: Service[] = [
     taps,
@@ -338,7 +340,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const m = fileCfg.metrics;
       if (!m) return () => {};
       let current: EngineSnapshot | undefined;
-      const registry = metricsRegistry(() => current!, () => health, () => checking);
+      const registry = metricsRegistry(() => current!, () => health, () => checking, () => syncd?.view());
       // Scrapes within METRICS_SNAPSHOT_MS share a snapshot: 16 scrapers back to back ask the
       // data-path thread (and VRRP's timers beside it) for at most a few a second.
       // metrics_scraper follows the running configuration (a reload may change it).
@@ -352,12 +354,15 @@ export async function runDirector(o: RunOptions): Promise<void> {
     service("dashboard", async () => {
       const d = fileCfg.dashboard;
       if (!d) return () => {};
+      // Fed by the estimator's ticks (housekeeping, below), from the dashboard's start.
+      history = new History();
       const dashboard = await startDashboard({
         host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
         view: async () => {
           const snap = await thread().snapshot();
           return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);
         },
+        history: () => history!.view(),
       });
       o.log(`dashboard on http://${d.host}:${d.port}/`);
       return () => dashboard.close();
@@ -387,7 +392,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
       const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
       const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf: status, health, survived,
-        checks: () => checking?.views() ?? [], journal: () => dataPath.thread?.journalView() });
+        checks: () => checking?.views() ?? [], journal: () => dataPath.thread?.journalView(), estimated: (s) => history?.record(s, Date.now()) });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),

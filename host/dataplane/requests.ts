@@ -28,6 +28,8 @@ export interface EngineSnapshot {
   loop: LoopStats;
   /** The VRRP instances as their state machines (on the data-path thread) see them. */
   vrrp: VrrpView[];
+  /** Milliseconds the backup sync daemon has gone without a message (absent: not receiving). */
+  syncIdleMs?: number;
 }
 
 export type EngineRequest =
@@ -69,6 +71,7 @@ export function engineSnapshot(e: Engine, loop: LoopStats, vrrp?: VrrpMachines):
   return {
     services: e.services(), counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
     timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
+    syncIdleMs: e.syncIdleMs(),
   };
 }
 

@@ -481,6 +481,13 @@ export class Engine {
     this.exports.syncMaster(addr ? ipToWire(addr) : 0);
   }
 
+  /** Milliseconds the backup sync daemon has gone without accepting a message (since it
+   *  started, before its first); undefined when not receiving. */
+  syncIdleMs(): number | undefined {
+    const ms = this.exports.syncIdle() >>> 0;
+    return ms === 0xffffffff ? undefined : ms;
+  }
+
   /** The whole table as IPVS sync entries (SYNC_ENTRY_BYTES each) with what remains of each
    *  timeout, templates first, for a process that takes over (host/dataplane/handoff.ts). The
    *  RX slots are its buffer: call it only between batches of a loop that has stopped. */

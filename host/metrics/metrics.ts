@@ -41,7 +41,14 @@ export interface CheckingView {
   counts: { checks: number; failures: number; transitions: number };
 }
 
-export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth, checking?: () => CheckingView | undefined): Registry {
+/** The sync daemons' roles as the metrics read them (host/control/syncd.ts). */
+export interface SyncRolesView {
+  master?: { ifname: string; syncid: number };
+  backup?: { ifname: string; syncid: number };
+}
+
+export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth, checking?: () => CheckingView | undefined,
+  sync?: () => SyncRolesView | undefined): Registry {
   const r = new Registry();
   // The process's own CPU, memory, descriptors and event-loop lag: the director is the data plane.
   collectDefaultMetrics({ register: r, prefix: "wasmvs_" });
@@ -92,6 +99,7 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   counter("wasmvs_vrrp_adverts_received_total", "VRRP adverts the engine checked and passed to the state machines.", "vrrp_adverts_received");
   counter("wasmvs_vrrp_adverts_sent_total", "VRRP adverts the engine sent.", "vrrp_adverts_sent");
   counter("wasmvs_sync_messages_sent_total", "Connection sync messages sent (IPVS sync v1).", "sync_messages_sent");
+  counter("wasmvs_sync_messages_received_total", "Connection sync messages a backup accepted (every check passed).", "sync_messages_received");
   counter("wasmvs_sync_connections_sent_total", "Connections (and templates) in the sync messages sent.", "sync_conns_sent");
   counter("wasmvs_sync_connections_received_total", "Synced connections applied to this director's table.", "sync_conns_received");
   counter("wasmvs_sync_connections_unmatched_total", "Synced connections for a service or real server this director does not have.", "sync_conns_unmatched");
@@ -109,6 +117,7 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
     },
   });
   vrrpMetrics(r, snap);
+  if (sync) syncMetrics(r, snap, sync);
   new PCounter({ name: "wasmvs_batches_total", help: "Engine calls with received frames (frames per batch = frames / batches).", registers: [r],
     collect() { this.reset(); this.inc(snap().loop.batches); } });
   new Gauge({ name: "wasmvs_arp_failed_next_hops", help: "Next hops that stopped answering ARP (neighbour entries in state failed).", registers: [r],
@@ -127,20 +136,30 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   return r;
 }
 
-/** VRRP as the data-path thread's state machines see it: each instance's state, and how late
- *  its scheduled adverts left (a histogram the thread keeps since start, exposed as it is). */
+/** VRRP as the data-path thread's state machines see them: each instance's state and
+ *  priorities, and how late its scheduled adverts left (a histogram the thread keeps since
+ *  start, exposed as it is). Every series carries the instance's VRID and interface: the
+ *  router's identity on its link, which both directors share whatever they name the
+ *  instance, so "two masters" and "no master" are sums over the pair's scrapes (README). */
 function vrrpMetrics(r: Registry, snap: () => EngineSnapshot): void {
   const states = ["INIT", "BACKUP", "MASTER", "FAULT", "STOP"];
+  const ids = ["vrrp_instance", "vrid", "interface"];
+  const id = (v: EngineSnapshot["vrrp"][number]) => ({ vrrp_instance: v.name, vrid: String(v.vrid), interface: v.interface });
   new Gauge({
     name: "wasmvs_vrrp_state", help: "1 for each VRRP instance's current state (INIT, BACKUP, MASTER, FAULT, STOP), else 0.",
-    labelNames: ["instance", "state"], registers: [r],
+    labelNames: [...ids, "state"], registers: [r],
     collect() {
       this.reset();
-      for (const v of snap().vrrp ?? []) for (const st of states) this.set({ instance: v.name, state: st }, v.state === st ? 1 : 0);
+      for (const v of snap().vrrp ?? []) for (const st of states) this.set({ ...id(v), state: st }, v.state === st ? 1 : 0);
     },
   });
-  new PCounter({ name: "wasmvs_vrrp_became_master_total", help: "Times each VRRP instance became master.", labelNames: ["instance"], registers: [r],
-    collect() { this.reset(); for (const v of snap().vrrp ?? []) this.inc({ instance: v.name }, v.counts.becameMaster); } });
+  new Gauge({ name: "wasmvs_vrrp_priority", help: "Each VRRP instance's configured priority.", labelNames: ids, registers: [r],
+    collect() { this.reset(); for (const v of snap().vrrp ?? []) this.set(id(v), v.basePriority); } });
+  new Gauge({ name: "wasmvs_vrrp_effective_priority", help: "Each VRRP instance's priority after tracking (the one it advertises; 0 in FAULT).",
+    labelNames: ids, registers: [r],
+    collect() { this.reset(); for (const v of snap().vrrp ?? []) this.set(id(v), v.priority); } });
+  new PCounter({ name: "wasmvs_vrrp_became_master_total", help: "Times each VRRP instance became master.", labelNames: ids, registers: [r],
+    collect() { this.reset(); for (const v of snap().vrrp ?? []) this.inc(id(v), v.counts.becameMaster); } });
   // prom-client's Histogram observes one value at a time; this one's counts come whole from
   // the data-path thread, so it is written as a histogram's lines directly.
   const name = "wasmvs_vrrp_advert_lateness_seconds";
@@ -152,14 +171,46 @@ function vrrpMetrics(r: Registry, snap: () => EngineSnapshot): void {
       values: (snap().vrrp ?? []).flatMap((v) => {
         const l = v.advertLateness;
         return [
-          ...LATENESS_BUCKETS_MS.map((b, k) => ({ metricName: `${name}_bucket`, labels: { instance: v.name, le: b / 1000 }, value: l.buckets[k] })),
-          { metricName: `${name}_bucket`, labels: { instance: v.name, le: "+Inf" }, value: l.count },
-          { metricName: `${name}_sum`, labels: { instance: v.name }, value: l.sumMs / 1000 },
-          { metricName: `${name}_count`, labels: { instance: v.name }, value: l.count },
+          ...LATENESS_BUCKETS_MS.map((b, k) => ({ metricName: `${name}_bucket`, labels: { ...id(v), le: b / 1000 }, value: l.buckets[k] })),
+          { metricName: `${name}_bucket`, labels: { ...id(v), le: "+Inf" }, value: l.count },
+          { metricName: `${name}_sum`, labels: id(v), value: l.sumMs / 1000 },
+          { metricName: `${name}_count`, labels: id(v), value: l.count },
         ];
       }),
     }),
   } as unknown as Parameters<Registry["registerMetric"]>[0]);
+}
+
+/** The connection sync daemons: which roles run (ipvsadm --start-daemon, or lvs_sync_daemon
+ *  following VRRP) and how long a backup has gone without a message. A master sends each
+ *  connection event at the end of the engine call it happened in (refresh entries wait one
+ *  timer call at most), so it has no backlog worth a metric: what can lag is the backup, and
+ *  its silence is measured where it receives (the engine's clock). */
+function syncMetrics(r: Registry, snap: () => EngineSnapshot, sync: () => SyncRolesView | undefined): void {
+  new Gauge({
+    name: "wasmvs_sync_state", help: "1 for each connection sync role running (master, backup; both may), or off when none, else 0.",
+    labelNames: ["state", "interface", "syncid"], registers: [r],
+    collect() {
+      this.reset();
+      const v = sync() ?? {};
+      const d = v.master ?? v.backup;
+      const at = { interface: d?.ifname ?? "", syncid: d ? String(d.syncid) : "" };
+      this.set({ ...at, state: "master" }, v.master ? 1 : 0);
+      this.set({ ...at, state: "backup" }, v.backup ? 1 : 0);
+      this.set({ ...at, state: "off" }, d ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: "wasmvs_sync_last_message_age_seconds",
+    help: "Seconds the backup sync daemon has gone without accepting a message (since it started, before its first); absent when no backup runs.",
+    labelNames: ["interface", "syncid"], registers: [r],
+    collect() {
+      this.reset();
+      const b = sync()?.backup;
+      const ms = snap().syncIdleMs;
+      if (b && ms !== undefined) this.set({ interface: b.ifname, syncid: String(b.syncid) }, ms / 1000);
+    },
+  });
 }
 
 function checkingMetrics(r: Registry, checking: () => CheckingView | undefined): void {

@@ -96,6 +96,26 @@ browserDescribe("the live dashboard and wasmvs top", () => {
     expect(matched).toBe(true);
     const total = listed(d)["TCP 10.0.0.100:80"][0];
     expect(total).toBe(300);
+    // The director's own history: a point per estimator tick since it started, whose rates
+    // times their intervals add up to the 300 connections (differences of the counters,
+    // none lost or counted twice); a page opened now draws it before any live update.
+    type History = { intervalMs: number; capacity: { points: number }; at: number[]; from: number; charts: Record<string, Record<string, (number | null)[]>> };
+    const history = () => JSON.parse(sb.run(sb.director, ["curl", "-s", "--max-time", "5", `http://127.0.0.1:${PORT}/api/history`]).stdout) as History;
+    const counted = (h: History) => h.charts.cps["TCP 10.0.0.100:80"].reduce((sum: number, x, i) => sum + (x ?? 0) * (h.at[i] - (i ? h.at[i - 1] : h.from)) / 1000, 0);
+    await sb.waitFor("the history's last tick to count every connection", () => Math.round(counted(history())) === 300, 10_000);
+    const before = history();
+    expect(before.intervalMs).toBe(2000);
+    expect(before.capacity.points).toBe(1800);
+    expect(before.at.length).toBeGreaterThan(0);
+    expect(before.at.length).toBeLessThanOrEqual(1800);
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.seeded !== undefined, undefined, { timeout: 15_000 });
+    const seeded = await page.evaluate(() => (window as unknown as { wasmvsDashboard: { seeded(): number } }).wasmvsDashboard.seeded());
+    expect(seeded).toBeGreaterThanOrEqual(before.at.length);
+    const onPage = await page.evaluate(() => (window as unknown as { wasmvsDashboard: { series(c: string): Record<string, (number | null)[]> } }).wasmvsDashboard.series("cps"));
+    expect(onPage["TCP 10.0.0.100:80"].slice(0, before.at.length)).toEqual(before.charts.cps["TCP 10.0.0.100:80"]);
+    console.log(`dashboard history: ${before.at.length} points of ${before.capacity.points} after ${((before.at.at(-1)! - before.from) / 1000).toFixed(0)} s; ` +
+      `${seeded} drawn by a page opened after the traffic, peak ${Math.max(...before.charts.cps["TCP 10.0.0.100:80"].map((x) => x ?? 0))} conn/s`);
     // Weights and the tables beside: no drops, neighbours resolved.
     expect(await page.textContent("#services-table")).toMatch(/→ 10\.1\.0\.13:8080\s*Masq\s*3/);
     expect(await page.textContent("#neighbour-table")).toMatch(/reachable|stale|permanent/i);
@@ -161,6 +181,7 @@ vrrp_instance VI_1 {
   advert_int 0.1
   virtual_ipaddress {
     ${VIP}
+${[201, 202, 203, 204, 205, 206].map((k) => `    10.0.0.${k}`).join("\n")}
   }
 }
 virtual_server ${VIP} 80 {
@@ -172,16 +193,40 @@ ${[0, 1, 2].map((k) => `  real_server 10.1.0.${11 + k} 8080 {\n    weight ${k + 
 `, join(sb.dir, "control.sock"), "director-ha");
     await page.goto(`http://127.0.0.1:${PORT}/`);
     await page.waitForFunction(() => document.querySelector("#vrrp-table td.master") !== null, undefined, { timeout: 20_000 });
-    expect(await page.textContent("#vrrp-table tr[data-instance=VI_1]")).toMatch(/VI_1\s*MASTER\s*150\s*outside\s*10\.0\.0\.100/);
+    expect(await page.textContent("#vrrp-table tr[data-instance=VI_1]")).toMatch(/VI_1\s*MASTER\s*150\s*outside\s*10\.0\.0\.100 10\.0\.0\.201 .*10\.0\.0\.206/);
+    // The VRRP card holds its table (seven addresses): nothing spills out of it, nothing needs a scrollbar.
+    const fit = await page.evaluate(() => {
+      const card = document.getElementById("vrrp-card")!;
+      const table = document.getElementById("vrrp-table")!.getBoundingClientRect();
+      const box = card.getBoundingClientRect();
+      return { scrollW: card.scrollWidth, clientW: card.clientWidth, scrollH: card.scrollHeight, clientH: card.clientHeight,
+        inside: table.left >= box.left && table.right <= box.right && table.top >= box.top && table.bottom <= box.bottom };
+    });
+    expect(fit.scrollW).toBeLessThanOrEqual(fit.clientW);
+    expect(fit.scrollH).toBeLessThanOrEqual(fit.clientH);
+    expect(fit.inside).toBe(true);
+    await page.locator("#vrrp-card").screenshot({ path: join(ARTIFACTS, "dashboard-vrrp.png") });
     await page.waitForFunction(() => document.querySelectorAll("#services-table td.up").length === 3, undefined, { timeout: 20_000 });
     await sb.stop("server2");
     try {
       await page.waitForFunction(() => document.querySelector("#services-table tr[data-server='TCP 10.0.0.100:80 10.1.0.12:8080'] td.down") !== null, undefined, { timeout: 20_000 });
       expect(await page.textContent("#services-table tr[data-server='TCP 10.0.0.100:80 10.1.0.12:8080'] td.down")).toMatch(/^down: .+/);
+      // top lists it too, under its service, with the same reason.
+      const once = spawnSync("ip", ["netns", "exec", sb.director, process.execPath, join(ROOT, "bin/wasmvs.js"), "top", "--socket", d.socket, "--once"], { encoding: "utf8" });
+      const reason = (await page.textContent("#services-table tr[data-server='TCP 10.0.0.100:80 10.1.0.12:8080'] td.down"))!.slice("down: ".length);
+      const line = once.stdout.split("\n").find((l) => l.includes("-> 10.1.0.12:8080"));
+      console.log(`wasmvs top --once, server2 stopped: ${line}`);
+      expect(line).toMatch(
+        new RegExp(`^  -> 10\\.1\\.0\\.12:8080\\s+DOWN: ${reason.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}  \\(not in the table: taken out by its health check, \\d+ s ago\\)$`));
     } finally {
       await sb.startServerProcess(1, "server2-again", ["--http", "8080"], "server2");
     }
     await page.waitForFunction(() => document.querySelectorAll("#services-table td.up").length === 3, undefined, { timeout: 20_000 });
+    // Each chart spans its card (less the card's padding), however early the page drew it.
+    await page.waitForFunction(() => document.querySelectorAll(".charts .uplot").length === 3, undefined, { timeout: 10_000 });
+    const charts = await page.evaluate(() => [...document.querySelectorAll(".charts > section")].map((s) => [s.clientWidth, s.querySelector(".uplot")!.getBoundingClientRect().width]));
+    expect(charts.length).toBe(3);
+    for (const [card, chart] of charts) expect([card - 40 < chart, chart <= card]).toEqual([true, true]);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-health.png"), fullPage: true });
   }, 90_000);
 }, true);

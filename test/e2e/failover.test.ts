@@ -9,11 +9,15 @@ import { join } from "node:path";
 import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
+/** Each director's metrics port (with lvs_sync_daemon): the pair's HA metrics are scraped as Prometheus would. */
+const METRICS = { a: 9171, b: 9172 };
+
 e2eDescribe("failover with connection sync", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}${pairDirectorBlock(`s${who}`, who === "a" ? "0c" : "0d", who === "a" ? 5 : 6, sloppy ? "  sloppy_tcp on" : "")}vrrp_instance VI_1 {
+  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}${pairDirectorBlock(`s${who}`, who === "a" ? "0c" : "0d", who === "a" ? 5 : 6,
+    [sloppy ? "  sloppy_tcp on" : "", sync ? `  metrics 127.0.0.1:${METRICS[who]}` : ""].filter(Boolean).join("\n"))}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 61
   priority ${priority}
@@ -71,6 +75,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
       expect(sb.logOf(`${tag}-a`)).toMatch(/connection sync on outside: sending/);
     }
 
+    const scrape = (who: "a" | "b") => sb.must(sb.director, ["curl", "-s", "-f", "--max-time", "5", `http://127.0.0.1:${METRICS[who]}/metrics`]);
     const long = sb.httpInBackground(`http://${VIP}/`, { requests: 50 * 150, concurrency: 50, keepalive: true, intervalMs: 20, timeoutMs: 3000 }, `${tag}-long`);
     const fresh = sb.httpInBackground(`http://${VIP}/`, { requests: 400, intervalMs: 10, timeoutMs: 2000 }, `${tag}-fresh`);
     // Let the 50 connections open and run, and the backup learn them.
@@ -82,6 +87,27 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
           return false;
         }
       }, 10000);
+    }
+    if (how === true) {
+      // What an alert on the pair reads: one master and one backup of the same virtual router
+      // (VRID 61 on outside), the priorities, sync sending on a and received on b a moment ago.
+      const ma = scrape("a");
+      const mb = scrape("b");
+      const ids = 'vrrp_instance="VI_1",vrid="61",interface="outside"';
+      expect(ma).toContain(`wasmvs_vrrp_state{${ids},state="MASTER"} 1\n`);
+      expect(mb).toContain(`wasmvs_vrrp_state{${ids},state="MASTER"} 0\n`);
+      expect(mb).toContain(`wasmvs_vrrp_state{${ids},state="BACKUP"} 1\n`);
+      expect([ma, mb].map((m) => /^wasmvs_vrrp_effective_priority\{(.*)\} (\d+)$/m.exec(m)?.slice(1))).toEqual([[ids, "150"], [ids, "100"]]);
+      expect(ma).toContain('wasmvs_sync_state{interface="outside",syncid="7",state="master"} 1\n');
+      expect(mb).toContain('wasmvs_sync_state{interface="outside",syncid="7",state="backup"} 1\n');
+      expect(Number(/^wasmvs_sync_messages_sent_total (\d+)$/m.exec(ma)?.[1])).toBeGreaterThan(0);
+      expect(Number(/^wasmvs_sync_messages_received_total (\d+)$/m.exec(mb)?.[1])).toBeGreaterThan(0);
+      // New connections every 10 ms are synced at once; the refresh period (10 s) bounds it anyway.
+      const age = Number(/^wasmvs_sync_last_message_age_seconds\{interface="outside",syncid="7"\} (\S+)$/m.exec(mb)?.[1]);
+      console.log(`metrics of the pair: a MASTER, b BACKUP (VRID 61); b's last sync message ${age} s before the scrape`);
+      expect(age).toBeGreaterThanOrEqual(0);
+      expect(age).toBeLessThan(10);
+      expect(ma).not.toMatch(/^wasmvs_sync_last_message_age_seconds\{/m);
     }
     await new Promise((r) => setTimeout(r, 1500));
     const killedAt = Date.now();
