@@ -154,6 +154,10 @@ export interface InterfaceConfig {
   /** A bridge to put the TAP in (`wasmvs run`). */
   bridge?: string;
   line: number;
+  /** The file of its line when not the configuration's own (a --director file). */
+  file?: string;
+  /** No `mac` was given: derived (derivedMac in settings.ts). */
+  macDerived?: boolean;
 }
 
 export interface RouteConfig {
@@ -161,6 +165,7 @@ export interface RouteConfig {
   via?: string;
   dev?: string;
   line: number;
+  file?: string;
 }
 
 export interface NeighbourConfig {
@@ -168,7 +173,11 @@ export interface NeighbourConfig {
   mac: string;
   dev?: string;
   line: number;
+  file?: string;
 }
+
+/** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
+export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;
 
 export interface RealServerConfig extends RealServerSpec {
   line: number;
@@ -186,6 +195,8 @@ export interface ServiceConfig extends ServiceSpec {
 
 export interface DirectorConfig {
   file: string;
+  /** keepalived.conf's director block read from a file of its own (--director FILE). */
+  directorFile?: string;
   /** Which syntax the file was in: errors name that syntax's keywords. */
   format?: "keepalived" | "rules";
   interfaces: InterfaceConfig[];
@@ -458,11 +469,11 @@ export function groupId(name: string): number | undefined {
 }
 
 /** The interface index a dev name or number refers to. */
-export function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
+export function devIndex(cfg: DirectorConfig, dev: string, line: number, file = cfg.file): number {
   const byName = cfg.interfaces.find((i) => i.name === dev);
   if (byName) return byName.index;
   if (/^\d+$/.test(dev) && cfg.interfaces.some((i) => i.index === Number(dev))) return Number(dev);
-  throw new ConfigError(cfg.file, line, 1, dev, "no such interface");
+  throw new ConfigError(file, line, 1, dev, "no such interface");
 }
 
 /** The interface whose connected subnet holds addr. */
@@ -483,29 +494,29 @@ export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefin
 export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   const errs = new ErrorList();
 
-  const at = (line: number, what: string, f: () => void) => errs.attempt(() => {
+  const at = (line: number, what: string, f: () => void, file = cfg.file) => errs.attempt(() => {
     try {
       f();
     } catch (e) {
-      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, keywordOf(cfg, what), e.message);
+      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(file, line, 1, keywordOf(cfg, what), e.message);
       throw e;
     }
   });
   if (cfg.interfaces.length === 0) throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)");
-  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i));
+  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i), fileOf(cfg, i));
   for (const r of cfg.routes) {
     at(r.line, "route", () => {
-      const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line) : onLinkIndex(cfg, r.via!);
-      if (dev === undefined) throw new ConfigError(cfg.file, r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
+      const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line, fileOf(cfg, r)) : onLinkIndex(cfg, r.via!);
+      if (dev === undefined) throw new ConfigError(fileOf(cfg, r), r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
       engine.addRoute(r.cidr, r.via, dev);
-    });
+    }, fileOf(cfg, r));
   }
   for (const n of cfg.neighbours) {
     at(n.line, "neighbour", () => {
-      const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line) : onLinkIndex(cfg, n.address);
-      if (dev === undefined) throw new ConfigError(cfg.file, n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
+      const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line, fileOf(cfg, n)) : onLinkIndex(cfg, n.address);
+      if (dev === undefined) throw new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
       engine.setNeighbour(n.address, n.mac, dev);
-    });
+    }, fileOf(cfg, n));
   }
   if (cfg.timeouts) {
     const t = cfg.timeouts;
