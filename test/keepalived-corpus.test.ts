@@ -138,6 +138,7 @@ gatedDescribe("the keepalived.conf corpus judged by keepalived -t", keepalivedUn
         }
       }
       console.log(`keepalived -t: accepts all ${names.length} (${clean} without a message)`);
+      expect(readFileSync(README, "utf8")).toContain(`keepalived accepts all ${names.length} (${clean} without a message`);
     } finally {
       rmSync(pids, { recursive: true, force: true });
     }
