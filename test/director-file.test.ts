@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../host/control/load.js";
 import { ConfigError } from "../host/control/rules.js";
@@ -134,17 +134,26 @@ describe("an interface without mac", () => {
 describe("a name the director lacks says what to add", () => {
   it("no director block at all: add one, here or with --director", () => {
     const conf = folder.write("k6.conf", KEEPALIVED.replace(/virtual_server[^]*/, ""));
-    expect(errorOf(() => loadConfig(conf))).toBe(`${conf}:6:13: 'outside': no interface outside: no director block defines interfaces; ` +
-      ADD_DIRECTOR.replace("eth0 { tap eth0", "outside { tap outside"));
+    const said = errorOf(() => loadConfig(conf));
+    expect(said).toBe(`${conf}:6:13: 'outside': no interface outside: no director block defines interfaces; ` +
+      ADD_DIRECTOR.replace("interface eth0 {", "interface outside {"));
     expect(ADD_DIRECTOR).toContain("--director FILE");
+    // What it says to add, added as it says, loads.
+    const block = /`(director \{.*?\} \})`/.exec(said)![1].replace("192.0.2.1/24", "10.0.0.1/24");
+    expect(loadConfig(folder.write("k6b.conf", `${block}\n${readFileSync(conf, "utf8")}`)).interfaces.map((i) => [i.name, i.tap])).toEqual([["outside", "outside"]]);
   });
 
   it("a director block without it: the line to add, and where the block is", () => {
     const conf = folder.write("k7.conf", KEEPALIVED.replace(/virtual_server[^]*/, "").replace("interface outside", "interface eth0"));
     const dir = folder.write("d7.conf", DIRECTOR);
-    expect(errorOf(() => loadConfig(conf, dir))).toBe(`${conf}:6:13: 'eth0': no interface eth0 in the director block (${dir}) (interfaces: outside, inside): ` +
-      "add `interface eth0 { tap eth0  address ADDRESS/PREFIX }` to it");
+    const said = errorOf(() => loadConfig(conf, dir));
+    expect(said).toBe(`${conf}:6:13: 'eth0': no interface eth0 in the director block (${dir}) (interfaces: outside, inside): ` +
+      "add `interface eth0 { address ADDRESS/PREFIX }` to it");
     const inline = folder.write("k8.conf", DIRECTOR + readFileSync(conf, "utf8"));
-    expect(errorOf(() => loadConfig(inline))).toMatch(/'eth0': no interface eth0 in the director block \(interfaces: outside, inside\): add `interface eth0 \{ tap eth0 {2}address ADDRESS\/PREFIX \}` to it$/);
+    expect(errorOf(() => loadConfig(inline))).toMatch(/'eth0': no interface eth0 in the director block \(interfaces: outside, inside\): add `interface eth0 \{ address ADDRESS\/PREFIX \}` to it$/);
+    // The line to add, added to the director file as it says, loads.
+    const line = /`(interface eth0 \{.*?\})`/.exec(said)![1].replace("ADDRESS/PREFIX", "10.2.0.1/24");
+    writeFileSync(dir, DIRECTOR.replace(/}\n$/, `  ${line}\n}\n`));
+    expect(loadConfig(conf, dir).interfaces.map((i) => i.name)).toEqual(["outside", "inside", "eth0"]);
   });
 });
