@@ -12,6 +12,7 @@ import { ConfigError } from "../host/control/rules.js";
 import { derivedMac } from "../host/control/settings.js";
 import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
 import { check } from "../host/cli/check.js";
+import { validateOnScratch } from "../host/control/reload.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const CLI = join(import.meta.dirname, "..", "bin", "wasmvs.js");
@@ -83,6 +84,12 @@ describe("--director FILE", () => {
     // An engine-stage refusal (check loads the file into a scratch engine).
     const route = folder.write("route.conf", DIRECTOR.replace(/}\n$/, "  route 10.9.0.0/16 via 192.0.2.1\n}\n"));
     await expect(check(conf, route)).rejects.toThrow(`${route}:10:1: 'route': gateway 192.0.2.1 is not on any interface's subnet (add 'dev INTERFACE')`);
+    // A reload that moves the metrics endpoint of the director file: refused at that file's line.
+    const m1 = folder.write("m1.conf", DIRECTOR.replace(/}\n$/, "  metrics 127.0.0.1:9100\n}\n"));
+    const prev = loadConfig(conf, m1);
+    const m2 = folder.write("m2.conf", DIRECTOR.replace(/}\n$/, "  metrics 127.0.0.1:9101\n}\n"));
+    await expect(validateOnScratch({ slotSize: 2048, maxServices: 16, maxRealServers: 16 }, prev, loadConfig(conf, m2)))
+      .rejects.toThrow(`${m2}:10:1: 'metrics': metrics 127.0.0.1:9100 changed to 127.0.0.1:9101: restart wasmvs`);
     // keepalived.conf's own errors still name keepalived.conf.
     const typo = folder.write("k3.conf", KEEPALIVED.replace("weight 2", "weigth 2"));
     expect(errorOf(() => loadConfig(typo, folder.write("d3.conf", DIRECTOR)))).toMatch(new RegExp(`^${typo}:17:5: 'weigth': unknown keyword in real_server`));

@@ -89,7 +89,7 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
     const dnodes = parseBlocks(dtoks);
     const other = dnodes.find((n) => n.key.text !== "director");
     if (other) fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf");
-    if (!dnodes.length) throw new ConfigError(directorFile, 1, 1, "director", "no director block in this --director file (it holds `director { interface NAME { tap TAP address ADDRESS/PREFIX } ... }`)");
+    if (!dnodes.length) throw new ConfigError(directorFile, 1, 1, "director", "no director block in this --director file (it holds `director { ... }`, e.g. `director { interface eth0 { address 192.0.2.1/24 } }`)");
     nodes.unshift(...dnodes);
   }
   const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
@@ -543,18 +543,18 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
       scraper ??= c.key;
     } else if (k === "metrics" || k === "dashboard") {
-      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
+      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line, ...own };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
-      if (k === "offload") cfg.offload = { on, line: c.key.line };
+      if (k === "offload") cfg.offload = { on, line: c.key.line, ...own };
       else if (k === "reject_unknown") cfg.rejectUnknown = { on, line: c.key.line };
       else if (k === "expire_nodest_conn") cfg.expireNodestConn = { on, line: c.key.line };
       else if (k === "sloppy_tcp") cfg.sloppyTcp = { on, line: c.key.line };
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });
-  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface (interface NAME { tap TAP address ADDRESS/PREFIX })");
+  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface (interface NAME { address ADDRESS/PREFIX })");
   if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 

@@ -43,7 +43,7 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {
     if (endpoint(prev[k]) !== endpoint(next[k])) {
-      throw new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
+      throw new ConfigError(next[k] ? fileOf(next, next[k]!) : next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
     }
   }
   // Room for all of next: which services and servers need a new record in live's tables,

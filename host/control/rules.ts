@@ -233,14 +233,14 @@ export interface DirectorConfig {
   /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
   marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
-  offload?: { on: boolean; line: number };
+  offload?: { on: boolean; line: number; file?: string };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
-  metrics?: { host: string; port: number; line: number };
+  metrics?: { host: string; port: number; line: number; file?: string };
   /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
    *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
   metricsScrapers?: { cidr: string; line: number }[];
   /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
-  dashboard?: { host: string; port: number; line: number };
+  dashboard?: { host: string; port: number; line: number; file?: string };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
   controlSocket?: string;
   /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
@@ -419,7 +419,7 @@ export function checkOffload(cfg: DirectorConfig): void {
     const r = s.realServers.find((x) => x.method === "tun");
     if (r) {
       throw new ConfigError(cfg.file, r.line, 1, "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
-        `(IPIP has no virtio GSO type): turn offloads off (line ${cfg.offload.line}) to use TUN real servers`);
+        `(IPIP has no virtio GSO type): turn offloads off (${cfg.offload.file ? `${cfg.offload.file}:` : "line "}${cfg.offload.line}) to use TUN real servers`);
     }
   }
 }
