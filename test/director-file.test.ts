@@ -130,6 +130,10 @@ describe("an interface without mac", () => {
     const out = await check(conf, dir);
     expect(out).toContain(`interface 0 outside: TAP outside, mac ${a.interfaces[0].mac} (derived), address 10.0.0.1/24`);
     expect(out).toContain(`warning: ${dir}:2: interface outside has no mac: ${a.interfaces[0].mac}, derived from this host's machine id`);
+    // The rules format's interface lines the same way.
+    const rules = loadConfig(folder.write("nomac.rules", "interface 0 name outside address 10.0.0.1/24\n-A -t 10.0.0.100:80 -s rr\n"));
+    expect(rules.interfaces[0]).toMatchObject({ mac: a.interfaces[0].mac, macDerived: true });
+    expect(rules.warnings).toEqual([expect.stringMatching(/nomac\.rules:1: interface outside has no mac: /)]);
     // A given mac is kept and not called derived.
     const given = loadConfig(conf, folder.write("mac.conf", DIRECTOR));
     expect(given.interfaces[0]).toMatchObject({ mac: "02:00:00:00:00:01" });

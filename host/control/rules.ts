@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
+  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -320,8 +320,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
         else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
         else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
       }
-      if (!ifc.mac) fail(head, `interface ${index} needs a mac`);
       if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
+      // As in keepalived.conf's director block: a stable MAC derived when none is given.
+      if (!ifc.mac) {
+        ifc.mac = derivedMac(ifc.name, ifc.tap);
+        ifc.macDerived = true;
+        (cfg.warnings ??= []).push(`${file}:${lineNo}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +
+          `interface's name (locally administered, the same at every start); give 'mac' to choose it`);
+      }
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
       cfg.interfaces.push(ifc);
     } else if (head.text === "route") {
