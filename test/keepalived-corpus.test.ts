@@ -8,7 +8,7 @@
 
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { check } from "../host/cli/check.js";
@@ -49,7 +49,7 @@ export const silentRow = (s: Silent) => `| ${s.file} | ${s.keepalived} | ${s.was
 
 describe("the keepalived.conf corpus", () => {
   it("is what its manifest says: every file with its director file, from as many repositories", () => {
-    const onDisk = (ext: string) => spawnSync("ls", [CORPUS], { encoding: "utf8" }).stdout.split("\n").filter((f) => f.endsWith(ext)).map((f) => f.slice(0, -ext.length));
+    const onDisk = (ext: string) => readdirSync(CORPUS).filter((f) => f.endsWith(ext)).map((f) => f.slice(0, -ext.length));
     expect(onDisk(".conf").sort()).toEqual([...names].sort());
     expect(onDisk(".director").sort()).toEqual([...names].sort());
     expect(new Set(manifest.files.map((f) => f.repo)).size).toBe(manifest.files.length);
