@@ -54,6 +54,9 @@ describe("the keepalived.conf corpus", () => {
     expect(onDisk(".director").sort()).toEqual([...names].sort());
     expect(new Set(manifest.files.map((f) => f.repo)).size).toBe(manifest.files.length);
     for (const d of manifest.differences) expect(names, d.file).toContain(d.file.replace(/\.conf$/, ""));
+    // Each file's source, in the corpus's README as in its manifest.
+    const sources = readFileSync(join(CORPUS, "README.md"), "utf8");
+    for (const f of manifest.files) expect(sources).toContain(`| ${f.file} | ${f.repo} | ${f.path} | ${f.commit.slice(0, 12)} | ${f.kind} |`);
   });
 
   it("wasmvs refuses exactly the listed differences, at their lines in the corpus file (never the director file)", async () => {
