@@ -94,7 +94,7 @@ describe("the keepalived.conf corpus", () => {
 const CARRIES_ON = [/Unknown keyword/, /outside range/, /invalid$/, /Disabling track script .* since not found\/accessible/, /Warning - /,
   /Ignoring track_interface .* since own interface/, /Truncating auth_pass to 8 characters/, /SECURITY VIOLATION - scripts are being executed but script_security not enabled/,
   /Invalid smtp server/, /unknown \[\w+\] routing method/, /no forwarding method set, setting default NAT/, /this probably isn't what you want/, /is deprecated/,
-  /Please use global lvs_sync_daemon/, /invalid number/, /Using default/, /- ignoring/, /ignoring\.\.\.$/];
+  /Please use global lvs_sync_daemon/, /invalid number/, /Using default/, /- ignoring/, /ignoring\.\.\.$/, /defaulting to/, /\. Ignoring$/];
 
 function keepalivedUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "keepalived -t runs in a network namespace of its own, which needs root";
