@@ -11,6 +11,7 @@ import { reload } from "../host/control/reload.js";
 import { applyConfig } from "../host/control/rules.js";
 import { loadEngine } from "../host/engine/node.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
+import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
 import { effective } from "../host/health/overlay.js";
 
 /** The director block the samples get: their addresses on its two segments. */
@@ -134,7 +135,7 @@ virtual_server group web {
         `e.conf:${L(3)}:5: 'VI_1': no vrrp_instance named VI_9`.replace("3:5: 'VI_1'", "4:5: 'VI_9'")],
       [`${DIRECTOR}vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n  track_process { p }\n}\n`, `e.conf:${L(6)}:3: 'track_process': track_process in a vrrp_sync_group is not supported by wasmvs yet`],
       [`${DIRECTOR}vrrp_instance VI_1 {\n  virtual_router_id 5\n}\n`, `e.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs an interface`],
-      [`virtual_server 10.0.0.100 80 {\n}\n`, "e.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"],
+      [`virtual_server 10.0.0.100 80 {\n}\n`, `e.conf:1:1: 'director': no director block: ${ADD_DIRECTOR}`],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:1: 'virtual_server': virtual server TCP 10.0.0.100:80 is defined twice`],
       [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
         `e.conf:${L(4)}:1: 'tun': tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over (IPIP has no virtio GSO type): turn offloads off (line ${L(0)}) to use TUN real servers`],

@@ -129,6 +129,16 @@ virtual_server 10.0.0.102 53 {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(Buffer.compare(readFileSync(join(dir, "k.pcap")), readFileSync(join(dir, "a.pcap")))).toBe(0);
+    // The director block in a file of its own (--director): the keepalived.conf without it, the same bytes out.
+    const text = readFileSync(conf, "utf8");
+    const start = text.indexOf("director {");
+    const end = text.indexOf("\n}\n", start) + 3;
+    writeFileSync(join(dir, "split.conf"), text.slice(0, start) + text.slice(end));
+    writeFileSync(join(dir, "split.director"), text.slice(start, end));
+    const s = run(["replay", "--config", join(dir, "split.conf"), "--director", join(dir, "split.director"), "--in", join(dir, "in.pcap"), "--out", join(dir, "s.pcap")]);
+    expect(s.stderr).toBe("");
+    expect(s.status).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, "s.pcap")), readFileSync(join(dir, "a.pcap")))).toBe(0);
   });
 
   it("writes a capture that tcpdump reads", () => {

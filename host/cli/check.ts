@@ -13,15 +13,15 @@ import { engineSnapshot } from "../dataplane/requests.js";
 import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";
 
-export async function check(path: string): Promise<string> {
-  const cfg = loadConfig(path);
+export async function check(path: string, director?: string): Promise<string> {
+  const cfg = loadConfig(path, director);
   const engine = await loadEngine({ batch: 1, slotSize: configSlotSize(cfg), connCapacity: 16, ...schedulerSizing(cfg) });
   // What the director starts with: servers with an alpha checker wait for their first
   // success; a virtual server without quorum gets its sorry server.
   applyConfig(engine, effective(cfg));
-  const lines = [`${path}: OK`, ...(cfg.warnings ?? []).map((w) => `warning: ${w}`)];
+  const lines = [`${path}: OK${director !== undefined ? ` (director block: ${director})` : ""}`, ...(cfg.warnings ?? []).map((w) => `warning: ${w}`)];
   for (const i of cfg.interfaces) {
-    lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
+    lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}${i.macDerived ? " (derived)" : ""}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
   }
   for (const r of cfg.routes) lines.push(`route ${r.cidr}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`);
   for (const n of cfg.neighbours) lines.push(`neighbour ${n.address} ${n.mac}`);

@@ -16,7 +16,7 @@ import { journalStream, Logger, makeLogger, parseFacility, parseLevel } from "..
 export const USAGE = `usage: wasmvs <command> [options]
 
 commands:
-  replay --config FILE --in CAPTURE.pcap --out OUTPUT.pcap [--clock capture|fixed] [--per-interface] [--batch N]
+  replay --config FILE [--director FILE] --in CAPTURE.pcap --out OUTPUT.pcap [--clock capture|fixed] [--per-interface] [--batch N]
          run the engine over a capture with the configuration in FILE (keepalived.conf
          with a director block, or ipvsadm-save rules plus interface/route/neighbour
          lines) and write every frame it emits
@@ -24,12 +24,15 @@ commands:
          ipvsadm's command line against the running director (wasmvs -h lists it;
          the socket is WASMVS_SOCKET, by default this network namespace's
          /run/wasmvs/net-INODE.sock)
-  check FILE
+  check FILE [--director FILE]
          validate a configuration (keepalived.conf with a director block, or ipvsadm
-         rules) without running anything, and say what it would set up
+         rules) without running anything, and say what it would set up; --director:
+         keepalived.conf's director block is in a file of its own, so that keepalived.conf
+         stays the same as a keepalived peer's
   reload [--socket PATH]
-         make the running director re-read its configuration file (as SIGHUP)
-  run --config FILE [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
+         make the running director re-read its configuration file (as SIGHUP), and its
+         --director file
+  run --config FILE [--director FILE] [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
       [--log console|syslog] [--log-level LEVEL] [--log-facility daemon|local0-7] [--log-socket PATH]
          run the director on TAP devices (as root): one TAP per 'interface' line
          ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it and
@@ -92,14 +95,14 @@ export function parseFlags(args: string[], valued: string[], boolean: string[]):
 }
 
 async function cmdReplay(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "in", "out", "clock", "batch"], ["per-interface"]);
+  const f = parseFlags(args, ["config", "director", "in", "out", "clock", "batch"], ["per-interface"]);
   for (const k of ["config", "in", "out"]) if (!f[k]) throw new UsageError(`replay needs --${k}`);
   const clock = (f.clock as string) ?? "capture";
   if (clock !== "capture" && clock !== "fixed") throw new UsageError(`--clock must be capture or fixed, not "${clock}"`);
   const batch = f.batch ? Number(f.batch) : 64;
   if (!Number.isInteger(batch) || batch < 1 || batch > 4096) throw new UsageError(`--batch must be a whole number from 1 to 4096`);
   const r = await replay({
-    config: f.config as string, input: f.in as string, output: f.out as string, clock, perInterface: !!f["per-interface"], batch,
+    config: f.config as string, director: f.director as string | undefined, input: f.in as string, output: f.out as string, clock, perInterface: !!f["per-interface"], batch,
   });
   process.stdout.write(r.report + "\n");
   return 0;
@@ -135,10 +138,10 @@ function batchFlag(f: Flags): number {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], []);
+  const f = parseFlags(args, ["config", "director", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], []);
   if (!f.config) throw new UsageError("run needs --config");
   log = logOptions(f);
-  await runDirector({ config: f.config as string, status: f.status as string | undefined, socket: f.socket as string | undefined,
+  await runDirector({ config: f.config as string, director: f.director as string | undefined, status: f.status as string | undefined, socket: f.socket as string | undefined,
     tableFile: f["table-file"] as string | undefined, batch: batchFlag(f), log });
   return 0;
 }
@@ -187,8 +190,11 @@ export async function main(argv: string[]): Promise<number> {
       case "ipvsadm":
         return await ipvsadm(rest);
       case "check": {
-        if (rest.length !== 1 || rest[0].startsWith("--")) throw new UsageError("check needs exactly one FILE", "check");
-        process.stdout.write(await (await import("./check.js")).check(rest[0]));
+        // FILE and --director FILE, in either order.
+        const at = rest.map((a, i) => (!a.startsWith("--") && rest[i - 1] !== "--director" ? i : -1)).filter((i) => i >= 0);
+        if (at.length !== 1) throw new UsageError("check needs exactly one FILE", "check");
+        const f = parseFlags(rest.filter((_, i) => i !== at[0]), ["director"], []);
+        process.stdout.write(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined));
         return 0;
       }
       case "reload": {

@@ -14,6 +14,7 @@ import { engineSnapshot } from "../dataplane/requests.js";
 
 export interface ReplayOptions {
   config: string;
+  director?: string;
   input: string;
   output: string;
   clock: "capture" | "fixed";
@@ -29,7 +30,7 @@ export interface ReplayResult {
 }
 
 export async function replay(o: ReplayOptions): Promise<ReplayResult> {
-  const cfg = loadConfig(o.config);
+  const cfg = loadConfig(o.config, o.director);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
   const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, ...schedulerSizing(cfg) });

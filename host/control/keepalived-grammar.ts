@@ -7,6 +7,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, LIMITS, readConfigFile } from "./rules.js";
+import type { DirectorConfig } from "./rules.js";
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
 import { Missing, notSupported } from "./features.js";
 
@@ -197,6 +198,20 @@ export function unknown(t: Tok, known: string[], where: string): never {
   const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
     .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
+}
+
+/** What to do about a missing director block: keepalived.conf has no word for interfaces
+ *  (keepalived takes the host's), wasmvs needs its TAPs named. */
+export const ADD_DIRECTOR = "wasmvs needs one for its interfaces: add `director { interface eth0 { address 192.0.2.1/24 } }` " +
+  "(an interface block per name the file uses; its TAP is that name unless `tap` says another) to this file, or put it in a " +
+  "file of its own given with --director FILE, which keeps keepalived.conf the same as a keepalived peer's (see README, 'keepalived.conf')";
+
+/** An interface name that is not one of the director's: what to add, where. */
+export function noInterface(t: Tok, cfg: DirectorConfig): never {
+  const names = cfg.interfaces.map((x) => x.name);
+  if (!names.length) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${ADD_DIRECTOR.replace("interface eth0 {", `interface ${t.text} {`)}`);
+  const where = cfg.directorFile !== undefined ? `the director block (${cfg.directorFile})` : "the director block";
+  return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ")}): add \`interface ${t.text} { address ADDRESS/PREFIX }\` to it`);
 }
 
 export function arg(n: Node, i: number, what: string): Tok {

@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
+import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -25,7 +25,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
+import { ADD_DIRECTOR, arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
@@ -74,11 +74,26 @@ function groupMembers(g: Node): Member[] {
   return out;
 }
 
-export function parseKeepalived(path: string): DirectorConfig {
+/** directorFile: the director block in a file of its own (--director), so that the
+ *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
+ *  only (includes allowed), in the same grammar; its errors name it. */
+export function parseKeepalived(path: string, directorFile?: string): DirectorConfig {
   const toks: Tok[] = [];
-  tokenize(path, 0, new Set([resolve(path)]), { files: 1, bytes: 0, tokens: 0 }, toks);
+  const budget = { files: 1, bytes: 0, tokens: 0 };
+  tokenize(path, 0, new Set([resolve(path)]), budget, toks);
   const nodes = parseBlocks(toks);
-  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [] };
+  if (directorFile !== undefined) {
+    const dtoks: Tok[] = [];
+    budget.files++;
+    tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks);
+    const dnodes = parseBlocks(dtoks);
+    const other = dnodes.find((n) => n.key.text !== "director");
+    if (other) fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf");
+    if (!dnodes.length) throw new ConfigError(directorFile, 1, 1, "director", "no director block in this --director file (it holds `director { ... }`, e.g. `director { interface eth0 { address 192.0.2.1/24 } }`)");
+    nodes.unshift(...dnodes);
+  }
+  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
+    ...(directorFile !== undefined ? { directorFile } : {}) };
   const groups = new Map<string, Node>();
   // Every error is reported, not only the first: each statement is checked on its own.
   const errs = new ErrorList();
@@ -166,7 +181,9 @@ export function parseKeepalived(path: string): DirectorConfig {
         break;
       }
       case "director":
-        if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
+        if (director) {
+          fail(n.key, `a second director block (the first is ${director.key.file === n.key.file ? `on line ${director.key.line}` : `at ${director.key.file}:${director.key.line}`})`);
+        }
         director = n;
         directorBlock(n, cfg, errs);
         break;
@@ -174,7 +191,7 @@ export function parseKeepalived(path: string): DirectorConfig {
         unknown(n.key, TOP_KEYS, "the top level");
     }
   });
-  if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
+  if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${ADD_DIRECTOR}`); });
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
@@ -194,7 +211,7 @@ export function parseKeepalived(path: string): DirectorConfig {
       v.pendingFiles?.push(...trackers.files.map(w));
       for (const t of trackers.interfaces) {
         const i = cfg.interfaces.find((x) => x.name === t.tok.text);
-        if (!i) fail(t.tok, `no interface ${t.tok.text} in the director block`);
+        if (!i) noInterface(t.tok, cfg);
         const weight = trackers.keepWeights ? t.weight ?? 0 : 0;
         const existing = v.trackInterfaces.findIndex((x) => x.ifindex === i!.index);
         if (existing >= 0) v.trackInterfaces.splice(existing, 1);
@@ -444,7 +461,8 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
-      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line };
+      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line,
+        ...(c.key.file !== cfg.file ? { file: c.key.file } : {}) };
       if (cfg.interfaces.some((i) => i.name === name.text)) fail(name, `interface ${name.text} is defined twice`);
       if (ifc.index >= 16) fail(c.key, "at most 16 interfaces");
       for (const p of c.children!) {
@@ -458,17 +476,26 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
         else if (p.key.text === "mtu") ifc.mtu = value(v, mtu);
         else unknown(p.key, IF_KEYS, "interface");
       }
-      if (!ifc.mac) fail(c.key, `interface ${name.text} needs a mac`);
+      // keepalived takes the NIC's own MAC; a TAP has a random one per creation, which would
+      // leave peers' ARP caches wrong after a restart: a stable one is derived, and said so.
+      if (!ifc.mac) {
+        ifc.mac = derivedMac(ifc.name, ifc.tap);
+        ifc.macDerived = true;
+        (cfg.warnings ??= []).push(`${c.key.file}:${c.key.line}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +
+          `interface's name (locally administered, the same at every start); give 'mac' to choose it`);
+      }
       cfg.interfaces.push(ifc);
       return;
     }
     leaf(c);
+    // A line of a --director file carries its file: engine-stage errors name it.
+    const own = c.key.file !== cfg.file ? { file: c.key.file } : {};
     if (k === "default_gateway") {
-      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
+      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, ...own });
       noMoreArgs(c, 1);
     } else if (k === "route") {
       const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
-        dev: undefined as string | undefined, line: c.key.line };
+        dev: undefined as string | undefined, line: c.key.line, ...own };
       for (let i = 1; i < c.args.length; i += 2) {
         const key = c.args[i];
         const val = arg(c, i + 1, `a value after ${key.text}`);
@@ -481,7 +508,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     } else if (k === "neighbour" || k === "neighbor") {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
-      cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
+      cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line, ...own });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);
@@ -516,18 +543,18 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
       scraper ??= c.key;
     } else if (k === "metrics" || k === "dashboard") {
-      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
+      cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line, ...own };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
       const on = value(arg(c, 0, "on or off"), onOff);
       noMoreArgs(c, 1);
-      if (k === "offload") cfg.offload = { on, line: c.key.line };
+      if (k === "offload") cfg.offload = { on, line: c.key.line, ...own };
       else if (k === "reject_unknown") cfg.rejectUnknown = { on, line: c.key.line };
       else if (k === "expire_nodest_conn") cfg.expireNodestConn = { on, line: c.key.line };
       else if (k === "sloppy_tcp") cfg.sloppyTcp = { on, line: c.key.line };
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });
-  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface (interface NAME { address ADDRESS/PREFIX })");
   if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 

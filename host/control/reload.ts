@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
+import { applyConfig, ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -18,7 +18,7 @@ export interface ReloadResult {
 }
 
 function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefined {
-  const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
+  const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, file, ...rest }) => rest));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
@@ -43,7 +43,7 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {
     if (endpoint(prev[k]) !== endpoint(next[k])) {
-      throw new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
+      throw new ConfigError(next[k] ? fileOf(next, next[k]!) : next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
     }
   }
   // Room for all of next: which services and servers need a new record in live's tables,
@@ -204,8 +204,8 @@ function applyDirectorParts(live: Engine, next: DirectorConfig): void {
   live.setSyncTableShare(next.syncTableShare?.percent);
   live.setSyncAuthKey(syncKeyBytes(next));
   // Re-adding a route or a static neighbour replaces it in place.
-  for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line) : onLinkIndex(next, r.via!)!);
-  for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line) : onLinkIndex(next, n.address)!);
+  for (const r of next.routes) live.addRoute(r.cidr, r.via, r.dev !== undefined ? devIndex(next, r.dev, r.line, fileOf(next, r)) : onLinkIndex(next, r.via!)!);
+  for (const n of next.neighbours) live.setNeighbour(n.address, n.mac, n.dev !== undefined ? devIndex(next, n.dev, n.line, fileOf(next, n)) : onLinkIndex(next, n.address)!);
 }
 
 function syncRealServers(live: Engine, svc: number, old: ServiceConfig | undefined, s: ServiceConfig, changes: string[],

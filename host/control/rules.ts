@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
+  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -154,6 +154,10 @@ export interface InterfaceConfig {
   /** A bridge to put the TAP in (`wasmvs run`). */
   bridge?: string;
   line: number;
+  /** The file of its line when not the configuration's own (a --director file). */
+  file?: string;
+  /** No `mac` was given: derived (derivedMac in settings.ts). */
+  macDerived?: boolean;
 }
 
 export interface RouteConfig {
@@ -161,6 +165,7 @@ export interface RouteConfig {
   via?: string;
   dev?: string;
   line: number;
+  file?: string;
 }
 
 export interface NeighbourConfig {
@@ -168,7 +173,11 @@ export interface NeighbourConfig {
   mac: string;
   dev?: string;
   line: number;
+  file?: string;
 }
+
+/** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
+export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;
 
 export interface RealServerConfig extends RealServerSpec {
   line: number;
@@ -186,6 +195,8 @@ export interface ServiceConfig extends ServiceSpec {
 
 export interface DirectorConfig {
   file: string;
+  /** keepalived.conf's director block read from a file of its own (--director FILE). */
+  directorFile?: string;
   /** Which syntax the file was in: errors name that syntax's keywords. */
   format?: "keepalived" | "rules";
   interfaces: InterfaceConfig[];
@@ -222,14 +233,14 @@ export interface DirectorConfig {
   /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
   marks?: (MarkRule & { line: number })[];
   /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
-  offload?: { on: boolean; line: number };
+  offload?: { on: boolean; line: number; file?: string };
   /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
-  metrics?: { host: string; port: number; line: number };
+  metrics?: { host: string; port: number; line: number; file?: string };
   /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
    *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
   metricsScrapers?: { cidr: string; line: number }[];
   /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
-  dashboard?: { host: string; port: number; line: number };
+  dashboard?: { host: string; port: number; line: number; file?: string };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
   controlSocket?: string;
   /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
@@ -309,8 +320,14 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
         else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
         else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
       }
-      if (!ifc.mac) fail(head, `interface ${index} needs a mac`);
       if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
+      // As in keepalived.conf's director block: a stable MAC derived when none is given.
+      if (!ifc.mac) {
+        ifc.mac = derivedMac(ifc.name, ifc.tap);
+        ifc.macDerived = true;
+        (cfg.warnings ??= []).push(`${file}:${lineNo}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +
+          `interface's name (locally administered, the same at every start); give 'mac' to choose it`);
+      }
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
       cfg.interfaces.push(ifc);
     } else if (head.text === "route") {
@@ -408,7 +425,7 @@ export function checkOffload(cfg: DirectorConfig): void {
     const r = s.realServers.find((x) => x.method === "tun");
     if (r) {
       throw new ConfigError(cfg.file, r.line, 1, "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
-        `(IPIP has no virtio GSO type): turn offloads off (line ${cfg.offload.line}) to use TUN real servers`);
+        `(IPIP has no virtio GSO type): turn offloads off (${cfg.offload.file ? `${cfg.offload.file}:` : "line "}${cfg.offload.line}) to use TUN real servers`);
     }
   }
 }
@@ -458,11 +475,11 @@ export function groupId(name: string): number | undefined {
 }
 
 /** The interface index a dev name or number refers to. */
-export function devIndex(cfg: DirectorConfig, dev: string, line: number): number {
+export function devIndex(cfg: DirectorConfig, dev: string, line: number, file = cfg.file): number {
   const byName = cfg.interfaces.find((i) => i.name === dev);
   if (byName) return byName.index;
   if (/^\d+$/.test(dev) && cfg.interfaces.some((i) => i.index === Number(dev))) return Number(dev);
-  throw new ConfigError(cfg.file, line, 1, dev, "no such interface");
+  throw new ConfigError(file, line, 1, dev, "no such interface");
 }
 
 /** The interface whose connected subnet holds addr. */
@@ -483,29 +500,29 @@ export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefin
 export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   const errs = new ErrorList();
 
-  const at = (line: number, what: string, f: () => void) => errs.attempt(() => {
+  const at = (line: number, what: string, f: () => void, file = cfg.file) => errs.attempt(() => {
     try {
       f();
     } catch (e) {
-      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(cfg.file, line, 1, keywordOf(cfg, what), e.message);
+      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(file, line, 1, keywordOf(cfg, what), e.message);
       throw e;
     }
   });
   if (cfg.interfaces.length === 0) throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)");
-  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i));
+  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i), fileOf(cfg, i));
   for (const r of cfg.routes) {
     at(r.line, "route", () => {
-      const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line) : onLinkIndex(cfg, r.via!);
-      if (dev === undefined) throw new ConfigError(cfg.file, r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
+      const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line, fileOf(cfg, r)) : onLinkIndex(cfg, r.via!);
+      if (dev === undefined) throw new ConfigError(fileOf(cfg, r), r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
       engine.addRoute(r.cidr, r.via, dev);
-    });
+    }, fileOf(cfg, r));
   }
   for (const n of cfg.neighbours) {
     at(n.line, "neighbour", () => {
-      const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line) : onLinkIndex(cfg, n.address);
-      if (dev === undefined) throw new ConfigError(cfg.file, n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
+      const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line, fileOf(cfg, n)) : onLinkIndex(cfg, n.address);
+      if (dev === undefined) throw new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
       engine.setNeighbour(n.address, n.mac, dev);
-    });
+    }, fileOf(cfg, n));
   }
   if (cfg.timeouts) {
     const t = cfg.timeouts;

@@ -5,6 +5,9 @@
 // wrong; the parser turns that into a ConfigError at the word's position.
 
 import type { MarkRule } from "../engine/index.js";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, isMaglevTableSize, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
 
 export class SettingError extends Error {}
@@ -32,6 +35,29 @@ export function macAddress(text: string): string {
     throw new SettingError(`not a MAC address: "${text}"`);
   }
   return text.toLowerCase();
+}
+
+/** This host's identity for derivedMac: systemd's machine id (stable across reboots,
+ *  distinct per installed host), else the host name. */
+function hostId(): string {
+  for (const f of ["/etc/machine-id", "/var/lib/dbus/machine-id"]) {
+    try {
+      const id = readFileSync(f, "utf8").slice(0, 64).trim();
+      if (id) return id;
+    } catch { /* none here */ }
+  }
+  return hostname();
+}
+
+/** The MAC of an interface given none: locally administered (0x02 set) and unicast (0x01
+ *  clear) — the address space IEEE 802 leaves to the site, which no vendor's NIC uses —
+ *  from a hash of this host's id and the interface's name and TAP, so that it is the same
+ *  at every start (peers' ARP caches stay right) and differs between two directors of one
+ *  segment. Hosts cloned with one machine id would derive the same: give `mac` there. */
+export function derivedMac(name: string, tap: string, host = hostId()): string {
+  const b = createHash("sha256").update(`wasmvs\0${host}\0${name}\0${tap}`).digest().subarray(0, 6);
+  b[0] = (b[0] & 0xfc) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
 /** A TAP or bridge name, as Linux takes it. */

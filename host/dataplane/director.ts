@@ -44,6 +44,8 @@ import { sdNotify } from "../io/sd-notify.js";
 
 export interface RunOptions {
   config: string;
+  /** keepalived.conf's director block in a file of its own, read again on every reload. */
+  director?: string;
   status?: string;
   /** The control socket (ipvsadm command line, wasmvs reload). */
   socket?: string;
@@ -240,7 +242,7 @@ function service(name: string, start: () => Promise<() => unknown>): Service {
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
-  const fileCfg: DirectorConfig = loadConfig(o.config);
+  const fileCfg: DirectorConfig = loadConfig(o.config, o.director);
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
@@ -303,7 +305,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     dataPath,
     // The configuration model and the control socket: every change through one queue.
     service("control socket", async () => {
-      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
+      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config, o.director), o.log);
       state = control;
       syncd = new SyncDaemons(thread(), fileCfg);
       const host = {

@@ -5,7 +5,7 @@
 
 import { onLinkIndex } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
@@ -33,7 +33,7 @@ export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { i
   leaf(n);
   const ifTok = arg(n, 0, "an interface");
   const iface = cfg.interfaces.find((x) => x.name === ifTok.text);
-  if (!iface) fail(ifTok, `no interface ${ifTok.text} in the director block`);
+  if (!iface) noInterface(ifTok, cfg);
   const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: SYNCID_UNSET, maxlen: 1472, line: n.key.line };
   let k = 1;
   if (n.args[k] && !["id", "maxlen", "port", "ttl", "group"].includes(n.args[k].text)) { out.instanceTok = n.args[k]; out.instance = n.args[k].text; k++; }
@@ -138,7 +138,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   if (!n.children) fail(n.key, "vrrp_instance needs a block");
   const ifaceOf = (t: Tok) => {
     const i = cfg.interfaces.find((x) => x.name === t.text);
-    if (!i) fail(t, `no interface ${t.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
+    if (!i) noInterface(t, cfg);
     return i!;
   };
   let iface: { index: number; name: string } | undefined;
@@ -534,7 +534,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
   let ifindex: number | undefined;
   if (dev) {
     const i = cfg.interfaces.find((x) => x.name === dev!.text);
-    if (!i) fail(dev, `no interface ${dev.text} in the director block`);
+    if (!i) noInterface(dev, cfg);
     ifindex = i!.index;
   } else if (gw) {
     ifindex = onLinkIndex(cfg, gw);
@@ -562,7 +562,7 @@ export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; 
     if (w.text === "dev") {
       const d = arg(n, k + 1, "an interface");
       const i = cfg.interfaces.find((x) => x.name === d.text);
-      if (!i) fail(d, `no interface ${d.text} in the director block`);
+      if (!i) noInterface(d, cfg);
       ifindex = i!.index;
       k++;
     } else if (["label", "brd", "scope", "broadcast", "peer"].includes(w.text)) k++;

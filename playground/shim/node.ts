@@ -33,6 +33,7 @@ export const spawnSync = no("running scripts");
 export const execFile = no("running scripts");
 export class ChildProcess {}
 export const createHash = no("hashing");
+export const hostname = () => "playground";
 export const createRequire = no("require");
 export class Worker { constructor() { throw new Unavailable("threads"); } }
 export const createServer = no("sockets");

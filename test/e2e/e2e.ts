@@ -14,7 +14,7 @@ export function browserDescribe(name: string, body: () => void, namespaces = fal
   gatedDescribe(name, browserUnavailable() ?? (namespaces ? sandboxUnavailable() : undefined), body);
 }
 
-function gatedDescribe(name: string, why: string | undefined, body: () => void): void {
+export function gatedDescribe(name: string, why: string | undefined, body: () => void): void {
   if (!why) {
     describe(name, body);
   } else if (process.env.WASMVS_REQUIRE_E2E === "1") {
