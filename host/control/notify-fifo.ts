@@ -27,6 +27,8 @@ export interface FifoConfig {
   /** Run at start with the FIFO's name appended: typically a reader. */
   script?: Script;
   scriptUser?: string;
+  /** Where the FIFO is set (a reload cannot move it). */
+  line?: number;
 }
 
 export class NotifyFifo {

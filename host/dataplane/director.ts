@@ -372,11 +372,13 @@ export async function runDirector(o: RunOptions): Promise<void> {
       return () => {};
     }),
     // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
+    // Always there, even with no instance: a reload may add some (and follows the running
+    // configuration: VRRP reloads in place, host/vrrp/machines.ts reconfigure).
     service("VRRP", async () => {
-      if (!fileCfg.vrrp?.length) return () => {};
       const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x), fifos });
       vrrp = v;
       v.start();
+      state!.watch((cfg) => v.reconfigure(cfg));
       return () => v.stop();
     }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.

@@ -93,8 +93,17 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
   switch (req.op) {
     case "snapshot":
       return { snapshot: engineSnapshot(e, loop, ctx.vrrp) };
-    case "apply":
-      return { changes: applyDifference(e, req.prev, req.next, ctx.poll) };
+    case "apply": {
+      // The services, then VRRP (both validated before: reload.ts), in one step between two
+      // batches: no frame sees one half changed, and a refused apply changed neither.
+      const changes = applyDifference(e, req.prev, req.next, ctx.poll);
+      if (ctx.vrrp) {
+        // Adverts still queued belong to the instances as they were (the table is rebuilt).
+        for (const a of e.takeVrrpAdverts()) ctx.vrrp.onAdvert(a.instance, a.message, a.src);
+        changes.push(...ctx.vrrp.reconfigure(req.next));
+      }
+      return { changes };
+    }
     case "connections": {
       const r = e.connectionsSlice(nowMs, req.from, ENTRIES_PER_SLICE, CONNECTIONS_PER_SLICE);
       return { connections: r.items, next: r.next };
