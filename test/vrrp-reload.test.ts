@@ -23,6 +23,8 @@ import type { ScriptRunner } from "../host/health/scripts.js";
 import type { Script } from "../host/health/config.js";
 import { VrrpService } from "../host/vrrp/service.js";
 import { arp, eth } from "./helpers/packet.js";
+import { Advert, VrrpInstance } from "../host/vrrp/state.js";
+import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-vrrp-reload-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -154,11 +156,11 @@ describe("VRRP reload in place (issue 17)", () => {
     // The backup first (keepalived 2.2.7 drops adverts whose address list differs: both
     // peers are reloaded, and the backup's master-down interval covers the time between).
     const vips = ["10.0.0.100", "10.0.0.101"];
-    expect(await p.b.reload(instance({ priority: 100, vips }))).toEqual(expect.arrayContaining(["VRRP instance VI_1 reconfigured, still BACKUP"]));
+    expect(await p.b.reload(instance({ priority: 100, vips }))).toEqual(["VRRP instance VI_1 reconfigured (+10.0.0.101), still BACKUP"]);
     await p.run(300);
     const garps = p.a.garps.length;
     const changes = await p.a.reload(TRACK + instance({ priority: 120, vips, interval: "1.5", extra: "  track_script {\n    chk\n  }\n" }));
-    expect(changes).toEqual(expect.arrayContaining(["VRRP instance VI_1 reconfigured, still MASTER"]));
+    expect(changes).toEqual(["VRRP instance VI_1 reconfigured (priority 150 -> 120, advert_int 1 -> 1.5 s, +10.0.0.101, tracking), still MASTER"]);
     await p.run(8000);
     expect(p.a.states.length).toBe(statesA);
     expect(p.b.states.length).toBe(statesB);
@@ -218,7 +220,7 @@ describe("VRRP reload in place (issue 17)", () => {
     expect(p.b.sent.at(-1)?.priority).toBe(200);
   });
 
-  it("an instance removed from the master: it resigns (priority 0), gives its VIP up, notify_stop-time STOP; the backup takes over after its skew", async () => {
+  it("an instance removed from the master: it resigns (priority 0), gives its VIP up, notifies FAULT as keepalived; the backup takes over after its skew", async () => {
     const p = await pair(instance({ priority: 150 }) + instance({ name: "VI_2", vrid: 52, priority: 150, vips: ["10.0.0.102"] }),
       instance({ priority: 100 }) + instance({ name: "VI_2", vrid: 52, priority: 100, vips: ["10.0.0.102"] }));
     await p.run(6000);
@@ -227,7 +229,8 @@ describe("VRRP reload in place (issue 17)", () => {
     const changes = await p.a.reload(instance({ priority: 150 }));
     expect(changes).toContain("VRRP instance VI_2 removed");
     expect(p.a.sent.filter((s) => s.vrid === 52 && s.t >= t).map((s) => s.priority)).toEqual([0]);
-    expect(p.a.states.at(-1)).toMatchObject({ name: "VI_2", state: "STOP", why: "removed by a reload" });
+    // keepalived notifies FAULT for a deleted instance (notify_deleted aside).
+    expect(p.a.states.at(-1)).toMatchObject({ name: "VI_2", state: "FAULT", why: "removed by a reload" });
     expect(p.a.answersArp("10.0.0.102")).toBe(false);
     await p.run(1000);
     expect(p.b.vi("VI_2").state).toBe("MASTER");
@@ -306,5 +309,85 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     const before = parseKeepalived(path);
     writeFileSync(path, director("10.0.0.2", "02:00:00:00:0a:01").replace("10.0.1.2/24", "10.0.1.9/24") + instance({ priority: 150 }));
     await expect(p.a.local.apply(before, parseKeepalived(path))).rejects.toThrow(/iface\.conf:4:1: 'interface': interface eth1 changed, was added or removed: restart wasmvs/);
+  });
+});
+
+describe("VrrpInstance.reconfigure: the rules on one state machine (keepalived's vrrp_init_instance_sands, restore_vrrp_state)", () => {
+  const base = (o: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig => ({
+    name: "VI_1", ifindex: 0, interfaceName: "eth0", vrid: 51, priority: 100, initialMaster: false, version: 3, advertIntMs: 100, preempt: true,
+    preemptDelayMs: 0, addresses: ["10.0.0.100"], addressIfindex: [0], garpMasterDelayMs: 5000, garpMasterRepeat: 5, downTimerAdverts: 3, line: 1,
+    trackScripts: [], trackInterfaces: [], trackFiles: [], ...o,
+  });
+  function machine(c: VrrpInstanceConfig) {
+    const clock = new FakeClock();
+    const sent: string[] = [];
+    const states: string[] = [];
+    const vi = new VrrpInstance(c, clock, {
+      sendAdvert: (p) => sent.push(`${p}@${clock.now()}`), setMaster: () => {}, announce: () => sent.push(`garp@${clock.now()}`),
+      changed: (s, why) => states.push(`${s}@${clock.now()}: ${why}`),
+    }, "10.0.0.2");
+    const advert = (priority: number, intervalCs = 10): Advert => ({ src: "10.0.0.9", version: 3, vrid: 51, priority, intervalCs, authType: 0, auth: new Uint8Array(0), addresses: ["10.0.0.100"] });
+    return { clock, sent, states, vi, advert };
+  }
+
+  it("a master advertises at once with its new priority, then at the new interval; no gratuitous ARP without a new address", () => {
+    const m = machine(base({ priority: 150 }));
+    m.vi.start();
+    m.clock.advance(500);
+    expect(m.vi.state).toBe("MASTER");
+    m.clock.advance(50); // mid-interval
+    m.sent.length = 0;
+    m.vi.reconfigure(base({ priority: 120, advertIntMs: 300 }), false);
+    m.clock.advance(1000);
+    expect(m.sent).toEqual(["120@550", "120@850", "120@1150", "120@1450"]);
+    expect(m.states).toEqual(["BACKUP@0: start", expect.stringMatching(/^MASTER@/)]);
+  });
+
+  it("the trackers' total carries over to the new base priority (clamped to 1..254); the owner stays 255", () => {
+    const m = machine(base({ priority: 100 }));
+    m.vi.setPriority(110);
+    m.vi.reconfigure(base({ priority: 120 }), false);
+    expect(m.vi.priority).toBe(130);
+    m.vi.reconfigure(base({ priority: 250 }), false);
+    expect(m.vi.priority).toBe(254);
+    m.vi.reconfigure(base({ priority: 255 }), false);
+    expect(m.vi.priority).toBe(255);
+  });
+
+  it("a backup restarts its master-down timer from the reload with the new values (keepalived: ms_down_timer from now)", () => {
+    const m = machine(base({ priority: 100 }));
+    m.vi.start();
+    m.vi.onAdvert(m.advert(150));
+    m.clock.advance(200);
+    // Priority 50: Master_Down = 3 x 100 + (256 - 50) x 100 / 256 = 380.47 ms, from now (200).
+    m.vi.reconfigure(base({ priority: 50 }), false);
+    m.clock.advance(380);
+    expect(m.vi.state).toBe("BACKUP");
+    m.clock.advance(1);
+    expect(m.vi.state).toBe("MASTER");
+    expect(m.states.at(-1)).toMatch(/^MASTER@580\.\d+: no advert from the master for 380 ms$/);
+  });
+
+  it("a backup reloaded above its master (preempt) takes over when its timer runs out, and says it preempted", () => {
+    const m = machine(base({ priority: 100 }));
+    m.vi.start();
+    m.vi.onAdvert(m.advert(150));
+    m.vi.reconfigure(base({ priority: 200 }), false);
+    for (let t = 0; t < 10 && m.vi.state === "BACKUP"; t++) {
+      m.clock.advance(100);
+      m.vi.onAdvert(m.advert(150));
+    }
+    expect(m.vi.state).toBe("MASTER");
+    expect(m.states.at(-1)).toMatch(/: preempting 10\.0\.0\.9: its priority 150 is below ours \(200\)$/);
+  });
+
+  it("a master that gained an address: gratuitous ARPs for it, a burst at once and another garp_master_delay later", () => {
+    const m = machine(base({ priority: 150 }));
+    m.vi.start();
+    m.clock.advance(500);
+    m.sent.length = 0;
+    m.vi.reconfigure(base({ priority: 150, addresses: ["10.0.0.100", "10.0.0.101"], addressIfindex: [0, 0] }), true);
+    m.clock.advance(5000);
+    expect(m.sent.filter((x) => x.startsWith("garp")).map((x) => x.split("@")[1])).toEqual([...Array(5).fill("500"), ...Array(5).fill("5500")]);
   });
 });

@@ -101,6 +101,32 @@ export function vrrpPart(c: DirectorConfig): string {
     (k, v) => (k === "line" || k === "where" ? undefined : v));
 }
 
+/** What a reload changed in a kept instance, in the words of keepalived.conf. */
+function whatChanged(a: VrrpInstanceConfig, b: VrrpInstanceConfig): string[] {
+  const out: string[] = [];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
+    JSON.stringify(y, (k, v) => (k === "line" || k === "where" ? undefined : v));
+  if (a.name !== b.name) out.push(`was ${a.name}`);
+  if (a.priority !== b.priority) out.push(`priority ${a.priority} -> ${b.priority}`);
+  if (a.advertIntMs !== b.advertIntMs) out.push(`advert_int ${a.advertIntMs / 1000} -> ${b.advertIntMs / 1000} s`);
+  if (a.version !== b.version) out.push(`version ${a.version} -> ${b.version}`);
+  const all = (v: VrrpInstanceConfig) => [...v.addresses, ...(v.excludedAddresses ?? []).map((x) => x.address)];
+  const added = all(b).filter((x) => !all(a).includes(x));
+  const removed = all(a).filter((x) => !all(b).includes(x));
+  if (added.length || removed.length) out.push([...added.map((x) => `+${x}`), ...removed.map((x) => `-${x}`)].join(" "));
+  else if (!same(all(a), all(b)) || !same(a.addressIfindex, b.addressIfindex)) out.push("virtual_ipaddress");
+  if (!same([a.trackScripts, a.trackFiles, a.trackInterfaces], [b.trackScripts, b.trackFiles, b.trackInterfaces])) out.push("tracking");
+  if (!same([a.preempt, a.preemptDelayMs], [b.preempt, b.preemptDelayMs])) out.push(b.preempt ? `preempt_delay ${b.preemptDelayMs / 1000} s` : "nopreempt");
+  if (!same([a.notify, a.notifyMaster, a.notifyBackup, a.notifyFault, a.notifyStop, a.smtpAlert], [b.notify, b.notifyMaster, b.notifyBackup, b.notifyFault, b.notifyStop, b.smtpAlert])) out.push("notify");
+  const rest = (v: VrrpInstanceConfig) => {
+    const { name, priority, advertIntMs, version, addresses, excludedAddresses, addressIfindex, trackScripts, trackFiles, trackInterfaces, preempt, preemptDelayMs,
+      notify, notifyMaster, notifyBackup, notifyFault, notifyStop, smtpAlert, line, ...r } = v;
+    return r;
+  };
+  if (!same(rest(a), rest(b))) out.push("other settings");
+  return out;
+}
+
 export class VrrpMachines {
   instances: VrrpInstance[] = [];
   private moving = false;
@@ -166,7 +192,8 @@ export class VrrpMachines {
    * next keeps (identity()) keeps its state and takes next's settings (VrrpInstance.reconfigure);
    * one next drops leaves as keepalived's clear_diff_vrrp has it leave — a master resigns
    * (priority 0, so that a backup takes over after its Skew) and gives up its addresses — with
-   * a STOP event for its notify_stop; one next adds waits in INIT for start(). A sync group
+   * a FAULT event (keepalived's notify for a deleted instance); one next adds waits in INIT
+   * for start(). A sync group
    * whose members now disagree is left so until one of them moves (keepalived's group is
    * master only when all its members are); the others follow that move. Returns what changed.
    */
@@ -185,7 +212,7 @@ export class VrrpMachines {
     // Removed first, with the old table (their adverts need their old engine index).
     for (const vi of this.instances) {
       if (kept.has(vi)) continue;
-      vi.stop("removed by a reload");
+      vi.stop("removed by a reload", true);
       changes.push(`VRRP instance ${vi.cfg.name} removed`);
     }
     const prevCfg = this.cfg;
@@ -201,7 +228,7 @@ export class VrrpMachines {
       const same = JSON.stringify(was.cfg, (k, x) => (k === "line" || k === "where" ? undefined : x)) === JSON.stringify(v, (k, x) => (k === "line" || k === "where" ? undefined : x));
       if (same) continue;
       vi.reconfigure(v, added && vi.state === "MASTER");
-      changes.push(`VRRP instance ${v.name} reconfigured, still ${vi.state}`);
+      changes.push(`VRRP instance ${v.name} reconfigured (${whatChanged(was.cfg, v).join(", ")}), still ${vi.state}`);
     }
     const statics = (c: DirectorConfig) => (c.staticAddresses ?? []).map((a) => a.address).join(" ");
     if (statics(prevCfg) !== statics(next)) changes.push(`static_ipaddress now ${statics(next) || "none"}`);

@@ -188,8 +188,12 @@ export class VrrpInstance {
     for (const f of [...this.faults]) if (f.startsWith("sync group ") && f !== keep) this.setFault(f, false);
   }
 
-  /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. */
-  stop(why = "stopping"): void {
+  /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. removed:
+   *  a reload took the instance out — keepalived (clear_diff_vrrp, send_instance_notifies)
+   *  then notifies FAULT rather than STOP (DELETED only with notify_deleted, which wasmvs does
+   *  not read), and nothing if it was in FAULT already. */
+  stop(why = "stopping", removed = false): void {
+    const was = this.state;
     if (this.state === "MASTER") {
       this.fx.sendAdvert(0);
       this.counts.sent++;
@@ -197,7 +201,8 @@ export class VrrpInstance {
     }
     this.cancel();
     this.state = "STOP";
-    this.fx.changed("STOP", why);
+    if (!removed) this.fx.changed("STOP", why);
+    else if (was !== "FAULT") this.fx.changed("FAULT", why);
   }
 
   /** An advert for this instance (the engine checked length, TTL, checksum, VRID, version). */

@@ -93,7 +93,7 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
     const reloadAt = Date.now();
     await reloadPeer();
     const log = (await a.reload(master(true))).slice(0);
-    expect(log).toMatch(/reloaded: .*VRRP instance VI_1 reconfigured, still MASTER/);
+    expect(log).toMatch(/reloaded: .*VRRP instance VI_1 reconfigured \(priority 150 -> 120, advert_int 1 -> 2 s, \+10\.0\.0\.101, tracking\), still MASTER/);
     // Long enough for adverts at the new interval, and for a master-down interval of the old.
     await new Promise((r) => setTimeout(r, 8000));
     // The added VIP is the master's: the client resolves it to a's MAC and it answers ping.
@@ -136,7 +136,7 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
       from = sb.logOf("w-b").length;
     }, async () => {
       const log = await b.reload(peer([VIP, VIP2]));
-      expect(log).toMatch(/reloaded: .*VRRP instance VI_1 reconfigured, still BACKUP/);
+      expect(log).toMatch(/reloaded: .*VRRP instance VI_1 reconfigured \(\+10\.0\.0\.101\), still BACKUP/);
     }, () => /VI_1 .*: [A-Z]+: /.test(sb.logOf("w-b").slice(from)));
     await b.stop();
   }, 120000);
