@@ -297,6 +297,20 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     expect([p.a.vi().state, p.a.vi("VI_2").state]).toEqual(["MASTER", "MASTER"]);
   });
 
+  it("a member added by reload to a master sync group does not take the group down: it becomes master with it", async () => {
+    const g = (members: string[]) => `vrrp_sync_group G {\n  group {\n${members.map((m) => `    ${m}\n`).join("")}  }\n}\n`;
+    const two = instance({ priority: 150 }) + instance({ name: "VI_2", vrid: 52, priority: 150, vips: ["10.0.1.100"], iface: "eth1" });
+    const p = await pair(g(["VI_1", "VI_2"]) + two, instance({ priority: 100 }));
+    await p.run(6000);
+    expect([p.a.vi().state, p.a.vi("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    const n = p.a.states.length;
+    expect(await p.a.reload(g(["VI_1", "VI_2", "VI_3"]) + two + instance({ name: "VI_3", vrid: 53, priority: 150, vips: ["10.0.0.103"] })))
+      .toContain("VRRP instance VI_3 added");
+    await p.run(5000);
+    expect([p.a.vi().state, p.a.vi("VI_2").state, p.a.vi("VI_3").state]).toEqual(["MASTER", "MASTER", "MASTER"]);
+    expect(p.a.states.slice(n).map((s) => `${s.name} ${s.state}`)).toEqual(["VI_3 BACKUP", "VI_3 MASTER"]);
+  });
+
   it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): lvs_sync_daemon, an interface", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     await p.run(5000);

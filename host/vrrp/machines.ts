@@ -193,9 +193,9 @@ export class VrrpMachines {
    * one next drops leaves as keepalived's clear_diff_vrrp has it leave — a master resigns
    * (priority 0, so that a backup takes over after its Skew) and gives up its addresses — with
    * a FAULT event (keepalived's notify for a deleted instance); one next adds waits in INIT
-   * for start(). A sync group
-   * whose members now disagree is left so until one of them moves (keepalived's group is
-   * master only when all its members are); the others follow that move. Returns what changed.
+   * for start(). A sync group whose members now disagree is left so until one of them moves
+   * (keepalived's group is master only when all its members are); the others follow that
+   * move. Returns what changed.
    */
   reconfigure(next: DirectorConfig): string[] {
     if (this.stopped || vrrpPart(next) === vrrpPart(this.cfg)) {
@@ -295,6 +295,10 @@ export class VrrpMachines {
     // A member moved by the group (moving) leaves the group's part to the one that moved it.
     const group = (this.cfg.vrrpSyncGroups ?? []).find((g) => g.members.includes(v.name));
     if (!group || this.moving || state === "STOP" || state === "INIT") return;
+    // A member a reload added to a running group starts as backup without taking the others
+    // down with it (keepalived's reload would move a master group to backup for an advert
+    // interval): its own timer decides, and it becomes master with the group (groupLets).
+    if (why === "start" && this.groupState.has(group.name)) return;
     if (state !== "FAULT") {
       this.moving = true;
       try {

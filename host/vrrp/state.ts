@@ -123,11 +123,6 @@ export class VrrpInstance {
     return this.cfg.downTimerAdverts * this.masterAdverIntMs + this.skewMs();
   }
 
-  /** Started (by start(); an instance a reload added is not until the service starts it). */
-  get isStarted(): boolean {
-    return this.started;
-  }
-
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -376,7 +371,9 @@ export class VrrpInstance {
       if (next.version === 2 || prev.version !== next.version) this.masterAdverIntMs = next.advertIntMs;
       this.wantMaster = false;
       this.preempting = undefined;
-      this.armDown(this.masterDownMs());
+      // Now the address owner: master at once (keepalived's vrrp_init_state: "timeout from the
+      // backup state very quickly").
+      this.armDown(next.priority === 255 ? 0 : this.masterDownMs(), next.priority === 255 ? "the address owner (priority 255) after a reload" : undefined);
     }
   }
 
