@@ -311,6 +311,22 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     expect(p.a.states.slice(n).map((s) => `${s.name} ${s.state}`)).toEqual(["VI_3 BACKUP", "VI_3 MASTER"]);
   });
 
+  it("static_ipaddress added and removed by reload: answered at once (and announced), then not; VRRP untouched", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const n = p.a.states.length;
+    const garps = p.a.garps.length;
+    expect(p.a.answersArp("10.0.0.50")).toBe(false);
+    expect(await p.a.reload(`static_ipaddress {\n  10.0.0.50/24 dev eth0\n}\n${instance({ priority: 150 })}`)).toEqual(["static_ipaddress now 10.0.0.50"]);
+    expect(p.a.answersArp("10.0.0.50")).toBe(true);
+    expect(p.a.garps.slice(garps).map((g) => g.address)).toEqual(["10.0.0.50"]);
+    expect(await p.a.reload(instance({ priority: 150 }))).toEqual(["static_ipaddress now none"]);
+    expect(p.a.answersArp("10.0.0.50")).toBe(false);
+    await p.run(2000);
+    expect(p.a.states.length).toBe(n);
+    expect(p.a.answersArp("10.0.0.100")).toBe(true);
+  });
+
   it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): lvs_sync_daemon, an interface", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     await p.run(5000);
