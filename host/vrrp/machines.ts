@@ -53,6 +53,9 @@ export type VrrpEvent =
  *  that holds the start ("hold"), a reason for FAULT ("fault"), then the effective priority. */
 export interface VrrpTracking {
   instance: number;
+  /** The instance's name, which the state machines go by: a list sent while a reload is on
+   *  its way to the data-path thread must not land on the instance that took its index. */
+  name?: string;
   ops: ["hold" | "fault", string, boolean][];
   priority: number;
 }
@@ -251,7 +254,7 @@ export class VrrpMachines {
   track(list: VrrpTracking[]): void {
     if (this.stopped) return;
     for (const t of list) {
-      const vi = this.instances[t.instance];
+      const vi = t.name !== undefined ? this.byName(t.name) : this.instances[t.instance];
       if (!vi) continue;
       vi.retain(new Set(t.ops.map(([, key]) => key)));
       for (const [op, key, on] of t.ops) {

@@ -146,7 +146,7 @@ export class VrrpService {
         ops.push(["fault", `interface ${t.interfaceName} ${t.reverse ? "up (tracked reversed)" : "down"}`, faults(t, up)]);
         total += weightOf(t, up);
       }
-      return { instance, ops, priority: total };
+      return { instance, name: v.name, ops, priority: total };
     });
     const text = JSON.stringify(list);
     if (text === this.lastTracking || this.stopped) return;
