@@ -7,7 +7,8 @@
 // saw: every advert of the master captured with tcpdump on the peer's own interface, no two
 // further apart than the peer's master-down interval (3 x 1 s + skew = 3.609 s at priority
 // 100), the new settings in the adverts; no state change logged on either side; no
-// connection broken; the added VIP answered by the master only.
+// connection broken; the added VIP answered by the master only. And a reload that lowers
+// the master below the backup: the backup preempts, and its log says so.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -140,6 +141,25 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
     }, () => /VI_1 .*: [A-Z]+: /.test(sb.logOf("w-b").slice(from)));
     await b.stop();
   }, 120000);
+
+  it("a reload that lowers the master's priority below the backup's: the backup preempts, and both logs say so", async () => {
+    const a = await sb.startDirector(master(false), join(sb.dir, "p-a.sock"), "p-a");
+    directors.push(a);
+    await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("p-a")), 15000);
+    const b = await sb.startDirector(pairDirectorBlock("rb", "0f", 6) + vrrp({ iface: "outside", priority: 100, vips: [VIP], interval: "1" }) + service,
+      join(sb.dir, "p-b.sock"), "p-b");
+    directors.push(b);
+    await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("p-b")), 15000);
+    const log = await a.reload(master(false).replace("priority 150", "priority 90"));
+    expect(log).toMatch(/VRRP instance VI_1 reconfigured \(priority 150 -> 90\), still MASTER/);
+    await sb.waitFor("b to preempt", () => /VI_1 .*: MASTER/.test(sb.logOf("p-b")), 15000);
+    await sb.waitFor("a to yield", () => /VI_1 .*: BACKUP/.test(sb.logOf("p-a")), 15000);
+    expect(sb.logOf("p-b")).toMatch(/VI_1 \(VRID 51 on outside\): MASTER: preempting 10\.0\.0\.5: its priority 90 is below ours \(100\)/);
+    expect(sb.logOf("p-a")).toMatch(/VI_1 \(VRID 51 on outside\): BACKUP: 10\.0\.0\.6 advertises priority 100, above ours \(90\)/);
+    expect(sb.logOf("p-b")).not.toMatch(/no advert from the master/);
+    await a.stop();
+    await b.stop();
+  }, 60000);
 
   it("the peer is keepalived 2.2.7: no state change, no gap in adverts, no connection broken", async () => {
     kRun++;
