@@ -22,6 +22,7 @@ import { loadEngine } from "../host/engine/node.js";
 import type { ScriptRunner } from "../host/health/scripts.js";
 import type { Script } from "../host/health/config.js";
 import { VrrpService } from "../host/vrrp/service.js";
+import { SyncDaemons } from "../host/control/syncd.js";
 import { arp, eth } from "./helpers/packet.js";
 import { Advert, VrrpInstance } from "../host/vrrp/state.js";
 import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
@@ -93,7 +94,9 @@ async function pair(textA: string, textB: string) {
     n.local = new LocalEngine(engine, () => clock.now(), out, { config: cfg, clock });
     n.local.onVrrpEvents((evs) => { for (const e of evs) if ("name" in e) n.states.push({ t: clock.now(), name: e.name, state: e.state, why: e.why }); });
     n.control = new ControlState(n.local, cfg, () => parseKeepalived(path), (l) => n.log.push(l));
-    n.service = new VrrpService(cfg, { clock, engine: n.local, log: (l) => n.log.push(l), scripts, linkUp: () => true });
+    const syncd = new SyncDaemons(n.local, cfg);
+    n.control.watch((c) => syncd.configure(c));
+    n.service = new VrrpService(cfg, { clock, engine: n.local, log: (l) => n.log.push(l), scripts, linkUp: () => true, sync: (x) => syncd.follow(x) });
     n.control.watch((c) => n.service.reconfigure(c));
     /** Does this engine answer ARP for address (own it)? */
     const answersArp = (address: string) => {
@@ -107,7 +110,7 @@ async function pair(textA: string, textB: string) {
       await settle();
       return r;
     };
-    return Object.assign(n, { answersArp, vi, reload });
+    return Object.assign(n, { answersArp, vi, reload, syncd });
   }
   // The wire: every millisecond, what each engine sent goes into the other's (same interface).
   clock.every(1, () => {
@@ -327,12 +330,35 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     expect(p.a.answersArp("10.0.0.100")).toBe(true);
   });
 
-  it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): lvs_sync_daemon, an interface", async () => {
+  it("lvs_sync_daemon added, changed and removed by reload: the daemons take the instance's current role, no state changes", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const n = [p.a.states.length, p.b.states.length];
+    const sync = (extra: string) => `global_defs {\n  lvs_sync_daemon eth0 VI_1${extra}\n}\n`;
+    await p.b.reload(sync("") + instance({ priority: 100 }));
+    await p.a.reload(sync("") + instance({ priority: 150 }));
+    await p.run(100);
+    // keepalived's default sync ID is the instance's VRID.
+    expect(p.a.syncd.list()).toBe("master sync daemon (mcast=eth0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    expect(p.b.syncd.list()).toBe("backup sync daemon (mcast=eth0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    expect(p.a.log.join("\n")).toMatch(/connection sync on eth0: sending \(sync ID 51, lvs_sync_daemon added\)/);
+    await p.a.reload(sync(" id 9") + instance({ priority: 150 }));
+    await p.run(100);
+    expect(p.a.syncd.list()).toBe("master sync daemon (mcast=eth0, syncid=9, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    await p.a.reload(instance({ priority: 150 }));
+    await p.run(100);
+    expect(p.a.syncd.list()).toBe("");
+    await p.run(3000);
+    expect([p.a.states.length, p.b.states.length]).toEqual(n);
+    expect([p.a.vi().state, p.b.vi().state]).toEqual(["MASTER", "BACKUP"]);
+  });
+
+  it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): notify_fifo, an interface", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     await p.run(5000);
     // The director block takes lines 1-6: global_defs is line 7.
-    await expect(p.a.reload(`global_defs {\n  lvs_sync_daemon eth0 VI_1\n}\n${instance({ priority: 150 })}`))
-      .rejects.toThrow(/\.conf:8:1: 'lvs_sync_daemon': lvs_sync_daemon added: restart wasmvs to change connection sync/);
+    await expect(p.a.reload(`global_defs {\n  notify_fifo ${join(dir, "fifo")}\n}\n${instance({ priority: 150 })}`))
+      .rejects.toThrow(/\.conf:8:1: 'notify_fifo': notify_fifo, vrrp_notify_fifo or lvs_notify_fifo changed: restart wasmvs to change the notify FIFOs/);
     expect(p.a.vi().state).toBe("MASTER");
     const path = join(dir, "iface.conf");
     writeFileSync(path, director("10.0.0.2", "02:00:00:00:0a:01") + instance({ priority: 150 }));

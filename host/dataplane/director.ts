@@ -302,6 +302,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config), o.log);
       state = control;
       syncd = new SyncDaemons(thread(), fileCfg);
+      // Before VRRP's (registered later): the roles a reload's lvs_sync_daemon sets are its.
+      control.watch((cfg) => syncd!.configure(cfg));
       const host = {
         engine: thread(), estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),

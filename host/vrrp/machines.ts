@@ -223,6 +223,10 @@ export class VrrpMachines {
     this.cfg = next;
     this.instances = (next.vrrp ?? []).map((v) => [...kept].find(([, c]) => c === v)?.[0] ?? this.make(v));
     this.dev.configure(next, this.instances.map((vi) => vi.state === "MASTER"));
+    // lvs_sync_daemon now follows another instance (or starts following one): a backup's
+    // master is where unicast sync may come from (masterSeen tells only of a change).
+    const si = next.syncDaemon && next.syncDaemon.instance !== prevCfg.syncDaemon?.instance ? this.byName(next.syncDaemon.instance) : undefined;
+    if (si?.state === "BACKUP" && si.lastMaster) this.dev.syncMaster(si.lastMaster.src);
     for (const vi of this.instances) {
       const was = before.get(vi);
       if (!was) { changes.push(`VRRP instance ${vi.cfg.name} added`); continue; }

@@ -166,8 +166,11 @@ export class VrrpService {
   reconfigure(next: DirectorConfig): void {
     const part = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.vrrpScripts ?? [], c.vrrpSyncGroups ?? []], (k, v) => (k === "line" || k === "where" ? undefined : v));
     if (this.stopped) return;
-    if (part(next) === part(this.cfg)) { this.cfg = next; return; }
     const prev = this.cfg;
+    if (JSON.stringify(prev.syncDaemon, (k, v) => (k === "line" ? undefined : v)) !== JSON.stringify(next.syncDaemon, (k, v) => (k === "line" ? undefined : v))) {
+      this.resync(prev, next);
+    }
+    if (part(next) === part(this.cfg)) { this.cfg = next; return; }
     this.cfg = next;
     const same = (a: unknown, b: unknown) => JSON.stringify(a, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
       JSON.stringify(b, (k, v) => (k === "line" || k === "where" ? undefined : v));
@@ -210,6 +213,25 @@ export class VrrpService {
         }
       }).catch((e) => this.o.log(`VRRP: virtual_routes not reloaded: ${(e as Error).message}`)));
     }
+  }
+
+  /** lvs_sync_daemon added, changed or removed by a reload: the daemons restarted with the
+   *  role the instance has now, or stopped (keepalived's reload_vrrp_thread: ipvs_syncd_cmd
+   *  STOPDAEMON when changed, then STARTDAEMON as master or backup by the instance's state). */
+  private resync(prev: DirectorConfig, next: DirectorConfig): void {
+    const sd = next.syncDaemon;
+    const sync = this.o.sync ?? ((x) => this.o.engine.sync(x));
+    this.track(this.o.engine.vrrpViews().then(async (views) => {
+      if (!sd) {
+        const was = prev.syncDaemon!;
+        await sync({ send: false, receive: false, ifindex: was.ifindex, syncid: was.syncid, maxlen: was.maxlen });
+        this.o.log(`connection sync on ${was.interfaceName}: stopped (lvs_sync_daemon removed)`);
+        return;
+      }
+      const master = views.find((v) => v.name === sd.instance)?.state === "MASTER";
+      await sync({ send: master, receive: !master, ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer, from: sd.peer });
+      this.o.log(`connection sync on ${sd.interfaceName}: ${master ? "sending" : "receiving"} (sync ID ${sd.syncid}, lvs_sync_daemon ${prev.syncDaemon ? "changed" : "added"})`);
+    }).catch((e) => this.o.log(`connection sync: ${(e as Error).message}`)));
   }
 
   /** Resign every master (priority 0), so that a backup takes over at once; resolves once
