@@ -8,7 +8,8 @@
 // further apart than the peer's master-down interval (3 x 1 s + skew = 3.609 s at priority
 // 100), the new settings in the adverts; no state change logged on either side; no
 // connection broken; the added VIP answered by the master only. And a reload that lowers
-// the master below the backup: the backup preempts, and its log says so.
+// the master below the backup: the backup preempts, and its log says so. And lvs_sync_daemon
+// added by reload to both: the backup learns the connections, a kill -9 of the master breaks none.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -160,6 +161,39 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
     await a.stop();
     await b.stop();
   }, 60000);
+
+  it("lvs_sync_daemon added by reload to both directors: the backup learns the connections, and a kill -9 of the master breaks none", async () => {
+    const cfg = (who: "a" | "b", sync: boolean) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}` +
+      pairDirectorBlock(who === "a" ? "ra" : "rb", who === "a" ? "0e" : "0f", who === "a" ? 5 : 6) +
+      vrrp({ iface: "outside", priority: who === "a" ? 150 : 100, vips: [VIP], interval: "0.1" }) + service;
+    const a = await sb.startDirector(cfg("a", false), join(sb.dir, "s-a.sock"), "s-a");
+    directors.push(a);
+    await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("s-a")), 15000);
+    const b = await sb.startDirector(cfg("b", false), join(sb.dir, "s-b.sock"), "s-b");
+    directors.push(b);
+    await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("s-b")), 15000);
+    const long = sb.httpInBackground(`http://${VIP}/`, { requests: 20 * 3000, concurrency: 20, keepalive: true, intervalMs: 30, timeoutMs: 5000 }, "s-long");
+    await new Promise((r) => setTimeout(r, 2000));
+    const aLog = sb.logOf("s-a").length;
+    expect(await b.reload(cfg("b", true))).toMatch(/connection sync on outside: receiving \(sync ID 7, lvs_sync_daemon added\)/);
+    expect(await a.reload(cfg("a", true))).toMatch(/reloaded: /);
+    await sb.waitFor("a to send", () => /connection sync on outside: sending \(sync ID 7, lvs_sync_daemon added\)/.test(sb.logOf("s-a").slice(aLog)), 5000);
+    expect(b.ipvsadm(["-L", "--daemon"]).stdout).toBe("backup sync daemon (mcast=outside, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n");
+    // The connections opened before the reload reach the backup with the master's table refresh.
+    await sb.waitFor("the connections to be synced", () => { try { return (b.status().connections ?? 0) >= 20; } catch { return false; } }, 30000);
+    expect(sb.logOf("s-a").slice(aLog)).not.toMatch(/VI_1 .*: (BACKUP|FAULT)/);
+    a.proc.kill("SIGKILL");
+    await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("s-b")), 10000);
+    await new Promise((r) => setTimeout(r, 2000));
+    long.kill("SIGTERM");
+    await sb.waitFor("the client", () => long.exitCode !== null || long.signalCode !== null, 30000);
+    const lr = JSON.parse(sb.logOf("s-long").trim().split("\n").pop()!) as { bodies: (string | null)[]; errors: string[]; ports: number[] };
+    console.log(`lvs_sync_daemon added by reload, then kill -9 of the master: ${lr.errors.length} of 20 keep-alive connections broken ` +
+      `(${lr.bodies.filter((x) => x).length} requests answered on them)`);
+    expect(lr.errors).toEqual([]);
+    expect(new Set(lr.ports).size).toBe(20);
+    await b.stop();
+  }, 120000);
 
   it("the peer is keepalived 2.2.7: no state change, no gap in adverts, no connection broken", async () => {
     kRun++;
