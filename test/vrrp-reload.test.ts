@@ -10,7 +10,7 @@
 // over by the RFC's rules; a removed master resigns with priority 0.
 
 import { describe, it, expect, afterAll } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeClock } from "../host/control/clock.js";
@@ -353,13 +353,26 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     expect([p.a.vi().state, p.b.vi().state]).toEqual(["MASTER", "BACKUP"]);
   });
 
-  it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): notify_fifo, an interface", async () => {
+  it("vrrp_notify_fifo added by reload: the next state change is written to it", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
-    await p.run(5000);
-    // The director block takes lines 1-6: global_defs is line 7.
-    await expect(p.a.reload(`global_defs {\n  notify_fifo ${join(dir, "fifo")}\n}\n${instance({ priority: 150 })}`))
-      .rejects.toThrow(/\.conf:8:1: 'notify_fifo': notify_fifo, vrrp_notify_fifo or lvs_notify_fifo changed: restart wasmvs to change the notify FIFOs/);
-    expect(p.a.vi().state).toBe("MASTER");
+    await p.run(6000);
+    const fifo = join(dir, `fifo-${Math.random().toString(36).slice(2)}`);
+    await p.a.reload(`global_defs {\n  vrrp_notify_fifo ${fifo}\n}\n${instance({ priority: 150 })}`);
+    const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      await p.a.reload(`global_defs {\n  vrrp_notify_fifo ${fifo}\n}\n${instance({ priority: 90 })}`);
+      await p.run(5000);
+      expect(p.a.vi().state).toBe("BACKUP");
+      const buf = Buffer.alloc(4096);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      expect(buf.subarray(0, n).toString()).toBe('INSTANCE "VI_1" BACKUP 90\n');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): an interface", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     const path = join(dir, "iface.conf");
     writeFileSync(path, director("10.0.0.2", "02:00:00:00:0a:01") + instance({ priority: 150 }));
     const before = parseKeepalived(path);

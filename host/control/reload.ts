@@ -33,13 +33,7 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return refuse(1, "mh_table_size", "mh_table_size changed: restart wasmvs to change it");
   if (a.maglevServices !== b.maglevServices) return refuse(1, "maglev_services", "maglev_services changed: restart wasmvs to change it");
   if (a.maglevTableSize !== b.maglevTableSize) return refuse(1, "maglev_table_size", "maglev_table_size changed: restart wasmvs to change it");
-  // VRRP (and lvs_sync_daemon with it) reloads in place (host/vrrp/machines.ts reconfigure),
-  // but for the notify FIFOs, opened once and shared with the checkers.
-  if (noPositions(a.notifyFifos ?? []) !== noPositions(b.notifyFifos ?? [])) {
-    const moved = (b.notifyFifos ?? []).find((f) => noPositions(f) !== noPositions((a.notifyFifos ?? []).find((x) => x.kind === f.kind)));
-    return refuse(moved?.line, moved ? (moved.kind === "all" ? "notify_fifo" : `${moved.kind}_notify_fifo`) : "notify_fifo",
-      "notify_fifo, vrrp_notify_fifo or lvs_notify_fifo changed: restart wasmvs to change the notify FIFOs");
-  }
+  // VRRP, lvs_sync_daemon and the notify FIFOs reload in place (host/vrrp/machines.ts reconfigure).
   return undefined;
 }
 

@@ -320,6 +320,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // keepalived's notify FIFOs, shared by the checkers and VRRP (each opened once, its script run once).
     service("notify FIFOs", async () => {
       fifos.open();
+      state!.watch((cfg) => fifos.reconfigure(cfg.notifyFifos ?? []));
       return () => fifos.close();
     }),
     // keepalived's checkers: they follow the running configuration and change what the

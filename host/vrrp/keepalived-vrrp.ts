@@ -103,7 +103,7 @@ const fifoKind = (key: string): FifoConfig["kind"] => (key.startsWith("vrrp_") ?
 export function notifyFifos(g: VrrpGlobals): FifoConfig[] {
   return Object.values(g.fifos ?? {}).map(({ tok, scriptTok, ...f }) => {
     if (!f.path) fail(scriptTok ?? tok, `${(scriptTok ?? tok).text} needs ${(scriptTok ?? tok).text.replace(/_script$/, "")} (the FIFO it reads)`);
-    return { ...f, line: tok.line };
+    return f;
   });
 }
 

@@ -170,6 +170,7 @@ export class VrrpService {
     if (JSON.stringify(prev.syncDaemon, (k, v) => (k === "line" ? undefined : v)) !== JSON.stringify(next.syncDaemon, (k, v) => (k === "line" ? undefined : v))) {
       this.resync(prev, next);
     }
+    if (this.ownFifos) this.fifos.reconfigure(next.notifyFifos ?? []);
     if (part(next) === part(this.cfg)) { this.cfg = next; return; }
     this.cfg = next;
     const same = (a: unknown, b: unknown) => JSON.stringify(a, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
