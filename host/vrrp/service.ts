@@ -271,8 +271,9 @@ export class VrrpService {
   }
   private readonly masterLogged = new Map<number, number>();
 
-  /** By name: an instance a reload removes reports its STOP before the service takes the new
-   *  configuration, one it adds reports nothing before (it starts after: reconfigure()). */
+  /** By name: an instance a reload removes reports its last state (FAULT, as keepalived's)
+   *  before the service takes the new configuration, so its own notify scripts run; one it
+   *  adds reports nothing before (it starts after: reconfigure()). */
   private changed(name: string, state: VrrpState, why: string, priority: number): void {
     const v = this.cfg.vrrp?.find((x) => x.name === name);
     if (!v) { this.o.log(`VRRP ${name}: ${state}: ${why}`); return; }
