@@ -23,7 +23,7 @@ import type { ScriptRunner } from "../host/health/scripts.js";
 import type { Script } from "../host/health/config.js";
 import { VrrpService } from "../host/vrrp/service.js";
 import { SyncDaemons } from "../host/control/syncd.js";
-import { arp, eth } from "./helpers/packet.js";
+import { arp, decode, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { Advert, VrrpInstance } from "../host/vrrp/state.js";
 import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
 
@@ -103,6 +103,12 @@ async function pair(textA: string, textB: string) {
       engine.loadFrame(0, eth("ff:ff:ff:ff:ff:ff", "02:00:00:00:09:09", 0x0806, arp(1, "02:00:00:00:09:09", "10.0.0.99", "00:00:00:00:00:00", address)), 0);
       return engine.txFrames(engine.process(1, clock.now())).some((f) => f.frame[12] === 0x08 && f.frame[13] === 0x06 && f.frame[21] === 2);
     };
+    /** A ping to the director's own address from src: what the engine sends first (the reply,
+     *  or the ARP for the gateway a route names; nothing without a route back). */
+    const pingFrom = (src: string) => {
+      engine.loadFrame(0, eth(mac, "02:00:00:00:09:fe", 0x0800, ipv4({ src, dst: addr, proto: 1, payload: icmp(8, 0, [0, 1, 0, 1], [1, 2, 3, 4]) })), 0);
+      return engine.txFrames(engine.process(1, clock.now())).map((f) => decode(f.frame)).map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.ip ? `ip ${d.ip.dst}` : "?"));
+    };
     const vi = (nm = "VI_1") => n.local.vrrp!.machines.instances.find((x) => x.cfg.name === nm)!;
     const reload = async (t: string) => {
       write(t);
@@ -110,7 +116,7 @@ async function pair(textA: string, textB: string) {
       await settle();
       return r;
     };
-    return Object.assign(n, { answersArp, vi, reload, syncd });
+    return Object.assign(n, { answersArp, vi, reload, syncd, pingFrom });
   }
   // The wire: every millisecond, what each engine sent goes into the other's (same interface).
   clock.every(1, () => {
@@ -369,6 +375,26 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     } finally {
       closeSync(fd);
     }
+  });
+
+  it("a master's virtual_routes changed by reload: the old route goes, the new one comes, the state stays", async () => {
+    // A gateway each (the engine asks for a gateway's address once, then waits for the answer).
+    const routes = (cidr: string, via: string) => instance({ priority: 150, extra: `  virtual_routes {\n    ${cidr} via ${via}\n  }\n` });
+    const p = await pair(routes("10.9.0.0/24", "10.0.0.254"), instance({ priority: 100 }));
+    await p.run(6000);
+    expect(p.a.vi().state).toBe("MASTER");
+    expect(p.a.pingFrom("10.9.0.5")).toEqual(["arp who-has 10.0.0.254"]);
+    // The gateway answers: now the reply itself goes out by the route.
+    p.a.engine.loadFrame(0, eth("02:00:00:00:0a:01", "02:00:00:00:09:fe", 0x0806, arp(2, "02:00:00:00:09:fe", "10.0.0.254", "02:00:00:00:0a:01", "10.0.0.2")), 0);
+    p.a.engine.process(1, p.clock.now());
+    expect(p.a.pingFrom("10.9.0.5")).toEqual(["ip 10.9.0.5"]);
+    expect(p.a.pingFrom("10.8.0.5")).toEqual([]);
+    const n = p.a.states.length;
+    await p.a.reload(routes("10.8.0.0/24", "10.0.0.253"));
+    await p.run(100);
+    expect(p.a.pingFrom("10.9.0.5")).toEqual([]);
+    expect(p.a.pingFrom("10.8.0.5")).toEqual(["arp who-has 10.0.0.253"]);
+    expect(p.a.states.length).toBe(n);
   });
 
   it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): an interface", async () => {
