@@ -42,6 +42,11 @@ export class ControlState {
     this.listeners.push(f);
   }
 
+  /** f called with each new running configuration the engine took (VRRP follows a reload). */
+  watch(f: (cfg: DirectorConfig) => void): void {
+    this.listeners.push(f);
+  }
+
   /** Apply the running configuration again through the overlay (health changed). */
   refresh(): Promise<string[]> {
     return this.serial(async () => {

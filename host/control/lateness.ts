@@ -31,8 +31,13 @@ export class Lateness {
   lastMs = 0;
   maxMs = 0;
 
-  constructor(private readonly periodMs: number, startMs: number) {
+  constructor(private periodMs: number, startMs: number) {
     this.due = startMs + periodMs;
+  }
+
+  /** The period changed (a reload changed VRRP's advert interval). */
+  period(ms: number): void {
+    this.periodMs = ms;
   }
 
   /** The timer fired at nowMs. */

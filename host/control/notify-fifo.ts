@@ -106,12 +106,27 @@ export class NotifyFifo {
 /** keepalived's line for a state change: TYPE "NAME" STATE PRIORITY. */
 export const fifoLine = (type: "INSTANCE" | "GROUP", name: string, state: string, priority: number) => `${type} "${name}" ${state} ${priority}\n`;
 
+/** A FIFO's settings, positions aside (a line added above it is no change). */
+const same = (c: FifoConfig) => JSON.stringify(c, (k, v) => (k === "where" ? undefined : v));
+
 /** Every configured FIFO, opened once (their scripts run once) and shared by VRRP and the checkers. */
 export class NotifyFifos {
-  private readonly fifos: { kind: FifoConfig["kind"]; fifo: NotifyFifo }[];
+  private fifos: { kind: FifoConfig["kind"]; cfg: string; fifo: NotifyFifo }[];
+  private opened = false;
 
-  constructor(cfgs: FifoConfig[], log: (line: string) => void) {
-    this.fifos = cfgs.map((c) => ({ kind: c.kind, fifo: new NotifyFifo(c, log) }));
+  constructor(cfgs: FifoConfig[], private readonly log: (line: string) => void) {
+    this.fifos = cfgs.map((c) => ({ kind: c.kind, cfg: same(c), fifo: new NotifyFifo(c, log) }));
+  }
+
+  /** A reload's FIFOs: one that stays as it was stays open (its reader script runs on); one
+   *  removed or changed is closed (its script stopped), a new or changed one opened. */
+  reconfigure(cfgs: FifoConfig[]): void {
+    const next = cfgs.map(same);
+    const kept = this.fifos.filter((f) => next.includes(f.cfg));
+    for (const f of this.fifos) if (!kept.includes(f)) f.fifo.close();
+    const added = cfgs.filter((_, k) => !kept.some((f) => f.cfg === next[k])).map((c) => ({ kind: c.kind, cfg: same(c), fifo: new NotifyFifo(c, this.log) }));
+    if (this.opened) for (const f of added) f.fifo.open();
+    this.fifos = [...kept, ...added];
   }
 
   get size(): number {
@@ -119,6 +134,7 @@ export class NotifyFifos {
   }
 
   open(): void {
+    this.opened = true;
     for (const f of this.fifos) f.fifo.open();
   }
 
@@ -128,6 +144,7 @@ export class NotifyFifos {
   }
 
   close(): void {
+    this.opened = false;
     for (const f of this.fifos) f.fifo.close();
   }
 }

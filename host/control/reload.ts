@@ -17,18 +17,23 @@ export interface ReloadResult {
   changes: string[];
 }
 
-function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefined {
-  const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, file, ...rest }) => rest));
-  if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
-  if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
-  if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";
-  if (a.maglevServices !== b.maglevServices) return "maglev_services changed: restart wasmvs to change it";
-  if (a.maglevTableSize !== b.maglevTableSize) return "maglev_table_size changed: restart wasmvs to change it";
+/** Positions aside (a line added above must not count as a change). */
+const noPositions = (x: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" ? undefined : v));
 
-  // Positions aside (a line added above must not count as a change).
-  const vrrp = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.syncDaemon, c.vrrpSyncGroups ?? [], c.vrrpScripts ?? [], c.notifyFifos ?? [], c.staticAddresses ?? []],
-    (k, v) => (k === "line" || k === "where" ? undefined : v));
-  if (vrrp(a) !== vrrp(b)) return "the VRRP instances, their scripts, static_ipaddress or lvs_sync_daemon changed: restart wasmvs to change them (the backup takes over meanwhile)";
+/** What a reload cannot change in a running director, refused at the keyword that changed. */
+function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | undefined {
+  const refuse = (line: number | undefined, keyword: string, why: string) => new ConfigError(b.file, line ?? 1, 1, keyword, why);
+  const n = Math.max(a.interfaces.length, b.interfaces.length);
+  for (let k = 0; k < n; k++) {
+    if (noPositions(a.interfaces[k]) === noPositions(b.interfaces[k])) continue;
+    const at = b.interfaces[k] ?? b.interfaces[b.interfaces.length - 1];
+    return refuse(at?.line, keywordOf(b, "interface"), `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`);
+  }
+  if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return refuse(1, "connections", "the connection table size changed: restart wasmvs to resize it");
+  if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return refuse(1, "mh_table_size", "mh_table_size changed: restart wasmvs to change it");
+  if (a.maglevServices !== b.maglevServices) return refuse(1, "maglev_services", "maglev_services changed: restart wasmvs to change it");
+  if (a.maglevTableSize !== b.maglevTableSize) return refuse(1, "maglev_table_size", "maglev_table_size changed: restart wasmvs to change it");
+  // VRRP, lvs_sync_daemon and the notify FIFOs reload in place (host/vrrp/machines.ts reconfigure).
   return undefined;
 }
 
@@ -37,8 +42,8 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
  *  before the running engine is touched. */
 export async function validateOnScratch(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
   next: DirectorConfig): Promise<void> {
-  const why = sameInterfaces(prev, next);
-  if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
+  const refused = sameInterfaces(prev, next);
+  if (refused) throw refused;
   // The metrics and dashboard endpoints are opened once, at start.
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {

@@ -27,7 +27,12 @@ export class SyncDaemons {
   private master?: Daemon;
   private backup?: Daemon;
 
-  constructor(private readonly engine: EngineAdapter, private readonly cfg: DirectorConfig) {}
+  constructor(private readonly engine: EngineAdapter, private cfg: DirectorConfig) {}
+
+  /** The running configuration after a reload (whether lvs_sync_daemon holds the roles). */
+  configure(cfg: DirectorConfig): void {
+    this.cfg = cfg;
+  }
 
   /** ipvsadm --start-daemon. */
   async start(a: DaemonArgs): Promise<void> {

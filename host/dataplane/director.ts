@@ -308,6 +308,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config, o.director), o.log);
       state = control;
       syncd = new SyncDaemons(thread(), fileCfg);
+      // Before VRRP's (registered later): the roles a reload's lvs_sync_daemon sets are its.
+      control.watch((cfg) => syncd!.configure(cfg));
       const host = {
         engine: thread(), estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
@@ -325,6 +327,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // keepalived's notify FIFOs, shared by the checkers and VRRP (each opened once, its script run once).
     service("notify FIFOs", async () => {
       fifos.open();
+      state!.watch((cfg) => fifos.reconfigure(cfg.notifyFifos ?? []));
       return () => fifos.close();
     }),
     // keepalived's checkers: they follow the running configuration and change what the
@@ -382,11 +385,13 @@ export async function runDirector(o: RunOptions): Promise<void> {
       return () => {};
     }),
     // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
+    // Always there, even with no instance: a reload may add some (and follows the running
+    // configuration: VRRP reloads in place, host/vrrp/machines.ts reconfigure).
     service("VRRP", async () => {
-      if (!fileCfg.vrrp?.length) return () => {};
       const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x), fifos });
       vrrp = v;
       v.start();
+      state!.watch((cfg) => v.reconfigure(cfg));
       return () => v.stop();
     }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.

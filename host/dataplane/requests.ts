@@ -7,10 +7,10 @@
 import { Engine, EngineError, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
 import { applyDifference } from "../control/reload.js";
-import { ConfigError, DirectorConfig } from "../control/rules.js";
+import { ConfigError, DirectorConfig, vrrpSpecs } from "../control/rules.js";
 import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
 import type { LoopStats } from "./loop.js";
-import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
+import { vrrpPart, type VrrpMachines, type VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
@@ -96,8 +96,21 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
   switch (req.op) {
     case "snapshot":
       return { snapshot: engineSnapshot(e, loop, ctx.vrrp) };
-    case "apply":
-      return { changes: applyDifference(e, req.prev, req.next, ctx.poll) };
+    case "apply": {
+      // The services, then VRRP (both validated before: reload.ts), in one step between two
+      // batches: no frame sees one half changed, and a refused apply changed neither.
+      const changes = applyDifference(e, req.prev, req.next, ctx.poll);
+      if (ctx.vrrp) {
+        // Adverts still queued belong to the instances as they were (the table is rebuilt).
+        for (const a of e.takeVrrpAdverts()) ctx.vrrp.onAdvert(a.instance, a.message, a.src);
+        changes.push(...ctx.vrrp.reconfigure(req.next));
+      } else if (vrrpPart(req.prev) !== vrrpPart(req.next)) {
+        // No state machines here (an engine of the unit tests or the playground): the table as
+        // applyConfig sets it (static_ipaddress held, instances backup).
+        e.setVrrpInstances(vrrpSpecs(req.next));
+      }
+      return { changes };
+    }
     case "connections": {
       const r = e.connectionsSlice(nowMs, req.from, ENTRIES_PER_SLICE, CONNECTIONS_PER_SLICE);
       return { connections: r.items, next: r.next };

@@ -82,9 +82,10 @@ async function main(d: ThreadData): Promise<void> {
   const ep = addon.epollOpen(pump.fds, d.bell);
   // VRRP on this thread's own clock (performance.now(), ms), timers run by this loop.
   const clock = new PolledClock(() => performance.now(), (e) => post({ log: `${ERROR}VRRP timer: ${(e as Error).message}` }));
-  const vrrp = d.config.vrrp?.length ? new VrrpMachines(d.config, clock, engineDevice(engine, d.config, engineNow, flush),
-    (e) => post({ vrrp: [e] }), (line) => post({ log: line })) : undefined;
-  const poll = vrrp ? () => clock.run() : undefined;
+  // Always there (with no instance it holds no timer): a reload may add the first instance.
+  const vrrp = new VrrpMachines(d.config, clock, engineDevice(engine, d.config, engineNow, flush),
+    (e) => post({ vrrp: [e] }), (line) => post({ log: line }));
+  const poll = () => clock.run();
   post({ ready: true, tid: threadId(), imported });
 
   /** Serve every queued request; true when asked to stop. */
@@ -107,10 +108,10 @@ async function main(d: ThreadData): Promise<void> {
   };
   /** After each batch: the adverts the engine queued, to the state machines (its queue
    *  holds 64), then VRRP's due timers (a turn of 64 batches may take milliseconds). */
-  const vrrpTurn = vrrp ? () => {
+  const vrrpTurn = () => {
     for (const a of engine.takeVrrpAdverts()) vrrp.onAdvert(a.instance, a.message, a.src);
     clock.run();
-  } : undefined;
+  };
 
   let busy = false;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
@@ -141,7 +142,7 @@ async function main(d: ThreadData): Promise<void> {
     }
   }
   // Stopped on purpose with VRRP still running (the control plane did not stop it): masters resign.
-  vrrp?.stop();
+  vrrp.stop();
   addon.close(ep);
   // The last act of the data path: no frame moves after this, so the table is complete.
   if (exportTable) {

@@ -53,7 +53,7 @@ export class VrrpService {
   private lastTracking = "";
   private stopped = false;
 
-  constructor(private readonly cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
+  constructor(private cfg: DirectorConfig, private readonly o: VrrpServiceOptions) {
     this.scripts = o.scripts ?? new ScriptRunner({ security: cfg.health?.enableScriptSecurity ?? false, user: cfg.health?.scriptUser, log: o.log });
     this.mail = Mailer.from(cfg.health, o.log);
     this.ownFifos = !o.fifos;
@@ -69,7 +69,7 @@ export class VrrpService {
       for (const e of events) {
         if ("group" in e) this.groupChanged(e.group, e.state);
         else if ("master" in e) this.masterSeen(e.instance, e.master);
-        else this.changed(e.instance, e.state, e.why, e.priority);
+        else this.changed(e.name, e.state, e.why, e.priority);
       }
     });
   }
@@ -147,12 +147,93 @@ export class VrrpService {
         ops.push(["fault", `interface ${t.interfaceName} ${t.reverse ? "up (tracked reversed)" : "down"}`, faults(t, up)]);
         total += weightOf(t, up);
       }
-      return { instance, ops, priority: total };
+      return { instance, name: v.name, ops, priority: total };
     });
     const text = JSON.stringify(list);
     if (text === this.lastTracking || this.stopped) return;
     this.lastTracking = text;
     this.track(this.o.engine.vrrpTrack(list).catch((e) => this.o.log(`${ERROR}VRRP: tracking not applied: ${(e as Error).message}`)));
+  }
+
+  /**
+   * A reload the engine took (its state machines already reconfigured: machines.ts): the
+   * trackers follow — a vrrp_script that stays the same keeps running and its result, one
+   * whose command stays keeps its result (keepalived's clear_diff_script), the others start
+   * afresh; tracked interfaces and files are polled as next lists them — then every
+   * instance's tracking is sent again (their order may have moved), the instances the reload
+   * added start, and a master's changed virtual_routes are swapped (keepalived's
+   * clear_diff_vrrp_vroutes).
+   */
+  reconfigure(next: DirectorConfig): void {
+    const part = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.vrrpScripts ?? [], c.vrrpSyncGroups ?? []], (k, v) => (k === "line" || k === "where" ? undefined : v));
+    if (this.stopped) return;
+    const prev = this.cfg;
+    if (JSON.stringify(prev.syncDaemon, (k, v) => (k === "line" ? undefined : v)) !== JSON.stringify(next.syncDaemon, (k, v) => (k === "line" ? undefined : v))) {
+      this.resync(prev, next);
+    }
+    if (this.ownFifos) this.fifos.reconfigure(next.notifyFifos ?? []);
+    if (part(next) === part(this.cfg)) { this.cfg = next; return; }
+    this.cfg = next;
+    const same = (a: unknown, b: unknown) => JSON.stringify(a, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
+      JSON.stringify(b, (k, v) => (k === "line" || k === "where" ? undefined : v));
+    const old = new Map(this.trackers);
+    this.trackers.clear();
+    const fresh: ScriptTracker[] = [];
+    for (const sc of next.vrrpScripts ?? []) {
+      const was = old.get(sc.name);
+      if (was && same(was.cfg, sc)) { this.trackers.set(sc.name, was); old.delete(sc.name); continue; }
+      const t = new ScriptTracker(sc, this.o.clock, this.scripts, () => this.retrack(), this.o.log);
+      if (was && same(was.cfg.script.argv, sc.script.argv) && was.cfg.user === sc.user) t.carry(was);
+      this.trackers.set(sc.name, t);
+      fresh.push(t);
+    }
+    for (const t of old.values()) t.stop();
+    const links = this.trackedLinks();
+    for (const i of links) if (!this.links.has(i)) this.links.set(i, this.linkUp(i));
+    for (const i of [...this.links.keys()]) if (!links.has(i)) this.links.delete(i);
+    if (this.links.size && !this.linkTimer) this.pollLinks();
+    const files = new Set((next.vrrp ?? []).flatMap((v) => v.trackFiles.map((f) => f.path)));
+    for (const f of files) if (!this.files.has(f)) this.files.set(f, trackedValue(f));
+    for (const f of [...this.files.keys()]) if (!files.has(f)) this.files.delete(f);
+    if (this.files.size && !this.fileTimer) this.pollFiles();
+    this.lastTracking = "";
+    this.retrack();
+    this.track(this.o.engine.vrrpStart().catch((e) => this.o.log(`${ERROR}VRRP: not started: ${(e as Error).message}`)));
+    for (const t of fresh) t.start();
+    // A master's virtual_routes that the reload changed.
+    const changedRoutes = (next.vrrp ?? []).filter((v) => {
+      const p = prev.vrrp?.find((x) => x.name === v.name);
+      return p && !same(p.virtualRoutes ?? [], v.virtualRoutes ?? []);
+    });
+    if (changedRoutes.length) {
+      this.track(this.o.engine.vrrpViews().then(async (views) => {
+        for (const v of changedRoutes) {
+          if (views.find((x) => x.name === v.name)?.state !== "MASTER") continue;
+          const was = prev.vrrp!.find((x) => x.name === v.name)!.virtualRoutes ?? [];
+          const now = new Set((v.virtualRoutes ?? []).map((r) => r.cidr));
+          await this.o.engine.routes({ remove: was.filter((r) => !now.has(r.cidr)).map((r) => r.cidr), add: v.virtualRoutes ?? [] });
+        }
+      }).catch((e) => this.o.log(`${ERROR}VRRP: virtual_routes not reloaded: ${(e as Error).message}`)));
+    }
+  }
+
+  /** lvs_sync_daemon added, changed or removed by a reload: the daemons restarted with the
+   *  role the instance has now, or stopped (keepalived's reload_vrrp_thread: ipvs_syncd_cmd
+   *  STOPDAEMON when changed, then STARTDAEMON as master or backup by the instance's state). */
+  private resync(prev: DirectorConfig, next: DirectorConfig): void {
+    const sd = next.syncDaemon;
+    const sync = this.o.sync ?? ((x) => this.o.engine.sync(x));
+    this.track(this.o.engine.vrrpViews().then(async (views) => {
+      if (!sd) {
+        const was = prev.syncDaemon!;
+        await sync({ send: false, receive: false, ifindex: was.ifindex, syncid: was.syncid, maxlen: was.maxlen });
+        this.o.log(`connection sync on ${was.interfaceName}: stopped (lvs_sync_daemon removed)`);
+        return;
+      }
+      const master = views.find((v) => v.name === sd.instance)?.state === "MASTER";
+      await sync({ send: master, receive: !master, ifindex: sd.ifindex, syncid: sd.syncid, maxlen: sd.maxlen, peer: sd.peer, from: sd.peer });
+      this.o.log(`connection sync on ${sd.interfaceName}: ${master ? "sending" : "receiving"} (sync ID ${sd.syncid}, lvs_sync_daemon ${prev.syncDaemon ? "changed" : "added"})`);
+    }).catch((e) => this.o.log(`${ERROR}connection sync: ${(e as Error).message}`)));
   }
 
   /** Resign every master (priority 0), so that a backup takes over at once; resolves once
@@ -187,12 +268,16 @@ export class VrrpService {
     // At most once a second per instance: forged adverts from many sources must not flood the log.
     if (now - (this.masterLogged.get(i) ?? -Infinity) < 1000) return;
     this.masterLogged.set(i, now);
-    this.o.log(`VRRP ${this.cfg.vrrp![i].name}: the master is ${src}`);
+    this.o.log(`VRRP ${this.cfg.vrrp?.[i]?.name ?? `instance ${i}`}: the master is ${src}`);
   }
   private readonly masterLogged = new Map<number, number>();
 
-  private changed(i: number, state: VrrpState, why: string, priority: number): void {
-    const v = this.cfg.vrrp![i];
+  /** By name: an instance a reload removes reports its last state (FAULT, as keepalived's)
+   *  before the service takes the new configuration, so its own notify scripts run; one it
+   *  adds reports nothing before (it starts after: reconfigure()). */
+  private changed(name: string, state: VrrpState, why: string, priority: number): void {
+    const v = this.cfg.vrrp?.find((x) => x.name === name);
+    if (!v) { this.o.log(`${NOTICE}VRRP ${name}: ${state}: ${why}`); return; }
     this.o.log(`${NOTICE}VRRP ${v.name} (VRID ${v.vrid} on ${v.interfaceName}): ${state}: ${why}`);
     // The instance's own notifications first, then the group's (once its members have moved).
     if (v.smtpAlert) this.mail?.send(`VRRP Instance ${v.name} - Entering ${state} state`, `=> VRRP Instance is now ${state}: ${why} <=`);

@@ -103,7 +103,12 @@ export class VrrpInstance {
   /** When the next scheduled advert is due (undefined: none scheduled). */
   private advertDue?: number;
 
-  constructor(readonly cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
+  /** Set while this backup ignores the adverts of a master of lower priority (preempt): when
+   *  its timer runs out, that is a planned preemption, not a master gone silent. */
+  private preempting?: { src: string; priority: number };
+
+  /** cfg changes only by reconfigure() (a reload that kept the instance). */
+  constructor(public cfg: VrrpInstanceConfig, private readonly clock: Clock, private readonly fx: VrrpEffects, private readonly ownAddress: string) {
     this.masterAdverIntMs = cfg.advertIntMs;
     this.priority = cfg.priority;
     this.advertLateness = new Lateness(cfg.advertIntMs, clock.now());
@@ -119,7 +124,12 @@ export class VrrpInstance {
   }
 
   start(): void {
+    if (this.started) return;
     this.started = true;
+    this.begin();
+  }
+
+  private begin(): void {
     if (this.pending.size) return;
     if (this.faults.size) { this.toFault([...this.faults].join(", ")); return; }
     this.toBackup("start", this.cfg.priority === 255 ? 0 : this.cfg.initialMaster ? this.cfg.advertIntMs + this.skewMs() : this.masterDownMs());
@@ -129,7 +139,7 @@ export class VrrpInstance {
   hold(script: string, on: boolean): void {
     if (on) { this.pending.add(script); return; }
     if (!this.pending.delete(script)) return;
-    if (this.started && this.state === "INIT" && !this.pending.size) this.start();
+    if (this.started && this.state === "INIT" && !this.pending.size) this.begin();
   }
 
   /** A reason for FAULT appears or clears. */
@@ -161,8 +171,24 @@ export class VrrpInstance {
     this.priority = p;
   }
 
-  /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. */
-  stop(): void {
+  /** Tracking's reasons (faults and holds) that no longer exist (a reload removed the
+   *  tracker): cleared, as if they had recovered. A sync group's reasons are the group's. */
+  retain(keys: Set<string>): void {
+    for (const p of [...this.pending]) if (!keys.has(p)) this.hold(p, false);
+    for (const f of [...this.faults]) if (!f.startsWith("sync group ") && !keys.has(f)) this.setFault(f, false);
+  }
+
+  /** Only this sync group's fault stays (a reload moved the instance out of another). */
+  groupFaults(keep?: string): void {
+    for (const f of [...this.faults]) if (f.startsWith("sync group ") && f !== keep) this.setFault(f, false);
+  }
+
+  /** Leave: a master resigns with priority 0 (RFC 5798 6.4.3), then nothing more. removed:
+   *  a reload took the instance out — keepalived (clear_diff_vrrp, send_instance_notifies)
+   *  then notifies FAULT rather than STOP (DELETED only with notify_deleted, which wasmvs does
+   *  not read), and nothing if it was in FAULT already. */
+  stop(why = "stopping", removed = false): void {
+    const was = this.state;
     if (this.state === "MASTER") {
       this.fx.sendAdvert(0);
       this.counts.sent++;
@@ -170,7 +196,8 @@ export class VrrpInstance {
     }
     this.cancel();
     this.state = "STOP";
-    this.fx.changed("STOP", "stopping");
+    if (!removed) this.fx.changed("STOP", why);
+    else if (was !== "FAULT") this.fx.changed("FAULT", why);
   }
 
   /** An advert for this instance (the engine checked length, TTL, checksum, VRID, version). */
@@ -198,10 +225,14 @@ export class VrrpInstance {
       const preemptHeld = this.cfg.preemptDelayMs > 0 && (this.lowerSeenAt ??= now) + this.cfg.preemptDelayMs > now;
       if (!this.cfg.preempt || a.priority >= this.priority || preemptHeld) {
         if (a.priority >= this.priority) this.lowerSeenAt = undefined;
+        this.preempting = undefined;
         if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
         this.heard(a, now);
         this.wantMaster = false;
-        this.arm(this.masterDownMs(), () => this.tryMaster(`no advert from the master for ${Math.round(this.masterDownMs())} ms`));
+        this.armDown(this.masterDownMs());
+      } else {
+        // Ignored (RFC 5798 6.4.2: preempt and a lower priority): the timer runs out on purpose.
+        this.preempting = { src: a.src, priority: a.priority };
       }
       return;
     }
@@ -213,7 +244,7 @@ export class VrrpInstance {
     if (a.priority > this.priority || (a.priority === this.priority && ipNum(a.src) > ipNum(this.ownAddress))) {
       if (this.cfg.version === 3 && a.intervalCs > 0) this.masterAdverIntMs = a.intervalCs * 10;
       this.heard(a, now);
-      this.toBackup(`${a.src} advertises priority ${a.priority}`, this.masterDownMs());
+      this.toBackup(`${a.src} advertises priority ${a.priority}, ${a.priority > this.priority ? `above ours (${this.priority})` : "as ours, from a higher address"}`, this.masterDownMs());
       return;
     }
     // A lower priority thinks it is master: tell it at once (keepalived), and announce the
@@ -248,7 +279,16 @@ export class VrrpInstance {
     this.state = "BACKUP";
     if (was === "MASTER") this.fx.setMaster(false);
     this.fx.changed("BACKUP", why);
-    this.arm(downMs, () => this.tryMaster(why === "start" ? "no master heard since start" : `no advert from the master for ${Math.round(downMs)} ms`));
+    this.preempting = undefined;
+    this.armDown(downMs, why === "start" ? "no master heard since start" : undefined);
+  }
+
+  /** The master-down timer. Why it ran out is decided when it does: a master heard with a
+   *  lower priority meanwhile (and ignored: preempt) makes it a planned preemption. */
+  private armDown(ms: number, why?: string): void {
+    this.arm(ms, () => this.tryMaster(this.preempting
+      ? `preempting ${this.preempting.src}: its priority ${this.preempting.priority} is below ours (${this.priority})`
+      : why ?? `no advert from the master for ${Math.round(ms)} ms`));
   }
 
   private toFault(why: string): void {
@@ -286,19 +326,65 @@ export class VrrpInstance {
     this.counts.becameMaster++;
     this.masterAdverIntMs = this.cfg.advertIntMs;
     this.lowerSeenAt = undefined;
+    this.preempting = undefined;
     this.fx.setMaster(true);
     this.advertise();
     // keepalived's garp_master_delay / garp_master_repeat: a burst at once, another later.
     this.garp();
     if (this.cfg.garpMasterDelayMs > 0) this.garpTimers.push(this.clock.after(this.cfg.garpMasterDelayMs, () => { if (this.state === "MASTER") this.garp(); }));
-    // garp_master_refresh: more gratuitous ARPs every so often while master (off by default).
+    this.refreshGarp();
+    this.fx.changed("MASTER", why);
+  }
+
+  /**
+   * A reload kept this instance (the same interface and VRID, unicast or not, use_vmac or not:
+   * keepalived's vrrp_exist): the new settings apply in place and the state stays
+   * (keepalived's clear_diff_vrrp, restore_vrrp_state, vrrp_init_instance_sands). A master
+   * advertises at once with its new priority, interval and addresses (keepalived's
+   * reload_master), then every new interval, and sends gratuitous ARPs (a burst, another
+   * garp_master_delay later) when it gained addresses; a backup restarts its master-down
+   * timer with the new values. A priority the new settings make lower than the peer's takes
+   * no shortcut: the peer preempts (or not) by the RFC's rules, as with keepalived.
+   * addedAddresses: the master now holds an address it did not (the engine already does).
+   */
+  reconfigure(next: VrrpInstanceConfig, addedAddresses: boolean): void {
+    const prev = this.cfg;
+    this.cfg = next;
+    // The trackers' total moves the new base as it moved the old one, until tracking (which
+    // the reload may also have changed) says otherwise a message later.
+    if (next.priority === 255) this.priority = 255;
+    else if (prev.priority === 255) this.priority = next.priority;
+    else this.priority = Math.min(254, Math.max(1, next.priority + this.priority - prev.priority));
+    if (next.advertIntMs !== prev.advertIntMs) this.advertLateness.period(next.advertIntMs);
+    if (this.state === "MASTER") {
+      this.masterAdverIntMs = next.advertIntMs;
+      for (const t of this.garpTimers) t.cancel();
+      this.garpTimers = [];
+      this.advertise();
+      if (addedAddresses) {
+        this.garp();
+        if (next.garpMasterDelayMs > 0) this.garpTimers.push(this.clock.after(next.garpMasterDelayMs, () => { if (this.state === "MASTER") this.garp(); }));
+      }
+      this.refreshGarp();
+    } else if (this.state === "BACKUP") {
+      // v3 keeps the interval it learned from the master; v2 has only its own.
+      if (next.version === 2 || prev.version !== next.version) this.masterAdverIntMs = next.advertIntMs;
+      this.wantMaster = false;
+      this.preempting = undefined;
+      // Now the address owner: master at once (keepalived's vrrp_init_state: "timeout from the
+      // backup state very quickly").
+      this.armDown(next.priority === 255 ? 0 : this.masterDownMs(), next.priority === 255 ? "the address owner (priority 255) after a reload" : undefined);
+    }
+  }
+
+  /** garp_master_refresh: more gratuitous ARPs every so often while master (off by default). */
+  private refreshGarp(): void {
     const refresh = this.cfg.garpMasterRefreshMs ?? 0;
     if (refresh > 0) {
       this.garpTimers.push(this.clock.every(refresh, () => {
         if (this.state === "MASTER") for (let k = 0; k < (this.cfg.garpMasterRefreshRepeat ?? 1); k++) this.fx.announce();
       }));
     }
-    this.fx.changed("MASTER", why);
   }
 
   private garp(): void {

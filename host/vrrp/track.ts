@@ -29,6 +29,16 @@ export class ScriptTracker {
     void this.runOnce();
   }
 
+  /** A reload changed the script's settings but not its command: its last result stands
+   *  (keepalived's clear_diff_script: "considered successful/unsuccessful on reload"), at the
+   *  new rise/fall's end of the counter. */
+  carry(from: ScriptTracker): void {
+    if (from.good === undefined) return;
+    this.good = from.good;
+    this.result = from.good ? this.cfg.rise + this.cfg.fall - 1 : 0;
+    Object.assign(this.stats, from.stats);
+  }
+
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
