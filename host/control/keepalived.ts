@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
-import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
+import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -25,12 +25,12 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
+import { arg, collectingWarnings, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
-const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
+const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
-  "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
+  "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size"];
@@ -75,6 +75,14 @@ function groupMembers(g: Node): Member[] {
 }
 
 export function parseKeepalived(path: string): DirectorConfig {
+  // Warnings from deep inside (ignored keywords) go with the rest, first.
+  const warnings: string[] = [];
+  const cfg = collectingWarnings(warnings, () => parseFile(path));
+  if (warnings.length) cfg.warnings = [...warnings, ...(cfg.warnings ?? [])];
+  return cfg;
+}
+
+function parseFile(path: string): DirectorConfig {
   const toks: Tok[] = [];
   tokenize(path, 0, new Set([resolve(path)]), { files: 1, bytes: 0, tokens: 0 }, toks);
   const nodes = parseBlocks(toks);
@@ -100,7 +108,18 @@ export function parseKeepalived(path: string): DirectorConfig {
       case "global_defs":
         for (const g of n.children ?? []) errs.attempt(() => {
           if (g.key.text === "router_id") { globals.routerId = arg(g, 0, "a name").text; noMoreArgs(g, 1); leaf(g); return; }
-          if (g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
+          if (g.key.text === "vrrp_rt_priority") {
+            // keepalived: real-time priority of its VRRP process, clamped to SCHED_RR's 1-99 with a
+            // warning; here the data-path thread's, which carries VRRP (host/dataplane/director.ts).
+            leaf(g);
+            const t = arg(g, 0, "a real-time priority (1-99)");
+            noMoreArgs(g, 1);
+            const p = value(t, (x) => wholeNumber(x, -(2 ** 31), 2 ** 31 - 1, "vrrp_rt_priority"));
+            const clamped = Math.min(99, Math.max(1, p));
+            if (clamped !== p) warn(t, `vrrp_rt_priority ${p} is outside 1-99: ${clamped} is used, as keepalived does`);
+            cfg.vrrpRtPriority = { priority: clamped, line: g.key.line };
+            return;
+          }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
             const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
@@ -115,8 +134,10 @@ export function parseKeepalived(path: string): DirectorConfig {
           if (globalHealthKeyword(g, globals)) return;
           if (g.key.text === "lvs_sync_daemon") { syncTok = g; cfg.syncDaemon = syncDaemon(g, cfg); return; }
           if (globalVrrpKeyword(g, vrrpGlobals)) return;
-          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs");
+          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
         });
+        // keepalived's vrrp.c: VRRP mail follows smtp_alert_vrrp, else smtp_alert.
+        vrrpGlobals.smtpAlert ??= globals.smtpAlert;
         break;
       case "virtual_server_group":
         if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
@@ -171,7 +192,7 @@ export function parseKeepalived(path: string): DirectorConfig {
         directorBlock(n, cfg, errs);
         break;
       default:
-        unknown(n.key, TOP_KEYS, "the top level");
+        unknown(n.key, TOP_KEYS, "the top level", "");
     }
   });
   if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
@@ -185,6 +206,7 @@ export function parseKeepalived(path: string): DirectorConfig {
     });
     const { memberToks, trackers, ...group } = g;
     void memberToks;
+    group.smtpAlert ??= vrrpGlobals.smtpAlert;
     (cfg.vrrpSyncGroups ??= []).push(group);
     // The group's trackers are every member's (weight 0 unless sync_group_tracking_weight).
     const w = (t: PendingTrackScript): PendingTrackScript => (trackers.keepWeights ? t : { ...t, weight: 0, reverse: t.reverse });
@@ -356,7 +378,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
         else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
-        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server");
+        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
       });
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
     } else if (k === "sorry_server") {
@@ -373,11 +395,18 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       const m = arg(c, 0, "a netmask");
       noMoreArgs(c, 1);
       granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw new SettingError(`${(e as Error).message.replace("illegal virtual server persistent mask specified", "not an IPv4 netmask")}`); } }), tok: c.key };
+    } else if (k === "ip_family") {
+      // keepalived's check that every address of the service is of one family.
+      leaf(c);
+      const f = arg(c, 0, "inet or inet6");
+      noMoreArgs(c, 1);
+      if (f.text === "inet6") fail(f, notSupported("ipv6"));
+      if (f.text !== "inet") fail(f, "expected inet or inet6");
     } else if (k === "sorry_server_lvs_method") {
       leaf(c);
       sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
-      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server");
+      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
   });
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
