@@ -42,10 +42,18 @@ function sched(t: Tok): ServiceConfig["scheduler"] {
   if (problem) fail(t, problem.reason);
   return t.text as ServiceConfig["scheduler"];
 }
-function method(t: Tok): RealServerConfig["method"] {
+/** A forwarding method. keepalived (check_parser.c svr_forwarding_handler) takes NAT, DR and
+ *  TUN in capitals only: another spelling is "unknown [dr] routing method" and leaves the
+ *  method as it was — a virtual server's default NAT, a real server's its virtual server's.
+ *  wasmvs does the same, so both peers forward alike, and says so; a word that is not a
+ *  method at all is refused. undefined: unchanged. */
+function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
   const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
   if (!m) fail(t, "expected NAT, DR or TUN");
-  return m!;
+  if (t.text === t.text.toUpperCase()) return m;
+  warn(t, `keepalived takes only NAT, DR or TUN in capitals: it logs "unknown [${t.text}] routing method" and keeps ${what}, ` +
+    `and so does wasmvs: write ${t.text.toUpperCase()} for ${t.text.toUpperCase()}`);
+  return undefined;
 }
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
@@ -155,7 +163,7 @@ function parseFile(path: string): DirectorConfig {
         break;
       case "vrrp_sync_group": {
         const g = vrrpSyncGroup(n, new ErrorList());
-        syncGroupToks.push(g);
+        if (g.members.length) syncGroupToks.push(g);
         break;
       }
       case "static_routes":
@@ -170,7 +178,7 @@ function parseFile(path: string): DirectorConfig {
       case "static_ipaddress":
         // Addresses the director always holds: answered (ARP, ping) and announced.
         if (!n.children) fail(n.key, "static_ipaddress needs a block of addresses");
-        for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg)));
+        for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg, vrrpGlobals.defaultInterface)));
         break;
       case "vrrp_script": {
         const sc = vrrpScript(n, new ErrorList());
@@ -353,7 +361,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       onePacket = true;
     } else if (k === "lb_kind" || k === "lvs_method") {
       leaf(c);
-      kind = method(arg(c, 0, "NAT, DR or TUN"));
+      kind = method(arg(c, 0, "NAT, DR or TUN"), "this virtual server NAT (its default)") ?? kind;
       noMoreArgs(c, 1);
     } else if (k === "protocol") {
       leaf(c);
@@ -377,7 +385,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
-        else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
+        else if (r.key.text === "lvs_method") {
+          leaf(r);
+          const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
+          if (m) { rs.method = m; explicitMethod = true; }
+        }
         else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
       });
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
@@ -404,7 +416,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       if (f.text !== "inet") fail(f, "expected inet or inet6");
     } else if (k === "sorry_server_lvs_method") {
       leaf(c);
-      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
+      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? sorryMethod;
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
       unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
@@ -451,6 +463,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         (cfg.warnings ??= []).push(`${n.key.file}:${r.line}: ${r.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
           `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
       }
+    }
+    // keepalived: "virtual server ... and sorry server ports don't match - resetting".
+    if (health.sorry && health.sorry.method !== "nat" && health.sorry.port !== m.port && m.fwmark === undefined) {
+      (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
+        `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({

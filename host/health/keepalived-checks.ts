@@ -7,10 +7,11 @@
 // check_*.c files (see ../shared/HA-FACTS.md).
 
 import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
 } from "./config.js";
@@ -393,6 +394,30 @@ export function serverHealthKeyword(c: Node, h: ServerHealth, rs: Timing & { inh
   return false;
 }
 
+/** How long resolving a host name at load may take (the resolver's own timeout is 5 s a try). */
+export const RESOLVE_TIMEOUT_MS = 5000;
+
+/** A host name's first IPv4 address, as the C library finds it (/etc/hosts, then DNS, as
+ *  nsswitch.conf says), while the file is read: getent ahostsv4 is the C library's
+ *  getaddrinfo, synchronous as the parsers are and bounded by RESOLVE_TIMEOUT_MS (Node's
+ *  dns.lookup is the same call but asynchronous only). */
+export function resolveAtLoad(name: string): { address: string } | { why: string } {
+  if (name.length > 253 || !/^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$/.test(name)) {
+    throw new SettingError("expected an IPv4 address or a host name");
+  }
+  try {
+    const out = execFileSync("getent", ["ahostsv4", name], { encoding: "utf8", timeout: RESOLVE_TIMEOUT_MS, stdio: ["ignore", "pipe", "ignore"],
+      maxBuffer: 64 * 1024 });
+    const address = /^(\d+\.\d+\.\d+\.\d+)\s/m.exec(out)?.[1];
+    return address ? { address } : { why: "no IPv4 address" };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { status?: number | null; signal?: string | null };
+    if (err.code === "ENOENT") return { why: "cannot be resolved (no getent)" };
+    if (err.signal) return { why: `not resolved within ${RESOLVE_TIMEOUT_MS / 1000} s` };
+    return { why: "unknown host" };
+  }
+}
+
 /** A user's uid and primary gid (from /etc/passwd; Node has no getpwnam). */
 export function userIds(name: string): { uid: number; gid: number } {
   try {
@@ -449,9 +474,19 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
     }
     case "smtp_server": {
       leaf(n);
-      const host = ip(arg(n, 0, "an address [port]"), "smtp_server");
+      const t = arg(n, 0, "an address or a host name [and a port]");
       noMoreArgs(n, 2);
-      g.smtpServer = { host, port: n.args[1] ? int(n.args[1], 1, 65535, "port") : 25 };
+      const port = n.args[1] ? int(n.args[1], 1, 65535, "port") : 25;
+      if (/^[\d.]+$/.test(t.text)) {
+        g.smtpServer = { host: ip(t, "smtp_server"), port };
+        return true;
+      }
+      if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
+      // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
+      // and without an address goes on with no mail ("Invalid smtp server").
+      const r = value(t, resolveAtLoad);
+      if ("address" in r) g.smtpServer = { host: r.address, port };
+      else warn(t, `smtp_server ${t.text}: ${r.why}: no mail is sent, as keepalived goes on without a server ("Invalid smtp server")`);
       return true;
     }
     case "smtp_connect_timeout": g.smtpConnectTimeoutMs = secs(onlyArg(n, "seconds"), 100, 3_600_000, "smtp_connect_timeout"); return true;

@@ -5,7 +5,7 @@
 
 import { onLinkIndex } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import { classify } from "../control/keepalived-keywords.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
@@ -26,7 +26,7 @@ export interface VrrpGlobals {
   /** vrrp_min_garp: one gratuitous ARP at becoming master, none after (unless set otherwise). */
   minGarp?: boolean;
   skipCheckAdvAddr?: boolean;
-  /** default_interface: an instance's interface when it names none. */
+  /** default_interface: a static address's interface when it names none (vrrp_ipaddress.c). */
   defaultInterface?: Tok;
   /** smtp_alert_vrrp, else global_defs' smtp_alert: whether instances and groups mail by default. */
   smtpAlert?: boolean;
@@ -303,8 +303,9 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             type = t.text;
           } else if (a.key.text === "auth_pass") {
             const p = arg(a, 0, "a password");
-            if (p.text.length > 8) fail(p, "a VRRP password is at most 8 characters (keepalived truncates longer ones; say it whole)");
-            v.authPass = p.text;
+            // The advert's 8 bytes (RFC 2338 5.3.10): keepalived truncates a longer one and says so.
+            if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
+            v.authPass = p.text.slice(0, 8);
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
         }
         if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
@@ -343,8 +344,6 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     }
   });
   errs.check();
-  // keepalived: an instance without an interface is on default_interface.
-  if (!iface && g.defaultInterface) iface = ifaceOf(g.defaultInterface);
   if (!iface) fail(n.key, "vrrp_instance needs an interface");
   if (vrid === undefined) fail(n.key, "vrrp_instance needs a virtual_router_id");
   if (!v.addresses.length) fail(n.key, "vrrp_instance needs virtual_ipaddress");
@@ -533,7 +532,12 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
       "sync_group_tracking_weight"], "vrrp_sync_group", "vrrp_sync_group");
   });
   errs.check();
-  if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");
+  // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.
+  if (g.members.length === 1) {
+    warn(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]}): it runs as a group of one, as in keepalived ` +
+      `("this probably isn't what you want")`);
+  }
+  if (g.members.length === 0) warn(n.key, `vrrp_sync_group ${g.name} has no instances: it is left out, as keepalived removes it`);
   return g;
 }
 const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
@@ -589,8 +593,9 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
 }
 
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
- *  attributes mean nothing here); without dev, the interface whose subnet holds it. */
-export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; ifindex: number; line: number } {
+ *  attributes mean nothing here); without dev, global_defs' default_interface as in keepalived
+ *  (vrrp_ipaddress.c get_default_if), else the interface whose subnet holds it. */
+export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
   if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
@@ -606,6 +611,11 @@ export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; 
       k++;
     } else if (["label", "brd", "scope", "broadcast", "peer"].includes(w.text)) k++;
     else fail(w, "expected dev IFNAME (or label, brd, scope)");
+  }
+  if (ifindex === undefined && defaultInterface) {
+    const i = cfg.interfaces.find((x) => x.name === defaultInterface.text);
+    if (!i) fail(defaultInterface, `no interface ${defaultInterface.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
+    ifindex = i!.index;
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
