@@ -7,7 +7,8 @@ import { describe, it, expect } from "vitest";
 import { parseKeepalived } from "../host/control/keepalived.js";
 import { ConfigError } from "../host/control/rules.js";
 import { KEEPALIVED_KEYWORDS, KEEPALIVED_VERSION } from "../host/control/keepalived-keywords-extracted.js";
-import { allClasses, classify, unclassified, wholeBlock } from "../host/control/keepalived-keywords.js";
+import { allClasses, classify, keywordTableMarkdown, unclassified, wholeBlock } from "../host/control/keepalived-keywords.js";
+import { readFileSync } from "node:fs";
 import { tempFolder } from "./helpers/files.js";
 
 const folder = tempFolder("wasmvs-kw-");
@@ -185,6 +186,10 @@ describe(`keepalived ${KEEPALIVED_VERSION}'s keywords`, () => {
       if (c.kind === "ignored") expect(r.warnings, keyword).toEqual([`k.conf:${line}:1: ${keyword}: ignored: ${c.reason}`]);
       else expect(r.error, keyword).toMatch(new RegExp(`^k\\.conf:${line}:1: '${keyword}': .*not supported by wasmvs yet`));
     }
+  });
+
+  it("docs/keepalived-keywords.md is the table as it is (node scripts/keepalived-keywords-doc.mjs writes it)", () => {
+    expect(readFileSync(new URL("../docs/keepalived-keywords.md", import.meta.url), "utf8")).toBe(keywordTableMarkdown(KEEPALIVED_VERSION));
   });
 
   it("a word keepalived does not know is still an unknown keyword, with a suggestion", () => {
