@@ -6,10 +6,10 @@
 // interfaces, routes, neighbours, table size, control socket, metrics, offloads.
 //
 // The result is the same DirectorConfig the ipvsadm-rules format gives, so running,
-// reloading, checking and replaying do not care which format a file is in. Keywords
-// of features wasmvs does not have yet (health checkers, VRRP, persistence,
-// notifications) are refused with their position and a note that they are not
-// supported yet; unknown keywords likewise, with the nearest known one suggested.
+// reloading, checking and replaying do not care which format a file is in. A keyword
+// keepalived knows that no parser reads is ignored with a warning or refused as not
+// supported yet, as keepalived-keywords.ts classifies it; one keepalived does not know
+// is an unknown keyword, with the nearest known one suggested.
 
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";

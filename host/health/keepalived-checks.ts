@@ -1,7 +1,8 @@
 // keepalived.conf's health part, read into host/health/config.ts's model: the checker
 // blocks of a real_server, the health keywords of virtual_server and real_server, and
-// global_defs' scripts and mail settings. Every keyword keepalived has here is either
-// read and acted on, or refused with its position and why; none is ignored.
+// global_defs' scripts and mail settings. Every keyword keepalived has here is read and
+// acted on, or refused with its position and why; the one that means nothing here
+// (PING_CHECK's bind_port) is ignored with a warning (../control/keepalived-keywords.ts).
 //
 // Keywords and defaults follow keepalived/check/check_parser.c, check_api.c and the
 // check_*.c files (see ../shared/HA-FACTS.md).
