@@ -5,7 +5,7 @@
 // keepalived on the same file (without the director block, which keepalived does not know).
 
 import { describe, it, expect } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseKeepalived } from "../host/control/keepalived.js";
 import { ConfigError, DirectorConfig } from "../host/control/rules.js";
@@ -13,6 +13,7 @@ import { FakeClock } from "../host/control/clock.js";
 import { Advert, VrrpInstance } from "../host/vrrp/state.js";
 import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
 import { tempFolder } from "./helpers/files.js";
+import { dataPathPriority } from "../host/dataplane/director.js";
 
 const folder = tempFolder("wasmvs-kc2-");
 const DIRECTOR = `director {
@@ -133,6 +134,16 @@ ${INSTANCE()}${INSTANCE("garp_master_repeat 3\n  smtp_alert", "VI_2", 52)}vrrp_s
     expect(w.cfg!.vrrpRtPriority!.priority).toBe(99);
     expect(w.warnings).toEqual(["w.conf:8:20: vrrp_rt_priority 120 is outside 1-99: 99 is used, as keepalived does"]);
     expect(keepalived(`global_defs {\n  vrrp_rt_priority 120\n}\n`).out).toMatch(/vrrp process real-time priority 120 greater than maximum 99 - setting to maximum/);
+    // What the director does with it: chrt --rr on the data-path thread (here on a process of the test's own).
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      expect(dataPathPriority(child.pid!, 50)).toBe(`data-path thread ${child.pid}: real-time (SCHED_RR 50)`);
+      const sched = spawnSync("chrt", ["-p", String(child.pid)], { encoding: "utf8" }).stdout;
+      expect(sched).toMatch(/scheduling policy: SCHED_RR/);
+      expect(sched).toMatch(/scheduling priority: 50/);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("checker_log_all_failures is every checker's default; ip_family inet is read, inet6 refused", () => {

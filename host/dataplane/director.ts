@@ -161,7 +161,7 @@ const DATA_PATH_NICE = -10;
  *  nice -10, the kernel woke the thread up to 43 ms late and adverts left up to 275 ms late;
  *  a single thread that blocks in epoll_wait when idle takes at most one core, and the
  *  kernel keeps 5% of it for the rest (sched_rt_runtime_us). */
-function dataPathPriority(tid: number, rt = DATA_PATH_RT_PRIORITY): string {
+export function dataPathPriority(tid: number, rt = DATA_PATH_RT_PRIORITY): string {
   try {
     execFileSync("chrt", ["--rr", "-p", String(rt), String(tid)], { stdio: ["ignore", "ignore", "pipe"] });
     return `data-path thread ${tid}: real-time (SCHED_RR ${rt})`;
