@@ -94,6 +94,15 @@ ${INSTANCE()}`;
   });
 });
 
+describe("keepalived's parser outside its keyword tables", () => {
+  it("$NAME=... definitions and ~SEQ lines are refused as not supported yet, not as unknown keywords", () => {
+    const text = `$VIP=10.0.0.100\n~SEQ(N, 1, 3) real_server 10.0.0.$N 80\n`;
+    expect(keepalived(`$VIP=10.0.0.100\n`)).toEqual({ rc: 0, out: "" });
+    expect(wasmvs(text).error).toBe("w.conf:7:1: '$VIP=10.0.0.100': parameter definitions and sequences ($NAME=..., ~SEQ) are not supported by wasmvs yet");
+    expect(wasmvs(`~SEQ(N, 1, 3) real_server 10.0.0.$N 80\n`).error).toMatch(/^w\.conf:7:1: '~SEQ\(N,': parameter definitions and sequences/);
+  });
+});
+
 describe("keywords read now", () => {
   it("default_interface: a static address without dev is on it (keepalived's vrrp_ipaddress.c); an instance still names its own", () => {
     const text = `global_defs {\n  default_interface eth0\n}\nstatic_ipaddress {\n  192.168.9.9/32\n}\n`;

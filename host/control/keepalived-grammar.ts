@@ -127,6 +127,10 @@ export function tokenize(file: string, depth: number, seen: Set<string>, budget:
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
       fail(lineToks[0], notSupported("conditional"));
     }
+    // keepalived's parser (lib/parser.c) substitutes $NAME from `$NAME=...` lines and expands ~SEQ(...).
+    if (lineToks.length && !lineToks[0].quoted && (/^\$\{?\w+\}?=/.test(lineToks[0].text) || lineToks[0].text.startsWith("~SEQ"))) {
+      fail(lineToks[0], notSupported("definitions"));
+    }
     budget.tokens += lineToks.length + 1;
     if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
     // A newline ends a statement: mark it so arguments stop at the end of the line.
