@@ -255,6 +255,22 @@ describe("where keepalived silently does something else, wasmvs does the same an
     expect(wasmvs(VS("direct")).error).toBe("w.conf:9:11: 'direct': expected NAT, DR or TUN");
   });
 
+  it("no protocol: keepalived 2.2 makes the service UDP, wasmvs keeps TCP and says so; no real server: keepalived leaves it out, wasmvs says so", () => {
+    const text = `virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  real_server 10.0.0.2 80 {\n  }\n}\nvirtual_server 10.0.0.100 81 {\n  protocol TCP\n}\n`;
+    // (keepalived also remarks on the missing lb_kind: NAT, wasmvs's default too.)
+    expect(keepalived(text).out).toBe("Virtual server [10.0.0.100]:none:80: no protocol set - defaulting to UDP\n" +
+      "Virtual server [10.0.0.100]:udp:80: no forwarding method set, setting default NAT\n" +
+      "Virtual server [10.0.0.100]:tcp:81 has no real servers - ignoring\n");
+    const w = wasmvs(text);
+    expect(w.warnings).toEqual([
+      `w.conf:7:1: no protocol: TCP in wasmvs, but keepalived 2.2 makes this virtual server UDP ("no protocol set - defaulting to UDP"): write protocol TCP (or UDP) for both to agree`,
+      `w.conf:12:1: no real_server: keepalived 2.2 leaves this virtual server out ("has no real servers - ignoring"); wasmvs sets it up`,
+    ]);
+    expect(w.cfg!.services.map((s) => `${s.protocol} ${s.port}`)).toEqual(["tcp 80", "tcp 81"]);
+    // A firewall-mark service has no protocol to set.
+    expect(wasmvs(`virtual_server fwmark 1 {\n  real_server 10.0.0.2 80 {\n  }\n}\n`).warnings).toEqual([]);
+  });
+
   it("a DR sorry server on another port gets the service's port with the warning real servers get (keepalived: 'ports don't match - resetting')", () => {
     const text = VS("DR", "", "\n  sorry_server 10.0.0.9 8080").replace("real_server 10.0.0.2 80", "real_server 10.0.0.2 8080");
     expect(keepalived(text).out).toBe("WARNING - virtual server [10.0.0.100]:tcp:80 and real server [10.0.0.2]:tcp:8080 ports don't match - resetting\n" +

@@ -72,6 +72,7 @@ vrrp_sync_group G {
 virtual_server 10.0.0.100 80 {
   lb_algo rr
   lb_kind NAT
+  protocol TCP
   @virtual_server
   real_server 10.0.0.1 80 {
     @virtual_server/real_server

@@ -333,6 +333,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
+  let protocolSet = false;
   const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[] }[] = [];
   const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
     where: { file: n.key.file, line: n.key.line, column: n.key.column } };
@@ -369,6 +370,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       if (p === "SCTP") fail(c.args[0], notSupported("sctp"));
       if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
       protocol = p === "TCP" ? "tcp" : "udp";
+      protocolSet = true;
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
       const rs: RealServerConfig = {
@@ -421,6 +423,15 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
   });
+  // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
+  // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
+  // written for it rely on both), and says where keepalived differs.
+  if (!protocolSet && members.some((m) => m.fwmark === undefined)) {
+    warn(n.key, `no protocol: TCP in wasmvs, but keepalived 2.2 makes this virtual server UDP ("no protocol set - defaulting to UDP"): ` +
+      "write protocol TCP (or UDP) for both to agree");
+  }
+  if (!reals.length) warn(n.key, `no real_server: keepalived 2.2 leaves this virtual server out ("has no real servers - ignoring"); wasmvs sets it up` +
+    `${sorry ? " with its sorry server" : ""}`);
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
   let schedFlags = 0;
   for (const t of flagToks) {
