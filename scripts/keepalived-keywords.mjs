@@ -7,22 +7,21 @@
 // of the current sublevel). Every #ifdef branch is taken, so the list is what a keepalived
 // built with every option knows.
 //
-//   node scripts/keepalived-keywords.mjs GIT_DIR [REF] > host/control/keepalived-keywords-extracted.ts
+//   node scripts/keepalived-keywords.mjs GIT_DIR [REF ...] > host/control/keepalived-keywords-extracted.ts
 //
-// GIT_DIR is a clone of github.com/acassen/keepalived (bare or not); REF defaults to v2.2.8,
-// the newest 2.2 release (Debian 12 ships 2.2.7).
+// GIT_DIR is a clone of github.com/acassen/keepalived (bare or not). REFs default to v2.2.8,
+// the newest 2.2 release (Debian 12 ships 2.2.7), and v2.4.3: the list is the first's, and
+// then what each later one adds, each such keyword with the release that brought it.
 
 import { execFileSync } from "node:child_process";
 
-const [gitDir, ref = "v2.2.8"] = process.argv.slice(2);
+const [gitDir, ...given] = process.argv.slice(2);
+const refs = given.length ? given : ["v2.2.8", "v2.4.3"];
 if (!gitDir) {
-  console.error("usage: node scripts/keepalived-keywords.mjs GIT_DIR [REF]");
+  console.error("usage: node scripts/keepalived-keywords.mjs GIT_DIR [REF ...]");
   process.exit(2);
 }
 const git = (...args) => execFileSync("git", ["--git-dir", gitDir, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
-const commit = git("rev-parse", `${ref}^{commit}`).trim();
-const files = git("ls-tree", "-r", "--name-only", commit, "keepalived/", "lib/").split("\n").filter((f) => f.endsWith(".c"));
-
 /** C source without comments and preprocessor lines (every #if branch is kept). */
 function clean(src) {
   let out = "";
@@ -69,34 +68,9 @@ function splitTop(s) {
   return out;
 }
 
-// Function definitions: a name at the start of a line, its parameters, and a body in braces.
-const funcs = new Map();
-for (const f of files) {
-  const src = clean(git("show", `${commit}:${f}`));
-  const re = /^([A-Za-z_]\w*)\s*\(/gm;
-  let m;
-  while ((m = re.exec(src))) {
-    // The parameter list (its types may hold parentheses: function pointers), then a body.
-    let j = m.index + m[0].length;
-    for (let d = 1; j < src.length && d; j++) d += src[j] === "(" ? 1 : src[j] === ")" ? -1 : 0;
-    const paramText = src.slice(m.index + m[0].length, j - 1);
-    const brace = /^\s*\{/.exec(src.slice(j));
-    if (!brace) continue;
-    let depth = 0;
-    let i = j + brace[0].length - 1;
-    const start = i;
-    for (; i < src.length; i++) {
-      if (src[i] === "{") depth++;
-      else if (src[i] === "}" && --depth === 0) break;
-    }
-    const params = splitTop(paramText).map((p) => (/([A-Za-z_]\w*)\s*(?:\[\s*\])?\s*$/.exec(p.replace(/\(\s*\*\s*(\w+)\s*\)\s*\([^)]*\)/, " $1")) ?? [])[1])
-      .filter((p) => p && p !== "void");
-    if (!funcs.has(m[1])) funcs.set(m[1], { params, body: lex(src.slice(start + 1, i)), file: f });
-  }
-}
-
 // keepalived's keyword tree, built as lib/parser.c builds it.
-const roots = [];
+let funcs = new Map();
+let roots = [];
 let sublevel = 0;
 function addSub(name) {
   let k = roots[roots.length - 1];
@@ -164,7 +138,7 @@ function statementEnd(toks, i) {
   return toks.length;
 }
 
-const stack = [];
+let stack = [];
 function run(toks, env) {
   let i = 0;
   while (i < toks.length) {
@@ -210,36 +184,89 @@ function run(toks, env) {
     i++;
   }
 }
-stack.push("global_init_keywords");
-run(funcs.get("global_init_keywords").body, {});
-
-// Merge repeated roots (bfd_instance is installed once per process type) into blocks:
-// "root", "root/sub" ... each with its keywords in keepalived's order.
-const blocks = new Map();
-function collect(path, node) {
-  const kws = blocks.get(path) ?? [];
-  for (const s of node.sub) {
-    if (!kws.includes(s.name)) kws.push(s.name);
-    if (s.sub.length) collect(`${path}/${s.name}`, s);
+/** The keyword tree of keepalived at ref, by block. */
+function extract(ref) {
+  const commit = git("rev-parse", `${ref}^{commit}`).trim();
+  const files = git("ls-tree", "-r", "--name-only", commit, "keepalived/", "lib/").split("\n").filter((f) => f.endsWith(".c"));
+  funcs = new Map();
+  roots = [];
+  sublevel = 0;
+  stack = [];
+  // Function definitions: a name at the start of a line, its parameters, and a body in braces.
+  for (const f of files) {
+    const src = clean(git("show", `${commit}:${f}`));
+    const re = /^([A-Za-z_]\w*)\s*\(/gm;
+    let m;
+    while ((m = re.exec(src))) {
+      // The parameter list (its types may hold parentheses: function pointers), then a body.
+      let j = m.index + m[0].length;
+      for (let d = 1; j < src.length && d; j++) d += src[j] === "(" ? 1 : src[j] === ")" ? -1 : 0;
+      const paramText = src.slice(m.index + m[0].length, j - 1);
+      const brace = /^\s*\{/.exec(src.slice(j));
+      if (!brace) continue;
+      let depth = 0;
+      let i = j + brace[0].length - 1;
+      const start = i;
+      for (; i < src.length; i++) {
+        if (src[i] === "{") depth++;
+        else if (src[i] === "}" && --depth === 0) break;
+      }
+      const params = splitTop(paramText).map((p) => (/([A-Za-z_]\w*)\s*(?:\[\s*\])?\s*$/.exec(p.replace(/\(\s*\*\s*(\w+)\s*\)\s*\([^)]*\)/, " $1")) ?? [])[1])
+        .filter((p) => p && p !== "void");
+      if (!funcs.has(m[1])) funcs.set(m[1], { params, body: lex(src.slice(start + 1, i)), file: f });
+    }
   }
-  blocks.set(path, kws);
+  stack.push("global_init_keywords");
+  run(funcs.get("global_init_keywords").body, {});
+  
+  // Merge repeated roots (bfd_instance is installed once per process type) into blocks:
+  // "root", "root/sub" ... each with its keywords in keepalived's order.
+  const blocks = new Map();
+  function collect(path, node) {
+    const kws = blocks.get(path) ?? [];
+    for (const s of node.sub) {
+      if (!kws.includes(s.name)) kws.push(s.name);
+      if (s.sub.length) collect(`${path}/${s.name}`, s);
+    }
+    blocks.set(path, kws);
+  }
+  const top = [];
+  for (const r of roots) {
+    if (!top.includes(r.name)) top.push(r.name);
+    if (r.sub.length) collect(r.name, r);
+  }
+  const out = { "": top, ...Object.fromEntries([...blocks].filter(([, v]) => v.length)) };
+  return { tag: git("describe", "--tags", commit).trim(), commit, out };
 }
-const top = [];
-for (const r of roots) {
-  if (!top.includes(r.name)) top.push(r.name);
-  if (r.sub.length) collect(r.name, r);
+
+const runs = refs.map(extract);
+// The first release's list, then each later one's additions (block by block, in its order).
+const out = {};
+const since = {};
+for (const r of runs) {
+  for (const [b, words] of Object.entries(r.out)) {
+    const have = (out[b] ??= []);
+    for (const w of words) {
+      if (have.includes(w)) continue;
+      have.push(w);
+      if (r !== runs[0]) since[b === "" ? w : `${b}/${w}`] = r.tag;
+    }
+  }
 }
-const out = { "": top, ...Object.fromEntries([...blocks].filter(([, v]) => v.length)) };
-const tag = git("describe", "--tags", commit).trim();
 const count = Object.values(out).reduce((n, v) => n + v.length, 0);
-process.stdout.write(`// Generated by scripts/keepalived-keywords.mjs from acassen/keepalived ${tag} (${commit}): do not edit.
+process.stdout.write(`// Generated by scripts/keepalived-keywords.mjs from acassen/keepalived ${runs.map((r) => `${r.tag} (${r.commit})`).join(", ")}: do not edit.
 // Every keyword of keepalived's parser tables, by block ("" is the top level; "a/b" is b's block
 // inside a's). ${count} keywords in ${Object.keys(out).length} blocks.
 
-export const KEEPALIVED_VERSION = ${JSON.stringify(tag)};
+export const KEEPALIVED_VERSION = ${JSON.stringify(runs[0].tag)};
 
 export const KEEPALIVED_KEYWORDS: Record<string, readonly string[]> = {
 ${Object.entries(out).map(([k, v]) => `  ${JSON.stringify(k)}: [\n${wrap(v)}\n  ],`).join("\n")}
+};
+
+/** Keywords ${runs[0].tag} does not have, "block/keyword": the release that has them. */
+export const KEEPALIVED_SINCE: Record<string, string> = {
+${Object.entries(since).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},`).join("\n")}
 };
 `);
 function wrap(words) {
