@@ -201,7 +201,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     const k = c.key.text;
     // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
     const allowed = kindCommonKeys(kind);
-    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`);
+    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); continue; }
     if (k === "bind_port" && NO_BIND_PORT[kind]) fail(c.key, NO_BIND_PORT[kind]!);
     // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
     if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); continue; }
