@@ -80,6 +80,71 @@ ${INSTANCE()}`;
     expect(w.cfg!.vrrp![0]).toMatchObject({ skipCheckAdvAddr: true, interfaceName: "eth0" });
   });
 
+  it("a file full of what does not apply (process knobs, SNMP, D-Bus, netlink, MII, GARP pacing): keepalived loads it without a remark, wasmvs with one warning each", () => {
+    const text = `global_defs {
+  process_names
+  vrrp_garp_interval 0.001
+  vrrp_gna_interval 0.001
+  vrrp_priority -10
+  checker_priority -5
+  vrrp_no_swap
+  checker_no_swap
+  checker_rt_priority 20
+  vrrp_cpu_affinity 0
+  enable_snmp_vrrp
+  enable_traps
+  enable_dbus
+  dynamic_interfaces
+  lvs_flush
+  lvs_flush_onstop
+  umask 022
+  random_seed 1
+  vrrp_netlink_cmd_rcv_bufs 1048576
+  lvs_netlink_monitor_rcv_bufs 1048576
+  log_unknown_vrids
+  max_auto_priority 10
+  vrrp_rx_bufs_policy MTU
+  reload_check_config
+  vmac_prefix vrt
+  disable_local_igmp
+}
+linkbeat_use_polling
+garp_group {
+  garp_interval 0.01
+  interface eth0
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  promote_secondaries
+  debug 1
+  kernel_rx_buf_size 65536
+  virtual_ipaddress {
+    10.0.0.51
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  snmp_name web
+  real_server 10.0.0.2 80 {
+    snmp_name web1
+    PING_CHECK {
+      bind_port 1000
+    }
+  }
+}
+`;
+    expect(keepalived(text)).toEqual({ rc: 0, out: "" });
+    const w = wasmvs(text);
+    expect(w.error).toBeUndefined();
+    // Every ignored keyword, and nothing else, has its warning at its own line.
+    const ignored = text.split("\n").map((l, i) => [l.trim().split(/\s+/)[0], i] as const)
+      .filter(([k]) => /^(process_names|vrrp_garp_interval|vrrp_gna_interval|vrrp_priority|checker_priority|vrrp_no_swap|checker_no_swap|checker_rt_priority|vrrp_cpu_affinity|enable_snmp_vrrp|enable_traps|enable_dbus|dynamic_interfaces|lvs_flush|lvs_flush_onstop|umask|random_seed|vrrp_netlink_cmd_rcv_bufs|lvs_netlink_monitor_rcv_bufs|log_unknown_vrids|max_auto_priority|vrrp_rx_bufs_policy|reload_check_config|vmac_prefix|disable_local_igmp|linkbeat_use_polling|garp_group|promote_secondaries|debug|kernel_rx_buf_size|snmp_name|bind_port)$/.test(k));
+    expect(w.warnings.map((x) => x.replace(/^w\.conf:(\d+):\d+: (\S+): ignored: .*/, "$2 $1"))).toEqual(ignored.map(([k, i]) => `${k} ${lineOf(text, "") + i}`));
+  });
+
   it("SNMP and D-Bus are ignored with a warning (keepalived itself runs without an agent)", () => {
     const w = wasmvs(`global_defs {\n  enable_snmp_vrrp\n  enable_traps\n  enable_dbus\n}\n`);
     expect(w.error).toBeUndefined();
