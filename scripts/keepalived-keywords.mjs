@@ -218,7 +218,7 @@ function extract(ref) {
   }
   stack.push("global_init_keywords");
   run(funcs.get("global_init_keywords").body, {});
-  
+
   // Merge repeated roots (bfd_instance is installed once per process type) into blocks:
   // "root", "root/sub" ... each with its keywords in keepalived's order.
   const blocks = new Map();
