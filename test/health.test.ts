@@ -171,7 +171,7 @@ describe("keepalived.conf's health keywords", () => {
     expect(lines).toEqual([
       "12 errors:",
       "8:10: '0': quorum must be a whole number from 1 to 2147483647",
-      "9:3: 'ha_suspend': ha_suspend needs VRRP (checks paused while this director is not master), which wasmvs does not have yet",
+      "9:3: 'ha_suspend': ha_suspend (checks paused while this director does not hold the virtual address) is not supported by wasmvs yet",
       "18:5: 'BFD_CHECK': BFD checking is not supported by wasmvs yet",
       "22:15: 'relative/script.sh': a script needs an absolute path",
       "11:17: 'conect_timeout': unknown keyword in TCP_CHECK (did you mean 'connect_timeout'?)",

@@ -19,6 +19,7 @@ export const MISSING = {
   notifications: ["SNMP and D-Bus notifications", true],
   fullNat: ["full NAT", false],
   conditional: ["conditional configuration (@ prefixes)", false],
+  definitions: ["parameter definitions and sequences ($NAME=..., ~SEQ)", true],
 } as const;
 export type Missing = keyof typeof MISSING;
 

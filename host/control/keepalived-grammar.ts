@@ -10,6 +10,8 @@ import { ConfigError, LIMITS, readConfigFile } from "./rules.js";
 import type { DirectorConfig } from "./rules.js";
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
 import { Missing, notSupported } from "./features.js";
+import { classify } from "./keepalived-keywords.js";
+import { KEEPALIVED_KEYWORDS } from "./keepalived-keywords-extracted.js";
 
 export interface Tok {
   text: string;
@@ -126,6 +128,10 @@ export function tokenize(file: string, depth: number, seen: Set<string>, budget:
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
       fail(lineToks[0], notSupported("conditional"));
     }
+    // keepalived's parser (lib/parser.c) substitutes $NAME from `$NAME=...` lines and expands ~SEQ(...).
+    if (lineToks.length && !lineToks[0].quoted && (/^\$\{?\w+\}?=/.test(lineToks[0].text) || lineToks[0].text.startsWith("~SEQ"))) {
+      fail(lineToks[0], notSupported("definitions"));
+    }
     budget.tokens += lineToks.length + 1;
     if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
     // A newline ends a statement: mark it so arguments stop at the end of the line.
@@ -180,24 +186,48 @@ export function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them). */
+/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them),
+ *  wherever they are written (keepalived-keywords.ts classifies them by block). */
 export const NOT_YET: Record<string, Missing> = {};
 export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
 missing("bfd", ["BFD_CHECK", "bfd_instance"]);
 missing("staticRouting", ["static_rules"]);
-missing("syncDaemon", ["lvs_sync_daemon_interface"]);
 missing("vrrpStrict", ["vrrp_strict"]);
 missing("persistenceEngines", ["persistence_engine"]);
-missing("notifications", ["enable_traps", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_keepalived", "enable_dbus", "snmp_name"]);
 missing("fullNat", ["local_address_group"]);
 
-export function unknown(t: Tok, known: string[], where: string): never {
+// Warnings of the configuration being read: the parsers of its parts are plain functions
+// called deep inside each other, so the one reading a file (parseKeepalived) sets where
+// they go for as long as it reads (synchronously).
+let warnings: string[] | undefined;
+export function collectingWarnings<T>(into: string[], f: () => T): T {
+  const before = warnings;
+  warnings = into;
+  try {
+    return f();
+  } finally {
+    warnings = before;
+  }
+}
+/** A warning at t's position (FILE:LINE:COLUMN: text). */
+export function warn(t: Tok, text: string): void {
+  warnings?.push(`${t.file}:${t.line}:${t.column}: ${text}`);
+}
+
+/** A keyword the block's parser does not read. blockPath names the block as keepalived's
+ *  parser tables do (keepalived-keywords.ts; absent for wasmvs's own blocks): a keyword
+ *  keepalived knows there is ignored with a warning or refused as not supported yet;
+ *  any other is an unknown keyword, with the nearest known one suggested. */
+export function unknown(t: Tok, known: string[], where: string, blockPath?: string): void {
+  const c = blockPath !== undefined ? classify(blockPath, t.text) : undefined;
+  if (c?.kind === "ignored") return warn(t, `${t.text}: ignored: ${c.reason}`);
+  if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
   if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
   if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
-  const near = [...known, ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
+  const near = [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
     .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
-  return fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
+  fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
 }
 
 /** What to do about a missing director block: keepalived.conf has no word for interfaces

@@ -6,17 +6,17 @@
 // interfaces, routes, neighbours, table size, control socket, metrics, offloads.
 //
 // The result is the same DirectorConfig the ipvsadm-rules format gives, so running,
-// reloading, checking and replaying do not care which format a file is in. Keywords
-// of features wasmvs does not have yet (health checkers, VRRP, persistence,
-// notifications) are refused with their position and a note that they are not
-// supported yet; unknown keywords likewise, with the nearest known one suggested.
+// reloading, checking and replaying do not care which format a file is in. A keyword
+// keepalived knows that no parser reads is ignored with a warning or refused as not
+// supported yet, as keepalived-keywords.ts classifies it; one keepalived does not know
+// is an unknown keyword, with the nearest known one suggested.
 
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
-import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
+import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -25,12 +25,12 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { ADD_DIRECTOR, arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
+import { ADD_DIRECTOR, arg, collectingWarnings, fail, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
-const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
+const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
-  "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"];
+  "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size"];
@@ -42,10 +42,18 @@ function sched(t: Tok): ServiceConfig["scheduler"] {
   if (problem) fail(t, problem.reason);
   return t.text as ServiceConfig["scheduler"];
 }
-function method(t: Tok): RealServerConfig["method"] {
+/** A forwarding method. keepalived (check_parser.c svr_forwarding_handler) takes NAT, DR and
+ *  TUN in capitals only: another spelling is "unknown [dr] routing method" and leaves the
+ *  method as it was — a virtual server's default NAT, a real server's its virtual server's.
+ *  wasmvs does the same, so both peers forward alike, and says so; a word that is not a
+ *  method at all is refused. undefined: unchanged. */
+function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
   const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
   if (!m) fail(t, "expected NAT, DR or TUN");
-  return m!;
+  if (t.text === t.text.toUpperCase()) return m;
+  warn(t, `keepalived takes only NAT, DR or TUN in capitals: it logs "unknown [${t.text}] routing method" and keeps ${what}, ` +
+    `and so does wasmvs: write ${t.text.toUpperCase()} for ${t.text.toUpperCase()}`);
+  return undefined;
 }
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
@@ -78,6 +86,14 @@ function groupMembers(g: Node): Member[] {
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
  *  only (includes allowed), in the same grammar; its errors name it. */
 export function parseKeepalived(path: string, directorFile?: string): DirectorConfig {
+  // Warnings from deep inside (ignored keywords) go with the rest, first.
+  const warnings: string[] = [];
+  const cfg = collectingWarnings(warnings, () => parseFile(path, directorFile));
+  if (warnings.length) cfg.warnings = [...warnings, ...(cfg.warnings ?? [])];
+  return cfg;
+}
+
+function parseFile(path: string, directorFile?: string): DirectorConfig {
   const toks: Tok[] = [];
   const budget = { files: 1, bytes: 0, tokens: 0 };
   tokenize(path, 0, new Set([resolve(path)]), budget, toks);
@@ -115,7 +131,18 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
       case "global_defs":
         for (const g of n.children ?? []) errs.attempt(() => {
           if (g.key.text === "router_id") { globals.routerId = arg(g, 0, "a name").text; noMoreArgs(g, 1); leaf(g); return; }
-          if (g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
+          if (g.key.text === "vrrp_rt_priority") {
+            // keepalived: real-time priority of its VRRP process, clamped to SCHED_RR's 1-99 with a
+            // warning; here the data-path thread's, which carries VRRP (host/dataplane/director.ts).
+            leaf(g);
+            const t = arg(g, 0, "a real-time priority (1-99)");
+            noMoreArgs(g, 1);
+            const p = value(t, (x) => wholeNumber(x, -(2 ** 31), 2 ** 31 - 1, "vrrp_rt_priority"));
+            const clamped = Math.min(99, Math.max(1, p));
+            if (clamped !== p) warn(t, `vrrp_rt_priority ${p} is outside 1-99: ${clamped} is used, as keepalived does`);
+            cfg.vrrpRtPriority = { priority: clamped, line: g.key.line };
+            return;
+          }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
             const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
@@ -130,8 +157,10 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
           if (globalHealthKeyword(g, globals)) return;
           if (g.key.text === "lvs_sync_daemon") { syncTok = g; cfg.syncDaemon = syncDaemon(g, cfg); return; }
           if (globalVrrpKeyword(g, vrrpGlobals)) return;
-          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs");
+          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
         });
+        // keepalived's vrrp.c: VRRP mail follows smtp_alert_vrrp, else smtp_alert.
+        vrrpGlobals.smtpAlert ??= globals.smtpAlert;
         break;
       case "virtual_server_group":
         if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
@@ -149,7 +178,7 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
         break;
       case "vrrp_sync_group": {
         const g = vrrpSyncGroup(n, new ErrorList());
-        syncGroupToks.push(g);
+        if (g.members.length) syncGroupToks.push(g);
         break;
       }
       case "static_routes":
@@ -164,7 +193,7 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
       case "static_ipaddress":
         // Addresses the director always holds: answered (ARP, ping) and announced.
         if (!n.children) fail(n.key, "static_ipaddress needs a block of addresses");
-        for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg)));
+        for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg, vrrpGlobals.defaultInterface)));
         break;
       case "vrrp_script": {
         const sc = vrrpScript(n, new ErrorList());
@@ -188,7 +217,7 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
         directorBlock(n, cfg, errs);
         break;
       default:
-        unknown(n.key, TOP_KEYS, "the top level");
+        unknown(n.key, TOP_KEYS, "the top level", "");
     }
   });
   if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${ADD_DIRECTOR}`); });
@@ -202,6 +231,7 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
     });
     const { memberToks, trackers, ...group } = g;
     void memberToks;
+    group.smtpAlert ??= vrrpGlobals.smtpAlert;
     (cfg.vrrpSyncGroups ??= []).push(group);
     // The group's trackers are every member's (weight 0 unless sync_group_tracking_weight).
     const w = (t: PendingTrackScript): PendingTrackScript => (trackers.keepWeights ? t : { ...t, weight: 0, reverse: t.reverse });
@@ -320,6 +350,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
+  let protocolSet = false;
   const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[] }[] = [];
   const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
     where: { file: n.key.file, line: n.key.line, column: n.key.column } };
@@ -348,7 +379,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       onePacket = true;
     } else if (k === "lb_kind" || k === "lvs_method") {
       leaf(c);
-      kind = method(arg(c, 0, "NAT, DR or TUN"));
+      kind = method(arg(c, 0, "NAT, DR or TUN"), "this virtual server NAT (its default)") ?? kind;
       noMoreArgs(c, 1);
     } else if (k === "protocol") {
       leaf(c);
@@ -356,6 +387,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       if (p === "SCTP") fail(c.args[0], notSupported("sctp"));
       if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
       protocol = p === "TCP" ? "tcp" : "udp";
+      protocolSet = true;
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
       const rs: RealServerConfig = {
@@ -372,8 +404,12 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
-        else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
-        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server");
+        else if (r.key.text === "lvs_method") {
+          leaf(r);
+          const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
+          if (m) { rs.method = m; explicitMethod = true; }
+        }
+        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
       });
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
     } else if (k === "sorry_server") {
@@ -390,13 +426,29 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       const m = arg(c, 0, "a netmask");
       noMoreArgs(c, 1);
       granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw new SettingError(`${(e as Error).message.replace("illegal virtual server persistent mask specified", "not an IPv4 netmask")}`); } }), tok: c.key };
+    } else if (k === "ip_family") {
+      // keepalived's check that every address of the service is of one family.
+      leaf(c);
+      const f = arg(c, 0, "inet or inet6");
+      noMoreArgs(c, 1);
+      if (f.text === "inet6") fail(f, notSupported("ipv6"));
+      if (f.text !== "inet") fail(f, "expected inet or inet6");
     } else if (k === "sorry_server_lvs_method") {
       leaf(c);
-      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"));
+      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? sorryMethod;
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
-      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server");
+      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
   });
+  // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
+  // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
+  // written for it rely on both), and says where keepalived differs.
+  if (!protocolSet && members.some((m) => m.fwmark === undefined)) {
+    warn(n.key, `no protocol: TCP in wasmvs, but keepalived 2.2 makes this virtual server UDP ("no protocol set - defaulting to UDP"): ` +
+      "write protocol TCP (or UDP) for both to agree");
+  }
+  if (!reals.length) warn(n.key, `no real_server: keepalived 2.2 leaves this virtual server out ("has no real servers - ignoring"); wasmvs sets it up` +
+    `${sorry ? " with its sorry server" : ""}`);
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
   let schedFlags = 0;
   for (const t of flagToks) {
@@ -439,6 +491,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         (cfg.warnings ??= []).push(`${n.key.file}:${r.line}: ${r.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
           `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
       }
+    }
+    // keepalived: "virtual server ... and sorry server ports don't match - resetting".
+    if (health.sorry && health.sorry.method !== "nat" && health.sorry.port !== m.port && m.fwmark === undefined) {
+      (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
+        `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({

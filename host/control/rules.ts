@@ -245,6 +245,8 @@ export interface DirectorConfig {
   controlSocket?: string;
   /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
   warnings?: string[];
+  /** keepalived's vrrp_rt_priority: the data-path thread's SCHED_RR priority (1-99; default 10). */
+  vrrpRtPriority?: { priority: number; line: number };
   /** A group whose members may use the control socket besides root. */
   controlGroup?: { name: string; gid: number; line: number };
   /** keepalived.conf's global_defs for health checking: script user, mail (host/health). */

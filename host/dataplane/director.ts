@@ -154,7 +154,8 @@ class TapDevices implements Service {
 /** How old a snapshot a scrape may be answered from. */
 const METRICS_SNAPSHOT_MS = 250;
 
-/** The data-path thread's scheduling: SCHED_RR at this priority, else this nice value. */
+/** The data-path thread's scheduling: SCHED_RR at this priority (keepalived.conf's
+ *  vrrp_rt_priority sets another), else this nice value. */
 const DATA_PATH_RT_PRIORITY = 10;
 const DATA_PATH_NICE = -10;
 
@@ -165,10 +166,10 @@ const DATA_PATH_NICE = -10;
  *  nice -10, the kernel woke the thread up to 43 ms late and adverts left up to 275 ms late;
  *  a single thread that blocks in epoll_wait when idle takes at most one core, and the
  *  kernel keeps 5% of it for the rest (sched_rt_runtime_us). */
-function dataPathPriority(tid: number): string {
+export function dataPathPriority(tid: number, rt = DATA_PATH_RT_PRIORITY): string {
   try {
-    execFileSync("chrt", ["--rr", "-p", String(DATA_PATH_RT_PRIORITY), String(tid)], { stdio: ["ignore", "ignore", "pipe"] });
-    return `data-path thread ${tid}: real-time (SCHED_RR ${DATA_PATH_RT_PRIORITY})`;
+    execFileSync("chrt", ["--rr", "-p", String(rt), String(tid)], { stdio: ["ignore", "ignore", "pipe"] });
+    return `data-path thread ${tid}: real-time (SCHED_RR ${rt})`;
   } catch (e) {
     const why = ((e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message).split("\n")[0];
     try {
@@ -198,7 +199,7 @@ class DataPath implements Service {
     const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal, log,
       table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
-    if (thread.tid) log(dataPathPriority(thread.tid));
+    if (thread.tid) log(dataPathPriority(thread.tid, this.o.config.vrrpRtPriority?.priority));
     if (table && thread.imported) {
       const i = thread.imported;
       log(`${NOTICE}took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +

@@ -158,6 +158,8 @@ export interface HealthGlobals {
   smtpAlert?: boolean;
   /** The same for checker (real and virtual server) mail, before smtp_alert. */
   smtpAlertChecker?: boolean;
+  /** checker_log_all_failures: every checker's log_all_failures unless it says otherwise. */
+  checkerLogAllFailures?: boolean;
   routerId?: string;
   /** SSL_GET's client certificate (global SSL block). */
   ssl?: { ca?: string; certificate?: string; key?: string; password?: string };

@@ -1,16 +1,18 @@
 // keepalived.conf's health part, read into host/health/config.ts's model: the checker
 // blocks of a real_server, the health keywords of virtual_server and real_server, and
-// global_defs' scripts and mail settings. Every keyword keepalived has here is either
-// read and acted on, or refused with its position and why; none is ignored.
+// global_defs' scripts and mail settings. Every keyword keepalived has here is read and
+// acted on, or refused with its position and why; the one that means nothing here
+// (PING_CHECK's bind_port) is ignored with a warning (../control/keepalived-keywords.ts).
 //
 // Keywords and defaults follow keepalived/check/check_parser.c, check_api.c and the
 // check_*.c files (see ../shared/HA-FACTS.md).
 
 import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
 } from "./config.js";
@@ -108,7 +110,6 @@ function kindCommonKeys(kind: CheckerKind): string[] {
 const NO_BIND_PORT: Partial<Record<CheckerKind, string>> = {
   DNS_CHECK: "bind_port is not supported by wasmvs for DNS_CHECK (Node's resolver chooses its source port; bindto works)",
   SMTP_CHECK: "bind_port is not supported by wasmvs for SMTP_CHECK (its SMTP client chooses its source port; bindto works)",
-  PING_CHECK: "bind_port has no meaning for PING_CHECK (ICMP has no ports)",
 };
 const NOT_HERE: Record<string, string> = {
   bind_if: "bind_if (binding a checker to an interface) is not supported by wasmvs yet: use bindto with the address of that interface",
@@ -150,7 +151,7 @@ function statusCodes(n: Node): [number, number][] {
   });
 }
 
-function url(n: Node): HttpUrl {
+function url(n: Node, kind: CheckerKind): HttpUrl {
   if (!n.children) fail(n.key, "url needs a block (path, digest, status_code, regex, virtualhost)");
   noMoreArgs(n, 0);
   const u: HttpUrl = { path: "", statusCodes: HEALTH_DEFAULTS.httpStatus, regexNoMatch: false };
@@ -175,7 +176,7 @@ function url(n: Node): HttpUrl {
       u.regex = r.text;
     } else if (k === "regex_no_match") u.regexNoMatch = flag(c);
     else if (NOT_HERE[k]) fail(c.key, NOT_HERE[k]);
-    else unknown(c.key, ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match"], "url");
+    else unknown(c.key, ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match"], "url", `virtual_server/real_server/${kind}/url`);
   }
   if (!pathTok) fail(n.key, "url needs a path");
   if (!u.path.startsWith("/")) fail(pathTok!, "a url path starts with /");
@@ -190,7 +191,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
   noMoreArgs(n, 0);
   const own: Timing = {};
   const base = { connectIp: inh.address, connectPort: inh.port } as { connectIp: string; connectPort: number; bindto?: string; bindPort?: number };
-  let logAllFailures = false;
+  let logAllFailures = globals.checkerLogAllFailures ?? false;
   const extra: Record<string, unknown> = {};
   const urls: HttpUrl[] = [];
   const hosts: { ip?: string; port?: number; bindto?: string; bindPort?: number; where: Where }[] = [];
@@ -200,8 +201,10 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     const k = c.key.text;
     // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
     const allowed = kindCommonKeys(kind);
-    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind);
+    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); continue; }
     if (k === "bind_port" && NO_BIND_PORT[kind]) fail(c.key, NO_BIND_PORT[kind]!);
+    // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
+    if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); continue; }
     if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) continue;
     if (k === "connect_ip") base.connectIp = ip(onlyArg(c, "an address"), "connect_ip");
     else if (k === "connect_port") base.connectPort = int(onlyArg(c, "a port"), 1, 65535, "connect_port");
@@ -210,8 +213,8 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     else if (k === "log_all_failures") { leaf(c); logAllFailures = true; }
     else if (!KIND_KEYS[kind].includes(k)) {
       if (NOT_HERE[k]) fail(c.key, NOT_HERE[k]);
-      unknown(c.key, [...COMMON_KEYS, ...KIND_KEYS[kind]], kind);
-    } else if (k === "url") urls.push(url(c));
+      unknown(c.key, [...COMMON_KEYS, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`);
+    } else if (k === "url") urls.push(url(c, kind));
     else if (k === "virtualhost") extra.virtualhost = onlyArg(c, "a host name").text;
     else if (k === "http_protocol") {
       const v = onlyArg(c, "1.0, 1.0C, 1.1 or 0.9");
@@ -250,8 +253,11 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
         else if (hk === "connect_port") h.port = int(onlyArg(hc, "a port"), 1, 65535, "connect_port");
         else if (hk === "bindto") h.bindto = ip(onlyArg(hc, "an address"), "bindto");
         else if (hk === "bind_port") fail(hc.key, NO_BIND_PORT.SMTP_CHECK!);
+        // keepalived's handlers of these write the SMTP checker itself (current_checker), not the host.
+        else if (hk !== "virtualhost" && hk !== "smtp_alert" && timing(hc, own)) continue;
+        else if (hk === "log_all_failures") { leaf(hc); logAllFailures = true; }
         else if (NOT_HERE[hk]) fail(hc.key, NOT_HERE[hk]);
-        else unknown(hc.key, ["connect_ip", "connect_port", "bindto", "bind_port"], "host");
+        else unknown(hc.key, ["connect_ip", "connect_port", "bindto", "bind_port"], "host", "virtual_server/real_server/SMTP_CHECK/host");
       }
       hosts.push(h);
     } else if (k === "track_file") trackFile = { name: onlyArg(c, "a track_file name").text, tok: c.args[0] };
@@ -346,7 +352,7 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
       tf.path = p.text;
     } else if (k === "weight") ({ weight: tf.weight, reverse: tf.reverse } = trackWeight(c));
     else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
-    else unknown(c.key, ["file", "weight"], "track_file");
+    else unknown(c.key, ["file", "weight"], n.key.text, n.key.text);
   }
   if (!tf.path) fail(n.key, "track_file needs a file");
   files.set(name.text, tf);
@@ -370,7 +376,7 @@ export function serviceHealthKeyword(c: Node, h: ServiceHealth, vs: Timing & { i
     case "hysteresis": h.hysteresis = int(onlyArg(c, "a weight"), 0, 2 ** 31 - 1, "hysteresis"); return true;
     case "quorum_up": h.quorumUp = script(c); return true;
     case "quorum_down": h.quorumDown = script(c); return true;
-    case "ha_suspend": fail(c.key, "ha_suspend needs VRRP (checks paused while this director is not master), which wasmvs does not have yet");
+    case "ha_suspend": fail(c.key, "ha_suspend (checks paused while this director does not hold the virtual address) is not supported by wasmvs yet");
   }
   return false;
 }
@@ -389,6 +395,30 @@ export function serverHealthKeyword(c: Node, h: ServerHealth, rs: Timing & { inh
   return false;
 }
 
+/** How long resolving a host name at load may take (the resolver's own timeout is 5 s a try). */
+export const RESOLVE_TIMEOUT_MS = 5000;
+
+/** A host name's first IPv4 address, as the C library finds it (/etc/hosts, then DNS, as
+ *  nsswitch.conf says), while the file is read: getent ahostsv4 is the C library's
+ *  getaddrinfo, synchronous as the parsers are and bounded by RESOLVE_TIMEOUT_MS (Node's
+ *  dns.lookup is the same call but asynchronous only). */
+export function resolveAtLoad(name: string): { address: string } | { why: string } {
+  if (name.length > 253 || !/^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$/.test(name)) {
+    throw new SettingError("expected an IPv4 address or a host name");
+  }
+  try {
+    const out = execFileSync("getent", ["ahostsv4", name], { encoding: "utf8", timeout: RESOLVE_TIMEOUT_MS, stdio: ["ignore", "pipe", "ignore"],
+      maxBuffer: 64 * 1024 });
+    const address = /^(\d+\.\d+\.\d+\.\d+)\s/m.exec(out)?.[1];
+    return address ? { address } : { why: "no IPv4 address" };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { status?: number | null; signal?: string | null };
+    if (err.code === "ENOENT") return { why: "cannot be resolved (no getent)" };
+    if (err.signal) return { why: `not resolved within ${RESOLVE_TIMEOUT_MS / 1000} s` };
+    return { why: "unknown host" };
+  }
+}
+
 /** A user's uid and primary gid (from /etc/passwd; Node has no getpwnam). */
 export function userIds(name: string): { uid: number; gid: number } {
   try {
@@ -401,7 +431,7 @@ export function userIds(name: string): { uid: number; gid: number } {
 }
 
 export const GLOBAL_HEALTH_KEYS = ["script_user", "enable_script_security", "notification_email", "notification_email_from", "smtp_server",
-  "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "smtp_alert_checker"];
+  "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "smtp_alert_checker", "checker_log_all_failures"];
 
 /** A global_defs keyword of the health part into g; false when n is not one. */
 export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
@@ -421,6 +451,14 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
       return true;
     }
     case "enable_script_security": g.enableScriptSecurity = flag(n); return true;
+    case "checker_log_all_failures": {
+      leaf(n);
+      noMoreArgs(n, 1);
+      const w = n.args[0]?.text;
+      if (w !== undefined && !["on", "off", "true", "false", "yes", "no"].includes(w)) fail(n.args[0], "expected on or off");
+      g.checkerLogAllFailures = w === undefined || ["on", "true", "yes"].includes(w);
+      return true;
+    }
     case "notification_email":
       if (!n.children) fail(n.key, "notification_email needs a block of addresses");
       for (const a of n.children!) {
@@ -437,9 +475,19 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
     }
     case "smtp_server": {
       leaf(n);
-      const host = ip(arg(n, 0, "an address [port]"), "smtp_server");
+      const t = arg(n, 0, "an address or a host name [and a port]");
       noMoreArgs(n, 2);
-      g.smtpServer = { host, port: n.args[1] ? int(n.args[1], 1, 65535, "port") : 25 };
+      const port = n.args[1] ? int(n.args[1], 1, 65535, "port") : 25;
+      if (/^[\d.]+$/.test(t.text)) {
+        g.smtpServer = { host: ip(t, "smtp_server"), port };
+        return true;
+      }
+      if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
+      // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
+      // and without an address goes on with no mail ("Invalid smtp server").
+      const r = value(t, resolveAtLoad);
+      if ("address" in r) g.smtpServer = { host: r.address, port };
+      else warn(t, `smtp_server ${t.text}: ${r.why}: no mail is sent, as keepalived goes on without a server ("Invalid smtp server")`);
       return true;
     }
     case "smtp_connect_timeout": g.smtpConnectTimeoutMs = secs(onlyArg(n, "seconds"), 100, 3_600_000, "smtp_connect_timeout"); return true;
@@ -470,7 +518,7 @@ export function sslBlock(n: Node, g: HealthGlobals): void {
         fail(v, `cannot read ${v.text}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
       ssl[k] = v.text;
-    } else unknown(c.key, ["ca", "certificate", "key", "password"], "SSL");
+    } else unknown(c.key, ["ca", "certificate", "key", "password"], "SSL", "SSL");
   }
   g.ssl = ssl;
 }

@@ -41,6 +41,9 @@ export interface VrrpInstanceConfig {
    *  garp_master_refresh_repeat (1) at a time. */
   garpMasterRefreshMs?: number;
   garpMasterRefreshRepeat?: number;
+  /** skip_check_adv_addr: adverts from the master already heard are not checked for the
+   *  address list (keepalived's vrrp.c checks only a new master's). */
+  skipCheckAdvAddr?: boolean;
   garpMasterDelayMs: number;
   garpMasterRepeat: number;
   downTimerAdverts: number;

@@ -5,7 +5,8 @@
 
 import { onLinkIndex } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { classify } from "../control/keepalived-keywords.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
@@ -19,11 +20,32 @@ export interface VrrpGlobals {
   version?: 2 | 3;
   garpMasterDelayMs?: number;
   garpMasterRepeat?: number;
+  garpMasterRefreshMs?: number;
+  garpMasterRefreshRepeat?: number;
+  downTimerAdverts?: number;
+  /** vrrp_min_garp: one gratuitous ARP at becoming master, none after (unless set otherwise). */
+  minGarp?: boolean;
+  skipCheckAdvAddr?: boolean;
+  /** default_interface: a static address's interface when it names none (vrrp_ipaddress.c). */
+  defaultInterface?: Tok;
+  /** smtp_alert_vrrp, else global_defs' smtp_alert: whether instances and groups mail by default. */
+  smtpAlert?: boolean;
   /** notify_fifo and vrrp_notify_fifo (with their scripts), by keyword. */
   fifos?: Record<string, FifoConfig & { tok: Tok; scriptTok?: Tok }>;
 }
 export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon", "notify_fifo", "notify_fifo_script",
-  "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script"];
+  "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
+  "vrrp_down_timer_adverts", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_skip_check_adv_addr", "default_interface", "smtp_alert_vrrp"];
+
+/** keepalived's check_true_false: a flag with an optional on/off word (none: on). */
+export function onOffFlag(n: Node): boolean {
+  leaf(n);
+  noMoreArgs(n, 1);
+  const w = n.args[0]?.text.toLowerCase();
+  if (w === undefined || ["on", "true", "yes"].includes(w)) return true;
+  if (["off", "false", "no"].includes(w)) return false;
+  return fail(n.args[0], "expected on or off");
+}
 
 /** No `id`: keepalived takes the instance's virtual_router_id (vrrp.c). */
 export const SYNCID_UNSET = -1;
@@ -60,6 +82,16 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
     case "vrrp_version": leaf(n); g.version = versionOf(arg(n, 0, "2 or 3")); noMoreArgs(n, 1); return true;
     case "vrrp_garp_master_delay": leaf(n); g.garpMasterDelayMs = int(arg(n, 0, "seconds"), 0, 1000, "vrrp_garp_master_delay") * 1000; noMoreArgs(n, 1); return true;
     case "vrrp_garp_master_repeat": leaf(n); g.garpMasterRepeat = int(arg(n, 0, "a count"), 1, 255, "vrrp_garp_master_repeat"); noMoreArgs(n, 1); return true;
+    // Instances' defaults for the keywords of the same name without vrrp_ (vrrp_parser.c).
+    case "vrrp_garp_master_refresh": leaf(n); g.garpMasterRefreshMs = int(arg(n, 0, "seconds (0: off)"), 0, 86400, n.key.text) * 1000; noMoreArgs(n, 1); return true;
+    case "vrrp_garp_master_refresh_repeat": leaf(n); g.garpMasterRefreshRepeat = int(arg(n, 0, "a count"), 1, 255, n.key.text); noMoreArgs(n, 1); return true;
+    case "vrrp_down_timer_adverts": leaf(n); g.downTimerAdverts = int(arg(n, 0, "a count"), 1, 100, n.key.text); noMoreArgs(n, 1); return true;
+    case "vrrp_min_garp": g.minGarp = onOffFlag(n); return true;
+    case "vrrp_skip_check_adv_addr": g.skipCheckAdvAddr = onOffFlag(n); return true;
+    // Always on here, as check_unicast_src (an advert from other than a unicast peer is dropped).
+    case "vrrp_check_unicast_src": leaf(n); noMoreArgs(n, 0); return true;
+    case "default_interface": leaf(n); g.defaultInterface = arg(n, 0, "an interface"); noMoreArgs(n, 1); return true;
+    case "smtp_alert_vrrp": g.smtpAlert = onOffFlag(n); return true;
     case "notify_fifo":
     case "vrrp_notify_fifo":
     case "lvs_notify_fifo": {
@@ -120,7 +152,8 @@ const NOT_YET: Record<string, string> = {
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
-  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept", "track_file"];
+  "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept", "track_file",
+  "skip_check_adv_addr"];
 
 function script(n: Node): Script {
   leaf(n);
@@ -175,6 +208,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "version": leaf(c); v.version = versionOf(arg(c, 0, "2 or 3")); noMoreArgs(c, 1); break;
       case "garp_master_delay": leaf(c); v.garpMasterDelayMs = int(arg(c, 0, "seconds"), 0, 1000, "garp_master_delay") * 1000; noMoreArgs(c, 1); break;
       case "garp_master_repeat": leaf(c); v.garpMasterRepeat = int(arg(c, 0, "a count"), 1, 255, "garp_master_repeat"); noMoreArgs(c, 1); break;
+      case "skip_check_adv_addr": v.skipCheckAdvAddr = onOffFlag(c); break;
       case "down_timer_adverts": leaf(c); v.downTimerAdverts = int(arg(c, 0, "a count"), 1, 100, "down_timer_adverts"); noMoreArgs(c, 1); break;
       case "lvs_sync_daemon_interface": {
         // keepalived 1's form, still read by keepalived 2 (deprecated there): the global
@@ -269,9 +303,10 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             type = t.text;
           } else if (a.key.text === "auth_pass") {
             const p = arg(a, 0, "a password");
-            if (p.text.length > 8) fail(p, "a VRRP password is at most 8 characters (keepalived truncates longer ones; say it whole)");
-            v.authPass = p.text;
-          } else unknown(a.key, ["auth_type", "auth_pass"], "authentication");
+            // The advert's 8 bytes (RFC 2338 5.3.10): keepalived truncates a longer one and says so.
+            if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
+            v.authPass = p.text.slice(0, 8);
+          } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
         }
         if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
         if (type && v.authPass === undefined) fail(c.key, "auth_type PASS needs auth_pass");
@@ -305,7 +340,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       // keepalived's default outside strict mode: the master takes the addresses' traffic, as the engine does.
       case "accept": leaf(c); noMoreArgs(c, 0); break;
       default:
-        unknown(c.key, KEYS, "vrrp_instance");
+        unknown(c.key, KEYS, "vrrp_instance", "vrrp_instance");
     }
   });
   errs.check();
@@ -326,11 +361,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     name: name.text, ifindex: iface!.index, interfaceName: iface!.name, vrid: vrid!, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
     authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map((d) => (d ? ifaceOf(d).index : iface!.index)),
-    garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? VRRP_DEFAULTS.garpMasterDelayMs,
-    garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? VRRP_DEFAULTS.garpMasterRepeat,
-    downTimerAdverts: v.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
+    // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).
+    garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? (g.minGarp ? 0 : VRRP_DEFAULTS.garpMasterDelayMs),
+    garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? (g.minGarp ? 1 : VRRP_DEFAULTS.garpMasterRepeat),
+    downTimerAdverts: v.downTimerAdverts ?? g.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
     notify: v.notify, notifyMaster: v.notifyMaster, notifyBackup: v.notifyBackup, notifyFault: v.notifyFault, notifyStop: v.notifyStop,
-    smtpAlert: v.smtpAlert ?? false,
+    // keepalived's vrrp.c: the instance's, else smtp_alert_vrrp, else global smtp_alert.
+    smtpAlert: v.smtpAlert ?? g.smtpAlert ?? false,
     // The instance's own interface is tracked (weight 0) unless dont_track_primary
     // (keepalived: an instance whose interface goes down enters FAULT).
     trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
@@ -341,8 +378,9 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
     excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: x.dev ? ifaceOf(x.dev).index : iface!.index })) : undefined,
-    garpMasterRefreshMs: v.garpMasterRefreshMs,
-    garpMasterRefreshRepeat: v.garpMasterRefreshRepeat,
+    garpMasterRefreshMs: v.garpMasterRefreshMs ?? g.garpMasterRefreshMs,
+    garpMasterRefreshRepeat: v.garpMasterRefreshRepeat ?? g.garpMasterRefreshRepeat,
+    ...(v.skipCheckAdvAddr ?? g.skipCheckAdvAddr ? { skipCheckAdvAddr: true } : {}),
     virtualRoutes: v.virtualRoutes,
     pendingScripts: trackScripts,
     pendingFiles: trackFiles,
@@ -417,7 +455,7 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
         break;
       }
       case "init_fail": leaf(c); noMoreArgs(c, 0); out.initFail = true; break;
-      default: unknown(c.key, SCRIPT_KEYS, "vrrp_script");
+      default: unknown(c.key, SCRIPT_KEYS, "vrrp_script", "vrrp_script");
     }
   });
   errs.check();
@@ -488,13 +526,18 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
     else if (k === "sync_group_tracking_weight") { leaf(c); noMoreArgs(c, 0); g.trackers.keepWeights = true; }
     else if (["track_process", "track_bfd", "global_tracking", "notify_stop"].includes(k)) {
       fail(c.key, `${k} in a vrrp_sync_group is not supported by wasmvs yet`);
-    } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length) {
+    } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length && !classify("vrrp_sync_group", k)) {
       fail(c.key, "instance names go in a group { } block (keepalived 2's syntax: vrrp_sync_group NAME { group { VI_1 VI_2 } })");
     } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
-      "sync_group_tracking_weight"], "vrrp_sync_group");
+      "sync_group_tracking_weight"], "vrrp_sync_group", "vrrp_sync_group");
   });
   errs.check();
-  if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");
+  // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.
+  if (g.members.length === 1) {
+    warn(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]}): it runs as a group of one, as in keepalived ` +
+      `("this probably isn't what you want")`);
+  }
+  if (g.members.length === 0) warn(n.key, `vrrp_sync_group ${g.name} has no instances: it is left out, as keepalived removes it`);
   return g;
 }
 const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
@@ -550,8 +593,9 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
 }
 
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
- *  attributes mean nothing here); without dev, the interface whose subnet holds it. */
-export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; ifindex: number; line: number } {
+ *  attributes mean nothing here); without dev, global_defs' default_interface as in keepalived
+ *  (vrrp_ipaddress.c get_default_if), else the interface whose subnet holds it. */
+export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
   if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
@@ -567,6 +611,11 @@ export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; 
       k++;
     } else if (["label", "brd", "scope", "broadcast", "peer"].includes(w.text)) k++;
     else fail(w, "expected dev IFNAME (or label, brd, scope)");
+  }
+  if (ifindex === undefined && defaultInterface) {
+    const i = cfg.interfaces.find((x) => x.name === defaultInterface.text);
+    if (!i) fail(defaultInterface, `no interface ${defaultInterface.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
+    ifindex = i!.index;
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);

@@ -214,7 +214,8 @@ export class VrrpInstance {
       if (a.authType !== wantAuth || (wantAuth && !Buffer.from(a.auth).equals(Buffer.from(pass)))) { this.counts.authMismatch++; return; }
       if (a.intervalCs !== Math.round(this.cfg.advertIntMs / 1000) * 100) { this.counts.intervalMismatch++; return; }
     }
-    if (!sameList(a.addresses, this.cfg.addresses)) { this.counts.addressMismatch++; return; }
+    const known = this.cfg.skipCheckAdvAddr && this.lastMaster?.src === a.src;
+    if (!known && !sameList(a.addresses, this.cfg.addresses)) { this.counts.addressMismatch++; return; }
     const now = this.clock.now();
     if (a.priority === 0) this.counts.priorityZeroReceived++;
     if (this.state === "BACKUP") {

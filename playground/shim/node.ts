@@ -31,6 +31,7 @@ export const rename = no("writing files");
 export const spawn = no("running scripts");
 export const spawnSync = no("running scripts");
 export const execFile = no("running scripts");
+export const execFileSync = no("running programs");
 export class ChildProcess {}
 export const createHash = no("hashing");
 export const hostname = () => "playground";
