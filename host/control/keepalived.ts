@@ -14,7 +14,10 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
-import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import {
+  checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
+  ServiceConfig, sortErrors, STANDIN_MAC, standIns,
+} from "./rules.js";
 import { readSyncKey } from "./synckey.js";
 import { deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
@@ -25,7 +28,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
+import { arg, fail, FileOrder, int, ip, leaf, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "lvs_flush", "lvs_flush_onstop"];
@@ -50,15 +53,18 @@ function method(t: Tok): RealServerConfig["method"] {
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
 /** A virtual server's (or a group member's) identity: an address and port, or a mark. */
-type Member = { address: string; port: number; fwmark?: number };
+type Member = { address: string; port: number; fwmark?: number; where: Pos };
+const posOf = (t: Tok): Pos => ({ file: t.file, line: t.line, column: t.column, text: t.text });
 
-function groupMembers(g: Node): Member[] {
+/** A group's members that could be read (errors to errs: reported once, with the group). */
+function groupMembers(g: Node, errs: ErrorList): Member[] {
   const out: Member[] = [];
-  for (const m of g.children ?? []) {
+  for (const m of g.children ?? []) errs.attempt(() => {
     if (m.key.text === "fwmark") {
-      out.push({ address: "0.0.0.0", port: 0, fwmark: value(arg(m, 0, "a mark"), markValue) });
+      const t = arg(m, 0, "a mark");
+      out.push({ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) });
       noMoreArgs(m, 1);
-      continue;
+      return;
     }
     if (m.key.text.includes(":")) fail(m.key, notSupported("ipv6"));
     const port = int(arg(m, 0, "a port"), 0, 65535, "port");
@@ -69,20 +75,53 @@ function groupMembers(g: Node): Member[] {
     const first = Number(r![2]);
     const last = r![3] !== undefined ? Number(r![3]) : first;
     if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
-    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port });
-  }
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port, where: posOf(m.key) });
+  });
   return out;
 }
 
 export function parseKeepalived(path: string): DirectorConfig {
+  const { cfg, errors, order } = readKeepalived(path);
+  if (errors.length) throw ConfigError.all(sortErrors(errors, order));
+  return cfg;
+}
+
+/** keepalived.conf read as far as it goes: what it gives and every error, of every part of
+ *  it. What was refused still exists by name (an interface, an instance, a script, a
+ *  tracked file), so what names it is not refused for it; the only errors are the first. */
+export function readKeepalived(path: string): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
-  tokenize(path, 0, new Set([resolve(path)]), { files: 1, bytes: 0, tokens: 0 }, toks);
-  const nodes = parseBlocks(toks);
-  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [] };
-  const groups = new Map<string, Node>();
   // Every error is reported, not only the first: each statement is checked on its own.
   const errs = new ErrorList();
-  for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => groups.set(arg(n, 0, "a group name").text, n));
+  const order: FileOrder = new Map();
+  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [] };
+  const state = { routingUnsure: false };
+  try {
+    tokenize(path, 0, new Set([resolve(path)]), { files: 1, bytes: 0, tokens: 0 }, toks, errs, order);
+    parseKeepalivedNodes(path, parseBlocks(toks, errs), cfg, errs, state);
+  } catch (e) {
+    // A bound was reached (or the file cannot be read): what was found so far, and that.
+    if (!(e instanceof ConfigError)) throw e;
+    if (!errs.errors.includes(e)) errs.errors.push(...e.errors.filter((x) => !errs.errors.includes(x)));
+    if (!order.has(path)) order.set(path, []);
+  }
+  return { cfg, errors: errs.errors, order, routingUnsure: state.routingUnsure };
+}
+
+function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean }): void {
+  // Groups first (virtual servers name them); a member that is wrong is reported once, here.
+  const groups = new Map<string, Member[]>();
+  for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => {
+    const name = arg(n, 0, "a group name");
+    groups.set(name.text, []); // refused, it still exists by name (empty)
+    if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
+    groups.set(name.text, groupMembers(n, errs));
+  });
+  // Without a director block, the interfaces named elsewhere stand in (the missing block is the error).
+  const director0 = nodes.find((n) => n.key.text === "director");
+  if (!director0) { standIns.add(cfg); state.routingUnsure = true; }
+  // Refused instances and scripts: names only, for what names them.
+  const failedScripts = new Set<string>();
   let director: Node | undefined;
   // The director block first: virtual servers are checked against its interfaces.
   // Then tracked files and global_defs: checkers refer to the one and inherit from the other.
@@ -103,7 +142,7 @@ export function parseKeepalived(path: string): DirectorConfig {
           if (g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
-            const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
+            const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line, where: posOf(g.key) };
             for (let k = 0; k < g.args.length; k += 2) {
               const name = g.args[k].text as "tcp" | "tcpfin" | "udp";
               if (!["tcp", "tcpfin", "udp"].includes(name)) fail(g.args[k], "expected tcp, tcpfin or udp");
@@ -119,21 +158,26 @@ export function parseKeepalived(path: string): DirectorConfig {
         });
         break;
       case "virtual_server_group":
-        if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
-        groupMembers(n);
-        break;
+        break; // read above
       case "virtual_server":
         virtualServer(n, cfg, groups, errs, globals, trackFiles);
         break;
       case "track_file":
       case "vrrp_track_file": // keepalived's older name for the same block
-        trackFileBlock(n, trackFiles);
+        try {
+          trackFileBlock(n, trackFiles);
+        } catch (e) {
+          // Refused, it still exists by name: checkers and instances tracking it are not refused for it.
+          const name = n.args[0]?.text;
+          if (name !== undefined && !trackFiles.has(name)) trackFiles.set(name, { path: "", weight: 0, reverse: false });
+          throw e;
+        }
         break;
       case "SSL":
         sslBlock(n, globals);
         break;
       case "vrrp_sync_group": {
-        const g = vrrpSyncGroup(n, new ErrorList());
+        const g = vrrpSyncGroup(n, errs);
         syncGroupToks.push(g);
         break;
       }
@@ -141,9 +185,16 @@ export function parseKeepalived(path: string): DirectorConfig {
         // Routes the engine always has (as the director block's route lines).
         if (!n.children) fail(n.key, "static_routes needs a block of routes");
         for (const r of n.children!) errs.attempt(() => {
-          const { cidr, via, dev, line } = routeLine(r, cfg);
-          if (cfg.routes.some((x) => x.cidr === cidr)) fail(r.key, `a second route to ${cidr}`);
-          cfg.routes.push({ cidr, via, dev, line });
+          let route: ReturnType<typeof routeLine>;
+          try {
+            route = routeLine(r, cfg);
+          } catch (e) {
+            state.routingUnsure = true;
+            throw e;
+          }
+          const { cidr, via, dev, line, tok } = route;
+          if (cfg.routes.some((x) => x.cidr === cidr)) fail(tok, `a second route to ${cidr}`);
+          cfg.routes.push({ cidr, via, dev, line, where: posOf(tok) });
         });
         break;
       case "static_ipaddress":
@@ -152,15 +203,24 @@ export function parseKeepalived(path: string): DirectorConfig {
         for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg)));
         break;
       case "vrrp_script": {
-        const sc = vrrpScript(n, new ErrorList());
+        const before = errs.errors.length;
+        let sc: ReturnType<typeof vrrpScript> | undefined;
+        try {
+          sc = vrrpScript(n, errs);
+        } finally {
+          if (n.args[0] && (!sc || errs.errors.length > before)) failedScripts.add(n.args[0].text);
+        }
         if (scripts.has(sc.name)) fail(n.args[0], `a second vrrp_script named ${sc.name}`);
-        scripts.set(sc.name, sc);
+        if (errs.errors.length === before) scripts.set(sc.name, sc);
         break;
       }
       case "vrrp_instance": {
-        const v = vrrpInstance(n, cfg, vrrpGlobals, new ErrorList());
-        const same = (cfg.vrrp ?? []).find((x) => x.ifindex === v.ifindex && x.vrid === v.vrid);
-        if (same) fail(n.key, `virtual_router_id ${v.vrid} on ${v.interfaceName} is already instance ${same.name}'s`);
+        // A refused instance stays in the list, marked, until the end: sync groups,
+        // lvs_sync_daemon and tracking find it (and are checked themselves).
+        const v = vrrpInstance(n, cfg, vrrpGlobals, errs);
+        const same = v.failed ? undefined : (cfg.vrrp ?? []).find((x) => !(x as typeof v).failed && x.ifindex === v.ifindex && x.vrid === v.vrid);
+        const vridTok = n.children!.find((c) => c.key.text === "virtual_router_id")?.args[0] ?? n.key;
+        if (same) fail(vridTok, `virtual_router_id ${v.vrid} on ${v.interfaceName} is already instance ${same.name}'s`);
         if ((cfg.vrrp ?? []).some((x) => x.name === v.name)) fail(n.args[0], `a second vrrp_instance named ${v.name}`);
         (cfg.vrrp ??= []).push(v);
         break;
@@ -168,13 +228,13 @@ export function parseKeepalived(path: string): DirectorConfig {
       case "director":
         if (director) fail(n.key, `a second director block (the first is on line ${director.key.line})`);
         director = n;
-        directorBlock(n, cfg, errs);
+        directorBlock(n, cfg, errs, state);
         break;
       default:
         unknown(n.key, TOP_KEYS, "the top level");
     }
   });
-  if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
+  if (!director) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", "no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"); });
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
@@ -193,7 +253,7 @@ export function parseKeepalived(path: string): DirectorConfig {
       v.pendingScripts?.push(...trackers.scripts.map(w));
       v.pendingFiles?.push(...trackers.files.map(w));
       for (const t of trackers.interfaces) {
-        const i = cfg.interfaces.find((x) => x.name === t.tok.text);
+        const i = interfaceNamed(cfg, t.tok.text);
         if (!i) fail(t.tok, `no interface ${t.tok.text} in the director block`);
         const weight = trackers.keepWeights ? t.weight ?? 0 : 0;
         const existing = v.trackInterfaces.findIndex((x) => x.ifindex === i!.index);
@@ -227,6 +287,7 @@ export function parseKeepalived(path: string): DirectorConfig {
     delete (v as typeof v & { pendingScripts?: PendingTrackScript[] }).pendingScripts;
     for (const t of pending) errs.attempt(() => {
       const sc = scripts.get(t.tok.text);
+      if (!sc && failedScripts.has(t.tok.text)) return; // refused itself: that is the error
       if (!sc) fail(t.tok, `no vrrp_script named ${t.tok.text}${scripts.size ? ` (vrrp_scripts: ${[...scripts.keys()].slice(0, 10).join(", ")})` : ""}`);
       if (v.trackScripts.some((x) => x.script === sc!.name)) fail(t.tok, `${sc!.name} is tracked twice`);
       if (sc!.unusable) return;
@@ -279,27 +340,34 @@ export function parseKeepalived(path: string): DirectorConfig {
   });
   // Without an id, the sync ID is the instance's virtual_router_id (keepalived's vrrp.c).
   if (cfg.syncDaemon?.syncid === SYNCID_UNSET) cfg.syncDaemon.syncid = cfg.vrrp!.find((v) => v.name === cfg.syncDaemon!.instance)?.vrid ?? 0;
-  errs.check();
-  return cfg;
+  // Refused instances were names only: the engine's checks run on the rest.
+  if (cfg.vrrp) cfg.vrrp = cfg.vrrp.filter((v) => !(v as { failed?: boolean }).failed);
+  for (const v of cfg.vrrp ?? []) delete (v as { failed?: boolean }).failed;
+  standIns.delete(cfg);
 }
 
-function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList, globals: HealthGlobals,
+function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
-  let members: Member[];
-  const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
-  if (first.text === "fwmark") {
-    members = [{ address: "0.0.0.0", port: 0, fwmark: value(arg(n, 1, "a mark"), markValue) }];
-    noMoreArgs(n, 2);
-  } else if (first.text === "group") {
-    const g = groups.get(arg(n, 1, "a group name").text);
-    if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
-    members = groupMembers(g!);
-    noMoreArgs(n, 2);
-  } else {
-    members = [{ address: ip(first, "the virtual address"), port: int(arg(n, 1, "a port"), 0, 65535, "port") }];
-    noMoreArgs(n, 2);
-  }
+  // A header that is wrong leaves no service, but the block is still checked.
+  let members: Member[] = [];
+  errs.attempt(() => {
+    const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
+    if (first.text === "fwmark") {
+      const t = arg(n, 1, "a mark");
+      members = [{ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) }];
+      noMoreArgs(n, 2);
+    } else if (first.text === "group") {
+      const g = groups.get(arg(n, 1, "a group name").text);
+      if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
+      members = g!;
+      noMoreArgs(n, 2);
+    } else {
+      const address = ip(first, "the virtual address");
+      members = [{ address, port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
+      noMoreArgs(n, 2);
+    }
+  });
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
@@ -343,7 +411,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
       const rs: RealServerConfig = {
         address: ip(arg(c, 0, "an address [and a port]"), "the real server"), port: c.args[1] ? int(c.args[1], 0, 65535, "port") : 0,
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line,
+        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]),
       };
       noMoreArgs(c, 2);
       let explicitMethod = false;
@@ -362,7 +430,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     } else if (k === "sorry_server") {
       leaf(c);
       sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line };
+        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
     } else if (k === "persistence_timeout") {
       leaf(c);
       noMoreArgs(c, 1);
@@ -382,18 +450,18 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   });
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
   let schedFlags = 0;
-  for (const t of flagToks) {
+  for (const t of flagToks) errs.attempt(() => {
     try {
       schedFlags |= schedFlagBits([t.text], scheduler);
     } catch {
       fail(t, `${t.text} applies to the ${t.text.slice(0, 2)} scheduler only (lb_algo is ${scheduler})`);
     }
-  }
-  if (granularity) {
+  });
+  if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
-    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
-    persistence!.netmask = granularity.mask;
-  }
+    if (!persistence) fail(granularity!.tok, "persistence_granularity needs persistence_timeout");
+    persistence!.netmask = granularity!.mask;
+  });
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
@@ -410,12 +478,13 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
-  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line };
+  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers = reals.map((r) => r.rs);
-  for (const m of members) {
+  for (const m of members) errs.attempt(() => {
     const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
+    const at = { ...n.key, ...m.where };
     if (cfg.services.some((s) => sameService(s, key))) {
-      fail(n.key, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
+      fail(at, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
       if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
@@ -423,31 +492,50 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
           `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
       }
     }
-    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
-      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
+      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
-  }
+  });
 }
 
-function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
+function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean }): void {
   if (!n.children) fail(n.key, "director needs a block");
   let scraper: Tok | undefined;
-  for (const c of n.children!) errs.attempt(() => {
+  for (const c of n.children!) {
+    const before = errs.errors.length;
+    const interfaces = cfg.interfaces.length;
+    directorLine(c, cfg, errs, (t) => { scraper ??= t; });
+    // Whether a server is on-link or routed cannot be told past a refused route or
+    // neighbour, or an interface left out or without its address.
+    const addressLines = new Set((c.children ?? []).filter((p) => p.key.text === "address").map((p) => p.key.line));
+    const lost = c.key.text === "interface" ? cfg.interfaces.length === interfaces || errs.errors.slice(before).some((e) => addressLines.has(e.line))
+      : ["route", "default_gateway", "neighbour", "neighbor"].includes(c.key.text);
+    if (errs.errors.length > before && lost) state.routingUnsure = true;
+  }
+  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
+}
+
+function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen: (t: Tok) => void): void {
+  errs.attempt(() => {
     const k = c.key.text;
     if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
-      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line };
+      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line, where: posOf(name) };
       if (cfg.interfaces.some((i) => i.name === name.text)) fail(name, `interface ${name.text} is defined twice`);
       if (ifc.index >= 16) fail(c.key, "at most 16 interfaces");
-      for (const p of c.children!) {
+      // Each setting on its own; one that is wrong leaves the interface there by its name
+      // (what names it is not refused for it).
+      const own = new ErrorList();
+      for (const p of c.children!) own.attempt(() => {
         leaf(p);
         const v = arg(p, 0, "a value");
         noMoreArgs(p, 1);
@@ -455,25 +543,26 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
         else if (p.key.text === "bridge") ifc.bridge = value(v, deviceName);
         else if (p.key.text === "mac") ifc.mac = value(v, macAddress);
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
-        else if (p.key.text === "mtu") ifc.mtu = value(v, mtu);
+        else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); }
         else unknown(p.key, IF_KEYS, "interface");
-      }
-      if (!ifc.mac) fail(c.key, `interface ${name.text} needs a mac`);
-      cfg.interfaces.push(ifc);
+      });
+      own.attempt(() => { if (!ifc.mac && !c.children!.some((p) => p.key.text === "mac")) fail(c.key, `interface ${name.text} needs a mac`); });
+      cfg.interfaces.push(own.errors.length ? { ...ifc, mac: ifc.mac || STANDIN_MAC } : ifc);
+      own.check();
       return;
     }
     leaf(c);
     if (k === "default_gateway") {
-      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line });
+      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, where: posOf(c.args[0]) });
       noMoreArgs(c, 1);
     } else if (k === "route") {
       const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
-        dev: undefined as string | undefined, line: c.key.line };
+        dev: undefined as string | undefined, line: c.key.line, where: undefined as Pos | undefined };
       for (let i = 1; i < c.args.length; i += 2) {
         const key = c.args[i];
         const val = arg(c, i + 1, `a value after ${key.text}`);
-        if (key.text === "via") r.via = ip(val, "the gateway");
-        else if (key.text === "dev") r.dev = val.text;
+        if (key.text === "via") { r.via = ip(val, "the gateway"); r.where ??= posOf(val); }
+        else if (key.text === "dev") { r.dev = val.text; r.where = posOf(val); }
         else fail(key, "expected via or dev");
       }
       if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
@@ -481,7 +570,8 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     } else if (k === "neighbour" || k === "neighbor") {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
-      cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line });
+      const dev = c.args[2]?.text === "dev" ? arg(c, 3, "an interface") : undefined;
+      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]) });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);
@@ -514,7 +604,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       noMoreArgs(c, 1);
       if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(c.key, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
-      scraper ??= c.key;
+      scraperSeen(c.key);
     } else if (k === "metrics" || k === "dashboard") {
       cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
@@ -527,8 +617,6 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });
-  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
-  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 
 /** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */

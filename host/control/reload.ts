@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
+import { ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -37,26 +37,39 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefine
  *  before the running engine is touched. */
 export async function validateOnScratch(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
   next: DirectorConfig): Promise<void> {
-  const why = sameInterfaces(prev, next);
-  if (why) throw new ConfigError(next.file, 1, 1, "interface", why);
+  const errors = await scratchErrors(sizes, prev, next);
+  if (errors.length) throw ConfigError.all(errors);
+}
+
+/** Every reason validateOnScratch has to refuse next, all of them. partial: next is what a
+ *  file with errors gave (load.ts), so what it lacks is not called a change, and with
+ *  routingUnsure the engine's routing verdicts are left out. */
+export async function scratchErrors(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
+  next: DirectorConfig, partial?: { routingUnsure: boolean }): Promise<ConfigError[]> {
+  const out: ConfigError[] = [];
+  const why = partial?.routingUnsure ? undefined : sameInterfaces(prev, next);
+  if (why) out.push(new ConfigError(next.file, 1, 1, "interface", why));
   // The metrics and dashboard endpoints are opened once, at start.
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {
+    if (partial && !next[k]) continue;
     if (endpoint(prev[k]) !== endpoint(next[k])) {
-      throw new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
+      out.push(new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`));
     }
   }
   // Room for all of next: which services and servers need a new record in live's tables,
   // and which of them does not fit, only checkCapacity can tell (live holds removed servers
   // that still have connections; a scratch engine of live's size would fail on whichever
   // comes last in the file, not on the one added). The same number of maglev tables as the
-  // live engine (sameInterfaces keeps it unchanged).
+  // live engine (sameInterfaces keeps it unchanged). Changed interfaces need a restart
+  // (said above): their frames get a slot that fits, so that nothing else is called wrong.
   const servers = next.services.reduce((n, s) => n + s.realServers.length, 0);
-  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16,
+  const scratch = await loadEngine({ batch: 1, slotSize: why ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
     maxServices: Math.min(65536, Math.max(sizes.maxServices, next.services.length)),
     maxRealServers: Math.min(65535, Math.max(sizes.maxRealServers, servers)),
     maglevServices: Math.min(DEFAULT_MAGLEV_SERVICES, sizes.maxServices), ...schedulerSizing(next) });
-  applyConfig(scratch, next);
+  out.push(...engineErrors(scratch, next, partial?.routingUnsure ?? false));
+  return out;
 }
 
 /** Check next in full on a scratch engine, then apply what differs from prev to live. */

@@ -3,7 +3,7 @@
 // host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
 // (policy routing, AH, strict mode, process and BFD tracking).
 
-import { onLinkIndex } from "../control/rules.js";
+import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
@@ -32,7 +32,7 @@ export const SYNCID_UNSET = -1;
 export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { instanceTok?: Tok } {
   leaf(n);
   const ifTok = arg(n, 0, "an interface");
-  const iface = cfg.interfaces.find((x) => x.name === ifTok.text);
+  const iface = interfaceNamed(cfg, ifTok.text);
   if (!iface) fail(ifTok, `no interface ${ifTok.text} in the director block`);
   const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: SYNCID_UNSET, maxlen: 1472, line: n.key.line };
   let k = 1;
@@ -131,13 +131,16 @@ function script(n: Node): Script {
 }
 
 /** One vrrp_instance block. cfg: for the director's interfaces (the instance's interface
- *  and each address's `dev` are director interface names). */
-export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs: ErrorList): VrrpInstanceConfig {
+ *  and each address's `dev` are director interface names). Every error goes to errs, and
+ *  what could be read is returned all the same (failed: some error was its own), so that
+ *  what names the instance is not refused for it. */
+export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs: ErrorList): VrrpInstanceConfig & { failed?: boolean } {
   const name = arg(n, 0, "a name");
-  noMoreArgs(n, 1);
+  const before = errs.errors.length;
+  errs.attempt(() => noMoreArgs(n, 1));
   if (!n.children) fail(n.key, "vrrp_instance needs a block");
   const ifaceOf = (t: Tok) => {
-    const i = cfg.interfaces.find((x) => x.name === t.text);
+    const i = interfaceNamed(cfg, t.text);
     if (!i) fail(t, `no interface ${t.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
     return i!;
   };
@@ -261,7 +264,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "authentication": {
         if (!c.children) fail(c.key, "authentication needs a block (auth_type, auth_pass)");
         let type: string | undefined;
-        for (const a of c.children!) {
+        for (const a of c.children!) errs.attempt(() => {
           if (a.key.text === "auth_type") {
             const t = arg(a, 0, "PASS or AH");
             if (t.text === "AH") fail(t, "AH authentication is not supported by wasmvs yet (RFC 5798 dropped it: use PASS or none)");
@@ -272,7 +275,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             if (p.text.length > 8) fail(p, "a VRRP password is at most 8 characters (keepalived truncates longer ones; say it whole)");
             v.authPass = p.text;
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication");
-        }
+        });
         if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
         if (type && v.authPass === undefined) fail(c.key, "auth_type PASS needs auth_pass");
         break;
@@ -281,14 +284,14 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "virtual_ipaddress_excluded": {
         if (!c.children) fail(c.key, `${k} needs a block of addresses`);
         const excluded = k === "virtual_ipaddress_excluded";
-        for (const a of c.children!) {
+        for (const a of c.children!) errs.attempt(() => {
           const [addr] = a.key.text.split("/");
           if (addr.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
           const address = ip({ ...a.key, text: addr }, "the virtual address");
           let dev: Tok | undefined;
           for (let k2 = 0; k2 < a.args.length; k2++) {
             const w = a.args[k2];
-            if (w.text === "dev") { dev = arg(a, k2 + 1, "an interface"); k2++; }
+            if (w.text === "dev") { dev = arg(a, k2 + 1, "an interface"); ifaceOf(dev); k2++; }
             else if (w.text === "label" || w.text === "brd" || w.text === "scope") k2++; // kernel address attributes: no meaning without a kernel address
             else fail(w, "expected dev IFNAME (or label, brd, scope)");
           }
@@ -297,7 +300,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             v.addresses.push(address);
             v.addressDev.push(dev);
           }
-        }
+        });
         break;
       }
       case "garp_master_refresh": leaf(c); v.garpMasterRefreshMs = int(arg(c, 0, "seconds (0: off)"), 0, 86400, "garp_master_refresh") * 1000; noMoreArgs(c, 1); break;
@@ -308,24 +311,33 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         unknown(c.key, KEYS, "vrrp_instance");
     }
   });
-  errs.check();
-  if (!iface) fail(n.key, "vrrp_instance needs an interface");
-  if (vrid === undefined) fail(n.key, "vrrp_instance needs a virtual_router_id");
-  if (!v.addresses.length) fail(n.key, "vrrp_instance needs virtual_ipaddress");
-  if (srcIp) {
+  // What needs the whole block, each on its own (a missing keyword is named even when
+  // another one was wrong; one that was there but refused is not called missing).
+  const said = (k: string) => n.children!.some((c) => c.key.text === k);
+  errs.attempt(() => { if (!iface && !said("interface")) fail(n.key, "vrrp_instance needs an interface"); });
+  errs.attempt(() => { if (vrid === undefined && !said("virtual_router_id")) fail(n.key, "vrrp_instance needs a virtual_router_id"); });
+  errs.attempt(() => { if (!v.addresses.length && !said("virtual_ipaddress")) fail(n.key, "vrrp_instance needs virtual_ipaddress"); });
+  errs.attempt(() => {
+    if (!srcIp || !iface || standIns.has(cfg)) return; // a stand-in interface has no address to compare
     const own = cfg.interfaces.find((i) => i.index === iface!.index)?.address?.split("/")[0];
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
-  }
-  if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac");
+  });
+  errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
-  if (version === 3 && v.authPass !== undefined) fail(n.key, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2");
+  const authTok = n.children!.find((c) => c.key.text === "authentication")?.key ?? n.key;
+  const advertTok = n.children!.find((c) => c.key.text === "advert_int")?.args[0] ?? n.key;
+  errs.attempt(() => { if (version === 3 && v.authPass !== undefined) fail(authTok, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2"); });
   const advertIntMs = v.advertIntMs ?? VRRP_DEFAULTS.advertIntMs;
-  if (version === 2 && advertIntMs % 1000 !== 0) fail(n.key, "VRRP version 2 adverts carry whole seconds: advert_int must be whole for version 2 (use version 3 for less)");
-  if (version === 3 && advertIntMs > 40_950) fail(n.key, "VRRP version 3 adverts carry at most 40.95 s");
+  errs.attempt(() => { if (version === 2 && advertIntMs % 1000 !== 0) fail(advertTok, "VRRP version 2 adverts carry whole seconds: advert_int must be whole for version 2 (use version 3 for less)"); });
+  errs.attempt(() => { if (version === 3 && advertIntMs > 40_950) fail(advertTok, "VRRP version 3 adverts carry at most 40.95 s"); });
+  const failed = errs.errors.length > before;
+  // A stand-in index for what was refused (the instance is then only a name to the rest).
+  const indexOf = (d: Tok | undefined) => (d ? interfaceNamed(cfg, d.text)?.index ?? -1 : iface?.index ?? -1);
   return {
-    name: name.text, ifindex: iface!.index, interfaceName: iface!.name, vrid: vrid!, priority: v.priority ?? VRRP_DEFAULTS.priority,
+    failed,
+    name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
-    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map((d) => (d ? ifaceOf(d).index : iface!.index)),
+    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map(indexOf),
     garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? VRRP_DEFAULTS.garpMasterDelayMs,
     garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? VRRP_DEFAULTS.garpMasterRepeat,
     downTimerAdverts: v.downTimerAdverts ?? VRRP_DEFAULTS.downTimerAdverts,
@@ -333,14 +345,14 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     smtpAlert: v.smtpAlert ?? false,
     // The instance's own interface is tracked (weight 0) unless dont_track_primary
     // (keepalived: an instance whose interface goes down enters FAULT).
-    trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
+    trackInterfaces: dontTrackPrimary || !iface || trackInterfaces.some((x) => x.ifindex === iface!.index)
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
     trackFiles: [],
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
-    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: x.dev ? ifaceOf(x.dev).index : iface!.index })) : undefined,
+    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: indexOf(x.dev) })) : undefined,
     garpMasterRefreshMs: v.garpMasterRefreshMs,
     garpMasterRefreshRepeat: v.garpMasterRefreshRepeat,
     virtualRoutes: v.virtualRoutes,
@@ -348,7 +360,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     pendingFiles: trackFiles,
     syncInterface,
     line: n.key.line,
-  } as VrrpInstanceConfig & { pendingScripts: PendingTrackScript[]; pendingFiles: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
+  } as VrrpInstanceConfig & { failed: boolean; pendingScripts: PendingTrackScript[]; pendingFiles: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
 }
 
 /** A track_script entry before the scripts are all read (its weight may come from the script). */
@@ -420,8 +432,8 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
       default: unknown(c.key, SCRIPT_KEYS, "vrrp_script");
     }
   });
-  errs.check();
-  if (!out.script) fail(n.key, "vrrp_script needs a script");
+  if (!out.script && !n.children!.some((c) => c.key.text === "script")) fail(n.key, "vrrp_script needs a script");
+  if (!out.script) errs.check();
   const intervalMs = out.intervalMs ?? VRRP_SCRIPT_DEFAULTS.intervalMs;
   return {
     name: name.text, script: out.script!, intervalMs, timeoutMs: out.timeoutMs ?? intervalMs, weight: out.weight ?? VRRP_SCRIPT_DEFAULTS.weight,
@@ -493,8 +505,7 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
     } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
       "sync_group_tracking_weight"], "vrrp_sync_group");
   });
-  errs.check();
-  if (g.members.length < 2) fail(n.key, "a vrrp_sync_group needs at least two instances");
+  errs.attempt(() => { if (g.members.length < 2 && n.children!.some((c) => c.key.text === "group")) fail(n.key, "a vrrp_sync_group needs at least two instances"); });
   return g;
 }
 const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
@@ -533,7 +544,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
   const gw = via ? ip(via, "a gateway") : undefined;
   let ifindex: number | undefined;
   if (dev) {
-    const i = cfg.interfaces.find((x) => x.name === dev!.text);
+    const i = interfaceNamed(cfg, dev!.text);
     if (!i) fail(dev, `no interface ${dev.text} in the director block`);
     ifindex = i!.index;
   } else if (gw) {
@@ -561,7 +572,7 @@ export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; 
     const w = n.args[k];
     if (w.text === "dev") {
       const d = arg(n, k + 1, "an interface");
-      const i = cfg.interfaces.find((x) => x.name === d.text);
+      const i = interfaceNamed(cfg, d.text);
       if (!i) fail(d, `no interface ${d.text} in the director block`);
       ifindex = i!.index;
       k++;
