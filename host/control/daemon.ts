@@ -7,7 +7,7 @@
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
 import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
-import { ConfigError, DirectorConfig, sortErrors } from "./rules.js";
+import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "./rules.js";
 import { fileOrders } from "./load.js";
 import { scratchErrors } from "./reload.js";
 import { effective, HealthView, INITIAL } from "../health/overlay.js";
@@ -79,7 +79,7 @@ export class ControlState {
   private async everyError(e: ConfigError, nextFile: DirectorConfig | undefined): Promise<ConfigError> {
     if (e.partial) {
       const more = await scratchErrors(this.engine.sizes, this.applied, e.partial.cfg, e.partial);
-      return ConfigError.all(sortErrors([...e.errors, ...more], e.partial.order));
+      return ConfigError.all(laterErrors(e.errors, more, e.partial.order));
     }
     return ConfigError.all(sortErrors(e.errors, (nextFile && fileOrders.get(nextFile)) ?? new Map([[e.file, []]])));
   }

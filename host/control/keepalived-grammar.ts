@@ -23,6 +23,15 @@ export interface Node {
   key: Tok;
   args: Tok[];
   children?: Node[];
+  /** The brace that closes the block (none when it is never closed). */
+  end?: Tok;
+}
+
+/** Whether errs has an error inside n's block: a line of it that was refused or dropped
+ *  (a conditional one), so that the block is not also called incomplete for it. */
+export function refusedWithin(errs: ErrorList, n: Node): boolean {
+  const last = n.end?.line ?? Number.MAX_SAFE_INTEGER;
+  return errs.errors.some((e) => e.file === n.key.file && e.line > n.key.line && e.line <= last);
 }
 
 export const fail = (t: Tok, why: string): never => {
@@ -145,6 +154,8 @@ export function tokenize(file: string, depth: number, seen: Set<string>, budget:
       continue;
     }
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
+      // Dropped: which of its alternatives applies depends on the instance's name. The
+      // block it stands in is not called incomplete for it (refusedWithin).
       lineOk(() => fail(lineToks[0], notSupported("conditional")));
       continue;
     }
@@ -162,7 +173,7 @@ export const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
  *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
 export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
   const root: Node[] = [];
-  const stack: { nodes: Node[]; opener?: Tok }[] = [{ nodes: root }];
+  const stack: { nodes: Node[]; opener?: Tok; node?: Node }[] = [{ nodes: root }];
   // With errs, a stray brace is recorded and passed over (a block without a keyword is read and dropped).
   const recover = (f: () => void) => (errs ? errs.attempt(f) : f());
   let i = 0;
@@ -172,7 +183,10 @@ export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
     if (t.text === "\n") { i++; continue; }
     if (isBrace(t, "}")) {
       if (!top.opener) recover(() => fail(t, "unexpected '}' with no block open"));
-      else stack.pop();
+      else {
+        if (top.node) top.node.end = t;
+        stack.pop();
+      }
       i++;
       continue;
     }
@@ -193,7 +207,7 @@ export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
     if (j < toks.length && isBrace(toks[j], "{")) {
       if (stack.length > LIMITS.blockDepth) stop(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
       node.children = [];
-      stack.push({ nodes: node.children, opener: toks[j] });
+      stack.push({ nodes: node.children, opener: toks[j], node });
       i = j + 1;
     }
   }

@@ -238,11 +238,13 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
-    g.memberToks.forEach((t, k) => {
+    const before = errs.errors.length;
+    g.memberToks.forEach((t, k) => errs.attempt(() => {
       if (!(cfg.vrrp ?? []).some((v) => v.name === g.members[k])) fail(t, `no vrrp_instance named ${t.text}`);
       const other = (cfg.vrrpSyncGroups ?? []).find((x) => x.members.includes(g.members[k]));
       if (other) fail(t, `${t.text} is already in vrrp_sync_group ${other.name}`);
-    });
+    }));
+    if (errs.errors.length > before) return;
     const { memberToks, trackers, ...group } = g;
     void memberToks;
     (cfg.vrrpSyncGroups ??= []).push(group);
@@ -541,7 +543,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         noMoreArgs(p, 1);
         if (p.key.text === "tap") ifc.tap = value(v, deviceName);
         else if (p.key.text === "bridge") ifc.bridge = value(v, deviceName);
-        else if (p.key.text === "mac") ifc.mac = value(v, macAddress);
+        else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
         else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); }
         else unknown(p.key, IF_KEYS, "interface");
@@ -571,7 +573,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
       const dev = c.args[2]?.text === "dev" ? arg(c, 3, "an interface") : undefined;
-      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]) });
+      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]) });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);

@@ -8,7 +8,7 @@
 // that was refused still exists by name, so what names it is not refused for it; the
 // engine's checks run on whatever was read.
 
-import { ConfigError, DirectorConfig, engineErrors, PartialConfig, readConfigFile, readRules, sortErrors } from "./rules.js";
+import { ConfigError, DirectorConfig, engineErrors, laterErrors, PartialConfig, readConfigFile, readRules, sortErrors } from "./rules.js";
 import { looksLikeKeepalived, readKeepalived } from "./keepalived.js";
 import { checkModel } from "./model.js";
 import type { Engine } from "../engine/index.js";
@@ -51,6 +51,7 @@ export function loadConfig(path: string): DirectorConfig {
 /** The engine's refusals of what was read (on a scratch engine), merged into the errors
  *  found before, in file order. */
 export function withEngineErrors(engine: Engine, p: PartialConfig, before: ConfigError[]): ConfigError[] {
+  if (!p.cfg.format) return before; // the file could not be read
   let found: ConfigError[];
   try {
     found = engineErrors(engine, p.cfg, p.routingUnsure);
@@ -59,5 +60,5 @@ export function withEngineErrors(engine: Engine, p: PartialConfig, before: Confi
     if (before.length && !(e instanceof ConfigError)) return before;
     throw e;
   }
-  return sortErrors([...before, ...found], p.order);
+  return laterErrors(before, found, p.order);
 }

@@ -237,10 +237,10 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   });
   const vips = new Set(cfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
   for (const i of cfg.interfaces) {
-    if (isMulticastMac(i.mac)) out.push({ line: i.line, keyword: i.mac, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+    if (isMulticastMac(i.mac)) out.push({ line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
   }
   for (const n of cfg.neighbours) {
-    if (isMulticastMac(n.mac)) out.push({ line: n.line, keyword: n.mac, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
+    if (isMulticastMac(n.mac)) out.push({ line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
   }
   for (const s of cfg.services) {
     if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }

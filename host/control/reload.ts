@@ -18,7 +18,7 @@ export interface ReloadResult {
 }
 
 function sameInterfaces(a: DirectorConfig, b: DirectorConfig): string | undefined {
-  const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, ...rest }) => rest));
+  const show = (c: DirectorConfig) => JSON.stringify(c.interfaces.map(({ line, where, macWhere, ...rest }) => (void line, void where, void macWhere, rest)));
   if (show(a) !== show(b)) return "interfaces changed: restart wasmvs to change interfaces";
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return "the connection table size changed: restart wasmvs to resize it";
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return "mh_table_size changed: restart wasmvs to change it";

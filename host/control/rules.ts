@@ -110,6 +110,14 @@ export interface PartialConfig {
   routingUnsure: boolean;
 }
 
+/** A later stage's errors (the engine's) added to an earlier one's: a value already refused
+ *  is not refused again (a real server that is not unicast has no route either). */
+export function laterErrors(before: ConfigError[], later: ConfigError[], order: FileOrder): ConfigError[] {
+  const at = (e: ConfigError) => `${e.file}:${e.line}:${e.column}`;
+  const taken = new Set(before.map(at));
+  return sortErrors([...before, ...later.filter((e) => !taken.has(at(e)))], order);
+}
+
 /** Errors once each (a group's members repeat their servers' errors), in the order they were
  *  written: a file's errors by line and column, an included file's where its include is. */
 export function sortErrors(errors: ConfigError[], order: FileOrder): ConfigError[] {
@@ -201,6 +209,7 @@ export interface InterfaceConfig {
   line: number;
   /** Its name (its MTU when one is given), where the engine's refusals are reported. */
   where?: Pos;
+  macWhere?: Pos;
 }
 
 export interface RouteConfig {
@@ -218,6 +227,7 @@ export interface NeighbourConfig {
   dev?: string;
   line: number;
   where?: Pos;
+  macWhere?: Pos;
 }
 
 export interface RealServerConfig extends RealServerSpec {
@@ -389,7 +399,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
         if (key.text === "name") ifc.name = val.text;
-        else if (key.text === "mac") ifc.mac = value(val, macAddress);
+        else if (key.text === "mac") { ifc.mac = value(val, macAddress); ifc.macWhere = pos(val); }
         else if (key.text === "address") ifc.address = value(val, interfaceAddress);
         else if (key.text === "mtu") { ifc.mtu = value(val, mtu); ifc.where = pos(val); }
         else if (key.text === "tap") ifc.tap = value(val, deviceName);
@@ -415,7 +425,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
     } else if (head.text === "neighbour" || head.text === "neighbor") {
       const n: NeighbourConfig = {
         address: value(need(1, "an address"), (x) => ipv4Address(x, "the neighbour")), mac: value(need(2, "a MAC address"), macAddress), line: lineNo,
-        where: pos(toks[1]),
+        where: pos(toks[1]), macWhere: pos(toks[2]),
       };
       for (let k = 3; k < toks.length; k += 2) {
         const key = toks[k];
@@ -493,7 +503,7 @@ export function checkOffload(cfg: DirectorConfig): void {
   for (const s of cfg.services) {
     const r = s.realServers.find((x) => x.method === "tun");
     if (r) {
-      throw new ConfigError(cfg.file, r.line, 1, "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
+      throw new ConfigError(r.where?.file ?? cfg.file, r.line, r.where?.column ?? 1, r.where?.text ?? "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
         `(IPIP has no virtio GSO type): turn offloads off (line ${cfg.offload.line}) to use TUN real servers`);
     }
   }
@@ -616,7 +626,8 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
       throw where ? new ConfigError(where.file, where.line, where.column, where.text, e.message) : new ConfigError(cfg.file, line, 1, keywordOf(cfg, what), e.message);
     }
   });
-  if (cfg.interfaces.length === 0) errs.attempt(() => { throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)"); });
+  // (keepalived.conf says it of its director block.)
+  if (cfg.interfaces.length === 0 && cfg.format !== "keepalived") errs.attempt(() => { throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)"); });
   for (const i of cfg.interfaces) at(i.where, i.line, "interface", () => engine.setInterface(i));
   for (const r of cfg.routes) {
     at(r.where, r.line, "route", () => {

@@ -5,7 +5,7 @@
 
 import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noMoreArgs, Node, refusedWithin, Tok, unknown, value } from "../control/keepalived-grammar.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
@@ -276,8 +276,10 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             v.authPass = p.text;
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication");
         });
-        if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
-        if (type && v.authPass === undefined) fail(c.key, "auth_type PASS needs auth_pass");
+        // (One that is there but was refused is not called missing.)
+        const has = (k: string) => c.children!.some((a) => a.key.text === k);
+        if (!has("auth_type") && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
+        if (type && !has("auth_pass")) fail(c.key, "auth_type PASS needs auth_pass");
         break;
       }
       case "virtual_ipaddress":
@@ -313,7 +315,8 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   });
   // What needs the whole block, each on its own (a missing keyword is named even when
   // another one was wrong; one that was there but refused is not called missing).
-  const said = (k: string) => n.children!.some((c) => c.key.text === k);
+  const within = refusedWithin(errs, n);
+  const said = (k: string) => within || n.children!.some((c) => c.key.text === k);
   errs.attempt(() => { if (!iface && !said("interface")) fail(n.key, "vrrp_instance needs an interface"); });
   errs.attempt(() => { if (vrid === undefined && !said("virtual_router_id")) fail(n.key, "vrrp_instance needs a virtual_router_id"); });
   errs.attempt(() => { if (!v.addresses.length && !said("virtual_ipaddress")) fail(n.key, "vrrp_instance needs virtual_ipaddress"); });
@@ -432,7 +435,7 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
       default: unknown(c.key, SCRIPT_KEYS, "vrrp_script");
     }
   });
-  if (!out.script && !n.children!.some((c) => c.key.text === "script")) fail(n.key, "vrrp_script needs a script");
+  if (!out.script && !n.children!.some((c) => c.key.text === "script") && !refusedWithin(errs, n)) fail(n.key, "vrrp_script needs a script");
   if (!out.script) errs.check();
   const intervalMs = out.intervalMs ?? VRRP_SCRIPT_DEFAULTS.intervalMs;
   return {
