@@ -134,7 +134,7 @@ virtual_server group web {
         `e.conf:${L(3)}:5: 'VI_1': no vrrp_instance named VI_9`.replace("3:5: 'VI_1'", "4:5: 'VI_9'")],
       [`${DIRECTOR}vrrp_sync_group G {\n  group {\n    A\n    B\n  }\n  track_process { p }\n}\n`, `3 errors:\ne.conf:${L(3)}:5: 'A': no vrrp_instance named A\n` +
         `e.conf:${L(4)}:5: 'B': no vrrp_instance named B\ne.conf:${L(6)}:3: 'track_process': track_process in a vrrp_sync_group is not supported by wasmvs yet`],
-      [`${DIRECTOR}vrrp_instance VI_1 {\n  virtual_router_id 5\n}\n`, `e.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs an interface`],
+      [`${DIRECTOR}vrrp_instance VI_1 {\n  virtual_router_id 5\n}\n`, `2 errors:\ne.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs an interface\ne.conf:${L(1)}:1: 'vrrp_instance': vrrp_instance needs virtual_ipaddress`],
       [`virtual_server 10.0.0.100 80 {\n}\n`, "e.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')"],
       [`${DIRECTOR}virtual_server 10.0.0.100 80 {\n}\nvirtual_server 10.0.0.100 80 {\n}\n`, `e.conf:${L(3)}:16: '10.0.0.100': virtual server TCP 10.0.0.100:80 is defined twice`],
       [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
