@@ -78,8 +78,7 @@ export function vrrpSummary(cfg: DirectorConfig): string[] {
   }
   const sd = cfg.syncDaemon;
   if (sd) {
-    const owner = cfg.vrrp?.find((v) => v.name === sd.instance);
-    out.push(`lvs_sync_daemon: interface ${sd.interfaceName}, following ${sd.instance} (now ${owner?.initialMaster ? "MASTER: sends" : "BACKUP: receives"}), ` +
+    out.push(`lvs_sync_daemon: interface ${sd.interfaceName}, following ${sd.instance} (sends while it is MASTER, receives otherwise), ` +
       `syncid ${sd.syncid}, group ${sd.peer ? `${sd.peer} (unicast)` : "224.0.0.81"}, maxlen ${sd.maxlen}${cfg.syncAuth ? ", authenticated" : ""}`);
   }
   if (cfg.staticAddresses?.length) out.push(`static_ipaddress: ${cfg.staticAddresses.map((x) => x.address).join(", ")}`);

@@ -142,7 +142,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
           if (g.key.text === "lvs_flush" || g.key.text === "lvs_flush_onstop") { leaf(g); return; }
           if (g.key.text === "lvs_timeouts") {
             leaf(g);
-            const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line, where: posOf(g.key) };
+            const t = { tcp: 0, tcpfin: 0, udp: 0, line: g.key.line };
             for (let k = 0; k < g.args.length; k += 2) {
               const name = g.args[k].text as "tcp" | "tcpfin" | "udp";
               if (!["tcp", "tcpfin", "udp"].includes(name)) fail(g.args[k], "expected tcp, tcpfin or udp");

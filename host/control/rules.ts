@@ -256,7 +256,7 @@ export interface DirectorConfig {
   routes: RouteConfig[];
   neighbours: NeighbourConfig[];
   services: ServiceConfig[];
-  timeouts?: { tcp: number; tcpfin: number; udp: number; line: number; where?: Pos };
+  timeouts?: { tcp: number; tcpfin: number; udp: number; line: number };
   connections?: number;
   /** mh's table size (one of the kernel's primes; 4093 by default), fixed while wasmvs runs. */
   mhTableSize?: number;
@@ -406,7 +406,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
         else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
         else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
       });
-      errs.attempt(() => { if (!ifc.mac) fail(head, `interface ${index} needs a mac`); });
+      errs.attempt(() => { if (!ifc.mac && !toks.some((t, k) => k >= 2 && k % 2 === 0 && t.text === "mac")) fail(head, `interface ${index} needs a mac`); });
       if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
       cfg.interfaces.push(errs.errors.length ? { ...ifc, mac: ifc.mac || STANDIN_MAC } : ifc);
@@ -544,7 +544,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
     if (e.message === "Service not defined" && refused.has(svcName)) return;
-    fail(p.command === "add-server" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
+    fail(e.message === "Destination already exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
   }
   // Where the engine's refusals of this service or server are reported.
   if (p.command === "add-service") {
@@ -553,7 +553,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
   } else if (p.command === "add-server") {
     const r = cfg.services.flatMap((x) => x.realServers).find((x) => x.line === lineNo);
     if (r) r.where = pos(after(/^(-r|--real-server)$/));
-  } else if (p.command === "set" && cfg.timeouts) cfg.timeouts.where = pos(toks[0]);
+  }
   for (const w of p.warnings ?? []) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
 }
 
@@ -651,7 +651,7 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
   }
   if (cfg.timeouts) {
     const t = cfg.timeouts;
-    at(t.where, t.line, "--set", () => engine.setTimeouts(t));
+    at(undefined, t.line, "--set", () => engine.setTimeouts(t));
   }
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
