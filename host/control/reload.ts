@@ -42,17 +42,18 @@ export async function validateOnScratch(sizes: { slotSize: number; maxServices: 
 }
 
 /** Every reason validateOnScratch has to refuse next, all of them. partial: next is what a
- *  file with errors gave (load.ts), so what it lacks is not called a change, and with
- *  routingUnsure the engine's routing verdicts are left out. */
+ *  file with errors gave (load.ts): only the engine's checks run on it, as `wasmvs check`
+ *  runs them (what needs a restart is compared once the file reads whole: a part refused
+ *  would look removed), and with routingUnsure its routing verdicts are left out. */
 export async function scratchErrors(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
   next: DirectorConfig, partial?: { routingUnsure: boolean }): Promise<ConfigError[]> {
   const out: ConfigError[] = [];
-  const why = partial?.routingUnsure ? undefined : sameInterfaces(prev, next);
+  const why = partial ? undefined : sameInterfaces(prev, next);
   if (why) out.push(new ConfigError(next.file, 1, 1, "interface", why));
   // The metrics and dashboard endpoints are opened once, at start.
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {
-    if (partial && !next[k]) continue;
+    if (partial) break;
     if (endpoint(prev[k]) !== endpoint(next[k])) {
       out.push(new ConfigError(next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`));
     }
