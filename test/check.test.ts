@@ -274,5 +274,16 @@ describe("a refused reload says what check says", () => {
     expect(said).toContain(":13:15: '192.0.2.9': real server 192.0.2.9:80: real server is not on a directly connected network");
     await expect(state.reloadFile()).rejects.toThrow(said);
     expect(state.running.services.map((s) => `${s.address}:${s.port}`)).toEqual(["10.0.0.100:80"]);
+    // A refused vrrp_instance and the sync group naming it: its error and the group's other
+    // member's, not "the VRRP instances changed: restart" for the instance that looks removed.
+    write("reload.conf", good + "vrrp_instance VI_1 {\n  interface eth9\n  virtual_router_id 5\n  virtual_ipaddress {\n    10.0.0.50\n  }\n}\n" +
+      "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n");
+    const again = check(f).stderr.replace(/^wasmvs: /, "").trimEnd();
+    expect(again.replaceAll(folder.path() + "/", "").split("\n")).toEqual([
+      "2 errors:",
+      "reload.conf:16:13: 'eth9': no interface eth9 in the director block (interfaces: outside, inside)",
+      "reload.conf:25:5: 'VI_2': no vrrp_instance named VI_2",
+    ]);
+    await expect(state.reloadFile()).rejects.toThrow(again);
   });
 });
