@@ -272,7 +272,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
   for (const sa of cfg.staticAddresses ?? []) errs.attempt(() => {
     const owner = cfg.interfaces.find((i) => i.address?.split("/")[0] === sa.address)?.name ??
       (cfg.vrrp ?? []).find((v) => v.addresses.includes(sa.address) || v.excludedAddresses?.some((x) => x.address === sa.address))?.name;
-    if (owner) throw new ConfigError(path, sa.line, 1, "static_ipaddress", `${sa.address} is already ${owner}'s`);
+    if (owner) throw new ConfigError(sa.where?.file ?? path, sa.line, sa.where?.column ?? 1, sa.where?.text ?? "static_ipaddress", `${sa.address} is already ${owner}'s`);
   });
   // A virtual route is the instance's alone: not a static route's, nor another instance's.
   const routeOwner = new Map<string, string>(cfg.routes.map((r) => [r.cidr, "a static route"]));

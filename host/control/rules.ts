@@ -305,7 +305,7 @@ export interface DirectorConfig {
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
   /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
-  staticAddresses?: { address: string; ifindex: number; line: number }[];
+  staticAddresses?: { address: string; ifindex: number; line: number; where?: Pos }[];
   /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
   notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */

@@ -7,7 +7,7 @@
 // check_*.c files (see ../shared/HA-FACTS.md).
 
 import { readFileSync } from "node:fs";
-import { groupId } from "../control/rules.js";
+import { ErrorList, groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value } from "../control/keepalived-grammar.js";
@@ -338,7 +338,9 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "track_file needs a block (file, weight)");
   if (files.has(name.text)) fail(name, `track_file ${name.text} is defined twice`);
   const tf: TrackFile = { path: "", weight: 1, reverse: false };
-  for (const c of n.children!) {
+  // Each line on its own: every error of the block is reported.
+  const errs = new ErrorList();
+  for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "file") {
       const p = onlyArg(c, "a file path");
@@ -347,7 +349,8 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
     } else if (k === "weight") ({ weight: tf.weight, reverse: tf.reverse } = trackWeight(c));
     else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
     else unknown(c.key, ["file", "weight"], "track_file");
-  }
+  });
+  errs.check();
   if (!tf.path) fail(n.key, "track_file needs a file");
   files.set(name.text, tf);
 }

@@ -565,7 +565,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
 
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
  *  attributes mean nothing here); without dev, the interface whose subnet holds it. */
-export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; ifindex: number; line: number } {
+export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; ifindex: number; line: number; where: { file: string; line: number; column: number; text: string } } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
   if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
@@ -584,5 +584,5 @@ export function staticAddress(n: Node, cfg: DirectorConfig): { address: string; 
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
-  return { address, ifindex: ifindex!, line: n.key.line };
+  return { address, ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
 }
