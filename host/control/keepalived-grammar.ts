@@ -109,7 +109,7 @@ export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
 }
 
 /** Where each file was read (reading order): the main file [], a file included at line L of
- *  file A as the k-th of its glob [...A's, L, 1, k]. Errors sort by it (rules.ts errorOrder). */
+ *  file A as the k-th of its glob [...A's, L, 1, k]. Errors sort by it (rules.ts sortErrors). */
 export type FileOrder = Map<string, number[]>;
 
 /** Words, braces and quoted strings with their positions; comments dropped; includes

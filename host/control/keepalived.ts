@@ -88,7 +88,7 @@ export function parseKeepalived(path: string): DirectorConfig {
 
 /** keepalived.conf read as far as it goes: what it gives and every error, of every part of
  *  it. What was refused still exists by name (an interface, an instance, a script, a
- *  tracked file), so what names it is not refused for it; the only errors are the first. */
+ *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
 export function readKeepalived(path: string): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
   // Every error is reported, not only the first: each statement is checked on its own.
@@ -118,8 +118,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
     groups.set(name.text, groupMembers(n, errs));
   });
   // Without a director block, the interfaces named elsewhere stand in (the missing block is the error).
-  const director0 = nodes.find((n) => n.key.text === "director");
-  if (!director0) { standIns.add(cfg); state.routingUnsure = true; }
+  if (!nodes.some((n) => n.key.text === "director")) { standIns.add(cfg); state.routingUnsure = true; }
   // Refused instances and scripts: names only, for what names them.
   const failedScripts = new Set<string>();
   let director: Node | undefined;
