@@ -12,7 +12,7 @@ import { loadEngine } from "../host/engine/node.js";
 import { LocalEngine } from "../host/control/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { loadConfig } from "../host/control/load.js";
-import { applyConfig, configSlotSize, DirectorConfig } from "../host/control/rules.js";
+import { applyConfig, ConfigError, configSlotSize, DirectorConfig, sortErrors } from "../host/control/rules.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
@@ -166,6 +166,20 @@ virtual_server 10.0.0.100 80 {
     write("noaddr.conf", DIRECTOR.replace("10.1.0.1/24", "10.1.0.300/24") + "virtual_server 10.0.0.100 80 {\n  lb_kind DR\n  real_server 10.1.0.11 80 {\n  }\n}\n");
     const r = check("noaddr.conf");
     expect(r.stderr).toBe("wasmvs: noaddr.conf:8:13: '10.1.0.300/24': not an IPv4 address: \"10.1.0.300\"\n");
+  });
+});
+
+describe("file order", () => {
+  it("an included file's errors stand where its include does, nested and globbed includes too; each error once", () => {
+    // main.conf includes a.conf at line 5 (which includes c.conf at its line 2) and b1/b2.conf by a glob at line 9.
+    const order = new Map([["main.conf", []], ["/a.conf", [5, 1, 0]], ["/c.conf", [5, 1, 0, 2, 1, 0]], ["/b1.conf", [9, 1, 0]], ["/b2.conf", [9, 1, 1]]]);
+    const e = (file: string, line: number, column: number) => new ConfigError(file, line, column, "x", "y");
+    const errors = [e("/b2.conf", 1, 1), e("main.conf", 12, 3), e("/c.conf", 7, 1), e("/a.conf", 1, 4), e("main.conf", 5, 1), e("/a.conf", 3, 1),
+      e("/b1.conf", 9, 9), e("main.conf", 4, 30), e("main.conf", 4, 2), e("/a.conf", 1, 4), e("other.conf", 1, 1)];
+    expect(sortErrors(errors, order).map((x) => `${x.file}:${x.line}:${x.column}`)).toEqual([
+      "main.conf:4:2", "main.conf:4:30", "main.conf:5:1", "/a.conf:1:4", "/c.conf:7:1", "/a.conf:3:1", "/b1.conf:9:9", "/b2.conf:1:1", "main.conf:12:3",
+      "other.conf:1:1", // a file read otherwise: after the rest
+    ]);
   });
 });
 
