@@ -118,7 +118,8 @@ function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x
 }
 
 function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | undefined, t: RealServerConfig): RealServerConfig | undefined {
-  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line } : undefined; // unchanged in the file: as the control plane left it
+  // Unchanged in the file: as the control plane left it (at its place in the file now).
+  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
   return t;
 }
 
@@ -127,7 +128,7 @@ function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined
     return undefined; // removed by the control plane, unchanged in the file
   }
   const scalars = b && o && sameRecord(b, t, ["realServers"]) ? o : t;
-  return { ...scalars, line: t.line, realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
+  return { ...scalars, line: t.line, ...(t.where ? { where: t.where } : {}), realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
 }
 
 /** The running configuration after a reload from newFile (oldFile: the file as last loaded). */

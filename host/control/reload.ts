@@ -98,7 +98,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
   const serversOf = (s: ServiceConfig | undefined) => new Set((s?.realServers ?? []).map(rkey));
   let freed = 0;
   let kept = 0; // removed now, but held by their connections
-  let needed: { line: number; what: string }[] = [];
+  let needed: { r: ServiceConfig["realServers"][number]; what: string }[] = [];
   for (const [k, s] of oldServices) {
     const after = serversOf(newServices.get(k));
     for (const r of s.realServers) {
@@ -113,14 +113,15 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
     for (const r of s.realServers) {
       if (before.has(rkey(r))) continue;
       if (idx !== undefined && lingeringKeys.has(`${idx} ${rkey(r)}`)) continue; // its record comes back
-      needed.push({ line: r.line, what: `${rkey(r)} in ${k}` });
+      needed.push({ r, what: `${rkey(r)} in ${k}` });
     }
   }
   const free = live.freeRealServerSlots() + freed;
   if (needed.length > free) {
     const held = lingering.length + kept;
     needed = needed.slice(free);
-    throw new ConfigError(next.file, needed[0].line, 1, keywordOf(next, "-a"),
+    const at = needed[0].r.where;
+    throw new ConfigError(at?.file ?? next.file, needed[0].r.line, at?.column ?? 1, at?.text ?? keywordOf(next, "-a"),
       `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +
       `this change needs ${needed.length} more (first: ${needed[0].what}); nothing was changed`);
   }
@@ -131,7 +132,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
   if (added.length > room) {
     // Services are added in the file's order: the first that finds no room is named.
     const first = added[Math.max(0, room)];
-    throw new ConfigError(next.file, first.line, 1, keywordOf(next, "-A"),
+    throw new ConfigError(first.where?.file ?? next.file, first.line, first.where?.column ?? 1, first.where?.text ?? keywordOf(next, "-A"),
       `service ${key(first)}: the service table is full (${live.maxServices} services): this change would make ${used - removed + added.length}; nothing was changed`);
   }
 }
