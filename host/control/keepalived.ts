@@ -372,7 +372,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
-  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[] }[] = [];
+  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[]; refused: boolean }[] = [];
   const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
     where: { file: n.key.file, line: n.key.line, column: n.key.column } };
   const vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean } = {};
@@ -410,11 +410,15 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       protocol = p === "TCP" ? "tcp" : "udp";
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
-      const rs: RealServerConfig = {
-        address: ip(arg(c, 0, "an address [and a port]"), "the real server"), port: c.args[1] ? int(c.args[1], 0, 65535, "port") : 0,
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]),
-      };
-      noMoreArgs(c, 2);
+      // A header that is wrong leaves the server out, but its block is still checked.
+      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key) };
+      const before = errs.errors.length;
+      errs.attempt(() => {
+        rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+        rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
+        noMoreArgs(c, 2);
+      });
+      const refused = errs.errors.length > before;
       let explicitMethod = false;
       const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
       const rsTiming: Timing & { inhibit?: boolean } = {};
@@ -427,7 +431,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
         else if (r.key.text === "lvs_method") { leaf(r); rs.method = method(arg(r, 0, "NAT, DR or TUN")); explicitMethod = true; }
         else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server");
       });
-      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
+      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
     } else if (k === "sorry_server") {
       leaf(c);
       sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
@@ -480,7 +484,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
   if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
-  const servers = reals.map((r) => r.rs);
+  const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
   for (const m of members) errs.attempt(() => {
     const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
     const at = { ...n.key, ...m.where };
