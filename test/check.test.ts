@@ -162,6 +162,20 @@ virtual_server 10.0.0.100 80 {
     ]);
   });
 
+  it("a header that is refused does not hide its block: a real_server's weight and checker, a virtual_server's scheduler", () => {
+    write("headers.conf", DIRECTOR + "virtual_server 10.0.0.300 80 {\n  lb_algo nosuch\n  real_server 10.1.0.300 80 {\n    weight x\n" +
+      "    TCP_CHECK {\n      connect_port 0\n    }\n  }\n}\n");
+    expect(check("headers.conf").stderr.split("\n")).toEqual([
+      "wasmvs: 5 errors:",
+      "headers.conf:11:16: '10.0.0.300': the virtual address must be an IPv4 address, got \"10.0.0.300\"",
+      expect.stringMatching(/^headers\.conf:12:11: 'nosuch': unknown scheduler/),
+      "headers.conf:13:15: '10.1.0.300': the real server must be an IPv4 address, got \"10.1.0.300\"",
+      "headers.conf:14:12: 'x': weight must be a whole number from 0 to 65535",
+      "headers.conf:16:20: '0': connect_port must be a whole number from 1 to 65535",
+      "",
+    ]);
+  });
+
   it("an interface whose address was refused: no guessed 'not on-link' or 'no route' for the servers behind it", () => {
     write("noaddr.conf", DIRECTOR.replace("10.1.0.1/24", "10.1.0.300/24") + "virtual_server 10.0.0.100 80 {\n  lb_kind DR\n  real_server 10.1.0.11 80 {\n  }\n}\n");
     const r = check("noaddr.conf");
