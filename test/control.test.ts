@@ -76,7 +76,7 @@ describe("changes apply entirely or not at all", () => {
     // A reload that inserts a server in the middle of the file: that one is named, with its line.
     t.setFile(HEAD + svc(80, [0, 5]) + svc(81, [1, 2]));
     await expect(t.state.reloadFile()).rejects.toThrow(
-      "director.rules:6:1: '-a': the real-server table is full (3 real servers): this change needs 1 more (first: 10.1.0.16:80 in tcp 10.0.0.100:80); nothing was changed");
+      "director.rules:6:24: '10.1.0.16:80': the real-server table is full (3 real servers): this change needs 1 more (first: 10.1.0.16:80 in tcp 10.0.0.100:80); nothing was changed");
     expect((await t.adapter.snapshot()).services.flatMap((s) => s.realServers.map((r) => r.address))).toHaveLength(3);
     expect(await t.drift()).toEqual([]);
   });
@@ -87,7 +87,7 @@ describe("changes apply entirely or not at all", () => {
     expect((await t.adapter.snapshot()).services.length).toBe(2);
     // A reload that adds a service above the others: that one is named, at its line.
     t.setFile(HEAD + "-A -t 10.0.0.100:79 -s rr\n-A -t 10.0.0.100:80 -s rr\n-A -t 10.0.0.100:81 -s rr\n");
-    await expect(t.state.reloadFile()).rejects.toThrow("director.rules:4:1: '-A': service tcp 10.0.0.100:79: the service table is full (2 services): this change would make 3; nothing was changed");
+    await expect(t.state.reloadFile()).rejects.toThrow("director.rules:4:7: '10.0.0.100:79': service tcp 10.0.0.100:79: the service table is full (2 services): this change would make 3; nothing was changed");
     expect(await t.drift()).toEqual([]);
   });
 });

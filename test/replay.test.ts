@@ -155,7 +155,7 @@ virtual_server 10.0.0.102 53 {
     writeFileSync(bad, readFileSync(join(dir, "director.rules"), "utf8").replace("-a -t 10.0.0.101:80 -r 10.1.0.12:80 -g -w 1", "-a -t 10.0.0.109:80 -r 10.1.0.12:80 -g -w 1"));
     const r = run(["replay", "--config", bad, "--in", join(dir, "in.pcap"), "--out", join(dir, "never.pcap")]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe("wasmvs: " + bad + ":17:1: '-a': service tcp 10.0.0.109:80 is not defined (add it with -A before its real servers)\n");
+    expect(r.stderr).toBe("wasmvs: " + bad + ":17:7: '10.0.0.109:80': service tcp 10.0.0.109:80 is not defined (add it with -A before its real servers)\n");
     expect(spawnSync("test", ["-e", join(dir, "never.pcap")]).status).toBe(1);
   });
 

@@ -7,7 +7,9 @@
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
 import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
-import { ConfigError, DirectorConfig } from "./rules.js";
+import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "./rules.js";
+import { fileOrders } from "./load.js";
+import { scratchErrors } from "./reload.js";
 import { effective, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
@@ -78,6 +80,16 @@ export class ControlState {
     return changes;
   }
 
+  /** A refused reload's errors, all of them as `wasmvs check` gives them: a file with errors
+   *  also gets the engine's checks on what it gave (load.ts), and all come in file order. */
+  private async everyError(e: ConfigError, nextFile: DirectorConfig | undefined): Promise<ConfigError> {
+    if (e.partial) {
+      const more = await scratchErrors(this.engine.sizes, this.applied, e.partial.cfg, e.partial);
+      return ConfigError.all(laterErrors(e.errors, more, e.partial.order));
+    }
+    return ConfigError.all(sortErrors(e.errors, (nextFile && fileOrders.get(nextFile)) ?? new Map([[e.file, []]])));
+  }
+
   /** Run f after every change queued before it, and before any queued after. */
   private serial<T>(f: () => Promise<T>): Promise<T> {
     const r = this.chain.then(f);
@@ -117,8 +129,9 @@ export class ControlState {
   reloadFile(): Promise<string[]> {
     return this.serial(async () => {
       this.log(`reloading ${this.file.file}`);
+      let nextFile: DirectorConfig | undefined;
       try {
-        const nextFile = this.loadFile();
+        nextFile = this.loadFile();
         for (const w of nextFile.warnings ?? []) this.log(`${WARNING}${w}`);
         const next = mergeReload(this.current, this.file, nextFile);
         const changes = await this.commit(next);
@@ -126,7 +139,7 @@ export class ControlState {
         this.log(NOTICE + (changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change"));
         return changes;
       } catch (e) {
-        const why = (e as Error).message;
+        const why = (e instanceof ConfigError ? await this.everyError(e, nextFile) : e as Error).message;
         this.log(`${ERROR}reload refused, the running configuration stays: ${why}`);
         throw new IpvsadmError(why, 1);
       }

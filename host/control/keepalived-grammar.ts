@@ -6,7 +6,7 @@
 
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, LIMITS, readConfigFile } from "./rules.js";
+import { ConfigError, ErrorList, LIMITS, readConfigFile } from "./rules.js";
 import type { DirectorConfig } from "./rules.js";
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
 import { Missing, notSupported } from "./features.js";
@@ -26,10 +26,23 @@ export interface Node {
   key: Tok;
   args: Tok[];
   children?: Node[];
+  /** The brace that closes the block (none when it is never closed). */
+  end?: Tok;
+}
+
+/** Whether errs has an error inside n's block: a line of it that was refused or dropped
+ *  (a conditional one), so that the block is not also called incomplete for it. */
+export function refusedWithin(errs: ErrorList, n: Node): boolean {
+  const last = n.end?.line ?? Number.MAX_SAFE_INTEGER;
+  return errs.errors.some((e) => e.file === n.key.file && e.line > n.key.line && e.line <= last);
 }
 
 export const fail = (t: Tok, why: string): never => {
   throw new ConfigError(t.file, t.line, t.column, t.text, why);
+};
+/** A bound reached: reading stops here (what was found before is still reported). */
+const stop = (t: Tok, why: string): never => {
+  throw new ConfigError(t.file, t.line, t.column, t.text, why).stop();
 };
 
 /** Expand a glob (*, ?, [...] in any path component) relative to base, sorted. */
@@ -98,42 +111,64 @@ export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
   return out;
 }
 
+/** Where each file was read (reading order): the main file [], a file included at line L of
+ *  file A as the k-th of its glob [...A's, L, 1, k]. Errors sort by it (rules.ts sortErrors). */
+export type FileOrder = Map<string, number[]>;
+
 /** Words, braces and quoted strings with their positions; comments dropped; includes
- *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). */
-export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[]): void {
+ *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). With errs, what is
+ *  wrong in a line (an unbalanced quote, an include that names no file) is recorded and
+ *  reading goes on; bounds stop it. order: where each file was read. */
+export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[], errs?: ErrorList, order?: FileOrder): void {
+  if (order && !order.has(file)) order.set(file, []);
   const text = readConfigFile(file);
   budget.bytes += text.length;
-  if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`);
+  if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`).stop();
   const lines = text.split("\n");
+  // A line's own error (recorded when errs is given) drops that line; bounds end reading.
+  const lineOk = (f: () => void) => (errs ? errs.attempt(f) : f());
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    const lineToks = lineTokens(line, file, i + 1);
+    let lineToks: Tok[] = [];
+    lineOk(() => { lineToks = lineTokens(line, file, i + 1); });
     if (lineToks.length && lineToks[0].text === "include" && !lineToks[0].quoted) {
       const [inc, pattern] = lineToks;
-      if (!pattern) fail(inc, "include needs a file name or a glob");
-      if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
-      if (depth + 1 > LIMITS.includeDepth) fail(inc, `includes nested more than ${LIMITS.includeDepth} deep`);
-      const files = expandGlob(pattern.text, dirname(file));
-      if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+      let files: string[] = [];
+      lineOk(() => {
+        if (!pattern) fail(inc, "include needs a file name or a glob");
+        if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
+        files = expandGlob(pattern.text, dirname(file));
+        if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+      });
+      if (!files.length) continue;
+      if (depth + 1 > LIMITS.includeDepth) stop(inc, `includes nested more than ${LIMITS.includeDepth} deep`);
       budget.files += files.length;
-      if (budget.files > LIMITS.includedFiles) fail(pattern, `more than ${LIMITS.includedFiles} included files in all`);
-      for (const f of files) {
+      if (budget.files > LIMITS.includedFiles) stop(pattern, `more than ${LIMITS.includedFiles} included files in all`);
+      files.forEach((f, k) => lineOk(() => {
         if (seen.has(f)) fail(pattern, `${f} includes itself`);
+        if (order && !order.has(f)) order.set(f, [...(order.get(file) ?? []), i + 1, 1, k]);
         seen.add(f);
-        tokenize(f, depth + 1, seen, budget, out);
-        seen.delete(f);
-      }
+        try {
+          tokenize(f, depth + 1, seen, budget, out, errs, order);
+        } finally {
+          seen.delete(f);
+        }
+      }));
       continue;
     }
     if (lineToks.length && lineToks[0].text.startsWith("@")) {
-      fail(lineToks[0], notSupported("conditional"));
+      // Dropped: which of its alternatives applies depends on the instance's name. The
+      // block it stands in is not called incomplete for it (refusedWithin).
+      lineOk(() => fail(lineToks[0], notSupported("conditional")));
+      continue;
     }
     // keepalived's parser (lib/parser.c) substitutes $NAME from `$NAME=...` lines and expands ~SEQ(...).
     if (lineToks.length && !lineToks[0].quoted && (/^\$\{?\w+\}?=/.test(lineToks[0].text) || lineToks[0].text.startsWith("~SEQ"))) {
-      fail(lineToks[0], notSupported("definitions"));
+      lineOk(() => fail(lineToks[0], notSupported("definitions")));
+      continue;
     }
     budget.tokens += lineToks.length + 1;
-    if (budget.tokens > LIMITS.tokens) fail(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
+    if (budget.tokens > LIMITS.tokens) stop(lineToks[0] ?? { text: "", file, line: i + 1, column: 1 }, `more than ${LIMITS.tokens} words in the configuration`);
     // A newline ends a statement: mark it so arguments stop at the end of the line.
     for (const t of lineToks) out.push(t);
     if (lineToks.length) out.push({ text: "\n", file, line: i + 1, column: line.length + 1 });
@@ -144,21 +179,32 @@ export const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
 
 /** The block structure, built with an explicit stack: the nesting of a file cannot
  *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
-export function parseBlocks(toks: Tok[]): Node[] {
+export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
   const root: Node[] = [];
-  const stack: { nodes: Node[]; opener?: Tok }[] = [{ nodes: root }];
+  const stack: { nodes: Node[]; opener?: Tok; node?: Node }[] = [{ nodes: root }];
+  // With errs, a stray brace is recorded and passed over (a block without a keyword is read and dropped).
+  const recover = (f: () => void) => (errs ? errs.attempt(f) : f());
   let i = 0;
   while (i < toks.length) {
     const t = toks[i];
     const top = stack[stack.length - 1];
     if (t.text === "\n") { i++; continue; }
     if (isBrace(t, "}")) {
-      if (!top.opener) fail(t, "unexpected '}' with no block open");
-      stack.pop();
+      if (!top.opener) recover(() => fail(t, "unexpected '}' with no block open"));
+      else {
+        if (top.node) top.node.end = t;
+        stack.pop();
+      }
       i++;
       continue;
     }
-    if (isBrace(t, "{")) fail(t, "a block needs a keyword before '{'");
+    if (isBrace(t, "{")) {
+      recover(() => fail(t, "a block needs a keyword before '{'"));
+      if (stack.length > LIMITS.blockDepth) stop(t, `blocks nested more than ${LIMITS.blockDepth} deep`);
+      stack.push({ nodes: [], opener: t });
+      i++;
+      continue;
+    }
     i++;
     const node: Node = { key: t, args: [] };
     while (i < toks.length && toks[i].text !== "\n" && !isBrace(toks[i], "{") && !isBrace(toks[i], "}")) node.args.push(toks[i++]);
@@ -167,13 +213,13 @@ export function parseBlocks(toks: Tok[]): Node[] {
     let j = i;
     while (j < toks.length && toks[j].text === "\n") j++;
     if (j < toks.length && isBrace(toks[j], "{")) {
-      if (stack.length > LIMITS.blockDepth) fail(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
+      if (stack.length > LIMITS.blockDepth) stop(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
       node.children = [];
-      stack.push({ nodes: node.children, opener: toks[j] });
+      stack.push({ nodes: node.children, opener: toks[j], node });
       i = j + 1;
     }
   }
-  if (stack.length > 1) fail(stack[stack.length - 1].opener!, "this block is never closed (missing '}')");
+  if (stack.length > 1) recover(() => fail(stack[stack.length - 1].opener!, "this block is never closed (missing '}')"));
   return root;
 }
 

@@ -14,7 +14,10 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
-import { checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import {
+  checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
+  ServiceConfig, sortErrors, STANDIN_MAC, standIns,
+} from "./rules.js";
 import { readSyncKey } from "./synckey.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
@@ -25,7 +28,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { ADD_DIRECTOR, arg, collectingWarnings, fail, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import { ADD_DIRECTOR, arg, collectingWarnings, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
@@ -58,15 +61,18 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
 /** A virtual server's (or a group member's) identity: an address and port, or a mark. */
-type Member = { address: string; port: number; fwmark?: number };
+type Member = { address: string; port: number; fwmark?: number; where: Pos };
+const posOf = (t: Tok): Pos => ({ file: t.file, line: t.line, column: t.column, text: t.text });
 
-function groupMembers(g: Node): Member[] {
+/** A group's members that could be read (errors to errs: reported once, with the group). */
+function groupMembers(g: Node, errs: ErrorList): Member[] {
   const out: Member[] = [];
-  for (const m of g.children ?? []) {
+  for (const m of g.children ?? []) errs.attempt(() => {
     if (m.key.text === "fwmark") {
-      out.push({ address: "0.0.0.0", port: 0, fwmark: value(arg(m, 0, "a mark"), markValue) });
+      const t = arg(m, 0, "a mark");
+      out.push({ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) });
       noMoreArgs(m, 1);
-      continue;
+      return;
     }
     if (m.key.text.includes(":")) fail(m.key, notSupported("ipv6"));
     const port = int(arg(m, 0, "a port"), 0, 65535, "port");
@@ -77,8 +83,8 @@ function groupMembers(g: Node): Member[] {
     const first = Number(r![2]);
     const last = r![3] !== undefined ? Number(r![3]) : first;
     if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
-    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port });
-  }
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port, where: posOf(m.key) });
+  });
   return out;
 }
 
@@ -86,34 +92,74 @@ function groupMembers(g: Node): Member[] {
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
  *  only (includes allowed), in the same grammar; its errors name it. */
 export function parseKeepalived(path: string, directorFile?: string): DirectorConfig {
-  // Warnings from deep inside (ignored keywords) go with the rest, first.
-  const warnings: string[] = [];
-  const cfg = collectingWarnings(warnings, () => parseFile(path, directorFile));
-  if (warnings.length) cfg.warnings = [...warnings, ...(cfg.warnings ?? [])];
+  const { cfg, errors, order } = readKeepalived(path, directorFile);
+  if (errors.length) throw ConfigError.all(sortErrors(errors, order));
   return cfg;
 }
 
-function parseFile(path: string, directorFile?: string): DirectorConfig {
+/** keepalived.conf read as far as it goes: what it gives and every error, of every part of
+ *  it. What was refused still exists by name (an interface, an instance, a script, a
+ *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
+export function readKeepalived(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
+  // Warnings from deep inside (ignored keywords) go with the rest, first.
+  const warnings: string[] = [];
+  const r = collectingWarnings(warnings, () => readFiles(path, directorFile));
+  if (warnings.length) r.cfg.warnings = [...warnings, ...(r.cfg.warnings ?? [])];
+  return r;
+}
+
+function readFiles(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
-  const budget = { files: 1, bytes: 0, tokens: 0 };
-  tokenize(path, 0, new Set([resolve(path)]), budget, toks);
-  const nodes = parseBlocks(toks);
-  if (directorFile !== undefined) {
-    const dtoks: Tok[] = [];
-    budget.files++;
-    tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks);
-    const dnodes = parseBlocks(dtoks);
-    const other = dnodes.find((n) => n.key.text !== "director");
-    if (other) fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf");
-    if (!dnodes.length) throw new ConfigError(directorFile, 1, 1, "director", "no director block in this --director file (it holds `director { ... }`, e.g. `director { interface eth0 { address 192.0.2.1/24 } }`)");
-    nodes.unshift(...dnodes);
-  }
-  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
-    ...(directorFile !== undefined ? { directorFile } : {}) };
-  const groups = new Map<string, Node>();
   // Every error is reported, not only the first: each statement is checked on its own.
   const errs = new ErrorList();
-  for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => groups.set(arg(n, 0, "a group name").text, n));
+  const order: FileOrder = new Map();
+  const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
+    ...(directorFile !== undefined ? { directorFile } : {}) };
+  const state = { routingUnsure: false, directorSaid: false };
+  try {
+    const budget = { files: 1, bytes: 0, tokens: 0 };
+    tokenize(path, 0, new Set([resolve(path)]), budget, toks, errs, order);
+    const nodes = parseBlocks(toks, errs);
+    if (directorFile !== undefined) {
+      const dtoks: Tok[] = [];
+      budget.files++;
+      tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks, errs, order);
+      const dnodes = parseBlocks(dtoks, errs);
+      for (const other of dnodes) {
+        if (other.key.text !== "director") errs.attempt(() => fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf"));
+      }
+      if (!dnodes.some((d) => d.key.text === "director")) {
+        // Said once, of the director file (not again of keepalived.conf).
+        state.directorSaid = true;
+        errs.attempt(() => {
+          throw new ConfigError(directorFile, 1, 1, "director", "no director block in this --director file (it holds `director { ... }`, e.g. `director { interface eth0 { address 192.0.2.1/24 } }`)");
+        });
+      }
+      nodes.unshift(...dnodes.filter((d) => d.key.text === "director"));
+    }
+    parseKeepalivedNodes(path, nodes, cfg, errs, state);
+  } catch (e) {
+    // A bound was reached (or the file cannot be read): what was found so far, and that.
+    if (!(e instanceof ConfigError)) throw e;
+    if (!errs.errors.includes(e)) errs.errors.push(...e.errors.filter((x) => !errs.errors.includes(x)));
+    if (!order.has(path)) order.set(path, []);
+  }
+  return { cfg, errors: errs.errors, order, routingUnsure: state.routingUnsure };
+}
+
+function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean }): void {
+  // Groups first (virtual servers name them); a member that is wrong is reported once, here.
+  const groups = new Map<string, Member[]>();
+  for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => {
+    const name = arg(n, 0, "a group name");
+    groups.set(name.text, []); // refused, it still exists by name (empty)
+    if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
+    groups.set(name.text, groupMembers(n, errs));
+  });
+  // Without a director block, the interfaces named elsewhere stand in (the missing block is the error).
+  if (!nodes.some((n) => n.key.text === "director")) { standIns.add(cfg); state.routingUnsure = true; }
+  // Refused instances and scripts: names only, for what names them.
+  const failedScripts = new Set<string>();
   let director: Node | undefined;
   // The director block first: virtual servers are checked against its interfaces.
   // Then tracked files and global_defs: checkers refer to the one and inherit from the other.
@@ -163,21 +209,26 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
         vrrpGlobals.smtpAlert ??= globals.smtpAlert;
         break;
       case "virtual_server_group":
-        if (!n.children) fail(n.key, "virtual_server_group needs a block of addresses");
-        groupMembers(n);
-        break;
+        break; // read above
       case "virtual_server":
         virtualServer(n, cfg, groups, errs, globals, trackFiles);
         break;
       case "track_file":
       case "vrrp_track_file": // keepalived's older name for the same block
-        trackFileBlock(n, trackFiles);
+        try {
+          trackFileBlock(n, trackFiles);
+        } catch (e) {
+          // Refused, it still exists by name: checkers and instances tracking it are not refused for it.
+          const name = n.args[0]?.text;
+          if (name !== undefined && !trackFiles.has(name)) trackFiles.set(name, { path: "", weight: 0, reverse: false });
+          throw e;
+        }
         break;
       case "SSL":
         sslBlock(n, globals);
         break;
       case "vrrp_sync_group": {
-        const g = vrrpSyncGroup(n, new ErrorList());
+        const g = vrrpSyncGroup(n, errs);
         if (g.members.length) syncGroupToks.push(g);
         break;
       }
@@ -185,9 +236,16 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
         // Routes the engine always has (as the director block's route lines).
         if (!n.children) fail(n.key, "static_routes needs a block of routes");
         for (const r of n.children!) errs.attempt(() => {
-          const { cidr, via, dev, line } = routeLine(r, cfg);
-          if (cfg.routes.some((x) => x.cidr === cidr)) fail(r.key, `a second route to ${cidr}`);
-          cfg.routes.push({ cidr, via, dev, line });
+          let route: ReturnType<typeof routeLine>;
+          try {
+            route = routeLine(r, cfg);
+          } catch (e) {
+            state.routingUnsure = true;
+            throw e;
+          }
+          const { cidr, via, dev, line, tok } = route;
+          if (cfg.routes.some((x) => x.cidr === cidr)) fail(tok, `a second route to ${cidr}`);
+          cfg.routes.push({ cidr, via, dev, line, where: posOf(tok) });
         });
         break;
       case "static_ipaddress":
@@ -196,15 +254,24 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
         for (const a of n.children!) errs.attempt(() => (cfg.staticAddresses ??= []).push(staticAddress(a, cfg, vrrpGlobals.defaultInterface)));
         break;
       case "vrrp_script": {
-        const sc = vrrpScript(n, new ErrorList());
+        const before = errs.errors.length;
+        let sc: ReturnType<typeof vrrpScript> | undefined;
+        try {
+          sc = vrrpScript(n, errs);
+        } finally {
+          if (n.args[0] && (!sc || errs.errors.length > before)) failedScripts.add(n.args[0].text);
+        }
         if (scripts.has(sc.name)) fail(n.args[0], `a second vrrp_script named ${sc.name}`);
-        scripts.set(sc.name, sc);
+        if (errs.errors.length === before) scripts.set(sc.name, sc);
         break;
       }
       case "vrrp_instance": {
-        const v = vrrpInstance(n, cfg, vrrpGlobals, new ErrorList());
-        const same = (cfg.vrrp ?? []).find((x) => x.ifindex === v.ifindex && x.vrid === v.vrid);
-        if (same) fail(n.key, `virtual_router_id ${v.vrid} on ${v.interfaceName} is already instance ${same.name}'s`);
+        // A refused instance stays in the list, marked, until the end: sync groups,
+        // lvs_sync_daemon and tracking find it (and are checked themselves).
+        const v = vrrpInstance(n, cfg, vrrpGlobals, errs);
+        const same = v.failed ? undefined : (cfg.vrrp ?? []).find((x) => !(x as typeof v).failed && x.ifindex === v.ifindex && x.vrid === v.vrid);
+        const vridTok = n.children!.find((c) => c.key.text === "virtual_router_id")?.args[0] ?? n.key;
+        if (same) fail(vridTok, `virtual_router_id ${v.vrid} on ${v.interfaceName} is already instance ${same.name}'s`);
         if ((cfg.vrrp ?? []).some((x) => x.name === v.name)) fail(n.args[0], `a second vrrp_instance named ${v.name}`);
         (cfg.vrrp ??= []).push(v);
         break;
@@ -214,21 +281,23 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
           fail(n.key, `a second director block (the first is ${director.key.file === n.key.file ? `on line ${director.key.line}` : `at ${director.key.file}:${director.key.line}`})`);
         }
         director = n;
-        directorBlock(n, cfg, errs);
+        directorBlock(n, cfg, errs, state);
         break;
       default:
         unknown(n.key, TOP_KEYS, "the top level", "");
     }
   });
-  if (!director && !errs.errors.length) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${ADD_DIRECTOR}`); });
+  if (!director && !state.directorSaid) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${ADD_DIRECTOR}`); });
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
-    g.memberToks.forEach((t, k) => {
+    const before = errs.errors.length;
+    g.memberToks.forEach((t, k) => errs.attempt(() => {
       if (!(cfg.vrrp ?? []).some((v) => v.name === g.members[k])) fail(t, `no vrrp_instance named ${t.text}`);
       const other = (cfg.vrrpSyncGroups ?? []).find((x) => x.members.includes(g.members[k]));
       if (other) fail(t, `${t.text} is already in vrrp_sync_group ${other.name}`);
-    });
+    }));
+    if (errs.errors.length > before) return;
     const { memberToks, trackers, ...group } = g;
     void memberToks;
     group.smtpAlert ??= vrrpGlobals.smtpAlert;
@@ -240,7 +309,7 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
       v.pendingScripts?.push(...trackers.scripts.map(w));
       v.pendingFiles?.push(...trackers.files.map(w));
       for (const t of trackers.interfaces) {
-        const i = cfg.interfaces.find((x) => x.name === t.tok.text);
+        const i = interfaceNamed(cfg, t.tok.text);
         if (!i) noInterface(t.tok, cfg);
         const weight = trackers.keepWeights ? t.weight ?? 0 : 0;
         const existing = v.trackInterfaces.findIndex((x) => x.ifindex === i!.index);
@@ -257,7 +326,7 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
   for (const sa of cfg.staticAddresses ?? []) errs.attempt(() => {
     const owner = cfg.interfaces.find((i) => i.address?.split("/")[0] === sa.address)?.name ??
       (cfg.vrrp ?? []).find((v) => v.addresses.includes(sa.address) || v.excludedAddresses?.some((x) => x.address === sa.address))?.name;
-    if (owner) throw new ConfigError(path, sa.line, 1, "static_ipaddress", `${sa.address} is already ${owner}'s`);
+    if (owner) throw new ConfigError(sa.where?.file ?? path, sa.line, sa.where?.column ?? 1, sa.where?.text ?? "static_ipaddress", `${sa.address} is already ${owner}'s`);
   });
   // A virtual route is the instance's alone: not a static route's, nor another instance's.
   const routeOwner = new Map<string, string>(cfg.routes.map((r) => [r.cidr, "a static route"]));
@@ -274,6 +343,7 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
     delete (v as typeof v & { pendingScripts?: PendingTrackScript[] }).pendingScripts;
     for (const t of pending) errs.attempt(() => {
       const sc = scripts.get(t.tok.text);
+      if (!sc && failedScripts.has(t.tok.text)) return; // refused itself: that is the error
       if (!sc) fail(t.tok, `no vrrp_script named ${t.tok.text}${scripts.size ? ` (vrrp_scripts: ${[...scripts.keys()].slice(0, 10).join(", ")})` : ""}`);
       if (v.trackScripts.some((x) => x.script === sc!.name)) fail(t.tok, `${sc!.name} is tracked twice`);
       if (sc!.unusable) return;
@@ -326,32 +396,39 @@ function parseFile(path: string, directorFile?: string): DirectorConfig {
   });
   // Without an id, the sync ID is the instance's virtual_router_id (keepalived's vrrp.c).
   if (cfg.syncDaemon?.syncid === SYNCID_UNSET) cfg.syncDaemon.syncid = cfg.vrrp!.find((v) => v.name === cfg.syncDaemon!.instance)?.vrid ?? 0;
-  errs.check();
-  return cfg;
+  // Refused instances were names only: the engine's checks run on the rest.
+  if (cfg.vrrp) cfg.vrrp = cfg.vrrp.filter((v) => !(v as { failed?: boolean }).failed);
+  for (const v of cfg.vrrp ?? []) delete (v as { failed?: boolean }).failed;
+  standIns.delete(cfg);
 }
 
-function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, errs: ErrorList, globals: HealthGlobals,
+function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
-  let members: Member[];
-  const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
-  if (first.text === "fwmark") {
-    members = [{ address: "0.0.0.0", port: 0, fwmark: value(arg(n, 1, "a mark"), markValue) }];
-    noMoreArgs(n, 2);
-  } else if (first.text === "group") {
-    const g = groups.get(arg(n, 1, "a group name").text);
-    if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
-    members = groupMembers(g!);
-    noMoreArgs(n, 2);
-  } else {
-    members = [{ address: ip(first, "the virtual address"), port: int(arg(n, 1, "a port"), 0, 65535, "port") }];
-    noMoreArgs(n, 2);
-  }
+  // A header that is wrong leaves no service, but the block is still checked.
+  let members: Member[] = [];
+  errs.attempt(() => {
+    const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
+    if (first.text === "fwmark") {
+      const t = arg(n, 1, "a mark");
+      members = [{ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) }];
+      noMoreArgs(n, 2);
+    } else if (first.text === "group") {
+      const g = groups.get(arg(n, 1, "a group name").text);
+      if (!g) fail(n.args[1], `no virtual_server_group named ${n.args[1].text}`);
+      members = g!;
+      noMoreArgs(n, 2);
+    } else {
+      const address = ip(first, "the virtual address");
+      members = [{ address, port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
+      noMoreArgs(n, 2);
+    }
+  });
   let scheduler: ServiceConfig["scheduler"] = "wlc";
   let kind: RealServerConfig["method"] = "nat";
   let protocol: "tcp" | "udp" = "tcp";
   let protocolSet = false;
-  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[] }[] = [];
+  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[]; refused: boolean }[] = [];
   const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
     where: { file: n.key.file, line: n.key.line, column: n.key.column } };
   const vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean } = {};
@@ -390,11 +467,15 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       protocolSet = true;
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
-      const rs: RealServerConfig = {
-        address: ip(arg(c, 0, "an address [and a port]"), "the real server"), port: c.args[1] ? int(c.args[1], 0, 65535, "port") : 0,
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line,
-      };
-      noMoreArgs(c, 2);
+      // A header that is wrong leaves the server out, but its block is still checked.
+      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key) };
+      const before = errs.errors.length;
+      errs.attempt(() => {
+        rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+        rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
+        noMoreArgs(c, 2);
+      });
+      const refused = errs.errors.length > before;
       let explicitMethod = false;
       const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
       const rsTiming: Timing & { inhibit?: boolean } = {};
@@ -411,11 +492,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
         }
         else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
       });
-      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers });
+      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
     } else if (k === "sorry_server") {
       leaf(c);
       sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line };
+        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
     } else if (k === "persistence_timeout") {
       leaf(c);
       noMoreArgs(c, 1);
@@ -451,18 +532,18 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
     `${sorry ? " with its sorry server" : ""}`);
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
   let schedFlags = 0;
-  for (const t of flagToks) {
+  for (const t of flagToks) errs.attempt(() => {
     try {
       schedFlags |= schedFlagBits([t.text], scheduler);
     } catch {
       fail(t, `${t.text} applies to the ${t.text.slice(0, 2)} scheduler only (lb_algo is ${scheduler})`);
     }
-  }
-  if (granularity) {
+  });
+  if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
-    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
-    persistence!.netmask = granularity.mask;
-  }
+    if (!persistence) fail(granularity!.tok, "persistence_granularity needs persistence_timeout");
+    persistence!.netmask = granularity!.mask;
+  });
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
@@ -479,12 +560,13 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
-  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line };
-  const servers = reals.map((r) => r.rs);
-  for (const m of members) {
+  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
+  const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
+  for (const m of members) errs.attempt(() => {
     const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
+    const at = { ...n.key, ...m.where };
     if (cfg.services.some((s) => sameService(s, key))) {
-      fail(n.key, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
+      fail(at, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
       if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
@@ -497,67 +579,87 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Node>, 
       (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
         `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
-    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(n.key, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     cfg.services.push({
-      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, ...(persistence ? { persistence: { ...persistence } } : {}),
+      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
-  }
+  });
 }
 
-function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
+function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean }): void {
   if (!n.children) fail(n.key, "director needs a block");
   let scraper: Tok | undefined;
-  for (const c of n.children!) errs.attempt(() => {
+  for (const c of n.children!) {
+    const before = errs.errors.length;
+    const interfaces = cfg.interfaces.length;
+    directorLine(c, cfg, errs, (t) => { scraper ??= t; });
+    // Whether a server is on-link or routed cannot be told past a refused route or
+    // neighbour, or an interface left out or without its address.
+    const addressLines = new Set((c.children ?? []).filter((p) => p.key.text === "address").map((p) => p.key.line));
+    const lost = c.key.text === "interface" ? cfg.interfaces.length === interfaces || errs.errors.slice(before).some((e) => addressLines.has(e.line))
+      : ["route", "default_gateway", "neighbour", "neighbor"].includes(c.key.text);
+    if (errs.errors.length > before && lost) state.routingUnsure = true;
+  }
+  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
+}
+
+function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen: (t: Tok) => void): void {
+  errs.attempt(() => {
     const k = c.key.text;
     if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
-      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line,
+      const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line, where: posOf(name),
         ...(c.key.file !== cfg.file ? { file: c.key.file } : {}) };
       if (cfg.interfaces.some((i) => i.name === name.text)) fail(name, `interface ${name.text} is defined twice`);
       if (ifc.index >= 16) fail(c.key, "at most 16 interfaces");
-      for (const p of c.children!) {
+      // Each setting on its own; one that is wrong leaves the interface there by its name
+      // (what names it is not refused for it).
+      const own = new ErrorList();
+      for (const p of c.children!) own.attempt(() => {
         leaf(p);
         const v = arg(p, 0, "a value");
         noMoreArgs(p, 1);
         if (p.key.text === "tap") ifc.tap = value(v, deviceName);
         else if (p.key.text === "bridge") ifc.bridge = value(v, deviceName);
-        else if (p.key.text === "mac") ifc.mac = value(v, macAddress);
+        else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
-        else if (p.key.text === "mtu") ifc.mtu = value(v, mtu);
+        else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); }
         else unknown(p.key, IF_KEYS, "interface");
-      }
+      });
       // keepalived takes the NIC's own MAC; a TAP has a random one per creation, which would
       // leave peers' ARP caches wrong after a restart: a stable one is derived, and said so.
-      if (!ifc.mac) {
+      if (!ifc.mac && !c.children!.some((p) => p.key.text === "mac")) {
         ifc.mac = derivedMac(ifc.name, ifc.tap);
         ifc.macDerived = true;
         (cfg.warnings ??= []).push(`${c.key.file}:${c.key.line}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +
           `interface's name (locally administered, the same at every start); give 'mac' to choose it`);
       }
-      cfg.interfaces.push(ifc);
+      cfg.interfaces.push(own.errors.length ? { ...ifc, mac: ifc.mac || STANDIN_MAC } : ifc);
+      own.check();
       return;
     }
     leaf(c);
     // A line of a --director file carries its file: engine-stage errors name it.
     const own = c.key.file !== cfg.file ? { file: c.key.file } : {};
     if (k === "default_gateway") {
-      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, ...own });
+      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, where: posOf(c.args[0]), ...own });
       noMoreArgs(c, 1);
     } else if (k === "route") {
       const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
-        dev: undefined as string | undefined, line: c.key.line, ...own };
+        dev: undefined as string | undefined, line: c.key.line, where: undefined as Pos | undefined, ...own };
       for (let i = 1; i < c.args.length; i += 2) {
         const key = c.args[i];
         const val = arg(c, i + 1, `a value after ${key.text}`);
-        if (key.text === "via") r.via = ip(val, "the gateway");
-        else if (key.text === "dev") r.dev = val.text;
+        if (key.text === "via") { r.via = ip(val, "the gateway"); r.where ??= posOf(val); }
+        else if (key.text === "dev") { r.dev = val.text; r.where = posOf(val); }
         else fail(key, "expected via or dev");
       }
       if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
@@ -565,7 +667,8 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
     } else if (k === "neighbour" || k === "neighbor") {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
-      cfg.neighbours.push({ address: a, mac: m, dev: c.args[2]?.text === "dev" ? arg(c, 3, "an interface").text : undefined, line: c.key.line, ...own });
+      const dev = c.args[2]?.text === "dev" ? arg(c, 3, "an interface") : undefined;
+      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]), ...own });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);
@@ -598,7 +701,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       noMoreArgs(c, 1);
       if ((cfg.metricsScrapers?.length ?? 0) >= MAX_SCRAPER_LINES) fail(c.key, `at most ${MAX_SCRAPER_LINES} metrics_scraper lines`);
       (cfg.metricsScrapers ??= []).push({ cidr: value(t, scraperAddress), line: c.key.line });
-      scraper ??= c.key;
+      scraperSeen(c.key);
     } else if (k === "metrics" || k === "dashboard") {
       cfg[k] = { ...value(arg(c, 0, "[ADDRESS:]PORT"), (t) => listenEndpoint(t, k)), line: c.key.line, ...own };
     } else if (k === "offload" || k === "reject_unknown" || k === "expire_nodest_conn" || k === "expire_quiescent_template" || k === "sloppy_tcp") {
@@ -611,8 +714,6 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList): void {
       else cfg.expireQuiescentTemplate = { on, line: c.key.line };
     }
   });
-  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface (interface NAME { address ADDRESS/PREFIX })");
-  if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 
 /** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */

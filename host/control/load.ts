@@ -1,22 +1,72 @@
 // Reading a configuration file in either format: keepalived.conf (with a director
 // block, in the file or in a file of its own: --director) or ipvsadm-save rules with
 // director lines. Both give a DirectorConfig.
+//
+// One principle for both: every error of every stage is reported at once — the words
+// and values, what the file as a whole lacks (a director block), what no input may set
+// up (checkModel), what the engine refuses (checkEngine) — in the order written (file,
+// line, column; an included file where its include is), at the value at fault. A part
+// that was refused still exists by name, so what names it is not refused for it; the
+// engine's checks run on whatever was read.
 
-import { ConfigError, DirectorConfig, parseRules, readConfigFile } from "./rules.js";
-import { looksLikeKeepalived, parseKeepalived } from "./keepalived.js";
+import { ConfigError, DirectorConfig, engineErrors, laterErrors, PartialConfig, readConfigFile, readRules, sortErrors } from "./rules.js";
+import { looksLikeKeepalived, readKeepalived } from "./keepalived.js";
 import { checkModel } from "./model.js";
+import type { Engine } from "../engine/index.js";
+import type { FileOrder } from "./keepalived-grammar.js";
 
-/** director: a file holding keepalived.conf's `director { ... }` block, so that the
+/** The file read as far as it goes, with every error found before the engine's checks.
+ *  director: a file holding keepalived.conf's `director { ... }` block, so that the
  *  keepalived.conf itself stays the same as a keepalived peer's (keepalived would take
  *  the block for an unknown keyword). Read again on every reload. */
-export function loadConfig(path: string, director?: string): DirectorConfig {
-  const text = readConfigFile(path);
-  if (director !== undefined && !looksLikeKeepalived(text)) {
-    throw new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
+export function readConfig(path: string, director?: string): PartialConfig & { errors: ConfigError[] } {
+  let text: string;
+  try {
+    text = readConfigFile(path);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  const cfg = looksLikeKeepalived(text) ? parseKeepalived(path, director) : parseRules(text, path);
+  if (director !== undefined && !looksLikeKeepalived(text)) {
+    const e = new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
+    return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
+  }
+  const r = looksLikeKeepalived(text) ? readKeepalived(path, director) : readRules(text, path);
+  const cfg = r.cfg;
   // One error per place and reason (a virtual_server group repeats its servers per member).
-  const problems = [...new Map(checkModel(cfg).map((p) => [`${p.file ?? ""} ${p.line} ${p.keyword} ${p.reason}`, p])).values()];
-  if (problems.length) throw ConfigError.all(problems.map((p) => new ConfigError(p.file ?? cfg.file, p.line, 1, p.keyword, p.reason)));
-  return cfg;
+  const problems = [...new Map(checkModel(cfg).map((p) => [`${p.where?.file} ${p.line} ${p.where?.column} ${p.keyword} ${p.reason}`, p])).values()];
+  const model = problems.map((p) => (p.where ? new ConfigError(p.where.file, p.where.line, p.where.column, p.where.text, p.reason) : new ConfigError(p.file ?? cfg.file, p.line, 1, p.keyword, p.reason)));
+  return { ...r, errors: sortErrors([...r.errors, ...model], r.order) };
+}
+
+/** Where each file of a loaded configuration was read, for the order of errors found later
+ *  (a reload's, on the engine). */
+export const fileOrders = new WeakMap<DirectorConfig, FileOrder>();
+
+/** The configuration, or a ConfigError with every error found before the engine's checks
+ *  (and what was read, for them: ConfigError.partial). */
+export function loadConfig(path: string, director?: string): DirectorConfig {
+  const r = readConfig(path, director);
+  if (r.errors.length) {
+    const e = ConfigError.all(r.errors);
+    e.partial = { cfg: r.cfg, order: r.order, routingUnsure: r.routingUnsure };
+    throw e;
+  }
+  fileOrders.set(r.cfg, r.order);
+  return r.cfg;
+}
+
+/** The engine's refusals of what was read (on a scratch engine), merged into the errors
+ *  found before, in file order. */
+export function withEngineErrors(engine: Engine, p: PartialConfig, before: ConfigError[]): ConfigError[] {
+  if (!p.cfg.format) return before; // the file could not be read
+  let found: ConfigError[];
+  try {
+    found = engineErrors(engine, p.cfg, p.routingUnsure);
+  } catch (e) {
+    // What was read is too broken for the engine to take at all: the errors before say why.
+    if (before.length && !(e instanceof ConfigError)) return before;
+    throw e;
+  }
+  return laterErrors(before, found, p.order);
 }

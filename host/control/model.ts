@@ -8,7 +8,7 @@
 // operator set, nor a server one removed, unless the file itself changed that server.
 
 import { IpvsadmError, Parsed, sameService, serviceKey } from "./ipvsadm.js";
-import type { DirectorConfig, RealServerConfig, ServiceConfig } from "./rules.js";
+import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./rules.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
 
@@ -97,7 +97,7 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
 /** Equal apart from line numbers (and nested real servers, compared separately). */
 function sameRecord<T extends object>(a: T | undefined, b: T | undefined, skip: string[] = []): boolean {
   if (!a || !b) return a === b;
-  const strip = (x: object) => JSON.stringify(Object.entries(x).filter(([k]) => k !== "line" && !skip.includes(k)).sort(([x], [y]) => (x < y ? -1 : 1)));
+  const strip = (x: object) => JSON.stringify(Object.entries(x).filter(([k]) => k !== "line" && k !== "where" && !skip.includes(k)).sort(([x], [y]) => (x < y ? -1 : 1)));
   return strip(a) === strip(b);
 }
 
@@ -118,7 +118,8 @@ function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x
 }
 
 function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | undefined, t: RealServerConfig): RealServerConfig | undefined {
-  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line } : undefined; // unchanged in the file: as the control plane left it
+  // Unchanged in the file: as the control plane left it (at its place in the file now).
+  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
   return t;
 }
 
@@ -127,7 +128,7 @@ function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined
     return undefined; // removed by the control plane, unchanged in the file
   }
   const scalars = b && o && sameRecord(b, t, ["realServers"]) ? o : t;
-  return { ...scalars, line: t.line, realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
+  return { ...scalars, line: t.line, ...(t.where ? { where: t.where } : {}), realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
 }
 
 /** The running configuration after a reload from newFile (oldFile: the file as last loaded). */
@@ -182,6 +183,8 @@ export interface ModelProblem {
   line: number;
   keyword: string;
   reason: string;
+  /** The value at fault as written, when known (else the line, at column 1). */
+  where?: Pos;
 }
 
 const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
@@ -237,28 +240,28 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
   });
   const vips = new Set(cfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
   for (const i of cfg.interfaces) {
-    if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+    if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
   }
   for (const n of cfg.neighbours) {
-    if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
+    if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
   }
   for (const s of cfg.services) {
     if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
-    else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, reason: `a virtual address cannot be ${s.address}` });
-    else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
-    else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
+    else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
+    else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
+    else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
     // The sorry server stands in for the real servers: the same rules apply to it.
-    const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server" }] : [];
+    const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server", where: s.health.sorry.where }] : [];
     for (const r of [...s.realServers.map((x) => ({ ...x, keyword: words.rs })), ...sorry]) {
       const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
         : notUnicast(r.address, subnets) ? `real server ${r.address}: ${notUnicast(r.address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
         : vips.has(r.address) ? `real server ${r.address} is a virtual address of this director`
           : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
-      if (why) out.push({ line: r.line, keyword: r.keyword, reason: why });
+      if (why) out.push({ line: r.line, keyword: r.keyword, where: r.where, reason: why });
     }
     for (const r of s.realServers) {
       const why = thresholdProblem(cfg, r);
-      if (why) out.push({ line: r.line, keyword: words.rs, reason: `real server ${r.address}:${r.port}: ${why}` });
+      if (why) out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}:${r.port}: ${why}` });
     }
   }
   return out;

@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
+import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -18,7 +18,7 @@ export interface ReloadResult {
 }
 
 /** Positions aside (a line added above must not count as a change). */
-const noPositions = (x: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" ? undefined : v));
+const noPositions = (x: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" || k === "macWhere" ? undefined : v));
 
 /** What a reload cannot change in a running director, refused at the keyword that changed. */
 function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | undefined {
@@ -27,7 +27,10 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
   for (let k = 0; k < n; k++) {
     if (noPositions(a.interfaces[k]) === noPositions(b.interfaces[k])) continue;
     const at = b.interfaces[k] ?? b.interfaces[b.interfaces.length - 1];
-    return refuse(at?.line, keywordOf(b, "interface"), `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`);
+    const why = `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`;
+    // At the interface's name where it was read (its file: a --director file's).
+    if (at?.where) return new ConfigError(at.where.file, at.where.line, at.where.column, at.where.text, why);
+    return refuse(at?.line, keywordOf(b, "interface"), why);
   }
   if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return refuse(1, "connections", "the connection table size changed: restart wasmvs to resize it");
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return refuse(1, "mh_table_size", "mh_table_size changed: restart wasmvs to change it");
@@ -42,26 +45,40 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
  *  before the running engine is touched. */
 export async function validateOnScratch(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
   next: DirectorConfig): Promise<void> {
-  const refused = sameInterfaces(prev, next);
-  if (refused) throw refused;
+  const errors = await scratchErrors(sizes, prev, next);
+  if (errors.length) throw ConfigError.all(errors);
+}
+
+/** Every reason validateOnScratch has to refuse next, all of them. partial: next is what a
+ *  file with errors gave (load.ts): only the engine's checks run on it, as `wasmvs check`
+ *  runs them (what needs a restart is compared once the file reads whole: a part refused
+ *  would look removed), and with routingUnsure its routing verdicts are left out. */
+export async function scratchErrors(sizes: { slotSize: number; maxServices: number; maxRealServers: number }, prev: DirectorConfig,
+  next: DirectorConfig, partial?: { routingUnsure: boolean }): Promise<ConfigError[]> {
+  const out: ConfigError[] = [];
+  const refused = partial ? undefined : sameInterfaces(prev, next);
+  if (refused) out.push(refused);
   // The metrics and dashboard endpoints are opened once, at start.
   const endpoint = (e?: { host: string; port: number }) => (e ? `${e.host}:${e.port}` : "off");
   for (const k of ["metrics", "dashboard"] as const) {
+    if (partial) break;
     if (endpoint(prev[k]) !== endpoint(next[k])) {
-      throw new ConfigError(next[k] ? fileOf(next, next[k]!) : next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`);
+      out.push(new ConfigError(next[k] ? fileOf(next, next[k]!) : next.file, next[k]?.line ?? 1, 1, k, `${k} ${endpoint(prev[k])} changed to ${endpoint(next[k])}: restart wasmvs to move, start or stop it`));
     }
   }
   // Room for all of next: which services and servers need a new record in live's tables,
   // and which of them does not fit, only checkCapacity can tell (live holds removed servers
   // that still have connections; a scratch engine of live's size would fail on whichever
   // comes last in the file, not on the one added). The same number of maglev tables as the
-  // live engine (sameInterfaces keeps it unchanged).
+  // live engine (sameInterfaces keeps it unchanged). Changed interfaces need a restart
+  // (said above): their frames get a slot that fits, so that nothing else is called wrong.
   const servers = next.services.reduce((n, s) => n + s.realServers.length, 0);
-  const scratch = await loadEngine({ batch: 1, slotSize: sizes.slotSize, connCapacity: 16,
+  const scratch = await loadEngine({ batch: 1, slotSize: refused ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
     maxServices: Math.min(65536, Math.max(sizes.maxServices, next.services.length)),
     maxRealServers: Math.min(65535, Math.max(sizes.maxRealServers, servers)),
     maglevServices: Math.min(DEFAULT_MAGLEV_SERVICES, sizes.maxServices), ...schedulerSizing(next) });
-  applyConfig(scratch, next);
+  out.push(...engineErrors(scratch, next, partial?.routingUnsure ?? false));
+  return out;
 }
 
 /** Check next in full on a scratch engine, then apply what differs from prev to live. */
@@ -89,7 +106,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
   const serversOf = (s: ServiceConfig | undefined) => new Set((s?.realServers ?? []).map(rkey));
   let freed = 0;
   let kept = 0; // removed now, but held by their connections
-  let needed: { line: number; what: string }[] = [];
+  let needed: { r: ServiceConfig["realServers"][number]; what: string }[] = [];
   for (const [k, s] of oldServices) {
     const after = serversOf(newServices.get(k));
     for (const r of s.realServers) {
@@ -104,14 +121,15 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
     for (const r of s.realServers) {
       if (before.has(rkey(r))) continue;
       if (idx !== undefined && lingeringKeys.has(`${idx} ${rkey(r)}`)) continue; // its record comes back
-      needed.push({ line: r.line, what: `${rkey(r)} in ${k}` });
+      needed.push({ r, what: `${rkey(r)} in ${k}` });
     }
   }
   const free = live.freeRealServerSlots() + freed;
   if (needed.length > free) {
     const held = lingering.length + kept;
     needed = needed.slice(free);
-    throw new ConfigError(next.file, needed[0].line, 1, keywordOf(next, "-a"),
+    const at = needed[0].r.where;
+    throw new ConfigError(at?.file ?? next.file, needed[0].r.line, at?.column ?? 1, at?.text ?? keywordOf(next, "-a"),
       `the real-server table is full (${live.maxRealServers} real servers${held ? `, ${held} of them removed but still holding connections` : ""}): ` +
       `this change needs ${needed.length} more (first: ${needed[0].what}); nothing was changed`);
   }
@@ -122,7 +140,7 @@ function checkCapacity(live: Engine, prev: DirectorConfig, next: DirectorConfig,
   if (added.length > room) {
     // Services are added in the file's order: the first that finds no room is named.
     const first = added[Math.max(0, room)];
-    throw new ConfigError(next.file, first.line, 1, keywordOf(next, "-A"),
+    throw new ConfigError(first.where?.file ?? next.file, first.line, first.where?.column ?? 1, first.where?.text ?? keywordOf(next, "-A"),
       `service ${key(first)}: the service table is full (${live.maxServices} services): this change would make ${used - removed + added.length}; nothing was changed`);
   }
 }

@@ -18,7 +18,7 @@
 
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, EngineOptions, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
@@ -29,6 +29,7 @@ import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/confi
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
 import type { FifoConfig } from "./notify-fifo.js";
 import { readSyncKey } from "./synckey.js";
+import type { FileOrder } from "./keepalived-grammar.js";
 
 /** The sync key's bytes (undefined: none, authentication off). */
 export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
@@ -37,9 +38,20 @@ export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
 export class ConfigError extends Error {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
   errors: ConfigError[] = [this];
+  /** A bound was reached: nothing after it was read, so checking stops (ErrorList). */
+  fatal = false;
+  /** What the file gave despite the errors, for the checks that run on whatever parsed
+   *  (load.ts: the engine's, on `wasmvs check` and `reload`). */
+  partial?: PartialConfig;
 
   constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, readonly reason: string) {
     super(`${file}:${line}:${column}: ${keyword ? `'${keyword.length > 60 ? `${keyword.slice(0, 60)}...` : keyword}': ` : ""}${reason}`);
+  }
+
+  /** Mark as fatal (see fatal). */
+  stop(): this {
+    this.fatal = true;
+    return this;
   }
 
   /** One error standing for several: its message lists them all, one per line. */
@@ -48,6 +60,7 @@ export class ConfigError extends Error {
     const first = errors[0];
     const e = new ConfigError(first.file, first.line, first.column, first.keyword, first.reason);
     e.errors = errors;
+    e.fatal = errors.some((x) => x.fatal);
     const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((x) => x.message);
     if (errors.length > MAX_REPORTED_ERRORS) shown.push(`... and ${errors.length - MAX_REPORTED_ERRORS} more`);
     e.message = `${errors.length} errors:\n${shown.join("\n")}`;
@@ -66,7 +79,7 @@ export class ErrorList {
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       this.errors.push(...e.errors);
-      if (this.errors.length > MAX_COLLECTED_ERRORS) throw ConfigError.all(this.errors);
+      if (e.fatal || this.errors.length > MAX_COLLECTED_ERRORS) throw ConfigError.all(this.errors).stop();
     }
   }
 
@@ -77,6 +90,46 @@ export class ErrorList {
 }
 
 const MAX_REPORTED_ERRORS = 50;
+
+/** Where a value was written: its file, line, column and text (engine refusals are
+ *  reported there, as the parsers report theirs). */
+export interface Pos {
+  file: string;
+  line: number;
+  column: number;
+  text: string;
+}
+
+/** What a file gave despite its errors (ConfigError.partial). */
+export interface PartialConfig {
+  cfg: DirectorConfig;
+  /** Where each file was read (keepalived.conf's includes): errors sort by it. */
+  order: FileOrder;
+  /** An interface, route or neighbour was refused: whether a real server is on-link or
+   *  routed cannot be told, so the engine's verdicts on that are left out (not guessed). */
+  routingUnsure: boolean;
+}
+
+/** A later stage's errors (the engine's) added to an earlier one's: a value already refused
+ *  is not refused again (a real server that is not unicast has no route either). */
+export function laterErrors(before: ConfigError[], later: ConfigError[], order: FileOrder): ConfigError[] {
+  const at = (e: ConfigError) => `${e.file}:${e.line}:${e.column}`;
+  const taken = new Set(before.map(at));
+  return sortErrors([...before, ...later.filter((e) => !taken.has(at(e)))], order);
+}
+
+/** Errors once each (a group's members repeat their servers' errors), in the order they were
+ *  written: a file's errors by line and column, an included file's where its include is. */
+export function sortErrors(errors: ConfigError[], order: FileOrder): ConfigError[] {
+  const unique = [...new Map(errors.map((e) => [e.message, e])).values()];
+  const others = [...new Set(unique.map((e) => e.file).filter((f) => !order.has(f)))].sort();
+  const key = (e: ConfigError) => [...(order.get(e.file) ?? [Number.MAX_SAFE_INTEGER, others.indexOf(e.file)]), e.line, 0, e.column];
+  const cmp = (a: number[], b: number[]) => {
+    for (let k = 0; k < Math.min(a.length, b.length); k++) if (a[k] !== b[k]) return a[k] - b[k];
+    return a.length - b.length;
+  };
+  return unique.map((e) => ({ e, k: key(e) })).sort((a, b) => cmp(a.k, b.k)).map((x) => x.e);
+}
 const MAX_COLLECTED_ERRORS = 1000;
 
 /** Bounds on every configuration input, whatever its format. */
@@ -158,6 +211,9 @@ export interface InterfaceConfig {
   file?: string;
   /** No `mac` was given: derived (derivedMac in settings.ts). */
   macDerived?: boolean;
+  /** Its name (its MTU when one is given), where the engine's refusals are reported. */
+  where?: Pos;
+  macWhere?: Pos;
 }
 
 export interface RouteConfig {
@@ -166,6 +222,8 @@ export interface RouteConfig {
   dev?: string;
   line: number;
   file?: string;
+  /** The interface (dev) or the gateway, where the engine's refusals are reported. */
+  where?: Pos;
 }
 
 export interface NeighbourConfig {
@@ -174,6 +232,8 @@ export interface NeighbourConfig {
   dev?: string;
   line: number;
   file?: string;
+  where?: Pos;
+  macWhere?: Pos;
 }
 
 /** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
@@ -181,6 +241,8 @@ export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.f
 
 export interface RealServerConfig extends RealServerSpec {
   line: number;
+  /** The server's address as written (engine refusals: not on-link, no route). */
+  where?: Pos;
   /** keepalived.conf's checkers and health settings of this server (host/health). */
   health?: ServerHealth;
 }
@@ -189,6 +251,8 @@ export interface RealServerConfig extends RealServerSpec {
 export interface ServiceConfig extends ServiceSpec {
   realServers: RealServerConfig[];
   line: number;
+  /** The service's address (or mark) as written. */
+  where?: Pos;
   /** keepalived.conf's quorum, sorry server and notifications of this virtual server (host/health). */
   health?: ServiceHealth;
 }
@@ -254,7 +318,7 @@ export interface DirectorConfig {
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
   /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
-  staticAddresses?: { address: string; ifindex: number; line: number }[];
+  staticAddresses?: { address: string; ifindex: number; line: number; where?: Pos }[];
   /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
   notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
@@ -281,12 +345,40 @@ function tokenize(line: string): Token[] {
 export const SCRAPER_WITHOUT_METRICS = "metrics_scraper needs a metrics line (there is no endpoint to keep connections of)";
 
 export function parseRules(text: string, file = "<config>"): DirectorConfig {
+  const { cfg, errors } = readRules(text, file);
+  if (errors.length) throw ConfigError.all(errors);
+  return cfg;
+}
+
+/** The rules file read as far as it goes: what it gives and every error (in line order). */
+export function readRules(text: string, file = "<config>"): PartialConfig & { errors: ConfigError[] } {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
   const lines = text.split(/\r?\n/);
   // Every error is reported, not only the first: each line is checked on its own.
   const errs = new ErrorList();
-  lines.forEach((raw, i) => errs.attempt(() => {
-    const lineNo = i + 1;
+  let routingUnsure = false;
+  // Services whose -A was refused: their -a lines are checked but not called "not defined".
+  const refused = new Set<string>();
+  lines.forEach((raw, i) => {
+    const before = errs.errors.length;
+    let head: Token | undefined;
+    const interfaces = cfg.interfaces.length;
+    errs.attempt(() => parseRulesLine(raw, i + 1, cfg, file, refused, (t) => { head = t; }));
+    // As keepalived.ts: a refused route or neighbour, an interface left out or without its address.
+    const lost = head?.text === "interface" ? cfg.interfaces.length === interfaces || /(^|\s)address\s/.test(raw) && !cfg.interfaces.at(-1)?.address
+      : ["route", "neighbour", "neighbor"].includes(head?.text ?? "");
+    if (errs.errors.length > before && lost) routingUnsure = true;
+  });
+  errs.attempt(() => checkOffload(cfg));
+  errs.attempt(() => {
+    const first = cfg.metricsScrapers?.[0];
+    if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
+  });
+  return { cfg, errors: errs.errors, order: new Map([[file, []]]), routingUnsure };
+}
+
+function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: string, refused: Set<string>, seen: (head: Token) => void): void {
+  {
     const hash = raw.search(/(^|\s)[#!]/);
     const line = hash >= 0 ? raw.slice(0, hash) : raw;
     const toks = tokenize(line);
@@ -299,6 +391,8 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
       return toks[k];
     };
     const head = toks[0];
+    seen(head);
+    const pos = (t: Token): Pos => ({ file, line: lineNo, column: t.column, text: t.text });
     /** The value of a setting word, its errors at the word's position. */
     const value = <T>(t: Token, f: (text: string) => T): T => {
       try {
@@ -310,18 +404,21 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     };
     if (head.text === "interface") {
       const index = value(need(1, "an interface index"), (x) => wholeNumber(x, 0, 15, "interface index"));
-      const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, tap: "", line: lineNo };
-      for (let k = 2; k < toks.length; k += 2) {
+      const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, tap: "", line: lineNo, where: pos(toks[1]) };
+      // Each setting on its own: one that is wrong leaves the interface there by its index
+      // (routes and servers that name it are not refused for it).
+      const errs = new ErrorList();
+      for (let k = 2; k < toks.length; k += 2) errs.attempt(() => {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
         if (key.text === "name") ifc.name = val.text;
-        else if (key.text === "mac") ifc.mac = value(val, macAddress);
+        else if (key.text === "mac") { ifc.mac = value(val, macAddress); ifc.macWhere = pos(val); }
         else if (key.text === "address") ifc.address = value(val, interfaceAddress);
-        else if (key.text === "mtu") ifc.mtu = value(val, mtu);
+        else if (key.text === "mtu") { ifc.mtu = value(val, mtu); ifc.where = pos(val); }
         else if (key.text === "tap") ifc.tap = value(val, deviceName);
         else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
         else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
-      }
+      });
       if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
       // As in keepalived.conf's director block: a stable MAC derived when none is given.
       if (!ifc.mac) {
@@ -331,14 +428,15 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
           `interface's name (locally administered, the same at every start); give 'mac' to choose it`);
       }
       if (cfg.interfaces.some((x) => x.index === index)) fail(toks[1], `interface ${index} is defined twice`);
-      cfg.interfaces.push(ifc);
+      cfg.interfaces.push(errs.errors.length ? { ...ifc, mac: ifc.mac || STANDIN_MAC } : ifc);
+      errs.check();
     } else if (head.text === "route") {
       const r: RouteConfig = { cidr: value(need(1, "a destination (CIDR or default)"), routeDestination), line: lineNo };
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
-        if (key.text === "via") r.via = value(val, (x) => ipv4Address(x, "the gateway"));
-        else if (key.text === "dev") r.dev = val.text;
+        if (key.text === "via") { r.via = value(val, (x) => ipv4Address(x, "the gateway")); r.where ??= pos(val); }
+        else if (key.text === "dev") { r.dev = val.text; r.where = pos(val); }
         else fail(key, "unknown route setting (expected via or dev)");
       }
       if (!r.via && !r.dev) fail(head, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
@@ -346,11 +444,12 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text === "neighbour" || head.text === "neighbor") {
       const n: NeighbourConfig = {
         address: value(need(1, "an address"), (x) => ipv4Address(x, "the neighbour")), mac: value(need(2, "a MAC address"), macAddress), line: lineNo,
+        where: pos(toks[1]), macWhere: pos(toks[2]),
       };
       for (let k = 3; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
-        if (key.text === "dev") n.dev = val.text;
+        if (key.text === "dev") { n.dev = val.text; n.where = pos(val); }
         else fail(key, "unknown neighbour setting (expected dev)");
       }
       cfg.neighbours.push(n);
@@ -391,19 +490,16 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
     } else if (head.text === "maglev_services") {
       cfg.maglevServices = value(need(1, "a number"), maglevServices);
     } else if (head.text.startsWith("-")) {
-      ruleLine(toks, lineNo, cfg, fail);
+      ruleLine(toks, lineNo, cfg, fail, refused);
     } else {
       fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
-  }));
-  errs.attempt(() => checkOffload(cfg));
-  errs.attempt(() => {
-    const first = cfg.metricsScrapers?.[0];
-    if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
-  });
-  errs.check();
-  return cfg;
+  }
 }
+
+/** The MAC an interface whose own was refused stands in with, so that the engine's checks of
+ *  the rest still run (a refused file is never run). */
+export const STANDIN_MAC = "02:00:00:00:00:00";
 
 /** The engine's frame slot for cfg: its interfaces' largest MTU decides, or TAP offloads. */
 /** The engine sizes a configuration fixes besides the connection table: mh's and maglev's
@@ -426,7 +522,7 @@ export function checkOffload(cfg: DirectorConfig): void {
   for (const s of cfg.services) {
     const r = s.realServers.find((x) => x.method === "tun");
     if (r) {
-      throw new ConfigError(cfg.file, r.line, 1, "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
+      throw new ConfigError(r.where?.file ?? cfg.file, r.line, r.where?.column ?? 1, r.where?.text ?? "tun", "tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over " +
         `(IPIP has no virtio GSO type): turn offloads off (${cfg.offload.file ? `${cfg.offload.file}:` : "line "}${cfg.offload.line}) to use TUN real servers`);
     }
   }
@@ -444,12 +540,18 @@ const IN_A_FILE: Record<string, (p: Parsed) => string> = {
 
 /** One ipvsadm rule, read by the ipvsadm grammar (host/control/ipvsadm.ts) and applied with
  *  ipvsadm's semantics (model.ts): one grammar and one behaviour for files and commands. */
-function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never): void {
+function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never, refused: Set<string>): void {
+  // The words after -t/-u/-f and -r: where the service and the server were written.
+  const after = (re: RegExp) => { const k = toks.findIndex((t) => re.test(t.text)); return k >= 0 ? toks[k + 1] : undefined; };
+  const svcTok = after(/^(-[tuf]|--(tcp|udp|fwmark)-service)$/);
+  const svcName = svcTok ? `${toks.find((t) => /^(-[tuf]|--(tcp|udp|fwmark)-service)$/.test(t.text))!.text.replace(/^--?/, "")[0]} ${svcTok.text}` : "";
+  const pos = (t: Token | undefined): Pos | undefined => (t ? { file: cfg.file, line: lineNo, column: t.column, text: t.text } : undefined);
   let p: Parsed;
   try {
     p = parseArgs(toks.map((t) => t.text));
   } catch (e) {
     if (!(e instanceof IpvsadmError)) throw e;
+    if (/^(-A|--add-service)$/.test(toks[0].text) && svcName) refused.add(svcName);
     const at = toks[e.arg ?? 0] ?? toks[0];
     return fail(at, e.message.replace(/^ipvsadm: /, "").replace(/^option -{1,2}[\w-]+: /, ""));
   }
@@ -459,7 +561,17 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     applyCommandInPlace(cfg, p);
   } catch (e) {
     if (!(e instanceof IpvsadmError)) throw e;
-    fail(toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
+    // A server of a service whose -A was refused: that refusal is the error, not this.
+    if (e.message === "Service not defined" && refused.has(svcName)) return;
+    fail(e.message === "Destination already exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
+  }
+  // Where the engine's refusals of this service or server are reported.
+  if (p.command === "add-service") {
+    const s = cfg.services.find((x) => x.line === lineNo);
+    if (s) s.where = pos(svcTok);
+  } else if (p.command === "add-server") {
+    const r = cfg.services.flatMap((x) => x.realServers).find((x) => x.line === lineNo);
+    if (r) r.where = pos(after(/^(-r|--real-server)$/));
   }
   for (const w of p.warnings ?? []) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
 }
@@ -474,6 +586,19 @@ export function groupId(name: string): number | undefined {
     }
   } catch { /* no group database */ }
   return undefined;
+}
+
+/** Configurations read without their director block: an interface named elsewhere stands in
+ *  (keepalived.ts), so that what names it is not refused for it — the missing block is the error. */
+export const standIns = new WeakSet<DirectorConfig>();
+
+/** The interface of that name (a stand-in, see standIns). */
+export function interfaceNamed(cfg: DirectorConfig, name: string): InterfaceConfig | undefined {
+  const i = cfg.interfaces.find((x) => x.name === name);
+  if (i || !standIns.has(cfg) || cfg.interfaces.length >= 16) return i;
+  const s: InterfaceConfig = { index: cfg.interfaces.length, name, mac: STANDIN_MAC, mtu: 1500, tap: name.slice(0, 15), line: 0 };
+  cfg.interfaces.push(s);
+  return s;
 }
 
 /** The interface index a dev name or number refers to. */
@@ -498,37 +623,54 @@ export function onLinkIndex(cfg: DirectorConfig, addr: string): number | undefin
 }
 
 /** Apply a parsed configuration to a fresh engine. Engine refusals (a DR server not
- *  on-link, no route to a server, ...) are reported as ConfigErrors on their line. */
+ *  on-link, no route to a server, ...) are reported as ConfigErrors at the value at fault. */
 export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
-  const errs = new ErrorList();
+  const errors = engineErrors(engine, cfg);
+  if (errors.length) throw ConfigError.all(errors);
+}
 
-  const at = (line: number, what: string, f: () => void, file = cfg.file) => errs.attempt(() => {
+/** What the engine refuses of cfg, every refusal (applied to engine as far as it goes).
+ *  routingUnsure: leave out "not on-link" and "no route", which depend on an interface,
+ *  route or neighbour the file got wrong (load.ts). */
+export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure = false): ConfigError[] {
+  const errs = new ErrorList();
+  const routing = new Set([Err.NOT_ON_LINK, Err.NO_ROUTE]);
+  const at = (where: Pos | undefined, line: number, what: string, f: () => void, file = cfg.file) => errs.attempt(() => {
     try {
       f();
     } catch (e) {
-      if (e instanceof EngineError || e instanceof AddressError) throw new ConfigError(file, line, 1, keywordOf(cfg, what), e.message);
-      throw e;
+      if (e instanceof EngineError && routingUnsure && routing.has(e.code)) return;
+      if (e instanceof ConfigError && where && e.column === 1 && e.line === where.line) throw new ConfigError(where.file, where.line, where.column, where.text, e.reason);
+      if (!(e instanceof EngineError || e instanceof AddressError)) throw e;
+      throw where ? new ConfigError(where.file, where.line, where.column, where.text, e.message) : new ConfigError(file, line, 1, keywordOf(cfg, what), e.message);
     }
   });
-  if (cfg.interfaces.length === 0) throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)");
-  for (const i of cfg.interfaces) at(i.line, "interface", () => engine.setInterface(i), fileOf(cfg, i));
+  // (keepalived.conf says it of its director block.)
+  if (cfg.interfaces.length === 0 && cfg.format !== "keepalived") errs.attempt(() => { throw new ConfigError(cfg.file, 1, 1, "", "no interface defined (the director needs at least one 'interface' line)"); });
+  for (const i of cfg.interfaces) at(i.where, i.line, "interface", () => engine.setInterface(i), fileOf(cfg, i));
   for (const r of cfg.routes) {
-    at(r.line, "route", () => {
+    at(r.where, r.line, "route", () => {
       const dev = r.dev !== undefined ? devIndex(cfg, r.dev, r.line, fileOf(cfg, r)) : onLinkIndex(cfg, r.via!);
-      if (dev === undefined) throw new ConfigError(fileOf(cfg, r), r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
+      if (dev === undefined) {
+        if (routingUnsure) return;
+        throw new ConfigError(fileOf(cfg, r), r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
+      }
       engine.addRoute(r.cidr, r.via, dev);
     }, fileOf(cfg, r));
   }
   for (const n of cfg.neighbours) {
-    at(n.line, "neighbour", () => {
+    at(n.where, n.line, "neighbour", () => {
       const dev = n.dev !== undefined ? devIndex(cfg, n.dev, n.line, fileOf(cfg, n)) : onLinkIndex(cfg, n.address);
-      if (dev === undefined) throw new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
+      if (dev === undefined) {
+        if (routingUnsure) return;
+        throw new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
+      }
       engine.setNeighbour(n.address, n.mac, dev);
     }, fileOf(cfg, n));
   }
   if (cfg.timeouts) {
     const t = cfg.timeouts;
-    at(t.line, "--set", () => engine.setTimeouts(t));
+    at(undefined, t.line, "--set", () => engine.setTimeouts(t));
   }
   engine.setRejectUnknown(cfg.rejectUnknown?.on ?? true);
   engine.setExpireQuiescentTemplate(cfg.expireQuiescentTemplate?.on ?? false);
@@ -542,11 +684,11 @@ export function applyConfig(engine: Engine, cfg: DirectorConfig): void {
   engine.setSloppyTcp(cfg.sloppyTcp?.on ?? false);
   for (const s of cfg.services) {
     let index = -1;
-    at(s.line, "-A", () => {
+    at(s.where, s.line, "-A", () => {
       checkPort(s.port);
       index = engine.addService(s);
     });
-    if (index >= 0) for (const r of s.realServers) at(r.line, "-a", () => engine.addRealServer(index, r));
+    if (index >= 0) for (const r of s.realServers) at(r.where, r.line, "-a", () => engine.addRealServer(index, r));
   }
-  errs.check();
+  return errs.errors;
 }

@@ -139,7 +139,7 @@ export interface ServiceHealth {
   /** Remove the real servers from the engine when the director stops (keepalived's default: off). */
   omega: boolean;
   /** The server that takes over when quorum is lost (also when the VS has no real server). */
-  sorry?: { address: string; port: number; method: "nat" | "dr" | "tun"; inhibit: boolean; line: number };
+  sorry?: { address: string; port: number; method: "nat" | "dr" | "tun"; inhibit: boolean; line: number; where?: Where & { text: string } };
   smtpAlert: boolean;
   where: Where;
 }

@@ -9,7 +9,7 @@
 
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { groupId } from "../control/rules.js";
+import { ErrorList, groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
 import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
@@ -197,15 +197,19 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
   const hosts: { ip?: string; port?: number; bindto?: string; bindPort?: number; where: Where }[] = [];
   let miscPath: Script | undefined;
   let trackFile: { name: string; tok: Tok } | undefined;
-  for (const c of n.children!) {
+  // Each line on its own: every error of the block is reported; a keyword that was there but
+  // refused is not also called missing.
+  const errs = new ErrorList();
+  const said = (k: string) => n.children!.some((c) => c.key.text === k);
+  for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
     const allowed = kindCommonKeys(kind);
-    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); continue; }
+    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); return; }
     if (k === "bind_port" && NO_BIND_PORT[kind]) fail(c.key, NO_BIND_PORT[kind]!);
     // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
-    if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); continue; }
-    if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) continue;
+    if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); return; }
+    if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) return;
     if (k === "connect_ip") base.connectIp = ip(onlyArg(c, "an address"), "connect_ip");
     else if (k === "connect_port") base.connectPort = int(onlyArg(c, "a port"), 1, 65535, "connect_port");
     else if (k === "bindto") base.bindto = ip(onlyArg(c, "an address"), "bindto");
@@ -262,7 +266,15 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
       hosts.push(h);
     } else if (k === "track_file") trackFile = { name: onlyArg(c, "a track_file name").text, tok: c.args[0] };
     else if (k === "weight") ({ weight: extra.weight, reverse: extra.reverse } = trackWeight(c));
-  }
+  });
+  errs.attempt(() => { if ((kind === "HTTP_GET" || kind === "SSL_GET") && !urls.length && !said("url")) fail(n.key, `${kind} needs at least one url block`); });
+  errs.attempt(() => { if (kind === "MISC_CHECK" && !miscPath && !said("misc_path")) fail(n.key, "MISC_CHECK needs misc_path"); });
+  errs.attempt(() => {
+    if (kind !== "FILE_CHECK" || !trackFile) return;
+    if (!trackFiles.get(trackFile.name)) fail(trackFile.tok, `no track_file block named ${trackFile.name}`);
+  });
+  errs.attempt(() => { if (kind === "FILE_CHECK" && !trackFile && !said("track_file")) fail(n.key, "FILE_CHECK needs track_file NAME (a track_file block at the top level)"); });
+  errs.check();
   // keepalived's inheritance: the checker, then the real server, then the virtual server,
   // then the checker kind's default.
   const pick = <K extends keyof Timing>(k: K): Timing[K] => own[k] ?? inh.rs[k] ?? inh.vs[k];
@@ -344,7 +356,9 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "track_file needs a block (file, weight)");
   if (files.has(name.text)) fail(name, `track_file ${name.text} is defined twice`);
   const tf: TrackFile = { path: "", weight: 1, reverse: false };
-  for (const c of n.children!) {
+  // Each line on its own: every error of the block is reported.
+  const errs = new ErrorList();
+  for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
     if (k === "file") {
       const p = onlyArg(c, "a file path");
@@ -353,7 +367,8 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
     } else if (k === "weight") ({ weight: tf.weight, reverse: tf.reverse } = trackWeight(c));
     else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
     else unknown(c.key, ["file", "weight"], n.key.text, n.key.text);
-  }
+  });
+  errs.check();
   if (!tf.path) fail(n.key, "track_file needs a file");
   files.set(name.text, tf);
 }

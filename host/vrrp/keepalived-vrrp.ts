@@ -3,9 +3,9 @@
 // host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
 // (policy routing, AH, strict mode, process and BFD tracking).
 
-import { onLinkIndex } from "../control/rules.js";
+import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import { classify } from "../control/keepalived-keywords.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
@@ -54,7 +54,7 @@ export const SYNCID_UNSET = -1;
 export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { instanceTok?: Tok } {
   leaf(n);
   const ifTok = arg(n, 0, "an interface");
-  const iface = cfg.interfaces.find((x) => x.name === ifTok.text);
+  const iface = interfaceNamed(cfg, ifTok.text);
   if (!iface) noInterface(ifTok, cfg);
   const out: SyncDaemonConfig & { instanceTok?: Tok } = { ifindex: iface!.index, interfaceName: iface!.name, instance: "", syncid: SYNCID_UNSET, maxlen: 1472, line: n.key.line };
   let k = 1;
@@ -164,13 +164,16 @@ function script(n: Node): Script {
 }
 
 /** One vrrp_instance block. cfg: for the director's interfaces (the instance's interface
- *  and each address's `dev` are director interface names). */
-export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs: ErrorList): VrrpInstanceConfig {
+ *  and each address's `dev` are director interface names). Every error goes to errs, and
+ *  what could be read is returned all the same (failed: some error was its own), so that
+ *  what names the instance is not refused for it. */
+export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs: ErrorList): VrrpInstanceConfig & { failed?: boolean } {
   const name = arg(n, 0, "a name");
-  noMoreArgs(n, 1);
+  const before = errs.errors.length;
+  errs.attempt(() => noMoreArgs(n, 1));
   if (!n.children) fail(n.key, "vrrp_instance needs a block");
   const ifaceOf = (t: Tok) => {
-    const i = cfg.interfaces.find((x) => x.name === t.text);
+    const i = interfaceNamed(cfg, t.text);
     if (!i) noInterface(t, cfg);
     return i!;
   };
@@ -295,7 +298,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "authentication": {
         if (!c.children) fail(c.key, "authentication needs a block (auth_type, auth_pass)");
         let type: string | undefined;
-        for (const a of c.children!) {
+        for (const a of c.children!) errs.attempt(() => {
           if (a.key.text === "auth_type") {
             const t = arg(a, 0, "PASS or AH");
             if (t.text === "AH") fail(t, "AH authentication is not supported by wasmvs yet (RFC 5798 dropped it: use PASS or none)");
@@ -307,23 +310,25 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
             v.authPass = p.text.slice(0, 8);
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
-        }
-        if (!type && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
-        if (type && v.authPass === undefined) fail(c.key, "auth_type PASS needs auth_pass");
+        });
+        // (One that is there but was refused is not called missing.)
+        const has = (k: string) => c.children!.some((a) => a.key.text === k);
+        if (!has("auth_type") && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
+        if (type && !has("auth_pass")) fail(c.key, "auth_type PASS needs auth_pass");
         break;
       }
       case "virtual_ipaddress":
       case "virtual_ipaddress_excluded": {
         if (!c.children) fail(c.key, `${k} needs a block of addresses`);
         const excluded = k === "virtual_ipaddress_excluded";
-        for (const a of c.children!) {
+        for (const a of c.children!) errs.attempt(() => {
           const [addr] = a.key.text.split("/");
           if (addr.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
           const address = ip({ ...a.key, text: addr }, "the virtual address");
           let dev: Tok | undefined;
           for (let k2 = 0; k2 < a.args.length; k2++) {
             const w = a.args[k2];
-            if (w.text === "dev") { dev = arg(a, k2 + 1, "an interface"); k2++; }
+            if (w.text === "dev") { dev = arg(a, k2 + 1, "an interface"); ifaceOf(dev); k2++; }
             else if (w.text === "label" || w.text === "brd" || w.text === "scope") k2++; // kernel address attributes: no meaning without a kernel address
             else fail(w, "expected dev IFNAME (or label, brd, scope)");
           }
@@ -332,7 +337,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             v.addresses.push(address);
             v.addressDev.push(dev);
           }
-        }
+        });
         break;
       }
       case "garp_master_refresh": leaf(c); v.garpMasterRefreshMs = int(arg(c, 0, "seconds (0: off)"), 0, 86400, "garp_master_refresh") * 1000; noMoreArgs(c, 1); break;
@@ -343,24 +348,34 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         unknown(c.key, KEYS, "vrrp_instance", "vrrp_instance");
     }
   });
-  errs.check();
-  if (!iface) fail(n.key, "vrrp_instance needs an interface");
-  if (vrid === undefined) fail(n.key, "vrrp_instance needs a virtual_router_id");
-  if (!v.addresses.length) fail(n.key, "vrrp_instance needs virtual_ipaddress");
-  if (srcIp) {
+  // What needs the whole block, each on its own (a missing keyword is named even when
+  // another one was wrong; one that was there but refused is not called missing).
+  const within = refusedWithin(errs, n);
+  const said = (k: string) => within || n.children!.some((c) => c.key.text === k);
+  errs.attempt(() => { if (!iface && !said("interface")) fail(n.key, "vrrp_instance needs an interface"); });
+  errs.attempt(() => { if (vrid === undefined && !said("virtual_router_id")) fail(n.key, "vrrp_instance needs a virtual_router_id"); });
+  errs.attempt(() => { if (!v.addresses.length && !said("virtual_ipaddress")) fail(n.key, "vrrp_instance needs virtual_ipaddress"); });
+  errs.attempt(() => {
+    if (!srcIp || !iface || standIns.has(cfg)) return; // a stand-in interface has no address to compare
     const own = cfg.interfaces.find((i) => i.index === iface!.index)?.address?.split("/")[0];
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
-  }
-  if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac");
+  });
+  errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
-  if (version === 3 && v.authPass !== undefined) fail(n.key, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2");
+  const authTok = n.children!.find((c) => c.key.text === "authentication")?.key ?? n.key;
+  const advertTok = n.children!.find((c) => c.key.text === "advert_int")?.args[0] ?? n.key;
+  errs.attempt(() => { if (version === 3 && v.authPass !== undefined) fail(authTok, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2"); });
   const advertIntMs = v.advertIntMs ?? VRRP_DEFAULTS.advertIntMs;
-  if (version === 2 && advertIntMs % 1000 !== 0) fail(n.key, "VRRP version 2 adverts carry whole seconds: advert_int must be whole for version 2 (use version 3 for less)");
-  if (version === 3 && advertIntMs > 40_950) fail(n.key, "VRRP version 3 adverts carry at most 40.95 s");
+  errs.attempt(() => { if (version === 2 && advertIntMs % 1000 !== 0) fail(advertTok, "VRRP version 2 adverts carry whole seconds: advert_int must be whole for version 2 (use version 3 for less)"); });
+  errs.attempt(() => { if (version === 3 && advertIntMs > 40_950) fail(advertTok, "VRRP version 3 adverts carry at most 40.95 s"); });
+  const failed = errs.errors.length > before;
+  // A stand-in index for what was refused (the instance is then only a name to the rest).
+  const indexOf = (d: Tok | undefined) => (d ? interfaceNamed(cfg, d.text)?.index ?? -1 : iface?.index ?? -1);
   return {
-    name: name.text, ifindex: iface!.index, interfaceName: iface!.name, vrid: vrid!, priority: v.priority ?? VRRP_DEFAULTS.priority,
+    failed,
+    name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
-    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map((d) => (d ? ifaceOf(d).index : iface!.index)),
+    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map(indexOf),
     // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).
     garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? (g.minGarp ? 0 : VRRP_DEFAULTS.garpMasterDelayMs),
     garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? (g.minGarp ? 1 : VRRP_DEFAULTS.garpMasterRepeat),
@@ -370,14 +385,14 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     smtpAlert: v.smtpAlert ?? g.smtpAlert ?? false,
     // The instance's own interface is tracked (weight 0) unless dont_track_primary
     // (keepalived: an instance whose interface goes down enters FAULT).
-    trackInterfaces: dontTrackPrimary || trackInterfaces.some((x) => x.ifindex === iface!.index)
+    trackInterfaces: dontTrackPrimary || !iface || trackInterfaces.some((x) => x.ifindex === iface!.index)
       ? trackInterfaces : [{ ifindex: iface!.index, interfaceName: iface!.name, weight: 0, reverse: false }, ...trackInterfaces],
     trackScripts: [],
     trackFiles: [],
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
-    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: x.dev ? ifaceOf(x.dev).index : iface!.index })) : undefined,
+    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: indexOf(x.dev) })) : undefined,
     garpMasterRefreshMs: v.garpMasterRefreshMs ?? g.garpMasterRefreshMs,
     garpMasterRefreshRepeat: v.garpMasterRefreshRepeat ?? g.garpMasterRefreshRepeat,
     ...(v.skipCheckAdvAddr ?? g.skipCheckAdvAddr ? { skipCheckAdvAddr: true } : {}),
@@ -386,7 +401,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     pendingFiles: trackFiles,
     syncInterface,
     line: n.key.line,
-  } as VrrpInstanceConfig & { pendingScripts: PendingTrackScript[]; pendingFiles: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
+  } as VrrpInstanceConfig & { failed: boolean; pendingScripts: PendingTrackScript[]; pendingFiles: PendingTrackScript[]; syncInterface?: { tok: Tok; ifindex: number; interfaceName: string } };
 }
 
 /** A track_script entry before the scripts are all read (its weight may come from the script). */
@@ -458,8 +473,8 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
       default: unknown(c.key, SCRIPT_KEYS, "vrrp_script", "vrrp_script");
     }
   });
-  errs.check();
-  if (!out.script) fail(n.key, "vrrp_script needs a script");
+  if (!out.script && !n.children!.some((c) => c.key.text === "script") && !refusedWithin(errs, n)) fail(n.key, "vrrp_script needs a script");
+  if (!out.script) errs.check();
   const intervalMs = out.intervalMs ?? VRRP_SCRIPT_DEFAULTS.intervalMs;
   return {
     name: name.text, script: out.script!, intervalMs, timeoutMs: out.timeoutMs ?? intervalMs, weight: out.weight ?? VRRP_SCRIPT_DEFAULTS.weight,
@@ -531,7 +546,6 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
     } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
       "sync_group_tracking_weight"], "vrrp_sync_group", "vrrp_sync_group");
   });
-  errs.check();
   // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.
   if (g.members.length === 1) {
     warn(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]}): it runs as a group of one, as in keepalived ` +
@@ -576,7 +590,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
   const gw = via ? ip(via, "a gateway") : undefined;
   let ifindex: number | undefined;
   if (dev) {
-    const i = cfg.interfaces.find((x) => x.name === dev!.text);
+    const i = interfaceNamed(cfg, dev!.text);
     if (!i) noInterface(dev, cfg);
     ifindex = i!.index;
   } else if (gw) {
@@ -595,7 +609,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
  *  attributes mean nothing here); without dev, global_defs' default_interface as in keepalived
  *  (vrrp_ipaddress.c get_default_if), else the interface whose subnet holds it. */
-export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number } {
+export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number; where: { file: string; line: number; column: number; text: string } } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
   if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
@@ -605,7 +619,7 @@ export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: T
     const w = n.args[k];
     if (w.text === "dev") {
       const d = arg(n, k + 1, "an interface");
-      const i = cfg.interfaces.find((x) => x.name === d.text);
+      const i = interfaceNamed(cfg, d.text);
       if (!i) noInterface(d, cfg);
       ifindex = i!.index;
       k++;
@@ -613,11 +627,11 @@ export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: T
     else fail(w, "expected dev IFNAME (or label, brd, scope)");
   }
   if (ifindex === undefined && defaultInterface) {
-    const i = cfg.interfaces.find((x) => x.name === defaultInterface.text);
-    if (!i) fail(defaultInterface, `no interface ${defaultInterface.text} in the director block (interfaces: ${cfg.interfaces.map((x) => x.name).join(", ")})`);
+    const i = interfaceNamed(cfg, defaultInterface.text);
+    if (!i) noInterface(defaultInterface, cfg);
     ifindex = i!.index;
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
-  return { address, ifindex: ifindex!, line: n.key.line };
+  return { address, ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
 }
