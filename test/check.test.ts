@@ -14,6 +14,7 @@ import { ControlState } from "../host/control/daemon.js";
 import { loadConfig } from "../host/control/load.js";
 import { applyConfig, ConfigError, configSlotSize, DirectorConfig, sortErrors } from "../host/control/rules.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
+import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
 const folder = tempFolder("wasmvs-check-");
@@ -98,7 +99,7 @@ describe("wasmvs check: every error of every stage, in one run", () => {
       `${part}:3:14: 'soon': interval must be a number of seconds (e.g. 5 or 0.2)`,
       // Was hidden behind the first stage, and then at the instance's line, column 1.
       `${part}:8:20: '10.1.0.9': adverts leave from inside's address 10.1.0.1: wasmvs has one address per interface`,
-      "main.conf:18:15: 'eth9': no interface eth9 in the director block (interfaces: outside, inside)",
+      "main.conf:18:15: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { address ADDRESS/PREFIX }` to it",
       // checkModel's and the engine's stages, at the address written (was: column 1 of the line, in a later run).
       "main.conf:33:16: '10.0.0.1': 10.0.0.1 is the director's own address (interface outside): a VIP must be an address of its own",
       "main.conf:35:17: '192.0.2.9': real server 192.0.2.9:80: real server is not on a directly connected network (direct routing needs one)",
@@ -129,7 +130,7 @@ virtual_server 10.0.0.100 80 {
     const r = check("nodirector.conf");
     expect(r.stderr).toBe([
       "wasmvs: 3 errors:",
-      "nodirector.conf:1:1: 'director': no director block: wasmvs needs one for its interfaces (see README, 'keepalived.conf')",
+      `nodirector.conf:1:1: 'director': no director block: ${ADD_DIRECTOR}`,
       "nodirector.conf:3:23: '300': virtual_router_id must be a whole number from 1 to 255",
       "nodirector.conf:9:13: 'nosuch': unknown scheduler (supported: rr, wrr, lc, wlc, sh, dh, sed, nq, fo, ovf, twos, lblc, mh, maglev, lblcr)",
       "",
@@ -309,7 +310,7 @@ describe("a refused reload says what check says", () => {
     const again = check(f).stderr.replace(/^wasmvs: /, "").trimEnd();
     expect(again.replaceAll(folder.path() + "/", "").split("\n")).toEqual([
       "2 errors:",
-      "reload.conf:16:13: 'eth9': no interface eth9 in the director block (interfaces: outside, inside)",
+      "reload.conf:16:13: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { address ADDRESS/PREFIX }` to it",
       "reload.conf:25:5: 'VI_2': no vrrp_instance named VI_2",
     ]);
     await expect(state.reloadFile()).rejects.toThrow(again);

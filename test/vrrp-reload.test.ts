@@ -397,13 +397,13 @@ ${group ? "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" : ""}${
     expect(p.a.states.length).toBe(n);
   });
 
-  it("what a reload cannot change is refused at its line (was: 1:1 'interface' for any VRRP change): an interface", async () => {
+  it("what a reload cannot change is refused at its name (was: 1:1 'interface' for any VRRP change): an interface", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     const path = join(dir, "iface.conf");
     writeFileSync(path, director("10.0.0.2", "02:00:00:00:0a:01") + instance({ priority: 150 }));
     const before = parseKeepalived(path);
     writeFileSync(path, director("10.0.0.2", "02:00:00:00:0a:01").replace("10.0.1.2/24", "10.0.1.9/24") + instance({ priority: 150 }));
-    await expect(p.a.local.apply(before, parseKeepalived(path))).rejects.toThrow(/iface\.conf:4:1: 'interface': interface eth1 changed, was added or removed: restart wasmvs/);
+    await expect(p.a.local.apply(before, parseKeepalived(path))).rejects.toThrow(/iface\.conf:4:13: 'eth1': interface eth1 changed, was added or removed: restart wasmvs/);
   });
 });
 

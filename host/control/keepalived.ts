@@ -287,7 +287,10 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
         unknown(n.key, TOP_KEYS, "the top level", "");
     }
   });
-  if (!director && !state.directorSaid) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${ADD_DIRECTOR}`); });
+  // What to add names the interfaces the file uses (they stood in: standIns).
+  const named = cfg.interfaces.map((i) => i.name);
+  const add = named.length ? ADD_DIRECTOR.replace("interface eth0 {", `interface ${named[0]} {`) : ADD_DIRECTOR;
+  if (!director && !state.directorSaid) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${add}${named.length > 1 ? ` (the file names ${named.join(", ")})` : ""}`); });
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
