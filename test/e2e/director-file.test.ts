@@ -67,7 +67,8 @@ e2eDescribe("the director block in a file of its own", () => {
     const bad = reload();
     expect(bad.status).toBe(1);
     const line = broken.split("\n").findIndex((l) => l.includes("10.77.0.0")) + 1;
-    expect(bad.stderr).toContain(`reload refused, the running configuration stays: ${dirFile}:${line}:1: 'route': gateway 192.0.2.1 is not on any interface's subnet`);
+    const column = broken.split("\n")[line - 1].indexOf("192.0.2.1") + 1;
+    expect(bad.stderr).toContain(`reload refused, the running configuration stays: ${dirFile}:${line}:${column}: '192.0.2.1': gateway 192.0.2.1 is not on any interface's subnet`);
     const r2 = sb.http(`http://${VIP}/`, { requests: 6 });
     expect(r2.errors).toEqual([]);
   });
