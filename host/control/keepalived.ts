@@ -91,8 +91,8 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
 /** directorFile: the director block in a file of its own (--director), so that the
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
  *  only (includes allowed), in the same grammar; its errors name it. */
-export function parseKeepalived(path: string, directorFile?: string): DirectorConfig {
-  const { cfg, errors, order } = readKeepalived(path, directorFile);
+export function parseKeepalived(path: string, directorFile?: string, strict = false): DirectorConfig {
+  const { cfg, errors, order } = readKeepalived(path, directorFile, strict);
   if (errors.length) throw ConfigError.all(sortErrors(errors, order));
   return cfg;
 }
@@ -100,10 +100,10 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
 /** keepalived.conf read as far as it goes: what it gives and every error, of every part of
  *  it. What was refused still exists by name (an interface, an instance, a script, a
  *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
-export function readKeepalived(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
+export function readKeepalived(path: string, directorFile?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
   // Warnings from deep inside (ignored keywords) go with the rest, first.
   const warnings: string[] = [];
-  const r = collectingWarnings(warnings, () => readFiles(path, directorFile));
+  const r = collectingWarnings(warnings, () => readFiles(path, directorFile), strict);
   if (warnings.length) r.cfg.warnings = [...warnings, ...(r.cfg.warnings ?? [])];
   return r;
 }
