@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
 } from "./config.js";
@@ -500,7 +500,14 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
       if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
-      const r = value(t, resolveAtLoad);
+      let r: ReturnType<typeof resolveAtLoad>;
+      try {
+        r = resolveAtLoad(t.text);
+      } catch (e) {
+        if (!(e instanceof SettingError)) throw e;
+        carryOn(t, e.message, 'no mail is sent, as keepalived goes on without a server ("Invalid smtp server")');
+        return true;
+      }
       if ("address" in r) g.smtpServer = { host: r.address, port };
       else warn(t, `smtp_server ${t.text}: ${r.why}: no mail is sent, as keepalived goes on without a server ("Invalid smtp server")`);
       return true;
