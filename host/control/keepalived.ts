@@ -28,7 +28,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { ADD_DIRECTOR, arg, carryOn, collectingWarnings, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import { ADD_DIRECTOR, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
@@ -54,6 +54,7 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
   const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
   if (!m) fail(t, "expected NAT, DR or TUN");
   if (t.text === t.text.toUpperCase()) return m;
+  if (isStrict()) fail(t, "expected NAT, DR or TUN in capitals (keepalived takes no other spelling)");
   warn(t, `keepalived takes only NAT, DR or TUN in capitals: it logs "unknown [${t.text}] routing method" and keeps ${what}, ` +
     `and so does wasmvs: write ${t.text.toUpperCase()} for ${t.text.toUpperCase()}`);
   return undefined;

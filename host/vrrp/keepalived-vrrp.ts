@@ -5,7 +5,7 @@
 
 import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, carryOn, fail, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import { classify } from "../control/keepalived-keywords.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
@@ -355,6 +355,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
           } else if (a.key.text === "auth_pass") {
             const p = arg(a, 0, "a password");
             // The advert's 8 bytes (RFC 2338 5.3.10): keepalived truncates a longer one and says so.
+            if (p.text.length > 8 && isStrict()) fail(p, "auth_pass is longer than 8 characters (keepalived truncates it)");
             if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
             v.authPass = p.text.slice(0, 8);
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
@@ -617,6 +618,7 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
   });
   // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.
   if (g.members.length === 1) {
+    if (isStrict()) fail(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]})`);
     warn(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]}): it runs as a group of one, as in keepalived ` +
       `("this probably isn't what you want")`);
   }
