@@ -162,8 +162,25 @@ const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int
 function script(n: Node): Script | undefined {
   leaf(n);
   const first = arg(n, 0, "a script (a path and its arguments)");
-  const argv = n.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : n.args.map((a) => a.text);
+  // keepalived (notify.c notify_script_init) takes the command from the first word (quoted
+  // when it has arguments) and the words after it as USER [GROUP] to run it as.
+  const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
   const where = { file: first.file, line: first.line, column: first.column };
+  if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
+  const user = n.args[1];
+  if (user) {
+    let uid: number | undefined;
+    try {
+      uid = userIds(user.text).uid;
+    } catch { /* no such user */ }
+    if (uid === undefined) {
+      carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
+        `the script for a user that does not exist ("Invalid user/group for notify script ... - ignoring"): so does wasmvs; for arguments, quote the command: ` +
+        `${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`);
+      return undefined;
+    }
+    if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; for arguments, quote the command)`);
+  }
   if (argv[0] && !argv[0].includes("/")) {
     const found = resolveCommand(argv[0]);
     const t = { ...first, text: argv[0] };
