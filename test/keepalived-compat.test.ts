@@ -348,3 +348,133 @@ describe("where keepalived silently does something else, wasmvs does the same an
     expect(w.cfg!.services[0].health!.sorry).toMatchObject({ address: "10.0.0.9", port: 80, method: "dr" });
   });
 });
+
+// The lenient rule: where keepalived 2.2.7 warns and carries on (or silently reads a line its
+// own way), wasmvs does the same with a warning at the line; `--strict` refuses each such line
+// (the behaviour before). keepalived -t is the judge of what keepalived says.
+describe("keepalived's carry-on cases: a warning by default, an error with --strict", () => {
+  /** wasmvs --strict on DIRECTOR + text: its error, or undefined. */
+  const strict = (text: string): string | undefined => {
+    const file = folder.write("w.conf", DIRECTOR + text);
+    try {
+      parseKeepalived(file, undefined, true);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return e.message.replaceAll(folder.path() + "/", "");
+    }
+  };
+  /** keepalived -t says text about line (of text, without the director block). */
+  const says = (out: string, line: number | undefined, what: string) =>
+    expect(out.split("\n").some((l) => (line === undefined || l.includes(`Line ${line})`)) && l.includes(what)), `${line}: ${what}\n${out}`).toBe(true);
+  const kLine = (text: string, needle: string) => text.split("\n").findIndex((l) => l.includes(needle)) + 1;
+  /** One warning at each line (the first holding a needle, or a line number of text), and the same lines refused with --strict. */
+  const warnsThenRefuses = (text: string, where: (string | number)[]) => {
+    const lines = where.map((n) => (typeof n === "number" ? DIRECTOR.split("\n").length - 1 + n : lineOf(text, n)));
+    const w = wasmvs(text);
+    expect(w.error).toBeUndefined();
+    lines.forEach((l, i) => expect(w.warnings.filter((x) => x.startsWith(`w.conf:${l}:`) && x.endsWith("(--strict refuses it)")), `${where[i]}`).toHaveLength(1));
+    const err = strict(text)!;
+    expect(err.split("\n")[0]).toBe(`${lines.length} errors:`);
+    lines.forEach((l, i) => expect(err, `${where[i]}`).toContain(`w.conf:${l}:`));
+    return w;
+  };
+
+  it("unknown keywords (misspelt, keepalived 1's, another block's) and an unknown block are ignored with their lines; a track_script naming no script is not tracked", () => {
+    const text = `global_defs {
+  lvs_id LVS_1
+  garp_master_delay 1
+}
+vvrp_script chk {
+  script "/bin/true"
+}
+${INSTANCE("track_script {\n    chk\n  }")}
+virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  nat_mask 255.255.255.0
+  real_server 10.0.0.2 80 {
+    weigth 2
+    TCP_CHECK {
+      nb_get_retry 3
+    }
+  }
+}
+`;
+    const k = keepalived(text);
+    expect(k.rc).toBe(5);
+    for (const kw of ["lvs_id", "garp_master_delay", "vvrp_script", "nat_mask", "weigth", "nb_get_retry"]) says(k.out, kLine(text, kw), `Unknown keyword '${kw}'`);
+    says(k.out, kLine(text, "    chk"), "(VI_1) track script chk not found, ignoring...");
+    const w = warnsThenRefuses(text, ["lvs_id", "garp_master_delay", "vvrp_script", "    chk", "nat_mask", "weigth", "nb_get_retry"]);
+    expect(w.warnings).toContain(`w.conf:${lineOf(text, "weigth")}:5: weigth: unknown keyword in real_server (did you mean 'weight'?): ignored, as keepalived does (--strict refuses it)`);
+    // What keepalived does: the default weight, no script, nothing tracked.
+    expect(w.cfg!.services[0].realServers[0].weight).toBe(1);
+    expect(w.cfg!.vrrpScripts ?? []).toEqual([]);
+    expect(w.cfg!.vrrp![0].trackScripts).toEqual([]);
+  });
+
+  it("values keepalived replaces by its default or ignores: state backup, priority 100,xyz, persistence_timeout 0, smtp_server **, a sync group's missing instance, a second lvs_sync_daemon_interface, auth_type without auth_pass", () => {
+    const text = `global_defs {
+  smtp_server **
+}
+vrrp_instance VI_1 {
+  state backup
+  interface eth0
+  virtual_router_id 51
+  priority 100,xyz
+  lvs_sync_daemon_interface eth0
+  authentication {
+    auth_type PASS
+    autp_pass 1111
+  }
+  virtual_ipaddress {
+    10.0.0.51
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 52
+  lvs_sync_daemon_interface eth0
+  virtual_ipaddress {
+    10.0.0.52
+  }
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+    VI_9
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  persistence_timeout 0
+  real_server 10.0.0.2 80 {
+  }
+}
+`;
+    const k = keepalived(text);
+    expect(k.rc).toBe(5);
+    says(k.out, kLine(text, "smtp_server"), "Invalid smtp server ** 25");
+    says(k.out, kLine(text, "state backup"), "(VI_1) unknown state 'backup', defaulting to BACKUP");
+    says(k.out, kLine(text, "100,xyz"), "(VI_1) Priority not valid! must be between 1 & 255. Using default 100");
+    says(k.out, 21, "(VI_2) lvs_sync_daemon_interface has already been specified as eth0 - ignoring");
+    says(k.out, undefined, "Virtual router VI_9 specified in sync group G doesn't exist - ignoring");
+    says(k.out, undefined, "(VI_1) Authentication specified but no password given. Ignoring");
+    says(k.out, kLine(text, "persistence_timeout"), "persistence_timeout invalid");
+    const w = warnsThenRefuses(text, ["smtp_server", "state backup", "100,xyz", "autp_pass", "authentication", 21, "VI_9", "persistence_timeout"]);
+    expect(w.warnings).toContain(`w.conf:${lineOf(text, "authentication")}:3: authentication: auth_type PASS needs auth_pass: this instance runs WITHOUT authentication ` +
+      "(its adverts carry none and it takes adverts without), as keepalived does (\"Authentication specified but no password given. Ignoring\"): " +
+      "a peer with auth_pass will not accept its adverts (--strict refuses it)");
+    const [vi1] = w.cfg!.vrrp!;
+    expect(vi1).toMatchObject({ initialMaster: false, priority: 100 });
+    expect(vi1.authPass).toBeUndefined();
+    expect(w.cfg!.health?.smtpServer).toBeUndefined();
+    expect(w.cfg!.services[0].persistence).toBeUndefined();
+    expect(w.cfg!.syncDaemon).toMatchObject({ instance: "VI_1", interfaceName: "eth0" });
+    expect(w.cfg!.vrrpSyncGroups).toEqual([expect.objectContaining({ name: "G", members: ["VI_1", "VI_2"] })]);
+  });
+});
