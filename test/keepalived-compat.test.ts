@@ -277,7 +277,8 @@ describe("where keepalived warns and carries on, so does wasmvs", () => {
     const text = `global_defs {\n  smtp_server localhost 2525\n  notification_email {\n    root@localhost\n  }\n}\n`;
     expect(keepalived(text)).toEqual({ rc: 0, out: "" });
     expect(wasmvs(text).cfg!.health!.smtpServer).toEqual({ host: "127.0.0.1", port: 2525 });
-    expect(wasmvs(text.replace("localhost 2525", "mail_server!")).error).toBe("w.conf:8:15: 'mail_server!': expected an IPv4 address or a host name");
+    // Not a name at all: keepalived says "Invalid smtp server" and goes on without one; wasmvs too (--strict refuses it).
+    expect(wasmvs(text.replace("localhost 2525", "mail_server!")).warnings[0]).toMatch(/^w\.conf:8:15: mail_server!: expected an IPv4 address or a host name: no mail is sent/);
   });
 
   it("smtp_server that does not resolve (in a namespace without a network): a warning and no mail, as keepalived", () => {
@@ -476,5 +477,68 @@ virtual_server 10.0.0.100 80 {
     expect(w.cfg!.services[0].persistence).toBeUndefined();
     expect(w.cfg!.syncDaemon).toMatchObject({ instance: "VI_1", interfaceName: "eth0" });
     expect(w.cfg!.vrrpSyncGroups).toEqual([expect.objectContaining({ name: "G", members: ["VI_1", "VI_2"] })]);
+  });
+
+  it("what keepalived reads its own way: nopreempt with state MASTER, notify_master twice, a bare program name, USER after an unquoted script, words after preempt, prefixes on unicast addresses", () => {
+    const text = `vrrp_instance VI_1 {
+  state MASTER
+  nopreempt
+  interface eth0
+  virtual_router_id 51
+  priority 200
+  notify_master "/bin/echo one"
+  notify_master "/bin/echo two"
+  notify_backup "true backup"
+  notify_fault no-such-program-here
+  notify_stop /bin/echo stopping
+  virtual_ipaddress {
+    10.0.0.51
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 52
+  priority 100
+  preempt delay 300
+  unicast_src_ip 10.0.0.254/24
+  unicast_peer {
+    10.0.0.2/24
+  }
+  virtual_ipaddress {
+    10.0.0.52
+  }
+}
+`;
+    const k = keepalived(text);
+    expect([5, 6]).toContain(k.rc); // 6: scripts without script_security (keepalived runs them, and says so)
+    says(k.out, undefined, "(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing");
+    says(k.out, 8, "(VI_1) notify_master script already specified - ignoring /bin/echo two");
+    // The rest keepalived takes without a word at -t (a notify script it cannot use is logged at start).
+    for (const l of [9, 10, 11, 20, 21, 23]) expect(k.out, `${l}`).not.toContain(`Line ${l})`);
+    const w = warnsThenRefuses(text, ["nopreempt", "/bin/echo two", "no-such-program-here", "true backup", "stopping", "preempt delay", "unicast_src_ip", "10.0.0.2/24"]);
+    const [vi1, vi2] = w.cfg!.vrrp!;
+    expect(vi1.preempt).toBe(true);
+    expect(vi1.notifyMaster?.argv).toEqual(["/bin/echo", "one"]);
+    // A bare name is looked up in PATH, as keepalived's find_path does.
+    expect(vi1.notifyBackup?.argv).toEqual(["/usr/bin/true", "backup"]);
+    expect(vi1.notifyFault).toBeUndefined();
+    // keepalived reads "stopping" as the user to run /bin/echo as: there is none, the script is disabled.
+    expect(vi1.notifyStop).toBeUndefined();
+    expect(w.warnings.find((x) => x.includes("stopping"))).toContain(`notify_stop "/bin/echo stopping"`);
+    expect(vi2).toMatchObject({ preempt: true, preemptDelayMs: 0, unicastPeers: ["10.0.0.2"] });
+  });
+
+  it("wasmvs check --strict refuses what check accepts with a warning; the usage names --strict for check and run", () => {
+    const file = folder.write("s.conf", DIRECTOR + `virtual_server 10.0.0.100 80 {\n  lb_kind NAT\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    weigth 2\n  }\n}\n`);
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "wasmvs.js"), ...args], { encoding: "utf8", timeout: 30000 });
+    const lenient = cli("check", file);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stdout).toContain(`warning: ${file}:11:5: weigth: unknown keyword in real_server (did you mean 'weight'?): ignored, as keepalived does (--strict refuses it)`);
+    const strictRun = cli("check", file, "--strict");
+    expect(strictRun.status).not.toBe(0);
+    expect(strictRun.stderr).toContain(`${file}:11:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)`);
+    const usage = cli("--help");
+    expect(usage.stdout + usage.stderr).toMatch(/check FILE \[--director FILE\] \[--strict\]/);
+    expect(usage.stdout + usage.stderr).toMatch(/run --config FILE \[--director FILE\] \[--strict\]/);
   });
 });
