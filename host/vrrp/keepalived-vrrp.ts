@@ -194,6 +194,8 @@ function script(n: Node): Script | undefined {
   if (!argv[0]?.startsWith("/")) fail(first, "a script needs an absolute path");
   return { argv, where };
 }
+const tokOfFirst = (n: Node, k: string) => n.children!.find((c) => c.key.text === k)?.key ?? n.key;
+
 /** keepalived's inet_stosockaddr (lib/utils.c) drops "/PREFIX" or "-RANGE" from an address it
  *  takes as a host's (unicast_peer, unicast_src_ip), silently: wasmvs does the same and says so. */
 function prefixDropped(t: Tok, what: string): Tok {
@@ -431,6 +433,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
   });
   errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
+  // keepalived (vrrp.c vrrp_complete_instance) derives what is not given from the other:
+  // state MASTER without priority is the address owner (255), priority 255 without state is MASTER.
+  if (v.priority === undefined && v.initialMaster === true) {
+    warn(tokOfFirst(n, "state"), `state MASTER without priority: priority 255 (the address owner), as keepalived derives it ("If no priority has been set, derive it from the initial state"); write priority to choose another`);
+    v.priority = 255;
+  }
+  if (v.initialMaster === undefined && v.priority === 255) v.initialMaster = true;
   // keepalived (vrrp.c vrrp_complete_instance) clears what cannot work, with a warning.
   const tokOf = (k: string) => [...n.children!].reverse().find((c) => c.key.text === k)?.key ?? n.key;
   errs.attempt(() => {
