@@ -270,7 +270,7 @@ export function warn(t: Tok, text: string): void {
  *  it is an error at t instead (problem: the error; consequence: what is done instead). */
 export function carryOn(t: Tok, problem: string, consequence: string): void {
   if (strict) fail(t, problem);
-  warn(t, `${t.text}: ${problem}: ${consequence} (--strict refuses it)`);
+  warn(t, `${t.text.length > 60 ? `${t.text.slice(0, 60)}...` : t.text}: ${problem}: ${consequence} (--strict refuses it)`);
 }
 export const isStrict = () => strict;
 
