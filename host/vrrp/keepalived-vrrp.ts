@@ -538,7 +538,13 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
       case "script": {
         leaf(c);
         const first = arg(c, 0, "a command");
-        const argv = c.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : c.args.map((a) => a.text);
+        // keepalived (vrrp_vscript_script_handler, set_script_params_array) takes the command
+        // line from the first word only (quoted when it has arguments): words after it are dropped.
+        const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
+        if (c.args.length > 1) {
+          carryOn(c.args[1], `unexpected argument to script (a command with arguments is quoted: script "${c.args.map((a) => a.text).join(" ")}")`,
+            `ignored with the words after it: keepalived runs ${argv.join(" ")} alone, and so does wasmvs`);
+        }
         if (!argv.length) fail(first, "expects a command");
         const found = resolveCommand(argv[0]);
         if (found) argv[0] = found;
