@@ -203,14 +203,14 @@ virtual_server 10.0.0.100 80 {
   quorum 3
   hysteresis 1
   quorum_up "/bin/echo up"
-  quorum_down /bin/echo down
+  quorum_down "/bin/echo down"
   sorry_server 10.1.0.99 80
   sorry_server_inhibit
   inhibit_on_failure
   alpha
   real_server 10.1.0.11 80 {
     weight 2
-    notify_down /bin/echo gone
+    notify_down "/bin/echo gone"
     FILE_CHECK { track_file maint }
     TCP_CHECK { }
   }

@@ -537,6 +537,35 @@ vrrp_instance VI_2 {
     expect(wasmvs(text.replace("/bin/test -e /run/x", '"/bin/test -e /run/x"')).cfg!.vrrpScripts![0].script.argv).toEqual(["/bin/test", "-e", "/run/x"]);
   });
 
+  it("checker scripts as keepalived reads them: misc_path's words after an unquoted command dropped, notify_down's taken as the user, notify_up twice keeps the first", () => {
+    const text = `virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum_up /bin/echo up
+  real_server 10.0.0.2 80 {
+    notify_up "/bin/echo up"
+    notify_up "/bin/echo again"
+    notify_down /bin/echo gone
+    MISC_CHECK {
+      misc_path /bin/test -e /run/x
+    }
+  }
+}
+`;
+    const k = keepalived(text);
+    says(k.out, 8, "notify_up script already specified - ignoring /bin/echo again");
+    for (const l of [5, 9, 11]) expect(k.out, `${l}`).not.toContain(`Line ${l})`);
+    const w = warnsThenRefuses(text, [5, "again", "gone", "-e /run/x"]);
+    const s = w.cfg!.services[0];
+    expect(s.health!.quorumUp).toBeUndefined(); // user "up" does not exist: disabled
+    const rs = s.realServers[0];
+    expect(rs.health!.notifyUp?.argv).toEqual(["/bin/echo", "up"]);
+    expect(rs.health!.notifyDown).toBeUndefined();
+    expect(rs.health!.checkers[0]).toMatchObject({ kind: "MISC_CHECK" });
+    expect(JSON.stringify(rs.health!.checkers[0])).toContain('"argv":["/bin/test"]');
+  });
+
   it("wasmvs check --strict refuses what check accepts with a warning; the usage names --strict for check and run", () => {
     const file = folder.write("s.conf", DIRECTOR + `virtual_server 10.0.0.100 80 {\n  lb_kind NAT\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    weigth 2\n  }\n}\n`);
     const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "wasmvs.js"), ...args], { encoding: "utf8", timeout: 30000 });
