@@ -147,6 +147,7 @@ gatedDescribe("the keepalived.conf corpus judged by keepalived -t", keepalivedUn
           // "silent" and "differs": it says nothing there.
           if (d.group === "warns") {
             const words = d.keepalived.split(/;|\(/)[0].trim();
+            expect(words, `${d.file}:${d.line}: what keepalived says`).not.toBe("");
             expect([...at(d.line), ...k.messages.filter((m) => m.includes(d.keyword) || m.includes(words))], `${d.file}:${d.line}`).not.toEqual([]);
             if (!/^Unknown keyword/.test(words)) expect(k.messages.some((m) => m.includes(words)), `${d.file}:${d.line}: ${words}`).toBe(true);
           } else expect(at(d.line), `${d.file}:${d.line}`).toEqual([]);
