@@ -508,15 +508,27 @@ vrrp_instance VI_2 {
     10.0.0.52
   }
 }
+vrrp_instance VI_3 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 53
+  nopreempt
+  preempt_delay 10
+  virtual_ipaddress {
+    10.0.0.53
+  }
+}
 `;
     const k = keepalived(text);
     expect([5, 6]).toContain(k.rc); // 6: scripts without script_security (keepalived runs them, and says so)
     says(k.out, undefined, "(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing");
     says(k.out, 8, "(VI_1) notify_master script already specified - ignoring /bin/echo two");
+    says(k.out, undefined, "(VI_3) preempt_delay is incompatible with nopreempt mode - resetting");
     // The rest keepalived takes without a word at -t (a notify script it cannot use is logged at start).
     for (const l of [9, 10, 11, 20, 21, 23]) expect(k.out, `${l}`).not.toContain(`Line ${l})`);
-    const w = warnsThenRefuses(text, ["nopreempt", "/bin/echo two", "no-such-program-here", "true backup", "stopping", "preempt delay", "unicast_src_ip", "10.0.0.2/24"]);
-    const [vi1, vi2] = w.cfg!.vrrp!;
+    const w = warnsThenRefuses(text, ["nopreempt", "/bin/echo two", "no-such-program-here", "true backup", "stopping", "preempt delay", "unicast_src_ip", "10.0.0.2/24", "preempt_delay 10"]);
+    const [vi1, vi2, vi3] = w.cfg!.vrrp!;
+    expect(vi3).toMatchObject({ preempt: false, preemptDelayMs: 0 });
     expect(vi1.preempt).toBe(true);
     expect(vi1.notifyMaster?.argv).toEqual(["/bin/echo", "one"]);
     // A bare name is looked up in PATH, as keepalived's find_path does.

@@ -453,8 +453,12 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     }
   });
   errs.attempt(() => {
-    if (!v.initialMaster || !v.preemptDelayMs) return;
-    carryOn(tokOf("preempt_delay"), "preempt_delay does not go with state MASTER", 'no delay, as keepalived ("Warning - preempt delay will not work with initial state MASTER - clearing")');
+    if (!v.preemptDelayMs) return;
+    if (v.initialMaster) {
+      carryOn(tokOf("preempt_delay"), "preempt_delay does not go with state MASTER", 'no delay, as keepalived ("Warning - preempt delay will not work with initial state MASTER - clearing")');
+    } else if (v.preempt === false) {
+      carryOn(tokOf("preempt_delay"), "preempt_delay does not go with nopreempt", 'no delay, as keepalived ("preempt_delay is incompatible with nopreempt mode - resetting")');
+    } else return;
     v.preemptDelayMs = 0;
   });
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
