@@ -98,11 +98,12 @@ const DIRECTOR = `director {
 }
 `;
 
-function conf(text: string): DirectorConfig {
+/** strict: --strict, where what keepalived carries on after (an unknown keyword) is an error. */
+function conf(text: string, strict = false): DirectorConfig {
   const dir = mkdtempSync(join(tmpdir(), "wasmvs-health-"));
   const p = join(dir, "keepalived.conf");
   writeFileSync(p, DIRECTOR + text);
-  return parseKeepalived(p);
+  return parseKeepalived(p, undefined, strict);
 }
 
 describe("keepalived.conf's health keywords", () => {
@@ -163,7 +164,7 @@ describe("keepalived.conf's health keywords", () => {
     TCP_CHECK { delay_loop 0.001 }
     notify_up relative/script.sh
   }
-}`);
+}`, true);
     } catch (e) {
       err = e as Error;
     }
@@ -202,14 +203,14 @@ virtual_server 10.0.0.100 80 {
   quorum 3
   hysteresis 1
   quorum_up "/bin/echo up"
-  quorum_down /bin/echo down
+  quorum_down "/bin/echo down"
   sorry_server 10.1.0.99 80
   sorry_server_inhibit
   inhibit_on_failure
   alpha
   real_server 10.1.0.11 80 {
     weight 2
-    notify_down /bin/echo gone
+    notify_down "/bin/echo gone"
     FILE_CHECK { track_file maint }
     TCP_CHECK { }
   }
@@ -396,7 +397,7 @@ describe("the health service on a fake clock, driving a real engine", () => {
   it("a refused reload leaves every checker as it was; stop cancels every timer", async () => {
     const d = await director(TWO);
     await d.run(1100);
-    d.setFile(TWO + "\nvirtual_server 10.0.0.101 80 { real_server 10.1.0.13 80 { TCP_CHECK { bogus 1 } } }");
+    d.setFile(TWO + "\nvirtual_server 10.0.0.101 80 { real_server 10.1.0.13 80 { TCP_CHECK { connect_port 99999 } } }");
     await expect(d.state.reloadFile()).rejects.toThrow();
     expect(d.health.views().length).toBe(2);
     await d.health.stop();
@@ -437,7 +438,7 @@ virtual_server 10.0.0.100 80 {
     SMTP_CHECK { host { bind_port 2525 } }
     TCP_CHECK { nb_get_retry 2 }
   }
-}`);
+}`, true);
     } catch (e) {
       err = e as Error;
     }

@@ -279,7 +279,8 @@ describe("where keepalived warns and carries on, so does wasmvs", () => {
     const text = `global_defs {\n  smtp_server localhost 2525\n  notification_email {\n    root@localhost\n  }\n}\n`;
     expect(keepalived(text)).toEqual({ rc: 0, out: "" });
     expect(wasmvs(text).cfg!.health!.smtpServer).toEqual({ host: "127.0.0.1", port: 2525 });
-    expect(wasmvs(text.replace("localhost 2525", "mail_server!")).error).toBe("w.conf:8:15: 'mail_server!': expected an IPv4 address or a host name");
+    // Not a name at all: keepalived says "Invalid smtp server" and goes on without one; wasmvs too (--strict refuses it).
+    expect(wasmvs(text.replace("localhost 2525", "mail_server!")).warnings[0]).toMatch(/^w\.conf:8:15: mail_server!: expected an IPv4 address or a host name: no mail is sent/);
   });
 
   it("smtp_server that does not resolve (in a namespace without a network): a warning and no mail, as keepalived", () => {
@@ -348,5 +349,248 @@ describe("where keepalived silently does something else, wasmvs does the same an
       "w.conf:11: direct routing cannot change the port: sorry server 10.0.0.9:8080 gets the service port 80, as keepalived does",
     ]);
     expect(w.cfg!.services[0].health!.sorry).toMatchObject({ address: "10.0.0.9", port: 80, method: "dr" });
+  });
+});
+
+// The lenient rule: where keepalived 2.2.7 warns and carries on (or silently reads a line its
+// own way), wasmvs does the same with a warning at the line; `--strict` refuses each such line
+// (the behaviour before). keepalived -t is the judge of what keepalived says.
+describe("keepalived's carry-on cases: a warning by default, an error with --strict", () => {
+  /** wasmvs --strict on DIRECTOR + text: its error, or undefined. */
+  const strict = (text: string): string | undefined => {
+    const file = folder.write("w.conf", DIRECTOR + text);
+    try {
+      parseKeepalived(file, undefined, true);
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return e.message.replaceAll(folder.path() + "/", "");
+    }
+  };
+  /** keepalived -t says text about line (of text, without the director block). */
+  const says = (out: string, line: number | undefined, what: string) =>
+    expect(out.split("\n").some((l) => (line === undefined || l.includes(`Line ${line})`)) && l.includes(what)), `${line}: ${what}\n${out}`).toBe(true);
+  const kLine = (text: string, needle: string) => text.split("\n").findIndex((l) => l.includes(needle)) + 1;
+  /** One warning at each line (the first holding a needle, or a line number of text), and the same lines refused with --strict. */
+  const warnsThenRefuses = (text: string, where: (string | number)[]) => {
+    const lines = where.map((n) => (typeof n === "number" ? DIRECTOR.split("\n").length - 1 + n : lineOf(text, n)));
+    const w = wasmvs(text);
+    expect(w.error).toBeUndefined();
+    lines.forEach((l, i) => expect(w.warnings.filter((x) => x.startsWith(`w.conf:${l}:`) && x.endsWith("(--strict refuses it)")), `${where[i]}`).toHaveLength(1));
+    const err = strict(text)!;
+    if (lines.length > 1) expect(err.split("\n")[0]).toBe(`${lines.length} errors:`);
+    lines.forEach((l, i) => expect(err, `${where[i]}`).toContain(`w.conf:${l}:`));
+    return w;
+  };
+
+  it("unknown keywords (misspelt, keepalived 1's, another block's) and an unknown block are ignored with their lines; a track_script naming no script is not tracked", () => {
+    const text = `global_defs {
+  lvs_id LVS_1
+  garp_master_delay 1
+}
+vvrp_script chk {
+  script "/bin/true"
+}
+${INSTANCE("track_script {\n    chk\n  }")}
+virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  nat_mask 255.255.255.0
+  real_server 10.0.0.2 80 {
+    weigth 2
+    TCP_CHECK {
+      nb_get_retry 3
+    }
+  }
+}
+`;
+    const k = keepalived(text);
+    expect(k.rc).toBe(5);
+    for (const kw of ["lvs_id", "garp_master_delay", "vvrp_script", "nat_mask", "weigth", "nb_get_retry"]) says(k.out, kLine(text, kw), `Unknown keyword '${kw}'`);
+    says(k.out, kLine(text, "    chk"), "(VI_1) track script chk not found, ignoring...");
+    const w = warnsThenRefuses(text, ["lvs_id", "garp_master_delay", "vvrp_script", "    chk", "nat_mask", "weigth", "nb_get_retry"]);
+    expect(w.warnings).toContain(`w.conf:${lineOf(text, "weigth")}:5: weigth: unknown keyword in real_server (did you mean 'weight'?): ignored, as keepalived does (--strict refuses it)`);
+    // What keepalived does: the default weight, no script, nothing tracked.
+    expect(w.cfg!.services[0].realServers[0].weight).toBe(1);
+    expect(w.cfg!.vrrpScripts ?? []).toEqual([]);
+    expect(w.cfg!.vrrp![0].trackScripts).toEqual([]);
+  });
+
+  it("values keepalived replaces by its default or ignores: state backup, priority 100,xyz, persistence_timeout 0, smtp_server **, a sync group's missing instance, a second lvs_sync_daemon_interface, auth_type without auth_pass", () => {
+    const text = `global_defs {
+  smtp_server **
+}
+vrrp_instance VI_1 {
+  state backup
+  interface eth0
+  virtual_router_id 51
+  priority 100,xyz
+  lvs_sync_daemon_interface eth0
+  authentication {
+    auth_type PASS
+    autp_pass 1111
+  }
+  virtual_ipaddress {
+    10.0.0.51
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 52
+  lvs_sync_daemon_interface eth0
+  virtual_ipaddress {
+    10.0.0.52
+  }
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+    VI_9
+  }
+}
+virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  persistence_timeout 0
+  real_server 10.0.0.2 80 {
+  }
+}
+`;
+    const k = keepalived(text);
+    expect(k.rc).toBe(5);
+    says(k.out, kLine(text, "smtp_server"), "Invalid smtp server ** 25");
+    says(k.out, kLine(text, "state backup"), "(VI_1) unknown state 'backup', defaulting to BACKUP");
+    says(k.out, kLine(text, "100,xyz"), "(VI_1) Priority not valid! must be between 1 & 255. Using default 100");
+    says(k.out, 21, "(VI_2) lvs_sync_daemon_interface has already been specified as eth0 - ignoring");
+    says(k.out, undefined, "Virtual router VI_9 specified in sync group G doesn't exist - ignoring");
+    says(k.out, undefined, "(VI_1) Authentication specified but no password given. Ignoring");
+    says(k.out, kLine(text, "persistence_timeout"), "persistence_timeout invalid");
+    const w = warnsThenRefuses(text, ["smtp_server", "state backup", "100,xyz", "autp_pass", "authentication", 21, "VI_9", "persistence_timeout"]);
+    expect(w.warnings).toContain(`w.conf:${lineOf(text, "authentication")}:3: authentication: auth_type PASS needs auth_pass: this instance runs WITHOUT authentication ` +
+      "(its adverts carry none and it takes adverts without), as keepalived does (\"Authentication specified but no password given. Ignoring\"): " +
+      "a peer with auth_pass will not accept its adverts (--strict refuses it)");
+    const [vi1] = w.cfg!.vrrp!;
+    expect(vi1).toMatchObject({ initialMaster: false, priority: 100 });
+    expect(vi1.authPass).toBeUndefined();
+    expect(w.cfg!.health?.smtpServer).toBeUndefined();
+    expect(w.cfg!.services[0].persistence).toBeUndefined();
+    expect(w.cfg!.syncDaemon).toMatchObject({ instance: "VI_1", interfaceName: "eth0" });
+    expect(w.cfg!.vrrpSyncGroups).toEqual([expect.objectContaining({ name: "G", members: ["VI_1", "VI_2"] })]);
+  });
+
+  it("what keepalived reads its own way: nopreempt with state MASTER, notify_master twice, a bare program name, USER after an unquoted script, words after preempt, prefixes on unicast addresses", () => {
+    const text = `vrrp_instance VI_1 {
+  state MASTER
+  nopreempt
+  interface eth0
+  virtual_router_id 51
+  priority 200
+  notify_master "/bin/echo one"
+  notify_master "/bin/echo two"
+  notify_backup "true backup"
+  notify_fault no-such-program-here
+  notify_stop /bin/echo stopping
+  virtual_ipaddress {
+    10.0.0.51
+  }
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 52
+  priority 100
+  preempt delay 300
+  unicast_src_ip 10.0.0.254/24
+  unicast_peer {
+    10.0.0.2/24
+  }
+  virtual_ipaddress {
+    10.0.0.52
+  }
+}
+vrrp_instance VI_3 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 53
+  nopreempt
+  preempt_delay 10
+  virtual_ipaddress {
+    10.0.0.53
+  }
+}
+`;
+    const k = keepalived(text);
+    expect([5, 6]).toContain(k.rc); // 6: scripts without script_security (keepalived runs them, and says so)
+    says(k.out, undefined, "(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing");
+    says(k.out, 8, "(VI_1) notify_master script already specified - ignoring /bin/echo two");
+    says(k.out, undefined, "(VI_3) preempt_delay is incompatible with nopreempt mode - resetting");
+    // The rest keepalived takes without a word at -t (a notify script it cannot use is logged at start).
+    for (const l of [9, 10, 11, 20, 21, 23]) expect(k.out, `${l}`).not.toContain(`Line ${l})`);
+    const w = warnsThenRefuses(text, ["nopreempt", "/bin/echo two", "no-such-program-here", "true backup", "stopping", "preempt delay", "unicast_src_ip", "10.0.0.2/24", "preempt_delay 10"]);
+    const [vi1, vi2, vi3] = w.cfg!.vrrp!;
+    expect(vi3).toMatchObject({ preempt: false, preemptDelayMs: 0 });
+    expect(vi1.preempt).toBe(true);
+    expect(vi1.notifyMaster?.argv).toEqual(["/bin/echo", "one"]);
+    // A bare name is looked up in PATH, as keepalived's find_path does.
+    expect(vi1.notifyBackup?.argv).toEqual(["/usr/bin/true", "backup"]);
+    expect(vi1.notifyFault).toBeUndefined();
+    // keepalived reads "stopping" as the user to run /bin/echo as: there is none, the script is disabled.
+    expect(vi1.notifyStop).toBeUndefined();
+    expect(w.warnings.find((x) => x.includes("stopping"))).toContain(`notify_stop "/bin/echo stopping"`);
+    expect(vi2).toMatchObject({ preempt: true, preemptDelayMs: 0, unicastPeers: ["10.0.0.2"] });
+  });
+
+  it("vrrp_script's script: the command is the first word (quoted with its arguments); unquoted words after it are dropped, as keepalived drops them", () => {
+    const text = `vrrp_script chk {\n  script /bin/test -e /run/x\n}\n${INSTANCE("track_script {\n    chk\n  }")}`;
+    const k = keepalived(text);
+    expect(k.out).not.toContain("Line 2)");
+    const w = warnsThenRefuses(text, ["/bin/test"]);
+    expect(w.cfg!.vrrpScripts![0].script.argv).toEqual(["/bin/test"]);
+    expect(wasmvs(text.replace("/bin/test -e /run/x", '"/bin/test -e /run/x"')).cfg!.vrrpScripts![0].script.argv).toEqual(["/bin/test", "-e", "/run/x"]);
+  });
+
+  it("checker scripts as keepalived reads them: misc_path's words after an unquoted command dropped, notify_down's taken as the user, notify_up twice keeps the first", () => {
+    const text = `virtual_server 10.0.0.100 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum_up /bin/echo up
+  real_server 10.0.0.2 80 {
+    notify_up "/bin/echo up"
+    notify_up "/bin/echo again"
+    notify_down /bin/echo gone
+    MISC_CHECK {
+      misc_path /bin/test -e /run/x
+    }
+  }
+}
+`;
+    const k = keepalived(text);
+    says(k.out, 8, "notify_up script already specified - ignoring /bin/echo again");
+    for (const l of [5, 9, 11]) expect(k.out, `${l}`).not.toContain(`Line ${l})`);
+    const w = warnsThenRefuses(text, [5, "again", "gone", "-e /run/x"]);
+    const s = w.cfg!.services[0];
+    expect(s.health!.quorumUp).toBeUndefined(); // user "up" does not exist: disabled
+    const rs = s.realServers[0];
+    expect(rs.health!.notifyUp?.argv).toEqual(["/bin/echo", "up"]);
+    expect(rs.health!.notifyDown).toBeUndefined();
+    expect(rs.health!.checkers[0]).toMatchObject({ kind: "MISC_CHECK" });
+    expect(JSON.stringify(rs.health!.checkers[0])).toContain('"argv":["/bin/test"]');
+  });
+
+  it("wasmvs check --strict refuses what check accepts with a warning; the usage names --strict for check and run", () => {
+    const file = folder.write("s.conf", DIRECTOR + `virtual_server 10.0.0.100 80 {\n  lb_kind NAT\n  protocol TCP\n  real_server 10.0.0.2 80 {\n    weigth 2\n  }\n}\n`);
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, "bin", "wasmvs.js"), ...args], { encoding: "utf8", timeout: 30000 });
+    const lenient = cli("check", file);
+    expect(lenient.status).toBe(0);
+    expect(lenient.stdout).toContain(`warning: ${file}:11:5: weigth: unknown keyword in real_server (did you mean 'weight'?): ignored, as keepalived does (--strict refuses it)`);
+    const strictRun = cli("check", file, "--strict");
+    expect(strictRun.status).not.toBe(0);
+    expect(strictRun.stderr).toContain(`${file}:11:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)`);
+    const usage = cli("--help");
+    expect(usage.stdout + usage.stderr).toMatch(/check FILE \[--director FILE\] \[--strict\]/);
+    expect(usage.stdout + usage.stderr).toMatch(/run --config FILE \[--director FILE\] \[--strict\]/);
   });
 });

@@ -4,7 +4,10 @@
 // the file names) and by `wasmvs check FILE --director FILE.director`, the file unchanged.
 // wasmvs must accept every file keepalived accepts, except the differences listed in the
 // corpus's manifest.json, each with its reason — the table README's "Real-world files"
-// shows. A difference that is not listed fails, and so does a listed one that went away.
+// shows. Where keepalived warns and carries on ("warns") or silently does something
+// ("silent"), wasmvs does the same with a warning at the line, and `--strict` refuses the
+// line; "differs": wasmvs refuses it either way. A difference that is not listed fails,
+// and so does a listed one that went away.
 
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
@@ -13,6 +16,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { check } from "../host/cli/check.js";
 import { ConfigError } from "../host/control/rules.js";
+import { readConfig } from "../host/control/load.js";
 import { gatedDescribe } from "./e2e/e2e.js";
 
 const CORPUS = join(import.meta.dirname, "fixtures", "keepalived-corpus");
@@ -20,21 +24,19 @@ const README = join(import.meta.dirname, "..", "README.md");
 const KEEPALIVED = "/usr/sbin/keepalived";
 
 interface Difference { file: string; line: number; keyword: string; group: Group; keepalived: string; why: string }
-interface Silent { file: string; keepalived: string; group: "pending" | "silent"; wasmvs: string; why: string }
-type Group = "pending" | "stricter" | "differs" | "cascade";
+type Group = "warns" | "silent" | "differs";
 const manifest = JSON.parse(readFileSync(join(CORPUS, "manifest.json"), "utf8")) as {
   files: { file: string; repo: string; path: string; commit: string; kind: string; what: string }[];
   differences: Difference[];
-  silent: Silent[];
 };
 
 const key = (file: string, line: number, keyword: string) => `${file}:${line} '${keyword}'`;
 
 /** What wasmvs refuses in a file (its errors' positions), and its warnings. */
-async function wasmvs(file: string): Promise<{ errors: string[]; files: string[]; out?: string }> {
+async function wasmvs(file: string, strict = false): Promise<{ errors: string[]; files: string[]; out?: string }> {
   const conf = join(CORPUS, `${file}.conf`);
   try {
-    return { errors: [], files: [], out: await check(conf, join(CORPUS, `${file}.director`)) };
+    return { errors: [], files: [], out: await check(conf, join(CORPUS, `${file}.director`), strict) };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     return { errors: e.errors.map((x) => key(`${basename(x.file, ".conf")}.conf`, x.line, x.keyword)), files: e.errors.map((x) => x.file) };
@@ -45,7 +47,8 @@ const names = manifest.files.map((f) => f.file.replace(/\.conf$/, ""));
 
 /** The README row of a difference (README's table is this list, rendered). */
 export const row = (d: Difference) => `| ${d.file}:${d.line} | \`${d.keyword}\` | ${d.keepalived} | ${d.why} |`;
-export const silentRow = (s: Silent) => `| ${s.file} | ${s.keepalived} | ${s.wasmvs} | ${s.why} |`;
+const refusedBy = (strict: boolean) => manifest.differences.filter((d) => strict || d.group === "differs");
+const acceptedBy = (strict: boolean) => names.length - new Set(refusedBy(strict).map((d) => d.file)).size;
 
 describe("the keepalived.conf corpus", () => {
   it("is what its manifest says: every file with its director file, from as many repositories", () => {
@@ -59,33 +62,41 @@ describe("the keepalived.conf corpus", () => {
     for (const f of manifest.files) expect(sources).toContain(`| ${f.file} | ${f.repo} | ${f.path} | ${f.commit.slice(0, 12)} | ${f.kind} |`);
   });
 
-  it("wasmvs refuses exactly the listed differences, at their lines in the corpus file (never the director file)", async () => {
-    const actual: Record<string, string[]> = {};
-    const listed: Record<string, string[]> = {};
-    let accepted = 0;
-    for (const f of names) {
-      const r = await wasmvs(f);
-      if (!r.errors.length) accepted++;
-      for (const p of r.files) expect(p).toBe(join(CORPUS, `${f}.conf`));
-      actual[f] = r.errors.sort();
-      listed[f] = manifest.differences.filter((d) => d.file === `${f}.conf`).map((d) => key(d.file, d.line, d.keyword)).sort();
-    }
-    // One comparison for the whole corpus: the diff shows every unlisted and every vanished difference.
-    expect(actual).toEqual(listed);
-    const refused = names.length - accepted;
-    const groups = (g: Group) => manifest.differences.filter((d) => d.group === g).length;
-    console.log(`keepalived corpus: ${names.length} files; wasmvs accepts ${accepted}, refuses ${refused} (${manifest.differences.length} differences: ` +
-      `${groups("pending")} pending wt-kw, ${groups("stricter")} stricter, ${groups("differs")} differ, ${groups("cascade")} cascade; ${manifest.silent.length} silent)`);
-  });
+  for (const strict of [false, true]) {
+    it(`${strict ? "with --strict" : "by default"}, wasmvs refuses exactly the listed differences${strict ? "" : " that differ"}, at their lines in the corpus file (never the director file)`, async () => {
+      const actual: Record<string, string[]> = {};
+      const listed: Record<string, string[]> = {};
+      let accepted = 0;
+      for (const f of names) {
+        const r = await wasmvs(f, strict);
+        if (!r.errors.length) accepted++;
+        for (const p of r.files) expect(p).toBe(join(CORPUS, `${f}.conf`));
+        actual[f] = r.errors.sort();
+        listed[f] = refusedBy(strict).filter((d) => d.file === `${f}.conf`).map((d) => key(d.file, d.line, d.keyword)).sort();
+        // By default each line keepalived carries on after (or silently reads its own way) is a warning at that line.
+        if (!strict) {
+          const warnings = readConfig(join(CORPUS, `${f}.conf`), join(CORPUS, `${f}.director`)).cfg.warnings ?? [];
+          for (const d of manifest.differences.filter((x) => x.file === `${f}.conf` && x.group !== "differs")) {
+            expect(warnings.filter((w) => w.startsWith(`${join(CORPUS, d.file)}:${d.line}:`)), `${d.file}:${d.line}`).not.toEqual([]);
+          }
+        }
+      }
+      // One comparison for the whole corpus: the diff shows every unlisted and every vanished difference.
+      expect(actual).toEqual(listed);
+      expect(accepted).toBe(acceptedBy(strict));
+      const groups = (g: Group) => manifest.differences.filter((d) => d.group === g).length;
+      console.log(`keepalived corpus${strict ? " (--strict)" : ""}: ${names.length} files; wasmvs accepts ${accepted}, refuses ${names.length - accepted} ` +
+        `(${refusedBy(strict).length} lines; listed: ${groups("warns")} keepalived warns, ${groups("silent")} keepalived silent, ${groups("differs")} differ)`);
+    });
+  }
 
   it("README's table is the manifest's", () => {
     const text = readFileSync(README, "utf8");
     const section = text.slice(text.indexOf("### Real-world files"));
     for (const d of manifest.differences) expect(section, d.file).toContain(row(d));
-    for (const s of manifest.silent) expect(section, s.file).toContain(silentRow(s));
     expect(section).toContain(`${names.length} keepalived.conf files`);
-    // The first test makes the listed differences wasmvs's refusals: the files without one are those it accepts.
-    expect(section).toContain(`wasmvs accepts ${names.length - new Set(manifest.differences.map((d) => d.file)).size}.`);
+    // The tests above make the listed differences wasmvs's refusals: the files without one are those it accepts.
+    expect(section).toContain(`wasmvs accepts ${acceptedBy(false)} by default and ${acceptedBy(true)} with \`--strict\``);
   });
 });
 
@@ -132,12 +143,14 @@ gatedDescribe("the keepalived.conf corpus judged by keepalived -t", keepalivedUn
         expect(refusing, `${f}: keepalived says something it does not carry on after`).toEqual([]);
         const at = (line: number) => k.messages.filter((m) => m.includes(`Line ${line})`));
         for (const d of manifest.differences.filter((x) => x.file === `${f}.conf`)) {
-          // "stricter": keepalived warns about the line (and carries on); "differs": it says nothing there.
-          if (d.group === "stricter") expect([...at(d.line), ...k.messages.filter((m) => m.includes(d.keyword))], `${d.file}:${d.line}`).not.toEqual([]);
-          if (d.group === "differs") expect(at(d.line), `${d.file}:${d.line}`).toEqual([]);
-        }
-        for (const s of manifest.silent.filter((x) => x.file === `${f}.conf`)) {
-          expect(k.messages.some((m) => m.includes(s.keepalived)), `${s.file}: ${s.keepalived}`).toBe(true);
+          // "warns": keepalived warns about the line (and carries on), in the words the table gives;
+          // "silent" and "differs": it says nothing there.
+          if (d.group === "warns") {
+            const words = d.keepalived.split(/;|\(/)[0].trim();
+            expect(words, `${d.file}:${d.line}: what keepalived says`).not.toBe("");
+            expect([...at(d.line), ...k.messages.filter((m) => m.includes(d.keyword) || m.includes(words))], `${d.file}:${d.line}`).not.toEqual([]);
+            if (!/^Unknown keyword/.test(words)) expect(k.messages.some((m) => m.includes(words)), `${d.file}:${d.line}: ${words}`).toBe(true);
+          } else expect(at(d.line), `${d.file}:${d.line}`).toEqual([]);
         }
       }
       console.log(`keepalived -t: accepts all ${names.length} (${clean} without a message)`);

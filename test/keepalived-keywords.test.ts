@@ -131,10 +131,10 @@ function withKeyword(block: string, line: string): { text: string; line: number 
   const kept = lines.filter((l, i) => i === at || !l.trim().startsWith("@"));
   return { text: kept.join("\n"), line: kept.indexOf(lines[at]) + 1 };
 }
-function load(text: string): { warnings: string[]; error?: string } {
+function load(text: string, strict = false): { warnings: string[]; error?: string } {
   const file = folder.write("k.conf", text);
   try {
-    return { warnings: (parseKeepalived(file).warnings ?? []).map((w) => w.replaceAll(folder.path() + "/", "")) };
+    return { warnings: (parseKeepalived(file, undefined, strict).warnings ?? []).map((w) => w.replaceAll(folder.path() + "/", "")) };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     return { warnings: [], error: e.message.replaceAll(folder.path() + "/", "") };
@@ -195,9 +195,11 @@ describe(`keepalived ${KEEPALIVED_VERSION}'s keywords`, () => {
 
   it("a word keepalived does not know is still an unknown keyword, with a suggestion", () => {
     const { text, line } = withKeyword("global_defs", "vrrp_garp_intervall 1");
-    expect(load(text).error).toBe(`k.conf:${line}:3: 'vrrp_garp_intervall': unknown keyword in global_defs (did you mean 'vrrp_garp_interval'?)`);
+    // As keepalived ("Unknown keyword"), the line is ignored with a warning; --strict refuses it.
+    expect(load(text)).toEqual({ warnings: [`k.conf:${line}:3: vrrp_garp_intervall: unknown keyword in global_defs (did you mean 'vrrp_garp_interval'?): ignored, as keepalived does (--strict refuses it)`] });
+    expect(load(text, true).error).toBe(`k.conf:${line}:3: 'vrrp_garp_intervall': unknown keyword in global_defs (did you mean 'vrrp_garp_interval'?)`);
     // A keyword of another block is unknown here.
     const other = withKeyword("vrrp_instance", "lb_algo rr");
-    expect(load(other.text).error).toMatch(/unknown keyword in vrrp_instance/);
+    expect(load(other.text, true).error).toMatch(/unknown keyword in vrrp_instance/);
   });
 });

@@ -47,9 +47,10 @@ const folder = tempFolder("wasmvs-kc-");
 const write = folder.write;
 /** The line of the n-th line after the director block. */
 const L = (n: number) => DIRECTOR.split("\n").length - 1 + n;
+/** The errors of --strict: what keepalived carries on after (an unknown keyword) is one too. */
 const error = (file: string) => {
   try {
-    loadConfig(file);
+    loadConfig(file, undefined, true);
   } catch (e) {
     return (e as ConfigError).message.replaceAll(folder.path() + "/", "");
   }
@@ -109,6 +110,9 @@ virtual_server group web {
     write("inc/services/a.conf", `virtual_server 10.0.0.100 80 {\n  real_server 10.1.0.11 80 { weight 1 }\n}\n`);
     write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weigth 1\n  }\n}\n`);
     expect(error(join(folder.path(), "inc/main.conf"))).toBe("inc/services/b.conf:4:5: 'weigth': unknown keyword in real_server (did you mean 'weight'?)");
+    // By default, as keepalived: the line is ignored with a warning at its position.
+    expect(loadConfig(join(folder.path(), "inc/main.conf")).warnings?.map((w) => w.replaceAll(folder.path() + "/", ""))).toContain(
+      "inc/services/b.conf:4:5: weigth: unknown keyword in real_server (did you mean 'weight'?): ignored, as keepalived does (--strict refuses it)");
     write("inc/services/b.conf", `virtual_server 10.0.0.100 81 {\n  lb_kind NAT\n  real_server 10.1.0.11 81 {\n    weight 1\n  }\n}\n`);
     const cfg = loadConfig(join(folder.path(), "inc/main.conf"));
     expect(cfg.services.map((s) => s.port)).toEqual([80, 81]);

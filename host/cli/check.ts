@@ -15,8 +15,8 @@ import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";
 import type { Script } from "../health/config.js";
 
-export async function check(path: string, director?: string): Promise<string> {
-  const r = readConfig(path, director);
+export async function check(path: string, director?: string, strict = false): Promise<string> {
+  const r = readConfig(path, director, strict);
   const cfg = r.cfg;
   const slotSize = (() => { try { return configSlotSize(cfg); } catch { return undefined; } })();
   const engine = await loadEngine({ batch: 1, ...(slotSize ? { slotSize } : {}), connCapacity: 16, ...schedulerSizing(cfg) });

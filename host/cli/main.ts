@@ -24,15 +24,16 @@ commands:
          ipvsadm's command line against the running director (wasmvs -h lists it;
          the socket is WASMVS_SOCKET, by default this network namespace's
          /run/wasmvs/net-INODE.sock)
-  check FILE [--director FILE]
+  check FILE [--director FILE] [--strict]
          validate a configuration (keepalived.conf with a director block, or ipvsadm
          rules) without running anything, and say what it would set up; --director:
          keepalived.conf's director block is in a file of its own, so that keepalived.conf
-         stays the same as a keepalived peer's
+         stays the same as a keepalived peer's; --strict: what keepalived warns about
+         and carries on after (an unknown keyword ignored, a default taken) is an error
   reload [--socket PATH]
          make the running director re-read its configuration file (as SIGHUP), and its
-         --director file
-  run --config FILE [--director FILE] [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
+         --director file (strict if the director was started with --strict)
+  run --config FILE [--director FILE] [--strict] [--status FILE] [--socket PATH] [--table-file PATH|none] [--batch N]
       [--log console|syslog] [--log-level LEVEL] [--log-facility daemon|local0-7] [--log-socket PATH]
          run the director on TAP devices (as root): one TAP per 'interface' line
          ('tap NAME', 'bridge BR'); SIGHUP reloads FILE, SIGINT/SIGTERM stop it and
@@ -138,10 +139,10 @@ function batchFlag(f: Flags): number {
 }
 
 async function cmdRun(args: string[]): Promise<number> {
-  const f = parseFlags(args, ["config", "director", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], []);
+  const f = parseFlags(args, ["config", "director", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], ["strict"]);
   if (!f.config) throw new UsageError("run needs --config");
   log = logOptions(f);
-  await runDirector({ config: f.config as string, director: f.director as string | undefined, status: f.status as string | undefined, socket: f.socket as string | undefined,
+  await runDirector({ config: f.config as string, director: f.director as string | undefined, strict: !!f.strict, status: f.status as string | undefined, socket: f.socket as string | undefined,
     tableFile: f["table-file"] as string | undefined, batch: batchFlag(f), log });
   return 0;
 }
@@ -193,8 +194,8 @@ export async function main(argv: string[]): Promise<number> {
         // FILE and --director FILE, in either order.
         const at = rest.map((a, i) => (!a.startsWith("--") && rest[i - 1] !== "--director" ? i : -1)).filter((i) => i >= 0);
         if (at.length !== 1) throw new UsageError("check needs exactly one FILE", "check");
-        const f = parseFlags(rest.filter((_, i) => i !== at[0]), ["director"], []);
-        process.stdout.write(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined));
+        const f = parseFlags(rest.filter((_, i) => i !== at[0]), ["director"], ["strict"]);
+        process.stdout.write(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined, !!f.strict));
         return 0;
       }
       case "reload": {

@@ -246,19 +246,33 @@ missing("fullNat", ["local_address_group"]);
 // called deep inside each other, so the one reading a file (parseKeepalived) sets where
 // they go for as long as it reads (synchronously).
 let warnings: string[] | undefined;
-export function collectingWarnings<T>(into: string[], f: () => T): T {
+// --strict: what keepalived warns about and carries on after (carryOn) is refused instead.
+let strict = false;
+export function collectingWarnings<T>(into: string[], f: () => T, strictMode = false): T {
   const before = warnings;
+  const strictBefore = strict;
   warnings = into;
+  strict = strictMode;
   try {
     return f();
   } finally {
     warnings = before;
+    strict = strictBefore;
   }
 }
 /** A warning at t's position (FILE:LINE:COLUMN: text). */
 export function warn(t: Tok, text: string): void {
   warnings?.push(`${t.file}:${t.line}:${t.column}: ${text}`);
 }
+
+/** Where keepalived warns and carries on (ignores the line, takes its default), wasmvs
+ *  does the same with a warning: a keepalived peer's file loads in both. With --strict
+ *  it is an error at t instead (problem: the error; consequence: what is done instead). */
+export function carryOn(t: Tok, problem: string, consequence: string): void {
+  if (strict) fail(t, problem);
+  warn(t, `${t.text.length > 60 ? `${t.text.slice(0, 60)}...` : t.text}: ${problem}: ${consequence} (--strict refuses it)`);
+}
+export const isStrict = () => strict;
 
 /** A keyword the block's parser does not read. blockPath names the block as keepalived's
  *  parser tables do (keepalived-keywords.ts; absent for wasmvs's own blocks): a keyword
@@ -270,10 +284,13 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
   if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
   if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
-  if (t.text.length > 40) fail(t, `unknown keyword in ${where}`);
-  const near = [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)].map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const)
-    .filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
-  fail(t, `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`);
+  const near = t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)]
+    .map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
+  const what = `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`;
+  // keepalived's parser (lib/parser.c) says "Unknown keyword" and skips the line, and the
+  // block under it: so does wasmvs in keepalived's blocks. In wasmvs's own (director), an error.
+  if (blockPath === undefined) fail(t, what);
+  carryOn(t, what, "ignored, as keepalived does");
 }
 
 /** What to do about a missing director block: keepalived.conf has no word for interfaces

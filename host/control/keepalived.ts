@@ -28,7 +28,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { ADD_DIRECTOR, arg, collectingWarnings, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import { ADD_DIRECTOR, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
@@ -54,6 +54,7 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
   const m = ({ NAT: "nat", DR: "dr", TUN: "tun" } as const)[t.text.toUpperCase() as "NAT" | "DR" | "TUN"];
   if (!m) fail(t, "expected NAT, DR or TUN");
   if (t.text === t.text.toUpperCase()) return m;
+  if (isStrict()) fail(t, "expected NAT, DR or TUN in capitals (keepalived takes no other spelling)");
   warn(t, `keepalived takes only NAT, DR or TUN in capitals: it logs "unknown [${t.text}] routing method" and keeps ${what}, ` +
     `and so does wasmvs: write ${t.text.toUpperCase()} for ${t.text.toUpperCase()}`);
   return undefined;
@@ -91,8 +92,8 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
 /** directorFile: the director block in a file of its own (--director), so that the
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
  *  only (includes allowed), in the same grammar; its errors name it. */
-export function parseKeepalived(path: string, directorFile?: string): DirectorConfig {
-  const { cfg, errors, order } = readKeepalived(path, directorFile);
+export function parseKeepalived(path: string, directorFile?: string, strict = false): DirectorConfig {
+  const { cfg, errors, order } = readKeepalived(path, directorFile, strict);
   if (errors.length) throw ConfigError.all(sortErrors(errors, order));
   return cfg;
 }
@@ -100,10 +101,10 @@ export function parseKeepalived(path: string, directorFile?: string): DirectorCo
 /** keepalived.conf read as far as it goes: what it gives and every error, of every part of
  *  it. What was refused still exists by name (an interface, an instance, a script, a
  *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
-export function readKeepalived(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
+export function readKeepalived(path: string, directorFile?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
   // Warnings from deep inside (ignored keywords) go with the rest, first.
   const warnings: string[] = [];
-  const r = collectingWarnings(warnings, () => readFiles(path, directorFile));
+  const r = collectingWarnings(warnings, () => readFiles(path, directorFile), strict);
   if (warnings.length) r.cfg.warnings = [...warnings, ...(r.cfg.warnings ?? [])];
   return r;
 }
@@ -295,12 +296,22 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.
   for (const g of syncGroupToks) errs.attempt(() => {
     const before = errs.errors.length;
+    const dropped = new Set<number>();
     g.memberToks.forEach((t, k) => errs.attempt(() => {
-      if (!(cfg.vrrp ?? []).some((v) => v.name === g.members[k])) fail(t, `no vrrp_instance named ${t.text}`);
+      // keepalived (vrrp_sync.c): "Virtual router NAME specified in sync group G doesn't exist - ignoring".
+      if (!(cfg.vrrp ?? []).some((v) => v.name === g.members[k])) {
+        carryOn(t, `no vrrp_instance named ${t.text}`, `left out of vrrp_sync_group ${g.name}, as keepalived ("Virtual router ${t.text} specified in sync group ${g.name} doesn't exist - ignoring")`);
+        dropped.add(k);
+        return;
+      }
       const other = (cfg.vrrpSyncGroups ?? []).find((x) => x.members.includes(g.members[k]));
       if (other) fail(t, `${t.text} is already in vrrp_sync_group ${other.name}`);
     }));
     if (errs.errors.length > before) return;
+    if (dropped.size) {
+      g.members = g.members.filter((_, k) => !dropped.has(k));
+      if (!g.members.length) return;
+    }
     const { memberToks, trackers, ...group } = g;
     void memberToks;
     group.smtpAlert ??= vrrpGlobals.smtpAlert;
@@ -347,7 +358,11 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
     for (const t of pending) errs.attempt(() => {
       const sc = scripts.get(t.tok.text);
       if (!sc && failedScripts.has(t.tok.text)) return; // refused itself: that is the error
-      if (!sc) fail(t.tok, `no vrrp_script named ${t.tok.text}${scripts.size ? ` (vrrp_scripts: ${[...scripts.keys()].slice(0, 10).join(", ")})` : ""}`);
+      // keepalived (vrrp_track.c): "track script NAME not found, ignoring...".
+      if (!sc) {
+        return carryOn(t.tok, `no vrrp_script named ${t.tok.text}${scripts.size ? ` (vrrp_scripts: ${[...scripts.keys()].slice(0, 10).join(", ")})` : ""}`,
+          `not tracked, as keepalived ("(${v.name}) track script ${t.tok.text} not found, ignoring...")`);
+      }
       if (v.trackScripts.some((x) => x.script === sc!.name)) fail(t.tok, `${sc!.name} is tracked twice`);
       if (sc!.unusable) return;
       const weight = t.weight ?? sc!.weight;
@@ -382,7 +397,11 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
     const si = x.syncInterface;
     delete x.syncInterface;
     if (!si) return;
-    if (cfg.syncDaemon) fail(si.tok, `connection sync is already set (${syncTok ? `lvs_sync_daemon on line ${syncTok.key.line}` : "by another instance"})`);
+    // keepalived (vrrp_parser.c vrrp_lvs_syncd_handler) keeps the first: "has already been specified as IF - ignoring".
+    if (cfg.syncDaemon) {
+      return carryOn(si.tok, `connection sync is already set (${syncTok ? `lvs_sync_daemon on line ${syncTok.key.line}` : `by vrrp_instance ${cfg.syncDaemon.instance}`})`,
+        `ignored, as keepalived ("lvs_sync_daemon_interface has already been specified as ${cfg.syncDaemon.interfaceName} - ignoring")`);
+    }
     cfg.syncDaemon = { ifindex: si.ifindex, interfaceName: si.interfaceName, instance: v.name, syncid: SYNCID_UNSET, maxlen: 1472, line: si.tok.line };
     (cfg.warnings ??= []).push(`${si.tok.file}:${si.tok.line}: lvs_sync_daemon_interface in a vrrp_instance is keepalived 1's form (deprecated): ` +
       `it means global_defs { lvs_sync_daemon ${si.interfaceName} ${v.name} }`);
@@ -503,7 +522,14 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     } else if (k === "persistence_timeout") {
       leaf(c);
       noMoreArgs(c, 1);
-      // keepalived: 360 s when no value is given (IPVS_SVC_PERSISTENT_TIMEOUT).
+      // keepalived: 360 s when no value is given (IPVS_SVC_PERSISTENT_TIMEOUT); a value outside
+      // 1-2678400 (0 too) is "persistence_timeout invalid" and ignored (check_parser.c pto_handler).
+      const t = c.args[0];
+      if (t && !(/^\d+$/.test(t.text) && Number(t.text) >= 1 && Number(t.text) <= 2678400)) {
+        carryOn(t, "persistence_timeout must be a whole number from 1 to 2678400",
+          `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${persistence ? `persistent as set before (${persistence.timeout} s)` : "not persistent"}`);
+        return;
+      }
       persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: persistence?.netmask ?? "255.255.255.255" };
     } else if (k === "persistence_granularity") {
       leaf(c);

@@ -19,7 +19,7 @@ import type { FileOrder } from "./keepalived-grammar.js";
  *  director: a file holding keepalived.conf's `director { ... }` block, so that the
  *  keepalived.conf itself stays the same as a keepalived peer's (keepalived would take
  *  the block for an unknown keyword). Read again on every reload. */
-export function readConfig(path: string, director?: string): PartialConfig & { errors: ConfigError[] } {
+export function readConfig(path: string, director?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
   let text: string;
   try {
     text = readConfigFile(path);
@@ -31,7 +31,7 @@ export function readConfig(path: string, director?: string): PartialConfig & { e
     const e = new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
     return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  const r = looksLikeKeepalived(text) ? readKeepalived(path, director) : readRules(text, path);
+  const r = looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path);
   const cfg = r.cfg;
   // One error per place and reason (a virtual_server group repeats its servers per member).
   const problems = [...new Map(checkModel(cfg).map((p) => [`${p.where?.file} ${p.line} ${p.where?.column} ${p.keyword} ${p.reason}`, p])).values()];
@@ -45,8 +45,8 @@ export const fileOrders = new WeakMap<DirectorConfig, FileOrder>();
 
 /** The configuration, or a ConfigError with every error found before the engine's checks
  *  (and what was read, for them: ConfigError.partial). */
-export function loadConfig(path: string, director?: string): DirectorConfig {
-  const r = readConfig(path, director);
+export function loadConfig(path: string, director?: string, strict = false): DirectorConfig {
+  const r = readConfig(path, director, strict);
   if (r.errors.length) {
     const e = ConfigError.all(r.errors);
     e.partial = { cfg: r.cfg, order: r.order, routingUnsure: r.routingUnsure };

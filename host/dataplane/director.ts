@@ -46,6 +46,8 @@ export interface RunOptions {
   config: string;
   /** keepalived.conf's director block in a file of its own, read again on every reload. */
   director?: string;
+  /** --strict: what keepalived warns about and carries on after is refused, at start and on every reload. */
+  strict?: boolean;
   status?: string;
   /** The control socket (ipvsadm command line, wasmvs reload). */
   socket?: string;
@@ -243,7 +245,7 @@ function service(name: string, start: () => Promise<() => unknown>): Service {
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
-  const fileCfg: DirectorConfig = loadConfig(o.config, o.director);
+  const fileCfg: DirectorConfig = loadConfig(o.config, o.director, o.strict);
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
@@ -306,7 +308,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     dataPath,
     // The configuration model and the control socket: every change through one queue.
     service("control socket", async () => {
-      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config, o.director), o.log);
+      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config, o.director, o.strict), o.log);
       state = control;
       syncd = new SyncDaemons(thread(), fileCfg);
       // Before VRRP's (registered later): the roles a reload's lvs_sync_daemon sets are its.

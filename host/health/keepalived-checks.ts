@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "../control/rules.js";
 import { SettingError } from "../control/settings.js";
 import { compileRegex } from "./regex.js";
-import { arg, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
 } from "./config.js";
@@ -44,14 +44,41 @@ function flag(n: Node): true {
   return true;
 }
 
-/** A script's command line: the words of its arguments (keepalived takes the rest of the
- *  line, quoted or not). */
-function script(n: Node): Script {
+/** A script's command line as keepalived reads it (notify.c): the first word, split when it
+ *  is quoted ("/bin/x.sh arg"). withUser (notify_up/down, quorum_up/down: notify_script_init):
+ *  the words after an unquoted command are the USER [GROUP] to run it as, and a user that does
+ *  not exist disables the script (undefined), as keepalived does at start; without (misc_path:
+ *  set_script_params_array) they are dropped. wasmvs says so in a warning (--strict refuses). */
+function script(n: Node, withUser: boolean): Script | undefined {
   leaf(n);
   const first = arg(n, 0, "a script (a path and its arguments)");
-  const argv = n.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : n.args.map((a) => a.text);
+  const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
   if (!argv.length || !argv[0].startsWith("/")) fail(first, "a script needs an absolute path");
+  const quoteIt = `for arguments, quote the command: ${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`;
+  if (n.args.length > 1 && !withUser) {
+    carryOn(n.args[1], `unexpected argument to ${n.key.text} (${quoteIt})`, `ignored with the words after it: keepalived runs ${argv.join(" ")} alone, and so does wasmvs`);
+  } else if (n.args.length > 1) {
+    if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
+    const user = n.args[1];
+    let uid: number | undefined;
+    try {
+      uid = userIds(user.text).uid;
+    } catch { /* no such user */ }
+    if (uid === undefined) {
+      carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
+        `the script for a user that does not exist: so does wasmvs; ${quoteIt}`);
+      return undefined;
+    }
+    if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; ${quoteIt})`);
+  }
   return { argv, where: where(first) };
+}
+/** keepalived keeps the first of a script given twice ("script already specified - ignoring"). */
+function scriptOnce(n: Node, had: Script | undefined): Script | undefined {
+  if (!had) return script(n, true);
+  leaf(n);
+  carryOn(n.key, `${n.key.text} is already set (line ${had.where.line})`, `ignored, as keepalived keeps the first ("${n.key.text} script already specified - ignoring")`);
+  return had;
 }
 
 /** Timing settings that virtual_server, real_server and checkers share; each level may set them. */
@@ -234,7 +261,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
       noMoreArgs(c, 1);
       extra.requireReply = c.args[0] ? hex(c.args[0], "require_reply") : true;
     } else if (k === "min_reply_length" || k === "max_reply_length") extra[k === "min_reply_length" ? "minReplyLength" : "maxReplyLength"] = int(onlyArg(c, "a length"), 0, 65535, k);
-    else if (k === "misc_path") miscPath = script(c);
+    else if (k === "misc_path") miscPath = script(c, false);
     else if (k === "misc_timeout") extra.timeoutMs = secs(onlyArg(c, "seconds"), MIN_LOOP_MS, DAY_MS, "misc_timeout");
     else if (k === "misc_dynamic") extra.dynamic = flag(c);
     else if (k === "user") {
@@ -389,8 +416,8 @@ export function serviceHealthKeyword(c: Node, h: ServiceHealth, vs: Timing & { i
     case "omega": h.omega = flag(c); return true;
     case "quorum": h.quorum = int(onlyArg(c, "a weight sum"), 1, 2 ** 31 - 1, "quorum"); return true;
     case "hysteresis": h.hysteresis = int(onlyArg(c, "a weight"), 0, 2 ** 31 - 1, "hysteresis"); return true;
-    case "quorum_up": h.quorumUp = script(c); return true;
-    case "quorum_down": h.quorumDown = script(c); return true;
+    case "quorum_up": h.quorumUp = scriptOnce(c, h.quorumUp); return true;
+    case "quorum_down": h.quorumDown = scriptOnce(c, h.quorumDown); return true;
     case "ha_suspend": fail(c.key, "ha_suspend (checks paused while this director does not hold the virtual address) is not supported by wasmvs yet");
   }
   return false;
@@ -404,8 +431,8 @@ export function serverHealthKeyword(c: Node, h: ServerHealth, rs: Timing & { inh
   }
   const k = c.key.text;
   if (k === "inhibit_on_failure") { rs.inhibit = flag(c); return true; }
-  if (k === "notify_up") { h.notifyUp = script(c); return true; }
-  if (k === "notify_down") { h.notifyDown = script(c); return true; }
+  if (k === "notify_up") { h.notifyUp = scriptOnce(c, h.notifyUp); return true; }
+  if (k === "notify_down") { h.notifyDown = scriptOnce(c, h.notifyDown); return true; }
   if ((CHECKER_KINDS as readonly string[]).includes(k)) { checkers.push(c); return true; }
   return false;
 }
@@ -500,7 +527,14 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
       if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
-      const r = value(t, resolveAtLoad);
+      let r: ReturnType<typeof resolveAtLoad>;
+      try {
+        r = resolveAtLoad(t.text);
+      } catch (e) {
+        if (!(e instanceof SettingError)) throw e;
+        carryOn(t, e.message, 'no mail is sent, as keepalived goes on without a server ("Invalid smtp server")');
+        return true;
+      }
       if ("address" in r) g.smtpServer = { host: r.address, port };
       else warn(t, `smtp_server ${t.text}: ${r.why}: no mail is sent, as keepalived goes on without a server ("Invalid smtp server")`);
       return true;

@@ -5,7 +5,7 @@
 
 import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, fail, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import { classify } from "../control/keepalived-keywords.js";
 import { seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
@@ -155,12 +155,62 @@ const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int
   "lvs_sync_daemon_interface", "unicast_peer", "unicast_src_ip", "mcast_src_ip", "check_unicast_src", "virtual_routes", "use_vmac", "vmac_xmit_base", "virtual_ipaddress_excluded", "garp_master_refresh", "garp_master_refresh_repeat", "accept", "track_file",
   "skip_check_adv_addr"];
 
-function script(n: Node): Script {
+/** A notify script. keepalived (notify.c check_script_secure) looks a bare program name up in
+ *  PATH when it reads the file, and disables the script if it is not there ("Cannot find
+ *  script in path - disabling"): wasmvs does the same and says which it found. undefined:
+ *  disabled. A relative path with a '/' (realpath from keepalived's working directory) is refused. */
+function script(n: Node): Script | undefined {
   leaf(n);
   const first = arg(n, 0, "a script (a path and its arguments)");
-  const argv = n.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : n.args.map((a) => a.text);
+  // keepalived (notify.c notify_script_init) takes the command from the first word (quoted
+  // when it has arguments) and the words after it as USER [GROUP] to run it as.
+  const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
+  const where = { file: first.file, line: first.line, column: first.column };
+  if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
+  const user = n.args[1];
+  if (user) {
+    let uid: number | undefined;
+    try {
+      uid = userIds(user.text).uid;
+    } catch { /* no such user */ }
+    if (uid === undefined) {
+      carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
+        `the script for a user that does not exist ("Invalid user/group for notify script ... - ignoring"): so does wasmvs; for arguments, quote the command: ` +
+        `${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`);
+      return undefined;
+    }
+    if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; for arguments, quote the command)`);
+  }
+  if (argv[0] && !argv[0].includes("/")) {
+    const found = resolveCommand(argv[0]);
+    const t = { ...first, text: argv[0] };
+    if (!found) {
+      carryOn(t, "a script needs an absolute path", `a bare program name, not found in PATH (${SCRIPT_PATH}): ${n.key.text} is disabled, as keepalived disables it ("Cannot find script in path")`);
+      return undefined;
+    }
+    carryOn(t, "a script needs an absolute path", `a bare program name: ${found}, found in PATH (${SCRIPT_PATH}) as keepalived looks it up, is run as ${[found, ...argv.slice(1)].join(" ")}`);
+    return { argv: [found, ...argv.slice(1)], where };
+  }
   if (!argv[0]?.startsWith("/")) fail(first, "a script needs an absolute path");
-  return { argv, where: { file: first.file, line: first.line, column: first.column } };
+  return { argv, where };
+}
+const tokOfFirst = (n: Node, k: string) => n.children!.find((c) => c.key.text === k)?.key ?? n.key;
+
+/** keepalived's inet_stosockaddr (lib/utils.c) drops "/PREFIX" or "-RANGE" from an address it
+ *  takes as a host's (unicast_peer, unicast_src_ip), silently: wasmvs does the same and says so. */
+function prefixDropped(t: Tok, what: string): Tok {
+  const m = /^([^/-]+)[/-]/.exec(t.text);
+  if (!m) return t;
+  carryOn(t, `${what} must be an IPv4 address, got "${t.text}"`, `read as ${m[1]}, as keepalived drops what follows '${t.text[m[1].length]}'`);
+  return { ...t, text: m[1] };
+}
+
+/** keepalived keeps the first of a notify script given twice ("script already specified - ignoring"). */
+function notifyOnce(c: Node, had: Script | undefined, owner: string): Script | undefined {
+  if (!had) return script(c);
+  leaf(c);
+  carryOn(c.key, `${c.key.text} is already set (line ${had.where?.line})`, `ignored, as keepalived keeps the first ("${owner} ${c.key.text} script already specified - ignoring")`);
+  return had;
 }
 
 /** One vrrp_instance block. cfg: for the director's interfaces (the instance's interface
@@ -198,15 +248,31 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "state": {
         leaf(c);
         const s = arg(c, 0, "MASTER or BACKUP");
-        if (s.text !== "MASTER" && s.text !== "BACKUP") fail(s, "expected MASTER or BACKUP");
+        // keepalived (vrrp_parser.c vrrp_state_handler) compares in capitals and takes BACKUP for anything else.
+        if (s.text !== "MASTER" && s.text !== "BACKUP") carryOn(s, "expected MASTER or BACKUP", `BACKUP, as keepalived ("unknown state '${s.text}', defaulting to BACKUP")`);
         v.initialMaster = s.text === "MASTER";
         break;
       }
       case "virtual_router_id": leaf(c); vrid = int(arg(c, 0, "1-255"), 1, 255, "virtual_router_id"); noMoreArgs(c, 1); break;
-      case "priority": leaf(c); v.priority = int(arg(c, 0, "1-255"), 1, 255, "priority"); noMoreArgs(c, 1); break;
+      case "priority": {
+        leaf(c);
+        const p = arg(c, 0, "1-255");
+        // keepalived (vrrp_prio_handler): "Priority not valid! ... Using default 100".
+        if (!/^\d+$/.test(p.text) || Number(p.text) < 1 || Number(p.text) > 255) {
+          carryOn(p, "priority must be a whole number from 1 to 255", `${VRRP_DEFAULTS.priority}, keepalived's default ("Priority not valid! ... Using default ${VRRP_DEFAULTS.priority}")`);
+          v.priority = VRRP_DEFAULTS.priority;
+        } else v.priority = Number(p.text);
+        noMoreArgs(c, 1);
+        break;
+      }
       case "advert_int": leaf(c); v.advertIntMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 10, 255_000, "advert_int")); noMoreArgs(c, 1); break;
       case "nopreempt": leaf(c); noMoreArgs(c, 0); v.preempt = false; break;
-      case "preempt": leaf(c); noMoreArgs(c, 0); v.preempt = true; break;
+      case "preempt":
+        leaf(c);
+        // keepalived's vrrp_preempt_handler reads no argument: `preempt delay 300` sets no delay.
+        if (c.args.length) carryOn(c.args[0], "unexpected argument to preempt", "ignored, as keepalived ignores words after preempt (no delay is set: preempt_delay SECONDS sets one)");
+        v.preempt = true;
+        break;
       case "preempt_delay": leaf(c); v.preemptDelayMs = value(arg(c, 0, "seconds"), (x) => seconds(x, 0, 1_000_000, "preempt_delay")); noMoreArgs(c, 1); break;
       case "version": leaf(c); v.version = versionOf(arg(c, 0, "2 or 3")); noMoreArgs(c, 1); break;
       case "garp_master_delay": leaf(c); v.garpMasterDelayMs = int(arg(c, 0, "seconds"), 0, 1000, "garp_master_delay") * 1000; noMoreArgs(c, 1); break;
@@ -228,7 +294,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         for (const a of c.children!) errs.attempt(() => {
           if (a.children) fail(a.key, "an address, not a block");
           if (a.key.text.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
-          const peer = ip(a.key, "a peer address");
+          const peer = ip(prefixDropped(a.key, "a peer address"), "a peer address");
           if (a.args[0]) fail(a.args[0], `${a.args[0].text}: peer options (min_ttl, max_ttl) are not supported by wasmvs yet`);
           if ((v.unicastPeers ??= []).includes(peer)) fail(a.key, `${peer} is listed twice`);
           v.unicastPeers.push(peer);
@@ -238,7 +304,8 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       case "mcast_src_ip": {
         // The engine has one address per interface: adverts leave from it.
         leaf(c);
-        srcIp = { tok: arg(c, 0, "an address"), key: c.key };
+        const t = arg(c, 0, "an address");
+        srcIp = { tok: prefixDropped(t, "the source address"), key: c.key };
         noMoreArgs(c, 1);
         break;
       }
@@ -282,11 +349,11 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
           trackInterfaces.push({ ifindex: i.index, interfaceName: i.name, weight: w.weight ?? 0, reverse: w.reverse ?? false });
         });
         break;
-      case "notify": v.notify = script(c); break;
-      case "notify_master": v.notifyMaster = script(c); break;
-      case "notify_backup": v.notifyBackup = script(c); break;
-      case "notify_fault": v.notifyFault = script(c); break;
-      case "notify_stop": v.notifyStop = script(c); break;
+      case "notify": v.notify = notifyOnce(c, v.notify, `(${name.text})`); break;
+      case "notify_master": v.notifyMaster = notifyOnce(c, v.notifyMaster, `(${name.text})`); break;
+      case "notify_backup": v.notifyBackup = notifyOnce(c, v.notifyBackup, `(${name.text})`); break;
+      case "notify_fault": v.notifyFault = notifyOnce(c, v.notifyFault, `(${name.text})`); break;
+      case "notify_stop": v.notifyStop = notifyOnce(c, v.notifyStop, `(${name.text})`); break;
       case "smtp_alert": {
         leaf(c);
         const w = c.args[0]?.text;
@@ -307,6 +374,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
           } else if (a.key.text === "auth_pass") {
             const p = arg(a, 0, "a password");
             // The advert's 8 bytes (RFC 2338 5.3.10): keepalived truncates a longer one and says so.
+            if (p.text.length > 8 && isStrict()) fail(p, "auth_pass is longer than 8 characters (keepalived truncates it)");
             if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
             v.authPass = p.text.slice(0, 8);
           } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
@@ -314,7 +382,11 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         // (One that is there but was refused is not called missing.)
         const has = (k: string) => c.children!.some((a) => a.key.text === k);
         if (!has("auth_type") && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
-        if (type && !has("auth_pass")) fail(c.key, "auth_type PASS needs auth_pass");
+        // keepalived (vrrp.c): "Authentication specified but no password given. Ignoring": no authentication.
+        if (type && !has("auth_pass")) {
+          carryOn(c.key, "auth_type PASS needs auth_pass", "this instance runs WITHOUT authentication (its adverts carry none and it takes adverts without), " +
+            'as keepalived does ("Authentication specified but no password given. Ignoring"): a peer with auth_pass will not accept its adverts');
+        }
         break;
       }
       case "virtual_ipaddress":
@@ -361,6 +433,34 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
   });
   errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
+  // keepalived (vrrp.c vrrp_complete_instance) derives what is not given from the other:
+  // state MASTER without priority is the address owner (255), priority 255 without state is MASTER.
+  if (v.priority === undefined && v.initialMaster === true) {
+    warn(tokOfFirst(n, "state"), `state MASTER without priority: priority 255 (the address owner), as keepalived derives it ("If no priority has been set, derive it from the initial state"); write priority to choose another`);
+    v.priority = 255;
+  }
+  if (v.initialMaster === undefined && v.priority === 255) v.initialMaster = true;
+  // keepalived (vrrp.c vrrp_complete_instance) clears what cannot work, with a warning.
+  const tokOf = (k: string) => [...n.children!].reverse().find((c) => c.key.text === k)?.key ?? n.key;
+  errs.attempt(() => {
+    if (v.preempt !== false) return;
+    if (v.priority === 255) {
+      carryOn(tokOf("nopreempt"), "nopreempt does not go with priority 255 (the address owner)", 'preempt, as keepalived ("nopreempt is incompatible with priority 255. resetting nopreempt")');
+      v.preempt = true;
+    } else if (v.initialMaster) {
+      carryOn(tokOf("nopreempt"), "nopreempt does not go with state MASTER", 'preempt, as keepalived ("Warning - nopreempt will not work with initial state MASTER - clearing"): use state BACKUP on every peer for nopreempt');
+      v.preempt = true;
+    }
+  });
+  errs.attempt(() => {
+    if (!v.preemptDelayMs) return;
+    if (v.initialMaster) {
+      carryOn(tokOf("preempt_delay"), "preempt_delay does not go with state MASTER", 'no delay, as keepalived ("Warning - preempt delay will not work with initial state MASTER - clearing")');
+    } else if (v.preempt === false) {
+      carryOn(tokOf("preempt_delay"), "preempt_delay does not go with nopreempt", 'no delay, as keepalived ("preempt_delay is incompatible with nopreempt mode - resetting")');
+    } else return;
+    v.preemptDelayMs = 0;
+  });
   const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
   const authTok = n.children!.find((c) => c.key.text === "authentication")?.key ?? n.key;
   const advertTok = n.children!.find((c) => c.key.text === "advert_int")?.args[0] ?? n.key;
@@ -442,7 +542,13 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
       case "script": {
         leaf(c);
         const first = arg(c, 0, "a command");
-        const argv = c.args.length === 1 && first.quoted ? first.text.split(/\s+/).filter(Boolean) : c.args.map((a) => a.text);
+        // keepalived (vrrp_vscript_script_handler, set_script_params_array) takes the command
+        // line from the first word only (quoted when it has arguments): words after it are dropped.
+        const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
+        if (c.args.length > 1) {
+          carryOn(c.args[1], `unexpected argument to script (a command with arguments is quoted: script "${c.args.map((a) => a.text).join(" ")}")`,
+            `ignored with the words after it: keepalived runs ${argv.join(" ")} alone, and so does wasmvs`);
+        }
         if (!argv.length) fail(first, "expects a command");
         const found = resolveCommand(argv[0]);
         if (found) argv[0] = found;
@@ -530,10 +636,10 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
         if (m.children) fail(m.key, "an instance name, not a block");
         for (const t of [m.key, ...m.args]) { g.members.push(t.text); g.memberToks.push(t); }
       }
-    } else if (k === "notify_master") g.notifyMaster = script(c);
-    else if (k === "notify_backup") g.notifyBackup = script(c);
-    else if (k === "notify") g.notify = script(c);
-    else if (k === "notify_fault") g.notifyFault = script(c);
+    } else if (k === "notify_master") g.notifyMaster = notifyOnce(c, g.notifyMaster, `vrrp group ${g.name}:`);
+    else if (k === "notify_backup") g.notifyBackup = notifyOnce(c, g.notifyBackup, `vrrp group ${g.name}:`);
+    else if (k === "notify") g.notify = notifyOnce(c, g.notify, `vrrp group ${g.name}:`);
+    else if (k === "notify_fault") g.notifyFault = notifyOnce(c, g.notifyFault, `vrrp group ${g.name}:`);
     else if (k === "smtp_alert") { leaf(c); g.smtpAlert = c.args[0]?.text !== "off"; }
     else if (k === "track_script") entries(c, g.trackers.scripts, "vrrp_script names");
     else if (k === "track_file") entries(c, g.trackers.files, "track_file names");
@@ -548,6 +654,7 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
   });
   // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.
   if (g.members.length === 1) {
+    if (isStrict()) fail(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]})`);
     warn(n.key, `vrrp_sync_group ${g.name} has only one instance (${g.members[0]}): it runs as a group of one, as in keepalived ` +
       `("this probably isn't what you want")`);
   }

@@ -53,7 +53,7 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(conns).toBeGreaterThan(50000);
     // A reload that parses 2 MB (450,000 words, near the bound) on the control plane before it finds the error at the end.
     const base = config();
-    const huge = base.replace(`virtual_server ${VIP} 80 {`, `virtual_server ${VIP} 80 {\n${"  lb_algo rr\n".repeat(150_000)}`) + "no_such_keyword 1\n";
+    const huge = base.replace(`virtual_server ${VIP} 80 {`, `virtual_server ${VIP} 80 {\n${"  lb_algo rr\n".repeat(150_000)}`) + "director {\n}\n"; // refused (an unknown keyword would be ignored, as keepalived does)
     writeFileSync(d.configPath, huge);
     const client = sb.httpInBackground(`http://${VIP}/`, { requests: 200000, concurrency: 4, times: true, durationMs: 60000 }, "load");
     await sb.waitFor("the load to start", () => (d.status().services.find((s) => s.port === 80)?.stats.conns ?? 0) > 50);
@@ -63,7 +63,7 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
       const r = cli(sb.director, ["reload", "--socket", d.socket]);
       windows.push({ what: "reload", from, to: Date.now() });
       expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/reload refused, the running configuration stays: .*'no_such_keyword': unknown keyword in the top level/);
+      expect(r.stderr).toMatch(/reload refused, the running configuration stays: .*'director': a second director block/);
     }
     const listing = join(sb.dir, "listing.txt");
     for (let k = 0; k < 2; k++) {
