@@ -339,3 +339,15 @@ virtual_server 10.10.10.3 1358 {
     expect(snap()).toBe(before);
   });
 });
+
+describe("warnings are bounded", () => {
+  it("a file of many misspelt lines: the first 100 warnings kept, the rest counted (check's output and the daemon's log stay bounded)", () => {
+    const lines = Array.from({ length: 150 }, (_, k) => `  wieght${k} 1\n`).join("");
+    const cfg = parseKeepalived(write("many.conf", `${DIRECTOR}global_defs {\n${lines}}\n`));
+    expect(cfg.warnings).toHaveLength(101);
+    expect(cfg.warnings![0]).toMatch(new RegExp(`many\\.conf:${L(2)}:3: wieght0: unknown keyword in global_defs`));
+    expect(cfg.warnings![100]).toBe("50 more warnings not shown (the first 100 are)");
+    // --strict: each one an error, as before.
+    expect(() => parseKeepalived(write("many.conf", `${DIRECTOR}global_defs {\n${lines}}\n`), undefined, true)).toThrow(/^150 errors:/);
+  });
+});

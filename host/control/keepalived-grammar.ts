@@ -246,23 +246,35 @@ missing("fullNat", ["local_address_group"]);
 // called deep inside each other, so the one reading a file (parseKeepalived) sets where
 // they go for as long as it reads (synchronously).
 let warnings: string[] | undefined;
+/** Warnings kept per read (as the errors shown): a file of 60,000 misspelt lines is bounded
+ *  in what check prints and the daemon logs; the rest are counted. */
+export const MAX_WARNINGS = 100;
+let warningsDropped = 0;
 // --strict: what keepalived warns about and carries on after (carryOn) is refused instead.
 let strict = false;
 export function collectingWarnings<T>(into: string[], f: () => T, strictMode = false): T {
   const before = warnings;
   const strictBefore = strict;
+  const droppedBefore = warningsDropped;
   warnings = into;
   strict = strictMode;
+  warningsDropped = 0;
   try {
     return f();
   } finally {
+    if (warningsDropped) into.push(`${warningsDropped} more warning${warningsDropped === 1 ? "" : "s"} not shown (the first ${MAX_WARNINGS} are)`);
     warnings = before;
     strict = strictBefore;
+    warningsDropped = droppedBefore;
   }
 }
+/** Room for another warning (else it is only counted). */
+const warningRoom = () => !warnings || warnings.length < MAX_WARNINGS;
 /** A warning at t's position (FILE:LINE:COLUMN: text). */
 export function warn(t: Tok, text: string): void {
-  warnings?.push(`${t.file}:${t.line}:${t.column}: ${text}`);
+  if (!warnings) return;
+  if (!warningRoom()) { warningsDropped++; return; }
+  warnings.push(`${t.file}:${t.line}:${t.column}: ${text}`);
 }
 
 /** Where keepalived warns and carries on (ignores the line, takes its default), wasmvs
@@ -284,7 +296,11 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
   if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
   if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
-  const near = t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)]
+  // Not worked out for a warning that will only be counted; candidates more than 2 apart in
+  // length cannot be within 2 edits.
+  const said = strict || blockPath === undefined || warningRoom();
+  const near = !said || t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)]
+    .filter((k) => Math.abs(k.length - t.text.length) <= 2)
     .map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   const what = `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`;
   // keepalived's parser (lib/parser.c) says "Unknown keyword" and skips the line, and the
