@@ -3,7 +3,8 @@
 
 import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../host/sandbox/sandbox.js";
 
@@ -43,6 +44,38 @@ describe("the wasmvs command", () => {
     const list = run(["-L", "-n"], { WASMVS_SOCKET: "/nonexistent/wasmvs.sock" });
     expect(list.status).toBe(2);
     expect(list.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("an option given twice or with an empty value is a usage error, not the last one silently taken or ENOENT for '' (issue 17 attack)", () => {
+    for (const [args, msg] of [
+      [["check", "k.conf", "--director", "a.conf", "--director", "b.conf"], "--director given twice"],
+      [["run", "--config", "a.conf", "--config", "b.conf"], "--config given twice"],
+      [["check", "k.conf", "--director", ""], "--director needs a value"],
+      [["run", "--config", ""], "--config needs a value"],
+    ] as const) {
+      const r = run([...args]);
+      expect([r.status, r.stderr.split("\n")[0]], args.join(" ")).toEqual([2, `wasmvs: ${msg}`]);
+      expect(r.stderr).toContain("usage: wasmvs ");
+    }
+  });
+
+  it("what a file says is printed with its control characters escaped: check's warnings and errors cannot drive the terminal (issue 17 attack)", () => {
+    const d = mkdtempSync(join(tmpdir(), "wasmvs-cli-ctl-"));
+    try {
+      const dirBlock = "director {\n  interface eth0 {\n    address 192.0.2.1/24\n  }\n}\n";
+      writeFileSync(join(d, "warn.conf"), `global_defs {\n  foo\x1b[31mbar\x07 1\n}\n${dirBlock}`);
+      const w = run(["check", join(d, "warn.conf")]);
+      expect(w.status).toBe(0);
+      expect(w.stdout).toContain("foo\\x1b[31mbar");
+      expect(w.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+      writeFileSync(join(d, "err.conf"), `director {\n  interface eth0 {\n    address 192.0.2.1/24\n  }\n  x\x1b]0;owned\x07 1\n}\n`);
+      const e = run(["check", join(d, "err.conf")]);
+      expect(e.status).toBe(1);
+      expect(e.stderr).toContain("x\\x1b]0;owned\\x07");
+      expect(e.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it("ipvsadm's wording only on ipvsadm's command line: reload and top say it in wasmvs's words (issue 17)", () => {

@@ -11,6 +11,7 @@ import { IpvsadmError } from "../control/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
 import { tapAddon } from "../io/tap.js";
 import { readFileSync } from "node:fs";
+import { printable } from "../control/printable.js";
 import { journalStream, Logger, makeLogger, parseFacility, parseLevel } from "../io/log.js";
 
 export const USAGE = `usage: wasmvs <command> [options]
@@ -88,7 +89,10 @@ export function parseFlags(args: string[], valued: string[], boolean: string[]):
     if (!a.startsWith("--")) throw new UsageError(`unexpected argument "${a}"`);
     if (boolean.includes(name)) out[name] = true;
     else if (valued.includes(name)) {
-      if (i + 1 >= args.length || args[i + 1].startsWith("--")) throw new UsageError(`${a} needs a value`);
+      // An empty value is no value (not "ENOENT, open ''"); a second one is refused rather
+      // than the last silently taken: `--director a --director b` is a mistake either way.
+      if (i + 1 >= args.length || args[i + 1].startsWith("--") || args[i + 1] === "") throw new UsageError(`${a} needs a value`);
+      if (name in out) throw new UsageError(`${a} given twice`);
       out[name] = args[++i];
     } else throw new UsageError(`unknown option ${a}`);
   }
@@ -128,6 +132,7 @@ function logOptions(f: Flags): Logger {
 
 /** An error line on stderr: with journald's error prefix when stderr is its stream. */
 function errorLine(text: string): string {
+  text = printable(text, true);
   log.fatal(text.replace(/^wasmvs: /, "").trimEnd());
   return journalStream(2) ? text.split("\n").map((l) => (l ? `<3>${l}` : l)).join("\n") : text;
 }
@@ -193,9 +198,10 @@ export async function main(argv: string[]): Promise<number> {
       case "check": {
         // FILE and --director FILE, in either order.
         const at = rest.map((a, i) => (!a.startsWith("--") && rest[i - 1] !== "--director" ? i : -1)).filter((i) => i >= 0);
-        if (at.length !== 1) throw new UsageError("check needs exactly one FILE", "check");
+        if (at.length !== 1 || rest[at[0]] === "") throw new UsageError("check needs exactly one FILE", "check");
         const f = parseFlags(rest.filter((_, i) => i !== at[0]), ["director"], ["strict"]);
-        process.stdout.write(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined, !!f.strict));
+        // What the file says (words in warnings, errors) cannot drive the terminal: control characters escaped.
+        process.stdout.write(printable(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined, !!f.strict), true));
         return 0;
       }
       case "reload": {
