@@ -55,6 +55,20 @@ describe("log lines", () => {
     expect(plain.map((l) => l.replace(/^\S+ /, ""))).toEqual(["wasmvs: debug: e\n", "wasmvs: f\n"]);
   });
 
+  it("a line is bounded: 100 KB of text logs its first 4096 characters and how much was left out, escaped (issue 17 attack)", () => {
+    const out: string[] = [];
+    const log = makeLogger({ to: "console" }, (s) => out.push(s), undefined, true);
+    log(`${WARNING}${"\x1b".repeat(10)}${"a".repeat(100_000)}`);
+    expect(out).toHaveLength(1);
+    expect(out[0].length).toBeLessThan(4200);
+    expect(out[0]).toMatch(/^<4>(\\x1b){10}a+ \.\.\. \(\d+ more characters left out\)\n$/);
+    const sent: number[] = [];
+    const sys = makeLogger({ to: "syslog", socket: "/x" }, undefined, (_p, b) => (sent.push(b.length), 0));
+    sys("b".repeat(100_000));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toBeLessThan(4200);
+  });
+
   it("syslog: one datagram a line to the socket, with facility, level and wasmvs[PID]; none lost, none blocking when nobody listens", async () => {
     const path = join(dir, "log.sock");
     const s = await datagramSink(path);

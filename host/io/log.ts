@@ -92,6 +92,15 @@ export interface Logger {
   dropped: number;
 }
 
+/** Characters kept of one log line: text from outside (a server's reply, a script's output)
+ *  cannot make a line syslog truncates on its own (rsyslog keeps 8 KB, RFC 3164 1 KB) or one
+ *  that floods the journal; the first 4096 say what happened. */
+export const MAX_LINE = 4096;
+
+function bounded(line: string): string {
+  return line.length <= MAX_LINE ? line : `${line.slice(0, MAX_LINE)} ... (${line.length - MAX_LINE} more characters left out)`;
+}
+
 /** The log function for o. send: the datagram sender (the addon's, loaded when first needed). */
 export function makeLogger(o: LogOptions, out = (s: string) => void process.stdout.write(s),
   send?: (path: string, bytes: Uint8Array) => number, journal = o.to === "console" && journalStream(1)): Logger {
@@ -100,7 +109,7 @@ export function makeLogger(o: LogOptions, out = (s: string) => void process.stdo
   const socket = o.socket ?? "/dev/log";
   const ident = o.ident ?? "wasmvs";
   const write = (level: number, text: string) => {
-    const lines = printable(text, true).split("\n");
+    const lines = printable(text, true).split("\n").map(bounded);
     if (o.to === "syslog") {
       for (const l of lines) if (send!(socket, Buffer.from(syslogLine(new Date(), facility, level, ident, process.pid, l))) !== 0) logger.dropped++;
     } else if (journal) out(lines.map((l) => `<${level}>${l}\n`).join(""));
