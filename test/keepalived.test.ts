@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseKeepalived } from "../host/control/keepalived.js";
 import { loadConfig } from "../host/control/load.js";
-import { ConfigError } from "../host/control/rules.js";
+import { ConfigError, parseRules } from "../host/control/rules.js";
 import { reload } from "../host/control/reload.js";
 import { applyConfig } from "../host/control/rules.js";
 import { loadEngine } from "../host/engine/node.js";
@@ -349,5 +349,22 @@ describe("warnings are bounded", () => {
     expect(cfg.warnings![100]).toBe("50 more warnings not shown (the first 100 are)");
     // --strict: each one an error, as before.
     expect(() => parseKeepalived(write("many.conf", `${DIRECTOR}global_defs {\n${lines}}\n`), undefined, true)).toThrow(/^150 errors:/);
+  });
+
+  it("warnings of later stages are bounded with the rest: 300 DR real servers on another port give 100 warnings and a count (issue 17 attack: they were all kept)", () => {
+    const reals = Array.from({ length: 100 }, (_, k) => `  real_server 192.0.2.${k + 10} 8080 {\n    weight 1\n  }\n`).join("");
+    const vs = [1, 2, 3].map((k) => `virtual_server 192.0.2.${k} 80 {\n  lb_kind DR\n  protocol TCP\n${reals}}\n`).join("");
+    const cfg = parseKeepalived(write("dr-many.conf", `${DIRECTOR}global_defs {\n  wieght 1\n}\n${vs}`));
+    expect(cfg.warnings).toHaveLength(101);
+    expect(cfg.warnings![0]).toMatch(/wieght: unknown keyword in global_defs/);
+    expect(cfg.warnings![1]).toMatch(/direct routing cannot change the port: real server 192\.0\.2\.10:8080/);
+    expect(cfg.warnings![100]).toBe("201 more warnings not shown (the first 100 are)");
+  });
+  it("ipvsadm rules: 150 DR servers on another port give 100 warnings and a count", () => {
+    const lines = ["interface 0 name eth0 mac 02:00:00:00:00:01 address 192.0.2.1/24", "-A -t 192.0.2.1:80 -s rr",
+      ...Array.from({ length: 150 }, (_, k) => `-a -t 192.0.2.1:80 -r 192.0.2.${k + 10}:8080 -g`)];
+    const cfg = parseRules(lines.join("\n"), "many.rules");
+    expect(cfg.warnings).toHaveLength(101);
+    expect(cfg.warnings![100]).toBe("50 more warnings not shown (the first 100 are)");
   });
 });

@@ -6,7 +6,7 @@
 
 import { readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, ErrorList, LIMITS, readConfigFile } from "./rules.js";
+import { ConfigError, ErrorList, LIMITS, MAX_WARNINGS, notShown, readConfigFile } from "./rules.js";
 import type { DirectorConfig } from "./rules.js";
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
 import { Missing, notSupported } from "./features.js";
@@ -246,9 +246,8 @@ missing("fullNat", ["local_address_group"]);
 // called deep inside each other, so the one reading a file (parseKeepalived) sets where
 // they go for as long as it reads (synchronously).
 let warnings: string[] | undefined;
-/** Warnings kept per read (as the errors shown): a file of 60,000 misspelt lines is bounded
- *  in what check prints and the daemon logs; the rest are counted. */
-export const MAX_WARNINGS = 100;
+// Warnings kept per read: MAX_WARNINGS (rules.ts, boundWarnings: the bound of every stage's).
+export { MAX_WARNINGS };
 let warningsDropped = 0;
 // --strict: what keepalived warns about and carries on after (carryOn) is refused instead.
 let strict = false;
@@ -262,7 +261,7 @@ export function collectingWarnings<T>(into: string[], f: () => T, strictMode = f
   try {
     return f();
   } finally {
-    if (warningsDropped) into.push(`${warningsDropped} more warning${warningsDropped === 1 ? "" : "s"} not shown (the first ${MAX_WARNINGS} are)`);
+    if (warningsDropped) into.push(notShown(warningsDropped));
     warnings = before;
     strict = strictBefore;
     warningsDropped = droppedBefore;

@@ -15,7 +15,7 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import {
-  checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
+  boundWarnings, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
@@ -105,7 +105,8 @@ export function readKeepalived(path: string, directorFile?: string, strict = fal
   // Warnings from deep inside (ignored keywords) go with the rest, first.
   const warnings: string[] = [];
   const r = collectingWarnings(warnings, () => readFiles(path, directorFile), strict);
-  if (warnings.length) r.cfg.warnings = [...warnings, ...(r.cfg.warnings ?? [])];
+  // Later stages' warnings (a DR server's port, a derived mac) bounded with the grammar's.
+  if (warnings.length || r.cfg.warnings?.length) r.cfg.warnings = boundWarnings([...warnings, ...(r.cfg.warnings ?? [])]);
   return r;
 }
 

@@ -350,6 +350,28 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
   return cfg;
 }
 
+/** Warnings kept per read (as the errors shown): a file of 60,000 misspelt lines, or of 2,000
+ *  DR real servers on another port, is bounded in what check prints and the daemon logs at
+ *  each start and reload; the rest are counted. */
+export const MAX_WARNINGS = 100;
+export const notShown = (n: number) => `${n} more warning${n === 1 ? "" : "s"} not shown (the first ${MAX_WARNINGS} are)`;
+const NOT_SHOWN = /^(\d+) more warnings? not shown \(the first \d+ are\)$/;
+
+/** list bounded to MAX_WARNINGS and a count of the rest (a count already in it, from the
+ *  grammar's own bound, is added to it): the one bound for every stage's warnings. */
+export function boundWarnings(list: string[]): string[] {
+  let dropped = 0;
+  const kept: string[] = [];
+  for (const w of list) {
+    const m = NOT_SHOWN.exec(w);
+    if (m) dropped += Number(m[1]);
+    else if (kept.length < MAX_WARNINGS) kept.push(w);
+    else dropped++;
+  }
+  if (dropped) kept.push(notShown(dropped));
+  return kept;
+}
+
 /** The rules file read as far as it goes: what it gives and every error (in line order). */
 export function readRules(text: string, file = "<config>"): PartialConfig & { errors: ConfigError[] } {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
@@ -374,6 +396,7 @@ export function readRules(text: string, file = "<config>"): PartialConfig & { er
     const first = cfg.metricsScrapers?.[0];
     if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
   });
+  if (cfg.warnings) cfg.warnings = boundWarnings(cfg.warnings);
   return { cfg, errors: errs.errors, order: new Map([[file, []]]), routingUnsure };
 }
 
