@@ -486,3 +486,115 @@ describe("VrrpInstance.reconfigure: the rules on one state machine (keepalived's
     expect(m.sent.filter((x) => x.startsWith("garp")).map((x) => x.split("@")[1])).toEqual([...Array(5).fill("500"), ...Array(5).fill("5500")]);
   });
 });
+
+describe("VRRP reload attacked (issue 17): renames, swapped and changed VRIDs, everything removed, groups naming what is gone, reloads in a row", () => {
+  const two = (o: { p1: number; p2: number; n1?: string; n2?: string; v1?: number; v2?: number }) =>
+    instance({ name: o.n1 ?? "VI_1", vrid: o.v1 ?? 51, priority: o.p1 }) + instance({ name: o.n2 ?? "VI_2", vrid: o.v2 ?? 52, priority: o.p2, vips: ["10.0.0.102"] });
+
+  it("two instances swap VRIDs (and with them their addresses): each VRID keeps its machine and state, the addresses follow the names", async () => {
+    const p = await pair(two({ p1: 150, p2: 150 }), two({ p1: 100, p2: 100 }));
+    await p.run(6000);
+    expect([p.a.vi().state, p.a.vi("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    const n = p.a.states.length;
+    const t = p.clock.now();
+    await p.b.reload(two({ p1: 100, p2: 100, v1: 52, v2: 51 }));
+    await p.a.reload(two({ p1: 150, p2: 150, v1: 52, v2: 51 }));
+    await p.run(5000);
+    expect(p.a.states.length).toBe(n);
+    expect([p.a.vi().state, p.a.vi("VI_2").state, p.b.vi().state, p.b.vi("VI_2").state]).toEqual(["MASTER", "MASTER", "BACKUP", "BACKUP"]);
+    expect(p.a.sent.filter((s) => s.t > t + 100 && s.vrid === 52).every((s) => s.addresses.join() === "10.0.0.100")).toBe(true);
+    expect(p.a.sent.filter((s) => s.t > t + 100 && s.vrid === 51).every((s) => s.addresses.join() === "10.0.0.102")).toBe(true);
+    expect([p.a.answersArp("10.0.0.100"), p.a.answersArp("10.0.0.102"), p.b.answersArp("10.0.0.100"), p.b.answersArp("10.0.0.102")]).toEqual([true, true, false, false]);
+  });
+
+  it("a rename keeps the VRID's state (keepalived matches by interface and VRID); the new name is what logs, metrics and track() use", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const n = p.a.states.length;
+    const changes = await p.a.reload(instance({ name: "WEB", priority: 150 }));
+    expect(changes.join("\n")).toMatch(/WEB/);
+    await p.run(3000);
+    expect(p.a.states.length).toBe(n);
+    expect(p.a.vi("WEB").state).toBe("MASTER");
+    expect(p.a.local.vrrp!.machines.views().map((v) => v.name)).toEqual(["WEB"]);
+    // Lowered under its new name: the peer preempts; the events carry the new name.
+    await p.a.reload(instance({ name: "WEB", priority: 90 }));
+    await p.run(5000);
+    expect(p.a.states.at(-1)).toMatchObject({ name: "WEB", state: "BACKUP" });
+  });
+
+  it("a VRID changed on a master is a remove and an add: the old VRID resigns (priority 0), the new one starts as backup", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const t = p.clock.now();
+    const changes = await p.a.reload(instance({ priority: 150, vrid: 53 }));
+    expect(changes).toEqual(["VRRP instance VI_1 removed", "VRRP instance VI_1 added"]);
+    expect(p.a.sent.filter((s) => s.vrid === 51 && s.t >= t).map((s) => s.priority)).toEqual([0]);
+    await p.run(5000);
+    // The peer's VI_1 (VRID 51) is master of 51 alone now; a is master of 53 alone.
+    expect([p.a.vi().state, p.b.vi().state]).toEqual(["MASTER", "MASTER"]);
+    expect(p.a.sent.filter((s) => s.vrid === 51 && s.t >= t).length).toBe(1);
+  });
+
+  it("every instance removed, then put back: all resign and own nothing; put back, they start as keepalived starts them", async () => {
+    const p = await pair(two({ p1: 150, p2: 150 }), two({ p1: 100, p2: 100 }));
+    await p.run(6000);
+    const t = p.clock.now();
+    const changes = await p.a.reload("");
+    expect(changes).toEqual(expect.arrayContaining(["VRRP instance VI_1 removed", "VRRP instance VI_2 removed"]));
+    expect(p.a.local.vrrp?.machines.instances.length ?? 0).toBe(0);
+    expect(p.a.sent.filter((s) => s.t >= t).map((s) => `${s.vrid}:${s.priority}`).sort()).toEqual(["51:0", "52:0"]);
+    expect([p.a.answersArp("10.0.0.100"), p.a.answersArp("10.0.0.102")]).toEqual([false, false]);
+    await p.run(3000);
+    expect([p.b.vi().state, p.b.vi("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    expect(p.a.sent.filter((s) => s.t >= t + 1)).toEqual([]);
+    await p.a.reload(two({ p1: 150, p2: 150 }));
+    await p.run(6000);
+    expect([p.a.vi().state, p.a.vi("VI_2").state, p.b.vi().state, p.b.vi("VI_2").state]).toEqual(["MASTER", "MASTER", "BACKUP", "BACKUP"]);
+  });
+
+  it("a sync group added naming an instance the same reload removes: what check says of it, and the kept member works on", async () => {
+    const p = await pair(two({ p1: 150, p2: 150 }), two({ p1: 100, p2: 100 }));
+    await p.run(6000);
+    const text = "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n" + instance({ priority: 150 });
+    // keepalived: "Virtual router VI_2 specified in sync group G doesn't exist - ignoring"; a
+    // one-member group then (a warning each, logged by the reload); --strict would refuse it.
+    const changes = await p.a.reload(text);
+    expect(changes).toEqual(["VRRP instance VI_2 removed", "VRRP sync group G added"]);
+    expect(p.a.log.join("\n")).toMatch(/<4>.*no vrrp_instance named VI_2: left out of vrrp_sync_group G, as keepalived/);
+    await p.run(3000);
+    expect(p.a.vi().state).toBe("MASTER");
+    expect(p.b.vi("VI_2").state).toBe("MASTER");
+  });
+
+  it("ten reloads in a row on a master (priority up and down, never below the backup's): no state change, no gap, no advert storm", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const n = [p.a.states.length, p.b.states.length];
+    const t = p.clock.now();
+    // (The address list stays: keepalived 2.2.7 drops adverts whose list differs from its own,
+    // so a VIP change is reloaded on both peers, the backup first.)
+    for (let k = 0; k < 10; k++) await p.a.reload(instance({ priority: 140 + (k % 2) * 20, interval: k % 2 ? "1" : "0.5" }));
+    await p.run(5000);
+    expect([p.a.states.length, p.b.states.length]).toEqual(n);
+    expect(p.gap(p.a, 51, t)).toBeLessThanOrEqual(1000);
+    // One advert at once per reload at most, then one a second.
+    expect(p.a.sent.filter((s) => s.t >= t).length).toBeLessThanOrEqual(10 + 11);
+    expect(p.a.answersArp("10.0.0.100")).toBe(true);
+  });
+
+  it("a reload while the backup's master-down timer is running out (the master gone): the transition still happens, once", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    // The master goes quiet: its instance removed (priority 0 -> the backup takes over after skew);
+    // the backup reloaded in between with a new priority.
+    await p.a.reload("");
+    await p.b.reload(instance({ priority: 110 }));
+    await p.run(50);
+    await p.b.reload(instance({ priority: 120 }));
+    await p.run(5000);
+    expect(p.b.vi().state).toBe("MASTER");
+    expect(p.b.states.filter((s) => s.state === "MASTER").length).toBe(1);
+    expect(p.b.sent.at(-1)?.priority).toBe(120);
+  });
+});
