@@ -360,6 +360,14 @@ describe("warnings are bounded", () => {
     expect(cfg.warnings![1]).toMatch(/direct routing cannot change the port: real server 192\.0\.2\.10:8080/);
     expect(cfg.warnings![100]).toBe("201 more warnings not shown (the first 100 are)");
   });
+  it("an unknown keyword's block goes with it, as keepalived skips it: the warning says which lines and what they held (issue 17 attack: a mis-nested virtual_server was lost with only 'unknown keyword')", () => {
+    const text = `${DIRECTOR}frob {\nvirtual_server 192.0.2.1 80 {\n  protocol TCP\n}\n}\nvirtual_server 192.0.2.2 80 {\n  protocol TCP\n  bogus 1\n}\n`;
+    const cfg = parseKeepalived(write("swallow.conf", text));
+    expect(cfg.services.map((x) => x.address)).toEqual(["192.0.2.2"]);
+    expect(cfg.warnings!.join("\n")).toMatch(new RegExp(`swallow\\.conf:${L(1)}:1: frob: unknown keyword in the top level: ignored with its block \\(lines ${L(1)}-${L(5)}, holding virtual_server\\), as keepalived does`));
+    expect(cfg.warnings!.join("\n")).toMatch(/bogus: unknown keyword in virtual_server: ignored, as keepalived does/);
+  });
+
   it("ipvsadm rules: 150 DR servers on another port give 100 warnings and a count", () => {
     const lines = ["interface 0 name eth0 mac 02:00:00:00:00:01 address 192.0.2.1/24", "-A -t 192.0.2.1:80 -s rr",
       ...Array.from({ length: 150 }, (_, k) => `-a -t 192.0.2.1:80 -r 192.0.2.${k + 10}:8080 -g`)];

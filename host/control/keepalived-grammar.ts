@@ -179,6 +179,9 @@ export const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
 
 /** The block structure, built with an explicit stack: the nesting of a file cannot
  *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
+/** A keyword's block, by its keyword's token: what an ignored keyword takes with it. */
+const blockOf = new WeakMap<Tok, Node>();
+
 export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
   const root: Node[] = [];
   const stack: { nodes: Node[]; opener?: Tok; node?: Node }[] = [{ nodes: root }];
@@ -215,6 +218,7 @@ export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
     if (j < toks.length && isBrace(toks[j], "{")) {
       if (stack.length > LIMITS.blockDepth) stop(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
       node.children = [];
+      blockOf.set(t, node);
       stack.push({ nodes: node.children, opener: toks[j], node });
       i = j + 1;
     }
@@ -305,7 +309,12 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
   // keepalived's parser (lib/parser.c) says "Unknown keyword" and skips the line, and the
   // block under it: so does wasmvs in keepalived's blocks. In wasmvs's own (director), an error.
   if (blockPath === undefined) fail(t, what);
-  carryOn(t, what, "ignored, as keepalived does");
+  // Its block goes with it (keepalived skips to the matching '}'): a virtual_server nested
+  // under a misspelt or unclosed block is lost, so the warning says what the block held.
+  const b = blockOf.get(t);
+  const held = [...new Set((b?.children ?? []).map((c) => (c.key.text.length > 40 ? `${c.key.text.slice(0, 40)}...` : c.key.text)))];
+  const block = held.length ? ` with its block (${b!.end ? `lines ${t.line}-${b!.end.line}` : `line ${t.line} on`}, holding ${held.slice(0, 4).join(", ")}${held.length > 4 ? ", ..." : ""})` : "";
+  carryOn(t, what, `ignored${block}, as keepalived does`);
 }
 
 /** What to do about a missing director block: keepalived.conf has no word for interfaces
