@@ -69,6 +69,24 @@ describe("log lines", () => {
     expect(sent[0]).toBeLessThan(4200);
   });
 
+  it("syslog's socket missing, not a socket, or not reading: said once on stderr with the reason, then once a minute with the count dropped, never blocking (issue 17 attack: every line was lost silently)", () => {
+    const err: string[] = [];
+    let now = 0;
+    let errno = 2;
+    const log = makeLogger({ to: "syslog", socket: "/nonexistent/log" }, undefined, () => errno, false, (s) => err.push(s), () => now);
+    for (let k = 0; k < 50; k++) log(`line ${k}`);
+    expect(log.dropped).toBe(50);
+    expect(err).toEqual(["wasmvs: syslog socket /nonexistent/log: ENOENT (no such socket): log lines are dropped until it takes them\n"]);
+    now = 61_000;
+    errno = 11;
+    log("more");
+    expect(err[1]).toBe("wasmvs: syslog socket /nonexistent/log: EAGAIN (syslog is not reading): 50 more log lines dropped\n");
+    errno = 0;
+    log("taken");
+    expect(log.dropped).toBe(51);
+    expect(err).toHaveLength(2);
+  });
+
   it("syslog: one datagram a line to the socket, with facility, level and wasmvs[PID]; none lost, none blocking when nobody listens", async () => {
     const path = join(dir, "log.sock");
     const s = await datagramSink(path);

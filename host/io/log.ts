@@ -16,7 +16,10 @@
 // Node's dgram has no Unix sockets: the TAP addon sends the datagram (sendDatagram).
 
 import { fstatSync } from "node:fs";
+import { constants } from "node:os";
 import { printable } from "../control/printable.js";
+
+const osErrno = constants.errno as Record<string, number>;
 
 export const ERROR = "<3>";
 export const WARNING = "<4>";
@@ -101,17 +104,41 @@ function bounded(line: string): string {
   return line.length <= MAX_LINE ? line : `${line.slice(0, MAX_LINE)} ... (${line.length - MAX_LINE} more characters left out)`;
 }
 
+/** What sendto's errors mean for a syslog socket. */
+const SEND_ERRORS: Record<string, string> = {
+  ENOENT: "no such socket", ECONNREFUSED: "nothing listens there, or not a socket", ENOTSOCK: "not a socket",
+  EAGAIN: "syslog is not reading", EACCES: "no permission", EMSGSIZE: "line too long",
+};
+
 /** The log function for o. send: the datagram sender (the addon's, loaded when first needed). */
 export function makeLogger(o: LogOptions, out = (s: string) => void process.stdout.write(s),
-  send?: (path: string, bytes: Uint8Array) => number, journal = o.to === "console" && journalStream(1)): Logger {
+  send?: (path: string, bytes: Uint8Array) => number, journal = o.to === "console" && journalStream(1),
+  stderr = (s: string) => void process.stderr.write(s), now = () => Date.now()): Logger {
   const max = o.level ?? 6;
   const facility = o.facility ?? 3;
   const socket = o.socket ?? "/dev/log";
   const ident = o.ident ?? "wasmvs";
+  // A syslog socket that is missing, not a socket or not reading loses every line: said on
+  // stderr (the journal under systemd) at the first line lost, then at most once a minute
+  // with the count, so that a wrong --log-socket is not silence.
+  let said = -Infinity;
+  let droppedSaid = 0;
+  const dropped = (errno: number) => {
+    logger.dropped++;
+    if (now() - said < 60_000) return;
+    const name = Object.entries(osErrno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+    const why = SEND_ERRORS[name] ? `${name} (${SEND_ERRORS[name]})` : name;
+    stderr(`wasmvs: syslog socket ${socket}: ${why}: ${said === -Infinity ? "log lines are dropped until it takes them" : `${logger.dropped - droppedSaid} more log lines dropped`}\n`);
+    said = now();
+    droppedSaid = logger.dropped;
+  };
   const write = (level: number, text: string) => {
     const lines = printable(text, true).split("\n").map(bounded);
     if (o.to === "syslog") {
-      for (const l of lines) if (send!(socket, Buffer.from(syslogLine(new Date(), facility, level, ident, process.pid, l))) !== 0) logger.dropped++;
+      for (const l of lines) {
+        const e = send!(socket, Buffer.from(syslogLine(new Date(), facility, level, ident, process.pid, l)));
+        if (e !== 0) dropped(e);
+      }
     } else if (journal) out(lines.map((l) => `<${level}>${l}\n`).join(""));
     else out(consoleLine(new Date(), level, lines.join("\n")) + "\n");
   };
