@@ -30,6 +30,7 @@ import { director, GATEWAY_MAC, OUT_MAC, VIP, RS } from "./helpers/director.js";
 import { eth, ipv4, tcp, ACK, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
 import { ERROR, NOTICE } from "../host/io/log.js";
+import { ROOT } from "../host/sandbox/sandbox.js";
 
 const root = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-files-"));
@@ -334,6 +335,24 @@ describe.runIf(root)("files a local user can plant", () => {
     spawnSync("mkfifo", [join(d, "keepalived.conf")]);
     expect(() => readConfigFile(join(d, "keepalived.conf"))).toThrow(/not a regular file/);
   }, 5000);
+
+  it("an include of a device or FIFO says it is not a regular file (was: 'no such file'); a file that cannot be read is an error at the include naming it (was: 'EINVAL: invalid argument, read')", () => {
+    const d = place();
+    spawnSync("mkfifo", [join(d, "fifo")]);
+    const dirBlock = "director {\n  interface eth0 {\n    address 192.0.2.1/24\n  }\n}\n";
+    const check = (text: string) => {
+      writeFileSync(join(d, "k.conf"), text);
+      return spawnSync(process.execPath, [join(ROOT, "bin", "wasmvs.js"), "check", join(d, "k.conf")], { encoding: "utf8", timeout: 30000 });
+    };
+    for (const dev of ["/dev/zero", join(d, "fifo")]) {
+      const r = check(`${dirBlock}include ${dev}\n`);
+      expect([r.status, r.stderr], dev).toEqual([1, `wasmvs: ${join(d, "k.conf")}:6:9: '${dev}': not a regular file: ${dev} (a configuration is read from a file)\n`]);
+    }
+    // /proc/self/clear_refs is a regular file that read(2) refuses (EINVAL).
+    const r = check(`${dirBlock}include /proc/self/clear_refs\n`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`wasmvs: /proc/self/clear_refs:1:1: cannot be read: EINVAL (invalid argument)\n`);
+  }, 30000);
 
   it("scripts under enable_script_security: one another user owns or anyone can change is refused", () => {
     const d = place();

@@ -4,7 +4,7 @@
 // the block structure, and the helpers that read a keyword's arguments or refuse it with
 // its file, line and column. Bounded by LIMITS (size, files, depth, words).
 
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, ErrorList, LIMITS, MAX_WARNINGS, notShown, readConfigFile } from "./rules.js";
 import type { DirectorConfig } from "./rules.js";
@@ -138,7 +138,11 @@ export function tokenize(file: string, depth: number, seen: Set<string>, budget:
         if (!pattern) fail(inc, "include needs a file name or a glob");
         if (lineToks.length > 2) fail(lineToks[2], "include takes one file name or glob");
         files = expandGlob(pattern.text, dirname(file));
-        if (files.length === 0 && !/[*?[]/.test(pattern.text)) fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+        if (files.length === 0 && !/[*?[]/.test(pattern.text)) {
+          // One that is there but not a file (/dev/zero, a FIFO, a folder) is not "no such file".
+          if (existsSync(resolve(dirname(file), pattern.text))) fail(pattern, `not a regular file: ${pattern.text} (a configuration is read from a file)`);
+          fail(pattern, `no such file: ${pattern.text} (relative to ${dirname(resolve(file))})`);
+        }
       });
       if (!files.length) continue;
       if (depth + 1 > LIMITS.includeDepth) stop(inc, `includes nested more than ${LIMITS.includeDepth} deep`);

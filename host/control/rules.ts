@@ -188,7 +188,15 @@ export function readConfigFile(path: string): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError(path, 1, 1, "", "not a regular file (a configuration is read from a file)");
     const buf = Buffer.alloc(Math.min(st.size, LIMITS.fileBytes) + 1);
-    const n = readSync(fd, buf, 0, buf.length, 0);
+    let n = 0;
+    try {
+      n = readSync(fd, buf, 0, buf.length, 0);
+    } catch (e) {
+      // A regular file read(2) refuses (/proc/self/clear_refs: EINVAL; EIO): which file, not
+      // "EINVAL: invalid argument, read".
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      throw new ConfigError(path, 1, 1, "", `cannot be read: ${code ? `${code} (${(e as Error).message.replace(/^\w+: /, "").replace(/, read$/, "")})` : (e as Error).message}`);
+    }
     if (n > LIMITS.fileBytes) throw new ConfigError(path, 1, 1, "", `the file is larger than ${LIMITS.fileBytes} bytes`);
     return buf.subarray(0, n).toString("utf8");
   } finally {
