@@ -27,6 +27,8 @@ interface At {
   /** The engine's sync_messages_sent and the backup's silence. */
   sent?: number;
   idleMs?: number;
+  /** The instance's name (VI_1). */
+  name?: string;
 }
 
 function snapshot(a: At): EngineSnapshot {
@@ -36,7 +38,7 @@ function snapshot(a: At): EngineSnapshot {
   return {
     services: [], counters, connectionCount: 0, connCapacity: 16, timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, neighbours: {},
     loop: { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 },
-    vrrp: [{ name: "VI_1", state: a.state, vrid: 51, priority: a.effective ?? priority, basePriority: priority, faults: [], interface: "outside",
+    vrrp: [{ name: a.name ?? "VI_1", state: a.state, vrid: 51, priority: a.effective ?? priority, basePriority: priority, faults: [], interface: "outside",
       addresses: ["10.0.0.100"], counts: { becameMaster: 0 }, advertLateness: lateness }] as unknown as EngineSnapshot["vrrp"],
     syncIdleMs: a.idleMs,
   } as EngineSnapshot;
@@ -97,6 +99,16 @@ describe("VRRP and sync metrics for alerting across two directors", () => {
     const off = await exposition({ state: "BACKUP", idleMs: 100 });
     expect(off).toContain('wasmvs_sync_state{interface="",syncid="",state="off"} 1\n');
     expect(off).not.toMatch(/^wasmvs_sync_last_message_age_seconds\{/m);
+  });
+
+  it("an instance name as the grammar allows it (a backslash, a space in quotes, a control character, non-ASCII) is escaped as the exposition format asks; promtool parses it (issue 17 attack)", async () => {
+    const name = "web\\dmz a\x01b é";
+    const text = await exposition({ state: "MASTER", name });
+    expect(text).toContain('wasmvs_vrrp_state{vrrp_instance="web\\\\dmz a\x01b é",vrid="51",interface="outside",state="MASTER"} 1\n');
+    const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8", timeout: 60_000 });
+    if (r.error) throw new Error(`promtool: ${r.error.message}`);
+    // check metrics lints names and help too; what matters here is that it parsed (no "error parsing").
+    expect(r.stdout + r.stderr).not.toMatch(/error|invalid|unexpected/i);
   });
 
   it("the README's rules are the shipped file, and promtool finds them sound", () => {
