@@ -97,7 +97,7 @@ describe("--director FILE", () => {
     expect(errorOf(() => loadConfig(typo, folder.write("d3.conf", DIRECTOR), true))).toMatch(new RegExp(`^${typo}:17:5: 'weigth': unknown keyword in real_server`));
   });
 
-  it("holds the director block only, once; and goes with keepalived.conf only", () => {
+  it("holds the director block only, once; and goes with keepalived.conf only", async () => {
     const conf = folder.write("k4.conf", KEEPALIVED);
     const more = folder.write("more.conf", `${DIRECTOR}virtual_server 10.0.0.101 80 {\n}\n`);
     expect(errorOf(() => loadConfig(conf, more))).toBe(`${more}:11:1: 'virtual_server': a --director file holds the director block only: this belongs in keepalived.conf`);
@@ -106,6 +106,11 @@ describe("--director FILE", () => {
     const dir = folder.write("d4.conf", DIRECTOR);
     const twice = folder.write("twice.conf", KEEPALIVED + DIRECTOR);
     expect(errorOf(() => loadConfig(twice, dir))).toBe(`${twice}:23:1: 'director': a second director block (the first is at ${dir}:1)`);
+    // A director block without interfaces (empty, or its interfaces refused): that error,
+    // not "no route to the real server" for every server of keepalived.conf (issue 17 attack).
+    const none = folder.write("none.conf", "director {\n}\n");
+    await expect(check(conf, none)).rejects.toThrow(`2 errors:\n${none}:1:1: 'director': the director block needs at least one interface\n` +
+      `${conf}:6:13: 'outside': no interface outside in the director block (${none}) (interfaces: none): add \`interface outside { address ADDRESS/PREFIX }\` to it`);
     const rules = folder.write("d.rules", "interface 0 name outside mac 02:00:00:00:00:01 address 10.0.0.1/24\n-A -t 10.0.0.100:80 -s rr\n");
     expect(errorOf(() => loadConfig(rules, dir))).toMatch(/goes with keepalived\.conf; this file is in the ipvsadm-rules format/);
   });

@@ -330,9 +330,10 @@ export const ADD_DIRECTOR = "wasmvs needs one for its interfaces: add `director 
 /** An interface name that is not one of the director's: what to add, where. */
 export function noInterface(t: Tok, cfg: DirectorConfig): never {
   const names = cfg.interfaces.map((x) => x.name);
-  if (!names.length) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${ADD_DIRECTOR.replace("interface eth0 {", `interface ${t.text} {`)}`);
+  // With a --director file there is a director block: what to add to it (not "add one").
+  if (!names.length && cfg.directorFile === undefined) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${ADD_DIRECTOR.replace("interface eth0 {", `interface ${t.text} {`)}`);
   const where = cfg.directorFile !== undefined ? `the director block (${cfg.directorFile})` : "the director block";
-  return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ")}): add \`interface ${t.text} { address ADDRESS/PREFIX }\` to it`);
+  return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ") || "none"}): add \`interface ${t.text} { address ADDRESS/PREFIX }\` to it`);
 }
 
 export function arg(n: Node, i: number, what: string): Tok {

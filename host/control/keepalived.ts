@@ -635,7 +635,11 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { r
       : ["route", "default_gateway", "neighbour", "neighbor"].includes(c.key.text);
     if (errs.errors.length > before && lost) state.routingUnsure = true;
   }
-  if (cfg.interfaces.length === 0) fail(n.key, "the director block needs at least one interface");
+  if (cfg.interfaces.length === 0) {
+    // No interface: whether a server is on-link cannot be told (not "no route" for each).
+    state.routingUnsure = true;
+    fail(n.key, "the director block needs at least one interface");
+  }
   if (scraper && !cfg.metrics) fail(scraper, SCRAPER_WITHOUT_METRICS);
 }
 
