@@ -583,6 +583,23 @@ describe("VRRP reload attacked (issue 17): renames, swapped and changed VRIDs, e
     expect(p.a.answersArp("10.0.0.100")).toBe(true);
   });
 
+  it("a VIP added then removed before its second gratuitous-ARP burst: that burst does not claim the removed address", async () => {
+    const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
+    await p.run(6000);
+    const vips = ["10.0.0.100", "10.0.0.102"];
+    await p.b.reload(instance({ priority: 100, vips }));
+    await p.a.reload(instance({ priority: 150, vips }));
+    const t = p.clock.now();
+    await p.run(1000);
+    await p.b.reload(instance({ priority: 100 }));
+    await p.a.reload(instance({ priority: 150 }));
+    const removed = p.clock.now();
+    await p.run(8000);
+    expect(p.a.garps.filter((g) => g.address === "10.0.0.102" && g.t >= t && g.t < removed).length).toBe(5);
+    expect(p.a.garps.filter((g) => g.address === "10.0.0.102" && g.t >= removed)).toEqual([]);
+    expect(p.a.answersArp("10.0.0.102")).toBe(false);
+  });
+
   it("a reload while the backup's master-down timer is running out (the master gone): the transition still happens, once", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     await p.run(6000);
