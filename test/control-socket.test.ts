@@ -196,3 +196,35 @@ describe("the control socket", () => {
     second.close();
   });
 });
+
+describe("wasmvs reload", () => {
+  it("shows the new file's warnings to whoever reloaded (a misspelt keyword ignored as keepalived does), then the changes (issue 17 attack: they were only in the log)", async () => {
+    const { parseKeepalived } = await import("../host/control/keepalived.js");
+    const { execFile } = await import("node:child_process");
+    const file = join(dir, "reload-warn.conf");
+    const director = `director {\n  interface eth0 {\n    mac ${OUT_MAC}\n    address ${DIRECTOR_OUT}/24\n  }\n}\n`;
+    const service = (extra: string) => `virtual_server 10.0.0.100 80 {\n  protocol TCP\n  real_server ${DIRECTOR_OUT.replace(/\d+$/, "11")} 80 {\n${extra}    weight 1\n  }\n}\n`;
+    writeFileSync(file, director + service(""));
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const cfg = parseKeepalived(file);
+    applyConfig(engine, cfg);
+    const adapter = new LocalEngine(engine);
+    const log: string[] = [];
+    const state = new ControlState(adapter, cfg, () => parseKeepalived(file), (l) => log.push(l));
+    const path = join(dir, "reload-warn.sock");
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (c) => state.applyCommands(c),
+      reloadFile: () => state.reloadFile(), reload: () => state.reload() }, path);
+    try {
+      writeFileSync(file, director + service("    wieght 0\n"));
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) =>
+        execFile(process.execPath, [join(import.meta.dirname, "..", "bin", "wasmvs.js"), "reload", "--socket", path], { timeout: 30000 },
+          (e, stdout, stderr) => res({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr })));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`^warning: ${file}:10:5: wieght: unknown keyword in real_server \\(did you mean 'weight'\\?\\): ignored, as keepalived does`));
+      expect(r.stdout).toBe("no change\n");
+      expect(log.join("\n")).toMatch(/wieght: unknown keyword/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

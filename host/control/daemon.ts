@@ -127,6 +127,12 @@ export class ControlState {
   /** Re-read the file and merge it in (model.ts: what the file did not change stays as the
    *  control plane left it). Refused whole, with the reason, when anything is wrong. */
   reloadFile(): Promise<string[]> {
+    return this.reload().then((r) => r.changes);
+  }
+
+  /** reloadFile with the new file's warnings: `wasmvs reload` shows them to whoever reloaded
+   *  (a misspelt keyword ignored as keepalived does is not only in the log). */
+  reload(): Promise<{ changes: string[]; warnings: string[] }> {
     return this.serial(async () => {
       this.log(`reloading ${this.file.file}`);
       let nextFile: DirectorConfig | undefined;
@@ -137,7 +143,7 @@ export class ControlState {
         const changes = await this.commit(next);
         this.file = nextFile;
         this.log(NOTICE + (changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change"));
-        return changes;
+        return { changes, warnings: nextFile.warnings ?? [] };
       } catch (e) {
         const why = (e instanceof ConfigError ? await this.everyError(e, nextFile) : e as Error).message;
         this.log(`${ERROR}reload refused, the running configuration stays: ${why}`);

@@ -5,7 +5,7 @@
 //   {"op":"apply","commands":[{"argv":["-a","-t","10.0.0.100:80","-r","10.1.0.11"],"line":1},...]}
 //                                       -> {"ok":true,"changes":[...]}   ipvsadm command lines, all or none
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
-//   {"op":"reload"}                     -> {"ok":true,"changes":[...]}
+//   {"op":"reload"}                     -> {"ok":true,"changes":[...],"warnings":[...]}
 //   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
 //   {"op":"vrrp"}                       -> {"ok":true,"vrrp":[...]}     each VRRP instance's state
 //   {"op":"view"}                       -> {"ok":true,"view":{...}}     the live view (wasmvs top, the dashboard)
@@ -56,6 +56,8 @@ export interface ControlHost {
   applyCommands(commands: Parsed[]): Promise<string[]>;
   /** Re-read the configuration file (as SIGHUP), serialised with every other change. */
   reloadFile(): Promise<string[]>;
+  /** reloadFile with the file's warnings (bounded: rules.ts boundWarnings), for `wasmvs reload`. */
+  reload?(): Promise<{ changes: string[]; warnings: string[] }>;
   /** Each checked real server's health (-L --health); none without health checking. */
   health?(): ServerHealthView[];
   /** Each VRRP instance's state (-L --vrrp), asked of the data-path thread where the state
@@ -131,8 +133,11 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       await h.engine.zero(req.service);
       zeroEstimates(await h.engine.snapshot(), h.estimator);
       return { ok: true };
-    case "reload":
-      return { ok: true, changes: await h.reloadFile() };
+    case "reload": {
+      if (!h.reload) return { ok: true, changes: await h.reloadFile() };
+      const r = await h.reload();
+      return { ok: true, changes: r.changes, warnings: r.warnings };
+    }
     case "health":
       return { ok: true, health: h.health?.() ?? [] };
     case "daemon":

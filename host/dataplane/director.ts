@@ -317,7 +317,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
         engine: thread(), estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
         // systemd (Type=notify) hears of a reload from its start to its end.
-        reloadFile: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reloadFile().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
+        reload: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reload().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
+        reloadFile: () => host.reload().then((r) => r.changes),
         health: () => checking?.views() ?? [],
         vrrp: async () => (vrrp ? vrrp.views() : []),
         syncd,
