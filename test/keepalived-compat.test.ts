@@ -323,6 +323,17 @@ describe("where keepalived silently does something else, wasmvs does the same an
     expect(wasmvs(VS("direct")).error).toBe("w.conf:9:11: 'direct': expected NAT, DR or TUN");
   });
 
+  it("auth_pass without auth_type: keepalived says nothing and runs without authentication (auth_type none); wasmvs the same, saying so (was: refused) (issue 17 attack)", () => {
+    const text = INSTANCE("authentication {\n    auth_pass secret\n  }");
+    expect(keepalived(text)).toEqual({ rc: 0, out: "" });
+    const w = wasmvs(text);
+    expect(w.error).toBeUndefined();
+    expect(w.cfg!.vrrp![0].authPass).toBeUndefined();
+    expect(w.warnings).toEqual([`w.conf:${lineOf(text, "authentication")}:3: authentication: auth_pass without auth_type: this instance runs WITHOUT ` +
+      "authentication (its adverts carry none and it takes adverts without), as keepalived does (its auth_type is none unless given, and it says " +
+      "nothing): add auth_type PASS for the password to be used (--strict refuses it)"]);
+  });
+
   it("no protocol: keepalived 2.2 makes the service UDP, wasmvs keeps TCP and says so; no real server: keepalived leaves it out, wasmvs says so", () => {
     const text = `virtual_server 10.0.0.100 80 {\n  lb_algo rr\n  real_server 10.0.0.2 80 {\n  }\n}\nvirtual_server 10.0.0.100 81 {\n  protocol TCP\n}\n`;
     // (keepalived also remarks on the missing lb_kind: NAT, wasmvs's default too.)

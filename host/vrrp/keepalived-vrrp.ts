@@ -381,7 +381,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         });
         // (One that is there but was refused is not called missing.)
         const has = (k: string) => c.children!.some((a) => a.key.text === k);
-        if (!has("auth_type") && v.authPass !== undefined) fail(c.key, "auth_pass needs auth_type PASS");
+        // keepalived (vrrp_parser.c) keeps the password but its auth_type stays none: adverts
+        // without authentication, and not a word said (keepalived -t exits 0).
+        if (!has("auth_type") && v.authPass !== undefined) {
+          carryOn(c.key, "auth_pass without auth_type", "this instance runs WITHOUT authentication (its adverts carry none and it takes adverts without), " +
+            "as keepalived does (its auth_type is none unless given, and it says nothing): add auth_type PASS for the password to be used");
+          v.authPass = undefined;
+        }
         // keepalived (vrrp.c): "Authentication specified but no password given. Ignoring": no authentication.
         if (type && !has("auth_pass")) {
           carryOn(c.key, "auth_type PASS needs auth_pass", "this instance runs WITHOUT authentication (its adverts carry none and it takes adverts without), " +
