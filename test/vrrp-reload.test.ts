@@ -523,6 +523,23 @@ describe("VRRP reload attacked (issue 17): renames, swapped and changed VRIDs, e
     expect(p.a.states.at(-1)).toMatchObject({ name: "WEB", state: "BACKUP" });
   });
 
+  it("a sync group member renamed with the group's list: still one group (the other's fault takes it), no state change at the rename", async () => {
+    const text = (n1: string, chk: boolean) => `vrrp_script chk {\n  script "/bin/true chk"\n  interval 1\n}\n` +
+      `vrrp_sync_group G {\n  group {\n    ${n1}\n    VI_2\n  }\n}\n` + instance({ name: n1, priority: 150 }) +
+      instance({ name: "VI_2", vrid: 52, priority: 150, vips: ["10.0.1.100"], iface: "eth1", extra: chk ? "  track_script {\n    chk\n  }\n" : "" });
+    const p = await pair(text("VI_1", true), instance({ priority: 100 }) + instance({ name: "VI_2", vrid: 52, priority: 100, vips: ["10.0.1.100"], iface: "eth1" }));
+    await p.run(6000);
+    expect([p.a.vi().state, p.a.vi("VI_2").state]).toEqual(["MASTER", "MASTER"]);
+    const n = p.a.states.length;
+    await p.a.reload(text("WEB", true));
+    await p.run(3000);
+    expect(p.a.states.length).toBe(n);
+    p.exits.set("chk", 1);
+    await p.run(2000);
+    expect([p.a.vi("WEB").state, p.a.vi("VI_2").state]).toEqual(["FAULT", "FAULT"]);
+    expect(p.a.vi("WEB").view().faults).toEqual(["sync group G"]);
+  });
+
   it("a VRID changed on a master is a remove and an add: the old VRID resigns (priority 0), the new one starts as backup", async () => {
     const p = await pair(instance({ priority: 150 }), instance({ priority: 100 }));
     await p.run(6000);
