@@ -106,6 +106,11 @@ describe("--director FILE", () => {
     const dir = folder.write("d4.conf", DIRECTOR);
     const twice = folder.write("twice.conf", KEEPALIVED + DIRECTOR);
     expect(errorOf(() => loadConfig(twice, dir))).toBe(`${twice}:23:1: 'director': a second director block (the first is at ${dir}:1)`);
+    // A director file that includes keepalived.conf: said at its include, once (was: each of
+    // keepalived.conf's blocks "belongs in keepalived.conf", at keepalived.conf's lines).
+    const back = folder.write("back.conf", `${DIRECTOR}include k4.conf\n`);
+    expect(errorOf(() => loadConfig(conf, back))).toBe(`${back}:${DIRECTOR.split("\n").length}:9: 'k4.conf': ${conf} is the configuration itself: ` +
+      "a --director file holds the director block only (include it from neither)");
     // A director block without interfaces (empty, or its interfaces refused): that error,
     // not "no route to the real server" for every server of keepalived.conf (issue 17 attack).
     const none = folder.write("none.conf", "director {\n}\n");

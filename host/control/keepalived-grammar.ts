@@ -119,7 +119,8 @@ export type FileOrder = Map<string, number[]>;
  *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). With errs, what is
  *  wrong in a line (an unbalanced quote, an include that names no file) is recorded and
  *  reading goes on; bounds stop it. order: where each file was read. */
-export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[], errs?: ErrorList, order?: FileOrder): void {
+export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[], errs?: ErrorList, order?: FileOrder,
+  refuse?: Map<string, string>): void {
   if (order && !order.has(file)) order.set(file, []);
   const text = readConfigFile(file);
   budget.bytes += text.length;
@@ -150,10 +151,12 @@ export function tokenize(file: string, depth: number, seen: Set<string>, budget:
       if (budget.files > LIMITS.includedFiles) stop(pattern, `more than ${LIMITS.includedFiles} included files in all`);
       files.forEach((f, k) => lineOk(() => {
         if (seen.has(f)) fail(pattern, `${f} includes itself`);
+        const no = refuse?.get(f);
+        if (no) fail(pattern, no);
         if (order && !order.has(f)) order.set(f, [...(order.get(file) ?? []), i + 1, 1, k]);
         seen.add(f);
         try {
-          tokenize(f, depth + 1, seen, budget, out, errs, order);
+          tokenize(f, depth + 1, seen, budget, out, errs, order, refuse);
         } finally {
           seen.delete(f);
         }

@@ -125,7 +125,10 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
     if (directorFile !== undefined) {
       const dtoks: Tok[] = [];
       budget.files++;
-      tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks, errs, order);
+      // keepalived.conf included from the director file would be read twice (each of its
+      // blocks "belongs in keepalived.conf", at keepalived.conf's lines): said at the include.
+      tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks, errs, order,
+        new Map([[resolve(path), `${path} is the configuration itself: a --director file holds the director block only (include it from neither)`]]));
       const dnodes = parseBlocks(dtoks, errs);
       for (const other of dnodes) {
         if (other.key.text !== "director") errs.attempt(() => fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf"));
