@@ -128,7 +128,8 @@ export function makeLogger(o: LogOptions, out = (s: string) => void process.stdo
     if (now() - said < 60_000) return;
     const name = Object.entries(osErrno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
     const why = SEND_ERRORS[name] ? `${name} (${SEND_ERRORS[name]})` : name;
-    stderr(`wasmvs: syslog socket ${socket}: ${why}: ${said === -Infinity ? "log lines are dropped until it takes them" : `${logger.dropped - droppedSaid} more log lines dropped`}\n`);
+    // Under journald (stderr is its stream too), at warning priority.
+    stderr(`${journalStream(2) ? "<4>" : ""}wasmvs: syslog socket ${socket}: ${why}: ${said === -Infinity ? "log lines are dropped until it takes them" : `${logger.dropped - droppedSaid} more log lines dropped`}\n`);
     said = now();
     droppedSaid = logger.dropped;
   };
