@@ -57,21 +57,28 @@ function script(n: Node, withUser: boolean): Script | undefined {
   const quoteIt = `for arguments, quote the command: ${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`;
   if (n.args.length > 1 && !withUser) {
     carryOn(n.args[1], `unexpected argument to ${n.key.text} (${quoteIt})`, `ignored with the words after it: keepalived runs ${argv.join(" ")} alone, and so does wasmvs`);
-  } else if (n.args.length > 1) {
-    if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
-    const user = n.args[1];
-    let uid: number | undefined;
-    try {
-      uid = userIds(user.text).uid;
-    } catch { /* no such user */ }
-    if (uid === undefined) {
-      carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
-        `the script for a user that does not exist: so does wasmvs; ${quoteIt}`);
-      return undefined;
-    }
-    if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; ${quoteIt})`);
-  }
+  } else if (!notifyUser(n, quoteIt)) return undefined;
   return { argv, where: where(first) };
+}
+/** The words after an unquoted notify command: USER [GROUP] to run it as (keepalived's
+ *  notify_script_init). false: no such user, and the script is disabled, as keepalived disables
+ *  it ("Invalid user/group for notify script ... - ignoring"); another user than wasmvs's own is
+ *  refused as not supported yet. quoteIt: how to write the command with arguments instead. */
+export function notifyUser(n: Node, quoteIt: string): boolean {
+  if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
+  const user = n.args[1];
+  if (!user) return true;
+  let uid: number | undefined;
+  try {
+    uid = userIds(user.text).uid;
+  } catch { /* no such user */ }
+  if (uid === undefined) {
+    carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
+      `the script for a user that does not exist ("Invalid user/group for notify script ... - ignoring"): so does wasmvs; ${quoteIt}`);
+    return false;
+  }
+  if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; ${quoteIt})`);
+  return true;
 }
 /** keepalived keeps the first of a script given twice ("script already specified - ignoring"). */
 function scriptOnce(n: Node, had: Script | undefined): Script | undefined {

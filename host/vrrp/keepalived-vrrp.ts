@@ -7,7 +7,7 @@ import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
 import { classify } from "../control/keepalived-keywords.js";
-import { seconds, userIds } from "../health/keepalived-checks.js";
+import { notifyUser, seconds, userIds } from "../health/keepalived-checks.js";
 import type { Script } from "../health/config.js";
 import { accessSync, constants } from "node:fs";
 import { SCRIPT_PATH } from "../health/scripts.js";
@@ -166,21 +166,7 @@ function script(n: Node): Script | undefined {
   // when it has arguments) and the words after it as USER [GROUP] to run it as.
   const argv = first.quoted ? first.text.split(/\s+/).filter(Boolean) : [first.text];
   const where = { file: first.file, line: first.line, column: first.column };
-  if (n.args.length > 3) fail(n.args[3], `unexpected argument to ${n.key.text}: keepalived takes "COMMAND ARGUMENTS" [USER [GROUP]]`);
-  const user = n.args[1];
-  if (user) {
-    let uid: number | undefined;
-    try {
-      uid = userIds(user.text).uid;
-    } catch { /* no such user */ }
-    if (uid === undefined) {
-      carryOn(user, `no such user: ${user.text}`, `keepalived reads the words after an unquoted ${n.key.text} as the USER [GROUP] to run it as, and disables ` +
-        `the script for a user that does not exist ("Invalid user/group for notify script ... - ignoring"): so does wasmvs; for arguments, quote the command: ` +
-        `${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`);
-      return undefined;
-    }
-    if (uid !== process.getuid?.()) fail(user, `${n.key.text} run as another user (${user.text}) is not supported by wasmvs yet (keepalived reads the words after an unquoted script as USER [GROUP]; for arguments, quote the command)`);
-  }
+  if (!notifyUser(n, `for arguments, quote the command: ${n.key.text} "${n.args.map((a) => a.text).join(" ")}"`)) return undefined;
   if (argv[0] && !argv[0].includes("/")) {
     const found = resolveCommand(argv[0]);
     const t = { ...first, text: argv[0] };

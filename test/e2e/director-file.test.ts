@@ -8,11 +8,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, ROOT, Sandbox, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, Sandbox, VIP } from "../../host/sandbox/sandbox.js";
 import { derivedMac } from "../../host/control/settings.js";
 import { e2eDescribe } from "./e2e.js";
 
-const CLI = join(ROOT, "bin", "wasmvs.js");
 
 e2eDescribe("the director block in a file of its own", () => {
   let sb: Sandbox;
@@ -27,10 +26,8 @@ e2eDescribe("the director block in a file of its own", () => {
     await sb?.destroy();
   });
 
-  const reload = () => {
-    const r = spawnSync("ip", ["netns", "exec", sb.director, process.execPath, CLI, "reload", "--socket", d!.socket], { encoding: "utf8", timeout: 60000 });
-    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
+  // wasmvs reload through the director's control socket (Director.ipvsadm runs the CLI).
+  const reload = () => d!.ipvsadm(["reload"]);
 
   it("runs from keepalived.conf + --director with derived MACs, and a reload re-reads the director file", async () => {
     const whole = sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr", serverPort: 8080 }]);
