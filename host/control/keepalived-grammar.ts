@@ -325,16 +325,18 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
 }
 
 /** What to do about a missing director block: keepalived.conf has no word for interfaces
- *  (keepalived takes the host's), wasmvs needs its TAPs named. */
-export const ADD_DIRECTOR = "wasmvs needs one for its interfaces: add `director { interface eth0 { address 192.0.2.1/24 } }` " +
+ *  (keepalived takes the host's), wasmvs needs its TAPs named. name: the interface the
+ *  example block holds (one the file uses, where known). */
+export const addDirector = (name = "eth0") => `wasmvs needs one for its interfaces: add \`director { interface ${name} { address 192.0.2.1/24 } }\` ` +
   "(an interface block per name the file uses; its TAP is that name unless `tap` says another) to this file, or put it in a " +
   "file of its own given with --director FILE, which keeps keepalived.conf the same as a keepalived peer's (see README, 'keepalived.conf')";
+export const ADD_DIRECTOR = addDirector();
 
 /** An interface name that is not one of the director's: what to add, where. */
 export function noInterface(t: Tok, cfg: DirectorConfig): never {
   const names = cfg.interfaces.map((x) => x.name);
   // With a --director file there is a director block: what to add to it (not "add one").
-  if (!names.length && cfg.directorFile === undefined) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${ADD_DIRECTOR.replace("interface eth0 {", `interface ${t.text} {`)}`);
+  if (!names.length && cfg.directorFile === undefined) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${addDirector(t.text)}`);
   const where = cfg.directorFile !== undefined ? `the director block (${cfg.directorFile})` : "the director block";
   return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ") || "none"}): add \`interface ${t.text} { address ADDRESS/PREFIX }\` to it`);
 }

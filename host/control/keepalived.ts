@@ -28,7 +28,7 @@ import {
 } from "../health/keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
-import { ADD_DIRECTOR, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import { addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
@@ -294,7 +294,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
   });
   // What to add names the interfaces the file uses (they stood in: standIns).
   const named = cfg.interfaces.map((i) => i.name);
-  const add = named.length ? ADD_DIRECTOR.replace("interface eth0 {", `interface ${named[0]} {`) : ADD_DIRECTOR;
+  const add = addDirector(named[0]);
   if (!director && !state.directorSaid) errs.attempt(() => { throw new ConfigError(path, 1, 1, "director", `no director block: ${add}${named.length > 1 ? ` (the file names ${named.join(", ")})` : ""}`); });
   errs.attempt(() => checkOffload(cfg));
   // Sync groups name instances defined anywhere in the file; an instance is in one group at most.

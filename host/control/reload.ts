@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, onLinkIndex, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
+import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, onLinkIndex, samePositionsAside, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -17,15 +17,13 @@ export interface ReloadResult {
   changes: string[];
 }
 
-/** Positions aside (a line added above must not count as a change). */
-const noPositions = (x: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" || k === "macWhere" ? undefined : v));
 
 /** What a reload cannot change in a running director, refused at the keyword that changed. */
 function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | undefined {
   const refuse = (line: number | undefined, keyword: string, why: string) => new ConfigError(b.file, line ?? 1, 1, keyword, why);
   const n = Math.max(a.interfaces.length, b.interfaces.length);
   for (let k = 0; k < n; k++) {
-    if (noPositions(a.interfaces[k]) === noPositions(b.interfaces[k])) continue;
+    if (samePositionsAside(a.interfaces[k], b.interfaces[k])) continue;
     const at = b.interfaces[k] ?? b.interfaces[b.interfaces.length - 1];
     const why = `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`;
     // At the interface's name where it was read (its file: a --director file's).

@@ -93,6 +93,12 @@ const MAX_REPORTED_ERRORS = 50;
 
 /** Where a value was written: its file, line, column and text (engine refusals are
  *  reported there, as the parsers report theirs). */
+/** A record as JSON with its positions left out: what a reload compares (a line added above
+ *  moves every position below it, and is no change). */
+export const positionsAside = (x: unknown): string =>
+  JSON.stringify(x, (k, v) => (k === "line" || k === "where" || k === "macWhere" ? undefined : v));
+export const samePositionsAside = (a: unknown, b: unknown): boolean => positionsAside(a) === positionsAside(b);
+
 export interface Pos {
   file: string;
   line: number;

@@ -18,7 +18,7 @@
 // in-thread engine adapter (LocalEngine).
 
 import type { Clock } from "../control/clock.js";
-import { vrrpSpecs, type DirectorConfig } from "../control/rules.js";
+import { positionsAside, samePositionsAside, vrrpSpecs, type DirectorConfig } from "../control/rules.js";
 import type { Engine } from "../engine/index.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
@@ -101,15 +101,13 @@ const identity = (v: VrrpInstanceConfig) => `${v.ifindex}/${v.vrid}/${v.unicastP
 
 /** The VRRP part of a configuration, positions aside (a line added above is no change). */
 export function vrrpPart(c: DirectorConfig): string {
-  return JSON.stringify([c.vrrp ?? [], c.vrrpSyncGroups ?? [], c.staticAddresses ?? [], c.syncDaemon?.instance],
-    (k, v) => (k === "line" || k === "where" ? undefined : v));
+  return positionsAside([c.vrrp ?? [], c.vrrpSyncGroups ?? [], c.staticAddresses ?? [], c.syncDaemon?.instance]);
 }
 
 /** What a reload changed in a kept instance, in the words of keepalived.conf. */
 function whatChanged(a: VrrpInstanceConfig, b: VrrpInstanceConfig): string[] {
   const out: string[] = [];
-  const same = (x: unknown, y: unknown) => JSON.stringify(x, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
-    JSON.stringify(y, (k, v) => (k === "line" || k === "where" ? undefined : v));
+  const same = samePositionsAside;
   if (a.name !== b.name) out.push(`was ${a.name}`);
   if (a.priority !== b.priority) out.push(`priority ${a.priority} -> ${b.priority}`);
   if (a.advertIntMs !== b.advertIntMs) out.push(`advert_int ${a.advertIntMs / 1000} -> ${b.advertIntMs / 1000} s`);
@@ -233,8 +231,7 @@ export class VrrpMachines {
       if (!was) { changes.push(`VRRP instance ${vi.cfg.name} added`); continue; }
       const v = this.settings(kept.get(vi)!);
       const added = [...v.addresses, ...(v.excludedAddresses ?? []).map((x) => x.address)].some((a) => !was.addresses.has(a));
-      const same = JSON.stringify(was.cfg, (k, x) => (k === "line" || k === "where" ? undefined : x)) === JSON.stringify(v, (k, x) => (k === "line" || k === "where" ? undefined : x));
-      if (same) continue;
+      if (samePositionsAside(was.cfg, v)) continue;
       vi.reconfigure(v, added && vi.state === "MASTER");
       changes.push(`VRRP instance ${v.name} reconfigured (${whatChanged(was.cfg, v).join(", ")}), still ${vi.state}`);
     }

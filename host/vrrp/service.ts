@@ -9,7 +9,7 @@
 
 import type { Clock, Timer } from "../control/clock.js";
 import type { EngineAdapter, SyncRoles } from "../control/adapter.js";
-import type { DirectorConfig } from "../control/rules.js";
+import { positionsAside, samePositionsAside, type DirectorConfig } from "../control/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
 import { HEALTH_DEFAULTS } from "../health/config.js";
@@ -165,17 +165,16 @@ export class VrrpService {
    * clear_diff_vrrp_vroutes).
    */
   reconfigure(next: DirectorConfig): void {
-    const part = (c: DirectorConfig) => JSON.stringify([c.vrrp ?? [], c.vrrpScripts ?? [], c.vrrpSyncGroups ?? []], (k, v) => (k === "line" || k === "where" ? undefined : v));
+    const part = (c: DirectorConfig) => positionsAside([c.vrrp ?? [], c.vrrpScripts ?? [], c.vrrpSyncGroups ?? []]);
     if (this.stopped) return;
     const prev = this.cfg;
-    if (JSON.stringify(prev.syncDaemon, (k, v) => (k === "line" ? undefined : v)) !== JSON.stringify(next.syncDaemon, (k, v) => (k === "line" ? undefined : v))) {
+    if (!samePositionsAside(prev.syncDaemon, next.syncDaemon)) {
       this.resync(prev, next);
     }
     if (this.ownFifos) this.fifos.reconfigure(next.notifyFifos ?? []);
     if (part(next) === part(this.cfg)) { this.cfg = next; return; }
     this.cfg = next;
-    const same = (a: unknown, b: unknown) => JSON.stringify(a, (k, v) => (k === "line" || k === "where" ? undefined : v)) ===
-      JSON.stringify(b, (k, v) => (k === "line" || k === "where" ? undefined : v));
+    const same = samePositionsAside;
     const old = new Map(this.trackers);
     this.trackers.clear();
     const fresh: ScriptTracker[] = [];
