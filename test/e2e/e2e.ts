@@ -1,5 +1,7 @@
-// Shared by the end-to-end tests: whether they can run here, and counting bodies.
+// Shared by the end-to-end tests: whether they can run here, counting bodies, signalling a peer.
 import { describe, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { sandboxUnavailable } from "../../host/sandbox/sandbox.js";
 import { browserUnavailable } from "../helpers/browser.js";
 
@@ -29,4 +31,13 @@ export function tally(bodies: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const b of bodies) out[b] = (out[b] ?? 0) + 1;
   return out;
+}
+
+/** Signal the processes whose pid files (in dir) a peer wrote, such as keepalived's `-p`
+ *  and `-r` files; a file not there or a process gone is no error (cleanup runs after failures). */
+export function signalPidFiles(dir: string, files: string[], signal: NodeJS.Signals): void {
+  for (const f of files) {
+    const p = join(dir, f);
+    if (existsSync(p)) try { process.kill(Number(readFileSync(p, "utf8")), signal); } catch { /* gone */ }
+  }
 }

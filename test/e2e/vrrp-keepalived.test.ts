@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
-import { e2eDescribe } from "./e2e.js";
+import { e2eDescribe, signalPidFiles } from "./e2e.js";
 
 const MAC = "02:00:00:00:0b:01";
 
@@ -68,12 +68,7 @@ ${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" :
   const wasmvsIs = (name: string, state: string, from = 0) => new RegExp(`VI_1 .*: ${state}`).test(sb.logOf(name).slice(from));
   // The VRRP child first: killed after its parent, it would get SIGTERM (PR_SET_PDEATHSIG)
   // and resign cleanly with priority 0 — a graceful stop, not the crash meant here.
-  const killKeepalived = () => {
-    for (const f of [`k${kRun}-vrrp.pid`, `k${kRun}.pid`]) {
-      const p = join(sb.dir, f);
-      if (existsSync(p)) try { process.kill(Number(readFileSync(p, "utf8")), "SIGKILL"); } catch { /* gone */ }
-    }
-  };
+  const killKeepalived = () => signalPidFiles(sb.dir, [`k${kRun}-vrrp.pid`, `k${kRun}.pid`], "SIGKILL");
 
   beforeAll(async () => {
     sb = await Sandbox.create({ mode: "dr", httpPorts: [80] });

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
-import { e2eDescribe } from "./e2e.js";
+import { e2eDescribe, signalPidFiles } from "./e2e.js";
 
 const MAC_A = "02:00:00:00:0e:01";
 const VIP2 = "10.0.0.101";
@@ -55,11 +55,7 @@ ${[0, 1, 2].map((n) => `  real_server ${serverAddress(n)} 80 { weight 1 }`).join
 }
 ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interval: "1", extra: `  state BACKUP\n  notify ${notify}\n` })}`;
 
-  const kill = (file: string, signal: NodeJS.Signals) => {
-    const p = join(sb.dir, file);
-    if (existsSync(p)) try { process.kill(Number(readFileSync(p, "utf8")), signal); } catch { /* gone */ }
-  };
-  const stopKeepalived = () => { for (const f of [`k${kRun}-vrrp.pid`, `k${kRun}.pid`]) kill(f, "SIGTERM"); };
+  const stopKeepalived = () => signalPidFiles(sb.dir, [`k${kRun}-vrrp.pid`, `k${kRun}.pid`], "SIGTERM");
 
   beforeAll(async () => {
     sb = await Sandbox.create({ mode: "dr", httpPorts: [80] });
@@ -210,7 +206,7 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
     }, async () => {
       const before = sb.logOf(`keepalived-${kRun}`).length;
       writeFileSync(conf, keepalivedConf([VIP, VIP2], notify));
-      kill(`k${kRun}.pid`, "SIGHUP");
+      signalPidFiles(sb.dir, [`k${kRun}.pid`], "SIGHUP");
       await sb.waitFor("keepalived to reload", () => /Reload/i.test(sb.logOf(`keepalived-${kRun}`).slice(before)), 10000);
     }, () => kState().some((s) => s !== "BACKUP"));
     expect(kState()).toEqual(["BACKUP"]);
