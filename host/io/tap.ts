@@ -50,6 +50,8 @@ export interface RingInfo {
   mode: "native" | "generic";
   queues: number;
   chunk: number;
+  /** A veth: partial checksums (its peer's offload) are finished as frames are read. */
+  veth: boolean;
   rxDropped: number;
   rxInvalid: number;
   txInvalid: number;

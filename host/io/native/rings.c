@@ -42,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -98,6 +100,7 @@ struct ring_port {
   uint32_t chunk;
   uint32_t next_read; /* the queue whose turn it is */
   int generic;        /* XDP in the stack's generic mode: the driver has none of its own */
+  int veth;           /* frames may carry partial checksums (finish_partial) */
   struct ring_port *next;
 };
 
@@ -440,6 +443,43 @@ static int read_arp(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, u
   return 1;
 }
 
+/* One's complement sum of n bytes as big-endian 16-bit words, onto sum. */
+static uint32_t sum16(const uint8_t *b, uint32_t n, uint32_t sum) {
+  for (; n > 1; b += 2, n -= 2) sum += (uint32_t)b[0] << 8 | b[1];
+  if (n) sum += (uint32_t)b[0] << 8;
+  return sum;
+}
+static uint32_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+/* A veth hands XDP a frame its peer's stack sent with checksum offload as it is: the TCP or UDP
+ * checksum field holds only the pseudo-header's sum (CHECKSUM_PARTIAL; the kernel would have
+ * finished it on the way to a wire, and a TAP's read() finishes it too). AF_XDP says nothing of
+ * it, so: where the field equals that partial sum, the checksum is computed over the segment
+ * and written. A correct checksum that happens to equal the partial sum is recomputed to the
+ * same value; any other value is left for the receiver to judge. Only on veths: a NIC never
+ * delivers a partial checksum. */
+static void finish_partial(uint8_t *f, uint32_t len) {
+  if (len < 34 || f[12] != 0x08 || f[13] != 0x00) return;
+  uint8_t *ip = f + 14;
+  uint32_t ihl = (ip[0] & 15u) * 4, total = (uint32_t)ip[2] << 8 | ip[3], proto = ip[9];
+  uint32_t at = proto == IPPROTO_TCP ? 16 : proto == IPPROTO_UDP ? 6 : 0;
+  if (!at || ihl < 20 || total < ihl || 14 + total > len || total - ihl < at + 2) return;
+  if ((ip[6] & 0x3f) || ip[7]) return; /* a fragment: its checksum covers the whole datagram */
+  uint8_t *l4 = ip + ihl;
+  uint32_t l4len = total - ihl;
+  uint32_t pseudo = fold(sum16(ip + 12, 8, proto + l4len));
+  uint32_t field = (uint32_t)l4[at] << 8 | l4[at + 1];
+  if (field != pseudo) return;
+  l4[at] = l4[at + 1] = 0;
+  uint32_t c = ~fold(sum16(l4, l4len, pseudo)) & 0xffff;
+  if (proto == IPPROTO_UDP && c == 0) c = 0xffff; /* RFC 768: zero means none */
+  l4[at] = (uint8_t)(c >> 8);
+  l4[at + 1] = (uint8_t)c;
+}
+
 uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, uint32_t slot, uint32_t head,
                    uint32_t first, uint32_t max, uint32_t ifindex) {
   uint32_t got = 0, cap = slot - head;
@@ -458,7 +498,9 @@ uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, ui
       struct xdp_desc *x = &rx[(cons + k) & q->rx.mask];
       uint32_t i = first + got;
       uint32_t len = x->len > cap ? cap + 1 : x->len; /* too big: the engine drops and counts it */
-      memcpy(mem + slots + (size_t)i * slot + head, q->umem + x->addr, len);
+      uint8_t *frame = mem + slots + (size_t)i * slot + head;
+      memcpy(frame, q->umem + x->addr, len);
+      if (p->veth && len <= cap) finish_partial(frame, len);
       uint8_t *d = mem + desc + (size_t)i * WASMVS_DESC_SIZE;
       memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
       memcpy(d + WASMVS_RX_LEN, &len, 4);
@@ -586,12 +628,22 @@ static napi_value ring_open(napi_env env, napi_callback_info info) {
     if (sock >= 0) close(sock);
     return fail(env, dev, "SIOCGIFHWADDR", e);
   }
+  /* The driver's name (ethtool -i): a veth's frames may carry partial checksums. */
+  struct ethtool_drvinfo drv;
+  memset(&drv, 0, sizeof drv);
+  drv.cmd = ETHTOOL_GDRVINFO;
+  struct ifreq dreq;
+  memset(&dreq, 0, sizeof dreq);
+  memcpy(dreq.ifr_name, dev, n);
+  dreq.ifr_data = (void *)&drv;
+  int is_veth = ioctl(sock, SIOCETHTOOL, &dreq) == 0 && strcmp(drv.driver, "veth") == 0;
   close(sock);
   ring_port *p = calloc(1, sizeof *p);
   if (!p) return fail(env, dev, "calloc", ENOMEM);
   memcpy(p->name, dev, n);
   p->ifindex = ifindex;
   p->chunk = chunk;
+  p->veth = is_veth;
   p->link_fd = p->prog_fd = p->xsk_map = p->local_map = p->arp_fd = -1;
   for (int k = 0; k < MAX_QUEUES; k++) p->q[k].fd = -1;
   const char *step = NULL;
@@ -701,6 +753,9 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "mode", s);
   set_num(env, out, "queues", p->n_queues);
   set_num(env, out, "chunk", p->chunk);
+  napi_value b;
+  napi_get_boolean(env, p->veth, &b);
+  napi_set_named_property(env, out, "veth", b);
   double sum[6] = {0};
   for (int k = 0; k < p->n_queues; k++) {
     struct xdp_statistics st;
