@@ -38,6 +38,9 @@
 
 #include "rings.h"
 
+/* net/if.h clashes with linux/if.h; only this is wanted from it. */
+extern unsigned int if_nametoindex(const char *ifname);
+
 #if !defined(WASMVS_DESC_SIZE) || !defined(WASMVS_RX_LEN) || !defined(WASMVS_TX_IFINDEX) || !defined(WASMVS_VNET_HDR_LEN)
 #error "build through binding.gyp: the descriptor layout comes from assembly/abi.ts"
 #endif
@@ -126,6 +129,19 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
+    /* EINVAL: the name is an interface of another kind (a NIC, a veth, a bridge). */
+    if (e == EINVAL && if_nametoindex(name) != 0) {
+      char msg[320];
+      snprintf(msg, sizeof msg, "cannot attach TAP device %s: %s exists and is not a TAP device; to attach to an existing interface "
+               "name it with 'device %s' instead of 'tap' (AF_XDP rings: no bridge, no TAP)", name, name, name);
+      napi_value message, error, code;
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &error);
+      napi_create_int32(env, e, &code);
+      napi_set_named_property(env, error, "errno", code);
+      napi_throw(env, error);
+      return NULL;
+    }
     return throw_errno(env, "cannot attach TAP device", name, e);
   }
   /* Without virtio-net headers, offloads must be off: a device an earlier user left
