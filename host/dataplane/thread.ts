@@ -97,6 +97,9 @@ async function main(d: ThreadData): Promise<void> {
   // The crash journal (journal.ts), once the director has started every service.
   let journal: Journal | undefined;
   const serve = (): boolean => {
+    // The ring ports' kernel counters (frames the kernel dropped before the engine saw them),
+    // read when asked for (a getsockopt per socket), for snapshots, metrics and the status file.
+    if (d.rings.length) stats.rings = d.rings.map((fd) => addon.ringInfo(fd)).filter((x) => x !== null);
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
       const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: true };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
