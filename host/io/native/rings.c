@@ -483,6 +483,7 @@ static void finish_partial(uint8_t *f, uint32_t len) {
 uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, uint32_t slot, uint32_t head,
                    uint32_t first, uint32_t max, uint32_t ifindex) {
   uint32_t got = 0, cap = slot - head;
+  ring_kick(p); /* frames a full device queue held back at the last write */
   while (got < max && read_arp(p, mem, desc, slots, slot, head, first + got, ifindex)) got++;
   /* Each queue in turn, from the one after the last read, so a busy queue cannot starve the others. */
   for (int turn = 0; turn < p->n_queues && got < max; turn++) {
@@ -553,7 +554,8 @@ void ring_kick(ring_port *p) {
     if (sendto(q->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) break;
     if (errno != EAGAIN && errno != EINTR) break;
   }
-  q->tx_queued = 0;
+  /* What the kernel has not taken yet stays counted: the next read or write kicks again. */
+  q->tx_queued = *q->tx.producer - __atomic_load_n(q->tx.consumer, __ATOMIC_ACQUIRE);
   reclaim(q);
 }
 
@@ -585,10 +587,11 @@ static napi_value fail(napi_env env, const char *dev, const char *step, int err)
   return NULL;
 }
 
+/* The device's receive queues (its RSS queues; a veth has one), up to MAX_QUEUES + 1. */
 static int rx_queues(const char *dev) {
   char path[128];
   int n = 0;
-  for (; n < MAX_QUEUES; n++) {
+  for (; n <= MAX_QUEUES; n++) {
     snprintf(path, sizeof path, "/sys/class/net/%s/queues/rx-%d", dev, n);
     if (access(path, F_OK) != 0) break;
   }
@@ -649,6 +652,15 @@ static napi_value ring_open(napi_env env, napi_callback_info info) {
   const char *step = NULL;
   int err = 0;
   p->n_queues = rx_queues(dev);
+  if (p->n_queues > MAX_QUEUES) {
+    /* A frame on a queue with no socket would go to the host, unseen by the engine. */
+    char msg[200];
+    snprintf(msg, sizeof msg, "device %s has more than %d receive queues: reduce them (ethtool -L %s combined %d) or use a TAP",
+             dev, MAX_QUEUES, dev, MAX_QUEUES);
+    free(p);
+    napi_throw_range_error(env, NULL, msg);
+    return NULL;
+  }
   p->xsk_map = map_create(BPF_MAP_TYPE_XSKMAP, 4, 4, MAX_QUEUES, "wasmvs_xsks");
   if (p->xsk_map < 0) { step = "BPF_MAP_CREATE (XSKMAP)"; goto failed; }
   p->local_map = map_create(BPF_MAP_TYPE_HASH, 4, 1, MAX_LOCAL, "wasmvs_local");
