@@ -42,6 +42,9 @@ export interface TapAddon {
   ringRefresh(fd: number): number;
   /** What the port is and the kernel's counters of its sockets (XDP_STATISTICS, summed). */
   ringInfo(fd: number): RingInfo | null;
+  /** What the port's XDP program does with a frame received on queue 0 (BPF_PROG_TEST_RUN):
+   *  XDP_PASS 2 (to the host), XDP_REDIRECT 4 (to the engine). For tests. */
+  ringClassify(fd: number, frame: Buffer): number;
 }
 
 export interface RingInfo {

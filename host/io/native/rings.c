@@ -395,7 +395,12 @@ static int refresh_local(ring_port *p) {
   int n = 0;
   for (struct ifaddrs *a = all; a && n < MAX_LOCAL; a = a->ifa_next) {
     if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
-    now[n++] = ((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr;
+    uint32_t addr = ((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr;
+    now[n++] = addr;
+    /* The subnet's broadcast address, which the kernel's local table holds whether or not
+     * the address was given one (ip addr add without brd), and one given explicitly. */
+    uint32_t mask = a->ifa_netmask ? ((struct sockaddr_in *)a->ifa_netmask)->sin_addr.s_addr : 0xffffffffu;
+    if (ntohl(mask) < 0xfffffffeu && n < MAX_LOCAL) now[n++] = addr | ~mask;
     if ((a->ifa_flags & IFF_BROADCAST) && a->ifa_broadaddr && n < MAX_LOCAL)
       now[n++] = ((struct sockaddr_in *)a->ifa_broadaddr)->sin_addr.s_addr;
   }
@@ -786,12 +791,49 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ringClassify(fd, frame) -> what the port's XDP program does with frame as received on queue 0
+ * (BPF_PROG_TEST_RUN): 2 XDP_PASS (the host's), 4 XDP_REDIRECT (the engine's), ... — the
+ * program's own test, on the kernel's verifier-checked code, with no frame on any wire. */
+static napi_value ring_classify(napi_env env, napi_callback_info info) {
+  napi_value arg = NULL;
+  ring_port *p = port_arg(env, info, &arg);
+  size_t len = 0;
+  void *data = NULL;
+  bool is_buffer = false;
+  if (arg) napi_is_buffer(env, arg, &is_buffer);
+  if (!p || !is_buffer || napi_get_buffer_info(env, arg, &data, &len) != napi_ok || len < 14 || len > 4000) {
+    napi_throw_type_error(env, NULL, "ringClassify(fd, frame): a ring port and a Buffer of 14 to 4000 bytes");
+    return NULL;
+  }
+  struct xdp_md ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.data_end = (uint32_t)len;
+  ctx.ingress_ifindex = (uint32_t)p->ifindex;
+  ctx.rx_queue_index = 0;
+  uint8_t out[4096];
+  union bpf_attr a;
+  memset(&a, 0, sizeof a);
+  a.test.prog_fd = (uint32_t)p->prog_fd;
+  a.test.data_in = (uint64_t)(uintptr_t)data;
+  a.test.data_size_in = (uint32_t)len;
+  a.test.data_out = (uint64_t)(uintptr_t)out;
+  a.test.data_size_out = sizeof out;
+  a.test.ctx_in = (uint64_t)(uintptr_t)&ctx;
+  a.test.ctx_size_in = sizeof ctx;
+  a.test.repeat = 1;
+  if (sys_bpf(BPF_PROG_TEST_RUN, &a) < 0) return fail(env, p->name, "BPF_PROG_TEST_RUN", errno);
+  napi_value r;
+  napi_create_uint32(env, a.test.retval, &r);
+  return r;
+}
+
 void rings_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"ringOpen", NULL, ring_open, NULL, NULL, NULL, napi_default, NULL},
     {"ringClose", NULL, ring_close, NULL, NULL, NULL, napi_default, NULL},
     {"ringRefresh", NULL, ring_refresh, NULL, NULL, NULL, napi_default, NULL},
     {"ringInfo", NULL, ring_info, NULL, NULL, NULL, napi_default, NULL},
+    {"ringClassify", NULL, ring_classify, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
