@@ -79,7 +79,7 @@ export function readDevice(name: string): DeviceFacts | undefined {
   }
   const l = links.find((x) => x.ifname === name);
   if (!l || typeof l.ifindex !== "number" || typeof l.mtu !== "number") return undefined;
-  const sys = sysfsOf(name, l.ifindex);
+  const sys = sysfsOf(name, l.ifindex, (l.address ?? "").toLowerCase());
   return {
     name,
     ifindex: l.ifindex,
@@ -99,11 +99,12 @@ export function readDevice(name: string): DeviceFacts | undefined {
 
 /** Receive queues and driver from /sys/class/net/NAME, when that is this namespace's device:
  *  sysfs shows the namespace of whoever mounted it (`ip netns exec` remounts it; `nsenter`
- *  does not), so its ifindex must match the one `ip` gave. */
-function sysfsOf(name: string, ifindex: number): { rxQueues: number; driver?: string } | undefined {
+ *  does not), so its ifindex and MAC must be the ones `ip` gave. */
+function sysfsOf(name: string, ifindex: number, mac: string): { rxQueues: number; driver?: string } | undefined {
   const dir = `/sys/class/net/${name}`;
   try {
     if (Number(readFileSync(`${dir}/ifindex`, "utf8").trim()) !== ifindex) return undefined;
+    if (readFileSync(`${dir}/address`, "utf8").trim().toLowerCase() !== mac) return undefined;
     const rxQueues = readdirSync(`${dir}/queues`).filter((q) => q.startsWith("rx-")).length;
     let driver: string | undefined;
     try {
