@@ -79,6 +79,11 @@ ${KA_SERVICE}`);
       { name: "inside", device: "eth1", tap: "", bridge: undefined, mac: "52:54:00:ab:cd:ef", address: "10.1.0.5/24", mtu: 9000, rxQueues: 1, fromDevice: { mtu: true } },
     ]);
     expect(cfg.interfaces[0].deviceWhere).toMatchObject({ line: 3, column: 12, text: "eth0" });
+    // The one-line block.
+    expect(load("one.conf", `director {\n  interface outside { device eth0 }\n}\n${KA_SERVICE}`).interfaces.map(settings)).toEqual([
+      { name: "outside", device: "eth0", tap: "", bridge: undefined, mac: "52:54:00:12:34:56", address: "10.0.0.1/24", mtu: 1500, rxQueues: 2,
+        fromDevice: { mac: true, address: true, mtu: true } },
+    ]);
     // A TAP interface beside them is as before.
     const mixed = load("m.conf", "director {\n  interface outside {\n    device eth0\n  }\n  interface inside {\n    tap wvi\n    mac 02:00:00:00:01:01\n    address 10.1.0.1/24\n  }\n}\n" + KA_SERVICE);
     expect(mixed.interfaces.map(settings)[1]).toEqual({ name: "inside", device: undefined, tap: "wvi", bridge: undefined, mac: "02:00:00:00:01:01", address: "10.1.0.1/24",
