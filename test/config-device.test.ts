@@ -154,7 +154,8 @@ ${KA_SERVICE}`);
     expect(out).toContain(`${r}: OK\n`);
     expect(out).toContain(`warning: ${r}:1:33: interface outside: no device eth9 on this host (\`ip link\` shows the interfaces); where wasmvs runs, ` +
       "mac, address and mtu default to that device's, and `wasmvs run` refuses to start without it\n");
-    expect(out).toContain("interface 0 outside: device eth9, mac 02:00:00:00:00:00, address none, mtu 1500\n");
+    expect(out).toContain("interface 0 outside: device eth9 (not on this host), mac the device's, address the device's first IPv4 address, mtu the device's\n" +
+      "  backend xdp: device eth9 named: AF_XDP rings on the host's own interface, copy mode; no bridge, no TAP; this host can: AF_XDP sockets and the bpf syscall, and the capabilities\n");
     // With an address given, the engine's checks run as usual: the DR server is not on-link.
     const withAddress = folder.write("missing2.rules", text.replace("device eth9", "device eth9 address 10.0.0.1/24"));
     await expect(check(withAddress, undefined, false, { devices: HOST, probe: () => ROOT_PROBE })).rejects.toThrow(/missing2\.rules:5:24: '10\.2\.0\.11:8080': .*not on a directly connected network/);

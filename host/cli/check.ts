@@ -57,10 +57,15 @@ export function interfaceSummary(cfg: DirectorConfig, host: CheckHost = {}): str
   const ofDevice = (yes: boolean | undefined) => (yes ? " (the device's)" : "");
   for (const i of cfg.interfaces) {
     const from = i.fromDevice ?? {};
-    const attach = i.device !== undefined ? `device ${i.device}${i.rxQueues ? ` (${i.rxQueues} rx queue${i.rxQueues === 1 ? "" : "s"})` : ""}`
-      : `TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}`;
-    out.push(`interface ${i.index} ${i.name}: ${attach}, mac ${i.mac}${i.macDerived ? " (derived)" : ofDevice(from.mac)}, ` +
-      `address ${i.address ?? "none"}${ofDevice(from.address)}, mtu ${i.mtu}${ofDevice(from.mtu)}`);
+    if (i.device !== undefined && i.rxQueues === undefined) {
+      // Not read here (missing on this host, a warning says so): what it will give where wasmvs runs.
+      out.push(`interface ${i.index} ${i.name}: device ${i.device} (not on this host), mac ${i.macWhere ? i.mac : "the device's"}, ` +
+        `address ${i.address ?? "the device's first IPv4 address"}, mtu ${i.mtuWhere ? i.mtu : "the device's"}`);
+    } else {
+      const attach = i.device !== undefined ? `device ${i.device} (${i.rxQueues} rx queue${i.rxQueues === 1 ? "" : "s"})` : `TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}`;
+      out.push(`interface ${i.index} ${i.name}: ${attach}, mac ${i.mac}${i.macDerived ? " (derived)" : ofDevice(from.mac)}, ` +
+        `address ${i.address ?? "none"}${ofDevice(from.address)}, mtu ${i.mtu}${ofDevice(from.mtu)}`);
+    }
     const b = interfaceBackend(i);
     if (b.backend === "xdp") readiness ??= xdpReadiness((host.probe ?? readHostProbe)()).say;
     out.push(`  backend ${b.backend}: ${b.why}${b.backend === "xdp" ? `; ${readiness}` : ""}`);
