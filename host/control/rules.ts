@@ -219,8 +219,6 @@ export interface InterfaceConfig {
   mtu: number;
   /** The TAP device (`wasmvs run`); defaults to the name. Empty with `device`: no TAP. */
   tap: string;
-  /** An existing interface of the host to attach to through AF_XDP rings instead of a TAP. */
-  device?: string;
   /** A bridge to put the TAP in (`wasmvs run`). */
   bridge?: string;
   /** An existing interface of this host to attach to by shared rings (AF_XDP) instead of a
