@@ -19,14 +19,15 @@ const ETH0: DeviceFacts = {
   rxQueues: 2, operstate: "UP", driver: "virtio_net",
 };
 const ETH1: DeviceFacts = {
-  name: "eth1", ifindex: 3, linkType: "ether", mac: "52:54:00:ab:cd:ef", mtu: 9000, addresses: ["10.1.0.1/24"], rxQueues: 1, operstate: "UP", kind: "veth",
+  name: "eth1", ifindex: 3, linkType: "ether", mac: "52:54:00:ab:cd:ef", mtu: 3000, addresses: ["10.1.0.1/24"], rxQueues: 1, operstate: "UP", kind: "veth",
 };
 const BARE: DeviceFacts = { name: "bare0", ifindex: 4, linkType: "ether", mac: "52:54:00:00:00:04", mtu: 1500, addresses: [], rxQueues: 1, operstate: "DOWN" };
+const JUMBO: DeviceFacts = { name: "jumbo0", ifindex: 5, linkType: "ether", mac: "52:54:00:00:00:05", mtu: 9000, addresses: ["10.2.0.1/24"], rxQueues: 1, operstate: "UP" };
 const LO: DeviceFacts = { name: "lo", ifindex: 1, linkType: "loopback", mac: "", mtu: 65536, addresses: ["127.0.0.1/8"], rxQueues: 1, operstate: "UNKNOWN" };
 
 /** A host with these devices. */
 const host = (...devices: DeviceFacts[]): DeviceLookup => (name) => devices.find((d) => d.name === name);
-const HOST = host(ETH0, ETH1, BARE, LO);
+const HOST = host(ETH0, ETH1, BARE, LO, JUMBO);
 /** A host whose kernel and privileges allow AF_XDP (root: every capability). */
 const ROOT_PROBE: HostProbe = { protocols: "protocol  size sockets\nXDP        960      0\nTCP       2432     12\n", bpfSyscall: true, capEff: 0x1ffffffffffn, memlockBytes: 8 << 20 };
 
@@ -76,7 +77,7 @@ ${KA_SERVICE}`);
     expect(cfg.interfaces.map(settings)).toEqual([
       { name: "outside", device: "eth0", tap: "", bridge: undefined, mac: "52:54:00:12:34:56", address: "10.0.0.1/24", mtu: 1500, rxQueues: 2,
         fromDevice: { mac: true, address: true, mtu: true } },
-      { name: "inside", device: "eth1", tap: "", bridge: undefined, mac: "52:54:00:ab:cd:ef", address: "10.1.0.5/24", mtu: 9000, rxQueues: 1, fromDevice: { mtu: true } },
+      { name: "inside", device: "eth1", tap: "", bridge: undefined, mac: "52:54:00:ab:cd:ef", address: "10.1.0.5/24", mtu: 3000, rxQueues: 1, fromDevice: { mtu: true } },
     ]);
     expect(cfg.interfaces[0].deviceWhere).toMatchObject({ line: 3, column: 12, text: "eth0" });
     // The one-line block.
@@ -228,5 +229,23 @@ describe("reload of a ring-attached interface", () => {
     const next = load("re2.rules", TEXT, moved);
     await expect(validateOnScratch(sizes(prev), prev, next)).rejects.toThrow(
       `${prev.file}:1:11: '0': device eth0 of interface outside changed since wasmvs read it: its address is now 10.0.0.7/24 (was 10.0.0.1/24): restart wasmvs to take it`);
+  });
+});
+
+describe("device: what a ring-attached interface cannot carry", () => {
+  it("an MTU above what an AF_XDP frame holds is refused at its word (the device's own, or one given)", () => {
+    expect(loadErrors("jumbo.rules", `interface 0 name inside device jumbo0\n${SERVICE}`)).toEqual([
+      expect.stringMatching(/^.*jumbo\.rules:1:32: 'jumbo0': mtu 9000: a ring-attached interface carries frames of at most 3840 bytes .*an MTU up to 3822; use a TAP interface for jumbo frames$/),
+    ]);
+    expect(loadErrors("jumbo2.rules", `interface 0 name inside device jumbo0 mtu 4000\n${SERVICE}`)).toEqual([
+      expect.stringMatching(/jumbo2\.rules:1:43: '4000': mtu 4000: .*an MTU up to 3822/),
+    ]);
+    expect(load("ok.rules", `interface 0 name inside device jumbo0 mtu 3822\n${SERVICE}`).interfaces[0].mtu).toBe(3822);
+  });
+
+  it("use_vmac on a ring-attached interface is refused with the reason (its frames would never reach the engine)", () => {
+    const text = "director {\n  interface outside {\n    device eth0\n  }\n}\n" +
+      "vrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 51\n  priority 100\n  use_vmac\n  virtual_ipaddress {\n    10.0.0.100\n  }\n}\n" + KA_SERVICE;
+    expect(loadErrors("vmac.conf", text)).toEqual([expect.stringMatching(/vmac\.conf:\d+:1: .*vrrp_instance VI_1: use_vmac on interface outside, which is attached to device eth0 through AF_XDP rings: only frames for the device's own MAC reach the engine there; use a TAP interface/)]);
   });
 });

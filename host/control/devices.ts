@@ -193,11 +193,28 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
         `no frame passes until it is up (ip link set dev ${i.device} up${f.operstate === "LOWERLAYERDOWN" ? ", and its peer or cable" : ""})`);
       cfg.warnings = boundWarnings(cfg.warnings);
     }
+    // An AF_XDP frame is 4 KiB at most, less the kernel's 256-byte headroom (rings.c).
+    if (i.mtu > MAX_RING_MTU && !(i.mtuWhere && i.mtu > f.mtu)) {
+      refuse(i.mtuWhere ?? at, `mtu ${i.mtu}: a ring-attached interface carries frames of at most ${MAX_RING_MTU + 14 + 4} bytes ` +
+        `(an AF_XDP frame of 4 KiB less the kernel's headroom): an MTU up to ${MAX_RING_MTU}; use a TAP interface for jumbo frames`);
+    }
     i.rxQueues = f.rxQueues;
     if (from.mac || from.address || from.mtu) i.fromDevice = from;
   }
+  // use_vmac: the XDP program takes unicast frames for the device's own MAC only, and a NIC's
+  // filter drops a virtual MAC's frames anyway (keepalived puts a macvlan device there).
+  for (const v of cfg.vrrp ?? []) {
+    const i = cfg.interfaces.find((x) => x.index === v.ifindex);
+    if (!v.vmac || i?.device === undefined) continue;
+    errors.push(new ConfigError(cfg.file, v.line, 1, "use_vmac", `vrrp_instance ${v.name}: use_vmac on interface ${i.name}, which is attached to ` +
+      `device ${i.device} through AF_XDP rings: only frames for the device's own MAC reach the engine there; use a TAP interface (tap, bridge) for use_vmac`));
+  }
   return { errors, routingUnsure };
 }
+
+/** The largest MTU of a ring-attached interface: 4,096-byte AF_XDP frames, 256 bytes of
+ *  headroom the kernel keeps in copy mode, the Ethernet header and a VLAN tag. */
+export const MAX_RING_MTU = 4096 - 256 - 14 - 4;
 
 /** Which data path an interface takes, and why, in words for `wasmvs check` and the log. */
 export function interfaceBackend(i: InterfaceConfig): { backend: "xdp" | "tap"; why: string } {
