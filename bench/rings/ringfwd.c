@@ -6,19 +6,26 @@
  *   ringfwd --tpacket DEV_A DEV_B
  *     AF_PACKET, TPACKET_V3 RX ring (blocks handed over whole, closed by the kernel when
  *     full or after a retirement timeout) and a TPACKET_V3 TX ring flushed by one send()
- *     per batch. Why the TX ring and not sendmmsg: both cost one copy into the kernel's
- *     skb per frame... except that tpacket_snd() copies only the link-layer header and
- *     attaches the rest of the slot as page fragments (tpacket_fill_skb), so the payload is
- *     not copied again; and one send() walks every ready slot, where sendmmsg runs the
- *     whole packet_snd() per message after copying each msghdr in. The price: our memcpy
- *     from the RX ring into the TX slot, which sendmmsg from the RX ring would have spared.
+ *     per batch. Why the TX ring: one send() walks every ready slot, where sendmmsg runs
+ *     the whole packet_snd() per message after copying each msghdr in; and tpacket_snd()
+ *     copies only the link-layer header, hanging the rest of the slot on the skb as page
+ *     fragments (tpacket_fill_skb) - which a NIC's DMA reads in place. The price is our
+ *     memcpy from the RX block into the TX slot, and on a veth the fragments are copied
+ *     anyway: the skb is marked zero-copy (skb_zcopy_set_nouarg), so crossing to the peer
+ *     (____dev_forward_skb -> skb_orphan_frags -> skb_copy_ubufs) copies them.
+ *   ringfwd --tpacket-sendmmsg DEV_A DEV_B
+ *     The same RX ring; TX by sendmmsg() straight from the RX block (one copy, in
+ *     packet_snd, none in user space), measured because on a veth it copies less.
  *     AF_PACKET taps, it does not steal: every frame also goes up the host stack.
  *
  *   ringfwd --xdp DEV_A DEV_B
  *     AF_XDP in copy mode (XDP_COPY) bound to queue 0 of each device, one UMEM shared by
  *     both sockets (XDP_SHARED_UMEM with its own fill and completion rings per device), so
  *     forwarding is moving a descriptor from A's RX ring to B's TX ring: no copy in user
- *     space. Each device gets a minimal XDP program, hand-assembled below and attached in
+ *     space. The kernel copies twice: into the UMEM (__xsk_rcv) and out of it into a new
+ *     skb (xsk_build_skb); on a veth a third time before that, when veth_xdp_rcv_skb()
+ *     moves an skb with less than XDP_PACKET_HEADROOM (256 bytes) of headroom - any frame a
+ *     local socket sent - into a page-pool page (skb_pp_cow_data). Each device gets a minimal XDP program, hand-assembled below and attached in
  *     driver mode with BPF_LINK_CREATE, that redirects every frame to the XSKMAP entry of
  *     its RX queue. XDP_REDIRECT steals the frame: the host stack never sees it.
  *
@@ -116,7 +123,7 @@ typedef struct {
   unsigned tx_next;
 } v3_port;
 
-static int v3_open(v3_port *p, const char *dev) {
+static int v3_open(v3_port *p, const char *dev, int with_tx_ring) {
   p->fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
   if (p->fd < 0) return fail("socket(AF_PACKET)", dev);
   int version = TPACKET_V3, one = 1;
@@ -132,9 +139,9 @@ static int v3_open(v3_port *p, const char *dev) {
       setsockopt(p->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
       setsockopt(p->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0 ||
       setsockopt(p->fd, SOL_PACKET, PACKET_RX_RING, &rx, sizeof rx) < 0 ||
-      setsockopt(p->fd, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0)
+      (with_tx_ring && setsockopt(p->fd, SOL_PACKET, PACKET_TX_RING, &tx, sizeof tx) < 0))
     return fail("TPACKET_V3 rings on", dev);
-  size_t rx_bytes = (size_t)V3_RX_BLOCK_SIZE * V3_RX_BLOCKS, tx_bytes = (size_t)V3_TX_SLOT * V3_TX_SLOTS;
+  size_t rx_bytes = (size_t)V3_RX_BLOCK_SIZE * V3_RX_BLOCKS, tx_bytes = with_tx_ring ? (size_t)V3_TX_SLOT * V3_TX_SLOTS : 0;
   unsigned char *m = mmap(NULL, rx_bytes + tx_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p->fd, 0);
   if (m == MAP_FAILED) return fail("mmap rings of", dev);
   p->rx = m;
@@ -187,14 +194,57 @@ static unsigned v3_pump(v3_port *a, v3_port *b) {
   return n;
 }
 
-static int run_tpacket(const char *dev_a, const char *dev_b) {
+/* The other way to transmit: sendmmsg() straight from the RX block, no TX ring and no copy in
+ * user space; packet_snd() copies each frame once into a fresh linear skb. The block goes back
+ * to the kernel once the call has returned. A batch stops at the end of a block. */
+static unsigned v3_pump_sendmmsg(v3_port *a, v3_port *b) {
+  static struct iovec iov[BATCH];
+  static struct mmsghdr msgs[BATCH];
+  unsigned n = 0;
+  if (a->rx_left == 0) {
+    struct tpacket_block_desc *bd = (void *)(a->rx + (size_t)a->rx_block * V3_RX_BLOCK_SIZE);
+    if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) return 0;
+    a->rx_left = bd->hdr.bh1.num_pkts;
+    a->rx_frame = (unsigned char *)bd + bd->hdr.bh1.offset_to_first_pkt;
+    if (a->rx_left == 0) { v3_return_block(a); return 0; }
+  }
+  while (n < BATCH && a->rx_left) {
+    struct tpacket3_hdr *in = (void *)a->rx_frame;
+    if (in->tp_snaplen < in->tp_len) {
+      dropped_too_long++;
+    } else {
+      unsigned char *frame = (unsigned char *)in + in->tp_mac;
+      if (in->tp_status & TP_STATUS_CSUMNOTREADY) finish_checksum(frame, in->tp_snaplen);
+      iov[n].iov_base = frame;
+      iov[n].iov_len = in->tp_snaplen;
+      memset(&msgs[n], 0, sizeof msgs[n]);
+      msgs[n].msg_hdr.msg_iov = &iov[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      n++;
+    }
+    a->rx_frame += in->tp_next_offset;
+    a->rx_left--;
+  }
+  unsigned sent = 0;
+  while (sent < n) { /* a full device queue refuses the rest: drop them, as a full TX ring would stall */
+    int k = sendmmsg(b->fd, msgs + sent, n - sent, MSG_DONTWAIT);
+    if (k <= 0) { if (k < 0 && errno != EAGAIN && errno != ENOBUFS) perror("ringfwd: sendmmsg"); break; }
+    sent += (unsigned)k;
+  }
+  if (a->rx_left == 0) v3_return_block(a);
+  moved += sent;
+  return n;
+}
+
+static int run_tpacket(const char *dev_a, const char *dev_b, int with_tx_ring) {
   static v3_port p[2];
-  if (v3_open(&p[0], dev_a) || v3_open(&p[1], dev_b)) return 1;
-  printf("forwarding %s <-> %s (TPACKET_V3 RX blocks, V3 TX ring)\n", dev_a, dev_b);
+  if (v3_open(&p[0], dev_a, with_tx_ring) || v3_open(&p[1], dev_b, with_tx_ring)) return 1;
+  unsigned (*pump)(v3_port *, v3_port *) = with_tx_ring ? v3_pump : v3_pump_sendmmsg;
+  printf("forwarding %s <-> %s (TPACKET_V3 RX blocks, %s)\n", dev_a, dev_b, with_tx_ring ? "V3 TX ring" : "sendmmsg from the RX block");
   fflush(stdout);
   struct pollfd ready[2] = {{p[0].fd, POLLIN, 0}, {p[1].fd, POLLIN, 0}};
   while (!stop) {
-    if (v3_pump(&p[0], &p[1]) + v3_pump(&p[1], &p[0])) continue;
+    if (pump(&p[0], &p[1]) + pump(&p[1], &p[0])) continue;
     if (poll(ready, 2, 500) < 0 && errno != EINTR) { perror("ringfwd: poll"); return 1; }
   }
   return 0;
@@ -417,15 +467,16 @@ static int run_xdp(const char *dev_a, const char *dev_b) {
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
-  int xdp = argc == 4 && strcmp(argv[1], "--xdp") == 0, tpacket = argc == 4 && strcmp(argv[1], "--tpacket") == 0;
-  if (!xdp && !tpacket) {
-    fprintf(stderr, "usage: ringfwd --tpacket|--xdp DEV_A DEV_B\n");
+  int xdp = argc == 4 && strcmp(argv[1], "--xdp") == 0, tpacket = argc == 4 && strcmp(argv[1], "--tpacket") == 0,
+      tpacket_sendmmsg = argc == 4 && strcmp(argv[1], "--tpacket-sendmmsg") == 0;
+  if (!xdp && !tpacket && !tpacket_sendmmsg) {
+    fprintf(stderr, "usage: ringfwd --tpacket|--tpacket-sendmmsg|--xdp DEV_A DEV_B\n");
     return 2;
   }
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  int rc = xdp ? run_xdp(argv[2], argv[3]) : run_tpacket(argv[2], argv[3]);
+  int rc = xdp ? run_xdp(argv[2], argv[3]) : run_tpacket(argv[2], argv[3], tpacket);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double cpu_us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;

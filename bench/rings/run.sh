@@ -3,6 +3,7 @@
 # C forwarders on the same veths, interleaved, ROUNDS times each, and prints medians with the
 # spread (min-max):
 #   tpacket  ringfwd --tpacket   AF_PACKET, TPACKET_V3 RX blocks + V3 TX ring
+#   tpkt-mmsg  ringfwd --tpacket-sendmmsg   the same RX ring, TX by sendmmsg from the RX block
 #   xdp      ringfwd --xdp       AF_XDP copy mode, shared UMEM, XDP redirect program in driver mode
 #   pktfwd   bench/e2e/pktfwd.c  AF_PACKET, TPACKET_V2 RX + TX rings (the e2e bench's baseline)
 #   tpacket+tc  ringfwd --tpacket with a tc ingress filter on fa and fb that drops every frame after
@@ -98,6 +99,7 @@ wait_for_line() { # file text pid: until the process printed text, or died
 fwd_cmd() {
   case $1 in
     tpacket|tpacket+tc) echo "$BIN/ringfwd --tpacket fa fb" ;;
+    tpkt-mmsg) echo "$BIN/ringfwd --tpacket-sendmmsg fa fb" ;;
     xdp) echo "$BIN/ringfwd --xdp fa fb" ;;
     pktfwd) echo "$BIN/pktfwd fa fb" ;;
   esac
@@ -165,7 +167,7 @@ rtt_one() { # fwd round: median RTT of 50 pings 10 ms apart through the forwarde
 
 CASES="udp64 udp1500 udp64paced"
 [ "$HAVE_IPERF" = 1 ] && CASES="$CASES tcp"
-FWDS=(tpacket xdp pktfwd tpacket+tc)
+FWDS=(${FORWARDERS:-tpacket tpkt-mmsg xdp pktfwd tpacket+tc})
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "raw rows: $OUT"
 for round in $(seq "$ROUNDS"); do
@@ -178,13 +180,17 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# Copies of each frame's bytes on the forwarder's hop, from the kernel code paths (see README):
-#   tpacket/pktfwd: tpacket_rcv copies the skb into the RX ring; ringfwd/pktfwd memcpy it into the
-#   TX ring; tpacket_snd copies only the 14-byte header and hangs the slot's pages on the new skb.
-#   xdp: veth copies the skb into a page-pool page when its headroom is < 256 bytes (all locally
-#   sent frames); __xsk_rcv copies into the UMEM; none in user space (shared UMEM);
-#   xsk_build_skb copies out of the UMEM into a new skb (copy mode).
-copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "2 (+hdr)" ;; xdp) echo "3 (2 on a NIC)" ;; esac; }
+# Copies of each frame's bytes on the forwarder's hop, from the kernel code paths and seen in
+# `perf record -a` (see README):
+#   tpacket, pktfwd, tpacket+tc: tpacket_rcv copies the skb into the RX ring (skb_copy_bits);
+#     the forwarder memcpys it into a TX slot; tpacket_snd copies the 14-byte header and hangs
+#     the slot's pages on the skb, which crossing the veth copies (skb_copy_ubufs): 3 on a veth,
+#     2 on a NIC (its DMA reads the slot).
+#   tpkt-mmsg: the RX ring copy, then packet_snd copies from the RX block into a new skb: 2.
+#   xdp: veth copies the skb into a page-pool page (skb_pp_cow_data: headroom < 256 bytes), the
+#     XDP redirect copies it into the UMEM (copy mode), xsk_build_skb copies it out: 3 on a veth,
+#     2 on a NIC in copy mode, 0 in zero-copy mode. None in user space (shared UMEM).
+copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "3 (2 on a NIC)" ;; tpkt-mmsg) echo "2" ;; xdp) echo "3 (2 on a NIC, 0 zero-copy)" ;; esac; }
 echo
 echo "medians of $ROUNDS interleaved rounds [min-max]; CPU in us per frame delivered; fwd = forwarder process,"
 echo "path = sender + forwarder + receiver + ksoftirqd, machine = every CPU's busy time (shared machine), softirq = its softirq part"
