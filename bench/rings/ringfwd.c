@@ -18,7 +18,7 @@
  *     packet_snd, none in user space), measured because on a veth it copies less.
  *     AF_PACKET taps, it does not steal: every frame also goes up the host stack.
  *
- *   ringfwd --xdp DEV_A DEV_B
+ *   ringfwd --xdp DEV_A DEV_B          (--xdp-generic: the program in generic/SKB mode)
  *     AF_XDP in copy mode (XDP_COPY) bound to queue 0 of each device, one UMEM shared by
  *     both sockets (XDP_SHARED_UMEM with its own fill and completion rings per device), so
  *     forwarding is moving a descriptor from A's RX ring to B's TX ring: no copy in user
@@ -338,7 +338,7 @@ static void reclaim(xsk_port *p) {
 }
 
 /* umem_owner < 0: this socket registers the UMEM; otherwise it shares umem_owner's. */
-static int xsk_open(xsk_port *p, const char *dev, void *umem, int umem_owner) {
+static int xsk_open(xsk_port *p, const char *dev, void *umem, int umem_owner, unsigned xdp_mode) {
   unsigned ifindex = if_nametoindex(dev);
   if (!ifindex) return fail("no such device", dev);
   p->fd = socket(AF_XDP, SOCK_RAW, 0);
@@ -398,13 +398,14 @@ static int xsk_open(xsk_port *p, const char *dev, void *umem, int umem_owner) {
   if (bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) return fail("XSKMAP update for", dev);
   p->prog_fd = load_redirect_program(p->map_fd, dev);
   if (p->prog_fd < 0) return -1;
-  /* Driver mode: veth runs native XDP in its NAPI poll. A link detaches when its last fd
-   * closes, so a crashed forwarder leaves no program behind. */
+  /* Driver mode: veth runs native XDP in its NAPI poll; generic (SKB) mode runs the program on
+   * the skb in the core receive path, on any device. A link detaches when its last fd closes,
+   * so a crashed forwarder leaves no program behind. */
   memset(&attr, 0, sizeof attr);
   attr.link_create.prog_fd = (uint32_t)p->prog_fd;
   attr.link_create.target_ifindex = ifindex;
   attr.link_create.attach_type = BPF_XDP;
-  attr.link_create.flags = XDP_FLAGS_DRV_MODE;
+  attr.link_create.flags = xdp_mode;
   p->link_fd = (int)bpf(BPF_LINK_CREATE, &attr);
   if (p->link_fd < 0) return fail("BPF_LINK_CREATE(BPF_XDP, driver mode) on", dev);
   p->in_flight = 0;
@@ -436,15 +437,16 @@ static unsigned xsk_pump(xsk_port *a, xsk_port *b) {
   return n;
 }
 
-static int run_xdp(const char *dev_a, const char *dev_b) {
+static int run_xdp(const char *dev_a, const char *dev_b, unsigned xdp_mode) {
   void *umem = mmap(NULL, (size_t)UMEM_CHUNK * UMEM_CHUNKS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (umem == MAP_FAILED) return fail("mmap", "UMEM");
   for (unsigned i = 0; i < UMEM_CHUNKS; i++) free_chunks[free_count++] = (uint64_t)(UMEM_CHUNKS - 1 - i) * UMEM_CHUNK;
   static xsk_port p[2];
-  if (xsk_open(&p[0], dev_a, umem, -1) || xsk_open(&p[1], dev_b, umem, p[0].fd)) return 1;
+  if (xsk_open(&p[0], dev_a, umem, -1, xdp_mode) || xsk_open(&p[1], dev_b, umem, p[0].fd, xdp_mode)) return 1;
   refill(&p[0]);
   refill(&p[1]);
-  printf("forwarding %s <-> %s (AF_XDP copy mode, shared UMEM, XDP in driver mode)\n", dev_a, dev_b);
+  printf("forwarding %s <-> %s (AF_XDP copy mode, shared UMEM, XDP in %s mode)\n", dev_a, dev_b,
+         xdp_mode == XDP_FLAGS_DRV_MODE ? "driver" : "generic");
   fflush(stdout);
   struct pollfd ready[2] = {{p[0].fd, POLLIN, 0}, {p[1].fd, POLLIN, 0}};
   while (!stop) {
@@ -467,16 +469,18 @@ static int run_xdp(const char *dev_a, const char *dev_b) {
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
-  int xdp = argc == 4 && strcmp(argv[1], "--xdp") == 0, tpacket = argc == 4 && strcmp(argv[1], "--tpacket") == 0,
+  int xdp = argc == 4 && strcmp(argv[1], "--xdp") == 0, xdp_generic = argc == 4 && strcmp(argv[1], "--xdp-generic") == 0,
+      tpacket = argc == 4 && strcmp(argv[1], "--tpacket") == 0,
       tpacket_sendmmsg = argc == 4 && strcmp(argv[1], "--tpacket-sendmmsg") == 0;
-  if (!xdp && !tpacket && !tpacket_sendmmsg) {
-    fprintf(stderr, "usage: ringfwd --tpacket|--tpacket-sendmmsg|--xdp DEV_A DEV_B\n");
+  if (!xdp && !xdp_generic && !tpacket && !tpacket_sendmmsg) {
+    fprintf(stderr, "usage: ringfwd --tpacket|--tpacket-sendmmsg|--xdp|--xdp-generic DEV_A DEV_B\n");
     return 2;
   }
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  int rc = xdp ? run_xdp(argv[2], argv[3]) : run_tpacket(argv[2], argv[3], tpacket);
+  int rc = xdp || xdp_generic ? run_xdp(argv[2], argv[3], xdp ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE)
+                              : run_tpacket(argv[2], argv[3], tpacket);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double cpu_us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;

@@ -5,6 +5,8 @@
 #   tpacket  ringfwd --tpacket   AF_PACKET, TPACKET_V3 RX blocks + V3 TX ring
 #   tpkt-mmsg  ringfwd --tpacket-sendmmsg   the same RX ring, TX by sendmmsg from the RX block
 #   xdp      ringfwd --xdp       AF_XDP copy mode, shared UMEM, XDP redirect program in driver mode
+#   xdp-generic  the same with the program in generic (SKB) mode, as on a NIC without native XDP
+#            (not in the default set: FORWARDERS="xdp xdp-generic")
 #   pktfwd   bench/e2e/pktfwd.c  AF_PACKET, TPACKET_V2 RX + TX rings (the e2e bench's baseline)
 #   tpacket+tc  ringfwd --tpacket with a tc ingress filter on fa and fb that drops every frame after
 #            AF_PACKET has seen it (taps run before tc ingress in __netif_receive_skb_core): the
@@ -101,6 +103,7 @@ fwd_cmd() {
     tpacket|tpacket+tc) echo "$BIN/ringfwd --tpacket fa fb" ;;
     tpkt-mmsg) echo "$BIN/ringfwd --tpacket-sendmmsg fa fb" ;;
     xdp) echo "$BIN/ringfwd --xdp fa fb" ;;
+    xdp-generic) echo "$BIN/ringfwd --xdp-generic fa fb" ;;
     pktfwd) echo "$BIN/pktfwd fa fb" ;;
   esac
 }
@@ -190,7 +193,7 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 #   xdp: veth copies the skb into a page-pool page (skb_pp_cow_data: headroom < 256 bytes), the
 #     XDP redirect copies it into the UMEM (copy mode), xsk_build_skb copies it out: 3 on a veth,
 #     2 on a NIC in copy mode, 0 in zero-copy mode. None in user space (shared UMEM).
-copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "3 (2 on a NIC)" ;; tpkt-mmsg) echo "2" ;; xdp) echo "3 (2 on a NIC, 0 zero-copy)" ;; esac; }
+copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "3 (2 on a NIC)" ;; tpkt-mmsg) echo "2" ;; xdp) echo "3 (2 on a NIC, 0 zero-copy)" ;; xdp-generic) echo "2+" ;; esac; }
 echo
 echo "medians of $ROUNDS interleaved rounds [min-max]; CPU in us per frame delivered; fwd = forwarder process,"
 echo "path = sender + forwarder + receiver + ksoftirqd, machine = every CPU's busy time (shared machine), softirq = its softirq part"
