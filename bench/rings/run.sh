@@ -193,7 +193,9 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 #   xdp: veth copies the skb into a page-pool page (skb_pp_cow_data: headroom < 256 bytes), the
 #     XDP redirect copies it into the UMEM (copy mode), xsk_build_skb copies it out: 3 on a veth,
 #     2 on a NIC in copy mode, 0 in zero-copy mode. None in user space (shared UMEM).
-copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "3 (2 on a NIC)" ;; tpkt-mmsg) echo "2" ;; xdp) echo "3 (2 on a NIC, 0 zero-copy)" ;; xdp-generic) echo "2+" ;; esac; }
+#   xdp-generic: generic XDP copies every skb with less than 256 bytes of headroom into a new
+#     one (skb_cow_data_for_xdp) - NIC drivers' skbs too - then the same two: 3 everywhere.
+copies() { case $1 in tpacket|pktfwd|tpacket+tc) echo "3 (2 on a NIC)" ;; tpkt-mmsg) echo "2" ;; xdp) echo "3 (2 on a NIC, 0 zero-copy)" ;; xdp-generic) echo "3 (3 on a NIC)" ;; esac; }
 echo
 echo "medians of $ROUNDS interleaved rounds [min-max]; CPU in us per frame delivered; fwd = forwarder process,"
 echo "path = sender + forwarder + receiver + ksoftirqd, machine = every CPU's busy time (shared machine), softirq = its softirq part"
