@@ -82,6 +82,6 @@ describe("the bench:e2e medians over interleaved runs and the target lines", () 
     expect(html).toMatch(/data-mode="NAT rings"[^>]*stroke-dasharray/);
     expect(html).toContain("8.00–10.0");
     expect(html).toContain("1.0 1.0 1.0 → 2.0 1.5 1.1");
-    expect(html.match(/<li>/g)).toHaveLength(8);
+    expect(html.match(/<li>/g)).toHaveLength(14);
   });
 });

@@ -60,18 +60,28 @@ export interface Target {
 
 export const NAT_RINGS = "wasmvs NAT (rings)";
 export const NAT_TAP = "wasmvs NAT (TAP)";
+/** The same director with its data-path thread at SCHED_OTHER, as the C forwarders run (bench:e2e, schedOtherPath). */
+export const NAT_RINGS_SCHED_OTHER = "wasmvs NAT (rings, SCHED_OTHER)";
 export const PKTFWD = "pktfwd (C, AF_PACKET rings)";
 export const TAPFWD_DRAINING = "tapfwd (C, draining)";
 
+/** Issue 18's targets for wasmvs NAT on rings, against the C ring forwarder and the draining C TAP forwarder. */
+const ringTargets = (subject: string): Target[] => [
+  { subject, reference: PKTFWD, metric: "cpuUsPerRequest", bound: "<=", ratio: 1.1 },
+  { subject, reference: PKTFWD, metric: "httpRps", bound: ">=", ratio: 0.95 },
+  { subject, reference: PKTFWD, metric: "httpP99Ms", bound: "<=", ratio: 1.25 },
+  { subject, reference: TAPFWD_DRAINING, metric: "cpuUsPerRequest", bound: "<", ratio: 1.0 },
+  { subject, reference: TAPFWD_DRAINING, metric: "httpRps", bound: ">=", ratio: 1.0 },
+  { subject, reference: TAPFWD_DRAINING, metric: "httpP99Ms", bound: "<=", ratio: 1.25 },
+];
+
 export const TARGETS: Target[] = [
-  { subject: NAT_RINGS, reference: PKTFWD, metric: "cpuUsPerRequest", bound: "<=", ratio: 1.1 },
-  { subject: NAT_RINGS, reference: PKTFWD, metric: "httpRps", bound: ">=", ratio: 0.95 },
-  { subject: NAT_RINGS, reference: PKTFWD, metric: "httpP99Ms", bound: "<=", ratio: 1.25 },
-  { subject: NAT_RINGS, reference: TAPFWD_DRAINING, metric: "cpuUsPerRequest", bound: "<", ratio: 1.0 },
-  { subject: NAT_RINGS, reference: TAPFWD_DRAINING, metric: "httpRps", bound: ">=", ratio: 1.0 },
-  { subject: NAT_RINGS, reference: TAPFWD_DRAINING, metric: "httpP99Ms", bound: "<=", ratio: 1.25 },
+  ...ringTargets(NAT_RINGS),
+  // The TAP backend keeps its figures (issue 8's target).
   { subject: NAT_TAP, reference: TAPFWD_DRAINING, metric: "httpRps", bound: ">=", ratio: 0.95 },
   { subject: NAT_TAP, reference: TAPFWD_DRAINING, metric: "httpP99Ms", bound: "<=", ratio: 1.25 },
+  // Not what wasmvs runs (its data-path thread is real-time): what the same targets say without that.
+  ...ringTargets(NAT_RINGS_SCHED_OTHER),
 ];
 
 const METRIC_NAMES: Record<Target["metric"], string> = { httpRps: "requests/s", httpP99Ms: "p99 latency", cpuUsPerRequest: "CPU per HTTP request" };
@@ -128,7 +138,7 @@ const COLOURS: Record<string, string> = {
 /** A path's colour: wasmvs's by mode and backend ("wasmvs NAT (rings)": "NAT rings"), grey for the rest. */
 const pathColour = (label: string) => {
   const mode = label.split(" ")[1] ?? "";
-  return COLOURS[label.includes("(rings)") ? `${mode} rings` : mode] ?? "#868e96";
+  return COLOURS[label.includes("(rings") ? `${mode} rings` : mode] ?? "#868e96";
 };
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString("en-US") : v >= 10 ? v.toFixed(1) : v.toFixed(2));
