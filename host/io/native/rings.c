@@ -96,6 +96,7 @@ struct ring_port {
   int n_queues;
   xsk_queue q[MAX_QUEUES];
   int arp_fd;
+  int arp_ready; /* epoll reported the ARP socket readable (ring_arp_ready); set until a read finds it empty */
   int prog_fd, link_fd, xsk_map, local_map;
   uint32_t chunk;
   uint32_t next_read; /* the queue whose turn it is */
@@ -489,7 +490,13 @@ uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, ui
                    uint32_t first, uint32_t max, uint32_t ifindex) {
   uint32_t got = 0, cap = slot - head;
   ring_kick(p); /* frames a full device queue held back at the last write */
-  while (got < max && read_arp(p, mem, desc, slots, slot, head, first + got, ifindex)) got++;
+  /* ARP only when epoll has reported it (ring_arp_ready): a recv() per read that finds nothing
+   * was measured at one syscall per wakeup. Read until empty, then wait for the next report
+   * (epoll is level-triggered: what is left when max is reached is reported again). */
+  if (p->arp_ready) {
+    while (got < max && read_arp(p, mem, desc, slots, slot, head, first + got, ifindex)) got++;
+    if (got < max) p->arp_ready = 0;
+  }
   /* Each queue in turn, from the one after the last read, so a busy queue cannot starve the others. */
   for (int turn = 0; turn < p->n_queues && got < max; turn++) {
     xsk_queue *q = &p->q[(p->next_read + (uint32_t)turn) % (uint32_t)p->n_queues];
@@ -563,6 +570,10 @@ void ring_kick(ring_port *p) {
   q->tx_queued = *q->tx.producer - __atomic_load_n(q->tx.consumer, __ATOMIC_ACQUIRE);
   reclaim(q);
 }
+
+int ring_arp_fd(ring_port *p) { return p->arp_fd; }
+
+void ring_arp_ready(ring_port *p) { p->arp_ready = 1; }
 
 int ring_fds(ring_port *p, int *out, int max) {
   int n = 0;
@@ -653,6 +664,7 @@ static napi_value ring_open(napi_env env, napi_callback_info info) {
   p->chunk = chunk;
   p->veth = is_veth;
   p->link_fd = p->prog_fd = p->xsk_map = p->local_map = p->arp_fd = -1;
+  p->arp_ready = 1; /* whatever arrives before the first epoll report */
   for (int k = 0; k < MAX_QUEUES; k++) p->q[k].fd = -1;
   const char *step = NULL;
   int err = 0;

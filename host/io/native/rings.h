@@ -28,6 +28,13 @@ void ring_kick(ring_port *p);
 /* Every descriptor of the port, for epoll (its sockets and its ARP socket); returns how many. */
 int ring_fds(ring_port *p, int *out, int max);
 
+/* The port's ARP socket, among ring_fds's: epoll reports it apart (ring_arp_ready). */
+int ring_arp_fd(ring_port *p);
+
+/* Epoll said the ARP socket has frames: the next ring_read reads them. Otherwise ring_read
+ * leaves that socket alone, which saves a recv() that finds nothing on every read. */
+void ring_arp_ready(ring_port *p);
+
 /* Adds the ring functions to the addon's exports. */
 void rings_init(napi_env env, napi_value exports);
 

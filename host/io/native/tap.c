@@ -397,6 +397,11 @@ static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
  * the control plane wakes it with an eventfd "doorbell" after posting a message. */
 
 #define BELL_BIT 31u
+/* In an epoll event's data: the ring port's ARP socket, beside its ifindex. */
+#define ARP_MARK (1u << 8)
+
+/* The ring ports by ifindex, for the ARP sockets' events (one data-path thread, one epoll set). */
+static ring_port *epoll_rings[32];
 
 /* epollOpen(fds: Int32Array by ifindex, bellFd) -> epfd, level-triggered, each fd's
  * event carrying its ifindex; the doorbell carries BELL_BIT. */
@@ -418,8 +423,9 @@ static napi_value loop_epoll_open(napi_env env, napi_callback_info info) {
     int each[40] = {fds[i]}, n = 1;
     ring_port *ring = ring_port_of(fds[i]);
     if (ring) n = ring_fds(ring, each, 40);
+    if (i < 32) epoll_rings[i] = ring;
     for (int k = 0; k < n; k++) {
-      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i | (ring && each[k] == ring_arp_fd(ring) ? ARP_MARK : 0)};
       if (epoll_ctl(ep, EPOLL_CTL_ADD, each[k], &ev) < 0) {
         int e = errno;
         close(ep);
@@ -450,7 +456,11 @@ static napi_value loop_epoll_wait(napi_env env, napi_callback_info info) {
   struct epoll_event evs[32];
   int n = epoll_wait(arg_i32(env, argv[0]), evs, 32, arg_i32(env, argv[1]));
   uint32_t mask = 0;
-  for (int i = 0; i < n; i++) mask |= 1u << (evs[i].data.u32 & 31u);
+  for (int i = 0; i < n; i++) {
+    uint32_t ifindex = evs[i].data.u32 & 31u;
+    mask |= 1u << ifindex;
+    if ((evs[i].data.u32 & ARP_MARK) && epoll_rings[ifindex]) ring_arp_ready(epoll_rings[ifindex]);
+  }
   napi_value out;
   CHECK(napi_create_uint32(env, mask, &out));
   return out;
