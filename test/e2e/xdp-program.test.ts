@@ -85,4 +85,15 @@ describe("the ring backend's XDP program", () => {
     // Before the refresh the program still sends it to the engine: the data path refreshes once a second.
     expect(got).toEqual([REDIRECT, REDIRECT, PASS, REDIRECT]);
   });
+
+  // Last: it deletes the test's device. A device deleted while attached takes its XDP program and
+  // unbinds the sockets; one of the same name made again is another device without either, so
+  // the data path must be told (it stops, naming the device) rather than forward into nothing.
+  it("says when the device has left the host (-2), not when it was only renamed or downed", () => {
+    const got = classify(["refresh?", "ip link set xo down", "ip link set xo name xr", "refresh?", "ip link set xr name xo",
+      "ip link set xo up", "ip link del xo", "ip link add xo type veth peer name po", "refresh?"]);
+    expect(got[0]).toBeGreaterThan(0);
+    expect(got[1]).toBeGreaterThan(0);
+    expect(got[2]).toBe(-2);
+  });
 });

@@ -12,6 +12,7 @@ try {
   for (const line of readFileSync(0, "utf8").split("\n").filter(Boolean)) {
     if (line.startsWith("ip ")) execFileSync("ip", line.slice(3).split(" "));
     else if (line === "refresh") addon.ringRefresh(fd);
+    else if (line === "refresh?") out.push(addon.ringRefresh(fd));
     else out.push(addon.ringClassify(fd, Buffer.from(line, "hex")));
   }
 } finally {

@@ -740,11 +740,16 @@ static napi_value ring_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ringRefresh(fd) -> the host addresses the program passes to the host, now. */
+/* ringRefresh(fd) -> the host addresses the program passes to the host, now; -2 when the device
+ * is no longer on this host (deleted, or moved to another network namespace): the kernel took its
+ * XDP program and unbound the sockets with it, and a device of the same name that comes back is
+ * another device (another ifindex) with neither. A rename keeps the ifindex, and both. */
 static napi_value ring_refresh(napi_env env, napi_callback_info info) {
   ring_port *p = port_arg(env, info, NULL);
+  char name[IF_NAMESIZE];
+  int n = !p ? -1 : !if_indextoname((unsigned)p->ifindex, name) ? -2 : refresh_local(p);
   napi_value out;
-  napi_create_int32(env, p ? refresh_local(p) : -1, &out);
+  napi_create_int32(env, n, &out);
   return out;
 }
 
