@@ -205,9 +205,14 @@ describe("check: each interface's backend and why", () => {
     expect(xdpReadiness({ ...ROOT_PROBE, bpfSyscall: false }).say).toBe("this kernel cannot: no bpf syscall (CONFIG_BPF_SYSCALL)");
     // An unprivileged user: no capabilities.
     expect(xdpReadiness({ ...ROOT_PROBE, capEff: 0n })).toEqual({ ready: false, say: "this kernel has AF_XDP sockets and the bpf syscall; this process lacks " +
-      "CAP_NET_RAW (the AF_XDP socket), CAP_NET_ADMIN (attaching the XDP program), CAP_BPF (loading the XDP program): run wasmvs as root" });
-    // CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF without CAP_IPC_LOCK: the ring memory counts against the memlock limit.
-    const caps = (1n << 12n) | (1n << 13n) | (1n << 39n);
+      "CAP_NET_RAW (the AF_XDP socket), CAP_NET_ADMIN (attaching the XDP program), CAP_BPF (loading the XDP program), " +
+      "CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic): run wasmvs as root" });
+    // CAP_BPF alone does not load the program: the verifier refuses its pointer arithmetic without CAP_PERFMON.
+    const withoutPerfmon = (1n << 12n) | (1n << 13n) | (1n << 14n) | (1n << 39n);
+    expect(xdpReadiness({ ...ROOT_PROBE, capEff: withoutPerfmon })).toEqual({ ready: false, say: "this kernel has AF_XDP sockets and the bpf syscall; " +
+      "this process lacks CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic): run wasmvs as root" });
+    // CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON without CAP_IPC_LOCK: the ring memory counts against the memlock limit.
+    const caps = (1n << 12n) | (1n << 13n) | (1n << 38n) | (1n << 39n);
     expect(xdpReadiness({ ...ROOT_PROBE, capEff: caps })).toEqual({ ready: true, say: "this host can: AF_XDP sockets and the bpf syscall, and the capabilities; " +
       "without CAP_IPC_LOCK the rings' memory counts against RLIMIT_MEMLOCK (8192 KiB)" });
   });

@@ -243,6 +243,7 @@ const CAP_NET_ADMIN = 12n;
 const CAP_NET_RAW = 13n;
 const CAP_IPC_LOCK = 14n;
 const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
 /** This host's and this process's probe (each part cheap: four small /proc files). */
@@ -264,7 +265,11 @@ export function readHostProbe(): HostProbe {
  *  steers frames to the socket needs the bpf syscall (CONFIG_BPF_SYSCALL, whose sysctl
  *  kernel.unprivileged_bpf_disabled exists with it). This process: CAP_NET_RAW to open the
  *  socket (xsk_create), CAP_NET_ADMIN to attach the program to the device, CAP_BPF (or
- *  CAP_SYS_ADMIN) to load it and its XSKMAP; without CAP_IPC_LOCK the ring memory (UMEM) is
+ *  CAP_SYS_ADMIN) to load it and its XSKMAP, and CAP_PERFMON (or CAP_SYS_ADMIN) for the
+ *  program's packet pointer plus the IP header's length: the verifier allows a variable offset
+ *  on a packet pointer only where it may skip its Spectre v1 sanitation (bpf_bypass_spec_v1:
+ *  perfmon_capable), else "pointer arithmetic with it prohibited for !root" — measured with the
+ *  unit's set before CAP_PERFMON was in it; without CAP_IPC_LOCK the ring memory (UMEM) is
  *  charged to RLIMIT_MEMLOCK (xdp_umem_account_pages). */
 export function xdpReadiness(p: HostProbe = readHostProbe()): { ready: boolean; say: string } {
   const kernel: string[] = [];
@@ -276,6 +281,7 @@ export function xdpReadiness(p: HostProbe = readHostProbe()): { ready: boolean; 
     ...(has(CAP_NET_RAW) ? [] : ["CAP_NET_RAW (the AF_XDP socket)"]),
     ...(has(CAP_NET_ADMIN) ? [] : ["CAP_NET_ADMIN (attaching the XDP program)"]),
     ...(has(CAP_BPF) || has(CAP_SYS_ADMIN) ? [] : ["CAP_BPF (loading the XDP program)"]),
+    ...(has(CAP_PERFMON) || has(CAP_SYS_ADMIN) ? [] : ["CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic)"]),
   ];
   const kernelOk = p.protocols === undefined ? "the bpf syscall (AF_XDP sockets not known: /proc/net/protocols unreadable)" : "AF_XDP sockets and the bpf syscall";
   if (lacking.length) return { ready: false, say: `this kernel has ${kernelOk}; this process lacks ${lacking.join(", ")}: run wasmvs as root` };

@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { arp, eth, ipv4, tcp, udp, vrrp } from "../helpers/packet.js";
 import { ROOT, sandboxUnavailable } from "../../host/sandbox/sandbox.js";
@@ -84,6 +85,18 @@ describe("the ring backend's XDP program", () => {
     const got = classify([frame, "ip addr add 10.0.0.50/24 dev xo", frame, "refresh", frame, "ip addr del 10.0.0.50/24 dev xo", "refresh", frame]);
     // Before the refresh the program still sends it to the engine: the data path refreshes once a second.
     expect(got).toEqual([REDIRECT, REDIRECT, PASS, REDIRECT]);
+  });
+
+  it("loads and attaches with only the systemd unit's capabilities (root's user ID, no CAP_SYS_ADMIN)", () => {
+    // The unit's bounding set, as service.test.ts applies it (setpriv): CAP_BPF alone does not
+    // load the program (its packet pointer arithmetic needs CAP_PERFMON), which the unit lacked.
+    const unit = readFileSync(join(ROOT, "packaging", "wasmvs.service"), "utf8");
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`);
+    const r = spawnSync("ip", ["netns", "exec", NS, "setpriv", "--nnp", "--inh-caps=-all", `--bounding-set=-all,${caps.join(",")}`,
+      process.execPath, join(ROOT, "test", "helpers", "xdp-classify.mjs"), "xo", join(ROOT, "build", "Release", "wasmvs_tap.node")],
+    { input: hex(tcpTo(VIP)) + "\n", encoding: "utf8", timeout: 30000 });
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual([REDIRECT]);
   });
 
   // Last: it deletes the test's device. A device deleted while attached takes its XDP program and

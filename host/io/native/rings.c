@@ -577,7 +577,7 @@ static napi_value fail(napi_env env, const char *dev, const char *step, int err)
   char msg[512];
   const char *hint = "";
   if (err == EPERM || err == EACCES)
-    hint = " (needs root, or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK)";
+    hint = " (needs root, or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK)";
   else if (err == EAFNOSUPPORT) hint = " (this kernel has no XDP sockets: CONFIG_XDP_SOCKETS; use a TAP in a bridge instead)";
   else if (err == EBUSY || err == EEXIST) hint = " (another XDP program is attached to the device: another wasmvs, or another XDP user)";
   else if (err == ENODEV || err == ENXIO) hint = " (no such interface: ip link shows the host's)";
