@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig, readConfig } from "../host/control/load.js";
 import { ConfigError, configSlotSize, DirectorConfig, InterfaceConfig } from "../host/control/rules.js";
-import { DeviceFacts, DeviceLookup, HostProbe, interfaceBackend, xdpReadiness } from "../host/control/devices.js";
+import { DeviceFacts, DeviceLookup, HostProbe, interfaceBackend, vipOnHostWarning, vipsOnHost, xdpReadiness } from "../host/control/devices.js";
 import { check } from "../host/cli/check.js";
 import { validateOnScratch } from "../host/control/reload.js";
 import { tempFolder } from "./helpers/files.js";
@@ -252,5 +252,16 @@ describe("device: what a ring-attached interface cannot carry", () => {
     const text = "director {\n  interface outside {\n    device eth0\n  }\n}\n" +
       "vrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 51\n  priority 100\n  use_vmac\n  virtual_ipaddress {\n    10.0.0.100\n  }\n}\n" + KA_SERVICE;
     expect(loadErrors("vmac.conf", text)).toEqual([expect.stringMatching(/vmac\.conf:\d+:1: .*vrrp_instance VI_1: use_vmac on interface outside, which is attached to device eth0 through AF_XDP rings: only frames for the device's own MAC reach the engine there; use a TAP interface/)]);
+  });
+});
+
+describe("VIPs that are addresses of the host (a device interface leaves those to the host)", () => {
+  it("names each VIP the host holds once, with where it is, and no other", () => {
+    const host = [{ address: "192.0.2.10", cidr: "192.0.2.10/24", device: "eth0" }, { address: "192.0.2.100", cidr: "192.0.2.100/32", device: "lo" }];
+    const held = vipsOnHost(["192.0.2.100", "192.0.2.101", "192.0.2.100"], host);
+    expect([...held]).toEqual([["192.0.2.100", "192.0.2.100/32 dev lo"]]);
+    expect(vipOnHostWarning("192.0.2.100", held.get("192.0.2.100")!)).toBe("VIP 192.0.2.100 is an address of this host (192.0.2.100/32 dev lo): " +
+      "on a device interface the host's addresses are the host's, so its clients reach the host's own stack, not the service; " +
+      "remove it (ip addr del 192.0.2.100/32 dev lo): wasmvs answers ARP for its VIPs itself");
   });
 });

@@ -288,3 +288,23 @@ export function xdpReadiness(p: HostProbe = readHostProbe()): { ready: boolean; 
   const memlock = has(CAP_IPC_LOCK) || p.memlockBytes === Infinity ? "" : `; without CAP_IPC_LOCK the rings' memory counts against RLIMIT_MEMLOCK (${Math.floor(p.memlockBytes / 1024)} KiB)`;
   return { ready: true, say: `this host can: ${kernelOk}, and the capabilities${memlock}` };
 }
+
+/** The VIPs (services' addresses) that are also addresses of this host, in the order given. On
+ *  a ring-attached interface the XDP program leaves a host address's frames to the host (its
+ *  own traffic), so such a VIP's clients reach the host's stack, which refuses or resets them:
+ *  what an IPVS operator does on purpose (the VIP on the director, for IPVS's local input)
+ *  silently takes the service away here. */
+export function vipsOnHost(vips: readonly string[], hostAddresses: readonly { address: string; cidr: string; device: string }[]): Map<string, string> {
+  const held = new Map<string, string>();
+  for (const v of vips) {
+    const a = hostAddresses.find((h) => h.address === v);
+    if (a && !held.has(v)) held.set(v, `${a.cidr} dev ${a.device}`);
+  }
+  return held;
+}
+
+/** What the log says when a VIP becomes an address of the host (where: "ADDRESS/PREFIX dev DEVICE"). */
+export function vipOnHostWarning(vip: string, where: string): string {
+  return `VIP ${vip} is an address of this host (${where}): on a device interface the host's addresses are the host's, so ` +
+    `its clients reach the host's own stack, not the service; remove it (ip addr del ${where}): wasmvs answers ARP for its VIPs itself`;
+}
