@@ -18,7 +18,7 @@ import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threa
 import { readlinkSync } from "node:fs";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
-import { BELL_BIT, RING_DEVICE_GONE, tapAddon } from "../io/tap.js";
+import { BELL_BIT, RING_DEVICE_GONE, RING_MORE_QUEUES, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
@@ -147,7 +147,17 @@ async function main(d: ThreadData): Promise<void> {
       // again once a second: an address the host gains or loses is seen within that.
       if (d.rings.length && ((now - nextRefresh) | 0) >= 0) {
         for (const fd of d.rings) {
-          if (addon.ringRefresh(fd) !== RING_DEVICE_GONE) continue;
+          const refreshed = addon.ringRefresh(fd);
+          if (refreshed === RING_MORE_QUEUES) {
+            // Frames on a queue with no socket go to the host's stack, which refuses the VIPs'
+            // clients: a share of connections fails. A new start opens a socket per queue.
+            const info = addon.ringInfo(fd);
+            gone = `device ${info?.device ?? `fd ${fd}`} has more receive queues than the ${info?.queues ?? "?"} wasmvs attached to (ethtool -L since ` +
+              "the start): frames on the others reach the host's stack, not the engine; start wasmvs again to attach to every queue " +
+              "(the unit's Restart=on-failure does)";
+            break;
+          }
+          if (refreshed !== RING_DEVICE_GONE) continue;
           // The device left the host: the kernel took its XDP program and unbound its sockets,
           // and one of the same name that comes back is another device. Forwarding on would
           // black-hole the interface while health checks (the host's) still pass and VRRP still

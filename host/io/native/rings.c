@@ -743,11 +743,13 @@ static napi_value ring_close(napi_env env, napi_callback_info info) {
 /* ringRefresh(fd) -> the host addresses the program passes to the host, now; -2 when the device
  * is no longer on this host (deleted, or moved to another network namespace): the kernel took its
  * XDP program and unbound the sockets with it, and a device of the same name that comes back is
- * another device (another ifindex) with neither. A rename keeps the ifindex, and both. */
+ * another device (another ifindex) with neither. A rename keeps the ifindex, and both. -3 when
+ * the device has more receive queues than sockets (ethtool -L since the start): the program
+ * passes a frame on a queue with no socket to the host, whose stack refuses the VIP's clients. */
 static napi_value ring_refresh(napi_env env, napi_callback_info info) {
   ring_port *p = port_arg(env, info, NULL);
   char name[IF_NAMESIZE];
-  int n = !p ? -1 : !if_indextoname((unsigned)p->ifindex, name) ? -2 : refresh_local(p);
+  int n = !p ? -1 : !if_indextoname((unsigned)p->ifindex, name) ? -2 : rx_queues(name) > p->n_queues ? -3 : refresh_local(p);
   napi_value out;
   napi_create_int32(env, n, &out);
   return out;
