@@ -131,8 +131,13 @@ ${KA_SERVICE}`);
     expect(cfg.interfaces[0].address).toBe("10.0.0.1/24");
     expect(cfg.warnings).toEqual([`${cfg.file}:1:33: interface outside: device bare0 is DOWN: no frame passes until it is up (ip link set dev bare0 up)`]);
     const m = folder.write("mtu.rules", "");
+    expect(loadErrors("mtu.rules", `interface 0 name outside device eth0 mtu 2000\n${SERVICE}`)).toEqual([
+      `${m}:1:42: '2000': device eth0's MTU is 1500: the engine cannot send larger frames through it; leave mtu out to take the device's, or raise the device's (ip link set dev eth0 mtu 2000)`,
+    ]);
+    // Above what an AF_XDP frame carries, raising the device's MTU would not help: that is what is said.
     expect(loadErrors("mtu.rules", `interface 0 name outside device eth0 mtu 9000\n${SERVICE}`)).toEqual([
-      `${m}:1:42: '9000': device eth0's MTU is 1500: the engine cannot send larger frames through it; leave mtu out to take the device's, or raise the device's (ip link set dev eth0 mtu 9000)`,
+      `${m}:1:42: '9000': mtu 9000: a ring-attached interface carries frames of at most 3840 bytes (an AF_XDP frame of 4 KiB less the kernel's headroom): ` +
+        "an MTU up to 3822; use a TAP interface for jumbo frames",
     ]);
   });
 

@@ -183,7 +183,7 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
     if (!i.mtuWhere) {
       i.mtu = f.mtu;
       from.mtu = true;
-    } else if (i.mtu > f.mtu) {
+    } else if (i.mtu > f.mtu && i.mtu <= MAX_RING_MTU) {
       refuse(i.mtuWhere, `device ${i.device}'s MTU is ${f.mtu}: the engine cannot send larger frames through it; leave mtu out to take the device's, ` +
         `or raise the device's (ip link set dev ${i.device} mtu ${i.mtu})`);
     }
@@ -194,7 +194,8 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
       cfg.warnings = boundWarnings(cfg.warnings);
     }
     // An AF_XDP frame is 4 KiB at most, less the kernel's 256-byte headroom (rings.c).
-    if (i.mtu > MAX_RING_MTU && !(i.mtuWhere && i.mtu > f.mtu)) {
+    // (Checked whatever the device's MTU: raising the device's would not make it fit.)
+    if (i.mtu > MAX_RING_MTU) {
       refuse(i.mtuWhere ?? at, `mtu ${i.mtu}: a ring-attached interface carries frames of at most ${MAX_RING_MTU + 14 + 4} bytes ` +
         `(an AF_XDP frame of 4 KiB less the kernel's headroom): an MTU up to ${MAX_RING_MTU}; use a TAP interface for jumbo frames`);
     }
