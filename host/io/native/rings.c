@@ -100,7 +100,7 @@ struct ring_port {
   uint32_t chunk;
   uint32_t next_read; /* the queue whose turn it is */
   int generic;        /* XDP in the stack's generic mode: the driver has none of its own */
-  int veth;           /* frames may carry partial checksums (finish_partial) */
+  int veth;           /* frames may carry partial checksums (finish_partial), as in generic mode */
   struct ring_port *next;
 };
 
@@ -506,7 +506,9 @@ uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, ui
       uint32_t len = x->len > cap ? cap + 1 : x->len; /* too big: the engine drops and counts it */
       uint8_t *frame = mem + slots + (size_t)i * slot + head;
       memcpy(frame, q->umem + x->addr, len);
-      if (p->veth && len <= cap) finish_partial(frame, len);
+      /* A veth's frames, and any frame generic XDP sees (an skb of the host's stack: a bridge or
+       * macvlan over veths hands over its ports' partial checksums as they are). */
+      if ((p->veth || p->generic) && len <= cap) finish_partial(frame, len);
       uint8_t *d = mem + desc + (size_t)i * WASMVS_DESC_SIZE;
       memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
       memcpy(d + WASMVS_RX_LEN, &len, 4);
