@@ -141,6 +141,13 @@ ${KA_SERVICE}`);
     ]);
   });
 
+  it("refuses offload on beside a device interface, at the device's word (check says it, not only run)", () => {
+    const f = folder.write("offload.rules", "");
+    expect(loadErrors("offload.rules", `offload on\ninterface 0 name outside device eth0\n${SERVICE}`)).toEqual([
+      `${f}:2:33: 'eth0': offload on (line 1) applies to TAP devices; device eth0 is attached through AF_XDP rings: leave offload out`,
+    ]);
+  });
+
   it("refuses a device that is not Ethernet", () => {
     const r = folder.write("lo.rules", "");
     expect(loadErrors("lo.rules", `interface 0 name outside device lo\n${SERVICE}`)).toEqual([

@@ -199,6 +199,11 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
       refuse(i.mtuWhere ?? at, `mtu ${i.mtu}: a ring-attached interface carries frames of at most ${MAX_RING_MTU + 14 + 4} bytes ` +
         `(an AF_XDP frame of 4 KiB less the kernel's headroom): an MTU up to ${MAX_RING_MTU}; use a TAP interface for jumbo frames`);
     }
+    // Offloads are a TAP's virtio-net headers; an AF_XDP socket hands over frames as the wire has
+    // them. Refused here, at the device's word, so that `check` says it too (was: only `run`, with no position).
+    if (cfg.offload?.on) {
+      refuse(at, `offload on (line ${cfg.offload.line}) applies to TAP devices; device ${i.device} is attached through AF_XDP rings: leave offload out`);
+    }
     i.rxQueues = f.rxQueues;
     if (from.mac || from.address || from.mtu) i.fromDevice = from;
   }
