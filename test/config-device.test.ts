@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig, readConfig } from "../host/control/load.js";
 import { ConfigError, configSlotSize, DirectorConfig, InterfaceConfig } from "../host/control/rules.js";
-import { DeviceFacts, DeviceLookup, HostProbe, interfaceBackend, xdpReadiness } from "../host/control/devices.js";
+import { DeviceFacts, DeviceLookup, HostProbe, interfaceBackend, vipOnHostWarning, vipsOnHost, xdpReadiness } from "../host/control/devices.js";
 import { check } from "../host/cli/check.js";
 import { validateOnScratch } from "../host/control/reload.js";
 import { tempFolder } from "./helpers/files.js";
@@ -131,8 +131,20 @@ ${KA_SERVICE}`);
     expect(cfg.interfaces[0].address).toBe("10.0.0.1/24");
     expect(cfg.warnings).toEqual([`${cfg.file}:1:33: interface outside: device bare0 is DOWN: no frame passes until it is up (ip link set dev bare0 up)`]);
     const m = folder.write("mtu.rules", "");
+    expect(loadErrors("mtu.rules", `interface 0 name outside device eth0 mtu 2000\n${SERVICE}`)).toEqual([
+      `${m}:1:42: '2000': device eth0's MTU is 1500: the engine cannot send larger frames through it; leave mtu out to take the device's, or raise the device's (ip link set dev eth0 mtu 2000)`,
+    ]);
+    // Above what an AF_XDP frame carries, raising the device's MTU would not help: that is what is said.
     expect(loadErrors("mtu.rules", `interface 0 name outside device eth0 mtu 9000\n${SERVICE}`)).toEqual([
-      `${m}:1:42: '9000': device eth0's MTU is 1500: the engine cannot send larger frames through it; leave mtu out to take the device's, or raise the device's (ip link set dev eth0 mtu 9000)`,
+      `${m}:1:42: '9000': mtu 9000: a ring-attached interface carries frames of at most 3840 bytes (an AF_XDP frame of 4 KiB less the kernel's headroom): ` +
+        "an MTU up to 3822; use a TAP interface for jumbo frames",
+    ]);
+  });
+
+  it("refuses offload on beside a device interface, at the device's word (check says it, not only run)", () => {
+    const f = folder.write("offload.rules", "");
+    expect(loadErrors("offload.rules", `offload on\ninterface 0 name outside device eth0\n${SERVICE}`)).toEqual([
+      `${f}:2:33: 'eth0': offload on (line 1) applies to TAP devices; device eth0 is attached through AF_XDP rings: leave offload out`,
     ]);
   });
 
@@ -205,9 +217,14 @@ describe("check: each interface's backend and why", () => {
     expect(xdpReadiness({ ...ROOT_PROBE, bpfSyscall: false }).say).toBe("this kernel cannot: no bpf syscall (CONFIG_BPF_SYSCALL)");
     // An unprivileged user: no capabilities.
     expect(xdpReadiness({ ...ROOT_PROBE, capEff: 0n })).toEqual({ ready: false, say: "this kernel has AF_XDP sockets and the bpf syscall; this process lacks " +
-      "CAP_NET_RAW (the AF_XDP socket), CAP_NET_ADMIN (attaching the XDP program), CAP_BPF (loading the XDP program): run wasmvs as root" });
-    // CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF without CAP_IPC_LOCK: the ring memory counts against the memlock limit.
-    const caps = (1n << 12n) | (1n << 13n) | (1n << 39n);
+      "CAP_NET_RAW (the AF_XDP socket), CAP_NET_ADMIN (attaching the XDP program), CAP_BPF (loading the XDP program), " +
+      "CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic): run wasmvs as root" });
+    // CAP_BPF alone does not load the program: the verifier refuses its pointer arithmetic without CAP_PERFMON.
+    const withoutPerfmon = (1n << 12n) | (1n << 13n) | (1n << 14n) | (1n << 39n);
+    expect(xdpReadiness({ ...ROOT_PROBE, capEff: withoutPerfmon })).toEqual({ ready: false, say: "this kernel has AF_XDP sockets and the bpf syscall; " +
+      "this process lacks CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic): run wasmvs as root" });
+    // CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_PERFMON without CAP_IPC_LOCK: the ring memory counts against the memlock limit.
+    const caps = (1n << 12n) | (1n << 13n) | (1n << 38n) | (1n << 39n);
     expect(xdpReadiness({ ...ROOT_PROBE, capEff: caps })).toEqual({ ready: true, say: "this host can: AF_XDP sockets and the bpf syscall, and the capabilities; " +
       "without CAP_IPC_LOCK the rings' memory counts against RLIMIT_MEMLOCK (8192 KiB)" });
   });
@@ -247,5 +264,16 @@ describe("device: what a ring-attached interface cannot carry", () => {
     const text = "director {\n  interface outside {\n    device eth0\n  }\n}\n" +
       "vrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 51\n  priority 100\n  use_vmac\n  virtual_ipaddress {\n    10.0.0.100\n  }\n}\n" + KA_SERVICE;
     expect(loadErrors("vmac.conf", text)).toEqual([expect.stringMatching(/vmac\.conf:\d+:1: .*vrrp_instance VI_1: use_vmac on interface outside, which is attached to device eth0 through AF_XDP rings: only frames for the device's own MAC reach the engine there; use a TAP interface/)]);
+  });
+});
+
+describe("VIPs that are addresses of the host (a device interface leaves those to the host)", () => {
+  it("names each VIP the host holds once, with where it is, and no other", () => {
+    const host = [{ address: "192.0.2.10", cidr: "192.0.2.10/24", device: "eth0" }, { address: "192.0.2.100", cidr: "192.0.2.100/32", device: "lo" }];
+    const held = vipsOnHost(["192.0.2.100", "192.0.2.101", "192.0.2.100"], host);
+    expect([...held]).toEqual([["192.0.2.100", "192.0.2.100/32 dev lo"]]);
+    expect(vipOnHostWarning("192.0.2.100", held.get("192.0.2.100")!)).toBe("VIP 192.0.2.100 is an address of this host (192.0.2.100/32 dev lo): " +
+      "on a device interface the host's addresses are the host's, so its clients reach the host's own stack, not the service; " +
+      "remove it (ip addr del 192.0.2.100/32 dev lo): wasmvs answers ARP for its VIPs itself");
   });
 });

@@ -183,7 +183,7 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
     if (!i.mtuWhere) {
       i.mtu = f.mtu;
       from.mtu = true;
-    } else if (i.mtu > f.mtu) {
+    } else if (i.mtu > f.mtu && i.mtu <= MAX_RING_MTU) {
       refuse(i.mtuWhere, `device ${i.device}'s MTU is ${f.mtu}: the engine cannot send larger frames through it; leave mtu out to take the device's, ` +
         `or raise the device's (ip link set dev ${i.device} mtu ${i.mtu})`);
     }
@@ -194,9 +194,15 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
       cfg.warnings = boundWarnings(cfg.warnings);
     }
     // An AF_XDP frame is 4 KiB at most, less the kernel's 256-byte headroom (rings.c).
-    if (i.mtu > MAX_RING_MTU && !(i.mtuWhere && i.mtu > f.mtu)) {
+    // (Checked whatever the device's MTU: raising the device's would not make it fit.)
+    if (i.mtu > MAX_RING_MTU) {
       refuse(i.mtuWhere ?? at, `mtu ${i.mtu}: a ring-attached interface carries frames of at most ${MAX_RING_MTU + 14 + 4} bytes ` +
         `(an AF_XDP frame of 4 KiB less the kernel's headroom): an MTU up to ${MAX_RING_MTU}; use a TAP interface for jumbo frames`);
+    }
+    // Offloads are a TAP's virtio-net headers; an AF_XDP socket hands over frames as the wire has
+    // them. Refused here, at the device's word, so that `check` says it too (was: only `run`, with no position).
+    if (cfg.offload?.on) {
+      refuse(at, `offload on (line ${cfg.offload.line}) applies to TAP devices; device ${i.device} is attached through AF_XDP rings: leave offload out`);
     }
     i.rxQueues = f.rxQueues;
     if (from.mac || from.address || from.mtu) i.fromDevice = from;
@@ -243,6 +249,7 @@ const CAP_NET_ADMIN = 12n;
 const CAP_NET_RAW = 13n;
 const CAP_IPC_LOCK = 14n;
 const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
 /** This host's and this process's probe (each part cheap: four small /proc files). */
@@ -264,7 +271,11 @@ export function readHostProbe(): HostProbe {
  *  steers frames to the socket needs the bpf syscall (CONFIG_BPF_SYSCALL, whose sysctl
  *  kernel.unprivileged_bpf_disabled exists with it). This process: CAP_NET_RAW to open the
  *  socket (xsk_create), CAP_NET_ADMIN to attach the program to the device, CAP_BPF (or
- *  CAP_SYS_ADMIN) to load it and its XSKMAP; without CAP_IPC_LOCK the ring memory (UMEM) is
+ *  CAP_SYS_ADMIN) to load it and its XSKMAP, and CAP_PERFMON (or CAP_SYS_ADMIN) for the
+ *  program's packet pointer plus the IP header's length: the verifier allows a variable offset
+ *  on a packet pointer only where it may skip its Spectre v1 sanitation (bpf_bypass_spec_v1:
+ *  perfmon_capable), else "pointer arithmetic with it prohibited for !root" — measured with the
+ *  unit's set before CAP_PERFMON was in it; without CAP_IPC_LOCK the ring memory (UMEM) is
  *  charged to RLIMIT_MEMLOCK (xdp_umem_account_pages). */
 export function xdpReadiness(p: HostProbe = readHostProbe()): { ready: boolean; say: string } {
   const kernel: string[] = [];
@@ -276,9 +287,30 @@ export function xdpReadiness(p: HostProbe = readHostProbe()): { ready: boolean; 
     ...(has(CAP_NET_RAW) ? [] : ["CAP_NET_RAW (the AF_XDP socket)"]),
     ...(has(CAP_NET_ADMIN) ? [] : ["CAP_NET_ADMIN (attaching the XDP program)"]),
     ...(has(CAP_BPF) || has(CAP_SYS_ADMIN) ? [] : ["CAP_BPF (loading the XDP program)"]),
+    ...(has(CAP_PERFMON) || has(CAP_SYS_ADMIN) ? [] : ["CAP_PERFMON (the verifier's leave for the XDP program's pointer arithmetic)"]),
   ];
   const kernelOk = p.protocols === undefined ? "the bpf syscall (AF_XDP sockets not known: /proc/net/protocols unreadable)" : "AF_XDP sockets and the bpf syscall";
   if (lacking.length) return { ready: false, say: `this kernel has ${kernelOk}; this process lacks ${lacking.join(", ")}: run wasmvs as root` };
   const memlock = has(CAP_IPC_LOCK) || p.memlockBytes === Infinity ? "" : `; without CAP_IPC_LOCK the rings' memory counts against RLIMIT_MEMLOCK (${Math.floor(p.memlockBytes / 1024)} KiB)`;
   return { ready: true, say: `this host can: ${kernelOk}, and the capabilities${memlock}` };
+}
+
+/** The VIPs (services' addresses) that are also addresses of this host, in the order given. On
+ *  a ring-attached interface the XDP program leaves a host address's frames to the host (its
+ *  own traffic), so such a VIP's clients reach the host's stack, which refuses or resets them:
+ *  what an IPVS operator does on purpose (the VIP on the director, for IPVS's local input)
+ *  silently takes the service away here. */
+export function vipsOnHost(vips: readonly string[], hostAddresses: readonly { address: string; cidr: string; device: string }[]): Map<string, string> {
+  const held = new Map<string, string>();
+  for (const v of vips) {
+    const a = hostAddresses.find((h) => h.address === v);
+    if (a && !held.has(v)) held.set(v, `${a.cidr} dev ${a.device}`);
+  }
+  return held;
+}
+
+/** What the log says when a VIP becomes an address of the host (where: "ADDRESS/PREFIX dev DEVICE"). */
+export function vipOnHostWarning(vip: string, where: string): string {
+  return `VIP ${vip} is an address of this host (${where}): on a device interface the host's addresses are the host's, so ` +
+    `its clients reach the host's own stack, not the service; remove it (ip addr del ${where}): wasmvs answers ARP for its VIPs itself`;
 }

@@ -47,7 +47,7 @@ function deviceChanged(was: InterfaceConfig | undefined, now: InterfaceConfig | 
   const written = (i: InterfaceConfig) => positionsAside({ ...i, mac: i.fromDevice?.mac ? "" : i.mac, address: i.fromDevice?.address ? "" : i.address,
     mtu: i.fromDevice?.mtu ? 0 : i.mtu, rxQueues: 0 });
   if (written(was) !== written(now)) return undefined;
-  const moved = ([["mac", was.mac, now.mac], ["address", was.address, now.address], ["mtu", was.mtu, now.mtu], ["rx queues", was.rxQueues, now.rxQueues]] as const)
+  const moved = ([["mac", was.mac, now.mac], ["address", was.address, now.address], ["mtu", was.mtu, now.mtu], ["receive queue count", was.rxQueues, now.rxQueues]] as const)
     .filter(([, x, y]) => x !== y).map(([what, x, y]) => `${what} is now ${y ?? "none"} (was ${x ?? "none"})`);
   return `device ${now.device} of interface ${now.name} changed since wasmvs read it: its ${moved.join(", ")}: restart wasmvs to take it`;
 }

@@ -4,6 +4,7 @@
 import { Estimator } from "./estimator.js";
 import { formatList, Format, TableView } from "./ipvsadm.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
+import { ringDrops } from "../io/ring-drops.js";
 import { dropsOf } from "../engine/index.js";
 import { serviceKey, serverKey } from "./model.js";
 
@@ -83,9 +84,10 @@ export function formatCounters(snap: EngineSnapshot): string {
   }
   // Drops before the engine: the kernel's, on the way to a ring port's sockets.
   for (const g of snap.loop?.rings ?? []) {
-    const lost = g.rxRingFull + g.fillRingEmpty + g.rxInvalid + g.txInvalid + g.rxDropped;
-    lines.push(`device ${g.device} (AF_XDP, ${g.mode} XDP, ${g.queues} queue(s)): ` + (lost === 0 ? "no frame dropped by the kernel" :
-      `${lost} dropped by the kernel (receive ring full ${g.rxRingFull}, fill ring empty ${g.fillRingEmpty}, invalid ${g.rxInvalid + g.txInvalid}, other ${g.rxDropped})`));
+    const d = ringDrops(g);
+    lines.push(`device ${g.device} (AF_XDP, ${g.mode} XDP, ${g.queues} queue(s)): ` + (d.total === 0 ? "no frame dropped by the kernel" :
+      `${d.total} dropped by the kernel (fill ring empty ${d.fillRingEmpty}: the data path fell behind; receive ring full ${d.rxRingFull}, ` +
+      `invalid ${d.invalid}, other ${d.other})`));
   }
   return lines.join("\n");
 }

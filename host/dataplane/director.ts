@@ -10,7 +10,7 @@
 // entirely or not at all, and the model always says what the engine holds.
 
 import { execFileSync } from "node:child_process";
-import { setPriority } from "node:os";
+import { networkInterfaces, setPriority } from "node:os";
 import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { readFileSync, renameSync } from "node:fs";
@@ -27,6 +27,7 @@ import { startDashboard } from "../dashboard/server.js";
 import { History } from "../dashboard/history.js";
 import { liveView } from "../control/live.js";
 import { tapAddon } from "../io/tap.js";
+import { vipOnHostWarning, vipsOnHost } from "../control/devices.js";
 import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../control/clock.js";
 import { DataplaneThread, ThreadOptions } from "./client.js";
@@ -423,6 +424,26 @@ export async function runDirector(o: RunOptions): Promise<void> {
       v.start();
       state!.watch((cfg) => v.reconfigure(cfg));
       return () => v.stop();
+    }),
+    // A VIP that is (or becomes) an address of the host: on a device interface its frames go to
+    // the host's stack (rings.c), so the service is gone without a frame dropped in wasmvs. Said
+    // at start and when it changes, as the XDP program sees the host's addresses (once a second).
+    service("VIPs on the host", async () => {
+      if (!fileCfg.interfaces.some((i) => i.device !== undefined)) return () => {};
+      let said = new Set<string>();
+      const look = () => {
+        const vips = (state?.running ?? fileCfg).services.filter((s) => s.fwmark === undefined).map((s) => s.address);
+        const host = Object.entries(networkInterfaces()).flatMap(([device, l]) => (l ?? []).filter((a) => a.family === "IPv4")
+          .map((a) => ({ address: a.address, cidr: a.cidr ?? a.address, device })));
+        const now = vipsOnHost(vips, host);
+        for (const [v, where] of now) if (!said.has(v)) o.log(WARNING + vipOnHostWarning(v, where));
+        for (const v of said) if (!now.has(v)) o.log(`${NOTICE}VIP ${v} is no longer an address of this host: its frames reach wasmvs again`);
+        said = new Set(now.keys());
+      };
+      look();
+      const timer = setInterval(look, 1000);
+      timer.unref();
+      return () => clearInterval(timer);
     }),
     // The heartbeat (timer lateness), the status file and IPVS's estimator.
     service("housekeeping", async () => {

@@ -18,7 +18,7 @@ import { receiveMessageOnPort, workerData, MessagePort } from "node:worker_threa
 import { readlinkSync } from "node:fs";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
-import { BELL_BIT, tapAddon } from "../io/tap.js";
+import { BELL_BIT, RING_DEVICE_GONE, RING_MORE_QUEUES, tapAddon } from "../io/tap.js";
 import { applyConfig, DirectorConfig } from "../control/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
@@ -121,6 +121,8 @@ async function main(d: ThreadData): Promise<void> {
   };
 
   let busy = false;
+  /** Why the loop ended on its own (a ring port's device left the host). */
+  let gone: string | undefined;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
   let nextRefresh = (engineNow() + RING_REFRESH_MS) >>> 0;
   for (;;) {
@@ -144,7 +146,29 @@ async function main(d: ThreadData): Promise<void> {
       // The host's addresses, which each ring port's XDP program leaves to the host, read
       // again once a second: an address the host gains or loses is seen within that.
       if (d.rings.length && ((now - nextRefresh) | 0) >= 0) {
-        for (const fd of d.rings) addon.ringRefresh(fd);
+        for (const fd of d.rings) {
+          const refreshed = addon.ringRefresh(fd);
+          if (refreshed === RING_MORE_QUEUES) {
+            // Frames on a queue with no socket go to the host's stack, which refuses the VIPs'
+            // clients: a share of connections fails. A new start opens a socket per queue.
+            const info = addon.ringInfo(fd);
+            gone = `device ${info?.device ?? `fd ${fd}`} has more receive queues than the ${info?.queues ?? "?"} wasmvs attached to (ethtool -L since ` +
+              "the start): frames on the others reach the host's stack, not the engine; start wasmvs again to attach to every queue " +
+              "(the unit's Restart=on-failure does)";
+            break;
+          }
+          if (refreshed !== RING_DEVICE_GONE) continue;
+          // The device left the host: the kernel took its XDP program and unbound its sockets,
+          // and one of the same name that comes back is another device. Forwarding on would
+          // black-hole the interface while health checks (the host's) still pass and VRRP still
+          // advertises mastership; stopping lets a backup take over and a service manager restart
+          // wasmvs, which attaches to the device once it is back.
+          const device = addon.ringInfo(fd)?.device ?? `fd ${fd}`;
+          gone = `device ${device} is no longer on this host (deleted, or moved to another network namespace): its XDP program and ` +
+            "AF_XDP sockets went with it; start wasmvs again once the device is back (the unit's Restart=on-failure does)";
+          break;
+        }
+        if (gone) break;
         nextRefresh = (now + RING_REFRESH_MS) >>> 0;
       }
       // An idle director wakes once a second: ARP retries are a second apart anyway, and
@@ -158,6 +182,11 @@ async function main(d: ThreadData): Promise<void> {
   // Stopped on purpose with VRRP still running (the control plane did not stop it): masters resign.
   vrrp.stop();
   addon.close(ep);
+  if (gone) {
+    post({ fatal: gone });
+    d.port.close();
+    return;
+  }
   // The last act of the data path: no frame moves after this, so the table is complete.
   if (exportTable) {
     const table = engine.exportTable(engineNow());

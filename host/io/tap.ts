@@ -38,7 +38,9 @@ export interface TapAddon {
   ringOpen(device: string, frameBytes: number): number;
   /** Detach: the XDP program off the device, the sockets closed. */
   ringClose(fd: number): void;
-  /** The host's addresses (which the XDP program leaves to the host) read again; how many. */
+  /** The host's addresses (which the XDP program leaves to the host) read again; how many, or
+   *  RING_DEVICE_GONE when the device is no longer on this host (its XDP program and sockets went with it),
+   *  RING_MORE_QUEUES when it has more receive queues than sockets. */
   ringRefresh(fd: number): number;
   /** What the port is and the kernel's counters of its sockets (XDP_STATISTICS, summed). */
   ringInfo(fd: number): RingInfo | null;
@@ -46,6 +48,11 @@ export interface TapAddon {
    *  XDP_PASS 2 (to the host), XDP_REDIRECT 4 (to the engine). For tests. */
   ringClassify(fd: number, frame: Buffer): number;
 }
+
+/** ringRefresh's answer when the device has left this host (deleted, or moved to another namespace). */
+export const RING_DEVICE_GONE = -2;
+/** ringRefresh's answer when the device has more receive queues than the port has sockets (ethtool -L). */
+export const RING_MORE_QUEUES = -3;
 
 export interface RingInfo {
   device: string;

@@ -35,7 +35,7 @@ const SLOW = "29.125";
 const slowPid = () => Number(spawnSync("pgrep", ["-o", "-u", "65534", "-f", `sleep ${SLOW}`], { encoding: "utf8" }).stdout.trim()) || undefined;
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
 
-const CAP_BITS: Record<string, number> = { chown: 0, kill: 5, setgid: 6, setuid: 7, net_bind_service: 10, net_admin: 12, net_raw: 13, sys_nice: 23 };
+const CAP_BITS: Record<string, number> = { chown: 0, kill: 5, setgid: 6, setuid: 7, net_bind_service: 10, net_admin: 12, net_raw: 13, ipc_lock: 14, sys_nice: 23, perfmon: 38, bpf: 39 };
 
 e2eDescribe("the systemd unit's capabilities", () => {
   let sb: Sandbox;
@@ -101,7 +101,7 @@ e2eDescribe("the systemd unit's capabilities", () => {
   const health = (d: Director) => d.ipvsadm(["-L", "--health"]).stdout;
 
   it("the unit's set is enough: starts, real-time data path, forwards, checks as script_user and by ping, reloads, stops leaving the table", async () => {
-    expect(unitCaps).toEqual(["net_admin", "net_raw", "sys_nice", "setuid", "setgid", "kill", "chown"]);
+    expect(unitCaps).toEqual(["net_admin", "net_raw", "bpf", "perfmon", "ipc_lock", "sys_nice", "setuid", "setgid", "kill", "chown"]);
     expect(UNIT).toMatch(/^NoNewPrivileges=yes$/m);
     const file = join(sb.dir, "unit.conf");
     const fifo = join(sb.dir, "notify.fifo");

@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { arp, eth, ipv4, tcp, udp, vrrp } from "../helpers/packet.js";
 import { ROOT, sandboxUnavailable } from "../../host/sandbox/sandbox.js";
@@ -45,7 +46,9 @@ describe("the ring backend's XDP program", () => {
     const why = sandboxUnavailable();
     if (why) throw new Error(`this test ${why}`);
     must(["ip", "netns", "add", NS]);
-    must(["ip", "-n", NS, "link", "add", "xo", "type", "veth", "peer", "name", "po"]);
+    // Room for a second receive queue (one in use), as a NIC whose channels ethtool -L may raise.
+    must(["ip", "-n", NS, "link", "add", "xo", "numrxqueues", "2", "type", "veth", "peer", "name", "po"]);
+    must(["ip", "netns", "exec", NS, "ethtool", "-L", "xo", "rx", "1"]);
     must(["ip", "-n", NS, "link", "set", "xo", "address", MAC, "up"]);
     must(["ip", "-n", NS, "link", "set", "po", "up"]);
     must(["ip", "-n", NS, "addr", "add", `${HOST}/24`, "dev", "xo"]);
@@ -84,5 +87,31 @@ describe("the ring backend's XDP program", () => {
     const got = classify([frame, "ip addr add 10.0.0.50/24 dev xo", frame, "refresh", frame, "ip addr del 10.0.0.50/24 dev xo", "refresh", frame]);
     // Before the refresh the program still sends it to the engine: the data path refreshes once a second.
     expect(got).toEqual([REDIRECT, REDIRECT, PASS, REDIRECT]);
+  });
+
+  it("loads and attaches with only the systemd unit's capabilities (root's user ID, no CAP_SYS_ADMIN)", () => {
+    // The unit's bounding set, as service.test.ts applies it (setpriv): CAP_BPF alone does not
+    // load the program (its packet pointer arithmetic needs CAP_PERFMON), which the unit lacked.
+    const unit = readFileSync(join(ROOT, "packaging", "wasmvs.service"), "utf8");
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`);
+    const r = spawnSync("ip", ["netns", "exec", NS, "setpriv", "--nnp", "--inh-caps=-all", `--bounding-set=-all,${caps.join(",")}`,
+      process.execPath, join(ROOT, "test", "helpers", "xdp-classify.mjs"), "xo", join(ROOT, "build", "Release", "wasmvs_tap.node")],
+    { input: hex(tcpTo(VIP)) + "\n", encoding: "utf8", timeout: 30000 });
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual([REDIRECT]);
+  });
+
+  // Last: it deletes the test's device. A device deleted while attached takes its XDP program and
+  // unbinds the sockets; one of the same name made again is another device without either, so
+  // the data path must be told (it stops, naming the device) rather than forward into nothing.
+  it("says when the device has left the host (-2) or has more receive queues than sockets (-3), not when it was only renamed or downed", () => {
+    const got = classify(["refresh?", "ip link set xo down", "ip link set xo name xr", "refresh?", "ip link set xr name xo",
+      "ip link set xo up", "ethtool -L xo rx 2", "refresh?", "ip link del xo", "ip link add xo type veth peer name po", "refresh?"]);
+    expect(got[0]).toBeGreaterThan(0);
+    expect(got[1]).toBeGreaterThan(0);
+    // A queue with no socket: its frames would go to the host's stack. (Fewer queues the kernel
+    // refuses while the sockets are bound.)
+    expect(got[2]).toBe(-3);
+    expect(got[3]).toBe(-2);
   });
 });

@@ -1,6 +1,8 @@
 // Run inside a test's network namespace: attaches a ring port to the device named in argv[2]
 // and prints, as JSON, what its XDP program does with each frame read from stdin (one hex frame
-// a line; a line "ip ARGS..." runs ip(8) instead, "refresh" reads the host's addresses again).
+// a line; a line "ip ARGS..." runs ip(8) instead, "ethtool ARGS..." ethtool(8), "refresh" reads the
+// host's addresses again, "refresh?" does so and prints ringRefresh's answer: how many addresses,
+// -2 when the device has left the host, -3 when it has more receive queues than sockets).
 import { createRequire } from "node:module";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -11,7 +13,9 @@ const out = [];
 try {
   for (const line of readFileSync(0, "utf8").split("\n").filter(Boolean)) {
     if (line.startsWith("ip ")) execFileSync("ip", line.slice(3).split(" "));
+    else if (line.startsWith("ethtool ")) execFileSync("ethtool", line.slice(8).split(" "));
     else if (line === "refresh") addon.ringRefresh(fd);
+    else if (line === "refresh?") out.push(addon.ringRefresh(fd));
     else out.push(addon.ringClassify(fd, Buffer.from(line, "hex")));
   }
 } finally {

@@ -101,7 +101,7 @@ struct ring_port {
   uint32_t chunk;
   uint32_t next_read; /* the queue whose turn it is */
   int generic;        /* XDP in the stack's generic mode: the driver has none of its own */
-  int veth;           /* frames may carry partial checksums (finish_partial) */
+  int veth;           /* frames may carry partial checksums (finish_partial), as in generic mode */
   struct ring_port *next;
 };
 
@@ -513,7 +513,9 @@ uint32_t ring_read(ring_port *p, uint8_t *mem, uint32_t desc, uint32_t slots, ui
       uint32_t len = x->len > cap ? cap + 1 : x->len; /* too big: the engine drops and counts it */
       uint8_t *frame = mem + slots + (size_t)i * slot + head;
       memcpy(frame, q->umem + x->addr, len);
-      if (p->veth && len <= cap) finish_partial(frame, len);
+      /* A veth's frames, and any frame generic XDP sees (an skb of the host's stack: a bridge or
+       * macvlan over veths hands over its ports' partial checksums as they are). */
+      if ((p->veth || p->generic) && len <= cap) finish_partial(frame, len);
       uint8_t *d = mem + desc + (size_t)i * WASMVS_DESC_SIZE;
       memcpy(d + WASMVS_RX_IFINDEX, &ifindex, 4);
       memcpy(d + WASMVS_RX_LEN, &len, 4);
@@ -588,7 +590,7 @@ static napi_value fail(napi_env env, const char *dev, const char *step, int err)
   char msg[512];
   const char *hint = "";
   if (err == EPERM || err == EACCES)
-    hint = " (needs root, or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF and CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK)";
+    hint = " (needs root, or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK)";
   else if (err == EAFNOSUPPORT) hint = " (this kernel has no XDP sockets: CONFIG_XDP_SOCKETS; use a TAP in a bridge instead)";
   else if (err == EBUSY || err == EEXIST) hint = " (another XDP program is attached to the device: another wasmvs, or another XDP user)";
   else if (err == ENODEV || err == ENXIO) hint = " (no such interface: ip link shows the host's)";
@@ -752,11 +754,18 @@ static napi_value ring_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* ringRefresh(fd) -> the host addresses the program passes to the host, now. */
+/* ringRefresh(fd) -> the host addresses the program passes to the host, now; -2 when the device
+ * is no longer on this host (deleted, or moved to another network namespace): the kernel took its
+ * XDP program and unbound the sockets with it, and a device of the same name that comes back is
+ * another device (another ifindex) with neither. A rename keeps the ifindex, and both. -3 when
+ * the device has more receive queues than sockets (ethtool -L since the start): the program
+ * passes a frame on a queue with no socket to the host, whose stack refuses the VIP's clients. */
 static napi_value ring_refresh(napi_env env, napi_callback_info info) {
   ring_port *p = port_arg(env, info, NULL);
+  char name[IF_NAMESIZE];
+  int n = !p ? -1 : !if_indextoname((unsigned)p->ifindex, name) ? -2 : rx_queues(name) > p->n_queues ? -3 : refresh_local(p);
   napi_value out;
-  napi_create_int32(env, p ? refresh_local(p) : -1, &out);
+  napi_create_int32(env, n, &out);
   return out;
 }
 
