@@ -70,7 +70,7 @@ e2eDescribe("the systemd unit's capabilities", () => {
   /** keepalived.conf: server 1 up only while a script running as nobody says so (or a script that outlives its
    *  timeout), server 2 while it answers ping; a notify FIFO given to nobody. */
   const config = (o: { weight?: number; fifo?: string; slow?: boolean } = {}) =>
-    `global_defs {\n  script_user nobody\n${o.fifo ? `  notify_fifo ${o.fifo} nobody\n` : ""}}\n` +
+    `global_defs {\n  script_user nobody\n  vrrp_rt_priority 10\n${o.fifo ? `  notify_fifo ${o.fifo} nobody\n` : ""}}\n` +
     sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr" }])
       .replace(`  real_server ${serverAddress(0)} 80 {\n    weight 1\n  }`,
         `  real_server ${serverAddress(0)} 80 {\n    weight ${o.weight ?? 1}\n    MISC_CHECK {\n      misc_path ${join(scripts, o.slow ? "slow.sh" : "as-nobody.sh")}\n` +
