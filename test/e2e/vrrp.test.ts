@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, tally } from "./e2e.js";
 
 const MAC_A = "02:00:00:00:0a:01";
@@ -19,7 +19,7 @@ e2eDescribe("VRRP between two wasmvs directors", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, tracking = "") => `${pairDirectorBlock(`v${who}`, who === "a" ? "0a" : "0b", who === "a" ? 5 : 6)}vrrp_instance VI_1 {
+  const config = (who: "a" | "b", priority: number, tracking = "") => `${sb.pairDirector(`v${who}`, who === "a" ? "0a" : "0b", who === "a" ? 5 : 6)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 51
   priority ${priority}
@@ -106,11 +106,11 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     // interface tracking does not see it): b becomes master too and announces the VIP; heal.
     const a = directors[directors.length - 1];
     const beforeB = sb.logOf("director-b").length;
-    sb.must(sb.director, ["bridge", "link", "set", "dev", "vao", "state", "0"]);
+    sb.must(sb.switchNs, ["bridge", "link", "set", "dev", "vao", "state", "0"]);
     await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b").slice(beforeB)), 5000);
     await sb.waitFor("the client's cache to move to b", () => neigh(sb.client).includes(MAC_B), 5000);
     const beforeHeal = sb.logOf("director-b").length;
-    sb.must(sb.director, ["bridge", "link", "set", "dev", "vao", "state", "3"]);
+    sb.must(sb.switchNs, ["bridge", "link", "set", "dev", "vao", "state", "3"]);
     await sb.waitFor("b to back off", () => /VI_1 .*: BACKUP/.test(sb.logOf("director-b").slice(beforeHeal)), 5000);
     // The winner announced the VIP again when it heard the other: the caches follow it.
     await sb.waitFor("the client's cache back to a", () => neigh(sb.client).includes(MAC_A), 5000);
@@ -224,7 +224,7 @@ ${[0, 1, 2].map((k) => `  real_server ${serverAddress(k)} 80 { weight 1 }`).join
     sb.run(sb.client, ["ip", "neigh", "flush", "dev", "eth0"]);
     expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
     expect(neigh(sb.client)).toContain(VMAC);
-    const port = () => sb.run(sb.director, ["bridge", "fdb", "show", "br", "bo"]).stdout.split("\n").find((l) => l.startsWith(VMAC))?.split(" ")[2];
+    const port = () => sb.run(sb.switchNs, ["bridge", "fdb", "show", "br", "bo"]).stdout.split("\n").find((l) => l.startsWith(VMAC))?.split(" ")[2];
     expect(port()).toBe("vao");
     a.proc.kill("SIGKILL");
     await sb.waitFor("b to take over", () => /VI_1 .*: MASTER/.test(sb.logOf("director-b-vmac")), 5000);
