@@ -218,6 +218,8 @@ export interface InterfaceConfig {
   mtu: number;
   /** The TAP device (`wasmvs run`); defaults to the name. */
   tap: string;
+  /** An existing interface of the host to attach to through AF_XDP rings instead of a TAP. */
+  device?: string;
   /** A bridge to put the TAP in (`wasmvs run`). */
   bridge?: string;
   line: number;

@@ -81,5 +81,11 @@ export function formatCounters(snap: EngineSnapshot): string {
     lines.push("drops:");
     for (const n of names) lines.push(`  ${n.padEnd(24)} ${drops[n]}`);
   }
+  // Drops before the engine: the kernel's, on the way to a ring port's sockets.
+  for (const g of snap.loop?.rings ?? []) {
+    const lost = g.rxRingFull + g.fillRingEmpty + g.rxInvalid + g.txInvalid + g.rxDropped;
+    lines.push(`device ${g.device} (AF_XDP, ${g.mode} XDP, ${g.queues} queue(s)): ` + (lost === 0 ? "no frame dropped by the kernel" :
+      `${lost} dropped by the kernel (receive ring full ${g.rxRingFull}, fill ring empty ${g.fillRingEmpty}, invalid ${g.rxInvalid + g.txInvalid}, other ${g.rxDropped})`));
+  }
   return lines.join("\n");
 }

@@ -16,6 +16,8 @@ export interface ThreadOptions {
   options: Required<Pick<EngineOptions, "batch" | "slotSize" | "connCapacity">> & EngineOptions;
   config: DirectorConfig;
   fds: number[];
+  /** Which of fds are AF_XDP ring ports (rings.c): the thread keeps their view of the host's addresses fresh. */
+  rings?: number[];
   vnet: boolean;
   tickMs?: number;
   /** A previous process's table to take in before the first frame (handoff.ts). */
@@ -49,7 +51,7 @@ export class DataplaneThread extends RequestAdapter {
     const addon = tapAddon();
     const bell = addon.bellOpen();
     const { port1, port2 } = new MessageChannel();
-    const data: ThreadData = { module: await compiledEngine("release"), options: o.options, config: o.config, fds: o.fds, vnet: o.vnet,
+    const data: ThreadData = { module: await compiledEngine("release"), options: o.options, config: o.config, fds: o.fds, rings: o.rings ?? [], vnet: o.vnet,
       tickMs: o.tickMs ?? 100, bell, port: port2, table: o.table };
     const worker = new Worker(new URL("./thread.js", import.meta.url), { workerData: data, transferList: [port2] });
     const t = new DataplaneThread(worker, port1, bell, o);

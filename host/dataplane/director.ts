@@ -1,6 +1,6 @@
 // `wasmvs run`: the director on TAP devices, as a composition root of small services
 // started in order and stopped in reverse (after the control socket's path is claimed):
-// the TAPs, the data-path thread (which owns the engine and the frames), the control
+// the interfaces (TAPs, or the host's own devices through AF_XDP rings), the data-path thread (which owns the engine and the frames), the control
 // socket, metrics, the announcements, housekeeping (status file, estimator, heartbeat). The main thread keeps the configuration
 // model and serves the control plane; it never touches a frame, so nothing it does —
 // parsing a file, listing a large table, answering a scrape — stalls forwarding.
@@ -12,6 +12,7 @@
 import { execFileSync } from "node:child_process";
 import { setPriority } from "node:os";
 import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
+import { Abi } from "../engine/abi.js";
 import { readFileSync, renameSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
 import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../control/rules.js";
@@ -116,18 +117,42 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** The TAP device of each interface: opened (or created), MTU set, put in its bridge, up. */
-class TapDevices implements Service {
-  readonly name = "TAP devices";
+/** Each interface's port: a TAP device (opened or created, MTU set, put in its bridge, up), or an
+ *  existing interface of the host attached through AF_XDP rings (`device`; host/io/native/rings.c),
+ *  which is left as the host has it: its addresses, MTU and state are the host's. */
+class Ports implements Service {
+  readonly name = "interfaces";
   /** Descriptors by interface index (-1: none). */
   readonly fds: number[] = [];
+  /** The ring ports' descriptors. */
+  readonly rings: number[] = [];
 
-  constructor(private readonly cfg: DirectorConfig, private readonly offload: boolean, private readonly log: (line: string) => void) {}
+  constructor(private readonly cfg: DirectorConfig, private readonly offload: boolean, private readonly frameBytes: number,
+    private readonly log: (line: string) => void) {}
 
   async start(): Promise<void> {
     const addon = tapAddon();
     try {
       for (const i of this.cfg.interfaces) {
+        if (i.device) {
+          // Offloads are a TAP's virtio-net headers; an AF_XDP socket hands over frames as the wire has them.
+          if (this.offload) throw new Error(`interface ${i.name}: offload on applies to TAP devices; device ${i.device} is attached through AF_XDP rings (leave offload out)`);
+          // The XDP program takes unicast frames for the device's own MAC only (a NIC's filter
+          // would drop a virtual MAC's anyway, as keepalived needs a macvlan for it).
+          const vmac = (this.cfg.vrrp ?? []).find((v) => v.vmac && v.ifindex === i.index);
+          if (vmac) throw new Error(`vrrp_instance ${vmac.name}: use_vmac on interface ${i.name}, which is attached to device ${i.device} through AF_XDP rings: ` +
+            "only frames for the device's own MAC reach the engine there; use a TAP interface (tap, bridge) for use_vmac");
+          const fd = addon.ringOpen(i.device, this.frameBytes);
+          this.fds[i.index] = fd;
+          this.rings.push(fd);
+          const info = addon.ringInfo(fd);
+          this.log(`interface ${i.index} (${i.name}): AF_XDP rings on device ${i.device} (${info?.mode ?? "?"} XDP, copy mode, ` +
+            `${info?.queues ?? "?"} receive queue(s)), mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}; ` +
+            "the host keeps its own traffic, ARP and IPv6 on it");
+          if (info?.mode === "generic") this.log(`${NOTICE}device ${i.device}: its driver has no XDP of its own; the kernel's generic XDP runs instead (slower, same behaviour)`);
+          if ((addon.linkFlags(i.device) & 1) === 0) this.log(`${WARNING}device ${i.device} is down: nothing moves until the host brings it up (ip link set ${i.device} up)`);
+          continue;
+        }
         this.fds[i.index] = addon.open(i.tap, this.offload);
         ip(["link", "set", "dev", i.tap, "mtu", String(i.mtu)]);
         if (i.bridge) ip(["link", "set", "dev", i.tap, "master", i.bridge]);
@@ -148,8 +173,14 @@ class TapDevices implements Service {
   }
 
   async stop(): Promise<void> {
-    for (const fd of this.fds) if (fd >= 0) tapAddon().close(fd);
+    const addon = tapAddon();
+    for (const fd of this.fds) {
+      if (fd === undefined || fd < 0) continue;
+      if (this.rings.includes(fd)) addon.ringClose(fd);
+      else addon.close(fd);
+    }
     this.fds.length = 0;
+    this.rings.length = 0;
   }
 }
 
@@ -192,13 +223,13 @@ class DataPath implements Service {
   /** Where the table goes when the director stops on purpose (handoff.ts); unset: nowhere. */
   handoff?: string;
 
-  constructor(private readonly o: { options: ThreadOptions["options"]; config: DirectorConfig; taps: TapDevices; offload: boolean;
+  constructor(private readonly o: { options: ThreadOptions["options"]; config: DirectorConfig; taps: Ports; offload: boolean;
     log: (line: string) => void; onFatal: (why: string) => void; table?: TakenTable }) {}
 
   async start(): Promise<void> {
     const { options, config, taps, offload, log, table } = this.o;
     const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, vnet: offload, onFatal: this.o.onFatal, log,
+    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, rings: taps.rings, vnet: offload, onFatal: this.o.onFatal, log,
       table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
     if (thread.tid) log(dataPathPriority(thread.tid, this.o.config.vrrpRtPriority?.priority));
@@ -290,7 +321,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   const hup = () => onHup();
   process.on("SIGHUP", hup);
 
-  const taps = new TapDevices(fileCfg, offload, o.log);
+  const taps = new Ports(fileCfg, offload, options.slotSize - Abi.HEADROOM, o.log);
   const dataPath = new DataPath({
     options, config: startCfg, taps, offload, log: o.log, table,
     onFatal: (why) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); },

@@ -4,7 +4,7 @@
 // from its data-path thread (thread.ts); `wasmvs decap` from the event loop (Dataplane).
 
 import { Abi, Region } from "../engine/abi.js";
-import { tapAddon, TapAddon } from "../io/tap.js";
+import { RingInfo, tapAddon, TapAddon } from "../io/tap.js";
 
 /** What the loop needs of an engine: wasmvs's Engine and the decapsulator both fit. */
 export interface BatchEngine {
@@ -27,6 +27,8 @@ export interface LoopStats {
   framesIn: number;
   framesOut: number;
   writeErrors: number;
+  /** The ring ports (AF_XDP) and the kernel's counters of their sockets, as of the last request served. */
+  rings?: RingInfo[];
 }
 
 /** Milliseconds for the engine clock (monotonic, wraps at 2^32). */

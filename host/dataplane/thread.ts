@@ -31,8 +31,10 @@ export interface ThreadData {
   module: WebAssembly.Module;
   options: EngineOptions;
   config: DirectorConfig;
-  /** TAP descriptors by ifindex (-1: none). */
+  /** TAP descriptors and ring ports by ifindex (-1: none). */
   fds: number[];
+  /** The ring ports among fds (AF_XDP, rings.c). */
+  rings: number[];
   vnet: boolean;
   /** The engine's timers (expiry, ARP retries) while frames flow; idle, ten times less often. */
   tickMs: number;
@@ -50,6 +52,8 @@ export interface ThreadData {
 const FRAMES_PER_READ = 32;
 /** Reads from one TAP before the others (and the control plane) get a turn. */
 const READS_PER_TURN = 64;
+/** How often the ring ports read the host's addresses again (a getifaddrs each: tens of µs). */
+const RING_REFRESH_MS = 1000;
 
 export type ThreadMessage =
   | { ready: true; tid?: number; imported?: { applied: number; expired: number; unmatched: number } }
@@ -93,6 +97,9 @@ async function main(d: ThreadData): Promise<void> {
   // The crash journal (journal.ts), once the director has started every service.
   let journal: Journal | undefined;
   const serve = (): boolean => {
+    // The ring ports' kernel counters (frames the kernel dropped before the engine saw them),
+    // read when asked for (a getsockopt per socket), for snapshots, metrics and the status file.
+    if (d.rings.length) stats.rings = d.rings.map((fd) => addon.ringInfo(fd)).filter((x) => x !== null);
     for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
       const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: true };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
@@ -115,6 +122,7 @@ async function main(d: ThreadData): Promise<void> {
 
   let busy = false;
   let nextTick = (engineNow() + d.tickMs) >>> 0;
+  let nextRefresh = (engineNow() + RING_REFRESH_MS) >>> 0;
   for (;;) {
     // Until the engine's tick or the next VRRP timer (epoll's ms: rounded up, never early).
     const wait = Math.max(0, Math.min((nextTick - engineNow()) | 0, Math.ceil(clock.next() - performance.now())));
@@ -133,6 +141,12 @@ async function main(d: ThreadData): Promise<void> {
     if (((now - nextTick) | 0) >= 0) {
       flush(engine.tick(now));
       journal?.step(now);
+      // The host's addresses, which each ring port's XDP program leaves to the host, read
+      // again once a second: an address the host gains or loses is seen within that.
+      if (d.rings.length && ((now - nextRefresh) | 0) >= 0) {
+        for (const fd of d.rings) addon.ringRefresh(fd);
+        nextRefresh = (now + RING_REFRESH_MS) >>> 0;
+      }
       // An idle director wakes once a second: ARP retries are a second apart anyway, and
       // expiry is amortised over the calls that traffic makes. A journal pass under way goes
       // on at the next turn (a slice a turn, journal.ts); what traffic did meanwhile counts after.

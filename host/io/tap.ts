@@ -1,4 +1,5 @@
-// The TAP addon (host/io/native/tap.c, built by node-gyp on npm install), typed.
+// The addon (host/io/native/tap.c and rings.c, built by node-gyp on npm install), typed: TAP devices,
+// AF_XDP ring ports, the data-path thread's epoll and doorbell, and a few socket helpers.
 
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -31,6 +32,35 @@ export interface TapAddon {
   tcpSocket(src: number, sport: number, dst: number, dport: number): { uid: number; rqueue: number; wqueue: number } | null;
   /** One datagram to the Unix datagram socket at path ('@': abstract), without blocking: 0, or the errno. */
   sendDatagram(path: string, bytes: Uint8Array): number;
+  /** Attach to an existing interface through AF_XDP rings (rings.c): its XDP program, a socket per
+   *  receive queue, a copy of its ARP. Returns the port's descriptor, which readBatch, writeBatch and
+   *  epollOpen take as they take a TAP's. frameBytes: the largest frame the engine's slots hold. */
+  ringOpen(device: string, frameBytes: number): number;
+  /** Detach: the XDP program off the device, the sockets closed. */
+  ringClose(fd: number): void;
+  /** The host's addresses (which the XDP program leaves to the host) read again; how many. */
+  ringRefresh(fd: number): number;
+  /** What the port is and the kernel's counters of its sockets (XDP_STATISTICS, summed). */
+  ringInfo(fd: number): RingInfo | null;
+  /** What the port's XDP program does with a frame received on queue 0 (BPF_PROG_TEST_RUN):
+   *  XDP_PASS 2 (to the host), XDP_REDIRECT 4 (to the engine). For tests. */
+  ringClassify(fd: number, frame: Buffer): number;
+}
+
+export interface RingInfo {
+  device: string;
+  /** XDP in the driver ("native") or in the stack ("generic": the driver has no XDP of its own). */
+  mode: "native" | "generic";
+  queues: number;
+  chunk: number;
+  /** A veth: partial checksums (its peer's offload) are finished as frames are read. */
+  veth: boolean;
+  rxDropped: number;
+  rxInvalid: number;
+  txInvalid: number;
+  rxRingFull: number;
+  fillRingEmpty: number;
+  txRingEmpty: number;
 }
 
 let addon: TapAddon | undefined;

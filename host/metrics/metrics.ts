@@ -120,6 +120,20 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   if (sync) syncMetrics(r, snap, sync);
   new PCounter({ name: "wasmvs_batches_total", help: "Engine calls with received frames (frames per batch = frames / batches).", registers: [r],
     collect() { this.reset(); this.inc(snap().loop.batches); } });
+  // Frames the kernel dropped on the way to a ring port's sockets, before the engine could count
+  // them (XDP_STATISTICS): the receive ring full (the data path fell behind), no free frame in
+  // the fill ring, an invalid descriptor, or another reason (a frame too big for its AF_XDP frame).
+  new PCounter({ name: "wasmvs_ring_drops_total", help: "Frames the kernel dropped before a ring port (AF_XDP) handed them over, by device and reason.",
+    labelNames: ["device", "reason"], registers: [r],
+    collect() {
+      this.reset();
+      for (const g of snap().loop.rings ?? []) {
+        this.inc({ device: g.device, reason: "rx_ring_full" }, g.rxRingFull);
+        this.inc({ device: g.device, reason: "fill_ring_empty" }, g.fillRingEmpty);
+        this.inc({ device: g.device, reason: "invalid_descriptor" }, g.rxInvalid + g.txInvalid);
+        this.inc({ device: g.device, reason: "other" }, g.rxDropped);
+      }
+    } });
   new Gauge({ name: "wasmvs_arp_failed_next_hops", help: "Next hops that stopped answering ARP (neighbour entries in state failed).", registers: [r],
     collect() { this.set(snap().neighbours.failed ?? 0); } });
   if (health) {

@@ -36,6 +36,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rings.h"
+
+/* net/if.h clashes with linux/if.h; only this is wanted from it. */
+extern unsigned int if_nametoindex(const char *ifname);
+
 #if !defined(WASMVS_DESC_SIZE) || !defined(WASMVS_RX_LEN) || !defined(WASMVS_TX_IFINDEX) || !defined(WASMVS_VNET_HDR_LEN)
 #error "build through binding.gyp: the descriptor layout comes from assembly/abi.ts"
 #endif
@@ -124,6 +129,19 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
+    /* EINVAL: the name is an interface of another kind (a NIC, a veth, a bridge). */
+    if (e == EINVAL && if_nametoindex(name) != 0) {
+      char msg[320];
+      snprintf(msg, sizeof msg, "cannot attach TAP device %s: %s exists and is not a TAP device; to attach to an existing interface "
+               "name it with 'device %s' instead of 'tap' (AF_XDP rings: no bridge, no TAP)", name, name, name);
+      napi_value message, error, code;
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &error);
+      napi_create_int32(env, e, &code);
+      napi_set_named_property(env, error, "errno", code);
+      napi_throw(env, error);
+      return NULL;
+    }
     return throw_errno(env, "cannot attach TAP device", name, e);
   }
   /* Without virtio-net headers, offloads must be off: a device an earlier user left
@@ -203,7 +221,9 @@ static napi_value tap_read_batch(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "readBatch: slots or descriptors outside the memory");
     return NULL;
   }
-  uint32_t got = read_frames(fd, mem, desc, slots, slot, head, pre, first, max, ifindex);
+  ring_port *ring = ring_port_of(fd);
+  uint32_t got = ring ? ring_read(ring, mem, desc, slots, slot, head, first, max, ifindex)
+                      : read_frames(fd, mem, desc, slots, slot, head, pre, first, max, ifindex);
   napi_value out;
   CHECK(napi_create_uint32(env, got, &out));
   return out;
@@ -240,14 +260,28 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t written = 0;
+  /* Ring ports by ifindex, looked up once per call; each kicked once, after the loop. */
+  ring_port *rings[32] = {0};
+  uint32_t looked = 0, touched = 0;
   for (uint32_t i = 0; i < count; i++) {
     uint8_t *d = mem + desc + (size_t)i * DESC_SIZE;
     uint32_t ptr, len, ifindex;
     memcpy(&ptr, d + WASMVS_TX_PTR, 4);
     memcpy(&len, d + WASMVS_TX_LEN, 4);
     memcpy(&ifindex, d + WASMVS_TX_IFINDEX, 4);
-    if (ifindex >= flen / 4 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen || ptr < pre) {
+    if (ifindex >= flen / 4 || ifindex >= 32 || fds[ifindex] < 0 || (uint64_t)ptr + len > mlen || ptr < pre) {
       if (errors && ifindex < elen) errors[ifindex]++;
+      continue;
+    }
+    if (!(looked & (1u << ifindex))) {
+      looked |= 1u << ifindex;
+      rings[ifindex] = ring_port_of(fds[ifindex]);
+    }
+    if (rings[ifindex]) {
+      if (ring_queue(rings[ifindex], mem + ptr, len)) {
+        written++;
+        touched |= 1u << ifindex;
+      } else if (errors && ifindex < elen) errors[ifindex]++;
       continue;
     }
     ssize_t w;
@@ -256,6 +290,8 @@ static napi_value tap_write_batch(napi_env env, napi_callback_info info) {
     if (w == (ssize_t)(len + pre)) written++;
     else if (errors && ifindex < elen) errors[ifindex]++;
   }
+  for (uint32_t k = 0; touched; k++, touched >>= 1)
+    if (touched & 1) ring_kick(rings[k]);
   napi_value out;
   CHECK(napi_create_uint32(env, written, &out));
   return out;
@@ -378,11 +414,17 @@ static napi_value loop_epoll_open(napi_env env, napi_callback_info info) {
   if (ep < 0) return throw_errno(env, "epoll_create1", "", errno);
   for (uint32_t i = 0; i < flen / 4 && i < BELL_BIT; i++) {
     if (fds[i] < 0) continue;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
-      int e = errno;
-      close(ep);
-      return throw_errno(env, "epoll_ctl", "", e);
+    /* A ring port is several descriptors (a socket per queue, the ARP socket), one ifindex. */
+    int each[40] = {fds[i]}, n = 1;
+    ring_port *ring = ring_port_of(fds[i]);
+    if (ring) n = ring_fds(ring, each, 40);
+    for (int k = 0; k < n; k++) {
+      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, each[k], &ev) < 0) {
+        int e = errno;
+        close(ep);
+        return throw_errno(env, "epoll_ctl", "", e);
+      }
     }
   }
   struct epoll_event bell = {.events = EPOLLIN, .data.u32 = BELL_BIT};
@@ -610,6 +652,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"sendDatagram", NULL, send_datagram, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  rings_init(env, exports);
   return exports;
 }
 
