@@ -8,8 +8,9 @@ import { configDefaults, defineConfig } from "vitest/config";
 // A file is left out of a pass rather than skipped inside it (CI fails on a skipped test):
 /** About TAP itself: the addon, offloads through the virtio-net header, bridge netfilter. */
 const TAP_ONLY = ["test/e2e/tap.test.ts", "test/e2e/tap-backend.test.ts"];
-/** No TAP there: the director cabled to its hosts' NICs with no bridge (rings.test.ts). */
-const XDP_ONLY = ["test/e2e/rings.test.ts"];
+/** No TAP there: the director cabled to its hosts' NICs with no bridge (rings.test.ts); the
+ *  ring backend's XDP program frame by frame (xdp-program.test.ts, a namespace of its own). */
+const XDP_ONLY = ["test/e2e/rings.test.ts", "test/e2e/xdp-program.test.ts"];
 /** No director on a wire (the engine in Chromium, the playground's page, sync messages read
  *  by tshark from a capture written in memory): nothing a backend changes, run once. */
 const NO_BACKEND = ["test/e2e/browser.test.ts", "test/e2e/playground.test.ts", "test/e2e/sync-wire.test.ts"];

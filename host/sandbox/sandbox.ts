@@ -156,6 +156,9 @@ export class Sandbox {
   /** The director's interfaces as the rules name them: TAPs wvo and wvi, or NICs xo and xi. */
   readonly outsideDevice: string;
   readonly insideDevice: string;
+  /** The largest MTU the jumbo-frame tests give every link: 9000 on TAP; on the host's NICs
+   *  3822, the most AF_XDP's 4 KB frames hold after the kernel's headroom (rings.c). */
+  readonly jumboMtu: number;
   /** Both ends of every veth of the sandbox, for changing the whole network's MTU. */
   readonly links: [string, string][] = [];
   readonly client: string;
@@ -175,6 +178,7 @@ export class Sandbox {
     this.director = `${prefix}d`;
     this.switchNs = o.backend === "xdp" ? `${prefix}s` : this.director;
     [this.outsideDevice, this.insideDevice] = o.backend === "xdp" ? ["xo", "xi"] : ["wvo", "wvi"];
+    this.jumboMtu = o.backend === "xdp" ? 3822 : 9000;
     this.client = `${prefix}c`;
     this.router = `${prefix}g`;
     this.servers = Array.from({ length: o.servers }, (_, k) => `${prefix}r${k + 1}`);

@@ -125,7 +125,7 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(sameTaps.status).toBe(1);
     expect(sameTaps.stderr).toMatch(sb.backend === "tap"
       ? /^wasmvs: cannot attach TAP device wvo: Device or resource busy \(the device is in use by another process\)\n$/
-      : /^wasmvs: [^\n]*\bxo\b[^\n]*busy[^\n]*\n$/i);
+      : /^wasmvs: cannot attach to device xo: [^\n]*: Device or resource busy \(another XDP program is attached to the device: another wasmvs, or another XDP user\)\n$/);
     expect(d.ipvsadm(["-L", "-n"]).stdout).toContain(`TCP  ${VIP}:80 rr`);
     expect(sb.http(`http://${VIP}/`, { requests: 6 }).errors).toEqual([]);
   });

@@ -294,12 +294,13 @@ e2eDescribe("NAT through wasmvs", () => {
     // TAP it sets its TAPs' from the rules).
     const links = sb.links;
     const setMtu = (mtu: number) => { for (const [ns, dev] of links) sb.must(ns, ["ip", "link", "set", dev, "mtu", String(mtu)]); };
-    setMtu(9000);
+    const mtu = sb.jumboMtu;
+    setMtu(mtu);
     try {
-      const d = await restart(rr().replaceAll("mtu 1500", "mtu 9000"));
-      // 8972 bytes of data in a 9000-byte IP packet with DF: the echo request reaches the engine
-      // in one 9014-byte frame and its reply leaves in one.
-      const ping = sb.run(sb.client, ["ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", "8972", VIP]);
+      const d = await restart(rr().replaceAll("mtu 1500", `mtu ${mtu}`));
+      // MTU - 28 bytes of data in an MTU-sized IP packet with DF (on TAP 8972 in 9000): the echo
+      // request reaches the engine in one frame of MTU + 14 bytes and its reply leaves in one.
+      const ping = sb.run(sb.client, ["ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", String(mtu - 28), VIP]);
       expect(ping.stdout).toMatch(/2 packets transmitted, 2 received/);
       const up = sb.http(`http://${VIP}/`, { requests: 3, post: 1_000_000, timeoutMs: 20000 });
       expect(up.errors).toEqual([]);
