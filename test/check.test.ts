@@ -101,7 +101,7 @@ describe("wasmvs check: every error of every stage, in one run", () => {
       `${part}:3:14: 'soon': interval must be a number of seconds (e.g. 5 or 0.2)`,
       // Was hidden behind the first stage, and then at the instance's line, column 1.
       `${part}:8:20: '10.1.0.9': adverts leave from inside's address 10.1.0.1: wasmvs has one address per interface`,
-      "main.conf:18:15: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { address ADDRESS/PREFIX }` to it",
+      "main.conf:18:15: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { device eth9 }` (the host's own eth9, through AF_XDP rings) or `interface eth9 { address ADDRESS/PREFIX }` (a TAP named eth9) to it",
       // checkModel's and the engine's stages, at the address written (was: column 1 of the line, in a later run).
       "main.conf:33:16: '10.0.0.1': 10.0.0.1 is the director's own address (interface outside): a VIP must be an address of its own",
       "main.conf:35:17: '192.0.2.9': real server 192.0.2.9:80: real server is not on a directly connected network (direct routing needs one)",
@@ -312,7 +312,7 @@ describe("a refused reload says what check says", () => {
       "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n");
     const again = check(f).stderr.replace(/^wasmvs: /, "").trimEnd();
     expect(again.replaceAll(folder.path() + "/", "").split("\n")).toEqual([
-      "reload.conf:16:13: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { address ADDRESS/PREFIX }` to it",
+      "reload.conf:16:13: 'eth9': no interface eth9 in the director block (interfaces: outside, inside): add `interface eth9 { device eth9 }` (the host's own eth9, through AF_XDP rings) or `interface eth9 { address ADDRESS/PREFIX }` (a TAP named eth9) to it",
     ]);
     await expect(state.reloadFile()).rejects.toThrow(again);
   });

@@ -115,7 +115,7 @@ describe("--director FILE", () => {
     // not "no route to the real server" for every server of keepalived.conf (issue 17 attack).
     const none = folder.write("none.conf", "director {\n}\n");
     await expect(check(conf, none)).rejects.toThrow(`2 errors:\n${none}:1:1: 'director': the director block needs at least one interface\n` +
-      `${conf}:6:13: 'outside': no interface outside in the director block (${none}) (interfaces: none): add \`interface outside { address ADDRESS/PREFIX }\` to it`);
+      `${conf}:6:13: 'outside': no interface outside in the director block (${none}) (interfaces: none): add \`interface outside { device outside }\` (the host's own outside, through AF_XDP rings) or \`interface outside { address ADDRESS/PREFIX }\` (a TAP named outside) to it`);
     const rules = folder.write("d.rules", "interface 0 name outside mac 02:00:00:00:00:01 address 10.0.0.1/24\n-A -t 10.0.0.100:80 -s rr\n");
     expect(errorOf(() => loadConfig(rules, dir))).toMatch(/goes with keepalived\.conf; this file is in the ipvsadm-rules format/);
   });
@@ -171,11 +171,11 @@ describe("a name the director lacks says what to add", () => {
     const dir = folder.write("d7.conf", DIRECTOR);
     const said = errorOf(() => loadConfig(conf, dir));
     expect(said).toBe(`${conf}:6:13: 'eth0': no interface eth0 in the director block (${dir}) (interfaces: outside, inside): ` +
-      "add `interface eth0 { address ADDRESS/PREFIX }` to it");
+      "add `interface eth0 { device eth0 }` (the host's own eth0, through AF_XDP rings) or `interface eth0 { address ADDRESS/PREFIX }` (a TAP named eth0) to it");
     const inline = folder.write("k8.conf", DIRECTOR + readFileSync(conf, "utf8"));
-    expect(errorOf(() => loadConfig(inline))).toMatch(/'eth0': no interface eth0 in the director block \(interfaces: outside, inside\): add `interface eth0 \{ address ADDRESS\/PREFIX \}` to it$/);
-    // The line to add, added to the director file as it says, loads.
-    const line = /`(interface eth0 \{.*?\})`/.exec(said)![1].replace("ADDRESS/PREFIX", "10.2.0.1/24");
+    expect(errorOf(() => loadConfig(inline))).toMatch(/'eth0': no interface eth0 in the director block \(interfaces: outside, inside\): add `interface eth0 \{ device eth0 \}` \(the host's own eth0, through AF_XDP rings\) or `interface eth0 \{ address ADDRESS\/PREFIX \}` \(a TAP named eth0\) to it$/);
+    // The TAP line to add, added to the director file as it says, loads.
+    const line = /`(interface eth0 \{ address .*?\})`/.exec(said)![1].replace("ADDRESS/PREFIX", "10.2.0.1/24");
     writeFileSync(dir, DIRECTOR.replace(/}\n$/, `  ${line}\n}\n`));
     expect(loadConfig(conf, dir).interfaces.map((i) => i.name)).toEqual(["outside", "inside", "eth0"]);
   });

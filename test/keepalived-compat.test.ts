@@ -175,7 +175,7 @@ describe("keywords read now", () => {
     const text = `global_defs {\n  default_interface eth0\n}\nstatic_ipaddress {\n  192.168.9.9/32\n}\n`;
     expect(keepalived(text)).toEqual({ rc: 0, out: "" });
     expect(wasmvs(text).cfg!.staticAddresses).toMatchObject([{ address: "192.168.9.9", ifindex: 0, line: 11 }]);
-    expect(wasmvs(text.replace("default_interface eth0", "default_interface eth7")).error).toBe("w.conf:8:21: 'eth7': no interface eth7 in the director block (interfaces: eth0): add `interface eth7 { address ADDRESS/PREFIX }` to it");
+    expect(wasmvs(text.replace("default_interface eth0", "default_interface eth7")).error).toBe("w.conf:8:21: 'eth7': no interface eth7 in the director block (interfaces: eth0): add `interface eth7 { device eth7 }` (the host's own eth7, through AF_XDP rings) or `interface eth7 { address ADDRESS/PREFIX }` (a TAP named eth7) to it");
     expect(wasmvs(text.replace("  default_interface eth0\n", "")).error).toBe("w.conf:10:3: '192.168.9.9/32': 192.168.9.9 is not on any interface's subnet (add dev INTERFACE)");
     // keepalived 2.2.7 does not put an instance on it either: "(VI_1) Unknown interface!".
     const vi = `global_defs {\n  default_interface eth0\n}\nvrrp_instance VI_1 {\n  virtual_router_id 5\n  virtual_ipaddress {\n    10.0.0.5\n  }\n}\n`;

@@ -14,9 +14,17 @@ import { engineSnapshot } from "../dataplane/requests.js";
 import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";
 import type { Script } from "../health/config.js";
+import { DeviceLookup, HostProbe, interfaceBackend, readDevice, readHostProbe, xdpReadiness } from "../control/devices.js";
 
-export async function check(path: string, director?: string, strict = false): Promise<string> {
-  const r = readConfig(path, director, strict);
+/** What check reads of the host it runs on (tests pass fake devices and a fake probe). */
+export interface CheckHost {
+  devices?: DeviceLookup;
+  probe?: () => HostProbe;
+}
+
+export async function check(path: string, director?: string, strict = false, host: CheckHost = {}): Promise<string> {
+  // A device missing here is a warning: check may run on another machine than the director.
+  const r = readConfig(path, director, strict, { missing: "warning", facts: host.devices ?? readDevice });
   const cfg = r.cfg;
   const slotSize = (() => { try { return configSlotSize(cfg); } catch { return undefined; } })();
   const engine = await loadEngine({ batch: 1, ...(slotSize ? { slotSize } : {}), connCapacity: 16, ...schedulerSizing(cfg) });
@@ -25,9 +33,7 @@ export async function check(path: string, director?: string, strict = false): Pr
   const errors = withEngineErrors(engine, { ...r, cfg: r.errors.length ? cfg : effective(cfg) }, r.errors);
   if (errors.length) throw ConfigError.all(errors);
   const lines = [`${path}: OK${director !== undefined ? ` (director block: ${director})` : ""}`, ...(cfg.warnings ?? []).map((w) => `warning: ${w}`)];
-  for (const i of cfg.interfaces) {
-    lines.push(`interface ${i.index} ${i.name}: TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}, mac ${i.mac}${i.macDerived ? " (derived)" : ""}, address ${i.address ?? "none"}, mtu ${i.mtu}`);
-  }
+  lines.push(...interfaceSummary(cfg, host));
   for (const r of cfg.routes) lines.push(`route ${r.cidr}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}`);
   for (const n of cfg.neighbours) lines.push(`neighbour ${n.address} ${n.mac}`);
   for (const m of cfg.marks ?? []) {
@@ -41,6 +47,30 @@ export async function check(path: string, director?: string, strict = false): Pr
   const view = tableView(engineSnapshot(engine, { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }));
   lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
   return lines.join("\n") + "\n" + formatSave(view, NUMERIC);
+}
+
+/** Each interface as it will be attached: its settings (what came from its device said so),
+ *  then the backend it takes and why, and for rings whether this host can run them. */
+export function interfaceSummary(cfg: DirectorConfig, host: CheckHost = {}): string[] {
+  const out: string[] = [];
+  let readiness: string | undefined;
+  const ofDevice = (yes: boolean | undefined) => (yes ? " (the device's)" : "");
+  for (const i of cfg.interfaces) {
+    const from = i.fromDevice ?? {};
+    if (i.device !== undefined && i.rxQueues === undefined) {
+      // Not read here (missing on this host, a warning says so): what it will give where wasmvs runs.
+      out.push(`interface ${i.index} ${i.name}: device ${i.device} (not on this host), mac ${i.macWhere ? i.mac : "the device's"}, ` +
+        `address ${i.address ?? "the device's first IPv4 address"}, mtu ${i.mtuWhere ? i.mtu : "the device's"}`);
+    } else {
+      const attach = i.device !== undefined ? `device ${i.device} (${i.rxQueues} rx queue${i.rxQueues === 1 ? "" : "s"})` : `TAP ${i.tap}${i.bridge ? ` in bridge ${i.bridge}` : ""}`;
+      out.push(`interface ${i.index} ${i.name}: ${attach}, mac ${i.mac}${i.macDerived ? " (derived)" : ofDevice(from.mac)}, ` +
+        `address ${i.address ?? "none"}${ofDevice(from.address)}, mtu ${i.mtu}${ofDevice(from.mtu)}`);
+    }
+    const b = interfaceBackend(i);
+    if (b.backend === "xdp") readiness ??= xdpReadiness((host.probe ?? readHostProbe)()).say;
+    out.push(`  backend ${b.backend}: ${b.why}${b.backend === "xdp" ? `; ${readiness}` : ""}`);
+  }
+  return out;
 }
 
 const secs = (ms: number) => `${ms / 1000} s`;

@@ -328,7 +328,7 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
  *  (keepalived takes the host's), wasmvs needs its TAPs named. name: the interface the
  *  example block holds (one the file uses, where known). */
 export const addDirector = (name = "eth0") => `wasmvs needs one for its interfaces: add \`director { interface ${name} { address 192.0.2.1/24 } }\` ` +
-  "(an interface block per name the file uses; its TAP is that name unless `tap` says another) to this file, or put it in a " +
+  "(an interface block per name the file uses; its TAP is that name unless `tap` says another, and `device NAME` attaches to this host's own interface NAME instead) to this file, or put it in a " +
   "file of its own given with --director FILE, which keeps keepalived.conf the same as a keepalived peer's (see README, 'keepalived.conf')";
 export const ADD_DIRECTOR = addDirector();
 
@@ -338,7 +338,8 @@ export function noInterface(t: Tok, cfg: DirectorConfig): never {
   // With a --director file there is a director block: what to add to it (not "add one").
   if (!names.length && cfg.directorFile === undefined) return fail(t, `no interface ${t.text}: no director block defines interfaces; ${addDirector(t.text)}`);
   const where = cfg.directorFile !== undefined ? `the director block (${cfg.directorFile})` : "the director block";
-  return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ") || "none"}): add \`interface ${t.text} { address ADDRESS/PREFIX }\` to it`);
+  return fail(t, `no interface ${t.text} in ${where} (interfaces: ${names.slice(0, 16).join(", ") || "none"}): add \`interface ${t.text} { device ${t.text} }\` (the host's own ${t.text}, ` +
+    `through AF_XDP rings) or \`interface ${t.text} { address ADDRESS/PREFIX }\` (a TAP named ${t.text}) to it`);
 }
 
 export function arg(n: Node, i: number, what: string): Tok {

@@ -15,7 +15,7 @@ import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "../vrrp/config.js";
 import {
-  boundWarnings, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
+  boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
@@ -37,7 +37,7 @@ const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "r
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size"];
-const IF_KEYS = ["tap", "bridge", "mac", "address", "mtu"];
+const IF_KEYS = ["tap", "bridge", "device", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
 function sched(t: Tok): ServiceConfig["scheduler"] {
@@ -652,7 +652,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
     if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
-      if (!c.children) fail(c.key, "interface needs a block (tap, bridge, mac, address, mtu)");
+      if (!c.children) fail(c.key, "interface needs a block (tap, bridge, device, mac, address, mtu)");
       const ifc: InterfaceConfig = { index: cfg.interfaces.length, name: name.text, mac: "", mtu: 1500, tap: name.text.slice(0, 15), line: c.key.line, where: posOf(name),
         ...(c.key.file !== cfg.file ? { file: c.key.file } : {}) };
       if (cfg.interfaces.some((i) => i.name === name.text)) fail(name, `interface ${name.text} is defined twice`);
@@ -660,20 +660,24 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
       // Each setting on its own; one that is wrong leaves the interface there by its name
       // (what names it is not refused for it).
       const own = new ErrorList();
+      const tapWords: Pos[] = [];
       for (const p of c.children!) own.attempt(() => {
         leaf(p);
         const v = arg(p, 0, "a value");
         noMoreArgs(p, 1);
-        if (p.key.text === "tap") ifc.tap = value(v, deviceName);
-        else if (p.key.text === "bridge") ifc.bridge = value(v, deviceName);
+        if (p.key.text === "tap") { ifc.tap = value(v, deviceName); tapWords.push(posOf(p.key)); }
+        else if (p.key.text === "bridge") { ifc.bridge = value(v, deviceName); tapWords.push(posOf(p.key)); }
+        else if (p.key.text === "device") { ifc.device = value(v, deviceName); ifc.deviceWhere = posOf(v); }
         else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
-        else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); }
+        else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); ifc.mtuWhere = posOf(v); }
         else unknown(p.key, IF_KEYS, "interface");
       });
+      own.attempt(() => checkAttachment(cfg, ifc, tapWords));
       // keepalived takes the NIC's own MAC; a TAP has a random one per creation, which would
       // leave peers' ARP caches wrong after a restart: a stable one is derived, and said so.
-      if (!ifc.mac && !c.children!.some((p) => p.key.text === "mac")) {
+      // A device's own MAC is taken when the configuration is loaded (devices.ts).
+      if (!ifc.mac && ifc.device === undefined && !c.children!.some((p) => p.key.text === "mac")) {
         ifc.mac = derivedMac(ifc.name, ifc.tap);
         ifc.macDerived = true;
         (cfg.warnings ??= []).push(`${c.key.file}:${c.key.line}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +

@@ -14,12 +14,15 @@ import { looksLikeKeepalived, readKeepalived } from "./keepalived.js";
 import { checkModel } from "./model.js";
 import type { Engine } from "../engine/index.js";
 import type { FileOrder } from "./keepalived-grammar.js";
+import { DeviceResolution, resolveDevices } from "./devices.js";
 
 /** The file read as far as it goes, with every error found before the engine's checks.
  *  director: a file holding keepalived.conf's `director { ... }` block, so that the
  *  keepalived.conf itself stays the same as a keepalived peer's (keepalived would take
- *  the block for an unknown keyword). Read again on every reload. */
-export function readConfig(path: string, director?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
+ *  the block for an unknown keyword). Read again on every reload. devices: how interfaces
+ *  that name a device of this host are filled in from it (devices.ts; by default a missing
+ *  device is an error, as `wasmvs run` needs it). */
+export function readConfig(path: string, director?: string, strict = false, devices: DeviceResolution = { missing: "error" }): PartialConfig & { errors: ConfigError[] } {
   let text: string;
   try {
     text = readConfigFile(path);
@@ -31,8 +34,12 @@ export function readConfig(path: string, director?: string, strict = false): Par
     const e = new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
     return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  const r = looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path);
-  const cfg = r.cfg;
+  const read = looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path);
+  const cfg = read.cfg;
+  // The devices' MACs, addresses and MTUs before anything looks at them (the model's checks,
+  // the engine's): read once, here, at each start, reload and check.
+  const resolved = resolveDevices(cfg, devices);
+  const r = { ...read, errors: [...read.errors, ...resolved.errors], routingUnsure: read.routingUnsure || resolved.routingUnsure };
   // One error per place and reason (a virtual_server group repeats its servers per member).
   const problems = [...new Map(checkModel(cfg).map((p) => [`${p.where?.file} ${p.line} ${p.where?.column} ${p.keyword} ${p.reason}`, p])).values()];
   const model = problems.map((p) => (p.where ? new ConfigError(p.where.file, p.where.line, p.where.column, p.where.text, p.reason) : new ConfigError(p.file ?? cfg.file, p.line, 1, p.keyword, p.reason)));
@@ -45,8 +52,8 @@ export const fileOrders = new WeakMap<DirectorConfig, FileOrder>();
 
 /** The configuration, or a ConfigError with every error found before the engine's checks
  *  (and what was read, for them: ConfigError.partial). */
-export function loadConfig(path: string, director?: string, strict = false): DirectorConfig {
-  const r = readConfig(path, director, strict);
+export function loadConfig(path: string, director?: string, strict = false, devices?: DeviceResolution): DirectorConfig {
+  const r = readConfig(path, director, strict, devices);
   if (r.errors.length) {
     const e = ConfigError.all(r.errors);
     e.partial = { cfg: r.cfg, order: r.order, routingUnsure: r.routingUnsure };

@@ -7,7 +7,7 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, onLinkIndex, samePositionsAside, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
+import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, InterfaceConfig, onLinkIndex, positionsAside, samePositionsAside, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
 import { keywordOf, serverKey, serviceKey } from "./model.js";
 
 const key = serviceKey;
@@ -25,7 +25,8 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
   for (let k = 0; k < n; k++) {
     if (samePositionsAside(a.interfaces[k], b.interfaces[k])) continue;
     const at = b.interfaces[k] ?? b.interfaces[b.interfaces.length - 1];
-    const why = `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`;
+    const why = deviceChanged(a.interfaces[k], b.interfaces[k]) ??
+      `interface ${a.interfaces[k]?.name ?? b.interfaces[k]?.name} changed, was added or removed: restart wasmvs to change interfaces`;
     // At the interface's name where it was read (its file: a --director file's).
     if (at?.where) return new ConfigError(at.where.file, at.where.line, at.where.column, at.where.text, why);
     return refuse(at?.line, keywordOf(b, "interface"), why);
@@ -36,6 +37,19 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
   if (a.maglevTableSize !== b.maglevTableSize) return refuse(1, "maglev_table_size", "maglev_table_size changed: restart wasmvs to change it");
   // VRRP, lvs_sync_daemon and the notify FIFOs reload in place (host/vrrp/machines.ts reconfigure).
   return undefined;
+}
+
+/** The same file, but the device under an interface changed since it was read (a new address,
+ *  MTU or queue count; resolveDevices reads it at each reload): said so, not "changed". */
+function deviceChanged(was: InterfaceConfig | undefined, now: InterfaceConfig | undefined): string | undefined {
+  if (!was || !now || was.device === undefined || was.device !== now.device) return undefined;
+  // What the file said, the device's values aside.
+  const written = (i: InterfaceConfig) => positionsAside({ ...i, mac: i.fromDevice?.mac ? "" : i.mac, address: i.fromDevice?.address ? "" : i.address,
+    mtu: i.fromDevice?.mtu ? 0 : i.mtu, rxQueues: 0 });
+  if (written(was) !== written(now)) return undefined;
+  const moved = ([["mac", was.mac, now.mac], ["address", was.address, now.address], ["mtu", was.mtu, now.mtu], ["rx queues", was.rxQueues, now.rxQueues]] as const)
+    .filter(([, x, y]) => x !== y).map(([what, x, y]) => `${what} is now ${y ?? "none"} (was ${x ?? "none"})`);
+  return `device ${now.device} of interface ${now.name} changed since wasmvs read it: its ${moved.join(", ")}: restart wasmvs to take it`;
 }
 
 /** Check next in full on a scratch engine of live's sizes: everything the engine

@@ -95,8 +95,9 @@ const MAX_REPORTED_ERRORS = 50;
  *  reported there, as the parsers report theirs). */
 /** A record as JSON with its positions left out: what a reload compares (a line added above
  *  moves every position below it, and is no change). */
+const POSITION_KEYS = new Set(["line", "where", "macWhere", "deviceWhere", "mtuWhere"]);
 export const positionsAside = (x: unknown): string =>
-  JSON.stringify(x, (k, v) => (k === "line" || k === "where" || k === "macWhere" ? undefined : v));
+  JSON.stringify(x, (k, v) => (POSITION_KEYS.has(k) ? undefined : v));
 export const samePositionsAside = (a: unknown, b: unknown): boolean => positionsAside(a) === positionsAside(b);
 
 export interface Pos {
@@ -216,12 +217,18 @@ export interface InterfaceConfig {
   mac: string;
   address?: string;
   mtu: number;
-  /** The TAP device (`wasmvs run`); defaults to the name. */
+  /** The TAP device (`wasmvs run`); defaults to the name. Empty with `device`: no TAP. */
   tap: string;
-  /** An existing interface of the host to attach to through AF_XDP rings instead of a TAP. */
-  device?: string;
   /** A bridge to put the TAP in (`wasmvs run`). */
   bridge?: string;
+  /** An existing interface of this host to attach to by shared rings (AF_XDP) instead of a
+   *  TAP (host/control/devices.ts): its MAC, first IPv4 address and MTU are the defaults of
+   *  mac, address and mtu, filled in when the configuration is loaded (resolveDevices). */
+  device?: string;
+  /** The device's receive queues, read with it (one ring per queue); undefined without device. */
+  rxQueues?: number;
+  /** Which of mac, address and mtu were taken from the device (not written in the file). */
+  fromDevice?: { mac?: boolean; address?: boolean; mtu?: boolean };
   line: number;
   /** The file of its line when not the configuration's own (a --director file). */
   file?: string;
@@ -230,6 +237,10 @@ export interface InterfaceConfig {
   /** Its name (its MTU when one is given), where the engine's refusals are reported. */
   where?: Pos;
   macWhere?: Pos;
+  /** The device's name as written (a device missing on this host is reported there). */
+  deviceWhere?: Pos;
+  /** The mtu as written, when it was (a larger one than the device's is reported there). */
+  mtuWhere?: Pos;
 }
 
 export interface RouteConfig {
@@ -447,20 +458,24 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       // Each setting on its own: one that is wrong leaves the interface there by its index
       // (routes and servers that name it are not refused for it).
       const errs = new ErrorList();
+      const tapWords: Pos[] = [];
       for (let k = 2; k < toks.length; k += 2) errs.attempt(() => {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
         if (key.text === "name") ifc.name = val.text;
         else if (key.text === "mac") { ifc.mac = value(val, macAddress); ifc.macWhere = pos(val); }
         else if (key.text === "address") ifc.address = value(val, interfaceAddress);
-        else if (key.text === "mtu") { ifc.mtu = value(val, mtu); ifc.where = pos(val); }
-        else if (key.text === "tap") ifc.tap = value(val, deviceName);
-        else if (key.text === "bridge") ifc.bridge = value(val, deviceName);
-        else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap or bridge)`);
+        else if (key.text === "mtu") { ifc.mtu = value(val, mtu); ifc.where = pos(val); ifc.mtuWhere = pos(val); }
+        else if (key.text === "tap") { ifc.tap = value(val, deviceName); tapWords.push(pos(key)); }
+        else if (key.text === "bridge") { ifc.bridge = value(val, deviceName); tapWords.push(pos(key)); }
+        else if (key.text === "device") { ifc.device = value(val, deviceName); ifc.deviceWhere = pos(val); }
+        else fail(key, `unknown interface setting (expected name, mac, address, mtu, tap, bridge or device)`);
       });
-      if (!ifc.tap) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
-      // As in keepalived.conf's director block: a stable MAC derived when none is given.
-      if (!ifc.mac) {
+      errs.attempt(() => checkAttachment(cfg, ifc, tapWords));
+      if (!ifc.tap && ifc.device === undefined) ifc.tap = ifc.name.length <= 15 ? ifc.name : `wvs${index}`;
+      // As in keepalived.conf's director block: a stable MAC derived when none is given (with a
+      // device, its own: resolveDevices in devices.ts).
+      if (!ifc.mac && ifc.device === undefined) {
         ifc.mac = derivedMac(ifc.name, ifc.tap);
         ifc.macDerived = true;
         (cfg.warnings ??= []).push(`${file}:${lineNo}: interface ${ifc.name} has no mac: ${ifc.mac}, derived from this host's machine id and the ` +
@@ -534,6 +549,25 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }
+}
+
+/** The refusals of how an interface attaches, in both syntaxes: a TAP (tap, bridge) or an
+ *  existing interface of this host by AF_XDP rings (device), not both; and a device attached
+ *  once (two rings on one device would steal each other's frames). Leaves tap empty with a
+ *  device (no TAP). tapWords: where tap and bridge were written. */
+export function checkAttachment(cfg: DirectorConfig, ifc: InterfaceConfig, tapWords: Pos[]): void {
+  if (ifc.device === undefined) return;
+  const dev = ifc.deviceWhere;
+  const errors = tapWords.map((w) => new ConfigError(w.file, w.line, w.column, w.text, `${w.text} and device are two different ways to attach: ` +
+    `a TAP device (tap, bridge) or an existing interface of this host by AF_XDP rings (device ${ifc.device}${dev ? `, line ${dev.line}` : ""}); give one of them`));
+  ifc.tap = "";
+  delete ifc.bridge;
+  const other = cfg.interfaces.find((x) => x.device === ifc.device);
+  if (other) {
+    errors.push(new ConfigError(dev?.file ?? ifc.file ?? cfg.file, dev?.line ?? ifc.line, dev?.column ?? 1, dev?.text ?? ifc.device,
+      `device ${ifc.device} is already interface ${other.name}'s (line ${other.deviceWhere?.line ?? other.line}): a device is attached by one interface`));
+  }
+  if (errors.length) throw ConfigError.all(errors);
 }
 
 /** The MAC an interface whose own was refused stands in with, so that the engine's checks of

@@ -37,7 +37,7 @@ export class SyncDaemons {
   /** ipvsadm --start-daemon. */
   async start(a: DaemonArgs): Promise<void> {
     this.refuseWhenVrrp();
-    const iface = this.cfg.interfaces.find((i) => i.name === a.ifname || i.tap === a.ifname);
+    const iface = this.cfg.interfaces.find((i) => i.name === a.ifname || i.tap === a.ifname || i.device === a.ifname);
     if (!iface) {
       throw new IpvsadmError(`no interface ${a.ifname} on this director (interfaces: ${this.cfg.interfaces.map((i) => i.name).join(", ")}; ` +
         "ipvsadm's default is eth0: name one with --mcast-interface)", 2);

@@ -137,11 +137,6 @@ class Ports implements Service {
         if (i.device) {
           // Offloads are a TAP's virtio-net headers; an AF_XDP socket hands over frames as the wire has them.
           if (this.offload) throw new Error(`interface ${i.name}: offload on applies to TAP devices; device ${i.device} is attached through AF_XDP rings (leave offload out)`);
-          // The XDP program takes unicast frames for the device's own MAC only (a NIC's filter
-          // would drop a virtual MAC's anyway, as keepalived needs a macvlan for it).
-          const vmac = (this.cfg.vrrp ?? []).find((v) => v.vmac && v.ifindex === i.index);
-          if (vmac) throw new Error(`vrrp_instance ${vmac.name}: use_vmac on interface ${i.name}, which is attached to device ${i.device} through AF_XDP rings: ` +
-            "only frames for the device's own MAC reach the engine there; use a TAP interface (tap, bridge) for use_vmac");
           const fd = addon.ringOpen(i.device, this.frameBytes);
           this.fds[i.index] = fd;
           this.rings.push(fd);

@@ -60,7 +60,8 @@ export class VrrpService {
     this.fifos = o.fifos ?? new NotifyFifos(cfg.notifyFifos ?? [], o.log);
     this.linkUp = o.linkUp ?? ((ifindex) => {
       const i = cfg.interfaces.find((x) => x.index === ifindex);
-      return i ? tapLinkUp(i.tap) : false;
+      // A ring-attached interface's link is its device's (the host's own interface).
+      return i ? tapLinkUp(i.device ?? i.tap) : false;
     });
     for (const sc of cfg.vrrpScripts ?? []) {
       this.trackers.set(sc.name, new ScriptTracker(sc, o.clock, this.scripts, () => this.retrack(), o.log));

@@ -17,6 +17,7 @@ export const openSync = no("reading files");
 export const readSync = no("reading files");
 export const readFileSync = no("reading files");
 export const readdirSync = no("reading files");
+export const realpathSync = no("reading files");
 export const existsSync = () => false;
 export const accessSync = no("running scripts");
 export const writeSync = no("writing files");
