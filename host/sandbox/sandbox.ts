@@ -157,7 +157,9 @@ export class Sandbox {
   readonly outsideDevice: string;
   readonly insideDevice: string;
   /** The largest MTU the jumbo-frame tests give every link: 9000 on TAP; on the host's NICs
-   *  3822, the most AF_XDP's 4 KB frames hold after the kernel's headroom (rings.c). */
+   *  (veths) 3506, the most a veth takes with an XDP program of its own attached (a page, less
+   *  XDP's headroom and the skb_shared_info, less the Ethernet header: above it the kernel
+   *  refuses the attach with ERANGE), below the 3822 an AF_XDP frame would hold. */
   readonly jumboMtu: number;
   /** Both ends of every veth of the sandbox, for changing the whole network's MTU. */
   readonly links: [string, string][] = [];
@@ -178,7 +180,7 @@ export class Sandbox {
     this.director = `${prefix}d`;
     this.switchNs = o.backend === "xdp" ? `${prefix}s` : this.director;
     [this.outsideDevice, this.insideDevice] = o.backend === "xdp" ? ["xo", "xi"] : ["wvo", "wvi"];
-    this.jumboMtu = o.backend === "xdp" ? 3822 : 9000;
+    this.jumboMtu = o.backend === "xdp" ? 3506 : 9000;
     this.client = `${prefix}c`;
     this.router = `${prefix}g`;
     this.servers = Array.from({ length: o.servers }, (_, k) => `${prefix}r${k + 1}`);
