@@ -30,6 +30,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { xdpReadiness } from "../control/devices.js";
 
 export type Mode = "nat" | "dr" | "tun";
 /** How wasmvs reaches the wire: its own TAP in a bridge, or AF_XDP rings on the host's NICs. */
@@ -92,6 +93,10 @@ export function sandboxUnavailable(): string | undefined {
   if (ip.error) return "needs the ip command (iproute2)";
   if (!existsSync("/dev/net/tun")) return "needs /dev/net/tun (the tun module)";
   if (!existsSync(join(ROOT, "build", "Release", "wasmvs_tap.node"))) return "needs the TAP addon (npm install builds it)";
+  if (backendFromEnvironment() === "xdp") {
+    const xdp = xdpReadiness();
+    if (!xdp.ready) return `WASMVS_BACKEND=xdp needs the AF_XDP backend: ${xdp.say}`;
+  }
   return undefined;
 }
 
