@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   if (why) throw new Error(`the failover benchmark ${why}`);
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`wasmvs failover benchmark on ${machine}: ${ROUNDS_V3} failovers with VRRP v3 at 0.1 s, ${ROUNDS_V2} with v2 at 1 s\n`);
-  const sb = await Sandbox.create({ mode: "dr", httpPorts: [80] });
+  const sb = await Sandbox.create({ mode: "dr", httpPorts: [80], backend: "tap" });
   const stop = () => { void sb.destroy().then(() => process.exit(130)); };
   process.once("SIGINT", stop);
   const out: Round[] = [];

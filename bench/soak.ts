@@ -174,7 +174,7 @@ async function main(): Promise<number> {
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   console.log(`wasmvs soak, ${minutes} min on ${machine}`);
   const durationMs = minutes * 60_000;
-  const sb = await Sandbox.create({ mode: "nat", httpPorts: [8080], udpPorts: [53] });
+  const sb = await Sandbox.create({ mode: "nat", httpPorts: [8080], udpPorts: [53], backend: "tap" });
   const stopAll = () => { void sb.destroy().then(() => process.exit(130)); };
   process.once("SIGINT", stopAll);
   process.once("SIGTERM", stopAll);

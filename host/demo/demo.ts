@@ -58,7 +58,7 @@ export async function demo(_args: string[]): Promise<number> {
     for (const m of MODES) {
       if (interrupted) break;
       out(`\n== ${m.title}\n`);
-      const sb = (current = await Sandbox.create({ mode: m.mode, httpPorts: [m.mode === "nat" ? 8080 : 80] }));
+      const sb = (current = await Sandbox.create({ mode: m.mode, httpPorts: [m.mode === "nat" ? 8080 : 80], backend: "tap" }));
       await sb.startServers();
       if (m.mode === "tun") await sb.startDecapsulators();
       if (m.health) sb.addCheckSource();
@@ -123,7 +123,7 @@ export async function demo(_args: string[]): Promise<number> {
     }
     if (!interrupted) {
       out("\n== Failover (VRRP v3 every 0.1 s, connection sync): two directors, the master killed under long-lived connections\n");
-      const sb = (current = await Sandbox.create({ mode: "dr", httpPorts: [80] }));
+      const sb = (current = await Sandbox.create({ mode: "dr", httpPorts: [80], backend: "tap" }));
       await failoverScene(sb, () => interrupted);
       await sb.destroy();
       current = undefined;

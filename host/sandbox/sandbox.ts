@@ -7,8 +7,17 @@
 //   (router 10.1.0.254 on the inside too)     │
 //                      bridge bi ─ TAP wvi ───┘
 //
-// The director's namespace holds the two bridges; wasmvs attaches a TAP to each. The
-// router joins both segments (for DR and TUN the servers answer clients through it,
+// The director's namespace holds the two bridges; wasmvs attaches a TAP to each
+// (WASMVS_BACKEND=tap, the default). With WASMVS_BACKEND=xdp the bridges are the physical
+// network instead: a switch namespace holds them, and the director host has two NICs of
+// its own, veths xo and xi whose peers are ports of bo and bi, carrying the host's
+// addresses 10.0.0.1 and 10.1.0.1 and MACs; wasmvs attaches its AF_XDP rings to them
+// (`device xo`) and shares the host's addresses and MACs, as an IPVS director does:
+//
+//   client, router ── bridge bo ── xo [ director host: wasmvs on xo, xi ] xi ── bridge bi ── servers, router
+//                     (switch namespace)                                        (switch namespace)
+//
+// The router joins both segments (for DR and TUN the servers answer clients through it,
 // never through the director). In NAT mode the servers' default route is the director
 // (10.1.0.1). In DR and TUN mode the servers hold the VIP on loopback and do not answer
 // ARP for it; in TUN mode each server's stack sits behind `wasmvs decap`.
@@ -21,8 +30,18 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { xdpReadiness } from "../control/devices.js";
 
 export type Mode = "nat" | "dr" | "tun";
+/** How wasmvs reaches the wire: its own TAP in a bridge, or AF_XDP rings on the host's NICs. */
+export type Backend = "tap" | "xdp";
+
+/** The backend the end-to-end tests run against: WASMVS_BACKEND (tap when unset). */
+export function backendFromEnvironment(): Backend {
+  const b = process.env.WASMVS_BACKEND ?? "tap";
+  if (b !== "tap" && b !== "xdp") throw new Error(`WASMVS_BACKEND=${b}: expected tap or xdp`);
+  return b;
+}
 
 export const VIP = "10.0.0.100";
 export const CLIENT = "10.0.0.2";
@@ -54,6 +73,11 @@ export interface SandboxOptions {
   udpPorts?: number[];
   prefix?: string;
   log?: (line: string) => void;
+  /** TAP in bridges, or the host's own NICs (xdp); WASMVS_BACKEND when not given. */
+  backend?: Backend;
+  /** xdp only: no switch and no router; the director's NICs xo and xi are the peers of the
+   *  client's eth0 and of the one server's eth0 (a director cabled straight to its hosts). */
+  direct?: boolean;
 }
 
 export interface RunResult {
@@ -69,6 +93,10 @@ export function sandboxUnavailable(): string | undefined {
   if (ip.error) return "needs the ip command (iproute2)";
   if (!existsSync("/dev/net/tun")) return "needs /dev/net/tun (the tun module)";
   if (!existsSync(join(ROOT, "build", "Release", "wasmvs_tap.node"))) return "needs the TAP addon (npm install builds it)";
+  if (backendFromEnvironment() === "xdp") {
+    const xdp = xdpReadiness();
+    if (!xdp.ready) return `WASMVS_BACKEND=xdp needs the AF_XDP backend: ${xdp.say}`;
+  }
   return undefined;
 }
 
@@ -100,8 +128,8 @@ function httpClientArgs(url: string, o: HttpLoad): string[] {
   return args;
 }
 
-/** The director block of one of two or more directors on a sandbox's segments (VRRP,
- *  failover): TAPs TAP+"o" and TAP+"i" in the two bridges, MACs 02:00:00:00:MM:01 and :02,
+/** The TAP form of the director block of one of two or more directors on a sandbox's
+ *  segments (VRRP, failover; Sandbox.pairDirector gives the form of the sandbox's backend): TAPs TAP+"o" and TAP+"i" in the two bridges, MACs 02:00:00:00:MM:01 and :02,
  *  addresses 10.0.0.HOST/24 and 10.1.0.HOST/24, the router as default gateway, and extra
  *  lines of the block after it. */
 export function pairDirectorBlock(tap: string, macByte: string, host: number, extra = ""): string {
@@ -126,19 +154,38 @@ export function pairDirectorBlock(tap: string, macByte: string, host: number, ex
 export class Sandbox {
   readonly prefix: string;
   readonly dir: string;
+  readonly backend: Backend;
   readonly director: string;
+  /** The namespace holding the bridges bo and bi: the director's (tap) or the switch's (xdp). */
+  readonly switchNs: string;
+  /** The director's interfaces as the rules name them: TAPs wvo and wvi, or NICs xo and xi. */
+  readonly outsideDevice: string;
+  readonly insideDevice: string;
+  /** The largest MTU the jumbo-frame tests give every link: 9000 on TAP; on the host's NICs
+   *  (veths) 3506, the most a veth takes with an XDP program of its own attached (a page, less
+   *  XDP's headroom and the skb_shared_info, less the Ethernet header: above it the kernel
+   *  refuses the attach with ERANGE), below the 3822 an AF_XDP frame would hold. */
+  readonly jumboMtu: number;
+  /** Both ends of every veth of the sandbox, for changing the whole network's MTU. */
+  readonly links: [string, string][] = [];
   readonly client: string;
   readonly router: string;
   readonly servers: string[];
   private procs: ChildProcess[] = [];
   private named = new Map<string, ChildProcess>();
   private namespaces: string[] = [];
+  /** The director host's NICs made so far (xdp), by name. */
+  private nics = new Set<string>();
   private destroyed = false;
 
   private constructor(readonly o: Required<Omit<SandboxOptions, "log" | "prefix">> & { log: (l: string) => void }, prefix: string) {
     this.prefix = prefix;
     this.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    this.backend = o.backend;
     this.director = `${prefix}d`;
+    this.switchNs = o.backend === "xdp" ? `${prefix}s` : this.director;
+    [this.outsideDevice, this.insideDevice] = o.backend === "xdp" ? ["xo", "xi"] : ["wvo", "wvi"];
+    this.jumboMtu = o.backend === "xdp" ? 3506 : 9000;
     this.client = `${prefix}c`;
     this.router = `${prefix}g`;
     this.servers = Array.from({ length: o.servers }, (_, k) => `${prefix}r${k + 1}`);
@@ -152,7 +199,10 @@ export class Sandbox {
       httpPorts: options.httpPorts ?? [options.mode === "nat" ? 8080 : 80],
       udpPorts: options.udpPorts ?? [],
       log: options.log ?? (() => {}),
+      backend: options.backend ?? backendFromEnvironment(),
+      direct: options.direct ?? false,
     }, prefix);
+    if (s.o.direct && (s.o.backend !== "xdp" || s.o.servers !== 1)) throw new Error("a direct sandbox is xdp with one server");
     try {
       s.build();
     } catch (e) {
@@ -194,29 +244,61 @@ export class Sandbox {
   }
 
   /** A veth pair from namespace a (name an, in bridge) to namespace b (name bn). */
-  private veth(a: string, an: string, bridge: string, b: string, bn: string): void {
+  private veth(a: string, an: string, bridge: string | undefined, b: string, bn: string): void {
     this.host(["ip", "-n", a, "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b]);
-    this.must(a, ["ip", "link", "set", an, "master", bridge, "up"]);
+    this.links.push([a, an], [b, bn]);
+    this.must(a, ["ip", "link", "set", an, ...(bridge ? ["master", bridge] : []), "up"]);
     this.must(b, ["ip", "link", "set", bn, "up"]);
+  }
+
+  /** A NIC of the director host (xdp): veth name in the director's namespace, its peer of
+   *  the same name a port of bridge (or, with no bridge, peerNs's eth0), with the MAC and
+   *  the host's address given. Made once; later calls with the same name return at once. */
+  private nic(name: string, bridge: "bo" | "bi" | undefined, mac: string, address: string, peerNs = this.switchNs): void {
+    if (this.nics.has(name)) return;
+    this.veth(peerNs, bridge ? name : "eth0", bridge, this.director, name);
+    this.must(this.director, ["ip", "link", "set", name, "address", mac]);
+    this.must(this.director, ["ip", "addr", "add", address, "dev", name]);
+    this.nics.add(name);
+  }
+
+  /** The director host's NICs xo and xi with the addresses and MACs of the sandbox's director. */
+  private directorNics(): void {
+    if (this.backend !== "xdp" || this.o.direct) return;
+    this.nic("xo", "bo", OUT_MAC, `${DIRECTOR_OUT}/24`);
+    this.nic("xi", "bi", IN_MAC, `${DIRECTOR_IN}/24`);
+  }
+
+  /** Where frames to and from the director's interface dev (a TAP, or a NIC of the host) can
+   *  be watched or cut on the switch: the bridge port that carries them, named as dev. A TAP
+   *  is its own port; a NIC's peer is. (Frames an AF_XDP socket sends or takes are not seen
+   *  by a capture on the NIC itself: they bypass the stack's packet taps.) */
+  bridgePort(dev: string): { ns: string; dev: string } {
+    return { ns: this.switchNs, dev };
   }
 
   private build(): void {
     const { mode } = this.o;
+    if (this.o.direct) return this.buildDirect();
     for (const ns of [this.director, this.client, this.router, ...this.servers]) this.addNs(ns);
-    for (const br of ["bo", "bi"]) {
-      this.must(this.director, ["ip", "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
-      this.must(this.director, ["ip", "link", "set", br, "up"]);
+    if (this.backend === "xdp") {
+      this.addNs(this.switchNs);
+      this.hostOnNics();
     }
-    this.veth(this.director, "c1", "bo", this.client, "eth0");
+    for (const br of ["bo", "bi"]) {
+      this.must(this.switchNs, ["ip", "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+      this.must(this.switchNs, ["ip", "link", "set", br, "up"]);
+    }
+    this.veth(this.switchNs, "c1", "bo", this.client, "eth0");
     this.must(this.client, ["ip", "addr", "add", `${CLIENT}/24`, "dev", "eth0"]);
     this.must(this.client, ["ip", "route", "add", "default", "via", ROUTER_OUT]);
-    this.veth(this.director, "go", "bo", this.router, "eo");
-    this.veth(this.director, "gi", "bi", this.router, "ei");
+    this.veth(this.switchNs, "go", "bo", this.router, "eo");
+    this.veth(this.switchNs, "gi", "bi", this.router, "ei");
     this.must(this.router, ["ip", "addr", "add", `${ROUTER_OUT}/24`, "dev", "eo"]);
     this.must(this.router, ["ip", "addr", "add", `${ROUTER_IN}/24`, "dev", "ei"]);
     this.must(this.router, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     this.servers.forEach((ns, k) => {
-      this.veth(this.director, `r${k + 1}`, "bi", ns, "eth0");
+      this.veth(this.switchNs, `r${k + 1}`, "bi", ns, "eth0");
       let dev = "eth0";
       if (mode === "tun") {
         // The stack behind the decapsulator: eth0 and the decapsulator's uplink TAP
@@ -239,7 +321,28 @@ export class Sandbox {
         this.must(ns, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
       }
     });
-    this.o.log(`sandbox ${this.prefix}: client ${CLIENT}, router, director, ${this.servers.length} servers (${mode.toUpperCase()})`);
+    this.o.log(`sandbox ${this.prefix}: client ${CLIENT}, router, director, ${this.servers.length} servers (${mode.toUpperCase()}, ${this.backend})`);
+  }
+
+  /** The director host's kernel beside wasmvs on its NICs (xdp): a multi-homed host answers
+   *  ARP only on the NIC that holds the address asked for (arp_ignore=1, the usual LVS
+   *  director setting; with the default 0 each NIC would answer for the other's address, and
+   *  for the other director's in the VRRP tests), and it routes nothing itself: the engine
+   *  forwards (ip_forward=0, so a frame the XDP program passes up is never forwarded twice). */
+  private hostOnNics(): void {
+    this.must(this.director, ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.ip_forward=0"]);
+  }
+
+  /** xdp, no switch: director ─ xo ══ eth0 client; director ─ xi ══ eth0 server (NAT). */
+  private buildDirect(): void {
+    for (const ns of [this.director, this.client, ...this.servers]) this.addNs(ns);
+    this.hostOnNics();
+    this.nic("xo", undefined, OUT_MAC, `${DIRECTOR_OUT}/24`, this.client);
+    this.nic("xi", undefined, IN_MAC, `${DIRECTOR_IN}/24`, this.servers[0]);
+    this.must(this.client, ["ip", "addr", "add", `${CLIENT}/24`, "dev", "eth0"]);
+    this.must(this.servers[0], ["ip", "addr", "add", `${serverAddress(0)}/24`, "dev", "eth0"]);
+    this.must(this.servers[0], ["ip", "route", "add", "default", "via", DIRECTOR_IN]);
+    this.o.log(`sandbox ${this.prefix}: client ${CLIENT} and ${serverAddress(0)} cabled straight to the director's NICs`);
   }
 
   /** Start a long-running command in a namespace; its output goes to a log file. */
@@ -296,16 +399,46 @@ export class Sandbox {
   addHost(name: string, bridge: "bo" | "bi", address: string): string {
     const ns = `${this.prefix}${name}`;
     this.addNs(ns);
-    this.veth(this.director, `h${name}`.slice(0, 15), bridge, ns, "eth0");
+    this.veth(this.switchNs, `h${name}`.slice(0, 15), bridge, ns, "eth0");
     this.must(ns, ["ip", "addr", "add", address, "dev", "eth0"]);
     return ns;
   }
 
-  /** The director host's own address on the servers' segment (the inside bridge), which
-   *  health checks leave from, as keepalived's do from the director's kernel. */
+  /** The director host's own address on the servers' segment, which health checks leave
+   *  from, as keepalived's do from the director's kernel. On TAP it is the host's only
+   *  address there (on the inside bridge). On xdp the host already holds 10.1.0.1 on xi, the
+   *  address wasmvs shares, and the checks leave from that one (the primary); CHECK_SOURCE
+   *  is added beside it on xi so that what the tests bind to it (a metrics listener) is the
+   *  host's, reached through the XDP program's pass to the stack (a local address). */
   addCheckSource(): string {
-    this.must(this.director, ["ip", "addr", "add", `${CHECK_SOURCE}/24`, "dev", "bi"]);
+    if (this.backend === "tap") {
+      this.must(this.director, ["ip", "addr", "add", `${CHECK_SOURCE}/24`, "dev", "bi"]);
+    } else {
+      this.directorNics();
+      this.must(this.director, ["ip", "addr", "add", `${CHECK_SOURCE}/24`, "dev", this.insideDevice]);
+    }
     return CHECK_SOURCE;
+  }
+
+  /** The director block of one of two or more directors on the sandbox's segments (VRRP,
+   *  failover), in the sandbox's backend: on TAP pairDirectorBlock's; on xdp the director
+   *  host gets NICs TAP+"o" and TAP+"i" of its own (veths into bo and bi, made on the first
+   *  call) with the MACs 02:00:00:00:MM:01/02 and addresses 10.0.0.HOST/24, 10.1.0.HOST/24
+   *  that the TAP form gives the engine, and the block names them as devices. */
+  pairDirector(tap: string, macByte: string, host: number, extra = ""): string {
+    if (this.backend === "tap") return pairDirectorBlock(tap, macByte, host, extra);
+    this.nic(`${tap}o`, "bo", `02:00:00:00:${macByte}:01`, `10.0.0.${host}/24`);
+    this.nic(`${tap}i`, "bi", `02:00:00:00:${macByte}:02`, `10.1.0.${host}/24`);
+    return `director {
+  interface outside {
+    device ${tap}o
+  }
+  interface inside {
+    device ${tap}i
+  }
+  default_gateway ${ROUTER_OUT}${extra ? `\n${extra}` : ""}
+}
+`;
   }
 
   async startDecapsulators(): Promise<void> {
@@ -318,9 +451,16 @@ export class Sandbox {
   /** The director's configuration for this sandbox: one service per port given. */
   config(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[]): string {
     const flag = { nat: "-m", dr: "-g", tun: "-i" }[this.o.mode];
+    this.directorNics();
     const lines = [
-      `interface 0 name outside tap wvo bridge bo mac ${OUT_MAC} address ${DIRECTOR_OUT}/24 mtu 1500`,
-      `interface 1 name inside tap wvi bridge bi mac ${IN_MAC} address ${DIRECTOR_IN}/24 mtu 1500`,
+      ...(this.backend === "tap" ? [
+        `interface 0 name outside tap wvo bridge bo mac ${OUT_MAC} address ${DIRECTOR_OUT}/24 mtu 1500`,
+        `interface 1 name inside tap wvi bridge bi mac ${IN_MAC} address ${DIRECTOR_IN}/24 mtu 1500`,
+      ] : [
+        // MAC, address and MTU are the NICs' own.
+        `interface 0 name outside device ${this.outsideDevice}`,
+        `interface 1 name inside device ${this.insideDevice}`,
+      ]),
       `route default via ${ROUTER_OUT}`,
       "connections 262144",
     ];
@@ -337,10 +477,16 @@ export class Sandbox {
   /** The same director as keepalived.conf (with wasmvs's director block). */
   keepalivedConfig(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[], extra = ""): string {
     const kind = { nat: "NAT", dr: "DR", tun: "TUN" }[this.o.mode];
+    this.directorNics();
     const lines = [
       "director {",
-      "  interface outside {", "    tap wvo", "    bridge bo", `    mac ${OUT_MAC}`, `    address ${DIRECTOR_OUT}/24`, "  }",
-      "  interface inside {", "    tap wvi", "    bridge bi", `    mac ${IN_MAC}`, `    address ${DIRECTOR_IN}/24`, "  }",
+      ...(this.backend === "tap" ? [
+        "  interface outside {", "    tap wvo", "    bridge bo", `    mac ${OUT_MAC}`, `    address ${DIRECTOR_OUT}/24`, "  }",
+        "  interface inside {", "    tap wvi", "    bridge bi", `    mac ${IN_MAC}`, `    address ${DIRECTOR_IN}/24`, "  }",
+      ] : [
+        "  interface outside {", `    device ${this.outsideDevice}`, "  }",
+        "  interface inside {", `    device ${this.insideDevice}`, "  }",
+      ]),
       `  default_gateway ${ROUTER_OUT}`, "  connection_table_size 262144", extra, "}",
     ];
     for (const s of services) {

@@ -115,15 +115,17 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(statSync(`/run/wasmvs/net-${ino(sb.director)}.sock`).mode & 0o777).toBe(0o600);
   });
 
-  it("a second director on the same socket or the same TAPs refuses to start and leaves the first one alone", async () => {
+  it("a second director on the same socket or the same interfaces refuses to start and leaves the first one alone", async () => {
     const d = await restart(config());
     const second = cli(sb.director, ["run", "--config", d.configPath, "--socket", d.socket]);
     expect(second.status).toBe(1);
     expect(second.stderr).toBe(`wasmvs: control socket ${d.socket}: another wasmvs director is running there (stop it first, or use --socket)\n`);
-    // On another socket but the same TAPs: refused too, the live director's TAPs untouched.
+    // On another socket but the same TAPs or NICs: refused too, the live director's untouched.
     const sameTaps = cli(sb.director, ["run", "--config", d.configPath, "--socket", join(sb.dir, "other.sock")]);
     expect(sameTaps.status).toBe(1);
-    expect(sameTaps.stderr).toMatch(/^wasmvs: cannot attach TAP device wvo: Device or resource busy \(the device is in use by another process\)\n$/);
+    expect(sameTaps.stderr).toMatch(sb.backend === "tap"
+      ? /^wasmvs: cannot attach TAP device wvo: Device or resource busy \(the device is in use by another process\)\n$/
+      : /^wasmvs: cannot attach to device xo: [^\n]*: Device or resource busy \(another XDP program is attached to the device: another wasmvs, or another XDP user\)\n$/);
     expect(d.ipvsadm(["-L", "-n"]).stdout).toContain(`TCP  ${VIP}:80 rr`);
     expect(sb.http(`http://${VIP}/`, { requests: 6 }).errors).toEqual([]);
   });
@@ -192,7 +194,7 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect((await d.freshStatus()).services.length).toBe(2);
   }, 120000);
 
-  it("errors are one clear line: a busy metrics port refuses the start, a missing bridge, no daemon", async () => {
+  it("errors are one clear line: a busy metrics port refuses the start, a missing bridge or device, no daemon", async () => {
     if (director) await director.stop();
     director = undefined;
     const port = sb.spawn(sb.director, [process.execPath, "-e", "require('net').createServer().listen(9124, '127.0.0.1', () => console.log('listening'))"], "squatter");
@@ -203,11 +205,20 @@ e2eDescribe("the director process: isolation, hygiene, bounds", () => {
     expect(busy.status).toBe(1);
     expect(busy.stderr).toBe("wasmvs: metrics on 127.0.0.1:9124: the port is in use\n");
     await sb.stop("squatter");
-    expect(sb.run(sb.director, ["ip", "link", "show", "wvo"]).stderr).toMatch(/does not exist/); // its TAPs went with it
-    writeFileSync(file, config().replace("bridge bo", "bridge nosuchbr"));
-    const bridge = cli(sb.director, ["run", "--config", file, "--socket", join(sb.dir, "busy.sock")]);
-    expect(bridge.status).toBe(1);
-    expect(bridge.stderr).toMatch(/^wasmvs: ip link set dev wvo master nosuchbr: .+\n$/);
+    if (sb.backend === "tap") {
+      expect(sb.run(sb.director, ["ip", "link", "show", "wvo"]).stderr).toMatch(/does not exist/); // its TAPs went with it
+      writeFileSync(file, config().replace("bridge bo", "bridge nosuchbr"));
+      const bridge = cli(sb.director, ["run", "--config", file, "--socket", join(sb.dir, "busy.sock")]);
+      expect(bridge.status).toBe(1);
+      expect(bridge.stderr).toMatch(/^wasmvs: ip link set dev wvo master nosuchbr: .+\n$/);
+    } else {
+      // Its XDP program went with it, and a device that is not there is named.
+      expect(sb.run(sb.director, ["ip", "-d", "link", "show", "xo"]).stdout).not.toMatch(/\bxdp/);
+      writeFileSync(file, config().replace("device xo", "device nosuchdev"));
+      const missing = cli(sb.director, ["run", "--config", file, "--socket", join(sb.dir, "busy.sock")]);
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toMatch(/^wasmvs: [^\n]*\bnosuchdev\b[^\n]*\n$/);
+    }
     const none = cli(sb.director, ["reload", "--socket", join(sb.dir, "nobody-here.sock")]);
     expect(none.status).toBe(2);
     expect(none.stderr).toBe(`wasmvs: no wasmvs director is running here (control socket ${join(sb.dir, "nobody-here.sock")} not found): ` +

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { Director, Sandbox, VIP } from "../../host/sandbox/sandbox.js";
 import { tally } from "./e2e.js";
 
-export function directModeTests(mode: "dr" | "tun", extra?: (ctx: () => { sb: Sandbox; restart: (c: string) => Promise<Director> }) => void): void {
+export function directModeTests(mode: "dr" | "tun", extra?: (ctx: () => { sb: Sandbox; restart: (c: string) => Promise<Director>; stop: () => Promise<void> }) => void): void {
   let sb: Sandbox;
   let director: Director | undefined;
   const rr = () => sb.config([{ protocol: "tcp", port: 80, scheduler: "rr" }]);
@@ -13,6 +13,10 @@ export function directModeTests(mode: "dr" | "tun", extra?: (ctx: () => { sb: Sa
     if (director) await director.stop();
     director = await sb.startDirector(config);
     return director;
+  }
+  async function stop(): Promise<void> {
+    await director?.stop();
+    director = undefined;
   }
 
   beforeAll(async () => {
@@ -73,5 +77,5 @@ export function directModeTests(mode: "dr" | "tun", extra?: (ctx: () => { sb: Sa
     expect(r.stdout).toMatch(/3 packets transmitted, 3 received/);
   });
 
-  extra?.(() => ({ sb, restart }));
+  extra?.(() => ({ sb, restart, stop }));
 }

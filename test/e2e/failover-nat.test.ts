@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { join } from "node:path";
-import { Director, DIRECTOR_IN, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, DIRECTOR_IN, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 e2eDescribe("NAT failover with a sync group and connection sync", () => {
@@ -15,7 +15,7 @@ e2eDescribe("NAT failover with a sync group and connection sync", () => {
   const config = (who: "a" | "b", priority: number) => `global_defs {
   lvs_sync_daemon outside VI_OUT id 3
 }
-${pairDirectorBlock(`n${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6)}vrrp_sync_group G {
+${sb.pairDirector(`n${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6)}vrrp_sync_group G {
   group {
     VI_OUT
     VI_IN

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { join } from "node:path";
-import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 /** Each director's metrics port (with lvs_sync_daemon): the pair's HA metrics are scraped as Prometheus would. */
@@ -16,7 +16,7 @@ e2eDescribe("failover with connection sync", () => {
   let sb: Sandbox;
   const directors: Director[] = [];
 
-  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}${pairDirectorBlock(`s${who}`, who === "a" ? "0c" : "0d", who === "a" ? 5 : 6,
+  const config = (who: "a" | "b", priority: number, sync = true, sched = "rr", sloppy = false) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}${sb.pairDirector(`s${who}`, who === "a" ? "0c" : "0d", who === "a" ? 5 : 6,
     [sloppy ? "  sloppy_tcp on" : "", sync ? `  metrics 127.0.0.1:${METRICS[who]}` : ""].filter(Boolean).join("\n"))}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 61

@@ -1,5 +1,5 @@
-// Schedulers end to end (NAT): real HTTP clients and servers in namespaces through wasmvs on
-// TAP. mh must send each connection where the kernel's ip_vs_mh table sends its client (the
+// Schedulers end to end (NAT): real HTTP clients and servers in namespaces through wasmvs
+// (either backend). mh must send each connection where the kernel's ip_vs_mh table sends its client (the
 // table computed here by test/helpers/mh-model.ts, written from ip_vs_mh.c without the
 // engine's code); sed must follow shortest expected delay on real connection counts; maglev
 // must balance and keep a client's flows where its table says.
@@ -10,7 +10,7 @@ import { e2eDescribe, tally } from "./e2e.js";
 import { mhPick, mhTable } from "../helpers/mh-model.js";
 import { flowSlot, model } from "../helpers/maglev-model.js";
 
-e2eDescribe("schedulers through wasmvs on TAP (NAT)", () => {
+e2eDescribe("schedulers through wasmvs (NAT)", () => {
   let sb: Sandbox;
   let director: Director | undefined;
 

@@ -16,7 +16,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLIENT, Director, pairDirectorBlock, ROUTER_IN, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { CLIENT, Director, ROUTER_IN, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { syncMessage, SyncEntrySpec } from "../helpers/syncmsg.js";
 import { e2eDescribe } from "./e2e.js";
 
@@ -70,7 +70,7 @@ e2eDescribe("forged connection sync", () => {
   const config = (who: "a" | "b", priority: number, keyFile?: string) => `global_defs {
   lvs_sync_daemon outside VI_1
 }
-${pairDirectorBlock(`x${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6, `  connection_table_size 4096${keyFile ? `\n  sync_auth_key_file ${keyFile}` : ""}`)}vrrp_instance VI_1 {
+${sb.pairDirector(`x${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6, `  connection_table_size 4096${keyFile ? `\n  sync_auth_key_file ${keyFile}` : ""}`)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id ${VRID}
   priority ${priority}

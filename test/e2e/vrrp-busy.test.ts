@@ -14,7 +14,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, pairDirectorBlock, ROOT, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, ROOT, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 import { LATENESS_BUCKETS_MS } from "../../host/control/lateness.js";
 
@@ -34,7 +34,7 @@ e2eDescribe("VRRP keeps time under a busy control plane", () => {
 
   /** A director of the pair: VRRP v3 at 0.1 s, VIP:80 (DR) and VIP:53/udp (DR) on the three
    *  servers, and 10 NAT services of 100 servers each (1,006 real servers in all). */
-  const config = (who: "a" | "b", priority: number, peers = "") => `${pairDirectorBlock(`q${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6,
+  const config = (who: "a" | "b", priority: number, peers = "") => `${sb.pairDirector(`q${who}`, who === "a" ? "0e" : "0f", who === "a" ? 5 : 6,
     `  connection_table_size 262144\n  metrics 127.0.0.1:${who === "a" ? 9171 : 9172}`)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 71

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, signalPidFiles } from "./e2e.js";
 
 const MAC = "02:00:00:00:0b:01";
@@ -18,7 +18,7 @@ e2eDescribe("VRRP interop with keepalived", () => {
   const directors: Director[] = [];
   let kRun = 0;
 
-  const wasmvs = (priority: number, version: 2 | 3, unicast = false) => `${pairDirectorBlock("vb", "0b", 6)}vrrp_instance VI_1 {
+  const wasmvs = (priority: number, version: 2 | 3, unicast = false) => `${sb.pairDirector("vb", "0b", 6)}vrrp_instance VI_1 {
   interface outside
   virtual_router_id 51
   priority ${priority}
@@ -91,7 +91,7 @@ ${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" :
       directors.push(w);
       await sb.waitFor("wasmvs to be backup", () => wasmvsIs(name, "BACKUP"), 5000);
       // Adverts of both on the wire, decoded by tshark as good VRRP.
-      const cap = sb.run(sb.director, ["tshark", "-i", "bo", "-a", `duration:${version === 3 ? 1 : 3}`, "-f", "ip proto 112",
+      const cap = sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", `duration:${version === 3 ? 1 : 3}`, "-f", "ip proto 112",
         "-T", "fields", "-e", "ip.src", "-e", "vrrp.version", "-e", "vrrp.prio", "-e", "vrrp.checksum.status"], 30000);
       const lines = cap.stdout.trim().split("\n").filter(Boolean);
       expect(lines.some((l) => l.startsWith("10.0.0.7\t"))).toBe(true);
@@ -119,7 +119,7 @@ ${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" :
       expect(lastState(kStates2)).toBe("BACKUP");
       expect(kHasVip()).toBe(false);
       // wasmvs's adverts on the wire, decoded by tshark as good VRRP of this version.
-      const cap2 = sb.run(sb.director, ["tshark", "-i", "bo", "-a", `duration:${version === 3 ? 1 : 3}`, "-f", "ip proto 112",
+      const cap2 = sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", `duration:${version === 3 ? 1 : 3}`, "-f", "ip proto 112",
         "-T", "fields", "-e", "ip.src", "-e", "vrrp.version", "-e", "vrrp.prio", "-e", "vrrp.checksum.status", "-e", "vrrp.auth_string"], 30000);
       const mine = cap2.stdout.trim().split("\n").filter((l) => l.startsWith("10.0.0.6\t"));
       expect(mine.length).toBeGreaterThan(0);
@@ -150,7 +150,7 @@ ${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" :
     expect(wasmvsIs("wasmvs-unicast", "MASTER")).toBe(false); // it hears keepalived's unicast adverts
     // keepalived's adverts to wasmvs's address; after wasmvs takes over, wasmvs's to keepalived's.
     const fields = ["-T", "fields", "-e", "ip.src", "-e", "ip.dst", "-e", "vrrp.prio", "-e", "vrrp.checksum.status"];
-    const cap = sb.run(sb.director, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
+    const cap = sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
     const kLines = cap.stdout.trim().split("\n").filter(Boolean);
     expect(kLines.length).toBeGreaterThan(3);
     expect(kLines.every((l) => l === "10.0.0.7\t10.0.0.6\t200\t1"), cap.stdout).toBe(true);
@@ -161,7 +161,7 @@ ${unicast ? "  unicast_src_ip 10.0.0.7\n  unicast_peer {\n    10.0.0.6\n  }\n" :
     const line = sb.logOf("wasmvs-unicast").split("\n").find((l) => /VI_1 .*: MASTER/.test(l))!;
     const takeover = Date.parse(line.split(" ")[0]) - killedAt;
     expect(sb.http(`http://${VIP}/`, { requests: 10, concurrency: 2 }).errors).toEqual([]);
-    const cap2 = sb.run(sb.director, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
+    const cap2 = sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", "duration:1", "-f", "ip proto 112", ...fields], 30000);
     const wLines = cap2.stdout.trim().split("\n").filter(Boolean);
     expect(wLines.length).toBeGreaterThan(3);
     expect(wLines.every((l) => l === "10.0.0.6\t10.0.0.7\t100\t1"), cap2.stdout).toBe(true);

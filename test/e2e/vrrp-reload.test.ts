@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Director, pairDirectorBlock, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
+import { Director, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe, signalPidFiles } from "./e2e.js";
 
 const MAC_A = "02:00:00:00:0e:01";
@@ -45,7 +45,7 @@ ${o.extra ?? ""}}
 ${[0, 1, 2].map((n) => `  real_server ${serverAddress(n)} 80 { weight 1 }`).join("\n")}
 }
 `;
-  const master = (changed: boolean) => pairDirectorBlock("ra", "0e", 5) + (changed
+  const master = (changed: boolean) => sb.pairDirector("ra", "0e", 5) + (changed
     ? vrrp({ iface: "outside", priority: 120, vips: [VIP, VIP2], interval: "2", extra: "  track_interface {\n    inside weight 2\n  }\n" })
     : vrrp({ iface: "outside", priority: 150, vips: [VIP], interval: "1" })) + service;
 
@@ -124,10 +124,10 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
   }
 
   it("the peer is another wasmvs director: no state change, no gap in adverts, no connection broken", async () => {
-    const peer = (vips: string[]) => pairDirectorBlock("rb", "0f", 6) + vrrp({ iface: "outside", priority: 100, vips, interval: "1" }) + service;
+    const peer = (vips: string[]) => sb.pairDirector("rb", "0f", 6) + vrrp({ iface: "outside", priority: 100, vips, interval: "1" }) + service;
     let b!: Director;
     let from = 0;
-    await reloadUnderLoad("w", { ns: sb.director, dev: "rbo" }, async () => {
+    await reloadUnderLoad("w", sb.bridgePort("rbo"), async () => {
       b = await sb.startDirector(peer([VIP]), join(sb.dir, "w-b.sock"), "w-b");
       directors.push(b);
       await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("w-b")), 15000);
@@ -143,7 +143,7 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
     const a = await sb.startDirector(master(false), join(sb.dir, "p-a.sock"), "p-a");
     directors.push(a);
     await sb.waitFor("a to be master", () => /VI_1 .*: MASTER/.test(sb.logOf("p-a")), 15000);
-    const b = await sb.startDirector(pairDirectorBlock("rb", "0f", 6) + vrrp({ iface: "outside", priority: 100, vips: [VIP], interval: "1" }) + service,
+    const b = await sb.startDirector(sb.pairDirector("rb", "0f", 6) + vrrp({ iface: "outside", priority: 100, vips: [VIP], interval: "1" }) + service,
       join(sb.dir, "p-b.sock"), "p-b");
     directors.push(b);
     await sb.waitFor("b to be backup", () => /VI_1 .*: BACKUP/.test(sb.logOf("p-b")), 15000);
@@ -160,7 +160,7 @@ ${vrrp({ iface: "eth0", priority: 100, vips: vips.map((v) => `${v}/32`), interva
 
   it("lvs_sync_daemon added by reload to both directors: the backup learns the connections, and a kill -9 of the master breaks none", async () => {
     const cfg = (who: "a" | "b", sync: boolean) => `${sync ? "global_defs {\n  lvs_sync_daemon outside VI_1 id 7\n}\n" : ""}` +
-      pairDirectorBlock(who === "a" ? "ra" : "rb", who === "a" ? "0e" : "0f", who === "a" ? 5 : 6) +
+      sb.pairDirector(who === "a" ? "ra" : "rb", who === "a" ? "0e" : "0f", who === "a" ? 5 : 6) +
       vrrp({ iface: "outside", priority: who === "a" ? 150 : 100, vips: [VIP], interval: "0.1" }) + service;
     const a = await sb.startDirector(cfg("a", false), join(sb.dir, "s-a.sock"), "s-a");
     directors.push(a);

@@ -306,7 +306,9 @@ static int attach(int prog_fd, int ifindex, int *generic) {
   a.link_create.attach_type = BPF_XDP;
   a.link_create.flags = XDP_FLAGS_DRV_MODE;
   int fd = (int)sys_bpf(BPF_LINK_CREATE, &a);
-  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EINVAL)) {
+  /* EOPNOTSUPP/EINVAL: the driver has no XDP; ERANGE: its XDP takes a smaller MTU than the
+   * device has (a veth's at most 3506). The stack's generic XDP has neither limit. */
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EINVAL && errno != ERANGE)) {
     *generic = 0;
     return fd;
   }
@@ -594,7 +596,8 @@ static napi_value fail(napi_env env, const char *dev, const char *step, int err)
   else if (err == EAFNOSUPPORT) hint = " (this kernel has no XDP sockets: CONFIG_XDP_SOCKETS; use a TAP in a bridge instead)";
   else if (err == EBUSY || err == EEXIST) hint = " (another XDP program is attached to the device: another wasmvs, or another XDP user)";
   else if (err == ENODEV || err == ENXIO) hint = " (no such interface: ip link shows the host's)";
-  else if (err == ENOMEM) hint = " (memory: the UMEM is locked memory; raise RLIMIT_MEMLOCK)";
+  else if (err == ENOMEM || err == ENOBUFS)
+    hint = " (the AF_XDP sockets' memory is locked memory, above RLIMIT_MEMLOCK: give CAP_IPC_LOCK or raise RLIMIT_MEMLOCK, e.g. LimitMEMLOCK=infinity)";
   snprintf(msg, sizeof msg, "cannot attach to device %s: %s: %s%s", dev, step, strerror(err), hint);
   napi_value message, error, code;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
