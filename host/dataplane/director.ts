@@ -145,7 +145,7 @@ class Ports implements Service {
           this.log(`interface ${i.index} (${i.name}): AF_XDP rings on device ${i.device} (${info?.mode ?? "?"} XDP, copy mode, ` +
             `${info?.queues ?? "?"} receive queue(s)), mac ${i.mac}, address ${i.address ?? "none"}, mtu ${i.mtu}; ` +
             "the host keeps its own traffic, ARP and IPv6 on it");
-          if (info?.mode === "generic") this.log(`${NOTICE}device ${i.device}: its driver has no XDP of its own; the kernel's generic XDP runs instead (slower, same behaviour)`);
+          if (info?.mode === "generic") this.log(`${NOTICE}device ${i.device}: its driver has no XDP of its own, or none for this MTU; the kernel's generic XDP runs instead (slower, same behaviour)`);
           if ((addon.linkFlags(i.device) & 1) === 0) this.log(`${WARNING}device ${i.device} is down: nothing moves until the host brings it up (ip link set ${i.device} up)`);
           continue;
         }
