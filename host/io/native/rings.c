@@ -599,13 +599,7 @@ static napi_value fail(napi_env env, const char *dev, const char *step, int err)
   else if (err == ENOMEM || err == ENOBUFS)
     hint = " (the AF_XDP sockets' memory is locked memory, above RLIMIT_MEMLOCK: give CAP_IPC_LOCK or raise RLIMIT_MEMLOCK, e.g. LimitMEMLOCK=infinity)";
   snprintf(msg, sizeof msg, "cannot attach to device %s: %s: %s%s", dev, step, strerror(err), hint);
-  napi_value message, error, code;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, NULL, message, &error);
-  napi_create_int32(env, err, &code);
-  napi_set_named_property(env, error, "errno", code);
-  napi_throw(env, error);
-  return NULL;
+  return throw_with_errno(env, msg, err);
 }
 
 /* The device's receive queues (its RSS queues; a veth has one), up to MAX_QUEUES + 1. */

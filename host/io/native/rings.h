@@ -35,6 +35,9 @@ int ring_arp_fd(ring_port *p);
  * leaves that socket alone, which saves a recv() that finds nothing on every read. */
 void ring_arp_ready(ring_port *p);
 
+/* Throws an Error with message msg and its errno property set to err (tap.c); returns NULL. */
+napi_value throw_with_errno(napi_env env, const char *msg, int err);
+
 /* Adds the ring functions to the addon's exports. */
 void rings_init(napi_env env, napi_value exports);
 

@@ -54,13 +54,7 @@ extern unsigned int if_nametoindex(const char *ifname);
     }                                                                    \
   } while (0)
 
-static napi_value throw_errno(napi_env env, const char *what, const char *dev, int err) {
-  char msg[256];
-  const char *hint = "";
-  if (err == EPERM || err == EACCES) hint = " (needs root or CAP_NET_ADMIN)";
-  else if (err == EBUSY) hint = " (the device is in use by another process)";
-  else if (err == ENOENT || err == ENODEV) hint = " (is the tun module loaded? /dev/net/tun must exist)";
-  snprintf(msg, sizeof msg, "%s %s: %s%s", what, dev, strerror(err), hint);
+napi_value throw_with_errno(napi_env env, const char *msg, int err) {
   napi_value code, message, error;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
   napi_create_int32(env, err, &code);
@@ -68,6 +62,16 @@ static napi_value throw_errno(napi_env env, const char *what, const char *dev, i
   napi_set_named_property(env, error, "errno", code);
   napi_throw(env, error);
   return NULL;
+}
+
+static napi_value throw_errno(napi_env env, const char *what, const char *dev, int err) {
+  char msg[256];
+  const char *hint = "";
+  if (err == EPERM || err == EACCES) hint = " (needs root or CAP_NET_ADMIN)";
+  else if (err == EBUSY) hint = " (the device is in use by another process)";
+  else if (err == ENOENT || err == ENODEV) hint = " (is the tun module loaded? /dev/net/tun must exist)";
+  snprintf(msg, sizeof msg, "%s %s: %s%s", what, dev, strerror(err), hint);
+  return throw_with_errno(env, msg, err);
 }
 
 static int32_t arg_i32(napi_env env, napi_value v) {
@@ -134,13 +138,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
       char msg[320];
       snprintf(msg, sizeof msg, "cannot attach TAP device %s: %s exists and is not a TAP device; to attach to an existing interface "
                "name it with 'device %s' instead of 'tap' (AF_XDP rings: no bridge, no TAP)", name, name, name);
-      napi_value message, error, code;
-      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-      napi_create_error(env, NULL, message, &error);
-      napi_create_int32(env, e, &code);
-      napi_set_named_property(env, error, "errno", code);
-      napi_throw(env, error);
-      return NULL;
+      return throw_with_errno(env, msg, e);
     }
     return throw_errno(env, "cannot attach TAP device", name, e);
   }
