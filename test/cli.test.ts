@@ -32,7 +32,11 @@ describe("the wasmvs command", () => {
   it("a usage error names the problem and shows that command's usage; other errors are one line, no stack trace", () => {
     const u = run(["check"]);
     expect(u.status).toBe(2);
-    expect(u.stderr).toMatch(/^wasmvs: check needs exactly one FILE\n\nusage: wasmvs check FILE/);
+    expect(u.stderr).toMatch(/^wasmvs: check needs exactly one FILE \(or --config FILE\)\n\nusage: wasmvs check FILE/);
+    // check takes the file as run does too (--config FILE), but one file only.
+    const both = run(["check", join(ROOT, "examples", "director.rules"), "--config", join(ROOT, "examples", "director.rules")]);
+    expect([both.status, both.stderr.split("\n")[0]]).toEqual([2, "wasmvs: check needs exactly one FILE (or --config FILE)"]);
+    expect(run(["check", "--config", join(ROOT, "examples", "director.rules")]).stdout).toBe(run(["check", join(ROOT, "examples", "director.rules")]).stdout);
     const missing = run(["check", "/nonexistent/director.conf"]);
     expect(missing.status).toBe(1);
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);

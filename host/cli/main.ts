@@ -25,7 +25,7 @@ commands:
          ipvsadm's command line against the running director (wasmvs -h lists it;
          the socket is WASMVS_SOCKET, by default this network namespace's
          /run/wasmvs/net-INODE.sock)
-  check FILE [--director FILE] [--strict]
+  check FILE [--director FILE] [--strict]   (or check --config FILE ..., as run takes it)
          validate a configuration (keepalived.conf with a director block, or ipvsadm
          rules) without running anything, and say what it would set up; --director:
          keepalived.conf's director block is in a file of its own, so that keepalived.conf
@@ -196,12 +196,16 @@ export async function main(argv: string[]): Promise<number> {
       case "ipvsadm":
         return await ipvsadm(rest);
       case "check": {
-        // FILE and --director FILE, in either order.
-        const at = rest.map((a, i) => (!a.startsWith("--") && rest[i - 1] !== "--director" ? i : -1)).filter((i) => i >= 0);
-        if (at.length !== 1 || rest[at[0]] === "") throw new UsageError("check needs exactly one FILE", "check");
-        const f = parseFlags(rest.filter((_, i) => i !== at[0]), ["director"], ["strict"]);
+        // FILE and --director FILE, in either order; --config FILE as `run` takes it (an operator
+        // checks the very command line they run).
+        const at = rest.map((a, i) => (!a.startsWith("--") && rest[i - 1] !== "--director" && rest[i - 1] !== "--config" ? i : -1)).filter((i) => i >= 0);
+        const f = parseFlags(rest.filter((_, i) => !at.includes(i)), ["director", "config"], ["strict"]);
+        if (at.length + (f.config !== undefined ? 1 : 0) !== 1 || (at.length === 1 && rest[at[0]] === "")) {
+          throw new UsageError("check needs exactly one FILE (or --config FILE)", "check");
+        }
+        const file = at.length === 1 ? rest[at[0]] : (f.config as string);
         // What the file says (words in warnings, errors) cannot drive the terminal: control characters escaped.
-        process.stdout.write(printable(await (await import("./check.js")).check(rest[at[0]], f.director as string | undefined, !!f.strict), true));
+        process.stdout.write(printable(await (await import("./check.js")).check(file, f.director as string | undefined, !!f.strict), true));
         return 0;
       }
       case "reload": {
