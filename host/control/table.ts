@@ -87,7 +87,7 @@ export function formatCounters(snap: EngineSnapshot): string {
     const d = ringDrops(g);
     lines.push(`device ${g.device} (AF_XDP, ${g.mode} XDP, ${g.queues} queue(s)): ` + (d.total === 0 ? "no frame dropped by the kernel" :
       `${d.total} dropped by the kernel (fill ring empty ${d.fillRingEmpty}: the data path fell behind; receive ring full ${d.rxRingFull}, ` +
-      `invalid ${d.invalid}, other ${d.other})`));
+      `invalid ${d.invalid}, other ${d.other}, ARP copies ${d.arpCopy})`));
   }
   return lines.join("\n");
 }

@@ -10,8 +10,10 @@ import type { RingInfo } from "./tap.js";
  *  rx_dropped less those. With the fill ring as large as the receive ring (rings.c), a data path
  *  that falls behind empties the fill ring first: it shows as fill_ring_empty, rarely as rx_ring_full.
  *  rx_invalid counts fill-ring entries the kernel skipped, tx_invalid frames not sent. */
-export function ringDrops(g: RingInfo): { rxRingFull: number; fillRingEmpty: number; invalid: number; other: number; total: number } {
+export function ringDrops(g: RingInfo): { rxRingFull: number; fillRingEmpty: number; invalid: number; other: number; arpCopy: number; total: number } {
   const other = Math.max(0, g.rxDropped - g.fillRingEmpty);
   const invalid = g.rxInvalid + g.txInvalid;
-  return { rxRingFull: g.rxRingFull, fillRingEmpty: g.fillRingEmpty, invalid, other, total: g.rxRingFull + g.fillRingEmpty + invalid + other };
+  // ARP copies the engine's AF_PACKET socket lost (PACKET_STATISTICS): the host had the frame.
+  const arpCopy = g.arpDropped ?? 0;
+  return { rxRingFull: g.rxRingFull, fillRingEmpty: g.fillRingEmpty, invalid, other, arpCopy, total: g.rxRingFull + g.fillRingEmpty + invalid + other + arpCopy };
 }

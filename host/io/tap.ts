@@ -68,6 +68,8 @@ export interface RingInfo {
   rxRingFull: number;
   fillRingEmpty: number;
   txRingEmpty: number;
+  /** ARP copies the ARP socket had no room for (the host still got them; the engine did not). */
+  arpDropped: number;
 }
 
 let addon: TapAddon | undefined;

@@ -135,6 +135,7 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
         this.inc({ device: g.device, reason: "fill_ring_empty" }, d.fillRingEmpty);
         this.inc({ device: g.device, reason: "invalid_descriptor" }, d.invalid);
         this.inc({ device: g.device, reason: "other" }, d.other);
+        this.inc({ device: g.device, reason: "arp_copy" }, d.arpCopy);
       }
     } });
   new Gauge({ name: "wasmvs_arp_failed_next_hops", help: "Next hops that stopped answering ARP (neighbour entries in state failed).", registers: [r],

@@ -102,6 +102,7 @@ struct ring_port {
   uint32_t next_read; /* the queue whose turn it is */
   int generic;        /* XDP in the stack's generic mode: the driver has none of its own */
   int veth;           /* frames may carry partial checksums (finish_partial), as in generic mode */
+  double arp_drops;   /* ARP copies the AF_PACKET socket had no room for (PACKET_STATISTICS, summed) */
   struct ring_port *next;
 };
 
@@ -806,6 +807,12 @@ static napi_value ring_info(napi_env env, napi_callback_info info) {
   }
   const char *names[6] = {"rxDropped", "rxInvalid", "txInvalid", "rxRingFull", "fillRingEmpty", "txRingEmpty"};
   for (int k = 0; k < 6; k++) set_num(env, out, names[k], sum[k]);
+  /* The ARP copies' socket: PACKET_STATISTICS counts since its last reading, so they are summed here. */
+  struct tpacket_stats ps;
+  socklen_t plen = sizeof ps;
+  memset(&ps, 0, sizeof ps);
+  if (getsockopt(p->arp_fd, SOL_PACKET, PACKET_STATISTICS, &ps, &plen) == 0) p->arp_drops += (double)ps.tp_drops;
+  set_num(env, out, "arpDropped", p->arp_drops);
   return out;
 }
 
