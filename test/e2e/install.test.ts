@@ -70,8 +70,9 @@ e2eDescribe("npm install -g from the packed tarball", () => {
     const own = join(dir, "run");
     mkdirSync(own);
     chownSync(own, 65534, 65534);
-    const config = join(own, "installed.rules");
-    writeFileSync(config, sb.config([{ protocol: "tcp", port: 80, scheduler: "rr" }]));
+    // vrrp_rt_priority: the data-path thread real-time without a VRRP instance, so the ambient CAP_SYS_NICE is put to use.
+    const config = join(own, "installed.conf");
+    writeFileSync(config, "global_defs {\n  vrrp_rt_priority 10\n}\n" + sb.keepalivedConfig([{ protocol: "tcp", port: 80, scheduler: "rr" }]));
     const status = join(own, "installed.json");
     const unit = readFileSync(join(prefix, "lib", "node_modules", "wasmvs", "packaging", "wasmvs.service"), "utf8");
     const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1].trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`).join(",");

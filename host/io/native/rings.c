@@ -708,12 +708,19 @@ static napi_value ring_open(napi_env env, napi_callback_info info) {
   p->prog_fd = load_program(&prog, log, sizeof log);
   if (p->prog_fd < 0) {
     err = errno;
-    /* The verifier's last lines say why: a defect of this file, never the operator's. */
-    size_t L = strlen(log);
-    const char *tail = L > 300 ? log + L - 300 : log;
-    char what[400];
-    snprintf(what, sizeof what, "BPF_PROG_LOAD (verifier: %.300s)", tail);
     close_port(p);
+    /* Refused for want of privileges (the verifier allows its packet pointer arithmetic with
+     * CAP_PERFMON only): fail()'s hint says which; the verifier's log would only bury it. */
+    if (err == EPERM || err == EACCES) return fail(env, dev, "BPF_PROG_LOAD", err);
+    /* Otherwise the verifier's last lines say why — a defect of this file, never the operator's —
+     * on one line, as every error is. */
+    size_t L = strlen(log);
+    char tail[301];
+    snprintf(tail, sizeof tail, "%.300s", L > 300 ? log + L - 300 : log);
+    for (char *c = tail; *c; c++)
+      if (*c == '\n' || *c == '\t') *c = ' ';
+    char what[400];
+    snprintf(what, sizeof what, "BPF_PROG_LOAD (verifier: %s)", tail);
     return fail(env, dev, what, err);
   }
   p->link_fd = attach(p->prog_fd, ifindex, &p->generic);
