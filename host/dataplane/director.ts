@@ -435,8 +435,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined && !vrrpOwned.has(s.address)).map((s) => s.address));
       // A mark rule's single address is a VIP too (the engine answers ARP for it).
       for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
-      // An address the host shares on a ring-attached device is the host's to announce.
-      for (const i of fileCfg.interfaces) if (i.address && !i.hostsAddress) vips.add(i.address.split("/")[0]);
+      for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
       for (const a of fileCfg.staticAddresses ?? []) vips.add(a.address);
       await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
       return () => {};
