@@ -189,9 +189,9 @@ export function sendGratuitousArp(ifindex: u32, addr: u32, nowMs: u32): u32 {
 
 // ---- interfaces, routes, neighbours ------------------------------------------------
 
-export function setInterface(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32, flags: u32): i32 {
+export function setInterface(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32): i32 {
   if (!state.initialised) return -Err.NOT_INITIALISED;
-  return ifaceSet(ifindex, macLo, macHi, mtu, addr, prefixLen, flags) ? Err.OK : -Err.BAD_ARGUMENT;
+  return ifaceSet(ifindex, macLo, macHi, mtu, addr, prefixLen) ? Err.OK : -Err.BAD_ARGUMENT;
 }
 export function addRoute(net: u32, prefixLen: u32, gateway: u32, ifindex: u32): i32 {
   if (!state.initialised) return -Err.NOT_INITIALISED;

@@ -277,12 +277,3 @@ describe("VIPs that are addresses of the host (a device interface leaves those t
       "remove it (ip addr del 192.0.2.100/32 dev lo): wasmvs answers ARP for its VIPs itself");
   });
 });
-
-describe("device: the address the engine shares with the host", () => {
-  it("is marked when it is one of the device's own (the host answers its ARP), not when the interface gives another", () => {
-    const shared = load("shared.rules", `interface 0 name outside device eth0\ninterface 1 name inside device eth1 address 10.1.0.5/24\n${SERVICE}`);
-    expect(shared.interfaces.map((i) => [i.name, i.address, i.hostsAddress])).toEqual([["outside", "10.0.0.1/24", true], ["inside", "10.1.0.5/24", undefined]]);
-    // A second address of the device, given explicitly, is the host's too.
-    expect(load("second.rules", `interface 0 name outside device eth0 address 10.0.0.9/24\n${SERVICE}`).interfaces[0].hostsAddress).toBe(true);
-  });
-});

@@ -160,32 +160,6 @@ describe("neighbours (ARP)", () => {
     expect(decode(e.txFrames(e.process(1, 1001))[0].frame).dstMac).toBe(CLIENT_MAC);
   });
 
-  it("on an interface whose address the host shares (a ring-attached device), leaves its ARP to the host but answers for the VIPs and still learns from replies", async () => {
-    const e = await unresolved();
-    e.setInterface({ index: 1, mac: IN_MAC, address: `${DIRECTOR_IN}/24`, mtu: 1500, hostsAddress: true });
-    e.setInterface({ index: 0, mac: OUT_MAC, address: "10.0.0.1/24", mtu: 1500, hostsAddress: true });
-    // A request for the shared address: the host's stack answers it; the engine sends nothing.
-    const consumed = e.counters().consumed;
-    e.loadFrame(0, eth("ff:ff:ff:ff:ff:ff", RS_MAC[0], 0x0806, arp(1, RS_MAC[0], RS[0], "00:00:00:00:00:00", DIRECTOR_IN)), 1);
-    expect(e.process(1, 1000)).toBe(0);
-    expect(e.counters().consumed).toBe(consumed + 1n);
-    // A request for a VIP on the same kind of interface: answered by the engine.
-    e.loadFrame(0, eth("ff:ff:ff:ff:ff:ff", CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, "00:00:00:00:00:00", VIP)), 0);
-    expect(decode(e.txFrames(e.process(1, 1001))[0].frame).arp).toEqual({ op: 2, sha: OUT_MAC, spa: VIP, tha: CLIENT_MAC, tpa: CLIENT });
-    // The request it left to the host still taught it the asker (STALE, as arp_process): the next frame to
-    // that server goes straight out.
-    e.loadFrame(0, syn(1000), 0);
-    expect(e.txFrames(e.process(1, 1002)).map((f) => decode(f.frame).dstMac)).toEqual([RS_MAC[0]]);
-    // A reply to the engine's own request (sent from the shared address) resolves a next hop it did not know.
-    const s2 = e.addService({ protocol: "tcp", address: VIP, port: 81, scheduler: "rr" });
-    e.addRealServer(s2, { address: RS[1], port: 81, method: "dr", weight: 1 });
-    e.loadFrame(0, eth(OUT_MAC, CLIENT_MAC, 0x0800, ipv4({ src: CLIENT, dst: VIP, proto: 6, payload: tcp({ src: CLIENT, dst: VIP, sport: 999, dport: 81, flags: SYN }) })), 0);
-    expect(decode(e.txFrames(e.process(1, 1003))[0].frame).arp).toEqual({ op: 1, sha: IN_MAC, spa: DIRECTOR_IN, tha: "00:00:00:00:00:00", tpa: RS[1] });
-    e.loadFrame(0, eth(IN_MAC, "02:aa:00:00:00:77", 0x0806, arp(2, "02:aa:00:00:00:77", RS[1], IN_MAC, DIRECTOR_IN)), 1);
-    expect(e.txFrames(e.process(1, 1010)).map((f) => decode(f.frame).dstMac)).toEqual(["02:aa:00:00:00:77"]);
-    expect(e.counters().queue_released).toBe(1n);
-  });
-
   it("sends a gratuitous ARP for a VIP", async () => {
     const e = await director();
     const n = e.sendGratuitousArp(0, VIP, 1000);

@@ -13,7 +13,7 @@ import { tcpCheck, tcpFlags, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/
 import { udpCheck } from "../wire/udp";
 import { l4DstPort, l4SrcPort } from "../wire/l4";
 import { icmpCheck, icmpIsConnectionError, icmpType, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN } from "../wire/icmp";
-import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceFlags, ifaceMac, IF_FLAG_HOST_ADDRESS } from "../route/route";
+import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
 import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, connSeen, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
@@ -74,11 +74,6 @@ function handleArp(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   neighLearn(sender, arp + ArpField.SHA, ifindex, forUs, arpOp(arp) == ARP_OP_REPLY_WIRE && !ethIsGroup(frame));
   if (!forUs) { count(Counter.DROP_ARP_NOT_FOR_US); return; }
   if (arpOp(arp) != ARP_OP_REQUEST_WIRE) { count(Counter.CONSUMED); return; }
-  // An address the host shares (a ring-attached device): the host's stack answers for it.
-  if (own == 0 && target == ifaceAddr(ifindex) && (ifaceFlags(ifindex) & IF_FLAG_HOST_ADDRESS) != 0 && !isVip(target)) {
-    count(Counter.CONSUMED);
-    return;
-  }
   // Reply in place: the asker becomes the target. An address of a use_vmac instance is
   // answered with its virtual MAC, which stays the same whichever director is master.
   let mac = own == 1 ? vrrpVmacFor(target, ifindex) : 0;

@@ -5,15 +5,10 @@
 import { Abi } from "../abi";
 import { bswap32 } from "../wire/bytes";
 
-// Interface record (32 bytes): mac[6] | used u8 | flags u8 | mtu u32 | addr u32 | mask u32
+// Interface record (32 bytes): mac[6] | used u8 | pad | mtu u32 | addr u32 | mask u32
 @inline const IF_SIZE: usize = 32;
 @inline const IF_MAC: usize = 0;
 @inline const IF_USED: usize = 6;
-@inline const IF_FLAGS: usize = 7;
-/** The interface's address is the host's own too (a device attached through AF_XDP rings,
- *  issue 18): the host's stack answers ARP for it, so the engine does not — its reply would go
- *  out beside the host's, and would go on claiming the address after the host moved it. */
-@inline export const IF_FLAG_HOST_ADDRESS: u32 = 1;
 @inline const IF_MTU: usize = 8;
 @inline const IF_ADDR: usize = 12;
 @inline const IF_MASK: usize = 16;
@@ -45,21 +40,19 @@ let routeCount: u32 = 0;
 @inline export function ifaceMac(ifindex: u32): usize { return ifaceRecord(ifindex) + IF_MAC; }
 @inline export function ifaceMtu(ifindex: u32): u32 { return load<u32>(ifaceRecord(ifindex), IF_MTU); }
 @inline export function ifaceAddr(ifindex: u32): u32 { return load<u32>(ifaceRecord(ifindex), IF_ADDR); }
-@inline export function ifaceFlags(ifindex: u32): u32 { return <u32>load<u8>(ifaceRecord(ifindex), IF_FLAGS); }
 
 /** The smallest MTU of any interface: a packet no longer than this fits every egress,
  *  so the forwarding paths check the egress MTU only above it (one compare per packet). */
 export let minIfaceMtu: u32 = 65535;
 
 /** Define (or redefine) interface ifindex. macLo holds bytes 0-3 of the MAC, macHi bytes 4-5.
- *  addr 0 means no address; flags: IF_FLAG_*. Redefining replaces its connected route. */
-export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32, flags: u32 = 0): bool {
-  if (ifindex >= <u32>Abi.MAX_INTERFACES || prefixLen > 32 || mtu < 68 || flags > IF_FLAG_HOST_ADDRESS) return false;
+ *  addr 0 means no address. Redefining replaces its connected route. */
+export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u32, prefixLen: u32): bool {
+  if (ifindex >= <u32>Abi.MAX_INTERFACES || prefixLen > 32 || mtu < 68) return false;
   let r = ifaceRecord(ifindex);
   store<u32>(r, macLo, IF_MAC);
   store<u16>(r, <u16>macHi, IF_MAC + 4);
   store<u8>(r, 1, IF_USED);
-  store<u8>(r, <u8>flags, IF_FLAGS);
   store<u32>(r, mtu, IF_MTU);
   store<u32>(r, addr, IF_ADDR);
   store<u32>(r, prefixMaskWire(prefixLen), IF_MASK);

@@ -206,8 +206,6 @@ export function resolveDevices(cfg: DirectorConfig, how: DeviceResolution): { er
     }
     i.rxQueues = f.rxQueues;
     if (from.mac || from.address || from.mtu) i.fromDevice = from;
-    // The engine shares it with the host, whose stack answers its ARP (assembly/route/route.ts).
-    if (i.address && f.addresses.some((a) => a.split("/")[0] === i.address!.split("/")[0])) i.hostsAddress = true;
   }
   // use_vmac: the XDP program takes unicast frames for the device's own MAC only, and a NIC's
   // filter drops a virtual MAC's frames anyway (keepalived puts a macvlan device there).

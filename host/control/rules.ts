@@ -229,8 +229,6 @@ export interface InterfaceConfig {
   rxQueues?: number;
   /** Which of mac, address and mtu were taken from the device (not written in the file). */
   fromDevice?: { mac?: boolean; address?: boolean; mtu?: boolean };
-  /** The address is also the host's own on the device (resolveDevices): the host answers ARP for it. */
-  hostsAddress?: boolean;
   line: number;
   /** The file of its line when not the configuration's own (a --director file). */
   file?: string;

@@ -74,9 +74,6 @@ export interface InterfaceSpec {
   /** "10.0.0.1/24", or undefined for an interface without an address. */
   address?: string;
   mtu?: number;
-  /** The address is the host's own too (a device attached through AF_XDP rings): the host
-   *  answers ARP for it, the engine does not. */
-  hostsAddress?: boolean;
 }
 
 export interface ServiceSpec {
@@ -592,7 +589,7 @@ export class Engine {
     }
     const mtu = spec.mtu ?? 1500;
     if (mtu + ETHERNET_OVERHEAD > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
-    check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix, spec.hostsAddress ? 1 : 0), `interface ${spec.index}`);
+    check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
   }
 
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
