@@ -7,7 +7,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, RS, VIP, OUT_MAC, GATEWAY_MAC, RS_MAC } from "./helpers/director.js";
-import { eth, ipv4, tcp, udp, decode, SYN, ACK, RST } from "./helpers/packet.js";
+import { eth, ipv4, tcp, udp, expectFrame, SYN, ACK, RST } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
 import { formatConnections } from "../host/control/ipvsadm.js";
 
@@ -24,8 +24,7 @@ function send(e: Engine, frame: Uint8Array, now: number): { server?: string; dpo
   e.loadFrame(0, frame, 0);
   const out = e.txFrames(e.process(1, now));
   if (!out.length) return {};
-  const d = decode(out[0].frame);
-  expect(d.checksumErrors).toEqual([]);
+  const d = expectFrame(out[0].frame);
   const k = RS_MAC.indexOf(d.dstMac);
   expect(d.ip!.dst).toBe(RS[k]); // NAT: the destination rewritten to that server
   return { server: RS[k], dport: (d.ip!.tcp ?? d.ip!.udp)!.dport };
@@ -234,7 +233,7 @@ describe("firewall marks (mark rules, ipvsadm -f)", () => {
     expect(send(e, dgram({ addr: "192.0.2.7", port: 31000 }, 8053), 1001)).toEqual({ server: RS[0], dport: 53 });
     // 10.0.0.100:22: marked by nothing, no service: the engine answers as a closed port.
     e.loadFrame(0, syn({ addr: "192.0.2.7", port: 31002 }, 22), 0);
-    const out = e.txFrames(e.process(1, 1002)).map((f) => decode(f.frame));
+    const out = e.txFrames(e.process(1, 1002)).map((f) => expectFrame(f.frame));
     expect(out.map((d) => [d.ip!.src, d.ip!.tcp!.flags & RST ? "RST" : "?"])).toEqual([[VIP, "RST"]]);
     // Clearing the rules takes the marks away, and the address with them: no longer the
     // director's, it is neither forwarded nor answered.
@@ -263,7 +262,7 @@ describe("expire_nodest_conn (on by default in wasmvs run)", () => {
     expect(moved).toBeDefined();
     expect(moved).not.toBe(first);
     e.loadFrame(0, seg(c, ACK), 0);
-    const out = e.txFrames(e.process(1, 1002)).map((f) => decode(f.frame));
+    const out = e.txFrames(e.process(1, 1002)).map((f) => expectFrame(f.frame));
     expect(out.map((d) => [d.ip!.src, d.ip!.dst, (d.ip!.tcp!.flags & RST) !== 0])).toEqual([[VIP, c.addr, true]]);
     // Off (IPVS's default): the packets are dropped until the connection times out.
     e.setExpireNodestConn(false);

@@ -6,7 +6,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, RS, VIP, OUT_MAC, GATEWAY_MAC } from "./helpers/director.js";
-import { eth, ipv4, tcp, decode, SYN, ACK, RST } from "./helpers/packet.js";
+import { eth, ipv4, tcp, expectFrame, SYN, ACK, RST } from "./helpers/packet.js";
 import type { Engine, SchedulerName } from "../host/engine/index.js";
 import { hsiphash32, mhKey, mhTable, MH_K1, MH_SIZE } from "./helpers/mh-model.js";
 
@@ -341,7 +341,7 @@ function connect(e: Engine, now = 1000): { server: string | null; client: { addr
   // The SYN to a real server leaves on the inside; with no server left, the client gets
   // ICMP port unreachable on the outside (ip_vs_leave).
   const toServer = e.txFrames(n).find((f) => f.ifindex === 1);
-  return { server: toServer ? decode(toServer.frame).ip!.dst : null, client: c };
+  return { server: toServer ? expectFrame(toServer.frame).ip!.dst : null, client: c };
 }
 
 async function setup(sched: SchedulerName, weights: number[], thresholds: [number, number][] = [], schedFlags = 0, mhTableSize = MH_SIZE): Promise<{ e: Engine; m: Model; svc: number }> {
@@ -714,10 +714,9 @@ describe("schedulers match IPVS's algorithms", () => {
     const out = e.txFrames(e.process(1, 1000));
     expect(e.drops().no_dest).toBe(1n);
     expect(out.length).toBe(1);
-    const d = decode(out[0].frame);
+    const d = expectFrame(out[0].frame);
     expect(out[0].ifindex).toBe(0);
     expect(d.ip).toMatchObject({ src: VIP, dst: c.addr });
     expect(d.ip!.icmp).toMatchObject({ type: 3, code: 3 });
-    expect(d.checksumErrors).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import { FakeClock } from "../host/control/clock.js";
 import { parseKeepalived } from "../host/control/keepalived.js";
 import { VrrpMachines } from "../host/vrrp/machines.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
-import { decode, eth, ipv4, tcp, udp, vrrp, ACK, SYN } from "./helpers/packet.js";
+import { expectFrame, eth, ipv4, tcp, udp, vrrp, ACK, SYN } from "./helpers/packet.js";
 import { Counter, type Engine } from "../host/engine/index.js";
 import { syncEntry, syncMessage } from "./helpers/syncmsg.js";
 
@@ -56,7 +56,7 @@ function feed(e: Engine, frame: Uint8Array, now = 1000): Uint8Array[] {
 
 const seg = (port: number, flags: number, addr = CLIENT) =>
   eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: addr, dst: VIP, proto: 6, payload: tcp({ src: addr, dst: VIP, sport: port, dport: 80, flags }) }));
-const serverOf = (f: Uint8Array) => RS[RS_MAC.indexOf(decode(f).dstMac)];
+const serverOf = (f: Uint8Array) => RS[RS_MAC.indexOf(expectFrame(f).dstMac)];
 
 /** Every frame ends in exactly one of the drop counters, forwarded, consumed or queued. */
 function expectCountersAddUp(e: Engine): void {
@@ -310,8 +310,7 @@ describe("authenticated sync (beyond IPVS, off by default): an HMAC-SHA256 trail
     master.setSyncAuthKey(key);
     const out = feed(master, seg(40000, SYN)).filter((f) => f[0] === 1 && f[5] === 0x51);
     expect(out.length).toBe(1);
-    const d = decode(out[0]);
-    expect(d.checksumErrors).toEqual([]);
+    const d = expectFrame(out[0]);
     const payload = out[0].subarray(42);
     const size = (payload[2] << 8) | payload[3];
     expect(payload.length).toBe(size + 32);

@@ -6,7 +6,7 @@
 
 import { describe, it, expect } from "vitest";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
-import { arp, decode, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
+import { arp, expectFrame, eth, ipv4, tcp, udp, ACK, SYN } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
 import { syncMessage } from "./helpers/syncmsg.js";
 
@@ -36,8 +36,7 @@ function feed(e: Engine, frame: Uint8Array, now = 1000): Uint8Array[] {
 
 /** An IPVS v1 sync message, read independently of the engine. */
 function readSync(frame: Uint8Array) {
-  const d = decode(frame);
-  expect(d.checksumErrors).toEqual([]);
+  const d = expectFrame(frame);
   expect(d.dstMac).toBe("01:00:5e:00:00:51");
   expect(d.ip).toMatchObject({ dst: "224.0.0.81", proto: 17, ttl: 1 });
   expect(d.ip!.udp).toMatchObject({ sport: 8848, dport: 8848 });
@@ -63,7 +62,7 @@ describe("connection sync, master side", () => {
     const sync = out.filter(isSync);
     expect(fwd.length).toBe(1);
     expect(sync.length).toBe(1);
-    const server = RS[RS_MAC.indexOf(decode(fwd[0]).dstMac)];
+    const server = RS[RS_MAC.indexOf(expectFrame(fwd[0]).dstMac)];
     const m = readSync(sync[0]);
     expect(m.header).toEqual({ reserved: 0, syncid: 9, size: 8 + 36, count: 1, version: 1, spare: 0 });
     expect(m.entries).toEqual([{ type: 0, protocol: 6, verSize: 36, flags: 3 | 0x80 | 0x100, state: 3, cport: 40000, vport: 80, dport: 80, fwmark: 0,
@@ -84,7 +83,7 @@ describe("connection sync, backup side", () => {
     for (let k = 0; k < 5; k++) {
       const c = { addr: C.addr, port: 40000 + k };
       const out = [...feed(master, syn(c)), ...feed(master, ack(c), 1001)];
-      servers.push(RS[RS_MAC.indexOf(decode(out.find((f) => !isSync(f))!).dstMac)]);
+      servers.push(RS[RS_MAC.indexOf(expectFrame(out.find((f) => !isSync(f))!).dstMac)]);
       for (const f of out.filter(isSync)) expect(feed(backup, f)).toEqual([]);
     }
     expect(backup.counters().sync_conns_received).toBe(10n);
@@ -94,7 +93,7 @@ describe("connection sync, backup side", () => {
     // Failover: the client's next segment reaches the backup, which forwards it on.
     for (let k = 0; k < 5; k++) {
       const out = feed(backup, ack({ addr: C.addr, port: 40000 + k }), 2000);
-      expect(out.map((f) => RS[RS_MAC.indexOf(decode(f).dstMac)])).toEqual([servers[k]]);
+      expect(out.map((f) => RS[RS_MAC.indexOf(expectFrame(f).dstMac)])).toEqual([servers[k]]);
     }
     expect(backup.counters().resets_sent).toBe(0n);
   });
@@ -102,14 +101,14 @@ describe("connection sync, backup side", () => {
   it("persistence templates are synced: a new connection of the same client goes to its server on the backup", async () => {
     const { master, backup } = await pair(true);
     const out = [...feed(master, syn())];
-    const server = RS[RS_MAC.indexOf(decode(out.find((f) => !isSync(f))!).dstMac)];
+    const server = RS[RS_MAC.indexOf(expectFrame(out.find((f) => !isSync(f))!).dstMac)];
     const m = readSync(out.find(isSync)!);
     expect(m.entries.map((e) => [e.protocol, e.flags & 0x1000, e.cport, e.caddr, e.timeout])).toEqual([[6, 0x1000, 0, "192.0.2.0", 300], [6, 0, 40000, C.addr, 60]]);
     for (const f of out.filter(isSync)) feed(backup, f);
     expect(backup.connections(1000).filter((c) => c.template).map((c) => [c.client, c.server])).toEqual([["192.0.2.0", server]]);
     for (let k = 1; k < 6; k++) {
       const o = feed(backup, syn({ addr: `192.0.2.${20 + k}`, port: 41000 + k }), 2000).filter((f) => !isSync(f));
-      expect(RS[RS_MAC.indexOf(decode(o[0]).dstMac)]).toBe(server);
+      expect(RS[RS_MAC.indexOf(expectFrame(o[0]).dstMac)]).toBe(server);
     }
   });
 
@@ -196,13 +195,12 @@ describe("connection sync to a unicast peer", () => {
   it("the master sends to the peer's address and MAC (ARP first), TTL 64; the backup takes messages to its own address from its peer only", async () => {
     const { master, backup } = await pair();
     master.setSync({ send: true, receive: false, ifindex: 0, syncid: 9, refreshMs: 0, peer: "10.0.0.9" });
-    const first = feed(master, syn()).map((f) => decode(f));
+    const first = feed(master, syn()).map((f) => expectFrame(f));
     // The connection forwarded; the message waits for the peer's MAC: an ARP request goes out.
     expect(first.filter((d) => d.arp).map((d) => [d.arp!.op, d.arp!.tpa])).toEqual([[1, "10.0.0.9"]]);
     const released = feed(master, eth(OUT_MAC, "02:00:00:00:00:09", 0x0806, new Uint8Array(arp(2, "02:00:00:00:00:09", "10.0.0.9", OUT_MAC, "10.0.0.1"))), 1001);
     expect(released.length).toBe(1);
-    const d = decode(released[0]);
-    expect(d.checksumErrors).toEqual([]);
+    const d = expectFrame(released[0]);
     expect(d.dstMac).toBe("02:00:00:00:00:09");
     expect(d.ip).toMatchObject({ src: "10.0.0.1", dst: "10.0.0.9", proto: 17, ttl: 64 });
     expect(d.ip!.udp).toMatchObject({ sport: 8848, dport: 8848 });
@@ -243,7 +241,7 @@ describe("connection sync, version 0 (an old IPVS master)", () => {
     const conns = backup.connections(1000).filter((c) => !c.template).sort((a, b) => a.clientPort - b.clientPort);
     expect(conns.map((c) => [c.clientPort, c.state, c.server, c.method, c.expiresInMs])).toEqual([[40001, "ESTABLISHED", RS[1], "dr", 900_000], [40002, "SYN_RECV", RS[2], "dr", 60_000]]);
     // A mid-stream segment of the synced connection goes to its server.
-    expect(feed(backup, ack({ addr: C.addr, port: 40001 }), 2000).map((f) => RS[RS_MAC.indexOf(decode(f).dstMac)])).toEqual([RS[1]]);
+    expect(feed(backup, ack({ addr: C.addr, port: 40001 }), 2000).map((f) => RS[RS_MAC.indexOf(expectFrame(f).dstMac)])).toEqual([RS[1]]);
   });
 
   it("a v0 message cut short, with a count that does not add up, or of another sync ID changes nothing", async () => {

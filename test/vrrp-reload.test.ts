@@ -23,7 +23,7 @@ import type { ScriptRunner } from "../host/health/scripts.js";
 import type { Script } from "../host/health/config.js";
 import { VrrpService } from "../host/vrrp/service.js";
 import { SyncDaemons } from "../host/control/syncd.js";
-import { arp, decode, eth, icmp, ipv4 } from "./helpers/packet.js";
+import { arp, expectFrame, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { Advert, VrrpInstance } from "../host/vrrp/state.js";
 import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
 
@@ -107,7 +107,7 @@ async function pair(textA: string, textB: string) {
      *  or the ARP for the gateway a route names; nothing without a route back). */
     const pingFrom = (src: string) => {
       engine.loadFrame(0, eth(mac, "02:00:00:00:09:fe", 0x0800, ipv4({ src, dst: addr, proto: 1, payload: icmp(8, 0, [0, 1, 0, 1], [1, 2, 3, 4]) })), 0);
-      return engine.txFrames(engine.process(1, clock.now())).map((f) => decode(f.frame)).map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.ip ? `ip ${d.ip.dst}` : "?"));
+      return engine.txFrames(engine.process(1, clock.now())).map((f) => expectFrame(f.frame)).map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.ip ? `ip ${d.ip.dst}` : "?"));
     };
     const vi = (nm = "VI_1") => n.local.vrrp!.machines.instances.find((x) => x.cfg.name === nm)!;
     const reload = async (t: string) => {

@@ -18,7 +18,7 @@ import { VrrpService } from "../host/vrrp/service.js";
 import { LocalEngine } from "../host/control/adapter.js";
 import { applyConfig } from "../host/control/rules.js";
 import { loadEngine } from "../host/engine/node.js";
-import { decode, eth, icmp, ipv4 } from "./helpers/packet.js";
+import { expectFrame, type Decoded, eth, icmp, ipv4 } from "./helpers/packet.js";
 import { ScriptTracker } from "../host/vrrp/track.js";
 import { InThreadVrrp } from "../host/vrrp/machines.js";
 import { WARNING } from "../host/io/log.js";
@@ -350,15 +350,15 @@ static_routes {
     const engine = await loadEngine({ batch: 16, connCapacity: 64 });
     applyConfig(engine, cfg);
     const clock = new FakeClock();
-    const out: ReturnType<typeof decode>[] = [];
-    const local = new LocalEngine(engine, () => clock.now(), (tx) => { for (const f of engine.txFrames(tx)) out.push(decode(f.frame)); }, { config: cfg, clock });
+    const out: Decoded[] = [];
+    const local = new LocalEngine(engine, () => clock.now(), (tx) => { for (const f of engine.txFrames(tx)) out.push(expectFrame(f.frame)); }, { config: cfg, clock });
     const service = new VrrpService(cfg, { clock, engine: local, log: () => {}, linkUp: () => true, scripts: {} as ScriptRunner });
     // A ping from a network only the virtual route reaches.
     const ping = () => {
       out.length = 0;
       engine.loadFrame(0, eth("02:00:00:00:00:01", "02:00:00:00:00:fe", 0x0800, ipv4({ src: "10.9.0.5", dst: "10.0.0.2", proto: 1,
         payload: new Uint8Array(icmp(8, 0, [0, 1, 0, 1], [1, 2, 3, 4])) })), 0);
-      for (const f of engine.txFrames(engine.process(1, clock.now()))) out.push(decode(f.frame));
+      for (const f of engine.txFrames(engine.process(1, clock.now()))) out.push(expectFrame(f.frame));
       return out.map((d) => (d.arp ? `arp who-has ${d.arp.tpa}` : d.ip ? `ip ${d.ip.dst}` : "?"));
     };
     service.start();

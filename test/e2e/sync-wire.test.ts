@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writePcap } from "../../host/io/pcap.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "../helpers/director.js";
-import { decode, eth, ipv4, tcp, udp, ACK, SYN } from "../helpers/packet.js";
+import { expectFrame, eth, ipv4, tcp, udp, ACK, SYN } from "../helpers/packet.js";
 import type { Engine } from "../../host/engine/index.js";
 import { e2eDescribe } from "./e2e.js";
 
@@ -46,7 +46,7 @@ e2eDescribe("sync messages read by Wireshark's ipvs dissector", () => {
     for (const a of RS) master.addRealServer(s, { address: a, port: 80, method: "dr", weight: 1 });
     master.setSync({ send: true, receive: false, ifindex: 0, syncid: 42, refreshMs: 0 });
     const out = feed(master, seg(40000, SYN), 1000);
-    const server = RS[RS_MAC.indexOf(decode(out.find((f) => !isSync(f))!).dstMac)];
+    const server = RS[RS_MAC.indexOf(expectFrame(out.find((f) => !isSync(f))!).dstMac)];
     const msgs = [...out, ...feed(master, seg(40000, ACK), 1001)].filter(isSync);
     expect(msgs.length).toBe(2);
     const lines = tshark(msgs, ["ipvs.syncid", "ipvs.conncount", "ipvs.version", "ipvs.proto", "ipvs.cport", "ipvs.vport", "ipvs.dport",

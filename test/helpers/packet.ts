@@ -253,3 +253,44 @@ export function vrrp(o: { version: 2 | 3; vrid: number; priority: number; addres
   m[7] = c & 255;
   return m;
 }
+
+// ---- the frame checker ------------------------------------------------------------------
+
+export interface FrameExpectations {
+  /** The frame may carry a UDP checksum of zero. RFC 768 lets an IPv4 sender send none (zero);
+   *  a forwarder keeps what it got, and a computed sum of zero goes on the wire as 0xffff — so
+   *  zero is right only where the frame the engine took in had none. */
+  udpChecksumAbsent?: boolean;
+  /** The transport checksum field holds only the pseudo-header sum (a virtio-net partial
+   *  checksum, VIRTIO_NET_HDR_F_NEEDS_CSUM): the device completes it, so it is not checked here. */
+  partialChecksum?: boolean;
+}
+
+/** Every checksum problem in a frame, stricter than decode(): each IPv4 header (outer, IPIP inner,
+ *  an ICMP error's quoted one); the TCP, UDP, ICMP and VRRP sums of every packet carried whole;
+ *  a UDP zero only where allowed; an IPv4 total length the frame cannot hold (its sums unchecked).
+ *  A quoted transport header is not summed: it is cut short (RFC 792 quotes 8 bytes), and IPVS
+ *  rewrites its ports without updating its checksum when it translates the error (ip_vs_nat_icmp). */
+export function frameProblems(frame: Bytes, want: FrameExpectations = {}): { decoded: Decoded; problems: string[] } {
+  const decoded = decode(frame);
+  const problems = decoded.checksumErrors.filter((p) => !(want.partialChecksum && /(outer|inner) (TCP|UDP) checksum$/.test(p)));
+  const ipStart = decoded.vlan === undefined ? 14 : 18;
+  const walk = (d: DecodedIp | undefined, where: string, avail: number) => {
+    if (!d) return;
+    if (d.totalLen > avail) problems.push(`${where} IPv4 total length ${d.totalLen} beyond the ${avail} bytes there`);
+    if (d.udp && d.udp.checksum === 0 && !want.udpChecksumAbsent) problems.push(`${where} UDP checksum zero (none) where one was due`);
+    walk(d.inner, `${where} inner`, d.totalLen - d.ihl);
+  };
+  walk(decoded.ip, "outer", frame.length - ipStart);
+  return { decoded, problems };
+}
+
+/** Decode a frame the engine emitted and fail the test on any checksum problem in it
+ *  (see frameProblems); returns the decoded frame for the test's own assertions. */
+export function expectFrame(frame: Bytes, want: FrameExpectations = {}): Decoded {
+  const { decoded, problems } = frameProblems(frame, want);
+  if (problems.length > 0) {
+    throw new Error(`checksum problems in frame: ${problems.join("; ")}\n  frame ${Buffer.from(frame).toString("hex")}`);
+  }
+  return decoded;
+}
