@@ -456,10 +456,31 @@ describe("schedulers match IPVS's algorithms", () => {
     expect(new Set(seq).size).toBe(3);
   });
 
-  it("dh hashes the destination: every connection to one VIP goes to one server", async () => {
+  it("dh hashes the destination: every connection to one VIP goes to the server its bucket names, whoever the client", async () => {
     const { e, m } = await setup("dh", [1, 1, 1]);
     const seq = compare(e, m, 10);
     expect(new Set(seq).size).toBe(1);
+    // Four more VIPs with the same three servers: their buckets (ip_vs_dh_hashkey, one per
+    // server in turn) name every server, so a scheduler that ignored the destination, or
+    // hashed the client, would fail here where one VIP alone cannot tell.
+    const vips = ["10.0.0.101", "10.0.0.102", "10.0.0.103", "10.0.0.104"];
+    for (const vip of vips) {
+      const s = e.addService({ protocol: "tcp", address: vip, port: 80, scheduler: "dh" });
+      for (const a of RS.slice(0, 3)) e.addRealServer(s, { address: a, port: 80, method: "nat", weight: 1 });
+    }
+    const serverOf = new Map<string, Set<string>>([[VIP, new Set(seq)], ...vips.map((v) => [v, new Set<string>()] as [string, Set<string>])]);
+    for (const vip of vips) {
+      for (let k = 0; k < 6; k++) {
+        const c = nextClient();
+        e.loadFrame(0, eth(OUT_MAC, GATEWAY_MAC, 0x0800, ipv4({ src: c.addr, dst: vip, proto: 6, payload: tcp({ src: c.addr, dst: vip, sport: c.port, dport: 80, flags: SYN }) })), 0);
+        const toServer = e.txFrames(e.process(1, 1000)).find((f) => f.ifindex === 1);
+        const server = toServer ? expectFrame(toServer.frame).ip!.dst : "-";
+        expect(server, `${vip} from ${c.addr}`).toBe(m.schedule(c.addr, vip)!.addr);
+        serverOf.get(vip)!.add(server);
+      }
+    }
+    expect([...serverOf.values()].map((x) => x.size)).toEqual([1, 1, 1, 1, 1]);
+    expect(new Set([...serverOf.values()].flatMap((x) => [...x]))).toEqual(new Set(RS.slice(0, 3)));
   });
 
   it("sh does not fall back when the client's server is quiesced", async () => {
