@@ -361,16 +361,17 @@ function pseudo(b: Uint8Array, off: number, proto: number, len: number): number 
   return ((b[off + 12] << 8) | b[off + 13]) + ((b[off + 14] << 8) | b[off + 15]) + ((b[off + 16] << 8) | b[off + 17]) + ((b[off + 18] << 8) | b[off + 19]) + proto + len;
 }
 
-/** Recompute every checksum of the IPv4 packet at off the way ./packet.ts's decoder checks
- *  them (its mirror image): header, then TCP/UDP over what the header says, ICMP after its
- *  quoted header, IPIP's inner packet, VRRP. */
+/** Recompute every checksum of the IPv4 packet at off the way ./packet.ts's checker checks
+ *  them (its mirror image): header, then TCP/UDP over what the header says (a quoted datagram's
+ *  too when it is quoted whole), ICMP after its quoted header, IPIP's inner packet, VRRP. */
 function fixIp(b: Uint8Array, off: number, avail: number, quoted: boolean): void {
   const ihl = (b[off] & 15) * 4;
   if (ihl < 20 || off + ihl > b.length) return;
   const totalLen = (b[off + 2] << 8) | b[off + 3];
   const l4 = off + ihl;
   const l4len = Math.min(totalLen, avail) - ihl;
-  const full = !quoted && totalLen <= avail;
+  // A quoted datagram there whole has its TCP/UDP sum checked too (./packet.ts frameProblems).
+  const full = totalLen <= avail;
   const proto = b[off + 9];
   const end = Math.min(b.length, l4 + Math.max(0, l4len));
   if (proto === 6 && l4len >= 18 && full) {

@@ -269,8 +269,11 @@ export interface FrameExpectations {
 /** Every checksum problem in a frame, stricter than decode(): each IPv4 header (outer, IPIP inner,
  *  an ICMP error's quoted one); the TCP, UDP, ICMP and VRRP sums of every packet carried whole;
  *  a UDP zero only where allowed; an IPv4 total length the frame cannot hold (its sums unchecked).
- *  A quoted transport header is not summed: it is cut short (RFC 792 quotes 8 bytes), and IPVS
- *  rewrites its ports without updating its checksum when it translates the error (ip_vs_nat_icmp). */
+ *  An ICMP error's quoted TCP/UDP sum is checked where the whole datagram is quoted (RFC 1812
+ *  4.3.2.3 lets a router quote up to 576 bytes): wasmvs updates it with the addresses and ports it
+ *  rewrites (as Linux's nf_nat does for the inner packet; ip_vs_nat_icmp leaves it). A quote cut
+ *  short (RFC 792: the header and 8 bytes) cannot be summed. A UDP zero in a quote is the
+ *  original sender's: allowed. */
 export function frameProblems(frame: Bytes, want: FrameExpectations = {}): { decoded: Decoded; problems: string[] } {
   const decoded = decode(frame);
   const problems = decoded.checksumErrors.filter((p) => !(want.partialChecksum && /(outer|inner) (TCP|UDP) checksum$/.test(p)));
@@ -282,7 +285,28 @@ export function frameProblems(frame: Bytes, want: FrameExpectations = {}): { dec
     walk(d.inner, `${where} inner`, d.totalLen - d.ihl);
   };
   walk(decoded.ip, "outer", frame.length - ipStart);
+  if (decoded.ip) quotedTransport(frame, ipStart, frame.length - ipStart, "outer", problems);
   return { decoded, problems };
+}
+
+/** The quoted TCP/UDP checksum of an ICMP error in the IPv4 packet at off (or in an IPIP packet's
+ *  inner one), where the whole quoted datagram is there to sum. */
+function quotedTransport(b: Bytes, off: number, avail: number, where: string, problems: string[]): void {
+  const ihl = (b[off] & 0xf) * 4;
+  const l4 = off + ihl;
+  const l4len = Math.min(be16(b, off + 2), avail) - ihl;
+  if (b[off + 9] === 4 && l4len >= 20) return quotedTransport(b, l4, l4len, `${where} inner`, problems);
+  if (b[off + 9] !== 1 || l4len < 28 || ![3, 4, 11].includes(b[l4])) return;
+  const q = l4 + 8;
+  const qihl = (b[q] & 0xf) * 4;
+  const qtotal = be16(b, q + 2);
+  const proto = b[q + 9];
+  const headerLen = proto === 6 ? 20 : proto === 17 ? 8 : 0;
+  if (headerLen === 0 || qihl < 20 || qtotal > l4len - 8 || qtotal < qihl + headerLen) return;
+  const seg = b.subarray(q + qihl, q + qtotal);
+  if (proto === 17 && be16(seg, 6) === 0) return;
+  const ps = pseudoSum(Array.from(b.subarray(q + 12, q + 16)), Array.from(b.subarray(q + 16, q + 20)), proto, seg.length);
+  if (inetChecksum(seg, ps) !== 0) problems.push(`${where} quoted ${proto === 6 ? "TCP" : "UDP"} checksum (the whole datagram is quoted)`);
 }
 
 /** Decode a frame the engine emitted and fail the test on any checksum problem in it
