@@ -11,8 +11,10 @@ import { mismatches } from "../host/control/model.js";
 import { applyConfig, DirectorConfig, parseRules, schedulerSizing } from "../host/control/rules.js";
 import { formatList, formatTimeouts, parseArgs } from "../host/control/ipvsadm.js";
 import { NUMERIC, tableView } from "../host/control/table.js";
+import { loadConfig } from "../host/control/load.js";
 import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, VIP } from "./helpers/director.js";
 import { eth, expectFrame, ipv4, tcp, ACK, RST, SYN, type Decoded } from "./helpers/packet.js";
+import { tempFolder } from "./helpers/files.js";
 
 const FILE = "director.rules";
 const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
@@ -22,21 +24,20 @@ neighbour ${GATEWAY} ${GATEWAY_MAC}
 ${RS.map((a, i) => `neighbour ${a} ${RS_MAC[i]}\n`).join("")}`;
 const HEAD_LINES = HEAD.split("\n").length - 1;
 
-/** A director running text; setFile changes what the next reload reads. */
-async function running(text: string) {
+/** A director running text (read as syntax says); setFile changes what the next reload reads. */
+async function running(text: string, syntax: Syntax = RULES) {
   let fileText = text;
-  const load = (): DirectorConfig => parseRules(fileText, FILE);
+  const load = (): DirectorConfig => syntax.load(fileText);
   const cfg = load();
   const engine = await loadEngine({ batch: 64, connCapacity: cfg.connections ?? 4096, ...schedulerSizing(cfg) });
   applyConfig(engine, cfg);
-  let now = 1000;
+  const now = 1000;
   const sent: { toClients: Decoded[] } = { toClients: [] };
   const adapter = new LocalEngine(engine, () => now);
   const state = new ControlState(adapter, cfg, load);
   return {
     engine, adapter, state,
     setFile: (t: string) => { fileText = t; },
-    at: (ms: number) => { now = ms; },
     cmd: (line: string) => state.applyCommands([parseArgs(line.split(/\s+/))]),
     listing: async () => formatList(tableView(await adapter.snapshot()), NUMERIC),
     timeouts: async () => formatTimeouts(tableView(await adapter.snapshot())),
@@ -59,91 +60,122 @@ async function running(text: string) {
   };
 }
 
-const service = (port: number, servers: number[], extra = "") =>
-  `-A -t ${VIP}:${port} -s rr\n` + servers.map((k) => `-a -t ${VIP}:${port} -r ${RS[k]}:${port} -m -w 1${extra}\n`).join("");
+const service = (port: number, servers: number[]) =>
+  `-A -t ${VIP}:${port} -s rr\n` + servers.map((k) => `-a -t ${VIP}:${port} -r ${RS[k]}:${port} -m -w 1\n`).join("");
+
+/** A configuration syntax: services (port, indexes of RS) written in it, and read back. */
+interface Syntax {
+  name: string;
+  file(services: [port: number, servers: number[]][]): string;
+  load(text: string): DirectorConfig;
+}
+const folder = tempFolder("wasmvs-reload-");
+const RULES: Syntax = {
+  name: "rules file", load: (text) => parseRules(text, FILE),
+  file: (services) => HEAD + services.map(([port, servers]) => service(port, servers)).join(""),
+};
+const KEEPALIVED: Syntax = {
+  name: "keepalived.conf", load: (text) => loadConfig(folder.write("keepalived.conf", text)),
+  file: (services) => `director {
+  interface outside {
+    mac ${OUT_MAC}
+    address ${DIRECTOR_OUT}/24
+  }
+  interface inside {
+    mac ${IN_MAC}
+    address ${DIRECTOR_IN}/24
+  }
+  default_gateway ${GATEWAY}
+  neighbour ${GATEWAY} ${GATEWAY_MAC}
+${RS.map((a, i) => `  neighbour ${a} ${RS_MAC[i]}\n`).join("")}}
+` + services.map(([port, servers]) => `virtual_server ${VIP} ${port} {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n` +
+    servers.map((k) => `  real_server ${RS[k]} ${port} {\n    weight 1\n  }\n`).join("") + "}\n").join(""),
+};
 const client = (n: number) => ({ addr: `192.0.2.${n}`, port: 40000 + n });
 
-describe("a reload that removes a real server", () => {
-  it("takes it out of the listing; its connections stay, their packets dropped as IPVS drops them, until they expire or it comes back", async () => {
-    const d = await running(HEAD + service(80, [0, 1]));
-    const a = client(10);
-    const served = d.send(a, SYN)!;
-    const other = RS.find((r) => r !== served && r !== RS[2])!;
-    expect([RS[0], RS[1]]).toContain(served);
-    const kept = served === RS[0] ? [1] : [0];
+for (const syntax of [RULES, KEEPALIVED]) {
+  describe(`${syntax.name}: a reload that removes a real server`, () => {
+    it("takes it out of the listing; its connections stay, their packets dropped as IPVS drops them, until they expire or it comes back", async () => {
+      const d = await running(syntax.file([[80, [0, 1]]]), syntax);
+      const a = client(10);
+      const served = d.send(a, SYN)!;
+      const other = served === RS[0] ? RS[1] : RS[0];
+      expect([RS[0], RS[1]]).toContain(served);
+      const kept = served === RS[0] ? [1] : [0];
 
-    d.setFile(HEAD + service(80, kept));
-    expect(await d.state.reloadFile()).toEqual([`real server ${served}:80 removed from tcp ${VIP}:80`]);
-    // -L -n: gone (ipvsadm does not list a server in IPVS's trash).
-    const listing = await d.listing();
-    expect(listing).not.toContain(served);
-    expect(listing).toContain(`  -> ${other}:80`);
-    expect(await d.drift()).toEqual([]);
-    // The connection is still in the table, bound to the removed server (ip_vs_del_dest moves
-    // the dest to the trash while connections hold it) ...
-    expect((await d.adapter.connections()).map((c) => [c.client, c.clientPort, c.server])).toEqual([[a.addr, a.port, served]]);
-    expect(d.engine.lingeringRealServers()).toMatchObject([{ address: served, port: 80, connections: 1 }]);
-    // ... and its packets are dropped, not moved to another server (expire_nodest_conn off:
-    // ip_vs_in returns NF_DROP for a connection whose dest is not available).
-    const dropsBefore = d.engine.counters().drop_dest_unavailable;
-    expect(d.send(a, ACK)).toBeNull();
-    expect(d.engine.counters().drop_dest_unavailable).toBe(dropsBefore + 1n);
-    // New clients go to the server left.
-    expect(d.send(client(11), SYN)).toBe(other);
+      d.setFile(syntax.file([[80, kept]]));
+      expect(await d.state.reloadFile()).toEqual([`real server ${served}:80 removed from tcp ${VIP}:80`]);
+      // -L -n: gone (ipvsadm does not list a server in IPVS's trash).
+      const listing = await d.listing();
+      expect(listing).not.toContain(served);
+      expect(listing).toContain(`  -> ${other}:80`);
+      expect(await d.drift()).toEqual([]);
+      // The connection is still in the table, bound to the removed server (ip_vs_del_dest moves
+      // the dest to the trash while connections hold it) ...
+      expect((await d.adapter.connections()).map((c) => [c.client, c.clientPort, c.server])).toEqual([[a.addr, a.port, served]]);
+      expect(d.engine.lingeringRealServers()).toMatchObject([{ address: served, port: 80, connections: 1 }]);
+      // ... and its packets are dropped, not moved to another server (expire_nodest_conn off:
+      // ip_vs_in returns NF_DROP for a connection whose dest is not available).
+      const dropsBefore = d.engine.counters().drop_dest_unavailable;
+      expect(d.send(a, ACK)).toBeNull();
+      expect(d.engine.counters().drop_dest_unavailable).toBe(dropsBefore + 1n);
+      // New clients go to the server left.
+      expect(d.send(client(11), SYN)).toBe(other);
 
-    // The server comes back in the file before the connection expired: the same record
-    // (IPVS takes the dest back from the trash) and the connection's packets flow to it again.
-    d.setFile(HEAD + service(80, [0, 1]));
-    expect(await d.state.reloadFile()).toEqual([`real server ${served}:80 added to tcp ${VIP}:80 (nat, weight 1)`]);
-    expect(d.send(a, ACK)).toBe(served);
-    expect(d.engine.lingeringRealServers()).toEqual([]);
-    expect(await d.drift()).toEqual([]);
+      // The server comes back in the file before the connection expired: the same record
+      // (IPVS takes the dest back from the trash) and the connection's packets flow to it again.
+      d.setFile(syntax.file([[80, [0, 1]]]));
+      expect(await d.state.reloadFile()).toEqual([`real server ${served}:80 added to tcp ${VIP}:80 (nat, weight 1)`]);
+      expect(d.send(a, ACK)).toBe(served);
+      expect(d.engine.lingeringRealServers()).toEqual([]);
+      expect(await d.drift()).toEqual([]);
+    });
+
+    it("frees its record once its last connection expires", async () => {
+      const d = await running(syntax.file([[80, [0]]]), syntax);
+      d.send(client(20), SYN, 80, 1000);
+      d.setFile(syntax.file([[80, []]]));
+      expect(await d.state.reloadFile()).toEqual([`real server ${RS[0]}:80 removed from tcp ${VIP}:80`]);
+      expect(d.engine.lingeringRealServers()).toMatchObject([{ address: RS[0], connections: 1 }]);
+      // SYN_RECV lives 60 s (IPVS tcp_timeouts).
+      d.engine.tick(1000 + 59_999);
+      expect(d.engine.lingeringRealServers()).toHaveLength(1);
+      d.engine.tick(1000 + 60_000);
+      expect(d.engine.connectionCount).toBe(0);
+      expect(d.engine.lingeringRealServers()).toEqual([]);
+      expect(await d.listing()).not.toContain(RS[0]);
+    });
   });
 
-  it("frees its record once its last connection expires", async () => {
-    const d = await running(HEAD + service(80, [0]));
-    d.send(client(20), SYN, 80, 1000);
-    d.setFile(HEAD + service(80, []));
-    expect(await d.state.reloadFile()).toEqual([`real server ${RS[0]}:80 removed from tcp ${VIP}:80`]);
-    expect(d.engine.lingeringRealServers()).toMatchObject([{ address: RS[0], connections: 1 }]);
-    // SYN_RECV lives 60 s (IPVS tcp_timeouts).
-    d.engine.tick(1000 + 59_999);
-    expect(d.engine.lingeringRealServers()).toHaveLength(1);
-    d.engine.tick(1000 + 60_000);
-    expect(d.engine.connectionCount).toBe(0);
-    expect(d.engine.lingeringRealServers()).toEqual([]);
-    expect(await d.listing()).not.toContain(RS[0]);
-  });
-});
+  describe(`${syntax.name}: a reload that removes a service`, () => {
+    it("takes it and its servers out of the listing; its connections' packets and new clients reach no server", async () => {
+      const d = await running(syntax.file([[80, [0]], [81, [1]]]), syntax);
+      const a = client(30);
+      expect(d.send(a, SYN, 81)).toBe(RS[1]);
 
-describe("a reload that removes a service", () => {
-  it("takes it and its servers out of the listing; its connections' packets and new clients reach no server", async () => {
-    const d = await running(HEAD + service(80, [0]) + service(81, [1]));
-    const a = client(30);
-    expect(d.send(a, SYN, 81)).toBe(RS[1]);
-
-    d.setFile(HEAD + service(80, [0]));
-    expect(await d.state.reloadFile()).toEqual([`service tcp ${VIP}:81 removed`]);
-    const listing = await d.listing();
-    expect(listing).not.toContain(`${VIP}:81`);
-    expect(listing).not.toContain(RS[1]);
-    expect(listing).toContain(`TCP  ${VIP}:80 rr`);
-    expect((await d.adapter.snapshot()).services.map((s) => s.port)).toEqual([80]);
-    expect(await d.drift()).toEqual([]);
-    // Neither the old connection's next packet nor a new client reaches the removed service's server.
-    // The connection's packet: dropped, its server gone with the service (ip_vs_del_service
-    // unlinks its dests; the connection keeps its dest, no longer available).
-    const before = d.engine.counters();
-    expect(d.send(a, ACK, 81)).toBeNull();
-    expect(d.engine.counters().drop_dest_unavailable).toBe(before.drop_dest_unavailable + 1n);
-    // A new client: no service, so the VIP's host answers as Linux would with no listener: a reset.
-    expect(d.send(client(31), SYN, 81)).toBeNull();
-    expect(d.engine.counters().drop_no_service).toBe(before.drop_no_service + 1n);
-    expect(d.lastToClients.map((f) => [f.ip!.src, f.ip!.dst, f.ip!.tcp!.sport, f.ip!.tcp!.flags & RST])).toEqual([[VIP, client(31).addr, 81, RST]]);
-    // The service left standing is untouched.
-    expect(d.send(client(32), SYN, 80)).toBe(RS[0]);
+      d.setFile(syntax.file([[80, [0]]]));
+      expect(await d.state.reloadFile()).toEqual([`service tcp ${VIP}:81 removed`]);
+      const listing = await d.listing();
+      expect(listing).not.toContain(`${VIP}:81`);
+      expect(listing).not.toContain(RS[1]);
+      expect(listing).toContain(`TCP  ${VIP}:80 rr`);
+      expect((await d.adapter.snapshot()).services.map((s) => s.port)).toEqual([80]);
+      expect(await d.drift()).toEqual([]);
+      // Neither the old connection's next packet nor a new client reaches the removed service's server.
+      // The connection's packet: dropped, its server gone with the service (ip_vs_del_service
+      // unlinks its dests; the connection keeps its dest, no longer available).
+      const before = d.engine.counters();
+      expect(d.send(a, ACK, 81)).toBeNull();
+      expect(d.engine.counters().drop_dest_unavailable).toBe(before.drop_dest_unavailable + 1n);
+      // A new client: no service, so the VIP's host answers as Linux would with no listener: a reset.
+      expect(d.send(client(31), SYN, 81)).toBeNull();
+      expect(d.engine.counters().drop_no_service).toBe(before.drop_no_service + 1n);
+      expect(d.lastToClients.map((f) => [f.ip!.src, f.ip!.dst, f.ip!.tcp!.sport, f.ip!.tcp!.flags & RST])).toEqual([[VIP, client(31).addr, 81, RST]]);
+      // The service left standing is untouched.
+      expect(d.send(client(32), SYN, 80)).toBe(RS[0]);
+    });
   });
-});
+}
 
 describe("a reload keeps ipvsadm --set while the file's timeouts do not change", () => {
   it("a file without --set: the operator's timeouts stay across a reload, an unchanged one or one that changes services", async () => {
