@@ -43,6 +43,10 @@ export interface EngineAdapter {
   apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]>;
   /** The whole connection table, read in bounded slices. */
   connections(): Promise<ConnectionInfo[]>;
+  /** The connection table a slice at a time (a listing streamed as it is read). */
+  connectionSlices(): AsyncGenerator<ConnectionInfo[]>;
+  /** The counters, sizes and timeouts of a snapshot, without its services (one short request). */
+  summary(): Promise<EngineSnapshot>;
   zero(service?: ServiceKey): Promise<void>;
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
@@ -67,7 +71,7 @@ export abstract class RequestAdapter implements EngineAdapter {
   protected abstract request(req: EngineRequest): Promise<EngineReply>;
 
   async snapshot(): Promise<EngineSnapshot> {
-    const snap = ((await this.request({ op: "snapshot" })) as { snapshot: EngineSnapshot }).snapshot;
+    const snap = await this.summary();
     const services: ServiceInfo[] = [];
     for await (const slice of this.serviceSlices()) for (const s of slice) services.push(s);
     return { ...snap, services };
@@ -126,14 +130,22 @@ export abstract class RequestAdapter implements EngineAdapter {
     return ((await this.request({ op: "apply", prev, next })) as { changes: string[] }).changes;
   }
 
+  async summary(): Promise<EngineSnapshot> {
+    return ((await this.request({ op: "snapshot" })) as { snapshot: EngineSnapshot }).snapshot;
+  }
+
   async connections(): Promise<ConnectionInfo[]> {
     const out: ConnectionInfo[] = [];
+    for await (const slice of this.connectionSlices()) for (const c of slice) out.push(c);
+    return out;
+  }
+
+  async *connectionSlices(): AsyncGenerator<ConnectionInfo[]> {
     for (let from = 0; from < this.sizes.connCapacity;) {
       const r = (await this.request({ op: "connections", from })) as { connections: ConnectionInfo[]; next: number };
-      for (const c of r.connections) out.push(c);
+      if (r.connections.length) yield r.connections;
       from = r.next;
     }
-    return out;
   }
 
   async zero(service?: ServiceKey): Promise<void> {
