@@ -24,6 +24,15 @@ export interface SyncRoles {
   from?: string;
 }
 
+export interface SnapshotLimits {
+  maxServices?: number;
+  /** Real servers at most (whole services: the one that reaches it is there with all of its). */
+  maxServers?: number;
+  /** Past maxServers, the services go on without their real servers (the metrics' per-service
+   *  series) instead of ending the snapshot. */
+  thenWithoutServers?: boolean;
+}
+
 export interface EngineSizes {
   slotSize: number;
   maxServices: number;
@@ -38,7 +47,10 @@ export interface EngineAdapter {
   /** The services, whole (each with all its real servers), a slice at a time as the data path
    *  gives them: in table order, or sorted as ipvsadm lists them (ipvs_cmp_services). No request
    *  holds the data path for more than SERVICES_PER_SLICE services or SERVERS_PER_SLICE servers. */
-  serviceSlices(sorted?: boolean): AsyncGenerator<ServiceInfo[]>;
+  serviceSlices(sorted?: boolean, wantServers?: () => boolean): AsyncGenerator<ServiceInfo[]>;
+  /** A snapshot for a reader that runs often (status file, live view, metrics scrape): the first
+   *  services in table order up to the limits; omitted counts what is not there. */
+  boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot>;
   /** Validate next on a scratch engine, then apply its difference from prev: all or nothing. */
   apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]>;
   /** The whole connection table, read in bounded slices. */
@@ -77,7 +89,28 @@ export abstract class RequestAdapter implements EngineAdapter {
     return { ...snap, services };
   }
 
-  async *serviceSlices(sorted = false): AsyncGenerator<ServiceInfo[]> {
+  async boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot> {
+    const snap = await this.summary();
+    const maxServices = limits.maxServices ?? Infinity;
+    const maxServers = limits.maxServers ?? Infinity;
+    const services: ServiceInfo[] = [];
+    let servers = 0;
+    const full = () => services.length >= maxServices || (!limits.thenWithoutServers && servers >= maxServers);
+    for await (const slice of this.serviceSlices(false, () => servers < maxServers)) {
+      for (const s of slice) {
+        if (full()) break;
+        services.push(s);
+        servers += s.realServers.length;
+      }
+      if (full()) break;
+    }
+    const omitted = { services: Math.max(0, (snap.serviceCount ?? services.length) - services.length), realServers: Math.max(0, (snap.realServerCount ?? servers) - servers) };
+    return { ...snap, services, omitted };
+  }
+
+  /** wantServers (asked before each request): false once the reader has the real servers it
+   *  wants; the services that follow come without theirs (a service under way is finished). */
+  async *serviceSlices(sorted = false, wantServers: () => boolean = () => true): AsyncGenerator<ServiceInfo[]> {
     const order = sorted ? await this.sortedServices() : undefined;
     const end = order ? order.length : this.sizes.maxServices;
     // A service whose real servers go on in the next slice (one of more than SERVERS_PER_SLICE).
@@ -85,7 +118,8 @@ export abstract class RequestAdapter implements EngineAdapter {
     for (let at: ServiceCursor = { service: 0, server: 0 }; at.service < end;) {
       // In sorted order a request carries its part of the order, and its cursor is relative to it.
       const part = order?.slice(at.service, at.service + SERVICES_PER_SLICE);
-      const r = (await this.request({ op: "services", from: part ? { service: 0, server: at.server } : at, order: part })) as
+      const withServers = at.server > 0 || wantServers();
+      const r = (await this.request({ op: "services", from: part ? { service: 0, server: at.server } : at, order: part, ...(withServers ? {} : { withServers }) })) as
         { services: ServiceInfo[]; next: ServiceCursor };
       const items = r.services;
       let first = 0;

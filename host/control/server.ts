@@ -36,7 +36,7 @@ import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
 import type { SyncDaemons } from "./syncd.js";
 import type { VrrpView } from "../vrrp/format.js";
-import { liveView } from "./live.js";
+import { LIVE_VIEW_LIMITS, liveView } from "./live.js";
 import { listing } from "./listing.js";
 import { ERROR } from "../io/log.js";
 
@@ -164,7 +164,7 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
     case "vrrp":
       return { ok: true, vrrp: (await h.vrrp?.()) ?? [] };
     case "view": {
-      const snap = await h.engine.snapshot();
+      const snap = await h.engine.boundedSnapshot(LIVE_VIEW_LIMITS);
       return { ok: true, view: liveView(snap, h.estimator, h.health?.() ?? [], snap.vrrp) };
     }
     default:
@@ -237,7 +237,12 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
         const send = async (reply: unknown): Promise<boolean> => {
           if (sock.destroyed || sock.writableEnded) return false;
           if (!sock.write(JSON.stringify(reply) + "\n")) {
-            await new Promise<void>((resolve) => { sock.once("drain", resolve); sock.once("close", resolve); });
+            // Both listeners go once either fires: a streamed listing waits here once a piece.
+            await new Promise<void>((resolve) => {
+              const done = () => { sock.off("drain", done); sock.off("close", done); resolve(); };
+              sock.on("drain", done);
+              sock.on("close", done);
+            });
           }
           return !sock.destroyed;
         };

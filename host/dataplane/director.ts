@@ -22,7 +22,8 @@ import { Estimator } from "../control/estimator.js";
 import { Parsed } from "../control/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
-import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
+import { LIVE_VIEW_LIMITS } from "../control/live.js";
+import { DEFAULT_METRICS_REAL_SERVERS, metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { startDashboard } from "../dashboard/server.js";
 import { History } from "../dashboard/history.js";
 import { liveView } from "../control/live.js";
@@ -83,6 +84,8 @@ export function statusOf(s: EngineSnapshot, control?: unknown): unknown {
       stats: num(v.stats),
       realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })),
     })),
+    // A table larger than the file's share (housekeeping.ts STATUS_SERVICES): what is not listed.
+    ...(s.omitted && (s.omitted.services || s.omitted.realServers) ? { omitted: s.omitted } : {}),
     loop: s.loop,
     control,
   };
@@ -406,7 +409,19 @@ export async function runDirector(o: RunOptions): Promise<void> {
       // data-path thread (and VRRP's timers beside it) for at most a few a second.
       // metrics_scraper follows the running configuration (a reload may change it).
       const trusted = (address: string) => withinAny((state?.running ?? fileCfg).metricsScrapers?.map((x) => x.cidr) ?? [], address);
-      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(METRICS_SNAPSHOT_MS); }, m.host, m.port, (e) => survived("metrics", e),
+      // Every service's statistics, the real servers of the first ones up to metrics_real_servers
+      // (a reload may change it), read in slices (no request holds the data path).
+      const cap = () => (state?.running ?? fileCfg).metricsRealServers ?? DEFAULT_METRICS_REAL_SERVERS;
+      let last: { at: number; snap: Promise<EngineSnapshot> } | undefined;
+      const refresh = async () => {
+        if (!last || performance.now() - last.at > METRICS_SNAPSHOT_MS) {
+          const snap = thread().boundedSnapshot({ maxServers: cap(), thenWithoutServers: true });
+          last = { at: performance.now(), snap };
+          snap.catch(() => { if (last?.snap === snap) last = undefined; });
+        }
+        current = await last.snap;
+      };
+      const metrics = await startMetrics(registry, refresh, m.host, m.port, (e) => survived("metrics", e),
         { trusted, onRefused: () => { health.refused++; } });
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
@@ -420,7 +435,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const dashboard = await startDashboard({
         host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
         view: async () => {
-          const snap = await thread().snapshot();
+          const snap = await thread().boundedSnapshot(LIVE_VIEW_LIMITS);
           return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);
         },
         history: () => history!.view(),

@@ -38,6 +38,11 @@ export interface EngineSnapshot {
   vrrp: VrrpView[];
   /** Milliseconds the backup sync daemon has gone without a message (absent: not receiving). */
   syncIdleMs?: number;
+  /** How many services and real servers the table holds (Engine.tableCounts). */
+  serviceCount?: number;
+  realServerCount?: number;
+  /** A bounded snapshot's services and real servers not in it (RequestAdapter.boundedSnapshot). */
+  omitted?: { services: number; realServers: number };
 }
 
 export type EngineRequest =
@@ -46,7 +51,7 @@ export type EngineRequest =
   /** A slice of the service table from a cursor, in table order or in the order given (a
    *  listing's sorted order: table indices, SERVICES_PER_SLICE at most; the cursor is then a
    *  position in it). */
-  | { op: "services"; from: ServiceCursor; order?: number[] }
+  | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean }
   /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
   | { op: "serviceKeys"; from: number }
   | { op: "apply"; prev: DirectorConfig; next: DirectorConfig }
@@ -95,8 +100,13 @@ function snapshotHead(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSn
   return {
     services: [], counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
     timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
-    syncIdleMs: e.syncIdleMs(),
+    syncIdleMs: e.syncIdleMs(), ...countsOf(e),
   };
+}
+
+function countsOf(e: Engine): { serviceCount: number; realServerCount: number } {
+  const c = e.tableCounts();
+  return { serviceCount: c.services, realServerCount: c.realServers };
 }
 
 /** What serving a request may use besides the engine. */
@@ -122,7 +132,7 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
       return { snapshot: snapshotHead(e, loop, ctx.vrrp) };
     case "services": {
       const order = req.order?.slice(0, SERVICES_PER_SLICE);
-      const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE, order);
+      const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE, order, req.withServers ?? true);
       return { services: r.items, next: r.next, servers: r.servers };
     }
     case "serviceKeys": {

@@ -819,7 +819,7 @@ export class Engine {
    * next.service is the end (maxServices, or order.length) when done. Positions of order whose
    * service is gone (deleted between slices) are skipped.
    */
-  servicesSlice(from: ServiceCursor, maxScan: number, maxServices: number, maxServers: number, order?: ArrayLike<number>):
+  servicesSlice(from: ServiceCursor, maxScan: number, maxServices: number, maxServers: number, order?: ArrayLike<number>, withServers = true):
     { items: ServiceInfo[]; next: ServiceCursor; servers: number } {
     const items: ServiceInfo[] = [];
     const end = order ? order.length : this.maxServices;
@@ -833,6 +833,11 @@ export class Engine {
       const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
       if (this.u8[r + ServiceField.FLAGS] === 0) continue;
       const realServers: RealServerInfo[] = [];
+      // Without servers (a reader past its share of them: the metrics' per-server series): none walked.
+      if (!withServers) {
+        items.push(this.serviceRecord(s, r, realServers));
+        continue;
+      }
       let k = 0;
       let d = this.dv.getUint32(r + ServiceField.DEST_HEAD, true);
       // The servers an earlier slice carried: walked past (a chain step each), not read.
@@ -867,6 +872,17 @@ export class Engine {
       keys.push(s, proto === 0 ? wireToMark(wire) : 0, proto === Proto.UDP ? 17 : 6, host, wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)));
     }
     return { keys, next: end };
+  }
+
+  /** How many services and real servers the table holds (removed servers that linger with
+   *  connections not counted): a pass over the flags of each table, no chain walked. */
+  tableCounts(): { services: number; realServers: number } {
+    let services = 0;
+    let realServers = 0;
+    for (let s = 0; s < this.maxServices; s++) if (this.u8[this.region[Region.SERVICES] + s * ServiceField.SIZE + ServiceField.FLAGS] !== 0) services++;
+    const both = DestFlag.USED | DestFlag.AVAILABLE;
+    for (let d = 0; d < this.maxRealServers; d++) if ((this.u8[this.region[Region.DESTS] + d * DestField.SIZE + DestField.FLAGS] & both) === both) realServers++;
+    return { services, realServers };
   }
 
   private nextDest(d: number): number {
