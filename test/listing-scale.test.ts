@@ -17,6 +17,9 @@ import { startControl } from "../host/control/server.js";
 import { ipvsadm } from "../host/cli/ipvsadm.js";
 import { formatConnections, formatList, formatSave, formatTimeouts, Format, parseArgs } from "../host/control/ipvsadm.js";
 import { estimate, tableView } from "../host/control/table.js";
+import { metricsRegistry } from "../host/metrics/metrics.js";
+import { liveView } from "../host/control/live.js";
+import type { EngineSnapshot } from "../host/dataplane/requests.js";
 import {
   EngineReply, EngineRequest, engineSnapshot, SERVERS_PER_SLICE, SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE,
 } from "../host/dataplane/requests.js";
@@ -177,5 +180,43 @@ describe("listings of a large table", () => {
     estimate(await adapter.snapshot(), e);
     expect(keys).toHaveLength(SERVICES + (SERVICES - 1) * PER_SERVICE + BIG);
     expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it("a scrape of the large table: every service's own series, per-server series for the first real servers up to the cap, the rest counted", async () => {
+    const cap = 1000;
+    adapter.replies = [];
+    const snap = await adapter.boundedSnapshot({ maxServers: cap, thenWithoutServers: true });
+    // Past the cap the requests asked for no servers, and no reply carried any.
+    const asked = adapter.replies.filter((x) => x.req.op === "services");
+    const without = asked.filter((x) => (x.req as { withServers?: boolean }).withServers === false);
+    expect(without.length).toBeGreaterThan(0);
+    for (const x of without) expect((x.reply as { servers: number }).servers).toBe(0);
+    const text = await metricsRegistry(() => snap).metrics();
+    const series = (name: string) => text.split("\n").filter((l) => l.startsWith(`${name}{`));
+    const listed = snap.services.reduce((n, s) => n + s.realServers.length, 0);
+    // Whole services: the one that reached the cap is there with all of its servers.
+    expect(listed).toBeGreaterThanOrEqual(cap);
+    expect(listed).toBeLessThan(cap + BIG);
+    expect(series("node_ipvs_backend_weight")).toHaveLength(listed);
+    expect(series("node_ipvs_backend_connections_active")).toHaveLength(listed);
+    expect(series("wasmvs_service_connections_total")).toHaveLength(SERVICES);
+    const total = (SERVICES - 1) * PER_SERVICE + BIG;
+    expect(text).toMatch(new RegExp(`^wasmvs_metrics_real_servers_omitted ${total - listed}$`, "m"));
+    expect(text).toMatch(new RegExp(`^wasmvs_services ${SERVICES}$`, "m"));
+    expect(text).toMatch(new RegExp(`^wasmvs_real_servers ${total}$`, "m"));
+    // A firewall-mark service as node_exporter labels it.
+    const mark = engine.services().find((s) => s.fwmark !== undefined)!;
+    expect(text).toContain(`wasmvs_service_connections_total{local_address="",local_port="0",proto="FWM",local_mark="${mark.fwmark}"} 0`);
+  });
+
+  it("the live view and the status file's share: the first services whole, what is left out counted", async () => {
+    const snap: EngineSnapshot = await adapter.boundedSnapshot({ maxServices: 100, maxServers: 250 });
+    const servers = snap.services.reduce((n, s) => n + s.realServers.length, 0);
+    expect(snap.services.length).toBeLessThanOrEqual(100);
+    expect(servers).toBeGreaterThanOrEqual(250);
+    expect(snap.services.every((s) => s.realServers.length > 0)).toBe(true);
+    expect(snap.services).toEqual(engine.services().slice(0, snap.services.length));
+    const v = liveView(snap, estimator);
+    expect(v.omitted).toEqual({ services: SERVICES - snap.services.length, realServers: (SERVICES - 1) * PER_SERVICE + BIG - servers });
   });
 });

@@ -64,7 +64,8 @@ export function zeroEstimates(snap: EngineSnapshot, estimator: Estimator): void 
 /** The services as ipvsadm -L -n and -L -n --stats print them. */
 export function formatServices(snap: EngineSnapshot): string {
   const t = tableView(snap);
-  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd();
+  const more = snap.omitted?.services ? `\n... and ${snap.omitted.services} more services (${snap.omitted.realServers} real servers)` : "";
+  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd() + more;
 }
 
 export function formatCounters(snap: EngineSnapshot): string {

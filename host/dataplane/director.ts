@@ -183,6 +183,9 @@ class Ports implements Service {
   }
 }
 
+/** The table's share the log shows at start and stop (the rest counted). */
+const LOGGED_TABLE = { maxServices: 64, maxServers: 1024 };
+
 /** How old a snapshot a scrape may be answered from. */
 const METRICS_SNAPSHOT_MS = 250;
 
@@ -262,11 +265,14 @@ class DataPath implements Service {
       log(`${NOTICE}took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +
         (i.expired || i.unmatched ? `; ${i.expired} had expired meanwhile, ${i.unmatched} match no service or real server here` : ""));
     }
-    // The services as the engine holds them (IPVS list order: the latest added first).
-    for (const s of (await thread.snapshot()).services) {
+    // The services as the engine holds them (IPVS list order: the latest added first), the first
+    // LOGGED_SERVICES of them: a table of thousands is for `wasmvs -L -n`, not for the journal.
+    const held = await thread.boundedSnapshot(LOGGED_TABLE);
+    for (const s of held.services) {
       log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
         (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
     }
+    if (held.omitted?.services) log(`... and ${held.omitted.services} more services (${held.omitted.realServers} real servers): wasmvs -L -n lists them all`);
     if (offload) log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
     log(`data path on its own thread: ${taps.fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}` +
       `${thread.tid ? `, thread ${thread.tid}` : ""}${config.vrrp?.length ? " (VRRP's state machines and timers run there too)" : ""}`);
@@ -274,7 +280,7 @@ class DataPath implements Service {
 
   async stop(): Promise<void> {
     if (!this.thread) return;
-    this.last = await this.thread.snapshot().catch(() => this.last);
+    this.last = await this.thread.boundedSnapshot(LOGGED_TABLE).catch(() => this.last);
     const end = await this.thread.stop(this.handoff !== undefined);
     if (this.last && end) this.last = { ...this.last, loop: end.loop };
     this.thread = undefined;
