@@ -1,4 +1,4 @@
-// node dist/bench/listing.bench.js [SERVICES [SERVERS_EACH]]: ipvsadm's listings of a large table
+// node --expose-gc dist/bench/listing.bench.js [SERVICES [SERVERS_EACH]]: ipvsadm's listings of a large table
 // (issue 19), how long they take and how long they hold the data path.
 //   before: the listing as it was — one "snapshot" request built the whole table on the data-path
 //           thread and posted it (measured here as Engine.services() and the counters, then
@@ -20,12 +20,12 @@ import { Engine, EngineOptions } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
 import { applyConfig, DirectorConfig, parseRules, RealServerConfig } from "../host/control/rules.js";
 import { DataplaneThread } from "../host/dataplane/client.js";
-import { engineSnapshot } from "../host/dataplane/requests.js";
+import { engineSnapshot, SERVERS_PER_SLICE, SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE } from "../host/dataplane/requests.js";
 import { Estimator } from "../host/control/estimator.js";
 import { startControl } from "../host/control/server.js";
 import { ipvsadm } from "../host/cli/ipvsadm.js";
 import { formatList, parseArgs, TableView } from "../host/control/ipvsadm.js";
-import { tableView } from "../host/control/table.js";
+import { estimate, tableView } from "../host/control/table.js";
 
 const SERVICES = Number(process.argv[2] ?? 65536);
 const EACH = Number(process.argv[3] ?? 1);
@@ -66,18 +66,47 @@ async function main(): Promise<void> {
   const engine: Engine = await loadEngine(options);
   applyConfig(engine, cfg);
   const loop = { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 };
-  const beforeRuns: { requestMs: number; listMs: number; bytes: number }[] = [];
+  const beforeRuns: { requestMs: number; listMs: number; bytes: number; heapMB: number }[] = [];
   for (let run = 0; run < 3; run++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    const base = process.memoryUsage().heapUsed;
     t0 = performance.now();
     const wire = serialize(engineSnapshot(engine, loop));
     const requestMs = ms(t0);
     const snap = deserialize(wire);
     const line = JSON.stringify({ ok: true, table: tableView(snap, new Estimator()) });
     const out = formatList((JSON.parse(line) as { table: TableView }).table, parseArgs(["-L", "-n"]).format);
-    beforeRuns.push({ requestMs, listMs: ms(t0), bytes: out.length });
+    const listMs = ms(t0);
+    // Everything of the listing still held: the snapshot, its clone, the JSON line, the text.
+    const heapMB = Math.round((process.memoryUsage().heapUsed - base) / 1048576);
+    beforeRuns.push({ requestMs, listMs, bytes: out.length + (wire.length && line.length ? 0 : 0), heapMB });
   }
   console.log(`before: the snapshot request held the data path ${beforeRuns.map((r) => r.requestMs).join(", ")} ms; -L -n took ` +
-    `${beforeRuns.map((r) => r.listMs).join(", ")} ms (${beforeRuns[0].bytes} bytes)`);
+    `${beforeRuns.map((r) => r.listMs).join(", ")} ms (${beforeRuns[0].bytes} bytes), heap grew ${beforeRuns.map((r) => r.heapMB).join(", ")} MB`);
+
+  // ---- the bound: what one slice costs, warm (the same engine, on this thread) ----------------
+  const sliceMs: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    for (let at = { service: 0, server: 0 }; at.service < engine.maxServices;) {
+      const t = performance.now();
+      const r = engine.servicesSlice(at, SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE);
+      serialize(r);
+      if (run === 2) sliceMs.push(performance.now() - t);
+      at = r.next;
+    }
+  }
+  sliceMs.sort((a, b) => a - b);
+  const slice = { count: sliceMs.length, medianMs: +sliceMs[sliceMs.length >> 1].toFixed(2), maxMs: +sliceMs[sliceMs.length - 1].toFixed(2) };
+  console.log(`slice (${SERVICES_PER_SLICE} services / ${SERVERS_PER_SLICE} servers at most, built and serialised): ${slice.count} slices, ` +
+    `median ${slice.medianMs} ms, max ${slice.maxMs} ms`);
+  // IPVS's estimator every 2 s over the whole table, on the control plane's thread.
+  const est = new Estimator();
+  const whole = engineSnapshot(engine, loop);
+  estimate(whole, est);
+  t0 = performance.now();
+  estimate(whole, est);
+  const estimatorMs = ms(t0);
+  console.log(`estimator tick over ${SERVICES} services and ${servers} servers: ${estimatorMs} ms on the control plane's thread`);
 
   // ---- after: the real data-path thread, the listing streamed through the control socket ------
   const dir = mkdtempSync(join(tmpdir(), "wasmvs-listing-bench-"));
@@ -94,8 +123,11 @@ async function main(): Promise<void> {
       for (let run = 0; run < 3; run++) {
         let bytes = 0;
         let pieces = 0;
+        // The heap this listing adds (daemon and client both live in this process), from a collected start.
+        (globalThis as { gc?: () => void }).gc?.();
+        const base = process.memoryUsage().heapUsed;
         let heap = 0;
-        const sample = setInterval(() => { heap = Math.max(heap, process.memoryUsage().heapUsed); }, 20);
+        const sample = setInterval(() => { heap = Math.max(heap, process.memoryUsage().heapUsed - base); }, 10);
         t0 = performance.now();
         const status = await ipvsadm(argv, (s) => { bytes += s.length; pieces++; return true; }, (s) => process.stderr.write(s));
         const took = ms(t0);
@@ -103,12 +135,15 @@ async function main(): Promise<void> {
         if (status !== 0) throw new Error(`${name}: exit ${status}`);
         Object.assign(after[name], { bytes, pieces, heapMaxMB: Math.max(after[name].heapMaxMB, Math.round(heap / 1048576)) });
         after[name].ms.push(took);
+        const l = (await thread.summary()).loop;
+        (after[name] as { longestSoFarMs?: number[] }).longestSoFarMs = [...((after[name] as { longestSoFarMs?: number[] }).longestSoFarMs ?? []), +(l.longestRequestMs ?? 0).toFixed(1)];
       }
-      console.log(`after: wasmvs ${name}: ${after[name].ms.join(", ")} ms, ${after[name].bytes} bytes in ${after[name].pieces} pieces, heap at most ${after[name].heapMaxMB} MB`);
+      console.log(`after: wasmvs ${name}: ${after[name].ms.join(", ")} ms, ${after[name].bytes} bytes in ${after[name].pieces} pieces, heap grew at most ${after[name].heapMaxMB} MB; ` +
+        `the data path's longest request so far after each run ${(after[name] as { longestSoFarMs?: number[] }).longestSoFarMs?.join(", ")} ms`);
     }
     const snap = await thread.summary();
     console.log(`after: the data path's longest request: ${snap.loop.longestRequestMs?.toFixed(2)} ms (${snap.loop.longestRequestOp})`);
-    const results = { at: new Date().toISOString(), services: SERVICES, servers, cpus: cpus().length, before: beforeRuns, after,
+    const results = { at: new Date().toISOString(), services: SERVICES, servers, cpus: cpus().length, before: beforeRuns, slice, estimatorMs, after,
       longestRequestMs: snap.loop.longestRequestMs, longestRequestOp: snap.loop.longestRequestOp };
     const out = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     mkdirSync(out, { recursive: true });

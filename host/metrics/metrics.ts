@@ -86,7 +86,10 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
         this.reset();
         for (const s of snap().services) {
           for (const d of s.realServers) {
-            this.set({ ...serviceLabelsOf(s), remote_address: d.address, remote_port: String(d.port) }, pick(d));
+            // node_exporter's label order (what scrapes have always shown).
+            const l = serviceLabelsOf(s);
+            this.set({ local_address: l.local_address, local_port: l.local_port, remote_address: d.address, remote_port: String(d.port), proto: l.proto,
+              local_mark: l.local_mark }, pick(d));
           }
         }
       },
