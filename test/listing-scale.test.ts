@@ -18,6 +18,9 @@ import { ipvsadm } from "../host/cli/ipvsadm.js";
 import { formatConnections, formatList, formatSave, formatTimeouts, Format, parseArgs } from "../host/control/ipvsadm.js";
 import { estimate, tableView } from "../host/control/table.js";
 import { metricsRegistry } from "../host/metrics/metrics.js";
+import { parseRules } from "../host/control/rules.js";
+import { parseKeepalived } from "../host/control/keepalived.js";
+import { DIRECTOR, tempFolder } from "./helpers/files.js";
 import { liveView } from "../host/control/live.js";
 import type { EngineSnapshot } from "../host/dataplane/requests.js";
 import {
@@ -67,6 +70,7 @@ function fill(e: Engine): void {
 }
 
 const FMT: Format = parseArgs(["-L", "-n"]).format;
+const files = tempFolder("wasmvs-listing-cfg-");
 
 let dir: string;
 let engine: Engine;
@@ -218,5 +222,14 @@ describe("listings of a large table", () => {
     expect(snap.services).toEqual(engine.services().slice(0, snap.services.length));
     const v = liveView(snap, estimator);
     expect(v.omitted).toEqual({ services: SERVICES - snap.services.length, realServers: (SERVICES - 1) * PER_SERVICE + BIG - servers });
+  });
+
+  it("metrics_real_servers in both syntaxes; a bad value is refused at its word", () => {
+    const rules = (line: string) => parseRules(`interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\nmetrics 127.0.0.1:9100\n${line}\n`, "m.rules");
+    expect(rules("metrics_real_servers 0").metricsRealServers).toBe(0);
+    expect(rules("metrics_real_servers 250000").metricsRealServers).toBe(250000);
+    expect(() => rules("metrics_real_servers many")).toThrow("m.rules:3:22: 'many': metrics_real_servers must be a whole number from 0 to 1048576");
+    const conf = files.write("m.conf", DIRECTOR.replace("director {", "director {\n  metrics_real_servers 7"));
+    expect(parseKeepalived(conf).metricsRealServers).toBe(7);
   });
 });
