@@ -5,7 +5,7 @@
 // than a slice carries listed whole; the estimator, snapshots and the metrics over slices.
 
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { Server } from "node:net";
+import { connect, Server } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -231,5 +231,26 @@ describe("listings of a large table", () => {
     expect(() => rules("metrics_real_servers many")).toThrow("m.rules:3:22: 'many': metrics_real_servers must be a whole number from 0 to 1048576");
     const conf = files.write("m.conf", DIRECTOR.replace("director {", "director {\n  metrics_real_servers 7"));
     expect(parseKeepalived(conf).metricsRealServers).toBe(7);
+  });
+
+  it("a client that leaves in the middle of a listing ends it (no more slices read); one that asks for a change through list is refused", async () => {
+    adapter.replies = [];
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(socket);
+      sock.on("connect", () => sock.write(JSON.stringify({ op: "list", argv: ["-L", "-n"] }) + "\n"));
+      sock.once("data", () => { sock.destroy(); setTimeout(resolve, 300); });
+      sock.on("error", reject);
+    });
+    const slices = adapter.replies.filter((x) => x.req.op === "services").length;
+    expect(slices).toBeLessThan(SERVICES / SERVICES_PER_SLICE);
+    const r = await cli("-L", "-n", "--stats");
+    expect(r.out).toBe(formatList(whole(), parseArgs(["-L", "-n", "--stats"]).format));
+    const refused = await new Promise<string>((resolve) => {
+      const sock = connect(socket);
+      let got = "";
+      sock.on("connect", () => sock.write(JSON.stringify({ op: "list", argv: ["-A", "-t", "10.0.0.1:80"] }) + "\n"));
+      sock.on("data", (d) => { got += d; if (got.includes("\n")) { sock.destroy(); resolve(got); } });
+    });
+    expect(JSON.parse(refused)).toEqual({ ok: false, error: "list takes -L (with --stats, --rate, --thresholds, --persistent-conn, -c, --timeout) or -S", status: 2 });
   });
 });
