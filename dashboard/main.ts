@@ -119,6 +119,11 @@ function servicesTable(v: LiveView): HTMLTableElement {
         el("td", { class: h.alive ? "up" : "down" }, h.alive ? "up" : `down: ${h.reason}`)));
     }
   }
+  // A table larger than the view's share (host/control/live.ts LIVE_VIEW_LIMITS): said, not hidden.
+  if (v.omitted) {
+    rows.push(el("tr", { class: "omitted" }, el("td", { colspan: "16", class: "hint" },
+      `… and ${v.omitted.services} more services (${v.omitted.realServers} real servers) not shown: wasmvs -L -n lists them all`)));
+  }
   return el("table", { id: "services-table" }, el("thead", {}, el("tr", {}, ...head.map((x) => el("th", {}, x)))), el("tbody", {}, ...rows));
 }
 

@@ -64,6 +64,47 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
   });
 }
 
+/** A listing from the director on path (the control socket's "list"), each piece of text given
+ *  to out as it arrives: a 64k-service listing is printed as it is read, never held whole. */
+export function streamListing(path: string, argv: string[], out: (text: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    const pieces: Buffer[] = [];
+    let done = false;
+    const finish = (e?: Error) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      if (e) reject(e);
+      else resolve();
+    };
+    sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
+    sock.on("connect", () => sock.write(JSON.stringify({ op: "list", argv }) + "\n"));
+    sock.on("data", (d: Buffer) => {
+      for (let start = 0; !done;) {
+        const nl = d.indexOf(10, start);
+        if (nl < 0) { pieces.push(d.subarray(start)); return; }
+        pieces.push(d.subarray(start, nl));
+        const line = Buffer.concat(pieces).toString();
+        pieces.length = 0;
+        start = nl + 1;
+        let r: { ok?: boolean; text?: string; end?: boolean; error?: string; status?: number };
+        try {
+          r = JSON.parse(line);
+        } catch {
+          finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
+          return;
+        }
+        if (!r.ok) finish(new IpvsadmError(r.error ?? "error", r.status ?? 255));
+        else if (r.end) finish();
+        else if (typeof r.text === "string") out(r.text);
+      }
+    });
+    sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection before the listing ended`, 2)));
+    sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, true)));
+  });
+}
+
 async function call(path: string, req: unknown): Promise<Reply> {
   const r = await request(path, req, true);
   if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
@@ -90,17 +131,10 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
           out((await call(path, { op: "daemon", argv })).daemon!);
         } else if (p.format.health) {
           out(formatHealth((await call(path, { op: "health" })).health!));
-        } else if (p.format.connections) {
-          out(formatConnections((await call(path, { op: "connections" })).connections!));
         } else {
-          const t = (await call(path, { op: "table" })).table!;
-          if (p.format.timeout) out(formatTimeouts(t));
-          else {
-            if (p.service && !t.services.some((s) => sameService(s, p.service!))) {
-              throw new IpvsadmError("No such service", 255);
-            }
-            out(formatList(t, p.format, p.service));
-          }
+          // -L (--stats, --rate, ...), -c and --timeout: formatted by the director and printed as
+          // the pieces come (host/control/listing.ts).
+          await streamListing(path, argv, out);
         }
         return 0;
       }
@@ -109,7 +143,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         await call(path, { op: "daemon", argv });
         return 0;
       case "save":
-        out(formatSave((await call(path, { op: "table" })).table!, p.format));
+        await streamListing(path, argv, out);
         return 0;
       case "zero":
         await call(path, { op: "zero", service: p.service });

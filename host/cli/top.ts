@@ -57,6 +57,7 @@ export function renderTop(v: LiveView, socket: string, width: number): string[] 
     }
   }
   if (v.table.services.length === 0) lines.push("(no virtual services)");
+  if (v.omitted) lines.push(`... and ${v.omitted.services} more services (${v.omitted.realServers} real servers) not shown: wasmvs -L -n lists them all`);
   lines.push("");
   lines.push(drops.length ? `drops: ${drops.map(([k, n]) => `${k} ${n}`).join(", ")}` : "drops: none");
   // Reasons quote checked servers: no byte of theirs may move the cursor or retitle the window.

@@ -3,8 +3,8 @@
 // director implements it with the data-path thread (host/dataplane/client.ts); tests and
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
-import { ConnectionInfo, Engine } from "../engine/index.js";
-import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "../dataplane/requests.js";
+import { ConnectionInfo, Engine, ServiceCursor, ServiceInfo } from "../engine/index.js";
+import { EngineReply, EngineRequest, EngineSnapshot, serveRequest, SERVICES_PER_SLICE } from "../dataplane/requests.js";
 import { LoopStats } from "../dataplane/loop.js";
 import { DirectorConfig } from "./rules.js";
 import { validateOnScratch } from "./reload.js";
@@ -24,6 +24,15 @@ export interface SyncRoles {
   from?: string;
 }
 
+export interface SnapshotLimits {
+  maxServices?: number;
+  /** Real servers at most (whole services: the one that reaches it is there with all of its). */
+  maxServers?: number;
+  /** Past maxServers, the services go on without their real servers (the metrics' per-service
+   *  series) instead of ending the snapshot. */
+  thenWithoutServers?: boolean;
+}
+
 export interface EngineSizes {
   slotSize: number;
   maxServices: number;
@@ -33,11 +42,23 @@ export interface EngineSizes {
 
 export interface EngineAdapter {
   readonly sizes: EngineSizes;
+  /** The engine's counters and sizes, and its services read in bounded slices (serviceSlices). */
   snapshot(): Promise<EngineSnapshot>;
+  /** The services, whole (each with all its real servers), a slice at a time as the data path
+   *  gives them: in table order, or sorted as ipvsadm lists them (ipvs_cmp_services). No request
+   *  holds the data path for more than SERVICES_PER_SLICE services or SERVERS_PER_SLICE servers. */
+  serviceSlices(sorted?: boolean, wantServers?: () => boolean): AsyncGenerator<ServiceInfo[]>;
+  /** A snapshot for a reader that runs often (status file, live view, metrics scrape): the first
+   *  services in table order up to the limits; omitted counts what is not there. */
+  boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot>;
   /** Validate next on a scratch engine, then apply its difference from prev: all or nothing. */
   apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]>;
   /** The whole connection table, read in bounded slices. */
   connections(): Promise<ConnectionInfo[]>;
+  /** The connection table a slice at a time (a listing streamed as it is read). */
+  connectionSlices(): AsyncGenerator<ConnectionInfo[]>;
+  /** The counters, sizes and timeouts of a snapshot, without its services (one short request). */
+  summary(): Promise<EngineSnapshot>;
   zero(service?: ServiceKey): Promise<void>;
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
@@ -62,7 +83,80 @@ export abstract class RequestAdapter implements EngineAdapter {
   protected abstract request(req: EngineRequest): Promise<EngineReply>;
 
   async snapshot(): Promise<EngineSnapshot> {
-    return ((await this.request({ op: "snapshot" })) as { snapshot: EngineSnapshot }).snapshot;
+    const snap = await this.summary();
+    const services: ServiceInfo[] = [];
+    for await (const slice of this.serviceSlices()) for (const s of slice) services.push(s);
+    return { ...snap, services };
+  }
+
+  async boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot> {
+    const snap = await this.summary();
+    const maxServices = limits.maxServices ?? Infinity;
+    const maxServers = limits.maxServers ?? Infinity;
+    const services: ServiceInfo[] = [];
+    let servers = 0;
+    const full = () => services.length >= maxServices || (!limits.thenWithoutServers && servers >= maxServers);
+    for await (const slice of this.serviceSlices(false, () => servers < maxServers)) {
+      for (const s of slice) {
+        if (full()) break;
+        services.push(s);
+        servers += s.realServers.length;
+      }
+      if (full()) break;
+    }
+    const omitted = { services: Math.max(0, (snap.serviceCount ?? services.length) - services.length), realServers: Math.max(0, (snap.realServerCount ?? servers) - servers) };
+    return { ...snap, services, omitted };
+  }
+
+  /** wantServers (asked before each request): false once the reader has the real servers it
+   *  wants; the services that follow come without theirs (a service under way is finished). */
+  async *serviceSlices(sorted = false, wantServers: () => boolean = () => true): AsyncGenerator<ServiceInfo[]> {
+    const order = sorted ? await this.sortedServices() : undefined;
+    const end = order ? order.length : this.sizes.maxServices;
+    // A service whose real servers go on in the next slice (one of more than SERVERS_PER_SLICE).
+    let pending: ServiceInfo | undefined;
+    for (let at: ServiceCursor = { service: 0, server: 0 }; at.service < end;) {
+      // In sorted order a request carries its part of the order, and its cursor is relative to it.
+      const part = order?.slice(at.service, at.service + SERVICES_PER_SLICE);
+      const withServers = at.server > 0 || wantServers();
+      const r = (await this.request({ op: "services", from: part ? { service: 0, server: at.server } : at, order: part, ...(withServers ? {} : { withServers }) })) as
+        { services: ServiceInfo[]; next: ServiceCursor };
+      const items = r.services;
+      let first = 0;
+      if (pending && at.server > 0 && items[0]?.index === pending.index) {
+        for (const d of items[0].realServers) pending.realServers.push(d);
+        first = 1;
+      }
+      const lastIsPartial = r.next.server > 0;
+      const complete: ServiceInfo[] = [];
+      // The pending service is complete unless this slice is still only more of it (or it was
+      // deleted meanwhile: listed with the servers read before, as any listing of a changing table).
+      if (pending && !(first === 1 && lastIsPartial && items.length === 1)) {
+        complete.push(pending);
+        pending = undefined;
+      }
+      for (let i = first; i < items.length; i++) {
+        if (lastIsPartial && i === items.length - 1) pending = items[i];
+        else complete.push(items[i]);
+      }
+      if (complete.length) yield complete;
+      at = part ? { service: at.service + r.next.service, server: r.next.server } : r.next;
+    }
+    if (pending) yield [pending];
+  }
+
+  /** The table indices of the services in ipvsadm's order, from their keys read in slices. */
+  private async sortedServices(): Promise<number[]> {
+    const keys: number[] = [];
+    for (let from = 0; from < this.sizes.maxServices;) {
+      const r = (await this.request({ op: "serviceKeys", from })) as { keys: number[]; next: number };
+      for (const k of r.keys) keys.push(k);
+      from = r.next;
+    }
+    // Rows of five: index, mark, protocol, address, port (Engine.serviceKeysSlice).
+    const rows = Array.from({ length: keys.length / 5 }, (_, i) => i * 5);
+    rows.sort((a, b) => keys[a + 1] - keys[b + 1] || keys[a + 2] - keys[b + 2] || keys[a + 3] - keys[b + 3] || keys[a + 4] - keys[b + 4]);
+    return rows.map((r) => keys[r]);
   }
 
   async apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]> {
@@ -70,14 +164,22 @@ export abstract class RequestAdapter implements EngineAdapter {
     return ((await this.request({ op: "apply", prev, next })) as { changes: string[] }).changes;
   }
 
+  async summary(): Promise<EngineSnapshot> {
+    return ((await this.request({ op: "snapshot" })) as { snapshot: EngineSnapshot }).snapshot;
+  }
+
   async connections(): Promise<ConnectionInfo[]> {
     const out: ConnectionInfo[] = [];
+    for await (const slice of this.connectionSlices()) for (const c of slice) out.push(c);
+    return out;
+  }
+
+  async *connectionSlices(): AsyncGenerator<ConnectionInfo[]> {
     for (let from = 0; from < this.sizes.connCapacity;) {
       const r = (await this.request({ op: "connections", from })) as { connections: ConnectionInfo[]; next: number };
-      for (const c of r.connections) out.push(c);
+      if (r.connections.length) yield r.connections;
       from = r.next;
     }
-    return out;
   }
 
   async zero(service?: ServiceKey): Promise<void> {

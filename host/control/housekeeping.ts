@@ -14,6 +14,10 @@ import type { ProcessHealth } from "../metrics/metrics.js";
 
 export const HEARTBEAT_MS = 100;
 export const STATUS_MS = 1000;
+/** The status file's share of the table, written every second: the first services (table order)
+ *  up to these, whole; the file says how many it leaves out (`wasmvs -L -n` lists them all). */
+export const STATUS_SERVICES = 1024;
+export const STATUS_REAL_SERVERS = 4096;
 
 export interface HousekeepingOptions {
   /** Where to write the status file (none: no file). */
@@ -66,7 +70,7 @@ export class Housekeeping {
 
   async writeStatus(): Promise<void> {
     if (!this.o.status) return;
-    const snap = await this.engine.snapshot();
+    const snap = await this.engine.boundedSnapshot({ maxServices: STATUS_SERVICES, maxServers: STATUS_REAL_SERVERS });
     // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
     const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [],
       journal: this.o.journal?.() };

@@ -555,23 +555,38 @@ function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string
 
 /** -L (and --stats, --rate, --thresholds, --persistent-conn), all services or one. */
 export function formatList(t: TableView, f: Format, only?: ServiceKey): string {
-  let out = `IP Virtual Server version 1.2.1 (size=${t.size})\n` + title(f);
+  let out = formatListHead(t.size, f);
   const services = f.nosort ? t.services : sortServices(t.services);
   for (const s of services) {
     if (only && !sameService(s, only)) continue;
-    out += serviceLine(s, f, false);
-    for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, false);
+    out += formatListService(s, f);
   }
+  return out;
+}
+
+/** The lines -L prints before the services (a listing streamed a service at a time starts with them). */
+export function formatListHead(size: number, f: Format): string {
+  return `IP Virtual Server version 1.2.1 (size=${size})\n` + title(f);
+}
+
+/** One service's lines of -L, its real servers sorted unless --nosort. */
+export function formatListService(s: ServiceView, f: Format): string {
+  let out = serviceLine(s, f, false);
+  for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, false);
   return out;
 }
 
 /** -S: the rules that rebuild the table with -R. */
 export function formatSave(t: TableView, f: Format): string {
   let out = "";
-  for (const s of f.nosort ? t.services : sortServices(t.services)) {
-    out += serviceLine(s, f, true);
-    for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, true);
-  }
+  for (const s of f.nosort ? t.services : sortServices(t.services)) out += formatSaveService(s, f);
+  return out;
+}
+
+/** One service's rules of -S. */
+export function formatSaveService(s: ServiceView, f: Format): string {
+  let out = serviceLine(s, f, true);
+  for (const d of f.nosort ? s.realServers : sortDests(s.realServers)) out += destLine(s, d, f, true);
   return out;
 }
 
@@ -582,7 +597,15 @@ export function formatTimeouts(t: TableView): string {
 
 /** -c: the connection table as /proc/net/ip_vs_conn gives it to ipvsadm. */
 export function formatConnections(conns: ConnView[]): string {
-  let out = `IPVS connection entries\npro expire ${pad("state", 11)} ${pad("source", 18)} ${pad("virtual", 18)} destination\n`;
+  return CONNECTIONS_HEAD + formatConnectionLines(conns);
+}
+
+/** -c's title lines (a listing streamed a slice at a time starts with them). */
+export const CONNECTIONS_HEAD = `IPVS connection entries\npro expire ${pad("state", 11)} ${pad("source", 18)} ${pad("virtual", 18)} destination\n`;
+
+/** -c's lines of the connections given. */
+export function formatConnectionLines(conns: ConnView[]): string {
+  let out = "";
   for (const c of conns) {
     const secs = Math.max(0, Math.floor(c.expiresInMs / 1000));
     const expire = `${String(Math.floor(secs / 60)).padStart(2, "0")}:${String(secs % 60).padStart(2, "0")}`;

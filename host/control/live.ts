@@ -13,6 +13,10 @@ import type { ServerHealthView } from "../health/service.js";
 
 export interface LiveVrrp { name: string; state: string; vrid: number; priority: number; interface: string; addresses: string[]; master?: string; faults: string[] }
 
+/** The live view's share of the table, asked for every second by each `top` and the dashboard:
+ *  the first services (table order) up to these, whole; omitted says what else there is. */
+export const LIVE_VIEW_LIMITS = { maxServices: 512, maxServers: 2048 };
+
 export interface LiveView {
   /** Wall-clock milliseconds of the snapshot. */
   at: number;
@@ -26,6 +30,8 @@ export interface LiveView {
   /** Checked real servers ("TCP 10.0.0.100:80" and "10.1.0.11:8080" as keys). */
   health: { service: string; server: string; alive: boolean; weight: number; reason: string; sinceChangeS?: number }[];
   vrrp: LiveVrrp[];
+  /** Services and real servers the view leaves out (LIVE_VIEW_LIMITS): `wasmvs -L -n` lists them. */
+  omitted?: { services: number; realServers: number };
 }
 
 export function liveView(snap: EngineSnapshot, estimator: Estimator | undefined, health: ServerHealthView[] = [], vrrp: LiveVrrp[] = [], at = Date.now()): LiveView {
@@ -39,6 +45,7 @@ export function liveView(snap: EngineSnapshot, estimator: Estimator | undefined,
     connections: { count: snap.connectionCount, capacity: snap.connCapacity },
     neighbours: { ...snap.neighbours },
     health: health.map(({ service, server, alive, weight, reason, sinceChangeS }) => ({ service, server, alive, weight, reason, ...(sinceChangeS !== undefined ? { sinceChangeS } : {}) })),
+    ...(snap.omitted && (snap.omitted.services || snap.omitted.realServers) ? { omitted: { ...snap.omitted } } : {}),
     vrrp: vrrp.map(({ name, state, vrid, priority, interface: ifname, addresses, master, faults }) => ({ name, state, vrid, priority, interface: ifname, addresses, ...(master ? { master } : {}), faults })),
   };
 }

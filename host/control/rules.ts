@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
+  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsRealServers, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -330,6 +330,9 @@ export interface DirectorConfig {
   /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
    *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
   metricsScrapers?: { cidr: string; line: number }[];
+  /** `metrics_real_servers N`: real servers with per-server metrics series (the first services'
+   *  whole; 10,000 by default: host/metrics/metrics.ts), every service's own series regardless. */
+  metricsRealServers?: number;
   /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
   dashboard?: { host: string; port: number; line: number; file?: string };
   /** The control socket of `wasmvs run` (keepalived.conf's director block). */
@@ -543,10 +546,12 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       cfg.maglevTableSize = value(need(1, "a prime"), maglevTableSize);
     } else if (head.text === "maglev_services") {
       cfg.maglevServices = value(need(1, "a number"), maglevServices);
+    } else if (head.text === "metrics_real_servers") {
+      cfg.metricsRealServers = value(need(1, "a number"), metricsRealServers);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail, refused);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, dashboard or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }
 }

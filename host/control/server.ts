@@ -2,6 +2,10 @@
 //
 //   {"op":"table"}                      -> {"ok":true,"table":{size,timeouts,services:[...]}}
 //   {"op":"connections"}                -> {"ok":true,"connections":[...]}
+//   {"op":"list","argv":["-L","-n"]}    -> {"ok":true,"text":"..."} per slice of the table as the data path
+//                                          gives it, then {"ok":true,"end":true}: ipvsadm's -L (--stats,
+//                                          --rate, ...), -S and -c, streamed (listing.ts); an error after
+//                                          the first piece ends the stream as {"ok":false,...}
 //   {"op":"apply","commands":[{"argv":["-a","-t","10.0.0.100:80","-r","10.1.0.11"],"line":1},...]}
 //                                       -> {"ok":true,"changes":[...]}   ipvsadm command lines, all or none
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
@@ -32,7 +36,8 @@ import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
 import type { SyncDaemons } from "./syncd.js";
 import type { VrrpView } from "../vrrp/format.js";
-import { liveView } from "./live.js";
+import { LIVE_VIEW_LIMITS, liveView } from "./live.js";
+import { listing } from "./listing.js";
 import { ERROR } from "../io/log.js";
 
 /** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
@@ -121,8 +126,22 @@ async function daemon(h: ControlHost, argv: unknown): Promise<string> {
   return h.syncd.list();
 }
 
+/** A listing's command line (read by ipvsadm's grammar here, as apply's are): its text's pieces. */
+function listingOf(h: ControlHost, argv: unknown): { stream: AsyncGenerator<string> } {
+  if (!Array.isArray(argv) || argv.length > MAX_WORDS || !argv.every((w) => typeof w === "string" && w.length <= MAX_WORD)) {
+    throw new IpvsadmError(`list needs "argv": [up to ${MAX_WORDS} words of up to ${MAX_WORD} characters]`, 2);
+  }
+  const p = parseArgs(argv as string[]);
+  if ((p.command !== "list" && p.command !== "save") || p.format.health || p.format.vrrp || p.format.daemon) {
+    throw new IpvsadmError("list takes -L (with --stats, --rate, --thresholds, --persistent-conn, -c, --timeout) or -S", 2);
+  }
+  return { stream: listing(h.engine, h.estimator, { command: p.command, format: p.format, service: p.service }) };
+}
+
 async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey; argv?: unknown }): Promise<unknown> {
   switch (req.op) {
+    case "list":
+      return listingOf(h, req.argv);
     case "table":
       return { ok: true, table: tableView(await h.engine.snapshot(), h.estimator) };
     case "connections":
@@ -145,7 +164,7 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
     case "vrrp":
       return { ok: true, vrrp: (await h.vrrp?.()) ?? [] };
     case "view": {
-      const snap = await h.engine.snapshot();
+      const snap = await h.engine.boundedSnapshot(LIVE_VIEW_LIMITS);
       return { ok: true, view: liveView(snap, h.estimator, h.health?.() ?? [], snap.vrrp) };
     }
     default:
@@ -212,17 +231,41 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
       sock.pause();
       while (lines.length && !sock.destroyed) {
         const line = lines.shift()!;
+        const failure = (e: unknown) => e instanceof IpvsadmError ? { ok: false, error: e.message, status: e.status }
+          : { ok: false, error: e instanceof SyntaxError ? "request is not JSON" : String((e as Error).message), status: 2 };
+        /** false once the client is gone. */
+        const send = async (reply: unknown): Promise<boolean> => {
+          if (sock.destroyed || sock.writableEnded) return false;
+          if (!sock.write(JSON.stringify(reply) + "\n")) {
+            // Both listeners go once either fires: a streamed listing waits here once a piece.
+            await new Promise<void>((resolve) => {
+              const done = () => { sock.off("drain", done); sock.off("close", done); resolve(); };
+              sock.on("drain", done);
+              sock.on("close", done);
+            });
+          }
+          return !sock.destroyed;
+        };
         let reply: unknown;
         try {
           reply = await handle(h, JSON.parse(line));
         } catch (e) {
-          reply = e instanceof IpvsadmError ? { ok: false, error: e.message, status: e.status }
-            : { ok: false, error: e instanceof SyntaxError ? "request is not JSON" : String((e as Error).message), status: 2 };
+          reply = failure(e);
         }
-        if (sock.destroyed || sock.writableEnded) break;
-        if (!sock.write(JSON.stringify(reply) + "\n")) {
-          await new Promise<void>((resolve) => { sock.once("drain", resolve); sock.once("close", resolve); });
-        }
+        const stream = (reply as { stream?: AsyncGenerator<string> }).stream;
+        if (stream) {
+          // A listing: each piece written as it comes and the next read only once the kernel has
+          // taken it (drain), so a 64k-service listing holds one slice in memory, not the whole text.
+          let last: unknown = { ok: true, end: true };
+          try {
+            for await (const text of stream) {
+              if (!(await send({ ok: true, text }))) break;
+            }
+          } catch (e) {
+            last = failure(e);
+          }
+          if (!(await send(last))) break;
+        } else if (!(await send(reply))) break;
       }
       serving = false;
       if (!sock.destroyed) sock.resume();

@@ -82,6 +82,8 @@ export const tableSize = (text: string) => wholeNumber(text, 1, 67108864, "conne
 export const tableShare = (text: string) => wholeNumber(text.replace(/%$/, ""), 1, 100, "sync table share (percent)");
 
 /** How many services may use maglev (each holds a 128 KiB table). */
+/** metrics_real_servers: how many real servers get node_ipvs_backend_* series (host/metrics/metrics.ts). */
+export const metricsRealServers = (text: string) => wholeNumber(text, 0, 1048576, "metrics_real_servers");
 export const maglevServices = (text: string) => wholeNumber(text, 0, DEFAULT_MAX_SERVICES, "number of maglev services");
 
 /** maglev's M: a prime from 251 to 1048573. */

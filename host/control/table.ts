@@ -2,10 +2,10 @@
 // rates), one estimation tick, and the human-readable summaries the director logs.
 
 import { Estimator } from "./estimator.js";
-import { formatList, Format, TableView } from "./ipvsadm.js";
+import { formatList, Format, ServiceView, TableView } from "./ipvsadm.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import { ringDrops } from "../io/ring-drops.js";
-import { dropsOf } from "../engine/index.js";
+import { dropsOf, ServiceInfo } from "../engine/index.js";
 import { serviceKey, serverKey } from "./model.js";
 
 export const NUMERIC: Format = {
@@ -14,26 +14,25 @@ export const NUMERIC: Format = {
 
 /** The table as ipvsadm shows it: services, real servers, statistics and rates (zero without an estimator). */
 export function tableView(snap: EngineSnapshot, estimator?: Estimator): TableView {
+  return { size: snap.connCapacity, timeouts: snap.timeouts, services: snap.services.map((s) => serviceView(s, estimator)) };
+}
+
+/** One service as ipvsadm shows it (a listing streamed a slice at a time: host/control/listing.ts). */
+export function serviceView(s: ServiceInfo, estimator?: Estimator): ServiceView {
   const num = (x: bigint) => Number(x);
   const rates = (key: string) => estimator?.rates(key) ?? { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+  const key = serviceKey(s);
   return {
-    size: snap.connCapacity,
-    timeouts: snap.timeouts,
-    services: snap.services.map((s) => {
-      const key = serviceKey(s);
-      return {
-        protocol: s.protocol, address: s.address, port: s.port, ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}), scheduler: s.scheduler, ...(s.schedFlags ? { schedFlags: s.schedFlags } : {}),
-        ...(s.persistence ? { persistence: s.persistence } : {}), ...(s.onePacket ? { onePacket: true } : {}),
-        stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
-        rates: rates(key),
-        realServers: s.realServers.map((r) => ({
-          address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
-          active: r.active, inactive: r.inactive, persistConns: r.persistConns,
-          stats: { conns: num(r.stats.conns), inpkts: num(r.stats.inpkts), outpkts: num(r.stats.outpkts), inbytes: num(r.stats.inbytes), outbytes: num(r.stats.outbytes) },
-          rates: rates(`${key} ${serverKey(r)}`),
-        })),
-      };
-    }),
+    protocol: s.protocol, address: s.address, port: s.port, ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}), scheduler: s.scheduler, ...(s.schedFlags ? { schedFlags: s.schedFlags } : {}),
+    ...(s.persistence ? { persistence: s.persistence } : {}), ...(s.onePacket ? { onePacket: true } : {}),
+    stats: { conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts), inbytes: num(s.stats.inbytes), outbytes: num(s.stats.outbytes) },
+    rates: rates(key),
+    realServers: s.realServers.map((r) => ({
+      address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold, lthreshold: r.lthreshold,
+      active: r.active, inactive: r.inactive, persistConns: r.persistConns,
+      stats: { conns: num(r.stats.conns), inpkts: num(r.stats.inpkts), outpkts: num(r.stats.outpkts), inbytes: num(r.stats.inbytes), outbytes: num(r.stats.outbytes) },
+      rates: rates(`${key} ${serverKey(r)}`),
+    })),
   };
 }
 
@@ -65,7 +64,8 @@ export function zeroEstimates(snap: EngineSnapshot, estimator: Estimator): void 
 /** The services as ipvsadm -L -n and -L -n --stats print them. */
 export function formatServices(snap: EngineSnapshot): string {
   const t = tableView(snap);
-  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd();
+  const more = snap.omitted?.services ? `\n... and ${snap.omitted.services} more services (${snap.omitted.realServers} real servers)` : "";
+  return formatList(t, NUMERIC) + "\n" + formatList(t, { ...NUMERIC, stats: true }).split("\n").slice(1).join("\n").trimEnd() + more;
 }
 
 export function formatCounters(snap: EngineSnapshot): string {

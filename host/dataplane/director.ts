@@ -22,7 +22,8 @@ import { Estimator } from "../control/estimator.js";
 import { Parsed } from "../control/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
-import { metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
+import { LIVE_VIEW_LIMITS } from "../control/live.js";
+import { DEFAULT_METRICS_REAL_SERVERS, metricsRegistry, ProcessHealth, startMetrics } from "../metrics/metrics.js";
 import { startDashboard } from "../dashboard/server.js";
 import { History } from "../dashboard/history.js";
 import { liveView } from "../control/live.js";
@@ -83,6 +84,8 @@ export function statusOf(s: EngineSnapshot, control?: unknown): unknown {
       stats: num(v.stats),
       realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })),
     })),
+    // A table larger than the file's share (housekeeping.ts STATUS_SERVICES): what is not listed.
+    ...(s.omitted && (s.omitted.services || s.omitted.realServers) ? { omitted: s.omitted } : {}),
     loop: s.loop,
     control,
   };
@@ -180,6 +183,9 @@ class Ports implements Service {
   }
 }
 
+/** The table's share the log shows at start and stop (the rest counted). */
+const LOGGED_TABLE = { maxServices: 64, maxServers: 1024 };
+
 /** How old a snapshot a scrape may be answered from. */
 const METRICS_SNAPSHOT_MS = 250;
 
@@ -259,11 +265,14 @@ class DataPath implements Service {
       log(`${NOTICE}took over ${i.applied} of ${table.count} connections from the previous process (its table written ${elapsedMs} ms before)` +
         (i.expired || i.unmatched ? `; ${i.expired} had expired meanwhile, ${i.unmatched} match no service or real server here` : ""));
     }
-    // The services as the engine holds them (IPVS list order: the latest added first).
-    for (const s of (await thread.snapshot()).services) {
+    // The services as the engine holds them (IPVS list order: the latest added first), the first
+    // LOGGED_SERVICES of them: a table of thousands is for `wasmvs -L -n`, not for the journal.
+    const held = await thread.boundedSnapshot(LOGGED_TABLE);
+    for (const s of held.services) {
       log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
         (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
     }
+    if (held.omitted?.services) log(`... and ${held.omitted.services} more services (${held.omitted.realServers} real servers): wasmvs -L -n lists them all`);
     if (offload) log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
     log(`data path on its own thread: ${taps.fds.filter((f) => f >= 0).length} interface(s), connection table ${options.connCapacity}, pid ${process.pid}` +
       `${thread.tid ? `, thread ${thread.tid}` : ""}${config.vrrp?.length ? " (VRRP's state machines and timers run there too)" : ""}`);
@@ -271,7 +280,7 @@ class DataPath implements Service {
 
   async stop(): Promise<void> {
     if (!this.thread) return;
-    this.last = await this.thread.snapshot().catch(() => this.last);
+    this.last = await this.thread.boundedSnapshot(LOGGED_TABLE).catch(() => this.last);
     const end = await this.thread.stop(this.handoff !== undefined);
     if (this.last && end) this.last = { ...this.last, loop: end.loop };
     this.thread = undefined;
@@ -406,7 +415,19 @@ export async function runDirector(o: RunOptions): Promise<void> {
       // data-path thread (and VRRP's timers beside it) for at most a few a second.
       // metrics_scraper follows the running configuration (a reload may change it).
       const trusted = (address: string) => withinAny((state?.running ?? fileCfg).metricsScrapers?.map((x) => x.cidr) ?? [], address);
-      const metrics = await startMetrics(registry, async () => { current = await thread().snapshot(METRICS_SNAPSHOT_MS); }, m.host, m.port, (e) => survived("metrics", e),
+      // Every service's statistics, the real servers of the first ones up to metrics_real_servers
+      // (a reload may change it), read in slices (no request holds the data path).
+      const cap = () => (state?.running ?? fileCfg).metricsRealServers ?? DEFAULT_METRICS_REAL_SERVERS;
+      let last: { at: number; snap: Promise<EngineSnapshot> } | undefined;
+      const refresh = async () => {
+        if (!last || performance.now() - last.at > METRICS_SNAPSHOT_MS) {
+          const snap = thread().boundedSnapshot({ maxServers: cap(), thenWithoutServers: true });
+          last = { at: performance.now(), snap };
+          snap.catch(() => { if (last?.snap === snap) last = undefined; });
+        }
+        current = await last.snap;
+      };
+      const metrics = await startMetrics(registry, refresh, m.host, m.port, (e) => survived("metrics", e),
         { trusted, onRefused: () => { health.refused++; } });
       o.log(`metrics on http://${m.host}:${m.port}/metrics`);
       return () => metrics.close();
@@ -420,7 +441,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
       const dashboard = await startDashboard({
         host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
         view: async () => {
-          const snap = await thread().snapshot();
+          const snap = await thread().boundedSnapshot(LIVE_VIEW_LIMITS);
           return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);
         },
         history: () => history!.view(),

@@ -27,6 +27,10 @@ export interface LoopStats {
   framesIn: number;
   framesOut: number;
   writeErrors: number;
+  /** The longest a single control request held the data path (ms, since start), and its op:
+   *  how long frames waited behind the control plane at worst (the data-path thread only). */
+  longestRequestMs?: number;
+  longestRequestOp?: string;
   /** The ring ports (AF_XDP) and the kernel's counters of their sockets, as of the last request served. */
   rings?: RingInfo[];
 }

@@ -1,10 +1,11 @@
 // What the control plane may ask of the engine, and the one function that answers it.
 // The data-path thread runs serveRequest() between two batches; the in-thread adapter
 // (unit tests, `wasmvs check`) runs the same function directly, so both behave alike.
-// Every request is short: listings of the connection table come in bounded slices so
-// that no single request holds the data path for long.
+// Every request is short: listings of the connection table and of the service table come in
+// bounded slices so that no single request holds the data path for long (a snapshot is its
+// counters from one request and its services from slices: RequestAdapter.snapshot).
 
-import { Engine, EngineError, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
+import { Engine, EngineError, ConnectionInfo, ServiceCursor, ServiceInfo, Timeouts } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
 import { applyDifference } from "../control/reload.js";
 import { ConfigError, DirectorConfig, vrrpSpecs } from "../control/rules.js";
@@ -17,6 +18,14 @@ import type { VrrpView } from "../vrrp/format.js";
 export const CONNECTIONS_PER_SLICE = 2048;
 /** Most table entries one slice scans, used or not. */
 export const ENTRIES_PER_SLICE = 65536;
+/** Most services one slice of the service table carries, and most real servers (a service with
+ *  more is carried over several slices). Measured on the 2-core test machine (bench/listing.bench.ts):
+ *  a slice of 512 services / 2,048 servers took 1.2 ms built and serialised, warm, but up to 72 ms
+ *  the first time in a new thread (not yet compiled): halved, so that the worst is half that. */
+export const SERVICES_PER_SLICE = 256;
+export const SERVERS_PER_SLICE = 1024;
+/** Most service-table entries one slice scans for services (used or not), and for sort keys. */
+export const SERVICE_ENTRIES_PER_SLICE = 4096;
 
 export interface EngineSnapshot {
   services: ServiceInfo[];
@@ -30,10 +39,22 @@ export interface EngineSnapshot {
   vrrp: VrrpView[];
   /** Milliseconds the backup sync daemon has gone without a message (absent: not receiving). */
   syncIdleMs?: number;
+  /** How many services and real servers the table holds (Engine.tableCounts). */
+  serviceCount?: number;
+  realServerCount?: number;
+  /** A bounded snapshot's services and real servers not in it (RequestAdapter.boundedSnapshot). */
+  omitted?: { services: number; realServers: number };
 }
 
 export type EngineRequest =
+  /** Everything but the services (those come in slices: "services"). */
   | { op: "snapshot" }
+  /** A slice of the service table from a cursor, in table order or in the order given (a
+   *  listing's sorted order: table indices, SERVICES_PER_SLICE at most; the cursor is then a
+   *  position in it). */
+  | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean }
+  /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
+  | { op: "serviceKeys"; from: number }
   | { op: "apply"; prev: DirectorConfig; next: DirectorConfig }
   | { op: "connections"; from: number }
   | { op: "zero"; service?: ServiceKey }
@@ -52,6 +73,8 @@ export type EngineReply =
   | { snapshot: EngineSnapshot }
   | { changes: string[] }
   | { connections: ConnectionInfo[]; next: number }
+  | { services: ServiceInfo[]; next: ServiceCursor; servers: number }
+  | { keys: number[]; next: number }
   | { vrrp: VrrpView[] }
   | { done: true };
 
@@ -67,12 +90,24 @@ export interface RequestFailure {
   reason?: string;
 }
 
+/** The whole snapshot in one go, for an engine that forwards nothing meanwhile (`wasmvs check`,
+ *  replay); a running director's is made of slices (RequestAdapter.snapshot). */
 export function engineSnapshot(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
+  return { ...snapshotHead(e, loop, vrrp), services: e.services() };
+}
+
+/** A snapshot without its services: counters and sizes, bounded whatever the table holds. */
+function snapshotHead(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
   return {
-    services: e.services(), counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
+    services: [], counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
     timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
-    syncIdleMs: e.syncIdleMs(),
+    syncIdleMs: e.syncIdleMs(), ...countsOf(e),
   };
+}
+
+function countsOf(e: Engine): { serviceCount: number; realServerCount: number } {
+  const c = e.tableCounts();
+  return { serviceCount: c.services, realServerCount: c.realServers };
 }
 
 /** What serving a request may use besides the engine. */
@@ -95,7 +130,16 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
   const { nowMs, loop, emit } = ctx;
   switch (req.op) {
     case "snapshot":
-      return { snapshot: engineSnapshot(e, loop, ctx.vrrp) };
+      return { snapshot: snapshotHead(e, loop, ctx.vrrp) };
+    case "services": {
+      const order = req.order?.slice(0, SERVICES_PER_SLICE);
+      const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE, order, req.withServers ?? true);
+      return { services: r.items, next: r.next, servers: r.servers };
+    }
+    case "serviceKeys": {
+      const r = e.serviceKeysSlice(req.from, SERVICE_ENTRIES_PER_SLICE);
+      return { keys: r.keys, next: r.next };
+    }
     case "apply": {
       // The services, then VRRP (both validated before: reload.ts), in one step between two
       // batches: no frame sees one half changed, and a refused apply changed neither.

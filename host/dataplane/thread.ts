@@ -52,6 +52,8 @@ export interface ThreadData {
 const FRAMES_PER_READ = 32;
 /** Reads from one TAP before the others (and the control plane) get a turn. */
 const READS_PER_TURN = 64;
+/** Requests served in one turn of the loop before the TAPs get theirs (each is short: slices). */
+const REQUESTS_PER_TURN = 8;
 /** How often the ring ports read the host's addresses again (a getifaddrs each: tens of µs). */
 const RING_REFRESH_MS = 1000;
 
@@ -96,20 +98,30 @@ async function main(d: ThreadData): Promise<void> {
   let exportTable = false;
   // The crash journal (journal.ts), once the director has started every service.
   let journal: Journal | undefined;
+  // Requests left in the port for the next turn (REQUESTS_PER_TURN were served).
+  let moreRequests = false;
+  stats.longestRequestMs = 0;
   const serve = (): boolean => {
     // The ring ports' kernel counters (frames the kernel dropped before the engine saw them),
     // read when asked for (a getsockopt per socket), for snapshots, metrics and the status file.
     if (d.rings.length) stats.rings = d.rings.map((fd) => addon.ringInfo(fd)).filter((x) => x !== null);
-    for (let m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
+    moreRequests = false;
+    for (let served = 0, m = receiveMessageOnPort(d.port); m; m = receiveMessageOnPort(d.port)) {
       const msg = m.message as { id: number; req: EngineRequest } | { stop: true; exportTable?: boolean } | { journal: true };
       if ("stop" in msg) { exportTable = msg.exportTable ?? false; return true; }
       if ("journal" in msg) { journal ??= new Journal(engine, (j) => post({ journal: j })); continue; }
+      const start = performance.now();
       try {
         post({ id: msg.id, reply: serveRequest(engine, msg.req, { nowMs: engineNow(), loop: stats, emit: flush, vrrp, poll }) });
       } catch (e) {
         post({ id: msg.id, failure: toFailure(e) });
       }
+      const took = performance.now() - start;
+      if (took > stats.longestRequestMs!) { stats.longestRequestMs = took; stats.longestRequestOp = msg.req.op; }
       poll?.();
+      // Readers at once (a listing, a scrape, the estimator) each have a slice queued: the
+      // frames get their turn after a few, not after all of them.
+      if (++served >= REQUESTS_PER_TURN) { moreRequests = true; break; }
     }
     return false;
   };
@@ -127,11 +139,11 @@ async function main(d: ThreadData): Promise<void> {
   let nextRefresh = (engineNow() + RING_REFRESH_MS) >>> 0;
   for (;;) {
     // Until the engine's tick or the next VRRP timer (epoll's ms: rounded up, never early).
-    const wait = Math.max(0, Math.min((nextTick - engineNow()) | 0, Math.ceil(clock.next() - performance.now())));
+    const wait = moreRequests ? 0 : Math.max(0, Math.min((nextTick - engineNow()) | 0, Math.ceil(clock.next() - performance.now())));
     const ready = addon.epollWait(ep, wait);
     poll?.();
-    if (ready & BELL_BIT) {
-      addon.bellClear(d.bell);
+    if (ready & BELL_BIT || moreRequests) {
+      if (ready & BELL_BIT) addon.bellClear(d.bell);
       if (serve()) break;
     }
     // Each ready TAP in turn, a batch at a time, each batch processed and written before the

@@ -172,6 +172,14 @@ export interface ServiceInfo extends ServiceSpec {
   realServers: RealServerInfo[];
 }
 
+/** Where a listing of the service table in slices goes on (Engine.servicesSlice): a position
+ *  (table index, or position in a given order) and how many of that service's real servers
+ *  earlier slices carried. */
+export interface ServiceCursor {
+  service: number;
+  server: number;
+}
+
 export interface ConnectionInfo {
   protocol: Protocol | "ip";
   client: string;
@@ -797,6 +805,106 @@ export class Engine {
       });
     }
     return out;
+  }
+
+  // ---- the service table in slices (listings at 64k services: requests.ts "services") ----
+
+  /**
+   * Part of the service table, for a listing that must not hold the data path: the services
+   * at positions from.service, from.service+1, ... (table indices, or positions in order when
+   * given: a listing's sorted order), the first one's real servers from its from.server-th on
+   * (in list order); stops after maxScan positions, maxServices services or maxServers real
+   * servers, whichever comes first. A service whose servers do not all fit ends the slice and
+   * next points into it (next.server > 0: the following slice starts with the rest of it);
+   * next.service is the end (maxServices, or order.length) when done. Positions of order whose
+   * service is gone (deleted between slices) are skipped.
+   */
+  servicesSlice(from: ServiceCursor, maxScan: number, maxServices: number, maxServers: number, order?: ArrayLike<number>, withServers = true):
+    { items: ServiceInfo[]; next: ServiceCursor; servers: number } {
+    const items: ServiceInfo[] = [];
+    const end = order ? order.length : this.maxServices;
+    const stop = Math.min(end, from.service + Math.max(1, maxScan));
+    let servers = 0;
+    let skip = from.server;
+    for (let p = Math.max(0, from.service); p < stop; p++, skip = 0) {
+      if (items.length >= maxServices || servers >= maxServers) return { items, next: { service: p, server: 0 }, servers };
+      const s = order ? order[p] : p;
+      if (s < 0 || s >= this.maxServices) continue;
+      const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
+      if (this.u8[r + ServiceField.FLAGS] === 0) continue;
+      const realServers: RealServerInfo[] = [];
+      // Without servers (a reader past its share of them: the metrics' per-server series): none walked.
+      if (!withServers) {
+        items.push(this.serviceRecord(s, r, realServers));
+        continue;
+      }
+      let k = 0;
+      let d = this.dv.getUint32(r + ServiceField.DEST_HEAD, true);
+      // The servers an earlier slice carried: walked past (a chain step each), not read.
+      for (; d !== 0xffffffff && k < skip; k++) d = this.nextDest(d);
+      for (; d !== 0xffffffff && servers < maxServers; k++, servers++) {
+        realServers.push(this.realServer(d));
+        d = this.nextDest(d);
+      }
+      items.push(this.serviceRecord(s, r, realServers));
+      if (d !== 0xffffffff) return { items, next: { service: p, server: k }, servers };
+    }
+    return { items, next: { service: stop, server: 0 }, servers };
+  }
+
+  /**
+   * The sort keys of the services at table indices from, from+1, ... (maxScan of them, used or
+   * not): ipvsadm's order (ipvs_cmp_services: firewall mark, protocol, address, port) as five
+   * numbers a service [index, mark (0: none), protocol number (6, 17), address as an unsigned
+   * integer in host order, port]. A listing sorts these (a few MB at 64k services) and then
+   * reads the services in that order with servicesSlice.
+   */
+  serviceKeysSlice(from: number, maxScan: number): { keys: number[]; next: number } {
+    const keys: number[] = [];
+    const end = Math.min(this.maxServices, Math.max(0, from) + Math.max(1, maxScan));
+    for (let s = Math.max(0, from); s < end; s++) {
+      const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
+      if (this.u8[r + ServiceField.FLAGS] === 0) continue;
+      const proto = this.u8[r + ServiceField.PROTO];
+      const wire = this.dv.getUint32(r + ServiceField.VADDR, true);
+      // The address (or a mark's 0.0.0.N) as ipvsadm compares it: its four bytes big-endian.
+      const host = ((wire & 255) * 16777216) + (((wire >>> 8) & 255) << 16) + (((wire >>> 16) & 255) << 8) + ((wire >>> 24) & 255);
+      keys.push(s, proto === 0 ? wireToMark(wire) : 0, proto === Proto.UDP ? 17 : 6, host, wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)));
+    }
+    return { keys, next: end };
+  }
+
+  /** How many services and real servers the table holds (removed servers that linger with
+   *  connections not counted): a pass over the flags of each table, no chain walked. */
+  tableCounts(): { services: number; realServers: number } {
+    let services = 0;
+    let realServers = 0;
+    for (let s = 0; s < this.maxServices; s++) if (this.u8[this.region[Region.SERVICES] + s * ServiceField.SIZE + ServiceField.FLAGS] !== 0) services++;
+    const both = DestFlag.USED | DestFlag.AVAILABLE;
+    for (let d = 0; d < this.maxRealServers; d++) if ((this.u8[this.region[Region.DESTS] + d * DestField.SIZE + DestField.FLAGS] & both) === both) realServers++;
+    return { services, realServers };
+  }
+
+  private nextDest(d: number): number {
+    return this.dv.getUint32(this.region[Region.DESTS] + d * DestField.SIZE + DestField.NEXT, true);
+  }
+
+  /** The service record at r (table index s), with the real servers given. */
+  private serviceRecord(s: number, r: number, realServers: RealServerInfo[]): ServiceInfo {
+    const proto = this.u8[r + ServiceField.PROTO];
+    return {
+      index: s,
+      ...(proto === 0 ? { fwmark: wireToMark(this.dv.getUint32(r + ServiceField.VADDR, true)) } : {}),
+      protocol: proto === Proto.UDP ? "udp" : "tcp",
+      address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
+      port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
+      scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
+      ...(this.u8[r + ServiceField.SCHED_FLAGS] ? { schedFlags: this.u8[r + ServiceField.SCHED_FLAGS] } : {}),
+      ...(this.u8[r + ServiceField.FLAGS] & SERVICE_ONE_PACKET ? { onePacket: true } : {}),
+      ...this.persistenceOf(r),
+      stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
+      realServers,
+    };
   }
 
   private persistenceOf(r: number): { persistence?: ServiceSpec["persistence"] } {

@@ -22,6 +22,12 @@ export const SCRAPE_TIMEOUT_MS = 5000;
 /** How long a scraper may take to read its reply (a client that does not read is cut off). */
 export const REPLY_TIMEOUT_MS = 10_000;
 
+/** Real servers whose node_ipvs_backend_* series a scrape carries unless metrics_real_servers
+ *  says otherwise: three series each, 30,000 in all, a scrape of a few MB. At 65,536 services of
+ *  10 servers every server's would be 1.9 million series (some 200 MB a scrape, and as many
+ *  series in Prometheus): the per-service series are there for every service instead. */
+export const DEFAULT_METRICS_REAL_SERVERS = 10_000;
+
 /** What the registry reads besides the engine: the control plane's own health. */
 export interface ProcessHealth {
   /** Errors the control plane caught in its timers and sockets (logged, counted, survived). */
@@ -46,6 +52,13 @@ export interface CheckingView {
 export interface SyncRolesView {
   master?: { ifname: string; syncid: number };
   backup?: { ifname: string; syncid: number };
+}
+
+/** A service's labels as node_exporter's IPVS collector writes them (a firewall-mark service: no
+ *  address, port 0, protocol FWM and its mark). */
+function serviceLabelsOf(s: ServiceInfo): { local_address: string; local_port: string; proto: string; local_mark: string } {
+  return s.fwmark !== undefined ? { local_address: "", local_port: "0", proto: "FWM", local_mark: String(s.fwmark) }
+    : { local_address: s.address, local_port: String(s.port), proto: s.protocol.toUpperCase(), local_mark: "" };
 }
 
 export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth, checking?: () => CheckingView | undefined,
@@ -73,8 +86,10 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
         this.reset();
         for (const s of snap().services) {
           for (const d of s.realServers) {
-            this.set({ local_address: s.address, local_port: String(s.port), remote_address: d.address, remote_port: String(d.port),
-              proto: s.protocol.toUpperCase(), local_mark: "" }, pick(d));
+            // node_exporter's label order (what scrapes have always shown).
+            const l = serviceLabelsOf(s);
+            this.set({ local_address: l.local_address, local_port: l.local_port, remote_address: d.address, remote_port: String(d.port), proto: l.proto,
+              local_mark: l.local_mark }, pick(d));
           }
         }
       },
@@ -82,6 +97,28 @@ export function metricsRegistry(snap: () => EngineSnapshot, health?: () => Proce
   backend("node_ipvs_backend_connections_active", "The current active connections by local and remote address.", (d) => d.active);
   backend("node_ipvs_backend_connections_inactive", "The current inactive connections by local and remote address.", (d) => d.inactive);
   backend("node_ipvs_backend_weight", "The current backend weight by local and remote address.", (d) => d.weight);
+  // Every service's own statistics, however many real servers the backend series leave out
+  // (metrics_real_servers): what a table of thousands of services is watched by.
+  const serviceLabels = ["local_address", "local_port", "proto", "local_mark"];
+  const perService = (name: string, help: string, key: "conns" | "inbytes" | "outbytes") =>
+    new PCounter({
+      name, help, labelNames: serviceLabels, registers: [r],
+      collect() {
+        this.reset();
+        for (const s of snap().services) {
+          this.inc(serviceLabelsOf(s), Number(s.stats[key]));
+        }
+      },
+    });
+  perService("wasmvs_service_connections_total", "Connections scheduled by each virtual service.", "conns");
+  perService("wasmvs_service_incoming_bytes_total", "Bytes each virtual service received from clients.", "inbytes");
+  perService("wasmvs_service_outgoing_bytes_total", "Bytes each virtual service sent to clients.", "outbytes");
+  new Gauge({ name: "wasmvs_services", help: "Virtual services in the table.", registers: [r], collect() { this.set(snap().serviceCount ?? snap().services.length); } });
+  new Gauge({ name: "wasmvs_real_servers", help: "Real servers in the table (removed ones that still hold connections not counted).", registers: [r],
+    collect() { this.set(snap().realServerCount ?? snap().services.reduce((n, s) => n + s.realServers.length, 0)); } });
+  new Gauge({ name: "wasmvs_metrics_real_servers_omitted", registers: [r],
+    help: "Real servers this scrape has no node_ipvs_backend_* series for: past metrics_real_servers (whole services; their services' series are there).",
+    collect() { this.set(snap().omitted?.realServers ?? 0); } });
 
   new PCounter({
     name: "wasmvs_drops_total", help: "Frames the engine dropped, by reason.", labelNames: ["reason"], registers: [r],
