@@ -235,25 +235,40 @@ function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x
   return out;
 }
 
+/** The fields a real server of a file has besides its position (sameServer compares them
+ *  one by one; a server with anything else, its checkers, is compared whole). */
+const SERVER_FIELDS = new Set(["address", "port", "method", "weight", "uthreshold", "lthreshold", "line", "where"]);
+const plainServer = (r: RealServerConfig) => { for (const k in r) if (!SERVER_FIELDS.has(k)) return false; return true; };
+
+/** sameRecord for real servers, without serialising the common ones (a reload of 100,000). */
+function sameServer(a: RealServerConfig, b: RealServerConfig): boolean {
+  if (!plainServer(a) || !plainServer(b)) return sameRecord(a, b);
+  return a.address === b.address && a.port === b.port && a.method === b.method && a.weight === b.weight &&
+    a.uthreshold === b.uthreshold && a.lthreshold === b.lthreshold;
+}
+
 function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | undefined, t: RealServerConfig): RealServerConfig | undefined {
   // Unchanged in the file: as the control plane left it (at its place in the file now).
-  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
+  if (b && sameServer(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
   return t;
 }
 
 function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
-  if (b && !o && sameRecord(b, t, ["realServers"]) && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
+  const sameScalars = b !== undefined && sameRecord(b, t, ["realServers"]);
+  if (b && !o && sameScalars && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
     return undefined; // removed by the control plane, unchanged in the file
   }
-  const scalars = b && o && sameRecord(b, t, ["realServers"]) ? o : t;
+  const scalars = b && o && sameScalars ? o : t;
   return { ...scalars, line: t.line, ...(t.where ? { where: t.where } : {}), realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
 }
 
 /** The running configuration after a reload from newFile (oldFile: the file as last loaded). */
 export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, newFile: DirectorConfig): DirectorConfig {
-  const out = cloneConfig(newFile);
-  out.services = mergeKeyed(oldFile.services, running.services, newFile.services, serviceKey, mergeService).map((s) => structuredClone(s));
-  if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts && structuredClone(running.timeouts);
+  // No copies: a configuration is not changed in place once made (commands copy what they
+  // touch: ServiceTable), so the merge shares the records it keeps.
+  const out: DirectorConfig = { ...newFile };
+  out.services = mergeKeyed(oldFile.services, running.services, newFile.services, serviceKey, mergeService);
+  if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts;
   return out;
 }
 
