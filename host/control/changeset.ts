@@ -8,7 +8,7 @@
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
 import { ipToWire, parseCidr, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "./rules.js";
-import { keywordOf, serverKey, serviceKey } from "./model.js";
+import { keywordOf, serverKey, serviceIndex, serviceKey } from "./model.js";
 import { vrrpPart } from "../vrrp/machines.js";
 
 /** A change set and what it changes, in words (the log's and `wasmvs reload`'s). */
@@ -51,6 +51,7 @@ export class ServicePlan {
 
   /** One service: was (in the engine) and now (to be), either absent. */
   service(was: ServiceConfig | undefined, now: ServiceConfig | undefined): void {
+    if (was === now) return; // the same record: unchanged (configurations are not changed in place)
     if (!now) {
       if (!was) return;
       this.removals.push({ op: "delete-service", service: serviceSpec(was), servers: was.realServers.map(serverSpec) });
@@ -66,7 +67,6 @@ export class ServicePlan {
       this.rest.push({ op: "edit-service", service: serviceSpec(now), was: serviceSpec(was), at: originOf(this.cfg, now, "-E") });
       this.restText.push(was.scheduler !== now.scheduler ? `service ${k} scheduler ${was.scheduler} -> ${now.scheduler}` : `service ${k} ${persistenceText(now)}`);
     }
-    if (was === now) return;
     const before = new Map((was?.realServers ?? []).map((r) => [serverKey(r), r]));
     if (was) {
       const after = new Set(now.realServers.map(serverKey));
@@ -181,11 +181,14 @@ function vrrpDifference(prev: DirectorConfig, next: DirectorConfig): ChangeSet["
 /** Everything that differs from prev (what the engine holds) to next (what it is to hold). */
 export function planDifference(prev: DirectorConfig, next: DirectorConfig): Plan {
   const plan = new ServicePlan(next);
-  const before = new Map(prev.services.map((s) => [serviceKey(s), s]));
-  const after = new Set<string>();
-  for (const s of next.services) after.add(serviceKey(s));
-  for (const [k, s] of before) if (!after.has(k)) plan.service(s, undefined);
-  for (const s of next.services) plan.service(before.get(serviceKey(s)), s);
+  // The lists' indexes by key (kept beside them: built once).
+  const before = serviceIndex(prev.services);
+  const after = serviceIndex(next.services);
+  for (const s of prev.services) if (!after.has(serviceKey(s))) plan.service(s, undefined);
+  for (const s of next.services) {
+    const i = before.get(serviceKey(s));
+    plan.service(i === undefined ? undefined : prev.services[i], s);
+  }
   return plan.plan(directorDifference(prev, next), vrrpDifference(prev, next));
 }
 

@@ -237,8 +237,8 @@ function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x
 
 /** The fields a real server of a file has besides its position (sameServer compares them
  *  one by one; a server with anything else, its checkers, is compared whole). */
-const SERVER_FIELDS = new Set(["address", "port", "method", "weight", "uthreshold", "lthreshold", "line", "where"]);
-const plainServer = (r: RealServerConfig) => { for (const k in r) if (!SERVER_FIELDS.has(k)) return false; return true; };
+// (A RealServerConfig is RealServerSpec, its position and its checkers: without checkers, the fields compared.)
+const plainServer = (r: RealServerConfig) => r.health === undefined;
 
 /** sameRecord for real servers, without serialising the common ones (a reload of 100,000). */
 function sameServer(a: RealServerConfig, b: RealServerConfig): boolean {
@@ -253,8 +253,57 @@ function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | unde
   return t;
 }
 
+const samePos = (x: { line: number; where?: Pos }, y: { line: number; where?: Pos }) => x.line === y.line &&
+  (x.where === y.where || (!!x.where && !!y.where && x.where.file === y.where.file && x.where.line === y.where.line && x.where.column === y.where.column && x.where.text === y.where.text));
+
+// (A ServiceConfig is ServiceSpec, its servers, its position and its health settings.)
+const plainService = (s: ServiceConfig) => s.health === undefined;
+
+/** sameRecord(a, b, ["realServers"]) for services, without serialising the common ones. */
+function sameServiceScalars(a: ServiceConfig, b: ServiceConfig): boolean {
+  if (!plainService(a) || !plainService(b)) return sameRecord(a, b, ["realServers"]);
+  return a.protocol === b.protocol && a.address === b.address && a.port === b.port && a.fwmark === b.fwmark && a.scheduler === b.scheduler &&
+    a.persistence?.timeout === b.persistence?.timeout && a.persistence?.netmask === b.persistence?.netmask && a.schedFlags === b.schedFlags && a.onePacket === b.onePacket;
+}
+
+/** Whether merging b, o, t gives o itself: the file did not touch the service, not even
+ *  its positions, and ours is what the merge would make of it (the common case of a reload:
+ *  the service is kept as it is, and the change set sees it unchanged without looking in). */
+function mergeKeepsOurs(b: ServiceConfig, o: ServiceConfig, t: ServiceConfig): boolean {
+  if (!samePos(b, t) || !samePos(o, t) || !sameServiceScalars(b, t) || b.realServers.length !== t.realServers.length) return false;
+  const n = t.realServers.length;
+  for (let i = 0; i < n; i++) {
+    const x = b.realServers[i];
+    const y = t.realServers[i];
+    if (x.address !== y.address || x.port !== y.port || !samePos(x, y) || !sameServer(x, y)) return false;
+  }
+  // Ours as the merge orders it: the file's servers it has, in the file's order and at the
+  // file's positions, then those only the control plane added. Commonly all of them, in order.
+  if (o.realServers.length === n) {
+    let i = 0;
+    for (; i < n; i++) {
+      const x = o.realServers[i];
+      const y = t.realServers[i];
+      if (x.address !== y.address || x.port !== y.port || !samePos(x, y)) break;
+    }
+    if (i === n) return true;
+  }
+  const mine = new Map(o.realServers.map((r, i) => [serverKey(r), i]));
+  let at = 0;
+  for (const y of t.realServers) {
+    const i = mine.get(serverKey(y));
+    if (i === undefined) continue;
+    if (i !== at || !samePos(o.realServers[i], y)) return false;
+    at++;
+  }
+  const inFile = new Set(t.realServers.map(serverKey));
+  for (; at < o.realServers.length; at++) if (inFile.has(serverKey(o.realServers[at]))) return false;
+  return true;
+}
+
 function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
-  const sameScalars = b !== undefined && sameRecord(b, t, ["realServers"]);
+  if (b && o && mergeKeepsOurs(b, o, t)) return o;
+  const sameScalars = b !== undefined && sameServiceScalars(b, t);
   if (b && !o && sameScalars && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
     return undefined; // removed by the control plane, unchanged in the file
   }
@@ -265,11 +314,34 @@ function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined
 /** The running configuration after a reload from newFile (oldFile: the file as last loaded). */
 export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, newFile: DirectorConfig): DirectorConfig {
   // No copies: a configuration is not changed in place once made (commands copy what they
-  // touch: ServiceTable), so the merge shares the records it keeps.
+  // touch: ServiceTable), so the merge shares the records it keeps. The services are found
+  // by the lists' indexes (kept beside them: the parse and the commands made them).
   const out: DirectorConfig = { ...newFile };
-  out.services = mergeKeyed(oldFile.services, running.services, newFile.services, serviceKey, mergeService);
+  const b = positionsOf(oldFile.services);
+  const o = positionsOf(running.services);
+  const t = positionsOf(newFile.services);
+  const merged: ServiceConfig[] = [];
+  const pos = new Map<string, number>();
+  const at = (list: ServiceConfig[], i: number | undefined) => (i === undefined ? undefined : list[i]);
+  // The file's order first, then what only the control plane added.
+  for (const tv of newFile.services) {
+    const k = serviceKey(tv);
+    const m = mergeService(at(oldFile.services, b.get(k)), at(running.services, o.get(k)), tv);
+    if (m) { pos.set(k, merged.length); merged.push(m); }
+  }
+  for (const ov of running.services) {
+    const k = serviceKey(ov);
+    if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
+  }
+  positions.set(merged, { pos, length: merged.length });
+  out.services = merged;
   if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts;
   return out;
+}
+
+/** The index of a list of services by key (built once, kept beside the list). */
+export function serviceIndex(services: ServiceConfig[]): ReadonlyMap<string, number> {
+  return positionsOf(services);
 }
 
 /** Where the engine and the configuration disagree (empty when they agree). */
