@@ -213,3 +213,32 @@ describe("ipvsadm commands are their own change", () => {
     expect(e.process(1, 1000)).toBe(1);
   });
 });
+
+describe("health flips are their own change", () => {
+  it("the flips since the last refresh go as one set of the servers that flipped", async () => {
+    const services = Array.from({ length: 20 }, (_, s) => ({ port: 1000 + s, servers: [{ k: 0 }, { k: 1 }, { k: 2 }] }));
+    const text = rules(services);
+    const e = await loadEngine({ batch: 16, connCapacity: 1024 });
+    const c = cfg(text);
+    for (const s of c.services) s.health = { quorum: 0, hysteresis: 0, omega: false, smtpAlert: false, where: { file: "d.rules", line: s.line, column: 1 } };
+    applyConfig(e, c);
+    const adapter = new LocalEngine(e);
+    const sets: ChangeSet[] = [];
+    const applySet = adapter.applySet.bind(adapter);
+    adapter.applySet = (set) => { sets.push(structuredClone(set)); return applySet(set); };
+    const down = new Set<string>();
+    const view = { server: (svc: string, srv: string) => ({ alive: !down.has(`${svc} ${srv}`), add: 0 }), quorumUp: () => true };
+    const state = new ControlState(adapter, c, () => cfg(text), () => {}, view);
+    down.add(`tcp ${VIP}:1003 ${rs(1)}:1003`);
+    down.add(`tcp ${VIP}:1017 ${rs(2)}:1017`);
+    const first = state.refresh([`tcp ${VIP}:1003`]);
+    const second = state.refresh([`tcp ${VIP}:1017`]); // joins the first while it waits
+    expect([...await first, ...await second]).toEqual([`real server ${rs(1)}:1003 removed from tcp ${VIP}:1003`, `real server ${rs(2)}:1017 removed from tcp ${VIP}:1017`]);
+    expect(sets.map((s) => s.ops.map((o) => `${o.op} ${o.service.port}`))).toEqual([["delete-server 1003", "delete-server 1017"]]);
+    expect(mismatches(state.inEngine, await adapter.snapshot())).toEqual([]);
+    down.clear();
+    expect(await state.refresh([`tcp ${VIP}:1003`, `tcp ${VIP}:1017`])).toHaveLength(2);
+    expect(mismatches(state.inEngine, await adapter.snapshot())).toEqual([]);
+    expect(mismatches(state.running, await adapter.snapshot())).toEqual([]);
+  });
+});

@@ -101,8 +101,9 @@ export class ServiceTable {
     const i = this.pos.get(k);
     if (i === undefined) return undefined;
     const s = this.cfg.services[i];
+    if (!this.copyOnWrite) return s;
     if (!this.touched.has(k)) this.touched.set(k, s);
-    if (!this.copyOnWrite || this.owned.has(s)) return s;
+    if (this.owned.has(s)) return s;
     const mine: ServiceConfig = { ...s, realServers: s.realServers.slice() };
     this.owned.add(mine);
     this.cfg.services[i] = mine;
@@ -111,10 +112,12 @@ export class ServiceTable {
 
   private add(s: ServiceConfig): void {
     const k = serviceKey(s);
-    if (!this.touched.has(k)) this.touched.set(k, undefined);
+    if (this.copyOnWrite) {
+      if (!this.touched.has(k)) this.touched.set(k, undefined);
+      this.owned.add(s);
+    }
     this.pos.set(k, this.cfg.services.length);
     this.cfg.services.push(s);
-    this.owned.add(s);
     this.added = true;
     vipSets.delete(this.cfg.services);
   }
