@@ -86,7 +86,7 @@ export abstract class RequestAdapter implements EngineAdapter {
     const restart = restartErrors(prev, next);
     if (restart.length) throw ConfigError.all(restart);
     const plan = planDifference(prev, next);
-    const refused = modelRefusals(next, plan.set, this.sizes, countsOf(prev));
+    const refused = modelRefusals(next, plan.set, this.sizes, () => countsOf(prev));
     if (refused.length) throw ConfigError.all(refused);
     return [...plan.changes, ...await this.applySet(plan.set)];
   }

@@ -231,7 +231,8 @@ function verdict(cfg: DirectorConfig, address: string): Verdict {
  * the words the engine uses), and room by the engine's sizes (the engine checks room again
  * with what only it knows: removed servers that still hold connections).
  */
-export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxServices: number; maxRealServers: number }, counts?: { services: number; servers: number }): ConfigError[] {
+export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxServices: number; maxRealServers: number },
+  countsNow?: () => { services: number; servers: number }): ConfigError[] {
   const out: ConfigError[] = [];
   const refuse = (at: ChangeOrigin | undefined, reason: string) =>
     out.push(at ? new ConfigError(at.file, at.line, at.column, at.keyword, reason) : new ConfigError(cfg.file, 1, 1, "", reason));
@@ -249,7 +250,9 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
     if (r.method === "dr" && v !== "on-link") refuse(op.at, `real server ${r.address}:${r.port}: real server is not on a directly connected network (direct routing needs one)`);
     else if (r.method !== "dr" && v === "none") refuse(op.at, `real server ${r.address}:${r.port}: no route to the real server`);
   }
-  if (out.length || !counts) return out;
+  // The counts only when something is added (a walk of the table otherwise not needed).
+  if (out.length || !countsNow || (addedServices <= 0 && addedServers <= 0)) return out;
+  const counts = countsNow();
   if (addedServices > 0 && counts.services + addedServices > sizes.maxServices) {
     const first = set.ops.filter((o) => o.op === "add-service")[Math.max(0, sizes.maxServices - counts.services)];
     if (first?.op === "add-service") {

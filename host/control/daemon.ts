@@ -78,7 +78,7 @@ export class ControlState {
     const restart = restartErrors(this.applied, eff);
     if (restart.length) throw ConfigError.all(restart);
     const plan = planDifference(this.applied, eff);
-    const refused = modelRefusals(eff, plan.set, this.engine.sizes, countsOf(this.applied));
+    const refused = modelRefusals(eff, plan.set, this.engine.sizes, () => countsOf(this.applied));
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(plan.set);
     this.applied = eff;
@@ -102,7 +102,7 @@ export class ControlState {
     }
     const eff: DirectorConfig = { ...next, services };
     const p = director ? planDirector(plan, this.applied, eff) : plan.plan();
-    const refused = modelRefusals(eff, p.set, this.engine.sizes, countsOf(this.applied));
+    const refused = modelRefusals(eff, p.set, this.engine.sizes, () => countsOf(this.applied));
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(p.set);
     this.applied = eff;

@@ -108,7 +108,7 @@ export async function reload(live: Engine, prev: DirectorConfig, next: DirectorC
   const restart = restartErrors(prev, next);
   if (restart.length) throw ConfigError.all(restart);
   const plan = planDifference(prev, next);
-  const refused = modelRefusals(next, plan.set, live, countsOf(prev));
+  const refused = modelRefusals(next, plan.set, live, () => countsOf(prev));
   if (refused.length) throw ConfigError.all(refused);
   try {
     applyChangeSet(live, plan.set);
