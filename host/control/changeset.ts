@@ -8,7 +8,7 @@
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
 import { ipToWire, parseCidr, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "./rules.js";
-import { keywordOf, serverKey, serviceIndex, serviceKey } from "./model.js";
+import { keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "./model.js";
 import { vrrpPart } from "../vrrp/machines.js";
 
 /** A change set and what it changes, in words (the log's and `wasmvs reload`'s). */
@@ -184,9 +184,9 @@ export function planDifference(prev: DirectorConfig, next: DirectorConfig): Plan
   // The lists' indexes by key (kept beside them: built once).
   const before = serviceIndex(prev.services);
   const after = serviceIndex(next.services);
-  for (const s of prev.services) if (!after.has(serviceKey(s))) plan.service(s, undefined);
+  for (const s of prev.services) if (!after.has(keyOf(s))) plan.service(s, undefined);
   for (const s of next.services) {
-    const i = before.get(serviceKey(s));
+    const i = before.get(keyOf(s));
     plan.service(i === undefined ? undefined : prev.services[i], s);
   }
   return plan.plan(directorDifference(prev, next), vrrpDifference(prev, next));

@@ -33,6 +33,18 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
   return next;
 }
 
+/** Each service's key, computed once per record (records are not changed in place; a key
+ *  is read several times per service by a reload: the merge, the change set, the indexes). */
+const keys = new WeakMap<ServiceConfig, string>();
+export function keyOf(s: ServiceConfig): string {
+  let k = keys.get(s);
+  if (k === undefined) {
+    k = serviceKey(s);
+    keys.set(s, k);
+  }
+  return k;
+}
+
 /** Where each service of a list is, by key: kept beside the list (built once, then kept up
  *  to date by ServiceTable), so that a command finds its service without a walk. */
 const positions = new WeakMap<ServiceConfig[], { pos: Map<string, number>; length: number }>();
@@ -42,7 +54,7 @@ const positions = new WeakMap<ServiceConfig[], { pos: Map<string, number>; lengt
 function positionsOf(services: ServiceConfig[]): Map<string, number> {
   const known = positions.get(services);
   if (known && known.length === services.length) return known.pos;
-  const pos = new Map(services.map((s, i) => [serviceKey(s), i]));
+  const pos = new Map(services.map((s, i) => [keyOf(s), i]));
   positions.set(services, { pos, length: services.length });
   return pos;
 }
@@ -50,7 +62,7 @@ function positionsOf(services: ServiceConfig[]): Map<string, number> {
 /** The position of the service keyed k in services (indexed: no walk). */
 export function servicePosition(services: ServiceConfig[], k: string): number | undefined {
   let i = positionsOf(services).get(k);
-  if (i !== undefined && (services[i] === undefined || serviceKey(services[i]) !== k)) {
+  if (i !== undefined && (services[i] === undefined || keyOf(services[i]) !== k)) {
     positions.delete(services);
     i = positionsOf(services).get(k);
   }
@@ -112,6 +124,7 @@ export class ServiceTable {
 
   private add(s: ServiceConfig): void {
     const k = serviceKey(s);
+    keys.set(s, k);
     if (this.copyOnWrite) {
       if (!this.touched.has(k)) this.touched.set(k, undefined);
       this.owned.add(s);
@@ -328,12 +341,12 @@ export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, ne
   const at = (list: ServiceConfig[], i: number | undefined) => (i === undefined ? undefined : list[i]);
   // The file's order first, then what only the control plane added.
   for (const tv of newFile.services) {
-    const k = serviceKey(tv);
+    const k = keyOf(tv);
     const m = mergeService(at(oldFile.services, b.get(k)), at(running.services, o.get(k)), tv);
     if (m) { pos.set(k, merged.length); merged.push(m); }
   }
   for (const ov of running.services) {
-    const k = serviceKey(ov);
+    const k = keyOf(ov);
     if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
   }
   positions.set(merged, { pos, length: merged.length });
