@@ -277,7 +277,7 @@ async function director(text: string, fifos?: NotifyFifos) {
   const answers = new Map<string, Outcome>();
   const probed: string[] = [];
   const health = new HealthService({
-    clock, log: (l) => logs.push(l), refresh: () => state.refresh(), random: () => 0, fifos,
+    clock, log: (l) => logs.push(l), refresh: (services) => state.refresh(services), random: () => 0, fifos,
     probe: async (c) => { probed.push(`${c.kind} ${c.connectIp}`); return answers.get(c.connectIp) ?? { ok: true, reason: "fine" }; },
   });
   health.reconcile(cfg);

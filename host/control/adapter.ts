@@ -4,11 +4,13 @@
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
 import { ConnectionInfo, Engine, ServiceCursor, ServiceInfo } from "../engine/index.js";
-import { EngineReply, EngineRequest, EngineSnapshot, serveRequest, SERVICES_PER_SLICE } from "../dataplane/requests.js";
+import { ChangeRefused, ChangeSet, isEmptyChangeSet } from "../engine/changes.js";
+import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure, serveRequest, SERVICES_PER_SLICE, toFailure } from "../dataplane/requests.js";
 import { LoopStats } from "../dataplane/loop.js";
-import { DirectorConfig } from "./rules.js";
-import { validateOnScratch } from "./reload.js";
-import { ServiceKey } from "./ipvsadm.js";
+import { ConfigError, DirectorConfig } from "./rules.js";
+import { restartErrors } from "./reload.js";
+import { countsOf, modelRefusals, planDifference, refusalError } from "./changeset.js";
+import { IpvsadmError, ServiceKey } from "./ipvsadm.js";
 import type { Clock } from "./clock.js";
 import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
@@ -51,7 +53,12 @@ export interface EngineAdapter {
   /** A snapshot for a reader that runs often (status file, live view, metrics scrape): the first
    *  services in table order up to the limits; omitted counts what is not there. */
   boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot>;
-  /** Validate next on a scratch engine, then apply its difference from prev: all or nothing. */
+  /** Apply a change set (host/engine/changes.ts), all or nothing: the engine checks it
+   *  before it changes anything. Resolves with what VRRP's state machines changed;
+   *  refusals are ConfigErrors where each op was written. */
+  applySet(set: ChangeSet): Promise<string[]>;
+  /** Apply what differs from prev to next (both whole configurations): the change set of
+   *  the difference, checked against the model first. Resolves with what changed. */
   apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]>;
   /** The whole connection table, read in bounded slices. */
   connections(): Promise<ConnectionInfo[]>;
@@ -159,9 +166,23 @@ export abstract class RequestAdapter implements EngineAdapter {
     return rows.map((r) => keys[r]);
   }
 
+  async applySet(set: ChangeSet): Promise<string[]> {
+    if (isEmptyChangeSet(set)) return [];
+    try {
+      return ((await this.request({ op: "apply", set })) as { changes: string[] }).changes;
+    } catch (e) {
+      if (e instanceof ChangeRefused) throw refusalError(e.refusals, set.file ?? "<change>");
+      throw e;
+    }
+  }
+
   async apply(prev: DirectorConfig, next: DirectorConfig): Promise<string[]> {
-    await validateOnScratch(this.sizes, prev, next);
-    return ((await this.request({ op: "apply", prev, next })) as { changes: string[] }).changes;
+    const restart = restartErrors(prev, next);
+    if (restart.length) throw ConfigError.all(restart);
+    const plan = planDifference(prev, next);
+    const refused = modelRefusals(next, plan.set, this.sizes, () => countsOf(prev));
+    if (refused.length) throw ConfigError.all(refused);
+    return [...plan.changes, ...await this.applySet(plan.set)];
   }
 
   async summary(): Promise<EngineSnapshot> {
@@ -239,11 +260,24 @@ export class LocalEngine extends RequestAdapter {
   }
 
   protected async request(req: EngineRequest): Promise<EngineReply> {
-    return serveRequest(this.engine, req, { nowMs: this.clock(), loop: this.loop, emit: this.sink, vrrp: this.vrrp?.machines });
+    // Refusals as they would come from the data-path thread (the same error types).
+    try {
+      return serveRequest(this.engine, structuredClone(req), { nowMs: this.clock(), loop: this.loop, emit: this.sink, vrrp: this.vrrp?.machines });
+    } catch (e) {
+      throw fromFailure(toFailure(e));
+    }
   }
 
   /** Hand the adverts the engine queued to the state machines (tests call it after feeding frames). */
   deliverAdverts(): void {
     for (const a of this.engine.takeVrrpAdverts()) this.vrrp?.machines.onAdvert(a.instance, a.message, a.src);
   }
+}
+
+/** The error a failure stood for, on the caller's side. */
+export function fromFailure(f: RequestFailure): Error {
+  if (f.kind === "refused") return new ChangeRefused(f.refusals ?? []);
+  if (f.kind === "config") return new ConfigError(f.file!, f.line!, f.column!, f.keyword!, f.reason!);
+  if (f.kind === "ipvsadm") return new IpvsadmError(f.error, f.status ?? 255);
+  return new Error(f.error);
 }

@@ -6,11 +6,12 @@
 
 import { EngineAdapter } from "./adapter.js";
 import { IpvsadmError, Parsed } from "./ipvsadm.js";
-import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
+import { checkModel, mergeReload, servicePosition, serviceKey, ServiceTable } from "./model.js";
 import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "./rules.js";
 import { fileOrders } from "./load.js";
-import { scratchErrors } from "./reload.js";
-import { effective, HealthView, INITIAL } from "../health/overlay.js";
+import { restartErrors, scratchErrors } from "./reload.js";
+import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "./changeset.js";
+import { effective, effectiveService, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 export class ControlState {
@@ -25,8 +26,12 @@ export class ControlState {
   }
 
   private current: DirectorConfig;
+  /** What the engine holds: effective(current), service for service at the same positions. */
   private applied: DirectorConfig;
   private listeners: ((cfg: DirectorConfig) => void)[] = [];
+  /** Services whose health changed since the engine last took it (refresh). */
+  private dirty = new Set<string>();
+  private dirtyAll = false;
 
   /** The running configuration (what the file and ipvsadm commands made it). */
   get running(): DirectorConfig {
@@ -49,32 +54,79 @@ export class ControlState {
     this.listeners.push(f);
   }
 
-  /** Apply the running configuration again through the overlay (health changed). */
-  refresh(): Promise<string[]> {
+  /** Apply the running configuration again through the overlay (health changed): for the
+   *  services given (those whose servers flipped), or all. Flips that come while a refresh
+   *  waits join it: one change set for all of them. */
+  refresh(services?: Iterable<string>): Promise<string[]> {
+    if (services) for (const k of services) this.dirty.add(k);
+    else this.dirtyAll = true;
     return this.serial(async () => {
-      const next = effective(this.current, this.view);
-      const changes = await this.engine.apply(this.applied, next);
-      this.applied = next;
+      const all = this.dirtyAll;
+      const keys = [...this.dirty];
+      this.dirty.clear();
+      this.dirtyAll = false;
+      if (!all && keys.length === 0) return [];
+      const changes = all ? await this.applyWhole(effective(this.current, this.view)) : await this.applyTouched(this.current, keys);
       if (changes.length) this.log(`health: ${changes.join("; ")}`);
       return changes;
     });
   }
 
-  /** next becomes the running configuration: the engine gets its effective form. Health
-   *  checking follows only once the engine took it, so a refused change leaves every
-   *  checker as it was. */
-  private async commit(next: DirectorConfig): Promise<string[]> {
-    const eff = effective(next, this.view);
-    const changes = await this.engine.apply(this.applied, eff);
-    this.current = next;
+  /** The engine takes eff (the effective form of the running configuration), as the
+   *  difference from what it holds. */
+  private async applyWhole(eff: DirectorConfig): Promise<string[]> {
+    const restart = restartErrors(this.applied, eff);
+    if (restart.length) throw ConfigError.all(restart);
+    const plan = planDifference(this.applied, eff);
+    const refused = modelRefusals(eff, plan.set, this.engine.sizes, () => countsOf(this.applied));
+    if (refused.length) throw ConfigError.all(refused);
+    const vrrp = await this.engine.applySet(plan.set);
     this.applied = eff;
+    return [...plan.changes, ...vrrp];
+  }
+
+  /** The engine takes the services keyed keys of next (the running configuration to be),
+   *  as health lets them be: a change set of those services only. Positions in next are
+   *  those of this.applied, or after its end (services added). */
+  private async applyTouched(next: DirectorConfig, keys: Iterable<string>, director?: boolean): Promise<string[]> {
+    const services = this.applied.services.slice();
+    const plan = new ServicePlan(next);
+    for (const k of keys) {
+      const i = servicePosition(next.services, k);
+      if (i === undefined) continue;
+      const now = effectiveService(next.services[i], this.view);
+      const was = i < this.applied.services.length ? this.applied.services[i] : undefined;
+      if (was && serviceKey(was) !== k) throw new Error(`internal: the engine's services and the running configuration's are not aligned at ${k}`);
+      plan.service(was, now);
+      services[i] = now;
+    }
+    const eff: DirectorConfig = { ...next, services };
+    const p = director ? planDirector(plan, this.applied, eff) : plan.plan();
+    const refused = modelRefusals(eff, p.set, this.engine.sizes, () => countsOf(this.applied));
+    if (refused.length) throw ConfigError.all(refused);
+    const vrrp = await this.engine.applySet(p.set);
+    this.applied = eff;
+    return [...p.changes, ...vrrp];
+  }
+
+  /** next becomes the running configuration: the engine gets its effective form (of the
+   *  services touched, when given: the rest is as it was). Health checking follows only
+   *  once the engine took it, so a refused change leaves every checker as it was. */
+  private async commit(next: DirectorConfig, touched?: { keys: string[]; director: boolean }): Promise<string[]> {
+    const changes = touched ? await this.applyTouched(next, touched.keys, touched.director) : await this.applyWhole(effective(next, this.view));
+    this.current = next;
     if (this.listeners.length) {
       for (const f of this.listeners) f(next);
       // Checkers the change (re)started see their servers as keepalived starts them (alpha).
-      const after = effective(next, this.view);
-      if (JSON.stringify(after.services) !== JSON.stringify(eff.services)) {
-        changes.push(...await this.engine.apply(this.applied, after));
-        this.applied = after;
+      if (touched) {
+        const moved = touched.keys.filter((k) => {
+          const i = servicePosition(next.services, k);
+          return i !== undefined && JSON.stringify(effectiveService(next.services[i], this.view)) !== JSON.stringify(this.applied.services[i]);
+        });
+        if (moved.length) changes.push(...await this.applyTouched(next, moved));
+      } else {
+        const after = effective(next, this.view);
+        if (JSON.stringify(after.services) !== JSON.stringify(this.applied.services)) changes.push(...await this.applyWhole(after));
       }
     }
     return changes;
@@ -97,23 +149,29 @@ export class ControlState {
     return r;
   }
 
-  /** ipvsadm commands on the running configuration: all or none. Refusals are IpvsadmErrors. */
+  /** ipvsadm commands on the running configuration: all or none. Refusals are IpvsadmErrors.
+   *  The command is the change: the services it touches are copied (the running
+   *  configuration is never changed in place), checked, and go to the engine as a change
+   *  set of those services; the table's size does not enter. */
   applyCommands(commands: Parsed[]): Promise<string[]> {
     return this.serial(async () => {
-      // One copy for the whole batch (an -R of thousands of lines must not copy the table per line).
-      const next = cloneConfig(this.current);
+      const next: DirectorConfig = { ...this.current, services: this.current.services.slice() };
+      const table = new ServiceTable(next, true, this.current.services);
       for (const c of commands) {
         try {
-          applyCommandInPlace(next, c);
+          table.apply(c);
         } catch (e) {
           if (e instanceof IpvsadmError && c.line) throw new IpvsadmError(`line ${c.line}: ${e.message}`, e.status);
           throw e;
         }
       }
-      const problem = checkModel(next)[0];
+      table.done();
+      // A new VIP may be some other service's real server: then every service is checked.
+      const problem = checkModel(next, table.added || table.removed ? undefined : table.touched.keys())[0];
       if (problem) throw new IpvsadmError(problem.line ? `line ${problem.line}: ${problem.reason}` : problem.reason, 2);
       try {
-        const changes = await this.commit(next);
+        // A removal moves the positions after it: the whole difference then (-D and -C only).
+        const changes = await this.commit(next, table.removed ? undefined : { keys: [...table.touched.keys()], director: next.timeouts !== this.current.timeouts });
         if (changes.length) this.log(`control: ${changes.join("; ")}`);
         return changes;
       } catch (e) {
@@ -123,7 +181,6 @@ export class ControlState {
       }
     });
   }
-
   /** Re-read the file and merge it in (model.ts: what the file did not change stays as the
    *  control plane left it). Refused whole, with the reason, when anything is wrong. */
   reloadFile(): Promise<string[]> {

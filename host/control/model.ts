@@ -7,7 +7,7 @@
 // control plane left it — so a reload never brings back the weight a checker or an
 // operator set, nor a server one removed, unless the file itself changed that server.
 
-import { IpvsadmError, Parsed, sameService, serviceKey } from "./ipvsadm.js";
+import { IpvsadmError, Parsed, serviceKey } from "./ipvsadm.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./rules.js";
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
@@ -27,71 +27,205 @@ export function applyCommand(cfg: DirectorConfig, p: Parsed): DirectorConfig {
 
 /** The same on next itself (a rules file builds its configuration this way, line by line). */
 export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: DirectorConfig = next): DirectorConfig {
-  const line = p.line ?? 0;
-  const find = () => next.services.find((s) => sameService(s, p.service!));
-  switch (p.command) {
-    case "add-service": {
-      if (find()) throw new IpvsadmError("Service already exists", 255);
-      next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
-        ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
-        ...(p.onePacket ? { onePacket: true } : {}) });
-      break;
+  const table = new ServiceTable(next, false);
+  table.apply(p, cfg);
+  table.done();
+  return next;
+}
+
+/** Each service's key, computed once per record (records are not changed in place; a key
+ *  is read several times per service by a reload: the merge, the change set, the indexes). */
+const keys = new WeakMap<ServiceConfig, string>();
+export function keyOf(s: ServiceConfig): string {
+  let k = keys.get(s);
+  if (k === undefined) {
+    k = serviceKey(s);
+    keys.set(s, k);
+  }
+  return k;
+}
+
+/** Where each service of a list is, by key: kept beside the list (built once, then kept up
+ *  to date by ServiceTable), so that a command finds its service without a walk. */
+const positions = new WeakMap<ServiceConfig[], { pos: Map<string, number>; length: number }>();
+
+/** The index of services: built again when the list changed length behind its back (a
+ *  list changed by other code than ServiceTable), and each hit is checked. */
+function positionsOf(services: ServiceConfig[]): Map<string, number> {
+  const known = positions.get(services);
+  if (known && known.length === services.length) return known.pos;
+  const pos = new Map(services.map((s, i) => [keyOf(s), i]));
+  positions.set(services, { pos, length: services.length });
+  return pos;
+}
+
+/** The position of the service keyed k in services (indexed: no walk). */
+export function servicePosition(services: ServiceConfig[], k: string): number | undefined {
+  let i = positionsOf(services).get(k);
+  if (i !== undefined && (services[i] === undefined || keyOf(services[i]) !== k)) {
+    positions.delete(services);
+    i = positionsOf(services).get(k);
+  }
+  return i;
+}
+
+/**
+ * The services of a configuration as ipvsadm commands change them, found by key. With
+ * copyOnWrite, cfg.services is a fresh array (a shallow copy of the running one) and a
+ * service is copied the first time a command changes it, so that the running
+ * configuration is never touched and a batch costs what it touches, not the table; the
+ * services touched are in touched, with what they were before the batch (undefined: added).
+ */
+export class ServiceTable {
+  /** Key -> the service before the batch (undefined: there was none). */
+  readonly touched = new Map<string, ServiceConfig | undefined>();
+  /** A service was removed (positions after it moved). */
+  removed = false;
+  /** A service was added (a new VIP). */
+  added = false;
+  private pos: Map<string, number>;
+  private owned = new Set<ServiceConfig>();
+  private readonly source: ServiceConfig[];
+
+  /** from: the list cfg.services was copied from (its index is taken over). */
+  constructor(readonly cfg: DirectorConfig, private readonly copyOnWrite: boolean, from?: ServiceConfig[]) {
+    this.source = from ?? cfg.services;
+    this.pos = positionsOf(this.source);
+    // The index moves to the new list (the old one builds another if it is asked again).
+    if (this.source !== cfg.services) positions.delete(this.source);
+  }
+
+  /** Register the index with the list (call when the batch is over). */
+  done(): void {
+    positions.set(this.cfg.services, { pos: this.pos, length: this.cfg.services.length });
+    // The same services: the same VIPs.
+    const vips = vipSets.get(this.source);
+    if (vips && !this.added && !this.removed) vipSets.set(this.cfg.services, vips);
+  }
+
+  get(k: string): ServiceConfig | undefined {
+    const i = this.pos.get(k);
+    return i === undefined ? undefined : this.cfg.services[i];
+  }
+
+  /** The service keyed k, to be changed (a copy of its own under copy-on-write). */
+  private own(k: string): ServiceConfig | undefined {
+    const i = this.pos.get(k);
+    if (i === undefined) return undefined;
+    const s = this.cfg.services[i];
+    if (!this.copyOnWrite) return s;
+    if (!this.touched.has(k)) this.touched.set(k, s);
+    if (this.owned.has(s)) return s;
+    const mine: ServiceConfig = { ...s, realServers: s.realServers.slice() };
+    this.owned.add(mine);
+    this.cfg.services[i] = mine;
+    return mine;
+  }
+
+  private add(s: ServiceConfig): void {
+    const k = serviceKey(s);
+    keys.set(s, k);
+    if (this.copyOnWrite) {
+      if (!this.touched.has(k)) this.touched.set(k, undefined);
+      this.owned.add(s);
     }
-    case "edit-service": {
-      const s = find();
-      if (!s) throw new IpvsadmError("No such service", 255);
-      s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
-      // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
-      if (p.persistence) s.persistence = p.persistence;
-      else delete s.persistence;
-      if (p.schedFlags) s.schedFlags = p.schedFlags;
-      else delete s.schedFlags;
-      if (p.onePacket) s.onePacket = true;
-      else delete s.onePacket;
-      break;
+    this.pos.set(k, this.cfg.services.length);
+    this.cfg.services.push(s);
+    this.added = true;
+    vipSets.delete(this.cfg.services);
+  }
+
+  private remove(k: string): void {
+    const i = this.pos.get(k)!;
+    if (!this.touched.has(k)) this.touched.set(k, this.cfg.services[i]);
+    this.cfg.services.splice(i, 1);
+    vipSets.delete(this.cfg.services);
+    this.pos.delete(k);
+    for (const [key, at] of this.pos) if (at > i) this.pos.set(key, at - 1);
+    this.removed = true;
+  }
+
+  private clear(): void {
+    for (const s of this.cfg.services) {
+      const k = serviceKey(s);
+      if (!this.touched.has(k)) this.touched.set(k, s);
     }
-    case "delete-service": {
-      if (!find()) throw new IpvsadmError("No such service", 255);
-      next.services = next.services.filter((s) => !sameService(s, p.service!));
-      break;
-    }
-    case "flush":
-      next.services = [];
-      break;
-    case "add-server":
-    case "edit-server":
-    case "delete-server": {
-      const s = find();
-      if (!s) throw new IpvsadmError("Service not defined", 255);
-      const port = p.server!.port ?? s.port;
-      const i = s.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
-      if (p.command === "delete-server") {
-        if (i < 0) throw new IpvsadmError("No such destination", 255);
-        s.realServers.splice(i, 1);
+    this.cfg.services.length = 0;
+    vipSets.delete(this.cfg.services);
+    this.pos.clear();
+    this.removed = true;
+  }
+
+  /** One command (ipvsadm's semantics); throws IpvsadmError as ipvsadm reports.
+   *  cfg: the configuration before (--set keeps what it does not give). */
+  apply(p: Parsed, before: DirectorConfig = this.cfg): void {
+    const next = this.cfg;
+    const line = p.line ?? 0;
+    const k = p.service ? serviceKey(p.service) : "";
+    switch (p.command) {
+      case "add-service": {
+        if (this.get(k)) throw new IpvsadmError("Service already exists", 255);
+        this.add({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
+          ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
+          ...(p.onePacket ? { onePacket: true } : {}) });
         break;
       }
-      if (p.command === "add-server" && i >= 0) throw new IpvsadmError("Destination already exists", 255);
-      if (p.command === "edit-server" && i < 0) throw new IpvsadmError("No such destination", 255);
-      // ipvsadm fills what is not given with its defaults, for -e as for -a.
-      const r: RealServerConfig = {
-        address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
-        uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line,
-      };
-      // An edit changes what ipvsadm says; the server's checkers (keepalived.conf) stay.
-      if (i >= 0) s.realServers[i] = s.realServers[i].health ? { ...r, health: s.realServers[i].health } : r;
-      else s.realServers.push(r);
-      break;
+      case "edit-service": {
+        const s = this.own(k);
+        if (!s) throw new IpvsadmError("No such service", 255);
+        s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
+        // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
+        if (p.persistence) s.persistence = p.persistence;
+        else delete s.persistence;
+        if (p.schedFlags) s.schedFlags = p.schedFlags;
+        else delete s.schedFlags;
+        if (p.onePacket) s.onePacket = true;
+        else delete s.onePacket;
+        break;
+      }
+      case "delete-service": {
+        if (!this.get(k)) throw new IpvsadmError("No such service", 255);
+        this.remove(k);
+        break;
+      }
+      case "flush":
+        this.clear();
+        break;
+      case "add-server":
+      case "edit-server":
+      case "delete-server": {
+        const found = this.get(k);
+        if (!found) throw new IpvsadmError("Service not defined", 255);
+        const port = p.server!.port ?? found.port;
+        const i = found.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
+        if (p.command === "delete-server" && i < 0) throw new IpvsadmError("No such destination", 255);
+        if (p.command === "add-server" && i >= 0) throw new IpvsadmError("Destination already exists", 255);
+        if (p.command === "edit-server" && i < 0) throw new IpvsadmError("No such destination", 255);
+        const s = this.own(k)!;
+        if (p.command === "delete-server") {
+          s.realServers.splice(i, 1);
+          break;
+        }
+        // ipvsadm fills what is not given with its defaults, for -e as for -a.
+        const r: RealServerConfig = {
+          address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
+          uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line,
+        };
+        // An edit changes what ipvsadm says; the server's checkers (keepalived.conf) stay.
+        if (i >= 0) s.realServers[i] = s.realServers[i].health ? { ...r, health: s.realServers[i].health } : r;
+        else s.realServers.push(r);
+        break;
+      }
+      case "set": {
+        const old = before.timeouts;
+        const t = p.timeouts!;
+        next.timeouts = { tcp: t.tcp || old?.tcp || 0, tcpfin: t.tcpfin || old?.tcpfin || 0, udp: t.udp || old?.udp || 0, line };
+        break;
+      }
+      default:
+        throw new IpvsadmError(`'${p.command}' is not a change`, 2);
     }
-    case "set": {
-      const old = cfg.timeouts;
-      const t = p.timeouts!;
-      next.timeouts = { tcp: t.tcp || old?.tcp || 0, tcpfin: t.tcpfin || old?.tcpfin || 0, udp: t.udp || old?.udp || 0, line };
-      break;
-    }
-    default:
-      throw new IpvsadmError(`'${p.command}' is not a change`, 2);
   }
-  return next;
 }
 
 /** Equal apart from line numbers (and nested real servers, compared separately). */
@@ -117,26 +251,113 @@ function mergeKeyed<T extends object>(base: T[], ours: T[], theirs: T[], key: (x
   return out;
 }
 
+/** The fields a real server of a file has besides its position (sameServer compares them
+ *  one by one; a server with anything else, its checkers, is compared whole). */
+// (A RealServerConfig is RealServerSpec, its position and its checkers: without checkers, the fields compared.)
+const plainServer = (r: RealServerConfig) => r.health === undefined;
+
+/** sameRecord for real servers, without serialising the common ones (a reload of 100,000). */
+function sameServer(a: RealServerConfig, b: RealServerConfig): boolean {
+  if (!plainServer(a) || !plainServer(b)) return sameRecord(a, b);
+  return a.address === b.address && a.port === b.port && a.method === b.method && a.weight === b.weight &&
+    a.uthreshold === b.uthreshold && a.lthreshold === b.lthreshold;
+}
+
 function mergeServer(b: RealServerConfig | undefined, o: RealServerConfig | undefined, t: RealServerConfig): RealServerConfig | undefined {
   // Unchanged in the file: as the control plane left it (at its place in the file now).
-  if (b && sameRecord(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
+  if (b && sameServer(b, t)) return o ? { ...o, line: t.line, ...(t.where ? { where: t.where } : {}) } : undefined;
   return t;
 }
 
+const samePos = (x: { line: number; where?: Pos }, y: { line: number; where?: Pos }) => x.line === y.line &&
+  (x.where === y.where || (!!x.where && !!y.where && x.where.file === y.where.file && x.where.line === y.where.line && x.where.column === y.where.column && x.where.text === y.where.text));
+
+// (A ServiceConfig is ServiceSpec, its servers, its position and its health settings.)
+const plainService = (s: ServiceConfig) => s.health === undefined;
+
+/** sameRecord(a, b, ["realServers"]) for services, without serialising the common ones. */
+function sameServiceScalars(a: ServiceConfig, b: ServiceConfig): boolean {
+  if (!plainService(a) || !plainService(b)) return sameRecord(a, b, ["realServers"]);
+  return a.protocol === b.protocol && a.address === b.address && a.port === b.port && a.fwmark === b.fwmark && a.scheduler === b.scheduler &&
+    a.persistence?.timeout === b.persistence?.timeout && a.persistence?.netmask === b.persistence?.netmask && a.schedFlags === b.schedFlags && a.onePacket === b.onePacket;
+}
+
+/** Whether merging b, o, t gives o itself: the file did not touch the service, not even
+ *  its positions, and ours is what the merge would make of it (the common case of a reload:
+ *  the service is kept as it is, and the change set sees it unchanged without looking in). */
+function mergeKeepsOurs(b: ServiceConfig, o: ServiceConfig, t: ServiceConfig): boolean {
+  if (!samePos(b, t) || !samePos(o, t) || !sameServiceScalars(b, t) || b.realServers.length !== t.realServers.length) return false;
+  const n = t.realServers.length;
+  for (let i = 0; i < n; i++) {
+    const x = b.realServers[i];
+    const y = t.realServers[i];
+    if (x.address !== y.address || x.port !== y.port || !samePos(x, y) || !sameServer(x, y)) return false;
+  }
+  // Ours as the merge orders it: the file's servers it has, in the file's order and at the
+  // file's positions, then those only the control plane added. Commonly all of them, in order.
+  if (o.realServers.length === n) {
+    let i = 0;
+    for (; i < n; i++) {
+      const x = o.realServers[i];
+      const y = t.realServers[i];
+      if (x.address !== y.address || x.port !== y.port || !samePos(x, y)) break;
+    }
+    if (i === n) return true;
+  }
+  const mine = new Map(o.realServers.map((r, i) => [serverKey(r), i]));
+  let at = 0;
+  for (const y of t.realServers) {
+    const i = mine.get(serverKey(y));
+    if (i === undefined) continue;
+    if (i !== at || !samePos(o.realServers[i], y)) return false;
+    at++;
+  }
+  const inFile = new Set(t.realServers.map(serverKey));
+  for (; at < o.realServers.length; at++) if (inFile.has(serverKey(o.realServers[at]))) return false;
+  return true;
+}
+
 function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
-  if (b && !o && sameRecord(b, t, ["realServers"]) && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
+  if (b && o && mergeKeepsOurs(b, o, t)) return o;
+  const sameScalars = b !== undefined && sameServiceScalars(b, t);
+  if (b && !o && sameScalars && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
     return undefined; // removed by the control plane, unchanged in the file
   }
-  const scalars = b && o && sameRecord(b, t, ["realServers"]) ? o : t;
+  const scalars = b && o && sameScalars ? o : t;
   return { ...scalars, line: t.line, ...(t.where ? { where: t.where } : {}), realServers: mergeKeyed(b?.realServers ?? [], o?.realServers ?? [], t.realServers, serverKey, mergeServer) };
 }
 
 /** The running configuration after a reload from newFile (oldFile: the file as last loaded). */
 export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, newFile: DirectorConfig): DirectorConfig {
-  const out = cloneConfig(newFile);
-  out.services = mergeKeyed(oldFile.services, running.services, newFile.services, serviceKey, mergeService).map((s) => structuredClone(s));
-  if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts && structuredClone(running.timeouts);
+  // No copies: a configuration is not changed in place once made (commands copy what they
+  // touch: ServiceTable), so the merge shares the records it keeps. The services are found
+  // by the lists' indexes (kept beside them: the parse and the commands made them).
+  const out: DirectorConfig = { ...newFile };
+  const b = positionsOf(oldFile.services);
+  const o = positionsOf(running.services);
+  const t = positionsOf(newFile.services);
+  const merged: ServiceConfig[] = [];
+  const pos = new Map<string, number>();
+  const at = (list: ServiceConfig[], i: number | undefined) => (i === undefined ? undefined : list[i]);
+  // The file's order first, then what only the control plane added.
+  for (const tv of newFile.services) {
+    const k = keyOf(tv);
+    const m = mergeService(at(oldFile.services, b.get(k)), at(running.services, o.get(k)), tv);
+    if (m) { pos.set(k, merged.length); merged.push(m); }
+  }
+  for (const ov of running.services) {
+    const k = keyOf(ov);
+    if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
+  }
+  positions.set(merged, { pos, length: merged.length });
+  out.services = merged;
+  if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts;
   return out;
+}
+
+/** The index of a list of services by key (built once, kept beside the list). */
+export function serviceIndex(services: ServiceConfig[]): ReadonlyMap<string, number> {
+  return positionsOf(services);
 }
 
 /** Where the engine and the configuration disagree (empty when they agree). */
@@ -187,6 +408,18 @@ export interface ModelProblem {
   where?: Pos;
 }
 
+/** The VIPs of a list of services (kept beside it: a command that adds or removes no
+ *  service keeps them, ServiceTable.done). */
+const vipSets = new WeakMap<ServiceConfig[], Set<string>>();
+function vipsOf(services: ServiceConfig[]): Set<string> {
+  let v = vipSets.get(services);
+  if (!v) {
+    v = new Set(services.filter((s) => s.fwmark === undefined).map((s) => s.address));
+    vipSets.set(services, v);
+  }
+  return v;
+}
+
 const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 
 /** Why addr cannot be a VIP or a real server, or undefined. IPVS refuses a real server
@@ -228,7 +461,7 @@ function thresholdProblem(cfg: DirectorConfig, r: { uthreshold?: number; lthresh
  * director's own address; a real server that is a VIP or the director's own address; a
  * lower threshold above the upper; a broadcast or multicast MAC.
  */
-export function checkModel(cfg: DirectorConfig): ModelProblem[] {
+export function checkModel(cfg: DirectorConfig, only?: Iterable<string>): ModelProblem[] {
   const out: ModelProblem[] = [];
   const words = { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") };
   const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
@@ -238,14 +471,19 @@ export function checkModel(cfg: DirectorConfig): ModelProblem[] {
     const net = (ipToNumber(address) & mask) >>> 0;
     return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
   });
-  const vips = new Set(cfg.services.filter((s) => s.fwmark === undefined).map((s) => s.address));
-  for (const i of cfg.interfaces) {
-    if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+  const vips = vipsOf(cfg.services);
+  // The services given (those a command touched: the rest was checked when it was made,
+  // and the interfaces and neighbours do not change by command), or all.
+  const services = only ? [...only].map((k) => servicePosition(cfg.services, k)).filter((i) => i !== undefined).map((i) => cfg.services[i!]) : cfg.services;
+  if (!only) {
+    for (const i of cfg.interfaces) {
+      if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+    }
+    for (const n of cfg.neighbours) {
+      if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
+    }
   }
-  for (const n of cfg.neighbours) {
-    if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
-  }
-  for (const s of cfg.services) {
+  for (const s of services) {
     if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
     else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
     else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });

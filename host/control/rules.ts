@@ -24,7 +24,7 @@ import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsRealServers, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
-import { applyCommandInPlace, keywordOf } from "./model.js";
+import { applyCommandInPlace, keywordOf, servicePosition, serviceKey } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
 import type { FifoConfig } from "./notify-fifo.js";
@@ -643,13 +643,14 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (e.message === "Service not defined" && refused.has(svcName)) return;
     fail(e.message === "Destination already exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
   }
-  // Where the engine's refusals of this service or server are reported.
+  // Where the engine's refusals of this service or server are reported (what the line added:
+  // found by key, not by a walk of the table per line).
+  const added = p.service ? cfg.services[servicePosition(cfg.services, serviceKey(p.service)) ?? -1] : undefined;
   if (p.command === "add-service") {
-    const s = cfg.services.find((x) => x.line === lineNo);
-    if (s) s.where = pos(svcTok);
+    if (added?.line === lineNo) added.where = pos(svcTok);
   } else if (p.command === "add-server") {
-    const r = cfg.services.flatMap((x) => x.realServers).find((x) => x.line === lineNo);
-    if (r) r.where = pos(after(/^(-r|--real-server)$/));
+    const r = added?.realServers[added.realServers.length - 1];
+    if (r?.line === lineNo) r.where = pos(after(/^(-r|--real-server)$/));
   }
   for (const w of p.warnings ?? []) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
 }

@@ -6,8 +6,8 @@ import { DEFAULT_MAX_REAL_SERVERS, DEFAULT_MAX_SERVICES, EngineOptions } from ".
 import { compiledEngine } from "../engine/node.js";
 import { tapAddon } from "../io/tap.js";
 import { DirectorConfig } from "../control/rules.js";
-import { EngineSizes, RequestAdapter } from "../control/adapter.js";
-import { EngineReply, EngineRequest, EngineSnapshot, fromFailure, RequestFailure } from "./requests.js";
+import { EngineSizes, fromFailure, RequestAdapter } from "../control/adapter.js";
+import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure } from "./requests.js";
 import { LoopStats } from "./loop.js";
 import { JournalWriter } from "./journal.js";
 import type { ThreadData, ThreadMessage } from "./thread.js";

@@ -399,7 +399,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
     // engine holds through the control state's queue, like any other change.
     service("health checks", async () => {
       const control = state!;
-      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: () => control.refresh(), fifos });
+      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: (services) => control.refresh(services), fifos });
       checking = hc;
       hc.reconcile(control.running);
       control.follow(hc, (cfg) => hc.reconcile(cfg));

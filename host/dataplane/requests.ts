@@ -5,13 +5,14 @@
 // bounded slices so that no single request holds the data path for long (a snapshot is its
 // counters from one request and its services from slices: RequestAdapter.snapshot).
 
+// No control code runs here (nothing is imported from host/control): a change comes as a
+// change set, checked and applied by host/engine/changes.ts.
+
 import { Engine, EngineError, ConnectionInfo, ServiceCursor, ServiceInfo, Timeouts } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
-import { applyDifference } from "../control/reload.js";
-import { ConfigError, DirectorConfig, vrrpSpecs } from "../control/rules.js";
-import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
+import { applyChangeSet, ChangeRefused, ChangeSet, Refusal, ServiceRef } from "../engine/changes.js";
 import type { LoopStats } from "./loop.js";
-import { vrrpPart, type VrrpMachines, type VrrpTracking } from "../vrrp/machines.js";
+import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
@@ -55,9 +56,9 @@ export type EngineRequest =
   | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean }
   /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
   | { op: "serviceKeys"; from: number }
-  | { op: "apply"; prev: DirectorConfig; next: DirectorConfig }
+  | { op: "apply"; set: ChangeSet }
   | { op: "connections"; from: number }
-  | { op: "zero"; service?: ServiceKey }
+  | { op: "zero"; service?: ServiceRef }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
   /** VRRP's state machines (host/vrrp/machines.ts): start, tracking's results, stop, views. */
   | { op: "vrrpStart" }
@@ -81,7 +82,9 @@ export type EngineReply =
 /** A refusal that crosses the thread boundary with what the caller needs to report it. */
 export interface RequestFailure {
   error: string;
-  kind: "config" | "ipvsadm" | "engine";
+  kind: "config" | "ipvsadm" | "engine" | "refused";
+  /** kind refused: a change set's refusals, where each op was written. */
+  refusals?: Refusal[];
   status?: number;
   file?: string;
   line?: number;
@@ -141,17 +144,19 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
       return { keys: r.keys, next: r.next };
     }
     case "apply": {
-      // The services, then VRRP (both validated before: reload.ts), in one step between two
-      // batches: no frame sees one half changed, and a refused apply changed neither.
-      const changes = applyDifference(e, req.prev, req.next, ctx.poll);
-      if (ctx.vrrp) {
+      // The services, then VRRP, in one step between two batches: no frame sees one half
+      // changed, and a refused set changed neither (applyChangeSet checks before it changes).
+      applyChangeSet(e, req.set, ctx.poll);
+      const changes: string[] = [];
+      const vrrp = req.set.vrrp;
+      if (vrrp && ctx.vrrp) {
         // Adverts still queued belong to the instances as they were (the table is rebuilt).
         for (const a of e.takeVrrpAdverts()) ctx.vrrp.onAdvert(a.instance, a.message, a.src);
-        changes.push(...ctx.vrrp.reconfigure(req.next));
-      } else if (vrrpPart(req.prev) !== vrrpPart(req.next)) {
+        changes.push(...ctx.vrrp.reconfigure(vrrp.config as Parameters<VrrpMachines["reconfigure"]>[0]));
+      } else if (vrrp) {
         // No state machines here (an engine of the unit tests or the playground): the table as
-        // applyConfig sets it (static_ipaddress held, instances backup).
-        e.setVrrpInstances(vrrpSpecs(req.next));
+        // a fresh load sets it (static_ipaddress held, instances backup).
+        e.setVrrpInstances(vrrp.specs);
       }
       return { changes };
     }
@@ -162,7 +167,7 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
     case "zero": {
       if (req.service) {
         const idx = e.findService(req.service.protocol, req.service.address, req.service.port, req.service.fwmark);
-        if (idx === undefined) throw new IpvsadmError("No such service", 255);
+        if (idx === undefined) throw new RequestRefused("No such service", 255);
         e.zeroStats(idx);
       } else e.zeroStats();
       return { done: true };
@@ -202,18 +207,21 @@ function vrrpOf(ctx: ServeContext): VrrpMachines {
   return ctx.vrrp;
 }
 
-/** An error as it crosses the thread boundary. */
-export function toFailure(e: unknown): RequestFailure {
-  if (e instanceof ConfigError) {
-    return { error: e.message, kind: "config", file: e.file, line: e.line, column: e.column, keyword: e.keyword, reason: e.reason };
+/** A request refused as ipvsadm refuses it (its exit status). */
+export class RequestRefused extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
   }
-  if (e instanceof IpvsadmError) return { error: e.message, kind: "ipvsadm", status: e.status };
-  return { error: e instanceof Error ? e.message : String(e), kind: "engine" };
 }
 
-/** The error a failure stood for, on the caller's side. */
-export function fromFailure(f: RequestFailure): Error {
-  if (f.kind === "config") return new ConfigError(f.file!, f.line!, f.column!, f.keyword!, f.reason!);
-  if (f.kind === "ipvsadm") return new IpvsadmError(f.error, f.status ?? 255);
-  return new Error(f.error);
+/** An error as it crosses the thread boundary (read by its shape: the control plane's
+ *  error types are not known here). */
+export function toFailure(e: unknown): RequestFailure {
+  if (e instanceof ChangeRefused) return { error: e.message, kind: "refused", refusals: e.refusals };
+  const x = e as { message?: string; file?: unknown; line?: unknown; column?: unknown; keyword?: unknown; reason?: unknown; status?: unknown };
+  if (e instanceof Error && typeof x.file === "string" && typeof x.line === "number" && typeof x.reason === "string") {
+    return { error: e.message, kind: "config", file: x.file, line: x.line, column: x.column as number, keyword: x.keyword as string, reason: x.reason };
+  }
+  if (e instanceof Error && typeof x.status === "number") return { error: e.message, kind: "ipvsadm", status: x.status };
+  return { error: e instanceof Error ? e.message : String(e), kind: "engine" };
 }

@@ -1037,4 +1037,47 @@ export class Engine {
   expireConnections(nowMs: number): void {
     this.exports.expireConnections(nowMs >>> 0);
   }
+
+  // interim until helper A's engine tables land
+  // (host/engine/changes.ts checks a change set with these before it changes anything.)
+
+  /** Services in use (a walk of the service records' flags). */
+  serviceCount(): number {
+    let n = 0;
+    for (let s = 0; s < this.maxServices; s++) if (this.u8[this.region[Region.SERVICES] + s * ServiceField.SIZE + ServiceField.FLAGS] !== 0) n++;
+    return n;
+  }
+
+  freeServiceSlots(): number {
+    return this.maxServices - this.serviceCount();
+  }
+
+  /** Scheduler memory a service of this scheduler holds besides its record: a maglev table. */
+  schedulerBytes(scheduler: SchedulerName): number {
+    return scheduler === "maglev" ? this.maglevTableSize * 2 : 0;
+  }
+
+  /** Scheduler memory not in use: the maglev tables no service holds. */
+  schedulerMemoryFree(): number {
+    let inUse = 0;
+    for (let s = 0; s < this.maxServices; s++) {
+      const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
+      if (this.u8[r + ServiceField.FLAGS] !== 0 && this.u8[r + ServiceField.SCHED] === Sched.MAGLEV) inUse++;
+    }
+    return (this.maglevServices - inUse) * this.schedulerBytes("maglev");
+  }
+
+  /** Whether address is reached directly (DR needs it). Without an engine export to ask,
+   *  true: the control plane checks it against its model, and the engine's addDest refuses
+   *  it anyway (applyChangeSet then undoes the set). */
+  isOnLink(address: string): boolean {
+    const f = (this.exports as unknown as { isOnLink?: (a: number) => number }).isOnLink;
+    return f ? f(ipToWire(address)) !== 0 : true;
+  }
+
+  /** Whether some route reaches address (as isOnLink: true when the engine cannot say). */
+  hasRoute(address: string): boolean {
+    const f = (this.exports as unknown as { hasRoute?: (a: number) => number }).hasRoute;
+    return f ? f(ipToWire(address)) !== 0 : true;
+  }
 }

@@ -31,7 +31,8 @@ export function initialServer(r: RealServerConfig): { alive: boolean; add: numbe
 /** The weight of a server its checkers add to (IPVS's range). */
 export const checkedWeight = (configured: number, add: number) => Math.max(0, Math.min(65535, configured + add));
 
-function effectiveService(s: ServiceConfig, view: HealthView): ServiceConfig {
+/** One service as the engine is to hold it (itself when health checking has no say in it). */
+export function effectiveService(s: ServiceConfig, view: HealthView): ServiceConfig {
   const h = s.health;
   if (!h) return s;
   const key = serviceKey(s);
