@@ -2,7 +2,7 @@
 // connection, and is told when the service's list of servers or their weights change.
 
 import { Sched } from "../abi";
-import { maxServices, setSchedulerHook, svcSched, NONE } from "../svc/service";
+import { setSchedulerHook, svcSched, NONE } from "../svc/service";
 import { scheduleRr } from "./rr";
 import { scheduleWrr, wrrDestsChanged } from "./wrr";
 import { scheduleLc } from "./lc";
@@ -15,7 +15,7 @@ import { scheduleTwos } from "./twos";
 import { lblcCollect, lblcForget, scheduleLblc } from "./lblc";
 import { lblcrCollect, lblcrForget, scheduleLblcr } from "./lblcr";
 import { mhAssign, scheduleMh } from "./mh";
-import { maglevCanClaim, maglevChanged, maglevRelease, scheduleMaglev } from "./maglev";
+import { maglevChanged, scheduleMaglev } from "./maglev";
 
 function destsChanged(s: u32): void {
   let k = svcSched(s);
@@ -23,18 +23,14 @@ function destsChanged(s: u32): void {
   else if (k == Sched.SH) shAssign(s);
   else if (k == Sched.DH) dhAssign(s);
   else if (k == Sched.MH) mhAssign(s);
-  else if (k == Sched.MAGLEV) maglevChanged(s, maxServices);
+  else if (k == Sched.MAGLEV) maglevChanged(s);
 }
 
-function serviceReset(s: u32): void {
-  lblcForget(s);
-  lblcrForget(s);
-  maglevRelease(s);
-}
-
-/** Whether service s can take scheduler k (maglev needs one of its tables). */
-function canSchedule(s: u32, k: u32): bool {
-  return k != Sched.MAGLEV || maglevCanClaim(s, maxServices);
+/** Service s left scheduler k: lblc's and lblcr's memory of it goes (a walk of their
+ *  table, so only for a service that had one of them). */
+function schedulerLeft(s: u32, k: u32): void {
+  if (k == Sched.LBLC) lblcForget(s);
+  else if (k == Sched.LBLCR) lblcrForget(s);
 }
 
 /** CHECK_EXPIRE_INTERVAL and COUNT_FOR_FULL_EXPIRATION of ip_vs_lblc.c / ip_vs_lblcr.c. */
@@ -57,7 +53,7 @@ export function schedulerTick(now: u32): void {
 export function schedulerInit(): void {
   checking = false;
   checks = 0;
-  setSchedulerHook(destsChanged, serviceReset, canSchedule);
+  setSchedulerHook(destsChanged, schedulerLeft);
 }
 
 /** A real server for a new connection from saddr:sport to daddr:dport (wire order), or NONE. */
