@@ -296,8 +296,8 @@ export function dropsOf(counters: Record<string, bigint>, all = false): Record<s
 
 const STATE_NAMES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK", "UDP"];
 
-const mib = (bytes: number): string => (bytes / 1048576).toFixed(bytes % 1048576 === 0 ? 0 : 1);
-const kib = (bytes: number): string => (bytes / 1024).toFixed(bytes % 1024 === 0 ? 0 : 1);
+const mib = (bytes: number): string => String(Number((bytes / 1048576).toFixed(1)));
+const kib = (bytes: number): string => String(Number((bytes / 1024).toFixed(1)));
 
 /** Throws EngineError for a negative code; full says which table and its size. */
 function check(code: number, what: string, full?: string): number {
@@ -685,8 +685,8 @@ export class Engine {
   /** Why a service was refused -Err.FULL: the service table, or the scheduler arena. */
   private fullText(sched: number): string {
     if (this.exports.servicesInUse() >= this.maxServices) return `the service table is full (${this.maxServices} services; the director's max_services)`;
-    return `scheduler memory full (${mib(this.schedulerMemory)} MiB; a maglev table takes ${kib(this.schedulerBytes("maglev"))} KiB, ` +
-      `${SCHEDULERS[sched] ?? "this scheduler"} ${kib(this.exports.schedulerTableBytes(sched))} KiB; the director's scheduler_memory)`;
+    const other = sched !== Sched.MAGLEV ? `, one of ${SCHEDULERS[sched]} ${kib(this.exports.schedulerTableBytes(sched))} KiB` : "";
+    return `scheduler memory full (${mib(this.schedulerMemory)} MiB; a maglev table takes ${kib(this.schedulerBytes("maglev"))} KiB${other}; the director's scheduler_memory)`;
   }
 
   // ---- table sizes (O(1): the change-set checks ask them before applying anything) ----------
