@@ -88,10 +88,10 @@ export async function scratchErrors(sizes: { slotSize: number; maxServices: numb
   // live engine (sameInterfaces keeps it unchanged). Changed interfaces need a restart
   // (said above): their frames get a slot that fits, so that nothing else is called wrong.
   const servers = next.services.reduce((n, s) => n + s.realServers.length, 0);
-  const scratch = await loadEngine({ batch: 1, slotSize: refused ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
+  const scratch = await loadEngine({ batch: 1, ...schedulerSizing(next), slotSize: refused ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
     maxServices: Math.min(65536, Math.max(sizes.maxServices, next.services.length)),
     maxRealServers: Math.min(MAX_REAL_SERVERS, Math.max(sizes.maxRealServers, servers)),
-    maglevServices: Math.min(DEFAULT_MAGLEV_SERVICES, sizes.maxServices), ...schedulerSizing(next) });
+    maglevServices: next.maglevServices ?? DEFAULT_MAGLEV_SERVICES });
   out.push(...engineErrors(scratch, next, partial?.routingUnsure ?? false));
   return out;
 }
