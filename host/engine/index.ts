@@ -367,7 +367,7 @@ export class Engine {
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
     this.dv = new DataView(exports.memory.buffer);
-    for (let r = 0; r < Region.COUNT; r++) this.region[r] = exports.regionOffset(r);
+    for (let r = 0; r < Region.COUNT; r++) this.region[r] = exports.regionOffset(r) >>> 0; // u32: memory may pass 2 GiB
     this.processBatchRaw = exports.processBatch;
   }
 
