@@ -9,6 +9,13 @@ import { director, CLIENT, CLIENT_MAC, GATEWAY_MAC, OUT_MAC } from "./helpers/di
 import { arp, decode, eth, ipv4, tcp, ACK, SYN } from "./helpers/packet.js";
 import { xorshift } from "./helpers/fuzz.js";
 import { Counter, Engine, MAX_REAL_SERVERS, MAX_SERVICES } from "../host/engine/index.js";
+import { parseKeepalived } from "../host/control/keepalived.js";
+import { parseRules } from "../host/control/rules.js";
+import { check } from "../host/cli/check.js";
+import { scratchErrors } from "../host/control/reload.js";
+import { DIRECTOR, tempFolder } from "./helpers/files.js";
+
+const files = tempFolder("wasmvs-tables-");
 
 /** Service i's VIP: 65,536 addresses of 198.18.0.0/15 (RFC 2544's benchmarking range). */
 const vipOf = (i: number) => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
@@ -207,4 +214,46 @@ describe("the scheduler arena", () => {
     expect(decode(out).ip!.dst).toBe(serverOf(fits - 1, 0));
     expect(decode(out).checksumErrors).toEqual([]);
   }, 300_000);
+});
+
+describe("the director's table sizes", () => {
+  const sized = (lines: string) => `${DIRECTOR.replace("director {", `director {\n${lines}`)}virtual_server 10.0.0.100 80 {\n  lb_algo maglev\n}\n`;
+
+  it("max_services, max_real_servers and scheduler_memory in keepalived.conf and the rules format, and what check prints", async () => {
+    const k = parseKeepalived(files.write("sizes.conf", sized("  max_services 65536\n  max_real_servers 1048576\n  scheduler_memory 64M")));
+    expect([k.maxServices, k.maxRealServers, k.schedulerMemory]).toEqual([65536, 1048576, 64 * 1048576]);
+    const r = parseRules("max_services 10\nmax_real_servers 20\nscheduler_memory 512K\n", "t.rules");
+    expect([r.maxServices, r.maxRealServers, r.schedulerMemory]).toEqual([10, 20, 512 * 1024]);
+    for (const [text, bytes] of [["1G", 1024 ** 3], ["16MiB", 16 * 1048576], ["4096", 4096], ["0", 0]] as const) {
+      expect(parseRules(`scheduler_memory ${text}\n`, "t.rules").schedulerMemory).toBe(bytes);
+    }
+    const out = await check(files.write("check.conf", sized("  max_services 2000\n  max_real_servers 30000\n  scheduler_memory 1M")));
+    expect(out).toContain("tables: max_services 2000 (0.3 MiB), max_real_servers 30000 (3.1 MiB), scheduler_memory 1.0 MiB " +
+      "(a table of sh or dh 1 KiB, mh 16 KiB, maglev 256.1 KiB: room for 3 maglev services)");
+  });
+
+  it("refuses a size out of range or not a size, at its file:line:column", () => {
+    expect(() => parseKeepalived(files.write("s1.conf", sized("  max_services 65537")))).toThrow(/s1.conf:2:16: '65537': number of services must be a whole number from 1 to 65536/);
+    expect(() => parseKeepalived(files.write("s2.conf", sized("  max_real_servers 0")))).toThrow(/s2.conf:2:20: '0': number of real servers must be a whole number from 1 to 1048576/);
+    expect(() => parseRules("scheduler_memory 16X\n", "t.rules")).toThrow("t.rules:1:18: '16X': scheduler memory must be a size in bytes, with K, M or G for 1024, 1024² or 1024³ (16M, 512K, 1G), not '16X'");
+    expect(() => parseRules("scheduler_memory 5G\n", "t.rules")).toThrow("t.rules:1:18: '5G': scheduler memory out of range (at most 4032 MiB): 5G");
+  });
+
+  it("the engine is made with them: a file of more services than max_services is refused by check", async () => {
+    const many = Array.from({ length: 3 }, (_, i) => `virtual_server 10.0.0.100 ${81 + i} {\n  lb_algo rr\n}\n`).join("");
+    await expect(check(files.write("few.conf", `${DIRECTOR.replace("director {", "director {\n  max_services 2")}${many}`))).rejects.toThrow("the service table is full (2 services");
+  });
+
+  it("a reload that changes one of them is refused: restart wasmvs to change it", async () => {
+    const sizes = { slotSize: 2048, maxServices: 10, maxRealServers: 20 };
+    const IF = "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24\n";
+    const was = parseRules(`${IF}max_services 10\nmax_real_servers 20\nscheduler_memory 1M\n`, "t.rules");
+    expect((await scratchErrors(sizes, was, parseRules(`${IF}max_services 10\nmax_real_servers 20\nscheduler_memory 1M\n`, "t.rules"))).map(String)).toEqual([]);
+    for (const [changed, key] of [["max_services 11\nmax_real_servers 20\nscheduler_memory 1M", "max_services"],
+      ["max_services 10\nmax_real_servers 21\nscheduler_memory 1M", "max_real_servers"], ["max_services 10\nmax_real_servers 20\nscheduler_memory 2M", "scheduler_memory"],
+      ["max_services 10\nmax_real_servers 20", "scheduler_memory"]] as const) {
+      const errors = await scratchErrors(sizes, was, parseRules(`${IF}${changed}\n`, "t.rules"));
+      expect(errors.map((e) => e.message)).toEqual([`t.rules:1:1: '${key}': ${key} changed: restart wasmvs to change it`]);
+    }
+  });
 });
