@@ -2,8 +2,14 @@
 //
 // Service record (ServiceField, 64 bytes): the key (proto, VIP, port), the scheduler,
 // the head of its real-server list, and the scheduler's own state (SVC_SCHED_*).
-// Real-server record (DestField, 48 bytes): address, port, forwarding method, weight,
+// Real-server record (DestField, 56 bytes): address, port, forwarding method, weight,
 // thresholds, active/inactive connection counts, service, next in the service's list.
+//
+// Nothing here walks a table: services are found by a hash of (protocol, VIP, port), VIPs
+// by a refcounted set (isVip, for ARP and echo), real servers by a hash of (service,
+// address, port) — linked and lingering alike; free indexes come from a min-heap (services)
+// and a FIFO ring (real servers); a service's sh/dh/mh/maglev table from the scheduler
+// arena (sched/arena.ts). Adding or deleting costs the same with 1 service or 65,536.
 //
 // Like IPVS, a new real server goes to the head of its service's list (list_add_rcu in
 // __ip_vs_update_dest), which fixes the order rr and wrr walk. A removed real server is
