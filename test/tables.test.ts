@@ -166,6 +166,20 @@ describe("churn against a Map", () => {
   }, 120_000);
 });
 
+describe("read-only questions a change set asks before it is applied", () => {
+  it("isOnLink and hasRoute answer from the engine's routes without changing anything", async () => {
+    const e = await director();
+    expect([e.isOnLink("10.1.0.5"), e.isOnLink("10.0.0.9"), e.isOnLink("172.16.0.1")]).toEqual([true, true, false]);
+    expect([e.hasRoute("10.1.0.5"), e.hasRoute("172.16.0.1")]).toEqual([true, true]);
+    e.deleteRoute("0.0.0.0/0");
+    expect([e.hasRoute("10.1.0.5"), e.hasRoute("172.16.0.1"), e.isOnLink("172.16.0.1")]).toEqual([true, false, false]);
+    // What the engine itself then refuses, the same way.
+    const s = e.addService({ protocol: "tcp", address: "10.0.0.100", port: 80, scheduler: "rr" });
+    expect(() => e.addRealServer(s, { address: "172.16.0.1", port: 80, method: "nat", weight: 1 })).toThrow();
+    expect(() => e.addRealServer(s, { address: "10.0.0.9", port: 80, method: "dr", weight: 1 })).not.toThrow();
+  });
+});
+
 describe("the scheduler arena", () => {
   it("refuses a service whose table does not fit, changing nothing, and reuses a table given back", async () => {
     // Tables of 251 u32 entries: 1,024 bytes each; room for four.
