@@ -8,7 +8,7 @@ import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
 import { lblcrLayout, LBLCR_TABLE_BYTES } from "./sched/lblcr";
 import { mhIndexOf, mhLayout, mhScratchBytes } from "./sched/mh";
 import { maglevEntry, maglevLayout, maglevScratchBytes, maglevSizeValid } from "./sched/maglev";
-import { arenaClassBytes, arenaFree, arenaLayout, arenaSize, CLASS_MAGLEV, schedTableClass, tableBytes } from "./sched/arena";
+import { arenaCanTake, arenaClassBytes, arenaFree, arenaLayout, arenaSize, schedTableClass, tableBytes } from "./sched/arena";
 import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, Sched, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
@@ -348,6 +348,9 @@ export function realServerSlotsFree(): u32 { return freeDestSlots(); }
 export function schedulerMemoryFree(): f64 { return <f64>arenaFree(); }
 /** Bytes of the scheduler arena. */
 export function schedulerMemorySize(): f64 { return <f64>arenaSize(); }
+/** Whether a service could take scheduler k's table now (free bytes may sit on another
+ *  size's free list: this asks the list k's table comes from). */
+export function schedulerCanTake(k: u32): u32 { return k < <u32>Sched.COUNT && arenaCanTake(schedTableClass(k)) ? 1 : 0; }
 /** Bytes one service of scheduler k takes from the arena (0: none). */
 export function schedulerTableBytes(k: u32): u32 { return k < <u32>Sched.COUNT ? arenaClassBytes(schedTableClass(k)) : 0; }
 /** Whether addr is a VIP (or a firewall-mark rule's address): what ARP and ICMP echo ask. */

@@ -198,6 +198,11 @@ describe("the scheduler arena", () => {
     // Given back (deleted, or another scheduler): the next maglev service takes it.
     e.deleteService(0);
     expect(e.schedulerMemoryFree()).toBe(1024);
+    // The free kilobyte is a maglev table's: it serves maglev again, not sh (per-size free lists).
+    expect([e.schedulerCanTake("maglev"), e.schedulerCanTake("sh"), e.schedulerCanTake("rr")]).toEqual([true, false, true]);
+    expect(() => e.editService(rr, "sh", { timeout: 60, netmask: "255.255.255.255" })).toThrow("scheduler memory full");
+    expect(e.services().find((x) => x.index === rr)).toMatchObject({ scheduler: "rr" });
+    expect(e.services().find((x) => x.index === rr)!.persistence).toBeUndefined();
     e.editService(1, "wlc");
     expect(e.schedulerMemoryFree()).toBe(2048);
     add(7, "maglev");

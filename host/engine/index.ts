@@ -672,8 +672,9 @@ export class Engine {
     // Refused before anything changes (the engine would refuse it too, after the rest).
     const r = this.region[Region.SERVICES] + index * ServiceField.SIZE;
     const inUse = index >= 0 && index < this.maxServices && this.u8[r + ServiceField.FLAGS] !== 0;
-    const needs = this.exports.schedulerTableBytes(sched);
-    if (inUse && needs !== 0 && needs !== this.exports.schedulerTableBytes(this.u8[r + ServiceField.SCHED]) && this.exports.schedulerMemoryFree() < needs) {
+    // A table of another kind is taken before the old one is given back (sched/arena.ts).
+    const kind = (k: number) => (k === Sched.SH || k === Sched.DH ? Sched.SH : k);
+    if (inUse && kind(sched) !== kind(this.u8[r + ServiceField.SCHED]) && !this.exports.schedulerCanTake(sched)) {
       throw new EngineError(`service ${index}: ${this.fullText(sched)}`, Err.FULL);
     }
     check(this.exports.setPersistence(index, ...p), `service ${index}`);
@@ -695,8 +696,14 @@ export class Engine {
   serviceCount(): number { return this.exports.servicesInUse(); }
   /** Services that may still be added. */
   freeServiceSlots(): number { return this.exports.serviceSlotsFree(); }
-  /** Bytes of the scheduler arena not in use. */
+  /** Bytes of the scheduler arena not in use (never handed out, or given back: a table given
+   *  back serves a table of its own size again, so schedulerCanTake is the exact question). */
   schedulerMemoryFree(): number { return this.exports.schedulerMemoryFree(); }
+  /** Whether one more service of this scheduler would get its table now. */
+  schedulerCanTake(scheduler: string): boolean {
+    const k = SCHED_CODE[scheduler as SchedulerName];
+    return k !== undefined && this.exports.schedulerCanTake(k) !== 0;
+  }
   /** Bytes one service of this scheduler takes from the scheduler arena (0 for a scheduler
    *  without a per-service table: rr, wrr, lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr). */
   schedulerBytes(scheduler: string): number {
