@@ -17,8 +17,13 @@ export enum Abi {
    *  (ServiceField.SCHED_FLAGS); DestField.LAST_WEIGHT; one-packet scheduling (service flag
    *  bit 1); sloppy_tcp; lblcr (its table at the end of memory); init's tenth argument: mh's
    *  table size; the eleventh: maglev's M. 6: SYNC_MESSAGES_RECEIVED and syncIdle (a
-   *  backup's silence, for the metrics). */
-  VERSION = 6,
+   *  backup's silence, for the metrics). 7: tables the size of a large cluster (issue 19):
+   *  up to 1,048,576 real servers, so a connection's server index takes 20 bits (ConnField.DEST
+   *  and the high nibble of FLAGS2) and scheduler tables hold u32 indexes; sh, dh, mh and
+   *  maglev tables come from one scheduler arena (init's twelfth argument: its bytes; the
+   *  ninth, maglev services, adds room for that many maglev tables); ServiceField.SCHED_TABLE
+   *  and SCHED_TABLE_DIRTY; lblc/lblcr entries widened. */
+  VERSION = 7,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -30,6 +35,11 @@ export enum Abi {
   MAX_ROUTES = 64,
   /** sh and dh use IPVS's default table size (CONFIG_IP_VS_SH_TAB_BITS = 8). */
   SCHED_BUCKETS = 256,
+  /** The largest tables an engine may have: 65,536 services, 1,048,576 real servers (20
+   *  bits in a connection), 65,535 real servers in one service (ServiceField.DEST_COUNT). */
+  MAX_SERVICES = 65536,
+  MAX_REAL_SERVERS = 1048576,
+  MAX_SERVICE_REAL_SERVERS = 65535,
   /** Firewall-mark rules (svc/mark.ts), and port ranges in one rule (iptables multiport's 15). */
   MAX_MARK_RULES = 256,
   MAX_MARK_PORT_RANGES = 15,
@@ -208,6 +218,11 @@ export enum ServiceField {
   SCHED_FLAGS = 9,
   DEST_COUNT = 10,
   DEST_HEAD = 12,
+  /** The service's scheduler table in the scheduler arena (sh, dh: SCHED_BUCKETS entries;
+   *  mh, maglev: one entry per slot; u32 server indexes), 0: none (sched/arena.ts). */
+  SCHED_TABLE = 32,
+  /** Non-zero: the table must be built again before it is used (maglev builds lazily). */
+  SCHED_TABLE_DIRTY = 36,
   /** Persistence timeout in seconds (-p); 0: not persistent. */
   PERSIST_TIMEOUT = 48,
   /** Persistence netmask (-M), network byte order as loaded little-endian. */
@@ -232,7 +247,10 @@ export enum ConnState {
   COUNT = 12,
 }
 
-/** Connection entry (CONNS region): 40 bytes. Addresses and ports in wire order. */
+/** Connection entry (CONNS region): 40 bytes. Addresses and ports in wire order. The real
+ *  server's index has 20 bits: bits 0-15 in DEST, bits 16-19 in the high nibble of FLAGS2
+ *  (conn/entry.ts reads both with one u32 load; the entry stays 40 bytes, so the hot path
+ *  touches the same cache lines as before). */
 export enum ConnField {
   CADDR = 0,
   CPORT = 4,
@@ -283,6 +301,9 @@ export enum ConnFlag2 {
    *  the synced share, a new connection may evict it when the table is full, and a SYN
    *  that meets it is scheduled afresh. The first packet that matches it clears it. */
   SYNCED = 1,
+  /** Bits 16-19 of the real server's index (ConnField.DEST holds bits 0-15). */
+  DEST_HI_SHIFT = 4,
+  DEST_HI_MASK = 0xf0,
 }
 
 /**

@@ -34,7 +34,7 @@ export function benchRefill(templates: usize, stride: u32, hdrLen: u32, first: u
 import { schedule } from "./sched/index";
 import { maglevBuild } from "./sched/maglev";
 import { mhAssign } from "./sched/mh";
-import { maxServices, NONE } from "./svc/service";
+import { NONE } from "./svc/service";
 
 /** Schedule n new TCP flows to daddr:dport from a xorshift32 stream of client addresses and
  *  ports (no connection is made); with out != 0 the chosen server of flow i (u16 index,
@@ -54,5 +54,5 @@ export function benchSchedule(s: u32, n: u32, seed: u32, daddrWire: u32, dportWi
 }
 
 /** Rebuild service s's maglev table (or mh table) as a change of its servers would. */
-export function benchMaglevBuild(s: u32): void { maglevBuild(s, maxServices); }
+export function benchMaglevBuild(s: u32): void { maglevBuild(s); }
 export function benchMhBuild(s: u32): void { mhAssign(s); }

@@ -6,9 +6,10 @@
 import { twosSeed } from "./sched/twos";
 import { lblcLayout, LBLC_TABLE_BYTES } from "./sched/lblc";
 import { lblcrLayout, LBLCR_TABLE_BYTES } from "./sched/lblcr";
-import { mhIndexOf, mhLayout, mhScratchBytes, mhServiceBytes } from "./sched/mh";
-import { maglevBytes, maglevEntry, maglevLayout, maglevSizeValid } from "./sched/maglev";
-import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, ServiceField, Stat, VrrpQueue } from "./abi";
+import { mhIndexOf, mhLayout, mhScratchBytes } from "./sched/mh";
+import { maglevEntry, maglevLayout, maglevScratchBytes, maglevSizeValid } from "./sched/maglev";
+import { arenaCanTake, arenaClassBytes, arenaFree, arenaLayout, arenaSize, schedTableClass, tableBytes } from "./sched/arena";
+import { Abi, ConnField, ConnState, Counter, DestField, Err, InitParam, NeighField, Region, RxDesc, Sched, ServiceField, Stat, VrrpQueue } from "./abi";
 import { EthField, ethSetBroadcastDst, ETHERTYPE_ARP_WIRE, ETH_HEADER_LEN, ETH_MIN_FRAME } from "./wire/ethernet";
 import { arpEmit, ARP_LEN, ARP_OP_REQUEST_WIRE } from "./wire/arp";
 import { copyMac } from "./wire/bytes";
@@ -20,8 +21,8 @@ import { setRejectUnknown as setRejectUnknownReplies } from "./xmit/reject";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
-import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, destService, destStats, maxDests, maxServices, NONE, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
+import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
+import { destAdd, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
@@ -46,18 +47,22 @@ const regions: usize = memory.data(<i32>Region.COUNT * 4);
 export function abiVersion(): u32 { return Abi.VERSION; }
 
 /** Lay out linear memory and grow it once to fit. Call before anything else; the host
- *  must (re)create its views of memory afterwards. Returns 0 or -Err. */
-export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32, maglevSvc: u32, mhSize: u32, maglevSize: u32): i32 {
+ *  must (re)create its views of memory afterwards. schedMem: bytes of the scheduler arena
+ *  (sh, dh, mh and maglev tables, sched/arena.ts), to which maglevSvc adds room for that
+ *  many maglev tables. Returns 0 or -Err. */
+export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: u32, maxNeigh: u32, seed: u32, reserve: u32, maglevSvc: u32, mhSize: u32, maglevSize: u32, schedMem: u32): i32 {
   if (batch == 0 || batch > 4096) return -Err.BAD_ARGUMENT;
   if (slot < 256 || slot > 131072 + <u32>Abi.HEADROOM || (slot & 63) != 0) return -Err.BAD_ARGUMENT;
   if (connCap == 0 || connCap > 0x4000000) return -Err.BAD_ARGUMENT;
-  if (maglevSvc > maxSvc || maglevSvc > 4096 || mhIndexOf(mhSize) == 0 || !maglevSizeValid(maglevSize)) return -Err.BAD_ARGUMENT;
-  if (maxSvc == 0 || maxSvc > 65536 || maxDest == 0 || maxDest > 65535 || maxNeigh == 0 || maxNeigh > 1 << 20) return -Err.BAD_ARGUMENT;
+  if (maglevSvc > <u32>Abi.MAX_SERVICES || mhIndexOf(mhSize) == 0 || !maglevSizeValid(maglevSize)) return -Err.BAD_ARGUMENT;
+  if (maxSvc == 0 || maxSvc > <u32>Abi.MAX_SERVICES || maxDest == 0 || maxDest > <u32>Abi.MAX_REAL_SERVERS || maxNeigh == 0 || maxNeigh > 1 << 20) return -Err.BAD_ARGUMENT;
   let at: u64 = alignUp(<u64>__heap_base, 64);
   let txCap = batch + SCRATCH_SLOTS + QUEUE_SLOTS;
   let connBuckets = pow2AtLeast(connCap);
-  let svcHashSize = pow2AtLeast(maxSvc * 2);
   let neighSize = pow2AtLeast(maxNeigh * 2);
+  // Scratch for building one mh or maglev table: as many servers as one service may have.
+  let perService = maxDest < <u32>Abi.MAX_SERVICE_REAL_SERVERS ? maxDest : <u32>Abi.MAX_SERVICE_REAL_SERVERS;
+  let arenaBytes = alignUp(<u64>schedMem + <u64>maglevSvc * <u64>tableBytes(maglevSize), 64);
   let r = regions;
   store<u32>(r + (<usize>Region.RX_DESC << 2), <u32>at); at = alignUp(at + <u64>batch * <u64>Abi.DESC_SIZE, 64);
   store<u32>(r + (<usize>Region.RX_SLOTS << 2), <u32>at); at = alignUp(at + <u64>batch * <u64>slot, 64);
@@ -67,8 +72,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   store<u32>(r + (<usize>Region.SERVICE_STATS << 2), <u32>at); at = alignUp(at + <u64>maxSvc * <u64>Stat.SIZE, 64);
   store<u32>(r + (<usize>Region.DESTS << 2), <u32>at); at = alignUp(at + <u64>maxDest * <u64>DestField.SIZE, 64);
   store<u32>(r + (<usize>Region.DEST_STATS << 2), <u32>at); at = alignUp(at + <u64>maxDest * <u64>Stat.SIZE, 64);
-  let buckets = at; at = alignUp(at + <u64>maxSvc * <u64>Abi.SCHED_BUCKETS * 2, 64);
-  let svcHash = at; at = alignUp(at + <u64>svcHashSize * 4, 64);
+  let svcIndex = at; at = alignUp(at + serviceIndexBytes(maxSvc, maxDest), 64);
   store<u32>(r + (<usize>Region.CONNS << 2), <u32>at); at = alignUp(at + <u64>connCap * <u64>ConnField.SIZE, 64);
   let inHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
   let outHash = at; at = alignUp(at + <u64>connBuckets * 4, 64);
@@ -82,11 +86,12 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let syncBuffer = at; at = alignUp(at + <u64>SYNC_BUFFER_BYTES, 64);
   let lblcTable = at; at = alignUp(at + <u64>LBLC_TABLE_BYTES, 64);
   let lblcrTable = at; at = alignUp(at + <u64>LBLCR_TABLE_BYTES, 64);
-  let mhTables = at; at = alignUp(at + <u64>maxSvc * <u64>mhServiceBytes(mhSize), 64);
-  let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(maxDest, mhSize), 64);
-  let maglevBase = at; at = alignUp(at + <u64>maglevBytes(maglevSvc, maxSvc, maxDest, maglevSize), 64);
+  let mhScratch = at; at = alignUp(at + <u64>mhScratchBytes(perService, mhSize), 64);
+  let maglevScratch = at; at = alignUp(at + <u64>maglevScratchBytes(perService), 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
+  // The arena last: pages of it no table was ever taken from are never touched.
+  let arenaBase = at; at = alignUp(at + arenaBytes, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
   store<u32>(r + (<usize>Region.END << 2), <u32>at);
   let pages = <i32>((at + 65535) >> 16);
@@ -102,8 +107,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
     <usize>load<u32>(r + (<usize>Region.SCRATCH << 2)), SCRATCH_SLOTS, <usize>queue);
   serviceLayout(<usize>load<u32>(r + (<usize>Region.SERVICES << 2)), <usize>load<u32>(r + (<usize>Region.SERVICE_STATS << 2)), maxSvc,
     <usize>load<u32>(r + (<usize>Region.DESTS << 2)), <usize>load<u32>(r + (<usize>Region.DEST_STATS << 2)), maxDest,
-    <usize>buckets, <usize>svcHash, svcHashSize);
-  memory.fill(<usize>svcHash, 0, <usize>svcHashSize * 4);
+    <usize>svcIndex);
   connLayout(<usize>load<u32>(r + (<usize>Region.CONNS << 2)), connCap, <usize>inHash, <usize>outHash, connBuckets, seed);
   neighLayout(<usize>load<u32>(r + (<usize>Region.NEIGHBOURS << 2)), neighSize);
   markLayout(<usize>marks);
@@ -111,8 +115,9 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   syncLayout(<usize>syncBuffer);
   lblcLayout(<usize>lblcTable);
   lblcrLayout(<usize>lblcrTable);
-  mhLayout(<usize>mhTables, <usize>mhScratch, maxDest, mhSize);
-  maglevLayout(<usize>maglevBase, maglevSvc, maxSvc, maglevSize);
+  mhLayout(<usize>mhScratch, perService, mhSize);
+  maglevLayout(<usize>maglevScratch, perService, maglevSize);
+  arenaLayout(<usize>arenaBase, arenaBytes, <u32>Abi.SCHED_BUCKETS, mhSize, maglevSize);
   neighFlush();
   routeClear();
   state.resetIpId();
@@ -332,6 +337,28 @@ export function zeroStats(s: i32): i32 {
   }
   return Err.OK;
 }
+
+/** Services in use. O(1). */
+export function servicesInUse(): u32 { return serviceCount; }
+/** Service indexes free. O(1). */
+export function serviceSlotsFree(): u32 { return freeServiceSlots(); }
+/** Real-server records free (removed servers still draining hold theirs). O(1). */
+export function realServerSlotsFree(): u32 { return freeDestSlots(); }
+/** Bytes of the scheduler arena free (never handed out, or given back). */
+export function schedulerMemoryFree(): f64 { return <f64>arenaFree(); }
+/** Bytes of the scheduler arena. */
+export function schedulerMemorySize(): f64 { return <f64>arenaSize(); }
+/** Whether a service could take scheduler k's table now (free bytes may sit on another
+ *  size's free list: this asks the list k's table comes from). */
+export function schedulerCanTake(k: u32): u32 { return k < <u32>Sched.COUNT && arenaCanTake(schedTableClass(k)) ? 1 : 0; }
+/** Bytes one service of scheduler k takes from the arena (0: none). */
+export function schedulerTableBytes(k: u32): u32 { return k < <u32>Sched.COUNT ? arenaClassBytes(schedTableClass(k)) : 0; }
+/** Whether addr is a VIP (or a firewall-mark rule's address): what ARP and ICMP echo ask. */
+export function vipKnown(addr: u32): u32 { return isVip(addr) ? 1 : 0; }
+/** Read-only route queries (wire order), so a change can be checked before it is applied:
+ *  whether addr is on a connected network (DR needs it), and whether any route reaches it. */
+export function routeOnLink(addr: u32): u32 { return routeIsOnLink(addr) ? 1 : 0; }
+export function routeExists(addr: u32): u32 { return routeLookup(addr) ? 1 : 0; }
 
 export function findDest(s: u32, addr: u32, port: u32): i32 {
   let d = destFind(s, addr, port, false);

@@ -182,15 +182,16 @@ describe("maglev: Katran's MaglevHashV2, the same table on every director", () =
     expect(served).toBeGreaterThan(100);
   });
 
-  it("16 services may use maglev by default; a 17th is refused with a message that says why, and changes nothing", async () => {
-    const e = await director();
+  it("maglev_services 16 with no other scheduler memory holds 16 maglev services; a 17th is refused with a message that says why, and changes nothing", async () => {
+    const e = await director({ schedulerMemory: 0, maglevServices: 16 });
+    expect(e.schedulerBytes("maglev")).toBe(Math.ceil(65537 * 4 / 64) * 64);
     for (let i = 0; i < 16; i++) e.addService({ protocol: "tcp", address: VIP, port: 1000 + i, scheduler: "maglev" });
     const before = e.services().length;
     expect(() => e.addService({ protocol: "tcp", address: VIP, port: 2000, scheduler: "maglev" }))
-      .toThrow("every maglev table is in use (16 services may use maglev; the director's maglev_services, engine option maglevServices)");
+      .toThrow("scheduler memory full (4 MiB; a maglev table takes 256.1 KiB; the director's scheduler_memory)");
     expect(e.services().length).toBe(before);
     const other = e.addService({ protocol: "tcp", address: VIP, port: 2001, scheduler: "wlc" });
-    expect(() => e.editService(other, "maglev")).toThrow("every maglev table is in use");
+    expect(() => e.editService(other, "maglev")).toThrow("scheduler memory full");
     expect(e.services().find((s) => s.index === other)!.scheduler).toBe("wlc");
     // Giving one back frees its table.
     e.deleteService(0);

@@ -191,7 +191,7 @@ describe("rules parser", () => {
     expect(c.timeouts).toMatchObject({ tcp: 10, tcpfin: 20, udp: 30 });
   });
   it("names line, column and keyword of each error", () => {
-    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
+    expect(err("interfaces 0")).toBe("t.rules:1:1: 'interfaces': unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, max_services, max_real_servers, scheduler_memory, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
     expect(err("\n-A -t 10.0.0.100:80 -s lblcx")).toMatch(/^t\.rules:2:24: 'lblcx': Scheduler or persistence engine not found/);
     expect(err("-A -t 10.0.0.100:80 -p 0")).toMatch(/^t\.rules:1:24: '0': illegal timeout specified/);
     expect(err("-A -f 0")).toMatch(/^t\.rules:1:7: '0': illegal fwmark specified/);

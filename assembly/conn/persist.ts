@@ -11,6 +11,7 @@
 // template that still controls connections stays, unfindable, until they have gone
 // (conn/table.ts templateInvalidate): they hold its slot.
 
+import { connDest, connIsSynced, connFlags2With } from "./entry";
 import { ConnField, ConnFlag, ConnState, DestField } from "../abi";
 import { connBase, connCreate, connLookupIn, connSeen, templateInvalidate } from "./table";
 import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";
@@ -45,7 +46,7 @@ export function persistSchedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, 
   let tpl = connLookupIn(tproto, cnet, vport << 16, tvaddr);
   let timeoutMs = timeoutMsOf(svcPersistTimeout(s));
   if (tpl != 0) {
-    let d = <u32>load<u16>(tpl, ConnField.DEST);
+    let d = connDest(tpl);
     if (!destAvailable(d) || (expireQuiescentTemplate && destWeight(d) == 0)) {
       templateInvalidate(entryIndex(tpl));
     } else {

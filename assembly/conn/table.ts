@@ -35,6 +35,7 @@
 // slot a connection names is always its own template's: releasing it is one decrement,
 // with no identity to compare (a firewall-mark template holds the mark, not the VIP).
 
+import { connDest, connIsSynced, connFlags2With } from "./entry";
 import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter } from "../abi";
 import { count, expired, now, timeoutMsOf } from "../engine/state";
 import { destService, destUnbind, destUnbindTemplate, NONE, svcPersistTimeout, svcUsed } from "../svc/service";
@@ -157,7 +158,7 @@ export function connSetSyncedShare(percent: u32): void {
 /** A synced entry that no packet has matched yet, which a new connection may take: not a
  *  template that still controls connections (they would lose their persistence). */
 @inline function isEvictableSynced(e: usize): bool {
-  return (<u32>load<u8>(e, ConnField.FLAGS2) & ConnFlag2.SYNCED) != 0 &&
+  return connIsSynced(e) &&
     ((<u32>load<u8>(e, ConnField.FLAGS) & ConnFlag.TEMPLATE) == 0 || load<u32>(e, ConnField.CONTROL) == 0);
 }
 
@@ -197,8 +198,8 @@ function connAllocate(real: bool): usize {
 
 /** A packet matched connection (or template) e: it is a live one, no longer synced-never-seen. */
 @inline export function connSeen(e: usize): void {
-  if (load<u8>(e, ConnField.FLAGS2) != 0) {
-    store<u8>(e, 0, ConnField.FLAGS2);
+  if (connIsSynced(e)) {
+    store<u8>(e, load<u8>(e, ConnField.FLAGS2) & ~(<u8>ConnFlag2.SYNCED), ConnField.FLAGS2);
     connSynced--;
   }
 }
@@ -211,7 +212,7 @@ export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport
   let flags2 = flags >> ConnFlag.FLAGS2_SHIFT;
   let e = connAllocate(flags2 == 0);
   if (e == 0) { if (countFull) count(Counter.DROP_TABLE_FULL); return 0; }
-  store<u8>(e, <u8>flags2, ConnField.FLAGS2);
+  store<u8>(e, connFlags2With(flags2, dest), ConnField.FLAGS2);
   connSynced += flags2 & ConnFlag2.SYNCED;
   let idx1 = <u32>((e - connBase) / <usize>ConnField.SIZE) + 1;
   store<u32>(e, caddr, ConnField.CADDR);
@@ -266,8 +267,8 @@ export function connRemove(i: u32, reason: i32): void {
     let dport = <u32>load<u16>(e, ConnField.DPORT);
     unlink(outHash + (<usize>outBucket(proto, daddr, dport | (cport << 16), caddr) << 2), i + 1, ConnField.NEXT_OUT);
   }
-  let dest = <u32>load<u16>(e, ConnField.DEST);
-  if (load<u8>(e, ConnField.FLAGS2) != 0) connSynced--;
+  let dest = connDest(e);
+  if (connIsSynced(e)) connSynced--;
   if (flags & ConnFlag.TEMPLATE) destUnbindTemplate(dest);
   else {
     destUnbind(dest, (flags & ConnFlag.INACTIVE) != 0);
@@ -283,7 +284,7 @@ export function connRemove(i: u32, reason: i32): void {
 /** A template's lifetime: its service's persistence timeout (300 s, ipvsadm's default,
  *  once the service is gone). */
 export function templateTimeoutMs(e: usize): u32 {
-  let s = destService(<u32>load<u16>(e, ConnField.DEST));
+  let s = destService(connDest(e));
   let t: u32 = s != NONE && svcUsed(s) ? svcPersistTimeout(s) : 0;
   return timeoutMsOf(t != 0 ? t : 300);
 }

@@ -3,6 +3,7 @@
 // connections, the reply path of NAT, ICMP, and the forwarding method.
 // Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
 
+import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
 import { Abi, ConnField, ConnFlag, ConnState, Counter, DestField, Fwd, Proto, RxDesc, Stat } from "../abi";
 import { copyMac, macEquals } from "../wire/bytes";
 import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
@@ -152,7 +153,7 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
     // expire_nodest_conn: a connection whose server was removed ends at its next packet,
     // which is then handled as new — a UDP flow moves to a live server at once, a TCP
     // client gets a reset and reconnects elsewhere (instead of silence until it times out).
-    if (conn != 0 && expireNodestConn && !destAvailable(<u32>load<u16>(conn, ConnField.DEST))) {
+    if (conn != 0 && expireNodestConn && !destAvailable(connDest(conn))) {
       connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
       conn = 0;
     }
@@ -181,8 +182,8 @@ function handleIpv4(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
 @inline function connReusable(conn: usize, l4: usize): bool {
   if ((tcpFlags(l4) & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return false;
   let st = <u32>load<u8>(conn, ConnField.STATE);
-  if (st == ConnState.TIME_WAIT || st == ConnState.CLOSE || load<u8>(conn, ConnField.FLAGS2) != 0) return true;
-  let d = <u32>load<u16>(conn, ConnField.DEST);
+  if (st == ConnState.TIME_WAIT || st == ConnState.CLOSE || connIsSynced(conn)) return true;
+  let d = connDest(conn);
   return !destAvailable(d) || destWeight(d) == 0;
 }
 
@@ -262,7 +263,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   let ns = tcpNextState(dir, st, flags);
   if (ns != st) {
     let cf = <u32>load<u8>(conn, ConnField.FLAGS);
-    let d = <u32>load<u16>(conn, ConnField.DEST);
+    let d = connDest(conn);
     if ((cf & ConnFlag.INACTIVE) == 0 && ns != ConnState.ESTABLISHED) {
       destMoveConn(d, true);
       store<u8>(conn, <u8>(cf | ConnFlag.INACTIVE), ConnField.FLAGS);
@@ -283,7 +284,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
  *  packet; otherwise the packet is dropped (and with expire_nodest_conn the connection
  *  expired). Replies and ICMP errors are not checked (ip_vs_out, ip_vs_*_icmp). */
 @inline function destCheck(conn: usize): bool {
-  let d = <u32>load<u16>(conn, ConnField.DEST);
+  let d = connDest(conn);
   if (destAvailable(d)) return true;
   if (expireNodestConn) connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
   count(Counter.DROP_DEST_UNAVAILABLE);
@@ -301,7 +302,7 @@ function forwardIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usize
   let cf = <u32>load<u8>(conn, ConnField.FLAGS);
   if (proto == Proto.TCP) tcpTransition(conn, (cf & ConnFlag.NOOUTPUT) != 0 ? DIR_INPUT_ONLY : DIR_INPUT, tcpFlags(l4));
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
-  account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
+  account(connDest(conn), true, totalLen);
   let fwd = connFwd(conn);
   if (fwd == Fwd.TUNNEL) { tunXmit(frame, l2len, ip, totalLen, conn); return; }
   if (!mtuAllows(frame, ip, totalLen, load<u32>(conn, ConnField.DADDR), ipv4Dst(ip))) return;
@@ -315,7 +316,7 @@ function forwardOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: usiz
   connSeen(conn);
   if (proto == Proto.TCP) tcpTransition(conn, DIR_OUTPUT, tcpFlags(l4));
   else store<u32>(conn, now + stateTimeout(ConnState.UDP), ConnField.EXPIRES);
-  account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
+  account(connDest(conn), false, totalLen);
   if (!mtuAllows(frame, ip, totalLen, ipv4Dst(ip), ifaceAddr(ifindex))) return;
   natOut(frame, l2len, ip, totalLen, l4, proto, conn, ifindex);
 }
@@ -352,7 +353,7 @@ function icmpIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize,
   let iproto = ipv4Proto(inner);
   let conn = connLookupIn(iproto, ipv4Dst(inner), l4DstPort(il4) | (l4SrcPort(il4) << 16), ipv4Src(inner));
   if (conn == 0) { count(Counter.DROP_ICMP_NO_CONNECTION); return; }
-  account(<u32>load<u16>(conn, ConnField.DEST), true, totalLen);
+  account(connDest(conn), true, totalLen);
   let fwd = connFwd(conn);
   if (fwd == Fwd.DROUTE) { drXmit(frame, l2len, totalLen, conn); return; }
   if (fwd == Fwd.TUNNEL) { tunXmit(frame, l2len, ip, totalLen, conn); return; }
@@ -361,7 +362,7 @@ function icmpIn(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize,
   icmpRewriteQuoted(icmp, icmpLen, inner, ilen, Ipv4Field.SRC, raddr, 0, <u32>load<u16>(conn, ConnField.DPORT));
   ipv4SetDstUpdatingChecksum(ip, raddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
-  sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
+  sendToDest(frame, l2len, totalLen, connDest(conn), Counter.FORWARDED);
 }
 
 /** An ICMP error from a NAT real server about a packet client:cport -> RIP:rport
@@ -375,7 +376,7 @@ function icmpOut(frame: usize, l2len: u32, ip: usize, totalLen: u32, icmp: usize
   let iproto = ipv4Proto(inner);
   let conn = connLookupOut(iproto, ipv4Dst(inner), l4DstPort(il4), ipv4Src(inner), l4SrcPort(il4));
   if (conn == 0) { count(Counter.DROP_NOT_FOR_US); return; }
-  account(<u32>load<u16>(conn, ConnField.DEST), false, totalLen);
+  account(connDest(conn), false, totalLen);
   if (!ttlAllowsForwarding(ip, totalLen, ifaceAddr(ifindex))) return;
   let vaddr = load<u32>(conn, ConnField.VADDR);
   icmpRewriteQuoted(icmp, icmpLen, inner, ilen, Ipv4Field.DST, vaddr, 2, <u32>load<u16>(conn, ConnField.VPORT));

@@ -22,6 +22,7 @@
 // Entries it makes are marked synced-never-seen and bounded to a share of the table
 // (conn/table.ts), so that sync can never keep a new connection out.
 
+import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
 import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter, Fwd, Proto } from "../abi";
 import { count, countN, now, timeoutMsOf, vnet } from "../engine/state";
 import { scratchTake, txPush } from "../engine/tx";
@@ -136,7 +137,7 @@ function encodeEntry(e: usize, out: usize, remaining: bool): void {
   let st = <u32>load<u8>(e, ConnField.STATE);
   // IPVS's UDP connections and templates are in state 0 on the wire.
   let wireState = template || st == ConnState.UDP ? 0 : st;
-  let s = destService(<u32>load<u16>(e, ConnField.DEST));
+  let s = destService(connDest(e));
   let fwmark: u32 = s != NONE && svcProto(s) == 0 ? bswap32(svcVaddr(s)) : 0;
   let timeoutS = template ? (s != NONE ? svcPersistTimeout(s) : 300) : stateTimeout(st) / 1000;
   if (remaining) {
@@ -451,7 +452,7 @@ function applyEntry(e: usize, synced: bool): i32 {
     let cf = <u32>load<u8>(c, ConnField.FLAGS);
     let wasInactive = (cf & ConnFlag.INACTIVE) != 0;
     if (wasInactive != inactive) {
-      destMoveConn(<u32>load<u16>(c, ConnField.DEST), inactive);
+      destMoveConn(connDest(c), inactive);
       store<u8>(c, <u8>(inactive ? cf | ConnFlag.INACTIVE : cf & ~ConnFlag.INACTIVE), ConnField.FLAGS);
     }
     store<u8>(c, <u8>state, ConnField.STATE);
@@ -472,7 +473,7 @@ function applyEntry(e: usize, synced: bool): i32 {
  *  tied to a connection of another server would never be released. */
 function link(c: usize, s: u32, d: u32): void {
   let t = connLookupIn(svcProto(s) | <u32>ConnFlag.TEMPLATE_PROTO, load<u32>(c, ConnField.CADDR) & svcNetmask(s), svcPort(s) << 16, svcVaddr(s));
-  if (t == 0 || <u32>load<u16>(t, ConnField.DEST) != d) return;
+  if (t == 0 || connDest(t) != d) return;
   store<u8>(c, load<u8>(c, ConnField.FLAGS) | <u8>ConnFlag.CONTROLLED, ConnField.FLAGS);
   store<u32>(c, <u32>((t - connBase) / <usize>ConnField.SIZE) + 1, ConnField.CONTROL);
   store<u32>(t, load<u32>(t, ConnField.CONTROL) + 1, ConnField.CONTROL);

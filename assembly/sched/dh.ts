@@ -3,17 +3,17 @@
 // server may be chosen — and the packet's destination address picks the bucket.
 
 import { Abi } from "../abi";
-import { bucketTable, destNext, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
+import { destNext, NONE, svcHead, svcSchedTable } from "../svc/service";
 import { bucketDest, hashBucket } from "./sh";
 
 export function dhAssign(s: u32): void {
-  let t = bucketTable(s);
+  let t = svcSchedTable(s);
   let head = svcHead(s);
   let d = head;
   for (let i: u32 = 0; i < <u32>Abi.SCHED_BUCKETS; i++) {
-    if (head == NONE) { store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16); continue; }
+    if (head == NONE) { store<u32>(t + (<usize>i << 2), NONE); continue; }
     if (d == NONE) d = head;
-    store<u16>(t + (<usize>i << 1), <u16>d);
+    store<u32>(t + (<usize>i << 2), d);
     d = destNext(d);
   }
 }

@@ -1,8 +1,8 @@
 // Scheduler dispatch: the service's scheduler picks a real server for a new
 // connection, and is told when the service's list of servers or their weights change.
 
-import { Sched } from "../abi";
-import { maxServices, setSchedulerHook, svcSched, NONE } from "../svc/service";
+import { Sched, ServiceField } from "../abi";
+import { setSchedulerHook, svcRec, svcSched, NONE } from "../svc/service";
 import { scheduleRr } from "./rr";
 import { scheduleWrr, wrrDestsChanged } from "./wrr";
 import { scheduleLc } from "./lc";
@@ -15,26 +15,33 @@ import { scheduleTwos } from "./twos";
 import { lblcCollect, lblcForget, scheduleLblc } from "./lblc";
 import { lblcrCollect, lblcrForget, scheduleLblcr } from "./lblcr";
 import { mhAssign, scheduleMh } from "./mh";
-import { maglevCanClaim, maglevChanged, maglevRelease, scheduleMaglev } from "./maglev";
+import { maglevChanged, scheduleMaglev } from "./maglev";
 
+/** sh, dh and mh fill their table again before its next use, not at every change (the
+ *  table is a function of the servers as they are then, so it is the same table): loading
+ *  a service of n servers costs one fill, not n. maglev does the same (maglevChanged). */
 function destsChanged(s: u32): void {
   let k = svcSched(s);
   if (k == Sched.WRR) wrrDestsChanged(s);
-  else if (k == Sched.SH) shAssign(s);
+  else if (k == Sched.SH || k == Sched.DH || k == Sched.MH) store<u32>(svcRec(s), 1, ServiceField.SCHED_TABLE_DIRTY);
+  else if (k == Sched.MAGLEV) maglevChanged(s);
+}
+
+/** Fill service s's sh, dh or mh table if a change left it stale. */
+@inline function ensureFilled(s: u32, k: u32): void {
+  let r = svcRec(s);
+  if (load<u32>(r, ServiceField.SCHED_TABLE_DIRTY) == 0) return;
+  store<u32>(r, 0, ServiceField.SCHED_TABLE_DIRTY);
+  if (k == Sched.SH) shAssign(s);
   else if (k == Sched.DH) dhAssign(s);
-  else if (k == Sched.MH) mhAssign(s);
-  else if (k == Sched.MAGLEV) maglevChanged(s, maxServices);
+  else mhAssign(s);
 }
 
-function serviceReset(s: u32): void {
-  lblcForget(s);
-  lblcrForget(s);
-  maglevRelease(s);
-}
-
-/** Whether service s can take scheduler k (maglev needs one of its tables). */
-function canSchedule(s: u32, k: u32): bool {
-  return k != Sched.MAGLEV || maglevCanClaim(s, maxServices);
+/** Service s left scheduler k: lblc's and lblcr's memory of it goes (a walk of their
+ *  table, so only for a service that had one of them). */
+function schedulerLeft(s: u32, k: u32): void {
+  if (k == Sched.LBLC) lblcForget(s);
+  else if (k == Sched.LBLCR) lblcrForget(s);
 }
 
 /** CHECK_EXPIRE_INTERVAL and COUNT_FOR_FULL_EXPIRATION of ip_vs_lblc.c / ip_vs_lblcr.c. */
@@ -57,7 +64,7 @@ export function schedulerTick(now: u32): void {
 export function schedulerInit(): void {
   checking = false;
   checks = 0;
-  setSchedulerHook(destsChanged, serviceReset, canSchedule);
+  setSchedulerHook(destsChanged, schedulerLeft);
 }
 
 /** A real server for a new connection from saddr:sport to daddr:dport (wire order), or NONE. */
@@ -67,8 +74,8 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWi
     case Sched.WRR: return scheduleWrr(s);
     case Sched.LC: return scheduleLc(s);
     case Sched.WLC: return scheduleWlc(s);
-    case Sched.SH: return scheduleSh(s, saddr, sportWire);
-    case Sched.DH: return scheduleDh(s, daddr);
+    case Sched.SH: ensureFilled(s, Sched.SH); return scheduleSh(s, saddr, sportWire);
+    case Sched.DH: ensureFilled(s, Sched.DH); return scheduleDh(s, daddr);
     case Sched.SED: return scheduleSed(s);
     case Sched.NQ: return scheduleNq(s);
     case Sched.FO: return scheduleFo(s);
@@ -76,7 +83,7 @@ export function schedule(s: u32, saddr: u32, daddr: u32, sportWire: u32, dportWi
     case Sched.TWOS: return scheduleTwos(s);
     case Sched.LBLC: return scheduleLblc(s, daddr);
     case Sched.LBLCR: return scheduleLblcr(s, daddr);
-    case Sched.MH: return scheduleMh(s, saddr, sportWire);
+    case Sched.MH: ensureFilled(s, Sched.MH); return scheduleMh(s, saddr, sportWire);
     case Sched.MAGLEV: return scheduleMaglev(s, saddr, daddr, sportWire, dportWire, proto);
   }
   return NONE;

@@ -16,18 +16,20 @@
 // remembered ("if we fail to create a cache entry, we'll just use the valid dest").
 
 import { now } from "../engine/state";
-import { destActive, destAddr, destAvailable, destNext, destService, destWeight, DEST_NONE_U16, NONE, svcHead } from "../svc/service";
+import { destActive, destAddr, destAvailable, destNext, destService, destWeight, NONE, svcHead } from "../svc/service";
 import { scheduleWlc } from "./wlc";
 
 export const LBLC_ENTRIES: u32 = 16384;
 /** Where lblc's and lblcr's records alike keep their last use (u32 ms). */
 export const LOCALITY_LASTUSE: usize = 8;
-@inline const E_SIZE: usize = 16;
+/** An entry: daddr u32, service u16 (indexes < 65,536), last use u32, the server's address
+ *  u32 (to notice a reused record), the server's index u32 (NONE: empty). */
+@inline const E_SIZE: usize = 20;
 @inline const E_DADDR: usize = 0;
 @inline const E_SVC: usize = 4;
-@inline const E_DEST: usize = 6;
 @inline const E_LASTUSE: usize = LOCALITY_LASTUSE;
 @inline const E_DEST_ADDR: usize = 12;
+@inline const E_DEST: usize = 16;
 @inline const PROBE: u32 = 16;
 /** sysctl lblc_expiration's default, and ENTRY_TIMEOUT (ms). */
 @inline const EXPIRATION_MS: u32 = 24 * 3600 * 1000;
@@ -38,7 +40,7 @@ let table: usize = 0;
 
 export function lblcLayout(base: usize): void {
   table = base;
-  for (let i: u32 = 0; i < LBLC_ENTRIES; i++) store<u16>(table + <usize>i * E_SIZE, <u16>DEST_NONE_U16, E_DEST);
+  for (let i: u32 = 0; i < LBLC_ENTRIES; i++) store<u32>(table + <usize>i * E_SIZE, NONE, E_DEST);
 }
 
 /** Forget service s's entries (it was added, removed or given another scheduler). */
@@ -46,7 +48,7 @@ export function lblcForget(s: u32): void {
   if (table == 0) return;
   for (let i: u32 = 0; i < LBLC_ENTRIES; i++) {
     let e = table + <usize>i * E_SIZE;
-    if (<u32>load<u16>(e, E_DEST) != DEST_NONE_U16 && <u32>load<u16>(e, E_SVC) == s) store<u16>(e, <u16>DEST_NONE_U16, E_DEST);
+    if (load<u32>(e, E_DEST) != NONE && <u32>load<u16>(e, E_SVC) == s) store<u32>(e, NONE, E_DEST);
   }
 }
 
@@ -55,7 +57,7 @@ export function lblcCollect(): void {
   if (table == 0) return;
   for (let i: u32 = 0; i < LBLC_ENTRIES; i++) {
     let e = table + <usize>i * E_SIZE;
-    if (<u32>load<u16>(e, E_DEST) != DEST_NONE_U16 && stale(e, EXPIRATION_MS)) store<u16>(e, <u16>DEST_NONE_U16, E_DEST);
+    if (load<u32>(e, E_DEST) != NONE && stale(e, EXPIRATION_MS)) store<u32>(e, NONE, E_DEST);
   }
 }
 
@@ -85,12 +87,12 @@ export function scheduleLblc(s: u32, daddr: u32): u32 {
   let found: usize = 0;
   for (let k: u32 = 0; k < PROBE; k++) {
     let e = table + <usize>((h + k) & (LBLC_ENTRIES - 1)) * E_SIZE;
-    if (<u32>load<u16>(e, E_DEST) == DEST_NONE_U16) continue;
+    if (load<u32>(e, E_DEST) == NONE) continue;
     if (<u32>load<u16>(e, E_SVC) == s && load<u32>(e, E_DADDR) == daddr) { found = e; break; }
   }
   if (found != 0) {
     store<u32>(found, now, E_LASTUSE);
-    let d = <u32>load<u16>(found, E_DEST);
+    let d = load<u32>(found, E_DEST);
     // The remembered server, if it is still the same one (its record may have been reused) and can take it.
     if (destAvailable(d) && destService(d) == s && destAddr(d) == load<u32>(found, E_DEST_ADDR) && destWeight(d) > 0 && !lblcOverloaded(s, d)) return d;
   }
@@ -100,7 +102,7 @@ export function scheduleLblc(s: u32, daddr: u32): u32 {
   if (e != 0) {
     store<u32>(e, daddr, E_DADDR);
     store<u16>(e, <u16>s, E_SVC);
-    store<u16>(e, <u16>d, E_DEST);
+    store<u32>(e, d, E_DEST);
     store<u32>(e, now, E_LASTUSE);
     store<u32>(e, destAddr(d), E_DEST_ADDR);
   }
@@ -113,7 +115,7 @@ function claim(s: u32, h: u32): usize {
   let oldest: usize = 0;
   for (let k: u32 = 0; k < PROBE; k++) {
     let e = table + <usize>((h + k) & (LBLC_ENTRIES - 1)) * E_SIZE;
-    if (<u32>load<u16>(e, E_DEST) == DEST_NONE_U16 || stale(e, EXPIRATION_MS)) return e;
+    if (load<u32>(e, E_DEST) == NONE || stale(e, EXPIRATION_MS)) return e;
     if (stale(e, ENTRY_TIMEOUT_MS) && (oldest == 0 || <i32>(load<u32>(e, E_LASTUSE) - load<u32>(oldest, E_LASTUSE)) < 0)) oldest = e;
   }
   return oldest;

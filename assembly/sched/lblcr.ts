@@ -5,7 +5,7 @@
 // connection. A set of more than one server that has not changed for lblcr_expiration
 // (24 h) sheds its most loaded member (ip_vs_dest_set_max) on its next use.
 //
-// The memory is one table for every service (LBLCR_ENTRIES entries of 64 bytes, open
+// The memory is one table for every service (LBLCR_ENTRIES entries of 80 bytes, open
 // addressing over PROBE slots), forgotten as lblc's is (sched/lblc.ts: the full check every
 // 30 min drops the sets unused for lblcr_expiration, 24 h); a set holds at most
 // MEMBERS servers — IPVS's sets are unbounded — and a full set sheds its most loaded member
@@ -21,17 +21,17 @@ import { scheduleWlc } from "./wlc";
 
 export const LBLCR_ENTRIES: u32 = 16384;
 @inline const MEMBERS: u32 = 8;
-@inline const E_SIZE: usize = 64;
+@inline const E_SIZE: usize = 80;
 @inline const E_DADDR: usize = 0;
 @inline const E_SVC: usize = 4;
 @inline const E_COUNT: usize = 6;
 @inline const E_USED: usize = 7;
 @inline const E_LASTUSE: usize = LOCALITY_LASTUSE;
 @inline const E_LASTMOD: usize = 12;
-/** MEMBERS u16 server indexes, the set's head first. */
+/** MEMBERS u32 server indexes, the set's head first. */
 @inline const E_DEST: usize = 16;
 /** MEMBERS u32 server addresses (wire order), to notice a reused record. */
-@inline const E_DEST_ADDR: usize = 32;
+@inline const E_DEST_ADDR: usize = 48;
 @inline const PROBE: u32 = 16;
 /** sysctl lblcr_expiration's default, and ENTRY_TIMEOUT (ms). */
 @inline const EXPIRATION_MS: u32 = 24 * 3600 * 1000;
@@ -67,13 +67,13 @@ export function lblcrCollect(): void {
 
 @inline function stale(e: usize, ms: u32): bool { return localityStale(e, ms); }
 @inline function count(e: usize): u32 { return <u32>load<u8>(e, E_COUNT); }
-@inline function member(e: usize, i: u32): u32 { return <u32>load<u16>(e + E_DEST + (<usize>i << 1)); }
+@inline function member(e: usize, i: u32): u32 { return load<u32>(e + E_DEST + (<usize>i << 2)); }
 
 /** Remove member i, keeping the order of the others. */
 function removeAt(e: usize, i: u32): void {
   let n = count(e);
   for (let k = i; k + 1 < n; k++) {
-    store<u16>(e + E_DEST + (<usize>k << 1), load<u16>(e + E_DEST + (<usize>(k + 1) << 1)));
+    store<u32>(e + E_DEST + (<usize>k << 2), load<u32>(e + E_DEST + (<usize>(k + 1) << 2)));
     store<u32>(e + E_DEST_ADDR + (<usize>k << 2), load<u32>(e + E_DEST_ADDR + (<usize>(k + 1) << 2)));
   }
   store<u8>(e, <u8>(n - 1), E_COUNT);
@@ -135,10 +135,10 @@ function insert(e: usize, d: u32): void {
     n--;
   }
   for (let k = n; k > 0; k--) {
-    store<u16>(e + E_DEST + (<usize>k << 1), load<u16>(e + E_DEST + (<usize>(k - 1) << 1)));
+    store<u32>(e + E_DEST + (<usize>k << 2), load<u32>(e + E_DEST + (<usize>(k - 1) << 2)));
     store<u32>(e + E_DEST_ADDR + (<usize>k << 2), load<u32>(e + E_DEST_ADDR + (<usize>(k - 1) << 2)));
   }
-  store<u16>(e + E_DEST, <u16>d);
+  store<u32>(e + E_DEST, d);
   store<u32>(e + E_DEST_ADDR, destAddr(d));
   store<u8>(e, <u8>(n + 1), E_COUNT);
   store<u32>(e, now, E_LASTMOD);

@@ -16,36 +16,35 @@
 // overloaded (upper threshold) keeps its entries and its flows are refused, as IPVS refuses
 // a connection no server can take.
 
-import { destAddr, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16, maxDests, NONE, svcHead } from "../svc/service";
+import { ServiceField } from "../abi";
+import { destAddr, destNext, destOverloaded, destPort, destWeight, NONE, svcHead, svcRec, svcSchedTable } from "../svc/service";
 import { bswap16, bswap32 } from "../wire/bytes";
 import { murmur3x64 } from "./murmur3";
 
-/** M, the table's size: a prime, 65537 unless the engine was started with another. */
+/** M, the table's size: a prime, 65537 unless the engine was started with another. A
+ *  service's table (M u32 server indexes) comes from the scheduler arena (sched/arena.ts)
+ *  when it takes maglev and goes back when it leaves it: no per-engine list of slots. */
 let M: u32 = 65537;
-/** Bytes of one table (u16 server indexes), rounded to 64. */
-let tableBytes: usize = ((<usize>65537 * 2) + 63) & ~<usize>63;
-@inline function bytesFor(size: u32): usize { return ((<usize>size * 2) + 63) & ~<usize>63; }
 // Katran's kHashSeed0..3.
 @inline const SEED0: u32 = 0;
 @inline const SEED1: u32 = 2307;
 @inline const SEED2: u64 = 42;
 @inline const SEED3: u64 = 2718281828;
-/** Per server while a table is built: sort key (u64), offset, skip, next, and its running
- *  sum (by rounds) or turns taken (by turns) as u32, the round of its next turn (u64). */
-@inline const DS_SIZE: usize = 32;
+/** Per server while a table is built: sort key (u64: its identity), offset, skip, next, and
+ *  its running sum (by rounds) or turns taken (by turns) as u32, the round of its next turn
+ *  (u64), its index (u32). */
+@inline const DS_SIZE: usize = 40;
+@inline const DS_DEST: usize = 32;
 
-let tables: usize = 0;
-let slotCount: u32 = 0;
-/** slotOf[s]: the table slot of service s (u16, DEST_NONE_U16 for none). */
-let slotOf: usize = 0;
 let scratch: usize = 0;
+/** Servers the scratch has room for (the most one service may have). */
+let scratchServers: u32 = 0;
 /** The turn heap while a table is built: server positions (u32), earliest turn first. */
 let heap: usize = 0;
-/** dirty[k]: table k must be built again before it is used. */
-let dirty: usize = 0;
 
-export function maglevBytes(slots: u32, maxSvc: u32, maxDest: u32, size: u32): usize {
-  return <usize>slots * bytesFor(size) + <usize>maxSvc * 2 + <usize>slots + <usize>maxDest * (DS_SIZE + 4) + 64;
+/** Scratch bytes for building one table of a service with at most `servers` servers. */
+export function maglevScratchBytes(servers: u32): usize {
+  return <usize>servers * (DS_SIZE + 4) + 64;
 }
 
 /** Whether n can be M: a prime from 251 to 1048573 (the paper asks for a prime, so that
@@ -56,47 +55,15 @@ export function maglevSizeValid(n: u32): bool {
   return true;
 }
 
-export function maglevLayout(base: usize, slots: u32, maxSvc: u32, size: u32): void {
+export function maglevLayout(scratchBase: usize, servers: u32, size: u32): void {
   M = size;
-  tableBytes = bytesFor(size);
-  tables = base;
-  slotCount = slots;
-  slotOf = base + <usize>slots * tableBytes;
-  dirty = slotOf + <usize>maxSvc * 2;
-  scratch = (dirty + <usize>slots + 7) & ~<usize>7;
-  heap = scratch + <usize>maxDests * DS_SIZE;
-  for (let k: u32 = 0; k < slots; k++) store<u8>(dirty + k, 0);
-  for (let s: u32 = 0; s < maxSvc; s++) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
+  scratch = (scratchBase + 7) & ~<usize>7;
+  scratchServers = servers;
+  heap = scratch + <usize>servers * DS_SIZE;
 }
 
-@inline function slot(s: u32): u32 { return <u32>load<u16>(slotOf + (<usize>s << 1)); }
-@inline function table(k: u32): usize { return tables + <usize>k * tableBytes; }
-
-function slotTaken(k: u32, maxSvc: u32): bool {
-  for (let s: u32 = 0; s < maxSvc; s++) if (slot(s) == k) return true;
-  return false;
-}
-
-/** Whether service s can have a table: it has one, or one is free. */
-export function maglevCanClaim(s: u32, maxSvc: u32): bool {
-  if (slot(s) != DEST_NONE_U16) return true;
-  for (let k: u32 = 0; k < slotCount; k++) if (!slotTaken(k, maxSvc)) return true;
-  return false;
-}
-
-/** Give service s's table back (deleted, or another scheduler). */
-export function maglevRelease(s: u32): void {
-  if (slotOf != 0) store<u16>(slotOf + (<usize>s << 1), <u16>DEST_NONE_U16);
-}
-
-function claim(s: u32, maxSvc: u32): u32 {
-  let k = slot(s);
-  if (k != DEST_NONE_U16) return k;
-  for (k = 0; k < slotCount; k++) {
-    if (!slotTaken(k, maxSvc)) { store<u16>(slotOf + (<usize>s << 1), <u16>k); return k; }
-  }
-  return DEST_NONE_U16;
-}
+@inline function table(s: u32): usize { return svcSchedTable(s); }
+@inline function isDirty(s: u32): bool { return load<u32>(svcRec(s), ServiceField.SCHED_TABLE_DIRTY) != 0; }
 
 /** A server's identity: address and port in host order. */
 @inline function identity(d: u32): u64 { return (<u64>bswap32(destAddr(d)) << 16) | <u64>bswap16(destPort(d)); }
@@ -116,10 +83,14 @@ function sortKeys(n: u32): void {
   }
 }
 @inline function keyAt(i: u32): u64 { return load<u64>(scratch + <usize>i * DS_SIZE); }
+@inline function destAt(i: u32): u32 { return load<u32>(scratch + <usize>i * DS_SIZE, DS_DEST); }
 @inline function swap(a: u32, b: u32): void {
   let t = keyAt(a);
+  let td = destAt(a);
   store<u64>(scratch + <usize>a * DS_SIZE, keyAt(b));
+  store<u32>(scratch + <usize>a * DS_SIZE, destAt(b), DS_DEST);
   store<u64>(scratch + <usize>b * DS_SIZE, t);
+  store<u32>(scratch + <usize>b * DS_SIZE, td, DS_DEST);
 }
 function siftDown(root: u32, n: u32): void {
   let r = root;
@@ -135,19 +106,17 @@ function siftDown(root: u32, n: u32): void {
 
 /** Service s's servers changed: its table is built again before its next use (the next
  *  flow, or a read of it), so that loading or editing many servers costs one build. */
-export function maglevChanged(s: u32, maxSvc: u32): void {
-  let k = claim(s, maxSvc);
-  if (k != DEST_NONE_U16) store<u8>(dirty + k, 1);
+export function maglevChanged(s: u32): void {
+  if (table(s) != 0) store<u32>(svcRec(s), 1, ServiceField.SCHED_TABLE_DIRTY);
 }
 
 /** Build service s's table now (the benchmark times this). */
-export function maglevBuild(s: u32, maxSvc: u32): void {
-  let k = claim(s, maxSvc);
-  if (k != DEST_NONE_U16) build(s, k);
+export function maglevBuild(s: u32): void {
+  if (table(s) != 0) build(s);
 }
 
-@inline function ensureBuilt(s: u32, k: u32): void {
-  if (load<u8>(dirty + k) != 0) build(s, k);
+@inline function ensureBuilt(s: u32): void {
+  if (isDirty(s)) build(s);
 }
 
 @inline function ds(i: u32): usize { return scratch + <usize>i * DS_SIZE; }
@@ -178,18 +147,19 @@ function heapDown(root: u32, n: u32): void {
   return ((<u64>p + 1) * <u64>maxWeight + <u64>w - 1) / <u64>w;
 }
 
-function build(s: u32, k: u32): void {
-  store<u8>(dirty + k, 0);
-  let t = table(k);
-  for (let i: u32 = 0; i < M; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
-  // The servers that take part, as (identity << 16 | index) so that sorting orders them.
+function build(s: u32): void {
+  store<u32>(svcRec(s), 0, ServiceField.SCHED_TABLE_DIRTY);
+  let t = table(s);
+  for (let i: u32 = 0; i < M; i++) store<u32>(t + (<usize>i << 2), NONE);
+  // The servers that take part, keyed by identity (unique in a service) so that sorting orders them.
   let n: u32 = 0;
   let maxWeight: u32 = 0;
   let sumWeight: u64 = 0;
   for (let d = svcHead(s); d != NONE; d = destNext(d)) {
     let w = destWeight(d);
-    if (w <= 0 || n >= maxDests) continue;
-    store<u64>(ds(n), (identity(d) << 16) | <u64>d);
+    if (w <= 0 || n >= scratchServers) continue;
+    store<u64>(ds(n), identity(d));
+    store<u32>(ds(n), d, DS_DEST);
     if (<u32>w > maxWeight) maxWeight = <u32>w;
     sumWeight += <u64>w;
     n++;
@@ -197,13 +167,13 @@ function build(s: u32, k: u32): void {
   if (n == 0) return;
   sortKeys(n);
   if (n == 1) {
-    let only = <u16>(keyAt(0) & 0xffff);
-    for (let i: u32 = 0; i < M; i++) store<u16>(t + (<usize>i << 1), only);
+    let only = destAt(0);
+    for (let i: u32 = 0; i < M; i++) store<u32>(t + (<usize>i << 2), only);
     return;
   }
   for (let i: u32 = 0; i < n; i++) {
     let e = ds(i);
-    let id = load<u64>(e) >>> 16;
+    let id = load<u64>(e);
     store<u32>(e, <u32>(murmur3x64(id, SEED2, SEED0) % <u64>M), 8);
     store<u32>(e, <u32>(murmur3x64(id, SEED3, SEED1) % <u64>(M - 1)) + 1, 12);
     store<u32>(e, 0, 16);
@@ -226,11 +196,11 @@ function build(s: u32, k: u32): void {
   let skip = load<u32>(e, 12);
   let next = load<u32>(e, 16);
   let cur = (offset + next * skip) % M;
-  while (<u32>load<u16>(t + (<usize>cur << 1)) != DEST_NONE_U16) {
+  while (load<u32>(t + (<usize>cur << 2)) != NONE) {
     next++;
     cur = (offset + next * skip) % M;
   }
-  store<u16>(t + (<usize>cur << 1), <u16>(load<u64>(e) & 0xffff));
+  store<u32>(t + (<usize>cur << 2), load<u32>(e, DS_DEST));
   store<u32>(e, next + 1, 16);
 }
 
@@ -241,7 +211,7 @@ function placeByRounds(t: usize, n: u32, maxWeight: u32): void {
   while (true) {
     for (let i: u32 = 0; i < n; i++) {
       let e = ds(i);
-      let cum = load<u32>(e, 20) + <u32>destWeight(<u32>(load<u64>(e) & 0xffff));
+      let cum = load<u32>(e, 20) + <u32>destWeight(load<u32>(e, DS_DEST));
       if (cum < maxWeight) { store<u32>(e, cum, 20); continue; }
       store<u32>(e, cum - maxWeight, 20);
       takeTurn(t, e);
@@ -254,7 +224,7 @@ function placeByRounds(t: usize, n: u32, maxWeight: u32): void {
  *  in the first round whose running sum reaches p·maxWeight: round ceil(p·maxWeight / w). */
 function placeByTurns(t: usize, n: u32, maxWeight: u32): void {
   for (let i: u32 = 0; i < n; i++) {
-    store<u64>(ds(i), nextTurn(0, <u32>destWeight(<u32>(load<u64>(ds(i)) & 0xffff)), maxWeight), 24);
+    store<u64>(ds(i), nextTurn(0, <u32>destWeight(load<u32>(ds(i), DS_DEST)), maxWeight), 24);
     heapSet(i, i);
   }
   let h: i32 = <i32>(n >> 1) - 1;
@@ -264,18 +234,16 @@ function placeByTurns(t: usize, n: u32, maxWeight: u32): void {
     takeTurn(t, e);
     let placed = load<u32>(e, 20) + 1;
     store<u32>(e, placed, 20);
-    store<u64>(e, nextTurn(placed, <u32>destWeight(<u32>(load<u64>(e) & 0xffff)), maxWeight), 24);
+    store<u64>(e, nextTurn(placed, <u32>destWeight(load<u32>(e, DS_DEST)), maxWeight), 24);
     heapDown(0, n);
   }
 }
 
 /** The table's entry i of service s: a server index, or NONE. */
 export function maglevEntry(s: u32, i: u32): u32 {
-  let k = slot(s);
-  if (k == DEST_NONE_U16 || i >= M) return NONE;
-  ensureBuilt(s, k);
-  let d = <u32>load<u16>(table(k) + (<usize>i << 1));
-  return d == DEST_NONE_U16 ? NONE : d;
+  if (table(s) == 0 || i >= M) return NONE;
+  ensureBuilt(s);
+  return load<u32>(table(s) + (<usize>i << 2));
 }
 
 /** The flow's slot: murmur3 of (saddr << 32 | daddr, proto << 32 | sport << 16 | dport),

@@ -10,7 +10,7 @@
 // entries (last_weight), so the others' clients do not move.
 
 import { bswap16, bswap32 } from "../wire/bytes";
-import { destAddr, destLastWeight, destNext, destOverloaded, destPort, destWeight, DEST_NONE_U16, NONE, svcHead, svcSchedFlags } from "../svc/service";
+import { destAddr, destLastWeight, destNext, destOverloaded, destPort, destWeight, NONE, svcHead, svcSchedFlags, svcSchedTable } from "../svc/service";
 import { hsiphash32 } from "./hsiphash";
 
 /** ip_vs_mh.c's primes: the table size for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17. */
@@ -18,7 +18,6 @@ const PRIMES: StaticArray<u32> = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749
 let tabSize: u32 = 4093;
 /** CONFIG_IP_VS_MH_TAB_INDEX / 2 (12 / 2 by default). */
 let tabBits: u32 = 6;
-let svcBytes: usize = 8192;
 /** generate_hash_secret's fixed keys: hash1 for offsets and lookups, hash2 for skips. */
 @inline const K1: u64 = 2654435761;
 @inline const K2: u64 = 2654446892;
@@ -27,7 +26,6 @@ let svcBytes: usize = 8192;
 /** A server's permutation state while the table is built: offset, skip, perm, turns. */
 @inline const DS_SIZE: usize = 16;
 
-let tables: usize = 0;
 let setup: usize = 0;
 let used: usize = 0;
 
@@ -37,21 +35,18 @@ export function mhIndexOf(size: u32): u32 {
   return 0;
 }
 
-/** Bytes of one service's table (u16 server indexes), rounded to 64. */
-export function mhServiceBytes(size: u32): usize { return ((<usize>size << 1) + 63) & ~<usize>63; }
-
-/** tablesBase: maxServices x mhServiceBytes(size); scratch: mhScratchBytes(maxDests, size). */
-export function mhLayout(tablesBase: usize, scratch: usize, maxDests: u32, size: u32): void {
+/** A service's table (tabSize u32 server indexes) comes from the scheduler arena
+ *  (sched/arena.ts); scratch: mhScratchBytes(servers, size) for building one, servers the
+ *  most one service may have. */
+export function mhLayout(scratch: usize, servers: u32, size: u32): void {
   tabSize = size;
   tabBits = mhIndexOf(size) >> 1;
-  svcBytes = mhServiceBytes(size);
-  tables = tablesBase;
   setup = scratch;
-  used = scratch + <usize>maxDests * DS_SIZE;
+  used = scratch + <usize>servers * DS_SIZE;
 }
-export function mhScratchBytes(maxDests: u32, size: u32): usize { return <usize>maxDests * DS_SIZE + ((<usize>size + 7) >> 3) + 8; }
+export function mhScratchBytes(servers: u32, size: u32): usize { return <usize>servers * DS_SIZE + ((<usize>size + 7) >> 3) + 8; }
 
-@inline function table(s: u32): usize { return tables + <usize>s * svcBytes; }
+@inline function table(s: u32): usize { return svcSchedTable(s); }
 
 /** ip_vs_mh_hashkey: hsiphash of offset + ntohs(port) + ntohl(addr). */
 @inline function hashkey(addrWire: u32, portWire: u32, k: u64, offset: u32): u32 {
@@ -79,7 +74,7 @@ export function mhAssign(s: u32): void {
     n++;
   }
   if (g < 1 || n > tabSize) {
-    for (let i: u32 = 0; i < tabSize; i++) store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16);
+    for (let i: u32 = 0; i < tabSize; i++) store<u32>(t + (<usize>i << 2), NONE);
     return;
   }
   let shift = fls(<u32>(maxw / g)) - <i32>tabBits;
@@ -117,7 +112,7 @@ export function mhAssign(s: u32): void {
       }
       store<u32>(ds, c, 8);
       store<u8>(used + (<usize>c >> 3), <u8>(<u32>load<u8>(used + (<usize>c >> 3)) | (<u32>1 << (c & 7))));
-      store<u16>(t + (<usize>c << 1), <u16>p);
+      store<u32>(t + (<usize>c << 2), p);
       if (++filled == tabSize) return;
       if (++dtCount >= turns) { dtCount = 0; p = destNext(p); ds += DS_SIZE; }
     }
@@ -132,15 +127,15 @@ export function scheduleMh(s: u32, saddr: u32, sportWire: u32): u32 {
   let port = (flags & MH_PORT) != 0 ? sportWire : 0;
   let t = table(s);
   let ihash = hashkey(saddr, port, K1, 0) % tabSize;
-  let d = <u32>load<u16>(t + (<usize>ihash << 1));
-  if (d == DEST_NONE_U16) return NONE;
+  let d = load<u32>(t + (<usize>ihash << 2));
+  if (d == NONE) return NONE;
   if (usable(d)) return d;
   if ((flags & MH_FALLBACK) == 0) return NONE;
   for (let offset: u32 = 0; offset < tabSize; offset++) {
     let roffset = (offset + ihash) % tabSize;
     let h = hashkey(saddr, port, K1, roffset) % tabSize;
-    d = <u32>load<u16>(t + (<usize>h << 1));
-    if (d == DEST_NONE_U16) return NONE;
+    d = load<u32>(t + (<usize>h << 2));
+    if (d == NONE) return NONE;
     if (usable(d)) return d;
   }
   return NONE;

@@ -7,7 +7,7 @@
 
 import { Abi } from "../abi";
 import { bswap16, bswap32 } from "../wire/bytes";
-import { bucketTable, destAvailable, destNext, destOverloaded, destWeight, DEST_NONE_U16, NONE, svcHead, svcSchedFlags } from "../svc/service";
+import { destAvailable, destNext, destOverloaded, destWeight, NONE, svcHead, svcSchedFlags, svcSchedTable } from "../svc/service";
 
 /** IP_VS_SVC_F_SCHED_SH_FALLBACK, _SH_PORT as ServiceField.SCHED_FLAGS holds them. */
 @inline const SH_FALLBACK: u32 = 1;
@@ -23,14 +23,14 @@ import { bucketTable, destAvailable, destNext, destOverloaded, destWeight, DEST_
 }
 
 export function shAssign(s: u32): void {
-  let t = bucketTable(s);
+  let t = svcSchedTable(s);
   let head = svcHead(s);
   let d = head;
   let n: i32 = 0;
   for (let i: u32 = 0; i < <u32>Abi.SCHED_BUCKETS; i++) {
-    if (head == NONE) { store<u16>(t + (<usize>i << 1), <u16>DEST_NONE_U16); continue; }
+    if (head == NONE) { store<u32>(t + (<usize>i << 2), NONE); continue; }
     if (d == NONE) d = head;
-    store<u16>(t + (<usize>i << 1), <u16>d);
+    store<u32>(t + (<usize>i << 2), d);
     if (++n >= destWeight(d)) { d = destNext(d); n = 0; }
   }
 }
@@ -38,8 +38,8 @@ export function shAssign(s: u32): void {
 /** The server in a bucket if it can take the connection (AVAILABLE, weight > 0, not
  *  overloaded), else NONE: sh and dh do not fall back to another server. */
 @inline export function bucketDest(s: u32, bucket: u32): u32 {
-  let d = <u32>load<u16>(bucketTable(s) + (<usize>bucket << 1));
-  if (d == DEST_NONE_U16 || !destAvailable(d) || destWeight(d) <= 0 || destOverloaded(d)) return NONE;
+  let d = load<u32>(svcSchedTable(s) + (<usize>bucket << 2));
+  if (d == NONE || !destAvailable(d) || destWeight(d) <= 0 || destOverloaded(d)) return NONE;
   return d;
 }
 
@@ -50,10 +50,10 @@ export function scheduleSh(s: u32, saddr: u32, sportWire: u32): u32 {
   let d = bucketDest(s, first);
   if (d != NONE || (flags & SH_FALLBACK) == 0) return d;
   // The bucket's server cannot take it: walk the table from there (an empty bucket ends it).
-  if (<u32>load<u16>(bucketTable(s) + (<usize>first << 1)) == DEST_NONE_U16) return NONE;
+  if (load<u32>(svcSchedTable(s) + (<usize>first << 2)) == NONE) return NONE;
   for (let offset: u32 = 0; offset < <u32>Abi.SCHED_BUCKETS; offset++) {
     let b = shKey(saddr, port, (offset + first) & (<u32>Abi.SCHED_BUCKETS - 1));
-    if (<u32>load<u16>(bucketTable(s) + (<usize>b << 1)) == DEST_NONE_U16) return NONE;
+    if (load<u32>(svcSchedTable(s) + (<usize>b << 2)) == NONE) return NONE;
     d = bucketDest(s, b);
     if (d != NONE) return d;
   }

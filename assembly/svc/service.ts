@@ -2,8 +2,14 @@
 //
 // Service record (ServiceField, 64 bytes): the key (proto, VIP, port), the scheduler,
 // the head of its real-server list, and the scheduler's own state (SVC_SCHED_*).
-// Real-server record (DestField, 48 bytes): address, port, forwarding method, weight,
+// Real-server record (DestField, 56 bytes): address, port, forwarding method, weight,
 // thresholds, active/inactive connection counts, service, next in the service's list.
+//
+// Nothing here walks a table: services are found by a hash of (protocol, VIP, port), VIPs
+// by a refcounted set (isVip, for ARP and echo), real servers by a hash of (service,
+// address, port) — linked and lingering alike; free indexes come from a min-heap (services)
+// and a FIFO ring (real servers); a service's sh/dh/mh/maglev table from the scheduler
+// arena (sched/arena.ts). Adding or deleting costs the same with 1 service or 65,536.
 //
 // Like IPVS, a new real server goes to the head of its service's list (list_add_rcu in
 // __ip_vs_update_dest), which fixes the order rr and wrr walk. A removed real server is
@@ -13,9 +19,10 @@
 import { DestField, DestFlag, Err, Fwd, Sched, ServiceField, Stat, Abi } from "../abi";
 import { routeIsOnLink, routeLookup } from "../route/route";
 import { markCovers, markRuleCount } from "./mark";
+import { arenaCanTake, arenaGive, arenaTake, CLASS_NONE, schedTableClass } from "../sched/arena";
+import { bswap32 } from "../wire/bytes";
 
 @inline export const NONE: u32 = 0xffffffff;
-@inline export const DEST_NONE_U16: u32 = 0xffff;
 
 // Scheduler state inside the service record.
 @inline export const SVC_SCHED_CURSOR: usize = 16; // rr: last dest; wrr: mark->cl (NONE = list head)
@@ -32,15 +39,58 @@ export let maxServices: u32 = 0;
 export let destBase: usize = 0;
 export let destStatsBase: usize = 0;
 export let maxDests: u32 = 0;
-export let bucketsBase: usize = 0;
 let svcHashBase: usize = 0;
 let svcHashMask: u32 = 0;
+/** The VIP set (isVip): open addressing, 8-byte entries (address, services using it). */
+let vipHashBase: usize = 0;
+let vipHashMask: u32 = 0;
+/** (service, address, port) -> real server + 1, linked and lingering alike (destFind). */
+let destHashBase: usize = 0;
+let destHashMask: u32 = 0;
+/** Freed service indexes as a min-heap (a new service takes the lowest free index, as the
+ *  scan it replaces did); indexes from svcFresh on were never used. */
+let svcFreeHeap: usize = 0;
+let svcFreeCount: u32 = 0;
+let svcFresh: u32 = 0;
+/** Services in use. */
+export let serviceCount: u32 = 0;
+/** Freed real-server records as a FIFO ring (a freed record is reused as late as possible,
+ *  as the next-fit scan it replaces did); records from destFresh on were never used. */
+let destFreeRing: usize = 0;
+let destFreeFirst: u32 = 0;
+let destFreeCount: u32 = 0;
+let destFresh: u32 = 0;
+/** Real-server records in use (linked or lingering). */
+export let destsInUse: u32 = 0;
 
-export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: usize, destStats: usize, nDest: u32,
-  buckets: usize, hash: usize, hashSizePow2: u32): void {
+@inline function pow2AtLeast(v: u32): u32 {
+  let p: u32 = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+// Every hash table is at most half full (a power of two at least twice its most entries),
+// so a linear probe is short.
+@inline function svcHashSlots(nSvc: u32): u32 { return pow2AtLeast(nSvc * 2); }
+@inline function destHashSlots(nDest: u32): u32 { return pow2AtLeast(nDest * 2); }
+
+/** Bytes of the indexes serviceLayout keeps at `index` (hashes, free lists). */
+export function serviceIndexBytes(nSvc: u32, nDest: u32): u64 {
+  return <u64>svcHashSlots(nSvc) * 4 + <u64>svcHashSlots(nSvc) * 8 + <u64>destHashSlots(nDest) * 4 + <u64>nSvc * 4 + <u64>nDest * 4;
+}
+
+export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: usize, destStats: usize, nDest: u32, index: usize): void {
   svcBase = svcs; svcStatsBase = svcStats; maxServices = nSvc;
   destBase = dests; destStatsBase = destStats; maxDests = nDest;
-  bucketsBase = buckets; svcHashBase = hash; svcHashMask = hashSizePow2 - 1;
+  let at = index;
+  svcHashBase = at; svcHashMask = svcHashSlots(nSvc) - 1; at += <usize>svcHashSlots(nSvc) * 4;
+  vipHashBase = at; vipHashMask = svcHashSlots(nSvc) - 1; at += <usize>svcHashSlots(nSvc) * 8;
+  destHashBase = at; destHashMask = destHashSlots(nDest) - 1; at += <usize>destHashSlots(nDest) * 4;
+  svcFreeHeap = at; at += <usize>nSvc * 4;
+  destFreeRing = at;
+  memory.fill(svcHashBase, 0, destFreeRing - svcHashBase);
+  svcFreeCount = 0; svcFresh = 0; serviceCount = 0;
+  destFreeFirst = 0; destFreeCount = 0; destFresh = 0; destsInUse = 0;
+  portZeroServices = 0; lingeringDests = 0;
 }
 
 @inline export function svcRec(s: u32): usize { return svcBase + <usize>s * <usize>ServiceField.SIZE; }
@@ -96,37 +146,179 @@ export let portZeroServices: u32 = 0;
   }
 }
 
-function svcRehash(): void {
-  memory.fill(svcHashBase, 0, <usize>(svcHashMask + 1) << 2);
-  for (let s: u32 = 0; s < maxServices; s++) {
-    if (!svcUsed(s)) continue;
-    let r = svcRec(s);
-    let i = svcHash(<u32>load<u8>(r, ServiceField.PROTO), load<u32>(r, ServiceField.VADDR), <u32>load<u16>(r, ServiceField.VPORT));
-    while (load<u32>(svcHashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
-    store<u32>(svcHashBase + (<usize>i << 2), s + 1);
+/** Linear probing with backward-shift deletion (Knuth 6.4, algorithm R): a deleted entry's
+ *  followers move back into the gap, so the table never fills with tombstones and a lookup
+ *  after any churn probes as far as one in a table built afresh (tombstones would make
+ *  lookups of absent keys — every unknown frame's — walk further until a rehash). */
+@inline function shiftBack(base: usize, mask: u32, gap: u32, entryShift: u32, homeOf: (at: usize) => u32): void {
+  let i = gap;
+  let j = gap;
+  while (true) {
+    j = (j + 1) & mask;
+    let at = base + (<usize>j << entryShift);
+    if (load<u32>(at) == 0) break;
+    let k = homeOf(at);
+    // Entry j may fill the gap at i unless its home lies cyclically in (i, j].
+    let stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays) continue;
+    memory.copy(base + (<usize>i << entryShift), at, <usize>1 << entryShift);
+    i = j;
+  }
+  memory.fill(base + (<usize>i << entryShift), 0, <usize>1 << entryShift);
+}
+
+function svcHashHome(at: usize): u32 {
+  let r = svcRec(load<u32>(at) - 1);
+  return svcHash(<u32>load<u8>(r, ServiceField.PROTO), load<u32>(r, ServiceField.VADDR), <u32>load<u16>(r, ServiceField.VPORT));
+}
+
+function svcHashInsert(s: u32): void {
+  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
+  while (load<u32>(svcHashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
+  store<u32>(svcHashBase + (<usize>i << 2), s + 1);
+}
+
+function svcHashRemove(s: u32): void {
+  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
+  while (load<u32>(svcHashBase + (<usize>i << 2)) != s + 1) i = (i + 1) & svcHashMask;
+  shiftBack(svcHashBase, svcHashMask, i, 2, svcHashHome);
+}
+
+// ---- the VIP set --------------------------------------------------------------------
+
+/** Where a VIP's probe starts: IPVS folds the address into its service hash key
+ *  (ip_vs_svc_hashkey: ntohl of the address, the words of an IPv6 one xored); a Fibonacci
+ *  multiply spreads consecutive VIPs over the table. */
+@inline function vipHome(addr: u32): u32 {
+  return (bswap32(addr) * 0x9e3779b1) & vipHashMask;
+}
+function vipHashHome(at: usize): u32 { return vipHome(load<u32>(at)); }
+@inline function vipSlot(i: u32): usize { return vipHashBase + (<usize>i << 3); }
+
+/** One more service on addr (entry: address, count; count 0 is an empty slot). */
+function vipRef(addr: u32): void {
+  let i = vipHome(addr);
+  while (true) {
+    let e = vipSlot(i);
+    let n = load<u32>(e, 4);
+    if (n == 0) { store<u32>(e, addr); store<u32>(e, 1, 4); return; }
+    if (load<u32>(e) == addr) { store<u32>(e, n + 1, 4); return; }
+    i = (i + 1) & vipHashMask;
+  }
+}
+
+/** One service fewer on addr; the address leaves the set with its last service. */
+function vipUnref(addr: u32): void {
+  let i = vipHome(addr);
+  while (true) {
+    let e = vipSlot(i);
+    let n = load<u32>(e, 4);
+    if (n == 0) return;
+    if (load<u32>(e) == addr) {
+      if (n > 1) store<u32>(e, n - 1, 4);
+      else shiftBackVip(i);
+      return;
+    }
+    i = (i + 1) & vipHashMask;
+  }
+}
+// The emptiness test of shiftBack reads the entry's first word; a VIP entry is empty by its
+// count (address 0.0.0.0 may be a key), so it has its own loop.
+function shiftBackVip(gap: u32): void {
+  let i = gap;
+  let j = gap;
+  while (true) {
+    j = (j + 1) & vipHashMask;
+    let at = vipSlot(j);
+    if (load<u32>(at, 4) == 0) break;
+    let k = vipHashHome(at);
+    let stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+    if (stays) continue;
+    store<u64>(vipSlot(i), load<u64>(at));
+    i = j;
+  }
+  store<u64>(vipSlot(i), 0);
+}
+
+/** Whether a service of protocol 6 or 17 has addr as its VIP. O(1). */
+@inline export function vipInUse(addr: u32): bool {
+  let i = vipHome(addr);
+  while (true) {
+    let e = vipSlot(i);
+    if (load<u32>(e, 4) == 0) return false;
+    if (load<u32>(e) == addr) return true;
+    i = (i + 1) & vipHashMask;
   }
 }
 
 /** True if addr is the VIP of any service or a firewall-mark rule's address (for ARP and
- *  ICMP echo). A firewall-mark service keeps its mark where others keep their VIP. */
+ *  ICMP echo). A firewall-mark service keeps its mark where others keep their VIP, so only
+ *  services of a protocol are in the VIP set. */
 export function isVip(addr: u32): bool {
-  for (let s: u32 = 0; s < maxServices; s++) {
-    if (svcUsed(s) && load<u8>(svcRec(s), ServiceField.PROTO) != 0 && load<u32>(svcRec(s), ServiceField.VADDR) == addr) return true;
-  }
-  return markRuleCount != 0 && markCovers(addr);
+  return vipInUse(addr) || (markRuleCount != 0 && markCovers(addr));
 }
+
+// ---- free service indexes: a min-heap --------------------------------------------------
+
+@inline function heapAt(i: u32): u32 { return load<u32>(svcFreeHeap + (<usize>i << 2)); }
+@inline function heapSet(i: u32, v: u32): void { store<u32>(svcFreeHeap + (<usize>i << 2), v); }
+
+function svcFreePush(s: u32): void {
+  let i = svcFreeCount++;
+  while (i > 0) {
+    let parent = (i - 1) >> 1;
+    if (heapAt(parent) <= s) break;
+    heapSet(i, heapAt(parent));
+    i = parent;
+  }
+  heapSet(i, s);
+}
+
+function svcFreePop(): u32 {
+  let top = heapAt(0);
+  let last = heapAt(--svcFreeCount);
+  let n = svcFreeCount;
+  let i: u32 = 0;
+  while (true) {
+    let c: u32 = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && heapAt(c + 1) < heapAt(c)) c++;
+    if (heapAt(c) >= last) break;
+    heapSet(i, heapAt(c));
+    i = c;
+  }
+  if (n > 0) heapSet(i, last);
+  return top;
+}
+
+/** Service indexes free. */
+export function freeServiceSlots(): u32 { return maxServices - serviceCount; }
 
 // ---- scheduler hooks (implemented in sched/) -------------------------------------
 // Set by sched/index.ts to avoid an import cycle.
 export let onDestsChanged: (s: u32) => void = (s: u32): void => {};
-/** The service's scheduler state starts afresh (added, deleted, another scheduler). */
-export let onServiceReset: (s: u32) => void = (s: u32): void => {};
-/** Whether service s can take scheduler k (its tables may be all in use). */
-export let canSchedule: (s: u32, k: u32) => bool = (s: u32, k: u32): bool => true;
-export function setSchedulerHook(changed: (s: u32) => void, reset: (s: u32) => void, can: (s: u32, k: u32) => bool): void {
-  canSchedule = can;
-  onServiceReset = reset;
+/** Service s leaves scheduler k (deleted, or another scheduler): k's state of it goes. */
+export let onSchedulerLeft: (s: u32, k: u32) => void = (s: u32, k: u32): void => {};
+export function setSchedulerHook(changed: (s: u32) => void, left: (s: u32, k: u32) => void): void {
+  onSchedulerLeft = left;
   onDestsChanged = changed;
+}
+
+@inline export function svcSchedTable(s: u32): usize { return <usize>load<u32>(svcRec(s), ServiceField.SCHED_TABLE); }
+
+/** Give service s the arena table scheduler k needs (keeping the one it has if it is of the
+ *  same kind); false, and nothing changed, when the arena has none. */
+function takeSchedTable(s: u32, k: u32): bool {
+  let r = svcRec(s);
+  let had = load<u8>(r, ServiceField.FLAGS) != 0 ? schedTableClass(svcSched(s)) : CLASS_NONE;
+  let want = schedTableClass(k);
+  if (had == want) return true;
+  if (!arenaCanTake(want)) return false;
+  let t = arenaTake(want);
+  arenaGive(had, svcSchedTable(s));
+  store<u32>(r, <u32>t, ServiceField.SCHED_TABLE);
+  store<u32>(r, 1, ServiceField.SCHED_TABLE_DIRTY);
+  return true;
 }
 
 /** Add a service; returns its index, or -Err. A firewall-mark service is protocol 0 with
@@ -135,38 +327,38 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
   if (sched >= <u32>Sched.COUNT || (proto != 6 && proto != 17 && proto != 0)) return -Err.BAD_ARGUMENT;
   if (proto == 0 && (vaddr == 0 || vport != 0)) return -Err.BAD_ARGUMENT;
   if (svcFind(proto, vaddr, vport) != NONE) return -Err.EXISTS;
-  for (let s: u32 = 0; s < maxServices; s++) {
-    if (svcUsed(s)) continue;
-    if (!canSchedule(s, sched)) return -Err.FULL;
-    let r = svcRec(s);
-    memory.fill(r, 0, <usize>ServiceField.SIZE);
-    memory.fill(svcStats(s), 0, <usize>Stat.SIZE);
-    store<u32>(r, vaddr, ServiceField.VADDR);
-    store<u16>(r, <u16>vport, ServiceField.VPORT);
-    store<u8>(r, <u8>proto, ServiceField.PROTO);
-    store<u8>(r, SVC_USED, ServiceField.FLAGS);
-    store<u8>(r, <u8>sched, ServiceField.SCHED);
-    store<u32>(r, NONE, ServiceField.DEST_HEAD);
-    store<u32>(r, NONE, SVC_SCHED_CURSOR);
-    store<u32>(r, 0xffffffff, ServiceField.NETMASK);
-    if (vport == 0 && proto != 0) portZeroServices++;
-    svcRehash();
-    onServiceReset(s);
-    onDestsChanged(s);
-    return <i32>s;
-  }
-  return -Err.FULL;
+  if (serviceCount >= maxServices || !arenaCanTake(schedTableClass(sched))) return -Err.FULL;
+  let s = svcFreeCount != 0 ? svcFreePop() : svcFresh++;
+  let r = svcRec(s);
+  memory.fill(r, 0, <usize>ServiceField.SIZE);
+  memory.fill(svcStats(s), 0, <usize>Stat.SIZE);
+  store<u32>(r, vaddr, ServiceField.VADDR);
+  store<u16>(r, <u16>vport, ServiceField.VPORT);
+  store<u8>(r, <u8>proto, ServiceField.PROTO);
+  store<u32>(r, NONE, ServiceField.DEST_HEAD);
+  store<u32>(r, NONE, SVC_SCHED_CURSOR);
+  store<u32>(r, 0xffffffff, ServiceField.NETMASK);
+  takeSchedTable(s, sched);
+  store<u8>(r, SVC_USED, ServiceField.FLAGS);
+  store<u8>(r, <u8>sched, ServiceField.SCHED);
+  if (vport == 0 && proto != 0) portZeroServices++;
+  svcHashInsert(s);
+  if (proto != 0) vipRef(vaddr);
+  serviceCount++;
+  onDestsChanged(s);
+  return <i32>s;
 }
 
 /** Change a service's scheduler (its scheduler state starts afresh, as in IPVS). */
 export function svcEdit(s: u32, sched: u32): i32 {
   if (!svcUsed(s) || sched >= <u32>Sched.COUNT) return -Err.BAD_ARGUMENT;
-  if (!canSchedule(s, sched)) return -Err.FULL;
+  if (!takeSchedTable(s, sched)) return -Err.FULL;
   let r = svcRec(s);
+  onSchedulerLeft(s, svcSched(s));
   store<u8>(r, <u8>sched, ServiceField.SCHED);
   store<u32>(r, NONE, SVC_SCHED_CURSOR);
   store<i32>(r, 0, SVC_SCHED_CW);
-  onServiceReset(s);
+  store<u32>(r, 1, ServiceField.SCHED_TABLE_DIRTY);
   onDestsChanged(s);
   return Err.OK;
 }
@@ -209,39 +401,78 @@ export function svcDelete(s: u32): i32 {
   while (d != NONE) {
     let next = destNext(d);
     destRetire(d);
-    store<u32>(destRec(d), NONE, DestField.SERVICE);
+    // Still draining: no longer found under this service (its index may be reused).
+    if (destUsed(d)) { destHashRemove(d); store<u32>(destRec(d), NONE, DestField.SERVICE); }
     d = next;
   }
   let r = svcRec(s);
-  onServiceReset(s);
+  onSchedulerLeft(s, svcSched(s));
+  svcHashRemove(s);
+  if (svcProto(s) != 0) vipUnref(svcVaddr(s));
+  arenaGive(schedTableClass(svcSched(s)), svcSchedTable(s));
+  store<u32>(r, 0, ServiceField.SCHED_TABLE);
   store<u32>(r, NONE, ServiceField.DEST_HEAD);
   store<u8>(r, 0, ServiceField.FLAGS);
-  svcRehash();
+  serviceCount--;
+  svcFreePush(s);
   return Err.OK;
 }
 
-/** Removed real servers still holding connections (USED, not AVAILABLE): while there are
- *  none, looking for one costs nothing. */
+/** Removed real servers still holding connections (USED, not AVAILABLE). */
 let lingeringDests: u32 = 0;
-/** Where the search for a free real-server record starts (the one after the last taken). */
-let freeDestHint: u32 = 0;
 
-/** The real server addr:port of service s (linked or lingering), or NONE. Linked servers
- *  are found on the service's list, lingering ones by a scan only when there are any. */
-export function destFind(s: u32, addr: u32, port: u32, lingering: bool): u32 {
-  if (!lingering) {
-    if (!svcUsed(s)) return NONE;
-    for (let d = svcHead(s); d != NONE; d = destNext(d)) {
-      if (destAddr(d) == addr && destPort(d) == port) return d;
-    }
-    return NONE;
-  }
-  if (lingeringDests == 0) return NONE;
-  for (let d: u32 = 0; d < maxDests; d++) {
-    if (destUsed(d) && !destAvailable(d) && destService(d) == s && destAddr(d) == addr && destPort(d) == port) return d;
-  }
-  return NONE;
+@inline function destKeyHash(s: u32, addr: u32, port: u32): u32 {
+  let h = (addr * 0x9e3779b1) ^ ((port | (s << 16)) * 0x85ebca77) ^ ((s >>> 16) * 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & destHashMask;
 }
+function destHashHome(at: usize): u32 {
+  let d = load<u32>(at) - 1;
+  return destKeyHash(destService(d), destAddr(d), destPort(d));
+}
+function destHashInsert(d: u32): void {
+  let i = destKeyHash(destService(d), destAddr(d), destPort(d));
+  while (load<u32>(destHashBase + (<usize>i << 2)) != 0) i = (i + 1) & destHashMask;
+  store<u32>(destHashBase + (<usize>i << 2), d + 1);
+}
+function destHashRemove(d: u32): void {
+  let i = destKeyHash(destService(d), destAddr(d), destPort(d));
+  while (load<u32>(destHashBase + (<usize>i << 2)) != d + 1) i = (i + 1) & destHashMask;
+  shiftBack(destHashBase, destHashMask, i, 2, destHashHome);
+}
+
+/** The real server addr:port of service s, linked (lingering false) or removed and still
+ *  draining (lingering true), or NONE. One hash lookup: a service's real servers are all in
+ *  the (service, address, port) hash until their record is freed or their service deleted. */
+export function destFind(s: u32, addr: u32, port: u32, lingering: bool): u32 {
+  if (!svcUsed(s)) return NONE;
+  let i = destKeyHash(s, addr, port);
+  while (true) {
+    let v = load<u32>(destHashBase + (<usize>i << 2));
+    if (v == 0) return NONE;
+    let d = v - 1;
+    if (destAddr(d) == addr && destPort(d) == port && destService(d) == s) return destAvailable(d) != lingering ? d : NONE;
+    i = (i + 1) & destHashMask;
+  }
+}
+
+/** A free real-server record, or NONE. O(1). */
+function destAllocate(): u32 {
+  if (destFresh < maxDests) return destFresh++;
+  if (destFreeCount == 0) return NONE;
+  let d = load<u32>(destFreeRing + (<usize>destFreeFirst << 2));
+  destFreeFirst = destFreeFirst + 1 < maxDests ? destFreeFirst + 1 : 0;
+  destFreeCount--;
+  return d;
+}
+function destRelease(d: u32): void {
+  let at = destFreeFirst + destFreeCount;
+  if (at >= maxDests) at -= maxDests;
+  store<u32>(destFreeRing + (<usize>at << 2), d);
+  destFreeCount++;
+}
+
+/** Real-server records free. O(1). */
+export function freeDestSlots(): u32 { return maxDests - destsInUse; }
 
 function validateDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32): i32 {
   if (weight < 0 || weight > 65535) return -Err.BAD_ARGUMENT;
@@ -279,21 +510,21 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
   let e = validateDest(s, addr, port, fwd, weight);
   if (e != Err.OK) return e;
   if (destFind(s, addr, port, false) != NONE) return -Err.EXISTS;
+  // ServiceField.DEST_COUNT is a u16 (and mh/maglev scratch is sized for this many).
+  if (<u32>load<u16>(svcRec(s), ServiceField.DEST_COUNT) >= <u32>Abi.MAX_SERVICE_REAL_SERVERS) return -Err.FULL;
   let d = destFind(s, addr, port, true);
   if (d != NONE) lingeringDests--; // it comes back with its connections
   else {
-    for (let k: u32 = 0; k < maxDests; k++) {
-      let i = (freeDestHint + k) % maxDests;
-      if (!destUsed(i)) { d = i; break; }
-    }
+    d = destAllocate();
     if (d == NONE) return -Err.FULL;
-    freeDestHint = d + 1;
     let r = destRec(d);
     memory.fill(r, 0, <usize>DestField.SIZE);
     memory.fill(destStats(d), 0, <usize>Stat.SIZE);
     store<u32>(r, addr, DestField.ADDR);
     store<u16>(r, <u16>port, DestField.PORT);
     store<u32>(r, s, DestField.SERVICE);
+    destsInUse++;
+    destHashInsert(d);
   }
   let r = destRec(d);
   destWrite(d, fwd, weight, uthreshold, lthreshold, true);
@@ -349,8 +580,11 @@ export function destDelete(d: u32): i32 {
 /** A removed server's record is released with its last connection or template. */
 export function destFreeIfIdle(d: u32): void {
   if (destUsed(d) && !destAvailable(d) && destTotalConns(d) == 0 && destPersistConns(d) == 0) {
+    if (destService(d) != NONE) destHashRemove(d);
     store<u8>(destRec(d), 0, DestField.FLAGS);
     lingeringDests--;
+    destsInUse--;
+    destRelease(d);
   }
 }
 
@@ -410,6 +644,4 @@ export function destUnbindTemplate(d: u32): void {
   store<u64>(block + byteOff, load<u64>(block + byteOff) + <u64>bytes);
 }
 
-@inline export function bucketTable(s: u32): usize {
-  return bucketsBase + <usize>s * (<usize>Abi.SCHED_BUCKETS << 1);
-}
+

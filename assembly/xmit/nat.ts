@@ -3,6 +3,7 @@
 // again. The director routes, so TTL goes down by one and a packet whose TTL runs out
 // draws an ICMP time exceeded (RFC 1812 section 5.3.1).
 
+import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
 import { ConnField, Counter } from "../abi";
 import { ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4SetDstUpdatingChecksum, ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4Ttl } from "../wire/ipv4";
 import { ICMP_CODE_TTL_EXCEEDED, ICMP_TIME_EXCEEDED } from "../wire/icmp";
@@ -28,7 +29,7 @@ import { sendRouted, sendToDest } from "./output";
   l4SetDstUpdatingChecksum(l4, proto, ipv4Dst(ip), daddr, <u32>load<u16>(conn, ConnField.DPORT), vnet && vnetNeedsCsum(frame));
   ipv4SetDstUpdatingChecksum(ip, daddr);
   ipv4DecrementTtlUpdatingChecksum(ip);
-  sendToDest(frame, l2len, totalLen, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
+  sendToDest(frame, l2len, totalLen, connDest(conn), Counter.FORWARDED);
 }
 
 /** Real server -> client: the reply leaves from VIP:vport. */

@@ -6,6 +6,7 @@
 // MTU - 20 (RFC 1191), as IPVS does; without DF it is dropped and counted (wasmvs
 // does not fragment).
 
+import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
 import { ConnField, Counter } from "../abi";
 import { ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { ipipEncapsulate } from "../wire/ipip";
@@ -29,5 +30,5 @@ export function tunXmit(frame: usize, l2len: u32, ip: usize, totalLen: u32, conn
   }
   memory.copy(moved, frame, l2len);
   ipipEncapsulate(moved + l2len, takeIpId(), ifaceAddr(ifindex), raddr);
-  sendToDest(moved, l2len, totalLen + IPV4_HEADER_LEN, <u32>load<u16>(conn, ConnField.DEST), Counter.FORWARDED);
+  sendToDest(moved, l2len, totalLen + IPV4_HEADER_LEN, connDest(conn), Counter.FORWARDED);
 }

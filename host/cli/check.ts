@@ -4,7 +4,7 @@
 // every stage comes in one run, in file order (host/control/load.ts).
 
 import { loadEngine } from "../engine/node.js";
-import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
+import { BYTES_PER_REAL_SERVER, BYTES_PER_SERVICE, DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { readConfig, withEngineErrors } from "../control/load.js";
 import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "../control/rules.js";
 import { formatSave } from "../control/ipvsadm.js";
@@ -41,12 +41,22 @@ export async function check(path: string, director?: string, strict = false, hos
   }
   const t = engine.timeouts();
   lines.push(`connection table: ${cfg.connections ?? DEFAULT_CONN_CAPACITY} entries; timeouts tcp ${t.tcp} tcpfin ${t.tcpfin} udp ${t.udp}`);
+  lines.push(tableSizes(engine));
   lines.push(`control socket: ${cfg.controlSocket ?? `${defaultSocket()} (this network namespace's default)`}; metrics: ${cfg.metrics ? `http://${cfg.metrics.host}:${cfg.metrics.port}/metrics${cfg.metricsScrapers?.length ? ` (scrapers ${cfg.metricsScrapers.map((x) => x.cidr).join(", ")})` : ""}` : "off"}; dashboard: ${cfg.dashboard ? `http://${cfg.dashboard.host}:${cfg.dashboard.port}/` : "off"}; offloads: ${cfg.offload?.on ? "on" : "off"}; reject_unknown: ${cfg.rejectUnknown?.on ?? true ? "on" : "off"}`);
   lines.push(...vrrpSummary(cfg));
   lines.push(...healthSummary(cfg), ...checkerSummary(cfg));
   const view = tableView(engineSnapshot(engine, { batches: 0, framesIn: 0, framesOut: 0, writeErrors: 0 }));
   lines.push(`services (${view.services.length}), as ipvsadm -S -n would print them:`);
   return lines.join("\n") + "\n" + formatSave(view, NUMERIC);
+}
+
+/** The engine's table sizes and what they cost (README "Table sizes and memory"). */
+export function tableSizes(e: Engine): string {
+  const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+  const kib = (b: number) => `${(b / 1024).toFixed(b % 1024 ? 1 : 0)} KiB`;
+  return `tables: max_services ${e.maxServices} (${mib(e.maxServices * BYTES_PER_SERVICE)}), max_real_servers ${e.maxRealServers} ` +
+    `(${mib(e.maxRealServers * BYTES_PER_REAL_SERVER)}), scheduler_memory ${mib(e.schedulerMemory)} (a table of sh or dh ${kib(e.schedulerBytes("sh"))}, ` +
+    `mh ${kib(e.schedulerBytes("mh"))}, maglev ${kib(e.schedulerBytes("maglev"))}: room for ${Math.floor(e.schedulerMemory / e.schedulerBytes("maglev"))} maglev services)`;
 }
 
 /** Each interface as it will be attached: its settings (what came from its device said so),

@@ -19,7 +19,7 @@ import {
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
-import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsRealServers, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
+import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
@@ -36,7 +36,7 @@ const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "r
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family"];
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
-  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size", "metrics_real_servers"];
+  "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size", "max_services", "max_real_servers", "scheduler_memory", "metrics_real_servers"];
 const IF_KEYS = ["tap", "bridge", "device", "mac", "address", "mtu"];
 const TOP_KEYS = ["global_defs", "virtual_server", "virtual_server_group", "director", "track_file", "SSL", "vrrp_instance", "vrrp_sync_group", "vrrp_script", "static_routes", "static_ipaddress", "vrrp_track_file"];
 
@@ -731,6 +731,12 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
       cfg.maglevServices = value(arg(c, 0, "a number"), maglevServices);
     } else if (k === "metrics_real_servers") {
       cfg.metricsRealServers = value(arg(c, 0, "a number"), metricsRealServers);
+    } else if (k === "max_services") {
+      cfg.maxServices = value(arg(c, 0, "a number"), maxServices);
+    } else if (k === "max_real_servers") {
+      cfg.maxRealServers = value(arg(c, 0, "a number"), maxRealServers);
+    } else if (k === "scheduler_memory") {
+      cfg.schedulerMemory = value(arg(c, 0, "a size"), schedulerMemory);
     } else if (k === "control_socket") {
       cfg.controlSocket = arg(c, 0, "a path").text;
     } else if (k === "control_group") {

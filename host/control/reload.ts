@@ -8,7 +8,7 @@
 // where a whole file's effect is to be proven (`wasmvs check`, and a refused reload's
 // full list of errors).
 
-import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError, MAX_REAL_SERVERS } from "../engine/index.js";
 import { applyChangeSet, ChangeRefused } from "../engine/changes.js";
 import { loadEngine } from "../engine/node.js";
 import { ConfigError, configSlotSize, DirectorConfig, engineErrors, fileOf, InterfaceConfig, positionsAside, samePositionsAside, schedulerSizing } from "./rules.js";
@@ -37,6 +37,9 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
   if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return refuse(1, "mh_table_size", "mh_table_size changed: restart wasmvs to change it");
   if (a.maglevServices !== b.maglevServices) return refuse(1, "maglev_services", "maglev_services changed: restart wasmvs to change it");
   if (a.maglevTableSize !== b.maglevTableSize) return refuse(1, "maglev_table_size", "maglev_table_size changed: restart wasmvs to change it");
+  for (const [key, k] of [["maxServices", "max_services"], ["maxRealServers", "max_real_servers"], ["schedulerMemory", "scheduler_memory"]] as const) {
+    if (a[key] !== b[key]) return refuse(1, k, `${k} changed: restart wasmvs to change it`);
+  }
   // VRRP, lvs_sync_daemon and the notify FIFOs reload in place (host/vrrp/machines.ts reconfigure).
   return undefined;
 }
@@ -94,10 +97,10 @@ export async function scratchErrors(sizes: { slotSize: number; maxServices: numb
   // live engine (sameInterfaces keeps it unchanged). Changed interfaces need a restart
   // (said above): their frames get a slot that fits, so that nothing else is called wrong.
   const servers = next.services.reduce((n, s) => n + s.realServers.length, 0);
-  const scratch = await loadEngine({ batch: 1, slotSize: refused ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
+  const scratch = await loadEngine({ batch: 1, ...schedulerSizing(next), slotSize: refused ? Math.max(sizes.slotSize, configSlotSize(next)) : sizes.slotSize, connCapacity: 16,
     maxServices: Math.min(65536, Math.max(sizes.maxServices, next.services.length)),
-    maxRealServers: Math.min(65535, Math.max(sizes.maxRealServers, servers)),
-    maglevServices: Math.min(DEFAULT_MAGLEV_SERVICES, sizes.maxServices), ...schedulerSizing(next) });
+    maxRealServers: Math.min(MAX_REAL_SERVERS, Math.max(sizes.maxRealServers, servers)),
+    maglevServices: next.maglevServices ?? DEFAULT_MAGLEV_SERVICES });
   out.push(...engineErrors(scratch, next, partial?.routingUnsure ?? false));
   return out;
 }

@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
-  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, metricsRealServers, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
+  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf, servicePosition, serviceKey } from "./model.js";
 import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
@@ -298,8 +298,13 @@ export interface DirectorConfig {
   connections?: number;
   /** mh's table size (one of the kernel's primes; 4093 by default), fixed while wasmvs runs. */
   mhTableSize?: number;
-  /** How many services may use maglev (16 by default), fixed while wasmvs runs. */
+  /** Room for this many maglev tables added to schedulerMemory, fixed while wasmvs runs. */
   maglevServices?: number;
+  /** The engine's table sizes (max_services, max_real_servers, scheduler_memory in bytes),
+   *  fixed while wasmvs runs; absent: the engine's defaults. */
+  maxServices?: number;
+  maxRealServers?: number;
+  schedulerMemory?: number;
   /** maglev's M (65537 by default), fixed while wasmvs runs. */
   maglevTableSize?: number;
   /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
@@ -548,10 +553,16 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       cfg.maglevServices = value(need(1, "a number"), maglevServices);
     } else if (head.text === "metrics_real_servers") {
       cfg.metricsRealServers = value(need(1, "a number"), metricsRealServers);
+    } else if (head.text === "max_services") {
+      cfg.maxServices = value(need(1, "a number"), maxServices);
+    } else if (head.text === "max_real_servers") {
+      cfg.maxRealServers = value(need(1, "a number"), maxRealServers);
+    } else if (head.text === "scheduler_memory") {
+      cfg.schedulerMemory = value(need(1, "a size"), schedulerMemory);
     } else if (head.text.startsWith("-")) {
       ruleLine(toks, lineNo, cfg, fail, refused);
     } else {
-      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
+      fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, max_services, max_real_servers, scheduler_memory, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
   }
 }
@@ -580,10 +591,14 @@ export function checkAttachment(cfg: DirectorConfig, ifc: InterfaceConfig, tapWo
 export const STANDIN_MAC = "02:00:00:00:00:00";
 
 /** The engine's frame slot for cfg: its interfaces' largest MTU decides, or TAP offloads. */
-/** The engine sizes a configuration fixes besides the connection table: mh's and maglev's
- *  tables (absent keywords keep the engine's defaults). */
-export function schedulerSizing(cfg: DirectorConfig): Pick<EngineOptions, "mhTableSize" | "maglevServices" | "maglevTableSize"> {
+/** The engine sizes a configuration fixes besides the connection table: the service and
+ *  real-server tables, the scheduler arena, mh's and maglev's tables (absent keywords keep
+ *  the engine's defaults). */
+export function schedulerSizing(cfg: DirectorConfig): Pick<EngineOptions, "mhTableSize" | "maglevServices" | "maglevTableSize" | "schedulerMemory" | "maxServices" | "maxRealServers"> {
   return {
+    ...(cfg.maxServices !== undefined ? { maxServices: cfg.maxServices } : {}),
+    ...(cfg.maxRealServers !== undefined ? { maxRealServers: cfg.maxRealServers } : {}),
+    ...(cfg.schedulerMemory !== undefined ? { schedulerMemory: cfg.schedulerMemory } : {}),
     ...(cfg.mhTableSize !== undefined ? { mhTableSize: cfg.mhTableSize } : {}),
     ...(cfg.maglevServices !== undefined ? { maglevServices: cfg.maglevServices } : {}),
     ...(cfg.maglevTableSize !== undefined ? { maglevTableSize: cfg.maglevTableSize } : {}),

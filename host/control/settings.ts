@@ -8,7 +8,7 @@ import type { MarkRule } from "../engine/index.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, isMaglevTableSize, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
 
 export class SettingError extends Error {}
 
@@ -81,10 +81,27 @@ export const tableSize = (text: string) => wholeNumber(text, 1, 67108864, "conne
 /** sync_table_share: a percent of the connection table (1-100). */
 export const tableShare = (text: string) => wholeNumber(text.replace(/%$/, ""), 1, 100, "sync table share (percent)");
 
-/** How many services may use maglev (each holds a 128 KiB table). */
 /** metrics_real_servers: how many real servers get node_ipvs_backend_* series (host/metrics/metrics.ts). */
 export const metricsRealServers = (text: string) => wholeNumber(text, 0, 1048576, "metrics_real_servers");
-export const maglevServices = (text: string) => wholeNumber(text, 0, DEFAULT_MAX_SERVICES, "number of maglev services");
+/** maglev_services N: room for N maglev tables added to scheduler_memory (each M x 4 bytes,
+ *  256 KiB at M = 65537); files written when it capped the maglev services load unchanged. */
+export const maglevServices = (text: string) => wholeNumber(text, 0, MAX_SERVICES, "number of maglev services");
+/** max_services: the service table's size (1 .. 65536). */
+export const maxServices = (text: string) => wholeNumber(text, 1, MAX_SERVICES, "number of services");
+/** max_real_servers: the real-server table's size (1 .. 1048576). */
+export const maxRealServers = (text: string) => wholeNumber(text, 1, MAX_REAL_SERVERS, "number of real servers");
+
+/** A size in bytes: a whole number with an optional K, M or G (powers of 1024; "16M",
+ *  "512K", "1G", "65536"), and an optional B or iB after it ("16MiB", "16MB"). */
+export function byteSize(text: string, max: number, what: string): number {
+  const m = /^(\d+)(?:([KMGkmg])(?:i?[Bb])?|[Bb])?$/.exec(text);
+  if (!m) throw new SettingError(`${what} must be a size in bytes, with K, M or G for 1024, 1024² or 1024³ (16M, 512K, 1G), not '${text}'`);
+  const n = Number(m[1]) * (m[2] ? 1024 ** ("KMG".indexOf(m[2].toUpperCase()) + 1) : 1);
+  if (!Number.isSafeInteger(n) || n > max) throw new SettingError(`${what} out of range (at most ${max / 1048576} MiB): ${text}`);
+  return n;
+}
+/** scheduler_memory: the scheduler arena's size (sh, dh, mh and maglev tables). */
+export const schedulerMemory = (text: string) => byteSize(text, MAX_SCHEDULER_MEMORY, "scheduler memory");
 
 /** maglev's M: a prime from 251 to 1048573. */
 export function maglevTableSize(text: string): number {

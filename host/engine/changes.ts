@@ -303,11 +303,16 @@ export function refusalsOf(e: Engine, set: ChangeSet, poll?: () => void): Refusa
         `this change would make ${used - servicesRemoved + servicesAdded}; nothing was changed`);
     }
   }
-  if (schedulerBytes > 0 && schedulerBytes > e.schedulerMemoryFree()) {
-    const first = set.ops.find((o): o is Extract<ChangeOp, { op: "add-service" | "edit-service" }> =>
-      (o.op === "add-service" || o.op === "edit-service") && e.schedulerBytes(o.service.scheduler) > 0);
-    refuse(first?.at, `service ${first ? serviceRefText(first.service) : "?"}: every maglev table is in use (${e.maglevServices} services may use maglev; ` +
-      "the director's maglev_services, engine option maglevServices)");
+  // The scheduler arena (sh, dh, mh and maglev tables; assembly/sched/arena.ts): its free bytes
+  // count tables of every size, so one more table is asked of the engine exactly, and more than
+  // one is held against the free bytes; a set that passes here and still finds no table is
+  // undone whole by applyChangeSet.
+  const tables = set.ops.filter((o): o is Extract<ChangeOp, { op: "add-service" | "edit-service" }> =>
+    (o.op === "add-service" && e.schedulerBytes(o.service.scheduler) > 0) ||
+    (o.op === "edit-service" && e.schedulerBytes(o.service.scheduler) > 0 && e.schedulerBytes(o.service.scheduler) !== e.schedulerBytes(o.was.scheduler)));
+  if (schedulerBytes > 0 && tables.length > 0) {
+    const fits = tables.length === 1 && servicesRemoved === 0 ? e.schedulerCanTake(tables[0].service.scheduler) : schedulerBytes <= e.schedulerMemoryFree();
+    if (!fits) refuse(tables[0].at, `service ${serviceRefText(tables[0].service)}: ${e.schedulerFullText(tables[0].service.scheduler)}`);
   }
   return out;
 }

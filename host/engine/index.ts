@@ -35,6 +35,7 @@ export type Method = "nat" | "dr" | "tun";
 export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos" | "lblc" | "lblcr" | "mh" | "maglev";
 
 export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos", "lblc", "mh", "maglev", "lblcr"];
+export const DEFAULT_MAGLEV_SERVICES = 0;
 const SCHED_CODE: Record<SchedulerName, number> = { rr: Sched.RR, wrr: Sched.WRR, lc: Sched.LC, wlc: Sched.WLC, sh: Sched.SH, dh: Sched.DH,
   sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF, twos: Sched.TWOS, lblc: Sched.LBLC, mh: Sched.MH, maglev: Sched.MAGLEV, lblcr: Sched.LBLCR };
 const METHOD_CODE: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
@@ -48,8 +49,14 @@ export interface EngineOptions {
   slotSize?: number;
   /** Connection table capacity, fixed for the engine's life. Default 65536. */
   connCapacity?: number;
+  /** Services the engine has room for (1 .. 65,536); DEFAULT_MAX_SERVICES by default. */
   maxServices?: number;
+  /** Real-server records (1 .. 1,048,576; a removed server holds its record while it has
+   *  connections); DEFAULT_MAX_REAL_SERVERS by default. */
   maxRealServers?: number;
+  /** Bytes of the scheduler arena, from which a service of sh, dh, mh or maglev takes its
+   *  table (schedulerBytes); DEFAULT_SCHEDULER_MEMORY by default. */
+  schedulerMemory?: number;
   maxNeighbours?: number;
   /** Seed of the connection hash (fixed by default so runs are reproducible). */
   hashSeed?: number;
@@ -57,12 +64,13 @@ export interface EngineOptions {
   reserveBytes?: number;
   /** Seed of the twos scheduler's draws (fixed by default: a replay chooses the same servers). */
   randomSeed?: number;
-  /** How many services may use the maglev scheduler at once: each holds a table of 65,537
-   *  entries (128 KiB of engine memory). Default 16 (or maxServices if fewer). */
+  /** Room for this many maglev tables added to schedulerMemory (each M entries of 4 bytes:
+   *  256 KiB at M = 65,537). Default 0: maglev services take their tables from
+   *  schedulerMemory like the other schedulers. */
   maglevServices?: number;
   /** mh's table size, one of the kernel's primes (ip_vs_mh.c: 251, 509, 1021, 2039, 4093,
    *  8191, 16381, 32749, 65521, 131071 for CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17); default 4093,
-   *  the kernel's default. Every service has room for one (2 bytes an entry). */
+   *  the kernel's default. A service of mh takes one from the arena (4 bytes an entry). */
   mhTableSize?: number;
   /** maglev's M: a prime from 251 to 1048573; default 65537, the paper's and Katran's. */
   maglevTableSize?: number;
@@ -247,10 +255,18 @@ for (const [name, value] of Object.entries(Counter)) {
   if (value >= Counter.FIRST_DROP && value <= Counter.LAST_DROP) DROP_REASONS[value - Counter.FIRST_DROP] = name.slice(5).toLowerCase();
 }
 
-/** The table sizes when none are given (IPVS has no fixed limits; these fit a large director). */
+/** The table sizes when none are given (IPVS has no fixed limits; these fit a small
+ *  director: about 1 MiB for services and real servers; README "Table sizes and memory"). */
 export const DEFAULT_CONN_CAPACITY = 65536;
-export const DEFAULT_MAX_SERVICES = 256;
-export const DEFAULT_MAGLEV_SERVICES = 16;
+export const DEFAULT_MAX_SERVICES = 1024;
+/** The largest tables (assembly/abi.ts Abi.MAX_SERVICES, MAX_REAL_SERVERS). */
+export const MAX_SERVICES = Abi.MAX_SERVICES as number;
+export const MAX_REAL_SERVERS = Abi.MAX_REAL_SERVERS as number;
+/** The scheduler arena by default: 16 MiB (64 maglev tables at M = 65,537, or 16,384
+ *  services of sh or dh, or 1,024 of mh at 4093; pages no table used are never touched). */
+export const DEFAULT_SCHEDULER_MEMORY = 16 * 1024 * 1024;
+/** The largest arena: what a WebAssembly memory (4 GiB) leaves after the other tables. */
+export const MAX_SCHEDULER_MEMORY = 4 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
 /** ip_vs_mh.c's table sizes (CONFIG_IP_VS_MH_TAB_INDEX 8 .. 17) and its default (12). */
 export const MH_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071];
 export const DEFAULT_MH_TABLE_SIZE = 4093;
@@ -264,7 +280,17 @@ export function isMaglevTableSize(n: number): boolean {
   for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
   return true;
 }
-export const DEFAULT_MAX_REAL_SERVERS = 4096;
+export const DEFAULT_MAX_REAL_SERVERS = 8192;
+/** Engine memory per service and per real-server record, whatever their scheduler (records,
+ *  statistics, hashes at most half full, free lists): assembly/index.ts init's layout. */
+export const BYTES_PER_SERVICE = ServiceField.SIZE + Stat.SIZE + 4 * 2 + 8 * 2 + 4;
+export const BYTES_PER_REAL_SERVER = DestField.SIZE + Stat.SIZE + 4 * 2 + 4;
+/** Bytes one scheduler table takes from the arena (u32 entries, rounded to 64). */
+export function schedulerTableBytes(scheduler: string, o: { mhTableSize?: number; maglevTableSize?: number } = {}): number {
+  const entries = scheduler === "sh" || scheduler === "dh" ? Abi.SCHED_BUCKETS : scheduler === "mh" ? o.mhTableSize ?? DEFAULT_MH_TABLE_SIZE
+    : scheduler === "maglev" ? o.maglevTableSize ?? MAGLEV_M : 0;
+  return Math.ceil(entries * 4 / 64) * 64;
+}
 
 /** Drop counters by reason from a set of counters (counters()), only the non-zero ones unless all. */
 export function dropsOf(counters: Record<string, bigint>, all = false): Record<string, bigint> {
@@ -277,6 +303,9 @@ export function dropsOf(counters: Record<string, bigint>, all = false): Record<s
 }
 
 const STATE_NAMES = ["NONE", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "SYNACK", "UDP"];
+
+const mib = (bytes: number): string => String(Number((bytes / 1048576).toFixed(1)));
+const kib = (bytes: number): string => String(Number((bytes / 1024).toFixed(1)));
 
 /** Throws EngineError for a negative code; full says which table and its size. */
 function check(code: number, what: string, full?: string): number {
@@ -299,6 +328,8 @@ export class Engine {
   readonly mhTableSize: number;
   readonly maglevTableSize: number;
   readonly maxRealServers: number;
+  /** Bytes of the scheduler arena (schedulerMemory plus room for maglevServices tables). */
+  readonly schedulerMemory: number;
   private u8!: Uint8Array;
   private dv!: DataView;
   private region: number[] = [];
@@ -327,18 +358,24 @@ export class Engine {
     this.connCapacity = options.connCapacity ?? DEFAULT_CONN_CAPACITY;
     this.maxServices = options.maxServices ?? DEFAULT_MAX_SERVICES;
     this.maxRealServers = options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS;
-    this.maglevServices = options.maglevServices ?? Math.min(DEFAULT_MAGLEV_SERVICES, this.maxServices);
+    this.maglevServices = options.maglevServices ?? 0;
+    const schedMem = options.schedulerMemory ?? DEFAULT_SCHEDULER_MEMORY;
+    if (!Number.isInteger(this.maxServices) || this.maxServices < 1 || this.maxServices > MAX_SERVICES) throw new EngineError(`max services ${this.maxServices} is not from 1 to ${MAX_SERVICES}`, Err.BAD_ARGUMENT);
+    if (!Number.isInteger(this.maxRealServers) || this.maxRealServers < 1 || this.maxRealServers > MAX_REAL_SERVERS) throw new EngineError(`max real servers ${this.maxRealServers} is not from 1 to ${MAX_REAL_SERVERS}`, Err.BAD_ARGUMENT);
+    if (!Number.isInteger(schedMem) || schedMem < 0 || schedMem > MAX_SCHEDULER_MEMORY) throw new EngineError(`scheduler memory ${schedMem} is not from 0 to ${MAX_SCHEDULER_MEMORY} bytes`, Err.BAD_ARGUMENT);
     this.mhTableSize = options.mhTableSize ?? DEFAULT_MH_TABLE_SIZE;
     this.maglevTableSize = options.maglevTableSize ?? MAGLEV_M;
     if (!isMaglevTableSize(this.maglevTableSize)) throw new EngineError(`maglev table size ${this.maglevTableSize} is not a prime from 251 to 1048573`, Err.BAD_ARGUMENT);
     if (!MH_TABLE_SIZES.includes(this.mhTableSize)) throw new EngineError(`mh table size ${this.mhTableSize} is not one of the kernel's (${MH_TABLE_SIZES.join(", ")})`, Err.BAD_ARGUMENT);
     check(exports.init(this.batch, this.slotSize, this.connCapacity, this.maxServices, this.maxRealServers,
-      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices, this.mhTableSize, this.maglevTableSize), "init");
+      options.maxNeighbours ?? 4096, options.hashSeed ?? 0x5eed, options.reserveBytes ?? 0, this.maglevServices, this.mhTableSize, this.maglevTableSize, schedMem),
+    "init", "the tables do not fit in a WebAssembly memory (4 GiB)");
+    this.schedulerMemory = exports.schedulerMemorySize();
     exports.setRandomSeed((options.randomSeed ?? 0x2545f491) >>> 0);
     // Memory has its final size now: views made from here on stay valid.
     this.u8 = new Uint8Array(exports.memory.buffer);
     this.dv = new DataView(exports.memory.buffer);
-    for (let r = 0; r < Region.COUNT; r++) this.region[r] = exports.regionOffset(r);
+    for (let r = 0; r < Region.COUNT; r++) this.region[r] = exports.regionOffset(r) >>> 0; // u32: memory may pass 2 GiB
     this.processBatchRaw = exports.processBatch;
   }
 
@@ -641,8 +678,11 @@ export class Engine {
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
     const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
     // Refused before anything changes (the engine would refuse it too, after the rest).
-    const current = this.services().find((s) => s.index === index);
-    if (sched === Sched.MAGLEV && current && current.scheduler !== "maglev" && this.maglevServicesInUse() >= this.maglevServices) {
+    const r = this.region[Region.SERVICES] + index * ServiceField.SIZE;
+    const inUse = index >= 0 && index < this.maxServices && this.u8[r + ServiceField.FLAGS] !== 0;
+    // A table of another kind is taken before the old one is given back (sched/arena.ts).
+    const kind = (k: number) => (k === Sched.SH || k === Sched.DH ? Sched.SH : k);
+    if (inUse && kind(sched) !== kind(this.u8[r + ServiceField.SCHED]) && !this.exports.schedulerCanTake(sched)) {
       throw new EngineError(`service ${index}: ${this.fullText(sched)}`, Err.FULL);
     }
     check(this.exports.setPersistence(index, ...p), `service ${index}`);
@@ -651,15 +691,44 @@ export class Engine {
     check(this.exports.editService(index, sched), `service ${index}`, this.fullText(sched));
   }
 
-  private fullText(sched: number): string {
-    return sched === Sched.MAGLEV && this.maglevServicesInUse() >= this.maglevServices
-      ? `every maglev table is in use (${this.maglevServices} services may use maglev; the director's maglev_services, engine option maglevServices)`
-      : `the service table is full (${this.maxServices} services)`;
+  /** Why a service of this scheduler would find no table in the scheduler arena. */
+  schedulerFullText(scheduler: string): string {
+    return this.fullText(SCHED_CODE[scheduler as SchedulerName] ?? Sched.RR);
   }
 
-  private maglevServicesInUse(): number {
-    return this.services().filter((s) => s.scheduler === "maglev").length;
+  /** Why a service was refused -Err.FULL: the service table, or the scheduler arena. */
+  private fullText(sched: number): string {
+    if (this.exports.servicesInUse() >= this.maxServices) return `the service table is full (${this.maxServices} services; the director's max_services)`;
+    const other = sched !== Sched.MAGLEV ? `, one of ${SCHEDULERS[sched]} ${kib(this.exports.schedulerTableBytes(sched))} KiB` : "";
+    return `scheduler memory full (${mib(this.schedulerMemory)} MiB; a maglev table takes ${kib(this.schedulerBytes("maglev"))} KiB${other}; the director's scheduler_memory)`;
   }
+
+  // ---- table sizes (O(1): the change-set checks ask them before applying anything) ----------
+
+  /** Services in use. */
+  serviceCount(): number { return this.exports.servicesInUse(); }
+  /** Services that may still be added. */
+  freeServiceSlots(): number { return this.exports.serviceSlotsFree(); }
+  /** Bytes of the scheduler arena not in use (never handed out, or given back: a table given
+   *  back serves a table of its own size again, so schedulerCanTake is the exact question). */
+  schedulerMemoryFree(): number { return this.exports.schedulerMemoryFree(); }
+  /** Whether one more service of this scheduler would get its table now. */
+  schedulerCanTake(scheduler: string): boolean {
+    const k = SCHED_CODE[scheduler as SchedulerName];
+    return k !== undefined && this.exports.schedulerCanTake(k) !== 0;
+  }
+  /** Bytes one service of this scheduler takes from the scheduler arena (0 for a scheduler
+   *  without a per-service table: rr, wrr, lc, wlc, sed, nq, fo, ovf, twos, lblc, lblcr). */
+  schedulerBytes(scheduler: string): number {
+    const k = SCHED_CODE[scheduler as SchedulerName];
+    return k === undefined ? 0 : this.exports.schedulerTableBytes(k);
+  }
+  /** Whether address is on a connected network of an interface (a DR server must be). */
+  isOnLink(address: string): boolean { return this.exports.routeOnLink(ipToWire(address)) !== 0; }
+  /** Whether a route (connected, or via a gateway) reaches address (a NAT or TUN server needs one). */
+  hasRoute(address: string): boolean { return this.exports.routeExists(ipToWire(address)) !== 0; }
+  /** Whether the engine answers ARP and echo for address (a service's VIP, a mark rule's address). */
+  isVip(address: string): boolean { return this.exports.vipKnown(ipToWire(address)) !== 0; }
 
   /** A maglev service's lookup table: for each of its M entries (65,537 by default), the real server's
    *  "address:port" (or null). Two engines with the same servers return the same array. */
@@ -731,8 +800,11 @@ export class Engine {
   addRealServer(service: number, spec: RealServerSpec): number {
     checkPort(spec.port);
     const [fwd, w, u, l] = this.destArgs(spec);
-    return check(this.exports.addDest(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l),
-      `real server ${spec.address}:${spec.port}`, `the real-server table is full (${this.maxRealServers} real servers, counting removed ones that still have connections)`);
+    const code = this.exports.addDest(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l);
+    const inService = service >= 0 && service < this.maxServices ? this.dv.getUint16(this.region[Region.SERVICES] + service * ServiceField.SIZE + ServiceField.DEST_COUNT, true) : 0;
+    return check(code, `real server ${spec.address}:${spec.port}`, inService >= Abi.MAX_SERVICE_REAL_SERVERS
+      ? `service ${service} has ${Abi.MAX_SERVICE_REAL_SERVERS} real servers, the most one service may have`
+      : `the real-server table is full (${this.maxRealServers} real servers, counting removed ones that still have connections; the director's max_real_servers)`);
   }
 
   editRealServer(index: number, spec: RealServerSpec): void {
@@ -970,9 +1042,7 @@ export class Engine {
   /** Free slots of the real-server table: records neither in use nor held by a removed
    *  server's lingering connections. */
   freeRealServerSlots(): number {
-    let free = 0;
-    for (let d = 0; d < this.maxRealServers; d++) if ((this.u8[this.region[Region.DESTS] + d * DestField.SIZE + DestField.FLAGS] & DestFlag.USED) === 0) free++;
-    return free;
+    return this.exports.realServerSlotsFree();
   }
 
   /** Real servers removed from their service but still holding connections (IPVS's trash). */
@@ -1038,46 +1108,4 @@ export class Engine {
     this.exports.expireConnections(nowMs >>> 0);
   }
 
-  // interim until helper A's engine tables land
-  // (host/engine/changes.ts checks a change set with these before it changes anything.)
-
-  /** Services in use (a walk of the service records' flags). */
-  serviceCount(): number {
-    let n = 0;
-    for (let s = 0; s < this.maxServices; s++) if (this.u8[this.region[Region.SERVICES] + s * ServiceField.SIZE + ServiceField.FLAGS] !== 0) n++;
-    return n;
-  }
-
-  freeServiceSlots(): number {
-    return this.maxServices - this.serviceCount();
-  }
-
-  /** Scheduler memory a service of this scheduler holds besides its record: a maglev table. */
-  schedulerBytes(scheduler: SchedulerName): number {
-    return scheduler === "maglev" ? this.maglevTableSize * 2 : 0;
-  }
-
-  /** Scheduler memory not in use: the maglev tables no service holds. */
-  schedulerMemoryFree(): number {
-    let inUse = 0;
-    for (let s = 0; s < this.maxServices; s++) {
-      const r = this.region[Region.SERVICES] + s * ServiceField.SIZE;
-      if (this.u8[r + ServiceField.FLAGS] !== 0 && this.u8[r + ServiceField.SCHED] === Sched.MAGLEV) inUse++;
-    }
-    return (this.maglevServices - inUse) * this.schedulerBytes("maglev");
-  }
-
-  /** Whether address is reached directly (DR needs it). Without an engine export to ask,
-   *  true: the control plane checks it against its model, and the engine's addDest refuses
-   *  it anyway (applyChangeSet then undoes the set). */
-  isOnLink(address: string): boolean {
-    const f = (this.exports as unknown as { isOnLink?: (a: number) => number }).isOnLink;
-    return f ? f(ipToWire(address)) !== 0 : true;
-  }
-
-  /** Whether some route reaches address (as isOnLink: true when the engine cannot say). */
-  hasRoute(address: string): boolean {
-    const f = (this.exports as unknown as { hasRoute?: (a: number) => number }).hasRoute;
-    return f ? f(ipToWire(address)) !== 0 : true;
-  }
 }

@@ -122,6 +122,11 @@ function configure(e: Engine, r: () => number): { services: number[]; dests: num
 // ---- random numbers -----------------------------------------------------------------------
 
 /** xorshift32 (Marsaglia 2003); a zero seed is moved off zero, its one fixed point. */
+/** A connection entry's real server: 20 bits, DEST and FLAGS2's high nibble (assembly/conn/entry.ts). */
+function connDestOf(mem: DataView, e: number): number {
+  return mem.getUint16(e + ConnField.DEST, true) | ((mem.getUint8(e + ConnField.FLAGS2) >> 4) << 16);
+}
+
 export function xorshift(seed: number): () => number {
   let s = (seed >>> 0) || 0x9e3779b9;
   return () => {
@@ -511,7 +516,7 @@ export function stateProblems(e: Engine): string[] {
     const flags = u8[c + ConnField.FLAGS];
     if ((flags & ConnFlag.USED) === 0) continue;
     used++;
-    const d = mem.getUint16(c + ConnField.DEST, true);
+    const d = connDestOf(mem, c);
     if (flags & ConnFlag.TEMPLATE) { inc(templates, d); continue; }
     inc(flags & ConnFlag.INACTIVE ? inactive : active, d);
     if (flags & ConnFlag.CONTROLLED) {
@@ -523,7 +528,7 @@ export function stateProblems(e: Engine): string[] {
       const t = conns + (t1 - 1) * ConnField.SIZE;
       const live = t1 !== 0 && t1 <= e.connCapacity && (u8[t + ConnField.FLAGS] & (ConnFlag.USED | ConnFlag.TEMPLATE)) === (ConnFlag.USED | ConnFlag.TEMPLATE);
       const tproto = live ? u8[t + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO : -1;
-      if (!live || mem.getUint16(t + ConnField.DEST, true) !== d || (tproto !== 0 && (tproto !== u8[c + ConnField.PROTO] ||
+      if (!live || connDestOf(mem, t) !== d || (tproto !== 0 && (tproto !== u8[c + ConnField.PROTO] ||
           mem.getUint32(t + ConnField.VADDR, true) !== mem.getUint32(c + ConnField.VADDR, true)))) {
         p.push(`connection ${i} (real server ${d}) is tied to entry ${t1 - 1}, not a live template of its server`);
         continue;
@@ -552,7 +557,7 @@ export function stateProblems(e: Engine): string[] {
       const proto = u8[c + ConnField.PROTO] & ~ConnFlag.TEMPLATE_PROTO;
       const v = mem.getUint32(c + ConnField.VADDR, false);
       const where = proto === 0 ? `firewall mark ${v}` : `${proto === 6 ? "TCP" : proto === 17 ? "UDP" : proto} ${[24, 16, 8, 0].map((k) => (v >>> k) & 255).join(".")}`;
-      p.push(`template ${i} (${where}, real server ${mem.getUint16(c + ConnField.DEST, true)}) controls ${n}, connections tied to it ${controlled.get(i) ?? 0}`);
+      p.push(`template ${i} (${where}, real server ${connDestOf(mem, c)}) controls ${n}, connections tied to it ${controlled.get(i) ?? 0}`);
     }
   }
   return p;
