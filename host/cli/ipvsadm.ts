@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import {
   ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, TableView,
   VERSION_TEXT,
-} from "../control/ipvsadm.js";
+} from "../config/ipvsadm.js";
 import { defaultSocket } from "../control/server.js";
 import { formatHealth } from "../health/format.js";
 import { formatVrrp, VrrpView } from "../vrrp/format.js";

@@ -4,12 +4,12 @@
 // says what the engine holds. Independent of TAP and threads: tests drive it with the
 // in-thread engine adapter.
 
-import { EngineAdapter } from "./adapter.js";
-import { IpvsadmError, Parsed } from "./ipvsadm.js";
-import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "./model.js";
-import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "./rules.js";
+import { EngineAdapter } from "../dataplane/adapter.js";
+import { IpvsadmError, Parsed } from "../config/ipvsadm.js";
+import { applyCommandInPlace, checkModel, cloneConfig, mergeReload } from "../config/model.js";
+import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "../config/rules.js";
 import { fileOrders } from "./load.js";
-import { scratchErrors } from "./reload.js";
+import { scratchErrors } from "../dataplane/reload.js";
 import { effective, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 

@@ -6,7 +6,7 @@
 
 import type { EngineSnapshot } from "../dataplane/requests.js";
 import type { Estimator } from "./estimator.js";
-import type { TableView } from "./ipvsadm.js";
+import type { TableView } from "../config/ipvsadm.js";
 import { tableView } from "./table.js";
 import { dropsOf } from "../engine/index.js";
 import type { ServerHealthView } from "../health/service.js";

@@ -6,9 +6,9 @@
 
 import { Engine, EngineError, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
-import { applyDifference } from "../control/reload.js";
-import { ConfigError, DirectorConfig, vrrpSpecs } from "../control/rules.js";
-import { IpvsadmError, ServiceKey } from "../control/ipvsadm.js";
+import { applyDifference } from "./reload.js";
+import { ConfigError, DirectorConfig, vrrpSpecs } from "../config/rules.js";
+import { IpvsadmError, ServiceKey } from "../config/ipvsadm.js";
 import type { LoopStats } from "./loop.js";
 import { vrrpPart, type VrrpMachines, type VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";

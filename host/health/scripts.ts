@@ -8,8 +8,8 @@
 import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Script } from "./config.js";
-import { userIds } from "./keepalived-checks.js";
+import type { Script } from "../config/health.js";
+import { userIds } from "../config/keepalived-checks.js";
 
 export const MAX_RUNNING = 64;
 /** The PATH scripts run with (and bare command names of vrrp_script are found in). */

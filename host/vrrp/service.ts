@@ -7,18 +7,18 @@
 // on the notify FIFOs, mail, the log, virtual_routes (the master's), connection sync's role.
 // Nothing here is on VRRP's clock: a stalled event loop delays a notify script, never an advert.
 
-import type { Clock, Timer } from "../control/clock.js";
-import type { EngineAdapter, SyncRoles } from "../control/adapter.js";
-import { positionsAside, samePositionsAside, type DirectorConfig } from "../control/rules.js";
+import type { Clock, Timer } from "../io/clock.js";
+import type { EngineAdapter, SyncRoles } from "../dataplane/adapter.js";
+import { positionsAside, samePositionsAside, type DirectorConfig } from "../config/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
-import { HEALTH_DEFAULTS } from "../health/config.js";
+import { HEALTH_DEFAULTS } from "../config/health.js";
 import type { VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
 import type { VrrpEvent, VrrpTracking } from "./machines.js";
 import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
 import { trackedValue } from "../health/checkers/file.js";
-import { fifoLine, NotifyFifos } from "../control/notify-fifo.js";
+import { fifoLine, NotifyFifos } from "../health/notify-fifo.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 export interface VrrpServiceOptions {

@@ -14,9 +14,9 @@
 
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { closeSync, constants, fchownSync, fstatSync, openSync, writeSync } from "node:fs";
-import type { Script } from "../health/config.js";
-import { SCRIPT_PATH } from "../health/scripts.js";
-import { userIds } from "../health/keepalived-checks.js";
+import type { Script } from "../config/health.js";
+import { SCRIPT_PATH } from "./scripts.js";
+import { userIds } from "../config/keepalived-checks.js";
 import { WARNING } from "../io/log.js";
 
 export interface FifoConfig {

@@ -25,9 +25,9 @@ import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf } from "./model.js";
-import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
-import type { FifoConfig } from "./notify-fifo.js";
+import type { HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "./vrrp.js";
+import type { FifoConfig } from "../health/notify-fifo.js";
 import { readSyncKey } from "./synckey.js";
 import type { FileOrder } from "./keepalived-grammar.js";
 
@@ -611,7 +611,7 @@ const IN_A_FILE: Record<string, (p: Parsed) => string> = {
   "Destination already exists": () => "this real server is already in the service",
 };
 
-/** One ipvsadm rule, read by the ipvsadm grammar (host/control/ipvsadm.ts) and applied with
+/** One ipvsadm rule, read by the ipvsadm grammar (host/config/ipvsadm.ts) and applied with
  *  ipvsadm's semantics (model.ts): one grammar and one behaviour for files and commands. */
 function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never, refused: Set<string>): void {
   // The words after -t/-u/-f and -r: where the service and the server were written.

@@ -4,12 +4,12 @@
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
 import { ConnectionInfo, Engine } from "../engine/index.js";
-import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "../dataplane/requests.js";
-import { LoopStats } from "../dataplane/loop.js";
-import { DirectorConfig } from "./rules.js";
+import { EngineReply, EngineRequest, EngineSnapshot, serveRequest } from "./requests.js";
+import { LoopStats } from "./loop.js";
+import { DirectorConfig } from "../config/rules.js";
 import { validateOnScratch } from "./reload.js";
-import { ServiceKey } from "./ipvsadm.js";
-import type { Clock } from "./clock.js";
+import { ServiceKey } from "../config/ipvsadm.js";
+import type { Clock } from "../io/clock.js";
 import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 

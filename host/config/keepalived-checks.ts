@@ -1,4 +1,4 @@
-// keepalived.conf's health part, read into host/health/config.ts's model: the checker
+// keepalived.conf's health part, read into host/config/health.ts's model: the checker
 // blocks of a real_server, the health keywords of virtual_server and real_server, and
 // global_defs' scripts and mail settings. Every keyword keepalived has here is read and
 // acted on, or refused with its position and why; the one that means nothing here
@@ -9,13 +9,13 @@
 
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { ErrorList, groupId } from "../control/rules.js";
-import { SettingError } from "../control/settings.js";
-import { compileRegex } from "./regex.js";
-import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { ErrorList, groupId } from "./rules.js";
+import { SettingError } from "./settings.js";
+import { compileRegex } from "../health/regex.js";
+import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
-} from "./config.js";
+} from "./health.js";
 
 const where = (t: Tok): Where => ({ file: t.file, line: t.line, column: t.column });
 

@@ -2,7 +2,7 @@
 // every instance carries its final values, keepalived's defaults applied
 // (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
 
-import type { Script } from "../health/config.js";
+import type { Script } from "./health.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,

@@ -1,5 +1,5 @@
 // keepalived.conf's grammar, shared by the parsers of its parts (keepalived.ts for the LVS
-// part and the director block, host/health/keepalived-checks.ts for the checkers): words,
+// part and the director block, host/config/keepalived-checks.ts for the checkers): words,
 // braces and quoted strings with their positions, `#`/`!` comments, `include` with globs,
 // the block structure, and the helpers that read a keyword's arguments or refuse it with
 // its file, line and column. Bounded by LIMITS (size, files, depth, words).

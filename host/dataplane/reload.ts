@@ -7,8 +7,8 @@
 
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError } from "../engine/index.js";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, InterfaceConfig, onLinkIndex, positionsAside, samePositionsAside, schedulerSizing, ServiceConfig, syncKeyBytes } from "./rules.js";
-import { keywordOf, serverKey, serviceKey } from "./model.js";
+import { applyConfig, ConfigError, configSlotSize, devIndex, DirectorConfig, engineErrors, fileOf, InterfaceConfig, onLinkIndex, positionsAside, samePositionsAside, schedulerSizing, ServiceConfig, syncKeyBytes } from "../config/rules.js";
+import { keywordOf, serverKey, serviceKey } from "../config/model.js";
 
 const key = serviceKey;
 const rkey = serverKey;

@@ -1,19 +1,19 @@
 // keepalived.conf's vrrp_instance, vrrp_sync_group and vrrp_script blocks, static routes and
 // addresses, and VRRP's global_defs (keepalived/vrrp/vrrp_parser.c, vrrp_track.c), read into
-// host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
+// host/config/vrrp.ts's model. What wasmvs does not do yet is refused with its position
 // (policy routing, AH, strict mode, process and BFD tracking).
 
-import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
-import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
-import { classify } from "../control/keepalived-keywords.js";
-import { notifyUser, seconds, userIds } from "../health/keepalived-checks.js";
-import type { Script } from "../health/config.js";
+import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
+import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
+import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
+import { classify } from "./keepalived-keywords.js";
+import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
+import type { Script } from "./health.js";
 import { accessSync, constants } from "node:fs";
 import { SCRIPT_PATH } from "../health/scripts.js";
-import type { FifoConfig } from "../control/notify-fifo.js";
+import type { FifoConfig } from "../health/notify-fifo.js";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
-  VrrpSyncGroupConfig } from "./config.js";
+  VrrpSyncGroupConfig } from "./vrrp.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
 export interface VrrpGlobals {

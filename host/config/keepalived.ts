@@ -13,7 +13,7 @@
 
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
-import type { VrrpInstanceConfig } from "../vrrp/config.js";
+import type { VrrpInstanceConfig } from "./vrrp.js";
 import {
   boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
@@ -25,9 +25,9 @@ import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
-} from "../health/keepalived-checks.js";
-import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+} from "./keepalived-checks.js";
+import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import { addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
@@ -184,7 +184,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
           if (g.key.text === "router_id") { globals.routerId = arg(g, 0, "a name").text; noMoreArgs(g, 1); leaf(g); return; }
           if (g.key.text === "vrrp_rt_priority") {
             // keepalived: real-time priority of its VRRP process, clamped to SCHED_RR's 1-99 with a
-            // warning; here the data-path thread's, which carries VRRP (host/dataplane/director.ts).
+            // warning; here the data-path thread's, which carries VRRP (host/daemon/director.ts).
             leaf(g);
             const t = arg(g, 0, "a real-time priority (1-99)");
             noMoreArgs(g, 1);
@@ -578,7 +578,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     persistence!.netmask = granularity!.mask;
   });
   // Health settings resolve once the whole block is read: keepalived's inheritance
-  // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
+  // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
   health.smtpAlert = vsTiming.smtpAlert ?? checkerMail ?? false;
   for (const r of reals) {
