@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
 import { SettingError } from "./settings.js";
-import { compileRegex } from "../health/regex.js";
+import { compileRegex } from "./regex.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,

@@ -6,8 +6,11 @@
 
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, ErrorList, LIMITS, MAX_WARNINGS, notShown, readConfigFile } from "./rules.js";
-import type { DirectorConfig } from "./rules.js";
+import { readConfigFile } from "./rules.js";
+import { ConfigError, ErrorList, MAX_WARNINGS, notShown, type FileOrder } from "./errors.js";
+import { LIMITS, type DirectorConfig } from "./director.js";
+
+export type { FileOrder };
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
 import { Missing, notSupported } from "./features.js";
 import { classify } from "./keepalived-keywords.js";
@@ -111,9 +114,6 @@ export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
   return out;
 }
 
-/** Where each file was read (reading order): the main file [], a file included at line L of
- *  file A as the k-th of its glob [...A's, L, 1, k]. Errors sort by it (rules.ts sortErrors). */
-export type FileOrder = Map<string, number[]>;
 
 /** Words, braces and quoted strings with their positions; comments dropped; includes
  *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). With errs, what is

@@ -8,10 +8,8 @@ import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
-import type { Script } from "./health.js";
+import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
 import { accessSync, constants } from "node:fs";
-import { SCRIPT_PATH } from "../health/scripts.js";
-import type { FifoConfig } from "../health/notify-fifo.js";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./vrrp.js";
 

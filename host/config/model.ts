@@ -8,8 +8,8 @@
 // operator set, nor a server one removed, unless the file itself changed that server.
 
 import { IpvsadmError, Parsed, sameService, serviceKey } from "./ipvsadm.js";
-import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./rules.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
+import type { ServiceInfo } from "../engine/index.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
 
 export { serviceKey };
@@ -140,7 +140,7 @@ export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, ne
 }
 
 /** Where the engine and the configuration disagree (empty when they agree). */
-export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] {
+export function mismatches(cfg: DirectorConfig, snap: { services: readonly ServiceInfo[] }): string[] {
   const out: string[] = [];
   const live = new Map(snap.services.map((s) => [serviceKey(s), s]));
   for (const s of cfg.services) {

@@ -5,7 +5,8 @@
 // lvs_sync_daemon the VRRP instance sets the roles instead (host/vrrp/service.ts), and the
 // command line may look but not change them, as keepalived would put them back.
 
-import type { EngineAdapter, SyncRoles } from "../dataplane/adapter.js";
+import type { EngineAdapter } from "../dataplane/adapter.js";
+import type { SyncRoles } from "../config/vrrp.js";
 import type { DirectorConfig } from "../config/rules.js";
 import { DaemonArgs, IpvsadmError } from "../config/ipvsadm.js";
 

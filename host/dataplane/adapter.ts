@@ -12,18 +12,11 @@ import { ServiceKey } from "../config/ipvsadm.js";
 import type { Clock } from "../io/clock.js";
 import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
+import type { SyncRoles } from "../config/vrrp.js";
+
+export type { SyncRoles };
 
 /** Connection sync's settings as the control plane sets them (Engine.setSync). */
-export interface SyncRoles {
-  send: boolean;
-  receive: boolean;
-  ifindex: number;
-  syncid: number;
-  maxlen: number;
-  peer?: string;
-  from?: string;
-}
-
 export interface EngineSizes {
   slotSize: number;
   maxServices: number;
