@@ -9,7 +9,7 @@ import { readConfig, withEngineErrors } from "../control/load.js";
 import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
 import { formatSave } from "../config/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
-import { defaultSocket } from "../control/server.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { engineSnapshot } from "../dataplane/requests.js";
 import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";

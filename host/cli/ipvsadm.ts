@@ -7,7 +7,7 @@ import {
   ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, TableView,
   VERSION_TEXT,
 } from "../config/ipvsadm.js";
-import { defaultSocket } from "../control/server.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { formatHealth } from "../health/format.js";
 import { formatVrrp, VrrpView } from "../vrrp/format.js";
 import type { ServerHealthView } from "../health/service.js";

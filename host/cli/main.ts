@@ -8,7 +8,7 @@ import { ConfigError } from "../config/rules.js";
 import { PcapError } from "../engine/pcap.js";
 import { ipToWire } from "../engine/index.js";
 import { IpvsadmError } from "../config/ipvsadm.js";
-import { defaultSocket } from "../control/server.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { tapAddon } from "../io/tap.js";
 import { readFileSync } from "node:fs";
 import { printable } from "../config/printable.js";
