@@ -10,7 +10,6 @@ export const MISSING = {
   bfd: ["BFD checking", false],
   vrrpStrict: ["VRRP strict mode", false],
   staticRouting: ["static rules (policy routing)", true],
-  syncDaemon: ["the connection sync daemon", false],
   persistenceEngines: ["persistence engines", true],
   ipv6: ["IPv6", false],
   sctp: ["SCTP services", true],
@@ -28,6 +27,37 @@ export function notSupported(f: Missing): string {
   const [name, plural] = MISSING[f];
   return `${name} ${plural ? "are" : "is"} not supported by wasmvs yet`;
 }
+
+/** ipvsadm's options for features wasmvs does not have: refused with a message, never ignored. */
+export const IPVSADM_NOT_YET: Readonly<Record<string, Missing>> = {
+  "6": "ipv6", ipv6: "ipv6",
+  pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
+  "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
+};
+
+/** keepalived's keywords for features wasmvs does not have yet, wherever they are written
+ *  (host/config/keepalived-keywords.ts classifies every keyword by block). */
+export const KEEPALIVED_NOT_YET: Readonly<Record<string, Missing>> = {
+  BFD_CHECK: "bfd", bfd_instance: "bfd",
+  static_rules: "staticRouting",
+  vrrp_strict: "vrrpStrict",
+  persistence_engine: "persistenceEngines",
+  local_address_group: "fullNat",
+};
+
+/** A vrrp_instance's keywords wasmvs does not have yet, with why. */
+export const VRRP_NOT_YET: Readonly<Record<string, string>> = {
+  virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
+  strict_mode: "strict_mode is not supported by wasmvs yet",
+  no_accept: "no_accept is not supported by wasmvs yet (the master always takes its addresses' traffic, as keepalived outside strict mode)",
+};
+
+/** ip route's words (static_routes, virtual_routes) beyond what the engine's routes have. */
+export const ROUTE_NOT_YET: readonly string[] = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
+  "realms", "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd", "features", "quickack",
+  "congctl", "pref", "expires", "fastopen_no_cookie", "tos", "dsfield", "type", "nexthop", "encap", "via6"];
+export const routeWordNotYet = (word: string): string =>
+  `${word} is not supported by wasmvs yet (the engine's routes have a destination, a gateway and an interface)`;
 
 /** Every scheduler IPVS has (net/netfilter/ipvs/ip_vs_*.c). */
 export const IPVS_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"] as const;

@@ -7,7 +7,7 @@
 import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
 import { AddressError, ipToWire } from "../engine/addr.js";
 import { SCHEDULERS } from "../engine/index.js";
-import { Missing, notSupported, schedulerProblem } from "./features.js";
+import { IPVSADM_NOT_YET, Missing, notSupported, schedulerProblem } from "./features.js";
 
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
@@ -92,12 +92,6 @@ export class IpvsadmError extends Error {
 }
 
 const MAX_TIMEOUT = 86400 * 31;
-/** Options for features wasmvs does not have: refused with a message, never ignored. */
-const NOT_YET: Record<string, Missing> = {
-  "6": "ipv6", ipv6: "ipv6",
-  pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
-  "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
-};
 
 interface OptSpec {
   long: string;
@@ -362,7 +356,7 @@ export function parseArgs(argv: string[]): Parsed {
     const a = argv[i];
     if (a.startsWith("--")) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      if (Object.hasOwn(NOT_YET, name)) throw notYet(`--${name}`, NOT_YET[name], i);
+      if (Object.hasOwn(IPVSADM_NOT_YET, name)) throw notYet(`--${name}`, IPVSADM_NOT_YET[name], i);
       const spec = OPTIONS.find((o) => o.long === name);
       if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
       let v = inline;
@@ -377,7 +371,7 @@ export function parseArgs(argv: string[]): Parsed {
     } else if (a.startsWith("-") && a.length > 1) {
       for (let k = 1; k < a.length; k++) {
         const c = a[k];
-        if (Object.hasOwn(NOT_YET, c)) throw notYet(`-${c}`, NOT_YET[c], i);
+        if (Object.hasOwn(IPVSADM_NOT_YET, c)) throw notYet(`-${c}`, IPVSADM_NOT_YET[c], i);
         const spec = OPTIONS.find((o) => o.short === c);
         if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
         let v: string | undefined;

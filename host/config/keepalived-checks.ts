@@ -12,6 +12,7 @@ import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
 import { SettingError } from "./settings.js";
 import { compileRegex } from "./regex.js";
+import { notSupported } from "./features.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
@@ -531,7 +532,7 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
         g.smtpServer = { host: ip(t, "smtp_server"), port };
         return true;
       }
-      if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
+      if (t.text.includes(":")) fail(t, notSupported("ipv6"));
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
       let r: ReturnType<typeof resolveAtLoad>;

@@ -12,7 +12,7 @@ import { LIMITS, type DirectorConfig } from "./director.js";
 
 export type { FileOrder };
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
-import { Missing, notSupported } from "./features.js";
+import { KEEPALIVED_NOT_YET, notSupported } from "./features.js";
 import { classify } from "./keepalived-keywords.js";
 import { KEEPALIVED_KEYWORDS } from "./keepalived-keywords-extracted.js";
 
@@ -243,15 +243,6 @@ export function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them),
- *  wherever they are written (keepalived-keywords.ts classifies them by block). */
-export const NOT_YET: Record<string, Missing> = {};
-export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
-missing("bfd", ["BFD_CHECK", "bfd_instance"]);
-missing("staticRouting", ["static_rules"]);
-missing("vrrpStrict", ["vrrp_strict"]);
-missing("persistenceEngines", ["persistence_engine"]);
-missing("fullNat", ["local_address_group"]);
 
 // Warnings of the configuration being read: the parsers of its parts are plain functions
 // called deep inside each other, so the one reading a file (parseKeepalived) sets where
@@ -304,12 +295,12 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
   const c = blockPath !== undefined ? classify(blockPath, t.text) : undefined;
   if (c?.kind === "ignored") return warn(t, `${t.text}: ignored: ${c.reason}`);
   if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
-  if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
+  if (Object.hasOwn(KEEPALIVED_NOT_YET, t.text)) fail(t, notSupported(KEEPALIVED_NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
   // Not worked out for a warning that will only be counted; candidates more than 2 apart in
   // length cannot be within 2 edits.
   const said = strict || blockPath === undefined || warningRoom();
-  const near = !said || t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)]
+  const near = !said || t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(KEEPALIVED_NOT_YET)]
     .filter((k) => Math.abs(k.length - t.text.length) <= 2)
     .map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   const what = `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`;

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, isMaglevTableSize, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { notSupported } from "./features.js";
 
 export class SettingError extends Error {}
 
@@ -19,7 +20,7 @@ export function wholeNumber(text: string, min: number, max: number, what: string
 }
 
 export function ipv4Address(text: string, what: string): string {
-  if (text.includes(":")) throw new SettingError("IPv6 is not supported by wasmvs yet");
+  if (text.includes(":")) throw new SettingError(notSupported("ipv6"));
   try {
     ipToWire(text);
   } catch (e) {
