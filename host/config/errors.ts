@@ -1,10 +1,27 @@
-// The one error of configuration input: a ConfigError names the file, line, column and the
-// keyword or value at fault, with the reason; a check goes on past the first and reports every
-// one (ErrorList), in the order written (sortErrors), warnings bounded alike (boundWarnings).
+// The one error of input: an InputError holds the reason (the words a user reads, whatever the
+// syntax) and a code (what callers decide by — never the message's words). Each syntax formats
+// it its way: a ConfigError names the file, line, column and the keyword or value at fault
+// before the reason; an IpvsadmError says it as ipvsadm does (`ipvsadm: ...`, an exit status);
+// a SettingError (a value's) or a RegexError (a pattern's) is given its position by the grammar
+// that read the word. A check goes on past the first error and reports every one (ErrorList),
+// in the order written (sortErrors), warnings bounded alike (boundWarnings).
 
 import type { DirectorConfig } from "./director.js";
 
-export class ConfigError extends Error {
+/** What kind of refusal: "invalid" unless a caller needs to tell it apart.
+ *  repeated: an option given twice (its error names the option, not the value);
+ *  netmask: not a netmask (keepalived says it its own way);
+ *  the rest: IPVS's refusals of a change to the table (a rules file words them its way). */
+export type InputErrorCode = "invalid" | "repeated" | "netmask" | IpvsRefusal;
+export type IpvsRefusal = "service-exists" | "no-service" | "service-undefined" | "no-destination" | "destination-exists";
+
+export class InputError extends Error {
+  constructor(readonly reason: string, message = reason, readonly code: InputErrorCode = "invalid") {
+    super(message);
+  }
+}
+
+export class ConfigError extends InputError {
   /** Every error found, when a check went on past the first (this one is errors[0]). */
   errors: ConfigError[] = [this];
   /** A bound was reached: nothing after it was read, so checking stops (ErrorList). */
@@ -13,8 +30,8 @@ export class ConfigError extends Error {
    *  (load.ts: the engine's, on `wasmvs check` and `reload`). */
   partial?: PartialConfig;
 
-  constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, readonly reason: string) {
-    super(`${file}:${line}:${column}: ${keyword ? `'${keyword.length > 60 ? `${keyword.slice(0, 60)}...` : keyword}': ` : ""}${reason}`);
+  constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, reason: string) {
+    super(reason, `${file}:${line}:${column}: ${keyword ? `'${keyword.length > 60 ? `${keyword.slice(0, 60)}...` : keyword}': ` : ""}${reason}`);
   }
 
   /** Mark as fatal (see fatal). */

@@ -19,6 +19,7 @@ import {
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
+import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
@@ -539,7 +540,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       leaf(c);
       const m = arg(c, 0, "a netmask");
       noMoreArgs(c, 1);
-      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw new SettingError(`${(e as Error).message.replace("illegal virtual server persistent mask specified", "not an IPv4 netmask")}`); } }), tok: c.key };
+      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw e instanceof InputError && e.code === "netmask" ? new SettingError("not an IPv4 netmask") : e; } }), tok: c.key };
     } else if (k === "ip_family") {
       // keepalived's check that every address of the service is of one family.
       leaf(c);

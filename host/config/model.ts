@@ -31,7 +31,7 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
   const find = () => next.services.find((s) => sameService(s, p.service!));
   switch (p.command) {
     case "add-service": {
-      if (find()) throw new IpvsadmError("Service already exists", 255);
+      if (find()) throw IpvsadmError.ipvs("service-exists");
       next.services.push({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
         ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
         ...(p.onePacket ? { onePacket: true } : {}) });
@@ -39,7 +39,7 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
     }
     case "edit-service": {
       const s = find();
-      if (!s) throw new IpvsadmError("No such service", 255);
+      if (!s) throw IpvsadmError.ipvs("no-service");
       s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
       // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
       if (p.persistence) s.persistence = p.persistence;
@@ -51,7 +51,7 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
       break;
     }
     case "delete-service": {
-      if (!find()) throw new IpvsadmError("No such service", 255);
+      if (!find()) throw IpvsadmError.ipvs("no-service");
       next.services = next.services.filter((s) => !sameService(s, p.service!));
       break;
     }
@@ -62,16 +62,16 @@ export function applyCommandInPlace(next: DirectorConfig, p: Parsed, cfg: Direct
     case "edit-server":
     case "delete-server": {
       const s = find();
-      if (!s) throw new IpvsadmError("Service not defined", 255);
+      if (!s) throw IpvsadmError.ipvs("service-undefined");
       const port = p.server!.port ?? s.port;
       const i = s.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
       if (p.command === "delete-server") {
-        if (i < 0) throw new IpvsadmError("No such destination", 255);
+        if (i < 0) throw IpvsadmError.ipvs("no-destination");
         s.realServers.splice(i, 1);
         break;
       }
-      if (p.command === "add-server" && i >= 0) throw new IpvsadmError("Destination already exists", 255);
-      if (p.command === "edit-server" && i < 0) throw new IpvsadmError("No such destination", 255);
+      if (p.command === "add-server" && i >= 0) throw IpvsadmError.ipvs("destination-exists");
+      if (p.command === "edit-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
       // ipvsadm fills what is not given with its defaults, for -e as for -a.
       const r: RealServerConfig = {
         address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,

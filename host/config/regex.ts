@@ -4,8 +4,9 @@
 // reason. host/health/regex.ts matches them (off the control thread).
 
 import { RE2JS } from "re2js";
+import { InputError } from "./errors.js";
 
-export class RegexError extends Error {}
+export class RegexError extends InputError {}
 
 /** PCRE2 syntax RE2 has no linear-time match for, found outside character classes and escapes:
  *  the first one in text, with why it is refused. */

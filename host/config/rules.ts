@@ -27,7 +27,7 @@ import {
 import { applyCommandInPlace, keywordOf } from "./model.js";
 import type { VrrpInstanceConfig } from "./vrrp.js";
 import { readSyncKey } from "./synckey.js";
-import { boundWarnings, ConfigError, ErrorList, type FileOrder, type PartialConfig } from "./errors.js";
+import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
 import { fileOf, LIMITS, syncKeyBytes, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig } from "./director.js";
 
 // What moved to director.ts (the configuration's types) and errors.ts (its one error type),
@@ -314,10 +314,10 @@ export function checkOffload(cfg: DirectorConfig): void {
 const RULE_COMMANDS = new Set(["add-service", "add-server", "set"]);
 
 /** Friendlier words for ipvsadm's refusals when they come from a file. */
-const IN_A_FILE: Record<string, (p: Parsed) => string> = {
-  "Service already exists": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is defined twice`,
-  "Service not defined": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is not defined (add it with -A before its real servers)`,
-  "Destination already exists": () => "this real server is already in the service",
+const IN_A_FILE: Partial<Record<InputErrorCode, (p: Parsed) => string>> = {
+  "service-exists": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is defined twice`,
+  "service-undefined": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is not defined (add it with -A before its real servers)`,
+  "destination-exists": () => "this real server is already in the service",
 };
 
 /** One ipvsadm rule, read by the ipvsadm grammar (host/config/ipvsadm.ts) and applied with
@@ -335,7 +335,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (!(e instanceof IpvsadmError)) throw e;
     if (/^(-A|--add-service)$/.test(toks[0].text) && svcName) refused.add(svcName);
     const at = toks[e.arg ?? 0] ?? toks[0];
-    return fail(at, e.message.replace(/^ipvsadm: /, "").replace(/^option -{1,2}[\w-]+: /, ""));
+    return fail(at, e.reason);
   }
   if (!RULE_COMMANDS.has(p.command)) fail(toks[0], "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
   p.line = lineNo;
@@ -344,8 +344,8 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
   } catch (e) {
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
-    if (e.message === "Service not defined" && refused.has(svcName)) return;
-    fail(e.message === "Destination already exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
+    if (e.code === "service-undefined" && refused.has(svcName)) return;
+    fail(e.code === "destination-exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
   }
   // Where the engine's refusals of this service or server are reported.
   if (p.command === "add-service") {

@@ -10,8 +10,10 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { AddressError, DEFAULT_MAX_SERVICES, ipToWire, isMaglevTableSize, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
 import { notSupported } from "./features.js";
+import { InputError } from "./errors.js";
 
-export class SettingError extends Error {}
+/** A value refused, said without where it stands (the grammar that read it adds that). */
+export class SettingError extends InputError {}
 
 /** A whole number in [min, max]. */
 export function wholeNumber(text: string, min: number, max: number, what: string): number {
@@ -24,7 +26,7 @@ export function ipv4Address(text: string, what: string): string {
   try {
     ipToWire(text);
   } catch (e) {
-    throw new SettingError(e instanceof AddressError && e.message.startsWith("ambiguous") ? e.message : `${what} must be an IPv4 address, got "${text}"`);
+    throw new SettingError(e instanceof AddressError && e.ambiguous ? e.message : `${what} must be an IPv4 address, got "${text}"`);
   }
   return text;
 }
