@@ -3,6 +3,7 @@
 // refused the same way wherever it is asked for — never ignored.
 
 import { SCHEDULERS } from "../engine/index.js";
+import type { CheckerKind } from "./health.js";
 
 /** Features of IPVS and keepalived that wasmvs does not have yet: the name a refusal
  *  gives, and whether it takes "are". */
@@ -58,6 +59,25 @@ export const ROUTE_NOT_YET: readonly string[] = ["table", "metric", "blackhole",
   "congctl", "pref", "expires", "fastopen_no_cookie", "tos", "dsfield", "type", "nexthop", "encap", "via6"];
 export const routeWordNotYet = (word: string): string =>
   `${word} is not supported by wasmvs yet (the engine's routes have a destination, a gateway and an interface)`;
+
+/** A checker's keywords wasmvs does not have (yet), with why. */
+export const CHECKER_NOT_YET: Readonly<Record<string, string>> = {
+  bind_if: "bind_if (binding a checker to an interface) is not supported by wasmvs yet: use bindto with the address of that interface",
+  fwmark: "a checker's fwmark (SO_MARK on its socket) is not supported by wasmvs yet",
+  tls_compliant: "tls_compliant is not supported by wasmvs yet (its TLS client always ends sessions with close_notify)",
+  regex_options: "regex_options (PCRE2 options) are not supported by wasmvs: regex is matched by RE2's rules (host/health/regex.ts); write flags in the pattern, e.g. (?i)",
+  regex_min_offset: "regex_min_offset is not supported by wasmvs yet", regex_max_offset: "regex_max_offset is not supported by wasmvs yet",
+  regex_stack: "regex_stack is not supported by wasmvs (no PCRE2 JIT stack to size)",
+};
+
+/** Checkers whose library or tool cannot choose the source port. */
+export const CHECKER_NO_BIND_PORT: Readonly<Partial<Record<CheckerKind, string>>> = {
+  DNS_CHECK: "bind_port is not supported by wasmvs for DNS_CHECK (Node's resolver chooses its source port; bindto works)",
+  SMTP_CHECK: "bind_port is not supported by wasmvs for SMTP_CHECK (its SMTP client chooses its source port; bindto works)",
+};
+
+/** The connection sync daemon's group (ipvsadm --mcast-group, keepalived's lvs_sync_daemon). */
+export const SYNC_GROUP_NOT_YET = "a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)";
 
 /** Every scheduler IPVS has (net/netfilter/ipvs/ip_vs_*.c). */
 export const IPVS_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"] as const;

@@ -7,7 +7,7 @@
 import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
 import { AddressError, ipToWire } from "../engine/addr.js";
 import { SCHEDULERS } from "../engine/index.js";
-import { IPVSADM_NOT_YET, Missing, notSupported, schedulerProblem } from "./features.js";
+import { IPVSADM_NOT_YET, Missing, notSupported, schedulerProblem, SYNC_GROUP_NOT_YET } from "./features.js";
 import { InputError, type InputErrorCode, type IpvsRefusal } from "./errors.js";
 
 export type Command =
@@ -234,7 +234,7 @@ const OPTIONS: OptSpec[] = [
     if (a.port !== undefined) throw new IpvsadmError("illegal mcast-group specified", 2);
     const first = Number(a.address.split(".")[0]);
     if (first >= 224 && first <= 239 && a.address !== "224.0.0.81") {
-      throw new IpvsadmError(`mcast-group ${v}: a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)`, 2);
+      throw new IpvsadmError(`mcast-group ${v}: ${SYNC_GROUP_NOT_YET}`, 2);
     }
     if (a.address !== "224.0.0.81") daemonOf(p).peer = a.address;
   } },

@@ -294,7 +294,7 @@ export const isStrict = () => strict;
 export function unknown(t: Tok, known: string[], where: string, blockPath?: string): void {
   const c = blockPath !== undefined ? classify(blockPath, t.text) : undefined;
   if (c?.kind === "ignored") return warn(t, `${t.text}: ignored: ${c.reason}`);
-  if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
+  if (c?.kind === "notYet") fail(t, c.reason || `${t.text} is not supported by wasmvs yet`);
   if (Object.hasOwn(KEEPALIVED_NOT_YET, t.text)) fail(t, notSupported(KEEPALIVED_NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
   // Not worked out for a warning that will only be counted; candidates more than 2 apart in

@@ -9,7 +9,7 @@ import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, N
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
 import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
-import { notSupported, ROUTE_NOT_YET, routeWordNotYet, VRRP_NOT_YET } from "./features.js";
+import { notSupported, ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./features.js";
 import { accessSync, constants } from "node:fs";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./vrrp.js";
@@ -68,7 +68,7 @@ export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { i
     else if (key.text === "group") {
       const g = ip(v, "an address");
       const first = Number(g.split(".")[0]);
-      if (first >= 224 && first <= 239 && g !== "224.0.0.81") fail(v, "a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)");
+      if (first >= 224 && first <= 239 && g !== "224.0.0.81") fail(v, SYNC_GROUP_NOT_YET);
       if (g !== "224.0.0.81") out.peer = g;
     }
     else fail(key, "expected a vrrp_instance name, id, maxlen, port, ttl or group");
