@@ -10,7 +10,7 @@ import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "..
 import { formatSave } from "../config/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../io/control-socket.js";
-import { engineSnapshot } from "../dataplane/requests.js";
+import { engineSnapshot } from "../dataplane/snapshot.js";
 import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";
 import type { Script } from "../config/health.js";

@@ -10,7 +10,7 @@ import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../engine/pca
 import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
 import { loadConfig } from "../control/load.js";
 import { formatCounters, formatServices } from "../control/table.js";
-import { engineSnapshot } from "../dataplane/requests.js";
+import { engineSnapshot } from "../dataplane/snapshot.js";
 
 export interface ReplayOptions {
   config: string;

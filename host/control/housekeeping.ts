@@ -9,7 +9,7 @@ import { EngineAdapter } from "../dataplane/adapter.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "./estimator.js";
 import { Lateness } from "../io/lateness.js";
 import { estimate } from "./table.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import type { ProcessHealth } from "../metrics/metrics.js";
 
 export const HEARTBEAT_MS = 100;

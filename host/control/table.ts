@@ -3,7 +3,7 @@
 
 import { Estimator } from "./estimator.js";
 import { formatList, Format, TableView } from "../config/ipvsadm.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ringDrops } from "../io/ring-drops.js";
 import { dropsOf } from "../engine/index.js";
 import { serviceKey, serverKey } from "../config/model.js";

@@ -32,7 +32,7 @@ import { vipOnHostWarning, vipsOnHost } from "../control/devices.js";
 import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../io/clock.js";
 import { DataplaneThread, ThreadOptions } from "../dataplane/client.js";
-import { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
 import { readTable, removeStaleTemps, TableFileError, TakenTable, writeTable } from "../dataplane/handoff.js";

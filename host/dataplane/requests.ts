@@ -4,7 +4,7 @@
 // Every request is short: listings of the connection table come in bounded slices so
 // that no single request holds the data path for long.
 
-import { Engine, EngineError, ConnectionInfo, ServiceInfo, Timeouts } from "../engine/index.js";
+import { Engine, EngineError, ConnectionInfo } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
 import { applyDifference } from "./reload.js";
 import { ConfigError, DirectorConfig, vrrpSpecs } from "../config/rules.js";
@@ -12,25 +12,14 @@ import { IpvsadmError, ServiceKey } from "../config/ipvsadm.js";
 import type { LoopStats } from "./loop.js";
 import { vrrpPart, type VrrpMachines, type VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
+import { engineSnapshot, type EngineSnapshot } from "./snapshot.js";
+
+export { engineSnapshot, type EngineSnapshot };
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
 export const CONNECTIONS_PER_SLICE = 2048;
 /** Most table entries one slice scans, used or not. */
 export const ENTRIES_PER_SLICE = 65536;
-
-export interface EngineSnapshot {
-  services: ServiceInfo[];
-  counters: Record<string, bigint>;
-  connectionCount: number;
-  connCapacity: number;
-  timeouts: Timeouts;
-  neighbours: Record<string, number>;
-  loop: LoopStats;
-  /** The VRRP instances as their state machines (on the data-path thread) see them. */
-  vrrp: VrrpView[];
-  /** Milliseconds the backup sync daemon has gone without a message (absent: not receiving). */
-  syncIdleMs?: number;
-}
 
 export type EngineRequest =
   | { op: "snapshot" }
@@ -65,14 +54,6 @@ export interface RequestFailure {
   column?: number;
   keyword?: string;
   reason?: string;
-}
-
-export function engineSnapshot(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
-  return {
-    services: e.services(), counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
-    timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
-    syncIdleMs: e.syncIdleMs(),
-  };
 }
 
 /** What serving a request may use besides the engine. */

@@ -6,7 +6,7 @@
 import { createServer, Server } from "node:http";
 import { Counter as PCounter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { dropsOf, ServiceInfo } from "../engine/index.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ringDrops } from "../io/ring-drops.js";
 import { LATENCY_BUCKETS_MS, ServerHealthView } from "../health/service.js";
 import { LATENESS_BUCKETS_MS } from "../io/lateness.js";
