@@ -7,7 +7,8 @@
 import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
 import { AddressError, ipToWire } from "../engine/addr.js";
 import { SCHEDULERS } from "../engine/index.js";
-import { IPVSADM_NOT_YET, Missing, notSupported, schedulerProblem, SYNC_GROUP_NOT_YET } from "./features.js";
+import { Missing, notSupported, schedulerProblem } from "./features.js";
+import { IPVSADM_NOT_YET, SYNC_GROUP_NOT_YET } from "./not-yet.js";
 import { InputError, type InputErrorCode, type IpvsRefusal } from "./errors.js";
 
 export type Command =

@@ -12,7 +12,8 @@ import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
 import { SettingError } from "./settings.js";
 import { compileRegex } from "./regex.js";
-import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET, notSupported } from "./features.js";
+import { notSupported } from "./features.js";
+import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET } from "./not-yet.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,

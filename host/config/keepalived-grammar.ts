@@ -12,7 +12,8 @@ import { LIMITS, type DirectorConfig } from "./director.js";
 
 export type { FileOrder };
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
-import { KEEPALIVED_NOT_YET, notSupported } from "./features.js";
+import { notSupported } from "./features.js";
+import { KEEPALIVED_NOT_YET } from "./not-yet.js";
 import { classify } from "./keepalived-keywords.js";
 import { KEEPALIVED_KEYWORDS } from "./keepalived-keywords-extracted.js";
 

@@ -9,7 +9,8 @@ import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, N
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
 import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
-import { notSupported, ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./features.js";
+import { notSupported } from "./features.js";
+import { ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./not-yet.js";
 import { accessSync, constants } from "node:fs";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./vrrp.js";
