@@ -16,6 +16,13 @@ describe("the house's imports", () => {
     expect(house.arrowsUp).toEqual([]);
   });
 
+  it("keeps the configuration model pure: host/config/ imports only the engine and itself", () => {
+    const out = Object.entries(house.imports)
+      .filter(([from]) => roomOf(from) === "config")
+      .flatMap(([from, to]) => to.filter((t) => !["config", "engine"].includes(roomOf(t))).map((t) => `${from} -> ${t}`));
+    expect(out).toEqual([]);
+  });
+
   it("puts every room of host/ on a floor", () => {
     const rooms = new Set(Object.keys(house.imports).map(roomOf));
     for (const room of rooms) expect(() => floorOf(room), room).not.toThrow();
