@@ -16,10 +16,10 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HealthService } from "../host/health/service.js";
-import type { Clock, Timer } from "../host/control/clock.js";
-import { systemClock } from "../host/control/clock.js";
-import type { DirectorConfig, RealServerConfig } from "../host/control/rules.js";
-import type { TcpChecker } from "../host/health/config.js";
+import type { Clock, Timer } from "../host/io/clock.js";
+import { systemClock } from "../host/io/clock.js";
+import type { DirectorConfig, RealServerConfig } from "../host/config/rules.js";
+import type { TcpChecker } from "../host/config/health.js";
 import { ROOT } from "../host/sandbox/sandbox.js";
 import { levelOf } from "../host/io/log.js";
 

@@ -18,13 +18,13 @@ import { serialize, deserialize } from "node:v8";
 import { fileURLToPath } from "node:url";
 import { Engine, EngineOptions } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
-import { applyConfig, DirectorConfig, parseRules, RealServerConfig } from "../host/control/rules.js";
+import { applyConfig, DirectorConfig, parseRules, RealServerConfig } from "../host/config/rules.js";
 import { DataplaneThread } from "../host/dataplane/client.js";
 import { engineSnapshot, SERVERS_PER_SLICE, SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE } from "../host/dataplane/requests.js";
 import { Estimator } from "../host/control/estimator.js";
 import { startControl } from "../host/control/server.js";
 import { ipvsadm } from "../host/cli/ipvsadm.js";
-import { formatList, parseArgs, TableView } from "../host/control/ipvsadm.js";
+import { formatList, parseArgs, TableView } from "../host/config/ipvsadm.js";
 import { estimate, tableView } from "../host/control/table.js";
 
 const SERVICES = Number(process.argv[2] ?? 65536);

@@ -6,7 +6,7 @@
 
 import uPlot from "uplot";
 import type { LiveView } from "../host/control/live.js";
-import type { ServiceView } from "../host/control/ipvsadm.js";
+import type { ServiceView } from "../host/config/ipvsadm.js";
 import { serviceLabel, type HistoryView } from "../host/dashboard/history.js";
 
 /** Seconds the charts span (the server's history is as long). */

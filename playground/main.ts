@@ -7,9 +7,9 @@
 
 import { Engine, EngineError, SCHEDULERS, type ConnectionInfo, type Method, type SchedulerName, type ServiceInfo } from "../host/engine/index.js";
 import { ipToNumber, numberToIp } from "../host/engine/addr.js";
-import { readPcap, writePcap } from "../host/io/pcap.js";
+import { readPcap, writePcap } from "../host/engine/pcap.js";
 import { replayFrames } from "../host/engine/replay.js";
-import { applyConfig, ConfigError, configSlotSize, schedulerSizing, setConfigSource, type DirectorConfig } from "../host/control/rules.js";
+import { applyConfig, ConfigError, configSlotSize, schedulerSizing, setConfigSource, type DirectorConfig } from "../host/config/rules.js";
 import { loadConfig } from "../host/control/load.js";
 import { changedFields, frameFields, summary, type Field } from "./fields.js";
 import { ACK, arpRequest, echoRequest, FIN, PSH, SYN, tcpFrame, udpFrame, type Ends } from "./craft.js";

@@ -7,7 +7,7 @@
 // of the current sublevel). Every #ifdef branch is taken, so the list is what a keepalived
 // built with every option knows.
 //
-//   node scripts/keepalived-keywords.mjs GIT_DIR [REF ...] > host/control/keepalived-keywords-extracted.ts
+//   node scripts/keepalived-keywords.mjs GIT_DIR [REF ...] > host/config/keepalived-keywords-extracted.ts
 //
 // GIT_DIR is a clone of github.com/acassen/keepalived (bare or not). REFs default to v2.2.8,
 // the newest 2.2 release (Debian 12 ships 2.2.7), and v2.4.3: the list is the first's, and

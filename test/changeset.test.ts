@@ -1,4 +1,4 @@
-// Change sets (host/engine/changes.ts, host/control/changeset.ts): what a change changes is
+// Change sets (host/engine/changes.ts, host/dataplane/changeset.ts): what a change changes is
 // computed from the two configurations (or the command), carried as plain data, and applied
 // by the engine whole or not at all; the data path's request code runs no control code.
 
@@ -6,12 +6,12 @@ import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { applyChangeSet, ChangeOp, ChangeRefused, ChangeSet } from "../host/engine/changes.js";
 import { Engine } from "../host/engine/index.js";
-import { planDifference } from "../host/control/changeset.js";
-import { applyConfig, DirectorConfig, parseRules } from "../host/control/rules.js";
-import { LocalEngine } from "../host/control/adapter.js";
+import { planDifference } from "../host/dataplane/changeset.js";
+import { applyConfig, DirectorConfig, parseRules } from "../host/config/rules.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
-import { mismatches } from "../host/control/model.js";
-import { parseArgs } from "../host/control/ipvsadm.js";
+import { mismatches } from "../host/config/model.js";
+import { parseArgs } from "../host/config/ipvsadm.js";
 import { loadEngine } from "../host/engine/node.js";
 import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
 import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";

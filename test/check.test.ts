@@ -9,12 +9,12 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../host/sandbox/sandbox.js";
 import { loadEngine } from "../host/engine/node.js";
-import { LocalEngine } from "../host/control/adapter.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { loadConfig } from "../host/control/load.js";
-import { applyConfig, ConfigError, configSlotSize, DirectorConfig, sortErrors } from "../host/control/rules.js";
+import { applyConfig, ConfigError, configSlotSize, DirectorConfig, sortErrors } from "../host/config/rules.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
-import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
+import { ADD_DIRECTOR } from "../host/config/keepalived-grammar.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
 const folder = tempFolder("wasmvs-check-");

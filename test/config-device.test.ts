@@ -6,10 +6,10 @@
 
 import { describe, expect, it } from "vitest";
 import { loadConfig, readConfig } from "../host/control/load.js";
-import { ConfigError, configSlotSize, DirectorConfig, InterfaceConfig } from "../host/control/rules.js";
+import { ConfigError, configSlotSize, DirectorConfig, InterfaceConfig } from "../host/config/rules.js";
 import { DeviceFacts, DeviceLookup, HostProbe, interfaceBackend, vipOnHostWarning, vipsOnHost, xdpReadiness } from "../host/control/devices.js";
 import { check } from "../host/cli/check.js";
-import { validateOnScratch } from "../host/control/reload.js";
+import { validateOnScratch } from "../host/dataplane/reload.js";
 import { tempFolder } from "./helpers/files.js";
 
 const folder = tempFolder("wasmvs-device-");

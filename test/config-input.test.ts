@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../host/sandbox/sandbox.js";
-import { LIMITS } from "../host/control/rules.js";
+import { LIMITS } from "../host/config/rules.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, readFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadEngine } from "../host/engine/node.js";
-import { LocalEngine } from "../host/control/adapter.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { Estimator } from "../host/control/estimator.js";
-import { applyConfig, parseRules } from "../host/control/rules.js";
+import { applyConfig, parseRules } from "../host/config/rules.js";
 import { ControlOptions, startControl } from "../host/control/server.js";
 import { request } from "../host/cli/ipvsadm.js";
 import { DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC } from "./helpers/director.js";
@@ -199,7 +199,7 @@ describe("the control socket", () => {
 
 describe("wasmvs reload", () => {
   it("shows the new file's warnings to whoever reloaded (a misspelt keyword ignored as keepalived does), then the changes (issue 17 attack: they were only in the log)", async () => {
-    const { parseKeepalived } = await import("../host/control/keepalived.js");
+    const { parseKeepalived } = await import("../host/config/keepalived.js");
     const { execFile } = await import("node:child_process");
     const file = join(dir, "reload-warn.conf");
     const director = `director {\n  interface eth0 {\n    mac ${OUT_MAC}\n    address ${DIRECTOR_OUT}/24\n  }\n}\n`;

@@ -4,11 +4,11 @@
 
 import { describe, it, expect } from "vitest";
 import { loadEngine } from "../host/engine/node.js";
-import { LocalEngine } from "../host/control/adapter.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
-import { mismatches } from "../host/control/model.js";
-import { applyConfig, DirectorConfig, parseRules } from "../host/control/rules.js";
-import { parseArgs } from "../host/control/ipvsadm.js";
+import { mismatches } from "../host/config/model.js";
+import { applyConfig, DirectorConfig, parseRules } from "../host/config/rules.js";
+import { parseArgs } from "../host/config/ipvsadm.js";
 import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
 import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";
 
@@ -155,7 +155,7 @@ describe("one model, serialised changes", () => {
 
 describe("control-plane timer lateness", () => {
   it("records how late a periodic timer fires: last, greatest, 99th percentile (fake clock)", async () => {
-    const { Lateness } = await import("../host/control/lateness.js");
+    const { Lateness } = await import("../host/io/lateness.js");
     const l = new Lateness(100, 0);
     let t = 0;
     for (let k = 0; k < 200; k++) { t += 100; l.fired(t); }
@@ -175,7 +175,7 @@ describe("control-plane timer lateness", () => {
 
 describe("housekeeping on a fake clock", () => {
   it("writes the status every second, runs the estimator every two, and measures a stalled event loop", async () => {
-    const { FakeClock } = await import("../host/control/clock.js");
+    const { FakeClock } = await import("../host/io/clock.js");
     const { Housekeeping } = await import("../host/control/housekeeping.js");
     const { Estimator } = await import("../host/control/estimator.js");
     const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");

@@ -8,11 +8,11 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../host/control/load.js";
-import { ConfigError } from "../host/control/rules.js";
-import { derivedMac } from "../host/control/settings.js";
-import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
+import { ConfigError } from "../host/config/rules.js";
+import { derivedMac } from "../host/config/settings.js";
+import { ADD_DIRECTOR } from "../host/config/keepalived-grammar.js";
 import { check } from "../host/cli/check.js";
-import { validateOnScratch } from "../host/control/reload.js";
+import { validateOnScratch } from "../host/dataplane/reload.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const CLI = join(import.meta.dirname, "..", "bin", "wasmvs.js");

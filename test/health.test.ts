@@ -9,20 +9,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CheckerState, QuorumState } from "../host/health/state.js";
 import { effective, HealthView } from "../host/health/overlay.js";
-import { CheckerConfig, TcpChecker } from "../host/health/config.js";
+import { CheckerConfig, TcpChecker } from "../host/config/health.js";
 import { HealthService } from "../host/health/service.js";
-import { parseKeepalived } from "../host/control/keepalived.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
 import { loadConfig } from "../host/control/load.js";
 import { ControlState } from "../host/control/daemon.js";
-import { LocalEngine } from "../host/control/adapter.js";
-import { mismatches } from "../host/control/model.js";
-import { applyConfig, DirectorConfig } from "../host/control/rules.js";
-import { FakeClock } from "../host/control/clock.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
+import { mismatches } from "../host/config/model.js";
+import { applyConfig, DirectorConfig } from "../host/config/rules.js";
+import { FakeClock } from "../host/io/clock.js";
 import { loadEngine } from "../host/engine/node.js";
-import { parseArgs } from "../host/control/ipvsadm.js";
+import { parseArgs } from "../host/config/ipvsadm.js";
 import { trackedValue } from "../host/health/checkers/file.js";
 import type { Outcome } from "../host/health/checkers/outcome.js";
-import { NotifyFifos } from "../host/control/notify-fifo.js";
+import { NotifyFifos } from "../host/health/notify-fifo.js";
 import { NOTICE } from "../host/io/log.js";
 
 const tcp = (o: Partial<TcpChecker> = {}): TcpChecker => ({

@@ -6,10 +6,10 @@
 import { describe, it, expect } from "vitest";
 import {
   formatConnections, formatList, formatSave, formatTimeouts, IpvsadmError, largenum, parseArgs, TableView, Format,
-} from "../host/control/ipvsadm.js";
-import { applyCommand } from "../host/control/model.js";
+} from "../host/config/ipvsadm.js";
+import { applyCommand } from "../host/config/model.js";
 import { Estimator } from "../host/control/estimator.js";
-import { DirectorConfig, parseRules } from "../host/control/rules.js";
+import { DirectorConfig, parseRules } from "../host/config/rules.js";
 
 const fmt = (over: Partial<Format> = {}): Format => ({
   numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, ...over,

@@ -7,13 +7,13 @@
 import { describe, it, expect } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { parseKeepalived } from "../host/control/keepalived.js";
-import { ConfigError, DirectorConfig } from "../host/control/rules.js";
-import { FakeClock } from "../host/control/clock.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
+import { ConfigError, DirectorConfig } from "../host/config/rules.js";
+import { FakeClock } from "../host/io/clock.js";
 import { Advert, VrrpInstance } from "../host/vrrp/state.js";
-import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
+import type { VrrpInstanceConfig } from "../host/config/vrrp.js";
 import { tempFolder } from "./helpers/files.js";
-import { dataPathPriority } from "../host/dataplane/director.js";
+import { dataPathPriority } from "../host/daemon/director.js";
 
 const folder = tempFolder("wasmvs-kc2-");
 const DIRECTOR = `director {

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { check } from "../host/cli/check.js";
-import { ConfigError } from "../host/control/rules.js";
+import { ConfigError } from "../host/config/rules.js";
 import { readConfig } from "../host/control/load.js";
 import { gatedDescribe } from "./e2e/e2e.js";
 

@@ -4,10 +4,10 @@
 // loads, a refused one is "not supported by wasmvs yet" at its position, never "unknown".
 
 import { describe, it, expect } from "vitest";
-import { parseKeepalived } from "../host/control/keepalived.js";
-import { ConfigError } from "../host/control/rules.js";
-import { KEEPALIVED_KEYWORDS, KEEPALIVED_VERSION } from "../host/control/keepalived-keywords-extracted.js";
-import { allClasses, classify, keywordTableMarkdown, unclassified, wholeBlock } from "../host/control/keepalived-keywords.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
+import { ConfigError } from "../host/config/rules.js";
+import { KEEPALIVED_KEYWORDS, KEEPALIVED_VERSION } from "../host/config/keepalived-keywords-extracted.js";
+import { allClasses, classify, keywordTableMarkdown, unclassified, wholeBlock } from "../host/config/keepalived-keywords.js";
 import { readFileSync } from "node:fs";
 import { tempFolder } from "./helpers/files.js";
 

@@ -4,14 +4,14 @@
 import { describe, it, expect } from "vitest";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseKeepalived } from "../host/control/keepalived.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
 import { loadConfig } from "../host/control/load.js";
-import { ConfigError, parseRules } from "../host/control/rules.js";
-import { reload } from "../host/control/reload.js";
-import { applyConfig } from "../host/control/rules.js";
+import { ConfigError, parseRules } from "../host/config/rules.js";
+import { reload } from "../host/dataplane/reload.js";
+import { applyConfig } from "../host/config/rules.js";
 import { loadEngine } from "../host/engine/node.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
-import { ADD_DIRECTOR } from "../host/control/keepalived-grammar.js";
+import { ADD_DIRECTOR } from "../host/config/keepalived-grammar.js";
 import { effective } from "../host/health/overlay.js";
 
 /** The director block the samples get: their addresses on its two segments. */

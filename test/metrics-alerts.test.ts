@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { metricsRegistry, type SyncRolesView } from "../host/metrics/metrics.js";
-import { LATENESS_BUCKETS_MS } from "../host/control/lateness.js";
+import { LATENESS_BUCKETS_MS } from "../host/io/lateness.js";
 import type { EngineSnapshot } from "../host/dataplane/requests.js";
 import { ROOT } from "../host/sandbox/sandbox.js";
 

@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { director, RS } from "./helpers/director.js";
 import { decode, expectFrame } from "./helpers/packet.js";
-import { writePcap } from "../host/io/pcap.js";
+import { writePcap } from "../host/engine/pcap.js";
 import type { Fixture, Scenario } from "./fixtures/build.js";
 import type { Engine } from "../host/engine/index.js";
 

@@ -9,7 +9,7 @@ import { describe, it, expect } from "vitest";
 import { director, RS, VIP, OUT_MAC, GATEWAY_MAC, RS_MAC } from "./helpers/director.js";
 import { eth, ipv4, tcp, udp, expectFrame, SYN, ACK, RST } from "./helpers/packet.js";
 import type { Engine } from "../host/engine/index.js";
-import { formatConnections } from "../host/control/ipvsadm.js";
+import { formatConnections } from "../host/config/ipvsadm.js";
 
 type Client = { addr: string; port: number };
 const syn = (c: Client, dport = 80) =>

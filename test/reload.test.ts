@@ -5,11 +5,11 @@
 
 import { describe, it, expect } from "vitest";
 import { loadEngine } from "../host/engine/node.js";
-import { LocalEngine } from "../host/control/adapter.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
-import { mismatches } from "../host/control/model.js";
-import { applyConfig, DirectorConfig, parseRules, schedulerSizing } from "../host/control/rules.js";
-import { formatList, formatTimeouts, parseArgs } from "../host/control/ipvsadm.js";
+import { mismatches } from "../host/config/model.js";
+import { applyConfig, DirectorConfig, parseRules, schedulerSizing } from "../host/config/rules.js";
+import { formatList, formatTimeouts, parseArgs } from "../host/config/ipvsadm.js";
 import { NUMERIC, tableView } from "../host/control/table.js";
 import { loadConfig } from "../host/control/load.js";
 import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, VIP } from "./helpers/director.js";

@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
-import { writePcap, readPcap } from "../host/io/pcap.js";
+import { writePcap, readPcap } from "../host/engine/pcap.js";
 import { loadEngine } from "../host/engine/node.js";
 import { eth, ipv4, tcp, udp, expectFrame, SYN, ACK } from "./helpers/packet.js";
-import { parseRules, ConfigError, configSlotSize } from "../host/control/rules.js";
+import { parseRules, ConfigError, configSlotSize } from "../host/config/rules.js";
 import { mhPick, mhTable } from "./helpers/mh-model.js";
 import { flowSlot, model as maglevModel } from "./helpers/maglev-model.js";
 

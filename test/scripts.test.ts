@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { insecurity, MAX_OUTPUT_BYTES, MAX_RUNNING, ScriptRunner } from "../host/health/scripts.js";
 import { miscCheck } from "../host/health/checkers/misc.js";
-import type { MiscChecker, Script } from "../host/health/config.js";
+import type { MiscChecker, Script } from "../host/config/health.js";
 
 const root = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-scripts-"));

@@ -12,8 +12,8 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createHash, createHmac } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FakeClock } from "../host/control/clock.js";
-import { parseKeepalived } from "../host/control/keepalived.js";
+import { FakeClock } from "../host/io/clock.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
 import { VrrpMachines } from "../host/vrrp/machines.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "./helpers/director.js";
 import { expectFrame, eth, ipv4, tcp, udp, vrrp, ACK, SYN } from "./helpers/packet.js";

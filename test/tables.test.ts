@@ -9,10 +9,10 @@ import { director, CLIENT, CLIENT_MAC, GATEWAY_MAC, OUT_MAC } from "./helpers/di
 import { arp, decode, eth, ipv4, tcp, ACK, SYN } from "./helpers/packet.js";
 import { xorshift } from "./helpers/fuzz.js";
 import { Counter, Engine, MAX_REAL_SERVERS, MAX_SERVICES } from "../host/engine/index.js";
-import { parseKeepalived } from "../host/control/keepalived.js";
-import { parseRules } from "../host/control/rules.js";
+import { parseKeepalived } from "../host/config/keepalived.js";
+import { parseRules } from "../host/config/rules.js";
 import { check } from "../host/cli/check.js";
-import { scratchErrors } from "../host/control/reload.js";
+import { scratchErrors } from "../host/dataplane/reload.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 
 const files = tempFolder("wasmvs-tables-");

@@ -3,9 +3,9 @@
 // by address, a master answering a lower priority at once, adverts keepalived would drop.
 
 import { describe, it, expect } from "vitest";
-import { FakeClock } from "../host/control/clock.js";
+import { FakeClock } from "../host/io/clock.js";
 import { Advert, VrrpInstance, VrrpState } from "../host/vrrp/state.js";
-import type { VrrpInstanceConfig } from "../host/vrrp/config.js";
+import type { VrrpInstanceConfig } from "../host/config/vrrp.js";
 
 const cfg = (o: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig => ({
   name: "VI_1", ifindex: 0, interfaceName: "outside", vrid: 51, priority: 100, initialMaster: false, version: 3, advertIntMs: 100, preempt: true,
@@ -222,7 +222,7 @@ describe("advert lateness (issue 16: measured against the schedule, on the clock
 
 describe("PolledClock (the data-path thread's VRRP clock)", () => {
   it("runs due timers earliest first when polled, says when the next is due, and fires a periodic timer once after a stall", async () => {
-    const { PolledClock } = await import("../host/control/clock.js");
+    const { PolledClock } = await import("../host/io/clock.js");
     let t = 0;
     const ran: string[] = [];
     const errors: unknown[] = [];

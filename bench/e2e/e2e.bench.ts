@@ -320,7 +320,7 @@ async function main(): Promise<void> {
 }
 
 /** The same running director measured again with its data-path thread made real-time (SCHED_RR 10),
- *  as it runs where a VRRP instance does (host/dataplane/director.ts, wantsRealTime): on shared
+ *  as it runs where a VRRP instance does (host/daemon/director.ts, wantsRealTime): on shared
  *  cores a real-time thread wakes for nearly every frame, ahead of the client and servers, so its
  *  batches stay small and it pays a wakeup and a send per frame or two; this path says what that
  *  costs in CPU per request and requests/s against the default scheduling the director has without VRRP. */

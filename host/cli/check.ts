@@ -6,14 +6,14 @@
 import { loadEngine } from "../engine/node.js";
 import { BYTES_PER_REAL_SERVER, BYTES_PER_SERVICE, DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { readConfig, withEngineErrors } from "../control/load.js";
-import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "../control/rules.js";
-import { formatSave } from "../control/ipvsadm.js";
+import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
+import { formatSave } from "../config/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
-import { defaultSocket } from "../control/server.js";
-import { engineSnapshot } from "../dataplane/requests.js";
+import { defaultSocket } from "../io/control-socket.js";
+import { engineSnapshot } from "../dataplane/snapshot.js";
 import { effective } from "../health/overlay.js";
 import { healthSummary } from "../health/summary.js";
-import type { Script } from "../health/config.js";
+import type { Script } from "../config/health.js";
 import { DeviceLookup, HostProbe, interfaceBackend, readDevice, readHostProbe, xdpReadiness } from "../control/devices.js";
 
 /** What check reads of the host it runs on (tests pass fake devices and a fake probe). */

@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import {
   ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, TableView,
   VERSION_TEXT,
-} from "../control/ipvsadm.js";
-import { defaultSocket } from "../control/server.js";
+} from "../config/ipvsadm.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { formatHealth } from "../health/format.js";
 import { formatVrrp, VrrpView } from "../vrrp/format.js";
 import type { ServerHealthView } from "../health/service.js";

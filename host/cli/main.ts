@@ -1,17 +1,17 @@
 // The wasmvs command.
 
 import { replay } from "./replay.js";
-import { runDirector } from "../dataplane/director.js";
+import { runDirector } from "../daemon/director.js";
 import { runDecap } from "../dataplane/decap.js";
 import { ipvsadm } from "./ipvsadm.js";
-import { ConfigError } from "../control/rules.js";
-import { PcapError } from "../io/pcap.js";
+import { ConfigError } from "../config/rules.js";
+import { PcapError } from "../engine/pcap.js";
 import { ipToWire } from "../engine/index.js";
-import { IpvsadmError } from "../control/ipvsadm.js";
-import { defaultSocket } from "../control/server.js";
+import { IpvsadmError } from "../config/ipvsadm.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { tapAddon } from "../io/tap.js";
 import { readFileSync } from "node:fs";
-import { printable } from "../control/printable.js";
+import { printable } from "../config/printable.js";
 import { journalStream, Logger, makeLogger, parseFacility, parseLevel } from "../io/log.js";
 
 export const USAGE = `usage: wasmvs <command> [options]

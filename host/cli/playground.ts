@@ -5,7 +5,7 @@
 import { createServer } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { listenEndpoint, SettingError } from "../control/settings.js";
+import { listenEndpoint, SettingError } from "../config/settings.js";
 
 export const PLAYGROUND_PAGE = fileURLToPath(new URL("../../../dist/playground/index.html", import.meta.url));
 

@@ -6,11 +6,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { replayFrames } from "../engine/replay.js";
 import { loadEngine } from "../engine/node.js";
-import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../io/pcap.js";
-import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing } from "../control/rules.js";
+import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../engine/pcap.js";
+import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
 import { loadConfig } from "../control/load.js";
 import { formatCounters, formatServices } from "../control/table.js";
-import { engineSnapshot } from "../dataplane/requests.js";
+import { engineSnapshot } from "../dataplane/snapshot.js";
 
 export interface ReplayOptions {
   config: string;

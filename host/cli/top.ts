@@ -5,9 +5,9 @@
 // as ipvsadm's listing does.
 
 import { request } from "./ipvsadm.js";
-import { FWD, IpvsadmError, type ServiceView } from "../control/ipvsadm.js";
+import { FWD, IpvsadmError, type ServiceView } from "../config/ipvsadm.js";
 import type { LiveView } from "../control/live.js";
-import { printable } from "../control/printable.js";
+import { printable } from "../config/printable.js";
 
 export interface TopOptions {
   socket: string;

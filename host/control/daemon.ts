@@ -4,13 +4,13 @@
 // says what the engine holds. Independent of TAP and threads: tests drive it with the
 // in-thread engine adapter.
 
-import { EngineAdapter } from "./adapter.js";
-import { IpvsadmError, Parsed } from "./ipvsadm.js";
-import { checkModel, mergeReload, servicePosition, serviceKey, ServiceTable } from "./model.js";
-import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "./rules.js";
+import { EngineAdapter } from "../dataplane/adapter.js";
+import { IpvsadmError, Parsed } from "../config/ipvsadm.js";
+import { checkModel, mergeReload, servicePosition, serviceKey, ServiceTable } from "../config/model.js";
+import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "../config/rules.js";
 import { fileOrders } from "./load.js";
-import { restartErrors, scratchErrors } from "./reload.js";
-import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "./changeset.js";
+import { restartErrors, scratchErrors } from "../dataplane/reload.js";
+import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "../dataplane/changeset.js";
 import { effective, effectiveService, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 

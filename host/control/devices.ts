@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
-import { boundWarnings, ConfigError, DirectorConfig, InterfaceConfig, STANDIN_MAC } from "./rules.js";
+import { boundWarnings, ConfigError, DirectorConfig, InterfaceConfig, STANDIN_MAC } from "../config/rules.js";
 
 /** What this host says of one of its interfaces. */
 export interface DeviceFacts {

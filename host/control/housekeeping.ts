@@ -4,12 +4,12 @@
 // adapter: tested on a fake clock with the in-thread engine.
 
 import { writeFileSafelyAsync } from "../io/safe-file.js";
-import { Clock, Timer } from "./clock.js";
-import { EngineAdapter } from "./adapter.js";
+import { Clock, Timer } from "../io/clock.js";
+import { EngineAdapter } from "../dataplane/adapter.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "./estimator.js";
-import { Lateness } from "./lateness.js";
+import { Lateness } from "../io/lateness.js";
 import { estimate } from "./table.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import type { ProcessHealth } from "../metrics/metrics.js";
 
 export const HEARTBEAT_MS = 100;

@@ -5,12 +5,12 @@
 // The same formatter as the whole-table listings (ipvsadm.ts), so the text is byte for byte
 // what formatList/formatSave/formatConnections make of the same table.
 
-import { EngineAdapter } from "./adapter.js";
+import { EngineAdapter } from "../dataplane/adapter.js";
 import { Estimator } from "./estimator.js";
 import {
   CONNECTIONS_HEAD, Format, formatConnectionLines, formatListHead, formatListService, formatSaveService, formatTimeouts, IpvsadmError,
   sameService, ServiceKey,
-} from "./ipvsadm.js";
+} from "../config/ipvsadm.js";
 import { serviceView } from "./table.js";
 
 /** What a listing request asks for: ipvsadm's -L (list), -S (save) or -c (connections). */

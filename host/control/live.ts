@@ -4,9 +4,9 @@
 // rates as --rate's), with what ipvsadm has no column for beside them: drops by reason,
 // the connection table's occupancy, neighbour states, health and VRRP.
 
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import type { Estimator } from "./estimator.js";
-import type { TableView } from "./ipvsadm.js";
+import type { TableView } from "../config/ipvsadm.js";
 import { tableView } from "./table.js";
 import { dropsOf } from "../engine/index.js";
 import type { ServerHealthView } from "../health/service.js";

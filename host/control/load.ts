@@ -9,11 +9,11 @@
 // that was refused still exists by name, so what names it is not refused for it; the
 // engine's checks run on whatever was read.
 
-import { ConfigError, DirectorConfig, engineErrors, laterErrors, PartialConfig, readConfigFile, readRules, sortErrors } from "./rules.js";
-import { looksLikeKeepalived, readKeepalived } from "./keepalived.js";
-import { checkModel } from "./model.js";
+import { ConfigError, DirectorConfig, engineErrors, laterErrors, PartialConfig, readConfigFile, readRules, sortErrors } from "../config/rules.js";
+import { looksLikeKeepalived, readKeepalived } from "../config/keepalived.js";
+import { checkModel } from "../config/model.js";
 import type { Engine } from "../engine/index.js";
-import type { FileOrder } from "./keepalived-grammar.js";
+import type { FileOrder } from "../config/keepalived-grammar.js";
 import { DeviceResolution, resolveDevices } from "./devices.js";
 
 /** The file read as far as it goes, with every error found before the engine's checks.

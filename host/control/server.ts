@@ -26,11 +26,11 @@
 // serialised by the daemon (ControlHost.applyCommands / reloadFile), whoever asks.
 
 import { createServer, connect, Server, Socket } from "node:net";
-import { lstatSync, mkdirSync, statSync, unlinkSync } from "node:fs";
+import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { Estimator } from "./estimator.js";
-import { EngineAdapter } from "./adapter.js";
-import { IpvsadmError, parseArgs, Parsed, ServiceKey } from "./ipvsadm.js";
+import { EngineAdapter } from "../dataplane/adapter.js";
+import { IpvsadmError, parseArgs, Parsed, ServiceKey } from "../config/ipvsadm.js";
 import { tableView, zeroEstimates } from "./table.js";
 import { tapAddon } from "../io/tap.js";
 import type { ServerHealthView } from "../health/service.js";
@@ -44,15 +44,6 @@ import { ERROR } from "../io/log.js";
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 export const MAX_CLIENTS = 32;
 export const IDLE_TIMEOUT_MS = 10_000;
-
-/** The control socket of this network namespace's director. */
-export function defaultSocket(): string {
-  let ns = "default";
-  try {
-    ns = String(statSync("/proc/self/ns/net").ino);
-  } catch { /* no /proc: one name for all */ }
-  return `/run/wasmvs/net-${ns}.sock`;
-}
 
 export interface ControlHost {
   engine: EngineAdapter;

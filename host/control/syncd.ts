@@ -5,9 +5,10 @@
 // lvs_sync_daemon the VRRP instance sets the roles instead (host/vrrp/service.ts), and the
 // command line may look but not change them, as keepalived would put them back.
 
-import type { EngineAdapter, SyncRoles } from "./adapter.js";
-import type { DirectorConfig } from "./rules.js";
-import { DaemonArgs, IpvsadmError } from "./ipvsadm.js";
+import type { EngineAdapter } from "../dataplane/adapter.js";
+import type { SyncRoles } from "../config/vrrp.js";
+import type { DirectorConfig } from "../config/rules.js";
+import { DaemonArgs, IpvsadmError } from "../config/ipvsadm.js";
 
 /** IPVS's default message size for a 1500-byte MTU (ip_vs_sync.c: the MTU less IP and UDP headers). */
 export const DEFAULT_SYNC_MAXLEN = 1472;

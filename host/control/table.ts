@@ -2,11 +2,11 @@
 // rates), one estimation tick, and the human-readable summaries the director logs.
 
 import { Estimator } from "./estimator.js";
-import { formatList, Format, ServiceView, TableView } from "./ipvsadm.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import { formatList, Format, ServiceView, TableView } from "../config/ipvsadm.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ringDrops } from "../io/ring-drops.js";
 import { dropsOf, ServiceInfo } from "../engine/index.js";
-import { serviceKey, serverKey } from "./model.js";
+import { serviceKey, serverKey } from "../config/model.js";
 
 export const NUMERIC: Format = {
   numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false,

@@ -9,7 +9,7 @@
 // new series are not kept and the reply says so). 1800 points x (1 + 32 + 2 + 64) series x 8
 // bytes: 1.4 MB.
 
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ESTIMATOR_INTERVAL_MS } from "../control/estimator.js";
 
 /** One hour at the estimator's resolution. */

@@ -14,6 +14,9 @@ import { applyChangeSet, ChangeRefused, ChangeSet, Refusal, ServiceRef } from ".
 import type { LoopStats } from "./loop.js";
 import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
+import { engineSnapshot, snapshotHead, type EngineSnapshot } from "./snapshot.js";
+
+export { engineSnapshot, type EngineSnapshot };
 
 /** Most connections one slice of a listing carries (about 5 ms of the data path's time). */
 export const CONNECTIONS_PER_SLICE = 2048;
@@ -27,25 +30,6 @@ export const SERVICES_PER_SLICE = 256;
 export const SERVERS_PER_SLICE = 1024;
 /** Most service-table entries one slice scans for services (used or not), and for sort keys. */
 export const SERVICE_ENTRIES_PER_SLICE = 4096;
-
-export interface EngineSnapshot {
-  services: ServiceInfo[];
-  counters: Record<string, bigint>;
-  connectionCount: number;
-  connCapacity: number;
-  timeouts: Timeouts;
-  neighbours: Record<string, number>;
-  loop: LoopStats;
-  /** The VRRP instances as their state machines (on the data-path thread) see them. */
-  vrrp: VrrpView[];
-  /** Milliseconds the backup sync daemon has gone without a message (absent: not receiving). */
-  syncIdleMs?: number;
-  /** How many services and real servers the table holds (Engine.tableCounts). */
-  serviceCount?: number;
-  realServerCount?: number;
-  /** A bounded snapshot's services and real servers not in it (RequestAdapter.boundedSnapshot). */
-  omitted?: { services: number; realServers: number };
-}
 
 export type EngineRequest =
   /** Everything but the services (those come in slices: "services"). */
@@ -91,26 +75,6 @@ export interface RequestFailure {
   column?: number;
   keyword?: string;
   reason?: string;
-}
-
-/** The whole snapshot in one go, for an engine that forwards nothing meanwhile (`wasmvs check`,
- *  replay); a running director's is made of slices (RequestAdapter.snapshot). */
-export function engineSnapshot(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
-  return { ...snapshotHead(e, loop, vrrp), services: e.services() };
-}
-
-/** A snapshot without its services: counters and sizes, bounded whatever the table holds. */
-function snapshotHead(e: Engine, loop: LoopStats, vrrp?: VrrpMachines): EngineSnapshot {
-  return {
-    services: [], counters: e.counters(), connectionCount: e.connectionCount, connCapacity: e.connCapacity,
-    timeouts: e.timeouts(), neighbours: e.neighbourStates(), loop: { ...loop }, vrrp: vrrp?.views() ?? [],
-    syncIdleMs: e.syncIdleMs(), ...countsOf(e),
-  };
-}
-
-function countsOf(e: Engine): { serviceCount: number; realServerCount: number } {
-  const c = e.tableCounts();
-  return { serviceCount: c.services, realServerCount: c.realServers };
 }
 
 /** What serving a request may use besides the engine. */

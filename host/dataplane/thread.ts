@@ -19,11 +19,11 @@ import { readlinkSync } from "node:fs";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { BELL_BIT, RING_DEVICE_GONE, RING_MORE_QUEUES, tapAddon } from "../io/tap.js";
-import { applyConfig, DirectorConfig } from "../control/rules.js";
+import { applyConfig, DirectorConfig } from "../config/rules.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
 import { Journal, JournalMessage } from "./journal.js";
-import { PolledClock } from "../control/clock.js";
+import { PolledClock } from "../io/clock.js";
 import { engineDevice, VrrpEvent, VrrpMachines } from "../vrrp/machines.js";
 import { ERROR } from "../io/log.js";
 

@@ -2,7 +2,12 @@
 // An IPv4 address crosses into the engine as the u32 a little-endian load of its four
 // network-order bytes gives; a port as the u16 a little-endian load of its two bytes gives.
 
-export class AddressError extends Error {}
+export class AddressError extends Error {
+  /** A leading 0 that inet_aton would read as octal: the callers' own wording would hide why. */
+  constructor(message: string, readonly ambiguous = false) {
+    super(message);
+  }
+}
 
 /** "10.0.0.1" -> wire-order u32. Throws AddressError naming the input. */
 export function ipToWire(text: string): number {
@@ -12,7 +17,7 @@ export function ipToWire(text: string): number {
   if (m.slice(1).some((o) => o.length > 1 && o.startsWith("0"))) {
     const octal = m.slice(1).map((o) => (/^0[0-7]*$/.test(o) ? parseInt(o, 8) : Number(o))).join(".");
     throw new AddressError(`ambiguous IPv4 address "${text}": ipvsadm and keepalived (inet_aton) read a leading 0 as octal (${octal}); ` +
-      "write it without leading zeros");
+      "write it without leading zeros", true);
   }
   const b = m.slice(1).map(Number);
   if (b.some((x) => x > 255)) throw new AddressError(`not an IPv4 address: "${text}"`);

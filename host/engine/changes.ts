@@ -1,6 +1,6 @@
 // Change sets: what the control plane changes in a running engine, as plain data that
 // crosses to the data-path thread (structured clone) and is applied there between two
-// batches. The control plane computes a set (host/control/changeset.ts) and checks it
+// batches. The control plane computes a set (host/dataplane/changeset.ts) and checks it
 // against its model; applyChangeSet checks it again against the engine itself, read only
 // (IPVS's ip_vs_add_dest refuses before it allocates, too), and only then changes
 // anything: a set is applied whole or not at all. Its cost follows the set, not the table.

@@ -11,5 +11,5 @@ export * from "./index.js";
 export { Decapsulator } from "./decap.js";
 export { interfaceChooser, replayFrames } from "./replay.js";
 export type { ReplayFrame, ReplayedFrame, ReplayInterface } from "./replay.js";
-export { LINKTYPE_ETHERNET, PcapError, readPcap, writePcap } from "../io/pcap.js";
-export type { PcapPacket } from "../io/pcap.js";
+export { LINKTYPE_ETHERNET, PcapError, readPcap, writePcap } from "./pcap.js";
+export type { PcapPacket } from "./pcap.js";

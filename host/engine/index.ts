@@ -32,12 +32,16 @@ const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: 
 const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
 const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
-export type SchedulerName = "rr" | "wrr" | "lc" | "wlc" | "sh" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos" | "lblc" | "lblcr" | "mh" | "maglev";
+/** The engine's schedulers by name: the Sched enum's (assembly/abi.ts), by code, lower-cased;
+ *  the one list every syntax, listing and error message reads. */
+export type SchedulerName = Lowercase<Exclude<keyof typeof Sched, "COUNT">>;
 
-export const SCHEDULERS: SchedulerName[] = ["rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "fo", "ovf", "twos", "lblc", "mh", "maglev", "lblcr"];
+export const SCHEDULERS: SchedulerName[] = Object.keys(Sched)
+  .filter((k): k is Uppercase<SchedulerName> => Number.isNaN(Number(k)) && k !== "COUNT")
+  .sort((a, b) => Sched[a] - Sched[b]) // SCHEDULERS[code] is the code's name
+  .map((k) => k.toLowerCase() as SchedulerName);
 export const DEFAULT_MAGLEV_SERVICES = 0;
-const SCHED_CODE: Record<SchedulerName, number> = { rr: Sched.RR, wrr: Sched.WRR, lc: Sched.LC, wlc: Sched.WLC, sh: Sched.SH, dh: Sched.DH,
-  sed: Sched.SED, nq: Sched.NQ, fo: Sched.FO, ovf: Sched.OVF, twos: Sched.TWOS, lblc: Sched.LBLC, mh: Sched.MH, maglev: Sched.MAGLEV, lblcr: Sched.LBLCR };
+const SCHED_CODE = Object.fromEntries(SCHEDULERS.map((name) => [name, Sched[name.toUpperCase() as Uppercase<SchedulerName>]])) as Record<SchedulerName, number>;
 const METHOD_CODE: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 const METHOD_NAME: Record<number, Method> = { [Fwd.MASQ]: "nat", [Fwd.DROUTE]: "dr", [Fwd.TUNNEL]: "tun" };
 const PROTO_CODE: Record<Protocol, number> = { tcp: Proto.TCP, udp: Proto.UDP };

@@ -2,7 +2,7 @@
 // change and why — wasmvs's own view (ipvsadm's listings keep their exact formats).
 
 import type { ServerHealthView } from "./service.js";
-import { printable } from "../control/printable.js";
+import { printable } from "../config/printable.js";
 
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 

@@ -4,7 +4,7 @@
 // in a bounded queue and go one at a time; a failure is logged and counted, not retried.
 
 import { createTransport, Transporter } from "nodemailer";
-import type { HealthGlobals } from "./config.js";
+import type { HealthGlobals } from "../config/health.js";
 import { WARNING } from "../io/log.js";
 
 /** Mails waiting at most; past this, new ones are dropped (and counted). */

@@ -10,8 +10,8 @@
 //   quorum lost, sorry server     -> alive servers out (or weight 0 with inhibit), sorry server in
 //   quorum up, sorry_server_inhibit -> the sorry server stays, with weight 0
 
-import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../control/rules.js";
-import { serverKey, serviceKey } from "../control/model.js";
+import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../config/rules.js";
+import { serverKey, serviceKey } from "../config/model.js";
 
 /** What health checking knows about a server (alive, and what its checkers add to its
  *  configured weight) or a virtual server (quorum); undefined: nothing yet. */

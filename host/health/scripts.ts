@@ -8,12 +8,10 @@
 import { spawn } from "node:child_process";
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Script } from "./config.js";
-import { userIds } from "./keepalived-checks.js";
+import { SCRIPT_PATH, type Script } from "../config/health.js";
+import { userIds } from "../config/keepalived-checks.js";
 
 export const MAX_RUNNING = 64;
-/** The PATH scripts run with (and bare command names of vrrp_script are found in). */
-export const SCRIPT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 /** Output kept from one run (the rest is counted, not kept). */
 export const MAX_OUTPUT_BYTES = 4096;
 const KILL_GRACE_MS = 1000;

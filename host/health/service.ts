@@ -9,17 +9,17 @@
 // A reload keeps the state of every checker whose settings did not change (keepalived
 // does the same), so a reload never revives a dead server nor takes a live one down.
 
-import type { Clock, Timer } from "../control/clock.js";
-import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../control/rules.js";
-import { serverKey, serviceKey } from "../control/model.js";
-import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, Script } from "./config.js";
+import type { Clock, Timer } from "../io/clock.js";
+import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../config/rules.js";
+import { serverKey, serviceKey } from "../config/model.js";
+import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, Script } from "../config/health.js";
 import { checkedWeight, HealthView, initialServer } from "./overlay.js";
 import { CheckerState, QuorumState, serverState } from "./state.js";
 import { probe as realProbe, Probe } from "./checkers/index.js";
 import { ScriptRunner } from "./scripts.js";
 import { Mailer } from "./mail.js";
-import { fifoRs, fifoVs, NotifyFifos } from "../control/notify-fifo.js";
-import { printable } from "../control/printable.js";
+import { fifoRs, fifoVs, NotifyFifos } from "./notify-fifo.js";
+import { printable } from "../config/printable.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
 /** Characters of a check's reason kept (before escaping). */

@@ -18,7 +18,7 @@
 // gained again at quorum + hysteresis. While quorum is lost the sorry server, if any,
 // replaces the real servers.
 
-import type { CheckerConfig } from "./config.js";
+import type { CheckerConfig } from "../config/health.js";
 import type { Outcome } from "./checkers/outcome.js";
 
 /** A probe's outcome (checkers/outcome.ts) and how long it took. */

@@ -1,7 +1,7 @@
 // What health checking a configuration sets up, in a few lines (`wasmvs check`, the
 // director's start log).
 
-import type { DirectorConfig } from "../control/rules.js";
+import type { DirectorConfig } from "../config/rules.js";
 
 export function healthSummary(cfg: DirectorConfig): string[] {
   const kinds = new Map<string, number>();

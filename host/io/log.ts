@@ -17,7 +17,7 @@
 
 import { fstatSync } from "node:fs";
 import { constants } from "node:os";
-import { printable } from "../control/printable.js";
+import { printable } from "../config/printable.js";
 
 const osErrno = constants.errno as Record<string, number>;
 

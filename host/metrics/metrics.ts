@@ -6,10 +6,10 @@
 import { createServer, Server } from "node:http";
 import { Counter as PCounter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { dropsOf, ServiceInfo } from "../engine/index.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ringDrops } from "../io/ring-drops.js";
 import { LATENCY_BUCKETS_MS, ServerHealthView } from "../health/service.js";
-import { LATENESS_BUCKETS_MS } from "../control/lateness.js";
+import { LATENESS_BUCKETS_MS } from "../io/lateness.js";
 import { limitPeers, replyWithin } from "./peers.js";
 
 /** Scrapers at once (besides the reserve of metrics_scraper addresses), and each peer's share. */

@@ -17,14 +17,14 @@
 // The same class runs in the main thread on a fake clock for the unit tests, and with the
 // in-thread engine adapter (LocalEngine).
 
-import type { Clock } from "../control/clock.js";
-import { positionsAside, samePositionsAside, vrrpSpecs, type DirectorConfig } from "../control/rules.js";
+import type { Clock } from "../io/clock.js";
+import { positionsAside, samePositionsAside, vrrpSpecs, type DirectorConfig } from "../config/rules.js";
 import type { Engine } from "../engine/index.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
 import { ERROR } from "../io/log.js";
-import type { VrrpInstanceConfig } from "./config.js";
+import type { VrrpInstanceConfig } from "../config/vrrp.js";
 
 /** What the state machines ask of the engine. */
 export interface VrrpDevice {

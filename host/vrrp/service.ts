@@ -7,23 +7,35 @@
 // on the notify FIFOs, mail, the log, virtual_routes (the master's), connection sync's role.
 // Nothing here is on VRRP's clock: a stalled event loop delays a notify script, never an advert.
 
-import type { Clock, Timer } from "../control/clock.js";
-import type { EngineAdapter, SyncRoles } from "../control/adapter.js";
-import { positionsAside, samePositionsAside, type DirectorConfig } from "../control/rules.js";
+import type { Clock, Timer } from "../io/clock.js";
+import type { SyncRoles } from "../config/vrrp.js";
+import { positionsAside, samePositionsAside, type DirectorConfig } from "../config/rules.js";
 import { ScriptRunner } from "../health/scripts.js";
 import { Mailer } from "../health/mail.js";
-import { HEALTH_DEFAULTS } from "../health/config.js";
+import { HEALTH_DEFAULTS } from "../config/health.js";
 import type { VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
 import type { VrrpEvent, VrrpTracking } from "./machines.js";
 import { faults, fileStatus, FILE_POLL_MS, LINK_POLL_MS, ScriptTracker, tapLinkUp, weightOf } from "./track.js";
 import { trackedValue } from "../health/checkers/file.js";
-import { fifoLine, NotifyFifos } from "../control/notify-fifo.js";
+import { fifoLine, NotifyFifos } from "../health/notify-fifo.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
+
+/** What the VRRP service asks of the engine, whose state machines run beside it (the engine
+ *  adapter, host/dataplane/adapter.ts, is one). */
+export interface VrrpEngine {
+  vrrpStart(): Promise<void>;
+  vrrpTrack(list: VrrpTracking[]): Promise<void>;
+  vrrpStop(): Promise<void>;
+  vrrpViews(): Promise<VrrpView[]>;
+  onVrrpEvents(f: (events: VrrpEvent[]) => void): void;
+  sync(o: SyncRoles): Promise<void>;
+  routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
+}
 
 export interface VrrpServiceOptions {
   clock: Clock;
-  engine: EngineAdapter;
+  engine: VrrpEngine;
   log: (line: string) => void;
   scripts?: ScriptRunner;
   /** Sets connection sync's roles (the director's SyncDaemons, so that -L --daemon shows

@@ -23,9 +23,9 @@
 // keepalived 2.2.7 drops an advert whose authentication, v2 interval or address list does
 // not match its own (vrrp_check_packet); so does this, counting each reason.
 
-import type { Clock, Timer } from "../control/clock.js";
-import { Lateness, LatenessView } from "../control/lateness.js";
-import type { VrrpInstanceConfig } from "./config.js";
+import type { Clock, Timer } from "../io/clock.js";
+import { Lateness, LatenessView } from "../io/lateness.js";
+import type { VrrpInstanceConfig } from "../config/vrrp.js";
 
 export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP";
 

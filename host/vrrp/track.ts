@@ -3,9 +3,9 @@
 // Each tracker reports its state; the service turns that into FAULT or an effective priority.
 
 import { tapAddon } from "../io/tap.js";
-import type { Clock, Timer } from "../control/clock.js";
+import type { Clock, Timer } from "../io/clock.js";
 import type { ScriptRunner } from "../health/scripts.js";
-import type { TrackWeight, VrrpScriptConfig } from "./config.js";
+import type { TrackWeight, VrrpScriptConfig } from "../config/vrrp.js";
 import { NOTICE } from "../io/log.js";
 
 /** One vrrp_script, run every interval (never two runs at once), good or bad with

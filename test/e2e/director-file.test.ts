@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, OUT_MAC, Sandbox, VIP } from "../../host/sandbox/sandbox.js";
-import { derivedMac } from "../../host/control/settings.js";
+import { derivedMac } from "../../host/config/settings.js";
 import { e2eDescribe } from "./e2e.js";
 
 

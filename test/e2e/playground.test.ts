@@ -12,7 +12,7 @@ import { openBrowser, ORIGIN, type BrowserSession } from "../helpers/browser.js"
 import { browserDescribe, e2eDescribe } from "./e2e.js";
 import { ROOT } from "../../host/sandbox/sandbox.js";
 import { Engine, replayFrames, writePcap, readPcap } from "../../dist/host/engine/embed.js";
-import { applyConfig, configSlotSize, parseRules } from "../../host/control/rules.js";
+import { applyConfig, configSlotSize, parseRules } from "../../host/config/rules.js";
 import { eth, ipv4, tcp, udp, SYN } from "../helpers/packet.js";
 
 const ARTIFACTS = join(ROOT, "test", "artifacts");

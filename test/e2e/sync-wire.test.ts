@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writePcap } from "../../host/io/pcap.js";
+import { writePcap } from "../../host/engine/pcap.js";
 import { director, GATEWAY_MAC, OUT_MAC, VIP, RS, RS_MAC } from "../helpers/director.js";
 import { expectFrame, eth, ipv4, tcp, udp, ACK, SYN } from "../helpers/packet.js";
 import type { Engine } from "../../host/engine/index.js";

@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Director, ROOT, Sandbox, serverAddress, VIP } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
-import { LATENESS_BUCKETS_MS } from "../../host/control/lateness.js";
+import { LATENESS_BUCKETS_MS } from "../../host/io/lateness.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
 /** How long the scrapers run (bounded), and how many at once (the metrics endpoint's cap). */

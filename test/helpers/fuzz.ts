@@ -36,7 +36,7 @@ import { Engine, EngineError, Counter, Region } from "../../host/engine/index.js
 import { ConnField, ConnFlag, DestField, DestFlag, Abi, RxDesc, TxDesc } from "../../host/engine/abi.js";
 import { loadEngine, loadDecapsulator } from "../../host/engine/node.js";
 import type { Decapsulator } from "../../host/engine/decap.js";
-import { writePcap } from "../../host/io/pcap.js";
+import { writePcap } from "../../host/engine/pcap.js";
 
 // ---- the network ------------------------------------------------------------------------
 

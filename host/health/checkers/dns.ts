@@ -5,7 +5,7 @@
 // connect_timeout is a failure.
 
 import { promises as dns } from "node:dns";
-import type { DnsChecker } from "../config.js";
+import type { DnsChecker } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 
 const FAILURES: Record<string, string> = {

@@ -5,7 +5,7 @@
 // to the server's weight.
 
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
-import type { FileChecker } from "../config.js";
+import type { FileChecker } from "../../config/health.js";
 import { Outcome } from "./outcome.js";
 
 /** The value keepalived reads from a tracked file (its first 127 bytes, as strtol reads them). */

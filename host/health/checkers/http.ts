@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request as httpRequest, IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { HealthGlobals, HttpChecker, HttpUrl } from "../config.js";
+import type { HealthGlobals, HttpChecker, HttpUrl } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 import { errorText } from "./tcp.js";
 import { regexFindsOffThread } from "../regex.js";

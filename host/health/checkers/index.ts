@@ -1,6 +1,6 @@
 // One entry point for every checker kind: the probe that answers whether a server passes.
 
-import type { CheckerConfig, HealthGlobals } from "../config.js";
+import type { CheckerConfig, HealthGlobals } from "../../config/health.js";
 import type { ScriptRunner } from "../scripts.js";
 import { dnsCheck } from "./dns.js";
 import { fileCheck } from "./file.js";

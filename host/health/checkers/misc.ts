@@ -3,7 +3,7 @@
 // up with weight exit-2 (and 0 restores the configured weight); anything else, a signal
 // or the timeout is down.
 
-import type { MiscChecker } from "../config.js";
+import type { MiscChecker } from "../../config/health.js";
 import { ScriptRunner } from "../scripts.js";
 import { failure, Outcome } from "./outcome.js";
 

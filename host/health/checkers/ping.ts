@@ -3,7 +3,7 @@
 // source Node does not have; ping is on every Linux host and the tests install it).
 
 import { execFile } from "node:child_process";
-import type { PingChecker } from "../config.js";
+import type { PingChecker } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 
 export function pingCheck(c: PingChecker): Promise<Outcome> {

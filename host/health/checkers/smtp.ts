@@ -3,7 +3,7 @@
 // failure or a step not done within connect_timeout is a failure.
 
 import SMTPConnection from "nodemailer/lib/smtp-connection/index.js";
-import type { SmtpChecker } from "../config.js";
+import type { SmtpChecker } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 import { errorText } from "./tcp.js";
 

@@ -2,7 +2,7 @@
 // (keepalived/check/check_tcp.c); the connection is closed at once.
 
 import { connect } from "node:net";
-import type { CheckerBase } from "../config.js";
+import type { CheckerBase } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 
 export function tcpCheck(c: CheckerBase): Promise<Outcome> {

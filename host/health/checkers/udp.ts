@@ -5,7 +5,7 @@
 // max_reply_length bytes, starting with require_reply's bytes when it gives some.
 
 import { createSocket } from "node:dgram";
-import type { UdpChecker } from "../config.js";
+import type { UdpChecker } from "../../config/health.js";
 import { failure, Outcome } from "./outcome.js";
 import { errorText } from "./tcp.js";
 

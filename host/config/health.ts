@@ -7,6 +7,9 @@
 // (keepalived/check/check_parser.c, check_api.c; ../shared/HA-FACTS.md). Times are in
 // milliseconds: wasmvs accepts fractions of a second where keepalived wants whole ones.
 
+/** The PATH scripts run with (and bare command names of vrrp_script are found in). */
+export const SCRIPT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** keepalived's defaults, in one place (check_data.c, check_api.c, check_*.c). */
 export const HEALTH_DEFAULTS = {
   delayLoopMs: 60_000,
@@ -167,3 +170,15 @@ export interface HealthGlobals {
 
 /** A checked real server's identity in the running configuration. */
 export const checkedServerKey = (service: string, server: string) => `${service} ${server}`;
+
+/** One notify FIFO of global_defs (host/health/notify-fifo.ts writes it). */
+export interface FifoConfig {
+  /** notify_fifo gets every line; vrrp_ and lvs_notify_fifo their part. */
+  kind: "all" | "vrrp" | "lvs";
+  path: string;
+  /** The FIFO's owner when wasmvs makes it (keepalived: the script user). */
+  user?: string;
+  /** Run at start with the FIFO's name appended: typically a reader. */
+  script?: Script;
+  scriptUser?: string;
+}

@@ -8,6 +8,8 @@ import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engi
 import { AddressError, ipToWire } from "../engine/addr.js";
 import { SCHEDULERS } from "../engine/index.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
+import { IPVSADM_NOT_YET, SYNC_GROUP_NOT_YET } from "./not-yet.js";
+import { InputError, type InputErrorCode, type IpvsRefusal } from "./errors.js";
 
 export type Command =
   | "add-service" | "edit-service" | "delete-service" | "flush" | "list" | "add-server" | "delete-server"
@@ -81,23 +83,39 @@ export interface Format {
   vrrp: boolean;
 }
 
-/** An error ipvsadm would report: message and exit status. */
-export class IpvsadmError extends Error {
+/** An error ipvsadm would report: message and exit status (reason: the message without
+ *  ipvsadm's own prefix, as a rules file reports it at the word's position). */
+export class IpvsadmError extends InputError {
   /** The index in argv of the word at fault, when one is. */
   arg?: number;
 
-  constructor(message: string, readonly status: number, readonly showTryHelp = false) {
-    super(message);
+  constructor(message: string, readonly status: number, readonly showTryHelp = false, reason = message, code: InputErrorCode = "invalid") {
+    super(reason, message, code);
+  }
+
+  /** IPVS's refusal of a change to the table, in ipvsadm's words (exit status 255). */
+  static ipvs(code: IpvsRefusal): IpvsadmError {
+    return new IpvsadmError(IPVS_SAYS[code], 255, false, undefined, code);
   }
 }
 
-const MAX_TIMEOUT = 86400 * 31;
-/** Options for features wasmvs does not have: refused with a message, never ignored. */
-const NOT_YET: Record<string, Missing> = {
-  "6": "ipv6", ipv6: "ipv6",
-  pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
-  "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
+/** How ipvsadm words the kernel's refusals (ipvs_strerror of libipvs). */
+const IPVS_SAYS: Record<IpvsRefusal, string> = {
+  "service-exists": "Service already exists",
+  "no-service": "No such service",
+  "service-undefined": "Service not defined",
+  "no-destination": "No such destination",
+  "destination-exists": "Destination already exists",
 };
+
+/** What ipvsadm's own option parser (popt) says: `ipvsadm: ` and the reason. */
+const poptSays = (reason: string, arg: number | undefined): IpvsadmError => {
+  const e = new IpvsadmError(`ipvsadm: ${reason}`, 2, true, reason);
+  e.arg = arg;
+  return e;
+};
+
+const MAX_TIMEOUT = 86400 * 31;
 
 interface OptSpec {
   long: string;
@@ -115,7 +133,7 @@ interface ParseState {
 
 /** ipvsadm's set_command: one command per line. */
 function setCommand(st: ParseState, c: Command): void {
-  if (st.commands.length) throw new IpvsadmError("multiple commands specified", 2, true);
+  if (st.commands.length) throw new IpvsadmError("multiple commands specified", 2, true, undefined, "repeated");
   st.commands.push(c);
 }
 
@@ -126,7 +144,7 @@ function parseAddrPort(text: string, what: string): { address: string; port?: nu
   try {
     ipToWire(m[1]);
   } catch (e) {
-    throw new IpvsadmError(e instanceof AddressError && e.message.startsWith("ambiguous") ? e.message : `illegal ${what} address[:port] specified`, 2);
+    throw new IpvsadmError(e instanceof AddressError && e.ambiguous ? e.message : `illegal ${what} address[:port] specified`, 2);
   }
   return { address: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
 }
@@ -217,7 +235,7 @@ const OPTIONS: OptSpec[] = [
     if (a.port !== undefined) throw new IpvsadmError("illegal mcast-group specified", 2);
     const first = Number(a.address.split(".")[0]);
     if (first >= 224 && first <= 239 && a.address !== "224.0.0.81") {
-      throw new IpvsadmError(`mcast-group ${v}: a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)`, 2);
+      throw new IpvsadmError(`mcast-group ${v}: ${SYNC_GROUP_NOT_YET}`, 2);
     }
     if (a.address !== "224.0.0.81") daemonOf(p).peer = a.address;
   } },
@@ -285,12 +303,12 @@ export function parseNetmask(text: string): string {
     return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
   }
   if (/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(text) && text.split(".").every((o) => Number(o) <= 255)) return text.split(".").map(Number).join(".");
-  throw new IpvsadmError("illegal virtual server persistent mask specified", 2);
+  throw new IpvsadmError("illegal virtual server persistent mask specified", 2, false, undefined, "netmask");
 }
 
 /** ipvsadm's set_option: each option at most once (-m -g, -t A -t B, -s rr -s wrr are refused). */
 function option(st: ParseState, name: string): void {
-  if (st.options.has(name)) throw new IpvsadmError(`multiple '${optName(name)}' options specified`, 2);
+  if (st.options.has(name)) throw new IpvsadmError(`multiple '${optName(name)}' options specified`, 2, false, undefined, "repeated");
   st.options.add(name);
 }
 
@@ -336,7 +354,7 @@ const optName = (n: string) => (n === "service" ? "service-address" : n);
 
 /** An option of a feature wasmvs does not have yet, at argv[arg]. */
 function notYet(option: string, feature: Missing, arg: number): IpvsadmError {
-  const e = new IpvsadmError(`ipvsadm: option ${option}: ${notSupported(feature)}`, 2);
+  const e = new IpvsadmError(`ipvsadm: option ${option}: ${notSupported(feature)}`, 2, false, notSupported(feature));
   e.arg = arg;
   return e;
 }
@@ -346,7 +364,7 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
   try {
     f();
   } catch (e) {
-    if (e instanceof IpvsadmError && e.arg === undefined) e.arg = e.message.startsWith("multiple") ? optionArg : valueArg;
+    if (e instanceof IpvsadmError && e.arg === undefined) e.arg = e.code === "repeated" ? optionArg : valueArg;
     throw e;
   }
 }
@@ -362,24 +380,24 @@ export function parseArgs(argv: string[]): Parsed {
     const a = argv[i];
     if (a.startsWith("--")) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      if (Object.hasOwn(NOT_YET, name)) throw notYet(`--${name}`, NOT_YET[name], i);
+      if (Object.hasOwn(IPVSADM_NOT_YET, name)) throw notYet(`--${name}`, IPVSADM_NOT_YET[name], i);
       const spec = OPTIONS.find((o) => o.long === name);
-      if (!spec) throw new IpvsadmError(`ipvsadm: unrecognized option '${a}'`, 2, true);
+      if (!spec) throw poptSays(`unrecognized option '${a}'`, i);
       let v = inline;
       const at = i;
       if (spec.arg === "optional") {
         if (v === undefined && i + 1 < argv.length && /^\d+$/.test(argv[i + 1])) v = argv[++i];
       } else if (spec.arg && v === undefined) {
-        if (i + 1 >= argv.length) throw new IpvsadmError(`ipvsadm: option '${a}' requires an argument`, 2, true);
+        if (i + 1 >= argv.length) throw poptSays(`option '${a}' requires an argument`, i);
         v = argv[++i];
       }
       applyAt(() => spec.apply(p, v, st), inline === undefined && spec.arg ? i : at, at);
     } else if (a.startsWith("-") && a.length > 1) {
       for (let k = 1; k < a.length; k++) {
         const c = a[k];
-        if (Object.hasOwn(NOT_YET, c)) throw notYet(`-${c}`, NOT_YET[c], i);
+        if (Object.hasOwn(IPVSADM_NOT_YET, c)) throw notYet(`-${c}`, IPVSADM_NOT_YET[c], i);
         const spec = OPTIONS.find((o) => o.short === c);
-        if (!spec) throw new IpvsadmError(`ipvsadm: invalid option -- '${c}'`, 2, true);
+        if (!spec) throw poptSays(`invalid option -- '${c}'`, i);
         let v: string | undefined;
         const at = i;
         if (spec.arg === "optional") {
@@ -391,7 +409,7 @@ export function parseArgs(argv: string[]): Parsed {
         if (spec.arg) {
           if (k + 1 < a.length) v = a.slice(k + 1);
           else if (i + 1 < argv.length) v = argv[++i];
-          else throw new IpvsadmError(`ipvsadm: option requires an argument -- '${c}'`, 2, true);
+          else throw poptSays(`option requires an argument -- '${c}'`, i);
           applyAt(() => spec.apply(p, v, st), i, at);
           break;
         }
@@ -407,7 +425,7 @@ export function parseArgs(argv: string[]): Parsed {
     const t = st.rest.map((x, k) => num(x, 0, MAX_TIMEOUT, ["tcp timeout", "tcpfin timeout", "udp timeout"][k]));
     p.timeouts = { tcp: t[0], tcpfin: t[1], udp: t[2] };
   } else if (st.rest.length) {
-    throw new IpvsadmError(`ipvsadm: unexpected argument ${st.rest[0]}`, 2, true);
+    throw poptSays(`unexpected argument ${st.rest[0]}`, undefined);
   }
   if (p.command === "help" || p.command === "version") return p;
   optCheck(p.command, st.options);

@@ -1,6 +1,7 @@
 // What wasmvs does not do yet, and IPVS's schedulers: one table each, read by every
-// syntax (ipvsadm's options, keepalived's keywords), so that a feature is named and
-// refused the same way wherever it is asked for — never ignored.
+// syntax (ipvsadm's options, keepalived's keywords: not-yet.ts says which words name
+// which), so that a feature is named and refused the same way wherever it is asked for —
+// never ignored.
 
 import { SCHEDULERS } from "../engine/index.js";
 
@@ -10,7 +11,6 @@ export const MISSING = {
   bfd: ["BFD checking", false],
   vrrpStrict: ["VRRP strict mode", false],
   staticRouting: ["static rules (policy routing)", true],
-  syncDaemon: ["the connection sync daemon", false],
   persistenceEngines: ["persistence engines", true],
   ipv6: ["IPv6", false],
   sctp: ["SCTP services", true],

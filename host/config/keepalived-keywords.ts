@@ -11,6 +11,8 @@
 // Blocks are named as in the extracted list: "" the top level, "a/b" block b inside a.
 
 import { KEEPALIVED_KEYWORDS, KEEPALIVED_SINCE } from "./keepalived-keywords-extracted.js";
+import { notSupported } from "./features.js";
+import { VRRP_NOT_YET } from "./not-yet.js";
 
 export type KeywordClass = { kind: "supported" } | { kind: "ignored"; reason: string } | { kind: "notYet"; reason: string };
 
@@ -62,8 +64,8 @@ block("garp_group", { kind: "ignored", reason: GARP_PACING });
 block("linkbeat_interfaces", { kind: "ignored", reason: "wasmvs polls no MII registers: an interface's link is its TAP's" });
 block("vrrp_track_process", { kind: "notYet", reason: "process tracking (vrrp_track_process) is not supported by wasmvs yet" });
 block("interface_up_down_delays", { kind: "notYet", reason: "interface_up_down_delays is not supported by wasmvs yet" });
-block("static_rules", { kind: "notYet", reason: "static rules (policy routing) are not supported by wasmvs yet" });
-block("bfd_instance", { kind: "notYet", reason: "BFD checking is not supported by wasmvs yet" });
+block("static_rules", { kind: "notYet", reason: notSupported("staticRouting") });
+block("bfd_instance", { kind: "notYet", reason: notSupported("bfd") });
 
 // --- global_defs ---
 supported("global_defs", ["router_id", "notification_email_from", "smtp_server", "smtp_helo_name", "smtp_connect_timeout", "notification_email",
@@ -91,7 +93,7 @@ notYet("global_defs", "lower_prio_no_advert and higher_prio_send_advert are not 
 ignored("global_defs", NO_FIREWALL, ["vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority", "nftables_ifindex", "nftables_counters"]);
 ignored("global_defs", `${NO_KERNEL_IPVS}: it matches virtual_server_group ranges itself, without nftables marks`, ["nftables_ipvs", "nftables_ipvs_priority",
   "nftables_ipvs_start_fwmark"]);
-notYet("global_defs", "VRRP strict mode is not supported by wasmvs yet", ["vrrp_strict"]);
+notYet("global_defs", notSupported("vrrpStrict"), ["vrrp_strict"]);
 ignored("global_defs", "wasmvs's data-path thread (which carries VRRP) is real-time (SCHED_RR, vrrp_rt_priority): a nice value does not apply",
   ["vrrp_priority"]);
 ignored("global_defs", "wasmvs does not lock its memory (mlockall); it allocates nothing on its data path", ["vrrp_no_swap"]);
@@ -143,12 +145,12 @@ notYet("vrrp_instance", "", ["use_vmac_addr", "use_ipvlan", "unicast_fault_no_pe
   "track_process", "mcast_dst_ip", "track_src_ip", "unicast_ttl", "no_virtual_ipaddress", "v3_checksum_as_v2", "notify_deleted",
   "notify_master_rx_lower_pri", "notify_priority_changes", "garp_lower_prio_delay", "garp_lower_prio_repeat", "timer_expired_backup", "garp_extra_if",
   "vmac_garp_intvl", "lower_prio_no_advert", "higher_prio_send_advert"]);
-notYet("vrrp_instance", "IPv6 is not supported by wasmvs yet", ["native_ipv6"]);
+notYet("vrrp_instance", notSupported("ipv6"), ["native_ipv6"]);
 notYet("vrrp_instance", "", ["thread_timer_expired", "owner_ignore_adverts"]);
 block("vrrp_instance/auth_hmac", { kind: "notYet", reason: "HMAC authentication (auth_hmac) is not supported by wasmvs yet" });
-notYet("vrrp_instance", "BFD checking is not supported by wasmvs yet", ["track_bfd"]);
-notYet("vrrp_instance", "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)", ["virtual_rules"]);
-notYet("vrrp_instance", "strict_mode is not supported by wasmvs yet", ["strict_mode"]);
+notYet("vrrp_instance", notSupported("bfd"), ["track_bfd"]);
+notYet("vrrp_instance", VRRP_NOT_YET.virtual_rules, ["virtual_rules"]);
+notYet("vrrp_instance", VRRP_NOT_YET.strict_mode, ["strict_mode"]);
 notYet("vrrp_instance", "no_accept is not supported by wasmvs yet", ["no_accept"]);
 ignored("vrrp_instance", "wasmvs holds its addresses in the engine, not the kernel: there are no secondaries to promote", ["promote_secondaries"]);
 ignored("vrrp_instance", "wasmvs polls no MII registers: an interface's link is its TAP's", ["linkbeat_use_polling"]);
@@ -164,7 +166,7 @@ supported("virtual_server", ["ip_family", "retry", "delay_before_retry", "warmup
   "persistence_timeout", "persistence_granularity", "protocol", "smtp_alert", "virtualhost", "alpha", "omega", "quorum_up", "quorum_down",
   "quorum", "hysteresis", "sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method", "real_server"]);
 ignored("virtual_server", `${NO_KERNEL_IPVS}: "hashed" is a flag the kernel reports, not one to set`, ["hashed"]);
-notYet("virtual_server", "persistence engines are not supported by wasmvs yet", ["persistence_engine"]);
+notYet("virtual_server", notSupported("persistenceEngines"), ["persistence_engine"]);
 notYet("virtual_server", "ha_suspend (checks paused while this director does not hold the virtual address) is not supported by wasmvs yet", ["ha_suspend"]);
 ignored("virtual_server", NO_SNMP, ["snmp_name"]);
 notYet("virtual_server", "a virtual server's weight (for virtual_server_group quorum) is not supported by wasmvs yet", ["weight"]);
@@ -172,7 +174,7 @@ supported("virtual_server/real_server", ["weight", "lvs_method", "uthreshold", "
   "retry", "delay_before_retry", "warmup", "connect_timeout", "delay_loop", "smtp_alert", "virtualhost", "MISC_CHECK", "SMTP_CHECK", "TCP_CHECK",
   "PING_CHECK", "UDP_CHECK", "HTTP_GET", "SSL_GET", "DNS_CHECK", "FILE_CHECK"]);
 ignored("virtual_server/real_server", NO_SNMP, ["snmp_name"]);
-block("virtual_server/real_server/BFD_CHECK", { kind: "notYet", reason: "BFD checking is not supported by wasmvs yet" });
+block("virtual_server/real_server/BFD_CHECK", { kind: "notYet", reason: notSupported("bfd") });
 
 const TIMING = ["connect_timeout", "retry", "delay_before_retry", "warmup", "delay_loop", "alpha", "log_all_failures"];
 const BIND_IF = "bind_if is not supported by wasmvs yet: use bindto with the address of that interface";
@@ -253,8 +255,8 @@ export function keywordTableMarkdown(version: string): string {
     `# keepalived's keywords in wasmvs`,
     "",
     `Every keyword of keepalived ${version}'s parser tables and those later releases added (marked with the release; extracted by \`scripts/keepalived-keywords.mjs\` into`,
-    "`host/control/keepalived-keywords-extracted.ts`), by block, and what wasmvs does with it",
-    "(`host/control/keepalived-keywords.ts`; this file is generated by `scripts/keepalived-keywords-doc.mjs`).",
+    "`host/config/keepalived-keywords-extracted.ts`), by block, and what wasmvs does with it",
+    "(`host/config/keepalived-keywords.ts`; this file is generated by `scripts/keepalived-keywords-doc.mjs`).",
     "**read**: read and acted on; **ignored**: accepted with a warning (`FILE:LINE:COL: KEYWORD: ignored: REASON`);",
     "**not yet**: refused at its position as not supported by wasmvs yet. A word keepalived does not know is an",
     "unknown keyword: ignored with its line (and block) and a warning, as keepalived ignores it (`--strict`: an error).",

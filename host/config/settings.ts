@@ -9,8 +9,11 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { notSupported } from "./features.js";
+import { InputError } from "./errors.js";
 
-export class SettingError extends Error {}
+/** A value refused, said without where it stands (the grammar that read it adds that). */
+export class SettingError extends InputError {}
 
 /** A whole number in [min, max]. */
 export function wholeNumber(text: string, min: number, max: number, what: string): number {
@@ -19,11 +22,11 @@ export function wholeNumber(text: string, min: number, max: number, what: string
 }
 
 export function ipv4Address(text: string, what: string): string {
-  if (text.includes(":")) throw new SettingError("IPv6 is not supported by wasmvs yet");
+  if (text.includes(":")) throw new SettingError(notSupported("ipv6"));
   try {
     ipToWire(text);
   } catch (e) {
-    throw new SettingError(e instanceof AddressError && e.message.startsWith("ambiguous") ? e.message : `${what} must be an IPv4 address, got "${text}"`);
+    throw new SettingError(e instanceof AddressError && e.ambiguous ? e.message : `${what} must be an IPv4 address, got "${text}"`);
   }
   return text;
 }

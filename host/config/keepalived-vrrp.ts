@@ -1,19 +1,19 @@
 // keepalived.conf's vrrp_instance, vrrp_sync_group and vrrp_script blocks, static routes and
 // addresses, and VRRP's global_defs (keepalived/vrrp/vrrp_parser.c, vrrp_track.c), read into
-// host/vrrp/config.ts's model. What wasmvs does not do yet is refused with its position
+// host/config/vrrp.ts's model. What wasmvs does not do yet is refused with its position
 // (policy routing, AH, strict mode, process and BFD tracking).
 
-import { interfaceNamed, onLinkIndex, standIns } from "../control/rules.js";
-import type { DirectorConfig, ErrorList, RouteConfig } from "../control/rules.js";
-import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
-import { classify } from "../control/keepalived-keywords.js";
-import { notifyUser, seconds, userIds } from "../health/keepalived-checks.js";
-import type { Script } from "../health/config.js";
+import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
+import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
+import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
+import { classify } from "./keepalived-keywords.js";
+import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
+import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
+import { notSupported } from "./features.js";
+import { ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./not-yet.js";
 import { accessSync, constants } from "node:fs";
-import { SCRIPT_PATH } from "../health/scripts.js";
-import type { FifoConfig } from "../control/notify-fifo.js";
 import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
-  VrrpSyncGroupConfig } from "./config.js";
+  VrrpSyncGroupConfig } from "./vrrp.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
 export interface VrrpGlobals {
@@ -69,7 +69,7 @@ export function syncDaemon(n: Node, cfg: DirectorConfig): SyncDaemonConfig & { i
     else if (key.text === "group") {
       const g = ip(v, "an address");
       const first = Number(g.split(".")[0]);
-      if (first >= 224 && first <= 239 && g !== "224.0.0.81") fail(v, "a multicast group other than IPVS's 224.0.0.81 is not supported by wasmvs yet (a unicast address is)");
+      if (first >= 224 && first <= 239 && g !== "224.0.0.81") fail(v, SYNC_GROUP_NOT_YET);
       if (g !== "224.0.0.81") out.peer = g;
     }
     else fail(key, "expected a vrrp_instance name, id, maxlen, port, ttl or group");
@@ -144,11 +144,6 @@ function versionOf(t: Tok): 2 | 3 {
   return Number(t.text) as 2 | 3;
 }
 
-const NOT_YET: Record<string, string> = {
-  virtual_rules: "virtual_rules are not supported by wasmvs yet (the engine has no policy routing)",
-  strict_mode: "strict_mode is not supported by wasmvs yet",
-  no_accept: "no_accept is not supported by wasmvs yet (the master always takes its addresses' traffic, as keepalived outside strict mode)",
-};
 const KEYS = ["interface", "state", "virtual_router_id", "priority", "advert_int", "nopreempt", "preempt", "preempt_delay", "authentication",
   "virtual_ipaddress", "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop", "version", "garp_master_delay",
   "garp_master_repeat", "down_timer_adverts", "smtp_alert", "track_script", "track_interface", "dont_track_primary",
@@ -228,7 +223,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   // Every keyword is checked on its own: all errors of a block are reported, not only the first.
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
-    if (NOT_YET[k]) fail(c.key, NOT_YET[k]);
+    if (Object.hasOwn(VRRP_NOT_YET, k)) fail(c.key, VRRP_NOT_YET[k]);
     switch (k) {
       case "interface": iface = ifaceOf(arg(c, 0, "an interface")); noMoreArgs(c, 1); leaf(c); break;
       case "state": {
@@ -279,7 +274,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         if (!c.children) fail(c.key, "unicast_peer needs a block of addresses");
         for (const a of c.children!) errs.attempt(() => {
           if (a.children) fail(a.key, "an address, not a block");
-          if (a.key.text.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
+          if (a.key.text.includes(":")) fail(a.key, notSupported("ipv6"));
           const peer = ip(prefixDropped(a.key, "a peer address"), "a peer address");
           if (a.args[0]) fail(a.args[0], `${a.args[0].text}: peer options (min_ttl, max_ttl) are not supported by wasmvs yet`);
           if ((v.unicastPeers ??= []).includes(peer)) fail(a.key, `${peer} is listed twice`);
@@ -387,7 +382,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         const excluded = k === "virtual_ipaddress_excluded";
         for (const a of c.children!) errs.attempt(() => {
           const [addr] = a.key.text.split("/");
-          if (addr.includes(":")) fail(a.key, "IPv6 is not supported by wasmvs yet");
+          if (addr.includes(":")) fail(a.key, notSupported("ipv6"));
           const address = ip({ ...a.key, text: addr }, "the virtual address");
           let dev: Tok | undefined;
           for (let k2 = 0; k2 < a.args.length; k2++) {
@@ -653,9 +648,6 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
   if (g.members.length === 0) warn(n.key, `vrrp_sync_group ${g.name} has no instances: it is left out, as keepalived removes it`);
   return g;
 }
-const ROUTE_NOT_YET = ["table", "metric", "blackhole", "unreachable", "prohibit", "throw", "or", "proto", "protocol", "onlink", "no_track",
-  "realms", "mtu", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd", "features", "quickack",
-  "congctl", "pref", "expires", "fastopen_no_cookie", "tos", "dsfield", "type", "nexthop", "encap", "via6"];
 
 /** A line of static_routes or virtual_routes (keepalived's vrrp_iproute.c grammar, which is
  *  ip route's): what the engine's routes have — a destination, a gateway (`via` or `gw`), an
@@ -676,13 +668,13 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
     else if (w.text === "dev") dev = next();
     else if (w.text === "src") src = next();
     else if (w.text === "scope") next();
-    else if (ROUTE_NOT_YET.includes(w.text)) fail(w, `${w.text} is not supported by wasmvs yet (the engine's routes have a destination, a gateway and an interface)`);
+    else if (ROUTE_NOT_YET.includes(w.text)) fail(w, routeWordNotYet(w.text));
     else if (!dest) dest = w;
     else fail(w, "expected via, gw, dev, src or scope");
   }
   if (!dest) fail(n.key, "a route needs a destination");
   const cidrText = dest!.text === "default" ? "0.0.0.0/0" : dest!.text.includes("/") ? dest!.text : `${dest!.text}/32`;
-  if (cidrText.includes(":")) fail(dest!, "IPv6 is not supported by wasmvs yet");
+  if (cidrText.includes(":")) fail(dest!, notSupported("ipv6"));
   const [addr, len] = cidrText.split("/");
   ip({ ...dest!, text: addr }, "a destination");
   if (!/^\d+$/.test(len) || Number(len) > 32) fail(dest!, "a destination is ADDRESS[/PREFIX]");
@@ -711,7 +703,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
 export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number; where: { file: string; line: number; column: number; text: string } } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
-  if (addr.includes(":")) fail(n.key, "IPv6 is not supported by wasmvs yet");
+  if (addr.includes(":")) fail(n.key, notSupported("ipv6"));
   const address = ip({ ...n.key, text: addr }, "an address");
   let ifindex: number | undefined;
   for (let k = 0; k < n.args.length; k++) {

@@ -5,27 +5,20 @@
 
 import { ConnectionInfo, Engine, ServiceCursor, ServiceInfo } from "../engine/index.js";
 import { ChangeRefused, ChangeSet, isEmptyChangeSet } from "../engine/changes.js";
-import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure, serveRequest, SERVICES_PER_SLICE, toFailure } from "../dataplane/requests.js";
-import { LoopStats } from "../dataplane/loop.js";
-import { ConfigError, DirectorConfig } from "./rules.js";
+import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure, serveRequest, SERVICES_PER_SLICE, toFailure } from "./requests.js";
+import { LoopStats } from "./loop.js";
+import { ConfigError, DirectorConfig } from "../config/rules.js";
 import { restartErrors } from "./reload.js";
 import { countsOf, modelRefusals, planDifference, refusalError } from "./changeset.js";
-import { IpvsadmError, ServiceKey } from "./ipvsadm.js";
-import type { Clock } from "./clock.js";
+import { IpvsadmError, ServiceKey } from "../config/ipvsadm.js";
+import type { Clock } from "../io/clock.js";
 import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
+import type { SyncRoles } from "../config/vrrp.js";
+
+export type { SyncRoles };
 
 /** Connection sync's settings as the control plane sets them (Engine.setSync). */
-export interface SyncRoles {
-  send: boolean;
-  receive: boolean;
-  ifindex: number;
-  syncid: number;
-  maxlen: number;
-  peer?: string;
-  from?: string;
-}
-
 export interface SnapshotLimits {
   maxServices?: number;
   /** Real servers at most (whole services: the one that reaches it is there with all of its). */

@@ -7,8 +7,8 @@
 
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
 import { ipToWire, parseCidr, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
-import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "./rules.js";
-import { keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "./model.js";
+import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "../config/rules.js";
+import { keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
 import { vrrpPart } from "../vrrp/machines.js";
 
 /** A change set and what it changes, in words (the log's and `wasmvs reload`'s). */

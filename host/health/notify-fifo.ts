@@ -14,21 +14,10 @@
 
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { closeSync, constants, fchownSync, fstatSync, openSync, writeSync } from "node:fs";
-import type { Script } from "../health/config.js";
-import { SCRIPT_PATH } from "../health/scripts.js";
-import { userIds } from "../health/keepalived-checks.js";
+import { SCRIPT_PATH, type FifoConfig } from "../config/health.js";
+import { userIds } from "../config/keepalived-checks.js";
 import { WARNING } from "../io/log.js";
 
-export interface FifoConfig {
-  /** notify_fifo gets every line; vrrp_ and lvs_notify_fifo their part. */
-  kind: "all" | "vrrp" | "lvs";
-  path: string;
-  /** The FIFO's owner when wasmvs makes it (keepalived: the script user). */
-  user?: string;
-  /** Run at start with the FIFO's name appended: typically a reader. */
-  script?: Script;
-  scriptUser?: string;
-}
 
 export class NotifyFifo {
   private fd = -1;

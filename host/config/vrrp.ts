@@ -2,7 +2,7 @@
 // every instance carries its final values, keepalived's defaults applied
 // (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
 
-import type { Script } from "../health/config.js";
+import type { Script } from "./health.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,
@@ -144,3 +144,15 @@ export interface TrackedInterface extends TrackWeight {
 }
 
 export const VRRP_SCRIPT_DEFAULTS = { intervalMs: 1000, weight: 0, rise: 1, fall: 1 };
+
+/** The connection sync daemon's roles now (from VRRP's state): peer, where a master sends
+ *  (unicast); from, whom a backup takes unicast sync from. */
+export interface SyncRoles {
+  send: boolean;
+  receive: boolean;
+  ifindex: number;
+  syncid: number;
+  maxlen: number;
+  peer?: string;
+  from?: string;
+}

@@ -1,15 +1,19 @@
 // keepalived.conf's grammar, shared by the parsers of its parts (keepalived.ts for the LVS
-// part and the director block, host/health/keepalived-checks.ts for the checkers): words,
+// part and the director block, host/config/keepalived-checks.ts for the checkers): words,
 // braces and quoted strings with their positions, `#`/`!` comments, `include` with globs,
 // the block structure, and the helpers that read a keyword's arguments or refuse it with
 // its file, line and column. Bounded by LIMITS (size, files, depth, words).
 
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ConfigError, ErrorList, LIMITS, MAX_WARNINGS, notShown, readConfigFile } from "./rules.js";
-import type { DirectorConfig } from "./rules.js";
+import { readConfigFile } from "./rules.js";
+import { ConfigError, ErrorList, MAX_WARNINGS, notShown, type FileOrder } from "./errors.js";
+import { LIMITS, type DirectorConfig } from "./director.js";
+
+export type { FileOrder };
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
-import { Missing, notSupported } from "./features.js";
+import { notSupported } from "./features.js";
+import { KEEPALIVED_NOT_YET } from "./not-yet.js";
 import { classify } from "./keepalived-keywords.js";
 import { KEEPALIVED_KEYWORDS } from "./keepalived-keywords-extracted.js";
 
@@ -111,9 +115,6 @@ export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
   return out;
 }
 
-/** Where each file was read (reading order): the main file [], a file included at line L of
- *  file A as the k-th of its glob [...A's, L, 1, k]. Errors sort by it (rules.ts sortErrors). */
-export type FileOrder = Map<string, number[]>;
 
 /** Words, braces and quoted strings with their positions; comments dropped; includes
  *  spliced in place. Bounded by LIMITS (size, files, depth, tokens). With errs, what is
@@ -243,15 +244,6 @@ export function distance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** Keywords keepalived knows for features wasmvs does not have yet (features.ts names them),
- *  wherever they are written (keepalived-keywords.ts classifies them by block). */
-export const NOT_YET: Record<string, Missing> = {};
-export const missing = (f: Missing, keys: string[]) => { for (const k of keys) NOT_YET[k] = f; };
-missing("bfd", ["BFD_CHECK", "bfd_instance"]);
-missing("staticRouting", ["static_rules"]);
-missing("vrrpStrict", ["vrrp_strict"]);
-missing("persistenceEngines", ["persistence_engine"]);
-missing("fullNat", ["local_address_group"]);
 
 // Warnings of the configuration being read: the parsers of its parts are plain functions
 // called deep inside each other, so the one reading a file (parseKeepalived) sets where
@@ -303,13 +295,13 @@ export const isStrict = () => strict;
 export function unknown(t: Tok, known: string[], where: string, blockPath?: string): void {
   const c = blockPath !== undefined ? classify(blockPath, t.text) : undefined;
   if (c?.kind === "ignored") return warn(t, `${t.text}: ignored: ${c.reason}`);
-  if (c?.kind === "notYet") fail(t, /not supported/.test(c.reason) ? c.reason : `${t.text} is not supported by wasmvs yet`);
-  if (Object.hasOwn(NOT_YET, t.text)) fail(t, notSupported(NOT_YET[t.text]));
+  if (c?.kind === "notYet") fail(t, c.reason || `${t.text} is not supported by wasmvs yet`);
+  if (Object.hasOwn(KEEPALIVED_NOT_YET, t.text)) fail(t, notSupported(KEEPALIVED_NOT_YET[t.text]));
   // A suggestion only for a word that could be a misspelt keyword (they are short).
   // Not worked out for a warning that will only be counted; candidates more than 2 apart in
   // length cannot be within 2 edits.
   const said = strict || blockPath === undefined || warningRoom();
-  const near = !said || t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(NOT_YET)]
+  const near = !said || t.text.length > 40 ? undefined : [...known, ...(blockPath !== undefined ? KEEPALIVED_KEYWORDS[blockPath] ?? [] : []), ...Object.keys(KEEPALIVED_NOT_YET)]
     .filter((k) => Math.abs(k.length - t.text.length) <= 2)
     .map((k) => [k, distance(t.text.toLowerCase(), k.toLowerCase())] as const).filter(([, d]) => d <= 2).sort((a, b) => a[1] - b[1])[0];
   const what = `unknown keyword in ${where}${near ? ` (did you mean '${near[0]}'?)` : ""}`;

@@ -25,139 +25,15 @@ import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { applyCommandInPlace, keywordOf, servicePosition, serviceKey } from "./model.js";
-import type { HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "../vrrp/config.js";
-import type { FifoConfig } from "./notify-fifo.js";
+import type { VrrpInstanceConfig } from "./vrrp.js";
 import { readSyncKey } from "./synckey.js";
-import type { FileOrder } from "./keepalived-grammar.js";
+import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
+import { fileOf, LIMITS, syncKeyBytes, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig } from "./director.js";
 
-/** The sync key's bytes (undefined: none, authentication off). */
-export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
-  cfg.syncAuth ? Uint8Array.from(cfg.syncAuth.keyHex.match(/../g)!.map((h) => parseInt(h, 16))) : undefined;
-
-export class ConfigError extends Error {
-  /** Every error found, when a check went on past the first (this one is errors[0]). */
-  errors: ConfigError[] = [this];
-  /** A bound was reached: nothing after it was read, so checking stops (ErrorList). */
-  fatal = false;
-  /** What the file gave despite the errors, for the checks that run on whatever parsed
-   *  (load.ts: the engine's, on `wasmvs check` and `reload`). */
-  partial?: PartialConfig;
-
-  constructor(readonly file: string, readonly line: number, readonly column: number, readonly keyword: string, readonly reason: string) {
-    super(`${file}:${line}:${column}: ${keyword ? `'${keyword.length > 60 ? `${keyword.slice(0, 60)}...` : keyword}': ` : ""}${reason}`);
-  }
-
-  /** Mark as fatal (see fatal). */
-  stop(): this {
-    this.fatal = true;
-    return this;
-  }
-
-  /** One error standing for several: its message lists them all, one per line. */
-  static all(errors: ConfigError[]): ConfigError {
-    if (errors.length === 1) return errors[0];
-    const first = errors[0];
-    const e = new ConfigError(first.file, first.line, first.column, first.keyword, first.reason);
-    e.errors = errors;
-    e.fatal = errors.some((x) => x.fatal);
-    const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((x) => x.message);
-    if (errors.length > MAX_REPORTED_ERRORS) shown.push(`... and ${errors.length - MAX_REPORTED_ERRORS} more`);
-    e.message = `${errors.length} errors:\n${shown.join("\n")}`;
-    return e;
-  }
-}
-
-/** Collects ConfigErrors so a check reports every one, not only the first. */
-export class ErrorList {
-  readonly errors: ConfigError[] = [];
-
-  /** Run f; a ConfigError it throws is kept and the caller goes on. */
-  attempt(f: () => void): void {
-    try {
-      f();
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      this.errors.push(...e.errors);
-      if (e.fatal || this.errors.length > MAX_COLLECTED_ERRORS) throw ConfigError.all(this.errors).stop();
-    }
-  }
-
-  /** Throw what was collected, if anything. */
-  check(): void {
-    if (this.errors.length) throw ConfigError.all(this.errors);
-  }
-}
-
-const MAX_REPORTED_ERRORS = 50;
-
-/** Where a value was written: its file, line, column and text (engine refusals are
- *  reported there, as the parsers report theirs). */
-/** A record as JSON with its positions left out: what a reload compares (a line added above
- *  moves every position below it, and is no change). */
-const POSITION_KEYS = new Set(["line", "where", "macWhere", "deviceWhere", "mtuWhere"]);
-export const positionsAside = (x: unknown): string =>
-  JSON.stringify(x, (k, v) => (POSITION_KEYS.has(k) ? undefined : v));
-export const samePositionsAside = (a: unknown, b: unknown): boolean => positionsAside(a) === positionsAside(b);
-
-export interface Pos {
-  file: string;
-  line: number;
-  column: number;
-  text: string;
-}
-
-/** What a file gave despite its errors (ConfigError.partial). */
-export interface PartialConfig {
-  cfg: DirectorConfig;
-  /** Where each file was read (keepalived.conf's includes): errors sort by it. */
-  order: FileOrder;
-  /** An interface, route or neighbour was refused: whether a real server is on-link or
-   *  routed cannot be told, so the engine's verdicts on that are left out (not guessed). */
-  routingUnsure: boolean;
-}
-
-/** A later stage's errors (the engine's) added to an earlier one's: a value already refused
- *  is not refused again (a real server that is not unicast has no route either). */
-export function laterErrors(before: ConfigError[], later: ConfigError[], order: FileOrder): ConfigError[] {
-  const at = (e: ConfigError) => `${e.file}:${e.line}:${e.column}`;
-  const taken = new Set(before.map(at));
-  return sortErrors([...before, ...later.filter((e) => !taken.has(at(e)))], order);
-}
-
-/** Errors once each (a group's members repeat their servers' errors), in the order they were
- *  written: a file's errors by line and column, an included file's where its include is. */
-export function sortErrors(errors: ConfigError[], order: FileOrder): ConfigError[] {
-  const unique = [...new Map(errors.map((e) => [e.message, e])).values()];
-  const others = [...new Set(unique.map((e) => e.file).filter((f) => !order.has(f)))].sort();
-  const key = (e: ConfigError) => [...(order.get(e.file) ?? [Number.MAX_SAFE_INTEGER, others.indexOf(e.file)]), e.line, 0, e.column];
-  const cmp = (a: number[], b: number[]) => {
-    for (let k = 0; k < Math.min(a.length, b.length); k++) if (a[k] !== b[k]) return a[k] - b[k];
-    return a.length - b.length;
-  };
-  return unique.map((e) => ({ e, k: key(e) })).sort((a, b) => cmp(a.k, b.k)).map((x) => x.e);
-}
-const MAX_COLLECTED_ERRORS = 1000;
-
-/** Bounds on every configuration input, whatever its format. */
-export const LIMITS = {
-  /** Bytes of one file; files are read up to this and no further. (A keepalived.conf for
-   *  the largest table wasmvs holds, 4,096 checked real servers, is about 400 KB.) */
-  fileBytes: 4 * 1024 * 1024,
-  /** Bytes of a configuration with all its includes. */
-  totalBytes: 16 * 1024 * 1024,
-  /** Files one configuration may include, all levels together. */
-  includedFiles: 256,
-  /** Levels of include. */
-  includeDepth: 8,
-  /** Words, braces and strings of a configuration with its includes (each costs the parser
-   *  about 200 bytes while it works: this bounds its memory to about 100 MB). */
-  tokens: 500_000,
-  /** Blocks inside blocks (keepalived nests four deep). */
-  blockDepth: 16,
-  /** A keyword or value longer than this is refused without further thought. */
-  wordChars: 1024,
-};
+// What moved to director.ts (the configuration's types) and errors.ts (its one error type),
+// still importable from here.
+export * from "./director.js";
+export * from "./errors.js";
 
 /** What the engine keeps of a VRRP instance. */
 /** The engine's VRRP table: the instances in order, then static_ipaddress as one held-always entry. */
@@ -211,159 +87,6 @@ export function readConfigFile(path: string): string {
   }
 }
 
-export interface InterfaceConfig {
-  index: number;
-  name: string;
-  mac: string;
-  address?: string;
-  mtu: number;
-  /** The TAP device (`wasmvs run`); defaults to the name. Empty with `device`: no TAP. */
-  tap: string;
-  /** A bridge to put the TAP in (`wasmvs run`). */
-  bridge?: string;
-  /** An existing interface of this host to attach to by shared rings (AF_XDP) instead of a
-   *  TAP (host/control/devices.ts): its MAC, first IPv4 address and MTU are the defaults of
-   *  mac, address and mtu, filled in when the configuration is loaded (resolveDevices). */
-  device?: string;
-  /** The device's receive queues, read with it (one ring per queue); undefined without device. */
-  rxQueues?: number;
-  /** Which of mac, address and mtu were taken from the device (not written in the file). */
-  fromDevice?: { mac?: boolean; address?: boolean; mtu?: boolean };
-  line: number;
-  /** The file of its line when not the configuration's own (a --director file). */
-  file?: string;
-  /** No `mac` was given: derived (derivedMac in settings.ts). */
-  macDerived?: boolean;
-  /** Its name (its MTU when one is given), where the engine's refusals are reported. */
-  where?: Pos;
-  macWhere?: Pos;
-  /** The device's name as written (a device missing on this host is reported there). */
-  deviceWhere?: Pos;
-  /** The mtu as written, when it was (a larger one than the device's is reported there). */
-  mtuWhere?: Pos;
-}
-
-export interface RouteConfig {
-  cidr: string;
-  via?: string;
-  dev?: string;
-  line: number;
-  file?: string;
-  /** The interface (dev) or the gateway, where the engine's refusals are reported. */
-  where?: Pos;
-}
-
-export interface NeighbourConfig {
-  address: string;
-  mac: string;
-  dev?: string;
-  line: number;
-  file?: string;
-  where?: Pos;
-  macWhere?: Pos;
-}
-
-/** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
-export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;
-
-export interface RealServerConfig extends RealServerSpec {
-  line: number;
-  /** The server's address as written (engine refusals: not on-link, no route). */
-  where?: Pos;
-  /** keepalived.conf's checkers and health settings of this server (host/health). */
-  health?: ServerHealth;
-}
-
-/** A service of the configuration: the engine's ServiceSpec, its real servers, its line. */
-export interface ServiceConfig extends ServiceSpec {
-  realServers: RealServerConfig[];
-  line: number;
-  /** The service's address (or mark) as written. */
-  where?: Pos;
-  /** keepalived.conf's quorum, sorry server and notifications of this virtual server (host/health). */
-  health?: ServiceHealth;
-}
-
-export interface DirectorConfig {
-  file: string;
-  /** keepalived.conf's director block read from a file of its own (--director FILE). */
-  directorFile?: string;
-  /** Which syntax the file was in: errors name that syntax's keywords. */
-  format?: "keepalived" | "rules";
-  interfaces: InterfaceConfig[];
-  routes: RouteConfig[];
-  neighbours: NeighbourConfig[];
-  services: ServiceConfig[];
-  timeouts?: { tcp: number; tcpfin: number; udp: number; line: number };
-  connections?: number;
-  /** mh's table size (one of the kernel's primes; 4093 by default), fixed while wasmvs runs. */
-  mhTableSize?: number;
-  /** Room for this many maglev tables added to schedulerMemory, fixed while wasmvs runs. */
-  maglevServices?: number;
-  /** The engine's table sizes (max_services, max_real_servers, scheduler_memory in bytes),
-   *  fixed while wasmvs runs; absent: the engine's defaults. */
-  maxServices?: number;
-  maxRealServers?: number;
-  schedulerMemory?: number;
-  /** maglev's M (65537 by default), fixed while wasmvs runs. */
-  maglevTableSize?: number;
-  /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
-   *  port unreachable), as a Linux host would; on unless turned off. */
-  rejectUnknown?: { on: boolean; line: number };
-  /** IPVS's expire_quiescent_template: a persistence template to a server of weight 0
-   *  expires at its next use (off: persistence to a quiesced server goes on, as IPVS's default). */
-  expireQuiescentTemplate?: { on: boolean; line: number };
-  /** IPVS's expire_nodest_conn: on, a connection to a removed (e.g. failed) real server
-   *  ends at the client's next packet, which is scheduled afresh (UDP) or answered with a
-   *  reset (TCP). Off unless turned on, as IPVS's default: the client's packets are dropped
-   *  until the connection times out (or the server comes back). */
-  expireNodestConn?: { on: boolean; line: number };
-  /** IPVS's sloppy_tcp (off by default, as its sysctl): any TCP segment but a RST may open a
-   *  connection, for a director that sees flows mid-way. */
-  sloppyTcp?: { on: boolean; line: number };
-  /** The percent of the connection table a backup's synced-but-never-seen entries may hold
-   *  (default 50: assembly/ha/sync.ts). */
-  syncTableShare?: { percent: number; line: number };
-  /** sync_auth_key_file: the key of authenticated sync, read when the file was (hex). */
-  syncAuth?: { path: string; keyHex: string; line: number };
-  /** Firewall-mark rules (what iptables -t mangle ... -j MARK would set), for -f services. */
-  marks?: (MarkRule & { line: number })[];
-  /** TAP offloads (IFF_VNET_HDR, TSO and checksum offload) for `wasmvs run`. */
-  offload?: { on: boolean; line: number; file?: string };
-  /** The Prometheus endpoint of `wasmvs run` (off unless given; loopback by default). */
-  metrics?: { host: string; port: number; line: number; file?: string };
-  /** Where Prometheus scrapes from (`metrics_scraper ADDRESS[/PREFIX]`, repeatable): connections
-   *  to the metrics endpoint that only these addresses may take (host/metrics/peers.ts). */
-  metricsScrapers?: { cidr: string; line: number }[];
-  /** `metrics_real_servers N`: real servers with per-server metrics series (the first services'
-   *  whole; 10,000 by default: host/metrics/metrics.ts), every service's own series regardless. */
-  metricsRealServers?: number;
-  /** The live dashboard (`dashboard [ADDRESS:]PORT`; loopback when no address is given). */
-  dashboard?: { host: string; port: number; line: number; file?: string };
-  /** The control socket of `wasmvs run` (keepalived.conf's director block). */
-  controlSocket?: string;
-  /** What the file asked that was done differently (as ipvsadm does it), to be shown. */
-  warnings?: string[];
-  /** keepalived's vrrp_rt_priority: the data-path thread's SCHED_RR priority (1-99; default 10). */
-  vrrpRtPriority?: { priority: number; line: number };
-  /** A group whose members may use the control socket besides root. */
-  controlGroup?: { name: string; gid: number; line: number };
-  /** keepalived.conf's global_defs for health checking: script user, mail (host/health). */
-  health?: HealthGlobals;
-  /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
-  vrrp?: VrrpInstanceConfig[];
-  /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
-  staticAddresses?: { address: string; ifindex: number; line: number; where?: Pos }[];
-  /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
-  notifyFifos?: FifoConfig[];
-  /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
-  vrrpScripts?: VrrpScriptConfig[];
-  /** keepalived.conf's vrrp_sync_group blocks. */
-  vrrpSyncGroups?: VrrpSyncGroupConfig[];
-  /** keepalived.conf's lvs_sync_daemon: connection sync tied to a VRRP instance. */
-  syncDaemon?: SyncDaemonConfig;
-}
-
 interface Token {
   text: string;
   column: number;
@@ -383,28 +106,6 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
   const { cfg, errors } = readRules(text, file);
   if (errors.length) throw ConfigError.all(errors);
   return cfg;
-}
-
-/** Warnings kept per read (as the errors shown): a file of 60,000 misspelt lines, or of 2,000
- *  DR real servers on another port, is bounded in what check prints and the daemon logs at
- *  each start and reload; the rest are counted. */
-export const MAX_WARNINGS = 100;
-export const notShown = (n: number) => `${n} more warning${n === 1 ? "" : "s"} not shown (the first ${MAX_WARNINGS} are)`;
-const NOT_SHOWN = /^(\d+) more warnings? not shown \(the first \d+ are\)$/;
-
-/** list bounded to MAX_WARNINGS and a count of the rest (a count already in it, from the
- *  grammar's own bound, is added to it): the one bound for every stage's warnings. */
-export function boundWarnings(list: string[]): string[] {
-  let dropped = 0;
-  const kept: string[] = [];
-  for (const w of list) {
-    const m = NOT_SHOWN.exec(w);
-    if (m) dropped += Number(m[1]);
-    else if (kept.length < MAX_WARNINGS) kept.push(w);
-    else dropped++;
-  }
-  if (dropped) kept.push(notShown(dropped));
-  return kept;
 }
 
 /** The rules file read as far as it goes: what it gives and every error (in line order). */
@@ -625,13 +326,13 @@ export function checkOffload(cfg: DirectorConfig): void {
 const RULE_COMMANDS = new Set(["add-service", "add-server", "set"]);
 
 /** Friendlier words for ipvsadm's refusals when they come from a file. */
-const IN_A_FILE: Record<string, (p: Parsed) => string> = {
-  "Service already exists": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is defined twice`,
-  "Service not defined": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is not defined (add it with -A before its real servers)`,
-  "Destination already exists": () => "this real server is already in the service",
+const IN_A_FILE: Partial<Record<InputErrorCode, (p: Parsed) => string>> = {
+  "service-exists": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is defined twice`,
+  "service-undefined": (p) => `service ${p.service!.protocol} ${p.service!.address}:${p.service!.port} is not defined (add it with -A before its real servers)`,
+  "destination-exists": () => "this real server is already in the service",
 };
 
-/** One ipvsadm rule, read by the ipvsadm grammar (host/control/ipvsadm.ts) and applied with
+/** One ipvsadm rule, read by the ipvsadm grammar (host/config/ipvsadm.ts) and applied with
  *  ipvsadm's semantics (model.ts): one grammar and one behaviour for files and commands. */
 function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never, refused: Set<string>): void {
   // The words after -t/-u/-f and -r: where the service and the server were written.
@@ -646,7 +347,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (!(e instanceof IpvsadmError)) throw e;
     if (/^(-A|--add-service)$/.test(toks[0].text) && svcName) refused.add(svcName);
     const at = toks[e.arg ?? 0] ?? toks[0];
-    return fail(at, e.message.replace(/^ipvsadm: /, "").replace(/^option -{1,2}[\w-]+: /, ""));
+    return fail(at, e.reason);
   }
   if (!RULE_COMMANDS.has(p.command)) fail(toks[0], "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
   p.line = lineNo;
@@ -655,8 +356,8 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
   } catch (e) {
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
-    if (e.message === "Service not defined" && refused.has(svcName)) return;
-    fail(e.message === "Destination already exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.message]?.(p) ?? e.message);
+    if (e.code === "service-undefined" && refused.has(svcName)) return;
+    fail(e.code === "destination-exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
   }
   // Where the engine's refusals of this service or server are reported (what the line added:
   // found by key, not by a walk of the table per line).

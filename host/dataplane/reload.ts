@@ -11,8 +11,8 @@
 import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError, MAX_REAL_SERVERS } from "../engine/index.js";
 import { applyChangeSet, ChangeRefused } from "../engine/changes.js";
 import { loadEngine } from "../engine/node.js";
-import { ConfigError, configSlotSize, DirectorConfig, engineErrors, fileOf, InterfaceConfig, positionsAside, samePositionsAside, schedulerSizing } from "./rules.js";
-import { keywordOf } from "./model.js";
+import { ConfigError, configSlotSize, DirectorConfig, engineErrors, fileOf, InterfaceConfig, positionsAside, samePositionsAside, schedulerSizing } from "../config/rules.js";
+import { keywordOf } from "../config/model.js";
 import { countsOf, modelRefusals, planDifference, refusalError } from "./changeset.js";
 
 export interface ReloadResult {

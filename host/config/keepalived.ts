@@ -13,21 +13,22 @@
 
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
-import type { VrrpInstanceConfig } from "../vrrp/config.js";
+import type { VrrpInstanceConfig } from "./vrrp.js";
 import {
   boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
+import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
-} from "../health/keepalived-checks.js";
-import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "../health/config.js";
-import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "../vrrp/keepalived-vrrp.js";
+} from "./keepalived-checks.js";
+import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import { addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
 
 
@@ -184,7 +185,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
           if (g.key.text === "router_id") { globals.routerId = arg(g, 0, "a name").text; noMoreArgs(g, 1); leaf(g); return; }
           if (g.key.text === "vrrp_rt_priority") {
             // keepalived: real-time priority of its VRRP process, clamped to SCHED_RR's 1-99 with a
-            // warning; here the data-path thread's, which carries VRRP (host/dataplane/director.ts).
+            // warning; here the data-path thread's, which carries VRRP (host/daemon/director.ts).
             leaf(g);
             const t = arg(g, 0, "a real-time priority (1-99)");
             noMoreArgs(g, 1);
@@ -539,7 +540,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       leaf(c);
       const m = arg(c, 0, "a netmask");
       noMoreArgs(c, 1);
-      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw new SettingError(`${(e as Error).message.replace("illegal virtual server persistent mask specified", "not an IPv4 netmask")}`); } }), tok: c.key };
+      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw e instanceof InputError && e.code === "netmask" ? new SettingError("not an IPv4 netmask") : e; } }), tok: c.key };
     } else if (k === "ip_family") {
       // keepalived's check that every address of the service is of one family.
       leaf(c);
@@ -578,7 +579,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     persistence!.netmask = granularity!.mask;
   });
   // Health settings resolve once the whole block is read: keepalived's inheritance
-  // (virtual server -> real server -> checker) and its defaults (host/health/config.ts).
+  // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
   health.smtpAlert = vsTiming.smtpAlert ?? checkerMail ?? false;
   for (const r of reals) {

@@ -8,8 +8,8 @@
 // operator set, nor a server one removed, unless the file itself changed that server.
 
 import { IpvsadmError, Parsed, serviceKey } from "./ipvsadm.js";
-import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./rules.js";
-import type { EngineSnapshot } from "../dataplane/requests.js";
+import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
+import type { ServiceInfo } from "../engine/index.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
 
 export { serviceKey };
@@ -164,7 +164,7 @@ export class ServiceTable {
     const k = p.service ? serviceKey(p.service) : "";
     switch (p.command) {
       case "add-service": {
-        if (this.get(k)) throw new IpvsadmError("Service already exists", 255);
+        if (this.get(k)) throw IpvsadmError.ipvs("service-exists");
         this.add({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
           ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
           ...(p.onePacket ? { onePacket: true } : {}) });
@@ -172,7 +172,7 @@ export class ServiceTable {
       }
       case "edit-service": {
         const s = this.own(k);
-        if (!s) throw new IpvsadmError("No such service", 255);
+        if (!s) throw IpvsadmError.ipvs("no-service");
         s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
         // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
         if (p.persistence) s.persistence = p.persistence;
@@ -184,7 +184,7 @@ export class ServiceTable {
         break;
       }
       case "delete-service": {
-        if (!this.get(k)) throw new IpvsadmError("No such service", 255);
+        if (!this.get(k)) throw IpvsadmError.ipvs("no-service");
         this.remove(k);
         break;
       }
@@ -195,12 +195,12 @@ export class ServiceTable {
       case "edit-server":
       case "delete-server": {
         const found = this.get(k);
-        if (!found) throw new IpvsadmError("Service not defined", 255);
+        if (!found) throw IpvsadmError.ipvs("service-undefined");
         const port = p.server!.port ?? found.port;
         const i = found.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
-        if (p.command === "delete-server" && i < 0) throw new IpvsadmError("No such destination", 255);
-        if (p.command === "add-server" && i >= 0) throw new IpvsadmError("Destination already exists", 255);
-        if (p.command === "edit-server" && i < 0) throw new IpvsadmError("No such destination", 255);
+        if (p.command === "delete-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
+        if (p.command === "add-server" && i >= 0) throw IpvsadmError.ipvs("destination-exists");
+        if (p.command === "edit-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
         const s = this.own(k)!;
         if (p.command === "delete-server") {
           s.realServers.splice(i, 1);
@@ -361,7 +361,7 @@ export function serviceIndex(services: ServiceConfig[]): ReadonlyMap<string, num
 }
 
 /** Where the engine and the configuration disagree (empty when they agree). */
-export function mismatches(cfg: DirectorConfig, snap: EngineSnapshot): string[] {
+export function mismatches(cfg: DirectorConfig, snap: { services: readonly ServiceInfo[] }): string[] {
   const out: string[] = [];
   const live = new Map(snap.services.map((s) => [serviceKey(s), s]));
   for (const s of cfg.services) {

@@ -15,11 +15,12 @@ import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { readFileSync, renameSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../control/rules.js";
-import { claimSocket, defaultSocket, startControl } from "../control/server.js";
+import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../config/rules.js";
+import { claimSocket, startControl } from "../control/server.js";
+import { defaultSocket } from "../io/control-socket.js";
 import { loadConfig } from "../control/load.js";
 import { Estimator } from "../control/estimator.js";
-import { Parsed } from "../control/ipvsadm.js";
+import { Parsed } from "../config/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { LIVE_VIEW_LIMITS } from "../control/live.js";
@@ -30,18 +31,18 @@ import { liveView } from "../control/live.js";
 import { tapAddon } from "../io/tap.js";
 import { vipOnHostWarning, vipsOnHost } from "../control/devices.js";
 import { Housekeeping } from "../control/housekeeping.js";
-import { systemClock } from "../control/clock.js";
-import { DataplaneThread, ThreadOptions } from "./client.js";
-import { EngineSnapshot } from "./requests.js";
+import { systemClock } from "../io/clock.js";
+import { DataplaneThread, ThreadOptions } from "../dataplane/client.js";
+import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
-import { readTable, removeStaleTemps, TableFileError, TakenTable, writeTable } from "./handoff.js";
+import { readTable, removeStaleTemps, TableFileError, TakenTable, writeTable } from "../dataplane/handoff.js";
 import { SyncDaemons } from "../control/syncd.js";
-import { JOURNAL_MS } from "./journal.js";
-import { NotifyFifos } from "../control/notify-fifo.js";
+import { JOURNAL_MS } from "../dataplane/journal.js";
+import { NotifyFifos } from "../health/notify-fifo.js";
 import { healthSummary } from "../health/summary.js";
 import { VrrpService } from "../vrrp/service.js";
-import { withinAny } from "../control/settings.js";
+import { withinAny } from "../config/settings.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 import { sdNotify } from "../io/sd-notify.js";
 
@@ -295,14 +296,177 @@ class DataPath implements Service {
   }
 }
 
-/** A service from a start function that returns its stop. */
-function service(name: string, start: () => Promise<() => unknown>): Service {
+/** A service from a start function that returns its stop; running between the two. */
+function service(name: string, start: () => Promise<() => unknown>): Service & { readonly running: boolean } {
   let stop: (() => unknown) | undefined;
   return {
     name,
+    get running() { return stop !== undefined; },
     async start() { stop = await start(); },
     async stop() { await stop?.(); stop = undefined; },
   };
+}
+
+/** What the services after the data path are built from. */
+interface DirectorParts {
+  o: RunOptions;
+  fileCfg: DirectorConfig;
+  /** The data-path thread's engine adapter. */
+  engine: DataplaneThread;
+  dataPath: DataPath;
+  estimator: Estimator;
+  fifos: NotifyFifos;
+  health: ProcessHealth;
+  survived: (what: string, e: unknown) => void;
+  socketPath: string;
+  running: string;
+  /** What SIGHUP does once the control socket runs. */
+  onHup: (reload: () => void) => void;
+}
+
+/** The director's services once the data path runs, each built here with what it uses and
+ *  started in this order (stopped in reverse). Where the order matters it says why. */
+function directorServices(p: DirectorParts): Service[] {
+  const { o, fileCfg, engine, dataPath, estimator, fifos, health, survived, socketPath, running } = p;
+  // The configuration model: every change through one queue (host/control/daemon.ts).
+  const control = new ControlState(engine, fileCfg, () => loadConfig(o.config, o.director, o.strict), o.log);
+  const syncd = new SyncDaemons(engine, fileCfg);
+  const checking = new HealthService({ clock: systemClock, log: o.log, refresh: (services) => control.refresh(services), fifos });
+  const vrrp = new VrrpService(fileCfg, { clock: systemClock, engine, log: o.log, sync: (x) => syncd.follow(x), fifos });
+  // The dashboard's history, fed by the estimator's ticks (housekeeping).
+  const history = fileCfg.dashboard ? new History() : undefined;
+  // keepalived's checkers: they follow the running configuration and change what the
+  // engine holds through the control state's queue, like any other change.
+  const checks = service("health checks", async () => {
+    checking.reconcile(control.running);
+    control.follow(checking, (cfg) => checking.reconcile(cfg));
+    for (const line of healthSummary(control.running)) o.log(line);
+    return () => checking.stop();
+  });
+  // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
+  // Always there, even with no instance: a reload may add some (and follows the running
+  // configuration: VRRP reloads in place, host/vrrp/machines.ts reconfigure).
+  const vrrpPart = service("VRRP", async () => {
+    vrrp.start();
+    control.watch((cfg) => { dataPath.follow(cfg); vrrp.reconfigure(cfg); });
+    return () => vrrp.stop();
+  });
+  return [
+    // Connection sync (lvs_sync_daemon, ipvsadm --start-daemon) follows the running
+    // configuration before VRRP does (vrrpPart, later): the roles a reload's lvs_sync_daemon
+    // sets are there when VRRP's state gives them.
+    service("connection sync", async () => {
+      control.watch((cfg) => syncd.configure(cfg));
+      return () => {};
+    }),
+    // The configuration model and the control socket: every change through one queue.
+    service("control socket", async () => {
+      const host = {
+        engine, estimator, log: o.log,
+        applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
+        // systemd (Type=notify) hears of a reload from its start to its end.
+        reload: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reload().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
+        reloadFile: () => host.reload().then((r) => r.changes),
+        health: () => (checks.running ? checking.views() : []),
+        vrrp: async () => (vrrpPart.running ? vrrp.views() : []),
+        syncd,
+      };
+      p.onHup(() => { host.reloadFile().catch(() => {}); });
+      const server = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
+      o.log(`control socket ${socketPath}`);
+      return () => server.close();
+    }),
+    // keepalived's notify FIFOs, shared by the checkers and VRRP (each opened once, its script run once).
+    service("notify FIFOs", async () => {
+      fifos.open();
+      control.watch((cfg) => fifos.reconfigure(cfg.notifyFifos ?? []));
+      return () => fifos.close();
+    }),
+    checks,
+    service("metrics", async () => {
+      const m = fileCfg.metrics;
+      if (!m) return () => {};
+      let current: EngineSnapshot | undefined;
+      const registry = metricsRegistry(() => current!, () => health, () => checking, () => syncd.view());
+      // Scrapes within METRICS_SNAPSHOT_MS share a snapshot: 16 scrapers back to back ask the
+      // data-path thread (and VRRP's timers beside it) for at most a few a second.
+      // metrics_scraper follows the running configuration (a reload may change it).
+      const trusted = (address: string) => withinAny(control.running.metricsScrapers?.map((x) => x.cidr) ?? [], address);
+      // Every service's statistics, the real servers of the first ones up to metrics_real_servers
+      // (a reload may change it), read in slices (no request holds the data path).
+      const cap = () => control.running.metricsRealServers ?? DEFAULT_METRICS_REAL_SERVERS;
+      let last: { at: number; snap: Promise<EngineSnapshot> } | undefined;
+      const refresh = async () => {
+        if (!last || performance.now() - last.at > METRICS_SNAPSHOT_MS) {
+          const snap = engine.boundedSnapshot({ maxServers: cap(), thenWithoutServers: true });
+          last = { at: performance.now(), snap };
+          snap.catch(() => { if (last?.snap === snap) last = undefined; });
+        }
+        current = await last.snap;
+      };
+      const metrics = await startMetrics(registry, refresh, m.host, m.port, (e) => survived("metrics", e),
+        { trusted, onRefused: () => { health.refused++; } });
+      o.log(`metrics on http://${m.host}:${m.port}/metrics`);
+      return () => metrics.close();
+    }),
+    // The live dashboard: the same view as `wasmvs top`, pushed to pages every second.
+    service("dashboard", async () => {
+      const d = fileCfg.dashboard;
+      if (!d || !history) return () => {};
+      const dashboard = await startDashboard({
+        host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
+        view: async () => {
+          const snap = await engine.boundedSnapshot(LIVE_VIEW_LIMITS);
+          return liveView(snap, estimator, checking.views(), snap.vrrp);
+        },
+        history: () => history.view(),
+      });
+      o.log(`dashboard on http://${d.host}:${d.port}/`);
+      return () => dashboard.close();
+    }),
+    // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
+    service("announcements", async () => {
+      // VRRP's addresses are announced by their instance when it becomes master, not here.
+      const vrrpOwned = new Set((fileCfg.vrrp ?? []).flatMap((v) => v.addresses));
+      const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined && !vrrpOwned.has(s.address)).map((s) => s.address));
+      // A mark rule's single address is a VIP too (the engine answers ARP for it).
+      for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
+      for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
+      for (const a of fileCfg.staticAddresses ?? []) vips.add(a.address);
+      await engine.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
+      return () => {};
+    }),
+    vrrpPart,
+    // A VIP that is (or becomes) an address of the host: on a device interface its frames go to
+    // the host's stack (rings.c), so the service is gone without a frame dropped in wasmvs. Said
+    // at start and when it changes, as the XDP program sees the host's addresses (once a second).
+    service("VIPs on the host", async () => {
+      if (!fileCfg.interfaces.some((i) => i.device !== undefined)) return () => {};
+      let said = new Set<string>();
+      const look = () => {
+        const vips = control.running.services.filter((s) => s.fwmark === undefined).map((s) => s.address);
+        const host = Object.entries(networkInterfaces()).flatMap(([device, l]) => (l ?? []).filter((a) => a.family === "IPv4")
+          .map((a) => ({ address: a.address, cidr: a.cidr ?? a.address, device })));
+        const now = vipsOnHost(vips, host);
+        for (const [v, where] of now) if (!said.has(v)) o.log(WARNING + vipOnHostWarning(v, where));
+        for (const v of said) if (!now.has(v)) o.log(`${NOTICE}VIP ${v} is no longer an address of this host: its frames reach wasmvs again`);
+        said = new Set(now.keys());
+      };
+      look();
+      const timer = setInterval(look, 1000);
+      timer.unref();
+      return () => clearInterval(timer);
+    }),
+    // The heartbeat (timer lateness), the status file and IPVS's estimator.
+    service("housekeeping", async () => {
+      // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
+      const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
+      const housekeeping = new Housekeeping(engine, systemClock, estimator, { status: o.status, statusOf: status, health, survived,
+        checks: () => checking.views(), journal: () => dataPath.thread?.journalView(), estimated: (s) => history?.record(s, Date.now()) });
+      await housekeeping.start();
+      return () => housekeeping.stop();
+    }),
+  ];
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
@@ -356,159 +520,21 @@ export async function runDirector(o: RunOptions): Promise<void> {
     options, config: startCfg, taps, offload, log: o.log, table,
     onFatal: (why) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); },
   });
-  const thread = () => dataPath.thread!;
   const estimator = new Estimator();
-  let state: ControlState | undefined;
-  let checking: HealthService | undefined;
-  let vrrp: VrrpService | undefined;
-  let syncd: SyncDaemons | undefined;
-  let history: History | undefined;
   const fifos = new NotifyFifos(fileCfg.notifyFifos ?? [], o.log);
-  const services: Service[] = [
-    taps,
-    dataPath,
-    // The configuration model and the control socket: every change through one queue.
-    service("control socket", async () => {
-      const control = new ControlState(thread(), fileCfg, () => loadConfig(o.config, o.director, o.strict), o.log);
-      state = control;
-      syncd = new SyncDaemons(thread(), fileCfg);
-      // Before VRRP's (registered later): the roles a reload's lvs_sync_daemon sets are its.
-      control.watch((cfg) => syncd!.configure(cfg));
-      const host = {
-        engine: thread(), estimator, log: o.log,
-        applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
-        // systemd (Type=notify) hears of a reload from its start to its end.
-        reload: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reload().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
-        reloadFile: () => host.reload().then((r) => r.changes),
-        health: () => checking?.views() ?? [],
-        vrrp: async () => (vrrp ? vrrp.views() : []),
-        syncd,
-      };
-      onHup = () => { host.reloadFile().catch(() => {}); };
-      const server = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
-      o.log(`control socket ${socketPath}`);
-      return () => server.close();
-    }),
-    // keepalived's notify FIFOs, shared by the checkers and VRRP (each opened once, its script run once).
-    service("notify FIFOs", async () => {
-      fifos.open();
-      state!.watch((cfg) => fifos.reconfigure(cfg.notifyFifos ?? []));
-      return () => fifos.close();
-    }),
-    // keepalived's checkers: they follow the running configuration and change what the
-    // engine holds through the control state's queue, like any other change.
-    service("health checks", async () => {
-      const control = state!;
-      const hc = new HealthService({ clock: systemClock, log: o.log, refresh: (services) => control.refresh(services), fifos });
-      checking = hc;
-      hc.reconcile(control.running);
-      control.follow(hc, (cfg) => hc.reconcile(cfg));
-      for (const line of healthSummary(control.running)) o.log(line);
-      return () => hc.stop();
-    }),
-    service("metrics", async () => {
-      const m = fileCfg.metrics;
-      if (!m) return () => {};
-      let current: EngineSnapshot | undefined;
-      const registry = metricsRegistry(() => current!, () => health, () => checking, () => syncd?.view());
-      // Scrapes within METRICS_SNAPSHOT_MS share a snapshot: 16 scrapers back to back ask the
-      // data-path thread (and VRRP's timers beside it) for at most a few a second.
-      // metrics_scraper follows the running configuration (a reload may change it).
-      const trusted = (address: string) => withinAny((state?.running ?? fileCfg).metricsScrapers?.map((x) => x.cidr) ?? [], address);
-      // Every service's statistics, the real servers of the first ones up to metrics_real_servers
-      // (a reload may change it), read in slices (no request holds the data path).
-      const cap = () => (state?.running ?? fileCfg).metricsRealServers ?? DEFAULT_METRICS_REAL_SERVERS;
-      let last: { at: number; snap: Promise<EngineSnapshot> } | undefined;
-      const refresh = async () => {
-        if (!last || performance.now() - last.at > METRICS_SNAPSHOT_MS) {
-          const snap = thread().boundedSnapshot({ maxServers: cap(), thenWithoutServers: true });
-          last = { at: performance.now(), snap };
-          snap.catch(() => { if (last?.snap === snap) last = undefined; });
-        }
-        current = await last.snap;
-      };
-      const metrics = await startMetrics(registry, refresh, m.host, m.port, (e) => survived("metrics", e),
-        { trusted, onRefused: () => { health.refused++; } });
-      o.log(`metrics on http://${m.host}:${m.port}/metrics`);
-      return () => metrics.close();
-    }),
-    // The live dashboard: the same view as `wasmvs top`, pushed to pages every second.
-    service("dashboard", async () => {
-      const d = fileCfg.dashboard;
-      if (!d) return () => {};
-      // Fed by the estimator's ticks (housekeeping, below), from the dashboard's start.
-      history = new History();
-      const dashboard = await startDashboard({
-        host: d.host, port: d.port, onError: (e) => survived("dashboard", e), onRefused: () => { health.refused++; },
-        view: async () => {
-          const snap = await thread().boundedSnapshot(LIVE_VIEW_LIMITS);
-          return liveView(snap, estimator, checking?.views() ?? [], snap.vrrp);
-        },
-        history: () => history!.view(),
-      });
-      o.log(`dashboard on http://${d.host}:${d.port}/`);
-      return () => dashboard.close();
-    }),
-    // Gratuitous ARP for every VIP and the director's own addresses, so neighbours learn them.
-    service("announcements", async () => {
-      // VRRP's addresses are announced by their instance when it becomes master, not here.
-      const vrrpOwned = new Set((fileCfg.vrrp ?? []).flatMap((v) => v.addresses));
-      const vips = new Set(fileCfg.services.filter((s) => s.fwmark === undefined && !vrrpOwned.has(s.address)).map((s) => s.address));
-      // A mark rule's single address is a VIP too (the engine answers ARP for it).
-      for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
-      for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
-      for (const a of fileCfg.staticAddresses ?? []) vips.add(a.address);
-      await thread().announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
-      return () => {};
-    }),
-    // VRRP: the engine owns the instances' addresses only while master (keepalived's vrrp_instance).
-    // Always there, even with no instance: a reload may add some (and follows the running
-    // configuration: VRRP reloads in place, host/vrrp/machines.ts reconfigure).
-    service("VRRP", async () => {
-      const v = new VrrpService(fileCfg, { clock: systemClock, engine: thread(), log: o.log, sync: (x) => syncd!.follow(x), fifos });
-      vrrp = v;
-      v.start();
-      state!.watch((cfg) => { dataPath.follow(cfg); v.reconfigure(cfg); });
-      return () => v.stop();
-    }),
-    // A VIP that is (or becomes) an address of the host: on a device interface its frames go to
-    // the host's stack (rings.c), so the service is gone without a frame dropped in wasmvs. Said
-    // at start and when it changes, as the XDP program sees the host's addresses (once a second).
-    service("VIPs on the host", async () => {
-      if (!fileCfg.interfaces.some((i) => i.device !== undefined)) return () => {};
-      let said = new Set<string>();
-      const look = () => {
-        const vips = (state?.running ?? fileCfg).services.filter((s) => s.fwmark === undefined).map((s) => s.address);
-        const host = Object.entries(networkInterfaces()).flatMap(([device, l]) => (l ?? []).filter((a) => a.family === "IPv4")
-          .map((a) => ({ address: a.address, cidr: a.cidr ?? a.address, device })));
-        const now = vipsOnHost(vips, host);
-        for (const [v, where] of now) if (!said.has(v)) o.log(WARNING + vipOnHostWarning(v, where));
-        for (const v of said) if (!now.has(v)) o.log(`${NOTICE}VIP ${v} is no longer an address of this host: its frames reach wasmvs again`);
-        said = new Set(now.keys());
-      };
-      look();
-      const timer = setInterval(look, 1000);
-      timer.unref();
-      return () => clearInterval(timer);
-    }),
-    // The heartbeat (timer lateness), the status file and IPVS's estimator.
-    service("housekeeping", async () => {
-      // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
-      const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
-      const housekeeping = new Housekeeping(thread(), systemClock, estimator, { status: o.status, statusOf: status, health, survived,
-        checks: () => checking?.views() ?? [], journal: () => dataPath.thread?.journalView(), estimated: (s) => history?.record(s, Date.now()) });
-      await housekeeping.start();
-      return () => housekeeping.stop();
-    }),
-  ];
-
   const running = `forwarding on ${fileCfg.interfaces.length} interface(s), control socket ${socketPath}`;
   const started: Service[] = [];
-  try {
-    for (const s of services) {
+  const startInOrder = async (list: Service[]) => {
+    for (const s of list) {
       await s.start();
       started.push(s);
     }
+  };
+  try {
+    // The engine's two parts first: every other service is given the data-path thread's adapter.
+    await startInOrder([taps, dataPath]);
+    await startInOrder(directorServices({ o, fileCfg, engine: dataPath.thread!, dataPath, estimator, fifos, health, survived, socketPath, running,
+      onHup: (reload) => { onHup = reload; } }));
     // Every resource is held: from now on the table file is this director's (journal.ts).
     if (tablePath) {
       // A refused file, moved aside for a look (rename moves a link itself, never what it
@@ -519,7 +545,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
           o.log(`${WARNING}connection table ${tablePath} (not taken) moved to ${tablePath}.refused`);
         } catch { /* gone meanwhile, or not ours to move: the journal's rename says why not */ }
       }
-      thread().startJournal(tablePath, o.log);
+      dataPath.thread!.startJournal(tablePath, o.log);
       o.log(`connection journal ${tablePath}: the table every ${JOURNAL_MS} ms (a crash or kill -9 loses no older connection)`);
     }
     // systemd's Type=notify: started once every resource is held (a failed start fails `systemctl start`).

@@ -1,4 +1,4 @@
-// keepalived.conf's health part, read into host/health/config.ts's model: the checker
+// keepalived.conf's health part, read into host/config/health.ts's model: the checker
 // blocks of a real_server, the health keywords of virtual_server and real_server, and
 // global_defs' scripts and mail settings. Every keyword keepalived has here is read and
 // acted on, or refused with its position and why; the one that means nothing here
@@ -9,13 +9,15 @@
 
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { ErrorList, groupId } from "../control/rules.js";
-import { SettingError } from "../control/settings.js";
+import { ErrorList, groupId } from "./rules.js";
+import { SettingError } from "./settings.js";
 import { compileRegex } from "./regex.js";
-import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "../control/keepalived-grammar.js";
+import { notSupported } from "./features.js";
+import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET } from "./not-yet.js";
+import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
   CheckerBase, CheckerConfig, CheckerKind, CHECKER_KINDS, HEALTH_DEFAULTS, HealthGlobals, HttpUrl, Script, ServerHealth, ServiceHealth, Where,
-} from "./config.js";
+} from "./health.js";
 
 const where = (t: Tok): Where => ({ file: t.file, line: t.line, column: t.column });
 
@@ -140,19 +142,6 @@ function kindCommonKeys(kind: CheckerKind): string[] {
   if (kind === "MISC_CHECK") return COMMON_KEYS.filter((k) => !CONNECTION_KEYS.includes(k));
   return kind === "HTTP_GET" || kind === "SSL_GET" ? [...COMMON_KEYS, "nb_get_retry"] : COMMON_KEYS;
 }
-/** Checkers whose library or tool cannot choose the source port. */
-const NO_BIND_PORT: Partial<Record<CheckerKind, string>> = {
-  DNS_CHECK: "bind_port is not supported by wasmvs for DNS_CHECK (Node's resolver chooses its source port; bindto works)",
-  SMTP_CHECK: "bind_port is not supported by wasmvs for SMTP_CHECK (its SMTP client chooses its source port; bindto works)",
-};
-const NOT_HERE: Record<string, string> = {
-  bind_if: "bind_if (binding a checker to an interface) is not supported by wasmvs yet: use bindto with the address of that interface",
-  fwmark: "a checker's fwmark (SO_MARK on its socket) is not supported by wasmvs yet",
-  tls_compliant: "tls_compliant is not supported by wasmvs yet (its TLS client always ends sessions with close_notify)",
-  regex_options: "regex_options (PCRE2 options) are not supported by wasmvs: regex is matched by RE2's rules (host/health/regex.ts); write flags in the pattern, e.g. (?i)",
-  regex_min_offset: "regex_min_offset is not supported by wasmvs yet", regex_max_offset: "regex_max_offset is not supported by wasmvs yet",
-  regex_stack: "regex_stack is not supported by wasmvs (no PCRE2 JIT stack to size)",
-};
 
 const KIND_KEYS: Record<CheckerKind, string[]> = {
   TCP_CHECK: [],
@@ -209,7 +198,7 @@ function url(n: Node, kind: CheckerKind): HttpUrl {
       }
       u.regex = r.text;
     } else if (k === "regex_no_match") u.regexNoMatch = flag(c);
-    else if (NOT_HERE[k]) fail(c.key, NOT_HERE[k]);
+    else if (CHECKER_NOT_YET[k]) fail(c.key, CHECKER_NOT_YET[k]);
     else unknown(c.key, ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match"], "url", `virtual_server/real_server/${kind}/url`);
   }
   if (!pathTok) fail(n.key, "url needs a path");
@@ -240,7 +229,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
     const allowed = kindCommonKeys(kind);
     if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); return; }
-    if (k === "bind_port" && NO_BIND_PORT[kind]) fail(c.key, NO_BIND_PORT[kind]!);
+    if (k === "bind_port" && CHECKER_NO_BIND_PORT[kind]) fail(c.key, CHECKER_NO_BIND_PORT[kind]!);
     // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
     if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); return; }
     if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) return;
@@ -250,7 +239,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     else if (k === "bind_port") base.bindPort = int(onlyArg(c, "a port"), 1, 65535, "bind_port");
     else if (k === "log_all_failures") { leaf(c); logAllFailures = true; }
     else if (!KIND_KEYS[kind].includes(k)) {
-      if (NOT_HERE[k]) fail(c.key, NOT_HERE[k]);
+      if (CHECKER_NOT_YET[k]) fail(c.key, CHECKER_NOT_YET[k]);
       unknown(c.key, [...COMMON_KEYS, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`);
     } else if (k === "url") urls.push(url(c, kind));
     else if (k === "virtualhost") extra.virtualhost = onlyArg(c, "a host name").text;
@@ -290,11 +279,11 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
         if (hk === "connect_ip") h.ip = ip(onlyArg(hc, "an address"), "connect_ip");
         else if (hk === "connect_port") h.port = int(onlyArg(hc, "a port"), 1, 65535, "connect_port");
         else if (hk === "bindto") h.bindto = ip(onlyArg(hc, "an address"), "bindto");
-        else if (hk === "bind_port") fail(hc.key, NO_BIND_PORT.SMTP_CHECK!);
+        else if (hk === "bind_port") fail(hc.key, CHECKER_NO_BIND_PORT.SMTP_CHECK!);
         // keepalived's handlers of these write the SMTP checker itself (current_checker), not the host.
         else if (hk !== "virtualhost" && hk !== "smtp_alert" && timing(hc, own)) continue;
         else if (hk === "log_all_failures") { leaf(hc); logAllFailures = true; }
-        else if (NOT_HERE[hk]) fail(hc.key, NOT_HERE[hk]);
+        else if (CHECKER_NOT_YET[hk]) fail(hc.key, CHECKER_NOT_YET[hk]);
         else unknown(hc.key, ["connect_ip", "connect_port", "bindto", "bind_port"], "host", "virtual_server/real_server/SMTP_CHECK/host");
       }
       hosts.push(h);
@@ -531,7 +520,7 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
         g.smtpServer = { host: ip(t, "smtp_server"), port };
         return true;
       }
-      if (t.text.includes(":")) fail(t, "IPv6 is not supported by wasmvs yet");
+      if (t.text.includes(":")) fail(t, notSupported("ipv6"));
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
       let r: ReturnType<typeof resolveAtLoad>;
