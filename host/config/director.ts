@@ -9,6 +9,10 @@ import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGr
 
 /** Where a value was written: its file, line, column and text (engine refusals are
  *  reported there, as the parsers report theirs). */
+/** The table sizes fixed while wasmvs runs, by their rules-file keyword. */
+export const SIZE_SETTINGS = ["connections", "mh_table_size", "maglev_services", "maglev_table_size", "max_services", "max_real_servers", "scheduler_memory"] as const;
+export type SizeSetting = typeof SIZE_SETTINGS[number];
+
 export interface Pos {
   file: string;
   line: number;
@@ -141,6 +145,10 @@ export interface DirectorConfig {
   schedulerMemory?: number;
   /** maglev's M (65537 by default), fixed while wasmvs runs. */
   maglevTableSize?: number;
+  /** Where each table-size setting was written (connections, mh_table_size, maglev_services,
+   *  maglev_table_size, max_services, max_real_servers, scheduler_memory): a reload that
+   *  changes one is refused there (they need a restart). */
+  sizeWhere?: Partial<Record<SizeSetting, Pos>>;
   /** Answer traffic to the director's addresses that it has nothing for (TCP reset, ICMP
    *  port unreachable), as a Linux host would; on unless turned off. */
   rejectUnknown?: { on: boolean; line: number };

@@ -14,6 +14,7 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "./vrrp.js";
+import { SIZE_SETTINGS, type SizeSetting } from "./director.js";
 import {
   boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
@@ -691,6 +692,9 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
     leaf(c);
     // A line of a --director file carries its file: engine-stage errors name it.
     const own = c.key.file !== cfg.file ? { file: c.key.file } : {};
+    // A table size is refused where it was written when a reload changes it (reload.ts).
+    const size = k === "connection_table_size" ? "connections" : k;
+    if ((SIZE_SETTINGS as readonly string[]).includes(size)) (cfg.sizeWhere ??= {})[size as SizeSetting] = posOf(c.key);
     if (k === "default_gateway") {
       cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, where: posOf(c.args[0]), ...own });
       noMoreArgs(c, 1);

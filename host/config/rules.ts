@@ -28,7 +28,7 @@ import { applyCommandInPlace, keywordOf, servicePosition, serviceKey } from "./m
 import type { VrrpInstanceConfig } from "./vrrp.js";
 import { readSyncKey } from "./synckey.js";
 import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
-import { fileOf, LIMITS, syncKeyBytes, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig } from "./director.js";
+import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig } from "./director.js";
 
 // What moved to director.ts (the configuration's types) and errors.ts (its one error type),
 // still importable from here.
@@ -161,6 +161,8 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
         throw e;
       }
     };
+    // A table size is refused where it was written when a reload changes it (reload.ts).
+    if ((SIZE_SETTINGS as readonly string[]).includes(head.text)) (cfg.sizeWhere ??= {})[head.text as SizeSetting] = { file: cfg.file, line: lineNo, column: head.column, text: head.text };
     if (head.text === "interface") {
       const index = value(need(1, "an interface index"), (x) => wholeNumber(x, 0, 15, "interface index"));
       const ifc: InterfaceConfig = { index, name: `if${index}`, mac: "", mtu: 1500, tap: "", line: lineNo, where: pos(toks[1]) };

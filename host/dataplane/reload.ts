@@ -8,10 +8,10 @@
 // where a whole file's effect is to be proven (`wasmvs check`, and a refused reload's
 // full list of errors).
 
-import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MH_TABLE_SIZE, Engine, EngineError, MAX_REAL_SERVERS } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, DEFAULT_MAGLEV_SERVICES, DEFAULT_MAX_REAL_SERVERS, DEFAULT_MAX_SERVICES, DEFAULT_MH_TABLE_SIZE, DEFAULT_SCHEDULER_MEMORY, Engine, EngineError, MAGLEV_M, MAX_REAL_SERVERS } from "../engine/index.js";
 import { applyChangeSet, ChangeRefused } from "../engine/changes.js";
 import { loadEngine } from "../engine/node.js";
-import { ConfigError, configSlotSize, DirectorConfig, engineErrors, fileOf, InterfaceConfig, positionsAside, samePositionsAside, schedulerSizing } from "../config/rules.js";
+import { ConfigError, configSlotSize, DirectorConfig, type SizeSetting, engineErrors, fileOf, InterfaceConfig, positionsAside, samePositionsAside, schedulerSizing } from "../config/rules.js";
 import { keywordOf } from "../config/model.js";
 import { countsOf, modelRefusals, planDifference, refusalError } from "./changeset.js";
 
@@ -33,12 +33,21 @@ function sameInterfaces(a: DirectorConfig, b: DirectorConfig): ConfigError | und
     if (at?.where) return new ConfigError(at.where.file, at.where.line, at.where.column, at.where.text, why);
     return refuse(at?.line, keywordOf(b, "interface"), why);
   }
-  if ((a.connections ?? DEFAULT_CONN_CAPACITY) !== (b.connections ?? DEFAULT_CONN_CAPACITY)) return refuse(1, "connections", "the connection table size changed: restart wasmvs to resize it");
-  if ((a.mhTableSize ?? DEFAULT_MH_TABLE_SIZE) !== (b.mhTableSize ?? DEFAULT_MH_TABLE_SIZE)) return refuse(1, "mh_table_size", "mh_table_size changed: restart wasmvs to change it");
-  if (a.maglevServices !== b.maglevServices) return refuse(1, "maglev_services", "maglev_services changed: restart wasmvs to change it");
-  if (a.maglevTableSize !== b.maglevTableSize) return refuse(1, "maglev_table_size", "maglev_table_size changed: restart wasmvs to change it");
-  for (const [key, k] of [["maxServices", "max_services"], ["maxRealServers", "max_real_servers"], ["schedulerMemory", "scheduler_memory"]] as const) {
-    if (a[key] !== b[key]) return refuse(1, k, `${k} changed: restart wasmvs to change it`);
+  // Each size as the engine was made with it (a value written at its default is no change),
+  // refused where the new file writes it (line 1 when it no longer does).
+  const sizes: [SizeSetting, (c: DirectorConfig) => number | undefined, string][] = [
+    ["connections", (c) => c.connections ?? DEFAULT_CONN_CAPACITY, "the connection table size changed: restart wasmvs to resize it"],
+    ["mh_table_size", (c) => c.mhTableSize ?? DEFAULT_MH_TABLE_SIZE, "mh_table_size changed: restart wasmvs to change it"],
+    ["maglev_services", (c) => c.maglevServices ?? DEFAULT_MAGLEV_SERVICES, "maglev_services changed: restart wasmvs to change it"],
+    ["maglev_table_size", (c) => c.maglevTableSize ?? MAGLEV_M, "maglev_table_size changed: restart wasmvs to change it"],
+    ["max_services", (c) => c.maxServices ?? DEFAULT_MAX_SERVICES, "max_services changed: restart wasmvs to change it"],
+    ["max_real_servers", (c) => c.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS, "max_real_servers changed: restart wasmvs to change it"],
+    ["scheduler_memory", (c) => c.schedulerMemory ?? DEFAULT_SCHEDULER_MEMORY, "scheduler_memory changed: restart wasmvs to change it"],
+  ];
+  for (const [setting, value, why] of sizes) {
+    if (value(a) === value(b)) continue;
+    const at = b.sizeWhere?.[setting];
+    return at ? new ConfigError(at.file, at.line, at.column, at.text, why) : refuse(1, b.format === "keepalived" && setting === "connections" ? "connection_table_size" : setting, why);
   }
   // VRRP, lvs_sync_daemon and the notify FIFOs reload in place (host/vrrp/machines.ts reconfigure).
   return undefined;
