@@ -28,6 +28,9 @@ export const SIZE_KEYWORDS = { services: "max_services", realServers: "max_real_
 export interface InputOptions {
   /** Emit max_services and max_real_servers for the size (refused by a wasmvs without them). */
   sizeKeywords: boolean;
+  /** The services to size the tables for, when not the file's own count (a file started
+   *  empty and reloaded to n services). */
+  capacity?: number;
 }
 
 export interface Endpoint {
@@ -80,6 +83,7 @@ export function changedWeights(n: number, count: number, weight: number): Weight
 
 function sizeLines(n: number, o: InputOptions, indent: string): string[] {
   if (!o.sizeKeywords) return [];
+  n = o.capacity ?? n;
   return [`${indent}${SIZE_KEYWORDS.services} ${n}`, `${indent}${SIZE_KEYWORDS.realServers} ${n * SERVERS_PER_SERVICE}`];
 }
 
