@@ -470,7 +470,13 @@ function tcpFrame(m: Uint8Array, at: number, src: number[], dst: number[], sport
 
 /** An engine (bench build) with n services × 10 real servers; service 0 is VIP:80. */
 async function engineWith(n: number, flows: number): Promise<{ e: Engine; x: BenchExports; mem: Uint8Array; templates: number; payload: number }> {
-  const e = await loadEngine({ batch: BATCH, connCapacity: 1 << 17, maxServices: Math.max(n, 1), maxRealServers: Math.max(n, 1) * SERVERS_PER_SERVICE, reserveBytes: flows * STRIDE + 8192 }, "bench");
+  const sizes = { maxServices: Math.max(n, 1), maxRealServers: Math.max(n, 1) * SERVERS_PER_SERVICE };
+  let e: Engine;
+  try {
+    e = await loadEngine({ batch: BATCH, connCapacity: 1 << 17, ...sizes, reserveBytes: 2 * flows * STRIDE + 8192 }, "bench");
+  } catch (err) {
+    throw new Error(`the engine refused tables of ${sizes.maxServices} services and ${sizes.maxRealServers} real servers: ${(err as Error).message}`);
+  }
   e.setInterface({ index: 0, mac: "02:00:00:00:00:01", address: "10.0.0.1/24" });
   e.setInterface({ index: 1, mac: "02:00:00:00:01:01", address: "10.1.0.1/24" });
   e.addRoute("0.0.0.0/0", "10.0.0.254", 0);
