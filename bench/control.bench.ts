@@ -25,8 +25,8 @@
 // Every loop is bounded in count and time. Results: bench/results/control-latest.json (and a
 // dated copy), printed beside the anchors (kube-proxy's IPVS mode, wasmvs before issue 19).
 
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { loadEngine } from "../host/engine/node.js";
@@ -182,7 +182,7 @@ class Bench {
     const status = await new Promise<number | null>((r) => p.once("close", (c) => r(c)));
     clearTimeout(limit);
     const ms = round(now() - t0);
-    return { ms, status, stderr: stderr.trim(), bytes: opts.stdoutFile ? readFileSync(opts.stdoutFile).length : undefined };
+    return { ms, status, stderr: stderr.trim(), bytes: opts.stdoutFile ? statSync(opts.stdoutFile).size : undefined };
   }
 
   /** Requests from the sandbox's client to VIP:80, each on a new connection, in the background. */
