@@ -177,6 +177,33 @@ describe("the control socket", () => {
     server.close();
   });
 
+  it("answers a request that takes longer than the idle timeout (a reload of a large table), and closes the client once idle after it", async () => {
+    const path = join(dir, "slow.sock");
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const cfg = parseRules(RULES, "r");
+    applyConfig(engine, cfg);
+    const adapter = new LocalEngine(engine);
+    const state = new ControlState(adapter, cfg, () => cfg);
+    // The reload takes 600 ms against an idle timeout of 200 (was: the client closed at 200 ms, the reply lost).
+    const slowReload = async () => { await new Promise((r) => setTimeout(r, 600)); return state.reloadFile(); };
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (c) => state.applyCommands(c), reloadFile: slowReload },
+      path, { idleTimeoutMs: 200 });
+    const start = Date.now();
+    const reply = await raw(path, `{"op":"reload"}\n`);
+    expect(JSON.parse(reply.trim())).toEqual({ ok: true, changes: [] });
+    // Answered at ~600 ms, then closed by the idle timeout ~200 ms later.
+    expect(Date.now() - start).toBeGreaterThanOrEqual(750);
+    server.close();
+  });
+
+  it("a client whose connection closes without a reply says so instead of waiting forever", async () => {
+    const path = join(dir, "mute.sock");
+    const mute = (await import("node:net")).createServer((s) => s.once("data", () => s.destroy()));
+    await new Promise<void>((r) => mute.listen(path, () => r()));
+    await expect(request(path, { op: "table" })).rejects.toThrow(`the director on ${path} closed the connection without answering`);
+    mute.close();
+  }, 10000);
+
   it("never deletes what it did not create, and refuses a second daemon on the same path", async () => {
     const file = join(dir, "precious.txt");
     writeFileSync(file, "keep me");

@@ -61,6 +61,9 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
       }
     });
     sock.on("error", (e: NodeJS.ErrnoException) => reject(unreachable(path, e, ipvsadmWording)));
+    // Closed before a whole reply (a director stopped meanwhile): said, not waited for forever
+    // (once settled, a later reject is ignored).
+    sock.on("close", () => reject(new IpvsadmError(`the director on ${path} closed the connection without answering`, 2)));
   });
 }
 

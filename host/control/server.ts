@@ -209,7 +209,9 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
       sock.end(JSON.stringify({ ok: false, error: "Permission denied: the control socket takes root, the daemon's user or its control_group", status: 2 }) + "\n");
       return;
     }
-    sock.setTimeout(o.idleTimeoutMs ?? IDLE_TIMEOUT_MS, () => sock.destroy());
+    const idleMs = o.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    sock.setTimeout(idleMs);
+    sock.on("timeout", () => sock.destroy());
     const maxBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
     // One request in flight per client: reading stops while a request is served and until its
     // reply has left for the kernel (write()'s false, then 'drain'), so a client that pipelines
@@ -238,11 +240,16 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
           return !sock.destroyed;
         };
         let reply: unknown;
+        // A client waiting for its reply is not idle: a reload or an -R of a large table may
+        // take longer than the idle timeout, and closing the client then loses the answer.
+        // The clock runs again for the reply's write (a client that never reads is closed).
+        sock.setTimeout(0);
         try {
           reply = await handle(h, JSON.parse(line));
         } catch (e) {
           reply = failure(e);
         }
+        sock.setTimeout(idleMs);
         const stream = (reply as { stream?: AsyncGenerator<string> }).stream;
         if (stream) {
           // A listing: each piece written as it comes and the next read only once the kernel has
