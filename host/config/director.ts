@@ -31,18 +31,20 @@ export const samePositionsAside = (a: unknown, b: unknown): boolean => positions
 
 /** Bounds on every configuration input, whatever its format. */
 export const LIMITS = {
-  /** Bytes of one file; files are read up to this and no further. (A keepalived.conf for
-   *  the largest table wasmvs holds, 4,096 checked real servers, is about 400 KB.) */
-  fileBytes: 4 * 1024 * 1024,
+  /** Bytes of one file; files are read up to this and no further. (A keepalived.conf or a
+   *  rules file of 65,536 services x 10 real servers, the largest service table, is about
+   *  33 MB: bench/control-inputs.ts.) */
+  fileBytes: 64 * 1024 * 1024,
   /** Bytes of a configuration with all its includes. */
-  totalBytes: 16 * 1024 * 1024,
+  totalBytes: 128 * 1024 * 1024,
   /** Files one configuration may include, all levels together. */
   includedFiles: 256,
   /** Levels of include. */
   includeDepth: 8,
-  /** Words, braces and strings of a configuration with its includes (each costs the parser
-   *  about 200 bytes while it works: this bounds its memory to about 100 MB). */
-  tokens: 500_000,
+  /** Words, braces and strings of a configuration with its includes (65,536 services x 10
+   *  real servers is about 5.9 million in either syntax; each costs the parser some 100-200
+   *  bytes while it works: this bounds its memory to about 1.6 GB at worst). */
+  tokens: 8_000_000,
   /** Blocks inside blocks (keepalived nests four deep). */
   blockDepth: 16,
   /** A keyword or value longer than this is refused without further thought. */

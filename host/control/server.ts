@@ -40,8 +40,10 @@ import { LIVE_VIEW_LIMITS, liveView } from "./live.js";
 import { listing } from "./listing.js";
 import { ERROR } from "../io/log.js";
 
-/** Longest request line: an ipvsadm -R of the largest table wasmvs holds fits with room. */
-export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** Longest request line: an ipvsadm -R of the largest service table (65,536 services x 10
+ *  real servers, about 75 MB as the command line sends it) fits with room. Only root and the
+ *  control group reach the socket; MAX_CLIENTS of them at once. */
+export const MAX_REQUEST_BYTES = 128 * 1024 * 1024;
 export const MAX_CLIENTS = 32;
 export const IDLE_TIMEOUT_MS = 10_000;
 
