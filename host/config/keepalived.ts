@@ -22,7 +22,7 @@ import {
 import { readSyncKey } from "./synckey.js";
 import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
-import { parseNetmask, sameService } from "./ipvsadm.js";
+import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -600,7 +600,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   for (const m of members) errs.attempt(() => {
     const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
     const at = { ...n.key, ...m.where };
-    if (cfg.services.some((s) => sameService(s, key))) {
+    if (definedServices(cfg).has(serviceKey(key))) {
       fail(at, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
@@ -615,6 +615,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
         `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    definedServices(cfg).add(serviceKey(key));
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
@@ -624,6 +625,19 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
   });
+}
+
+/** The keys of the services read so far, kept beside the list (a file of 65,536 virtual
+ *  servers must not compare each with all before it); built again if the list changed
+ *  behind its back. */
+const serviceKeys = new WeakMap<ServiceConfig[], Set<string>>();
+function definedServices(cfg: DirectorConfig): Set<string> {
+  let keys = serviceKeys.get(cfg.services);
+  if (!keys || keys.size !== cfg.services.length) {
+    keys = new Set(cfg.services.map(serviceKey));
+    serviceKeys.set(cfg.services, keys);
+  }
+  return keys;
 }
 
 function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean }): void {
