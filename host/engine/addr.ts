@@ -11,6 +11,27 @@ export class AddressError extends Error {
 
 /** "10.0.0.1" -> wire-order u32. Throws AddressError naming the input. */
 export function ipToWire(text: string): number {
+  // The common case read by hand (a configuration of 65,536 services reads a million
+  // addresses): four decimal octets of 1-3 digits, no leading 0, each at most 255.
+  let wire = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let plain = text.length <= 15;
+  for (let i = 0; plain && i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) plain = false; // a leading 0: the careful path says why
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3) plain = false;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      if (octet > 255) plain = false;
+      wire |= octet << (8 * dots++);
+      octet = 0;
+      digits = 0;
+    } else plain = false;
+  }
+  if (plain && dots === 3 && digits > 0 && octet <= 255) return (wire | (octet << 24)) >>> 0;
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
   if (!m) throw new AddressError(`not an IPv4 address: "${text}"`);
   // inet_aton, which ipvsadm and keepalived use, reads 010 as octal 8: refused as ambiguous.
