@@ -15,6 +15,7 @@ import type { Clock } from "../io/clock.js";
 import { engineDevice, InThreadVrrp, VrrpEvent, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 import type { SyncRoles } from "../config/vrrp.js";
+import type { VrrpEngine } from "../vrrp/service.js";
 
 export type { SyncRoles };
 
@@ -35,7 +36,9 @@ export interface EngineSizes {
   connCapacity: number;
 }
 
-export interface EngineAdapter {
+/** The engine as every service of the director sees it; VRRP's part (its state machines live with
+ *  the engine, host/vrrp/machines.ts) as the VRRP service declares it. */
+export interface EngineAdapter extends VrrpEngine {
   readonly sizes: EngineSizes;
   /** The engine's counters and sizes, and its services read in bounded slices (serviceSlices). */
   snapshot(): Promise<EngineSnapshot>;
@@ -62,19 +65,6 @@ export interface EngineAdapter {
   zero(service?: ServiceKey): Promise<void>;
   /** Gratuitous ARP for each address on its interface. */
   announce(targets: { ifindex: number; address: string }[]): Promise<void>;
-  /** VRRP's state machines live with the engine (host/vrrp/machines.ts): start them, give
-   *  them tracking's results, stop them (masters resign; resolves once the adverts left and
-   *  after the STOP events), read their views, and f with their state changes. */
-  vrrpStart(): Promise<void>;
-  vrrpTrack(list: VrrpTracking[]): Promise<void>;
-  vrrpStop(): Promise<void>;
-  vrrpViews(): Promise<VrrpView[]>;
-  onVrrpEvents(f: (events: VrrpEvent[]) => void): void;
-  /** Connection sync's roles; peer: where a master sends (unicast), from: whom a backup takes
-   *  unicast sync from. */
-  sync(o: SyncRoles): Promise<void>;
-  /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
-  routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
 
 /** Shared by both adapters: what is built from single requests. */

@@ -865,20 +865,7 @@ export class Engine {
         realServers.push(this.realServer(d));
         d = this.dv.getUint32(this.region[Region.DESTS] + d * DestField.SIZE + DestField.NEXT, true);
       }
-      const proto = this.u8[r + ServiceField.PROTO];
-      out.push({
-        index: s,
-        ...(proto === 0 ? { fwmark: wireToMark(this.dv.getUint32(r + ServiceField.VADDR, true)) } : {}),
-        protocol: proto === Proto.UDP ? "udp" : "tcp",
-        address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
-        port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
-        scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
-        ...(this.u8[r + ServiceField.SCHED_FLAGS] ? { schedFlags: this.u8[r + ServiceField.SCHED_FLAGS] } : {}),
-        ...(this.u8[r + ServiceField.FLAGS] & SERVICE_ONE_PACKET ? { onePacket: true } : {}),
-        ...this.persistenceOf(r),
-        stats: this.stats(this.region[Region.SERVICE_STATS] + s * Stat.SIZE),
-        realServers,
-      });
+      out.push(this.serviceRecord(s, r, realServers));
     }
     return out;
   }

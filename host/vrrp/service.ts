@@ -24,12 +24,18 @@ import { ERROR, NOTICE, WARNING } from "../io/log.js";
 /** What the VRRP service asks of the engine, whose state machines run beside it (the engine
  *  adapter, host/dataplane/adapter.ts, is one). */
 export interface VrrpEngine {
+  /** Start the state machines, give them tracking's results, stop them (masters resign;
+   *  resolves once the adverts left and after the STOP events), read their views, and f
+   *  with their state changes. */
   vrrpStart(): Promise<void>;
   vrrpTrack(list: VrrpTracking[]): Promise<void>;
   vrrpStop(): Promise<void>;
   vrrpViews(): Promise<VrrpView[]>;
   onVrrpEvents(f: (events: VrrpEvent[]) => void): void;
+  /** Connection sync's roles; peer: where a master sends (unicast), from: whom a backup takes
+   *  unicast sync from. */
   sync(o: SyncRoles): Promise<void>;
+  /** Routes that come and go with a VRRP instance (virtual_routes); removing one absent is no error. */
   routes(o: { add?: { cidr: string; via?: string; ifindex: number }[]; remove?: string[] }): Promise<void>;
 }
 
