@@ -14,7 +14,7 @@ import { ControlState } from "../host/control/daemon.js";
 import { Estimator } from "../host/control/estimator.js";
 import { applyConfig, parseRules } from "../host/config/rules.js";
 import { ControlOptions, startControl } from "../host/control/server.js";
-import { request } from "../host/cli/ipvsadm.js";
+import { request, requestSeries } from "../host/cli/ipvsadm.js";
 import { DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC } from "./helpers/director.js";
 
 const RULES = `interface 0 mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
@@ -64,6 +64,43 @@ describe("the control socket", () => {
       g.close();
     } finally {
       process.umask(old);
+    }
+  });
+
+  it("takes an -R larger than one line in parts on one connection, applies it whole with the last, one such batch at a time", async () => {
+    const path = join(dir, "parts.sock");
+    const server = await daemon(path, { maxRequestBytes: 4096 });
+    try {
+      const add = (port: number, line: number) => ({ argv: ["-A", "-t", `10.0.0.100:${port}`, "-s", "rr"], line });
+      const part = (from: number, n: number) => Array.from({ length: n }, (_, i) => add(from + i, from + i));
+      const listing = async () => (await request(path, { op: "table" })).table as { services: unknown[] };
+      const before = (await listing()).services.length;
+      // Parts held: nothing applied until the last; another client's batch waits its turn.
+      const holder = connect(path);
+      const first = await new Promise<string>((resolve) => {
+        holder.on("data", (d) => resolve(d.toString()));
+        holder.on("connect", () => holder.write(JSON.stringify({ op: "apply", commands: part(1000, 20), more: true }) + "\n"));
+      });
+      expect(JSON.parse(first)).toEqual({ ok: true, pending: 20 });
+      expect((await listing()).services.length).toBe(before);
+      const other = await requestSeries(path, [{ op: "apply", commands: part(2000, 2), more: true }]);
+      expect(other).toMatchObject({ ok: false, error: "another ipvsadm -R is being sent to this director: try again once it is done" });
+      // The holder leaves: its parts are dropped and the slot is free again.
+      holder.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      const r = await requestSeries(path, [0, 1, 2].map((k) => ({ op: "apply", commands: part(3000 + 20 * k, 20), ...(k < 2 ? { more: true } : {}) })));
+      expect(r).toMatchObject({ ok: true });
+      expect((await listing()).services.length).toBe(before + 60);
+      // A part that fails in the last one changes nothing of the whole (all or none).
+      const bad = await requestSeries(path, [
+        { op: "apply", commands: part(4000, 20), more: true },
+        { op: "apply", commands: [add(3000, 99)] }, // exists already
+      ]);
+      expect(bad).toMatchObject({ ok: false });
+      expect(bad.error).toMatch(/line 99: Service already exists|already exists/);
+      expect((await listing()).services.length).toBe(before + 60);
+    } finally {
+      server.close();
     }
   });
 

@@ -67,6 +67,48 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
   });
 }
 
+/** Requests to the director on path one after the other on one connection, each sent once the
+ *  last was answered; the last reply, or the first refusal. */
+export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = false): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    const pieces: Buffer[] = [];
+    let next = 0;
+    let done = false;
+    const finish = (e: Error | undefined, r?: Reply) => {
+      if (done) return;
+      done = true;
+      sock.destroy();
+      if (e) reject(e);
+      else resolve(r!);
+    };
+    const send = () => sock.write(JSON.stringify(reqs[next++]) + "\n");
+    sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
+    sock.on("connect", send);
+    sock.on("data", (d: Buffer) => {
+      const nl = d.indexOf(10);
+      if (nl < 0) { pieces.push(d); return; }
+      pieces.push(d.subarray(0, nl));
+      const line = Buffer.concat(pieces).toString();
+      pieces.length = 0;
+      let r: Reply;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
+        return;
+      }
+      if (!r.ok || next >= reqs.length) finish(undefined, r);
+      else send();
+    });
+    sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, ipvsadmWording)));
+    sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection without answering`, 2)));
+  });
+}
+
+/** Bytes of commands one part of a large -R carries (well under the control socket's 8 MiB line). */
+const RESTORE_PART_BYTES = 4 * 1024 * 1024;
+
 /** A listing from the director on path (the control socket's "list"), each piece of text given
  *  to out as it arrives: a 64k-service listing is printed as it is read, never held whole. */
 export function streamListing(path: string, argv: string[], out: (text: string) => void): Promise<void> {
@@ -166,7 +208,18 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
             throw e;
           }
         });
-        await call(path, { op: "apply", commands });
+        // A table larger than one request line goes in parts on one connection; the director
+        // holds them and applies all at once with the last (all or none, as one -R).
+        const parts: { argv: string[]; line: number }[][] = [[]];
+        let bytes = 0;
+        for (const c of commands) {
+          const size = JSON.stringify(c).length + 1;
+          if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) { parts.push([]); bytes = 0; }
+          parts[parts.length - 1].push(c);
+          bytes += size;
+        }
+        const r = await requestSeries(path, parts.map((p, i) => ({ op: "apply", commands: p, ...(i < parts.length - 1 ? { more: true } : {}) })), true);
+        if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
         return 0;
       }
       default:

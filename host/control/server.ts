@@ -8,6 +8,9 @@
 //                                          the first piece ends the stream as {"ok":false,...}
 //   {"op":"apply","commands":[{"argv":["-a","-t","10.0.0.100:80","-r","10.1.0.11"],"line":1},...]}
 //                                       -> {"ok":true,"changes":[...]}   ipvsadm command lines, all or none
+//   {"op":"apply","commands":[...],"more":true} -> {"ok":true,"pending":N}   a part of a larger -R: held
+//                                          (one such batch at a time) until the part without "more"
+//                                          arrives on the same connection, then all applied as one
 //   {"op":"zero","service":{...}?}      -> {"ok":true}
 //   {"op":"reload"}                     -> {"ok":true,"changes":[...],"warnings":[...]}
 //   {"op":"health"}                     -> {"ok":true,"health":[...]}   each checked real server's state
@@ -40,10 +43,12 @@ import { LIVE_VIEW_LIMITS, liveView } from "./live.js";
 import { listing } from "./listing.js";
 import { ERROR } from "../io/log.js";
 
-/** Longest request line: an ipvsadm -R of the largest service table (65,536 services x 10
- *  real servers, about 75 MB as the command line sends it) fits with room. Only root and the
- *  control group reach the socket; MAX_CLIENTS of them at once. */
-export const MAX_REQUEST_BYTES = 128 * 1024 * 1024;
+/** Longest request line (an ipvsadm -R larger than this comes in parts: MAX_BATCH_COMMANDS). */
+export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+/** Commands of one ipvsadm -R sent in parts ("more": true): the largest table (65,536
+ *  services x 10 real servers) and its services fit with room. One such batch is held at a
+ *  time for the whole director, so its memory is bounded whoever connects. */
+export const MAX_BATCH_COMMANDS = 1_200_000;
 export const MAX_CLIENTS = 32;
 export const IDLE_TIMEOUT_MS = 10_000;
 
@@ -131,7 +136,19 @@ function listingOf(h: ControlHost, argv: unknown): { stream: AsyncGenerator<stri
   return { stream: listing(h.engine, h.estimator, { command: p.command, format: p.format, service: p.service }) };
 }
 
-async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey; argv?: unknown }): Promise<unknown> {
+/** A connection's part-sent ipvsadm -R, and the director's one slot for such a batch. */
+interface Batching {
+  batch?: Parsed[];
+  slot: { held: boolean };
+}
+
+function releaseBatch(b: Batching): void {
+  if (b.batch) b.slot.held = false;
+  b.batch = undefined;
+}
+
+async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey; argv?: unknown; more?: unknown },
+  batching: Batching = { slot: { held: false } }): Promise<unknown> {
   switch (req.op) {
     case "list":
       return listingOf(h, req.argv);
@@ -139,8 +156,31 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, table: tableView(await h.engine.snapshot(), h.estimator) };
     case "connections":
       return { ok: true, connections: await h.engine.connections() };
-    case "apply":
-      return { ok: true, changes: await h.applyCommands(commandsOf(req.commands)) };
+    case "apply": {
+      let commands: Parsed[];
+      try {
+        commands = commandsOf(req.commands);
+      } catch (e) {
+        releaseBatch(batching);
+        throw e;
+      }
+      if (req.more === true) {
+        if (!batching.batch) {
+          if (batching.slot.held) throw new IpvsadmError("another ipvsadm -R is being sent to this director: try again once it is done", 2);
+          batching.slot.held = true;
+          batching.batch = [];
+        }
+        if (batching.batch.length + commands.length > MAX_BATCH_COMMANDS) {
+          releaseBatch(batching);
+          throw new IpvsadmError(`an ipvsadm -R of more than ${MAX_BATCH_COMMANDS} commands: refused, nothing changed`, 2);
+        }
+        for (const c of commands) batching.batch.push(c);
+        return { ok: true, pending: batching.batch.length };
+      }
+      const all = batching.batch ? batching.batch.concat(commands) : commands;
+      releaseBatch(batching);
+      return { ok: true, changes: await h.applyCommands(all) };
+    }
     case "zero":
       await h.engine.zero(req.service);
       zeroEstimates(await h.engine.snapshot(), h.estimator);
@@ -198,6 +238,7 @@ export async function claimSocket(path: string): Promise<void> {
 export async function startControl(h: ControlHost, path: string, o: ControlOptions = {}): Promise<Server> {
   await claimSocket(path);
   const ownUid = process.getuid?.() ?? 0;
+  const batchSlot = { held: false };
   const server = createServer((sock: Socket) => {
     // SO_PEERCRED: the kernel's word on who connected.
     const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -212,6 +253,10 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
       return;
     }
     const idleMs = o.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    // A -R sent in parts is this connection's until its last part; a client that leaves
+    // (or idles out) before it gives the slot back.
+    const batching: Batching = { slot: batchSlot };
+    sock.on("close", () => releaseBatch(batching));
     sock.setTimeout(idleMs);
     sock.on("timeout", () => sock.destroy());
     const maxBytes = o.maxRequestBytes ?? MAX_REQUEST_BYTES;
@@ -247,7 +292,7 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
         // The clock runs again for the reply's write (a client that never reads is closed).
         sock.setTimeout(0);
         try {
-          reply = await handle(h, JSON.parse(line));
+          reply = await handle(h, JSON.parse(line), batching);
         } catch (e) {
           reply = failure(e);
         }
