@@ -30,6 +30,18 @@ describe("traffic the director has nothing for is answered as a Linux host would
     expect(run(e, burst.slice(0, 20), 5010).length).toBe(10);
   });
 
+  it("a reset or port unreachable with no route back is not counted as sent (was: resets_sent 1, 0 frames out)", async () => {
+    const e = await director();
+    service(e, "tcp", 80, "rr", [{}]);
+    e.deleteRoute("0.0.0.0/0");
+    const far = "198.51.100.7"; // on no interface's subnet, and no default route now
+    expect(run(e, [clientTcp(SYN, 40000, 81, { src: far })])).toEqual([]);
+    expect(run(e, [fromClient(ipv4({ src: far, dst: VIP, proto: 17, payload: udp({ src: far, dst: VIP, sport: 5000, dport: 53, payload: [1] }) }))])).toEqual([]);
+    expect(e.counters().resets_sent).toBe(0n);
+    expect(e.counters().icmp_errors_sent).toBe(0n);
+    expect(e.drops().no_service).toBe(2n);
+  });
+
   it("never answers a reset, or a multicast or broadcast source", async () => {
     const e = await director();
     service(e, "tcp", 80, "rr", [{}]);

@@ -43,8 +43,7 @@ export function sendIcmpError(orig: usize, origLen: u32, type: u32, code: u32, m
   let total = IPV4_HEADER_LEN + ICMP_HEADER_LEN + quote;
   ipv4Emit(ip, ICMP_ERROR_TOS, total, takeIpId(), 0, 64, Proto.ICMP, src, to);
   store<u16>(f, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
-  sendRouted(f, ETH_HEADER_LEN, total, to, -1);
-  count(Counter.ICMP_ERRORS_SENT);
+  if (sendRouted(f, ETH_HEADER_LEN, total, to, -1)) count(Counter.ICMP_ERRORS_SENT);
 }
 
 /** Answer an echo request in place (RFC 792): the reply goes from the address that was

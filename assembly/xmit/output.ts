@@ -46,17 +46,19 @@ function fillCache(slot: usize, dst: u32): void {
 /** Send the frame (l2len bytes of Ethernet header, then ipLen bytes of IP) towards
  *  routeDst, which is the packet's destination or, for DR and TUN, the real server.
  *  okCounter is bumped when the frame is sent, QUEUED when it waits for ARP; pass -1
- *  for frames the engine generated (they are not RX frames). */
-export function sendRouted(frame: usize, l2len: u32, ipLen: u32, routeDst: u32, okCounter: i32): void {
+ *  for frames the engine generated (they are not RX frames). Returns whether the frame left
+ *  or waits for ARP (a generated frame's own counter, RESETS_SENT or ICMP_ERRORS_SENT,
+ *  counts only those). */
+export function sendRouted(frame: usize, l2len: u32, ipLen: u32, routeDst: u32, okCounter: i32): bool {
   if (!routeLookup(routeDst)) {
     if (okCounter >= 0) count(Counter.DROP_NO_ROUTE);
-    return;
+    return false;
   }
   // Through a gateway (NAT replies to clients elsewhere): the route keeps the gateway's
   // next hop, so most replies skip the neighbour lookup.
   let viaGateway = routeNextHop != routeDst;
   let slot = routeRecord + RT_NEXT_HOP_SLOT;
-  if (viaGateway && okCounter >= 0 && sendCached(frame, l2len + ipLen, slot, okCounter)) return;
+  if (viaGateway && okCounter >= 0 && sendCached(frame, l2len + ipLen, slot, okCounter)) return true;
   let ifindex = routeIfindex;
   let len = l2len + ipLen;
   let mac = neighResolve(routeNextHop, ifindex);
@@ -64,18 +66,20 @@ export function sendRouted(frame: usize, l2len: u32, ipLen: u32, routeDst: u32, 
     copyMac(frame + EthField.SRC, ifaceMac(ifindex));
     if (neighEnqueue(frame, len, ifindex, routeNextHop)) {
       if (okCounter >= 0) count(Counter.QUEUED);
-    } else if (okCounter >= 0) {
-      count(Counter.DROP_NEIGH_QUEUE_FULL);
+      return true;
     }
-    return;
+    if (okCounter >= 0) count(Counter.DROP_NEIGH_QUEUE_FULL);
+    return false;
   }
   ethSetAddresses(frame, mac, ifaceMac(ifindex));
-  if (txPush(frame, len, ifindex)) {
+  let sent = txPush(frame, len, ifindex);
+  if (sent) {
     if (okCounter >= 0) count(okCounter);
   } else {
     count(okCounter >= 0 ? Counter.DROP_TX_FULL : Counter.GENERATED_LOST);
   }
   if (viaGateway) fillCache(slot, routeDst);
+  return sent;
 }
 
 /** sendRouted towards real server d, through the next-hop slot in its record. */

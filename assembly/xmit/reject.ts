@@ -81,8 +81,7 @@ export function sendReset(ip: usize, ihl: u32, l4: usize): void {
   let total = IPV4_HEADER_LEN + TCP_HEADER_LEN;
   ipv4Emit(rip, 0, total, takeIpId(), 0, 64, Proto.TCP, from, to);
   store<u16>(frame, <u16>ETHERTYPE_IPV4_WIRE, EthField.TYPE);
-  sendRouted(frame, ETH_HEADER_LEN, total, to, -1);
-  count(Counter.RESETS_SENT);
+  if (sendRouted(frame, ETH_HEADER_LEN, total, to, -1)) count(Counter.RESETS_SENT);
 }
 
 /** ICMP port unreachable for the datagram at ip (totalLen bytes), from its destination. */
