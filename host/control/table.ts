@@ -39,7 +39,14 @@ export function serviceView(s: ServiceInfo, estimator?: Estimator): ServiceView 
 /** One estimation tick over every service and real server (every 2 s, as IPVS). */
 export function estimate(snap: EngineSnapshot, estimator: Estimator): void {
   const keys = new Set<string>();
-  for (const s of snap.services) {
+  estimateServices(snap.services, estimator, keys);
+  estimator.retain(keys);
+}
+
+/** A tick's share for some services (a slice as the data path gives it: housekeeping.ts), their
+ *  keys and their real servers' added to keys (the tick's end forgets every other). */
+export function estimateServices(services: ServiceInfo[], estimator: Estimator, keys: Set<string>): void {
+  for (const s of services) {
     const key = serviceKey(s);
     keys.add(key);
     estimator.update(key, s.stats);
@@ -49,7 +56,6 @@ export function estimate(snap: EngineSnapshot, estimator: Estimator): void {
       estimator.update(k, r.stats);
     }
   }
-  estimator.retain(keys);
 }
 
 /** After -Z: the estimator starts again from the zeroed counters. */
