@@ -128,8 +128,12 @@ export class ControlState {
         });
         if (moved.length) changes.push(...await this.applyTouched(next, moved));
       } else {
+        // Service by service, the same records skipped (effective() keeps an unchecked
+        // service as it is): the table's JSON twice was ~0.75 s of a 10,000-service reload.
         const after = effective(next, this.view);
-        if (JSON.stringify(after.services) !== JSON.stringify(this.applied.services)) changes.push(...await this.applyWhole(after));
+        const held = this.applied.services;
+        const same = after.services.length === held.length && after.services.every((s, i) => s === held[i] || JSON.stringify(s) === JSON.stringify(held[i]));
+        if (!same) changes.push(...await this.applyWhole(after));
       }
     }
     return changes;
