@@ -52,24 +52,36 @@ export class Housekeeping {
       this.o.health.lagMaxMs = this.lateness.maxMs;
     }));
     this.periodic(STATUS_MS, "status", () => this.writeStatus());
-    // Each slice estimated as the data path gives it: between slices the main thread serves
-    // the control socket (at 10,000 services × 10 one whole pass took up to ~100 ms, which a
-    // command arriving meanwhile waited for: issue 19's -e p99). IPVS moved its estimator to
-    // kthreads for the same reason (ip_vs_est.c, Linux 6.2).
+    let ticking = false;
     const tick = async () => {
-      const summary = this.o.estimated ? await this.engine.summary() : undefined;
-      const services: ServiceInfo[] = [];
-      const keys = new Set<string>();
-      for await (const slice of this.engine.serviceSlices()) {
-        estimateServices(slice, this.estimator, keys);
-        if (summary) for (const s of slice) services.push(s);
+      // One tick at a time (the first one, awaited below, and the timer's): begin() and end() pair up.
+      if (ticking) return;
+      ticking = true;
+      try {
+        await this.estimateOnce();
+      } finally {
+        ticking = false;
       }
-      this.estimator.retain(keys);
-      if (summary) this.o.estimated!({ ...summary, services });
     };
     this.periodic(ESTIMATOR_INTERVAL_MS, "estimator", tick);
     await tick();
     await this.writeStatus();
+  }
+
+  /** One estimator tick. Each slice estimated as the data path gives it: between slices the
+   *  main thread serves the control socket (at 10,000 services × 10 one whole pass took up to
+   *  ~100 ms, which a command arriving meanwhile waited for: issue 19's -e p99). IPVS moved its
+   *  estimator to kthreads for the same reason (ip_vs_est.c, Linux 6.2). */
+  private async estimateOnce(): Promise<void> {
+    const summary = this.o.estimated ? await this.engine.summary() : undefined;
+    const services: ServiceInfo[] = [];
+    this.estimator.begin();
+    for await (const slice of this.engine.serviceSlices()) {
+      estimateServices(slice, this.estimator);
+      if (summary) for (const s of slice) services.push(s);
+    }
+    this.estimator.end();
+    if (summary) this.o.estimated!({ ...summary, services });
   }
 
   /** Stop the timers and write the status a last time. */
