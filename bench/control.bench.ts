@@ -116,7 +116,9 @@ class Bench {
     const name = `director${this.starts++}`;
     const socket = join(this.sb.dir, `${name}.sock`);
     const t0 = now();
-    const proc = this.sb.spawn(this.sb.director, [process.execPath, CLI, "run", "--config", file, "--socket", socket, "--table-file", "none"], name);
+    // WASMVS_BENCH_PROFILE=DIR: the director's CPU profile (node --cpu-prof) written to DIR when it stops.
+    const prof = process.env.WASMVS_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.WASMVS_BENCH_PROFILE] : [];
+    const proc = this.sb.spawn(this.sb.director, [process.execPath, ...prof, CLI, "run", "--config", file, "--socket", socket, "--table-file", "none"], name);
     while (true) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the director exited: ${this.tail(name)}`);
       if (now() - t0 > limitMs) {

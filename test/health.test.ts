@@ -281,7 +281,8 @@ async function director(text: string, fifos?: NotifyFifos) {
     probe: async (c) => { probed.push(`${c.kind} ${c.connectIp}`); return answers.get(c.connectIp) ?? { ok: true, reason: "fine" }; },
   });
   health.reconcile(cfg);
-  state.follow(health, (c) => health.reconcile(c));
+  // As the director does: an ipvsadm command names the services it changed (reconcile follows those only).
+  state.follow(health, (c, services) => health.reconcile(c, services));
   const settle = async () => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
   return {
     engine, state, clock, answers, probed, logs, health,
@@ -345,6 +346,29 @@ describe("the health service on a fake clock, driving a real engine", () => {
     d.answers.delete("10.1.0.12");
     await d.run(1100);
     expect(await d.servers()).toEqual(["10.1.0.11 w5", "10.1.0.12 w4"]);
+    expect(await d.drift()).toEqual([]);
+  });
+
+  it("ipvsadm commands on a checked service: the checkers follow the servers it changed only (-d stops one, -a adds one in file order, -e keeps state)", async () => {
+    const d = await director(TWO + "\nvirtual_server 10.0.0.100 81 {\n  real_server 10.1.0.13 81 { TCP_CHECK { delay_loop 1 } }\n}");
+    d.answers.set("10.1.0.12", { ok: false, reason: "timed out" });
+    await d.run(2000);
+    const names = () => d.health.views().map((v) => `${v.service} ${v.server} ${v.alive ? "up" : "down"}`);
+    expect(names()).toEqual(["tcp 10.0.0.100:80 10.1.0.11:80 up", "tcp 10.0.0.100:80 10.1.0.12:80 down", "tcp 10.0.0.100:81 10.1.0.13:81 up"]);
+    // -e on the dead server: still down, its checker the same one (no new first check).
+    await d.state.applyCommands([parseArgs("-e -t 10.0.0.100:80 -r 10.1.0.12:80 -m -w 4".split(" "))]);
+    expect(names()).toEqual(["tcp 10.0.0.100:80 10.1.0.11:80 up", "tcp 10.0.0.100:80 10.1.0.12:80 down", "tcp 10.0.0.100:81 10.1.0.13:81 up"]);
+    // -d: its checker stops (no more probes of it), its view goes.
+    await d.state.applyCommands([parseArgs("-d -t 10.0.0.100:80 -r 10.1.0.11:80".split(" "))]);
+    expect(names()).toEqual(["tcp 10.0.0.100:80 10.1.0.12:80 down", "tcp 10.0.0.100:81 10.1.0.13:81 up"]);
+    const from = d.probed.length;
+    await d.run(2100);
+    expect(d.probed.slice(from).some((p) => p.endsWith("10.1.0.11"))).toBe(false);
+    expect(d.probed.slice(from).some((p) => p.endsWith("10.1.0.13"))).toBe(true);
+    // -a: a server without a checker, always in the pool, listed where the configuration has it.
+    await d.state.applyCommands([parseArgs("-a -t 10.0.0.100:80 -r 10.1.0.14:80 -m".split(" "))]);
+    expect(names()).toEqual(["tcp 10.0.0.100:80 10.1.0.12:80 down", "tcp 10.0.0.100:80 10.1.0.14:80 up", "tcp 10.0.0.100:81 10.1.0.13:81 up"]);
+    expect(await d.servers()).toEqual(["10.1.0.14 w1"]);
     expect(await d.drift()).toEqual([]);
   });
 

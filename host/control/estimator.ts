@@ -17,13 +17,22 @@ export interface Rates {
   outbps: number;
 }
 
+/** One object's estimate and the counters it was last given, as numbers, updated in place (a
+ *  tick at 10,000 services × 10 updates 110,000 of these; copying the counters each time made
+ *  most of its garbage). Counters stay far below 2^53. */
 interface State {
-  last: Counters;
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
   cps: number;
   inpps: number;
   outpps: number;
   inbps: number;
   outbps: number;
+  /** The tick that last gave it counters (end() forgets the others). */
+  tick: number;
 }
 
 /** The interval of IPVS's estimation timer. */
@@ -32,23 +41,44 @@ export const ESTIMATOR_INTERVAL_MS = 2000;
 // x >> 2 on a signed 64-bit value: floor division by 4.
 const avg = (e: number, rate: number) => e + Math.floor((rate - e) / 4);
 
+const fresh = (c: Counters, tick: number): State => ({
+  conns: Number(c.conns), inpkts: Number(c.inpkts), outpkts: Number(c.outpkts), inbytes: Number(c.inbytes), outbytes: Number(c.outbytes),
+  cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0, tick,
+});
+
 export class Estimator {
   private states = new Map<string, State>();
+  private ticks = 0;
+
+  /** A tick begins: the objects given to update() until end() are those that remain. */
+  begin(): void {
+    this.ticks++;
+  }
+
+  /** The tick ends: the objects it was not given are gone (their estimates forgotten). */
+  end(): void {
+    for (const [k, s] of this.states) if (s.tick !== this.ticks) this.states.delete(k);
+  }
 
   /** One estimation tick for the object key with its current counters. */
   update(key: string, c: Counters): void {
     const s = this.states.get(key);
     if (!s) {
-      this.states.set(key, { last: { ...c }, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+      this.states.set(key, fresh(c, this.ticks));
       return;
     }
-    const d = (a: bigint, b: bigint) => Number(a - b);
-    s.cps = avg(s.cps, d(c.conns, s.last.conns) * 512);
-    s.inpps = avg(s.inpps, d(c.inpkts, s.last.inpkts) * 512);
-    s.outpps = avg(s.outpps, d(c.outpkts, s.last.outpkts) * 512);
-    s.inbps = avg(s.inbps, d(c.inbytes, s.last.inbytes) * 16);
-    s.outbps = avg(s.outbps, d(c.outbytes, s.last.outbytes) * 16);
-    s.last = { ...c };
+    const conns = Number(c.conns), inpkts = Number(c.inpkts), outpkts = Number(c.outpkts), inbytes = Number(c.inbytes), outbytes = Number(c.outbytes);
+    s.cps = avg(s.cps, (conns - s.conns) * 512);
+    s.inpps = avg(s.inpps, (inpkts - s.inpkts) * 512);
+    s.outpps = avg(s.outpps, (outpkts - s.outpkts) * 512);
+    s.inbps = avg(s.inbps, (inbytes - s.inbytes) * 16);
+    s.outbps = avg(s.outbps, (outbytes - s.outbytes) * 16);
+    s.conns = conns;
+    s.inpkts = inpkts;
+    s.outpkts = outpkts;
+    s.inbytes = inbytes;
+    s.outbytes = outbytes;
+    s.tick = this.ticks;
   }
 
   /** ip_vs_read_estimator: the rates per second. */
@@ -62,11 +92,6 @@ export class Estimator {
 
   /** ipvsadm -Z zeroes the estimates too (ip_vs_zero_estimator). */
   zero(key: string, c: Counters): void {
-    this.states.set(key, { last: { ...c }, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
-  }
-
-  /** Forget objects that are gone. */
-  retain(keys: Set<string>): void {
-    for (const k of this.states.keys()) if (!keys.has(k)) this.states.delete(k);
+    this.states.set(key, fresh(c, this.states.get(key)?.tick ?? this.ticks));
   }
 }

@@ -38,18 +38,19 @@ export function serviceView(s: ServiceInfo, estimator?: Estimator): ServiceView 
 
 /** One estimation tick over every service and real server (every 2 s, as IPVS). */
 export function estimate(snap: EngineSnapshot, estimator: Estimator): void {
-  const keys = new Set<string>();
-  for (const s of snap.services) {
+  estimator.begin();
+  estimateServices(snap.services, estimator);
+  estimator.end();
+}
+
+/** A tick's share for some services and their real servers (a slice as the data path gives
+ *  it, between the estimator's begin() and end(): housekeeping.ts). */
+export function estimateServices(services: ServiceInfo[], estimator: Estimator): void {
+  for (const s of services) {
     const key = serviceKey(s);
-    keys.add(key);
     estimator.update(key, s.stats);
-    for (const r of s.realServers) {
-      const k = `${key} ${serverKey(r)}`;
-      keys.add(k);
-      estimator.update(k, r.stats);
-    }
+    for (const r of s.realServers) estimator.update(`${key} ${serverKey(r)}`, r.stats);
   }
-  estimator.retain(keys);
 }
 
 /** After -Z: the estimator starts again from the zeroed counters. */

@@ -339,7 +339,7 @@ function directorServices(p: DirectorParts): Service[] {
   // engine holds through the control state's queue, like any other change.
   const checks = service("health checks", async () => {
     checking.reconcile(control.running);
-    control.follow(checking, (cfg) => checking.reconcile(cfg));
+    control.follow(checking, (cfg, services) => checking.reconcile(cfg, services));
     for (const line of healthSummary(control.running)) o.log(line);
     return () => checking.stop();
   });
