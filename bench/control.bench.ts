@@ -17,9 +17,10 @@
 //             against the longest during 2 s without one.
 //   flips     keepalived.conf where 1,000 real servers have a FILE_CHECK (delay_loop 1) on one
 //             tracked file that flips between 0 and 1 every second: about 1,000 health flips a
-//             second; requests answered through the director for --flip-seconds without flips
-//             and as long with them (errors, longest gap), flips logged, the director's CPU, and
-//             the time until the table shows the last flip.
+//             second; requests answered through the director (to service 0, whose servers never
+//             flip) in --flip-seconds seconds without flips and as many with them, the two kinds
+//             alternating second by second (errors, longest gap), flips logged, the director's CPU
+//             and the machine's busy share in each, and the time until the table shows the last flip.
 //   engine    ns per packet in the engine's bench build (as npm run bench) with 1 service and
 //             with N: 1,000 established NAT flows, and new connections (SYNs).
 // Every loop is bounded in count and time. Results: bench/results/control-latest.json (and a
