@@ -8,7 +8,7 @@ import { describe, it, expect } from "vitest";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../host/sandbox/sandbox.js";
-import { parseArgs } from "../host/control/ipvsadm.js";
+import { parseArgs } from "../host/config/ipvsadm.js";
 import { changedWeights, keepalivedConf, restoreLines, rulesFile, serviceAddress, SIZE_KEYWORDS } from "../bench/control-inputs.js";
 import { tempFolder } from "./helpers/files.js";
 

@@ -38,18 +38,13 @@ export function serviceView(s: ServiceInfo, estimator?: Estimator): ServiceView 
 
 /** One estimation tick over every service and real server (every 2 s, as IPVS). */
 export function estimate(snap: EngineSnapshot, estimator: Estimator): void {
-  const keys = new Set<string>();
+  estimator.begin();
   for (const s of snap.services) {
     const key = serviceKey(s);
-    keys.add(key);
     estimator.update(key, s.stats);
-    for (const r of s.realServers) {
-      const k = `${key} ${serverKey(r)}`;
-      keys.add(k);
-      estimator.update(k, r.stats);
-    }
+    for (const r of s.realServers) estimator.update(`${key} ${serverKey(r)}`, r.stats);
   }
-  estimator.retain(keys);
+  estimator.forgetUnseen();
 }
 
 /** After -Z: the estimator starts again from the zeroed counters. */
