@@ -17,9 +17,10 @@
 //             against the longest during 2 s without one.
 //   flips     keepalived.conf where 1,000 real servers have a FILE_CHECK (delay_loop 1) on one
 //             tracked file that flips between 0 and 1 every second: about 1,000 health flips a
-//             second; requests answered through the director for --flip-seconds without flips
-//             and as long with them (errors, longest gap), flips logged, the director's CPU, and
-//             the time until the table shows the last flip.
+//             second; requests answered through the director (to service 0, whose servers never
+//             flip) in --flip-seconds seconds without flips and as many with them, the two kinds
+//             alternating second by second (errors, longest gap), flips logged, the director's CPU
+//             and the machine's busy share in each, and the time until the table shows the last flip.
 //   engine    ns per packet in the engine's bench build (as npm run bench) with 1 service and
 //             with N: 1,000 established NAT flows, and new connections (SYNs).
 // Every loop is bounded in count and time. Results: bench/results/control-latest.json (and a
@@ -88,6 +89,12 @@ const mib = (kb: number) => round(kb / 1024);
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? mib(Number(m[1])) : NaN;
+}
+/** The machine's CPU time so far, busy and in all (s, every core), from /proc/stat. */
+function machineCpu(): { busy: number; all: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const all = f.reduce((a, x) => a + x, 0);
+  return { busy: (all - f[3] - f[4]) / 100, all: all / 100 }; // idle, iowait
 }
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -385,42 +392,57 @@ async function flipStage(b: Bench, n: number): Promise<Result> {
     await sleep(2500);
     const tag = `flips-${n}`;
     const client = b.traffic(tag, secs * 2 + 60);
-    let quiet = { from: 0, to: 0 };
-    let busy = { from: 0, to: 0 };
-    let cpu = { quiet: 0, busy: 0 };
+    // Quiet and flipping seconds alternate (the file written at the start of each flipping
+    // second: every checker reads it once within that second), so that whatever else the
+    // 2-core machine runs meanwhile falls on both alike: one quiet stretch, then one with
+    // flips, compared a load that came and went with the flips.
+    const quiet: { from: number; to: number }[] = [];
+    const busy: { from: number; to: number }[] = [];
+    const cpu = { quiet: 0, busy: 0 };
+    const machine = { quiet: { busy: 0, all: 0 }, busy: { busy: 0, all: 0 } };
     let logFrom = 0;
     let logTo = 0;
     let value = 0;
     try {
       await sleep(1000);
-      const c0 = cpuSeconds(d.pid);
-      quiet = { from: Date.now(), to: 0 };
-      await sleep(secs * 1000);
-      quiet.to = Date.now();
-      const c1 = cpuSeconds(d.pid);
       logFrom = b.sb.logOf(d.name).length;
-      busy = { from: Date.now(), to: 0 };
-      // The tracked file flips every second: each checker reads it once a second, so each
-      // checked server goes down and up in turn (bounded: secs flips of the file).
-      for (let k = 0; k < secs; k++) {
-        value ^= 1;
-        writeFileSync(trackFile, `${value}\n`);
+      for (let k = 0; k < secs * 2; k++) {
+        const flipping = k % 2 === 0;
+        const c0 = cpuSeconds(d.pid);
+        const m0 = machineCpu();
+        const from = Date.now();
+        if (flipping) {
+          value ^= 1;
+          writeFileSync(trackFile, `${value}\n`);
+        }
         await sleep(1000);
+        (flipping ? busy : quiet).push({ from, to: Date.now() });
+        cpu[flipping ? "busy" : "quiet"] += cpuSeconds(d.pid) - c0;
+        const m1 = machineCpu();
+        const into = machine[flipping ? "busy" : "quiet"];
+        into.busy += m1.busy - m0.busy;
+        into.all += m1.all - m0.all;
       }
-      busy.to = Date.now();
       logTo = b.sb.logOf(d.name).length;
-      cpu = { quiet: (c1 - c0) / secs, busy: (cpuSeconds(d.pid) - c1) / secs };
     } finally {
       const t = await b.trafficResult(client, tag);
       out.errors = t.errors.length;
-      out.withoutFlips = { answered: within(t.times, quiet.from, quiet.to), longestGapMs: longestGap(t.times, quiet.from, quiet.to) };
-      out.withFlips = { answered: within(t.times, busy.from, busy.to), longestGapMs: longestGap(t.times, busy.from, busy.to) };
+      const sum = (ws: { from: number; to: number }[]) => ({
+        answered: ws.reduce((a, w) => a + within(t.times, w.from, w.to), 0),
+        seconds: round(ws.reduce((a, w) => a + w.to - w.from, 0) / 1000, 2),
+        longestGapMs: Math.max(0, ...ws.map((w) => longestGap(t.times, w.from, w.to))),
+      });
+      out.withoutFlips = sum(quiet);
+      out.withFlips = sum(busy);
     }
     const log = b.sb.logOf(d.name).slice(logFrom, logTo);
     const flips = (log.match(/(Adding|Removing|Enabling|Disabling) real server/g) ?? []).length;
     out.flipsLogged = flips;
     out.flipsPerSecond = round(flips / secs);
-    out.directorCpuShare = { withoutFlips: round(cpu.quiet, 3), withFlips: round(cpu.busy, 3) };
+    out.directorCpuShare = { withoutFlips: round(cpu.quiet / secs, 3), withFlips: round(cpu.busy / secs, 3) };
+    // How busy the whole machine was (1: every core): the client, the servers and the director
+    // share it with whatever else runs; near 1, requests answered measure the machine, not wasmvs.
+    out.machineBusy = { withoutFlips: round(machine.quiet.busy / machine.quiet.all, 2), withFlips: round(machine.busy.busy / machine.busy.all, 2) };
     // Applied: all checked servers down; how long until the table says so (20 s at most).
     writeFileSync(trackFile, "1\n");
     const t0 = now();

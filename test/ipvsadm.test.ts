@@ -313,6 +313,30 @@ describe("rate estimator (ip_vs_est.c) on a fake clock", () => {
     est.zero("s", c(6000, 60000, 3840000));
     expect(est.rates("s").cps).toBe(0);
   });
+
+  it("counters that stop moving decay as IPVS's do (e - e/4 a tick, floored), and a tick forgets what it did not see", () => {
+    const est = new Estimator();
+    const c = (conns: number) => ({ conns: BigInt(conns), inpkts: BigInt(conns * 10), outpkts: 0n, inbytes: BigInt(conns * 640), outbytes: 0n });
+    est.update("s", c(0));
+    for (let t = 1; t <= 30; t++) est.update("s", c(200 * t));
+    expect(est.rates("s").cps).toBe(100);
+    // The same counters tick after tick: the scaled average (100 * 2^10 = 102400 for cps) loses a
+    // quarter each tick, rounded down as ip_vs_est.c's e += (0 - e) >> 2.
+    let scaled = 102400;
+    for (let t = 0; t < 8; t++) {
+      est.update("s", c(6000));
+      scaled += Math.floor((0 - scaled) / 4);
+      expect(est.rates("s").cps).toBe(Math.max(0, Math.floor((scaled + 0x1ff) / 1024)));
+    }
+    expect(est.rates("s").cps).toBe(10);
+    // A tick with "t" only: "s" is gone from the table, its estimate with it.
+    est.begin();
+    est.update("t", c(0));
+    est.end();
+    expect(est.rates("s")).toEqual({ cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 });
+    est.update("s", c(6000));
+    expect(est.rates("s").cps).toBe(0);
+  });
 });
 
 describe("one behaviour for DR/TUN ports", () => {

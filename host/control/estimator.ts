@@ -68,6 +68,19 @@ export class Estimator {
       return;
     }
     const conns = Number(c.conns), inpkts = Number(c.inpkts), outpkts = Number(c.outpkts), inbytes = Number(c.inbytes), outbytes = Number(c.outbytes);
+    s.tick = this.ticks;
+    if (conns === s.conns && inpkts === s.inpkts && outpkts === s.outpkts && inbytes === s.inbytes && outbytes === s.outbytes) {
+      // Nothing moved (most of a large table, most ticks): each average decays towards a rate
+      // of 0, as below, and is left alone once there.
+      if (s.cps !== 0 || s.inpps !== 0 || s.outpps !== 0 || s.inbps !== 0 || s.outbps !== 0) {
+        s.cps = avg(s.cps, 0);
+        s.inpps = avg(s.inpps, 0);
+        s.outpps = avg(s.outpps, 0);
+        s.inbps = avg(s.inbps, 0);
+        s.outbps = avg(s.outbps, 0);
+      }
+      return;
+    }
     s.cps = avg(s.cps, (conns - s.conns) * 512);
     s.inpps = avg(s.inpps, (inpkts - s.inpkts) * 512);
     s.outpps = avg(s.outpps, (outpkts - s.outpkts) * 512);
@@ -78,7 +91,6 @@ export class Estimator {
     s.outpkts = outpkts;
     s.inbytes = inbytes;
     s.outbytes = outbytes;
-    s.tick = this.ticks;
   }
 
   /** ip_vs_read_estimator: the rates per second. */
