@@ -1,0 +1,228 @@
+// Attacks on issue 19's tables, change sets and parted -R (helper X): edge sizes, change
+// sets that must be refused whole, and model/engine drift after a refusal.
+
+import { describe, it, expect } from "vitest";
+import { applyChangeSet, ChangeRefused, ChangeSet } from "../host/engine/changes.js";
+import { Engine } from "../host/engine/index.js";
+import { planDifference } from "../host/dataplane/changeset.js";
+import { applyConfig, parseRules } from "../host/config/rules.js";
+import { LocalEngine } from "../host/dataplane/adapter.js";
+import { ControlState } from "../host/control/daemon.js";
+import { mismatches } from "../host/config/model.js";
+import { parseArgs } from "../host/config/ipvsadm.js";
+import { loadEngine } from "../host/engine/node.js";
+import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
+import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";
+import { connect } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Estimator } from "../host/control/estimator.js";
+import { ControlOptions, startControl } from "../host/control/server.js";
+import { requestSeries } from "../host/cli/ipvsadm.js";
+
+const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
+route default via 10.0.0.254
+neighbour ${CLIENT} 02:cc:00:00:00:02
+`;
+const rs = (k: number) => `10.1.0.${11 + k}`;
+type Svc = { port: number; sched?: string; servers: number[] };
+const rules = (services: Svc[]) => HEAD + services.map((s) => `-A -t ${VIP}:${s.port} -s ${s.sched ?? "wrr"}\n` +
+  s.servers.map((k) => `-a -t ${VIP}:${s.port} -r ${rs(k)}:${s.port} -m -w 1\n`).join("")).join("");
+const cfg = (text: string) => parseRules(text, "d.rules");
+const picture = (e: Engine) => ({ memory: Buffer.from(new Uint8Array(e.memory.buffer)).toString("base64"), services: e.services(), free: e.freeRealServerSlots() });
+
+async function director(text: string, sizes: Parameters<typeof loadEngine>[0] = {}) {
+  let fileText = text;
+  const e = await loadEngine({ batch: 16, connCapacity: 1024, ...sizes });
+  const c = cfg(text);
+  applyConfig(e, c);
+  const adapter = new LocalEngine(e, () => 1000);
+  const state = new ControlState(adapter, c, () => cfg(fileText));
+  return { e, c, adapter, state, setFile: (t: string) => { fileText = t; }, drift: async () => mismatches(state.running, await adapter.snapshot()) };
+}
+
+function syn(e: Engine, sport: number, dport: number) {
+  const frame = eth(OUT_MAC, "02:cc:00:00:00:02", 0x0800, ipv4({ src: CLIENT, dst: VIP, proto: 6, payload: tcp({ src: CLIENT, dst: VIP, sport, dport, flags: SYN }) }));
+  e.loadFrame(0, frame, 0);
+  return e.process(1, 1000);
+}
+
+describe("service table at its edge", () => {
+  it("max_services 1: a reload that fills it exactly goes, one past is refused whole", async () => {
+    const d = await director(rules([]), { maxServices: 2 });
+    d.setFile(rules([{ port: 80, servers: [0] }, { port: 81, servers: [1] }]));
+    await d.state.reload();
+    expect(await d.drift()).toEqual([]);
+    const pic = picture(d.e);
+    d.setFile(rules([{ port: 80, servers: [0] }, { port: 81, servers: [1] }, { port: 82, servers: [] }]));
+    await expect(d.state.reload()).rejects.toThrow(/service table is full/);
+    expect(picture(d.e)).toEqual(pic);
+    expect(await d.drift()).toEqual([]);
+    // swap one service for another at the edge: removals first, so it goes
+    d.setFile(rules([{ port: 80, servers: [0] }, { port: 82, servers: [1] }]));
+    await d.state.reload();
+    expect(await d.drift()).toEqual([]);
+  });
+});
+
+describe("the scheduler arena at its edge", () => {
+  it("a change to maglev when the arena is full is refused whole with the setting named", async () => {
+    const d = await director(rules([{ port: 80, sched: "maglev", servers: [0] }, { port: 81, servers: [1] }]), { maglevServices: 1, schedulerMemory: 0 });
+    const pic = picture(d.e);
+    await expect(d.state.applyCommands([parseArgs(["-E", "-t", `${VIP}:81`, "-s", "maglev"])])).rejects.toThrow(/scheduler memory full/);
+    expect(picture(d.e)).toEqual(pic);
+    expect(await d.drift()).toEqual([]);
+    // one leaves maglev, the other takes it, in one reload: the table is handed over
+    d.setFile(rules([{ port: 80, sched: "rr", servers: [0] }, { port: 81, sched: "maglev", servers: [1] }]));
+    await d.state.reload();
+    expect(await d.drift()).toEqual([]);
+    expect(syn(d.e, 4000, 81)).toBe(1);
+  });
+
+  it("maglev gives its table back and mh wants one of another size: refused whole, model and engine agree", async () => {
+    // Arena: one maglev table (maglev_services 1) and nothing else.
+    const d = await director(rules([{ port: 80, sched: "maglev", servers: [0] }, { port: 81, sched: "rr", servers: [1] }]), { maglevServices: 1, schedulerMemory: 0 });
+    const pic = picture(d.e).services;
+    d.setFile(rules([{ port: 80, sched: "rr", servers: [0] }, { port: 81, sched: "mh", servers: [1] }]));
+    let err: unknown;
+    try { await d.state.reload(); } catch (x) { err = x; }
+    expect(err).toBeDefined();
+    expect(String((err as Error).message)).toMatch(/^d\.rules:\d+:\d+: .*scheduler memory full/);
+    const unindexed = (l: ReturnType<Engine["services"]>) => l.map((x) => ({ ...x, realServers: x.realServers.map(({ index: _i, ...r }) => r) }));
+    expect(unindexed(d.e.services())).toEqual(unindexed(pic));
+    expect(await d.drift()).toEqual([]);
+    expect(syn(d.e, 4001, 80)).toBe(1);
+  });
+});
+
+describe("real servers at the edge", () => {
+  it("a server removed with connections and added again in one reload at a full table goes (it takes its record back)", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
+    expect(syn(d.e, 5000, 80)).toBe(1);
+    expect(syn(d.e, 5001, 80)).toBe(1);
+    await d.state.applyCommands([parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`])]);
+    expect(await d.drift()).toEqual([]);
+    // Back again, as an -a: the lingering record is taken back (IPVS's trash)
+    await d.state.applyCommands([parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`, "-m"])]);
+    expect(await d.drift()).toEqual([]);
+  });
+
+  it("delete and re-add of the same server with connections in one set at a full table", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
+    expect(syn(d.e, 5000, 80)).toBe(1);
+    expect(syn(d.e, 5001, 80)).toBe(1);
+    await d.state.applyCommands([parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`]), parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`, "-m", "-w", "3"])]);
+    expect(await d.drift()).toEqual([]);
+  });
+
+  it("a server removed with connections holds its record; a new one at a full table is refused whole, naming it", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
+    expect(syn(d.e, 5000, 80)).toBe(1);
+    await d.state.applyCommands([parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`]), parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(1)}:80`])]);
+    const pic = picture(d.e);
+    await expect(d.state.applyCommands([parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(2)}:80`, "-m"]), parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(3)}:80`, "-m"])]))
+      .rejects.toThrow(/real-server table is full \(2 real servers, 1 of them removed but still holding connections\)/);
+    expect(picture(d.e)).toEqual(pic);
+    expect(await d.drift()).toEqual([]);
+  });
+});
+
+describe("an -R in parts, as a careless client sends it", () => {
+  const RULES = `interface 0 mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 mac ${IN_MAC} address ${DIRECTOR_IN}/24
+-A -t 10.0.0.100:80 -s rr
+`;
+  async function controlDaemon(path: string, o: ControlOptions = {}) {
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const c = parseRules(RULES, "r");
+    applyConfig(engine, c);
+    const adapter = new LocalEngine(engine);
+    const state = new ControlState(adapter, c, () => c);
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (x) => state.applyCommands(x), reloadFile: () => state.reloadFile() }, path, o);
+    return { server, engine, state, adapter };
+  }
+  const add = (port: number) => ({ argv: ["-A", "-t", `10.0.0.100:${port}`, "-s", "rr"], line: port });
+  const part = (from: number, n: number) => Array.from({ length: n }, (_, i) => add(from + i));
+  /** Lines written at once (pipelined); resolves with the n replies. */
+  function pipelined(path: string, reqs: unknown[]): Promise<{ ok: boolean; error?: string }[]> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path);
+      let got = "";
+      s.on("data", (d) => {
+        got += d.toString();
+        const lines = got.split("\n").filter(Boolean);
+        if (lines.length >= reqs.length) { s.destroy(); resolve(lines.map((l) => JSON.parse(l))); }
+      });
+      s.on("error", reject);
+      s.on("connect", () => s.write(reqs.map((r) => JSON.stringify(r) + "\n").join("")));
+    });
+  }
+
+  it("a refused middle part refuses the whole -R: the parts after it are not applied on their own", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-x19-"));
+    const path = join(dir, "c.sock");
+    const d = await controlDaemon(path);
+    try {
+      const before = d.engine.services().length;
+      const replies = await pipelined(path, [
+        { op: "apply", commands: part(1000, 3), more: true },
+        { op: "apply", commands: [{ argv: ["-A", "-t", "10.0.0.100:bogus"], line: 7 }], more: true },
+        { op: "apply", commands: part(2000, 3), more: true },
+        { op: "apply", commands: part(3000, 3) },
+      ]);
+      expect(replies[1].ok).toBe(false);
+      expect(replies[3].ok).toBe(false);
+      expect(d.engine.services().length).toBe(before);
+      expect(mismatches(d.state.running, await d.adapter.snapshot())).toEqual([]);
+      // The slot is free again for the next -R (and this connection's next -R goes whole).
+      expect(await requestSeries(path, [{ op: "apply", commands: part(4000, 2), more: true }, { op: "apply", commands: part(4100, 1) }])).toMatchObject({ ok: true });
+      expect(d.engine.services().length).toBe(before + 3);
+      // Its first part refused, alike; and a first part that finds the slot taken by another client.
+      const first = await pipelined(path, [
+        { op: "apply", commands: [{ argv: ["-A", "-t", "10.0.0.100:bogus"], line: 1 }], more: true },
+        { op: "apply", commands: part(6000, 2), more: true },
+        { op: "apply", commands: part(6100, 1) },
+      ]);
+      expect(first.map((r) => r.ok)).toEqual([false, false, false]);
+      const holder = await pipelined(path, [{ op: "apply", commands: part(7000, 1), more: true }]);
+      expect(holder[0].ok).toBe(true); // (closed: its slot comes back)
+      const holding = connect(path);
+      await new Promise<void>((resolve) => { holding.on("data", () => resolve()); holding.on("connect", () => holding.write(JSON.stringify({ op: "apply", commands: part(7100, 1), more: true }) + "\n")); });
+      const blocked = await pipelined(path, [
+        { op: "apply", commands: part(7200, 2), more: true },
+        { op: "apply", commands: part(7300, 1) },
+      ]);
+      holding.destroy();
+      expect(blocked.map((r) => r.ok)).toEqual([false, false]);
+      expect(d.engine.services().length).toBe(before + 3);
+      expect(mismatches(d.state.running, await d.adapter.snapshot())).toEqual([]);
+    } finally {
+      d.server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a client that sends parts and goes quiet gives the slot back at its idle timeout; a part of 0 commands holds nothing wrong", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-x19-"));
+    const path = join(dir, "c.sock");
+    const d = await controlDaemon(path, { idleTimeoutMs: 200 });
+    try {
+      const holder = connect(path);
+      const first = await new Promise<string>((resolve) => {
+        holder.on("data", (x) => resolve(x.toString()));
+        holder.on("connect", () => holder.write(JSON.stringify({ op: "apply", commands: [], more: true }) + "\n"));
+      });
+      expect(JSON.parse(first)).toEqual({ ok: true, pending: 0 });
+      expect(await requestSeries(path, [{ op: "apply", commands: part(5000, 1), more: true }])).toMatchObject({ ok: false });
+      await new Promise((r) => setTimeout(r, 600));
+      expect(holder.destroyed || holder.readableEnded).toBe(true);
+      expect(await requestSeries(path, [{ op: "apply", commands: part(5000, 1), more: true }, { op: "apply", commands: [] }])).toMatchObject({ ok: true });
+      expect(d.engine.services().map((s) => s.port)).toContain(5000);
+    } finally {
+      d.server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
