@@ -14,7 +14,8 @@ import { loadEngine } from "../host/engine/node.js";
 import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
 import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";
 import { connect } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { check } from "../host/cli/check.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Estimator } from "../host/control/estimator.js";
@@ -222,6 +223,36 @@ interface 1 mac ${IN_MAC} address ${DIRECTOR_IN}/24
       expect(d.engine.services().map((s) => s.port)).toContain(5000);
     } finally {
       d.server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sizes that do not fit together", () => {
+  const base = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
+`;
+  it("check refuses a connection table and a scheduler arena that fit alone but not together, at file:line:column (was: OK, and the director failed to start)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-x19-"));
+    try {
+      const f = join(dir, "d.rules");
+      writeFileSync(f, `${base}connections 67108864\nscheduler_memory 2G\n-A -t ${VIP}:80 -s rr\n`);
+      await expect(check(f)).rejects.toThrow(`${f}:3:1: 'connections': the engine's tables do not fit in a WebAssembly memory (4 GiB)`);
+      // Alone, each fits.
+      writeFileSync(f, `${base}scheduler_memory 2G\n-A -t ${VIP}:80 -s rr\n`);
+      expect(await check(f)).toContain("OK");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("maglev_services that cannot fit is refused at its line, not as 'init: not enough memory'", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-x19-"));
+    try {
+      const f = join(dir, "d.rules");
+      writeFileSync(f, `${base}maglev_services 65536\n-A -t ${VIP}:80 -s rr\n`);
+      await expect(check(f)).rejects.toThrow(`${f}:3:1: 'maglev_services': the engine's tables do not fit in a WebAssembly memory (4 GiB)`);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
