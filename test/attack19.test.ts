@@ -257,3 +257,53 @@ interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
     }
   });
 });
+
+describe("more edges", () => {
+  it("a service deleted with connections and added back with its server at a full real-server table", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0] }, { port: 81, sched: "rr", servers: [1] }]), { maxRealServers: 2 });
+    expect(syn(d.e, 5000, 80)).toBe(1);
+    await d.state.applyCommands([parseArgs(["-D", "-t", `${VIP}:80`])]);
+    expect(await d.drift()).toEqual([]);
+    const pic = picture(d.e);
+    let err: unknown;
+    try {
+      await d.state.applyCommands([parseArgs(["-A", "-t", `${VIP}:80`, "-s", "rr"]), parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`, "-m"])]);
+    } catch (x) { err = x; }
+    if (err) {
+      // refused: whole, and said plainly
+      expect(String((err as Error).message)).toMatch(/real-server table is full/);
+      expect(picture(d.e)).toEqual(pic);
+    }
+    expect(await d.drift()).toEqual([]);
+  });
+
+  it("a delete and an add of the same server with connections, as one set, at a full table", async () => {
+    const { e, c } = await (async () => { const x = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 }); return x; })();
+    expect(syn(e, 5000, 80)).toBe(1);
+    expect(syn(e, 5001, 80)).toBe(1);
+    const ref = { protocol: "tcp" as const, address: VIP, port: 80 };
+    const server = { address: rs(0), port: 80, method: "nat" as const, weight: 1, uthreshold: 0, lthreshold: 0 };
+    // The engine itself takes the record back (one op after the other):
+    const probe = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
+    expect(syn(probe.e, 5000, 80)).toBe(1);
+    expect(syn(probe.e, 5001, 80)).toBe(1);
+    const svc = probe.e.findService("tcp", VIP, 80)!;
+    probe.e.deleteRealServer(probe.e.findRealServer(svc, rs(0), 80)!);
+    probe.e.addRealServer(svc, { ...server, weight: 5 });
+    const set: ChangeSet = { ops: [{ op: "delete-server", service: ref, server }, { op: "add-server", service: ref, server: { ...server, weight: 5 } }] };
+    applyChangeSet(e, set);
+    expect(e.services()[0].realServers.map((r) => [r.address, r.weight]).sort()).toEqual([[rs(0), 5], [rs(1), 1]]);
+    void c;
+  });
+
+  it("zeroing a table of 4,096 services is bounded and zeroes them all", async () => {
+    const svcs = Array.from({ length: 4096 }, (_, i) => ({ port: 1000 + i, sched: "rr", servers: [i % 4] }));
+    const d = await director(rules(svcs), { maxServices: 4096, maxRealServers: 8192 });
+    expect(syn(d.e, 5000, 1000)).toBe(1);
+    const t = Date.now();
+    await d.adapter.zero(undefined);
+    expect(Date.now() - t).toBeLessThan(5000);
+    expect(d.e.services().every((s) => s.stats.conns === 0n && s.stats.inpkts === 0n)).toBe(true);
+    expect(await d.drift()).toEqual([]);
+  });
+});
