@@ -307,3 +307,54 @@ describe("more edges", () => {
     expect(await d.drift()).toEqual([]);
   });
 });
+
+describe("listing while the table changes", () => {
+  it("a sorted listing whose services are deleted and replaced between its slices ends, without a trap, and lists each service once", async () => {
+    const svcs = Array.from({ length: 600 }, (_, i) => ({ port: 1000 + i, sched: "rr", servers: [i % 4] }));
+    const d = await director(rules(svcs), { maxServices: 1024, maxRealServers: 2048 });
+    for (const sorted of [true, false]) {
+      const seen: number[] = [];
+      let n = 0;
+      for await (const slice of d.adapter.serviceSlices(sorted)) {
+        for (const s of slice) seen.push(s.port);
+        if (n++ === 0) {
+          // Between two slices: a change set deletes the rest and adds others (indices reused).
+          const dels = Array.from({ length: 300 }, (_, i) => parseArgs(["-D", "-t", `${VIP}:${(sorted ? 1300 : 1600) - 300 + i}`]));
+          const adds = Array.from({ length: 300 }, (_, i) => parseArgs(["-A", "-t", `${VIP}:${(sorted ? 3000 : 4000) + i}`, "-s", "rr"]));
+          await d.state.applyCommands([...dels, ...adds]);
+        }
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(await d.drift()).toEqual([]);
+    }
+  });
+});
+
+describe("listing a large service while it is replaced", () => {
+  it("a service read in two slices, deleted and its record reused by another between them, is not listed with the other's servers", async () => {
+    const many = (port: number, from: number) => Array.from({ length: 1500 }, (_, i) => `-a -t ${VIP}:${port} -r ${rs(0)}:${from + i} -m\n`).join("");
+    const d = await director(HEAD + `-A -t ${VIP}:80 -s rr\n` + many(80, 10000), { maxServices: 16, maxRealServers: 4096 });
+    const listed: { port: number; servers: number[] }[] = [];
+    // The change goes between the listing's first and second request to the data path.
+    const adapter = d.adapter as unknown as { request: (r: { op: string }) => Promise<unknown> };
+    const request = adapter.request.bind(adapter);
+    let reads = 0;
+    adapter.request = async (r) => {
+      const reply = await request(r);
+      if (r.op === "services" && reads++ === 0) {
+        await d.state.applyCommands([parseArgs(["-D", "-t", `${VIP}:80`]), parseArgs(["-A", "-t", `${VIP}:81`, "-s", "rr"]),
+          ...Array.from({ length: 1500 }, (_, i) => parseArgs(["-a", "-t", `${VIP}:81`, "-r", `${rs(0)}:${20000 + i}`, "-m"]))]);
+      }
+      return reply;
+    };
+    for await (const slice of d.adapter.serviceSlices(false)) {
+      for (const s of slice) listed.push({ port: s.port, servers: s.realServers.map((r) => r.port) });
+    }
+    expect(reads).toBeGreaterThan(1);
+    // Whatever is listed of each service is its own.
+    for (const l of listed) {
+      const own = l.port === 80 ? (p: number) => p >= 10000 && p < 11500 : (p: number) => p >= 20000 && p < 21500;
+      expect(l.servers.filter((p) => !own(p)), `service ${l.port}`).toEqual([]);
+    }
+  });
+});
