@@ -358,3 +358,58 @@ describe("listing a large service while it is replaced", () => {
     }
   });
 });
+
+describe("table sizes on reload", () => {
+  const body = rules([{ port: 80, servers: [0] }]).slice(HEAD.length);
+  it("a size setting removed from the file is refused like a changed one, at a file:line:column; the default written out is no change", async () => {
+    for (const [setting, opts] of [["scheduler_memory 32M", { schedulerMemory: 32 * 1048576 }], ["max_services 2048", { maxServices: 2048 }], ["max_real_servers 9000", { maxRealServers: 9000 }]] as const) {
+      const d = await director(HEAD + setting + "\n" + body, opts);
+      const pic = picture(d.e);
+      d.setFile(HEAD + body);
+      let err: unknown;
+      try { await d.state.reload(); } catch (x) { err = x; }
+      expect(String((err as Error)?.message), setting).toMatch(/^d\.rules:\d+:\d+: .*restart wasmvs to change it/);
+      expect(picture(d.e)).toEqual(pic);
+    }
+    const d = await director(HEAD + body);
+    d.setFile(HEAD + "scheduler_memory 16M\nmax_services 1024\nmax_real_servers 8192\n" + body);
+    await d.state.reload();
+    expect(await d.drift()).toEqual([]);
+  });
+});
+
+describe("health flips at a full table", () => {
+  // DEFECT (left open, not a small fix): the room check of a command or reload counts what the
+  // engine holds (effective: servers health took out do not count), so an -a takes the record of
+  // a server that is down; when that server passes again its flip is refused (table full) and
+  // dropped (refresh clears its dirty keys before it applies), and once room comes back (the -a
+  // undone) nothing brings it back: a healthy server stays out of the engine until its next
+  // flip. Either a down server keeps its room (commit counts the running configuration) or a
+  // refused flip stays pending and is retried when a change frees records.
+  it.fails("a server that comes back up when its record was taken meanwhile is in the engine once there is room again", async () => {
+    const text = rules([{ port: 80, sched: "rr", servers: [0, 1] }, { port: 81, sched: "rr", servers: [] }]);
+    const e = await loadEngine({ batch: 16, connCapacity: 1024, maxRealServers: 2 });
+    const c = cfg(text);
+    c.services[0].health = { quorum: 0, hysteresis: 0, omega: false, smtpAlert: false, where: { file: "d.rules", line: c.services[0].line, column: 1 } };
+    applyConfig(e, c);
+    const adapter = new LocalEngine(e);
+    const down = new Set<string>();
+    const view = { server: (svc: string, srv: string) => ({ alive: !down.has(`${svc} ${srv}`), add: 0 }), quorumUp: () => true };
+    const state = new ControlState(adapter, c, () => cfg(text), () => {}, view);
+    down.add(`tcp ${VIP}:80 ${rs(0)}:80`);
+    await state.refresh([`tcp ${VIP}:80`]);
+    expect(e.services()[0].realServers).toHaveLength(1);
+    let added = true;
+    try {
+      await state.applyCommands([parseArgs(["-a", "-t", `${VIP}:81`, "-r", `${rs(2)}:81`, "-m"])]);
+    } catch {
+      added = false; // the down server kept its room: also right
+    }
+    down.clear();
+    await state.refresh([`tcp ${VIP}:80`]).catch(() => {});
+    expect(mismatches(state.inEngine, await adapter.snapshot())).toEqual([]);
+    if (added) await state.applyCommands([parseArgs(["-d", "-t", `${VIP}:81`, "-r", `${rs(2)}:81`])]);
+    // Room again: the healthy server is back in the engine.
+    expect(e.services()[0].realServers.map((r) => r.address).sort()).toEqual([rs(0), rs(1)]);
+  });
+});
