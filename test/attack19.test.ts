@@ -413,3 +413,30 @@ describe("health flips at a full table", () => {
     expect(e.services()[0].realServers.map((r) => r.address).sort()).toEqual([rs(0), rs(1)]);
   });
 });
+
+describe("the arena gives back what it lends", () => {
+  it("schedulers changed round and round, services deleted and added back, by change sets and refused ones: every byte comes back", async () => {
+    const d = await director(rules([]), { maglevServices: 2, maglevTableSize: 251, schedulerMemory: 64 * 1024 });
+    const free0 = d.e.schedulerMemoryFree();
+    const cycle = ["sh", "mh", "maglev", "dh", "rr", "maglev", "mh", "sh"];
+    let flows = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const sched of cycle) {
+        d.setFile(rules([{ port: 80, sched, servers: [0, 1] }, { port: 81, sched: cycle[(cycle.indexOf(sched) + 3) % cycle.length], servers: [2] }]));
+        await d.state.reload();
+        expect(await d.drift()).toEqual([]);
+        // A new flow is scheduled to a server (frames may wait for ARP: the connection is the proof).
+        const made = Number(d.e.counters().conns_created ?? 0);
+        syn(d.e, 6000 + flows++, 80);
+        expect(Number(d.e.counters().conns_created)).toBe(made + 1);
+      }
+      // A refused one in between: three maglev services where two fit.
+      d.setFile(rules([{ port: 80, sched: "maglev", servers: [0] }, { port: 81, sched: "maglev", servers: [1] }, { port: 82, sched: "maglev", servers: [2] }]));
+      await d.state.reload().catch(() => {});
+      expect(await d.drift()).toEqual([]);
+    }
+    d.setFile(rules([]));
+    await d.state.reload();
+    expect(d.e.schedulerMemoryFree()).toBe(free0);
+  });
+});
