@@ -440,3 +440,32 @@ describe("the arena gives back what it lends", () => {
     expect(d.e.schedulerMemoryFree()).toBe(free0);
   });
 });
+
+describe("requests with garbage", () => {
+  it("zero and list with a malformed service answer a plain error, and the daemon serves on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasmvs-x19-"));
+    const path = join(dir, "c.sock");
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const c = parseRules(`interface 0 mac ${OUT_MAC} address ${DIRECTOR_OUT}/24\n-A -t 10.0.0.100:80 -s rr\n`, "r");
+    applyConfig(engine, c);
+    const adapter = new LocalEngine(engine);
+    const state = new ControlState(adapter, c, () => c);
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (x) => state.applyCommands(x), reloadFile: () => state.reloadFile() }, path);
+    try {
+      const replies: string[] = [];
+      for (const req of [{ op: "zero", service: "abc" }, { op: "zero", service: { protocol: "tcp", address: "not-an-ip", port: 80 } },
+        { op: "zero", service: { protocol: "tcp", address: "10.0.0.100", port: 99999 } }, { op: "zero", service: { fwmark: -1 } },
+        { op: "zero", service: { protocol: "sctp", address: "10.0.0.100", port: 80 } }, { op: "list", argv: ["-L", "-t", "10.0.0.100:80:80"] },
+        { op: "apply", commands: [{ argv: ["-A", "-t", "10.0.0.100:81", "-s", "maglev", "-b", "x".repeat(5000)] }] }, { op: "apply", commands: {} , more: true }]) {
+        const r = await requestSeries(path, [req]).catch((e) => ({ ok: false, error: `thrown: ${(e as Error).message}` }));
+        replies.push(`${JSON.stringify(req).slice(0, 90)} -> ${r.ok} ${String(r.error).slice(0, 160)}`);
+      }
+      for (const r of replies) expect(r).toMatch(/ -> false /);
+      expect(replies.filter((r) => /\n\s+at |TypeError|RangeError|Cannot read|undefined/.test(r))).toEqual([]);
+      expect((await requestSeries(path, [{ op: "table" }])).ok).toBe(true);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

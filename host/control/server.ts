@@ -136,6 +136,16 @@ function listingOf(h: ControlHost, argv: unknown): { stream: AsyncGenerator<stri
   return { stream: listing(h.engine, h.estimator, { command: p.command, format: p.format, service: p.service }) };
 }
 
+/** zero's service: none (all), or a service key as ipvsadm -Z gives it (-t/-u ADDRESS:PORT or -f MARK). */
+function zeroTarget(service: unknown): ServiceKey | undefined {
+  if (service === undefined || service === null) return undefined;
+  const s = service as Record<string, unknown>;
+  const byMark = typeof s === "object" && Number.isInteger(s.fwmark);
+  const byAddress = typeof s === "object" && typeof s.protocol === "string" && typeof s.address === "string" && Number.isInteger(s.port);
+  if (!byMark && !byAddress) throw new IpvsadmError(`zero takes "service": {"protocol", "address", "port"} or {"fwmark"}, or none for all`, 2);
+  return service as ServiceKey;
+}
+
 /** A connection's part-sent ipvsadm -R, and the director's one slot for such a batch. */
 interface Batching {
   batch?: Parsed[];
@@ -201,7 +211,7 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, changes: await h.applyCommands(all) };
     }
     case "zero":
-      await h.engine.zero(req.service);
+      await h.engine.zero(zeroTarget(req.service));
       zeroEstimates(await h.engine.snapshot(), h.estimator);
       return { ok: true };
     case "reload": {
