@@ -469,3 +469,18 @@ describe("requests with garbage", () => {
     }
   });
 });
+
+describe("what a full table is blamed on", () => {
+  it("a scheduler change refused for scheduler memory says so, also when the service table is full (was: 'the service table is full')", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0] }]), { maxServices: 1, schedulerMemory: 0 });
+    const pic = picture(d.e);
+    await expect(d.state.applyCommands([parseArgs(["-E", "-t", `${VIP}:80`, "-s", "sh"])])).rejects.toThrow(
+      "service tcp 10.0.0.100:80: scheduler memory full (0 MiB; a maglev table takes 256.1 KiB, one of sh 1 KiB; the director's scheduler_memory)");
+    expect(() => d.e.editService(d.e.findService("tcp", VIP, 80)!, "mh")).toThrow(/scheduler memory full/);
+    expect(picture(d.e)).toEqual(pic);
+    expect(await d.drift()).toEqual([]);
+    // Adding one at a full table is still the service table's fault.
+    await expect(d.state.applyCommands([parseArgs(["-A", "-t", `${VIP}:81`, "-s", "sh"])])).rejects.toThrow(/the service table is full \(1 services/);
+    expect(() => d.e.addService({ protocol: "tcp", address: VIP, port: 82, scheduler: "sh" })).toThrow(/the service table is full \(1 services; the director's max_services\)/);
+  });
+});
