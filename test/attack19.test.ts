@@ -484,3 +484,21 @@ describe("what a full table is blamed on", () => {
     expect(() => d.e.addService({ protocol: "tcp", address: VIP, port: 82, scheduler: "sh" })).toThrow(/the service table is full \(1 services; the director's max_services\)/);
   });
 });
+
+describe("one -R that deletes and re-adds", () => {
+  it("an -R that deletes and adds back a server with connections at a full table goes whole; a file that adds it twice is refused at its line", async () => {
+    const d = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
+    expect(syn(d.e, 5000, 80)).toBe(1);
+    expect(syn(d.e, 5001, 80)).toBe(1);
+    await d.state.applyCommands([parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`]), parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(0)}:80`, "-m", "-w", "4"]),
+      parseArgs(["-d", "-t", `${VIP}:80`, "-r", `${rs(1)}:80`]), parseArgs(["-a", "-t", `${VIP}:80`, "-r", `${rs(1)}:80`, "-m", "-w", "5"])]);
+    expect(await d.drift()).toEqual([]);
+    expect(d.e.services()[0].realServers.map((r) => [r.address, r.weight]).sort()).toEqual([[rs(0), 4], [rs(1), 5]]);
+    const pic = picture(d.e);
+    const twice = rules([{ port: 80, sched: "rr", servers: [0, 1] }]) + `-a -t ${VIP}:80 -r ${rs(0)}:80 -m -w 4\n`;
+    d.setFile(twice);
+    await expect(d.state.reload()).rejects.toThrow(new RegExp(`^d\\.rules:${twice.split("\n").length - 1}:\\d+: .*already in the service`));
+    expect(picture(d.e)).toEqual(pic);
+    expect(await d.drift()).toEqual([]);
+  });
+});
