@@ -502,3 +502,19 @@ describe("one -R that deletes and re-adds", () => {
     expect(await d.drift()).toEqual([]);
   });
 });
+
+describe("arena bytes of another size", () => {
+  it("free bytes held by a maglev table do not serve mh tables: the set is refused whole, at its line, and nothing drifts", async () => {
+    const d = await director(rules([{ port: 80, sched: "maglev", servers: [0] }]), { maglevServices: 1, schedulerMemory: 0 });
+    d.setFile(rules([]));
+    await d.state.reload();
+    const pic = picture(d.e);
+    d.setFile(rules([{ port: 81, sched: "mh", servers: [0] }, { port: 82, sched: "mh", servers: [1] }]));
+    let err: unknown;
+    try { await d.state.reload(); } catch (x) { err = x; }
+    expect(String((err as Error)?.message)).toMatch(/^d\.rules:\d+:\d+: .*scheduler memory full/);
+    expect(picture(d.e).services).toEqual(pic.services);
+    expect(d.e.schedulerMemoryFree()).toBe(d.e.schedulerBytes("maglev"));
+    expect(await d.drift()).toEqual([]);
+  });
+});
