@@ -6,7 +6,7 @@
 import { loadEngine } from "../engine/node.js";
 import { BYTES_PER_REAL_SERVER, BYTES_PER_SERVICE, DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { readConfig, withEngineErrors } from "../control/load.js";
-import { ConfigError, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
+import { checkSizing, ConfigError, configSlotSize, DirectorConfig, sizingError } from "../config/rules.js";
 import { formatSave } from "../config/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../io/control-socket.js";
@@ -27,7 +27,12 @@ export async function check(path: string, director?: string, strict = false, hos
   const r = readConfig(path, director, strict, { missing: "warning", facts: host.devices ?? readDevice });
   const cfg = r.cfg;
   const slotSize = (() => { try { return configSlotSize(cfg); } catch { return undefined; } })();
-  const engine = await loadEngine({ batch: 1, ...(slotSize ? { slotSize } : {}), connCapacity: 16, ...schedulerSizing(cfg) });
+  let engine: Engine;
+  try {
+    engine = await loadEngine({ batch: 1, ...(slotSize ? { slotSize } : {}), ...checkSizing(cfg) });
+  } catch (e) {
+    throw sizingError(cfg, e) ?? e;
+  }
   // What the director starts with: servers with an alpha checker wait for their first
   // success; a virtual server without quorum gets its sorry server.
   const errors = withEngineErrors(engine, { ...r, cfg: r.errors.length ? cfg : effective(cfg) }, r.errors);

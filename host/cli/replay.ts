@@ -7,7 +7,7 @@ import { DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { replayFrames } from "../engine/replay.js";
 import { loadEngine } from "../engine/node.js";
 import { readPcap, writePcap, LINKTYPE_ETHERNET, PcapError } from "../engine/pcap.js";
-import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing } from "../config/rules.js";
+import { applyConfig, configSlotSize, DirectorConfig, schedulerSizing, sizingError } from "../config/rules.js";
 import { loadConfig } from "../control/load.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { engineSnapshot } from "../dataplane/snapshot.js";
@@ -33,7 +33,8 @@ export async function replay(o: ReplayOptions): Promise<ReplayResult> {
   const cfg = loadConfig(o.config, o.director);
   const { linkType, packets } = readPcap(new Uint8Array(await readFile(o.input)), o.input);
   if (linkType !== LINKTYPE_ETHERNET) throw new PcapError(`${o.input}: link type ${linkType} is not Ethernet (1)`);
-  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, ...schedulerSizing(cfg) });
+  const engine = await loadEngine({ batch: o.batch, slotSize: configSlotSize(cfg), connCapacity: cfg.connections ?? DEFAULT_CONN_CAPACITY, ...schedulerSizing(cfg) })
+    .catch((e: unknown) => { throw sizingError(cfg, e) ?? e; });
   applyConfig(engine, cfg);
   const out = replayFrames(engine, packets, cfg.interfaces, o.clock);
   await writeFile(o.output, writePcap(out));

@@ -18,8 +18,9 @@
 
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
+import { ConnField } from "../engine/abi.js";
 import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
@@ -292,6 +293,35 @@ export function checkAttachment(cfg: DirectorConfig, ifc: InterfaceConfig, tapWo
 /** The MAC an interface whose own was refused stands in with, so that the engine's checks of
  *  the rest still run (a refused file is never run). */
 export const STANDIN_MAC = "02:00:00:00:00:00";
+
+/** Bytes the engine lays out for a connection table of n entries (assembly/index.ts init:
+ *  the entries and two hash tables of a power of two of buckets, each 64-byte aligned). */
+function connectionTableBytes(n: number): number {
+  const align = (v: number) => Math.ceil(v / 64) * 64;
+  let buckets = 1;
+  while (buckets < n) buckets *= 2;
+  return align(n * ConnField.SIZE) + 2 * align(buckets * 4);
+}
+
+/** What an engine that checks cfg is loaded with: cfg's table sizes and a small connection
+ *  table, the rest of cfg's connection table held as reserved bytes that are never written
+ *  (no page of it is touched), so that sizes that fit alone but not together in the 4 GiB of a
+ *  WebAssembly memory are found by the check, not by the director's start. */
+export function checkSizing(cfg: DirectorConfig, connections = 16): Pick<EngineOptions, "connCapacity" | "reserveBytes" | "mhTableSize" | "maglevServices" | "maglevTableSize" | "schedulerMemory" | "maxServices" | "maxRealServers"> {
+  const rest = connectionTableBytes(cfg.connections ?? DEFAULT_CONN_CAPACITY) - connectionTableBytes(connections);
+  return { ...schedulerSizing(cfg), connCapacity: connections, reserveBytes: Math.min(Math.max(0, rest), 0xffffffff) };
+}
+
+/** The engine's "not enough memory" for cfg's sizes, as an error at the first size setting the
+ *  file writes (undefined: err is another error). */
+export function sizingError(cfg: DirectorConfig, err: unknown): ConfigError | undefined {
+  if (!(err instanceof EngineError) || err.code !== Err.NO_MEMORY) return undefined;
+  const written = Object.entries(cfg.sizeWhere ?? {}).filter((e): e is [string, Pos] => e[1] !== undefined)
+    .sort((a, b) => a[1].line - b[1].line || a[1].column - b[1].column);
+  const at = written[0]?.[1];
+  return new ConfigError(at?.file ?? cfg.file ?? "", at?.line ?? 1, at?.column ?? 1, written[0]?.[0] ?? "",
+    `the engine's tables do not fit in a WebAssembly memory (4 GiB): lower ${written.length ? written.map(([k]) => k).join(", ") : "connections, max_services, max_real_servers, scheduler_memory or maglev_services"}`);
+}
 
 /** The engine's frame slot for cfg: its interfaces' largest MTU decides, or TAP offloads. */
 /** The engine sizes a configuration fixes besides the connection table: the service and

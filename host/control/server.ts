@@ -136,15 +136,35 @@ function listingOf(h: ControlHost, argv: unknown): { stream: AsyncGenerator<stri
   return { stream: listing(h.engine, h.estimator, { command: p.command, format: p.format, service: p.service }) };
 }
 
+/** zero's service: none (all), or a service key as ipvsadm -Z gives it (-t/-u ADDRESS:PORT or -f MARK). */
+function zeroTarget(service: unknown): ServiceKey | undefined {
+  if (service === undefined || service === null) return undefined;
+  const s = service as Record<string, unknown>;
+  const byMark = typeof s === "object" && Number.isInteger(s.fwmark);
+  const byAddress = typeof s === "object" && typeof s.protocol === "string" && typeof s.address === "string" && Number.isInteger(s.port);
+  if (!byMark && !byAddress) throw new IpvsadmError(`zero takes "service": {"protocol", "address", "port"} or {"fwmark"}, or none for all`, 2);
+  return service as ServiceKey;
+}
+
 /** A connection's part-sent ipvsadm -R, and the director's one slot for such a batch. */
 interface Batching {
   batch?: Parsed[];
   slot: { held: boolean };
+  /** A part of this connection's -R was refused: its later parts (a client may have sent
+   *  them already, pipelined) are refused too, up to and with its last, so that no tail of
+   *  a refused -R is applied on its own. */
+  refused?: boolean;
 }
 
 function releaseBatch(b: Batching): void {
   if (b.batch) b.slot.held = false;
   b.batch = undefined;
+}
+
+/** Drop a connection's parts after one of them was refused (see Batching.refused). */
+function refuseBatch(b: Batching): void {
+  b.refused = true;
+  releaseBatch(b);
 }
 
 async function handle(h: ControlHost, req: { op?: string; commands?: unknown; service?: ServiceKey; argv?: unknown; more?: unknown },
@@ -157,21 +177,30 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
     case "connections":
       return { ok: true, connections: await h.engine.connections() };
     case "apply": {
+      if (batching.refused) {
+        // The rest of an -R whose earlier part was refused: refused up to its last part.
+        if (req.more !== true) batching.refused = false;
+        throw new IpvsadmError("an earlier part of this ipvsadm -R was refused: its later parts are not applied, nothing of it was changed", 2);
+      }
       let commands: Parsed[];
       try {
         commands = commandsOf(req.commands);
       } catch (e) {
-        releaseBatch(batching);
+        if (req.more === true) refuseBatch(batching);
+        else releaseBatch(batching);
         throw e;
       }
       if (req.more === true) {
         if (!batching.batch) {
-          if (batching.slot.held) throw new IpvsadmError("another ipvsadm -R is being sent to this director: try again once it is done", 2);
+          if (batching.slot.held) {
+            batching.refused = true;
+            throw new IpvsadmError("another ipvsadm -R is being sent to this director: try again once it is done", 2);
+          }
           batching.slot.held = true;
           batching.batch = [];
         }
         if (batching.batch.length + commands.length > MAX_BATCH_COMMANDS) {
-          releaseBatch(batching);
+          refuseBatch(batching);
           throw new IpvsadmError(`an ipvsadm -R of more than ${MAX_BATCH_COMMANDS} commands: refused, nothing changed`, 2);
         }
         for (const c of commands) batching.batch.push(c);
@@ -182,7 +211,7 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       return { ok: true, changes: await h.applyCommands(all) };
     }
     case "zero":
-      await h.engine.zero(req.service);
+      await h.engine.zero(zeroTarget(req.service));
       zeroEstimates(await h.engine.snapshot(), h.estimator);
       return { ok: true };
     case "reload": {

@@ -11,11 +11,11 @@
 
 import { execFileSync } from "node:child_process";
 import { networkInterfaces, setPriority } from "node:os";
-import { DEFAULT_CONN_CAPACITY } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, type Engine } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { readFileSync, renameSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
-import { applyConfig, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing } from "../config/rules.js";
+import { applyConfig, checkSizing, configSlotSize, DirectorConfig, onLinkIndex, schedulerSizing, sizingError } from "../config/rules.js";
 import { claimSocket, startControl } from "../control/server.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { loadConfig } from "../control/load.js";
@@ -480,7 +480,14 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // (servers with an alpha checker wait for their first success; sorry servers stand in).
   const startCfg = effective(fileCfg);
   // Everything is checked before any device or socket is touched.
-  applyConfig(await loadEngine({ batch: 1, slotSize: options.slotSize, connCapacity: 16, ...schedulerSizing(fileCfg) }), startCfg);
+  // (The connection table's room proven too, without a page of it touched: checkSizing.)
+  let checkEngine: Engine;
+  try {
+    checkEngine = await loadEngine({ batch: 1, slotSize: options.slotSize, ...checkSizing(fileCfg) });
+  } catch (e) {
+    throw sizingError(fileCfg, e) ?? e;
+  }
+  applyConfig(checkEngine, startCfg);
   for (const w of fileCfg.warnings ?? []) o.log(`${WARNING}${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);

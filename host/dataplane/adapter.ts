@@ -114,7 +114,10 @@ export abstract class RequestAdapter implements EngineAdapter {
       const items = r.services;
       let first = 0;
       if (pending && at.server > 0 && items[0]?.index === pending.index) {
-        for (const d of items[0].realServers) pending.realServers.push(d);
+        // The same record may hold another service by now (deleted and its record reused between
+        // two requests): its servers are not the pending one's, and this part of them (from the
+        // cursor on) is no service of its own; a service added after the listing passed it.
+        if (sameServiceKey(items[0], pending)) for (const d of items[0].realServers) pending.realServers.push(d);
         first = 1;
       }
       const lastIsPartial = r.next.server > 0;
@@ -264,3 +267,7 @@ export function fromFailure(f: RequestFailure): Error {
   if (f.kind === "ipvsadm") return new IpvsadmError(f.error, f.status ?? 255);
   return new Error(f.error);
 }
+
+/** Whether a and b are the same service (ipvsadm's key: protocol, address and port, or mark). */
+const sameServiceKey = (a: ServiceInfo, b: ServiceInfo): boolean =>
+  a.protocol === b.protocol && a.address === b.address && a.port === b.port && a.fwmark === b.fwmark;

@@ -206,6 +206,9 @@ export function refusalsOf(e: Engine, set: ChangeSet, poll?: () => void): Refusa
   let schedulerBytes = 0;
   let freedRecords = 0;
   let removedHeld = 0;
+  // Servers this set removes while they hold connections: their records linger (IPVS's trash)
+  // and an add of the same server later in the set takes its record back.
+  const heldBySet = new Set<string>();
   const needRecords: { op: Extract<ChangeOp, { op: "add-server" }> }[] = [];
   const connsOf = (s: ServiceRef, r: RealServerSpec) => {
     const idx = e.findService(s.protocol, s.address, s.port, s.fwmark);
@@ -264,7 +267,7 @@ export function refusalsOf(e: Engine, set: ChangeSet, poll?: () => void): Refusa
         if (!serverThere(op.service, op.server)) break;
         const c = connsOf(op.service, op.server);
         if (c === 0) freedRecords++;
-        else if (c !== undefined) removedHeld++;
+        else if (c !== undefined) { removedHeld++; heldBySet.add(`${refKey(op.service)} ${serverKey(op.server)}`); }
         servers.set(`${refKey(op.service)} ${serverKey(op.server)}`, false);
         break;
       }
@@ -279,6 +282,7 @@ export function refusalsOf(e: Engine, set: ChangeSet, poll?: () => void): Refusa
       // A server removed earlier with connections, added again, takes its record back.
       const lingering = new Set(e.lingeringRealServers().map((l) => `${l.service} ${l.address}:${l.port}`));
       needed = needed.filter(({ op }) => {
+        if (heldBySet.has(`${refKey(op.service)} ${serverKey(op.server)}`)) return false;
         const idx = e.findService(op.service.protocol, op.service.address, op.service.port, op.service.fwmark);
         return idx === undefined || !lingering.has(`${idx} ${serverKey(op.server)}`);
       });

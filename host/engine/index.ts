@@ -668,9 +668,9 @@ export class Engine {
     if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
     const persistence = spec.persistence && this.persistenceArgs(spec.persistence);
     const index = spec.fwmark !== undefined
-      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, this.fullText(sched))
+      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, this.fullText(sched, true))
       : check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
-        `service ${spec.protocol} ${spec.address}:${spec.port}`, this.fullText(sched));
+        `service ${spec.protocol} ${spec.address}:${spec.port}`, this.fullText(sched, true));
     if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
     if (spec.schedFlags) check(this.exports.setSchedFlags(index, spec.schedFlags), `service ${index} scheduler flags`);
     if (spec.onePacket) check(this.exports.setOnePacket(index, 1), `service ${index} one-packet scheduling`);
@@ -700,9 +700,11 @@ export class Engine {
     return this.fullText(SCHED_CODE[scheduler as SchedulerName] ?? Sched.RR);
   }
 
-  /** Why a service was refused -Err.FULL: the service table, or the scheduler arena. */
-  private fullText(sched: number): string {
-    if (this.exports.servicesInUse() >= this.maxServices) return `the service table is full (${this.maxServices} services; the director's max_services)`;
+  /** Why a service was refused -Err.FULL: the service table (adding one), or the scheduler
+   *  arena (a service that changes its scheduler takes no record: a full service table is not
+   *  why, and schedulerFullText is asked once the service count was checked). */
+  private fullText(sched: number, adding = false): string {
+    if (adding && this.exports.servicesInUse() >= this.maxServices) return `the service table is full (${this.maxServices} services; the director's max_services)`;
     const other = sched !== Sched.MAGLEV ? `, one of ${SCHEDULERS[sched]} ${kib(this.exports.schedulerTableBytes(sched))} KiB` : "";
     return `scheduler memory full (${mib(this.schedulerMemory)} MiB; a maglev table takes ${kib(this.schedulerBytes("maglev"))} KiB${other}; the director's scheduler_memory)`;
   }
