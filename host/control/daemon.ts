@@ -35,6 +35,11 @@ export class ControlState {
   /** Services whose health changed since the engine last took it (refresh). */
   private dirty = new Set<string>();
   private dirtyAll = false;
+  /** Health's changes the engine refused (no room: a down server's record was taken meanwhile),
+   *  tried again after the next change that went through (it may have freed room): a server
+   *  that came back up is not left out until its next state change. */
+  private held = new Set<string>();
+  private heldAll = false;
 
   /** The running configuration (what the file and ipvsadm commands made it). */
   get running(): DirectorConfig {
@@ -69,7 +74,14 @@ export class ControlState {
       this.dirty.clear();
       this.dirtyAll = false;
       if (!all && keys.length === 0) return [];
-      const changes = all ? await this.applyWhole(effective(this.current, this.view)) : await this.applyTouched(this.current, keys);
+      let changes: string[];
+      try {
+        changes = all ? await this.applyWhole(effective(this.current, this.view)) : await this.applyTouched(this.current, keys);
+      } catch (e) {
+        if (all) this.heldAll = true;
+        else for (const k of keys) this.held.add(k);
+        throw e;
+      }
       if (changes.length) this.log(`health: ${changes.join("; ")}`);
       return changes;
     });
@@ -153,7 +165,18 @@ export class ControlState {
   private serial<T>(f: () => Promise<T>): Promise<T> {
     const r = this.chain.then(f);
     this.chain = r.catch(() => {});
+    r.then(() => this.retryHeld(), () => {});
     return r;
+  }
+
+  /** After a change that went through: health's refused changes once more (queued behind it). */
+  private retryHeld(): void {
+    if (!this.heldAll && this.held.size === 0) return;
+    const keys = [...this.held];
+    const all = this.heldAll;
+    this.held.clear();
+    this.heldAll = false;
+    this.refresh(all ? undefined : keys).catch((e: Error) => this.log(`${WARNING}health: still refused, tried again after the next change: ${e.message}`));
   }
 
   /** ipvsadm commands on the running configuration: all or none. Refusals are IpvsadmErrors.
