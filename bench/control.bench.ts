@@ -38,6 +38,7 @@ import {
   changeable, changedServer, changedWeights, InputOptions, keepalivedConf, realServerAddress, restoreLines, rulesFile, SERVER_PORTS, SERVERS_PER_SERVICE, serviceAddress,
 } from "./control-inputs.js";
 import type { instantiate as instantiateBench } from "../wasm/bench.js";
+import { writeHeader } from "./frames.js";
 
 const CLI = join(ROOT, "bin", "wasmvs.js");
 const STAGES = ["load", "edit", "reload", "list", "flips", "engine"] as const;
@@ -469,28 +470,9 @@ const STRIDE = 64;
 const GW_MAC = [2, 0, 0, 0, 0, 0xfe];
 const ENGINE_OUT_MAC = [2, 0, 0, 0, 0, 1];
 
-/** An Ethernet/IPv4/TCP header (54 bytes, valid IPv4 checksum) at m[at]. */
+/** An Ethernet/IPv4/TCP header (54 bytes, valid IPv4 checksum) at m[at], of a 64-byte frame. */
 function tcpFrame(m: Uint8Array, at: number, src: number[], dst: number[], sport: number, dport: number, flags: number): void {
-  m.fill(0, at, at + HDR);
-  m.set(ENGINE_OUT_MAC, at);
-  m.set(GW_MAC, at + 6);
-  m[at + 12] = 8;
-  const h = at + 14;
-  m[h] = 0x45;
-  m[h + 3] = 50; // total length: 64-byte frame less 14
-  m[h + 8] = 64;
-  m[h + 9] = 6;
-  m.set(src, h + 12);
-  m.set(dst, h + 16);
-  let s = 0;
-  for (let k = 0; k < 20; k += 2) s += (m[h + k] << 8) | m[h + k + 1];
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  m[h + 10] = (~s >> 8) & 255;
-  m[h + 11] = ~s & 255;
-  const t = h + 20;
-  m[t] = sport >> 8; m[t + 1] = sport & 255; m[t + 2] = dport >> 8; m[t + 3] = dport & 255;
-  m[t + 12] = 0x50;
-  m[t + 13] = flags;
+  writeHeader(m, at, ENGINE_OUT_MAC, GW_MAC, src, dst, sport, dport, flags, 64);
 }
 
 /** An engine (bench build) with n services × 10 real servers; service 0 is VIP:80. */
