@@ -10,9 +10,11 @@ import { ConnField, ConnFlag2 } from "../abi";
   return (w & 0xffff) | ((w >>> (24 + <u32>ConnFlag2.DEST_HI_SHIFT)) << 16);
 }
 
-/** FLAGS2 with dest's bits 16-19 in its high nibble (flags2: the ConnFlag2 bits below it). */
-@inline export function connFlags2With(flags2: u32, dest: u32): u8 {
-  return <u8>((flags2 & ~(<u32>ConnFlag2.DEST_HI_MASK)) | ((dest >> 16) << <u32>ConnFlag2.DEST_HI_SHIFT));
+/** Store dest as connection e's real server, with flags2 (the ConnFlag2 bits below the
+ *  high nibble) as its FLAGS2. */
+@inline export function connStoreDest(e: usize, flags2: u32, dest: u32): void {
+  store<u16>(e, <u16>dest, ConnField.DEST);
+  store<u8>(e, <u8>((flags2 & ~(<u32>ConnFlag2.DEST_HI_MASK)) | ((dest >> 16) << <u32>ConnFlag2.DEST_HI_SHIFT)), ConnField.FLAGS2);
 }
 
 /** Whether e was made by sync and matched by no packet yet. */

@@ -11,7 +11,7 @@
 // template that still controls connections stays, unfindable, until they have gone
 // (conn/table.ts templateInvalidate): they hold its slot.
 
-import { connDest, connIsSynced, connFlags2With } from "./entry";
+import { connDest } from "./entry";
 import { ConnField, ConnFlag, ConnState, DestField } from "../abi";
 import { connBase, connCreate, connLookupIn, connSeen, templateInvalidate } from "./table";
 import { destAvailable, destBindTemplate, destFwd, destPort, destRec, destWeight, NONE, svcNetmask, svcPersistTimeout, svcPort, svcProto, svcVaddr } from "../svc/service";

@@ -35,7 +35,7 @@
 // slot a connection names is always its own template's: releasing it is one decrement,
 // with no identity to compare (a firewall-mark template holds the mark, not the VIP).
 
-import { connDest, connIsSynced, connFlags2With } from "./entry";
+import { connDest, connIsSynced, connStoreDest } from "./entry";
 import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter } from "../abi";
 import { count, expired, now, timeoutMsOf } from "../engine/state";
 import { destService, destUnbind, destUnbindTemplate, NONE, svcPersistTimeout, svcUsed } from "../svc/service";
@@ -212,7 +212,7 @@ export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport
   let flags2 = flags >> ConnFlag.FLAGS2_SHIFT;
   let e = connAllocate(flags2 == 0);
   if (e == 0) { if (countFull) count(Counter.DROP_TABLE_FULL); return 0; }
-  store<u8>(e, connFlags2With(flags2, dest), ConnField.FLAGS2);
+  connStoreDest(e, flags2, dest);
   connSynced += flags2 & ConnFlag2.SYNCED;
   let idx1 = <u32>((e - connBase) / <usize>ConnField.SIZE) + 1;
   store<u32>(e, caddr, ConnField.CADDR);
@@ -223,7 +223,6 @@ export function connCreate(proto: u32, caddr: u32, cport: u32, vaddr: u32, vport
   store<u16>(e, <u16>dport, ConnField.DPORT);
   store<u8>(e, <u8>proto, ConnField.PROTO);
   store<u8>(e, <u8>state, ConnField.STATE);
-  store<u16>(e, <u16>dest, ConnField.DEST);
   store<u8>(e, <u8>(flags | ConnFlag.USED), ConnField.FLAGS);
   store<u32>(e, 0, ConnField.CONTROL);
   let bi = inBucket(proto, caddr, cport | (vport << 16), vaddr);

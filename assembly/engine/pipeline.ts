@@ -3,7 +3,7 @@
 // connections, the reply path of NAT, ICMP, and the forwarding method.
 // Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
 
-import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
+import { connDest, connIsSynced } from "../conn/entry";
 import { Abi, ConnField, ConnFlag, ConnState, Counter, DestField, Fwd, Proto, RxDesc, Stat } from "../abi";
 import { copyMac, macEquals } from "../wire/bytes";
 import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";

@@ -22,7 +22,7 @@
 // Entries it makes are marked synced-never-seen and bounded to a share of the table
 // (conn/table.ts), so that sync can never keep a new connection out.
 
-import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
+import { connDest } from "../conn/entry";
 import { ConnField, ConnFlag, ConnFlag2, ConnState, Counter, Fwd, Proto } from "../abi";
 import { count, countN, now, timeoutMsOf, vnet } from "../engine/state";
 import { scratchTake, txPush } from "../engine/tx";

@@ -2,7 +2,7 @@
 // addressed to the real server's MAC on the shared segment, where the server holds
 // the VIP on a non-ARPing interface and answers the client itself.
 
-import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
+import { connDest } from "../conn/entry";
 import { ConnField, Counter } from "../abi";
 import { sendToDest } from "./output";
 

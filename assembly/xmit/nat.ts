@@ -3,7 +3,7 @@
 // again. The director routes, so TTL goes down by one and a packet whose TTL runs out
 // draws an ICMP time exceeded (RFC 1812 section 5.3.1).
 
-import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
+import { connDest } from "../conn/entry";
 import { ConnField, Counter } from "../abi";
 import { ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4SetDstUpdatingChecksum, ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4Ttl } from "../wire/ipv4";
 import { ICMP_CODE_TTL_EXCEEDED, ICMP_TIME_EXCEEDED } from "../wire/icmp";

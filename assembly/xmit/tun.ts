@@ -6,7 +6,7 @@
 // MTU - 20 (RFC 1191), as IPVS does; without DF it is dropped and counted (wasmvs
 // does not fragment).
 
-import { connDest, connIsSynced, connFlags2With } from "../conn/entry";
+import { connDest } from "../conn/entry";
 import { ConnField, Counter } from "../abi";
 import { ipv4Dst, IPV4_HEADER_LEN } from "../wire/ipv4";
 import { ipipEncapsulate } from "../wire/ipip";
