@@ -37,8 +37,8 @@ import { mhAssign } from "./sched/mh";
 import { NONE } from "./svc/service";
 
 /** Schedule n new TCP flows to daddr:dport from a xorshift32 stream of client addresses and
- *  ports (no connection is made); with out != 0 the chosen server of flow i (u16 index,
- *  0xffff for none) is written at out + 2i. Returns a sum of the choices (keeps the work). */
+ *  ports (no connection is made); with out != 0 the chosen server of flow i (u32 index,
+ *  0xffffffff for none) is written at out + 4i. Returns a sum of the choices (keeps the work). */
 export function benchSchedule(s: u32, n: u32, seed: u32, daddrWire: u32, dportWire: u32, out: usize): u32 {
   let x = seed != 0 ? seed : 1;
   let acc: u32 = 0;
@@ -47,7 +47,7 @@ export function benchSchedule(s: u32, n: u32, seed: u32, daddrWire: u32, dportWi
     let saddr = x;
     x ^= x << 13; x ^= x >> 17; x ^= x << 5;
     let d = schedule(s, saddr, daddrWire, x & 0xffff, dportWire, 6);
-    if (out != 0) store<u16>(out + (<usize>i << 1), <u16>(d == NONE ? 0xffff : d));
+    if (out != 0) store<u32>(out + (<usize>i << 2), d == NONE ? 0xffffffff : d);
     acc += d;
   }
   return acc;

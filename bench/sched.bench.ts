@@ -34,7 +34,7 @@ const serverAddr = (i: number) => `10.1.${Math.floor(i / 250)}.${(i % 250) + 2}`
 interface Rig { e: Engine; x: BenchExports; out: number; mem: () => Uint8Array }
 
 async function rig(): Promise<Rig> {
-  const e = await loadEngine({ batch: 16, connCapacity: 1024, maxRealServers: 4096, reserveBytes: FLOWS * 2 + 64 }, "bench");
+  const e = await loadEngine({ batch: 16, connCapacity: 1024, maxRealServers: 4096, reserveBytes: FLOWS * 4 + 64 }, "bench");
   e.setInterface({ index: 0, mac: "02:00:00:00:00:01", address: "10.0.0.1/24" });
   e.setInterface({ index: 1, mac: "02:00:00:00:01:01", address: "10.1.0.1/16" });
   const x = e.exports as unknown as BenchExports;
@@ -48,11 +48,12 @@ function service(r: Rig, sched: SchedulerName, n: number, weight: (i: number) =>
   return svc;
 }
 
-/** The server each of FLOWS random flows goes to (u16 server index, 0xffff none). */
-function choices(r: Rig, svc: number, seed = 0x2545f491): Uint16Array {
+/** The server each of FLOWS random flows goes to (its 32-bit record index, 0xffffffff none:
+ *  indexes reach 2^20 since issue 19). */
+function choices(r: Rig, svc: number, seed = 0x2545f491): Uint32Array {
   r.x.benchSchedule(svc, FLOWS, seed, VIP_WIRE, PORT_WIRE, r.out);
   const m = r.mem();
-  return new Uint16Array(m.buffer.slice(r.out, r.out + FLOWS * 2));
+  return new Uint32Array(m.buffer.slice(r.out, r.out + FLOWS * 4));
 }
 
 function names(r: Rig): Map<number, string> {
@@ -62,7 +63,7 @@ function names(r: Rig): Map<number, string> {
 }
 
 /** Share of flows whose server changed (by address, since indexes may be reused). */
-function moved(a: Uint16Array, na: Map<number, string>, b: Uint16Array, nb: Map<number, string>): number {
+function moved(a: Uint32Array, na: Map<number, string>, b: Uint32Array, nb: Map<number, string>): number {
   let k = 0;
   for (let i = 0; i < a.length; i++) if (na.get(a[i]) !== nb.get(b[i])) k++;
   return k / a.length;
