@@ -68,17 +68,23 @@ export class Housekeeping {
     await this.writeStatus();
   }
 
-  /** One estimator tick. Each slice estimated as the data path gives it: between slices the
-   *  main thread serves the control socket (at 10,000 services × 10 one whole pass took up to
-   *  ~100 ms, which a command arriving meanwhile waited for: issue 19's -e p99). IPVS moved its
-   *  estimator to kthreads for the same reason (ip_vs_est.c, Linux 6.2). */
+  /** One estimator tick, each slice estimated as the data path gives it: between slices the
+   *  main thread serves the control socket. IPVS moved its estimator to kthreads for the same
+   *  reason (ip_vs_est.c, Linux 6.2). The slices are counters only (host/dataplane/counters.ts):
+   *  at 10,000 services × 10 a tick of ServiceInfo slices cost the main thread 0.3-0.5 s of
+   *  deserialising and garbage every 2 s, and a command arriving meanwhile waited (issue 19's
+   *  -e p99). The dashboard's history wants the services themselves: with it, they are read. */
   private async estimateOnce(): Promise<void> {
     const summary = this.o.estimated ? await this.engine.summary() : undefined;
     const services: ServiceInfo[] = [];
     this.estimator.begin();
-    for await (const slice of this.engine.serviceSlices()) {
-      estimateServices(slice, this.estimator);
-      if (summary) for (const s of slice) services.push(s);
+    if (summary) {
+      for await (const slice of this.engine.serviceSlices()) {
+        estimateServices(slice, this.estimator);
+        for (const s of slice) services.push(s);
+      }
+    } else {
+      for await (const rows of this.engine.counterSlices()) this.estimator.updateRows(rows);
     }
     this.estimator.end();
     if (summary) this.o.estimated!({ ...summary, services });

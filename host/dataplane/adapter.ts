@@ -46,6 +46,9 @@ export interface EngineAdapter extends VrrpEngine {
    *  gives them: in table order, or sorted as ipvsadm lists them (ipvs_cmp_services). No request
    *  holds the data path for more than SERVICES_PER_SLICE services or SERVERS_PER_SLICE servers. */
   serviceSlices(sorted?: boolean, wantServers?: () => boolean): AsyncGenerator<ServiceInfo[]>;
+  /** The counters of every service and real server, a slice of rows at a time (counters.ts):
+   *  IPVS's estimator reads these every 2 s, and builds no object for them. */
+  counterSlices(): AsyncGenerator<Float64Array>;
   /** A snapshot for a reader that runs often (status file, live view, metrics scrape): the first
    *  services in table order up to the limits; omitted counts what is not there. */
   boundedSnapshot(limits: SnapshotLimits): Promise<EngineSnapshot>;
@@ -136,6 +139,14 @@ export abstract class RequestAdapter implements EngineAdapter {
       at = part ? { service: at.service + r.next.service, server: r.next.server } : r.next;
     }
     if (pending) yield [pending];
+  }
+
+  async *counterSlices(): AsyncGenerator<Float64Array> {
+    for (let at: ServiceCursor = { service: 0, server: 0 }; at.service < this.sizes.maxServices;) {
+      const r = (await this.request({ op: "counters", from: at })) as { rows: Float64Array; next: ServiceCursor };
+      if (r.rows.length) yield r.rows;
+      at = r.next;
+    }
   }
 
   /** The table indices of the services in ipvsadm's order, from their keys read in slices. */

@@ -15,6 +15,7 @@ import type { LoopStats } from "./loop.js";
 import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 import { engineSnapshot, snapshotHead, type EngineSnapshot } from "./snapshot.js";
+import { countersSlice } from "./counters.js";
 
 export { engineSnapshot, type EngineSnapshot };
 
@@ -38,6 +39,8 @@ export type EngineRequest =
    *  listing's sorted order: table indices, SERVICES_PER_SLICE at most; the cursor is then a
    *  position in it). */
   | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean }
+  /** The counters of a slice of the service table, as numbers (the estimator's: counters.ts). */
+  | { op: "counters"; from: ServiceCursor }
   /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
   | { op: "serviceKeys"; from: number }
   | { op: "apply"; set: ChangeSet }
@@ -60,6 +63,7 @@ export type EngineReply =
   | { connections: ConnectionInfo[]; next: number }
   | { services: ServiceInfo[]; next: ServiceCursor; servers: number }
   | { keys: number[]; next: number }
+  | { rows: Float64Array; next: ServiceCursor }
   | { vrrp: VrrpView[] }
   | { done: true };
 
@@ -103,6 +107,8 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
       const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE, order, req.withServers ?? true);
       return { services: r.items, next: r.next, servers: r.servers };
     }
+    case "counters":
+      return countersSlice(e, req.from);
     case "serviceKeys": {
       const r = e.serviceKeysSlice(req.from, SERVICE_ENTRIES_PER_SLICE);
       return { keys: r.keys, next: r.next };
