@@ -5,6 +5,11 @@
 // on a fake clock in tests.
 
 import type { Stats } from "../engine/index.js";
+import { ipToNumber, wireToIp, wireToPort } from "../engine/addr.js";
+import { Proto } from "../engine/abi.js";
+import { serviceKey } from "../config/ipvsadm.js";
+import { serverKey } from "../config/model.js";
+import { SERVER_ROW, SERVICE_ROW, ServerRow, ServiceRow } from "../dataplane/counters.js";
 
 /** The counters it estimates from: the engine's statistics of a service or real server. */
 type Counters = Stats;
@@ -31,8 +36,24 @@ interface State {
   outpps: number;
   inbps: number;
   outbps: number;
-  /** The tick that last gave it counters (end() forgets the others). */
+  /** The tick that last gave it counters (end() forgets the others); GONE once forgotten. */
   tick: number;
+}
+
+const GONE = -1;
+
+/** What a table index held when a counters tick last saw it (updateRows): the numbers that
+ *  identify it there and its estimate, so that a tick finds the estimate by index, with no key
+ *  string built, as long as the same service or server is there. */
+interface Slot {
+  proto: number;
+  address: number;
+  port: number;
+  /** A server's service, as its slot was (a service replaced at that index: another key). */
+  service?: Slot;
+  key: string;
+  /** The key's estimate (none yet: the key's first tick makes it). */
+  state?: State;
 }
 
 /** The interval of IPVS's estimation timer. */
@@ -49,6 +70,10 @@ const fresh = (c: Counters, tick: number): State => ({
 export class Estimator {
   private states = new Map<string, State>();
   private ticks = 0;
+  /** By table index (arrays, not Maps: an index read from a Float64Array is a double, which a
+   *  Map hashes as a boxed number; at 110,000 lookups a tick that was most of its cost). */
+  private serviceSlots: (Slot | undefined)[] = [];
+  private serverSlots: (Slot | undefined)[] = [];
 
   /** A tick begins: the objects given to update() until end() are those that remain. */
   begin(): void {
@@ -57,17 +82,77 @@ export class Estimator {
 
   /** The tick ends: the objects it was not given are gone (their estimates forgotten). */
   end(): void {
-    for (const [k, s] of this.states) if (s.tick !== this.ticks) this.states.delete(k);
+    let forgotten = 0;
+    for (const [k, s] of this.states) {
+      if (s.tick === this.ticks) continue;
+      s.tick = GONE;
+      this.states.delete(k);
+      forgotten++;
+    }
+    // The slots of what is gone (most ticks: nothing is).
+    if (forgotten) {
+      for (const slots of [this.serviceSlots, this.serverSlots]) {
+        for (let i = 0; i < slots.length; i++) if (slots[i] && (!slots[i]!.state || slots[i]!.state!.tick === GONE)) slots[i] = undefined;
+      }
+    }
   }
 
   /** One estimation tick for the object key with its current counters. */
   update(key: string, c: Counters): void {
+    this.step(key, Number(c.conns), Number(c.inpkts), Number(c.outpkts), Number(c.inbytes), Number(c.outbytes));
+  }
+
+  /** A tick's share as rows of counters (host/dataplane/counters.ts), the same as update() with
+   *  each service's and server's key and counters, its estimate found by table index. */
+  updateRows(rows: Float64Array): void {
+    for (let i = 0; i < rows.length;) {
+      const service = this.slot(this.serviceSlots, rows, i + ServiceRow.INDEX, rows[i + ServiceRow.PROTO], rows[i + ServiceRow.ADDR], rows[i + ServiceRow.PORT]);
+      // A service whose servers go on from an earlier slice: its counters were news there.
+      if (rows[i + ServiceRow.FROM] === 0) this.stepRow(service, rows, i + ServiceRow.STATS);
+      const servers = rows[i + ServiceRow.SERVERS];
+      i += SERVICE_ROW;
+      for (let k = 0; k < servers; k++, i += SERVER_ROW) {
+        const server = this.slot(this.serverSlots, rows, i + ServerRow.INDEX, 0, rows[i + ServerRow.ADDR], rows[i + ServerRow.PORT], service);
+        this.stepRow(server, rows, i + ServerRow.STATS);
+      }
+    }
+  }
+
+  /** The slot of the object at rows[at] (a table index) as identified by the rest; a new one
+   *  (its key built, the key's estimate if it has one) when the index holds something else now. */
+  private slot(slots: (Slot | undefined)[], rows: Float64Array, at: number, proto: number, address: number, port: number, service?: Slot): Slot {
+    const index = rows[at] | 0;
+    const x = slots[index];
+    if (x && x.proto === proto && x.address === address && x.port === port && x.service === service && x.state?.tick !== GONE) return x;
+    const key = service ? `${service.key} ${serverKey({ address: wireToIp(address), port: wireToPort(port) })}` :
+      serviceKey(proto === 0 ? { protocol: "tcp", address: wireToIp(address), port: wireToPort(port), fwmark: ipToNumber(wireToIp(address)) } :
+        { protocol: proto === Proto.UDP ? "udp" : "tcp", address: wireToIp(address), port: wireToPort(port) });
+    const made: Slot = { proto, address, port, service, key, state: this.states.get(key) };
+    while (slots.length <= index) slots.push(undefined);
+    slots[index] = made;
+    return made;
+  }
+
+  /** update() of x with the counters at rows[at]. */
+  private stepRow(x: Slot, rows: Float64Array, at: number): void {
+    if (x.state) this.advance(x.state, rows[at], rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4]);
+    else x.state = this.step(x.key, rows[at], rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4]);
+  }
+
+  /** update() with the counters as numbers: the key's state, new or advanced. */
+  private step(key: string, conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): State {
     const s = this.states.get(key);
     if (!s) {
-      this.states.set(key, fresh(c, this.ticks));
-      return;
+      const made = { conns, inpkts, outpkts, inbytes, outbytes, cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0, tick: this.ticks };
+      this.states.set(key, made);
+      return made;
     }
-    const conns = Number(c.conns), inpkts = Number(c.inpkts), outpkts = Number(c.outpkts), inbytes = Number(c.inbytes), outbytes = Number(c.outbytes);
+    this.advance(s, conns, inpkts, outpkts, inbytes, outbytes);
+    return s;
+  }
+
+  /** One tick of the state with these counters (ip_vs_estimation_timer's per-object step). */
+  private advance(s: State, conns: number, inpkts: number, outpkts: number, inbytes: number, outbytes: number): void {
     s.tick = this.ticks;
     if (conns === s.conns && inpkts === s.inpkts && outpkts === s.outpkts && inbytes === s.inbytes && outbytes === s.outbytes) {
       // Nothing moved (most of a large table, most ticks): each average decays towards a rate
@@ -104,6 +189,9 @@ export class Estimator {
 
   /** ipvsadm -Z zeroes the estimates too (ip_vs_zero_estimator). */
   zero(key: string, c: Counters): void {
-    this.states.set(key, fresh(c, this.states.get(key)?.tick ?? this.ticks));
+    // In place: a slot (updateRows) holds the state it found.
+    const s = this.states.get(key);
+    if (s) Object.assign(s, fresh(c, s.tick));
+    else this.states.set(key, fresh(c, this.ticks));
   }
 }

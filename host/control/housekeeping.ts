@@ -20,11 +20,41 @@ export const STATUS_MS = 1000;
 export const STATUS_SERVICES = 1024;
 export const STATUS_REAL_SERVERS = 4096;
 
+/** Services of the status file written as text between two turns of the event loop. */
+const STATUS_SERVICES_PER_TURN = 16;
+
+/** JSON.stringify(status, null, 1), its services a few at a time with the event loop served in
+ *  between: at 10,000 services the file's share (STATUS_SERVICES, STATUS_REAL_SERVERS) is 1.6 MB
+ *  of text, 10-40 ms of the main thread in one piece every second (and as much again to make the
+ *  services JSON-friendly), which a command arriving meanwhile waited for (issue 19's -e tail).
+ *  The same bytes: a service's text at the file's depth is its own with two more spaces after
+ *  each line break (JSON text has no other line break). With later, status has no services yet
+ *  (an empty list) and they are later.each(service) of later.services. */
+export async function statusText<S>(status: unknown, later?: { services: S[]; each: (s: S) => unknown }): Promise<string> {
+  const services: unknown[] = later ? later.services : (status as { services?: unknown })?.services as unknown[];
+  if (!Array.isArray(services) || (!later && services.length <= STATUS_SERVICES_PER_TURN)) return JSON.stringify(status, null, 1);
+  // The rest of the file with no service, then the services put where its empty list is.
+  const head = JSON.stringify(later ? status : { ...(status as object), services: [] }, null, 1);
+  const empty = '\n "services": []';
+  const at = head.indexOf(empty);
+  if (services.length === 0 || at < 0) return head;
+  const parts: string[] = [];
+  for (let i = 0; i < services.length; i++) {
+    if (i > 0 && i % STATUS_SERVICES_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const s = later ? later.each(services[i] as S) : services[i];
+    parts.push(JSON.stringify(s, null, 1).replaceAll("\n", "\n  "));
+  }
+  return head.slice(0, at) + '\n "services": [\n  ' + parts.join(",\n  ") + "\n ]" + head.slice(at + empty.length);
+}
+
 export interface HousekeepingOptions {
   /** Where to write the status file (none: no file). */
   status?: string;
   /** The status file's content from a snapshot and the control plane's own figures. */
   statusOf: (s: EngineSnapshot, control: unknown) => unknown;
+  /** A service as statusOf gives it in its services (given: statusOf is asked without them, and
+   *  they are made and written a few at a time, statusText). */
+  serviceStatus?: (s: ServiceInfo) => unknown;
   health: ProcessHealth;
   /** An error a timer survived (logged and counted by the caller). */
   survived: (what: string, e: unknown) => void;
@@ -68,17 +98,23 @@ export class Housekeeping {
     await this.writeStatus();
   }
 
-  /** One estimator tick. Each slice estimated as the data path gives it: between slices the
-   *  main thread serves the control socket (at 10,000 services × 10 one whole pass took up to
-   *  ~100 ms, which a command arriving meanwhile waited for: issue 19's -e p99). IPVS moved its
-   *  estimator to kthreads for the same reason (ip_vs_est.c, Linux 6.2). */
+  /** One estimator tick, each slice estimated as the data path gives it: between slices the
+   *  main thread serves the control socket. IPVS moved its estimator to kthreads for the same
+   *  reason (ip_vs_est.c, Linux 6.2). The slices are counters only (host/dataplane/counters.ts):
+   *  at 10,000 services × 10 a tick of ServiceInfo slices cost the main thread 0.3-0.5 s of
+   *  deserialising and garbage every 2 s, and a command arriving meanwhile waited (issue 19's
+   *  -e p99). The dashboard's history wants the services themselves: with it, they are read. */
   private async estimateOnce(): Promise<void> {
     const summary = this.o.estimated ? await this.engine.summary() : undefined;
     const services: ServiceInfo[] = [];
     this.estimator.begin();
-    for await (const slice of this.engine.serviceSlices()) {
-      estimateServices(slice, this.estimator);
-      if (summary) for (const s of slice) services.push(s);
+    if (summary) {
+      for await (const slice of this.engine.serviceSlices()) {
+        estimateServices(slice, this.estimator);
+        for (const s of slice) services.push(s);
+      }
+    } else {
+      for await (const rows of this.engine.counterSlices()) this.estimator.updateRows(rows);
     }
     this.estimator.end();
     if (summary) this.o.estimated!({ ...summary, services });
@@ -97,9 +133,12 @@ export class Housekeeping {
     // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
     const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [],
       journal: this.o.journal?.() };
+    const each = this.o.serviceStatus;
+    const status = this.o.statusOf(each ? { ...snap, services: [] } : snap, control);
+    const text = await statusText(status, each && { services: snap.services, each });
     // Exclusively created under a random name, then renamed: a link planted at a predictable
     // STATUS.tmp once made root write through it (host/io/safe-file.ts).
-    await writeFileSafelyAsync(this.o.status, JSON.stringify(this.o.statusOf(snap, control), null, 1));
+    await writeFileSafelyAsync(this.o.status, text);
   }
 
   private readonly inflight = new Set<Promise<void>>();

@@ -11,7 +11,7 @@
 
 import { execFileSync } from "node:child_process";
 import { networkInterfaces, setPriority } from "node:os";
-import { DEFAULT_CONN_CAPACITY, type Engine } from "../engine/index.js";
+import { DEFAULT_CONN_CAPACITY, type Engine, type ServiceInfo } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { readFileSync, renameSync } from "node:fs";
 import { loadEngine } from "../engine/node.js";
@@ -71,6 +71,12 @@ function ip(args: string[]): void {
   }
 }
 
+/** A service as the status file gives it (statusOf's services; housekeeping writes them a few at a time). */
+export function serviceStatus(v: ServiceInfo): unknown {
+  const num = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
+  return { ...v, stats: num(v.stats), realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })) };
+}
+
 /** The status file's content: JSON-friendly (bigints as numbers: they stay far below 2^53 here). */
 export function statusOf(s: EngineSnapshot, control?: unknown): unknown {
   const num = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v)]));
@@ -80,11 +86,7 @@ export function statusOf(s: EngineSnapshot, control?: unknown): unknown {
     connections: s.connectionCount,
     counters: num(s.counters),
     neighbours: s.neighbours,
-    services: s.services.map((v) => ({
-      ...v,
-      stats: num(v.stats),
-      realServers: v.realServers.map((r) => ({ ...r, stats: num(r.stats) })),
-    })),
+    services: s.services.map(serviceStatus),
     // A table larger than the file's share (housekeeping.ts STATUS_SERVICES): what is not listed.
     ...(s.omitted && (s.omitted.services || s.omitted.realServers) ? { omitted: s.omitted } : {}),
     loop: s.loop,
@@ -462,7 +464,9 @@ function directorServices(p: DirectorParts): Service[] {
       // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
       const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
       const housekeeping = new Housekeeping(engine, systemClock, estimator, { status: o.status, statusOf: status, health, survived,
-        checks: () => checking.views(), journal: () => dataPath.thread?.journalView(), estimated: (s) => history?.record(s, Date.now()) });
+        serviceStatus, checks: () => checking.views(), journal: () => dataPath.thread?.journalView(),
+        // Only with a dashboard: the history wants the services read whole each tick, the estimator only their counters.
+        estimated: history && ((s) => history.record(s, Date.now())) });
       await housekeeping.start();
       return () => housekeeping.stop();
     }),

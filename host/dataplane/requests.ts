@@ -15,6 +15,7 @@ import type { LoopStats } from "./loop.js";
 import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
 import { engineSnapshot, snapshotHead, type EngineSnapshot } from "./snapshot.js";
+import { countersSlice } from "./counters.js";
 
 export { engineSnapshot, type EngineSnapshot };
 
@@ -31,13 +32,23 @@ export const SERVERS_PER_SLICE = 1024;
 /** Most service-table entries one slice scans for services (used or not), and for sort keys. */
 export const SERVICE_ENTRIES_PER_SLICE = 4096;
 
+/** A slice smaller than a listing's (at most SERVICES_PER_SLICE, SERVERS_PER_SLICE): for readers
+ *  in the background (the status file every second), whose replies the main thread then takes in
+ *  smaller pieces between commands. */
+export interface SliceLimits {
+  services: number;
+  servers: number;
+}
+
 export type EngineRequest =
   /** Everything but the services (those come in slices: "services"). */
   | { op: "snapshot" }
   /** A slice of the service table from a cursor, in table order or in the order given (a
    *  listing's sorted order: table indices, SERVICES_PER_SLICE at most; the cursor is then a
    *  position in it). */
-  | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean }
+  | { op: "services"; from: ServiceCursor; order?: number[]; withServers?: boolean; smaller?: SliceLimits }
+  /** The counters of a slice of the service table, as numbers (the estimator's: counters.ts). */
+  | { op: "counters"; from: ServiceCursor }
   /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
   | { op: "serviceKeys"; from: number }
   | { op: "apply"; set: ChangeSet }
@@ -60,6 +71,7 @@ export type EngineReply =
   | { connections: ConnectionInfo[]; next: number }
   | { services: ServiceInfo[]; next: ServiceCursor; servers: number }
   | { keys: number[]; next: number }
+  | { rows: Float64Array; next: ServiceCursor }
   | { vrrp: VrrpView[] }
   | { done: true };
 
@@ -100,9 +112,13 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
       return { snapshot: snapshotHead(e, loop, ctx.vrrp) };
     case "services": {
       const order = req.order?.slice(0, SERVICES_PER_SLICE);
-      const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, SERVICES_PER_SLICE, SERVERS_PER_SLICE, order, req.withServers ?? true);
+      const most = (x: number | undefined, max: number) => Math.max(1, Math.min(max, Math.floor(x ?? max) || max));
+      const r = e.servicesSlice(req.from, order ? order.length : SERVICE_ENTRIES_PER_SLICE, most(req.smaller?.services, SERVICES_PER_SLICE),
+        most(req.smaller?.servers, SERVERS_PER_SLICE), order, req.withServers ?? true);
       return { services: r.items, next: r.next, servers: r.servers };
     }
+    case "counters":
+      return countersSlice(e, req.from);
     case "serviceKeys": {
       const r = e.serviceKeysSlice(req.from, SERVICE_ENTRIES_PER_SLICE);
       return { keys: r.keys, next: r.next };
