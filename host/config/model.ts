@@ -122,6 +122,23 @@ export class ServiceTable {
     return mine;
   }
 
+  /** A service parsed before (a rules file's unchanged block, rules.ts), added as it is and not
+   *  owned: a later line that changes it changes a copy, so the record stays as it was parsed. */
+  adopt(s: ServiceConfig): void {
+    const k = keyOf(s);
+    if (this.copyOnWrite && !this.touched.has(k)) this.touched.set(k, undefined);
+    this.pos.set(k, this.cfg.services.length);
+    this.cfg.services.push(s);
+    this.added = true;
+    vipSets.delete(this.cfg.services);
+  }
+
+  /** From now on s is changed only as a copy (a rules file's block, once read, is kept as it was
+   *  read for the next parse: rules.ts). */
+  disown(s: ServiceConfig): void {
+    this.owned.delete(s);
+  }
+
   private add(s: ServiceConfig): void {
     const k = serviceKey(s);
     keys.set(s, k);
