@@ -139,8 +139,13 @@ export class ServiceTable {
     this.owned.delete(s);
   }
 
-  private add(s: ServiceConfig): void {
-    const k = serviceKey(s);
+  /** A new service keyed k (its serviceKey), as -A adds it (rules.ts's fast path: no service
+   *  has that key). */
+  insert(s: ServiceConfig, k: string): void {
+    this.add(s, k);
+  }
+
+  private add(s: ServiceConfig, k = serviceKey(s)): void {
     keys.set(s, k);
     if (this.copyOnWrite) {
       if (!this.touched.has(k)) this.touched.set(k, undefined);

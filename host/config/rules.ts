@@ -170,22 +170,26 @@ export function readRules(text: string, file = "<config>"): PartialConfig & { er
     } else {
       const errors = errs.errors.length;
       const warnings = cfg.warnings?.length ?? 0;
+      // The block's own copy of its text: what its records keep of it (an address, a position's
+      // word) holds this block, not the whole file (a reused record lives on across reloads).
+      const own = written.length < 13 ? written : (written + " ").slice(0, -1);
       let made: ServiceConfig | undefined;
-      for (let k = 0, at = start; k < count; k++) {
-        let end = text.indexOf("\n", at);
-        if (end < 0) end = n;
-        const line = lineText(text, at, end);
+      for (let k = 0, at = 0; k < count; k++) {
+        let nl = own.indexOf("\n", at);
+        if (nl < 0) nl = own.length;
+        // A CR before a line's LF is not the line's (as split(/\r?\n/)).
+        const end = (nl < own.length || last < n) && nl > at && own.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
         if (k === 1) {
           // The -A went through: the -a lines after it add to what it made.
           const s = cfg.services[cfg.services.length - 1];
           if (errs.errors.length === errors && s?.line === lineNo && s.fwmark === undefined) made = s;
         }
-        if (!made || !blockServer(st, made, line, block.length, lineNo + k)) rulesLine(st, line, lineNo + k);
-        at = end + 1;
+        if (!made || !blockServer(st, made, own, at, at + block.length, end, lineNo + k)) rulesLine(st, own.slice(at, end), lineNo + k);
+        at = nl + 1;
       }
       const service = cfg.services[cfg.services.length - 1];
       if (errs.errors.length === errors && service?.line === lineNo) {
-        blocks.set(lineNo, { text: written, service, warnings: cfg.warnings?.slice(warnings) ?? [] });
+        blocks.set(lineNo, { text: own, service, warnings: cfg.warnings?.slice(warnings) ?? [] });
         st.table.disown(service);
       }
     }
@@ -251,7 +255,18 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
   const { words, columns, cfg } = st;
   if (plainWords(raw, words, columns) && words.length >= 5 && (words[0] === "-A" || words[0] === "-a")) {
     const p = parseCommon(words);
-    if (p && (p.command === "add-service" || p.command === "add-server")) {
+    if (p?.command === "add-service") {
+      // As ServiceTable.apply makes it, field for field and in that order, and where it was written.
+      const { protocol, address, port } = p.service!;
+      const k = serviceKey(p.service!);
+      if (!st.table.get(k)) {
+        const s: ServiceConfig = { protocol, address, port, scheduler: p.scheduler as ServiceConfig["scheduler"], realServers: [], line: lineNo };
+        if (p.persistence) s.persistence = p.persistence;
+        s.where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
+        st.table.insert(s, k);
+        return;
+      }
+    } else if (p?.command === "add-server") {
       p.line = lineNo;
       let applied = true;
       try {
@@ -263,8 +278,7 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
       }
       if (applied) {
         const s = st.table.get(serviceKey(p.service!))!;
-        if (p.command === "add-service") s.where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
-        else s.realServers[s.realServers.length - 1].where = { file: cfg.file, line: lineNo, column: columns[4], text: words[4] };
+        s.realServers[s.realServers.length - 1].where = { file: cfg.file, line: lineNo, column: columns[4], text: words[4] };
         if (p.warnings) for (const w of p.warnings) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
         return;
       }
@@ -290,27 +304,26 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
  * refuses (the server is there already), which rulesLine then reads (and refuses in its words).
  * What it adds is what parseCommon and ServiceTable.apply make of the line, field for field.
  */
-function blockServer(st: RulesState, s: ServiceConfig, line: string, from: number, lineNo: number): boolean {
-  const n = line.length;
+function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: number, from: number, n: number, lineNo: number): boolean {
   // "-r " then the server's word.
-  if (n < from + 12 || line.charCodeAt(from) !== 45 || line.charCodeAt(from + 1) !== 114 || line.charCodeAt(from + 2) !== 32) return false;
+  if (n < from + 12 || text.charCodeAt(from) !== 45 || text.charCodeAt(from + 1) !== 114 || text.charCodeAt(from + 2) !== 32) return false;
   const at = from + 3;
-  const sp = line.indexOf(" ", at);
+  const sp = text.indexOf(" ", at);
   if (sp < 0 || n - sp < 8 || n - sp > 12) return false;
   // " -m -w N" (N of 1 to 5 digits).
-  if (line.charCodeAt(sp + 1) !== 45 || line.charCodeAt(sp + 3) !== 32 || line.charCodeAt(sp + 4) !== 45 || line.charCodeAt(sp + 5) !== 119 ||
-    line.charCodeAt(sp + 6) !== 32) return false;
-  const m = line.charCodeAt(sp + 2);
+  if (text.charCodeAt(sp + 1) !== 45 || text.charCodeAt(sp + 3) !== 32 || text.charCodeAt(sp + 4) !== 45 || text.charCodeAt(sp + 5) !== 119 ||
+    text.charCodeAt(sp + 6) !== 32) return false;
+  const m = text.charCodeAt(sp + 2);
   const method = m === 109 ? "nat" : m === 103 ? "dr" : m === 105 ? "tun" : undefined;
   if (method === undefined) return false;
   let weight = 0;
   for (let i = sp + 7; i < n; i++) {
-    const c = line.charCodeAt(i);
+    const c = text.charCodeAt(i);
     if (c < 48 || c > 57) return false;
     weight = weight * 10 + (c - 48);
   }
   if (weight > 65535) return false;
-  const word = line.slice(at, sp);
+  const word = text.slice(at, sp);
   const server = plainServer(word);
   if (!server) return false;
   let port = server.port ?? s.port;
@@ -323,7 +336,8 @@ function blockServer(st: RulesState, s: ServiceConfig, line: string, from: numbe
   }
   const servers = s.realServers;
   for (let i = 0; i < servers.length; i++) if (servers[i].address === server.address && servers[i].port === port) return false;
-  servers.push({ address: server.address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo, where: { file: st.cfg.file, line: lineNo, column: at + 1, text: word } });
+  servers.push({ address: server.address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
+    where: { file: st.cfg.file, line: lineNo, column: at - lineStart + 1, text: word } });
   if (warning) (st.cfg.warnings ??= []).push(`${st.cfg.file}:${lineNo}: ${warning}`);
   return true;
 }
