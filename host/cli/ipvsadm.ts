@@ -156,6 +156,86 @@ async function call(path: string, req: unknown): Promise<Reply> {
   return r;
 }
 
+/** Commands a restore (-R) does not take. */
+const NOT_RESTORED = new Set(["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"]);
+
+/** The words of a line: at spaces and tabs when it is plain (printable ASCII), else as
+ *  line.trim().split(/\s+/) splits it (any white space). */
+function wordsOf(line: string): string[] {
+  const words: string[] = [];
+  const n = line.length;
+  for (let i = 0; i < n;) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      i++;
+      continue;
+    }
+    if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    const start = i;
+    for (; i < n; i++) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    }
+    words.push(line.slice(start, i));
+  }
+  return words;
+}
+
+/** JSON.stringify(c).length for {argv, line}, without making the text when no word needs
+ *  escaping (printable ASCII without " or \\: each word is its length and two quotes). */
+function jsonLength(c: { argv: string[]; line: number }): number {
+  let n = `{"argv":[],"line":${c.line}}`.length + Math.max(0, c.argv.length - 1);
+  for (const w of c.argv) {
+    for (let i = 0; i < w.length; i++) {
+      const ch = w.charCodeAt(i);
+      if (ch < 32 || ch > 126 || ch === 34 || ch === 92) return JSON.stringify(c).length;
+    }
+    n += w.length + 2;
+  }
+  return n;
+}
+
+/** An -R's input as the parts the director takes (each well under a request line): each line
+ *  read by ipvsadm's grammar here first, so that a wrong one is refused, with its line, before
+ *  anything is sent; its warnings said on err. */
+export function restoreParts(input: string, err: (s: string) => void): { argv: string[]; line: number }[][] {
+  const parts: { argv: string[]; line: number }[][] = [[]];
+  let bytes = 0;
+  const n = input.length;
+  let lineNo = 0;
+  for (let start = 0; start <= n;) {
+    let nl = input.indexOf("\n", start);
+    if (nl < 0) nl = n;
+    // A CR before an LF is not the line's (split(/\r?\n/)).
+    const end = nl < n && nl > start && input.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+    const line = input.slice(start, end);
+    start = nl + 1;
+    lineNo++;
+    const words = wordsOf(line);
+    if (words.length === 0 || words[0].startsWith("#")) continue;
+    try {
+      const c = parseArgs(words);
+      for (const w of c.warnings ?? []) err(`Warning: line ${lineNo}: ${w}\n`);
+      if (NOT_RESTORED.has(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
+    } catch (e) {
+      if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${lineNo}: ${e.message}`, e.status);
+      throw e;
+    }
+    // A table larger than one request line goes in parts on one connection; the director
+    // holds them and applies all at once with the last (all or none, as one -R).
+    const command = { argv: words, line: lineNo };
+    const size = jsonLength(command) + 1;
+    if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) {
+      parts.push([]);
+      bytes = 0;
+    }
+    parts[parts.length - 1].push(command);
+    bytes += size;
+  }
+  return parts;
+}
+
 /** Run one ipvsadm command line; returns the exit status. */
 export async function ipvsadm(argv: string[], out = (s: string) => process.stdout.write(s), err = (s: string) => process.stderr.write(s),
   stdin = () => readFileSync(0, "utf8")): Promise<number> {
@@ -194,31 +274,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         await call(path, { op: "zero", service: p.service });
         return 0;
       case "restore": {
-        const commands: { argv: string[]; line: number }[] = [];
-        stdin().split(/\r?\n/).forEach((line, i) => {
-          const words = line.trim().split(/\s+/).filter(Boolean);
-          if (words.length === 0 || words[0].startsWith("#")) return;
-          try {
-            const c = parseArgs(words);
-            for (const w of c.warnings ?? []) err(`Warning: line ${i + 1}: ${w}\n`);
-            if (["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
-            commands.push({ argv: words, line: i + 1 });
-          } catch (e) {
-            if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${i + 1}: ${e.message}`, e.status);
-            throw e;
-          }
-        });
-        // A table larger than one request line goes in parts on one connection; the director
-        // holds them and applies all at once with the last (all or none, as one -R).
-        const parts: { argv: string[]; line: number }[][] = [[]];
-        let bytes = 0;
-        for (const c of commands) {
-          const size = JSON.stringify(c).length + 1;
-          if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) { parts.push([]); bytes = 0; }
-          parts[parts.length - 1].push(c);
-          bytes += size;
-        }
-        const r = await requestSeries(path, parts.map((p, i) => ({ op: "apply", commands: p, ...(i < parts.length - 1 ? { more: true } : {}) })), true);
+        const r = await requestSeries(path, restoreParts(stdin(), err).map((p, i, all) => ({ op: "apply", commands: p, ...(i < all.length - 1 ? { more: true } : {}) })), true);
         if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
         return 0;
       }

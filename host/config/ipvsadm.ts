@@ -435,6 +435,10 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
 
 const noFormat = (): Format => ({ numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false });
 
+/** The format of a change command (-A, -a, ...: no listing option), one for all of parseCommon's:
+ *  a batch of 100,000 commands holds one, not 100,000 (nothing changes a change's format). */
+const CHANGE_FORMAT: Format = Object.freeze(noFormat());
+
 /** The schedulers a service may name (schedulerProblem says nothing of them). */
 const SUPPORTED_SCHEDULERS = new Set<string>(SCHEDULERS);
 
@@ -465,7 +469,7 @@ export function parseCommon(argv: readonly string[]): Parsed | undefined {
     } else if (n !== 5) return undefined;
     // ipvsadm: a service needs a port unless it is persistent (the careful path words it).
     if (vip.port === 0 && !persistence) return undefined;
-    const p: Parsed = { command: head === "-A" ? "add-service" : "edit-service", format: noFormat(), service, scheduler: argv[4] };
+    const p: Parsed = { command: head === "-A" ? "add-service" : "edit-service", format: CHANGE_FORMAT, service, scheduler: argv[4] };
     if (persistence) p.persistence = persistence;
     return p;
   }
@@ -477,7 +481,7 @@ export function parseCommon(argv: readonly string[]): Parsed | undefined {
   if (!rip || method === undefined || weight < 0) return undefined;
   if (rip.port === undefined) rip.port = vip.port;
   if (method === "nat" && rip.port === 0 && vip.port !== 0) return undefined;
-  const p: Parsed = { command: head === "-a" ? "add-server" : "edit-server", format: noFormat(), service, server: rip, method, weight };
+  const p: Parsed = { command: head === "-a" ? "add-server" : "edit-server", format: CHANGE_FORMAT, service, server: rip, method, weight };
   if (method !== "nat" && rip.port !== vip.port) {
     // As parseCarefully: ipvsadm gives DR and TUN servers the service port (wasmvs warns).
     p.warnings = [`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
