@@ -166,7 +166,8 @@ export function readRules(text: string, file = "<config>"): PartialConfig & { er
     if (before && before.text === written && !st.table.get(keyOf(before.service))) {
       st.table.adopt(before.service);
       for (const w of before.warnings) (cfg.warnings ??= []).push(w);
-      blocks.set(lineNo, { text: written, service: before.service, warnings: before.warnings });
+      // (The same text: its own copy is kept, not the new file's.)
+      blocks.set(lineNo, before);
     } else {
       const errors = errs.errors.length;
       const warnings = cfg.warnings?.length ?? 0;
