@@ -67,8 +67,10 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
   });
 }
 
-/** Requests to the director on path one after the other on one connection, each sent once the
- *  last was answered; the last reply, or the first refusal. */
+/** Requests to the director on path one after the other on one connection, all sent at once (the
+ *  director answers them in order, one at a time: it reads the next part of an -R while this side
+ *  still writes the rest); the last reply, or the first refusal (the director refuses the later
+ *  parts of an -R whose part was refused, and drops what it held when the connection closes). */
 export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
@@ -82,24 +84,28 @@ export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = fa
       if (e) reject(e);
       else resolve(r!);
     };
-    const send = () => sock.write(JSON.stringify(reqs[next++]) + "\n");
     sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
-    sock.on("connect", send);
+    sock.on("connect", () => {
+      for (const r of reqs) sock.write(JSON.stringify(r) + "\n");
+    });
     sock.on("data", (d: Buffer) => {
-      const nl = d.indexOf(10);
-      if (nl < 0) { pieces.push(d); return; }
-      pieces.push(d.subarray(0, nl));
-      const line = Buffer.concat(pieces).toString();
-      pieces.length = 0;
-      let r: Reply;
-      try {
-        r = JSON.parse(line);
-      } catch {
-        finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
-        return;
+      // (Several replies may come in one read.)
+      for (let start = 0; !done;) {
+        const nl = d.indexOf(10, start);
+        if (nl < 0) { pieces.push(d.subarray(start)); return; }
+        pieces.push(d.subarray(start, nl));
+        const line = Buffer.concat(pieces).toString();
+        pieces.length = 0;
+        start = nl + 1;
+        let r: Reply;
+        try {
+          r = JSON.parse(line);
+        } catch {
+          finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
+          return;
+        }
+        if (!r.ok || ++next >= reqs.length) finish(undefined, r);
       }
-      if (!r.ok || next >= reqs.length) finish(undefined, r);
-      else send();
     });
     sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, ipvsadmWording)));
     sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection without answering`, 2)));
