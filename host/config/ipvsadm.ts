@@ -496,8 +496,8 @@ export function parseArgs(argv: string[]): Parsed {
   return parseCommon(argv) ?? parseCarefully(argv);
 }
 
-/** parseArgs for every form ipvsadm takes. */
-function parseCarefully(argv: string[]): Parsed {
+/** parseArgs for every form ipvsadm takes (what parseCommon's results are checked against). */
+export function parseCarefully(argv: string[]): Parsed {
   const p: Parsed = {
     command: "list",
     format: noFormat(),
