@@ -1,10 +1,10 @@
 // The fast paths of ipvsadm's grammar (host/config/ipvsadm.ts parseCommon, host/config/rules.ts's
-// -A/-a lines, host/cli/ipvsadm.ts restoreParts): each gives exactly what the general path gives
+// -A/-a lines, host/cli/ipvsadm.ts restoreRequests): each gives exactly what the general path gives
 // for the lines it takes, and leaves every other line (refusals and warnings included) to it.
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseArgs, parseCarefully, parseCommon } from "../host/config/ipvsadm.js";
 import { clearParseCache, readRules } from "../host/config/rules.js";
-import { restoreParts } from "../host/cli/ipvsadm.js";
+import { restoreRequests } from "../host/cli/ipvsadm.js";
 
 const WORDS = {
   head: ["-A", "-E", "-a", "-e", "-D", "-d", "-L"],
@@ -105,23 +105,26 @@ describe("wasmvs -R's client: its input read in one pass", () => {
     lines.push("  -a\t-t 10.0.0.0:80  -r 10.1.0.99 -m -w 1 ", "-a -t 10.0.0.0:80 -r 10.1.0.98 -m\u00a0-w 1");
     const input = lines.join("\r\n");
     const warnings: string[] = [];
-    const parts = restoreParts(input, (w) => warnings.push(w));
-    expect(parts.length).toBeGreaterThan(1);
-    const all = parts.flat();
+    const requests = restoreRequests(input, (w) => warnings.push(w));
+    expect(requests.length).toBeGreaterThan(1);
+    const parts = requests.map((r) => JSON.parse(r) as { op: string; commands: { argv: string[]; line: number }[]; more?: true });
+    // The text JSON.stringify gives of the same request: all but the last say "more".
+    parts.forEach((p, i) => expect(requests[i]).toBe(JSON.stringify({ op: "apply", commands: p.commands, ...(i < parts.length - 1 ? { more: true } : {}) })));
     const expected = input.split(/\r?\n/).map((l, i) => ({ argv: l.trim().split(/\s+/).filter(Boolean), line: i + 1 })).filter((c) => c.argv.length && !c.argv[0].startsWith("#"));
-    expect(all).toEqual(expected);
+    expect(parts.flatMap((p) => p.commands)).toEqual(expected);
     expect(warnings).toHaveLength(6000);
     expect(warnings[0]).toBe("Warning: line 7: direct routing cannot change the port: real server 10.1.0.14:8080 gets the service port 80, as ipvsadm does\n");
     for (let k = 0; k < parts.length; k++) {
-      const bytes = parts[k].reduce((n, c) => n + JSON.stringify(c).length + 1, 0);
+      const bytes = parts[k].commands.reduce((n, c) => n + JSON.stringify(c).length + 1, 0);
       expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
-      if (k + 1 < parts.length) expect(bytes + JSON.stringify(parts[k + 1][0]).length + 1).toBeGreaterThan(4 * 1024 * 1024);
+      if (k + 1 < parts.length) expect(bytes + JSON.stringify(parts[k + 1].commands[0]).length + 1).toBeGreaterThan(4 * 1024 * 1024);
     }
+    expect(restoreRequests("", () => {})).toEqual([JSON.stringify({ op: "apply", commands: [] })]);
   });
 
   it("a wrong line refuses the whole input, with its line, before anything is sent", () => {
-    expect(() => restoreParts("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.0.1 -m -w 70000\n", () => {}))
+    expect(() => restoreRequests("-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.1.0.1 -m -w 70000\n", () => {}))
       .toThrow("restore: line 2: illegal weight specified");
-    expect(() => restoreParts("-L -n\n", () => {})).toThrow("restore: line 1: 'list' cannot be restored");
+    expect(() => restoreRequests("-L -n\n", () => {})).toThrow("restore: line 1: 'list' cannot be restored");
   });
 });

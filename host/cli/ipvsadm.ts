@@ -72,6 +72,11 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
  *  still writes the rest); the last reply, or the first refusal (the director refuses the later
  *  parts of an -R whose part was refused, and drops what it held when the connection closes). */
 export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = false): Promise<Reply> {
+  return requestLines(path, reqs.map((r) => JSON.stringify(r)), ipvsadmWording);
+}
+
+/** requestSeries with each request given as its JSON text. */
+export function requestLines(path: string, reqs: string[], ipvsadmWording = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     const pieces: Buffer[] = [];
@@ -86,7 +91,7 @@ export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = fa
     };
     sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
     sock.on("connect", () => {
-      for (const r of reqs) sock.write(JSON.stringify(r) + "\n");
+      for (const r of reqs) sock.write(r + "\n");
     });
     sock.on("data", (d: Buffer) => {
       // (Several replies may come in one read.)
@@ -188,25 +193,25 @@ function wordsOf(line: string): string[] {
   return words;
 }
 
-/** JSON.stringify(c).length for {argv, line}, without making the text when no word needs
- *  escaping (printable ASCII without " or \\: each word is its length and two quotes). */
-function jsonLength(c: { argv: string[]; line: number }): number {
-  let n = `{"argv":[],"line":${c.line}}`.length + Math.max(0, c.argv.length - 1);
-  for (const w of c.argv) {
+/** JSON.stringify({argv, line}), made by hand when no word needs escaping (printable ASCII
+ *  without " or \\): a command's text is all an -R keeps of it until it is sent. */
+function commandJson(argv: string[], line: number): string {
+  for (const w of argv) {
     for (let i = 0; i < w.length; i++) {
-      const ch = w.charCodeAt(i);
-      if (ch < 32 || ch > 126 || ch === 34 || ch === 92) return JSON.stringify(c).length;
+      const c = w.charCodeAt(i);
+      if (c < 32 || c > 126 || c === 34 || c === 92) return JSON.stringify({ argv, line });
     }
-    n += w.length + 2;
   }
-  return n;
+  return `{"argv":["${argv.join('","')}"],"line":${line}}`;
 }
 
-/** An -R's input as the parts the director takes (each well under a request line): each line
- *  read by ipvsadm's grammar here first, so that a wrong one is refused, with its line, before
- *  anything is sent; its warnings said on err. */
-export function restoreParts(input: string, err: (s: string) => void): { argv: string[]; line: number }[][] {
-  const parts: { argv: string[]; line: number }[][] = [[]];
+/** An -R's input as the requests the director takes, each an apply of a part of it well under a
+ *  request line, as JSON text (JSON.stringify({op, commands, more?})): each line read by ipvsadm's
+ *  grammar here first, so that a wrong one is refused, with its line, before anything is sent;
+ *  its warnings said on err. All but the last part say "more": the director holds them and
+ *  applies all at once with the last (all or none, as one -R). */
+export function restoreRequests(input: string, err: (s: string) => void): string[] {
+  const parts: string[][] = [[]];
   let bytes = 0;
   const n = input.length;
   let lineNo = 0;
@@ -228,10 +233,8 @@ export function restoreParts(input: string, err: (s: string) => void): { argv: s
       if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${lineNo}: ${e.message}`, e.status);
       throw e;
     }
-    // A table larger than one request line goes in parts on one connection; the director
-    // holds them and applies all at once with the last (all or none, as one -R).
-    const command = { argv: words, line: lineNo };
-    const size = jsonLength(command) + 1;
+    const command = commandJson(words, lineNo);
+    const size = command.length + 1;
     if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) {
       parts.push([]);
       bytes = 0;
@@ -239,7 +242,7 @@ export function restoreParts(input: string, err: (s: string) => void): { argv: s
     parts[parts.length - 1].push(command);
     bytes += size;
   }
-  return parts;
+  return parts.map((p, i) => `{"op":"apply","commands":[${p.join(",")}]${i < parts.length - 1 ? `,"more":true` : ""}}`);
 }
 
 /** Run one ipvsadm command line; returns the exit status. */
@@ -280,7 +283,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         await call(path, { op: "zero", service: p.service });
         return 0;
       case "restore": {
-        const r = await requestSeries(path, restoreParts(stdin(), err).map((p, i, all) => ({ op: "apply", commands: p, ...(i < all.length - 1 ? { more: true } : {}) })), true);
+        const r = await requestLines(path, restoreRequests(stdin(), err), true);
         if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
         return 0;
       }
