@@ -67,9 +67,16 @@ export function request(path: string, req: unknown, ipvsadmWording = false): Pro
   });
 }
 
-/** Requests to the director on path one after the other on one connection, each sent once the
- *  last was answered; the last reply, or the first refusal. */
+/** Requests to the director on path one after the other on one connection, all sent at once (the
+ *  director answers them in order, one at a time: it reads the next part of an -R while this side
+ *  still writes the rest); the last reply, or the first refusal (the director refuses the later
+ *  parts of an -R whose part was refused, and drops what it held when the connection closes). */
 export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = false): Promise<Reply> {
+  return requestLines(path, reqs.map((r) => JSON.stringify(r)), ipvsadmWording);
+}
+
+/** requestSeries with each request given as its JSON text. */
+export function requestLines(path: string, reqs: string[], ipvsadmWording = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     const pieces: Buffer[] = [];
@@ -82,24 +89,28 @@ export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = fa
       if (e) reject(e);
       else resolve(r!);
     };
-    const send = () => sock.write(JSON.stringify(reqs[next++]) + "\n");
     sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
-    sock.on("connect", send);
+    sock.on("connect", () => {
+      for (const r of reqs) sock.write(r + "\n");
+    });
     sock.on("data", (d: Buffer) => {
-      const nl = d.indexOf(10);
-      if (nl < 0) { pieces.push(d); return; }
-      pieces.push(d.subarray(0, nl));
-      const line = Buffer.concat(pieces).toString();
-      pieces.length = 0;
-      let r: Reply;
-      try {
-        r = JSON.parse(line);
-      } catch {
-        finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
-        return;
+      // (Several replies may come in one read.)
+      for (let start = 0; !done;) {
+        const nl = d.indexOf(10, start);
+        if (nl < 0) { pieces.push(d.subarray(start)); return; }
+        pieces.push(d.subarray(start, nl));
+        const line = Buffer.concat(pieces).toString();
+        pieces.length = 0;
+        start = nl + 1;
+        let r: Reply;
+        try {
+          r = JSON.parse(line);
+        } catch {
+          finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
+          return;
+        }
+        if (!r.ok || ++next >= reqs.length) finish(undefined, r);
       }
-      if (!r.ok || next >= reqs.length) finish(undefined, r);
-      else send();
     });
     sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, ipvsadmWording)));
     sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection without answering`, 2)));
@@ -156,6 +167,84 @@ async function call(path: string, req: unknown): Promise<Reply> {
   return r;
 }
 
+/** Commands a restore (-R) does not take. */
+const NOT_RESTORED = new Set(["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"]);
+
+/** The words of a line: at spaces and tabs when it is plain (printable ASCII), else as
+ *  line.trim().split(/\s+/) splits it (any white space). */
+function wordsOf(line: string): string[] {
+  const words: string[] = [];
+  const n = line.length;
+  for (let i = 0; i < n;) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      i++;
+      continue;
+    }
+    if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    const start = i;
+    for (; i < n; i++) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    }
+    words.push(line.slice(start, i));
+  }
+  return words;
+}
+
+/** JSON.stringify({argv, line}), made by hand when no word needs escaping (printable ASCII
+ *  without " or \\): a command's text is all an -R keeps of it until it is sent. */
+function commandJson(argv: string[], line: number): string {
+  for (const w of argv) {
+    for (let i = 0; i < w.length; i++) {
+      const c = w.charCodeAt(i);
+      if (c < 32 || c > 126 || c === 34 || c === 92) return JSON.stringify({ argv, line });
+    }
+  }
+  return `{"argv":["${argv.join('","')}"],"line":${line}}`;
+}
+
+/** An -R's input as the requests the director takes, each an apply of a part of it well under a
+ *  request line, as JSON text (JSON.stringify({op, commands, more?})): each line read by ipvsadm's
+ *  grammar here first, so that a wrong one is refused, with its line, before anything is sent;
+ *  its warnings said on err. All but the last part say "more": the director holds them and
+ *  applies all at once with the last (all or none, as one -R). */
+export function restoreRequests(input: string, err: (s: string) => void): string[] {
+  const parts: string[][] = [[]];
+  let bytes = 0;
+  const n = input.length;
+  let lineNo = 0;
+  for (let start = 0; start <= n;) {
+    let nl = input.indexOf("\n", start);
+    if (nl < 0) nl = n;
+    // A CR before an LF is not the line's (split(/\r?\n/)).
+    const end = nl < n && nl > start && input.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+    const line = input.slice(start, end);
+    start = nl + 1;
+    lineNo++;
+    const words = wordsOf(line);
+    if (words.length === 0 || words[0].startsWith("#")) continue;
+    try {
+      const c = parseArgs(words);
+      for (const w of c.warnings ?? []) err(`Warning: line ${lineNo}: ${w}\n`);
+      if (NOT_RESTORED.has(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
+    } catch (e) {
+      if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${lineNo}: ${e.message}`, e.status);
+      throw e;
+    }
+    const command = commandJson(words, lineNo);
+    const size = command.length + 1;
+    if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) {
+      parts.push([]);
+      bytes = 0;
+    }
+    parts[parts.length - 1].push(command);
+    bytes += size;
+  }
+  return parts.map((p, i) => `{"op":"apply","commands":[${p.join(",")}]${i < parts.length - 1 ? `,"more":true` : ""}}`);
+}
+
 /** Run one ipvsadm command line; returns the exit status. */
 export async function ipvsadm(argv: string[], out = (s: string) => process.stdout.write(s), err = (s: string) => process.stderr.write(s),
   stdin = () => readFileSync(0, "utf8")): Promise<number> {
@@ -194,31 +283,7 @@ export async function ipvsadm(argv: string[], out = (s: string) => process.stdou
         await call(path, { op: "zero", service: p.service });
         return 0;
       case "restore": {
-        const commands: { argv: string[]; line: number }[] = [];
-        stdin().split(/\r?\n/).forEach((line, i) => {
-          const words = line.trim().split(/\s+/).filter(Boolean);
-          if (words.length === 0 || words[0].startsWith("#")) return;
-          try {
-            const c = parseArgs(words);
-            for (const w of c.warnings ?? []) err(`Warning: line ${i + 1}: ${w}\n`);
-            if (["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"].includes(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
-            commands.push({ argv: words, line: i + 1 });
-          } catch (e) {
-            if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${i + 1}: ${e.message}`, e.status);
-            throw e;
-          }
-        });
-        // A table larger than one request line goes in parts on one connection; the director
-        // holds them and applies all at once with the last (all or none, as one -R).
-        const parts: { argv: string[]; line: number }[][] = [[]];
-        let bytes = 0;
-        for (const c of commands) {
-          const size = JSON.stringify(c).length + 1;
-          if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) { parts.push([]); bytes = 0; }
-          parts[parts.length - 1].push(c);
-          bytes += size;
-        }
-        const r = await requestSeries(path, parts.map((p, i) => ({ op: "apply", commands: p, ...(i < parts.length - 1 ? { more: true } : {}) })), true);
+        const r = await requestLines(path, restoreRequests(stdin(), err), true);
         if (!r.ok) throw new IpvsadmError(r.error ?? "error", r.status ?? 255);
         return 0;
       }

@@ -137,8 +137,49 @@ function setCommand(st: ParseState, c: Command): void {
   st.commands.push(c);
 }
 
+/** ADDRESS[:PORT] in its common form, read by hand (an ipvsadm -R or rules file of 64k services
+ *  reads a million of them): four octets of 1-3 digits without a leading 0, each at most 255,
+ *  and a port of 1-5 digits at most 65535. Undefined for anything else, which the careful path
+ *  (parseAddrPort) reads, or refuses in its own words: whatever this accepts, it accepts alike. */
+function plainAddrPort(text: string): { address: string; port?: number } | undefined {
+  const n = text.length;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return undefined;
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3) return undefined;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      if (octet > 255) return undefined;
+      dots++;
+      octet = 0;
+      digits = 0;
+    } else break;
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return undefined;
+  if (i === n) return { address: text, port: undefined };
+  if (text.charCodeAt(i) !== 58 || n - i - 1 < 1 || n - i - 1 > 5) return undefined;
+  let port = 0;
+  for (let k = i + 1; k < n; k++) {
+    const c = text.charCodeAt(k);
+    if (c < 48 || c > 57) return undefined;
+    port = port * 10 + (c - 48);
+  }
+  if (port > 65535) return undefined;
+  return { address: text.slice(0, i), port };
+}
+
+/** A real server's ADDRESS[:PORT] in its common form (plainAddrPort), as -r takes it. */
+export const plainServer = (text: string) => plainAddrPort(text);
+
 /** ADDRESS[:PORT] as ipvsadm reads it; what names the address in the error. */
 function parseAddrPort(text: string, what: string): { address: string; port?: number } {
+  const plain = plainAddrPort(text);
+  if (plain) return plain;
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
   if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new IpvsadmError(`illegal ${what} address[:port] specified`, 2);
   try {
@@ -153,6 +194,20 @@ function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
   const a = parseAddrPort(text, "virtual server");
   if (a.port === undefined) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
   return { protocol, address: a.address, port: a.port };
+}
+
+/** A whole number of 1-6 digits within [min, max], read by hand; -1 for anything else (the
+ *  careful path, num, says why). */
+function plainNum(text: string, min: number, max: number): number {
+  const n = text.length;
+  if (n === 0 || n > 6) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v >= min && v <= max ? v : -1;
 }
 
 function num(text: string | undefined, min: number, max: number, what: string): number {
@@ -258,6 +313,14 @@ const OPTIONS: OptSpec[] = [
   } },
 ];
 
+/** The options by long and by short name (a parse looks each word up: no walk of the list). */
+const BY_LONG = new Map<string, OptSpec>();
+const BY_SHORT = new Map<string, OptSpec>();
+for (const o of OPTIONS) {
+  if (!BY_LONG.has(o.long)) BY_LONG.set(o.long, o);
+  if (o.short !== undefined && !BY_SHORT.has(o.short)) BY_SHORT.set(o.short, o);
+}
+
 /** ipvsadm's default multicast interface (DEF_MCAST_IFN). */
 export const DEFAULT_MCAST_IFN = "eth0";
 const daemonOf = (p: Parsed): DaemonArgs => (p.daemon ??= { state: "master", ifname: DEFAULT_MCAST_IFN, syncid: 0 });
@@ -338,7 +401,8 @@ function optCheck(cmd: Command, options: Set<string>): void {
   const row = TABLE[cmd];
   if (!row) return;
   let exclusive: string | undefined;
-  COLUMNS.forEach((name, i) => {
+  for (let i = 0; i < COLUMNS.length; i++) {
+    const name = COLUMNS[i];
     const has = options.has(name);
     const rule = row[i];
     if (rule === "+" && !has) throw new IpvsadmError(`You need to supply the '${optName(name)}' option for the '${cmd}' command`, 2);
@@ -347,7 +411,7 @@ function optCheck(cmd: Command, options: Set<string>): void {
       if (exclusive) throw new IpvsadmError(`The '${optName(exclusive)}' and '${optName(name)}' options cannot be used together with the '${cmd}' command`, 2);
       exclusive = name;
     }
-  });
+  }
 }
 
 const optName = (n: string) => (n === "service" ? "service-address" : n);
@@ -369,11 +433,74 @@ function applyAt(f: () => void, valueArg: number, optionArg: number): void {
   }
 }
 
+const noFormat = (): Format => ({ numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false });
+
+/** The format of a change command (-A, -a, ...: no listing option), one for all of parseCommon's:
+ *  a batch of 100,000 commands holds one, not 100,000 (nothing changes a change's format). */
+const CHANGE_FORMAT: Format = Object.freeze(noFormat());
+
+/** The schedulers a service may name (schedulerProblem says nothing of them). */
+const SUPPORTED_SCHEDULERS = new Set<string>(SCHEDULERS);
+
+/**
+ * The lines ipvsadm-save writes, and the commands scripts send most, read without the general
+ * parser's machinery: `-A|-E -t|-u ADDRESS:PORT -s SCHEDULER [-p TIMEOUT]` and
+ * `-a|-e -t|-u ADDRESS:PORT -r ADDRESS[:PORT] -m|-g|-i -w WEIGHT`, each word plain (a number or
+ * address in its common form, a scheduler wasmvs has). The same Parsed as parseCarefully's, field
+ * for field and in the same order; undefined for anything else, warnings and refusals included,
+ * which parseCarefully reads (and words) as it always did.
+ */
+export function parseCommon(argv: readonly string[]): Parsed | undefined {
+  const n = argv.length;
+  if (n < 5) return undefined;
+  const protocol = argv[1] === "-t" ? "tcp" : argv[1] === "-u" ? "udp" : undefined;
+  if (protocol === undefined) return undefined;
+  const vip = plainAddrPort(argv[2]);
+  if (!vip || vip.port === undefined) return undefined;
+  const service: ServiceKey = { protocol, address: vip.address, port: vip.port };
+  const head = argv[0];
+  if (head === "-A" || head === "-E") {
+    if (argv[3] !== "-s" || !SUPPORTED_SCHEDULERS.has(argv[4])) return undefined;
+    let persistence: Parsed["persistence"];
+    if (n === 7 && argv[5] === "-p") {
+      const timeout = plainNum(argv[6], 1, 2678400);
+      if (timeout < 0) return undefined;
+      persistence = { timeout, netmask: "255.255.255.255" };
+    } else if (n !== 5) return undefined;
+    // ipvsadm: a service needs a port unless it is persistent (the careful path words it).
+    if (vip.port === 0 && !persistence) return undefined;
+    const p: Parsed = { command: head === "-A" ? "add-service" : "edit-service", format: CHANGE_FORMAT, service, scheduler: argv[4] };
+    if (persistence) p.persistence = persistence;
+    return p;
+  }
+  if (head !== "-a" && head !== "-e") return undefined;
+  if (n !== 8 || argv[3] !== "-r" || argv[6] !== "-w") return undefined;
+  const rip = plainAddrPort(argv[4]);
+  const method = argv[5] === "-m" ? "nat" : argv[5] === "-g" ? "dr" : argv[5] === "-i" ? "tun" : undefined;
+  const weight = plainNum(argv[7], 0, 65535);
+  if (!rip || method === undefined || weight < 0) return undefined;
+  if (rip.port === undefined) rip.port = vip.port;
+  if (method === "nat" && rip.port === 0 && vip.port !== 0) return undefined;
+  const p: Parsed = { command: head === "-a" ? "add-server" : "edit-server", format: CHANGE_FORMAT, service, server: rip, method, weight };
+  if (method !== "nat" && rip.port !== vip.port) {
+    // As parseCarefully: ipvsadm gives DR and TUN servers the service port (wasmvs warns).
+    p.warnings = [`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
+      `real server ${rip.address}:${rip.port} gets the service port ${vip.port}, as ipvsadm does`];
+    rip.port = vip.port;
+  }
+  return p;
+}
+
 /** Parse ipvsadm's argv (without the program name). */
 export function parseArgs(argv: string[]): Parsed {
+  return parseCommon(argv) ?? parseCarefully(argv);
+}
+
+/** parseArgs for every form ipvsadm takes (what parseCommon's results are checked against). */
+export function parseCarefully(argv: string[]): Parsed {
   const p: Parsed = {
     command: "list",
-    format: { numeric: false, connections: false, timeout: false, stats: false, rate: false, thresholds: false, persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false },
+    format: noFormat(),
   };
   const st: ParseState = { commands: [], options: new Set(), rest: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -381,7 +508,7 @@ export function parseArgs(argv: string[]): Parsed {
     if (a.startsWith("--")) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
       if (Object.hasOwn(IPVSADM_NOT_YET, name)) throw notYet(`--${name}`, IPVSADM_NOT_YET[name], i);
-      const spec = OPTIONS.find((o) => o.long === name);
+      const spec = BY_LONG.get(name);
       if (!spec) throw poptSays(`unrecognized option '${a}'`, i);
       let v = inline;
       const at = i;
@@ -396,7 +523,7 @@ export function parseArgs(argv: string[]): Parsed {
       for (let k = 1; k < a.length; k++) {
         const c = a[k];
         if (Object.hasOwn(IPVSADM_NOT_YET, c)) throw notYet(`-${c}`, IPVSADM_NOT_YET[c], i);
-        const spec = OPTIONS.find((o) => o.short === c);
+        const spec = BY_SHORT.get(c);
         if (!spec) throw poptSays(`invalid option -- '${c}'`, i);
         let v: string | undefined;
         const at = i;

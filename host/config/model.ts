@@ -7,7 +7,7 @@
 // control plane left it — so a reload never brings back the weight a checker or an
 // operator set, nor a server one removed, unless the file itself changed that server.
 
-import { IpvsadmError, Parsed, serviceKey } from "./ipvsadm.js";
+import { IpvsadmError, Parsed, serviceKey, type ServiceKey } from "./ipvsadm.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
@@ -122,8 +122,43 @@ export class ServiceTable {
     return mine;
   }
 
-  private add(s: ServiceConfig): void {
-    const k = serviceKey(s);
+  /** The last command's service and its key: an -R or a file names a service on each of its
+   *  servers' lines, one after the other (the key is made and hashed once for them). */
+  private lastService?: ServiceKey;
+  private lastKey = "";
+
+  private keyFor(s: ServiceKey): string {
+    const last = this.lastService;
+    if (last && last.address === s.address && last.port === s.port && last.protocol === s.protocol && last.fwmark === s.fwmark) return this.lastKey;
+    this.lastService = s;
+    this.lastKey = serviceKey(s);
+    return this.lastKey;
+  }
+
+  /** A service parsed before (a rules file's unchanged block, rules.ts), added as it is and not
+   *  owned: a later line that changes it changes a copy, so the record stays as it was parsed. */
+  adopt(s: ServiceConfig): void {
+    const k = keyOf(s);
+    if (this.copyOnWrite && !this.touched.has(k)) this.touched.set(k, undefined);
+    this.pos.set(k, this.cfg.services.length);
+    this.cfg.services.push(s);
+    this.added = true;
+    vipSets.delete(this.cfg.services);
+  }
+
+  /** From now on s is changed only as a copy (a rules file's block, once read, is kept as it was
+   *  read for the next parse: rules.ts). */
+  disown(s: ServiceConfig): void {
+    this.owned.delete(s);
+  }
+
+  /** A new service keyed k (its serviceKey), as -A adds it (rules.ts's fast path: no service
+   *  has that key). */
+  insert(s: ServiceConfig, k: string): void {
+    this.add(s, k);
+  }
+
+  private add(s: ServiceConfig, k = serviceKey(s)): void {
     keys.set(s, k);
     if (this.copyOnWrite) {
       if (!this.touched.has(k)) this.touched.set(k, undefined);
@@ -161,7 +196,7 @@ export class ServiceTable {
   apply(p: Parsed, before: DirectorConfig = this.cfg): void {
     const next = this.cfg;
     const line = p.line ?? 0;
-    const k = p.service ? serviceKey(p.service) : "";
+    const k = p.service ? this.keyFor(p.service) : "";
     switch (p.command) {
       case "add-service": {
         if (this.get(k)) throw IpvsadmError.ipvs("service-exists");
@@ -197,7 +232,11 @@ export class ServiceTable {
         const found = this.get(k);
         if (!found) throw IpvsadmError.ipvs("service-undefined");
         const port = p.server!.port ?? found.port;
-        const i = found.realServers.findIndex((r) => r.address === p.server!.address && r.port === port);
+        const address = p.server!.address;
+        const servers = found.realServers;
+        let i = 0;
+        while (i < servers.length && (servers[i].address !== address || servers[i].port !== port)) i++;
+        if (i === servers.length) i = -1;
         if (p.command === "delete-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
         if (p.command === "add-server" && i >= 0) throw IpvsadmError.ipvs("destination-exists");
         if (p.command === "edit-server" && i < 0) throw IpvsadmError.ipvs("no-destination");

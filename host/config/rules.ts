@@ -21,15 +21,15 @@ import {
   AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
-import { IpvsadmError, parseArgs, Parsed } from "./ipvsadm.js";
+import { IpvsadmError, parseArgs, parseCommon, Parsed, plainServer } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
-import { applyCommandInPlace, keywordOf, servicePosition, serviceKey } from "./model.js";
+import { keyOf, keywordOf, serviceKey, ServiceTable } from "./model.js";
 import type { VrrpInstanceConfig } from "./vrrp.js";
 import { readSyncKey } from "./synckey.js";
 import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
-import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig } from "./director.js";
+import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig, type ServiceConfig } from "./director.js";
 
 // What moved to director.ts (the configuration's types) and errors.ts (its one error type),
 // still importable from here.
@@ -109,35 +109,267 @@ export function parseRules(text: string, file = "<config>"): DirectorConfig {
   return cfg;
 }
 
+/** A service block of a rules file: its `-A` line and the `-a` lines right after it that name
+ *  the same service, as ipvsadm-save writes them (words after a single space each, from column 1). */
+interface ServiceBlock {
+  /** The block's lines as written, line ends included. */
+  text: string;
+  /** What the block made (the record as the block left it: later lines change copies). */
+  service: ServiceConfig;
+  /** The warnings the block gave, in order. */
+  warnings: string[];
+}
+
+/** Per file path, the service blocks of its last parse without errors, by their first line. A
+ *  block whose text and first line are the same again is not read again: its service is the very
+ *  same record (a reload of 10,000 services that changed one reads one). Nothing else in a rules
+ *  file changes how a block reads: director lines and --set do not enter a service's parse, and a
+ *  later line that names the service (an -a further down, a second -A) meets it in the table as
+ *  the block left it, and changes a copy of it. */
+const parseCache = new Map<string, Map<number, ServiceBlock>>();
+
+/** Forget every file's blocks (tests). */
+export function clearParseCache(): void {
+  parseCache.clear();
+}
+
 /** The rules file read as far as it goes: what it gives and every error (in line order). */
 export function readRules(text: string, file = "<config>"): PartialConfig & { errors: ConfigError[] } {
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
-  const lines = text.split(/\r?\n/);
   // Every error is reported, not only the first: each line is checked on its own.
   const errs = new ErrorList();
-  let routingUnsure = false;
-  // Services whose -A was refused: their -a lines are checked but not called "not defined".
-  const refused = new Set<string>();
-  lines.forEach((raw, i) => {
-    const before = errs.errors.length;
-    let head: Token | undefined;
-    const interfaces = cfg.interfaces.length;
-    errs.attempt(() => parseRulesLine(raw, i + 1, cfg, file, refused, (t) => { head = t; }));
-    // As keepalived.ts: a refused route or neighbour, an interface left out or without its address.
-    const lost = head?.text === "interface" ? cfg.interfaces.length === interfaces || /(^|\s)address\s/.test(raw) && !cfg.interfaces.at(-1)?.address
-      : ["route", "neighbour", "neighbor"].includes(head?.text ?? "");
-    if (errs.errors.length > before && lost) routingUnsure = true;
-  });
+  const st: RulesState = { cfg, file, errs, refused: new Set(), table: new ServiceTable(cfg, true), routingUnsure: false, words: [], columns: [] };
+  const known = parseCache.get(file);
+  const blocks = new Map<number, ServiceBlock>();
+  const n = text.length;
+  let lineNo = 0;
+  for (let start = 0; start <= n;) {
+    let nl = text.indexOf("\n", start);
+    if (nl < 0) nl = n;
+    lineNo++;
+    const block = blockPrefix(text, start, nl);
+    if (block === undefined) {
+      rulesLine(st, lineText(text, start, nl), lineNo);
+      start = nl + 1;
+      continue;
+    }
+    // The block's lines: this one and the -a lines after it that start alike.
+    let last = nl;
+    let count = 1;
+    while (last < n && text.startsWith(block, last + 1)) {
+      const next = text.indexOf("\n", last + 1);
+      last = next < 0 ? n : next;
+      count++;
+    }
+    const written = text.slice(start, last);
+    const before = known?.get(lineNo);
+    if (before && before.text === written && !st.table.get(keyOf(before.service))) {
+      st.table.adopt(before.service);
+      for (const w of before.warnings) (cfg.warnings ??= []).push(w);
+      // (The same text: its own copy is kept, not the new file's.)
+      blocks.set(lineNo, before);
+    } else {
+      const errors = errs.errors.length;
+      const warnings = cfg.warnings?.length ?? 0;
+      // The block's own copy of its text: what its records keep of it (an address, a position's
+      // word) holds this block, not the whole file (a reused record lives on across reloads).
+      const own = written.length < 13 ? written : (written + " ").slice(0, -1);
+      let made: ServiceConfig | undefined;
+      for (let k = 0, at = 0; k < count; k++) {
+        let nl = own.indexOf("\n", at);
+        if (nl < 0) nl = own.length;
+        // A CR before a line's LF is not the line's (as split(/\r?\n/)).
+        const end = (nl < own.length || last < n) && nl > at && own.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+        if (k === 1) {
+          // The -A went through: the -a lines after it add to what it made.
+          const s = cfg.services[cfg.services.length - 1];
+          if (errs.errors.length === errors && s?.line === lineNo && s.fwmark === undefined) made = s;
+        }
+        if (!made || !blockServer(st, made, own, at, at + block.length, end, lineNo + k)) rulesLine(st, own.slice(at, end), lineNo + k);
+        at = nl + 1;
+      }
+      const service = cfg.services[cfg.services.length - 1];
+      if (errs.errors.length === errors && service?.line === lineNo) {
+        blocks.set(lineNo, { text: own, service, warnings: cfg.warnings?.slice(warnings) ?? [] });
+        st.table.disown(service);
+      }
+    }
+    lineNo += count - 1;
+    start = last + 1;
+  }
+  st.table.done();
   errs.attempt(() => checkOffload(cfg));
   errs.attempt(() => {
     const first = cfg.metricsScrapers?.[0];
     if (first && !cfg.metrics) throw new ConfigError(file, first.line, 1, "metrics_scraper", SCRAPER_WITHOUT_METRICS);
   });
   if (cfg.warnings) cfg.warnings = boundWarnings(cfg.warnings);
-  return { cfg, errors: errs.errors, order: new Map([[file, []]]), routingUnsure };
+  if (errs.errors.length === 0) parseCache.set(file, blocks);
+  return { cfg, errors: errs.errors, order: new Map([[file, []]]), routingUnsure: st.routingUnsure };
 }
 
-function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: string, refused: Set<string>, seen: (head: Token) => void): void {
+/** What reading a rules file carries from line to line. */
+interface RulesState {
+  cfg: DirectorConfig;
+  file: string;
+  errs: ErrorList;
+  /** Services whose -A was refused: their -a lines are checked but not called "not defined". */
+  refused: Set<string>;
+  /** The services by key, as ipvsadm's commands change them. */
+  table: ServiceTable;
+  routingUnsure: boolean;
+  /** A plain line's words and their columns (reused from line to line). */
+  words: string[];
+  columns: number[];
+}
+
+/** "-a -t ADDRESS:PORT " when text[start, end) starts a service block (`-A -t|-u|-f WORD`): the
+ *  start of the lines that continue it. */
+function blockPrefix(text: string, start: number, end: number): string | undefined {
+  if (end - start < 7 || text.charCodeAt(start) !== 45 || text.charCodeAt(start + 1) !== 65 || text.charCodeAt(start + 2) !== 32 ||
+    text.charCodeAt(start + 3) !== 45 || text.charCodeAt(start + 5) !== 32) return undefined;
+  const kind = text.charCodeAt(start + 4);
+  if (kind !== 116 && kind !== 117 && kind !== 102) return undefined; // t u f
+  let i = start + 6;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 32 || c === 35 || c === 33 || c > 126) break;
+  }
+  if (i === start + 6) return undefined;
+  return `-a ${text.slice(start + 3, i)} `;
+}
+
+/** Line text[start, nl) without the CR of a CRLF end, copied out of the file's text: what a
+ *  configuration keeps of it (a position's word, an address) holds this line, not the whole file
+ *  (records a parse reuses live on across reloads: rules.ts parseCache). */
+function lineText(text: string, start: number, nl: number): string {
+  const end = nl < text.length && nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+  if (end === start) return "";
+  const line = text.slice(start, end);
+  return line.length < 13 ? line : (line + " ").slice(0, -1);
+}
+
+/** One line of a rules file: -A and -a as ipvsadm-save writes them read at once (parseCommon),
+ *  anything else by parseRulesLine, every error kept. */
+function rulesLine(st: RulesState, raw: string, lineNo: number): void {
+  if (raw.length === 0) return;
+  const { words, columns, cfg } = st;
+  if (plainWords(raw, words, columns) && words.length >= 5 && (words[0] === "-A" || words[0] === "-a")) {
+    const p = parseCommon(words);
+    if (p?.command === "add-service") {
+      // As ServiceTable.apply makes it, field for field and in that order, and where it was written.
+      const { protocol, address, port } = p.service!;
+      const k = serviceKey(p.service!);
+      if (!st.table.get(k)) {
+        const s: ServiceConfig = { protocol, address, port, scheduler: p.scheduler as ServiceConfig["scheduler"], realServers: [], line: lineNo };
+        if (p.persistence) s.persistence = p.persistence;
+        s.where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
+        st.table.insert(s, k);
+        return;
+      }
+    } else if (p?.command === "add-server") {
+      p.line = lineNo;
+      let applied = true;
+      try {
+        st.table.apply(p, cfg);
+      } catch (e) {
+        // Refused: the careful path reads the line again and says why in the file's words.
+        if (!(e instanceof IpvsadmError)) throw e;
+        applied = false;
+      }
+      if (applied) {
+        const s = st.table.get(serviceKey(p.service!))!;
+        s.realServers[s.realServers.length - 1].where = { file: cfg.file, line: lineNo, column: columns[4], text: words[4] };
+        if (p.warnings) for (const w of p.warnings) (cfg.warnings ??= []).push(`${cfg.file}:${lineNo}: ${w}`);
+        return;
+      }
+    }
+  }
+  const before = st.errs.errors.length;
+  let head: Token | undefined;
+  const interfaces = cfg.interfaces.length;
+  st.errs.attempt(() => parseRulesLine(raw, lineNo, cfg, st.file, st.refused, (t) => { head = t; }, st.table));
+  // As keepalived.ts: a refused route or neighbour, an interface left out or without its address.
+  if (st.errs.errors.length > before) {
+    const h = (head as Token | undefined)?.text;
+    const lost = h === "interface" ? cfg.interfaces.length === interfaces || /(^|\s)address\s/.test(raw) && !cfg.interfaces.at(-1)?.address
+      : h === "route" || h === "neighbour" || h === "neighbor";
+    if (lost) st.routingUnsure = true;
+  }
+}
+
+/**
+ * An -a line of a service block, `-a -t|-u ADDRESS:PORT -r ADDRESS[:PORT] -m|-g|-i -w WEIGHT` as
+ * ipvsadm-save writes it, added to s (what the block's -A made, which the line names: it starts
+ * as the block's -A does) without looking it up: false for any other line, or one the service
+ * refuses (the server is there already), which rulesLine then reads (and refuses in its words).
+ * What it adds is what parseCommon and ServiceTable.apply make of the line, field for field.
+ */
+function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: number, from: number, n: number, lineNo: number): boolean {
+  // "-r " then the server's word.
+  if (n < from + 12 || text.charCodeAt(from) !== 45 || text.charCodeAt(from + 1) !== 114 || text.charCodeAt(from + 2) !== 32) return false;
+  const at = from + 3;
+  const sp = text.indexOf(" ", at);
+  if (sp < 0 || n - sp < 8 || n - sp > 12) return false;
+  // " -m -w N" (N of 1 to 5 digits).
+  if (text.charCodeAt(sp + 1) !== 45 || text.charCodeAt(sp + 3) !== 32 || text.charCodeAt(sp + 4) !== 45 || text.charCodeAt(sp + 5) !== 119 ||
+    text.charCodeAt(sp + 6) !== 32) return false;
+  const m = text.charCodeAt(sp + 2);
+  const method = m === 109 ? "nat" : m === 103 ? "dr" : m === 105 ? "tun" : undefined;
+  if (method === undefined) return false;
+  let weight = 0;
+  for (let i = sp + 7; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    weight = weight * 10 + (c - 48);
+  }
+  if (weight > 65535) return false;
+  const word = text.slice(at, sp);
+  const server = plainServer(word);
+  if (!server) return false;
+  let port = server.port ?? s.port;
+  if (method === "nat" && port === 0 && s.port !== 0) return false;
+  let warning: string | undefined;
+  if (method !== "nat" && port !== s.port) {
+    // As parseCommon: ipvsadm gives DR and TUN servers the service port (wasmvs warns).
+    warning = `${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: real server ${server.address}:${port} gets the service port ${s.port}, as ipvsadm does`;
+    port = s.port;
+  }
+  const servers = s.realServers;
+  for (let i = 0; i < servers.length; i++) if (servers[i].address === server.address && servers[i].port === port) return false;
+  servers.push({ address: server.address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
+    where: { file: st.cfg.file, line: lineNo, column: at - lineStart + 1, text: word } });
+  if (warning) (st.cfg.warnings ??= []).push(`${st.cfg.file}:${lineNo}: ${warning}`);
+  return true;
+}
+
+/** The words of a plain line (printable ASCII, words apart by spaces and tabs, no comment) and
+ *  their columns; false for any other line (parseRulesLine reads it). */
+function plainWords(line: string, words: string[], columns: number[]): boolean {
+  words.length = 0;
+  columns.length = 0;
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      i++;
+      continue;
+    }
+    if (c === 35 || c === 33 || c < 32 || c > 126) return false; // a comment (# or ! after a space), other spaces
+    const s = i;
+    for (; i < n; i++) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      if (c < 32 || c > 126) return false;
+    }
+    columns.push(s + 1);
+    words.push(line.slice(s, i));
+  }
+  return true;
+}
+
+function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: string, refused: Set<string>, seen: (head: Token) => void, table: ServiceTable): void {
   {
     const hash = raw.search(/(^|\s)[#!]/);
     const line = hash >= 0 ? raw.slice(0, hash) : raw;
@@ -264,7 +496,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
     } else if (head.text === "scheduler_memory") {
       cfg.schedulerMemory = value(need(1, "a size"), schedulerMemory);
     } else if (head.text.startsWith("-")) {
-      ruleLine(toks, lineNo, cfg, fail, refused);
+      ruleLine(toks, lineNo, cfg, fail, refused, table);
     } else {
       fail(head, "unknown keyword (expected interface, route, neighbour, mark, connections, offload, reject_unknown, expire_nodest_conn, expire_quiescent_template, sloppy_tcp, sync_table_share, sync_auth_key_file, mh_table_size, maglev_services, maglev_table_size, max_services, max_real_servers, scheduler_memory, metrics, metrics_scraper, metrics_real_servers, dashboard or an ipvsadm rule such as -A/-a/--set)");
     }
@@ -366,7 +598,7 @@ const IN_A_FILE: Partial<Record<InputErrorCode, (p: Parsed) => string>> = {
 
 /** One ipvsadm rule, read by the ipvsadm grammar (host/config/ipvsadm.ts) and applied with
  *  ipvsadm's semantics (model.ts): one grammar and one behaviour for files and commands. */
-function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never, refused: Set<string>): void {
+function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: Token, why: string) => never, refused: Set<string>, table: ServiceTable): void {
   // The words after -t/-u/-f and -r: where the service and the server were written.
   const after = (re: RegExp) => { const k = toks.findIndex((t) => re.test(t.text)); return k >= 0 ? toks[k + 1] : undefined; };
   const svcTok = after(/^(-[tuf]|--(tcp|udp|fwmark)-service)$/);
@@ -384,7 +616,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
   if (!RULE_COMMANDS.has(p.command)) fail(toks[0], "not a rule command here (the file takes -A, -a and --set, as ipvsadm-save prints them)");
   p.line = lineNo;
   try {
-    applyCommandInPlace(cfg, p);
+    table.apply(p, cfg);
   } catch (e) {
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
@@ -393,7 +625,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
   }
   // Where the engine's refusals of this service or server are reported (what the line added:
   // found by key, not by a walk of the table per line).
-  const added = p.service ? cfg.services[servicePosition(cfg.services, serviceKey(p.service)) ?? -1] : undefined;
+  const added = p.service ? table.get(serviceKey(p.service)) : undefined;
   if (p.command === "add-service") {
     if (added?.line === lineNo) added.where = pos(svcTok);
   } else if (p.command === "add-server") {
