@@ -25,12 +25,17 @@ import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, ma
 import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
-  checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
+  checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "./keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
-import { addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import {
+  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
+  tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince,
+} from "./keepalived-grammar.js";
+import { readConfigFile } from "./rules.js";
+import { LIMITS } from "./director.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
@@ -112,6 +117,36 @@ export function readKeepalived(path: string, directorFile?: string, strict = fal
   return r;
 }
 
+/** What the last parse of a file (by path) made of each virtual_server block it read without
+ *  error, by the block's first line: a parse of the same path whose context is the same (every
+ *  other top-level statement, at the same place; the --director file's words; --strict) takes
+ *  the very same ServiceConfig objects for a block whose text and place are the same, without
+ *  reading it again, and gives its warnings again (host/control/reload.ts then compares a
+ *  10,000-service table by identity). Kept only for a file without includes that
+ *  scanStatements reads (keepalived-grammar.ts). */
+interface CachedBlock {
+  text: string;
+  column: number;
+  services: ServiceConfig[];
+  /** The grammar's warnings (warn, carryOn) and the later ones (cfg.warnings) it gave. */
+  warnings: string[];
+  laterWarnings: string[];
+}
+const parseCache = new Map<string, { context: string; blocks: Map<number, CachedBlock> }>();
+/** Forget every file's blocks (tests). */
+export function clearParseCache(): void {
+  parseCache.clear();
+}
+
+/** The virtual_server blocks of a file read in one pass, for parseKeepalivedNodes: each
+ *  block's statement (its nodes built when it is read) and the blocks of the last parse. */
+interface Blocks {
+  text: string;
+  statements: Map<Node, Statement>;
+  previous?: Map<number, CachedBlock>;
+  next: Map<number, CachedBlock>;
+}
+
 function readFiles(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
   // Every error is reported, not only the first: each statement is checked on its own.
@@ -120,10 +155,40 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
   const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
     ...(directorFile !== undefined ? { directorFile } : {}) };
   const state = { routingUnsure: false, directorSaid: false };
+  let blocks: Blocks | undefined;
+  let context = "";
   try {
     const budget = { files: 1, bytes: 0, tokens: 0 };
-    tokenize(path, 0, new Set([resolve(path)]), budget, toks, errs, order);
-    const nodes = parseBlocks(toks, errs);
+    let nodes: Node[];
+    // Read once: a file with nothing unusual in one pass, its virtual_server blocks when they are read.
+    let text: string | undefined;
+    try {
+      text = readConfigFile(path);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+    const scan = text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path) : undefined;
+    if (scan) {
+      order.set(path, []);
+      budget.bytes += text!.length;
+      budget.tokens += scan.tokens;
+      blocks = { text: text!, statements: new Map(), next: new Map() };
+      nodes = [];
+      const others: string[] = [];
+      for (const st of scan.statements) {
+        if (st.node.key.text === "virtual_server") {
+          blocks.statements.set(st.node, st);
+          nodes.push(st.node);
+        } else {
+          nodes.push(statementNode(text!, st));
+          others.push(`${st.node.key.line} ${st.node.key.column} ${text!.slice(st.from, st.to)}`);
+        }
+      }
+      context = others.join("\n");
+    } else {
+      tokenize(path, 0, new Set([resolve(path)]), budget, toks, errs, order, undefined, text);
+      nodes = parseBlocks(toks, errs);
+    }
     if (directorFile !== undefined) {
       const dtoks: Tok[] = [];
       budget.files++;
@@ -131,6 +196,7 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
       // blocks "belongs in keepalived.conf", at keepalived.conf's lines): said at the include.
       tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks, errs, order,
         new Map([[resolve(path), `${path} is the configuration itself: a --director file holds the director block only (include it from neither)`]]));
+      if (blocks) context += `\n--director ${directorFile}\n${dtoks.map((t) => `${t.file} ${t.line} ${t.column} ${t.quoted ? '"' : ""}${t.text}`).join("\n")}`;
       const dnodes = parseBlocks(dtoks, errs);
       for (const other of dnodes) {
         if (other.key.text !== "director") errs.attempt(() => fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf"));
@@ -144,17 +210,60 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
       }
       nodes.unshift(...dnodes.filter((d) => d.key.text === "director"));
     }
-    parseKeepalivedNodes(path, nodes, cfg, errs, state);
+    if (blocks) {
+      context = `${isStrict() ? "strict" : ""}\n${context}`;
+      const previous = parseCache.get(path);
+      if (previous?.context === context) blocks.previous = previous.blocks;
+      parseCache.delete(path);
+    }
+    parseKeepalivedNodes(path, nodes, cfg, errs, state, blocks);
+    if (blocks) parseCache.set(path, { context, blocks: blocks.next });
+    else parseCache.delete(path);
   } catch (e) {
     // A bound was reached (or the file cannot be read): what was found so far, and that.
     if (!(e instanceof ConfigError)) throw e;
+    parseCache.delete(path);
     if (!errs.errors.includes(e)) errs.errors.push(...e.errors.filter((x) => !errs.errors.includes(x)));
     if (!order.has(path)) order.set(path, []);
   }
   return { cfg, errors: errs.errors, order, routingUnsure: state.routingUnsure };
 }
 
-function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean }): void {
+/** A virtual_server block of a file read in one pass: its services as the last parse made
+ *  them when its text, place and context are the same and they are still no other block's;
+ *  else read (and kept for the next parse when it gave no error and asked the system nothing). */
+function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): void {
+  const st = blocks.statements.get(n)!;
+  const key = n.key;
+  const text = blocks.text.slice(st.from, st.to);
+  const had = blocks.previous?.get(key.line);
+  if (had && had.column === key.column && had.text === text) {
+    const defined = definedServices(cfg);
+    if (had.services.every((sv) => !defined.has(serviceKey(sv)))) {
+      for (const sv of had.services) {
+        defined.add(serviceKey(sv));
+        cfg.services.push(sv);
+      }
+      for (const w of had.warnings) warnAgain(w);
+      if (had.laterWarnings.length) (cfg.warnings ??= []).push(...had.laterWarnings);
+      blocks.next.set(key.line, had);
+      return;
+    }
+  }
+  const mark = warningMark();
+  const later = cfg.warnings?.length ?? 0;
+  const errors = errs.errors.length;
+  const services = cfg.services.length;
+  const asked = environmentReadCount();
+  virtualServer(statementNode(blocks.text, st), cfg, groups, errs, globals, trackFiles);
+  const warnings = warningsSince(mark);
+  if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
+  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [] });
+}
+
+function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean },
+  blocks?: Blocks): void {
   // Groups first (virtual servers name them); a member that is wrong is reported once, here.
   const groups = new Map<string, Member[]>();
   for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => {
@@ -210,7 +319,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
           if (globalHealthKeyword(g, globals)) return;
           if (g.key.text === "lvs_sync_daemon") { syncTok = g; cfg.syncDaemon = syncDaemon(g, cfg); return; }
           if (globalVrrpKeyword(g, vrrpGlobals)) return;
-          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
+          unknown(g, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
         });
         // keepalived's vrrp.c: VRRP mail follows smtp_alert_vrrp, else smtp_alert.
         vrrpGlobals.smtpAlert ??= globals.smtpAlert;
@@ -218,7 +327,8 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
       case "virtual_server_group":
         break; // read above
       case "virtual_server":
-        virtualServer(n, cfg, groups, errs, globals, trackFiles);
+        if (blocks?.statements.has(n)) virtualServerBlock(n, blocks, cfg, groups, errs, globals, trackFiles);
+        else virtualServer(n, cfg, groups, errs, globals, trackFiles);
         break;
       case "track_file":
       case "vrrp_track_file": // keepalived's older name for the same block
@@ -291,7 +401,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
         directorBlock(n, cfg, errs, state);
         break;
       default:
-        unknown(n.key, TOP_KEYS, "the top level", "");
+        unknown(n, TOP_KEYS, "the top level", "");
     }
   });
   // What to add names the interfaces the file uses (they stood in: standIns).
@@ -518,7 +628,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
           const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
           if (m) { rs.method = m; explicitMethod = true; }
         }
-        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
+        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
       });
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
     } else if (k === "sorry_server") {
@@ -553,7 +663,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       leaf(c);
       sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? sorryMethod;
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
-      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
+      unknown(c, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
   });
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
@@ -665,7 +775,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { r
 function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen: (t: Tok) => void): void {
   errs.attempt(() => {
     const k = c.key.text;
-    if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
+    if (!DIRECTOR_KEYS.includes(k)) unknown(c, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, device, mac, address, mtu)");
@@ -687,7 +797,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
         else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); ifc.mtuWhere = posOf(v); }
-        else unknown(p.key, IF_KEYS, "interface");
+        else unknown(p, IF_KEYS, "interface");
       });
       own.attempt(() => checkAttachment(cfg, ifc, tapWords));
       // keepalived takes the NIC's own MAC; a TAP has a random one per creation, which would
