@@ -32,7 +32,7 @@ import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./h
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
   addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
-  tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince,
+  tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince, keep,
 } from "./keepalived-grammar.js";
 import { readConfigFile } from "./rules.js";
 import { LIMITS } from "./director.js";
@@ -41,6 +41,8 @@ import { LIMITS } from "./director.js";
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family"];
+// keepalived's scheduler flags (check_parser.c lbflags_handler).
+const SCHED_FLAG_KEYS = new Set(["flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"]);
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size", "max_services", "max_real_servers", "scheduler_memory", "metrics_real_servers"];
@@ -576,13 +578,14 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   let sorryMethod: RealServerConfig["method"] | undefined;
   const flagToks: Tok[] = [];
   let onePacket = false;
-  for (const c of n.children!) errs.attempt(() => {
+  // Each statement on its own (errs.attempt's handling, without a closure per statement).
+  for (const c of n.children!) try {
     const k = c.key.text;
     if (k === "lb_algo" || k === "lvs_sched") {
       leaf(c);
       scheduler = sched(arg(c, 0, "a scheduler"));
       if (c.args.length > 1) fail(c.args[1], "scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)");
-    } else if (/^(flag-[123]|sh-port|sh-fallback|mh-port|mh-fallback)$/.test(k)) {
+    } else if (SCHED_FLAG_KEYS.has(k)) {
       // keepalived's scheduler flags (check_parser.c lbflags_handler), checked against the scheduler below.
       leaf(c);
       noMoreArgs(c, 0);
@@ -608,18 +611,20 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       // A header that is wrong leaves the server out, but its block is still checked.
       const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key) };
       const before = errs.errors.length;
-      errs.attempt(() => {
+      try {
         rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
         rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
         noMoreArgs(c, 2);
-      });
+      } catch (e) {
+        keep(errs, e);
+      }
       const refused = errs.errors.length > before;
       let explicitMethod = false;
       const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
       const rsTiming: Timing & { inhibit?: boolean } = {};
       const checkers: Node[] = [];
       rs.health = rh;
-      for (const r of c.children ?? []) errs.attempt(() => {
+      for (const r of c.children ?? []) try {
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
@@ -629,7 +634,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
           if (m) { rs.method = m; explicitMethod = true; }
         }
         else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
-      });
+      } catch (e) {
+        keep(errs, e);
+      }
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
     } else if (k === "sorry_server") {
       leaf(c);
@@ -644,7 +651,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       if (t && !(/^\d+$/.test(t.text) && Number(t.text) >= 1 && Number(t.text) <= 2678400)) {
         carryOn(t, "persistence_timeout must be a whole number from 1 to 2678400",
           `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${persistence ? `persistent as set before (${persistence.timeout} s)` : "not persistent"}`);
-        return;
+        continue;
       }
       persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: persistence?.netmask ?? "255.255.255.255" };
     } else if (k === "persistence_granularity") {
@@ -665,7 +672,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
       unknown(c, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
-  });
+  } catch (e) {
+    keep(errs, e);
+  }
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
   // written for it rely on both), and says where keepalived differs.
@@ -707,11 +716,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   // the virtual server has no real server at all.
   if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
-  for (const m of members) errs.attempt(() => {
-    const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
-    const at = { ...n.key, ...m.where };
-    if (definedServices(cfg).has(serviceKey(key))) {
-      fail(at, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
+  for (const m of members) try {
+    const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
+    const at = (): Tok => ({ ...n.key, ...m.where });
+    if (definedServices(cfg).has(key)) {
+      fail(at(), `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
       if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
@@ -724,8 +733,8 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
         `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
-    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
-    definedServices(cfg).add(serviceKey(key));
+    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    definedServices(cfg).add(key);
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
@@ -734,7 +743,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
-  });
+  } catch (e) {
+    keep(errs, e);
+  }
 }
 
 /** The keys of the services read so far, kept beside the list (a file of 65,536 virtual
