@@ -110,10 +110,10 @@ export function parseKeepalived(path: string, directorFile?: string, strict = fa
 /** keepalived.conf read as far as it goes: what it gives and every error, of every part of
  *  it. What was refused still exists by name (an interface, an instance, a script, a
  *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
-export function readKeepalived(path: string, directorFile?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
+export function readKeepalived(path: string, directorFile?: string, strict = false, onePass = true): PartialConfig & { errors: ConfigError[] } {
   // Warnings from deep inside (ignored keywords) go with the rest, first.
   const warnings: string[] = [];
-  const r = collectingWarnings(warnings, () => readFiles(path, directorFile), strict);
+  const r = collectingWarnings(warnings, () => readFiles(path, directorFile, onePass), strict);
   // Later stages' warnings (a DR server's port, a derived mac) bounded with the grammar's.
   if (warnings.length || r.cfg.warnings?.length) r.cfg.warnings = boundWarnings([...warnings, ...(r.cfg.warnings ?? [])]);
   return r;
@@ -149,7 +149,8 @@ interface Blocks {
   next: Map<number, CachedBlock>;
 }
 
-function readFiles(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
+/** onePass: false reads every file as tokenize does (tests compare the two). */
+function readFiles(path: string, directorFile: string | undefined, onePass: boolean): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
   // Every error is reported, not only the first: each statement is checked on its own.
   const errs = new ErrorList();
@@ -169,7 +170,7 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
     }
-    const scan = text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path) : undefined;
+    const scan = onePass && text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path) : undefined;
     if (scan) {
       order.set(path, []);
       budget.bytes += text!.length;
