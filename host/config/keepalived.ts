@@ -906,7 +906,40 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
   });
 }
 
-/** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */
+/** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither: a line (split
+ *  at \n, a \r before it dropped) that, without its comment (from a # or ! at its start or after
+ *  a blank), holds a '{' or starts with `include` and a blank. Read a line at a time over the
+ *  character codes (a 10,000-service file is 150,000 lines); a line with a character other than
+ *  printable ASCII and tabs, where \s and . mean more, is read by the patterns themselves. */
 export function looksLikeKeepalived(text: string): boolean {
-  return text.split(/\r?\n/).map((l) => l.replace(/(^|\s)[#!].*$/, "")).some((l) => /\{/.test(l) || /^\s*include\s/.test(l));
+  const n = text.length;
+  for (let from = 0; ;) {
+    let e = text.indexOf("\n", from);
+    const last = e < 0;
+    if (last) e = n;
+    const to = !last && e > from && text.charCodeAt(e - 1) === 13 ? e - 1 : e;
+    if (lineLooksKeepalived(text, from, to)) return true;
+    if (last) return false;
+    from = e + 1;
+  }
 }
+function lineLooksKeepalived(text: string, from: number, to: number): boolean {
+  let cut = to;
+  let brace = false;
+  for (let p = from; p < to; p++) {
+    const c = text.charCodeAt(p);
+    if (c < 32 ? c !== 9 : c > 126) return patternLooksKeepalived(text.slice(from, to));
+    if (cut !== to) continue;
+    if (c === 123) brace = true;
+    else if ((c === 35 || c === 33) && (p === from || text.charCodeAt(p - 1) === 32 || text.charCodeAt(p - 1) === 9)) cut = p === from ? p : p - 1;
+  }
+  if (brace) return true;
+  let k = from;
+  while (k < cut && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
+  const c = text.charCodeAt(k + 7);
+  return k + 7 < cut && text.startsWith("include", k) && (c === 32 || c === 9);
+}
+const patternLooksKeepalived = (line: string): boolean => {
+  const l = line.replace(/(^|\s)[#!].*$/, "");
+  return /\{/.test(l) || /^\s*include\s/.test(l);
+};
