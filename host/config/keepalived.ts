@@ -741,7 +741,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
-      realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
+      // Each member its own copies; the one member of an address's virtual server the servers themselves.
+      realServers: members.length === 1 ? servers.map((r) => { r.port = r.method === "nat" || m.fwmark !== undefined ? r.port : m.port; return r; })
+        : servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
   } catch (e) {
