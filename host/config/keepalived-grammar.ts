@@ -541,16 +541,21 @@ export function blockChildren(text: string, file: string, from: number, to: numb
   const stack: { nodes: Node[]; node?: Node }[] = [{ nodes: root }];
   let top = stack[0];
   // The node whose arguments are being read, and whether its line has ended (its block may
-  // still open on a later line).
+  // still open on a later line). Its arguments are gathered here and copied once they end (an
+  // array pushed to from empty takes room for 16).
   let current: Node | undefined;
   let argsEnded = false;
+  const args: Tok[] = [];
   let i = from;
   while (i < to) {
     const c = text.charCodeAt(i);
     if (c === LF) {
       line++;
       lineStart = ++i;
-      if (current) argsEnded = true;
+      if (current && !argsEnded) {
+        argsEnded = true;
+        if (args.length) { current.args = args.slice(); args.length = 0; }
+      }
       continue;
     }
     if (c === SPACE || c === TAB || c === CR) { i++; continue; }
@@ -559,20 +564,19 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       i = e < 0 || e > to ? to : e;
       continue;
     }
-    if (c === OPEN) {
-      // scanStatements vouched that a keyword precedes it.
-      const node = current!;
-      node.children = [];
-      top = { nodes: node.children, node };
-      stack.push(top);
-      current = undefined;
-      i++;
-      continue;
-    }
-    if (c === CLOSE) {
-      top.node!.end = { text: "}", file, line, column: i - lineStart + 1 };
-      stack.pop();
-      top = stack[stack.length - 1];
+    if (c === OPEN || c === CLOSE) {
+      if (args.length) { current!.args = args.slice(); args.length = 0; }
+      if (c === OPEN) {
+        // scanStatements vouched that a keyword precedes it.
+        const node = current!;
+        node.children = [];
+        top = { nodes: node.children, node };
+        stack.push(top);
+      } else {
+        top.node!.end = { text: "}", file, line, column: i - lineStart + 1 };
+        stack.pop();
+        top = stack[stack.length - 1];
+      }
       current = undefined;
       i++;
       continue;
@@ -588,11 +592,12 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       tok = { text: text.slice(i, j), file, line, column };
       i = j;
     }
-    if (current && !argsEnded) { current.args.push(tok); continue; }
+    if (current && !argsEnded) { args.push(tok); continue; }
     current = { key: tok, args: [] };
     argsEnded = false;
     top.nodes.push(current);
   }
+  if (args.length) current!.args = args.slice();
   return root;
 }
 
