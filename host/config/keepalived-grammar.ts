@@ -436,6 +436,12 @@ export interface Statement {
   bodyLineStart: number;
 }
 
+/** A word of the text as a string of its own. V8 makes a slice of 13 characters or more a
+ *  view of the whole text: a service kept across reloads (keepalived.ts's parse cache) would
+ *  keep every earlier text of the file alive through its addresses and positions. Joined to a
+ *  character and cut again, it is copied (the join is flattened) and refers to that copy only. */
+const own = (word: string): string => (word.length < 13 ? word : (word + " ").slice(0, -1));
+
 const wordEnd = (text: string, j: number, end: number): number => {
   for (let c = text.charCodeAt(j); j < end && c !== SPACE && c !== TAB && c !== CR && c !== LF && c !== OPEN && c !== CLOSE && c !== QUOTE; c = text.charCodeAt(++j));
   return j;
@@ -512,14 +518,14 @@ export function scanStatements(text: string, file: string): { statements: Statem
       const nl = text.indexOf("\n", i + 1);
       if (nl >= 0 && nl < e) return undefined;
       if (first && text.charCodeAt(i + 1) === AT) return undefined;
-      tok = { text: text.slice(i + 1, e), file, line, column, quoted: true };
+      tok = { text: own(text.slice(i + 1, e)), file, line, column, quoted: true };
       i = e + 1;
     } else {
       const j = wordEnd(text, i, n);
       if (j - i > LIMITS.wordChars) return undefined;
       if (first && (c === AT || c === DOLLAR || c === TILDE || (c === 105 /* i */ && j - i === 7 && text.startsWith("include", i)))) return undefined;
       if (depth > 0) { canOpen = true; i = j; continue; }
-      tok = { text: text.slice(i, j), file, line, column };
+      tok = { text: own(text.slice(i, j)), file, line, column };
       i = j;
     }
     canOpen = true;
@@ -585,11 +591,11 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     const column = i - lineStart + 1;
     if (c === QUOTE) {
       const e = text.indexOf('"', i + 1);
-      tok = { text: text.slice(i + 1, e), file, line, column, quoted: true };
+      tok = { text: own(text.slice(i + 1, e)), file, line, column, quoted: true };
       i = e + 1;
     } else {
       const j = wordEnd(text, i, to);
-      tok = { text: text.slice(i, j), file, line, column };
+      tok = { text: own(text.slice(i, j)), file, line, column };
       i = j;
     }
     if (current && !argsEnded) { args.push(tok); continue; }

@@ -250,7 +250,8 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
       }
       for (const w of had.warnings) warnAgain(w);
       if (had.laterWarnings.length) (cfg.warnings ??= []).push(...had.laterWarnings);
-      blocks.next.set(key.line, had);
+      // Kept with this text's slice: the cache holds no earlier text of the file.
+      blocks.next.set(key.line, { ...had, text });
       return;
     }
   }
