@@ -135,6 +135,7 @@ interface CachedBlock {
   laterWarnings: string[];
 }
 const parseCache = new Map<string, { context: string; blocks: Map<number, CachedBlock> }>();
+const CACHED_FILES = 4;
 /** Forget every file's blocks (tests). */
 export function clearParseCache(): void {
   parseCache.clear();
@@ -220,8 +221,11 @@ function readFiles(path: string, directorFile: string | undefined, onePass: bool
       parseCache.delete(path);
     }
     parseKeepalivedNodes(path, nodes, cfg, errs, state, blocks);
-    if (blocks) parseCache.set(path, { context, blocks: blocks.next });
-    else parseCache.delete(path);
+    if (blocks) {
+      parseCache.set(path, { context, blocks: blocks.next });
+      // The files read last only (a director reads one; a process checking many files keeps no more).
+      if (parseCache.size > CACHED_FILES) parseCache.delete(parseCache.keys().next().value!);
+    } else parseCache.delete(path);
   } catch (e) {
     // A bound was reached (or the file cannot be read): what was found so far, and that.
     if (!(e instanceof ConfigError)) throw e;
