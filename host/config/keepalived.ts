@@ -615,7 +615,9 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
       // A header that is wrong leaves the server out, but its block is still checked.
-      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key) };
+      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
+      // health written in the literal: added afterwards it takes the object a property store of its own.
+      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
       const before = errs.errors.length;
       try {
         rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
@@ -626,10 +628,8 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       }
       const refused = errs.errors.length > before;
       let explicitMethod = false;
-      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
       const rsTiming: Timing & { inhibit?: boolean } = {};
       const checkers: Node[] = [];
-      rs.health = rh;
       for (const r of c.children ?? []) try {
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
