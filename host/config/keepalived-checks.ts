@@ -199,7 +199,7 @@ function url(n: Node, kind: CheckerKind): HttpUrl {
       u.regex = r.text;
     } else if (k === "regex_no_match") u.regexNoMatch = flag(c);
     else if (CHECKER_NOT_YET[k]) fail(c.key, CHECKER_NOT_YET[k]);
-    else unknown(c.key, ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match"], "url", `virtual_server/real_server/${kind}/url`);
+    else unknown(c, ["path", "digest", "status_code", "virtualhost", "regex", "regex_no_match"], "url", `virtual_server/real_server/${kind}/url`);
   }
   if (!pathTok) fail(n.key, "url needs a path");
   if (!u.path.startsWith("/")) fail(pathTok!, "a url path starts with /");
@@ -228,10 +228,10 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     const k = c.key.text;
     // keepalived gives MISC_CHECK no connection keywords and FILE_CHECK none of the common ones.
     const allowed = kindCommonKeys(kind);
-    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c.key, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); return; }
+    if ((COMMON_KEYS.includes(k) || k === "nb_get_retry") && !allowed.includes(k)) { unknown(c, [...allowed, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`); return; }
     if (k === "bind_port" && CHECKER_NO_BIND_PORT[kind]) fail(c.key, CHECKER_NO_BIND_PORT[kind]!);
     // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
-    if (k === "bind_port" && kind === "PING_CHECK") { unknown(c.key, [], kind, `virtual_server/real_server/${kind}`); return; }
+    if (k === "bind_port" && kind === "PING_CHECK") { unknown(c, [], kind, `virtual_server/real_server/${kind}`); return; }
     if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) return;
     if (k === "connect_ip") base.connectIp = ip(onlyArg(c, "an address"), "connect_ip");
     else if (k === "connect_port") base.connectPort = int(onlyArg(c, "a port"), 1, 65535, "connect_port");
@@ -240,7 +240,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     else if (k === "log_all_failures") { leaf(c); logAllFailures = true; }
     else if (!KIND_KEYS[kind].includes(k)) {
       if (CHECKER_NOT_YET[k]) fail(c.key, CHECKER_NOT_YET[k]);
-      unknown(c.key, [...COMMON_KEYS, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`);
+      unknown(c, [...COMMON_KEYS, ...KIND_KEYS[kind]], kind, `virtual_server/real_server/${kind}`);
     } else if (k === "url") urls.push(url(c, kind));
     else if (k === "virtualhost") extra.virtualhost = onlyArg(c, "a host name").text;
     else if (k === "http_protocol") {
@@ -284,7 +284,7 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
         else if (hk !== "virtualhost" && hk !== "smtp_alert" && timing(hc, own)) continue;
         else if (hk === "log_all_failures") { leaf(hc); logAllFailures = true; }
         else if (CHECKER_NOT_YET[hk]) fail(hc.key, CHECKER_NOT_YET[hk]);
-        else unknown(hc.key, ["connect_ip", "connect_port", "bindto", "bind_port"], "host", "virtual_server/real_server/SMTP_CHECK/host");
+        else unknown(hc, ["connect_ip", "connect_port", "bindto", "bind_port"], "host", "virtual_server/real_server/SMTP_CHECK/host");
       }
       hosts.push(h);
     } else if (k === "track_file") trackFile = { name: onlyArg(c, "a track_file name").text, tok: c.args[0] };
@@ -389,7 +389,7 @@ export function trackFileBlock(n: Node, files: Map<string, TrackFile>): void {
       tf.path = p.text;
     } else if (k === "weight") ({ weight: tf.weight, reverse: tf.reverse } = trackWeight(c));
     else if (k === "init_file") fail(c.key, "init_file is not supported by wasmvs yet (create the file before starting)");
-    else unknown(c.key, ["file", "weight"], n.key.text, n.key.text);
+    else unknown(c, ["file", "weight"], n.key.text, n.key.text);
   });
   errs.check();
   if (!tf.path) fail(n.key, "track_file needs a file");
@@ -441,6 +441,7 @@ export const RESOLVE_TIMEOUT_MS = 5000;
  *  getaddrinfo, synchronous as the parsers are and bounded by RESOLVE_TIMEOUT_MS (Node's
  *  dns.lookup is the same call but asynchronous only). */
 export function resolveAtLoad(name: string): { address: string } | { why: string } {
+  environmentReads++;
   if (name.length > 253 || !/^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$/.test(name)) {
     throw new SettingError("expected an IPv4 address or a host name");
   }
@@ -457,8 +458,15 @@ export function resolveAtLoad(name: string): { address: string } | { why: string
   }
 }
 
+/** How many times a parse has asked the system (a user, a host name) rather than the text:
+ *  what did is not reused on the next parse of the same text (keepalived.ts), as the answer
+ *  may have changed. */
+let environmentReads = 0;
+export const environmentReadCount = (): number => environmentReads;
+
 /** A user's uid and primary gid (from /etc/passwd; Node has no getpwnam). */
 export function userIds(name: string): { uid: number; gid: number } {
+  environmentReads++;
   try {
     for (const line of readFileSync("/etc/passwd", "utf8").split("\n")) {
       const f = line.split(":");
@@ -563,7 +571,7 @@ export function sslBlock(n: Node, g: HealthGlobals): void {
         fail(v, `cannot read ${v.text}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
       ssl[k] = v.text;
-    } else unknown(c.key, ["ca", "certificate", "key", "password"], "SSL", "SSL");
+    } else unknown(c, ["ca", "certificate", "key", "password"], "SSL", "SSL");
   }
   g.ssl = ssl;
 }

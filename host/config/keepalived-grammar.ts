@@ -123,9 +123,10 @@ export function lineTokens(line: string, file: string, lineNo: number): Tok[] {
  *  wrong in a line (an unbalanced quote, an include that names no file) is recorded and
  *  reading goes on; bounds stop it. order: where each file was read. */
 export function tokenize(file: string, depth: number, seen: Set<string>, budget: Budget, out: Tok[], errs?: ErrorList, order?: FileOrder,
-  refuse?: Map<string, string>): void {
+  refuse?: Map<string, string>, read?: string): void {
   if (order && !order.has(file)) order.set(file, []);
-  const text = readConfigFile(file);
+  // read: the file's text when the caller has read it already.
+  const text = read ?? readConfigFile(file);
   budget.bytes += text.length;
   if (budget.bytes > LIMITS.totalBytes) throw new ConfigError(file, 1, 1, "include", `the configuration with its includes is larger than ${LIMITS.totalBytes} bytes`).stop();
   const lines = text.split("\n");
@@ -189,8 +190,6 @@ export const isBrace = (t: Tok, b: string) => t.text === b && !t.quoted;
 
 /** The block structure, built with an explicit stack: the nesting of a file cannot
  *  exhaust the call stack, and it is bounded by LIMITS.blockDepth. */
-/** A keyword's block, by its keyword's token: what an ignored keyword takes with it. */
-const blockOf = new WeakMap<Tok, Node>();
 
 export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
   const root: Node[] = [];
@@ -228,7 +227,6 @@ export function parseBlocks(toks: Tok[], errs?: ErrorList): Node[] {
     if (j < toks.length && isBrace(toks[j], "{")) {
       if (stack.length > LIMITS.blockDepth) stop(toks[j], `blocks nested more than ${LIMITS.blockDepth} deep`);
       node.children = [];
-      blockOf.set(t, node);
       stack.push({ nodes: node.children, opener: toks[j], node });
       i = j + 1;
     }
@@ -281,6 +279,20 @@ export function warn(t: Tok, text: string): void {
   warnings.push(`${t.file}:${t.line}:${t.column}: ${text}`);
 }
 
+/** Where the warnings of the read being made stand, to take a part's warnings (warningsSince). */
+export const warningMark = (): { count: number; dropped: number } => ({ count: warnings?.length ?? 0, dropped: warningsDropped });
+/** The warnings given since mark, in order; undefined when one of them was only counted (no room). */
+export function warningsSince(mark: { count: number; dropped: number }): string[] | undefined {
+  if (warningsDropped !== mark.dropped) return undefined;
+  return warnings ? warnings.slice(mark.count) : [];
+}
+/** A warning given again, as it was given (a part of the file read before and reused). */
+export function warnAgain(text: string): void {
+  if (!warnings) return;
+  if (!warningRoom()) { warningsDropped++; return; }
+  warnings.push(text);
+}
+
 /** Where keepalived warns and carries on (ignores the line, takes its default), wasmvs
  *  does the same with a warning: a keepalived peer's file loads in both. With --strict
  *  it is an error at t instead (problem: the error; consequence: what is done instead). */
@@ -294,7 +306,8 @@ export const isStrict = () => strict;
  *  parser tables do (keepalived-keywords.ts; absent for wasmvs's own blocks): a keyword
  *  keepalived knows there is ignored with a warning or refused as not supported yet;
  *  any other is an unknown keyword, with the nearest known one suggested. */
-export function unknown(t: Tok, known: string[], where: string, blockPath?: string): void {
+export function unknown(n: Node, known: string[], where: string, blockPath?: string): void {
+  const t = n.key;
   const c = blockPath !== undefined ? classify(blockPath, t.text) : undefined;
   if (c?.kind === "ignored") return warn(t, `${t.text}: ignored: ${c.reason}`);
   if (c?.kind === "notYet") fail(t, c.reason || `${t.text} is not supported by wasmvs yet`);
@@ -312,7 +325,7 @@ export function unknown(t: Tok, known: string[], where: string, blockPath?: stri
   if (blockPath === undefined) fail(t, what);
   // Its block goes with it (keepalived skips to the matching '}'): a virtual_server nested
   // under a misspelt or unclosed block is lost, so the warning says what the block held.
-  const b = blockOf.get(t);
+  const b = n.children ? n : undefined;
   const held = [...new Set((b?.children ?? []).map((c) => (c.key.text.length > 40 ? `${c.key.text.slice(0, 40)}...` : c.key.text)))];
   const block = held.length ? ` with its block (${b!.end ? `lines ${t.line}-${b!.end.line}` : `line ${t.line} on`}, holding ${held.slice(0, 4).join(", ")}${held.length > 4 ? ", ..." : ""})` : "";
   carryOn(t, what, `ignored${block}, as keepalived does`);
@@ -356,5 +369,250 @@ export function value<T>(t: Tok, f: (text: string) => T): T {
     throw e;
   }
 }
-export const int = (t: Tok, min: number, max: number, what: string) => value(t, (x) => wholeNumber(x, min, max, what));
-export const ip = (t: Tok, what: string) => value(t, (x) => ipv4Address(x, what));
+/** A whole number in [min, max] (settings.ts wholeNumber), at t's position when it is not. The
+ *  common case, plain digits in range, is read here without a pattern or a closure (a
+ *  10,000-service file has a million of them); anything else goes to wholeNumber. */
+export function int(t: Tok, min: number, max: number, what: string): number {
+  const x = t.text;
+  if (x.length > 0 && x.length <= 15) {
+    let v = 0;
+    let k = 0;
+    for (; k < x.length; k++) {
+      const c = x.charCodeAt(k);
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+    }
+    if (k === x.length && v >= min && v <= max) return v;
+  }
+  try {
+    return wholeNumber(x, min, max, what);
+  } catch (e) {
+    if (e instanceof SettingError) return fail(t, e.message);
+    throw e;
+  }
+}
+export function ip(t: Tok, what: string): string {
+  try {
+    return ipv4Address(t.text, what);
+  } catch (e) {
+    if (e instanceof SettingError) return fail(t, e.message);
+    throw e;
+  }
+}
+/** What errs.attempt does with what was thrown, for a loop that catches it itself (no closure
+ *  per statement): a ConfigError kept (or the read stopped), anything else thrown on. */
+export function keep(errs: ErrorList, e: unknown): void {
+  errs.attempt(() => {
+    throw e;
+  });
+}
+
+// --- One pass over a file's characters -------------------------------------------------
+// A 10,000-service keepalived.conf is 5 MB and a million words: read as lines of token
+// objects and then a tree of the whole file, the parse spends most of its time collecting
+// garbage. A file with nothing unusual in it is read instead in one pass over its character
+// codes that makes no object at all (scanStatements), giving where each top-level statement
+// starts and ends; each statement's block is then turned into nodes (blockChildren) only when
+// it is read, and dropped after. What the pass cannot vouch for — an include, a line that is
+// refused or dropped (an unbalanced quote, a word too long, `@`, `$NAME=`, `~SEQ`), a brace
+// out of place, nesting near LIMITS.blockDepth, LIMITS.tokens reached — sends the whole file
+// to tokenize and parseBlocks above, which say what is wrong exactly as before.
+
+const SPACE = 32, TAB = 9, CR = 13, LF = 10, QUOTE = 34, HASH = 35, BANG = 33, OPEN = 123, CLOSE = 125;
+const AT = 64, DOLLAR = 36, TILDE = 126;
+
+/** A top-level statement found by scanStatements: its keyword and arguments (as tokenize
+ *  would give them), and where its block's insides are in the text. */
+export interface Statement {
+  node: Node;
+  /** Offset of the keyword and of the end of the statement (after its closing brace). */
+  from: number;
+  to: number;
+  /** The block's insides: from the character after '{' to its closing '}' (-1: no block). */
+  bodyFrom: number;
+  bodyTo: number;
+  /** Line and line-start offset at bodyFrom. */
+  bodyLine: number;
+  bodyLineStart: number;
+}
+
+/** A word of the text as a string of its own. V8 makes a slice of 13 characters or more a
+ *  view of the whole text: a service kept across reloads (keepalived.ts's parse cache) would
+ *  keep every earlier text of the file alive through its addresses and positions. Joined to a
+ *  character and cut again, it is copied (the join is flattened) and refers to that copy only. */
+const own = (word: string): string => (word.length < 13 ? word : (word + " ").slice(0, -1));
+
+const wordEnd = (text: string, j: number, end: number): number => {
+  for (let c = text.charCodeAt(j); j < end && c !== SPACE && c !== TAB && c !== CR && c !== LF && c !== OPEN && c !== CLOSE && c !== QUOTE; c = text.charCodeAt(++j));
+  return j;
+};
+
+/** The top-level statements of a file (text, read from file) with nothing unusual in it (see
+ *  above), and the words it counts against LIMITS.tokens as tokenize does (each line's words,
+ *  braces and strings, and one for the line's end); undefined when the file needs tokenize. */
+export function scanStatements(text: string, file: string): { statements: Statement[]; tokens: number } | undefined {
+  const statements: Statement[] = [];
+  const n = text.length;
+  let line = 1;
+  let lineStart = 0;
+  let tokens = 1; // the last line's end
+  let depth = 0;
+  // Whether a '{' here has a keyword (parseBlocks: after a word, not after a brace).
+  let canOpen = false;
+  // The first token of the line is yet to come (include, @, $, ~ are looked at there).
+  let firstOfLine = true;
+  // The top-level statement being read; whether its arguments' line has ended.
+  let current: Statement | undefined;
+  let argsEnded = false;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === LF) {
+      tokens++;
+      line++;
+      lineStart = ++i;
+      firstOfLine = true;
+      if (current && depth === 0) argsEnded = true;
+      continue;
+    }
+    if (c === SPACE || c === TAB || c === CR) { i++; continue; }
+    if (c === HASH || c === BANG) {
+      const e = text.indexOf("\n", i);
+      i = e < 0 ? n : e;
+      continue;
+    }
+    const first = firstOfLine;
+    firstOfLine = false;
+    tokens++;
+    if (c === OPEN) {
+      if (!canOpen || depth + 2 >= LIMITS.blockDepth) return undefined;
+      if (depth === 0) {
+        current!.bodyFrom = i + 1;
+        current!.bodyLine = line;
+        current!.bodyLineStart = lineStart;
+      }
+      depth++;
+      canOpen = false;
+      i++;
+      continue;
+    }
+    if (c === CLOSE) {
+      if (depth === 0) return undefined;
+      if (--depth === 0) {
+        current!.bodyTo = i;
+        current!.node.end = { text: "}", file, line, column: i - lineStart + 1 };
+        current!.to = i + 1;
+        current = undefined;
+      }
+      canOpen = false;
+      i++;
+      continue;
+    }
+    // A word or a quoted string.
+    let tok: Tok;
+    const start = i;
+    const column = i - lineStart + 1;
+    if (c === QUOTE) {
+      const e = text.indexOf('"', i + 1);
+      if (e < 0) return undefined;
+      const nl = text.indexOf("\n", i + 1);
+      if (nl >= 0 && nl < e) return undefined;
+      if (first && text.charCodeAt(i + 1) === AT) return undefined;
+      tok = { text: own(text.slice(i + 1, e)), file, line, column, quoted: true };
+      i = e + 1;
+    } else {
+      const j = wordEnd(text, i, n);
+      if (j - i > LIMITS.wordChars) return undefined;
+      if (first && (c === AT || c === DOLLAR || c === TILDE || (c === 105 /* i */ && j - i === 7 && text.startsWith("include", i)))) return undefined;
+      if (depth > 0) { canOpen = true; i = j; continue; }
+      tok = { text: own(text.slice(i, j)), file, line, column };
+      i = j;
+    }
+    canOpen = true;
+    if (depth > 0) continue;
+    if (current && !argsEnded) { current.node.args.push(tok); current.to = i; continue; }
+    current = { node: { key: tok, args: [] }, from: start, to: i, bodyFrom: -1, bodyTo: -1, bodyLine: 0, bodyLineStart: 0 };
+    argsEnded = false;
+    statements.push(current);
+  }
+  if (depth > 0) return undefined;
+  if (tokens > LIMITS.tokens) return undefined;
+  return { statements, tokens };
+}
+
+/** The nodes inside a block that scanStatements vouched for (from after its '{' to before its
+ *  '}', line and lineStart at from), as parseBlocks would build them from tokenize's tokens. */
+export function blockChildren(text: string, file: string, from: number, to: number, line: number, lineStart: number): Node[] {
+  const root: Node[] = [];
+  const stack: { nodes: Node[]; node?: Node }[] = [{ nodes: root }];
+  let top = stack[0];
+  // The node whose arguments are being read, and whether its line has ended (its block may
+  // still open on a later line). Its arguments are gathered here and copied once they end (an
+  // array pushed to from empty takes room for 16).
+  let current: Node | undefined;
+  let argsEnded = false;
+  const args: Tok[] = [];
+  let i = from;
+  while (i < to) {
+    const c = text.charCodeAt(i);
+    if (c === LF) {
+      line++;
+      lineStart = ++i;
+      if (current && !argsEnded) {
+        argsEnded = true;
+        if (args.length) { current.args = args.slice(); args.length = 0; }
+      }
+      continue;
+    }
+    if (c === SPACE || c === TAB || c === CR) { i++; continue; }
+    if (c === HASH || c === BANG) {
+      const e = text.indexOf("\n", i);
+      i = e < 0 || e > to ? to : e;
+      continue;
+    }
+    if (c === OPEN || c === CLOSE) {
+      if (args.length) { current!.args = args.slice(); args.length = 0; }
+      if (c === OPEN) {
+        // scanStatements vouched that a keyword precedes it.
+        const node = current!;
+        node.children = [];
+        top = { nodes: node.children, node };
+        stack.push(top);
+      } else {
+        top.node!.end = { text: "}", file, line, column: i - lineStart + 1 };
+        stack.pop();
+        top = stack[stack.length - 1];
+      }
+      current = undefined;
+      i++;
+      continue;
+    }
+    let tok: Tok;
+    const column = i - lineStart + 1;
+    if (c === QUOTE) {
+      const e = text.indexOf('"', i + 1);
+      tok = { text: own(text.slice(i + 1, e)), file, line, column, quoted: true };
+      i = e + 1;
+    } else {
+      const j = wordEnd(text, i, to);
+      tok = { text: own(text.slice(i, j)), file, line, column };
+      i = j;
+    }
+    if (current && !argsEnded) { args.push(tok); continue; }
+    current = { key: tok, args: [] };
+    argsEnded = false;
+    top.nodes.push(current);
+  }
+  if (args.length) current!.args = args.slice();
+  return root;
+}
+
+/** A top-level statement's node with its block read (scanStatements left it out). */
+export function statementNode(text: string, s: Statement): Node {
+  const node: Node = { key: s.node.key, args: s.node.args };
+  if (s.bodyFrom >= 0) {
+    node.children = blockChildren(text, s.node.key.file, s.bodyFrom, s.bodyTo, s.bodyLine, s.bodyLineStart);
+    if (s.node.end) node.end = s.node.end;
+  }
+  return node;
+}

@@ -358,7 +358,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
             if (p.text.length > 8 && isStrict()) fail(p, "auth_pass is longer than 8 characters (keepalived truncates it)");
             if (p.text.length > 8) warn(p, "auth_pass is longer than 8 characters: only its first 8 are used, as keepalived truncates it");
             v.authPass = p.text.slice(0, 8);
-          } else unknown(a.key, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
+          } else unknown(a, ["auth_type", "auth_pass"], "authentication", "vrrp_instance/authentication");
         });
         // (One that is there but was refused is not called missing.)
         const has = (k: string) => c.children!.some((a) => a.key.text === k);
@@ -404,7 +404,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
       // keepalived's default outside strict mode: the master takes the addresses' traffic, as the engine does.
       case "accept": leaf(c); noMoreArgs(c, 0); break;
       default:
-        unknown(c.key, KEYS, "vrrp_instance", "vrrp_instance");
+        unknown(c, KEYS, "vrrp_instance", "vrrp_instance");
     }
   });
   // What needs the whole block, each on its own (a missing keyword is named even when
@@ -563,7 +563,7 @@ export function vrrpScript(n: Node, errs: ErrorList): VrrpScriptConfig & { unusa
         break;
       }
       case "init_fail": leaf(c); noMoreArgs(c, 0); out.initFail = true; break;
-      default: unknown(c.key, SCRIPT_KEYS, "vrrp_script", "vrrp_script");
+      default: unknown(c, SCRIPT_KEYS, "vrrp_script", "vrrp_script");
     }
   });
   if (!out.script && !n.children!.some((c) => c.key.text === "script") && !refusedWithin(errs, n)) fail(n.key, "vrrp_script needs a script");
@@ -636,7 +636,7 @@ export function vrrpSyncGroup(n: Node, errs: ErrorList): VrrpSyncGroupConfig & {
       fail(c.key, `${k} in a vrrp_sync_group is not supported by wasmvs yet`);
     } else if (!c.children && /^[A-Za-z_][\w.-]*$/.test(k) && !c.args.length && !classify("vrrp_sync_group", k)) {
       fail(c.key, "instance names go in a group { } block (keepalived 2's syntax: vrrp_sync_group NAME { group { VI_1 VI_2 } })");
-    } else unknown(c.key, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
+    } else unknown(c, ["group", "notify_master", "notify_backup", "notify", "notify_fault", "smtp_alert", "track_script", "track_file", "track_interface",
       "sync_group_tracking_weight"], "vrrp_sync_group", "vrrp_sync_group");
   });
   // keepalived (vrrp_sync.c) keeps a group of one with a warning, and drops an empty one.

@@ -25,17 +25,24 @@ import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, ma
 import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
-  checker, defaultGlobals, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
+  checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "./keepalived-checks.js";
 import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
-import { addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, Tok, tokenize, unknown, value, warn } from "./keepalived-grammar.js";
+import {
+  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
+  tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince, keep,
+} from "./keepalived-grammar.js";
+import { readConfigFile } from "./rules.js";
+import { LIMITS } from "./director.js";
 
 
 const GLOBAL_KEYS = ["router_id", "lvs_timeouts", "vrrp_rt_priority"];
 const VS_KEYS = ["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol", "real_server", "sorry_server", "sorry_server_lvs_method",
   "persistence_timeout", "persistence_granularity", "ops", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family"];
+// keepalived's scheduler flags (check_parser.c lbflags_handler).
+const SCHED_FLAG_KEYS = new Set(["flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback"]);
 const RS_KEYS = ["weight", "uthreshold", "lthreshold", "lvs_method"];
 const DIRECTOR_KEYS = ["interface", "route", "default_gateway", "neighbour", "neighbor", "mark", "connection_table_size", "control_socket", "control_group", "metrics", "metrics_scraper", "dashboard",
   "offload", "reject_unknown", "expire_nodest_conn", "expire_quiescent_template", "sloppy_tcp", "sync_table_share", "sync_auth_key_file", "mh_table_size", "maglev_services", "maglev_table_size", "max_services", "max_real_servers", "scheduler_memory", "metrics_real_servers"];
@@ -103,16 +110,48 @@ export function parseKeepalived(path: string, directorFile?: string, strict = fa
 /** keepalived.conf read as far as it goes: what it gives and every error, of every part of
  *  it. What was refused still exists by name (an interface, an instance, a script, a
  *  tracked file), so what names it is not refused for it: an error, not the ones it would cause. */
-export function readKeepalived(path: string, directorFile?: string, strict = false): PartialConfig & { errors: ConfigError[] } {
+export function readKeepalived(path: string, directorFile?: string, strict = false, onePass = true): PartialConfig & { errors: ConfigError[] } {
   // Warnings from deep inside (ignored keywords) go with the rest, first.
   const warnings: string[] = [];
-  const r = collectingWarnings(warnings, () => readFiles(path, directorFile), strict);
+  const r = collectingWarnings(warnings, () => readFiles(path, directorFile, onePass), strict);
   // Later stages' warnings (a DR server's port, a derived mac) bounded with the grammar's.
   if (warnings.length || r.cfg.warnings?.length) r.cfg.warnings = boundWarnings([...warnings, ...(r.cfg.warnings ?? [])]);
   return r;
 }
 
-function readFiles(path: string, directorFile?: string): PartialConfig & { errors: ConfigError[] } {
+/** What the last parse of a file (by path) made of each virtual_server block it read without
+ *  error, by the block's first line: a parse of the same path whose context is the same (every
+ *  other top-level statement, at the same place; the --director file's words; --strict) takes
+ *  the very same ServiceConfig objects for a block whose text and place are the same, without
+ *  reading it again, and gives its warnings again (host/control/reload.ts then compares a
+ *  10,000-service table by identity). Kept only for a file without includes that
+ *  scanStatements reads (keepalived-grammar.ts). */
+interface CachedBlock {
+  text: string;
+  column: number;
+  services: ServiceConfig[];
+  /** The grammar's warnings (warn, carryOn) and the later ones (cfg.warnings) it gave. */
+  warnings: string[];
+  laterWarnings: string[];
+}
+const parseCache = new Map<string, { context: string; blocks: Map<number, CachedBlock> }>();
+const CACHED_FILES = 4;
+/** Forget every file's blocks (tests). */
+export function clearParseCache(): void {
+  parseCache.clear();
+}
+
+/** The virtual_server blocks of a file read in one pass, for parseKeepalivedNodes: each
+ *  block's statement (its nodes built when it is read) and the blocks of the last parse. */
+interface Blocks {
+  text: string;
+  statements: Map<Node, Statement>;
+  previous?: Map<number, CachedBlock>;
+  next: Map<number, CachedBlock>;
+}
+
+/** onePass: false reads every file as tokenize does (tests compare the two). */
+function readFiles(path: string, directorFile: string | undefined, onePass: boolean): PartialConfig & { errors: ConfigError[] } {
   const toks: Tok[] = [];
   // Every error is reported, not only the first: each statement is checked on its own.
   const errs = new ErrorList();
@@ -120,10 +159,40 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
   const cfg: DirectorConfig = { file: path, format: "keepalived", interfaces: [], routes: [], neighbours: [], services: [],
     ...(directorFile !== undefined ? { directorFile } : {}) };
   const state = { routingUnsure: false, directorSaid: false };
+  let blocks: Blocks | undefined;
+  let context = "";
   try {
     const budget = { files: 1, bytes: 0, tokens: 0 };
-    tokenize(path, 0, new Set([resolve(path)]), budget, toks, errs, order);
-    const nodes = parseBlocks(toks, errs);
+    let nodes: Node[];
+    // Read once: a file with nothing unusual in one pass, its virtual_server blocks when they are read.
+    let text: string | undefined;
+    try {
+      text = readConfigFile(path);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+    const scan = onePass && text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path) : undefined;
+    if (scan) {
+      order.set(path, []);
+      budget.bytes += text!.length;
+      budget.tokens += scan.tokens;
+      blocks = { text: text!, statements: new Map(), next: new Map() };
+      nodes = [];
+      const others: string[] = [];
+      for (const st of scan.statements) {
+        if (st.node.key.text === "virtual_server") {
+          blocks.statements.set(st.node, st);
+          nodes.push(st.node);
+        } else {
+          nodes.push(statementNode(text!, st));
+          others.push(`${st.node.key.line} ${st.node.key.column} ${text!.slice(st.from, st.to)}`);
+        }
+      }
+      context = others.join("\n");
+    } else {
+      tokenize(path, 0, new Set([resolve(path)]), budget, toks, errs, order, undefined, text);
+      nodes = parseBlocks(toks, errs);
+    }
     if (directorFile !== undefined) {
       const dtoks: Tok[] = [];
       budget.files++;
@@ -131,6 +200,7 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
       // blocks "belongs in keepalived.conf", at keepalived.conf's lines): said at the include.
       tokenize(directorFile, 0, new Set([resolve(directorFile)]), budget, dtoks, errs, order,
         new Map([[resolve(path), `${path} is the configuration itself: a --director file holds the director block only (include it from neither)`]]));
+      if (blocks) context += `\n--director ${directorFile}\n${dtoks.map((t) => `${t.file} ${t.line} ${t.column} ${t.quoted ? '"' : ""}${t.text}`).join("\n")}`;
       const dnodes = parseBlocks(dtoks, errs);
       for (const other of dnodes) {
         if (other.key.text !== "director") errs.attempt(() => fail(other.key, "a --director file holds the director block only: this belongs in keepalived.conf"));
@@ -144,17 +214,64 @@ function readFiles(path: string, directorFile?: string): PartialConfig & { error
       }
       nodes.unshift(...dnodes.filter((d) => d.key.text === "director"));
     }
-    parseKeepalivedNodes(path, nodes, cfg, errs, state);
+    if (blocks) {
+      context = `${isStrict() ? "strict" : ""}\n${context}`;
+      const previous = parseCache.get(path);
+      if (previous?.context === context) blocks.previous = previous.blocks;
+      parseCache.delete(path);
+    }
+    parseKeepalivedNodes(path, nodes, cfg, errs, state, blocks);
+    if (blocks) {
+      parseCache.set(path, { context, blocks: blocks.next });
+      // The files read last only (a director reads one; a process checking many files keeps no more).
+      if (parseCache.size > CACHED_FILES) parseCache.delete(parseCache.keys().next().value!);
+    } else parseCache.delete(path);
   } catch (e) {
     // A bound was reached (or the file cannot be read): what was found so far, and that.
     if (!(e instanceof ConfigError)) throw e;
+    parseCache.delete(path);
     if (!errs.errors.includes(e)) errs.errors.push(...e.errors.filter((x) => !errs.errors.includes(x)));
     if (!order.has(path)) order.set(path, []);
   }
   return { cfg, errors: errs.errors, order, routingUnsure: state.routingUnsure };
 }
 
-function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean }): void {
+/** A virtual_server block of a file read in one pass: its services as the last parse made
+ *  them when its text, place and context are the same and they are still no other block's;
+ *  else read (and kept for the next parse when it gave no error and asked the system nothing). */
+function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): void {
+  const st = blocks.statements.get(n)!;
+  const key = n.key;
+  const text = blocks.text.slice(st.from, st.to);
+  const had = blocks.previous?.get(key.line);
+  if (had && had.column === key.column && had.text === text) {
+    const defined = definedServices(cfg);
+    if (had.services.every((sv) => !defined.has(serviceKey(sv)))) {
+      for (const sv of had.services) {
+        defined.add(serviceKey(sv));
+        cfg.services.push(sv);
+      }
+      for (const w of had.warnings) warnAgain(w);
+      if (had.laterWarnings.length) (cfg.warnings ??= []).push(...had.laterWarnings);
+      // Kept with this text's slice: the cache holds no earlier text of the file.
+      blocks.next.set(key.line, { ...had, text });
+      return;
+    }
+  }
+  const mark = warningMark();
+  const later = cfg.warnings?.length ?? 0;
+  const errors = errs.errors.length;
+  const services = cfg.services.length;
+  const asked = environmentReadCount();
+  virtualServer(statementNode(blocks.text, st), cfg, groups, errs, globals, trackFiles);
+  const warnings = warningsSince(mark);
+  if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
+  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [] });
+}
+
+function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean },
+  blocks?: Blocks): void {
   // Groups first (virtual servers name them); a member that is wrong is reported once, here.
   const groups = new Map<string, Member[]>();
   for (const n of nodes) if (n.key.text === "virtual_server_group") errs.attempt(() => {
@@ -210,7 +327,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
           if (globalHealthKeyword(g, globals)) return;
           if (g.key.text === "lvs_sync_daemon") { syncTok = g; cfg.syncDaemon = syncDaemon(g, cfg); return; }
           if (globalVrrpKeyword(g, vrrpGlobals)) return;
-          unknown(g.key, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
+          unknown(g, [...GLOBAL_KEYS, ...GLOBAL_HEALTH_KEYS, ...GLOBAL_VRRP_KEYS], "global_defs", "global_defs");
         });
         // keepalived's vrrp.c: VRRP mail follows smtp_alert_vrrp, else smtp_alert.
         vrrpGlobals.smtpAlert ??= globals.smtpAlert;
@@ -218,7 +335,8 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
       case "virtual_server_group":
         break; // read above
       case "virtual_server":
-        virtualServer(n, cfg, groups, errs, globals, trackFiles);
+        if (blocks?.statements.has(n)) virtualServerBlock(n, blocks, cfg, groups, errs, globals, trackFiles);
+        else virtualServer(n, cfg, groups, errs, globals, trackFiles);
         break;
       case "track_file":
       case "vrrp_track_file": // keepalived's older name for the same block
@@ -291,7 +409,7 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
         directorBlock(n, cfg, errs, state);
         break;
       default:
-        unknown(n.key, TOP_KEYS, "the top level", "");
+        unknown(n, TOP_KEYS, "the top level", "");
     }
   });
   // What to add names the interfaces the file uses (they stood in: standIns).
@@ -466,13 +584,14 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   let sorryMethod: RealServerConfig["method"] | undefined;
   const flagToks: Tok[] = [];
   let onePacket = false;
-  for (const c of n.children!) errs.attempt(() => {
+  // Each statement on its own (errs.attempt's handling, without a closure per statement).
+  for (const c of n.children!) try {
     const k = c.key.text;
     if (k === "lb_algo" || k === "lvs_sched") {
       leaf(c);
       scheduler = sched(arg(c, 0, "a scheduler"));
       if (c.args.length > 1) fail(c.args[1], "scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)");
-    } else if (/^(flag-[123]|sh-port|sh-fallback|mh-port|mh-fallback)$/.test(k)) {
+    } else if (SCHED_FLAG_KEYS.has(k)) {
       // keepalived's scheduler flags (check_parser.c lbflags_handler), checked against the scheduler below.
       leaf(c);
       noMoreArgs(c, 0);
@@ -496,20 +615,22 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     } else if (k === "real_server") {
       // keepalived: the port may be left out (a firewall-mark service's servers have none).
       // A header that is wrong leaves the server out, but its block is still checked.
-      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key) };
+      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
+      // health written in the literal: added afterwards it takes the object a property store of its own.
+      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
       const before = errs.errors.length;
-      errs.attempt(() => {
+      try {
         rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
         rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
         noMoreArgs(c, 2);
-      });
+      } catch (e) {
+        keep(errs, e);
+      }
       const refused = errs.errors.length > before;
       let explicitMethod = false;
-      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
       const rsTiming: Timing & { inhibit?: boolean } = {};
       const checkers: Node[] = [];
-      rs.health = rh;
-      for (const r of c.children ?? []) errs.attempt(() => {
+      for (const r of c.children ?? []) try {
         if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
         else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
         else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
@@ -518,8 +639,10 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
           const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
           if (m) { rs.method = m; explicitMethod = true; }
         }
-        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r.key, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
-      });
+        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
+      } catch (e) {
+        keep(errs, e);
+      }
       reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
     } else if (k === "sorry_server") {
       leaf(c);
@@ -534,7 +657,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       if (t && !(/^\d+$/.test(t.text) && Number(t.text) >= 1 && Number(t.text) <= 2678400)) {
         carryOn(t, "persistence_timeout must be a whole number from 1 to 2678400",
           `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${persistence ? `persistent as set before (${persistence.timeout} s)` : "not persistent"}`);
-        return;
+        continue;
       }
       persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: persistence?.netmask ?? "255.255.255.255" };
     } else if (k === "persistence_granularity") {
@@ -553,9 +676,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       leaf(c);
       sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? sorryMethod;
     } else if (!serviceHealthKeyword(c, health, vsTiming)) {
-      unknown(c.key, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
+      unknown(c, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
     }
-  });
+  } catch (e) {
+    keep(errs, e);
+  }
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
   // written for it rely on both), and says where keepalived differs.
@@ -597,11 +722,11 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   // the virtual server has no real server at all.
   if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
-  for (const m of members) errs.attempt(() => {
-    const key = { protocol, address: m.address, port: m.port, fwmark: m.fwmark };
-    const at = { ...n.key, ...m.where };
-    if (definedServices(cfg).has(serviceKey(key))) {
-      fail(at, `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
+  for (const m of members) try {
+    const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
+    const at = (): Tok => ({ ...n.key, ...m.where });
+    if (definedServices(cfg).has(key)) {
+      fail(at(), `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
       if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
@@ -614,17 +739,21 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
         `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
-    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at, "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
-    definedServices(cfg).add(serviceKey(key));
+    if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
+    definedServices(cfg).add(key);
     cfg.services.push({
       protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
-      realServers: servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
+      // Each member its own copies; the one member of an address's virtual server the servers themselves.
+      realServers: members.length === 1 ? servers.map((r) => { r.port = r.method === "nat" || m.fwmark !== undefined ? r.port : m.port; return r; })
+        : servers.map((r) => ({ ...r, port: r.method === "nat" || m.fwmark !== undefined ? r.port : m.port })),
       health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
     });
-  });
+  } catch (e) {
+    keep(errs, e);
+  }
 }
 
 /** The keys of the services read so far, kept beside the list (a file of 65,536 virtual
@@ -665,7 +794,7 @@ function directorBlock(n: Node, cfg: DirectorConfig, errs: ErrorList, state: { r
 function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen: (t: Tok) => void): void {
   errs.attempt(() => {
     const k = c.key.text;
-    if (!DIRECTOR_KEYS.includes(k)) unknown(c.key, DIRECTOR_KEYS, "director");
+    if (!DIRECTOR_KEYS.includes(k)) unknown(c, DIRECTOR_KEYS, "director");
     if (k === "interface") {
       const name = arg(c, 0, "a name");
       if (!c.children) fail(c.key, "interface needs a block (tap, bridge, device, mac, address, mtu)");
@@ -687,7 +816,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
         else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); ifc.mtuWhere = posOf(v); }
-        else unknown(p.key, IF_KEYS, "interface");
+        else unknown(p, IF_KEYS, "interface");
       });
       own.attempt(() => checkAttachment(cfg, ifc, tapWords));
       // keepalived takes the NIC's own MAC; a TAP has a random one per creation, which would
@@ -784,7 +913,40 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
   });
 }
 
-/** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither. */
+/** keepalived.conf has blocks or includes; the ipvsadm-rules format has neither: a line (split
+ *  at \n, a \r before it dropped) that, without its comment (from a # or ! at its start or after
+ *  a blank), holds a '{' or starts with `include` and a blank. Read a line at a time over the
+ *  character codes (a 10,000-service file is 150,000 lines); a line with a character other than
+ *  printable ASCII and tabs, where \s and . mean more, is read by the patterns themselves. */
 export function looksLikeKeepalived(text: string): boolean {
-  return text.split(/\r?\n/).map((l) => l.replace(/(^|\s)[#!].*$/, "")).some((l) => /\{/.test(l) || /^\s*include\s/.test(l));
+  const n = text.length;
+  for (let from = 0; ;) {
+    let e = text.indexOf("\n", from);
+    const last = e < 0;
+    if (last) e = n;
+    const to = !last && e > from && text.charCodeAt(e - 1) === 13 ? e - 1 : e;
+    if (lineLooksKeepalived(text, from, to)) return true;
+    if (last) return false;
+    from = e + 1;
+  }
 }
+function lineLooksKeepalived(text: string, from: number, to: number): boolean {
+  let cut = to;
+  let brace = false;
+  for (let p = from; p < to; p++) {
+    const c = text.charCodeAt(p);
+    if (c < 32 ? c !== 9 : c > 126) return patternLooksKeepalived(text.slice(from, to));
+    if (cut !== to) continue;
+    if (c === 123) brace = true;
+    else if ((c === 35 || c === 33) && (p === from || text.charCodeAt(p - 1) === 32 || text.charCodeAt(p - 1) === 9)) cut = p === from ? p : p - 1;
+  }
+  if (brace) return true;
+  let k = from;
+  while (k < cut && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
+  const c = text.charCodeAt(k + 7);
+  return k + 7 < cut && text.startsWith("include", k) && (c === 32 || c === 9);
+}
+const patternLooksKeepalived = (line: string): boolean => {
+  const l = line.replace(/(^|\s)[#!].*$/, "");
+  return /\{/.test(l) || /^\s*include\s/.test(l);
+};
