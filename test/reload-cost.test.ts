@@ -12,7 +12,7 @@ import { loadEngine } from "../host/engine/node.js";
 import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { checkRead, fileOrders } from "../host/control/load.js";
-import { checkModel, mismatches } from "../host/config/model.js";
+import { checkModel, mismatches, serviceKey } from "../host/config/model.js";
 import { applyConfig, ConfigError, DirectorConfig, parseRules, schedulerSizing } from "../host/config/rules.js";
 import type { RealServerConfig, ServiceConfig } from "../host/config/director.js";
 import { parseKeepalived } from "../host/config/keepalived.js";
@@ -205,12 +205,14 @@ describe("the checks across services see the unchanged ones", () => {
         cfg = { ...cfg, services: [...cfg.services, { protocol: "tcp", address: a, port, scheduler: "rr", line: 1000 + step,
           realServers: [{ address: pool[random(pool.length)], port, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 2000 + step }] }] };
       } else if (what === 1) cfg = sharing(cfg, { [i]: () => undefined });
-      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a }) });
+      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a, port: 5000 + step }) });
       else if (what === 3) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => [...rs, { ...(rs[0] ?? { port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }), address: a, line: 3000 + step }]) });
       else if (what === 4) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.slice(1)) });
       else cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.map((r, k) => (k === 0 ? { ...r, lthreshold: random(3), uthreshold: random(3) } : r))) });
       const got = checkModel(cfg);
       expect(got).toEqual(checkModel(structuredClone(cfg)));
+      // The same, service by service with no record kept (as an ipvsadm command's check runs).
+      expect(got).toEqual(checkModel(cfg, cfg.services.map(serviceKey)));
       found += got.length ? 1 : 0;
       // Now and then a check of the same list again, and of an older one.
       if (step % 50 === 0) expect(checkModel(cfg)).toEqual(got);
