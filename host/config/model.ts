@@ -559,15 +559,17 @@ function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: str
   else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
   else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
   else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
+  const server = (address: string, line: number, keyword: string, where: Pos | undefined) => {
+    const why = address === "0.0.0.0" || address === "255.255.255.255" ? `a real server cannot be ${address}`
+      : notUnicast(address, subnets) ? `real server ${address}: ${notUnicast(address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
+      : isVip(address) ? `real server ${address} is a virtual address of this director`
+        : own.has(address) ? `real server ${address} is the director's own address (interface ${own.get(address)})` : undefined;
+    if (why) out.push({ line, keyword, where, reason: why });
+  };
+  for (const r of s.realServers) server(r.address, r.line, words.rs, r.where);
   // The sorry server stands in for the real servers: the same rules apply to it.
-  const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server", where: s.health.sorry.where }] : [];
-  for (const r of [...s.realServers.map((x) => ({ ...x, keyword: words.rs })), ...sorry]) {
-    const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
-      : notUnicast(r.address, subnets) ? `real server ${r.address}: ${notUnicast(r.address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
-      : isVip(r.address) ? `real server ${r.address} is a virtual address of this director`
-        : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
-    if (why) out.push({ line: r.line, keyword: r.keyword, where: r.where, reason: why });
-  }
+  const sorry = s.health?.sorry;
+  if (sorry) server(sorry.address, sorry.line, "sorry_server", sorry.where);
   for (const r of s.realServers) {
     const why = thresholdProblem(c.cfg, r);
     if (why) out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}:${r.port}: ${why}` });
@@ -636,17 +638,32 @@ class AddressIndex {
   /** s counted times more (or fewer); false where a count would go below 0. */
   private count(s: ServiceConfig, times: number): boolean {
     let sound = true;
+    const { vips, servers, both } = this;
     const bump = (m: Map<string, number>, address: string) => {
       const n = (m.get(address) ?? 0) + times;
-      if (n < 0) sound = false;
       if (n > 0) m.set(address, n);
-      else m.delete(address);
-      if (this.vips.has(address) && this.servers.has(address)) this.both.add(address);
-      else this.both.delete(address);
+      else {
+        if (n < 0) sound = false;
+        m.delete(address);
+      }
     };
-    if (s.fwmark === undefined) bump(this.vips, s.address);
-    for (const r of s.realServers) bump(this.servers, r.address);
-    if (s.health?.sorry) bump(this.servers, s.health.sorry.address);
+    const relate = (address: string) => {
+      if (vips.has(address) && servers.has(address)) both.add(address);
+      else both.delete(address);
+    };
+    if (s.fwmark === undefined) {
+      bump(vips, s.address);
+      relate(s.address);
+    }
+    for (const r of s.realServers) {
+      bump(servers, r.address);
+      if (vips.has(r.address)) relate(r.address);
+    }
+    const sorry = s.health?.sorry;
+    if (sorry) {
+      bump(servers, sorry.address);
+      if (vips.has(sorry.address)) relate(sorry.address);
+    }
     return sound;
   }
 }
