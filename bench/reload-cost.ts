@@ -7,7 +7,7 @@
 // health's reconcile and the listeners, through ControlState.reload on the in-thread engine.
 // Also timed: the start from an empty table (a reload from a file with no service to it).
 //
-//   npx tsx bench/reload-cost.ts FILE [--runs N] [--changes K]
+//   npx tsx bench/reload-cost.ts FILE [--runs N] [--changes K] [--each] [--no-empty]
 //
 // Not a test: it prints figures (the machine is shared; read them beside `uptime`).
 
@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   const sizes = { batch: 64, connCapacity: 4096, ...schedulerSizing(first) };
 
   // The start from an empty table: a director whose file had no services reloads the whole file.
-  {
+  if (!args.includes("--no-empty")) {
     const engine = await loadEngine(sizes);
     const empty: DirectorConfig = { ...first, services: [] };
     applyConfig(engine, effective(empty));

@@ -6,7 +6,7 @@
 
 import { EngineAdapter } from "../dataplane/adapter.js";
 import { IpvsadmError, Parsed } from "../config/ipvsadm.js";
-import { checkModel, keyOf, mergeReload, serviceChanges, servicePosition, serviceKey, ServiceTable } from "../config/model.js";
+import { alignedChanges, checkModel, keyOf, mergeReload, serviceChanges, servicePosition, serviceKey, ServiceTable } from "../config/model.js";
 import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "../config/rules.js";
 import { fileOrders } from "./load.js";
 import { restartErrors, scratchErrors } from "../dataplane/reload.js";
@@ -121,12 +121,24 @@ export class ControlState {
   /** effective(next) in proportion to what changed: a service that is the same record as in
    *  the running configuration, and whose health did not change since the engine took it
    *  (no flip waits for a refresh, none was refused), is as the engine holds it: that record
-   *  is taken (and the change set sees it unchanged by a pointer compare). */
+   *  is taken (and the change set sees it unchanged by a pointer compare). Where next holds the
+   *  running configuration's services in the same order, the others are not even read (at
+   *  10,000 services, reading a field of each is milliseconds of cache misses). */
   private effectiveOf(next: DirectorConfig): DirectorConfig {
-    if (!next.services.some((s) => s.health)) return next; // as effective(): health has no say
     if (this.dirtyAll || this.heldAll || this.appliedWith !== this.view) return this.wholeEffective(next);
     const was = this.current.services;
     const held = this.applied.services;
+    const aligned = alignedChanges(was, next.services);
+    if (aligned && held.length === was.length) {
+      const services = held.slice();
+      for (const [, now, i] of aligned) services[i] = effectiveService(now, this.view);
+      for (const k of [...this.dirty, ...this.held]) {
+        const i = servicePosition(next.services, k);
+        if (i !== undefined) services[i] = effectiveService(next.services[i], this.view);
+      }
+      return { ...next, services };
+    }
+    if (!next.services.some((s) => s.health)) return next; // as effective(): health has no say
     const services = next.services.map((s, i) => {
       if (!s.health) return s;
       const j = was[i] === s ? i : servicePosition(was, keyOf(s));
