@@ -67,10 +67,17 @@ async function main(): Promise<void> {
     applyConfig(engine, effective(empty));
     let next = empty;
     const state = new ControlState(new LocalEngine(engine, () => 0), empty, () => next);
+    // As the director: health follows every change.
+    const health = new HealthService({ clock: new FakeClock(), log: () => {}, refresh: (s) => state.refresh(s), random: () => 0,
+      probe: async () => ({ ok: true, reason: "fine" }) });
+    health.reconcile(empty);
+    state.follow(health, (c, s) => health.reconcile(c, s));
+    await state.refresh([]);
     next = nextOf(first, [], 0);
     const t = performance.now();
     const r = await state.reload();
     console.log(`start from empty (reload of ${first.services.length} services into an empty table): ${ms(t).toFixed(0)} ms, ${r.changes.length} changes`);
+    await health.stop();
   }
 
   const engine = await loadEngine(sizes);

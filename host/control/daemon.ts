@@ -190,7 +190,9 @@ export class ControlState {
       if (keys) {
         const moved = keys.filter((k) => {
           const i = servicePosition(next.services, k);
-          return i !== undefined && JSON.stringify(effectiveService(next.services[i], this.view)) !== JSON.stringify(this.applied.services[i]);
+          if (i === undefined) return false;
+          const now = effectiveService(next.services[i], this.view);
+          return now !== this.applied.services[i] && JSON.stringify(now) !== JSON.stringify(this.applied.services[i]);
         });
         if (moved.length) changes.push(...await this.applyTouched(next, moved));
       } else {
