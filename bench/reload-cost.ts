@@ -110,6 +110,7 @@ async function main(): Promise<void> {
     same.push(ms(t));
   }
   if (args.includes("--each")) console.log(times.map((t) => t.toFixed(1)).join(" "), "/", same.map((t) => t.toFixed(1)).join(" "));
+  if (!runs) return;
   console.log(`after-parse reload, ${changes} service(s) changed: median ${median(times).toFixed(1)} ms, min ${Math.min(...times).toFixed(1)}, max ${Math.max(...times).toFixed(1)} (${runs} runs)`);
   console.log(`after-parse reload, unchanged: median ${median(same).toFixed(1)} ms, min ${Math.min(...same).toFixed(1)}, max ${Math.max(...same).toFixed(1)}`);
   await health.stop();

@@ -169,6 +169,23 @@ describe("the checks across services see the unchanged ones", () => {
     expect((await d.adapter.snapshot()).services.some((s) => s.address === RS[0])).toBe(false);
   });
 
+  it("an ipvsadm command after such a reload is checked against every service's VIP", async () => {
+    const d = await running(parseRules(rules(20), FILE));
+    const { parseArgs } = await import("../host/config/ipvsadm.js");
+    const cmd = (line: string) => d.state.applyCommands([parseArgs(line.split(" "))]);
+    // Service 12 moves to 10.0.0.160 in the file; then commands name the new and the old VIP.
+    d.next(sharing(d.file, { 12: (s) => ({ ...s, address: "10.0.0.160" }) }));
+    await d.state.reload();
+    await expect(cmd(`-a -t ${vip(3)}:80 -r 10.0.0.160:80 -m`)).rejects.toThrow("real server 10.0.0.160 is a virtual address of this director");
+    await expect(cmd(`-a -t ${vip(3)}:80 -r ${vip(19)}:80 -m`)).rejects.toThrow(`real server ${vip(19)} is a virtual address of this director`);
+    expect(await cmd(`-a -t ${vip(3)}:80 -r ${vip(12)}:80 -m`)).toEqual([`real server ${vip(12)}:80 added to tcp ${vip(3)}:80 (nat, weight 1)`]);
+    // An -e (its check keeps the VIPs beside the list), then a VIP that is now a real server.
+    expect(await cmd(`-e -t ${vip(4)}:80 -r ${RS[0]}:80 -m -w 3`)).toEqual([`real server ${RS[0]}:80 of tcp ${vip(4)}:80 now nat, weight 3`]);
+    await expect(cmd(`-a -t ${vip(5)}:80 -r 10.0.0.160:80 -m`)).rejects.toThrow("real server 10.0.0.160 is a virtual address of this director");
+    await expect(cmd(`-A -t ${vip(12)}:81 -s rr`)).rejects.toThrow(`real server ${vip(12)} is a virtual address of this director`);
+    expect(await d.drift()).toEqual([]);
+  });
+
   it("a second service of the same key, in the one changed, is refused by the parser and changes nothing", async () => {
     const folder = tempFolder("wasmvs-reload-cost-");
     const path = folder.write(FILE, rules(10));

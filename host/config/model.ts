@@ -484,14 +484,6 @@ export interface ModelProblem {
 /** The VIPs of a list of services (kept beside it: a command that adds or removes no
  *  service keeps them, ServiceTable.done). */
 const vipSets = new WeakMap<ServiceConfig[], Set<string>>();
-function vipsOf(services: ServiceConfig[]): Set<string> {
-  let v = vipSets.get(services);
-  if (!v) {
-    v = new Set(services.filter((s) => s.fwmark === undefined).map((s) => s.address));
-    vipSets.set(services, v);
-  }
-  return v;
-}
 
 const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 
@@ -701,7 +693,14 @@ export function checkModel(cfg: DirectorConfig, only?: Iterable<string>): ModelP
   if (only) {
     // The services given (those a command touched: the rest was checked when it was made,
     // and the interfaces and neighbours do not change by command).
-    const vips = vipsOf(cfg.services);
+    // The VIPs: kept beside the list (a command that adds or removes no service keeps them),
+    // or the counted addresses carried to this list (the first command after a reload: its
+    // list shares most records with the one checked last, so no walk of the table).
+    let vips = vipSets.get(cfg.services);
+    if (!vips) {
+      vips = new Set(addressIndex.follow(cfg.services).vips.keys());
+      vipSets.set(cfg.services, vips);
+    }
     const services = [...only].map((k) => servicePosition(cfg.services, k)).filter((i) => i !== undefined).map((i) => cfg.services[i!]);
     for (const s of services) out.push(...serviceProblems(s, c, (a) => vips.has(a)));
     return out;
