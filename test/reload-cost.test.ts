@@ -48,6 +48,9 @@ function sharing(cfg: DirectorConfig, edit: Record<number, (s: ServiceConfig) =>
   return { ...fresh, services: services.flatMap((s, i) => (i in edit ? edit[i](s) ?? [] : [s])) };
 }
 
+/** Where the tests' files are written (removed after this file). */
+const folder = tempFolder("wasmvs-reload-cost-");
+
 const withServers = (s: ServiceConfig, f: (r: RealServerConfig[]) => RealServerConfig[]): ServiceConfig => ({ ...s, realServers: f(s.realServers) });
 
 /** load.ts after its parse (checkRead), as loadConfig runs it: errors thrown. */
@@ -187,7 +190,6 @@ describe("the checks across services see the unchanged ones", () => {
   });
 
   it("a second service of the same key, in the one changed, is refused by the parser and changes nothing", async () => {
-    const folder = tempFolder("wasmvs-reload-cost-");
     const path = folder.write(FILE, rules(10));
     const { loadConfig } = await import("../host/control/load.js");
     const cfg = loadConfig(path);
@@ -259,7 +261,6 @@ ${RS.map((r) => `  real_server ${r} 80 { weight 2
 
 describe("health checking across a reload that changes one service", () => {
   it("the unchanged services keep their checkers and states: a dead server stays out, nothing restarts", async () => {
-    const folder = tempFolder("wasmvs-reload-cost-health-");
     const cfg = parseKeepalived(folder.write("keepalived.conf", checked(6)));
     const clock = new FakeClock();
     const answers = new Map<string, Outcome>();
@@ -304,7 +305,6 @@ describe("health checking across a reload that changes one service", () => {
   });
 
   it("a flip that waits for its refresh behind a reload is in what the reload applies", async () => {
-    const folder = tempFolder("wasmvs-reload-cost-flip-");
     const cfg = parseKeepalived(folder.write("keepalived.conf", checked(3)));
     const clock = new FakeClock();
     const answers = new Map<string, Outcome>();

@@ -360,7 +360,7 @@ export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, ne
   const find = (list: ServiceConfig[], i: number, k: string, t: ServiceConfig) => {
     const x = list[i];
     if (x === t || (x !== undefined && keyOf(x) === k)) return x;
-    const at = positionsOf(list).get(k);
+    const at = servicePosition(list, k);
     return at === undefined ? undefined : list[at];
   };
   // The file's order first, then what only the control plane added.
