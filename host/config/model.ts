@@ -269,7 +269,8 @@ export class ServiceTable {
 
 /** Equal apart from line numbers (and nested real servers, compared separately). */
 function sameRecord<T extends object>(a: T | undefined, b: T | undefined, skip: string[] = []): boolean {
-  if (!a || !b) return a === b;
+  if (a === b) return true;
+  if (!a || !b) return false;
   const strip = (x: object) => JSON.stringify(Object.entries(x).filter(([k]) => k !== "line" && k !== "where" && !skip.includes(k)).sort(([x], [y]) => (x < y ? -1 : 1)));
   return strip(a) === strip(b);
 }
@@ -297,6 +298,7 @@ const plainServer = (r: RealServerConfig) => r.health === undefined;
 
 /** sameRecord for real servers, without serialising the common ones (a reload of 100,000). */
 function sameServer(a: RealServerConfig, b: RealServerConfig): boolean {
+  if (a === b) return true;
   if (!plainServer(a) || !plainServer(b)) return sameRecord(a, b);
   return a.address === b.address && a.port === b.port && a.method === b.method && a.weight === b.weight &&
     a.uthreshold === b.uthreshold && a.lthreshold === b.lthreshold;
@@ -316,6 +318,7 @@ const plainService = (s: ServiceConfig) => s.health === undefined;
 
 /** sameRecord(a, b, ["realServers"]) for services, without serialising the common ones. */
 function sameServiceScalars(a: ServiceConfig, b: ServiceConfig): boolean {
+  if (a === b) return true;
   if (!plainService(a) || !plainService(b)) return sameRecord(a, b, ["realServers"]);
   return a.protocol === b.protocol && a.address === b.address && a.port === b.port && a.fwmark === b.fwmark && a.scheduler === b.scheduler &&
     a.persistence?.timeout === b.persistence?.timeout && a.persistence?.netmask === b.persistence?.netmask && a.schedFlags === b.schedFlags && a.onePacket === b.onePacket;
@@ -325,13 +328,16 @@ function sameServiceScalars(a: ServiceConfig, b: ServiceConfig): boolean {
  *  its positions, and ours is what the merge would make of it (the common case of a reload:
  *  the service is kept as it is, and the change set sees it unchanged without looking in). */
 function mergeKeepsOurs(b: ServiceConfig, o: ServiceConfig, t: ServiceConfig): boolean {
-  if (!samePos(b, t) || !samePos(o, t) || !sameServiceScalars(b, t) || b.realServers.length !== t.realServers.length) return false;
   const n = t.realServers.length;
-  for (let i = 0; i < n; i++) {
-    const x = b.realServers[i];
-    const y = t.realServers[i];
-    if (x.address !== y.address || x.port !== y.port || !samePos(x, y) || !sameServer(x, y)) return false;
-  }
+  // The file's record unchanged (the same record: the parser kept it) needs no look inside.
+  if (b !== t) {
+    if (!samePos(b, t) || !samePos(o, t) || !sameServiceScalars(b, t) || b.realServers.length !== n) return false;
+    for (let i = 0; i < n; i++) {
+      const x = b.realServers[i];
+      const y = t.realServers[i];
+      if (x.address !== y.address || x.port !== y.port || !samePos(x, y) || !sameServer(x, y)) return false;
+    }
+  } else if (!samePos(o, t)) return false;
   // Ours as the merge orders it: the file's servers it has, in the file's order and at the
   // file's positions, then those only the control plane added. Commonly all of them, in order.
   if (o.realServers.length === n) {
@@ -356,8 +362,21 @@ function mergeKeepsOurs(b: ServiceConfig, o: ServiceConfig, t: ServiceConfig): b
   return true;
 }
 
+/** Records of the running configuration that a merge kept as they were against a file's record
+ *  (mergeKeepsOurs held): merged against the same file record again (the file did not change
+ *  it: the parser gave the same record), the merge keeps them again, with no look inside. */
+const keptAgainst = new WeakMap<ServiceConfig, ServiceConfig>();
+
 function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
-  if (b && o && mergeKeepsOurs(b, o, t)) return o;
+  if (b === t) {
+    // Not in the file's change: as the control plane left it (removed, or kept as it is).
+    if (!o) return undefined;
+    if (o === t || keptAgainst.get(o) === t) return o;
+  }
+  if (b && o && mergeKeepsOurs(b, o, t)) {
+    keptAgainst.set(o, t);
+    return o;
+  }
   const sameScalars = b !== undefined && sameServiceScalars(b, t);
   if (b && !o && sameScalars && mergeKeyed(b.realServers, [], t.realServers, serverKey, mergeServer).length === 0) {
     return undefined; // removed by the control plane, unchanged in the file
@@ -371,27 +390,81 @@ export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, ne
   // No copies: a configuration is not changed in place once made (commands copy what they
   // touch: ServiceTable), so the merge shares the records it keeps. The services are found
   // by the lists' indexes (kept beside them: the parse and the commands made them).
+  // Commonly the three lists hold the same services in the same order: a service is looked up
+  // by key (the lists' indexes) only where they do not.
   const out: DirectorConfig = { ...newFile };
-  const b = positionsOf(oldFile.services);
-  const o = positionsOf(running.services);
-  const t = positionsOf(newFile.services);
   const merged: ServiceConfig[] = [];
   const pos = new Map<string, number>();
-  const at = (list: ServiceConfig[], i: number | undefined) => (i === undefined ? undefined : list[i]);
+  /** The service keyed k of list, looked for at i first. */
+  const find = (list: ServiceConfig[], i: number, k: string, t: ServiceConfig) => {
+    const x = list[i];
+    if (x === t || (x !== undefined && keyOf(x) === k)) return x;
+    const at = servicePosition(list, k);
+    return at === undefined ? undefined : list[at];
+  };
   // The file's order first, then what only the control plane added.
-  for (const tv of newFile.services) {
+  let found = 0;
+  for (let i = 0; i < newFile.services.length; i++) {
+    const tv = newFile.services[i];
     const k = keyOf(tv);
-    const m = mergeService(at(oldFile.services, b.get(k)), at(running.services, o.get(k)), tv);
+    const ov = find(running.services, i, k, tv);
+    if (ov) found++;
+    const m = mergeService(find(oldFile.services, i, k, tv), ov, tv);
     if (m) { pos.set(k, merged.length); merged.push(m); }
   }
-  for (const ov of running.services) {
-    const k = keyOf(ov);
-    if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
+  // (Keys are unique in a list: the parsers and ipvsadm refuse a second service of a key.)
+  if (found < running.services.length) {
+    const b = positionsOf(oldFile.services);
+    const t = positionsOf(newFile.services);
+    for (const ov of running.services) {
+      const k = keyOf(ov);
+      if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
+    }
   }
   positions.set(merged, { pos, length: merged.length });
   out.services = merged;
   if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts;
   return out;
+}
+
+/** The services of after at the positions of before where the two lists hold the same keys in
+ *  the same order (the common case of a reload: a walk of pointer compares), as pairs (was,
+ *  now) of the records that differ; undefined where they do not (a service added, removed or
+ *  moved). */
+export function alignedChanges(before: ServiceConfig[], after: ServiceConfig[]): [was: ServiceConfig, now: ServiceConfig, at: number][] | undefined {
+  if (before.length !== after.length) return undefined;
+  const pairs: [ServiceConfig, ServiceConfig, number][] = [];
+  for (let i = 0; i < after.length; i++) {
+    const a = before[i];
+    const b = after[i];
+    if (a === b) continue;
+    if (keyOf(a) !== keyOf(b)) return undefined;
+    pairs.push([a, b, i]);
+  }
+  return pairs;
+}
+
+/** What differs between two lists of services by record: the keys of the services added,
+ *  removed or changed (another record of the same key), and whether the services in both
+ *  kept their order. */
+export function serviceChanges(before: ServiceConfig[], after: ServiceConfig[]): { keys: string[]; inOrder: boolean } {
+  const aligned = alignedChanges(before, after);
+  if (aligned) return { keys: aligned.map(([, now]) => keyOf(now)), inOrder: true };
+  const keys: string[] = [];
+  const was = positionsOf(before);
+  const now = positionsOf(after);
+  for (const a of before) if (!now.has(keyOf(a))) keys.push(keyOf(a));
+  let last = -1;
+  let inOrder = true;
+  for (const b of after) {
+    const k = keyOf(b);
+    const i = was.get(k);
+    if (i === undefined) { keys.push(k); continue; }
+    if (i < last) inOrder = false;
+    last = i;
+    if (before[i] !== b) keys.push(k);
+  }
+  return { keys, inOrder };
 }
 
 /** The index of a list of services by key (built once, kept beside the list). */
@@ -450,14 +523,6 @@ export interface ModelProblem {
 /** The VIPs of a list of services (kept beside it: a command that adds or removes no
  *  service keeps them, ServiceTable.done). */
 const vipSets = new WeakMap<ServiceConfig[], Set<string>>();
-function vipsOf(services: ServiceConfig[]): Set<string> {
-  let v = vipSets.get(services);
-  if (!v) {
-    v = new Set(services.filter((s) => s.fwmark === undefined).map((s) => s.address));
-    vipSets.set(services, v);
-  }
-  return v;
-}
 
 const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1;
 
@@ -493,52 +558,205 @@ function thresholdProblem(cfg: DirectorConfig, r: { uthreshold?: number; lthresh
     `; IPVS refuses it ("lower threshold is higher than upper threshold")`;
 }
 
+/** What checkModel reads of a configuration besides its services: the same for all of them.
+ *  key: all of it in a few words (a service checked under the same key gives the same). */
+interface ModelContext {
+  key: string;
+  cfg: DirectorConfig;
+  words: { svc: string; rs: string };
+  own: Map<string, string>;
+  subnets: { net: number; mask: number; prefix: number; text: string; name: string }[];
+}
+
+/** The context of the last check (the same object while its key is the same: a service's
+ *  problems kept are found valid by a pointer compare). */
+let lastContext: ModelContext | undefined;
+
+function contextOf(cfg: DirectorConfig): ModelContext {
+  const addressed = cfg.interfaces.filter((i) => i.address);
+  const own = new Map(addressed.map((i) => [i.address!.split("/")[0], i.name]));
+  const subnets = addressed.map((i) => {
+    const { address, prefixLen } = parseCidr(i.address!);
+    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
+    const net = (ipToNumber(address) & mask) >>> 0;
+    return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
+  });
+  const key = `${cfg.format ?? ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}`;
+  if (lastContext?.key === key) return lastContext;
+  lastContext = { key, cfg, words: { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") }, own, subnets };
+  return lastContext;
+}
+
+/** One service's problems; isVip: whether an address is a VIP of the director (another
+ *  service's, or its own). */
+function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: string) => boolean): ModelProblem[] {
+  const out: ModelProblem[] = [];
+  const { words, own, subnets } = c;
+  if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
+  else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
+  else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
+  else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
+  const server = (address: string, line: number, keyword: string, where: Pos | undefined) => {
+    const why = address === "0.0.0.0" || address === "255.255.255.255" ? `a real server cannot be ${address}`
+      : notUnicast(address, subnets) ? `real server ${address}: ${notUnicast(address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
+      : isVip(address) ? `real server ${address} is a virtual address of this director`
+        : own.has(address) ? `real server ${address} is the director's own address (interface ${own.get(address)})` : undefined;
+    if (why) out.push({ line, keyword, where, reason: why });
+  };
+  for (const r of s.realServers) server(r.address, r.line, words.rs, r.where);
+  // The sorry server stands in for the real servers: the same rules apply to it.
+  const sorry = s.health?.sorry;
+  if (sorry) server(sorry.address, sorry.line, "sorry_server", sorry.where);
+  for (const r of s.realServers) {
+    const why = thresholdProblem(c.cfg, r);
+    if (why) out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}:${r.port}: ${why}` });
+  }
+  return out;
+}
+
+const NO_PROBLEMS: readonly ModelProblem[] = Object.freeze([]);
+
+/** Each service's own problems (all but a real server that is some service's VIP), by record:
+ *  a record is not changed in place once checked (a configuration is not changed in place
+ *  once made; the rules parser builds its records in place before they are checked), so a
+ *  configuration that shares most services with one checked before (a reload: the parsers
+ *  keep the records of what did not change) checks only the others. Kept while the context is
+ *  the same. (Found without reading the record: at 10,000 services, reading a field of each
+ *  is milliseconds of cache misses.) */
+const ownProblems = new WeakMap<ServiceConfig, { context: ModelContext; problems: readonly ModelProblem[] }>();
+
+function ownProblemsOf(s: ServiceConfig, c: ModelContext): readonly ModelProblem[] {
+  const known = ownProblems.get(s);
+  if (known?.context === c) return known.problems;
+  const found = serviceProblems(s, c, () => false);
+  const problems = found.length ? found : NO_PROBLEMS;
+  ownProblems.set(s, { context: c, problems });
+  return problems;
+}
+
+/**
+ * The addresses of a list of services, counted: VIPs (of services not matched by mark) and
+ * real servers (the sorry servers with them), and the addresses that are both (a real server
+ * that is a VIP: checkModel's one check across services). Kept for the list checked last and
+ * carried to the next by the records that differ (a reload's: what changed), so that the check
+ * across services costs the change, not the table.
+ */
+class AddressIndex {
+  private listed: ServiceConfig[] = [];
+  readonly vips = new Map<string, number>();
+  private readonly servers = new Map<string, number>();
+  /** Addresses that are a VIP and some service's real server. */
+  readonly both = new Set<string>();
+
+  /** The index of services (what differs from the list indexed last is counted in or out). */
+  follow(services: ServiceConfig[]): this {
+    const before = this.listed;
+    const net = new Map<ServiceConfig, number>();
+    const n = Math.max(before.length, services.length);
+    for (let i = 0; i < n; i++) {
+      const a = before[i];
+      const b = services[i];
+      if (a === b) continue;
+      if (a) net.set(a, (net.get(a) ?? 0) - 1);
+      if (b) net.set(b, (net.get(b) ?? 0) + 1);
+    }
+    let sound = true;
+    for (const [s, times] of net) if (times && !this.count(s, times)) sound = false;
+    if (!sound) this.rebuild(services); // a record changed in place after it was counted
+    this.listed = services.slice();
+    return this;
+  }
+
+  private rebuild(services: ServiceConfig[]): void {
+    this.vips.clear();
+    this.servers.clear();
+    this.both.clear();
+    for (const s of services) this.count(s, 1);
+  }
+
+  /** s counted times more (or fewer); false where a count would go below 0. */
+  private count(s: ServiceConfig, times: number): boolean {
+    let sound = true;
+    const { vips, servers, both } = this;
+    const bump = (m: Map<string, number>, address: string) => {
+      const n = (m.get(address) ?? 0) + times;
+      if (n > 0) m.set(address, n);
+      else {
+        if (n < 0) sound = false;
+        m.delete(address);
+      }
+    };
+    const relate = (address: string) => {
+      if (vips.has(address) && servers.has(address)) both.add(address);
+      else both.delete(address);
+    };
+    if (s.fwmark === undefined) {
+      bump(vips, s.address);
+      relate(s.address);
+    }
+    for (const r of s.realServers) {
+      bump(servers, r.address);
+      if (vips.has(r.address)) relate(r.address);
+    }
+    const sorry = s.health?.sorry;
+    if (sorry) {
+      bump(servers, sorry.address);
+      if (vips.has(sorry.address)) relate(sorry.address);
+    }
+    return sound;
+  }
+}
+
+const addressIndex = new AddressIndex();
+
+/** Whether one of s's real servers (or its sorry server) has an address of addresses. */
+function serves(s: ServiceConfig, addresses: Set<string>): boolean {
+  for (const r of s.realServers) if (addresses.has(r.address)) return true;
+  return s.health?.sorry !== undefined && addresses.has(s.health.sorry.address);
+}
+
 /**
  * What no input may set up, whichever syntax it came in (checked once, here): a VIP or a
  * real server that is not a unicast address (0.0.0.0, 255.255.255.255, multicast,
  * loopback, a director subnet's network or broadcast address); a VIP that is the
  * director's own address; a real server that is a VIP or the director's own address; a
  * lower threshold above the upper; a broadcast or multicast MAC.
+ *
+ * Its cost follows what changed since the last check: a service's own problems are kept by
+ * record (ownProblems), and a real server that is a VIP is found by the addresses' counts
+ * (AddressIndex); only a service with a real server at such an address is checked whole again.
  */
 export function checkModel(cfg: DirectorConfig, only?: Iterable<string>): ModelProblem[] {
   const out: ModelProblem[] = [];
-  const words = { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") };
-  const own = new Map(cfg.interfaces.filter((i) => i.address).map((i) => [i.address!.split("/")[0], i.name]));
-  const subnets = cfg.interfaces.filter((i) => i.address).map((i) => {
-    const { address, prefixLen } = parseCidr(i.address!);
-    const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
-    const net = (ipToNumber(address) & mask) >>> 0;
-    return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
-  });
-  const vips = vipsOf(cfg.services);
-  // The services given (those a command touched: the rest was checked when it was made,
-  // and the interfaces and neighbours do not change by command), or all.
-  const services = only ? [...only].map((k) => servicePosition(cfg.services, k)).filter((i) => i !== undefined).map((i) => cfg.services[i!]) : cfg.services;
-  if (!only) {
-    for (const i of cfg.interfaces) {
-      if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+  const c = contextOf(cfg);
+  if (only) {
+    // The services given (those a command touched: the rest was checked when it was made,
+    // and the interfaces and neighbours do not change by command).
+    // The VIPs: kept beside the list (a command that adds or removes no service keeps them),
+    // or the counted addresses carried to this list (the first command after a reload: its
+    // list shares most records with the one checked last, so no walk of the table).
+    let vips = vipSets.get(cfg.services);
+    if (!vips) {
+      vips = new Set(addressIndex.follow(cfg.services).vips.keys());
+      vipSets.set(cfg.services, vips);
     }
-    for (const n of cfg.neighbours) {
-      if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
-    }
+    const services = [...only].map((k) => servicePosition(cfg.services, k)).filter((i) => i !== undefined).map((i) => cfg.services[i!]);
+    for (const s of services) out.push(...serviceProblems(s, c, (a) => vips.has(a)));
+    return out;
   }
-  for (const s of services) {
-    if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
-    else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
-    else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
-    else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
-    // The sorry server stands in for the real servers: the same rules apply to it.
-    const sorry = s.health?.sorry ? [{ address: s.health.sorry.address, line: s.health.sorry.line, keyword: "sorry_server", where: s.health.sorry.where }] : [];
-    for (const r of [...s.realServers.map((x) => ({ ...x, keyword: words.rs })), ...sorry]) {
-      const why = r.address === "0.0.0.0" || r.address === "255.255.255.255" ? `a real server cannot be ${r.address}`
-        : notUnicast(r.address, subnets) ? `real server ${r.address}: ${notUnicast(r.address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
-        : vips.has(r.address) ? `real server ${r.address} is a virtual address of this director`
-          : own.has(r.address) ? `real server ${r.address} is the director's own address (interface ${own.get(r.address)})` : undefined;
-      if (why) out.push({ line: r.line, keyword: r.keyword, where: r.where, reason: why });
-    }
-    for (const r of s.realServers) {
-      const why = thresholdProblem(cfg, r);
-      if (why) out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}:${r.port}: ${why}` });
+  for (const i of cfg.interfaces) {
+    if (isMulticastMac(i.mac)) out.push({ file: i.file, line: i.line, keyword: i.mac, where: i.macWhere, reason: `interface ${i.name}: ${i.mac} is a ${i.mac === "ff:ff:ff:ff:ff:ff" ? "broadcast" : "multicast"} MAC address, not one an interface can have` });
+  }
+  for (const n of cfg.neighbours) {
+    if (isMulticastMac(n.mac)) out.push({ file: n.file, line: n.line, keyword: n.mac, where: n.macWhere, reason: `neighbour ${n.address}: ${n.mac} is a broadcast or multicast MAC address` });
+  }
+  const index = addressIndex.follow(cfg.services);
+  const isVip = (a: string) => index.vips.has(a);
+  for (const s of cfg.services) {
+    if (index.both.size && serves(s, index.both)) out.push(...serviceProblems(s, c, isVip));
+    else {
+      const own = ownProblemsOf(s, c);
+      if (own.length) out.push(...own);
     }
   }
   return out;

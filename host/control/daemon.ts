@@ -6,7 +6,7 @@
 
 import { EngineAdapter } from "../dataplane/adapter.js";
 import { IpvsadmError, Parsed } from "../config/ipvsadm.js";
-import { checkModel, mergeReload, servicePosition, serviceKey, ServiceTable } from "../config/model.js";
+import { alignedChanges, checkModel, keyOf, mergeReload, serviceChanges, servicePosition, serviceKey, ServiceTable } from "../config/model.js";
 import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "../config/rules.js";
 import { fileOrders } from "./load.js";
 import { restartErrors, scratchErrors } from "../dataplane/reload.js";
@@ -22,6 +22,7 @@ export class ControlState {
   constructor(private readonly engine: EngineAdapter, private file: DirectorConfig, private readonly loadFile: () => DirectorConfig,
     private readonly log: (line: string) => void = () => {}, private view: HealthView = INITIAL) {
     this.current = file;
+    this.appliedWith = view;
     this.applied = effective(file, view);
   }
 
@@ -29,8 +30,9 @@ export class ControlState {
   /** What the engine holds: effective(current), service for service at the same positions. */
   private applied: DirectorConfig;
   /** Each called with a new running configuration; services: the keys of the only services
-   *  it changed, when only they changed (an ipvsadm command), so that a listener's cost can
-   *  follow the change; undefined: anything may have changed (a reload, a removal). */
+   *  it changed (added, removed, or another record), when only they changed and the others
+   *  kept their order (an ipvsadm command, commonly a reload), so that a listener's cost can
+   *  follow the change; undefined: anything may have changed (services moved). */
   private listeners: ((cfg: DirectorConfig, services?: readonly string[]) => void)[] = [];
   /** Services whose health changed since the engine last took it (refresh). */
   private dirty = new Set<string>();
@@ -40,6 +42,11 @@ export class ControlState {
    *  that came back up is not left out until its next state change. */
   private held = new Set<string>();
   private heldAll = false;
+  /** The health view every service the engine holds was computed with (follow() brings
+   *  another: then the next whole change computes them all again). */
+  private appliedWith: HealthView;
+  /** Effective configurations computed whole, with the view they were computed with. */
+  private readonly computedWhole = new WeakMap<DirectorConfig, HealthView>();
 
   /** The running configuration (what the file and ipvsadm commands made it). */
   get running(): DirectorConfig {
@@ -55,6 +62,9 @@ export class ControlState {
   follow(view: HealthView, f: (cfg: DirectorConfig, services?: readonly string[]) => void): void {
     this.view = view;
     this.listeners.push(f);
+    // The engine's services as the new view has them, once, now (queued as any change): a
+    // later change then computes only the services it changes (effectiveOf).
+    if (view !== this.appliedWith) this.refresh().catch((e: Error) => this.log(`${WARNING}health: ${e.message}`));
   }
 
   /** f called with each new running configuration the engine took (VRRP follows a reload). */
@@ -76,7 +86,7 @@ export class ControlState {
       if (!all && keys.length === 0) return [];
       let changes: string[];
       try {
-        changes = all ? await this.applyWhole(effective(this.current, this.view)) : await this.applyTouched(this.current, keys);
+        changes = all ? await this.applyWhole(this.wholeEffective(this.current)) : await this.applyTouched(this.current, keys);
       } catch (e) {
         if (all) this.heldAll = true;
         else for (const k of keys) this.held.add(k);
@@ -97,7 +107,47 @@ export class ControlState {
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(plan.set);
     this.applied = eff;
+    if (this.computedWhole.get(eff) === this.view) this.appliedWith = this.view;
     return [...plan.changes, ...vrrp];
+  }
+
+  /** effective(cfg) as health's view has it now, every service computed. */
+  private wholeEffective(cfg: DirectorConfig): DirectorConfig {
+    const eff = effective(cfg, this.view);
+    this.computedWhole.set(eff, this.view);
+    return eff;
+  }
+
+  /** effective(next) in proportion to what changed: a service that is the same record as in
+   *  the running configuration, and whose health did not change since the engine took it
+   *  (no flip waits for a refresh, none was refused), is as the engine holds it: that record
+   *  is taken (and the change set sees it unchanged by a pointer compare). Where next holds the
+   *  running configuration's services in the same order, the others are not even read (at
+   *  10,000 services, reading a field of each is milliseconds of cache misses). */
+  private effectiveOf(next: DirectorConfig): DirectorConfig {
+    if (this.dirtyAll || this.heldAll || this.appliedWith !== this.view) return this.wholeEffective(next);
+    const was = this.current.services;
+    const held = this.applied.services;
+    const aligned = alignedChanges(was, next.services);
+    if (aligned && held.length === was.length) {
+      const services = held.slice();
+      for (const [, now, i] of aligned) services[i] = effectiveService(now, this.view);
+      for (const k of [...this.dirty, ...this.held]) {
+        const i = servicePosition(next.services, k);
+        if (i !== undefined) services[i] = effectiveService(next.services[i], this.view);
+      }
+      return { ...next, services };
+    }
+    if (!next.services.some((s) => s.health)) return next; // as effective(): health has no say
+    const services = next.services.map((s, i) => {
+      if (!s.health) return s;
+      const j = was[i] === s ? i : servicePosition(was, keyOf(s));
+      if (j === undefined || was[j] !== s) return effectiveService(s, this.view);
+      const k = keyOf(s);
+      if (this.dirty.has(k) || this.held.has(k) || held[j] === undefined || keyOf(held[j]) !== k) return effectiveService(s, this.view);
+      return held[j];
+    });
+    return { ...next, services };
   }
 
   /** The engine takes the services keyed keys of next (the running configuration to be),
@@ -128,21 +178,27 @@ export class ControlState {
    *  services touched, when given: the rest is as it was). Health checking follows only
    *  once the engine took it, so a refused change leaves every checker as it was. */
   private async commit(next: DirectorConfig, touched?: { keys: string[]; director: boolean }): Promise<string[]> {
-    const changes = touched ? await this.applyTouched(next, touched.keys, touched.director) : await this.applyWhole(effective(next, this.view));
+    // A whole change (a reload, a removal) names the services it changed to the listeners
+    // when the rest kept their order (then health follows those only: its cost follows the change).
+    const changed = touched || !this.listeners.length ? undefined : serviceChanges(this.current.services, next.services);
+    const keys = touched?.keys ?? (changed?.inOrder ? changed.keys : undefined);
+    const changes = touched ? await this.applyTouched(next, touched.keys, touched.director) : await this.applyWhole(this.effectiveOf(next));
     this.current = next;
     if (this.listeners.length) {
-      for (const f of this.listeners) f(next, touched?.keys);
+      for (const f of this.listeners) f(next, keys);
       // Checkers the change (re)started see their servers as keepalived starts them (alpha).
-      if (touched) {
-        const moved = touched.keys.filter((k) => {
+      if (keys) {
+        const moved = keys.filter((k) => {
           const i = servicePosition(next.services, k);
-          return i !== undefined && JSON.stringify(effectiveService(next.services[i], this.view)) !== JSON.stringify(this.applied.services[i]);
+          if (i === undefined) return false;
+          const now = effectiveService(next.services[i], this.view);
+          return now !== this.applied.services[i] && JSON.stringify(now) !== JSON.stringify(this.applied.services[i]);
         });
         if (moved.length) changes.push(...await this.applyTouched(next, moved));
       } else {
         // Service by service, the same records skipped (effective() keeps an unchecked
         // service as it is): the table's JSON twice was ~0.75 s of a 10,000-service reload.
-        const after = effective(next, this.view);
+        const after = this.wholeEffective(next);
         const held = this.applied.services;
         const same = after.services.length === held.length && after.services.every((s, i) => s === held[i] || JSON.stringify(s) === JSON.stringify(held[i]));
         if (!same) changes.push(...await this.applyWhole(after));

@@ -34,7 +34,12 @@ export function readConfig(path: string, director?: string, strict = false, devi
     const e = new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
     return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  const read = looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path);
+  return checkRead(looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path), devices);
+}
+
+/** What follows the parse of a file (its cost is the reload's after the parse): the devices
+ *  filled in, the model's checks, every error in file order. */
+export function checkRead(read: PartialConfig & { errors: ConfigError[] }, devices: DeviceResolution = { missing: "error" }): PartialConfig & { errors: ConfigError[] } {
   const cfg = read.cfg;
   // The devices' MACs, addresses and MTUs before anything looks at them (the model's checks,
   // the engine's): read once, here, at each start, reload and check.

@@ -8,7 +8,7 @@
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
 import { ipToWire, parseCidr, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "../config/rules.js";
-import { keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
+import { alignedChanges, keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
 import { vrrpPart } from "../vrrp/machines.js";
 
 /** A change set and what it changes, in words (the log's and `wasmvs reload`'s). */
@@ -181,13 +181,19 @@ function vrrpDifference(prev: DirectorConfig, next: DirectorConfig): ChangeSet["
 /** Everything that differs from prev (what the engine holds) to next (what it is to hold). */
 export function planDifference(prev: DirectorConfig, next: DirectorConfig): Plan {
   const plan = new ServicePlan(next);
-  // The lists' indexes by key (kept beside them: built once).
-  const before = serviceIndex(prev.services);
-  const after = serviceIndex(next.services);
-  for (const s of prev.services) if (!after.has(keyOf(s))) plan.service(s, undefined);
-  for (const s of next.services) {
-    const i = before.get(keyOf(s));
-    plan.service(i === undefined ? undefined : prev.services[i], s);
+  // The same services in the same order (a reload that adds, removes and moves none): the
+  // records that differ, found by pointer compares (a record unchanged is the same record).
+  const aligned = alignedChanges(prev.services, next.services);
+  if (aligned) for (const [was, now] of aligned) plan.service(was, now);
+  else {
+    // The lists' indexes by key (kept beside them: built once).
+    const before = serviceIndex(prev.services);
+    const after = serviceIndex(next.services);
+    for (const s of prev.services) if (!after.has(keyOf(s))) plan.service(s, undefined);
+    for (const s of next.services) {
+      const i = before.get(keyOf(s));
+      plan.service(i === undefined ? undefined : prev.services[i], s);
+    }
   }
   return plan.plan(directorDifference(prev, next), vrrpDifference(prev, next));
 }

@@ -53,6 +53,9 @@ export function effectiveService(s: ServiceConfig, view: HealthView): ServiceCon
   if (h.sorry && (sorryIn || h.sorry.inhibit) && !out.some((r) => r.address === h.sorry!.address && r.port === h.sorry!.port)) {
     out.push({ address: h.sorry.address, port: h.sorry.port, method: h.sorry.method, weight: sorryIn ? 1 : 0, uthreshold: 0, lthreshold: 0, line: h.sorry.line });
   }
+  // Every server in, at its configured weight (the common case): the service itself, so that a
+  // change set sees it unchanged by a pointer compare (a reload, a refresh of the whole table).
+  if (out.length === s.realServers.length && out.every((r, i) => r === s.realServers[i])) return s;
   return { ...s, realServers: out };
 }
 
