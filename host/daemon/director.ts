@@ -471,7 +471,6 @@ function directorServices(p: DirectorParts): Service[] {
   ];
 }
 
-const MARK = (w: string) => { if (process.env.WASMVS_START_TIMES) console.log(`START-T ${w} ${Date.now() % 100000}`); };
 
 /**
  * Load the data path's engine with the file before anything else is touched (the thread
@@ -485,7 +484,6 @@ async function proveStart(booting: BootingThread, o: { fileCfg: DirectorConfig; 
   let refusal: Error | undefined;
   try {
     set = startSetOf(o.startCfg);
-    MARK("start set");
   } catch (e) {
     refusal = e as Error; // a value the engine would refuse, found as the set was made
   }
@@ -514,7 +512,6 @@ async function proveStart(booting: BootingThread, o: { fileCfg: DirectorConfig; 
 }
 
 export async function runDirector(o: RunOptions): Promise<void> {
-  MARK("runDirector");
   // The data-path thread loads its code while the file is read.
   const booting = DataplaneThread.boot();
   let fileCfg: DirectorConfig;
@@ -524,7 +521,6 @@ export async function runDirector(o: RunOptions): Promise<void> {
     await booting.abort();
     throw e;
   }
-  MARK("loaded");
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
@@ -533,15 +529,13 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // What the engine starts with: the file as health checking lets it be before any check
   // (servers with an alpha checker wait for their first success; sorry servers stand in).
   const startCfg = effective(fileCfg);
-  MARK("effective");
   let fatal: string | undefined;
   let wake: () => void = () => {};
   const onFatal = (why: string) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); };
   // Everything is checked before any device or socket is touched.
   await proveStart(booting, { fileCfg, startCfg, options, offload, log: o.log, onFatal });
-  MARK("proven");
   try {
-    await runProven(o, booting, fileCfg, options, offload, { onFatal, fatal: () => fatal, wake: (f) => { wake = f; } });
+    await runProven(o, booting, fileCfg, options, offload, { fatal: () => fatal, onWake: (f) => { wake = f; } });
   } finally {
     // Given up before the data path ran (the socket, the table or an interface refused): the thread ends.
     await booting.abort();
@@ -549,11 +543,10 @@ export async function runDirector(o: RunOptions): Promise<void> {
 }
 
 async function runProven(o: RunOptions, booting: BootingThread, fileCfg: DirectorConfig, options: ThreadStart["options"], offload: boolean,
-  f: { onFatal: (why: string) => void; fatal: () => string | undefined; wake: (w: () => void) => void }): Promise<void> {
+  f: { fatal: () => string | undefined; onWake: (w: () => void) => void }): Promise<void> {
   for (const w of fileCfg.warnings ?? []) o.log(`${WARNING}${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
-  MARK("claimed");
   // A previous process's table: the connections go on (a planned restart or upgrade, or the
   // crash journal of one that was killed). Read now, replaced only once every service below
   // has started (the journal's first pass): a start that fails leaves it as it was.
@@ -574,7 +567,7 @@ async function runProven(o: RunOptions, booting: BootingThread, fileCfg: Directo
   const health: ProcessHealth = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
   const survived = errorLog(o.log, health);
   const stopped = new Promise<string>((resolve) => {
-    f.wake(() => resolve("fatal"));
+    f.onWake(() => resolve("fatal"));
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
@@ -597,14 +590,9 @@ async function runProven(o: RunOptions, booting: BootingThread, fileCfg: Directo
   };
   try {
     // The engine's two parts first: every other service is given the data-path thread's adapter.
-    MARK("taps");
-    await startInOrder([taps]);
-    MARK("taps started");
-    await startInOrder([dataPath]);
-    MARK("dataPath started");
+    await startInOrder([taps, dataPath]);
     await startInOrder(directorServices({ o, fileCfg, engine: dataPath.thread!, dataPath, estimator, fifos, health, survived, socketPath, running,
       onHup: (reload) => { onHup = reload; } }));
-    MARK("services started");
     // Every resource is held: from now on the table file is this director's (journal.ts).
     if (tablePath) {
       // A refused file, moved aside for a look (rename moves a link itself, never what it

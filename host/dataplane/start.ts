@@ -3,9 +3,7 @@
 // arguments, not the configuration model: no parse, position or health state crosses, and
 // the thread runs no configuration code.
 
-import type { DirectorConfig } from "../config/director.js";
-import { syncKeyBytes } from "../config/director.js";
-import { vrrpSpecs } from "../config/rules.js";
+import { syncKeyBytes, vrrpSpecs, type DirectorConfig } from "../config/director.js";
 import { packServices, type StartSet } from "../engine/start.js";
 import { directorParts } from "./changeset.js";
 

@@ -84,16 +84,11 @@ const next = <T>(port: MessagePort): Promise<T> => new Promise((resolve) => port
 
 async function main(t: ThreadData): Promise<void> {
   const post = (m: ThreadMessage) => t.port.postMessage(m);
-  const MARK = (w: string) => { if (process.env.WASMVS_START_TIMES) console.log(`START-T thread ${w} ${Date.now() % 100000}`); };
-  MARK("booted");
   const start = await next<StartMessage>(t.startPort);
-  MARK("start message");
   let engine: Engine;
   try {
     engine = await Engine.create(start.module, start.options);
-    MARK("engine");
     applyStartSet(engine, start.set);
-    MARK("applied");
     engine.setVnetHeaders(start.vnet);
   } catch (e) {
     t.startPort.postMessage({ refused: (e as Error).message } satisfies StartReply);
