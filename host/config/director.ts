@@ -3,7 +3,7 @@
 // commands): its interfaces, routes, neighbours, services and real servers, and the settings
 // of the director block. Plain data: positions (Pos) say where each value was written.
 
-import type { MarkRule, RealServerSpec, ServiceSpec } from "../engine/index.js";
+import type { MarkRule, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
 import type { FifoConfig, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "./vrrp.js";
 
@@ -211,3 +211,16 @@ export interface DirectorConfig {
 /** The sync key's bytes (undefined: none, authentication off). */
 export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
   cfg.syncAuth ? Uint8Array.from(cfg.syncAuth.keyHex.match(/../g)!.map((h) => parseInt(h, 16))) : undefined;
+
+/** The engine's VRRP table: the instances in order, then static_ipaddress as one held-always entry. */
+export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
+  const out = (cfg.vrrp ?? []).map(vrrpSpec);
+  const st = cfg.staticAddresses ?? [];
+  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), static: true });
+  return out;
+}
+
+export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
+  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
+    excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
+}

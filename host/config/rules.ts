@@ -18,7 +18,7 @@
 
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
-  AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, VrrpInstanceSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
+  AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
 import { IpvsadmError, parseArgs, parseCommon, Parsed, plainServer } from "./ipvsadm.js";
@@ -26,29 +26,14 @@ import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { keyOf, keywordOf, serviceKey, ServiceTable } from "./model.js";
-import type { VrrpInstanceConfig } from "./vrrp.js";
 import { readSyncKey } from "./synckey.js";
 import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
-import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig, type ServiceConfig } from "./director.js";
+import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, vrrpSpecs, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig, type ServiceConfig } from "./director.js";
 
 // What moved to director.ts (the configuration's types) and errors.ts (its one error type),
 // still importable from here.
 export * from "./director.js";
 export * from "./errors.js";
-
-/** What the engine keeps of a VRRP instance. */
-/** The engine's VRRP table: the instances in order, then static_ipaddress as one held-always entry. */
-export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
-  const out = (cfg.vrrp ?? []).map(vrrpSpec);
-  const st = cfg.staticAddresses ?? [];
-  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), static: true });
-  return out;
-}
-
-export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
-  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
-    excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
-}
 
 /** Where configuration text comes from when not from files: the playground gives the text
  *  in its editor under a file name (undefined: no such file). */

@@ -32,7 +32,9 @@ import { tapAddon } from "../io/tap.js";
 import { vipOnHostWarning, vipsOnHost } from "../control/devices.js";
 import { Housekeeping } from "../control/housekeeping.js";
 import { systemClock } from "../io/clock.js";
-import { DataplaneThread, ThreadOptions } from "../dataplane/client.js";
+import { BootingThread, DataplaneThread, StartRefused, ThreadStart } from "../dataplane/client.js";
+import { startSetOf, vrrpConfigOf } from "../dataplane/start.js";
+import type { StartSet } from "../engine/start.js";
 import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { effective } from "../health/overlay.js";
 import { HealthService } from "../health/service.js";
@@ -248,14 +250,14 @@ class DataPath implements Service {
     this.realTime = true;
   }
 
-  constructor(private readonly o: { options: ThreadOptions["options"]; config: DirectorConfig; taps: Ports; offload: boolean;
-    log: (line: string) => void; onFatal: (why: string) => void; table?: TakenTable }) {}
+  constructor(private readonly o: { booting: BootingThread; options: ThreadStart["options"]; config: DirectorConfig; taps: Ports; offload: boolean;
+    log: (line: string) => void; table?: TakenTable }) {}
 
   async start(): Promise<void> {
-    const { options, config, taps, offload, log, table } = this.o;
+    const { booting, options, config, taps, offload, log, table } = this.o;
     const elapsedMs = table ? Math.max(0, Date.now() - table.writtenAtMs) : 0;
-    const thread = await DataplaneThread.start({ options, config, fds: taps.fds, rings: taps.rings, vnet: offload, onFatal: this.o.onFatal, log,
-      table: table && { entries: table.entries, elapsedMs } });
+    // The thread's engine holds the file already (proveStart): it is given the interfaces.
+    const thread = await booting.go({ fds: taps.fds, rings: taps.rings, table: table && { entries: table.entries, elapsedMs } });
     this.thread = thread;
     if (thread.tid) {
       if (wantsRealTime(this.o.config)) {
@@ -473,8 +475,56 @@ function directorServices(p: DirectorParts): Service[] {
   ];
 }
 
+
+/**
+ * Load the data path's engine with the file before anything else is touched (the thread
+ * forwards nothing until it is given the interfaces): all of it or nothing. A refused file
+ * ends the thread and is proven again on a scratch engine, which says every error at its
+ * file:line:column as `wasmvs check` does.
+ */
+async function proveStart(booting: BootingThread, o: { fileCfg: DirectorConfig; startCfg: DirectorConfig; options: ThreadStart["options"]; offload: boolean;
+  log: (line: string) => void; onFatal: (why: string) => void }): Promise<void> {
+  let set: StartSet | undefined;
+  let refusal: Error | undefined;
+  try {
+    set = startSetOf(o.startCfg);
+  } catch (e) {
+    refusal = e as Error; // a value the engine would refuse, found as the set was made
+  }
+  if (set) {
+    try {
+      await booting.prove({ options: o.options, set, vrrpConfig: vrrpConfigOf(o.startCfg), vnet: o.offload, log: o.log, onFatal: o.onFatal });
+      return;
+    } catch (e) {
+      if (!(e instanceof StartRefused)) {
+        await booting.abort();
+        throw e;
+      }
+      refusal = e;
+    }
+  }
+  await booting.abort();
+  // (The connection table's room proven too, without a page of it touched: checkSizing.)
+  let checkEngine: Engine;
+  try {
+    checkEngine = await loadEngine({ batch: 1, slotSize: o.options.slotSize, ...checkSizing(o.fileCfg) });
+  } catch (e) {
+    throw sizingError(o.fileCfg, e) ?? e;
+  }
+  applyConfig(checkEngine, o.startCfg);
+  throw refusal!;
+}
+
 export async function runDirector(o: RunOptions): Promise<void> {
-  const fileCfg: DirectorConfig = loadConfig(o.config, o.director, o.strict);
+  // The data-path thread loads its code while the file is read.
+  const booting = DataplaneThread.boot();
+  let fileCfg: DirectorConfig;
+  try {
+    fileCfg = loadConfig(o.config, o.director, o.strict);
+  } catch (e) {
+    await booting.abort();
+    throw e;
+  }
   const offload = fileCfg.offload?.on ?? false;
   // Slots hold the largest frame the interfaces' MTUs allow; with offloads the kernel hands
   // over TCP segments of up to 64 KB, and fewer such slots are enough.
@@ -483,15 +533,21 @@ export async function runDirector(o: RunOptions): Promise<void> {
   // What the engine starts with: the file as health checking lets it be before any check
   // (servers with an alpha checker wait for their first success; sorry servers stand in).
   const startCfg = effective(fileCfg);
+  let fatal: string | undefined;
+  let wake: () => void = () => {};
+  const onFatal = (why: string) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); };
   // Everything is checked before any device or socket is touched.
-  // (The connection table's room proven too, without a page of it touched: checkSizing.)
-  let checkEngine: Engine;
+  await proveStart(booting, { fileCfg, startCfg, options, offload, log: o.log, onFatal });
   try {
-    checkEngine = await loadEngine({ batch: 1, slotSize: options.slotSize, ...checkSizing(fileCfg) });
-  } catch (e) {
-    throw sizingError(fileCfg, e) ?? e;
+    await runProven(o, booting, fileCfg, options, offload, { fatal: () => fatal, onWake: (f) => { wake = f; } });
+  } finally {
+    // Given up before the data path ran (the socket, the table or an interface refused): the thread ends.
+    await booting.abort();
   }
-  applyConfig(checkEngine, startCfg);
+}
+
+async function runProven(o: RunOptions, booting: BootingThread, fileCfg: DirectorConfig, options: ThreadStart["options"], offload: boolean,
+  f: { fatal: () => string | undefined; onWake: (w: () => void) => void }): Promise<void> {
   for (const w of fileCfg.warnings ?? []) o.log(`${WARNING}${w}`);
   const socketPath = o.socket ?? fileCfg.controlSocket ?? defaultSocket();
   await claimSocket(socketPath);
@@ -514,10 +570,8 @@ export async function runDirector(o: RunOptions): Promise<void> {
 
   const health: ProcessHealth = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
   const survived = errorLog(o.log, health);
-  let fatal: string | undefined;
-  let wake: () => void = () => {};
   const stopped = new Promise<string>((resolve) => {
-    wake = () => resolve("fatal");
+    f.onWake(() => resolve("fatal"));
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
@@ -527,10 +581,7 @@ export async function runDirector(o: RunOptions): Promise<void> {
   process.on("SIGHUP", hup);
 
   const taps = new Ports(fileCfg, offload, options.slotSize - Abi.HEADROOM, o.log);
-  const dataPath = new DataPath({
-    options, config: startCfg, taps, offload, log: o.log, table,
-    onFatal: (why) => { fatal = why; o.log(`${ERROR}the data path stopped: ${why}`); wake(); },
-  });
+  const dataPath = new DataPath({ booting, options, config: fileCfg, taps, offload, log: o.log, table });
   const estimator = new Estimator();
   const fifos = new NotifyFifos(fileCfg.notifyFifos ?? [], o.log);
   const running = `forwarding on ${fileCfg.interfaces.length} interface(s), control socket ${socketPath}`;
@@ -578,5 +629,6 @@ export async function runDirector(o: RunOptions): Promise<void> {
   }
   const last = dataPath.last;
   if (last) o.log(`${NOTICE}stopped after ${last.loop.framesIn} frames in, ${last.loop.framesOut} out\n${formatServices(last)}\n${formatCounters(last)}`);
+  const fatal = f.fatal();
   if (fatal) throw new Error(`the data path stopped: ${fatal}`);
 }

@@ -5,56 +5,93 @@ import { Worker, MessageChannel, MessagePort } from "node:worker_threads";
 import { DEFAULT_MAX_REAL_SERVERS, DEFAULT_MAX_SERVICES, EngineOptions } from "../engine/index.js";
 import { compiledEngine } from "../engine/node.js";
 import { tapAddon } from "../io/tap.js";
-import { DirectorConfig } from "../config/rules.js";
+import type { DirectorConfig } from "../config/director.js";
 import { EngineSizes, fromFailure, RequestAdapter } from "./adapter.js";
 import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure } from "./requests.js";
 import { LoopStats } from "./loop.js";
 import { JournalWriter } from "./journal.js";
-import type { ThreadData, ThreadMessage } from "./thread.js";
+import type { GoMessage, StartMessage, StartReply, ThreadData, ThreadMessage } from "./thread.js";
+import { startSetTransfer, type StartSet } from "../engine/start.js";
+import { startSetOf, vrrpConfigOf } from "./start.js";
 
-export interface ThreadOptions {
+/** The engine's sizes and first load, and what the thread says to the control plane. */
+export interface ThreadStart {
   options: Required<Pick<EngineOptions, "batch" | "slotSize" | "connCapacity">> & EngineOptions;
-  config: DirectorConfig;
-  fds: number[];
-  /** Which of fds are AF_XDP ring ports (rings.c): the thread keeps their view of the host's addresses fresh. */
-  rings?: number[];
+  /** The start set (start.ts startSetOf) and what VRRP's state machines read (vrrpConfigOf). */
+  set: StartSet;
+  vrrpConfig: DirectorConfig;
   vnet: boolean;
   tickMs?: number;
-  /** A previous process's table to take in before the first frame (handoff.ts). */
-  table?: { entries: Uint8Array; elapsedMs: number };
   /** The thread died (a defect): the director cannot forward any more. */
   onFatal: (why: string) => void;
   /** A line the thread has to say (a VRRP engine call that failed). */
   log?: (line: string) => void;
 }
 
-export class DataplaneThread extends RequestAdapter {
-  readonly sizes: EngineSizes;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
-  private stopped?: (s: { loop: LoopStats; table?: { entries: Uint8Array; count: number } }) => void;
-  /** The data-path thread's kernel thread ID (where the system allows reading it). */
-  tid?: number;
-  /** What the thread took in from a previous process's table. */
-  imported?: { applied: number; expired: number; unmatched: number };
-  private inflightSnapshot?: Promise<EngineSnapshot>;
-  private dead?: string;
+/** The interfaces it forwards on, and a previous process's table to take in first. */
+export interface ThreadPorts {
+  fds: number[];
+  /** Which of fds are AF_XDP ring ports (rings.c): the thread keeps their view of the host's addresses fresh. */
+  rings?: number[];
+  /** A previous process's table to take in before the first frame (handoff.ts). */
+  table?: { entries: Uint8Array; elapsedMs: number };
+}
 
-  private constructor(private readonly worker: Worker, private readonly port: MessagePort, private readonly bell: number, o: ThreadOptions) {
-    super();
-    this.sizes = { slotSize: o.options.slotSize, connCapacity: o.options.connCapacity, maxServices: o.options.maxServices ?? DEFAULT_MAX_SERVICES,
-      maxRealServers: o.options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS };
+/** All of it at once (DataplaneThread.start). */
+export type ThreadOptions = Omit<ThreadStart, "set" | "vrrpConfig"> & ThreadPorts & { config: DirectorConfig };
+
+/** The data-path thread from its start to its loop: started before the configuration is read
+ *  (it loads its code while the control plane parses), given its engine's start set, which it
+ *  proves by loading it (prove: a refusal ends the thread and nothing else was touched), then
+ *  the interfaces (go). */
+export class BootingThread {
+  private readonly worker: Worker;
+  private readonly port: MessagePort;
+  private readonly startPort: MessagePort;
+  private readonly bell: number;
+  private start?: ThreadStart;
+  /** Why the worker ended or failed before its loop ran. */
+  private failed?: (why: string) => void;
+  private ended?: string;
+  private aborted = false;
+
+  constructor() {
+    this.bell = tapAddon().bellOpen();
+    const { port1, port2 } = new MessageChannel();
+    const steps = new MessageChannel();
+    this.port = port1;
+    this.startPort = steps.port1;
+    const data: ThreadData = { bell: this.bell, port: port2, startPort: steps.port2 };
+    this.worker = new Worker(new URL("./thread.js", import.meta.url), { workerData: data, transferList: [port2, steps.port2] });
+    const end = (why: string) => { this.ended ??= why; this.failed?.(why); };
+    this.worker.on("error", (e) => end(`data-path thread error: ${e.message}`));
+    this.worker.on("exit", (code) => end(`data-path thread exited (${code})`));
   }
 
-  /** Start the thread; resolves once its engine holds the configuration and it forwards. */
-  static async start(o: ThreadOptions): Promise<DataplaneThread> {
-    const addon = tapAddon();
-    const bell = addon.bellOpen();
-    const { port1, port2 } = new MessageChannel();
-    const data: ThreadData = { module: await compiledEngine("release"), options: o.options, config: o.config, fds: o.fds, rings: o.rings ?? [], vnet: o.vnet,
-      tickMs: o.tickMs ?? 100, bell, port: port2, table: o.table };
-    const worker = new Worker(new URL("./thread.js", import.meta.url), { workerData: data, transferList: [port2] });
-    const t = new DataplaneThread(worker, port1, bell, o);
+  /** Make the engine and load it with o.set; resolves once it holds all of it, rejects with
+   *  the engine's first refusal (the thread has ended: nothing else is to be done with it). */
+  async prove(o: ThreadStart): Promise<void> {
+    this.start = o;
+    const msg: StartMessage = { module: await compiledEngine("release"), options: o.options, set: o.set, vrrpConfig: o.vrrpConfig, vnet: o.vnet, tickMs: o.tickMs ?? 100 };
+    const reply = await new Promise<StartReply>((resolve, reject) => {
+      if (this.ended) return reject(new Error(this.ended));
+      this.failed = (why) => reject(new Error(why));
+      this.startPort.once("message", resolve);
+      this.startPort.postMessage(msg, startSetTransfer(o.set));
+    });
+    this.failed = undefined;
+    if ("refused" in reply) {
+      await this.abort();
+      throw new StartRefused(reply.refused);
+    }
+  }
+
+  /** Forward on ports' interfaces; resolves once the loop runs. */
+  async go(ports: ThreadPorts): Promise<DataplaneThread> {
+    const o = this.start!;
+    // From here the thread is the DataplaneThread's to stop (abort does nothing).
+    this.aborted = true;
+    const t = new DataplaneThread(this.worker, this.port, this.bell, o.options);
     await new Promise<void>((resolve, reject) => {
       const fail = (why: string) => {
         t.dead = why;
@@ -63,25 +100,87 @@ export class DataplaneThread extends RequestAdapter {
         reject(new Error(why));
         o.onFatal(why);
       };
-      port1.on("message", (m: ThreadMessage) => {
-        if ("ready" in m) { t.imported = m.imported; t.tid = m.tid; resolve(); }
-        else if ("vrrp" in m) { for (const f of t.vrrpListeners) f(m.vrrp); }
-        else if ("log" in m) o.log?.(m.log);
-        else if ("fatal" in m) fail(m.fatal);
-        else if ("stopped" in m) t.stopped?.({ loop: m.stopped, table: m.table });
-        else if ("journal" in m) t.journal?.take(m.journal);
-        else {
-          const p = t.pending.get(m.id);
-          if (!p) return;
-          t.pending.delete(m.id);
-          if (m.failure) p.reject(fromFailure(m.failure as RequestFailure));
-          else p.resolve(m.reply as EngineReply);
-        }
-      });
-      worker.on("error", (e) => fail(`data-path thread error: ${e.message}`));
-      worker.on("exit", (code) => { if (!t.stopped && !t.dead) fail(`data-path thread exited (${code})`); });
+      this.failed = (why) => { if (!t.stopped && !t.dead) fail(why); };
+      if (this.ended) return fail(this.ended);
+      t.listen(o, resolve, fail);
+      const go: GoMessage = { go: true, fds: ports.fds, rings: ports.rings ?? [], table: ports.table };
+      this.startPort.postMessage(go);
+      this.startPort.close();
     });
     return t;
+  }
+
+  /** The start given up (a refused file, or what comes after the proof failed): the thread
+   *  ends. Nothing once go was called. */
+  async abort(): Promise<void> {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.failed = undefined;
+    this.ended ??= "aborted";
+    try { this.startPort.postMessage({ abort: true } satisfies GoMessage); } catch { /* closed */ }
+    this.startPort.close();
+    await this.worker.terminate();
+    this.port.close();
+    tapAddon().close(this.bell);
+  }
+}
+
+/** The engine refused the start set (its first refusal; applyConfig on a scratch engine says all of them). */
+export class StartRefused extends Error {}
+
+export class DataplaneThread extends RequestAdapter {
+  readonly sizes: EngineSizes;
+  private nextId = 1;
+  /** @internal (BootingThread) */ readonly pending = new Map<number, { resolve: (r: EngineReply) => void; reject: (e: Error) => void }>();
+  /** @internal */ stopped?: (s: { loop: LoopStats; table?: { entries: Uint8Array; count: number } }) => void;
+  /** The data-path thread's kernel thread ID (where the system allows reading it). */
+  tid?: number;
+  /** What the thread took in from a previous process's table. */
+  imported?: { applied: number; expired: number; unmatched: number };
+  private inflightSnapshot?: Promise<EngineSnapshot>;
+  /** @internal */ dead?: string;
+
+  constructor(private readonly worker: Worker, private readonly port: MessagePort, private readonly bell: number, options: ThreadStart["options"]) {
+    super();
+    this.sizes = { slotSize: options.slotSize, connCapacity: options.connCapacity, maxServices: options.maxServices ?? DEFAULT_MAX_SERVICES,
+      maxRealServers: options.maxRealServers ?? DEFAULT_MAX_REAL_SERVERS };
+  }
+
+  /** @internal (BootingThread.go) The thread's messages: ready, VRRP's events, lines to log, a fatal end, replies. */
+  listen(o: Pick<ThreadStart, "log">, ready: () => void, fail: (why: string) => void): void {
+    this.port.on("message", (m: ThreadMessage) => {
+      if ("ready" in m) { this.imported = m.imported; this.tid = m.tid; ready(); }
+      else if ("vrrp" in m) { for (const f of this.vrrpListeners) f(m.vrrp); }
+      else if ("log" in m) o.log?.(m.log);
+      else if ("fatal" in m) fail(m.fatal);
+      else if ("stopped" in m) this.stopped?.({ loop: m.stopped, table: m.table });
+      else if ("journal" in m) this.journal?.take(m.journal);
+      else {
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        if (m.failure) p.reject(fromFailure(m.failure as RequestFailure));
+        else p.resolve(m.reply as EngineReply);
+      }
+    });
+  }
+
+  /** The thread started early, before the configuration is read (BootingThread). */
+  static boot(): BootingThread {
+    return new BootingThread();
+  }
+
+  /** Start the thread with config; resolves once its engine holds it and it forwards. */
+  static async start(o: ThreadOptions): Promise<DataplaneThread> {
+    const boot = new BootingThread();
+    try {
+      await boot.prove({ ...o, set: startSetOf(o.config), vrrpConfig: vrrpConfigOf(o.config) });
+    } catch (e) {
+      await boot.abort();
+      o.onFatal((e as Error).message);
+      throw e;
+    }
+    return boot.go(o);
   }
 
   protected request(req: EngineRequest): Promise<EngineReply> {
@@ -108,7 +207,7 @@ export class DataplaneThread extends RequestAdapter {
   }
   private lastSnapshot?: { snap: EngineSnapshot; at: number };
 
-  private journal?: JournalWriter;
+  /** @internal */ journal?: JournalWriter;
 
   /** The table written to path every half second from now on (journal.ts). */
   startJournal(path: string, log: (line: string) => void): void {

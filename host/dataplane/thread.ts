@@ -19,7 +19,8 @@ import { readlinkSync } from "node:fs";
 import { Engine, EngineOptions } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { BELL_BIT, RING_DEVICE_GONE, RING_MORE_QUEUES, tapAddon } from "../io/tap.js";
-import { applyConfig, DirectorConfig } from "../config/rules.js";
+import type { DirectorConfig } from "../config/director.js";
+import { applyStartSet, type StartSet } from "../engine/start.js";
 import { engineNow, FramePump, LoopStats } from "./loop.js";
 import { EngineRequest, serveRequest, toFailure } from "./requests.js";
 import { Journal, JournalMessage } from "./journal.js";
@@ -27,22 +28,34 @@ import { PolledClock } from "../io/clock.js";
 import { engineDevice, VrrpEvent, VrrpMachines } from "../vrrp/machines.js";
 import { ERROR } from "../io/log.js";
 
+/** What the thread is started with (before the configuration is read: it loads its code
+ *  meanwhile). The rest comes on startPort: a StartMessage, answered with a StartReply, then
+ *  a GoMessage once the control plane holds the interfaces. */
 export interface ThreadData {
+  bell: number;
+  /** Requests and replies once the loop runs. */
+  port: MessagePort;
+  /** The start's two steps (closed once the loop runs). */
+  startPort: MessagePort;
+}
+
+/** The engine to make and what to load it with (start.ts: every refusal ends the start). */
+export interface StartMessage {
   module: WebAssembly.Module;
   options: EngineOptions;
-  config: DirectorConfig;
-  /** TAP descriptors and ring ports by ifindex (-1: none). */
-  fds: number[];
-  /** The ring ports among fds (AF_XDP, rings.c). */
-  rings: number[];
+  set: StartSet;
+  /** What VRRP's state machines read of the configuration (no services). */
+  vrrpConfig: DirectorConfig;
   vnet: boolean;
   /** The engine's timers (expiry, ARP retries) while frames flow; idle, ten times less often. */
   tickMs: number;
-  bell: number;
-  port: MessagePort;
-  /** A previous process's table (handoff.ts), taken in before the first frame. */
-  table?: { entries: Uint8Array; elapsedMs: number };
 }
+
+/** The engine holds the whole start set (proven), or why not. */
+export type StartReply = { proven: true } | { refused: string };
+
+/** Forward: the interfaces' descriptors, and a previous process's table to take in first. */
+export type GoMessage = { go: true; fds: number[]; rings: number[]; table?: { entries: Uint8Array; elapsedMs: number } } | { abort: true };
 
 /** Frames read for one engine call. Every frame of a batch is read before the first is
  *  written, so a small batch keeps latency down; too small, and the per-call costs show.
@@ -66,14 +79,33 @@ export type ThreadMessage =
   | { stopped: LoopStats; table?: { entries: Uint8Array; count: number } }
   | { journal: JournalMessage };
 
-async function main(d: ThreadData): Promise<void> {
-  const post = (m: ThreadMessage) => d.port.postMessage(m);
+/** The next message on port (the start's steps: the loop itself never waits on the event loop). */
+const next = <T>(port: MessagePort): Promise<T> => new Promise((resolve) => port.once("message", resolve));
+
+async function main(t: ThreadData): Promise<void> {
+  const post = (m: ThreadMessage) => t.port.postMessage(m);
+  const start = await next<StartMessage>(t.startPort);
   let engine: Engine;
+  try {
+    engine = await Engine.create(start.module, start.options);
+    applyStartSet(engine, start.set);
+    engine.setVnetHeaders(start.vnet);
+  } catch (e) {
+    t.startPort.postMessage({ refused: (e as Error).message } satisfies StartReply);
+    t.startPort.close();
+    t.port.close();
+    return;
+  }
+  t.startPort.postMessage({ proven: true } satisfies StartReply);
+  const go = await next<GoMessage>(t.startPort);
+  t.startPort.close();
+  if ("abort" in go) {
+    t.port.close();
+    return;
+  }
+  const d = { ...start, ...go, bell: t.bell, port: t.port };
   let imported: { applied: number; expired: number; unmatched: number } | undefined;
   try {
-    engine = await Engine.create(d.module, d.options);
-    applyConfig(engine, d.config);
-    engine.setVnetHeaders(d.vnet);
     // Before the first frame: a packet of a connection the table holds must find it.
     if (d.table) imported = engine.importTable(d.table.entries, d.table.elapsedMs, engineNow());
   } catch (e) {
@@ -89,7 +121,7 @@ async function main(d: ThreadData): Promise<void> {
   // VRRP on this thread's own clock (performance.now(), ms), timers run by this loop.
   const clock = new PolledClock(() => performance.now(), (e) => post({ log: `${ERROR}VRRP timer: ${(e as Error).message}` }));
   // Always there (with no instance it holds no timer): a reload may add the first instance.
-  const vrrp = new VrrpMachines(d.config, clock, engineDevice(engine, d.config, engineNow, flush),
+  const vrrp = new VrrpMachines(d.vrrpConfig, clock, engineDevice(engine, d.vrrpConfig, engineNow, flush),
     (e) => post({ vrrp: [e] }), (line) => post({ log: line }));
   const poll = () => clock.run();
   post({ ready: true, tid: threadId(), imported });

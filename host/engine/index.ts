@@ -322,6 +322,55 @@ function macWords(mac: string): [number, number] {
   return [(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, b[4] | (b[5] << 8)];
 }
 
+/** A service's engine arguments, checked as the engine's addService checks them (ipvsadm's
+ *  and IPVS's refusals, in their words) and in wire order. */
+export interface ServiceArgs {
+  protocol: number;
+  /** The VIP, or the mark (markToWire) of a firewall-mark service. */
+  address: number;
+  port: number;
+  sched: number;
+  persistence?: [timeout: number, netmask: number];
+  schedFlags: number;
+  onePacket: boolean;
+}
+
+export function serviceArgs(spec: ServiceSpec): ServiceArgs {
+  checkPort(spec.port);
+  const sched = SCHED_CODE[spec.scheduler];
+  if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
+  // IPVS: a port-zero service (all ports of the VIP) must be persistent.
+  if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
+  const persistence = spec.persistence && persistenceArgs(spec.persistence);
+  const fw = spec.fwmark !== undefined;
+  return { protocol: fw ? 0 : PROTO_CODE[spec.protocol], address: fw ? markToWire(spec.fwmark!) : ipToWire(spec.address), port: fw ? 0 : portToWire(spec.port),
+    sched, persistence, schedFlags: spec.schedFlags ?? 0, onePacket: spec.onePacket ?? false };
+}
+
+function persistenceArgs(p: NonNullable<ServiceSpec["persistence"]>): [number, number] {
+  // ipvsadm: -p 1 to 31 days; any netmask (the kernel does not ask for a contiguous one).
+  if (!Number.isInteger(p.timeout) || p.timeout < 1 || p.timeout > 2678400) throw new EngineError(`persistence timeout out of range (1-2678400): ${p.timeout}`, Err.BAD_ARGUMENT);
+  return [p.timeout, ipToWire(p.netmask) >>> 0];
+}
+
+/** A real server's engine arguments (forwarding code, weight, thresholds), checked as the
+ *  engine's addRealServer and editRealServer check them. */
+export function destArgs(spec: RealServerSpec): [number, number, number, number] {
+  const fwd = METHOD_CODE[spec.method];
+  if (fwd === undefined) throw new EngineError(`unknown forwarding method "${spec.method}"`, Err.BAD_ARGUMENT);
+  if (!Number.isInteger(spec.weight) || spec.weight < 0 || spec.weight > 65535) {
+    throw new EngineError(`weight out of range (0-65535): ${spec.weight}`, Err.BAD_ARGUMENT);
+  }
+  const u = spec.uthreshold ?? 0;
+  const l = spec.lthreshold ?? 0;
+  const outOfRange = (v: number) => !Number.isInteger(v) || v < 0 || v > 0xffffffff;
+  if (outOfRange(u)) throw new EngineError(`upper threshold out of range: ${u}`, Err.BAD_ARGUMENT);
+  if (outOfRange(l)) throw new EngineError(`lower threshold out of range: ${l}`, Err.BAD_ARGUMENT);
+  // ip_vs_add_dest, ip_vs_edit_dest: ERANGE, also when no upper threshold is set.
+  if (l > u) throw new EngineError(`lower threshold ${l} is higher than upper threshold ${u}`, Err.BAD_ARGUMENT);
+  return [fwd, spec.weight, u, l];
+}
+
 export class Engine {
   readonly exports: EngineExports;
   readonly batch: number;
@@ -661,26 +710,25 @@ export class Engine {
   // ---- services and real servers ---------------------------------------------------------
 
   addService(spec: ServiceSpec): number {
-    checkPort(spec.port);
-    const sched = SCHED_CODE[spec.scheduler];
-    if (sched === undefined) throw new EngineError(`unknown scheduler "${spec.scheduler}" (supported: ${SCHEDULERS.join(", ")})`, Err.BAD_ARGUMENT);
-    // IPVS: a port-zero service (all ports of the VIP) must be persistent.
-    if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
-    const persistence = spec.persistence && this.persistenceArgs(spec.persistence);
-    const index = spec.fwmark !== undefined
-      ? check(this.exports.addService(0, markToWire(spec.fwmark), 0, sched), `service fwmark ${spec.fwmark}`, this.fullText(sched, true))
-      : check(this.exports.addService(PROTO_CODE[spec.protocol], ipToWire(spec.address), portToWire(spec.port), sched),
-        `service ${spec.protocol} ${spec.address}:${spec.port}`, this.fullText(sched, true));
-    if (persistence) check(this.exports.setPersistence(index, ...persistence), `service ${index}`);
-    if (spec.schedFlags) check(this.exports.setSchedFlags(index, spec.schedFlags), `service ${index} scheduler flags`);
-    if (spec.onePacket) check(this.exports.setOnePacket(index, 1), `service ${index} one-packet scheduling`);
+    const a = serviceArgs(spec);
+    return this.addServiceWith(a, () => (spec.fwmark !== undefined ? `service fwmark ${spec.fwmark}` : `service ${spec.protocol} ${spec.address}:${spec.port}`));
+  }
+
+  /** addService with its arguments checked and in wire order already (serviceArgs): the
+   *  start set's packed services (start.ts) come this way, without a string to parse. */
+  addServiceWith(a: ServiceArgs, name: () => string): number {
+    const code = this.exports.addService(a.protocol, a.address, a.port, a.sched);
+    const index = code < 0 ? check(code, name(), this.fullText(a.sched, true)) : code;
+    if (a.persistence) check(this.exports.setPersistence(index, a.persistence[0], a.persistence[1]), `service ${index}`);
+    if (a.schedFlags) check(this.exports.setSchedFlags(index, a.schedFlags), `service ${index} scheduler flags`);
+    if (a.onePacket) check(this.exports.setOnePacket(index, 1), `service ${index} one-packet scheduling`);
     return index;
   }
 
   editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0, onePacket = false): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
-    const p = persistence ? this.persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
+    const p = persistence ? persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
     // Refused before anything changes (the engine would refuse it too, after the rest).
     const r = this.region[Region.SERVICES] + index * ServiceField.SIZE;
     const inUse = index >= 0 && index < this.maxServices && this.u8[r + ServiceField.FLAGS] !== 0;
@@ -751,12 +799,6 @@ export class Engine {
     return out;
   }
 
-  private persistenceArgs(p: NonNullable<ServiceSpec["persistence"]>): [number, number] {
-    // ipvsadm: -p 1 to 31 days; any netmask (the kernel does not ask for a contiguous one).
-    if (!Number.isInteger(p.timeout) || p.timeout < 1 || p.timeout > 2678400) throw new EngineError(`persistence timeout out of range (1-2678400): ${p.timeout}`, Err.BAD_ARGUMENT);
-    return [p.timeout, ipToWire(p.netmask) >>> 0];
-  }
-
   /** IPVS's expire_quiescent_template: templates to a server of weight 0 expire at their next use. */
   setExpireQuiescentTemplate(on: boolean): void {
     this.exports.setExpireQuiescent(on ? 1 : 0);
@@ -787,34 +829,24 @@ export class Engine {
     }
   }
 
-  private destArgs(spec: RealServerSpec): [number, number, number, number] {
-    const fwd = METHOD_CODE[spec.method];
-    if (fwd === undefined) throw new EngineError(`unknown forwarding method "${spec.method}"`, Err.BAD_ARGUMENT);
-    if (!Number.isInteger(spec.weight) || spec.weight < 0 || spec.weight > 65535) {
-      throw new EngineError(`weight out of range (0-65535): ${spec.weight}`, Err.BAD_ARGUMENT);
-    }
-    const u = spec.uthreshold ?? 0;
-    const l = spec.lthreshold ?? 0;
-    for (const [n, v] of [["upper threshold", u], ["lower threshold", l]] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new EngineError(`${n} out of range: ${v}`, Err.BAD_ARGUMENT);
-    }
-    // ip_vs_add_dest, ip_vs_edit_dest: ERANGE, also when no upper threshold is set.
-    if (l > u) throw new EngineError(`lower threshold ${l} is higher than upper threshold ${u}`, Err.BAD_ARGUMENT);
-    return [fwd, spec.weight, u, l];
-  }
-
   addRealServer(service: number, spec: RealServerSpec): number {
     checkPort(spec.port);
-    const [fwd, w, u, l] = this.destArgs(spec);
-    const code = this.exports.addDest(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l);
+    const [fwd, w, u, l] = destArgs(spec);
+    return this.addRealServerWith(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
+  }
+
+  /** addRealServer with its arguments checked and in wire order already (destArgs). */
+  addRealServerWith(service: number, address: number, port: number, fwd: number, w: number, u: number, l: number, name: () => string): number {
+    const code = this.exports.addDest(service, address, port, fwd, w, u, l);
+    if (code >= 0) return code;
     const inService = service >= 0 && service < this.maxServices ? this.dv.getUint16(this.region[Region.SERVICES] + service * ServiceField.SIZE + ServiceField.DEST_COUNT, true) : 0;
-    return check(code, `real server ${spec.address}:${spec.port}`, inService >= Abi.MAX_SERVICE_REAL_SERVERS
+    return check(code, name(), inService >= Abi.MAX_SERVICE_REAL_SERVERS
       ? `service ${service} has ${Abi.MAX_SERVICE_REAL_SERVERS} real servers, the most one service may have`
       : `the real-server table is full (${this.maxRealServers} real servers, counting removed ones that still have connections; the director's max_real_servers)`);
   }
 
   editRealServer(index: number, spec: RealServerSpec): void {
-    const [fwd, w, u, l] = this.destArgs(spec);
+    const [fwd, w, u, l] = destArgs(spec);
     check(this.exports.editDest(index, fwd, w, u, l), `real server ${spec.address}:${spec.port}`);
   }
 

@@ -3,7 +3,8 @@
 // with nodemailer to the configured server. Sending never blocks the daemon: mails wait
 // in a bounded queue and go one at a time; a failure is logged and counted, not retried.
 
-import { createTransport, Transporter } from "nodemailer";
+import { createRequire } from "node:module";
+import type { Transporter } from "nodemailer";
 import type { HealthGlobals } from "../config/health.js";
 import { WARNING } from "../io/log.js";
 
@@ -17,6 +18,8 @@ export class Mailer {
   readonly stats = { sent: 0, failed: 0, dropped: 0 };
 
   constructor(private readonly g: HealthGlobals & { smtpServer: { host: string; port: number } }, private readonly log: (line: string) => void) {
+    // nodemailer loaded only where mail is configured (tens of ms at every start otherwise).
+    const { createTransport } = createRequire(import.meta.url)("nodemailer") as typeof import("nodemailer");
     this.transport = createTransport({
       host: g.smtpServer.host, port: g.smtpServer.port, secure: false, ignoreTLS: true, name: g.smtpHeloName ?? g.routerId ?? "localhost",
       connectionTimeout: g.smtpConnectTimeoutMs, greetingTimeout: g.smtpConnectTimeoutMs, socketTimeout: g.smtpConnectTimeoutMs,

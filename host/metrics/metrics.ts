@@ -4,7 +4,8 @@
 // at scrape time, nothing is kept twice. Exposition by prom-client.
 
 import { createServer, Server } from "node:http";
-import { Counter as PCounter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createRequire } from "node:module";
+import type * as Prom from "prom-client";
 import { dropsOf, ServiceInfo } from "../engine/index.js";
 import type { EngineSnapshot } from "../dataplane/snapshot.js";
 import { ringDrops } from "../io/ring-drops.js";
@@ -61,9 +62,19 @@ function serviceLabelsOf(s: ServiceInfo): { local_address: string; local_port: s
     : { local_address: s.address, local_port: String(s.port), proto: s.protocol.toUpperCase(), local_mark: "" };
 }
 
+type Registry = Prom.Registry;
+// prom-client loaded when an endpoint is configured: a director without metrics does not pay
+// its load at start (tens of ms). Set by metricsRegistry, before anything here uses them.
+let PCounter: typeof Prom.Counter;
+let Gauge: typeof Prom.Gauge;
+let Histogram: typeof Prom.Histogram;
+
 export function metricsRegistry(snap: () => EngineSnapshot, health?: () => ProcessHealth, checking?: () => CheckingView | undefined,
   sync?: () => SyncRolesView | undefined): Registry {
-  const r = new Registry();
+  const prom = createRequire(import.meta.url)("prom-client") as typeof Prom;
+  ({ Counter: PCounter, Gauge, Histogram } = prom);
+  const { collectDefaultMetrics } = prom;
+  const r = new prom.Registry();
   // The process's own CPU, memory, descriptors and event-loop lag: the director is the data plane.
   collectDefaultMetrics({ register: r, prefix: "wasmvs_" });
   const totals = () => {

@@ -18,7 +18,7 @@
 // in-thread engine adapter (LocalEngine).
 
 import type { Clock } from "../io/clock.js";
-import { positionsAside, samePositionsAside, vrrpSpecs, type DirectorConfig } from "../config/rules.js";
+import { positionsAside, samePositionsAside, vrrpSpecs, type DirectorConfig } from "../config/director.js";
 import type { Engine } from "../engine/index.js";
 import { SYNC_REFRESH_MS } from "../engine/index.js";
 import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";

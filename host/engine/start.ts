@@ -1,0 +1,126 @@
+// The engine's first load, as the data-path thread takes it: a start set. The control plane
+// reads the file and resolves it (interfaces by index, routes to their interface); what goes
+// to the thread is what the engine's calls take, the services and real servers packed into
+// one typed array of wire-order values (transferred, not cloned: 64k services × 10 come to
+// 16 MB, where the configuration model's structured clone took seconds and its copy stayed
+// in memory). The values are checked as the engine's own calls check them (serviceArgs,
+// destArgs) when they are packed; the engine refuses the rest (a table full, a DR server
+// not on-link) as it applies them, in the file's order, and the first refusal ends the load.
+//
+// This file imports only the engine: no configuration model, no control code.
+
+import { checkPort, destArgs, Proto, Engine, EngineError, InterfaceSpec, ipToWire, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
+  VrrpInstanceSpec, wireToIp } from "./index.js";
+import type { NeighbourSpec, RouteSpec } from "./changes.js";
+
+/** A service row: protocol (0: a firewall mark), address (or mark) and port in wire order,
+ *  scheduler code, persistence timeout (0: none) and netmask, scheduler flags, one-packet,
+ *  and how many of the real-server rows after the services are its own. */
+const SERVICE_WORDS = 9;
+/** A real-server row: address and port in wire order, forwarding code, weight, thresholds. */
+const SERVER_WORDS = 6;
+
+/** Services and their real servers, packed (packServices). */
+export interface PackedServices {
+  services: number;
+  servers: number;
+  /** The service rows, then every real-server row in their services' order. */
+  table: Uint32Array;
+}
+
+/** What a fresh engine is loaded with, in the order it is applied (as the engine's calls
+ *  would be made one by one from the file). */
+export interface StartSet {
+  interfaces: InterfaceSpec[];
+  routes: RouteSpec[];
+  neighbours: NeighbourSpec[];
+  /** ipvsadm --set (absent: the engine's defaults). */
+  timeouts?: Partial<Timeouts>;
+  rejectUnknown: boolean;
+  expireQuiescentTemplate: boolean;
+  marks: MarkRule[];
+  vrrp: VrrpInstanceSpec[];
+  /** Connection sync receiving from the start (its VRRP instance starts as backup). */
+  sync?: { ifindex: number; syncid?: number; maxlen?: number; peer?: string };
+  /** undefined: the engine's default share. */
+  syncTableShare?: number;
+  syncAuthKey?: Uint8Array;
+  expireNodestConn: boolean;
+  sloppyTcp: boolean;
+  services: PackedServices;
+}
+
+/** The services packed, their values checked as addService and addRealServer check them
+ *  (throws their EngineError or AddressError at the first refused). */
+export function packServices(list: readonly (ServiceSpec & { realServers: readonly RealServerSpec[] })[]): PackedServices {
+  let servers = 0;
+  for (const s of list) servers += s.realServers.length;
+  const table = new Uint32Array(list.length * SERVICE_WORDS + servers * SERVER_WORDS);
+  let r = list.length * SERVICE_WORDS;
+  for (let k = 0; k < list.length; k++) {
+    const s = list[k];
+    const a = serviceArgs(s);
+    const o = k * SERVICE_WORDS;
+    table[o] = a.protocol;
+    table[o + 1] = a.address;
+    table[o + 2] = a.port;
+    table[o + 3] = a.sched;
+    table[o + 4] = a.persistence?.[0] ?? 0;
+    table[o + 5] = a.persistence?.[1] ?? 0;
+    table[o + 6] = a.schedFlags;
+    table[o + 7] = a.onePacket ? 1 : 0;
+    table[o + 8] = s.realServers.length;
+    for (const x of s.realServers) {
+      checkPort(x.port);
+      const [fwd, w, u, l] = destArgs(x);
+      table[r] = ipToWire(x.address);
+      table[r + 1] = portToWire(x.port);
+      table[r + 2] = fwd;
+      table[r + 3] = w;
+      table[r + 4] = u;
+      table[r + 5] = l;
+      r += SERVER_WORDS;
+    }
+  }
+  return { services: list.length, servers, table };
+}
+
+/** What crosses to the thread by transfer (the packed table's memory moves, it is not copied). */
+export const startSetTransfer = (set: StartSet): ArrayBuffer[] => [set.services.table.buffer as ArrayBuffer];
+
+/** Load set into a fresh engine, in order; throws the engine's error at the first refusal
+ *  (the engine is then to be dropped: what it holds is part of the file). */
+export function applyStartSet(e: Engine, set: StartSet): void {
+  for (const i of set.interfaces) e.setInterface(i);
+  for (const r of set.routes) e.addRoute(r.cidr, r.via, r.ifindex);
+  for (const n of set.neighbours) e.setNeighbour(n.address, n.mac, n.ifindex);
+  if (set.timeouts) e.setTimeouts(set.timeouts);
+  e.setRejectUnknown(set.rejectUnknown);
+  e.setExpireQuiescentTemplate(set.expireQuiescentTemplate);
+  e.setMarkRules(set.marks);
+  e.setVrrpInstances(set.vrrp);
+  if (set.sync) e.setSync({ send: false, receive: true, ifindex: set.sync.ifindex, syncid: set.sync.syncid, maxlen: set.sync.maxlen, peer: set.sync.peer, from: set.sync.peer });
+  e.setSyncTableShare(set.syncTableShare);
+  e.setSyncAuthKey(set.syncAuthKey);
+  e.setExpireNodestConn(set.expireNodestConn);
+  e.setSloppyTcp(set.sloppyTcp);
+  const { table, services } = set.services;
+  let r = services * SERVICE_WORDS;
+  for (let k = 0; k < services; k++) {
+    const o = k * SERVICE_WORDS;
+    const fwmark = table[o] === 0;
+    const name = () => (fwmark ? `service fwmark ${markOf(table[o + 1])}` : `service ${table[o] === Proto.UDP ? "udp" : "tcp"} ${wireToIp(table[o + 1])}:${portOf(table[o + 2])}`);
+    const index = e.addServiceWith({
+      protocol: table[o], address: table[o + 1], port: table[o + 2], sched: table[o + 3],
+      persistence: table[o + 4] ? [table[o + 4], table[o + 5]] : undefined, schedFlags: table[o + 6], onePacket: table[o + 7] !== 0,
+    }, name);
+    for (let n = table[o + 8]; n > 0; n--, r += SERVER_WORDS) {
+      e.addRealServerWith(index, table[r], table[r + 1], table[r + 2], table[r + 3], table[r + 4], table[r + 5],
+        () => `${name()}: real server ${wireToIp(table[r])}:${portOf(table[r + 1])}`);
+    }
+  }
+  if (r !== table.length) throw new EngineError(`start set: ${table.length - r} words left over after ${services} services`, -1);
+}
+
+const portOf = (wire: number) => portToWire(wire);
+const markOf = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
