@@ -227,13 +227,8 @@ export class HealthService implements HealthView {
     inPlace: boolean): ServiceEntry {
     const health = s.health!;
     const was = this.services.get(sk);
-    if ((!was || was.unchecked) && !s.realServers.some((r) => r.health?.checkers.length)) {
-      const unchecked: UncheckedServers = { unchecked: true, cfg: s, ...(inPlace && was?.unchecked ? keptOrder(was.unchecked, s) : {}) };
-      servers.set(sk, unchecked);
-      let live = 0;
-      for (const r of s.realServers) live += checkedWeight(r.weight, 0);
-      return { key: sk, cfg: s, quorum: this.quorumOf(was, health, live), unchecked };
-    }
+    const unchecked = this.followUnchecked(s, sk, was, servers, inPlace);
+    if (unchecked) return unchecked;
     // Checkers added to an unchecked service: its servers as they were, one entry each.
     const had = was?.unchecked ? new Set(was.cfg.realServers.map(serverKey)) : undefined;
     for (const r of s.realServers) {
@@ -269,6 +264,25 @@ export class HealthService implements HealthView {
       return sum + (e.alive ? checkedWeight(r.weight, e.add) : 0);
     }, 0);
     return { key: sk, cfg: s, quorum: this.quorumOf(was, health, live) };
+  }
+
+  /** followService for a service none of whose servers has a checker, and that had none
+   *  before either (or was not checked): its servers one entry (UncheckedServers); undefined
+   *  for any other. A function of its own, small, so that V8 optimises it early: a start
+   *  runs it once for each of 10,000 services. */
+  private followUnchecked(s: ServiceConfig, sk: string, was: ServiceEntry | undefined, servers: Map<string, ServerEntry | UncheckedServers>,
+    inPlace: boolean): ServiceEntry | undefined {
+    if (was && !was.unchecked) return undefined;
+    const list = s.realServers;
+    let live = 0;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i];
+      if (r.health?.checkers.length) return undefined;
+      live += checkedWeight(r.weight, 0);
+    }
+    const unchecked: UncheckedServers = inPlace && was?.unchecked ? { unchecked: true, cfg: s, ...keptOrder(was.unchecked, s) } : { unchecked: true, cfg: s };
+    servers.set(sk, unchecked);
+    return { key: sk, cfg: s, quorum: this.quorumOf(was, s.health!, live), unchecked };
   }
 
   /** The service's quorum state: kept where its quorum and hysteresis did not change. */
