@@ -28,7 +28,7 @@ import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "./keepalived-checks.js";
-import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
   addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
@@ -564,6 +564,14 @@ interface VsState {
   onePacket: boolean;
 }
 
+/** The health of a real server without checkers or scripts, one frozen record for each of the
+ *  four there are, shared: a 10,000-service file's 100,000 servers kept two objects each
+ *  alive (its record and its empty list of checkers) through the start and beyond. Nothing
+ *  changes a parsed configuration in place (ControlState copies on write). */
+const PLAIN_SERVER_HEALTH: ServerHealth[] = [false, true].flatMap((inhibit) => [false, true].map((smtpAlert) =>
+  Object.freeze({ checkers: Object.freeze([]) as unknown as CheckerConfig[], inhibit, smtpAlert })));
+const plainServerHealth = (inhibit: boolean, smtpAlert: boolean): ServerHealth => PLAIN_SERVER_HEALTH[(inhibit ? 2 : 0) + (smtpAlert ? 1 : 0)];
+
 /** A real_server statement as read, before the virtual server's settings resolve it. */
 interface RealRead { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[]; refused: boolean }
 
@@ -754,6 +762,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
     for (const cn of r.checkers) {
       errs.attempt(() => { rh.checkers.push(...checker(cn, { vs: vsTiming, rs: r.timing, address: r.rs.address, port: r.rs.port }, globals, trackFiles)); });
     }
+    if (!rh.checkers.length && rh.notifyUp === undefined && rh.notifyDown === undefined) r.rs.health = plainServerHealth(rh.inhibit, rh.smtpAlert);
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
