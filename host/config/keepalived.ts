@@ -28,7 +28,7 @@ import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "./keepalived-checks.js";
-import { HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
   addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
@@ -548,10 +548,60 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
   standIns.delete(cfg);
 }
 
+/** A virtual_server block's settings as its statements are read (virtualServer). */
+interface VsState {
+  scheduler: ServiceConfig["scheduler"];
+  kind: RealServerConfig["method"];
+  protocol: "tcp" | "udp";
+  protocolSet: boolean;
+  health: ServiceHealth;
+  vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean };
+  persistence: ServiceConfig["persistence"];
+  granularity: { mask: string; tok: Tok } | undefined;
+  sorry: RealServerConfig | undefined;
+  sorryMethod: RealServerConfig["method"] | undefined;
+  flagToks: Tok[];
+  onePacket: boolean;
+}
+
+/** The health of a real server without checkers or scripts, one frozen record for each of the
+ *  four there are, shared: a 10,000-service file's 100,000 servers kept two objects each
+ *  alive (its record and its empty list of checkers) through the start and beyond. Nothing
+ *  changes a parsed configuration in place (ControlState copies on write). */
+const PLAIN_SERVER_HEALTH: ServerHealth[] = [false, true].flatMap((inhibit) => [false, true].map((smtpAlert) =>
+  Object.freeze({ checkers: Object.freeze([]) as unknown as CheckerConfig[], inhibit, smtpAlert })));
+const plainServerHealth = (inhibit: boolean, smtpAlert: boolean): ServerHealth => PLAIN_SERVER_HEALTH[(inhibit ? 2 : 0) + (smtpAlert ? 1 : 0)];
+
+/** A real_server statement as read, before the virtual server's settings resolve it. */
+interface RealRead { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[]; refused: boolean }
+
+// virtualServer is read in parts, each a function of its own: as one function V8 took
+// 0.2-0.7 s to optimise it (and threw one attempt away), and a 10,000-service file was
+// mostly read by the interpreter meanwhile (issue 19: keepalived.conf's start).
 function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
   if (!n.children) fail(n.key, "virtual_server needs a block");
-  // A header that is wrong leaves no service, but the block is still checked.
+  const members = virtualServerMembers(n, groups, errs);
+  const reals: RealRead[] = [];
+  const vs: VsState = {
+    scheduler: "wlc", kind: "nat", protocol: "tcp", protocolSet: false,
+    health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
+      where: { file: n.key.file, line: n.key.line, column: n.key.column } },
+    vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
+  };
+  // Each statement on its own (errs.attempt's handling, without a closure per statement).
+  for (const c of n.children!) try {
+    if (c.key.text === "real_server") reals.push(realServerStatement(c, errs));
+    else virtualServerStatement(c, vs);
+  } catch (e) {
+    keep(errs, e);
+  }
+  virtualServerServices(n, cfg, members, reals, vs, errs, globals, trackFiles);
+}
+
+/** The services a virtual_server's header names: an address and port, a mark, or a group's
+ *  members. A header that is wrong leaves no service, but the block is still checked. */
+function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: ErrorList): Member[] {
   let members: Member[] = [];
   errs.attempt(() => {
     const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
@@ -570,121 +620,116 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
       noMoreArgs(n, 2);
     }
   });
-  let scheduler: ServiceConfig["scheduler"] = "wlc";
-  let kind: RealServerConfig["method"] = "nat";
-  let protocol: "tcp" | "udp" = "tcp";
-  let protocolSet = false;
-  const reals: { node: Node; rs: RealServerConfig; explicitMethod: boolean; timing: Timing & { inhibit?: boolean }; checkers: Node[]; refused: boolean }[] = [];
-  const health: ServiceHealth = { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
-    where: { file: n.key.file, line: n.key.line, column: n.key.column } };
-  const vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean } = {};
-  let persistence: ServiceConfig["persistence"];
-  let granularity: { mask: string; tok: Tok } | undefined;
-  let sorry: RealServerConfig | undefined;
-  let sorryMethod: RealServerConfig["method"] | undefined;
-  const flagToks: Tok[] = [];
-  let onePacket = false;
-  // Each statement on its own (errs.attempt's handling, without a closure per statement).
-  for (const c of n.children!) try {
-    const k = c.key.text;
-    if (k === "lb_algo" || k === "lvs_sched") {
-      leaf(c);
-      scheduler = sched(arg(c, 0, "a scheduler"));
-      if (c.args.length > 1) fail(c.args[1], "scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)");
-    } else if (SCHED_FLAG_KEYS.has(k)) {
-      // keepalived's scheduler flags (check_parser.c lbflags_handler), checked against the scheduler below.
-      leaf(c);
-      noMoreArgs(c, 0);
-      flagToks.push(c.key);
-    } else if (k === "ops") {
-      // keepalived's lbflags_handler: one-packet scheduling ("inactive due to not UDP" otherwise).
-      leaf(c);
-      noMoreArgs(c, 0);
-      onePacket = true;
-    } else if (k === "lb_kind" || k === "lvs_method") {
-      leaf(c);
-      kind = method(arg(c, 0, "NAT, DR or TUN"), "this virtual server NAT (its default)") ?? kind;
-      noMoreArgs(c, 1);
-    } else if (k === "protocol") {
-      leaf(c);
-      const p = arg(c, 0, "TCP or UDP").text.toUpperCase();
-      if (p === "SCTP") fail(c.args[0], notSupported("sctp"));
-      if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
-      protocol = p === "TCP" ? "tcp" : "udp";
-      protocolSet = true;
-    } else if (k === "real_server") {
-      // keepalived: the port may be left out (a firewall-mark service's servers have none).
-      // A header that is wrong leaves the server out, but its block is still checked.
-      const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
-      // health written in the literal: added afterwards it takes the object a property store of its own.
-      const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
-      const before = errs.errors.length;
-      try {
-        rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
-        rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
-        noMoreArgs(c, 2);
-      } catch (e) {
-        keep(errs, e);
-      }
-      const refused = errs.errors.length > before;
-      let explicitMethod = false;
-      const rsTiming: Timing & { inhibit?: boolean } = {};
-      const checkers: Node[] = [];
-      for (const r of c.children ?? []) try {
-        if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
-        else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
-        else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
-        else if (r.key.text === "lvs_method") {
-          leaf(r);
-          const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
-          if (m) { rs.method = m; explicitMethod = true; }
-        }
-        else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
-      } catch (e) {
-        keep(errs, e);
-      }
-      reals.push({ node: c, rs, explicitMethod, timing: rsTiming, checkers, refused });
-    } else if (k === "sorry_server") {
-      leaf(c);
-      sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
-        method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
-    } else if (k === "persistence_timeout") {
-      leaf(c);
-      noMoreArgs(c, 1);
-      // keepalived: 360 s when no value is given (IPVS_SVC_PERSISTENT_TIMEOUT); a value outside
-      // 1-2678400 (0 too) is "persistence_timeout invalid" and ignored (check_parser.c pto_handler).
-      const t = c.args[0];
-      if (t && !(/^\d+$/.test(t.text) && Number(t.text) >= 1 && Number(t.text) <= 2678400)) {
-        carryOn(t, "persistence_timeout must be a whole number from 1 to 2678400",
-          `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${persistence ? `persistent as set before (${persistence.timeout} s)` : "not persistent"}`);
-        continue;
-      }
-      persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: persistence?.netmask ?? "255.255.255.255" };
-    } else if (k === "persistence_granularity") {
-      leaf(c);
-      const m = arg(c, 0, "a netmask");
-      noMoreArgs(c, 1);
-      granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw e instanceof InputError && e.code === "netmask" ? new SettingError("not an IPv4 netmask") : e; } }), tok: c.key };
-    } else if (k === "ip_family") {
-      // keepalived's check that every address of the service is of one family.
-      leaf(c);
-      const f = arg(c, 0, "inet or inet6");
-      noMoreArgs(c, 1);
-      if (f.text === "inet6") fail(f, notSupported("ipv6"));
-      if (f.text !== "inet") fail(f, "expected inet or inet6");
-    } else if (k === "sorry_server_lvs_method") {
-      leaf(c);
-      sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? sorryMethod;
-    } else if (!serviceHealthKeyword(c, health, vsTiming)) {
-      unknown(c, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
-    }
+  return members;
+}
+
+/** A real_server statement: its address, port and settings (errors kept in errs). */
+function realServerStatement(c: Node, errs: ErrorList): RealRead {
+  // keepalived: the port may be left out (a firewall-mark service's servers have none).
+  // A header that is wrong leaves the server out, but its block is still checked.
+  const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
+  // health written in the literal: added afterwards it takes the object a property store of its own.
+  const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
+  const before = errs.errors.length;
+  try {
+    rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+    rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
+    noMoreArgs(c, 2);
   } catch (e) {
     keep(errs, e);
   }
+  const refused = errs.errors.length > before;
+  let explicitMethod = false;
+  const rsTiming: Timing & { inhibit?: boolean } = {};
+  const checkers: Node[] = [];
+  for (const r of c.children ?? []) try {
+    if (r.key.text === "weight") { leaf(r); rs.weight = int(arg(r, 0, "a weight"), 0, 65535, "weight"); }
+    else if (r.key.text === "uthreshold") { leaf(r); rs.uthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "uthreshold"); }
+    else if (r.key.text === "lthreshold") { leaf(r); rs.lthreshold = int(arg(r, 0, "a number"), 0, 2147483647, "lthreshold"); }
+    else if (r.key.text === "lvs_method") {
+      leaf(r);
+      const m = method(arg(r, 0, "NAT, DR or TUN"), "the virtual server's method for this real server");
+      if (m) { rs.method = m; explicitMethod = true; }
+    }
+    else if (!serverHealthKeyword(r, rh, rsTiming, checkers)) unknown(r, [...RS_KEYS, ...SERVER_HEALTH_KEYS], "real_server", "virtual_server/real_server");
+  } catch (e) {
+    keep(errs, e);
+  }
+  return { node: c, rs, explicitMethod, timing: rsTiming, checkers, refused };
+}
+
+/** A virtual_server's statement other than real_server, into vs (an error thrown). */
+function virtualServerStatement(c: Node, vs: VsState): void {
+  const k = c.key.text;
+  if (k === "lb_algo" || k === "lvs_sched") {
+    leaf(c);
+    vs.scheduler = sched(arg(c, 0, "a scheduler"));
+    if (c.args.length > 1) fail(c.args[1], "scheduler flags are keywords of their own in keepalived.conf (sh-port, sh-fallback, flag-1 ...)");
+  } else if (SCHED_FLAG_KEYS.has(k)) {
+    // keepalived's scheduler flags (check_parser.c lbflags_handler), checked against the scheduler below.
+    leaf(c);
+    noMoreArgs(c, 0);
+    vs.flagToks.push(c.key);
+  } else if (k === "ops") {
+    // keepalived's lbflags_handler: one-packet scheduling ("inactive due to not UDP" otherwise).
+    leaf(c);
+    noMoreArgs(c, 0);
+    vs.onePacket = true;
+  } else if (k === "lb_kind" || k === "lvs_method") {
+    leaf(c);
+    vs.kind = method(arg(c, 0, "NAT, DR or TUN"), "this virtual server NAT (its default)") ?? vs.kind;
+    noMoreArgs(c, 1);
+  } else if (k === "protocol") {
+    leaf(c);
+    const p = arg(c, 0, "TCP or UDP").text.toUpperCase();
+    if (p === "SCTP") fail(c.args[0], notSupported("sctp"));
+    if (p !== "TCP" && p !== "UDP") fail(c.args[0], "expected TCP or UDP");
+    vs.protocol = p === "TCP" ? "tcp" : "udp";
+    vs.protocolSet = true;
+  } else if (k === "sorry_server") {
+    leaf(c);
+    vs.sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+      method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
+  } else if (k === "persistence_timeout") {
+    leaf(c);
+    noMoreArgs(c, 1);
+    // keepalived: 360 s when no value is given (IPVS_SVC_PERSISTENT_TIMEOUT); a value outside
+    // 1-2678400 (0 too) is "persistence_timeout invalid" and ignored (check_parser.c pto_handler).
+    const t = c.args[0];
+    if (t && !(/^\d+$/.test(t.text) && Number(t.text) >= 1 && Number(t.text) <= 2678400)) {
+      carryOn(t, "persistence_timeout must be a whole number from 1 to 2678400",
+        `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${vs.persistence ? `persistent as set before (${vs.persistence.timeout} s)` : "not persistent"}`);
+      return;
+    }
+    vs.persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: vs.persistence?.netmask ?? "255.255.255.255" };
+  } else if (k === "persistence_granularity") {
+    leaf(c);
+    const m = arg(c, 0, "a netmask");
+    noMoreArgs(c, 1);
+    vs.granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw e instanceof InputError && e.code === "netmask" ? new SettingError("not an IPv4 netmask") : e; } }), tok: c.key };
+  } else if (k === "ip_family") {
+    // keepalived's check that every address of the service is of one family.
+    leaf(c);
+    const f = arg(c, 0, "inet or inet6");
+    noMoreArgs(c, 1);
+    if (f.text === "inet6") fail(f, notSupported("ipv6"));
+    if (f.text !== "inet") fail(f, "expected inet or inet6");
+  } else if (k === "sorry_server_lvs_method") {
+    leaf(c);
+    vs.sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? vs.sorryMethod;
+  } else if (!serviceHealthKeyword(c, vs.health, vs.vsTiming)) {
+    unknown(c, [...VS_KEYS, ...SERVICE_HEALTH_KEYS], "virtual_server", "virtual_server");
+  }
+}
+
+/** A virtual_server read whole: its settings resolved, a service for each of its members. */
+function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], reals: RealRead[], vs: VsState, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): void {
+  const { scheduler, kind, protocol, health, vsTiming, persistence, granularity, sorry, sorryMethod, onePacket } = vs;
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
   // written for it rely on both), and says where keepalived differs.
-  if (!protocolSet && members.some((m) => m.fwmark === undefined)) {
+  if (!vs.protocolSet && members.some((m) => m.fwmark === undefined)) {
     warn(n.key, `no protocol: TCP in wasmvs, but keepalived 2.2 makes this virtual server UDP ("no protocol set - defaulting to UDP"): ` +
       "write protocol TCP (or UDP) for both to agree");
   }
@@ -692,7 +737,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     `${sorry ? " with its sorry server" : ""}`);
   // keepalived ignores sh-* and mh-* flags of another scheduler with a warning; they are refused here.
   let schedFlags = 0;
-  for (const t of flagToks) errs.attempt(() => {
+  for (const t of vs.flagToks) errs.attempt(() => {
     try {
       schedFlags |= schedFlagBits([t.text], scheduler);
     } catch {
@@ -701,8 +746,8 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   });
   if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
-    if (!persistence) fail(granularity!.tok, "persistence_granularity needs persistence_timeout");
-    persistence!.netmask = granularity!.mask;
+    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
+    persistence!.netmask = granularity.mask;
   });
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
@@ -717,6 +762,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     for (const cn of r.checkers) {
       errs.attempt(() => { rh.checkers.push(...checker(cn, { vs: vsTiming, rs: r.timing, address: r.rs.address, port: r.rs.port }, globals, trackFiles)); });
     }
+    if (!rh.checkers.length && rh.notifyUp === undefined && rh.notifyDown === undefined) r.rs.health = plainServerHealth(rh.inhibit, rh.smtpAlert);
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.

@@ -69,7 +69,28 @@ interface ServiceEntry {
   key: string;
   cfg: ServiceConfig;
   quorum: QuorumState;
+  /** Its servers as one entry, where none of them has a checker (UncheckedServers). */
+  unchecked?: UncheckedServers;
 }
+
+/** The real servers of a checked service none of whose servers has a checker, as one entry
+ *  of `servers` (at the service's key alone; a server's key has its address after it): each
+ *  is alive at its configured weight, "no checker: always in the pool", and nothing ever
+ *  changes that but a checker, so no entry per server is kept (issue 19: a keepalived.conf
+ *  of 10,000 virtual servers × 10 real servers without checkers spent ~0.4 s of its start
+ *  making 100,000 of them). A service that had servers with checkers keeps its entries per
+ *  server (with their last change) for as long as it exists. */
+interface UncheckedServers {
+  unchecked: true;
+  cfg: ServiceConfig;
+  /** The servers' keys in the order views() lists them, where that is not cfg's: the order
+   *  they were listed in before a change that followed the change only (reconcileServices),
+   *  as the entries per server keep their places in the map. */
+  order?: string[];
+}
+
+const NO_CHECKER = "no checker: always in the pool";
+const isUnchecked = (e: ServerEntry | UncheckedServers): e is UncheckedServers => (e as UncheckedServers).unchecked === true;
 
 /** What -L --health, the metrics and the status file show of one real server. */
 export interface ServerHealthView {
@@ -84,7 +105,11 @@ export interface ServerHealthView {
 }
 
 export class HealthService implements HealthView {
-  private servers = new Map<string, ServerEntry>();
+  /** Only a checker's result takes a server out or changes its weight (overlay.ts). */
+  readonly onlyCheckersDecide = true;
+  /** The servers by `${service} ${server}`, and the unchecked services' servers by the
+   *  service's key, in the order views() lists them. */
+  private servers = new Map<string, ServerEntry | UncheckedServers>();
   private services = new Map<string, ServiceEntry>();
   private checkers = new Map<string, CheckerEntry>();
   private globals: HealthGlobals | undefined;
@@ -110,8 +135,10 @@ export class HealthService implements HealthView {
 
   // --- HealthView (overlay.ts) ---
   server(service: string, server: string): { alive: boolean; add: number } | undefined {
-    const s = this.servers.get(`${service} ${server}`);
-    return s && { alive: s.alive, add: s.add };
+    const s = this.servers.get(`${service} ${server}`) as ServerEntry | undefined;
+    if (s) return { alive: s.alive, add: s.add };
+    const u = this.services.get(service)?.unchecked;
+    return u && u.cfg.realServers.some((r) => serverKey(r) === server) ? { alive: true, add: 0 } : undefined;
   }
 
   quorumUp(service: string): boolean | undefined {
@@ -136,13 +163,13 @@ export class HealthService implements HealthView {
       }
     }
     if (changed && this.reconcileServices(cfg, changed)) return;
-    const servers = new Map<string, ServerEntry>();
+    const servers = new Map<string, ServerEntry | UncheckedServers>();
     const services = new Map<string, ServiceEntry>();
     const checkers = new Map<string, CheckerEntry>();
     for (const s of cfg.services) {
       if (!s.health) continue;
       const sk = serviceKey(s);
-      services.set(sk, this.followService(s, sk, servers, checkers));
+      services.set(sk, this.followService(s, sk, servers, checkers, false));
     }
     for (const [id, ce] of this.checkers) {
       if (checkers.has(id)) continue;
@@ -164,16 +191,20 @@ export class HealthService implements HealthView {
       const s = i === undefined ? undefined : cfg.services[i];
       const old = this.services.get(sk);
       if (!old && !s?.health) continue; // not checked before nor now: nothing of health's
-      if (old && s?.health && s.realServers.some((r) => !this.servers.has(`${sk} ${serverKey(r)}`))) return false;
+      if (old?.unchecked && s?.health) {
+        // A checker added (its servers' entries would go to the map's end), or a server: as a whole reconcile.
+        const had = new Set(old.cfg.realServers.map(serverKey));
+        if (s.realServers.some((r) => r.health?.checkers.length || !had.has(serverKey(r)))) return false;
+      } else if (old && s?.health && s.realServers.some((r) => !this.servers.has(`${sk} ${serverKey(r)}`))) return false;
       if (!old && this.services.size && cfg.services[cfg.services.length - 1] !== s) return false;
       found.push({ sk, s, old });
     }
     for (const { sk, s, old } of found) {
-      const oldServers = old ? old.cfg.realServers.map((r) => `${sk} ${serverKey(r)}`) : [];
-      const oldCheckers = oldServers.flatMap((k) => this.servers.get(k)?.checkers ?? []);
-      const servers = new Map<string, ServerEntry>();
+      const oldServers = !old ? [] : old.unchecked ? [sk] : old.cfg.realServers.map((r) => `${sk} ${serverKey(r)}`);
+      const oldCheckers = oldServers.flatMap((k) => (this.servers.get(k) as ServerEntry | undefined)?.checkers ?? []);
+      const servers = new Map<string, ServerEntry | UncheckedServers>();
       const checkers = new Map<string, CheckerEntry>();
-      const entry = s?.health ? this.followService(s, sk, servers, checkers) : undefined;
+      const entry = s?.health ? this.followService(s, sk, servers, checkers, true) : undefined;
       for (const ce of oldCheckers) {
         if (checkers.has(ce.id)) continue;
         ce.stopped = true;
@@ -190,13 +221,21 @@ export class HealthService implements HealthView {
   }
 
   /** One checked service's entries into servers and checkers: those of its servers and
-   *  checkers that did not change kept (with their state), the new ones started. */
-  private followService(s: ServiceConfig, sk: string, servers: Map<string, ServerEntry>, checkers: Map<string, CheckerEntry>): ServiceEntry {
+   *  checkers that did not change kept (with their state), the new ones started. inPlace:
+   *  its entries keep their places in the map (reconcileServices), where views() list them. */
+  private followService(s: ServiceConfig, sk: string, servers: Map<string, ServerEntry | UncheckedServers>, checkers: Map<string, CheckerEntry>,
+    inPlace: boolean): ServiceEntry {
     const health = s.health!;
+    const was = this.services.get(sk);
+    const unchecked = this.followUnchecked(s, sk, was, servers, inPlace);
+    if (unchecked) return unchecked;
+    // Checkers added to an unchecked service: its servers as they were, one entry each.
+    const had = was?.unchecked ? new Set(was.cfg.realServers.map(serverKey)) : undefined;
     for (const r of s.realServers) {
       const rk = serverKey(r);
       const key = `${sk} ${rk}`;
-      const old = this.servers.get(key);
+      const old = (this.servers.get(key) as ServerEntry | undefined)
+        ?? (had?.has(rk) ? { service: sk, server: rk, cfg: r, checkers: [], alive: true, add: 0, reason: NO_CHECKER } : undefined);
       const entry: ServerEntry = old ?? { service: sk, server: rk, cfg: r, checkers: [], ...initialServer(r), reason: "not checked yet" };
       entry.cfg = r;
       entry.checkers = [];
@@ -217,17 +256,39 @@ export class HealthService implements HealthView {
       const st = serverState(entry.checkers.map((c) => c.state));
       entry.alive = st.alive;
       entry.add = st.add;
-      if (!entry.checkers.length) entry.reason = "no checker: always in the pool";
+      if (!entry.checkers.length) entry.reason = NO_CHECKER;
       servers.set(key, entry);
     }
     const live = s.realServers.reduce((sum, r) => {
-      const e = servers.get(`${sk} ${serverKey(r)}`)!;
+      const e = servers.get(`${sk} ${serverKey(r)}`) as ServerEntry;
       return sum + (e.alive ? checkedWeight(r.weight, e.add) : 0);
     }, 0);
-    const old = this.services.get(sk);
-    const quorum = old && old.quorum.quorum === health.quorum && old.quorum.hysteresis === health.hysteresis
+    return { key: sk, cfg: s, quorum: this.quorumOf(was, health, live) };
+  }
+
+  /** followService for a service none of whose servers has a checker, and that had none
+   *  before either (or was not checked): its servers one entry (UncheckedServers); undefined
+   *  for any other. A function of its own, small, so that V8 optimises it early: a start
+   *  runs it once for each of 10,000 services. */
+  private followUnchecked(s: ServiceConfig, sk: string, was: ServiceEntry | undefined, servers: Map<string, ServerEntry | UncheckedServers>,
+    inPlace: boolean): ServiceEntry | undefined {
+    if (was && !was.unchecked) return undefined;
+    const list = s.realServers;
+    let live = 0;
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i];
+      if (r.health?.checkers.length) return undefined;
+      live += checkedWeight(r.weight, 0);
+    }
+    const unchecked: UncheckedServers = inPlace && was?.unchecked ? { unchecked: true, cfg: s, ...keptOrder(was.unchecked, s) } : { unchecked: true, cfg: s };
+    servers.set(sk, unchecked);
+    return { key: sk, cfg: s, quorum: this.quorumOf(was, s.health!, live), unchecked };
+  }
+
+  /** The service's quorum state: kept where its quorum and hysteresis did not change. */
+  private quorumOf(old: ServiceEntry | undefined, health: NonNullable<ServiceConfig["health"]>, live: number): QuorumState {
+    return old && old.quorum.quorum === health.quorum && old.quorum.hysteresis === health.hysteresis
       ? old.quorum : new QuorumState(health.quorum, health.hysteresis, live);
-    return { key: sk, cfg: s, quorum };
   }
 
   /** Stop every checker; with omega, run the down scripts of what was up (keepalived's omega). */
@@ -241,8 +302,8 @@ export class HealthService implements HealthView {
     for (const v of this.services.values()) {
       if (!v.cfg.health?.omega) continue;
       for (const r of v.cfg.realServers) {
-        const e = this.servers.get(`${v.key} ${serverKey(r)}`);
-        if (e?.alive && r.health?.notifyDown) scripts.push(this.scripts.run(r.health.notifyDown, 10_000));
+        const alive = v.unchecked ? true : (this.servers.get(`${v.key} ${serverKey(r)}`) as ServerEntry | undefined)?.alive;
+        if (alive && r.health?.notifyDown) scripts.push(this.scripts.run(r.health.notifyDown, 10_000));
       }
       if (v.quorum.up && v.cfg.health.quorumDown) scripts.push(this.scripts.run(v.cfg.health.quorumDown, 10_000));
     }
@@ -253,15 +314,27 @@ export class HealthService implements HealthView {
   /** Every checked real server's state, for -L --health, the metrics and the status file. */
   views(): ServerHealthView[] {
     const now = this.o.clock.now();
-    return [...this.servers.values()].map((s) => ({
-      service: s.service, server: s.server, alive: s.alive, weight: checkedWeight(s.cfg.weight, s.add), reason: s.reason,
-      sinceChangeS: s.lastChange === undefined ? undefined : Math.round((now - s.lastChange) / 1000),
-      checkers: s.checkers.map((c) => ({
-        kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
-        target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
-          : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
-      })),
-    }));
+    const out: ServerHealthView[] = [];
+    for (const s of this.servers.values()) {
+      if (isUnchecked(s)) {
+        const service = serviceKey(s.cfg);
+        const byKey = s.order && new Map(s.cfg.realServers.map((r) => [serverKey(r), r]));
+        for (const r of byKey ? s.order!.map((k) => byKey.get(k)!) : s.cfg.realServers) {
+          out.push({ service, server: serverKey(r), alive: true, weight: checkedWeight(r.weight, 0), reason: NO_CHECKER, sinceChangeS: undefined, checkers: [] });
+        }
+        continue;
+      }
+      out.push({
+        service: s.service, server: s.server, alive: s.alive, weight: checkedWeight(s.cfg.weight, s.add), reason: s.reason,
+        sinceChangeS: s.lastChange === undefined ? undefined : Math.round((now - s.lastChange) / 1000),
+        checkers: s.checkers.map((c) => ({
+          kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
+          target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
+            : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
+        })),
+      });
+    }
+    return out;
   }
 
   private schedule(ce: CheckerEntry, ms: number): void {
@@ -334,7 +407,7 @@ export class HealthService implements HealthView {
       // The service's own servers (not a walk of every server: a thousand flips a second at 100,000 servers).
       let live = 0;
       for (const r of v.cfg.realServers) {
-        const x = this.servers.get(`${s.service} ${serverKey(r)}`);
+        const x = this.servers.get(`${s.service} ${serverKey(r)}`) as ServerEntry | undefined;
         if (x?.alive) live += checkedWeight(x.cfg.weight, x.add);
       }
       const q = v.quorum.update(live);
@@ -374,6 +447,15 @@ export class HealthService implements HealthView {
       }
     });
   }
+}
+
+/** An unchecked service's servers in the order they were listed before a change that kept
+ *  them all (reconcileServices refuses one that adds a server), where that is not s's. */
+function keptOrder(was: UncheckedServers, s: ServiceConfig): { order?: string[] } {
+  const now = s.realServers.map(serverKey);
+  const present = new Set(now);
+  const kept = (was.order ?? was.cfg.realServers.map(serverKey)).filter((k) => present.has(k));
+  return kept.length === now.length && kept.every((k, i) => k === now[i]) ? {} : { order: kept };
 }
 
 /** A checker's settings without where they were written: a reload that only moves lines keeps its state. */
