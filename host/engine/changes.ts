@@ -394,7 +394,15 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
     if (!m) { m = new Map(); servers.set(k, m); }
     return m;
   };
-  const serviceThere = (o: number) => services.get(serviceKeyAt(o)) ?? findAt(o) >= 0;
+  // The last service asked about (a planner's ops come service by service): a service op
+  // forgets it (it may change what is there).
+  let lastKey = -1;
+  let lastThere = false;
+  const serviceThere = (o: number) => {
+    const k = serviceKeyAt(o);
+    if (k !== lastKey) { lastThere = services.get(k) ?? findAt(o) >= 0; lastKey = k; }
+    return lastThere;
+  };
   // s: the row of the server's service key (a deleted service's own row for its servers).
   const serverThere = (s: number, o: number) => {
     const k = serviceKeyAt(s);
@@ -501,6 +509,8 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
         break;
       }
     }
+    // A service op changes what is there: the last service is asked again after it.
+    if (kind <= DELETE_SERVICE) lastKey = -1;
   }
   if (out.length) return out;
   // Room for what is added (the engine's sizes; records freed by the removals count).
@@ -579,9 +589,13 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
   const doneRows: number[] = [];
   const doneIndex: number[] = [];
   let current = -1;
+  // The last service found (a planner's servers come after their service): its index.
+  let lastProto = -1, lastAddr = -1, lastPort = -1, lastIndex = -1;
   const need = (o: number) => {
+    if (rows[o + PROTO] === lastProto && rows[o + ADDR] === lastAddr && rows[o + PORT] === lastPort) return lastIndex;
     const idx = x.findService(rows[o + PROTO], rows[o + ADDR], rows[o + PORT]);
     if (idx < 0) throw new EngineError(`service ${rowService(rows, o)}: ${TEXT.notFound}`, Err.NOT_FOUND);
+    lastProto = rows[o + PROTO]; lastAddr = rows[o + ADDR]; lastPort = rows[o + PORT]; lastIndex = idx;
     return idx;
   };
   const serviceArgsAt = (o: number, w = 0) => ({
@@ -598,6 +612,7 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
       current = n;
       if (poll && (n + 1) % OPS_PER_POLL === 0) poll();
       let done = -1;
+      if (rows[o + KIND] === DELETE_SERVICE) lastProto = -1;
       switch (rows[o + KIND]) {
         case ADD_SERVICE:
           done = e.addServiceWith(serviceArgsAt(o), () => `service ${rowService(rows, o)}`);
