@@ -364,6 +364,40 @@ function rowService(rows: Uint32Array, o: number): string {
 const rowServer = (rows: Uint32Array, o: number) => `${wireToIp(rows[o + RADDR])}:${portToWire(rows[o + RPORT])}`;
 const markOf = (wire: number) => hostOrder(wire);
 
+/** The real servers of one service as a set's ops leave them (true: there, false: gone):
+ *  a short list scanned (a service has a few: no key to hash), a map past SCAN of them. */
+class ServerStates {
+  private readonly addrs: number[] = [];
+  private readonly ports: number[] = [];
+  private readonly states: boolean[] = [];
+  private byKey?: Map<number, number>;
+  private static readonly SCAN = 16;
+
+  private find(addr: number, port: number): number {
+    if (this.byKey) return this.byKey.get(addr * 65536 + port) ?? -1;
+    for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i] === addr && this.ports[i] === port) return i;
+    return -1;
+  }
+
+  get(addr: number, port: number): boolean | undefined {
+    const i = this.find(addr, port);
+    return i < 0 ? undefined : this.states[i];
+  }
+
+  set(addr: number, port: number, there: boolean): void {
+    const i = this.find(addr, port);
+    if (i >= 0) { this.states[i] = there; return; }
+    this.addrs.push(addr);
+    this.ports.push(port);
+    this.states.push(there);
+    if (this.byKey) this.byKey.set(addr * 65536 + port, this.addrs.length - 1);
+    else if (this.addrs.length > ServerStates.SCAN) {
+      this.byKey = new Map();
+      for (let k = 0; k < this.addrs.length; k++) this.byKey.set(this.addrs[k] * 65536 + this.ports[k], k);
+    }
+  }
+}
+
 /**
  * Everything the engine would refuse of a packed set, found without changing it: the
  * director part's values, each op against the engine as the ops before it leave it (exists or
@@ -388,10 +422,15 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
   const findAt = (o: number) => x.findService(rows[o + PROTO], rows[o + ADDR], rows[o + PORT]);
   // The services and servers as the ops before each one leave them (true: there, false: gone).
   const services = new Map<number, boolean>();
-  const servers = new Map<number, Map<number, boolean>>();
+  const servers = new Map<number, ServerStates>();
+  let lastServersKey = -1;
+  let lastServers: ServerStates | undefined;
   const serversOf = (k: number) => {
+    if (k === lastServersKey && lastServers) return lastServers;
     let m = servers.get(k);
-    if (!m) { m = new Map(); servers.set(k, m); }
+    if (!m) { m = new ServerStates(); servers.set(k, m); }
+    lastServersKey = k;
+    lastServers = m;
     return m;
   };
   // The last service asked about (a planner's ops come service by service): a service op
@@ -406,7 +445,7 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
   // s: the row of the server's service key (a deleted service's own row for its servers).
   const serverThere = (s: number, o: number) => {
     const k = serviceKeyAt(s);
-    const known = servers.get(k)?.get(serverKeyAt(o));
+    const known = (k === lastServersKey ? lastServers : servers.get(k))?.get(rows[o + RADDR], rows[o + RPORT]);
     if (known !== undefined) return known;
     if (services.has(k)) return false; // a service this set added (or removed) has none of the engine's
     const idx = findAt(s);
@@ -488,7 +527,7 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
         if (kind === ADD_SERVER && there) { refuse(n, WHY.SERVER_EXISTS); break; }
         if (kind === EDIT_SERVER && !there) { refuse(n, WHY.SERVER_NOT_FOUND); break; }
         if (kind === ADD_SERVER) {
-          serversOf(serviceKeyAt(o)).set(serverKeyAt(o), true);
+          serversOf(serviceKeyAt(o)).set(rows[o + RADDR], rows[o + RPORT], true);
           needRows.push(o);
           needOps.push(n);
         }
@@ -505,7 +544,7 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
           if (!held) { held = new Set(); heldBySet.set(k, held); }
           held.add(serverKeyAt(o));
         }
-        serversOf(k).set(serverKeyAt(o), false);
+        serversOf(k).set(rows[o + RADDR], rows[o + RPORT], false);
         break;
       }
     }
