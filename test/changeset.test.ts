@@ -115,6 +115,32 @@ async function engineWith(text: string, sizes: { maxServices?: number; maxRealSe
 }
 
 describe("all or nothing", () => {
+  it("a set crosses to the engine packed: its refusals come back named where each op was written, in the engine's words, and nothing changed", async () => {
+    const { e, c } = await engineWith(rules(BASE));
+    const adapter = new LocalEngine(e);
+    const next = cfg(rules([...BASE, { port: 82, servers: [{ k: 2 }] }]));
+    const set = planDifference(c, next).set;
+    const at = (line: number) => ({ file: "d.rules", line, column: 5, keyword: "x" });
+    set.ops.push(
+      // Already in the engine; twice in one set; a value refused; a service the set does not have.
+      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 80 }, server: { address: rs(0), port: 80, method: "nat", weight: 1 }, at: at(40) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: rs(2), port: 82, method: "nat", weight: 1 }, at: at(41) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: rs(3), port: 82, method: "nat", weight: 70000 }, at: at(42) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 99 }, server: { address: rs(3), port: 99, method: "nat", weight: 1 }, at: at(43) });
+    const before = picture(e);
+    await expect(adapter.applySet(set)).rejects.toThrow([
+      "4 errors:",
+      "d.rules:40:5: 'x': real server 10.1.0.11:80: already exists",
+      "d.rules:41:5: 'x': real server 10.1.0.13:82: already exists",
+      "d.rules:42:5: 'x': weight out of range (0-65535): 70000",
+      "d.rules:43:5: 'x': service tcp 10.0.0.100:99: no such entry",
+    ].join("\n"));
+    expect(picture(e)).toEqual(before);
+    set.ops.splice(-4);
+    await adapter.applySet(set);
+    expect(mismatches(next, { services: e.services() } as never)).toEqual([]);
+  });
+
   it("a set whose last op is refused leaves the engine byte for byte as it was", async () => {
     const { e, c } = await engineWith(rules(BASE));
     const next = cfg(rules([{ port: 80, sched: "lc", servers: [{ k: 0, w: 9 }, { k: 2 }] }, { port: 82, servers: [{ k: 1 }] }]));

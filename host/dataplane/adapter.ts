@@ -4,7 +4,7 @@
 // `wasmvs check` use LocalEngine, the same requests served in this thread.
 
 import { ConnectionInfo, Engine, ServiceCursor, ServiceInfo } from "../engine/index.js";
-import { ChangeRefused, ChangeSet, isEmptyChangeSet } from "../engine/changes.js";
+import { ChangeRefused, ChangeSet, explain, isEmptyChangeSet, packOps, PackedRefused } from "../engine/changes.js";
 import { EngineReply, EngineRequest, EngineSnapshot, RequestFailure, serveRequest, SERVICES_PER_SLICE, SliceLimits, toFailure } from "./requests.js";
 import { LoopStats } from "./loop.js";
 import { ConfigError, DirectorConfig } from "../config/rules.js";
@@ -171,9 +171,13 @@ export abstract class RequestAdapter implements EngineAdapter {
 
   async applySet(set: ChangeSet): Promise<string[]> {
     if (isEmptyChangeSet(set)) return [];
+    // The ops cross packed (one typed array, not an object each); refusals come back by op
+    // and are put in words here, where each op was written.
+    const packed = packOps(set.ops, set.director?.routes);
     try {
-      return ((await this.request({ op: "apply", set })) as { changes: string[] }).changes;
+      return ((await this.request({ op: "apply", set: { ...set, ops: [] }, packed })) as { changes: string[] }).changes;
     } catch (e) {
+      if (e instanceof PackedRefused) throw refusalError(explain(e.refusals, set.ops), set.file ?? "<change>");
       if (e instanceof ChangeRefused) throw refusalError(e.refusals, set.file ?? "<change>");
       throw e;
     }
@@ -279,7 +283,7 @@ export class LocalEngine extends RequestAdapter {
 
 /** The error a failure stood for, on the caller's side. */
 export function fromFailure(f: RequestFailure): Error {
-  if (f.kind === "refused") return new ChangeRefused(f.refusals ?? []);
+  if (f.kind === "refused") return f.packed ? new PackedRefused(f.packed) : new ChangeRefused(f.refusals ?? []);
   if (f.kind === "config") return new ConfigError(f.file!, f.line!, f.column!, f.keyword!, f.reason!);
   if (f.kind === "ipvsadm") return new IpvsadmError(f.error, f.status ?? 255);
   return new Error(f.error);

@@ -17,15 +17,22 @@ export interface Plan {
   changes: string[];
 }
 
-const serviceSpec = (s: ServiceConfig): ServiceSpec => ({
-  protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler,
-  ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}), ...(s.persistence ? { persistence: { ...s.persistence } } : {}),
-  ...(s.schedFlags ? { schedFlags: s.schedFlags } : {}), ...(s.onePacket ? { onePacket: true } : {}),
-});
+function serviceSpec(s: ServiceConfig): ServiceSpec {
+  const spec: ServiceSpec = { protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler };
+  if (s.fwmark !== undefined) spec.fwmark = s.fwmark;
+  if (s.persistence) spec.persistence = { ...s.persistence };
+  if (s.schedFlags) spec.schedFlags = s.schedFlags;
+  if (s.onePacket) spec.onePacket = true;
+  return spec;
+}
 const serverSpec = (r: RealServerConfig): RealServerSpec => ({
   address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold ?? 0, lthreshold: r.lthreshold ?? 0,
 });
-const serviceRef = (s: ServiceConfig): ServiceRef => ({ protocol: s.protocol, address: s.address, port: s.port, ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}) });
+function serviceRef(s: ServiceConfig): ServiceRef {
+  const ref: ServiceRef = { protocol: s.protocol, address: s.address, port: s.port };
+  if (s.fwmark !== undefined) ref.fwmark = s.fwmark;
+  return ref;
+}
 
 /** Where x was written, as its refusal names it: its value as written, or its line. */
 function originOf(cfg: DirectorConfig, x: { line: number; where?: Pos; file?: string }, what: string): ChangeOrigin {
@@ -67,8 +74,17 @@ export class ServicePlan {
       this.rest.push({ op: "edit-service", service: serviceSpec(now), was: serviceSpec(was), at: originOf(this.cfg, now, "-E") });
       this.restText.push(was.scheduler !== now.scheduler ? `service ${k} scheduler ${was.scheduler} -> ${now.scheduler}` : `service ${k} ${persistenceText(now)}`);
     }
-    const before = new Map((was?.realServers ?? []).map((r) => [serverKey(r), r]));
-    if (was) {
+    if (!was) {
+      // A service added: each of its servers is added (no server of the engine's to compare).
+      for (const r of now.realServers) {
+        const rk = serverKey(r);
+        this.rest.push({ op: "add-server", service: ref, server: serverSpec(r), at: originOf(this.cfg, r, "-a") });
+        this.restText.push(`real server ${rk} added to ${k} (${r.method}, weight ${r.weight})`);
+      }
+      return;
+    }
+    const before = new Map(was.realServers.map((r) => [serverKey(r), r]));
+    {
       const after = new Set(now.realServers.map(serverKey));
       for (const r of was.realServers) {
         if (after.has(serverKey(r))) continue;
@@ -91,7 +107,7 @@ export class ServicePlan {
 
   /** The plan, with the director's parts (between the removals and the rest, as they apply). */
   plan(director?: { parts: Partial<DirectorParts>; was: Partial<DirectorParts>; removedText: string[]; text: string[] }, vrrp?: ChangeSet["vrrp"]): Plan {
-    const set: ChangeSet = { ops: [...this.removals, ...this.serverRemovals, ...this.rest], file: this.cfg.file };
+    const set: ChangeSet = { ops: this.removals.concat(this.serverRemovals, this.rest), file: this.cfg.file };
     if (director && Object.keys(director.parts).length) {
       set.director = director.parts;
       set.directorWas = director.was;
@@ -99,7 +115,7 @@ export class ServicePlan {
     if (vrrp) set.vrrp = vrrp;
     return {
       set,
-      changes: [...(director?.removedText ?? []), ...this.removedText, ...this.serverRemovedText, ...(director?.text ?? []), ...this.restText],
+      changes: (director?.removedText ?? []).concat(this.removedText, this.serverRemovedText, director?.text ?? [], this.restText),
     };
   }
 }
@@ -244,6 +260,8 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
     out.push(at ? new ConfigError(at.file, at.line, at.column, at.keyword, reason) : new ConfigError(cfg.file, 1, 1, "", reason));
   let addedServices = 0;
   let addedServers = 0;
+  // Servers share addresses: each address's verdict once.
+  const verdicts = new Map<string, Verdict>();
   for (const op of set.ops) {
     if (op.op === "add-service") addedServices++;
     if (op.op === "delete-service") addedServices--;
@@ -252,7 +270,8 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
     if (op.op !== "add-server" && op.op !== "edit-server") continue;
     if (op.op === "add-server") addedServers++;
     const r = op.server;
-    const v = verdict(cfg, r.address);
+    let v = verdicts.get(r.address);
+    if (v === undefined) { v = verdict(cfg, r.address); verdicts.set(r.address, v); }
     if (r.method === "dr" && v !== "on-link") refuse(op.at, `real server ${r.address}:${r.port}: real server is not on a directly connected network (direct routing needs one)`);
     else if (r.method !== "dr" && v === "none") refuse(op.at, `real server ${r.address}:${r.port}: no route to the real server`);
   }

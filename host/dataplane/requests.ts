@@ -10,7 +10,7 @@
 
 import { Engine, EngineError, ConnectionInfo, ServiceCursor, ServiceInfo, Timeouts } from "../engine/index.js";
 import { Err } from "../engine/abi.js";
-import { applyChangeSet, ChangeRefused, ChangeSet, Refusal, ServiceRef } from "../engine/changes.js";
+import { applyChangeSet, applyPacked, ChangeRefused, ChangeSet, PackedOps, PackedRefusal, PackedRefused, Refusal, ServiceRef } from "../engine/changes.js";
 import type { LoopStats } from "./loop.js";
 import type { VrrpMachines, VrrpTracking } from "../vrrp/machines.js";
 import type { VrrpView } from "../vrrp/format.js";
@@ -51,7 +51,9 @@ export type EngineRequest =
   | { op: "counters"; from: ServiceCursor }
   /** ipvsadm's sort keys of the services from table index from on (Engine.serviceKeysSlice). */
   | { op: "serviceKeys"; from: number }
-  | { op: "apply"; set: ChangeSet }
+  /** A change set; its ops packed (packed: the set's ops are then left out, and a refusal comes
+   *  back as PackedRefusals for the sender to put in words with them). */
+  | { op: "apply"; set: ChangeSet; packed?: PackedOps }
   | { op: "connections"; from: number }
   | { op: "zero"; service?: ServiceRef }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
@@ -81,6 +83,8 @@ export interface RequestFailure {
   kind: "config" | "ipvsadm" | "engine" | "refused";
   /** kind refused: a change set's refusals, where each op was written. */
   refusals?: Refusal[];
+  /** kind refused, of a packed set: the refusals by op (put in words by the sender). */
+  packed?: PackedRefusal[];
   status?: number;
   file?: string;
   line?: number;
@@ -126,7 +130,8 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
     case "apply": {
       // The services, then VRRP, in one step between two batches: no frame sees one half
       // changed, and a refused set changed neither (applyChangeSet checks before it changes).
-      applyChangeSet(e, req.set, ctx.poll);
+      if (req.packed) applyPacked(e, req.packed, req.set, ctx.poll);
+      else applyChangeSet(e, req.set, ctx.poll);
       const changes: string[] = [];
       const vrrp = req.set.vrrp;
       if (vrrp && ctx.vrrp) {
@@ -198,6 +203,7 @@ export class RequestRefused extends Error {
  *  error types are not known here). */
 export function toFailure(e: unknown): RequestFailure {
   if (e instanceof ChangeRefused) return { error: e.message, kind: "refused", refusals: e.refusals };
+  if (e instanceof PackedRefused) return { error: e.message, kind: "refused", packed: e.refusals };
   const x = e as { message?: string; file?: unknown; line?: unknown; column?: unknown; keyword?: unknown; reason?: unknown; status?: unknown };
   if (e instanceof Error && typeof x.file === "string" && typeof x.line === "number" && typeof x.reason === "string") {
     return { error: e.message, kind: "config", file: x.file, line: x.line, column: x.column as number, keyword: x.keyword as string, reason: x.reason };

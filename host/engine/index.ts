@@ -29,7 +29,7 @@ export type Protocol = "tcp" | "udp";
 const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: "udp" };
 /** A mark as the engine keeps it: in network byte order, where a VIP would be (so a
  *  firewall-mark template lists its mark as 0.0.0.N, as IPVS's do). */
-const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
+export const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
 const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
 /** The engine's schedulers by name: the Sched enum's (assembly/abi.ts), by code, lower-cased;
@@ -728,7 +728,14 @@ export class Engine {
   editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0, onePacket = false): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
-    const p = persistence ? persistenceArgs(persistence) : [0, 0xffffffff] as [number, number];
+    this.editServiceWith(index, sched, persistence ? persistenceArgs(persistence) : undefined, schedFlags, onePacket);
+  }
+
+  /** editService with its arguments checked and in wire order already (a packed change set's:
+   *  host/engine/changes.ts). */
+  editServiceWith(index: number, sched: number, persistence: [timeout: number, netmask: number] | undefined, schedFlags: number, onePacket: boolean): void {
+    if (SCHEDULERS[sched] === undefined) throw new EngineError(`unknown scheduler code ${sched}`, Err.BAD_ARGUMENT);
+    const p = persistence ?? [0, 0xffffffff] as [number, number];
     // Refused before anything changes (the engine would refuse it too, after the rest).
     const r = this.region[Region.SERVICES] + index * ServiceField.SIZE;
     const inUse = index >= 0 && index < this.maxServices && this.u8[r + ServiceField.FLAGS] !== 0;
@@ -847,7 +854,19 @@ export class Engine {
 
   editRealServer(index: number, spec: RealServerSpec): void {
     const [fwd, w, u, l] = destArgs(spec);
-    check(this.exports.editDest(index, fwd, w, u, l), `real server ${spec.address}:${spec.port}`);
+    this.editRealServerWith(index, fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
+  }
+
+  /** editRealServer with its arguments checked already (destArgs). */
+  editRealServerWith(index: number, fwd: number, w: number, u: number, l: number, name: () => string): void {
+    const code = this.exports.editDest(index, fwd, w, u, l);
+    if (code < 0) check(code, name());
+  }
+
+  /** Connections (active and inactive) of real-server record d. */
+  realServerConnections(d: number): number {
+    const r = this.region[Region.DESTS] + d * DestField.SIZE;
+    return this.dv.getUint32(r + DestField.ACTIVE, true) + this.dv.getUint32(r + DestField.INACTIVE, true);
   }
 
   deleteRealServer(index: number): void {
