@@ -137,40 +137,98 @@ function setCommand(st: ParseState, c: Command): void {
   st.commands.push(c);
 }
 
-/** ADDRESS[:PORT] in its common form, read by hand (an ipvsadm -R or rules file of 64k services
- *  reads a million of them): four octets of 1-3 digits without a leading 0, each at most 255,
- *  and a port of 1-5 digits at most 65535. Undefined for anything else, which the careful path
- *  (parseAddrPort) reads, or refuses in its own words: whatever this accepts, it accepts alike. */
-function plainAddrPort(text: string): { address: string; port?: number } | undefined {
-  const n = text.length;
+/** What scanAddrPort read last: the address in wire order, the port (-1: none written) and
+ *  where the address ends (one record, reused: a file of a million servers makes no garbage). */
+export const scanned = { wire: 0, port: -1, addressEnd: 0 };
+
+/** ADDRESS[:PORT] in its common form, read by hand from text[from, to) (an ipvsadm -R or rules
+ *  file of 64k services reads a million of them): four octets of 1-3 digits without a leading 0,
+ *  each at most 255, and a port of 1-5 digits at most 65535. False for anything else, which the
+ *  careful path (parseAddrPort) reads, or refuses in its own words: whatever this accepts, it
+ *  accepts alike. What it read is in `scanned`. */
+export function scanAddrPort(text: string, from: number, to: number): boolean {
   let octet = 0;
   let digits = 0;
   let dots = 0;
-  let i = 0;
-  for (; i < n; i++) {
+  let wire = 0;
+  let i = from;
+  for (; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c >= 48 && c <= 57) {
-      if (digits === 1 && octet === 0) return undefined;
+      if (digits === 1 && octet === 0) return false;
       octet = octet * 10 + (c - 48);
-      if (++digits > 3) return undefined;
+      if (++digits > 3) return false;
     } else if (c === 46 && digits > 0 && dots < 3) {
-      if (octet > 255) return undefined;
-      dots++;
+      if (octet > 255) return false;
+      // As ipToWire: the octets' bytes in network order, read as a little-endian u32.
+      wire |= octet << (8 * dots++);
       octet = 0;
       digits = 0;
     } else break;
   }
-  if (dots !== 3 || digits === 0 || octet > 255) return undefined;
-  if (i === n) return { address: text, port: undefined };
-  if (text.charCodeAt(i) !== 58 || n - i - 1 < 1 || n - i - 1 > 5) return undefined;
+  if (dots !== 3 || digits === 0 || octet > 255) return false;
+  scanned.wire = (wire | (octet << 24)) >>> 0;
+  scanned.addressEnd = i;
+  if (i === to) {
+    scanned.port = -1;
+    return true;
+  }
+  if (text.charCodeAt(i) !== 58 || to - i - 1 < 1 || to - i - 1 > 5) return false;
   let port = 0;
-  for (let k = i + 1; k < n; k++) {
+  for (let k = i + 1; k < to; k++) {
     const c = text.charCodeAt(k);
-    if (c < 48 || c > 57) return undefined;
+    if (c < 48 || c > 57) return false;
     port = port * 10 + (c - 48);
   }
-  if (port > 65535) return undefined;
-  return { address: text.slice(0, i), port };
+  if (port > 65535) return false;
+  scanned.port = port;
+  return true;
+}
+
+/**
+ * One string for each address and each ADDRESS:PORT a file writes again and again (a rules file
+ * of 64k services names its real servers once per service: each record points at one copy, not
+ * at a string of its own, ~30 bytes a server). A direct-mapped table of fixed size, made for one
+ * parse: its memory is bounded and dropped with the parse; a miss makes the copy a record would
+ * have made anyway. Only texts that scanAddrPort read are kept here, keyed by what they say:
+ * the address's wire value, and for ADDRESS[:PORT] its port and length (a port may be written
+ * with leading zeros; an address in the common form may not), which fix the text.
+ */
+export class TextNames {
+  private static readonly BITS = 12;
+  private readonly wires = new Int32Array(1 << TextNames.BITS);
+  /** 0: an empty slot. */
+  private readonly kinds = new Int32Array(1 << TextNames.BITS);
+  private readonly texts: string[] = new Array<string>(1 << TextNames.BITS).fill("");
+
+  /** The address scanAddrPort just read in text (from where it started). */
+  address(text: string, from: number): string {
+    return this.lookup(text, from, scanned.addressEnd, scanned.wire, 1);
+  }
+
+  /** The ADDRESS[:PORT] scanAddrPort just read as text[from, to). */
+  addressPort(text: string, from: number, to: number): string {
+    return this.lookup(text, from, to, scanned.wire, ((scanned.port + 2) << 5) | (to - from));
+  }
+
+  private lookup(text: string, from: number, to: number, wire: number, kind: number): string {
+    const h = Math.imul(wire ^ Math.imul(kind, 0x9e3779b1), 0x85ebca6b) >>> (32 - TextNames.BITS);
+    if (this.kinds[h] === kind && this.wires[h] === (wire | 0)) return this.texts[h];
+    const t = text.slice(from, to);
+    this.wires[h] = wire;
+    this.kinds[h] = kind;
+    this.texts[h] = t;
+    return t;
+  }
+}
+
+/** ADDRESS[:PORT] in its common form (scanAddrPort), undefined for anything else; names: where
+ *  the address's string is taken from. */
+function plainAddrPort(text: string, names?: TextNames): { address: string; port?: number } | undefined {
+  if (!scanAddrPort(text, 0, text.length)) return undefined;
+  const port = scanned.port < 0 ? undefined : scanned.port;
+  const address = names ? names.address(text, 0) : scanned.addressEnd === text.length ? text : text.slice(0, scanned.addressEnd);
+  return { address, port };
 }
 
 /** A real server's ADDRESS[:PORT] in its common form (plainAddrPort), as -r takes it. */
@@ -439,8 +497,9 @@ const noFormat = (): Format => ({ numeric: false, connections: false, timeout: f
  *  a batch of 100,000 commands holds one, not 100,000 (nothing changes a change's format). */
 const CHANGE_FORMAT: Format = Object.freeze(noFormat());
 
-/** The schedulers a service may name (schedulerProblem says nothing of them). */
-const SUPPORTED_SCHEDULERS = new Set<string>(SCHEDULERS);
+/** The schedulers a service may name (schedulerProblem says nothing of them), each to its one
+ *  string (a service keeps that, not a copy of the word it was read from). */
+const SUPPORTED_SCHEDULERS = new Map<string, string>(SCHEDULERS.map((x) => [x, x]));
 
 /**
  * The lines ipvsadm-save writes, and the commands scripts send most, read without the general
@@ -448,19 +507,21 @@ const SUPPORTED_SCHEDULERS = new Set<string>(SCHEDULERS);
  * `-a|-e -t|-u ADDRESS:PORT -r ADDRESS[:PORT] -m|-g|-i -w WEIGHT`, each word plain (a number or
  * address in its common form, a scheduler wasmvs has). The same Parsed as parseCarefully's, field
  * for field and in the same order; undefined for anything else, warnings and refusals included,
- * which parseCarefully reads (and words) as it always did.
+ * which parseCarefully reads (and words) as it always did. names: where addresses' strings are
+ * taken from (a file's parse: TextNames).
  */
-export function parseCommon(argv: readonly string[]): Parsed | undefined {
+export function parseCommon(argv: readonly string[], names?: TextNames): Parsed | undefined {
   const n = argv.length;
   if (n < 5) return undefined;
   const protocol = argv[1] === "-t" ? "tcp" : argv[1] === "-u" ? "udp" : undefined;
   if (protocol === undefined) return undefined;
-  const vip = plainAddrPort(argv[2]);
+  const vip = plainAddrPort(argv[2], names);
   if (!vip || vip.port === undefined) return undefined;
   const service: ServiceKey = { protocol, address: vip.address, port: vip.port };
   const head = argv[0];
   if (head === "-A" || head === "-E") {
-    if (argv[3] !== "-s" || !SUPPORTED_SCHEDULERS.has(argv[4])) return undefined;
+    const scheduler = argv[3] === "-s" ? SUPPORTED_SCHEDULERS.get(argv[4]) : undefined;
+    if (scheduler === undefined) return undefined;
     let persistence: Parsed["persistence"];
     if (n === 7 && argv[5] === "-p") {
       const timeout = plainNum(argv[6], 1, 2678400);
@@ -469,13 +530,13 @@ export function parseCommon(argv: readonly string[]): Parsed | undefined {
     } else if (n !== 5) return undefined;
     // ipvsadm: a service needs a port unless it is persistent (the careful path words it).
     if (vip.port === 0 && !persistence) return undefined;
-    const p: Parsed = { command: head === "-A" ? "add-service" : "edit-service", format: CHANGE_FORMAT, service, scheduler: argv[4] };
+    const p: Parsed = { command: head === "-A" ? "add-service" : "edit-service", format: CHANGE_FORMAT, service, scheduler };
     if (persistence) p.persistence = persistence;
     return p;
   }
   if (head !== "-a" && head !== "-e") return undefined;
   if (n !== 8 || argv[3] !== "-r" || argv[6] !== "-w") return undefined;
-  const rip = plainAddrPort(argv[4]);
+  const rip = plainAddrPort(argv[4], names);
   const method = argv[5] === "-m" ? "nat" : argv[5] === "-g" ? "dr" : argv[5] === "-i" ? "tun" : undefined;
   const weight = plainNum(argv[7], 0, 65535);
   if (!rip || method === undefined || weight < 0) return undefined;

@@ -21,7 +21,7 @@ import {
   AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
-import { IpvsadmError, parseArgs, parseCommon, Parsed, plainServer } from "./ipvsadm.js";
+import { IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
@@ -123,7 +123,8 @@ export function readRules(text: string, file = "<config>"): PartialConfig & { er
   const cfg: DirectorConfig = { file, format: "rules", interfaces: [], routes: [], neighbours: [], services: [] };
   // Every error is reported, not only the first: each line is checked on its own.
   const errs = new ErrorList();
-  const st: RulesState = { cfg, file, errs, refused: new Set(), table: new ServiceTable(cfg, true), routingUnsure: false, words: [], columns: [] };
+  const st: RulesState = { cfg, file, errs, refused: new Set(), table: new ServiceTable(cfg, true), routingUnsure: false, words: [], columns: [],
+    names: new TextNames() };
   const known = parseCache.get(file);
   const blocks = new Map<number, ServiceBlock>();
   const n = text.length;
@@ -206,6 +207,8 @@ interface RulesState {
   /** A plain line's words and their columns (reused from line to line). */
   words: string[];
   columns: number[];
+  /** The file's addresses and ADDRESS:PORT words, one string each (ipvsadm.ts TextNames). */
+  names: TextNames;
 }
 
 /** "-a -t ADDRESS:PORT " when text[start, end) starts a service block (`-A -t|-u|-f WORD`): the
@@ -240,15 +243,17 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
   if (raw.length === 0) return;
   const { words, columns, cfg } = st;
   if (plainWords(raw, words, columns) && words.length >= 5 && (words[0] === "-A" || words[0] === "-a")) {
-    const p = parseCommon(words);
+    const p = parseCommon(words, st.names);
     if (p?.command === "add-service") {
-      // As ServiceTable.apply makes it, field for field and in that order, and where it was written.
+      // As ServiceTable.apply makes it, field for field and in that order, and where it was
+      // written (made whole at once: one shape, no field added after).
       const { protocol, address, port } = p.service!;
       const k = serviceKey(p.service!);
       if (!st.table.get(k)) {
-        const s: ServiceConfig = { protocol, address, port, scheduler: p.scheduler as ServiceConfig["scheduler"], realServers: [], line: lineNo };
-        if (p.persistence) s.persistence = p.persistence;
-        s.where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
+        const scheduler = p.scheduler as ServiceConfig["scheduler"];
+        const where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
+        const s: ServiceConfig = p.persistence ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: p.persistence, where }
+          : { protocol, address, port, scheduler, realServers: [], line: lineNo, where };
         st.table.insert(s, k);
         return;
       }
@@ -309,20 +314,21 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
     weight = weight * 10 + (c - 48);
   }
   if (weight > 65535) return false;
-  const word = text.slice(at, sp);
-  const server = plainServer(word);
-  if (!server) return false;
-  let port = server.port ?? s.port;
+  // The server's word read where it is (no string cut for it unless the file's names lack it).
+  if (!scanAddrPort(text, at, sp)) return false;
+  let port = scanned.port < 0 ? s.port : scanned.port;
   if (method === "nat" && port === 0 && s.port !== 0) return false;
+  const word = st.names.addressPort(text, at, sp);
+  const address = st.names.address(text, at);
   let warning: string | undefined;
   if (method !== "nat" && port !== s.port) {
     // As parseCommon: ipvsadm gives DR and TUN servers the service port (wasmvs warns).
-    warning = `${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: real server ${server.address}:${port} gets the service port ${s.port}, as ipvsadm does`;
+    warning = `${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: real server ${address}:${port} gets the service port ${s.port}, as ipvsadm does`;
     port = s.port;
   }
   const servers = s.realServers;
-  for (let i = 0; i < servers.length; i++) if (servers[i].address === server.address && servers[i].port === port) return false;
-  servers.push({ address: server.address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
+  for (let i = 0; i < servers.length; i++) if (servers[i].address === address && servers[i].port === port) return false;
+  servers.push({ address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
     where: { file: st.cfg.file, line: lineNo, column: at - lineStart + 1, text: word } });
   if (warning) (st.cfg.warnings ??= []).push(`${st.cfg.file}:${lineNo}: ${warning}`);
   return true;

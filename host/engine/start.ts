@@ -9,7 +9,7 @@
 //
 // This file imports only the engine: no configuration model, no control code.
 
-import { checkPort, destArgs, Proto, Engine, EngineError, InterfaceSpec, ipToWire, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
+import { checkPort, destArgs, Fwd, Proto, Engine, EngineError, InterfaceSpec, ipToWire, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
   VrrpInstanceSpec, wireToIp } from "./index.js";
 import type { NeighbourSpec, RouteSpec } from "./changes.js";
 
@@ -50,9 +50,17 @@ export interface StartSet {
   services: PackedServices;
 }
 
+/** The forwarding codes of the methods a real server names. */
+const FORWARDING: Readonly<Record<string, number>> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
+
+/** At most this many addresses' wire values remembered while a table is packed (a file names
+ *  the same real servers in service after service; a parser gives each address one string). */
+const REMEMBERED_ADDRESSES = 4096;
+
 /** The services packed, their values checked as addService and addRealServer check them
  *  (throws their EngineError or AddressError at the first refused). */
 export function packServices(list: readonly (ServiceSpec & { realServers: readonly RealServerSpec[] })[]): PackedServices {
+  const wires = new Map<string, number>();
   let servers = 0;
   for (const s of list) servers += s.realServers.length;
   const table = new Uint32Array(list.length * SERVICE_WORDS + servers * SERVER_WORDS);
@@ -71,14 +79,34 @@ export function packServices(list: readonly (ServiceSpec & { realServers: readon
     table[o + 7] = a.onePacket ? 1 : 0;
     table[o + 8] = s.realServers.length;
     for (const x of s.realServers) {
-      checkPort(x.port);
-      const [fwd, w, u, l] = destArgs(x);
-      table[r] = ipToWire(x.address);
-      table[r + 1] = portToWire(x.port);
-      table[r + 2] = fwd;
-      table[r + 3] = w;
-      table[r + 4] = u;
-      table[r + 5] = l;
+      const fwd = FORWARDING[x.method];
+      const { port, weight } = x;
+      const u = x.uthreshold ?? 0;
+      const l = x.lthreshold ?? 0;
+      // The common server (a port and weight in range, no thresholds) without the checks'
+      // allocations; anything else as the engine's own calls check it (they say why).
+      if (u === 0 && l === 0 && fwd !== undefined && (port & 0xffff) === port && (weight & 0xffff) === weight) {
+        table[r + 1] = portToWire(port);
+        table[r + 2] = fwd;
+        table[r + 3] = weight;
+        table[r + 4] = 0;
+        table[r + 5] = 0;
+      } else {
+        checkPort(x.port);
+        const [f, w, up, lo] = destArgs(x);
+        table[r + 1] = portToWire(x.port);
+        table[r + 2] = f;
+        table[r + 3] = w;
+        table[r + 4] = up;
+        table[r + 5] = lo;
+      }
+      // (The address after the checks of the rest, as before: the same error first.)
+      let wire = wires.get(x.address);
+      if (wire === undefined) {
+        wire = ipToWire(x.address);
+        if (wires.size < REMEMBERED_ADDRESSES) wires.set(x.address, wire);
+      }
+      table[r] = wire;
       r += SERVER_WORDS;
     }
   }
