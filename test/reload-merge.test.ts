@@ -140,3 +140,28 @@ describe("keepalived.conf's one-pass scan, given the blocks of the last parse", 
     });
   }
 });
+
+describe("the rules parser's cache, a block taken without a walk of its lines", () => {
+  const extra = (i: number) => `-a -t ${vip(i)}:80 -r 10.1.0.99:80 -m -w 1\n`;
+  it("a block the file continues with a server of its own (the same lines, then one more): read again, the server there", () => {
+    clearParseCache();
+    const before = parseRules(rules(3), FILE);
+    const text = rules(3);
+    const at = text.indexOf(`-A -t ${vip(2)}:80`);
+    const after = parseRules(text.slice(0, at) + extra(1) + text.slice(at), FILE);
+    expect(after.services[1]).not.toBe(before.services[1]);
+    expect(after.services[1].realServers.map((r) => r.address)).toEqual([...RS, "10.1.0.99"]);
+    expect(after.services[0]).toBe(before.services[0]);
+    expect(after.services[2].line).toBe(before.services[2].line + 1);
+  });
+  it("the last block without its line end, and again with it: the same record, the same lines", () => {
+    clearParseCache();
+    const first = parseRules(rules(3), FILE);
+    const cut = parseRules(rules(3).slice(0, -1), FILE);
+    expect(cut.services.every((s, i) => s === first.services[i])).toBe(true);
+    const back = parseRules(rules(3), FILE);
+    expect(back.services.every((s, i) => s === first.services[i])).toBe(true);
+    const more = parseRules(rules(3) + extra(2), FILE);
+    expect(more.services[2].realServers).toHaveLength(RS.length + 1);
+  });
+});
