@@ -31,7 +31,7 @@ import {
 import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
-  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, Statement, statementNode, Tok,
+  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, ScannedBlock, Statement, statementNode, Tok,
   tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince, keep,
 } from "./keepalived-grammar.js";
 import { readConfigFile } from "./rules.js";
@@ -126,7 +126,7 @@ export function readKeepalived(path: string, directorFile?: string, strict = fal
  *  reading it again, and gives its warnings again (host/control/reload.ts then compares a
  *  10,000-service table by identity). Kept only for a file without includes that
  *  scanStatements reads (keepalived-grammar.ts). */
-interface CachedBlock {
+interface CachedBlock extends ScannedBlock {
   text: string;
   column: number;
   services: ServiceConfig[];
@@ -171,7 +171,9 @@ function readFiles(path: string, directorFile: string | undefined, onePass: bool
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
     }
-    const scan = onePass && text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path) : undefined;
+    // The blocks of the last parse spare the scan their walk (whatever the context: the scan
+    // reads characters only; whether their services are taken again is decided below).
+    const scan = onePass && text !== undefined && text.length <= LIMITS.totalBytes ? scanStatements(text, path, parseCache.get(path)?.blocks) : undefined;
     if (scan) {
       order.set(path, []);
       budget.bytes += text!.length;
@@ -267,7 +269,8 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
   virtualServer(statementNode(blocks.text, st), cfg, groups, errs, globals, trackFiles);
   const warnings = warningsSince(mark);
   if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
-  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [] });
+  const shape = n.end && st.bodyTokens !== undefined ? { bodyTokens: st.bodyTokens, bodyLines: n.end.line - st.bodyLine, closeColumn: n.end.column } : {};
+  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [], ...shape });
 }
 
 function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean },

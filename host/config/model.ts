@@ -403,25 +403,55 @@ export function mergeReload(running: DirectorConfig, oldFile: DirectorConfig, ne
     return at === undefined ? undefined : list[at];
   };
   // The file's order first, then what only the control plane added.
+  const theirs = newFile.services;
+  const ours = running.services;
+  const base = oldFile.services;
   let found = 0;
-  for (let i = 0; i < newFile.services.length; i++) {
-    const tv = newFile.services[i];
+  /** Every service so far is the file's, at the file's position (merged[i] has theirs[i]'s key). */
+  let aligned = true;
+  for (let i = 0; i < theirs.length; i++) {
+    const tv = theirs[i];
+    // The same record in all three (the file did not change it and nor did a command): kept,
+    // found by two pointer compares (mergeService's first case), no key made or looked up.
+    if (ours[i] === tv && base[i] === tv) {
+      found++;
+      if (aligned) merged.push(tv);
+      else { pos.set(keyOf(tv), merged.length); merged.push(tv); }
+      continue;
+    }
     const k = keyOf(tv);
-    const ov = find(running.services, i, k, tv);
+    const ov = find(ours, i, k, tv);
     if (ov) found++;
-    const m = mergeService(find(oldFile.services, i, k, tv), ov, tv);
-    if (m) { pos.set(k, merged.length); merged.push(m); }
+    const m = mergeService(find(base, i, k, tv), ov, tv);
+    if (aligned && (!m || merged.length !== i)) {
+      // Off the file's positions from here: the keys before go into the merged list's own index.
+      aligned = false;
+      for (let j = 0; j < merged.length; j++) pos.set(keyOf(merged[j]), j);
+    }
+    if (m) { if (!aligned) pos.set(k, merged.length); merged.push(m); }
   }
   // (Keys are unique in a list: the parsers and ipvsadm refuse a second service of a key.)
-  if (found < running.services.length) {
-    const b = positionsOf(oldFile.services);
-    const t = positionsOf(newFile.services);
-    for (const ov of running.services) {
+  if (found < ours.length) {
+    const b = positionsOf(base);
+    const t = positionsOf(theirs);
+    for (const ov of ours) {
       const k = keyOf(ov);
-      if (!t.has(k) && !b.has(k)) { pos.set(k, merged.length); merged.push(ov); }
+      if (!t.has(k) && !b.has(k)) {
+        if (aligned) {
+          aligned = false;
+          for (let j = 0; j < merged.length; j++) pos.set(keyOf(merged[j]), j);
+        }
+        pos.set(k, merged.length);
+        merged.push(ov);
+      }
     }
   }
-  positions.set(merged, { pos, length: merged.length });
+  if (aligned) {
+    // The merged list holds the file's keys at the file's positions: the file's index is its
+    // index (moved, as ServiceTable moves one: the file's list builds another if asked again).
+    positions.set(merged, { pos: positionsOf(theirs), length: merged.length });
+    positions.delete(theirs);
+  } else positions.set(merged, { pos, length: merged.length });
   out.services = merged;
   if (sameRecord(oldFile.timeouts, newFile.timeouts)) out.timeouts = running.timeouts;
   return out;

@@ -30,11 +30,21 @@ export function readConfig(path: string, director?: string, strict = false, devi
     if (!(e instanceof ConfigError)) throw e;
     return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  if (director !== undefined && !looksLikeKeepalived(text)) {
+  const keepalived = inKeepalivedSyntax(text);
+  if (director !== undefined && !keepalived) {
     const e = new ConfigError(path, 1, 1, "", `--director ${director} goes with keepalived.conf; this file is in the ipvsadm-rules format, whose interface lines are its own`);
     return { cfg: { file: path, interfaces: [], routes: [], neighbours: [], services: [] }, errors: [e], order: new Map([[path, []]]), routingUnsure: true };
   }
-  return checkRead(looksLikeKeepalived(text) ? readKeepalived(path, director, strict) : readRules(text, path), devices);
+  return checkRead(keepalived ? readKeepalived(path, director, strict) : readRules(text, path), devices);
+}
+
+/** looksLikeKeepalived(text), without its walk of every line where the answer is no for want
+ *  of the characters it looks for: it says yes only for a line with a `{` or one that starts
+ *  with `include`, so a text with neither is the rules format. (That walk of a 10,000-service
+ *  rules file, 5 MB, was 20-30 ms of each reload; two searches of the text are ~1 ms.) */
+export function inKeepalivedSyntax(text: string): boolean {
+  if (!text.includes("{") && !text.includes("include")) return false;
+  return looksLikeKeepalived(text);
 }
 
 /** What follows the parse of a file (its cost is the reload's after the parse): the devices
