@@ -129,6 +129,8 @@ describe("the estimator's counter rows (counters.ts)", () => {
     const rowsEst = new Estimator();
     // Fed in slices of three servers at most: services split across slices.
     const smallEst = new Estimator();
+    // Fed a few new slots at a time (housekeeping's turns of the event loop after a start).
+    const partsEst = new Estimator();
     const refEst = new Estimator();
     const protocols: Protocol[] = ["tcp", "udp"];
     const addService = () => {
@@ -180,6 +182,7 @@ describe("the estimator's counter rows (counters.ts)", () => {
         const snap = await a.snapshot();
         zeroEstimates(snap, rowsEst);
         zeroEstimates(snap, smallEst);
+        zeroEstimates(snap, partsEst);
         zeroEstimates(snap, refEst);
       }
       estimate(await a.snapshot(), refEst);
@@ -193,7 +196,15 @@ describe("the estimator's counter rows (counters.ts)", () => {
         at = next;
       }
       smallEst.end();
-      const r = await ratesOf(a, [rowsEst, smallEst], refEst);
+      partsEst.begin();
+      for await (const rows of a.counterSlices()) {
+        for (let at = 0, turns = 0; at < rows.length; turns++) {
+          at = partsEst.updateRows(rows, at, 3);
+          expect(turns).toBeLessThan(rows.length);
+        }
+      }
+      partsEst.end();
+      const r = await ratesOf(a, [rowsEst, smallEst, partsEst], refEst);
       expect(r.differ).toEqual([]);
       compared += r.keys;
       moving += r.moving;

@@ -20,6 +20,9 @@ export const STATUS_MS = 1000;
 export const STATUS_SERVICES = 1024;
 export const STATUS_REAL_SERVERS = 4096;
 
+/** The estimator's new slots (a key each) made between two turns of the event loop: ~2.5 ms. */
+const NEW_SLOTS_PER_TURN = 1024;
+
 /** Services of the status file written as text between two turns of the event loop. */
 const STATUS_SERVICES_PER_TURN = 16;
 
@@ -114,7 +117,13 @@ export class Housekeeping {
         for (const s of slice) services.push(s);
       }
     } else {
-      for await (const rows of this.engine.counterSlices()) this.estimator.updateRows(rows);
+      for await (const rows of this.engine.counterSlices()) {
+        // A slice whose objects are new to the estimator (the first tick after a start or a large
+        // -R) makes their keys a part at a time, the event loop served in between.
+        for (let at = this.estimator.updateRows(rows, 0, NEW_SLOTS_PER_TURN); at < rows.length; at = this.estimator.updateRows(rows, at, NEW_SLOTS_PER_TURN)) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
     }
     this.estimator.end();
     if (summary) this.o.estimated!({ ...summary, services });
