@@ -79,7 +79,6 @@ export function requestSeries(path: string, reqs: unknown[], ipvsadmWording = fa
 export function requestLines(path: string, reqs: string[], ipvsadmWording = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
-    const pieces: Buffer[] = [];
     let next = 0;
     let done = false;
     const finish = (e: Error | undefined, r?: Reply) => {
@@ -93,28 +92,37 @@ export function requestLines(path: string, reqs: string[], ipvsadmWording = fals
     sock.on("connect", () => {
       for (const r of reqs) sock.write(r + "\n");
     });
-    sock.on("data", (d: Buffer) => {
-      // (Several replies may come in one read.)
-      for (let start = 0; !done;) {
-        const nl = d.indexOf(10, start);
-        if (nl < 0) { pieces.push(d.subarray(start)); return; }
-        pieces.push(d.subarray(start, nl));
-        const line = Buffer.concat(pieces).toString();
-        pieces.length = 0;
-        start = nl + 1;
-        let r: Reply;
-        try {
-          r = JSON.parse(line);
-        } catch {
-          finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
-          return;
-        }
-        if (!r.ok || ++next >= reqs.length) finish(undefined, r);
-      }
-    });
+    sock.on("data", replyLines(path, () => done, (e) => finish(e), (r: Reply) => {
+      if (!r.ok || ++next >= reqs.length) finish(undefined, r);
+    }));
     sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, ipvsadmWording)));
     sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection without answering`, 2)));
   });
+}
+
+/** A socket's "data" handler for the director's replies, one JSON object a line: several may
+ *  come in one read and one may span reads. Each is given to each() until stopped() says so; a
+ *  line that is not JSON ends it with fail(). */
+function replyLines<R>(path: string, stopped: () => boolean, fail: (e: Error) => void, each: (r: R) => void): (d: Buffer) => void {
+  const pieces: Buffer[] = [];
+  return (d) => {
+    for (let start = 0; !stopped();) {
+      const nl = d.indexOf(10, start);
+      if (nl < 0) { pieces.push(d.subarray(start)); return; }
+      pieces.push(d.subarray(start, nl));
+      const line = Buffer.concat(pieces).toString();
+      pieces.length = 0;
+      start = nl + 1;
+      let r: R;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        fail(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
+        return;
+      }
+      each(r);
+    }
+  };
 }
 
 /** Bytes of commands one part of a large -R carries (well under the control socket's 8 MiB line). */
@@ -125,7 +133,6 @@ const RESTORE_PART_BYTES = 4 * 1024 * 1024;
 export function streamListing(path: string, argv: string[], out: (text: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
-    const pieces: Buffer[] = [];
     let done = false;
     const finish = (e?: Error) => {
       if (done) return;
@@ -136,26 +143,11 @@ export function streamListing(path: string, argv: string[], out: (text: string) 
     };
     sock.setTimeout(REPLY_TIMEOUT_MS, () => finish(new IpvsadmError(`no answer from the director on ${path} within ${REPLY_TIMEOUT_MS / 1000} s`, 2)));
     sock.on("connect", () => sock.write(JSON.stringify({ op: "list", argv }) + "\n"));
-    sock.on("data", (d: Buffer) => {
-      for (let start = 0; !done;) {
-        const nl = d.indexOf(10, start);
-        if (nl < 0) { pieces.push(d.subarray(start)); return; }
-        pieces.push(d.subarray(start, nl));
-        const line = Buffer.concat(pieces).toString();
-        pieces.length = 0;
-        start = nl + 1;
-        let r: { ok?: boolean; text?: string; end?: boolean; error?: string; status?: number };
-        try {
-          r = JSON.parse(line);
-        } catch {
-          finish(new IpvsadmError(`the director on ${path} sent an answer that is not JSON`, 2));
-          return;
-        }
-        if (!r.ok) finish(new IpvsadmError(r.error ?? "error", r.status ?? 255));
-        else if (r.end) finish();
-        else if (typeof r.text === "string") out(r.text);
-      }
-    });
+    sock.on("data", replyLines(path, () => done, finish, (r: { ok?: boolean; text?: string; end?: boolean; error?: string; status?: number }) => {
+      if (!r.ok) finish(new IpvsadmError(r.error ?? "error", r.status ?? 255));
+      else if (r.end) finish();
+      else if (typeof r.text === "string") out(r.text);
+    }));
     sock.on("close", () => finish(new IpvsadmError(`the director on ${path} closed the connection before the listing ended`, 2)));
     sock.on("error", (e: NodeJS.ErrnoException) => finish(unreachable(path, e, true)));
   });
