@@ -14,6 +14,18 @@ import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } fr
 import { effective, effectiveService, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 
+/** Changes named one by one in a log line, at most: an -R or reload of 10,000 services made
+ *  110,000 of them, one 8 MB line for syslog and the journal (both cut far shorter lines). The
+ *  caller still gets every change (`wasmvs reload` prints them). */
+export const LOGGED_CHANGES = 100;
+
+/** The changes as one log line's text: all of them up to LOGGED_CHANGES, else the first ones
+ *  and how many more. */
+export function inBrief(changes: readonly string[]): string {
+  if (changes.length <= LOGGED_CHANGES) return changes.join("; ");
+  return `${changes.length} changes: ${changes.slice(0, LOGGED_CHANGES).join("; ")}; and ${changes.length - LOGGED_CHANGES} more`;
+}
+
 export class ControlState {
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -92,7 +104,7 @@ export class ControlState {
         else for (const k of keys) this.held.add(k);
         throw e;
       }
-      if (changes.length) this.log(`health: ${changes.join("; ")}`);
+      if (changes.length) this.log(`health: ${inBrief(changes)}`);
       return changes;
     });
   }
@@ -258,7 +270,7 @@ export class ControlState {
       try {
         // A removal moves the positions after it: the whole difference then (-D and -C only).
         const changes = await this.commit(next, table.removed ? undefined : { keys: [...table.touched.keys()], director: next.timeouts !== this.current.timeouts });
-        if (changes.length) this.log(`control: ${changes.join("; ")}`);
+        if (changes.length) this.log(`control: ${inBrief(changes)}`);
         return changes;
       } catch (e) {
         // An -R line's records carry its line number: engine refusals name it.
@@ -285,7 +297,7 @@ export class ControlState {
         const next = mergeReload(this.current, this.file, nextFile);
         const changes = await this.commit(next);
         this.file = nextFile;
-        this.log(NOTICE + (changes.length ? `reloaded: ${changes.join("; ")}` : "reloaded: no change"));
+        this.log(NOTICE + (changes.length ? `reloaded: ${inBrief(changes)}` : "reloaded: no change"));
         return { changes, warnings: nextFile.warnings ?? [] };
       } catch (e) {
         const why = (e instanceof ConfigError ? await this.everyError(e, nextFile) : e as Error).message;
