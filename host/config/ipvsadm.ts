@@ -174,13 +174,8 @@ export function scanAddrPort(text: string, from: number, to: number): boolean {
     return true;
   }
   if (text.charCodeAt(i) !== 58 || to - i - 1 < 1 || to - i - 1 > 5) return false;
-  let port = 0;
-  for (let k = i + 1; k < to; k++) {
-    const c = text.charCodeAt(k);
-    if (c < 48 || c > 57) return false;
-    port = port * 10 + (c - 48);
-  }
-  if (port > 65535) return false;
+  const port = digitRun(text, i + 1, to);
+  if (port < 0 || port > 65535) return false;
   scanned.port = port;
   return true;
 }
@@ -259,13 +254,21 @@ function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
 function plainNum(text: string, min: number, max: number): number {
   const n = text.length;
   if (n === 0 || n > 6) return -1;
+  const v = digitRun(text, 0, n);
+  return v >= min && v <= max ? v : -1;
+}
+
+/** The value of the decimal digits text[from, to), read by hand; -1 when that is empty or holds
+ *  anything but digits (callers bound its length, so the value stays exact). */
+export function digitRun(text: string, from: number, to: number): number {
+  if (from >= to) return -1;
   let v = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c < 48 || c > 57) return -1;
     v = v * 10 + (c - 48);
   }
-  return v >= min && v <= max ? v : -1;
+  return v;
 }
 
 function num(text: string | undefined, min: number, max: number, what: string): number {

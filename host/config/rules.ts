@@ -21,7 +21,7 @@ import {
   AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
-import { IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
+import { digitRun, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
@@ -319,13 +319,8 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   const m = text.charCodeAt(sp + 2);
   const method = m === 109 ? "nat" : m === 103 ? "dr" : m === 105 ? "tun" : undefined;
   if (method === undefined) return false;
-  let weight = 0;
-  for (let i = sp + 7; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-    weight = weight * 10 + (c - 48);
-  }
-  if (weight > 65535) return false;
+  const weight = digitRun(text, sp + 7, n);
+  if (weight < 0 || weight > 65535) return false;
   // The server's word read where it is (no string cut for it unless the file's names lack it).
   if (!scanAddrPort(text, at, sp)) return false;
   let port = scanned.port < 0 ? s.port : scanned.port;
