@@ -21,16 +21,12 @@ import { effective } from "../host/health/overlay.js";
 import { FakeClock } from "../host/io/clock.js";
 import type { ChangeSet } from "../host/engine/changes.js";
 import type { Outcome } from "../host/health/checkers/outcome.js";
-import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC } from "./helpers/director.js";
+import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, RULES_HEAD, RULES_HEAD_LINES } from "./helpers/director.js";
 import { tempFolder } from "./helpers/files.js";
 
 const FILE = "director.rules";
-const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
-interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
-route default via ${GATEWAY}
-neighbour ${GATEWAY} ${GATEWAY_MAC}
-${RS.map((a, i) => `neighbour ${a} ${RS_MAC[i]}\n`).join("")}`;
-const HEAD_LINES = HEAD.split("\n").length - 1;
+const HEAD = RULES_HEAD;
+const HEAD_LINES = RULES_HEAD_LINES;
 
 /** VIP of the i-th service (10.0.0.100 + i, port 80), each with the three real servers. */
 const vip = (i: number) => `10.0.0.${100 + i}`;
@@ -259,15 +255,23 @@ ${RS.map((r) => `  real_server ${r} 80 { weight 2
 }
 `).join("");
 
+/** A director running checked(n) with health checking on a fake clock: each server's check
+ *  answers as answers says (fine when absent); run(ms) moves the clock in 100 ms steps, the
+ *  checks' promises settled after each. */
+async function checkedDirector(n: number) {
+  const cfg = parseKeepalived(folder.write("keepalived.conf", checked(n)));
+  const clock = new FakeClock();
+  const answers = new Map<string, Outcome>();
+  const d = await running(cfg, (state) => new HealthService({ clock, log: () => {}, refresh: (s) => state.refresh(s), random: () => 0,
+    probe: async (c) => answers.get(c.connectIp) ?? { ok: true, reason: "fine" } }));
+  const settle = async () => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
+  const run = async (ms: number) => { for (let t = 0; t < ms; t += 100) { clock.advance(100); await settle(); } };
+  return { d, answers, run, settle };
+}
+
 describe("health checking across a reload that changes one service", () => {
   it("the unchanged services keep their checkers and states: a dead server stays out, nothing restarts", async () => {
-    const cfg = parseKeepalived(folder.write("keepalived.conf", checked(6)));
-    const clock = new FakeClock();
-    const answers = new Map<string, Outcome>();
-    const d = await running(cfg, (state) => new HealthService({ clock, log: () => {}, refresh: (s) => state.refresh(s), random: () => 0,
-      probe: async (c) => answers.get(c.connectIp) ?? { ok: true, reason: "fine" } }));
-    const settle = async () => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
-    const run = async (ms: number) => { for (let t = 0; t < ms; t += 100) { clock.advance(100); await settle(); } };
+    const { d, answers, run } = await checkedDirector(6);
     await run(1500);
     // The second real server of every service fails: out of the engine everywhere.
     answers.set(RS[1], { ok: false, reason: "connection refused (ECONNREFUSED)" });
@@ -305,13 +309,7 @@ describe("health checking across a reload that changes one service", () => {
   });
 
   it("a flip that waits for its refresh behind a reload is in what the reload applies", async () => {
-    const cfg = parseKeepalived(folder.write("keepalived.conf", checked(3)));
-    const clock = new FakeClock();
-    const answers = new Map<string, Outcome>();
-    const d = await running(cfg, (state) => new HealthService({ clock, log: () => {}, refresh: (s) => state.refresh(s), random: () => 0,
-      probe: async (c) => answers.get(c.connectIp) ?? { ok: true, reason: "fine" } }));
-    const settle = async () => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
-    const run = async (ms: number) => { for (let t = 0; t < ms; t += 100) { clock.advance(100); await settle(); } };
+    const { d, answers, run, settle } = await checkedDirector(3);
     await run(1500);
     // The queue held by an ipvsadm command whose change set the engine has not answered yet;
     // behind it a reload that changes service 1; then server 0 of every service fails, and

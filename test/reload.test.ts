@@ -12,17 +12,13 @@ import { applyConfig, DirectorConfig, parseRules, schedulerSizing } from "../hos
 import { formatList, formatTimeouts, parseArgs } from "../host/config/ipvsadm.js";
 import { NUMERIC, tableView } from "../host/control/table.js";
 import { loadConfig } from "../host/control/load.js";
-import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, VIP } from "./helpers/director.js";
+import { DIRECTOR_IN, DIRECTOR_OUT, GATEWAY, GATEWAY_MAC, IN_MAC, OUT_MAC, RS, RS_MAC, RULES_HEAD, RULES_HEAD_LINES, VIP } from "./helpers/director.js";
 import { eth, expectFrame, ipv4, tcp, ACK, RST, SYN, type Decoded } from "./helpers/packet.js";
 import { tempFolder } from "./helpers/files.js";
 
 const FILE = "director.rules";
-const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
-interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
-route default via ${GATEWAY}
-neighbour ${GATEWAY} ${GATEWAY_MAC}
-${RS.map((a, i) => `neighbour ${a} ${RS_MAC[i]}\n`).join("")}`;
-const HEAD_LINES = HEAD.split("\n").length - 1;
+const HEAD = RULES_HEAD;
+const HEAD_LINES = RULES_HEAD_LINES;
 
 /** A director running text (read as syntax says); setFile changes what the next reload reads. */
 async function running(text: string, syntax: Syntax = RULES) {

@@ -16,6 +16,15 @@ export const REMOTE_CLIENT = "192.0.2.7";
 export const RS = [0, 1, 2].map(serverAddress);
 export const RS_MAC = ["02:aa:00:00:00:11", "02:aa:00:00:00:12", "02:aa:00:00:00:13"];
 
+/** The director's lines of a rules file (its interfaces, default route and static neighbours
+ *  for the gateway and the three real servers), before its services; and how many lines. */
+export const RULES_HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
+interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
+route default via ${GATEWAY}
+neighbour ${GATEWAY} ${GATEWAY_MAC}
+${RS.map((a, i) => `neighbour ${a} ${RS_MAC[i]}\n`).join("")}`;
+export const RULES_HEAD_LINES = RULES_HEAD.split("\n").length - 1;
+
 export async function director(options: EngineOptions = {}, staticNeighbours = true): Promise<Engine> {
   const e = await loadEngine({ batch: 64, connCapacity: 4096, ...options });
   e.setInterface({ index: 0, mac: OUT_MAC, address: `${DIRECTOR_OUT}/24`, mtu: 1500 });
