@@ -1,13 +1,15 @@
 // The client side of the end-to-end tests. Prints one JSON line with what it saw.
-//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS] [--times] [--duration MS] [--source ADDR]
+//   http URL --requests N --concurrency C [--keepalive] [--post BYTES] [--interval MS] [--timeout MS] [--times] [--duration MS] [--source ADDR] [--first-port P]
 //     N requests, each on its own TCP connection unless --keepalive (then one
 //     connection per concurrent worker); reports the body of every response, and with
 //     --times when each was answered (Date.now(), ms); --duration stops starting new
-//     requests after MS (whichever of N and MS comes first), as does SIGTERM.
+//     requests after MS (whichever of N and MS comes first), as does SIGTERM; --first-port:
+//     the Nth new connection comes from source port P+N-1 (else the kernel picks).
 //   udp HOST PORT --count N [--timeout MS]
 //     N datagrams, each from its own socket (so its own source port); reports replies.
 import http from "node:http";
 import dgram from "node:dgram";
+import net from "node:net";
 
 const [mode, ...rest] = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -24,6 +26,8 @@ async function httpMode() {
   const keep = flag("keepalive");
   const post = Number(opt("post", 0));
   const interval = Number(opt("interval", 0));
+  const firstPort = opt("first-port", undefined) === undefined ? undefined : Number(opt("first-port", undefined));
+  let socketsMade = 0;
   let until = Date.now() + Number(opt("duration", 1e12));
   // SIGTERM: start no more requests, report what was seen.
   process.on("SIGTERM", () => { until = 0; });
@@ -35,6 +39,9 @@ async function httpMode() {
   let next = 0;
   const worker = async () => {
     const agent = new http.Agent({ keepAlive: keep, maxSockets: 1 });
+    // Each new connection takes the next port (an agent given localPort per request would
+    // keep the first one for all its sockets).
+    if (firstPort !== undefined) agent.createConnection = (options, cb) => net.createConnection({ ...options, localPort: firstPort + socketsMade++ }, cb);
     while (next < n && Date.now() < until) {
       const k = next++;
       if (interval && k > 0) await new Promise((r) => setTimeout(r, interval));
