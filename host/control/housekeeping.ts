@@ -33,7 +33,7 @@ const STATUS_MS_PER_TURN = 0.5;
 
 /** A list of the status file made and written an entry at a time: each(item) of each item. */
 export interface LaterList<S = unknown> {
-  items: S[];
+  items: Iterable<S>;
   each?: (item: S) => unknown;
 }
 
@@ -61,19 +61,17 @@ export async function statusPieces(status: unknown, lists: LaterList[], write: (
     while (text[lineStart + indent] === " ") indent++;
     const outer = "\n" + " ".repeat(indent);
     const inner = outer + " ";
-    if (items.length === 0) await write(text.slice(from, at) + "[]");
-    else {
-      await write(text.slice(from, at) + "[" + inner);
-      for (let i = 0; i < items.length; i++) {
-        if (performance.now() - turn >= STATUS_MS_PER_TURN) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          turn = performance.now();
-        }
-        const x = each ? each(items[i]) : items[i];
-        await write((i > 0 ? "," + inner : "") + (JSON.stringify(x, null, 1) ?? "null").replaceAll("\n", inner));
+    let first = true;
+    for (const item of items) {
+      if (performance.now() - turn >= STATUS_MS_PER_TURN) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turn = performance.now();
       }
-      await write(outer + "]");
+      const x = (JSON.stringify(each ? each(item) : item, null, 1) ?? "null").replaceAll("\n", inner);
+      await write(first ? text.slice(from, at) + "[" + inner + x : "," + inner + x);
+      first = false;
     }
+    await write(first ? text.slice(from, at) + "[]" : outer + "]");
     from = at + mark.length;
   }
   await write(text.slice(from));
@@ -82,7 +80,7 @@ export async function statusPieces(status: unknown, lists: LaterList[], write: (
 /** status with its lists' places marked for statusPieces: its services (later's items, made by
  *  later's each, when given: status's own list is then empty) and control.health (each checked
  *  real server: 100,000 of a keepalived.conf of 10,000 services × 10). */
-function statusMarks(status: unknown, later?: LaterList): { status: unknown; lists: LaterList[] } {
+function statusMarks(status: unknown, later?: LaterList, health?: Iterable<unknown>): { status: unknown; lists: LaterList[] } {
   const lists: LaterList[] = [];
   if (typeof status !== "object" || status === null || Array.isArray(status)) return { status, lists };
   const top = { ...(status as Record<string, unknown>) };
@@ -94,7 +92,7 @@ function statusMarks(status: unknown, later?: LaterList): { status: unknown; lis
   const control = top.control;
   if (typeof control === "object" && control !== null && Array.isArray((control as { health?: unknown }).health)) {
     top.control = { ...(control as Record<string, unknown>), health: listMark(lists.length) };
-    lists.push({ items: (control as { health: unknown[] }).health });
+    lists.push({ items: health ?? (control as { health: unknown[] }).health });
   }
   return { status: top, lists };
 }
@@ -119,8 +117,8 @@ export interface HousekeepingOptions {
   health: ProcessHealth;
   /** An error a timer survived (logged and counted by the caller). */
   survived: (what: string, e: unknown) => void;
-  /** Each checked real server's health, for the status file. */
-  checks?: () => unknown[];
+  /** Each checked real server's health, for the status file (made as it is written). */
+  checks?: () => Iterable<unknown>;
   /** The crash journal's figures, for the status file. */
   journal?: () => unknown;
   /** Each estimator tick's snapshot, after the estimate (the dashboard's history). */
@@ -200,11 +198,12 @@ export class Housekeeping {
     if (!this.o.status) return;
     const snap = await this.engine.boundedSnapshot({ maxServices: STATUS_SERVICES, maxServers: STATUS_REAL_SERVERS });
     // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [],
+    // health: its place (each checked real server made as it is written, statusMarks).
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: [], vrrp: snap.vrrp ?? [],
       journal: this.o.journal?.() };
     const each = this.o.serviceStatus;
     const status = this.o.statusOf(each ? { ...snap, services: [] } : snap, control);
-    const marked = statusMarks(status, each && { items: snap.services, each: each as (s: unknown) => unknown });
+    const marked = statusMarks(status, each && { items: snap.services, each: each as (s: unknown) => unknown }, this.o.checks?.() ?? []);
     // Exclusively created under a random name, then renamed: a link planted at a predictable
     // STATUS.tmp once made root write through it (host/io/safe-file.ts). Written as it is made.
     await writeFileSafelyInPieces(this.o.status, (write) => statusPieces(marked.status, marked.lists, write));
