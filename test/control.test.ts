@@ -187,9 +187,12 @@ describe("housekeeping on a fake clock", () => {
       const clock = new FakeClock();
       const health = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
       let writes = 0;
+      // Each checked real server, made one at a time as the file is written (HealthService.eachView).
+      const checked = Array.from({ length: 300 }, (_, i) => ({ server: `10.1.0.${i % 250}:80`, alive: i % 2 === 0, reason: "line\n\"two\"" }));
       const hk = new Housekeeping(t.adapter, clock, new Estimator(), {
         status: join(dir, "status.json"), health, survived: () => { health.errors++; },
         statusOf: (s, control) => { writes++; return { connections: s.connectionCount, control }; },
+        checks: function* () { yield* checked; },
       });
       await hk.start();
       expect(writes).toBe(1);
@@ -205,7 +208,9 @@ describe("housekeeping on a fake clock", () => {
       for (let k = 0; k < 50; k++) connect(t.engine, 50000 + k);
       await seconds(2);
       expect(hk.estimator.rates("tcp 10.0.0.100:80").cps).toBeGreaterThan(0);
-      expect(JSON.parse(readFileSync(join(dir, "status.json"), "utf8"))).toMatchObject({ connections: 50, control: { timer: { maxMs: 0 } } });
+      const written = readFileSync(join(dir, "status.json"), "utf8");
+      expect(JSON.parse(written)).toMatchObject({ connections: 50, control: { timer: { maxMs: 0 }, health: checked } });
+      expect(written).toBe(JSON.stringify(JSON.parse(written), null, 1));
       // The event loop blocked for 350 ms: the heartbeat fires once, 250 ms late.
       clock.stall(350);
       expect(health.lagMs).toBe(250);

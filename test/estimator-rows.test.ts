@@ -131,6 +131,8 @@ describe("the estimator's counter rows (counters.ts)", () => {
     const smallEst = new Estimator();
     // Fed a few new slots at a time (housekeeping's turns of the event loop after a start).
     const partsEst = new Estimator();
+    // Fed a few services and servers at a time (housekeeping's turns of the event loop on every tick).
+    const budgetEst = new Estimator();
     const refEst = new Estimator();
     const protocols: Protocol[] = ["tcp", "udp"];
     const addService = () => {
@@ -183,6 +185,7 @@ describe("the estimator's counter rows (counters.ts)", () => {
         zeroEstimates(snap, rowsEst);
         zeroEstimates(snap, smallEst);
         zeroEstimates(snap, partsEst);
+        zeroEstimates(snap, budgetEst);
         zeroEstimates(snap, refEst);
       }
       estimate(await a.snapshot(), refEst);
@@ -204,7 +207,15 @@ describe("the estimator's counter rows (counters.ts)", () => {
         }
       }
       partsEst.end();
-      const r = await ratesOf(a, [rowsEst, smallEst, partsEst], refEst);
+      budgetEst.begin();
+      for await (const rows of a.counterSlices()) {
+        for (let at = 0, turns = 0; at < rows.length; turns++) {
+          at = budgetEst.updateRows(rows, at, Infinity, 4);
+          expect(turns).toBeLessThan(rows.length);
+        }
+      }
+      budgetEst.end();
+      const r = await ratesOf(a, [rowsEst, smallEst, partsEst, budgetEst], refEst);
       expect(r.differ).toEqual([]);
       compared += r.keys;
       moving += r.moving;
@@ -212,5 +223,30 @@ describe("the estimator's counter rows (counters.ts)", () => {
     expect(compared).toBeGreaterThan(1000);
     // And most rates compared were not zero (the comparison compared something).
     expect(moving).toBeGreaterThan(compared / 2);
+  });
+  it("forget the objects a tick was not given, and only them (a tick that gives every one skips looking)", () => {
+    const est = new Estimator();
+    const at = (n: number) => ({ conns: BigInt(n), inpkts: BigInt(n), outpkts: BigInt(n), inbytes: BigInt(n * 100), outbytes: BigInt(n * 100) });
+    const tick = (given: [string, number][], zeroedMidTick: [string, number][] = []) => {
+      est.begin();
+      for (const [k, n] of zeroedMidTick) est.zero(k, at(n));
+      for (const [k, n] of given) est.update(k, at(n));
+      est.end();
+    };
+    tick([["a", 0], ["b", 0]]);
+    tick([["a", 100], ["b", 100]]);
+    expect(est.rates("a").cps).toBeGreaterThan(0);
+    expect(est.rates("b").cps).toBeGreaterThan(0);
+    // b not given: forgotten. Given again later, it starts afresh (no rate from its old counters).
+    tick([["a", 200]]);
+    expect(est.rates("b").cps).toBe(0);
+    tick([["a", 300], ["b", 10_000]]);
+    expect(est.rates("b").cps).toBe(0);
+    expect(est.rates("a").cps).toBeGreaterThan(0);
+    // c zeroed during a tick (an -Z while a tick reads its slices) and not given: kept, as a state
+    // of this tick; the next tick gives it counters and it has a rate from them.
+    tick([["a", 400], ["b", 10_100]], [["c", 0]]);
+    tick([["a", 500], ["b", 10_200], ["c", 100]]);
+    expect(est.rates("c").cps).toBeGreaterThan(0);
   });
 });

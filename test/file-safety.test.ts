@@ -17,7 +17,7 @@ import { NotifyFifo } from "../host/health/notify-fifo.js";
 import { userIds } from "../host/config/keepalived-checks.js";
 import { readTable, removeStaleTemps, TableFileError, writeTable } from "../host/dataplane/handoff.js";
 import { Journal, JOURNAL_MS, JournalWriter } from "../host/dataplane/journal.js";
-import { writeFileSafely, writeFileSafelyAsync } from "../host/io/safe-file.js";
+import { writeFileSafely, writeFileSafelyAsync, writeFileSafelyInPieces } from "../host/io/safe-file.js";
 import { claimSocket } from "../host/control/server.js";
 import { trackedValue } from "../host/health/checkers/file.js";
 import { readConfigFile } from "../host/config/rules.js";
@@ -290,6 +290,22 @@ describe.runIf(root)("files a local user can plant", () => {
     expect(health.errors).toBe(0);
     await writeFileSafelyAsync(path, "{}");
     expect(readdirSync(d).sort()).toEqual(["shadow", "status.json", "status.json.tmp"]);
+  });
+
+  it("a file written in pieces (the status file): the pieces in order, whole, through an exclusive temporary; a failure leaves the last file", async () => {
+    const d = place();
+    const s = secret(d);
+    const path = join(d, "status.json");
+    symlinkSync(s.path, path);
+    // More than the pieces held before a write (64 KB), some not ASCII (bytes, not characters).
+    const pieces = Array.from({ length: 3000 }, (_, i) => `piece ${i} é€ ${"x".repeat(i % 97)}\n`);
+    await writeFileSafelyInPieces(path, async (write) => { for (const p of pieces) await write(p); });
+    s.check();
+    expect(lstatSync(path).isFile()).toBe(true);
+    expect(readFileSync(path, "utf8")).toBe(pieces.join(""));
+    await expect(writeFileSafelyInPieces(path, async (write) => { await write("half"); throw new Error("made badly"); })).rejects.toThrow("made badly");
+    expect(readFileSync(path, "utf8")).toBe(pieces.join(""));
+    expect(readdirSync(d).sort()).toEqual(["shadow", "status.json"]);
   });
 
   it("the control socket: a file, a link or another user's socket at the path is refused and left; a stale own socket is replaced", async () => {

@@ -42,7 +42,12 @@ function service(logs: string[] = []) {
     probe: async () => ({ ok: true, reason: "fine" }) });
   return h;
 }
-const brief = (h: HealthService) => h.views().map((v) => `${v.service} ${v.server} ${v.alive ? "up" : "down"} w${v.weight} ${v.reason} [${v.checkers.map((c) => c.kind)}]`);
+/** The views in brief; the status file's one at a time (eachView) are the same. */
+const brief = (h: HealthService) => {
+  const views = h.views();
+  expect([...h.eachView()]).toEqual(views);
+  return views.map((v) => `${v.service} ${v.server} ${v.alive ? "up" : "down"} w${v.weight} ${v.reason} [${v.checkers.map((c) => c.kind)}]`);
+};
 
 describe("a checked virtual server without checkers", () => {
   it("is the file's as it is: the overlay gives the very same records, for health's view as before any check", () => {

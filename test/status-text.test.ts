@@ -29,6 +29,18 @@ describe("the status file's text", () => {
       const head = { ...(statusOf({ ...snap, services: [] }, control) as object), dataPathThread: 1234 };
       expect((await statusText(head, { services: snap.services, each: serviceStatus })).replace(/"time": "[^"]*"/, "")).toBe(whole.replace(/"time": "[^"]*"/, ""));
     }
+    // Long lists, and lists in another order than statusOf's: control (with every checked real
+    // server, entries whose text has line breaks in strings) before the services, empty lists.
+    const health = Array.from({ length: 3000 }, (_, i) => ({ service: `TCP 10.0.0.${i % 250}:80`, server: `10.1.0.${i % 250}:8080`, alive: i % 3 !== 0,
+      reason: i % 7 ? "fine" : "line one\nline \"two\"", sinceChangeS: i % 2 ? undefined : i, checkers: i % 5 ? [] : [{ kind: "TCP_CHECK", up: true, target: "x" }] }));
+    const services = Array.from({ length: 40 }, (_, i) => ({ address: `10.0.0.${i}`, port: 80, realServers: Array.from({ length: i % 3 }, (_, k) => ({ k })) }));
+    for (const status of [
+      { control: { timer: 1, health, vrrp: [] }, services, after: { health: [1, 2] } },
+      { services: [], control: { health: [] } },
+      { a: 1, control: { health: [{ x: [] }] }, services: [undefined, null, 3] },
+    ]) {
+      expect(await statusText(status)).toBe(JSON.stringify(status, null, 1));
+    }
     // A status without services (the tests' own statusOf): as it is.
     expect(await statusText({ connections: 3 })).toBe(JSON.stringify({ connections: 3 }, null, 1));
   });

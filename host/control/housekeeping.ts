@@ -3,7 +3,7 @@
 // estimator every two seconds. Timers and time come from a Clock, the engine from an
 // adapter: tested on a fake clock with the in-thread engine.
 
-import { writeFileSafelyAsync } from "../io/safe-file.js";
+import { writeFileSafelyInPieces } from "../io/safe-file.js";
 import { Clock, Timer } from "../io/clock.js";
 import { EngineAdapter } from "../dataplane/adapter.js";
 import { Estimator, ESTIMATOR_INTERVAL_MS } from "./estimator.js";
@@ -23,31 +23,87 @@ export const STATUS_REAL_SERVERS = 4096;
 /** The estimator's new slots (a key each) made between two turns of the event loop: ~2.5 ms. */
 const NEW_SLOTS_PER_TURN = 1024;
 
-/** Services of the status file written as text between two turns of the event loop. */
-const STATUS_SERVICES_PER_TURN = 16;
+/** Services and servers estimated between two turns of the event loop: ~0.3 ms once the
+ *  estimator's code is optimised, ~1 ms before (a counters slice of 10,240 in one piece held the
+ *  main thread 2-5 ms on a director's second tick, an -e arriving meanwhile waited). */
+const ESTIMATES_PER_TURN = 1024;
 
-/** JSON.stringify(status, null, 1), its services a few at a time with the event loop served in
- *  between: at 10,000 services the file's share (STATUS_SERVICES, STATUS_REAL_SERVERS) is 1.6 MB
- *  of text, 10-40 ms of the main thread in one piece every second (and as much again to make the
- *  services JSON-friendly), which a command arriving meanwhile waited for (issue 19's -e tail).
- *  The same bytes: a service's text at the file's depth is its own with two more spaces after
- *  each line break (JSON text has no other line break). With later, status has no services yet
- *  (an empty list) and they are later.each(service) of later.services. */
-export async function statusText<S>(status: unknown, later?: { services: S[]; each: (s: S) => unknown }): Promise<string> {
-  const services: unknown[] = later ? later.services : (status as { services?: unknown })?.services as unknown[];
-  if (!Array.isArray(services) || (!later && services.length <= STATUS_SERVICES_PER_TURN)) return JSON.stringify(status, null, 1);
-  // The rest of the file with no service, then the services put where its empty list is.
-  const head = JSON.stringify(later ? status : { ...(status as object), services: [] }, null, 1);
-  const empty = '\n "services": []';
-  const at = head.indexOf(empty);
-  if (services.length === 0 || at < 0) return head;
-  const parts: string[] = [];
-  for (let i = 0; i < services.length; i++) {
-    if (i > 0 && i % STATUS_SERVICES_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const s = later ? later.each(services[i] as S) : services[i];
-    parts.push(JSON.stringify(s, null, 1).replaceAll("\n", "\n  "));
+/** The main thread's time making the status file's text between two turns of the event loop. */
+const STATUS_MS_PER_TURN = 0.5;
+
+/** A list of the status file made and written an entry at a time: each(item) of each item. */
+export interface LaterList<S = unknown> {
+  items: Iterable<S>;
+  each?: (item: S) => unknown;
+}
+
+/** Where a later list goes in the status object: a string JSON writes as no other value. */
+const listMark = (n: number) => `\u0000wasmvs status list ${n}\u0000`;
+
+/** JSON.stringify(status, null, 1), given to write a piece at a time, with the event loop served
+ *  every STATUS_MS_PER_TURN: at 10,000 services the file's share (STATUS_SERVICES,
+ *  STATUS_REAL_SERVERS) is 1.6 MB of text, 10-40 ms of the main thread in one piece every second
+ *  (and as much again to make the services JSON-friendly), and a keepalived.conf's checked servers
+ *  (control.health) 18 MB, ~180 ms; a command arriving meanwhile waited (issue 19's -e tail).
+ *  lists: values of status that are listMark(n) strings (statusMarks) are lists[n], written
+ *  entry by entry: the same bytes, an entry's text at the list's depth being its own with the
+ *  depth's spaces after each line break (JSON text has no other line break). */
+export async function statusPieces(status: unknown, lists: LaterList[], write: (piece: string) => Promise<void> | void): Promise<void> {
+  const text = JSON.stringify(status, null, 1);
+  // Each list's place in the text, in the text's order.
+  const places = lists.map((list, n) => ({ list, mark: JSON.stringify(listMark(n)) })).map((x) => ({ ...x, at: text.indexOf(x.mark) }))
+    .filter((x) => x.at >= 0).sort((a, b) => a.at - b.at);
+  let from = 0;
+  let turn = performance.now();
+  for (const { list: { items, each }, mark, at } of places) {
+    const lineStart = text.lastIndexOf("\n", at) + 1;
+    let indent = 0;
+    while (text[lineStart + indent] === " ") indent++;
+    const outer = "\n" + " ".repeat(indent);
+    const inner = outer + " ";
+    let first = true;
+    for (const item of items) {
+      if (performance.now() - turn >= STATUS_MS_PER_TURN) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turn = performance.now();
+      }
+      const x = (JSON.stringify(each ? each(item) : item, null, 1) ?? "null").replaceAll("\n", inner);
+      await write(first ? text.slice(from, at) + "[" + inner + x : "," + inner + x);
+      first = false;
+    }
+    await write(first ? text.slice(from, at) + "[]" : outer + "]");
+    from = at + mark.length;
   }
-  return head.slice(0, at) + '\n "services": [\n  ' + parts.join(",\n  ") + "\n ]" + head.slice(at + empty.length);
+  await write(text.slice(from));
+}
+
+/** status with its lists' places marked for statusPieces: its services (later's items, made by
+ *  later's each, when given: status's own list is then empty) and control.health (each checked
+ *  real server: 100,000 of a keepalived.conf of 10,000 services × 10). */
+function statusMarks(status: unknown, later?: LaterList, health?: Iterable<unknown>): { status: unknown; lists: LaterList[] } {
+  const lists: LaterList[] = [];
+  if (typeof status !== "object" || status === null || Array.isArray(status)) return { status, lists };
+  const top = { ...(status as Record<string, unknown>) };
+  const services = later ?? (Array.isArray(top.services) ? { items: top.services as unknown[] } : undefined);
+  if (services && "services" in top) {
+    top.services = listMark(lists.length);
+    lists.push(services);
+  }
+  const control = top.control;
+  if (typeof control === "object" && control !== null && Array.isArray((control as { health?: unknown }).health)) {
+    top.control = { ...(control as Record<string, unknown>), health: listMark(lists.length) };
+    lists.push({ items: health ?? (control as { health: unknown[] }).health });
+  }
+  return { status: top, lists };
+}
+
+/** The status file's text (statusPieces) as one string. With later, status has no services yet
+ *  (an empty list) and they are later.each(service) of later.items. */
+export async function statusText<S>(status: unknown, later?: { services: S[]; each: (s: S) => unknown }): Promise<string> {
+  const parts: string[] = [];
+  const marked = statusMarks(status, later && { items: later.services, each: later.each as (s: unknown) => unknown });
+  await statusPieces(marked.status, marked.lists, (piece) => { parts.push(piece); });
+  return parts.join("");
 }
 
 export interface HousekeepingOptions {
@@ -61,8 +117,8 @@ export interface HousekeepingOptions {
   health: ProcessHealth;
   /** An error a timer survived (logged and counted by the caller). */
   survived: (what: string, e: unknown) => void;
-  /** Each checked real server's health, for the status file. */
-  checks?: () => unknown[];
+  /** Each checked real server's health, for the status file (made as it is written). */
+  checks?: () => Iterable<unknown>;
   /** The crash journal's figures, for the status file. */
   journal?: () => unknown;
   /** Each estimator tick's snapshot, after the estimate (the dashboard's history). */
@@ -118,9 +174,11 @@ export class Housekeeping {
       }
     } else {
       for await (const rows of this.engine.counterSlices()) {
-        // A slice whose objects are new to the estimator (the first tick after a start or a large
-        // -R) makes their keys a part at a time, the event loop served in between.
-        for (let at = this.estimator.updateRows(rows, 0, NEW_SLOTS_PER_TURN); at < rows.length; at = this.estimator.updateRows(rows, at, NEW_SLOTS_PER_TURN)) {
+        // A slice is estimated a part at a time, the event loop served in between; one whose
+        // objects are new to the estimator (the first tick after a start or a large -R) makes
+        // their keys a part at a time too.
+        for (let at = this.estimator.updateRows(rows, 0, NEW_SLOTS_PER_TURN, ESTIMATES_PER_TURN); at < rows.length;
+          at = this.estimator.updateRows(rows, at, NEW_SLOTS_PER_TURN, ESTIMATES_PER_TURN)) {
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
@@ -140,14 +198,15 @@ export class Housekeeping {
     if (!this.o.status) return;
     const snap = await this.engine.boundedSnapshot({ maxServices: STATUS_SERVICES, maxServers: STATUS_REAL_SERVERS });
     // VRRP's instances (and their advert lateness) as the data-path thread's state machines see them.
-    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: this.o.checks?.() ?? [], vrrp: snap.vrrp ?? [],
+    // health: its place (each checked real server made as it is written, statusMarks).
+    const control = { timer: this.lateness.view(), errors: this.o.health.errors, refused: this.o.health.refused, health: [], vrrp: snap.vrrp ?? [],
       journal: this.o.journal?.() };
     const each = this.o.serviceStatus;
     const status = this.o.statusOf(each ? { ...snap, services: [] } : snap, control);
-    const text = await statusText(status, each && { services: snap.services, each });
+    const marked = statusMarks(status, each && { items: snap.services, each: each as (s: unknown) => unknown }, this.o.checks?.() ?? []);
     // Exclusively created under a random name, then renamed: a link planted at a predictable
-    // STATUS.tmp once made root write through it (host/io/safe-file.ts).
-    await writeFileSafelyAsync(this.o.status, text);
+    // STATUS.tmp once made root write through it (host/io/safe-file.ts). Written as it is made.
+    await writeFileSafelyInPieces(this.o.status, (write) => statusPieces(marked.status, marked.lists, write));
   }
 
   private readonly inflight = new Set<Promise<void>>();

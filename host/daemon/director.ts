@@ -466,7 +466,7 @@ function directorServices(p: DirectorParts): Service[] {
       // The data-path thread's kernel ID beside the rest: for chrt/taskset, and to find it.
       const status = (s: EngineSnapshot, c: unknown) => ({ ...(statusOf(s, c) as object), dataPathThread: dataPath.thread?.tid });
       const housekeeping = new Housekeeping(engine, systemClock, estimator, { status: o.status, statusOf: status, health, survived,
-        serviceStatus, checks: () => checking.views(), journal: () => dataPath.thread?.journalView(),
+        serviceStatus, checks: () => checking.eachView(), journal: () => dataPath.thread?.journalView(),
         // Only with a dashboard: the history wants the services read whole each tick, the estimator only their counters.
         estimated: history && ((s) => history.record(s, Date.now())) });
       await housekeeping.start();

@@ -315,26 +315,42 @@ export class HealthService implements HealthView {
   views(): ServerHealthView[] {
     const now = this.o.clock.now();
     const out: ServerHealthView[] = [];
-    for (const s of this.servers.values()) {
-      if (isUnchecked(s)) {
-        const service = serviceKey(s.cfg);
-        const byKey = s.order && new Map(s.cfg.realServers.map((r) => [serverKey(r), r]));
-        for (const r of byKey ? s.order!.map((k) => byKey.get(k)!) : s.cfg.realServers) {
-          out.push({ service, server: serverKey(r), alive: true, weight: checkedWeight(r.weight, 0), reason: NO_CHECKER, sinceChangeS: undefined, checkers: [] });
-        }
-        continue;
-      }
-      out.push({
-        service: s.service, server: s.server, alive: s.alive, weight: checkedWeight(s.cfg.weight, s.add), reason: s.reason,
-        sinceChangeS: s.lastChange === undefined ? undefined : Math.round((now - s.lastChange) / 1000),
-        checkers: s.checkers.map((c) => ({
-          kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
-          target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
-            : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
-        })),
-      });
-    }
+    for (const s of this.servers.values()) this.viewsOf(s, now, out);
     return out;
+  }
+
+  /** views() one at a time, for a reader that serves the event loop in between (the status file:
+   *  100,000 made at once held the main thread ~130 ms). Servers reconciled meanwhile are seen as
+   *  a Map's iteration sees them (added: listed; removed: not). */
+  *eachView(): Generator<ServerHealthView> {
+    const now = this.o.clock.now();
+    const out: ServerHealthView[] = [];
+    for (const s of this.servers.values()) {
+      out.length = 0;
+      this.viewsOf(s, now, out);
+      yield* out;
+    }
+  }
+
+  /** The views of one entry of servers (an unchecked service's: one per server) added to out. */
+  private viewsOf(s: ServerEntry | UncheckedServers, now: number, out: ServerHealthView[]): void {
+    if (isUnchecked(s)) {
+      const service = serviceKey(s.cfg);
+      const byKey = s.order && new Map(s.cfg.realServers.map((r) => [serverKey(r), r]));
+      for (const r of byKey ? s.order!.map((k) => byKey.get(k)!) : s.cfg.realServers) {
+        out.push({ service, server: serverKey(r), alive: true, weight: checkedWeight(r.weight, 0), reason: NO_CHECKER, sinceChangeS: undefined, checkers: [] });
+      }
+      return;
+    }
+    out.push({
+      service: s.service, server: s.server, alive: s.alive, weight: checkedWeight(s.cfg.weight, s.add), reason: s.reason,
+      sinceChangeS: s.lastChange === undefined ? undefined : Math.round((now - s.lastChange) / 1000),
+      checkers: s.checkers.map((c) => ({
+        kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
+        target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
+          : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
+      })),
+    });
   }
 
   private schedule(ce: CheckerEntry, ms: number): void {

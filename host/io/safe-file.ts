@@ -64,3 +64,37 @@ export async function writeFileSafelyAsync(path: string, data: string, mode = 0o
     throw e;
   }
 }
+
+/** writeFileSafelyAsync of text made in pieces: write(piece) for each in order (awaited: pieces
+ *  go to the file a few tens of kilobytes at a time, as they are made). The status file at 10,000
+ *  services was made whole first, then encoded and written in one piece on the main thread. */
+export async function writeFileSafelyInPieces(path: string, make: (write: (piece: string) => Promise<void>) => Promise<void>, mode = 0o644): Promise<void> {
+  const tmp = tempName(path);
+  const h = await open(tmp, EXCLUSIVE, mode);
+  try {
+    let held: string[] = [];
+    let heldLength = 0;
+    const flush = async () => {
+      const text = held.join("");
+      held = [];
+      heldLength = 0;
+      const bytes = Buffer.from(text);
+      for (let done = 0; done < bytes.length;) done += (await h.write(bytes, done, bytes.length - done)).bytesWritten;
+    };
+    await make(async (piece) => {
+      held.push(piece);
+      heldLength += piece.length;
+      if (heldLength >= PIECES_WRITTEN_AT) await flush();
+    });
+    await flush();
+    await h.close();
+    await rename(tmp, path);
+  } catch (e) {
+    await h.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Text held before writeFileSafelyInPieces writes it (characters). */
+const PIECES_WRITTEN_AT = 64 * 1024;
