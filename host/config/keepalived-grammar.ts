@@ -580,10 +580,12 @@ export function blockChildren(text: string, file: string, from: number, to: numb
   let top = stack[0];
   // The node whose arguments are being read, and whether its line has ended (its block may
   // still open on a later line). Its arguments are gathered here and copied once they end (an
-  // array pushed to from empty takes room for 16).
+  // array pushed to from empty takes room for 16); counted, not emptied (setting an array's
+  // length was ~10% of this function's time on a 10,000-service file).
   let current: Node | undefined;
   let argsEnded = false;
   const args: Tok[] = [];
+  let argCount = 0;
   let i = from;
   while (i < to) {
     const c = text.charCodeAt(i);
@@ -592,7 +594,7 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       lineStart = ++i;
       if (current && !argsEnded) {
         argsEnded = true;
-        if (args.length) { current.args = args.slice(); args.length = 0; }
+        if (argCount) { current.args = args.slice(0, argCount); argCount = 0; }
       }
       continue;
     }
@@ -603,7 +605,7 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       continue;
     }
     if (c === OPEN || c === CLOSE) {
-      if (args.length) { current!.args = args.slice(); args.length = 0; }
+      if (argCount) { current!.args = args.slice(0, argCount); argCount = 0; }
       if (c === OPEN) {
         // scanStatements vouched that a keyword precedes it.
         const node = current!;
@@ -630,12 +632,12 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       tok = { text: own(text.slice(i, j)), file, line, column };
       i = j;
     }
-    if (current && !argsEnded) { args.push(tok); continue; }
+    if (current && !argsEnded) { args[argCount++] = tok; continue; }
     current = { key: tok, args: [] };
     argsEnded = false;
     top.nodes.push(current);
   }
-  if (args.length) current!.args = args.slice();
+  if (argCount) current!.args = args.slice(0, argCount);
   return root;
 }
 
