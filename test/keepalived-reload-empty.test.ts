@@ -5,6 +5,8 @@
 //   a record of its own for one with such a keyword, as the word-by-word reader gives them;
 // - a block's statements whose arguments run over lines or up to a brace, read in one pass as
 //   tokenize and parseBlocks read them;
+// - a one-line `real_server ADDRESS PORT { weight N }` read straight from the text where every
+//   word is as the reader takes it, and word by word (with its errors) where any is not;
 // - health following only the services a change named (from none to many, checked or not, and
 //   back): the same listing, states and checkers as a whole reconcile, and a checker's state kept.
 
@@ -13,6 +15,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearParseCache, parseKeepalived, readKeepalived } from "../host/config/keepalived.js";
+import { scanStatements, statementNode } from "../host/config/keepalived-grammar.js";
 import { serviceKey } from "../host/config/model.js";
 import type { DirectorConfig } from "../host/config/rules.js";
 import { HealthService } from "../host/health/service.js";
@@ -103,6 +106,86 @@ describe("a keepalived.conf read for a reload from empty", () => {
     expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
     expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
     expect((onePass.cfg.warnings ?? []).join("\n")).toMatch(/keepalived\.conf:11:5: .*wieght/);
+  });
+});
+
+// One-line real servers: those read straight from the text, then near misses read word by word.
+const PLAIN_LINES = [
+  "real_server 10.1.0.1 80 { weight 1 }",
+  "real_server\t10.1.0.2  8080 {weight 65535}  ",
+  "real_server 0.0.0.0 0 { weight 0 }\r",
+  "real_server 255.255.255.255 65535{ weight 007 }",
+  "real_server 10.1.0.5 00080 {\tweight 12\t}",
+];
+const NEAR_MISSES = [
+  "real_server 10.1.0.10 80 { weight 1 } # a comment",
+  "real_server 010.1.0.11 80 { weight 1 }",
+  "real_server 10.1.0.256 80 { weight 1 }",
+  "real_server 10.1.0.13 65536 { weight 1 }",
+  "real_server 10.1.0.14 80 { weight 65536 }",
+  "real_server 10.1.0.15 80 { weight 1 lthreshold 2 }",
+  "real_server 10.1.0.16 80 { weight -1 }",
+  "real_server 10.1.0.17 80 81 { weight 1 }",
+  "real_server 10.1.0.18 { weight 1 }",
+  "real_server 10.1.0.19 80 { weight }",
+  "real_server 10.1.0.20 80 { weight 1x }",
+  "real_server 10.1.0.21 80 { weight 1 } real_server 10.1.0.22 80 { weight 1 } # two",
+  "real_server 10.1.0.23:80 { weight 1 }",
+  "real_server 10.1.0 80 { weight 1 }",
+  "real_server 10.1.0.25.1 80 { weight 1 }",
+  "real_server 10.1.0.26 80 { weight 1 } lvs_method NAT",
+  "real_server 10.1.0.27 80 { weight 1\n  }",
+  "real_servers 10.1.0.28 80 { weight 1 }",
+  "real_server 10.1.0.29 8a { weight 1 }",
+  "real_server \"10.1.0.30\" 80 { weight 1 }",
+  "real_server 10.1.0.31 80 { weighted 1 }",
+  "real_server 10.1.0.32 1234567890123456 { weight 1 }",
+];
+
+describe("one-line real servers of a virtual_server", () => {
+  const text = (lines: string[]) => lines.map((l, k) => `virtual_server 10.0.0.100 ${100 + k} {\n  protocol TCP\n  lb_kind DR\n  ${l}\n}\n`).join("");
+
+  it("read straight from the text give what the word-by-word reader gives, and the near misses are read word by word", () => {
+    const all = text([...PLAIN_LINES, ...NEAR_MISSES]);
+    const p = file(all);
+    for (const strict of [false, true]) {
+      clearParseCache();
+      const onePass = readKeepalived(p, undefined, strict, true);
+      const byWords = readKeepalived(p, undefined, strict, false);
+      expect(onePass.errors.map((e) => e.message)).toEqual(byWords.errors.map((e) => e.message));
+      expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
+      expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
+      expect(onePass.errors.length).toBeGreaterThan(5);
+    }
+    // Which lines the grammar read whole.
+    const source = DIRECTOR + all;
+    // (The whole file read in one pass: nothing in it sends it to tokenize.)
+    const scan = scanStatements(source, p);
+    expect(scan).toBeDefined();
+    const plain = scan!.statements.filter((st) => st.node.key.text === "virtual_server")
+      .map((st) => statementNode(source, st, true).children!.some((c) => c.plain !== undefined));
+    expect(plain).toEqual([...PLAIN_LINES.map(() => true), ...NEAR_MISSES.map(() => false)]);
+    // After a block closed on a line, the next statement of that line: read straight too where the line ends with it.
+    const two = file(text(["real_server 10.1.0.21 80 { weight 1 } real_server 10.1.0.22 80 { weight 2 }"]));
+    clearParseCache();
+    const [a, b] = [readKeepalived(two, undefined, false, true), readKeepalived(two, undefined, false, false)];
+    expect(JSON.stringify(a.cfg.services)).toBe(JSON.stringify(b.cfg.services));
+    expect(a.cfg.services[0].realServers.map((r) => `${r.address} w${r.weight} ${r.where?.column}`)).toEqual(["10.1.0.21 w1 15", "10.1.0.22 w2 53"]);
+    const twoText = DIRECTOR + text(["real_server 10.1.0.21 80 { weight 1 } real_server 10.1.0.22 80 { weight 2 }"]);
+    expect(statementNode(twoText, scanStatements(twoText, two)!.statements[1], true).children!.map((c) => c.plain !== undefined)).toEqual([false, false, false, true]);
+    const first = statementNode(source, scan!.statements.find((st) => st.node.key.text === "virtual_server")!, true).children!.find((c) => c.plain)!;
+    expect(first).toEqual({ key: { text: "real_server", file: p, line: 10, column: 3 }, args: [{ text: "10.1.0.1", file: p, line: 10, column: 15 }], plain: { port: 80, weight: 1 } });
+  });
+
+  it("read straight from the text, the services are as a file of the same servers written over lines", () => {
+    const p = file(text(PLAIN_LINES));
+    const q = file(text(PLAIN_LINES).replace(/ *\{\s*weight\s+(\d+)\s*\}[ \t\r]*/g, " {\n    weight $1\n  }"));
+    const strip = (cfg: DirectorConfig) => cfg.services.map((s) => s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight} ${r.health?.inhibit} ${r.where?.line}:${r.where?.column}`));
+    const one = parseKeepalived(p);
+    const over = parseKeepalived(q);
+    expect(strip(one)).toEqual([["10.1.0.1:100 dr w1 false 10:15"], ["10.1.0.2:101 dr w65535 false 15:15"], ["0.0.0.0:102 dr w0 false 20:15"],
+      ["255.255.255.255:103 dr w7 false 25:15"], ["10.1.0.5:104 dr w12 false 30:15"]]);
+    expect(strip(over).map((s) => s.map((x) => x.replace(/ \d+:\d+$/, "")))).toEqual(strip(one).map((s) => s.map((x) => x.replace(/ \d+:\d+$/, ""))));
   });
 });
 

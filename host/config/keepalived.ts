@@ -266,7 +266,7 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
   const errors = errs.errors.length;
   const services = cfg.services.length;
   const asked = environmentReadCount();
-  virtualServer(statementNode(blocks.text, st), cfg, groups, errs, globals, trackFiles);
+  virtualServer(statementNode(blocks.text, st, true), cfg, groups, errs, globals, trackFiles);
   const warnings = warningsSince(mark);
   if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
   const shape = n.end && st.bodyTokens !== undefined ? { bodyTokens: st.bodyTokens, bodyLines: n.end.line - st.bodyLine, closeColumn: n.end.column } : {};
@@ -635,6 +635,13 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
 
 /** A real_server statement: its address, port and settings (errors kept in errs). */
 function realServerStatement(c: Node, errs: ErrorList): RealRead {
+  // A line the grammar read whole (plainServerLine): every word of it as below takes it.
+  const plain = c.plain;
+  if (plain) {
+    const rs: RealServerConfig = { address: c.args[0].text, port: plain.port, method: "nat", weight: plain.weight, uthreshold: 0, lthreshold: 0, line: c.key.line,
+      where: posOf(c.args[0]), health: undefined };
+    return { node: c, rs, explicitMethod: false, refused: false };
+  }
   // keepalived: the port may be left out (a firewall-mark service's servers have none).
   // A header that is wrong leaves the server out, but its block is still checked.
   // health written in the literal (set once the virtual server is read): added afterwards it
