@@ -618,11 +618,11 @@ function quadEnd(text: string, j: number, to: number): number {
   return j < to && (c === SPACE || c === TAB) ? j : -1;
 }
 
-/** `real_server ADDRESS PORT { weight N }` from i to the line's end (blanks, or nothing else,
- *  after the brace), every word as realServerStatement takes it without a word of complaint:
- *  the address's end (its start after the keyword's blanks), with port and weight in
- *  plainRead; -1 for anything else (read word by word). A 10,000-service keepalived.conf
- *  has 100,000 such lines: as nodes they were 10 objects each, made to be dropped at once. */
+/** Whether `real_server ADDRESS PORT { weight N }` is all there is from i to the line's end
+ *  (blanks after the brace), every word as realServerStatement takes it without a word of
+ *  complaint: then the address's start and end, the port and the weight are in plainRead;
+ *  false for anything else (read word by word, with its errors). A 10,000-service
+ *  keepalived.conf has 100,000 such lines: as nodes they were 10 objects each, dropped at once. */
 const plainRead: PlainServer & { address: number; end: number } = { port: 0, weight: 0, address: 0, end: 0 };
 function plainServerLine(text: string, i: number, to: number): boolean {
   if (!text.startsWith("real_server", i)) return false;
