@@ -32,6 +32,15 @@ export interface Node {
   children?: Node[];
   /** The brace that closes the block (none when it is never closed). */
   end?: Tok;
+  /** A virtual_server's `real_server ADDRESS PORT { weight N }` on a line of its own, read
+   *  straight from the text (plainServerLine): args holds the address only, and no children. */
+  plain?: PlainServer;
+}
+
+/** The port and weight of a real_server line read by plainServerLine. */
+export interface PlainServer {
+  port: number;
+  weight: number;
 }
 
 /** Whether errs has an error inside n's block: a line of it that was refused or dropped
@@ -572,18 +581,97 @@ export function scanStatements(text: string, file: string, known?: ReadonlyMap<n
   return { statements, tokens };
 }
 
+/** Where the blanks (spaces, tabs) from j end. */
+const blanksEnd = (text: string, j: number, to: number): number => {
+  for (let c = text.charCodeAt(j); j < to && (c === SPACE || c === TAB); c = text.charCodeAt(++j));
+  return j;
+};
+
+/** A whole number of plain digits from j, as int()'s common case reads one (1 to 15 digits, at
+ *  most max), ending where the word ends (a blank or one of the braces); -1 for anything else. */
+let digitsValue = 0;
+function digitsEnd(text: string, j: number, to: number, max: number): number {
+  const from = j;
+  let v = 0;
+  for (let c = text.charCodeAt(j); j < to && c >= 48 && c <= 57; c = text.charCodeAt(++j)) v = v * 10 + (c - 48);
+  if (j === from || j - from > 15 || v > max || j >= to) return -1;
+  const c = text.charCodeAt(j);
+  if (c !== SPACE && c !== TAB && c !== OPEN && c !== CLOSE) return -1;
+  digitsValue = v;
+  return j;
+}
+
+/** An IPv4 address as ipToWire's common case reads one (four octets of 1 to 3 digits, no
+ *  leading 0, each at most 255) from j, ending at a blank; -1 for anything else. */
+function quadEnd(text: string, j: number, to: number): number {
+  for (let dot = 0; dot < 4; dot++) {
+    const from = j;
+    let octet = 0;
+    for (let c = text.charCodeAt(j); j < to && c >= 48 && c <= 57 && j - from < 3; c = text.charCodeAt(++j)) octet = octet * 10 + (c - 48);
+    if (j === from || octet > 255 || (j - from > 1 && text.charCodeAt(from) === 48)) return -1;
+    if (dot < 3) {
+      if (text.charCodeAt(j) !== 46) return -1;
+      j++;
+    }
+  }
+  const c = text.charCodeAt(j);
+  return j < to && (c === SPACE || c === TAB) ? j : -1;
+}
+
+/** Whether `real_server ADDRESS PORT { weight N }` is all there is from i to the line's end
+ *  (blanks after the brace), every word as realServerStatement takes it without a word of
+ *  complaint: then the address's start and end, the port and the weight are in plainRead;
+ *  false for anything else (read word by word, with its errors). A 10,000-service
+ *  keepalived.conf has 100,000 such lines: as nodes they were 10 objects each, dropped at once. */
+const plainRead: PlainServer & { address: number; end: number } = { port: 0, weight: 0, address: 0, end: 0 };
+function plainServerLine(text: string, i: number, to: number): boolean {
+  if (!text.startsWith("real_server", i)) return false;
+  let j = i + 11;
+  const a = blanksEnd(text, j, to);
+  if (a === j) return false;
+  const addressEnd = quadEnd(text, a, to);
+  if (addressEnd < 0) return false;
+  j = digitsEnd(text, blanksEnd(text, addressEnd, to), to, 65535);
+  if (j < 0 || text.charCodeAt(j) === CLOSE) return false;
+  const port = digitsValue;
+  j = blanksEnd(text, j, to);
+  if (text.charCodeAt(j) !== OPEN) return false;
+  j = blanksEnd(text, j + 1, to);
+  if (!text.startsWith("weight", j)) return false;
+  const w = blanksEnd(text, j + 6, to);
+  if (w === j + 6) return false;
+  j = digitsEnd(text, w, to, 65535);
+  if (j < 0 || text.charCodeAt(j) === OPEN) return false;
+  const weight = digitsValue;
+  j = blanksEnd(text, j, to);
+  if (text.charCodeAt(j) !== CLOSE) return false;
+  for (j++; j < to && text.charCodeAt(j) !== LF; j++) {
+    const c = text.charCodeAt(j);
+    if (c !== SPACE && c !== TAB && c !== CR) return false;
+  }
+  plainRead.port = port;
+  plainRead.weight = weight;
+  plainRead.address = a;
+  plainRead.end = addressEnd;
+  return true;
+}
+
 /** The nodes inside a block that scanStatements vouched for (from after its '{' to before its
- *  '}', line and lineStart at from), as parseBlocks would build them from tokenize's tokens. */
-export function blockChildren(text: string, file: string, from: number, to: number, line: number, lineStart: number): Node[] {
+ *  '}', line and lineStart at from), as parseBlocks would build them from tokenize's tokens.
+ *  plainServers (a virtual_server's block): its one-line real_servers as plainServerLine reads
+ *  them, a node each with the address for its one argument and the rest in `plain`. */
+export function blockChildren(text: string, file: string, from: number, to: number, line: number, lineStart: number, plainServers = false): Node[] {
   const root: Node[] = [];
   const stack: { nodes: Node[]; node?: Node }[] = [{ nodes: root }];
   let top = stack[0];
   // The node whose arguments are being read, and whether its line has ended (its block may
   // still open on a later line). Its arguments are gathered here and copied once they end (an
-  // array pushed to from empty takes room for 16).
+  // array pushed to from empty takes room for 16); counted, not emptied (setting an array's
+  // length was ~10% of this function's time on a 10,000-service file).
   let current: Node | undefined;
   let argsEnded = false;
   const args: Tok[] = [];
+  let argCount = 0;
   let i = from;
   while (i < to) {
     const c = text.charCodeAt(i);
@@ -592,7 +680,7 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       lineStart = ++i;
       if (current && !argsEnded) {
         argsEnded = true;
-        if (args.length) { current.args = args.slice(); args.length = 0; }
+        if (argCount) { current.args = args.slice(0, argCount); argCount = 0; }
       }
       continue;
     }
@@ -603,7 +691,7 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       continue;
     }
     if (c === OPEN || c === CLOSE) {
-      if (args.length) { current!.args = args.slice(); args.length = 0; }
+      if (argCount) { current!.args = args.slice(0, argCount); argCount = 0; }
       if (c === OPEN) {
         // scanStatements vouched that a keyword precedes it.
         const node = current!;
@@ -621,6 +709,15 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     }
     let tok: Tok;
     const column = i - lineStart + 1;
+    if (plainServers && c === 114 /* r */ && stack.length === 1 && (!current || argsEnded) && plainServerLine(text, i, to)) {
+      const p = plainRead;
+      const address: Tok = { text: own(text.slice(p.address, p.end)), file, line, column: p.address - lineStart + 1 };
+      top.nodes.push({ key: { text: "real_server", file, line, column }, args: [address], plain: { port: p.port, weight: p.weight } });
+      current = undefined;
+      i = text.indexOf("\n", p.end);
+      if (i < 0 || i > to) i = to;
+      continue;
+    }
     if (c === QUOTE) {
       const e = text.indexOf('"', i + 1);
       tok = { text: own(text.slice(i + 1, e)), file, line, column, quoted: true };
@@ -630,20 +727,21 @@ export function blockChildren(text: string, file: string, from: number, to: numb
       tok = { text: own(text.slice(i, j)), file, line, column };
       i = j;
     }
-    if (current && !argsEnded) { args.push(tok); continue; }
+    if (current && !argsEnded) { args[argCount++] = tok; continue; }
     current = { key: tok, args: [] };
     argsEnded = false;
     top.nodes.push(current);
   }
-  if (args.length) current!.args = args.slice();
+  if (argCount) current!.args = args.slice(0, argCount);
   return root;
 }
 
-/** A top-level statement's node with its block read (scanStatements left it out). */
-export function statementNode(text: string, s: Statement): Node {
+/** A top-level statement's node with its block read (scanStatements left it out); plainServers:
+ *  a virtual_server's (blockChildren). */
+export function statementNode(text: string, s: Statement, plainServers = false): Node {
   const node: Node = { key: s.node.key, args: s.node.args };
   if (s.bodyFrom >= 0) {
-    node.children = blockChildren(text, s.node.key.file, s.bodyFrom, s.bodyTo, s.bodyLine, s.bodyLineStart);
+    node.children = blockChildren(text, s.node.key.file, s.bodyFrom, s.bodyTo, s.bodyLine, s.bodyLineStart, plainServers);
     if (s.node.end) node.end = s.node.end;
   }
   return node;

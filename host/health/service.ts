@@ -90,6 +90,8 @@ interface UncheckedServers {
 }
 
 const NO_CHECKER = "no checker: always in the pool";
+const NONE: readonly string[] = Object.freeze([]);
+const NO_CHECKERS: readonly CheckerEntry[] = Object.freeze([]);
 const isUnchecked = (e: ServerEntry | UncheckedServers): e is UncheckedServers => (e as UncheckedServers).unchecked === true;
 
 /** What -L --health, the metrics and the status file show of one real server. */
@@ -199,11 +201,15 @@ export class HealthService implements HealthView {
       if (!old && this.services.size && cfg.services[cfg.services.length - 1] !== s) return false;
       found.push({ sk, s, old });
     }
+    // One pair of maps for every service's entries, emptied after each (a reload from an empty
+    // table follows 10,000 services here: two maps each were most of this walk's garbage).
+    const servers = new Map<string, ServerEntry | UncheckedServers>();
+    const checkers = new Map<string, CheckerEntry>();
     for (const { sk, s, old } of found) {
-      const oldServers = !old ? [] : old.unchecked ? [sk] : old.cfg.realServers.map((r) => `${sk} ${serverKey(r)}`);
-      const oldCheckers = oldServers.flatMap((k) => (this.servers.get(k) as ServerEntry | undefined)?.checkers ?? []);
-      const servers = new Map<string, ServerEntry | UncheckedServers>();
-      const checkers = new Map<string, CheckerEntry>();
+      const oldServers = !old ? NONE : old.unchecked ? [sk] : old.cfg.realServers.map((r) => `${sk} ${serverKey(r)}`);
+      const oldCheckers = oldServers.length ? oldServers.flatMap((k) => (this.servers.get(k) as ServerEntry | undefined)?.checkers ?? []) : NO_CHECKERS;
+      servers.clear();
+      checkers.clear();
       const entry = s?.health ? this.followService(s, sk, servers, checkers, true) : undefined;
       for (const ce of oldCheckers) {
         if (checkers.has(ce.id)) continue;
