@@ -19,20 +19,35 @@ export const MAX_WORD = 256;
 /** The commands that change the table (what apply and -R take). */
 export const CHANGES = new Set(["add-service", "edit-service", "delete-service", "flush", "add-server", "edit-server", "delete-server", "set"]);
 
-/** Steps are four numbers each: the part's index (or -1 - the index of a Parsed command), the
- *  line's start and end in that part's text, and its line number. */
+/** Steps are four numbers each: what (a part's index for one line of its text, -1 - the index of
+ *  a Parsed command, or BLOCK - the index of a block), the text's start and end (of the line, or
+ *  of the block's lines), and the line number (the block's first). */
 const STEP = 4;
+const BLOCK = -(2 ** 30);
+
+/** An -A line as ipvsadm-save writes it and the -a lines right after it that add to its service
+ *  (as written: the same ADDRESS:PORT), built on arrival into the record ServiceTable.apply would
+ *  make of them, field for field and in that order. */
+interface Block {
+  service: ServiceConfig;
+  key: string;
+  part: number;
+  /** Its lines: the commands they are. */
+  lines: number;
+}
 
 export class RestoreScript {
   private readonly texts: string[] = [];
   private readonly parsed: Parsed[] = [];
+  private readonly blocks: Block[] = [];
   private readonly steps: number[] = [];
   /** One string per address (a 10,000-service -R names ten servers a thousand times each). */
   private readonly names = new TextNames();
+  private held = 0;
 
   /** The commands held. */
   get count(): number {
-    return this.steps.length / STEP;
+    return this.held;
   }
 
   /** Some command carries its line number (an -R's do): engine refusals then name the line. */
@@ -45,6 +60,7 @@ export class RestoreScript {
       if (c.line) this.lined = true;
       this.parsed.push(c);
     }
+    this.held += commands.length;
   }
 
   /** The lines of text, the first being line `first` of the -R: each checked now (a wrong one
@@ -54,8 +70,15 @@ export class RestoreScript {
     const part = this.texts.length;
     const steps: number[] = [];
     const parsed: Parsed[] = [];
+    const blocks: Block[] = [];
+    const names = this.names;
     const n = text.length;
     let lineNo = first - 1;
+    let commands = 0;
+    // The block being read (its step's index in steps), and its service's ADDRESS:PORT.
+    let block: Block | undefined;
+    let blockStep = 0;
+    let blockWire = 0;
     for (let start = 0; start < n;) {
       let nl = text.indexOf("\n", start);
       if (nl < 0) nl = n;
@@ -63,104 +86,128 @@ export class RestoreScript {
       lineNo++;
       const from = start;
       start = nl + 1;
-      if (scanSaveLine(text, from, end) !== 0) {
-        steps.push(part, from, end, lineNo);
-        continue;
+      const kind = scanSaveLine(text, from, end);
+      const l = saveLine;
+      if (kind === 2 && block) {
+        const s = block.service;
+        if (s.port === l.vipPort && s.protocol === l.protocol && blockWire === l.vipWire) {
+          // (scanned holds the server's address: scanSaveLine read it last.)
+          const address = names.address(text, l.ripFrom);
+          const port = l.ripPort;
+          const servers = s.realServers;
+          let there = false;
+          for (let j = 0; j < servers.length; j++) if (servers[j].address === address && servers[j].port === port) there = true;
+          if (!there) {
+            servers.push({ address, port, method: l.method, weight: l.weight, uthreshold: 0, lthreshold: 0, line: lineNo });
+            block.lines++;
+            steps[blockStep + 2] = end;
+            commands++;
+            continue;
+          }
+        }
       }
-      const words = wordsOf(text.slice(from, end));
-      if (words.length === 0 || words[0].startsWith("#")) continue;
-      const p = parseLine(words, lineNo);
-      steps.push(-1 - (this.parsed.length + parsed.length), 0, 0, lineNo);
-      parsed.push(p);
+      block = undefined;
+      if (kind === 1) {
+        const { protocol, vipPort: port, persistence: timeout } = l;
+        const scheduler = l.scheduler as ServiceConfig["scheduler"];
+        // (scanned holds the service's address: the only one scanSaveLine read.)
+        const address = names.address(text, l.vipFrom);
+        const service: ServiceConfig = timeout
+          ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: { timeout, netmask: "255.255.255.255" } }
+          : { protocol, address, port, scheduler, realServers: [], line: lineNo };
+        block = { service, key: `${protocol} ${address}:${port}`, part, lines: 1 };
+        blockWire = l.vipWire;
+        blockStep = steps.length;
+        steps.push(BLOCK - (this.blocks.length + blocks.length), from, end, lineNo);
+        blocks.push(block);
+      } else if (kind === 2) {
+        steps.push(part, from, end, lineNo);
+      } else {
+        const words = wordsOf(text.slice(from, end));
+        if (words.length === 0 || words[0].startsWith("#")) continue;
+        const p = parseLine(words, lineNo);
+        steps.push(-1 - (this.parsed.length + parsed.length), 0, 0, lineNo);
+        parsed.push(p);
+      }
+      commands++;
     }
     this.texts.push(text);
-    if (steps.length) this.lined = true;
+    if (commands) this.lined = true;
+    this.held += commands;
     for (const p of parsed) this.parsed.push(p);
+    for (const b of blocks) this.blocks.push(b);
     for (const s of steps) this.steps.push(s);
   }
 
-  /** other's commands after this one's (other is left empty of meaning: do not use it again). */
+  /** other's commands after this one's (other is not to be used again). */
   append(other: RestoreScript): void {
     const texts = this.texts.length;
     const parsed = this.parsed.length;
+    const blocks = this.blocks.length;
     for (const t of other.texts) this.texts.push(t);
     for (const p of other.parsed) this.parsed.push(p);
+    for (const b of other.blocks) this.blocks.push({ ...b, part: b.part + texts });
     const s = other.steps;
     for (let i = 0; i < s.length; i += STEP) {
-      this.steps.push(s[i] < 0 ? s[i] - parsed : s[i] + texts, s[i + 1], s[i + 2], s[i + 3]);
+      const what = s[i];
+      this.steps.push(what >= 0 ? what + texts : what > BLOCK ? what - parsed : what - blocks, s[i + 1], s[i + 2], s[i + 3]);
     }
     if (other.lined) this.lined = true;
+    this.held += other.held;
   }
 
-  /** Every command as parseArgs gives it (for a host without applyRestore, and tests). */
+  /** Every command, each as parseArgs gives it (for a host without applyRestore, and tests). */
   commands(): Parsed[] {
     const out: Parsed[] = [];
+    this.each((c) => out.push(c));
+    return out;
+  }
+
+  /** Each command as parseArgs gives it, in order. */
+  private each(f: (c: Parsed) => void): void {
     const s = this.steps;
     for (let i = 0; i < s.length; i += STEP) {
-      if (s[i] < 0) out.push(this.parsed[-1 - s[i]]);
-      else out.push({ ...parseArgs(wordsOf(this.texts[s[i]].slice(s[i + 1], s[i + 2]))), line: s[i + 3] });
+      const what = s[i];
+      if (what >= 0 || what <= BLOCK) this.linesOf(what >= 0 ? what : this.blocks[BLOCK - what].part, s[i + 1], s[i + 2], s[i + 3], f);
+      else f(this.parsed[-1 - what]);
     }
-    return out;
+  }
+
+  /** The commands of text[from, to) of a part (ipvsadm-save's lines, one after the other), the
+   *  first at line lineNo. */
+  private linesOf(part: number, from: number, to: number, lineNo: number, f: (c: Parsed) => void): void {
+    const text = this.texts[part];
+    for (let start = from; start < to; lineNo++) {
+      let nl = text.indexOf("\n", start);
+      if (nl < 0 || nl > to) nl = to;
+      const end = nl < text.length && nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      f({ ...parseCommon(wordsOf(text.slice(start, end)), this.names)!, line: lineNo });
+      start = nl + 1;
+    }
   }
 
   /** Apply every command to table in order, as ServiceTable.apply does one by one; a refusal
    *  throws IpvsadmError "line N: ...". */
   applyTo(table: ServiceTable): void {
     const s = this.steps;
-    const names = this.names;
-    // The service the last -A line made here, which the -a lines after it add to: its record is
-    // the table's own (made by this -R), found without a lookup.
-    let block: ServiceConfig | undefined;
-    let blockWire = 0;
-    for (let i = 0; i < s.length; i += STEP) {
-      const part = s[i];
-      const lineNo = s[i + 3];
-      if (part >= 0) {
-        const text = this.texts[part];
-        const from = s[i + 1];
-        const kind = scanSaveLine(text, from, s[i + 2]);
-        const l = saveLine;
-        if (kind === 2 && block && block.port === l.vipPort && block.protocol === l.protocol && blockWire === l.vipWire) {
-          // (scanned holds the server's address: scanSaveLine read it last.)
-          const address = names.address(text, l.ripFrom);
-          const port = l.ripPort;
-          const servers = block.realServers;
-          let there = false;
-          for (let j = 0; j < servers.length; j++) if (servers[j].address === address && servers[j].port === port) there = true;
-          if (!there) {
-            // As ServiceTable.apply makes it, field for field and in that order.
-            servers.push({ address, port, method: l.method, weight: l.weight, uthreshold: 0, lthreshold: 0, line: lineNo });
-            continue;
-          }
-        } else if (kind === 1) {
-          const protocol = l.protocol;
-          const port = l.vipPort;
-          const wire = l.vipWire;
-          const scheduler = l.scheduler as ServiceConfig["scheduler"];
-          const timeout = l.persistence;
-          // (scanned holds the service's address: the only one scanSaveLine read.)
-          const address = names.address(text, l.vipFrom);
-          const k = `${protocol} ${address}:${port}`;
-          if (!table.get(k)) {
-            const made: ServiceConfig = timeout
-              ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: { timeout, netmask: "255.255.255.255" } }
-              : { protocol, address, port, scheduler, realServers: [], line: lineNo };
-            table.insert(made, k);
-            block = made;
-            blockWire = wire;
-            continue;
-          }
-        }
-      }
-      // Any other command, or one the table refuses: ServiceTable.apply, in its words.
-      block = undefined;
-      const c = part < 0 ? this.parsed[-1 - part] : { ...parseCommon(wordsOf(this.texts[part].slice(s[i + 1], s[i + 2])), names)!, line: lineNo };
+    const apply = (c: Parsed) => {
       try {
         table.apply(c);
       } catch (e) {
         if (e instanceof IpvsadmError && c.line) throw new IpvsadmError(`line ${c.line}: ${e.message}`, e.status);
         throw e;
       }
+    };
+    for (let i = 0; i < s.length; i += STEP) {
+      const what = s[i];
+      if (what <= BLOCK) {
+        const b = this.blocks[BLOCK - what];
+        // A new service: the block's record as it is (each record is inserted once: a script is
+        // applied once). One there already: line by line, refused in ServiceTable's words.
+        if (!table.get(b.key)) table.insert(b.service, b.key);
+        else this.linesOf(b.part, s[i + 1], s[i + 2], s[i + 3], apply);
+      } else if (what >= 0) this.linesOf(what, s[i + 1], s[i + 2], s[i + 3], apply);
+      else apply(this.parsed[-1 - what]);
     }
   }
 }
