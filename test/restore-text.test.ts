@@ -16,7 +16,7 @@ import { applyConfig, parseRules } from "../host/config/rules.js";
 import { IpvsadmError, parseArgs, wordsOf } from "../host/config/ipvsadm.js";
 import { RestoreScript } from "../host/control/restore.js";
 import { startControl } from "../host/control/server.js";
-import { ipvsadm } from "../host/cli/ipvsadm.js";
+import { ipvsadm, requestSeries } from "../host/cli/ipvsadm.js";
 import { DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC } from "./helpers/director.js";
 
 const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
@@ -176,6 +176,15 @@ describe("wasmvs -R through the control socket", () => {
       const old = await outcome((s) => s.applyCommands(parsedLines(text)));
       expect(JSON.stringify(d.state.running)).toBe(old.running);
       expect(await held(d.adapter)).toBe(old.engine);
+      // Parts sent by another client, a wrong line in the second (the director reads each line
+      // itself): refused with its line, the later parts refused, nothing changed; the slot is free after.
+      const running = d.state.running;
+      const part = (line: number, text: string, more = true) => ({ op: "restore", line, text, ...(more ? { more } : {}) });
+      expect(await requestSeries(path, [part(1, "-A -t 10.0.99.9:80 -s rr\n"), part(2, "-a -t 10.0.99.9:80 -r 10.1.0.21:80 -m -w 1\n-a -t 10.0.99.9:80 -r 10.1.0.2:80 -m -w 1 -x\n"),
+        part(4, "-a -t 10.0.99.9:80 -r 10.1.0.3:80 -m -w 1\n", false)])).toEqual({ ok: false, error: "line 3: ipvsadm: option requires an argument -- 'x'", status: 2 });
+      expect(d.state.running).toBe(running);
+      expect(await requestSeries(path, [part(1, "-A -t 10.0.99.9:80 -s rr\n"), part(2, "-a -t 10.0.99.9:80 -r 10.1.0.21:80 -m -w 1\n", false)])).toEqual({ ok: true, changed: 2 });
+      expect(d.state.running.services.at(-1)).toMatchObject({ address: "10.0.99.9", port: 80, realServers: [{ address: "10.1.0.21", port: 80, weight: 1, line: 2 }] });
     } finally {
       if (saved === undefined) delete process.env.WASMVS_SOCKET;
       else process.env.WASMVS_SOCKET = saved;

@@ -198,9 +198,12 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       }
       // The part read (each line checked) into a script of its own until it is whole.
       const part = new RestoreScript();
+      let commands: Parsed[] | undefined;
       try {
-        if (req.op === "apply") part.addParsed(commandsOf(req.commands));
-        else {
+        if (req.op === "apply") {
+          commands = commandsOf(req.commands);
+          part.addParsed(commands);
+        } else {
           const { text, line } = restorePart(req.text, req.line);
           part.addText(text, line);
         }
@@ -209,6 +212,8 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
         else releaseBatch(batching);
         throw e;
       }
+      // One request of commands (`wasmvs -e ...`): applied as they are.
+      if (commands && req.more !== true && !batching.batch) return { ok: true, changes: await h.applyCommands(commands) };
       let script = part;
       if (req.more === true || batching.batch) {
         if (!batching.batch) {
