@@ -2,7 +2,7 @@
 // -A/-a lines, host/cli/ipvsadm.ts restoreRequests): each gives exactly what the general path gives
 // for the lines it takes, and leaves every other line (refusals and warnings included) to it.
 import { beforeEach, describe, expect, it } from "vitest";
-import { parseArgs, parseCarefully, parseCommon } from "../host/config/ipvsadm.js";
+import { parseArgs, parseCarefully, parseCommon, saveLine, scanSaveLine } from "../host/config/ipvsadm.js";
 import { clearParseCache, readRules } from "../host/config/rules.js";
 import { restoreRequests } from "../host/cli/ipvsadm.js";
 
@@ -60,6 +60,39 @@ describe("parseCommon: the general parser's result, field for field and in order
     });
   });
 
+  it("scanSaveLine takes a line only where parseCommon takes its words, reads the same fields, and warns of nothing", () => {
+    let taken = 0;
+    for (const argv of corpus()) {
+      // As written, and with a word moved by a second space or a tab (left to the general path).
+      for (const line of [argv.join(" "), argv.join("  "), argv.join(" ").replace(" ", "\t"), `${argv.join(" ")} `, ` ${argv.join(" ")}`]) {
+        const text = `# before\n${line}\n-a after`;
+        const kind = scanSaveLine(text, 9, 9 + line.length);
+        const p = parseCommon(argv);
+        if (kind === 0) {
+          // What it leaves: all but the plain add lines without a warning.
+          if (line === argv.join(" ") && p && !p.warnings && (p.command === "add-service" || p.command === "add-server")) {
+            expect.fail(`left to the general path: ${line}`);
+          }
+          continue;
+        }
+        taken++;
+        expect(line, line).toBe(argv.join(" "));
+        expect(p?.warnings, line).toBeUndefined();
+        expect(p!.command).toBe(kind === 1 ? "add-service" : "add-server");
+        const vip = text.slice(saveLine.vipFrom, text.indexOf(" ", saveLine.vipFrom));
+        expect(p!.service, line).toEqual({ protocol: saveLine.protocol, address: vip.split(":")[0], port: saveLine.vipPort });
+        if (kind === 1) {
+          expect(p!.scheduler).toBe(saveLine.scheduler);
+          expect(p!.persistence?.timeout ?? 0).toBe(saveLine.persistence);
+        } else {
+          expect(p!.server!.address).toBe(text.slice(saveLine.ripFrom, text.indexOf(" ", saveLine.ripFrom)).split(":")[0]);
+          expect([p!.server!.port, p!.method, p!.weight]).toEqual([saveLine.ripPort, saveLine.method, saveLine.weight]);
+        }
+      }
+    }
+    expect(taken).toBeGreaterThan(100);
+  });
+
   it("a DR or TUN server on another port: the warning and the service port, as the general path", () => {
     const p = parseCommon(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-g", "-w", "2"])!;
     expect(p.server).toEqual({ address: "10.1.0.11", port: 80 });
@@ -96,30 +129,37 @@ describe("a rules file's -A and -a lines read at once: what the general path mak
 });
 
 describe("wasmvs -R's client: its input read in one pass", () => {
-  it("the commands, their lines and warnings as each line read by parseArgs; parts within 4 MiB of JSON", () => {
+  it("the input itself in parts of whole lines within 4 MiB of JSON, each with its first line's number; warnings as parseArgs gives them", () => {
     const lines: string[] = ["# saved", ""];
-    for (let i = 0; i < 6000; i++) {
+    for (let i = 0; i < 12000; i++) {
       lines.push(`-A -t 10.0.${i >> 8}.${i & 255}:80 -s rr`);
       for (let j = 0; j < 10; j++) lines.push(`-a -t 10.0.${i >> 8}.${i & 255}:80 -r 10.1.0.${11 + j}:${j === 3 ? 8080 : 80} ${j === 3 ? "-g" : "-m"} -w ${j}`);
     }
-    lines.push("  -a\t-t 10.0.0.0:80  -r 10.1.0.99 -m -w 1 ", "-a -t 10.0.0.0:80 -r 10.1.0.98 -m\u00a0-w 1");
+    lines.push("  -a\t-t 10.0.0.0:80  -r 10.1.0.99 -m -w 1 ", "-a -t 10.0.0.0:80 -r 10.1.0.98 -m\u00a0-w 1", "# \u00e9\"\\\u0001");
     const input = lines.join("\r\n");
     const warnings: string[] = [];
     const requests = restoreRequests(input, (w) => warnings.push(w));
     expect(requests.length).toBeGreaterThan(1);
-    const parts = requests.map((r) => JSON.parse(r) as { op: string; commands: { argv: string[]; line: number }[]; more?: true });
+    const parts = requests.map((r) => JSON.parse(r) as { op: string; line: number; text: string; more?: true });
     // The text JSON.stringify gives of the same request: all but the last say "more".
-    parts.forEach((p, i) => expect(requests[i]).toBe(JSON.stringify({ op: "apply", commands: p.commands, ...(i < parts.length - 1 ? { more: true } : {}) })));
-    const expected = input.split(/\r?\n/).map((l, i) => ({ argv: l.trim().split(/\s+/).filter(Boolean), line: i + 1 })).filter((c) => c.argv.length && !c.argv[0].startsWith("#"));
-    expect(parts.flatMap((p) => p.commands)).toEqual(expected);
-    expect(warnings).toHaveLength(6000);
-    expect(warnings[0]).toBe("Warning: line 7: direct routing cannot change the port: real server 10.1.0.14:8080 gets the service port 80, as ipvsadm does\n");
-    for (let k = 0; k < parts.length; k++) {
-      const bytes = parts[k].commands.reduce((n, c) => n + JSON.stringify(c).length + 1, 0);
-      expect(bytes).toBeLessThanOrEqual(4 * 1024 * 1024);
-      if (k + 1 < parts.length) expect(bytes + JSON.stringify(parts[k + 1].commands[0]).length + 1).toBeGreaterThan(4 * 1024 * 1024);
+    parts.forEach((p, i) => expect(requests[i]).toBe(JSON.stringify({ op: "restore", line: p.line, text: p.text, ...(i < parts.length - 1 ? { more: true } : {}) })));
+    // Whole lines, in order, the input and nothing else; each part's line is its first line's.
+    expect(parts.map((p) => p.text).join("")).toBe(input);
+    let line = 1;
+    for (const p of parts) {
+      expect(p.line).toBe(line);
+      expect(p === parts.at(-1) || p.text.endsWith("\n")).toBe(true);
+      line += p.text.split("\n").length - 1;
     }
-    expect(restoreRequests("", () => {})).toEqual([JSON.stringify({ op: "apply", commands: [] })]);
+    expect(warnings).toHaveLength(12000);
+    expect(warnings[0]).toBe("Warning: line 7: direct routing cannot change the port: real server 10.1.0.14:8080 gets the service port 80, as ipvsadm does\n");
+    // Each part's text within 4 MiB as JSON, and its next line would not have fitted.
+    const jsonBytes = (t: string) => Buffer.byteLength(JSON.stringify(t)) - 2;
+    for (let k = 0; k < parts.length; k++) {
+      expect(jsonBytes(parts[k].text)).toBeLessThanOrEqual(4 * 1024 * 1024);
+      if (k + 1 < parts.length) expect(jsonBytes(parts[k].text) + jsonBytes(parts[k + 1].text.slice(0, parts[k + 1].text.indexOf("\n") + 1))).toBeGreaterThan(4 * 1024 * 1024);
+    }
+    expect(restoreRequests("", () => {})).toEqual([JSON.stringify({ op: "restore", line: 1, text: "" })]);
   });
 
   it("a wrong line refuses the whole input, with its line, before anything is sent", () => {

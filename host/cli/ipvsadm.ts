@@ -4,8 +4,8 @@
 import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import {
-  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, TableView,
-  VERSION_TEXT,
+  ConnView, formatConnections, formatList, formatSave, formatTimeouts, HELP_TEXT, IpvsadmError, parseArgs, sameService, scanSaveLine, TableView,
+  VERSION_TEXT, wordsOf,
 } from "../config/ipvsadm.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { formatHealth } from "../health/format.js";
@@ -125,7 +125,7 @@ function replyLines<R>(path: string, stopped: () => boolean, fail: (e: Error) =>
   };
 }
 
-/** Bytes of commands one part of a large -R carries (well under the control socket's 8 MiB line). */
+/** Bytes of input one part of a large -R carries (well under the control socket's 8 MiB line). */
 const RESTORE_PART_BYTES = 4 * 1024 * 1024;
 
 /** A listing from the director on path (the control socket's "list"), each piece of text given
@@ -162,79 +162,57 @@ async function call(path: string, req: unknown): Promise<Reply> {
 /** Commands a restore (-R) does not take. */
 const NOT_RESTORED = new Set(["list", "save", "restore", "help", "version", "zero", "start-daemon", "stop-daemon"]);
 
-/** The words of a line: at spaces and tabs when it is plain (printable ASCII), else as
- *  line.trim().split(/\s+/) splits it (any white space). */
-function wordsOf(line: string): string[] {
-  const words: string[] = [];
-  const n = line.length;
-  for (let i = 0; i < n;) {
-    let c = line.charCodeAt(i);
-    if (c === 32 || c === 9) {
-      i++;
-      continue;
-    }
-    if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
-    const start = i;
-    for (; i < n; i++) {
-      c = line.charCodeAt(i);
-      if (c === 32 || c === 9) break;
-      if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
-    }
-    words.push(line.slice(start, i));
-  }
-  return words;
-}
-
-/** JSON.stringify({argv, line}), made by hand when no word needs escaping (printable ASCII
- *  without " or \\): a command's text is all an -R keeps of it until it is sent. */
-function commandJson(argv: string[], line: number): string {
-  for (const w of argv) {
-    for (let i = 0; i < w.length; i++) {
-      const c = w.charCodeAt(i);
-      if (c < 32 || c > 126 || c === 34 || c === 92) return JSON.stringify({ argv, line });
-    }
-  }
-  return `{"argv":["${argv.join('","')}"],"line":${line}}`;
-}
-
-/** An -R's input as the requests the director takes, each an apply of a part of it well under a
- *  request line, as JSON text (JSON.stringify({op, commands, more?})): each line read by ipvsadm's
+/** An -R's input as the requests the director takes, each a restore of a part of it well under
+ *  a request line, as JSON text (JSON.stringify({op: "restore", line, text, more?})): the text
+ *  itself in parts of whole lines (line: the first one's number), each line read by ipvsadm's
  *  grammar here first, so that a wrong one is refused, with its line, before anything is sent;
- *  its warnings said on err. All but the last part say "more": the director holds them and
- *  applies all at once with the last (all or none, as one -R). */
+ *  its warnings said on err. The lines ipvsadm-save writes are checked from the text at once
+ *  (scanSaveLine: what it takes, parseArgs takes alike and without a warning), every other one
+ *  by parseArgs. All but the last part say "more": the director holds them and applies all at
+ *  once with the last (all or none, as one -R). */
 export function restoreRequests(input: string, err: (s: string) => void): string[] {
-  const parts: string[][] = [[]];
-  let bytes = 0;
+  const parts: string[] = [];
   const n = input.length;
   let lineNo = 0;
-  for (let start = 0; start <= n;) {
+  let partStart = 0;
+  let partLine = 1;
+  let bytes = 0;
+  const part = (end: number, more: boolean) =>
+    `{"op":"restore","line":${partLine},"text":${JSON.stringify(input.slice(partStart, end))}${more ? `,"more":true` : ""}}`;
+  for (let start = 0; start < n;) {
     let nl = input.indexOf("\n", start);
     if (nl < 0) nl = n;
     // A CR before an LF is not the line's (split(/\r?\n/)).
     const end = nl < n && nl > start && input.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-    const line = input.slice(start, end);
-    start = nl + 1;
     lineNo++;
-    const words = wordsOf(line);
-    if (words.length === 0 || words[0].startsWith("#")) continue;
-    try {
-      const c = parseArgs(words);
-      for (const w of c.warnings ?? []) err(`Warning: line ${lineNo}: ${w}\n`);
-      if (NOT_RESTORED.has(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
-    } catch (e) {
-      if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${lineNo}: ${e.message}`, e.status);
-      throw e;
+    const from = start;
+    start = nl + 1;
+    // The line's bytes in the request's JSON, its end of line's escapes with them (\r, \n).
+    let size = end - from + (nl - end) * 2 + (nl < n ? 2 : 0);
+    if (scanSaveLine(input, from, end) === 0) {
+      size = Buffer.byteLength(JSON.stringify(input.slice(from, Math.min(nl + 1, n)))) - 2;
+      const words = wordsOf(input.slice(from, end));
+      if (words.length > 0 && !words[0].startsWith("#")) {
+        try {
+          const c = parseArgs(words);
+          for (const w of c.warnings ?? []) err(`Warning: line ${lineNo}: ${w}\n`);
+          if (NOT_RESTORED.has(c.command)) throw new IpvsadmError(`'${c.command}' cannot be restored`, 2);
+        } catch (e) {
+          if (e instanceof IpvsadmError) throw new IpvsadmError(`restore: line ${lineNo}: ${e.message}`, e.status);
+          throw e;
+        }
+      }
     }
-    const command = commandJson(words, lineNo);
-    const size = command.length + 1;
-    if (bytes + size > RESTORE_PART_BYTES && parts[parts.length - 1].length) {
-      parts.push([]);
+    if (bytes + size > RESTORE_PART_BYTES && from > partStart) {
+      parts.push(part(from, true));
+      partStart = from;
+      partLine = lineNo;
       bytes = 0;
     }
-    parts[parts.length - 1].push(command);
     bytes += size;
   }
-  return parts.map((p, i) => `{"op":"apply","commands":[${p.join(",")}]${i < parts.length - 1 ? `,"more":true` : ""}}`);
+  parts.push(part(n, false));
+  return parts;
 }
 
 /** Run one ipvsadm command line; returns the exit status. */

@@ -555,6 +555,115 @@ export function parseCommon(argv: readonly string[], names?: TextNames): Parsed 
   return p;
 }
 
+/** What scanSaveLine read last (one record, reused: an -R of 64k services reads 700,000 lines). */
+export const saveLine = {
+  /** 1: `-A`, 2: `-a`. */
+  kind: 0,
+  protocol: "tcp" as "tcp" | "udp",
+  /** The service's ADDRESS:PORT: where its address starts in the text, its wire value and port. */
+  vipFrom: 0, vipWire: 0, vipPort: 0,
+  /** -A: the scheduler (its one string) and -p's timeout (0: not persistent). */
+  scheduler: "", persistence: 0,
+  /** -a: where the server's address starts, its wire value and port (the service's when none is
+   *  written), its method and weight. */
+  ripFrom: 0, ripWire: 0, ripPort: 0, method: "nat" as "nat" | "dr" | "tun", weight: 0,
+};
+
+/**
+ * One line text[start, end) read at once when it is `-A -t|-u ADDRESS:PORT -s SCHEDULER [-p TIMEOUT]`
+ * or `-a -t|-u ADDRESS:PORT -r ADDRESS[:PORT] -m|-g|-i -w WEIGHT` exactly as ipvsadm-save writes
+ * it (one space between words, nothing after): 1 or 2 (what it read is in `saveLine`), else 0.
+ * What it takes is a part of what parseCommon takes, read alike and without a warning (a DR or
+ * TUN server written with another port gets 0: the general path warns); nothing is allocated but
+ * a scheduler's word. An ipvsadm -R of ipvsadm-save's output is checked (client) and built
+ * (director) from its text this way, every other line by parseArgs.
+ */
+export function scanSaveLine(text: string, start: number, end: number): number {
+  // "-A -t " / "-a -u " ...
+  if (end - start < 15 || text.charCodeAt(start) !== 45 || text.charCodeAt(start + 2) !== 32 || text.charCodeAt(start + 3) !== 45 ||
+    text.charCodeAt(start + 5) !== 32) return 0;
+  const head = text.charCodeAt(start + 1);
+  const kind = head === 65 ? 1 : head === 97 ? 2 : 0; // A a
+  const p = text.charCodeAt(start + 4);
+  const protocol = p === 116 ? "tcp" : p === 117 ? "udp" : undefined; // t u
+  if (kind === 0 || protocol === undefined) return 0;
+  const vipFrom = start + 6;
+  const vipEnd = text.indexOf(" ", vipFrom);
+  if (vipEnd < 0 || vipEnd >= end || !scanAddrPort(text, vipFrom, vipEnd) || scanned.port < 0) return 0;
+  const out = saveLine;
+  const vipPort = scanned.port;
+  out.vipWire = scanned.wire;
+  if (kind === 1) {
+    // "-s SCHEDULER" then nothing or " -p TIMEOUT".
+    if (text.charCodeAt(vipEnd + 1) !== 45 || text.charCodeAt(vipEnd + 2) !== 115 || text.charCodeAt(vipEnd + 3) !== 32) return 0;
+    const schedFrom = vipEnd + 4;
+    let schedEnd = text.indexOf(" ", schedFrom);
+    if (schedEnd < 0 || schedEnd > end) schedEnd = end;
+    const scheduler = SUPPORTED_SCHEDULERS.get(text.slice(schedFrom, schedEnd));
+    if (scheduler === undefined) return 0;
+    let persistence = 0;
+    if (schedEnd < end) {
+      if (end - schedEnd < 5 || end - schedEnd > 10 || text.charCodeAt(schedEnd + 1) !== 45 || text.charCodeAt(schedEnd + 2) !== 112 ||
+        text.charCodeAt(schedEnd + 3) !== 32) return 0;
+      persistence = digitRun(text, schedEnd + 4, end);
+      if (persistence < 1 || persistence > 2678400) return 0;
+    }
+    // ipvsadm: a service needs a port unless it is persistent (the general path words it).
+    if (vipPort === 0 && persistence === 0) return 0;
+    out.scheduler = scheduler;
+    out.persistence = persistence;
+  } else {
+    // "-r ADDRESS[:PORT] -m -w WEIGHT" (WEIGHT of 1 to 6 digits).
+    if (text.charCodeAt(vipEnd + 1) !== 45 || text.charCodeAt(vipEnd + 2) !== 114 || text.charCodeAt(vipEnd + 3) !== 32) return 0;
+    const ripFrom = vipEnd + 4;
+    const sp = text.indexOf(" ", ripFrom);
+    if (sp < 0 || end - sp < 8 || end - sp > 13 || text.charCodeAt(sp + 1) !== 45 || text.charCodeAt(sp + 3) !== 32 ||
+      text.charCodeAt(sp + 4) !== 45 || text.charCodeAt(sp + 5) !== 119 || text.charCodeAt(sp + 6) !== 32) return 0;
+    const m = text.charCodeAt(sp + 2);
+    const method = m === 109 ? "nat" : m === 103 ? "dr" : m === 105 ? "tun" : undefined;
+    const weight = digitRun(text, sp + 7, end);
+    if (method === undefined || weight < 0 || weight > 65535 || !scanAddrPort(text, ripFrom, sp)) return 0;
+    const port = scanned.port < 0 ? vipPort : scanned.port;
+    if (method === "nat" && port === 0 && vipPort !== 0) return 0;
+    // DR and TUN keep the service's port: ipvsadm changes a port written otherwise, and the
+    // general path warns.
+    if (method !== "nat" && port !== vipPort) return 0;
+    out.ripFrom = ripFrom;
+    out.ripWire = scanned.wire;
+    out.ripPort = port;
+    out.method = method;
+    out.weight = weight;
+  }
+  out.kind = kind;
+  out.protocol = protocol;
+  out.vipFrom = vipFrom;
+  out.vipPort = vipPort;
+  return kind;
+}
+
+/** The words of a line as an -R reads them: at spaces and tabs when it is plain (printable ASCII),
+ *  else as line.trim().split(/\s+/) splits it (any white space). */
+export function wordsOf(line: string): string[] {
+  const words: string[] = [];
+  const n = line.length;
+  for (let i = 0; i < n;) {
+    let c = line.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      i++;
+      continue;
+    }
+    if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    const start = i;
+    for (; i < n; i++) {
+      c = line.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      if (c < 32 || c > 126) return line.trim().split(/\s+/).filter(Boolean);
+    }
+    words.push(line.slice(start, i));
+  }
+  return words;
+}
+
 /** Parse ipvsadm's argv (without the program name). */
 export function parseArgs(argv: string[]): Parsed {
   return parseCommon(argv) ?? parseCarefully(argv);

@@ -14,6 +14,7 @@ import { restartErrors, scratchErrors } from "../dataplane/reload.js";
 import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "../dataplane/changeset.js";
 import { effective, effectiveService, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
+import type { RestoreScript } from "./restore.js";
 
 /** Changes named one by one in a log line, at most: an -R or reload of 10,000 services made
  *  110,000 of them, one 8 MB line for syslog and the journal (both cut far shorter lines). The
@@ -264,9 +265,7 @@ export class ControlState {
    *  configuration is never changed in place), checked, and go to the engine as a change
    *  set of those services; the table's size does not enter. */
   applyCommands(commands: Parsed[]): Promise<string[]> {
-    return this.serial(async () => {
-      const next: DirectorConfig = { ...this.current, services: this.current.services.slice() };
-      const table = new ServiceTable(next, true, this.current.services);
+    return this.applyChange((table) => {
       for (const c of commands) {
         try {
           table.apply(c);
@@ -275,6 +274,22 @@ export class ControlState {
           throw e;
         }
       }
+    }, commands.some((c) => c.line));
+  }
+
+  /** An ipvsadm -R held by the control socket (host/control/restore.ts), applied as
+   *  applyCommands applies its commands: in order, all or none. */
+  applyRestore(script: RestoreScript): Promise<string[]> {
+    return this.applyChange((table) => script.applyTo(table), script.lined);
+  }
+
+  /** A change made by run on a copy of the running configuration's table; lines: its commands
+   *  carry line numbers (an -R: engine refusals name the line). */
+  private applyChange(run: (table: ServiceTable) => void, lines: boolean): Promise<string[]> {
+    return this.serial(async () => {
+      const next: DirectorConfig = { ...this.current, services: this.current.services.slice() };
+      const table = new ServiceTable(next, true, this.current.services);
+      run(table);
       table.done();
       // A new VIP may be some other service's real server: then every service is checked.
       const problem = checkModel(next, table.added || table.removed ? undefined : table.touched.keys())[0];
@@ -286,11 +301,12 @@ export class ControlState {
         return changes;
       } catch (e) {
         // An -R line's records carry its line number: engine refusals name it.
-        if (e instanceof ConfigError) throw new IpvsadmError(commands.some((c) => c.line) && e.line ? `line ${e.line}: ${e.reason}` : e.reason, 255);
+        if (e instanceof ConfigError) throw new IpvsadmError(lines && e.line ? `line ${e.line}: ${e.reason}` : e.reason, 255);
         throw e;
       }
     });
   }
+
   /** Re-read the file and merge it in (model.ts: what the file did not change stays as the
    *  control plane left it). Refused whole, with the reason, when anything is wrong. */
   reloadFile(): Promise<string[]> {

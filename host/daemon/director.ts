@@ -47,6 +47,7 @@ import { VrrpService } from "../vrrp/service.js";
 import { withinAny } from "../config/settings.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 import { sdNotify } from "../io/sd-notify.js";
+import type { RestoreScript } from "../control/restore.js";
 
 export interface RunOptions {
   config: string;
@@ -368,6 +369,7 @@ function directorServices(p: DirectorParts): Service[] {
       const host = {
         engine, estimator, log: o.log,
         applyCommands: (commands: Parsed[]) => control.applyCommands(commands),
+        applyRestore: (script: RestoreScript) => control.applyRestore(script),
         // systemd (Type=notify) hears of a reload from its start to its end.
         reload: () => { sdNotify("RELOADING=1\nSTATUS=reloading"); return control.reload().finally(() => sdNotify(`READY=1\nSTATUS=${running}`)); },
         reloadFile: () => host.reload().then((r) => r.changes),
