@@ -9,6 +9,7 @@
 
 import { describe, it, expect } from "vitest";
 import { loadEngine } from "../host/engine/node.js";
+import { ipToWire } from "../host/engine/addr.js";
 import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { checkRead, fileOrders } from "../host/control/load.js";
@@ -217,11 +218,12 @@ describe("the checks across services see the unchanged ones", () => {
       const a = pool[random(pool.length)];
       if (!s || what === 0) {
         const port = 1000 + step;
-        cfg = { ...cfg, services: [...cfg.services, { protocol: "tcp", address: a, port, scheduler: "rr", line: 1000 + step,
-          realServers: [{ address: pool[random(pool.length)], port, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 2000 + step }] }] };
+        const r = pool[random(pool.length)];
+        cfg = { ...cfg, services: [...cfg.services, { protocol: "tcp", address: a, vaddr: ipToWire(a), port, scheduler: "rr", line: 1000 + step,
+          realServers: [{ address: r, daddr: ipToWire(r), port, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 2000 + step }] }] };
       } else if (what === 1) cfg = sharing(cfg, { [i]: () => undefined });
-      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a, port: 5000 + step }) });
-      else if (what === 3) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => [...rs, { ...(rs[0] ?? { port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }), address: a, line: 3000 + step }]) });
+      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a, vaddr: ipToWire(a), port: 5000 + step }) });
+      else if (what === 3) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => [...rs, { ...(rs[0] ?? { port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }), address: a, daddr: ipToWire(a), line: 3000 + step }]) });
       else if (what === 4) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.slice(1)) });
       else cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.map((r, k) => (k === 0 ? { ...r, lthreshold: random(3), uthreshold: random(3) } : r))) });
       const got = checkModel(cfg);

@@ -23,6 +23,7 @@ import { readSyncKey } from "./synckey.js";
 import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
+import { ipToWire, persistence as persistenceOf } from "../engine/index.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -71,7 +72,7 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
 /** A virtual server's (or a group member's) identity: an address and port, or a mark. */
-type Member = { address: string; port: number; fwmark?: number; where: Pos };
+type Member = { address: string; vaddr: number; port: number; fwmark?: number; where: Pos };
 const posOf = (t: Tok): Pos => ({ file: t.file, line: t.line, column: t.column, text: t.text });
 
 /** A group's members that could be read (errors to errs: reported once, with the group). */
@@ -80,7 +81,7 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
   for (const m of g.children ?? []) errs.attempt(() => {
     if (m.key.text === "fwmark") {
       const t = arg(m, 0, "a mark");
-      out.push({ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) });
+      out.push({ address: "0.0.0.0", vaddr: 0, port: 0, fwmark: value(t, markValue), where: posOf(t) });
       noMoreArgs(m, 1);
       return;
     }
@@ -93,7 +94,7 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
     const first = Number(r![2]);
     const last = r![3] !== undefined ? Number(r![3]) : first;
     if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
-    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port, where: posOf(m.key) });
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, vaddr: ipToWire(r![1] + k), port, where: posOf(m.key) });
   });
   return out;
 }
@@ -610,7 +611,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
     const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
     if (first.text === "fwmark") {
       const t = arg(n, 1, "a mark");
-      members = [{ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) }];
+      members = [{ address: "0.0.0.0", vaddr: 0, port: 0, fwmark: value(t, markValue), where: posOf(t) }];
       noMoreArgs(n, 2);
     } else if (first.text === "group") {
       const g = groups.get(arg(n, 1, "a group name").text);
@@ -619,7 +620,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
       noMoreArgs(n, 2);
     } else {
       const address = ip(first, "the virtual address");
-      members = [{ address, port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
+      members = [{ address, vaddr: ipToWire(address), port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
       noMoreArgs(n, 2);
     }
   });
@@ -632,10 +633,11 @@ function realServerStatement(c: Node, errs: ErrorList): RealRead {
   // A header that is wrong leaves the server out, but its block is still checked.
   const rh: ServerHealth = { checkers: [], inhibit: false, smtpAlert: true };
   // health written in the literal: added afterwards it takes the object a property store of its own.
-  const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
+  const rs: RealServerConfig = { address: "", daddr: 0, port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: rh };
   const before = errs.errors.length;
   try {
     rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+    rs.daddr = ipToWire(rs.address);
     rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
     noMoreArgs(c, 2);
   } catch (e) {
@@ -691,7 +693,8 @@ function virtualServerStatement(c: Node, vs: VsState): void {
     vs.protocolSet = true;
   } else if (k === "sorry_server") {
     leaf(c);
-    vs.sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+    const address = ip(arg(c, 0, "an address and a port"), "the sorry server");
+    vs.sorry = { address, daddr: ipToWire(address), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
       method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
   } else if (k === "persistence_timeout") {
     leaf(c);
@@ -704,7 +707,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
         `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${vs.persistence ? `persistent as set before (${vs.persistence.timeout} s)` : "not persistent"}`);
       return;
     }
-    vs.persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: vs.persistence?.netmask ?? "255.255.255.255" };
+    vs.persistence = persistenceOf(c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, vs.persistence?.netmask);
   } else if (k === "persistence_granularity") {
     leaf(c);
     const m = arg(c, 0, "a netmask");
@@ -728,7 +731,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
 /** A virtual_server read whole: its settings resolved, a service for each of its members. */
 function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], reals: RealRead[], vs: VsState, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
-  const { scheduler, kind, protocol, health, vsTiming, persistence, granularity, sorry, sorryMethod, onePacket } = vs;
+  const { scheduler, kind, protocol, health, vsTiming, granularity, sorry, sorryMethod, onePacket } = vs;
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
   // written for it rely on both), and says where keepalived differs.
@@ -749,9 +752,10 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   });
   if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
-    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
-    persistence!.netmask = granularity.mask;
+    if (!vs.persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
+    vs.persistence = persistenceOf(vs.persistence!.timeout, granularity.mask);
   });
+  const persistence = vs.persistence;
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
@@ -769,7 +773,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
-  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
+  if (sorry) health.sorry = { address: sorry.address, daddr: sorry.daddr, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
   for (const m of members) try {
     const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
@@ -791,7 +795,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     definedServices(cfg).add(key);
     cfg.services.push({
-      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
+      protocol, address: m.address, vaddr: m.vaddr, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.

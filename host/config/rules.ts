@@ -259,13 +259,13 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
     if (p?.command === "add-service") {
       // As ServiceTable.apply makes it, field for field and in that order, and where it was
       // written (made whole at once: one shape, no field added after).
-      const { protocol, address, port } = p.service!;
+      const { protocol, address, vaddr, port } = p.service!;
       const k = serviceKey(p.service!);
       if (!st.table.get(k)) {
         const scheduler = p.scheduler as ServiceConfig["scheduler"];
         const where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
-        const s: ServiceConfig = p.persistence ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: p.persistence, where }
-          : { protocol, address, port, scheduler, realServers: [], line: lineNo, where };
+        const s: ServiceConfig = p.persistence ? { protocol, address, vaddr, port, scheduler, realServers: [], line: lineNo, persistence: p.persistence, where }
+          : { protocol, address, vaddr, port, scheduler, realServers: [], line: lineNo, where };
         st.table.insert(s, k);
         return;
       }
@@ -323,6 +323,7 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   if (weight < 0 || weight > 65535) return false;
   // The server's word read where it is (no string cut for it unless the file's names lack it).
   if (!scanAddrPort(text, at, sp)) return false;
+  const daddr = scanned.wire;
   let port = scanned.port < 0 ? s.port : scanned.port;
   if (method === "nat" && port === 0 && s.port !== 0) return false;
   const word = st.names.addressPort(text, at, sp);
@@ -335,7 +336,7 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   }
   const servers = s.realServers;
   for (let i = 0; i < servers.length; i++) if (servers[i].address === address && servers[i].port === port) return false;
-  servers.push({ address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
+  servers.push({ address, daddr, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
     where: { file: st.cfg.file, line: lineNo, column: at - lineStart + 1, text: word } });
   if (warning) (st.cfg.warnings ??= []).push(`${st.cfg.file}:${lineNo}: ${warning}`);
   return true;

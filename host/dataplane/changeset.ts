@@ -18,7 +18,7 @@ export interface Plan {
 }
 
 function serviceSpec(s: ServiceConfig): ServiceSpec {
-  const spec: ServiceSpec = { protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler };
+  const spec: ServiceSpec = { protocol: s.protocol, address: s.address, vaddr: s.vaddr, port: s.port, scheduler: s.scheduler };
   if (s.fwmark !== undefined) spec.fwmark = s.fwmark;
   if (s.persistence) spec.persistence = { ...s.persistence };
   if (s.schedFlags) spec.schedFlags = s.schedFlags;
@@ -26,10 +26,10 @@ function serviceSpec(s: ServiceConfig): ServiceSpec {
   return spec;
 }
 const serverSpec = (r: RealServerConfig): RealServerSpec => ({
-  address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold ?? 0, lthreshold: r.lthreshold ?? 0,
+  address: r.address, daddr: r.daddr, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold ?? 0, lthreshold: r.lthreshold ?? 0,
 });
 function serviceRef(s: ServiceConfig): ServiceRef {
-  const ref: ServiceRef = { protocol: s.protocol, address: s.address, port: s.port };
+  const ref: ServiceRef = { protocol: s.protocol, address: s.address, vaddr: s.vaddr, port: s.port };
   if (s.fwmark !== undefined) ref.fwmark = s.fwmark;
   return ref;
 }

@@ -8,13 +8,15 @@
 // This file imports only the engine: no configuration model, no control code.
 
 import { Engine, EngineError, Err, Fwd, MarkRule, Method, Proto, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, ServiceSpec, Timeouts, VrrpInstanceSpec,
-  checkPort, destArgs, ipToWire, markToWire, parseCidr, portToWire, serviceArgs, wireToIp } from "./index.js";
+  checkPort, destArgs, ip4Of, IpAddr, ipToWire, markToWire, parseCidr, portToWire, serviceArgs, wireToIp, wireToMark } from "./index.js";
 import { Abi } from "./abi.js";
 
 /** A service by its key (ipvsadm's -t/-u ADDRESS:PORT or -f MARK). */
 export interface ServiceRef {
   protocol: Protocol;
   address: string;
+  /** The address parsed where it was read (ServiceSpec.vaddr). */
+  vaddr: IpAddr;
   port: number;
   fwmark?: number;
 }
@@ -195,12 +197,6 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
   for (const op of ops) if (op.op === "delete-service") rowCount += op.servers.length;
   const rows = new Uint32Array(rowCount * ROW);
   const problems: string[] = [];
-  const wires = new Map<string, number>();
-  const wire = (a: string) => {
-    let w = wires.get(a);
-    if (w === undefined) { w = ipToWire(a); wires.set(a, w); }
-    return w;
-  };
   const routing = routes.map((r) => {
     const c = parseCidr(r.cidr);
     const mask = c.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.prefixLen)) >>> 0;
@@ -221,7 +217,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     if (s !== lastRef) {
       const fw = s.fwmark !== undefined;
       proto = fw ? 0 : s.protocol === "udp" ? Proto.UDP : s.protocol === "tcp" ? Proto.TCP : 0;
-      addr = fw ? markToWire(s.fwmark!) : wire(s.address);
+      addr = fw ? markToWire(s.fwmark!) : ip4Of(s.vaddr);
       port = fw ? 0 : portToWire(s.port);
       lastRef = s;
     }
@@ -239,7 +235,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     rows[o + ONEPACKET] = a.onePacket ? 1 : 0;
   };
   const server = (o: number, r: RealServerSpec) => {
-    rows[o + RADDR] = wire(r.address);
+    rows[o + RADDR] = ip4Of(r.daddr);
     rows[o + RPORT] = portToWire(r.port);
     const [fwd, w, u, l] = destArgs(r);
     rows[o + FWD] = fwd;
@@ -262,7 +258,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
           const sched = SCHEDULERS.indexOf(was.scheduler);
           rows[o + WAS + SCHED] = sched < 0 ? NO_SCHED : sched;
           rows[o + WAS + PTIMEOUT] = was.persistence ? was.persistence.timeout : 0;
-          rows[o + WAS + PMASK] = was.persistence ? wire(was.persistence.netmask) : 0;
+          rows[o + WAS + PMASK] = was.persistence ? ip4Of(was.persistence.mask) : 0;
           rows[o + WAS + SFLAGS] = was.schedFlags ?? 0;
           rows[o + WAS + ONEPACKET] = was.onePacket ? 1 : 0;
         }
