@@ -2,6 +2,7 @@
 // -A/-a lines, host/cli/ipvsadm.ts restoreRequests): each gives exactly what the general path gives
 // for the lines it takes, and leaves every other line (refusals and warnings included) to it.
 import { beforeEach, describe, expect, it } from "vitest";
+import { ipToWire } from "../host/engine/addr.js";
 import { parseArgs, parseCarefully, parseCommon } from "../host/config/ipvsadm.js";
 import { clearParseCache, readRules } from "../host/config/rules.js";
 import { restoreRequests } from "../host/cli/ipvsadm.js";
@@ -62,7 +63,7 @@ describe("parseCommon: the general parser's result, field for field and in order
 
   it("a DR or TUN server on another port: the warning and the service port, as the general path", () => {
     const p = parseCommon(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-g", "-w", "2"])!;
-    expect(p.server).toEqual({ address: "10.1.0.11", port: 80 });
+    expect(p.server).toEqual({ address: "10.1.0.11", daddr: ipToWire("10.1.0.11"), port: 80 });
     expect(p.warnings).toEqual(["direct routing cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does"]);
     expect(parseCommon(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:0", "-m", "-w", "2"])).toBeUndefined();
   });

@@ -1,0 +1,26 @@
+// The configuration's parsed values (ServiceSpec.vaddr, RealServerSpec.daddr, Persistence.mask:
+// host/engine/addr.ts, "values stored parsed") checked against the text beside them, and left
+// out: what a test compares with what the parsers gave before the values were kept parsed.
+
+import { ipToWire } from "../../host/engine/addr.js";
+
+/** A JSON.stringify replacer: throws where a parsed value is not its text's, and leaves it out. */
+export function parsedChecked(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  if (key === "vaddr") {
+    const want = this.fwmark !== undefined ? 0 : ipToWire(this.address as string);
+    if (value !== want) throw new Error(`vaddr ${value} of ${this.address} (want ${want})`);
+    return undefined;
+  }
+  if (key === "daddr") {
+    if (value !== ipToWire(this.address as string)) throw new Error(`daddr ${value} of ${this.address}`);
+    return undefined;
+  }
+  if (key === "mask" && typeof this.netmask === "string") {
+    if (value !== ipToWire(this.netmask)) throw new Error(`mask ${value} of ${this.netmask}`);
+    return undefined;
+  }
+  return value;
+}
+
+/** x as plain data without its parsed values, each checked against its text first. */
+export const textOnly = <T>(x: T): T => JSON.parse(JSON.stringify(x, parsedChecked)) as T;
