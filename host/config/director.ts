@@ -3,7 +3,8 @@
 // commands): its interfaces, routes, neighbours, services and real servers, and the settings
 // of the director block. Plain data: positions (Pos) say where each value was written.
 
-import type { MarkRule, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
+import type { IpAddr, MacWords, MarkRule, Prefix, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
+import { ipToWire, macWords, parsePrefix } from "../engine/addr.js";
 import type { FifoConfig, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "./vrrp.js";
 
@@ -85,7 +86,11 @@ export interface InterfaceConfig {
 
 export interface RouteConfig {
   cidr: string;
+  /** cidr parsed where it was read (what the engine takes). */
+  net: Prefix;
   via?: string;
+  /** via parsed where it was read. */
+  gateway?: IpAddr;
   dev?: string;
   line: number;
   file?: string;
@@ -95,13 +100,24 @@ export interface RouteConfig {
 
 export interface NeighbourConfig {
   address: string;
+  /** address parsed where it was read. */
+  addr: IpAddr;
   mac: string;
+  /** mac parsed where it was read. */
+  hw: MacWords;
   dev?: string;
   line: number;
   file?: string;
   where?: Pos;
   macWhere?: Pos;
 }
+
+/** A route's values parsed from its text, read where the route is (parsePrefix, ipToWire). */
+export const routeParsed = (cidr: string, via: string | undefined): Pick<RouteConfig, "net" | "gateway"> =>
+  (via !== undefined ? { net: parsePrefix(cidr), gateway: ipToWire(via) } : { net: parsePrefix(cidr) });
+
+/** A neighbour's values parsed from its text, read where the neighbour is. */
+export const neighbourParsed = (address: string, mac: string): Pick<NeighbourConfig, "addr" | "hw"> => ({ addr: ipToWire(address), hw: macWords(mac) });
 
 /** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
 export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;

@@ -5,6 +5,7 @@
 
 import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
+import { routeParsed } from "./director.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
@@ -694,7 +695,7 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
   if (src && !cfg.interfaces.some((x) => x.address?.split("/")[0] === src!.text)) {
     fail(src, `src ${src.text} is not an address of this director (the kernel refuses it too)`);
   }
-  return { cidr: cidrText, via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
+  return { cidr: cidrText, ...routeParsed(cidrText, gw), via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
 }
 
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address

@@ -14,7 +14,7 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "./vrrp.js";
-import { SIZE_SETTINGS, type SizeSetting } from "./director.js";
+import { neighbourParsed, routeParsed, SIZE_SETTINGS, type SizeSetting } from "./director.js";
 import {
   boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
@@ -372,9 +372,9 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
             state.routingUnsure = true;
             throw e;
           }
-          const { cidr, via, dev, line, tok } = route;
+          const { cidr, net, gateway, via, dev, line, tok } = route;
           if (cfg.routes.some((x) => x.cidr === cidr)) fail(tok, `a second route to ${cidr}`);
-          cfg.routes.push({ cidr, via, dev, line, where: posOf(tok) });
+          cfg.routes.push({ cidr, net, ...(gateway !== undefined ? { gateway } : {}), via, dev, line, where: posOf(tok) });
         });
         break;
       case "static_ipaddress":
@@ -892,7 +892,8 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
     const size = k === "connection_table_size" ? "connections" : k;
     if ((SIZE_SETTINGS as readonly string[]).includes(size)) (cfg.sizeWhere ??= {})[size as SizeSetting] = posOf(c.key);
     if (k === "default_gateway") {
-      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, where: posOf(c.args[0]), ...own });
+      const via = ip(arg(c, 0, "an address"), "the gateway");
+      cfg.routes.push({ cidr: "0.0.0.0/0", ...routeParsed("0.0.0.0/0", via), via, line: c.key.line, where: posOf(c.args[0]), ...own });
       noMoreArgs(c, 1);
     } else if (k === "route") {
       const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
@@ -905,12 +906,12 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         else fail(key, "expected via or dev");
       }
       if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
-      cfg.routes.push(r);
+      cfg.routes.push({ ...r, ...routeParsed(r.cidr, r.via) });
     } else if (k === "neighbour" || k === "neighbor") {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
       const dev = c.args[2]?.text === "dev" ? arg(c, 3, "an interface") : undefined;
-      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]), ...own });
+      cfg.neighbours.push({ address: a, mac: m, ...neighbourParsed(a, m), dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]), ...own });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);

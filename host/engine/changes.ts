@@ -8,7 +8,7 @@
 // This file imports only the engine: no configuration model, no control code.
 
 import { Engine, EngineError, Err, Fwd, MarkRule, Method, Proto, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, ServiceSpec, Timeouts, VrrpInstanceSpec,
-  checkPort, destArgs, ip4Of, IpAddr, ipToWire, markToWire, parseCidr, portToWire, serviceArgs, wireToIp, wireToMark } from "./index.js";
+  checkPort, destArgs, ip4Of, IpAddr, ipToWire, MacWords, markToWire, portToWire, Prefix, serviceArgs, wireToIp, wireToMark } from "./index.js";
 import { Abi } from "./abi.js";
 
 /** A service by its key (ipvsadm's -t/-u ADDRESS:PORT or -f MARK). */
@@ -41,13 +41,19 @@ export type ChangeOp =
 
 export interface RouteSpec {
   cidr: string;
+  /** cidr parsed (RouteConfig.net). */
+  net: Prefix;
   via?: string;
+  /** via parsed (RouteConfig.gateway). */
+  gateway?: IpAddr;
   ifindex: number;
 }
 
 export interface NeighbourSpec {
   address: string;
+  addr: IpAddr;
   mac: string;
+  hw: MacWords;
   ifindex: number;
 }
 
@@ -198,9 +204,8 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
   const rows = new Uint32Array(rowCount * ROW);
   const problems: string[] = [];
   const routing = routes.map((r) => {
-    const c = parseCidr(r.cidr);
-    const mask = c.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.prefixLen)) >>> 0;
-    return { net: (hostOrder(ipToWire(c.address)) & mask) >>> 0, mask, prefix: c.prefixLen, onLink: r.via === undefined };
+    const mask = r.net.len === 0 ? 0 : (0xffffffff << (32 - r.net.len)) >>> 0;
+    return { net: (hostOrder(ip4Of(r.net.addr)) & mask) >>> 0, mask, prefix: r.net.len, onLink: r.via === undefined };
   });
   // The longest of the set's routes that reaches address (1: on-link, 2: via a gateway).
   const byRoute = (address: number) => {
@@ -754,16 +759,16 @@ function applyDirector(e: Engine, d: Partial<DirectorParts>, was: Partial<Direct
     const after = new Set(d.routes.map((r) => r.cidr));
     for (const r of was.routes ?? []) {
       if (after.has(r.cidr)) continue;
-      e.deleteRoute(r.cidr);
-      undo.push(() => e.addRoute(r.cidr, r.via, r.ifindex));
+      e.deleteRouteOf(r);
+      undo.push(() => e.addRouteOf(r));
     }
     const before = new Map((was.routes ?? []).map((r) => [r.cidr, r]));
     for (const r of d.routes) {
       const old = before.get(r.cidr);
       if (old && old.via === r.via && old.ifindex === r.ifindex) continue;
       // Re-adding a route replaces it in place.
-      e.addRoute(r.cidr, r.via, r.ifindex);
-      undo.push(() => (old ? e.addRoute(old.cidr, old.via, old.ifindex) : e.deleteRoute(r.cidr)));
+      e.addRouteOf(r);
+      undo.push(() => (old ? e.addRouteOf(old) : e.deleteRouteOf(r)));
     }
   }
   if (d.neighbours) {
@@ -771,8 +776,8 @@ function applyDirector(e: Engine, d: Partial<DirectorParts>, was: Partial<Direct
     for (const x of d.neighbours) {
       const old = before.get(x.address);
       if (old && old.mac === x.mac && old.ifindex === x.ifindex) continue;
-      e.setNeighbour(x.address, x.mac, x.ifindex);
-      if (old) undo.push(() => e.setNeighbour(old.address, old.mac, old.ifindex));
+      e.setNeighbourOf(x);
+      if (old) undo.push(() => e.setNeighbourOf(old));
     }
   }
 }

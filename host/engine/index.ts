@@ -13,7 +13,7 @@ import {
   Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ip4Of, IpAddr, ipToWire, macWords, markToWire, parseCidr, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -172,6 +172,8 @@ export interface MarkRule {
   protocol?: Protocol;
   /** ADDRESS or ADDRESS/PREFIX. */
   destination: string;
+  /** destination parsed where it was read (absent: parsed when the rule is set). */
+  dst?: Prefix;
   /** Inclusive ranges of destination ports; any when absent. */
   ports?: [number, number][];
 }
@@ -719,19 +721,30 @@ export class Engine {
 
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
   addRoute(cidr: string, via: string | undefined, ifindex: number): void {
-    const c = parseCidr(cidr);
-    check(this.exports.addRoute(ipToWire(c.address), c.prefixLen, via ? ipToWire(via) : 0, ifindex), `route ${cidr}`,
+    this.addRouteOf({ cidr, net: parsePrefix(cidr), ...(via ? { gateway: ipToWire(via) } : {}), ifindex });
+  }
+
+  /** addRoute with its values parsed already (a configuration's route: RouteConfig.net, gateway). */
+  addRouteOf(r: { cidr: string; net: Prefix; gateway?: IpAddr; ifindex: number }): void {
+    check(this.exports.addRoute(ip4Of(r.net.addr), r.net.len, r.gateway !== undefined ? ip4Of(r.gateway) : 0, r.ifindex), `route ${r.cidr}`,
       `the route table is full (${Abi.MAX_ROUTES} routes)`);
   }
 
   deleteRoute(cidr: string): void {
-    const c = parseCidr(cidr);
-    check(this.exports.deleteRoute(ipToWire(c.address), c.prefixLen), `route ${cidr}`);
+    this.deleteRouteOf({ cidr, net: parsePrefix(cidr) });
+  }
+
+  deleteRouteOf(r: { cidr: string; net: Prefix }): void {
+    check(this.exports.deleteRoute(ip4Of(r.net.addr), r.net.len), `route ${r.cidr}`);
   }
 
   setNeighbour(address: string, mac: string, ifindex: number): void {
-    const [lo, hi] = macWords(mac);
-    check(this.exports.setNeighbour(ipToWire(address), lo, hi, ifindex), `neighbour ${address}`, "the neighbour table is full");
+    this.setNeighbourOf({ address, addr: ipToWire(address), hw: macWords(mac), ifindex });
+  }
+
+  /** setNeighbour with its values parsed already (a configuration's neighbour: addr, hw). */
+  setNeighbourOf(n: { address: string; addr: IpAddr; hw: MacWords; ifindex: number }): void {
+    check(this.exports.setNeighbour(ip4Of(n.addr), n.hw[0], n.hw[1], n.ifindex), `neighbour ${n.address}`, "the neighbour table is full");
   }
 
   // ---- services and real servers ---------------------------------------------------------
@@ -852,11 +865,11 @@ export class Engine {
   setMarkRules(rules: MarkRule[]): void {
     this.exports.clearMarkRules();
     for (const m of rules) {
-      const { net, prefixLen } = (() => {
-        const c = parseCidr(m.destination.includes("/") ? m.destination : `${m.destination}/32`);
-        return { net: ipToWire(c.address), prefixLen: c.prefixLen };
-      })();
-      const mask = prefixLen === 0 ? 0 : ipToWire([24, 16, 8, 0].map((sh) => ((0xffffffff << (32 - prefixLen)) >>> sh) & 255).join("."));
+      const dst = m.dst ?? parsePrefix(m.destination);
+      const net = ip4Of(dst.addr);
+      const prefixLen = dst.len;
+      // The mask in wire order: its host-order bits byte-swapped (markToWire swaps the same way).
+      const mask = prefixLen === 0 ? 0 : markToWire((0xffffffff << (32 - prefixLen)) >>> 0);
       const i = check(this.exports.addMarkRule(markToWire(m.mark), net, mask >>> 0, m.protocol ? PROTO_CODE[m.protocol] : 0), `mark ${m.mark}`,
         `too many mark rules (${Abi.MAX_MARK_RULES})`);
       for (const [lo, hi] of m.ports ?? []) check(this.exports.addMarkPorts(i, lo, hi), `mark ${m.mark} ports ${lo}-${hi}`);

@@ -110,8 +110,8 @@ export const startSetTransfer = (set: StartSet): ArrayBuffer[] => [set.services.
  *  (the engine is then to be dropped: what it holds is part of the file). */
 export function applyStartSet(e: Engine, set: StartSet): void {
   for (const i of set.interfaces) e.setInterface(i);
-  for (const r of set.routes) e.addRoute(r.cidr, r.via, r.ifindex);
-  for (const n of set.neighbours) e.setNeighbour(n.address, n.mac, n.ifindex);
+  for (const r of set.routes) e.addRouteOf(r);
+  for (const n of set.neighbours) e.setNeighbourOf(n);
   if (set.timeouts) e.setTimeouts(set.timeouts);
   e.setRejectUnknown(set.rejectUnknown);
   e.setExpireQuiescentTemplate(set.expireQuiescentTemplate);
