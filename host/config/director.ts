@@ -213,7 +213,7 @@ export interface DirectorConfig {
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
   /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
-  staticAddresses?: { address: string; ifindex: number; line: number; where?: Pos }[];
+  staticAddresses?: { address: string; addr: IpAddr; ifindex: number; line: number; where?: Pos }[];
   /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
   notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
@@ -232,11 +232,11 @@ export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
 export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
   const out = (cfg.vrrp ?? []).map(vrrpSpec);
   const st = cfg.staticAddresses ?? [];
-  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), static: true });
+  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), addrs: st.map((x) => x.addr), static: true });
   return out;
 }
 
 export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
-  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
-    excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
+  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses, addrs: v.addrs,
+    excluded: v.excludedAddresses?.map((x) => x.address), excludedAddrs: v.excludedAddresses?.map((x) => x.addr), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
 }

@@ -148,8 +148,11 @@ export interface VrrpInstanceSpec {
   /** authentication PASS (v2): up to 8 characters. */
   authPass?: string;
   addresses: string[];
+  /** addresses parsed where they were read (absent: parsed when the table is set). */
+  addrs?: IpAddr[];
   /** virtual_ipaddress_excluded: held while master, not in the adverts. */
   excluded?: string[];
+  excludedAddrs?: IpAddr[];
   /** Not VRRP: keepalived's static_ipaddress, held always (vrid, version, interval unused). */
   static?: boolean;
   /** keepalived's use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID;
@@ -543,8 +546,8 @@ export class Engine {
       const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
-      for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
-      for (const a of v.excluded ?? []) check(this.exports.vrrpAddress(i, ipToWire(a), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
+      v.addresses.forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.addrs?.[k] ?? ipToWire(a)), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
+      (v.excluded ?? []).forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.excludedAddrs?.[k] ?? ipToWire(a)), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
     });
   }
 

@@ -2,7 +2,7 @@
 // host/engine/addr.ts, "values stored parsed") checked against the text beside them, and left
 // out: what a test compares with what the parsers gave before the values were kept parsed.
 
-import { ipToWire } from "../../host/engine/addr.js";
+import { ipToWire, macWords, parsePrefix } from "../../host/engine/addr.js";
 
 /** A JSON.stringify replacer: throws where a parsed value is not its text's, and leaves it out. */
 export function parsedChecked(this: Record<string, unknown>, key: string, value: unknown): unknown {
@@ -19,6 +19,18 @@ export function parsedChecked(this: Record<string, unknown>, key: string, value:
     if (value !== ipToWire(this.netmask)) throw new Error(`mask ${value} of ${this.netmask}`);
     return undefined;
   }
+  // A route's, a neighbour's, a mark rule's, VRRP's and static_ipaddress's.
+  const same = (want: unknown) => {
+    if (JSON.stringify(value) !== JSON.stringify(want)) throw new Error(`${key} ${JSON.stringify(value)} (want ${JSON.stringify(want)})`);
+    return undefined;
+  };
+  if (key === "net" && typeof this.cidr === "string") return same(parsePrefix(this.cidr));
+  if (key === "gateway" && typeof this.via === "string") return same(ipToWire(this.via));
+  if (key === "addr" && typeof this.address === "string") return same(ipToWire(this.address));
+  if (key === "hw" && typeof this.mac === "string") return same(macWords(this.mac));
+  if (key === "dst" && typeof this.destination === "string") return same(parsePrefix(this.destination));
+  if (key === "addrs" && Array.isArray(this.addresses)) return same((this.addresses as string[]).map(ipToWire));
+  if (key === "excludedAddrs" && Array.isArray(this.excluded)) return same((this.excluded as string[]).map(ipToWire));
   return value;
 }
 
