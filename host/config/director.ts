@@ -4,7 +4,7 @@
 // of the director block. Plain data: positions (Pos) say where each value was written.
 
 import type { IpAddr, MacWords, MarkRule, Prefix, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
-import { ipToWire, macWords, parsePrefix } from "../engine/addr.js";
+import { macWords, parseIp, parsePrefix } from "../engine/addr.js";
 import type { FifoConfig, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "./vrrp.js";
 
@@ -112,12 +112,12 @@ export interface NeighbourConfig {
   macWhere?: Pos;
 }
 
-/** A route's values parsed from its text, read where the route is (parsePrefix, ipToWire). */
+/** A route's values parsed from its text, read where the route is (parsePrefix, parseIp). */
 export const routeParsed = (cidr: string, via: string | undefined): Pick<RouteConfig, "net" | "gateway"> =>
-  (via !== undefined ? { net: parsePrefix(cidr), gateway: ipToWire(via) } : { net: parsePrefix(cidr) });
+  (via !== undefined ? { net: parsePrefix(cidr), gateway: parseIp(via) } : { net: parsePrefix(cidr) });
 
 /** A neighbour's values parsed from its text, read where the neighbour is. */
-export const neighbourParsed = (address: string, mac: string): Pick<NeighbourConfig, "addr" | "hw"> => ({ addr: ipToWire(address), hw: macWords(mac) });
+export const neighbourParsed = (address: string, mac: string): Pick<NeighbourConfig, "addr" | "hw"> => ({ addr: parseIp(address), hw: macWords(mac) });
 
 /** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
 export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;

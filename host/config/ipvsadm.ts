@@ -4,8 +4,8 @@
 // --timeout and -S in its exact formats (printf widths, K/M/G/T suffixes, --exact).
 // Pure functions: the control client sends what they produce to the daemon.
 
-import type { ConnectionInfo, Persistence, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
-import { AddressError, ipToWire } from "../engine/addr.js";
+import type { ConnectionInfo, IpAddr, Persistence, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
+import { AddressError, ipToWire, parseIp } from "../engine/addr.js";
 import { persistence as persistenceOf, SCHEDULERS } from "../engine/index.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
 import { IPVSADM_NOT_YET, SYNC_GROUP_NOT_YET } from "./not-yet.js";
@@ -219,11 +219,11 @@ export class TextNames {
   }
 }
 
-/** ADDRESS[:PORT] as read: the address as written, parsed (daddr: ipToWire's value), and the
+/** ADDRESS[:PORT] as read: the address as written, parsed (daddr: parseIp's value), and the
  *  port when one was written. */
 export interface AddrPort {
   address: string;
-  daddr: number;
+  daddr: IpAddr;
   port?: number;
 }
 
@@ -232,7 +232,7 @@ export interface AddrPort {
 function plainAddrPort(text: string, names?: TextNames): AddrPort | undefined {
   if (!scanAddrPort(text, 0, text.length)) return undefined;
   const port = scanned.port < 0 ? undefined : scanned.port;
-  const daddr = scanned.wire;
+  const daddr = scanned.wire | 0;
   const address = names ? names.address(text, 0) : scanned.addressEnd === text.length ? text : text.slice(0, scanned.addressEnd);
   return { address, daddr, port };
 }
@@ -246,9 +246,9 @@ function parseAddrPort(text: string, what: string): AddrPort {
   if (plain) return plain;
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
   if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new IpvsadmError(`illegal ${what} address[:port] specified`, 2);
-  let daddr: number;
+  let daddr: IpAddr;
   try {
-    daddr = ipToWire(m[1]);
+    daddr = parseIp(m[1]);
   } catch (e) {
     throw new IpvsadmError(e instanceof AddressError && e.ambiguous ? e.message : `illegal ${what} address[:port] specified`, 2);
   }

@@ -6,7 +6,7 @@
 import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
 import { routeParsed } from "./director.js";
-import { ipToWire, type IpAddr } from "../engine/addr.js";
+import { parseIp, type IpAddr } from "../engine/addr.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
@@ -464,7 +464,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     failed,
     name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
-    authPass: v.authPass, addresses: v.addresses, addrs: v.addresses.map(ipToWire), addressIfindex: v.addressDev.map(indexOf),
+    authPass: v.authPass, addresses: v.addresses, addrs: v.addresses.map(parseIp), addressIfindex: v.addressDev.map(indexOf),
     // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).
     garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? (g.minGarp ? 0 : VRRP_DEFAULTS.garpMasterDelayMs),
     garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? (g.minGarp ? 1 : VRRP_DEFAULTS.garpMasterRepeat),
@@ -481,7 +481,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
-    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, addr: ipToWire(x.address), ifindex: indexOf(x.dev) })) : undefined,
+    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, addr: parseIp(x.address), ifindex: indexOf(x.dev) })) : undefined,
     garpMasterRefreshMs: v.garpMasterRefreshMs ?? g.garpMasterRefreshMs,
     garpMasterRefreshRepeat: v.garpMasterRefreshRepeat ?? g.garpMasterRefreshRepeat,
     ...(v.skipCheckAdvAddr ?? g.skipCheckAdvAddr ? { skipCheckAdvAddr: true } : {}),
@@ -726,5 +726,5 @@ export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: T
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
-  return { address, addr: ipToWire(address), ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
+  return { address, addr: parseIp(address), ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
 }

@@ -23,7 +23,7 @@ import { readSyncKey } from "./synckey.js";
 import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
-import { ipToWire, persistence as persistenceOf } from "../engine/index.js";
+import { type IpAddr, parseIp, persistence as persistenceOf } from "../engine/index.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -72,7 +72,7 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
 /** A virtual server's (or a group member's) identity: an address and port, or a mark. */
-type Member = { address: string; vaddr: number; port: number; fwmark?: number; where: Pos };
+type Member = { address: string; vaddr: IpAddr; port: number; fwmark?: number; where: Pos };
 const posOf = (t: Tok): Pos => ({ file: t.file, line: t.line, column: t.column, text: t.text });
 
 /** A group's members that could be read (errors to errs: reported once, with the group). */
@@ -94,7 +94,7 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
     const first = Number(r![2]);
     const last = r![3] !== undefined ? Number(r![3]) : first;
     if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
-    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, vaddr: ipToWire(r![1] + k), port, where: posOf(m.key) });
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, vaddr: parseIp(r![1] + k), port, where: posOf(m.key) });
   });
   return out;
 }
@@ -620,7 +620,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
       noMoreArgs(n, 2);
     } else {
       const address = ip(first, "the virtual address");
-      members = [{ address, vaddr: ipToWire(address), port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
+      members = [{ address, vaddr: parseIp(address), port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
       noMoreArgs(n, 2);
     }
   });
@@ -637,7 +637,7 @@ function realServerStatement(c: Node, errs: ErrorList): RealRead {
   const before = errs.errors.length;
   try {
     rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
-    rs.daddr = ipToWire(rs.address);
+    rs.daddr = parseIp(rs.address);
     rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
     noMoreArgs(c, 2);
   } catch (e) {
@@ -694,7 +694,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
   } else if (k === "sorry_server") {
     leaf(c);
     const address = ip(arg(c, 0, "an address and a port"), "the sorry server");
-    vs.sorry = { address, daddr: ipToWire(address), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+    vs.sorry = { address, daddr: parseIp(address), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
       method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
   } else if (k === "persistence_timeout") {
     leaf(c);

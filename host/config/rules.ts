@@ -21,7 +21,7 @@ import {
   AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
-import { parsePrefix } from "../engine/addr.js";
+import { parseIp, parsePrefix } from "../engine/addr.js";
 import { digitRun, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
@@ -324,7 +324,7 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   if (weight < 0 || weight > 65535) return false;
   // The server's word read where it is (no string cut for it unless the file's names lack it).
   if (!scanAddrPort(text, at, sp)) return false;
-  const daddr = scanned.wire;
+  const daddr = scanned.wire | 0;
   let port = scanned.port < 0 ? s.port : scanned.port;
   if (method === "nat" && port === 0 && s.port !== 0) return false;
   const word = st.names.addressPort(text, at, sp);
@@ -434,7 +434,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
-        if (key.text === "via") { r.via = value(val, (x) => ipv4Address(x, "the gateway")); r.gateway = ipToWire(r.via); r.where ??= pos(val); }
+        if (key.text === "via") { r.via = value(val, (x) => ipv4Address(x, "the gateway")); r.gateway = parseIp(r.via); r.where ??= pos(val); }
         else if (key.text === "dev") { r.dev = val.text; r.where = pos(val); }
         else fail(key, "unknown route setting (expected via or dev)");
       }

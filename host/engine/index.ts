@@ -13,7 +13,7 @@ import {
   Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -88,7 +88,7 @@ export interface ServiceSpec {
   protocol: Protocol;
   /** The VIP as written ("0.0.0.0" for a firewall-mark service). */
   address: string;
-  /** The VIP parsed where it was read (ipToWire; 0 for a firewall-mark service): what the
+  /** The VIP parsed where it was read (parseIp; 0 for a firewall-mark service): what the
    *  engine takes (addr.ts, "values stored parsed"). */
   vaddr: IpAddr;
   port: number;
@@ -125,13 +125,13 @@ export type RealServerText = Omit<RealServerSpec, "daddr"> & { daddr?: IpAddr };
  *  configuration's records come parsed). */
 export function parsedService(s: ServiceText): ServiceSpec {
   if (s.vaddr !== undefined && (!s.persistence || s.persistence.mask !== undefined)) return s as ServiceSpec;
-  const out = { ...s, vaddr: s.vaddr ?? (s.fwmark !== undefined ? 0 : ipToWire(s.address)) } as ServiceSpec;
-  if (s.persistence) out.persistence = { ...s.persistence, mask: s.persistence.mask ?? ipToWire(s.persistence.netmask) };
+  const out = { ...s, vaddr: s.vaddr ?? (s.fwmark !== undefined ? 0 : parseIp(s.address)) } as ServiceSpec;
+  if (s.persistence) out.persistence = { ...s.persistence, mask: s.persistence.mask ?? parseIp(s.persistence.netmask) };
   return out;
 }
 
 /** The persistence of netmask text (parsed here: the readers call this where they read it). */
-export const persistence = (timeout: number, netmask = "255.255.255.255"): Persistence => ({ timeout, netmask, mask: ipToWire(netmask) });
+export const persistence = (timeout: number, netmask = "255.255.255.255"): Persistence => ({ timeout, netmask, mask: netmask === "255.255.255.255" ? -1 : parseIp(netmask) });
 
 /** The percent of the connection table a backup's synced-but-never-seen entries may hold
  *  (assembly/ha/sync.ts says why half). */
@@ -184,7 +184,7 @@ export interface MarkRule {
 export interface RealServerSpec {
   /** The server's address as written. */
   address: string;
-  /** The address parsed where it was read (ipToWire): what the engine takes. */
+  /** The address parsed where it was read (parseIp): what the engine takes. */
   daddr: IpAddr;
   port: number;
   method: Method;
@@ -724,7 +724,7 @@ export class Engine {
 
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
   addRoute(cidr: string, via: string | undefined, ifindex: number): void {
-    this.addRouteOf({ cidr, net: parsePrefix(cidr), ...(via ? { gateway: ipToWire(via) } : {}), ifindex });
+    this.addRouteOf({ cidr, net: parsePrefix(cidr), ...(via ? { gateway: parseIp(via) } : {}), ifindex });
   }
 
   /** addRoute with its values parsed already (a configuration's route: RouteConfig.net, gateway). */
@@ -742,7 +742,7 @@ export class Engine {
   }
 
   setNeighbour(address: string, mac: string, ifindex: number): void {
-    this.setNeighbourOf({ address, addr: ipToWire(address), hw: macWords(mac), ifindex });
+    this.setNeighbourOf({ address, addr: parseIp(address), hw: macWords(mac), ifindex });
   }
 
   /** setNeighbour with its values parsed already (a configuration's neighbour: addr, hw). */
@@ -771,7 +771,7 @@ export class Engine {
   editService(index: number, scheduler: SchedulerName, persistence?: ServiceText["persistence"], schedFlags = 0, onePacket = false): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
-    this.editServiceWith(index, sched, persistence ? persistenceArgs({ ...persistence, mask: persistence.mask ?? ipToWire(persistence.netmask) }) : undefined, schedFlags, onePacket);
+    this.editServiceWith(index, sched, persistence ? persistenceArgs({ ...persistence, mask: persistence.mask ?? parseIp(persistence.netmask) }) : undefined, schedFlags, onePacket);
   }
 
   /** editService with its arguments checked and in wire order already (a packed change set's:

@@ -2,7 +2,7 @@
 // host/engine/addr.ts, "values stored parsed") checked against the text beside them, and left
 // out: what a test compares with what the parsers gave before the values were kept parsed.
 
-import { ipToWire, macWords, parsePrefix } from "../../host/engine/addr.js";
+import { parseIp as ipToWire, macWords, parsePrefix } from "../../host/engine/addr.js";
 
 /** A JSON.stringify replacer: throws where a parsed value is not its text's, and leaves it out. */
 export function parsedChecked(this: Record<string, unknown>, key: string, value: unknown): unknown {
