@@ -10,6 +10,7 @@
 //      The defaults take up to ~71 s by design; WASMVS_HEALTH_QUICK=1 skips them.
 // Prints the machine it ran on; results also go to bench/results/health-latest.json.
 
+import { ipToWire } from "../host/engine/addr.js";
 import { spawn, spawnSync, ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -70,11 +71,11 @@ function config(n: number, firstPort: number, t: { loop: number; timeout: number
       kind: "TCP_CHECK", where: { file: "bench", line: 1, column: 1 }, connectIp: S_ADDR, connectPort: firstPort + k, connectTimeoutMs: t.timeout,
       retry: t.retry, delayBeforeRetryMs: t.dbr, delayLoopMs: t.loop, warmupMs: t.warmup, alpha: false, logAllFailures: false,
     };
-    realServers.push({ address: S_ADDR, port: firstPort + k, method: "nat", weight: 1, line: 1, health: { checkers: [checker], inhibit: false, smtpAlert: false } });
+    realServers.push({ address: S_ADDR, daddr: ipToWire(S_ADDR), port: firstPort + k, method: "nat", weight: 1, line: 1, health: { checkers: [checker], inhibit: false, smtpAlert: false } });
   }
   return {
     file: "bench", interfaces: [], routes: [], neighbours: [],
-    services: [{ protocol: "tcp", address: "10.0.0.100", port: 80, scheduler: "rr", line: 1, realServers,
+    services: [{ protocol: "tcp", address: "10.0.0.100", vaddr: ipToWire("10.0.0.100"), port: 80, scheduler: "rr", line: 1, realServers,
       health: { quorum: 1, hysteresis: 0, omega: false, smtpAlert: false, where: { file: "bench", line: 1, column: 1 } } }],
   };
 }

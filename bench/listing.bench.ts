@@ -16,7 +16,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { serialize, deserialize } from "node:v8";
 import { fileURLToPath } from "node:url";
-import { Engine, EngineOptions } from "../host/engine/index.js";
+import { Engine, EngineOptions, ipToWire } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
 import { applyConfig, DirectorConfig, parseRules, RealServerConfig } from "../host/config/rules.js";
 import { DataplaneThread } from "../host/dataplane/client.js";
@@ -46,10 +46,11 @@ function config(): DirectorConfig {
     const address = `10.${100 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}`;
     const realServers: RealServerConfig[] = [];
     for (let k = 0; k < EACH && servers < MAX_REAL_SERVERS; k++, servers++) {
-      realServers.push({ address: `10.${(servers >>> 16) & 255}.${(servers >>> 8) & 255}.${servers & 255}`, port: 8080, method: "nat", weight: 1 + (k % 5),
+      const server = `10.${(servers >>> 16) & 255}.${(servers >>> 8) & 255}.${servers & 255}`;
+      realServers.push({ address: server, daddr: ipToWire(server), port: 8080, method: "nat", weight: 1 + (k % 5),
         line: 0 });
     }
-    cfg.services.push({ protocol: "tcp", address, port: 80, scheduler: "wlc", realServers, line: 0 });
+    cfg.services.push({ protocol: "tcp", address, vaddr: ipToWire(address), port: 80, scheduler: "wlc", realServers, line: 0 });
   }
   return cfg;
 }

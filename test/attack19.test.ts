@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { Estimator } from "../host/control/estimator.js";
 import { ControlOptions, startControl } from "../host/control/server.js";
 import { requestSeries } from "../host/cli/ipvsadm.js";
+import { parseIp } from "../host/engine/addr.js";
 
 const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
 interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
@@ -281,8 +282,8 @@ describe("more edges", () => {
     const { e, c } = await (async () => { const x = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 }); return x; })();
     expect(syn(e, 5000, 80)).toBe(1);
     expect(syn(e, 5001, 80)).toBe(1);
-    const ref = { protocol: "tcp" as const, address: VIP, port: 80 };
-    const server = { address: rs(0), port: 80, method: "nat" as const, weight: 1, uthreshold: 0, lthreshold: 0 };
+    const ref = { protocol: "tcp" as const, address: VIP, vaddr: parseIp(VIP), port: 80 };
+    const server = { address: rs(0), daddr: parseIp(rs(0)), port: 80, method: "nat" as const, weight: 1, uthreshold: 0, lthreshold: 0 };
     // The engine itself takes the record back (one op after the other):
     const probe = await director(rules([{ port: 80, sched: "rr", servers: [0, 1] }]), { maxRealServers: 2 });
     expect(syn(probe.e, 5000, 80)).toBe(1);

@@ -5,7 +5,7 @@
 import { describe, it, expect } from "vitest";
 import { readFileSync } from "node:fs";
 import { applyChangeSet, ChangeOp, ChangeRefused, ChangeSet } from "../host/engine/changes.js";
-import { Engine } from "../host/engine/index.js";
+import { Engine, ipToWire } from "../host/engine/index.js";
 import { planDifference } from "../host/dataplane/changeset.js";
 import { applyConfig, DirectorConfig, parseRules } from "../host/config/rules.js";
 import { LocalEngine } from "../host/dataplane/adapter.js";
@@ -15,6 +15,7 @@ import { parseArgs } from "../host/config/ipvsadm.js";
 import { loadEngine } from "../host/engine/node.js";
 import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
 import { eth, ipv4, tcp, SYN } from "./helpers/packet.js";
+import { textOnly } from "./helpers/parsed.js";
 
 const HEAD = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24
 interface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24
@@ -30,7 +31,7 @@ function rules(services: { port: number; sched?: string; extra?: string; servers
 }
 const cfg = (text: string) => parseRules(text, "d.rules");
 /** The ops of a plan without where they were written (what the engine is told). */
-const opsOf = (a: DirectorConfig, b: DirectorConfig) => planDifference(a, b).set.ops.map((o) => { const { at: _at, ...rest } = o as ChangeOp & { at?: unknown }; return rest; });
+const opsOf = (a: DirectorConfig, b: DirectorConfig) => textOnly(planDifference(a, b).set.ops.map((o) => { const { at: _at, ...rest } = o as ChangeOp & { at?: unknown }; return rest; }));
 
 const BASE = [{ port: 80, servers: [{ k: 0 }, { k: 1, w: 2 }] }, { port: 81, servers: [{ k: 0 }] }];
 
@@ -123,10 +124,10 @@ describe("all or nothing", () => {
     const at = (line: number) => ({ file: "d.rules", line, column: 5, keyword: "x" });
     set.ops.push(
       // Already in the engine; twice in one set; a value refused; a service the set does not have.
-      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 80 }, server: { address: rs(0), port: 80, method: "nat", weight: 1 }, at: at(40) },
-      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: rs(2), port: 82, method: "nat", weight: 1 }, at: at(41) },
-      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: rs(3), port: 82, method: "nat", weight: 70000 }, at: at(42) },
-      { op: "add-server", service: { protocol: "tcp", address: VIP, port: 99 }, server: { address: rs(3), port: 99, method: "nat", weight: 1 }, at: at(43) });
+      { op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 80 }, server: { address: rs(0), daddr: ipToWire(rs(0)), port: 80, method: "nat", weight: 1 }, at: at(40) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 82 }, server: { address: rs(2), daddr: ipToWire(rs(2)), port: 82, method: "nat", weight: 1 }, at: at(41) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 82 }, server: { address: rs(3), daddr: ipToWire(rs(3)), port: 82, method: "nat", weight: 70000 }, at: at(42) },
+      { op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 99 }, server: { address: rs(3), daddr: ipToWire(rs(3)), port: 99, method: "nat", weight: 1 }, at: at(43) });
     const before = picture(e);
     await expect(adapter.applySet(set)).rejects.toThrow([
       "4 errors:",
@@ -146,7 +147,7 @@ describe("all or nothing", () => {
     const next = cfg(rules([{ port: 80, sched: "lc", servers: [{ k: 0, w: 9 }, { k: 2 }] }, { port: 82, servers: [{ k: 1 }] }]));
     const set = planDifference(c, next).set;
     // The last op: a DR server whose port differs from the service's (IPVS refuses it).
-    set.ops.push({ op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: rs(3), port: 8080, method: "dr", weight: 1 },
+    set.ops.push({ op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 82 }, server: { address: rs(3), daddr: ipToWire(rs(3)), port: 8080, method: "dr", weight: 1 },
       at: { file: "d.rules", line: 42, column: 5, keyword: "10.1.0.14:8080" } });
     const before = picture(e);
     let refused: unknown;
@@ -181,7 +182,7 @@ describe("all or nothing", () => {
     const before = picture(e).services;
     const set: ChangeSet = planDifference(c, cfg(rules([{ port: 80, servers: [{ k: 0, w: 4 }] }, BASE[1], { port: 82, servers: [{ k: 2 }] }]))).set;
     // A DR server off every subnet, which the engine's own call refuses (whether or not its check caught it first).
-    set.ops.push({ op: "add-server", service: { protocol: "tcp", address: VIP, port: 82 }, server: { address: "192.0.2.9", port: 82, method: "dr", weight: 1 } });
+    set.ops.push({ op: "add-server", service: { protocol: "tcp", address: VIP, vaddr: ipToWire(VIP), port: 82 }, server: { address: "192.0.2.9", daddr: ipToWire("192.0.2.9"), port: 82, method: "dr", weight: 1 } });
     expect(() => applyChangeSet(e, set)).toThrow(/real server 192\.0\.2\.9:82: real server is not on a directly connected network/);
     // Listings as before, statistics and all (a server removed and put back may sit in another record).
     const unindexed = (l: ReturnType<Engine["services"]>) => l.map((x) => ({ ...x, realServers: x.realServers.map(({ index: _i, ...r }) => r) }));
@@ -215,7 +216,7 @@ describe("ipvsadm commands are their own change", () => {
     expect(await state.applyCommands([parseArgs(["-e", "-t", `${VIP}:1010`, "-r", `${rs(1)}:1010`, "-m", "-w", "7"])]))
       .toEqual([`real server ${rs(1)}:1010 of tcp 10.0.0.100:1010 now nat, weight 7`]);
     expect(sets).toHaveLength(1);
-    expect(sets[0].ops).toEqual([{ op: "edit-server", service: { protocol: "tcp", address: VIP, port: 1010 },
+    expect(textOnly(sets[0].ops)).toEqual([{ op: "edit-server", service: { protocol: "tcp", address: VIP, port: 1010 },
       server: { address: rs(1), port: 1010, method: "nat", weight: 7, uthreshold: 0, lthreshold: 0 },
       was: { address: rs(1), port: 1010, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }, at: { file: "d.rules", line: 0, column: 1, keyword: "-e" } }]);
     expect(sets[0].director).toBeUndefined();

@@ -2,6 +2,7 @@
 // -A/-a lines, host/cli/ipvsadm.ts restoreRequests): each gives exactly what the general path gives
 // for the lines it takes, and leaves every other line (refusals and warnings included) to it.
 import { beforeEach, describe, expect, it } from "vitest";
+import { ipToWire } from "../host/engine/addr.js";
 import { parseArgs, parseCarefully, parseCommon, saveLine, scanSaveLine } from "../host/config/ipvsadm.js";
 import { clearParseCache, readRules } from "../host/config/rules.js";
 import { restoreRequests } from "../host/cli/ipvsadm.js";
@@ -80,13 +81,13 @@ describe("parseCommon: the general parser's result, field for field and in order
         expect(p?.warnings, line).toBeUndefined();
         expect(p!.command).toBe(kind === 1 ? "add-service" : "add-server");
         const vip = text.slice(saveLine.vipFrom, text.indexOf(" ", saveLine.vipFrom));
-        expect(p!.service, line).toEqual({ protocol: saveLine.protocol, address: vip.split(":")[0], port: saveLine.vipPort });
+        expect(p!.service, line).toEqual({ protocol: saveLine.protocol, address: vip.split(":")[0], vaddr: saveLine.vipWire | 0, port: saveLine.vipPort });
         if (kind === 1) {
           expect(p!.scheduler).toBe(saveLine.scheduler);
           expect(p!.persistence?.timeout ?? 0).toBe(saveLine.persistence);
         } else {
           expect(p!.server!.address).toBe(text.slice(saveLine.ripFrom, text.indexOf(" ", saveLine.ripFrom)).split(":")[0]);
-          expect([p!.server!.port, p!.method, p!.weight]).toEqual([saveLine.ripPort, saveLine.method, saveLine.weight]);
+          expect([p!.server!.daddr, p!.server!.port, p!.method, p!.weight]).toEqual([saveLine.ripWire | 0, saveLine.ripPort, saveLine.method, saveLine.weight]);
         }
       }
     }
@@ -95,7 +96,7 @@ describe("parseCommon: the general parser's result, field for field and in order
 
   it("a DR or TUN server on another port: the warning and the service port, as the general path", () => {
     const p = parseCommon(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-g", "-w", "2"])!;
-    expect(p.server).toEqual({ address: "10.1.0.11", port: 80 });
+    expect(p.server).toEqual({ address: "10.1.0.11", daddr: ipToWire("10.1.0.11"), port: 80 });
     expect(p.warnings).toEqual(["direct routing cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does"]);
     expect(parseCommon(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:0", "-m", "-w", "2"])).toBeUndefined();
   });

@@ -7,6 +7,7 @@ import { describe, it, expect } from "vitest";
 import {
   formatConnections, formatList, formatSave, formatTimeouts, IpvsadmError, largenum, parseArgs, TableView, Format,
 } from "../host/config/ipvsadm.js";
+import { ipToWire } from "../host/engine/addr.js";
 import { applyCommand } from "../host/config/model.js";
 import { Estimator } from "../host/control/estimator.js";
 import { DirectorConfig, parseRules } from "../host/config/rules.js";
@@ -31,7 +32,7 @@ describe("ipvsadm command line", () => {
     expect(parseArgs(["-E", "--udp-service=10.0.0.1:53", "--scheduler", "sh"])).toMatchObject({ command: "edit-service", service: { protocol: "udp", port: 53 }, scheduler: "sh" });
     expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-m", "-w", "3", "-x", "100", "-y", "50"]))
       .toMatchObject({ command: "add-server", server: { address: "10.1.0.11", port: 8080 }, method: "nat", weight: 3, uthreshold: 100, lthreshold: 50 });
-    expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11", "-g"]).server).toEqual({ address: "10.1.0.11", port: 80 });
+    expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11", "-g"]).server).toEqual({ address: "10.1.0.11", daddr: ipToWire("10.1.0.11"), port: 80 });
     expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-i", "--tun-type", "ipip"])).toMatchObject({ method: "tun", server: { port: 80 } });
     expect(parseArgs(["-e", "-t", "10.0.0.100:80", "-r", "10.1.0.11:80", "-w", "0"]).weight).toBe(0);
     expect(parseArgs(["-d", "-t", "10.0.0.100:80", "-r", "10.1.0.11:80"]).command).toBe("delete-server");
@@ -50,7 +51,7 @@ describe("ipvsadm command line", () => {
     expect(parseArgs(["-L", "--nosort"]).format.nosort).toBe(true);
     expect(parseArgs(["-L", "--sort"]).format.nosort).toBe(false);
     expect(parseArgs(["-l", "-n"]).command).toBe("list");
-    expect(parseArgs(["-L", "-u", "10.0.0.100:53"]).service).toEqual({ protocol: "udp", address: "10.0.0.100", port: 53 });
+    expect(parseArgs(["-L", "-u", "10.0.0.100:53"]).service).toEqual({ protocol: "udp", address: "10.0.0.100", vaddr: ipToWire("10.0.0.100"), port: 53 });
     expect(parseArgs(["--add-server", "--tcp-service", "10.0.0.100:80", "--real-server", "10.1.0.11:80", "--gatewaying", "--weight", "2",
       "--u-threshold", "9", "--l-threshold", "3"])).toMatchObject({ command: "add-server", method: "dr", weight: 2, uthreshold: 9, lthreshold: 3 });
     expect(parseArgs(["--delete-service", "-t", "10.0.0.100:80"]).command).toBe("delete-service");
@@ -342,7 +343,7 @@ describe("rate estimator (ip_vs_est.c) on a fake clock", () => {
 describe("one behaviour for DR/TUN ports", () => {
   it("-a with -g or -i and another port: the service port, as ipvsadm, with a warning", () => {
     const p = parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-g"]);
-    expect(p.server).toEqual({ address: "10.1.0.11", port: 80 });
+    expect(p.server).toEqual({ address: "10.1.0.11", daddr: ipToWire("10.1.0.11"), port: 80 });
     expect(p.warnings).toEqual(["direct routing cannot change the port: real server 10.1.0.11:8080 gets the service port 80, as ipvsadm does"]);
     expect(parseArgs(["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-m"]).warnings).toBeUndefined();
   });

@@ -13,6 +13,7 @@ import { loadEngine } from "../host/engine/node.js";
 import { DIRECTOR, tempFolder } from "./helpers/files.js";
 import { ADD_DIRECTOR } from "../host/config/keepalived-grammar.js";
 import { effective } from "../host/health/overlay.js";
+import { textOnly } from "./helpers/parsed.js";
 
 /** The director block the samples get: their addresses on its two segments. */
 const SAMPLE_DIRECTOR = `director {
@@ -245,7 +246,7 @@ virtual_server group web {
       "192.168.111.0/24 - 2", "192.168.112.0/24 192.168.100.254 4"]);
     expect(tic.vrrp![0].trackInterfaces.map((t) => `${t.interfaceName} ${t.weight}`)).toEqual(["eth2 0", "eth0 0", "eth1 0"]);
     // static_ipaddress: held always, each on its interface (the kernel's scope attribute has no meaning here).
-    expect(load("keepalived.conf.vrrp.static_ipaddress").staticAddresses!.map(({ where, ...a }) => (void where, a))).toEqual([{ address: "192.168.200.16", ifindex: 0, line: 21 },
+    expect(textOnly(load("keepalived.conf.vrrp.static_ipaddress").staticAddresses!.map(({ where, ...a }) => (void where, a)))).toEqual([{ address: "192.168.200.16", ifindex: 0, line: 21 },
       { address: "192.168.200.17", ifindex: 1, line: 22 }, { address: "192.168.200.18", ifindex: 2, line: 23 }]);
   });
 

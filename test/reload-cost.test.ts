@@ -9,6 +9,7 @@
 
 import { describe, it, expect } from "vitest";
 import { loadEngine } from "../host/engine/node.js";
+import { ipToWire } from "../host/engine/addr.js";
 import { LocalEngine } from "../host/dataplane/adapter.js";
 import { ControlState } from "../host/control/daemon.js";
 import { checkRead, fileOrders } from "../host/control/load.js";
@@ -107,7 +108,7 @@ describe("a reload that shares every service but one with the file before", () =
     expect(d.sets.map((s) => s.ops.length)).toEqual([0]);
     // Service 3 removed, a copy of service 19 under another VIP added at the end.
     const last = d.file.services[19];
-    const added: ServiceConfig = { ...last, address: "10.0.0.150", line: last.line + 10, realServers: last.realServers.map((r) => ({ ...r, line: r.line + 10 })) };
+    const added: ServiceConfig = { ...last, address: "10.0.0.150", vaddr: ipToWire("10.0.0.150"), line: last.line + 10, realServers: last.realServers.map((r) => ({ ...r, line: r.line + 10 })) };
     d.next({ ...sharing(d.file, { 3: () => undefined }), services: [...sharing(d.file, { 3: () => undefined }).services, added] });
     d.sets.length = 0;
     const r = await d.state.reload();
@@ -146,7 +147,7 @@ describe("the checks across services see the unchanged ones", () => {
     const listing = (await d.adapter.snapshot()).services.length;
     const good = d.file;
     const line = lineOf(20, 2) + 100;
-    d.next(sharing(d.file, { 20: (s) => withServers(s, (rs) => [...rs, { ...rs[0], address: vip(4), line, where: { file: FILE, line, column: 24, text: `${vip(4)}:80` } }]) }));
+    d.next(sharing(d.file, { 20: (s) => withServers(s, (rs) => [...rs, { ...rs[0], address: vip(4), daddr: ipToWire(vip(4)), line, where: { file: FILE, line, column: 24, text: `${vip(4)}:80` } }]) }));
     await expect(d.state.reload()).rejects.toThrow(`${FILE}:${line}:24: '${vip(4)}:80': real server ${vip(4)} is a virtual address of this director`);
     expect((await d.adapter.snapshot()).services.length).toBe(listing);
     expect(await d.weights(20)).toEqual(RS.map((a) => `${a} w1`));
@@ -158,7 +159,7 @@ describe("the checks across services see the unchanged ones", () => {
   it("the changed service's VIP made an unchanged service's real server: refused at that unchanged server's line", async () => {
     const d = await running(parseRules(rules(30), FILE));
     // Service 9 moves to 10.1.0.x, the address of every service's first real server.
-    d.next(sharing(d.file, { 9: (s) => ({ ...s, address: RS[0] }) }));
+    d.next(sharing(d.file, { 9: (s) => ({ ...s, address: RS[0], vaddr: ipToWire(RS[0]) }) }));
     const e = await d.state.reload().then(() => undefined, (x: Error) => x);
     // Every service's first server is at fault now, each at its own line (29 of them in
     // unchanged services, and service 9's own).
@@ -173,7 +174,7 @@ describe("the checks across services see the unchanged ones", () => {
     const { parseArgs } = await import("../host/config/ipvsadm.js");
     const cmd = (line: string) => d.state.applyCommands([parseArgs(line.split(" "))]);
     // Service 12 moves to 10.0.0.160 in the file; then commands name the new and the old VIP.
-    d.next(sharing(d.file, { 12: (s) => ({ ...s, address: "10.0.0.160" }) }));
+    d.next(sharing(d.file, { 12: (s) => ({ ...s, address: "10.0.0.160", vaddr: ipToWire("10.0.0.160") }) }));
     await d.state.reload();
     await expect(cmd(`-a -t ${vip(3)}:80 -r 10.0.0.160:80 -m`)).rejects.toThrow("real server 10.0.0.160 is a virtual address of this director");
     await expect(cmd(`-a -t ${vip(3)}:80 -r ${vip(19)}:80 -m`)).rejects.toThrow(`real server ${vip(19)} is a virtual address of this director`);
@@ -217,11 +218,12 @@ describe("the checks across services see the unchanged ones", () => {
       const a = pool[random(pool.length)];
       if (!s || what === 0) {
         const port = 1000 + step;
-        cfg = { ...cfg, services: [...cfg.services, { protocol: "tcp", address: a, port, scheduler: "rr", line: 1000 + step,
-          realServers: [{ address: pool[random(pool.length)], port, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 2000 + step }] }] };
+        const r = pool[random(pool.length)];
+        cfg = { ...cfg, services: [...cfg.services, { protocol: "tcp", address: a, vaddr: ipToWire(a), port, scheduler: "rr", line: 1000 + step,
+          realServers: [{ address: r, daddr: ipToWire(r), port, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 2000 + step }] }] };
       } else if (what === 1) cfg = sharing(cfg, { [i]: () => undefined });
-      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a, port: 5000 + step }) });
-      else if (what === 3) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => [...rs, { ...(rs[0] ?? { port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }), address: a, line: 3000 + step }]) });
+      else if (what === 2) cfg = sharing(cfg, { [i]: (x) => ({ ...x, address: a, vaddr: ipToWire(a), port: 5000 + step }) });
+      else if (what === 3) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => [...rs, { ...(rs[0] ?? { port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0 }), address: a, daddr: ipToWire(a), line: 3000 + step }]) });
       else if (what === 4) cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.slice(1)) });
       else cfg = sharing(cfg, { [i]: (x) => withServers(x, (rs) => rs.map((r, k) => (k === 0 ? { ...r, lthreshold: random(3), uthreshold: random(3) } : r))) });
       const got = checkModel(cfg);

@@ -10,7 +10,7 @@ import { applyConfig, parseRules } from "../host/config/rules.js";
 import { parseKeepalived } from "../host/config/keepalived.js";
 import { applyStartSet, packServices } from "../host/engine/start.js";
 import { startSetOf } from "../host/dataplane/start.js";
-import { AddressError, type Engine, EngineError } from "../host/engine/index.js";
+import { AddressError, type Engine, EngineError, ipToWire } from "../host/engine/index.js";
 import { loadEngine } from "../host/engine/node.js";
 import { CLIENT, DIRECTOR_IN, DIRECTOR_OUT, IN_MAC, OUT_MAC, VIP } from "./helpers/director.js";
 import { drawHouse } from "./helpers/house.js";
@@ -121,13 +121,15 @@ virtual_server ${VIP} 80 {
   });
 
   it("checks values as the engine's calls do when they are packed", () => {
-    const spec = { protocol: "tcp" as const, address: VIP, port: 80, scheduler: "wrr" as const };
-    expect(() => packServices([{ ...spec, realServers: [{ address: "10.1.0.11", port: 80, method: "nat", weight: 70000 }] }])).toThrow("weight out of range (0-65535): 70000");
-    expect(() => packServices([{ ...spec, realServers: [{ address: "10.1.0.011", port: 80, method: "nat", weight: 1 }] }])).toThrow(AddressError);
+    // Addresses come parsed (where the file was read: a leading 0 is refused there, AddressError).
+    const spec = { protocol: "tcp" as const, address: VIP, vaddr: ipToWire(VIP), port: 80, scheduler: "wrr" as const };
+    const rs = { address: "10.1.0.11", daddr: ipToWire("10.1.0.11") };
+    expect(() => packServices([{ ...spec, realServers: [{ ...rs, port: 80, method: "nat", weight: 70000 }] }])).toThrow("weight out of range (0-65535): 70000");
+    expect(() => ipToWire("10.1.0.011")).toThrow(AddressError);
     expect(() => packServices([{ ...spec, port: 0, realServers: [] }])).toThrow("Zero port specified for non-persistent service");
-    expect(() => packServices([{ ...spec, realServers: [{ address: "10.1.0.11", port: 80, method: "nat", weight: 1, uthreshold: 5, lthreshold: 9 }] }]))
+    expect(() => packServices([{ ...spec, realServers: [{ ...rs, port: 80, method: "nat", weight: 1, uthreshold: 5, lthreshold: 9 }] }]))
       .toThrow("lower threshold 9 is higher than upper threshold 5");
-    const p = packServices([{ ...spec, realServers: [{ address: "10.1.0.11", port: 8080, method: "nat", weight: 1 }] }]);
+    const p = packServices([{ ...spec, realServers: [{ ...rs, port: 8080, method: "nat", weight: 1 }] }]);
     expect([p.services, p.servers, p.table.length]).toEqual([1, 1, 9 + 6]);
   });
 

@@ -22,6 +22,7 @@ import { expectFrame, type Decoded, eth, icmp, ipv4 } from "./helpers/packet.js"
 import { ScriptTracker } from "../host/vrrp/track.js";
 import { InThreadVrrp } from "../host/vrrp/machines.js";
 import { WARNING } from "../host/io/log.js";
+import { textOnly } from "./helpers/parsed.js";
 
 const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -345,8 +346,8 @@ static_routes {
 }
 `);
     const cfg = parseKeepalived(path);
-    expect(cfg.routes).toEqual([{ cidr: "10.7.0.0/16", via: "10.0.1.254", dev: "eth1", line: 22, where: expect.objectContaining({ line: 22, text: "10.7.0.0/16" }) }]);
-    expect(cfg.vrrp![0].virtualRoutes).toEqual([{ cidr: "10.9.0.0/24", via: "10.0.0.254", ifindex: 0, line: 17 }, { cidr: "10.8.0.0/16", ifindex: 1, line: 18, via: undefined }]);
+    expect(textOnly(cfg.routes)).toEqual([{ cidr: "10.7.0.0/16", via: "10.0.1.254", dev: "eth1", line: 22, where: expect.objectContaining({ line: 22, text: "10.7.0.0/16" }) }]);
+    expect(textOnly(cfg.vrrp![0].virtualRoutes)).toEqual([{ cidr: "10.9.0.0/24", via: "10.0.0.254", ifindex: 0, line: 17 }, { cidr: "10.8.0.0/16", ifindex: 1, line: 18, via: undefined }]);
     const engine = await loadEngine({ batch: 16, connCapacity: 64 });
     applyConfig(engine, cfg);
     const clock = new FakeClock();

@@ -3,7 +3,8 @@
 // commands): its interfaces, routes, neighbours, services and real servers, and the settings
 // of the director block. Plain data: positions (Pos) say where each value was written.
 
-import type { MarkRule, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
+import type { IpAddr, MacWords, MarkRule, Prefix, RealServerSpec, ServiceSpec, VrrpInstanceSpec } from "../engine/index.js";
+import { macWords, parseIp, parsePrefix } from "../engine/addr.js";
 import type { FifoConfig, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
 import type { SyncDaemonConfig, VrrpInstanceConfig, VrrpScriptConfig, VrrpSyncGroupConfig } from "./vrrp.js";
 
@@ -85,7 +86,11 @@ export interface InterfaceConfig {
 
 export interface RouteConfig {
   cidr: string;
+  /** cidr parsed where it was read (what the engine takes). */
+  net: Prefix;
   via?: string;
+  /** via parsed where it was read. */
+  gateway?: IpAddr;
   dev?: string;
   line: number;
   file?: string;
@@ -95,13 +100,24 @@ export interface RouteConfig {
 
 export interface NeighbourConfig {
   address: string;
+  /** address parsed where it was read. */
+  addr: IpAddr;
   mac: string;
+  /** mac parsed where it was read. */
+  hw: MacWords;
   dev?: string;
   line: number;
   file?: string;
   where?: Pos;
   macWhere?: Pos;
 }
+
+/** A route's values parsed from its text, read where the route is (parsePrefix, parseIp). */
+export const routeParsed = (cidr: string, via: string | undefined): Pick<RouteConfig, "net" | "gateway"> =>
+  (via !== undefined ? { net: parsePrefix(cidr), gateway: parseIp(via) } : { net: parsePrefix(cidr) });
+
+/** A neighbour's values parsed from its text, read where the neighbour is. */
+export const neighbourParsed = (address: string, mac: string): Pick<NeighbourConfig, "addr" | "hw"> => ({ addr: parseIp(address), hw: macWords(mac) });
 
 /** The file a line of x is in: its own (a --director file's lines) or the configuration's. */
 export const fileOf = (cfg: DirectorConfig, x: { file?: string }): string => x.file ?? cfg.file;
@@ -197,7 +213,7 @@ export interface DirectorConfig {
   /** keepalived.conf's vrrp_instance blocks (host/vrrp). */
   vrrp?: VrrpInstanceConfig[];
   /** keepalived's static_ipaddress: addresses the director always holds (answers ARP and ping for). */
-  staticAddresses?: { address: string; ifindex: number; line: number; where?: Pos }[];
+  staticAddresses?: { address: string; addr: IpAddr; ifindex: number; line: number; where?: Pos }[];
   /** keepalived's notify_fifo / vrrp_notify_fifo: VRRP state changes as lines (host/vrrp/fifo.ts). */
   notifyFifos?: FifoConfig[];
   /** keepalived.conf's vrrp_script blocks that some instance tracks (and could be found). */
@@ -216,11 +232,11 @@ export const syncKeyBytes = (cfg: DirectorConfig): Uint8Array | undefined =>
 export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
   const out = (cfg.vrrp ?? []).map(vrrpSpec);
   const st = cfg.staticAddresses ?? [];
-  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), static: true });
+  if (st.length) out.push({ ifindex: st[0].ifindex, vrid: 0, version: 3, intervalCs: 0, addresses: st.map((x) => x.address), addrs: st.map((x) => x.addr), static: true });
   return out;
 }
 
 export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
-  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses,
-    excluded: v.excludedAddresses?.map((x) => x.address), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
+  return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses, addrs: v.addrs,
+    excluded: v.excludedAddresses?.map((x) => x.address), excludedAddrs: v.excludedAddresses?.map((x) => x.addr), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
 }

@@ -7,6 +7,8 @@
 // (keepalived/check/check_parser.c, check_api.c; ../shared/HA-FACTS.md). Times are in
 // milliseconds: wasmvs accepts fractions of a second where keepalived wants whole ones.
 
+import type { IpAddr } from "../engine/addr.js";
+
 /** The PATH scripts run with (and bare command names of vrrp_script are found in). */
 export const SCRIPT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -142,7 +144,7 @@ export interface ServiceHealth {
   /** Remove the real servers from the engine when the director stops (keepalived's default: off). */
   omega: boolean;
   /** The server that takes over when quorum is lost (also when the VS has no real server). */
-  sorry?: { address: string; port: number; method: "nat" | "dr" | "tun"; inhibit: boolean; line: number; where?: Where & { text: string } };
+  sorry?: { address: string; daddr: IpAddr; port: number; method: "nat" | "dr" | "tun"; inhibit: boolean; line: number; where?: Where & { text: string } };
   smtpAlert: boolean;
   where: Where;
 }

@@ -4,9 +4,9 @@
 // --timeout and -S in its exact formats (printf widths, K/M/G/T suffixes, --exact).
 // Pure functions: the control client sends what they produce to the daemon.
 
-import type { ConnectionInfo, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
-import { AddressError, ipToWire } from "../engine/addr.js";
-import { SCHEDULERS } from "../engine/index.js";
+import type { ConnectionInfo, IpAddr, Persistence, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
+import { AddressError, ipToWire, parseIp } from "../engine/addr.js";
+import { persistence as persistenceOf, SCHEDULERS } from "../engine/index.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
 import { IPVSADM_NOT_YET, SYNC_GROUP_NOT_YET } from "./not-yet.js";
 import { InputError, type InputErrorCode, type IpvsRefusal } from "./errors.js";
@@ -32,6 +32,8 @@ export interface DaemonArgs {
 /** A service as ipvsadm names it: -t/-u ADDRESS:PORT, or -f MARK (then fwmark is set
  *  and protocol, address and port are tcp, 0.0.0.0 and 0). */
 export type ServiceKey = Pick<ServiceSpec, "protocol" | "address" | "port" | "fwmark">;
+/** A service's key as a command gives it, its address parsed (vaddr: 0 for a mark). */
+export type ServiceAddr = ServiceKey & Pick<ServiceSpec, "vaddr">;
 
 /** The one key of a service (model, engine lookups, health, estimator): "tcp 10.0.0.100:80" or "fwm 1". */
 export const serviceKey = (s: ServiceKey) => (s.fwmark !== undefined ? `fwm ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`);
@@ -43,9 +45,9 @@ export interface Parsed {
   line?: number;
   /** What was done differently from what was asked, as ipvsadm does it silently. */
   warnings?: string[];
-  service?: ServiceKey;
+  service?: ServiceAddr;
   scheduler?: string;
-  server?: { address: string; port?: number };
+  server?: AddrPort;
   method?: "nat" | "dr" | "tun";
   weight?: number;
   uthreshold?: number;
@@ -54,7 +56,7 @@ export interface Parsed {
   /** -M as given, until it joins persistence. */
   netmask?: string;
   /** -p [TIMEOUT] (300 s by default) and -M NETMASK. */
-  persistence?: { timeout: number; netmask: string };
+  persistence?: Persistence;
   /** -b: IPVS's scheduler flags (bit 0 flag-1, bit 1 flag-2, bit 2 flag-3). */
   schedFlags?: number;
   /** -b as given, checked against the scheduler once every option is read. */
@@ -217,36 +219,46 @@ export class TextNames {
   }
 }
 
+/** ADDRESS[:PORT] as read: the address as written, parsed (daddr: parseIp's value), and the
+ *  port when one was written. */
+export interface AddrPort {
+  address: string;
+  daddr: IpAddr;
+  port?: number;
+}
+
 /** ADDRESS[:PORT] in its common form (scanAddrPort), undefined for anything else; names: where
  *  the address's string is taken from. */
-function plainAddrPort(text: string, names?: TextNames): { address: string; port?: number } | undefined {
+function plainAddrPort(text: string, names?: TextNames): AddrPort | undefined {
   if (!scanAddrPort(text, 0, text.length)) return undefined;
   const port = scanned.port < 0 ? undefined : scanned.port;
+  const daddr = scanned.wire | 0;
   const address = names ? names.address(text, 0) : scanned.addressEnd === text.length ? text : text.slice(0, scanned.addressEnd);
-  return { address, port };
+  return { address, daddr, port };
 }
 
 /** A real server's ADDRESS[:PORT] in its common form (plainAddrPort), as -r takes it. */
 export const plainServer = (text: string) => plainAddrPort(text);
 
 /** ADDRESS[:PORT] as ipvsadm reads it; what names the address in the error. */
-function parseAddrPort(text: string, what: string): { address: string; port?: number } {
+function parseAddrPort(text: string, what: string): AddrPort {
   const plain = plainAddrPort(text);
   if (plain) return plain;
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
   if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new IpvsadmError(`illegal ${what} address[:port] specified`, 2);
+  let daddr: IpAddr;
   try {
-    ipToWire(m[1]);
+    daddr = parseIp(m[1]);
   } catch (e) {
     throw new IpvsadmError(e instanceof AddressError && e.ambiguous ? e.message : `illegal ${what} address[:port] specified`, 2);
   }
-  return { address: m[1], port: m[2] === undefined ? undefined : Number(m[2]) };
+  return { address: m[1], daddr, port: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
-function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceKey {
+function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceAddr {
   const a = parseAddrPort(text, "virtual server");
   if (a.port === undefined) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
-  return { protocol, address: a.address, port: a.port };
+  return { protocol, address: a.address, vaddr: a.daddr, port: a.port };
 }
 
 /** A whole number of 1-6 digits within [min, max], read by hand; -1 for anything else (the
@@ -296,7 +308,7 @@ const OPTIONS: OptSpec[] = [
   { long: "udp-service", short: "u", arg: true, apply: (p, v, st) => { option(st, "service"); p.service = parseServiceAddr(v!, "udp"); } },
   { long: "fwmark-service", short: "f", arg: true, apply: (p, v, st) => {
     option(st, "service");
-    p.service = { protocol: "tcp", address: "0.0.0.0", port: 0, fwmark: num(v, 1, 0xffffffff, "fwmark") };
+    p.service = { protocol: "tcp", address: "0.0.0.0", vaddr: 0, port: 0, fwmark: num(v, 1, 0xffffffff, "fwmark") };
   } },
   { long: "scheduler", short: "s", arg: true, apply: (p, v, st) => { option(st, "scheduler"); p.scheduler = v; } },
   { long: "real-server", short: "r", arg: true, apply: (p, v, st) => {
@@ -366,7 +378,7 @@ const OPTIONS: OptSpec[] = [
   { long: "persistent", short: "p", arg: "optional", apply: (p, v, st) => {
     option(st, "persistent");
     // ipvsadm: 1 to (2^31-1)/HZ seconds; 300 when no timeout is given.
-    p.persistence = { timeout: v === undefined ? DEFAULT_PERSISTENCE : num(v, 1, 2678400, "timeout"), netmask: p.persistence?.netmask ?? "255.255.255.255" };
+    p.persistence = persistenceOf(v === undefined ? DEFAULT_PERSISTENCE : num(v, 1, 2678400, "timeout"), p.persistence?.netmask);
   } },
   { long: "netmask", short: "M", arg: true, apply: (p, v, st) => {
     option(st, "netmask");
@@ -520,7 +532,7 @@ export function parseCommon(argv: readonly string[], names?: TextNames): Parsed 
   if (protocol === undefined) return undefined;
   const vip = plainAddrPort(argv[2], names);
   if (!vip || vip.port === undefined) return undefined;
-  const service: ServiceKey = { protocol, address: vip.address, port: vip.port };
+  const service: ServiceAddr = { protocol, address: vip.address, vaddr: vip.daddr, port: vip.port };
   const head = argv[0];
   if (head === "-A" || head === "-E") {
     const scheduler = argv[3] === "-s" ? SUPPORTED_SCHEDULERS.get(argv[4]) : undefined;
@@ -529,7 +541,7 @@ export function parseCommon(argv: readonly string[], names?: TextNames): Parsed 
     if (n === 7 && argv[5] === "-p") {
       const timeout = plainNum(argv[6], 1, 2678400);
       if (timeout < 0) return undefined;
-      persistence = { timeout, netmask: "255.255.255.255" };
+      persistence = persistenceOf(timeout);
     } else if (n !== 5) return undefined;
     // ipvsadm: a service needs a port unless it is persistent (the careful path words it).
     if (vip.port === 0 && !persistence) return undefined;
@@ -744,7 +756,7 @@ export function parseCarefully(argv: string[]): Parsed {
   }
   if (p.netmask !== undefined) {
     if (!p.persistence) throw new IpvsadmError("the netmask (-M) only applies to a persistent service (-p)", 2);
-    p.persistence.netmask = p.netmask;
+    p.persistence = persistenceOf(p.persistence.timeout, p.netmask);
   }
   // ipvsadm: a service needs a port unless it is persistent.
   if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0 && p.service.fwmark === undefined && !p.persistence) {

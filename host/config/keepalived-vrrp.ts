@@ -5,6 +5,8 @@
 
 import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
+import { routeParsed } from "./director.js";
+import { parseIp, type IpAddr } from "../engine/addr.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
@@ -462,7 +464,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     failed,
     name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
-    authPass: v.authPass, addresses: v.addresses, addressIfindex: v.addressDev.map(indexOf),
+    authPass: v.authPass, addresses: v.addresses, addrs: v.addresses.map(parseIp), addressIfindex: v.addressDev.map(indexOf),
     // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).
     garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? (g.minGarp ? 0 : VRRP_DEFAULTS.garpMasterDelayMs),
     garpMasterRepeat: v.garpMasterRepeat ?? g.garpMasterRepeat ?? (g.minGarp ? 1 : VRRP_DEFAULTS.garpMasterRepeat),
@@ -479,7 +481,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     unicastPeers: v.unicastPeers,
     vmac: v.vmac,
     vmacXmitBase: v.vmacXmitBase,
-    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, ifindex: indexOf(x.dev) })) : undefined,
+    excludedAddresses: excludedToks.length ? excludedToks.map((x) => ({ address: x.address, addr: parseIp(x.address), ifindex: indexOf(x.dev) })) : undefined,
     garpMasterRefreshMs: v.garpMasterRefreshMs ?? g.garpMasterRefreshMs,
     garpMasterRefreshRepeat: v.garpMasterRefreshRepeat ?? g.garpMasterRefreshRepeat,
     ...(v.skipCheckAdvAddr ?? g.skipCheckAdvAddr ? { skipCheckAdvAddr: true } : {}),
@@ -694,13 +696,13 @@ export function routeLine(n: Node, cfg: DirectorConfig): RouteConfig & { ifindex
   if (src && !cfg.interfaces.some((x) => x.address?.split("/")[0] === src!.text)) {
     fail(src, `src ${src.text} is not an address of this director (the kernel refuses it too)`);
   }
-  return { cidr: cidrText, via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
+  return { cidr: cidrText, ...routeParsed(cidrText, gw), via: gw, dev: cfg.interfaces.find((x) => x.index === ifindex)!.name, line: n.key.line, ifindex: ifindex!, tok: dest! };
 }
 
 /** A static_ipaddress line: ADDR[/LEN] [dev IF] [label, brd, scope ...] (the kernel's address
  *  attributes mean nothing here); without dev, global_defs' default_interface as in keepalived
  *  (vrrp_ipaddress.c get_default_if), else the interface whose subnet holds it. */
-export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; ifindex: number; line: number; where: { file: string; line: number; column: number; text: string } } {
+export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: Tok): { address: string; addr: IpAddr; ifindex: number; line: number; where: { file: string; line: number; column: number; text: string } } {
   if (n.children) fail(n.key, "an address, not a block");
   const [addr] = n.key.text.split("/");
   if (addr.includes(":")) fail(n.key, notSupported("ipv6"));
@@ -724,5 +726,5 @@ export function staticAddress(n: Node, cfg: DirectorConfig, defaultInterface?: T
   }
   ifindex ??= onLinkIndex(cfg, address);
   if (ifindex === undefined) fail(n.key, `${address} is not on any interface's subnet (add dev INTERFACE)`);
-  return { address, ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
+  return { address, addr: parseIp(address), ifindex: ifindex!, line: n.key.line, where: { file: n.key.file, line: n.key.line, column: n.key.column, text: n.key.text } };
 }

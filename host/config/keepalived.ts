@@ -14,7 +14,7 @@
 import { schedFlagBits } from "./ipvsadm.js";
 import { resolve } from "node:path";
 import type { VrrpInstanceConfig } from "./vrrp.js";
-import { SIZE_SETTINGS, type SizeSetting } from "./director.js";
+import { neighbourParsed, routeParsed, SIZE_SETTINGS, type SizeSetting } from "./director.js";
 import {
   boundWarnings, checkAttachment, checkOffload, groupId, ConfigError, SCRAPER_WITHOUT_METRICS, ErrorList, DirectorConfig, InterfaceConfig, interfaceNamed, PartialConfig, Pos, RealServerConfig,
   ServiceConfig, sortErrors, STANDIN_MAC, standIns,
@@ -23,6 +23,7 @@ import { readSyncKey } from "./synckey.js";
 import { InputError } from "./errors.js";
 import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
 import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
+import { type IpAddr, parseIp, persistence as persistenceOf } from "../engine/index.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -71,7 +72,7 @@ function method(t: Tok, what: string): RealServerConfig["method"] | undefined {
 
 /** Expand a virtual_server_group: "IP PORT", "IP-LAST PORT" ranges. */
 /** A virtual server's (or a group member's) identity: an address and port, or a mark. */
-type Member = { address: string; port: number; fwmark?: number; where: Pos };
+type Member = { address: string; vaddr: IpAddr; port: number; fwmark?: number; where: Pos };
 const posOf = (t: Tok): Pos => ({ file: t.file, line: t.line, column: t.column, text: t.text });
 
 /** A group's members that could be read (errors to errs: reported once, with the group). */
@@ -80,7 +81,7 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
   for (const m of g.children ?? []) errs.attempt(() => {
     if (m.key.text === "fwmark") {
       const t = arg(m, 0, "a mark");
-      out.push({ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) });
+      out.push({ address: "0.0.0.0", vaddr: 0, port: 0, fwmark: value(t, markValue), where: posOf(t) });
       noMoreArgs(m, 1);
       return;
     }
@@ -93,7 +94,7 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
     const first = Number(r![2]);
     const last = r![3] !== undefined ? Number(r![3]) : first;
     if (last < first || last > 255) fail(m.key, "the range's last address must be at least its first and at most 255");
-    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, port, where: posOf(m.key) });
+    for (let k = first; k <= last; k++) out.push({ address: r![1] + k, vaddr: parseIp(r![1] + k), port, where: posOf(m.key) });
   });
   return out;
 }
@@ -371,9 +372,9 @@ function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, 
             state.routingUnsure = true;
             throw e;
           }
-          const { cidr, via, dev, line, tok } = route;
+          const { cidr, net, gateway, via, dev, line, tok } = route;
           if (cfg.routes.some((x) => x.cidr === cidr)) fail(tok, `a second route to ${cidr}`);
-          cfg.routes.push({ cidr, via, dev, line, where: posOf(tok) });
+          cfg.routes.push({ cidr, net, ...(gateway !== undefined ? { gateway } : {}), via, dev, line, where: posOf(tok) });
         });
         break;
       case "static_ipaddress":
@@ -617,7 +618,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
     const first = arg(n, 0, "an address and a port, 'group NAME' or 'fwmark N'");
     if (first.text === "fwmark") {
       const t = arg(n, 1, "a mark");
-      members = [{ address: "0.0.0.0", port: 0, fwmark: value(t, markValue), where: posOf(t) }];
+      members = [{ address: "0.0.0.0", vaddr: 0, port: 0, fwmark: value(t, markValue), where: posOf(t) }];
       noMoreArgs(n, 2);
     } else if (first.text === "group") {
       const g = groups.get(arg(n, 1, "a group name").text);
@@ -626,7 +627,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
       noMoreArgs(n, 2);
     } else {
       const address = ip(first, "the virtual address");
-      members = [{ address, port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
+      members = [{ address, vaddr: parseIp(address), port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
       noMoreArgs(n, 2);
     }
   });
@@ -638,7 +639,7 @@ function realServerStatement(c: Node, errs: ErrorList): RealRead {
   // A line the grammar read whole (plainServerLine): every word of it as below takes it.
   const plain = c.plain;
   if (plain) {
-    const rs: RealServerConfig = { address: c.args[0].text, port: plain.port, method: "nat", weight: plain.weight, uthreshold: 0, lthreshold: 0, line: c.key.line,
+    const rs: RealServerConfig = { address: c.args[0].text, daddr: parseIp(c.args[0].text), port: plain.port, method: "nat", weight: plain.weight, uthreshold: 0, lthreshold: 0, line: c.key.line,
       where: posOf(c.args[0]), health: undefined };
     return { node: c, rs, explicitMethod: false, refused: false };
   }
@@ -646,10 +647,11 @@ function realServerStatement(c: Node, errs: ErrorList): RealRead {
   // A header that is wrong leaves the server out, but its block is still checked.
   // health written in the literal (set once the virtual server is read): added afterwards it
   // takes the object a property store of its own.
-  const rs: RealServerConfig = { address: "", port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: undefined };
+  const rs: RealServerConfig = { address: "", daddr: 0, port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: undefined };
   const before = errs.errors.length;
   try {
     rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+    rs.daddr = parseIp(rs.address);
     rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
     noMoreArgs(c, 2);
   } catch (e) {
@@ -707,7 +709,8 @@ function virtualServerStatement(c: Node, vs: VsState): void {
     vs.protocolSet = true;
   } else if (k === "sorry_server") {
     leaf(c);
-    vs.sorry = { address: ip(arg(c, 0, "an address and a port"), "the sorry server"), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
+    const address = ip(arg(c, 0, "an address and a port"), "the sorry server");
+    vs.sorry = { address, daddr: parseIp(address), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
       method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
   } else if (k === "persistence_timeout") {
     leaf(c);
@@ -720,7 +723,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
         `ignored, as keepalived ("persistence_timeout invalid"): this virtual server is ${vs.persistence ? `persistent as set before (${vs.persistence.timeout} s)` : "not persistent"}`);
       return;
     }
-    vs.persistence = { timeout: c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, netmask: vs.persistence?.netmask ?? "255.255.255.255" };
+    vs.persistence = persistenceOf(c.args[0] ? int(c.args[0], 1, 2678400, "persistence_timeout") : 360, vs.persistence?.netmask);
   } else if (k === "persistence_granularity") {
     leaf(c);
     const m = arg(c, 0, "a netmask");
@@ -744,7 +747,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
 /** A virtual_server read whole: its settings resolved, a service for each of its members. */
 function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], reals: RealRead[], vs: VsState, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
-  const { scheduler, kind, protocol, health, vsTiming, persistence, granularity, sorry, sorryMethod, onePacket } = vs;
+  const { scheduler, kind, protocol, health, vsTiming, granularity, sorry, sorryMethod, onePacket } = vs;
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
   // written for it rely on both), and says where keepalived differs.
@@ -765,9 +768,10 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   });
   if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
-    if (!persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
-    persistence!.netmask = granularity.mask;
+    if (!vs.persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
+    vs.persistence = persistenceOf(vs.persistence!.timeout, granularity.mask);
   });
+  const persistence = vs.persistence;
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
   const checkerMail = globals.smtpAlertChecker ?? globals.smtpAlert;
@@ -792,7 +796,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   }
   // The sorry server takes over when quorum is lost (host/health/overlay.ts), also when
   // the virtual server has no real server at all.
-  if (sorry) health.sorry = { address: sorry.address, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
+  if (sorry) health.sorry = { address: sorry.address, daddr: sorry.daddr, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers = reals.filter((r) => !r.refused).map((r) => r.rs);
   for (const m of members) try {
     const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
@@ -814,7 +818,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     definedServices(cfg).add(key);
     cfg.services.push({
-      protocol, address: m.address, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
+      protocol, address: m.address, vaddr: m.vaddr, port: m.port, scheduler, line: n.key.line, where: m.where, ...(persistence ? { persistence: { ...persistence } } : {}),
       ...(schedFlags ? { schedFlags } : {}), ...(onePacket ? { onePacket } : {}),
       ...(m.fwmark !== undefined ? { fwmark: m.fwmark } : {}),
       // DR and TUN keep the service port (ipvsadm does the same with -g and -i), with a warning above.
@@ -911,7 +915,8 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
     const size = k === "connection_table_size" ? "connections" : k;
     if ((SIZE_SETTINGS as readonly string[]).includes(size)) (cfg.sizeWhere ??= {})[size as SizeSetting] = posOf(c.key);
     if (k === "default_gateway") {
-      cfg.routes.push({ cidr: "0.0.0.0/0", via: ip(arg(c, 0, "an address"), "the gateway"), line: c.key.line, where: posOf(c.args[0]), ...own });
+      const via = ip(arg(c, 0, "an address"), "the gateway");
+      cfg.routes.push({ cidr: "0.0.0.0/0", ...routeParsed("0.0.0.0/0", via), via, line: c.key.line, where: posOf(c.args[0]), ...own });
       noMoreArgs(c, 1);
     } else if (k === "route") {
       const r = { cidr: value(arg(c, 0, "a destination (CIDR or default)"), routeDestination), via: undefined as string | undefined,
@@ -924,12 +929,12 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         else fail(key, "expected via or dev");
       }
       if (!r.via && !r.dev) fail(c.key, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
-      cfg.routes.push(r);
+      cfg.routes.push({ ...r, ...routeParsed(r.cidr, r.via) });
     } else if (k === "neighbour" || k === "neighbor") {
       const a = ip(arg(c, 0, "an address"), "the neighbour");
       const m = value(arg(c, 1, "a MAC address"), macAddress);
       const dev = c.args[2]?.text === "dev" ? arg(c, 3, "an interface") : undefined;
-      cfg.neighbours.push({ address: a, mac: m, dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]), ...own });
+      cfg.neighbours.push({ address: a, mac: m, ...neighbourParsed(a, m), dev: dev?.text, line: c.key.line, where: posOf(dev ?? c.args[0]), macWhere: posOf(c.args[1]), ...own });
     } else if (k === "mark") {
       const mark = value(arg(c, 0, "a mark"), markValue);
       const words = c.args.slice(1);

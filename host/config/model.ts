@@ -247,7 +247,7 @@ export class ServiceTable {
         }
         // ipvsadm fills what is not given with its defaults, for -e as for -a.
         const r: RealServerConfig = {
-          address: p.server!.address, port, method: p.method ?? "dr", weight: p.weight ?? 1,
+          address: p.server!.address, daddr: p.server!.daddr, port, method: p.method ?? "dr", weight: p.weight ?? 1,
           uthreshold: p.uthreshold ?? 0, lthreshold: p.lthreshold ?? 0, line,
         };
         // An edit changes what ipvsadm says; the server's checkers (keepalived.conf) stay.

@@ -21,6 +21,7 @@ import {
   AddressError, DEFAULT_CONN_CAPACITY, Engine, EngineError, EngineOptions, Err, MarkRule, RealServerSpec, ServiceSpec, checkPort, ipToWire, parseCidr, parseMac, slotSizeFor,
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
+import { parseIp, parsePrefix } from "../engine/addr.js";
 import { digitRun, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
@@ -28,7 +29,7 @@ import {
 import { keyOf, keywordOf, serviceKey, ServiceTable } from "./model.js";
 import { readSyncKey } from "./synckey.js";
 import { boundWarnings, ConfigError, ErrorList, type FileOrder, type InputErrorCode, type PartialConfig } from "./errors.js";
-import { fileOf, LIMITS, SIZE_SETTINGS, syncKeyBytes, vrrpSpecs, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig, type ServiceConfig } from "./director.js";
+import { fileOf, LIMITS, neighbourParsed, SIZE_SETTINGS, syncKeyBytes, vrrpSpecs, type SizeSetting, type DirectorConfig, type InterfaceConfig, type NeighbourConfig, type Pos, type RouteConfig, type ServiceConfig } from "./director.js";
 
 // What moved to director.ts (the configuration's types) and errors.ts (its one error type),
 // still importable from here.
@@ -259,13 +260,13 @@ function rulesLine(st: RulesState, raw: string, lineNo: number): void {
     if (p?.command === "add-service") {
       // As ServiceTable.apply makes it, field for field and in that order, and where it was
       // written (made whole at once: one shape, no field added after).
-      const { protocol, address, port } = p.service!;
+      const { protocol, address, vaddr, port } = p.service!;
       const k = serviceKey(p.service!);
       if (!st.table.get(k)) {
         const scheduler = p.scheduler as ServiceConfig["scheduler"];
         const where = { file: cfg.file, line: lineNo, column: columns[2], text: words[2] };
-        const s: ServiceConfig = p.persistence ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: p.persistence, where }
-          : { protocol, address, port, scheduler, realServers: [], line: lineNo, where };
+        const s: ServiceConfig = p.persistence ? { protocol, address, vaddr, port, scheduler, realServers: [], line: lineNo, persistence: p.persistence, where }
+          : { protocol, address, vaddr, port, scheduler, realServers: [], line: lineNo, where };
         st.table.insert(s, k);
         return;
       }
@@ -323,6 +324,7 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   if (weight < 0 || weight > 65535) return false;
   // The server's word read where it is (no string cut for it unless the file's names lack it).
   if (!scanAddrPort(text, at, sp)) return false;
+  const daddr = scanned.wire | 0;
   let port = scanned.port < 0 ? s.port : scanned.port;
   if (method === "nat" && port === 0 && s.port !== 0) return false;
   const word = st.names.addressPort(text, at, sp);
@@ -335,7 +337,7 @@ function blockServer(st: RulesState, s: ServiceConfig, text: string, lineStart: 
   }
   const servers = s.realServers;
   for (let i = 0; i < servers.length; i++) if (servers[i].address === address && servers[i].port === port) return false;
-  servers.push({ address, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
+  servers.push({ address, daddr, port, method, weight, uthreshold: 0, lthreshold: 0, line: lineNo,
     where: { file: st.cfg.file, line: lineNo, column: at - lineStart + 1, text: word } });
   if (warning) (st.cfg.warnings ??= []).push(`${st.cfg.file}:${lineNo}: ${warning}`);
   return true;
@@ -427,19 +429,22 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
       cfg.interfaces.push(errs.errors.length ? { ...ifc, mac: ifc.mac || STANDIN_MAC } : ifc);
       errs.check();
     } else if (head.text === "route") {
-      const r: RouteConfig = { cidr: value(need(1, "a destination (CIDR or default)"), routeDestination), line: lineNo };
+      const cidr = value(need(1, "a destination (CIDR or default)"), routeDestination);
+      const r: RouteConfig = { cidr, net: parsePrefix(cidr), line: lineNo };
       for (let k = 2; k < toks.length; k += 2) {
         const key = toks[k];
         const val = need(k + 1, `a value after ${key.text}`);
-        if (key.text === "via") { r.via = value(val, (x) => ipv4Address(x, "the gateway")); r.where ??= pos(val); }
+        if (key.text === "via") { r.via = value(val, (x) => ipv4Address(x, "the gateway")); r.gateway = parseIp(r.via); r.where ??= pos(val); }
         else if (key.text === "dev") { r.dev = val.text; r.where = pos(val); }
         else fail(key, "unknown route setting (expected via or dev)");
       }
       if (!r.via && !r.dev) fail(head, "a route needs 'via GATEWAY' or 'dev INTERFACE'");
       cfg.routes.push(r);
     } else if (head.text === "neighbour" || head.text === "neighbor") {
+      const address = value(need(1, "an address"), (x) => ipv4Address(x, "the neighbour"));
+      const mac = value(need(2, "a MAC address"), macAddress);
       const n: NeighbourConfig = {
-        address: value(need(1, "an address"), (x) => ipv4Address(x, "the neighbour")), mac: value(need(2, "a MAC address"), macAddress), line: lineNo,
+        address, mac, ...neighbourParsed(address, mac), line: lineNo,
         where: pos(toks[1]), macWhere: pos(toks[2]),
       };
       for (let k = 3; k < toks.length; k += 2) {
@@ -712,7 +717,7 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
         if (routingUnsure) return;
         throw new ConfigError(fileOf(cfg, r), r.line, 1, "route", `gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
       }
-      engine.addRoute(r.cidr, r.via, dev);
+      engine.addRouteOf({ ...r, ifindex: dev });
     }, fileOf(cfg, r));
   }
   for (const n of cfg.neighbours) {
@@ -722,7 +727,7 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
         if (routingUnsure) return;
         throw new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`);
       }
-      engine.setNeighbour(n.address, n.mac, dev);
+      engine.setNeighbourOf({ ...n, ifindex: dev });
     }, fileOf(cfg, n));
   }
   if (cfg.timeouts) {

@@ -8,7 +8,7 @@ import type { MarkRule } from "../engine/index.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac } from "../engine/index.js";
+import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac, parsePrefix } from "../engine/index.js";
 import { notSupported } from "./features.js";
 import { InputError } from "./errors.js";
 
@@ -224,5 +224,11 @@ export function markRuleWords(mark: number, words: string[], at: (i: number, e: 
     else at(i, new SettingError("expected protocol, destination or ports"));
   }
   if (!r.destination) at(-1, new SettingError("a mark rule needs a destination (ADDRESS or ADDRESS/PREFIX)"));
+  // Parsed here, once; a prefix length the engine's reading refuses (a leading 0) is left to it, to say so where it did.
+  try {
+    r.dst = parsePrefix(r.destination);
+  } catch (e) {
+    if (!(e instanceof AddressError)) throw e;
+  }
   return r;
 }

@@ -3,6 +3,7 @@
 // (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
 
 import type { Script } from "./health.js";
+import type { IpAddr } from "../engine/addr.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,
@@ -34,9 +35,11 @@ export interface VrrpInstanceConfig {
   /** virtual_ipaddress: the addresses the master holds, and the interface each is
    *  announced on (`dev`, else the instance's). */
   addresses: string[];
+  /** addresses parsed where they were read (what the engine takes). */
+  addrs: IpAddr[];
   addressIfindex: number[];
-  /** virtual_ipaddress_excluded: held and announced while master, not in the adverts. */
-  excludedAddresses?: { address: string; ifindex: number }[];
+  /** virtual_ipaddress_excluded: held and announced while master, not in the adverts (addr: parsed). */
+  excludedAddresses?: { address: string; addr: IpAddr; ifindex: number }[];
   /** garp_master_refresh: gratuitous ARPs again every this many ms while master (0: off),
    *  garp_master_refresh_repeat (1) at a time. */
   garpMasterRefreshMs?: number;

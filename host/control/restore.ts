@@ -10,6 +10,7 @@
 
 import { IpvsadmError, parseArgs, parseCommon, Parsed, saveLine, scanSaveLine, TextNames, wordsOf } from "../config/ipvsadm.js";
 import type { ServiceConfig } from "../config/director.js";
+import { persistence } from "../engine/index.js";
 import type { ServiceTable } from "../config/model.js";
 
 /** The words of one command line at most, and of one word (the control socket's bound). */
@@ -98,7 +99,7 @@ export class RestoreScript {
           let there = false;
           for (let j = 0; j < servers.length; j++) if (servers[j].address === address && servers[j].port === port) there = true;
           if (!there) {
-            servers.push({ address, port, method: l.method, weight: l.weight, uthreshold: 0, lthreshold: 0, line: lineNo });
+            servers.push({ address, daddr: l.ripWire | 0, port, method: l.method, weight: l.weight, uthreshold: 0, lthreshold: 0, line: lineNo });
             block.lines++;
             steps[blockStep + 2] = end;
             commands++;
@@ -113,8 +114,8 @@ export class RestoreScript {
         // (scanned holds the service's address: the only one scanSaveLine read.)
         const address = names.address(text, l.vipFrom);
         const service: ServiceConfig = timeout
-          ? { protocol, address, port, scheduler, realServers: [], line: lineNo, persistence: { timeout, netmask: "255.255.255.255" } }
-          : { protocol, address, port, scheduler, realServers: [], line: lineNo };
+          ? { protocol, address, vaddr: l.vipWire | 0, port, scheduler, realServers: [], line: lineNo, persistence: persistence(timeout) }
+          : { protocol, address, vaddr: l.vipWire | 0, port, scheduler, realServers: [], line: lineNo };
         block = { service, key: `${protocol} ${address}:${port}`, part, lines: 1 };
         blockWire = l.vipWire;
         blockStep = steps.length;

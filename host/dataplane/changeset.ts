@@ -6,7 +6,7 @@
 // scratch engine loaded with the file would have them), and room by the engine's sizes.
 
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
-import { ipToWire, parseCidr, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
+import { ip4Of, type IpAddr, parsePrefix, type Prefix, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "../config/rules.js";
 import { alignedChanges, keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
 import { vrrpPart } from "../vrrp/machines.js";
@@ -18,7 +18,7 @@ export interface Plan {
 }
 
 function serviceSpec(s: ServiceConfig): ServiceSpec {
-  const spec: ServiceSpec = { protocol: s.protocol, address: s.address, port: s.port, scheduler: s.scheduler };
+  const spec: ServiceSpec = { protocol: s.protocol, address: s.address, vaddr: s.vaddr, port: s.port, scheduler: s.scheduler };
   if (s.fwmark !== undefined) spec.fwmark = s.fwmark;
   if (s.persistence) spec.persistence = { ...s.persistence };
   if (s.schedFlags) spec.schedFlags = s.schedFlags;
@@ -26,10 +26,10 @@ function serviceSpec(s: ServiceConfig): ServiceSpec {
   return spec;
 }
 const serverSpec = (r: RealServerConfig): RealServerSpec => ({
-  address: r.address, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold ?? 0, lthreshold: r.lthreshold ?? 0,
+  address: r.address, daddr: r.daddr, port: r.port, method: r.method, weight: r.weight, uthreshold: r.uthreshold ?? 0, lthreshold: r.lthreshold ?? 0,
 });
 function serviceRef(s: ServiceConfig): ServiceRef {
-  const ref: ServiceRef = { protocol: s.protocol, address: s.address, port: s.port };
+  const ref: ServiceRef = { protocol: s.protocol, address: s.address, vaddr: s.vaddr, port: s.port };
   if (s.fwmark !== undefined) ref.fwmark = s.fwmark;
   return ref;
 }
@@ -133,7 +133,7 @@ function routeSpecs(cfg: DirectorConfig): RouteSpec[] {
       throw e;
     }
     if (dev === undefined) throw at(`gateway ${r.via} is not on any interface's subnet (add 'dev INTERFACE')`);
-    return { cidr: r.cidr, ...(r.via !== undefined ? { via: r.via } : {}), ifindex: dev };
+    return { cidr: r.cidr, net: r.net, ...(r.via !== undefined ? { via: r.via, gateway: r.gateway! } : {}), ifindex: dev };
   });
 }
 
@@ -144,7 +144,7 @@ function neighbourSpecs(cfg: DirectorConfig): NeighbourSpec[] {
       const reason = `${n.address} is not on any interface's subnet (add 'dev INTERFACE')`;
       throw n.where ? new ConfigError(n.where.file, n.where.line, n.where.column, n.where.text, reason) : new ConfigError(fileOf(cfg, n), n.line, 1, "neighbour", reason);
     }
-    return { address: n.address, mac: n.mac, ifindex: dev };
+    return { address: n.address, addr: n.addr, mac: n.mac, hw: n.hw, ifindex: dev };
   });
 }
 
@@ -228,21 +228,20 @@ function routingOf(cfg: DirectorConfig) {
   let t = routingTables.get(cfg);
   if (t) return t;
   const host = (x: number) => (((x & 0xff) << 24) | (((x >>> 8) & 0xff) << 16) | (((x >>> 16) & 0xff) << 8) | (x >>> 24)) >>> 0;
-  const entry = (cidr: string, onLink: boolean) => {
-    const c = parseCidr(cidr);
-    const mask = c.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.prefixLen)) >>> 0;
-    return { net: (host(ipToWire(c.address)) & mask) >>> 0, mask, prefix: c.prefixLen, onLink };
+  const entry = (p: Prefix, onLink: boolean) => {
+    const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+    return { net: (host(ip4Of(p.addr)) & mask) >>> 0, mask, prefix: p.len, onLink };
   };
   const byPrefix = new Map<string, ReturnType<typeof entry>>();
-  for (const i of cfg.interfaces) if (i.address) { const e = entry(i.address, true); byPrefix.set(`${e.net}/${e.prefix}`, e); }
-  for (const r of cfg.routes) { const e = entry(r.cidr, r.via === undefined); byPrefix.set(`${e.net}/${e.prefix}`, e); }
+  for (const i of cfg.interfaces) if (i.address) { const e = entry(parsePrefix(i.address), true); byPrefix.set(`${e.net}/${e.prefix}`, e); }
+  for (const r of cfg.routes) { const e = entry(r.net, r.via === undefined); byPrefix.set(`${e.net}/${e.prefix}`, e); }
   t = [...byPrefix.values()].sort((x, y) => y.prefix - x.prefix);
   routingTables.set(cfg, t);
   return t;
 }
 
-function verdict(cfg: DirectorConfig, address: string): Verdict {
-  const a = ((x: number) => (((x & 0xff) << 24) | (((x >>> 8) & 0xff) << 16) | (((x >>> 16) & 0xff) << 8) | (x >>> 24)) >>> 0)(ipToWire(address));
+function verdict(cfg: DirectorConfig, address: IpAddr): Verdict {
+  const a = ((x: number) => (((x & 0xff) << 24) | (((x >>> 8) & 0xff) << 16) | (((x >>> 16) & 0xff) << 8) | (x >>> 24)) >>> 0)(ip4Of(address));
   for (const e of routingOf(cfg)) if (((a & e.mask) >>> 0) === e.net) return e.onLink ? "on-link" : "routed";
   return "none";
 }
@@ -260,8 +259,6 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
     out.push(at ? new ConfigError(at.file, at.line, at.column, at.keyword, reason) : new ConfigError(cfg.file, 1, 1, "", reason));
   let addedServices = 0;
   let addedServers = 0;
-  // Servers share addresses: each address's verdict once.
-  const verdicts = new Map<string, Verdict>();
   for (const op of set.ops) {
     if (op.op === "add-service") addedServices++;
     if (op.op === "delete-service") addedServices--;
@@ -270,8 +267,7 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
     if (op.op !== "add-server" && op.op !== "edit-server") continue;
     if (op.op === "add-server") addedServers++;
     const r = op.server;
-    let v = verdicts.get(r.address);
-    if (v === undefined) { v = verdict(cfg, r.address); verdicts.set(r.address, v); }
+    const v = verdict(cfg, r.daddr);
     if (r.method === "dr" && v !== "on-link") refuse(op.at, `real server ${r.address}:${r.port}: real server is not on a directly connected network (direct routing needs one)`);
     else if (r.method !== "dr" && v === "none") refuse(op.at, `real server ${r.address}:${r.port}: no route to the real server`);
   }

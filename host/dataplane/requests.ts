@@ -55,7 +55,7 @@ export type EngineRequest =
    *  back as PackedRefusals for the sender to put in words with them). */
   | { op: "apply"; set: ChangeSet; packed?: PackedOps }
   | { op: "connections"; from: number }
-  | { op: "zero"; service?: ServiceRef }
+  | { op: "zero"; service?: Omit<ServiceRef, "vaddr"> }
   | { op: "announce"; targets: { ifindex: number; address: string }[] }
   /** VRRP's state machines (host/vrrp/machines.ts): start, tracking's results, stop, views. */
   | { op: "vrrpStart" }

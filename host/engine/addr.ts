@@ -102,3 +102,78 @@ export function parseEndpoint(text: string): { address: string; port: number } {
   if (!/^\d+$/.test(p)) throw new AddressError(`bad port in "${text}"`);
   return { address, port: checkPort(Number(p)) };
 }
+
+// ---- values stored parsed ---------------------------------------------------------------
+//
+// The configuration keeps each address, prefix and MAC in the form the engine takes, parsed
+// once where it was read (the three syntaxes' readers and the control socket's edits): the
+// engine adapter packs and applies them with no string read again (smoltcp's Repr idea: a
+// validated value, parsed and emitted at the edge). The text beside it is what the operator
+// wrote, kept for listings, keys and messages; for IPv4 it is exactly formatIp(value), since
+// ipToWire reads only the plain dotted quad (no leading zero, no other notation).
+
+/** An IPv6 address (issue 20): its 16 bytes as four u32 words, each the little-endian load
+ *  of four network-order bytes (the engine's wire order, as an IPv4 address's one word). */
+export type Ip6Words = readonly [number, number, number, number];
+
+/** An address as the configuration stores it: IPv4 as the wire-order word ipToWire gives,
+ *  kept as an int32 (parseIp: V8 holds a small integer in the record itself, where a u32 past
+ *  2^31 would be a heap number of its own, 16 bytes more per address); IPv6 as its four words.
+ *  The family is the type: a number is IPv4. */
+export type IpAddr = number | Ip6Words;
+
+/** text -> IpAddr (IPv4 until issue 20). Throws AddressError as ipToWire. */
+export const parseIp = (text: string): IpAddr => ipToWire(text) | 0;
+
+/** The engine's IPv4 word of a, as ipToWire gives it (an IPv6 address has none until issue 20
+ *  gives the engine one). */
+export function ip4Of(a: IpAddr): number {
+  if (typeof a === "number") return a >>> 0;
+  throw new AddressError(`${formatIp(a)}: IPv6 is not supported yet`);
+}
+
+/** The text of an address: dotted quad, or IPv6 as RFC 5952 writes it (lower case, the
+ *  longest run of two or more zero groups as "::", the first of equal runs). */
+export function formatIp(a: IpAddr): string {
+  if (typeof a === "number") return wireToIp(a);
+  const groups: number[] = [];
+  for (const w of a) groups.push(((w & 0xff) << 8) | ((w >>> 8) & 0xff), (((w >>> 16) & 0xff) << 8) | (w >>> 24));
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
+}
+
+/** A network (a route's destination, an interface's address, a mark rule's destination):
+ *  its address as written (not masked) and its prefix length. */
+export interface Prefix {
+  addr: IpAddr;
+  len: number;
+}
+
+/** "10.0.0.0/24" -> Prefix; a bare address means /32. Throws AddressError as parseCidr. */
+export function parsePrefix(text: string): Prefix {
+  const c = parseCidr(text);
+  return { addr: parseIp(c.address), len: c.prefixLen };
+}
+
+/** A MAC as the engine takes it: its first four bytes as a little-endian u32, its last two as a u16. */
+export type MacWords = readonly [lo: number, hi: number];
+
+/** "02:00:00:00:00:01" -> MacWords. Throws AddressError as parseMac. */
+export function macWords(text: string): MacWords {
+  const b = parseMac(text);
+  return [(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, b[4] | (b[5] << 8)];
+}
+
+/** A mark as the engine keeps it: in network byte order, where a VIP would be (so a
+ *  firewall-mark template lists its mark as 0.0.0.N, as IPVS's do). */
+export const markToWire = (mark: number): number =>
+  (((mark >>> 24) & 0xff) | (((mark >>> 16) & 0xff) << 8) | (((mark >>> 8) & 0xff) << 16) | ((mark & 0xff) << 24)) >>> 0;
+/** The mark of a wire word (markToWire's inverse). */
+export const wireToMark = markToWire;

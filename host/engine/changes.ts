@@ -8,13 +8,15 @@
 // This file imports only the engine: no configuration model, no control code.
 
 import { Engine, EngineError, Err, Fwd, MarkRule, Method, Proto, Protocol, RealServerSpec, SCHEDULERS, SchedulerName, ServiceSpec, Timeouts, VrrpInstanceSpec,
-  checkPort, destArgs, ipToWire, markToWire, parseCidr, portToWire, serviceArgs, wireToIp } from "./index.js";
+  checkPort, destArgs, ip4Of, IpAddr, ipToWire, MacWords, markToWire, portToWire, Prefix, serviceArgs, wireToIp, wireToMark } from "./index.js";
 import { Abi } from "./abi.js";
 
 /** A service by its key (ipvsadm's -t/-u ADDRESS:PORT or -f MARK). */
 export interface ServiceRef {
   protocol: Protocol;
   address: string;
+  /** The address parsed where it was read (ServiceSpec.vaddr). */
+  vaddr: IpAddr;
   port: number;
   fwmark?: number;
 }
@@ -39,13 +41,19 @@ export type ChangeOp =
 
 export interface RouteSpec {
   cidr: string;
+  /** cidr parsed (RouteConfig.net). */
+  net: Prefix;
   via?: string;
+  /** via parsed (RouteConfig.gateway). */
+  gateway?: IpAddr;
   ifindex: number;
 }
 
 export interface NeighbourSpec {
   address: string;
+  addr: IpAddr;
   mac: string;
+  hw: MacWords;
   ifindex: number;
 }
 
@@ -195,16 +203,9 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
   for (const op of ops) if (op.op === "delete-service") rowCount += op.servers.length;
   const rows = new Uint32Array(rowCount * ROW);
   const problems: string[] = [];
-  const wires = new Map<string, number>();
-  const wire = (a: string) => {
-    let w = wires.get(a);
-    if (w === undefined) { w = ipToWire(a); wires.set(a, w); }
-    return w;
-  };
   const routing = routes.map((r) => {
-    const c = parseCidr(r.cidr);
-    const mask = c.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.prefixLen)) >>> 0;
-    return { net: (hostOrder(ipToWire(c.address)) & mask) >>> 0, mask, prefix: c.prefixLen, onLink: r.via === undefined };
+    const mask = r.net.len === 0 ? 0 : (0xffffffff << (32 - r.net.len)) >>> 0;
+    return { net: (hostOrder(ip4Of(r.net.addr)) & mask) >>> 0, mask, prefix: r.net.len, onLink: r.via === undefined };
   });
   // The longest of the set's routes that reaches address (1: on-link, 2: via a gateway).
   const byRoute = (address: number) => {
@@ -221,7 +222,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     if (s !== lastRef) {
       const fw = s.fwmark !== undefined;
       proto = fw ? 0 : s.protocol === "udp" ? Proto.UDP : s.protocol === "tcp" ? Proto.TCP : 0;
-      addr = fw ? markToWire(s.fwmark!) : wire(s.address);
+      addr = fw ? markToWire(s.fwmark!) : ip4Of(s.vaddr);
       port = fw ? 0 : portToWire(s.port);
       lastRef = s;
     }
@@ -239,7 +240,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     rows[o + ONEPACKET] = a.onePacket ? 1 : 0;
   };
   const server = (o: number, r: RealServerSpec) => {
-    rows[o + RADDR] = wire(r.address);
+    rows[o + RADDR] = ip4Of(r.daddr);
     rows[o + RPORT] = portToWire(r.port);
     const [fwd, w, u, l] = destArgs(r);
     rows[o + FWD] = fwd;
@@ -262,7 +263,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
           const sched = SCHEDULERS.indexOf(was.scheduler);
           rows[o + WAS + SCHED] = sched < 0 ? NO_SCHED : sched;
           rows[o + WAS + PTIMEOUT] = was.persistence ? was.persistence.timeout : 0;
-          rows[o + WAS + PMASK] = was.persistence ? wire(was.persistence.netmask) : 0;
+          rows[o + WAS + PMASK] = was.persistence ? ip4Of(was.persistence.mask) : 0;
           rows[o + WAS + SFLAGS] = was.schedFlags ?? 0;
           rows[o + WAS + ONEPACKET] = was.onePacket ? 1 : 0;
         }
@@ -758,16 +759,16 @@ function applyDirector(e: Engine, d: Partial<DirectorParts>, was: Partial<Direct
     const after = new Set(d.routes.map((r) => r.cidr));
     for (const r of was.routes ?? []) {
       if (after.has(r.cidr)) continue;
-      e.deleteRoute(r.cidr);
-      undo.push(() => e.addRoute(r.cidr, r.via, r.ifindex));
+      e.deleteRouteOf(r);
+      undo.push(() => e.addRouteOf(r));
     }
     const before = new Map((was.routes ?? []).map((r) => [r.cidr, r]));
     for (const r of d.routes) {
       const old = before.get(r.cidr);
       if (old && old.via === r.via && old.ifindex === r.ifindex) continue;
       // Re-adding a route replaces it in place.
-      e.addRoute(r.cidr, r.via, r.ifindex);
-      undo.push(() => (old ? e.addRoute(old.cidr, old.via, old.ifindex) : e.deleteRoute(r.cidr)));
+      e.addRouteOf(r);
+      undo.push(() => (old ? e.addRouteOf(old) : e.deleteRouteOf(r)));
     }
   }
   if (d.neighbours) {
@@ -775,8 +776,8 @@ function applyDirector(e: Engine, d: Partial<DirectorParts>, was: Partial<Direct
     for (const x of d.neighbours) {
       const old = before.get(x.address);
       if (old && old.mac === x.mac && old.ifindex === x.ifindex) continue;
-      e.setNeighbour(x.address, x.mac, x.ifindex);
-      if (old) undo.push(() => e.setNeighbour(old.address, old.mac, old.ifindex));
+      e.setNeighbourOf(x);
+      if (old) undo.push(() => e.setNeighbourOf(old));
     }
   }
 }

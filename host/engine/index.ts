@@ -13,7 +13,7 @@ import {
   Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ipToWire, parseMac, portToWire, wireToIp, wireToPort, checkPort, parseCidr } from "./addr.js";
+import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -27,10 +27,6 @@ export class EngineError extends Error {
 
 export type Protocol = "tcp" | "udp";
 const PROTO_NAME: Record<number, Protocol> = { [Proto.TCP]: "tcp", [Proto.UDP]: "udp" };
-/** A mark as the engine keeps it: in network byte order, where a VIP would be (so a
- *  firewall-mark template lists its mark as 0.0.0.N, as IPVS's do). */
-export const markToWire = (mark: number) => ipToWire([24, 16, 8, 0].map((sh) => (mark >>> sh) & 255).join(".")) >>> 0;
-const wireToMark = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
 export type Method = "nat" | "dr" | "tun";
 /** The engine's schedulers by name: the Sched enum's (assembly/abi.ts), by code, lower-cased;
  *  the one list every syntax, listing and error message reads. */
@@ -90,12 +86,17 @@ export interface InterfaceSpec {
 
 export interface ServiceSpec {
   protocol: Protocol;
+  /** The VIP as written ("0.0.0.0" for a firewall-mark service). */
   address: string;
+  /** The VIP parsed where it was read (parseIp; 0 for a firewall-mark service): what the
+   *  engine takes (addr.ts, "values stored parsed"). */
+  vaddr: IpAddr;
   port: number;
   scheduler: SchedulerName;
   /** ipvsadm -p TIMEOUT [-M NETMASK]: a client's connections go to one server while its
-   *  template lives (timeout in seconds; netmask dotted, 255.255.255.255 by default). */
-  persistence?: { timeout: number; netmask: string };
+   *  template lives (timeout in seconds; netmask dotted, 255.255.255.255 by default; mask:
+   *  the netmask parsed where it was read). */
+  persistence?: Persistence;
   /** ipvsadm -f MARK: a firewall-mark service, matched by the mark of the packet (any
    *  protocol, address and port the mark rules cover); protocol, address and port unused. */
   fwmark?: number;
@@ -106,6 +107,31 @@ export interface ServiceSpec {
    *  connection is kept (IPVS ignores it for TCP). */
   onePacket?: boolean;
 }
+
+export interface Persistence {
+  timeout: number;
+  netmask: string;
+  mask: IpAddr;
+}
+
+/** A service in the operator's words, its parsed values optional: what the engine's own
+ *  API takes from tests and embedders (parsed on the way in). The configuration's records
+ *  are ServiceSpecs, parsed where they were read. */
+export type ServiceText = Omit<ServiceSpec, "vaddr" | "persistence"> & { vaddr?: IpAddr; persistence?: { timeout: number; netmask: string; mask?: IpAddr } };
+/** A real server in the operator's words, its address parsed or not (ServiceText's twin). */
+export type RealServerText = Omit<RealServerSpec, "daddr"> & { daddr?: IpAddr };
+
+/** A ServiceText's values parsed (the engine's text API: tests and embedders; the
+ *  configuration's records come parsed). */
+export function parsedService(s: ServiceText): ServiceSpec {
+  if (s.vaddr !== undefined && (!s.persistence || s.persistence.mask !== undefined)) return s as ServiceSpec;
+  const out = { ...s, vaddr: s.vaddr ?? (s.fwmark !== undefined ? 0 : parseIp(s.address)) } as ServiceSpec;
+  if (s.persistence) out.persistence = { ...s.persistence, mask: s.persistence.mask ?? parseIp(s.persistence.netmask) };
+  return out;
+}
+
+/** The persistence of netmask text (parsed here: the readers call this where they read it). */
+export const persistence = (timeout: number, netmask = "255.255.255.255"): Persistence => ({ timeout, netmask, mask: netmask === "255.255.255.255" ? -1 : parseIp(netmask) });
 
 /** The percent of the connection table a backup's synced-but-never-seen entries may hold
  *  (assembly/ha/sync.ts says why half). */
@@ -122,8 +148,11 @@ export interface VrrpInstanceSpec {
   /** authentication PASS (v2): up to 8 characters. */
   authPass?: string;
   addresses: string[];
+  /** addresses parsed where they were read (absent: parsed when the table is set). */
+  addrs?: IpAddr[];
   /** virtual_ipaddress_excluded: held while master, not in the adverts. */
   excluded?: string[];
+  excludedAddrs?: IpAddr[];
   /** Not VRRP: keepalived's static_ipaddress, held always (vrid, version, interval unused). */
   static?: boolean;
   /** keepalived's use_vmac: the addresses answered and announced from 00:00:5e:00:01:VRID;
@@ -146,12 +175,17 @@ export interface MarkRule {
   protocol?: Protocol;
   /** ADDRESS or ADDRESS/PREFIX. */
   destination: string;
+  /** destination parsed where it was read (absent: parsed when the rule is set). */
+  dst?: Prefix;
   /** Inclusive ranges of destination ports; any when absent. */
   ports?: [number, number][];
 }
 
 export interface RealServerSpec {
+  /** The server's address as written. */
   address: string;
+  /** The address parsed where it was read (parseIp): what the engine takes. */
+  daddr: IpAddr;
   port: number;
   method: Method;
   weight: number;
@@ -167,7 +201,8 @@ export interface Stats {
   outbytes: bigint;
 }
 
-export interface RealServerInfo extends Required<RealServerSpec> {
+/** A real server as the engine lists it (its text read back from the engine's words). */
+export interface RealServerInfo extends Required<Omit<RealServerSpec, "daddr">> {
   index: number;
   active: number;
   inactive: number;
@@ -177,7 +212,9 @@ export interface RealServerInfo extends Required<RealServerSpec> {
   stats: Stats;
 }
 
-export interface ServiceInfo extends ServiceSpec {
+/** A service as the engine lists it (its text read back from the engine's words). */
+export interface ServiceInfo extends Omit<ServiceText, "vaddr" | "persistence"> {
+  persistence?: { timeout: number; netmask: string };
   index: number;
   stats: Stats;
   /** In IPVS list order: the most recently added first. */
@@ -317,11 +354,6 @@ function check(code: number, what: string, full?: string): number {
   return code;
 }
 
-function macWords(mac: string): [number, number] {
-  const b = parseMac(mac);
-  return [(b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0, b[4] | (b[5] << 8)];
-}
-
 /** A service's engine arguments, checked as the engine's addService checks them (ipvsadm's
  *  and IPVS's refusals, in their words) and in wire order. */
 export interface ServiceArgs {
@@ -343,19 +375,19 @@ export function serviceArgs(spec: ServiceSpec): ServiceArgs {
   if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
   const persistence = spec.persistence && persistenceArgs(spec.persistence);
   const fw = spec.fwmark !== undefined;
-  return { protocol: fw ? 0 : PROTO_CODE[spec.protocol], address: fw ? markToWire(spec.fwmark!) : ipToWire(spec.address), port: fw ? 0 : portToWire(spec.port),
+  return { protocol: fw ? 0 : PROTO_CODE[spec.protocol], address: fw ? markToWire(spec.fwmark!) : ip4Of(spec.vaddr), port: fw ? 0 : portToWire(spec.port),
     sched, persistence, schedFlags: spec.schedFlags ?? 0, onePacket: spec.onePacket ?? false };
 }
 
-function persistenceArgs(p: NonNullable<ServiceSpec["persistence"]>): [number, number] {
+function persistenceArgs(p: Persistence): [number, number] {
   // ipvsadm: -p 1 to 31 days; any netmask (the kernel does not ask for a contiguous one).
   if (!Number.isInteger(p.timeout) || p.timeout < 1 || p.timeout > 2678400) throw new EngineError(`persistence timeout out of range (1-2678400): ${p.timeout}`, Err.BAD_ARGUMENT);
-  return [p.timeout, ipToWire(p.netmask) >>> 0];
+  return [p.timeout, ip4Of(p.mask)];
 }
 
 /** A real server's engine arguments (forwarding code, weight, thresholds), checked as the
  *  engine's addRealServer and editRealServer check them. */
-export function destArgs(spec: RealServerSpec): [number, number, number, number] {
+export function destArgs(spec: RealServerText): [number, number, number, number] {
   const fwd = METHOD_CODE[spec.method];
   if (fwd === undefined) throw new EngineError(`unknown forwarding method "${spec.method}"`, Err.BAD_ARGUMENT);
   if (!Number.isInteger(spec.weight) || spec.weight < 0 || spec.weight > 65535) {
@@ -514,8 +546,8 @@ export class Engine {
       const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
-      for (const a of v.addresses) check(this.exports.vrrpAddress(i, ipToWire(a), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
-      for (const a of v.excluded ?? []) check(this.exports.vrrpAddress(i, ipToWire(a), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`);
+      v.addresses.forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.addrs?.[k] ?? ipToWire(a)), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
+      (v.excluded ?? []).forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.excludedAddrs?.[k] ?? ipToWire(a)), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
     });
   }
 
@@ -692,25 +724,36 @@ export class Engine {
 
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
   addRoute(cidr: string, via: string | undefined, ifindex: number): void {
-    const c = parseCidr(cidr);
-    check(this.exports.addRoute(ipToWire(c.address), c.prefixLen, via ? ipToWire(via) : 0, ifindex), `route ${cidr}`,
+    this.addRouteOf({ cidr, net: parsePrefix(cidr), ...(via ? { gateway: parseIp(via) } : {}), ifindex });
+  }
+
+  /** addRoute with its values parsed already (a configuration's route: RouteConfig.net, gateway). */
+  addRouteOf(r: { cidr: string; net: Prefix; gateway?: IpAddr; ifindex: number }): void {
+    check(this.exports.addRoute(ip4Of(r.net.addr), r.net.len, r.gateway !== undefined ? ip4Of(r.gateway) : 0, r.ifindex), `route ${r.cidr}`,
       `the route table is full (${Abi.MAX_ROUTES} routes)`);
   }
 
   deleteRoute(cidr: string): void {
-    const c = parseCidr(cidr);
-    check(this.exports.deleteRoute(ipToWire(c.address), c.prefixLen), `route ${cidr}`);
+    this.deleteRouteOf({ cidr, net: parsePrefix(cidr) });
+  }
+
+  deleteRouteOf(r: { cidr: string; net: Prefix }): void {
+    check(this.exports.deleteRoute(ip4Of(r.net.addr), r.net.len), `route ${r.cidr}`);
   }
 
   setNeighbour(address: string, mac: string, ifindex: number): void {
-    const [lo, hi] = macWords(mac);
-    check(this.exports.setNeighbour(ipToWire(address), lo, hi, ifindex), `neighbour ${address}`, "the neighbour table is full");
+    this.setNeighbourOf({ address, addr: parseIp(address), hw: macWords(mac), ifindex });
+  }
+
+  /** setNeighbour with its values parsed already (a configuration's neighbour: addr, hw). */
+  setNeighbourOf(n: { address: string; addr: IpAddr; hw: MacWords; ifindex: number }): void {
+    check(this.exports.setNeighbour(ip4Of(n.addr), n.hw[0], n.hw[1], n.ifindex), `neighbour ${n.address}`, "the neighbour table is full");
   }
 
   // ---- services and real servers ---------------------------------------------------------
 
-  addService(spec: ServiceSpec): number {
-    const a = serviceArgs(spec);
+  addService(spec: ServiceText): number {
+    const a = serviceArgs(parsedService(spec));
     return this.addServiceWith(a, () => (spec.fwmark !== undefined ? `service fwmark ${spec.fwmark}` : `service ${spec.protocol} ${spec.address}:${spec.port}`));
   }
 
@@ -725,10 +768,10 @@ export class Engine {
     return index;
   }
 
-  editService(index: number, scheduler: SchedulerName, persistence?: ServiceSpec["persistence"], schedFlags = 0, onePacket = false): void {
+  editService(index: number, scheduler: SchedulerName, persistence?: ServiceText["persistence"], schedFlags = 0, onePacket = false): void {
     const sched = SCHED_CODE[scheduler];
     if (sched === undefined) throw new EngineError(`unknown scheduler "${scheduler}"`, Err.BAD_ARGUMENT);
-    this.editServiceWith(index, sched, persistence ? persistenceArgs(persistence) : undefined, schedFlags, onePacket);
+    this.editServiceWith(index, sched, persistence ? persistenceArgs({ ...persistence, mask: persistence.mask ?? parseIp(persistence.netmask) }) : undefined, schedFlags, onePacket);
   }
 
   /** editService with its arguments checked and in wire order already (a packed change set's:
@@ -825,21 +868,21 @@ export class Engine {
   setMarkRules(rules: MarkRule[]): void {
     this.exports.clearMarkRules();
     for (const m of rules) {
-      const { net, prefixLen } = (() => {
-        const c = parseCidr(m.destination.includes("/") ? m.destination : `${m.destination}/32`);
-        return { net: ipToWire(c.address), prefixLen: c.prefixLen };
-      })();
-      const mask = prefixLen === 0 ? 0 : ipToWire([24, 16, 8, 0].map((sh) => ((0xffffffff << (32 - prefixLen)) >>> sh) & 255).join("."));
+      const dst = m.dst ?? parsePrefix(m.destination);
+      const net = ip4Of(dst.addr);
+      const prefixLen = dst.len;
+      // The mask in wire order: its host-order bits byte-swapped (markToWire swaps the same way).
+      const mask = prefixLen === 0 ? 0 : markToWire((0xffffffff << (32 - prefixLen)) >>> 0);
       const i = check(this.exports.addMarkRule(markToWire(m.mark), net, mask >>> 0, m.protocol ? PROTO_CODE[m.protocol] : 0), `mark ${m.mark}`,
         `too many mark rules (${Abi.MAX_MARK_RULES})`);
       for (const [lo, hi] of m.ports ?? []) check(this.exports.addMarkPorts(i, lo, hi), `mark ${m.mark} ports ${lo}-${hi}`);
     }
   }
 
-  addRealServer(service: number, spec: RealServerSpec): number {
+  addRealServer(service: number, spec: RealServerText): number {
     checkPort(spec.port);
     const [fwd, w, u, l] = destArgs(spec);
-    return this.addRealServerWith(service, ipToWire(spec.address), portToWire(spec.port), fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
+    return this.addRealServerWith(service, ip4Of(spec.daddr ?? ipToWire(spec.address)), portToWire(spec.port), fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
   }
 
   /** addRealServer with its arguments checked and in wire order already (destArgs). */
@@ -852,7 +895,7 @@ export class Engine {
       : `the real-server table is full (${this.maxRealServers} real servers, counting removed ones that still have connections; the director's max_real_servers)`);
   }
 
-  editRealServer(index: number, spec: RealServerSpec): void {
+  editRealServer(index: number, spec: RealServerText): void {
     const [fwd, w, u, l] = destArgs(spec);
     this.editRealServerWith(index, fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
   }
@@ -1023,7 +1066,7 @@ export class Engine {
     };
   }
 
-  private persistenceOf(r: number): { persistence?: ServiceSpec["persistence"] } {
+  private persistenceOf(r: number): { persistence?: ServiceInfo["persistence"] } {
     const timeout = this.dv.getUint32(r + ServiceField.PERSIST_TIMEOUT, true);
     if (timeout === 0) return {};
     return { persistence: { timeout, netmask: wireToIp(this.dv.getUint32(r + ServiceField.NETMASK, true)) } };

@@ -9,8 +9,8 @@
 //
 // This file imports only the engine: no configuration model, no control code.
 
-import { checkPort, destArgs, Fwd, Proto, Engine, EngineError, InterfaceSpec, ipToWire, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
-  VrrpInstanceSpec, wireToIp } from "./index.js";
+import { checkPort, destArgs, Fwd, Proto, Engine, EngineError, InterfaceSpec, ip4Of, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
+  VrrpInstanceSpec, wireToIp, wireToMark } from "./index.js";
 import type { NeighbourSpec, RouteSpec } from "./changes.js";
 
 /** A service row: protocol (0: a firewall mark), address (or mark) and port in wire order,
@@ -53,14 +53,10 @@ export interface StartSet {
 /** The forwarding codes of the methods a real server names. */
 const FORWARDING: Readonly<Record<string, number>> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 
-/** At most this many addresses' wire values remembered while a table is packed (a file names
- *  the same real servers in service after service; a parser gives each address one string). */
-const REMEMBERED_ADDRESSES = 4096;
-
 /** The services packed, their values checked as addService and addRealServer check them
- *  (throws their EngineError or AddressError at the first refused). */
+ *  (throws their EngineError at the first refused). Addresses come parsed (vaddr, daddr: read
+ *  where the configuration was). */
 export function packServices(list: readonly (ServiceSpec & { realServers: readonly RealServerSpec[] })[]): PackedServices {
-  const wires = new Map<string, number>();
   let servers = 0;
   for (const s of list) servers += s.realServers.length;
   const table = new Uint32Array(list.length * SERVICE_WORDS + servers * SERVER_WORDS);
@@ -100,13 +96,7 @@ export function packServices(list: readonly (ServiceSpec & { realServers: readon
         table[r + 4] = up;
         table[r + 5] = lo;
       }
-      // (The address after the checks of the rest, as before: the same error first.)
-      let wire = wires.get(x.address);
-      if (wire === undefined) {
-        wire = ipToWire(x.address);
-        if (wires.size < REMEMBERED_ADDRESSES) wires.set(x.address, wire);
-      }
-      table[r] = wire;
+      table[r] = ip4Of(x.daddr);
       r += SERVER_WORDS;
     }
   }
@@ -120,8 +110,8 @@ export const startSetTransfer = (set: StartSet): ArrayBuffer[] => [set.services.
  *  (the engine is then to be dropped: what it holds is part of the file). */
 export function applyStartSet(e: Engine, set: StartSet): void {
   for (const i of set.interfaces) e.setInterface(i);
-  for (const r of set.routes) e.addRoute(r.cidr, r.via, r.ifindex);
-  for (const n of set.neighbours) e.setNeighbour(n.address, n.mac, n.ifindex);
+  for (const r of set.routes) e.addRouteOf(r);
+  for (const n of set.neighbours) e.setNeighbourOf(n);
   if (set.timeouts) e.setTimeouts(set.timeouts);
   e.setRejectUnknown(set.rejectUnknown);
   e.setExpireQuiescentTemplate(set.expireQuiescentTemplate);
@@ -151,4 +141,4 @@ export function applyStartSet(e: Engine, set: StartSet): void {
 }
 
 const portOf = (wire: number) => portToWire(wire);
-const markOf = (wire: number) => wireToIp(wire).split(".").reduce((x, o) => x * 256 + Number(o), 0);
+const markOf = wireToMark;

@@ -72,7 +72,7 @@ export function effectiveService(s: ServiceConfig, view: HealthView): ServiceCon
     } else out.push(weight === r.weight ? r : { ...r, weight });
   }
   if (h.sorry && (sorryIn || h.sorry.inhibit) && !out.some((r) => r.address === h.sorry!.address && r.port === h.sorry!.port)) {
-    out.push({ address: h.sorry.address, port: h.sorry.port, method: h.sorry.method, weight: sorryIn ? 1 : 0, uthreshold: 0, lthreshold: 0, line: h.sorry.line });
+    out.push({ address: h.sorry.address, daddr: h.sorry.daddr, port: h.sorry.port, method: h.sorry.method, weight: sorryIn ? 1 : 0, uthreshold: 0, lthreshold: 0, line: h.sorry.line });
   }
   // Every server in, at its configured weight (the common case): the service itself, so that a
   // change set sees it unchanged by a pointer compare (a reload, a refresh of the whole table).

@@ -121,7 +121,7 @@ function whatChanged(a: VrrpInstanceConfig, b: VrrpInstanceConfig): string[] {
   if (!same([a.preempt, a.preemptDelayMs], [b.preempt, b.preemptDelayMs])) out.push(b.preempt ? `preempt_delay ${b.preemptDelayMs / 1000} s` : "nopreempt");
   if (!same([a.notify, a.notifyMaster, a.notifyBackup, a.notifyFault, a.notifyStop, a.smtpAlert], [b.notify, b.notifyMaster, b.notifyBackup, b.notifyFault, b.notifyStop, b.smtpAlert])) out.push("notify");
   const rest = (v: VrrpInstanceConfig) => {
-    const { name, priority, advertIntMs, version, addresses, excludedAddresses, addressIfindex, trackScripts, trackFiles, trackInterfaces, preempt, preemptDelayMs,
+    const { name, priority, advertIntMs, version, addresses, addrs, excludedAddresses, addressIfindex, trackScripts, trackFiles, trackInterfaces, preempt, preemptDelayMs,
       notify, notifyMaster, notifyBackup, notifyFault, notifyStop, smtpAlert, line, ...r } = v;
     return r;
   };
