@@ -5,28 +5,18 @@
 // added later finds the server as it was listed; a change to one service keeps the listing's order.
 
 import { describe, it, expect } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { keepalivedFile, tempFolder } from "./helpers/files.js";
 import { effective, effectiveService, healthHasSay, INITIAL } from "../host/health/overlay.js";
 import { HealthService } from "../host/health/service.js";
 import { parseKeepalived } from "../host/config/keepalived.js";
 import type { DirectorConfig } from "../host/config/rules.js";
 import { FakeClock } from "../host/io/clock.js";
 
-const DIRECTOR = `director {
-  interface outside { mac 02:00:00:00:00:01
-    address 10.0.0.1/24 }
-  interface inside { mac 02:00:00:00:01:01
-    address 10.1.0.1/24 }
-}
-`;
+const tmp = tempFolder("wasmvs-unchecked-");
+const keepalivedConf = keepalivedFile(tmp);
 
 function conf(text: string): DirectorConfig {
-  const dir = mkdtempSync(join(tmpdir(), "wasmvs-unchecked-"));
-  const p = join(dir, "keepalived.conf");
-  writeFileSync(p, DIRECTOR + text);
-  return parseKeepalived(p);
+  return parseKeepalived(keepalivedConf(text));
 }
 
 const block = (port: number, servers: string) => `virtual_server 10.0.0.100 ${port} {

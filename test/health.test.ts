@@ -24,6 +24,7 @@ import { trackedValue } from "../host/health/checkers/file.js";
 import type { Outcome } from "../host/health/checkers/outcome.js";
 import { NotifyFifos } from "../host/health/notify-fifo.js";
 import { NOTICE } from "../host/io/log.js";
+import { DIRECTOR_COMPACT as DIRECTOR, keepalivedFile, tempFolder } from "./helpers/files.js";
 
 const tcp = (o: Partial<TcpChecker> = {}): TcpChecker => ({
   kind: "TCP_CHECK", where: { file: "f", line: 1, column: 1 }, connectIp: "10.1.0.11", connectPort: 80, connectTimeoutMs: 5000, retry: 1,
@@ -90,20 +91,12 @@ describe("quorum, as keepalived's update_quorum_state", () => {
   });
 });
 
-const DIRECTOR = `director {
-  interface outside { mac 02:00:00:00:00:01
-    address 10.0.0.1/24 }
-  interface inside { mac 02:00:00:00:01:01
-    address 10.1.0.1/24 }
-}
-`;
+const tmp = tempFolder("wasmvs-health-");
+const keepalivedConf = keepalivedFile(tmp);
 
 /** strict: --strict, where what keepalived carries on after (an unknown keyword) is an error. */
 function conf(text: string, strict = false): DirectorConfig {
-  const dir = mkdtempSync(join(tmpdir(), "wasmvs-health-"));
-  const p = join(dir, "keepalived.conf");
-  writeFileSync(p, DIRECTOR + text);
-  return parseKeepalived(p, undefined, strict);
+  return parseKeepalived(keepalivedConf(text), undefined, strict);
 }
 
 describe("keepalived.conf's health keywords", () => {
@@ -257,8 +250,8 @@ describe("the overlay: what the engine holds", () => {
   });
 
   it("a tracked file's number, read as strtol reads it", () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasmvs-track-"));
-    const f = (text: string) => { writeFileSync(join(dir, "v"), text); return trackedValue(join(dir, "v")); };
+    const dir = tmp.path();
+    const f = (text: string) => trackedValue(tmp.write("v", text));
     expect([f("12\n"), f("-3"), f("0x1f"), f("010"), f("junk"), f(""), trackedValue(join(dir, "missing"))]).toEqual([12, -3, 31, 8, 0, 0, 0]);
   });
 });
@@ -431,9 +424,7 @@ describe("the health service on a fake clock, driving a real engine", () => {
 
 describe("checked like a real server", () => {
   it("a sorry server that is the VIP is refused with its keyword; FILE_CHECK is read every second at most, without retries", () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasmvs-sorry-"));
-    const p = join(dir, "k.conf");
-    writeFileSync(p, DIRECTOR + "virtual_server 10.0.0.100 80 {\n  sorry_server 10.0.0.100 80\n}\n");
+    const p = tmp.write("sorry/k.conf", DIRECTOR + "virtual_server 10.0.0.100 80 {\n  sorry_server 10.0.0.100 80\n}\n");
     expect(() => loadConfig(p)).toThrow(/k\.conf:8:16: '10\.0\.0\.100': real server 10\.0\.0\.100 is a virtual address of this director/);
     const cfg = conf(`track_file m { file /run/m }
 virtual_server 10.0.0.100 80 {

@@ -11,9 +11,7 @@
 //   back): the same listing, states and checkers as a whole reconcile, and a checker's state kept.
 
 import { describe, it, expect } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { DIRECTOR_COMPACT as DIRECTOR, keepalivedFile, tempFolder } from "./helpers/files.js";
 import { clearParseCache, parseKeepalived, readKeepalived } from "../host/config/keepalived.js";
 import { scanStatements, statementNode } from "../host/config/keepalived-grammar.js";
 import { serviceKey } from "../host/config/model.js";
@@ -21,20 +19,10 @@ import type { DirectorConfig } from "../host/config/rules.js";
 import { HealthService } from "../host/health/service.js";
 import { FakeClock } from "../host/io/clock.js";
 
-const DIRECTOR = `director {
-  interface outside { mac 02:00:00:00:00:01
-    address 10.0.0.1/24 }
-  interface inside { mac 02:00:00:00:01:01
-    address 10.1.0.1/24 }
-}
-`;
+const tmp = tempFolder("wasmvs-reload-empty-");
+const keepalivedConf = keepalivedFile(tmp);
 
-function file(text: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "wasmvs-reload-empty-"));
-  const p = join(dir, "keepalived.conf");
-  writeFileSync(p, DIRECTOR + text);
-  return p;
-}
+const file = keepalivedConf;
 
 const HEALTHY = `global_defs {
   smtp_alert_checker false

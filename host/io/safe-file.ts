@@ -51,18 +51,8 @@ export function writeFileSafely(path: string, data: Uint8Array | string, mode = 
 }
 
 /** writeFileSafely off the calling thread's back (the status file, from the main thread). */
-export async function writeFileSafelyAsync(path: string, data: string, mode = 0o644): Promise<void> {
-  const tmp = tempName(path);
-  const h = await open(tmp, EXCLUSIVE, mode);
-  try {
-    await h.writeFile(data);
-    await h.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await h.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+export function writeFileSafelyAsync(path: string, data: string, mode = 0o644): Promise<void> {
+  return writeFileSafelyInPieces(path, (write) => write(data), mode);
 }
 
 /** writeFileSafelyAsync of text made in pieces: write(piece) for each in order (awaited: pieces

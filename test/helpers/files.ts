@@ -19,6 +19,22 @@ export const DIRECTOR = `director {
 }
 `;
 
+/** The same director block in six lines, for the tests whose expected line numbers count from it. */
+export const DIRECTOR_COMPACT = `director {
+  interface outside { mac 02:00:00:00:00:01
+    address 10.0.0.1/24 }
+  interface inside { mac 02:00:00:00:01:01
+    address 10.1.0.1/24 }
+}
+`;
+
+/** Each call a keepalived.conf of DIRECTOR_COMPACT then text, in a folder of its own inside
+ *  folder (so messages still name "keepalived.conf"); its path. */
+export function keepalivedFile(folder: { write(name: string, text: string): string }): (text: string) => string {
+  let made = 0;
+  return (text) => folder.write(`${made++}/keepalived.conf`, DIRECTOR_COMPACT + text);
+}
+
 /** A temporary folder for this test file: path() is its path, write() puts a file in it. */
 export function tempFolder(prefix: string): { path(): string; write(name: string, text: string): string } {
   let dir = "";
