@@ -84,4 +84,17 @@ describe("a reload's changes", () => {
       await new Promise((r) => server.close(r));
     }
   });
+
+  it("an added service's server refused is named where it was written (its origin is worded only then)", async () => {
+    const engine = await loadEngine({ batch: 8, connCapacity: 64, maxRealServers: 3 });
+    const cfg = parseRules(HEAD, "r");
+    applyConfig(engine, cfg);
+    let file = HEAD + "-A -t 10.0.0.100:1000 -s rr\n-a -t 10.0.0.100:1000 -r 10.1.0.11:1000 -g -w 1\n-a -t 10.0.0.100:1000 -r 192.0.2.1:1000 -g -w 1\n";
+    const state = new ControlState(new LocalEngine(engine), cfg, () => parseRules(file, "r"));
+    await expect(state.reload()).rejects.toThrow("r:5:26: '192.0.2.1:1000': real server 192.0.2.1:1000: real server is not on a directly connected network (direct routing needs one)");
+    file = HEAD + "-A -t 10.0.0.100:1000 -s rr\n" + [11, 12, 13, 14].map((k) => `-a -t 10.0.0.100:1000 -r 10.1.0.${k}:1000 -g -w 1\n`).join("");
+    await expect(state.reload()).rejects.toThrow("r:7:26: '10.1.0.14:1000': the real-server table is full (3 real servers): this change needs 1 more " +
+      "(first: 10.1.0.14:1000 in tcp 10.0.0.100:1000); nothing was changed");
+    expect(state.running.services).toEqual([]);
+  });
 });

@@ -133,6 +133,23 @@ function originOf(cfg: DirectorConfig, x: { line: number; where?: Pos; file?: st
     : { file: x.file ?? cfg.file, line: x.line, column: 1, keyword: keywordOf(cfg, what) };
 }
 
+/** An added real server's op. Where it was written is worded only when asked (a refusal names
+ *  it): an added service's 10 servers made 10 origins that a change that goes through never reads
+ *  (100,000 objects of a reload from an empty table). */
+class AddServerOp {
+  readonly op = "add-server" as const;
+  readonly #cfg: DirectorConfig;
+  readonly #record: RealServerConfig;
+  constructor(readonly service: ServiceRef, readonly server: RealServerSpec, cfg: DirectorConfig, record: RealServerConfig) {
+    this.#cfg = cfg;
+    this.#record = record;
+  }
+
+  get at(): ChangeOrigin {
+    return originOf(this.#cfg, this.#record, "-a");
+  }
+}
+
 const samePersistence = (a: ServiceConfig, b: ServiceConfig) =>
   a.persistence?.timeout === b.persistence?.timeout && (a.persistence?.netmask ?? "") === (b.persistence?.netmask ?? "");
 const persistenceText = (s: { persistence?: { timeout: number; netmask: string } }) => (s.persistence ? `persistent ${s.persistence.timeout} mask ${s.persistence.netmask}` : "not persistent");
@@ -162,9 +179,7 @@ export class ServicePlan {
     }
     if (!was) {
       // A service added: each of its servers is added (no server of the engine's to compare).
-      for (const r of now.realServers) {
-        this.rest.push({ op: "add-server", service: ref, server: serverSpec(r), at: originOf(this.cfg, r, "-a") });
-      }
+      for (const r of now.realServers) this.rest.push(new AddServerOp(ref, serverSpec(r), this.cfg, r));
       return;
     }
     const before = new Map(was.realServers.map((r) => [serverKey(r), r]));
