@@ -368,33 +368,33 @@ const markOf = (wire: number) => hostOrder(wire);
 /** The real servers of one service as a set's ops leave them (true: there, false: gone):
  *  a short list scanned (a service has a few: no key to hash), a map past SCAN of them. */
 class ServerStates {
-  private readonly addrs: number[] = [];
-  private readonly ports: number[] = [];
-  private readonly states: boolean[] = [];
+  /** Address, port and state (1 there, 0 gone) of each server, in one array (one allocation a
+   *  service: a reload from an empty table makes 10,000 of these). */
+  private readonly entries: number[] = [];
   private byKey?: Map<number, number>;
   private static readonly SCAN = 16;
 
   private find(addr: number, port: number): number {
     if (this.byKey) return this.byKey.get(addr * 65536 + port) ?? -1;
-    for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i] === addr && this.ports[i] === port) return i;
+    const e = this.entries;
+    for (let i = 0; i < e.length; i += 3) if (e[i] === addr && e[i + 1] === port) return i;
     return -1;
   }
 
   get(addr: number, port: number): boolean | undefined {
     const i = this.find(addr, port);
-    return i < 0 ? undefined : this.states[i];
+    return i < 0 ? undefined : this.entries[i + 2] === 1;
   }
 
   set(addr: number, port: number, there: boolean): void {
     const i = this.find(addr, port);
-    if (i >= 0) { this.states[i] = there; return; }
-    this.addrs.push(addr);
-    this.ports.push(port);
-    this.states.push(there);
-    if (this.byKey) this.byKey.set(addr * 65536 + port, this.addrs.length - 1);
-    else if (this.addrs.length > ServerStates.SCAN) {
+    if (i >= 0) { this.entries[i + 2] = there ? 1 : 0; return; }
+    const e = this.entries;
+    e.push(addr, port, there ? 1 : 0);
+    if (this.byKey) this.byKey.set(addr * 65536 + port, e.length - 3);
+    else if (e.length > ServerStates.SCAN * 3) {
       this.byKey = new Map();
-      for (let k = 0; k < this.addrs.length; k++) this.byKey.set(this.addrs[k] * 65536 + this.ports[k], k);
+      for (let k = 0; k < e.length; k += 3) this.byKey.set(e[k] * 65536 + e[k + 1], k);
     }
   }
 }
