@@ -83,12 +83,18 @@ export class Changes implements ChangeWords {
       }
       at += n;
     }
+    if (a === 0 && b === this.count) {
+      // All of them (a short list's log line, then its reply): worded once.
+      this.worded = out;
+      return out.slice();
+    }
     return out;
   }
 
   /** Every change in words (made once). */
   all(): string[] {
-    return (this.worded ??= this.slice());
+    if (!this.worded) this.slice(); // words them all, and keeps them
+    return this.worded!;
   }
 
   toJSON(): string[] {
