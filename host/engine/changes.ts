@@ -138,6 +138,8 @@ function serviceProblem(spec: ServiceSpec): string | undefined {
 }
 
 const METHODS: Method[] = ["nat", "dr", "tun"];
+/** The engine's forwarding code of a method (destArgs' codes). */
+const FWD_OF: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 
 /** What the engine's addDest/editDest refuse of r's values in service s, in the engine's
  *  words (the routing it needs is the engine's to say: packedRefusals). */
@@ -239,9 +241,18 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     rows[o + SFLAGS] = a.schedFlags;
     rows[o + ONEPACKET] = a.onePacket ? 1 : 0;
   };
-  const server = (o: number, r: RealServerSpec) => {
+  // checked: serverProblem passed r's values already (an add's or an edit's), so they are
+  // written as they are, without destArgs' checks again and its array (100,000 of a large set).
+  const server = (o: number, r: RealServerSpec, checked = false) => {
     rows[o + RADDR] = ip4Of(r.daddr);
     rows[o + RPORT] = portToWire(r.port);
+    if (checked) {
+      rows[o + FWD] = FWD_OF[r.method];
+      rows[o + WEIGHT] = r.weight;
+      rows[o + UTH] = r.uthreshold ?? 0;
+      rows[o + LTH] = r.lthreshold ?? 0;
+      return;
+    }
     const [fwd, w, u, l] = destArgs(r);
     rows[o + FWD] = fwd;
     rows[o + WEIGHT] = w;
@@ -290,7 +301,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
           const why = serverProblem(op.service, op.server);
           if (why) { problem(o, why); break; }
         }
-        server(o, op.server);
+        server(o, op.server, op.op !== "delete-server");
         if (routing.length) rows[o + ROUTE] = byRoute(rows[o + RADDR]);
         if (op.op === "edit-server") {
           const [fwd, w, u, l] = destArgs(op.was);
