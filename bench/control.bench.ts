@@ -345,7 +345,7 @@ async function reloadStage(b: Bench, d: Running, path: string, n: number): Promi
     writeFileSync(path, rulesFile(n, o, count ? changedWeights(n, count, weight) : undefined));
     const t0 = now();
     const r = await b.ask(d, { op: "reload" });
-    out[name] = { servers: changeable(n, count), ms: round(now() - t0), changes: (r.changes as string[]).length };
+    out[name] = { servers: changeable(n, count), ms: round(now() - t0), changes: (r.changes as string[]).length + ((r.more as number | undefined) ?? 0) };
   }
   out.rssMiB = rssMiB(d.pid);
   return out;

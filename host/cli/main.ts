@@ -211,14 +211,16 @@ export async function main(argv: string[]): Promise<number> {
       case "reload": {
         const f = parseFlags(rest, ["socket"], []);
         const { request } = await import("./ipvsadm.js");
-        const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? defaultSocket(), { op: "reload" }) as { ok: boolean; error?: string; changes?: string[]; warnings?: string[] };
+        const r = await request((f.socket as string) ?? process.env.WASMVS_SOCKET ?? defaultSocket(), { op: "reload" }) as { ok: boolean; error?: string; changes?: string[]; more?: number; warnings?: string[] };
         if (!r.ok) {
           process.stderr.write(errorLine(`wasmvs: reload refused, the running configuration stays: ${r.error}\n`));
           return 1;
         }
         // What the new file got past with a warning (as check prints them): not only in the log.
         for (const w of (r.warnings ?? []).slice(0, 101)) process.stderr.write(printable(`warning: ${w}`) + "\n");
-        process.stdout.write((r.changes?.length ? r.changes.join("\n") : "no change") + "\n");
+        // The reply words the first changes of a large reload and counts the rest (control/server.ts repliedChanges).
+        const more = r.more ? `\n... and ${r.more} more changes (${(r.changes?.length ?? 0) + r.more} in all)` : "";
+        process.stdout.write((r.changes?.length ? r.changes.join("\n") + more : "no change") + "\n");
         return 0;
       }
       case "decap":

@@ -11,7 +11,7 @@ import { ConfigError, DirectorConfig, laterErrors, sortErrors } from "../config/
 import type { ServiceConfig } from "../config/director.js";
 import { fileOrders } from "./load.js";
 import { restartErrors, scratchErrors } from "../dataplane/reload.js";
-import { countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "../dataplane/changeset.js";
+import { Changes, ChangeWords, countsOf, modelRefusals, planDifference, planDirector, ServicePlan } from "../dataplane/changeset.js";
 import { effective, effectiveService, HealthView, INITIAL } from "../health/overlay.js";
 import { ERROR, NOTICE, WARNING } from "../io/log.js";
 import type { RestoreScript } from "./restore.js";
@@ -23,8 +23,8 @@ export const LOGGED_CHANGES = 100;
 
 /** The changes as one log line's text: all of them up to LOGGED_CHANGES, else the first ones
  *  and how many more. */
-export function inBrief(changes: readonly string[]): string {
-  if (changes.length <= LOGGED_CHANGES) return changes.join("; ");
+export function inBrief(changes: ChangeWords): string {
+  if (changes.length <= LOGGED_CHANGES) return changes.slice().join("; ");
   return `${changes.length} changes: ${changes.slice(0, LOGGED_CHANGES).join("; ")}; and ${changes.length - LOGGED_CHANGES} more`;
 }
 
@@ -98,7 +98,7 @@ export class ControlState {
       this.dirty.clear();
       this.dirtyAll = false;
       if (!all && keys.length === 0) return [];
-      let changes: string[];
+      let changes: Changes;
       try {
         changes = all ? await this.applyWhole(this.wholeEffective(this.current)) : await this.applyTouched(this.current, keys);
       } catch (e) {
@@ -107,13 +107,13 @@ export class ControlState {
         throw e;
       }
       if (changes.length) this.log(`health: ${inBrief(changes)}`);
-      return changes;
+      return changes.all();
     });
   }
 
   /** The engine takes eff (the effective form of the running configuration), as the
    *  difference from what it holds. */
-  private async applyWhole(eff: DirectorConfig): Promise<string[]> {
+  private async applyWhole(eff: DirectorConfig): Promise<Changes> {
     const restart = restartErrors(this.applied, eff);
     if (restart.length) throw ConfigError.all(restart);
     const plan = planDifference(this.applied, eff);
@@ -122,7 +122,8 @@ export class ControlState {
     const vrrp = await this.engine.applySet(plan.set);
     this.applied = eff;
     if (this.computedWhole.get(eff) === this.view) this.appliedWith = this.view;
-    return [...plan.changes, ...vrrp];
+    // Worded when read (the log line and the reply name the first ones).
+    return plan.words.texts(vrrp);
   }
 
   /** effective(cfg) as health's view has it now, every service computed. */
@@ -167,7 +168,7 @@ export class ControlState {
   /** The engine takes the services keyed keys of next (the running configuration to be),
    *  as health lets them be: a change set of those services only. Positions in next are
    *  those of this.applied, or after its end (services added). */
-  private async applyTouched(next: DirectorConfig, keys: Iterable<string>, director?: boolean): Promise<string[]> {
+  private async applyTouched(next: DirectorConfig, keys: Iterable<string>, director?: boolean): Promise<Changes> {
     const plan = new ServicePlan(next);
     const touched: [number, ServiceConfig][] = [];
     // Whether the engine's services are to be next's very list: the engine holds the running
@@ -196,13 +197,13 @@ export class ControlState {
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(p.set);
     this.applied = eff;
-    return [...p.changes, ...vrrp];
+    return p.words.texts(vrrp);
   }
 
   /** next becomes the running configuration: the engine gets its effective form (of the
    *  services touched, when given: the rest is as it was). Health checking follows only
    *  once the engine took it, so a refused change leaves every checker as it was. */
-  private async commit(next: DirectorConfig, touched?: { keys: string[]; director: boolean }): Promise<string[]> {
+  private async commit(next: DirectorConfig, touched?: { keys: string[]; director: boolean }): Promise<Changes> {
     // A whole change (a reload, a removal) names the services it changed to the listeners
     // when the rest kept their order (then health follows those only: its cost follows the change).
     const changed = touched || !this.listeners.length ? undefined : serviceChanges(this.current.services, next.services);
@@ -219,14 +220,14 @@ export class ControlState {
           const now = effectiveService(next.services[i], this.view);
           return now !== this.applied.services[i] && JSON.stringify(now) !== JSON.stringify(this.applied.services[i]);
         });
-        if (moved.length) changes.push(...await this.applyTouched(next, moved));
+        if (moved.length) changes.texts(await this.applyTouched(next, moved));
       } else {
         // Service by service, the same records skipped (effective() keeps an unchecked
         // service as it is): the table's JSON twice was ~0.75 s of a 10,000-service reload.
         const after = this.wholeEffective(next);
         const held = this.applied.services;
         const same = after.services.length === held.length && after.services.every((s, i) => s === held[i] || JSON.stringify(s) === JSON.stringify(held[i]));
-        if (!same) changes.push(...await this.applyWhole(after));
+        if (!same) changes.texts(await this.applyWhole(after));
       }
     }
     return changes;
@@ -274,18 +275,18 @@ export class ControlState {
           throw e;
         }
       }
-    }, commands.some((c) => c.line));
+    }, commands.some((c) => c.line)).then((c) => c.all());
   }
 
   /** An ipvsadm -R held by the control socket (host/control/restore.ts), applied as
    *  applyCommands applies its commands: in order, all or none. */
-  applyRestore(script: RestoreScript): Promise<string[]> {
+  applyRestore(script: RestoreScript): Promise<Changes> {
     return this.applyChange((table) => script.applyTo(table), script.lined);
   }
 
   /** A change made by run on a copy of the running configuration's table; lines: its commands
    *  carry line numbers (an -R: engine refusals name the line). */
-  private applyChange(run: (table: ServiceTable) => void, lines: boolean): Promise<string[]> {
+  private applyChange(run: (table: ServiceTable) => void, lines: boolean): Promise<Changes> {
     return this.serial(async () => {
       const next: DirectorConfig = { ...this.current, services: this.current.services.slice() };
       const table = new ServiceTable(next, true, this.current.services);
@@ -315,7 +316,7 @@ export class ControlState {
 
   /** reloadFile with the new file's warnings: `wasmvs reload` shows them to whoever reloaded
    *  (a misspelt keyword ignored as keepalived does is not only in the log). */
-  reload(): Promise<{ changes: string[]; warnings: string[] }> {
+  reload(): Promise<{ readonly changes: string[]; words: Changes; warnings: string[] }> {
     return this.serial(async () => {
       this.log(`reloading ${this.file.file}`);
       let nextFile: DirectorConfig | undefined;
@@ -326,7 +327,8 @@ export class ControlState {
         const changes = await this.commit(next);
         this.file = nextFile;
         this.log(NOTICE + (changes.length ? `reloaded: ${inBrief(changes)}` : "reloaded: no change"));
-        return { changes, warnings: nextFile.warnings ?? [] };
+        // Every change's words when asked (tests); the reply and the log name the first ones (words).
+        return { get changes() { return changes.all(); }, words: changes, warnings: nextFile.warnings ?? [] };
       } catch (e) {
         const why = (e instanceof ConfigError ? await this.everyError(e, nextFile) : e as Error).message;
         this.log(`${ERROR}reload refused, the running configuration stays: ${why}`);

@@ -49,6 +49,19 @@ import type { VrrpView } from "../vrrp/format.js";
 import { LIVE_VIEW_LIMITS, liveView } from "./live.js";
 import { listing } from "./listing.js";
 import { ERROR } from "../io/log.js";
+import type { ChangeWords } from "../dataplane/changeset.js";
+
+/** Changes a reload's reply words one by one, at most: a reload from an empty table to 10,000
+ *  services made 110,000 of them, 8 MB of JSON to write, send and read back that nobody reads
+ *  (the log line names its first 100 too: control/daemon.ts inBrief). */
+export const REPLIED_CHANGES = 100;
+
+/** A reload's changes as its reply carries them: every one up to REPLIED_CHANGES, else the
+ *  first ones and how many more (`more`). */
+export function repliedChanges(changes: ChangeWords): { changes: string[]; more?: number } {
+  if (changes.length <= REPLIED_CHANGES) return { changes: changes.slice() };
+  return { changes: changes.slice(0, REPLIED_CHANGES), more: changes.length - REPLIED_CHANGES };
+}
 
 /** Longest request line (an ipvsadm -R larger than this comes in parts: MAX_BATCH_COMMANDS). */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
@@ -66,11 +79,11 @@ export interface ControlHost {
   applyCommands(commands: Parsed[]): Promise<string[]>;
   /** applyCommands for an ipvsadm -R as the socket holds it (restore.ts); without it, its
    *  commands() go to applyCommands. */
-  applyRestore?(script: RestoreScript): Promise<string[]>;
+  applyRestore?(script: RestoreScript): Promise<ChangeWords>;
   /** Re-read the configuration file (as SIGHUP), serialised with every other change. */
   reloadFile(): Promise<string[]>;
   /** reloadFile with the file's warnings (bounded: rules.ts boundWarnings), for `wasmvs reload`. */
-  reload?(): Promise<{ changes: string[]; warnings: string[] }>;
+  reload?(): Promise<{ readonly changes: string[]; warnings: string[]; words?: ChangeWords }>;
   /** Each checked real server's health (-L --health); none without health checking. */
   health?(): ServerHealthView[];
   /** Each VRRP instance's state (-L --vrrp), asked of the data-path thread where the state
@@ -235,16 +248,16 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
       }
       const changes = h.applyRestore ? await h.applyRestore(script) : await h.applyCommands(script.commands());
       // An -R's reply counts its changes (110,000 at 10,000 services: 7.8 MB of JSON nobody reads).
-      return req.op === "restore" ? { ok: true, changed: changes.length } : { ok: true, changes };
+      return req.op === "restore" ? { ok: true, changed: changes.length } : { ok: true, changes: changes.slice() };
     }
     case "zero":
       await h.engine.zero(zeroTarget(req.service));
       zeroEstimates(await h.engine.snapshot(), h.estimator);
       return { ok: true };
     case "reload": {
-      if (!h.reload) return { ok: true, changes: await h.reloadFile() };
+      if (!h.reload) return { ok: true, ...repliedChanges(await h.reloadFile()) };
       const r = await h.reload();
-      return { ok: true, changes: r.changes, warnings: r.warnings };
+      return { ok: true, ...repliedChanges(r.words ?? r.changes), warnings: r.warnings };
     }
     case "health":
       return { ok: true, health: h.health?.() ?? [] };

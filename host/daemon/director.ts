@@ -377,7 +377,8 @@ function directorServices(p: DirectorParts): Service[] {
         vrrp: async () => (vrrpPart.running ? vrrp.views() : []),
         syncd,
       };
-      p.onHup(() => { host.reloadFile().catch(() => {}); });
+      // Its changes are logged, not listed (words made only for the log line).
+      p.onHup(() => { host.reload().catch(() => {}); });
       const server = await startControl(host, socketPath, { gid: fileCfg.controlGroup?.gid, onRefused: () => { health.refused++; } });
       o.log(`control socket ${socketPath}`);
       return () => server.close();

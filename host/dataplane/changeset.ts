@@ -11,10 +11,109 @@ import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positi
 import { alignedChanges, keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
 import { vrrpPart } from "../vrrp/machines.js";
 
-/** A change set and what it changes, in words (the log's and `wasmvs reload`'s). */
+/** A change set and what it changes, in words (the log's and `wasmvs reload`'s): `words` says
+ *  each change only when asked; `changes` is all of them. */
 export interface Plan {
   set: ChangeSet;
-  changes: string[];
+  readonly changes: string[];
+  words: Changes;
+}
+
+/** Something that lists changes in words: an array of them, or Changes. */
+export interface ChangeWords {
+  readonly length: number;
+  slice(start?: number, end?: number): string[];
+}
+
+/**
+ * Changes in words, each worded only when asked. A reload from an empty table to 10,000
+ * services makes 110,000 changes; their words were 8 MB of strings kept until the reply,
+ * while the log line and the reply name only the first ones (control/daemon.ts inBrief,
+ * control/server.ts repliedChanges): an op is kept (the change set holds it anyway) and
+ * worded by wordOf when its words are read.
+ */
+export class Changes implements ChangeWords {
+  private readonly parts: ({ texts: readonly string[] } | { ops: readonly ChangeOp[]; from: number; to: number })[] = [];
+  private count = 0;
+  private worded?: string[];
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Changes already in words, after those here. */
+  texts(list: readonly string[] | ChangeWords): this {
+    if (list instanceof Changes) {
+      for (const p of list.parts) this.parts.push(p);
+      this.count += list.count;
+    } else if (list.length) {
+      this.parts.push({ texts: list instanceof Array ? list : list.slice() });
+      this.count += list.length;
+    }
+    this.worded = undefined;
+    return this;
+  }
+
+  /** ops[from, to), worded when read. */
+  ops(ops: readonly ChangeOp[], from = 0, to = ops.length): this {
+    if (to > from) {
+      this.parts.push({ ops, from, to });
+      this.count += to - from;
+      this.worded = undefined;
+    }
+    return this;
+  }
+
+  /** The words of changes [start, end), as Array.prototype.slice takes them. */
+  slice(start = 0, end = this.count): string[] {
+    if (this.worded) return this.worded.slice(start, end);
+    const norm = (x: number) => (x < 0 ? Math.max(0, this.count + x) : Math.min(x, this.count));
+    const a = norm(start);
+    const b = norm(end);
+    const out: string[] = [];
+    let at = 0;
+    for (const p of this.parts) {
+      if (at >= b) break;
+      const n = "texts" in p ? p.texts.length : p.to - p.from;
+      if (at + n > a) {
+        const lo = Math.max(a - at, 0);
+        const hi = Math.min(b - at, n);
+        if ("texts" in p) for (let i = lo; i < hi; i++) out.push(p.texts[i]);
+        else for (let i = lo; i < hi; i++) out.push(wordOf(p.ops[p.from + i]));
+      }
+      at += n;
+    }
+    if (a === 0 && b === this.count) {
+      // All of them (a short list's log line, then its reply): worded once.
+      this.worded = out;
+      return out.slice();
+    }
+    return out;
+  }
+
+  /** Every change in words (made once). */
+  all(): string[] {
+    if (!this.worded) this.slice(); // words them all, and keeps them
+    return this.worded!;
+  }
+
+  toJSON(): string[] {
+    return this.all();
+  }
+}
+
+/** What op changes, in words (the words each change had in the log and `wasmvs reload`). */
+export function wordOf(op: ChangeOp): string {
+  switch (op.op) {
+    case "delete-service": return `service ${serviceKey(op.service)} removed`;
+    case "delete-server": return `real server ${serverKey(op.server)} removed from ${serviceKey(op.service)}`;
+    case "add-service": return `service ${serviceKey(op.service)} added (${op.service.scheduler})`;
+    case "edit-service":
+      return op.was.scheduler !== op.service.scheduler ? `service ${serviceKey(op.service)} scheduler ${op.was.scheduler} -> ${op.service.scheduler}`
+        : `service ${serviceKey(op.service)} ${persistenceText(op.service)}`;
+    case "add-server": return `real server ${serverKey(op.server)} added to ${serviceKey(op.service)} (${op.server.method}, weight ${op.server.weight})`;
+    case "edit-server": return `real server ${serverKey(op.server)} of ${serviceKey(op.service)} now ${op.server.method}, weight ${op.server.weight}`;
+  }
 }
 
 function serviceSpec(s: ServiceConfig): ServiceSpec {
@@ -40,9 +139,26 @@ function originOf(cfg: DirectorConfig, x: { line: number; where?: Pos; file?: st
     : { file: x.file ?? cfg.file, line: x.line, column: 1, keyword: keywordOf(cfg, what) };
 }
 
+/** An added real server's op. Where it was written is worded only when asked (a refusal names
+ *  it): an added service's 10 servers made 10 origins that a change that goes through never reads
+ *  (100,000 objects of a reload from an empty table). */
+class AddServerOp {
+  readonly op = "add-server" as const;
+  readonly #cfg: DirectorConfig;
+  readonly #record: RealServerConfig;
+  constructor(readonly service: ServiceRef, readonly server: RealServerSpec, cfg: DirectorConfig, record: RealServerConfig) {
+    this.#cfg = cfg;
+    this.#record = record;
+  }
+
+  get at(): ChangeOrigin {
+    return originOf(this.#cfg, this.#record, "-a");
+  }
+}
+
 const samePersistence = (a: ServiceConfig, b: ServiceConfig) =>
   a.persistence?.timeout === b.persistence?.timeout && (a.persistence?.netmask ?? "") === (b.persistence?.netmask ?? "");
-const persistenceText = (s: ServiceConfig) => (s.persistence ? `persistent ${s.persistence.timeout} mask ${s.persistence.netmask}` : "not persistent");
+const persistenceText = (s: { persistence?: { timeout: number; netmask: string } }) => (s.persistence ? `persistent ${s.persistence.timeout} mask ${s.persistence.netmask}` : "not persistent");
 
 /** The ops of services that changed: each as it was in the engine (undefined: not there)
  *  and as it is to be. Removals come first (their records are free for the additions). */
@@ -50,9 +166,6 @@ export class ServicePlan {
   readonly removals: ChangeOp[] = [];
   readonly serverRemovals: ChangeOp[] = [];
   readonly rest: ChangeOp[] = [];
-  readonly removedText: string[] = [];
-  readonly serverRemovedText: string[] = [];
-  readonly restText: string[] = [];
 
   constructor(private readonly cfg: DirectorConfig) {}
 
@@ -62,25 +175,17 @@ export class ServicePlan {
     if (!now) {
       if (!was) return;
       this.removals.push({ op: "delete-service", service: serviceSpec(was), servers: was.realServers.map(serverSpec) });
-      this.removedText.push(`service ${serviceKey(was)} removed`);
       return;
     }
-    const k = serviceKey(now);
     const ref = serviceRef(now);
     if (!was) {
       this.rest.push({ op: "add-service", service: serviceSpec(now), at: originOf(this.cfg, now, "-A") });
-      this.restText.push(`service ${k} added (${now.scheduler})`);
     } else if (was.scheduler !== now.scheduler || !samePersistence(was, now) || (was.schedFlags ?? 0) !== (now.schedFlags ?? 0) || !!was.onePacket !== !!now.onePacket) {
       this.rest.push({ op: "edit-service", service: serviceSpec(now), was: serviceSpec(was), at: originOf(this.cfg, now, "-E") });
-      this.restText.push(was.scheduler !== now.scheduler ? `service ${k} scheduler ${was.scheduler} -> ${now.scheduler}` : `service ${k} ${persistenceText(now)}`);
     }
     if (!was) {
       // A service added: each of its servers is added (no server of the engine's to compare).
-      for (const r of now.realServers) {
-        const rk = serverKey(r);
-        this.rest.push({ op: "add-server", service: ref, server: serverSpec(r), at: originOf(this.cfg, r, "-a") });
-        this.restText.push(`real server ${rk} added to ${k} (${r.method}, weight ${r.weight})`);
-      }
+      for (const r of now.realServers) this.rest.push(new AddServerOp(ref, serverSpec(r), this.cfg, r));
       return;
     }
     const before = new Map(was.realServers.map((r) => [serverKey(r), r]));
@@ -89,7 +194,6 @@ export class ServicePlan {
       for (const r of was.realServers) {
         if (after.has(serverKey(r))) continue;
         this.serverRemovals.push({ op: "delete-server", service: ref, server: serverSpec(r) });
-        this.serverRemovedText.push(`real server ${serverKey(r)} removed from ${k}`);
       }
     }
     for (const r of now.realServers) {
@@ -97,10 +201,8 @@ export class ServicePlan {
       const old = before.get(rk);
       if (!old) {
         this.rest.push({ op: "add-server", service: ref, server: serverSpec(r), at: originOf(this.cfg, r, "-a") });
-        this.restText.push(`real server ${rk} added to ${k} (${r.method}, weight ${r.weight})`);
       } else if (old.method !== r.method || old.weight !== r.weight || (old.uthreshold ?? 0) !== (r.uthreshold ?? 0) || (old.lthreshold ?? 0) !== (r.lthreshold ?? 0)) {
         this.rest.push({ op: "edit-server", service: ref, server: serverSpec(r), was: serverSpec(old), at: originOf(this.cfg, r, "-e") });
-        this.restText.push(`real server ${rk} of ${k} now ${r.method}, weight ${r.weight}`);
       }
     }
   }
@@ -113,10 +215,9 @@ export class ServicePlan {
       set.directorWas = director.was;
     }
     if (vrrp) set.vrrp = vrrp;
-    return {
-      set,
-      changes: (director?.removedText ?? []).concat(this.removedText, this.serverRemovedText, director?.text ?? [], this.restText),
-    };
+    const removed = this.removals.length + this.serverRemovals.length;
+    const words = new Changes().texts(director?.removedText ?? []).ops(set.ops, 0, removed).texts(director?.text ?? []).ops(set.ops, removed);
+    return { set, words, get changes() { return words.all(); } };
   }
 }
 

@@ -188,7 +188,8 @@ export class DataplaneThread extends RequestAdapter {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.port.postMessage({ id, req });
+      // A change set's packed rows (7 MB at 110,000 ops) are moved, not copied: nothing here reads them after.
+      this.port.postMessage({ id, req }, req.op === "apply" && req.packed ? [req.packed.rows.buffer as ArrayBuffer] : []);
       tapAddon().bellRing(this.bell);
     });
   }

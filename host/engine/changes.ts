@@ -138,6 +138,8 @@ function serviceProblem(spec: ServiceSpec): string | undefined {
 }
 
 const METHODS: Method[] = ["nat", "dr", "tun"];
+/** The engine's forwarding code of a method (destArgs' codes). */
+const FWD_OF: Record<Method, number> = { nat: Fwd.MASQ, dr: Fwd.DROUTE, tun: Fwd.TUNNEL };
 
 /** What the engine's addDest/editDest refuse of r's values in service s, in the engine's
  *  words (the routing it needs is the engine's to say: packedRefusals). */
@@ -239,9 +241,18 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
     rows[o + SFLAGS] = a.schedFlags;
     rows[o + ONEPACKET] = a.onePacket ? 1 : 0;
   };
-  const server = (o: number, r: RealServerSpec) => {
+  // checked: serverProblem passed r's values already (an add's or an edit's), so they are
+  // written as they are, without destArgs' checks again and its array (100,000 of a large set).
+  const server = (o: number, r: RealServerSpec, checked = false) => {
     rows[o + RADDR] = ip4Of(r.daddr);
     rows[o + RPORT] = portToWire(r.port);
+    if (checked) {
+      rows[o + FWD] = FWD_OF[r.method];
+      rows[o + WEIGHT] = r.weight;
+      rows[o + UTH] = r.uthreshold ?? 0;
+      rows[o + LTH] = r.lthreshold ?? 0;
+      return;
+    }
     const [fwd, w, u, l] = destArgs(r);
     rows[o + FWD] = fwd;
     rows[o + WEIGHT] = w;
@@ -290,7 +301,7 @@ export function packOps(ops: readonly ChangeOp[], routes: readonly RouteSpec[] =
           const why = serverProblem(op.service, op.server);
           if (why) { problem(o, why); break; }
         }
-        server(o, op.server);
+        server(o, op.server, op.op !== "delete-server");
         if (routing.length) rows[o + ROUTE] = byRoute(rows[o + RADDR]);
         if (op.op === "edit-server") {
           const [fwd, w, u, l] = destArgs(op.was);
@@ -368,33 +379,33 @@ const markOf = (wire: number) => hostOrder(wire);
 /** The real servers of one service as a set's ops leave them (true: there, false: gone):
  *  a short list scanned (a service has a few: no key to hash), a map past SCAN of them. */
 class ServerStates {
-  private readonly addrs: number[] = [];
-  private readonly ports: number[] = [];
-  private readonly states: boolean[] = [];
+  /** Address, port and state (1 there, 0 gone) of each server, in one array (one allocation a
+   *  service: a reload from an empty table makes 10,000 of these). */
+  private readonly entries: number[] = [];
   private byKey?: Map<number, number>;
   private static readonly SCAN = 16;
 
   private find(addr: number, port: number): number {
     if (this.byKey) return this.byKey.get(addr * 65536 + port) ?? -1;
-    for (let i = 0; i < this.addrs.length; i++) if (this.addrs[i] === addr && this.ports[i] === port) return i;
+    const e = this.entries;
+    for (let i = 0; i < e.length; i += 3) if (e[i] === addr && e[i + 1] === port) return i;
     return -1;
   }
 
   get(addr: number, port: number): boolean | undefined {
     const i = this.find(addr, port);
-    return i < 0 ? undefined : this.states[i];
+    return i < 0 ? undefined : this.entries[i + 2] === 1;
   }
 
   set(addr: number, port: number, there: boolean): void {
     const i = this.find(addr, port);
-    if (i >= 0) { this.states[i] = there; return; }
-    this.addrs.push(addr);
-    this.ports.push(port);
-    this.states.push(there);
-    if (this.byKey) this.byKey.set(addr * 65536 + port, this.addrs.length - 1);
-    else if (this.addrs.length > ServerStates.SCAN) {
+    if (i >= 0) { this.entries[i + 2] = there ? 1 : 0; return; }
+    const e = this.entries;
+    e.push(addr, port, there ? 1 : 0);
+    if (this.byKey) this.byKey.set(addr * 65536 + port, e.length - 3);
+    else if (e.length > ServerStates.SCAN * 3) {
       this.byKey = new Map();
-      for (let k = 0; k < this.addrs.length; k++) this.byKey.set(this.addrs[k] * 65536 + this.ports[k], k);
+      for (let k = 0; k < e.length; k += 3) this.byKey.set(e[k] * 65536 + e[k + 1], k);
     }
   }
 }
@@ -424,32 +435,44 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
   // The services and servers as the ops before each one leave them (true: there, false: gone).
   const services = new Map<number, boolean>();
   const servers = new Map<number, ServerStates>();
-  let lastServersKey = -1;
-  let lastServers: ServerStates | undefined;
-  const serversOf = (k: number) => {
-    if (k === lastServersKey && lastServers) return lastServers;
-    let m = servers.get(k);
-    if (!m) { m = new ServerStates(); servers.set(k, m); }
-    lastServersKey = k;
-    lastServers = m;
-    return m;
-  };
-  // The last service asked about (a planner's ops come service by service): a service op
-  // forgets it (it may change what is there).
-  let lastKey = -1;
+  // The last service asked about (a planner's ops come service by service, an added service's
+  // 10 servers after it): recognised by its row's words, so that its key (a double), its entry
+  // in services and its servers' states are looked up once for all its rows, not once a row.
+  // A service op forgets it (it may change what is there).
+  let thereProto = -1, thereAddr = -1, therePort = -1;
   let lastThere = false;
   const serviceThere = (o: number) => {
-    const k = serviceKeyAt(o);
-    if (k !== lastKey) { lastThere = services.get(k) ?? findAt(o) >= 0; lastKey = k; }
+    if (rows[o + PROTO] !== thereProto || rows[o + ADDR] !== thereAddr || rows[o + PORT] !== therePort) {
+      lastThere = services.get(serviceKeyAt(o)) ?? findAt(o) >= 0;
+      thereProto = rows[o + PROTO]; thereAddr = rows[o + ADDR]; therePort = rows[o + PORT];
+    }
     return lastThere;
   };
-  // s: the row of the server's service key (a deleted service's own row for its servers).
-  const serverThere = (s: number, o: number) => {
-    const k = serviceKeyAt(s);
-    const known = (k === lastServersKey ? lastServers : servers.get(k))?.get(rows[o + RADDR], rows[o + RPORT]);
+  let rowProto = -1, rowAddr = -1, rowPort = -1;
+  /** The service of the last server row: its key, whether this set added or removed it, its servers' states. */
+  let rowKey = 0;
+  let rowBySet = false;
+  let rowStates: ServerStates | undefined;
+  const serviceOfRow = (o: number) => {
+    if (rows[o + PROTO] === rowProto && rows[o + ADDR] === rowAddr && rows[o + PORT] === rowPort) return;
+    rowProto = rows[o + PROTO]; rowAddr = rows[o + ADDR]; rowPort = rows[o + PORT];
+    rowKey = serviceKeyAt(o);
+    rowBySet = services.has(rowKey);
+    rowStates = servers.get(rowKey);
+  };
+  const forget = () => { thereProto = -1; rowProto = -1; };
+  /** The states of the servers of row o's service (made at its first server). */
+  const statesOf = (o: number) => {
+    serviceOfRow(o);
+    if (!rowStates) { rowStates = new ServerStates(); servers.set(rowKey, rowStates); }
+    return rowStates;
+  };
+  const serverThere = (o: number) => {
+    serviceOfRow(o);
+    const known = rowStates?.get(rows[o + RADDR], rows[o + RPORT]);
     if (known !== undefined) return known;
-    if (services.has(k)) return false; // a service this set added (or removed) has none of the engine's
-    const idx = findAt(s);
+    if (rowBySet) return false; // a service this set added (or removed) has none of the engine's
+    const idx = findAt(o);
     return idx >= 0 && x.findDest(idx, rows[o + RADDR], rows[o + RPORT]) >= 0;
   };
   const connsOf = (s: number, o: number) => {
@@ -466,8 +489,9 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
   // and an add of the same server later in the set takes its record back.
   const heldBySet = new Map<number, Set<number>>();
   // The add-server rows (and their ops) that need a record; the add-service ops; the ops that need a scheduler table.
-  const needRows: number[] = [];
-  const needOps: number[] = [];
+  const needRows = new Int32Array(p.count);
+  const needOps = new Int32Array(p.count);
+  let needCount = 0;
   const addedOps: number[] = [];
   let tables = 0;
   let firstTable = -1;
@@ -524,18 +548,18 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
         if (rows[o + FWD] === Fwd.DROUTE) {
           if (x.routeOnLink(a) === 0 && route !== 1) { refuse(n, WHY.NOT_ON_LINK); break; }
         } else if (route === 0 && x.routeExists(a) === 0) { refuse(n, WHY.NO_ROUTE); break; }
-        const there = serverThere(o, o);
+        const there = serverThere(o);
         if (kind === ADD_SERVER && there) { refuse(n, WHY.SERVER_EXISTS); break; }
         if (kind === EDIT_SERVER && !there) { refuse(n, WHY.SERVER_NOT_FOUND); break; }
         if (kind === ADD_SERVER) {
-          serversOf(serviceKeyAt(o)).set(rows[o + RADDR], rows[o + RPORT], true);
-          needRows.push(o);
-          needOps.push(n);
+          statesOf(o).set(rows[o + RADDR], rows[o + RPORT], true);
+          needRows[needCount] = o;
+          needOps[needCount++] = n;
         }
         break;
       }
       case DELETE_SERVER: {
-        if (!serverThere(o, o)) break;
+        if (!serverThere(o)) break;
         const c = connsOf(o, o);
         const k = serviceKeyAt(o);
         if (c === 0) freedRecords++;
@@ -545,22 +569,22 @@ export function packedRefusals(e: Engine, p: PackedOps, director?: Partial<Direc
           if (!held) { held = new Set(); heldBySet.set(k, held); }
           held.add(serverKeyAt(o));
         }
-        serversOf(k).set(rows[o + RADDR], rows[o + RPORT], false);
+        statesOf(o).set(rows[o + RADDR], rows[o + RPORT], false);
         break;
       }
     }
     // A service op changes what is there: the last service is asked again after it.
-    if (kind <= DELETE_SERVICE) lastKey = -1;
+    if (kind <= DELETE_SERVICE) forget();
   }
   if (out.length) return out;
   // Room for what is added (the engine's sizes; records freed by the removals count).
-  if (needRows.length) {
+  if (needCount) {
     const free = e.freeRealServerSlots() + freedRecords;
-    if (needRows.length > free) {
+    if (needCount > free) {
       // A server removed earlier with connections, added again, takes its record back.
       const lingering = new Set(e.lingeringRealServers().map((l) => `${l.service} ${ipToWire(l.address)} ${portToWire(l.port)}`));
       const needed: number[] = [];
-      for (let i = 0; i < needRows.length; i++) {
+      for (let i = 0; i < needCount; i++) {
         const r = needRows[i];
         if (heldBySet.get(serviceKeyAt(r))?.has(serverKeyAt(r))) continue;
         const idx = findAt(r);
@@ -626,8 +650,9 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
   const rows = p.rows;
   const undo: (() => void)[] = [];
   // What each op applied did, for an undo: its row and the record it made or changed.
-  const doneRows: number[] = [];
-  const doneIndex: number[] = [];
+  const doneRows = new Int32Array(p.count);
+  const doneIndex = new Int32Array(p.count);
+  let doneCount = 0;
   let current = -1;
   // The last service found (a planner's servers come after their service): its index.
   let lastProto = -1, lastAddr = -1, lastPort = -1, lastIndex = -1;
@@ -643,8 +668,14 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
     persistence: rows[o + w + PTIMEOUT] ? [rows[o + w + PTIMEOUT], rows[o + w + PMASK]] as [number, number] : undefined,
     schedFlags: rows[o + w + SFLAGS], onePacket: rows[o + w + ONEPACKET] !== 0,
   });
-  const addServerAt = (idx: number, o: number) =>
-    e.addRealServerWith(idx, rows[o + RADDR], rows[o + RPORT], rows[o + FWD], rows[o + WEIGHT], rows[o + UTH], rows[o + LTH], () => `real server ${rowServer(rows, o)}`);
+  // The row of the server being added, named only if the engine refuses it (one function for
+  // all rows: 100,000 closures made for nothing was garbage of a large set).
+  let namedRow = 0;
+  const serverNamed = () => `real server ${rowServer(rows, namedRow)}`;
+  const addServerAt = (idx: number, o: number) => {
+    namedRow = o;
+    return e.addRealServerWith(idx, rows[o + RADDR], rows[o + RPORT], rows[o + FWD], rows[o + WEIGHT], rows[o + UTH], rows[o + LTH], serverNamed);
+  };
   try {
     if (set.director) applyDirector(e, set.director, set.directorWas ?? {}, undo);
     let o = 0;
@@ -685,7 +716,7 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
           break;
         }
       }
-      if (done >= 0) { doneRows.push(o); doneIndex.push(done); }
+      if (done >= 0) { doneRows[doneCount] = o; doneIndex[doneCount++] = done; }
       if (rows[o + KIND] === DELETE_SERVICE) o += rows[o + SERVERS] * ROW;
     }
   } catch (err) {
@@ -698,7 +729,7 @@ export function applyPacked(e: Engine, p: PackedOps, set: Pick<ChangeSet, "direc
         undone = false;
       }
     };
-    for (let i = doneRows.length - 1; i >= 0; i--) {
+    for (let i = doneCount - 1; i >= 0; i--) {
       const o = doneRows[i];
       const idx = doneIndex[i];
       attempt(() => {
