@@ -631,6 +631,25 @@ function quadEnd(text: string, j: number, to: number): number {
   return j;
 }
 
+/** One string per address of the lines plainServerLine reads, found by its value (the text of a
+ *  plain dotted quad is its value's: no leading zero, no other notation), as the rules format's
+ *  TextNames (config/ipvsadm.ts) keeps them: a 10,000-service file names the same few servers
+ *  100,000 times, and each of the reload's maps keyed by address (checkModel's AddressIndex,
+ *  the server keys) then compares one string by pointer instead of a copy by its characters,
+ *  and 100,000 strings fewer survive the parse. A slot holds the last address hashed to it. */
+const ADDRESS_BITS = 12;
+const addressWires = new Int32Array(1 << ADDRESS_BITS);
+const addressTexts: string[] = new Array<string>(1 << ADDRESS_BITS).fill("");
+function addressText(text: string, from: number, to: number, wire: number): string {
+  const h = Math.imul(wire, 0x9e3779b1) >>> (32 - ADDRESS_BITS);
+  const known = addressTexts[h];
+  if (known !== "" && addressWires[h] === wire) return known;
+  const fresh = own(text.slice(from, to));
+  addressWires[h] = wire;
+  addressTexts[h] = fresh;
+  return fresh;
+}
+
 /** Whether `real_server ADDRESS PORT { weight N }` is all there is from i to the line's end
  *  (blanks after the brace), every word as realServerStatement takes it without a word of
  *  complaint: then the address's start and end, the port and the weight are in plainRead;
@@ -725,7 +744,7 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     const column = i - lineStart + 1;
     if (plainServers && c === 114 /* r */ && stack.length === 1 && (!current || argsEnded) && plainServerLine(text, i, to)) {
       const p = plainRead;
-      const address = own(text.slice(p.address, p.end));
+      const address = addressText(text, p.address, p.end, p.wire);
       // As keepalived.ts realServerStatement makes it of the words (where: the address's).
       const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
         where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
