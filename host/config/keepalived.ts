@@ -29,7 +29,7 @@ import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
   sslBlock, Timing, TrackFile, trackFileBlock,
 } from "./keepalived-checks.js";
-import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth } from "./health.js";
+import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth, uncheckedServices } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
   addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, ScannedBlock, Statement, statementNode, Tok,
@@ -793,7 +793,11 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   // the virtual server has no real server at all.
   if (sorry) health.sorry = { address: sorry.address, daddr: sorry.daddr, port: sorry.port, method: sorryMethod ?? kind, inhibit: vsTiming.sorryInhibit ?? false, line: sorry.line, where: sorry.where };
   const servers: RealServerConfig[] = [];
-  for (const r of reals) if (!r.refused) servers.push(r.rs);
+  let checked = false;
+  for (const r of reals) if (!r.refused) {
+    servers.push(r.rs);
+    if (r.rs.health?.checkers.length) checked = true;
+  }
   for (const m of members) try {
     const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
     const at = (): Tok => ({ ...n.key, ...m.where });
@@ -818,10 +822,12 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
       // as the literal below makes, in the same order of keys, without its four spreads (each a
       // call into the runtime, for each of 10,000 services) and without a copy of its servers.
       for (const r of servers) if (r.method !== "nat") r.port = m.port;
-      cfg.services.push({
+      const service: ServiceConfig = {
         protocol, address: m.address, vaddr: m.vaddr, port: m.port, scheduler, line: n.key.line, where: m.where, realServers: servers,
         health: health.sorry && health.sorry.method !== "nat" ? { ...health, sorry: { ...health.sorry, port: m.port } } : health,
-      });
+      };
+      if (!checked) uncheckedServices.add(service);
+      cfg.services.push(service);
       continue;
     }
     cfg.services.push({
