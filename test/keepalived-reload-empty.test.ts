@@ -15,6 +15,7 @@ import { DIRECTOR_COMPACT as DIRECTOR, keepalivedFile, tempFolder } from "./help
 import { clearParseCache, parseKeepalived, readKeepalived } from "../host/config/keepalived.js";
 import { scanStatements, statementNode } from "../host/config/keepalived-grammar.js";
 import { serviceKey } from "../host/config/model.js";
+import { parseIp } from "../host/engine/addr.js";
 import type { DirectorConfig } from "../host/config/rules.js";
 import { HealthService } from "../host/health/service.js";
 import { FakeClock } from "../host/io/clock.js";
@@ -162,7 +163,10 @@ describe("one-line real servers of a virtual_server", () => {
     const twoText = DIRECTOR + text(["real_server 10.1.0.21 80 { weight 1 } real_server 10.1.0.22 80 { weight 2 }"]);
     expect(statementNode(twoText, scanStatements(twoText, two)!.statements[1], true).children!.map((c) => c.plain !== undefined)).toEqual([false, false, false, true]);
     const first = statementNode(source, scan!.statements.find((st) => st.node.key.text === "virtual_server")!, true).children!.find((c) => c.plain)!;
-    expect(first).toEqual({ key: { text: "real_server", file: p, line: 10, column: 3 }, args: [{ text: "10.1.0.1", file: p, line: 10, column: 15 }], plain: { port: 80, weight: 1 } });
+    // The server itself, as the word-by-word read makes it (its method set once lb_kind is read).
+    expect(first).toEqual({ key: { text: "real_server", file: p, line: 10, column: 3 }, args: [], plain: { rs: { address: "10.1.0.1", daddr: parseIp("10.1.0.1"),
+      port: 80, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: 10, where: { file: p, line: 10, column: 15, text: "10.1.0.1" }, health: undefined },
+    explicitMethod: false, refused: false } });
   });
 
   it("read straight from the text, the services are as a file of the same servers written over lines", () => {

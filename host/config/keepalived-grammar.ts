@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { readConfigFile } from "./rules.js";
 import { ConfigError, ErrorList, MAX_WARNINGS, notShown, type FileOrder } from "./errors.js";
-import { LIMITS, type DirectorConfig } from "./director.js";
+import { LIMITS, type DirectorConfig, type RealServerConfig } from "./director.js";
 
 export type { FileOrder };
 import { ipv4Address, SettingError, wholeNumber } from "./settings.js";
@@ -33,15 +33,22 @@ export interface Node {
   /** The brace that closes the block (none when it is never closed). */
   end?: Tok;
   /** A virtual_server's `real_server ADDRESS PORT { weight N }` on a line of its own, read
-   *  straight from the text (plainServerLine): args holds the address only, and no children. */
+   *  straight from the text (plainServerLine): no arguments nor children, the server itself here. */
   plain?: PlainServer;
 }
 
-/** The port and weight of a real_server line read by plainServerLine. */
+/** A real_server line read by plainServerLine: the server as keepalived.ts's word-by-word read
+ *  makes it (the method NAT until the virtual server's lb_kind is known), in the shape of that
+ *  read's result (keepalived.ts RealRead), so that it is taken as it is: a 10,000-service file
+ *  has 100,000 such lines, and each object less per line is ~10 ms of its parse. */
 export interface PlainServer {
-  port: number;
-  weight: number;
+  rs: RealServerConfig;
+  explicitMethod: false;
+  refused: false;
 }
+
+/** The arguments of a node read by plainServerLine: none (its words are in `plain`). */
+const NO_ARGS: Tok[] = Object.freeze([]) as unknown as Tok[];
 
 /** Whether errs has an error inside n's block: a line of it that was refused or dropped
  *  (a conditional one), so that the block is not also called incomplete for it. */
@@ -602,20 +609,45 @@ function digitsEnd(text: string, j: number, to: number, max: number): number {
 }
 
 /** An IPv4 address as ipToWire's common case reads one (four octets of 1 to 3 digits, no
- *  leading 0, each at most 255) from j, ending at a blank; -1 for anything else. */
+ *  leading 0, each at most 255) from j, ending at a blank; -1 for anything else. Its value as
+ *  parseIp gives it (the wire-order word as an int32) in quadValue. */
+let quadValue = 0;
 function quadEnd(text: string, j: number, to: number): number {
+  let wire = 0;
   for (let dot = 0; dot < 4; dot++) {
     const from = j;
     let octet = 0;
     for (let c = text.charCodeAt(j); j < to && c >= 48 && c <= 57 && j - from < 3; c = text.charCodeAt(++j)) octet = octet * 10 + (c - 48);
     if (j === from || octet > 255 || (j - from > 1 && text.charCodeAt(from) === 48)) return -1;
+    wire |= octet << (8 * dot);
     if (dot < 3) {
       if (text.charCodeAt(j) !== 46) return -1;
       j++;
     }
   }
   const c = text.charCodeAt(j);
-  return j < to && (c === SPACE || c === TAB) ? j : -1;
+  if (!(j < to && (c === SPACE || c === TAB))) return -1;
+  quadValue = wire | 0;
+  return j;
+}
+
+/** One string per address of the lines plainServerLine reads, found by its value (the text of a
+ *  plain dotted quad is its value's: no leading zero, no other notation), as the rules format's
+ *  TextNames (config/ipvsadm.ts) keeps them: a 10,000-service file names the same few servers
+ *  100,000 times, and each of the reload's maps keyed by address (checkModel's AddressIndex,
+ *  the server keys) then compares one string by pointer instead of a copy by its characters,
+ *  and 100,000 strings fewer survive the parse. A slot holds the last address hashed to it. */
+const ADDRESS_BITS = 12;
+const addressWires = new Int32Array(1 << ADDRESS_BITS);
+const addressTexts: string[] = new Array<string>(1 << ADDRESS_BITS).fill("");
+function addressText(text: string, from: number, to: number, wire: number): string {
+  const h = Math.imul(wire, 0x9e3779b1) >>> (32 - ADDRESS_BITS);
+  const known = addressTexts[h];
+  if (known !== "" && addressWires[h] === wire) return known;
+  const fresh = own(text.slice(from, to));
+  addressWires[h] = wire;
+  addressTexts[h] = fresh;
+  return fresh;
 }
 
 /** Whether `real_server ADDRESS PORT { weight N }` is all there is from i to the line's end
@@ -623,7 +655,7 @@ function quadEnd(text: string, j: number, to: number): number {
  *  complaint: then the address's start and end, the port and the weight are in plainRead;
  *  false for anything else (read word by word, with its errors). A 10,000-service
  *  keepalived.conf has 100,000 such lines: as nodes they were 10 objects each, dropped at once. */
-const plainRead: PlainServer & { address: number; end: number } = { port: 0, weight: 0, address: 0, end: 0 };
+const plainRead = { port: 0, weight: 0, wire: 0, address: 0, end: 0 };
 function plainServerLine(text: string, i: number, to: number): boolean {
   if (!text.startsWith("real_server", i)) return false;
   let j = i + 11;
@@ -653,13 +685,14 @@ function plainServerLine(text: string, i: number, to: number): boolean {
   plainRead.weight = weight;
   plainRead.address = a;
   plainRead.end = addressEnd;
+  plainRead.wire = quadValue;
   return true;
 }
 
 /** The nodes inside a block that scanStatements vouched for (from after its '{' to before its
  *  '}', line and lineStart at from), as parseBlocks would build them from tokenize's tokens.
  *  plainServers (a virtual_server's block): its one-line real_servers as plainServerLine reads
- *  them, a node each with the address for its one argument and the rest in `plain`. */
+ *  them, a node each with the server in `plain`. */
 export function blockChildren(text: string, file: string, from: number, to: number, line: number, lineStart: number, plainServers = false): Node[] {
   const root: Node[] = [];
   const stack: { nodes: Node[]; node?: Node }[] = [{ nodes: root }];
@@ -711,8 +744,11 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     const column = i - lineStart + 1;
     if (plainServers && c === 114 /* r */ && stack.length === 1 && (!current || argsEnded) && plainServerLine(text, i, to)) {
       const p = plainRead;
-      const address: Tok = { text: own(text.slice(p.address, p.end)), file, line, column: p.address - lineStart + 1 };
-      top.nodes.push({ key: { text: "real_server", file, line, column }, args: [address], plain: { port: p.port, weight: p.weight } });
+      const address = addressText(text, p.address, p.end, p.wire);
+      // As keepalived.ts realServerStatement makes it of the words (where: the address's).
+      const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
+        where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
+      top.nodes.push({ key: { text: "real_server", file, line, column }, args: NO_ARGS, plain: { rs, explicitMethod: false, refused: false } });
       current = undefined;
       i = text.indexOf("\n", p.end);
       if (i < 0 || i > to) i = to;

@@ -367,7 +367,23 @@ function mergeKeepsOurs(b: ServiceConfig, o: ServiceConfig, t: ServiceConfig): b
  *  it: the parser gave the same record), the merge keeps them again, with no look inside. */
 const keptAgainst = new WeakMap<ServiceConfig, ServiceConfig>();
 
+/** Whether no two of servers have one key (serverKey), compared field by field for a short list. */
+function distinctServers(servers: RealServerConfig[]): boolean {
+  const n = servers.length;
+  if (n > 16) return false;
+  for (let i = 1; i < n; i++) {
+    const x = servers[i];
+    for (let j = 0; j < i; j++) if (servers[j].port === x.port && servers[j].address === x.address) return false;
+  }
+  return true;
+}
+
 function mergeService(b: ServiceConfig | undefined, o: ServiceConfig | undefined, t: ServiceConfig): ServiceConfig | undefined {
+  // New in the file and not running (every service of a reload from an empty table): the merge
+  // below makes a copy of t of the same value where no two of its servers have one key (its
+  // servers merged by key keep the first's place and the last's record); t itself, as
+  // configurations are not changed in place (a command copies what it changes).
+  if (!b && !o && distinctServers(t.realServers)) return t;
   if (b === t) {
     // Not in the file's change: as the control plane left it (removed, or kept as it is).
     if (!o) return undefined;

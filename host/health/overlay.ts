@@ -12,6 +12,7 @@
 
 import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../config/rules.js";
 import { serverKey, serviceKey } from "../config/model.js";
+import { uncheckedServices } from "../config/health.js";
 
 /** What health checking knows about a server (alive, and what its checkers add to its
  *  configured weight) or a virtual server (quorum); undefined: nothing yet. */
@@ -47,6 +48,7 @@ export function healthHasSay(s: ServiceConfig): boolean {
   const h = s.health;
   if (!h) return false;
   if (h.sorry) return true;
+  if (uncheckedServices.has(s)) return false;
   const servers = s.realServers;
   for (let i = 0; i < servers.length; i++) if (servers[i].health?.checkers.length) return true;
   return false;

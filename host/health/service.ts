@@ -206,6 +206,16 @@ export class HealthService implements HealthView {
     const servers = new Map<string, ServerEntry | UncheckedServers>();
     const checkers = new Map<string, CheckerEntry>();
     for (const { sk, s, old } of found) {
+      if (!old && s && !this.services.has(sk)) {
+        // A service new to health (all of them, a reload from an empty table) none of whose
+        // servers has a checker: its one entry straight into the maps, where the steps below
+        // would put it (it had no entries, and it starts no checker).
+        const entry = this.followUnchecked(s, sk, undefined, this.servers, true);
+        if (entry) {
+          this.services.set(sk, entry);
+          continue;
+        }
+      }
       const oldServers = !old ? NONE : old.unchecked ? [sk] : old.cfg.realServers.map((r) => `${sk} ${serverKey(r)}`);
       const oldCheckers = oldServers.length ? oldServers.flatMap((k) => (this.servers.get(k) as ServerEntry | undefined)?.checkers ?? []) : NO_CHECKERS;
       servers.clear();
