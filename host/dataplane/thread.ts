@@ -4,7 +4,7 @@
 // else is scheduled on this thread, so a configuration being parsed, a control client,
 // a metrics scrape or a long listing on the main thread never delays a frame.
 //
-// The control plane talks to it through a MessagePort and rings a doorbell (tap.c bellOpen)
+// The control plane talks to it through a MessagePort and rings an eventfd doorbell
 // after each message; requests are served between two batches (host/dataplane/requests.ts),
 // so a change applies entirely before or after a batch, never in the middle of one.
 //

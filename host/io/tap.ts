@@ -19,7 +19,7 @@ export interface TapAddon {
   epollOpen(fds: Int32Array, bellFd: number): number;
   /** Block up to timeoutMs; a mask of the ready ifindexes, with BELL_BIT for the doorbell. */
   epollWait(epfd: number, timeoutMs: number): number;
-  /** A doorbell that wakes a thread blocked in epollWait (tap.c bellOpen: a socket, for a synchronous wakeup). */
+  /** An eventfd that wakes a thread blocked in epollWait. */
   bellOpen(): number;
   bellRing(fd: number): void;
   bellClear(fd: number): void;

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -391,7 +392,7 @@ static napi_value tap_unwatch(napi_env env, napi_callback_info info) {
 
 /* ---- a blocking loop on a thread of its own ------------------------------------------
  * The data-path thread waits in epoll_wait itself (nothing else is scheduled on it), and
- * the control plane wakes it with a "doorbell" after posting a message. */
+ * the control plane wakes it with an eventfd "doorbell" after posting a message. */
 
 #define BELL_BIT 31u
 /* In an epoll event's data: the ring port's ARP socket, beside its ifindex. */
@@ -463,35 +464,10 @@ static napi_value loop_epoll_wait(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* bellOpen() -> the doorbell: a non-blocking Unix datagram socket connected to itself (its
- * name the kernel's choice in the abstract namespace; a connected datagram socket takes
- * datagrams from its peer only, so nothing else can ring it). Not an eventfd: a socket's
- * write wakes its epoll waiter as a synchronous wakeup (sock_def_readable ->
- * wake_up_interruptible_sync_poll, passed on by ep_poll_callback), an eventfd's does not
- * (eventfd_write -> wake_up_locked_poll). With no idle CPU, the scheduler then queues the
- * data-path thread on the ringing thread's CPU (wake_affine_idle: sync and one task there),
- * which the control plane leaves within a fraction of a millisecond once it waits for the
- * reply, instead of on the CPU it last ran on. Measured with bench:control's -e at 10,000
- * services (perf sched, 2 vCPUs): the eventfd's wakeups queued the thread behind one of V8's
- * GC threads for 1-5 ms while the ringing CPU went idle, 27 of 1,000 edits. */
+/* bellOpen() -> a non-blocking eventfd. */
 static napi_value bell_open(napi_env env, napi_callback_info info) {
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket (doorbell)", "", errno);
-  struct sockaddr_un self;
-  memset(&self, 0, sizeof self);
-  self.sun_family = AF_UNIX;
-  socklen_t len = sizeof(sa_family_t); /* autobind: an abstract name of the kernel's choice */
-  if (bind(fd, (struct sockaddr *)&self, len) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "bind (doorbell)", "", e);
-  }
-  len = sizeof self;
-  if (getsockname(fd, (struct sockaddr *)&self, &len) < 0 || connect(fd, (struct sockaddr *)&self, len) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, "connect (doorbell)", "", e);
-  }
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "eventfd", "", errno);
   napi_value out;
   CHECK(napi_create_int32(env, fd, &out));
   return out;
@@ -502,9 +478,9 @@ static napi_value bell_ring(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char one = 1;
-  ssize_t w = send(arg_i32(env, argv[0]), &one, 1, MSG_DONTWAIT);
-  (void)w; /* EAGAIN: rings queued up to the socket's buffer, the waiter wakes anyway */
+  uint64_t one = 1;
+  ssize_t w = write(arg_i32(env, argv[0]), &one, sizeof one);
+  (void)w; /* EAGAIN: the counter is saturated, the waiter wakes anyway */
   return NULL;
 }
 
@@ -513,9 +489,9 @@ static napi_value bell_clear(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd = arg_i32(env, argv[0]);
-  char rings[64];
-  while (recv(fd, rings, sizeof rings, MSG_DONTWAIT) >= 0) {}
+  uint64_t v;
+  ssize_t r = read(arg_i32(env, argv[0]), &v, sizeof v);
+  (void)r;
   return NULL;
 }
 
