@@ -209,14 +209,15 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
         if (req.more !== true) batching.refused = false;
         throw new IpvsadmError("an earlier part of this ipvsadm -R was refused: its later parts are not applied, nothing of it was changed", 2);
       }
+      // One request of commands (`wasmvs -e ...`): applied as they are, with no script made
+      // for them (a script's address names are 64 KB of tables: an -e at 10,000 services
+      // allocated them for nothing, and the scavenges they brought landed on some edits).
+      if (req.op === "apply" && req.more !== true && !batching.batch) return { ok: true, changes: await h.applyCommands(commandsOf(req.commands)) };
       // The part read (each line checked) into a script of its own until it is whole.
       const part = new RestoreScript();
-      let commands: Parsed[] | undefined;
       try {
-        if (req.op === "apply") {
-          commands = commandsOf(req.commands);
-          part.addParsed(commands);
-        } else {
+        if (req.op === "apply") part.addParsed(commandsOf(req.commands));
+        else {
           const { text, line } = restorePart(req.text, req.line);
           part.addText(text, line);
         }
@@ -225,8 +226,6 @@ async function handle(h: ControlHost, req: { op?: string; commands?: unknown; se
         else releaseBatch(batching);
         throw e;
       }
-      // One request of commands (`wasmvs -e ...`): applied as they are.
-      if (commands && req.more !== true && !batching.batch) return { ok: true, changes: await h.applyCommands(commands) };
       let script = part;
       if (req.more === true || batching.batch) {
         if (!batching.batch) {
