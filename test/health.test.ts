@@ -3,7 +3,7 @@
 // keywords with their defaults and errors, and the service on a fake clock driving a real
 // engine through the control state (probes faked, time faked, everything else real).
 
-import { describe, it, expect } from "vitest";
+import { beforeAll, describe, it, expect } from "vitest";
 import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -221,14 +221,16 @@ virtual_server 10.0.0.100 80 {
 });
 
 describe("the overlay: what the engine holds", () => {
-  const cfg = conf(`virtual_server 10.0.0.100 80 {
+  // Written in beforeAll: the temporary folder exists only from its own beforeAll on.
+  let cfg: DirectorConfig;
+  beforeAll(() => { cfg = conf(`virtual_server 10.0.0.100 80 {
   sorry_server 10.1.0.99 80
   real_server 10.1.0.11 80 { weight 3
     TCP_CHECK { } }
   real_server 10.1.0.12 80 { weight 2
     inhibit_on_failure
     TCP_CHECK { } }
-}`);
+}`); });
   const view = (states: Record<string, { alive: boolean; add: number }>, quorum?: boolean): HealthView => ({
     server: (_s, r) => states[r], quorumUp: () => quorum,
   });

@@ -43,6 +43,8 @@ export function tempFolder(prefix: string): { path(): string; write(name: string
   return {
     path: () => dir,
     write(name, text) {
+      // Before beforeAll (at collection time) dir is "" and the file would land in the work tree.
+      if (dir === "") throw new Error(`tempFolder(${prefix}).write(${name}) called before its beforeAll ran`);
       const p = join(dir, name);
       mkdirSync(dirname(p), { recursive: true });
       writeFileSync(p, text);
