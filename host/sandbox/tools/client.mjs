@@ -38,7 +38,13 @@ async function httpMode() {
   const times = [];
   let next = 0;
   const worker = async () => {
-    const agent = new http.Agent({ keepAlive: keep, maxSockets: 1 });
+    // Without --keepalive every request must open its own connection (the tests count
+    // connections per server). An agent with a finite maxSockets sends "Connection:
+    // keep-alive" even when keepAlive is false, and hands its socket to a request queued
+    // before the socket was freed: the next request, issued as the previous response
+    // ended, then rode the same connection now and then. Unlimited sockets and keepAlive
+    // false send "Connection: close" and never reuse one.
+    const agent = new http.Agent({ keepAlive: keep, maxSockets: keep ? 1 : Infinity });
     // Each new connection takes the next port (an agent given localPort per request would
     // keep the first one for all its sockets).
     if (firstPort !== undefined) agent.createConnection = (options, cb) => net.createConnection({ ...options, localPort: firstPort + socketsMade++ }, cb);
@@ -50,6 +56,7 @@ async function httpMode() {
           const chunks = [];
           res.on("data", (d) => chunks.push(d));
           res.on("end", () => {
+            if (!keep && req.reusedSocket) errors.push(`${k}: rode an earlier request's connection (the client must open one per request)`);
             bodies[k] = Buffer.concat(chunks).toString();
             times[k] = Date.now();
             ports[k] = req.socket?.localPort;
