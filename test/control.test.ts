@@ -262,4 +262,48 @@ describe("housekeeping on a fake clock", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("an estimator tick gives way to a command being served: it waits until the command is done, or 20 ms at most", async () => {
+    const { FakeClock } = await import("../host/io/clock.js");
+    const { Housekeeping } = await import("../host/control/housekeeping.js");
+    const { Estimator } = await import("../host/control/estimator.js");
+    const t = await setup(HEAD + "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.1.0.11:80 -m\n");
+    const clock = new FakeClock();
+    const health = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
+    const estimator = new Estimator();
+    const hk = new Housekeeping(t.adapter, clock, estimator, { health, survived: () => { health.errors++; }, statusOf: () => ({}) });
+    await hk.start();
+    const turns = async () => { for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r)); };
+    const cps = () => estimator.rates("tcp 10.0.0.100:80").cps;
+    let settled = false;
+    const watch = () => { settled = false; void hk.settled().then(() => { settled = true; }); };
+    expect(estimator.commands.quiet(() => ({ cancel() {} }))).toBeUndefined(); // none served: no wait
+    for (let k = 0; k < 50; k++) connect(t.engine, 50000 + k);
+    // A command is served when the tick is due: the tick waits for it.
+    estimator.commands.started();
+    clock.advance(2000);
+    watch();
+    await turns();
+    expect(settled).toBe(false);
+    expect(cps()).toBe(0);
+    estimator.commands.done();
+    await hk.settled();
+    expect(cps()).toBeGreaterThan(0);
+    // A command that is never done (commands one after another): each piece of the tick waits
+    // 20 ms at most (this tick: a wait before its one slice, after it, and before the next ask).
+    estimator.commands.started();
+    for (let k = 0; k < 50; k++) connect(t.engine, 51000 + k);
+    const before = cps();
+    clock.advance(2000);
+    watch();
+    let waited = 0;
+    for (; waited < 200 && !settled; waited++) { await turns(); clock.advance(1); }
+    expect(settled).toBe(true);
+    expect(waited).toBeGreaterThanOrEqual(20);
+    expect(waited).toBeLessThanOrEqual(60);
+    expect(cps()).not.toBe(before);
+    estimator.commands.done();
+    await hk.stop();
+    expect(health.errors).toBe(0);
+  });
 });
+
