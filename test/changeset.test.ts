@@ -269,3 +269,25 @@ describe("health flips are their own change", () => {
     expect(mismatches(state.running, await adapter.snapshot())).toEqual([]);
   });
 });
+
+describe("the model's routing verdicts, kept by the route list", () => {
+  it("follow an interface's address filled after a first check, and a new configuration sharing the lists gives the same verdict", async () => {
+    const { modelRefusals } = await import("../host/dataplane/changeset.js");
+    // No default route: a DR server is reachable only on the inside interface's subnet.
+    const text = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24\ninterface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24\n` +
+      `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${rs(0)}:80 -g\n`;
+    const prev = parseRules(text.replace(/-a .*\n/, ""), "r");
+    const next = parseRules(text, "r");
+    const sizes = { maxServices: 256, maxRealServers: 4096 };
+    const refusals = (cfg: DirectorConfig) => modelRefusals(cfg, planDifference(prev, cfg).set, sizes).map((e) => e.reason);
+    expect(refusals(next)).toEqual([]);
+    // The inside interface's address as a device might give it, another subnet: the server is off-link.
+    const inside = next.interfaces[1] as { address?: string };
+    const was = inside.address;
+    inside.address = "10.9.0.1/24";
+    expect(refusals(next)).toEqual([`real server ${rs(0)}:80: real server is not on a directly connected network (direct routing needs one)`]);
+    expect(refusals({ ...next })).toEqual([`real server ${rs(0)}:80: real server is not on a directly connected network (direct routing needs one)`]);
+    inside.address = was;
+    expect(refusals({ ...next })).toEqual([]);
+  });
+});
