@@ -196,7 +196,7 @@ export class ControlState {
     }
     let services = next.services;
     if (!nextsList) {
-      services = this.applied.services.slice();
+      services = this.copyOfApplied();
       for (const [i, now] of touched) services[i] = now;
     }
     const eff: DirectorConfig = { ...next, services };
@@ -204,8 +204,31 @@ export class ControlState {
     const refused = modelRefusals(eff, p.set, this.engine.sizes, () => countsOf(this.applied));
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(p.set);
+    const was = this.applied.services;
     this.applied = eff;
+    // The engine's list before: the next copy's, where it is one of these copies and nothing else holds it.
+    if (!nextsList && this.madeLists.has(was) && was.length === services.length && was !== this.current.services && was !== next.services) {
+      this.spareApplied = { list: was, of: services, differs: touched.map(([i]) => i) };
+    }
     return p.words.texts(vrrp);
+  }
+
+  /** The engine's list before the last change of a few services where health has a say (an -e of a
+   *  checked server, health's flips): as spareList, for the list the engine holds. */
+  private spareApplied?: { list: ServiceConfig[]; of: ServiceConfig[]; differs: number[] };
+
+  /** A copy of the list the engine holds, to change the touched services of (copyOfRunning's way). */
+  private copyOfApplied(): ServiceConfig[] {
+    const held = this.applied.services;
+    const spare = this.spareApplied;
+    this.spareApplied = undefined;
+    if (spare && spare.of === held && spare.list.length === held.length) {
+      for (const i of spare.differs) spare.list[i] = held[i];
+      return spare.list;
+    }
+    const list = held.slice();
+    this.madeLists.add(list);
+    return list;
   }
 
   /** next becomes the running configuration: the engine gets its effective form (of the
