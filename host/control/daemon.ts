@@ -70,7 +70,10 @@ export class ControlState {
    *  milliseconds and made the slowest edits. */
   private spareList?: { list: ServiceConfig[]; of: ServiceConfig[]; differs: number[] };
 
-  /** The running configuration (what the file and ipvsadm commands made it). */
+  /** The running configuration (what the file and ipvsadm commands made it). Its services list
+   *  stays as it is while it runs and until the command after the next: then a list this state
+   *  made may be taken again as a command's copy (copyOfRunning; inEngine's likewise,
+   *  copyOfApplied). The listeners are given each new one; whoever keeps one longer keeps a copy. */
   get running(): DirectorConfig {
     return this.current;
   }
