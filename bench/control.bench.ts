@@ -126,7 +126,10 @@ class Bench {
     const t0 = now();
     // WASMVS_BENCH_PROFILE=DIR: the director's CPU profile (node --cpu-prof) written to DIR when it stops.
     const prof = process.env.WASMVS_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.WASMVS_BENCH_PROFILE] : [];
-    const proc = this.sb.spawn(this.sb.director, [process.execPath, ...prof, CLI, "run", "--config", file, "--socket", socket, "--table-file", "none"], name);
+    // WASMVS_BENCH_NODE_FLAGS="--trace-gc ...": node flags for the director (a diagnosis; with
+    // --trace-gc the edit stage counts the collections logged during its edits).
+    const flags = (process.env.WASMVS_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f);
+    const proc = this.sb.spawn(this.sb.director, [process.execPath, ...prof, ...flags, CLI, "run", "--config", file, "--socket", socket, "--table-file", "none"], name);
     while (true) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the director exited: ${this.tail(name)}`);
       if (now() - t0 > limitMs) {
@@ -321,20 +324,41 @@ async function editStage(b: Bench, d: Running, n: number): Promise<Result> {
   const e = changedServer(changeable(n, 1) - 1);
   const [host, port] = e.server.split(":");
   const lat: number[] = [];
+  const at: number[] = [];
+  const logBefore = b.sb.logOf(d.name).length;
   const t0 = now();
   for (let k = 0; k < b.o.edits && now() - t0 < 60_000; k++) {
     const argv = ["-e", "-t", e.service, "-r", `${host}:${port}`, "-m", "-w", String(2 + (k & 1))];
     const s = now();
     await b.ask(d, { op: "apply", commands: [{ argv }] });
     lat.push(now() - s);
+    at.push(s - t0);
   }
+  if (process.env.WASMVS_BENCH_GC_LINES) console.log(`edits over ${round(now() - t0)} ms; slower than 3 ms (ms from the first: ms): ${lat.map((l, k) => [at[k], l]).filter(([, l]) => l > 3).map(([t, l]) => `${round(t)}: ${round(l, 2)}`).join(", ")}`);
+  const logged = b.sb.logOf(d.name).slice(logBefore);
+  const gc = gcDuring(logged);
+  if (process.env.WASMVS_BENCH_GC_LINES) console.log(logged.split("\n").filter((l) => / ms: /.test(l)).join("\n"));
   // The same through the command line, node's start included (a few: each is a process).
   const viaCli: number[] = [];
   for (let k = 0; k < 5; k++) viaCli.push((await b.cli(d, ["-e", "-t", e.service, "-r", e.server, "-m", "-w", String(4 + (k & 1))])).ms);
   return {
     samples: lat.length, p50Ms: round(quantile(lat, 0.5), 2), p99Ms: round(quantile(lat, 0.99), 2), maxMs: round(Math.max(...lat), 2),
-    commandLineMedianMs: round(quantile(viaCli, 0.5)), rssMiB: rssMiB(d.pid),
+    commandLineMedianMs: round(quantile(viaCli, 0.5)), rssMiB: rssMiB(d.pid), ...gc,
   };
+}
+
+/** The collections node's --trace-gc logged in text (none without the flag): how many of each
+ *  kind and their longest pause (ms), per thread ("[pid:0x...]": main thread or data path). */
+function gcDuring(text: string): Result {
+  const out: Record<string, { count: number; maxMs: number; totalMs: number }> = {};
+  for (const m of text.matchAll(/\[\d+:(0x[0-9a-f]+)\][^\n]*?(Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact)[^\n]*?, ([\d.]+) \/ ([\d.]+) ms/g)) {
+    const k = `${m[2]} ${m[1]}`;
+    const e = (out[k] ??= { count: 0, maxMs: 0, totalMs: 0 });
+    e.count++;
+    e.maxMs = Math.max(e.maxMs, Number(m[3]));
+    e.totalMs = round(e.totalMs + Number(m[3]), 2);
+  }
+  return Object.keys(out).length ? { gcDuringEdits: out } : {};
 }
 
 async function reloadStage(b: Bench, d: Running, path: string, n: number): Promise<Result> {

@@ -269,3 +269,64 @@ describe("health flips are their own change", () => {
     expect(mismatches(state.running, await adapter.snapshot())).toEqual([]);
   });
 });
+
+describe("the engine's list, copied for a change where health has a say (the last one's copy, brought up to date)", () => {
+  it("flips and edits one after another, a refused one among them: the engine holds what the model says after each", async () => {
+    const services = Array.from({ length: 6 }, (_, s) => ({ port: 1000 + s, servers: [{ k: 0 }, { k: 1 }, { k: 2 }] }));
+    const text = rules(services);
+    const e = await loadEngine({ batch: 16, connCapacity: 1024 });
+    const c = cfg(text);
+    for (const s of c.services) s.health = { quorum: 0, hysteresis: 0, omega: false, smtpAlert: false, where: { file: "d.rules", line: s.line, column: 1 } };
+    applyConfig(e, c);
+    const adapter = new LocalEngine(e);
+    const down = new Set<string>();
+    const view = { server: (svc: string, srv: string) => ({ alive: !down.has(`${svc} ${srv}`), add: 0 }), quorumUp: () => true };
+    const state = new ControlState(adapter, c, () => cfg(text), () => {}, view);
+    const svc = (p: number) => `tcp ${VIP}:${p}`;
+    const flip = async (p: number, k: number, isDown: boolean) => {
+      if (isDown) down.add(`${svc(p)} ${rs(k)}:${p}`);
+      else down.delete(`${svc(p)} ${rs(k)}:${p}`);
+      await state.refresh([svc(p)]);
+    };
+    const edit = (p: number, k: number, w: number) => state.applyCommands([parseArgs(["-e", "-t", `${VIP}:${p}`, "-r", `${rs(k)}:${p}`, "-m", "-w", String(w)])]);
+    const agree = async () => expect(mismatches(state.inEngine, await adapter.snapshot())).toEqual([]);
+    const steps: (() => Promise<unknown>)[] = [
+      () => flip(1000, 1, true), () => flip(1001, 2, true), () => edit(1002, 0, 4), () => flip(1000, 1, false),
+      () => edit(1003, 1, 5), () => flip(1004, 0, true), () => edit(1001, 0, 6), () => flip(1001, 2, false),
+    ];
+    for (const step of steps) {
+      await step();
+      await agree();
+    }
+    // Refused (the server is not there): nothing changes, and the next steps find every change before it.
+    await expect(edit(1005, 7, 2)).rejects.toThrow();
+    for (const step of [() => edit(1005, 1, 9), () => flip(1003, 0, true), () => edit(1000, 2, 3), () => flip(1004, 0, false), () => flip(1003, 0, false)]) {
+      await step();
+      await agree();
+    }
+    // Every server up again: the engine holds the running configuration itself.
+    expect(mismatches(state.running, await adapter.snapshot())).toEqual([]);
+  });
+});
+
+describe("the model's routing verdicts, kept by the route list", () => {
+  it("follow an interface's address filled after a first check, and a new configuration sharing the lists gives the same verdict", async () => {
+    const { modelRefusals } = await import("../host/dataplane/changeset.js");
+    // No default route: a DR server is reachable only on the inside interface's subnet.
+    const text = `interface 0 name outside mac ${OUT_MAC} address ${DIRECTOR_OUT}/24\ninterface 1 name inside mac ${IN_MAC} address ${DIRECTOR_IN}/24\n` +
+      `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${rs(0)}:80 -g\n`;
+    const prev = parseRules(text.replace(/-a .*\n/, ""), "r");
+    const next = parseRules(text, "r");
+    const sizes = { maxServices: 256, maxRealServers: 4096 };
+    const refusals = (cfg: DirectorConfig) => modelRefusals(cfg, planDifference(prev, cfg).set, sizes).map((e) => e.reason);
+    expect(refusals(next)).toEqual([]);
+    // The inside interface's address as a device might give it, another subnet: the server is off-link.
+    const inside = next.interfaces[1] as { address?: string };
+    const was = inside.address;
+    inside.address = "10.9.0.1/24";
+    expect(refusals(next)).toEqual([`real server ${rs(0)}:80: real server is not on a directly connected network (direct routing needs one)`]);
+    expect(refusals({ ...next })).toEqual([`real server ${rs(0)}:80: real server is not on a directly connected network (direct routing needs one)`]);
+    inside.address = was;
+    expect(refusals({ ...next })).toEqual([]);
+  });
+});

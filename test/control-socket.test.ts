@@ -233,6 +233,39 @@ describe("the control socket", () => {
     server.close();
   });
 
+  it("marks a command as served from its request to its reply (the estimator's tick waits meanwhile), a listing only until its stream begins", async () => {
+    const path = join(dir, "inflight.sock");
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const cfg = parseRules(RULES, "r");
+    applyConfig(engine, cfg);
+    const adapter = new LocalEngine(engine);
+    const state = new ControlState(adapter, cfg, () => cfg);
+    const estimator = new Estimator();
+    const served = () => estimator.commands.quiet(() => ({ cancel() {} })) !== undefined;
+    let release!: () => void;
+    let seen: boolean | undefined;
+    const held = async (c: Parameters<typeof state.applyCommands>[0]) => {
+      seen = served();
+      await new Promise<void>((r) => { release = r; });
+      return state.applyCommands(c);
+    };
+    const server = await startControl({ engine: adapter, estimator, log: () => {}, applyCommands: held, reloadFile: () => state.reloadFile() }, path);
+    expect(served()).toBe(false);
+    const reply = request(path, { op: "apply", commands: [{ argv: ["-e", "-t", "10.0.0.100:80", "-r", "10.1.0.11:80", "-m", "-w", "3"] }] });
+    while (seen === undefined) await new Promise((r) => setTimeout(r, 5));
+    expect(seen).toBe(true);
+    release();
+    expect((await reply).ok).toBe(true);
+    expect(served()).toBe(false);
+    // A refused request and a listing are marked done too.
+    expect((await request(path, { op: "nonsense" })).ok).toBe(false);
+    expect(served()).toBe(false);
+    const lines = await raw(path, `{"op":"list","argv":["-L","-n"]}\n`, false);
+    expect(lines).toContain("10.1.0.11:80");
+    expect(served()).toBe(false);
+    server.close();
+  });
+
   it("a client whose connection closes without a reply says so instead of waiting forever", async () => {
     const path = join(dir, "mute.sock");
     const mute = (await import("node:net")).createServer((s) => s.once("data", () => s.destroy()));

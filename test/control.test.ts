@@ -153,6 +153,45 @@ describe("one model, serialised changes", () => {
   });
 });
 
+describe("a command's copy of the running list (the last one's list, brought up to date)", () => {
+  it("edits, refusals, additions, removals and a reload one after another: each command sees every one before it, and the engine agrees", async () => {
+    const svc = (port: number) => `-A -t 10.0.0.100:${port} -s wrr\n` + [0, 1].map((k) => `-a -t 10.0.0.100:${port} -r ${server(k)}:${port} -m -w 1\n`).join("");
+    const rules = HEAD + [80, 81, 82].map(svc).join("");
+    const t = await setup(rules);
+    const weights = () => t.state.running.services.map((s) => `${s.port}:${s.realServers.map((r) => r.weight).join(",")}`).join(" ");
+    const edit = (port: number, k: number, w: number) => t.cmd(`-e -t 10.0.0.100:${port} -r ${server(k)}:${port} -m -w ${w}`);
+    await edit(80, 0, 2);
+    await edit(81, 1, 3);
+    await edit(82, 0, 4);
+    // The list before the second edit (80 changed) is the third's copy: 80's change is in it.
+    expect(weights()).toBe("80:2,1 81:1,3 82:4,1");
+    // A batch refused after its first command touched 81: nothing of it stays, in the next copies either.
+    await expect(t.state.applyCommands(["-e -t 10.0.0.100:81 -r 10.1.0.11:81 -m -w 9", "-e -t 10.0.0.100:81 -r 10.1.0.99:81 -m -w 9"]
+      .map((l) => parseArgs(l.split(" "))))).rejects.toThrow();
+    await edit(80, 1, 5);
+    expect(weights()).toBe("80:2,5 81:1,3 82:4,1");
+    await edit(82, 1, 6);
+    expect(weights()).toBe("80:2,5 81:1,3 82:4,6");
+    await t.cmd("-A -t 10.0.0.100:83 -s rr");
+    await edit(81, 0, 7);
+    await t.cmd("-D -t 10.0.0.100:80");
+    await edit(82, 0, 8);
+    await edit(83, 0, 0).catch(() => {}); // 83 has no server 0: refused
+    await edit(81, 1, 9);
+    expect(weights()).toBe("81:7,9 82:8,6 83:");
+    expect(await t.drift()).toEqual([]);
+    // A reload (a list the merge made: 84 added by the file; 80's removal stays) and edits after it.
+    t.setFile(rules + svc(84));
+    await t.state.reload();
+    await edit(82, 1, 10);
+    await edit(81, 0, 11);
+    await edit(82, 0, 12);
+    await edit(84, 1, 13);
+    expect(weights()).toBe("81:11,9 82:12,10 84:1,13 83:");
+    expect(await t.drift()).toEqual([]);
+  });
+});
+
 describe("control-plane timer lateness", () => {
   it("records how late a periodic timer fires: last, greatest, 99th percentile (fake clock)", async () => {
     const { Lateness } = await import("../host/io/lateness.js");
@@ -223,4 +262,48 @@ describe("housekeeping on a fake clock", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("an estimator tick gives way to a command being served: it waits until the command is done, or 20 ms at most", async () => {
+    const { FakeClock } = await import("../host/io/clock.js");
+    const { Housekeeping } = await import("../host/control/housekeeping.js");
+    const { Estimator } = await import("../host/control/estimator.js");
+    const t = await setup(HEAD + "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.1.0.11:80 -m\n");
+    const clock = new FakeClock();
+    const health = { errors: 0, lagMs: 0, lagMaxMs: 0, refused: 0 };
+    const estimator = new Estimator();
+    const hk = new Housekeeping(t.adapter, clock, estimator, { health, survived: () => { health.errors++; }, statusOf: () => ({}) });
+    await hk.start();
+    const turns = async () => { for (let k = 0; k < 20; k++) await new Promise((r) => setImmediate(r)); };
+    const cps = () => estimator.rates("tcp 10.0.0.100:80").cps;
+    let settled = false;
+    const watch = () => { settled = false; void hk.settled().then(() => { settled = true; }); };
+    expect(estimator.commands.quiet(() => ({ cancel() {} }))).toBeUndefined(); // none served: no wait
+    for (let k = 0; k < 50; k++) connect(t.engine, 50000 + k);
+    // A command is served when the tick is due: the tick waits for it.
+    estimator.commands.started();
+    clock.advance(2000);
+    watch();
+    await turns();
+    expect(settled).toBe(false);
+    expect(cps()).toBe(0);
+    estimator.commands.done();
+    await hk.settled();
+    expect(cps()).toBeGreaterThan(0);
+    // A command that is never done (commands one after another): each piece of the tick waits
+    // 20 ms at most (this tick: a wait before its one slice, after it, and before the next ask).
+    estimator.commands.started();
+    for (let k = 0; k < 50; k++) connect(t.engine, 51000 + k);
+    const before = cps();
+    clock.advance(2000);
+    watch();
+    let waited = 0;
+    for (; waited < 200 && !settled; waited++) { await turns(); clock.advance(1); }
+    expect(settled).toBe(true);
+    expect(waited).toBeGreaterThanOrEqual(20);
+    expect(waited).toBeLessThanOrEqual(60);
+    expect(cps()).not.toBe(before);
+    estimator.commands.done();
+    await hk.stop();
+    expect(health.errors).toBe(0);
+  });
 });
+

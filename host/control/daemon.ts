@@ -61,8 +61,19 @@ export class ControlState {
   private appliedWith: HealthView;
   /** Effective configurations computed whole, with the view they were computed with. */
   private readonly computedWhole = new WeakMap<DirectorConfig, HealthView>();
+  /** Lists of services this state made as a command's copy of the running list (copyOfRunning). */
+  private readonly madeLists = new WeakSet<ServiceConfig[]>();
+  /** The running list before the last command, once nothing holds it any more: the next
+   *  command's copy, made equal to the running list (`of`) by writing the positions where the
+   *  two differ. A copy of the list per command was 80 KB at 10,000 services, most of what an
+   *  -e allocated (~110 KB); the scavenges it brought, one every ~130 edits, each held a CPU for
+   *  milliseconds and made the slowest edits. */
+  private spareList?: { list: ServiceConfig[]; of: ServiceConfig[]; differs: number[] };
 
-  /** The running configuration (what the file and ipvsadm commands made it). */
+  /** The running configuration (what the file and ipvsadm commands made it). Its services list
+   *  stays as it is while it runs and until the command after the next: then a list this state
+   *  made may be taken again as a command's copy (copyOfRunning; inEngine's likewise,
+   *  copyOfApplied). The listeners are given each new one; whoever keeps one longer keeps a copy. */
   get running(): DirectorConfig {
     return this.current;
   }
@@ -188,7 +199,7 @@ export class ControlState {
     }
     let services = next.services;
     if (!nextsList) {
-      services = this.applied.services.slice();
+      services = this.copyOfApplied();
       for (const [i, now] of touched) services[i] = now;
     }
     const eff: DirectorConfig = { ...next, services };
@@ -196,8 +207,31 @@ export class ControlState {
     const refused = modelRefusals(eff, p.set, this.engine.sizes, () => countsOf(this.applied));
     if (refused.length) throw ConfigError.all(refused);
     const vrrp = await this.engine.applySet(p.set);
+    const was = this.applied.services;
     this.applied = eff;
+    // The engine's list before: the next copy's, where it is one of these copies and nothing else holds it.
+    if (!nextsList && this.madeLists.has(was) && was.length === services.length && was !== this.current.services && was !== next.services) {
+      this.spareApplied = { list: was, of: services, differs: touched.map(([i]) => i) };
+    }
     return p.words.texts(vrrp);
+  }
+
+  /** The engine's list before the last change of a few services where health has a say (an -e of a
+   *  checked server, health's flips): as spareList, for the list the engine holds. */
+  private spareApplied?: { list: ServiceConfig[]; of: ServiceConfig[]; differs: number[] };
+
+  /** A copy of the list the engine holds, to change the touched services of (copyOfRunning's way). */
+  private copyOfApplied(): ServiceConfig[] {
+    const held = this.applied.services;
+    const spare = this.spareApplied;
+    this.spareApplied = undefined;
+    if (spare && spare.of === held && spare.list.length === held.length) {
+      for (const i of spare.differs) spare.list[i] = held[i];
+      return spare.list;
+    }
+    const list = held.slice();
+    this.madeLists.add(list);
+    return list;
   }
 
   /** next becomes the running configuration: the engine gets its effective form (of the
@@ -288,8 +322,9 @@ export class ControlState {
    *  carry line numbers (an -R: engine refusals name the line). */
   private applyChange(run: (table: ServiceTable) => void, lines: boolean): Promise<Changes> {
     return this.serial(async () => {
-      const next: DirectorConfig = { ...this.current, services: this.current.services.slice() };
-      const table = new ServiceTable(next, true, this.current.services);
+      const was = this.current.services;
+      const next: DirectorConfig = { ...this.current, services: this.copyOfRunning() };
+      const table = new ServiceTable(next, true, was);
       run(table);
       table.done();
       // A new VIP may be some other service's real server: then every service is checked.
@@ -298,6 +333,7 @@ export class ControlState {
       try {
         // A removal moves the positions after it: the whole difference then (-D and -C only).
         const changes = await this.commit(next, table.removed ? undefined : { keys: [...table.touched.keys()], director: next.timeouts !== this.current.timeouts });
+        this.keepSpare(was, table);
         if (changes.length) this.log(`control: ${inBrief(changes)}`);
         return changes;
       } catch (e) {
@@ -306,6 +342,41 @@ export class ControlState {
         throw e;
       }
     });
+  }
+
+  /** A copy of the running list of services for a command to change (copy-on-write: the
+   *  running list itself is never changed): the spare list brought up to date, or a new copy. */
+  private copyOfRunning(): ServiceConfig[] {
+    const running = this.current.services;
+    const spare = this.spareList;
+    // Taken whatever happens: a refused command leaves its copy half changed.
+    this.spareList = undefined;
+    if (spare && spare.of === running && spare.list.length === running.length) {
+      for (const i of spare.differs) spare.list[i] = running[i];
+      return spare.list;
+    }
+    const list = running.slice();
+    this.madeLists.add(list);
+    return list;
+  }
+
+  /** After a command went through: was (the running list before it) is the next command's
+   *  spare when this state made it and nothing holds it now. The file's list (the loaded
+   *  configuration: the data path and the services were started with it), the engine's
+   *  (health's effective list may be the running one) and the running list are never taken;
+   *  the listeners were given the new configuration and let go of the old one. A command that
+   *  added or removed a service moved positions: no spare then. */
+  private keepSpare(was: ServiceConfig[], table: ServiceTable): void {
+    const running = this.current.services;
+    if (table.added || table.removed || !this.madeLists.has(was) || was.length !== running.length) return;
+    if (was === running || was === this.applied.services || was === this.file.services) return;
+    const differs: number[] = [];
+    for (const k of table.touched.keys()) {
+      const i = servicePosition(running, k);
+      if (i === undefined) return;
+      differs.push(i);
+    }
+    this.spareList = { list: was, of: running, differs };
   }
 
   /** Re-read the file and merge it in (model.ts: what the file did not change stays as the

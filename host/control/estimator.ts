@@ -67,7 +67,55 @@ const fresh = (c: Counters, tick: number): State => ({
   cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0, tick,
 });
 
+/**
+ * The control socket's commands being served, which the estimator's tick gives way to: between
+ * its pieces the tick waits while a command is served (housekeeping.ts). A tick at 10,000
+ * services × 10 is ~110 pieces of the main thread (0.3-1 ms each, hundreds of ms in all on a
+ * loaded 2-vCPU machine), and an -e served meanwhile waited for a piece at each of its steps
+ * (its request read, the data-path thread's reply) and for the counters slices the tick had
+ * queued on the data-path thread before its change set: 3-8 ms instead of ~1. IPVS runs its
+ * estimator in kthreads apart from the control path for the same reason (ip_vs_est.c, 6.2).
+ * A wait is bounded (the caller's timer), so commands one after another never starve the
+ * estimator: the counters of a tick are then read a few milliseconds later, as IPVS's own
+ * kthreads read them with jitter.
+ */
+export class CommandsInFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  started(): void {
+    this.count++;
+  }
+
+  done(): void {
+    if (this.count === 0 || --this.count > 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const f of waiters) f();
+  }
+
+  /** None being served: undefined (no wait). Else a promise that resolves once none is, or when
+   *  after(f) calls f (a timer: the longest wait), whichever comes first. */
+  quiet(after: (f: () => void) => { cancel(): void }): Promise<void> | undefined {
+    if (this.count === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      let timer: { cancel(): void } | undefined;
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        timer?.cancel();
+        resolve();
+      };
+      this.waiters.push(finish);
+      timer = after(finish);
+    });
+  }
+}
+
 export class Estimator {
+  /** The commands the ticks give way to (the control socket marks them: server.ts). */
+  readonly commands = new CommandsInFlight();
   private states = new Map<string, State>();
   private ticks = 0;
   /** By table index (arrays, not Maps: an index read from a Float64Array is a double, which a

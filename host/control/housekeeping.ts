@@ -28,6 +28,10 @@ const NEW_SLOTS_PER_TURN = 1024;
  *  main thread 2-5 ms on a director's second tick, an -e arriving meanwhile waited). */
 const ESTIMATES_PER_TURN = 1024;
 
+/** The longest a piece of an estimator tick waits for a command being served (Estimator.commands):
+ *  commands back to back (a script of -e) delay a tick's pieces by this much at most. */
+const COMMAND_WAIT_MS = 20;
+
 /** The main thread's time making the status file's text between two turns of the event loop. */
 const STATUS_MS_PER_TURN = 0.5;
 
@@ -173,14 +177,19 @@ export class Housekeeping {
         for (const s of slice) services.push(s);
       }
     } else {
+      const commandServed = () => this.estimator.commands.quiet((f) => this.clock.after(COMMAND_WAIT_MS, f));
       for await (const rows of this.engine.counterSlices()) {
         // A slice is estimated a part at a time, the event loop served in between; one whose
         // objects are new to the estimator (the first tick after a start or a large -R) makes
-        // their keys a part at a time too.
+        // their keys a part at a time too. A command being served goes first (CommandsInFlight).
+        await commandServed();
         for (let at = this.estimator.updateRows(rows, 0, NEW_SLOTS_PER_TURN, ESTIMATES_PER_TURN); at < rows.length;
           at = this.estimator.updateRows(rows, at, NEW_SLOTS_PER_TURN, ESTIMATES_PER_TURN)) {
           await new Promise<void>((resolve) => setImmediate(resolve));
+          await commandServed();
         }
+        // (and before the next slice is asked of the data-path thread, where it would go first)
+        await commandServed();
       }
     }
     this.estimator.end();

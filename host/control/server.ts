@@ -359,6 +359,9 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
         // take longer than the idle timeout, and closing the client then loses the answer.
         // The clock runs again for the reply's write (a client that never reads is closed).
         sock.setTimeout(0);
+        // The estimator's tick gives way while a command is served (CommandsInFlight); a listing's
+        // stream is not waited for (its pieces take turns with the tick's).
+        h.estimator.commands.started();
         try {
           reply = await handle(h, JSON.parse(line), batching);
         } catch (e) {
@@ -366,6 +369,7 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
         }
         sock.setTimeout(idleMs);
         const stream = (reply as { stream?: AsyncGenerator<string> }).stream;
+        if (stream) h.estimator.commands.done();
         if (stream) {
           // A listing: each piece written as it comes and the next read only once the kernel has
           // taken it (drain), so a 64k-service listing holds one slice in memory, not the whole text.
@@ -378,7 +382,11 @@ export async function startControl(h: ControlHost, path: string, o: ControlOptio
             last = failure(e);
           }
           if (!(await send(last))) break;
-        } else if (!(await send(reply))) break;
+        } else {
+          const sent = await send(reply);
+          h.estimator.commands.done();
+          if (!sent) break;
+        }
       }
       serving = false;
       if (!sock.destroyed) sock.resume();
