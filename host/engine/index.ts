@@ -13,7 +13,7 @@ import {
   Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -720,6 +720,31 @@ export class Engine {
     const mtu = spec.mtu ?? 1500;
     if (mtu + ETHERNET_OVERHEAD > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
     check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
+  }
+
+  /** Give interface ifindex an IPv6 address (four words as Ip6Words) with its prefix length:
+   *  a link-local one (fe80::/10) replaces the one the engine made from the MAC (modified
+   *  EUI-64), others take one of its Abi.MAX_IPV6_ADDRESSES - 1 global slots. */
+  setInterfaceIpv6(ifindex: number, address: Ip6Words, prefixLen: number): void {
+    check(this.exports.setInterfaceIpv6(ifindex, address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0, prefixLen),
+      `interface ${ifindex}: IPv6 address`, `interface ${ifindex} holds ${Abi.MAX_IPV6_ADDRESSES - 1} global IPv6 addresses already`);
+  }
+
+  /** Remove an IPv6 address from interface ifindex (the link-local one goes back to the one made from the MAC). */
+  deleteInterfaceIpv6(ifindex: number, address: Ip6Words): void {
+    check(this.exports.deleteInterfaceIpv6(ifindex, address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0), `interface ${ifindex}: IPv6 address`);
+  }
+
+  /** The IPv6 addresses of interface ifindex, link-local first. */
+  interfaceIpv6(ifindex: number): { address: Ip6Words; prefixLen: number }[] {
+    const out: { address: Ip6Words; prefixLen: number }[] = [];
+    for (let k = 0; k < Abi.MAX_IPV6_ADDRESSES; k++) {
+      const prefixLen = this.exports.interfaceIpv6PrefixLen(ifindex, k);
+      if (prefixLen < 0) continue;
+      const w = (i: number) => this.exports.interfaceIpv6Word(ifindex, k, i) >>> 0;
+      out.push({ address: [w(0), w(1), w(2), w(3)], prefixLen });
+    }
+    return out;
   }
 
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
