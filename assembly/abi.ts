@@ -25,8 +25,10 @@ export enum Abi {
    *  and SCHED_TABLE_DIRTY; lblc/lblcr entries widened. 8: IPv6 on the link (issue 20): drop
    *  reasons DROP_IPV6_* (the header gate and its extension-header walk), DROP_ICMPV6_* and
    *  DROP_NDP_* (RFC 4861 7.1.1/7.1.2) inserted after DROP_SYNC_BAD_MAC, so the counters from
-   *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES; the
-   *  exports setInterfaceIpv6 and ifaceIpv6Address (route/route.ts). */
+   *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES and
+   *  the interface IPv6 exports (setInterfaceIpv6, deleteInterfaceIpv6, interfaceIpv6Word,
+   *  interfaceIpv6PrefixLen); the IPv6 neighbour table (Neigh6Field, Abi.MAX_IPV6_NEIGHBOURS,
+   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). */
   VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -55,6 +57,8 @@ export enum Abi {
   /** IPv6 addresses of one interface: its link-local (slot 0, from the MAC by modified
    *  EUI-64) and up to three global ones (route/route.ts). */
   MAX_IPV6_ADDRESSES = 4,
+  /** Entries of the IPv6 neighbour table (neigh/neigh6.ts; a power of two). */
+  MAX_IPV6_NEIGHBOURS = 256,
 }
 
 /** The advert queue (Region.VRRP_QUEUE): a u32 count at 0, entries of ENTRY_SIZE from
@@ -494,6 +498,17 @@ export enum NeighField {
   LAST_PROBE = 16,
   PROBES = 20,
   SIZE = 24,
+}
+
+/** IPv6 neighbour entry (neigh/neigh6.ts), 32 bytes: the address in wire order, the MAC,
+ *  a NeighState, the interface, when it was last confirmed (ms). */
+export enum Neigh6Field {
+  ADDR = 0,
+  MAC = 16,
+  STATE = 22,
+  IFINDEX = 23,
+  CONFIRMED = 24,
+  SIZE = 32,
 }
 
 /** Neighbour states (NeighField.STATE); 0 is an empty slot. */

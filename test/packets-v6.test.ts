@@ -274,3 +274,67 @@ describe("every IPv6 drop reason", () => {
     expect(send(e, fromClient(echo(CLIENT6, ME), "02:00:00:00:00:99")).counter).toBe("drop_other_host");
   });
 });
+
+describe("the IPv6 neighbour table (RFC 4861 7.2.3, 7.2.5)", () => {
+  const C = ip6Words(CLIENT6);
+
+  it("a solicitation with a source link-layer option makes the solicitor's entry STALE with that MAC; the same MAC again keeps its state, a new one is taken", async () => {
+    const e = await engine();
+    expect(e.neighbourV6(C)).toBeUndefined();
+    send(e, fromClient(ns({ sll: CLIENT_MAC })));
+    expect(e.neighbourV6(C)).toEqual({ mac: CLIENT_MAC, state: "stale", ifindex: 0 });
+    send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: NA_S | NA_O, tll: CLIENT_MAC })));
+    expect(e.neighbourV6(C)?.state).toBe("reachable");
+    send(e, fromClient(ns({ sll: CLIENT_MAC })));
+    expect(e.neighbourV6(C)?.state).toBe("reachable");
+    send(e, fromClient(ns({ sll: OTHER_MAC })));
+    expect(e.neighbourV6(C)).toEqual({ mac: OTHER_MAC, state: "stale", ifindex: 0 });
+    expect(e.neighbourV6Count).toBe(1);
+  });
+
+  it("advertisements: Solicited confirms (reachable); Override takes a new MAC; without Override a new MAC is refused and a reachable entry turns stale", async () => {
+    const e = await engine();
+    send(e, fromClient(ns({ sll: CLIENT_MAC })));
+    expect(send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: NA_S, tll: OTHER_MAC }))).counter).toBe("consumed");
+    expect(e.neighbourV6(C)).toEqual({ mac: CLIENT_MAC, state: "stale", ifindex: 0 });
+    send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: NA_S })));
+    expect(e.neighbourV6(C)).toEqual({ mac: CLIENT_MAC, state: "reachable", ifindex: 0 });
+    send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: 0, tll: OTHER_MAC })));
+    expect(e.neighbourV6(C)).toEqual({ mac: CLIENT_MAC, state: "stale", ifindex: 0 });
+    send(e, fromClient(na({ target: CLIENT6, flags: NA_O, tll: OTHER_MAC }), ALL_NODES_MAC));
+    expect(e.neighbourV6(C)).toEqual({ mac: OTHER_MAC, state: "stale", ifindex: 0 });
+    send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: NA_S | NA_O, tll: CLIENT_MAC })));
+    expect(e.neighbourV6(C)).toEqual({ mac: CLIENT_MAC, state: "reachable", ifindex: 0 });
+  });
+
+  it("a reachable entry reads stale after 30 s without confirmation (REACHABLE_MS, as the IPv4 table)", async () => {
+    const e = await engine();
+    send(e, fromClient(ns({ sll: CLIENT_MAC })));
+    send(e, fromClient(na({ target: CLIENT6, dst: ME, flags: NA_S | NA_O })));
+    expect(e.neighbourV6(C)?.state).toBe("reachable");
+    e.tick(1000 + 30_001);
+    expect(e.neighbourV6(C)?.state).toBe("stale");
+  });
+
+  it("unsolicited and forged advertisements plant nothing (Linux ignores them for unknown neighbours); DAD probes learn nothing", async () => {
+    const e = await engine();
+    for (let i = 0; i < 1000; i++) {
+      const target = `2001:db8::${(0x1000 + i).toString(16)}`;
+      expect(send(e, fromClient(na({ target, flags: NA_O, tll: OTHER_MAC }), ALL_NODES_MAC)).counter).toBe("drop_ndp_na_unsolicited");
+    }
+    send(e, fromClient(ns({ src: "::", dst: solicitedNode(ME) }), multicastMac(solicitedNode(ME))));
+    expect(e.neighbourV6Count).toBe(0);
+  });
+
+  it("a flood of solicitations from 3,000 sources: every one answered, the table bounded at its 256 entries", async () => {
+    const e = await engine();
+    for (let i = 0; i < 3000; i++) {
+      const src = `2001:db8::${(i >> 8).toString(16)}:${(i & 255).toString(16)}:${i.toString(16)}`;
+      const r = send(e, fromClient(ns({ src, sll: CLIENT_MAC })));
+      expect(r.out).toHaveLength(1);
+    }
+    expect(e.neighbourV6Count).toBeGreaterThan(200);
+    expect(e.neighbourV6Count).toBeLessThanOrEqual(256);
+    expect(e.counters().neighbour_adverts_sent).toBe(3000n);
+  });
+});

@@ -15,11 +15,12 @@ import { ipv6AddrCopy, ipv6Check, ipv6Dst, ipv6HopLimit, ipv6IsAllNodes, ipv6IsM
   ipv6PayloadLen, ipv6Src, ipv6UpperOffset, ipv6UpperProto, Ipv6Field, ALL_NODES_HI, ALL_NODES_LO, IPV6_HEADER_LEN, NH_ICMPV6 } from "../wire/ipv6";
 import { icmpv6Check, icmpv6FillChecksum, icmpv6SetTypeUpdatingChecksum, icmpv6Type, ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST,
   ICMPV6_NEIGHBOUR_ADVERT, ICMPV6_NEIGHBOUR_SOLICIT } from "../wire/icmpv6";
-import { naEmit, naFlags, ndpCheck, ndpSourceLinkLayer, ndpTarget, NA_OVERRIDE, NA_SOLICITED, NDP_HOP_LIMIT, NDP_LL_OPTION_LEN, NDP_MESSAGE_LEN } from "../wire/ndp";
+import { naEmit, naFlags, ndpCheck, ndpSourceLinkLayer, ndpTarget, ndpTargetLinkLayer, NA_OVERRIDE, NA_SOLICITED, NDP_HOP_LIMIT, NDP_LL_OPTION_LEN, NDP_MESSAGE_LEN } from "../wire/ndp";
 import { ifaceMac, ipv6IfaceHolds, ipv6IfaceJoined, ipv6IsOurs } from "../route/route";
 import { count, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
 import { txPush } from "./tx";
+import { neigh6Advertised, neigh6LearnFromSolicitation } from "../neigh/neigh6";
 
 /** Linux's default hop limit (net.ipv6.conf.*.hop_limit = 64), for the echo replies. */
 @inline const DEFAULT_HOP_LIMIT: u32 = 64;
@@ -36,10 +37,11 @@ const addrScratch: usize = memory.data(16);
 
 /** One IPv6 frame (ethertype 0x86DD) on ifindex. */
 export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
+  // The group filter a NIC applies before the stack sees the frame.
+  if (ethIsGroup(frame) && !macJoined(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
   let ip = frame + l2len;
   let bad = ipv6Check(ip, len - l2len);
   if (bad != 0) { count(bad); return; }
-  if (ethIsGroup(frame) && !macJoined(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
   let dst = ipv6Dst(ip);
   let multicast = ipv6IsMulticast(dst);
   if (multicast) {
@@ -83,6 +85,8 @@ function neighbourSolicitation(frame: usize, l2len: u32, ip: usize, icmp: usize,
   if (dad && (ndpSourceLinkLayer != 0 || !ipv6IsSolicitedNode(ipv6Dst(ip)))) { count(Counter.DROP_NDP_BAD_UNSPECIFIED_SOURCE); return; }
   // ndisc_recv_ns: the target must be an address of the interface the solicitation came in on.
   if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
+  // 7.2.3: the solicitor's link-layer address, when it gave one, goes into the table (STALE).
+  if (!dad && ndpSourceLinkLayer != 0) neigh6LearnFromSolicitation(src, icmp + ndpSourceLinkLayer, ifindex);
   let target = addrScratch;
   ipv6AddrCopy(target, ndpTarget(icmp));
   let mac = ifaceMac(ifindex);
@@ -118,14 +122,15 @@ function neighbourSolicitation(frame: usize, l2len: u32, ip: usize, icmp: usize,
   else count(Counter.DROP_TX_FULL);
 }
 
-/** RFC 4861 7.1.2 checks; then, with no IPv6 neighbour table yet, every advertisement is
- *  one for a neighbour the director holds no entry for, which Linux ignores. */
+/** RFC 4861 7.1.2 checks, then 7.2.5: an advertisement updates the entry of its target;
+ *  one for a neighbour the director holds no entry for is ignored, as Linux does. */
 function neighbourAdvertisement(ip: usize, icmp: usize, icmpLen: u32, ifindex: u32, multicast: bool): void {
   let bad = ndpCheck(icmp, icmpLen, ipv6HopLimit(ip));
   if (bad != 0) { count(bad); return; }
   if (multicast && (naFlags(icmp) & NA_SOLICITED) != 0) { count(Counter.DROP_NDP_SOLICITED_TO_MULTICAST); return; }
   if (ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_NA_FOR_OUR_ADDRESS); return; }
-  count(Counter.DROP_NDP_NA_UNSOLICITED);
+  let tll = ndpTargetLinkLayer != 0 ? icmp + ndpTargetLinkLayer : 0;
+  count(neigh6Advertised(ndpTarget(icmp), naFlags(icmp), tll, ifindex) ? Counter.CONSUMED : Counter.DROP_NDP_NA_UNSOLICITED);
 }
 
 /** Answer an echo request in place (RFC 4443 4.2): from the address asked to the asker,

@@ -33,9 +33,10 @@ export namespace NdpField {
 @inline export function ndpTarget(icmp: usize): usize { return icmp + NdpField.TARGET; }
 @inline export function naFlags(icmp: usize): u32 { return <u32>load<u8>(icmp, NdpField.FLAGS); }
 
-/** What the last ndpCheck found: the offset (from the message) of the value of the
- *  source link-layer address option of an Ethernet size, or 0 if there was none. */
+/** What the last ndpCheck found: the offsets (from the message) of the values of the
+ *  source and target link-layer address options of an Ethernet size, or 0 if none. */
 export let ndpSourceLinkLayer: u32 = 0;
+export let ndpTargetLinkLayer: u32 = 0;
 
 /** The checks RFC 4861 7.1.1 and 7.1.2 share (the checksum passed already): 0 or the drop
  *  counter. Walks the options by their lengths (each at least 8 bytes), never past len. */
@@ -44,12 +45,15 @@ export function ndpCheck(icmp: usize, len: u32, hopLimit: u32): i32 {
   if (load<u8>(icmp, 1) != 0) return Counter.DROP_NDP_BAD_CODE;
   if (len < NDP_MESSAGE_LEN || ipv6IsMulticast(ndpTarget(icmp))) return Counter.DROP_NDP_MALFORMED;
   ndpSourceLinkLayer = 0;
+  ndpTargetLinkLayer = 0;
   let i: u32 = NDP_MESSAGE_LEN;
   while (i < len) {
     if (i + 2 > len) return Counter.DROP_NDP_BAD_OPTION;
     let olen = <u32>load<u8>(icmp + i + 1) << 3;
     if (olen == 0 || i + olen > len) return Counter.DROP_NDP_BAD_OPTION;
-    if (<u32>load<u8>(icmp + i) == NDP_OPT_SOURCE_LL && olen == NDP_LL_OPTION_LEN) ndpSourceLinkLayer = i + 2;
+    let type = <u32>load<u8>(icmp + i);
+    if (olen == NDP_LL_OPTION_LEN && type == NDP_OPT_SOURCE_LL) ndpSourceLinkLayer = i + 2;
+    else if (olen == NDP_LL_OPTION_LEN && type == NDP_OPT_TARGET_LL) ndpTargetLinkLayer = i + 2;
     i += olen;
   }
   return 0;

@@ -10,7 +10,7 @@
 //    These validate and throw EngineError with a readable message; nothing changes on error.
 
 import {
-  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
+  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Neigh6Field, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
 import { ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
@@ -1108,6 +1108,22 @@ export class Engine {
       if (name) out[name]++;
     }
     return out;
+  }
+
+  /** The IPv6 neighbour entry for an address (learnt from the solicitations the engine
+   *  answers, kept up to date by advertisements), or undefined. */
+  neighbourV6(address: Ip6Words): { mac: string; state: string; ifindex: number } | undefined {
+    const p = this.exports.neighbourV6Find(address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0);
+    if (p === 0) return undefined;
+    const names: Record<number, string> = { [NeighState.INCOMPLETE]: "incomplete", [NeighState.REACHABLE]: "reachable", [NeighState.STALE]: "stale",
+      [NeighState.DELAY]: "delay", [NeighState.PROBE]: "probe", [NeighState.STATIC]: "static", [NeighState.FAILED]: "failed" };
+    const mac = Array.from(this.u8.subarray(p + Neigh6Field.MAC, p + Neigh6Field.MAC + 6), (x) => x.toString(16).padStart(2, "0")).join(":");
+    return { mac, state: names[this.u8[p + Neigh6Field.STATE]] ?? "none", ifindex: this.u8[p + Neigh6Field.IFINDEX] };
+  }
+
+  /** IPv6 neighbour entries in use (at most Abi.MAX_IPV6_NEIGHBOURS). */
+  get neighbourV6Count(): number {
+    return this.exports.neighbourV6Count();
   }
 
   // ---- connections and timeouts ------------------------------------------------------------
