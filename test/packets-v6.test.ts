@@ -12,6 +12,9 @@ import {
 } from "./helpers/packet6.js";
 import { Counter } from "../host/engine/abi.js";
 import type { Engine } from "../host/engine/index.js";
+import { loadWire } from "./helpers/wiretest.js";
+import { inetChecksum } from "./helpers/packet.js";
+import { pseudoSum6 } from "./helpers/packet6.js";
 
 const ME = "2001:db8::1";
 const CLIENT6 = "2001:db8::c";
@@ -336,5 +339,48 @@ describe("the IPv6 neighbour table (RFC 4861 7.2.3, 7.2.5)", () => {
     expect(e.neighbourV6Count).toBeGreaterThan(200);
     expect(e.neighbourV6Count).toBeLessThanOrEqual(256);
     expect(e.counters().neighbour_adverts_sent).toBe(3000n);
+  });
+});
+
+describe("wire/ipv6.ts, wire/ndp.ts and the IPv6 pseudo-header sum, on their own (wasm/wiretest.wasm)", () => {
+  it("the pseudo-header checksum agrees with an independent sum: odd and even lengths, and an upper-layer length past 65,535 (its high word counts)", () => {
+    const { w, put } = loadWire();
+    let seed = 0x2545f491;
+    const rnd = () => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) & 255; };
+    for (const len of [0, 1, 7, 8, 63, 64, 1279, 70001]) {
+      const msg = Array.from({ length: len }, rnd);
+      const src = Array.from({ length: 16 }, rnd);
+      const dst = Array.from({ length: 16 }, rnd);
+      const m = put(msg, 0);
+      const s = put(src, 100_000);
+      const d = put(dst, 100_016);
+      // The engine's value is as store<u16> writes it: the wire's big-endian value byte-swapped.
+      const c = w.l4Checksum6(s, d, 58, m, len);
+      expect(((c >> 8) | (c << 8)) & 0xffff, `length ${len}`).toBe(inetChecksum(msg, pseudoSum6(src, dst, 58, len)));
+    }
+  });
+
+  it("the gate: the upper layer after hop-by-hop and destination options, its offset, and the header emitted back", () => {
+    const { w, put, get } = loadWire();
+    const pkt = ipv6({ src: CLIENT6, dst: ME, nextHeader: NH.HOP_BY_HOP }, [...optionsHeader(NH.DEST_OPTS, [5, 2, 0, 0]), ...optionsHeader(NH.ICMPV6), 128, 0, 0, 0, 0, 0, 0, 0]);
+    const p = put(pkt);
+    expect([w.ipv6Check(p, pkt.length), w.ipv6UpperProto(), w.ipv6UpperOffset()]).toEqual([0, 58, 56]);
+    expect(w.ipv6Check(p, pkt.length - 1)).toBe(Counter.DROP_IPV6_BAD_LENGTH);
+    const out = put([], 2048);
+    w.ipv6Emit(out, pkt.length - 40, NH.HOP_BY_HOP, 64, p + 8, p + 24);
+    expect(get(out, 40)).toEqual(pkt.slice(0, 40));
+  });
+
+  it("an advertisement emitted into a 0xa5-filled buffer, then read back by ndpCheck (target link-layer option found)", () => {
+    const { w, put, get } = loadWire();
+    const na = put([], 0);
+    const target = put(ip6(ME), 8192);
+    const mac = put([2, 0, 0, 0, 0, 1], 16384);
+    w.naEmit(na, NA_S | NA_O, target, mac);
+    const body = naBody(NA_S | NA_O, ME, OUT_MAC);
+    expect(get(na, 32)).toEqual([136, 0, 0, 0, ...body]); // the checksum zeroed, for the caller to fill
+    expect(w.ndpCheck(na, 32, 255)).toBe(0);
+    expect(w.ndpCheck(na, 32, 254)).toBe(Counter.DROP_NDP_BAD_HOP_LIMIT);
+    expect(w.ndpCheck(na, 31, 255)).toBe(Counter.DROP_NDP_BAD_OPTION);
   });
 });
