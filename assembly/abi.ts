@@ -22,8 +22,14 @@ export enum Abi {
    *  and the high nibble of FLAGS2) and scheduler tables hold u32 indexes; sh, dh, mh and
    *  maglev tables come from one scheduler arena (init's twelfth argument: its bytes; the
    *  ninth, maglev services, adds room for that many maglev tables); ServiceField.SCHED_TABLE
-   *  and SCHED_TABLE_DIRTY; lblc/lblcr entries widened. */
-  VERSION = 7,
+   *  and SCHED_TABLE_DIRTY; lblc/lblcr entries widened. 8: IPv6 on the link (issue 20): drop
+   *  reasons DROP_IPV6_* (the header gate and its extension-header walk), DROP_ICMPV6_* and
+   *  DROP_NDP_* (RFC 4861 7.1.1/7.1.2) inserted after DROP_SYNC_BAD_MAC, so the counters from
+   *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES and
+   *  the interface IPv6 exports (setInterfaceIpv6, deleteInterfaceIpv6, interfaceIpv6Word,
+   *  interfaceIpv6PrefixLen); the IPv6 neighbour table (Neigh6Field, Abi.MAX_IPV6_NEIGHBOURS,
+   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). */
+  VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
   HEADROOM = 64,
@@ -48,6 +54,11 @@ export enum Abi {
   MAX_VRRP_ADDRESSES = 256,
   /** Adverts the engine keeps for the host between two of its reads (VrrpQueue). */
   VRRP_QUEUE_ENTRIES = 64,
+  /** IPv6 addresses of one interface: its link-local (slot 0, from the MAC by modified
+   *  EUI-64) and up to three global ones (route/route.ts). */
+  MAX_IPV6_ADDRESSES = 4,
+  /** Entries of the IPv6 neighbour table (neigh/neigh6.ts; a power of two). */
+  MAX_IPV6_NEIGHBOURS = 256,
 }
 
 /** The advert queue (Region.VRRP_QUEUE): a u32 count at 0, entries of ENTRY_SIZE from
@@ -414,17 +425,67 @@ export enum Counter {
   /** With a sync key set (ha/auth.ts): a message without a MAC trailer, or whose MAC is not
    *  the key's. */
   DROP_SYNC_BAD_MAC = 72,
-  LAST_DROP = 72,
+  /** IPv6 (RFC 8200) the header gate refuses (wire/ipv6.ts ipv6Check): fewer than 40 bytes;
+   *  a version other than 6; a payload length past the frame; a multicast source or the
+   *  loopback address on the wire (Linux ipv6_rcv drops both). */
+  DROP_IPV6_TRUNCATED = 73,
+  DROP_IPV6_BAD_VERSION = 74,
+  DROP_IPV6_BAD_LENGTH = 75,
+  DROP_IPV6_BAD_ADDRESS = 76,
+  /** Its extension-header walk: a header that runs past the payload, a hop-by-hop header
+   *  other than first (RFC 8200 4.1), an option that runs past its header; more headers
+   *  than the walk's bound (Ipv6Limit.EXT_HEADERS); a routing header of type 0, deprecated
+   *  by RFC 5095 for its amplification attack; another routing header with segments left
+   *  (a director does not let senders steer traffic through it); a fragment other than an
+   *  atomic one (RFC 6946) — as DROP_IP_FRAGMENT for IPv4, until reassembly exists; an
+   *  option whose type says "discard if unrecognised" (RFC 8200 4.2, action bits not 00). */
+  DROP_IPV6_EXT_MALFORMED = 77,
+  DROP_IPV6_EXT_CHAIN_TOO_LONG = 78,
+  DROP_IPV6_ROUTING_TYPE0 = 79,
+  DROP_IPV6_SOURCE_ROUTED = 80,
+  DROP_IPV6_FRAGMENT = 81,
+  DROP_IPV6_UNKNOWN_OPTION = 82,
+  /** A multicast frame or packet for a group this director has not joined (only all-nodes
+   *  ff02::1 and the solicited-node groups of its addresses, RFC 4291 2.7.1). */
+  DROP_IPV6_MULTICAST_NOT_FOR_US = 83,
+  /** ICMPv6 (RFC 4443) shorter than its header, or whose checksum (with the IPv6
+   *  pseudo-header) does not add up; a type the engine does not answer (echo replies,
+   *  router messages, MLD, errors until the v6 NAT path relays them). */
+  DROP_ICMPV6_MALFORMED = 84,
+  DROP_ICMPV6_BAD_CHECKSUM = 85,
+  DROP_ICMPV6_UNHANDLED = 86,
+  /** Neighbour Solicitations and Advertisements RFC 4861 7.1.1 and 7.1.2 say to discard:
+   *  hop limit not 255 (the message came from off the link); code not 0; shorter than 24
+   *  bytes or a multicast target; an option of length 0 or past the message; from the
+   *  unspecified address (DAD) with a source link-layer option or to other than a
+   *  solicited-node group; an advertisement to a multicast address with the Solicited flag. */
+  DROP_NDP_BAD_HOP_LIMIT = 87,
+  DROP_NDP_BAD_CODE = 88,
+  DROP_NDP_MALFORMED = 89,
+  DROP_NDP_BAD_OPTION = 90,
+  DROP_NDP_BAD_UNSPECIFIED_SOURCE = 91,
+  DROP_NDP_SOLICITED_TO_MULTICAST = 92,
+  /** A solicitation for an address that is not this director's. */
+  DROP_NDP_TARGET_NOT_OURS = 93,
+  /** An advertisement for a neighbour the director has no entry for: Linux ignores these
+   *  (ndisc_recv_na finds no neighbour), so unsolicited ones cannot plant entries. */
+  DROP_NDP_NA_UNSOLICITED = 94,
+  /** An advertisement for one of the director's own addresses: another node claims it
+   *  (Linux logs "someone advertises our address") and the director keeps it. */
+  DROP_NDP_NA_FOR_OUR_ADDRESS = 95,
+  LAST_DROP = 95,
   /** Synced connections refused because synced-but-never-seen entries hold their share of
    *  the table already, or the table is full (sync never evicts). */
-  SYNC_CONNS_OVER_SHARE = 73,
-  SYNC_CONNS_TABLE_FULL = 74,
+  SYNC_CONNS_OVER_SHARE = 96,
+  SYNC_CONNS_TABLE_FULL = 97,
   /** Synced-but-never-seen entries a new connection evicted when the table was full. */
-  CONNS_EVICTED_SYNCED = 75,
+  CONNS_EVICTED_SYNCED = 98,
   /** Sync messages a backup accepted (every check passed, its entries applied or counted):
    *  with the master's SYNC_MESSAGES_SENT, what alerting compares across the pair. */
-  SYNC_MESSAGES_RECEIVED = 76,
-  COUNT = 77,
+  SYNC_MESSAGES_RECEIVED = 99,
+  /** Neighbour Advertisements the engine sent in answer to solicitations (RFC 4861 7.2.4). */
+  NEIGHBOUR_ADVERTS_SENT = 100,
+  COUNT = 101,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */
@@ -437,6 +498,17 @@ export enum NeighField {
   LAST_PROBE = 16,
   PROBES = 20,
   SIZE = 24,
+}
+
+/** IPv6 neighbour entry (neigh/neigh6.ts), 32 bytes: the address in wire order, the MAC,
+ *  a NeighState, the interface, when it was last confirmed (ms). */
+export enum Neigh6Field {
+  ADDR = 0,
+  MAC = 16,
+  STATE = 22,
+  IFINDEX = 23,
+  CONFIRMED = 24,
+  SIZE = 32,
 }
 
 /** Neighbour states (NeighField.STATE); 0 is an empty slot. */

@@ -20,8 +20,9 @@ import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestCo
 import { setRejectUnknown as setRejectUnknownReplies } from "./xmit/reject";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
+import { neigh6Count, neigh6Flush, neigh6Lookup, neigh6State } from "./neigh/neigh6";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
-import { ifaceExists, ifaceMac, ifaceSet, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
+import { ifaceAddIpv6, ifaceDeleteIpv6, ifaceExists, ifaceMac, ifaceSet, ipv6Slot, ipv6SlotPrefixLen, ipv6SlotUsed, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
 import { destAdd, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
@@ -211,6 +212,44 @@ export function setNeighbour(ip: u32, macLo: u32, macHi: u32, ifindex: u32): i32
   return neighSetStatic(ip, macLo, macHi, ifindex) ? Err.OK : -Err.FULL;
 }
 export function deleteNeighbour(ip: u32): i32 { return neighDelete(ip) ? Err.OK : -Err.NOT_FOUND; }
+
+/** Give interface ifindex the IPv6 address w0..w3 (four u32, each the little-endian load
+ *  of four network-order bytes, as the host's Ip6Words) and its prefix length: a
+ *  link-local one replaces the one made from the MAC, others take one of the interface's
+ *  global slots (Abi.MAX_IPV6_ADDRESSES - 1). 0, -BAD_ARGUMENT, -FULL. */
+export function setInterfaceIpv6(ifindex: u32, w0: u32, w1: u32, w2: u32, w3: u32, prefixLen: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return ifaceAddIpv6(ifindex, w0, w1, w2, w3, prefixLen);
+}
+/** Remove an IPv6 address from interface ifindex (the link-local one goes back to the
+ *  one made from the MAC). 0 or -NOT_FOUND. */
+export function deleteInterfaceIpv6(ifindex: u32, w0: u32, w1: u32, w2: u32, w3: u32): i32 {
+  return ifaceDeleteIpv6(ifindex, w0, w1, w2, w3) ? Err.OK : -Err.NOT_FOUND;
+}
+/** Word w (0..3) of IPv6 address slot k of interface ifindex (slot 0: link-local). */
+export function interfaceIpv6Word(ifindex: u32, k: u32, w: u32): u32 {
+  if (!ifaceExists(ifindex) || k >= <u32>Abi.MAX_IPV6_ADDRESSES || w > 3) return 0;
+  return load<u32>(ipv6Slot(ifindex, k) + (<usize>w << 2));
+}
+/** The IPv6 neighbour entry for w0..w3 (its address in linear memory, laid out as
+ *  Neigh6Field; its STATE brought up to date), or 0. */
+export function neighbourV6Find(w0: u32, w1: u32, w2: u32, w3: u32): u32 {
+  let a = neighV6Query;
+  store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
+  let e = neigh6Lookup(a);
+  if (e != 0) neigh6State(e);
+  return <u32>e;
+}
+const neighV6Query: usize = memory.data(16);
+/** IPv6 neighbour entries in use (at most Abi.MAX_IPV6_NEIGHBOURS). */
+export function neighbourV6Count(): u32 { return neigh6Count; }
+export function flushNeighboursV6(): void { neigh6Flush(); }
+/** The prefix length of slot k of interface ifindex, or -1 if the slot is empty. */
+export function interfaceIpv6PrefixLen(ifindex: u32, k: u32): i32 {
+  if (!ifaceExists(ifindex) || k >= <u32>Abi.MAX_IPV6_ADDRESSES) return -1;
+  let slot = ipv6Slot(ifindex, k);
+  return ipv6SlotUsed(slot) ? <i32>ipv6SlotPrefixLen(slot) : -1;
+}
 
 // ---- services and real servers ------------------------------------------------------
 

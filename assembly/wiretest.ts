@@ -40,3 +40,15 @@ export function l4SetSrc(l4: usize, proto: u32, oldA: u32, newA: u32, port: u32,
 export function ipipEncapsulate(outer: usize, id: u32, src: u32, dst: u32): void { ipipEnc(outer, id, src, dst); }
 export function ipipOuterTos(t: u32): u32 { return outerTos(t); }
 export function ipipDecapsulatedTos(o: u32, i: u32): i32 { return decapTos(o, i); }
+
+// IPv6 (issue 20): the gate, where it found the upper layer, and the pseudo-header checksum.
+import * as v6 from "./wire/ipv6";
+import { transportChecksum6 } from "./wire/checksum";
+import { ndpCheck as nCheck, naEmit as nEmit } from "./wire/ndp";
+export function ipv6Check(p: usize, avail: u32): i32 { return v6.ipv6Check(p, avail); }
+export function ipv6UpperProto(): u32 { return v6.ipv6UpperProto; }
+export function ipv6UpperOffset(): u32 { return v6.ipv6UpperOffset; }
+export function ipv6Emit(p: usize, payloadLen: u32, nh: u32, hop: u32, src: usize, dst: usize): void { v6.ipv6Emit(p, payloadLen, nh, hop, src, dst); }
+export function l4Checksum6(src: usize, dst: usize, nh: u32, l4: usize, len: u32): u32 { return transportChecksum6(src, dst, nh, l4, len); }
+export function ndpCheck(p: usize, len: u32, hop: u32): i32 { return nCheck(p, len, hop); }
+export function naEmit(p: usize, flags: u32, target: usize, mac: usize): void { nEmit(p, flags, target, mac); }

@@ -46,13 +46,15 @@ describe("fuzz", () => {
   it("the slices together reached every parser and the paths behind them", () => {
     expect(reports.length, "slices that passed").toBe(SLICES.length);
     const sum = (name: string) => reports.reduce((n, r) => n + (r.counters[name] ?? r.decap[name] ?? 0n), 0n);
-    for (const k of ["arp", "tcp-in", "udp-in", "reply-out", "icmp-echo", "icmp-error", "vrrp", "sync", "ipip", "other", "fixture"]) {
+    for (const k of ["arp", "tcp-in", "udp-in", "reply-out", "icmp-echo", "icmp-error", "vrrp", "sync", "ipip", "other", "fixture", "ipv6"]) {
       expect(reports.reduce((n, r) => n + (r.kinds[k] ?? 0), 0), k).toBeGreaterThan(1000);
     }
     for (const name of ["arp_replies_sent", "arp_requests_sent", "queue_released", "icmp_errors_sent", "resets_sent", "conns_reused", "conns_reclaimed",
       "drop_table_full", "vrrp_adverts_received", "vrrp_adverts_sent", "sync_messages_sent", "sync_conns_received", "drop_sync_malformed",
       "drop_vrrp_bad_checksum", "drop_vrrp_queue_full", "drop_icmp_quote_truncated", "drop_ip_source_routed", "drop_ip_fragment", "drop_not_master",
-      "drop_needs_fragmentation", "drop_neigh_queue_full", "queue_dropped", "decapsulated", "drop_ecn"]) {
+      "drop_needs_fragmentation", "drop_neigh_queue_full", "queue_dropped", "decapsulated", "drop_ecn",
+      "neighbour_adverts_sent", "drop_ipv6_ext_chain_too_long", "drop_ipv6_routing_type0", "drop_ipv6_fragment", "drop_icmpv6_bad_checksum",
+      "drop_ndp_target_not_ours", "drop_ndp_na_for_our_address", "drop_ipv6_multicast_not_for_us"]) {
       expect(sum(name), name).toBeGreaterThan(0n);
     }
   });

@@ -1,4 +1,4 @@
-// One frame through the engine: the Ethernet gate, then ARP or IPv4; for IPv4 the
+// One frame through the engine: the Ethernet gate, then ARP, IPv4 or IPv6 (pipeline6.ts); for IPv4 the
 // connection lookup (client side first, as ip_vs_in does), scheduling of new
 // connections, the reply path of NAT, ICMP, and the forwarding method.
 // Every frame ends in exactly one counter: a DROP_* reason, FORWARDED, CONSUMED or QUEUED.
@@ -6,7 +6,8 @@
 import { connDest, connIsSynced } from "../conn/entry";
 import { Abi, ConnField, ConnFlag, ConnState, Counter, DestField, Fwd, Proto, RxDesc, Stat } from "../abi";
 import { copyMac, macEquals } from "../wire/bytes";
-import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
+import { EthField, ethCheck, ethIsGroup, ethType, ETHERTYPE_ARP_WIRE, ETHERTYPE_IPV4_WIRE, ETHERTYPE_IPV6_WIRE, ETHERTYPE_VLAN_WIRE } from "../wire/ethernet";
+import { handleIpv6 } from "./pipeline6";
 import { arpCheck, arpEmit, arpOp, arpSenderIp, arpTargetIp, ArpField, ARP_OP_REPLY_WIRE, ARP_OP_REQUEST_WIRE } from "../wire/arp";
 import { ipv4Check, ipv4DecrementTtlUpdatingChecksum, ipv4Dst, ipv4Ihl, ipv4IsFragment, ipv4Proto, ipv4SetDstUpdatingChecksum,
   ipv4SetSrcUpdatingChecksum, ipv4Src, ipv4TotalLen, ipv4Ttl, Ipv4Field } from "../wire/ipv4";
@@ -59,6 +60,7 @@ export function handleFrame(frame: usize, len: u32, ifindex: u32): void {
   let type = ethType(frame, l2len);
   if (type == ETHERTYPE_IPV4_WIRE) handleIpv4(frame, l2len, len, ifindex);
   else if (type == ETHERTYPE_ARP_WIRE) handleArp(frame, l2len, len, ifindex);
+  else if (type == ETHERTYPE_IPV6_WIRE) handleIpv6(frame, l2len, len, ifindex);
   else count(Counter.DROP_UNSUPPORTED_ETHERTYPE);
 }
 

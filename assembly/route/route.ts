@@ -2,7 +2,7 @@
 // interface address), static routes and a default gateway. Longest prefix wins; the
 // table is small and kept sorted by prefix length, so a lookup is a short scan.
 
-import { Abi } from "../abi";
+import { Abi, Err } from "../abi";
 import { bswap32 } from "../wire/bytes";
 
 // Interface record (32 bytes): mac[6] | used u8 | pad | mtu u32 | addr u32 | mask u32
@@ -61,7 +61,118 @@ export function ifaceSet(ifindex: u32, macLo: u32, macHi: u32, mtu: u32, addr: u
   routeChanged();
   routeRemoveConnected(ifindex);
   if (addr != 0) routeAdd(addr & prefixMaskWire(prefixLen), prefixLen, 0, ifindex);
+  if (load<u8>(ipv6Slot(ifindex, 0), V6_CONFIGURED) == 0) ipv6SetLinkLocalFromMac(ifindex);
   return true;
+}
+
+// ---- IPv6 addresses ----------------------------------------------------------------
+// Each interface holds Abi.MAX_IPV6_ADDRESSES slots (24 bytes each):
+//   address[16] | prefixLen u8 | used u8 | configured u8 | pad
+// Slot 0 is the link-local address: from the MAC by modified EUI-64 (RFC 4291 appendix A,
+// RFC 4862 5.3), as Linux's default addr_gen_mode eui64 makes it when the interface is
+// defined, unless one was configured; slots 1.. hold global addresses.
+@inline const V6_SIZE: usize = 24;
+@inline const V6_PREFIX: usize = 16;
+@inline const V6_USED: usize = 17;
+@inline const V6_CONFIGURED: usize = 18;
+const ipv6Addresses: usize = memory.data(<i32>(V6_SIZE * <usize>Abi.MAX_IPV6_ADDRESSES * <usize>Abi.MAX_INTERFACES));
+
+/** The record of slot k of interface ifindex (ifindex and k in range). */
+@inline export function ipv6Slot(ifindex: u32, k: u32): usize {
+  return ipv6Addresses + (<usize>ifindex * <usize>Abi.MAX_IPV6_ADDRESSES + <usize>k) * V6_SIZE;
+}
+@inline export function ipv6SlotUsed(slot: usize): bool { return load<u8>(slot, V6_USED) != 0; }
+@inline export function ipv6SlotPrefixLen(slot: usize): u32 { return <u32>load<u8>(slot, V6_PREFIX); }
+
+/** fe80::/64 with the interface identifier of the MAC: its bytes 0-2, ff:fe, bytes 3-5,
+ *  with the universal/local bit (0x02 of byte 0) inverted. */
+function ipv6SetLinkLocalFromMac(ifindex: u32): void {
+  let a = ipv6Slot(ifindex, 0);
+  let mac = ifaceMac(ifindex);
+  store<u64>(a, 0x80fe);
+  store<u8>(a, load<u8>(mac) ^ 0x02, 8);
+  store<u8>(a, load<u8>(mac, 1), 9);
+  store<u8>(a, load<u8>(mac, 2), 10);
+  store<u8>(a, 0xff, 11);
+  store<u8>(a, 0xfe, 12);
+  store<u8>(a, load<u8>(mac, 3), 13);
+  store<u8>(a, load<u8>(mac, 4), 14);
+  store<u8>(a, load<u8>(mac, 5), 15);
+  store<u8>(a, 64, V6_PREFIX);
+  store<u8>(a, 1, V6_USED);
+  store<u8>(a, 0, V6_CONFIGURED);
+}
+
+/** Give interface ifindex the IPv6 address w0..w3 (each the little-endian load of four
+ *  network-order bytes) with prefixLen: a link-local one (fe80::/10) replaces slot 0,
+ *  another takes a free global slot or updates its own. 0 or -Err. Multicast, ::, ::1
+ *  and prefix lengths over 128 are refused, as Linux's inet6_addr_add refuses them. */
+export function ifaceAddIpv6(ifindex: u32, w0: u32, w1: u32, w2: u32, w3: u32, prefixLen: u32): i32 {
+  if (!ifaceExists(ifindex) || prefixLen > 128) return -Err.BAD_ARGUMENT;
+  let tmp = ipv6Scratch;
+  store<u32>(tmp, w0); store<u32>(tmp, w1, 4); store<u32>(tmp, w2, 8); store<u32>(tmp, w3, 12);
+  if (load<u8>(tmp) == 0xff || (load<u64>(tmp) == 0 && (load<u64>(tmp, 8) == 0 || load<u64>(tmp, 8) == 0x0100000000000000))) return -Err.BAD_ARGUMENT;
+  let at: usize = 0;
+  if ((<u32>load<u16>(tmp) & 0xc0ff) == 0x80fe) at = ipv6Slot(ifindex, 0);
+  else {
+    for (let k: u32 = 1; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+      let s = ipv6Slot(ifindex, k);
+      if (ipv6SlotUsed(s) && load<u64>(s) == load<u64>(tmp) && load<u64>(s, 8) == load<u64>(tmp, 8)) { at = s; break; }
+      if (at == 0 && !ipv6SlotUsed(s)) at = s;
+    }
+    if (at == 0) return -Err.FULL;
+  }
+  store<u64>(at, load<u64>(tmp));
+  store<u64>(at, load<u64>(tmp, 8), 8);
+  store<u8>(at, <u8>prefixLen, V6_PREFIX);
+  store<u8>(at, 1, V6_USED);
+  store<u8>(at, 1, V6_CONFIGURED);
+  return Err.OK;
+}
+
+/** Remove the global IPv6 address w0..w3 of ifindex; for the link-local address, go back
+ *  to the one made from the MAC. False if the interface does not hold it. */
+export function ifaceDeleteIpv6(ifindex: u32, w0: u32, w1: u32, w2: u32, w3: u32): bool {
+  if (!ifaceExists(ifindex)) return false;
+  let tmp = ipv6Scratch;
+  store<u32>(tmp, w0); store<u32>(tmp, w1, 4); store<u32>(tmp, w2, 8); store<u32>(tmp, w3, 12);
+  for (let k: u32 = 0; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+    let s = ipv6Slot(ifindex, k);
+    if (!ipv6SlotUsed(s) || load<u64>(s) != load<u64>(tmp) || load<u64>(s, 8) != load<u64>(tmp, 8)) continue;
+    if (k == 0) ipv6SetLinkLocalFromMac(ifindex);
+    else memory.fill(s, 0, V6_SIZE);
+    return true;
+  }
+  return false;
+}
+const ipv6Scratch: usize = memory.data(16);
+
+/** True if interface ifindex holds the address at a (at most MAX_IPV6_ADDRESSES compares). */
+export function ipv6IfaceHolds(ifindex: u32, a: usize): bool {
+  for (let k: u32 = 0; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+    let s = ipv6Slot(ifindex, k);
+    if (ipv6SlotUsed(s) && load<u64>(s) == load<u64>(a) && load<u64>(s, 8) == load<u64>(a, 8)) return true;
+  }
+  return false;
+}
+
+/** True if any interface holds the address at a (Linux answers for any local address on
+ *  any interface, the weak host model, as the IPv4 path does). */
+export function ipv6IsOurs(a: usize): bool {
+  for (let i: u32 = 0; i < <u32>Abi.MAX_INTERFACES; i++) {
+    if (ifaceExists(i) && ipv6IfaceHolds(i, a)) return true;
+  }
+  return false;
+}
+
+/** True if low24 (the last three bytes of a solicited-node group, as load<u32>(group, 12)
+ *  >>> 8 sees them) matches an address of interface ifindex: the groups it has joined. */
+export function ipv6IfaceJoined(ifindex: u32, low24: u32): bool {
+  for (let k: u32 = 0; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+    let s = ipv6Slot(ifindex, k);
+    if (ipv6SlotUsed(s) && (load<u32>(s, 12) >>> 8) == low24) return true;
+  }
+  return false;
 }
 
 /** The interface whose address is addr, or -1. */

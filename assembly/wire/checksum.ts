@@ -97,3 +97,23 @@ export function update16Zeroable(check: u32, oldWord: u32, newWord: u32, ptr: us
 @inline export function udpNonZero(check: u32): u32 {
   return check == 0 ? 0xffff : check;
 }
+
+/** Sum of the IPv6 pseudo-header (RFC 8200 section 8.1): the 16-byte source and
+ *  destination at src and dst, the 32-bit upper-layer length and the next header (host
+ *  order), each word as the raw loads see it. */
+@inline export function pseudoHeaderSum6(src: usize, dst: usize, nextHeader: u32, len: u32): u64 {
+  let a0 = load<u64>(src);
+  let a1 = load<u64>(src, 8);
+  let b0 = load<u64>(dst);
+  let b1 = load<u64>(dst, 8);
+  return (a0 & 0xffffffff) + (a0 >>> 32) + (a1 & 0xffffffff) + (a1 >>> 32) +
+    (b0 & 0xffffffff) + (b0 >>> 32) + (b1 & 0xffffffff) + (b1 >>> 32) +
+    <u64>(((len & 0xff) << 8) | ((len >>> 8) & 0xff)) + <u64>(((len >>> 8) & 0xff00) | (len >>> 24)) +
+    <u64>((nextHeader & 0xff) << 8);
+}
+
+/** Full upper-layer checksum over the IPv6 pseudo-header and len bytes at l4 (ICMPv6,
+ *  TCP, UDP over IPv6), ready to store; 0 when checking a message that carries its own. */
+export function transportChecksum6(src: usize, dst: usize, nextHeader: u32, l4: usize, len: u32): u32 {
+  return ~fold(sum(l4, len, pseudoHeaderSum6(src, dst, nextHeader, len))) & 0xffff;
+}

@@ -25,6 +25,7 @@ export namespace EthField {
 @inline export const ETHERTYPE_IPV4_WIRE: u32 = 0x0008;
 @inline export const ETHERTYPE_ARP_WIRE: u32 = 0x0608;
 @inline export const ETHERTYPE_VLAN_WIRE: u32 = 0x0081;
+@inline export const ETHERTYPE_IPV6_WIRE: u32 = 0xdd86;
 
 /** The validation gate: the L2 header length (14, or 18 with an 802.1Q tag), or 0 if
  *  the frame is too short for its header. After it passes, ethType/ethDst/ethSrc are in bounds. */

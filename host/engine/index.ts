@@ -10,10 +10,10 @@
 //    These validate and throw EngineError with a readable message; nothing changes on error.
 
 import {
-  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, NeighField, NeighState, Proto, Region, RxDesc, Sched,
+  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Neigh6Field, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ip4Of, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -722,6 +722,31 @@ export class Engine {
     check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
   }
 
+  /** Give interface ifindex an IPv6 address (four words as Ip6Words) with its prefix length:
+   *  a link-local one (fe80::/10) replaces the one the engine made from the MAC (modified
+   *  EUI-64), others take one of its Abi.MAX_IPV6_ADDRESSES - 1 global slots. */
+  setInterfaceIpv6(ifindex: number, address: Ip6Words, prefixLen: number): void {
+    check(this.exports.setInterfaceIpv6(ifindex, address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0, prefixLen),
+      `interface ${ifindex}: IPv6 address`, `interface ${ifindex} holds ${Abi.MAX_IPV6_ADDRESSES - 1} global IPv6 addresses already`);
+  }
+
+  /** Remove an IPv6 address from interface ifindex (the link-local one goes back to the one made from the MAC). */
+  deleteInterfaceIpv6(ifindex: number, address: Ip6Words): void {
+    check(this.exports.deleteInterfaceIpv6(ifindex, address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0), `interface ${ifindex}: IPv6 address`);
+  }
+
+  /** The IPv6 addresses of interface ifindex, link-local first. */
+  interfaceIpv6(ifindex: number): { address: Ip6Words; prefixLen: number }[] {
+    const out: { address: Ip6Words; prefixLen: number }[] = [];
+    for (let k = 0; k < Abi.MAX_IPV6_ADDRESSES; k++) {
+      const prefixLen = this.exports.interfaceIpv6PrefixLen(ifindex, k);
+      if (prefixLen < 0) continue;
+      const w = (i: number) => this.exports.interfaceIpv6Word(ifindex, k, i) >>> 0;
+      out.push({ address: [w(0), w(1), w(2), w(3)], prefixLen });
+    }
+    return out;
+  }
+
   /** A route to cidr via a gateway (or on-link when via is undefined) out of ifindex. */
   addRoute(cidr: string, via: string | undefined, ifindex: number): void {
     this.addRouteOf({ cidr, net: parsePrefix(cidr), ...(via ? { gateway: parseIp(via) } : {}), ifindex });
@@ -1083,6 +1108,22 @@ export class Engine {
       if (name) out[name]++;
     }
     return out;
+  }
+
+  /** The IPv6 neighbour entry for an address (learnt from the solicitations the engine
+   *  answers, kept up to date by advertisements), or undefined. */
+  neighbourV6(address: Ip6Words): { mac: string; state: string; ifindex: number } | undefined {
+    const p = this.exports.neighbourV6Find(address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0);
+    if (p === 0) return undefined;
+    const names: Record<number, string> = { [NeighState.INCOMPLETE]: "incomplete", [NeighState.REACHABLE]: "reachable", [NeighState.STALE]: "stale",
+      [NeighState.DELAY]: "delay", [NeighState.PROBE]: "probe", [NeighState.STATIC]: "static", [NeighState.FAILED]: "failed" };
+    const mac = Array.from(this.u8.subarray(p + Neigh6Field.MAC, p + Neigh6Field.MAC + 6), (x) => x.toString(16).padStart(2, "0")).join(":");
+    return { mac, state: names[this.u8[p + Neigh6Field.STATE]] ?? "none", ifindex: this.u8[p + Neigh6Field.IFINDEX] };
+  }
+
+  /** IPv6 neighbour entries in use (at most Abi.MAX_IPV6_NEIGHBOURS). */
+  get neighbourV6Count(): number {
+    return this.exports.neighbourV6Count();
   }
 
   // ---- connections and timeouts ------------------------------------------------------------

@@ -6,7 +6,8 @@
 // wire formats independent of the engine's): Ethernet with and without a VLAN tag, ARP
 // requests and neighbour replies, IPv4 with options and as fragments, TCP and UDP both ways
 // of NAT, DR and TUN services, ICMP echo and errors quoting headers, IPIP, VRRP v2/v3
-// adverts, IPVS sync v0/v1 messages (connections, persistence templates, firewall marks),
+// adverts, IPVS sync v0/v1 messages (connections, persistence templates, firewall marks), IPv6
+// neighbour discovery and echo behind extension-header chains,
 // for services scheduled by wrr, sh, wlc, rr, maglev, mh, lblc, lblcr, lc, persistent,
 // port-zero, one-packet and firewall-mark ones. Then they are mutated — bit flips, bytes set,
 // truncation, trailing bytes, length fields, splices — and in half of them every checksum is
@@ -28,6 +29,8 @@
 // its seed and frame count alone.
 
 import { inetChecksum, frameProblems as checksumProblems, eth, arp, ipv4, tcp, udp, icmp, vrrp, ACK, FIN, PSH, RST, SYN } from "./packet.js";
+import { ALL_NODES, ALL_NODES_MAC, echoBody, fragmentHeader, icmpv6, ip6Words, ipv6, linkLocalOf, multicastMac, naBody, NH, nsBody, optionsHeader, pseudoSum6,
+  routingHeader, solicitedNode } from "./packet6.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -79,6 +82,7 @@ const RS_PORTS = [8080, 80, 5353, 53, 443, 81, 82, 55, 1500, 4000, 2222, 54];
 function configure(e: Engine, r: () => number): { services: number[]; dests: number[][] } {
   e.setInterface({ index: 0, mac: OUT_MAC, address: `${DIRECTOR_OUT}/24`, mtu: 1500 });
   e.setInterface({ index: 1, mac: IN_MAC, address: `${DIRECTOR_IN}/24`, mtu: 1500 });
+  e.setInterfaceIpv6(0, ip6Words(DIRECTOR6), 64);
   e.addRoute("0.0.0.0/0", GATEWAY, 0);
   e.setNeighbour(GATEWAY, GATEWAY_MAC, 0);
   LOCAL_CLIENTS.slice(0, 2).forEach((c, i) => e.setNeighbour(c, clientMac(i), 0));
@@ -340,8 +344,66 @@ function otherFrame(r: () => number): BaseFrame {
   return { kind: "other", ifindex: r() % 2, bytes: eth(OUT_MAC, clientMac(0), type, bytes(r, 40 + (r() % 40))) };
 }
 
+/** The director's IPv6 addresses (its link-local one comes from OUT_MAC) and clients. */
+const DIRECTOR6 = "2001:db8::1";
+const DIRECTOR6_LL = linkLocalOf(OUT_MAC);
+const CLIENTS6 = ["2001:db8::c", "fe80::c", "2001:db8:99::7", "::"];
+
+/** IPv6 (issue 20): neighbour solicitations (unicast, to the solicited-node group, DAD) and
+ *  advertisements, echo requests to the global and link-local addresses, behind chains of
+ *  extension headers (options, routing of type 0/2/4, fragments, too deep ones), other
+ *  groups and upper layers. */
+function ipv6Frame(r: () => number): BaseFrame {
+  const src = pick(r, CLIENTS6.slice(0, 3));
+  const me = r() % 3 === 0 ? DIRECTOR6_LL : DIRECTOR6;
+  const target = r() % 6 === 0 ? pick(r, ["2001:db8::99", "ff02::1", src]) : me;
+  const cm = clientMac(r() % 4);
+  /** An extension-header chain before the upper layer next: its first header's number and bytes. */
+  const ext = (next: number): { first: number; bytes: number[] } => {
+    switch (r() % 10) {
+      case 0: return { first: NH.HOP_BY_HOP, bytes: [...optionsHeader(NH.DEST_OPTS, [5, 2, 0, 0]), ...optionsHeader(next, [0x1e, 1, 0])] };
+      case 1: return { first: NH.ROUTING, bytes: routingHeader(next, pick(r, [0, 2, 4]), r() % 2) };
+      case 2: return { first: NH.FRAGMENT, bytes: fragmentHeader(next, r() % 3 === 0 ? 0 : r() % 200, (r() & 1) === 1) };
+      case 3: {
+        const n = 1 + (r() % 12);
+        return { first: NH.DEST_OPTS, bytes: Array.from({ length: n }, (_, i) => optionsHeader(i === n - 1 ? next : NH.DEST_OPTS)).flat() };
+      }
+      case 4: return { first: NH.DEST_OPTS, bytes: optionsHeader(next, [pick(r, [0x80, 0xc2, 0x40, 0x01]), 2, 0, 0]) };
+      default: return { first: next, bytes: [] };
+    }
+  };
+  const wrap = (dst: string, from: string, nh: number, l4: number[], hop = 64): number[] => {
+    const chain = ext(nh);
+    return ipv6({ src: from, dst, nextHeader: chain.first, hopLimit: hop, trafficClass: r() & 0xff }, [...chain.bytes, ...l4]);
+  };
+  const which = r() % 8;
+  let dstMac = OUT_MAC;
+  let packet: number[];
+  if (which <= 2) {
+    const dad = which === 2;
+    const from = dad ? "::" : src;
+    const dst = which === 0 ? me : solicitedNode(target);
+    if (which !== 0) dstMac = multicastMac(dst);
+    const sll = !dad || r() % 4 === 0 ? cm : undefined;
+    packet = wrap(dst, from, NH.ICMPV6, icmpv6(from, dst, 135, r() % 16 === 0 ? 1 : 0, nsBody(target, sll)), r() % 10 === 0 ? 64 : 255);
+  } else if (which === 3) {
+    const dst = r() % 2 ? ALL_NODES : me;
+    if (dst === ALL_NODES) dstMac = ALL_NODES_MAC;
+    packet = wrap(dst, src, NH.ICMPV6, icmpv6(src, dst, 136, 0, naBody(pick(r, [0x20, 0x60, 0xa0]), target, cm)), 255);
+  } else if (which <= 5) {
+    packet = wrap(me, src, NH.ICMPV6, icmpv6(src, me, 128, 0, echoBody(r() & 0xffff, r() & 0xffff, bytes(r, r() % 64))));
+  } else if (which === 6) {
+    const group = pick(r, ["ff02::fb", "ff02::2", ALL_NODES, solicitedNode("2001:db8::99")]);
+    dstMac = multicastMac(group);
+    packet = wrap(group, src, NH.UDP, udp({ src: "0.0.0.0", dst: "0.0.0.0", sport: 5353, dport: 5353, payload: bytes(r, 12) }));
+  } else {
+    packet = wrap(pick(r, [me, "2001:db8::99"]), src, pick(r, [NH.TCP, NH.NONE, 50]), bytes(r, 20));
+  }
+  return { kind: "ipv6", ifindex: r() % 8 === 0 ? 1 : 0, bytes: eth(dstMac, cm, 0x86dd, packet, r() % 12 === 0 ? r() % 4096 : undefined) };
+}
+
 const GENERATORS: [number, (r: () => number) => BaseFrame][] = [
-  [24, tcpIn], [10, udpIn], [14, replyOut], [12, icmpFrame], [8, arpFrame], [8, vrrpFrame], [10, syncFrame], [3, ipipFrame], [2, otherFrame],
+  [24, tcpIn], [10, udpIn], [14, replyOut], [12, icmpFrame], [8, arpFrame], [8, vrrpFrame], [10, syncFrame], [3, ipipFrame], [2, otherFrame], [6, ipv6Frame],
 ];
 
 /** Valid frames of every kind, drawn from r. */
@@ -403,8 +465,26 @@ export function fixChecksums(f: Uint8Array): void {
   if (f.length < 14) return;
   let off = 12;
   if (f[12] === 0x81 && f[13] === 0) off = 16;
+  if (f.length >= off + 2 + 40 && f[off] === 0x86 && f[off + 1] === 0xdd) { fixIcmpv6(f, off + 2); return; }
   if (f.length < off + 2 + 20 || f[off] !== 8 || f[off + 1] !== 0) return;
   fixIp(f, off + 2, f.length - off - 2, false);
+}
+
+/** The ICMPv6 checksum of the IPv6 packet at off, found past at most 16 extension headers
+ *  (hop-by-hop, routing, destination options by their length; fragment, 8 bytes), over what
+ *  the payload length says or what is there. */
+function fixIcmpv6(b: Uint8Array, off: number): void {
+  const end = Math.min(b.length, off + 40 + ((b[off + 4] << 8) | b[off + 5]));
+  let nh = b[off + 6];
+  let p = off + 40;
+  for (let n = 0; n < 16 && [0, 43, 44, 60].includes(nh) && p + 8 <= end; n++) {
+    const next = b[p];
+    p += nh === 44 ? 8 : (b[p + 1] + 1) * 8;
+    nh = next;
+  }
+  if (nh !== 58 || p + 4 > end) return;
+  put(b, p + 2, 0);
+  put(b, p + 2, inetChecksum(b.subarray(p, end), pseudoSum6(Array.from(b.subarray(off + 8, off + 24)), Array.from(b.subarray(off + 24, off + 40)), 58, end - p)));
 }
 
 /** Offsets of the IPv4 header and of its payload in f, or -1. */
@@ -566,12 +646,26 @@ export function stateProblems(e: Engine): string[] {
 /** Checksum problems of an emitted frame: always its outer IPv4 header (the engine checks
  *  every header it takes in); with all, every checksum in it. */
 function frameProblems(f: Uint8Array, all: boolean): string[] {
+  const v6 = f.length >= 14 && (f[12] === 0x86 && f[13] === 0xdd ? 14 : f[12] === 0x81 && f[13] === 0 && f[16] === 0x86 && f[17] === 0xdd ? 18 : 0);
+  if (v6) return icmpv6Problems(f, v6);
   // Inputs include UDP sent with no checksum (zero), which NAT keeps zero (RFC 768).
   if (all) return checksumProblems(f, { udpChecksumAbsent: true }).problems;
   const off = ipOffset(f, f.length);
   if (off < 0) return [];
   const ihl = (f[off] & 15) * 4;
   return inetChecksum(f.subarray(off, off + ihl)) !== 0 ? ["outer IPv4 header checksum"] : [];
+}
+
+/** What the engine sends over IPv6 (neighbour advertisements, echo replies) carries no
+ *  extension header, its payload length matches the frame and its ICMPv6 checksum adds up,
+ *  whatever came in. */
+function icmpv6Problems(f: Uint8Array, off: number): string[] {
+  const len = (f[off + 4] << 8) | f[off + 5];
+  if (off + 40 + len !== f.length) return [`IPv6 payload length ${len} does not match the frame`];
+  if (f[off + 6] !== 58) return [`IPv6 next header ${f[off + 6]}, not ICMPv6`];
+  const m = f.subarray(off + 40);
+  const ps = pseudoSum6(Array.from(f.subarray(off + 8, off + 24)), Array.from(f.subarray(off + 24, off + 40)), 58, m.length);
+  return inetChecksum(m, ps) !== 0 ? ["ICMPv6 checksum"] : [];
 }
 
 // ---- the run ---------------------------------------------------------------------------------
