@@ -29,12 +29,16 @@ describe("IPv6 addresses (addr.ts)", () => {
     expect(parseIp("64:ff9b::192.0.2.33")).toEqual(v6([0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x0221]));
     expect(parseIp("1:2:3:4:5:6:1.2.3.4")).toEqual(v6([1, 2, 3, 4, 5, 6, 0x0102, 0x0304]));
     // The words are u32s, and formatIp writes RFC 5952's text back.
-    for (const t of ["2001:db8::1", "ae00::2", "fe80::1:2", "::ffff:a00:1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]) {
+    for (const t of ["2001:db8::1", "ae00::2", "fe80::1:2", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]) {
       const a = parseIp(t) as Ip6Words;
       for (const w of a) expect(w >= 0 && w <= 0xffffffff && Number.isInteger(w)).toBe(true);
       expect(formatIp(a)).toBe(t);
     }
     expect(formatIp(parseIp("2001:DB8:0:0:1:0:0:1"))).toBe("2001:db8::1:0:0:1");
+    // A mapped or compatible IPv4 address ends in its dotted quad, as glibc's inet_ntop writes it.
+    for (const [t, out] of [["::ffff:10.0.0.1", "::ffff:10.0.0.1"], ["::ffff:0:1", "::ffff:0.0.0.1"], ["::10.0.0.1", "::10.0.0.1"], ["::2", "::2"], ["64:ff9b::1.2.3.4", "64:ff9b::102:304"]]) {
+      expect(formatIp(parseIp(t))).toBe(out);
+    }
   });
 
   it("refuses a zone id, a second ::, a group of 5 digits, a wrong count of groups, stray colons, with a reason", () => {

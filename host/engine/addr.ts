@@ -256,6 +256,12 @@ export function formatIp(a: IpAddr): string {
     i = j === i ? i + 1 : j;
   }
   const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
+  // An IPv4-mapped address (::ffff:a.b.c.d) and the old IPv4-compatible one (::a.b.c.d) end in
+  // a dotted quad, as RFC 5952 section 5 recommends and glibc's inet_ntop (which ipvsadm and
+  // keepalived print with) writes them: a leading run of 6 zero groups, or 5 and then ffff.
+  if (best === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
+    return `::${bestLen === 5 ? "ffff:" : ""}${groups[6] >>> 8}.${groups[6] & 0xff}.${groups[7] >>> 8}.${groups[7] & 0xff}`;
+  }
   return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
 
