@@ -7,7 +7,8 @@
 // control plane left it — so a reload never brings back the weight a checker or an
 // operator set, nor a server one removed, unless the file itself changed that server.
 
-import { IpvsadmError, Parsed, serviceKey, type ServiceKey } from "./ipvsadm.js";
+import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type ServiceKey } from "./ipvsadm.js";
+import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
 import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
@@ -200,14 +201,16 @@ export class ServiceTable {
     switch (p.command) {
       case "add-service": {
         if (this.get(k)) throw IpvsadmError.ipvs("service-exists");
+        refuseIp6Service(p.service!);
         this.add({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
           ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
           ...(p.onePacket ? { onePacket: true } : {}) });
         break;
       }
       case "edit-service": {
-        const s = this.own(k);
-        if (!s) throw IpvsadmError.ipvs("no-service");
+        if (!this.get(k)) throw IpvsadmError.ipvs("no-service");
+        refuseIp6Service(p.service!);
+        const s = this.own(k)!;
         s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
         // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
         if (p.persistence) s.persistence = p.persistence;
@@ -240,6 +243,7 @@ export class ServiceTable {
         if (p.command === "delete-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
         if (p.command === "add-server" && i >= 0) throw IpvsadmError.ipvs("destination-exists");
         if (p.command === "edit-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
+        if (p.command !== "delete-server") refuseServer(found, p, !!next.syncDaemon);
         const s = this.own(k)!;
         if (p.command === "delete-server") {
           s.realServers.splice(i, 1);
@@ -265,6 +269,22 @@ export class ServiceTable {
         throw new IpvsadmError(`'${p.command}' is not a change`, 2);
     }
   }
+}
+
+/** An IPv6 service, until the engine forwards IPv6 (features.ts). */
+function refuseIp6Service(svc: ServiceConfig | NonNullable<Parsed["service"]>): void {
+  if (!ENGINE_FORWARDS_IPV6 && typeof svc.vaddr !== "number") {
+    throw new IpvsadmError(ip6NotInEngine(`service ${svc.fwmark !== undefined ? `fwmark ${svc.fwmark} (IPv6)` : hostPort(svc.address, svc.port)}`), 255);
+  }
+}
+
+/** What IPVS refuses of a real server for its service (serverRefusal), then an IPv6 one until
+ *  the engine forwards IPv6; a rules file points at the server's word (code server-refused). */
+function refuseServer(svc: ServiceConfig, p: Parsed, syncRunning: boolean): void {
+  const server = p.server!;
+  const why = serverRefusal(svc.vaddr, server.daddr, p.method ?? "dr", syncRunning) ??
+    (!ENGINE_FORWARDS_IPV6 && typeof server.daddr !== "number" ? ip6NotInEngine(`real server ${hostPort(server.address, server.port ?? svc.port)}`) : undefined);
+  if (why) throw new IpvsadmError(why, 255, false, why, "server-refused");
 }
 
 /** Equal apart from line numbers (and nested real servers, compared separately). */

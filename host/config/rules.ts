@@ -624,7 +624,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
     if (e.code === "service-undefined" && refused.has(svcName)) return;
-    fail(e.code === "destination-exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
+    fail(e.code === "destination-exists" || e.code === "server-refused" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
   }
   // Where the engine's refusals of this service or server are reported (what the line added:
   // found by key, not by a walk of the table per line).
