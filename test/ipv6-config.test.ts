@@ -93,3 +93,157 @@ describe("IPv6 addresses (addr.ts)", () => {
     expect([isUnicast6(a("2001:db8::1")), isUnicast6(a("ff02::1")), isUnicast6(a("::"))]).toEqual([true, false, false]);
   });
 });
+
+// ---- ipvsadm's IPv6 forms ---------------------------------------------------------------
+
+import { formatConnections, formatList, formatSave, parseArgs, type Format, type TableView } from "../host/config/ipvsadm.js";
+import { applyCommand } from "../host/config/model.js";
+import type { DirectorConfig } from "../host/config/director.js";
+
+const ipvsadmErr = (argv: string) => { try { parseArgs(argv.split(" ")); return "accepted"; } catch (e) { return `${(e as { status: number }).status}: ${(e as Error).message}`; } };
+
+describe("ipvsadm's IPv6 forms (parse)", () => {
+  it("-t/-u/-r take [ADDRESS]:PORT; the address is kept as RFC 5952 writes it (one key however it was written)", () => {
+    const p = parseArgs("-A -t [2001:DB8:0::100]:80 -s rr".split(" "));
+    expect(p.service).toEqual({ protocol: "tcp", address: "2001:db8::100", vaddr: parseIp("2001:db8::100"), port: 80 });
+    const a = parseArgs("-a -u [2001:db8::100]:53 -r [2001:db8:1::11]:5353 -m -w 3".split(" "));
+    expect(a.server).toEqual({ address: "2001:db8:1::11", daddr: parseIp("2001:db8:1::11"), port: 5353 });
+    // An unbracketed IPv6 address is read whole, as ipvsadm's parse_service (inet_pton) does: no port,
+    // so a server gets the service's port, and a service has none.
+    expect(parseArgs("-a -t [2001:db8::100]:80 -r 2001:db8:1::11 -g".split(" ")).server?.port).toBe(80);
+    expect(ipvsadmErr("-A -t 2001:db8::100:80 -s rr")).toBe("2: illegal virtual server address[:port] specified (an IPv6 address with a port is written [ADDRESS]:PORT)");
+    expect(ipvsadmErr("-A -t [2001:db8::100]80 -s rr")).toBe("2: illegal virtual server address[:port] specified (an IPv6 address with a port is written [ADDRESS]:PORT)");
+    expect(ipvsadmErr("-A -t [2001:db8::100]:65536 -s rr")).toBe("2: illegal virtual server address[:port] specified");
+    expect(ipvsadmErr("-a -t [2001:db8::100]:80 -r [fe80::1%eth0]:80")).toBe('2: illegal real server address[:port] specified ("fe80::1%eth0": an IPv6 zone id (%eth0) is not taken here; write the address alone)');
+    expect(ipvsadmErr("-a -t [2001:db8::100]:80 -r [2001:db8::1::2]:80")).toBe('2: illegal real server address[:port] specified (not an IPv6 address: "2001:db8::1::2" ("::" may appear only once))');
+    // IPv4's words are as they were.
+    expect(ipvsadmErr("-A -t 10.0.0.1 -s rr")).toBe("2: illegal virtual server address[:port] specified");
+  });
+
+  it("-f MARK -6: an IPv6 firewall-mark service (ipvsadm's -6 comes after -f); -M is then a prefix length 1-128", () => {
+    const p = parseArgs("-A -f 7 -6 -s rr -p 120 -M 48".split(" "));
+    expect(p.service).toEqual({ protocol: "tcp", address: "::", vaddr: [0, 0, 0, 0], port: 0, fwmark: 7 });
+    expect(p.persistence).toEqual({ timeout: 120, netmask: "48", mask: prefixMask6(48) });
+    expect(ipvsadmErr("-A -6 -f 7 -s rr")).toBe("2: -6 used before -f");
+    expect(ipvsadmErr("-A -t 10.0.0.1:80 -s rr -6")).toBe("2: -6 used before -f");
+    const q = parseArgs("-A -t [2001:db8::100]:443 -s rr -p 60 -M 64".split(" "));
+    expect(q.persistence).toEqual({ timeout: 60, netmask: "64", mask: prefixMask6(64) });
+    expect(parseArgs("-A -t [2001:db8::100]:443 -s rr -p".split(" ")).persistence).toEqual({ timeout: 300, netmask: "128", mask: prefixMask6(128) });
+    for (const bad of ["0", "129", "255.255.255.0", "x"]) expect(ipvsadmErr(`-A -t [2001:db8::100]:443 -s rr -p 60 -M ${bad}`)).toBe("2: illegal ipv6 netmask specified");
+    // An IPv4 service's -M is as it was.
+    expect(parseArgs("-A -t 10.0.0.1:443 -s rr -p 60 -M 24".split(" ")).persistence?.netmask).toBe("255.255.255.0");
+  });
+
+  it("IPVS's refusals of a real server, with IPVS's reasons; then IPv6 is refused where it would reach the engine", () => {
+    const base = { services: [], interfaces: [], routes: [], neighbours: [], file: "r.rules" } as unknown as DirectorConfig;
+    const run = (cfg: DirectorConfig, cmds: string[]) => {
+      const out: string[] = [];
+      for (const c of cmds) {
+        try { cfg = applyCommand(cfg, parseArgs(c.split(" "))); out.push("ok"); } catch (e) { out.push(`${(e as { status: number }).status}: ${(e as Error).message}`); }
+      }
+      return out;
+    };
+    expect(run(base, [
+      "-A -t 10.0.0.1:80 -s rr",
+      "-a -t 10.0.0.1:80 -r [2001:db8::11]:80 -m",
+      "-a -t 10.0.0.1:80 -r [2001:db8::11]:80 -g",
+      "-a -t 10.0.0.1:80 -r [fe80::11]:80 -i",
+      "-a -t 10.0.0.1:80 -r [ff02::11]:80 -i",
+      "-a -t 10.0.0.1:80 -r [2001:db8::11]:80 -i",
+      "-A -t [2001:db8::100]:80 -s rr",
+      "-A -f 3 -6 -s rr",
+      "-a -t 10.0.0.1:80 -r 10.0.0.11:80 -m",
+    ])).toEqual([
+      "ok",
+      "255: Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)",
+      "255: Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)",
+      "255: Invalid argument: real server fe80::11 is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local",
+      "255: Invalid argument: real server ff02::11 is not unicast: IPVS takes an IPv6 real server only if it is unicast and not link-local",
+      "255: real server [2001:db8::11]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "255: service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "255: service fwmark 3 (IPv6): IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "ok",
+    ]);
+    // While connection sync runs, no mixed family at all (ip_vs_genl_set_cmd).
+    const synced = { ...base, syncDaemon: { ifindex: 0, interfaceName: "eth0", instance: "VI_1", syncid: 1, maxlen: 1472, line: 1 } } as DirectorConfig;
+    expect(run(synced, ["-A -t 10.0.0.1:80 -s rr", "-a -t 10.0.0.1:80 -r [2001:db8::11]:80 -i"])).toEqual([
+      "ok",
+      "255: Invalid argument: an IPv4 service with an IPv6 real server: the synchronization protocol is incompatible with mixed family services (IPVS refuses them while the sync daemon runs)",
+    ]);
+  });
+});
+
+describe("ipvsadm 1.31's listings of IPv6 (print_service_entry, print_conn: [addr]:port, IPv6 names never cut)", () => {
+  const z = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+  const s0 = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+  const dest = (address: string, port: number, method: "nat" | "dr" | "tun", weight = 1) =>
+    ({ address, port, method, weight, uthreshold: 0, lthreshold: 0, active: 2, inactive: 10, persistConns: 1, stats: { ...s0, conns: 7 }, rates: z });
+  const table: TableView = {
+    size: 4096,
+    timeouts: { tcp: 900, tcpfin: 120, udp: 300 },
+    services: [
+      { protocol: "tcp", address: "2001:db8::100", port: 80, scheduler: "rr", persistence: { timeout: 60, netmask: "64" }, stats: s0, rates: z,
+        realServers: [dest("2001:db8:1::12", 8080, "nat"), dest("2001:db8:1::11", 8080, "nat", 3)] },
+      { protocol: "tcp", address: "10.0.0.1", port: 80, scheduler: "wlc", stats: s0, rates: z, realServers: [dest("2001:db8:aaaa:bbbb:cccc:dddd:eeee:11", 80, "tun")] },
+      { protocol: "udp", address: "2001:db8:aaaa:bbbb:cccc:dddd:eeee:100", port: 65535, scheduler: "sh", stats: { ...s0, conns: 5 }, rates: z,
+        realServers: [dest("2001:db8:aaaa:bbbb:cccc:dddd:eeee:11", 65535, "dr")] },
+      { protocol: "tcp", address: "::", port: 0, fwmark: 5, scheduler: "rr", persistence: { timeout: 300, netmask: "128" }, stats: s0, rates: z, realServers: [] },
+      { protocol: "tcp", address: "0.0.0.0", port: 0, fwmark: 5, scheduler: "rr", stats: s0, rates: z, realServers: [] },
+    ],
+  };
+  const fmt = (over: Partial<Format> = {}): Format => ({ numeric: true, connections: false, timeout: false, stats: false, rate: false, thresholds: false,
+    persistentConn: false, nosort: false, exact: false, health: false, daemon: false, vrrp: false, ...over });
+
+  it("-L -n: IPv4 services first (ipvs_cmp_services: mark, family, protocol, address), [addr]:port, a v6 name at full length", () => {
+    expect(formatList(table, fmt())).toBe(
+      "IP Virtual Server version 1.2.1 (size=4096)\n" +
+      "Prot LocalAddress:Port Scheduler Flags\n" +
+      "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+      "TCP  10.0.0.1:80 wlc\n" +
+      // A v6 server under an IPv4 service is cut at 28 characters, as 1.31 tests the service's family.
+      "  -> [2001:db8:aaaa:bbbb:cccc:ddd Tunnel  1      2          10        \n" +
+      "TCP  [2001:db8::100]:80 rr persistent 60 mask 64\n" +
+      "  -> [2001:db8:1::11]:8080        Masq    3      2          10        \n" +
+      "  -> [2001:db8:1::12]:8080        Masq    1      2          10        \n" +
+      "UDP  [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:65535 sh\n" +
+      "  -> [2001:db8:aaaa:bbbb:cccc:dddd:eeee:11]:65535 Route   1      2          10        \n" +
+      "FWM  5 rr\n" +
+      "FWM  5 IPv6 rr persistent 300\n");
+  });
+
+  it("-S: -t [addr]:port, -f MARK -6, -M as a prefix length (not printed at 128)", () => {
+    expect(formatSave(table, fmt())).toBe(
+      "-A -t 10.0.0.1:80 -s wlc\n" +
+      "-a -t 10.0.0.1:80 -r [2001:db8:aaaa:bbbb:cccc:dddd:eeee:11]:80 -i -w 1 --tun-type ipip\n" +
+      "-A -t [2001:db8::100]:80 -s rr -p 60 -M 64\n" +
+      "-a -t [2001:db8::100]:80 -r [2001:db8:1::11]:8080 -m -w 3\n" +
+      "-a -t [2001:db8::100]:80 -r [2001:db8:1::12]:8080 -m -w 1\n" +
+      "-A -u [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:65535 -s sh\n" +
+      "-a -u [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:65535 -r [2001:db8:aaaa:bbbb:cccc:dddd:eeee:11]:65535 -g -w 1\n" +
+      "-A -f 5 -s rr\n" +
+      "-A -f 5 -6 -s rr -p 300\n");
+    // What -S writes, -R reads back to the same service.
+    const back = parseArgs("-A -t [2001:db8::100]:80 -s rr -p 60 -M 64".split(" "));
+    expect(back.service?.address).toBe("2001:db8::100");
+    expect(back.persistence?.netmask).toBe("64");
+  });
+
+  it("--stats: the name padded to 33 (%-33s), an IPv6 one longer than that pushes its numbers right", () => {
+    const one: TableView = { ...table, services: [table.services[2]] };
+    expect(formatList(one, fmt({ stats: true })).split("\n").slice(3).join("\n")).toBe(
+      "UDP  [2001:db8:aaaa:bbbb:cccc:dddd:eeee:100]:65535        5        0        0        0        0\n" +
+      "  -> [2001:db8:aaaa:bbbb:cccc:dddd:eeee:11]:65535        7        0        0        0        0\n");
+    const short: TableView = { ...table, services: [{ ...table.services[0], realServers: [table.services[0].realServers[1]] }] };
+    expect(formatList(short, fmt({ rate: true })).split("\n").slice(3).join("\n")).toBe(
+      "TCP  [2001:db8::100]:80                  0        0        0        0        0\n" +
+      "  -> [2001:db8:1::11]:8080               0        0        0        0        0\n");
+  });
+
+  it("-c: [addr]:port in print_conn's %-18s columns", () => {
+    expect(formatConnections([{ protocol: "tcp", client: "2001:db8:ffff::c", clientPort: 40000, vip: "2001:db8::100", vport: 80, server: "2001:db8:1::11",
+      serverPort: 8080, state: "ESTABLISHED", expiresInMs: 899500 }])).toBe(
+      "IPVS connection entries\n" +
+      "pro expire state       source             virtual            destination\n" +
+      "TCP 14:59  ESTABLISHED [2001:db8:ffff::c]:40000 [2001:db8::100]:80 [2001:db8:1::11]:8080\n");
+  });
+});

@@ -897,6 +897,19 @@ const lpad = (s: string, w: number) => s.padStart(w);
 export const FWD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
 const SWITCH = { nat: "-m", dr: "-g", tun: "-i" } as const;
 const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+/** An address's family by its text (a listing's addresses are text): 6 when it has a ":". */
+const isV6Text = (a: string) => a.indexOf(":") >= 0;
+/** ipvs_cmp_services / ipvs_cmp_dests's address order: IPv4 before IPv6 (AF_INET < AF_INET6),
+ *  then by value, an IPv6 address word by word in network order. */
+function cmpAddress(a: string, b: string): number {
+  const a6 = isV6Text(a), b6 = isV6Text(b);
+  if (!a6 && !b6) return ipNum(a) - ipNum(b);
+  if (a6 !== b6) return a6 ? 1 : -1;
+  const x = parseIp6(a), y = parseIp6(b);
+  const be = (w: number) => (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | (w >>> 24)) >>> 0;
+  for (let k = 0; k < 4; k++) if (x[k] !== y[k]) return be(x[k]) - be(y[k]);
+  return 0;
+}
 
 /** print_largenum: 9 columns, K/M/G/T above 10^8, or exact numbers with --exact. */
 export function largenum(v: number | bigint, exact: boolean): string {
@@ -923,40 +936,47 @@ function title(f: Format): string {
 /** ipvs_cmp_services / ipvs_cmp_dests order: firewall mark (address services first), protocol, address, port. */
 export function sortServices(s: ServiceView[]): ServiceView[] {
   const proto = (p: string) => (p === "tcp" ? 6 : 17);
-  return [...s].sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || proto(a.protocol) - proto(b.protocol) || ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+  // (ipvs_cmp_services puts the family after the mark: an IPv6 service after the IPv4 ones.)
+  const fam = (s: ServiceView) => (isV6Text(s.address) ? 1 : 0);
+  return [...s].sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || fam(a) - fam(b) || proto(a.protocol) - proto(b.protocol) || cmpAddress(a.address, b.address) || a.port - b.port);
 }
 function sortDests(d: DestView[]): DestView[] {
-  return [...d].sort((a, b) => ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+  return [...d].sort((a, b) => cmpAddress(a.address, b.address) || a.port - b.port);
 }
 
 /** ipvsadm's persistence part of a service line: " persistent T mask M" or " -p T -M M". */
 function persistenceText(s: ServiceView, rule: boolean): string {
   if (!s.persistence) return "";
-  const mask = s.persistence.netmask !== "255.255.255.255" ? (rule ? ` -M ${s.persistence.netmask}` : ` mask ${s.persistence.netmask}`) : "";
+  // An IPv6 service's mask is a prefix length, printed unless 128 (print_service_entry's " mask %i").
+  const mask = s.persistence.netmask !== (isV6Text(s.address) ? "128" : "255.255.255.255") ? (rule ? ` -M ${s.persistence.netmask}` : ` mask ${s.persistence.netmask}`) : "";
   return (rule ? ` -p ${s.persistence.timeout}` : ` persistent ${s.persistence.timeout}`) + mask;
 }
 
 /** -t ADDRESS:PORT, -u ADDRESS:PORT or -f MARK, as -S writes a service. */
-const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port}`);
+const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}${isV6Text(s.address) ? " -6" : ""}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${hostPort(s.address, s.port)}`);
 
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
   const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : undefined;
   // ipvsadm 1.31's print_service_entry: -p, -M, --pe, -o, then -b; listed, the flags in
   // parentheses after the scheduler and "ops" last.
   if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${persistenceText(s, true)}${s.onePacket ? " -o" : ""}${flags !== undefined ? ` -b ${flags}` : ""}\n`;
-  const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
+  // ipvsadm 1.31 cuts an IPv4 service's name at 33 characters, never an IPv6 one's.
+  const v6 = isV6Text(s.address);
+  const full = s.fwmark !== undefined ? `FWM  ${s.fwmark}${v6 ? " IPv6" : ""}` : `${s.protocol.toUpperCase()}  ${hostPort(s.address, s.port)}`;
+  const name = v6 ? full : full.slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
   return `${name} ${s.scheduler}${flags !== undefined ? ` (${flags})` : ""}${persistenceText(s, false)}${s.onePacket ? " ops" : ""}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
-  const dname = `${d.address}:${d.port}`;
+  const dname = hostPort(d.address, d.port);
   if (rule) {
     const base = `-a ${ruleName(s)} -r ${dname} ${SWITCH[d.method]} -w ${d.weight}`;
     return d.method === "tun" ? `${base} --tun-type ipip\n` : `${base}\n`;
   }
-  const n = dname.slice(0, 28);
+  // Cut at 28 characters under an IPv4 service (print_service_entry tests the service's family).
+  const n = isV6Text(s.address) ? dname : dname.slice(0, 28);
   if (f.stats) return `  -> ${pad(n, 28)}` + [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return `  -> ${pad(n, 28)} ${lpad(String(d.rates.cps), 8)} ${lpad(String(d.rates.inpps), 8)} ${lpad(String(d.rates.outpps), 8)}` + largenum(d.rates.inbps, f.exact) + largenum(d.rates.outbps, f.exact) + "\n";
   if (f.thresholds) return `  -> ${pad(n, 28)} ${[d.uthreshold, d.lthreshold, d.active, d.inactive].map((v) => pad(String(v), 10)).join(" ")}\n`;
@@ -1020,8 +1040,8 @@ export function formatConnectionLines(conns: ConnView[]): string {
   for (const c of conns) {
     const secs = Math.max(0, Math.floor(c.expiresInMs / 1000));
     const expire = `${String(Math.floor(secs / 60)).padStart(2, "0")}:${String(secs % 60).padStart(2, "0")}`;
-    out += `${pad(c.protocol.toUpperCase(), 3)} ${pad(expire, 6)} ${pad(c.state, 11)} ${pad(`${c.client}:${c.clientPort}`, 18)} ` +
-      `${pad(`${c.vip}:${c.vport}`, 18)} ${c.server}:${c.serverPort}\n`;
+    out += `${pad(c.protocol.toUpperCase(), 3)} ${pad(expire, 6)} ${pad(c.state, 11)} ${pad(hostPort(c.client, c.clientPort), 18)} ` +
+      `${pad(hostPort(c.vip, c.vport), 18)} ${hostPort(c.server, c.serverPort)}\n`;
   }
   return out;
 }
