@@ -11,7 +11,7 @@ import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type Service
 import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
-import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
+import { ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr, parseIp6 } from "../engine/addr.js";
 
 export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -601,6 +601,14 @@ const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 
  *  address (RFC 3021). */
 function notUnicast(addr: string, subnets: { net: number; mask: number; prefix: number; text: string; name: string }[]): string | undefined {
   if (addr === "0.0.0.0" || addr === "255.255.255.255") return `${addr} is ${addr === "0.0.0.0" ? "the unspecified address" : "the limited broadcast address"}`;
+  if (addr.indexOf(":") >= 0) {
+    // IPv6 (RFC 4291 2.4): no broadcast; the unspecified address, multicast and loopback are not a host's.
+    const a = parseIp6(addr);
+    if (isUnspecified6(a)) return `${addr} is the unspecified address`;
+    if (isMulticast6(a)) return `${addr} is a multicast address (ff00::/8)`;
+    if (isLoopback6(a)) return `${addr} is the loopback address (::1), which Linux never accepts from the wire`;
+    return undefined;
+  }
   const n = ipToNumber(addr);
   if (n >>> 28 === 0xe) return `${addr} is a multicast address (224.0.0.0/4)${addr === "224.0.0.18" ? ", VRRP's group" : ""}`;
   if (n >>> 24 === 127) return `${addr} is a loopback address (127.0.0.0/8), which Linux never accepts from the wire`;
