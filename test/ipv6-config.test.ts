@@ -3,6 +3,7 @@
 // address classes IPVS's checks name (link-local, multicast, unspecified, IPv4-mapped).
 
 import { describe, expect, it } from "vitest";
+import { join } from "node:path";
 import {
   familyOf, formatIp, isLinkLocal6, isLoopback6, isMulticast6, isUnicast6, isUnspecified6, isV4Mapped6, parseEndpoint, parseIp,
   parseIp6, parsePrefix, prefixMask6, type Ip6Words,
@@ -245,5 +246,134 @@ describe("ipvsadm 1.31's listings of IPv6 (print_service_entry, print_conn: [add
       "IPVS connection entries\n" +
       "pro expire state       source             virtual            destination\n" +
       "TCP 14:59  ESTABLISHED [2001:db8:ffff::c]:40000 [2001:db8::100]:80 [2001:db8:1::11]:8080\n");
+  });
+});
+
+// ---- keepalived.conf and the rules file ---------------------------------------------------
+
+import { parseKeepalived } from "../host/config/keepalived.js";
+import { ConfigError, parseRules } from "../host/config/rules.js";
+import { check } from "../host/cli/check.js";
+import { DIRECTOR, tempFolder } from "./helpers/files.js";
+
+const folder = tempFolder("wasmvs-v6-");
+const errorOf = (f: () => unknown) => { try { f(); return "no error"; } catch (e) { return (e as Error).message; } };
+
+describe("keepalived.conf with IPv6 (what `keepalived -t` 2.2.7 accepts, and refuses, alike)", () => {
+  const DIRECTOR6 = DIRECTOR.replace("    address 10.0.0.1/24\n", "    address 10.0.0.1/24\n    address 2001:db8::1/64\n");
+  const at = (n: number) => n + DIRECTOR6.split("\n").length - 1;
+
+  it("virtual_server, real_server, sorry_server and group members in IPv6; the range form ae00::2-1f is the 8th group, in hex", () => {
+    const f = folder.write("v6.conf", `${DIRECTOR6}virtual_server_group G6 {
+  ae00::2-4 80
+  ae00::9-b 81
+  AE00::1 80
+}
+virtual_server group G6 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  persistence_timeout 50
+  persistence_granularity 64
+  real_server ae00::10 8080 {
+    weight 2
+  }
+}
+virtual_server 2001:db8::100 443 {
+  lb_algo wlc
+  lb_kind DR
+  protocol TCP
+  real_server 2001:db8::11 443 {
+  }
+  real_server 10.1.0.12 443 {
+    lvs_method TUN
+  }
+  sorry_server 2001:db8::99 443
+}
+virtual_server fwmark 6 {
+  ip_family inet6
+  persistence_timeout 30
+  persistence_granularity 48
+  real_server 2001:db8::12 80 {
+  }
+}
+`);
+    const cfg = parseKeepalived(f);
+    expect(cfg.interfaces[0]).toMatchObject({ address: "10.0.0.1/24", address6: "2001:db8::1/64", net6: { addr: parseIp("2001:db8::1"), len: 64 } });
+    const list = cfg.services.map((s) => `${s.fwmark !== undefined ? `fwm ${s.fwmark} ${s.address}` : `${s.protocol} ${s.address} ${s.port}`}` +
+      `${s.persistence ? ` p ${s.persistence.timeout}/${s.persistence.netmask}` : ""} -> ${s.realServers.map((r) => `${r.address}:${r.port} ${r.method}`).join(", ")}`);
+    expect(list).toEqual([
+      "tcp ae00::2 80 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::3 80 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::4 80 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::9 81 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::a 81 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::b 81 p 50/64 -> ae00::10:8080 nat",
+      "tcp ae00::1 80 p 50/64 -> ae00::10:8080 nat",
+      // A tunnelled server may be of the other family (IPVS's 4in6 / 6in4; keepalived keeps it).
+      "tcp 2001:db8::100 443 -> 2001:db8::11:443 dr, 10.1.0.12:443 tun",
+      "fwm 6 :: p 30/48 -> 2001:db8::12:80 nat",
+    ]);
+    expect(cfg.services[0].vaddr).toEqual(parseIp("ae00::2"));
+    expect(cfg.services[0].persistence?.mask).toEqual(prefixMask6(64));
+    expect(cfg.services[7].health?.sorry).toMatchObject({ address: "2001:db8::99", daddr: parseIp("2001:db8::99"), port: 443 });
+    expect(cfg.warnings ?? []).toEqual([]);
+  });
+
+  it("refuses what keepalived refuses, at the word (ranges, granularity, ip_family), and skips a mixed-family server as keepalived with a warning (--strict: an error)", () => {
+    const cases: [string, string][] = [
+      ["virtual_server_group G {\n  ae00::9-2 80\n}\n", `e.conf:${at(2)}:3: 'ae00::9-2': the range's end (2) must be greater than its start (9), as keepalived's "Address range end is not greater than address range start"`],
+      ["virtual_server_group G {\n  ae00::5-5 80\n}\n", `e.conf:${at(2)}:3: 'ae00::5-5': the range's end (5) must be greater than its start (5), as keepalived's "Address range end is not greater than address range start"`],
+      ["virtual_server_group G {\n  ae00::2-10000 80\n}\n", `e.conf:${at(2)}:3: 'ae00::2-10000': an IPv6 range's end is the last group's last value in hex, at most ffff (keepalived: ae00::2-9 is ae00::2 to ae00::9), got "10000"`],
+      ["virtual_server_group G {\n  ae00::2-g 80\n}\n", `e.conf:${at(2)}:3: 'ae00::2-g': an IPv6 range's end is the last group's last value in hex, at most ffff (keepalived: ae00::2-9 is ae00::2 to ae00::9), got "g"`],
+      ["virtual_server 2001:db8::100 80 {\n  persistence_timeout 5\n  persistence_granularity 129\n}\n",
+        `e.conf:${at(3)}:27: '129': an IPv6 virtual server's persistence_granularity is a prefix length from 1 to 128 (keepalived: "Invalid IPv6 persistence_granularity specified")`],
+      ["virtual_server 2001:db8::100 80 {\n  ip_family inet\n}\n", `e.conf:${at(2)}:13: 'inet': virtual server specified family inet conflicts with server family (its address is IPv6)`],
+      ["virtual_server fe80::1%eth0 80 {\n}\n", `e.conf:${at(1)}:16: 'fe80::1%eth0': "fe80::1%eth0": an IPv6 zone id (%eth0) is not taken here; write the address alone`],
+      ["virtual_server 2001:db8::100 80 {\n  real_server fe80::11 80 {\n  }\n}\n",
+        `e.conf:${at(2)}:15: 'fe80::11': real server fe80::11 is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local`],
+      ["virtual_server 2001:db8::100 80 {\n  real_server ff05::11 80 {\n  }\n}\n",
+        `e.conf:${at(2)}:15: 'ff05::11': real server ff05::11 is not unicast: IPVS takes an IPv6 real server only if it is unicast and not link-local`],
+    ];
+    for (const [text, msg] of cases) {
+      const f = folder.write("e.conf", DIRECTOR6 + text);
+      expect(errorOf(() => parseKeepalived(f)).replace(`${folder.path()}/`, "")).toBe(msg);
+    }
+    const mixed = folder.write("m.conf", `${DIRECTOR6}virtual_server 2001:db8::100 80 {\n  protocol TCP\n  real_server 10.1.0.11 80 {\n  }\n  real_server 2001:db8::11 80 {\n  }\n  sorry_server 10.1.0.99 80\n}\n`);
+    const cfg = parseKeepalived(mixed);
+    expect(cfg.services[0].realServers.map((r) => r.address)).toEqual(["2001:db8::11"]);
+    expect(cfg.services[0].health?.sorry).toBeUndefined();
+    expect((cfg.warnings ?? []).map((w) => w.replace(`${folder.path()}/`, ""))).toEqual([
+      `m.conf:${at(3)}:15: 10.1.0.11: the address families of the virtual server (IPv6) and real server 10.1.0.11 don't match (IPVS mixes them only for tunnelling): real server left out, as keepalived ("don't match - skipping real server") (--strict refuses it)`,
+      `m.conf:${at(7)}:16: 10.1.0.99: the address families of the virtual server (IPv6) and sorry server 10.1.0.99 don't match (IPVS mixes them only for tunnelling): sorry server left out, as keepalived ("don't match - skipping sorry server") (--strict refuses it)`,
+    ]);
+    expect(errorOf(() => parseKeepalived(mixed, undefined, true)).replace(`${folder.path()}/`, "")).toMatch(/^2 errors:\nm\.conf:\d+:15: '10\.1\.0\.11': the address families/);
+  });
+
+  it("keepalived's sample keepalived.conf.IPv6 reads; `wasmvs check` says where IPv6 stops: the engine, at the virtual server's address", async () => {
+    const sample = join(import.meta.dirname, "fixtures", "keepalived-samples", "keepalived.conf.IPv6");
+    const director = join(import.meta.dirname, "fixtures", "keepalived-samples.director");
+    const cfg = parseKeepalived(sample, director);
+    expect(cfg.services.map((s) => `${s.address} ${s.port} -> ${s.realServers.map((r) => `${r.address} ${r.port}`)}`)).toEqual(["ae00::1 80 -> ae00::10 25"]);
+    let said = "";
+    try { await check(sample, director); } catch (e) { said = e instanceof ConfigError ? e.message : String(e); }
+    expect(said).toBe(`${sample}:13:16: 'ae00::1': service [ae00::1]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)`);
+  });
+});
+
+describe("the rules file with IPv6", () => {
+  it("an interface's IPv6 address is kept beside its IPv4 one; an IPv6 rule is refused at its address's word, IPVS's refusals first", () => {
+    const text = "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\n-A -t 10.0.0.100:80 -s rr\n" +
+      "-a -t 10.0.0.100:80 -r [2001:db8::11]:80 -m\n-A -t [2001:db8::100]:80 -s rr\n-a -t 10.0.0.100:80 -r [2001:db8::12]:80 -i\n";
+    let errors: string[] = [];
+    try { parseRules(text, "v6.rules"); } catch (e) { errors = (e as ConfigError).errors.map((x) => x.message); }
+    expect(errors).toEqual([
+      "v6.rules:3:24: '[2001:db8::11]:80': Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)",
+      "v6.rules:4:7: '[2001:db8::100]:80': service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "v6.rules:5:24: '[2001:db8::12]:80': real server [2001:db8::12]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+    ]);
+    const ok = parseRules("interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\n", "ok.rules");
+    expect(ok.interfaces[0]).toMatchObject({ address: "10.0.0.1/24", address6: "2001:db8::1/64", net6: { addr: parseIp("2001:db8::1"), len: 64 } });
+    expect(errorOf(() => parseRules("interface 0 mac 02:00:00:00:00:01 address 2001:db8::1/129\n", "b.rules"))).toBe("b.rules:1:43: '2001:db8::1/129': bad prefix length in \"2001:db8::1/129\" (0-128 for IPv6)");
   });
 });

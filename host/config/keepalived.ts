@@ -796,7 +796,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
 function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], reals: RealRead[], vs: VsState, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
   if (vs.family6 || reals.some((r) => typeof r.rs.daddr !== "number") || (vs.sorry && typeof vs.sorry.daddr !== "number")) {
-    errs.attempt(() => serverFamilies(vs, reals, vs.kind));
+    serverFamilies(vs, reals, vs.kind, errs);
     // An IPv6 firewall-mark service (ip_family inet6): its address is ::, as ipvsadm's -f MARK -6.
     if (vs.family6) members = members.map((m) => (m.fwmark !== undefined ? { ...m, address: "::", vaddr: IP6_ANY } : m));
   }
@@ -914,28 +914,28 @@ const serviceKeys = new WeakMap<ServiceConfig[], Set<string>>();
  *  vs_end_handler skip the server: "Address family of virtual server and real server ... don't
  *  match - skipping real server"; IPVS: mixed families only for tunnelling), and an IPv6 server
  *  unicast and not link-local (IPVS's ip_vs_add_dest check: refused). */
-function serverFamilies(vs: VsState, reals: RealRead[], kind: RealServerConfig["method"]): void {
+function serverFamilies(vs: VsState, reals: RealRead[], kind: RealServerConfig["method"], errs: ErrorList): void {
   const six = vs.family6;
-  for (const r of reals) {
-    if (r.refused) continue;
+  for (const r of reals) errs.attempt(() => {
+    if (r.refused) return;
     const method = r.explicitMethod ? r.rs.method : kind;
     const at: Tok = { file: r.rs.where!.file, line: r.rs.where!.line, column: r.rs.where!.column, text: r.rs.where!.text };
     if ((typeof r.rs.daddr !== "number") !== six && method !== "tun") {
       carryOn(at, `the address families of the virtual server (IPv${six ? 6 : 4}) and real server ${r.rs.address} don't match (IPVS mixes them only for tunnelling)`,
         "real server left out, as keepalived (\"don't match - skipping real server\")");
       r.refused = true;
-      continue;
+      return;
     }
     if (typeof r.rs.daddr !== "number") {
       const why = serverRefusal(six ? IP6_ANY : 0, r.rs.daddr, "tun", false);
-      if (why) fail(at, why.replace(/^Invalid argument: /, ""));
+      if (why) { r.refused = true; fail(at, why.replace(/^Invalid argument: /, "")); }
     }
-  }
+  });
   const sorry = vs.sorry;
   if (sorry && (typeof sorry.daddr !== "number") !== six && (vs.sorryMethod ?? kind) !== "tun") {
     const at: Tok = { file: sorry.where!.file, line: sorry.where!.line, column: sorry.where!.column, text: sorry.where!.text };
-    carryOn(at, `the address families of the virtual server (IPv${six ? 6 : 4}) and sorry server ${sorry.address} don't match (IPVS mixes them only for tunnelling)`,
-      "sorry server left out, as keepalived (\"don't match - skipping sorry server\")");
+    errs.attempt(() => carryOn(at, `the address families of the virtual server (IPv${six ? 6 : 4}) and sorry server ${sorry.address} don't match (IPVS mixes them only for tunnelling)`,
+      "sorry server left out, as keepalived (\"don't match - skipping sorry server\")"));
     vs.sorry = undefined;
   }
 }
