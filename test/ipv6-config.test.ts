@@ -377,3 +377,18 @@ describe("the rules file with IPv6", () => {
     expect(errorOf(() => parseRules("interface 0 mac 02:00:00:00:00:01 address 2001:db8::1/129\n", "b.rules"))).toBe("b.rules:1:43: '2001:db8::1/129': bad prefix length in \"2001:db8::1/129\" (0-128 for IPv6)");
   });
 });
+
+describe("mixed families and connection sync (IPVS: incompatible)", () => {
+  it("keepalived.conf: a tunnelled real server of the other family is refused while lvs_sync_daemon runs sync", async () => {
+    const { readConfig } = await import("../host/control/load.js");
+    const conf = `global_defs {\n  lvs_sync_daemon outside VI_1\n}\n${DIRECTOR}vrrp_instance VI_1 {\n  interface outside\n  virtual_router_id 5\n  priority 100\n` +
+      `  virtual_ipaddress {\n    10.0.0.100\n  }\n}\nvirtual_server 10.0.0.100 80 {\n  protocol TCP\n  real_server 2001:db8::11 80 {\n    lvs_method TUN\n  }\n}\n`;
+    const f = folder.write("sync.conf", conf);
+    const line = conf.split("\n").findIndex((l) => l.includes("real_server 2001:db8::11")) + 1;
+    expect(readConfig(f).errors.map((e) => e.message.replace(`${folder.path()}/`, ""))).toEqual([
+      `sync.conf:${line}:15: '2001:db8::11': real server 2001:db8::11: the synchronization protocol is incompatible with mixed family services (IPVS refuses them while connection sync runs)`]);
+    // Without sync the same server reads (the engine is where IPv6 stops for now).
+    const g = folder.write("nosync.conf", conf.replace("  lvs_sync_daemon outside VI_1\n", ""));
+    expect(readConfig(g).errors).toEqual([]);
+  });
+});

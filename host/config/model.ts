@@ -271,6 +271,9 @@ export class ServiceTable {
   }
 }
 
+/** IPVS's reason for refusing a mixed-family service while the sync daemon runs (ip_vs_ctl.c). */
+export const MIXED_WITH_SYNC = "the synchronization protocol is incompatible with mixed family services (IPVS refuses them while connection sync runs)";
+
 /** An IPv6 service, until the engine forwards IPv6 (features.ts). */
 function refuseIp6Service(svc: ServiceConfig | NonNullable<Parsed["service"]>): void {
   if (!ENGINE_FORWARDS_IPV6 && typeof svc.vaddr !== "number") {
@@ -655,7 +658,7 @@ function contextOf(cfg: DirectorConfig): ModelContext {
     const net = (ipToNumber(address) & mask) >>> 0;
     return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
   });
-  const key = `${cfg.format ?? ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}`;
+  const key = `${cfg.format ?? ""}${cfg.syncDaemon ? " sync" : ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}`;
   if (lastContext?.key === key) return lastContext;
   lastContext = { key, cfg, words: { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") }, own, subnets };
   return lastContext;
@@ -678,6 +681,15 @@ function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: str
     if (why) out.push({ line, keyword, where, reason: why });
   };
   for (const r of s.realServers) server(r.address, r.line, words.rs, r.where);
+  // IPVS: no mixed-family service while connection sync runs (lvs_sync_daemon here; ipvsadm's
+  // commands are refused as they come, ServiceTable.apply).
+  if (c.cfg.syncDaemon) {
+    for (const r of s.realServers) {
+      if ((typeof r.daddr !== "number") !== (typeof s.vaddr !== "number")) {
+        out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}: ${MIXED_WITH_SYNC}` });
+      }
+    }
+  }
   // The sorry server stands in for the real servers: the same rules apply to it.
   const sorry = s.health?.sorry;
   if (sorry) server(sorry.address, sorry.line, "sorry_server", sorry.where);
