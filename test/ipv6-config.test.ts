@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import {
   familyOf, formatIp, isLinkLocal6, isLoopback6, isMulticast6, isUnicast6, isUnspecified6, isV4Mapped6, parseEndpoint, parseIp,
   parseIp6, parsePrefix, prefixMask6, type Ip6Words,
@@ -390,5 +391,28 @@ describe("mixed families and connection sync (IPVS: incompatible)", () => {
     // Without sync the same server reads (the engine is where IPv6 stops for now).
     const g = folder.write("nosync.conf", conf.replace("  lvs_sync_daemon outside VI_1\n", ""));
     expect(readConfig(g).errors).toEqual([]);
+  });
+});
+
+describe("a reload that adds IPv6 (the running engine)", () => {
+  it("is refused at the new virtual server's and real server's words, nothing changed", async () => {
+    const { loadConfig } = await import("../host/control/load.js");
+    const { applyConfig } = await import("../host/config/rules.js");
+    const { loadEngine } = await import("../host/engine/node.js");
+    const { reload } = await import("../host/dataplane/reload.js");
+    const base = `${DIRECTOR}virtual_server 10.0.0.100 80 {\n  protocol TCP\n  lb_algo rr\n  real_server 10.1.0.11 80 { weight 1 }\n}\n`;
+    const f = folder.write("r6.conf", base);
+    const engine = await loadEngine({ connCapacity: 1024 });
+    const c1 = loadConfig(f);
+    applyConfig(engine, c1);
+    folder.write("r6.conf", `${base}virtual_server 2001:db8::100 80 {\n  protocol TCP\n  real_server 2001:db8::11 80 { weight 1 }\n}\n` +
+      `virtual_server 10.0.0.101 80 {\n  protocol TCP\n  lb_kind TUN\n  real_server 2001:db8::12 80 { weight 1 }\n}\n`);
+    const c2 = loadConfig(f);
+    const at = (needle: string) => { const lines = readFileSync(f, "utf8").split("\n"); const i = lines.findIndex((l) => l.includes(needle)); return `${i + 1}:${lines[i].indexOf(needle) + 1}`; };
+    await expect(reload(engine, c1, c2)).rejects.toThrow(
+      `3 errors:\n${f}:${at("2001:db8::100")}: '2001:db8::100': service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)\n` +
+      `${f}:${at("2001:db8::11")}: '2001:db8::11': real server [2001:db8::11]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)\n` +
+      `${f}:${at("2001:db8::12")}: '2001:db8::12': real server [2001:db8::12]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)`);
+    expect(engine.findService("tcp", "10.0.0.101", 80)).toBeUndefined();
   });
 });
