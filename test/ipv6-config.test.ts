@@ -416,3 +416,39 @@ describe("a reload that adds IPv6 (the running engine)", () => {
     expect(engine.findService("tcp", "10.0.0.101", 80)).toBeUndefined();
   });
 });
+
+describe("the control socket (ipvsadm's commands and -R on a running director)", () => {
+  it("an IPv6 command is refused with IPVS's reason or the engine's, status 255; the table is unchanged", async () => {
+    const { loadEngine } = await import("../host/engine/node.js");
+    const { LocalEngine } = await import("../host/dataplane/adapter.js");
+    const { ControlState } = await import("../host/control/daemon.js");
+    const { Estimator } = await import("../host/control/estimator.js");
+    const { applyConfig } = await import("../host/config/rules.js");
+    const { startControl } = await import("../host/control/server.js");
+    const { request } = await import("../host/cli/ipvsadm.js");
+    const engine = await loadEngine({ batch: 8, connCapacity: 64 });
+    const cfg = parseRules("interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\ninterface 1 mac 02:00:00:00:01:01 address 10.1.0.1/24\n" +
+      "-A -t 10.0.0.100:80 -s rr\n", "r");
+    applyConfig(engine, cfg);
+    const adapter = new LocalEngine(engine);
+    const state = new ControlState(adapter, cfg, () => cfg);
+    const path = join(folder.path(), "c.sock");
+    const server = await startControl({ engine: adapter, estimator: new Estimator(), log: () => {}, applyCommands: (c) => state.applyCommands(c), reloadFile: () => state.reloadFile() }, path);
+    try {
+      const apply = async (line: string) => {
+        const r = await request(path, { op: "apply", commands: [{ argv: line.split(" ") }] });
+        return `${r.ok ? "ok" : `${r.status}: ${r.error}`}`;
+      };
+      expect(await apply("-A -t [2001:db8::100]:80 -s rr")).toBe("255: service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)");
+      expect(await apply("-a -t 10.0.0.100:80 -r [2001:db8::11]:80 -m")).toBe("255: Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)");
+      expect(await apply("-a -t 10.0.0.100:80 -r [fe80::11]:80 -i")).toBe("255: Invalid argument: real server fe80::11 is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local");
+      expect(await apply("-A -t [2001:db8::100]:80 -s rr -p 60 -M 129")).toBe("2: illegal ipv6 netmask specified");
+      const restored = await request(path, { op: "restore", text: "-A -t [2001:db8::100]:80 -s rr\n", line: 1 });
+      expect(restored).toMatchObject({ ok: false, error: expect.stringContaining("IPv6 forwarding is not in wasmvs's engine yet") });
+      const table = (await request(path, { op: "table" })).table as { services: { address: string }[] };
+      expect(table.services.map((s) => s.address)).toEqual(["10.0.0.100"]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

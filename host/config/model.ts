@@ -11,7 +11,7 @@ import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type Service
 import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
-import { ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr, parseIp6 } from "../engine/addr.js";
+import { formatIp, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr, parseIp6 } from "../engine/addr.js";
 
 export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -652,13 +652,16 @@ let lastContext: ModelContext | undefined;
 function contextOf(cfg: DirectorConfig): ModelContext {
   const addressed = cfg.interfaces.filter((i) => i.address);
   const own = new Map(addressed.map((i) => [i.address!.split("/")[0], i.name]));
+  // An interface's IPv6 address is the director's own too (as RFC 5952 writes it: one text per address).
+  for (const i of cfg.interfaces) if (i.net6) own.set(formatIp(i.net6.addr), i.name);
   const subnets = addressed.map((i) => {
     const { address, prefixLen } = parseCidr(i.address!);
     const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
     const net = (ipToNumber(address) & mask) >>> 0;
     return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
   });
-  const key = `${cfg.format ?? ""}${cfg.syncDaemon ? " sync" : ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}`;
+  const key = `${cfg.format ?? ""}${cfg.syncDaemon ? " sync" : ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}` +
+    cfg.interfaces.map((i) => (i.address6 ? `\n${i.name} ${i.address6}` : "")).join("");
   if (lastContext?.key === key) return lastContext;
   lastContext = { key, cfg, words: { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") }, own, subnets };
   return lastContext;
