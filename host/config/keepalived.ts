@@ -135,7 +135,7 @@ function groupMembers6(m: Node, out: Member[]): void {
 }
 
 /** A virtual or real server's address of either family (settings.ts ipAddress), at t's position when it is not one. */
-const anyIp = (t: Tok, what: string): string => value(t, (x) => ipAddress(x, what));
+const anyIp = (t: Tok, what: string): string => (t.text.indexOf(":") < 0 ? ip(t, what) : value(t, (x) => ipAddress(x, what)));
 
 /** directorFile: the director block in a file of its own (--director), so that the
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
