@@ -120,6 +120,8 @@ describe("ipvsadm's IPv6 forms (parse)", () => {
     expect(ipvsadmErr("-a -t [2001:db8::100]:80 -r [2001:db8::1::2]:80")).toBe('2: illegal real server address[:port] specified (not an IPv6 address: "2001:db8::1::2" ("::" may appear only once))');
     // IPv4's words are as they were.
     expect(ipvsadmErr("-A -t 10.0.0.1 -s rr")).toBe("2: illegal virtual server address[:port] specified");
+    // Connection sync speaks IPv4 for now: an IPv6 group or peer is refused, not taken for a peer.
+    expect(ipvsadmErr("--start-daemon master --mcast-group ff02::81")).toBe("2: mcast-group ff02::81: connection sync over IPv6 is not supported by wasmvs yet");
   });
 
   it("-f MARK -6: an IPv6 firewall-mark service (ipvsadm's -6 comes after -f); -M is then a prefix length 1-128", () => {

@@ -394,6 +394,8 @@ const OPTIONS: OptSpec[] = [
     option(st, "mcast-group");
     const a = parseAddrPort(v!, "mcast-group");
     if (a.port !== undefined) throw new IpvsadmError("illegal mcast-group specified", 2);
+    // (IPVS can sync over an IPv6 group or peer; wasmvs's sync speaks IPv4 for now.)
+    if (typeof a.daddr !== "number") throw new IpvsadmError(`mcast-group ${v}: connection sync over IPv6 is not supported by wasmvs yet`, 2);
     const first = Number(a.address.split(".")[0]);
     if (first >= 224 && first <= 239 && a.address !== "224.0.0.81") {
       throw new IpvsadmError(`mcast-group ${v}: ${SYNC_GROUP_NOT_YET}`, 2);
