@@ -77,7 +77,7 @@ describe("ipvsadm command line", () => {
 
   it("refuses features wasmvs does not have yet, saying so", () => {
     expect(err(["-A", "-f", "0"])).toBe("2: illegal fwmark specified");
-    expect(err(["-A", "-t", "10.0.0.1:80", "-6"])).toBe("2: ipvsadm: option -6: IPv6 is not supported by wasmvs yet");
+    expect(err(["-A", "-t", "10.0.0.1:80", "-6"])).toBe("2: -6 used before -f");
     expect(err(["-A", "-t", "10.0.0.1:80", "-b", "sh-port"])).toBe("2: incompatible scheduler flag `sh-port'");
     expect(err(["-A", "-t", "10.0.0.1:80", "-M", "255.255.255.0"])).toBe("2: the netmask (-M) only applies to a persistent service (-p)");
     expect(err(["-A", "-t", "10.0.0.1:80", "-p", "0"])).toBe("2: illegal timeout specified");

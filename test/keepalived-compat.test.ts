@@ -222,11 +222,11 @@ ${INSTANCE()}${INSTANCE("garp_master_repeat 3\n  smtp_alert", "VI_2", 52)}vrrp_s
     }
   });
 
-  it("checker_log_all_failures is every checker's default; ip_family inet is read, inet6 refused", () => {
+  it("checker_log_all_failures is every checker's default; ip_family inet is read, inet6 conflicts with an IPv4 address as in keepalived", () => {
     const text = `global_defs {\n  checker_log_all_failures\n}\nvirtual_server 10.0.0.100 80 {\n  ip_family inet\n  real_server 10.0.0.1 80 {\n    TCP_CHECK {\n    }\n  }\n}\n`;
     const cfg = wasmvs(text).cfg!;
     expect(cfg.services[0].realServers[0].health!.checkers[0].logAllFailures).toBe(true);
-    expect(wasmvs(text.replace("inet", "inet6")).error).toBe("w.conf:11:13: 'inet6': IPv6 is not supported by wasmvs yet");
+    expect(wasmvs(text.replace("inet", "inet6")).error).toBe("w.conf:11:13: 'inet6': virtual server specified family inet6 conflicts with server family (its address is IPv4)");
   });
 
   it("skip_check_adv_addr: a master already heard is not checked for its address list again; a new one is (keepalived's vrrp.c)", () => {

@@ -39,7 +39,7 @@ const ADAPTED: Record<string, [string, string][]> = {
   "keepalived.conf.vrrp.lvs_syncd": [["vrrp_sync_group VG1 {\n  VI_2\n  VI_3\n}", "vrrp_sync_group VG1 {\n  group {\n    VI_2\n    VI_3\n  }\n}"]],
 };
 /** Samples that load (README, "keepalived's samples"). */
-const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
+const SAMPLES_THAT_LOAD = ["keepalived.conf.HTTP_GET.port", "keepalived.conf.IPv6", "keepalived.conf.PING_CHECK", "keepalived.conf.SMTP_CHECK", "keepalived.conf.UDP_CHECK",
   "keepalived.conf.inhibit", "keepalived.conf.misc_check", "keepalived.conf.misc_check_arg", "keepalived.conf.quorum", "keepalived.conf.status_code",
   "keepalived.conf.virtualhost", "keepalived.conf.fwmark", "keepalived.conf.virtual_server_group", "keepalived.conf.sample", "keepalived.conf.vrrp",
   "keepalived.conf.vrrp.scripts", "keepalived.conf.vrrp.sync", "keepalived.conf.vrrp.localcheck", "keepalived.conf.vrrp.lvs_syncd", "keepalived.conf.track_interface", "keepalived.conf.vrrp.static_ipaddress"];
@@ -146,7 +146,8 @@ virtual_server group web {
       [`${DIRECTOR.replace(/}\n$/, "  offload on\n}\n")}virtual_server 10.0.0.100 80 {\n  lb_kind TUN\n  real_server 10.1.0.11 80 {\n  }\n}\n`,
         `e.conf:${L(4)}:15: '10.1.0.11': tunnelling cannot carry the 64 KB TCP segments TAP offloads hand over (IPIP has no virtio GSO type): turn offloads off (line ${L(0)}) to use TUN real servers`],
       [`${DIRECTOR}include nosuch.conf\n`, `e.conf:${L(1)}:9: 'nosuch.conf': no such file: nosuch.conf (relative to ${folder.path()})`],
-      [`${DIRECTOR}virtual_server_group g {\n  ae00::2-9 80\n}\n`, `e.conf:${L(2)}:3: 'ae00::2-9': IPv6 is not supported by wasmvs yet`],
+      [`${DIRECTOR}virtual_server_group g {\n  ae00::9-2 80\n}\n`,
+        `e.conf:${L(2)}:3: 'ae00::9-2': the range's end (2) must be greater than its start (9), as keepalived's "Address range end is not greater than address range start"`],
     ];
     for (const [text, msg] of cases) {
       write("e.conf", text);

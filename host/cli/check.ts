@@ -7,7 +7,7 @@ import { loadEngine } from "../engine/node.js";
 import { BYTES_PER_REAL_SERVER, BYTES_PER_SERVICE, DEFAULT_CONN_CAPACITY, Engine } from "../engine/index.js";
 import { readConfig, withEngineErrors } from "../control/load.js";
 import { checkSizing, ConfigError, configSlotSize, DirectorConfig, sizingError } from "../config/rules.js";
-import { formatSave } from "../config/ipvsadm.js";
+import { formatSave, hostPort } from "../config/ipvsadm.js";
 import { NUMERIC, tableView } from "../control/table.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { engineSnapshot } from "../dataplane/snapshot.js";
@@ -142,7 +142,7 @@ export function checkerSummary(cfg: DirectorConfig): string[] {
       if (!cs.length) continue;
       const each = cs.map((c) => `${c.kind}${c.kind === "MISC_CHECK" ? ` ${cmd(c.script)}` : c.kind === "FILE_CHECK" || c.kind === "PING_CHECK" ? "" : ` port ${c.connectPort}`}` +
         ` every ${secs(c.delayLoopMs)}, timeout ${secs(c.kind === "MISC_CHECK" ? c.timeoutMs : c.connectTimeoutMs)}, retry ${c.retry} after ${secs(c.delayBeforeRetryMs)}${c.alpha ? ", alpha" : ""}`);
-      out.push(`  ${s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.protocol.toUpperCase()} ${s.address}:${s.port}`} -> ${r.address}:${r.port}: ${each.join("; ")}`);
+      out.push(`  ${s.fwmark !== undefined ? `FWM ${s.fwmark}` : `${s.protocol.toUpperCase()} ${hostPort(s.address, s.port)}`} -> ${hostPort(r.address, r.port)}: ${each.join("; ")}`);
       if (r.health?.notifyUp || r.health?.notifyDown) {
         out.push(`    notify${r.health.notifyUp ? ` up ${cmd(r.health.notifyUp)}` : ""}${r.health.notifyDown ? ` down ${cmd(r.health.notifyDown)}` : ""}`);
       }

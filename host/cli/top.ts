@@ -5,7 +5,7 @@
 // as ipvsadm's listing does.
 
 import { request } from "./ipvsadm.js";
-import { FWD, IpvsadmError, type ServiceView } from "../config/ipvsadm.js";
+import { FWD, hostPort, IpvsadmError, type ServiceView } from "../config/ipvsadm.js";
 import type { LiveView } from "../control/live.js";
 import { printable } from "../config/printable.js";
 
@@ -22,7 +22,7 @@ function human(v: number): string {
   return String(Math.round(v));
 }
 const since = (s?: number) => (s === undefined ? "" : `, ${s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`} ago`);
-const name = (s: ServiceView) => (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase().padEnd(4)} ${s.address}:${s.port}`);
+const name = (s: ServiceView) => (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase().padEnd(4)} ${hostPort(s.address, s.port)}`);
 
 /** One screen of the view, width columns wide (lines cut at the width). */
 export function renderTop(v: LiveView, socket: string, width: number): string[] {
@@ -46,7 +46,7 @@ export function renderTop(v: LiveView, socket: string, width: number): string[] 
     const hkey = s.fwmark !== undefined ? `fwm ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`;
     for (const r of s.realServers) {
       const h = health.get(`${hkey} ${r.address}:${r.port}`);
-      lines.push(row(`  -> ${r.address}:${r.port}`, FWD[r.method], String(r.weight), String(r.active), String(r.inactive), String(r.stats.conns),
+      lines.push(row(`  -> ${hostPort(r.address, r.port)}`, FWD[r.method], String(r.weight), String(r.active), String(r.inactive), String(r.stats.conns),
         human(r.rates.cps), human(r.rates.inpps), human(r.rates.outpps), human(r.rates.inbps), human(r.rates.outbps)) + (h && !h.alive ? `  DOWN: ${h.reason}` : ""));
     }
     // Servers health checking took out of the table (keepalived removes a failed server unless

@@ -57,6 +57,10 @@ export interface InterfaceConfig {
   name: string;
   mac: string;
   address?: string;
+  /** Its IPv6 address as written, ADDRESS/PREFIX ("2001:db8::1/64"; a bare address /128), and
+   *  that parsed (issue 20: kept on the record; the engine takes it as (ifindex, w0..w3, len)). */
+  address6?: string;
+  net6?: Prefix;
   mtu: number;
   /** The TAP device (`wasmvs run`); defaults to the name. Empty with `device`: no TAP. */
   tap: string;

@@ -11,8 +11,9 @@ import type { DirectorConfig } from "./director.js";
 /** What kind of refusal: "invalid" unless a caller needs to tell it apart.
  *  repeated: an option given twice (its error names the option, not the value);
  *  netmask: not a netmask (keepalived says it its own way);
+ *  server-refused: a real server refused for what it is (a rules file points at its -r word);
  *  the rest: IPVS's refusals of a change to the table (a rules file words them its way). */
-export type InputErrorCode = "invalid" | "repeated" | "netmask" | IpvsRefusal;
+export type InputErrorCode = "invalid" | "repeated" | "netmask" | "server-refused" | IpvsRefusal;
 export type IpvsRefusal = "service-exists" | "no-service" | "service-undefined" | "no-destination" | "destination-exists";
 
 export class InputError extends Error {

@@ -29,6 +29,15 @@ export function notSupported(f: Missing): string {
   return `${name} ${plural ? "are" : "is"} not supported by wasmvs yet`;
 }
 
+/** Whether the engine forwards IPv6 (issue 20): until it does, an IPv6 service or real server is
+ *  refused where the configuration reaches the engine, its text read, checked and listed as
+ *  IPVS would (the lead sets this at the merge of the engine's IPv6). */
+export const ENGINE_FORWARDS_IPV6 = false;
+
+/** Why an IPv6 service or real server (what: "service [2001:db8::1]:80") is refused. */
+export const ip6NotInEngine = (what: string): string =>
+  `${what}: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)`;
+
 /** Every scheduler IPVS has (net/netfilter/ipvs/ip_vs_*.c). */
 export const IPVS_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"] as const;
 

@@ -5,7 +5,7 @@
 // Pure functions: the control client sends what they produce to the daemon.
 
 import type { ConnectionInfo, IpAddr, Persistence, RealServerInfo, ServiceSpec, Stats } from "../engine/index.js";
-import { AddressError, ipToWire, parseIp } from "../engine/addr.js";
+import { AddressError, formatIp, type Ip6Words, ipToWire, isLinkLocal6, isUnicast6, parseIp, parseIp6, prefixMask6 } from "../engine/addr.js";
 import { persistence as persistenceOf, SCHEDULERS } from "../engine/index.js";
 import { Missing, notSupported, schedulerProblem } from "./features.js";
 import { IPVSADM_NOT_YET, SYNC_GROUP_NOT_YET } from "./not-yet.js";
@@ -36,7 +36,7 @@ export type ServiceKey = Pick<ServiceSpec, "protocol" | "address" | "port" | "fw
 export type ServiceAddr = ServiceKey & Pick<ServiceSpec, "vaddr">;
 
 /** The one key of a service (model, engine lookups, health, estimator): "tcp 10.0.0.100:80" or "fwm 1". */
-export const serviceKey = (s: ServiceKey) => (s.fwmark !== undefined ? `fwm ${s.fwmark}` : `${s.protocol} ${s.address}:${s.port}`);
+export const serviceKey = (s: ServiceKey) => (s.fwmark !== undefined ? (s.address === "::" ? `fwm ${s.fwmark} v6` : `fwm ${s.fwmark}`) : `${s.protocol} ${s.address}:${s.port}`);
 export const sameService = (a: ServiceKey, b: ServiceKey) => serviceKey(a) === serviceKey(b);
 
 export interface Parsed {
@@ -244,6 +244,7 @@ export const plainServer = (text: string) => plainAddrPort(text);
 function parseAddrPort(text: string, what: string): AddrPort {
   const plain = plainAddrPort(text);
   if (plain) return plain;
+  if (text.charCodeAt(0) === 91 || text.indexOf(":") !== text.lastIndexOf(":")) return parseAddrPort6(text, what);
   const m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
   if (!m || (m[2] !== undefined && Number(m[2]) > 65535)) throw new IpvsadmError(`illegal ${what} address[:port] specified`, 2);
   let daddr: IpAddr;
@@ -255,9 +256,36 @@ function parseAddrPort(text: string, what: string): AddrPort {
   return { address: m[1], daddr, port: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
+/** IPv6 ADDRESS[:PORT] as ipvsadm's parse_service reads it: "[2001:db8::1]:80" (a "]" then
+ *  ":" and the port), or the address alone unbracketed ("2001:db8::1": its last group is never
+ *  a port). The address is kept as formatIp writes it (RFC 5952, as ipvsadm's inet_ntop lists
+ *  it), so one service has one key however its address was written. */
+function parseAddrPort6(text: string, what: string): AddrPort {
+  const illegal = (why?: string) => new IpvsadmError(`illegal ${what} address[:port] specified${why ? ` (${why})` : ""}`, 2);
+  let addressText = text;
+  let portText: string | undefined;
+  if (text.charCodeAt(0) === 91) {
+    const close = text.indexOf("]");
+    if (close < 0 || text.charCodeAt(close + 1) !== 58) throw illegal("an IPv6 address with a port is written [ADDRESS]:PORT");
+    addressText = text.slice(1, close);
+    portText = text.slice(close + 2);
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw illegal();
+  }
+  let daddr: IpAddr;
+  try {
+    daddr = parseIp6(addressText);
+  } catch (e) {
+    throw illegal(e instanceof AddressError ? e.message : undefined);
+  }
+  return { address: formatIp(daddr), daddr, port: portText === undefined ? undefined : Number(portText) };
+}
+
 function parseServiceAddr(text: string, protocol: "tcp" | "udp"): ServiceAddr {
   const a = parseAddrPort(text, "virtual server");
-  if (a.port === undefined) throw new IpvsadmError("illegal virtual server address[:port] specified", 2);
+  if (a.port === undefined) {
+    // ipvsadm reads an unbracketed IPv6 address whole (2001:db8::1:80 is an address): no port.
+    throw new IpvsadmError(`illegal virtual server address[:port] specified${typeof a.daddr !== "number" ? " (an IPv6 address with a port is written [ADDRESS]:PORT)" : ""}`, 2);
+  }
   return { protocol, address: a.address, vaddr: a.daddr, port: a.port };
 }
 
@@ -310,6 +338,11 @@ const OPTIONS: OptSpec[] = [
     option(st, "service");
     p.service = { protocol: "tcp", address: "0.0.0.0", vaddr: 0, port: 0, fwmark: num(v, 1, 0xffffffff, "fwmark") };
   } },
+  { long: "ipv6", short: "6", arg: false, apply: (p) => {
+    // ipvsadm: -6 makes the firewall-mark service read so far an IPv6 one (its -M then a prefix length).
+    if (p.service?.fwmark === undefined) throw new IpvsadmError("-6 used before -f", 2);
+    p.service = { ...p.service, address: "::", vaddr: IP6_ANY };
+  } },
   { long: "scheduler", short: "s", arg: true, apply: (p, v, st) => { option(st, "scheduler"); p.scheduler = v; } },
   { long: "real-server", short: "r", arg: true, apply: (p, v, st) => {
     option(st, "real-server");
@@ -361,6 +394,8 @@ const OPTIONS: OptSpec[] = [
     option(st, "mcast-group");
     const a = parseAddrPort(v!, "mcast-group");
     if (a.port !== undefined) throw new IpvsadmError("illegal mcast-group specified", 2);
+    // (IPVS can sync over an IPv6 group or peer; wasmvs's sync speaks IPv4 for now.)
+    if (typeof a.daddr !== "number") throw new IpvsadmError(`mcast-group ${v}: connection sync over IPv6 is not supported by wasmvs yet`, 2);
     const first = Number(a.address.split(".")[0]);
     if (first >= 224 && first <= 239 && a.address !== "224.0.0.81") {
       throw new IpvsadmError(`mcast-group ${v}: ${SYNC_GROUP_NOT_YET}`, 2);
@@ -382,7 +417,10 @@ const OPTIONS: OptSpec[] = [
   } },
   { long: "netmask", short: "M", arg: true, apply: (p, v, st) => {
     option(st, "netmask");
-    p.netmask = parseNetmask(v!);
+    // An IPv4 service's mask is read now (its error where ipvsadm gives it); an IPv6 service's
+    // is a prefix length, read once the service's family is known (prefix6).
+    if (!(p.service && typeof p.service.vaddr !== "number")) parseNetmask(v!);
+    p.netmask = v!;
   } },
 ];
 
@@ -427,8 +465,49 @@ export function schedFlagNames(bits: number, scheduler: string): string[] {
   return [[1, "flag-1"], [2, "flag-2"], [4, "flag-3"]].filter(([b]) => bits & (b as number)).map(([, n]) => n as string);
 }
 
+/** ADDRESS:PORT as ipvsadm writes it: an IPv6 address in brackets ([2001:db8::1]:80,
+ *  addrport_to_anyname). */
+export const hostPort = (address: string, port: number | string): string => (address.indexOf(":") >= 0 ? `[${address}]:${port}` : `${address}:${port}`);
+
+/** What IPVS refuses of a real server for its service (ip_vs_ctl.c), in ipvsadm's words
+ *  ("Invalid argument", the kernel's EINVAL) with IPVS's reason; undefined when it takes it.
+ *  - Another address family than the service's only with tunnelling (ip_vs_genl_set_cmd:
+ *    "Which connection types do we support? IP_VS_CONN_F_TUNNEL"), and never while the sync
+ *    daemon runs ("The synchronization protocol is incompatible with mixed family services").
+ *  - An IPv6 server must be unicast and not link-local (ip_vs_add_dest's ipv6_addr_type check;
+ *    the kernel's exception, an address of the director itself, is not one a director names). */
+export function serverRefusal(vaddr: IpAddr, daddr: IpAddr, method: "nat" | "dr" | "tun", syncRunning: boolean): string | undefined {
+  const service6 = typeof vaddr !== "number";
+  const server6 = typeof daddr !== "number";
+  // (A firewall-mark service is IPv4 unless -6: its vaddr, 0 or ::, says which.)
+  if (service6 !== server6) {
+    const what = `an IPv${service6 ? 6 : 4} service with an IPv${server6 ? 6 : 4} real server`;
+    if (syncRunning) return `Invalid argument: ${what}: the synchronization protocol is incompatible with mixed family services (IPVS refuses them while the sync daemon runs)`;
+    if (method !== "tun") return `Invalid argument: ${what}: IPVS forwards mixed address families only by tunnelling (-i)`;
+  }
+  if (server6) {
+    const a = daddr as Ip6Words;
+    if (isLinkLocal6(a)) return `Invalid argument: real server ${formatIp(a)} is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local`;
+    if (!isUnicast6(a)) return `Invalid argument: real server ${formatIp(a)} is not unicast: IPVS takes an IPv6 real server only if it is unicast and not link-local`;
+  }
+  return undefined;
+}
+
 /** ipvsadm's default persistence timeout (IP_VS_TEMPLATE_TIMEOUT / HZ). */
 export const DEFAULT_PERSISTENCE = 300;
+
+/** An IPv6 service's -M: a prefix length of 1-128, as ipvsadm reads it for an IPv6 service
+ *  (IPVS's persistence granularity for IPv6 is a prefix length, ip_vs_ctl.c). */
+function prefix6(text: string): number {
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > 128) throw new IpvsadmError("illegal ipv6 netmask specified", 2, false, undefined, "netmask");
+  return Number(text);
+}
+
+/** An IPv6 service's persistence: netmask the prefix length as ipvsadm lists it ("64"), mask its words. */
+export const persistence6 = (timeout: number, prefixLen: number): Persistence => ({ timeout, netmask: String(prefixLen), mask: prefixMask6(prefixLen) });
+
+/** :: as words: an IPv6 firewall-mark service's address (ipvsadm -f MARK -6). */
+export const IP6_ANY: IpAddr = [0, 0, 0, 0];
 
 /** A persistence netmask: dotted (255.255.255.0), or a prefix length (24). Like ipvsadm
  *  and the kernel, a mask need not be contiguous. */
@@ -756,7 +835,11 @@ export function parseCarefully(argv: string[]): Parsed {
   }
   if (p.netmask !== undefined) {
     if (!p.persistence) throw new IpvsadmError("the netmask (-M) only applies to a persistent service (-p)", 2);
-    p.persistence = persistenceOf(p.persistence.timeout, p.netmask);
+    p.persistence = p.service && typeof p.service.vaddr !== "number"
+      ? persistence6(p.persistence.timeout, prefix6(p.netmask))
+      : persistenceOf(p.persistence.timeout, parseNetmask(p.netmask));
+  } else if (p.persistence && p.service && typeof p.service.vaddr !== "number") {
+    p.persistence = persistence6(p.persistence.timeout, 128);
   }
   // ipvsadm: a service needs a port unless it is persistent.
   if ((p.command === "add-service" || p.command === "edit-service") && p.service?.port === 0 && p.service.fwmark === undefined && !p.persistence) {
@@ -769,7 +852,7 @@ export function parseCarefully(argv: string[]): Parsed {
     if (method !== "nat" && p.server.port !== p.service.port && p.service.fwmark === undefined) {
       // ipvsadm: for DR and TUN the real server port is the service port (it says nothing; wasmvs warns).
       (p.warnings ??= []).push(`${method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
-        `real server ${p.server.address}:${p.server.port} gets the service port ${p.service.port}, as ipvsadm does`);
+        `real server ${hostPort(p.server.address, p.server.port!)} gets the service port ${p.service.port}, as ipvsadm does`);
       p.server.port = p.service.port;
     }
   }
@@ -816,6 +899,19 @@ const lpad = (s: string, w: number) => s.padStart(w);
 export const FWD = { nat: "Masq", dr: "Route", tun: "Tunnel" } as const;
 const SWITCH = { nat: "-m", dr: "-g", tun: "-i" } as const;
 const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+/** An address's family by its text (a listing's addresses are text): 6 when it has a ":". */
+const isV6Text = (a: string) => a.indexOf(":") >= 0;
+/** ipvs_cmp_services / ipvs_cmp_dests's address order: IPv4 before IPv6 (AF_INET < AF_INET6),
+ *  then by value, an IPv6 address word by word in network order. */
+function cmpAddress(a: string, b: string): number {
+  const a6 = isV6Text(a), b6 = isV6Text(b);
+  if (!a6 && !b6) return ipNum(a) - ipNum(b);
+  if (a6 !== b6) return a6 ? 1 : -1;
+  const x = parseIp6(a), y = parseIp6(b);
+  const be = (w: number) => (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | (w >>> 24)) >>> 0;
+  for (let k = 0; k < 4; k++) if (x[k] !== y[k]) return be(x[k]) - be(y[k]);
+  return 0;
+}
 
 /** print_largenum: 9 columns, K/M/G/T above 10^8, or exact numbers with --exact. */
 export function largenum(v: number | bigint, exact: boolean): string {
@@ -842,40 +938,47 @@ function title(f: Format): string {
 /** ipvs_cmp_services / ipvs_cmp_dests order: firewall mark (address services first), protocol, address, port. */
 export function sortServices(s: ServiceView[]): ServiceView[] {
   const proto = (p: string) => (p === "tcp" ? 6 : 17);
-  return [...s].sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || proto(a.protocol) - proto(b.protocol) || ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+  // (ipvs_cmp_services puts the family after the mark: an IPv6 service after the IPv4 ones.)
+  const fam = (s: ServiceView) => (isV6Text(s.address) ? 1 : 0);
+  return [...s].sort((a, b) => (a.fwmark ?? 0) - (b.fwmark ?? 0) || fam(a) - fam(b) || proto(a.protocol) - proto(b.protocol) || cmpAddress(a.address, b.address) || a.port - b.port);
 }
 function sortDests(d: DestView[]): DestView[] {
-  return [...d].sort((a, b) => ipNum(a.address) - ipNum(b.address) || a.port - b.port);
+  return [...d].sort((a, b) => cmpAddress(a.address, b.address) || a.port - b.port);
 }
 
 /** ipvsadm's persistence part of a service line: " persistent T mask M" or " -p T -M M". */
 function persistenceText(s: ServiceView, rule: boolean): string {
   if (!s.persistence) return "";
-  const mask = s.persistence.netmask !== "255.255.255.255" ? (rule ? ` -M ${s.persistence.netmask}` : ` mask ${s.persistence.netmask}`) : "";
+  // An IPv6 service's mask is a prefix length, printed unless 128 (print_service_entry's " mask %i").
+  const mask = s.persistence.netmask !== (isV6Text(s.address) ? "128" : "255.255.255.255") ? (rule ? ` -M ${s.persistence.netmask}` : ` mask ${s.persistence.netmask}`) : "";
   return (rule ? ` -p ${s.persistence.timeout}` : ` persistent ${s.persistence.timeout}`) + mask;
 }
 
 /** -t ADDRESS:PORT, -u ADDRESS:PORT or -f MARK, as -S writes a service. */
-const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${s.address}:${s.port}`);
+const ruleName = (s: ServiceKey) => (s.fwmark !== undefined ? `-f ${s.fwmark}${isV6Text(s.address) ? " -6" : ""}` : `${s.protocol === "tcp" ? "-t" : "-u"} ${hostPort(s.address, s.port)}`);
 
 function serviceLine(s: ServiceView, f: Format, rule: boolean): string {
   const flags = s.schedFlags ? schedFlagNames(s.schedFlags, s.scheduler).join(",") : undefined;
   // ipvsadm 1.31's print_service_entry: -p, -M, --pe, -o, then -b; listed, the flags in
   // parentheses after the scheduler and "ops" last.
   if (rule) return `-A ${ruleName(s)} -s ${s.scheduler}${persistenceText(s, true)}${s.onePacket ? " -o" : ""}${flags !== undefined ? ` -b ${flags}` : ""}\n`;
-  const name = (s.fwmark !== undefined ? `FWM  ${s.fwmark}` : `${s.protocol.toUpperCase()}  ${s.address}:${s.port}`).slice(0, 33);
+  // ipvsadm 1.31 cuts an IPv4 service's name at 33 characters, never an IPv6 one's.
+  const v6 = isV6Text(s.address);
+  const full = s.fwmark !== undefined ? `FWM  ${s.fwmark}${v6 ? " IPv6" : ""}` : `${s.protocol.toUpperCase()}  ${hostPort(s.address, s.port)}`;
+  const name = v6 ? full : full.slice(0, 33);
   if (f.stats) return pad(name, 33) + [s.stats.conns, s.stats.inpkts, s.stats.outpkts, s.stats.inbytes, s.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return pad(name, 33) + [s.rates.cps, s.rates.inpps, s.rates.outpps, s.rates.inbps, s.rates.outbps].map((v) => largenum(v, f.exact)).join("") + "\n";
   return `${name} ${s.scheduler}${flags !== undefined ? ` (${flags})` : ""}${persistenceText(s, false)}${s.onePacket ? " ops" : ""}\n`;
 }
 
 function destLine(s: ServiceView, d: DestView, f: Format, rule: boolean): string {
-  const dname = `${d.address}:${d.port}`;
+  const dname = hostPort(d.address, d.port);
   if (rule) {
     const base = `-a ${ruleName(s)} -r ${dname} ${SWITCH[d.method]} -w ${d.weight}`;
     return d.method === "tun" ? `${base} --tun-type ipip\n` : `${base}\n`;
   }
-  const n = dname.slice(0, 28);
+  // Cut at 28 characters under an IPv4 service (print_service_entry tests the service's family).
+  const n = isV6Text(s.address) ? dname : dname.slice(0, 28);
   if (f.stats) return `  -> ${pad(n, 28)}` + [d.stats.conns, d.stats.inpkts, d.stats.outpkts, d.stats.inbytes, d.stats.outbytes].map((v) => largenum(v, f.exact)).join("") + "\n";
   if (f.rate) return `  -> ${pad(n, 28)} ${lpad(String(d.rates.cps), 8)} ${lpad(String(d.rates.inpps), 8)} ${lpad(String(d.rates.outpps), 8)}` + largenum(d.rates.inbps, f.exact) + largenum(d.rates.outbps, f.exact) + "\n";
   if (f.thresholds) return `  -> ${pad(n, 28)} ${[d.uthreshold, d.lthreshold, d.active, d.inactive].map((v) => pad(String(v), 10)).join(" ")}\n`;
@@ -939,8 +1042,8 @@ export function formatConnectionLines(conns: ConnView[]): string {
   for (const c of conns) {
     const secs = Math.max(0, Math.floor(c.expiresInMs / 1000));
     const expire = `${String(Math.floor(secs / 60)).padStart(2, "0")}:${String(secs % 60).padStart(2, "0")}`;
-    out += `${pad(c.protocol.toUpperCase(), 3)} ${pad(expire, 6)} ${pad(c.state, 11)} ${pad(`${c.client}:${c.clientPort}`, 18)} ` +
-      `${pad(`${c.vip}:${c.vport}`, 18)} ${c.server}:${c.serverPort}\n`;
+    out += `${pad(c.protocol.toUpperCase(), 3)} ${pad(expire, 6)} ${pad(c.state, 11)} ${pad(hostPort(c.client, c.clientPort), 18)} ` +
+      `${pad(hostPort(c.vip, c.vport), 18)} ${hostPort(c.server, c.serverPort)}\n`;
   }
   return out;
 }
@@ -986,6 +1089,7 @@ virtual-service:
   --udp-service|-u  service-address   service-address is host[:port]
   --fwmark-service|-f fwmark          fwmark is an integer greater than zero (marks: the
                                       director's mark rules, README "Firewall marks")
+  --ipv6         -6                   fwmark entry uses IPv6
 
 Options:
   --scheduler    -s scheduler         one of ${SCHEDULERS.join("|")},
@@ -1030,7 +1134,8 @@ Daemon Options:
   --mcast-ttl ttl                     Multicast TTL (default=1, the only one)
 
 Not supported by wasmvs yet (refused with a message):
--6 (IPv6), --pe, another sync group, port or TTL,
-tunnel types other than ipip, schedulers other than ${SCHEDULERS.join(", ")}.
+forwarding of IPv6 services and servers (their rules are read and checked), --pe,
+another sync group, port or TTL, tunnel types other than ipip, schedulers other than
+${SCHEDULERS.join(", ")}.
 Addresses are always printed numerically (as with -n).
 `;

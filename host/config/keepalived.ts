@@ -21,9 +21,10 @@ import {
 } from "./rules.js";
 import { readSyncKey } from "./synckey.js";
 import { InputError } from "./errors.js";
-import { derivedMac, deviceName, interfaceAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
-import { parseNetmask, sameService, serviceKey } from "./ipvsadm.js";
+import { derivedMac, deviceName, interfaceAddress, interfaceIp6, ipAddress, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber } from "./settings.js";
+import { hostPort, IP6_ANY, parseNetmask, persistence6, sameService, serverRefusal, serviceKey } from "./ipvsadm.js";
 import { type IpAddr, parseIp, persistence as persistenceOf } from "../engine/index.js";
+import { formatIp, type Ip6Words, parseIp6 } from "../engine/addr.js";
 import { notSupported, schedulerProblem } from "./features.js";
 import {
   checker, defaultGlobals, environmentReadCount, globalHealthKeyword, GLOBAL_HEALTH_KEYS, serverHealthKeyword, SERVER_HEALTH_KEYS, serviceHealthKeyword, SERVICE_HEALTH_KEYS,
@@ -85,7 +86,10 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
       noMoreArgs(m, 1);
       return;
     }
-    if (m.key.text.includes(":")) fail(m.key, notSupported("ipv6"));
+    if (m.key.text.includes(":")) {
+      groupMembers6(m, out);
+      return;
+    }
     const port = int(arg(m, 0, "a port"), 0, 65535, "port");
     noMoreArgs(m, 1);
     const r = /^(\d+\.\d+\.\d+\.)(\d+)(?:-(\d+))?$/.exec(m.key.text);
@@ -98,6 +102,40 @@ function groupMembers(g: Node, errs: ErrorList): Member[] {
   });
   return out;
 }
+
+/** An IPv6 member of a virtual_server_group: ADDRESS PORT, or keepalived's range ADDRESS-END
+ *  PORT, where END is the last group's last value in hex (keepalived's inet_stor reads it with
+ *  strtoul base 16, at most ffff, and check_data.c sets it as the address's 8th 16-bit group):
+ *  ae00::2-9 is ae00::2 to ae00::9, ae00::2-1f is ae00::2 to ae00::1f. As keepalived, the end
+ *  must be greater than the start. */
+function groupMembers6(m: Node, out: Member[]): void {
+  const port = int(arg(m, 0, "a port"), 0, 65535, "port");
+  noMoreArgs(m, 1);
+  const text = m.key.text;
+  const dash = text.indexOf("-");
+  const address = anyIp(dash < 0 ? m.key : { ...m.key, text: text.slice(0, dash) }, "the address");
+  const first = parseIp6(address);
+  if (dash < 0) {
+    out.push({ address, vaddr: first, port, where: posOf(m.key) });
+    return;
+  }
+  const endText = text.slice(dash + 1);
+  if (!/^[0-9a-fA-F]{1,4}$/.test(endText)) {
+    fail(m.key, `an IPv6 range's end is the last group's last value in hex, at most ffff (keepalived: ae00::2-9 is ae00::2 to ae00::9), got "${endText}"`);
+  }
+  const end = parseInt(endText, 16);
+  // The 8th group: the last two bytes of the last word (bytes 14 and 15, network order).
+  const w3 = first[3];
+  const start = (((w3 >>> 16) & 0xff) << 8) | (w3 >>> 24);
+  if (end <= start) fail(m.key, `the range's end (${endText}) must be greater than its start (${start.toString(16)}), as keepalived's "Address range end is not greater than address range start"`);
+  for (let k = start; k <= end; k++) {
+    const vaddr: Ip6Words = [first[0], first[1], first[2], ((w3 & 0xffff) | ((k >>> 8) << 16) | ((k & 0xff) << 24)) >>> 0];
+    out.push({ address: formatIp(vaddr), vaddr, port, where: posOf(m.key) });
+  }
+}
+
+/** A virtual or real server's address of either family (settings.ts ipAddress), at t's position when it is not one. */
+const anyIp = (t: Tok, what: string): string => (t.text.indexOf(":") < 0 ? ip(t, what) : value(t, (x) => ipAddress(x, what)));
 
 /** directorFile: the director block in a file of its own (--director), so that the
  *  keepalived.conf stays byte for byte a keepalived peer's. It holds `director { ... }`
@@ -561,11 +599,14 @@ interface VsState {
   health: ServiceHealth;
   vsTiming: Timing & { inhibit?: boolean; sorryInhibit?: boolean };
   persistence: ServiceConfig["persistence"];
-  granularity: { mask: string; tok: Tok } | undefined;
+  granularity: { mask: string; tok: Tok; prefix6?: number } | undefined;
   sorry: RealServerConfig | undefined;
   sorryMethod: RealServerConfig["method"] | undefined;
   flagToks: Tok[];
   onePacket: boolean;
+  /** Its members (the header's), and whether it is IPv6 (an IPv6 address, or ip_family inet6). */
+  members: Member[];
+  family6: boolean;
 }
 
 /** The health of a real server without checkers or scripts, one frozen record for each of the
@@ -599,6 +640,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
       where: { file: n.key.file, line: n.key.line, column: n.key.column } },
     vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
+    members, family6: members.some((m) => typeof m.vaddr !== "number"),
   };
   // Each statement on its own (errs.attempt's handling, without a closure per statement).
   for (const c of n.children!) try {
@@ -626,7 +668,7 @@ function virtualServerMembers(n: Node, groups: Map<string, Member[]>, errs: Erro
       members = g!;
       noMoreArgs(n, 2);
     } else {
-      const address = ip(first, "the virtual address");
+      const address = anyIp(first, "the virtual address");
       members = [{ address, vaddr: parseIp(address), port: int(arg(n, 1, "a port"), 0, 65535, "port"), where: posOf(first) }];
       noMoreArgs(n, 2);
     }
@@ -645,7 +687,7 @@ function realServerStatement(c: Node, errs: ErrorList): RealRead {
   const rs: RealServerConfig = { address: "", daddr: 0, port: 0, method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0] ?? c.key), health: undefined };
   const before = errs.errors.length;
   try {
-    rs.address = ip(arg(c, 0, "an address [and a port]"), "the real server");
+    rs.address = anyIp(arg(c, 0, "an address [and a port]"), "the real server");
     rs.daddr = parseIp(rs.address);
     rs.port = c.args[1] ? int(c.args[1], 0, 65535, "port") : 0;
     noMoreArgs(c, 2);
@@ -704,7 +746,7 @@ function virtualServerStatement(c: Node, vs: VsState): void {
     vs.protocolSet = true;
   } else if (k === "sorry_server") {
     leaf(c);
-    const address = ip(arg(c, 0, "an address and a port"), "the sorry server");
+    const address = anyIp(arg(c, 0, "an address and a port"), "the sorry server");
     vs.sorry = { address, daddr: parseIp(address), port: int(arg(c, 1, "a port"), 0, 65535, "port"),
       method: "nat", weight: 1, uthreshold: 0, lthreshold: 0, line: c.key.line, where: posOf(c.args[0]) };
   } else if (k === "persistence_timeout") {
@@ -723,14 +765,25 @@ function virtualServerStatement(c: Node, vs: VsState): void {
     leaf(c);
     const m = arg(c, 0, "a netmask");
     noMoreArgs(c, 1);
+    if (vs.family6) {
+      // keepalived's pgr_handler: an IPv6 virtual server's granularity is a prefix length of 1-128.
+      const len = /^\d{1,3}$/.test(m.text) ? Number(m.text) : 0;
+      if (len < 1 || len > 128) fail(m, "an IPv6 virtual server's persistence_granularity is a prefix length from 1 to 128 (keepalived: \"Invalid IPv6 persistence_granularity specified\")");
+      vs.granularity = { mask: m.text, tok: c.key, prefix6: len };
+      return;
+    }
     vs.granularity = { mask: value(m, (x) => { try { return parseNetmask(x); } catch (e) { throw e instanceof InputError && e.code === "netmask" ? new SettingError("not an IPv4 netmask") : e; } }), tok: c.key };
   } else if (k === "ip_family") {
     // keepalived's check that every address of the service is of one family.
     leaf(c);
     const f = arg(c, 0, "inet or inet6");
     noMoreArgs(c, 1);
-    if (f.text === "inet6") fail(f, notSupported("ipv6"));
-    if (f.text !== "inet") fail(f, "expected inet or inet6");
+    if (f.text !== "inet" && f.text !== "inet6") fail(f, "expected inet or inet6");
+    // keepalived: "Virtual server specified family ... conflicts with server family".
+    if (vs.members.some((x) => x.fwmark === undefined && (typeof x.vaddr !== "number") !== (f.text === "inet6"))) {
+      fail(f, `virtual server specified family ${f.text} conflicts with server family (its address is IPv${f.text === "inet6" ? 4 : 6})`);
+    }
+    vs.family6 = f.text === "inet6";
   } else if (k === "sorry_server_lvs_method") {
     leaf(c);
     vs.sorryMethod = method(arg(c, 0, "NAT, DR or TUN"), "the virtual server's method for the sorry server") ?? vs.sorryMethod;
@@ -742,6 +795,11 @@ function virtualServerStatement(c: Node, vs: VsState): void {
 /** A virtual_server read whole: its settings resolved, a service for each of its members. */
 function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], reals: RealRead[], vs: VsState, errs: ErrorList, globals: HealthGlobals,
   trackFiles: Map<string, TrackFile>): void {
+  if (vs.family6 || reals.some((r) => typeof r.rs.daddr !== "number") || (vs.sorry && typeof vs.sorry.daddr !== "number")) {
+    serverFamilies(vs, reals, vs.kind, errs);
+    // An IPv6 firewall-mark service (ip_family inet6): its address is ::, as ipvsadm's -f MARK -6.
+    if (vs.family6) members = members.map((m) => (m.fwmark !== undefined ? { ...m, address: "::", vaddr: IP6_ANY } : m));
+  }
   const { scheduler, kind, protocol, health, vsTiming, granularity, sorry, sorryMethod, onePacket } = vs;
   // keepalived 2.2 (check_data.c) makes an address's virtual server without protocol UDP, and
   // leaves out one without real servers; wasmvs keeps its TCP default and the service (files
@@ -764,8 +822,9 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   if (granularity) errs.attempt(() => {
     // keepalived applies the granularity to a persistent service only.
     if (!vs.persistence) fail(granularity.tok, "persistence_granularity needs persistence_timeout");
-    vs.persistence = persistenceOf(vs.persistence!.timeout, granularity.mask);
+    vs.persistence = granularity.prefix6 !== undefined ? persistence6(vs.persistence!.timeout, granularity.prefix6) : persistenceOf(vs.persistence!.timeout, granularity.mask);
   });
+  else if (vs.family6 && vs.persistence) vs.persistence = persistence6(vs.persistence.timeout, 128);
   const persistence = vs.persistence;
   // Health settings resolve once the whole block is read: keepalived's inheritance
   // (virtual server -> real server -> checker) and its defaults (host/config/health.ts).
@@ -807,13 +866,13 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
     for (const r of servers) {
       if (r.method !== "nat" && r.port !== m.port && m.fwmark === undefined) {
         (cfg.warnings ??= []).push(`${n.key.file}:${r.line}: ${r.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
-          `real server ${r.address}:${r.port} gets the service port ${m.port}, as ipvsadm does`);
+          `real server ${hostPort(r.address, r.port)} gets the service port ${m.port}, as ipvsadm does`);
       }
     }
     // keepalived: "virtual server ... and sorry server ports don't match - resetting".
     if (health.sorry && health.sorry.method !== "nat" && health.sorry.port !== m.port && m.fwmark === undefined) {
       (cfg.warnings ??= []).push(`${n.key.file}:${health.sorry.line}: ${health.sorry.method === "dr" ? "direct routing" : "tunnelling"} cannot change the port: ` +
-        `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
+        `sorry server ${hostPort(health.sorry.address, health.sorry.port)} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
     definedServices(cfg).add(key);
@@ -849,6 +908,37 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
  *  servers must not compare each with all before it); built again if the list changed
  *  behind its back. */
 const serviceKeys = new WeakMap<ServiceConfig[], Set<string>>();
+
+/** keepalived's and IPVS's rules for the families of a virtual server's real and sorry servers:
+ *  another family than the virtual server's only with tunnelling (keepalived's rs_end_handler /
+ *  vs_end_handler skip the server: "Address family of virtual server and real server ... don't
+ *  match - skipping real server"; IPVS: mixed families only for tunnelling), and an IPv6 server
+ *  unicast and not link-local (IPVS's ip_vs_add_dest check: refused). */
+function serverFamilies(vs: VsState, reals: RealRead[], kind: RealServerConfig["method"], errs: ErrorList): void {
+  const six = vs.family6;
+  for (const r of reals) errs.attempt(() => {
+    if (r.refused) return;
+    const method = r.explicitMethod ? r.rs.method : kind;
+    const at: Tok = { file: r.rs.where!.file, line: r.rs.where!.line, column: r.rs.where!.column, text: r.rs.where!.text };
+    if ((typeof r.rs.daddr !== "number") !== six && method !== "tun") {
+      carryOn(at, `the address families of the virtual server (IPv${six ? 6 : 4}) and real server ${r.rs.address} don't match (IPVS mixes them only for tunnelling)`,
+        "real server left out, as keepalived (\"don't match - skipping real server\")");
+      r.refused = true;
+      return;
+    }
+    if (typeof r.rs.daddr !== "number") {
+      const why = serverRefusal(six ? IP6_ANY : 0, r.rs.daddr, "tun", false);
+      if (why) { r.refused = true; fail(at, why.replace(/^Invalid argument: /, "")); }
+    }
+  });
+  const sorry = vs.sorry;
+  if (sorry && (typeof sorry.daddr !== "number") !== six && (vs.sorryMethod ?? kind) !== "tun") {
+    const at: Tok = { file: sorry.where!.file, line: sorry.where!.line, column: sorry.where!.column, text: sorry.where!.text };
+    errs.attempt(() => carryOn(at, `the address families of the virtual server (IPv${six ? 6 : 4}) and sorry server ${sorry.address} don't match (IPVS mixes them only for tunnelling)`,
+      "sorry server left out, as keepalived (\"don't match - skipping sorry server\")"));
+    vs.sorry = undefined;
+  }
+}
 function definedServices(cfg: DirectorConfig): Set<string> {
   let keys = serviceKeys.get(cfg.services);
   if (!keys || keys.size !== cfg.services.length) {
@@ -903,6 +993,7 @@ function directorLine(c: Node, cfg: DirectorConfig, errs: ErrorList, scraperSeen
         else if (p.key.text === "bridge") { ifc.bridge = value(v, deviceName); tapWords.push(posOf(p.key)); }
         else if (p.key.text === "device") { ifc.device = value(v, deviceName); ifc.deviceWhere = posOf(v); }
         else if (p.key.text === "mac") { ifc.mac = value(v, macAddress); ifc.macWhere = posOf(v); }
+        else if (p.key.text === "address" && v.text.includes(":")) value(v, (x) => interfaceIp6(ifc, x));
         else if (p.key.text === "address") ifc.address = value(v, interfaceAddress);
         else if (p.key.text === "mtu") { ifc.mtu = value(v, mtu); ifc.where = posOf(v); ifc.mtuWhere = posOf(v); }
         else unknown(p, IF_KEYS, "interface");

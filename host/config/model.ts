@@ -7,10 +7,11 @@
 // control plane left it — so a reload never brings back the weight a checker or an
 // operator set, nor a server one removed, unless the file itself changed that server.
 
-import { IpvsadmError, Parsed, serviceKey, type ServiceKey } from "./ipvsadm.js";
+import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type ServiceKey } from "./ipvsadm.js";
+import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
-import { ipToNumber, numberToIp, parseCidr } from "../engine/addr.js";
+import { formatIp, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr, parseIp6 } from "../engine/addr.js";
 
 export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -200,14 +201,16 @@ export class ServiceTable {
     switch (p.command) {
       case "add-service": {
         if (this.get(k)) throw IpvsadmError.ipvs("service-exists");
+        refuseIp6Service(p.service!);
         this.add({ ...p.service!, scheduler: (p.scheduler ?? "wlc") as ServiceConfig["scheduler"], realServers: [], line,
           ...(p.persistence ? { persistence: p.persistence } : {}), ...(p.schedFlags ? { schedFlags: p.schedFlags } : {}),
           ...(p.onePacket ? { onePacket: true } : {}) });
         break;
       }
       case "edit-service": {
-        const s = this.own(k);
-        if (!s) throw IpvsadmError.ipvs("no-service");
+        if (!this.get(k)) throw IpvsadmError.ipvs("no-service");
+        refuseIp6Service(p.service!);
+        const s = this.own(k)!;
         s.scheduler = (p.scheduler ?? "wlc") as ServiceConfig["scheduler"];
         // -E sets the whole service, as ipvsadm: without -p it is no longer persistent.
         if (p.persistence) s.persistence = p.persistence;
@@ -240,6 +243,7 @@ export class ServiceTable {
         if (p.command === "delete-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
         if (p.command === "add-server" && i >= 0) throw IpvsadmError.ipvs("destination-exists");
         if (p.command === "edit-server" && i < 0) throw IpvsadmError.ipvs("no-destination");
+        if (p.command !== "delete-server") refuseServer(found, p, !!next.syncDaemon);
         const s = this.own(k)!;
         if (p.command === "delete-server") {
           s.realServers.splice(i, 1);
@@ -265,6 +269,25 @@ export class ServiceTable {
         throw new IpvsadmError(`'${p.command}' is not a change`, 2);
     }
   }
+}
+
+/** IPVS's reason for refusing a mixed-family service while the sync daemon runs (ip_vs_ctl.c). */
+export const MIXED_WITH_SYNC = "the synchronization protocol is incompatible with mixed family services (IPVS refuses them while connection sync runs)";
+
+/** An IPv6 service, until the engine forwards IPv6 (features.ts). */
+function refuseIp6Service(svc: ServiceConfig | NonNullable<Parsed["service"]>): void {
+  if (!ENGINE_FORWARDS_IPV6 && typeof svc.vaddr !== "number") {
+    throw new IpvsadmError(ip6NotInEngine(`service ${svc.fwmark !== undefined ? `fwmark ${svc.fwmark} (IPv6)` : hostPort(svc.address, svc.port)}`), 255);
+  }
+}
+
+/** What IPVS refuses of a real server for its service (serverRefusal), then an IPv6 one until
+ *  the engine forwards IPv6; a rules file points at the server's word (code server-refused). */
+function refuseServer(svc: ServiceConfig, p: Parsed, syncRunning: boolean): void {
+  const server = p.server!;
+  const why = serverRefusal(svc.vaddr, server.daddr, p.method ?? "dr", syncRunning) ??
+    (!ENGINE_FORWARDS_IPV6 && typeof server.daddr !== "number" ? ip6NotInEngine(`real server ${hostPort(server.address, server.port ?? svc.port)}`) : undefined);
+  if (why) throw new IpvsadmError(why, 255, false, why, "server-refused");
 }
 
 /** Equal apart from line numbers (and nested real servers, compared separately). */
@@ -581,6 +604,14 @@ const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 
  *  address (RFC 3021). */
 function notUnicast(addr: string, subnets: { net: number; mask: number; prefix: number; text: string; name: string }[]): string | undefined {
   if (addr === "0.0.0.0" || addr === "255.255.255.255") return `${addr} is ${addr === "0.0.0.0" ? "the unspecified address" : "the limited broadcast address"}`;
+  if (addr.indexOf(":") >= 0) {
+    // IPv6 (RFC 4291 2.4): no broadcast; the unspecified address, multicast and loopback are not a host's.
+    const a = parseIp6(addr);
+    if (isUnspecified6(a)) return `${addr} is the unspecified address`;
+    if (isMulticast6(a)) return `${addr} is a multicast address (ff00::/8)`;
+    if (isLoopback6(a)) return `${addr} is the loopback address (::1), which Linux never accepts from the wire`;
+    return undefined;
+  }
   const n = ipToNumber(addr);
   if (n >>> 28 === 0xe) return `${addr} is a multicast address (224.0.0.0/4)${addr === "224.0.0.18" ? ", VRRP's group" : ""}`;
   if (n >>> 24 === 127) return `${addr} is a loopback address (127.0.0.0/8), which Linux never accepts from the wire`;
@@ -621,13 +652,16 @@ let lastContext: ModelContext | undefined;
 function contextOf(cfg: DirectorConfig): ModelContext {
   const addressed = cfg.interfaces.filter((i) => i.address);
   const own = new Map(addressed.map((i) => [i.address!.split("/")[0], i.name]));
+  // An interface's IPv6 address is the director's own too (as RFC 5952 writes it: one text per address).
+  for (const i of cfg.interfaces) if (i.net6) own.set(formatIp(i.net6.addr), i.name);
   const subnets = addressed.map((i) => {
     const { address, prefixLen } = parseCidr(i.address!);
     const mask = prefixLen === 0 ? 0 : (0xffffffff << (32 - prefixLen)) >>> 0;
     const net = (ipToNumber(address) & mask) >>> 0;
     return { net, mask, prefix: prefixLen, text: `${numberToIp(net)}/${prefixLen}`, name: i.name };
   });
-  const key = `${cfg.format ?? ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}`;
+  const key = `${cfg.format ?? ""}${cfg.syncDaemon ? " sync" : ""}\n${addressed.map((i) => `${i.name} ${i.address}`).join("\n")}` +
+    cfg.interfaces.map((i) => (i.address6 ? `\n${i.name} ${i.address6}` : "")).join("");
   if (lastContext?.key === key) return lastContext;
   lastContext = { key, cfg, words: { svc: keywordOf(cfg, "-A"), rs: keywordOf(cfg, "-a") }, own, subnets };
   return lastContext;
@@ -650,6 +684,15 @@ function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: str
     if (why) out.push({ line, keyword, where, reason: why });
   };
   for (const r of s.realServers) server(r.address, r.line, words.rs, r.where);
+  // IPVS: no mixed-family service while connection sync runs (lvs_sync_daemon here; ipvsadm's
+  // commands are refused as they come, ServiceTable.apply).
+  if (c.cfg.syncDaemon) {
+    for (const r of s.realServers) {
+      if ((typeof r.daddr !== "number") !== (typeof s.vaddr !== "number")) {
+        out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}: ${MIXED_WITH_SYNC}` });
+      }
+    }
+  }
   // The sorry server stands in for the real servers: the same rules apply to it.
   const sorry = s.health?.sorry;
   if (sorry) server(sorry.address, sorry.line, "sorry_server", sorry.where);

@@ -8,7 +8,6 @@ import type { CheckerKind } from "./health.js";
 
 /** ipvsadm's options for features wasmvs does not have: refused with a message, never ignored. */
 export const IPVSADM_NOT_YET: Readonly<Record<string, Missing>> = {
-  "6": "ipv6", ipv6: "ipv6",
   pe: "persistenceEngines", "tun-port": "tunnelTypes", "tun-nocsum": "tunnelTypes",
   "tun-csum": "tunnelTypes", "tun-remcsum": "tunnelTypes", "tun-info": "tunnelInfo", sctp: "sctp", "sctp-service": "sctp",
 };

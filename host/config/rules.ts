@@ -22,9 +22,10 @@ import {
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
 import { parseIp, parsePrefix } from "../engine/addr.js";
-import { digitRun, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
+import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
+import { digitRun, hostPort, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
-  derivedMac, deviceName, interfaceAddress, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
+  derivedMac, deviceName, interfaceAddress, interfaceIp6, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
 } from "./settings.js";
 import { keyOf, keywordOf, serviceKey, ServiceTable } from "./model.js";
 import { readSyncKey } from "./synckey.js";
@@ -408,6 +409,7 @@ function parseRulesLine(raw: string, lineNo: number, cfg: DirectorConfig, file: 
         const val = need(k + 1, `a value after ${key.text}`);
         if (key.text === "name") ifc.name = val.text;
         else if (key.text === "mac") { ifc.mac = value(val, macAddress); ifc.macWhere = pos(val); }
+        else if (key.text === "address" && val.text.includes(":")) value(val, (x) => interfaceIp6(ifc, x));
         else if (key.text === "address") ifc.address = value(val, interfaceAddress);
         else if (key.text === "mtu") { ifc.mtu = value(val, mtu); ifc.where = pos(val); ifc.mtuWhere = pos(val); }
         else if (key.text === "tap") { ifc.tap = value(val, deviceName); tapWords.push(pos(key)); }
@@ -624,7 +626,7 @@ function ruleLine(toks: Token[], lineNo: number, cfg: DirectorConfig, fail: (t: 
     if (!(e instanceof IpvsadmError)) throw e;
     // A server of a service whose -A was refused: that refusal is the error, not this.
     if (e.code === "service-undefined" && refused.has(svcName)) return;
-    fail(e.code === "destination-exists" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
+    fail(e.code === "destination-exists" || e.code === "server-refused" ? after(/^(-r|--real-server)$/) ?? toks[0] : svcTok ?? toks[0], IN_A_FILE[e.code]?.(p) ?? e.message);
   }
   // Where the engine's refusals of this service or server are reported (what the line added:
   // found by key, not by a walk of the table per line).
@@ -748,9 +750,16 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
     let index = -1;
     at(s.where, s.line, "-A", () => {
       checkPort(s.port);
+      // Until the engine forwards IPv6 (features.ts), an IPv6 service is refused here, where it would reach it.
+      if (!ENGINE_FORWARDS_IPV6 && typeof s.vaddr !== "number") {
+        throw new AddressError(ip6NotInEngine(`service ${s.fwmark !== undefined ? `fwmark ${s.fwmark} (IPv6)` : hostPort(s.address, s.port)}`));
+      }
       index = engine.addService(s);
     });
-    if (index >= 0) for (const r of s.realServers) at(r.where, r.line, "-a", () => engine.addRealServer(index, r));
+    if (index >= 0) for (const r of s.realServers) at(r.where, r.line, "-a", () => {
+      if (!ENGINE_FORWARDS_IPV6 && typeof r.daddr !== "number") throw new AddressError(ip6NotInEngine(`real server ${hostPort(r.address, r.port)}`));
+      engine.addRealServer(index, r);
+    });
   }
   return errs.errors;
 }

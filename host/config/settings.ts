@@ -5,11 +5,13 @@
 // wrong; the parser turns that into a ConfigError at the word's position.
 
 import type { MarkRule } from "../engine/index.js";
+import type { InterfaceConfig } from "./director.js";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac, parsePrefix } from "../engine/index.js";
 import { notSupported } from "./features.js";
+import { formatIp, parseIp6 } from "../engine/addr.js";
 import { InputError } from "./errors.js";
 
 /** A value refused, said without where it stands (the grammar that read it adds that). */
@@ -29,6 +31,37 @@ export function ipv4Address(text: string, what: string): string {
     throw new SettingError(e instanceof AddressError && e.ambiguous ? e.message : `${what} must be an IPv4 address, got "${text}"`);
   }
   return text;
+}
+
+/** An address of either family, as keepalived.conf writes a virtual or real server's: IPv4 as
+ *  ipv4Address takes it (its text unchanged), IPv6 as parseIp6 reads it, given back as formatIp
+ *  writes it (RFC 5952: one text, so one key, however it was written). */
+export function ipAddress(text: string, what: string): string {
+  if (text.indexOf(":") < 0) return ipv4Address(text, what);
+  try {
+    return formatIp(parseIp6(text));
+  } catch (e) {
+    throw new SettingError(e instanceof AddressError ? e.message : `${what} must be an IP address, got "${text}"`);
+  }
+}
+
+/** An interface's IPv6 address (`address 2001:db8::1/64` beside its IPv4 one) put on it: one
+ *  per interface for now (its link-local address the engine derives from the MAC). */
+export function interfaceIp6(ifc: InterfaceConfig, text: string): void {
+  if (ifc.address6 !== undefined) throw new SettingError(`interface ${ifc.name} has an IPv6 address already (${ifc.address6}): one per interface`);
+  const address6 = interfaceAddress6(text);
+  ifc.address6 = address6;
+  ifc.net6 = parsePrefix(address6);
+}
+
+/** An interface's IPv6 address: ADDRESS[/PREFIX] (a bare address is /128), as written. */
+export function interfaceAddress6(text: string): string {
+  try {
+    parsePrefix(text);
+  } catch (e) {
+    throw new SettingError((e as Error).message);
+  }
+  return text.includes("/") ? text : `${text}/128`;
 }
 
 export function macAddress(text: string): string {

@@ -38,6 +38,10 @@ export class SyncDaemons {
   /** ipvsadm --start-daemon. */
   async start(a: DaemonArgs): Promise<void> {
     this.refuseWhenVrrp();
+    // IPVS (ip_vs_genl_new_daemon): "The synchronization protocol is incompatible with mixed family services".
+    if (this.cfg.services.some((s) => s.realServers.some((r) => (typeof r.daddr !== "number") !== (typeof s.vaddr !== "number")))) {
+      throw new IpvsadmError("Invalid argument: a service has a real server of the other address family: the synchronization protocol is incompatible with mixed family services", 255);
+    }
     const iface = this.cfg.interfaces.find((i) => i.name === a.ifname || i.tap === a.ifname || i.device === a.ifname);
     if (!iface) {
       throw new IpvsadmError(`no interface ${a.ifname} on this director (interfaces: ${this.cfg.interfaces.map((i) => i.name).join(", ")}; ` +

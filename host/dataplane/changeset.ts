@@ -6,6 +6,8 @@
 // scratch engine loaded with the file would have them), and room by the engine's sizes.
 
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
+import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "../config/features.js";
+import { hostPort } from "../config/ipvsadm.js";
 import { ip4Of, type IpAddr, parsePrefix, type Prefix, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "../config/rules.js";
 import { alignedChanges, keyOf, keywordOf, serverKey, serviceIndex, serviceKey } from "../config/model.js";
@@ -370,6 +372,15 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
   let addedServices = 0;
   let addedServers = 0;
   for (const op of set.ops) {
+    // Until the engine forwards IPv6 (config/features.ts), an IPv6 service or server stops here, at its word.
+    if (!ENGINE_FORWARDS_IPV6 && (op.op === "add-service" || op.op === "edit-service") && typeof op.service.vaddr !== "number") {
+      refuse(op.at, ip6NotInEngine(`service ${op.service.fwmark !== undefined ? `fwmark ${op.service.fwmark} (IPv6)` : hostPort(op.service.address, op.service.port)}`));
+      continue;
+    }
+    if (!ENGINE_FORWARDS_IPV6 && (op.op === "add-server" || op.op === "edit-server") && typeof op.server.daddr !== "number") {
+      refuse(op.at, ip6NotInEngine(`real server ${hostPort(op.server.address, op.server.port)}`));
+      continue;
+    }
     if (op.op === "add-service") addedServices++;
     if (op.op === "delete-service") addedServices--;
     if (op.op === "delete-service") addedServers -= op.servers.length;

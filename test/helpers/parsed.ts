@@ -2,21 +2,26 @@
 // host/engine/addr.ts, "values stored parsed") checked against the text beside them, and left
 // out: what a test compares with what the parsers gave before the values were kept parsed.
 
-import { parseIp as ipToWire, macWords, parsePrefix } from "../../host/engine/addr.js";
+import { parseIp as ipToWire, macWords, parsePrefix, prefixMask6 } from "../../host/engine/addr.js";
+
+/** Equal as data (an IPv6 address's four words compare by value). */
+const sameValue = (a: unknown, b: unknown) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
 /** A JSON.stringify replacer: throws where a parsed value is not its text's, and leaves it out. */
 export function parsedChecked(this: Record<string, unknown>, key: string, value: unknown): unknown {
   if (key === "vaddr") {
-    const want = this.fwmark !== undefined ? 0 : ipToWire(this.address as string);
-    if (value !== want) throw new Error(`vaddr ${value} of ${this.address} (want ${want})`);
+    // (An IPv6 firewall-mark service's address is ::, its words all 0.)
+    const want = this.fwmark !== undefined ? (this.address === "::" ? [0, 0, 0, 0] : 0) : ipToWire(this.address as string);
+    if (!sameValue(value, want)) throw new Error(`vaddr ${value} of ${this.address} (want ${want})`);
     return undefined;
   }
   if (key === "daddr") {
-    if (value !== ipToWire(this.address as string)) throw new Error(`daddr ${value} of ${this.address}`);
+    if (!sameValue(value, ipToWire(this.address as string))) throw new Error(`daddr ${value} of ${this.address}`);
     return undefined;
   }
   if (key === "mask" && typeof this.netmask === "string") {
-    if (value !== ipToWire(this.netmask)) throw new Error(`mask ${value} of ${this.netmask}`);
+    // An IPv6 service's netmask is a prefix length ("64"), its mask that prefix's words.
+    if (!sameValue(value, /^\d+$/.test(this.netmask) ? prefixMask6(Number(this.netmask)) : ipToWire(this.netmask))) throw new Error(`mask ${value} of ${this.netmask}`);
     return undefined;
   }
   // A route's, a neighbour's, a mark rule's, VRRP's and static_ipaddress's.
