@@ -381,6 +381,26 @@ describe("the rules file with IPv6", () => {
   });
 });
 
+describe("an interface's IPv6 address reaches the engine", () => {
+  it("the engine holds it beside the link-local one it made from the MAC (modified EUI-64)", async () => {
+    const { applyConfig } = await import("../host/config/rules.js");
+    const { loadEngine } = await import("../host/engine/node.js");
+    const engine = await loadEngine({ connCapacity: 1024 });
+    applyConfig(engine, parseRules("interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\ninterface 1 mac 02:00:00:00:01:01\n", "a.rules"));
+    expect(engine.interfaceIpv6(0).map((x) => `${formatIp(x.address)}/${x.prefixLen}`)).toEqual(["fe80::ff:fe00:1/64", "2001:db8::1/64"]);
+    expect(engine.interfaceIpv6(1).map((x) => `${formatIp(x.address)}/${x.prefixLen}`)).toEqual(["fe80::ff:fe00:101/64"]);
+  });
+
+  it("refuses what Linux would not put on an interface, and an address on a device attached by AF_XDP rings (IPv6 stays the host's there)", () => {
+    for (const bad of ["ff02::1/64", "::/64", "::1/128", "::ffff:10.0.0.1/96"]) {
+      expect(errorOf(() => parseRules(`interface 0 mac 02:00:00:00:00:01 address ${bad}\n`, "b.rules")))
+        .toBe(`b.rules:1:43: '${bad}': an interface's IPv6 address must be a unicast address of its own (not multicast, ::, ::1 or IPv4-mapped), got "${bad}"`);
+    }
+    expect(errorOf(() => parseRules("interface 0 device wvx0 address 2001:db8::1/64\n", "d.rules")))
+      .toBe("d.rules:1:20: 'wvx0': an interface attached by AF_XDP rings (device wvx0) leaves IPv6 to the host: its IPv6 address 2001:db8::1/64 belongs on the device (ip -6 addr add 2001:db8::1/64 dev wvx0)");
+  });
+});
+
 describe("mixed families and connection sync (IPVS: incompatible)", () => {
   it("keepalived.conf: a tunnelled real server of the other family is refused while lvs_sync_daemon runs sync", async () => {
     const { readConfig } = await import("../host/control/load.js");

@@ -519,6 +519,12 @@ export function checkAttachment(cfg: DirectorConfig, ifc: InterfaceConfig, tapWo
     `a TAP device (tap, bridge) or an existing interface of this host by AF_XDP rings (device ${ifc.device}${dev ? `, line ${dev.line}` : ""}); give one of them`));
   ifc.tap = "";
   delete ifc.bridge;
+  // The rings' XDP program leaves IPv6 to the host's stack (README: what the host keeps), so
+  // an IPv6 address given here would never be answered by wasmvs: it is the device's own.
+  if (ifc.address6 !== undefined) {
+    errors.push(new ConfigError(dev?.file ?? ifc.file ?? cfg.file, dev?.line ?? ifc.line, dev?.column ?? 1, dev?.text ?? ifc.device,
+      `an interface attached by AF_XDP rings (device ${ifc.device}) leaves IPv6 to the host: its IPv6 address ${ifc.address6} belongs on the device (ip -6 addr add ${ifc.address6} dev ${ifc.device})`));
+  }
   const other = cfg.interfaces.find((x) => x.device === ifc.device);
   if (other) {
     errors.push(new ConfigError(dev?.file ?? ifc.file ?? cfg.file, dev?.line ?? ifc.line, dev?.column ?? 1, dev?.text ?? ifc.device,

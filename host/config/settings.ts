@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { AddressError, ipToWire, isMaglevTableSize, MAX_REAL_SERVERS, MAX_SCHEDULER_MEMORY, MAX_SERVICES, MH_TABLE_SIZES, parseCidr, parseMac, parsePrefix } from "../engine/index.js";
 import { notSupported } from "./features.js";
-import { formatIp, parseIp6 } from "../engine/addr.js";
+import { formatIp, Ip6Words, isLoopback6, isUnicast6, isV4Mapped6, parseIp6 } from "../engine/addr.js";
 import { InputError } from "./errors.js";
 
 /** A value refused, said without where it stands (the grammar that read it adds that). */
@@ -50,8 +50,15 @@ export function ipAddress(text: string, what: string): string {
 export function interfaceIp6(ifc: InterfaceConfig, text: string): void {
   if (ifc.address6 !== undefined) throw new SettingError(`interface ${ifc.name} has an IPv6 address already (${ifc.address6}): one per interface`);
   const address6 = interfaceAddress6(text);
+  const net6 = parsePrefix(address6);
+  const a = net6.addr as Ip6Words;
+  // What Linux refuses to put on an interface (ipv6_add_addr: multicast, the unspecified
+  // address; ::1 belongs to lo), and an IPv4-mapped address, which names an IPv4 host.
+  if (!isUnicast6(a) || isLoopback6(a) || isV4Mapped6(a)) {
+    throw new SettingError(`an interface's IPv6 address must be a unicast address of its own (not multicast, ::, ::1 or IPv4-mapped), got "${text}"`);
+  }
   ifc.address6 = address6;
-  ifc.net6 = parsePrefix(address6);
+  ifc.net6 = net6;
 }
 
 /** An interface's IPv6 address: ADDRESS[/PREFIX] (a bare address is /128), as written. */

@@ -18,7 +18,7 @@ export function startSetOf(cfg: DirectorConfig): StartSet {
   const key = syncKeyBytes(cfg);
   const sync = cfg.syncDaemon;
   return {
-    interfaces: cfg.interfaces.map((i) => ({ index: i.index, mac: i.mac, mtu: i.mtu, ...(i.address !== undefined ? { address: i.address } : {}) })),
+    interfaces: cfg.interfaces.map((i) => ({ index: i.index, mac: i.mac, mtu: i.mtu, ...(i.address !== undefined ? { address: i.address } : {}), ...(i.net6 ? { net6: i.net6 } : {}) })),
     routes: parts.routes,
     neighbours: parts.neighbours,
     ...(cfg.timeouts ? { timeouts: { tcp: cfg.timeouts.tcp, tcpfin: cfg.timeouts.tcpfin, udp: cfg.timeouts.udp } } : {}),

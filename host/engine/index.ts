@@ -81,6 +81,9 @@ export interface InterfaceSpec {
   mac: string;
   /** "10.0.0.1/24", or undefined for an interface without an address. */
   address?: string;
+  /** Its IPv6 address parsed (a global one, or a link-local one that replaces the one the
+   *  engine makes from the MAC); undefined: the link-local one only. */
+  net6?: Prefix;
   mtu?: number;
 }
 
@@ -720,6 +723,7 @@ export class Engine {
     const mtu = spec.mtu ?? 1500;
     if (mtu + ETHERNET_OVERHEAD > this.frameCapacity) throw new EngineError(`interface ${spec.index}: MTU ${mtu} does not fit a ${this.slotSize}-byte slot`, Err.BAD_ARGUMENT);
     check(this.exports.setInterface(spec.index, lo, hi, mtu, addr, prefix), `interface ${spec.index}`);
+    if (spec.net6) this.setInterfaceIpv6(spec.index, spec.net6.addr as Ip6Words, spec.net6.len);
   }
 
   /** Give interface ifindex an IPv6 address (four words as Ip6Words) with its prefix length:
