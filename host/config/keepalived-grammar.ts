@@ -689,6 +689,77 @@ function plainServerLine(text: string, i: number, to: number): boolean {
   return true;
 }
 
+/** The server of the line plainServerLine read last (line and lineStart: that line's), as
+ *  keepalived.ts realServerStatement makes it of the words (where: the address's). */
+function plainServer(text: string, file: string, line: number, lineStart: number): PlainServer {
+  const p = plainRead;
+  const address = addressText(text, p.address, p.end, p.wire);
+  const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
+    where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
+  return { rs, explicitMethod: false, refused: false };
+}
+
+/** A virtual_server block whose every statement is a line of its own that plainBlock reads: the
+ *  settings' keywords and values in the order written, and the one-line real servers. */
+export interface PlainBlock {
+  /** keyword, value, keyword, value, ...: lb_algo, lvs_sched, lb_kind, lvs_method or protocol,
+   *  each with one word (keepalived.ts takes the value or reads the block word by word). */
+  settings: string[];
+  servers: PlainServer[];
+}
+const PLAIN_SETTINGS: ReadonlySet<string> = new Set(["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol"]);
+
+/** Blanks as the readers skip them between words (spaces, tabs, a CR) from j. */
+const blanksOrCrEnd = (text: string, j: number, to: number): number => {
+  for (let c = text.charCodeAt(j); j < to && (c === SPACE || c === TAB || c === CR); c = text.charCodeAt(++j));
+  return j;
+};
+
+/** The insides of a block that scanStatements vouched for (as blockChildren takes them) when
+ *  each line is blank, a comment, a one-line real_server that plainServerLine reads, or one of
+ *  PLAIN_SETTINGS with one word after it and nothing more; undefined for anything else (read
+ *  into nodes, word by word). The common virtual_server of a large file (issue 19: 10,000 such
+ *  blocks) is then read without a node, a word or an argument list for any of its lines. */
+export function plainBlock(text: string, file: string, from: number, to: number, line: number, lineStart: number): PlainBlock | undefined {
+  const settings: string[] = [];
+  const servers: PlainServer[] = [];
+  let i = from;
+  while (true) {
+    i = blanksOrCrEnd(text, i, to);
+    if (i >= to) break;
+    const c = text.charCodeAt(i);
+    if (c === LF) {
+      line++;
+      lineStart = ++i;
+      continue;
+    }
+    if (c === HASH || c === BANG) {
+      const e = text.indexOf("\n", i);
+      i = e < 0 || e > to ? to : e;
+      continue;
+    }
+    if (c === 114 /* r */ && plainServerLine(text, i, to)) {
+      servers.push(plainServer(text, file, line, lineStart));
+      const e = text.indexOf("\n", plainRead.end);
+      i = e < 0 || e > to ? to : e;
+      continue;
+    }
+    const keyEnd = wordEnd(text, i, to);
+    const keyword = text.slice(i, keyEnd);
+    if (!PLAIN_SETTINGS.has(keyword)) return undefined;
+    const v = blanksEnd(text, keyEnd, to);
+    if (v === keyEnd || v >= to) return undefined;
+    const first = text.charCodeAt(v);
+    if (first === HASH || first === BANG) return undefined;
+    const valueEnd = wordEnd(text, v, to);
+    if (valueEnd === v) return undefined;
+    i = blanksOrCrEnd(text, valueEnd, to);
+    if (i < to && text.charCodeAt(i) !== LF) return undefined;
+    settings.push(keyword, text.slice(v, valueEnd));
+  }
+  return { settings, servers };
+}
+
 /** The nodes inside a block that scanStatements vouched for (from after its '{' to before its
  *  '}', line and lineStart at from), as parseBlocks would build them from tokenize's tokens.
  *  plainServers (a virtual_server's block): its one-line real_servers as plainServerLine reads
@@ -743,14 +814,9 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     let tok: Tok;
     const column = i - lineStart + 1;
     if (plainServers && c === 114 /* r */ && stack.length === 1 && (!current || argsEnded) && plainServerLine(text, i, to)) {
-      const p = plainRead;
-      const address = addressText(text, p.address, p.end, p.wire);
-      // As keepalived.ts realServerStatement makes it of the words (where: the address's).
-      const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
-        where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
-      top.nodes.push({ key: { text: "real_server", file, line, column }, args: NO_ARGS, plain: { rs, explicitMethod: false, refused: false } });
+      top.nodes.push({ key: { text: "real_server", file, line, column }, args: NO_ARGS, plain: plainServer(text, file, line, lineStart) });
       current = undefined;
-      i = text.indexOf("\n", p.end);
+      i = text.indexOf("\n", plainRead.end);
       if (i < 0 || i > to) i = to;
       continue;
     }

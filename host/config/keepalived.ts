@@ -32,7 +32,7 @@ import {
 import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth, uncheckedServices } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
-  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, ScannedBlock, Statement, statementNode, Tok,
+  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, PlainBlock, plainBlock, scanStatements, ScannedBlock, Statement, statementNode, Tok,
   tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince, keep,
 } from "./keepalived-grammar.js";
 import { readConfigFile } from "./rules.js";
@@ -267,7 +267,10 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
   const errors = errs.errors.length;
   const services = cfg.services.length;
   const asked = environmentReadCount();
-  virtualServer(statementNode(blocks.text, st, true), cfg, groups, errs, globals, trackFiles);
+  const plain = st.bodyFrom >= 0 ? plainBlock(blocks.text, key.file, st.bodyFrom, st.bodyTo, st.bodyLine, st.bodyLineStart) : undefined;
+  if (!plain || !plainVirtualServer(n, plain, cfg, groups, errs, globals, trackFiles)) {
+    virtualServer(statementNode(blocks.text, st, true), cfg, groups, errs, globals, trackFiles);
+  }
   const warnings = warningsSince(mark);
   if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
   const shape = n.end && st.bodyTokens !== undefined ? { bodyTokens: st.bodyTokens, bodyLines: n.end.line - st.bodyLine, closeColumn: n.end.column } : {};
@@ -594,12 +597,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   if (!n.children) fail(n.key, "virtual_server needs a block");
   const members = virtualServerMembers(n, groups, errs);
   const reals: RealRead[] = [];
-  const vs: VsState = {
-    scheduler: "wlc", kind: "nat", protocol: "tcp", protocolSet: false,
-    health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
-      where: { file: n.key.file, line: n.key.line, column: n.key.column } },
-    vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
-  };
+  const vs = vsState(n);
   // Each statement on its own (errs.attempt's handling, without a closure per statement).
   for (const c of n.children!) try {
     if (c.key.text === "real_server") reals.push(realServerStatement(c, errs));
@@ -608,6 +606,46 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     keep(errs, e);
   }
   virtualServerServices(n, cfg, members, reals, vs, errs, globals, trackFiles);
+}
+
+/** A virtual_server's settings before its statements are read. */
+const vsState = (n: Node): VsState => ({
+  scheduler: "wlc", kind: "nat", protocol: "tcp", protocolSet: false,
+  health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
+    where: { file: n.key.file, line: n.key.line, column: n.key.column } },
+  vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
+});
+
+/** A virtual_server whose block the grammar read without nodes (plainBlock), when each of its
+ *  settings is as virtualServerStatement takes it without a word of complaint (a scheduler
+ *  wasmvs has; NAT, DR or TUN in capitals; TCP or UDP): its services as virtualServer makes
+ *  them, and true; false (nothing done) for anything else, read word by word with its errors
+ *  and warnings. */
+function plainVirtualServer(n: Node, plain: PlainBlock, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): boolean {
+  const vs = vsState(n);
+  const settings = plain.settings;
+  for (let k = 0; k < settings.length; k += 2) {
+    const keyword = settings[k];
+    const word = settings[k + 1];
+    if (keyword === "lb_algo" || keyword === "lvs_sched") {
+      if (schedulerProblem(word)) return false;
+      vs.scheduler = word as ServiceConfig["scheduler"];
+    } else if (keyword === "lb_kind" || keyword === "lvs_method") {
+      if (word === "NAT") vs.kind = "nat";
+      else if (word === "DR") vs.kind = "dr";
+      else if (word === "TUN") vs.kind = "tun";
+      else return false;
+    } else {
+      // protocol (plainBlock reads no other keyword)
+      const p = word.toUpperCase();
+      if (p !== "TCP" && p !== "UDP") return false;
+      vs.protocol = p === "TCP" ? "tcp" : "udp";
+      vs.protocolSet = true;
+    }
+  }
+  virtualServerServices(n, cfg, virtualServerMembers(n, groups, errs), plain.servers, vs, errs, globals, trackFiles);
+  return true;
 }
 
 /** The services a virtual_server's header names: an address and port, a mark, or a group's
