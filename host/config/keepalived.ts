@@ -132,8 +132,8 @@ interface CachedBlock extends ScannedBlock {
   column: number;
   services: ServiceConfig[];
   /** The grammar's warnings (warn, carryOn) and the later ones (cfg.warnings) it gave. */
-  warnings: string[];
-  laterWarnings: string[];
+  warnings: readonly string[];
+  laterWarnings: readonly string[];
 }
 const parseCache = new Map<string, { context: string; blocks: Map<number, CachedBlock> }>();
 const CACHED_FILES = 4;
@@ -141,6 +141,8 @@ const CACHED_FILES = 4;
 export function clearParseCache(): void {
   parseCache.clear();
 }
+
+const NO_LATER_WARNINGS: readonly string[] = Object.freeze([]);
 
 /** The virtual_server blocks of a file read in one pass, for parseKeepalivedNodes: each
  *  block's statement (its nodes built when it is read) and the blocks of the last parse. */
@@ -258,7 +260,8 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
       for (const w of had.warnings) warnAgain(w);
       if (had.laterWarnings.length) (cfg.warnings ??= []).push(...had.laterWarnings);
       // Kept with this text's slice: the cache holds no earlier text of the file.
-      blocks.next.set(key.line, { ...had, text });
+      blocks.next.set(key.line, { text, column: had.column, bodyTokens: had.bodyTokens, bodyLines: had.bodyLines, closeColumn: had.closeColumn, services: had.services,
+        warnings: had.warnings, laterWarnings: had.laterWarnings });
       return;
     }
   }
@@ -273,8 +276,10 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
   }
   const warnings = warningsSince(mark);
   if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
-  const shape = n.end && st.bodyTokens !== undefined ? { bodyTokens: st.bodyTokens, bodyLines: n.end.line - st.bodyLine, closeColumn: n.end.column } : {};
-  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [], ...shape });
+  // Every field written, in one order (a spread of the optional ones was a runtime call for each block).
+  const end = st.bodyTokens !== undefined ? n.end : undefined;
+  blocks.next.set(key.line, { text, column: key.column, bodyTokens: end && st.bodyTokens, bodyLines: end && end.line - st.bodyLine, closeColumn: end?.column,
+    services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings && cfg.warnings.length > later ? cfg.warnings.slice(later) : NO_LATER_WARNINGS });
 }
 
 function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean },
@@ -839,7 +844,9 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   for (const m of members) try {
     const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
     const at = (): Tok => ({ ...n.key, ...m.where });
-    if (definedServices(cfg).has(key)) {
+    // (Looked up once: the list changes only below, where its key is added first.)
+    const defined = definedServices(cfg);
+    if (defined.has(key)) {
       fail(at(), `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
@@ -854,7 +861,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
         `sorry server ${health.sorry.address}:${health.sorry.port} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
-    definedServices(cfg).add(key);
+    defined.add(key);
     if (members.length === 1 && !persistence && !schedFlags && !onePacket && m.fwmark === undefined) {
       // The common virtual server (an address's, none of the settings below): the same record
       // as the literal below makes, in the same order of keys, without its four spreads (each a
