@@ -11,7 +11,6 @@ import { IpvsadmError } from "../config/ipvsadm.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { tapAddon } from "../io/tap.js";
 import { readFileSync } from "node:fs";
-import { setFlagsFromString } from "node:v8";
 import { printable } from "../config/printable.js";
 import { journalStream, Logger, makeLogger, parseFacility, parseLevel } from "../io/log.js";
 
@@ -144,22 +143,7 @@ function batchFlag(f: Flags): number {
   return batch;
 }
 
-/**
- * V8 without allocation-site pretenuring, for a command that reads a configuration (run, check).
- * Every record a parse makes survives it, so V8 decides, some thousands of services into a large
- * file, that the object literals making them should allocate in the old generation, and that
- * decision throws away the optimised code of every function holding such a literal (the "code
- * dependencies" deopts of --trace-deopt; none with the flag): the parser, the virtual_server
- * reader and the services' builder, run by the interpreter again until they are optimised again.
- * Issue 19, a 10,000-service keepalived.conf read in a fresh process: 10-20% of its time (the
- * rules format neither gains nor loses). The records are copied by the scavenger as before.
- */
-function withoutPretenuring(): void {
-  setFlagsFromString("--no-allocation-site-pretenuring");
-}
-
 async function cmdRun(args: string[]): Promise<number> {
-  withoutPretenuring();
   const f = parseFlags(args, ["config", "director", "status", "batch", "socket", "table-file", "log", "log-level", "log-facility", "log-socket"], ["strict"]);
   if (!f.config) throw new UsageError("run needs --config");
   log = logOptions(f);
@@ -220,7 +204,6 @@ export async function main(argv: string[]): Promise<number> {
           throw new UsageError("check needs exactly one FILE (or --config FILE)", "check");
         }
         const file = at.length === 1 ? rest[at[0]] : (f.config as string);
-        withoutPretenuring();
         // What the file says (words in warnings, errors) cannot drive the terminal: control characters escaped.
         process.stdout.write(printable(await (await import("./check.js")).check(file, f.director as string | undefined, !!f.strict), true));
         return 0;
