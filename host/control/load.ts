@@ -15,6 +15,7 @@ import { checkModel } from "../config/model.js";
 import type { Engine } from "../engine/index.js";
 import type { FileOrder } from "../config/keepalived-grammar.js";
 import { DeviceResolution, resolveDevices } from "./devices.js";
+import { setFlagsFromString } from "node:v8";
 
 /** The file read as far as it goes, with every error found before the engine's checks.
  *  director: a file holding keepalived.conf's `director { ... }` block, so that the
@@ -23,6 +24,24 @@ import { DeviceResolution, resolveDevices } from "./devices.js";
  *  that name a device of this host are filled in from it (devices.ts; by default a missing
  *  device is an error, as `wasmvs run` needs it). */
 export function readConfig(path: string, director?: string, strict = false, devices: DeviceResolution = { missing: "error" }): PartialConfig & { errors: ConfigError[] } {
+  // While a file is read, V8 without allocation-site pretenuring. Every record a parse makes
+  // survives it, so some thousands of services into a large file V8 decides that the object
+  // literals making them should allocate in the old generation, and that decision throws away
+  // the optimised code of every function holding such a literal (the "code dependencies" deopts
+  // of --trace-deopt; --trace-pretenuring-statistics: "maybe tenure => tenure"; none without it):
+  // the scanner, the virtual_server reader and the services' builder, run by the interpreter
+  // again until they are optimised again (issue 19: 10-15% of a cold read of a 10,000-service
+  // keepalived.conf at load 6, nothing at load 3.5; the rules format neither gains nor loses).
+  // Only here: what the rest of the process keeps (health, the start set) is pretenured as before.
+  setFlagsFromString("--no-allocation-site-pretenuring");
+  try {
+    return readConfigPretenuringOff(path, director, strict, devices);
+  } finally {
+    setFlagsFromString("--allocation-site-pretenuring");
+  }
+}
+
+function readConfigPretenuringOff(path: string, director: string | undefined, strict: boolean, devices: DeviceResolution): PartialConfig & { errors: ConfigError[] } {
   let text: string;
   try {
     text = readConfigFile(path);
