@@ -13,7 +13,7 @@
 import { describe, it, expect } from "vitest";
 import { DIRECTOR_COMPACT as DIRECTOR, keepalivedFile, tempFolder } from "./helpers/files.js";
 import { clearParseCache, parseKeepalived, readKeepalived } from "../host/config/keepalived.js";
-import { scanStatements, statementNode } from "../host/config/keepalived-grammar.js";
+import { plainBlock, scanStatements, statementNode } from "../host/config/keepalived-grammar.js";
 import { serviceKey } from "../host/config/model.js";
 import { parseIp } from "../host/engine/addr.js";
 import type { DirectorConfig } from "../host/config/rules.js";
@@ -178,6 +178,69 @@ describe("one-line real servers of a virtual_server", () => {
     expect(strip(one)).toEqual([["10.1.0.1:100 dr w1 false 10:15"], ["10.1.0.2:101 dr w65535 false 15:15"], ["0.0.0.0:102 dr w0 false 20:15"],
       ["255.255.255.255:103 dr w7 false 25:15"], ["10.1.0.5:104 dr w12 false 30:15"]]);
     expect(strip(over).map((s) => s.map((x) => x.replace(/ \d+:\d+$/, "")))).toEqual(strip(one).map((s) => s.map((x) => x.replace(/ \d+:\d+$/, ""))));
+  });
+});
+
+// Whole virtual_server blocks of settings on lines of their own and one-line real servers: those
+// read without nodes (plainBlock), then near misses read word by word.
+const PLAIN_SETTINGS = [
+  "lb_algo rr\n  lb_kind NAT\n  protocol TCP",
+  "lvs_sched wlc\n  lvs_method DR\n  protocol udp",
+  "protocol UDP\n  lb_kind TUN\n  lb_algo sh\n  lb_algo mh",
+  "\t lb_algo  wrr \t\r\n  # a comment\n  ! another\n\n  lb_kind\tNAT",
+  "",
+];
+const SETTINGS_NEAR_MISSES = [
+  "lb_algo nosuch",
+  "lb_algo RR",
+  "lb_kind nat",
+  "lb_kind Dr",
+  "lb_kind FULLNAT",
+  "protocol SCTP",
+  "protocol tcp udp",
+  "protocol \"TCP\"",
+  "lb_algo rr # a comment",
+  "lb_algo",
+  "lb_algo\n  rr",
+  "lb_algo rr sh-port",
+  "lb_algo rr { }",
+  "lb_algo rr\n  {\n  }",
+  "persistence_timeout 60",
+  "ops",
+  "sorry_server 10.1.0.99 80",
+  "inhibit_on_failure",
+  "real_server 10.1.0.40 80 {\n    weight 1\n  }",
+  "lb_algo #rr",
+];
+
+describe("virtual_server blocks of plain lines", () => {
+  const block = (settings: string, k: number) =>
+    `virtual_server 10.0.0.100 ${200 + k} {\n  ${settings}\n  real_server 10.1.0.1 ${8000 + k} { weight 1 }\n  real_server 10.1.0.2 80 { weight 2 }\n}\n`;
+
+  it("read without nodes give what the word-by-word reader gives, and the near misses are read word by word", () => {
+    const all = [...PLAIN_SETTINGS, ...SETTINGS_NEAR_MISSES].map(block).join("") + "virtual_server 10.0.0.100 300 {\n}\nvirtual_server 10.0.0.100 200 {\n  lb_algo rr\n}\n";
+    const p = file(all);
+    for (const strict of [false, true]) {
+      clearParseCache();
+      const onePass = readKeepalived(p, undefined, strict, true);
+      const byWords = readKeepalived(p, undefined, strict, false);
+      expect(onePass.errors.map((e) => e.message)).toEqual(byWords.errors.map((e) => e.message));
+      expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
+      expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
+      expect(onePass.errors.length).toBeGreaterThan(8);
+    }
+    // Which blocks the grammar read without nodes (the last two too: an empty block, and one
+    // defined twice, refused as the word-by-word reader refuses it).
+    const source = DIRECTOR + all;
+    const scan = scanStatements(source, p);
+    expect(scan).toBeDefined();
+    const plain = scan!.statements.filter((st) => st.node.key.text === "virtual_server")
+      .map((st) => plainBlock(source, p, st.bodyFrom, st.bodyTo, st.bodyLine, st.bodyLineStart)?.settings.length);
+    expect(plain).toEqual([6, 6, 8, 4, 0, 2, 2, 2, 2, 2, 2, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+      undefined, undefined, undefined, undefined, undefined, 0, 2]);
+    const services = parseKeepalived(file([...PLAIN_SETTINGS].map(block).join(""))).services;
+    expect(services.map((s) => `${s.protocol} ${s.port} ${s.scheduler} ${s.realServers.map((r) => `${r.method}:${r.port}`).join(",")}`)).toEqual([
+      "tcp 200 rr nat:8000,nat:80", "udp 201 wlc dr:201,dr:201", "udp 202 mh tun:202,tun:202", "tcp 203 wrr nat:8003,nat:80", "tcp 204 wlc nat:8004,nat:80"]);
   });
 });
 

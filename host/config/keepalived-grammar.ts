@@ -298,10 +298,12 @@ export function warn(t: Tok, text: string): void {
 /** Where the warnings of the read being made stand, to take a part's warnings (warningsSince). */
 export const warningMark = (): { count: number; dropped: number } => ({ count: warnings?.length ?? 0, dropped: warningsDropped });
 /** The warnings given since mark, in order; undefined when one of them was only counted (no room). */
-export function warningsSince(mark: { count: number; dropped: number }): string[] | undefined {
+export function warningsSince(mark: { count: number; dropped: number }): readonly string[] | undefined {
   if (warningsDropped !== mark.dropped) return undefined;
-  return warnings ? warnings.slice(mark.count) : [];
+  // (None, the common case, is one shared list: keepalived.ts keeps a list for each of 10,000 blocks.)
+  return warnings && warnings.length > mark.count ? warnings.slice(mark.count) : NO_WARNINGS;
 }
+const NO_WARNINGS: readonly string[] = Object.freeze([]);
 /** A warning given again, as it was given (a part of the file read before and reused). */
 export function warnAgain(text: string): void {
   if (!warnings) return;
@@ -497,6 +499,10 @@ export function scanStatements(text: string, file: string, known?: ReadonlyMap<n
   // The top-level statement being read; whether its arguments' line has ended.
   let current: Statement | undefined;
   let argsEnded = false;
+  // Its arguments, gathered here and copied once they end (as blockChildren's: an array pushed
+  // to from empty takes room for 17, kept through the parse for each of 10,000 statements).
+  const args: Tok[] = [];
+  let argCount = 0;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
@@ -505,7 +511,11 @@ export function scanStatements(text: string, file: string, known?: ReadonlyMap<n
       line++;
       lineStart = ++i;
       firstOfLine = true;
-      if (current && depth === 0) argsEnded = true;
+      if (current && depth === 0 && !argsEnded) {
+        argsEnded = true;
+        current.node.args = args.slice(0, argCount);
+        argCount = 0;
+      }
       continue;
     }
     if (c === SPACE || c === TAB || c === CR) { i++; continue; }
@@ -520,6 +530,11 @@ export function scanStatements(text: string, file: string, known?: ReadonlyMap<n
     if (c === OPEN) {
       if (!canOpen || depth + 2 >= LIMITS.blockDepth) return undefined;
       if (depth === 0) {
+        if (!argsEnded) {
+          argsEnded = true;
+          current!.node.args = args.slice(0, argCount);
+          argCount = 0;
+        }
         current!.bodyFrom = i + 1;
         current!.bodyLine = line;
         current!.bodyLineStart = lineStart;
@@ -573,16 +588,19 @@ export function scanStatements(text: string, file: string, known?: ReadonlyMap<n
       if (j - i > LIMITS.wordChars) return undefined;
       if (first && (c === AT || c === DOLLAR || c === TILDE || (c === 105 /* i */ && j - i === 7 && text.startsWith("include", i)))) return undefined;
       if (depth > 0) { canOpen = true; i = j; continue; }
-      tok = { text: own(text.slice(i, j)), file, line, column };
+      // (The keyword of 10,000 statements: the one string, not a copy of 14 characters each.)
+      tok = { text: j - i === 14 && wordAt(text, i, "virtual_server") ? "virtual_server" : own(text.slice(i, j)), file, line, column };
       i = j;
     }
     canOpen = true;
     if (depth > 0) continue;
-    if (current && !argsEnded) { current.node.args.push(tok); current.to = i; continue; }
-    current = { node: { key: tok, args: [] }, from: start, to: i, bodyFrom: -1, bodyTo: -1, bodyLine: 0, bodyLineStart: 0 };
+    if (current && !argsEnded) { args[argCount++] = tok; current.to = i; continue; }
+    // Every field from the start, in one order (bodyTokens set once its block is read; args once they end).
+    current = { node: { key: tok, args: NO_ARGS }, from: start, to: i, bodyFrom: -1, bodyTo: -1, bodyLine: 0, bodyLineStart: 0, bodyTokens: undefined };
     argsEnded = false;
     statements.push(current);
   }
+  if (current && !argsEnded) current.node.args = args.slice(0, argCount);
   if (depth > 0) return undefined;
   if (tokens > LIMITS.tokens) return undefined;
   return { statements, tokens };
@@ -650,6 +668,14 @@ function addressText(text: string, from: number, to: number, wire: number): stri
   return fresh;
 }
 
+/** Whether text has word's characters at i (startsWith(word, i) without a call of the builtin
+ *  for each of 100,000 lines: ~10% of plainServerLine's time). */
+function wordAt(text: string, i: number, word: string): boolean {
+  if (i + word.length > text.length) return false;
+  for (let k = 0; k < word.length; k++) if (text.charCodeAt(i + k) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
 /** Whether `real_server ADDRESS PORT { weight N }` is all there is from i to the line's end
  *  (blanks after the brace), every word as realServerStatement takes it without a word of
  *  complaint: then the address's start and end, the port and the weight are in plainRead;
@@ -657,7 +683,7 @@ function addressText(text: string, from: number, to: number, wire: number): stri
  *  keepalived.conf has 100,000 such lines: as nodes they were 10 objects each, dropped at once. */
 const plainRead = { port: 0, weight: 0, wire: 0, address: 0, end: 0 };
 function plainServerLine(text: string, i: number, to: number): boolean {
-  if (!text.startsWith("real_server", i)) return false;
+  if (!wordAt(text, i, "real_server")) return false;
   let j = i + 11;
   const a = blanksEnd(text, j, to);
   if (a === j) return false;
@@ -669,7 +695,7 @@ function plainServerLine(text: string, i: number, to: number): boolean {
   j = blanksEnd(text, j, to);
   if (text.charCodeAt(j) !== OPEN) return false;
   j = blanksEnd(text, j + 1, to);
-  if (!text.startsWith("weight", j)) return false;
+  if (!wordAt(text, j, "weight")) return false;
   const w = blanksEnd(text, j + 6, to);
   if (w === j + 6) return false;
   j = digitsEnd(text, w, to, 65535);
@@ -687,6 +713,77 @@ function plainServerLine(text: string, i: number, to: number): boolean {
   plainRead.end = addressEnd;
   plainRead.wire = quadValue;
   return true;
+}
+
+/** The server of the line plainServerLine read last (line and lineStart: that line's), as
+ *  keepalived.ts realServerStatement makes it of the words (where: the address's). */
+function plainServer(text: string, file: string, line: number, lineStart: number): PlainServer {
+  const p = plainRead;
+  const address = addressText(text, p.address, p.end, p.wire);
+  const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
+    where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
+  return { rs, explicitMethod: false, refused: false };
+}
+
+/** A virtual_server block whose every statement is a line of its own that plainBlock reads: the
+ *  settings' keywords and values in the order written, and the one-line real servers. */
+export interface PlainBlock {
+  /** keyword, value, keyword, value, ...: lb_algo, lvs_sched, lb_kind, lvs_method or protocol,
+   *  each with one word (keepalived.ts takes the value or reads the block word by word). */
+  settings: string[];
+  servers: PlainServer[];
+}
+const PLAIN_SETTINGS: ReadonlySet<string> = new Set(["lb_algo", "lvs_sched", "lb_kind", "lvs_method", "protocol"]);
+
+/** Blanks as the readers skip them between words (spaces, tabs, a CR) from j. */
+const blanksOrCrEnd = (text: string, j: number, to: number): number => {
+  for (let c = text.charCodeAt(j); j < to && (c === SPACE || c === TAB || c === CR); c = text.charCodeAt(++j));
+  return j;
+};
+
+/** The insides of a block that scanStatements vouched for (as blockChildren takes them) when
+ *  each line is blank, a comment, a one-line real_server that plainServerLine reads, or one of
+ *  PLAIN_SETTINGS with one word after it and nothing more; undefined for anything else (read
+ *  into nodes, word by word). The common virtual_server of a large file (issue 19: 10,000 such
+ *  blocks) is then read without a node, a word or an argument list for any of its lines. */
+export function plainBlock(text: string, file: string, from: number, to: number, line: number, lineStart: number): PlainBlock | undefined {
+  const settings: string[] = [];
+  const servers: PlainServer[] = [];
+  let i = from;
+  while (true) {
+    i = blanksOrCrEnd(text, i, to);
+    if (i >= to) break;
+    const c = text.charCodeAt(i);
+    if (c === LF) {
+      line++;
+      lineStart = ++i;
+      continue;
+    }
+    if (c === HASH || c === BANG) {
+      const e = text.indexOf("\n", i);
+      i = e < 0 || e > to ? to : e;
+      continue;
+    }
+    if (c === 114 /* r */ && plainServerLine(text, i, to)) {
+      servers.push(plainServer(text, file, line, lineStart));
+      const e = text.indexOf("\n", plainRead.end);
+      i = e < 0 || e > to ? to : e;
+      continue;
+    }
+    const keyEnd = wordEnd(text, i, to);
+    const keyword = text.slice(i, keyEnd);
+    if (!PLAIN_SETTINGS.has(keyword)) return undefined;
+    const v = blanksEnd(text, keyEnd, to);
+    if (v === keyEnd || v >= to) return undefined;
+    const first = text.charCodeAt(v);
+    if (first === HASH || first === BANG) return undefined;
+    const valueEnd = wordEnd(text, v, to);
+    if (valueEnd === v) return undefined;
+    i = blanksOrCrEnd(text, valueEnd, to);
+    if (i < to && text.charCodeAt(i) !== LF) return undefined;
+    settings.push(keyword, text.slice(v, valueEnd));
+  }
+  return { settings, servers };
 }
 
 /** The nodes inside a block that scanStatements vouched for (from after its '{' to before its
@@ -743,14 +840,9 @@ export function blockChildren(text: string, file: string, from: number, to: numb
     let tok: Tok;
     const column = i - lineStart + 1;
     if (plainServers && c === 114 /* r */ && stack.length === 1 && (!current || argsEnded) && plainServerLine(text, i, to)) {
-      const p = plainRead;
-      const address = addressText(text, p.address, p.end, p.wire);
-      // As keepalived.ts realServerStatement makes it of the words (where: the address's).
-      const rs: RealServerConfig = { address, daddr: p.wire, port: p.port, method: "nat", weight: p.weight, uthreshold: 0, lthreshold: 0, line,
-        where: { file, line, column: p.address - lineStart + 1, text: address }, health: undefined };
-      top.nodes.push({ key: { text: "real_server", file, line, column }, args: NO_ARGS, plain: { rs, explicitMethod: false, refused: false } });
+      top.nodes.push({ key: { text: "real_server", file, line, column }, args: NO_ARGS, plain: plainServer(text, file, line, lineStart) });
       current = undefined;
-      i = text.indexOf("\n", p.end);
+      i = text.indexOf("\n", plainRead.end);
       if (i < 0 || i > to) i = to;
       continue;
     }

@@ -33,7 +33,7 @@ import {
 import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, ServerHealth, ServiceHealth, uncheckedServices } from "./health.js";
 import { globalVrrpKeyword, GLOBAL_VRRP_KEYS, notifyFifos, PendingTrackScript, routeLine, staticAddress, syncDaemon, SYNCID_UNSET, vrrpInstance, VrrpGlobals, vrrpScript, vrrpSyncGroup } from "./keepalived-vrrp.js";
 import {
-  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, scanStatements, ScannedBlock, Statement, statementNode, Tok,
+  addDirector, arg, carryOn, collectingWarnings, isStrict, fail, FileOrder, int, ip, leaf, noInterface, noMoreArgs, Node, parseBlocks, PlainBlock, plainBlock, scanStatements, ScannedBlock, Statement, statementNode, Tok,
   tokenize, unknown, value, warn, warnAgain, warningMark, warningsSince, keep,
 } from "./keepalived-grammar.js";
 import { readConfigFile } from "./rules.js";
@@ -170,8 +170,8 @@ interface CachedBlock extends ScannedBlock {
   column: number;
   services: ServiceConfig[];
   /** The grammar's warnings (warn, carryOn) and the later ones (cfg.warnings) it gave. */
-  warnings: string[];
-  laterWarnings: string[];
+  warnings: readonly string[];
+  laterWarnings: readonly string[];
 }
 const parseCache = new Map<string, { context: string; blocks: Map<number, CachedBlock> }>();
 const CACHED_FILES = 4;
@@ -179,6 +179,8 @@ const CACHED_FILES = 4;
 export function clearParseCache(): void {
   parseCache.clear();
 }
+
+const NO_LATER_WARNINGS: readonly string[] = Object.freeze([]);
 
 /** The virtual_server blocks of a file read in one pass, for parseKeepalivedNodes: each
  *  block's statement (its nodes built when it is read) and the blocks of the last parse. */
@@ -296,7 +298,8 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
       for (const w of had.warnings) warnAgain(w);
       if (had.laterWarnings.length) (cfg.warnings ??= []).push(...had.laterWarnings);
       // Kept with this text's slice: the cache holds no earlier text of the file.
-      blocks.next.set(key.line, { ...had, text });
+      blocks.next.set(key.line, { text, column: had.column, bodyTokens: had.bodyTokens, bodyLines: had.bodyLines, closeColumn: had.closeColumn, services: had.services,
+        warnings: had.warnings, laterWarnings: had.laterWarnings });
       return;
     }
   }
@@ -305,11 +308,16 @@ function virtualServerBlock(n: Node, blocks: Blocks, cfg: DirectorConfig, groups
   const errors = errs.errors.length;
   const services = cfg.services.length;
   const asked = environmentReadCount();
-  virtualServer(statementNode(blocks.text, st, true), cfg, groups, errs, globals, trackFiles);
+  const plain = st.bodyFrom >= 0 ? plainBlock(blocks.text, key.file, st.bodyFrom, st.bodyTo, st.bodyLine, st.bodyLineStart) : undefined;
+  if (!plain || !plainVirtualServer(n, plain, cfg, groups, errs, globals, trackFiles)) {
+    virtualServer(statementNode(blocks.text, st, true), cfg, groups, errs, globals, trackFiles);
+  }
   const warnings = warningsSince(mark);
   if (errs.errors.length !== errors || !warnings || environmentReadCount() !== asked) return;
-  const shape = n.end && st.bodyTokens !== undefined ? { bodyTokens: st.bodyTokens, bodyLines: n.end.line - st.bodyLine, closeColumn: n.end.column } : {};
-  blocks.next.set(key.line, { text, column: key.column, services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings?.slice(later) ?? [], ...shape });
+  // Every field written, in one order (a spread of the optional ones was a runtime call for each block).
+  const end = st.bodyTokens !== undefined ? n.end : undefined;
+  blocks.next.set(key.line, { text, column: key.column, bodyTokens: end && st.bodyTokens, bodyLines: end && end.line - st.bodyLine, closeColumn: end?.column,
+    services: cfg.services.slice(services), warnings, laterWarnings: cfg.warnings && cfg.warnings.length > later ? cfg.warnings.slice(later) : NO_LATER_WARNINGS });
 }
 
 function parseKeepalivedNodes(path: string, nodes: Node[], cfg: DirectorConfig, errs: ErrorList, state: { routingUnsure: boolean; directorSaid: boolean },
@@ -635,13 +643,7 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
   if (!n.children) fail(n.key, "virtual_server needs a block");
   const members = virtualServerMembers(n, groups, errs);
   const reals: RealRead[] = [];
-  const vs: VsState = {
-    scheduler: "wlc", kind: "nat", protocol: "tcp", protocolSet: false,
-    health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
-      where: { file: n.key.file, line: n.key.line, column: n.key.column } },
-    vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
-    members, family6: members.some((m) => typeof m.vaddr !== "number"),
-  };
+  const vs = vsState(n, members);
   // Each statement on its own (errs.attempt's handling, without a closure per statement).
   for (const c of n.children!) try {
     if (c.key.text === "real_server") reals.push(realServerStatement(c, errs));
@@ -650,6 +652,53 @@ function virtualServer(n: Node, cfg: DirectorConfig, groups: Map<string, Member[
     keep(errs, e);
   }
   virtualServerServices(n, cfg, members, reals, vs, errs, globals, trackFiles);
+}
+
+const NO_MEMBERS: Member[] = [];
+
+/** A virtual_server's settings before its statements are read. */
+const vsState = (n: Node, members: Member[]): VsState => ({
+  scheduler: "wlc", kind: "nat", protocol: "tcp", protocolSet: false,
+  health: { quorum: HEALTH_DEFAULTS.quorum, hysteresis: HEALTH_DEFAULTS.hysteresis, omega: false, smtpAlert: false,
+    where: { file: n.key.file, line: n.key.line, column: n.key.column } },
+  vsTiming: {}, persistence: undefined, granularity: undefined, sorry: undefined, sorryMethod: undefined, flagToks: [], onePacket: false,
+  members, family6: members.some((m) => typeof m.vaddr !== "number"),
+});
+
+/** A virtual_server whose block the grammar read without nodes (plainBlock), when each of its
+ *  settings is as virtualServerStatement takes it without a word of complaint (a scheduler
+ *  wasmvs has; NAT, DR or TUN in capitals; TCP or UDP): its services as virtualServer makes
+ *  them, and true; false (nothing done) for anything else, read word by word with its errors
+ *  and warnings. */
+function plainVirtualServer(n: Node, plain: PlainBlock, cfg: DirectorConfig, groups: Map<string, Member[]>, errs: ErrorList, globals: HealthGlobals,
+  trackFiles: Map<string, TrackFile>): boolean {
+  const vs = vsState(n, NO_MEMBERS);
+  const settings = plain.settings;
+  for (let k = 0; k < settings.length; k += 2) {
+    const keyword = settings[k];
+    const word = settings[k + 1];
+    if (keyword === "lb_algo" || keyword === "lvs_sched") {
+      if (schedulerProblem(word)) return false;
+      vs.scheduler = word as ServiceConfig["scheduler"];
+    } else if (keyword === "lb_kind" || keyword === "lvs_method") {
+      if (word === "NAT") vs.kind = "nat";
+      else if (word === "DR") vs.kind = "dr";
+      else if (word === "TUN") vs.kind = "tun";
+      else return false;
+    } else {
+      // protocol (plainBlock reads no other keyword)
+      const p = word.toUpperCase();
+      if (p !== "TCP" && p !== "UDP") return false;
+      vs.protocol = p === "TCP" ? "tcp" : "udp";
+      vs.protocolSet = true;
+    }
+  }
+  // The header is read once the block is known plain (word by word would read it again).
+  const members = virtualServerMembers(n, groups, errs);
+  vs.members = members;
+  vs.family6 = members.some((m) => typeof m.vaddr !== "number");
+  virtualServerServices(n, cfg, members, plain.servers, vs, errs, globals, trackFiles);
+  return true;
 }
 
 /** The services a virtual_server's header names: an address and port, a mark, or a group's
@@ -860,7 +909,9 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
   for (const m of members) try {
     const key = serviceKey({ protocol, address: m.address, port: m.port, fwmark: m.fwmark });
     const at = (): Tok => ({ ...n.key, ...m.where });
-    if (definedServices(cfg).has(key)) {
+    // (Looked up once: the list changes only below, where its key is added first.)
+    const defined = definedServices(cfg);
+    if (defined.has(key)) {
       fail(at(), `virtual server ${m.fwmark !== undefined ? `fwmark ${m.fwmark}` : `${protocol.toUpperCase()} ${m.address}:${m.port}`} is defined twice`);
     }
     for (const r of servers) {
@@ -875,7 +926,7 @@ function virtualServerServices(n: Node, cfg: DirectorConfig, members: Member[], 
         `sorry server ${hostPort(health.sorry.address, health.sorry.port)} gets the service port ${m.port}, as keepalived does`);
     }
     if (m.port === 0 && m.fwmark === undefined && !persistence) fail(at(), "a virtual server on port 0 (all ports) must be persistent (persistence_timeout)");
-    definedServices(cfg).add(key);
+    defined.add(key);
     if (members.length === 1 && !persistence && !schedFlags && !onePacket && m.fwmark === undefined) {
       // The common virtual server (an address's, none of the settings below): the same record
       // as the literal below makes, in the same order of keys, without its four spreads (each a

@@ -740,6 +740,12 @@ class AddressIndex {
   /** The index of services (what differs from the list indexed last is counted in or out). */
   follow(services: ServiceConfig[]): this {
     const before = this.listed;
+    if (before.length === 0) {
+      // Nothing counted (a start): every service once, without the differences' map.
+      this.rebuild(services);
+      this.listed = services.slice();
+      return this;
+    }
     const net = new Map<ServiceConfig, number>();
     const n = Math.max(before.length, services.length);
     for (let i = 0; i < n; i++) {
