@@ -131,21 +131,27 @@ const NEAR_MISSES = [
   "real_server 10.1.0.32 1234567890123456 { weight 1 }",
 ];
 
+/** The file at p read in one pass and word by word, plain and --strict: the same errors,
+ *  warnings and services (and more than minErrors errors: the near misses are refused). */
+function expectReadersAgree(p: string, minErrors: number): void {
+  for (const strict of [false, true]) {
+    clearParseCache();
+    const onePass = readKeepalived(p, undefined, strict, true);
+    const byWords = readKeepalived(p, undefined, strict, false);
+    expect(onePass.errors.map((e) => e.message)).toEqual(byWords.errors.map((e) => e.message));
+    expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
+    expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
+    expect(onePass.errors.length).toBeGreaterThan(minErrors);
+  }
+}
+
 describe("one-line real servers of a virtual_server", () => {
   const text = (lines: string[]) => lines.map((l, k) => `virtual_server 10.0.0.100 ${100 + k} {\n  protocol TCP\n  lb_kind DR\n  ${l}\n}\n`).join("");
 
   it("read straight from the text give what the word-by-word reader gives, and the near misses are read word by word", () => {
     const all = text([...PLAIN_LINES, ...NEAR_MISSES]);
     const p = file(all);
-    for (const strict of [false, true]) {
-      clearParseCache();
-      const onePass = readKeepalived(p, undefined, strict, true);
-      const byWords = readKeepalived(p, undefined, strict, false);
-      expect(onePass.errors.map((e) => e.message)).toEqual(byWords.errors.map((e) => e.message));
-      expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
-      expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
-      expect(onePass.errors.length).toBeGreaterThan(5);
-    }
+    expectReadersAgree(p, 5);
     // Which lines the grammar read whole.
     const source = DIRECTOR + all;
     // (The whole file read in one pass: nothing in it sends it to tokenize.)
@@ -220,15 +226,7 @@ describe("virtual_server blocks of plain lines", () => {
   it("read without nodes give what the word-by-word reader gives, and the near misses are read word by word", () => {
     const all = [...PLAIN_SETTINGS, ...SETTINGS_NEAR_MISSES].map(block).join("") + "virtual_server 10.0.0.100 300 {\n}\nvirtual_server 10.0.0.100 200 {\n  lb_algo rr\n}\n";
     const p = file(all);
-    for (const strict of [false, true]) {
-      clearParseCache();
-      const onePass = readKeepalived(p, undefined, strict, true);
-      const byWords = readKeepalived(p, undefined, strict, false);
-      expect(onePass.errors.map((e) => e.message)).toEqual(byWords.errors.map((e) => e.message));
-      expect(onePass.cfg.warnings).toEqual(byWords.cfg.warnings);
-      expect(JSON.stringify(onePass.cfg.services)).toBe(JSON.stringify(byWords.cfg.services));
-      expect(onePass.errors.length).toBeGreaterThan(8);
-    }
+    expectReadersAgree(p, 8);
     // Which blocks the grammar read without nodes (the last two too: an empty block, and one
     // defined twice, refused as the word-by-word reader refuses it).
     const source = DIRECTOR + all;
