@@ -11,7 +11,7 @@ import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type Service
 import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
-import { formatIp, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr, parseIp6 } from "../engine/addr.js";
+import { formatIp, IpAddr, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr } from "../engine/addr.js";
 
 export { serviceKey };
 export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
@@ -602,17 +602,19 @@ const isMulticastMac = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 
  *  answers no ARP for it, drops packets to 127/8 from the wire as martians, and
  *  224.0.0.18 is VRRP's own group. Subnets of /31 and /32 have no network or broadcast
  *  address (RFC 3021). */
-function notUnicast(addr: string, subnets: { net: number; mask: number; prefix: number; text: string; name: string }[]): string | undefined {
+function notUnicast(addr: string, parsed: IpAddr, subnets: { net: number; mask: number; prefix: number; text: string; name: string }[]): string | undefined {
   if (addr === "0.0.0.0" || addr === "255.255.255.255") return `${addr} is ${addr === "0.0.0.0" ? "the unspecified address" : "the limited broadcast address"}`;
-  if (addr.indexOf(":") >= 0) {
+  if (typeof parsed !== "number") {
     // IPv6 (RFC 4291 2.4): no broadcast; the unspecified address, multicast and loopback are not a host's.
-    const a = parseIp6(addr);
+    const a = parsed;
     if (isUnspecified6(a)) return `${addr} is the unspecified address`;
     if (isMulticast6(a)) return `${addr} is a multicast address (ff00::/8)`;
     if (isLoopback6(a)) return `${addr} is the loopback address (::1), which Linux never accepts from the wire`;
     return undefined;
   }
-  const n = ipToNumber(addr);
+  // The value parsed where it was read (wire order) in host order, as ipToNumber(addr) gives it.
+  const w = parsed >>> 0;
+  const n = (((w & 0xff) << 24) | (((w >>> 8) & 0xff) << 16) | (((w >>> 16) & 0xff) << 8) | (w >>> 24)) >>> 0;
   if (n >>> 28 === 0xe) return `${addr} is a multicast address (224.0.0.0/4)${addr === "224.0.0.18" ? ", VRRP's group" : ""}`;
   if (n >>> 24 === 127) return `${addr} is a loopback address (127.0.0.0/8), which Linux never accepts from the wire`;
   for (const sn of subnets) {
@@ -672,18 +674,20 @@ function contextOf(cfg: DirectorConfig): ModelContext {
 function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: string) => boolean): ModelProblem[] {
   const out: ModelProblem[] = [];
   const { words, own, subnets } = c;
+  let vipWhy: string | undefined;
   if (s.fwmark !== undefined) { /* matched by its mark: no address of its own */ }
   else if (s.address === "0.0.0.0" || s.address === "255.255.255.255") out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `a virtual address cannot be ${s.address}` });
-  else if (notUnicast(s.address, subnets)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${notUnicast(s.address, subnets)}: a virtual address must be a unicast address` });
+  else if ((vipWhy = notUnicast(s.address, s.vaddr, subnets))) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${vipWhy}: a virtual address must be a unicast address` });
   else if (own.has(s.address)) out.push({ line: s.line, keyword: words.svc, where: s.where, reason: `${s.address} is the director's own address (interface ${own.get(s.address)}): a VIP must be an address of its own` });
-  const server = (address: string, line: number, keyword: string, where: Pos | undefined) => {
+  const server = (address: string, parsed: IpAddr, line: number, keyword: string, where: Pos | undefined) => {
+    let cast: string | undefined;
     const why = address === "0.0.0.0" || address === "255.255.255.255" ? `a real server cannot be ${address}`
-      : notUnicast(address, subnets) ? `real server ${address}: ${notUnicast(address, subnets)}: a real server must be a unicast address (IPVS: "address not unicast")`
+      : (cast = notUnicast(address, parsed, subnets)) ? `real server ${address}: ${cast}: a real server must be a unicast address (IPVS: "address not unicast")`
       : isVip(address) ? `real server ${address} is a virtual address of this director`
         : own.has(address) ? `real server ${address} is the director's own address (interface ${own.get(address)})` : undefined;
     if (why) out.push({ line, keyword, where, reason: why });
   };
-  for (const r of s.realServers) server(r.address, r.line, words.rs, r.where);
+  for (const r of s.realServers) server(r.address, r.daddr, r.line, words.rs, r.where);
   // IPVS: no mixed-family service while connection sync runs (lvs_sync_daemon here; ipvsadm's
   // commands are refused as they come, ServiceTable.apply).
   if (c.cfg.syncDaemon) {
@@ -695,7 +699,7 @@ function serviceProblems(s: ServiceConfig, c: ModelContext, isVip: (address: str
   }
   // The sorry server stands in for the real servers: the same rules apply to it.
   const sorry = s.health?.sorry;
-  if (sorry) server(sorry.address, sorry.line, "sorry_server", sorry.where);
+  if (sorry) server(sorry.address, sorry.daddr, sorry.line, "sorry_server", sorry.where);
   for (const r of s.realServers) {
     const why = thresholdProblem(c.cfg, r);
     if (why) out.push({ line: r.line, keyword: words.rs, where: r.where, reason: `real server ${r.address}:${r.port}: ${why}` });
