@@ -1,0 +1,63 @@
+// The sandbox's IPv6 plan (Sandbox.create({ ipv6: true })): real Linux IPv6 stacks that
+// reach each other as the plan says, before any director runs — the client and the
+// servers through the router by ICMPv6 echo, and in DR and TUN a server that holds the v6
+// VIP on lo as a /128 yet never answers a Neighbor Solicitation for it on its segment
+// (IPv6 has no arp_ignore; Linux answers NS only for the receiving interface's addresses).
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { CLIENT6, ROUTER_IN6, ROUTER_OUT6, Sandbox, serverAddress6, VIP6 } from "../../host/sandbox/sandbox.js";
+import { e2eDescribe } from "./e2e.js";
+
+const ping6 = (sb: Sandbox, ns: string, to: string) => sb.run(ns, ["ping", "-6", "-n", "-c", "1", "-W", "2", to]);
+
+for (const mode of ["nat", "dr", "tun"] as const) {
+  e2eDescribe(`the sandbox's IPv6 plan (${mode.toUpperCase()})`, () => {
+    let sb: Sandbox;
+    beforeAll(async () => {
+      sb = await Sandbox.create({ mode, ipv6: true, servers: 2 });
+      // TUN: each server's stack sits behind `wasmvs decap`, which passes every frame that
+      // is not a tunnel packet for it (NDP, ICMPv6 echo) between the uplink and the stack.
+      if (mode === "tun") await sb.startDecapsulators();
+    });
+    afterAll(async () => { await sb?.destroy(); });
+
+    it("client and router, router and each server answer ICMPv6 echo on their segments", () => {
+      expect(ping6(sb, sb.client, ROUTER_OUT6).status).toBe(0);
+      expect(ping6(sb, sb.router, CLIENT6).status).toBe(0);
+      sb.servers.forEach((ns, k) => {
+        expect(ping6(sb, sb.router, serverAddress6(k)).status, `router -> server ${k + 1}`).toBe(0);
+        expect(ping6(sb, ns, ROUTER_IN6).status, `server ${k + 1} -> router`).toBe(0);
+      });
+      // The router's neighbour entries name the servers' MACs: resolved by NS/NA on the link.
+      expect(sb.run(sb.router, ["ip", "-6", "neigh", "show", serverAddress6(0), "dev", "ei"]).stdout).toMatch(/lladdr [0-9a-f:]{17}/);
+    });
+
+    if (mode === "nat") {
+      it("NAT servers route IPv6 via the director's inside address", () => {
+        expect(sb.run(sb.servers[0], ["ip", "-6", "route", "show", "default"]).stdout).toContain("via 2001:db8:1::1");
+      });
+      return;
+    }
+
+    it("the client reaches a server through the router (its default route), end to end", () => {
+      expect(ping6(sb, sb.client, serverAddress6(0)).status).toBe(0);
+    });
+
+    it("a server holds the v6 VIP on lo as /128 and does not answer NS for it on its segment", () => {
+      expect(sb.run(sb.servers[0], ["ip", "-6", "addr", "show", "dev", "lo"]).stdout).toContain(`${VIP6}/128`);
+      // The router asks the inside segment for the VIP (a /128 route on ei, for this test
+      // only): every server sees the NS; none may answer. Its own address, asked the same
+      // way, is answered: the NS reaches it.
+      sb.must(sb.router, ["ip", "-6", "route", "add", `${VIP6}/128`, "dev", "ei"]);
+      try {
+        const r = ping6(sb, sb.router, VIP6);
+        expect(r.status).not.toBe(0);
+        const neigh = sb.run(sb.router, ["ip", "-6", "neigh", "show", VIP6, "dev", "ei"]).stdout;
+        expect(neigh).not.toMatch(/lladdr/);
+        expect(neigh).toMatch(/INCOMPLETE|FAILED/);
+      } finally {
+        sb.run(sb.router, ["ip", "-6", "route", "del", `${VIP6}/128`, "dev", "ei"]);
+      }
+    });
+  });
+}
