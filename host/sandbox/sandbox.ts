@@ -530,7 +530,9 @@ export class Sandbox {
 
   async startDecapsulators(): Promise<void> {
     this.servers.forEach((ns, k) => {
-      this.spawn(ns, [process.execPath, CLI, "decap", "--uplink", "dup", "--stack", "dst", "--address", serverAddress(k)], `decap${k + 1}`);
+      // With the IPv6 plan the server's v6 address is a tunnel address too (ip6ip6, 4in6).
+      const v6 = this.o.ipv6 ? ["--address", serverAddress6(k)] : [];
+      this.spawn(ns, [process.execPath, CLI, "decap", "--uplink", "dup", "--stack", "dst", "--address", serverAddress(k), ...v6], `decap${k + 1}`);
     });
     for (let k = 0; k < this.servers.length; k++) await this.waitFor(`decapsulator ${k + 1}`, () => this.logOf(`decap${k + 1}`).includes("decapsulating"));
   }
