@@ -63,5 +63,6 @@ export async function runDecap(o: DecapOptions): Promise<void> {
   addon.close(stack);
   const c = d.counters();
   o.log(`stopped: ${c.rx_frames} frames in, ${c.decapsulated} decapsulated, ${c.passed_up} passed up, ${c.passed_down} passed down, ` +
-    `drops: ${Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0n).map(([k, v]) => `${k.slice(5)} ${v}`).join(", ") || "none"}`);
+    `drops: ${Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0n).map(([k, v]) => `${k.slice(5)} ${v}`).join(", ") || "none"}; ` +
+    `IPv6 tunnels: 6in4 ${c.decapsulated_6in4}, ip6ip6 ${c.decapsulated_ip6ip6}, 4in6 ${c.decapsulated_4in6}`);
 }
