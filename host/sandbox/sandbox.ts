@@ -31,7 +31,10 @@
 // v6 VIP on lo as a /128. IPv6 has no arp_ignore: Linux answers a Neighbor Solicitation
 // only for an address on the interface it arrived on (ndisc_recv_ns looks the target up
 // with ipv6_get_ifaddr(..., dev, strict)), so the VIP on lo is never advertised on eth0
-// (the e2e test checks that a neighbour on the segment cannot resolve it).
+// (the e2e test checks that a neighbour on the segment cannot resolve it). The director's
+// v6 addresses: on TAP the config helpers give the engine `address` lines for them; on
+// the xdp backend the host's NICs xo and xi hold them (its XDP program leaves IPv6 to the
+// host's stack, so the kernel answers for them, as it does for the host's IPv4 ARP).
 //
 // Everything lives in namespaces whose names start with a unique prefix; destroy()
 // kills what runs in them and deletes them, devices included.
@@ -305,8 +308,16 @@ export class Sandbox {
   /** The director host's NICs xo and xi with the addresses and MACs of the sandbox's director. */
   private directorNics(): void {
     if (this.backend !== "xdp" || this.o.direct) return;
+    const first = !this.nics.has("xo");
     this.nic("xo", "bo", OUT_MAC, `${DIRECTOR_OUT}/24`);
     this.nic("xi", "bi", IN_MAC, `${DIRECTOR_IN}/24`);
+    // The IPv6 plan on the host's NICs: the XDP program leaves IPv6 to the host's own
+    // stack, so the director host's kernel holds and answers the director's v6 addresses.
+    if (first && this.o.ipv6) {
+      this.enableIpv6(this.director, ["xo", "xi"]);
+      this.addr6(this.director, `${DIRECTOR_OUT6}/64`, "xo");
+      this.addr6(this.director, `${DIRECTOR_IN6}/64`, "xi");
+    }
   }
 
   /** Where frames to and from the director's interface dev (a TAP, or a NIC of the host) can

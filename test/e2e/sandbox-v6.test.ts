@@ -5,7 +5,7 @@
 // (IPv6 has no arp_ignore; Linux answers NS only for the receiving interface's addresses).
 
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { CLIENT6, ROUTER_IN6, ROUTER_OUT6, Sandbox, serverAddress6, VIP6 } from "../../host/sandbox/sandbox.js";
+import { CLIENT6, DIRECTOR_IN6, DIRECTOR_OUT6, ROUTER_IN6, ROUTER_OUT6, Sandbox, serverAddress6, VIP6 } from "../../host/sandbox/sandbox.js";
 import { e2eDescribe } from "./e2e.js";
 
 const ping6 = (sb: Sandbox, ns: string, to: string) => sb.run(ns, ["ping", "-6", "-n", "-c", "1", "-W", "2", to]);
@@ -36,6 +36,23 @@ for (const mode of ["nat", "dr", "tun"] as const) {
       it("NAT servers route IPv6 via the director's inside address", () => {
         expect(sb.run(sb.servers[0], ["ip", "-6", "route", "show", "default"]).stdout).toContain("via 2001:db8:1::1");
       });
+
+      // The director's v6 addresses as the config helpers write them: held by the engine on
+      // TAP (address lines in the rules and the director block), by the host's kernel on
+      // the NICs of the xdp backend (its XDP program leaves IPv6 to the host).
+      for (const syntax of ["rules", "keepalived.conf"] as const) {
+        it(`the director started from ${syntax === "rules" ? "config()" : "keepalivedConfig()"} answers on 2001:db8::1 and 2001:db8:1::1`, async () => {
+          const text = syntax === "rules" ? sb.config([]) : sb.keepalivedConfig([]);
+          if (sb.backend === "tap") expect(text).toContain(`${DIRECTOR_OUT6}/64`);
+          const director = await sb.startDirector(text, undefined, syntax === "rules" ? "director" : "director-k");
+          try {
+            expect(ping6(sb, sb.client, DIRECTOR_OUT6).status).toBe(0);
+            expect(ping6(sb, sb.servers[0], DIRECTOR_IN6).status).toBe(0);
+          } finally {
+            await director.stop();
+          }
+        });
+      }
       return;
     }
 
