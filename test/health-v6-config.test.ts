@@ -13,6 +13,7 @@ import type { HttpChecker, UdpChecker } from "../host/config/health.js";
 import { httpCheck } from "../host/health/checkers/http.js";
 import { udpCheck } from "../host/health/checkers/udp.js";
 import { tcpCheck } from "../host/health/checkers/tcp.js";
+import { Mailer } from "../host/health/mail.js";
 import { keepalivedFile, tempFolder } from "./helpers/files.js";
 
 const tmp = tempFolder("wasmvs-health6-");
@@ -127,5 +128,46 @@ describe("probes to a v6 address (servers on ::1)", () => {
     await new Promise<void>((r) => tcp.listen(0, "::1", r));
     closers.push(() => tcp.close());
     expect(await tcpCheck({ ...base, kind: "TCP_CHECK", connectIp: "::1", connectPort: (tcp.address() as AddressInfo).port, bindto: "::1" })).toEqual({ ok: true, reason: "connected" });
+  });
+});
+
+describe("mail alerts to an IPv6 smtp_server", () => {
+  it("smtp_server takes an IPv6 literal (its port a word of its own) and the mail reaches a server on ::1", async () => {
+    const { SMTPServer } = await import("smtp-server");
+    const got: string[] = [];
+    const server = new SMTPServer({
+      authOptional: true, disabledCommands: ["STARTTLS"], logger: false, disableReverseLookup: true,
+      onData(stream, _session, done) {
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("end", () => { got.push(Buffer.concat(chunks).toString()); done(); });
+      },
+    });
+    await new Promise<void>((r) => server.listen(0, "::1", r));
+    const port = (server.server.address() as AddressInfo).port;
+    try {
+      const cfg = conf(`global_defs {
+  notification_email {
+    ops@example.com
+  }
+  smtp_server 0:0:0:0:0:0:0:1 ${port}
+  router_id R6
+}
+virtual_server 10.0.0.100 80 {
+  real_server 10.1.0.11 80 {
+  }
+}`);
+      expect(cfg.health?.smtpServer).toEqual({ host: "::1", port });
+      const mailer = Mailer.from(cfg.health, () => {})!;
+      mailer.send("server down", "10.1.0.11:80 is down");
+      const end = Date.now() + 10000;
+      while (!got.length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      mailer.close();
+      expect(got.length).toBe(1);
+      expect(got[0]).toContain("Subject: [R6] server down");
+      expect(mailer.stats).toMatchObject({ sent: 1, failed: 0 });
+    } finally {
+      server.close(() => {});
+    }
   });
 });

@@ -12,7 +12,6 @@ import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
 import { ipAddress, SettingError } from "./settings.js";
 import { compileRegex } from "./regex.js";
-import { notSupported } from "./features.js";
 import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET } from "./not-yet.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
@@ -548,7 +547,11 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
         g.smtpServer = { host: ip(t, "smtp_server"), port };
         return true;
       }
-      if (t.text.includes(":")) fail(t, notSupported("ipv6"));
+      // An IPv6 literal, as keepalived's inet_stosockaddr reads it (the port a word of its own).
+      if (t.text.includes(":")) {
+        g.smtpServer = { host: checkerAddress(t, "smtp_server"), port };
+        return true;
+      }
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
       let r: ReturnType<typeof resolveAtLoad>;
