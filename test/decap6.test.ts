@@ -5,6 +5,7 @@
 // payload, RFC 6040's ECN rule), each drop under its named reason; IPIP itself unchanged.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
 import { loadDecapsulator } from "../host/engine/node.js";
 import { Decapsulator, DecapPort } from "../host/engine/decap.js";
 import { Abi, Region, RxDesc, TxDesc } from "../host/engine/abi.js";
@@ -158,5 +159,13 @@ describe("the decapsulator over IPv6", () => {
     for (let k = 0; k < 16; k++) e.addTunnelAddress(`2001:db8:2::${k + 1}`);
     expect(() => e.addTunnelAddress("2001:db8:2::99")).toThrow("too many tunnel addresses (at most 16 of a family): 2001:db8:2::99");
     e.addTunnelAddress("10.1.0.99");
+  });
+});
+
+describe("wasmvs decap --address", () => {
+  it("reads an IPv6 tunnel address, and says why one is not (before any device is touched)", () => {
+    const r = spawnSync(process.execPath, ["bin/wasmvs.js", "decap", "--uplink", "wvnone1", "--stack", "wvnone2", "--address", "10.1.0.11", "--address", "2001:db8:1::1:2:3:4:5:6"], { encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--address: not an IPv6 address: "2001:db8:1::1:2:3:4:5:6" (9 groups and "::": at most 7 with "::")');
   });
 });

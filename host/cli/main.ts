@@ -170,7 +170,7 @@ async function cmdDecap(args: string[]): Promise<number> {
       tunnelAddress(a);
     } catch (e) {
       // An IPv6 tunnel address (ip6ip6, 4in6) is read as parseIp6 reads it, with its reason.
-      throw new UsageError(a.includes(":") ? `--address: not an IPv6 address: "${a}" (${(e as Error).message})` : `--address: not an IPv4 address: "${a}"`);
+      throw new UsageError(a.includes(":") ? `--address: ${(e as Error).message}` : `--address: not an IPv4 address: "${a}"`);
     }
   }
   await runDecap({ uplink: f.uplink as string, stack: f.stack as string, addresses, uplinkBridge: f["uplink-bridge"] as string | undefined, log });

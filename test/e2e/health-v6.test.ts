@@ -54,6 +54,7 @@ e2eDescribe("health checks over IPv6 against real servers", () => {
         ["http-404", "HTTP_GET", ["url {", "path /missing", "}", "connect_timeout 2"]],
         ["ping", "PING_CHECK", ["connect_timeout 2"]],
         ["ping-nobody", "PING_CHECK", [`connect_ip ${NOBODY}`, "connect_timeout 1"]],
+        ["ping-bound", "PING_CHECK", [`bindto ${CHECK_SOURCE6}`, "connect_timeout 2"]],
         ["misc", "MISC_CHECK", [`misc_path "${script} ${S1}"`, "misc_timeout 5"]],
         ["misc-nobody", "MISC_CHECK", [`misc_path "${script} ${NOBODY}"`, "misc_timeout 5"]],
       ]],
@@ -135,6 +136,7 @@ e2eDescribe("health checks over IPv6 against real servers", () => {
 
   it("PING_CHECK sends an ICMPv6 echo (ping -6): answered by a v6 server, not by an address nobody holds", () => {
     expect(at("ping")).toMatchObject({ ok: true, reason: "echo reply" });
+    expect(at("ping-bound")).toMatchObject({ bindto: CHECK_SOURCE6, ok: true, reason: "echo reply" });
     const nobody = at("ping-nobody");
     expect(nobody.ok).toBe(false);
     expect(nobody.reason).toMatch(/^no echo reply within 1000 ms/);
