@@ -106,6 +106,22 @@ export interface SandboxOptions {
   ipv6?: boolean;
 }
 
+/** One service of Sandbox.config() / keepalivedConfig(). */
+export interface SandboxService {
+  protocol: "tcp" | "udp";
+  port: number;
+  scheduler: string;
+  serverPort?: number;
+  weights?: number[];
+  /** The VIP's family: 6 is VIP6 (the IPv6 plan); 4 unless given. */
+  family?: 4 | 6;
+  /** The servers' family when it differs (TUN only: 4in6, 6in4); the VIP's unless given. */
+  serverFamily?: 4 | 6;
+}
+
+/** An address as ipvsadm writes it before :PORT ([addr] for IPv6). */
+const hostPort = (a: string) => (a.includes(":") ? `[${a}]` : a);
+
 export interface RunResult {
   status: number | null;
   stdout: string;
@@ -548,8 +564,11 @@ export class Sandbox {
     for (let k = 0; k < this.servers.length; k++) await this.waitFor(`decapsulator ${k + 1}`, () => this.logOf(`decap${k + 1}`).includes("decapsulating"));
   }
 
-  /** The director's configuration for this sandbox: one service per port given. */
-  config(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[]): string {
+  /** The director's configuration for this sandbox: one service per port given. With the
+   *  IPv6 plan a service may be IPv6 (family 6: the v6 VIP and servers' v6 addresses, as
+   *  ipvsadm writes them, [addr]:port); serverFamily gives TUN's mixed families (a v4
+   *  service to v6 servers, 4in6, or the reverse, 6in4). */
+  config(services: SandboxService[]): string {
     const flag = { nat: "-m", dr: "-g", tun: "-i" }[this.o.mode];
     this.directorNics();
     const lines = [
@@ -566,16 +585,18 @@ export class Sandbox {
     ];
     for (const s of services) {
       const p = s.protocol === "tcp" ? "-t" : "-u";
-      lines.push(`-A ${p} ${VIP}:${s.port} -s ${s.scheduler}`);
+      const { vip, server } = this.families(s);
+      const vs = `${hostPort(vip)}:${s.port}`;
+      lines.push(`-A ${p} ${vs} -s ${s.scheduler}`);
       this.servers.forEach((_, k) => {
-        lines.push(`-a ${p} ${VIP}:${s.port} -r ${serverAddress(k)}:${s.serverPort ?? s.port} ${flag} -w ${s.weights?.[k] ?? 1}`);
+        lines.push(`-a ${p} ${vs} -r ${hostPort(server(k))}:${s.serverPort ?? s.port} ${flag} -w ${s.weights?.[k] ?? 1}`);
       });
     }
     return lines.join("\n") + "\n";
   }
 
   /** The same director as keepalived.conf (with wasmvs's director block). */
-  keepalivedConfig(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[], extra = ""): string {
+  keepalivedConfig(services: SandboxService[], extra = ""): string {
     const kind = { nat: "NAT", dr: "DR", tun: "TUN" }[this.o.mode];
     const v6 = (a: string) => (this.o.ipv6 ? [`    address ${a}/64`] : []);
     this.directorNics();
@@ -591,14 +612,24 @@ export class Sandbox {
       `  default_gateway ${ROUTER_OUT}`, "  connection_table_size 262144", extra, "}",
     ];
     for (const s of services) {
-      lines.push(`virtual_server ${VIP} ${s.port} {`, `  protocol ${s.protocol.toUpperCase()}`, `  lb_algo ${s.scheduler}`, `  lb_kind ${kind}`);
+      const { vip, server } = this.families(s);
+      lines.push(`virtual_server ${vip} ${s.port} {`, `  protocol ${s.protocol.toUpperCase()}`, `  lb_algo ${s.scheduler}`, `  lb_kind ${kind}`);
       this.servers.forEach((_, k) => {
         if (s.weights && s.weights[k] === undefined) return;
-        lines.push(`  real_server ${serverAddress(k)} ${s.serverPort ?? s.port} {`, `    weight ${s.weights?.[k] ?? 1}`, "  }");
+        lines.push(`  real_server ${server(k)} ${s.serverPort ?? s.port} {`, `    weight ${s.weights?.[k] ?? 1}`, "  }");
       });
       lines.push("}");
     }
     return lines.join("\n") + "\n";
+  }
+
+  /** A service's VIP and its servers' addresses by family (IPv6 only with the IPv6 plan). */
+  private families(s: SandboxService): { vip: string; server: (k: number) => string } {
+    const family = s.family ?? 4;
+    const serverFamily = s.serverFamily ?? family;
+    if ((family === 6 || serverFamily === 6) && !this.o.ipv6) throw new Error("an IPv6 service or server needs the IPv6 plan (Sandbox.create({ ipv6: true }))");
+    if (family !== serverFamily && this.o.mode !== "tun") throw new Error("mixed families are for TUN only (as IPVS: ip_vs_ctl.c)");
+    return { vip: family === 6 ? VIP6 : VIP, server: serverFamily === 6 ? serverAddress6 : serverAddress };
   }
 
   /** Start wasmvs in the director's namespace with configText; resolves when it runs.
