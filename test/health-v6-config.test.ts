@@ -88,6 +88,9 @@ virtual_server 10.0.0.100 80 {
     TCP_CHECK {
       connect_ip fe80::1
     }
+    TCP_CHECK {
+      connect_ip fe8:1::1
+    }
   }
 }`)).toEqual([
       "10:14: '2001:db8:1::2': bindto address 2001:db8:1::2 does not match address family of connect_ip",

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
 import { ipAddress, SettingError } from "./settings.js";
+import { isLinkLocal6, parseIp6 } from "../engine/addr.js";
 import { compileRegex } from "./regex.js";
 import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET } from "./not-yet.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
@@ -44,7 +45,7 @@ const familyOf = (address: string): 4 | 6 => (address.includes(":") ? 6 : 4);
 function connectIp(t: Tok, bindto: string | undefined): string {
   const a = checkerAddress(t, "connect_ip");
   if (bindto !== undefined && familyOf(bindto) !== familyOf(a)) fail(t, `connect_ip address ${t.text} does not match address family of bindto`);
-  if (/^fe[89ab]/i.test(a)) fail(t, `Checker link local address ${a} requires a bind_if (bind_if is not supported by wasmvs yet)`);
+  if (familyOf(a) === 6 && isLinkLocal6(parseIp6(a))) fail(t, `Checker link local address ${a} requires a bind_if (bind_if is not supported by wasmvs yet)`);
   return a;
 }
 function bindtoIp(t: Tok, connectTo: string): string {
