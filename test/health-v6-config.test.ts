@@ -14,6 +14,7 @@ import { httpCheck } from "../host/health/checkers/http.js";
 import { udpCheck } from "../host/health/checkers/udp.js";
 import { tcpCheck } from "../host/health/checkers/tcp.js";
 import { Mailer } from "../host/health/mail.js";
+import { healthSummary } from "../host/health/summary.js";
 import { keepalivedFile, tempFolder } from "./helpers/files.js";
 
 const tmp = tempFolder("wasmvs-health6-");
@@ -172,5 +173,22 @@ virtual_server 10.0.0.100 80 {
     } finally {
       server.close(() => {});
     }
+  });
+});
+
+describe("what health checking prints about v6 services", () => {
+  it("healthSummary writes [addr]:port for a v6 service and its sorry server", () => {
+    const cfg = conf(`virtual_server 2001:db8::100 80 {
+  quorum 2
+  sorry_server 2001:db8:1::99 8080
+  real_server 2001:db8:1::11 80 {
+    TCP_CHECK {
+    }
+  }
+}`);
+    expect(healthSummary(cfg)).toEqual([
+      "health checks: 1 real server(s) checked by 1 TCP_CHECK",
+      "  TCP [2001:db8::100]:80: quorum 2 hysteresis 0, sorry server [2001:db8:1::99]:8080",
+    ]);
   });
 });
