@@ -526,10 +526,17 @@ export enum NeighState {
 /** Counters of the decapsulator (wasm/decap.wasm, `wasmvs decap`), u64 each. */
 export enum DecapCounter {
   RX_FRAMES = 0,
+  /** Every tunnel packet unwrapped; the three below count the IPv6 kinds among them. */
   DECAPSULATED = 1,
   PASSED_UP = 2,
   PASSED_DOWN = 3,
   TX_FRAMES = 4,
+  /** IPv6 in IPv4 (protocol 41): IPVS's TUN to an IPv4 real server of an IPv6 service. */
+  DECAPSULATED_6IN4 = 5,
+  /** IPv6 in IPv6 (next header 41): ip_vs_tunnel_xmit_v6. */
+  DECAPSULATED_IP6IP6 = 6,
+  /** IPv4 in IPv6 (next header 4): TUN to an IPv6 real server of an IPv4 service. */
+  DECAPSULATED_4IN6 = 7,
   FIRST_DROP = 8,
   DROP_BAD_OUTER = 8,
   DROP_OUTER_FRAGMENT = 9,

@@ -6,7 +6,7 @@ import { runDecap } from "../dataplane/decap.js";
 import { ipvsadm } from "./ipvsadm.js";
 import { ConfigError } from "../config/rules.js";
 import { PcapError } from "../engine/pcap.js";
-import { ipToWire } from "../engine/index.js";
+import { tunnelAddress } from "../engine/decap.js";
 import { IpvsadmError } from "../config/ipvsadm.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { tapAddon } from "../io/tap.js";
@@ -46,7 +46,8 @@ commands:
          daemon (--log-facility); --log-level error|warning|notice|info|debug (info)
   decap --uplink TAP --stack TAP --address ADDR [--address ADDR ...] [--uplink-bridge BR]
          unwrap IPIP for ADDR between a real server's uplink and its stack (TUN mode
-         where the kernel has no ipip module)
+         where the kernel has no ipip module); an IPv6 ADDR unwraps ip6ip6 and 4in6,
+         an IPv4 one also 6in4
   demo   the live demo: a sandbox of network namespaces, NAT, DR and TUN in turn
   top [--socket PATH] [--interval SECONDS] [--once]
          the running director live in the terminal: per service and real server the
@@ -166,9 +167,10 @@ async function cmdDecap(args: string[]): Promise<number> {
   if (addresses.length === 0) throw new UsageError("decap needs at least one --address (the server's tunnel address)");
   for (const a of addresses) {
     try {
-      ipToWire(a);
-    } catch {
-      throw new UsageError(`--address: not an IPv4 address: "${a}"`);
+      tunnelAddress(a);
+    } catch (e) {
+      // An IPv6 tunnel address (ip6ip6, 4in6) is read as parseIp6 reads it, with its reason.
+      throw new UsageError(a.includes(":") ? `--address: ${(e as Error).message}` : `--address: not an IPv4 address: "${a}"`);
     }
   }
   await runDecap({ uplink: f.uplink as string, stack: f.stack as string, addresses, uplinkBridge: f["uplink-bridge"] as string | undefined, log });

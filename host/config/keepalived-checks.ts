@@ -10,9 +10,9 @@
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { ErrorList, groupId } from "./rules.js";
-import { SettingError } from "./settings.js";
+import { ipAddress, SettingError } from "./settings.js";
+import { isLinkLocal6, parseIp6 } from "../engine/addr.js";
 import { compileRegex } from "./regex.js";
-import { notSupported } from "./features.js";
 import { CHECKER_NO_BIND_PORT, CHECKER_NOT_YET } from "./not-yet.js";
 import { arg, carryOn, fail, int, ip, leaf, noMoreArgs, Node, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import {
@@ -33,6 +33,26 @@ const DAY_MS = 86_400_000;
 /** Sub-second checking is wasmvs's, down to 10 ms (keepalived's own timer resolution is finer,
  *  but a shorter loop only burns CPU). */
 const MIN_LOOP_MS = 10;
+
+/** A checker's connect_ip or bindto: either family (check_api.c's inet_stosockaddr takes
+ *  both), an IPv6 one given back as formatIp writes it (RFC 5952). */
+const checkerAddress = (t: Tok, what: string): string => value(t, (x) => ipAddress(x, what));
+const familyOf = (address: string): 4 | 6 => (address.includes(":") ? 6 : 4);
+/** keepalived's co_ip_handler and co_srcip_handler, read in the file's order: the address
+ *  connected to (the real server's unless connect_ip gave one) and the one bound to must be
+ *  of one family; keepalived skips the later keyword with these words, wasmvs refuses it. A
+ *  link-local connect_ip needs bind_if (check_conn_opts), which wasmvs does not take. */
+function connectIp(t: Tok, bindto: string | undefined): string {
+  const a = checkerAddress(t, "connect_ip");
+  if (bindto !== undefined && familyOf(bindto) !== familyOf(a)) fail(t, `connect_ip address ${t.text} does not match address family of bindto`);
+  if (familyOf(a) === 6 && isLinkLocal6(parseIp6(a))) fail(t, `Checker link local address ${a} requires a bind_if (bind_if is not supported by wasmvs yet)`);
+  return a;
+}
+function bindtoIp(t: Tok, connectTo: string): string {
+  const a = checkerAddress(t, "bindto");
+  if (familyOf(connectTo) !== familyOf(a)) fail(t, `bindto address ${t.text} does not match address family of connect_ip`);
+  return a;
+}
 
 function onlyArg(n: Node, what: string): Tok {
   leaf(n);
@@ -233,9 +253,9 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
     // keepalived takes it and it means nothing: ICMP has no ports (a warning, keepalived-keywords.ts).
     if (k === "bind_port" && kind === "PING_CHECK") { unknown(c, [], kind, `virtual_server/real_server/${kind}`); return; }
     if (k !== "virtualhost" && k !== "smtp_alert" && timing(c, own)) return;
-    if (k === "connect_ip") base.connectIp = ip(onlyArg(c, "an address"), "connect_ip");
+    if (k === "connect_ip") base.connectIp = connectIp(onlyArg(c, "an address"), base.bindto);
     else if (k === "connect_port") base.connectPort = int(onlyArg(c, "a port"), 1, 65535, "connect_port");
-    else if (k === "bindto") base.bindto = ip(onlyArg(c, "an address"), "bindto");
+    else if (k === "bindto") base.bindto = bindtoIp(onlyArg(c, "an address"), base.connectIp);
     else if (k === "bind_port") base.bindPort = int(onlyArg(c, "a port"), 1, 65535, "bind_port");
     else if (k === "log_all_failures") { leaf(c); logAllFailures = true; }
     else if (!KIND_KEYS[kind].includes(k)) {
@@ -276,9 +296,9 @@ export function checker(n: Node, inh: Inherited, globals: HealthGlobals, trackFi
       const h: (typeof hosts)[number] = { where: where(c.key) };
       for (const hc of c.children!) {
         const hk = hc.key.text;
-        if (hk === "connect_ip") h.ip = ip(onlyArg(hc, "an address"), "connect_ip");
+        if (hk === "connect_ip") h.ip = connectIp(onlyArg(hc, "an address"), h.bindto ?? base.bindto);
         else if (hk === "connect_port") h.port = int(onlyArg(hc, "a port"), 1, 65535, "connect_port");
-        else if (hk === "bindto") h.bindto = ip(onlyArg(hc, "an address"), "bindto");
+        else if (hk === "bindto") h.bindto = bindtoIp(onlyArg(hc, "an address"), h.ip ?? base.connectIp);
         else if (hk === "bind_port") fail(hc.key, CHECKER_NO_BIND_PORT.SMTP_CHECK!);
         // keepalived's handlers of these write the SMTP checker itself (current_checker), not the host.
         else if (hk !== "virtualhost" && hk !== "smtp_alert" && timing(hc, own)) continue;
@@ -528,7 +548,11 @@ export function globalHealthKeyword(n: Node, g: HealthGlobals): boolean {
         g.smtpServer = { host: ip(t, "smtp_server"), port };
         return true;
       }
-      if (t.text.includes(":")) fail(t, notSupported("ipv6"));
+      // An IPv6 literal, as keepalived's inet_stosockaddr reads it (the port a word of its own).
+      if (t.text.includes(":")) {
+        g.smtpServer = { host: checkerAddress(t, "smtp_server"), port };
+        return true;
+      }
       // keepalived resolves a name when it reads the file (global_parser.c smtpserver_handler),
       // and without an address goes on with no mail ("Invalid smtp server").
       let r: ReturnType<typeof resolveAtLoad>;

@@ -5,8 +5,8 @@
 
 import { execFileSync } from "node:child_process";
 import { loadDecapsulator } from "../engine/node.js";
-import { Decapsulator, DecapPort } from "../engine/decap.js";
-import { ipToWire, slotSizeFor } from "../engine/index.js";
+import { Decapsulator, DecapPort, tunnelAddress } from "../engine/decap.js";
+import { slotSizeFor } from "../engine/index.js";
 import { Abi } from "../engine/abi.js";
 import { tapAddon } from "../io/tap.js";
 import { Dataplane } from "./loop.js";
@@ -26,7 +26,7 @@ function mtuOf(dev: string): number {
 }
 
 export async function runDecap(o: DecapOptions): Promise<void> {
-  for (const a of o.addresses) ipToWire(a); // a bad address is refused before any device is touched
+  for (const a of o.addresses) tunnelAddress(a); // a bad address is refused before any device is touched
   const addon = tapAddon();
   const up = addon.open(o.uplink);
   let stack: number;
@@ -52,7 +52,7 @@ export async function runDecap(o: DecapOptions): Promise<void> {
   }
   const loop = new Dataplane(d, [{ ifindex: DecapPort.UPLINK, fd: up, name: o.uplink }, { ifindex: DecapPort.STACK, fd: stack, name: o.stack }], 1000);
   loop.start();
-  o.log(`decapsulating IPIP for ${o.addresses.join(", ")}: uplink ${o.uplink}${o.uplinkBridge ? ` (bridge ${o.uplinkBridge})` : ""}, stack ${o.stack}, ` +
+  o.log(`decapsulating tunnel packets (IPIP, 6in4, ip6ip6, 4in6) for ${o.addresses.join(", ")}: uplink ${o.uplink}${o.uplinkBridge ? ` (bridge ${o.uplinkBridge})` : ""}, stack ${o.stack}, ` +
     `frames up to ${d.slotSize - Abi.HEADROOM} bytes`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
@@ -63,5 +63,6 @@ export async function runDecap(o: DecapOptions): Promise<void> {
   addon.close(stack);
   const c = d.counters();
   o.log(`stopped: ${c.rx_frames} frames in, ${c.decapsulated} decapsulated, ${c.passed_up} passed up, ${c.passed_down} passed down, ` +
-    `drops: ${Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0n).map(([k, v]) => `${k.slice(5)} ${v}`).join(", ") || "none"}`);
+    `drops: ${Object.entries(c).filter(([k, v]) => k.startsWith("drop_") && v > 0n).map(([k, v]) => `${k.slice(5)} ${v}`).join(", ") || "none"}; ` +
+    `IPv6 tunnels: 6in4 ${c.decapsulated_6in4}, ip6ip6 ${c.decapsulated_ip6ip6}, 4in6 ${c.decapsulated_4in6}`);
 }

@@ -1,11 +1,17 @@
 // The decapsulator's TypeScript face (wasm/decap.wasm). No Node imports.
 
 import { Abi, DecapCounter, Err, Region } from "./abi.js";
-import { ipToWire } from "./addr.js";
+import { IpAddr, parseIp } from "./addr.js";
 import { DEFAULT_SLOT_SIZE } from "./index.js";
 import type { instantiate as instantiateDecap } from "../../wasm/decap.js";
 
 export { DecapCounter, DecapPort } from "./abi.js";
+
+/** A tunnel address as the decapsulator takes it (IPv4 wire order, or IPv6 as four words);
+ *  throws on text that is not an address. */
+export function tunnelAddress(text: string): IpAddr {
+  return parseIp(text);
+}
 
 /** Raw exports, typed from the declarations asc writes for assembly/decap.ts. */
 type DecapExports = Awaited<ReturnType<typeof instantiateDecap>>;
@@ -36,8 +42,12 @@ export class Decapsulator {
     return this.x.regionOffset(r);
   }
 
+  /** An address whose tunnel packets are unwrapped: IPv4 (IPIP and IPv6 in IPv4) or IPv6
+   *  (IPv6 in IPv6 and IPv4 in IPv6); at most 16 of each family. */
   addTunnelAddress(address: string): void {
-    if (this.x.addTunnelAddress(ipToWire(address)) < 0) throw new Error(`too many tunnel addresses (at most 16): ${address}`);
+    const a = tunnelAddress(address);
+    const rc = typeof a === "number" ? this.x.addTunnelAddress(a) : this.x.addTunnelAddress6(a[0], a[1], a[2], a[3]);
+    if (rc < 0) throw new Error(`too many tunnel addresses (at most 16 of a family): ${address}`);
   }
 
   process(n: number, nowMs: number): number {

@@ -51,7 +51,8 @@ export class Mailer {
           this.stats.sent++;
         } catch (e) {
           this.stats.failed++;
-          this.log(`${WARNING}mail to ${this.g.smtpServer.host}:${this.g.smtpServer.port} not sent: ${(e as Error).message}`);
+          const host = this.g.smtpServer.host.includes(":") ? `[${this.g.smtpServer.host}]` : this.g.smtpServer.host;
+          this.log(`${WARNING}mail to ${host}:${this.g.smtpServer.port} not sent: ${(e as Error).message}`);
         }
       }
     } finally {

@@ -12,6 +12,7 @@
 import type { Clock, Timer } from "../io/clock.js";
 import type { DirectorConfig, RealServerConfig, ServiceConfig } from "../config/rules.js";
 import { serverKey, serviceKey, servicePosition } from "../config/model.js";
+import { hostPort } from "../config/ipvsadm.js";
 import { CheckerConfig, HEALTH_DEFAULTS, HealthGlobals, Script } from "../config/health.js";
 import { checkedWeight, HealthView, initialServer } from "./overlay.js";
 import { CheckerState, QuorumState, serverState } from "./state.js";
@@ -364,7 +365,7 @@ export class HealthService implements HealthView {
       checkers: s.checkers.map((c) => ({
         kind: c.state.cfg.kind, up: c.state.isUp, last: c.state.last?.reason, lastOk: c.state.last?.ok, latencyMs: c.state.last?.latencyMs,
         target: c.state.cfg.kind === "MISC_CHECK" ? c.state.cfg.script.argv[0] : c.state.cfg.kind === "FILE_CHECK" ? c.state.cfg.path
-          : `${c.state.cfg.connectIp}:${c.state.cfg.connectPort}`,
+          : hostPort(c.state.cfg.connectIp, c.state.cfg.connectPort),
       })),
     });
   }
@@ -446,7 +447,7 @@ export class HealthService implements HealthView {
       if (q) {
         const h = v.cfg.health!;
         this.o.log(`${NOTICE}${q === "gained" ? "Gained" : "Lost"} quorum ${h.quorum}${q === "gained" ? "+" : "-"}${h.hysteresis} (live weight ${live}) for ${s.service}` +
-          (h.sorry ? `: ${q === "gained" ? "removing" : "adding"} sorry server ${h.sorry.address}:${h.sorry.port}` : ""));
+          (h.sorry ? `: ${q === "gained" ? "removing" : "adding"} sorry server ${hostPort(h.sorry.address, h.sorry.port)}` : ""));
         const script = q === "gained" ? h.quorumUp : h.quorumDown;
         if (script) void this.notify(script, `quorum_${q === "gained" ? "up" : "down"} of ${s.service}`);
         this.o.fifos?.write("lvs", `VS ${fifoVs(s.service)} ${q === "gained" ? "UP" : "DOWN"}\n`);

@@ -2,6 +2,7 @@
 // director's start log).
 
 import type { DirectorConfig } from "../config/rules.js";
+import { hostPort } from "../config/ipvsadm.js";
 
 export function healthSummary(cfg: DirectorConfig): string[] {
   const kinds = new Map<string, number>();
@@ -20,10 +21,10 @@ export function healthSummary(cfg: DirectorConfig): string[] {
     if (!h) continue;
     const extras = [
       h.quorum !== 1 || h.hysteresis ? `quorum ${h.quorum} hysteresis ${h.hysteresis}` : "",
-      h.sorry ? `sorry server ${h.sorry.address}:${h.sorry.port}${h.sorry.inhibit ? " (inhibited)" : ""}` : "",
+      h.sorry ? `sorry server ${hostPort(h.sorry.address, h.sorry.port)}${h.sorry.inhibit ? " (inhibited)" : ""}` : "",
       h.quorumUp || h.quorumDown ? "quorum scripts" : "", h.omega ? "omega" : "",
     ].filter(Boolean);
-    if (extras.length) out.push(`  ${s.protocol.toUpperCase()} ${s.address}:${s.port}: ${extras.join(", ")}`);
+    if (extras.length) out.push(`  ${s.protocol.toUpperCase()} ${hostPort(s.address, s.port)}: ${extras.join(", ")}`);
   }
   const g = cfg.health;
   if (g?.smtpServer && g.notificationEmail.length) out.push(`  mail: state changes to ${g.notificationEmail.join(", ")} through ${g.smtpServer.host}:${g.smtpServer.port}`);

@@ -22,6 +22,20 @@
 // (10.1.0.1). In DR and TUN mode the servers hold the VIP on loopback and do not answer
 // ARP for it; in TUN mode each server's stack sits behind `wasmvs decap`.
 //
+// With ipv6: true an IPv6 plan runs beside the IPv4 one (opt-in; without it nothing
+// changes): the client 2001:db8::2/64 and the router 2001:db8::fe on the outside, the
+// servers 2001:db8:1::11-13/64 and the router 2001:db8:1::fe inside, the director's
+// interfaces 2001:db8::1 and 2001:db8:1::1, the v6 VIP 2001:db8::100. Every address is
+// added `nodad` (no 1 s duplicate-address wait; nothing else on these links claims them).
+// NAT servers route IPv6 via the director; DR and TUN servers via the router, holding the
+// v6 VIP on lo as a /128. IPv6 has no arp_ignore: Linux answers a Neighbor Solicitation
+// only for an address on the interface it arrived on (ndisc_recv_ns looks the target up
+// with ipv6_get_ifaddr(..., dev, strict)), so the VIP on lo is never advertised on eth0
+// (the e2e test checks that a neighbour on the segment cannot resolve it). The director's
+// v6 addresses: on TAP the config helpers give the engine `address` lines for them; on
+// the xdp backend the host's NICs xo and xi hold them (its XDP program leaves IPv6 to the
+// host's stack, so the kernel answers for them, as it does for the host's IPv4 ARP).
+//
 // Everything lives in namespaces whose names start with a unique prefix; destroy()
 // kills what runs in them and deletes them, devices included.
 
@@ -55,6 +69,16 @@ export const OUT_MAC = "02:00:00:00:00:01";
 export const IN_MAC = "02:00:00:00:01:01";
 export const serverAddress = (k: number) => `10.1.0.${11 + k}`;
 export const serverName = (k: number) => `server${k + 1}`;
+/** The IPv6 plan (SandboxOptions.ipv6). */
+export const VIP6 = "2001:db8::100";
+export const CLIENT6 = "2001:db8::2";
+export const DIRECTOR_OUT6 = "2001:db8::1";
+export const DIRECTOR_IN6 = "2001:db8:1::1";
+export const ROUTER_OUT6 = "2001:db8::fe";
+export const ROUTER_IN6 = "2001:db8:1::fe";
+/** The director host's IPv6 address on the servers' segment, for health checks (addCheckSource6). */
+export const CHECK_SOURCE6 = "2001:db8:1::2";
+export const serverAddress6 = (k: number) => `2001:db8:1::${11 + k}`;
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -78,7 +102,25 @@ export interface SandboxOptions {
   /** xdp only: no switch and no router; the director's NICs xo and xi are the peers of the
    *  client's eth0 and of the one server's eth0 (a director cabled straight to its hosts). */
   direct?: boolean;
+  /** The IPv6 plan beside the IPv4 one (see the top of this file); off by default. */
+  ipv6?: boolean;
 }
+
+/** One service of Sandbox.config() / keepalivedConfig(). */
+export interface SandboxService {
+  protocol: "tcp" | "udp";
+  port: number;
+  scheduler: string;
+  serverPort?: number;
+  weights?: number[];
+  /** The VIP's family: 6 is VIP6 (the IPv6 plan); 4 unless given. */
+  family?: 4 | 6;
+  /** The servers' family when it differs (TUN only: 4in6, 6in4); the VIP's unless given. */
+  serverFamily?: 4 | 6;
+}
+
+/** An address as ipvsadm writes it before :PORT ([addr] for IPv6). */
+const hostPort = (a: string) => (a.includes(":") ? `[${a}]` : a);
 
 export interface RunResult {
   status: number | null;
@@ -216,7 +258,9 @@ export class Sandbox {
       log: options.log ?? (() => {}),
       backend: options.backend ?? backendFromEnvironment(),
       direct: options.direct ?? false,
+      ipv6: options.ipv6 ?? false,
     }, prefix);
+    if (s.o.ipv6 && s.o.direct) throw new Error("the IPv6 plan needs the router: not with a direct sandbox");
     if (s.o.direct && (s.o.backend !== "xdp" || s.o.servers !== 1)) throw new Error("a direct sandbox is xdp with one server");
     try {
       s.build();
@@ -280,8 +324,16 @@ export class Sandbox {
   /** The director host's NICs xo and xi with the addresses and MACs of the sandbox's director. */
   private directorNics(): void {
     if (this.backend !== "xdp" || this.o.direct) return;
+    const first = !this.nics.has("xo");
     this.nic("xo", "bo", OUT_MAC, `${DIRECTOR_OUT}/24`);
     this.nic("xi", "bi", IN_MAC, `${DIRECTOR_IN}/24`);
+    // The IPv6 plan on the host's NICs: the XDP program leaves IPv6 to the host's own
+    // stack, so the director host's kernel holds and answers the director's v6 addresses.
+    if (first && this.o.ipv6) {
+      this.enableIpv6(this.director, ["xo", "xi"]);
+      this.addr6(this.director, `${DIRECTOR_OUT6}/64`, "xo");
+      this.addr6(this.director, `${DIRECTOR_IN6}/64`, "xi");
+    }
   }
 
   /** Where frames to and from the director's interface dev (a TAP, or a NIC of the host) can
@@ -337,7 +389,51 @@ export class Sandbox {
         this.must(ns, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
       }
     });
-    this.o.log(`sandbox ${this.prefix}: client ${CLIENT}, router, director, ${this.servers.length} servers (${mode.toUpperCase()}, ${this.backend})`);
+    if (this.o.ipv6) this.buildIpv6();
+    this.o.log(`sandbox ${this.prefix}: client ${CLIENT}, router, director, ${this.servers.length} servers (${mode.toUpperCase()}, ${this.backend}${this.o.ipv6 ? ", IPv6" : ""})`);
+  }
+
+  /** IPv6 on in namespace ns for the devices given (addNs turned it off everywhere): no
+   *  DAD and no router advertisements taken, so addresses work at once and routes are the
+   *  plan's only. */
+  private enableIpv6(ns: string, devs: string[]): void {
+    const conf = (d: string) => [`net.ipv6.conf.${d}.disable_ipv6=0`, `net.ipv6.conf.${d}.accept_dad=0`, `net.ipv6.conf.${d}.accept_ra=0`];
+    this.must(ns, ["sysctl", "-qw", ...conf("all"), ...conf("default"), ...devs.flatMap(conf)]);
+  }
+
+  private addr6(ns: string, address: string, dev: string): void {
+    this.must(ns, ["ip", "-6", "addr", "add", address, "dev", dev, "nodad"]);
+  }
+
+  /** The IPv6 plan (SandboxOptions.ipv6) on the hosts build() made. */
+  private buildIpv6(): void {
+    const { mode } = this.o;
+    this.enableIpv6(this.client, ["lo", "eth0"]);
+    this.addr6(this.client, `${CLIENT6}/64`, "eth0");
+    this.must(this.client, ["ip", "-6", "route", "add", "default", "via", ROUTER_OUT6]);
+    this.enableIpv6(this.router, ["lo", "eo", "ei"]);
+    this.addr6(this.router, `${ROUTER_OUT6}/64`, "eo");
+    this.addr6(this.router, `${ROUTER_IN6}/64`, "ei");
+    this.must(this.router, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    this.servers.forEach((ns, k) => {
+      const dev = mode === "tun" ? "dst" : "eth0";
+      this.enableIpv6(ns, ["lo", dev]);
+      this.addr6(ns, `${serverAddress6(k)}/64`, dev);
+      this.must(ns, ["ip", "-6", "route", "add", "default", "via", mode === "nat" ? DIRECTOR_IN6 : ROUTER_IN6]);
+      // The VIP on lo only: Linux answers NS on eth0 for eth0's own addresses alone (top of file).
+      if (mode !== "nat") this.addr6(ns, `${VIP6}/128`, "lo");
+    });
+  }
+
+  /** The director host's own IPv6 address on the servers' segment (the IPv6 twin of
+   *  addCheckSource; TAP backend: on the inside bridge). */
+  addCheckSource6(): string {
+    if (!this.o.ipv6) throw new Error("addCheckSource6 needs the IPv6 plan (Sandbox.create({ ipv6: true }))");
+    const dev = this.backend === "tap" ? "bi" : this.insideDevice;
+    if (this.backend !== "tap") this.directorNics();
+    this.enableIpv6(this.director, [dev]);
+    this.addr6(this.director, `${CHECK_SOURCE6}/64`, dev);
+    return CHECK_SOURCE6;
   }
 
   /** The director host's kernel beside wasmvs on its NICs (xdp): a multi-homed host answers
@@ -399,6 +495,7 @@ export class Sandbox {
       const args = [process.execPath, join(TOOLS, "server.mjs"), serverName(k)];
       for (const p of this.o.httpPorts) args.push("--http", String(p));
       for (const p of this.o.udpPorts) args.push("--udp", String(p));
+      if (this.o.ipv6) args.push("--host", "::");
       this.spawn(ns, args, serverName(k));
     });
     for (let k = 0; k < this.servers.length; k++) await this.waitFor(`${serverName(k)} to listen`, () => this.logOf(serverName(k)).includes("ready"));
@@ -460,19 +557,24 @@ export class Sandbox {
 
   async startDecapsulators(): Promise<void> {
     this.servers.forEach((ns, k) => {
-      this.spawn(ns, [process.execPath, CLI, "decap", "--uplink", "dup", "--stack", "dst", "--address", serverAddress(k)], `decap${k + 1}`);
+      // With the IPv6 plan the server's v6 address is a tunnel address too (ip6ip6, 4in6).
+      const v6 = this.o.ipv6 ? ["--address", serverAddress6(k)] : [];
+      this.spawn(ns, [process.execPath, CLI, "decap", "--uplink", "dup", "--stack", "dst", "--address", serverAddress(k), ...v6], `decap${k + 1}`);
     });
     for (let k = 0; k < this.servers.length; k++) await this.waitFor(`decapsulator ${k + 1}`, () => this.logOf(`decap${k + 1}`).includes("decapsulating"));
   }
 
-  /** The director's configuration for this sandbox: one service per port given. */
-  config(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[]): string {
+  /** The director's configuration for this sandbox: one service per port given. With the
+   *  IPv6 plan a service may be IPv6 (family 6: the v6 VIP and servers' v6 addresses, as
+   *  ipvsadm writes them, [addr]:port); serverFamily gives TUN's mixed families (a v4
+   *  service to v6 servers, 4in6, or the reverse, 6in4). */
+  config(services: SandboxService[]): string {
     const flag = { nat: "-m", dr: "-g", tun: "-i" }[this.o.mode];
     this.directorNics();
     const lines = [
       ...(this.backend === "tap" ? [
-        `interface 0 name outside tap wvo bridge bo mac ${OUT_MAC} address ${DIRECTOR_OUT}/24 mtu 1500`,
-        `interface 1 name inside tap wvi bridge bi mac ${IN_MAC} address ${DIRECTOR_IN}/24 mtu 1500`,
+        `interface 0 name outside tap wvo bridge bo mac ${OUT_MAC} address ${DIRECTOR_OUT}/24${this.o.ipv6 ? ` address ${DIRECTOR_OUT6}/64` : ""} mtu 1500`,
+        `interface 1 name inside tap wvi bridge bi mac ${IN_MAC} address ${DIRECTOR_IN}/24${this.o.ipv6 ? ` address ${DIRECTOR_IN6}/64` : ""} mtu 1500`,
       ] : [
         // MAC, address and MTU are the NICs' own.
         `interface 0 name outside device ${this.outsideDevice}`,
@@ -483,23 +585,26 @@ export class Sandbox {
     ];
     for (const s of services) {
       const p = s.protocol === "tcp" ? "-t" : "-u";
-      lines.push(`-A ${p} ${VIP}:${s.port} -s ${s.scheduler}`);
+      const { vip, server } = this.families(s);
+      const vs = `${hostPort(vip)}:${s.port}`;
+      lines.push(`-A ${p} ${vs} -s ${s.scheduler}`);
       this.servers.forEach((_, k) => {
-        lines.push(`-a ${p} ${VIP}:${s.port} -r ${serverAddress(k)}:${s.serverPort ?? s.port} ${flag} -w ${s.weights?.[k] ?? 1}`);
+        lines.push(`-a ${p} ${vs} -r ${hostPort(server(k))}:${s.serverPort ?? s.port} ${flag} -w ${s.weights?.[k] ?? 1}`);
       });
     }
     return lines.join("\n") + "\n";
   }
 
   /** The same director as keepalived.conf (with wasmvs's director block). */
-  keepalivedConfig(services: { protocol: "tcp" | "udp"; port: number; scheduler: string; serverPort?: number; weights?: number[] }[], extra = ""): string {
+  keepalivedConfig(services: SandboxService[], extra = ""): string {
     const kind = { nat: "NAT", dr: "DR", tun: "TUN" }[this.o.mode];
+    const v6 = (a: string) => (this.o.ipv6 ? [`    address ${a}/64`] : []);
     this.directorNics();
     const lines = [
       "director {",
       ...(this.backend === "tap" ? [
-        "  interface outside {", "    tap wvo", "    bridge bo", `    mac ${OUT_MAC}`, `    address ${DIRECTOR_OUT}/24`, "  }",
-        "  interface inside {", "    tap wvi", "    bridge bi", `    mac ${IN_MAC}`, `    address ${DIRECTOR_IN}/24`, "  }",
+        "  interface outside {", "    tap wvo", "    bridge bo", `    mac ${OUT_MAC}`, `    address ${DIRECTOR_OUT}/24`, ...v6(DIRECTOR_OUT6), "  }",
+        "  interface inside {", "    tap wvi", "    bridge bi", `    mac ${IN_MAC}`, `    address ${DIRECTOR_IN}/24`, ...v6(DIRECTOR_IN6), "  }",
       ] : [
         "  interface outside {", `    device ${this.outsideDevice}`, "  }",
         "  interface inside {", `    device ${this.insideDevice}`, "  }",
@@ -507,14 +612,24 @@ export class Sandbox {
       `  default_gateway ${ROUTER_OUT}`, "  connection_table_size 262144", extra, "}",
     ];
     for (const s of services) {
-      lines.push(`virtual_server ${VIP} ${s.port} {`, `  protocol ${s.protocol.toUpperCase()}`, `  lb_algo ${s.scheduler}`, `  lb_kind ${kind}`);
+      const { vip, server } = this.families(s);
+      lines.push(`virtual_server ${vip} ${s.port} {`, `  protocol ${s.protocol.toUpperCase()}`, `  lb_algo ${s.scheduler}`, `  lb_kind ${kind}`);
       this.servers.forEach((_, k) => {
         if (s.weights && s.weights[k] === undefined) return;
-        lines.push(`  real_server ${serverAddress(k)} ${s.serverPort ?? s.port} {`, `    weight ${s.weights?.[k] ?? 1}`, "  }");
+        lines.push(`  real_server ${server(k)} ${s.serverPort ?? s.port} {`, `    weight ${s.weights?.[k] ?? 1}`, "  }");
       });
       lines.push("}");
     }
     return lines.join("\n") + "\n";
+  }
+
+  /** A service's VIP and its servers' addresses by family (IPv6 only with the IPv6 plan). */
+  private families(s: SandboxService): { vip: string; server: (k: number) => string } {
+    const family = s.family ?? 4;
+    const serverFamily = s.serverFamily ?? family;
+    if ((family === 6 || serverFamily === 6) && !this.o.ipv6) throw new Error("an IPv6 service or server needs the IPv6 plan (Sandbox.create({ ipv6: true }))");
+    if (family !== serverFamily && this.o.mode !== "tun") throw new Error("mixed families are for TUN only (as IPVS: ip_vs_ctl.c)");
+    return { vip: family === 6 ? VIP6 : VIP, server: serverFamily === 6 ? serverAddress6 : serverAddress };
   }
 
   /** Start wasmvs in the director's namespace with configText; resolves when it runs.

@@ -15,8 +15,10 @@ const FAILURES: Record<string, string> = {
 
 export async function dnsCheck(c: DnsChecker): Promise<Outcome> {
   const r = new dns.Resolver({ timeout: c.connectTimeoutMs, tries: 1 });
-  if (c.bindto) r.setLocalAddress(c.bindto);
-  r.setServers([`${c.connectIp}:${c.connectPort}`]);
+  // c-ares binds per family: an IPv6 bindto is the second argument (the IPv4 one stays any).
+  const v6 = c.connectIp.includes(":");
+  if (c.bindto) { if (v6) r.setLocalAddress("0.0.0.0", c.bindto); else r.setLocalAddress(c.bindto); }
+  r.setServers([v6 ? `[${c.connectIp}]:${c.connectPort}` : `${c.connectIp}:${c.connectPort}`]);
   try {
     const answers = await r.resolve(c.name, c.type);
     return { ok: true, reason: `${c.type} ${c.name}: ${Array.isArray(answers) ? answers.length : 1} answer(s)` };

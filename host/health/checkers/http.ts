@@ -3,7 +3,8 @@
 // within connect_timeout with a status in its status_code ranges (200-299 by default),
 // a body whose MD5 is its digest and that its regex matches (or not, with
 // regex_no_match). The Host header is the url's virtualhost, else the checker's, else
-// the real server's or the virtual server's, else ADDRESS:PORT as keepalived sends it.
+// the real server's or the virtual server's, else ADDRESS:PORT as keepalived sends it
+// ([ADDRESS]:PORT for IPv6). Node's client connects to an IPv6 literal as to an IPv4 one.
 //
 // Node's client speaks HTTP/1.1 with "Connection: close" whatever http_protocol says
 // (1.0, 1.0C and 1.1 answer alike for a health check; 0.9 is refused by the parser).
@@ -53,7 +54,9 @@ function fetchOne(c: HttpChecker, u: HttpUrl, tls?: Record<string, unknown>): Pr
       req.destroy();
       resolve(o);
     };
-    const host = u.virtualhost ?? c.virtualhost ?? `${c.connectIp}:${c.connectPort}`;
+    // An IPv6 literal in brackets (RFC 3986 3.2.2), as keepalived's request_template_ipv6 writes it.
+    const literal = c.connectIp.includes(":") ? `[${c.connectIp}]` : c.connectIp;
+    const host = u.virtualhost ?? c.virtualhost ?? `${literal}:${c.connectPort}`;
     const options = {
       host: c.connectIp, port: c.connectPort, path: u.path, method: "GET", localAddress: c.bindto, localPort: c.bindPort, agent: false,
       headers: { Host: host, "User-Agent": "KeepAliveClient", Connection: "close" }, timeout: c.connectTimeoutMs, ...tls,

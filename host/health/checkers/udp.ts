@@ -11,7 +11,9 @@ import { errorText } from "./tcp.js";
 
 export function udpCheck(c: UdpChecker): Promise<Outcome> {
   return new Promise((resolve) => {
-    const s = createSocket("udp4");
+    // The socket's family is the address's (check_udp.c: socket(co->dst.ss_family, ...)); the
+    // parser made bindto the same family.
+    const s = createSocket(c.connectIp.includes(":") ? "udp6" : "udp4");
     let done = false;
     const finish = (o: Outcome) => {
       if (done) return;

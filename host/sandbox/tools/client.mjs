@@ -81,7 +81,7 @@ async function udpMode() {
   const replies = [];
   const errors = [];
   await Promise.all(Array.from({ length: n }, (_, k) => new Promise((resolve) => {
-    const s = dgram.createSocket("udp4");
+    const s = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
     const t = setTimeout(() => { errors.push(`${k}: timeout`); s.close(); resolve(); }, timeout);
     s.on("message", (m) => { replies[k] = m.toString(); clearTimeout(t); s.close(); resolve(); });
     s.send(Buffer.from(`hello ${k}`), Number(port), host, (e) => { if (e) { errors.push(`${k}: ${e.message}`); clearTimeout(t); s.close(); resolve(); } });

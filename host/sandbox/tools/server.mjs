@@ -3,7 +3,9 @@
 // server, a server that accepts connections and never answers, and an SMTP sink that
 // prints each mail it receives. Prints "ready" when everything listens.
 // usage: node server.mjs NAME [--http PORT]... [--udp PORT]... [--https PORT:CERT:KEY]
-//        [--hang PORT] [--smtp PORT]
+//        [--hang PORT] [--smtp PORT] [--host ADDR]
+// --host: the address every listener binds (0.0.0.0 unless given; "::" for the sandbox's
+// IPv6 plan: one dual-stack socket, IPv4 clients seen as ::ffff:a.b.c.d).
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
@@ -11,8 +13,9 @@ import dgram from "node:dgram";
 import { readFileSync } from "node:fs";
 
 const [name, ...args] = process.argv.slice(2);
-const opts = { http: [], udp: [], https: [], hang: [], smtp: [] };
+const opts = { http: [], udp: [], https: [], hang: [], smtp: [], host: [] };
 for (let i = 0; i < args.length; i += 2) opts[args[i].slice(2)].push(args[i + 1]);
+const host = opts.host.pop() ?? "0.0.0.0";
 let pending = Object.values(opts).reduce((n, l) => n + l.length, 0);
 const ready = () => { if (--pending === 0) console.log("ready"); };
 const answer = (req, res) => {
@@ -27,23 +30,23 @@ const answer = (req, res) => {
 for (const port of opts.http) {
   const server = http.createServer(answer);
   server.keepAliveTimeout = 60000;
-  server.listen(Number(port), "0.0.0.0", ready);
+  server.listen(Number(port), host, ready);
 }
 for (const spec of opts.https) {
   const [port, cert, key] = spec.split(":");
-  https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, answer).listen(Number(port), "0.0.0.0", ready);
+  https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, answer).listen(Number(port), host, ready);
 }
 for (const port of opts.hang) {
   // Accepts, reads, never answers: a server that hangs.
   const held = [];
-  net.createServer((s) => { held.push(s); s.on("error", () => {}); }).listen(Number(port), "0.0.0.0", ready);
+  net.createServer((s) => { held.push(s); s.on("error", () => {}); }).listen(Number(port), host, ready);
 }
 for (const port of opts.udp) {
-  const sock = dgram.createSocket("udp4");
+  const sock = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
   // A reply that cannot be sent (a flood from made-up sources) is not this server's problem.
   sock.on("error", () => {});
   sock.on("message", (msg, from) => sock.send(Buffer.concat([Buffer.from(name + ":"), msg]), from.port, from.address));
-  sock.bind(Number(port), "0.0.0.0", ready);
+  sock.bind(Number(port), host, ready);
 }
 if (opts.smtp.length) {
   const { SMTPServer } = await import("smtp-server");
@@ -60,7 +63,7 @@ if (opts.smtp.length) {
       },
     });
     server.on("error", () => {});
-    server.listen(Number(port), "0.0.0.0", ready);
+    server.listen(Number(port), host, ready);
   }
 }
 process.on("SIGTERM", () => process.exit(0));
