@@ -218,6 +218,8 @@ export enum DestFlag {
   AVAILABLE = 2,
   /** IP_VS_DEST_F_OVERLOAD: over the upper threshold. */
   OVERLOAD = 4,
+  /** A real server of an IPv6 service (its address in DestField.ADDR6). */
+  V6 = 8,
 }
 
 /** Service record (SERVICES region), fields the host reads. */

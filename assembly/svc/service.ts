@@ -667,7 +667,7 @@ function destAddAny(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uthresh
   }
   let r = destRec(d);
   destWrite(d, fwd, weight, uthreshold, lthreshold, true);
-  store<u8>(r, <u8>(DestFlag.USED | DestFlag.AVAILABLE), DestField.FLAGS);
+  store<u8>(r, <u8>(DestFlag.USED | DestFlag.AVAILABLE | (addr6 != 0 ? DestFlag.V6 : 0)), DestField.FLAGS);
   store<u32>(r, svcHead(s), DestField.NEXT);
   store<u32>(svcRec(s), d, ServiceField.DEST_HEAD);
   let sr = svcRec(s);

@@ -66,7 +66,7 @@ export function packServices(list: readonly (ServiceSpec & { realServers: readon
     const a = serviceArgs(s);
     const o = k * SERVICE_WORDS;
     table[o] = a.protocol;
-    table[o + 1] = a.address;
+    table[o + 1] = ip4Of(a.address); // IPv6 services are not packed yet (features.ts refuses them before)
     table[o + 2] = a.port;
     table[o + 3] = a.sched;
     table[o + 4] = a.persistence?.[0] ?? 0;
