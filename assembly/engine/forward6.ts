@@ -33,13 +33,13 @@ import { ipv6Fold } from "../svc/service";
 /** A TCP or UDP packet of an IPv6 service or of one of its NAT replies: forwarded, or
  *  dropped by a named reason; true if it was taken (counted), false if the caller goes on. */
 export function forward6(frame: usize, l2len: u32, ip: usize, l4: usize, l4len: u32, proto: u32, ifindex: u32): bool {
-  if (proto != Proto.TCP && proto != Proto.UDP) return false;
-  if (proto == Proto.TCP ? !tcpCheck(l4, l4len) : !udpCheck(l4, l4len)) { count(Counter.DROP_L4_TRUNCATED); return true; }
+  if ((proto != Proto.TCP && proto != Proto.UDP) || l4len < 4) return false;
   let ports = load<u32>(l4);
   let sport = ports & 0xffff;
   let dport = ports >>> 16;
   let s = svcFind6(proto, ipv6Dst(ip), dport);
   if (s != NONE) {
+    if (!l4Valid(l4, l4len, proto)) return true;
     let conn = conn6LookupIn(proto, ipv6Src(ip), sport, ipv6Dst(ip), dport);
     if (conn != 0 && proto == Proto.TCP && reusable(conn, l4)) { conn6Remove(conn, Counter.CONNS_REUSED); conn = 0; }
     if (conn == 0) {
@@ -50,10 +50,18 @@ export function forward6(frame: usize, l2len: u32, ip: usize, l4: usize, l4len: 
     return true;
   }
   let conn = conn6LookupOut(proto, ipv6Src(ip), sport, ipv6Dst(ip), dport);
-  if (conn != 0) { forwardOut6(frame, l2len, ip, l4, proto, conn, ifindex); return true; }
+  if (conn != 0) { if (l4Valid(l4, l4len, proto)) forwardOut6(frame, l2len, ip, l4, proto, conn, ifindex); return true; }
   // A connection whose service was removed: ip_vs_in finds it before any service.
   conn = conn6LookupIn(proto, ipv6Src(ip), sport, ipv6Dst(ip), dport);
-  if (conn != 0) { forwardIn6(frame, l2len, ip, l4, proto, conn, ifindex); return true; }
+  if (conn != 0) { if (l4Valid(l4, l4len, proto)) forwardIn6(frame, l2len, ip, l4, proto, conn, ifindex); return true; }
+  return false;
+}
+
+/** The TCP or UDP header's gate (counted when it fails). Asked once a service or a
+ *  connection wants the packet: a port of the director's own is the caller's to answer. */
+@inline function l4Valid(l4: usize, l4len: u32, proto: u32): bool {
+  if (proto == Proto.TCP ? tcpCheck(l4, l4len) : udpCheck(l4, l4len)) return true;
+  count(Counter.DROP_L4_TRUNCATED);
   return false;
 }
 

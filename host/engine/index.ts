@@ -329,7 +329,7 @@ export function isMaglevTableSize(n: number): boolean {
 export const DEFAULT_MAX_REAL_SERVERS = 8192;
 /** Engine memory per service and per real-server record, whatever their scheduler (records,
  *  statistics, hashes at most half full, free lists): assembly/index.ts init's layout. */
-export const BYTES_PER_SERVICE = ServiceField.SIZE + Stat.SIZE + 4 * 2 + 8 * 2 + 4;
+export const BYTES_PER_SERVICE = ServiceField.SIZE + Stat.SIZE + 4 * 2 + 4 * 2 + 8 * 2 + 4; // the IPv4 and the IPv6 service hashes, the VIP set
 export const BYTES_PER_REAL_SERVER = DestField.SIZE + Stat.SIZE + 4 * 2 + 4;
 /** Bytes one scheduler table takes from the arena (u32 entries, rounded to 64). */
 export function schedulerTableBytes(scheduler: string, o: { mhTableSize?: number; maglevTableSize?: number } = {}): number {
