@@ -12,6 +12,9 @@ import {
 } from "./helpers/packet6.js";
 import { Counter } from "../host/engine/abi.js";
 import type { Engine } from "../host/engine/index.js";
+import { applyConfig, parseRules } from "../host/config/rules.js";
+import { loadEngine } from "../host/engine/node.js";
+import { applyStartSet, packServices } from "../host/engine/start.js";
 
 const ME_OUT = "2001:db8::1";
 const ME_IN = "2001:db8:1::1";
@@ -233,5 +236,30 @@ describe("IPv6 services and real servers in the engine", () => {
     expect(e.findRealServer(s6, RS6[0], 80)).toBe(d);
     e.deleteService(s6);
     expect(e.findService("tcp", VIP6, 80)).toBeUndefined();
+  });
+});
+
+describe("IPv6 services from the configuration", () => {
+  const rules = `interface 0 mac ${OUT_MAC} address 10.0.0.1/24 address ${ME_OUT}/64\n` +
+    `interface 1 mac ${IN_MAC} address ${DIRECTOR_IN}/24 address ${ME_IN}/64\n` +
+    `-A -t [${VIP6}]:80 -s wrr\n-a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 -m -w 3\n-a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 -m -w 1\n` +
+    `-A -u [${VIP6}]:53 -s sh\n-a -u [${VIP6}]:53 -r [${RS6[1]}]:53 -g\n`;
+  const listed = (e: Engine) => e.services().map((s) => `${s.protocol} ${s.address}:${s.port} ${s.scheduler} -> ${s.realServers.map((r) => `${r.address}:${r.port} ${r.method} ${r.weight}`).join(", ")}`);
+  const want = [`tcp ${VIP6}:80 wrr -> ${RS6[1]}:8080 nat 1, ${RS6[0]}:8080 nat 3`, `udp ${VIP6}:53 sh -> ${RS6[1]}:53 dr 1`];
+
+  it("a rules file's IPv6 services and real servers reach the engine (applyConfig)", async () => {
+    const e = await loadEngine({ batch: 8, connCapacity: 1024 });
+    applyConfig(e, parseRules(rules, "v6.rules"));
+    expect(listed(e)).toEqual(want);
+  });
+
+  it("the start set packs them with their four words and loads them the same (packServices, applyStartSet)", async () => {
+    const cfg = parseRules(rules, "v6.rules");
+    const packed = packServices(cfg.services);
+    expect([packed.services, packed.servers, packed.table.length]).toEqual([2, 3, 2 * 12 + 3 * 9]);
+    const e = await loadEngine({ batch: 8, connCapacity: 1024 });
+    applyStartSet(e, { interfaces: cfg.interfaces as never, routes: [], neighbours: [], rejectUnknown: false, expireQuiescentTemplate: false, marks: [], vrrp: [],
+      expireNodestConn: false, sloppyTcp: false, services: packed } as never);
+    expect(listed(e)).toEqual(want);
   });
 });
