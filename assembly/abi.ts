@@ -28,7 +28,12 @@ export enum Abi {
    *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES and
    *  the interface IPv6 exports (setInterfaceIpv6, deleteInterfaceIpv6, interfaceIpv6Word,
    *  interfaceIpv6PrefixLen); the IPv6 neighbour table (Neigh6Field, Abi.MAX_IPV6_NEIGHBOURS,
-   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). */
+   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). Still 8 in the second round (not
+   *  released between): IPv6 forwarding — ServiceField.VADDR6 (SIZE 64 -> 80), DestField.ADDR6
+   *  (SIZE 56 -> 72) and DestFlag.V6, Neigh6Field.LAST_PROBE/PROBES (SIZE 32 -> 40), the IPv6
+   *  connection entry Conn6Field (80 bytes, a region init places after VRRP_QUEUE),
+   *  NEIGHBOUR_SOLICITS_SENT appended (COUNT 102); exports addServiceV6, findServiceV6,
+   *  addDestV6, findDestV6, connectionV6Count/Bound/At. */
   VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
