@@ -23,6 +23,7 @@ import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
 import { neigh6Count, neigh6Flush, neigh6Lookup, neigh6State, neigh6Tick } from "./neigh/neigh6";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceAddIpv6, ifaceDeleteIpv6, ifaceExists, ifaceMac, ifaceSet, ipv6Slot, ipv6SlotPrefixLen, ipv6SlotUsed, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
+import { ipv6SetGateway } from "./route/route";
 import { conn6At, conn6Bytes, conn6Capacity, conn6Count, conn6Fresh, conn6Layout, conn6Reset, conn6Sweep } from "./conn/table6";
 import { destAdd, destAdd6, destFind6, svcAdd6, svcFind6, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit, schedulerTick } from "./sched/index";
@@ -128,6 +129,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   conn6Layout(<usize>conn6Base, cap6);
   conn6Reset();
   routeClear();
+  ipv6SetGateway(0, 0, 0, 0, -1);
   state.resetIpId();
   schedulerInit();
   return Err.OK;
@@ -393,6 +395,10 @@ export function findDestV6(s: u32, w0: u32, w1: u32, w2: u32, w3: u32, port: u32
   return d == NONE ? -Err.NOT_FOUND : <i32>d;
 }
 const v6Scratch: usize = memory.data(16);
+/** The IPv6 default gateway w0..w3 on ifindex (ifindex < 0: none); 0 or -Err. */
+export function setGatewayV6(w0: u32, w1: u32, w2: u32, w3: u32, ifindex: i32): i32 {
+  return ipv6SetGateway(w0, w1, w2, w3, ifindex) ? Err.OK : -Err.BAD_ARGUMENT;
+}
 /** IPv6 connections in the table, and the entry (Conn6Field) at i, or 0 (listing: i from
  *  0 to connectionV6Bound()). */
 export function connectionV6Count(): u32 { return conn6Count; }

@@ -5,7 +5,7 @@
 // checksums are verified by their own sum (decodeL4v6, decodeIcmpv6).
 
 import { describe, it, expect } from "vitest";
-import { director, CLIENT_MAC, DIRECTOR_IN, OUT_MAC, IN_MAC, RS_MAC } from "./helpers/director.js";
+import { director, CLIENT_MAC, DIRECTOR_IN, GATEWAY_MAC, OUT_MAC, IN_MAC, RS_MAC } from "./helpers/director.js";
 import { eth, ACK, SYN } from "./helpers/packet.js";
 import {
   decodeIcmpv6, decodeL4v6, icmpv6, ip6, ip6Text, ip6Words, ipv6, multicastMac, naBody, NA_O, NA_S, NH, nsBody, solicitedNode, tcp6, udp6,
@@ -194,6 +194,33 @@ describe("IPv6 NAT service", () => {
     expect(e.counters().queue_dropped).toBe(1n);
     expect(e.counters().neighbour_solicits_sent).toBe(3n);
     expect(e.neighbourV6(ip6Words(RS6[1]))?.state).toBe("failed");
+  });
+});
+
+describe("IPv6 NAT to a client behind the IPv6 default gateway", () => {
+  it("sends the reply to the gateway, resolved by a solicitation on the outside link", async () => {
+    const e = await engine();
+    const FAR = "2001:db8:77::5";
+    const GW6 = "2001:db8::fe";
+    e.setGatewayV6(ip6Words(GW6), 0);
+    const s = e.addService({ protocol: "tcp", address: VIP6, port: 80, scheduler: "rr" });
+    e.addRealServer(s, { address: RS6[0], port: 80, method: "nat", weight: 1 });
+    const inbound = v6frame(OUT_MAC, GATEWAY_MAC, ipv6({ src: FAR, dst: VIP6, nextHeader: NH.TCP, hopLimit: 60 }, tcp6({ src: FAR, dst: VIP6, sport: 1234, dport: 80, flags: SYN })));
+    expect(send(e, inbound, 0).counter).toBe("queued");
+    expect(decodeL4v6(send(e, naFrom(RS6[0], RS_MAC[0]), 1).out[0].frame)).toMatchObject({ dst: full(RS6[0]), hopLimit: 59 });
+    const reply = send(e, v6frame(IN_MAC, RS_MAC[0], ipv6({ src: RS6[0], dst: FAR, nextHeader: NH.TCP }, tcp6({ src: RS6[0], dst: FAR, sport: 80, dport: 1234, flags: SYN | ACK }))), 1);
+    expect(reply.counter).toBe("queued");
+    const group = solicitedNode(GW6);
+    expect(hex(reply.out[0].frame)).toBe(hex(v6frame(multicastMac(group), OUT_MAC, ipv6({ src: ME_OUT, dst: group, nextHeader: NH.ICMPV6, hopLimit: 255 },
+      icmpv6(ME_OUT, group, 135, 0, nsBody(GW6, OUT_MAC))))));
+    const na = send(e, v6frame(OUT_MAC, GATEWAY_MAC, ipv6({ src: GW6, dst: ME_OUT, nextHeader: NH.ICMPV6, hopLimit: 255 },
+      icmpv6(GW6, ME_OUT, 136, 0, naBody(NA_S | NA_O | 0x80, GW6, GATEWAY_MAC)))), 0);
+    expect(hex(na.out[0].frame)).toBe(hex(v6frame(GATEWAY_MAC, OUT_MAC, ipv6({ src: VIP6, dst: FAR, nextHeader: NH.TCP, hopLimit: 63 },
+      tcp6({ src: VIP6, dst: FAR, sport: 80, dport: 1234, flags: SYN | ACK })))));
+    // Without the gateway, a reply to an off-link client has no route.
+    e.setGatewayV6(undefined);
+    const again = send(e, v6frame(IN_MAC, RS_MAC[0], ipv6({ src: RS6[0], dst: FAR, nextHeader: NH.TCP }, tcp6({ src: RS6[0], dst: FAR, sport: 80, dport: 1234, flags: ACK }))), 1);
+    expect(again.counter).toBe("drop_no_route");
   });
 });
 

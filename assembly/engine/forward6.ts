@@ -3,11 +3,9 @@
 // VIP:port, then its connection, as ip_vs_in), then the reply side of NAT (ip_vs_out).
 // The connection table is conn/table6.ts; TCP states and timeouts are IPv4's.
 //
-// Next hops: the engine keeps no IPv6 routes yet, so a real server must sit on a link
-// with one of the director's IPv6 prefixes (the server is its own next hop), and a
-// reply goes back to the client on-link too, or else to the MAC the client's packets came
-// from (a router on the outside link: the connection remembers nothing of it, so the
-// reply is resolved by NDP when the client is on-link and otherwise dropped as no route).
+// Next hops: on-link by one of the director's IPv6 prefixes, else the IPv6 default gateway
+// (route/route.ts ipv6NextHop; no other IPv6 routes yet); resolved by NDP either way. A real
+// server must be on-link (validateDest); a client may be behind the gateway.
 
 import { Conn6Field, ConnFlag, ConnState, Counter, DestField, Fwd, Proto, Stat } from "../abi";
 import { copyMac } from "../wire/bytes";
@@ -19,7 +17,7 @@ import { tcpCheck, tcpFlags, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/
 import { udpCheck } from "../wire/udp";
 import { l4SetAddr6UpdatingChecksum } from "../wire/l4";
 import { vnetGsoType, vnetNeedsCsum, VNET_GSO_NONE } from "../wire/vnet";
-import { ifaceMac, ifaceMtu, ipv6OnLinkIface, ipv6SourceFor } from "../route/route";
+import { ifaceMac, ifaceMtu, ipv6NextHop, ipv6NextHopAddr, ipv6SourceFor } from "../route/route";
 import { neigh6Enqueue, neigh6Resolve } from "../neigh/neigh6";
 import { conn6Create, conn6LookupIn, conn6LookupOut, conn6Remove } from "../conn/table6";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
@@ -144,8 +142,9 @@ function forwardIn6(frame: usize, l2len: u32, ip: usize, l4: usize, proto: u32, 
   let ipLen = IPV6_HEADER_LEN + ipv6PayloadLen(ip);
   account6(d, true, ipLen);
   let daddr = conn + Conn6Field.DADDR;
-  let out = ipv6OnLinkIface(daddr);
+  let out = ipv6NextHop(daddr);
   if (out < 0) { count(Counter.DROP_NO_ROUTE); return; }
+  let nh = ipv6NextHopAddr;
   if (!hopLimitAllows(frame, ip, ipLen, ifindex)) return;
   if (!mtuAllows6(frame, ip, ipLen, <u32>out, ifindex)) return;
   if (((cf & ConnFlag.FWD_MASK) >>> ConnFlag.FWD_SHIFT) == Fwd.MASQ) {
@@ -153,7 +152,7 @@ function forwardIn6(frame: usize, l2len: u32, ip: usize, l4: usize, proto: u32, 
   }
   // IPVS decrements the hop limit in both methods (decrement_ttl: DR forwards too).
   store<u8>(ip, <u8>(ipv6HopLimit(ip) - 1), Ipv6Field.HOP_LIMIT);
-  send6(frame, l2len + ipLen, daddr, <u32>out);
+  send6(frame, l2len + ipLen, nh, <u32>out);
 }
 
 /** Server -> client on a NAT connection (ip_vs_out, the snat handler). */
@@ -163,13 +162,14 @@ function forwardOut6(frame: usize, l2len: u32, ip: usize, l4: usize, proto: u32,
   let ipLen = IPV6_HEADER_LEN + ipv6PayloadLen(ip);
   account6(load<u32>(conn, Conn6Field.DEST), false, ipLen);
   let caddr = conn + Conn6Field.CADDR;
-  let out = ipv6OnLinkIface(caddr);
+  let out = ipv6NextHop(caddr);
   if (out < 0) { count(Counter.DROP_NO_ROUTE); return; }
+  let nh = ipv6NextHopAddr;
   if (!hopLimitAllows(frame, ip, ipLen, ifindex)) return;
   if (!mtuAllows6(frame, ip, ipLen, <u32>out, ifindex)) return;
   l4SetAddr6UpdatingChecksum(l4, proto, ip + Ipv6Field.SRC, conn + Conn6Field.VADDR, 0, <u32>load<u16>(conn, Conn6Field.VPORT), vnet && vnetNeedsCsum(frame));
   store<u8>(ip, <u8>(ipv6HopLimit(ip) - 1), Ipv6Field.HOP_LIMIT);
-  send6(frame, l2len + ipLen, caddr, <u32>out);
+  send6(frame, l2len + ipLen, nh, <u32>out);
 }
 
 /** Out on ifindex to next hop nh: at once if its MAC is known, else parked while NDP

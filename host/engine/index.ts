@@ -1093,6 +1093,13 @@ export class Engine {
     return [this.dv.getUint32(p, true), this.dv.getUint32(p + 4, true), this.dv.getUint32(p + 8, true), this.dv.getUint32(p + 12, true)];
   }
 
+  /** The IPv6 default gateway (a router's address on interface ifindex), or none (undefined):
+   *  NAT replies to clients off the director's IPv6 prefixes go through it. */
+  setGatewayV6(gateway: Ip6Words | undefined, ifindex = 0): void {
+    const g = gateway ?? [0, 0, 0, 0];
+    check(this.exports.setGatewayV6(g[0] >>> 0, g[1] >>> 0, g[2] >>> 0, g[3] >>> 0, gateway ? ifindex : -1), `IPv6 gateway ${gateway ? formatIp(gateway) : "none"}`);
+  }
+
   /** IPv6 connections (conn/table6.ts), for listings and tests. */
   connectionsV6(): { protocol: "tcp" | "udp"; client: string; cport: number; vip: string; vport: number; server: string; dport: number; state: string; dest: number }[] {
     const out = [];
