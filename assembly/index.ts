@@ -25,7 +25,7 @@ import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic
 import { ifaceAddIpv6, ifaceDeleteIpv6, ifaceExists, ifaceMac, ifaceSet, ipv6Slot, ipv6SlotPrefixLen, ipv6SlotUsed, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
 import { ipv6SetGateway } from "./route/route";
 import { conn6At, conn6Bytes, conn6Capacity, conn6Count, conn6Fresh, conn6Layout, conn6Reset, conn6Sweep } from "./conn/table6";
-import { destAdd, destAdd6, destFind6, svcAdd6, svcFind6, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
+import { vip6Bytes, vip6Layout, destAdd, destAdd6, destFind6, svcAdd6, svcFind6, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
@@ -96,6 +96,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   // IPv6 connections (conn/table6.ts), after the regions the host knows.
   let cap6 = conn6Capacity(connCap);
   let conn6Base = at; at = alignUp(at + conn6Bytes(cap6), 64);
+  let vip6Base = at; at = alignUp(at + vip6Bytes(), 64);
   // The arena last: pages of it no table was ever taken from are never touched.
   let arenaBase = at; at = alignUp(at + arenaBytes, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -127,6 +128,7 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   neighFlush();
   neigh6Flush();
   conn6Layout(<usize>conn6Base, cap6);
+  vip6Layout(<usize>vip6Base);
   conn6Reset();
   routeClear();
   ipv6SetGateway(0, 0, 0, 0, -1);

@@ -246,7 +246,7 @@ describe("IPv6 DR service", () => {
 });
 
 describe("IPv6 services and real servers in the engine", () => {
-  it("keeps v6 services apart from v4 ones that share the fold, and refuses what IPVS refuses", async () => {
+  it("keeps v6 services apart from v4 ones that share the fold, refuses what IPVS refuses, answers NDP for a VIP while a service has it", async () => {
     const e = await engine();
     const s6 = e.addService({ protocol: "tcp", address: VIP6, port: 80, scheduler: "rr" });
     // The IPv4 word equal to the v6 VIP's fold must find nothing.
@@ -261,8 +261,19 @@ describe("IPv6 services and real servers in the engine", () => {
     expect(() => e.addRealServer(s6, { address: "2001:db8:9::1", port: 80, method: "dr", weight: 1 })).toThrow(/not on a directly connected|on-link|link/i);
     const d = e.addRealServer(s6, { address: RS6[0], port: 80, method: "nat", weight: 1 });
     expect(e.findRealServer(s6, RS6[0], 80)).toBe(d);
+    clientSolicitsVip(e);
+    // A second service on the VIP, then both gone: the VIP leaves the set with its last service,
+    // and its solicited-node group is no longer joined.
+    const s6b = e.addService({ protocol: "udp", address: VIP6, port: 53, scheduler: "rr" });
     e.deleteService(s6);
     expect(e.findService("tcp", VIP6, 80)).toBeUndefined();
+    clientSolicitsVip(e);
+    e.deleteService(s6b);
+    const group = solicitedNode(VIP6);
+    expect(send(e, v6frame(multicastMac(group), CLIENT_MAC, ipv6({ src: CLIENT6, dst: group, nextHeader: NH.ICMPV6, hopLimit: 255 },
+      icmpv6(CLIENT6, group, 135, 0, nsBody(VIP6, CLIENT_MAC)))), 0).counter).toBe("drop_ipv6_multicast_not_for_us");
+    expect(send(e, v6frame(OUT_MAC, CLIENT_MAC, ipv6({ src: CLIENT6, dst: ME_OUT, nextHeader: NH.ICMPV6, hopLimit: 255 },
+      icmpv6(CLIENT6, ME_OUT, 135, 0, nsBody(VIP6, CLIENT_MAC)))), 0).counter).toBe("drop_ndp_target_not_ours");
   });
 });
 

@@ -397,6 +397,7 @@ export function svcAdd6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u
   store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
   if (svcFind6(proto, a, vport) != NONE) return -Err.EXISTS;
   if (serviceCount >= maxServices || !arenaCanTake(schedTableClass(sched))) return -Err.FULL;
+  if (!vip6Ref(a)) return -Err.FULL;
   let s = svcFreeCount != 0 ? svcFreePop() : svcFresh++;
   let r = svcRec(s);
   memory.fill(r, 0, <usize>ServiceField.SIZE);
@@ -420,24 +421,75 @@ export function svcAdd6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u
 }
 const addr6Scratch: usize = memory.data(16);
 
-/** True if the address at a is one of an IPv6 service's VIPs (a scan of the services:
- *  for the slow paths, NDP answers and closed ports). */
-export function isVip6(a: usize): bool {
-  if (services6 == 0) return false;
-  for (let s: u32 = 0; s < svcFresh; s++) {
-    if (!svcUsed(s) || !svcIsV6(s)) continue;
-    let r = svcRec(s);
-    if (load<u64>(r, ServiceField.VADDR6) == load<u64>(a) && load<u64>(r, ServiceField.VADDR6 + 8) == load<u64>(a, 8)) return true;
+// The IPv6 VIP set: open addressing over VIP6_SLOTS entries of 32 bytes (services using
+// the address u32 at 0, 0: empty; the address at 16), so that NDP answers and the checks of
+// packets to no service cost one probe sequence, not a scan, whatever an attacker sends.
+@inline export const VIP6_SLOTS: u32 = 8192;
+/** Distinct IPv6 VIPs the set holds (half its slots). */
+@inline export const MAX_VIPS6: u32 = VIP6_SLOTS / 2;
+@inline const VIP6_ENTRY_SHIFT: u32 = 5;
+let vip6Base: usize = 0;
+let vip6Distinct: u32 = 0;
+/** Bytes of the IPv6 VIP set (init places it). */
+export function vip6Bytes(): u64 { return <u64>VIP6_SLOTS << VIP6_ENTRY_SHIFT; }
+export function vip6Layout(base: usize): void {
+  vip6Base = base;
+  memory.fill(base, 0, <usize>VIP6_SLOTS << VIP6_ENTRY_SHIFT);
+  vip6Distinct = 0;
+}
+@inline function vip6Home(a: usize): u32 {
+  let h = (load<u32>(a) * 0x9e3779b1) ^ (load<u32>(a, 4) * 0x85ebca77) ^ (load<u32>(a, 8) * 0xc2b2ae3d) ^ (load<u32>(a, 12) * 0x27d4eb2f);
+  return (h ^ (h >>> 15)) & (VIP6_SLOTS - 1);
+}
+@inline function vip6Slot(i: u32): usize { return vip6Base + (<usize>i << VIP6_ENTRY_SHIFT); }
+function vip6HashHome(at: usize): u32 { return vip6Home(at + 16); }
+/** The entry of the address at a, or 0. */
+function vip6Entry(a: usize): usize {
+  let i = vip6Home(a);
+  while (true) {
+    let e = vip6Slot(i);
+    if (load<u32>(e) == 0) return 0;
+    if (load<u64>(e, 16) == load<u64>(a) && load<u64>(e, 24) == load<u64>(a, 8)) return e;
+    i = (i + 1) & (VIP6_SLOTS - 1);
   }
-  return false;
+}
+/** One more service on the address at a; false if the set is full (MAX_VIPS6 addresses). */
+function vip6Ref(a: usize): bool {
+  let e = vip6Entry(a);
+  if (e != 0) { store<u32>(e, load<u32>(e) + 1); return true; }
+  if (vip6Distinct >= MAX_VIPS6) return false;
+  let i = vip6Home(a);
+  while (load<u32>(vip6Slot(i)) != 0) i = (i + 1) & (VIP6_SLOTS - 1);
+  e = vip6Slot(i);
+  store<u32>(e, 1);
+  store<u64>(e, load<u64>(a), 16);
+  store<u64>(e, load<u64>(a, 8), 24);
+  vip6Distinct++;
+  return true;
+}
+function vip6Unref(a: usize): void {
+  let e = vip6Entry(a);
+  if (e == 0) return;
+  let n = load<u32>(e);
+  if (n > 1) { store<u32>(e, n - 1); return; }
+  vip6Distinct--;
+  shiftBack(vip6Base, VIP6_SLOTS - 1, <u32>((e - vip6Base) >>> VIP6_ENTRY_SHIFT), VIP6_ENTRY_SHIFT, vip6HashHome);
+}
+
+/** True if the address at a is one of an IPv6 service's VIPs. */
+export function isVip6(a: usize): bool {
+  return services6 != 0 && vip6Entry(a) != 0;
 }
 
 /** True if low24 (a solicited-node group's last three bytes, as load<u32>(group, 12) >>> 8
- *  sees them) is that of an IPv6 service's VIP: the groups the director joins for them. */
+ *  sees them) is that of an IPv6 service's VIP: the groups the director joins for them.
+ *  A scan of the set (8,192 slots), only for frames to a solicited-node group no interface
+ *  address has joined. */
 export function vip6Joined(low24: u32): bool {
   if (services6 == 0) return false;
-  for (let s: u32 = 0; s < svcFresh; s++) {
-    if (svcUsed(s) && svcIsV6(s) && (load<u32>(svcRec(s), ServiceField.VADDR6 + 12) >>> 8) == low24) return true;
+  for (let i: u32 = 0; i < VIP6_SLOTS; i++) {
+    let e = vip6Slot(i);
+    if (load<u32>(e) != 0 && (load<u32>(e, 28) >>> 8) == low24) return true;
   }
   return false;
 }
@@ -502,7 +554,7 @@ export function svcDelete(s: u32): i32 {
   }
   let r = svcRec(s);
   onSchedulerLeft(s, svcSched(s));
-  if (svcIsV6(s)) { svc6HashRemove(s); services6--; }
+  if (svcIsV6(s)) { svc6HashRemove(s); services6--; vip6Unref(svcRec(s) + ServiceField.VADDR6); }
   else {
     svcHashRemove(s);
     if (svcProto(s) != 0) vipUnref(svcVaddr(s));
