@@ -5,7 +5,8 @@
 // checksums are verified by their own sum (decodeL4v6, decodeIcmpv6).
 
 import { describe, it, expect } from "vitest";
-import { director, CLIENT_MAC, DIRECTOR_IN, GATEWAY_MAC, OUT_MAC, IN_MAC, RS_MAC } from "./helpers/director.js";
+import { director, CLIENT_MAC, DIRECTOR_IN, GATEWAY_MAC, OUT_MAC, IN_MAC, RS_MAC, VIP } from "./helpers/director.js";
+import { ipv4, tcp } from "./helpers/packet.js";
 import { eth, ACK, SYN } from "./helpers/packet.js";
 import {
   decodeIcmpv6, decodeL4v6, icmpv6, ip6, ip6Text, ip6Words, ipv6, multicastMac, naBody, NA_O, NA_S, NH, nsBody, solicitedNode, tcp6, udp6,
@@ -300,4 +301,46 @@ describe("IPv6 services from the configuration", () => {
       expireNodestConn: false, sloppyTcp: false, services: packed } as never);
     expect(listed(e)).toEqual(want);
   });
+});
+
+describe("schedulers on IPv6 addresses (IPVS folds them: ip6[0]^ip6[1]^ip6[2]^ip6[3])", () => {
+  // ip_vs_sh_hashkey, ip_vs_dh_hashkey and ip_vs_mh_hashkey hash the fold of an IPv6 address
+  // where they hash an IPv4 one: a v6 client must land where the IPv4 client whose address is
+  // that fold lands, on a service with the same servers in the same order and weights.
+  for (const scheduler of ["sh", "mh", "dh"] as const) {
+    it(`${scheduler}: 40 IPv6 clients land where the IPv4 client with their fold's address lands`, async () => {
+      const e6 = await engine();
+      const e4 = await director();
+      const SERVERS6 = ["2001:db8:1::11", "2001:db8:1::12", "2001:db8:1::13"];
+      const s6 = e6.addService({ protocol: "tcp", address: VIP6, port: 80, scheduler });
+      const s4 = e4.addService({ protocol: "tcp", address: VIP, port: 80, scheduler });
+      SERVERS6.forEach((a, k) => e6.addRealServer(s6, { address: a, port: 80, method: "nat", weight: k + 1 }));
+      const v4OfWord = (w: number) => [w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24].join(".");
+      const fold = (w: readonly number[]) => (w[0] ^ w[1] ^ w[2] ^ w[3]) >>> 0;
+      // mh permutes by the servers' addresses (their fold for IPv6): the twin's servers are the folds.
+      const SERVERS4 = SERVERS6.map((a) => v4OfWord(fold(ip6Words(a))));
+      SERVERS4.forEach((a, k) => e4.addRealServer(s4, { address: a, port: 80, method: "nat", weight: k + 1 }));
+      for (let n = 0; n < 40; n++) {
+        const client = `2001:db8:${((n * 7919 + 3) & 0xffff).toString(16)}::${((n * 104729 + 17) & 0xffff).toString(16)}:${(n * 31 + 1).toString(16)}`;
+        // dh hashes the destination (the VIP's fold): the v4 twin asks for the fold of VIP6 as its VIP then.
+        const c4 = v4OfWord(fold(ip6Words(client)));
+        e6.loadFrame(0, v6frame(OUT_MAC, CLIENT_MAC, ipv6({ src: client, dst: VIP6, nextHeader: NH.TCP }, tcp6({ src: client, dst: VIP6, sport: 1000 + n, dport: 80, flags: SYN }))), 0);
+        e6.process(1, 1000);
+        e4.loadFrame(0, eth(OUT_MAC, CLIENT_MAC, 0x0800, ipv4({ src: c4, dst: VIP, proto: 6, payload: tcp({ src: c4, dst: VIP, sport: 1000 + n, dport: 80, flags: SYN }) })), 0);
+        e4.process(1, 1000);
+      }
+      const pick6 = e6.connectionsV6().map((c) => SERVERS6.indexOf(c.server));
+      const pick4 = e4.connections(1000).map((c) => SERVERS4.indexOf(c.server));
+      expect(pick6).toHaveLength(40);
+      if (scheduler === "dh") {
+        // One destination: every v6 client goes to the one server dh picks for the VIP's fold.
+        expect(new Set(pick6).size).toBe(1);
+      } else {
+        const byPort6 = new Map(e6.connectionsV6().map((c) => [c.cport, SERVERS6.indexOf(c.server)]));
+        const byPort4 = new Map(e4.connections(1000).map((c) => [c.clientPort, SERVERS4.indexOf(c.server)]));
+        expect([...byPort6.keys()].sort().map((p) => byPort6.get(p))).toEqual([...byPort4.keys()].sort().map((p) => byPort4.get(p)));
+        expect(new Set(pick4).size).toBeGreaterThan(1);
+      }
+    });
+  }
 });
