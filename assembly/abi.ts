@@ -28,7 +28,12 @@ export enum Abi {
    *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES and
    *  the interface IPv6 exports (setInterfaceIpv6, deleteInterfaceIpv6, interfaceIpv6Word,
    *  interfaceIpv6PrefixLen); the IPv6 neighbour table (Neigh6Field, Abi.MAX_IPV6_NEIGHBOURS,
-   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). */
+   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). Still 8 in the second round (not
+   *  released between): IPv6 forwarding — ServiceField.VADDR6 (SIZE 64 -> 80), DestField.ADDR6
+   *  (SIZE 56 -> 72) and DestFlag.V6, Neigh6Field.LAST_PROBE/PROBES (SIZE 32 -> 40), the IPv6
+   *  connection entry Conn6Field (80 bytes, a region init places after VRRP_QUEUE),
+   *  NEIGHBOUR_SOLICITS_SENT appended (COUNT 102); exports addServiceV6, findServiceV6,
+   *  addDestV6, findDestV6, connectionV6Count/Bound/At. */
   VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -205,7 +210,10 @@ export enum DestField {
   /** IPVS's dest->last_weight: the weight at the add and the last non-zero one since (mh
    *  builds its table on it, so that quiescing a server does not reshuffle the others). */
   LAST_WEIGHT = 52,
-  SIZE = 56,
+  /** A real server of an IPv6 service: its address in wire order (ADDR then holds IPVS's
+   *  fold ip6[0]^ip6[1]^ip6[2]^ip6[3], which the dest hash and sh/dh/mh use). */
+  ADDR6 = 56,
+  SIZE = 72,
 }
 
 export enum DestFlag {
@@ -215,6 +223,8 @@ export enum DestFlag {
   AVAILABLE = 2,
   /** IP_VS_DEST_F_OVERLOAD: over the upper threshold. */
   OVERLOAD = 4,
+  /** A real server of an IPv6 service (its address in DestField.ADDR6). */
+  V6 = 8,
 }
 
 /** Service record (SERVICES region), fields the host reads. */
@@ -238,7 +248,11 @@ export enum ServiceField {
   PERSIST_TIMEOUT = 48,
   /** Persistence netmask (-M), network byte order as loaded little-endian. */
   NETMASK = 52,
-  SIZE = 64,
+  /** An IPv6 service (FLAGS bit 4): its VIP in wire order; VADDR holds IPVS's fold
+   *  ip6[0]^ip6[1]^ip6[2]^ip6[3] (ip_vs_svc_hashkey), and the service sits in the IPv6
+   *  service hash, never found by an IPv4 lookup. */
+  VADDR6 = 64,
+  SIZE = 80,
 }
 
 /** TCP states, numbered as IPVS's IP_VS_TCP_S_*; UDP connections use UDP. */
@@ -485,7 +499,10 @@ export enum Counter {
   SYNC_MESSAGES_RECEIVED = 99,
   /** Neighbour Advertisements the engine sent in answer to solicitations (RFC 4861 7.2.4). */
   NEIGHBOUR_ADVERTS_SENT = 100,
-  COUNT = 101,
+  /** Neighbour Solicitations the engine sent to resolve an IPv6 next hop (RFC 4861 7.2.2,
+   *  multicast to the solicited-node group) or to probe a stale one (7.3.3, unicast). */
+  NEIGHBOUR_SOLICITS_SENT = 101,
+  COUNT = 102,
 }
 
 /** Neighbour (ARP) entry (NEIGHBOURS region), 24 bytes. */
@@ -500,15 +517,39 @@ export enum NeighField {
   SIZE = 24,
 }
 
-/** IPv6 neighbour entry (neigh/neigh6.ts), 32 bytes: the address in wire order, the MAC,
- *  a NeighState, the interface, when it was last confirmed (ms). */
+/** IPv6 neighbour entry (neigh/neigh6.ts), 40 bytes: the address in wire order, the MAC,
+ *  a NeighState, the interface, when it was last confirmed (ms), when the last solicitation
+ *  went (ms) and how many went (u8). */
 export enum Neigh6Field {
   ADDR = 0,
   MAC = 16,
   STATE = 22,
   IFINDEX = 23,
   CONFIRMED = 24,
-  SIZE = 32,
+  /** Resolution (RFC 4861 7.2.2, 7.3.3): when the last solicitation went, and how many. */
+  LAST_PROBE = 28,
+  PROBES = 32,
+  SIZE = 40,
+}
+
+/** IPv6 connection entry (conn/table6.ts), 80 bytes: a region of its own beside the IPv4
+ *  table, so an IPv4 entry stays 40 bytes and the IPv4 lookups touch nothing new. */
+export enum Conn6Field {
+  CADDR = 0,
+  VADDR = 16,
+  DADDR = 32,
+  CPORT = 48,
+  VPORT = 50,
+  DPORT = 52,
+  PROTO = 54,
+  STATE = 55,
+  /** ConnFlag bits (USED, INACTIVE, HASHED_OUT, NOOUTPUT, the forwarding method). */
+  FLAGS = 56,
+  DEST = 60,
+  EXPIRES = 64,
+  NEXT_IN = 68,
+  NEXT_OUT = 72,
+  SIZE = 80,
 }
 
 /** Neighbour states (NeighField.STATE); 0 is an empty slot. */

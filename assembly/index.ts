@@ -20,10 +20,12 @@ import { handleFrame, prefetchBatch, PREFETCH_MIN_CONNECTIONS, setExpireNodestCo
 import { setRejectUnknown as setRejectUnknownReplies } from "./xmit/reject";
 import { connCapacity as tableCapacity, connCount, connExpireAll, connFlush, connLayout, connSetLastSweep, connSweep } from "./conn/table";
 import { setStateTimeout, stateTimeout } from "./conn/tcpstate";
-import { neigh6Count, neigh6Flush, neigh6Lookup, neigh6State } from "./neigh/neigh6";
+import { neigh6Count, neigh6Flush, neigh6Lookup, neigh6State, neigh6Tick } from "./neigh/neigh6";
 import { neighDelete, neighFlush, neighLayout, neighQueueRecycle, neighSetStatic, neighTick, QUEUE_SLOTS } from "./neigh/neigh";
 import { ifaceAddIpv6, ifaceDeleteIpv6, ifaceExists, ifaceMac, ifaceSet, ipv6Slot, ipv6SlotPrefixLen, ipv6SlotUsed, routeAdd, routeDelete, routeClear, routeIsOnLink, routeLookup } from "./route/route";
-import { destAdd, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
+import { ipv6SetGateway } from "./route/route";
+import { conn6At, conn6Bytes, conn6Capacity, conn6Count, conn6Fresh, conn6Layout, conn6Reset, conn6Sweep } from "./conn/table6";
+import { vip6Bytes, vip6Layout, destAdd, destAdd6, destFind6, svcAdd6, svcFind6, destDelete, destEdit, destFind, destService, destStats, freeDestSlots, freeServiceSlots, isVip, maxDests, maxServices, NONE, serviceCount, serviceIndexBytes, serviceLayout, svcAdd, svcDelete, svcEdit, svcFind, svcSetOnePacket, svcSetPersistence, svcSetSchedFlags, svcStats, svcUsed } from "./svc/service";
 import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
@@ -91,6 +93,10 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   let maglevScratch = at; at = alignUp(at + <u64>maglevScratchBytes(perService), 64);
   store<u32>(r + (<usize>Region.VRRP_QUEUE << 2), <u32>at);
   at = alignUp(at + <u64>VrrpQueue.FIRST + <u64>Abi.VRRP_QUEUE_ENTRIES * <u64>VrrpQueue.ENTRY_SIZE, 64);
+  // IPv6 connections (conn/table6.ts), after the regions the host knows.
+  let cap6 = conn6Capacity(connCap);
+  let conn6Base = at; at = alignUp(at + conn6Bytes(cap6), 64);
+  let vip6Base = at; at = alignUp(at + vip6Bytes(), 64);
   // The arena last: pages of it no table was ever taken from are never touched.
   let arenaBase = at; at = alignUp(at + arenaBytes, 64);
   if (at > 0xffff0000) return -Err.NO_MEMORY;
@@ -120,7 +126,12 @@ export function init(batch: u32, slot: u32, connCap: u32, maxSvc: u32, maxDest: 
   maglevLayout(<usize>maglevScratch, perService, maglevSize);
   arenaLayout(<usize>arenaBase, arenaBytes, <u32>Abi.SCHED_BUCKETS, mhSize, maglevSize);
   neighFlush();
+  neigh6Flush();
+  conn6Layout(<usize>conn6Base, cap6);
+  vip6Layout(<usize>vip6Base);
+  conn6Reset();
   routeClear();
+  ipv6SetGateway(0, 0, 0, 0, -1);
   state.resetIpId();
   schedulerInit();
   return Err.OK;
@@ -139,7 +150,9 @@ function beginCall(now: u32): void {
   txBegin();
   neighQueueRecycle();
   connSweep();
+  conn6Sweep();
   neighTick();
+  neigh6Tick();
 }
 
 /** Process RX descriptors 0..n-1 at time nowMs. Returns the number of TX descriptors. */
@@ -359,6 +372,40 @@ export function findService(proto: u32, vaddr: u32, vport: u32): i32 {
 export function addDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
   return destAdd(s, addr, port, fwd, weight, uthreshold, lthreshold);
 }
+/** An IPv6 TCP or UDP service on address w0..w3 (each the little-endian load of four
+ *  network-order bytes); its index or -Err. Edited and deleted as IPv4 ones, by index. */
+export function addServiceV6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u32, sched: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  return svcAdd6(proto, w0, w1, w2, w3, vport, sched);
+}
+export function findServiceV6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u32): i32 {
+  if (!state.initialised) return -Err.NOT_INITIALISED;
+  let a = v6Scratch;
+  store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
+  let s = svcFind6(proto, a, vport);
+  return s == NONE ? -Err.NOT_FOUND : <i32>s;
+}
+/** A real server at IPv6 address w0..w3 of IPv6 service s (NAT or DR); edited and deleted
+ *  by index as IPv4 ones. */
+export function addDestV6(s: u32, w0: u32, w1: u32, w2: u32, w3: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
+  return destAdd6(s, w0, w1, w2, w3, port, fwd, weight, uthreshold, lthreshold);
+}
+export function findDestV6(s: u32, w0: u32, w1: u32, w2: u32, w3: u32, port: u32): i32 {
+  let a = v6Scratch;
+  store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
+  let d = destFind6(s, a, port, false);
+  return d == NONE ? -Err.NOT_FOUND : <i32>d;
+}
+const v6Scratch: usize = memory.data(16);
+/** The IPv6 default gateway w0..w3 on ifindex (ifindex < 0: none); 0 or -Err. */
+export function setGatewayV6(w0: u32, w1: u32, w2: u32, w3: u32, ifindex: i32): i32 {
+  return ipv6SetGateway(w0, w1, w2, w3, ifindex) ? Err.OK : -Err.BAD_ARGUMENT;
+}
+/** IPv6 connections in the table, and the entry (Conn6Field) at i, or 0 (listing: i from
+ *  0 to connectionV6Bound()). */
+export function connectionV6Count(): u32 { return conn6Count; }
+export function connectionV6Bound(): u32 { return conn6Fresh(); }
+export function connectionV6At(i: u32): u32 { return <u32>conn6At(i); }
 export function editDest(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
   return destEdit(d, fwd, weight, uthreshold, lthreshold);
 }

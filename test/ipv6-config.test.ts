@@ -138,7 +138,7 @@ describe("ipvsadm's IPv6 forms (parse)", () => {
     expect(parseArgs("-A -t 10.0.0.1:443 -s rr -p 60 -M 24".split(" ")).persistence?.netmask).toBe("255.255.255.0");
   });
 
-  it("IPVS's refusals of a real server, with IPVS's reasons; then IPv6 is refused where it would reach the engine", () => {
+  it("IPVS's refusals of a real server, with IPVS's reasons; then what of IPv6 the engine does not do yet (tunnels, firewall marks)", () => {
     const base = { services: [], interfaces: [], routes: [], neighbours: [], file: "r.rules" } as unknown as DirectorConfig;
     const run = (cfg: DirectorConfig, cmds: string[]) => {
       const out: string[] = [];
@@ -163,9 +163,9 @@ describe("ipvsadm's IPv6 forms (parse)", () => {
       "255: Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)",
       "255: Invalid argument: real server fe80::11 is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local",
       "255: Invalid argument: real server ff02::11 is not unicast: IPVS takes an IPv6 real server only if it is unicast and not link-local",
-      "255: real server [2001:db8::11]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
-      "255: service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
-      "255: service fwmark 3 (IPv6): IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "255: real server [2001:db8::11]:80: IPv6 tunnels (ip6ip6, 4in6, 6in4) are not in wasmvs's engine yet; NAT and DR forward IPv6",
+      "ok",
+      "255: service fwmark 3 (IPv6): IPv6 firewall-mark services are not in wasmvs's engine yet",
       "ok",
     ]);
     // While connection sync runs, no mixed family at all (ip_vs_genl_set_cmd).
@@ -353,27 +353,27 @@ virtual_server fwmark 6 {
     expect(errorOf(() => parseKeepalived(mixed, undefined, true)).replace(`${folder.path()}/`, "")).toMatch(/^2 errors:\nm\.conf:\d+:15: '10\.1\.0\.11': the address families/);
   });
 
-  it("keepalived's sample keepalived.conf.IPv6 reads; `wasmvs check` says where IPv6 stops: the engine, at the virtual server's address", async () => {
+  it("keepalived's sample keepalived.conf.IPv6 reads; `wasmvs check` says where IPv6 stops: the engine's persistence, at the virtual server's address", async () => {
     const sample = join(import.meta.dirname, "fixtures", "keepalived-samples", "keepalived.conf.IPv6");
     const director = join(import.meta.dirname, "fixtures", "keepalived-samples.director");
     const cfg = parseKeepalived(sample, director);
     expect(cfg.services.map((s) => `${s.address} ${s.port} -> ${s.realServers.map((r) => `${r.address} ${r.port}`)}`)).toEqual(["ae00::1 80 -> ae00::10 25"]);
     let said = "";
     try { await check(sample, director); } catch (e) { said = e instanceof ConfigError ? e.message : String(e); }
-    expect(said).toBe(`${sample}:13:16: 'ae00::1': service [ae00::1]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)`);
+    // The sample's virtual server is persistent: templates are IPv4-only in the engine so far.
+    expect(said).toBe(`${sample}:13:16: 'ae00::1': service [ae00::1]:80: persistence for IPv6 services is not in wasmvs's engine yet`);
   });
 });
 
 describe("the rules file with IPv6", () => {
-  it("an interface's IPv6 address is kept beside its IPv4 one; an IPv6 rule is refused at its address's word, IPVS's refusals first", () => {
+  it("an interface's IPv6 address is kept beside its IPv4 one; an IPv6 service is taken; an IPv6 tunnel is refused at its address's word, IPVS's refusals first", () => {
     const text = "interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\n-A -t 10.0.0.100:80 -s rr\n" +
       "-a -t 10.0.0.100:80 -r [2001:db8::11]:80 -m\n-A -t [2001:db8::100]:80 -s rr\n-a -t 10.0.0.100:80 -r [2001:db8::12]:80 -i\n";
     let errors: string[] = [];
     try { parseRules(text, "v6.rules"); } catch (e) { errors = (e as ConfigError).errors.map((x) => x.message); }
     expect(errors).toEqual([
       "v6.rules:3:24: '[2001:db8::11]:80': Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)",
-      "v6.rules:4:7: '[2001:db8::100]:80': service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
-      "v6.rules:5:24: '[2001:db8::12]:80': real server [2001:db8::12]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)",
+      "v6.rules:5:24: '[2001:db8::12]:80': real server [2001:db8::12]:80: IPv6 tunnels (ip6ip6, 4in6, 6in4) are not in wasmvs's engine yet; NAT and DR forward IPv6",
     ]);
     const ok = parseRules("interface 0 mac 02:00:00:00:00:01 address 10.0.0.1/24 address 2001:db8::1/64\n", "ok.rules");
     expect(ok.interfaces[0]).toMatchObject({ address: "10.0.0.1/24", address6: "2001:db8::1/64", net6: { addr: parseIp("2001:db8::1"), len: 64 } });
@@ -432,9 +432,9 @@ describe("a reload that adds IPv6 (the running engine)", () => {
     const c2 = loadConfig(f);
     const at = (needle: string) => { const lines = readFileSync(f, "utf8").split("\n"); const i = lines.findIndex((l) => l.includes(needle)); return `${i + 1}:${lines[i].indexOf(needle) + 1}`; };
     await expect(reload(engine, c1, c2)).rejects.toThrow(
-      `3 errors:\n${f}:${at("2001:db8::100")}: '2001:db8::100': service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)\n` +
-      `${f}:${at("2001:db8::11")}: '2001:db8::11': real server [2001:db8::11]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)\n` +
-      `${f}:${at("2001:db8::12")}: '2001:db8::12': real server [2001:db8::12]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)`);
+      `3 errors:\n${f}:${at("2001:db8::100")}: '2001:db8::100': service [2001:db8::100]:80: IPv6 services are set up when wasmvs starts; a reload or a command cannot add, change or remove one yet (restart wasmvs)\n` +
+      `${f}:${at("2001:db8::11")}: '2001:db8::11': real server [2001:db8::11]:80: IPv6 services are set up when wasmvs starts; a reload or a command cannot add, change or remove one yet (restart wasmvs)\n` +
+      `${f}:${at("2001:db8::12")}: '2001:db8::12': real server [2001:db8::12]:80: IPv6 tunnels (ip6ip6, 4in6, 6in4) are not in wasmvs's engine yet; NAT and DR forward IPv6`);
     expect(engine.findService("tcp", "10.0.0.101", 80)).toBeUndefined();
   });
 });
@@ -461,12 +461,12 @@ describe("the control socket (ipvsadm's commands and -R on a running director)",
         const r = await request(path, { op: "apply", commands: [{ argv: line.split(" ") }] });
         return `${r.ok ? "ok" : `${r.status}: ${r.error}`}`;
       };
-      expect(await apply("-A -t [2001:db8::100]:80 -s rr")).toBe("255: service [2001:db8::100]:80: IPv6 forwarding is not in wasmvs's engine yet (the address is read and checked; nothing is set up for it)");
+      expect(await apply("-A -t [2001:db8::100]:80 -s rr")).toBe("255: service [2001:db8::100]:80: IPv6 services are set up when wasmvs starts; a reload or a command cannot add, change or remove one yet (restart wasmvs)");
       expect(await apply("-a -t 10.0.0.100:80 -r [2001:db8::11]:80 -m")).toBe("255: Invalid argument: an IPv4 service with an IPv6 real server: IPVS forwards mixed address families only by tunnelling (-i)");
       expect(await apply("-a -t 10.0.0.100:80 -r [fe80::11]:80 -i")).toBe("255: Invalid argument: real server fe80::11 is link-local: IPVS takes an IPv6 real server only if it is unicast and not link-local");
       expect(await apply("-A -t [2001:db8::100]:80 -s rr -p 60 -M 129")).toBe("2: illegal ipv6 netmask specified");
       const restored = await request(path, { op: "restore", text: "-A -t [2001:db8::100]:80 -s rr\n", line: 1 });
-      expect(restored).toMatchObject({ ok: false, error: expect.stringContaining("IPv6 forwarding is not in wasmvs's engine yet") });
+      expect(restored).toMatchObject({ ok: false, error: expect.stringContaining("a reload or a command cannot add, change or remove one yet") });
       const table = (await request(path, { op: "table" })).table as { services: { address: string }[] };
       expect(table.services.map((s) => s.address)).toEqual(["10.0.0.100"]);
     } finally {

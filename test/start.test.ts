@@ -130,7 +130,7 @@ virtual_server ${VIP} 80 {
     expect(() => packServices([{ ...spec, realServers: [{ ...rs, port: 80, method: "nat", weight: 1, uthreshold: 5, lthreshold: 9 }] }]))
       .toThrow("lower threshold 9 is higher than upper threshold 5");
     const p = packServices([{ ...spec, realServers: [{ ...rs, port: 8080, method: "nat", weight: 1 }] }]);
-    expect([p.services, p.servers, p.table.length]).toEqual([1, 1, 9 + 6]);
+    expect([p.services, p.servers, p.table.length]).toEqual([1, 1, 12 + 9]);
   });
 
   it("is all the data-path thread loads of the configuration: no parser, no model code", async () => {

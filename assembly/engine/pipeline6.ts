@@ -21,6 +21,8 @@ import { count, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
 import { txPush } from "./tx";
 import { neigh6Advertised, neigh6LearnFromSolicitation } from "../neigh/neigh6";
+import { forward6 } from "./forward6";
+import { isVip6, vip6Joined } from "../svc/service";
 
 /** Linux's default hop limit (net.ipv6.conf.*.hop_limit = 64), for the echo replies. */
 @inline const DEFAULT_HOP_LIMIT: u32 = 64;
@@ -32,7 +34,7 @@ const addrScratch: usize = memory.data(16);
   if (<u32>load<u16>(frame, EthField.DST) != 0x3333) return false;
   let low = load<u32>(frame, EthField.DST + 2);
   if (low == 0x01000000) return true; // 33:33:00:00:00:01, all nodes
-  return (low & 0xff) == 0xff && ipv6IfaceJoined(ifindex, low >>> 8);
+  return (low & 0xff) == 0xff && (ipv6IfaceJoined(ifindex, low >>> 8) || vip6Joined(low >>> 8));
 }
 
 /** One IPv6 frame (ethertype 0x86DD) on ifindex. */
@@ -45,20 +47,25 @@ export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): vo
   let dst = ipv6Dst(ip);
   let multicast = ipv6IsMulticast(dst);
   if (multicast) {
-    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) && ipv6IfaceJoined(ifindex, load<u32>(dst, 12) >>> 8))) {
+    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) &&
+        (ipv6IfaceJoined(ifindex, load<u32>(dst, 12) >>> 8) || vip6Joined(load<u32>(dst, 12) >>> 8)))) {
       count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US);
       return;
     }
-  } else if (!ipv6IsOurs(dst)) {
-    // Forwarding IPv6 (services, NAT, DR, TUN) comes with the next round.
-    count(Counter.DROP_NOT_FOR_US);
-    return;
   }
   let proto = ipv6UpperProto;
   let off = ipv6UpperOffset;
   let l4len = IPV6_HEADER_LEN + ipv6PayloadLen(ip) - off;
+  if (!multicast) {
+    // IPv6 services (NAT, DR) and their replies: engine/forward6.ts.
+    if (forward6(frame, l2len, ip, ip + off, l4len, proto, ifindex)) return;
+    if (!ipv6IsOurs(dst) && !(proto == NH_ICMPV6 && isVip6(dst))) {
+      count(isVip6(dst) && (proto == Proto.TCP || proto == Proto.UDP) ? Counter.DROP_NO_SERVICE : Counter.DROP_NOT_FOR_US);
+      return;
+    }
+  }
   if (proto == NH_ICMPV6) { handleIcmpv6(frame, l2len, ip, ip + off, l4len, ifindex, multicast); return; }
-  // No IPv6 services yet: a TCP or UDP port of ours has nothing behind it.
+  // A TCP or UDP port of ours no IPv6 service has.
   count(proto == Proto.TCP || proto == Proto.UDP ? Counter.DROP_NO_SERVICE : Counter.DROP_UNSUPPORTED_PROTOCOL);
 }
 
@@ -84,7 +91,8 @@ function neighbourSolicitation(frame: usize, l2len: u32, ip: usize, icmp: usize,
   // group and carry no source link-layer address (there is no address to bind it to).
   if (dad && (ndpSourceLinkLayer != 0 || !ipv6IsSolicitedNode(ipv6Dst(ip)))) { count(Counter.DROP_NDP_BAD_UNSPECIFIED_SOURCE); return; }
   // ndisc_recv_ns: the target must be an address of the interface the solicitation came in on.
-  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
+  // The VIPs of IPv6 services are answered for too, as the IPv4 path answers ARP for them.
+  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp)) && !isVip6(ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
   // 7.2.3: the solicitor's link-layer address, when it gave one, goes into the table (STALE).
   if (!dad && ndpSourceLinkLayer != 0) neigh6LearnFromSolicitation(src, icmp + ndpSourceLinkLayer, ifindex);
   let target = addrScratch;

@@ -63,10 +63,14 @@ import { scratchTake, txPush } from "../engine/tx";
 @inline const N_PROBES: usize = NeighField.PROBES;
 
 @inline export const QUEUE_SLOTS: u32 = 64;
-@inline const Q_SIZE: usize = 16;
+// Queue entry: state u32 | IPv4 next hop u32 | length u32 | ifindex u32 | IPv6 next hop [16]
+// (neigh6.ts parks IPv6 frames in the same slots, state Q_WAITING6).
+@inline const Q_SIZE: usize = 32;
 @inline const Q_FREE: u32 = 0;
 @inline const Q_WAITING: u32 = 1;
 @inline const Q_IN_FLIGHT: u32 = 2;
+@inline export const Q_WAITING6: u32 = 3;
+@inline export const Q_ADDR6: usize = 16;
 const queueMeta: usize = memory.data(<i32>(Q_SIZE * <usize>QUEUE_SLOTS));
 let queueWaiting: u32 = 0;
 
@@ -271,27 +275,61 @@ function neighTimer(e: usize, st: u8): void {
   if (ifaceExists(ifindex)) neighSendRequest(load<u32>(e, N_IP), ifindex, e + N_MAC);
 }
 
-@inline function queueMetaAt(i: u32): usize { return queueMeta + <usize>i * Q_SIZE; }
-@inline function queueFrameAt(i: u32): usize {
+@inline export function queueMetaAt(i: u32): usize { return queueMeta + <usize>i * Q_SIZE; }
+@inline export function queueFrameAt(i: u32): usize {
   return queueBase + <usize>i * <usize>slotSize + <usize>Abi.HEADROOM;
 }
 
-/** Park a frame (its Ethernet header still to be addressed) until nextHop resolves. */
-export function neighEnqueue(frame: usize, len: u32, ifindex: u32, nextHop: u32): bool {
+/** Copy a frame into a free queue slot as waiting (state), for ifindex: its meta entry,
+ *  or 0 if the queue is full. */
+export function queueClaim(frame: usize, len: u32, ifindex: u32, state: u32): usize {
   for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
     let m = queueMetaAt(i);
     if (load<u32>(m) != Q_FREE) continue;
     // In vnet mode the frame's virtio-net header (just before it) travels with it.
     if (vnet) memory.copy(queueFrameAt(i) - VNET_HDR_LEN, frame - VNET_HDR_LEN, len + <u32>VNET_HDR_LEN);
     else memory.copy(queueFrameAt(i), frame, len);
-    store<u32>(m, Q_WAITING, 0);
-    store<u32>(m, nextHop, 4);
+    store<u32>(m, state, 0);
     store<u32>(m, len, 8);
     store<u32>(m, ifindex, 12);
     queueWaiting++;
-    return true;
+    return m;
   }
-  return false;
+  return 0;
+}
+
+/** Send waiting queue entry i to mac (its next hop resolved). */
+export function queueSend(i: u32, mac: usize): void {
+  let m = queueMetaAt(i);
+  let f = queueFrameAt(i);
+  let ifindex = load<u32>(m, 12);
+  ethSetAddresses(f, mac, ifaceMac(ifindex));
+  queueWaiting--;
+  if (txPush(f, load<u32>(m, 8), ifindex)) {
+    store<u32>(m, Q_IN_FLIGHT, 0);
+    count(Counter.QUEUE_RELEASED);
+  } else {
+    store<u32>(m, Q_FREE, 0);
+    count(Counter.QUEUE_DROPPED);
+  }
+}
+
+/** Drop waiting queue entry i (its next hop failed). */
+export function queueDrop(i: u32): void {
+  store<u32>(queueMetaAt(i), Q_FREE, 0);
+  queueWaiting--;
+  count(Counter.QUEUE_DROPPED);
+}
+
+/** Frames waiting in the queue, of both families. */
+export function queueWaitingCount(): u32 { return queueWaiting; }
+
+/** Park a frame (its Ethernet header still to be addressed) until nextHop resolves. */
+export function neighEnqueue(frame: usize, len: u32, ifindex: u32, nextHop: u32): bool {
+  let m = queueClaim(frame, len, ifindex, Q_WAITING);
+  if (m == 0) return false;
+  store<u32>(m, nextHop, 4);
+  return true;
 }
 
 /** Send the frames waiting for ip, now that e resolves it. */
@@ -300,17 +338,7 @@ function neighReleaseQueued(ip: u32, e: usize): void {
   for (let i: u32 = 0; i < QUEUE_SLOTS; i++) {
     let m = queueMetaAt(i);
     if (load<u32>(m) != Q_WAITING || load<u32>(m, 4) != ip) continue;
-    let f = queueFrameAt(i);
-    let ifindex = load<u32>(m, 12);
-    ethSetAddresses(f, e + N_MAC, ifaceMac(ifindex));
-    queueWaiting--;
-    if (txPush(f, load<u32>(m, 8), ifindex)) {
-      store<u32>(m, Q_IN_FLIGHT, 0);
-      count(Counter.QUEUE_RELEASED);
-    } else {
-      store<u32>(m, Q_FREE, 0);
-      count(Counter.QUEUE_DROPPED);
-    }
+    queueSend(i, e + N_MAC);
   }
 }
 
@@ -345,11 +373,7 @@ export function neighTick(): void {
         if (ifaceExists(load<u32>(m, 12))) neighSendRequest(ip, load<u32>(m, 12));
       }
     }
-    if (failed) {
-      store<u32>(m, Q_FREE, 0);
-      queueWaiting--;
-      count(Counter.QUEUE_DROPPED);
-    }
+    if (failed) queueDrop(i);
   }
 }
 

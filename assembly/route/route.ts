@@ -165,6 +165,63 @@ export function ipv6IsOurs(a: usize): bool {
   return false;
 }
 
+/** True if the first prefixLen bits of the addresses at a and b agree. */
+export function ipv6PrefixMatch(a: usize, b: usize, prefixLen: u32): bool {
+  let full = prefixLen >>> 3;
+  for (let i: u32 = 0; i < full; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  let rest = prefixLen & 7;
+  if (rest == 0) return true;
+  let m = <u32>(0xff00 >>> rest) & 0xff;
+  return ((<u32>load<u8>(a + full) ^ <u32>load<u8>(b + full)) & m) == 0;
+}
+
+/** The address interface ifindex solicits dst from (RFC 4861 7.2.2: one of the interface's
+ *  addresses): its global address whose prefix holds dst, else its link-local address. */
+export function ipv6SourceFor(ifindex: u32, dst: usize): usize {
+  for (let k: u32 = 1; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+    let s = ipv6Slot(ifindex, k);
+    if (ipv6SlotUsed(s) && ipv6PrefixMatch(s, dst, ipv6SlotPrefixLen(s))) return s;
+  }
+  return ipv6Slot(ifindex, 0);
+}
+
+/** The IPv6 default gateway (a router on a link: RFC 4861 6.3.6's default router list, of
+ *  one configured entry) and its interface; ifindex -1: none. */
+const ipv6Gateway: usize = memory.data(16);
+let ipv6GatewayIf: i32 = -1;
+/** Set (ifindex >= 0) or clear (ifindex < 0) the IPv6 default gateway w0..w3. False if the
+ *  interface does not exist or the address is multicast or unspecified. */
+export function ipv6SetGateway(w0: u32, w1: u32, w2: u32, w3: u32, ifindex: i32): bool {
+  if (ifindex < 0) { ipv6GatewayIf = -1; return true; }
+  if (!ifaceExists(<u32>ifindex) || (w0 & 0xff) == 0xff || (w0 | w1 | w2 | w3) == 0) return false;
+  store<u32>(ipv6Gateway, w0); store<u32>(ipv6Gateway, w1, 4); store<u32>(ipv6Gateway, w2, 8); store<u32>(ipv6Gateway, w3, 12);
+  ipv6GatewayIf = ifindex;
+  return true;
+}
+/** What ipv6NextHop found: the address to resolve (the destination itself when on-link, else the gateway). */
+export let ipv6NextHopAddr: usize = 0;
+/** The interface towards dst and, in ipv6NextHopAddr, the next hop: on-link by a prefix of
+ *  the director's, else the default gateway; -1 if neither (no route). */
+export function ipv6NextHop(dst: usize): i32 {
+  let i = ipv6OnLinkIface(dst);
+  if (i >= 0) { ipv6NextHopAddr = dst; return i; }
+  if (ipv6GatewayIf >= 0 && ifaceExists(<u32>ipv6GatewayIf)) { ipv6NextHopAddr = ipv6Gateway; return ipv6GatewayIf; }
+  return -1;
+}
+
+/** The interface with a global IPv6 prefix on which dst lies (on-link, RFC 4861 5.2: the
+ *  engine keeps no IPv6 routes yet, so a v6 real server or client must be on a link), or -1. */
+export function ipv6OnLinkIface(dst: usize): i32 {
+  for (let i: u32 = 0; i < <u32>Abi.MAX_INTERFACES; i++) {
+    if (!ifaceExists(i)) continue;
+    for (let k: u32 = 1; k < <u32>Abi.MAX_IPV6_ADDRESSES; k++) {
+      let s = ipv6Slot(i, k);
+      if (ipv6SlotUsed(s) && ipv6PrefixMatch(s, dst, ipv6SlotPrefixLen(s))) return <i32>i;
+    }
+  }
+  return -1;
+}
+
 /** True if low24 (the last three bytes of a solicited-node group, as load<u32>(group, 12)
  *  >>> 8 sees them) matches an address of interface ifindex: the groups it has joined. */
 export function ipv6IfaceJoined(ifindex: u32, low24: u32): bool {

@@ -17,7 +17,7 @@
 // connections point to it; re-adding the same address and port revives it.
 
 import { DestField, DestFlag, Err, Fwd, Sched, ServiceField, Stat, Abi } from "../abi";
-import { routeIsOnLink, routeLookup } from "../route/route";
+import { ipv6OnLinkIface, routeIsOnLink, routeLookup } from "../route/route";
 import { markCovers, markRuleCount } from "./mark";
 import { arenaCanTake, arenaGive, arenaTake, CLASS_NONE, schedTableClass } from "../sched/arena";
 import { bswap32 } from "../wire/bytes";
@@ -32,6 +32,8 @@ import { bswap32 } from "../wire/bytes";
 @inline const SVC_USED: u8 = 1;
 /** IP_VS_SVC_F_ONEPACKET (ipvsadm -o): every UDP datagram is scheduled on its own. */
 @inline const SVC_ONEPACKET: u8 = 2;
+/** An IPv6 service (ServiceField.VADDR6 holds its VIP). */
+@inline export const SVC_V6: u8 = 4;
 
 export let svcBase: usize = 0;
 export let svcStatsBase: usize = 0;
@@ -41,6 +43,8 @@ export let destStatsBase: usize = 0;
 export let maxDests: u32 = 0;
 let svcHashBase: usize = 0;
 let svcHashMask: u32 = 0;
+/** The IPv6 services' hash (same size and probing as svcHashBase's, keyed by the fold). */
+let svc6HashBase: usize = 0;
 /** The VIP set (isVip): open addressing, 8-byte entries (address, services using it). */
 let vipHashBase: usize = 0;
 let vipHashMask: u32 = 0;
@@ -52,8 +56,9 @@ let destHashMask: u32 = 0;
 let svcFreeHeap: usize = 0;
 let svcFreeCount: u32 = 0;
 let svcFresh: u32 = 0;
-/** Services in use. */
+/** Services in use; of them IPv6 ones. */
 export let serviceCount: u32 = 0;
+export let services6: u32 = 0;
 /** Freed real-server records as a FIFO ring (a freed record is reused as late as possible,
  *  as the next-fit scan it replaces did); records from destFresh on were never used. */
 let destFreeRing: usize = 0;
@@ -75,7 +80,7 @@ export let destsInUse: u32 = 0;
 
 /** Bytes of the indexes serviceLayout keeps at `index` (hashes, free lists). */
 export function serviceIndexBytes(nSvc: u32, nDest: u32): u64 {
-  return <u64>svcHashSlots(nSvc) * 4 + <u64>svcHashSlots(nSvc) * 8 + <u64>destHashSlots(nDest) * 4 + <u64>nSvc * 4 + <u64>nDest * 4;
+  return <u64>svcHashSlots(nSvc) * 8 + <u64>svcHashSlots(nSvc) * 8 + <u64>destHashSlots(nDest) * 4 + <u64>nSvc * 4 + <u64>nDest * 4;
 }
 
 export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: usize, destStats: usize, nDest: u32, index: usize): void {
@@ -83,12 +88,13 @@ export function serviceLayout(svcs: usize, svcStats: usize, nSvc: u32, dests: us
   destBase = dests; destStatsBase = destStats; maxDests = nDest;
   let at = index;
   svcHashBase = at; svcHashMask = svcHashSlots(nSvc) - 1; at += <usize>svcHashSlots(nSvc) * 4;
+  svc6HashBase = at; at += <usize>svcHashSlots(nSvc) * 4;
   vipHashBase = at; vipHashMask = svcHashSlots(nSvc) - 1; at += <usize>svcHashSlots(nSvc) * 8;
   destHashBase = at; destHashMask = destHashSlots(nDest) - 1; at += <usize>destHashSlots(nDest) * 4;
   svcFreeHeap = at; at += <usize>nSvc * 4;
   destFreeRing = at;
   memory.fill(svcHashBase, 0, destFreeRing - svcHashBase);
-  svcFreeCount = 0; svcFresh = 0; serviceCount = 0;
+  svcFreeCount = 0; svcFresh = 0; serviceCount = 0; services6 = 0;
   destFreeFirst = 0; destFreeCount = 0; destFresh = 0; destsInUse = 0;
   portZeroServices = 0; lingeringDests = 0;
 }
@@ -146,6 +152,29 @@ export let portZeroServices: u32 = 0;
   }
 }
 
+/** IPVS's fold of an IPv6 address into 32 bits (ip_vs_svc_hashkey, ip_vs_sh_hashkey,
+ *  ip_vs_mh_hashkey: ip6[0]^ip6[1]^ip6[2]^ip6[3], each word in network order as stored). */
+@inline export function ipv6Fold(a: usize): u32 {
+  return load<u32>(a) ^ load<u32>(a, 4) ^ load<u32>(a, 8) ^ load<u32>(a, 12);
+}
+@inline export function svcIsV6(s: u32): bool { return (load<u8>(svcRec(s), ServiceField.FLAGS) & SVC_V6) != 0; }
+@inline export function destAddr6(d: u32): usize { return destRec(d) + DestField.ADDR6; }
+
+/** The IPv6 service for (proto, the address at a, vport), or NONE. */
+export function svcFind6(proto: u32, a: usize, vport: u32): u32 {
+  let fold = ipv6Fold(a);
+  let i = svcHash(proto, fold, vport);
+  while (true) {
+    let v = load<u32>(svc6HashBase + (<usize>i << 2));
+    if (v == 0) return NONE;
+    let r = svcRec(v - 1);
+    if (load<u32>(r, ServiceField.VADDR) == fold && <u32>load<u16>(r, ServiceField.VPORT) == vport &&
+        <u32>load<u8>(r, ServiceField.PROTO) == proto && load<u64>(r, ServiceField.VADDR6) == load<u64>(a) &&
+        load<u64>(r, ServiceField.VADDR6 + 8) == load<u64>(a, 8)) return v - 1;
+    i = (i + 1) & svcHashMask;
+  }
+}
+
 /** Linear probing with backward-shift deletion (Knuth 6.4, algorithm R): a deleted entry's
  *  followers move back into the gap, so the table never fills with tombstones and a lookup
  *  after any churn probes as far as one in a table built afresh (tombstones would make
@@ -172,6 +201,16 @@ function svcHashHome(at: usize): u32 {
   return svcHash(<u32>load<u8>(r, ServiceField.PROTO), load<u32>(r, ServiceField.VADDR), <u32>load<u16>(r, ServiceField.VPORT));
 }
 
+function svc6HashInsert(s: u32): void {
+  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
+  while (load<u32>(svc6HashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
+  store<u32>(svc6HashBase + (<usize>i << 2), s + 1);
+}
+function svc6HashRemove(s: u32): void {
+  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
+  while (load<u32>(svc6HashBase + (<usize>i << 2)) != s + 1) i = (i + 1) & svcHashMask;
+  shiftBack(svc6HashBase, svcHashMask, i, 2, svcHashHome);
+}
 function svcHashInsert(s: u32): void {
   let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
   while (load<u32>(svcHashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
@@ -349,6 +388,112 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
   return <i32>s;
 }
 
+/** Add an IPv6 TCP or UDP service on the address w0..w3 (each the little-endian load of
+ *  four network-order bytes) and vport; its index, or -Err. Not yet: port 0 (it needs
+ *  persistence, which is IPv4-only so far) and firewall marks (protocol 0). */
+export function svcAdd6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u32, sched: u32): i32 {
+  if (sched >= <u32>Sched.COUNT || (proto != 6 && proto != 17) || vport == 0) return -Err.BAD_ARGUMENT;
+  let a = addr6Scratch;
+  store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
+  if (svcFind6(proto, a, vport) != NONE) return -Err.EXISTS;
+  if (serviceCount >= maxServices || !arenaCanTake(schedTableClass(sched))) return -Err.FULL;
+  if (!vip6Ref(a)) return -Err.FULL;
+  let s = svcFreeCount != 0 ? svcFreePop() : svcFresh++;
+  let r = svcRec(s);
+  memory.fill(r, 0, <usize>ServiceField.SIZE);
+  memory.fill(svcStats(s), 0, <usize>Stat.SIZE);
+  store<u32>(r, ipv6Fold(a), ServiceField.VADDR);
+  store<u64>(r, load<u64>(a), ServiceField.VADDR6);
+  store<u64>(r, load<u64>(a, 8), ServiceField.VADDR6 + 8);
+  store<u16>(r, <u16>vport, ServiceField.VPORT);
+  store<u8>(r, <u8>proto, ServiceField.PROTO);
+  store<u32>(r, NONE, ServiceField.DEST_HEAD);
+  store<u32>(r, NONE, SVC_SCHED_CURSOR);
+  store<u32>(r, 0xffffffff, ServiceField.NETMASK);
+  takeSchedTable(s, sched);
+  store<u8>(r, SVC_USED | SVC_V6, ServiceField.FLAGS);
+  store<u8>(r, <u8>sched, ServiceField.SCHED);
+  svc6HashInsert(s);
+  services6++;
+  serviceCount++;
+  onDestsChanged(s);
+  return <i32>s;
+}
+const addr6Scratch: usize = memory.data(16);
+
+// The IPv6 VIP set: open addressing over VIP6_SLOTS entries of 32 bytes (services using
+// the address u32 at 0, 0: empty; the address at 16), so that NDP answers and the checks of
+// packets to no service cost one probe sequence, not a scan, whatever an attacker sends.
+@inline export const VIP6_SLOTS: u32 = 8192;
+/** Distinct IPv6 VIPs the set holds (half its slots). */
+@inline export const MAX_VIPS6: u32 = VIP6_SLOTS / 2;
+@inline const VIP6_ENTRY_SHIFT: u32 = 5;
+let vip6Base: usize = 0;
+let vip6Distinct: u32 = 0;
+/** Bytes of the IPv6 VIP set (init places it). */
+export function vip6Bytes(): u64 { return <u64>VIP6_SLOTS << VIP6_ENTRY_SHIFT; }
+export function vip6Layout(base: usize): void {
+  vip6Base = base;
+  memory.fill(base, 0, <usize>VIP6_SLOTS << VIP6_ENTRY_SHIFT);
+  vip6Distinct = 0;
+}
+@inline function vip6Home(a: usize): u32 {
+  let h = (load<u32>(a) * 0x9e3779b1) ^ (load<u32>(a, 4) * 0x85ebca77) ^ (load<u32>(a, 8) * 0xc2b2ae3d) ^ (load<u32>(a, 12) * 0x27d4eb2f);
+  return (h ^ (h >>> 15)) & (VIP6_SLOTS - 1);
+}
+@inline function vip6Slot(i: u32): usize { return vip6Base + (<usize>i << VIP6_ENTRY_SHIFT); }
+function vip6HashHome(at: usize): u32 { return vip6Home(at + 16); }
+/** The entry of the address at a, or 0. */
+function vip6Entry(a: usize): usize {
+  let i = vip6Home(a);
+  while (true) {
+    let e = vip6Slot(i);
+    if (load<u32>(e) == 0) return 0;
+    if (load<u64>(e, 16) == load<u64>(a) && load<u64>(e, 24) == load<u64>(a, 8)) return e;
+    i = (i + 1) & (VIP6_SLOTS - 1);
+  }
+}
+/** One more service on the address at a; false if the set is full (MAX_VIPS6 addresses). */
+function vip6Ref(a: usize): bool {
+  let e = vip6Entry(a);
+  if (e != 0) { store<u32>(e, load<u32>(e) + 1); return true; }
+  if (vip6Distinct >= MAX_VIPS6) return false;
+  let i = vip6Home(a);
+  while (load<u32>(vip6Slot(i)) != 0) i = (i + 1) & (VIP6_SLOTS - 1);
+  e = vip6Slot(i);
+  store<u32>(e, 1);
+  store<u64>(e, load<u64>(a), 16);
+  store<u64>(e, load<u64>(a, 8), 24);
+  vip6Distinct++;
+  return true;
+}
+function vip6Unref(a: usize): void {
+  let e = vip6Entry(a);
+  if (e == 0) return;
+  let n = load<u32>(e);
+  if (n > 1) { store<u32>(e, n - 1); return; }
+  vip6Distinct--;
+  shiftBack(vip6Base, VIP6_SLOTS - 1, <u32>((e - vip6Base) >>> VIP6_ENTRY_SHIFT), VIP6_ENTRY_SHIFT, vip6HashHome);
+}
+
+/** True if the address at a is one of an IPv6 service's VIPs. */
+export function isVip6(a: usize): bool {
+  return services6 != 0 && vip6Entry(a) != 0;
+}
+
+/** True if low24 (a solicited-node group's last three bytes, as load<u32>(group, 12) >>> 8
+ *  sees them) is that of an IPv6 service's VIP: the groups the director joins for them.
+ *  A scan of the set (8,192 slots), only for frames to a solicited-node group no interface
+ *  address has joined. */
+export function vip6Joined(low24: u32): bool {
+  if (services6 == 0) return false;
+  for (let i: u32 = 0; i < VIP6_SLOTS; i++) {
+    let e = vip6Slot(i);
+    if (load<u32>(e) != 0 && (load<u32>(e, 28) >>> 8) == low24) return true;
+  }
+  return false;
+}
+
 /** Change a service's scheduler (its scheduler state starts afresh, as in IPVS). */
 export function svcEdit(s: u32, sched: u32): i32 {
   if (!svcUsed(s) || sched >= <u32>Sched.COUNT) return -Err.BAD_ARGUMENT;
@@ -385,6 +530,8 @@ export function svcSetSchedFlags(s: u32, flags: u32): i32 {
  *  netmask in network byte order. Existing templates live out their time, as in IPVS. */
 export function svcSetPersistence(s: u32, timeoutS: u32, netmask: u32): i32 {
   if (!svcUsed(s)) return -Err.NOT_FOUND;
+  // Persistence templates are IPv4 connections so far.
+  if (svcIsV6(s) && timeoutS != 0) return -Err.BAD_ARGUMENT;
   // IPVS refuses a port-zero service that is not persistent (a firewall-mark one may be).
   if (timeoutS == 0 && svcPort(s) == 0 && load<u8>(svcRec(s), ServiceField.PROTO) != 0) return -Err.BAD_ARGUMENT;
   let r = svcRec(s);
@@ -407,8 +554,11 @@ export function svcDelete(s: u32): i32 {
   }
   let r = svcRec(s);
   onSchedulerLeft(s, svcSched(s));
-  svcHashRemove(s);
-  if (svcProto(s) != 0) vipUnref(svcVaddr(s));
+  if (svcIsV6(s)) { svc6HashRemove(s); services6--; vip6Unref(svcRec(s) + ServiceField.VADDR6); }
+  else {
+    svcHashRemove(s);
+    if (svcProto(s) != 0) vipUnref(svcVaddr(s));
+  }
   arenaGive(schedTableClass(svcSched(s)), svcSchedTable(s));
   store<u32>(r, 0, ServiceField.SCHED_TABLE);
   store<u32>(r, NONE, ServiceField.DEST_HEAD);
@@ -455,6 +605,21 @@ export function destFind(s: u32, addr: u32, port: u32, lingering: bool): u32 {
   }
 }
 
+/** destFind for a real server of IPv6 service s at the address at a. */
+export function destFind6(s: u32, a: usize, port: u32, lingering: bool): u32 {
+  if (!svcUsed(s)) return NONE;
+  let fold = ipv6Fold(a);
+  let i = destKeyHash(s, fold, port);
+  while (true) {
+    let v = load<u32>(destHashBase + (<usize>i << 2));
+    if (v == 0) return NONE;
+    let d = v - 1;
+    if (destAddr(d) == fold && destPort(d) == port && destService(d) == s && load<u64>(destAddr6(d)) == load<u64>(a) &&
+        load<u64>(destAddr6(d), 8) == load<u64>(a, 8)) return destAvailable(d) != lingering ? d : NONE;
+    i = (i + 1) & destHashMask;
+  }
+}
+
 /** A free real-server record, or NONE. O(1). */
 function destAllocate(): u32 {
   if (destFresh < maxDests) return destFresh++;
@@ -474,13 +639,21 @@ function destRelease(d: u32): void {
 /** Real-server records free. O(1). */
 export function freeDestSlots(): u32 { return maxDests - destsInUse; }
 
-function validateDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32): i32 {
+function validateDest(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, addr6: usize = 0): i32 {
   if (weight < 0 || weight > 65535) return -Err.BAD_ARGUMENT;
   if (fwd != Fwd.MASQ && fwd != Fwd.DROUTE && fwd != Fwd.TUNNEL) return -Err.BAD_ARGUMENT;
   let vport = <u32>load<u16>(svcRec(s), ServiceField.VPORT);
   // DR and TUN cannot change the port: the packet reaches the server unchanged (a
   // firewall-mark service has no port of its own: ipvsadm does not check it).
   if (fwd != Fwd.MASQ && port != vport && load<u8>(svcRec(s), ServiceField.PROTO) != 0) return -Err.PORT_MISMATCH;
+  if (addr6 != 0) {
+    // IPv6: NAT and DR so far (ip6ip6 tunnels to come); ip_vs_ctl.c's dest checks: a
+    // unicast address, not link-local; the engine keeps no IPv6 routes, so on a link.
+    if (fwd == Fwd.TUNNEL) return -Err.BAD_ARGUMENT;
+    if (load<u8>(addr6) == 0xff || (load<u16>(addr6) & 0xc0ff) == 0x80fe || (load<u64>(addr6) | load<u64>(addr6, 8)) == 0) return -Err.BAD_ARGUMENT;
+    if (ipv6OnLinkIface(addr6) < 0) return fwd == Fwd.DROUTE ? -Err.NOT_ON_LINK : -Err.NO_ROUTE;
+    return Err.OK;
+  }
   if (fwd == Fwd.DROUTE) {
     if (!routeIsOnLink(addr)) return -Err.NOT_ON_LINK;
   } else if (!routeLookup(addr)) {
@@ -504,15 +677,29 @@ function destWrite(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u
   store<u32>(r, lthreshold, DestField.LTHRESHOLD);
 }
 
+/** Add a real server at IPv6 address w0..w3 to IPv6 service s; its index, or -Err. */
+export function destAdd6(s: u32, w0: u32, w1: u32, w2: u32, w3: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
+  if (!svcUsed(s)) return -Err.NOT_FOUND;
+  if (!svcIsV6(s)) return -Err.BAD_ARGUMENT;
+  let a = addr6Scratch;
+  store<u32>(a, w0); store<u32>(a, w1, 4); store<u32>(a, w2, 8); store<u32>(a, w3, 12);
+  return destAddAny(s, ipv6Fold(a), port, fwd, weight, uthreshold, lthreshold, a);
+}
+
 /** Add a real server to service s; returns its index, or -Err. */
 export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
   if (!svcUsed(s)) return -Err.NOT_FOUND;
-  let e = validateDest(s, addr, port, fwd, weight);
+  if (svcIsV6(s)) return -Err.BAD_ARGUMENT;
+  return destAddAny(s, addr, port, fwd, weight, uthreshold, lthreshold, 0);
+}
+
+function destAddAny(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32, addr6: usize): i32 {
+  let e = validateDest(s, addr, port, fwd, weight, addr6);
   if (e != Err.OK) return e;
-  if (destFind(s, addr, port, false) != NONE) return -Err.EXISTS;
+  if ((addr6 != 0 ? destFind6(s, addr6, port, false) : destFind(s, addr, port, false)) != NONE) return -Err.EXISTS;
   // ServiceField.DEST_COUNT is a u16 (and mh/maglev scratch is sized for this many).
   if (<u32>load<u16>(svcRec(s), ServiceField.DEST_COUNT) >= <u32>Abi.MAX_SERVICE_REAL_SERVERS) return -Err.FULL;
-  let d = destFind(s, addr, port, true);
+  let d = addr6 != 0 ? destFind6(s, addr6, port, true) : destFind(s, addr, port, true);
   if (d != NONE) lingeringDests--; // it comes back with its connections
   else {
     d = destAllocate();
@@ -521,6 +708,10 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
     memory.fill(r, 0, <usize>DestField.SIZE);
     memory.fill(destStats(d), 0, <usize>Stat.SIZE);
     store<u32>(r, addr, DestField.ADDR);
+    if (addr6 != 0) {
+      store<u64>(r, load<u64>(addr6), DestField.ADDR6);
+      store<u64>(r, load<u64>(addr6, 8), DestField.ADDR6 + 8);
+    }
     store<u16>(r, <u16>port, DestField.PORT);
     store<u32>(r, s, DestField.SERVICE);
     destsInUse++;
@@ -528,7 +719,7 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
   }
   let r = destRec(d);
   destWrite(d, fwd, weight, uthreshold, lthreshold, true);
-  store<u8>(r, <u8>(DestFlag.USED | DestFlag.AVAILABLE), DestField.FLAGS);
+  store<u8>(r, <u8>(DestFlag.USED | DestFlag.AVAILABLE | (addr6 != 0 ? DestFlag.V6 : 0)), DestField.FLAGS);
   store<u32>(r, svcHead(s), DestField.NEXT);
   store<u32>(svcRec(s), d, ServiceField.DEST_HEAD);
   let sr = svcRec(s);
@@ -541,7 +732,7 @@ export function destAdd(s: u32, addr: u32, port: u32, fwd: u32, weight: i32, uth
 export function destEdit(d: u32, fwd: u32, weight: i32, uthreshold: u32, lthreshold: u32): i32 {
   if (!destUsed(d) || !destAvailable(d)) return -Err.NOT_FOUND;
   let s = destService(d);
-  let e = validateDest(s, destAddr(d), destPort(d), fwd, weight);
+  let e = validateDest(s, destAddr(d), destPort(d), fwd, weight, svcIsV6(s) ? destAddr6(d) : 0);
   if (e != Err.OK) return e;
   destWrite(d, fwd, weight, uthreshold, lthreshold, false);
   onDestsChanged(s);

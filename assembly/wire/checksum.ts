@@ -117,3 +117,12 @@ export function update16Zeroable(check: u32, oldWord: u32, newWord: u32, ptr: us
 export function transportChecksum6(src: usize, dst: usize, nextHeader: u32, l4: usize, len: u32): u32 {
   return ~fold(sum(l4, len, pseudoHeaderSum6(src, dst, nextHeader, len))) & 0xffff;
 }
+
+/** RFC 1624 for a 128-bit field (an IPv6 address in a pseudo-header) changing from the
+ *  16 bytes at oldAddr to those at newAddr (read before either is overwritten). */
+@inline export function update128(check: u32, oldAddr: usize, newAddr: usize): u32 {
+  check = update32(check, load<u32>(oldAddr), load<u32>(newAddr));
+  check = update32(check, load<u32>(oldAddr, 4), load<u32>(newAddr, 4));
+  check = update32(check, load<u32>(oldAddr, 8), load<u32>(newAddr, 8));
+  return update32(check, load<u32>(oldAddr, 12), load<u32>(newAddr, 12));
+}

@@ -20,6 +20,12 @@ export namespace Icmpv6Field {
 /** The smallest message Linux reads (struct icmp6hdr, icmpv6_rcv). */
 @inline export const ICMPV6_HEADER_LEN: u32 = <u32>Icmpv6Field.BODY + 4;
 
+/** Errors (RFC 4443 3): types below 128. */
+@inline export const ICMPV6_PACKET_TOO_BIG: u32 = 2;
+@inline export const ICMPV6_TIME_EXCEEDED: u32 = 3;
+@inline export const ICMPV6_CODE_HOP_LIMIT: u32 = 0;
+/** An error message carries as much of the offending packet as fits in 1280 bytes (RFC 4443 2.4 (c)). */
+@inline export const IPV6_MIN_MTU: u32 = 1280;
 @inline export const ICMPV6_ECHO_REQUEST: u32 = 128;
 @inline export const ICMPV6_ECHO_REPLY: u32 = 129;
 @inline export const ICMPV6_ROUTER_SOLICIT: u32 = 133;

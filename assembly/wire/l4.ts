@@ -1,7 +1,7 @@
 // What TCP and UDP share for load balancing: ports at offsets 0 and 2, and a checksum
 // that covers the pseudo-header, so NAT rewrites go through these helpers.
 
-import { update16, update32, udpNonZero } from "./checksum";
+import { update16, update32, update128, udpNonZero } from "./checksum";
 import { TcpField } from "./tcp";
 import { UdpField } from "./udp";
 import { Proto } from "../abi";
@@ -50,4 +50,27 @@ import { Proto } from "../abi";
   store<u16>(l4, <u16>newPort, 0);
   if (partial) l4UpdatePartialChecksum(l4, l4ChecksumOffset(proto), oldAddr, newAddr);
   else l4UpdateChecksum(l4, proto, l4ChecksumOffset(proto), oldAddr, newAddr, oldPort, newPort);
+}
+
+/** IPv6 NAT (ip_vs_nat_xmit_v6, the reply path's snat handler): the address at field
+ *  (16 bytes, in the IPv6 header) becomes the one at newAddr and the port at portOff
+ *  (0: source, 2: destination) becomes newPort, the TCP or UDP checksum updated for both
+ *  (RFC 1624 over the IPv6 pseudo-header; partial: only the address, as above). IPv6 UDP
+ *  always carries a checksum (RFC 8200 8.1), so no zero rule applies on the way in; a
+ *  computed 0 is still sent as 0xffff. */
+export function l4SetAddr6UpdatingChecksum(l4: usize, proto: u32, field: usize, newAddr: usize, portOff: usize, newPort: u32, partial: bool): void {
+  let csumOff = l4ChecksumOffset(proto);
+  let c = <u32>load<u16>(l4 + csumOff);
+  let oldPort = <u32>load<u16>(l4 + portOff);
+  if (partial) {
+    c = ~update128(~c & 0xffff, field, newAddr) & 0xffff;
+  } else {
+    c = update128(c, field, newAddr);
+    c = update16(c, oldPort, newPort);
+    if (proto == Proto.UDP) c = udpNonZero(c);
+  }
+  store<u16>(l4 + csumOff, <u16>c);
+  store<u16>(l4 + portOff, <u16>newPort);
+  store<u64>(field, load<u64>(newAddr));
+  store<u64>(field, load<u64>(newAddr, 8), 8);
 }

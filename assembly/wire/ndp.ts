@@ -71,3 +71,16 @@ export function naEmit(icmp: usize, flags: u32, target: usize, mac: usize): void
   store<u8>(icmp, 1, NdpField.OPTIONS + 1);
   copyMac(icmp + NdpField.OPTIONS + 2, mac);
 }
+
+/** Write a solicitation for target (16 bytes, not overlapping) with a source link-layer
+ *  address option holding mac (RFC 4861 4.3): NDP_MESSAGE_LEN + NDP_LL_OPTION_LEN bytes,
+ *  the checksum left to the caller. */
+export function nsEmit(icmp: usize, target: usize, mac: usize): void {
+  store<u32>(icmp, 135);
+  store<u32>(icmp, 0, NdpField.FLAGS);
+  store<u64>(icmp, load<u64>(target), NdpField.TARGET);
+  store<u64>(icmp, load<u64>(target, 8), NdpField.TARGET + 8);
+  store<u8>(icmp, <u8>NDP_OPT_SOURCE_LL, NdpField.OPTIONS);
+  store<u8>(icmp, 1, NdpField.OPTIONS + 1);
+  copyMac(icmp + NdpField.OPTIONS + 2, mac);
+}

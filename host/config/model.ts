@@ -8,7 +8,7 @@
 // operator set, nor a server one removed, unless the file itself changed that server.
 
 import { hostPort, IpvsadmError, Parsed, serverRefusal, serviceKey, type ServiceKey } from "./ipvsadm.js";
-import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
+import { ip6ServerRefusal, ip6ServiceRefusal } from "./features.js";
 import type { DirectorConfig, Pos, RealServerConfig, ServiceConfig } from "./director.js";
 import type { ServiceInfo } from "../engine/index.js";
 import { formatIp, IpAddr, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr } from "../engine/addr.js";
@@ -276,9 +276,8 @@ export const MIXED_WITH_SYNC = "the synchronization protocol is incompatible wit
 
 /** An IPv6 service, until the engine forwards IPv6 (features.ts). */
 function refuseIp6Service(svc: ServiceConfig | NonNullable<Parsed["service"]>): void {
-  if (!ENGINE_FORWARDS_IPV6 && typeof svc.vaddr !== "number") {
-    throw new IpvsadmError(ip6NotInEngine(`service ${svc.fwmark !== undefined ? `fwmark ${svc.fwmark} (IPv6)` : hostPort(svc.address, svc.port)}`), 255);
-  }
+  const why = ip6ServiceRefusal(svc, `service ${svc.fwmark !== undefined ? `fwmark ${svc.fwmark} (IPv6)` : hostPort(svc.address, svc.port)}`);
+  if (why) throw new IpvsadmError(why, 255);
 }
 
 /** What IPVS refuses of a real server for its service (serverRefusal), then an IPv6 one until
@@ -286,7 +285,7 @@ function refuseIp6Service(svc: ServiceConfig | NonNullable<Parsed["service"]>): 
 function refuseServer(svc: ServiceConfig, p: Parsed, syncRunning: boolean): void {
   const server = p.server!;
   const why = serverRefusal(svc.vaddr, server.daddr, p.method ?? "dr", syncRunning) ??
-    (!ENGINE_FORWARDS_IPV6 && typeof server.daddr !== "number" ? ip6NotInEngine(`real server ${hostPort(server.address, server.port ?? svc.port)}`) : undefined);
+    ip6ServerRefusal(svc.vaddr, server.daddr, p.method ?? "dr", `real server ${hostPort(server.address, server.port ?? svc.port)}`);
   if (why) throw new IpvsadmError(why, 255, false, why, "server-refused");
 }
 

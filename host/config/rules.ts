@@ -22,7 +22,7 @@ import {
 } from "../engine/index.js";
 import { ConnField } from "../engine/abi.js";
 import { parseIp, parsePrefix } from "../engine/addr.js";
-import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "./features.js";
+import { ip6ServerRefusal, ip6ServiceRefusal } from "./features.js";
 import { digitRun, hostPort, IpvsadmError, parseArgs, parseCommon, Parsed, scanAddrPort, scanned, TextNames } from "./ipvsadm.js";
 import {
   derivedMac, deviceName, interfaceAddress, interfaceIp6, ipv4Address, macAddress, markRuleWords, markValue, maglevServices, maglevTableSize, maxRealServers, metricsRealServers, maxServices, schedulerMemory, listenEndpoint, mhTableSize, mtu, onOff, routeDestination, MAX_SCRAPER_LINES, scraperAddress, SettingError, tableShare, tableSize, wholeNumber,
@@ -757,13 +757,13 @@ export function engineErrors(engine: Engine, cfg: DirectorConfig, routingUnsure 
     at(s.where, s.line, "-A", () => {
       checkPort(s.port);
       // Until the engine forwards IPv6 (features.ts), an IPv6 service is refused here, where it would reach it.
-      if (!ENGINE_FORWARDS_IPV6 && typeof s.vaddr !== "number") {
-        throw new AddressError(ip6NotInEngine(`service ${s.fwmark !== undefined ? `fwmark ${s.fwmark} (IPv6)` : hostPort(s.address, s.port)}`));
-      }
+      const why = ip6ServiceRefusal(s, `service ${s.fwmark !== undefined ? `fwmark ${s.fwmark} (IPv6)` : hostPort(s.address, s.port)}`);
+      if (why) throw new AddressError(why);
       index = engine.addService(s);
     });
     if (index >= 0) for (const r of s.realServers) at(r.where, r.line, "-a", () => {
-      if (!ENGINE_FORWARDS_IPV6 && typeof r.daddr !== "number") throw new AddressError(ip6NotInEngine(`real server ${hostPort(r.address, r.port)}`));
+      const why = ip6ServerRefusal(s.vaddr, r.daddr, r.method, `real server ${hostPort(r.address, r.port)}`);
+      if (why) throw new AddressError(why);
       engine.addRealServer(index, r);
     });
   }

@@ -6,7 +6,7 @@
 // scratch engine loaded with the file would have them), and room by the engine's sizes.
 
 import type { ChangeOp, ChangeOrigin, ChangeSet, DirectorParts, NeighbourSpec, Refusal, RouteSpec, ServiceRef } from "../engine/changes.js";
-import { ENGINE_FORWARDS_IPV6, ip6NotInEngine } from "../config/features.js";
+import { ip6NotInChangeSet, ip6ServerRefusal, ip6ServiceRefusal } from "../config/features.js";
 import { hostPort } from "../config/ipvsadm.js";
 import { ip4Of, type IpAddr, parsePrefix, type Prefix, type RealServerSpec, type ServiceSpec } from "../engine/index.js";
 import { ConfigError, devIndex, DirectorConfig, fileOf, onLinkIndex, Pos, positionsAside, RealServerConfig, ServiceConfig, syncKeyBytes, vrrpSpecs } from "../config/rules.js";
@@ -373,12 +373,23 @@ export function modelRefusals(cfg: DirectorConfig, set: ChangeSet, sizes: { maxS
   let addedServers = 0;
   for (const op of set.ops) {
     // Until the engine forwards IPv6 (config/features.ts), an IPv6 service or server stops here, at its word.
-    if (!ENGINE_FORWARDS_IPV6 && (op.op === "add-service" || op.op === "edit-service") && typeof op.service.vaddr !== "number") {
-      refuse(op.at, ip6NotInEngine(`service ${op.service.fwmark !== undefined ? `fwmark ${op.service.fwmark} (IPv6)` : hostPort(op.service.address, op.service.port)}`));
+    if (op.op === "add-service" || op.op === "edit-service") {
+      const why = ip6ServiceRefusal(op.service, `service ${op.service.fwmark !== undefined ? `fwmark ${op.service.fwmark} (IPv6)` : hostPort(op.service.address, op.service.port)}`);
+      if (why) { refuse(op.at, why); continue; }
+    }
+    if (op.op === "add-server" || op.op === "edit-server") {
+      const why = ip6ServerRefusal(undefined, op.server.daddr, op.server.method, `real server ${hostPort(op.server.address, op.server.port)}`);
+      if (why) { refuse(op.at, why); continue; }
+    }
+    // The change set's packing (host/engine/changes.ts) carries IPv4 words only so far: an
+    // IPv6 service is set up when the director starts, and a reload or a command that would
+    // add, change or remove one is refused at its word.
+    if ((op.op === "add-service" || op.op === "edit-service" || op.op === "delete-service") && typeof op.service.vaddr !== "number" && op.service.fwmark === undefined) {
+      refuse("at" in op ? op.at : undefined, ip6NotInChangeSet(`service ${hostPort(op.service.address, op.service.port)}`));
       continue;
     }
-    if (!ENGINE_FORWARDS_IPV6 && (op.op === "add-server" || op.op === "edit-server") && typeof op.server.daddr !== "number") {
-      refuse(op.at, ip6NotInEngine(`real server ${hostPort(op.server.address, op.server.port)}`));
+    if ((op.op === "add-server" || op.op === "edit-server" || op.op === "delete-server") && typeof op.server.daddr !== "number") {
+      refuse("at" in op ? op.at : undefined, ip6NotInChangeSet(`real server ${hostPort(op.server.address, op.server.port)}`));
       continue;
     }
     if (op.op === "add-service") addedServices++;

@@ -10,10 +10,10 @@
 //    These validate and throw EngineError with a readable message; nothing changes on error.
 
 import {
-  Abi, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Neigh6Field, NeighField, NeighState, Proto, Region, RxDesc, Sched,
+  Abi, Conn6Field, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Neigh6Field, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { formatIp, ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -316,6 +316,8 @@ export const MH_TABLE_SIZES = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 6
 export const DEFAULT_MH_TABLE_SIZE = 4093;
 /** ServiceField.FLAGS bit of one-packet scheduling (svc/service.ts SVC_ONEPACKET). */
 const SERVICE_ONE_PACKET = 2;
+/** ServiceField.FLAGS: an IPv6 service (svc/service.ts SVC_V6). */
+const SERVICE_V6 = 4;
 /** Entries of a maglev table by default (the paper's and Katran's M, a prime). */
 export const MAGLEV_M = 65537;
 /** Whether n may be maglev's M: a prime from 251 to 1048573. */
@@ -327,7 +329,7 @@ export function isMaglevTableSize(n: number): boolean {
 export const DEFAULT_MAX_REAL_SERVERS = 8192;
 /** Engine memory per service and per real-server record, whatever their scheduler (records,
  *  statistics, hashes at most half full, free lists): assembly/index.ts init's layout. */
-export const BYTES_PER_SERVICE = ServiceField.SIZE + Stat.SIZE + 4 * 2 + 8 * 2 + 4;
+export const BYTES_PER_SERVICE = ServiceField.SIZE + Stat.SIZE + 4 * 2 + 4 * 2 + 8 * 2 + 4; // the IPv4 and the IPv6 service hashes, the VIP set
 export const BYTES_PER_REAL_SERVER = DestField.SIZE + Stat.SIZE + 4 * 2 + 4;
 /** Bytes one scheduler table takes from the arena (u32 entries, rounded to 64). */
 export function schedulerTableBytes(scheduler: string, o: { mhTableSize?: number; maglevTableSize?: number } = {}): number {
@@ -361,8 +363,9 @@ function check(code: number, what: string, full?: string): number {
  *  and IPVS's refusals, in their words) and in wire order. */
 export interface ServiceArgs {
   protocol: number;
-  /** The VIP, or the mark (markToWire) of a firewall-mark service. */
-  address: number;
+  /** The VIP (IPv4 wire word, or an IPv6 address's four words), or the mark (markToWire)
+   *  of a firewall-mark service. */
+  address: IpAddr;
   port: number;
   sched: number;
   persistence?: [timeout: number, netmask: number];
@@ -378,7 +381,7 @@ export function serviceArgs(spec: ServiceSpec): ServiceArgs {
   if (spec.fwmark === undefined && spec.port === 0 && !spec.persistence) throw new EngineError("Zero port specified for non-persistent service", Err.BAD_ARGUMENT);
   const persistence = spec.persistence && persistenceArgs(spec.persistence);
   const fw = spec.fwmark !== undefined;
-  return { protocol: fw ? 0 : PROTO_CODE[spec.protocol], address: fw ? markToWire(spec.fwmark!) : ip4Of(spec.vaddr), port: fw ? 0 : portToWire(spec.port),
+  return { protocol: fw ? 0 : PROTO_CODE[spec.protocol], address: fw ? markToWire(spec.fwmark!) : typeof spec.vaddr === "number" ? spec.vaddr >>> 0 : spec.vaddr, port: fw ? 0 : portToWire(spec.port),
     sched, persistence, schedFlags: spec.schedFlags ?? 0, onePacket: spec.onePacket ?? false };
 }
 
@@ -789,7 +792,9 @@ export class Engine {
   /** addService with its arguments checked and in wire order already (serviceArgs): the
    *  start set's packed services (start.ts) come this way, without a string to parse. */
   addServiceWith(a: ServiceArgs, name: () => string): number {
-    const code = this.exports.addService(a.protocol, a.address, a.port, a.sched);
+    const v = a.address;
+    const code = typeof v === "number" ? this.exports.addService(a.protocol, v, a.port, a.sched)
+      : this.exports.addServiceV6(a.protocol, v[0] >>> 0, v[1] >>> 0, v[2] >>> 0, v[3] >>> 0, a.port, a.sched);
     const index = code < 0 ? check(code, name(), this.fullText(a.sched, true)) : code;
     if (a.persistence) check(this.exports.setPersistence(index, a.persistence[0], a.persistence[1]), `service ${index}`);
     if (a.schedFlags) check(this.exports.setSchedFlags(index, a.schedFlags), `service ${index} scheduler flags`);
@@ -888,8 +893,10 @@ export class Engine {
   }
 
   findService(protocol: Protocol, address: string, port: number, fwmark?: number): number | undefined {
+    const a = fwmark !== undefined ? 0 : parseIp(address);
     const r = fwmark !== undefined ? this.exports.findService(0, markToWire(fwmark), 0)
-      : this.exports.findService(PROTO_CODE[protocol], ipToWire(address), portToWire(port));
+      : typeof a === "number" ? this.exports.findService(PROTO_CODE[protocol], a, portToWire(port))
+      : this.exports.findServiceV6(PROTO_CODE[protocol], a[0] >>> 0, a[1] >>> 0, a[2] >>> 0, a[3] >>> 0, portToWire(port));
     return r >= 0 ? r : undefined;
   }
 
@@ -911,12 +918,14 @@ export class Engine {
   addRealServer(service: number, spec: RealServerText): number {
     checkPort(spec.port);
     const [fwd, w, u, l] = destArgs(spec);
-    return this.addRealServerWith(service, ip4Of(spec.daddr ?? ipToWire(spec.address)), portToWire(spec.port), fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
+    const address: IpAddr = spec.daddr !== undefined ? (typeof spec.daddr === "number" ? spec.daddr >>> 0 : spec.daddr) : parseIp(spec.address);
+    return this.addRealServerWith(service, address, portToWire(spec.port), fwd, w, u, l, () => `real server ${spec.address}:${spec.port}`);
   }
 
   /** addRealServer with its arguments checked and in wire order already (destArgs). */
-  addRealServerWith(service: number, address: number, port: number, fwd: number, w: number, u: number, l: number, name: () => string): number {
-    const code = this.exports.addDest(service, address, port, fwd, w, u, l);
+  addRealServerWith(service: number, address: IpAddr, port: number, fwd: number, w: number, u: number, l: number, name: () => string): number {
+    const code = typeof address === "number" ? this.exports.addDest(service, address, port, fwd, w, u, l)
+      : this.exports.addDestV6(service, address[0] >>> 0, address[1] >>> 0, address[2] >>> 0, address[3] >>> 0, port, fwd, w, u, l);
     if (code >= 0) return code;
     const inService = service >= 0 && service < this.maxServices ? this.dv.getUint16(this.region[Region.SERVICES] + service * ServiceField.SIZE + ServiceField.DEST_COUNT, true) : 0;
     return check(code, name(), inService >= Abi.MAX_SERVICE_REAL_SERVERS
@@ -951,7 +960,9 @@ export class Engine {
   }
 
   findRealServer(service: number, address: string, port: number): number | undefined {
-    const r = this.exports.findDest(service, ipToWire(address), portToWire(port));
+    const a = parseIp(address);
+    const r = typeof a === "number" ? this.exports.findDest(service, a, portToWire(port))
+      : this.exports.findDestV6(service, a[0] >>> 0, a[1] >>> 0, a[2] >>> 0, a[3] >>> 0, portToWire(port));
     return r >= 0 ? r : undefined;
   }
 
@@ -965,7 +976,7 @@ export class Engine {
     const flags = this.u8[r + DestField.FLAGS];
     return {
       index: d,
-      address: wireToIp(this.dv.getUint32(r + DestField.ADDR, true)),
+      address: flags & DestFlag.V6 ? formatIp(this.words6(r + DestField.ADDR6)) : wireToIp(this.dv.getUint32(r + DestField.ADDR, true)),
       port: wireToPort(this.dv.getUint16(r + DestField.PORT, true)),
       method: METHOD_NAME[this.u8[r + DestField.FWD]],
       weight: this.dv.getInt32(r + DestField.WEIGHT, true),
@@ -1077,6 +1088,37 @@ export class Engine {
     return this.dv.getUint32(this.region[Region.DESTS] + d * DestField.SIZE + DestField.NEXT, true);
   }
 
+  /** The four words of the IPv6 address at byte p of the engine's memory. */
+  private words6(p: number): Ip6Words {
+    return [this.dv.getUint32(p, true), this.dv.getUint32(p + 4, true), this.dv.getUint32(p + 8, true), this.dv.getUint32(p + 12, true)];
+  }
+
+  /** The IPv6 default gateway (a router's address on interface ifindex), or none (undefined):
+   *  NAT replies to clients off the director's IPv6 prefixes go through it. */
+  setGatewayV6(gateway: Ip6Words | undefined, ifindex = 0): void {
+    const g = gateway ?? [0, 0, 0, 0];
+    check(this.exports.setGatewayV6(g[0] >>> 0, g[1] >>> 0, g[2] >>> 0, g[3] >>> 0, gateway ? ifindex : -1), `IPv6 gateway ${gateway ? formatIp(gateway) : "none"}`);
+  }
+
+  /** IPv6 connections (conn/table6.ts), for listings and tests. */
+  connectionsV6(): { protocol: "tcp" | "udp"; client: string; cport: number; vip: string; vport: number; server: string; dport: number; state: string; dest: number }[] {
+    const out = [];
+    const bound = this.exports.connectionV6Bound();
+    for (let i = 0; i < bound; i++) {
+      const e = this.exports.connectionV6At(i) >>> 0;
+      if (e === 0) continue;
+      out.push({
+        protocol: this.u8[e + Conn6Field.PROTO] === Proto.UDP ? "udp" as const : "tcp" as const,
+        client: formatIp(this.words6(e + Conn6Field.CADDR)), cport: wireToPort(this.dv.getUint16(e + Conn6Field.CPORT, true)),
+        vip: formatIp(this.words6(e + Conn6Field.VADDR)), vport: wireToPort(this.dv.getUint16(e + Conn6Field.VPORT, true)),
+        server: formatIp(this.words6(e + Conn6Field.DADDR)), dport: wireToPort(this.dv.getUint16(e + Conn6Field.DPORT, true)),
+        state: STATE_NAMES[this.u8[e + Conn6Field.STATE]] ?? String(this.u8[e + Conn6Field.STATE]),
+        dest: this.dv.getUint32(e + Conn6Field.DEST, true),
+      });
+    }
+    return out;
+  }
+
   /** The service record at r (table index s), with the real servers given. */
   private serviceRecord(s: number, r: number, realServers: RealServerInfo[]): ServiceInfo {
     const proto = this.u8[r + ServiceField.PROTO];
@@ -1084,7 +1126,7 @@ export class Engine {
       index: s,
       ...(proto === 0 ? { fwmark: wireToMark(this.dv.getUint32(r + ServiceField.VADDR, true)) } : {}),
       protocol: proto === Proto.UDP ? "udp" : "tcp",
-      address: wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
+      address: this.u8[r + ServiceField.FLAGS] & SERVICE_V6 ? formatIp(this.words6(r + ServiceField.VADDR6)) : wireToIp(this.dv.getUint32(r + ServiceField.VADDR, true)),
       port: wireToPort(this.dv.getUint16(r + ServiceField.VPORT, true)),
       scheduler: SCHEDULERS[this.u8[r + ServiceField.SCHED]],
       ...(this.u8[r + ServiceField.SCHED_FLAGS] ? { schedFlags: this.u8[r + ServiceField.SCHED_FLAGS] } : {}),

@@ -9,16 +9,22 @@
 //
 // This file imports only the engine: no configuration model, no control code.
 
-import { checkPort, destArgs, Fwd, Proto, Engine, EngineError, InterfaceSpec, ip4Of, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
+import { formatIp, type IpAddr } from "./addr.js";
+import { checkPort, destArgs, Err, Fwd, Proto, Engine, EngineError, InterfaceSpec, ip4Of, MarkRule, portToWire, RealServerSpec, serviceArgs, ServiceSpec, Timeouts,
   VrrpInstanceSpec, wireToIp, wireToMark } from "./index.js";
 import type { NeighbourSpec, RouteSpec } from "./changes.js";
 
-/** A service row: protocol (0: a firewall mark), address (or mark) and port in wire order,
- *  scheduler code, persistence timeout (0: none) and netmask, scheduler flags, one-packet,
- *  and how many of the real-server rows after the services are its own. */
-const SERVICE_WORDS = 9;
-/** A real-server row: address and port in wire order, forwarding code, weight, thresholds. */
-const SERVER_WORDS = 6;
+/** A service row: protocol (0: a firewall mark; | ROW_V6 for an IPv6 service), address (or
+ *  mark; an IPv6 address's first word) and port in wire order, scheduler code, persistence
+ *  timeout (0: none) and netmask, scheduler flags, one-packet, how many of the real-server
+ *  rows after the services are its own, and an IPv6 address's other three words. */
+const SERVICE_WORDS = 12;
+const ROW_V6 = 0x100;
+/** A real-server row: address (an IPv6 one's first word) and port in wire order, forwarding
+ *  code, weight, thresholds, and an IPv6 address's other three words (a server of an IPv6
+ *  service has an IPv6 address: mixed families are tunnel-only, and IPv6 tunnels are not in
+ *  the engine yet). */
+const SERVER_WORDS = 9;
 
 /** Services and their real servers, packed (packServices). */
 export interface PackedServices {
@@ -65,8 +71,10 @@ export function packServices(list: readonly (ServiceSpec & { realServers: readon
     const s = list[k];
     const a = serviceArgs(s);
     const o = k * SERVICE_WORDS;
-    table[o] = a.protocol;
-    table[o + 1] = a.address;
+    const v = a.address;
+    table[o] = typeof v === "number" ? a.protocol : a.protocol | ROW_V6;
+    if (typeof v === "number") table[o + 1] = v;
+    else [table[o + 1], table[o + 9], table[o + 10], table[o + 11]] = v;
     table[o + 2] = a.port;
     table[o + 3] = a.sched;
     table[o + 4] = a.persistence?.[0] ?? 0;
@@ -96,7 +104,10 @@ export function packServices(list: readonly (ServiceSpec & { realServers: readon
         table[r + 4] = up;
         table[r + 5] = lo;
       }
-      table[r] = ip4Of(x.daddr);
+      const d = x.daddr;
+      if (typeof v === "number") table[r] = ip4Of(d);
+      else if (typeof d === "number") throw new EngineError(`real server ${x.address}: an IPv4 server in an IPv6 service (mixed families are for tunnels only)`, Err.BAD_ARGUMENT);
+      else [table[r], table[r + 6], table[r + 7], table[r + 8]] = d;
       r += SERVER_WORDS;
     }
   }
@@ -126,19 +137,25 @@ export function applyStartSet(e: Engine, set: StartSet): void {
   let r = services * SERVICE_WORDS;
   for (let k = 0; k < services; k++) {
     const o = k * SERVICE_WORDS;
-    const fwmark = table[o] === 0;
-    const name = () => (fwmark ? `service fwmark ${markOf(table[o + 1])}` : `service ${table[o] === Proto.UDP ? "udp" : "tcp"} ${wireToIp(table[o + 1])}:${portOf(table[o + 2])}`);
+    const v6 = (table[o] & ROW_V6) !== 0;
+    const protocol = table[o] & 0xff;
+    const fwmark = protocol === 0;
+    const address: IpAddr = v6 ? [table[o + 1], table[o + 9], table[o + 10], table[o + 11]] : table[o + 1];
+    const name = () => (fwmark ? `service fwmark ${markOf(table[o + 1])}` : `service ${protocol === Proto.UDP ? "udp" : "tcp"} ${hostPortOf(address, table[o + 2])}`);
     const index = e.addServiceWith({
-      protocol: table[o], address: table[o + 1], port: table[o + 2], sched: table[o + 3],
+      protocol, address, port: table[o + 2], sched: table[o + 3],
       persistence: table[o + 4] ? [table[o + 4], table[o + 5]] : undefined, schedFlags: table[o + 6], onePacket: table[o + 7] !== 0,
     }, name);
     for (let n = table[o + 8]; n > 0; n--, r += SERVER_WORDS) {
-      e.addRealServerWith(index, table[r], table[r + 1], table[r + 2], table[r + 3], table[r + 4], table[r + 5],
-        () => `${name()}: real server ${wireToIp(table[r])}:${portOf(table[r + 1])}`);
+      const daddr: IpAddr = v6 ? [table[r], table[r + 6], table[r + 7], table[r + 8]] : table[r];
+      e.addRealServerWith(index, daddr, table[r + 1], table[r + 2], table[r + 3], table[r + 4], table[r + 5],
+        () => `${name()}: real server ${hostPortOf(daddr, table[r + 1])}`);
     }
   }
   if (r !== table.length) throw new EngineError(`start set: ${table.length - r} words left over after ${services} services`, -1);
 }
 
 const portOf = (wire: number) => portToWire(wire);
+/** ADDRESS:PORT as ipvsadm writes it ([ADDRESS]:PORT for IPv6). */
+const hostPortOf = (a: IpAddr, portWire: number) => (typeof a === "number" ? `${wireToIp(a)}:${portOf(portWire)}` : `[${formatIp(a)}]:${portOf(portWire)}`);
 const markOf = wireToMark;

@@ -136,3 +136,45 @@ export function decodeIcmpv6(frame: Uint8Array): { dstMac: string; srcMac: strin
   if (sum !== 0) throw new Error(`ICMPv6 checksum does not add up (0x${sum.toString(16)})`);
   return { dstMac: macOf(0), srcMac: macOf(6), src: ip6Text(ip, 8), dst: ip6Text(ip, 24), hopLimit: ip[7], type: m[0], code: m[1], body: m.subarray(4) };
 }
+
+/** A TCP segment (20-byte header) for src -> dst with its checksum over the IPv6 pseudo-header. */
+export function tcp6(o: { src: string; dst: string; sport: number; dport: number; flags: number; seq?: number; ack?: number; payload?: number[] }): number[] {
+  const seq = o.seq ?? 1000, ack = o.ack ?? 0;
+  const seg = [o.sport >> 8, o.sport & 0xff, o.dport >> 8, o.dport & 0xff,
+    (seq >>> 24) & 0xff, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff,
+    (ack >>> 24) & 0xff, (ack >>> 16) & 0xff, (ack >>> 8) & 0xff, ack & 0xff,
+    0x50, o.flags, 0xff, 0xff, 0, 0, 0, 0, ...(o.payload ?? [])];
+  const c = inetChecksum(seg, pseudoSum6(ip6(o.src), ip6(o.dst), NH.TCP, seg.length));
+  seg[16] = c >> 8;
+  seg[17] = c & 0xff;
+  return seg;
+}
+
+/** A UDP datagram for src -> dst with its (mandatory, RFC 8200 8.1) checksum. */
+export function udp6(o: { src: string; dst: string; sport: number; dport: number; payload?: number[] }): number[] {
+  const p = o.payload ?? [];
+  const len = 8 + p.length;
+  const seg = [o.sport >> 8, o.sport & 0xff, o.dport >> 8, o.dport & 0xff, len >> 8, len & 0xff, 0, 0, ...p];
+  let c = inetChecksum(seg, pseudoSum6(ip6(o.src), ip6(o.dst), NH.UDP, seg.length));
+  if (c === 0) c = 0xffff;
+  seg[6] = c >> 8;
+  seg[7] = c & 0xff;
+  return seg;
+}
+
+/** Check an emitted IPv6 TCP or UDP frame: version, payload length against the frame, the
+ *  transport checksum by the independent sum. Returns its fields. */
+export function decodeL4v6(frame: Uint8Array): { dstMac: string; srcMac: string; src: string; dst: string; hopLimit: number; nextHeader: number; sport: number; dport: number } {
+  const macOf = (o: number) => Array.from(frame.subarray(o, o + 6), (x) => x.toString(16).padStart(2, "0")).join(":");
+  if (((frame[12] << 8) | frame[13]) !== 0x86dd) throw new Error("not an IPv6 frame");
+  const ip = frame.subarray(14);
+  if (ip[0] >> 4 !== 6) throw new Error("IPv6 version is not 6");
+  const len = (ip[4] << 8) | ip[5];
+  if (40 + len !== ip.length) throw new Error(`payload length ${len} does not match the frame (${ip.length - 40} bytes)`);
+  const nh = ip[6];
+  if (nh !== NH.TCP && nh !== NH.UDP) throw new Error(`next header ${nh}, not TCP or UDP`);
+  const m = ip.subarray(40);
+  const sum = inetChecksum(m, pseudoSum6(Array.from(ip.subarray(8, 24)), Array.from(ip.subarray(24, 40)), nh, m.length));
+  if (sum !== 0) throw new Error(`${nh === NH.TCP ? "TCP" : "UDP"} checksum does not add up (0x${sum.toString(16)})`);
+  return { dstMac: macOf(0), srcMac: macOf(6), src: ip6Text(ip, 8), dst: ip6Text(ip, 24), hopLimit: ip[7], nextHeader: nh, sport: (m[0] << 8) | m[1], dport: (m[2] << 8) | m[3] };
+}
