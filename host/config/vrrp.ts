@@ -27,6 +27,13 @@ export interface VrrpInstanceConfig {
   /** state MASTER: take over after one advert interval if nobody answers (keepalived). */
   initialMaster: boolean;
   version: 2 | 3;
+  /** An IPv6 instance (its first virtual_ipaddress is IPv6, or native_ipv6): VRRP version 3
+   *  to mcastGroup6 (ff02::12) from the interface's link-local address (RFC 5798 5.1.2). */
+  ipv6?: boolean;
+  /** vrrp_mcast_group6 (IPv6 instances only; absent: ff02::12). */
+  mcastGroup6?: string;
+  /** vrrp_gna_interval: ms between two unsolicited neighbour advertisements of a burst (absent: none). */
+  gnaIntervalMs?: number;
   advertIntMs: number;
   preempt: boolean;
   preemptDelayMs: number;
