@@ -28,7 +28,8 @@ export enum Abi {
    *  SYNC_CONNS_OVER_SHARE on moved up; NEIGHBOUR_ADVERTS_SENT; Abi.MAX_IPV6_ADDRESSES and
    *  the interface IPv6 exports (setInterfaceIpv6, deleteInterfaceIpv6, interfaceIpv6Word,
    *  interfaceIpv6PrefixLen); the IPv6 neighbour table (Neigh6Field, Abi.MAX_IPV6_NEIGHBOURS,
-   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6). */
+   *  neighbourV6Find, neighbourV6Count, flushNeighboursV6); VRRP over IPv6 (VrrpQueue.SRC6,
+   *  vrrpInstance's flag 8, vrrpAddress6, vrrpAdvert6, vrrpGroup6, sendUnsolicitedNa). */
   VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -73,6 +74,9 @@ export enum VrrpQueue {
   LEN = 8,
   DATA = 16,
   ENTRY_SIZE = 256,
+  /** An IPv6 instance's entry (ha/vrrp6.ts): SRC 0, the 16-byte source here, the message
+   *  at most SRC6 - DATA bytes (13 IPv6 addresses). */
+  SRC6 = 240,
 }
 
 /** RX descriptor i (written by the host): the frame is at slot i + HEADROOM. */

@@ -21,6 +21,8 @@ import { count, vnet } from "./state";
 import { vnetClear } from "../wire/vnet";
 import { txPush } from "./tx";
 import { neigh6Advertised, neigh6LearnFromSolicitation } from "../neigh/neigh6";
+// VRRP over IPv6 (ha/vrrp6.ts): the group, the master's addresses and their solicited-node groups, the adverts.
+import { vrrp6AddressCount, vrrp6Group, vrrp6GroupMac, vrrp6Joined, vrrp6MasterHolds, vrrp6Ownership, vrrp6Receive } from "../ha/vrrp6";
 
 /** Linux's default hop limit (net.ipv6.conf.*.hop_limit = 64), for the echo replies. */
 @inline const DEFAULT_HOP_LIMIT: u32 = 64;
@@ -32,24 +34,24 @@ const addrScratch: usize = memory.data(16);
   if (<u32>load<u16>(frame, EthField.DST) != 0x3333) return false;
   let low = load<u32>(frame, EthField.DST + 2);
   if (low == 0x01000000) return true; // 33:33:00:00:00:01, all nodes
-  return (low & 0xff) == 0xff && ipv6IfaceJoined(ifindex, low >>> 8);
+  return (low & 0xff) == 0xff && (ipv6IfaceJoined(ifindex, low >>> 8) || vrrp6Joined(ifindex, low >>> 8));
 }
 
 /** One IPv6 frame (ethertype 0x86DD) on ifindex. */
 export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // The group filter a NIC applies before the stack sees the frame.
-  if (ethIsGroup(frame) && !macJoined(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
+  if (ethIsGroup(frame) && !macJoined(frame, ifindex) && !vrrp6GroupMac(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
   let ip = frame + l2len;
   let bad = ipv6Check(ip, len - l2len);
   if (bad != 0) { count(bad); return; }
   let dst = ipv6Dst(ip);
   let multicast = ipv6IsMulticast(dst);
   if (multicast) {
-    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) && ipv6IfaceJoined(ifindex, load<u32>(dst, 12) >>> 8))) {
+    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) && (ipv6IfaceJoined(ifindex, load<u32>(dst, 12) >>> 8) || vrrp6Joined(ifindex, load<u32>(dst, 12) >>> 8))) && !vrrp6Group(dst, ifindex)) {
       count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US);
       return;
     }
-  } else if (!ipv6IsOurs(dst)) {
+  } else if (!ipv6IsOurs(dst) && (vrrp6AddressCount == 0 || vrrp6Ownership(dst) != 1)) {
     // Forwarding IPv6 (services, NAT, DR, TUN) comes with the next round.
     count(Counter.DROP_NOT_FOR_US);
     return;
@@ -57,6 +59,7 @@ export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): vo
   let proto = ipv6UpperProto;
   let off = ipv6UpperOffset;
   let l4len = IPV6_HEADER_LEN + ipv6PayloadLen(ip) - off;
+  if (proto == Proto.VRRP) { vrrp6Receive(ip + off, l4len, ipv6HopLimit(ip), ipv6Src(ip), dst, ifindex); return; }
   if (proto == NH_ICMPV6) { handleIcmpv6(frame, l2len, ip, ip + off, l4len, ifindex, multicast); return; }
   // No IPv6 services yet: a TCP or UDP port of ours has nothing behind it.
   count(proto == Proto.TCP || proto == Proto.UDP ? Counter.DROP_NO_SERVICE : Counter.DROP_UNSUPPORTED_PROTOCOL);
@@ -84,7 +87,7 @@ function neighbourSolicitation(frame: usize, l2len: u32, ip: usize, icmp: usize,
   // group and carry no source link-layer address (there is no address to bind it to).
   if (dad && (ndpSourceLinkLayer != 0 || !ipv6IsSolicitedNode(ipv6Dst(ip)))) { count(Counter.DROP_NDP_BAD_UNSPECIFIED_SOURCE); return; }
   // ndisc_recv_ns: the target must be an address of the interface the solicitation came in on.
-  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
+  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp)) && !vrrp6MasterHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
   // 7.2.3: the solicitor's link-layer address, when it gave one, goes into the table (STALE).
   if (!dad && ndpSourceLinkLayer != 0) neigh6LearnFromSolicitation(src, icmp + ndpSourceLinkLayer, ifindex);
   let target = addrScratch;
@@ -128,7 +131,7 @@ function neighbourAdvertisement(ip: usize, icmp: usize, icmpLen: u32, ifindex: u
   let bad = ndpCheck(icmp, icmpLen, ipv6HopLimit(ip));
   if (bad != 0) { count(bad); return; }
   if (multicast && (naFlags(icmp) & NA_SOLICITED) != 0) { count(Counter.DROP_NDP_SOLICITED_TO_MULTICAST); return; }
-  if (ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_NA_FOR_OUR_ADDRESS); return; }
+  if (ipv6IfaceHolds(ifindex, ndpTarget(icmp)) || vrrp6MasterHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_NA_FOR_OUR_ADDRESS); return; }
   let tll = ndpTargetLinkLayer != 0 ? icmp + ndpTargetLinkLayer : 0;
   count(neigh6Advertised(ndpTarget(icmp), naFlags(icmp), tll, ifindex) ? Counter.CONSUMED : Counter.DROP_NDP_NA_UNSOLICITED);
 }
