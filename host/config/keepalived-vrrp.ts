@@ -14,7 +14,7 @@ import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
 import { notSupported } from "./features.js";
 import { ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./not-yet.js";
 import { accessSync, constants } from "node:fs";
-import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
+import { linkLocalOf, SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./vrrp.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
@@ -52,18 +52,6 @@ function ip6(t: Tok, what: string): Ip6Words {
     if (e instanceof AddressError) return fail(t, `${what}: ${e.message}`);
     throw e;
   }
-}
-
-/** The link-local address interface ifindex's IPv6 adverts leave from: the configured one
- *  (an fe80::/10 address), else the one made from its MAC by modified EUI-64 (RFC 4291
- *  appendix A), as the engine makes it; undefined when neither is known. */
-export function linkLocalOf(cfg: DirectorConfig, ifindex: number): string | undefined {
-  const i = cfg.interfaces.find((x) => x.index === ifindex) as { net6?: { addr: IpAddr }; mac?: string } | undefined;
-  if (i?.net6 && typeof i.net6.addr !== "number" && isLinkLocal6(i.net6.addr)) return formatIp(i.net6.addr);
-  if (!i?.mac) return undefined;
-  const m = i.mac.split(":").map((x) => parseInt(x, 16));
-  const h = (a: number, b: number) => ((a << 8) | b).toString(16);
-  return formatIp(parseIp6(`fe80::${h(m[0] ^ 2, m[1])}:${h(m[2], 0xff)}:${h(0xfe, m[3])}:${h(m[4], m[5])}`));
 }
 
 /** keepalived's check_true_false: a flag with an optional on/off word (none: on). */
@@ -508,6 +496,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     warn(tokOfFirst(n, "virtual_ipaddress"), `(${name.text}) the first IPv6 VIP address should be link local (as keepalived says; RFC 5798 5.2.9)`);
   }
   errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
+  errs.attempt(() => { if (v.vmac && family === 6) fail(tokOfFirst(n, "use_vmac"), "use_vmac in an IPv6 instance (keepalived's virtual MAC 00:00:5e:00:02:VRID) is not supported by wasmvs yet: without it the master answers for its addresses with the interface's MAC, as keepalived does by default"); });
   // keepalived (vrrp.c vrrp_complete_instance) derives what is not given from the other:
   // state MASTER without priority is the address owner (255), priority 255 without state is MASTER.
   if (v.priority === undefined && v.initialMaster === true) {

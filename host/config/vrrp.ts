@@ -3,7 +3,8 @@
 // (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
 
 import type { Script } from "./health.js";
-import type { IpAddr } from "../engine/addr.js";
+import { formatIp, isLinkLocal6, parseIp6, type IpAddr } from "../engine/addr.js";
+import type { DirectorConfig } from "./director.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,
@@ -165,4 +166,16 @@ export interface SyncRoles {
   maxlen: number;
   peer?: string;
   from?: string;
+}
+
+/** The link-local address interface ifindex's IPv6 adverts leave from: the configured one
+ *  (an fe80::/10 address), else the one made from its MAC by modified EUI-64 (RFC 4291
+ *  appendix A), as the engine makes it; undefined when neither is known. */
+export function linkLocalOf(cfg: DirectorConfig, ifindex: number): string | undefined {
+  const i = cfg.interfaces.find((x) => x.index === ifindex);
+  if (i?.net6 && typeof i.net6.addr !== "number" && isLinkLocal6(i.net6.addr)) return formatIp(i.net6.addr);
+  if (!i?.mac) return undefined;
+  const m = i.mac.split(":").map((x) => parseInt(x, 16));
+  const h = (a: number, b: number) => ((a << 8) | b).toString(16);
+  return formatIp(parseIp6(`fe80::${h(m[0] ^ 2, m[1])}:${h(m[2], 0xff)}:${h(0xfe, m[3])}:${h(m[4], m[5])}`));
 }

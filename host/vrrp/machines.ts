@@ -25,6 +25,8 @@ import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
 import { ERROR } from "../io/log.js";
 import type { VrrpInstanceConfig } from "../config/vrrp.js";
+import { linkLocalOf } from "../config/vrrp.js";
+import { ENGINE_FORWARDS_IPV6 } from "../config/features.js";
 
 /** What the state machines ask of the engine. */
 export interface VrrpDevice {
@@ -89,7 +91,10 @@ export function engineDevice(engine: Engine, cfg: DirectorConfig, nowMs: () => n
     announce(i) {
       const v = vrrp[i];
       for (const t of [...v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address })), ...(v.excludedAddresses ?? [])]) {
-        flush(engine.sendGratuitousArp(t.ifindex, t.address, nowMs()));
+        // IPv6: an unsolicited neighbour advertisement (keepalived's vrrp_ndisc.c), with the
+        // Router flag when the director forwards IPv6 (keepalived reads the interface's forwarding).
+        if (t.address.includes(":")) flush(engine.sendUnsolicitedNa(t.ifindex, t.address, ENGINE_FORWARDS_IPV6, nowMs()));
+        else flush(engine.sendGratuitousArp(t.ifindex, t.address, nowMs()));
       }
     },
   };
@@ -155,7 +160,9 @@ export class VrrpMachines {
 
   /** An instance of this.cfg; its engine index is its place in this.instances (a reload moves it). */
   private make(vcfg: VrrpInstanceConfig): VrrpInstance {
-    const own = this.cfg.interfaces.find((x) => x.index === vcfg.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
+    // The address its adverts leave from (a tie of priorities goes to the higher): IPv6, the interface's link-local.
+    const own = vcfg.ipv6 ? linkLocalOf(this.cfg, vcfg.ifindex) ?? "::"
+      : this.cfg.interfaces.find((x) => x.index === vcfg.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
     const dev = this.dev;
     let vi: VrrpInstance;
     const at = () => this.instances.indexOf(vi);
