@@ -75,9 +75,13 @@ vrrp_instance V6 {
     sb.must(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.eth0.accept_dad=0"]);
     sb.must(ns, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0", "net.ipv6.conf.eth0.disable_ipv6=0"]);
   };
-  const capture = (seconds: number) => sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", `duration:${seconds}`, "-f", "ip6 proto 112",
-    "-T", "fields", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.hlim", "-e", "vrrp.version", "-e", "vrrp.prio", "-e", "vrrp.checksum.status", "-e", "vrrp.ip6"], 30000)
-    .stdout.trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
+  let lastCapture = "";
+  const capture = (seconds: number) => {
+    const r = sb.run(sb.switchNs, ["tshark", "-i", "bo", "-a", `duration:${seconds}`, "-f", "ip6 proto 112",
+      "-T", "fields", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ipv6.hlim", "-e", "vrrp.version", "-e", "vrrp.prio", "-e", "vrrp.checksum.status", "-e", "vrrp.ipv6_addr"], 30000);
+    lastCapture = `${r.stdout}\n${r.stderr}\nkeepalived: ${sb.logOf(`keepalived6-${kRun}`).slice(-1500)}`;
+    return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
+  };
 
   beforeAll(async () => {
     sb = await Sandbox.create({ mode: "dr" });
@@ -107,7 +111,7 @@ vrrp_instance V6 {
     expect(wasmvsIs("wasmvs6", "MASTER")).toBe(false);
     // keepalived's adverts: v3 from its link-local to ff02::12, hop limit 255, good checksum, priority 200.
     const kAdverts = capture(1);
-    expect(kAdverts.length).toBeGreaterThan(3);
+    expect(kAdverts.length, lastCapture).toBeGreaterThan(3);
     expect(kAdverts.every((f) => f[0] === K_LL && f[1] === "ff02::12" && f[2] === "255" && f[3] === "3" && f[4] === "200" && f[5] === "1" && f[6] === VIP6),
       kAdverts.join("\n")).toBe(true);
     // The client reaches the VIP at keepalived's host.
@@ -141,7 +145,7 @@ vrrp_instance V6 {
     await new Promise((res) => setTimeout(res, 1000));
     expect(lastState(kStates2)).toBe("BACKUP");
     const wAdverts = capture(1);
-    expect(wAdverts.length).toBeGreaterThan(3);
+    expect(wAdverts.length, lastCapture).toBeGreaterThan(3);
     expect(wAdverts.every((f) => f[0] === WASMVS_LL && f[1] === "ff02::12" && f[2] === "255" && f[3] === "3" && f[4] === "100" && f[5] === "1" && f[6] === VIP6),
       wAdverts.join("\n")).toBe(true);
 
