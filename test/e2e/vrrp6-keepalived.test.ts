@@ -83,6 +83,19 @@ vrrp_instance V6 {
     return r.stdout.trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
   };
 
+  /** Watch the segment for unsolicited NAs (to ff02::1) for the VIP while a takeover happens;
+   *  returns a function that waits for the capture to end and gives its rows. */
+  async function watchNas(name: string, seconds: number): Promise<() => Promise<string[][]>> {
+    const p = sb.spawn(sb.switchNs, ["tshark", "-l", "-i", "bo", "-a", `duration:${seconds}`, "-f", "icmp6 and ip6[40] == 136 and dst host ff02::1",
+      "-T", "fields", "-e", "eth.src", "-e", "ipv6.src", "-e", "ipv6.hlim", "-e", "icmpv6.nd.na.flag.r", "-e", "icmpv6.nd.na.flag.s", "-e", "icmpv6.nd.na.flag.o",
+      "-e", "icmpv6.nd.na.target_address", "-e", "icmpv6.opt.linkaddr", "-e", "icmpv6.checksum.status"], name);
+    await sb.waitFor("tshark to capture", () => sb.logOf(name).includes("Capturing on"), 10000);
+    return async () => {
+      if (p.exitCode === null) await new Promise<void>((res) => p.on("exit", () => res()));
+      return sb.logOf(name).split("\n").filter((l) => l.includes("\t")).map((l) => l.split("\t"));
+    };
+  }
+
   beforeAll(async () => {
     sb = await Sandbox.create({ mode: "dr" });
     k = sb.addHost("k", "bo", "10.0.0.7/24");
@@ -121,6 +134,7 @@ vrrp_instance V6 {
     // kill -9 keepalived and take its host off the segment (a killed keepalived leaves the VIP
     // on its interface): wasmvs takes over; its unsolicited NA moves the client's entry.
     const through = sb.spawn(sb.client, ["ping", "-6", "-i", "0.1", "-c", "60", "-W", "1", VIP6], "ping-through-1");
+    const nas1 = await watchNas("na-1", 4);
     await new Promise((res) => setTimeout(res, 1000));
     const killedAt = Date.now();
     killKeepalived();
@@ -128,6 +142,12 @@ vrrp_instance V6 {
     await sb.waitFor("wasmvs to take over", () => wasmvsIs("wasmvs6", "MASTER"), 10000);
     const takeover = Date.now() - killedAt;
     await sb.waitFor("the client's neighbour entry to move to wasmvs", () => neighOfVip().includes(`lladdr ${WASMVS_MAC}`), 3000);
+    // wasmvs's unsolicited NAs (keepalived's form, vrrp_ndisc.c): from the VIP with wasmvs's MAC,
+    // hop limit 255, Override set, Solicited and Router clear (wasmvs does not forward IPv6
+    // yet), the target link-layer option; five at once (vrrp_garp_master_repeat).
+    const wNas = (await nas1()).filter((f) => f[0] === WASMVS_MAC);
+    expect(wNas.length, JSON.stringify(wNas)).toBeGreaterThanOrEqual(5);
+    expect(wNas.every((f) => f.join(" ") === `${WASMVS_MAC} ${VIP6} 255 0 0 1 ${VIP6} ${WASMVS_MAC} 1`), JSON.stringify(wNas)).toBe(true);
     await new Promise<void>((res) => through.on("exit", () => res()));
     const throughOut = sb.logOf("ping-through-1");
     const received1 = Number(/(\d+) received/.exec(throughOut)?.[1] ?? 0);
@@ -151,18 +171,23 @@ vrrp_instance V6 {
 
     // kill -9 wasmvs: keepalived takes over and its unsolicited NA moves the client's entry back.
     const through2 = sb.spawn(sb.client, ["ping", "-6", "-i", "0.1", "-c", "60", "-W", "1", VIP6], "ping-through-2");
+    const nas2 = await watchNas("na-2", 4);
     await new Promise((res) => setTimeout(res, 1000));
     const killed2 = Date.now();
     w.proc.kill("SIGKILL");
     await sb.waitFor("keepalived to take over", () => lastState(kStates2) === "MASTER", 10000);
     const takeover2 = Date.now() - killed2;
     await sb.waitFor("the client's neighbour entry to move to keepalived's host", () => neighOfVip().includes(`lladdr ${K_MAC}`), 3000);
+    // keepalived's NAs, the form wasmvs's copy (its Router flag from eth0's forwarding, off here).
+    const kNas = (await nas2()).filter((f) => f[0] === K_MAC);
+    expect(kNas.length, JSON.stringify(kNas)).toBeGreaterThanOrEqual(5);
+    expect(kNas.every((f) => f.join(" ") === `${K_MAC} ${VIP6} 255 0 0 1 ${VIP6} ${K_MAC} 1`), JSON.stringify(kNas)).toBe(true);
     await new Promise<void>((res) => through2.on("exit", () => res()));
     const throughOut2 = sb.logOf("ping-through-2");
     expect(Number(/(\d+) received/.exec(throughOut2)?.[1] ?? 0), throughOut2).toBeGreaterThan(20);
     expect(ping(3)).toMatch(/3 packets transmitted, 3 received/);
     console.log(`VRRP v3 over IPv6 at 0.1 s: wasmvs (100) took over from a killed keepalived (200) in about ${takeover} ms (polled); ` +
-      `keepalived (50) from a killed wasmvs in about ${takeover2} ms (its notify script, polled; theory 361 and 385 ms); ` +
+      `keepalived (50) from a killed wasmvs in about ${takeover2} ms (its notify script, polled; theory 361 and 381 ms); ` +
       `pings through the takeovers: ${received1}/60 and ${/(\d+) received/.exec(throughOut2)?.[1]}/60`);
     killKeepalived();
   });
