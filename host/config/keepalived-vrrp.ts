@@ -431,7 +431,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
           const [addr] = a.key.text.split("/");
           const six = addr.includes(":");
           const address = six ? formatIp(ip6({ ...a.key, text: addr }, "the virtual address")) : ip({ ...a.key, text: addr }, "the virtual address");
-          if (six && !isUnicast6(parseIp6(address))) fail(a.key, `${addr}: a virtual address must be unicast`);
+          if (six && !isUnicast6(parseIp6(address))) fail(a.key, `${addr}: a virtual address must be unicast (Linux refuses a multicast, :: or ::1 address on an interface)`);
           // keepalived: an instance is of one family, its first virtual_ipaddress's (or
           // native_ipv6's); an address of the other is skipped. virtual_ipaddress_excluded
           // may hold both (it is how keepalived carries the other family's addresses).
