@@ -182,7 +182,9 @@ export class VrrpMachines {
       // A new master's address: connection sync's source filter learns it here, on this
       // thread, with no hop through the main thread; the event is for the log.
       masterSeen: (src) => {
-        if (this.cfg.syncDaemon?.instance === vi.cfg.name) guard("following the master for connection sync", () => dev.syncMaster(src));
+        // (An IPv6 instance's master speaks from its link-local address; connection sync runs
+        // over IPv4 from another address, which the master's adverts do not tell.)
+        if (this.cfg.syncDaemon?.instance === vi.cfg.name && !vi.cfg.ipv6) guard("following the master for connection sync", () => dev.syncMaster(src));
         this.emit({ instance: at(), master: src });
       },
     }, own);
