@@ -278,7 +278,8 @@ export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddP
 /** VRRP instances (ha/vrrp.ts): cleared, then added one by one with their addresses (auth:
  *  the PASS data as two words; the instance added last takes the addresses). */
 export function vrrpReset(): void { vrrpClear(); vrrp6Clear(); }
-/** flags: 1 use_vmac, 2 vmac_xmit_base, 4 static (static_ipaddress: always held, no VRRP), 8 IPv6 (ha/vrrp6.ts; version 3). */
+/** flags: 1 use_vmac, 2 vmac_xmit_base, 4 static (static_ipaddress: always held, no VRRP), 8 IPv6 (ha/vrrp6.ts; version 3),
+ *  16 unicast_peer (IPv6 adverts of any hop limit taken, as keepalived). */
 export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, flags: u32): i32 {
   let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, flags);
   if (i >= 0 && (flags & VRRP_IPV6) != 0) vrrp6InstanceAdded();

@@ -116,6 +116,15 @@ describe("VRRP v3 adverts over IPv6 the engine takes", () => {
     expect(e.counters().vrrp_adverts_received).toBe(2n);
   });
 
+  it("unicast_peer: the peer's adverts taken whatever their hop limit (keepalived sends IPv6 unicast with the kernel's 64 and checks 255 only for multicast)", async () => {
+    const e = await director();
+    e.setVrrpInstances([{ ifindex: 0, vrid: 51, version: 3, intervalCs: 10, addresses: [VIP_LL, VIP], ipv6: true, unicast: true }]);
+    expect(send(e, advert({ dst: ME_LL, hop: 64 })).counter).toBe("consumed");
+    expect(e.takeVrrpAdverts().map((a) => a.src)).toEqual([PEER_LL]);
+    const m = await withVrrp6();
+    expect(send(m, advert({ dst: ME_LL, hop: 64 })).counter).toBe("drop_vrrp_bad_ttl");
+  });
+
   it("the drops keepalived makes too, in the IPv4 path's counters: hop limit, checksum, version 2, type, length, unknown VRID", async () => {
     const e = await withVrrp6();
     expect(send(e, advert({ hop: 254 })).counter).toBe("drop_vrrp_bad_ttl");

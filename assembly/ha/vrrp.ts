@@ -39,6 +39,9 @@ import { sendRouted } from "../xmit/output";
 @inline const STATIC: u32 = 4;
 /** An IPv6 instance (ha/vrrp6.ts): version 3 over IPv6, its addresses in vrrp6's table. */
 @inline export const VRRP_IPV6: u32 = 8;
+/** keepalived's unicast_peer: adverts to and from the peers' unicast addresses (ha/vrrp6.ts:
+ *  keepalived takes those whatever their IPv6 hop limit, which it leaves to the kernel's default). */
+@inline export const VRRP_UNICAST: u32 = 16;
 @inline const I_INTERVAL: usize = 6;
 @inline const I_AUTH: usize = 8;
 @inline const I_FIRST: usize = 16;
@@ -102,7 +105,7 @@ export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalC
   store<u32>(r, authHi, I_AUTH + 4);
   store<u16>(r, <u16>vrrpAddressCount, I_FIRST);
   if ((flags & VRRP_IPV6) != 0 && (version != 3 || (flags & (VMAC_ON | STATIC)) != 0)) return -1;
-  store<u8>(r, <u8>(flags & (VMAC_ON | VMAC_XMIT_BASE | STATIC | VRRP_IPV6)), I_VMAC);
+  store<u8>(r, <u8>(flags & (VMAC_ON | VMAC_XMIT_BASE | STATIC | VRRP_IPV6 | VRRP_UNICAST)), I_VMAC);
   if ((flags & VMAC_ON) != 0) vrrpVmacCount++;
   if (isStatic) store<u8>(r, 1, I_MASTER);
   instanceCount++;
@@ -130,6 +133,7 @@ export function vrrpInstanceCount(): u32 { return instanceCount; }
 /** The advert queue (Region.VRRP_QUEUE), which IPv6 adverts share. */
 export function vrrpQueueBase(): usize { return queue; }
 export function vrrpIsIpv6(i: u32): bool { return (<u32>load<u8>(inst(i), I_VMAC) & VRRP_IPV6) != 0; }
+export function vrrpIsUnicast(i: u32): bool { return (<u32>load<u8>(inst(i), I_VMAC) & VRRP_UNICAST) != 0; }
 export function vrrpIsMaster(i: u32): bool { return load<u8>(inst(i), I_MASTER) != 0; }
 export function vrrpIfindexOf(i: u32): u32 { return <u32>load<u8>(inst(i), I_IFINDEX); }
 export function vrrpVridOf(i: u32): u32 { return <u32>load<u8>(inst(i), I_VRID); }

@@ -26,7 +26,7 @@ import { fold, pseudoHeaderSum6, sum } from "../wire/checksum";
 import { ifaceExists, ifaceMac, ipv6Slot, ipv6SlotUsed } from "../route/route";
 import { neigh6Lookup } from "../neigh/neigh6";
 import { Neigh6Field } from "../abi";
-import { vrrpIfindexOf, vrrpInstanceCount, vrrpIntervalOf, vrrpIsIpv6, vrrpIsMaster, vrrpQueueBase, vrrpVridOf } from "./vrrp";
+import { vrrpIfindexOf, vrrpInstanceCount, vrrpIntervalOf, vrrpIsIpv6, vrrpIsMaster, vrrpIsUnicast, vrrpQueueBase, vrrpVridOf } from "./vrrp";
 import { VRRP_HEADER_LEN, VRRP_TTL, VRRP_TYPE_ADVERT, VrrpField } from "../wire/vrrp";
 
 /** IPv6 addresses of all instances (virtual_ipaddress of IPv6 instances, and IPv6
@@ -135,8 +135,6 @@ export function vrrp6Group(a: usize, ifindex: u32): bool {
  *  vrrp_check_packet as the IPv4 path has it (the same drop reasons), then queued for the
  *  host with its 16-byte source. Ends in exactly one counter. */
 export function vrrp6Receive(v: usize, len: u32, hopLimit: u32, src: usize, dst: usize, ifindex: u32): void {
-  // RFC 5798 5.1.2.3 / 7.1: a hop limit other than 255 means the advert crossed a router.
-  if (hopLimit != VRRP_TTL) { count(Counter.DROP_VRRP_BAD_TTL); return; }
   if (len < VRRP_HEADER_LEN) { count(Counter.DROP_VRRP_BAD_LENGTH); return; }
   // Version 3 only: there is no VRRP version 2 over IPv6.
   if ((<u32>load<u8>(v, VrrpField.VER_TYPE) >>> 4) != 3) { count(Counter.DROP_VRRP_BAD_VERSION); return; }
@@ -150,6 +148,10 @@ export function vrrp6Receive(v: usize, len: u32, hopLimit: u32, src: usize, dst:
     if (vrrpIsIpv6(i) && vrrpIfindexOf(i) == ifindex && vrrpVridOf(i) == vrid) { found = <i32>i; break; }
   }
   if (found < 0) { count(Counter.DROP_VRRP_NO_INSTANCE); return; }
+  // RFC 5798 5.1.2.3 / 7.1: a hop limit other than 255 means the advert crossed a router.
+  // keepalived checks it only for multicast instances ("but not if unicast", vrrp.c): its
+  // own unicast IPv6 adverts leave with the kernel's default hop limit (64).
+  if (hopLimit != VRRP_TTL && !vrrpIsUnicast(<u32>found)) { count(Counter.DROP_VRRP_BAD_TTL); return; }
   let queue = vrrpQueueBase();
   let q = load<u32>(queue, VrrpQueue.COUNT);
   if (q >= <u32>Abi.VRRP_QUEUE_ENTRIES || len > <u32>VrrpQueue.SRC6 - <u32>VrrpQueue.DATA) { count(Counter.DROP_VRRP_QUEUE_FULL); return; }

@@ -166,6 +166,8 @@ export interface VrrpInstanceSpec {
    *  mcastGroup6 (default ff02::12) from the interface's link-local address. */
   ipv6?: boolean;
   mcastGroup6?: string;
+  /** unicast_peer is set: the peers' IPv6 adverts are taken whatever their hop limit (keepalived). */
+  unicast?: boolean;
 }
 
 /** An advert the engine validated and queued for the host. */
@@ -562,7 +564,7 @@ export class Engine {
       // latin1, as keepalived copies the password's bytes (no Buffer: this file runs in browsers too).
       if (v.authPass) for (let k = 0; k < Math.min(8, v.authPass.length); k++) auth[k] = v.authPass.charCodeAt(k) & 0xff;
       const dv = new DataView(auth.buffer);
-      const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0) | (v.ipv6 ? 8 : 0);
+      const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0) | (v.ipv6 ? 8 : 0) | (v.unicast ? 16 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
       v.addresses.forEach((a, k) => add(i, a, v.addrs?.[k], 1));

@@ -27,7 +27,7 @@ e2eDescribe("VRRP over IPv6 with keepalived", () => {
   const directors: Director[] = [];
   let kRun = 0;
 
-  const wasmvs = (priority: number) => `${sb.pairDirector("vb", "0b", 6)}vrrp_instance V6 {
+  const wasmvs = (priority: number, unicast = false) => `${sb.pairDirector("vb", "0b", 6)}vrrp_instance V6 {
   interface outside
   virtual_router_id 61
   priority ${priority}
@@ -35,11 +35,11 @@ e2eDescribe("VRRP over IPv6 with keepalived", () => {
   virtual_ipaddress {
     ${VIP6}/64
   }
-}
+${unicast ? `  unicast_peer {\n    ${K_LL}\n  }\n` : ""}}
 `;
 
   /** Start keepalived (VRRP only) in its namespace; its notify script records each state. */
-  function keepalived(priority: number): string {
+  function keepalived(priority: number, unicast = false): string {
     kRun++;
     const notify = join(sb.dir, "k6notify.sh");
     const states = join(sb.dir, `k6states-${kRun}`);
@@ -59,7 +59,7 @@ vrrp_instance V6 {
   virtual_ipaddress {
     ${VIP6}/64
   }
-  notify ${notify}
+${unicast ? `  unicast_src_ip ${K_LL}\n  unicast_peer {\n    ${WASMVS_LL}\n  }\n` : ""}  notify ${notify}
 }
 `);
     sb.spawn(k, ["keepalived", "-n", "-l", "-D", "-P", "-f", conf, "-p", join(sb.dir, `k6${kRun}.pid`), "-r", join(sb.dir, `k6${kRun}-vrrp.pid`)], `keepalived6-${kRun}`);
@@ -189,6 +189,38 @@ vrrp_instance V6 {
     console.log(`VRRP v3 over IPv6 at 0.1 s: wasmvs (100) took over from a killed keepalived (200) in about ${takeover} ms (polled); ` +
       `keepalived (50) from a killed wasmvs in about ${takeover2} ms (its notify script, polled; theory 361 and 381 ms); ` +
       `pings through the takeovers: ${received1}/60 and ${/(\d+) received/.exec(throughOut2)?.[1]}/60`);
+    killKeepalived();
+  });
+
+  it("unicast_peer over IPv6: adverts link-local to link-local, not to ff02::12; each side takes over from the other", async () => {
+    sb.must(k, ["ip", "link", "set", "eth0", "up"]);
+    const kStates = keepalived(200, true);
+    await sb.waitFor("keepalived to be master", () => lastState(kStates) === "MASTER", 15000);
+    const w = await sb.startDirector(wasmvs(100, true), join(sb.dir, "wasmvs6u.sock"), "wasmvs6u");
+    directors.push(w);
+    await sb.waitFor("wasmvs to be backup", () => wasmvsIs("wasmvs6u", "BACKUP"), 5000);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(wasmvsIs("wasmvs6u", "MASTER"), `${sb.logOf("wasmvs6u").slice(-3000)}\n${JSON.stringify((await w.freshStatus()).counters)}\n${sb.logOf(`keepalived6-${kRun}`).slice(-2000)}`).toBe(false); // it hears keepalived's unicast adverts
+    const kLines = capture(1);
+    expect(kLines.length, lastCapture).toBeGreaterThan(3);
+    expect(kLines.every((f) => f.slice(0, 6).join(" ") === `${K_LL} ${WASMVS_LL} 255 3 200 1`), lastCapture).toBe(true);
+    killKeepalived();
+    sb.must(k, ["ip", "-6", "addr", "del", `${VIP6}/64`, "dev", "eth0"]);
+    await sb.waitFor("wasmvs to take over", () => wasmvsIs("wasmvs6u", "MASTER"), 10000);
+    // wasmvs sends to keepalived's link-local at the MAC its neighbour table learnt (keepalived's host solicited it).
+    const wLines = capture(1);
+    expect(wLines.length, lastCapture).toBeGreaterThan(3);
+    expect(wLines.every((f) => f.slice(0, 6).join(" ") === `${WASMVS_LL} ${K_LL} 255 3 100 1`), lastCapture).toBe(true);
+    expect(ping(3)).toMatch(/3 packets transmitted, 3 received/);
+    // keepalived back at a lower priority stays backup (it hears wasmvs's unicast adverts); kill wasmvs: it takes over.
+    const kStates2 = keepalived(50, true);
+    await sb.waitFor("keepalived to be backup", () => lastState(kStates2) === "BACKUP", 15000);
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(lastState(kStates2)).toBe("BACKUP");
+    w.proc.kill("SIGKILL");
+    await sb.waitFor("keepalived to take over", () => lastState(kStates2) === "MASTER", 10000);
+    await sb.waitFor("the client's neighbour entry to move to keepalived's host", () => neighOfVip().includes(`lladdr ${K_MAC}`), 3000);
+    expect(ping(3)).toMatch(/3 packets transmitted, 3 received/);
     killKeepalived();
   });
 });
