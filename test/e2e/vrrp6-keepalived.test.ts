@@ -198,16 +198,20 @@ ${unicast ? `  unicast_src_ip ${K_LL}\n  unicast_peer {\n    ${WASMVS_LL}\n  }\n
     await sb.waitFor("keepalived to be master", () => lastState(kStates) === "MASTER", 15000);
     const w = await sb.startDirector(wasmvs(100, true), join(sb.dir, "wasmvs6u.sock"), "wasmvs6u");
     directors.push(w);
-    await sb.waitFor("wasmvs to be backup", () => wasmvsIs("wasmvs6u", "BACKUP"), 5000);
+    // Backup once it hears keepalived. (It may be master for a moment first: keepalived's
+    // kernel resolves wasmvs's link-local before its first unicast advert leaves, and that
+    // entry FAILED while wasmvs was away; see the report of issue 20's VRRP part.)
+    await sb.waitFor("wasmvs to hear keepalived", () => /V6 .*: BACKUP: fe80::ff:fe00:c07 advertises priority 200/.test(sb.logOf("wasmvs6u")), 5000);
+    const heardAt = sb.logOf("wasmvs6u").length;
     await new Promise((res) => setTimeout(res, 1000));
-    expect(wasmvsIs("wasmvs6u", "MASTER"), `${sb.logOf("wasmvs6u").slice(-3000)}\n${JSON.stringify((await w.freshStatus()).counters)}\n${sb.logOf(`keepalived6-${kRun}`).slice(-2000)}`).toBe(false); // it hears keepalived's unicast adverts
+    expect(/V6 .*: MASTER/.test(sb.logOf("wasmvs6u").slice(heardAt)), `${sb.logOf("wasmvs6u").slice(-3000)}\n${JSON.stringify((await w.freshStatus()).counters)}`).toBe(false); // it hears keepalived's unicast adverts
     const kLines = capture(1);
     expect(kLines.length, lastCapture).toBeGreaterThan(3);
     // keepalived's unicast IPv6 adverts leave with the kernel's default hop limit (64): it sets 255 only for IPv4 (vrrp.c).
     expect(kLines.every((f) => f.slice(0, 6).join(" ") === `${K_LL} ${WASMVS_LL} 64 3 200 1`), lastCapture).toBe(true);
     killKeepalived();
     sb.must(k, ["ip", "-6", "addr", "del", `${VIP6}/64`, "dev", "eth0"]);
-    await sb.waitFor("wasmvs to take over", () => wasmvsIs("wasmvs6u", "MASTER"), 10000);
+    await sb.waitFor("wasmvs to take over", () => /V6 .*: MASTER/.test(sb.logOf("wasmvs6u").slice(heardAt)), 10000);
     // wasmvs sends to keepalived's link-local at the MAC its neighbour table learnt (keepalived's host solicited it).
     const wLines = capture(1);
     expect(wLines.length, lastCapture).toBeGreaterThan(3);
