@@ -201,7 +201,7 @@ ${unicast ? `  unicast_src_ip ${K_LL}\n  unicast_peer {\n    ${WASMVS_LL}\n  }\n
     // Backup once it hears keepalived. (It may be master for a moment first: keepalived's
     // kernel resolves wasmvs's link-local before its first unicast advert leaves, and that
     // entry FAILED while wasmvs was away; see the report of issue 20's VRRP part.)
-    await sb.waitFor("wasmvs to hear keepalived", () => /V6 .*: BACKUP: fe80::ff:fe00:c07 advertises priority 200/.test(sb.logOf("wasmvs6u")), 5000);
+    await sb.waitFor("wasmvs to hear keepalived", () => /VRRP V6: the master is fe80::ff:fe00:c07/.test(sb.logOf("wasmvs6u")) && wasmvsIs("wasmvs6u", "BACKUP"), 5000);
     const heardAt = sb.logOf("wasmvs6u").length;
     await new Promise((res) => setTimeout(res, 1000));
     expect(/V6 .*: MASTER/.test(sb.logOf("wasmvs6u").slice(heardAt)), `${sb.logOf("wasmvs6u").slice(-3000)}\n${JSON.stringify((await w.freshStatus()).counters)}`).toBe(false); // it hears keepalived's unicast adverts
