@@ -65,7 +65,9 @@ describe("an IPv6 vrrp_instance", () => {
     expect(errorsOf(file("", body("  use_vmac\n")))[0]).toContain("use_vmac in an IPv6 instance (keepalived's virtual MAC 00:00:5e:00:02:VRID) is not supported by wasmvs yet");
     expect(errorsOf(file("  vrrp_mcast_group6 224.0.0.18\n", body("")))).toEqual([`${n - 1}.conf:2:21: '224.0.0.18': vrrp_mcast_group6 [224.0.0.18] is not IPv6`]);
     expect(errorsOf(file("  vrrp_mcast_group6 2001:db8::12\n", body("")))).toEqual([`${n - 1}.conf:2:21: '2001:db8::12': vrrp_mcast_group6 [2001:db8::12] is not multicast`]);
-    expect(errorsOf(file("  vrrp_gna_interval 0\n", body("")))).toEqual([`${n - 1}.conf:2:21: '0': vrrp_gna_interval '0' is invalid`]);
+    expect(errorsOf(file("  vrrp_gna_interval 0.5s\n", body("")))).toEqual([`${n - 1}.conf:2:21: '0.5s': vrrp_gna_interval '0.5s' is invalid`]);
+    // 0: keepalived calls it out of range and keeps its default, 0 (no pause); so does wasmvs, silently.
+    expect(errorsOf(file("  vrrp_gna_interval 0\n", body("")))).toEqual([]);
     expect(errorsOf(file("", "  virtual_ipaddress {\n    ff02::5\n  }\n"))[0]).toContain("ff02::5: a virtual address must be unicast (Linux refuses");
   });
 

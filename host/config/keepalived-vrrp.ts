@@ -11,7 +11,7 @@ import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, N
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
 import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
-import { notSupported } from "./features.js";
+import { ENGINE_FORWARDS_IPV6, notSupported } from "./features.js";
 import { ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./not-yet.js";
 import { accessSync, constants } from "node:fs";
 import { linkLocalOf, SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
@@ -122,10 +122,12 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
       return true;
     }
     case "vrrp_gna_interval": {
-      // Seconds with up to 6 decimals, at least 1 us (global_parser.c read_decimal_unsigned_strvec).
+      // Seconds with up to 6 decimals (global_parser.c read_decimal_unsigned_strvec). keepalived
+      // calls 0 out of range and keeps its default, which is 0 (no pause): 0 is read as that
+      // (sample files write it).
       leaf(n);
       const t = arg(n, 0, "seconds");
-      if (!/^\d+(\.\d{1,6})?$/.test(t.text) || Number(t.text) <= 0) fail(t, `vrrp_gna_interval '${t.text}' is invalid`);
+      if (!/^\d+(\.\d{1,6})?$/.test(t.text)) fail(t, `vrrp_gna_interval '${t.text}' is invalid`);
       g.gnaIntervalMs = Number(t.text) * 1000;
       if (g.gnaIntervalMs >= 1000) warn(t, `The vrrp_gna_interval is very large - ${t.text} seconds (as keepalived says)`);
       noMoreArgs(n, 1);
@@ -477,7 +479,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     if (family === 6) {
       // RFC 5798 5.1.2.1: an IPv6 advert's source is the interface's link-local address.
       if (!srcIp.tok.text.includes(":")) fail(srcIp.tok, `Configuration error: VRRP instance[${name.text}] and src address[${srcIp.tok.text}] MUST be of the same family`);
-      const own = linkLocalOf(cfg, iface.index);
+      const own = linkLocalOf(cfg.interfaces, iface.index);
       if (own && formatIp(ip6(srcIp.tok, "the source address")) !== own) fail(srcIp.tok, `IPv6 adverts leave from ${iface!.name}'s link-local address ${own}`);
       return;
     }
@@ -544,7 +546,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     failed,
     name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
     initialMaster: v.initialMaster ?? false, version, advertIntMs,
-    ...(family === 6 ? { ipv6: true, ...(g.mcastGroup6 && g.mcastGroup6 !== "ff02::12" ? { mcastGroup6: g.mcastGroup6 } : {}) } : {}),
+    ...(family === 6 ? { ipv6: true, ...(ENGINE_FORWARDS_IPV6 ? { naRouter: true } : {}), ...(g.mcastGroup6 && g.mcastGroup6 !== "ff02::12" ? { mcastGroup6: g.mcastGroup6 } : {}) } : {}),
     ...(g.gnaIntervalMs ? { gnaIntervalMs: g.gnaIntervalMs } : {}), preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
     authPass: v.authPass, addresses: v.addresses, addrs: v.addresses.map(parseIp), addressIfindex: v.addressDev.map(indexOf),
     // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).

@@ -4,7 +4,6 @@
 
 import type { Script } from "./health.js";
 import { formatIp, isLinkLocal6, parseIp6, type IpAddr } from "../engine/addr.js";
-import type { DirectorConfig } from "./director.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,
@@ -35,6 +34,9 @@ export interface VrrpInstanceConfig {
   mcastGroup6?: string;
   /** vrrp_gna_interval: ms between two unsolicited neighbour advertisements of a burst (absent: none). */
   gnaIntervalMs?: number;
+  /** The Router flag in its unsolicited neighbour advertisements: the director forwards IPv6
+   *  (keepalived sets it when the interface's IPv6 forwarding is on). */
+  naRouter?: boolean;
   advertIntMs: number;
   preempt: boolean;
   preemptDelayMs: number;
@@ -171,8 +173,8 @@ export interface SyncRoles {
 /** The link-local address interface ifindex's IPv6 adverts leave from: the configured one
  *  (an fe80::/10 address), else the one made from its MAC by modified EUI-64 (RFC 4291
  *  appendix A), as the engine makes it; undefined when neither is known. */
-export function linkLocalOf(cfg: DirectorConfig, ifindex: number): string | undefined {
-  const i = cfg.interfaces.find((x) => x.index === ifindex);
+export function linkLocalOf(interfaces: readonly { index: number; mac: string; net6?: { addr: IpAddr } }[], ifindex: number): string | undefined {
+  const i = interfaces.find((x) => x.index === ifindex);
   if (i?.net6 && typeof i.net6.addr !== "number" && isLinkLocal6(i.net6.addr)) return formatIp(i.net6.addr);
   if (!i?.mac) return undefined;
   const m = i.mac.split(":").map((x) => parseInt(x, 16));

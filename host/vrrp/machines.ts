@@ -26,7 +26,6 @@ import type { VrrpView } from "./format.js";
 import { ERROR } from "../io/log.js";
 import type { VrrpInstanceConfig } from "../config/vrrp.js";
 import { linkLocalOf } from "../config/vrrp.js";
-import { ENGINE_FORWARDS_IPV6 } from "../config/features.js";
 
 /** What the state machines ask of the engine. */
 export interface VrrpDevice {
@@ -93,7 +92,7 @@ export function engineDevice(engine: Engine, cfg: DirectorConfig, nowMs: () => n
       for (const t of [...v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address })), ...(v.excludedAddresses ?? [])]) {
         // IPv6: an unsolicited neighbour advertisement (keepalived's vrrp_ndisc.c), with the
         // Router flag when the director forwards IPv6 (keepalived reads the interface's forwarding).
-        if (t.address.includes(":")) flush(engine.sendUnsolicitedNa(t.ifindex, t.address, ENGINE_FORWARDS_IPV6, nowMs()));
+        if (t.address.includes(":")) flush(engine.sendUnsolicitedNa(t.ifindex, t.address, !!v.naRouter, nowMs()));
         else flush(engine.sendGratuitousArp(t.ifindex, t.address, nowMs()));
       }
     },
@@ -101,8 +100,9 @@ export function engineDevice(engine: Engine, cfg: DirectorConfig, nowMs: () => n
 }
 
 /** What a reload keeps an instance by (keepalived's vrrp_exist): its interface, its VRID,
- *  unicast or multicast, use_vmac or not. Anything else may change in place. */
-const identity = (v: VrrpInstanceConfig) => `${v.ifindex}/${v.vrid}/${v.unicastPeers?.length ? "unicast" : "multicast"}/${v.vmac ? "vmac" : ""}`;
+ *  its family (an IPv4 and an IPv6 instance may share both), unicast or multicast, use_vmac
+ *  or not. Anything else may change in place. */
+const identity = (v: VrrpInstanceConfig) => `${v.ifindex}/${v.vrid}/${v.ipv6 ? "6" : "4"}/${v.unicastPeers?.length ? "unicast" : "multicast"}/${v.vmac ? "vmac" : ""}`;
 
 /** The VRRP part of a configuration, positions aside (a line added above is no change). */
 export function vrrpPart(c: DirectorConfig): string {
@@ -161,7 +161,7 @@ export class VrrpMachines {
   /** An instance of this.cfg; its engine index is its place in this.instances (a reload moves it). */
   private make(vcfg: VrrpInstanceConfig): VrrpInstance {
     // The address its adverts leave from (a tie of priorities goes to the higher): IPv6, the interface's link-local.
-    const own = vcfg.ipv6 ? linkLocalOf(this.cfg, vcfg.ifindex) ?? "::"
+    const own = vcfg.ipv6 ? linkLocalOf(this.cfg.interfaces, vcfg.ifindex) ?? "::"
       : this.cfg.interfaces.find((x) => x.index === vcfg.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
     const dev = this.dev;
     let vi: VrrpInstance;
