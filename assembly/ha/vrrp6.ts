@@ -13,19 +13,17 @@
 // adverts go to the host through its queue (VrrpQueue.SRC6 holds the 16-byte source).
 // The address table is scanned (at most MAX_ADDRESSES, and only while it holds any).
 
-import { Abi, Counter, VrrpQueue } from "../abi";
+import { Abi, Counter, Neigh6Field, VrrpQueue } from "../abi";
 import { count } from "../engine/state";
 import { scratchTake, txPush } from "../engine/tx";
-import { copyMac } from "../wire/bytes";
+import { bswap16, copyMac } from "../wire/bytes";
 import { EthField, ETHERTYPE_IPV6_WIRE, ETH_HEADER_LEN } from "../wire/ethernet";
 import { ipv6AddrCopy, ipv6AddrEquals, ipv6Emit, ipv6IsMulticast, ipv6MulticastMac, ALL_NODES_HI, ALL_NODES_LO, IPV6_HEADER_LEN, NH_ICMPV6 } from "../wire/ipv6";
 import { icmpv6FillChecksum } from "../wire/icmpv6";
 import { naEmit, NA_OVERRIDE, NA_ROUTER, NDP_HOP_LIMIT, NDP_LL_OPTION_LEN, NDP_MESSAGE_LEN } from "../wire/ndp";
-import { bswap16 } from "../wire/bytes";
 import { fold, pseudoHeaderSum6, sum } from "../wire/checksum";
 import { ifaceExists, ifaceMac, ipv6Slot, ipv6SlotUsed } from "../route/route";
 import { neigh6Lookup } from "../neigh/neigh6";
-import { Neigh6Field } from "../abi";
 import { vrrpIfindexOf, vrrpInstanceCount, vrrpIntervalOf, vrrpIsIpv6, vrrpIsMaster, vrrpIsUnicast, vrrpQueueBase, vrrpVridOf } from "./vrrp";
 import { VRRP_HEADER_LEN, VRRP_TTL, VRRP_TYPE_ADVERT, VrrpField } from "../wire/vrrp";
 
@@ -67,13 +65,13 @@ export function vrrp6SetGroup(w0: u32, w1: u32, w2: u32, w3: u32): bool {
 }
 
 /** Add an IPv6 address to instance i (the last one added); an IPv6 instance's advertised
- *  ones first. False when the table is full or the address is there already. */
+ *  ones first. False when the table is full, the address is multicast, or an advertised
+ *  one is given to an IPv4 instance. */
 export function vrrp6AddAddress(i: u32, w0: u32, w1: u32, w2: u32, w3: u32, advertised: bool): bool {
   if (i + 1 != vrrpInstanceCount() || vrrp6AddressCount >= MAX_ADDRESSES) return false;
-  if (advertised && !vrrpIsIpv6(i)) return false;
+  if ((advertised && !vrrpIsIpv6(i)) || (w0 & 0xff) == 0xff) return false;
   let e = at(vrrp6AddressCount);
   store<u32>(e, w0); store<u32>(e, w1, 4); store<u32>(e, w2, 8); store<u32>(e, w3, 12);
-  if ((w0 & 0xff) == 0xff) return false;
   store<u8>(e, <u8>i, A_INSTANCE);
   store<u8>(e, advertised ? 1 : 0, A_ADVERTISED);
   vrrp6AddressCount++;
