@@ -33,7 +33,8 @@ export enum Abi {
    *  (SIZE 56 -> 72) and DestFlag.V6, Neigh6Field.LAST_PROBE/PROBES (SIZE 32 -> 40), the IPv6
    *  connection entry Conn6Field (80 bytes, a region init places after VRRP_QUEUE),
    *  NEIGHBOUR_SOLICITS_SENT appended (COUNT 102); exports addServiceV6, findServiceV6,
-   *  addDestV6, findDestV6, connectionV6Count/Bound/At. */
+   *  addDestV6, findDestV6, connectionV6Count/Bound/At; VRRP over IPv6 (VrrpQueue.SRC6,
+   *  vrrpInstance's flag 8, vrrpAddress6, vrrpAdvert6, vrrpGroup6, sendUnsolicitedNa). */
   VERSION = 8,
   /** Bytes kept free in front of every frame so IPIP encapsulation (20 bytes) and
    *  option stripping can move the frame start backwards in place. */
@@ -78,6 +79,9 @@ export enum VrrpQueue {
   LEN = 8,
   DATA = 16,
   ENTRY_SIZE = 256,
+  /** An IPv6 instance's entry (ha/vrrp6.ts): SRC 0, the 16-byte source here, the message
+   *  at most SRC6 - DATA bytes (13 IPv6 addresses). */
+  SRC6 = 240,
 }
 
 /** RX descriptor i (written by the host): the frame is at slot i + HEADROOM. */

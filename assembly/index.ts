@@ -30,7 +30,8 @@ import { schedulerInit, schedulerTick } from "./sched/index";
 import { setExpireQuiescentTemplate } from "./conn/persist";
 import { markAdd, markAddPorts, markClear, markLayout, MARK_TABLE_BYTES } from "./svc/mark";
 import { sha256 } from "./ha/auth";
-import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_TABLE_BYTES } from "./ha/vrrp";
+import { vrrpAddAddress, vrrpAddInstance, vrrpClear, vrrpLayout, vrrpSendAdvert, vrrpSetMaster, vrrpVmacFor, VRRP_IPV6, VRRP_TABLE_BYTES } from "./ha/vrrp";
+import { vrrp6AddAddress, vrrp6Clear, vrrp6InstanceAdded, vrrp6SendAdvert, vrrp6SendNa, vrrp6SetGroup } from "./ha/vrrp6";
 import {
   syncAcceptFrom, syncConfigure, syncIdleMs, syncFlush, syncSetKey, syncSetShare, syncLayout, syncPending, syncRefresh, syncSending, SYNC_BUFFER_BYTES, tableExport, tableExported, tableExpired,
   tableImport, tableUnmatched,
@@ -289,11 +290,39 @@ export function addMarkRule(mark: u32, net: u32, mask: u32, proto: u32): i32 {
 export function addMarkPorts(rule: u32, lo: u32, hi: u32): i32 { return markAddPorts(rule, lo, hi) ? Err.OK : -Err.BAD_ARGUMENT; }
 /** VRRP instances (ha/vrrp.ts): cleared, then added one by one with their addresses (auth:
  *  the PASS data as two words; the instance added last takes the addresses). */
-export function vrrpReset(): void { vrrpClear(); }
-/** flags: 1 use_vmac, 2 vmac_xmit_base, 4 static (static_ipaddress: always held, no VRRP). */
+export function vrrpReset(): void { vrrpClear(); vrrp6Clear(); }
+/** flags: 1 use_vmac, 2 vmac_xmit_base, 4 static (static_ipaddress: always held, no VRRP), 8 IPv6 (ha/vrrp6.ts; version 3),
+ *  16 unicast_peer (IPv6 adverts of any hop limit taken, as keepalived). */
 export function vrrpInstance(ifindex: u32, vrid: u32, version: u32, intervalCs: u32, authType: u32, authLo: u32, authHi: u32, flags: u32): i32 {
   let i = vrrpAddInstance(ifindex, vrid, version, intervalCs, authType, authLo, authHi, flags);
+  if (i >= 0 && (flags & VRRP_IPV6) != 0) vrrp6InstanceAdded();
   return i < 0 ? -Err.BAD_ARGUMENT : i;
+}
+/** An IPv6 address (w0..w3 as setInterfaceIpv6 takes them) of instance i, the last added:
+ *  advertised (1; an IPv6 instance's, before its excluded ones) or held only (0). */
+export function vrrpAddress6(i: u32, w0: u32, w1: u32, w2: u32, w3: u32, advertised: u32): i32 {
+  return vrrp6AddAddress(i, w0, w1, w2, w3, advertised != 0) ? Err.OK : -Err.FULL;
+}
+/** vrrp_mcast_group6: the group IPv6 instances advertise to (ff02::12 until set). */
+export function vrrpGroup6(w0: u32, w1: u32, w2: u32, w3: u32): i32 { return vrrp6SetGroup(w0, w1, w2, w3) ? Err.OK : -Err.BAD_ARGUMENT; }
+const vrrp6Peer: usize = memory.data(16);
+/** Send IPv6 instance i's advert with this priority, to the group or (w0..w3 not all 0) a
+ *  unicast peer. Returns TX count. */
+export function vrrpAdvert6(i: u32, priority: u32, w0: u32, w1: u32, w2: u32, w3: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  store<u32>(vrrp6Peer, w0); store<u32>(vrrp6Peer, w1, 4); store<u32>(vrrp6Peer, w2, 8); store<u32>(vrrp6Peer, w3, 12);
+  vrrp6SendAdvert(i, priority, (w0 | w1 | w2 | w3) != 0 ? vrrp6Peer : 0);
+  return txEnd();
+}
+/** Announce IPv6 address w0..w3 on ifindex with an unsolicited Neighbour Advertisement
+ *  (router: the Router flag). Returns TX count. */
+export function sendUnsolicitedNa(ifindex: u32, w0: u32, w1: u32, w2: u32, w3: u32, router: u32, nowMs: u32): u32 {
+  if (!state.initialised) return 0;
+  beginCall(nowMs);
+  store<u32>(vrrp6Peer, w0); store<u32>(vrrp6Peer, w1, 4); store<u32>(vrrp6Peer, w2, 8); store<u32>(vrrp6Peer, w3, 12);
+  vrrp6SendNa(ifindex, vrrp6Peer, router != 0);
+  return txEnd();
 }
 /** An address of instance i: advertised (1) or held but not advertised (0, virtual_ipaddress_excluded, after the others). */
 export function vrrpAddress(i: u32, addr: u32, advertised: u32): i32 { return vrrpAddAddress(i, addr, advertised != 0) ? Err.OK : -Err.FULL; }

@@ -23,6 +23,8 @@ import { txPush } from "./tx";
 import { neigh6Advertised, neigh6LearnFromSolicitation } from "../neigh/neigh6";
 import { forward6 } from "./forward6";
 import { isVip6, vip6Joined } from "../svc/service";
+// VRRP over IPv6 (ha/vrrp6.ts): the group, the master's addresses and their solicited-node groups, the adverts.
+import { vrrp6AddressCount, vrrp6Group, vrrp6GroupMac, vrrp6Joined, vrrp6MasterHolds, vrrp6Ownership, vrrp6Receive } from "../ha/vrrp6";
 
 /** Linux's default hop limit (net.ipv6.conf.*.hop_limit = 64), for the echo replies. */
 @inline const DEFAULT_HOP_LIMIT: u32 = 64;
@@ -34,24 +36,29 @@ const addrScratch: usize = memory.data(16);
   if (<u32>load<u16>(frame, EthField.DST) != 0x3333) return false;
   let low = load<u32>(frame, EthField.DST + 2);
   if (low == 0x01000000) return true; // 33:33:00:00:00:01, all nodes
-  return (low & 0xff) == 0xff && (ipv6IfaceJoined(ifindex, low >>> 8) || vip6Joined(low >>> 8));
+  return (low & 0xff) == 0xff && (ipv6IfaceJoined(ifindex, low >>> 8) || vip6Joined(low >>> 8) || vrrp6Joined(ifindex, low >>> 8));
 }
 
 /** One IPv6 frame (ethertype 0x86DD) on ifindex. */
 export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): void {
   // The group filter a NIC applies before the stack sees the frame.
-  if (ethIsGroup(frame) && !macJoined(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
+  if (ethIsGroup(frame) && !macJoined(frame, ifindex) && !vrrp6GroupMac(frame, ifindex)) { count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US); return; }
   let ip = frame + l2len;
   let bad = ipv6Check(ip, len - l2len);
   if (bad != 0) { count(bad); return; }
   let dst = ipv6Dst(ip);
   let multicast = ipv6IsMulticast(dst);
   if (multicast) {
-    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) &&
-        (ipv6IfaceJoined(ifindex, load<u32>(dst, 12) >>> 8) || vip6Joined(load<u32>(dst, 12) >>> 8)))) {
+    let group = load<u32>(dst, 12) >>> 8;
+    if (!ipv6IsAllNodes(dst) && !(ipv6IsSolicitedNode(dst) && (ipv6IfaceJoined(ifindex, group) || vip6Joined(group) || vrrp6Joined(ifindex, group))) &&
+        !vrrp6Group(dst, ifindex)) {
       count(Counter.DROP_IPV6_MULTICAST_NOT_FOR_US);
       return;
     }
+  } else if (vrrp6AddressCount != 0 && vrrp6Ownership(dst) == 2) {
+    // A backup leaves the traffic of its VRRP addresses to the master (as the IPv4 path).
+    count(Counter.DROP_NOT_MASTER);
+    return;
   }
   let proto = ipv6UpperProto;
   let off = ipv6UpperOffset;
@@ -59,11 +66,13 @@ export function handleIpv6(frame: usize, l2len: u32, len: u32, ifindex: u32): vo
   if (!multicast) {
     // IPv6 services (NAT, DR) and their replies: engine/forward6.ts.
     if (forward6(frame, l2len, ip, ip + off, l4len, proto, ifindex)) return;
-    if (!ipv6IsOurs(dst) && !(proto == NH_ICMPV6 && isVip6(dst))) {
+    // Ours: the interfaces' addresses, a VIP's echo and NDP, a VRRP address while master.
+    if (!ipv6IsOurs(dst) && !(proto == NH_ICMPV6 && isVip6(dst)) && !(vrrp6AddressCount != 0 && vrrp6Ownership(dst) == 1)) {
       count(isVip6(dst) && (proto == Proto.TCP || proto == Proto.UDP) ? Counter.DROP_NO_SERVICE : Counter.DROP_NOT_FOR_US);
       return;
     }
   }
+  if (proto == Proto.VRRP) { vrrp6Receive(ip + off, l4len, ipv6HopLimit(ip), ipv6Src(ip), dst, ifindex); return; }
   if (proto == NH_ICMPV6) { handleIcmpv6(frame, l2len, ip, ip + off, l4len, ifindex, multicast); return; }
   // A TCP or UDP port of ours no IPv6 service has.
   count(proto == Proto.TCP || proto == Proto.UDP ? Counter.DROP_NO_SERVICE : Counter.DROP_UNSUPPORTED_PROTOCOL);
@@ -91,8 +100,9 @@ function neighbourSolicitation(frame: usize, l2len: u32, ip: usize, icmp: usize,
   // group and carry no source link-layer address (there is no address to bind it to).
   if (dad && (ndpSourceLinkLayer != 0 || !ipv6IsSolicitedNode(ipv6Dst(ip)))) { count(Counter.DROP_NDP_BAD_UNSPECIFIED_SOURCE); return; }
   // ndisc_recv_ns: the target must be an address of the interface the solicitation came in on.
-  // The VIPs of IPv6 services are answered for too, as the IPv4 path answers ARP for them.
-  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp)) && !isVip6(ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
+  // The VIPs of IPv6 services are answered for too, as the IPv4 path answers ARP for them, and
+  // a VRRP address while this director is its instance's master.
+  if (!ipv6IfaceHolds(ifindex, ndpTarget(icmp)) && !isVip6(ndpTarget(icmp)) && !vrrp6MasterHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_TARGET_NOT_OURS); return; }
   // 7.2.3: the solicitor's link-layer address, when it gave one, goes into the table (STALE).
   if (!dad && ndpSourceLinkLayer != 0) neigh6LearnFromSolicitation(src, icmp + ndpSourceLinkLayer, ifindex);
   let target = addrScratch;
@@ -136,7 +146,7 @@ function neighbourAdvertisement(ip: usize, icmp: usize, icmpLen: u32, ifindex: u
   let bad = ndpCheck(icmp, icmpLen, ipv6HopLimit(ip));
   if (bad != 0) { count(bad); return; }
   if (multicast && (naFlags(icmp) & NA_SOLICITED) != 0) { count(Counter.DROP_NDP_SOLICITED_TO_MULTICAST); return; }
-  if (ipv6IfaceHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_NA_FOR_OUR_ADDRESS); return; }
+  if (ipv6IfaceHolds(ifindex, ndpTarget(icmp)) || vrrp6MasterHolds(ifindex, ndpTarget(icmp))) { count(Counter.DROP_NDP_NA_FOR_OUR_ADDRESS); return; }
   let tll = ndpTargetLinkLayer != 0 ? icmp + ndpTargetLinkLayer : 0;
   count(neigh6Advertised(ndpTarget(icmp), naFlags(icmp), tll, ifindex) ? Counter.CONSUMED : Counter.DROP_NDP_NA_UNSOLICITED);
 }

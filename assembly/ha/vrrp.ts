@@ -37,6 +37,11 @@ import { sendRouted } from "../xmit/output";
 /** keepalived's static_ipaddress: not VRRP at all, addresses the director always holds
  *  (answers ARP and ping for); kept here so that one table says which addresses are ours. */
 @inline const STATIC: u32 = 4;
+/** An IPv6 instance (ha/vrrp6.ts): version 3 over IPv6, its addresses in vrrp6's table. */
+@inline export const VRRP_IPV6: u32 = 8;
+/** keepalived's unicast_peer: adverts to and from the peers' unicast addresses (ha/vrrp6.ts:
+ *  keepalived takes those whatever their IPv6 hop limit, which it leaves to the kernel's default). */
+@inline export const VRRP_UNICAST: u32 = 16;
 @inline const I_INTERVAL: usize = 6;
 @inline const I_AUTH: usize = 8;
 @inline const I_FIRST: usize = 16;
@@ -99,7 +104,8 @@ export function vrrpAddInstance(ifindex: u32, vrid: u32, version: u32, intervalC
   store<u32>(r, authLo, I_AUTH);
   store<u32>(r, authHi, I_AUTH + 4);
   store<u16>(r, <u16>vrrpAddressCount, I_FIRST);
-  store<u8>(r, <u8>(flags & (VMAC_ON | VMAC_XMIT_BASE | STATIC)), I_VMAC);
+  if ((flags & VRRP_IPV6) != 0 && (version != 3 || (flags & (VMAC_ON | STATIC)) != 0)) return -1;
+  store<u8>(r, <u8>(flags & (VMAC_ON | VMAC_XMIT_BASE | STATIC | VRRP_IPV6 | VRRP_UNICAST)), I_VMAC);
   if ((flags & VMAC_ON) != 0) vrrpVmacCount++;
   if (isStatic) store<u8>(r, 1, I_MASTER);
   instanceCount++;
@@ -121,6 +127,17 @@ export function vrrpAddAddress(i: u32, addr: u32, advertised: bool): bool {
   rebuild();
   return true;
 }
+
+/** What ha/vrrp6.ts reads of instance i (i < vrrpInstanceCount()). */
+export function vrrpInstanceCount(): u32 { return instanceCount; }
+/** The advert queue (Region.VRRP_QUEUE), which IPv6 adverts share. */
+export function vrrpQueueBase(): usize { return queue; }
+export function vrrpIsIpv6(i: u32): bool { return (<u32>load<u8>(inst(i), I_VMAC) & VRRP_IPV6) != 0; }
+export function vrrpIsUnicast(i: u32): bool { return (<u32>load<u8>(inst(i), I_VMAC) & VRRP_UNICAST) != 0; }
+export function vrrpIsMaster(i: u32): bool { return load<u8>(inst(i), I_MASTER) != 0; }
+export function vrrpIfindexOf(i: u32): u32 { return <u32>load<u8>(inst(i), I_IFINDEX); }
+export function vrrpVridOf(i: u32): u32 { return <u32>load<u8>(inst(i), I_VRID); }
+export function vrrpIntervalOf(i: u32): u32 { return <u32>load<u16>(inst(i), I_INTERVAL); }
 
 /** The host's state machine says whether instance i is master. */
 export function vrrpSetMaster(i: u32, master: bool): bool {
@@ -219,7 +236,7 @@ export function vrrpReceive(ip: usize, ihl: u32, totalLen: u32, ttl: u32, src: u
   let found: i32 = -1;
   for (let i: u32 = 0; i < instanceCount; i++) {
     let r = inst(i);
-    if (<u32>load<u8>(r, I_IFINDEX) == ifindex && <u32>load<u8>(r, I_VRID) == vrid && (<u32>load<u8>(r, I_VMAC) & STATIC) == 0) { found = <i32>i; break; }
+    if (<u32>load<u8>(r, I_IFINDEX) == ifindex && <u32>load<u8>(r, I_VRID) == vrid && (<u32>load<u8>(r, I_VMAC) & (STATIC | VRRP_IPV6)) == 0) { found = <i32>i; break; }
   }
   if (found < 0) { count(Counter.DROP_VRRP_NO_INSTANCE); return; }
   // keepalived drops an advert of the other version (v2/v3 peers do not see each other).
@@ -244,7 +261,7 @@ export function vrrpReceive(ip: usize, ihl: u32, totalLen: u32, ttl: u32, src: u
 export function vrrpSendAdvert(i: u32, priority: u32, peer: u32): bool {
   if (i >= instanceCount) return false;
   let r = inst(i);
-  if ((<u32>load<u8>(r, I_VMAC) & STATIC) != 0) return false;
+  if ((<u32>load<u8>(r, I_VMAC) & (STATIC | VRRP_IPV6)) != 0) return false;
   let ifindex = <u32>load<u8>(r, I_IFINDEX);
   let src = ifaceAddr(ifindex);
   if (src == 0) return false;

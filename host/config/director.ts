@@ -242,5 +242,6 @@ export function vrrpSpecs(cfg: DirectorConfig): VrrpInstanceSpec[] {
 
 export function vrrpSpec(v: VrrpInstanceConfig): VrrpInstanceSpec {
   return { ifindex: v.ifindex, vrid: v.vrid, version: v.version, intervalCs: Math.round(v.advertIntMs / 10), authPass: v.authPass, addresses: v.addresses, addrs: v.addrs,
-    excluded: v.excludedAddresses?.map((x) => x.address), excludedAddrs: v.excludedAddresses?.map((x) => x.addr), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase };
+    excluded: v.excludedAddresses?.map((x) => x.address), excludedAddrs: v.excludedAddresses?.map((x) => x.addr), vmac: v.vmac, vmacXmitBase: v.vmacXmitBase,
+    ...(v.ipv6 ? { ipv6: true, mcastGroup6: v.mcastGroup6, ...(v.unicastPeers?.length ? { unicast: true } : {}) } : {}) };
 }

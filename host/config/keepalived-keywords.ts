@@ -85,7 +85,7 @@ ignored("global_defs", `${NO_KERNEL_IPVS}: there is no table from before to flus
   ["lvs_flush"]);
 ignored("global_defs", `${NO_KERNEL_IPVS}: the table ends with the process (or is handed to the next one)`, ["lvs_flush_on_stop", "lvs_flush_onstop"]);
 notYet("global_defs", "a VRRP multicast group other than 224.0.0.18 is not supported by wasmvs yet", ["vrrp_mcast_group4"]);
-ignored("global_defs", "wasmvs has no IPv6 VRRP instances for it to apply to", ["vrrp_mcast_group6", "vrrp_gna_interval"]);
+supported("global_defs", ["vrrp_mcast_group6", "vrrp_gna_interval"]);
 notYet("global_defs", "gratuitous ARPs after a lower-priority advert are not supported by wasmvs yet", ["vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"]);
 ignored("global_defs", GARP_PACING, ["vrrp_garp_interval"]);
 notYet("global_defs", "gratuitous ARPs on a VMAC's base interface are not supported by wasmvs yet", ["vrrp_garp_extra_if", "vrrp_vmac_garp_intvl"]);
@@ -145,7 +145,7 @@ notYet("vrrp_instance", "", ["use_vmac_addr", "use_ipvlan", "unicast_fault_no_pe
   "track_process", "mcast_dst_ip", "track_src_ip", "unicast_ttl", "no_virtual_ipaddress", "v3_checksum_as_v2", "notify_deleted",
   "notify_master_rx_lower_pri", "notify_priority_changes", "garp_lower_prio_delay", "garp_lower_prio_repeat", "timer_expired_backup", "garp_extra_if",
   "vmac_garp_intvl", "lower_prio_no_advert", "higher_prio_send_advert"]);
-notYet("vrrp_instance", notSupported("ipv6"), ["native_ipv6"]);
+supported("vrrp_instance", ["native_ipv6"]);
 notYet("vrrp_instance", "", ["thread_timer_expired", "owner_ignore_adverts"]);
 block("vrrp_instance/auth_hmac", { kind: "notYet", reason: "HMAC authentication (auth_hmac) is not supported by wasmvs yet" });
 notYet("vrrp_instance", notSupported("bfd"), ["track_bfd"]);

@@ -6,15 +6,15 @@
 import { interfaceNamed, onLinkIndex, standIns } from "./rules.js";
 import type { DirectorConfig, ErrorList, RouteConfig } from "./rules.js";
 import { routeParsed } from "./director.js";
-import { parseIp, type IpAddr } from "../engine/addr.js";
+import { AddressError, formatIp, isLinkLocal6, isMulticast6, isUnicast6, parseIp, parseIp6, type Ip6Words, type IpAddr } from "../engine/addr.js";
 import { arg, carryOn, fail, isStrict, int, ip, leaf, noInterface, noMoreArgs, Node, refusedWithin, Tok, unknown, value, warn } from "./keepalived-grammar.js";
 import { classify } from "./keepalived-keywords.js";
 import { notifyUser, seconds, userIds } from "./keepalived-checks.js";
 import { SCRIPT_PATH, type FifoConfig, type Script } from "./health.js";
-import { notSupported } from "./features.js";
+import { ENGINE_FORWARDS_IPV6, notSupported } from "./features.js";
 import { ROUTE_NOT_YET, routeWordNotYet, SYNC_GROUP_NOT_YET, VRRP_NOT_YET } from "./not-yet.js";
 import { accessSync, constants } from "node:fs";
-import { SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
+import { linkLocalOf, SyncDaemonConfig, TrackedInterface, TrackWeight, VRRP_DEFAULTS, VRRP_SCRIPT_DEFAULTS, VrrpInstanceConfig, VrrpScriptConfig,
   VrrpSyncGroupConfig } from "./vrrp.js";
 
 /** global_defs keywords of VRRP that set defaults for every instance. */
@@ -28,6 +28,10 @@ export interface VrrpGlobals {
   /** vrrp_min_garp: one gratuitous ARP at becoming master, none after (unless set otherwise). */
   minGarp?: boolean;
   skipCheckAdvAddr?: boolean;
+  /** vrrp_mcast_group6: where IPv6 instances advertise (keepalived's default ff02::12). */
+  mcastGroup6?: string;
+  /** vrrp_gna_interval: the pause between two unsolicited neighbour advertisements of a burst (ms; 0: none). */
+  gnaIntervalMs?: number;
   /** default_interface: a static address's interface when it names none (vrrp_ipaddress.c). */
   defaultInterface?: Tok;
   /** smtp_alert_vrrp, else global_defs' smtp_alert: whether instances and groups mail by default. */
@@ -37,7 +41,18 @@ export interface VrrpGlobals {
 }
 export const GLOBAL_VRRP_KEYS = ["vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "lvs_sync_daemon", "notify_fifo", "notify_fifo_script",
   "vrrp_notify_fifo", "vrrp_notify_fifo_script", "lvs_notify_fifo", "lvs_notify_fifo_script", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat",
-  "vrrp_down_timer_adverts", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_skip_check_adv_addr", "default_interface", "smtp_alert_vrrp"];
+  "vrrp_down_timer_adverts", "vrrp_min_garp", "vrrp_check_unicast_src", "vrrp_skip_check_adv_addr", "default_interface", "smtp_alert_vrrp",
+  "vrrp_mcast_group6", "vrrp_gna_interval"];
+
+/** An IPv6 address of the configuration (an Ip6Words) or a refusal at t. */
+function ip6(t: Tok, what: string): Ip6Words {
+  try {
+    return parseIp6(t.text);
+  } catch (e) {
+    if (e instanceof AddressError) return fail(t, `${what}: ${e.message}`);
+    throw e;
+  }
+}
 
 /** keepalived's check_true_false: a flag with an optional on/off word (none: on). */
 export function onOffFlag(n: Node): boolean {
@@ -94,6 +109,30 @@ export function globalVrrpKeyword(n: Node, g: VrrpGlobals): boolean {
     case "vrrp_check_unicast_src": leaf(n); noMoreArgs(n, 0); return true;
     case "default_interface": leaf(n); g.defaultInterface = arg(n, 0, "an interface"); noMoreArgs(n, 1); return true;
     case "smtp_alert_vrrp": g.smtpAlert = onOffFlag(n); return true;
+    case "vrrp_mcast_group6": {
+      // keepalived's global_parser.c: an IPv6 multicast address ("should be link-local multicast" otherwise).
+      leaf(n);
+      const t = arg(n, 0, "an IPv6 multicast address");
+      if (!t.text.includes(":")) fail(t, `vrrp_mcast_group6 [${t.text}] is not IPv6`);
+      const a = ip6(t, "vrrp_mcast_group6");
+      if (!isMulticast6(a)) fail(t, `vrrp_mcast_group6 [${t.text}] is not multicast`);
+      if ((a[0] & 0x0f00) !== 0x0200) warn(t, `vrrp_mcast_group6 [${t.text}] should be link-local multicast (as keepalived warns)`);
+      g.mcastGroup6 = formatIp(a);
+      noMoreArgs(n, 1);
+      return true;
+    }
+    case "vrrp_gna_interval": {
+      // Seconds with up to 6 decimals (global_parser.c read_decimal_unsigned_strvec). keepalived
+      // calls 0 out of range and keeps its default, which is 0 (no pause): 0 is read as that
+      // (sample files write it).
+      leaf(n);
+      const t = arg(n, 0, "seconds");
+      if (!/^\d+(\.\d{1,6})?$/.test(t.text)) fail(t, `vrrp_gna_interval '${t.text}' is invalid`);
+      g.gnaIntervalMs = Number(t.text) * 1000;
+      if (g.gnaIntervalMs >= 1000) warn(t, `The vrrp_gna_interval is very large - ${t.text} seconds (as keepalived says)`);
+      noMoreArgs(n, 1);
+      return true;
+    }
     case "notify_fifo":
     case "vrrp_notify_fifo":
     case "lvs_notify_fifo": {
@@ -222,6 +261,7 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   let syncInterface: { tok: Tok; ifindex: number; interfaceName: string } | undefined;
   let srcIp: { tok: Tok; key: Tok } | undefined;
   const excludedToks: { address: string; dev?: Tok }[] = [];
+  let family: 4 | 6 | undefined;
   // Every keyword is checked on its own: all errors of a block are reported, not only the first.
   for (const c of n.children!) errs.attempt(() => {
     const k = c.key.text;
@@ -276,8 +316,8 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         if (!c.children) fail(c.key, "unicast_peer needs a block of addresses");
         for (const a of c.children!) errs.attempt(() => {
           if (a.children) fail(a.key, "an address, not a block");
-          if (a.key.text.includes(":")) fail(a.key, notSupported("ipv6"));
-          const peer = ip(prefixDropped(a.key, "a peer address"), "a peer address");
+          const peerTok = prefixDropped(a.key, "a peer address");
+          const peer = peerTok.text.includes(":") ? formatIp(ip6(peerTok, "a peer address")) : ip(peerTok, "a peer address");
           if (a.args[0]) fail(a.args[0], `${a.args[0].text}: peer options (min_ttl, max_ttl) are not supported by wasmvs yet`);
           if ((v.unicastPeers ??= []).includes(peer)) fail(a.key, `${peer} is listed twice`);
           v.unicastPeers.push(peer);
@@ -292,6 +332,13 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         noMoreArgs(c, 1);
         break;
       }
+      case "native_ipv6":
+        // vrrp_parser.c: the instance is IPv6 (version 3) whatever its addresses.
+        leaf(c);
+        noMoreArgs(c, 0);
+        if (family === 4) fail(c.key, `(${name.text}) Cannot specify native_ipv6 with IPv4 addresses`);
+        family = 6;
+        break;
       case "check_unicast_src": leaf(c); noMoreArgs(c, 0); break; // always on: adverts from others than the peers are dropped
       case "use_vmac":
         // [NAME]: keepalived's name for the macvlan device; the engine needs no device.
@@ -384,8 +431,19 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
         const excluded = k === "virtual_ipaddress_excluded";
         for (const a of c.children!) errs.attempt(() => {
           const [addr] = a.key.text.split("/");
-          if (addr.includes(":")) fail(a.key, notSupported("ipv6"));
-          const address = ip({ ...a.key, text: addr }, "the virtual address");
+          const six = addr.includes(":");
+          const address = six ? formatIp(ip6({ ...a.key, text: addr }, "the virtual address")) : ip({ ...a.key, text: addr }, "the virtual address");
+          if (six && !isUnicast6(parseIp6(address))) fail(a.key, `${addr}: a virtual address must be unicast (Linux refuses a multicast, :: or ::1 address on an interface)`);
+          // keepalived: an instance is of one family, its first virtual_ipaddress's (or
+          // native_ipv6's); an address of the other is skipped. virtual_ipaddress_excluded
+          // may hold both (it is how keepalived carries the other family's addresses).
+          if (!excluded) {
+            family ??= six ? 6 : 4;
+            if (family !== (six ? 6 : 4)) {
+              carryOn(a.key, `an address of the other family than the instance's (IPv${family})`, `skipped, as keepalived ("(${name.text}): address family must match VRRP instance [${addr}] - ignoring"): put it in virtual_ipaddress_excluded`);
+              return;
+            }
+          }
           let dev: Tok | undefined;
           for (let k2 = 0; k2 < a.args.length; k2++) {
             const w = a.args[k2];
@@ -418,10 +476,29 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   errs.attempt(() => { if (!v.addresses.length && !said("virtual_ipaddress")) fail(n.key, "vrrp_instance needs virtual_ipaddress"); });
   errs.attempt(() => {
     if (!srcIp || !iface || standIns.has(cfg)) return; // a stand-in interface has no address to compare
+    if (family === 6) {
+      // RFC 5798 5.1.2.1: an IPv6 advert's source is the interface's link-local address.
+      if (!srcIp.tok.text.includes(":")) fail(srcIp.tok, `Configuration error: VRRP instance[${name.text}] and src address[${srcIp.tok.text}] MUST be of the same family`);
+      const own = linkLocalOf(cfg.interfaces, iface.index);
+      if (own && formatIp(ip6(srcIp.tok, "the source address")) !== own) fail(srcIp.tok, `IPv6 adverts leave from ${iface!.name}'s link-local address ${own}`);
+      return;
+    }
     const own = cfg.interfaces.find((i) => i.index === iface!.index)?.address?.split("/")[0];
     if (srcIp.tok.text !== own) fail(srcIp.tok, `adverts leave from ${iface!.name}'s address ${own ?? "(none)"}: wasmvs has one address per interface`);
   });
+  errs.attempt(() => {
+    const wrong = (v.unicastPeers ?? []).find((p) => p.includes(":") !== (family === 6));
+    const tok = n.children!.find((c) => c.key.text === "unicast_peer")?.children?.find((a) => a.key.text.startsWith(wrong ?? "\0"))?.key ?? n.key;
+    if (wrong) fail(tok, `Peer address ${wrong} does not match address family`);
+  });
+  // keepalived (vrrp.c vrrp_complete_instance): in an IPv6 instance advertising by
+  // multicast, the first address should be link-local (RFC 5798 5.2.9 wants the first
+  // IPvX address to be the link-local one); keepalived only says so outside strict mode.
+  if (family === 6 && !v.unicastPeers?.length && v.addresses.length && !isLinkLocal6(parseIp6(v.addresses[0]))) {
+    warn(tokOfFirst(n, "virtual_ipaddress"), `(${name.text}) the first IPv6 VIP address should be link local (as keepalived says; RFC 5798 5.2.9)`);
+  }
   errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
+  errs.attempt(() => { if (v.vmac && family === 6) fail(tokOfFirst(n, "use_vmac"), "use_vmac in an IPv6 instance (keepalived's virtual MAC 00:00:5e:00:02:VRID) is not supported by wasmvs yet: without it the master answers for its addresses with the interface's MAC, as keepalived does by default"); });
   // keepalived (vrrp.c vrrp_complete_instance) derives what is not given from the other:
   // state MASTER without priority is the address owner (255), priority 255 without state is MASTER.
   if (v.priority === undefined && v.initialMaster === true) {
@@ -450,7 +527,12 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
     } else return;
     v.preemptDelayMs = 0;
   });
-  const version = v.version ?? g.version ?? VRRP_DEFAULTS.version;
+  // keepalived: IPv6 is VRRP version 3 (global vrrp_version does not apply; an instance's
+  // `version 2` is kept by keepalived outside strict mode, which no RFC defines: not here).
+  if (family === 6 && v.version === 2) {
+    carryOn(tokOfFirst(n, "version"), "VRRP over IPv6 is version 3 (RFC 5798)", `version 3, as keepalived's strict mode ("(${name.text}) cannot use IPv6 with VRRP version 2; setting version 3")`);
+  }
+  const version = family === 6 ? 3 : v.version ?? g.version ?? VRRP_DEFAULTS.version;
   const authTok = n.children!.find((c) => c.key.text === "authentication")?.key ?? n.key;
   const advertTok = n.children!.find((c) => c.key.text === "advert_int")?.args[0] ?? n.key;
   errs.attempt(() => { if (version === 3 && v.authPass !== undefined) fail(authTok, "VRRP version 3 has no authentication (RFC 5798): remove the authentication block or use version 2"); });
@@ -463,7 +545,9 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   return {
     failed,
     name: name.text, ifindex: iface?.index ?? -1, interfaceName: iface?.name ?? "", vrid: vrid ?? 0, priority: v.priority ?? VRRP_DEFAULTS.priority,
-    initialMaster: v.initialMaster ?? false, version, advertIntMs, preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
+    initialMaster: v.initialMaster ?? false, version, advertIntMs,
+    ...(family === 6 ? { ipv6: true, ...(ENGINE_FORWARDS_IPV6 ? { naRouter: true } : {}), ...(g.mcastGroup6 && g.mcastGroup6 !== "ff02::12" ? { mcastGroup6: g.mcastGroup6 } : {}) } : {}),
+    ...(g.gnaIntervalMs ? { gnaIntervalMs: g.gnaIntervalMs } : {}), preempt: v.preempt ?? true, preemptDelayMs: v.preemptDelayMs ?? 0,
     authPass: v.authPass, addresses: v.addresses, addrs: v.addresses.map(parseIp), addressIfindex: v.addressDev.map(indexOf),
     // vrrp_min_garp: one gratuitous ARP, no second burst, where nothing else is set (global_parser.c).
     garpMasterDelayMs: v.garpMasterDelayMs ?? g.garpMasterDelayMs ?? (g.minGarp ? 0 : VRRP_DEFAULTS.garpMasterDelayMs),

@@ -3,7 +3,7 @@
 // (keepalived/vrrp/vrrp_data.c, vrrp_parser.c; ../shared/HA-FACTS.md).
 
 import type { Script } from "./health.js";
-import type { IpAddr } from "../engine/addr.js";
+import { formatIp, isLinkLocal6, parseIp6, type IpAddr } from "../engine/addr.js";
 
 export const VRRP_DEFAULTS = {
   priority: 100,
@@ -27,6 +27,16 @@ export interface VrrpInstanceConfig {
   /** state MASTER: take over after one advert interval if nobody answers (keepalived). */
   initialMaster: boolean;
   version: 2 | 3;
+  /** An IPv6 instance (its first virtual_ipaddress is IPv6, or native_ipv6): VRRP version 3
+   *  to mcastGroup6 (ff02::12) from the interface's link-local address (RFC 5798 5.1.2). */
+  ipv6?: boolean;
+  /** vrrp_mcast_group6 (IPv6 instances only; absent: ff02::12). */
+  mcastGroup6?: string;
+  /** vrrp_gna_interval: ms between two unsolicited neighbour advertisements of a burst (absent: none). */
+  gnaIntervalMs?: number;
+  /** The Router flag in its unsolicited neighbour advertisements: the director forwards IPv6
+   *  (keepalived sets it when the interface's IPv6 forwarding is on). */
+  naRouter?: boolean;
   advertIntMs: number;
   preempt: boolean;
   preemptDelayMs: number;
@@ -158,4 +168,16 @@ export interface SyncRoles {
   maxlen: number;
   peer?: string;
   from?: string;
+}
+
+/** The link-local address interface ifindex's IPv6 adverts leave from: the configured one
+ *  (an fe80::/10 address), else the one made from its MAC by modified EUI-64 (RFC 4291
+ *  appendix A), as the engine makes it; undefined when neither is known. */
+export function linkLocalOf(interfaces: readonly { index: number; mac: string; net6?: { addr: IpAddr } }[], ifindex: number): string | undefined {
+  const i = interfaces.find((x) => x.index === ifindex);
+  if (i?.net6 && typeof i.net6.addr !== "number" && isLinkLocal6(i.net6.addr)) return formatIp(i.net6.addr);
+  if (!i?.mac) return undefined;
+  const m = i.mac.split(":").map((x) => parseInt(x, 16));
+  const h = (a: number, b: number) => ((a << 8) | b).toString(16);
+  return formatIp(parseIp6(`fe80::${h(m[0] ^ 2, m[1])}:${h(m[2], 0xff)}:${h(0xfe, m[3])}:${h(m[4], m[5])}`));
 }

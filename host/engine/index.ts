@@ -13,7 +13,7 @@ import {
   Abi, Conn6Field, ConnField, ConnFlag, ConnState, Counter, DestField, DestFlag, Err, Fwd, Neigh6Field, NeighField, NeighState, Proto, Region, RxDesc, Sched,
   ServiceField, Stat, TxDesc, VrrpQueue,
 } from "./abi.js";
-import { formatIp, ip4Of, Ip6Words, IpAddr, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
+import { formatIp, ip4Of, Ip6Words, IpAddr, isIp6, parseIp6, ipToWire, MacWords, macWords, markToWire, parseCidr, parseIp, parsePrefix, Prefix, portToWire, wireToIp, wireToMark, wireToPort, checkPort } from "./addr.js";
 import type { instantiate as instantiateEngine } from "../../wasm/release.js";
 
 export * from "./addr.js";
@@ -162,6 +162,12 @@ export interface VrrpInstanceSpec {
    *  with vmacXmitBase the adverts still leave from the interface's MAC. */
   vmac?: boolean;
   vmacXmitBase?: boolean;
+  /** VRRP version 3 over IPv6 (assembly/ha/vrrp6.ts): addresses IPv6, adverts to
+   *  mcastGroup6 (default ff02::12) from the interface's link-local address. */
+  ipv6?: boolean;
+  mcastGroup6?: string;
+  /** unicast_peer is set: the peers' IPv6 adverts are taken whatever their hop limit (keepalived). */
+  unicast?: boolean;
 }
 
 /** An advert the engine validated and queued for the host. */
@@ -411,6 +417,8 @@ export function destArgs(spec: RealServerText): [number, number, number, number]
 
 export class Engine {
   readonly exports: EngineExports;
+  /** Which VRRP instances (setVrrpInstances order) are IPv6 ones. */
+  private vrrpIpv6: boolean[] = [];
   readonly batch: number;
   readonly slotSize: number;
   readonly connCapacity: number;
@@ -544,16 +552,26 @@ export class Engine {
   /** Replace the VRRP instances (all backup until setVrrpMaster). */
   setVrrpInstances(instances: VrrpInstanceSpec[]): void {
     this.exports.vrrpReset();
+    this.vrrpIpv6 = instances.map((v) => !!v.ipv6);
+    const group = instances.find((v) => v.ipv6 && v.mcastGroup6)?.mcastGroup6 ?? "ff02::12";
+    const gw = parseIp6(group);
+    check(this.exports.vrrpGroup6(gw[0] >>> 0, gw[1] >>> 0, gw[2] >>> 0, gw[3] >>> 0), `vrrp_mcast_group6 ${group}`);
+    const add = (i: number, text: string, parsed: IpAddr | undefined, advertised: number) => {
+      const a = parsed ?? parseIp(text);
+      const full = `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES} IPv4, 64 IPv6)`;
+      if (isIp6(a)) check(this.exports.vrrpAddress6(i, a[0] >>> 0, a[1] >>> 0, a[2] >>> 0, a[3] >>> 0, advertised), `VRRP address ${text}`, full);
+      else check(this.exports.vrrpAddress(i, a, advertised), `VRRP address ${text}`, full);
+    };
     instances.forEach((v) => {
       const auth = new Uint8Array(8);
       // latin1, as keepalived copies the password's bytes (no Buffer: this file runs in browsers too).
       if (v.authPass) for (let k = 0; k < Math.min(8, v.authPass.length); k++) auth[k] = v.authPass.charCodeAt(k) & 0xff;
       const dv = new DataView(auth.buffer);
-      const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0);
+      const vmac = (v.vmac ? (v.vmacXmitBase ? 3 : 1) : 0) | (v.static ? 4 : 0) | (v.ipv6 ? 8 : 0) | (v.unicast ? 16 : 0);
       const i = check(this.exports.vrrpInstance(v.ifindex, v.vrid, v.version, v.intervalCs, v.authPass ? 1 : 0, dv.getUint32(0, true), dv.getUint32(4, true), vmac),
         `VRRP instance ${v.vrid} on interface ${v.ifindex}`, `too many VRRP instances (${Abi.MAX_VRRP_INSTANCES})`);
-      v.addresses.forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.addrs?.[k] ?? ipToWire(a)), 1), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
-      (v.excluded ?? []).forEach((a, k) => check(this.exports.vrrpAddress(i, ip4Of(v.excludedAddrs?.[k] ?? ipToWire(a)), 0), `VRRP address ${a}`, `too many VRRP addresses (${Abi.MAX_VRRP_ADDRESSES})`));
+      v.addresses.forEach((a, k) => add(i, a, v.addrs?.[k], 1));
+      (v.excluded ?? []).forEach((a, k) => add(i, a, v.excludedAddrs?.[k], 0));
     });
   }
 
@@ -564,7 +582,18 @@ export class Engine {
 
   /** Build instance i's advert with this priority; returns the TX count. */
   sendVrrpAdvert(i: number, priority: number, nowMs: number, peer?: string): number {
+    if (this.vrrpIpv6[i]) {
+      const w = peer ? parseIp6(peer) : [0, 0, 0, 0];
+      return this.exports.vrrpAdvert6(i, priority, w[0] >>> 0, w[1] >>> 0, w[2] >>> 0, w[3] >>> 0, nowMs >>> 0);
+    }
     return this.exports.vrrpAdvert(i, priority, peer ? ipToWire(peer) : 0, nowMs >>> 0);
+  }
+
+  /** Announce an IPv6 address on ifindex with an unsolicited Neighbour Advertisement (to
+   *  ff02::1, Override; router: the Router flag); returns the TX count. */
+  sendUnsolicitedNa(ifindex: number, address: string, router: boolean, nowMs: number): number {
+    const w = parseIp6(address);
+    return this.exports.sendUnsolicitedNa(ifindex, w[0] >>> 0, w[1] >>> 0, w[2] >>> 0, w[3] >>> 0, router ? 1 : 0, nowMs >>> 0);
   }
 
   /** Connection sync (IPVS's sync daemon, protocol v1, done by the engine): send (master)
@@ -685,8 +714,10 @@ export class Engine {
     for (let k = 0; k < n; k++) {
       const e = q + VrrpQueue.FIRST + k * VrrpQueue.ENTRY_SIZE;
       const len = this.dv.getUint32(e + VrrpQueue.LEN, true);
-      out.push({ instance: this.dv.getUint32(e + VrrpQueue.INSTANCE, true), src: wireToIp(this.dv.getUint32(e + VrrpQueue.SRC, true)),
-        message: this.u8.slice(e + VrrpQueue.DATA, e + VrrpQueue.DATA + len) });
+      const instance = this.dv.getUint32(e + VrrpQueue.INSTANCE, true);
+      const word = (o: number) => this.dv.getUint32(e + VrrpQueue.SRC6 + o, true);
+      const src = this.vrrpIpv6[instance] ? formatIp([word(0), word(4), word(8), word(12)]) : wireToIp(this.dv.getUint32(e + VrrpQueue.SRC, true));
+      out.push({ instance, src, message: this.u8.slice(e + VrrpQueue.DATA, e + VrrpQueue.DATA + len) });
     }
     this.dv.setUint32(q + VrrpQueue.COUNT, 0, true);
     return out;

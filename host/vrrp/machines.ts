@@ -25,6 +25,7 @@ import { parseAdvert, VrrpInstance, VrrpState } from "./state.js";
 import type { VrrpView } from "./format.js";
 import { ERROR } from "../io/log.js";
 import type { VrrpInstanceConfig } from "../config/vrrp.js";
+import { linkLocalOf } from "../config/vrrp.js";
 
 /** What the state machines ask of the engine. */
 export interface VrrpDevice {
@@ -89,15 +90,19 @@ export function engineDevice(engine: Engine, cfg: DirectorConfig, nowMs: () => n
     announce(i) {
       const v = vrrp[i];
       for (const t of [...v.addresses.map((address, k) => ({ ifindex: v.addressIfindex[k], address })), ...(v.excludedAddresses ?? [])]) {
-        flush(engine.sendGratuitousArp(t.ifindex, t.address, nowMs()));
+        // IPv6: an unsolicited neighbour advertisement (keepalived's vrrp_ndisc.c), with the
+        // Router flag when the director forwards IPv6 (keepalived reads the interface's forwarding).
+        if (t.address.includes(":")) flush(engine.sendUnsolicitedNa(t.ifindex, t.address, !!v.naRouter, nowMs()));
+        else flush(engine.sendGratuitousArp(t.ifindex, t.address, nowMs()));
       }
     },
   };
 }
 
 /** What a reload keeps an instance by (keepalived's vrrp_exist): its interface, its VRID,
- *  unicast or multicast, use_vmac or not. Anything else may change in place. */
-const identity = (v: VrrpInstanceConfig) => `${v.ifindex}/${v.vrid}/${v.unicastPeers?.length ? "unicast" : "multicast"}/${v.vmac ? "vmac" : ""}`;
+ *  its family (an IPv4 and an IPv6 instance may share both), unicast or multicast, use_vmac
+ *  or not. Anything else may change in place. */
+const identity = (v: VrrpInstanceConfig) => `${v.ifindex}/${v.vrid}/${v.ipv6 ? "6" : "4"}/${v.unicastPeers?.length ? "unicast" : "multicast"}/${v.vmac ? "vmac" : ""}`;
 
 /** The VRRP part of a configuration, positions aside (a line added above is no change). */
 export function vrrpPart(c: DirectorConfig): string {
@@ -155,7 +160,9 @@ export class VrrpMachines {
 
   /** An instance of this.cfg; its engine index is its place in this.instances (a reload moves it). */
   private make(vcfg: VrrpInstanceConfig): VrrpInstance {
-    const own = this.cfg.interfaces.find((x) => x.index === vcfg.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
+    // The address its adverts leave from (a tie of priorities goes to the higher): IPv6, the interface's link-local.
+    const own = vcfg.ipv6 ? linkLocalOf(this.cfg.interfaces, vcfg.ifindex) ?? "::"
+      : this.cfg.interfaces.find((x) => x.index === vcfg.ifindex)?.address?.split("/")[0] ?? "0.0.0.0";
     const dev = this.dev;
     let vi: VrrpInstance;
     const at = () => this.instances.indexOf(vi);
@@ -175,7 +182,9 @@ export class VrrpMachines {
       // A new master's address: connection sync's source filter learns it here, on this
       // thread, with no hop through the main thread; the event is for the log.
       masterSeen: (src) => {
-        if (this.cfg.syncDaemon?.instance === vi.cfg.name) guard("following the master for connection sync", () => dev.syncMaster(src));
+        // (An IPv6 instance's master speaks from its link-local address; connection sync runs
+        // over IPv4 from another address, which the master's adverts do not tell.)
+        if (this.cfg.syncDaemon?.instance === vi.cfg.name && !vi.cfg.ipv6) guard("following the master for connection sync", () => dev.syncMaster(src));
         this.emit({ instance: at(), master: src });
       },
     }, own);

@@ -26,6 +26,7 @@
 import type { Clock, Timer } from "../io/clock.js";
 import { Lateness, LatenessView } from "../io/lateness.js";
 import type { VrrpInstanceConfig } from "../config/vrrp.js";
+import { formatIp, parseIp } from "../engine/addr.js";
 
 export type VrrpState = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP";
 
@@ -46,6 +47,15 @@ export function parseAdvert(msg: Uint8Array, src: string): Advert {
   const version = msg[0] >> 4;
   const count = msg[3];
   const addresses: string[] = [];
+  // An IPv6 advert (its source is IPv6) carries 16-byte addresses (RFC 5798 5.2.9).
+  if (src.includes(":")) {
+    const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+    for (let k = 0; k < count; k++) {
+      const o = 8 + 16 * k;
+      addresses.push(formatIp([dv.getUint32(o, true), dv.getUint32(o + 4, true), dv.getUint32(o + 8, true), dv.getUint32(o + 12, true)]));
+    }
+    return { src, version, vrid: msg[1], priority: msg[2], addresses, intervalCs: ((msg[4] & 0x0f) << 8) | msg[5], authType: 0, auth: new Uint8Array(0) };
+  }
   for (let k = 0; k < count; k++) addresses.push(Array.from(msg.subarray(8 + 4 * k, 12 + 4 * k)).join("."));
   return {
     src, version, vrid: msg[1], priority: msg[2], addresses,
@@ -74,7 +84,13 @@ export interface VrrpEffects {
 /** A master answers adverts that challenge it (lower priority, resignations) at most this often. */
 const ANSWER_MS = 100;
 
-const ipNum = (a: string) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0);
+/** An address as a number to compare (RFC 5798 6.4.3: the higher primary address wins a tie). */
+const ipNum = (a: string): bigint => {
+  const p = parseIp(a);
+  if (typeof p === "number") return BigInt(a.split(".").reduce((x, o) => x * 256 + Number(o), 0));
+  const bytes = new Uint8Array(new Uint32Array(p.map((w) => w >>> 0)).buffer);
+  return bytes.reduce((x, b) => (x << 8n) | BigInt(b), 0n);
+};
 const sameList = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 export class VrrpInstance {
@@ -388,8 +404,14 @@ export class VrrpInstance {
     }
   }
 
+  /** A burst of garp_master_repeat announcements; an IPv6 instance's unsolicited neighbour
+   *  advertisements vrrp_gna_interval apart (keepalived's ndisc pacing), else all at once. */
   private garp(): void {
-    for (let k = 0; k < this.cfg.garpMasterRepeat; k++) this.fx.announce();
+    const gap = this.cfg.ipv6 ? this.cfg.gnaIntervalMs ?? 0 : 0;
+    for (let k = 0; k < this.cfg.garpMasterRepeat; k++) {
+      if (k === 0 || gap === 0) this.fx.announce();
+      else this.garpTimers.push(this.clock.after(k * gap, () => { if (this.state === "MASTER") this.fx.announce(); }));
+    }
   }
 
   /** Send an advert now and the next one an interval later; scheduled: this one is the
