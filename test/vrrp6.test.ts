@@ -147,7 +147,7 @@ describe("an IPv6 instance's addresses: the master's only", () => {
   it("backup: NS for the VIP unanswered, echo dropped; master: NA with the interface's MAC (keepalived without use_vmac), echo answered; excluded addresses too; back to backup: gone", async () => {
     const e = await withVrrp6();
     expect(send(e, nsFor(VIP)).counter).toBe("drop_ipv6_multicast_not_for_us");
-    expect(send(e, ping(VIP)).counter).toBe("drop_not_for_us");
+    expect(send(e, ping(VIP)).counter).toBe("drop_not_master");
     e.setVrrpMaster(1, true);
     for (const target of [VIP, "2001:db8::200"]) {
       const r = send(e, nsFor(target));
@@ -163,7 +163,7 @@ describe("an IPv6 instance's addresses: the master's only", () => {
     expect(send(e, forged).counter).toBe("drop_ndp_na_for_our_address");
     e.setVrrpMaster(1, false);
     expect(send(e, nsFor(VIP)).counter).toBe("drop_ipv6_multicast_not_for_us");
-    expect(send(e, ping(VIP)).counter).toBe("drop_not_for_us");
+    expect(send(e, ping(VIP)).counter).toBe("drop_not_master");
   });
 
   it("unsolicited NA on becoming master (keepalived's ndisc_send_unsolicited_na): from the VIP to ff02::1, hop limit 255, Override, Router when forwarding, target link-layer option", async () => {
