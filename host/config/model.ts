@@ -14,7 +14,8 @@ import type { ServiceInfo } from "../engine/index.js";
 import { formatIp, IpAddr, ipToNumber, isLoopback6, isMulticast6, isUnspecified6, numberToIp, parseCidr } from "../engine/addr.js";
 
 export { serviceKey };
-export const serverKey = (r: { address: string; port: number }) => `${r.address}:${r.port}`;
+/** A real server's key and name in messages: ADDRESS:PORT, an IPv6 address bracketed as ipvsadm writes it. */
+export const serverKey = (r: { address: string; port: number }) => hostPort(r.address, r.port);
 
 /** A deep copy (configurations are plain data). */
 export function cloneConfig(c: DirectorConfig): DirectorConfig {

@@ -20,7 +20,7 @@ import { claimSocket, startControl } from "../control/server.js";
 import { defaultSocket } from "../io/control-socket.js";
 import { loadConfig } from "../control/load.js";
 import { Estimator } from "../control/estimator.js";
-import { Parsed } from "../config/ipvsadm.js";
+import { hostPort, Parsed } from "../config/ipvsadm.js";
 import { ControlState } from "../control/daemon.js";
 import { formatCounters, formatServices } from "../control/table.js";
 import { LIVE_VIEW_LIMITS } from "../control/live.js";
@@ -275,8 +275,8 @@ class DataPath implements Service {
     // LOGGED_SERVICES of them: a table of thousands is for `wasmvs -L -n`, not for the journal.
     const held = await thread.boundedSnapshot(LOGGED_TABLE);
     for (const s of held.services) {
-      log(`service ${s.protocol.toUpperCase()} ${s.address}:${s.port} ${s.scheduler}: ` +
-        (s.realServers.map((r) => `${r.address}:${r.port} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
+      log(`service ${s.protocol.toUpperCase()} ${hostPort(s.address, s.port)} ${s.scheduler}: ` +
+        (s.realServers.map((r) => `${hostPort(r.address, r.port)} ${r.method} w${r.weight}`).join(", ") || "no real servers"));
     }
     if (held.omitted?.services) log(`... and ${held.omitted.services} more services (${held.omitted.realServers} real servers): wasmvs -L -n lists them all`);
     if (offload) log("offloads on: virtio-net headers, TSO and checksum offload on every TAP");
@@ -440,7 +440,10 @@ function directorServices(p: DirectorParts): Service[] {
       for (const m of fileCfg.marks ?? []) if (m.destination.endsWith("/32") && !vrrpOwned.has(m.destination.slice(0, -3))) vips.add(m.destination.slice(0, -3));
       for (const i of fileCfg.interfaces) if (i.address) vips.add(i.address.split("/")[0]);
       for (const a of fileCfg.staticAddresses ?? []) vips.add(a.address);
-      await engine.announce([...vips].map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
+      // IPv4 only: an IPv6 VIP is found by the neighbour solicitations the engine answers for it
+      // (Linux too sends no unsolicited advertisement for a new address: ndisc_notify is 0).
+      const v4 = [...vips].filter((v) => v.indexOf(":") < 0);
+      await engine.announce(v4.map((v) => ({ ifindex: onLinkIndex(fileCfg, v) ?? fileCfg.interfaces[0].index, address: v })));
       return () => {};
     }),
     vrrpPart,

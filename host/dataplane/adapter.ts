@@ -203,10 +203,12 @@ export abstract class RequestAdapter implements EngineAdapter {
   }
 
   async *connectionSlices(): AsyncGenerator<ConnectionInfo[]> {
-    for (let from = 0; from < this.sizes.connCapacity;) {
-      const r = (await this.request({ op: "connections", from })) as { connections: ConnectionInfo[]; next: number };
+    // The IPv4 table's entries, then the IPv6 table's (end: where the latter stops now).
+    for (let from = 0, end = this.sizes.connCapacity; from < end;) {
+      const r = (await this.request({ op: "connections", from })) as { connections: ConnectionInfo[]; next: number; end: number };
       if (r.connections.length) yield r.connections;
       from = r.next;
+      end = r.end;
     }
   }
 

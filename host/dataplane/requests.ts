@@ -70,7 +70,7 @@ export type EngineRequest =
 export type EngineReply =
   | { snapshot: EngineSnapshot }
   | { changes: string[] }
-  | { connections: ConnectionInfo[]; next: number }
+  | { connections: ConnectionInfo[]; next: number; end: number }
   | { services: ServiceInfo[]; next: ServiceCursor; servers: number }
   | { keys: number[]; next: number }
   | { rows: Float64Array; next: ServiceCursor }
@@ -147,7 +147,7 @@ export function serveRequest(e: Engine, req: EngineRequest, ctx: ServeContext): 
     }
     case "connections": {
       const r = e.connectionsSlice(nowMs, req.from, ENTRIES_PER_SLICE, CONNECTIONS_PER_SLICE);
-      return { connections: r.items, next: r.next };
+      return { connections: r.items, next: r.next, end: r.end };
     }
     case "zero": {
       if (req.service) {

@@ -1211,18 +1211,26 @@ export class Engine {
 
   /** The live connections (a walk of the whole table: control path only). */
   connections(nowMs: number): ConnectionInfo[] {
-    return this.connectionsSlice(nowMs, 0, this.connCapacity, this.connCapacity).items;
+    const all = this.connCapacity + this.exports.connectionV6Bound();
+    return this.connectionsSlice(nowMs, 0, all, all).items;
   }
 
   /** Part of the table: the live connections among entries from, from+1, ... stopping after
    *  maxScan entries or maxItems connections; next is where the following slice starts
    *  (connCapacity at the end). Lets a listing proceed without holding the data path. */
-  connectionsSlice(nowMs: number, from: number, maxScan: number, maxItems: number): { items: ConnectionInfo[]; next: number } {
+  connectionsSlice(nowMs: number, from: number, maxScan: number, maxItems: number): { items: ConnectionInfo[]; next: number; end: number } {
     const items: ConnectionInfo[] = [];
     const base = this.region[Region.CONNS];
-    const end = Math.min(this.connCapacity, from + maxScan);
+    // Entries connCapacity on are the IPv6 table's (its own region, up to connectionV6Bound()).
+    const all = this.connCapacity + this.exports.connectionV6Bound();
+    const end = Math.min(all, from + maxScan);
     let i = Math.max(0, from);
     for (; i < end && items.length < maxItems; i++) {
+      if (i >= this.connCapacity) {
+        const c = this.connectionV6Info(i - this.connCapacity, nowMs);
+        if (c) items.push(c);
+        continue;
+      }
       const e = base + i * ConnField.SIZE;
       const flags = this.u8[e + ConnField.FLAGS];
       if ((flags & ConnFlag.USED) === 0) continue;
@@ -1241,7 +1249,26 @@ export class Engine {
         ...(template ? { template } : {}),
       });
     }
-    return { items, next: i };
+    return { items, next: i, end: all };
+  }
+
+  /** Entry k of the IPv6 connection table as a listing shows it (undefined: a free slot). */
+  private connectionV6Info(k: number, nowMs: number): ConnectionInfo | undefined {
+    const e = this.exports.connectionV6At(k) >>> 0;
+    if (e === 0) return undefined;
+    const flags = this.u8[e + Conn6Field.FLAGS];
+    return {
+      protocol: this.u8[e + Conn6Field.PROTO] === Proto.UDP ? "udp" : "tcp",
+      client: formatIp(this.words6(e + Conn6Field.CADDR)),
+      clientPort: wireToPort(this.dv.getUint16(e + Conn6Field.CPORT, true)),
+      vip: formatIp(this.words6(e + Conn6Field.VADDR)),
+      vport: wireToPort(this.dv.getUint16(e + Conn6Field.VPORT, true)),
+      server: formatIp(this.words6(e + Conn6Field.DADDR)),
+      serverPort: wireToPort(this.dv.getUint16(e + Conn6Field.DPORT, true)),
+      method: METHOD_NAME[(flags & ConnFlag.FWD_MASK) >> ConnFlag.FWD_SHIFT],
+      state: STATE_NAMES[this.u8[e + Conn6Field.STATE]],
+      expiresInMs: (this.dv.getUint32(e + Conn6Field.EXPIRES, true) - (nowMs >>> 0)) | 0,
+    };
   }
 
   /** Free slots of the real-server table: records neither in use nor held by a removed
