@@ -96,3 +96,14 @@ describe("an IPv6 vrrp_instance", () => {
     expect(keepalived("", `  unicast_peer {\n    10.0.0.9\n  }\n${vips}`).out).toContain("(V6): address family must match VRRP instance [2001:db8::100] - ignoring");
   });
 });
+
+describe("an IPv6 instance on an interface attached by AF_XDP rings", () => {
+  it("is refused at its interface keyword: the rings' XDP program leaves IPv6 to the host", async () => {
+    const { parseKeepalived } = await import("../host/config/keepalived.js");
+    const conf = folder.write("xdp.conf", "director {\n  interface outside {\n    device wvx0\n  }\n}\n" +
+      "vrrp_instance V6 {\n  interface outside\n  virtual_router_id 51\n  virtual_ipaddress {\n    fe80::100\n  }\n}\n");
+    let message = "no error";
+    try { parseKeepalived(conf); } catch (e) { message = (e as Error).message.replace(`${folder.path()}/`, ""); }
+    expect(message).toContain("xdp.conf:7:3: 'interface': an IPv6 instance on outside, attached by AF_XDP rings (device wvx0): their XDP program leaves IPv6 to the host, so no advert would reach wasmvs; run it on a TAP interface");
+  });
+});

@@ -497,6 +497,15 @@ export function vrrpInstance(n: Node, cfg: DirectorConfig, g: VrrpGlobals, errs:
   if (family === 6 && !v.unicastPeers?.length && v.addresses.length && !isLinkLocal6(parseIp6(v.addresses[0]))) {
     warn(tokOfFirst(n, "virtual_ipaddress"), `(${name.text}) the first IPv6 VIP address should be link local (as keepalived says; RFC 5798 5.2.9)`);
   }
+  errs.attempt(() => {
+    // The rings' XDP program leaves IPv6 to the host's stack (README: what the host keeps).
+    const on = iface;
+    if (!on || family !== 6) return;
+    const device = cfg.interfaces.find((i) => i.index === on.index)?.device;
+    if (device !== undefined) {
+      fail(tokOfFirst(n, "interface"), `an IPv6 instance on ${on.name}, attached by AF_XDP rings (device ${device}): their XDP program leaves IPv6 to the host, so no advert would reach wasmvs; run it on a TAP interface`);
+    }
+  });
   errs.attempt(() => { if (v.vmacXmitBase && !v.vmac) fail(n.key, "vmac_xmit_base needs use_vmac"); });
   errs.attempt(() => { if (v.vmac && family === 6) fail(tokOfFirst(n, "use_vmac"), "use_vmac in an IPv6 instance (keepalived's virtual MAC 00:00:5e:00:02:VRID) is not supported by wasmvs yet: without it the master answers for its addresses with the interface's MAC, as keepalived does by default"); });
   // keepalived (vrrp.c vrrp_complete_instance) derives what is not given from the other:
