@@ -21,7 +21,7 @@ import { ifaceMac, ifaceMtu, ipv6NextHop, ipv6NextHopAddr, ipv6SourceFor } from 
 import { neigh6Enqueue, neigh6Resolve } from "../neigh/neigh6";
 import { conn6Create, conn6LookupIn, conn6LookupOut, conn6Remove } from "../conn/table6";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
-import { destAddr6, destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, NONE, statAdd, svcFind6,
+import { destAddr6, destAvailable, destConnectionMade, destFwd, destMoveConn, destRec, destService, destStats, destWeight, NONE, statAdd, svcFind6,
   svcStats } from "../svc/service";
 import { schedule } from "../sched/index";
 import { count, now, vnet } from "./state";
@@ -91,14 +91,7 @@ function newConnection6(ip: usize, l4: usize, proto: u32, s: u32, sport: u32, dp
   let conn = conn6Create(proto, ipv6Src(ip), sport, ipv6Dst(ip), dport, destAddr6(d), rport != 0 ? rport : dport, d, flags, state,
     stateTimeout(state));
   if (conn == 0) return 0;
-  destBind(d, proto == Proto.UDP);
-  let ds = destStats(d);
-  store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
-  let svc = destService(d);
-  if (svc != NONE) {
-    let ss = svcStats(svc);
-    store<u64>(ss + Stat.CONNS, load<u64>(ss + Stat.CONNS) + 1);
-  }
+  destConnectionMade(d, proto == Proto.UDP);
   return conn;
 }
 

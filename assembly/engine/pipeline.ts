@@ -19,7 +19,7 @@ import { ifaceAddr, ifaceByAddr, ifaceExists, ifaceMac } from "../route/route";
 import { neighLearn } from "../neigh/neigh";
 import { connBase, connCreate, connEntry, connLookupIn, connLookupOut, connRemove, connSeen, inBucket, inBucketAddr, outBucket, outBucketAddr } from "../conn/table";
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, stateTimeout, tcpNextState } from "../conn/tcpstate";
-import { destAvailable, destBind, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
+import { destAvailable, destConnectionMade, destFwd, destMoveConn, destRec, destService, destStats, destWeight, isVip, NONE, portZeroServices, statAdd, svcFind,
   svcOnePacket, svcPersistTimeout, svcStats } from "../svc/service";
 import { persistControl, persistSchedule, PERSIST_TABLE_FULL } from "../conn/persist";
 import { markOf, markRuleCount } from "../svc/mark";
@@ -235,14 +235,7 @@ function newConnection(frame: usize, l2len: u32, ip: usize, totalLen: u32, l4: u
   // connection ends at once, as IPVS frees it after transmission; nothing is synced.
   let onePacket = proto == Proto.UDP && svcOnePacket(s);
   if (syncSending && proto == Proto.UDP && !onePacket) syncConn(conn);
-  destBind(d, proto == Proto.UDP);
-  let ds = destStats(d);
-  store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
-  let svc = destService(d);
-  if (svc != NONE) {
-    let ss = svcStats(svc);
-    store<u64>(ss + Stat.CONNS, load<u64>(ss + Stat.CONNS) + 1);
-  }
+  destConnectionMade(d, proto == Proto.UDP);
   forwardIn(frame, l2len, ip, totalLen, l4, proto, conn);
   if (onePacket) connRemove(<u32>((conn - connBase) / <usize>ConnField.SIZE), Counter.CONNS_EXPIRED);
 }

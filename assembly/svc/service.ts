@@ -201,26 +201,18 @@ function svcHashHome(at: usize): u32 {
   return svcHash(<u32>load<u8>(r, ServiceField.PROTO), load<u32>(r, ServiceField.VADDR), <u32>load<u16>(r, ServiceField.VPORT));
 }
 
-function svc6HashInsert(s: u32): void {
+/** Service s into the hash at base (svcHashBase, or svc6HashBase for IPv6 services: keyed the
+ *  same way, by the fold an IPv6 service keeps in VADDR). */
+function svcHashInsert(base: usize, s: u32): void {
   let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
-  while (load<u32>(svc6HashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
-  store<u32>(svc6HashBase + (<usize>i << 2), s + 1);
-}
-function svc6HashRemove(s: u32): void {
-  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
-  while (load<u32>(svc6HashBase + (<usize>i << 2)) != s + 1) i = (i + 1) & svcHashMask;
-  shiftBack(svc6HashBase, svcHashMask, i, 2, svcHashHome);
-}
-function svcHashInsert(s: u32): void {
-  let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
-  while (load<u32>(svcHashBase + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
-  store<u32>(svcHashBase + (<usize>i << 2), s + 1);
+  while (load<u32>(base + (<usize>i << 2)) != 0) i = (i + 1) & svcHashMask;
+  store<u32>(base + (<usize>i << 2), s + 1);
 }
 
-function svcHashRemove(s: u32): void {
+function svcHashRemove(base: usize, s: u32): void {
   let i = svcHash(svcProto(s), svcVaddr(s), svcPort(s));
-  while (load<u32>(svcHashBase + (<usize>i << 2)) != s + 1) i = (i + 1) & svcHashMask;
-  shiftBack(svcHashBase, svcHashMask, i, 2, svcHashHome);
+  while (load<u32>(base + (<usize>i << 2)) != s + 1) i = (i + 1) & svcHashMask;
+  shiftBack(base, svcHashMask, i, 2, svcHashHome);
 }
 
 // ---- the VIP set --------------------------------------------------------------------
@@ -381,7 +373,7 @@ export function svcAdd(proto: u32, vaddr: u32, vport: u32, sched: u32): i32 {
   store<u8>(r, SVC_USED, ServiceField.FLAGS);
   store<u8>(r, <u8>sched, ServiceField.SCHED);
   if (vport == 0 && proto != 0) portZeroServices++;
-  svcHashInsert(s);
+  svcHashInsert(svcHashBase, s);
   if (proto != 0) vipRef(vaddr);
   serviceCount++;
   onDestsChanged(s);
@@ -413,7 +405,7 @@ export function svcAdd6(proto: u32, w0: u32, w1: u32, w2: u32, w3: u32, vport: u
   takeSchedTable(s, sched);
   store<u8>(r, SVC_USED | SVC_V6, ServiceField.FLAGS);
   store<u8>(r, <u8>sched, ServiceField.SCHED);
-  svc6HashInsert(s);
+  svcHashInsert(svc6HashBase, s);
   services6++;
   serviceCount++;
   onDestsChanged(s);
@@ -554,9 +546,9 @@ export function svcDelete(s: u32): i32 {
   }
   let r = svcRec(s);
   onSchedulerLeft(s, svcSched(s));
-  if (svcIsV6(s)) { svc6HashRemove(s); services6--; vip6Unref(svcRec(s) + ServiceField.VADDR6); }
+  if (svcIsV6(s)) { svcHashRemove(svc6HashBase, s); services6--; vip6Unref(svcRec(s) + ServiceField.VADDR6); }
   else {
-    svcHashRemove(s);
+    svcHashRemove(svcHashBase, s);
     if (svcProto(s) != 0) vipUnref(svcVaddr(s));
   }
   arenaGive(schedTableClass(svcSched(s)), svcSchedTable(s));
@@ -786,6 +778,18 @@ export function destFreeIfIdle(d: u32): void {
   else store<u32>(r, load<u32>(r, DestField.ACTIVE) + 1, DestField.ACTIVE);
   let u = load<u32>(r, DestField.UTHRESHOLD);
   if (u != 0 && destTotalConns(d) >= u) store<u8>(r, load<u8>(r, DestField.FLAGS) | <u8>DestFlag.OVERLOAD, DestField.FLAGS);
+}
+
+/** A new connection on d (ip_vs_bind_dest and the conns statistics of d and its service). */
+@inline export function destConnectionMade(d: u32, udp: bool): void {
+  destBind(d, udp);
+  let ds = destStats(d);
+  store<u64>(ds + Stat.CONNS, load<u64>(ds + Stat.CONNS) + 1);
+  let svc = destService(d);
+  if (svc != NONE) {
+    let ss = svcStats(svc);
+    store<u64>(ss + Stat.CONNS, load<u64>(ss + Stat.CONNS) + 1);
+  }
 }
 
 /** ip_vs_unbind_dest: uncount a connection and clear OVERLOAD below the lower
